@@ -1,0 +1,198 @@
+"""The `fewrec` command line: data, train, recommend, benchmark, demo."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from fewrec.errors import FewrecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+
+def _quiet_libraries() -> None:
+    warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _parse_set(values: list[str] | None) -> dict[str, object]:
+    """``key=value`` pairs; values are parsed as JSON when they can be (numbers, bools)."""
+    out: dict[str, object] = {}
+    for item in values or []:
+        if "=" not in item:
+            raise FewrecError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+@data_app.command("fetch")
+def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
+    """Download a built-in dataset once, verify its checksum, and cache it."""
+    from fewrec.data.movielens import DATASETS, fetch_movielens_100k
+
+    if name not in DATASETS:
+        raise FewrecError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
+    path = fetch_movielens_100k()
+    console.print(f"[green]ok[/green] {name} cached at {path}")
+
+
+@data_app.command("info")
+def data_info(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
+    """Print a dataset's size and a few rows."""
+    from fewrec.data.movielens import load_dataset
+
+    data = load_dataset(name)
+    console.print(repr(data))
+    console.print(data.item_texts()[:5])
+
+
+@app.command("models")
+def list_models():
+    """List the available recommenders and their default configs."""
+    from fewrec.models import MODELS
+
+    for name, cls in sorted(MODELS.items()):
+        console.print(f"[bold]{name}[/bold]: {cls.Config().model_dump()}")
+
+
+@app.command("benchmark")
+def benchmark(
+    protocol: Annotated[str, typer.Option(help="warm | cold-user | cold-item | tallrec")] = "warm",
+    models: Annotated[str | None, typer.Option(help="comma-separated model names")] = None,
+    output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
+    seed: Annotated[int, typer.Option(help="split and model seed")] = 0,
+    shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
+    dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
+):
+    """Train and evaluate models on one protocol (same split for all); print a table."""
+    from fewrec.eval.benchmark import markdown_table, run_benchmark, write_result
+
+    configs: dict[str, dict[str, object]] = {}
+    for key, value in _parse_set(set_).items():
+        if "." not in key:
+            raise FewrecError(f"--set expects model.key=value, got {key!r}")
+        model, field = key.split(".", 1)
+        configs.setdefault(model, {})[field] = value
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
+    result = run_benchmark(
+        protocol, names, dataset=dataset, seed=seed, shots=ks, configs=configs, progress=True
+    )
+    console.print(markdown_table(result))
+    if output:
+        write_result(result, output)
+        console.print(f"wrote {output}")
+
+
+def _int(value: str, option: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise FewrecError(f"{option} expects integers, got {value!r}") from None
+
+
+@app.command("train")
+def train(
+    model: Annotated[str, typer.Argument(help="model name (see `fewrec models`)")],
+    output: Annotated[Path, typer.Option(help="directory to save the model in")],
+    interactions: Annotated[
+        Path | None, typer.Option(help="CSV/Parquet of interactions (default: MovieLens-100K)")
+    ] = None,
+    items: Annotated[Path | None, typer.Option(help="CSV/Parquet of item text")] = None,
+    users: Annotated[Path | None, typer.Option(help="CSV/Parquet of user side info")] = None,
+    user_col: Annotated[str, typer.Option(help="user id column")] = "user_id",
+    item_col: Annotated[str, typer.Option(help="item id column")] = "item_id",
+    rating_col: Annotated[str | None, typer.Option(help="rating column (none: implicit)")] = "rating",
+    time_col: Annotated[str | None, typer.Option(help="timestamp column")] = "timestamp",
+    encoding: Annotated[str, typer.Option(help="text encoding of CSV files")] = "utf-8",
+    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
+):
+    """Train a model on MovieLens-100K or your own data and save it as a directory."""
+    from fewrec.data.loaders import Columns, load_interactions
+    from fewrec.data.movielens import load_dataset
+    from fewrec.models import make_model
+
+    if interactions is None:
+        data = load_dataset()
+    else:
+        cols = Columns(user=user_col, item=item_col, rating=rating_col, timestamp=time_col)
+        data = load_interactions(interactions, items, users, columns=cols, encoding=encoding)
+    rec = make_model(model, **_parse_set(set_))
+    with console.status(f"training {model} on {data!r}"):
+        rec.fit(data)
+    rec.save(output)
+    console.print(f"[green]saved[/green] {model} to {output}")
+
+
+@app.command("recommend")
+def recommend(
+    model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
+    user: Annotated[str | None, typer.Option(help="a known user id")] = None,
+    item: Annotated[list[str] | None, typer.Option(help="an item id the user liked")] = None,
+    title: Annotated[list[str] | None, typer.Option(help="a title the user liked")] = None,
+    text: Annotated[str | None, typer.Option(help="free text about the user's taste")] = None,
+    k: Annotated[int, typer.Option(help="how many")] = 10,
+):
+    """Top-k recommendations for a known user, liked items/titles, and/or free text."""
+    from fewrec.models.base import Query, load_model
+    from fewrec.present import find_titles, print_recommendations
+
+    rec = load_model(model_dir)
+    liked = list(item or [])
+    if title:
+        liked += find_titles(rec.fitted.item_info, rec.fitted.items, title)
+    recs = rec.recommend(Query(user=user, items=liked, text=text), k=k)
+    print_recommendations(console, recs, rec.fitted.item_info, rec.fitted.items)
+
+
+@app.command("demo")
+def demo(
+    liked: Annotated[list[str] | None, typer.Option("--liked", help="titles the new user liked")] = None,
+):
+    """The main job: fetch data, train, a compact cold-start benchmark, and top-10 for a new
+    user who liked three named movies."""
+    from fewrec.demo import run_demo
+
+    run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"])
+
+
+def main() -> None:
+    """Entry point: user mistakes print one clear message (no traceback) and exit 2."""
+    _quiet_libraries()
+    try:
+        app(standalone_mode=False)
+    except FewrecError as exc:
+        err.print(f"[bold red]error:[/bold red] {exc}")
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

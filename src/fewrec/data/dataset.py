@@ -1,0 +1,249 @@
+"""The `Dataset`: interactions, item text, user side info and id vocabularies.
+
+External ids (whatever the user's data calls a user or an item) live only at the edges; inside,
+users and items are dense integer indices `0..n-1` given by a `Vocabulary`. External ids are kept
+as strings, so ``242`` and ``"242"`` name the same item.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fewrec.errors import DataError
+
+INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
+
+DEFAULT_ITEM_TEMPLATE = "{title} ({year}). Genres: {genres}."
+
+
+class Vocabulary:
+    """A bijection between external ids (strings) and internal indices ``0..n-1``."""
+
+    def __init__(self, ids: Iterable[Any]):
+        self._ids: list[str] = [str(i) for i in ids]
+        self._index: dict[str, int] = {}
+        for pos, key in enumerate(self._ids):
+            if key in self._index:
+                raise DataError(
+                    f"duplicate id {key!r} at positions {self._index[key]} and {pos}",
+                    fix="make ids unique before building a vocabulary",
+                )
+            self._index[key] = pos
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __contains__(self, key: object) -> bool:
+        return str(key) in self._index
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Vocabulary) and self._ids == other._ids
+
+    def __hash__(self) -> int:
+        return hash(tuple(self._ids))
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} ids)"
+
+    @property
+    def ids(self) -> list[str]:
+        """External ids in index order."""
+        return list(self._ids)
+
+    def id(self, index: int) -> str:
+        """External id of one internal index."""
+        return self._ids[int(index)]
+
+    def lookup(self, ids: Iterable[Any]) -> np.ndarray:
+        """Internal indices of external ids; ``-1`` for ids not in the vocabulary."""
+        return np.fromiter((self._index.get(str(i), -1) for i in ids), dtype=np.int64)
+
+    def index(self, ids: Iterable[Any], *, what: str = "id") -> np.ndarray:
+        """Internal indices of external ids; raises `DataError` naming the first unknown id."""
+        ids = list(ids)
+        idx = self.lookup(ids)
+        if (idx < 0).any():
+            bad = ids[int(np.flatnonzero(idx < 0)[0])]
+            raise DataError(
+                f"unknown {what} {bad!r} ({int((idx < 0).sum())} unknown in all)",
+                fix=f"use {what}s that exist in the data ({len(self)} known)",
+            )
+        return idx
+
+    def to_external(self, indices: Iterable[int]) -> list[str]:
+        """External ids of internal indices."""
+        return [self._ids[int(i)] for i in indices]
+
+    def to_json(self) -> list[str]:
+        return list(self._ids)
+
+    @classmethod
+    def from_json(cls, data: Sequence[str]) -> Vocabulary:
+        return cls(data)
+
+
+@dataclass
+class Dataset:
+    """Interactions plus item and user side information over shared id vocabularies.
+
+    Attributes:
+        interactions: columns ``user``, ``item`` (internal indices), ``rating`` (float; 1.0 for
+            implicit data) and ``timestamp`` (int64; the row order when the data has no time).
+        users: user vocabulary (all users known to the dataset, with or without interactions).
+        items: item vocabulary (the whole catalogue, with or without interactions).
+        item_info: one row per item in index order; text columns such as title, year, genres.
+        user_info: one row per user in index order (may have no columns).
+        name: a short name for reports.
+        item_template: the `str.format` template that turns an item row into text.
+    """
+
+    interactions: pd.DataFrame
+    users: Vocabulary
+    items: Vocabulary
+    item_info: pd.DataFrame = field(default_factory=pd.DataFrame)
+    user_info: pd.DataFrame = field(default_factory=pd.DataFrame)
+    name: str = "custom"
+    item_template: str | None = None
+
+    def __post_init__(self) -> None:
+        missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
+        if missing:
+            raise DataError(f"interactions lack columns {missing}")
+        if self.item_info.empty and len(self.item_info.columns) == 0:
+            self.item_info = pd.DataFrame(index=pd.RangeIndex(len(self.items)))
+        if self.user_info.empty and len(self.user_info.columns) == 0:
+            self.user_info = pd.DataFrame(index=pd.RangeIndex(len(self.users)))
+        if len(self.item_info) != len(self.items):
+            raise DataError(f"item_info has {len(self.item_info)} rows for {len(self.items)} items")
+        if len(self.user_info) != len(self.users):
+            raise DataError(f"user_info has {len(self.user_info)} rows for {len(self.users)} users")
+
+    # ------------------------------------------------------------------ sizes and views
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def n_interactions(self) -> int:
+        return len(self.interactions)
+
+    def __repr__(self) -> str:
+        return (
+            f"Dataset({self.name!r}: {self.n_users} users, {self.n_items} items, "
+            f"{self.n_interactions} interactions)"
+        )
+
+    def matrix(self, *, implicit: bool = False) -> sp.csr_matrix:
+        """User x item CSR matrix of ratings (or of ones when ``implicit``)."""
+        inter = self.interactions
+        values = np.ones(len(inter), dtype=np.float32) if implicit else inter["rating"].to_numpy(np.float32)
+        m = sp.csr_matrix(
+            (values, (inter["user"].to_numpy(), inter["item"].to_numpy())),
+            shape=(self.n_users, self.n_items),
+            dtype=np.float32,
+        )
+        m.sum_duplicates()
+        return m
+
+    def item_counts(self) -> np.ndarray:
+        """Number of interactions of each item."""
+        return np.bincount(self.interactions["item"].to_numpy(), minlength=self.n_items)
+
+    def user_counts(self) -> np.ndarray:
+        """Number of interactions of each user."""
+        return np.bincount(self.interactions["user"].to_numpy(), minlength=self.n_users)
+
+    def with_interactions(self, interactions: pd.DataFrame, name: str | None = None) -> Dataset:
+        """The same catalogue and users with other interactions (used by splits)."""
+        return Dataset(
+            interactions=interactions.reset_index(drop=True),
+            users=self.users,
+            items=self.items,
+            item_info=self.item_info,
+            user_info=self.user_info,
+            name=name or self.name,
+            item_template=self.item_template,
+        )
+
+    # ------------------------------------------------------------------ text
+    def item_texts(self, template: str | None = None) -> list[str]:
+        """One text per item, made from its fields by ``template`` (or a sensible default)."""
+        info = self.item_info
+        template = template or self.item_template
+        if template is None:
+            cols = [c for c in info.columns if info[c].dtype == object or c in ("title", "year")]
+            if not cols:
+                return [self.items.id(i) for i in range(self.n_items)]
+            return [
+                ". ".join(_field_text(row[c]) for c in cols if _field_text(row[c]))
+                for row in info.to_dict("records")
+            ]
+        rows = info.to_dict("records")
+        try:
+            return [template.format(**{k: _field_text(v) for k, v in r.items()}) for r in rows]
+        except KeyError as exc:
+            raise DataError(
+                f"item text template {template!r} names field {exc} which items lack",
+                fix=f"use fields among {list(info.columns)}",
+            ) from None
+
+    def item_genres(self) -> list[list[str]]:
+        """Genre list per item ([] when the data has no ``genres`` column)."""
+        if "genres" not in self.item_info.columns:
+            return [[] for _ in range(self.n_items)]
+        return [list(g) if isinstance(g, list | tuple) else [] for g in self.item_info["genres"]]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> None:
+        """Save as a directory of Parquet + JSON files (no pickle)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.interactions.to_parquet(path / "interactions.parquet", index=False)
+        self.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
+        self.user_info.reset_index(drop=True).to_parquet(path / "users.parquet", index=False)
+        meta = {
+            "name": self.name,
+            "item_template": self.item_template,
+            "users": self.users.to_json(),
+            "items": self.items.to_json(),
+        }
+        (path / "dataset.json").write_text(json.dumps(meta))
+
+    @classmethod
+    def load(cls, path: str | Path) -> Dataset:
+        path = Path(path)
+        if not (path / "dataset.json").exists():
+            raise DataError("not a saved fewrec dataset (no dataset.json)", source=str(path))
+        meta = json.loads((path / "dataset.json").read_text())
+        item_info = pd.read_parquet(path / "items.parquet")
+        if "genres" in item_info.columns:
+            item_info["genres"] = item_info["genres"].map(list)
+        return cls(
+            interactions=pd.read_parquet(path / "interactions.parquet"),
+            users=Vocabulary(meta["users"]),
+            items=Vocabulary(meta["items"]),
+            item_info=item_info,
+            user_info=pd.read_parquet(path / "users.parquet"),
+            name=meta["name"],
+            item_template=meta["item_template"],
+        )
+
+
+def _field_text(value: Any) -> str:
+    if isinstance(value, list | tuple | np.ndarray):
+        return ", ".join(str(v) for v in value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return ""
+    return str(value)

@@ -1,0 +1,349 @@
+"""Evaluation protocols: seeded, deterministic splits shared by every model in a table.
+
+- ``warm``: per-user random 80/10/10 of interactions (RecBole's default on ML-100K).
+- ``cold-user``: 20% of users held out; each reveals K interactions, the rest are targets.
+- ``cold-item``: 20% of items held out of training; they are ranked among all items.
+- ``tallrec``: the TALLRec few-shot binary protocol (Bao et al., RecSys 2023), rebuilt exactly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError
+
+PROTOCOLS = ("warm", "cold-user", "cold-item", "tallrec")
+COLD_USER_SHOTS = (0, 1, 3, 5, 10, 20)
+TALLREC_SHOTS = (16, 64, 256)
+
+
+@dataclass
+class EvalSet:
+    """Ranking queries with their answers, all over the dataset's internal indices.
+
+    Attributes:
+        users: internal user index of each query (for bookkeeping, and for models when known).
+        known: whether the model may use the user id (False: a new user, only `history` counts).
+        history: (n_queries x n_items) ratings the query reveals to the model.
+        exclude: (n_queries x n_items) items removed from the ranking (already seen).
+        targets: (n_queries x n_items) held-out items to find (values: ratings).
+    """
+
+    users: np.ndarray
+    known: np.ndarray
+    history: sp.csr_matrix
+    exclude: sp.csr_matrix
+    targets: sp.csr_matrix
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def subset(self, rows: np.ndarray) -> EvalSet:
+        return EvalSet(
+            self.users[rows],
+            self.known[rows],
+            self.history[rows],
+            self.exclude[rows],
+            self.targets[rows],
+        )
+
+
+@dataclass
+class Split:
+    """A training dataset and the evaluation queries of one protocol."""
+
+    protocol: str
+    train: Dataset
+    test: EvalSet
+    valid: EvalSet | None = None
+    seed: int = 0
+    shots: int | None = None
+    cold_items: np.ndarray | None = None
+
+
+def _csr(frame: pd.DataFrame, rows: np.ndarray, n_items: int) -> sp.csr_matrix:
+    """CSR of the interactions of each query user (rows: user index per query)."""
+    pos = {int(u): i for i, u in enumerate(rows)}
+    keep = frame["user"].isin(pos.keys()).to_numpy()
+    sub = frame[keep]
+    r = np.fromiter((pos[int(u)] for u in sub["user"]), dtype=np.int64, count=len(sub))
+    m = sp.csr_matrix(
+        (sub["rating"].to_numpy(np.float32), (r, sub["item"].to_numpy())),
+        shape=(len(rows), n_items),
+    )
+    m.sum_duplicates()
+    return m
+
+
+def _binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
+    out = mats[0].copy()
+    for m in mats[1:]:
+        out = out + m
+    out.data[:] = 1.0
+    return out.tocsr()
+
+
+def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
+    """Per-user random split of each user's interactions into train/valid/test (RecBole RS)."""
+    rng = np.random.default_rng(seed)
+    inter = data.interactions
+    part = np.zeros(len(inter), dtype=np.int8)
+    for _, idx in inter.groupby("user", sort=True).indices.items():
+        idx = rng.permutation(idx)
+        n = len(idx)
+        n_train = int(np.floor(n * ratios[0]))
+        n_valid = int(np.floor(n * ratios[1]))
+        part[idx[n_train : n_train + n_valid]] = 1
+        part[idx[n_train + n_valid :]] = 2
+    train = inter[part == 0]
+    valid, test = inter[part == 1], inter[part == 2]
+    users = np.unique(inter["user"].to_numpy())
+    n_items = data.n_items
+    tr = _csr(train, users, n_items)
+    va = _csr(valid, users, n_items)
+    te = _csr(test, users, n_items)
+    known = np.ones(len(users), dtype=bool)
+    valid_set = EvalSet(users, known, tr, _binary_union(tr), va)
+    test_set = EvalSet(users, known, tr, _binary_union(tr, va), te)
+    keep_v = np.diff(va.indptr) > 0
+    keep_t = np.diff(te.indptr) > 0
+    return Split(
+        "warm",
+        data.with_interactions(train, data.name),
+        test_set.subset(np.flatnonzero(keep_t)),
+        valid_set.subset(np.flatnonzero(keep_v)),
+        seed,
+    )
+
+
+def cold_user_split(
+    data: Dataset,
+    shots: int = 5,
+    seed: int = 0,
+    test_fraction: float = 0.2,
+    random_shots: bool = False,
+) -> Split:
+    """Hold out users; each test user reveals ``shots`` interactions, the rest are targets.
+
+    The revealed ones are the earliest by time (or, with ``random_shots``, a seeded random pick).
+    Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19).
+    The held-out users are the same for every K with the same seed. 10% of the remaining users
+    form a validation set built the same way (they stay out of training too).
+    """
+    if shots < 0:
+        raise ConfigError(f"shots must be >= 0, got {shots}")
+    rng = np.random.default_rng(seed)
+    inter = data.interactions
+    users = np.unique(inter["user"].to_numpy())
+    perm = rng.permutation(users)
+    n_test = int(round(len(users) * test_fraction))
+    n_valid = int(round(len(users) * test_fraction / 2))
+    test_users = np.sort(perm[:n_test])
+    valid_users = np.sort(perm[n_test : n_test + n_valid])
+    held = np.concatenate([test_users, valid_users])
+    train = inter[~inter["user"].isin(held).to_numpy()]
+
+    def build(group: np.ndarray, offset: int) -> EvalSet:
+        sub = inter[inter["user"].isin(group).to_numpy()]
+        srt = sub.sort_values(["user", "timestamp"], kind="stable")
+        reveal = np.zeros(len(srt), dtype=bool)
+        pick_rng = np.random.default_rng(seed + offset)
+        for _, idx in srt.groupby("user", sort=True).indices.items():
+            if random_shots:
+                reveal[pick_rng.permutation(idx)[:shots]] = True
+            else:
+                reveal[idx[:shots]] = True
+        hist = _csr(srt[reveal], group, data.n_items)
+        targ = _csr(srt[~reveal], group, data.n_items)
+        es = EvalSet(group, np.zeros(len(group), bool), hist, _binary_union(hist), targ)
+        return es.subset(np.flatnonzero(np.diff(targ.indptr) > 0))
+
+    return Split(
+        "cold-user",
+        data.with_interactions(train),
+        build(test_users, 1),
+        build(valid_users, 2),
+        seed,
+        shots,
+    )
+
+
+def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) -> Split:
+    """Hold 20% of items (among those with interactions) out of training entirely.
+
+    Test queries: every user with an interaction on a held-out item; targets are those
+    interactions, history is the user's training interactions, and ranking is over ALL items.
+    A validation set is built the same way from a further 10% of items, also out of training.
+    """
+    rng = np.random.default_rng(seed)
+    inter = data.interactions
+    items = np.unique(inter["item"].to_numpy())
+    perm = rng.permutation(items)
+    n_test = int(round(len(items) * test_fraction))
+    n_valid = int(round(len(items) * test_fraction / 2))
+    cold, cold_valid = np.sort(perm[:n_test]), np.sort(perm[n_test : n_test + n_valid])
+    held = np.concatenate([cold, cold_valid])
+    is_held = inter["item"].isin(held).to_numpy()
+    train = inter[~is_held]
+
+    def build(group: np.ndarray) -> EvalSet:
+        tgt = inter[inter["item"].isin(group).to_numpy()]
+        users = np.unique(tgt["user"].to_numpy())
+        hist = _csr(train, users, data.n_items)
+        # Exclude what the user saw in training and the other held-out group's items they saw.
+        others = inter[is_held & ~inter["item"].isin(group).to_numpy()]
+        seen = _binary_union(hist, _csr(others, users, data.n_items))
+        return EvalSet(users, np.ones(len(users), bool), hist, seen, _csr(tgt, users, data.n_items))
+
+    return Split(
+        "cold-item",
+        data.with_interactions(train),
+        build(cold),
+        build(cold_valid),
+        seed,
+        cold_items=cold,
+    )
+
+
+# ---------------------------------------------------------------------------------- TALLRec
+
+
+@dataclass
+class TallrecSamples:
+    """Binary "will the user like the target?" samples of the TALLRec protocol.
+
+    Attributes:
+        users: internal user index per sample.
+        history: (n, 10) internal item indices of the previous 10 interactions, oldest first.
+        history_labels: (n, 10) 1 = liked (rating > 3), 0 = not.
+        items: target item per sample.
+        labels: target label per sample.
+        timestamps: target time per sample.
+    """
+
+    users: np.ndarray
+    history: np.ndarray
+    history_labels: np.ndarray
+    items: np.ndarray
+    labels: np.ndarray
+    timestamps: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def take(self, rows: np.ndarray) -> TallrecSamples:
+        return TallrecSamples(
+            self.users[rows],
+            self.history[rows],
+            self.history_labels[rows],
+            self.items[rows],
+            self.labels[rows],
+            self.timestamps[rows],
+        )
+
+    def history_matrix(self, n_items: int) -> sp.csr_matrix:
+        """(n x n_items) with label + 1 at each history item (2 = liked, 1 = not liked)."""
+        n, h = self.history.shape
+        rows = np.repeat(np.arange(n), h)
+        m = sp.csr_matrix(
+            ((self.history_labels.ravel() + 1).astype(np.float32), (rows, self.history.ravel())),
+            shape=(n, n_items),
+        )
+        m.sum_duplicates()
+        return m
+
+    def as_interactions(self) -> pd.DataFrame:
+        """Every (user, item, label) these samples reveal, history and target, deduplicated."""
+        n, h = self.history.shape
+        frame = pd.DataFrame(
+            {
+                "user": np.concatenate([np.repeat(self.users, h), self.users]).astype(np.int32),
+                "item": np.concatenate([self.history.ravel(), self.items]).astype(np.int32),
+                "rating": np.concatenate([self.history_labels.ravel(), self.labels]).astype(np.float32),
+                "timestamp": np.concatenate([np.repeat(self.timestamps, h), self.timestamps]),
+            }
+        )
+        return frame.drop_duplicates(["user", "item"], keep="last").reset_index(drop=True)
+
+
+@dataclass
+class TallrecSplit:
+    """The TALLRec train/valid/test samples (8:1:1 by position) over one dataset."""
+
+    data: Dataset
+    train: TallrecSamples
+    valid: TallrecSamples
+    test: TallrecSamples
+
+    def shots(self, k: int, seed: int) -> TallrecSamples:
+        """K training samples drawn from the train part with a fixed seed."""
+        if not 0 < k <= len(self.train):
+            raise ConfigError(f"K must be in 1..{len(self.train)}, got {k}")
+        rng = np.random.default_rng(seed)
+        return self.train.take(np.sort(rng.choice(len(self.train), size=k, replace=False)))
+
+    def train_dataset(self, samples: TallrecSamples) -> Dataset:
+        """What a model may learn from: the interactions the K samples reveal (labels as
+        ratings: 1.0 liked, 0.0 not) plus the item catalogue text."""
+        return self.data.with_interactions(samples.as_interactions(), self.data.name)
+
+
+def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> TallrecSplit:
+    """Rebuild the TALLRec movie samples exactly (their ``preprocess_movie.py``).
+
+    Users are taken in order of first appearance in the rating file; each user's interactions
+    are sorted by time (stable); a sample is the previous ``seq_len`` interactions plus the
+    target; the LAST ``n_samples`` samples are kept and split 8:1:1 by position.
+    """
+    inter = data.interactions
+    order = pd.unique(inter["user"].to_numpy())
+    rank = np.empty(data.n_users, dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    frame = inter.assign(_rank=rank[inter["user"].to_numpy()], _pos=np.arange(len(inter)))
+    frame = frame.sort_values(["_rank", "timestamp", "_pos"], kind="stable")
+    users_l, hist_l, hlab_l, item_l, lab_l, ts_l = [], [], [], [], [], []
+    for u, idx in frame.groupby("_rank", sort=True).indices.items():
+        sub = frame.iloc[idx]
+        items = sub["item"].to_numpy()
+        likes = (sub["rating"].to_numpy() > 3).astype(np.int8)
+        ts = sub["timestamp"].to_numpy()
+        for i in range(seq_len, len(items)):
+            users_l.append(order[u])
+            hist_l.append(items[i - seq_len : i])
+            hlab_l.append(likes[i - seq_len : i])
+            item_l.append(items[i])
+            lab_l.append(likes[i])
+            ts_l.append(ts[i])
+    samples = TallrecSamples(
+        np.asarray(users_l),
+        np.asarray(hist_l),
+        np.asarray(hlab_l),
+        np.asarray(item_l),
+        np.asarray(lab_l),
+        np.asarray(ts_l),
+    )
+    samples = samples.take(np.arange(max(0, len(samples) - n_samples), len(samples)))
+    n = len(samples)
+    a, b = int(n * 0.8), int(n * 0.9)
+    return TallrecSplit(
+        data,
+        samples.take(np.arange(a)),
+        samples.take(np.arange(a, b)),
+        samples.take(np.arange(b, n)),
+    )
+
+
+def make_split(data: Dataset, protocol: str, seed: int = 0, shots: int = 5) -> Split:
+    """The ranking split of a protocol (``tallrec`` has its own: `tallrec_split`)."""
+    if protocol == "warm":
+        return warm_split(data, seed)
+    if protocol == "cold-user":
+        return cold_user_split(data, shots=shots, seed=seed)
+    if protocol == "cold-item":
+        return cold_item_split(data, seed)
+    raise ConfigError(f"unknown ranking protocol {protocol!r}; use one of {PROTOCOLS}")

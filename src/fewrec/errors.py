@@ -1,0 +1,30 @@
+"""User-facing errors: each names what is wrong, where, and how to fix it."""
+
+from __future__ import annotations
+
+
+class FewrecError(Exception):
+    """Base class for errors caused by user input or environment (shown without a traceback)."""
+
+
+class DataError(FewrecError, ValueError):
+    """Bad input data: names the source (file), the row or column, and the fix."""
+
+    def __init__(self, message: str, *, source: str | None = None, fix: str | None = None):
+        parts = []
+        if source:
+            parts.append(f"{source}: ")
+        parts.append(message)
+        if fix:
+            parts.append(f" Fix: {fix}")
+        super().__init__("".join(parts))
+        self.source = source
+        self.fix = fix
+
+
+class ConfigError(FewrecError, ValueError):
+    """Invalid model or run configuration."""
+
+
+class NotFittedError(FewrecError, RuntimeError):
+    """A model was used before `fit`."""

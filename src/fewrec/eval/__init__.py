@@ -1,0 +1,1 @@
+"""Metrics, evaluation and the benchmark runner."""

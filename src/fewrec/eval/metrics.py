@@ -1,0 +1,162 @@
+"""Evaluation metrics. Ranking metrics use the FULL item ranking (seen items excluded).
+
+Per-query functions return one value per query so that confidence intervals can be drawn by
+bootstrapping users (`bootstrap_ci`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.stats import rankdata
+
+from fewrec.errors import DataError
+
+
+def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
+    """Row-wise indices of the k best scores, best first; ties go to the lower index."""
+    n = scores.shape[1]
+    k = min(k, n)
+    part = (
+        np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
+    )
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def hits_matrix(top: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:
+    """Boolean (n_queries x k): whether the item at each rank is a target."""
+    t = targets.tocsr()
+    out = np.zeros(top.shape, dtype=bool)
+    for i in range(top.shape[0]):
+        out[i] = np.isin(top[i], t.indices[t.indptr[i] : t.indptr[i + 1]])
+    return out
+
+
+def _discounts(k: int) -> np.ndarray:
+    return 1.0 / np.log2(np.arange(2, k + 2))
+
+
+def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
+    """Binary-relevance NDCG@k per query; the ideal DCG uses min(n_targets, k) hits."""
+    disc = _discounts(k)
+    dcg = (hits[:, :k] * disc[: hits[:, :k].shape[1]]).sum(axis=1)
+    ideal_cum = np.concatenate([[0.0], np.cumsum(disc)])
+    idcg = ideal_cum[np.minimum(n_targets, k)]
+    return np.divide(dcg, idcg, out=np.zeros_like(dcg), where=idcg > 0)
+
+
+def recall_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
+    """Share of a query's targets found in its top k."""
+    h = hits[:, :k].sum(axis=1).astype(np.float64)
+    return np.divide(h, n_targets, out=np.zeros_like(h), where=n_targets > 0)
+
+
+def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
+    """Share of the top k that are targets."""
+    return hits[:, :k].sum(axis=1) / float(k)
+
+
+def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
+    """1 if any target is in the top k, else 0."""
+    return hits[:, :k].any(axis=1).astype(np.float64)
+
+
+def reciprocal_rank(
+    scores: np.ndarray, targets: sp.csr_matrix, excluded: sp.csr_matrix | None = None
+) -> np.ndarray:
+    """1 / rank of the best-ranked target in the full ranking of non-excluded items.
+
+    Ties count at their expected position (random tie-breaking), so a model that gives every
+    item the same score gets the random-ranking expectation, not a lucky first place.
+    """
+    t = targets.tocsr()
+    ex = excluded.tocsr() if excluded is not None else None
+    out = np.zeros(len(scores))
+    for i in range(len(scores)):
+        tgt = t.indices[t.indptr[i] : t.indptr[i + 1]]
+        if len(tgt) == 0:
+            continue
+        row = scores[i]
+        valid = np.ones(len(row), dtype=bool)
+        if ex is not None:
+            valid[ex.indices[ex.indptr[i] : ex.indptr[i + 1]]] = False
+        valid[tgt] = True
+        cand = row[valid]
+        best = row[tgt].max()
+        greater = np.sum(cand > best)
+        # among items tied with the best target, the expected rank of the first target
+        tied = np.sum(cand == best)
+        tied_targets = np.sum(row[tgt] == best)
+        expected_offset = (tied - tied_targets) / (tied_targets + 1)
+        out[i] = 1.0 / (greater + expected_offset + 1.0)
+    return out
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U, ties count one half)."""
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    if labels.shape != scores.shape:
+        raise DataError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    n_pos, n_neg = labels.sum(), (~labels).sum()
+    if n_pos == 0 or n_neg == 0:
+        raise DataError("AUC needs both positive and negative labels")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean absolute error."""
+    return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Root mean squared error."""
+    return float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
+
+
+def catalogue_coverage(top: np.ndarray, n_items: int) -> float:
+    """Share of the catalogue that appears in at least one top-k list."""
+    return len(np.unique(top)) / float(n_items)
+
+
+def intra_list_diversity(top: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
+    """Per list: mean pairwise cosine distance (1 - cos) of its items' vectors.
+
+    ``item_vectors`` can be text embeddings or multi-hot genres; zero vectors count as
+    orthogonal to everything.
+    """
+    v = np.asarray(item_vectors, dtype=np.float64)
+    norms = np.linalg.norm(v, axis=1, keepdims=True)
+    v = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    k = top.shape[1]
+    if k < 2:
+        return np.zeros(len(top))
+    out = np.empty(len(top))
+    iu = np.triu_indices(k, 1)
+    for i, row in enumerate(top):
+        sims = v[row] @ v[row].T
+        out[i] = np.mean(1.0 - sims[iu])
+    return out
+
+
+def novelty(top: np.ndarray, item_counts: np.ndarray, n_users: int) -> np.ndarray:
+    """Per list: mean self-information -log2 p(i), p(i) = (users of i + 1) / (n_users + 1)."""
+    p = (np.asarray(item_counts, dtype=np.float64) + 1.0) / (n_users + 1.0)
+    return (-np.log2(p))[top].mean(axis=1)
+
+
+def bootstrap_ci(
+    values: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-user values (users resampled)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
+    means = values[idx].mean(axis=1)
+    alpha = (1 - level) / 2
+    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))

@@ -1,0 +1,401 @@
+"""The one recommender contract every model follows.
+
+A model is configured by a typed, serialisable `ModelConfig`, learns with `fit(dataset)`, and
+scores with `score_batch(QueryBatch) -> (n_queries x n_items)` over internal indices. The public
+methods `score` and `recommend` take a `Query` with external ids only: a known user id, and/or
+history items, and/or free text (cold start is part of the query, as in LensKit's `RecQuery`).
+Top-k, filtering and re-ranking are separate steps on top of scores.
+
+A saved model is a directory (config.json, vocab.json, state.npz) with no pickle anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fewrec.data.dataset import Dataset, Vocabulary
+from fewrec.errors import ConfigError, DataError, FewrecError, NotFittedError
+
+FORMAT_VERSION = 1
+
+
+class ModelConfig(BaseModel):
+    """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+
+
+@dataclass
+class Query:
+    """What we know about the user we recommend for; any part may be missing.
+
+    Attributes:
+        user: external user id; a user unknown to the model is a new (cold) user.
+        items: external ids of items the user interacted with (beyond any training history).
+        ratings: one rating per item in `items`; default: "liked" (the highest training rating).
+        text: free text the user wrote, e.g. "I love sci-fi films like Interstellar".
+        user_info: side info such as {"age": 25, "occupation": "student"}.
+    """
+
+    user: str | int | None = None
+    items: Sequence[str | int] = ()
+    ratings: Sequence[float] | None = None
+    text: str | None = None
+    user_info: dict[str, Any] | None = None
+
+
+@dataclass
+class QueryBatch:
+    """Queries in internal form: what `score_batch` consumes.
+
+    Attributes:
+        users: internal user index per query, or -1 for users the model did not train on.
+        history: (n x n_items) CSR of ratings of the items each query reveals (training history
+            of known users included).
+        texts: optional free text per query.
+        user_info: optional side info per query (one row per query).
+    """
+
+    users: np.ndarray
+    history: sp.csr_matrix
+    texts: list[str | None] | None = None
+    user_info: pd.DataFrame | None = None
+
+    def __len__(self) -> int:
+        return len(self.users)
+
+    def rows(self, start: int, stop: int) -> QueryBatch:
+        return QueryBatch(
+            self.users[start:stop],
+            self.history[start:stop],
+            None if self.texts is None else self.texts[start:stop],
+            None if self.user_info is None else self.user_info.iloc[start:stop],
+        )
+
+
+MODELS: dict[str, type[Recommender]] = {}
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator: make a model available by its `name` (CLI, benchmark, load)."""
+    MODELS[cls.name] = cls
+    return cls
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("fewrec", "numpy", "scipy", "implicit", "torch"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
+@dataclass
+class FitState:
+    """What every fitted model keeps: vocabularies, the training history matrix, and the
+    log(1 + count) popularity derived from it."""
+
+    users: Vocabulary
+    items: Vocabulary
+    train: sp.csr_matrix
+    like_rating: float = 1.0
+    item_info: pd.DataFrame = field(default_factory=pd.DataFrame)
+    popularity: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        counts = np.bincount(self.train.indices, minlength=len(self.items)).astype(np.float32)
+        self.popularity = np.log1p(counts)
+
+
+class Recommender(ABC):
+    """Base class of all recommenders (see the module docstring for the contract)."""
+
+    name: ClassVar[str]
+    Config: ClassVar[type[ModelConfig]] = ModelConfig
+    #: Whether the model can score items it never saw in training (e.g. from text).
+    scores_new_items: ClassVar[bool] = False
+
+    def __init__(self, config: ModelConfig | None = None, **overrides: Any):
+        if config is None:
+            try:
+                config = self.Config(**overrides)
+            except ValidationError as exc:
+                raise ConfigError(f"invalid config for {self.name}: {exc}") from None
+        elif overrides:
+            config = config.model_copy(update=overrides)
+        if not isinstance(config, self.Config):
+            raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
+        self.config = config
+        self.state_: FitState | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    # ------------------------------------------------------------------ to implement
+    @abstractmethod
+    def _fit(self, data: Dataset) -> None:
+        """Learn from the dataset (the base class has already recorded vocab and history)."""
+
+    @abstractmethod
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        """Scores (n_queries x n_items), higher is better; -inf for items it cannot score."""
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        """Learned arrays to save (names -> arrays)."""
+        return {}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Restore learned arrays saved by `_get_arrays`."""
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, data: Dataset) -> Self:
+        """Train on a dataset; returns self."""
+        if data.n_interactions == 0 and not self.scores_new_items:
+            raise DataError(f"{self.name} needs interactions to train on; the dataset has none")
+        train = data.matrix()
+        ratings = data.interactions["rating"]
+        like = float(ratings.max()) if len(ratings) else 1.0
+        self.state_ = FitState(data.users, data.items, train, like, data.item_info)
+        self._fit(data)
+        return self
+
+    @property
+    def fitted(self) -> FitState:
+        if self.state_ is None:
+            raise NotFittedError(f"{self.name} is not fitted: call fit(dataset) or load a model")
+        return self.state_
+
+    @property
+    def n_items(self) -> int:
+        return len(self.fitted.items)
+
+    def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
+        """Rows of queries with no history and no known user get popularity scores: an
+        ID-only model has nothing else to go on, and ties broken by item index are worse."""
+        empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0)
+        if empty.any():
+            scores[empty] = self.fitted.popularity[None, :]
+        return scores
+
+    # ------------------------------------------------------------------ queries
+    def batch_from_queries(self, queries: Sequence[Query]) -> QueryBatch:
+        """Turn external-id queries into a `QueryBatch` (unknown history items are an error)."""
+        st = self.fitted
+        n_train = np.diff(st.train.indptr)
+        users = np.full(len(queries), -1, dtype=np.int64)
+        rows, cols, vals = [], [], []
+        for q_i, q in enumerate(queries):
+            if q.user is not None:
+                u = int(st.users.lookup([q.user])[0])
+                if u >= 0 and n_train[u] > 0:
+                    users[q_i] = u
+                    lo, hi = st.train.indptr[u], st.train.indptr[u + 1]
+                    cols.extend(st.train.indices[lo:hi])
+                    vals.extend(st.train.data[lo:hi])
+                    rows.extend([q_i] * (hi - lo))
+            if len(q.items):
+                idx = st.items.index(q.items, what="history item")
+                if q.ratings is not None:
+                    if len(q.ratings) != len(q.items):
+                        raise DataError(
+                            f"query has {len(q.items)} items but {len(q.ratings)} ratings",
+                            fix="give one rating per item, or none",
+                        )
+                    r = [float(x) for x in q.ratings]
+                else:
+                    r = [st.like_rating] * len(idx)
+                cols.extend(idx)
+                vals.extend(r)
+                rows.extend([q_i] * len(idx))
+        # A query item already in the training history overrides it (latest wins).
+        hist = _dedupe_keep_last(rows, cols, vals, len(queries), len(st.items))
+        texts = [q.text for q in queries]
+        info = [q.user_info or {} for q in queries]
+        return QueryBatch(
+            users,
+            hist,
+            texts if any(t for t in texts) else None,
+            pd.DataFrame(info) if any(info) else None,
+        )
+
+    def score(self, query: Query, items: Sequence[str | int] | None = None) -> pd.Series:
+        """Scores of ``items`` (default: all) for one query, indexed by external item id.
+
+        Items unknown to the model get NaN.
+        """
+        return self.score_many([query], items)[0]
+
+    def score_many(
+        self, queries: Sequence[Query], items: Sequence[str | int] | None = None
+    ) -> list[pd.Series]:
+        st = self.fitted
+        scores = self.score_batch(self.batch_from_queries(queries))
+        if items is None:
+            ids = st.items.ids
+            return [pd.Series(row, index=ids, name="score") for row in scores]
+        ids = [str(i) for i in items]
+        idx = st.items.lookup(ids)
+        out = []
+        for row in scores:
+            vals = np.where(idx >= 0, row[np.maximum(idx, 0)], np.nan)
+            out.append(pd.Series(vals, index=ids, name="score", dtype=np.float64))
+        return out
+
+    def recommend(
+        self,
+        query: Query,
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: Sequence[str | int] | None = None,
+    ) -> pd.DataFrame:
+        """Top-``k`` items for one query as a frame with columns ``item`` and ``score``."""
+        return self.recommend_many([query], k, exclude_seen=exclude_seen, candidates=candidates)[0]
+
+    def recommend_many(
+        self,
+        queries: Sequence[Query],
+        k: int = 10,
+        *,
+        exclude_seen: bool = True,
+        candidates: Sequence[str | int] | None = None,
+    ) -> list[pd.DataFrame]:
+        """Top-``k`` for each query (same result as calling `recommend` one by one)."""
+        if k < 1:
+            raise ConfigError(f"k must be >= 1, got {k}")
+        st = self.fitted
+        batch = self.batch_from_queries(queries)
+        scores = self.score_batch(batch).astype(np.float64, copy=True)
+        allowed = np.ones(len(st.items), dtype=bool)
+        if candidates is not None:
+            allowed[:] = False
+            cidx = st.items.lookup(candidates)
+            allowed[cidx[cidx >= 0]] = True
+        scores[:, ~allowed] = -np.inf
+        if exclude_seen:
+            h = batch.history.tocoo()
+            scores[h.row, h.col] = -np.inf
+        out = []
+        for row in scores:
+            top = top_k(row, k)
+            top = top[np.isfinite(row[top])]
+            out.append(pd.DataFrame({"item": st.items.to_external(top), "score": row[top]}))
+        return out
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Save as a directory: config.json, vocab.json, state.npz (no pickle)."""
+        st = self.fitted
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "format": FORMAT_VERSION,
+            "model": self.name,
+            "config": self.config.model_dump(mode="json"),
+            "like_rating": st.like_rating,
+            "versions": _versions(),
+        }
+        (path / "config.json").write_text(json.dumps(meta, indent=2))
+        (path / "vocab.json").write_text(
+            json.dumps({"users": st.users.to_json(), "items": st.items.to_json()})
+        )
+        arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
+        train = st.train.tocsr()
+        arrays.update(
+            {
+                "train.data": train.data,
+                "train.indices": train.indices,
+                "train.indptr": train.indptr,
+            }
+        )
+        np.savez(path / "state.npz", **arrays)
+        if len(st.item_info.columns):
+            st.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> Recommender:
+        """Load a saved model directory (any registered model when called on the base)."""
+        return load_model(path)
+
+
+def load_model(path: str | Path) -> Recommender:
+    """Load a model saved with `Recommender.save` (never unpickles anything)."""
+    path = Path(path)
+    cfg_file = path / "config.json"
+    if not cfg_file.exists():
+        raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
+    meta = json.loads(cfg_file.read_text())
+    name = meta.get("model")
+    _import_builtin_models()
+    if name not in MODELS:
+        raise FewrecError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
+    cls = MODELS[name]
+    model = cls(cls.Config(**meta["config"]))
+    vocab = json.loads((path / "vocab.json").read_text())
+    with np.load(path / "state.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    users, items = Vocabulary(vocab["users"]), Vocabulary(vocab["items"])
+    train = sp.csr_matrix(
+        (arrays["train.data"], arrays["train.indices"], arrays["train.indptr"]),
+        shape=(len(users), len(items)),
+    )
+    info_file = path / "items.parquet"
+    item_info = pd.read_parquet(info_file) if info_file.exists() else pd.DataFrame()
+    if "genres" in item_info.columns:
+        item_info["genres"] = item_info["genres"].map(list)
+    model.state_ = FitState(users, items, train, float(meta["like_rating"]), item_info)
+    model._set_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+    return model
+
+
+def _import_builtin_models() -> None:
+    import fewrec.models  # noqa: F401  (registers the built-in models)
+
+
+def make_model(name: str, **config: Any) -> Recommender:
+    """A model by registered name with config overrides."""
+    _import_builtin_models()
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+    return MODELS[name](**config)
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` highest scores, best first (ties broken by lower index)."""
+    n = scores.shape[-1]
+    k = min(k, n)
+    if k == n:
+        return np.argsort(-scores, kind="stable")
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
+    """A deterministic per-query seed from the query's history (so batch == single)."""
+    lo, hi = history.indptr[row], history.indptr[row + 1]
+    key = np.sort(history.indices[lo:hi]).astype(np.int64).tobytes()
+    return zlib.crc32(key, seed & 0xFFFFFFFF)
+
+
+def _dedupe_keep_last(rows, cols, vals, n_rows: int, n_cols: int) -> sp.csr_matrix:
+    frame = pd.DataFrame({"r": rows, "c": cols, "v": vals}).drop_duplicates(["r", "c"], keep="last")
+    return sp.csr_matrix(
+        (frame["v"].to_numpy(np.float32), (frame["r"].to_numpy(), frame["c"].to_numpy())),
+        shape=(n_rows, n_cols),
+    )

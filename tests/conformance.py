@@ -1,0 +1,100 @@
+"""Conformance checks shipped once and run for every model (LensKit's ScorerTests in spirit).
+
+A model's test module lists it in `CASES`; `test_models.py` parametrizes every check over them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.errors import ConfigError, DataError
+from fewrec.eval.evaluate import evaluate_ranking
+from fewrec.models.base import MODELS, Query, load_model
+
+
+@dataclass
+class Case:
+    name: str
+    config: dict[str, Any] = field(default_factory=dict)
+    min_ndcg: float | None = None  # warm NDCG@10 on ML-100K a working model must reach
+    ranks: bool = True  # False for scorers that ignore the target item (like-share)
+
+
+def fitted(case: Case, train):
+    return MODELS[case.name](**case.config).fit(train)
+
+
+def check_config_round_trip(case: Case) -> None:
+    cls = MODELS[case.name]
+    model = cls(**case.config)
+    dumped = model.config.model_dump(mode="json")
+    assert cls.Config(**dumped) == model.config
+    with pytest.raises(ConfigError):
+        cls(no_such_option=1)
+
+
+def check_save_load_equal_scores(case: Case, model, tmp_path, ml100k) -> None:
+    q = [Query(user="1"), Query(items=["50", "181"]), Query(items=["1"], ratings=[2.0])]
+    before = model.score_many(q)
+    model.save(tmp_path / "m")
+    back = load_model(tmp_path / "m")
+    assert type(back) is type(model) and back.config == model.config
+    for a, b in zip(before, model.score_many(q), strict=True):
+        pd.testing.assert_series_equal(a, b)
+    for a, b in zip(before, back.score_many(q), strict=True):
+        pd.testing.assert_series_equal(a, b, rtol=1e-5)
+
+
+def check_unknown_user_and_item(case: Case, model) -> None:
+    # an unknown user is a new user: it still gets k recommendations
+    recs = model.recommend(Query(user="no-such-user"), k=5)
+    assert len(recs) == 5
+    # an unknown history item is a user mistake: a clear error naming it
+    with pytest.raises(DataError, match="no-such-item"):
+        model.recommend(Query(items=["no-such-item"]))
+    # an unknown candidate item scores NaN, known ones stay finite
+    s = model.score(Query(items=["50"]), items=["no-such-item", "50", "100"])
+    assert np.isnan(s["no-such-item"])
+    assert list(s.index) == ["no-such-item", "50", "100"]
+    with pytest.raises(DataError):
+        model.score(Query(items=["50", "1"], ratings=[5.0]))
+
+
+def check_empty_candidates(case: Case, model) -> None:
+    recs = model.recommend(Query(items=["50"]), k=10, candidates=[])
+    assert len(recs) == 0 and list(recs.columns) == ["item", "score"]
+    assert len(model.score(Query(items=["50"]), items=[])) == 0
+    recs = model.recommend(Query(items=["50"]), k=10, candidates=["1", "2", "3"])
+    assert set(recs["item"]) <= {"1", "2", "3"}
+    with pytest.raises(ConfigError):
+        model.recommend(Query(), k=0)
+
+
+def check_batch_equals_single(case: Case, model) -> None:
+    queries = [Query(user="1"), Query(items=["50", "172", "181"]), Query(), Query(user="7")]
+    batch = model.recommend_many(queries, k=10)
+    for q, b in zip(queries, batch, strict=True):
+        single = model.recommend(q, k=10)
+        assert single["item"].tolist() == b["item"].tolist()
+        np.testing.assert_allclose(single["score"], b["score"], rtol=1e-5)
+
+
+def check_history_only_query(case: Case, model) -> None:
+    star_wars = ["50", "172", "181"]  # Star Wars, Empire Strikes Back, Return of the Jedi
+    recs = model.recommend(Query(items=star_wars), k=20)
+    assert len(recs) == 20
+    assert not set(recs["item"]) & set(star_wars)  # seen items are excluded
+    with_seen = model.recommend(Query(items=star_wars), k=1682, exclude_seen=False)
+    assert len(with_seen) >= 1682 - (model.fitted.popularity == 0).sum()
+
+
+def check_min_ndcg(case: Case, model, warm) -> None:
+    if case.min_ndcg is None:
+        return
+    rep = evaluate_ranking(model, warm.test, warm.train)
+    assert rep.values["ndcg@10"] >= case.min_ndcg, rep.values

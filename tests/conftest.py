@@ -1,0 +1,33 @@
+"""Shared fixtures: the real MovieLens-100K (fetched once into the user data dir) and splits."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import pytest
+
+warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
+
+
+@pytest.fixture(scope="session")
+def ml100k():
+    from fewrec.data.movielens import load_movielens_100k
+
+    return load_movielens_100k()
+
+
+@pytest.fixture(scope="session")
+def warm(ml100k):
+    from fewrec.data.splits import warm_split
+
+    return warm_split(ml100k, seed=0)
+
+
+@pytest.fixture(scope="session")
+def cold_user(ml100k):
+    from fewrec.data.splits import cold_user_split
+
+    return cold_user_split(ml100k, shots=5, seed=0)

@@ -1,0 +1,121 @@
+"""The benchmark runner's JSON, and the CLI's behaviour on good and bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from fewrec.errors import ConfigError
+from fewrec.eval.benchmark import markdown_table, run_benchmark, write_result
+
+
+def test_warm_benchmark_json_shape_and_values(tmp_path):
+    result = run_benchmark("warm", ["popularity", "ease"], progress=False)
+    assert result["protocol"] == "warm" and result["dataset"] == "movielens-100k"
+    assert result["seed"] == 0
+    row = result["models"]["ease"]
+    for key in (
+        "ndcg@10",
+        "recall@10",
+        "mrr",
+        "hr@10",
+        "precision@10",
+        "coverage@10",
+        "diversity@10",
+        "novelty@10",
+        "train_seconds",
+        "score_seconds",
+        "ndcg@10_ci_low",
+    ):
+        assert key in row, key
+    assert row["ndcg@10_ci_low"] < row["ndcg@10"] < row["ndcg@10_ci_high"]
+    assert row["ndcg@10"] > result["models"]["popularity"]["ndcg@10"]
+    path = write_result(result, tmp_path / "warm.json")
+    assert json.loads(path.read_text())["models"]["ease"]["ndcg@10"] == row["ndcg@10"]
+    assert "| ease |" in markdown_table(result)
+
+
+def test_cold_user_benchmark_reports_each_k():
+    result = run_benchmark("cold-user", ["popularity"], shots=[0, 3], progress=False)
+    row = result["models"]["popularity"]
+    assert {"K0/ndcg@10", "K3/ndcg@10", "train_seconds"} <= set(row)
+
+
+def test_tallrec_benchmark_like_share_beats_random():
+    result = run_benchmark("tallrec", ["random", "like-share"], shots=[16], progress=False)
+    assert result["models"]["like-share"]["K16/auc"] > 0.68
+    assert abs(result["models"]["random"]["K16/auc"] - 0.5) < 0.06
+
+
+def test_cold_item_id_models_cannot_rank_cold_items():
+    result = run_benchmark("cold-item", ["random", "ease"], progress=False)
+    assert result["models"]["ease"]["recall@20"] < result["models"]["random"]["recall@20"]
+
+
+def test_unknown_protocol_and_model():
+    with pytest.raises(ConfigError, match="unknown protocol"):
+        run_benchmark("nope")
+    with pytest.raises(ConfigError, match="unknown model"):
+        run_benchmark("warm", ["nope"])
+
+
+def fewrec(*args, check=False):
+    return subprocess.run(
+        [sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True, check=check
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["benchmark", "--protocol", "nope"], "unknown protocol"),
+        (["benchmark", "--models", "ease,nope"], "unknown model"),
+        (["benchmark", "--shots", "a,b"], "--shots expects integers"),
+        (["data", "fetch", "nope"], "unknown dataset"),
+        (["recommend", "/no/such/dir"], "not a saved fewrec model"),
+    ],
+)
+def test_cli_user_mistakes_give_one_clear_error(args, message):
+    proc = fewrec(*args)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+
+
+def test_cli_train_and_recommend_own_csv(tmp_path):
+    inter = tmp_path / "i.csv"
+    inter.write_text("uid,iid\n" + "".join(f"{u},{i}\n" for u in range(30) for i in range(u % 7, 12, 2)))
+    out = tmp_path / "model"
+    proc = fewrec(
+        "train",
+        "ease",
+        "--output",
+        str(out),
+        "--interactions",
+        str(inter),
+        "--user-col",
+        "uid",
+        "--item-col",
+        "iid",
+        "--rating-col",
+        "",
+        "--time-col",
+        "",
+    )
+    assert proc.returncode == 0, proc.stderr
+    proc = fewrec("recommend", str(out), "--item", "1", "--k", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Recommendations" in proc.stdout
+    bad = fewrec("train", "ease", "--output", str(out), "--interactions", str(inter))
+    assert bad.returncode == 2 and "missing id column" in bad.stderr
+
+
+def test_cli_recommend_by_title_on_movielens(tmp_path):
+    out = tmp_path / "ease"
+    assert fewrec("train", "ease", "--output", str(out)).returncode == 0
+    proc = fewrec("recommend", str(out), "--title", "Star Wars", "--title", "Toy Story")
+    assert proc.returncode == 0, proc.stderr
+    assert "Return of the Jedi" in proc.stdout
+    typo = fewrec("recommend", str(out), "--title", "Star Warz Episode")
+    assert typo.returncode == 2 and "no item titled" in typo.stderr

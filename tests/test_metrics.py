@@ -1,0 +1,98 @@
+"""Every metric against values computed by hand."""
+
+import math
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fewrec.errors import DataError
+from fewrec.eval import metrics as M
+
+
+def csr(rows, n_items):
+    r, c = [], []
+    for i, items in enumerate(rows):
+        r += [i] * len(items)
+        c += list(items)
+    return sp.csr_matrix((np.ones(len(r)), (r, c)), shape=(len(rows), n_items))
+
+
+def test_top_k_orders_best_first_and_breaks_ties_by_index():
+    scores = np.array([[0.1, 0.9, 0.5, 0.9, 0.0]])
+    assert M.top_k_matrix(scores, 3).tolist() == [[1, 3, 2]]
+
+
+def test_ranking_metrics_by_hand():
+    # ranking: items 4, 3, 2, 1, 0 ; targets {3, 0} -> hits at ranks 2 and 5
+    scores = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])
+    targets = csr([[3, 0]], 5)
+    top = M.top_k_matrix(scores, 5)
+    hits = M.hits_matrix(top, targets)
+    assert hits.tolist() == [[False, True, False, False, True]]
+    n_t = np.array([2])
+    dcg3 = 1 / math.log2(3)
+    idcg3 = 1 / math.log2(2) + 1 / math.log2(3)
+    assert M.ndcg_at_k(hits, n_t, 3)[0] == pytest.approx(dcg3 / idcg3)
+    dcg5 = 1 / math.log2(3) + 1 / math.log2(6)
+    assert M.ndcg_at_k(hits, n_t, 5)[0] == pytest.approx(dcg5 / idcg3)
+    assert M.recall_at_k(hits, n_t, 3)[0] == pytest.approx(0.5)
+    assert M.precision_at_k(hits, 3)[0] == pytest.approx(1 / 3)
+    assert M.hit_rate_at_k(hits, 1)[0] == 0.0
+    assert M.hit_rate_at_k(hits, 2)[0] == 1.0
+    assert M.reciprocal_rank(scores, targets)[0] == pytest.approx(0.5)
+
+
+def test_ndcg_ideal_is_capped_at_k():
+    hits = np.array([[True, True]])
+    assert M.ndcg_at_k(hits, np.array([10]), 2)[0] == pytest.approx(1.0)
+
+
+def test_reciprocal_rank_skips_excluded_items_and_averages_ties():
+    scores = np.array([[5.0, 4.0, 3.0, 3.0, 3.0]])
+    targets = csr([[3]], 5)
+    excluded = csr([[0]], 5)
+    # item 0 excluded; item 1 first; items 2,3,4 tie: the target's expected rank is 2 + 1 = 3
+    assert M.reciprocal_rank(scores, targets, excluded)[0] == pytest.approx(1 / 3)
+
+
+def test_auc_by_hand_with_ties():
+    labels = np.array([1, 0, 1, 0])
+    scores = np.array([0.9, 0.1, 0.5, 0.5])
+    # pairs (pos, neg): (0.9,0.1)=1 (0.9,0.5)=1 (0.5,0.1)=1 (0.5,0.5)=0.5 -> 3.5/4
+    assert M.auc(labels, scores) == pytest.approx(0.875)
+
+
+def test_auc_needs_both_classes():
+    with pytest.raises(DataError):
+        M.auc(np.array([1, 1]), np.array([0.1, 0.2]))
+
+
+def test_mae_rmse():
+    assert M.mae([1, 2, 3], [2, 2, 5]) == pytest.approx(1.0)
+    assert M.rmse([1, 2, 3], [2, 2, 5]) == pytest.approx(math.sqrt(5 / 3))
+
+
+def test_coverage_diversity_novelty():
+    top = np.array([[0, 1], [1, 2]])
+    assert M.catalogue_coverage(top, 6) == pytest.approx(0.5)
+    vecs = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    # list 0: orthogonal -> distance 1; list 1: items 1, 2 orthogonal -> 1
+    assert M.intra_list_diversity(top, vecs).tolist() == pytest.approx([1.0, 1.0])
+    same = np.array([[0, 2]])
+    assert M.intra_list_diversity(same, vecs)[0] == pytest.approx(0.0)
+    counts = np.array([3, 1, 0])
+    # p = (c + 1) / (n_users + 1) with n_users = 3
+    expected = (-math.log2(4 / 4) - math.log2(2 / 4)) / 2
+    assert M.novelty(np.array([[0, 1]]), counts, 3)[0] == pytest.approx(expected)
+
+
+def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_users():
+    rng = np.random.default_rng(1)
+    small = rng.random(50)
+    big = rng.random(5000)
+    lo, hi = M.bootstrap_ci(small)
+    assert lo < small.mean() < hi
+    blo, bhi = M.bootstrap_ci(big)
+    assert (bhi - blo) < (hi - lo)
+    assert M.bootstrap_ci(small, seed=3) == M.bootstrap_ci(small, seed=3)

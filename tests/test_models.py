@@ -1,0 +1,93 @@
+"""Every registered model passes the conformance checks; known answers for a few."""
+
+import conformance as C
+import numpy as np
+import pytest
+
+from fewrec.models import MODELS, Query, make_model
+
+CASES = [
+    C.Case("random", min_ndcg=None),
+    C.Case("popularity", min_ndcg=0.14),
+    C.Case("like-share", ranks=False),
+    C.Case("itemknn", min_ndcg=0.24),
+    C.Case("ease", min_ndcg=0.33),
+    C.Case("als", min_ndcg=0.29),
+    C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),
+]
+IDS = [c.name for c in CASES]
+
+
+def test_every_registered_model_has_a_conformance_case():
+    assert set(MODELS) <= set(IDS), set(MODELS) - set(IDS)
+
+
+@pytest.fixture(scope="module")
+def models(warm):
+    return {c.name: C.fitted(c, warm.train) for c in CASES}
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_config_round_trip(case):
+    C.check_config_round_trip(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_save_load_equal_scores(case, models, tmp_path, ml100k):
+    C.check_save_load_equal_scores(case, models[case.name], tmp_path, ml100k)
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_unknown_user_and_item(case, models):
+    C.check_unknown_user_and_item(case, models[case.name])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_empty_candidates(case, models):
+    C.check_empty_candidates(case, models[case.name])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_batch_equals_single(case, models):
+    C.check_batch_equals_single(case, models[case.name])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.ranks], ids=[c.name for c in CASES if c.ranks])
+def test_history_only_query(case, models):
+    C.check_history_only_query(case, models[case.name])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_min_ndcg_on_real_split(case, models, warm):
+    C.check_min_ndcg(case, models[case.name], warm)
+
+
+def test_ease_known_answer_on_a_checkerboard(ml100k):
+    """Two disjoint groups of users and items: EASE must only recommend within the group."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    rows = [(u, i) for u in range(20) for i in range(10) if (u % 2) == (i % 2) and (u + i) % 5]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    data = load_interactions(frame)
+    model = make_model("ease", l2=1.0).fit(data)
+    for u in ("0", "1", "2", "3"):
+        parity = int(u) % 2
+        seen = set(frame.loc[frame["user_id"] == int(u), "item_id"].astype(str))
+        unseen_same = [str(i) for i in range(parity, 10, 2) if str(i) not in seen]
+        recs = model.recommend(Query(user=u), k=len(unseen_same))
+        assert sorted(recs["item"]) == sorted(unseen_same), recs
+
+
+def test_unfitted_model_says_so():
+    from fewrec.errors import NotFittedError
+
+    with pytest.raises(NotFittedError, match="call fit"):
+        make_model("ease").recommend(Query(items=["1"]))
+
+
+def test_ids_are_external(models):
+    recs = models["ease"].recommend(Query(user="1"), k=5)
+    assert recs["item"].map(type).eq(str).all()
+    assert np.isfinite(recs["score"]).all()

@@ -1,0 +1,87 @@
+"""Protocols: seeded, deterministic, leak-free."""
+
+import numpy as np
+import pytest
+
+from fewrec.data.splits import cold_item_split, cold_user_split, tallrec_split, warm_split
+from fewrec.errors import ConfigError
+
+
+def _pairs(m):
+    c = m.tocoo()
+    return set(zip(c.row.tolist(), c.col.tolist(), strict=True))
+
+
+def test_warm_split_is_80_10_10_disjoint_and_deterministic(ml100k):
+    a, b = warm_split(ml100k, seed=0), warm_split(ml100k, seed=0)
+    assert a.train.interactions.equals(b.train.interactions)
+    other = warm_split(ml100k, seed=1)
+    assert not a.train.interactions.equals(other.train.interactions)
+    n_train, n_valid, n_test = a.train.n_interactions, a.valid.targets.nnz, a.test.targets.nnz
+    assert n_train + n_valid + n_test == ml100k.n_interactions
+    assert 0.78 < n_train / ml100k.n_interactions < 0.81
+    # the test targets never appear in the history given to the model, nor in training
+    assert not (_pairs(a.test.targets) & _pairs(a.test.history))
+    assert not (_pairs(a.test.targets) & _pairs(a.test.exclude))
+    train_pairs = set(zip(a.train.interactions["user"], a.train.interactions["item"], strict=True))
+    test_pairs = {(int(a.test.users[r]), c) for r, c in _pairs(a.test.targets)}
+    assert not (train_pairs & test_pairs)
+
+
+def test_cold_user_users_never_in_training_and_reveal_earliest(ml100k):
+    s = cold_user_split(ml100k, shots=3, seed=0)
+    train_users = set(s.train.interactions["user"])
+    assert not (set(s.test.users.tolist()) & train_users)
+    assert not (set(s.valid.users.tolist()) & train_users)
+    assert 180 <= len(s.test) <= 190
+    assert (np.diff(s.test.history.indptr) == 3).all()
+    inter = ml100k.interactions
+    u = int(s.test.users[0])
+    rows = inter[inter["user"] == u].sort_values("timestamp", kind="stable")
+    revealed = set(s.test.history[0].indices.tolist())
+    assert revealed == set(rows["item"].iloc[:3].tolist())
+    assert not (revealed & set(s.test.targets[0].indices.tolist()))
+    # the same test users for every K with one seed
+    s5 = cold_user_split(ml100k, shots=5, seed=0)
+    assert s5.test.users.tolist() == s.test.users.tolist()
+    assert s5.train.interactions.equals(s.train.interactions)
+    rnd = cold_user_split(ml100k, shots=3, seed=0, random_shots=True)
+    assert rnd.test.history.nnz == s.test.history.nnz
+    assert (rnd.test.history != s.test.history).nnz > 0
+    with pytest.raises(ConfigError):
+        cold_user_split(ml100k, shots=-1)
+
+
+def test_cold_user_zero_shots_targets_everything(ml100k):
+    s = cold_user_split(ml100k, shots=0, seed=0)
+    assert s.test.history.nnz == 0
+    counts = ml100k.user_counts()
+    assert s.test.targets.nnz == counts[s.test.users].sum()
+
+
+def test_cold_items_are_absent_from_training_and_are_the_only_targets(ml100k):
+    s = cold_item_split(ml100k, seed=0)
+    assert len(s.cold_items) == round(0.2 * 1682)
+    assert not set(s.train.interactions["item"]) & set(s.cold_items.tolist())
+    assert set(s.test.targets.indices.tolist()) <= set(s.cold_items.tolist())
+    assert s.train.n_items == ml100k.n_items  # cold items stay in the catalogue with their text
+
+
+def test_tallrec_protocol_matches_the_paper_recipe(ml100k):
+    t = tallrec_split(ml100k)
+    assert (len(t.train), len(t.valid), len(t.test)) == (8000, 1000, 1000)
+    # history is the previous 10 interactions of the same user, in time order
+    inter = ml100k.interactions
+    s = t.test.take(np.array([0]))
+    u = int(s.users[0])
+    rows = inter[inter["user"] == u].reset_index()
+    rows = rows.sort_values(["timestamp", "index"], kind="stable")
+    items = rows["item"].tolist()
+    pos = items.index(int(s.items[0]))
+    assert items[pos - 10 : pos] == s.history[0].tolist()
+    assert s.labels[0] == int(rows["rating"].iloc[pos] > 3)
+    assert t.shots(64, 0).items.tolist() == t.shots(64, 0).items.tolist()
+    assert t.shots(64, 0).items.tolist() != t.shots(64, 1).items.tolist()
+    assert 0.4 < t.test.labels.mean() < 0.65
+    with pytest.raises(ConfigError):
+        t.shots(0, 0)

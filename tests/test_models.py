@@ -14,6 +14,20 @@ CASES = [
     C.Case("ease", min_ndcg=0.33),
     C.Case("als", min_ndcg=0.29),
     C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),
+    C.Case("content", min_ndcg=0.03),
+    C.Case("fewshot", {"meta_steps": 100}, min_ndcg=0.2),
+    C.Case("fewshot-nometa", min_ndcg=0.2),
+    C.Case("like-clf", {"max_episodes": 3000}, min_ndcg=0.05),
+    C.Case(
+        "ensemble",
+        {
+            "components": {"fewshot": {"meta_steps": 50}, "itemknn": {}, "popularity": {}},
+            "grid": [0.0, 1.0, 2.0],
+            "rounds": 1,
+            "shots": [0, 5, 20],
+        },
+        min_ndcg=0.25,
+    ),
 ]
 IDS = [c.name for c in CASES]
 

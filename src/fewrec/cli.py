@@ -77,6 +77,7 @@ def benchmark(
     output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
     seed: Annotated[int, typer.Option(help="split and model seed")] = 0,
     shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
+    reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
     dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
     set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
 ):
@@ -92,7 +93,14 @@ def benchmark(
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
     result = run_benchmark(
-        protocol, names, dataset=dataset, seed=seed, shots=ks, configs=configs, progress=True
+        protocol,
+        names,
+        dataset=dataset,
+        seed=seed,
+        shots=ks,
+        reveal=reveal,
+        configs=configs,
+        progress=True,
     )
     console.print(markdown_table(result))
     if output:

@@ -66,7 +66,7 @@ class Split:
     cold_items: np.ndarray | None = None
 
 
-def _csr(frame: pd.DataFrame, rows: np.ndarray, n_items: int) -> sp.csr_matrix:
+def rows_matrix(frame: pd.DataFrame, rows: np.ndarray, n_items: int) -> sp.csr_matrix:
     """CSR of the interactions of each query user (rows: user index per query)."""
     pos = {int(u): i for i, u in enumerate(rows)}
     keep = frame["user"].isin(pos.keys()).to_numpy()
@@ -80,7 +80,7 @@ def _csr(frame: pd.DataFrame, rows: np.ndarray, n_items: int) -> sp.csr_matrix:
     return m
 
 
-def _binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
+def binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
     out = mats[0].copy()
     for m in mats[1:]:
         out = out + m
@@ -104,12 +104,12 @@ def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
     valid, test = inter[part == 1], inter[part == 2]
     users = np.unique(inter["user"].to_numpy())
     n_items = data.n_items
-    tr = _csr(train, users, n_items)
-    va = _csr(valid, users, n_items)
-    te = _csr(test, users, n_items)
+    tr = rows_matrix(train, users, n_items)
+    va = rows_matrix(valid, users, n_items)
+    te = rows_matrix(test, users, n_items)
     known = np.ones(len(users), dtype=bool)
-    valid_set = EvalSet(users, known, tr, _binary_union(tr), va)
-    test_set = EvalSet(users, known, tr, _binary_union(tr, va), te)
+    valid_set = EvalSet(users, known, tr, binary_union(tr), va)
+    test_set = EvalSet(users, known, tr, binary_union(tr, va), te)
     keep_v = np.diff(va.indptr) > 0
     keep_t = np.diff(te.indptr) > 0
     return Split(
@@ -158,9 +158,9 @@ def cold_user_split(
                 reveal[pick_rng.permutation(idx)[:shots]] = True
             else:
                 reveal[idx[:shots]] = True
-        hist = _csr(srt[reveal], group, data.n_items)
-        targ = _csr(srt[~reveal], group, data.n_items)
-        es = EvalSet(group, np.zeros(len(group), bool), hist, _binary_union(hist), targ)
+        hist = rows_matrix(srt[reveal], group, data.n_items)
+        targ = rows_matrix(srt[~reveal], group, data.n_items)
+        es = EvalSet(group, np.zeros(len(group), bool), hist, binary_union(hist), targ)
         return es.subset(np.flatnonzero(np.diff(targ.indptr) > 0))
 
     return Split(
@@ -194,11 +194,11 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
     def build(group: np.ndarray) -> EvalSet:
         tgt = inter[inter["item"].isin(group).to_numpy()]
         users = np.unique(tgt["user"].to_numpy())
-        hist = _csr(train, users, data.n_items)
+        hist = rows_matrix(train, users, data.n_items)
         # Exclude what the user saw in training and the other held-out group's items they saw.
         others = inter[is_held & ~inter["item"].isin(group).to_numpy()]
-        seen = _binary_union(hist, _csr(others, users, data.n_items))
-        return EvalSet(users, np.ones(len(users), bool), hist, seen, _csr(tgt, users, data.n_items))
+        seen = binary_union(hist, rows_matrix(others, users, data.n_items))
+        return EvalSet(users, np.ones(len(users), bool), hist, seen, rows_matrix(tgt, users, data.n_items))
 
     return Split(
         "cold-item",
@@ -286,6 +286,14 @@ class TallrecSplit:
             raise ConfigError(f"K must be in 1..{len(self.train)}, got {k}")
         rng = np.random.default_rng(seed)
         return self.train.take(np.sort(rng.choice(len(self.train), size=k, replace=False)))
+
+    def catalogue_dataset(self) -> Dataset:
+        """All interactions of the users that appear in neither the valid nor the test
+        samples: a warm catalogue for models that learn from other users (user-disjoint from
+        the test)."""
+        held = np.union1d(self.valid.users, self.test.users)
+        inter = self.data.interactions
+        return self.data.with_interactions(inter[~inter["user"].isin(held).to_numpy()])
 
     def train_dataset(self, samples: TallrecSamples) -> Dataset:
         """What a model may learn from: the interactions the K samples reveal (labels as

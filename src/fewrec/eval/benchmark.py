@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from rich.progress import Progress
 
 from fewrec.data.dataset import Dataset
@@ -36,16 +37,40 @@ from fewrec.errors import ConfigError
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
 
+ID_BASELINES = ["random", "popularity", "itemknn", "ease", "als", "bpr"]
+TEXT_MODELS = ["content", "fewshot-nometa", "fewshot", "ensemble"]
 DEFAULT_MODELS = {
-    "warm": ["random", "popularity", "itemknn", "ease", "als", "bpr"],
-    "cold-user": ["random", "popularity", "itemknn", "ease", "als", "bpr"],
-    "cold-item": ["random", "popularity", "itemknn", "ease", "als", "bpr"],
-    "tallrec": ["random", "popularity", "like-share", "itemknn", "ease", "als"],
+    "warm": ID_BASELINES + TEXT_MODELS,
+    "cold-user": ID_BASELINES + ["popularity-segment"] + TEXT_MODELS,
+    "cold-item": ID_BASELINES + TEXT_MODELS,
+    "tallrec": [
+        "random",
+        "popularity",
+        "like-share",
+        "itemknn",
+        "ease",
+        "als",
+        "fewshot",
+        "like-clf",
+        "like-clf@catalogue",
+    ],
+}
+#: Named configurations that the benchmark can run beside the plain models.
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
 }
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],
-    "cold-user": ["K0/ndcg@10", "K1/ndcg@10", "K5/ndcg@10", "K5/recall@10", "K20/ndcg@10", "train_seconds"],
-    "cold-item": ["recall@20", "ndcg@10", "recall@10", "train_seconds"],
+    "cold-user": [
+        "K0/ndcg@10",
+        "K1/ndcg@10",
+        "K5/ndcg@10",
+        "K5/recall@10",
+        "K20/ndcg@10",
+        "adapt_ms_k5",
+        "train_seconds",
+    ],
+    "cold-item": ["recall@20", "ndcg@10", "cold_only/recall@20", "cold_only/ndcg@10", "train_seconds"],
     "tallrec": ["K16/auc", "K64/auc", "K256/auc", "train_seconds"],
 }
 TALLREC_SEEDS = (0, 1, 2)
@@ -54,8 +79,9 @@ ModelFactory = Callable[[], Recommender]
 
 
 def _factory(name: str, configs: dict[str, dict[str, Any]]) -> ModelFactory:
-    cfg = configs.get(name, {})
-    return lambda: make_model(name, **cfg)
+    base, preset = PRESETS.get(name, (name, {}))
+    cfg = {**preset, **configs.get(name, {})}
+    return lambda: make_model(base, **cfg)
 
 
 def _timed_fit(factory: ModelFactory, data: Dataset) -> tuple[Recommender, float]:
@@ -72,16 +98,26 @@ def run_benchmark(
     dataset: str | Dataset = "movielens-100k",
     seed: int = 0,
     shots: Sequence[int] | None = None,
+    reveal: str = "earliest",
     configs: dict[str, dict[str, Any]] | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate models on one protocol; returns the JSON-ready result document."""
+    """Train and evaluate models on one protocol; returns the JSON-ready result document.
+
+    ``reveal`` (cold-user): which K interactions a test user reveals, "earliest" by time or
+    "random".
+    """
+    if reveal not in ("earliest", "random"):
+        raise ConfigError(f"reveal must be 'earliest' or 'random', got {reveal!r}")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
     models = list(models or DEFAULT_MODELS[protocol])
-    unknown = [m for m in models if m not in MODELS]
+    unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
+    bad_variant = [m for m in models if m.partition("@")[2] not in ("", "catalogue")]
+    if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
+        raise ConfigError(f"model variants {models} : only `NAME@catalogue`, on tallrec")
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     configs = configs or {}
@@ -96,7 +132,7 @@ def run_benchmark(
         tasks = [(m, k, s) for m in models for k in ks for s in TALLREC_SEEDS]
     elif protocol == "cold-user":
         ks = list(shots if shots is not None else COLD_USER_SHOTS)
-        settings = {"shots": ks, "reveal": "earliest"}
+        settings = {"shots": ks, "reveal": reveal}
         tasks = [(m, None, None) for m in models]
     else:
         tasks = [(m, None, None) for m in models]
@@ -118,10 +154,18 @@ def run_benchmark(
                 bar.update(job, description=f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
                 rep = evaluate_ranking(model, split.test, split.train, seed=seed)
-                results[m] = {**rep.as_dict(), "train_seconds": secs}
+                only = evaluate_ranking(
+                    model, split.test, split.train, seed=seed, only_items=split.cold_items
+                )
+                results[m] = {
+                    **rep.as_dict(),
+                    **{f"cold_only/{k}": v for k, v in only.as_dict(with_ci=False).items()},
+                    "train_seconds": secs,
+                }
                 bar.advance(job)
         elif protocol == "cold-user":
-            splits = {k: cold_user_split(data, shots=k, seed=seed) for k in ks}
+            rnd = reveal == "random"
+            splits = {k: cold_user_split(data, shots=k, seed=seed, random_shots=rnd) for k in ks}
             first = splits[ks[0]]
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
             for m in models:
@@ -132,16 +176,28 @@ def run_benchmark(
                 for k, s in splits.items():
                     rep = evaluate_ranking(model, s.test, s.train, seed=seed)
                     row.update({f"K{k}/{key}": v for key, v in rep.as_dict().items()})
+                row["adapt_ms_k5"] = adapt_latency_ms(model, first.test, 5)
                 results[m] = row
                 bar.advance(job)
         else:
             acc: dict[tuple[str, int], list[dict[str, float]]] = {}
+            catalogue = split.catalogue_dataset()
+            settings["catalogue_interactions"] = catalogue.n_interactions
+            cached: dict[str, tuple[dict[str, float], float]] = {}
             for m, k, s in tasks:
                 bar.update(job, description=f"{protocol}: {m} K={k} seed={s}")
-                train = split.train_dataset(split.shots(k, s))
-                model, secs = _timed_fit(_factory(m, configs), train)
-                rep = evaluate_tallrec(model, split.test, seed=seed)
-                acc.setdefault((m, k), []).append({**rep.values, "train_seconds": secs})
+                base, _, variant = m.partition("@")
+                if variant == "catalogue":
+                    # trained on other users' interactions only: the K samples add nothing
+                    if m not in cached:
+                        model, secs = _timed_fit(_factory(base, configs), catalogue)
+                        cached[m] = (evaluate_tallrec(model, split.test, seed=seed).values, secs)
+                    values, secs = cached[m]
+                else:
+                    train = split.train_dataset(split.shots(k, s))
+                    model, secs = _timed_fit(_factory(base, configs), train)
+                    values = evaluate_tallrec(model, split.test, seed=seed).values
+                acc.setdefault((m, k), []).append({**values, "train_seconds": secs})
                 bar.advance(job)
             for (m, k), runs in acc.items():
                 aucs = np.array([r["auc"] for r in runs])
@@ -159,6 +215,26 @@ def run_benchmark(
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "models": results,
     }
+
+
+def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:
+    """Median milliseconds to turn one new user's K interactions into scores over the whole
+    catalogue (one query at a time, no retraining)."""
+    from fewrec.models.base import QueryBatch
+
+    # K interactions of the first test user (from their targets if the split revealed fewer)
+    items = np.r_[evalset.history[:1].indices, evalset.targets[:1].indices][:k]
+    one = sp.csr_matrix(
+        (np.ones(len(items), np.float32), (np.zeros(len(items), int), items)), shape=(1, model.n_items)
+    )
+    batch = QueryBatch(np.array([-1]), one)
+    model.score_batch(batch)  # warm-up
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        model.score_batch(batch)
+        times.append((time.perf_counter() - t0) * 1000)
+    return float(np.median(times))
 
 
 def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None) -> str:

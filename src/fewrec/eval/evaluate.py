@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from fewrec.data.dataset import Dataset
 from fewrec.data.splits import EvalSet, TallrecSamples
@@ -44,13 +45,23 @@ def genre_vectors(data: Dataset) -> np.ndarray:
     return out
 
 
-def score_eval_set(model: Recommender, evalset: EvalSet, chunk: int = 512) -> np.ndarray:
-    """Scores for every query of an eval set (excluded items set to -inf)."""
+def score_eval_set(
+    model: Recommender, evalset: EvalSet, user_info: pd.DataFrame | None = None, chunk: int = 512
+) -> np.ndarray:
+    """Scores for every query of an eval set (excluded items set to -inf).
+
+    ``user_info`` (rows of the dataset's user side info) is passed to the model with each query:
+    side info is part of what a new user may tell us.
+    """
     out = np.empty((len(evalset), model.n_items), dtype=np.float32)
     users = np.where(evalset.known, evalset.users, -1)
+    info = None
+    if user_info is not None and len(user_info.columns):
+        info = user_info.iloc[evalset.users].reset_index(drop=True)
     for lo in range(0, len(evalset), chunk):
         hi = min(lo + chunk, len(evalset))
-        batch = QueryBatch(users[lo:hi], evalset.history[lo:hi])
+        rows = None if info is None else info.iloc[lo:hi].reset_index(drop=True)
+        batch = QueryBatch(users[lo:hi], evalset.history[lo:hi], user_info=rows)
         out[lo:hi] = model.score_batch(batch)
     ex = evalset.exclude.tocoo()
     out[ex.row, ex.col] = -np.inf
@@ -65,12 +76,20 @@ def evaluate_ranking(
     ks: Sequence[int] = DEFAULT_KS,
     item_vectors: np.ndarray | None = None,
     seed: int = 0,
+    only_items: np.ndarray | None = None,
 ) -> Report:
     """Full-ranking accuracy (NDCG, Recall, Precision, HR @k; MRR) and beyond-accuracy metrics
-    (coverage, intra-list diversity, novelty @ the smallest k), with per-user bootstrap CIs."""
+    (coverage, intra-list diversity, novelty @ the smallest k), with per-user bootstrap CIs.
+
+    ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
+    """
     t0 = time.perf_counter()
-    scores = score_eval_set(model, evalset)
+    scores = score_eval_set(model, evalset, train.user_info)
     score_seconds = time.perf_counter() - t0
+    if only_items is not None:
+        keep = np.zeros(scores.shape[1], dtype=bool)
+        keep[only_items] = True
+        scores[:, ~keep] = -np.inf
     kmax = max(ks)
     top = M.top_k_matrix(scores, kmax)
     hits = M.hits_matrix(top, evalset.targets)
@@ -100,9 +119,9 @@ def evaluate_ranking(
 def tallrec_scores(model: Recommender, samples: TallrecSamples) -> np.ndarray:
     """Each sample's target score given its 10-item history (ratings: 2 liked, 1 not liked)."""
     hist = samples.history_matrix(model.n_items)
-    # A history label of 1 (liked) / 0 (not) becomes rating 1.0 / 0.0 as in the training data.
-    hist.data = hist.data - 1.0
-    # Keep explicit zeros: a disliked item is still part of the history.
+    # Labels in the model's own rating scale: liked = its top rating, not liked = 20% of it.
+    like = model.fitted.like_rating
+    hist.data = np.where(hist.data > 1.5, like, 0.2 * like).astype(np.float32)
     users = np.full(len(samples), -1, dtype=np.int64)
     out = np.empty(len(samples), dtype=np.float64)
     chunk = 256

@@ -11,16 +11,25 @@ from fewrec.models.base import (
     register,
 )
 from fewrec.models.baselines import LikeShare, PopularityRecommender, RandomRecommender
+from fewrec.models.content import ContentRecommender
 from fewrec.models.ease import EASE
+from fewrec.models.ensemble import EnsembleRecommender
+from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
 from fewrec.models.knn import ItemKNN
+from fewrec.models.likeclf import LikeClassifier
 from fewrec.models.mf import ALS, BPR
 
 __all__ = [
     "ALS",
     "BPR",
+    "ContentRecommender",
     "EASE",
+    "EnsembleRecommender",
+    "FewShotNoMeta",
+    "FewShotRecommender",
     "MODELS",
     "ItemKNN",
+    "LikeClassifier",
     "LikeShare",
     "ModelConfig",
     "PopularityRecommender",

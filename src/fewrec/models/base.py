@@ -115,6 +115,7 @@ class FitState:
     train: sp.csr_matrix
     like_rating: float = 1.0
     item_info: pd.DataFrame = field(default_factory=pd.DataFrame)
+    item_template: str | None = None
     popularity: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,7 +171,7 @@ class Recommender(ABC):
         train = data.matrix()
         ratings = data.interactions["rating"]
         like = float(ratings.max()) if len(ratings) else 1.0
-        self.state_ = FitState(data.users, data.items, train, like, data.item_info)
+        self.state_ = FitState(data.users, data.items, train, like, data.item_info, data.item_template)
         self._fit(data)
         return self
 
@@ -263,9 +264,13 @@ class Recommender(ABC):
         *,
         exclude_seen: bool = True,
         candidates: Sequence[str | int] | None = None,
+        explain: bool = False,
     ) -> pd.DataFrame:
-        """Top-``k`` items for one query as a frame with columns ``item`` and ``score``."""
-        return self.recommend_many([query], k, exclude_seen=exclude_seen, candidates=candidates)[0]
+        """Top-``k`` items for one query as a frame with columns ``item`` and ``score`` (and,
+        with ``explain``, ``reason`` and ``because``: the cited history items)."""
+        return self.recommend_many(
+            [query], k, exclude_seen=exclude_seen, candidates=candidates, explain=explain
+        )[0]
 
     def recommend_many(
         self,
@@ -274,6 +279,7 @@ class Recommender(ABC):
         *,
         exclude_seen: bool = True,
         candidates: Sequence[str | int] | None = None,
+        explain: bool = False,
     ) -> list[pd.DataFrame]:
         """Top-``k`` for each query (same result as calling `recommend` one by one)."""
         if k < 1:
@@ -291,11 +297,46 @@ class Recommender(ABC):
             h = batch.history.tocoo()
             scores[h.row, h.col] = -np.inf
         out = []
-        for row in scores:
+        for q, row in enumerate(scores):
             top = top_k(row, k)
             top = top[np.isfinite(row[top])]
-            out.append(pd.DataFrame({"item": st.items.to_external(top), "score": row[top]}))
+            frame = pd.DataFrame({"item": st.items.to_external(top), "score": row[top]})
+            if explain:
+                from fewrec.explain.reasons import explain_recommendations
+
+                reasons = explain_recommendations(self, batch, q, top, has_text=bool(queries[q].text))
+                frame["reason"] = [r.text for r in reasons]
+                frame["because"] = [[i for i, _ in r.because] for r in reasons]
+            out.append(frame)
         return out
+
+    # ------------------------------------------------------------------ incremental updates
+    def add_items(self, ids: Sequence[str | int], info: pd.DataFrame | None = None) -> None:
+        """Add new catalogue items (with their text fields in ``info``) without retraining.
+
+        Only models that score items from text support it (``scores_new_items``).
+        """
+        if not self.scores_new_items or type(self)._add_items is Recommender._add_items:
+            raise ConfigError(f"{self.name} cannot add items without retraining")
+        st = self.fitted
+        ids = [str(i) for i in ids]
+        dup = [i for i in ids if i in st.items]
+        if dup or len(set(ids)) != len(ids):
+            raise DataError(f"items already in the catalogue or repeated: {dup[:5] or ids[:5]}")
+        info = pd.DataFrame(index=range(len(ids))) if info is None else info.reset_index(drop=True)
+        if len(info) != len(ids):
+            raise DataError(f"{len(ids)} new items but {len(info)} rows of item info")
+        n_old = len(st.items)
+        st.items = Vocabulary(st.items.ids + ids)
+        st.train = sp.csr_matrix(
+            (st.train.data, st.train.indices, st.train.indptr), shape=(len(st.users), len(st.items))
+        )
+        st.item_info = pd.concat([st.item_info, info], ignore_index=True)
+        st.popularity = np.r_[st.popularity, np.zeros(len(ids), np.float32)]
+        self._add_items(n_old, info)
+
+    def _add_items(self, start: int, info: pd.DataFrame) -> None:
+        """Extend learned item arrays for items ``start..`` (text models override this)."""
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -308,6 +349,7 @@ class Recommender(ABC):
             "model": self.name,
             "config": self.config.model_dump(mode="json"),
             "like_rating": st.like_rating,
+            "item_template": st.item_template,
             "versions": _versions(),
         }
         (path / "config.json").write_text(json.dumps(meta, indent=2))
@@ -359,7 +401,9 @@ def load_model(path: str | Path) -> Recommender:
     item_info = pd.read_parquet(info_file) if info_file.exists() else pd.DataFrame()
     if "genres" in item_info.columns:
         item_info["genres"] = item_info["genres"].map(list)
-    model.state_ = FitState(users, items, train, float(meta["like_rating"]), item_info)
+    model.state_ = FitState(
+        users, items, train, float(meta["like_rating"]), item_info, meta.get("item_template")
+    )
     model._set_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
     return model
 

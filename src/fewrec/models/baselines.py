@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
+import pandas as pd
+from pydantic import Field
 
 from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
 
 
@@ -33,11 +38,21 @@ class RandomRecommender(Recommender):
 class PopularityConfig(ModelConfig):
     min_rating: float | None = None
     """Count only interactions with at least this rating (None: all)."""
+    segment_by: tuple[str, ...] | Literal["auto"] = ()
+    """User side-info columns (e.g. age, gender, occupation): popularity among similar users;
+    "auto": every side-info column the data has."""
+    segment_prior: float = Field(50.0, ge=0)
+    """Pseudo-users of global popularity mixed into each segment's counts."""
 
 
 @register
 class PopularityRecommender(Recommender):
-    """Items ranked by how many users interacted with them in training."""
+    """Items ranked by how many users interacted with them in training.
+
+    With ``segment_by``, a query that carries side info gets the popularity among training
+    users who share each field (numbers by decade), smoothed toward the global popularity and
+    averaged over the fields in log space.
+    """
 
     name = "popularity"
     Config = PopularityConfig
@@ -46,19 +61,80 @@ class PopularityRecommender(Recommender):
         inter = data.interactions
         if self.config.min_rating is not None:
             inter = inter[inter["rating"] >= self.config.min_rating]
-        counts = np.bincount(inter["item"].to_numpy(), minlength=data.n_items).astype(np.float32)
-        self.counts_ = counts
+        n = data.n_items
+        self.counts_ = np.bincount(inter["item"].to_numpy(), minlength=n).astype(np.float32)
+        self.seg_keys_: list[tuple[str, str]] = []
+        rows, sizes = [], []
+        users = inter["user"].to_numpy()
+        seg_cols = self.config.segment_by
+        self.seg_cols_ = list(data.user_info.columns) if seg_cols == "auto" else list(seg_cols)
+        for col in self.seg_cols_:
+            if col not in data.user_info.columns:
+                raise ConfigError(
+                    f"popularity segment_by names {col!r}, not a user field ({list(data.user_info.columns)})"
+                )
+            values = segment_values(data.user_info[col])
+            per_inter = values[users]
+            for level in sorted(set(values)):
+                mask = per_inter == level
+                rows.append(np.bincount(inter["item"].to_numpy()[mask], minlength=n))
+                sizes.append(float((values == level).sum()))
+                self.seg_keys_.append((col, level))
+        self.seg_counts_ = np.asarray(rows, np.float32).reshape(len(rows), n)
+        self.seg_sizes_ = np.asarray(sizes, np.float32)
+        self.n_users_ = float(data.n_users)
+
+    def _global(self) -> np.ndarray:
+        return np.where(self.counts_ > 0, np.log1p(self.counts_), -np.inf).astype(np.float32)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        scores = np.log1p(self.counts_)
-        scores = np.where(self.counts_ > 0, scores, -np.inf).astype(np.float32)
-        return np.repeat(scores[None, :], len(batch), axis=0)
+        base = self._global()
+        out = np.repeat(base[None, :], len(batch), axis=0)
+        if not self.seg_keys_ or batch.user_info is None:
+            return out
+        index = {key: j for j, key in enumerate(self.seg_keys_)}
+        share = self.counts_ / max(self.n_users_, 1.0)
+        m = self.config.segment_prior
+        for q in range(len(batch)):
+            logs = []
+            for col in self.seg_cols_:
+                if col not in batch.user_info.columns:
+                    continue
+                level = segment_values(batch.user_info[col].iloc[[q]])[0]
+                j = index.get((col, level))
+                if j is None:
+                    continue
+                rate = (self.seg_counts_[j] + m * share) / (self.seg_sizes_[j] + m)
+                logs.append(np.log1p(rate * self.n_users_))
+            if logs:
+                out[q] = np.where(self.counts_ > 0, np.mean(logs, axis=0), -np.inf)
+        return out
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {"counts": self.counts_}
+        return {
+            "counts": self.counts_,
+            "seg_counts": self.seg_counts_,
+            "seg_sizes": self.seg_sizes_,
+            "seg_cols": np.array([c for c, _ in self.seg_keys_], dtype=str),
+            "seg_levels": np.array([v for _, v in self.seg_keys_], dtype=str),
+            "n_users": np.array(self.n_users_),
+        }
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.counts_ = arrays["counts"]
+        self.seg_counts_ = arrays["seg_counts"]
+        self.seg_sizes_ = arrays["seg_sizes"]
+        cols, levels = arrays["seg_cols"].tolist(), arrays["seg_levels"].tolist()
+        self.seg_keys_ = list(zip(cols, levels, strict=True))
+        self.seg_cols_ = list(dict.fromkeys(cols))
+        self.n_users_ = float(arrays["n_users"])
+
+
+def segment_values(series: pd.Series) -> np.ndarray:
+    """Side-info values as segment labels: numbers by decade ("20"), others as strings."""
+    if pd.api.types.is_numeric_dtype(series):
+        return ((pd.to_numeric(series, errors="coerce") // 10) * 10).astype("Int64").astype(str).to_numpy()
+    return series.astype(str).to_numpy()
 
 
 @register

@@ -1,0 +1,1 @@
+"""Few-shot adaptation, meta-learning, distillation and fine-tuning."""

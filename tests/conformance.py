@@ -25,10 +25,6 @@ class Case:
     ranks: bool = True  # False for scorers that ignore the target item (like-share)
 
 
-def fitted(case: Case, train):
-    return MODELS[case.name](**case.config).fit(train)
-
-
 def check_config_round_trip(case: Case) -> None:
     cls = MODELS[case.name]
     model = cls(**case.config)

@@ -31,3 +31,22 @@ def cold_user(ml100k):
     from fewrec.data.splits import cold_user_split
 
     return cold_user_split(ml100k, shots=5, seed=0)
+
+
+_FITTED: dict = {}
+
+
+@pytest.fixture(scope="session")
+def fit_cached():
+    """Fit a model once per session per (split, name, config): tests share fitted models."""
+    import json
+
+    from fewrec.models import make_model
+
+    def fit(split_name, split, name, **config):
+        key = (split_name, name, json.dumps(config, sort_keys=True))
+        if key not in _FITTED:
+            _FITTED[key] = make_model(name, **config).fit(split.train)
+        return _FITTED[key]
+
+    return fit

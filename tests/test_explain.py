@@ -2,12 +2,14 @@
 
 import pytest
 
-from fewrec.models import Query, make_model
+from fewrec.models import Query
 
 
-@pytest.mark.parametrize("name", ["ease", "itemknn", "fewshot"])
-def test_cited_items_are_faithful(name, warm):
-    model = make_model(name).fit(warm.train)
+@pytest.mark.parametrize(
+    ("name", "config"), [("ease", {}), ("itemknn", {}), ("fewshot", {"meta_steps": 100})]
+)
+def test_cited_items_are_faithful(name, config, warm, fit_cached):
+    model = fit_cached("warm", warm, name, **config)
     history = ["50", "172", "1", "100", "127"]
     recs = model.recommend(Query(items=history), k=5, explain=True)
     assert len(recs) == 5
@@ -24,8 +26,8 @@ def test_cited_items_are_faithful(name, warm):
     assert cited_any
 
 
-def test_reasons_for_users_without_history(warm):
-    model = make_model("fewshot").fit(warm.train)
+def test_reasons_for_users_without_history(warm, fit_cached):
+    model = fit_cached("warm", warm, "fewshot", meta_steps=100)
     recs = model.recommend(Query(text="gritty crime thrillers"), k=3, explain=True)
     assert all("told us" in r for r in recs["reason"])
     recs = model.recommend(Query(), k=3, explain=True)

@@ -92,7 +92,7 @@ def test_new_item_is_recommendable_at_once(fewshot_pair):
         meta.add_items(["new-1"], info)
 
 
-def test_id_models_cannot_add_items(ml100k, warm):
-    ease = make_model("ease").fit(warm.train)
+def test_id_models_cannot_add_items(warm, fit_cached):
+    ease = fit_cached("warm", warm, "ease")
     with pytest.raises(ConfigError):
         ease.add_items(["x"])

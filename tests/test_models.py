@@ -37,8 +37,8 @@ def test_every_registered_model_has_a_conformance_case():
 
 
 @pytest.fixture(scope="module")
-def models(warm):
-    return {c.name: C.fitted(c, warm.train) for c in CASES}
+def models(warm, fit_cached):
+    return {c.name: fit_cached("warm", warm, c.name, **c.config) for c in CASES}
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)

@@ -104,6 +104,7 @@ def meta_learn_head(
     item_item: np.ndarray | None = None,
     *,
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20),
+    reveal: str = "both",
     steps: int = 300,
     batch: int = 64,
     lr: float = 0.05,
@@ -122,6 +123,8 @@ def meta_learn_head(
         item_item: optional (n_items x n_items) item-item weights whose history sum is added
             to the scores with the learned weight ``beta``.
         shots: K values episodes are drawn from.
+        reveal: which K items an episode reveals: "earliest", "random" or "both" (half each);
+            match it to how new users arrive.
         steps, batch, lr: Adam steps, episodes per step, learning rate.
         eval_every, patience: early stopping on held-out users' episode loss.
         seed: episodes and initialisation seed.
@@ -162,8 +165,8 @@ def meta_learn_head(
         for row, u in enumerate(chosen):
             items = user_items[u]
             k = int(min(ep_rng.choice(shots), len(items) - 1))
-            # half the episodes reveal the earliest K, half a random K (both protocols)
-            order = items if ep_rng.random() < 0.5 else ep_rng.permutation(items)
+            earliest = reveal == "earliest" or (reveal == "both" and ep_rng.random() < 0.5)
+            order = items if earliest else ep_rng.permutation(items)
             idx[row, :k] = torch.as_tensor(np.array(order[:k]))
             mask[row, :k] = 1.0
             reveal[row, order[:k]] = 1.0

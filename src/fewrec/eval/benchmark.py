@@ -78,9 +78,15 @@ TALLREC_SEEDS = (0, 1, 2)
 ModelFactory = Callable[[], Recommender]
 
 
-def _factory(name: str, configs: dict[str, dict[str, Any]]) -> ModelFactory:
+def _factory(
+    name: str, configs: dict[str, dict[str, Any]], reveal: str | None = None
+) -> ModelFactory:
+    """A model maker. ``reveal`` (cold-user) is passed to models that simulate new users in
+    training, so their episodes reveal K items the way the protocol's test users do."""
     base, preset = PRESETS.get(name, (name, {}))
     cfg = {**preset, **configs.get(name, {})}
+    if reveal is not None and "reveal" in MODELS[base].Config.model_fields:
+        cfg.setdefault("reveal", reveal)
     return lambda: make_model(base, **cfg)
 
 
@@ -171,7 +177,7 @@ def run_benchmark(
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
                 # The training users are the same for every K: fit once, evaluate each K.
-                model, secs = _timed_fit(_factory(m, configs), first.train)
+                model, secs = _timed_fit(_factory(m, configs, reveal), first.train)
                 row: dict[str, float] = {"train_seconds": secs}
                 for k, s in splits.items():
                     rep = evaluate_ranking(model, s.test, s.train, seed=seed)

@@ -10,6 +10,7 @@ maximising NDCG@10 by coordinate ascent; the components are then refitted on all
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -36,6 +37,8 @@ class EnsembleConfig(ModelConfig):
     tune: bool = True
     """Learn per-K weights on held-out training users (False: equal weights)."""
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    reveal: Literal["earliest", "random", "both"] = "both"
+    """Which K items the tuning episodes reveal (match how new users arrive)."""
     holdout: float = Field(0.1, gt=0, lt=0.5)
     grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     rounds: int = Field(2, ge=1)
@@ -68,6 +71,8 @@ class EnsembleRecommender(Recommender):
         for name, cfg in self.config.components.items():
             cfg = {**cfg}
             cfg.setdefault("seed", self.config.seed)
+            if "reveal" in MODELS[name].Config.model_fields:
+                cfg.setdefault("reveal", self.config.reveal)
             out.append(MODELS[name](**cfg))
         return out
 
@@ -91,7 +96,8 @@ class EnsembleRecommender(Recommender):
         held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
         out = np.ones((len(self.config.shots), len(models)))
         for s_i, k in enumerate(self.config.shots):
-            episodes = [_episodes(held_inter, held, k, random, data.n_items, rng) for random in (False, True)]
+            modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
+            episodes = [_episodes(held_inter, held, k, random, data.n_items, rng) for random in modes]
             z = []
             for ep in episodes:
                 batch = QueryBatch(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ class FewShotConfig(TextModelConfig):
     meta_batch: int = Field(64, ge=1)
     meta_lr: float = Field(0.05, gt=0)
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    reveal: Literal["earliest", "random", "both"] = "both"
+    """How meta-learning episodes pick the K revealed items (match how new users arrive)."""
     l2: float = Field(10.0, gt=0)
     """Prior precision of the plain head (and the meta-learning start)."""
     alpha: float = Field(20.0, gt=0)

@@ -1,0 +1,662 @@
+"""Recommenders backed by a small generative LM (see `fewrec.lm`), behind the model contract.
+
+* ``lm-icl``: in-context few-shot scoring, no parameter update. The score of an item is the LM's
+  P(Yes) / (P(Yes) + P(No)) for a TALLRec prompt listing the query's liked and disliked items
+  (optionally after 1-3 answered demonstration users taken from the training data).
+* ``lm-lora``: the same prompts, with a LoRA adapter tuned on TALLRec-style episodes built from the
+  training interactions (each interaction is a target, the user's previous ones its history).
+* ``lm-rerank``: a fast retriever ranks everything; the LM re-scores only its top-N unseen items per
+  query, which move above the rest (the rest keep the retriever's order).
+* ``distilled``: a fast linear student over the like-classifier's features and text-embedding
+  interactions, fitted to the LM teacher's scores on training episodes; serving needs no LM.
+
+An LM scores one prompt per (query, item), so scoring a whole catalogue is slow: `score_candidates`
+scores only given items (what the TALLRec protocol needs), and `score_batch` refuses more than
+``max_prompts`` prompts with a pointer to `lm-rerank`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError, DataError
+from fewrec.lm.lora import LoraSettings
+from fewrec.lm.model import DEFAULT_LM
+from fewrec.models.base import (
+    MODELS,
+    ModelConfig,
+    QueryBatch,
+    Recommender,
+    make_model,
+    query_seed,
+    register,
+    top_k,
+)
+
+#: (history items, their liked flags, target item, target label) of one episode.
+EpisodeRows = tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]
+
+
+class LMConfig(ModelConfig):
+    lm: str = DEFAULT_LM
+    """Packaged language model (see `fewrec.lm.LM_SPECS`)."""
+    noun: str = "movie"
+    """What the items are, in the prompt."""
+    with_year: bool = False
+    """Add the release year to titles ("Heat (1995)"): more tokens, slower prompts."""
+    max_history: int = Field(10, ge=0)
+    """History items shown per query (a seeded subset when a query has more)."""
+    like_threshold: float = Field(0.6, gt=0, lt=1)
+    """A rating counts as liked above this share of the top training rating."""
+    demos: int = Field(0, ge=0, le=3)
+    """Answered demonstration users (from the training data) shown before each question."""
+    batch_size: int = Field(8, ge=1)
+    max_prompts: int = Field(4096, ge=1)
+    """Most prompts one `score_batch` call may need (LM scoring costs ~0.1-0.5 s a prompt)."""
+    progress: bool = False
+
+
+def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
+    """Short item text for prompts: the title (with the year if asked) when the data has titles,
+    else the item text."""
+    info = data.item_info
+    if "title" not in info.columns:
+        return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(data.item_texts())]
+    years = info["year"] if with_year and "year" in info.columns else pd.Series([""] * len(info))
+    out = []
+    for i, (title, year) in enumerate(zip(info["title"], years, strict=True)):
+        t = (
+            ""
+            if title is None or (isinstance(title, float) and np.isnan(title))
+            else " ".join(str(title).split())
+        )
+        y = "" if year is None or (isinstance(year, float) and np.isnan(year)) else str(year).strip()
+        t = t or data.items.id(i)
+        out.append(f"{t} ({y})" if y else t)
+    return out
+
+
+def dataset_episodes(
+    data: Dataset, like_cut: float, max_history: int = 10, min_history: int = 1
+) -> EpisodeRows:
+    """TALLRec-style episodes of a dataset: per user in time order, every interaction with at
+    least ``min_history`` earlier ones is a target; its history is the previous ``max_history``."""
+    inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
+    users = inter["user"].to_numpy()
+    items = inter["item"].to_numpy()
+    liked = (inter["rating"].to_numpy() > like_cut).astype(np.int8)
+    hist, hlab, targets, labels = [], [], [], []
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if len(users) else np.array([], int)
+    ends = np.r_[starts[1:], len(users)]
+    for lo, hi in zip(starts, ends, strict=True):
+        for j in range(lo + min_history, hi):
+            h0 = max(lo, j - max_history)
+            hist.append(items[h0:j])
+            hlab.append(liked[h0:j])
+            targets.append(items[j])
+            labels.append(liked[j])
+    return hist, hlab, np.asarray(targets, dtype=np.int64), np.asarray(labels, dtype=np.int64)
+
+
+def episode_order(rows: EpisodeRows, seed: int) -> np.ndarray:
+    """Episodes longest history first (TALLRec samples have full histories), seeded among ties."""
+    perm = np.random.default_rng(seed).permutation(len(rows[3]))
+    lengths = np.array([len(rows[0][i]) for i in perm], dtype=np.int64)
+    return perm[np.argsort(-lengths, kind="stable")]
+
+
+def take_episodes(rows: EpisodeRows, idx: np.ndarray) -> EpisodeRows:
+    h, hl, t, y = rows
+    return [h[i] for i in idx], [hl[i] for i in idx], t[idx], y[idx]
+
+
+def tallrec_batch(samples: Any, n_items: int, like_rating: float) -> QueryBatch:
+    """The queries of TALLRec samples exactly as `fewrec.eval.evaluate.tallrec_scores` builds them
+    (liked history items at the model's top rating, the others at 20% of it)."""
+    hist = samples.history_matrix(n_items)
+    hist.data = np.where(hist.data > 1.5, like_rating, 0.2 * like_rating).astype(np.float32)
+    return QueryBatch(np.full(len(samples), -1, dtype=np.int64), hist)
+
+
+def score_candidates(model: Recommender, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
+    """Scores of given items per query ((n_queries x m) -> same shape), for any model: models that
+    score pairs cheaply (LM models) do so, the others score everything and pick."""
+    cand = np.asarray(candidates, dtype=np.int64)
+    if cand.ndim != 2 or cand.shape[0] != len(batch):
+        raise DataError(f"candidates must be (n_queries x m), got {cand.shape} for {len(batch)} queries")
+    if hasattr(model, "score_candidates"):
+        return model.score_candidates(batch, cand)
+    out = np.empty(cand.shape, dtype=np.float64)
+    for lo in range(0, len(batch), 256):
+        hi = min(lo + 256, len(batch))
+        s = model.score_batch(batch.rows(lo, hi))
+        out[lo:hi] = np.take_along_axis(s, cand[lo:hi], axis=1)
+    return out
+
+
+def tallrec_pair_scores(model: Recommender, samples: Any) -> np.ndarray:
+    """Each TALLRec sample's target score (same queries as `tallrec_scores`, one item each)."""
+    batch = tallrec_batch(samples, model.n_items, model.fitted.like_rating)
+    return score_candidates(model, batch, np.asarray(samples.items)[:, None])[:, 0]
+
+
+class _LMRecommender(Recommender):
+    """Prompt building and pair scoring shared by ``lm-icl`` and ``lm-lora``."""
+
+    Config: ClassVar[type[ModelConfig]] = LMConfig
+    scores_new_items = False
+    adapter_: str | None = None
+    split_: int | None = None
+
+    # ------------------------------------------------------------------ fit
+    def _fit(self, data: Dataset) -> None:
+        self.texts_ = item_prompt_texts(data, self.config.with_year)
+        cfg = self.config
+        self.demo_rows_: EpisodeRows = ([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if cfg.demos:
+            rows = dataset_episodes(data, self._like_cut(), cfg.max_history, min_history=1)
+            self.demo_rows_ = take_episodes(rows, _pick_demos(rows, cfg.demos, cfg.seed))
+        self._fit_lm(data)
+
+    def _fit_lm(self, data: Dataset) -> None:
+        """Model-specific learning (none for in-context scoring)."""
+
+    def _like_cut(self) -> float:
+        return self.fitted.like_rating * self.config.like_threshold
+
+    @property
+    def lm(self) -> Any:
+        """The shared language model (loaded on first use)."""
+        from fewrec.lm.model import load_lm
+
+        return load_lm(self.config.lm)
+
+    # ------------------------------------------------------------------ prompts
+    def episode(self, hist: np.ndarray, liked: np.ndarray, target: int, label: int | None = None) -> Any:
+        from fewrec.lm.prompts import Episode
+
+        order = np.argsort(hist, kind="stable")
+        hist, liked = np.asarray(hist)[order], np.asarray(liked)[order]
+        t = self.texts_
+        return Episode(
+            tuple(t[i] for i, k in zip(hist, liked, strict=True) if k),
+            tuple(t[i] for i, k in zip(hist, liked, strict=True) if not k),
+            t[int(target)],
+            None if label is None else int(label),
+        )
+
+    def prompts(
+        self, hists: Sequence[np.ndarray], liked: Sequence[np.ndarray], targets: np.ndarray
+    ) -> list[str]:
+        """Rendered prompts of episodes (history items, liked flags, target)."""
+        from fewrec.lm.prompts import build_messages
+
+        h, hl, t, y = self.demo_rows_
+        demos = [self.episode(h[i], hl[i], int(t[i]), int(y[i])) for i in range(len(t))]
+        lm = self.lm
+        return [
+            lm.render(build_messages(self.episode(a, b, int(c)), demos, self.config.noun))
+            for a, b, c in zip(hists, liked, targets, strict=True)
+        ]
+
+    def score_episodes(
+        self, hists: Sequence[np.ndarray], liked: Sequence[np.ndarray], targets: np.ndarray
+    ) -> np.ndarray:
+        """P(Yes) / (P(Yes) + P(No)) of each episode."""
+        texts = self.prompts(hists, liked, targets)
+        return self.lm.score(
+            texts,
+            split=self.split_,
+            adapter=self.adapter_,
+            batch_size=self.config.batch_size,
+            progress=self.config.progress,
+        )
+
+    def query_history(self, batch: QueryBatch, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """History items of one query and whether each was liked (capped at ``max_history``)."""
+        h = batch.history
+        lo, hi = h.indptr[row], h.indptr[row + 1]
+        items, vals = h.indices[lo:hi], h.data[lo:hi]
+        cap = self.config.max_history
+        if len(items) > cap:
+            rng = np.random.default_rng(query_seed(self.config.seed, h, row))
+            keep = np.sort(rng.choice(len(items), cap, replace=False))
+            items, vals = items[keep], vals[keep]
+        return items.astype(np.int64), (vals > self._like_cut()).astype(np.int8)
+
+    # ------------------------------------------------------------------ scoring
+    def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
+        """LM scores of the given items per query ((n_queries x m) item indices)."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        if cand.ndim != 2 or cand.shape[0] != len(batch):
+            raise DataError(f"candidates must be (n_queries x m), got {cand.shape} for {len(batch)} queries")
+        if cand.size and (cand.min() < 0 or cand.max() >= self.n_items):
+            raise DataError(f"candidate item indices must be in 0..{self.n_items - 1}")
+        hists, liked, targets = [], [], []
+        for q in range(len(batch)):
+            items, lab = self.query_history(batch, q)
+            for c in cand[q]:
+                hists.append(items)
+                liked.append(lab)
+                targets.append(c)
+        scores = self.score_episodes(hists, liked, np.asarray(targets, dtype=np.int64))
+        return scores.reshape(cand.shape)
+
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        n = len(batch) * self.n_items
+        if n > self.config.max_prompts:
+            raise ConfigError(
+                f"{self.name} would score {n} prompts ({len(batch)} queries x {self.n_items} items), "
+                f"over max_prompts={self.config.max_prompts}. Fix: re-rank a short list with lm-rerank, "
+                "score chosen items with score_candidates, or raise max_prompts"
+            )
+        cand = np.tile(np.arange(self.n_items), (len(batch), 1))
+        return self.score_candidates(batch, cand).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        h, hl, t, y = self.demo_rows_
+        width = max([len(x) for x in h], default=0)
+        dh = np.full((len(h), width), -1, dtype=np.int64)
+        dl = np.zeros((len(h), width), dtype=np.int8)
+        for i, (a, b) in enumerate(zip(h, hl, strict=True)):
+            dh[i, : len(a)], dl[i, : len(b)] = a, b
+        return {
+            "texts": np.array(self.texts_, dtype=str),
+            "demo_hist": dh,
+            "demo_liked": dl,
+            "demo_target": t,
+            "demo_label": y,
+        }
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.texts_ = arrays["texts"].tolist()
+        dh, dl = arrays["demo_hist"], arrays["demo_liked"]
+        self.demo_rows_ = (
+            [r[r >= 0] for r in dh],
+            [dl[i][dh[i] >= 0] for i in range(len(dh))],
+            arrays["demo_target"].astype(np.int64),
+            arrays["demo_label"].astype(np.int64),
+        )
+
+
+def _pick_demos(rows: EpisodeRows, n: int, seed: int) -> np.ndarray:
+    """``n`` demonstration episodes with the longest histories, alternating Yes and No."""
+    hists, _, _, labels = rows
+    if not len(labels):
+        raise DataError(
+            "the training data has no episode to show as a demonstration",
+            fix="train on users with at least two interactions, or set demos=0",
+        )
+    rng = np.random.default_rng(seed)
+    longest = max(len(h) for h in hists)
+    full = np.array([i for i, h in enumerate(hists) if len(h) == longest])
+    picks: list[int] = []
+    for k in range(n):
+        want = 1 - k % 2
+        pool = [i for i in full[labels[full] == want] if i not in picks] or [
+            i for i in full if i not in picks
+        ]
+        if not pool:
+            break
+        picks.append(int(rng.choice(pool)))
+    return np.asarray(picks, dtype=np.int64)
+
+
+@register
+class LMInContext(_LMRecommender):
+    """Few-shot in-context LM scoring (no parameter update)."""
+
+    name = "lm-icl"
+
+
+class LMLoraConfig(LMConfig):
+    lora: LoraSettings = LoraSettings()
+    max_episodes: int = Field(64, ge=2)
+    """Training episodes, longest histories first (each costs LM forward/backward passes)."""
+    min_history: int = Field(3, ge=0)
+    """Shortest history of a training episode."""
+    valid_fraction: float = Field(0.15, gt=0, lt=1)
+    """Share of episodes held out for early stopping (at least 4, at most 48)."""
+
+
+@register
+class LMLora(_LMRecommender):
+    """The LM with a LoRA adapter tuned on TALLRec-style episodes of the training data."""
+
+    name = "lm-lora"
+    Config = LMLoraConfig
+
+    def _fit_lm(self, data: Dataset) -> None:
+        from fewrec.lm.lora import split_for, train_lora
+        from fewrec.lm.model import new_adapter_name
+
+        cfg = self.config
+        rows = dataset_episodes(data, self._like_cut(), cfg.max_history, cfg.min_history)
+        if len(rows[3]) < 2:
+            rows = dataset_episodes(data, self._like_cut(), cfg.max_history, 0)
+        n = len(rows[3])
+        if n < 2:
+            raise DataError(
+                f"{self.name} needs at least 2 training episodes, the data gives {n}",
+                fix="train on users with interactions (a few per user)",
+            )
+        # the longest-history episodes, split at random into training and validation
+        n_valid = int(np.clip(round(cfg.valid_fraction * min(n, cfg.max_episodes)), 4, 48))
+        n_valid = max(1, min(n_valid, n // 2))
+        n_train = min(cfg.max_episodes, n - n_valid)
+        pool = np.random.default_rng(cfg.seed).permutation(episode_order(rows, cfg.seed)[: n_train + n_valid])
+        valid, train = take_episodes(rows, pool[:n_valid]), take_episodes(rows, pool[n_valid:])
+        self.adapter_ = new_adapter_name(self.name.replace("-", ""))
+        self.split_ = split_for(cfg.lora, self.lm)
+        result = train_lora(
+            self.lm,
+            self.adapter_,
+            self.prompts(*train[:3]),
+            train[3],
+            self.prompts(*valid[:3]),
+            valid[3],
+            cfg.lora,
+            progress=cfg.progress,
+        )
+        self.lora_weights_ = result.weights
+        self.lora_history_ = result.history
+        self.lora_best_epoch_ = result.best_epoch
+        self.n_train_episodes_, self.n_valid_episodes_ = n_train, n_valid
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        out = super()._get_arrays()
+        out.update({f"lora.{k}": v for k, v in self.lora_weights_.items()})
+        return out
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        from fewrec.lm.lora import peft_config, split_for
+        from fewrec.lm.model import new_adapter_name
+
+        super()._set_arrays(arrays)
+        self.lora_weights_ = {k[5:]: v for k, v in arrays.items() if k.startswith("lora.")}
+        lm = self.lm
+        self.adapter_ = new_adapter_name(self.name.replace("-", ""))
+        self.split_ = split_for(self.config.lora, lm)
+        lm.add_adapter(self.adapter_, peft_config(self.config.lora, lm))
+        lm.set_adapter_weights(self.adapter_, self.lora_weights_)
+
+    def __del__(self) -> None:
+        from fewrec.lm.model import _LOADED
+
+        lm = _LOADED.get(self.config.lm) if self.adapter_ else None
+        if lm is not None:
+            with contextlib.suppress(Exception):  # e.g. at interpreter shutdown
+                lm.remove_adapter(self.adapter_)
+
+
+def _part(name: str, config: dict[str, Any], state: Any) -> Recommender:
+    """A fitted sub-model rebuilt from its name, config and the parent's fit state."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+    cls = MODELS[name]
+    model = cls(cls.Config(**config))
+    model.state_ = state
+    return model
+
+
+def _split_arrays(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
+    return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
+
+
+class RerankConfig(ModelConfig):
+    retriever: str = "fewshot"
+    """Fast model that ranks the whole catalogue."""
+    retriever_config: dict[str, Any] = Field(default_factory=dict)
+    scorer: str = "lm-lora"
+    """LM model that re-scores the top ``top_n`` (``lm-lora`` or ``lm-icl``)."""
+    scorer_config: dict[str, Any] = Field(default_factory=dict)
+    top_n: int = Field(20, ge=1)
+
+
+@register
+class LMRerank(Recommender):
+    """A fast retriever's top-N unseen items re-scored by an LM (the rest keep their order below)."""
+
+    name = "lm-rerank"
+    Config = RerankConfig
+
+    def _fit(self, data: Dataset) -> None:
+        cfg = self.config
+        if cfg.scorer not in ("lm-lora", "lm-icl"):
+            raise ConfigError(f"scorer must be 'lm-lora' or 'lm-icl', got {cfg.scorer!r}")
+        self.retriever_ = make_model(cfg.retriever, **cfg.retriever_config).fit(data)
+        self.scorer_ = make_model(cfg.scorer, **cfg.scorer_config).fit(data)
+
+    @classmethod
+    def from_parts(cls, retriever: Recommender, scorer: Recommender, top_n: int = 20) -> LMRerank:
+        """A re-ranker from a fitted retriever and a fitted LM model of the same training data."""
+        if not isinstance(scorer, _LMRecommender):
+            raise ConfigError(f"the scorer must be an LM model (lm-icl, lm-lora), got {scorer.name}")
+        if retriever.fitted.items != scorer.fitted.items:
+            raise ConfigError("retriever and scorer were trained on different catalogues")
+        model = cls(
+            retriever=retriever.name,
+            retriever_config=retriever.config.model_dump(mode="json"),
+            scorer=scorer.name,
+            scorer_config=scorer.config.model_dump(mode="json"),
+            top_n=top_n,
+        )
+        model.state_ = retriever.state_
+        model.retriever_, model.scorer_ = retriever, scorer
+        return model
+
+    def shortlist(self, batch: QueryBatch) -> tuple[np.ndarray, np.ndarray]:
+        """Retriever scores (n x items) and each query's top-N unseen items (n x <=N, -1 padded)."""
+        base = np.asarray(self.retriever_.score_batch(batch), dtype=np.float64)
+        masked = base.copy()
+        h = batch.history.tocoo()
+        masked[h.row, h.col] = -np.inf
+        n = min(self.config.top_n, self.n_items)
+        top = np.full((len(batch), n), -1, dtype=np.int64)
+        for q in range(len(batch)):
+            best = top_k(masked[q], n)
+            best = best[np.isfinite(masked[q, best])]
+            top[q, : len(best)] = best
+        return base, top
+
+    @staticmethod
+    def _below(base: np.ndarray, top: np.ndarray) -> np.ndarray:
+        """Retriever scores shifted below 0 (LM scores lie in (0, 1)), order kept."""
+        out = base.copy()
+        for q in range(len(base)):
+            chosen = top[q][top[q] >= 0]
+            rest = np.ones(base.shape[1], dtype=bool)
+            rest[chosen] = False
+            finite = np.isfinite(base[q]) & rest
+            if finite.any():
+                out[q, finite] = base[q, finite] - base[q, finite].max() - 1.0
+        return out
+
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        base, top = self.shortlist(batch)
+        out = self._below(base, top)
+        safe = np.where(top >= 0, top, 0)
+        lm = self.scorer_.score_candidates(batch, safe)
+        for q in range(len(batch)):
+            ok = top[q] >= 0
+            out[q, top[q][ok]] = lm[q][ok]
+        return out.astype(np.float32)
+
+    def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
+        """Exactly the `score_batch` entries of the given items, with LM prompts only for the
+        candidates inside a query's top-N."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        base, top = self.shortlist(batch)
+        below = self._below(base, top)
+        out = np.take_along_axis(below, cand, axis=1)
+        hit = np.array([[c in set(top[q].tolist()) for c in cand[q]] for q in range(len(cand))], dtype=bool)
+        for q in np.flatnonzero(hit.any(axis=1)):
+            cols = np.flatnonzero(hit[q])
+            out[q, cols] = self.scorer_.score_candidates(batch.rows(q, q + 1), cand[q : q + 1, cols])[0]
+        self.last_hit_rate_ = float(hit.mean()) if hit.size else 0.0
+        return out
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"retriever.{k}": v for k, v in self.retriever_._get_arrays().items()}
+        out.update({f"scorer.{k}": v for k, v in self.scorer_._get_arrays().items()})
+        return out
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        cfg = self.config
+        self.retriever_ = _part(cfg.retriever, cfg.retriever_config, self.state_)
+        self.retriever_._set_arrays(_split_arrays(arrays, "retriever"))
+        self.scorer_ = _part(cfg.scorer, cfg.scorer_config, self.state_)
+        self.scorer_._set_arrays(_split_arrays(arrays, "scorer"))
+
+
+class DistilledConfig(ModelConfig):
+    teacher: str = "lm-lora"
+    """LM model whose scores the student learns (``lm-lora`` or ``lm-icl``)."""
+    teacher_config: dict[str, Any] = Field(default_factory=dict)
+    base: str = "like-clf"
+    """Fast model whose features the student uses."""
+    base_config: dict[str, Any] = Field(default_factory=dict)
+    text_dims: int = Field(8, ge=0)
+    """PCA dimensions of the text-embedding features."""
+    l2: float = Field(1.0, gt=0)
+    """Ridge penalty of the student."""
+    max_episodes: int = Field(128, ge=4)
+    """Training episodes the teacher labels, longest histories first (one LM prompt each)."""
+    min_history: int = Field(3, ge=0)
+
+
+@register
+class DistilledLM(Recommender):
+    """A linear student of an LM teacher over like-classifier + text features (no LM to serve).
+
+    Features of (history, target): the like classifier's six standardised features, the target's
+    text embedding (PCA), and its element-wise product with the liked-minus-disliked history mean.
+    The student is a ridge regression of the teacher's logit log(p / (1 - p)).
+    """
+
+    name = "distilled"
+    Config = DistilledConfig
+    scores_new_items = False
+
+    def _fit(self, data: Dataset) -> None:
+        cfg = self.config
+        if cfg.teacher not in ("lm-lora", "lm-icl"):
+            raise ConfigError(f"teacher must be 'lm-lora' or 'lm-icl', got {cfg.teacher!r}")
+        teacher = getattr(self, "_given_teacher", None)
+        if teacher is None:
+            teacher = make_model(cfg.teacher, **cfg.teacher_config).fit(data)
+        self.base_ = make_model(cfg.base, **cfg.base_config).fit(data)
+        if not hasattr(self.base_, "_features") or not hasattr(self.base_, "emb_"):
+            raise ConfigError(f"the base must be a like-classifier (features + text), got {cfg.base!r}")
+        self._fit_pca()
+        like_cut = self.fitted.like_rating * self.base_.config.like_threshold
+        rows = dataset_episodes(data, like_cut, teacher.config.max_history, cfg.min_history)
+        if len(rows[3]) < 4:
+            rows = dataset_episodes(data, like_cut, teacher.config.max_history, 0)
+        if len(rows[3]) < 4:
+            raise DataError(
+                "distillation needs at least 4 training episodes",
+                fix="train on users with a few interactions each",
+            )
+        rows = take_episodes(rows, episode_order(rows, cfg.seed)[: cfg.max_episodes])
+        hists, liked, targets, labels = rows
+        t0 = time.perf_counter()
+        p = np.clip(teacher.score_episodes(hists, liked, targets), 1e-6, 1 - 1e-6)
+        self.teacher_seconds_ = time.perf_counter() - t0
+        y = np.log(p / (1 - p))
+        # leave each episode's own label out of the item statistics (as the base does in training)
+        x = np.vstack(
+            [
+                self._episode_features(h, hl, np.array([t]), loo=float(lab))[0]
+                for h, hl, t, lab in zip(hists, liked, targets, labels, strict=True)
+            ]
+        )
+        self.x_mu_, self.x_sd_ = x.mean(axis=0), x.std(axis=0) + 1e-6
+        z = (x - self.x_mu_) / self.x_sd_
+        self.y_mu_ = float(y.mean())
+        self.coef_ = np.linalg.solve(z.T @ z + cfg.l2 * np.eye(z.shape[1]), z.T @ (y - self.y_mu_))
+        pred = z @ self.coef_ + self.y_mu_
+        self.fit_r2_ = float(1 - np.mean((y - pred) ** 2) / max(np.var(y), 1e-12))
+        self.n_episodes_ = len(y)
+
+    @classmethod
+    def with_teacher(cls, teacher: Recommender, **config: Any) -> DistilledLM:
+        """A student that will learn from an already fitted LM teacher (no second LM training)."""
+        if not isinstance(teacher, _LMRecommender):
+            raise ConfigError(f"the teacher must be an LM model (lm-icl, lm-lora), got {teacher.name}")
+        model = cls(teacher=teacher.name, teacher_config=teacher.config.model_dump(mode="json"), **config)
+        model._given_teacher = teacher
+        return model
+
+    def _fit_pca(self) -> None:
+        emb = np.asarray(self.base_.emb_, dtype=np.float64)
+        mu = emb.mean(axis=0)
+        _, _, vt = np.linalg.svd(emb - mu, full_matrices=False)
+        self.pca_ = ((emb - mu) @ vt[: self.config.text_dims].T).astype(np.float64)
+
+    def _episode_features(
+        self, hist: np.ndarray, liked: np.ndarray, targets: np.ndarray, loo: float | None = None
+    ) -> np.ndarray:
+        base = self.base_
+        hist, liked = np.asarray(hist, np.int64), np.asarray(liked, np.float64)
+        f = (base._features(hist, liked, targets, loo=loo) - base.mu_) / base.sd_
+        t = self.pca_[targets]
+        lk, dk = hist[liked > 0], hist[liked <= 0]
+        pref = (self.pca_[lk].mean(axis=0) if len(lk) else 0.0) - (
+            self.pca_[dk].mean(axis=0) if len(dk) else 0.0
+        )
+        return np.c_[f, t, t * pref]
+
+    def _query(self, batch: QueryBatch, q: int) -> tuple[np.ndarray, np.ndarray]:
+        h = batch.history
+        lo, hi = h.indptr[q], h.indptr[q + 1]
+        cut = self.fitted.like_rating * self.base_.config.like_threshold
+        return h.indices[lo:hi].astype(np.int64), (h.data[lo:hi] > cut).astype(np.float64)
+
+    def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
+        """Student scores of the given items per query ((n_queries x m) item indices)."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        out = np.empty(cand.shape, dtype=np.float64)
+        for q in range(len(batch)):
+            hist, liked = self._query(batch, q)
+            z = (self._episode_features(hist, liked, cand[q]) - self.x_mu_) / self.x_sd_
+            out[q] = z @ self.coef_ + self.y_mu_
+        return out
+
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        cand = np.tile(np.arange(self.n_items), (len(batch), 1))
+        return self.score_candidates(batch, cand).astype(np.float32)
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        out = {f"base.{k}": v for k, v in self.base_._get_arrays().items()}
+        out.update(
+            {
+                "pca": self.pca_,
+                "x_mu": self.x_mu_,
+                "x_sd": self.x_sd_,
+                "coef": self.coef_,
+                "y_mu": np.array([self.y_mu_]),
+            }
+        )
+        return out
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        cfg = self.config
+        self.base_ = _part(cfg.base, cfg.base_config, self.state_)
+        self.base_._set_arrays(_split_arrays(arrays, "base"))
+        self.pca_, self.x_mu_, self.x_sd_, self.coef_ = (
+            arrays["pca"],
+            arrays["x_mu"],
+            arrays["x_sd"],
+            arrays["coef"],
+        )
+        self.y_mu_ = float(arrays["y_mu"][0])

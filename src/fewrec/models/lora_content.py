@@ -1,0 +1,153 @@
+"""Content recommender over a LoRA-tuned text encoder (`content-lora`).
+
+Scores exactly like `content` (cosine between a user profile and item embeddings, plus a small
+popularity prior), but the item embeddings, and the embedding of the user's free text, come from
+the packaged MiniLM with LoRA adapters fitted on the training interactions by a two-tower
+contrastive objective (`fewrec.adapt.lora`). Items that nobody interacted with (cold items) are
+embedded by the same adapted encoder from their text alone.
+
+A saved model stores the adapter weights and the adapted catalogue embeddings as named arrays;
+the adapted encoder is rebuilt lazily (base model + adapter) only when a query has free text or
+new items are added, so loading scores identically without retraining.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import field_validator
+
+from fewrec.adapt.lora import LoraEncoder, LoraOptions, torch_threads, train_lora
+from fewrec.data.dataset import Dataset, Vocabulary
+from fewrec.errors import FewrecError
+from fewrec.models.base import QueryBatch, register
+from fewrec.models.content import ContentConfig, ContentRecommender, rating_weights
+
+_ADAPTER_PREFIX = "lora."
+_TEXT_CACHE_SIZE = 1024
+
+
+class ContentLoraConfig(ContentConfig, LoraOptions):
+    """`content` settings plus the LoRA and training settings of `fewrec.adapt.lora`."""
+
+    @field_validator("encoder")
+    @classmethod
+    def _minilm_only(cls, value: str) -> str:
+        from fewrec.text.encoder import resolve_model
+
+        if resolve_model(value).name != "all-MiniLM-L6-v2":
+            raise ValueError("content-lora adapts the packaged all-MiniLM-L6-v2 only")
+        return value
+
+    @field_validator("backend")
+    @classmethod
+    def _torch_only(cls, value: str) -> str:
+        if value != "torch":
+            raise ValueError("content-lora trains with torch: backend must be 'torch'")
+        return value
+
+
+def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
+    """Texts of item rows (new items) with the dataset's text template."""
+    empty = pd.DataFrame({"user": [], "item": [], "rating": [], "timestamp": []})
+    ids = Vocabulary([str(i) for i in range(len(info))])
+    return Dataset(empty, Vocabulary([]), ids, item_info=info, item_template=template).item_texts()
+
+
+@register
+class LoraContentRecommender(ContentRecommender):
+    """`content` with a LoRA-tuned encoder: score(u, i) = cos(profile_u, e'_i) + prior."""
+
+    name = "content-lora"
+    Config = ContentLoraConfig
+    scores_new_items = True
+
+    def _options(self) -> LoraOptions:
+        return LoraOptions(**self.config.model_dump(include=set(LoraOptions.model_fields)))
+
+    def _fit(self, data: Dataset) -> None:
+        st = self.fitted
+        texts = data.item_texts(self.config.template)
+        result = train_lora(texts, st.train, st.like_rating, self._options())
+        self.item_emb_ = result.item_emb
+        self.adapter_ = result.encoder.adapter_arrays()
+        self.fit_summary_ = result.summary()
+        self.losses_ = np.asarray(result.losses, dtype=np.float32)
+        self._encoder: LoraEncoder | None = result.encoder
+        pop = st.popularity
+        self.pop_z_ = ((pop - pop.mean()) / (pop.std() + 1e-9)).astype(np.float32)
+
+    # ------------------------------------------------------------------ adapted encoder
+    def adapted_encoder(self) -> LoraEncoder:
+        """The LoRA-adapted encoder (rebuilt from the saved adapter on first use)."""
+        lock = self.__dict__.setdefault("_lock", threading.Lock())
+        with lock:
+            if getattr(self, "_encoder", None) is None:
+                if getattr(self, "adapter_", None) is None:
+                    raise FewrecError(f"{self.name} has no adapter: fit it or load a saved model")
+                self._encoder = LoraEncoder(self._options(), self.adapter_)
+            return self._encoder
+
+    def embed_texts(self, texts: list[str | None]) -> np.ndarray:
+        """Adapted embeddings of free texts; zero vectors where there is no text."""
+        dim = self.item_emb_.shape[1]
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_text_cache", OrderedDict())
+        todo = sorted({t for t in texts if t and t.strip() and t not in cache})
+        if todo:
+            with torch_threads(self.config.threads):
+                vecs = self.adapted_encoder().encode(todo)
+            for t, v in zip(todo, vecs, strict=True):
+                cache[t] = v
+            while len(cache) > _TEXT_CACHE_SIZE:
+                cache.popitem(last=False)
+        for i, t in enumerate(texts):
+            if t and t.strip():
+                out[i] = cache[t] if t in cache else self.adapted_encoder().encode([t])[0]
+        return out
+
+    # ------------------------------------------------------------------ scoring
+    def profiles(self, batch: QueryBatch) -> np.ndarray:
+        """Unit-norm profiles: rating-weighted mean of history embeddings plus the adapted
+        embedding of the user's text (as in `content`)."""
+        w = rating_weights(batch.history, self.fitted.like_rating)
+        counts = np.maximum(np.diff(w.indptr), 1)[:, None]
+        prof = np.asarray(w @ self.item_emb_) / counts
+        if batch.texts is not None:
+            prof = prof + self.config.text_weight * self.embed_texts(batch.texts)
+        norms = np.linalg.norm(prof, axis=1, keepdims=True)
+        return np.divide(prof, norms, out=np.zeros_like(prof), where=norms > 0)
+
+    # ------------------------------------------------------------------ new items
+    def _add_items(self, start: int, info: pd.DataFrame) -> None:
+        """Embed new items' text with the adapted encoder (the adapter stays as it is)."""
+        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        with torch_threads(self.config.threads):
+            new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
+        n_trained = len(self.item_emb_)
+        self.item_emb_ = np.r_[self.item_emb_, new].astype(np.float32)
+        # popularity z-scores keep the training statistics (new items have no interactions)
+        pop = self.fitted.popularity
+        trained = pop[:n_trained]
+        self.pop_z_ = ((pop - trained.mean()) / (trained.std() + 1e-9)).astype(np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        out: dict[str, Any] = {"item_emb": self.item_emb_, "pop_z": self.pop_z_}
+        out.update({_ADAPTER_PREFIX + k: v for k, v in self.adapter_.items()})
+        if getattr(self, "losses_", None) is not None:
+            out["losses"] = self.losses_
+        return out
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.item_emb_ = arrays["item_emb"]
+        self.pop_z_ = arrays["pop_z"]
+        self.adapter_ = {
+            k[len(_ADAPTER_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_ADAPTER_PREFIX)
+        }
+        self.losses_ = arrays.get("losses")
+        self._encoder = None

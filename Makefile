@@ -6,11 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow benchmark lint clean
+.PHONY: install demo test test-slow test-browser chromium benchmark lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,serve,dev]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -19,12 +19,21 @@ demo: $(STAMP)
 	$(BIN)/fewrec data fetch movielens-100k
 	$(BIN)/fewrec demo
 
-test: $(STAMP)
+test: $(STAMP) chromium
 	$(BIN)/ruff check src tests
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not slow and not benchmark"
+
+# Debian's Chromium for the end-to-end browser test (best effort: the test skips, saying
+# why, where it cannot be installed).
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "chromium could not be installed: the browser test will be skipped"
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m "slow or benchmark"
+
+test-browser: $(STAMP) chromium
+	$(BIN)/python -m pytest -q -m browser
 
 benchmark: $(STAMP)
 	for p in warm cold-user cold-item tallrec; do \

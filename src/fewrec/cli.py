@@ -180,6 +180,44 @@ def demo(
     run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"])
 
 
+@app.command("serve")
+def serve(
+    model: Annotated[Path, typer.Argument(help="saved model directory (see `fewrec train`)")],
+    store: Annotated[Path, typer.Option(help="SQLite store file (created if missing)")] = Path("fewrec.db"),
+    host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    api_key: Annotated[
+        list[str] | None,
+        typer.Option("--api-key", help="key accepted for writes, repeatable (default: $FEWREC_API_KEYS)"),
+    ] = None,
+    exploration: Annotated[str, typer.Option(help="new-user exploration: thompson | ucb | off")] = "thompson",
+    index: Annotated[
+        str, typer.Option(help="similar-items index: auto | exact | faiss-flat | faiss-hnsw")
+    ] = "auto",
+    log_level: Annotated[str, typer.Option(help="server log level")] = "info",
+):
+    """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
+    from pydantic import ValidationError
+
+    from fewrec.serve.app import run_server
+    from fewrec.serve.engine import ExplorationConfig
+
+    try:
+        explore = ExplorationConfig(policy=exploration)
+    except ValidationError:
+        raise FewrecError(f"--exploration must be thompson, ucb or off, got {exploration!r}") from None
+    run_server(
+        model,
+        store,
+        host=host,
+        port=port,
+        api_keys=api_key or None,
+        exploration=explore,
+        index=index,
+        log_level=log_level,
+    )
+
+
 def main() -> None:
     """Entry point: user mistakes print one clear message (no traceback) and exit 2."""
     _quiet_libraries()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fewrec.errors import DataError
 from fewrec.train import seed_everything
 
 
@@ -30,6 +31,11 @@ def train_student(
 
     seed_everything(seed)
     rows = np.flatnonzero(train_mask)
+    if len(rows) < 4:
+        raise DataError(
+            f"distillation needs at least 4 items with interactions, got {len(rows)}",
+            fix="train on more interactions",
+        )
     rng = np.random.default_rng(seed)
     rng.shuffle(rows)
     n_val = max(1, len(rows) // 10)
@@ -75,7 +81,9 @@ def train_student(
         "mu": mu.astype(np.float32),
         "sd": sd.astype(np.float32),
     }
-    r2 = 1.0 - best / float(np.mean(((targets[val] - mu) / sd - ((targets[val] - mu) / sd).mean(0)) ** 2))
+    z_val = (targets[val] - mu) / sd
+    spread = float(np.mean((z_val - z_val.mean(axis=0)) ** 2))
+    r2 = 1.0 - best / spread if spread > 0 else 0.0
     return weights, float(r2)
 
 

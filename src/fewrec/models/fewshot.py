@@ -109,11 +109,15 @@ def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
 
 
 def text_neighbour_columns(
-    weights: np.ndarray, emb: np.ndarray, known: np.ndarray, neighbours: int = 10
+    weights: np.ndarray,
+    emb: np.ndarray,
+    known: np.ndarray,
+    neighbours: int = 10,
+    targets: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Fill the columns of unknown items with the similarity-weighted mean column of their
-    ``neighbours`` most text-similar known items."""
-    unknown = np.flatnonzero(~known)
+    """Fill the columns of unknown items (or only of ``targets``) with the similarity-weighted
+    mean column of their ``neighbours`` most text-similar known items."""
+    unknown = np.flatnonzero(~known) if targets is None else np.asarray(targets)
     known_idx = np.flatnonzero(known)
     if not len(unknown) or not len(known_idx):
         return weights
@@ -157,9 +161,11 @@ class FewShotRecommender(Recommender):
             als.fit(data.matrix(implicit=True), show_progress=cfg.progress)
         teacher = np.c_[np.asarray(als.item_factors), np.log1p(counts)].astype(np.float32)
         # student: text -> [factors, log-popularity], trained on items with >= 3 interactions
+        # (on tiny data, such as a K-shot set, on every item with an interaction)
         t0 = time.perf_counter()
+        reliable = counts >= 3 if (counts >= 3).sum() >= 50 else counts > 0
         self.student_, self.student_r2_ = train_student(
-            emb, teacher, counts >= 3, epochs=cfg.distill_epochs, seed=cfg.seed
+            emb, teacher, reliable, epochs=cfg.distill_epochs, seed=cfg.seed
         )
         self.distill_seconds_ = time.perf_counter() - t0
         # PCA of text embeddings
@@ -167,6 +173,7 @@ class FewShotRecommender(Recommender):
         _, _, vt = np.linalg.svd(emb - mu, full_matrices=False)
         self.pca_mean_, self.pca_ = mu.astype(np.float32), vt[: cfg.text_dims].astype(np.float32)
         self.teacher_, self.counts_, self.emb_ = teacher, counts, emb
+        self.calibration_ = None
         raw = self._raw_representation()
         self.x_mu_, self.x_sd_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
         self._set_representation(raw)
@@ -192,6 +199,7 @@ class FewShotRecommender(Recommender):
                 params,
                 self.item_item_,
                 shots=cfg.shots,
+                reveal=cfg.reveal,
                 steps=cfg.meta_steps,
                 batch=cfg.meta_batch,
                 lr=cfg.meta_lr,
@@ -209,30 +217,39 @@ class FewShotRecommender(Recommender):
         weights = EASE(l2=self.config.item_item_l2).fit(data).weights_
         return text_neighbour_columns(weights, self.emb_, self.counts_ >= 3)
 
-    def _calibrated_student(self) -> np.ndarray:
+    def _calibrated_student(self, rows: slice = slice(None)) -> np.ndarray:
         """Student outputs rescaled so that, over the items it was trained on, each dimension
         has the teacher's mean and spread. A regression shrinks toward the mean; without this,
-        text-only items would sit in the middle of every ranking and never reach a top list."""
-        student = apply_student(self.student_, self.emb_)
-        fit = self.counts_ >= 3
-        if fit.sum() < 2:
-            return student
-        s_mu, s_sd = student[fit].mean(axis=0), student[fit].std(axis=0) + 1e-6
-        t_mu, t_sd = self.teacher_[fit].mean(axis=0), self.teacher_[fit].std(axis=0)
+        text-only items would sit in the middle of every ranking and never reach a top list.
+        The rescaling is computed once, on the fitted catalogue, and reused for new items."""
+        if self.calibration_ is None:
+            student = apply_student(self.student_, self.emb_)
+            fit = self.counts_ >= 3
+            if fit.sum() < 2:
+                fit = self.counts_ > 0
+            s_mu, s_sd = student[fit].mean(axis=0), student[fit].std(axis=0) + 1e-6
+            t_mu, t_sd = self.teacher_[fit].mean(axis=0), self.teacher_[fit].std(axis=0)
+            self.calibration_ = (s_mu, s_sd, t_mu, t_sd)
+        s_mu, s_sd, t_mu, t_sd = self.calibration_
+        student = apply_student(self.student_, self.emb_[rows])
         return (student - s_mu) / s_sd * t_sd + t_mu
 
-    def _raw_representation(self) -> np.ndarray:
-        """[blended factors and log-pop, PCA text] before standardisation."""
-        student = self._calibrated_student()
-        share = (self.counts_ / (self.counts_ + self.config.blend_count + 1e-9))[:, None]
-        cf = share * self.teacher_ + (1.0 - share) * student
-        text = (self.emb_ - self.pca_mean_) @ self.pca_.T
+    def _raw_representation(self, rows: slice = slice(None)) -> np.ndarray:
+        """[blended factors and log-pop, PCA text] of items ``rows``, before standardisation."""
+        student = self._calibrated_student(rows)
+        counts = self.counts_[rows]
+        share = (counts / (counts + self.config.blend_count + 1e-9))[:, None]
+        cf = share * self.teacher_[rows] + (1.0 - share) * student
+        text = (self.emb_[rows] - self.pca_mean_) @ self.pca_.T
         return np.c_[cf, text].astype(np.float64)
+
+    def _standardise(self, raw: np.ndarray) -> np.ndarray:
+        x = (raw - self.x_mu_) / self.x_sd_
+        return np.c_[x, np.ones(len(x))].astype(np.float32)
 
     def _set_representation(self, raw: np.ndarray) -> None:
         """x = standardised raw representation + a constant column; its Gram matrix."""
-        x = (raw - self.x_mu_) / self.x_sd_
-        self.x_ = np.c_[x, np.ones(len(x))].astype(np.float32)
+        self.x_ = self._standardise(raw)
         self.gram_ = self.x_.T.astype(np.float64) @ self.x_.astype(np.float64)
 
     # ------------------------------------------------------------------ score
@@ -250,9 +267,12 @@ class FewShotRecommender(Recommender):
         if batch.texts is None or self.config.text_weight == 0:
             return scores
         t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
+        matches: dict[str, np.ndarray] = {}  # one similarity pass per distinct text
         for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
-            cos = self.emb_ @ t[q]
-            z = (cos - cos.mean()) / (cos.std() + 1e-9)
+            z = matches.get(batch.texts[q])
+            if z is None:
+                cos = self.emb_ @ t[q]
+                z = matches[batch.texts[q]] = (cos - cos.mean()) / (cos.std() + 1e-9)
             spread = scores[q].std() if scores[q].std() > 0 else 1.0
             scores[q] = scores[q] + self.config.text_weight * spread * z
         return scores
@@ -289,11 +309,15 @@ class FewShotRecommender(Recommender):
             grown = np.zeros((start + n_new, start + n_new), dtype=self.item_item_.dtype)
             grown[:start, :start] = self.item_item_
             known = np.r_[self.counts_[:start] >= 3, np.zeros(n_new, bool)]
-            filled = text_neighbour_columns(grown, self.emb_, known)
+            new = np.arange(start, start + n_new)
+            filled = text_neighbour_columns(grown, self.emb_, known, targets=new)
             # rows of new items (their pull on others when in a history) mirror their columns
             filled[start:, :] = filled[:, start:].T
             self.item_item_ = filled
-        self._set_representation(self._raw_representation())
+        # only the new rows of x are computed; the Gram matrix is updated with them
+        x_new = self._standardise(self._raw_representation(slice(start, None)))
+        self.x_ = np.r_[self.x_, x_new]
+        self.gram_ = self.gram_ + x_new.T.astype(np.float64) @ x_new.astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
@@ -324,6 +348,7 @@ class FewShotRecommender(Recommender):
         )
         self.student_ = {k[8:]: v for k, v in arrays.items() if k.startswith("student.")}
         self.params_ = HeadParams.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("head.")})
+        self.calibration_ = None
         self._set_representation(self._raw_representation())
 
 

@@ -79,7 +79,8 @@ class LoraContentRecommender(ContentRecommender):
         self.losses_ = np.asarray(result.losses, dtype=np.float32)
         self._encoder: LoraEncoder | None = result.encoder
         pop = st.popularity
-        self.pop_z_ = ((pop - pop.mean()) / (pop.std() + 1e-9)).astype(np.float32)
+        self.pop_stats_ = np.array([pop.mean(), pop.std() + 1e-9], dtype=np.float32)
+        self.pop_z_ = ((pop - self.pop_stats_[0]) / self.pop_stats_[1]).astype(np.float32)
 
     # ------------------------------------------------------------------ adapted encoder
     def adapted_encoder(self) -> LoraEncoder:
@@ -128,16 +129,14 @@ class LoraContentRecommender(ContentRecommender):
         texts = _item_texts(info, self.config.template or self.fitted.item_template)
         with torch_threads(self.config.threads):
             new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
-        n_trained = len(self.item_emb_)
         self.item_emb_ = np.r_[self.item_emb_, new].astype(np.float32)
-        # popularity z-scores keep the training statistics (new items have no interactions)
-        pop = self.fitted.popularity
-        trained = pop[:n_trained]
-        self.pop_z_ = ((pop - trained.mean()) / (trained.std() + 1e-9)).astype(np.float32)
+        # new items have no interactions: the z-score of zero popularity under the training stats
+        zero = -self.pop_stats_[0] / self.pop_stats_[1]
+        self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        out: dict[str, Any] = {"item_emb": self.item_emb_, "pop_z": self.pop_z_}
+        out: dict[str, Any] = {"item_emb": self.item_emb_, "pop_z": self.pop_z_, "pop_stats": self.pop_stats_}
         out.update({_ADAPTER_PREFIX + k: v for k, v in self.adapter_.items()})
         if getattr(self, "losses_", None) is not None:
             out["losses"] = self.losses_
@@ -146,6 +145,7 @@ class LoraContentRecommender(ContentRecommender):
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_emb_ = arrays["item_emb"]
         self.pop_z_ = arrays["pop_z"]
+        self.pop_stats_ = arrays["pop_stats"]
         self.adapter_ = {
             k[len(_ADAPTER_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_ADAPTER_PREFIX)
         }

@@ -1,0 +1,203 @@
+"""Exploration policies for new users: Thompson sampling and UCB over the few-shot model's
+posterior, with greedy and random policies to compare against.
+
+A model "has a posterior" when it exposes ``heads(batch, return_cov=True)`` (posterior means
+and covariances of linear user heads) and the item representations ``x_`` those heads score
+(`fewrec.models.fewshot.FewShotRecommender`). The mean score of every item is the model's own
+``score_batch`` (so any non-linear part, such as the few-shot model's item-item term, stays in
+the mean); the uncertainty is that of the head:
+
+* Thompson sampling draws ``w ~ N(mean, scale^2 * cov)`` and ranks by
+  ``mean_score + (w - mean) . x_i``.
+* UCB ranks by ``mean_score + c * sqrt(x_i^T cov x_i)``.
+
+``scale`` and ``c`` are exploration temperatures: the head's covariance comes from a model fit
+with implicit zeros on every item, so it is tight, and the replay simulation
+(`fewrec.online.replay`) picks them on validation users.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from fewrec.errors import ConfigError
+from fewrec.models.base import QueryBatch, Recommender
+
+POLICIES = ("greedy", "random", "thompson", "ucb")
+
+
+def has_posterior(model: Recommender) -> bool:
+    """Whether ``model`` exposes posterior heads and item representations."""
+    return callable(getattr(model, "heads", None)) and getattr(model, "x_", None) is not None
+
+
+@dataclass
+class Posterior:
+    """The linear part of a model's user posterior for a batch of queries.
+
+    Attributes:
+        heads: posterior means (n_queries x d).
+        chol: Cholesky factors of the posterior covariances (n_queries x d x d).
+        x: item representations (n_items x d).
+    """
+
+    heads: np.ndarray
+    chol: np.ndarray
+    x: np.ndarray
+
+    def spread(self, directions: np.ndarray) -> np.ndarray:
+        """Score offsets ``directions @ x.T`` (n_queries x n_items), in float32 for speed."""
+        return np.asarray(directions, dtype=np.float32) @ self.x.T
+
+
+def posterior(model: Recommender, batch: QueryBatch) -> Posterior:
+    """The head posterior of ``batch`` under ``model`` (see `has_posterior`)."""
+    if not has_posterior(model):
+        raise ConfigError(
+            f"model {model.name!r} has no posterior to explore with. "
+            "Fix: serve a few-shot model (fewshot), or use the greedy policy."
+        )
+    heads, covs = model.heads(batch, return_cov=True)  # type: ignore[attr-defined]
+    covs = np.asarray(covs, dtype=np.float64)
+    covs = 0.5 * (covs + np.swapaxes(covs, 1, 2))
+    d = covs.shape[-1]
+    chol = np.linalg.cholesky(covs + 1e-12 * np.eye(d)[None])
+    x = np.asarray(model.x_, dtype=np.float32)  # type: ignore[attr-defined]
+    return Posterior(np.asarray(heads, np.float64), chol, x)
+
+
+class Policy(ABC):
+    """Turns a model and a batch of queries into ranking scores (n_queries x n_items)."""
+
+    name: ClassVar[str]
+    #: Whether the policy needs `has_posterior(model)`.
+    needs_posterior: ClassVar[bool] = False
+
+    @abstractmethod
+    def scores(
+        self,
+        model: Recommender,
+        batch: QueryBatch,
+        rng: np.random.Generator,
+        mean: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Ranking scores; ``mean`` is ``model.score_batch(batch)`` when the caller has it."""
+
+    def describe(self) -> dict[str, Any]:
+        """Name and settings (for reports)."""
+        return {"policy": self.name}
+
+
+def _mean(model: Recommender, batch: QueryBatch, mean: np.ndarray | None) -> np.ndarray:
+    out = model.score_batch(batch) if mean is None else mean
+    return np.asarray(out, dtype=np.float64).reshape(len(batch), -1)
+
+
+class Greedy(Policy):
+    """Exploit only: the model's mean scores."""
+
+    name = "greedy"
+
+    def scores(self, model, batch, rng, mean=None):
+        return _mean(model, batch, mean)
+
+
+class RandomPolicy(Policy):
+    """Uniformly random rankings (the floor)."""
+
+    name = "random"
+
+    def scores(self, model, batch, rng, mean=None):
+        return rng.random((len(batch), model.n_items))
+
+
+class Thompson(Policy):
+    """Thompson sampling: one posterior draw of the head per query.
+
+    Args:
+        scale: multiplies the posterior standard deviation (1 = the model's own posterior).
+    """
+
+    name = "thompson"
+    needs_posterior = True
+
+    def __init__(self, scale: float = 1.0):
+        if not np.isfinite(scale) or scale < 0:
+            raise ConfigError(f"thompson scale must be a finite number >= 0, got {scale}")
+        self.scale = float(scale)
+
+    def scores(self, model, batch, rng, mean=None):
+        base = _mean(model, batch, mean)
+        if self.scale == 0:
+            return base
+        post = posterior(model, batch)
+        z = rng.standard_normal(post.heads.shape)
+        delta = self.scale * np.einsum("qde,qe->qd", post.chol, z)
+        return base + post.spread(delta)
+
+    def describe(self):
+        return {"policy": self.name, "scale": self.scale}
+
+
+class UCB(Policy):
+    """Upper confidence bound: mean score plus ``c`` posterior standard deviations.
+
+    Args:
+        c: width multiplier.
+    """
+
+    name = "ucb"
+    needs_posterior = True
+
+    def __init__(self, c: float = 1.0):
+        if not np.isfinite(c) or c < 0:
+            raise ConfigError(f"ucb c must be a finite number >= 0, got {c}")
+        self.c = float(c)
+
+    def scores(self, model, batch, rng, mean=None):
+        base = _mean(model, batch, mean)
+        if self.c == 0:
+            return base
+        post = posterior(model, batch)
+        width = np.empty_like(base)
+        for q in range(len(batch)):
+            xl = post.spread(post.chol[q].T)  # row i of xl.T is L^T x_i; x_i^T cov x_i = |L^T x_i|^2
+            width[q] = np.sqrt(np.einsum("di,di->i", xl, xl))
+        return base + self.c * width
+
+    def describe(self):
+        return {"policy": self.name, "c": self.c}
+
+
+def make_policy(name: str, **settings: float) -> Policy:
+    """A policy by name: greedy, random, thompson (``scale``) or ucb (``c``)."""
+    if name == "greedy":
+        return Greedy()
+    if name == "random":
+        return RandomPolicy()
+    if name == "thompson":
+        return Thompson(**settings)
+    if name == "ucb":
+        return UCB(**settings)
+    raise ConfigError(f"unknown policy {name!r}; choose from {POLICIES}")
+
+
+def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
+    """The ``k`` best allowed items per row (n_queries x k; -1 where fewer are allowed).
+
+    Args:
+        scores: (n_queries x n_items) ranking scores.
+        allowed: boolean mask of the same shape.
+        k: items per query.
+    """
+    masked = np.where(allowed, scores, -np.inf)
+    k = min(k, masked.shape[1])
+    part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(masked, part, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    top = np.take_along_axis(part, order, axis=1)
+    return np.where(np.isfinite(np.take_along_axis(masked, top, axis=1)), top, -1)

@@ -1,0 +1,45 @@
+"""``python -m fewrec.serve MODEL_DIR --store FILE``: run the HTTP service (see `run_server`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fewrec.errors import FewrecError
+
+
+def main(argv: list[str] | None = None) -> int:
+    from fewrec.serve.engine import ExplorationConfig
+    from fewrec.serve.index import INDEX_KINDS
+
+    parser = argparse.ArgumentParser(prog="python -m fewrec.serve", description=__doc__)
+    parser.add_argument("model", help="saved model directory")
+    parser.add_argument("--store", default="fewrec.db", help="SQLite store file (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--api-key", action="append", help="key accepted for writes (repeatable)")
+    parser.add_argument("--exploration", choices=["thompson", "ucb", "off"], default="thompson")
+    parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args(argv)
+    from fewrec.serve.app import run_server
+
+    try:
+        run_server(
+            args.model,
+            args.store,
+            host=args.host,
+            port=args.port,
+            api_keys=args.api_key,
+            exploration=ExplorationConfig(policy=args.exploration),
+            index=args.index,
+            log_level=args.log_level,
+        )
+    except FewrecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

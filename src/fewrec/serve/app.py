@@ -1,0 +1,448 @@
+"""The HTTP API (FastAPI): health, items, users, feedback, recommendations, hot swap, web page.
+
+Reads are open; writes need an API key in the ``X-API-Key`` header when keys are configured.
+Every error is JSON ``{"error", "message", "field"}`` with a 4xx status naming the field at
+fault; the body size is capped before it is read. OpenAPI docs: ``/docs`` and ``/openapi.json``.
+
+Run it with `run_server` (or ``python -m fewrec.serve``); `create_app` gives the ASGI app.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Body, Depends, FastAPI, Header, Request
+from fastapi import Path as PathParam
+from fastapi import Query as QueryParam
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fewrec.errors import FewrecError
+from fewrec.models.base import Recommender
+from fewrec.serve import schemas as S
+from fewrec.serve.engine import Engine, ExplorationConfig
+from fewrec.serve.errors import ForbiddenError, InvalidError, ServeError, UnauthorizedError
+from fewrec.serve.store import Store
+
+log = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+DEFAULT_MAX_BODY = 1 << 20
+API_KEY_HEADER = "X-API-Key"
+
+IdPath = Annotated[str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FilterParam = Annotated[
+    list[str] | None,
+    QueryParam(
+        max_length=S.MAX_FIELDS,
+        description="field:value, repeatable; the same field twice means any of, e.g. genres:Comedy",
+    ),
+]
+
+
+# ------------------------------------------------------------------------------------ errors
+_UNION_TAGS = {"float", "int", "bool", "str", "constrained-str", "none"}
+
+
+def _field(loc: Sequence[Any]) -> str:
+    """``("body", "items", 3)`` -> ``"items[3]"``; path/query/header prefixes are dropped."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    # pydantic adds the member of a union it tried ("float", "list[...]") and "[key]": drop them
+    parts = [p for p in parts if isinstance(p, int) or not (p in _UNION_TAGS or "[" in p)]
+    out = ""
+    for p in parts:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + str(p)
+    return out or str(loc[0] if loc else "body")
+
+
+def _error(
+    status: int, kind: str, message: str, field: str | None, errors: list | None = None
+) -> JSONResponse:
+    body = S.ErrorBody(error=kind, message=message, field=field, errors=errors or [])
+    return JSONResponse(body.model_dump(), status_code=status)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = []
+    for e in exc.errors():
+        loc = tuple(e.get("loc", ()))
+        if e.get("type") == "json_invalid":  # loc is ("body", character position)
+            pos = loc[1] if len(loc) > 1 else "?"
+            errors.append(
+                {"field": "body", "location": "body", "message": f"invalid JSON at character {pos}"}
+            )
+            continue
+        where = loc[0] if loc else "body"
+        errors.append({"field": _field(loc), "location": where, "message": e.get("msg", "")})
+    first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
+
+
+async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
+    return _error(exc.status_code, exc.kind, str(exc), exc.field)
+
+
+async def _fewrec_error(request: Request, exc: FewrecError) -> JSONResponse:
+    return _error(422, "invalid", str(exc), None)
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+    field = "body" if exc.status_code in (400, 413) else None
+    return _error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), field)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return _error(500, "internal", "internal error (logged on the server)", None)
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: refuse bodies over ``max_bytes`` (by Content-Length, or while streaming)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                await _error(400, "bad_request", "invalid Content-Length header", "Content-Length")(
+                    scope, receive, send
+                )
+                return
+            if too_big:
+                resp = _error(413, "payload_too_large", str(_BodyTooLarge(self.max_bytes).detail), "body")
+                await resp(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _BodyTooLarge(self.max_bytes)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+# ------------------------------------------------------------------------------------ app
+def _keys_from_env() -> list[str]:
+    return [k.strip() for k in os.environ.get("FEWREC_API_KEYS", "").split(",") if k.strip()]
+
+
+def _parse_filters(values: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for pos, raw in enumerate(values or []):
+        name, sep, value = raw.partition(":")
+        if not sep or not name or not value:
+            raise InvalidError(
+                f"filter {raw!r} is not field:value", field=f"filter[{pos}]", fix="e.g. genres:Comedy"
+            )
+        if name in out:
+            prev = out[name]
+            out[name] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[name] = value
+    return out
+
+
+def create_app(
+    model: Recommender | str | Path | None = None,
+    store_path: str | Path = "fewrec.db",
+    *,
+    api_keys: Sequence[str] | None = None,
+    exploration: ExplorationConfig | None = None,
+    index: str = "auto",
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    model_root: str | Path | None = None,
+    warm_up: bool = True,
+    engine: Engine | None = None,
+) -> FastAPI:
+    """Build the service.
+
+    Args:
+        model: a fitted model or a saved model directory (not needed with ``engine``).
+        store_path: the SQLite store file (created if missing).
+        api_keys: keys accepted for writes; None reads ``$FEWREC_API_KEYS`` (comma-separated);
+            empty: writes are open (a warning is logged).
+        exploration: exploration policy for new users.
+        index: vector index kind for similar items.
+        max_body_bytes: the largest request body accepted.
+        model_root: hot swap loads only model directories inside it.
+        warm_up: warm the model and text encoder in the background at start-up (readiness
+            waits for it); False: ready at once.
+        engine: an existing engine (tests); overrides model, store_path, exploration and index.
+    """
+    if engine is None:
+        if model is None:
+            raise FewrecError("create_app needs a model (a fitted Recommender or a saved model directory)")
+        engine = Engine(Store(store_path), model, exploration=exploration, index=index, model_root=model_root)
+    keys = list(api_keys) if api_keys is not None else _keys_from_env()
+    if not keys:
+        log.warning("no API keys configured: anyone who can reach the service can write to it")
+    if not warm_up:
+        engine.warm = True
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not engine.warm:
+            threading.Thread(target=_warm, args=(engine,), name="fewrec-warm-up", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="fewrec",
+        summary="Recommendations from very little data: text, few-shot users, explanations.",
+        version=_version(),
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ServeError, _serve_error)
+    app.add_exception_handler(FewrecError, _fewrec_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+
+    def require_key(x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None) -> None:
+        if not keys:
+            return
+        if not x_api_key:
+            raise UnauthorizedError(
+                f"writes need an API key in the {API_KEY_HEADER} header", field=API_KEY_HEADER
+            )
+        if not any(hmac.compare_digest(x_api_key.encode(), k.encode()) for k in keys):
+            raise ForbiddenError("the API key is not valid", field=API_KEY_HEADER)
+
+    write = [Depends(require_key)]
+    _routes(app, engine, write)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app
+
+
+def _warm(engine: Engine) -> None:
+    try:
+        engine.warm_up()
+    except Exception:  # readiness then stays false; the log says why
+        log.exception("warm-up failed")
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("fewrec")
+    except metadata.PackageNotFoundError:
+        return "0"
+
+
+def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
+    """Register every route on ``app``."""
+
+    # -------------------------------------------------------------- health and page
+    @app.get("/health/live", response_model=S.Health, tags=["health"])
+    def live() -> S.Health:
+        """The process is up."""
+        return S.Health(status="ok")
+
+    @app.get(
+        "/health/ready", response_model=S.Health, tags=["health"], responses={503: {"model": S.ErrorBody}}
+    )
+    def ready() -> Any:
+        """A model is loaded and warmed up: the service can answer recommendations."""
+        if not engine.warm:
+            return _error(503, "unavailable", "warming up", None)
+        info = engine.info()
+        return S.Health(
+            status="ready", detail={"model": info.model, "version": info.version, "items": info.items}
+        )
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    # -------------------------------------------------------------- items
+    @app.get("/items", response_model=S.ItemList, tags=["items"])
+    def list_items(
+        offset: Annotated[int, QueryParam(ge=0)] = 0,
+        limit: Annotated[int, QueryParam(ge=1, le=S.MAX_BATCH)] = 50,
+        q: Annotated[str | None, QueryParam(max_length=200, description="title contains")] = None,
+    ) -> S.ItemList:
+        """Recommendable items, optionally those whose title contains ``q``."""
+        return engine.list_items(offset, limit, q)
+
+    @app.get("/items/{item_id}", response_model=S.ItemOut, tags=["items"])
+    def get_item(item_id: IdPath) -> S.ItemOut:
+        return engine.get_item(item_id)
+
+    @app.put("/items/{item_id}", response_model=S.ItemOut, tags=["items"], dependencies=write)
+    def put_item(item_id: IdPath, item: S.ItemIn) -> S.ItemOut:
+        """Create or replace an item; a text item is recommendable when this returns."""
+        return engine.put_items([(item_id, item)])[0]
+
+    @app.post("/items", response_model=list[S.ItemOut], tags=["items"], dependencies=write)
+    def post_items(
+        items: Annotated[list[S.ItemWithId], Body(min_length=1, max_length=S.MAX_BATCH)],
+    ) -> list[S.ItemOut]:
+        """Create or replace many items at once."""
+        return engine.put_items([(it.id, it) for it in items])
+
+    @app.delete("/items/{item_id}", status_code=204, tags=["items"], dependencies=write)
+    def delete_item(item_id: IdPath) -> None:
+        """Never recommend this item again (its feedback stays)."""
+        engine.delete_item(item_id)
+
+    @app.get("/items/{item_id}/similar", response_model=S.RecommendResponse, tags=["recommend"])
+    def similar(
+        item_id: IdPath,
+        k: Annotated[int, QueryParam(ge=1, le=S.MAX_K)] = 10,
+        filter: FilterParam = None,  # noqa: A002  (the public query parameter name)
+        explain: bool = True,
+    ) -> S.RecommendResponse:
+        """Items most similar to this one."""
+        opts = S.RecommendOptions(k=k, filters=_parse_filters(filter), explain=explain)
+        return engine.similar(item_id, opts)
+
+    # -------------------------------------------------------------- users
+    @app.get("/users/{user_id}", response_model=S.UserOut, tags=["users"])
+    def get_user(user_id: IdPath) -> S.UserOut:
+        return engine.get_user(user_id)
+
+    @app.put("/users/{user_id}", response_model=S.UserOut, tags=["users"], dependencies=write)
+    def put_user(user_id: IdPath, user: S.UserIn) -> S.UserOut:
+        """Create or replace a user's text and side info."""
+        return engine.put_user(user_id, user)
+
+    @app.delete("/users/{user_id}", response_model=S.UserDeleted, tags=["users"], dependencies=write)
+    def delete_user(user_id: IdPath) -> S.UserDeleted:
+        """Delete the user, all their feedback, and stop using the model's history of them."""
+        return engine.delete_user(user_id)
+
+    @app.get("/users/{user_id}/feedback", response_model=list[S.FeedbackOut], tags=["users"])
+    def user_feedback(
+        user_id: IdPath, limit: Annotated[int, QueryParam(ge=1, le=10_000)] = 100
+    ) -> list[S.FeedbackOut]:
+        """The user's latest feedback events, oldest first."""
+        return engine.user_feedback(user_id, limit)
+
+    @app.get("/users/{user_id}/recommend", response_model=S.RecommendResponse, tags=["recommend"])
+    def recommend_user(
+        user_id: IdPath,
+        k: Annotated[int, QueryParam(ge=1, le=S.MAX_K)] = 10,
+        exclude_seen: bool = True,
+        explore: bool | None = None,
+        explain: bool = True,
+        filter: FilterParam = None,  # noqa: A002
+        seed: Annotated[int | None, QueryParam(ge=0, le=2**32 - 1)] = None,
+    ) -> S.RecommendResponse:
+        """Recommendations for a known user (training history + stored feedback)."""
+        req = S.RecommendRequest(
+            user=user_id,
+            k=k,
+            exclude_seen=exclude_seen,
+            explore=explore,
+            explain=explain,
+            filters=_parse_filters(filter),
+            seed=seed,
+        )
+        return engine.recommend(req)
+
+    # -------------------------------------------------------------- feedback
+    @app.post(
+        "/feedback", response_model=S.FeedbackAck, status_code=201, tags=["feedback"], dependencies=write
+    )
+    def feedback(event: S.FeedbackIn) -> S.FeedbackAck:
+        """Record one event; it is on disk, and shapes the next recommendation, when this returns."""
+        return engine.add_feedback([event])
+
+    @app.post(
+        "/feedback/batch",
+        response_model=S.FeedbackAck,
+        status_code=201,
+        tags=["feedback"],
+        dependencies=write,
+    )
+    def feedback_batch(batch: S.FeedbackBatch) -> S.FeedbackAck:
+        """Record many events in one transaction."""
+        return engine.add_feedback(batch.events)
+
+    # -------------------------------------------------------------- recommend
+    @app.post("/recommend", response_model=S.RecommendResponse, tags=["recommend"])
+    def recommend(req: S.RecommendRequest) -> S.RecommendResponse:
+        """Recommend for a known user and/or an anonymous session (items and/or free text)."""
+        return engine.recommend(req)
+
+    # -------------------------------------------------------------- admin
+    @app.get("/admin/model", response_model=S.ModelInfo, tags=["admin"])
+    def model_info() -> S.ModelInfo:
+        return engine.info()
+
+    @app.post("/admin/model", response_model=S.ModelInfo, tags=["admin"], dependencies=write)
+    def swap_model(req: S.SwapRequest) -> S.ModelInfo:
+        """Hot swap: load a saved model directory and serve it; requests never wait."""
+        return engine.swap(req.path)
+
+
+def run_server(
+    model: str | Path,
+    store_path: str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    api_keys: Sequence[str] | None = None,
+    exploration: ExplorationConfig | None = None,
+    index: str = "auto",
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    log_level: str = "info",
+    blas_threads: int | None = 1,
+) -> None:
+    """Serve a saved model directory with uvicorn (one process; requests run in threads).
+
+    ``blas_threads`` caps BLAS threads: per-request matrix products are small, and threads
+    competing for the cores cost more than they gain.
+    """
+    import uvicorn
+
+    if blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads)
+    app = create_app(
+        model,
+        store_path,
+        api_keys=api_keys,
+        exploration=exploration,
+        index=index,
+        max_body_bytes=max_body_bytes,
+    )
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

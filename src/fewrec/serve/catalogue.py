@@ -1,0 +1,166 @@
+"""The serving catalogue: display and filter fields of the items a model scores, and the item
+vectors behind similar-item search."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fewrec.models.base import Recommender
+from fewrec.serve.store import ItemRecord
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-able copy of a field value (numpy arrays and scalars, NaN -> None)."""
+    if isinstance(value, np.ndarray | list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def value_key(value: Any) -> str:
+    """How field values compare in filters: case-insensitive text, 1995.0 == 1995 == "1995"."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().casefold()
+
+
+class Catalogue:
+    """Display and filter fields of every item the model scores, aligned with its indices.
+
+    Attributes:
+        titles, texts, fields: per item.
+        source: ``"model"`` (from the model's catalogue) or ``"store"`` (added via the API).
+        active: whether each item may be recommended (False once deleted).
+    """
+
+    def __init__(self) -> None:
+        self.titles: list[str | None] = []
+        self.texts: list[str | None] = []
+        self.fields: list[dict[str, Any]] = []
+        self.source: list[str] = []
+        self.active = np.zeros(0, dtype=bool)
+        self.field_names: set[str] = set()
+        self._inverted: dict[str, dict[str, np.ndarray]] = {}
+        self._lower: np.ndarray | None = None
+
+    @classmethod
+    def from_model(cls, model: Recommender) -> Catalogue:
+        info = model.fitted.item_info
+        n = model.n_items
+        cat = cls()
+        cols = {c: info[c].tolist() for c in info.columns if c not in ("title", "text")}
+        cat.titles = (
+            [None if t is None else str(t) for t in info["title"].tolist()] if "title" in info else [None] * n
+        )
+        cat.texts = (
+            [None if t is None else str(t) for t in info["text"].tolist()] if "text" in info else [None] * n
+        )
+        cat.fields = [{c: _plain(vals[i]) for c, vals in cols.items()} for i in range(n)]
+        cat.source = ["model"] * n
+        cat.active = np.ones(n, dtype=bool)
+        cat.field_names = set(cols)
+        return cat
+
+    def __len__(self) -> int:
+        return len(self.titles)
+
+    def copy(self) -> Catalogue:
+        """A copy that can change without touching this one (O(n) references, no deep copy)."""
+        new = Catalogue()
+        new.titles, new.texts = list(self.titles), list(self.texts)
+        new.fields, new.source = list(self.fields), list(self.source)
+        new.active = self.active.copy()
+        new.field_names = set(self.field_names)
+        new._inverted = {name: dict(inv) for name, inv in self._inverted.items()}
+        new._lower = self._lower
+        return new
+
+    def append(self, records: Sequence[ItemRecord]) -> None:
+        start = len(self)
+        for r in records:
+            self.titles.append(r.title)
+            self.texts.append(r.text)
+            self.fields.append(dict(r.fields))
+            self.source.append("store")
+            self.field_names.update(r.fields)
+        self.active = np.r_[self.active, np.ones(len(records), dtype=bool)]
+        for name, inv in self._inverted.items():
+            for i, r in enumerate(records, start=start):
+                for key in self._keys(r.fields.get(name)):
+                    inv[key] = np.append(inv.get(key, np.zeros(0, np.int64)), i)
+        self._lower = None
+
+    def update(self, idx: int, record: ItemRecord) -> None:
+        self.titles[idx], self.texts[idx] = record.title, record.text
+        self.fields[idx] = dict(record.fields)
+        self.field_names.update(record.fields)
+        self._inverted.clear()
+        self._lower = None
+
+    def record(self, idx: int) -> tuple[str | None, str | None, dict[str, Any]]:
+        return self.titles[idx], self.texts[idx], self.fields[idx]
+
+    @staticmethod
+    def _keys(value: Any) -> list[str]:
+        if value is None:
+            return []
+        if isinstance(value, list):
+            return [value_key(v) for v in value]
+        return [value_key(value)]
+
+    def mask(self, name: str, value: Any) -> np.ndarray:
+        """Items whose field ``name`` equals ``value`` (or contains it; a list: any of)."""
+        if name == "title":
+            wanted = {value_key(v) for v in (value if isinstance(value, list) else [value])}
+            return np.fromiter((value_key(t) in wanted for t in self.titles), dtype=bool, count=len(self))
+        inv = self._inverted.get(name)
+        if inv is None:
+            groups: dict[str, list[int]] = {}
+            for i, f in enumerate(self.fields):
+                for key in self._keys(f.get(name)):
+                    groups.setdefault(key, []).append(i)
+            inv = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+            self._inverted[name] = inv
+        out = np.zeros(len(self), dtype=bool)
+        for key in self._keys(value):
+            hits = inv.get(key)
+            if hits is not None:
+                out[hits] = True
+        return out
+
+    def search(self, query: str) -> np.ndarray:
+        """Indices of items whose title contains ``query`` (case-insensitive)."""
+        if self._lower is None:
+            self._lower = np.array([(t or "").casefold() for t in self.titles], dtype=str)
+        return np.flatnonzero(np.char.find(self._lower, query.strip().casefold()) >= 0)
+
+
+def item_vectors(model: Recommender) -> np.ndarray | None:
+    """Unit-norm item vectors of a model for similar-item search, or None if it has none.
+
+    Few-shot models: their item representation (collaborative factors + text), without the
+    constant column; content models: text embeddings; matrix factorisation: item factors.
+    """
+    x = getattr(model, "x_", None)
+    if x is not None:
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape[1] > 1 and np.allclose(x[:, -1], x[0, -1]):
+            x = x[:, :-1]
+    else:
+        for attr in ("item_emb_", "item_factors_"):
+            x = getattr(model, attr, None)
+            if x is not None:
+                break
+    if x is None or np.asarray(x).shape[0] != model.n_items:
+        return None
+    x = np.asarray(x, dtype=np.float32)
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)

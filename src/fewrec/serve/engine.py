@@ -1,0 +1,666 @@
+"""The serving engine: a model, its live catalogue, the store, exploration and hot swap.
+
+The served model is any `Recommender`. Its state (model, catalogue, vector index) lives in one
+`ModelState` object that is never changed once published: every change (items added, updated
+or deleted, a model hot-swapped) builds a new state off to the side, copy-on-write, and then
+replaces the reference in one assignment. Requests already running finish on the old state,
+new ones see the new one, and no request ever waits for a write.
+
+Items, users and feedback live in the `Store` (durable SQLite); every recommendation reads the
+user's feedback from it, so an acknowledged like changes the next recommendation at once.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+
+from fewrec.errors import FewrecError
+from fewrec.models.base import Query, QueryBatch, Recommender, load_model, top_k
+from fewrec.online.bandits import UCB, Greedy, Policy, Thompson, has_posterior
+from fewrec.serve import schemas as S
+from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
+from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
+from fewrec.serve.index import VectorIndex, make_index
+from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
+
+log = logging.getLogger(__name__)
+
+#: A rating counts as "liked" above this share of the model's top rating (3 of 5 stars).
+LIKE_SHARE = 0.6
+#: Explanations re-score the catalogue once per history item (leave-one-out); a longer history
+#: is explained through its most relevant items (see `Engine._explain_batch`).
+EXPLAIN_MAX_HISTORY = 10
+
+
+class ExplorationConfig(BaseModel):
+    """How new users are explored (defaults tuned by ``benchmarks/bandit_replay.py``).
+
+    Attributes:
+        policy: ``thompson``, ``ucb`` or ``off`` (always greedy).
+        scale: Thompson sampling's multiplier of the posterior standard deviation.
+        c: UCB's width multiplier.
+        until: explore while a user has fewer positive interactions than this.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Literal["thompson", "ucb", "off"] = "thompson"
+    scale: float = Field(2.0, ge=0, allow_inf_nan=False)
+    c: float = Field(4.0, ge=0, allow_inf_nan=False)
+    until: int = Field(20, ge=0)
+
+
+@dataclass
+class ModelState:
+    """Everything a request reads; replaced whole on hot swap."""
+
+    model: Recommender
+    source: str
+    version: int
+    loaded_at: float
+    catalogue: Catalogue
+    vectors: np.ndarray | None = None
+    index: VectorIndex | None = None
+    pending: dict[str, ItemRecord] = field(default_factory=dict)
+    store_seq: int = 0
+
+    def fork(self, *, model: bool) -> ModelState:
+        """A private copy to change and then publish; ``model``: deep-copy the model too (adding
+        items changes it), else share it (updates and deletes only touch the catalogue)."""
+        return ModelState(
+            copy.deepcopy(self.model) if model else self.model,
+            self.source,
+            self.version,
+            self.loaded_at,
+            self.catalogue.copy(),
+            self.vectors,
+            None if self.index is None else self.index.clone() if model else self.index,
+            dict(self.pending),
+            self.store_seq,
+        )
+
+
+# ------------------------------------------------------------------------------------ engine
+class Engine:
+    """The service's logic, independent of HTTP (the FastAPI app is a thin layer on it).
+
+    Args:
+        store: the durable store.
+        model: a fitted `Recommender`, or a saved model directory.
+        exploration: how new users are explored.
+        index: vector index kind for similar items (see `fewrec.serve.index.make_index`).
+        model_root: hot swap only loads directories inside this folder (default: the parent of
+            the first model directory; None with an in-memory model: any directory).
+        explain_max_history: explain with at most this many history items (see `_explain_batch`).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        model: Recommender | str | Path,
+        *,
+        exploration: ExplorationConfig | None = None,
+        index: str = "auto",
+        model_root: str | Path | None = None,
+        explain_max_history: int = EXPLAIN_MAX_HISTORY,
+    ):
+        self.store = store
+        self.explain_max_history = explain_max_history
+        self.exploration = exploration or ExplorationConfig()
+        self.index_kind = index
+        if model_root is None and not isinstance(model, Recommender):
+            model_root = Path(model).expanduser().resolve().parent
+        self.model_root = Path(model_root).expanduser().resolve() if model_root is not None else None
+        self._swap_lock = threading.Lock()
+        self._items_lock = threading.Lock()
+        self.warm = False
+        self._state = self._build_state(model, version=1)
+
+    # ------------------------------------------------------------------ state
+    @property
+    def state(self) -> ModelState:
+        return self._state
+
+    def _build_state(self, model: Recommender | str | Path, version: int) -> ModelState:
+        if isinstance(model, Recommender):
+            source = "in-memory"
+        else:
+            source = str(Path(model).expanduser().resolve())
+            model = load_model(source)
+        model.fitted  # noqa: B018  (raises NotFittedError for an unfitted model)
+        st = ModelState(model, source, version, time.time(), Catalogue.from_model(model))
+        vectors = item_vectors(model)
+        if vectors is not None:
+            st.vectors = vectors
+            st.index = make_index(vectors.shape[1], self.index_kind)
+            st.index.add(vectors)
+        seq = self.store.item_seq()
+        try:
+            st = self._apply_items(st, self.store.items(since_seq=0), private=True)
+        except UnavailableError as exc:  # serve what the model has; the items stay pending
+            log.warning("%s", exc)
+        st.store_seq = max(st.store_seq, seq)
+        return st
+
+    def swap(self, path: str | Path) -> S.ModelInfo:
+        """Load a saved model directory and serve it from now on, without downtime."""
+        target = Path(path).expanduser().resolve()
+        if self.model_root is not None and not target.is_relative_to(self.model_root):
+            raise ForbiddenError(
+                f"{target} is outside the model folder {self.model_root}",
+                field="path",
+                fix=f"save the model under {self.model_root}",
+            )
+        if not (target / "config.json").is_file():
+            raise NotFoundError(f"{target} is not a saved fewrec model (no config.json)", field="path")
+        with self._swap_lock:
+            try:
+                st = self._build_state(target, self._state.version + 1)
+            except FewrecError as exc:
+                raise InvalidError(f"cannot load {target}: {exc}", field="path") from exc
+            self._warm_up(st)
+            with self._items_lock:  # items written meanwhile: replay them, then switch
+                st = self._apply_items(st, self.store.items(since_seq=st.store_seq), private=True)
+                self._state = st
+        log.info("now serving %s (version %d)", st.source, st.version)
+        return self.info()
+
+    def info(self) -> S.ModelInfo:
+        st = self._state
+        return S.ModelInfo(
+            model=st.model.name,
+            source=st.source,
+            version=st.version,
+            loaded_at=st.loaded_at,
+            items=len(st.catalogue) + len(st.pending),
+            recommendable=int(st.catalogue.active.sum()),
+            users=len(st.model.fitted.users),
+            exploration={**self.exploration.model_dump(), "available": has_posterior(st.model)},
+            index=None if st.index is None else type(st.index).__name__,
+        )
+
+    def warm_up(self) -> None:
+        """Run one text query and one history query so the first request is not slow."""
+        self._warm_up(self._state)
+        self.warm = True
+
+    def _warm_up(self, st: ModelState) -> None:
+        model = st.model
+        queries = [Query(text="warm up"), Query(items=[model.fitted.items.id(0)])] if model.n_items else []
+        for q in queries:
+            try:
+                model.recommend(q, 1, explain=True)
+            except FewrecError as exc:  # e.g. a model without text support
+                log.debug("warm-up query skipped: %s", exc)
+
+    # ------------------------------------------------------------------ items
+    def _apply_items(
+        self, st: ModelState, records: Sequence[ItemRecord], *, private: bool = False
+    ) -> ModelState:
+        """The state with stored item records applied. ``st`` itself is left as it is unless
+        ``private`` (a state not yet published); otherwise a fork is changed and returned."""
+        if not records:
+            return st
+        vocab = st.model.fitted.items
+        idx = vocab.lookup([r.id for r in records])
+        new = [r for r, i in zip(records, idx, strict=True) if i < 0 and not r.deleted]
+        grow = bool(new) and st.model.scores_new_items
+        if not private:
+            try:
+                st = st.fork(model=grow)
+            except Exception as exc:  # a model that cannot be copied: its new items wait
+                log.exception("could not copy the model to add items")
+                grow = False
+                st = st.fork(model=False)
+                st.pending.update({r.id: r for r in new})
+                raise UnavailableError(
+                    f"the items were stored but the model could not take them now ({exc})",
+                    field="id",
+                    fix="they are added on the next restart or model swap",
+                ) from exc
+        for rec, i in zip(records, idx, strict=True):
+            if i >= 0:
+                st.catalogue.active[i] = not rec.deleted
+                if not rec.deleted:
+                    st.catalogue.update(int(i), rec)
+            elif rec.deleted:
+                st.pending.pop(rec.id, None)
+            st.store_seq = max(st.store_seq, rec.seq)
+        if new and not grow:
+            st.pending.update({r.id: r for r in new})
+        elif new:
+            self._add_to_model(st, new)
+        return st
+
+    def _add_to_model(self, st: ModelState, records: Sequence[ItemRecord]) -> None:
+        """Add text items to a private state's model (then its catalogue and index)."""
+        model = st.model
+        n_old = model.n_items
+        info = _info_frame(model, records)
+        try:
+            model.add_items([r.id for r in records], info)
+        except Exception as exc:
+            log.exception("could not add %d items to the model", len(records))
+            raise UnavailableError(
+                f"the items were stored but the model could not add them ({exc})",
+                field="text",
+                fix="check the text encoder is installed (pip install 'fewrec[text]'); "
+                "the items are added on the next restart or model swap",
+            ) from exc
+        fit = model.fitted
+        if "title" in fit.item_info.columns:  # labels in reasons: the title, not title + text
+            col = fit.item_info.columns.get_loc("title")
+            fit.item_info.iloc[n_old:, col] = [r.title or r.text or r.id for r in records]
+        st.catalogue.append(records)
+        for r in records:
+            st.pending.pop(r.id, None)
+        self._extend_index(st, n_old)
+
+    def _extend_index(self, st: ModelState, n_old: int) -> None:
+        vectors = item_vectors(st.model)
+        if vectors is None or st.index is None or st.vectors is None:
+            return
+        old = st.vectors
+        if len(old) == n_old and np.allclose(
+            vectors[: n_old : max(1, n_old // 64)], old[:: max(1, n_old // 64)]
+        ):
+            st.index.add(vectors[n_old:])
+        else:  # the model moved existing items: rebuild
+            st.index = make_index(vectors.shape[1], self.index_kind)
+            st.index.add(vectors)
+        st.vectors = vectors
+
+    def put_items(self, items: Sequence[tuple[str, S.ItemIn]]) -> list[S.ItemOut]:
+        """Create or replace items; text items become recommendable before this returns."""
+        ids = [i for i, _ in items]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise InvalidError(f"item {dup!r} appears twice in one request", field="id")
+        records = [ItemRecord(i, it.title, it.text, dict(it.fields)) for i, it in items]
+        with self._items_lock:
+            stored = self.store.upsert_items(records)
+            st = self._state = self._apply_items(self._state, stored)
+        return [self._item_out(st, r.id) for r in stored]
+
+    def delete_item(self, item_id: str) -> None:
+        st = self._state
+        known = int(st.model.fitted.items.lookup([item_id])[0]) >= 0 or item_id in st.pending
+        rec = self.store.get_item(item_id)
+        if not known or (rec is not None and rec.deleted):
+            raise NotFoundError(f"no item {item_id!r}", field="item_id")
+        with self._items_lock:
+            stored = self.store.delete_item(item_id)
+            self._state = self._apply_items(self._state, [stored])
+
+    def get_item(self, item_id: str) -> S.ItemOut:
+        return self._item_out(self._state, item_id)
+
+    def _item_out(self, st: ModelState, item_id: str) -> S.ItemOut:
+        idx = int(st.model.fitted.items.lookup([item_id])[0])
+        if idx >= 0:
+            if not st.catalogue.active[idx]:
+                raise NotFoundError(f"item {item_id!r} was deleted", field="item_id")
+            title, text, fields = st.catalogue.record(idx)
+            source = st.catalogue.source[idx]
+            return S.ItemOut(
+                id=item_id, title=title, text=text, fields=fields, recommendable=True, source=source
+            )
+        rec = st.pending.get(item_id)
+        if rec is None:
+            raise NotFoundError(f"no item {item_id!r}", field="item_id")
+        return S.ItemOut(
+            id=item_id, title=rec.title, text=rec.text, fields=rec.fields, recommendable=False, source="store"
+        )
+
+    def list_items(self, offset: int, limit: int, query: str | None) -> S.ItemList:
+        """A page of recommendable items (then items the model cannot score yet); ``query``
+        keeps titles that contain it."""
+        st = self._state
+        cat = st.catalogue
+        idx = cat.search(query) if query else np.arange(len(cat))
+        idx = idx[cat.active[idx]]
+        ids = st.model.fitted.items.to_external(idx[offset : offset + limit])
+        items = [self._item_out(st, i) for i in ids]
+        q = (query or "").strip().casefold()
+        pending = [r.id for r in st.pending.values() if q in (r.title or "").casefold()]
+        start = max(0, offset - len(idx))
+        items += [self._item_out(st, i) for i in pending[start : start + limit - len(items)]]
+        return S.ItemList(items=items, total=len(idx) + len(pending))
+
+    # ------------------------------------------------------------------ users and feedback
+    def put_user(self, user_id: str, body: S.UserIn) -> S.UserOut:
+        self.store.upsert_user(UserRecord(user_id, body.text, dict(body.info)))
+        return self.get_user(user_id)
+
+    def _known_to_model(self, st: ModelState, user_id: str) -> bool:
+        fit = st.model.fitted
+        u = int(fit.users.lookup([user_id])[0])
+        return (
+            u >= 0 and fit.train.indptr[u + 1] > fit.train.indptr[u] and not self.store.is_forgotten(user_id)
+        )
+
+    def get_user(self, user_id: str) -> S.UserOut:
+        st = self._state
+        rec = self.store.get_user(user_id)
+        known = self._known_to_model(st, user_id)
+        if rec is None and not known:
+            raise NotFoundError(f"no user {user_id!r}", field="user_id")
+        n_feedback = self.store.count_feedback(user_id)
+        return S.UserOut(
+            id=user_id,
+            text=rec.text if rec else None,
+            info=rec.info if rec else {},
+            known_to_model=known,
+            feedback=n_feedback,
+        )
+
+    def delete_user(self, user_id: str) -> S.UserDeleted:
+        known = self._known_to_model(self._state, user_id)
+        existed, n = self.store.delete_user(user_id)
+        if not (existed or known or n):
+            raise NotFoundError(f"no user {user_id!r}", field="user_id")
+        return S.UserDeleted(id=user_id, deleted=True, feedback_deleted=n)
+
+    def user_feedback(self, user_id: str, limit: int) -> list[S.FeedbackOut]:
+        self.get_user(user_id)
+        return [_feedback_out(e) for e in self.store.feedback(user_id, limit=limit)]
+
+    def add_feedback(self, events: Sequence[S.FeedbackIn]) -> S.FeedbackAck:
+        """Validate and durably store events (unknown users are created on their first event)."""
+        st = self._state
+        vocab = st.model.fitted.items
+        like = st.model.fitted.like_rating
+        top = max(like, 5.0) if like > 1 else 1.0
+        for pos, ev in enumerate(events):
+            where = f"events[{pos}]." if len(events) > 1 else ""
+            if int(vocab.lookup([ev.item])[0]) < 0 and ev.item not in st.pending:
+                raise NotFoundError(f"no item {ev.item!r}", field=f"{where}item", fix="create the item first")
+            if ev.kind == "rating" and not 0 <= float(ev.value or 0) <= top:
+                raise InvalidError(
+                    f"a rating must be between 0 and {top:g}, got {ev.value}", field=f"{where}value"
+                )
+        records = [
+            FeedbackRecord(
+                e.user, e.item, e.kind, e.value if e.kind == "rating" else None, e.timestamp or 0.0
+            )
+            for e in events
+        ]
+        stored = self.store.add_feedback(records)
+        return S.FeedbackAck(accepted=len(stored), events=[_feedback_out(e) for e in stored])
+
+    # ------------------------------------------------------------------ recommend
+    def _policy(self, st: ModelState, explore: bool | None, history_size: int) -> Policy:
+        cfg = self.exploration
+        on = cfg.policy != "off" and has_posterior(st.model)
+        use = (history_size < cfg.until) if explore is None else explore
+        if not (on and use):
+            return Greedy()
+        return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
+
+    def _query(self, st: ModelState, req: S.RecommendRequest) -> tuple[Query, set[str]]:
+        """The model query of a request, and the items the user has already seen."""
+        fit = st.model.fitted
+        like = fit.like_rating
+        items: dict[str, float] = {}
+        seen: set[str] = set()
+        text_parts, info, user = [], {}, None
+        if req.user is not None:
+            rec = self.store.get_user(req.user)
+            known = self._known_to_model(st, req.user)
+            events = self.store.feedback(req.user)
+            if rec is None and not known and not events:
+                raise NotFoundError(
+                    f"no user {req.user!r}", field="user", fix="create it with PUT /users/{id}"
+                )
+            user = req.user if known else None
+            if rec is not None:
+                text_parts.append(rec.text or "")
+                info.update(rec.info)
+            for ev in events:
+                seen.add(ev.item)
+                if ev.kind in ("like", "click"):
+                    items[ev.item] = like
+                elif ev.kind == "rating" and ev.value is not None:
+                    items[ev.item] = ev.value
+                elif ev.kind == "dislike":
+                    items[ev.item] = 0.0
+        ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
+        vocab = fit.items
+        idx = vocab.lookup(req.items)
+        for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
+            if i < 0:
+                raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")
+            items[item] = float(r)
+            seen.add(item)
+        if req.text:
+            text_parts.append(req.text)
+        if req.user_info:
+            info.update(req.user_info)
+        # positives the model can score; dislikes and low ratings only count as seen
+        positive = {
+            i: r for i, r in items.items() if r > LIKE_SHARE * like and int(vocab.lookup([i])[0]) >= 0
+        }
+        text = ". ".join(t for t in text_parts if t) or None
+        query = Query(
+            user=user,
+            items=list(positive),
+            ratings=list(positive.values()),
+            text=text,
+            user_info=info or None,
+        )
+        return query, seen
+
+    def recommend(self, req: S.RecommendRequest) -> S.RecommendResponse:
+        """Top-k for a known user and/or a session, with exploration and reasons."""
+        st = self._state
+        query, seen = self._query(st, req)
+        model = st.model
+        batch = model.batch_from_queries([query])
+        mean = model.score_batch(batch).astype(np.float64)
+        history_size = int(batch.history.indptr[1])
+        policy = self._policy(st, req.explore, history_size)
+        rng = np.random.default_rng(req.seed)
+        scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
+        allowed = self._allowed(st, req)
+        if req.exclude_seen:
+            allowed[batch.history.indices] = False
+            seen_idx = model.fitted.items.lookup(seen)
+            allowed[seen_idx[seen_idx >= 0]] = False
+        ranked = np.where(allowed, scores[0], -np.inf)
+        top = top_k(ranked, req.k)
+        top = top[np.isfinite(ranked[top])]
+        reasons = self._reasons(st, batch, query, top) if req.explain else None
+        items = self._items(st, top, scores[0], mean[0], reasons)
+        return S.RecommendResponse(
+            user=req.user,
+            policy=policy.name,
+            model_version=st.version,
+            history_size=history_size,
+            items=items,
+        )
+
+    def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> np.ndarray:
+        cat = st.catalogue
+        allowed = cat.active.copy()
+        for name, value in opts.filters.items():
+            if name != "title" and name not in cat.field_names:
+                raise InvalidError(
+                    f"unknown filter field {name!r}",
+                    field=f"filters.{name}",
+                    fix=f"filter on one of {sorted(cat.field_names | {'title'})}",
+                )
+            if isinstance(value, list) and not value:
+                raise InvalidError("an empty list matches nothing", field=f"filters.{name}")
+            allowed &= cat.mask(name, value)
+        if opts.exclude:
+            idx = st.model.fitted.items.lookup(opts.exclude)
+            allowed[idx[idx >= 0]] = False
+        return allowed
+
+    def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:
+        """The batch reasons are computed on: the query's own, or, for a history longer than
+        ``explain_max_history``, one that keeps only the history items closest (in the item
+        vectors) to the recommended ones, or else the latest session and feedback items.
+        Leave-one-out re-scores the catalogue once per history item: this bounds its cost, and
+        a reason cites at most two items anyway."""
+        h = batch.history
+        hist, vals = h.indices[: h.indptr[1]], h.data[: h.indptr[1]]
+        cap = self.explain_max_history
+        if len(hist) <= cap:
+            return batch
+        if st.vectors is not None and len(top):
+            relevance = (st.vectors[hist] @ st.vectors[top].T).max(axis=1)
+            keep = hist[np.argsort(-relevance, kind="stable")[:cap]]
+        else:
+            recent = st.model.fitted.items.lookup(list(query.items)[::-1])
+            latest = list(dict.fromkeys(int(i) for i in recent if i >= 0))
+            keep = np.array((latest + [int(i) for i in hist if i not in set(latest)])[:cap])
+        pos = {int(i): v for i, v in zip(hist, vals, strict=True)}
+        sub = sp.csr_matrix(
+            (np.array([pos[int(i)] for i in keep], np.float32), (np.zeros(len(keep), int), keep)),
+            shape=h.shape,
+        )
+        return QueryBatch(np.full(1, -1), sub, batch.texts, batch.user_info)
+
+    def _reasons(
+        self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray
+    ) -> list[tuple[str, list[str]]]:
+        from fewrec.explain.reasons import explain_recommendations
+
+        if not len(top):
+            return []
+        found = explain_recommendations(
+            st.model, self._explain_batch(st, batch, query, top), 0, top, has_text=bool(query.text)
+        )
+        return [(r.text, [i for i, _ in r.because]) for r in found]
+
+    def _items(
+        self,
+        st: ModelState,
+        top: np.ndarray,
+        scores: np.ndarray,
+        mean: np.ndarray,
+        reasons: list[tuple[str, list[str]]] | None,
+    ) -> list[S.RecommendedItem]:
+        out = []
+        ids = st.model.fitted.items.to_external(top)
+        for pos, (i, item) in enumerate(zip(top, ids, strict=True)):
+            title, _, fields = st.catalogue.record(int(i))
+            reason, because = reasons[pos] if reasons else (None, [])
+            out.append(
+                S.RecommendedItem(
+                    item=item,
+                    title=title,
+                    fields=fields,
+                    score=float(scores[i]),
+                    mean_score=float(mean[i]),
+                    reason=reason,
+                    because=because,
+                )
+            )
+        return out
+
+    def similar(self, item_id: str, opts: S.RecommendOptions) -> S.RecommendResponse:
+        """Items most similar to one item (vector index, or the model's one-item session)."""
+        st = self._state
+        idx = int(st.model.fitted.items.lookup([item_id])[0])
+        if idx < 0 or not st.catalogue.active[idx]:
+            raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")
+        allowed = self._allowed(st, opts)
+        allowed[idx] = False
+        if st.index is not None and st.vectors is not None:
+            sims, hits = st.index.search(st.vectors[idx : idx + 1], opts.k, allowed)
+            keep = hits[0] >= 0
+            hits, sims = hits[0][keep], sims[0][keep].astype(np.float64)
+        else:
+            batch = st.model.batch_from_queries([Query(items=[item_id])])
+            scores = st.model.score_batch(batch)[0].astype(np.float64)
+            ranked = np.where(allowed, scores, -np.inf)
+            hits = top_k(ranked, opts.k)
+            hits = hits[np.isfinite(ranked[hits])]
+            sims = ranked[hits]
+        title, _, fields = st.catalogue.record(idx)
+        label = title or item_id
+        items = []
+        for j, s in zip(hits, sims, strict=True):
+            t, _, f = st.catalogue.record(int(j))
+            shared = _shared_values(fields, f)
+            reason = f"Similar to {label}" + (f" ({', '.join(shared)})." if shared else ".")
+            items.append(
+                S.RecommendedItem(
+                    item=st.model.fitted.items.id(int(j)),
+                    title=t,
+                    fields=f,
+                    score=float(s),
+                    mean_score=float(s),
+                    reason=reason if opts.explain else None,
+                    because=[item_id],
+                )
+            )
+        return S.RecommendResponse(
+            user=None, policy="similar", model_version=st.version, history_size=0, items=items
+        )
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _feedback_out(e: FeedbackRecord) -> S.FeedbackOut:
+    return S.FeedbackOut(user=e.user, item=e.item, kind=e.kind, value=e.value, timestamp=e.ts, seq=e.seq)
+
+
+def _shared_values(a: dict[str, Any], b: dict[str, Any], limit: int = 3) -> list[str]:
+    """Values of list fields (e.g. genres) two items share."""
+    out: list[str] = []
+    for name, va in a.items():
+        vb = b.get(name)
+        if isinstance(va, list) and isinstance(vb, list):
+            keys = {value_key(v) for v in vb}
+            out.extend(str(v) for v in va if value_key(v) in keys)
+    return out[:limit]
+
+
+def _is_list_column(series: pd.Series) -> bool:
+    first = next((v for v in series if v is not None and not (isinstance(v, float) and np.isnan(v))), None)
+    return isinstance(first, list | tuple | np.ndarray)
+
+
+def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFrame:
+    """Item info rows in the model's own columns (what its text template reads).
+
+    Fields the model has no column for are left out; a free ``text`` is appended to the title
+    when the model's template has no ``{text}``, so text models still read it.
+    """
+    fit = model.fitted
+    cols = list(fit.item_info.columns)
+    if not cols:
+        cols = ["title", "text"]
+    template = getattr(model.config, "template", None) or fit.item_template
+    list_cols = {c for c in cols if c in fit.item_info.columns and _is_list_column(fit.item_info[c])}
+    rows = []
+    for r in records:
+        row: dict[str, Any] = {}
+        for c in cols:
+            v = r.title if c == "title" else r.text if c == "text" else r.fields.get(c)
+            if v is None:
+                v = [] if c in list_cols else ""
+            elif c in list_cols:
+                v = [str(x) for x in v] if isinstance(v, list) else [str(v)]
+            else:
+                v = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
+            row[c] = v
+        wants_text = "text" not in cols or (template is not None and "{text}" not in template)
+        if r.text and wants_text and "title" in cols:
+            row["title"] = f"{row['title']}. {r.text}" if row["title"] else r.text
+        rows.append(row)
+    return pd.DataFrame(rows, columns=cols)

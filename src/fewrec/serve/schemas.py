@@ -1,0 +1,252 @@
+"""Request and response models of the HTTP API (pydantic; they are also the OpenAPI schema).
+
+Every size is bounded here, so an oversized or malformed request is a 422 that names the field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+MAX_ID = 256
+MAX_TITLE = 1_000
+MAX_TEXT = 4_000
+MAX_FIELDS = 32
+MAX_FIELD_KEY = 64
+MAX_LIST = 64
+MAX_HISTORY = 500
+MAX_K = 100
+MAX_BATCH = 1_000
+
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+FieldKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_FIELD_KEY, pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+]
+ShortText = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
+Scalar = Annotated[float, Field(allow_inf_nan=False)] | int | bool | ShortText
+FieldValue = Scalar | Annotated[list[Scalar], Field(max_length=MAX_LIST)]
+
+FeedbackKind = Literal["view", "click", "like", "dislike", "rating"]
+
+
+class Strict(BaseModel):
+    """Unknown keys are an error (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_fields(value: dict[str, Any]) -> dict[str, Any]:
+    if len(value) > MAX_FIELDS:
+        raise ValueError(f"at most {MAX_FIELDS} fields, got {len(value)}")
+    return value
+
+
+# ---------------------------------------------------------------------------------- items
+class ItemIn(Strict):
+    """An item's text and other fields."""
+
+    title: ShortText | None = Field(None, description="Display title; also text for the encoder.")
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = Field(
+        None, description="Free description, used by text models."
+    )
+    fields: dict[FieldKey, FieldValue] = Field(
+        default_factory=dict,
+        description='Other fields, e.g. {"year": "1995", "genres": ["Comedy"]}; filterable.',
+    )
+
+    _fields = field_validator("fields")(_check_fields)
+
+    @model_validator(mode="after")
+    def _has_text(self) -> ItemIn:
+        if not (self.title or self.text or self.fields):
+            raise ValueError("an item needs a title, a text or some fields")
+        return self
+
+
+class ItemWithId(ItemIn):
+    """An item with its id (bulk create)."""
+
+    id: Id
+
+
+class ItemOut(BaseModel):
+    """An item as the service knows it."""
+
+    id: str
+    title: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    recommendable: bool = Field(description="Whether the served model can recommend it now.")
+    source: Literal["model", "store"] = Field(description="From the model's catalogue or added via the API.")
+
+
+class ItemList(BaseModel):
+    items: list[ItemOut]
+    total: int
+
+
+# ---------------------------------------------------------------------------------- users
+class UserIn(Strict):
+    """A user's optional free text and side info."""
+
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = Field(
+        None, description='What the user said they like, e.g. "space adventures with humour".'
+    )
+    info: dict[FieldKey, Scalar] = Field(
+        default_factory=dict, description='Side info, e.g. {"age": 25, "occupation": "student"}.'
+    )
+
+    _info = field_validator("info")(_check_fields)
+
+
+class UserOut(BaseModel):
+    id: str
+    text: str | None = None
+    info: dict[str, Any] = Field(default_factory=dict)
+    known_to_model: bool = Field(description="Whether the served model trained on this user.")
+    feedback: int = Field(description="Number of stored feedback events.")
+
+
+class UserDeleted(BaseModel):
+    id: str
+    deleted: bool
+    feedback_deleted: int
+
+
+# ---------------------------------------------------------------------------------- feedback
+class FeedbackIn(Strict):
+    """One feedback event. ``value`` is required for ``rating`` and ignored otherwise."""
+
+    user: Id
+    item: Id
+    kind: FeedbackKind
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    timestamp: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
+        None, description="Unix seconds; default: when the server receives it."
+    )
+
+    @model_validator(mode="after")
+    def _rating_has_value(self) -> FeedbackIn:
+        if self.kind == "rating" and self.value is None:
+            raise ValueError("a rating event needs a value")
+        return self
+
+
+class FeedbackBatch(Strict):
+    events: Annotated[list[FeedbackIn], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class FeedbackOut(BaseModel):
+    user: str
+    item: str
+    kind: str
+    value: float | None = None
+    timestamp: float
+    seq: int
+
+
+class FeedbackAck(BaseModel):
+    accepted: int
+    events: list[FeedbackOut]
+
+
+# ---------------------------------------------------------------------------------- recommend
+Filters = Annotated[
+    dict[FieldKey, FieldValue],
+    Field(
+        description="Keep items whose field equals the value (or, for list fields such as genres, "
+        'contains it); a list means any of. E.g. {"genres": ["Comedy", "Drama"], "year": "1995"}.'
+    ),
+]
+
+
+class RecommendOptions(Strict):
+    """Ranking options shared by every recommend endpoint."""
+
+    k: int = Field(10, ge=1, le=MAX_K, description="How many items.")
+    exclude_seen: bool = Field(True, description="Leave out items the user already interacted with.")
+    exclude: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(
+        default_factory=list, description="Item ids to leave out (e.g. already on screen)."
+    )
+    filters: Filters = Field(default_factory=dict)
+    explore: bool | None = Field(
+        None, description="Use the exploration policy (None: the service default for new users)."
+    )
+    explain: bool = Field(True, description="Add a reason to each item.")
+    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed of the exploration draw.")
+
+    _filters = field_validator("filters")(_check_fields)
+
+
+class RecommendRequest(RecommendOptions):
+    """Recommend for a known user and/or an anonymous session (items and/or free text)."""
+
+    user: Id | None = Field(None, description="A known user id (training history and stored feedback).")
+    items: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(
+        default_factory=list, description="Items the session liked (or rated, with ratings)."
+    )
+    ratings: (
+        Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=MAX_HISTORY)] | None
+    ) = Field(None, description="One rating per item; default: liked.")
+    text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = Field(
+        None, description="What the session said it likes."
+    )
+    user_info: dict[FieldKey, Scalar] | None = Field(None, description="Side info of the session.")
+
+    @model_validator(mode="after")
+    def _ratings_match(self) -> RecommendRequest:
+        if self.ratings is not None and len(self.ratings) != len(self.items):
+            raise ValueError(f"ratings has {len(self.ratings)} values for {len(self.items)} items")
+        return self
+
+
+class RecommendedItem(BaseModel):
+    item: str
+    title: str | None = None
+    fields: dict[str, Any] = Field(default_factory=dict)
+    score: float = Field(description="The ranking score (a posterior draw when exploring).")
+    mean_score: float = Field(description="The model's expected score.")
+    reason: str | None = None
+    because: list[str] = Field(default_factory=list, description="History items the reason cites.")
+
+
+class RecommendResponse(BaseModel):
+    user: str | None = None
+    policy: str = Field(description="greedy, thompson or ucb.")
+    model_version: int
+    history_size: int = Field(description="Positive interactions the model adapted to.")
+    items: list[RecommendedItem]
+
+
+# ---------------------------------------------------------------------------------- admin
+class SwapRequest(Strict):
+    path: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
+        description="A saved model directory (config.json, vocab.json, state.npz)."
+    )
+
+
+class ModelInfo(BaseModel):
+    model: str
+    source: str
+    version: int
+    loaded_at: float
+    items: int
+    recommendable: int
+    users: int
+    exploration: dict[str, Any]
+    index: str | None
+
+
+class Health(BaseModel):
+    status: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorBody(BaseModel):
+    """Every error: a type, a message, and the field at fault when there is one."""
+
+    error: str
+    message: str
+    field: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)

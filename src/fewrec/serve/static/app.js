@@ -1,0 +1,141 @@
+// fewrec web page: describe or pick a user, like items, see recommendations with reasons.
+// Everything is an anonymous session (POST /recommend), so the page needs no API key.
+"use strict";
+
+const state = { liked: new Map(), seq: 0 };
+const $ = (id) => document.getElementById(id);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "onclick") node.addEventListener("click", v);
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c);
+  return node;
+}
+
+async function api(path, body) {
+  const opts = body === undefined ? {} : {
+    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+  };
+  const resp = await fetch(path, opts);
+  const data = await resp.json();
+  if (!resp.ok) throw new Error(data.field ? `${data.field}: ${data.message}` : data.message);
+  return data;
+}
+
+function describe(item) {
+  const f = item.fields || {};
+  const parts = [];
+  if (f.year) parts.push(String(f.year));
+  if (Array.isArray(f.genres) && f.genres.length) parts.push(f.genres.join(", "));
+  return parts.join(" · ");
+}
+
+function like(item) {
+  state.liked.set(item.item || item.id, item.title || item.item || item.id);
+  renderLiked();
+  refresh();
+}
+
+function renderLiked() {
+  const box = $("liked");
+  box.replaceChildren();
+  for (const [id, title] of state.liked) {
+    box.append(el("span", {
+      class: "chip", "data-item": id, title: "remove",
+      onclick: () => { state.liked.delete(id); renderLiked(); refresh(); },
+    }, title));
+  }
+}
+
+function itemRow(item, withReason) {
+  const id = item.item || item.id;
+  const info = el("div", {},
+    el("div", { class: "title", text: item.title || id }),
+    el("div", { class: "meta", text: describe(item) }));
+  if (withReason && item.reason) info.append(el("div", { class: "reason", "data-testid": "reason", text: item.reason }));
+  const button = el("button", { "data-testid": "like", "data-item": id, onclick: () => like(item) }, "Like");
+  return el("li", { class: "item", "data-item": id }, info, button);
+}
+
+function request() {
+  const body = { k: 10, items: [...state.liked.keys()], explore: $("explore").checked };
+  const mode = document.querySelector("input[name=mode]:checked").value;
+  if (mode === "known") {
+    const user = $("user-id").value.trim();
+    if (user) body.user = user;
+  } else {
+    const text = $("about").value.trim();
+    if (text) body.text = text;
+    const info = {};
+    const age = parseInt($("age").value, 10);
+    if (Number.isFinite(age)) info.age = age;
+    if ($("occupation").value.trim()) info.occupation = $("occupation").value.trim();
+    if (Object.keys(info).length) body.user_info = info;
+  }
+  return body;
+}
+
+async function refresh() {
+  const seq = ++state.seq;
+  $("status").textContent = "updating…";
+  $("error").textContent = "";
+  try {
+    const started = performance.now();
+    const data = await api("/recommend", request());
+    if (seq !== state.seq) return; // a newer request is on its way
+    $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
+    const ms = Math.round(performance.now() - started);
+    $("status").textContent = `${data.items.length} items · ${data.policy} · ${ms} ms`;
+    $("recs").dataset.version = String(seq);
+  } catch (err) {
+    if (seq !== state.seq) return;
+    $("status").textContent = "";
+    $("error").textContent = err.message;
+  }
+}
+
+let searchTimer = null;
+function search() {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(async () => {
+    const q = $("search").value.trim();
+    if (!q) { $("search-results").replaceChildren(); return; }
+    try {
+      const data = await api(`/items?limit=8&q=${encodeURIComponent(q)}`);
+      $("search-results").replaceChildren(...data.items.map((it) => itemRow(it, false)));
+    } catch (err) {
+      $("error").textContent = err.message;
+    }
+  }, 150);
+}
+
+let typingTimer = null;
+function debouncedRefresh() {
+  clearTimeout(typingTimer);
+  typingTimer = setTimeout(refresh, 300);
+}
+
+function init() {
+  for (const radio of document.querySelectorAll("input[name=mode]")) {
+    radio.addEventListener("change", () => {
+      const known = radio.value === "known" && radio.checked;
+      $("known-user").hidden = !known;
+      $("new-user").hidden = known;
+      refresh();
+    });
+  }
+  for (const id of ["about", "age", "occupation", "user-id"]) $(id).addEventListener("input", debouncedRefresh);
+  $("explore").addEventListener("change", refresh);
+  $("refresh").addEventListener("click", refresh);
+  $("search").addEventListener("input", search);
+  api("/admin/model").then((info) => {
+    $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
+  }).catch(() => { $("model-info").textContent = ""; });
+  refresh();
+}
+
+init();

@@ -1,0 +1,357 @@
+"""The service's durable store: items, users and feedback in one SQLite file.
+
+SQLite runs in WAL mode with ``synchronous=FULL``: every write is one transaction that is on
+disk (the WAL fsynced) before the call returns, so a write the API acknowledged survives a
+``kill -9`` of the server (and a power cut). Readers use their own per-thread connections and
+never block the writer. ``secure_delete`` is on, so deleted users' rows are overwritten in the
+file rather than left in free pages.
+
+Writes go through one connection under a lock (SQLite allows one writer at a time anyway).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fewrec.errors import FewrecError
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    id TEXT PRIMARY KEY,
+    title TEXT,
+    text TEXT,
+    fields TEXT NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS items_seq ON items(seq);
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    text TEXT,
+    info TEXT NOT NULL,
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS feedback (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    user TEXT NOT NULL,
+    item TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    value REAL,
+    ts REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS feedback_user ON feedback(user, seq);
+CREATE TABLE IF NOT EXISTS forgotten (id TEXT PRIMARY KEY);
+"""
+
+
+@dataclass
+class ItemRecord:
+    """An item as stored: its text fields and any other fields (JSON values).
+
+    Attributes:
+        id: external item id.
+        title: display title (also text for the encoder).
+        text: free description.
+        fields: other fields, e.g. ``{"year": "1995", "genres": ["Comedy"]}``.
+        deleted: a tombstone (the item stays known but is never recommended).
+        seq: store-wide write counter at the last change (for syncing a new model).
+        updated: unix time of the last change.
+    """
+
+    id: str
+    title: str | None = None
+    text: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    deleted: bool = False
+    seq: int = 0
+    updated: float = 0.0
+
+
+@dataclass
+class UserRecord:
+    """A user as stored: optional free text and side info."""
+
+    id: str
+    text: str | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+    created: float = 0.0
+    updated: float = 0.0
+
+
+@dataclass
+class FeedbackRecord:
+    """One feedback event (``kind``: view, click, like, dislike or rating)."""
+
+    user: str
+    item: str
+    kind: str
+    value: float | None = None
+    ts: float = 0.0
+    seq: int = 0
+
+
+class Store:
+    """Durable SQLite store of items, users and feedback (thread-safe).
+
+    Args:
+        path: the database file (its folder is created); ``":memory:"`` is refused because the
+            service reads from several connections.
+        timeout: seconds a connection waits for a lock before failing.
+    """
+
+    def __init__(self, path: str | Path, *, timeout: float = 30.0):
+        if str(path) == ":memory:":
+            raise FewrecError("the store needs a file path, not ':memory:'. Fix: pass e.g. data/fewrec.db")
+        self.path = Path(path).expanduser()
+        self.timeout = timeout
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = self._connect()
+            self._writer.executescript(_SCHEMA)
+            row = self._writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise FewrecError(
+                    f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
+                    "Fix: use the fewrec version that wrote it, or start a new store file."
+                )
+        except sqlite3.Error as exc:
+            raise FewrecError(
+                f"cannot open the store {self.path} ({exc}). Fix: check the path is a writable file."
+            ) from exc
+
+    # ------------------------------------------------------------------ connections
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+        return conn
+
+    def _reader(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._readers_lock:
+                self._readers.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One durable write transaction (committed, WAL fsynced, when the block exits)."""
+        with self._write_lock:
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Run statements in one durable transaction; returns each statement's lastrowid."""
+        with self._transaction() as conn:
+            return [conn.execute(sql, args).lastrowid or 0 for sql, args in statements]
+
+    def close(self) -> None:
+        """Close every connection (checkpointing the WAL)."""
+        with self._readers_lock:
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+        with self._write_lock:
+            self._writer.close()
+
+    # ------------------------------------------------------------------ items
+    @staticmethod
+    def _next_item_seq(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0]) + 1
+
+    def upsert_items(self, items: Sequence[ItemRecord]) -> list[ItemRecord]:
+        """Create or replace items (an upsert also revives a deleted item); returns them with
+        their new ``seq``."""
+        now = time.time()
+        out = []
+        with self._transaction() as conn:
+            base = self._next_item_seq(conn)
+            for i, it in enumerate(items):
+                rec = ItemRecord(it.id, it.title, it.text, dict(it.fields), False, base + i, now)
+                out.append(rec)
+                conn.execute(
+                    "INSERT INTO items (id, title, text, fields, deleted, seq, updated) "
+                    "VALUES (?, ?, ?, ?, 0, ?, ?) ON CONFLICT(id) DO UPDATE SET title = excluded.title, "
+                    "text = excluded.text, fields = excluded.fields, deleted = 0, seq = excluded.seq, "
+                    "updated = excluded.updated",
+                    (rec.id, rec.title, rec.text, json.dumps(rec.fields), rec.seq, now),
+                )
+        return out
+
+    def delete_item(self, item_id: str) -> ItemRecord:
+        """Tombstone an item (it may be a model item the store never saw); returns the record."""
+        now = time.time()
+        with self._transaction() as conn:
+            seq = self._next_item_seq(conn)
+            conn.execute(
+                "INSERT INTO items (id, title, text, fields, deleted, seq, updated) "
+                "VALUES (?, NULL, NULL, '{}', 1, ?, ?) ON CONFLICT(id) DO UPDATE SET deleted = 1, "
+                "seq = excluded.seq, updated = excluded.updated",
+                (item_id, seq, now),
+            )
+        return ItemRecord(item_id, deleted=True, seq=seq, updated=now)
+
+    def get_item(self, item_id: str) -> ItemRecord | None:
+        """One item (tombstones included), or None."""
+        row = (
+            self._reader()
+            .execute(
+                "SELECT id, title, text, fields, deleted, seq, updated FROM items WHERE id = ?", (item_id,)
+            )
+            .fetchone()
+        )
+        return _item(row) if row else None
+
+    def items(self, *, since_seq: int = 0, include_deleted: bool = True) -> list[ItemRecord]:
+        """Items changed after ``since_seq`` in write order."""
+        sql = "SELECT id, title, text, fields, deleted, seq, updated FROM items WHERE seq > ?"
+        if not include_deleted:
+            sql += " AND deleted = 0"
+        rows = self._reader().execute(sql + " ORDER BY seq", (since_seq,)).fetchall()
+        return [_item(r) for r in rows]
+
+    def item_seq(self) -> int:
+        """The latest item write counter (0 for none)."""
+        return int(self._reader().execute("SELECT COALESCE(MAX(seq), 0) FROM items").fetchone()[0])
+
+    # ------------------------------------------------------------------ users
+    def upsert_user(self, user: UserRecord) -> UserRecord:
+        """Create or replace a user's text and side info."""
+        now = time.time()
+        old = self.get_user(user.id)
+        created = old.created if old else now
+        self._write(
+            [
+                (
+                    "INSERT INTO users (id, text, info, created, updated) VALUES (?, ?, ?, ?, ?) "
+                    "ON CONFLICT(id) DO UPDATE SET text = excluded.text, info = excluded.info, "
+                    "updated = excluded.updated",
+                    (user.id, user.text, json.dumps(user.info), created, now),
+                )
+            ]
+        )
+        return UserRecord(user.id, user.text, dict(user.info), created, now)
+
+    def get_user(self, user_id: str) -> UserRecord | None:
+        row = (
+            self._reader()
+            .execute("SELECT id, text, info, created, updated FROM users WHERE id = ?", (user_id,))
+            .fetchone()
+        )
+        return UserRecord(row[0], row[1], json.loads(row[2]), row[3], row[4]) if row else None
+
+    def list_users(self, offset: int = 0, limit: int = 100) -> list[UserRecord]:
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT id, text, info, created, updated FROM users ORDER BY id LIMIT ? OFFSET ?",
+                (limit, offset),
+            )
+            .fetchall()
+        )
+        return [UserRecord(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
+
+    def delete_user(self, user_id: str) -> tuple[bool, int]:
+        """Remove a user's record and every feedback event of theirs, and remember that the
+        model's training history for this id must no longer be used.
+
+        Returns:
+            (whether a user record existed, how many feedback events were deleted).
+        """
+        with self._transaction() as conn:
+            existed = conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
+            n_events = conn.execute("DELETE FROM feedback WHERE user = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            conn.execute("INSERT OR IGNORE INTO forgotten (id) VALUES (?)", (user_id,))
+        return existed, n_events
+
+    def is_forgotten(self, user_id: str) -> bool:
+        """Whether the user was deleted once (their model training history is then ignored)."""
+        row = self._reader().execute("SELECT 1 FROM forgotten WHERE id = ?", (user_id,)).fetchone()
+        return row is not None
+
+    # ------------------------------------------------------------------ feedback
+    def add_feedback(self, events: Sequence[FeedbackRecord]) -> list[FeedbackRecord]:
+        """Append events in one durable transaction (creating users seen for the first time);
+        returns them with their ``seq``."""
+        now = time.time()
+        with self._transaction() as conn:
+            for user in dict.fromkeys(e.user for e in events):
+                conn.execute(
+                    "INSERT OR IGNORE INTO users (id, text, info, created, updated) "
+                    "VALUES (?, NULL, '{}', ?, ?)",
+                    (user, now, now),
+                )
+            seqs = [
+                conn.execute(
+                    "INSERT INTO feedback (user, item, kind, value, ts) VALUES (?, ?, ?, ?, ?)",
+                    (e.user, e.item, e.kind, e.value, e.ts or now),
+                ).lastrowid
+                or 0
+                for e in events
+            ]
+        return [
+            FeedbackRecord(e.user, e.item, e.kind, e.value, e.ts or now, s)
+            for e, s in zip(events, seqs, strict=True)
+        ]
+
+    def feedback(self, user_id: str, limit: int = 1000) -> list[FeedbackRecord]:
+        """A user's latest ``limit`` events, oldest first."""
+        rows = (
+            self._reader()
+            .execute(
+                "SELECT user, item, kind, value, ts, seq FROM feedback WHERE user = ? "
+                "ORDER BY seq DESC LIMIT ?",
+                (user_id, limit),
+            )
+            .fetchall()
+        )
+        return [FeedbackRecord(*r) for r in reversed(rows)]
+
+    def count_feedback(self, user_id: str) -> int:
+        """How many events a user has."""
+        row = self._reader().execute("SELECT COUNT(*) FROM feedback WHERE user = ?", (user_id,)).fetchone()
+        return int(row[0])
+
+    def counts(self) -> dict[str, int]:
+        """Row counts (items, deleted items, users, feedback events)."""
+        c = self._reader()
+        return {
+            "items": int(c.execute("SELECT COUNT(*) FROM items WHERE deleted = 0").fetchone()[0]),
+            "deleted_items": int(c.execute("SELECT COUNT(*) FROM items WHERE deleted = 1").fetchone()[0]),
+            "users": int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0]),
+            "feedback": int(c.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]),
+        }
+
+
+def _item(row: tuple) -> ItemRecord:
+    return ItemRecord(row[0], row[1], row[2], json.loads(row[3]), bool(row[4]), int(row[5]), float(row[6]))

@@ -1,0 +1,138 @@
+"""The web page end to end in headless Debian Chromium (selenium + chromedriver).
+
+Only loopback traffic: the server listens on 127.0.0.1 and the browser runs with background
+networking, component updates and sync off, in a fresh profile. Skipped, with the reason, when
+Chromium, chromedriver or selenium is missing (``apt-get install chromium chromium-driver``).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from serve_helpers import FAST_FEWSHOT, free_port, saved_model, wait_ready
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+
+@pytest.fixture(scope="module")
+def server(cold_user, tmp_path_factory):
+    uvicorn = pytest.importorskip("uvicorn")
+    from fewrec.serve.app import create_app
+
+    model_dir = saved_model("fewshot", cold_user.train, **FAST_FEWSHOT)
+    app = create_app(model_dir, tmp_path_factory.mktemp("browser") / "store.db", api_keys=["k"])
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_ready(base, timeout=180)
+        yield base
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    if CHROMIUM is None or DRIVER is None:
+        pytest.skip("headless Chromium not installed: apt-get install -y chromium chromium-driver")
+    webdriver = pytest.importorskip(
+        "selenium.webdriver", reason="selenium not installed: pip install selenium"
+    )
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(DRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+            if value:
+                return value
+        except Exception:  # noqa: BLE001  (the page is re-rendering: try again)
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    def rec_ids():
+        return [li.get_attribute("data-item") for li in css("[data-testid=recs] li.item")]
+
+    def version():
+        return int(css("[data-testid=recs]")[0].get_attribute("data-version") or 0)
+
+    browser.get(server + "/")
+    wait_for(lambda: len(rec_ids()) == 10, what="first recommendations")
+    assert "fewshot" in wait_for(lambda: css("#model-info")[0].text, what="model info")
+
+    # describe a new user: the list updates
+    v0 = version()
+    css("[data-testid=about]")[0].send_keys("space adventures with aliens and starships")
+    wait_for(lambda: version() > v0, what="recommendations after describing the user")
+
+    # find Star Wars and like it: it becomes a chip and the reasons cite it
+    css("[data-testid=search]")[0].send_keys("Star Wars")
+    like = wait_for(lambda: css("[data-testid=search-results] button[data-item='50']"), what="search results")
+    v1 = version()
+    started = time.monotonic()
+    like[0].click()
+    wait_for(
+        lambda: version() > v1 and "50" not in rec_ids() and len(rec_ids()) == 10, what="update after like"
+    )
+    assert time.monotonic() - started < 5.0
+    assert [c.get_attribute("data-item") for c in css("[data-testid=liked] .chip")] == ["50"]
+    reasons = [r.text for r in css("[data-testid=recs] [data-testid=reason]")]
+    assert len(reasons) == 10 and any("Star Wars" in r for r in reasons)
+
+    # like a recommended item straight from the list: it leaves the list and joins the likes
+    first = rec_ids()[0]
+    v2 = version()
+    css(f"[data-testid=recs] button[data-item='{first}']")[0].click()
+    wait_for(lambda: version() > v2 and first not in rec_ids(), what="update after liking a recommendation")
+    assert first in [c.get_attribute("data-item") for c in css("[data-testid=liked] .chip")]
+    status = css("[data-testid=status]")[0].text
+    assert "10 items" in status
+    assert not css("[data-testid=error]")[0].text
+
+    # a known user
+    css("[data-testid=mode-known]")[0].click()
+    css("[data-testid=user-id]")[0].send_keys("1")
+    wait_for(lambda: "greedy" in css("[data-testid=status]")[0].text, what="known user's recommendations")
+    Path(tmp_path / "page.png").write_bytes(browser.get_screenshot_as_png())

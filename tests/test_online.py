@@ -1,0 +1,126 @@
+"""Exploration policies over the few-shot posterior, and the offline replay."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from serve_helpers import FAST_FEWSHOT, saved_model
+
+from fewrec.errors import ConfigError
+from fewrec.models import load_model, make_model
+from fewrec.models.base import QueryBatch
+from fewrec.online import (
+    UCB,
+    Greedy,
+    RandomPolicy,
+    Thompson,
+    has_posterior,
+    make_policy,
+    posterior,
+    replay,
+    run_policies,
+    select,
+)
+
+
+@pytest.fixture(scope="module")
+def model(cold_user):
+    return load_model(saved_model("fewshot", cold_user.train, **FAST_FEWSHOT))
+
+
+def empty_batch(model, n: int = 1, items: list[list[str]] | None = None) -> QueryBatch:
+    rows, cols = [], []
+    for r, its in enumerate(items or [[] for _ in range(n)]):
+        idx = model.fitted.items.index(its)
+        rows += [r] * len(idx)
+        cols += list(idx)
+    hist = sp.csr_matrix((np.full(len(rows), 5.0, np.float32), (rows, cols)), shape=(n, model.n_items))
+    return QueryBatch(np.full(n, -1), hist)
+
+
+def top(scores: np.ndarray, k: int = 10) -> tuple[int, ...]:
+    return tuple(np.argsort(-scores[0], kind="stable")[:k])
+
+
+def test_thompson_explores_and_greedy_does_not(model):
+    batch = empty_batch(model)
+    greedy = {top(Greedy().scores(model, batch, np.random.default_rng(s))) for s in range(8)}
+    ts = {top(Thompson(1.0).scores(model, batch, np.random.default_rng(s))) for s in range(8)}
+    assert len(greedy) == 1
+    assert len(ts) >= 6
+    # same seed, same draw; scale 0 is greedy
+    a = Thompson(1.0).scores(model, batch, np.random.default_rng(3))
+    b = Thompson(1.0).scores(model, batch, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(
+        Thompson(0.0).scores(model, batch, np.random.default_rng(0)), model.score_batch(batch)
+    )
+
+
+def test_ucb_adds_a_positive_width_that_shrinks_with_history(model):
+    empty = empty_batch(model)
+    some = empty_batch(model, 1, [["50", "172", "181", "1", "98"]])
+    mean = model.score_batch(empty).astype(np.float64)
+    bonus = UCB(1.0).scores(model, empty, np.random.default_rng(0)) - mean
+    assert (bonus > 0).all()
+    assert top(bonus + mean) != top(mean)
+    l_empty, l_some = posterior(model, empty).chol[0], posterior(model, some).chol[0]
+    # more evidence: a larger posterior precision (a smaller covariance)
+    assert np.trace(np.linalg.inv(l_some @ l_some.T)) > np.trace(np.linalg.inv(l_empty @ l_empty.T))
+    width_some = UCB(1.0).scores(model, some, None) - model.score_batch(some)
+    assert width_some.mean() < bonus.mean()
+
+
+def test_select_respects_the_mask():
+    scores = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
+    allowed = np.array([[False, True, True, False], [True, False, False, False]])
+    np.testing.assert_array_equal(select(scores, allowed, 2), [[1, 2], [0, -1]])
+
+
+def test_policies_need_a_posterior(cold_user):
+    ease = make_model("ease").fit(cold_user.train)
+    assert not has_posterior(ease)
+    batch = QueryBatch(np.array([-1]), sp.csr_matrix((1, ease.n_items), dtype=np.float32))
+    with pytest.raises(ConfigError, match="posterior"):
+        Thompson().scores(ease, batch, np.random.default_rng(0))
+    assert Greedy().scores(ease, batch, None).shape == (1, ease.n_items)
+    with pytest.raises(ConfigError):
+        make_policy("softmax")
+    with pytest.raises(ConfigError):
+        Thompson(-1)
+    assert make_policy("ucb", c=2).describe() == {"policy": "ucb", "c": 2.0}
+
+
+def test_replay_on_a_small_subset(model, cold_user, ml100k):
+    rows = np.arange(25)
+    relevant = (cold_user.test.history + cold_user.test.targets)[rows]
+    info = ml100k.user_info.iloc[cold_user.test.users[rows]].reset_index(drop=True)
+    results = run_policies(
+        model,
+        relevant,
+        [RandomPolicy(), Greedy(), Thompson(1.0), UCB(1.0)],
+        seeds=(0, 1),
+        steps=12,
+        user_info=info,
+    )
+    by_name = {r.policy["policy"]: r for r in results}
+    assert by_name["greedy"].rewards.shape == (1, 25, 12)
+    assert by_name["thompson"].rewards.shape == (2, 25, 12)
+    for r in results:
+        cum = r.cumulative()
+        assert len(cum) == 12 and (np.diff(cum) >= 0).all()
+    assert by_name["greedy"].cumulative()[-1] > 2 * by_name["random"].cumulative()[-1]
+    assert by_name["thompson"].cumulative()[-1] > 2 * by_name["random"].cumulative()[-1]
+    # never shows an item twice: with per_step items per round, hits are bounded by the relevant ones
+    hits = replay(model, relevant, Greedy(), steps=5, per_step=4, user_info=info)
+    assert (hits.sum(axis=1) <= np.asarray(relevant.astype(bool).sum(axis=1)).ravel()).all()
+    with pytest.raises(ConfigError):
+        replay(model, relevant, Greedy(), steps=0)
+
+
+def test_replay_without_side_info(model):
+    relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
+    out = replay(model, relevant, RandomPolicy(), steps=3, user_info=pd.DataFrame(index=range(3)))
+    assert out.shape == (3, 3)

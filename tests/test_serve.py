@@ -1,0 +1,432 @@
+"""The HTTP service end to end through FastAPI's TestClient, on a real few-shot model."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+pytest.importorskip("httpx")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from serve_helpers import FAST_FEWSHOT, models_root, saved_model  # noqa: E402
+
+from fewrec.serve.app import create_app  # noqa: E402
+from fewrec.serve.engine import ExplorationConfig  # noqa: E402
+
+KEY = "test-key"
+AUTH = {"X-API-Key": KEY}
+
+
+@pytest.fixture(scope="module")
+def fewshot_dir(cold_user):
+    return saved_model("fewshot", cold_user.train, **FAST_FEWSHOT)
+
+
+@pytest.fixture(scope="module")
+def ease_dir(cold_user):
+    return saved_model("ease", cold_user.train)
+
+
+@pytest.fixture
+def client(fewshot_dir, tmp_path):
+    app = create_app(
+        fewshot_dir,
+        tmp_path / "store.db",
+        api_keys=[KEY],
+        exploration=ExplorationConfig(policy="thompson"),
+        model_root=models_root(),
+        warm_up=False,
+    )
+    with TestClient(app) as c:
+        yield c
+
+
+def rec(client, **body):
+    body.setdefault("explore", False)
+    r = client.post("/recommend", json=body)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def ids(resp) -> list[str]:
+    return [i["item"] for i in resp["items"]]
+
+
+def test_health_and_docs(client):
+    assert client.get("/health/live").json()["status"] == "ok"
+    ready = client.get("/health/ready")
+    assert ready.status_code == 200 and ready.json()["detail"]["model"] == "fewshot"
+    paths = client.get("/openapi.json").json()["paths"]
+    for p in ("/items/{item_id}", "/users/{user_id}", "/feedback", "/recommend", "/admin/model"):
+        assert p in paths
+    assert client.get("/docs").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and "fewrec" in page.text
+    assert client.get("/static/app.js").status_code == 200
+
+
+def test_session_recommendations_have_scores_and_reasons(client):
+    out = rec(client, items=["50", "181"], k=5)  # Star Wars, Return of the Jedi
+    assert out["policy"] == "greedy" and out["history_size"] == 2
+    assert len(out["items"]) == 5 and not {"50", "181"} & set(ids(out))
+    scores = [i["score"] for i in out["items"]]
+    assert scores == sorted(scores, reverse=True)
+    assert all(i["reason"] for i in out["items"])
+    assert any(set(i["because"]) & {"50", "181"} for i in out["items"])
+    text_only = rec(client, text="a funny animated film for children", k=5)
+    assert text_only["history_size"] == 0 and len(text_only["items"]) == 5
+
+
+def test_item_crud(client):
+    body = {"title": "Zeta Nebula", "text": "Astronauts find a signal", "fields": {"genres": ["Sci-Fi"]}}
+    r = client.put("/items/zeta", json=body, headers=AUTH)
+    assert r.status_code == 200 and r.json()["recommendable"] and r.json()["source"] == "store"
+    got = client.get("/items/zeta").json()
+    assert got["title"] == "Zeta Nebula" and got["fields"] == {"genres": ["Sci-Fi"]}
+    found = client.get("/items", params={"q": "zeta neb"}).json()
+    assert [i["id"] for i in found["items"]] == ["zeta"]
+    upd = client.put("/items/zeta", json={**body, "fields": {"genres": ["Drama"]}}, headers=AUTH)
+    assert upd.json()["fields"] == {"genres": ["Drama"]}
+    bulk = client.post(
+        "/items", json=[{"id": "b1", "title": "One"}, {"id": "b2", "title": "Two"}], headers=AUTH
+    )
+    assert bulk.status_code == 200 and [i["id"] for i in bulk.json()] == ["b1", "b2"]
+    assert client.delete("/items/zeta", headers=AUTH).status_code == 204
+    assert client.get("/items/zeta").status_code == 404
+    assert client.delete("/items/zeta", headers=AUTH).status_code == 404
+    out = rec(client, items=["50"], k=100, filters={"genres": "Drama"})
+    assert "zeta" not in ids(out)
+    # a catalogue item can be deleted too, and is then never recommended
+    assert client.delete("/items/181", headers=AUTH).status_code == 204
+    assert "181" not in ids(rec(client, items=["50"], k=20))
+
+
+def test_new_item_is_recommendable_within_a_second(client):
+    start = time.perf_counter()
+    r = client.put(
+        "/items/orbit",
+        json={
+            "title": "Orbit of Jupiter",
+            "text": "A crew of astronauts on a desperate space adventure",
+            "fields": {"year": "2024", "genres": ["Sci-Fi", "Spacefaring"]},
+        },
+        headers=AUTH,
+    )
+    assert r.status_code == 200
+    out = rec(client, items=["50", "172"], k=5, filters={"genres": "spacefaring"})
+    elapsed = time.perf_counter() - start
+    assert ids(out) == ["orbit"] and elapsed < 1.0
+    assert np.isfinite(out["items"][0]["score"])
+    # it works as history too, and shows among similar items of related films
+    liked = rec(client, items=["orbit"], k=10)
+    assert any("orbit" in i["because"] for i in liked["items"])
+    sim = client.get("/items/orbit/similar", params={"k": 10}).json()
+    assert len(sim["items"]) == 10 and "orbit" not in ids(sim)
+    assert sim["items"][0]["reason"].startswith("Similar to Orbit of Jupiter")
+
+
+def test_feedback_changes_the_next_recommendations_within_a_second(client):
+    user = "fresh-user"
+    assert client.put("/users/" + user, json={"info": {"age": 30}}, headers=AUTH).status_code == 200
+    before = client.get(f"/users/{user}/recommend", params={"k": 10, "explore": False}).json()
+    assert before["history_size"] == 0
+    start = time.perf_counter()
+    for item in ("50", "172", "181"):  # Star Wars trilogy
+        r = client.post("/feedback", json={"user": user, "item": item, "kind": "like"}, headers=AUTH)
+        assert r.status_code == 201
+    after = client.get(f"/users/{user}/recommend", params={"k": 10, "explore": False}).json()
+    elapsed = time.perf_counter() - start
+    assert elapsed < 1.0
+    assert after["history_size"] == 3 and ids(after) != ids(before)
+    assert not {"50", "172", "181"} & set(ids(after))
+    assert any(set(i["because"]) & {"50", "172", "181"} for i in after["items"])
+    # a dislike removes an item from the list without counting as a like
+    top = ids(after)[0]
+    client.post("/feedback", json={"user": user, "item": top, "kind": "dislike"}, headers=AUTH)
+    again = client.get(f"/users/{user}/recommend", params={"k": 10, "explore": False}).json()
+    assert top not in ids(again) and again["history_size"] == 3
+    # a rating counts as a like above 3 of 5
+    client.post("/feedback", json={"user": user, "item": "1", "kind": "rating", "value": 5}, headers=AUTH)
+    assert client.get(f"/users/{user}/recommend", params={"explore": False}).json()["history_size"] == 4
+    events = client.get(f"/users/{user}/feedback").json()
+    assert [e["kind"] for e in events] == ["like", "like", "like", "dislike", "rating"]
+
+
+def test_filters_and_exclusions(client):
+    out = rec(client, items=["50"], k=10, filters={"genres": ["Comedy", "Romance"]})
+    assert all({"Comedy", "Romance"} & set(i["fields"]["genres"]) for i in out["items"])
+    year = rec(client, items=["50"], k=5, filters={"year": 1995})
+    assert all(i["fields"]["year"] == "1995" for i in year["items"])
+    first = ids(rec(client, items=["50"], k=3))
+    assert not set(first) & set(ids(rec(client, items=["50"], k=3, exclude=first)))
+    assert ids(rec(client, items=["50"], filters={"title": "star wars"}, exclude_seen=False)) == ["50"]
+    assert ids(rec(client, items=["50"], filters={"title": "star wars"})) == []
+    get = client.get("/users/1/recommend", params=[("filter", "genres:Horror"), ("k", 3)]).json()
+    assert all("Horror" in i["fields"]["genres"] for i in get["items"])
+
+
+def test_known_user_and_exploration(client):
+    known = client.get("/users/1").json()
+    assert known["known_to_model"]
+    greedy = client.get("/users/1/recommend", params={"k": 10}).json()
+    assert greedy["policy"] == "greedy" and greedy["history_size"] > 20  # a warm user: no exploring
+    assert any(i["because"] for i in greedy["items"])  # a long history is explained by its top items
+    new = [rec(client, text="space", k=10, explore=None, seed=s) for s in range(4)]
+    assert {r["policy"] for r in new} == {"thompson"}
+    assert len({tuple(ids(r)) for r in new}) > 1  # draws differ
+    assert all(i["mean_score"] != i["score"] for i in new[0]["items"])
+    assert rec(client, text="space", k=10, explore=None, seed=7) == rec(
+        client, text="space", k=10, explore=None, seed=7
+    )
+
+
+def test_writes_need_an_api_key(client):
+    r = client.put("/items/x1", json={"title": "X"})
+    assert r.status_code == 401 and r.json()["field"] == "X-API-Key"
+    r = client.put("/items/x1", json={"title": "X"}, headers={"X-API-Key": "wrong"})
+    assert r.status_code == 403 and r.json()["field"] == "X-API-Key"
+    for method, path, body in [
+        ("post", "/feedback", {"user": "u", "item": "1", "kind": "like"}),
+        ("post", "/feedback/batch", {"events": [{"user": "u", "item": "1", "kind": "like"}]}),
+        ("put", "/users/u", {}),
+        ("delete", "/users/1", None),
+        ("delete", "/items/1", None),
+        ("post", "/items", [{"id": "x", "title": "X"}]),
+        ("post", "/admin/model", {"path": "/tmp"}),
+    ]:
+        resp = client.request(method, path, json=body)
+        assert resp.status_code == 401, (path, resp.text)
+    assert client.get("/items/1").status_code == 200  # reads are open
+    assert client.post("/recommend", json={"items": ["1"]}).status_code == 200
+
+
+BAD = [
+    ("post", "/recommend", {"k": 0}, 422, "k"),
+    ("post", "/recommend", {"k": "ten"}, 422, "k"),
+    ("post", "/recommend", {"k": 1000}, 422, "k"),
+    ("post", "/recommend", {"items": "50"}, 422, "items"),
+    ("post", "/recommend", {"items": ["50", 7]}, 422, "items[1]"),
+    ("post", "/recommend", {"items": ["nope"]}, 404, "items[0]"),
+    ("post", "/recommend", {"items": ["50"], "ratings": [5, 4]}, 422, "body"),
+    ("post", "/recommend", {"text": "x" * 5000}, 422, "text"),
+    ("post", "/recommend", {"filters": {"colour": "red"}}, 422, "filters.colour"),
+    ("post", "/recommend", {"filters": {"genres": []}}, 422, "filters.genres"),
+    ("post", "/recommend", {"user": "no-such-user"}, 404, "user"),
+    ("post", "/recommend", {"user": ""}, 422, "user"),
+    ("post", "/recommend", {"usr": "1"}, 422, "usr"),
+    ("post", "/recommend", {"user_info": {"age": [1, 2]}}, 422, "user_info.age"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "love"}, 422, "kind"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating"}, 422, "body"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating", "value": 11}, 422, "value"),
+    ("post", "/feedback", {"user": "u", "item": "nope", "kind": "like"}, 404, "item"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "like", "timestamp": -1}, 422, "timestamp"),
+    ("post", "/feedback", {"item": "50", "kind": "like"}, 422, "user"),
+    ("post", "/feedback/batch", {"events": []}, 422, "events"),
+    (
+        "post",
+        "/feedback/batch",
+        {
+            "events": [
+                {"user": "u", "item": "50", "kind": "like"},
+                {"user": "u", "item": "zz", "kind": "like"},
+            ]
+        },
+        404,
+        "events[1].item",
+    ),
+    ("put", "/items/new", {}, 422, "body"),
+    ("put", "/items/new", {"title": "t", "fields": {"bad key": 1}}, 422, "fields.bad key"),
+    ("put", "/items/new", {"title": "t" * 2000}, 422, "title"),
+    ("put", "/items/" + "x" * 300, {"title": "t"}, 422, "item_id"),
+    ("post", "/items", [{"id": "a", "title": "A"}, {"id": "a", "title": "B"}], 422, "id"),
+    ("put", "/users/u", {"info": {"f" + str(i): i for i in range(40)}}, 422, "info"),
+    ("get", "/items/nope", None, 404, "item_id"),
+    ("get", "/users/nope", None, 404, "user_id"),
+    ("get", "/users/nope/recommend", None, 404, "user"),
+    ("get", "/items/50/similar?k=0", None, 422, "k"),
+    ("get", "/items/50/similar?filter=genres", None, 422, "filter[0]"),
+    ("get", "/items?limit=0", None, 422, "limit"),
+    ("post", "/admin/model", {"path": "/"}, 403, "path"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "field"), BAD, ids=[f"{b[1]}-{b[4]}" for b in BAD]
+)
+def test_invalid_input_is_a_4xx_naming_the_field(client, method, path, body, status, field):
+    r = client.request(method, path, json=body, headers=AUTH)
+    assert r.status_code == status, r.text
+    out = r.json()
+    assert out["field"] == field, out
+    assert out["error"] and out["message"]
+
+
+def test_malformed_bodies_and_limits(client):
+    r = client.post("/recommend", content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 422 and r.json()["field"] == "body"
+    r = client.post(
+        "/recommend",
+        content=b'{"ratings": [NaN], "items": ["50"]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and r.json()["field"] == "ratings[0]"
+    r = client.post(
+        "/recommend", content=b"[" + b"1," * 600_000 + b"1]", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413 and r.json()["field"] == "body"
+
+    def chunks():
+        for _ in range(300):
+            yield b" " * 10_000
+
+    r = client.post("/recommend", content=chunks(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    assert client.get("/no/such/route").status_code == 404
+    assert client.patch("/items/50", json={}).status_code == 405
+
+
+def test_random_garbage_never_gives_a_500(client):
+    rng = np.random.default_rng(0)
+    atoms = [None, True, -1, 0, 3.5, 1e308, "", "50", "x" * 300, [], {}, ["50"], {"a": 1}, [None], "like"]
+    keys = [
+        "user",
+        "items",
+        "ratings",
+        "text",
+        "k",
+        "filters",
+        "explore",
+        "kind",
+        "item",
+        "value",
+        "events",
+        "x",
+    ]
+    for _ in range(300):
+        body = {
+            str(rng.choice(keys)): atoms[int(rng.integers(len(atoms)))]
+            for _ in range(int(rng.integers(0, 5)))
+        }
+        for method, path in [
+            ("post", "/recommend"),
+            ("post", "/feedback"),
+            ("put", "/items/g"),
+            ("put", "/users/g"),
+        ]:
+            r = client.request(method, path, json=body, headers=AUTH)
+            assert r.status_code < 500, (path, body, r.text)
+
+
+def test_delete_user_removes_their_data(client, tmp_path):
+    user = "to-forget"
+    client.put(f"/users/{user}", json={"text": "I like westerns", "info": {"age": 40}}, headers=AUTH)
+    client.post(
+        "/feedback/batch",
+        json={"events": [{"user": user, "item": i, "kind": "like"} for i in ("1", "2")]},
+        headers=AUTH,
+    )
+    assert client.get(f"/users/{user}").json()["feedback"] == 2
+    r = client.delete(f"/users/{user}", headers=AUTH)
+    assert r.status_code == 200 and r.json() == {"id": user, "deleted": True, "feedback_deleted": 2}
+    assert client.get(f"/users/{user}").status_code == 404
+    assert client.get(f"/users/{user}/feedback").status_code == 404
+    assert client.get(f"/users/{user}/recommend").status_code == 404
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM users WHERE id = ?", (user,)).fetchone()[0] == 0
+        assert db.execute("SELECT COUNT(*) FROM feedback WHERE user = ?", (user,)).fetchone()[0] == 0
+    # a user the model trained on: their training history is no longer used either
+    assert client.get("/users/1/recommend").json()["history_size"] > 0
+    assert client.delete("/users/1", headers=AUTH).status_code == 200
+    assert client.get("/users/1").status_code == 404
+    client.put("/users/1", json={}, headers=AUTH)
+    assert client.get("/users/1/recommend").json()["history_size"] == 0
+
+
+def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
+    client.put(
+        "/items/added", json={"title": "Added Before Swap", "fields": {"genres": ["Drama"]}}, headers=AUTH
+    )
+    errors: list[str] = []
+    done = threading.Event()
+
+    def hammer():
+        while not done.is_set():
+            r = client.post("/recommend", json={"items": ["50"], "k": 5, "explore": False})
+            if r.status_code != 200:
+                errors.append(r.text)
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        r = client.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH)
+        assert r.status_code == 200, r.text
+        info = r.json()
+        assert info["model"] == "ease" and info["version"] == 2
+        # EASE cannot add text items: the API-added item is kept but not recommendable
+        assert client.get("/items/added").json()["recommendable"] is False
+        back = client.post("/admin/model", json={"path": str(fewshot_dir)}, headers=AUTH).json()
+        assert back["model"] == "fewshot" and back["version"] == 3
+        assert client.get("/items/added").json()["recommendable"] is True
+    finally:
+        done.set()
+        worker.join()
+    assert not errors
+    bad = client.post("/admin/model", json={"path": str(models_root() / "missing")}, headers=AUTH)
+    assert bad.status_code == 404 and bad.json()["field"] == "path"
+
+
+def test_similar_items(client):
+    out = client.get("/items/50/similar", params={"k": 5}).json()
+    assert len(out["items"]) == 5 and "50" not in ids(out)
+    assert "181" in ids(out) or "172" in ids(out)  # a Star Wars sequel is among the most similar
+    comedy = client.get("/items/50/similar", params=[("k", 5), ("filter", "genres:Comedy")]).json()
+    assert all("Comedy" in i["fields"]["genres"] for i in comedy["items"])
+    assert json.dumps(out)  # JSON-able
+
+
+def test_restart_keeps_everything(fewshot_dir, tmp_path):
+    db = tmp_path / "store.db"
+    app = create_app(fewshot_dir, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        c.put("/items/kept", json={"title": "Kept Item", "fields": {"genres": ["Western"]}}, headers=AUTH)
+        c.post("/feedback", json={"user": "k1", "item": "kept", "kind": "like"}, headers=AUTH)
+        c.delete("/items/1", headers=AUTH)
+        app.state.engine.store.close()
+    app = create_app(fewshot_dir, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert c.get("/items/kept").json()["recommendable"]
+        assert c.get("/items/1").status_code == 404
+        out = c.get("/users/k1/recommend", params={"explore": False}).json()
+        assert out["history_size"] == 1 and any("kept" in i["because"] for i in out["items"])
+
+
+def test_reads_do_not_wait_for_a_slow_item_add(client, monkeypatch):
+    from fewrec.models.fewshot import FewShotRecommender
+
+    original = FewShotRecommender._add_items
+    started = threading.Event()
+
+    def slow(self, start, info):
+        started.set()
+        time.sleep(1.5)
+        original(self, start, info)
+
+    monkeypatch.setattr(FewShotRecommender, "_add_items", slow)
+    put = threading.Thread(
+        target=lambda: client.put(
+            "/items/slow", json={"title": "Slow Item", "fields": {"genres": ["Slowcore"]}}, headers=AUTH
+        )
+    )
+    put.start()
+    assert started.wait(30)
+    t0 = time.perf_counter()
+    during = rec(client, items=["50"], k=5)
+    assert time.perf_counter() - t0 < 1.0 and "slow" not in ids(during)  # served from the previous state
+    put.join()
+    assert ids(rec(client, items=["50"], k=5, filters={"genres": "slowcore"})) == ["slow"]

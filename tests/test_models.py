@@ -18,6 +18,7 @@ CASES = [
     C.Case("fewshot", {"meta_steps": 100}, min_ndcg=0.2),
     C.Case("fewshot-nometa", min_ndcg=0.2),
     C.Case("like-clf", {"max_episodes": 3000}, min_ndcg=0.05),
+    C.Case("content-lora", {"max_steps": 10, "max_seconds": 60.0}, min_ndcg=0.03),
     C.Case(
         "ensemble",
         {

@@ -160,7 +160,7 @@ def meta_learn_head(
         kmax = max(1, max(shots))
         idx = torch.zeros(len(chosen), kmax, dtype=torch.long)
         mask = torch.zeros(len(chosen), kmax, 1, dtype=torch.float64)
-        reveal = torch.zeros(len(chosen), n, dtype=torch.float64)
+        shown = torch.zeros(len(chosen), n, dtype=torch.float64)
         target = torch.zeros(len(chosen), n, dtype=torch.float64)
         for row, u in enumerate(chosen):
             items = user_items[u]
@@ -169,22 +169,22 @@ def meta_learn_head(
             order = items if earliest else ep_rng.permutation(items)
             idx[row, :k] = torch.as_tensor(np.array(order[:k]))
             mask[row, :k] = 1.0
-            reveal[row, order[:k]] = 1.0
+            shown[row, order[:k]] = 1.0
             target[row, order[k:]] = 1.0
-        return chosen, idx, mask, reveal, target
+        return chosen, idx, mask, shown, target
 
-    def loss_of(chosen, idx, mask, reveal, target):
+    def loss_of(chosen, idx, mask, shown, target):
         lam = torch.exp(p_lam)
         alpha, gamma = torch.exp(p_alpha), torch.exp(p_gamma)
         xr = xt[idx] * mask  # (B, Kmax, d): the revealed items' rows, zero-padded
         a = gamma * gram + torch.diag(lam) + alpha * xr.transpose(1, 2) @ xr
         prior = p_mean + side_t[chosen] @ p_side
-        b = alpha * (reveal @ xt) + lam * prior
+        b = alpha * (shown @ xt) + lam * prior
         w = torch.linalg.solve(a, b.unsqueeze(2)).squeeze(2)
         logits = w @ xt.T
         if ii is not None:
-            logits = logits + p_beta * (reveal @ ii)
-        logits = logits.masked_fill(reveal > 0, float("-inf"))
+            logits = logits + p_beta * (shown @ ii)
+        logits = logits.masked_fill(shown > 0, float("-inf"))
         logp = torch.log_softmax(logits, dim=1)
         per = -(torch.where(target > 0, logp, torch.zeros_like(logp))).sum(1) / target.sum(1)
         return per.mean()

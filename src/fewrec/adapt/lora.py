@@ -166,16 +166,17 @@ def _pristine_base() -> tuple[Any, Any]:
 
 
 @contextlib.contextmanager
-def torch_threads(threads: int | None) -> Iterator[None]:
+def torch_threads(threads: int | None) -> Iterator[int]:
     """Run with ``threads`` torch threads (default: the encoder's), then restore the setting."""
     import torch
 
     from fewrec.text.encoder import num_threads
 
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads or num_threads())
+    n = threads or num_threads()
+    torch.set_num_threads(n)
     try:
-        yield
+        yield n
     finally:
         torch.set_num_threads(previous)
 
@@ -604,7 +605,8 @@ def train_lora(
         progress: tqdm bar over steps; None: on when stderr is a terminal and fewrec logs INFO.
 
     Raises:
-        DataError: texts and ratings disagree on the number of items, or no user liked two items.
+        DataError: texts and ratings disagree on the number of items, or no user has a liked
+            item plus another history item to learn from.
     """
     from tqdm.auto import tqdm
 
@@ -630,7 +632,6 @@ def train_lora(
             fix=f"add interactions rated >= {options.like_threshold:g} x the top rating, or use `content`",
         )
     show = _auto_progress() if progress is None else progress
-    seed_everything(options.seed)
     rng = np.random.default_rng(options.seed)
     train, valid = _split(data, options, rng)
     pos = train.positives
@@ -644,7 +645,9 @@ def train_lora(
         )
     import torch
 
-    with torch_threads(options.threads):
+    with torch_threads(options.threads) as n_threads:
+        seed_everything(options.seed)  # seeds the adapters' initialisation, dropout, etc.
+        torch.set_num_threads(n_threads)  # seed_everything sets its own count
         encoder = LoraEncoder(options)
         cache = encoder.item_cache(texts)
         t_eval = time.perf_counter()

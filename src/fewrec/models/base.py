@@ -12,6 +12,7 @@ A saved model is a directory (config.json, vocab.json, state.npz) with no pickle
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import zlib
 from abc import ABC, abstractmethod
@@ -311,6 +312,17 @@ class Recommender(ABC):
         return out
 
     # ------------------------------------------------------------------ incremental updates
+    def copy_for_update(self) -> Self:
+        """A copy that `add_items` can change while this model keeps serving.
+
+        Cheap: learned arrays are shared, because updates replace arrays instead of writing
+        into them; only the containers (the model object and its fit state) are copied.
+        """
+        new = copy.copy(self)
+        if self.state_ is not None:
+            new.state_ = copy.copy(self.state_)
+        return new
+
     def add_items(self, ids: Sequence[str | int], info: pd.DataFrame | None = None) -> None:
         """Add new catalogue items (with their text fields in ``info``) without retraining.
 

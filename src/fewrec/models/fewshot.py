@@ -114,9 +114,11 @@ def text_neighbour_columns(
     known: np.ndarray,
     neighbours: int = 10,
     targets: np.ndarray | None = None,
+    inplace: bool = False,
 ) -> np.ndarray:
     """Fill the columns of unknown items (or only of ``targets``) with the similarity-weighted
-    mean column of their ``neighbours`` most text-similar known items."""
+    mean column of their ``neighbours`` most text-similar known items (into ``weights`` itself
+    with ``inplace``)."""
     unknown = np.flatnonzero(~known) if targets is None else np.asarray(targets)
     known_idx = np.flatnonzero(known)
     if not len(unknown) or not len(known_idx):
@@ -126,7 +128,7 @@ def text_neighbour_columns(
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
     w = w / (w.sum(axis=1, keepdims=True) + 1e-9)
-    out = weights.copy()
+    out = weights if inplace else weights.copy()
     for row, j in enumerate(unknown):
         out[:, j] = weights[:, known_idx[top[row]]] @ w[row]
     return out
@@ -310,7 +312,7 @@ class FewShotRecommender(Recommender):
             grown[:start, :start] = self.item_item_
             known = np.r_[self.counts_[:start] >= 3, np.zeros(n_new, bool)]
             new = np.arange(start, start + n_new)
-            filled = text_neighbour_columns(grown, self.emb_, known, targets=new)
+            filled = text_neighbour_columns(grown, self.emb_, known, targets=new, inplace=True)
             # rows of new items (their pull on others when in a history) mirror their columns
             filled[start:, :] = filled[:, start:].T
             self.item_item_ = filled

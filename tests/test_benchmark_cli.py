@@ -74,6 +74,8 @@ def fewrec(*args, check=False):
         (["benchmark", "--shots", "a,b"], "--shots expects integers"),
         (["data", "fetch", "nope"], "unknown dataset"),
         (["recommend", "/no/such/dir"], "not a saved fewrec model"),
+        (["nosuch"], "No such command"),
+        (["benchmark", "--seed", "x"], "Invalid value"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

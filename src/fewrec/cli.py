@@ -80,6 +80,8 @@ def benchmark(
     reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
     dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
     set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
+    ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
 ):
     """Train and evaluate models on one protocol (same split for all); print a table."""
     from fewrec.eval.benchmark import markdown_table, run_benchmark, write_result
@@ -92,16 +94,13 @@ def benchmark(
         configs.setdefault(model, {})[field] = value
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
-    result = run_benchmark(
-        protocol,
-        names,
-        dataset=dataset,
-        seed=seed,
-        shots=ks,
-        reveal=reveal,
-        configs=configs,
-        progress=True,
-    )
+    options = dict(dataset=dataset, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
+    if ray:
+        from fewrec.scale.ray_jobs import RayConfig, run_benchmark_ray
+
+        result = run_benchmark_ray(protocol, names, ray_config=RayConfig(address=address), **options)
+    else:
+        result = run_benchmark(protocol, names, **options)
     console.print(markdown_table(result))
     if output:
         write_result(result, output)
@@ -218,6 +217,52 @@ def serve(
     )
 
 
+scale_app = typer.Typer(no_args_is_help=True, help="Batch jobs on Ray (local or a cluster).")
+app.add_typer(scale_app, name="scale")
+
+
+@scale_app.command("embed")
+def scale_embed(
+    source: Annotated[Path, typer.Argument(help="Parquet file or folder with a text column")],
+    destination: Annotated[Path, typer.Argument(help="output Parquet folder")],
+    text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
+    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    actors: Annotated[int | None, typer.Option(help="encoder actors (default: CPUs - 1)")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
+    overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,
+):
+    """Embed item text with Ray Data (read Parquet, encoder actor pool, write Parquet)."""
+    from fewrec.scale.ray_jobs import RayConfig, embed_parquet
+
+    report = embed_parquet(
+        source,
+        destination,
+        text_column=text_column,
+        backend=backend,
+        actors=actors,
+        overwrite=overwrite,
+        ray_config=RayConfig(address=address),
+    )
+    console.print(report)
+
+
+@scale_app.command("recommend")
+def scale_recommend(
+    model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
+    output: Annotated[Path, typer.Option(help="Parquet file for the recommendations")],
+    k: Annotated[int, typer.Option(help="items per user")] = 10,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
+):
+    """Top-k for every known user, fanned out over Ray tasks."""
+    from fewrec.models.base import load_model
+    from fewrec.scale.ray_jobs import RayConfig, recommend_all
+
+    recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    recs.to_parquet(output, index=False)
+    console.print(f"wrote {len(recs)} rows to {output}")
+
+
 def main() -> None:
     """Entry point: user mistakes print one clear message (no traceback) and exit 2."""
     _quiet_libraries()
@@ -230,12 +275,12 @@ def main() -> None:
         err.print("aborted")
         sys.exit(130)
     except Exception as exc:  # click usage errors
-        import click
+        from typer._click import exceptions as click_exceptions
 
-        if isinstance(exc, click.exceptions.ClickException):
+        if isinstance(exc, click_exceptions.ClickException):
             exc.show()
             sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
+        if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
         raise
 

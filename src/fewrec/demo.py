@@ -30,9 +30,7 @@ def run_demo(
     console.rule("2. compact cold-start benchmark (cold-user protocol, full ranking)")
     result = run_benchmark("cold-user", DEMO_MODELS, shots=DEMO_SHOTS, reveal="random")
     console.print(
-        markdown_table(
-            result, ["K0/ndcg@10", "K5/ndcg@10", "K5/recall@10", "adapt_ms_k5", "train_seconds"]
-        )
+        markdown_table(result, ["K0/ndcg@10", "K5/ndcg@10", "K5/recall@10", "adapt_ms_k5", "train_seconds"])
     )
     console.print("(test users reveal 5 random interactions; the rest are the targets)")
 

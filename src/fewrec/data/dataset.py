@@ -241,6 +241,21 @@ class Dataset:
         )
 
 
+def side_info_levels(series: pd.Series) -> np.ndarray:
+    """Side-info values as category labels: numbers by decade ("20"), others as strings."""
+    if pd.api.types.is_numeric_dtype(series):
+        decade = (pd.to_numeric(series, errors="coerce") // 10) * 10
+        return decade.astype("Int64").astype(str).to_numpy()
+    return series.astype(str).to_numpy()
+
+
+def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame | None:
+    """The side-info rows of ``users`` (renumbered from 0), or None when there is none."""
+    if not len(user_info.columns):
+        return None
+    return user_info.iloc[users].reset_index(drop=True)
+
+
 def _field_text(value: Any) -> str:
     if isinstance(value, list | tuple | np.ndarray):
         return ", ".join(str(v) for v in value)

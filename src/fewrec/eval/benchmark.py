@@ -78,9 +78,7 @@ TALLREC_SEEDS = (0, 1, 2)
 ModelFactory = Callable[[], Recommender]
 
 
-def _factory(
-    name: str, configs: dict[str, dict[str, Any]], reveal: str | None = None
-) -> ModelFactory:
+def _factory(name: str, configs: dict[str, dict[str, Any]], reveal: str | None = None) -> ModelFactory:
     """A model maker. ``reveal`` (cold-user) is passed to models that simulate new users in
     training, so their episodes reveal K items the way the protocol's test users do."""
     base, preset = PRESETS.get(name, (name, {}))

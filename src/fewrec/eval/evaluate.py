@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples
 from fewrec.eval import metrics as M
 from fewrec.models.base import QueryBatch, Recommender
@@ -55,9 +55,7 @@ def score_eval_set(
     """
     out = np.empty((len(evalset), model.n_items), dtype=np.float32)
     users = np.where(evalset.known, evalset.users, -1)
-    info = None
-    if user_info is not None and len(user_info.columns):
-        info = user_info.iloc[evalset.users].reset_index(drop=True)
+    info = None if user_info is None else user_info_rows(user_info, evalset.users)
     for lo in range(0, len(evalset), chunk):
         hi = min(lo + chunk, len(evalset))
         rows = None if info is None else info.iloc[lo:hi].reset_index(drop=True)

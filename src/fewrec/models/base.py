@@ -80,6 +80,12 @@ class QueryBatch:
     def __len__(self) -> int:
         return len(self.users)
 
+    def implicit_history(self) -> sp.csr_matrix:
+        """The history with every rating replaced by 1 (what interaction-only models read)."""
+        h = self.history.copy()
+        h.data[:] = 1.0
+        return h
+
     def rows(self, start: int, stop: int) -> QueryBatch:
         return QueryBatch(
             self.users[start:stop],

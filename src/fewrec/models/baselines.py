@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import Field
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, side_info_levels
 from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
 
@@ -73,7 +72,7 @@ class PopularityRecommender(Recommender):
                 raise ConfigError(
                     f"popularity segment_by names {col!r}, not a user field ({list(data.user_info.columns)})"
                 )
-            values = segment_values(data.user_info[col])
+            values = side_info_levels(data.user_info[col])
             per_inter = values[users]
             for level in sorted(set(values)):
                 mask = per_inter == level
@@ -100,7 +99,7 @@ class PopularityRecommender(Recommender):
             for col in self.seg_cols_:
                 if col not in batch.user_info.columns:
                     continue
-                level = segment_values(batch.user_info[col].iloc[[q]])[0]
+                level = side_info_levels(batch.user_info[col].iloc[[q]])[0]
                 j = index.get((col, level))
                 if j is None:
                     continue
@@ -128,13 +127,6 @@ class PopularityRecommender(Recommender):
         self.seg_keys_ = list(zip(cols, levels, strict=True))
         self.seg_cols_ = list(dict.fromkeys(cols))
         self.n_users_ = float(arrays["n_users"])
-
-
-def segment_values(series: pd.Series) -> np.ndarray:
-    """Side-info values as segment labels: numbers by decade ("20"), others as strings."""
-    if pd.api.types.is_numeric_dtype(series):
-        return ((pd.to_numeric(series, errors="coerce") // 10) * 10).astype("Int64").astype(str).to_numpy()
-    return series.astype(str).to_numpy()
 
 
 @register

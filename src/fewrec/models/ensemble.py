@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError
 from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, register
@@ -101,7 +101,7 @@ class EnsembleRecommender(Recommender):
             z = []
             for ep in episodes:
                 batch = QueryBatch(
-                    np.full(len(ep), -1), ep.history, user_info=_info(data.user_info, ep.users)
+                    np.full(len(ep), -1), ep.history, user_info=user_info_rows(data.user_info, ep.users)
                 )
                 comp = [standardise(m.score_batch(batch)) for m in models]
                 ex = ep.exclude.tocoo()
@@ -166,12 +166,6 @@ def _blend_ndcg(w: np.ndarray, episodes: list) -> float:
         total += M.ndcg_at_k(hits, np.diff(ep.targets.indptr), 10).sum()
         n += len(ep)
     return total / max(n, 1)
-
-
-def _info(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame | None:
-    if not len(user_info.columns):
-        return None
-    return user_info.iloc[users].reset_index(drop=True)
 
 
 def _episodes(

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, side_info_levels
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 
@@ -69,16 +69,10 @@ def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]
     """(column, level) pairs of a one-hot encoding of user side info (numbers by decade)."""
     levels: list[tuple[str, str]] = []
     for col in info.columns:
-        values = _side_values(info[col])
+        values = pd.Series(side_info_levels(info[col]))
         top = values.value_counts().index[:max_levels]
         levels.extend((col, str(v)) for v in sorted(map(str, top)))
     return levels
-
-
-def _side_values(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series):
-        return (pd.to_numeric(series, errors="coerce") // 10 * 10).astype("Int64").astype(str)
-    return series.astype(str)
 
 
 def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int) -> np.ndarray:
@@ -90,7 +84,7 @@ def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int)
     for col in {c for c, _ in vocab}:
         if col not in info.columns:
             continue
-        vals = _side_values(info[col].reset_index(drop=True))
+        vals = side_info_levels(info[col])
         for row, v in enumerate(vals):
             j = pos.get((col, str(v)))
             if j is not None and row < n:
@@ -290,8 +284,7 @@ class FewShotRecommender(Recommender):
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         scores = self.heads(batch) @ self.x_.T
         if self.item_item_ is not None and self.params_.beta != 0.0:
-            h = batch.history.copy()
-            h.data[:] = 1.0
+            h = batch.implicit_history()
             scores = scores + self.params_.beta * np.asarray(h @ self.item_item_)
         return self.text_scores(batch, scores).astype(np.float32)
 

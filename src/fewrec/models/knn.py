@@ -38,8 +38,7 @@ class ItemKNN(Recommender):
         self.trained_ = data.item_counts() > 0
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        h = batch.history.copy()
-        h.data[:] = 1.0
+        h = batch.implicit_history()
         scores = np.asarray((h @ self.sim_).todense(), dtype=np.float32)
         scores = self.fill_empty_with_popularity(scores, batch)
         scores[:, ~self.trained_] = -np.inf

@@ -5,11 +5,13 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from fewrec.data.splits import cold_item_split
 from fewrec.errors import ConfigError
 from fewrec.eval.evaluate import evaluate_ranking
-from fewrec.models import Query, make_model
+from fewrec.models import Query, load_model, make_model
+from fewrec.models.fewshot import ItemItem
 
 
 @pytest.fixture(scope="module")
@@ -96,3 +98,41 @@ def test_id_models_cannot_add_items(warm, fit_cached):
     ease = fit_cached("warm", warm, "ease")
     with pytest.raises(ConfigError):
         ease.add_items(["x"])
+
+
+def test_item_item_of_added_items_equals_the_dense_matrix_it_stands_for():
+    rng = np.random.default_rng(0)
+    n0, n_new = 30, 7
+    base = rng.normal(size=(n0, n0)).astype(np.float32)
+    idx = np.stack([rng.choice(n0, 3, replace=False) for _ in range(n_new)])
+    w = rng.random((n_new, 3))
+    ii = ItemItem.dense(base).extend(idx[:4], w[:4]).extend(idx[4:], w[4:])
+    mix = np.zeros((n_new, n0))
+    for j in range(n_new):
+        mix[j, idx[j]] = w[j]
+    dense = np.zeros((n0 + n_new, n0 + n_new))
+    dense[:n0, :n0] = base
+    dense[:n0, n0:] = base @ mix.T  # an added item's column mixes its neighbours' columns
+    dense[n0:, :n0] = dense[:n0, n0:].T  # and its row mirrors its column
+    h = sp.random(5, n0 + n_new, density=0.3, random_state=1, format="csr")
+    np.testing.assert_allclose(ii.apply(h), h @ dense, rtol=1e-5, atol=1e-5)
+    again = ItemItem.from_arrays(ii.as_arrays())
+    np.testing.assert_allclose(again.apply(h), ii.apply(h), rtol=1e-6)
+
+
+def test_added_items_survive_save_and_load(fewshot_pair, tmp_path):
+    meta, _ = fewshot_pair
+    model = meta.copy_for_update()
+    info = pd.DataFrame(
+        {
+            "title": ["Alien Harbour", "Quiet Meadows"],
+            "year": ["1990", "1991"],
+            "genres": [["Sci-Fi"], ["Drama"]],
+        }
+    )
+    model.add_items(["saved-1", "saved-2"], info)
+    q = Query(items=["50", "saved-1"])
+    before = model.score(q)
+    loaded = load_model(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score(q), before, rtol=1e-5, atol=1e-6)
+    assert "saved-1" not in meta.fitted.items  # the served copy is untouched

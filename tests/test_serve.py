@@ -131,6 +131,30 @@ def test_new_item_is_recommendable_within_a_second(client):
     assert sim["items"][0]["reason"].startswith("Similar to Orbit of Jupiter")
 
 
+def test_changed_item_text_is_read_again(client):
+    body = {"title": "Untitled", "text": "a quiet drama about a family farm", "fields": {"year": "2020"}}
+    assert client.put("/items/retitled", json=body, headers=AUTH).status_code == 200
+    fans = ["50", "172", "181"]  # Star Wars trilogy fans
+
+    def score() -> float:  # its score against the spread of the top-100 scores
+        only = rec(client, items=fans, k=1, filters={"year": "2020"})
+        top = [i["score"] for i in rec(client, items=fans, k=100)["items"]]
+        return (only["items"][0]["score"] - np.mean(top)) / np.std(top)
+
+    before = score()
+    space = {**body, "title": "Galaxy Rebels", "text": "a space opera: rebels fight an evil empire"}
+    start = time.perf_counter()
+    assert client.put("/items/retitled", json=space, headers=AUTH).status_code == 200
+    after = score()
+    assert time.perf_counter() - start < 1.0
+    assert after > before + 0.5, (before, after)  # unchanged if the text is not re-read
+    # a catalogue item re-described is re-read as well, and similar items follow its new text
+    old_sim = ids(client.get("/items/1/similar", params={"k": 5}).json())  # Toy Story
+    toy = {"title": "Toy Story (1995)", "text": "a gritty war film", "fields": {"genres": ["War"]}}
+    assert client.put("/items/1", json=toy, headers=AUTH).status_code == 200
+    assert ids(client.get("/items/1/similar", params={"k": 5}).json()) != old_sim
+
+
 def test_feedback_changes_the_next_recommendations_within_a_second(client):
     user = "fresh-user"
     assert client.put("/users/" + user, json={"info": {"age": 30}}, headers=AUTH).status_code == 200

@@ -356,6 +356,40 @@ class Recommender(ABC):
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """Extend learned item arrays for items ``start..`` (text models override this)."""
 
+    @property
+    def rereads_item_text(self) -> bool:
+        """Whether `update_items` can re-read changed item text without retraining."""
+        return type(self)._update_items is not Recommender._update_items
+
+    def update_items(self, ids: Sequence[str | int], info: pd.DataFrame) -> None:
+        """Re-read the text fields of catalogue items (rows of ``info``, in ``ids`` order)
+        without retraining: text models re-embed them. What was learned from interactions stays.
+        """
+        if not self.rereads_item_text:
+            raise ConfigError(f"{self.name} cannot re-read item text without retraining")
+        st = self.fitted
+        ids = [str(i) for i in ids]
+        idx = st.items.lookup(ids)
+        if (idx < 0).any():
+            missing = [i for i, j in zip(ids, idx, strict=True) if j < 0]
+            raise DataError(f"items not in the catalogue: {missing[:5]}", fix="add them with add_items")
+        if len(set(ids)) != len(ids):
+            raise DataError("an item appears twice in one update")
+        info = info.reset_index(drop=True)
+        if len(info) != len(ids):
+            raise DataError(f"{len(ids)} items but {len(info)} rows of item info")
+        item_info = st.item_info.copy()
+        for col in info.columns.intersection(item_info.columns):
+            values = item_info[col].tolist()
+            for row, i in enumerate(idx):
+                values[i] = info[col].iloc[row]
+            item_info[col] = pd.Series(values, index=item_info.index, dtype=item_info[col].dtype)
+        st.item_info = item_info
+        self._update_items(np.asarray(idx, dtype=np.int64), info)
+
+    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
+        """Recompute learned arrays of items ``idx`` from their new ``info`` (text models)."""
+
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Save as a directory: config.json, vocab.json, state.npz (no pickle)."""

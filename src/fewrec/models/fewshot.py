@@ -15,12 +15,17 @@ user's side info (learned). Free text the user wrote adds a standardised text-si
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import Field
 
 from fewrec.adapt.distill import apply_student, train_student
@@ -102,30 +107,138 @@ def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
     ).item_texts()
 
 
-def text_neighbour_columns(
-    weights: np.ndarray,
-    emb: np.ndarray,
-    known: np.ndarray,
-    neighbours: int = 10,
-    targets: np.ndarray | None = None,
-    inplace: bool = False,
-) -> np.ndarray:
-    """Fill the columns of unknown items (or only of ``targets``) with the similarity-weighted
-    mean column of their ``neighbours`` most text-similar known items (into ``weights`` itself
-    with ``inplace``)."""
-    unknown = np.flatnonzero(~known) if targets is None else np.asarray(targets)
+def text_neighbours(
+    emb: np.ndarray, targets: np.ndarray, known: np.ndarray, neighbours: int = 10
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each target item, its ``neighbours`` most text-similar ``known`` items and their
+    weights (cosine clipped at 0, normalised to sum to 1): two (n_targets, k) arrays."""
     known_idx = np.flatnonzero(known)
-    if not len(unknown) or not len(known_idx):
-        return weights
-    sims = emb[unknown] @ emb[known_idx].T
+    sims = emb[targets] @ emb[known_idx].T
     k = min(neighbours, len(known_idx))
     top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
-    w = w / (w.sum(axis=1, keepdims=True) + 1e-9)
-    out = weights if inplace else weights.copy()
+    return known_idx[top], w / (w.sum(axis=1, keepdims=True) + 1e-9)
+
+
+def text_neighbour_columns(
+    weights: np.ndarray, emb: np.ndarray, known: np.ndarray, neighbours: int = 10
+) -> np.ndarray:
+    """A copy of ``weights`` whose columns of unknown items are the similarity-weighted mean
+    column of their ``neighbours`` most text-similar known items."""
+    unknown = np.flatnonzero(~known)
+    if not len(unknown) or not known.any():
+        return weights
+    idx, w = text_neighbours(emb, unknown, known, neighbours)
+    out = weights.copy()
     for row, j in enumerate(unknown):
-        out[:, j] = weights[:, known_idx[top[row]]] @ w[row]
+        out[:, j] = weights[:, idx[row]] @ w[row]
     return out
+
+
+class _TextCache:
+    """A small thread-safe LRU of per-text item scores (most recent ``size`` texts)."""
+
+    def __init__(self, size: int = 128):
+        self.size = size
+        self._lock = threading.Lock()
+        self._data: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def get(self, key: str) -> np.ndarray | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: np.ndarray) -> np.ndarray:
+        with self._lock:
+            self._data[key] = value
+            while len(self._data) > self.size:
+                self._data.popitem(last=False)
+        return value
+
+
+@dataclass(frozen=True)
+class ItemItem:
+    """Item-item weights W that stay O(n) in memory as the catalogue grows.
+
+    ``base`` is dense over the fitted catalogue (n0 items). An item added later has no column
+    of its own: its column is a mix of fitted items' columns (``mix`` row j holds its text
+    neighbours' weights, so ``W[:n0, n0 + j] = base @ mix[j]``) and its row mirrors that column;
+    added items do not pull on each other. Adding an item costs O(n0), never O(n^2).
+    """
+
+    base: np.ndarray
+    mix: sp.csr_matrix
+
+    @classmethod
+    def dense(cls, base: np.ndarray) -> ItemItem:
+        return cls(base, sp.csr_matrix((0, base.shape[0]), dtype=base.dtype))
+
+    @property
+    def n_items(self) -> int:
+        return self.base.shape[0] + self.mix.shape[0]
+
+    @functools.cached_property
+    def base_t(self) -> np.ndarray:
+        """``base.T`` in C order (a sparse @ dense product would copy a transposed view)."""
+        return np.ascontiguousarray(self.base.T)
+
+    def extend(self, idx: np.ndarray, w: np.ndarray) -> ItemItem:
+        """A new instance with added items whose neighbours are ``idx`` weighted ``w``."""
+        rows = sp.csr_matrix(
+            (w.ravel(), idx.ravel(), np.arange(0, idx.size + 1, idx.shape[1])),
+            shape=(len(idx), self.base.shape[0]),
+            dtype=self.base.dtype,
+        )
+        return ItemItem(self.base, sp.vstack([self.mix, rows], format="csr"))
+
+    def replace(self, rows: np.ndarray, idx: np.ndarray, w: np.ndarray) -> ItemItem:
+        """A new instance where added items ``rows`` (0 = the first added) have new neighbours."""
+        n_extra, n0 = self.mix.shape
+        keep = np.ones(n_extra, dtype=self.mix.dtype)
+        keep[rows] = 0
+        new = sp.csr_matrix(
+            (w.ravel(), idx.ravel(), np.arange(0, idx.size + 1, idx.shape[1])), shape=(len(idx), n0)
+        )
+        place = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_extra, len(rows)))
+        mix = sp.diags(keep) @ self.mix + place @ new
+        return ItemItem(self.base, sp.csr_matrix(mix, dtype=self.base.dtype))
+
+    def apply(self, h: sp.csr_matrix) -> np.ndarray:
+        """``h @ W`` for a (queries x n_items) sparse history matrix."""
+        n0 = self.base.shape[0]
+        h = sp.csr_matrix(h)
+        t = np.asarray(h[:, :n0] @ self.base)
+        if not self.mix.shape[0]:
+            return t
+        extra = h[:, n0:]
+        # added items in a history pull on fitted items through their mixed rows
+        t_own = t + np.asarray((extra @ self.mix) @ self.base_t) if extra.nnz else t
+        return np.c_[t_own, np.asarray(self.mix @ np.ascontiguousarray(t.T)).T]
+
+    def as_arrays(self) -> dict[str, np.ndarray]:
+        m = self.mix
+        return {
+            "item_item": self.base,
+            "item_item.mix_data": m.data,
+            "item_item.mix_indices": m.indices,
+            "item_item.mix_indptr": m.indptr,
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ItemItem | None:
+        base = arrays.get("item_item")
+        if base is None:
+            return None
+        if "item_item.mix_indptr" not in arrays:
+            return cls.dense(base)
+        indptr = arrays["item_item.mix_indptr"]
+        mix = sp.csr_matrix(
+            (arrays["item_item.mix_data"], arrays["item_item.mix_indices"], indptr),
+            shape=(len(indptr) - 1, base.shape[0]),
+        )
+        return cls(base, mix)
 
 
 @register
@@ -179,7 +292,7 @@ class FewShotRecommender(Recommender):
         d = self.x_.shape[1]
         beta = cfg.item_item_weight if cfg.item_item else 0.0
         params = HeadParams.plain(d, s, cfg.l2, cfg.alpha, beta)
-        self.item_item_ = self._fit_item_item(data) if cfg.item_item else None
+        self.item_item_ = ItemItem.dense(self._fit_item_item(data)) if cfg.item_item else None
         self.meta_log_: dict[str, float] = {}
         if cfg.meta_learn:
             inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
@@ -193,7 +306,7 @@ class FewShotRecommender(Recommender):
                 user_items,
                 onehot,
                 params,
-                self.item_item_,
+                None if self.item_item_ is None else self.item_item_.base,
                 shots=cfg.shots,
                 reveal=cfg.reveal,
                 steps=cfg.meta_steps,
@@ -263,15 +376,24 @@ class FewShotRecommender(Recommender):
         if batch.texts is None or self.config.text_weight == 0:
             return scores
         t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
-        matches: dict[str, np.ndarray] = {}  # one similarity pass per distinct text
         for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
-            z = matches.get(batch.texts[q])
-            if z is None:
-                cos = self.emb_ @ t[q]
-                z = matches[batch.texts[q]] = (cos - cos.mean()) / (cos.std() + 1e-9)
+            z = self._text_match(batch.texts[q], t[q])
             spread = scores[q].std() if scores[q].std() > 0 else 1.0
             scores[q] = scores[q] + self.config.text_weight * spread * z
         return scores
+
+    def _text_match(self, text: str, vector: np.ndarray) -> np.ndarray:
+        """Standardised cosine of ``text`` to every item, memoised per text (a pass over every
+        item's embedding is the costliest step of a text query on a large catalogue, and the
+        explanation pass repeats it)."""
+        cache = self.__dict__.get("text_cache_")
+        if cache is None:
+            cache = self.text_cache_ = _TextCache()
+        z = cache.get(text)
+        if z is None:
+            cos = self.emb_ @ vector
+            z = cache.put(text, ((cos - cos.mean()) / (cos.std() + 1e-9)).astype(np.float32))
+        return z
 
     def heads(self, batch: QueryBatch, return_cov: bool = False):
         """Adapted user heads (and posterior covariances) for a batch of queries."""
@@ -285,7 +407,7 @@ class FewShotRecommender(Recommender):
         scores = self.heads(batch) @ self.x_.T
         if self.item_item_ is not None and self.params_.beta != 0.0:
             h = batch.implicit_history()
-            scores = scores + self.params_.beta * np.asarray(h @ self.item_item_)
+            scores = scores + self.params_.beta * self.item_item_.apply(h)
         return self.text_scores(batch, scores).astype(np.float32)
 
     # ------------------------------------------------------------------ new items
@@ -297,22 +419,46 @@ class FewShotRecommender(Recommender):
         texts = _item_texts(info, self.config.template or self.fitted.item_template)
         new_emb = get_encoder(self.config.encoder, self.config.backend).encode(texts)
         n_new = len(new_emb)
-        self.emb_ = np.r_[self.emb_, new_emb].astype(np.float32)
+        self.text_cache_ = None  # a new instance: the served copy keeps its own
+        self.emb_ = np.concatenate([self.emb_, np.asarray(new_emb, dtype=self.emb_.dtype)])
         self.counts_ = np.r_[self.counts_, np.zeros(n_new, np.float32)]
         self.teacher_ = np.r_[self.teacher_, np.zeros((n_new, self.teacher_.shape[1]), np.float32)]
         if self.item_item_ is not None:
-            grown = np.zeros((start + n_new, start + n_new), dtype=self.item_item_.dtype)
-            grown[:start, :start] = self.item_item_
-            known = np.r_[self.counts_[:start] >= 3, np.zeros(n_new, bool)]
-            new = np.arange(start, start + n_new)
-            filled = text_neighbour_columns(grown, self.emb_, known, targets=new, inplace=True)
-            # rows of new items (their pull on others when in a history) mirror their columns
-            filled[start:, :] = filled[:, start:].T
-            self.item_item_ = filled
+            n0 = self.item_item_.base.shape[0]
+            known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
+            if known.any():
+                idx, w = text_neighbours(self.emb_, np.arange(start, start + n_new), known)
+            else:  # nothing to borrow from: the new items get no item-item term
+                idx, w = np.zeros((n_new, 1), np.int64), np.zeros((n_new, 1))
+            self.item_item_ = self.item_item_.extend(idx, w)
         # only the new rows of x are computed; the Gram matrix is updated with them
         x_new = self._standardise(self._raw_representation(slice(start, None)))
         self.x_ = np.r_[self.x_, x_new]
         self.gram_ = self.gram_ + x_new.T.astype(np.float64) @ x_new.astype(np.float64)
+
+    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
+        """Changed text: re-embed, recompute the items' representation rows (their teacher
+        factors, learned from interactions, stay) and the neighbours of added items."""
+        from fewrec.text.encoder import get_encoder
+
+        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
+        emb[idx] = get_encoder(self.config.encoder, self.config.backend).encode(texts)
+        self.emb_ = emb
+        self.text_cache_ = None
+        x_new = self._standardise(self._raw_representation(idx))
+        x = self.x_.copy()
+        old = x[idx].astype(np.float64)
+        x[idx] = x_new
+        self.x_ = x
+        self.gram_ = self.gram_ - old.T @ old + x_new.T.astype(np.float64) @ x_new.astype(np.float64)
+        if self.item_item_ is not None:
+            n0 = self.item_item_.base.shape[0]
+            added = idx[idx >= n0]
+            known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
+            if len(added) and known.any():
+                nbr, w = text_neighbours(self.emb_, added, known)
+                self.item_item_ = self.item_item_.replace(added - n0, nbr, w)
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
@@ -328,7 +474,7 @@ class FewShotRecommender(Recommender):
             "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
         }
         if self.item_item_ is not None:
-            out["item_item"] = self.item_item_
+            out.update(self.item_item_.as_arrays())
         out.update({f"student.{k}": v for k, v in self.student_.items()})
         out.update({f"head.{k}": v for k, v in self.params_.as_arrays().items()})
         return out
@@ -336,7 +482,7 @@ class FewShotRecommender(Recommender):
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
         self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
-        self.item_item_ = arrays.get("item_item")
+        self.item_item_ = ItemItem.from_arrays(arrays)
         self.x_mu_, self.x_sd_ = arrays["x_mu"], arrays["x_sd"]
         self.side_vocab_ = list(
             zip(arrays["side_cols"].tolist(), arrays["side_levels"].tolist(), strict=True)
@@ -344,6 +490,7 @@ class FewShotRecommender(Recommender):
         self.student_ = {k[8:]: v for k, v in arrays.items() if k.startswith("student.")}
         self.params_ = HeadParams.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("head.")})
         self.calibration_ = None
+        self.text_cache_ = None
         self._set_representation(self._raw_representation())
 
 

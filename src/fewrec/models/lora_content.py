@@ -134,6 +134,15 @@ class LoraContentRecommender(ContentRecommender):
         zero = -self.pop_stats_[0] / self.pop_stats_[1]
         self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
 
+    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
+        """Changed text: re-embed those items with the adapted encoder."""
+        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        with torch_threads(self.config.threads):
+            new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
+        emb = self.item_emb_.copy()
+        emb[idx] = new
+        self.item_emb_ = emb
+
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out: dict[str, Any] = {"item_emb": self.item_emb_, "pop_z": self.pop_z_, "pop_stats": self.pop_stats_}

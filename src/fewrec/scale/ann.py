@@ -59,8 +59,9 @@ class AnnConfig(BaseModel):
     Attributes:
         kind: ``"ivf"`` (default: fast build) or ``"hnsw"``.
         threshold: catalogue size from which `AutoIndex` uses the approximate index.
-        target_recall: recall@10 that tuning aims for on sample queries from the indexed rows;
-            0.97 leaves a margin so that recall on other queries stays at or above 0.95.
+        target_recall: strict recall@10 (exact ids; ties do not count) that tuning aims for on
+            sample queries from the indexed rows; 0.97 leaves a margin so that recall on other
+            queries stays at or above 0.95.
         nlist: IVF cells; None: ``round(2 * sqrt(n))`` for the ``n`` rows held at training.
         nprobe: IVF cells visited per query; None: tuned to ``target_recall``.
         train_per_cell: IVF training rows per cell (k-means sample of ``nlist * train_per_cell``).
@@ -293,8 +294,8 @@ class IVFIndex(_ThreadedFaissIndex):
         """Values of `breadth` that tuning tries, smallest first (up to every cell)."""
         if not self.trained:
             return [self.nprobe]
-        out = [b for b in (2**i for i in range(3, 20)) if b < self.nlist]
-        return [*out, self.nlist]
+        steps = sorted({m * 2**i for i in range(3, 20) for m in (2, 3)})  # 16, 24, 32, 48, 64...
+        return [*(b // 2 for b in steps if b // 2 < self.nlist), self.nlist]
 
 
 AnnIndex = IVFIndex | HNSWIndex
@@ -423,9 +424,11 @@ def tune_breadth(
     n_queries: int = 200,
     seed: int = 0,
     queries: np.ndarray | None = None,
+    ties: bool = False,
 ) -> TuneResult:
     """Set the index's search breadth to the smallest tried value whose recall@k reaches
-    ``target`` (or the largest tried).
+    ``target`` (or the largest tried). Recall is strict (exact ids) unless ``ties``: a tie-aware
+    target would let the index stop at a breadth where it returns other members of a tie group.
 
     Recall is measured on ``queries`` when given (best: held-out items or user profiles), else
     on ``n_queries`` indexed rows, each leaving itself out (the "similar items" query). The
@@ -445,7 +448,7 @@ def tune_breadth(
     tried: dict[int, float] = {}
     for breadth in index.breadths():
         index.breadth = breadth
-        tried[breadth] = recall_against(index, x, q, ref)
+        tried[breadth] = recall_against(index, x, q, ref, ties=ties)
         if tried[breadth] >= target:
             break
     index.breadth = breadth

@@ -93,17 +93,44 @@ class Catalogue:
             self.field_names.update(r.fields)
         self.active = np.r_[self.active, np.ones(len(records), dtype=bool)]
         for name, inv in self._inverted.items():
-            for i, r in enumerate(records, start=start):
-                for key in self._keys(r.fields.get(name)):
-                    inv[key] = np.append(inv.get(key, np.zeros(0, np.int64)), i)
+            groups = self._groups(records, name, start)
+            for key, idx in groups.items():
+                inv[key] = np.r_[inv[key], idx] if key in inv else np.asarray(idx, dtype=np.int64)
         self._lower = None
 
     def update(self, idx: int, record: ItemRecord) -> None:
+        old = self.fields[idx]
         self.titles[idx], self.texts[idx] = record.title, record.text
         self.fields[idx] = dict(record.fields)
         self.field_names.update(record.fields)
-        self._inverted.clear()
+        for name, inv in self._inverted.items():  # move the item between its old and new groups
+            for key in self._keys(old.get(name)):
+                inv[key] = inv[key][inv[key] != idx]
+            for key in self._keys(record.fields.get(name)):
+                inv[key] = np.r_[inv.get(key, np.zeros(0, np.int64)), idx]
         self._lower = None
+
+    def index_fields(self) -> None:
+        """Build the inverted index of every filter field now (else the first filter on a
+        field builds it, which takes a noticeable moment on a large catalogue)."""
+        for name in sorted(self.field_names):
+            self._inverted_for(name)
+
+    def _groups(self, records: Sequence[Any], name: str, start: int) -> dict[str, list[int]]:
+        groups: dict[str, list[int]] = {}
+        for i, r in enumerate(records, start=start):
+            fields = r if isinstance(r, dict) else r.fields
+            for key in self._keys(fields.get(name)):
+                groups.setdefault(key, []).append(i)
+        return groups
+
+    def _inverted_for(self, name: str) -> dict[str, np.ndarray]:
+        inv = self._inverted.get(name)
+        if inv is None:
+            groups = self._groups(self.fields, name, 0)
+            inv = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+            self._inverted[name] = inv
+        return inv
 
     def record(self, idx: int) -> tuple[str | None, str | None, dict[str, Any]]:
         return self.titles[idx], self.texts[idx], self.fields[idx]
@@ -121,14 +148,7 @@ class Catalogue:
         if name == "title":
             wanted = {value_key(v) for v in (value if isinstance(value, list) else [value])}
             return np.fromiter((value_key(t) in wanted for t in self.titles), dtype=bool, count=len(self))
-        inv = self._inverted.get(name)
-        if inv is None:
-            groups: dict[str, list[int]] = {}
-            for i, f in enumerate(self.fields):
-                for key in self._keys(f.get(name)):
-                    groups.setdefault(key, []).append(i)
-            inv = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
-            self._inverted[name] = inv
+        inv = self._inverted_for(name)
         out = np.zeros(len(self), dtype=bool)
         for key in self._keys(value):
             hits = inv.get(key)

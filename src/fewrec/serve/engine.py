@@ -197,6 +197,7 @@ class Engine:
 
     def _warm_up(self, st: ModelState) -> None:
         model = st.model
+        st.catalogue.index_fields()
         queries = [Query(text="warm up"), Query(items=[model.fitted.items.id(0)])] if model.n_items else []
         for q in queries:
             try:
@@ -215,13 +216,19 @@ class Engine:
         vocab = st.model.fitted.items
         idx = vocab.lookup([r.id for r in records])
         new = [r for r, i in zip(records, idx, strict=True) if i < 0 and not r.deleted]
+        changed = [
+            r
+            for r, i in zip(records, idx, strict=True)
+            if i >= 0 and not r.deleted and st.catalogue.record(int(i)) != (r.title, r.text, r.fields)
+        ]
         grow = bool(new) and st.model.scores_new_items
+        reread = bool(changed) and st.model.rereads_item_text
         if not private:
             try:
-                st = st.fork(model=grow)
+                st = st.fork(model=grow or reread)
             except Exception as exc:  # a model that cannot be copied: its new items wait
                 log.exception("could not copy the model to add items")
-                grow = False
+                grow = reread = False
                 st = st.fork(model=False)
                 st.pending.update({r.id: r for r in new})
                 raise UnavailableError(
@@ -237,11 +244,35 @@ class Engine:
             elif rec.deleted:
                 st.pending.pop(rec.id, None)
             st.store_seq = max(st.store_seq, rec.seq)
+        if reread:
+            self._reread_in_model(st, changed)
         if new and not grow:
             st.pending.update({r.id: r for r in new})
         elif new:
             self._add_to_model(st, new)
         return st
+
+    def _reread_in_model(self, st: ModelState, records: Sequence[ItemRecord]) -> None:
+        """Re-embed items whose text changed, in a private state's model (then its index)."""
+        try:
+            st.model.update_items([r.id for r in records], _info_frame(st.model, records))
+        except Exception as exc:
+            log.exception("could not re-read the text of %d items", len(records))
+            raise UnavailableError(
+                f"the items were stored but the model could not re-read their text ({exc})",
+                field="text",
+                fix="they are re-read on the next restart or model swap",
+            ) from exc
+        self._label_titles(st.model, st.model.fitted.items.lookup([r.id for r in records]), records)
+        self._extend_index(st, st.model.n_items, moved=True)
+
+    @staticmethod
+    def _label_titles(model: Recommender, idx: Sequence[int], records: Sequence[ItemRecord]) -> None:
+        """Reasons name items by title, not by the title + text the model read."""
+        info = model.fitted.item_info
+        if "title" in info.columns:
+            col = info.columns.get_loc("title")
+            info.iloc[np.asarray(idx), col] = [r.title or r.text or r.id for r in records]
 
     def _add_to_model(self, st: ModelState, records: Sequence[ItemRecord]) -> None:
         """Add text items to a private state's model (then its catalogue and index)."""
@@ -258,22 +289,22 @@ class Engine:
                 fix="check the text encoder is installed (pip install 'fewrec[text]'); "
                 "the items are added on the next restart or model swap",
             ) from exc
-        fit = model.fitted
-        if "title" in fit.item_info.columns:  # labels in reasons: the title, not title + text
-            col = fit.item_info.columns.get_loc("title")
-            fit.item_info.iloc[n_old:, col] = [r.title or r.text or r.id for r in records]
+        self._label_titles(model, range(n_old, n_old + len(records)), records)
         st.catalogue.append(records)
         for r in records:
             st.pending.pop(r.id, None)
         self._extend_index(st, n_old)
 
-    def _extend_index(self, st: ModelState, n_old: int) -> None:
+    def _extend_index(self, st: ModelState, n_old: int, *, moved: bool = False) -> None:
+        """Index the vectors of items ``n_old..``; rebuild if existing items ``moved``."""
         vectors = item_vectors(st.model)
         if vectors is None or st.index is None or st.vectors is None:
             return
         old = st.vectors
-        if len(old) == n_old and np.allclose(
-            vectors[: n_old : max(1, n_old // 64)], old[:: max(1, n_old // 64)]
+        if (
+            not moved
+            and len(old) == n_old
+            and np.allclose(vectors[: n_old : max(1, n_old // 64)], old[:: max(1, n_old // 64)])
         ):
             st.index.add(vectors[n_old:])
         else:  # the model moved existing items: rebuild

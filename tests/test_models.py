@@ -11,6 +11,7 @@ CASES = [
     C.Case("popularity", min_ndcg=0.14),
     C.Case("like-share", ranks=False),
     C.Case("itemknn", min_ndcg=0.24),
+    C.Case("rp3beta", min_ndcg=0.28),
     C.Case("ease", min_ndcg=0.33),
     C.Case("als", min_ndcg=0.29),
     C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),

@@ -15,7 +15,7 @@ from fewrec.models.content import ContentRecommender
 from fewrec.models.ease import EASE
 from fewrec.models.ensemble import EnsembleRecommender
 from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
-from fewrec.models.knn import ItemKNN
+from fewrec.models.knn import ItemKNN, RP3Beta
 from fewrec.models.likeclf import LikeClassifier
 from fewrec.models.lm import DistilledLM, LMInContext, LMLora, LMRerank
 from fewrec.models.lora_content import LoraContentRecommender
@@ -31,6 +31,7 @@ __all__ = [
     "FewShotRecommender",
     "MODELS",
     "ItemKNN",
+    "RP3Beta",
     "LikeClassifier",
     "LMInContext",
     "LMLora",

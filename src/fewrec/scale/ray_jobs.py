@@ -143,7 +143,7 @@ class EncodeBatch:
 
     Args:
         model: packaged encoder model.
-        backend: ``"torch"`` or ``"onnx"``.
+        backend: ``"torch"``, ``"torch-bf16"`` (bulk jobs on CPUs with bf16 units) or ``"onnx"``.
         cache_dir: the encoder's cache folder on the worker (None: its default).
         encoder_batch_size: texts per forward pass.
         threads: intra-op threads of the actor's encoder (its CPUs).

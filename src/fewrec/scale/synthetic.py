@@ -5,21 +5,14 @@ genres) with their frequencies; `synthetic_catalogue` draws ``n`` new items from
 a title of a real title's length made of real title words (drawn by frequency), a real year and
 a set of real genres. Item text uses the dataset's template, e.g.
 ``"Dead Night of Love (1994). Genres: Comedy, Drama."``
-
-`PieceComposer` gives vectors for catalogues too large to encode here: each piece (word, year,
-genre) is encoded once by the real encoder, and an item's vector is a linear map of its pieces'
-vectors (mean title word, year, mean genre), fitted by ridge regression to the encoder's
-vectors of items that were really encoded, then L2-normalised. It is a stated approximation,
-not the encoder's output: `PieceComposer.fit` reports how close it comes on held-out items.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -80,14 +73,6 @@ class ItemVocab:
         gs, genre_p = _dist(Counter(g for item in genres for g in item) or Counter({"unknown": 1}))
         counts, count_p = _dist(Counter(min(max(len(g), 1), len(gs)) for g in genres))
         return cls(words, word_p, lengths, length_p, ys, year_p, gs, genre_p, counts, count_p)
-
-    @property
-    def n_pieces(self) -> int:
-        return len(self.words) + len(self.years) + len(self.genres)
-
-    def pieces(self) -> list[str]:
-        """Every distinct piece as a text to encode: words, then years, then genres."""
-        return [*self.words, *self.years, *self.genres]
 
 
 @dataclass
@@ -202,95 +187,3 @@ def synthetic_catalogue(
         genres=sp.vstack(genres, format="csr") if genres else empty_g,
         template=template,
     )
-
-
-def _row_mean(m: sp.csr_matrix) -> sp.csr_matrix:
-    counts = np.maximum(np.diff(m.indptr), 1).astype(np.float32)
-    return sp.diags(1.0 / counts) @ m
-
-
-@dataclass
-class PieceComposer:
-    """Item vectors composed from the real encoder's vectors of their pieces.
-
-    ``vector(item) = normalise([mean(word vectors), year vector, mean(genre vectors), 1] @ W)``
-    with the ``(3 * dim + 1, dim)`` map ``W`` fitted by ridge regression to really-encoded
-    items; the ridge strength is chosen on a held-out fifth of them.
-
-    Attributes:
-        vocab: the vocabulary whose pieces were encoded.
-        piece_vectors: encoder vectors of ``vocab.pieces()`` in order.
-        weights: the map ``W``.
-        ridge: the chosen ridge strength.
-        holdout_cosine: mean cosine between composed and real vectors of the held-out items.
-    """
-
-    vocab: ItemVocab
-    piece_vectors: np.ndarray
-    weights: np.ndarray
-    ridge: float
-    holdout_cosine: float
-
-    RIDGES: ClassVar[tuple[float, ...]] = (0.03, 0.1, 0.3, 1.0, 3.0)
-
-    @classmethod
-    def encode_pieces(cls, vocab: ItemVocab, encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
-        """Encoder vectors of every piece (``encode`` maps texts to unit vectors)."""
-        return np.asarray(encode(vocab.pieces()), dtype=np.float32)
-
-    @staticmethod
-    def features(vocab: ItemVocab, pv: np.ndarray, cat: SyntheticCatalogue, rows: np.ndarray) -> np.ndarray:
-        """The ``(len(rows), 3 * dim + 1)`` piece features of items ``rows``."""
-        nw, ny = len(vocab.words), len(vocab.years)
-        words = np.asarray(_row_mean(cat.title_words[rows]) @ pv[:nw], dtype=np.float32)
-        years = pv[nw : nw + ny][cat.year[rows]]
-        genres = np.asarray(_row_mean(cat.genres[rows]) @ pv[nw + ny :], dtype=np.float32)
-        return np.concatenate([words, years, genres, np.ones((len(rows), 1), np.float32)], axis=1)
-
-    @staticmethod
-    def _solve(x: np.ndarray, y: np.ndarray, ridge: float) -> np.ndarray:
-        gram = x.T @ x + ridge * np.eye(x.shape[1])
-        return np.linalg.solve(gram, x.T @ y)
-
-    @staticmethod
-    def _cosine(x: np.ndarray, w: np.ndarray, y: np.ndarray) -> float:
-        p = x @ w
-        p /= np.maximum(np.linalg.norm(p, axis=1, keepdims=True), 1e-12)
-        return float(np.mean(np.sum(p * y, axis=1)))
-
-    @classmethod
-    def fit(
-        cls,
-        vocab: ItemVocab,
-        piece_vectors: np.ndarray,
-        cat: SyntheticCatalogue,
-        rows: np.ndarray,
-        targets: np.ndarray,
-        seed: int = 0,
-    ) -> PieceComposer:
-        """Fit the map so composed vectors approach ``targets`` (the encoder's vectors of items
-        ``rows`` of ``cat``); needs at least 10 items."""
-        rows = np.asarray(rows)
-        if len(rows) < 10 or len(rows) != len(targets):
-            raise DataError(f"fit needs >= 10 items with one target each, got {len(rows)} / {len(targets)}")
-        x = cls.features(vocab, piece_vectors, cat, rows).astype(np.float64)
-        y = np.asarray(targets, dtype=np.float64)
-        perm = np.random.default_rng(seed).permutation(len(rows))
-        cut = len(rows) // 5
-        val, tr = perm[:cut], perm[cut:]
-        scores = {r: cls._cosine(x[val], cls._solve(x[tr], y[tr], r), y[val]) for r in cls.RIDGES}
-        ridge = max(scores, key=scores.get)
-        w = cls._solve(x, y, ridge).astype(np.float32)
-        return cls(vocab, piece_vectors, w, ridge, scores[ridge])
-
-    def compose(
-        self, cat: SyntheticCatalogue, rows: np.ndarray | None = None, chunk: int = 50_000
-    ) -> np.ndarray:
-        """Unit-norm composed vectors of items ``rows`` (default: all), float32."""
-        rows = np.arange(len(cat)) if rows is None else np.asarray(rows)
-        out = np.empty((len(rows), self.weights.shape[1]), dtype=np.float32)
-        for lo in range(0, len(rows), chunk):
-            r = rows[lo : lo + chunk]
-            v = self.features(self.vocab, self.piece_vectors, cat, r) @ self.weights
-            out[lo : lo + len(r)] = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return out

@@ -279,8 +279,11 @@ class LanguageModel:
 
     # ------------------------------------------------------------------ prompts
     def render(self, messages: list[dict[str, str]]) -> str:
-        """Chat messages as the model's prompt text, ending where the reply starts."""
-        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        """Chat messages as the model's prompt text, ending where the reply starts. A base model
+        (no chat template) gets the messages as plain text followed by an answer line."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return "\n\n".join(m["content"] for m in messages) + "\nAnswer (Yes or No):\n"
 
     def n_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])

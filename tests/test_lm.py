@@ -208,6 +208,17 @@ def test_generate_reason_is_short_text(lm):
         generate_reason(["Heat"], "Fargo", max_new_tokens=0)
 
 
+def test_base_model_without_chat_template_gets_a_plain_prompt():
+    from types import SimpleNamespace
+
+    from fewrec.lm.model import LanguageModel
+
+    lm = LanguageModel.__new__(LanguageModel)
+    lm.tokenizer = SimpleNamespace(chat_template=None)
+    text = lm.render([{"role": "system", "content": "Rate movies."}, {"role": "user", "content": "Alien?"}])
+    assert text == "Rate movies.\n\nAlien?\nAnswer (Yes or No):\n"  # the reply starts a line
+
+
 def test_unknown_packaged_lm_names_the_fix(monkeypatch):
     from fewrec.lm import model as lmmod
 

@@ -59,9 +59,9 @@ class AnnConfig(BaseModel):
     Attributes:
         kind: ``"ivf"`` (default: fast build) or ``"hnsw"``.
         threshold: catalogue size from which `AutoIndex` uses the approximate index.
-        target_recall: strict recall@10 (exact ids; ties do not count) that tuning aims for on
-            sample queries from the indexed rows; 0.97 leaves a margin so that recall on other
-            queries stays at or above 0.95.
+        target_recall: recall@10 (exact duplicates interchangeable, see `ann_recall`) that
+            tuning aims for on sample queries from the indexed rows; 0.97 leaves a margin so that
+            recall on other queries stays at or above 0.95.
         nlist: IVF cells; None: ``round(2 * sqrt(n))`` for the ``n`` rows held at training.
         nprobe: IVF cells visited per query; None: tuned to ``target_recall``.
         train_per_cell: IVF training rows per cell (k-means sample of ``nlist * train_per_cell``).
@@ -424,11 +424,13 @@ def tune_breadth(
     n_queries: int = 200,
     seed: int = 0,
     queries: np.ndarray | None = None,
-    ties: bool = False,
+    ties: bool = True,
 ) -> TuneResult:
     """Set the index's search breadth to the smallest tried value whose recall@k reaches
-    ``target`` (or the largest tried). Recall is strict (exact ids) unless ``ties``: a tie-aware
-    target would let the index stop at a breadth where it returns other members of a tie group.
+    ``target`` (or the largest tried). With ``ties`` (default) exact duplicates are
+    interchangeable: a catalogue with repeated texts has identical vectors, among which exact
+    search itself picks arbitrarily, so strict id-recall cannot reach the target at any breadth
+    and tuning would end at brute force.
 
     Recall is measured on ``queries`` when given (best: held-out items or user profiles), else
     on ``n_queries`` indexed rows, each leaving itself out (the "similar items" query). The

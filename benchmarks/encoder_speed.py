@@ -116,11 +116,10 @@ def to_markdown(result: dict) -> str:
             f"{r['warm_items_per_second']:,.0f} | "
             f"{r['warm_new_instance_seconds']:.3f} |"
         )
-    if "agreement" in result:
-        a = result["agreement"]
+    for other, a in result.get("agreement_with_torch", {}).items():
         lines += [
             "",
-            "Agreement of onnx (int8) with torch (fp32), per item: mean cosine "
+            f"Agreement of {other} with torch (fp32), per item: mean cosine "
             f"{a['mean_cosine']:.4f} (min {a['min_cosine']:.4f}, 1st percentile {a['p01_cosine']:.4f}); "
             f"top-10 nearest-neighbour overlap {a['top10_neighbour_overlap']:.3f}; same nearest neighbour "
             f"for {a['same_nearest_neighbour']:.1%} of items.",
@@ -164,15 +163,17 @@ def main() -> None:
         "backends": {},
     }
     embeddings = {}
-    for backend in ("torch", "onnx"):
+    for backend in ("torch", "torch-bf16", "onnx"):
         try:
             result["backends"][backend], embeddings[backend] = bench_backend(backend, texts, args.repeats)
         except FewrecError as exc:
             result.setdefault("unavailable", {})[backend] = str(exc)
         print(backend, json.dumps(result["backends"].get(backend) or result["unavailable"][backend]))
-    if len(embeddings) == 2:
-        result["agreement"] = agreement(embeddings["torch"], embeddings["onnx"])
-        print(json.dumps(result["agreement"], indent=1))
+    for other in ("torch-bf16", "onnx"):
+        if "torch" in embeddings and other in embeddings:
+            a = agreement(embeddings["torch"], embeddings[other])
+            result.setdefault("agreement_with_torch", {})[other] = a
+            print(other, json.dumps(a, indent=1))
     result["machine"]["load_average_1min_after"] = os.getloadavg()[0]
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(to_markdown(result))

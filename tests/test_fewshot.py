@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from fewrec.data.splits import cold_item_split
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking
 from fewrec.models import Query, load_model, make_model
 from fewrec.models.fewshot import ItemItem
@@ -92,6 +92,25 @@ def test_new_item_is_recommendable_at_once(fewshot_pair):
     assert rank < meta.n_items / 4  # a Star Wars-like item ranks high for a Star Wars fan
     with pytest.raises(Exception, match="already"):
         meta.add_items(["new-1"], info)
+
+
+def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
+    meta, _ = fewshot_pair
+    model = meta.copy_for_update()
+    q = Query(items=["50", "172", "181"])  # Star Wars fans
+    item = "1"  # Toy Story
+    before = model.score(q, items=[item])[item]
+    info = pd.DataFrame({"title": ["Star Battle"], "year": ["1980"], "genres": [["Sci-Fi", "War"]]})
+    model.update_items([item], info)
+    assert model.score(q, items=[item])[item] > before
+    assert meta.score(q, items=[item])[item] == before  # the served model is untouched
+    row = int(model.fitted.items.lookup([item])[0])
+    assert model.fitted.item_info["title"].iloc[row] == "Star Battle"
+    assert meta.fitted.item_info["title"].iloc[row] != "Star Battle"
+    with pytest.raises(DataError, match="not in the catalogue"):
+        model.update_items(["no-such-item"], info)
+    with pytest.raises(ConfigError):
+        fit_cached("warm", warm, "ease").update_items(["1"], info)
 
 
 def test_id_models_cannot_add_items(warm, fit_cached):

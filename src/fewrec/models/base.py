@@ -384,8 +384,8 @@ class Recommender(ABC):
             for row, i in enumerate(idx):
                 values[i] = info[col].iloc[row]
             item_info[col] = pd.Series(values, index=item_info.index, dtype=item_info[col].dtype)
-        st.item_info = item_info
         self._update_items(np.asarray(idx, dtype=np.int64), info)
+        st.item_info = item_info  # after: a failed re-read leaves the model as it was
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Recompute learned arrays of items ``idx`` from their new ``info`` (text models)."""

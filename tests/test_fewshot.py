@@ -74,6 +74,17 @@ def test_cold_items_ranked_from_text_alone(ml100k):
     assert 0.0 < model.student_r2_ < 1.0
 
 
+def test_ensemble_ranks_cold_items_by_its_text_models(ml100k):
+    split = cold_item_split(ml100k, seed=0)
+    components = {"fewshot": {"meta_steps": 50}, "itemknn": {}, "popularity": {}}
+    model = make_model("ensemble", components=components, tune=False).fit(split.train)
+    rnd = make_model("random").fit(split.train)
+    # ranked among ALL items: ID-only components abstain on the cold items instead of sinking them
+    r = evaluate_ranking(model, split.test, split.train).values["recall@20"]
+    base = evaluate_ranking(rnd, split.test, split.train).values["recall@20"]
+    assert r > 2 * base, (r, base)
+
+
 def test_new_item_is_recommendable_at_once(fewshot_pair):
     meta, _ = fewshot_pair
     n_before = meta.n_items

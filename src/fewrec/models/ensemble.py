@@ -1,15 +1,23 @@
 """Ensembles: a score blend of several recommenders behind the same contract.
 
-Each component's scores are standardised per query (items a component cannot score take that
-query's lowest score), then mixed with weights that depend on how much the query reveals: one
-weight vector per shot count K. With ``tune`` the weights are learned on warm users held out of
-the components' training, by simulating K-shot users (earliest and random reveals) and
-maximising NDCG@10 by coordinate ascent; the components are then refitted on all the data.
+Each component's scores are standardised per query, then mixed with weights that depend on how
+much the query reveals: one weight vector per shot count K. A component abstains on items it
+cannot score (a non-finite score, or, for an ID-only model, an item with no training
+interaction); each item gets the weighted mean z-score of the components that score it, so a
+text-only item is ranked by the text models instead of sinking to the bottom. Such an item's
+score has the spread of fewer components (an average of several correlated z-scores spreads a
+little less), which favours new items slightly. Tried and dropped: counting an abstaining
+component as z = 0 (new items then never reach a top list) and Stouffer's Z (correlated
+components inflate known items' scores; new items rarely reach a top list). With ``tune``
+the weights are learned on warm users held out of the components' training, by simulating
+K-shot users (earliest and random reveals) and maximising NDCG@10 by coordinate ascent; the
+components are then refitted on all the data.
 """
 
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -45,14 +53,37 @@ class EnsembleConfig(ModelConfig):
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over finite entries; non-finite entries get the row's minimum."""
+    """Per-row z-scores over finite entries; non-finite entries stay NaN (the component abstains)."""
     s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
-    mu = np.nanmean(s, axis=1, keepdims=True)
-    sd = np.nanstd(s, axis=1, keepdims=True)
-    z = (s - mu) / np.where(sd > 0, sd, 1.0)
-    low = np.nanmin(np.where(np.isnan(z), np.inf, z), axis=1, keepdims=True)
-    z = np.where(np.isnan(z), np.where(np.isfinite(low), low, 0.0), z)
-    return z
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no finite entry: all NaN
+        mu = np.nanmean(s, axis=1, keepdims=True)
+        sd = np.nanstd(s, axis=1, keepdims=True)
+    return (s - mu) / np.where(sd > 0, sd, 1.0)
+
+
+def blend(weights: np.ndarray, components: list[np.ndarray]) -> np.ndarray:
+    """Per item, the weighted mean of the z-scores of the components that score it (NaN: the
+    component abstains on that item).
+
+    Where every component scores an item this is the weighted sum over a per-query constant, so
+    the ranking is the weighted sum's. An item only some components score is judged by those
+    alone. ``weights``: one weight per component, or one row per query. Items no weighted
+    component scores get -inf.
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(components[0]), len(components)))
+    num = np.zeros(components[0].shape)
+    den = np.zeros(components[0].shape)
+    for j, z in enumerate(components):
+        wj = w[:, j : j + 1]
+        if not wj.any():
+            continue
+        ok = np.isfinite(z)
+        num += np.where(ok, wj * np.where(ok, z, 0.0), 0.0)
+        den += np.where(ok, wj, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, -np.inf)
 
 
 @register
@@ -93,6 +124,7 @@ class EnsembleRecommender(Recommender):
         is_held = inter["user"].isin(held).to_numpy()
         fit_data = data.with_interactions(inter[~is_held])
         models = [m.fit(fit_data) for m in self._components()]
+        trained = fit_data.item_counts() > 0
         held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
         out = np.ones((len(self.config.shots), len(models)))
         for s_i, k in enumerate(self.config.shots):
@@ -103,10 +135,7 @@ class EnsembleRecommender(Recommender):
                 batch = QueryBatch(
                     np.full(len(ep), -1), ep.history, user_info=user_info_rows(data.user_info, ep.users)
                 )
-                comp = [standardise(m.score_batch(batch)) for m in models]
-                ex = ep.exclude.tocoo()
-                for c in comp:
-                    c[ex.row, ex.col] = -np.inf
+                comp = [self._standardised(m, batch, trained) for m in models]
                 z.append((comp, ep))
 
             w = np.ones(len(models))
@@ -130,14 +159,23 @@ class EnsembleRecommender(Recommender):
         pos = np.abs(np.log1p(n_hist)[:, None] - np.log1p(shots)[None, :]).argmin(axis=1)
         return self.weights_[pos]
 
+    def _standardised(
+        self, model: Recommender, batch: QueryBatch, trained: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A component's z-scores, NaN where it abstains (see the module doc). ``trained``:
+        items with training interactions (default: those of the fitted data)."""
+        z = standardise(model.score_batch(batch))
+        if not model.scores_new_items:
+            z[:, ~(self.fitted.popularity > 0 if trained is None else trained)] = np.nan
+        return z
+
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         w = self._weights_for(np.diff(batch.history.indptr))
-        out = np.zeros((len(batch), self.n_items))
-        for j, model in enumerate(self.models_):
-            if not w[:, j].any():
-                continue
-            out += w[:, j : j + 1] * standardise(model.score_batch(batch))
-        return out.astype(np.float32)
+        comps = [
+            self._standardised(m, batch) if w[:, j].any() else np.full((len(batch), self.n_items), np.nan)
+            for j, m in enumerate(self.models_)
+        ]
+        return blend(w, comps).astype(np.float32)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out = {"weights": self.weights_}
@@ -160,8 +198,10 @@ def _blend_ndcg(w: np.ndarray, episodes: list) -> float:
 
     total, n = 0.0, 0
     for comp, ep in episodes:
-        s = sum(wj * c for wj, c in zip(w, comp, strict=True) if wj != 0)
-        top = M.top_k_matrix(np.asarray(s, dtype=np.float64), 10)
+        s = blend(w, comp)
+        ex = ep.exclude.tocoo()
+        s[ex.row, ex.col] = -np.inf
+        top = M.top_k_matrix(s, 10)
         hits = M.hits_matrix(top, ep.targets)
         total += M.ndcg_at_k(hits, np.diff(ep.targets.indptr), 10).sum()
         n += len(ep)

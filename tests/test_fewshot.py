@@ -85,6 +85,20 @@ def test_ensemble_ranks_cold_items_by_its_text_models(ml100k):
     assert r > 2 * base, (r, base)
 
 
+def test_blend_weighs_only_the_components_that_score_an_item():
+    from fewrec.models.ensemble import blend
+
+    nan = np.nan
+    text = np.array([[1.0, 2.0, 3.0, nan]])  # scores every item but the last
+    ids = np.array([[3.0, 1.0, nan, nan]])  # never saw items 2 and 3
+    out = blend(np.array([1.0, 3.0]), [text, ids])
+    np.testing.assert_allclose(out[0, :3], [(1 + 9) / 4, (2 + 3) / 4, 3.0])  # item 2: text alone
+    assert out[0, 3] == -np.inf  # nobody scores it
+    # a text model weighted 0 still ranks the items only it knows (plain mean), not -inf
+    fallback = blend(np.array([0.0, 1.0]), [text, ids])
+    np.testing.assert_allclose(fallback[0, :3], [3.0, 1.0, 3.0])
+
+
 def test_new_item_is_recommendable_at_once(fewshot_pair):
     meta, _ = fewshot_pair
     n_before = meta.n_items

@@ -3,8 +3,9 @@
 Each component's scores are standardised per query, then mixed with weights that depend on how
 much the query reveals: one weight vector per shot count K. A component abstains on items it
 cannot score (a non-finite score, or, for an ID-only model, an item with no training
-interaction); each item gets the weighted mean z-score of the components that score it, so a
-text-only item is ranked by the text models instead of sinking to the bottom. Such an item's
+interaction); each item gets the weighted mean z-score of the components that score it (or, if
+no weighted component does, their plain mean), so a text-only item is ranked by the text models
+instead of sinking to the bottom. Such an item's
 score has the spread of fewer components (an average of several correlated z-scores spreads a
 little less), which favours new items slightly. Tried and dropped: counting an abstaining
 component as z = 0 (new items then never reach a top list) and Stouffer's Z (correlated
@@ -68,22 +69,29 @@ def blend(weights: np.ndarray, components: list[np.ndarray]) -> np.ndarray:
 
     Where every component scores an item this is the weighted sum over a per-query constant, so
     the ranking is the weighted sum's. An item only some components score is judged by those
-    alone. ``weights``: one weight per component, or one row per query. Items no weighted
+    alone; one that no weighted component scores (the tuned weights may leave out every text
+    model, when the tuning users' targets are all known items) by the plain mean of the
+    components that do. ``weights``: one weight per component, or one row per query. Items no
     component scores get -inf.
     """
     w = np.asarray(weights, dtype=np.float64)
     w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(components[0]), len(components)))
     num = np.zeros(components[0].shape)
     den = np.zeros(components[0].shape)
+    plain_num = np.zeros(components[0].shape)
+    plain_den = np.zeros(components[0].shape)
     for j, z in enumerate(components):
-        wj = w[:, j : j + 1]
-        if not wj.any():
-            continue
         ok = np.isfinite(z)
-        num += np.where(ok, wj * np.where(ok, z, 0.0), 0.0)
-        den += np.where(ok, wj, 0.0)
+        zj = np.where(ok, z, 0.0)
+        plain_num += zj
+        plain_den += ok
+        wj = w[:, j : j + 1]
+        if wj.any():
+            num += wj * zj
+            den += np.where(ok, wj, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, num / den, -np.inf)
+        out = np.where(den > 0, num / den, plain_num / plain_den)
+    return np.where(plain_den > 0, out, -np.inf)
 
 
 @register
@@ -171,11 +179,7 @@ class EnsembleRecommender(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         w = self._weights_for(np.diff(batch.history.indptr))
-        comps = [
-            self._standardised(m, batch) if w[:, j].any() else np.full((len(batch), self.n_items), np.nan)
-            for j, m in enumerate(self.models_)
-        ]
-        return blend(w, comps).astype(np.float32)
+        return blend(w, [self._standardised(m, batch) for m in self.models_]).astype(np.float32)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out = {"weights": self.weights_}

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-browser chromium benchmark benchmark-scale lint clean
+.PHONY: install demo test test-slow test-browser chromium benchmark benchmark-scale benchmark-service benchmark-lm lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,13 @@ benchmark: $(STAMP)
 	done
 
 benchmark-scale: $(STAMP)
-	nice -n 10 $(BIN)/python benchmarks/scaling.py --sizes 10000 100000
-	nice -n 10 $(BIN)/python benchmarks/scaling.py --sizes 1000000
+	nice -n 10 $(BIN)/python benchmarks/scaling.py
+
+benchmark-service: $(STAMP)
+	$(BIN)/python benchmarks/load_test.py --duration 60
+
+benchmark-lm: $(STAMP)
+	nice -n 10 $(BIN)/python benchmarks/lm_tallrec.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -282,7 +282,7 @@ class _OnnxBackend:
 
 
 class _TorchBf16Backend(_TorchBackend):
-    """The same model with bfloat16 autocast: ~3x faster where the CPU has bf16 matrix units
+    """The same model with bfloat16 autocast: ~2.5x faster where the CPU has bf16 matrix units
     (AMX, AVX512-BF16), cosine > 0.9999 to fp32. For bulk encoding; cached under its own tag."""
 
     def __init__(self) -> None:
@@ -454,7 +454,7 @@ class TextEncoder:
     Args:
         model: packaged model name; ``"all-MiniLM-L6-v2"`` (384-d, English).
         backend: ``"torch"`` (sentence-transformers, fp32), ``"torch-bf16"`` (the same with bfloat16
-            autocast: ~3x faster on CPUs with bf16 units, for bulk jobs) or ``"onnx"`` (int8, onnxruntime).
+            autocast: ~2.5x faster on CPUs with bf16 units, for bulk jobs) or ``"onnx"`` (int8, onnxruntime).
         cache_dir: folder of the SQLite cache; default ``data_dir() / "embeddings"``.
         batch_size: texts per forward pass (and per cache commit).
         show_progress: progress bar when more than two batches need encoding; None: on when stderr

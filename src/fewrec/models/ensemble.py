@@ -1,18 +1,19 @@
 """Ensembles: a score blend of several recommenders behind the same contract.
 
 Each component's scores are standardised per query, then mixed with weights that depend on how
-much the query reveals: one weight vector per shot count K. A component abstains on items it
-cannot score (a non-finite score, or, for an ID-only model, an item with no training
-interaction); each item gets the weighted mean z-score of the components that score it (or, if
-no weighted component does, their plain mean), so a text-only item is ranked by the text models
-instead of sinking to the bottom. Such an item's
-score has the spread of fewer components (an average of several correlated z-scores spreads a
-little less), which favours new items slightly. Tried and dropped: counting an abstaining
-component as z = 0 (new items then never reach a top list) and Stouffer's Z (correlated
-components inflate known items' scores; new items rarely reach a top list). With ``tune``
-the weights are learned on warm users held out of the components' training, by simulating
-K-shot users (earliest and random reveals) and maximising NDCG@10 by coordinate ascent; the
-components are then refitted on all the data.
+much the query reveals: one weight vector per shot count K. With ``tune`` the weights are
+learned on warm users held out of the components' training, by simulating K-shot users
+(earliest and random reveals) and maximising NDCG@10 by coordinate ascent; the components are
+then refitted on all the data.
+
+A component abstains on items it cannot score: a non-finite score or, for an ID-only model, an
+item with no training interaction. Each item gets the weighted mean z-score of the components
+that score it (or, if no weighted component does, their plain mean), so a text-only item is
+ranked by the text models instead of sinking to the bottom. Its score then has the spread of
+fewer components (a mean of several correlated z-scores spreads a little less), which favours
+new items slightly. Tried and dropped: counting an abstaining component as z = 0 (new items
+never reached a top list) and Stouffer's Z (correlated components inflate known items' scores,
+so new items rarely reached one).
 """
 
 from __future__ import annotations

@@ -63,6 +63,7 @@ def main() -> None:
     )
     ap.add_argument("--distil-episodes", type=int, default=128)
     ap.add_argument("--top-n", type=int, default=50)
+    ap.add_argument("--lm", default="smollm2-135m", help="packaged LM (fewrec.lm.model.LM_SPECS)")
     ap.add_argument("--output", default="benchmarks/lm_tallrec.json")
     args = ap.parse_args()
 
@@ -71,7 +72,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     sub_idx = np.sort(rng.choice(len(split.test), size=min(args.n_test, len(split.test)), replace=False))
     sub = split.test.take(sub_idx)
-    lm = load_lm()
+    lm = load_lm(args.lm)
     models: dict[str, dict[str, float]] = {r: {} for r in ROWS}
     lora_logs: dict[str, Any] = {}
     speed: dict[str, Any] = {}
@@ -109,6 +110,8 @@ def main() -> None:
         fitted: dict[str, Any] = {}
         for name in ("like-share", "like-clf", "lm-icl", "lm-lora"):
             cfg = {"max_episodes": args.lora_episodes, "progress": True} if name == "lm-lora" else {}
+            if name.startswith("lm-"):
+                cfg["lm"] = args.lm
             t0 = time.perf_counter()
             fitted[name] = make_model(name, **cfg).fit(train)
             models[name][f"K{k}/train_seconds"] = time.perf_counter() - t0

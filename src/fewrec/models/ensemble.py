@@ -18,8 +18,10 @@ so new items rarely reached one).
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
@@ -64,7 +66,7 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return (s - mu) / np.where(sd > 0, sd, 1.0)
 
 
-def blend(weights: np.ndarray, components: list[np.ndarray]) -> np.ndarray:
+def blend(weights: np.ndarray, components: list[np.ndarray | Callable[[], np.ndarray]]) -> np.ndarray:
     """Per item, the weighted mean of the z-scores of the components that score it (NaN: the
     component abstains on that item).
 
@@ -72,27 +74,42 @@ def blend(weights: np.ndarray, components: list[np.ndarray]) -> np.ndarray:
     the ranking is the weighted sum's. An item only some components score is judged by those
     alone; one that no weighted component scores (the tuned weights may leave out every text
     model, when the tuning users' targets are all known items) by the plain mean of the
-    components that do. ``weights``: one weight per component, or one row per query. Items no
-    component scores get -inf.
+    components that do. ``weights``: one weight per component, or one row per query. A component
+    may be a callable that computes its z-scores: it is called only if needed (weighted, or for
+    that fallback). Items no component scores get -inf.
     """
     w = np.asarray(weights, dtype=np.float64)
-    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(components[0]), len(components)))
-    num = np.zeros(components[0].shape)
-    den = np.zeros(components[0].shape)
-    plain_num = np.zeros(components[0].shape)
-    plain_den = np.zeros(components[0].shape)
-    for j, z in enumerate(components):
+    comps = list(components)
+    weighted = (w if w.ndim == 2 else w[None, :]).any(axis=0)
+
+    def get(j: int) -> np.ndarray:
+        if callable(comps[j]):
+            comps[j] = comps[j]()
+        return comps[j]
+
+    first = get(int(np.argmax(weighted)))
+    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(first), len(comps)))
+    num = np.zeros(first.shape)
+    den = np.zeros(first.shape)
+    for j in np.flatnonzero(weighted):
+        z = get(j)
         ok = np.isfinite(z)
-        zj = np.where(ok, z, 0.0)
-        plain_num += zj
+        num += w[:, j : j + 1] * np.where(ok, z, 0.0)
+        den += np.where(ok, w[:, j : j + 1], 0.0)
+    out = np.full(first.shape, -np.inf)
+    np.divide(num, den, out=out, where=den > 0)
+    if (den > 0).all():
+        return out
+    plain_num = np.zeros(first.shape)
+    plain_den = np.zeros(first.shape)
+    for j in range(len(comps)):
+        z = get(j)
+        ok = np.isfinite(z)
+        plain_num += np.where(ok, z, 0.0)
         plain_den += ok
-        wj = w[:, j : j + 1]
-        if wj.any():
-            num += wj * zj
-            den += np.where(ok, wj, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(den > 0, num / den, plain_num / plain_den)
-    return np.where(plain_den > 0, out, -np.inf)
+    fallback = (den == 0) & (plain_den > 0)
+    out[fallback] = plain_num[fallback] / plain_den[fallback]
+    return out
 
 
 @register
@@ -180,7 +197,8 @@ class EnsembleRecommender(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         w = self._weights_for(np.diff(batch.history.indptr))
-        return blend(w, [self._standardised(m, batch) for m in self.models_]).astype(np.float32)
+        comps = [functools.partial(self._standardised, m, batch) for m in self.models_]
+        return blend(w, comps).astype(np.float32)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out = {"weights": self.weights_}

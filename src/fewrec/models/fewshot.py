@@ -184,23 +184,24 @@ class ItemItem:
         """``base.T`` in C order (a sparse @ dense product would copy a transposed view)."""
         return np.ascontiguousarray(self.base.T)
 
-    def extend(self, idx: np.ndarray, w: np.ndarray) -> ItemItem:
-        """A new instance with added items whose neighbours are ``idx`` weighted ``w``."""
-        rows = sp.csr_matrix(
+    def _mix_rows(self, idx: np.ndarray, w: np.ndarray) -> sp.csr_matrix:
+        """Rows of ``mix``: row r has weights ``w[r]`` at fitted items ``idx[r]``."""
+        return sp.csr_matrix(
             (w.ravel(), idx.ravel(), np.arange(0, idx.size + 1, idx.shape[1])),
             shape=(len(idx), self.base.shape[0]),
             dtype=self.base.dtype,
         )
-        return ItemItem(self.base, sp.vstack([self.mix, rows], format="csr"))
+
+    def extend(self, idx: np.ndarray, w: np.ndarray) -> ItemItem:
+        """A new instance with added items whose neighbours are ``idx`` weighted ``w``."""
+        return ItemItem(self.base, sp.vstack([self.mix, self._mix_rows(idx, w)], format="csr"))
 
     def replace(self, rows: np.ndarray, idx: np.ndarray, w: np.ndarray) -> ItemItem:
         """A new instance where added items ``rows`` (0 = the first added) have new neighbours."""
         n_extra, n0 = self.mix.shape
         keep = np.ones(n_extra, dtype=self.mix.dtype)
         keep[rows] = 0
-        new = sp.csr_matrix(
-            (w.ravel(), idx.ravel(), np.arange(0, idx.size + 1, idx.shape[1])), shape=(len(idx), n0)
-        )
+        new = self._mix_rows(idx, w)
         place = sp.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(n_extra, len(rows)))
         mix = sp.diags(keep) @ self.mix + place @ new
         return ItemItem(self.base, sp.csr_matrix(mix, dtype=self.base.dtype))
@@ -424,13 +425,9 @@ class FewShotRecommender(Recommender):
         self.counts_ = np.r_[self.counts_, np.zeros(n_new, np.float32)]
         self.teacher_ = np.r_[self.teacher_, np.zeros((n_new, self.teacher_.shape[1]), np.float32)]
         if self.item_item_ is not None:
-            n0 = self.item_item_.base.shape[0]
-            known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
-            if known.any():
-                idx, w = text_neighbours(self.emb_, np.arange(start, start + n_new), known)
-            else:  # nothing to borrow from: the new items get no item-item term
-                idx, w = np.zeros((n_new, 1), np.int64), np.zeros((n_new, 1))
-            self.item_item_ = self.item_item_.extend(idx, w)
+            self.item_item_ = self.item_item_.extend(
+                *self._added_item_neighbours(np.arange(start, start + n_new))
+            )
         # only the new rows of x are computed; the Gram matrix is updated with them
         x_new = self._standardise(self._raw_representation(slice(start, None)))
         self.x_ = np.r_[self.x_, x_new]
@@ -455,10 +452,17 @@ class FewShotRecommender(Recommender):
         if self.item_item_ is not None:
             n0 = self.item_item_.base.shape[0]
             added = idx[idx >= n0]
-            known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
-            if len(added) and known.any():
-                nbr, w = text_neighbours(self.emb_, added, known)
-                self.item_item_ = self.item_item_.replace(added - n0, nbr, w)
+            if len(added):
+                self.item_item_ = self.item_item_.replace(added - n0, *self._added_item_neighbours(added))
+
+    def _added_item_neighbours(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Item-item mix of items added after fitting: their text neighbours among the fitted
+        items with >= 3 interactions (none at all: zero weights, no item-item term)."""
+        n0 = self.item_item_.base.shape[0]
+        known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
+        if not known.any():
+            return np.zeros((len(items), 1), np.int64), np.zeros((len(items), 1))
+        return text_neighbours(self.emb_, items, known)
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:

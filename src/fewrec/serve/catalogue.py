@@ -93,7 +93,7 @@ class Catalogue:
             self.field_names.update(r.fields)
         self.active = np.r_[self.active, np.ones(len(records), dtype=bool)]
         for name, inv in self._inverted.items():
-            groups = self._groups(records, name, start)
+            groups = self._groups([r.fields for r in records], name, start)
             for key, idx in groups.items():
                 inv[key] = np.r_[inv[key], idx] if key in inv else np.asarray(idx, dtype=np.int64)
         self._lower = None
@@ -116,11 +116,11 @@ class Catalogue:
         for name in sorted(self.field_names):
             self._inverted_for(name)
 
-    def _groups(self, records: Sequence[Any], name: str, start: int) -> dict[str, list[int]]:
+    def _groups(self, fields: Sequence[dict[str, Any]], name: str, start: int) -> dict[str, list[int]]:
+        """Item indices (from ``start``) by filter key of field ``name``."""
         groups: dict[str, list[int]] = {}
-        for i, r in enumerate(records, start=start):
-            fields = r if isinstance(r, dict) else r.fields
-            for key in self._keys(fields.get(name)):
+        for i, f in enumerate(fields, start=start):
+            for key in self._keys(f.get(name)):
                 groups.setdefault(key, []).append(i)
         return groups
 

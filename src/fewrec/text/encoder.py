@@ -358,19 +358,11 @@ class EmbeddingCache:
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        want = {"format": str(CACHE_FORMAT), "name": self.name, "dim": str(self.dim)}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS embeddings "
-                "(key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
-            )
-            want = {"format": str(CACHE_FORMAT), "name": self.name, "dim": str(self.dim)}
-            conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", list(want.items()))
-            have = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            have = self._set_up(conn, want)
         except (OSError, sqlite3.Error) as exc:
             raise self._broken(exc) from exc
         wrong = {k: have.get(k) for k in want if have.get(k) != want[k]}
@@ -382,6 +374,43 @@ class EmbeddingCache:
             )
         self._conn, self._pid = conn, os.getpid()
         return conn
+
+    @staticmethod
+    def _set_up(conn: sqlite3.Connection, want: dict[str, str], patience: float = 60.0) -> dict[str, str]:
+        """Switch to WAL, create the tables and return the stored meta rows.
+
+        Two processes opening a new file at once can both need the write lock to switch the
+        journal mode, and SQLite then answers "database is locked" at once instead of waiting
+        (the busy timeout cannot resolve that deadlock), so the set-up is retried with backoff.
+        """
+        deadline, pause = time.monotonic() + patience, 0.005
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+                    )
+                    conn.execute(
+                        "CREATE TABLE IF NOT EXISTS embeddings "
+                        "(key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID"
+                    )
+                    conn.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)", list(want.items()))
+                    have = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                    conn.execute("COMMIT")
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                return have
+            except sqlite3.OperationalError as exc:
+                busy = "locked" in str(exc) or "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.25)
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """The cached vectors among ``keys`` (entries of the wrong size are left out)."""

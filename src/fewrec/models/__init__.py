@@ -12,7 +12,7 @@ from fewrec.models.base import (
 )
 from fewrec.models.baselines import LikeShare, PopularityRecommender, RandomRecommender
 from fewrec.models.content import ContentRecommender
-from fewrec.models.ease import EASE
+from fewrec.models.ease import DLAE, EASE
 from fewrec.models.ensemble import EnsembleRecommender
 from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
 from fewrec.models.knn import ItemKNN, RP3Beta
@@ -25,6 +25,7 @@ __all__ = [
     "ALS",
     "BPR",
     "ContentRecommender",
+    "DLAE",
     "EASE",
     "EnsembleRecommender",
     "FewShotNoMeta",

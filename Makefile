@@ -41,6 +41,7 @@ benchmark: $(STAMP)
 	for p in warm cold-user cold-item tallrec; do \
 		$(BIN)/fewrec benchmark --protocol $$p --output benchmarks/$$p.json || exit 1; \
 	done
+	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --output benchmarks/cold-user-random.json
 
 benchmark-scale: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/scaling.py

@@ -37,7 +37,7 @@ from fewrec.errors import ConfigError
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
 
-ID_BASELINES = ["random", "popularity", "itemknn", "ease", "als", "bpr"]
+ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "als", "bpr"]
 TEXT_MODELS = ["content", "fewshot-nometa", "fewshot", "ensemble"]
 DEFAULT_MODELS = {
     "warm": ID_BASELINES + TEXT_MODELS,

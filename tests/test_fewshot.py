@@ -206,3 +206,20 @@ def test_dlae_trained_for_few_items_beats_it_trained_for_many(ml100k):
     ok = np.isfinite(s)
     assert ok.sum() > 1000
     np.testing.assert_allclose(s[ok], want[ok], rtol=1e-5, atol=1e-7)
+
+
+def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
+    """Real run on the warm split's validation interactions: weights tuned on held-out
+    interactions of training users beat the cold-start weights for known users."""
+    cfg = {
+        "components": {"itemknn": {}, "ease": {"l2": 500.0}, "popularity": {}},
+        "shots": [0, 5, 20],
+        "rounds": 1,
+    }
+    models = {w: make_model("ensemble", warm=w, **cfg).fit(warm.train) for w in (True, False)}
+    assert models[False].warm_weights_ is None and models[True].warm_weights_.shape == (3,)
+    got = {w: evaluate_ranking(m, warm.valid, warm.train).values["ndcg@10"] for w, m in models.items()}
+    assert got[True] > got[False] + 0.01, got
+    # new users (no user id) still get the per-K weights
+    q = Query(items=["50", "172", "181"])
+    np.testing.assert_array_equal(models[True].score(q).to_numpy(), models[False].score(q).to_numpy())

@@ -54,6 +54,10 @@ class EnsembleConfig(ModelConfig):
     holdout: float = Field(0.1, gt=0, lt=0.5)
     grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     rounds: int = Field(2, ge=1)
+    warm: bool = True
+    """With ``tune``, also learn one weight vector for known users (whose history is in the
+    training data) on a random ``holdout`` share of the training interactions; new users keep
+    the per-K weights."""
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -136,8 +140,11 @@ class EnsembleRecommender(Recommender):
     def _fit(self, data: Dataset) -> None:
         n_comp = len(self.config.components)
         weights = np.ones((len(self.config.shots), n_comp))
+        self.warm_weights_ = None
         if self.config.tune:
             weights = self._tune(data)
+            if self.config.warm:
+                self.warm_weights_ = self._tune_warm(data)
         self.weights_ = weights
         self.models_ = [m.fit(data) for m in self._components()]
 
@@ -164,26 +171,62 @@ class EnsembleRecommender(Recommender):
                 comp = [self._standardised(m, batch, trained) for m in models]
                 z.append((comp, ep))
 
-            w = np.ones(len(models))
-            best = _blend_ndcg(w, z)
-            for _ in range(self.config.rounds):
-                for j in range(len(models)):
-                    for g in self.config.grid:
-                        trial = w.copy()
-                        trial[j] = g
-                        if not trial.any():
-                            continue
-                        val = _blend_ndcg(trial, z)
-                        if val > best + 1e-6:
-                            best, w = val, trial
-            out[s_i] = w
-            log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, w, best)
+            out[s_i], best = self._ascend(z)
+            log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
         return out
 
-    def _weights_for(self, n_hist: np.ndarray) -> np.ndarray:
+    def _tune_warm(self, data: Dataset) -> np.ndarray:
+        """Weights for known users: a random share of the interactions of users with at least 5
+        is held out, the components are fitted on the rest, and the held-out items are the
+        targets of those (now known) users."""
+        rng = np.random.default_rng([self.config.seed, 2])
+        inter = data.interactions
+        users_col = inter["user"].to_numpy()
+        hide = (data.user_counts()[users_col] >= 5) & (rng.random(len(inter)) < self.config.holdout)
+        fit_data = data.with_interactions(inter[~hide])
+        models = [m.fit(fit_data) for m in self._components()]
+        users = np.unique(users_col[hide])
+        hist = rows_matrix(inter[~hide], users, data.n_items)
+        ep = EvalSet(
+            users,
+            np.ones(len(users), bool),
+            hist,
+            binary_union(hist),
+            rows_matrix(inter[hide], users, data.n_items),
+        )
+        batch = QueryBatch(users, hist, user_info=user_info_rows(data.user_info, users))
+        trained = fit_data.item_counts() > 0
+        w, best = self._ascend([([self._standardised(m, batch, trained) for m in models], ep)])
+        log.info("ensemble known-user weights %s (held-out NDCG@10 %.4f)", w, best)
+        return w
+
+    def _ascend(self, episodes: list) -> tuple[np.ndarray, float]:
+        """Coordinate ascent over the grid from equal weights: the weights and their NDCG@10."""
+        n_comp = len(episodes[0][0])
+        w = np.ones(n_comp)
+        best = _blend_ndcg(w, episodes)
+        for _ in range(self.config.rounds):
+            for j in range(n_comp):
+                for g in self.config.grid:
+                    trial = w.copy()
+                    trial[j] = g
+                    if not trial.any():
+                        continue
+                    val = _blend_ndcg(trial, episodes)
+                    if val > best + 1e-6:
+                        best, w = val, trial
+        return w, best
+
+    def _weights_for(self, batch: QueryBatch) -> np.ndarray:
+        """One weight row per query: the known-user weights for users the model trained on,
+        else the per-K weights of the nearest shot count."""
+        n_hist = np.diff(batch.history.indptr)
         shots = np.asarray(self.config.shots, dtype=np.float64)
         pos = np.abs(np.log1p(n_hist)[:, None] - np.log1p(shots)[None, :]).argmin(axis=1)
-        return self.weights_[pos]
+        w = self.weights_[pos]
+        if self.warm_weights_ is not None:
+            w[np.asarray(batch.users) >= 0] = self.warm_weights_
+        return w
 
     def _standardised(
         self, model: Recommender, batch: QueryBatch, trained: np.ndarray | None = None
@@ -196,18 +239,21 @@ class EnsembleRecommender(Recommender):
         return z
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        w = self._weights_for(np.diff(batch.history.indptr))
+        w = self._weights_for(batch)
         comps = [functools.partial(self._standardised, m, batch) for m in self.models_]
         return blend(w, comps).astype(np.float32)
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out = {"weights": self.weights_}
+        if self.warm_weights_ is not None:
+            out["warm_weights"] = self.warm_weights_
         for j, model in enumerate(self.models_):
             out.update({f"c{j}.{k}": v for k, v in model._get_arrays().items()})
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.weights_ = arrays["weights"]
+        self.warm_weights_ = arrays.get("warm_weights")
         self.models_ = self._components()
         for j, model in enumerate(self.models_):
             prefix = f"c{j}."

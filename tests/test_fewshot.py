@@ -223,3 +223,11 @@ def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
     # new users (no user id) still get the per-K weights
     q = Query(items=["50", "172", "181"])
     np.testing.assert_array_equal(models[True].score(q).to_numpy(), models[False].score(q).to_numpy())
+
+
+def test_dlae_refuses_a_catalogue_too_large_for_memory(warm, monkeypatch):
+    from fewrec.models.ease import DLAE
+
+    monkeypatch.setattr(DLAE, "MAX_BYTES", 1e6)
+    with pytest.raises(ConfigError, match="Fix: set dropout"):
+        make_model("dlae").fit(warm.train)

@@ -13,7 +13,7 @@ from fewrec.models import make_model
 from fewrec.models.base import Query
 from fewrec.present import find_titles, print_recommendations
 
-DEMO_MODELS = ["popularity", "itemknn", "ease", "fewshot-nometa", "fewshot", "ensemble"]
+DEMO_MODELS = ["popularity", "itemknn", "ease", "dlae", "fewshot-nometa", "fewshot", "ensemble"]
 DEMO_SHOTS = [0, 5]
 DEMO_TEXT = "I love sci-fi films like Interstellar, with space travel and big ideas"
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
 
 
@@ -80,7 +83,18 @@ class DLAE(Recommender):
             return self.config.dropout
         return float(np.clip(1.0 - n_items / (self.config.scale * mean_items), 0.5, 0.995))
 
+    MAX_BYTES: ClassVar[float] = 8e9
+    """Refuse to build more item-item weights than this (float32 bytes, one n x n per shot)."""
+
     def _fit(self, data: Dataset) -> None:
+        n_models = 1 if self.config.dropout is not None else len(self.config.shots)
+        need = (n_models * 4 + 16) * float(data.n_items) ** 2  # the models, the Gram and a solve
+        if need > self.MAX_BYTES:
+            raise ConfigError(
+                f"dlae would need {need / 1e9:.0f} GB for {data.n_items} items and {n_models} history "
+                "sizes. Fix: set dropout (one model), fewer shots, or use itemknn / rp3beta for large "
+                "catalogues."
+            )
         x = data.matrix(implicit=True)
         gram = (x.T @ x).toarray().astype(np.float64)
         diag = np.diag(gram).copy()

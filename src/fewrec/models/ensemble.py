@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 DEFAULT_COMPONENTS: dict[str, dict] = {
     "fewshot": {},
     "itemknn": {"neighbors": 1000},
-    "ease": {"l2": 5000.0},
+    "dlae": {},
     "popularity": {"segment_by": "auto"},
 }
 

@@ -16,7 +16,7 @@ items, adapt, and minimise the softmax cross-entropy of the hidden items over th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -112,6 +112,7 @@ def meta_learn_head(
     patience: int = 4,
     seed: int = 0,
     progress: bool = False,
+    rank_item_item: bool = False,
 ) -> tuple[HeadParams, dict[str, float]]:
     """Learn the head's prior and step sizes over simulated K-shot users.
 
@@ -128,6 +129,8 @@ def meta_learn_head(
         steps, batch, lr: Adam steps, episodes per step, learning rate.
         eval_every, patience: early stopping on held-out users' episode loss.
         seed: episodes and initialisation seed.
+        rank_item_item: then rescale ``beta`` (by a power of 2 in 1/4..256) for NDCG@10 on the
+            held-out users' episodes.
 
     Returns:
         The best parameters on held-out users, and a small training log.
@@ -173,7 +176,8 @@ def meta_learn_head(
             target[row, order[k:]] = 1.0
         return chosen, idx, mask, shown, target
 
-    def loss_of(chosen, idx, mask, shown, target):
+    def logits_of(chosen, idx, mask, shown):
+        """The adapted heads' scores and the (unweighted) item-item scores of episodes."""
         lam = torch.exp(p_lam)
         alpha, gamma = torch.exp(p_alpha), torch.exp(p_gamma)
         xr = xt[idx] * mask  # (B, Kmax, d): the revealed items' rows, zero-padded
@@ -181,9 +185,12 @@ def meta_learn_head(
         prior = p_mean + side_t[chosen] @ p_side
         b = alpha * (shown @ xt) + lam * prior
         w = torch.linalg.solve(a, b.unsqueeze(2)).squeeze(2)
-        logits = w @ xt.T
+        return w @ xt.T, (None if ii is None else shown @ ii)
+
+    def loss_of(chosen, idx, mask, shown, target):
+        logits, item_item_part = logits_of(chosen, idx, mask, shown)
         if ii is not None:
-            logits = logits + p_beta * (shown @ ii)
+            logits = logits + p_beta * item_item_part
         logits = logits.masked_fill(shown > 0, float("-inf"))
         logp = torch.log_softmax(logits, dim=1)
         per = -(torch.where(target > 0, logp, torch.zeros_like(logp))).sum(1) / target.sum(1)
@@ -219,4 +226,43 @@ def meta_learn_head(
                 bad += 1
                 if bad >= patience:
                     break
-    return best_params, {"val_loss_start": start_loss, "val_loss_best": best, "steps": step + 1}
+    log = {"val_loss_start": start_loss, "val_loss_best": best, "steps": step + 1}
+    if rank_item_item and ii is not None and best_params.beta > 0:
+        # The likelihood weighs every hidden item alike and settles on a small item-item weight;
+        # the top of the list wants more. Rescale beta for NDCG@10 on the held-out episodes.
+        with torch.no_grad():
+            for t, v in (
+                (p_mean, best_params.mean),
+                (p_side, best_params.side),
+                (p_lam, best_params.log_lambda),
+            ):
+                t.copy_(torch.as_tensor(v, dtype=torch.float64))
+            p_alpha.fill_(best_params.log_alpha)
+            p_gamma.fill_(best_params.log_gamma)
+            head, item_item_part = logits_of(*val_eps[:4])
+            shown, target = val_eps[3], val_eps[4]
+            scale, best_ndcg = 1.0, -1.0
+            for m in BETA_SCALES:
+                logits = (head + best_params.beta * m * item_item_part).masked_fill(shown > 0, float("-inf"))
+                val = _ndcg_at_10(logits, target)
+                if val > best_ndcg + 1e-6:
+                    scale, best_ndcg = m, val
+        best_params = replace(best_params, beta=best_params.beta * scale)
+        log.update({"beta_scale": scale, "val_ndcg@10": best_ndcg})
+    return best_params, log
+
+
+BETA_SCALES = tuple(2.0**k for k in range(-2, 9))
+"""Multipliers of the likelihood's item-item weight tried for NDCG@10 (0.25 to 256)."""
+
+
+def _ndcg_at_10(logits, target) -> float:
+    """Mean NDCG@10 of episodes (torch tensors: scores and 0/1 hidden items)."""
+    import torch
+
+    top = torch.topk(logits, 10, dim=1).indices
+    disc = 1.0 / torch.log2(torch.arange(2, 12, dtype=torch.float64))
+    dcg = (target.gather(1, top) * disc).sum(1)
+    n_rel = target.sum(1).clamp(max=10).long()
+    ideal = torch.cumsum(disc, 0)[(n_rel - 1).clamp(min=0)] * (n_rel > 0)
+    return float((dcg / ideal.clamp(min=1e-12)).mean())

@@ -38,7 +38,7 @@ from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
 
 ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "als", "bpr"]
-TEXT_MODELS = ["content", "fewshot-nometa", "fewshot", "ensemble"]
+TEXT_MODELS = ["content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
 DEFAULT_MODELS = {
     "warm": ID_BASELINES + TEXT_MODELS,
     "cold-user": ID_BASELINES + ["popularity-segment"] + TEXT_MODELS,
@@ -58,6 +58,7 @@ DEFAULT_MODELS = {
 #: Named configurations that the benchmark can run beside the plain models.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
+    "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
 }
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],

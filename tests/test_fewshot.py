@@ -269,3 +269,22 @@ def test_ranking_the_item_item_weight_lifts_cold_users(ml100k):
         for n, m in (("plain", plain), ("ranked", ranked))
     }
     assert got["ranked"] > got["plain"] + 0.02, got
+
+
+def test_ensemble_on_too_few_users_falls_back_to_equal_weights(caplog):
+    from fewrec.data import load_interactions
+
+    inter = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 2, 3, 3, 3, 4],
+            "item_id": ["a", "b", "a", "c", "b", "c", "d", "a"],
+            "rating": [5, 4, 3, 5, 4, 4, 2, 5],
+            "timestamp": range(8),
+        }
+    )
+    cfg = {"components": {"itemknn": {}, "dlae": {}, "popularity": {}}, "shots": [0, 1]}
+    with caplog.at_level("WARNING", logger="fewrec.models.ensemble"):
+        model = make_model("ensemble", **cfg).fit(load_interactions(inter))
+    assert "too few to tune" in caplog.text
+    assert (model.weights_ == 1).all() and (model.warm_weights_ == 1).all()
+    assert list(model.recommend(Query(user="1"), k=2)["item"]) == ["c", "d"]

@@ -40,6 +40,9 @@ from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, reg
 
 log = logging.getLogger(__name__)
 
+MIN_TUNING_USERS = 8
+"""Fewest held-out users the weights are tuned on (tuning needs twice as many eligible users)."""
+
 DEFAULT_COMPONENTS: dict[str, dict] = {
     "fewshot": {},
     "itemknn": {"neighbors": 1000},
@@ -157,7 +160,18 @@ class EnsembleRecommender(Recommender):
         rng = np.random.default_rng(self.config.seed)
         counts = data.user_counts()
         users = np.flatnonzero(counts >= 5)
-        held = np.sort(rng.choice(users, size=max(8, int(len(users) * self.config.holdout)), replace=False))
+        if len(users) < 2 * MIN_TUNING_USERS:
+            log.warning(
+                "ensemble: %d users with 5+ interactions, too few to tune on (need %d); equal weights",
+                len(users),
+                2 * MIN_TUNING_USERS,
+            )
+            return np.ones((len(self.config.shots), len(self.config.components)))
+        held = np.sort(
+            rng.choice(
+                users, size=max(MIN_TUNING_USERS, int(len(users) * self.config.holdout)), replace=False
+            )
+        )
         inter = data.interactions
         is_held = inter["user"].isin(held).to_numpy()
         fit_data = data.with_interactions(inter[~is_held])
@@ -188,6 +202,9 @@ class EnsembleRecommender(Recommender):
         inter = data.interactions
         users_col = inter["user"].to_numpy()
         hide = (data.user_counts()[users_col] >= 5) & (rng.random(len(inter)) < self.config.holdout)
+        if len(np.unique(users_col[hide])) < MIN_TUNING_USERS:
+            log.warning("ensemble: too few users to tune the known-user weights on; equal weights")
+            return np.ones(len(self.config.components))
         fit_data = data.with_interactions(inter[~hide])
         models = [m.fit(fit_data) for m in self._components()]
         users = np.unique(users_col[hide])

@@ -19,7 +19,7 @@ import numpy as np
 from fewrec.eval.benchmark import run_benchmark
 
 HERE = Path(__file__).parent
-MODELS = ["popularity", "itemknn", "rp3beta", "ease", "dlae", "fewshot", "ensemble"]
+MODELS = ["popularity", "itemknn", "rp3beta", "ease", "dlae", "fewshot", "fewshot-ranked", "ensemble"]
 SHOTS = [1, 5, 20]
 
 

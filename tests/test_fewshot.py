@@ -83,6 +83,13 @@ def test_ensemble_ranks_cold_items_by_its_text_models(ml100k):
     r = evaluate_ranking(model, split.test, split.train).values["recall@20"]
     base = evaluate_ranking(rnd, split.test, split.train).values["recall@20"]
     assert r > 2 * base, (r, base)
+    # a query that reveals nothing gets items with interactions first; free text lets the text
+    # models bring untrained items back
+    cold = set(split.train.items.id(i) for i in np.flatnonzero(split.train.item_counts() == 0))
+    blind = model.score(Query()).sort_values(ascending=False)
+    assert not cold & set(blind.index[:100]) and np.isneginf(blind[list(cold)]).all()
+    told = model.score(Query(text="a documentary about jazz musicians in New Orleans"))
+    assert np.isfinite(told[list(cold)]).all()
 
 
 def test_blend_weighs_only_the_components_that_score_an_item():

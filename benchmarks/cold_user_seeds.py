@@ -2,7 +2,7 @@
 users move the gain over popularity.
 
 Each seed draws other test users, other revealed items and other tuning users; every model of a
-seed sees the same split. Reports K = 1, 5, 20 per seed, the mean over seeds and the K = 5 gain
+seed sees the same split. Reports K = 0, 1, 5, 20 per seed, the mean over seeds and the K = 5 gain
 over popularity.
 
 Run: ``python benchmarks/cold_user_seeds.py`` -> benchmarks/cold-user-seeds.json and .md
@@ -19,8 +19,8 @@ import numpy as np
 from fewrec.eval.benchmark import run_benchmark
 
 HERE = Path(__file__).parent
-MODELS = ["popularity", "itemknn", "rp3beta", "ease", "dlae", "fewshot", "fewshot-ranked", "ensemble"]
-SHOTS = [1, 5, 20]
+MODELS = ["popularity", "popularity-segment", "itemknn", "rp3beta", "ease", "dlae", "fewshot", "fewshot-ranked", "ensemble"]
+SHOTS = [0, 1, 5, 20]
 
 
 def main() -> None:
@@ -38,7 +38,7 @@ def main() -> None:
     gain = {m: {s: ndcg[m][s][5] / ndcg["popularity"][s][5] - 1 for s in seeds} for m in models}
     out = {"protocol": "cold-user", "reveal": "random", "seeds": seeds, "ndcg@10": ndcg, "k5_gain": gain}
     (HERE / "cold-user-seeds.json").write_text(json.dumps(out, indent=2))
-    head = "| model | " + " | ".join(f"seed {s} K1 / K5 / K20" for s in seeds)
+    head = "| model | " + " | ".join(f"seed {s} K0 / K1 / K5 / K20" for s in seeds)
     lines = [
         "# cold-user (random reveal) on movielens-100k: NDCG@10 over split seeds",
         "",

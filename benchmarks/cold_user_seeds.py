@@ -19,7 +19,17 @@ import numpy as np
 from fewrec.eval.benchmark import run_benchmark
 
 HERE = Path(__file__).parent
-MODELS = ["popularity", "popularity-segment", "itemknn", "rp3beta", "ease", "dlae", "fewshot", "fewshot-ranked", "ensemble"]
+MODELS = [
+    "popularity",
+    "popularity-segment",
+    "itemknn",
+    "rp3beta",
+    "ease",
+    "dlae",
+    "fewshot",
+    "fewshot-ranked",
+    "ensemble",
+]
 SHOTS = [0, 1, 5, 20]
 
 

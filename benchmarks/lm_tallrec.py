@@ -2,7 +2,8 @@
 
 Rows: like-share (trivial rule), like-clf (fast model), lm-icl (in-context, no update), lm-lora
 (LoRA-tuned), lm-rerank (like-clf's top-N re-scored by the LoRA LM), distilled (linear student of
-the LoRA LM; serves without an LM). One K-shot draw (seed 0) per K.
+the LoRA LM; serves without an LM). One K-shot draw per K: ``--seed`` picks which K samples
+are drawn (and the bootstrap); the models keep their own default seed (LoRA initialisation 0).
 
 By default every row is scored on all 1,000 test samples and LoRA trains on every episode the
 K samples give (``--n-test`` and ``--lora-episodes`` cut both down for a quick look; a cut

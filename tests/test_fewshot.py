@@ -232,32 +232,18 @@ def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
     np.testing.assert_array_equal(models[True].score(q).to_numpy(), models[False].score(q).to_numpy())
 
 
+@pytest.mark.parametrize("bad", [{"dropout": 1.0}, {"dropout": -0.1}, {"scale": 0}, {"l2": 0}])
+def test_dlae_rejects_bad_settings_by_name(bad):
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        make_model("dlae", **bad)
+
+
 def test_dlae_refuses_a_catalogue_too_large_for_memory(warm, monkeypatch):
     from fewrec.models.ease import DLAE
 
     monkeypatch.setattr(DLAE, "MAX_BYTES", 1e6)
     with pytest.raises(ConfigError, match="Fix: set dropout"):
         make_model("dlae").fit(warm.train)
-
-
-def test_ndcg_of_meta_episodes_matches_the_evaluation_metric():
-    import torch
-
-    from fewrec.adapt.fewshot import _ndcg_at_10
-    from fewrec.eval import metrics as M
-
-    rng = np.random.default_rng(0)
-    scores = rng.normal(size=(30, 50))
-    target = (rng.random((30, 50)) < 0.1).astype(np.float64)
-    target[0] = 0.0
-    target[0, 7] = 1.0  # one relevant item
-    target[1, :25] = 1.0  # more relevant items than the cut-off
-    target[2] = 0.0  # nothing hidden
-    hits = M.hits_matrix(M.top_k_matrix(scores, 10), sp.csr_matrix(target))
-    want = M.ndcg_at_k(hits, target.sum(1).astype(int), 10)
-    got = _ndcg_at_10(torch.tensor(scores), torch.tensor(target))
-    assert (target.sum(1) == 0).any()  # rows with nothing hidden count as 0, as in the metric
-    assert got == pytest.approx(want.mean(), abs=1e-9)
 
 
 def test_ranking_the_item_item_weight_lifts_cold_users(ml100k):

@@ -482,6 +482,13 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     return part[np.lexsort((part, -scores[part]))]
 
 
+def nearest_shot(n_hist: np.ndarray, shots) -> np.ndarray:
+    """Per query, the index of the shot count nearest its history size (on a log(1 + K) scale,
+    so 3 items are nearer 5 than 1, and 40 nearer 50 than 20)."""
+    shots = np.asarray(shots, dtype=np.float64)
+    return np.abs(np.log1p(n_hist)[:, None] - np.log1p(shots)[None, :]).argmin(axis=1)
+
+
 def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
     """A deterministic per-query seed from the query's history (so batch == single)."""
     lo, hi = history.indptr[row], history.indptr[row + 1]

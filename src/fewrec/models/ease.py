@@ -9,7 +9,7 @@ from pydantic import Field
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import ModelConfig, QueryBatch, Recommender, nearest_shot, register
 
 
 class EASEConfig(ModelConfig):
@@ -112,8 +112,7 @@ class DLAE(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         h = batch.implicit_history()
-        n_hist = np.diff(h.indptr)
-        pick = np.abs(np.log1p(n_hist)[:, None] - np.log1p(self.shots_)[None, :]).argmin(axis=1)
+        pick = nearest_shot(np.diff(h.indptr), self.shots_)
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
         for j in np.unique(pick):
             rows = np.flatnonzero(pick == j)

@@ -40,7 +40,7 @@ from pydantic import Field
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError
-from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, nearest_shot, register
 
 log = logging.getLogger(__name__)
 
@@ -206,12 +206,12 @@ class EnsembleRecommender(Recommender):
         inter = data.interactions
         users_col = inter["user"].to_numpy()
         hide = (data.user_counts()[users_col] >= 5) & (rng.random(len(inter)) < self.config.holdout)
-        if len(np.unique(users_col[hide])) < MIN_TUNING_USERS:
+        users = np.unique(users_col[hide])
+        if len(users) < MIN_TUNING_USERS:
             log.warning("ensemble: too few users to tune the known-user weights on; equal weights")
             return np.ones(len(self.config.components))
         fit_data = data.with_interactions(inter[~hide])
         models = [m.fit(fit_data) for m in self._components()]
-        users = np.unique(users_col[hide])
         hist = rows_matrix(inter[~hide], users, data.n_items)
         ep = EvalSet(
             users,
@@ -246,10 +246,7 @@ class EnsembleRecommender(Recommender):
     def _weights_for(self, batch: QueryBatch) -> np.ndarray:
         """One weight row per query: the known-user weights for users the model trained on,
         else the per-K weights of the nearest shot count."""
-        n_hist = np.diff(batch.history.indptr)
-        shots = np.asarray(self.config.shots, dtype=np.float64)
-        pos = np.abs(np.log1p(n_hist)[:, None] - np.log1p(shots)[None, :]).argmin(axis=1)
-        w = self.weights_[pos]
+        w = self.weights_[nearest_shot(np.diff(batch.history.indptr), self.config.shots)]
         if self.warm_weights_ is not None:
             w[np.asarray(batch.users) >= 0] = self.warm_weights_
         return w

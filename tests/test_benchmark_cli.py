@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from fewrec.errors import ConfigError
-from fewrec.eval.benchmark import markdown_table, run_benchmark, write_result
+from fewrec.eval.benchmark import markdown_table, run_benchmark, run_seeds, write_result
 
 
 def test_warm_benchmark_json_shape_and_values(tmp_path):
@@ -53,6 +53,37 @@ def test_cold_item_id_models_cannot_rank_cold_items():
     assert result["models"]["ease"]["recall@20"] < result["models"]["random"]["recall@20"]
 
 
+def test_seeds_summary_is_the_mean_of_the_per_seed_runs(tmp_path):
+    result = run_seeds(
+        "cold-user", ["popularity", "itemknn"], seeds=[0, 3], shots=[5], reveal="random", progress=False
+    )
+    runs = [result["runs"][s]["itemknn"]["K5/ndcg@10"] for s in ("0", "3")]
+    assert runs[0] != runs[1]  # another seed, other test users
+    summary = result["summary"]["itemknn"]["K5/ndcg@10"]
+    assert summary["mean"] == pytest.approx(sum(runs) / 2)
+    assert summary["ci"][0] < summary["mean"] < summary["ci"][1]
+    # gains are paired by seed
+    base = [result["runs"][s]["popularity"]["K5/ndcg@10"] for s in ("0", "3")]
+    gain = result["gain"]["itemknn"]
+    assert gain["per_seed"] == pytest.approx([r / b - 1 for r, b in zip(runs, base, strict=True)])
+    assert result["gain"]["popularity"]["mean"] == 0.0
+    # the seed-0 run equals a plain single-seed run
+    single = run_benchmark("cold-user", ["itemknn"], seed=0, shots=[5], reveal="random", progress=False)
+    assert runs[0] == single["models"]["itemknn"]["K5/ndcg@10"]
+    path = write_result(result, tmp_path / "seeds.json")
+    text = path.with_suffix(".md").read_text()
+    assert "split seeds 0, 3" in text and "| itemknn |" in text and "gain over popularity" in text
+
+
+def test_seeds_refuses_what_it_cannot_summarise():
+    with pytest.raises(ConfigError, match="fixed split"):
+        run_seeds("tallrec", ["like-share"], seeds=[0, 1])
+    with pytest.raises(ConfigError, match="baseline 'popularity' is not among"):
+        run_seeds("warm", ["ease"], seeds=[0, 1])
+    with pytest.raises(ConfigError, match="distinct"):
+        run_seeds("warm", ["popularity"], seeds=[1, 1])
+
+
 def test_unknown_protocol_and_model():
     with pytest.raises(ConfigError, match="unknown protocol"):
         run_benchmark("nope")
@@ -76,6 +107,9 @@ def fewrec(*args, check=False):
         (["recommend", "/no/such/dir"], "not a saved fewrec model"),
         (["nosuch"], "No such command"),
         (["benchmark", "--seed", "x"], "Invalid value"),
+        (["benchmark", "--seeds", "0,x"], "--seeds expects integers"),
+        (["benchmark", "--seeds", "0,1", "--seed", "2"], "not both"),
+        (["benchmark", "--protocol", "tallrec", "--seeds", "0,1"], "fixed split"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

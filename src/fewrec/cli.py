@@ -76,6 +76,13 @@ def benchmark(
     models: Annotated[str | None, typer.Option(help="comma-separated model names")] = None,
     output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
     seed: Annotated[int, typer.Option(help="split and model seed")] = 0,
+    seeds: Annotated[
+        str | None,
+        typer.Option(help="comma-separated split seeds: one run each, then mean ± 95% CI over them"),
+    ] = None,
+    baseline: Annotated[
+        str, typer.Option(help="with --seeds: the model gains are measured against ('none': no gains)")
+    ] = "popularity",
     shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
     reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
     dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
@@ -95,7 +102,18 @@ def benchmark(
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
     options = dict(dataset=dataset, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
-    if ray:
+    if seeds is not None:
+        from fewrec.eval.benchmark import run_seeds
+
+        if seed != 0:
+            raise FewrecError("give --seed or --seeds, not both")
+        if ray:
+            raise FewrecError("--seeds runs the seeds one after another in this process; drop --ray")
+        del options["seed"]
+        split_seeds = [_int(s, "--seeds") for s in seeds.split(",") if s.strip()]
+        base = None if baseline.lower() == "none" else baseline
+        result = run_seeds(protocol, names, seeds=split_seeds, baseline=base, **options)
+    elif ray:
         from fewrec.scale.ray_jobs import RayConfig, run_benchmark_ray
 
         result = run_benchmark_ray(protocol, names, ray_config=RayConfig(address=address), **options)

@@ -7,6 +7,11 @@ Results are a JSON document::
 
 and a markdown table. Protocols with several K (cold-user shots, tallrec K-shot) prefix the
 metric with the K: ``"K5/ndcg@10"``.
+
+One split's test users give one estimate; another seed draws other test users and can move a
+model's score by more than the per-user bootstrap CI suggests. `run_seeds` repeats the benchmark
+over several split seeds and reports each metric's mean with a 95% t-interval over seeds, and
+each model's relative gain over a baseline model, paired by seed.
 """
 
 from __future__ import annotations
@@ -75,6 +80,8 @@ TABLE_METRICS = {
     "tallrec": ["K16/auc", "K64/auc", "K256/auc", "train_seconds"],
 }
 TALLREC_SEEDS = (0, 1, 2)
+#: The metric a multi-seed summary compares models on (their gain over the baseline).
+HEADLINE = {"warm": "ndcg@10", "cold-user": "K5/ndcg@10", "cold-item": "recall@20"}
 
 ModelFactory = Callable[[], Recommender]
 
@@ -222,6 +229,79 @@ def run_benchmark(
     }
 
 
+def _mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
+    """Mean, sample sd and the t-interval of the mean (None with one value)."""
+    from scipy.stats import t
+
+    v = np.asarray(values, dtype=np.float64)
+    mean = float(v.mean())
+    if len(v) < 2:
+        return {"mean": mean, "sd": None, "ci": None}
+    sd = float(v.std(ddof=1))
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * sd / np.sqrt(len(v))
+    return {"mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
+
+
+def run_seeds(
+    protocol: str,
+    models: Sequence[str] | None = None,
+    *,
+    seeds: Sequence[int] = (0, 1, 2),
+    baseline: str | None = "popularity",
+    **options: Any,
+) -> dict[str, Any]:
+    """`run_benchmark` once per split seed; returns every run and a summary over seeds.
+
+    The summary holds, per model and metric, the mean over seeds with its sd and 95% t-interval
+    (``"summary"``), and each model's relative gain over ``baseline`` on the protocol's headline
+    metric: per seed, then its mean and t-interval (``"gain"``; paired by seed, so split-to-split
+    swings that move every model alike cancel). tallrec has one fixed split and already averages
+    over K-shot draws, so it is refused here.
+    """
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
+    if protocol == "tallrec":
+        raise ConfigError(
+            "tallrec has one fixed split and already averages over K-shot draws "
+            f"{list(TALLREC_SEEDS)}; --seeds applies to warm, cold-user and cold-item"
+        )
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
+    models = list(models or DEFAULT_MODELS.get(protocol, []))
+    if baseline is not None and baseline not in models:
+        raise ConfigError(f"baseline {baseline!r} is not among the models {models}; add it or pass none")
+    runs = {s: run_benchmark(protocol, models, seed=s, **options) for s in seeds}
+    first = runs[seeds[0]]
+    summary: dict[str, dict[str, Any]] = {}
+    for m in models:
+        metrics = [k for k, v in first["models"][m].items() if isinstance(v, int | float)]
+        summary[m] = {
+            k: _mean_ci([runs[s]["models"][m][k] for s in seeds])
+            for k in metrics
+            if all(k in runs[s]["models"][m] for s in seeds)
+        }
+    gain: dict[str, Any] = {}
+    head = HEADLINE.get(protocol)
+    if baseline is not None and head is not None:
+        base = np.array([runs[s]["models"][baseline][head] for s in seeds])
+        for m in models:
+            per = np.array([runs[s]["models"][m][head] for s in seeds]) / base - 1.0
+            gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
+    return {
+        "protocol": protocol,
+        "dataset": first["dataset"],
+        "seeds": seeds,
+        "settings": first["settings"],
+        "machine": first["machine"],
+        "baseline": baseline,
+        "headline": head,
+        "summary": summary,
+        "gain": gain,
+        "runs": {str(s): runs[s]["models"] for s in seeds},
+    }
+
+
 def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:
     """Median milliseconds to turn one new user's K interactions into scores over the whole
     catalogue (one query at a time, no retraining)."""
@@ -245,6 +325,8 @@ def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> 
 def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None) -> str:
     """A markdown table of the chosen metrics (default: the protocol's headline metrics)."""
     metrics = list(metrics or TABLE_METRICS.get(result["protocol"], []))
+    if "summary" in result:
+        return _seeds_table(result, metrics)
     rows = result["models"]
     available = [m for m in metrics if any(m in r for r in rows.values())]
     lines = [
@@ -260,14 +342,46 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
     return "\n".join(lines)
 
 
+def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
+    """Mean over seeds, then the 95% t-interval's half-width; a gain column when there is one."""
+    rows = result["summary"]
+    available = [m for m in metrics if any(m in r for r in rows.values())]
+    gain, head = result.get("gain") or {}, result.get("headline")
+    gain_col = [f"{head} gain over {result['baseline']} (per seed; mean [95% CI])"] if gain else []
+    lines = [
+        "| model | " + " | ".join(available + gain_col) + " |",
+        "|---|" + "---|" * (len(available) + len(gain_col)),
+    ]
+    for name, r in rows.items():
+        cells = []
+        for m in available:
+            v = r.get(m)
+            fmt = "{:.2f}" if m.endswith("seconds") else "{:.4f}"
+            if v is None:
+                cells.append("")
+            elif v["ci"] is None:
+                cells.append(fmt.format(v["mean"]))
+            else:
+                half = (v["ci"][1] - v["ci"][0]) / 2
+                cells.append(f"{fmt.format(v['mean'])} ± {fmt.format(half)}")
+        if gain:
+            g = gain[name]
+            per = ", ".join(f"{x:+.1%}" for x in g["per_seed"])
+            ci = "" if g["ci"] is None else f" [{g['ci'][0]:+.1%}, {g['ci'][1]:+.1%}]"
+            cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write the JSON result (and a markdown table beside it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=False))
-    path.with_suffix(".md").write_text(
-        f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})\n\n"
-        + markdown_table(result)
-        + "\n"
-    )
+    if "seeds" in result:
+        seeds = ", ".join(str(s) for s in result["seeds"])
+        title = f"# {result['protocol']} on {result['dataset']} (split seeds {seeds}: mean ± 95% CI half-width)"
+    else:
+        title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})"
+    path.with_suffix(".md").write_text(title + "\n\n" + markdown_table(result) + "\n")
     return path

@@ -380,7 +380,8 @@ def write_result(result: dict[str, Any], path: str | Path) -> Path:
     path.write_text(json.dumps(result, indent=2, sort_keys=False))
     if "seeds" in result:
         seeds = ", ".join(str(s) for s in result["seeds"])
-        title = f"# {result['protocol']} on {result['dataset']} (split seeds {seeds}: mean ± 95% CI half-width)"
+        what = f"split seeds {seeds}: mean ± 95% CI half-width"
+        title = f"# {result['protocol']} on {result['dataset']} ({what})"
     else:
         title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})"
     path.with_suffix(".md").write_text(title + "\n\n" + markdown_table(result) + "\n")

@@ -155,3 +155,24 @@ def test_cli_recommend_by_title_on_movielens(tmp_path):
     assert "Return of the Jedi" in proc.stdout
     typo = fewrec("recommend", str(out), "--title", "Star Warz Episode")
     assert typo.returncode == 2 and "no item titled" in typo.stderr
+
+
+def test_like_clf_holds_a_few_shot_fit_tighter_and_stays_calibrated():
+    """Cross-validated C: on K = 64 TALLRec samples like-clf must rank validation samples better
+    than the same model with a fixed C = 1, and its probabilities must stay near the like rate."""
+    from fewrec.data.movielens import load_dataset
+    from fewrec.data.splits import tallrec_split
+    from fewrec.eval.evaluate import evaluate_tallrec, tallrec_scores
+    from fewrec.models import make_model
+
+    split = tallrec_split(load_dataset())
+    chosen, fixed = [], []
+    for seed in (0, 1, 2):
+        train = split.train_dataset(split.shots(64, seed))
+        model = make_model("like-clf").fit(train)
+        assert model.c_ < 1.0
+        chosen.append(evaluate_tallrec(model, split.valid).values["auc"])
+        fixed.append(evaluate_tallrec(make_model("like-clf", c=1.0).fit(train), split.valid).values["auc"])
+        prob = tallrec_scores(model, split.valid)
+        assert abs(prob.mean() - split.valid.labels.mean()) < 0.1
+    assert sum(chosen) / 3 > sum(fixed) / 3 + 0.01

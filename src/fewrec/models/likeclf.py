@@ -17,10 +17,12 @@ interaction left out of the item statistics. With few training samples the fit i
 fit; with a warm catalogue of other users the same code learns a strong prior.
 
 How hard the weights are held toward zero is chosen by cross-validated AUC over users (episodes
-of one user stay in one fold). Few-shot data then gets a strongly held fit, whose direction tends
-to each feature's plain covariance with the label, the robust choice for a few dozen samples;
-a warm catalogue gets a freer one. A final one-feature logistic fit on the linear score restores
-calibrated probabilities (it cannot change the ranking).
+of one user stay in one fold), and the like-share rule alone is a candidate too. Few-shot data
+then gets the rule or a strongly held fit, whose direction tends to each feature's plain
+covariance with the label, the robust choice for a few dozen samples; a warm catalogue gets a
+freer one (TALLRec K = 16 / 64 / 256: AUC 0.687 / 0.720 / 0.741 with a fixed C = 1, now
+0.726 / 0.732 / 0.746; catalogue 0.782 either way). A final one-feature logistic fit on the
+linear score restores calibrated probabilities (it cannot change the ranking).
 """
 
 from __future__ import annotations
@@ -103,22 +105,27 @@ class LikeClassifier(Recommender):
             return
         z = (feats - self.mu_) / self.sd_
         self.c_ = cfg.c if cfg.c is not None else self._cross_validated_c(z, labels, np.array(groups))
-        clf = LogisticRegression(C=self.c_, max_iter=1000, random_state=cfg.seed)
-        clf.fit(z, labels)
-        coef = clf.coef_[0].astype(np.float64)
+        if self.c_ == 0.0:  # the like-share rule alone won the cross-validation
+            coef = np.eye(len(FEATURES))[0]
+            clf = None
+        else:
+            clf = LogisticRegression(C=self.c_, max_iter=1000, random_state=cfg.seed)
+            coef = clf.fit(z, labels).coef_[0].astype(np.float64)
         # Platt scaling: a strongly held fit ranks well but squeezes every probability toward
         # the base rate; rescale its score to calibrated odds (the ranking stays as it is).
         platt = LogisticRegression(C=1e6, max_iter=1000).fit((z @ coef)[:, None], labels)
         scale = float(platt.coef_[0, 0])
         if scale > 0:
             self.coef_, self.intercept_ = coef * scale, float(platt.intercept_[0])
-        else:
-            self.coef_, self.intercept_ = coef, float(clf.intercept_[0])
+        else:  # the score does not rise with the label here: keep the direction as fitted
+            self.coef_, self.intercept_ = coef, 0.0 if clf is None else float(clf.intercept_[0])
 
     def _cross_validated_c(self, z: np.ndarray, labels: np.ndarray, groups: np.ndarray) -> float:
-        """The most strongly held ``c_grid`` value whose AUC on held-out users is within one
-        standard error of the best's (a one-SE rule on the per-fold differences: with little data,
-        doubt the freer fit); the smallest C when no fold has both classes on each side."""
+        """The simplest candidate whose AUC on held-out users is within one standard error of
+        the best's (a one-SE rule on the per-fold differences: with little data, doubt the freer
+        fit). Candidates, simplest first: the like-share rule alone (returned as C = 0), then
+        ``c_grid`` from the most strongly held. The smallest C when no fold has both classes
+        on each side."""
         from sklearn.linear_model import LogisticRegression
         from sklearn.model_selection import GroupKFold
 
@@ -132,7 +139,7 @@ class LikeClassifier(Recommender):
         for train, test in GroupKFold(n_splits=n_folds).split(z, labels, groups):
             if len(np.unique(labels[train])) < 2 or len(np.unique(labels[test])) < 2:
                 continue
-            row = []
+            row = [auc(labels[test], z[test, 0])]  # the rule: the like share alone
             for c in grid:
                 clf = LogisticRegression(C=c, max_iter=1000, random_state=self.config.seed)
                 row.append(auc(labels[test], clf.fit(z[train], labels[train]).decision_function(z[test])))
@@ -142,7 +149,7 @@ class LikeClassifier(Recommender):
         scores = np.array(folds)
         diff = scores[:, [int(np.argmax(scores.mean(axis=0)))]] - scores  # >= 0 on average
         se = diff.std(axis=0, ddof=1) / np.sqrt(len(folds))
-        return float(grid[int(np.flatnonzero(diff.mean(axis=0) <= se)[0])])
+        return float([0.0, *grid][int(np.flatnonzero(diff.mean(axis=0) <= se)[0])])
 
     def _features(
         self, hist: np.ndarray, hist_liked: np.ndarray, targets: np.ndarray, loo: float | None = None

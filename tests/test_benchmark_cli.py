@@ -75,6 +75,13 @@ def test_seeds_summary_is_the_mean_of_the_per_seed_runs(tmp_path):
     assert "split seeds 0, 3" in text and "| itemknn |" in text and "gain over popularity" in text
 
 
+def test_seeds_without_the_headline_metric_gives_no_gain():
+    result = run_seeds("cold-user", ["popularity"], seeds=[0, 1], shots=[0], progress=False)
+    assert result["gain"] == {} and result["headline"] is None
+    assert "K0/ndcg@10" in result["summary"]["popularity"]
+    assert "gain over" not in markdown_table(result)
+
+
 def test_seeds_refuses_what_it_cannot_summarise():
     with pytest.raises(ConfigError, match="fixed split"):
         run_seeds("tallrec", ["like-share"], seeds=[0, 1])

@@ -283,10 +283,13 @@ def run_seeds(
         }
     gain: dict[str, Any] = {}
     head = HEADLINE.get(protocol)
+    if head not in summary[models[0]]:  # e.g. cold-user without K = 5 among the shots
+        head = None
     if baseline is not None and head is not None:
         base = np.array([runs[s]["models"][baseline][head] for s in seeds])
         for m in models:
-            per = np.array([runs[s]["models"][m][head] for s in seeds]) / base - 1.0
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per = np.array([runs[s]["models"][m][head] for s in seeds]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
     return {
         "protocol": protocol,

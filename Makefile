@@ -42,7 +42,7 @@ benchmark: $(STAMP)
 		$(BIN)/fewrec benchmark --protocol $$p --output benchmarks/$$p.json || exit 1; \
 	done
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --output benchmarks/cold-user-random.json
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4 \
+	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--output benchmarks/cold-user-random-seeds.json
 
 benchmark-scale: $(STAMP)

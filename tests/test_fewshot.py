@@ -281,3 +281,17 @@ def test_ensemble_on_too_few_users_falls_back_to_equal_weights(caplog):
     assert "too few to tune" in caplog.text
     assert (model.weights_ == 1).all() and (model.warm_weights_ == 1).all()
     assert list(model.recommend(Query(user="1"), k=2)["item"]) == ["c", "d"]
+
+
+def test_ensemble_tunes_on_every_eligible_user_once_across_folds():
+    """folds > 1: the tuning groups partition the eligible users (each scored by components
+    fitted without it); folds = 1: one random holdout share, as before."""
+    users = np.arange(103)
+    rng = np.random.default_rng(0)
+    groups = make_model("ensemble", folds=5)._tuning_groups(users, rng)
+    assert len(groups) == 5 and all(len(g) in (20, 21) for g in groups)
+    np.testing.assert_array_equal(np.sort(np.concatenate(groups)), users)
+    one = make_model("ensemble", folds=1, holdout=0.1)._tuning_groups(users, rng)
+    assert len(one) == 1 and len(one[0]) == 10 and len(np.unique(one[0])) == 10
+    with pytest.raises(ConfigError, match="folds"):
+        make_model("ensemble", folds=0)

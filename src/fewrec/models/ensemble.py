@@ -3,7 +3,11 @@
 Each component's scores are standardised per query, then mixed with weights that depend on how
 much the query reveals: one weight vector per shot count K. With ``tune`` the weights are
 learned on warm users held out of the components' training, by simulating K-shot users
-(earliest and random reveals) and maximising NDCG@10 by coordinate ascent. Known users (whose
+(earliest and random reveals) and maximising NDCG@10 by coordinate ascent. The held-out users
+are cross-fitted: every eligible user is held out once, in ``folds`` groups, so the weights rest
+on all the training users rather than on a 10% sample (cold-user, ten split seeds, earliest K5:
+from -0.8% [-7.0%, +5.4%] over popularity, worst seed -18.6%, to +1.6% [-1.4%, +4.6%], worst
+-4.5%; random K5: +35.0% to +35.2%; fitting takes about 2.5x as long). Known users (whose
 history is in the training data) get one more weight vector, tuned the same way on a held-out
 share of the training interactions. The components are then refitted on all the data.
 
@@ -64,6 +68,10 @@ class EnsembleConfig(ModelConfig):
     reveal: Literal["earliest", "random", "both"] = "both"
     """Which K items the tuning episodes reveal (match how new users arrive)."""
     holdout: float = Field(0.1, gt=0, lt=0.5)
+    """Share of the users (and, for known-user weights, of the interactions) held out to tune on."""
+    folds: int = Field(5, ge=1, le=20)
+    """Tune the per-K weights on every eligible user, in this many folds (each fold's users are
+    scored by components fitted without them); 1: on one ``holdout`` share of the users."""
     grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
     rounds: int = Field(2, ge=1)
     warm: bool = True
@@ -171,32 +179,39 @@ class EnsembleRecommender(Recommender):
                 2 * MIN_TUNING_USERS,
             )
             return np.ones((len(self.config.shots), len(self.config.components)))
-        held = np.sort(
-            rng.choice(
-                users, size=max(MIN_TUNING_USERS, int(len(users) * self.config.holdout)), replace=False
-            )
-        )
-        inter = data.interactions
-        is_held = inter["user"].isin(held).to_numpy()
-        fit_data = data.with_interactions(inter[~is_held])
-        models = [m.fit(fit_data) for m in self._components()]
-        trained = fit_data.item_counts() > 0
-        held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
-        out = np.ones((len(self.config.shots), len(models)))
+        out = np.ones((len(self.config.shots), len(self.config.components)))
+        per_shot: list[list] = [[] for _ in self.config.shots]
+        modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
+        for held in self._tuning_groups(users, rng):
+            inter = data.interactions
+            is_held = inter["user"].isin(held).to_numpy()
+            fit_data = data.with_interactions(inter[~is_held])
+            models = [m.fit(fit_data) for m in self._components()]
+            trained = fit_data.item_counts() > 0
+            held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
+            info = data.user_info
+            for s_i, k in enumerate(self.config.shots):
+                for random in modes:
+                    ep = _episodes(held_inter, held, k, random, data.n_items, rng)
+                    batch = QueryBatch(
+                        np.full(len(ep), -1), ep.history, user_info=user_info_rows(info, ep.users)
+                    )
+                    comp = [self._standardised(m, batch, trained).astype(np.float32) for m in models]
+                    per_shot[s_i].append((comp, ep))
         for s_i, k in enumerate(self.config.shots):
-            modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
-            episodes = [_episodes(held_inter, held, k, random, data.n_items, rng) for random in modes]
-            z = []
-            for ep in episodes:
-                batch = QueryBatch(
-                    np.full(len(ep), -1), ep.history, user_info=user_info_rows(data.user_info, ep.users)
-                )
-                comp = [self._standardised(m, batch, trained) for m in models]
-                z.append((comp, ep))
-
-            out[s_i], best = self._ascend(z)
+            out[s_i], best = self._ascend(per_shot[s_i])
             log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
         return out
+
+    def _tuning_groups(self, users: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
+        """The held-out user groups the weights are tuned on: with ``folds`` > 1 every eligible
+        user, once, in that many groups (each scored by components fitted without it); else one
+        random ``holdout`` share."""
+        if self.config.folds > 1:
+            perm = rng.permutation(users)
+            return [np.sort(g) for g in np.array_split(perm, self.config.folds) if len(g)]
+        size = max(MIN_TUNING_USERS, int(len(users) * self.config.holdout))
+        return [np.sort(rng.choice(users, size=size, replace=False))]
 
     def _tune_warm(self, data: Dataset) -> np.ndarray:
         """Weights for known users: a random share of the interactions of users with at least 5

@@ -14,6 +14,7 @@ CASES = [
     C.Case("rp3beta", min_ndcg=0.28),
     C.Case("ease", min_ndcg=0.33),
     C.Case("dlae", min_ndcg=0.3),
+    C.Case("kshot-ridge", min_ndcg=0.18),
     C.Case("als", min_ndcg=0.29),
     C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),
     C.Case("content", min_ndcg=0.03),

@@ -43,11 +43,11 @@ from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
 
 ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "als", "bpr"]
-TEXT_MODELS = ["content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
+OUR_MODELS = ["kshot-ridge", "content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
 DEFAULT_MODELS = {
-    "warm": ID_BASELINES + TEXT_MODELS,
-    "cold-user": ID_BASELINES + ["popularity-segment"] + TEXT_MODELS,
-    "cold-item": ID_BASELINES + TEXT_MODELS,
+    "warm": ID_BASELINES + OUR_MODELS,
+    "cold-user": ID_BASELINES + ["popularity-segment"] + OUR_MODELS,
+    "cold-item": ID_BASELINES + OUR_MODELS,
     "tallrec": [
         "random",
         "popularity",

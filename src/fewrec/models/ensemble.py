@@ -55,6 +55,7 @@ DEFAULT_COMPONENTS: dict[str, dict] = {
     "fewshot": {},
     "itemknn": {"neighbors": 1000},
     "dlae": {},
+    "kshot-ridge": {},
     "popularity": {"segment_by": "auto"},
 }
 

@@ -310,34 +310,61 @@ def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_bel
     assert got["kshot-ridge"] > got["popularity"] + 0.03 > got["dlae"] + 0.03, got
 
 
-def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k):
+@pytest.mark.parametrize("side_weight", [0.0, 2.0])
+def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight):
     """The closed form equals scikit-learn's Ridge (unpenalised intercept) fitted on the
-    episodes built by hand: each user's first K items -> the rest."""
+    episodes built by hand: each user's first K items (and scaled side-info indicators) -> the
+    rest."""
     from sklearn.linear_model import Ridge
+
+    from fewrec.data.dataset import side_onehot, side_vocab
 
     inter = ml100k.interactions
     users = np.unique(inter["user"].to_numpy())[:60]
     keep = inter["user"].isin(users) & (inter["item"] < 40)
     small = ml100k.with_interactions(inter[keep.to_numpy()])
-    model = make_model("kshot-ridge", shots=[2, 3], reveal="earliest", l2=7.0).fit(small)
+    cfg = {"shots": [2, 3], "reveal": "earliest", "l2": 7.0, "side_weight": side_weight}
+    model = make_model("kshot-ridge", **cfg).fit(small)
+    side = side_weight * side_onehot(small.user_info, side_vocab(small.user_info), small.n_users)
+    assert side.shape[1] == (len(model.side_vocab_) if side_weight else side.shape[1])
     srt = small.interactions.sort_values(["user", "timestamp"], kind="stable")
     for j, k in enumerate((2, 3)):
         xs, ys = [], []
-        for _, g in srt.groupby("user", sort=True):
+        for u, g in srt.groupby("user", sort=True):
             it = g["item"].to_numpy()
             if len(it) > k:
-                xs.append(np.bincount(it[:k], minlength=small.n_items) > 0)
+                row = np.bincount(it[:k], minlength=small.n_items) > 0
+                xs.append(np.r_[row, side[u]] if side_weight else row)
                 ys.append(np.bincount(it[k:], minlength=small.n_items) > 0)
         ref = Ridge(alpha=7.0).fit(np.array(xs, float), np.array(ys, float))
         np.testing.assert_allclose(model.weights_[j], ref.coef_.T, atol=1e-5)
         np.testing.assert_allclose(model.intercepts_[j], ref.intercept_, atol=1e-5)
-    # a 3-item query is scored by the K = 3 model: intercept + the sum of its items' rows
+    # a 3-item query without side info is scored by the K = 3 model: intercept + the sum of its
+    # items' rows, each side field at the training users' average
     items = small.items.to_external(srt["item"].to_numpy()[:3])
     s = model.score(Query(items=items)).to_numpy()
     idx = small.items.index(items)
-    want = model.intercepts_[1] + model.weights_[1][idx].sum(axis=0)
+    w = model.weights_[1]
+    want = model.intercepts_[1] + w[idx].sum(axis=0) + model.side_means_[1] @ w[small.n_items :]
     ok = np.isfinite(s)
-    np.testing.assert_allclose(s[ok], want[ok], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(s[ok], want[ok], rtol=1e-4, atol=1e-5)
+
+
+def test_kshot_ridge_reads_the_side_info_a_new_user_gives(cold_user):
+    model = make_model("kshot-ridge", shots=[0, 5]).fit(cold_user.train)
+    assert {c for c, _ in model.side_vocab_} == {"age", "gender", "occupation"}
+    young = model.score(Query(user_info={"age": 18, "gender": "M", "occupation": "student"})).to_numpy()
+    old = model.score(Query(user_info={"age": 65, "gender": "F", "occupation": "retired"})).to_numpy()
+    blank = model.score(Query()).to_numpy()
+    part = model.score(Query(user_info={"age": 18})).to_numpy()
+    ok = np.isfinite(blank)
+    assert np.corrcoef(young[ok], old[ok])[0, 1] < 0.98
+    # a field not given counts as the average: only age moves a partial query's scores
+    w, mean = model.weights_[0][model.n_items :], model.side_means_[0]
+    age18 = np.array([c == "age" and lvl == "10" for c, lvl in model.side_vocab_], float)
+    is_age = np.array([c == "age" for c, _ in model.side_vocab_])
+    moved = np.where(is_age, age18, mean)
+    np.testing.assert_allclose(part[ok] - blank[ok], ((moved - mean) @ w)[ok], rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("bad", [{"l2": 0}, {"shots": [-1, 5]}, {"shots": []}, {"reveal": "latest"}])

@@ -249,6 +249,33 @@ def side_info_levels(series: pd.Series) -> np.ndarray:
     return series.astype(str).to_numpy()
 
 
+def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]]:
+    """(column, level) pairs of a one-hot encoding of user side info (numbers by decade)."""
+    levels: list[tuple[str, str]] = []
+    for col in info.columns:
+        values = pd.Series(side_info_levels(info[col]))
+        top = values.value_counts().index[:max_levels]
+        levels.extend((col, str(v)) for v in sorted(map(str, top)))
+    return levels
+
+
+def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int) -> np.ndarray:
+    """One-hot side info per row; unknown columns/levels give zeros."""
+    out = np.zeros((n, len(vocab)), dtype=np.float32)
+    if info is None or not len(vocab):
+        return out
+    pos = {key: j for j, key in enumerate(vocab)}
+    for col in {c for c, _ in vocab}:
+        if col not in info.columns:
+            continue
+        vals = side_info_levels(info[col])
+        for row, v in enumerate(vals):
+            j = pos.get((col, str(v)))
+            if j is not None and row < n:
+                out[row, j] = 1.0
+    return out
+
+
 def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame | None:
     """The side-info rows of ``users`` (renumbered from 0), or None when there is none."""
     if not len(user_info.columns):

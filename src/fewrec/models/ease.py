@@ -8,7 +8,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import Field, field_validator
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, nearest_shot, register
 
@@ -133,9 +133,16 @@ class DLAE(Recommender):
 
 class KShotRidgeConfig(ModelConfig):
     l2: float = Field(100.0, gt=0)
-    """L2 penalty on the item-item weights (ML-100K cold-user training users: 30-100 best at K=5)."""
-    shots: tuple[int, ...] = (1, 3, 5, 10, 20)
+    """L2 penalty on the weights (ML-100K cold-user validation users, split seeds 0-2: 100 best
+    for earliest K5 among 10-300, 30-100 for random K5)."""
+    shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
     """One model per revealed-history size; a query uses the one nearest its size."""
+    side_weight: float = Field(1.0, ge=0)
+    """Scale of the user's side info (one indicator per level of each user field, numbers by
+    decade) given to the regression beside the revealed items; 0: items only. A field a query
+    lacks counts as the training users' average (cold-user earliest reveal, validation users of
+    split seeds 0-2, NDCG@10 with side weight 0 -> 1: K0 0.542 -> 0.558, K1 0.537 -> 0.547, K5
+    0.545 -> 0.547)."""
     reveal: Literal["earliest", "random", "both"] = "both"
     """Which K items a training episode reveals: a user's first K (how new users arrive), a
     random K, or one episode of each per user."""
@@ -152,8 +159,8 @@ class KShotRidgeConfig(ModelConfig):
 class KShotRidge(Recommender):
     """Ridge regression from the K items a user reveals to the items they go on to interact
     with, fitted on K-shot episodes of the training users: B_K = (Xc'Xc + l2 I)^-1 Xc'(Y - p),
-    score = p + (h - m) B_K, where X holds each episode's K revealed items (column means m,
-    centred Xc), Y the rest and p Y's column means.
+    score = p + (h - m) B_K, where X holds each episode's K revealed items and the user's side
+    info (column means m, centred Xc), Y the rest and p Y's column means.
 
     EASE and DLAE learn to reconstruct a user's items from the others, whichever they are. Here
     the input is what a K-shot user actually shows and the target what follows it, so the model
@@ -181,9 +188,12 @@ class KShotRidge(Recommender):
         items = inter["item"].to_numpy()
         rng = np.random.default_rng(self.config.seed)
         modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
-        weights, intercepts, means = [], [], []
+        self.side_vocab_ = side_vocab(data.user_info) if self.config.side_weight > 0 else []
+        side = self.config.side_weight * side_onehot(data.user_info, self.side_vocab_, data.n_users)
+        user_of = inter["user"].to_numpy()
+        weights, intercepts, side_means = [], [], []
         for k in shots:
-            rows_x, cols_x, rows_y, cols_y = [], [], [], []
+            rows_x, cols_x, rows_y, cols_y, ep_users = [], [], [], [], []
             n_ep = 0
             for idx in groups:
                 if len(idx) <= k:
@@ -194,10 +204,13 @@ class KShotRidge(Recommender):
                     cols_x.append(items[order[:k]])
                     rows_y.append(np.full(len(idx) - k, n_ep))
                     cols_y.append(items[order[k:]])
+                    ep_users.append(user_of[idx[0]])
                     n_ep += 1
             if n_ep == 0:
-                raise ConfigError(f"kshot-ridge: no training user has more than {k} interactions; lower shots")
-            x = _binary(rows_x, cols_x, n_ep, n)
+                raise ConfigError(
+                    f"kshot-ridge: no training user has more than {k} interactions; lower shots"
+                )
+            x = sp.hstack([_binary(rows_x, cols_x, n_ep, n), sp.csr_matrix(side[ep_users])]).tocsr()
             y = _binary(rows_y, cols_y, n_ep, n)
             m = np.asarray(x.mean(axis=0)).ravel()
             p = np.asarray(y.mean(axis=0)).ravel()
@@ -206,9 +219,10 @@ class KShotRidge(Recommender):
             gram[np.diag_indices_from(gram)] += self.config.l2
             weights.append(np.linalg.solve(gram, cross).astype(np.float32))
             intercepts.append((p - m @ weights[-1]).astype(np.float32))
-            means.append(m)
+            side_means.append(m[n:])
         self.weights_ = np.stack(weights)
         self.intercepts_ = np.stack(intercepts)
+        self.side_means_ = np.stack(side_means).astype(np.float32)
         self.shots_ = np.asarray(shots, dtype=np.int64)
         self.trained_ = data.item_counts() > 0
 
@@ -216,12 +230,27 @@ class KShotRidge(Recommender):
         h = batch.implicit_history()
         pick = nearest_shot(np.diff(h.indptr), self.shots_)
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
+        side = self._query_side(batch)
         for j in np.unique(pick):
             rows = np.flatnonzero(pick == j)
-            scores[rows] = np.asarray(h[rows] @ self.weights_[j], dtype=np.float32) + self.intercepts_[j]
-        scores = self.fill_empty_with_popularity(scores, batch)
+            w = self.weights_[j]
+            scores[rows] = np.asarray(h[rows] @ w[: self.n_items], dtype=np.float32) + self.intercepts_[j]
+            if len(self.side_vocab_):
+                known = ~np.isnan(side[rows])
+                scores[rows] += np.where(known, side[rows], self.side_means_[j]) @ w[self.n_items :]
         scores[:, ~self.trained_] = -np.inf
         return scores
+
+    def _query_side(self, batch: QueryBatch) -> np.ndarray:
+        """Scaled side-info indicators per query; NaN for a field the query does not give (or
+        gives a level never seen in training), so that field counts as the training average."""
+        vocab = self.side_vocab_
+        out = self.config.side_weight * side_onehot(batch.user_info, vocab, len(batch))
+        for col in dict.fromkeys(c for c, _ in vocab):
+            block = np.array([c == col for c, _ in vocab])
+            missing = ~out[:, block].any(axis=1)
+            out[np.ix_(missing, block)] = np.nan
+        return out
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {
@@ -229,6 +258,9 @@ class KShotRidge(Recommender):
             "intercepts": self.intercepts_,
             "shots": self.shots_,
             "trained": self.trained_,
+            "side_means": self.side_means_,
+            "side_cols": np.array([c for c, _ in self.side_vocab_], dtype=str),
+            "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
         }
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -236,6 +268,9 @@ class KShotRidge(Recommender):
         self.intercepts_ = arrays["intercepts"]
         self.shots_ = arrays["shots"]
         self.trained_ = arrays["trained"]
+        self.side_means_ = arrays["side_means"]
+        cols, levels = arrays["side_cols"].tolist(), arrays["side_levels"].tolist()
+        self.side_vocab_ = list(zip(cols, levels, strict=True))
 
 
 def _binary(rows: list[np.ndarray], cols: list[np.ndarray], n_rows: int, n_cols: int) -> sp.csr_matrix:

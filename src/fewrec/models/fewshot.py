@@ -30,7 +30,7 @@ from pydantic import Field
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
-from fewrec.data.dataset import Dataset, side_info_levels
+from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 
@@ -74,33 +74,6 @@ class FewShotConfig(TextModelConfig):
     """Use user side info (age, gender, occupation...) in the prior mean."""
     distill_epochs: int = Field(300, ge=1)
     progress: bool = False
-
-
-def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]]:
-    """(column, level) pairs of a one-hot encoding of user side info (numbers by decade)."""
-    levels: list[tuple[str, str]] = []
-    for col in info.columns:
-        values = pd.Series(side_info_levels(info[col]))
-        top = values.value_counts().index[:max_levels]
-        levels.extend((col, str(v)) for v in sorted(map(str, top)))
-    return levels
-
-
-def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int) -> np.ndarray:
-    """One-hot side info per row; unknown columns/levels give zeros."""
-    out = np.zeros((n, len(vocab)), dtype=np.float32)
-    if info is None or not len(vocab):
-        return out
-    pos = {key: j for j, key in enumerate(vocab)}
-    for col in {c for c, _ in vocab}:
-        if col not in info.columns:
-            continue
-        vals = side_info_levels(info[col])
-        for row, v in enumerate(vals):
-            j = pos.get((col, str(v)))
-            if j is not None and row < n:
-                out[row, j] = 1.0
-    return out
 
 
 def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:

@@ -47,6 +47,7 @@ benchmark: $(STAMP)
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,als,kshot-ridge,fewshot-nometa,fewshot,ensemble \
 		--output benchmarks/cold-user-earliest-seeds.json
+	$(BIN)/python benchmarks/tallrec_ceiling.py
 
 benchmark-scale: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/scaling.py

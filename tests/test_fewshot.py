@@ -383,3 +383,25 @@ def test_kshot_ridge_says_what_to_do_when_no_user_has_enough_items(ml100k, warm,
     monkeypatch.setattr(KShotRidge, "MAX_BYTES", 1e6)
     with pytest.raises(ConfigError, match="Fix: fewer shots"):
         make_model("kshot-ridge").fit(warm.train)
+
+
+def test_kshot_ridge_windows_add_the_next_blocks_of_k_as_earliest_episodes(ml100k):
+    """windows=2: each user's first K items -> the rest, and the next K -> the rest after them."""
+    from sklearn.linear_model import Ridge
+
+    inter = ml100k.interactions
+    users = np.unique(inter["user"].to_numpy())[:60]
+    keep = inter["user"].isin(users) & (inter["item"] < 40)
+    small = ml100k.with_interactions(inter[keep.to_numpy()])
+    cfg = {"shots": [2], "reveal": "earliest", "l2": 3.0, "side_weight": 0.0, "windows": 2}
+    model = make_model("kshot-ridge", **cfg).fit(small)
+    xs, ys = [], []
+    for _, g in small.interactions.sort_values(["user", "timestamp"], kind="stable").groupby("user"):
+        it = g["item"].to_numpy()
+        for lo in (0, 2):
+            if len(it) > lo + 2:
+                xs.append(np.bincount(it[lo : lo + 2], minlength=small.n_items) > 0)
+                ys.append(np.bincount(it[lo + 2 :], minlength=small.n_items) > 0)
+    ref = Ridge(alpha=3.0).fit(np.array(xs, float), np.array(ys, float))
+    np.testing.assert_allclose(model.weights_[0], ref.coef_.T, atol=1e-5)
+    np.testing.assert_allclose(model.intercepts_[0], ref.intercept_, atol=1e-5)

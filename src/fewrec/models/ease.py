@@ -145,7 +145,13 @@ class KShotRidgeConfig(ModelConfig):
     0.545 -> 0.547)."""
     reveal: Literal["earliest", "random", "both"] = "both"
     """Which K items a training episode reveals: a user's first K (how new users arrive), a
-    random K, or one episode of each per user."""
+    random K, or both kinds of episode per user."""
+    windows: int = Field(1, ge=1)
+    """Episodes per user and kind: for the earliest reveal, the first K items, the next K, ...
+    (``windows`` consecutive blocks, each followed by the rest as targets: more episodes that look
+    like a newcomer's); for the random reveal, as many random draws. With ``reveal="earliest"``,
+    earliest K5 validation NDCG@10 (split seeds 0-2) goes 0.553 -> 0.564 with 3 windows; with
+    "both" the random draws cancel that gain (0.547 either way; random K5 0.574 -> 0.584)."""
 
     @field_validator("shots")
     @classmethod
@@ -199,13 +205,19 @@ class KShotRidge(Recommender):
                 if len(idx) <= k:
                     continue
                 for random in modes:
-                    order = rng.permutation(idx) if random else idx
-                    rows_x.append(np.full(k, n_ep))
-                    cols_x.append(items[order[:k]])
-                    rows_y.append(np.full(len(idx) - k, n_ep))
-                    cols_y.append(items[order[k:]])
-                    ep_users.append(user_of[idx[0]])
-                    n_ep += 1
+                    # earliest: consecutive windows of K; random: as many draws, so that "both"
+                    # weighs the two kinds alike
+                    for w in range(self.config.windows if k else 1):
+                        lo = 0 if random else w * k
+                        if len(idx) <= lo + k:
+                            break
+                        order = rng.permutation(idx) if random else idx
+                        rows_x.append(np.full(k, n_ep))
+                        cols_x.append(items[order[lo : lo + k]])
+                        rows_y.append(np.full(len(idx) - lo - k, n_ep))
+                        cols_y.append(items[order[lo + k :]])
+                        ep_users.append(user_of[idx[0]])
+                        n_ep += 1
             if n_ep == 0:
                 raise ConfigError(
                     f"kshot-ridge: no training user has more than {k} interactions; lower shots"

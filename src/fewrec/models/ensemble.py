@@ -8,9 +8,10 @@ are cross-fitted: every eligible user is held out once, in ``folds`` groups, so 
 on all the training users rather than on a 10% sample (cold-user, ten split seeds, earliest K5:
 from -0.8% [-7.0%, +5.4%] over popularity, worst seed -18.6%, to +1.6% [-1.4%, +4.6%], worst
 -4.5%; random K5: +35.0% to +35.2%; fitting takes about 2.5x as long). Adding `kshot-ridge` to
-the default components then lifted earliest K5 to +19.4% [+16.5%, +22.2%] (random unchanged). Known users (whose
-history is in the training data) get one more weight vector, tuned the same way on a held-out
-share of the training interactions. The components are then refitted on all the data.
+the default components then lifted earliest K5 to +19.4% [+16.5%, +22.2%] (random unchanged).
+Known users (whose history is in the training data) get one more weight vector, tuned the same
+way on a held-out share of the training interactions. The components are then refitted on all
+the data.
 
 A component abstains on items it cannot score: a non-finite score or, for an ID-only model, an
 item with no training interaction. Each item gets the weighted mean z-score of the components

@@ -367,7 +367,9 @@ def test_kshot_ridge_reads_the_side_info_a_new_user_gives(cold_user):
     np.testing.assert_allclose(part[ok] - blank[ok], ((moved - mean) @ w)[ok], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("bad", [{"l2": 0}, {"shots": [-1, 5]}, {"shots": []}, {"reveal": "latest"}])
+@pytest.mark.parametrize(
+    "bad", [{"l2": 0}, {"shots": [-1, 5]}, {"shots": []}, {"reveal": "latest"}, {"windows": 0}]
+)
 def test_kshot_ridge_rejects_bad_settings_by_name(bad):
     with pytest.raises(ConfigError, match=next(iter(bad))):
         make_model("kshot-ridge", **bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import numpy as np
@@ -113,10 +114,8 @@ class DLAE(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         h = batch.implicit_history()
-        pick = nearest_shot(np.diff(h.indptr), self.shots_)
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
-        for j in np.unique(pick):
-            rows = np.flatnonzero(pick == j)
+        for j, rows in _by_shot(h, self.shots_):
             scores[rows] = np.asarray(h[rows] @ self.weights_[j], dtype=np.float32)
         scores = self.fill_empty_with_popularity(scores, batch)
         scores[:, ~self.trained_] = -np.inf
@@ -240,11 +239,9 @@ class KShotRidge(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         h = batch.implicit_history()
-        pick = nearest_shot(np.diff(h.indptr), self.shots_)
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
         side = self._query_side(batch)
-        for j in np.unique(pick):
-            rows = np.flatnonzero(pick == j)
+        for j, rows in _by_shot(h, self.shots_):
             w = self.weights_[j]
             scores[rows] = np.asarray(h[rows] @ w[: self.n_items], dtype=np.float32) + self.intercepts_[j]
             if len(self.side_vocab_):
@@ -283,6 +280,14 @@ class KShotRidge(Recommender):
         self.side_means_ = arrays["side_means"]
         cols, levels = arrays["side_cols"].tolist(), arrays["side_levels"].tolist()
         self.side_vocab_ = list(zip(cols, levels, strict=True))
+
+
+def _by_shot(history: sp.csr_matrix, shots: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(model index, query rows) for each per-history-size model that scores some query: the one
+    nearest each query's history size."""
+    pick = nearest_shot(np.diff(history.indptr), shots)
+    for j in np.unique(pick):
+        yield int(j), np.flatnonzero(pick == j)
 
 
 def _binary(rows: list[np.ndarray], cols: list[np.ndarray], n_rows: int, n_cols: int) -> sp.csr_matrix:

@@ -48,6 +48,7 @@ benchmark: $(STAMP)
 		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,als,kshot-ridge,fewshot-nometa,fewshot,ensemble \
 		--output benchmarks/cold-user-earliest-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
+	$(BIN)/python benchmarks/cold_user_probes.py --ensemble
 
 benchmark-scale: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/scaling.py

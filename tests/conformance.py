@@ -77,7 +77,11 @@ def check_batch_equals_single(case: Case, model) -> None:
     for q, b in zip(queries, batch, strict=True):
         single = model.recommend(q, k=10)
         assert single["item"].tolist() == b["item"].tolist()
-        np.testing.assert_allclose(single["score"], b["score"], rtol=1e-5)
+        # float32 sums in another order (BLAS blocks by batch size): a score near 0 that sums
+        # larger terms differs by ~1e-7 absolute, so the tolerance scales with the list's scores
+        scores = b["score"].to_numpy()
+        scale = float(np.abs(scores[np.isfinite(scores)]).max(initial=1.0))
+        np.testing.assert_allclose(single["score"], b["score"], rtol=1e-5, atol=1e-5 * scale)
 
 
 def check_history_only_query(case: Case, model) -> None:

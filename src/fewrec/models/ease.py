@@ -150,7 +150,10 @@ class KShotRidgeConfig(ModelConfig):
     (``windows`` consecutive blocks, each followed by the rest as targets: more episodes that look
     like a newcomer's); for the random reveal, as many random draws. With ``reveal="earliest"``,
     earliest K5 validation NDCG@10 (split seeds 0-2) goes 0.553 -> 0.564 with 3 windows; with
-    "both" the random draws cancel that gain (0.547 either way; random K5 0.574 -> 0.584)."""
+    ``reveal="random"``, random K5 goes 0.596 -> 0.654 (8 draws) -> 0.661 (16); with "both" the
+    random draws cancel the earliest gain (0.547 either way; random K5 0.574 -> 0.584). Inside
+    the default ensemble neither gain survives (earliest 0.556 -> 0.558 with 3 windows, random
+    0.691 -> 0.696 with 16, seed 0 down), so the default stays 1: `benchmarks/cold_user_probes.md`."""
 
     @field_validator("shots")
     @classmethod

@@ -1,0 +1,177 @@
+"""Probes of the cold-user K = 5 gap: signals and settings tried for the +30% target.
+
+Every figure is NDCG@10 (full ranking) on the VALIDATION users of cold-user split seeds 0-2,
+never on test users; each row gives the mean and the three per-seed values. These are one-off
+measurements behind design choices, not models of the library:
+
+* ``time``: does *when* a new user arrives help under the earliest reveal? Popularity counted
+  over training ratings weighted by exp(-|t - t_user| / window), t_user the time of the user's
+  last revealed rating.
+* ``ratings``: DLAE fed the revealed ratings (r / 5, or 1 + 0.2 (r - 3.5)) instead of 0/1.
+* ``dlae-grid``: one DLAE (L2, dropout) for K = 5 against the default per-history-size models.
+* ``kshot-windows``: kshot-ridge's ``windows`` (earliest: consecutive K-blocks; random: draws).
+* ``ensemble`` (``--ensemble``, ~15 min): the default ensemble with kshot-ridge at 1 window
+  against its best ``windows`` above.
+
+Usage::
+
+    python benchmarks/cold_user_probes.py [--ensemble]   # writes benchmarks/cold_user_probes.{json,md}
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from fewrec.data import load_dataset
+from fewrec.data.splits import EvalSet, cold_user_split
+from fewrec.eval import metrics as M
+from fewrec.eval.evaluate import score_eval_set
+from fewrec.models.base import MODELS, make_model
+
+OUT = Path(__file__).with_name("cold_user_probes")
+SEEDS = (0, 1, 2)
+DAY = 86_400.0
+
+
+def ndcg10(scores: np.ndarray, es: EvalSet) -> float:
+    s = np.array(scores, dtype=np.float64)
+    ex = es.exclude.tocoo()
+    s[ex.row, ex.col] = -np.inf
+    hits = M.hits_matrix(M.top_k_matrix(s, 10), es.targets)
+    return float(M.ndcg_at_k(hits, np.diff(es.targets.indptr), 10).mean())
+
+
+def time_popularity(split, data, window_days: float) -> np.ndarray:
+    """Training ratings counted with weight exp(-|t - t_user| / window) per validation user."""
+    es, train = split.valid, split.train.interactions
+    inter = data.interactions
+    ts, items = train["timestamp"].to_numpy(float), train["item"].to_numpy()
+    out = np.empty((len(es), data.n_items))
+    for r, u in enumerate(es.users):
+        mine = inter[inter["user"].to_numpy() == u]
+        shown = mine[mine["item"].isin(es.history[r].indices).to_numpy()]
+        t_user = float(shown["timestamp"].max() if len(shown) else mine["timestamp"].min())
+        w = np.exp(-np.abs(ts - t_user) / (window_days * DAY))
+        out[r] = np.bincount(items, weights=w, minlength=data.n_items)
+    return out
+
+
+def main(with_ensemble: bool) -> None:
+    data = load_dataset()
+    splits = {
+        reveal: [cold_user_split(data, shots=5, seed=s, random_shots=reveal == "random") for s in SEEDS]
+        for reveal in ("earliest", "random")
+    }
+    rows: list[dict] = []
+
+    def add(probe: str, reveal: str, setting: str, values: list[float]) -> None:
+        rows.append(
+            {
+                "probe": probe,
+                "reveal": reveal,
+                "setting": setting,
+                "mean": float(np.mean(values)),
+                "seeds": [round(v, 4) for v in values],
+            }
+        )
+        print(f"{probe:14s} {reveal:8s} {setting:34s} {np.mean(values):.4f} {rows[-1]['seeds']}", flush=True)
+
+    def model_row(probe: str, reveal: str, setting: str, name: str, **cfg) -> None:
+        """A model fitted per seed; one that simulates new users does it the protocol's way."""
+        if "reveal" in MODELS[name].Config.model_fields:
+            cfg["reveal"] = reveal
+        vals = []
+        for seed, s in zip(SEEDS, splits[reveal], strict=True):
+            m = make_model(name, seed=seed, **cfg).fit(s.train)
+            vals.append(ndcg10(score_eval_set(m, s.valid, s.train.user_info), s.valid))
+        add(probe, reveal, setting, vals)
+
+    # when the user arrives
+    earliest = splits["earliest"]
+    add(
+        "time",
+        "earliest",
+        "popularity",
+        [ndcg10(np.tile(s.train.item_counts().astype(float), (len(s.valid), 1)), s.valid) for s in earliest],
+    )
+    for days in (7, 30, 60):
+        add(
+            "time",
+            "earliest",
+            f"popularity, {days}-day window",
+            [ndcg10(time_popularity(s, data, days), s.valid) for s in earliest],
+        )
+
+    # the revealed ratings as DLAE input
+    weightings = {
+        "0/1 (default)": lambda r: np.ones_like(r),
+        "r / 5": lambda r: r / 5.0,
+        "1 + 0.2 (r - 3.5)": lambda r: 1.0 + 0.2 * (r - 3.5),
+    }
+    for reveal, group in splits.items():
+        fitted = [make_model("dlae").fit(s.train) for s in group]
+        for label, f in weightings.items():
+            vals = []
+            for m, s in zip(fitted, group, strict=True):
+                h = s.valid.history.copy()
+                h.data = f(h.data).astype(np.float32)
+                vals.append(ndcg10(h @ m.weights_[int(np.searchsorted(m.shots_, 5))], s.valid))
+            add("ratings", reveal, f"dlae input {label}", vals)
+
+    # DLAE's settings for K = 5
+    model_row("dlae-grid", "random", "per-history-size (default)", "dlae")
+    for l2 in (250.0, 500.0, 1000.0):
+        for p in (0.97, 0.98, 0.99):
+            model_row("dlae-grid", "random", f"l2 {l2:g}, dropout {p}", "dlae", l2=l2, dropout=p)
+
+    # kshot-ridge: more episodes per training user
+    for reveal, windows in (("earliest", (1, 3, 5)), ("random", (1, 8, 16))):
+        for w in windows:
+            model_row(
+                "kshot-windows",
+                reveal,
+                f"kshot-ridge windows {w}",
+                "kshot-ridge",
+                windows=w,
+                shots=(5,),
+            )
+
+    if with_ensemble:
+        from fewrec.models.ensemble import DEFAULT_COMPONENTS
+
+        for reveal, w in (("earliest", 3), ("random", 16)):
+            for windows in (1, w):
+                comps = {**DEFAULT_COMPONENTS, "kshot-ridge": {"windows": windows}}
+                model_row(
+                    "ensemble",
+                    reveal,
+                    f"kshot-ridge windows {windows}",
+                    "ensemble",
+                    components=comps,
+                    shots=(0, 1, 3, 5, 10, 20),
+                )
+
+    OUT.with_suffix(".json").write_text(json.dumps({"seeds": SEEDS, "k": 5, "rows": rows}, indent=2))
+    lines = [
+        "# Cold-user K = 5 probes (validation users, split seeds 0-2)",
+        "",
+        "NDCG@10, full ranking. Generated by `benchmarks/cold_user_probes.py`; see its docstring.",
+        "",
+        "| probe | reveal | setting | mean | seeds 0, 1, 2 |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['probe']} | {r['reveal']} | {r['setting']} | {r['mean']:.4f} | "
+        + ", ".join(f"{v:.4f}" for v in r["seeds"])
+        + " |"
+        for r in rows
+    ]
+    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main("--ensemble" in sys.argv[1:])

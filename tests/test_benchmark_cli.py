@@ -43,6 +43,31 @@ def test_cold_user_benchmark_reports_each_k():
     assert {"K0/ndcg@10", "K3/ndcg@10", "train_seconds"} <= set(row)
 
 
+def test_single_split_gains_over_the_baseline_are_paired_over_test_users():
+    result = run_benchmark("cold-user", ["popularity", "itemknn"], shots=[5], reveal="random", progress=False)
+    assert result["baseline"] == "popularity" and result["headline"] == "K5/ndcg@10"
+    rows = result["models"]
+    per_user = np.asarray(rows["itemknn"]["K5/ndcg@10/per_user"])
+    assert len(per_user) == result["settings"]["n_test_users"]["K5"]
+    assert per_user.mean() == pytest.approx(rows["itemknn"]["K5/ndcg@10"], abs=1e-6)
+    gain = rows["itemknn"]["K5/ndcg@10_gain"]
+    expected = rows["itemknn"]["K5/ndcg@10"] / rows["popularity"]["K5/ndcg@10"] - 1
+    assert gain == pytest.approx(expected, abs=1e-5)
+    assert rows["itemknn"]["K5/ndcg@10_gain_ci_low"] < gain < rows["itemknn"]["K5/ndcg@10_gain_ci_high"]
+    assert rows["popularity"]["K5/ndcg@10_gain"] == 0.0
+    assert (
+        rows["popularity"]["K5/ndcg@10_gain_ci_low"] == rows["popularity"]["K5/ndcg@10_gain_ci_high"] == 0.0
+    )
+    assert f"{gain:+.1%}" in markdown_table(result) and "gain over popularity" in markdown_table(result)
+    # no baseline among the models (or none asked for): no gains, no gain column
+    alone = run_benchmark("cold-user", ["itemknn"], shots=[5], reveal="random", progress=False)
+    assert "K5/ndcg@10_gain" not in alone["models"]["itemknn"] and "gain over" not in markdown_table(alone)
+    unasked = run_benchmark(
+        "cold-user", ["popularity", "itemknn"], shots=[5], reveal="random", baseline=None, progress=False
+    )
+    assert "K5/ndcg@10_gain" not in unasked["models"]["itemknn"]
+
+
 def test_tallrec_benchmark_like_share_beats_random():
     result = run_benchmark("tallrec", ["random", "like-share"], shots=[16], progress=False)
     assert result["models"]["like-share"]["K16/auc"] > 0.68

@@ -96,3 +96,19 @@ def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_users():
     blo, bhi = M.bootstrap_ci(big)
     assert (bhi - blo) < (hi - lo)
     assert M.bootstrap_ci(small, seed=3) == M.bootstrap_ci(small, seed=3)
+
+
+def test_bootstrap_gain_ci_is_paired_over_users():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.05, 1.0, 300)  # users differ a lot in how easy they are
+    better = base * 1.2 + rng.normal(0, 0.01, 300)
+    lo, hi = M.bootstrap_gain_ci(better, base)
+    gain = better.mean() / base.mean() - 1
+    assert lo < gain < hi and lo > 0.15 and hi < 0.25
+    # pairing removes the user-to-user spread an unpaired ratio keeps
+    idx, jdx = rng.integers(0, 300, (2, 1000, 300))
+    unpaired = np.quantile(better[idx].mean(1) / base[jdx].mean(1) - 1, [0.025, 0.975])
+    assert hi - lo < (unpaired[1] - unpaired[0]) / 3
+    assert M.bootstrap_gain_ci(2 * base, base) == pytest.approx((1.0, 1.0))
+    with pytest.raises(ValueError, match="same users"):
+        M.bootstrap_gain_ci(base, base[:10])

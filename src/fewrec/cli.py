@@ -81,7 +81,7 @@ def benchmark(
         typer.Option(help="comma-separated split seeds: one run each, then mean ± 95% CI over them"),
     ] = None,
     baseline: Annotated[
-        str, typer.Option(help="with --seeds: the model gains are measured against ('none': no gains)")
+        str, typer.Option(help="the model the headline gains are measured against ('none': no gains)")
     ] = "popularity",
     shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
     reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
@@ -101,6 +101,7 @@ def benchmark(
         configs.setdefault(model, {})[field] = value
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
+    base = None if baseline.lower() == "none" else baseline
     options = dict(dataset=dataset, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
     if seeds is not None:
         from fewrec.eval.benchmark import run_seeds
@@ -111,14 +112,15 @@ def benchmark(
             raise FewrecError("--seeds runs the seeds one after another in this process; drop --ray")
         del options["seed"]
         split_seeds = [_int(s, "--seeds") for s in seeds.split(",") if s.strip()]
-        base = None if baseline.lower() == "none" else baseline
         result = run_seeds(protocol, names, seeds=split_seeds, baseline=base, **options)
     elif ray:
         from fewrec.scale.ray_jobs import RayConfig, run_benchmark_ray
 
-        result = run_benchmark_ray(protocol, names, ray_config=RayConfig(address=address), **options)
+        result = run_benchmark_ray(
+            protocol, names, ray_config=RayConfig(address=address), baseline=base, **options
+        )
     else:
-        result = run_benchmark(protocol, names, **options)
+        result = run_benchmark(protocol, names, baseline=base, **options)
     console.print(markdown_table(result))
     if output:
         write_result(result, output)

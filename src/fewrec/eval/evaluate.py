@@ -19,10 +19,12 @@ DEFAULT_KS = (10, 20)
 
 @dataclass
 class Report:
-    """Metric means, their bootstrap 95% CIs, and timings."""
+    """Metric means, their bootstrap 95% CIs, timings, and (ranking) the per-query values."""
 
     values: dict[str, float] = field(default_factory=dict)
     ci: dict[str, tuple[float, float]] = field(default_factory=dict)
+    per_user: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    """The per-query values behind each mean (ranking metrics), for paired comparisons."""
 
     def as_dict(self, with_ci: bool = True) -> dict[str, float]:
         out = dict(self.values)
@@ -103,7 +105,7 @@ def evaluate_ranking(
     vecs = item_vectors if item_vectors is not None else genre_vectors(train)
     per_user[f"diversity@{k0}"] = M.intra_list_diversity(top[:, :k0], vecs)
     per_user[f"novelty@{k0}"] = M.novelty(top[:, :k0], train.item_counts(), train.n_users)
-    report = Report()
+    report = Report(per_user=per_user)
     for key, vals in per_user.items():
         report.values[key] = float(np.mean(vals))
         if not key.startswith(("diversity", "novelty")):

@@ -160,3 +160,23 @@ def bootstrap_ci(
     means = values[idx].mean(axis=1)
     alpha = (1 - level) / 2
     return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+
+
+def bootstrap_gain_ci(
+    values: np.ndarray, baseline: np.ndarray, n_boot: int = 1000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the relative gain mean(values) / mean(baseline) - 1, where both
+    are per-user values of the same users: each resample draws users, and both models are scored
+    on that draw (paired, so users who are easy or hard for every model do not widen the CI)."""
+    v = np.asarray(values, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if v.shape != b.shape:
+        raise ValueError(f"paired values need the same users: {v.shape} vs {b.shape}")
+    if len(v) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gains = v[idx].mean(axis=1) / b[idx].mean(axis=1) - 1.0
+    alpha = (1 - level) / 2
+    return float(np.quantile(gains, alpha)), float(np.quantile(gains, 1 - alpha))

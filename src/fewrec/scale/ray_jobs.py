@@ -516,6 +516,7 @@ def run_benchmark_ray(
     shots: Sequence[int] | None = None,
     reveal: str = "earliest",
     configs: dict[str, dict[str, Any]] | None = None,
+    baseline: str | None = "popularity",
     cpus_per_model: float = 1,
     ray_config: RayConfig | None = None,
     progress: bool = True,
@@ -534,6 +535,7 @@ def run_benchmark_ray(
         shots: K values (cold-user, tallrec).
         reveal: cold-user reveal order.
         configs: per-model config overrides.
+        baseline: the model whose headline metric the others' gains are measured against.
         cpus_per_model: CPUs each model's task reserves.
         ray_config: where to run (None: ``$FEWREC_RAY_ADDRESS`` or a local Ray).
         progress: a progress bar over models.
@@ -541,7 +543,7 @@ def run_benchmark_ray(
     from rich.progress import Progress
 
     from fewrec.data.movielens import load_dataset
-    from fewrec.eval.benchmark import DEFAULT_MODELS
+    from fewrec.eval.benchmark import DEFAULT_MODELS, add_gains
     from fewrec.models.base import MODELS
 
     if protocol not in DEFAULT_MODELS:
@@ -555,7 +557,7 @@ def run_benchmark_ray(
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs}
+    options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": baseline}
     docs: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with ray_session(ray_config) as ray, Progress(disable=not progress, transient=True) as bar:
@@ -570,7 +572,7 @@ def run_benchmark_ray(
             bar.update(job, advance=1, description=f"{protocol}: {name} done")
         address = ray.get_runtime_context().gcs_address
     first = docs[names[0]]
-    return {
+    merged = {
         **first,
         "models": {m: docs[m]["models"][m] for m in names},
         "executor": {
@@ -581,3 +583,4 @@ def run_benchmark_ray(
             "wall_seconds": time.perf_counter() - start,
         },
     }
+    return add_gains(merged, baseline)

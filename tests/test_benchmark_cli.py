@@ -143,6 +143,8 @@ def fewrec(*args, check=False):
         (["benchmark", "--seeds", "0,x"], "--seeds expects integers"),
         (["benchmark", "--seeds", "0,1", "--seed", "2"], "not both"),
         (["benchmark", "--protocol", "tallrec", "--seeds", "0,1"], "fixed split"),
+        (["benchmark", "--models", "ease", "--baseline", "popularty"], "--baseline 'popularty' is not among"),
+        (["benchmark", "--seeds", "0,1", "--models", "ease"], "baseline 'popularity' is not among"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

@@ -81,8 +81,12 @@ def benchmark(
         typer.Option(help="comma-separated split seeds: one run each, then mean ± 95% CI over them"),
     ] = None,
     baseline: Annotated[
-        str, typer.Option(help="the model the headline gains are measured against ('none': no gains)")
-    ] = "popularity",
+        str | None,
+        typer.Option(
+            help="the model the headline gains are measured against (default popularity, when it is "
+            "among the models; 'none': no gains)"
+        ),
+    ] = None,
     shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
     reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
     dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
@@ -91,7 +95,7 @@ def benchmark(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
 ):
     """Train and evaluate models on one protocol (same split for all); print a table."""
-    from fewrec.eval.benchmark import markdown_table, run_benchmark, write_result
+    from fewrec.eval.benchmark import DEFAULT_MODELS, markdown_table, run_benchmark, write_result
 
     configs: dict[str, dict[str, object]] = {}
     for key, value in _parse_set(set_).items():
@@ -101,7 +105,10 @@ def benchmark(
         configs.setdefault(model, {})[field] = value
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
-    base = None if baseline.lower() == "none" else baseline
+    base = "popularity" if baseline is None else (None if baseline.lower() == "none" else baseline)
+    chosen = names or DEFAULT_MODELS.get(protocol, [])
+    if baseline is not None and base is not None and chosen and base not in chosen:
+        raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
     options = dict(dataset=dataset, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
     if seeds is not None:
         from fewrec.eval.benchmark import run_seeds

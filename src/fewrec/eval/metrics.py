@@ -153,13 +153,7 @@ def bootstrap_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the mean of per-user values (users resampled)."""
     values = np.asarray(values, dtype=np.float64)
-    if len(values) == 0:
-        return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(values), size=(n_boot, len(values)))
-    means = values[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    return float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    return _percentile_bootstrap(lambda idx: values[idx].mean(axis=1), len(values), n_boot, level, seed)
 
 
 def bootstrap_gain_ci(
@@ -172,11 +166,19 @@ def bootstrap_gain_ci(
     b = np.asarray(baseline, dtype=np.float64)
     if v.shape != b.shape:
         raise ValueError(f"paired values need the same users: {v.shape} vs {b.shape}")
-    if len(v) == 0:
+
+    def gains(idx: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return v[idx].mean(axis=1) / b[idx].mean(axis=1) - 1.0
+
+    return _percentile_bootstrap(gains, len(v), n_boot, level, seed)
+
+
+def _percentile_bootstrap(statistic, n: int, n_boot: int, level: float, seed: int) -> tuple[float, float]:
+    """Percentile CI of ``statistic(idx)``, idx: (n_boot x n) users drawn with replacement."""
+    if n == 0:
         return (float("nan"), float("nan"))
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(v), size=(n_boot, len(v)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gains = v[idx].mean(axis=1) / b[idx].mean(axis=1) - 1.0
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    stats = statistic(idx)
     alpha = (1 - level) / 2
-    return float(np.quantile(gains, alpha)), float(np.quantile(gains, 1 - alpha))
+    return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))

@@ -557,7 +557,8 @@ def run_benchmark_ray(
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": baseline}
+    # each task holds one model: the gains are added once, to the merged document
+    options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": None}
     docs: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with ray_session(ray_config) as ray, Progress(disable=not progress, transient=True) as bar:

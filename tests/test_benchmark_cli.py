@@ -226,3 +226,19 @@ def test_like_clf_holds_a_few_shot_fit_tighter_and_stays_calibrated():
     assert model.c_ == 0.0 and auc >= valid_auc("like-share", few)[1]
     one = model.score_batch(model.batch_from_queries([Query(items=["50", "100"], ratings=[5, 1])]))
     assert len(np.unique(one[np.isfinite(one)])) > 100
+
+
+def test_cli_recommend_notes_what_the_model_cannot_use(tmp_path):
+    """An unknown --user and --text given to an ID-only model each get a note on stderr; the
+    recommendations still come."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    proc = fewrec("recommend", str(out), "--user", "no-such-user", "--text", "space films", "--k", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Recommendations" in proc.stdout
+    err = " ".join(proc.stderr.split())
+    assert "note: user 'no-such-user' has no history" in err
+    assert "note: popularity does not read free text" in err
+    assert "Traceback" not in proc.stderr
+    quiet = fewrec("recommend", str(out), "--user", "1", "--k", "3")
+    assert quiet.returncode == 0 and "note:" not in quiet.stderr

@@ -114,3 +114,27 @@ def test_ids_are_external(models):
     recs = models["ease"].recommend(Query(user="1"), k=5)
     assert recs["item"].map(type).eq(str).all()
     assert np.isfinite(recs["score"]).all()
+
+
+def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, warm):
+    """Free text given to an ID-only model, side info to a model that reads none, an unknown
+    side-info field or level, and a user without training history each get one note in words;
+    `recommend` warns about the ignored parts; a model that reads them says nothing."""
+    from fewrec.models.base import Query
+
+    ease, fewshot = models["ease"], models["fewshot"]
+    assert not ease.reads_text and fewshot.reads_text and models["ensemble"].reads_text
+    text = Query(items=["50"], text="space adventures")
+    with pytest.warns(UserWarning, match="ease does not read free text"):
+        ease.recommend(text, k=3)
+    assert fewshot.query_notes(text) == []
+    assert ease.query_notes(Query(user="no-such-user")) == [
+        "user 'no-such-user' has no history in this model's training data, so they count as a new user"
+    ]
+    known_user = str(ease.fitted.users.ids[0])
+    assert ease.query_notes(Query(user=known_user)) == []
+    assert "does not read user side info" in ease.ignored_in(Query(user_info={"age": 30}))[0]
+    seg = make_model("popularity", segment_by="auto").fit(warm.train)
+    assert seg.ignored_in(Query(user_info={"age": 31, "gender": "F"})) == []
+    notes = seg.ignored_in(Query(user_info={"occupaton": "artist", "occupation": "astronaut"}))
+    assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]

@@ -454,3 +454,15 @@ def test_reads_do_not_wait_for_a_slow_item_add(client, monkeypatch):
     assert time.perf_counter() - t0 < 1.0 and "slow" not in ids(during)  # served from the previous state
     put.join()
     assert ids(rec(client, items=["50"], k=5, filters={"genres": "slowcore"})) == ["slow"]
+
+
+def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
+    info = client.get("/admin/model").json()
+    assert info["reads_text"] is True and info["side_fields"] == []
+    assert rec(client, items=["50"], text="space adventures", k=3)["notes"] == []
+    out = rec(client, items=["50"], user_info={"age": 30}, k=3)
+    assert out["notes"] == ["fewshot does not read user side info, so ['age'] was ignored"]
+    client.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH)
+    assert client.get("/admin/model").json()["reads_text"] is False
+    notes = rec(client, items=["50"], text="space adventures", k=3)["notes"]
+    assert len(notes) == 1 and "ease does not read free text" in notes[0]

@@ -191,7 +191,12 @@ def recommend(
     liked = list(item or [])
     if title:
         liked += find_titles(rec.fitted.item_info, rec.fitted.items, title)
-    recs = rec.recommend(Query(user=user, items=liked, text=text), k=k)
+    query = Query(user=user, items=liked, text=text)
+    for note in rec.query_notes(query):
+        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
+        recs = rec.recommend(query, k=k)
     print_recommendations(console, recs, rec.fitted.item_info, rec.fitted.items)
 
 

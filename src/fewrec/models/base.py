@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import json
+import warnings
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -27,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from fewrec.data.dataset import Dataset, Vocabulary
+from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
 from fewrec.errors import ConfigError, DataError, FewrecError, NotFittedError
 
 FORMAT_VERSION = 1
@@ -192,6 +193,62 @@ class Recommender(ABC):
     def n_items(self) -> int:
         return len(self.fitted.items)
 
+    @property
+    def reads_text(self) -> bool:
+        """Whether the model reads a query's free text (`Query.text`)."""
+        return False
+
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        """The (field, level) pairs of user side info the model reads (numbers by decade, as
+        `side_info_levels` gives them); empty when it reads none."""
+        return frozenset()
+
+    def query_notes(self, query: Query) -> list[str]:
+        """What in ``query`` this model cannot use, in words; empty when it uses all of it.
+
+        A user without training history is a new user (often meant, but a typo looks the same);
+        free text and side info the model does not read are ignored (`ignored_in`)."""
+        notes = []
+        if query.user is not None:
+            st = self.fitted
+            u = int(st.users.lookup([query.user])[0])
+            if u < 0 or st.train.indptr[u + 1] == st.train.indptr[u]:
+                notes.append(
+                    f"user {str(query.user)!r} has no history in this model's training data, "
+                    "so they count as a new user"
+                )
+        return notes + self.ignored_in(query)
+
+    def ignored_in(self, query: Query) -> list[str]:
+        """The parts of ``query`` this model does not read (free text, side-info fields or
+        levels), in words. `recommend` and `score` warn about each."""
+        self.fitted  # noqa: B018 (not fitted: the clear error, before any model attribute)
+        notes = []
+        if query.text and query.text.strip() and not self.reads_text:
+            notes.append(
+                f"{self.name} does not read free text, so the text was ignored "
+                "(content, content-lora, fewshot and ensemble read it)"
+            )
+        info = {k: v for k, v in (query.user_info or {}).items() if v is not None and not pd.isna(v)}
+        if not info:
+            return notes
+        known = self.side_levels
+        fields = sorted({c for c, _ in known})
+        if not known:
+            notes.append(f"{self.name} does not read user side info, so {sorted(info)} was ignored")
+            return notes
+        for key, value in info.items():
+            if key not in fields:
+                notes.append(f"{self.name} does not read the side-info field {key!r} (only {fields})")
+            elif (key, str(side_info_levels(pd.Series([value]))[0])) not in known:
+                notes.append(f"{key}={value!r} was never seen in training, so it counts as unknown")
+        return notes
+
+    def _warn_ignored(self, queries: Sequence[Query]) -> None:
+        for note in dict.fromkeys(n for q in queries for n in self.ignored_in(q)):
+            warnings.warn(note, UserWarning, stacklevel=3)
+
     def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
         """Rows of queries with no history and no known user get popularity scores: an
         ID-only model has nothing else to go on, and ties broken by item index are worse."""
@@ -252,6 +309,7 @@ class Recommender(ABC):
         self, queries: Sequence[Query], items: Sequence[str | int] | None = None
     ) -> list[pd.Series]:
         st = self.fitted
+        self._warn_ignored(queries)
         scores = self.score_batch(self.batch_from_queries(queries))
         if items is None:
             ids = st.items.ids
@@ -292,6 +350,7 @@ class Recommender(ABC):
         if k < 1:
             raise ConfigError(f"k must be >= 1, got {k}")
         st = self.fitted
+        self._warn_ignored(queries)
         batch = self.batch_from_queries(queries)
         scores = self.score_batch(batch).astype(np.float64, copy=True)
         allowed = np.ones(len(st.items), dtype=bool)

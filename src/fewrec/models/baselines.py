@@ -83,6 +83,10 @@ class PopularityRecommender(Recommender):
         self.seg_sizes_ = np.asarray(sizes, np.float32)
         self.n_users_ = float(data.n_users)
 
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.seg_keys_)
+
     def _global(self) -> np.ndarray:
         return np.where(self.counts_ > 0, np.log1p(self.counts_), -np.inf).astype(np.float32)
 

@@ -66,6 +66,10 @@ class ContentRecommender(Recommender):
     Config = ContentConfig
     scores_new_items = True
 
+    @property
+    def reads_text(self) -> bool:
+        return self.config.text_weight > 0
+
     def _fit(self, data: Dataset) -> None:
         self.item_emb_ = embed_items(data, self.config)
         pop = self.fitted.popularity

@@ -253,6 +253,10 @@ class KShotRidge(Recommender):
         scores[:, ~self.trained_] = -np.inf
         return scores
 
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.side_vocab_)
+
     def _query_side(self, batch: QueryBatch) -> np.ndarray:
         """Scaled side-info indicators per query; NaN for a field the query does not give (or
         gives a level never seen in training), so that field counts as the training average."""

@@ -285,6 +285,14 @@ class EnsembleRecommender(Recommender):
             z[np.ix_(_reveals_nothing(batch), untrained)] = np.nan
         return z
 
+    @property
+    def reads_text(self) -> bool:
+        return any(m.reads_text for m in self.models_)
+
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        return frozenset().union(*(m.side_levels for m in self.models_))
+
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         w = self._weights_for(batch)
         comps = [functools.partial(self._standardised, m, batch) for m in self.models_]

@@ -229,6 +229,10 @@ class FewShotRecommender(Recommender):
     Config = FewShotConfig
     scores_new_items = True
 
+    @property
+    def reads_text(self) -> bool:
+        return self.config.text_weight > 0
+
     # ------------------------------------------------------------------ fit
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares

@@ -188,6 +188,8 @@ class Engine:
             users=len(st.model.fitted.users),
             exploration={**self.exploration.model_dump(), "available": has_posterior(st.model)},
             index=None if st.index is None else type(st.index).__name__,
+            reads_text=st.model.reads_text,
+            side_fields=sorted({c for c, _ in st.model.side_levels}),
         )
 
     def warm_up(self) -> None:
@@ -198,7 +200,9 @@ class Engine:
     def _warm_up(self, st: ModelState) -> None:
         model = st.model
         st.catalogue.index_fields()
-        queries = [Query(text="warm up"), Query(items=[model.fitted.items.id(0)])] if model.n_items else []
+        queries = [Query(items=[model.fitted.items.id(0)])] if model.n_items else []
+        if model.reads_text:
+            queries.insert(0, Query(text="warm up"))
         for q in queries:
             try:
                 model.recommend(q, 1, explain=True)
@@ -519,6 +523,7 @@ class Engine:
             model_version=st.version,
             history_size=history_size,
             items=items,
+            notes=model.ignored_in(query),
         )
 
     def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> np.ndarray:

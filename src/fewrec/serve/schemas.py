@@ -217,6 +217,10 @@ class RecommendResponse(BaseModel):
     model_version: int
     history_size: int = Field(description="Positive interactions the model adapted to.")
     items: list[RecommendedItem]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What in the request the model could not use (free text or side info it does not read).",
+    )
 
 
 # ---------------------------------------------------------------------------------- admin
@@ -236,6 +240,8 @@ class ModelInfo(BaseModel):
     users: int
     exploration: dict[str, Any]
     index: str | None
+    reads_text: bool = Field(description="Whether the model reads free text (request or user text).")
+    side_fields: list[str] = Field(description="The user side-info fields the model reads.")
 
 
 class Health(BaseModel):

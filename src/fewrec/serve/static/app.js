@@ -89,7 +89,8 @@ async function refresh() {
     if (seq !== state.seq) return; // a newer request is on its way
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
     const ms = Math.round(performance.now() - started);
-    $("status").textContent = `${data.items.length} items · ${data.policy} · ${ms} ms`;
+    const notes = (data.notes || []).length ? ` · note: ${data.notes.join("; ")}` : "";
+    $("status").textContent = `${data.items.length} items · ${data.policy} · ${ms} ms${notes}`;
     $("recs").dataset.version = String(seq);
   } catch (err) {
     if (seq !== state.seq) return;

@@ -1,0 +1,24 @@
+"""The README's Python examples run as written (in a scratch directory), and warn about nothing."""
+
+from __future__ import annotations
+
+import re
+import warnings
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_python_blocks_run(tmp_path, monkeypatch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # e.g. text given to a model that ignores it
+        for block in blocks:
+            exec(compile(block, str(README), "exec"), namespace)
+    recs = namespace["recs"]
+    assert len(recs) == 10 and recs["reason"].str.len().gt(0).all()
+    assert (tmp_path / "models" / "ease" / "config.json").exists()
+    assert "new-1" in namespace["model"].fitted.items.ids

@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-browser chromium benchmark benchmark-scale benchmark-service benchmark-lm lint clean
+.PHONY: install demo test test-slow test-browser chromium benchmark benchmark-rivals benchmark-scale benchmark-service benchmark-lm lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,12 @@ benchmark: $(STAMP)
 		--output benchmarks/cold-user-earliest-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
 	$(BIN)/python benchmarks/cold_user_probes.py --ensemble
+	$(MAKE) benchmark-rivals
+
+# fewrec against LightFM on the seed-0 splits of the tables above (reads their JSON files)
+benchmark-rivals: $(STAMP)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[rivals]"
+	$(BIN)/python benchmarks/rivals.py
 
 benchmark-scale: $(STAMP)
 	nice -n 10 $(BIN)/python benchmarks/scaling.py

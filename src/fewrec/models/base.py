@@ -230,7 +230,7 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
-        info = {k: v for k, v in (query.user_info or {}).items() if v is not None and not pd.isna(v)}
+        info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:
             return notes
         known = self.side_levels
@@ -553,6 +553,11 @@ def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
     lo, hi = history.indptr[row], history.indptr[row + 1]
     key = np.sort(history.indices[lo:hi]).astype(np.int64).tobytes()
     return zlib.crc32(key, seed & 0xFFFFFFFF)
+
+
+def _missing(value: Any) -> bool:
+    """None or a float NaN (a side-info field given without a value)."""
+    return value is None or (isinstance(value, float) and np.isnan(value))
 
 
 def _dedupe_keep_last(rows, cols, vals, n_rows: int, n_cols: int) -> sp.csr_matrix:

@@ -138,3 +138,24 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert seg.ignored_in(Query(user_info={"age": 31, "gender": "F"})) == []
     notes = seg.ignored_in(Query(user_info={"occupaton": "artist", "occupation": "astronaut"}))
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_declared_text_and_side_info_reading_matches_the_scores(case, models):
+    """`reads_text` / `side_levels` (behind the notes on ignored query parts) must say what the
+    model does: its scores change with free text, or with side info, exactly when it says it
+    reads them."""
+    from fewrec.models.base import Query
+
+    model = models[case.name]
+    base = Query(items=["50", "181"])
+    plain = model.score(base).to_numpy()
+    texted = model.score(Query(items=base.items, text="a gentle romantic comedy")).to_numpy()
+    info = {"age": 30, "gender": "F", "occupation": "artist"}
+    sided = model.score(Query(items=base.items, user_info=info)).to_numpy()
+
+    def changed(other):
+        return not np.allclose(np.nan_to_num(plain), np.nan_to_num(other))
+
+    assert changed(texted) == model.reads_text
+    assert changed(sided) == bool(model.side_levels)

@@ -458,11 +458,15 @@ def test_reads_do_not_wait_for_a_slow_item_add(client, monkeypatch):
 
 def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
     info = client.get("/admin/model").json()
-    assert info["reads_text"] is True and info["side_fields"] == []
-    assert rec(client, items=["50"], text="space adventures", k=3)["notes"] == []
-    out = rec(client, items=["50"], user_info={"age": 30}, k=3)
-    assert out["notes"] == ["fewshot does not read user side info, so ['age'] was ignored"]
+    assert info["reads_text"] is True and info["side_fields"] == ["age", "gender", "occupation"]
+    assert rec(client, items=["50"], text="space adventures", user_info={"age": 30}, k=3)["notes"] == []
+    out = rec(client, items=["50"], user_info={"age": 30, "shoe_size": 43}, k=3)
+    assert len(out["notes"]) == 1 and "does not read the side-info field 'shoe_size'" in out["notes"][0]
     client.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH)
     assert client.get("/admin/model").json()["reads_text"] is False
-    notes = rec(client, items=["50"], text="space adventures", k=3)["notes"]
-    assert len(notes) == 1 and "ease does not read free text" in notes[0]
+    notes = rec(client, items=["50"], text="space adventures", user_info={"age": 30}, k=3)["notes"]
+    assert notes == [
+        "ease does not read free text, so the text was ignored (content, content-lora, fewshot and "
+        "ensemble read it)",
+        "ease does not read user side info, so ['age'] was ignored",
+    ]

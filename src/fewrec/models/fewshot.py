@@ -233,6 +233,13 @@ class FewShotRecommender(Recommender):
     def reads_text(self) -> bool:
         return self.config.text_weight > 0
 
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        # side info moves the prior mean only where meta-learning gave it weight (not in
+        # fewshot-nometa, whose side offsets stay 0)
+        side = np.asarray(self.params_.side)
+        return frozenset(lev for lev, row in zip(self.side_vocab_, side, strict=False) if np.any(row != 0))
+
     # ------------------------------------------------------------------ fit
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares

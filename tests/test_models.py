@@ -140,6 +140,7 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
 
 
+@pytest.mark.filterwarnings("ignore:.*does not read:UserWarning")
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_declared_text_and_side_info_reading_matches_the_scores(case, models):
     """`reads_text` / `side_levels` (behind the notes on ignored query parts) must say what the

@@ -238,7 +238,7 @@ class FewShotRecommender(Recommender):
         # side info moves the prior mean only where meta-learning gave it weight (not in
         # fewshot-nometa, whose side offsets stay 0)
         side = np.asarray(self.params_.side)
-        return frozenset(lev for lev, row in zip(self.side_vocab_, side, strict=False) if np.any(row != 0))
+        return frozenset(lev for lev, row in zip(self.side_vocab_, side, strict=True) if np.any(row != 0))
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: Dataset) -> None:

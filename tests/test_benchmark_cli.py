@@ -66,6 +66,8 @@ def test_single_split_gains_over_the_baseline_are_paired_over_test_users():
         "cold-user", ["popularity", "itemknn"], shots=[5], reveal="random", baseline=None, progress=False
     )
     assert "K5/ndcg@10_gain" not in unasked["models"]["itemknn"]
+    with pytest.raises(ConfigError, match="baseline 'popularty' is not among the models"):
+        run_benchmark("cold-user", ["popularity", "itemknn"], baseline="popularty", progress=False)
 
 
 def test_tallrec_benchmark_like_share_beats_random():

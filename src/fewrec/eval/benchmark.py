@@ -136,6 +136,7 @@ def run_benchmark(
         raise ConfigError(f"model variants {models} : only `NAME@catalogue`, on tallrec")
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    check_baseline(baseline, models)
     configs = configs or {}
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     results: dict[str, dict[str, float]] = {m: {} for m in models}
@@ -234,6 +235,15 @@ def run_benchmark(
         "models": results,
     }
     return add_gains(doc, baseline)
+
+
+def check_baseline(baseline: str | None, models: Sequence[str]) -> None:
+    """A baseline other than the default, popularity (whose gain column is simply left out when
+    it is not run), must be among the models: a misspelt one would silently drop the gains."""
+    if baseline not in (None, "popularity") and baseline not in models:
+        raise ConfigError(
+            f"baseline {baseline!r} is not among the models {list(models)}; add it or pass None"
+        )
 
 
 def _per_user(protocol: str, report, k: int | None = None) -> dict[str, list[float]]:

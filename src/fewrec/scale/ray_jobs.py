@@ -543,7 +543,7 @@ def run_benchmark_ray(
     from rich.progress import Progress
 
     from fewrec.data.movielens import load_dataset
-    from fewrec.eval.benchmark import DEFAULT_MODELS, add_gains
+    from fewrec.eval.benchmark import DEFAULT_MODELS, add_gains, check_baseline
     from fewrec.models.base import MODELS
 
     if protocol not in DEFAULT_MODELS:
@@ -556,6 +556,7 @@ def run_benchmark_ray(
     unknown = [m for m in names if m.partition("@")[0] not in MODELS and m not in PRESETS]
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    check_baseline(baseline, names)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     # each task holds one model: the gains are added once, to the merged document
     options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": None}

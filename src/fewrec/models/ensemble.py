@@ -44,12 +44,21 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError
 from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, nearest_shot, register
+from fewrec.models.rerank import (
+    ItemTable,
+    Reranker,
+    UserSchema,
+    candidate_features,
+    numeric_columns,
+    top_candidates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,13 @@ class EnsembleConfig(ModelConfig):
     """With ``tune``, also learn one weight vector for known users (whose history is in the
     training data) on a random ``holdout`` share of the training interactions; new users keep
     the per-K weights."""
+    rerank: bool = True
+    """With ``tune``, also learn a LambdaRank re-ranker (LightGBM) of the blend's top items for
+    new users, on the same episodes (see `fewrec.models.rerank`)."""
+    rerank_depth: int = Field(200, ge=10)
+    """How many of the blend's best items the re-ranker re-orders."""
+    rerank_trees: int = Field(300, ge=10)
+    """Boosting rounds of the re-ranker."""
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -167,6 +183,9 @@ class EnsembleRecommender(Recommender):
         n_comp = len(self.config.components)
         weights = np.ones((len(self.config.shots), n_comp))
         self.warm_weights_ = None
+        self.rerankers_: dict[int, Reranker] = {}
+        self.item_numeric_ = numeric_columns(data.item_info)
+        self.user_schema_ = UserSchema.learn(data.user_info)
         if self.config.tune:
             weights = self._tune(data)
             if self.config.warm:
@@ -187,6 +206,7 @@ class EnsembleRecommender(Recommender):
             return np.ones((len(self.config.shots), len(self.config.components)))
         out = np.ones((len(self.config.shots), len(self.config.components)))
         per_shot: list[list] = [[] for _ in self.config.shots]
+        tables: list[list[ItemTable]] = [[] for _ in self.config.shots]
         modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
         for held in self._tuning_groups(users, rng):
             inter = data.interactions
@@ -194,6 +214,7 @@ class EnsembleRecommender(Recommender):
             fit_data = data.with_interactions(inter[~is_held])
             models = [m.fit(fit_data) for m in self._components()]
             trained = fit_data.item_counts() > 0
+            table = ItemTable.build(fit_data.matrix(), data.item_info, self.item_numeric_)
             held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
             info = data.user_info
             for s_i, k in enumerate(self.config.shots):
@@ -204,10 +225,39 @@ class EnsembleRecommender(Recommender):
                     )
                     comp = [self._standardised(m, batch, trained).astype(np.float32) for m in models]
                     per_shot[s_i].append((comp, ep))
+                    tables[s_i].append(table)
         for s_i, k in enumerate(self.config.shots):
             out[s_i], best = self._ascend(per_shot[s_i])
             log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
+        if self.config.rerank:
+            self._fit_reranker(data, out, per_shot, tables)
         return out
+
+    def _fit_reranker(self, data: Dataset, weights: np.ndarray, per_shot: list, tables: list) -> None:
+        """One re-ranker per shot count K >= 1, fitted on the tuning episodes of that K and of
+        the shot counts next to it (for K = 5 of (0, 1, 3, 5, 10, 20): 3, 5 and 10)."""
+        blocks: dict[int, list] = {}
+        for s_i, k in enumerate(self.config.shots):
+            if k < 1:
+                continue
+            blocks[s_i] = []
+            for (comp, ep), table in zip(per_shot[s_i], tables[s_i], strict=True):
+                blended = _masked(blend(weights[s_i], comp), ep.exclude)
+                top = top_candidates(blended, self.config.rerank_depth)
+                info = user_info_rows(data.user_info, ep.users)
+                users = self.user_schema_.matrix(info, len(ep))
+                feats = candidate_features(comp, blended, top, ep.history, table, users)
+                q = np.repeat(np.arange(len(ep)), top.shape[1])
+                labels = (np.asarray(ep.targets[q, top.ravel()]).ravel() != 0).astype(np.float32)
+                blocks[s_i].append((feats, labels))
+        order = sorted(blocks, key=lambda s_i: self.config.shots[s_i])
+        for pos, s_i in enumerate(order):
+            near = order[max(pos - 1, 0) : pos + 2]
+            reranker = Reranker(
+                min(self.config.rerank_depth, data.n_items), self.config.rerank_trees, self.config.seed
+            )
+            if reranker.fit([b for n in near for b in blocks[n]]):
+                self.rerankers_[s_i] = reranker
 
     def _tuning_groups(self, users: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
         """The held-out user groups the weights are tuned on: with ``folds`` > 1 every eligible
@@ -294,17 +344,75 @@ class EnsembleRecommender(Recommender):
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:
-        return frozenset().union(*(m.side_levels for m in self.models_))
+        own = self.user_schema_.side_levels if self.rerankers_ else frozenset()
+        return own.union(*(m.side_levels for m in self.models_))
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         w = self._weights_for(batch)
         comps = [functools.partial(self._standardised, m, batch) for m in self.models_]
-        return blend(w, comps).astype(np.float32)
+        rows = self._reranked_rows(batch)
+        if len(rows):  # the re-ranker reads every component's z-scores
+            comps = [c() for c in comps]
+        blended = blend(w, comps)
+        if len(rows):
+            sub = _select(batch, rows)
+            blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
+        return blended.astype(np.float32)
+
+    def _reranked_rows(self, batch: QueryBatch) -> np.ndarray:
+        """Queries the re-ranker serves: new users who reveal items and write no free text
+        (what it was trained on); known users and text queries keep the blend."""
+        if not self.rerankers_:
+            return np.zeros(0, dtype=np.int64)
+        n_hist = np.diff(batch.history.indptr)
+        has = np.isin(nearest_shot(n_hist, self.config.shots), list(self.rerankers_))
+        ok = (np.asarray(batch.users) < 0) & (n_hist > 0) & has
+        if batch.texts is not None:
+            ok &= np.array([not (t and t.strip()) for t in batch.texts], dtype=bool)
+        return np.flatnonzero(ok)
+
+    def _rerank(self, batch: QueryBatch, blended: np.ndarray, z: list[np.ndarray]) -> np.ndarray:
+        """Each query re-ranked by the re-ranker of its nearest shot count."""
+        table = self._item_table()
+        masked = _masked(blended, batch.history)
+        users = self.user_schema_.matrix(batch.user_info, len(batch))
+        shot = nearest_shot(np.diff(batch.history.indptr), self.config.shots)
+        out = blended.copy()
+        for s_i, reranker in self.rerankers_.items():
+            rows = np.flatnonzero(shot == s_i)
+            if not len(rows):
+                continue
+            top = top_candidates(masked[rows], reranker.depth)
+            feats = candidate_features(
+                [c[rows] for c in z], masked[rows], top, batch.history[rows], table, users[rows]
+            )
+            out[rows] = reranker.reorder(blended[rows], top, feats, table.trained)
+        return out
+
+    def _item_table(self) -> ItemTable:
+        """Item features from the fitted data (rebuilt when items or their fields change)."""
+        st = self.fitted
+        key = (id(st.train), id(st.item_info))
+        cached = getattr(self, "_table_cache", None)
+        if cached is None or cached[0] != key:
+            cached = (key, ItemTable.build(st.train, st.item_info, self.item_numeric_))
+            self._table_cache = cached
+        return cached[1]
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         out = {"weights": self.weights_}
         if self.warm_weights_ is not None:
             out["warm_weights"] = self.warm_weights_
+        schema = self.user_schema_
+        out["item_numeric"] = np.array(self.item_numeric_, dtype=str)
+        out["user_numeric"] = np.array(schema.numeric, dtype=str)
+        out["user_categorical"] = np.array(schema.categorical, dtype=str)
+        for j, levels in enumerate(schema.levels):
+            out[f"user_levels.{j}"] = np.array(levels, dtype=str)
+        for j, decades in enumerate(schema.decades):
+            out[f"user_decades.{j}"] = np.array(decades, dtype=str)
+        for s_i, reranker in self.rerankers_.items():
+            out[f"reranker.{s_i}"] = reranker.to_bytes()
         for j, model in enumerate(self.models_):
             out.update({f"c{j}.{k}": v for k, v in model._get_arrays().items()})
         return out
@@ -312,11 +420,46 @@ class EnsembleRecommender(Recommender):
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.weights_ = arrays["weights"]
         self.warm_weights_ = arrays.get("warm_weights")
+        self.item_numeric_ = [str(c) for c in arrays.get("item_numeric", [])]
+        num = [str(c) for c in arrays.get("user_numeric", [])]
+        cat = [str(c) for c in arrays.get("user_categorical", [])]
+        self.user_schema_ = UserSchema(
+            num,
+            cat,
+            [[str(v) for v in arrays[f"user_levels.{j}"]] for j in range(len(cat))],
+            [[str(v) for v in arrays[f"user_decades.{j}"]] for j in range(len(num))],
+        )
+        c = self.config
+        self.rerankers_ = {
+            int(k.split(".")[1]): Reranker.from_bytes(
+                v, min(c.rerank_depth, self.n_items), c.rerank_trees, c.seed
+            )
+            for k, v in arrays.items()
+            if k.startswith("reranker.")
+        }
         self.models_ = self._components()
         for j, model in enumerate(self.models_):
             prefix = f"c{j}."
             model.state_ = self.state_
             model._set_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+
+
+def _select(batch: QueryBatch, rows: np.ndarray) -> QueryBatch:
+    """The queries ``rows`` of a batch."""
+    return QueryBatch(
+        np.asarray(batch.users)[rows],
+        batch.history[rows],
+        None if batch.texts is None else [batch.texts[r] for r in rows],
+        None if batch.user_info is None else batch.user_info.iloc[rows].reset_index(drop=True),
+    )
+
+
+def _masked(scores: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
+    """A copy of ``scores`` with each row's ``exclude`` items (its revealed history) at -inf."""
+    out = np.array(scores, dtype=np.float64)
+    ex = exclude.tocoo()
+    out[ex.row, ex.col] = -np.inf
+    return out
 
 
 def _reveals_nothing(batch: QueryBatch) -> np.ndarray:

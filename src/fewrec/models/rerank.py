@@ -1,0 +1,272 @@
+"""A learned re-ranker of an ensemble's top candidates (LightGBM LambdaRank).
+
+The ensemble's linear blend weighs each component the same for every item and every user. The
+re-ranker learns how to trust them case by case: for a new user it re-orders the blend's top
+``depth`` items with a gradient-boosted LambdaRank model whose features are
+
+* per component, the item's z-score (NaN where the component abstains) and log rank;
+* the blend's score and the item's place in the blend;
+* the number of items the query reveals;
+* the item's share of the training interactions and its shrunk mean rating;
+* the item's numeric fields (e.g. release year) and, where items have genres, the share of the
+  revealed items that share a genre with it;
+* the user's side info (numeric fields as numbers, the others one-hot).
+
+It is trained on the same cross-fitted K-shot episodes the blend's weights are tuned on (every
+configured K >= 1), so every feature, the item statistics included, comes from components and
+counts fitted without the episode's user. Items without training interactions (new items,
+ranked by the text models) keep their places in the blend; only the others are re-ordered, and
+the re-ordered items take over the blend scores of the places they move to, so scores keep the
+blend's scale.
+
+Measured on the cold-user validation users of split seeds 0-2 (K = 5, NDCG@10; linear blend
+against blend + re-ranker, trained on K = 1, 3, 5, 10, 20): random reveal 0.6914 -> 0.6997,
+earliest reveal 0.5563 -> 0.5643. Features that did not help there: the item's genres as
+one-hot columns; a time-local popularity (ratings near the revealed items' timestamps).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fewrec.data.dataset import side_info_levels
+
+log = logging.getLogger(__name__)
+
+MIN_QUERIES = 50
+"""Fewest training queries with a target among their candidates the re-ranker is fitted on."""
+SHRINK = 10.0
+"""Pseudo-count that pulls an item's mean rating toward the global mean."""
+
+
+@dataclass
+class ItemTable:
+    """Per-item features that depend on the training data (recomputed per tuning fold)."""
+
+    values: np.ndarray  # (n_items x n_features): log share, shrunk mean rating, numeric fields
+    trained: np.ndarray  # items with at least one training interaction
+    genres: np.ndarray | None  # (n_items x n_genres) multi-hot, or None
+
+    @classmethod
+    def build(cls, train: sp.csr_matrix, item_info: pd.DataFrame, numeric: list[str]) -> ItemTable:
+        train = train.tocsc()
+        counts = np.diff(train.indptr).astype(np.float64)
+        sums = np.asarray(train.sum(axis=0)).ravel()
+        mean = sums.sum() / max(counts.sum(), 1.0)
+        shrunk = (sums + SHRINK * mean) / (counts + SHRINK)
+        share = np.log((counts + 1.0) / max(counts.sum(), 1.0))
+        cols = [share, shrunk]
+        for c in numeric:
+            col = pd.to_numeric(item_info[c], errors="coerce") if c in item_info.columns else None
+            cols.append(np.full(len(counts), np.nan) if col is None else col.to_numpy(np.float64))
+        return cls(np.column_stack(cols).astype(np.float32), counts > 0, _genre_matrix(item_info))
+
+
+def _genre_matrix(item_info: pd.DataFrame) -> np.ndarray | None:
+    if "genres" not in item_info.columns:
+        return None
+    lists = [list(g) if isinstance(g, list | tuple | np.ndarray) else [] for g in item_info["genres"]]
+    names = sorted({str(g) for gs in lists for g in gs})
+    if not names:
+        return None
+    pos = {g: j for j, g in enumerate(names)}
+    out = np.zeros((len(lists), len(names)), dtype=np.float32)
+    for i, gs in enumerate(lists):
+        for g in gs:
+            out[i, pos[str(g)]] = 1.0
+    return out
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """Columns whose non-missing values are (at least 90%) numbers."""
+    out = []
+    for c in frame.columns:
+        col = frame[c]
+        if col.dtype == object and col.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any():
+            continue
+        present = col.notna().sum()
+        if present and pd.to_numeric(col, errors="coerce").notna().sum() >= 0.9 * present:
+            out.append(str(c))
+    return out
+
+
+MAX_LEVELS = 30
+"""A categorical user field's most frequent levels that get a one-hot column each."""
+
+
+@dataclass
+class UserSchema:
+    """How user side info becomes features: numeric fields as numbers, the others one-hot over
+    their most frequent levels."""
+
+    numeric: list[str]
+    categorical: list[str]
+    levels: list[list[str]]
+    decades: list[list[str]]
+    """Per numeric field, the decades seen in training (what `side_levels` reports)."""
+
+    @classmethod
+    def learn(cls, user_info: pd.DataFrame) -> UserSchema:
+        num = numeric_columns(user_info)
+        cat = [str(c) for c in user_info.columns if str(c) not in num]
+        levels = [
+            [str(v) for v in user_info[c].dropna().astype(str).value_counts().index[:MAX_LEVELS]] for c in cat
+        ]
+        decades = [
+            sorted(set(side_info_levels(pd.to_numeric(user_info[c], errors="coerce").dropna()))) for c in num
+        ]
+        return cls(num, cat, levels, decades)
+
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        """The (field, level) pairs read, as `Recommender.side_levels` gives them."""
+        pairs = [(c, v) for c, lv in zip(self.numeric, self.decades, strict=True) for v in lv]
+        pairs += [(c, v) for c, lv in zip(self.categorical, self.levels, strict=True) for v in lv]
+        return frozenset(pairs)
+
+    @property
+    def width(self) -> int:
+        return len(self.numeric) + sum(len(lv) for lv in self.levels)
+
+    def matrix(self, info: pd.DataFrame | None, n: int) -> np.ndarray:
+        """(n x width) features: NaN where a numeric field is missing, all-zero one-hot columns
+        where a categorical one is missing or has another level."""
+        out = np.full((n, self.width), np.nan, dtype=np.float32)
+        out[:, len(self.numeric) :] = 0.0
+        if info is None:
+            return out
+        for j, c in enumerate(self.numeric):
+            if c in info.columns:
+                out[:, j] = pd.to_numeric(info[c], errors="coerce").to_numpy(np.float64)
+        start = len(self.numeric)
+        for c, levels in zip(self.categorical, self.levels, strict=True):
+            if c in info.columns:
+                pos = {v: k for k, v in enumerate(levels)}
+                col = np.array([pos.get(str(v), -1) if pd.notna(v) else -1 for v in info[c]])
+                hit = np.flatnonzero(col >= 0)
+                out[hit, start + col[hit]] = 1.0
+            start += len(levels)
+        return out
+
+
+def top_candidates(blended: np.ndarray, depth: int) -> np.ndarray:
+    """Per row, the ``depth`` best items by blend score, best first."""
+    depth = min(depth, blended.shape[1])
+    part = np.argpartition(-blended, depth - 1, axis=1)[:, :depth]
+    order = np.argsort(-np.take_along_axis(blended, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def candidate_features(
+    z: list[np.ndarray],
+    blended: np.ndarray,
+    top: np.ndarray,
+    history: sp.csr_matrix,
+    items: ItemTable,
+    users: np.ndarray,
+) -> np.ndarray:
+    """One row per (query, candidate), queries in order, candidates best-first (see module doc)."""
+    nq, depth = top.shape
+    q = np.repeat(np.arange(nq), depth)
+    it = top.ravel()
+    cols = []
+    for comp in z:
+        cols.append(comp[q, it])
+    for comp in z:
+        filled = np.where(np.isfinite(comp), comp, -np.inf)
+        # rank of each candidate: items scoring strictly higher
+        cand = filled[q, it]
+        srt = np.sort(filled, axis=1)
+        above = (
+            filled.shape[1]
+            - np.array(
+                [np.searchsorted(srt[r], cand[r * depth : (r + 1) * depth], side="right") for r in range(nq)]
+            ).ravel()
+        )
+        cols.append(np.log1p(above))
+    n_hist = np.diff(history.indptr).astype(np.float32)
+    cols += [blended[q, it], np.tile(np.arange(depth, dtype=np.float32), nq), n_hist[q]]
+    if items.genres is not None:
+        profile = (history.astype(bool).astype(np.float32) @ items.genres) / np.maximum(n_hist, 1)[:, None]
+        g = items.genres[it]
+        cols.append((profile[q] * g).sum(axis=1) / np.maximum(g.sum(axis=1), 1.0))
+    feats = np.column_stack(cols).astype(np.float32)
+    return np.hstack([feats, items.values[it], users[q]])
+
+
+PARAMS = {
+    "objective": "lambdarank",
+    "lambdarank_truncation_level": 20,
+    "learning_rate": 0.05,
+    "num_leaves": 15,
+    "min_data_in_leaf": 100,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "feature_fraction": 0.8,
+    "deterministic": True,
+    "force_row_wise": True,
+    "num_threads": 0,
+    "verbose": -1,
+}
+"""LightGBM settings of the re-ranker."""
+
+
+class Reranker:
+    """LambdaRank over the blend's top candidates; see the module doc."""
+
+    def __init__(self, depth: int, trees: int, seed: int):
+        self.depth, self.trees, self.seed = depth, trees, seed
+        self.booster = None
+
+    def fit(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> bool:
+        """Fit on (features, labels) blocks of ``depth`` rows per query. False when there are
+        too few queries with a target among their candidates to learn from."""
+        import lightgbm as lgb
+
+        feats = np.vstack([f for f, _ in blocks])
+        labels = np.concatenate([y for _, y in blocks])
+        groups = np.full(len(labels) // self.depth, self.depth)
+        useful = labels.reshape(-1, self.depth).any(axis=1).sum()
+        if useful < MIN_QUERIES:
+            log.warning(
+                "ensemble: %d tuning queries with a target in reach, too few to fit the re-ranker", useful
+            )
+            return False
+        params = {**PARAMS, "seed": self.seed}
+        train = lgb.Dataset(feats, labels, group=groups, free_raw_data=True)
+        self.booster = lgb.train(params, train, num_boost_round=self.trees)
+        return True
+
+    def reorder(
+        self, blended: np.ndarray, top: np.ndarray, feats: np.ndarray, trained: np.ndarray
+    ) -> np.ndarray:
+        """The blend with each row's trained candidates re-ordered by the model: they swap
+        places (and blend scores) among themselves; untrained candidates keep theirs."""
+        out = blended.copy()
+        pred = self.booster.predict(feats).reshape(top.shape)
+        for r in range(len(top)):
+            cand = top[r]
+            movable = np.flatnonzero(trained[cand])
+            if len(movable) < 2:
+                continue
+            slots = cand[movable]  # places (by blend order) the trained candidates hold
+            values = blended[r, slots]
+            new_order = slots[np.argsort(-pred[r, movable], kind="stable")]
+            out[r, new_order] = values
+        return out
+
+    def to_bytes(self) -> np.ndarray:
+        return np.frombuffer(self.booster.model_to_string().encode(), dtype=np.uint8)
+
+    @classmethod
+    def from_bytes(cls, data: np.ndarray, depth: int, trees: int, seed: int) -> Reranker:
+        import lightgbm as lgb
+
+        out = cls(depth, trees, seed)
+        out.booster = lgb.Booster(model_str=bytes(np.asarray(data, dtype=np.uint8)).decode())
+        return out

@@ -1,0 +1,132 @@
+"""The ensemble's learned re-ranker of its top candidates (fewrec.models.rerank)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fewrec.data import load_interactions
+from fewrec.data.splits import cold_user_split
+from fewrec.eval.evaluate import evaluate_ranking
+from fewrec.models import Query, load_model, make_model
+from fewrec.models.base import QueryBatch
+from fewrec.models.rerank import ItemTable, UserSchema, top_candidates
+
+
+def _two_tastes(n_users=320, n_items=60, per_user=12, seed=0):
+    """Users of group a mostly pick items of kind 0, group b items of kind 1; within a kind,
+    picks follow a popularity skew. Popularity alone, being the same for everyone, cannot tell
+    the groups apart; an item's kind and the user's group can."""
+    rng = np.random.default_rng(seed)
+    kind = np.arange(n_items) % 2
+    appeal = 1.0 / (1.0 + np.arange(n_items) / 8.0)
+    group = rng.choice(["a", "b"], size=n_users)
+    rows = []
+    for u in range(n_users):
+        w = appeal * np.where(kind == (group[u] == "b"), 0.9, 0.1)
+        picks = rng.choice(n_items, size=per_user, replace=False, p=w / w.sum())
+        rows += [(f"u{u}", f"i{i}", 4.0, t) for t, i in enumerate(picks)]
+    inter = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(n_items)], "kind": kind})
+    users = pd.DataFrame({"user_id": [f"u{u}" for u in range(n_users)], "group": group})
+    return load_interactions(inter, items, users)
+
+
+@pytest.fixture(scope="module")
+def two_tastes():
+    data = _two_tastes()
+    split = cold_user_split(data, shots=3, seed=0, random_shots=True)
+    cfg = {"components": {"popularity": {}}, "shots": [0, 3], "reveal": "random", "rerank_trees": 60}
+    return split, make_model("ensemble", **cfg).fit(split.train)
+
+
+def test_reranker_learns_what_the_blend_cannot(two_tastes):
+    """Real fit on synthetic data: the re-ranker must learn the user-group x item-kind taste
+    from the tuning episodes, which the popularity-only blend cannot express."""
+    split, model = two_tastes
+    assert set(model.rerankers_) == {1}  # K = 3; none for K = 0
+    with_rr = evaluate_ranking(model, split.test, split.train)
+    rerankers, model.rerankers_ = model.rerankers_, {}
+    try:
+        blend_only = evaluate_ranking(model, split.test, split.train)
+    finally:
+        model.rerankers_ = rerankers
+    got, base = with_rr.values["ndcg@10"], blend_only.values["ndcg@10"]
+    assert got > base + 0.05, (got, base)
+
+
+def test_reranker_serves_only_new_users_without_text(two_tastes):
+    split, model = two_tastes
+    plain = make_model("ensemble", **{**model.config.model_dump(), "rerank": False})
+    plain.state_, plain.models_ = model.state_, model.models_
+    plain.weights_, plain.warm_weights_, plain.rerankers_ = model.weights_, model.warm_weights_, {}
+    plain.item_numeric_, plain.user_schema_ = model.item_numeric_, model.user_schema_
+    # it reads side info (the popularity component alone does not)
+    assert not model.models_[0].side_levels and {("group", "a"), ("group", "b")} <= model.side_levels
+    known = Query(user=split.train.users.id(0))
+    np.testing.assert_array_equal(model.score(known).to_numpy(), plain.score(known).to_numpy())
+    new = Query(items=["i0", "i2", "i4"], user_info={"group": "a"})
+    a = model.score(new).to_numpy()
+    with pytest.warns(UserWarning, match="does not read user side info"):
+        b = plain.score(new).to_numpy()
+    assert not np.array_equal(a, b)
+    # re-ranking only moves scores between items: the same values, in another order
+    np.testing.assert_allclose(np.sort(a), np.sort(b))
+    batch = QueryBatch(
+        np.array([-1, -1]),
+        model.fitted.train[:2],
+        texts=["I like kind zero", None],
+    )
+    np.testing.assert_array_equal(model._reranked_rows(batch), [1])
+
+
+def test_reorder_keeps_untrained_candidates_in_place(two_tastes):
+    _, model = two_tastes
+    rr = model.rerankers_[1]
+    rng = np.random.default_rng(1)
+    blended = rng.normal(size=(3, 60))
+    top = top_candidates(blended, rr.depth)
+    n_feat = rr.booster.num_feature()
+    feats = rng.normal(size=(top.size, n_feat)).astype(np.float32)
+    trained = np.ones(60, bool)
+    trained[[int(top[0, 0]), int(top[1, 5]), 7]] = False
+    out = rr.reorder(blended, top, feats, trained)
+    np.testing.assert_array_equal(out[:, ~trained], blended[:, ~trained])
+    for r in range(3):
+        np.testing.assert_allclose(np.sort(out[r]), np.sort(blended[r]))
+        pred = rr.booster.predict(feats[r * rr.depth : (r + 1) * rr.depth])
+        movable = trained[top[r]]
+        by_model = top[r][movable][np.argsort(-pred[movable], kind="stable")]
+        assert (np.diff(out[r, by_model]) <= 0).all()
+
+
+def test_saved_reranker_scores_the_same(two_tastes, tmp_path):
+    _, model = two_tastes
+    model.save(tmp_path / "m")
+    again = load_model(tmp_path / "m")
+    assert set(again.rerankers_) == {1}
+    q = Query(items=["i1", "i3", "i5"], user_info={"group": "b"})
+    np.testing.assert_array_equal(model.score(q).to_numpy(), again.score(q).to_numpy())
+
+
+def test_user_schema_encodes_fields_and_tolerates_unknowns():
+    info = pd.DataFrame({"age": [20, 30, None], "job": ["x", "y", "x"], "flag": ["1", "0", "1"]})
+    schema = UserSchema.learn(info)
+    assert schema.numeric == ["age", "flag"] and schema.categorical == ["job"]
+    assert schema.levels == [["x", "y"]] and schema.decades == [["20", "30"], ["0"]]
+    assert ("age", "20") in schema.side_levels and ("job", "y") in schema.side_levels
+    m = schema.matrix(pd.DataFrame({"age": [40], "job": ["z"]}), 1)
+    assert m[0, 0] == 40 and np.isnan(m[0, 1]) and (m[0, 2:] == 0).all()
+    assert np.isnan(schema.matrix(None, 2)[:, :2]).all()
+
+
+def test_item_table_counts_and_shrinks_ratings():
+    import scipy.sparse as sp
+
+    train = sp.csr_matrix(np.array([[5.0, 0, 1.0], [5.0, 0, 0]]))
+    info = pd.DataFrame({"year": [1990, "n/a", 2000], "genres": [["A"], ["A", "B"], []]})
+    t = ItemTable.build(train, info, ["year"])
+    np.testing.assert_array_equal(t.trained, [True, False, True])
+    mean = 11.0 / 3
+    np.testing.assert_allclose(t.values[:, 1], [(10 + 10 * mean) / 12, mean, (1 + 10 * mean) / 11], rtol=1e-6)
+    assert t.values[0, 2] == 1990 and np.isnan(t.values[1, 2])
+    np.testing.assert_array_equal(t.genres, [[1, 0], [1, 1], [0, 0]])

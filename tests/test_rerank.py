@@ -35,7 +35,13 @@ def _two_tastes(n_users=320, n_items=60, per_user=12, seed=0):
 def two_tastes():
     data = _two_tastes()
     split = cold_user_split(data, shots=3, seed=0, random_shots=True)
-    cfg = {"components": {"popularity": {}}, "shots": [0, 3], "reveal": "random", "rerank_trees": 60}
+    cfg = {
+        "components": {"popularity": {}},
+        "shots": [0, 3],
+        "reveal": "random",
+        "rerank": True,
+        "rerank_trees": 60,
+    }
     return split, make_model("ensemble", **cfg).fit(split.train)
 
 
@@ -77,6 +83,22 @@ def test_reranker_serves_only_new_users_without_text(two_tastes):
         texts=["I like kind zero", None],
     )
     np.testing.assert_array_equal(model._reranked_rows(batch), [1])
+
+
+def test_reranked_batch_scores_equal_single_scores(two_tastes):
+    _, model = two_tastes
+    queries = [
+        Query(items=["i1", "i3"], user_info={"group": "b"}),
+        Query(items=["i0", "i2", "i4", "i6", "i8", "i10"], user_info={"group": "a"}),
+        Query(items=["i5"]),
+    ]
+    batch = model.score_many(queries)
+    for q, row in zip(queries, batch, strict=True):
+        np.testing.assert_array_equal(model.score(q).to_numpy(), row.to_numpy())
+
+
+def test_reranker_is_off_by_default():
+    assert make_model("ensemble").config.rerank is False
 
 
 def test_reorder_keeps_untrained_candidates_in_place(two_tastes):

@@ -65,6 +65,7 @@ DEFAULT_MODELS = {
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
     "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
+    "ensemble-reranked": ("ensemble", {"rerank": True}),
 }
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],

@@ -33,9 +33,10 @@ random 0.6695 -> 0.6695, earliest 0.5357 -> 0.5352; K = 20 rose 0.617 -> 0.625 a
 0.633 -> 0.629). On the test users of random-reveal split seeds 1-4 it did, on every seed
 (`benchmarks/cold-user-random-reranked-seeds.md` against `cold-user-random-seeds.md`): K5
 0.7006 -> 0.7126 (+0.010, +0.008, +0.013, +0.017), K20 0.658 -> 0.664, K1 0.652 -> 0.653.
-Fitting took 166 s instead of 104 and adapting a new user 4.7 ms instead of 1.0 (seed 0), and
-the earliest reveal is measured on one seed only, so the ensemble's ``rerank`` is off by default
-until the ten-seed tables of both reveals are rerun with it.
+Earliest reveal, split seeds 1-4 (`cold-user-earliest-reranked-seeds.md`): K5 0.5506 -> 0.5643,
+every seed up, K20 0.482 -> 0.490, but K1 0.552 -> 0.545, every seed down. Fitting took 166 s
+instead of 104 and adapting a new user 4.7 ms instead of 1.0 (seed 0), so the ensemble's
+``rerank`` is off by default until the ten-seed tables of both reveals are rerun with it.
 """
 
 from __future__ import annotations

@@ -101,6 +101,21 @@ def test_reranker_is_off_by_default():
     assert make_model("ensemble").config.rerank is False
 
 
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        ({"rerank": True, "tune": False}, "needs tune=True"),
+        ({"rerank": True, "rerank_depth": 5}, "rerank_depth"),
+        ({"rerank": True, "rerank_trees": 0}, "rerank_trees"),
+    ],
+)
+def test_bad_reranker_settings_are_named(bad, named):
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=named):
+        make_model("ensemble", **bad)
+
+
 def test_reorder_keeps_untrained_candidates_in_place(two_tastes):
     _, model = two_tastes
     rr = model.rerankers_[1]

@@ -52,7 +52,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
@@ -109,6 +109,12 @@ class EnsembleConfig(ModelConfig):
     """How many of the blend's best items the re-ranker re-orders."""
     rerank_trees: int = Field(300, ge=10)
     """Boosting rounds of the re-ranker."""
+
+    @model_validator(mode="after")
+    def _rerank_needs_tuning(self) -> EnsembleConfig:
+        if self.rerank and not self.tune:
+            raise ValueError("rerank=True learns from the tuning episodes: it needs tune=True")
+        return self
 
 
 def standardise(scores: np.ndarray) -> np.ndarray:
@@ -215,7 +221,7 @@ class EnsembleRecommender(Recommender):
             return np.ones((len(self.config.shots), len(self.config.components)))
         out = np.ones((len(self.config.shots), len(self.config.components)))
         per_shot: list[list] = [[] for _ in self.config.shots]
-        tables: list[list[ItemTable]] = [[] for _ in self.config.shots]
+        tables: list[list[ItemTable | None]] = [[] for _ in self.config.shots]
         modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
         for held in self._tuning_groups(users, rng):
             inter = data.interactions
@@ -223,7 +229,11 @@ class EnsembleRecommender(Recommender):
             fit_data = data.with_interactions(inter[~is_held])
             models = [m.fit(fit_data) for m in self._components()]
             trained = fit_data.item_counts() > 0
-            table = ItemTable.build(fit_data.matrix(), data.item_info, self.item_numeric_)
+            table = (
+                ItemTable.build(fit_data.matrix(), data.item_info, self.item_numeric_)
+                if self.config.rerank
+                else None
+            )
             held_inter = inter[is_held].sort_values(["user", "timestamp"], kind="stable")
             info = data.user_info
             for s_i, k in enumerate(self.config.shots):
@@ -375,10 +385,7 @@ class EnsembleRecommender(Recommender):
             return np.zeros(0, dtype=np.int64)
         n_hist = np.diff(batch.history.indptr)
         has = np.isin(nearest_shot(n_hist, self.config.shots), list(self.rerankers_))
-        ok = (np.asarray(batch.users) < 0) & (n_hist > 0) & has
-        if batch.texts is not None:
-            ok &= np.array([not (t and t.strip()) for t in batch.texts], dtype=bool)
-        return np.flatnonzero(ok)
+        return np.flatnonzero((np.asarray(batch.users) < 0) & (n_hist > 0) & has & _no_text(batch))
 
     def _rerank(self, batch: QueryBatch, blended: np.ndarray, z: list[np.ndarray]) -> np.ndarray:
         """Each query re-ranked by the re-ranker of its nearest shot count."""
@@ -471,12 +478,16 @@ def _masked(scores: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
     return out
 
 
+def _no_text(batch: QueryBatch) -> np.ndarray:
+    """Queries without free text (none, empty or blank)."""
+    if batch.texts is None:
+        return np.ones(len(batch), dtype=bool)
+    return np.array([not (t and t.strip()) for t in batch.texts], dtype=bool)
+
+
 def _reveals_nothing(batch: QueryBatch) -> np.ndarray:
     """Queries with no history and no free text."""
-    empty = np.diff(batch.history.indptr) == 0
-    if batch.texts is not None:
-        empty &= np.array([not (t and t.strip()) for t in batch.texts], dtype=bool)
-    return empty
+    return (np.diff(batch.history.indptr) == 0) & _no_text(batch)
 
 
 def _blend_ndcg(w: np.ndarray, episodes: list) -> float:

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 
 from fewrec.errors import ConfigError
-from fewrec.eval.benchmark import markdown_table, run_benchmark, run_seeds, write_result
+from fewrec.eval.benchmark import (
+    combine_seeds,
+    markdown_table,
+    run_benchmark,
+    run_seeds,
+    split_runs,
+    write_result,
+)
 
 
 def test_warm_benchmark_json_shape_and_values(tmp_path):
@@ -103,6 +110,54 @@ def test_seeds_summary_is_the_mean_of_the_per_seed_runs(tmp_path):
     assert "split seeds 0, 3" in text and "| itemknn |" in text and "gain over popularity" in text
 
 
+def test_seed_runs_made_apart_merge_into_the_seeds_table(tmp_path):
+    together = run_seeds("cold-user", ["popularity", "itemknn"], seeds=[0, 3], shots=[5], progress=False)
+    a = run_benchmark("cold-user", ["popularity", "itemknn", "ease"], seed=0, shots=[1, 5], progress=False)
+    b = run_seeds("cold-user", ["popularity", "itemknn"], seeds=[3], shots=[5], progress=False)
+    write_result(a, tmp_path / "a.json")
+    write_result(b, tmp_path / "b.json")
+    proc = fewrec(
+        "merge-seeds",
+        str(tmp_path / "a.json"),
+        str(tmp_path / "b.json"),
+        "--output",
+        str(tmp_path / "m.json"),
+    )
+    assert proc.returncode == 0, proc.stderr
+    merged = json.loads((tmp_path / "m.json").read_text())
+    # only what every run has: ease and K1 were in one run alone
+    assert merged["seeds"] == [0, 3] and list(merged["summary"]) == ["popularity", "itemknn"]
+    assert merged["settings"]["shots"] == [5] and "K1/ndcg@10" not in merged["summary"]["itemknn"]
+    for m in ("popularity", "itemknn"):
+        assert merged["summary"][m]["K5/ndcg@10"]["mean"] == pytest.approx(
+            together["summary"][m]["K5/ndcg@10"]["mean"]
+        )
+    assert merged["gain"]["itemknn"]["per_seed"] == pytest.approx(together["gain"]["itemknn"]["per_seed"])
+    assert "split seeds 0, 3" in (tmp_path / "m.md").read_text()
+
+
+def test_merging_refuses_runs_that_do_not_belong_together():
+    a = run_benchmark("cold-user", ["popularity"], seed=0, shots=[5], progress=False)
+    b = run_benchmark("cold-user", ["popularity"], seed=1, shots=[5], reveal="random", progress=False)
+    with pytest.raises(ConfigError, match="reveal"):
+        combine_seeds([a, b])
+    with pytest.raises(ConfigError, match="once"):
+        combine_seeds(split_runs(a) + [a])
+    c = run_benchmark("cold-user", ["itemknn"], seed=1, shots=[5], progress=False)
+    with pytest.raises(ConfigError, match="no model in common"):
+        combine_seeds([a, c])
+    d = run_benchmark(
+        "cold-user",
+        ["popularity"],
+        seed=1,
+        shots=[5],
+        configs={"popularity": {"segment_by": "auto"}},
+        progress=False,
+    )
+    with pytest.raises(ConfigError, match="config overrides"):
+        combine_seeds([a, d])
+
+
 def test_seeds_without_the_headline_metric_gives_no_gain():
     result = run_seeds("cold-user", ["popularity"], seeds=[0, 1], shots=[0], progress=False)
     assert result["gain"] == {} and result["headline"] is None
@@ -147,6 +202,8 @@ def fewrec(*args, check=False):
         (["benchmark", "--protocol", "tallrec", "--seeds", "0,1"], "fixed split"),
         (["benchmark", "--models", "ease", "--baseline", "popularty"], "--baseline 'popularty' is not among"),
         (["benchmark", "--seeds", "0,1", "--models", "ease"], "baseline 'popularity' is not among"),
+        (["merge-seeds", "/no/such.json", "--output", "/tmp/m.json"], "no such file"),
+        (["merge-seeds", "pyproject.toml", "--output", "/tmp/m.json"], "not a fewrec benchmark JSON"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

@@ -134,6 +134,34 @@ def benchmark(
         console.print(f"wrote {output}")
 
 
+@app.command("merge-seeds")
+def merge_seeds(
+    files: Annotated[list[Path], typer.Argument(help="benchmark JSON files (one seed or several each)")],
+    output: Annotated[Path, typer.Option(help="write the combined JSON result here")],
+    baseline: Annotated[
+        str | None,
+        typer.Option(help="the model the headline gains are measured against ('none': no gains)"),
+    ] = "popularity",
+):
+    """Combine benchmark runs of different split seeds (run apart, e.g. in parallel) into one
+    table over seeds, as `benchmark --seeds` would give."""
+    from fewrec.eval.benchmark import combine_seeds, markdown_table, split_runs, write_result
+
+    runs = []
+    for path in files:
+        try:
+            runs.extend(split_runs(json.loads(path.read_text())))
+        except FileNotFoundError:
+            raise FewrecError(f"no such file: {path}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
+            raise FewrecError(f"{path} is not a fewrec benchmark JSON result") from None
+    base = None if baseline is None or baseline.lower() == "none" else baseline
+    result = combine_seeds(runs, base)
+    console.print(markdown_table(result))
+    write_result(result, output)
+    console.print(f"wrote {output}")
+
+
 def _int(value: str, option: str) -> int:
     try:
         return int(value)

@@ -235,6 +235,8 @@ def run_benchmark(
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
         "models": results,
     }
+    if configs:
+        doc["configs"] = configs
     return add_gains(doc, baseline)
 
 
@@ -328,38 +330,91 @@ def run_seeds(
     models = list(models or DEFAULT_MODELS.get(protocol, []))
     if baseline is not None and baseline not in models:
         raise ConfigError(f"baseline {baseline!r} is not among the models {models}; add it or pass none")
-    runs = {s: run_benchmark(protocol, models, seed=s, baseline=baseline, **options) for s in seeds}
-    first = runs[seeds[0]]
+    runs = [run_benchmark(protocol, models, seed=s, baseline=baseline, **options) for s in seeds]
+    return combine_seeds(runs, baseline)
+
+
+def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popularity") -> dict[str, Any]:
+    """One-split results (`run_benchmark` documents) of distinct split seeds -> the `run_seeds`
+    document: per model and metric the mean over seeds with its sd and 95% t-interval, and each
+    model's gain over ``baseline`` on the headline metric, paired by seed.
+
+    The runs must share protocol, dataset, reveal and config overrides. Models and metrics that
+    some run lacks (e.g. a K only one run evaluated) are left out; a ``baseline`` not in every
+    run gives no gains.
+    """
+    if not runs:
+        raise ConfigError("no runs to combine")
+    first = runs[0]
+    for r in runs:
+        if "models" not in r or "seed" not in r:
+            raise ConfigError("combine_seeds takes one-split results (one seed each)")
+        for key in ("protocol", "dataset"):
+            if r[key] != first[key]:
+                raise ConfigError(f"runs differ in {key}: {first[key]!r} vs {r[key]!r}")
+        reveals = first["settings"].get("reveal"), r["settings"].get("reveal")
+        if reveals[0] != reveals[1]:
+            raise ConfigError(f"runs differ in reveal: {reveals[0]!r} vs {reveals[1]!r}")
+        if r.get("configs", {}) != first.get("configs", {}):
+            raise ConfigError(
+                f"runs differ in config overrides: {first.get('configs', {})} vs {r.get('configs', {})}"
+            )
+    if first["protocol"] == "tallrec":
+        raise ConfigError("tallrec has one fixed split: there are no split seeds to combine")
+    seeds = [int(r["seed"]) for r in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"each split seed may appear once, got {seeds}")
+    models = [m for m in first["models"] if all(m in r["models"] for r in runs)]
+    if not models:
+        raise ConfigError("the runs have no model in common")
+    if baseline not in models:
+        baseline = None
     summary: dict[str, dict[str, Any]] = {}
     for m in models:
         metrics = [k for k, v in first["models"][m].items() if isinstance(v, int | float)]
         summary[m] = {
-            k: _mean_ci([runs[s]["models"][m][k] for s in seeds])
+            k: _mean_ci([r["models"][m][k] for r in runs])
             for k in metrics
-            if all(k in runs[s]["models"][m] for s in seeds)
+            if all(k in r["models"][m] for r in runs)
         }
     gain: dict[str, Any] = {}
-    head = HEADLINE.get(protocol)
+    head = HEADLINE.get(first["protocol"])
     if head not in summary[models[0]]:  # e.g. cold-user without K = 5 among the shots
         head = None
     if baseline is not None and head is not None:
-        base = np.array([runs[s]["models"][baseline][head] for s in seeds])
+        base = np.array([r["models"][baseline][head] for r in runs])
         for m in models:
             with np.errstate(divide="ignore", invalid="ignore"):
-                per = np.array([runs[s]["models"][m][head] for s in seeds]) / base - 1.0
+                per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
-    return {
-        "protocol": protocol,
+    settings = dict(first["settings"])
+    if "shots" in settings:
+        settings["shots"] = [k for k in settings["shots"] if all(k in r["settings"]["shots"] for r in runs)]
+    doc = {
+        "protocol": first["protocol"],
         "dataset": first["dataset"],
         "seeds": seeds,
-        "settings": first["settings"],
+        "settings": settings,
         "machine": first["machine"],
         "baseline": baseline,
         "headline": head,
         "summary": summary,
         "gain": gain,
-        "runs": {str(s): runs[s]["models"] for s in seeds},
+        "runs": {str(r["seed"]): {m: r["models"][m] for m in models} for r in runs},
     }
+    if first.get("configs"):
+        doc["configs"] = first["configs"]
+    return doc
+
+
+def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A benchmark document as its one-split runs: itself, or each seed of a `run_seeds` one."""
+    if "runs" not in result:
+        return [result]
+    common = {k: result[k] for k in ("protocol", "dataset", "settings", "machine") if k in result}
+    if result.get("configs"):
+        common["configs"] = result["configs"]
+    return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]
 
 
 def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:

@@ -51,9 +51,9 @@ benchmark: $(STAMP)
 		$(BIN)/fewrec benchmark --protocol cold-user --reveal $$r --models popularity,ensemble,ensemble-reranked \
 			--output benchmarks/cold-user$$( [ $$r = random ] && echo -random )-reranked.json || exit 1; \
 	done
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 1,2,3,4 \
+	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--models popularity,ensemble-reranked --output benchmarks/cold-user-random-reranked-seeds.json
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 1,2,3,4 \
+	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5 \
 		--models popularity,ensemble-reranked --output benchmarks/cold-user-earliest-reranked-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
 	$(BIN)/python benchmarks/cold_user_probes.py --ensemble

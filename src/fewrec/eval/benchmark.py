@@ -409,6 +409,13 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
 
 def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     """A benchmark document as its one-split runs: itself, or each seed of a `run_seeds` one."""
+    need = ("protocol", "dataset", "settings", "machine")
+    if (
+        not isinstance(result, dict)
+        or any(k not in result for k in need)
+        or not ({"runs", "models"} & set(result))
+    ):
+        raise ConfigError("not a fewrec benchmark result (protocol, dataset, settings and runs expected)")
     if "runs" not in result:
         return [result]
     common = {k: result[k] for k in ("protocol", "dataset", "settings", "machine") if k in result}

@@ -146,6 +146,8 @@ def test_merging_refuses_runs_that_do_not_belong_together():
     c = run_benchmark("cold-user", ["itemknn"], seed=1, shots=[5], progress=False)
     with pytest.raises(ConfigError, match="no model in common"):
         combine_seeds([a, c])
+    with pytest.raises(ConfigError, match="baseline 'itemknn' is not among"):
+        combine_seeds([a], baseline="itemknn")
     d = run_benchmark(
         "cold-user",
         ["popularity"],

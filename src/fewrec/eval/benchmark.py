@@ -367,6 +367,7 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     models = [m for m in first["models"] if all(m in r["models"] for r in runs)]
     if not models:
         raise ConfigError("the runs have no model in common")
+    check_baseline(baseline, models)
     if baseline not in models:
         baseline = None
     summary: dict[str, dict[str, Any]] = {}
@@ -418,7 +419,7 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
         raise ConfigError("not a fewrec benchmark result (protocol, dataset, settings and runs expected)")
     if "runs" not in result:
         return [result]
-    common = {k: result[k] for k in ("protocol", "dataset", "settings", "machine") if k in result}
+    common = {k: result[k] for k in need}
     if result.get("configs"):
         common["configs"] = result["configs"]
     return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]

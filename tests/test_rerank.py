@@ -97,6 +97,25 @@ def test_reranked_batch_scores_equal_single_scores(two_tastes):
         np.testing.assert_array_equal(model.score(q).to_numpy(), row.to_numpy())
 
 
+def test_one_item_queries_keep_the_blend():
+    """No re-ranker below rerank_min_shots (default 2): a query of one item is served by the
+    blend, one of three items is re-ranked."""
+    split = cold_user_split(_two_tastes(n_users=200), shots=3, seed=0, random_shots=True)
+    cfg = {"components": {"popularity": {}}, "shots": [0, 1, 3], "reveal": "random", "rerank_trees": 20}
+    model = make_model("ensemble", rerank=True, **cfg).fit(split.train)
+    assert set(model.rerankers_) == {2}  # K = 3 only
+    one, three = Query(items=["i0"]), Query(items=["i0", "i2", "i4"])
+    assert len(model._reranked_rows(model.batch_from_queries([one, three]))) == 1
+    rerankers, model.rerankers_ = model.rerankers_, {}
+    try:
+        blend_one = model.score(one).to_numpy()
+    finally:
+        model.rerankers_ = rerankers
+    np.testing.assert_array_equal(model.score(one).to_numpy(), blend_one)
+    every = make_model("ensemble", rerank=True, rerank_min_shots=1, **cfg).fit(split.train)
+    assert set(every.rerankers_) == {1, 2}
+
+
 def test_reranker_is_off_by_default():
     assert make_model("ensemble").config.rerank is False
 
@@ -107,6 +126,8 @@ def test_reranker_is_off_by_default():
         ({"rerank": True, "tune": False}, "needs tune=True"),
         ({"rerank": True, "rerank_depth": 5}, "rerank_depth"),
         ({"rerank": True, "rerank_trees": 0}, "rerank_trees"),
+        ({"rerank": True, "rerank_min_shots": 0}, "rerank_min_shots"),
+        ({"rerank": True, "shots": [0, 1, 3], "rerank_min_shots": 5}, "leaves no shot count"),
     ],
 )
 def test_bad_reranker_settings_are_named(bad, named):

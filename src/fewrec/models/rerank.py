@@ -12,9 +12,10 @@ re-ranker learns how to trust them case by case: for a new user it re-orders the
   revealed items that share a genre with it;
 * the user's side info (numeric fields as numbers, the others one-hot).
 
-There is one re-ranker per shot count K >= 1 of the ensemble, trained on the same
-cross-fitted K-shot episodes the blend's weights are tuned on, those of its K and of the shot
-counts next to it (K = 5: 3, 5 and 10); a query goes to the re-ranker of its nearest K. Every
+There is one re-ranker per shot count K >= 2 of the ensemble (``rerank_min_shots``), trained
+on the same cross-fitted K-shot episodes the blend's weights are tuned on, those of its K and of
+the shot counts next to it (K = 5: 3, 5 and 10); a query goes to the re-ranker of its nearest K
+(a query of one item, nearest K = 1, keeps the blend). Every
 feature of an episode, the item statistics included, comes from components and counts fitted
 without the episode's user. Items without training interactions (new items, ranked by the text
 models) keep their places in the blend; only the others are re-ordered, and they take over the

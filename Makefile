@@ -23,7 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check src tests
-	$(BIN)/python -m pytest -q -m "not slow and not benchmark"
+	$(BIN)/python -m pytest -q -m "not slow and not benchmark" --durations=15
 
 # Debian's Chromium for the end-to-end browser test (best effort: the test skips, saying
 # why, where it cannot be installed).

@@ -75,7 +75,9 @@ def benchmark(
     protocol: Annotated[str, typer.Option(help="warm | cold-user | cold-item | tallrec")] = "warm",
     models: Annotated[str | None, typer.Option(help="comma-separated model names")] = None,
     output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
-    seed: Annotated[int, typer.Option(help="split and model seed")] = 0,
+    seed: Annotated[
+        int, typer.Option(help="split seed (models keep their own seed, 0 unless --set MODEL.seed=N)")
+    ] = 0,
     seeds: Annotated[
         str | None,
         typer.Option(help="comma-separated split seeds: one run each, then mean ± 95% CI over them"),

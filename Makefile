@@ -53,7 +53,7 @@ benchmark: $(STAMP)
 	done
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--models popularity,ensemble-reranked --output benchmarks/cold-user-random-reranked-seeds.json
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5 \
+	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--models popularity,ensemble-reranked --output benchmarks/cold-user-earliest-reranked-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
 	$(BIN)/python benchmarks/cold_user_probes.py --ensemble

@@ -1,5 +1,7 @@
 """The ensemble's learned re-ranker of its top candidates (fewrec.models.rerank)."""
 
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,6 +33,16 @@ def _two_tastes(n_users=320, n_items=60, per_user=12, seed=0):
     return load_interactions(inter, items, users)
 
 
+@contextmanager
+def _blend_only(model):
+    """The fitted ensemble with its re-rankers set aside: the blend alone."""
+    rerankers, model.rerankers_ = model.rerankers_, {}
+    try:
+        yield model
+    finally:
+        model.rerankers_ = rerankers
+
+
 @pytest.fixture(scope="module")
 def two_tastes():
     data = _two_tastes()
@@ -51,11 +63,8 @@ def test_reranker_learns_what_the_blend_cannot(two_tastes):
     split, model = two_tastes
     assert set(model.rerankers_) == {1}  # K = 3; none for K = 0
     with_rr = evaluate_ranking(model, split.test, split.train)
-    rerankers, model.rerankers_ = model.rerankers_, {}
-    try:
+    with _blend_only(model):
         blend_only = evaluate_ranking(model, split.test, split.train)
-    finally:
-        model.rerankers_ = rerankers
     got, base = with_rr.values["ndcg@10"], blend_only.values["ndcg@10"]
     assert got > base + 0.05, (got, base)
 
@@ -106,11 +115,8 @@ def test_one_item_queries_keep_the_blend():
     assert set(model.rerankers_) == {2}  # K = 3 only
     one, three = Query(items=["i0"]), Query(items=["i0", "i2", "i4"])
     np.testing.assert_array_equal(model._reranked_rows(model.batch_from_queries([one, three])), [1])
-    rerankers, model.rerankers_ = model.rerankers_, {}
-    try:
+    with _blend_only(model):
         blend_one = model.score(one).to_numpy()
-    finally:
-        model.rerankers_ = rerankers
     np.testing.assert_array_equal(model.score(one).to_numpy(), blend_one)
     every = make_model("ensemble", rerank=True, rerank_min_shots=1, **cfg).fit(split.train)
     assert set(every.rerankers_) == {1, 2}
@@ -128,6 +134,7 @@ def test_reranker_is_off_by_default():
         ({"rerank": True, "rerank_trees": 0}, "rerank_trees"),
         ({"rerank": True, "rerank_min_shots": 0}, "rerank_min_shots"),
         ({"rerank": True, "shots": [0, 1, 3], "rerank_min_shots": 5}, "leaves no shot count"),
+        ({"rerank": True, "shots": []}, "shots"),
     ],
 )
 def test_bad_reranker_settings_are_named(bad, named):

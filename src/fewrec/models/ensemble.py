@@ -85,7 +85,7 @@ class EnsembleConfig(ModelConfig):
     """Component model names and their config overrides."""
     tune: bool = True
     """Learn per-K weights on held-out training users (False: equal weights)."""
-    shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    shots: tuple[int, ...] = Field((0, 1, 3, 5, 10, 20), min_length=1)
     reveal: Literal["earliest", "random", "both"] = "both"
     """Which K items the tuning episodes reveal (match how new users arrive)."""
     holdout: float = Field(0.1, gt=0, lt=0.5)
@@ -265,11 +265,16 @@ class EnsembleRecommender(Recommender):
         """One re-ranker per shot count K >= ``rerank_min_shots``, fitted on the tuning episodes
         of that K and of the shot counts next to it (for K = 5 of (0, 1, 3, 5, 10, 20): 3, 5
         and 10)."""
-        blocks: dict[int, list] = {}
-        for s_i, k in enumerate(self.config.shots):
-            if k < 1:
-                continue
-            blocks[s_i] = []  # K too small for a re-ranker of its own still trains its neighbours
+        shots = self.config.shots
+        order = sorted((s_i for s_i, k in enumerate(shots) if k >= 1), key=lambda s_i: shots[s_i])
+        near = {
+            s_i: order[max(pos - 1, 0) : pos + 2]
+            for pos, s_i in enumerate(order)
+            if shots[s_i] >= self.config.rerank_min_shots
+        }
+        # a K too small for a re-ranker of its own may still train its neighbours'
+        blocks: dict[int, list] = {s_i: [] for s_i in sorted({n for ns in near.values() for n in ns})}
+        for s_i, block in blocks.items():
             for (comp, ep), table in zip(per_shot[s_i], tables[s_i], strict=True):
                 blended = _masked(blend(weights[s_i], comp), ep.exclude)
                 top = top_candidates(blended, self.config.rerank_depth)
@@ -278,16 +283,12 @@ class EnsembleRecommender(Recommender):
                 feats = candidate_features(comp, blended, top, ep.history, table, users)
                 q = np.repeat(np.arange(len(ep)), top.shape[1])
                 labels = (np.asarray(ep.targets[q, top.ravel()]).ravel() != 0).astype(np.float32)
-                blocks[s_i].append((feats, labels))
-        order = sorted(blocks, key=lambda s_i: self.config.shots[s_i])
-        for pos, s_i in enumerate(order):
-            if self.config.shots[s_i] < self.config.rerank_min_shots:
-                continue
-            near = order[max(pos - 1, 0) : pos + 2]
+                block.append((feats, labels))
+        for s_i, ns in near.items():
             reranker = Reranker(
                 min(self.config.rerank_depth, data.n_items), self.config.rerank_trees, self.config.seed
             )
-            if reranker.fit([b for n in near for b in blocks[n]]):
+            if reranker.fit([b for n in ns for b in blocks[n]]):
                 self.rerankers_[s_i] = reranker
 
     def _tuning_groups(self, users: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:

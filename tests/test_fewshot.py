@@ -106,6 +106,25 @@ def test_blend_weighs_only_the_components_that_score_an_item():
     np.testing.assert_allclose(fallback[0, :3], [3.0, 1.0, 3.0])
 
 
+def test_tuning_ndcg_is_that_of_the_blend(cold_user):
+    """The coordinate ascent's objective (episodes filled once, blended for many weights) equals
+    NDCG@10 of `blend` on the same episodes, abstentions and excluded items included."""
+    from fewrec.eval import metrics as M
+    from fewrec.models.ensemble import Prepared, _blend_ndcg, _masked, blend
+
+    rng = np.random.default_rng(0)
+    ep = cold_user.test
+    n, m = ep.targets.shape
+    comps = [rng.standard_normal((n, m)).astype(np.float32) for _ in range(3)]
+    comps[1][:, : m // 3] = np.nan  # abstains on a third of the items
+    comps[2][rng.random((n, m)) < 0.2] = np.nan
+    for w in ([1.0, 1.0, 1.0], [0.0, 2.0, 0.25], [0.0, 1.0, 0.0]):
+        s = _masked(blend(np.array(w), comps), ep.exclude)
+        hits = M.hits_matrix(M.top_k_matrix(s, 10), ep.targets)
+        want = M.ndcg_at_k(hits, np.diff(ep.targets.indptr), 10).mean()
+        assert _blend_ndcg(np.array(w), [Prepared.of(comps, ep)]) == pytest.approx(want, abs=1e-12)
+
+
 def test_new_item_is_recommendable_at_once(fewshot_pair):
     meta, _ = fewshot_pair
     n_before = meta.n_items

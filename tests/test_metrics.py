@@ -43,6 +43,18 @@ def test_ranking_metrics_by_hand():
     assert M.reciprocal_rank(scores, targets)[0] == pytest.approx(0.5)
 
 
+def test_hits_matrix_matches_a_per_query_lookup():
+    """The vectorised lookup against the plain per-row membership test, on random rankings with
+    empty rows, empty target sets and targets outside the top k."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n, m = int(rng.integers(1, 20)), int(rng.integers(1, 40))
+        targets = sp.random(n, m, density=rng.random() * 0.4, format="csr", random_state=rng)
+        top = M.top_k_matrix(rng.random((n, m)), int(rng.integers(1, 12)))
+        want = np.array([np.isin(top[i], targets[i].indices) for i in range(n)]).reshape(top.shape)
+        np.testing.assert_array_equal(M.hits_matrix(top, targets), want)
+
+
 def test_ndcg_ideal_is_capped_at_k():
     hits = np.array([[True, True]])
     assert M.ndcg_at_k(hits, np.array([10]), 2)[0] == pytest.approx(1.0)

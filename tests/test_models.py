@@ -2,6 +2,7 @@
 
 import conformance as C
 import numpy as np
+import scipy.sparse as sp
 import pytest
 
 from fewrec.models import MODELS, Query, make_model
@@ -160,3 +161,50 @@ def test_declared_text_and_side_info_reading_matches_the_scores(case, models):
 
     assert changed(texted) == model.reads_text
     assert changed(sided) == bool(model.side_levels)
+
+
+def test_segment_popularity_scores_a_batch_as_each_query_alone(warm):
+    """Queries are grouped by the segments they fall in: a batch with mixed, partial, unknown
+    and missing side info scores each query as it would be scored alone."""
+    import pandas as pd
+
+    from fewrec.models.base import QueryBatch
+
+    seg = make_model("popularity", segment_by="auto").fit(warm.train)
+    info = pd.DataFrame(
+        {
+            "age": [31, 31, 55, 31, 12, 31],
+            "gender": ["F", "F", "M", "M", "F", "F"],
+            "occupation": ["artist", "artist", "astronaut", "artist", "student", "artist"],
+        }
+    )
+    info.loc[5, "occupation"] = None
+    hist = sp.csr_matrix((len(info), seg.n_items))
+    batch = seg.score_batch(QueryBatch(np.full(len(info), -1), hist, user_info=info))
+    for q in range(len(info)):
+        alone = QueryBatch(np.array([-1]), hist[q], user_info=info.iloc[[q]].reset_index(drop=True))
+        np.testing.assert_array_equal(batch[q], seg.score_batch(alone)[0])
+    np.testing.assert_array_equal(batch[0], batch[1])
+    assert not np.array_equal(batch[0], batch[3]) and not np.array_equal(batch[0], batch[2])
+    only_age = seg.score_batch(QueryBatch(np.array([-1]), hist[0], user_info=info[["age"]].iloc[[0]]))
+    assert not np.array_equal(only_age[0], batch[0])
+
+
+def test_like_clf_scores_chosen_items_as_it_scores_the_catalogue(models):
+    """`score_candidates` (the TALLRec path: one target per sample) gives the probabilities
+    `score_batch` gives at those items; bad candidate arrays are refused by name."""
+    from fewrec.errors import DataError
+    from fewrec.models.base import QueryBatch
+
+    model = models["like-clf"]
+    hist = sp.csr_matrix(([5.0, 1.0, 4.0, 2.0], ([0, 0, 1, 1], [49, 99, 171, 180])), shape=(2, model.n_items))
+    batch = QueryBatch(np.array([-1, -1]), hist)
+    cand = np.array([[0, 49, 500, 1600], [3, 3, 181, 7]])
+    every = model.score_batch(batch)
+    got = model.score_candidates(batch, cand)
+    assert got.shape == cand.shape
+    np.testing.assert_allclose(got, np.take_along_axis(every, cand, axis=1), rtol=1e-6)
+    assert not np.allclose(got[0], got[0, 0])  # the items do get different answers
+    for bad in (cand[0], cand[:1], np.array([[0, model.n_items]]).repeat(2, axis=0)):
+        with pytest.raises(DataError, match="candidate"):
+            model.score_candidates(batch, bad)

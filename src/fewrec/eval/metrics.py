@@ -28,10 +28,15 @@ def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
 def hits_matrix(top: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:
     """Boolean (n_queries x k): whether the item at each rank is a target."""
     t = targets.tocsr()
-    out = np.zeros(top.shape, dtype=bool)
-    for i in range(top.shape[0]):
-        out[i] = np.isin(top[i], t.indices[t.indptr[i] : t.indptr[i + 1]])
-    return out
+    n_items = max(t.shape[1], int(top.max(initial=-1)) + 1)
+    # one sorted key per (query, target item); look every (query, ranked item) up in it
+    rows = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr))
+    keys = np.sort(rows * n_items + t.indices)
+    if len(keys) == 0:
+        return np.zeros(top.shape, dtype=bool)
+    wanted = np.arange(top.shape[0], dtype=np.int64)[:, None] * n_items + top
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    return keys[pos] == wanted
 
 
 def _discounts(k: int) -> np.ndarray:

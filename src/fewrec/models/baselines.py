@@ -98,19 +98,23 @@ class PopularityRecommender(Recommender):
         index = {key: j for j, key in enumerate(self.seg_keys_)}
         share = self.counts_ / max(self.n_users_, 1.0)
         m = self.config.segment_prior
+        levels = {
+            col: side_info_levels(batch.user_info[col])
+            for col in self.seg_cols_
+            if col in batch.user_info.columns
+        }
+        # the segments each query belongs to; queries with the same segments share one row
+        groups: dict[tuple[int, ...], list[int]] = {}
         for q in range(len(batch)):
-            logs = []
-            for col in self.seg_cols_:
-                if col not in batch.user_info.columns:
-                    continue
-                level = side_info_levels(batch.user_info[col].iloc[[q]])[0]
-                j = index.get((col, level))
-                if j is None:
-                    continue
-                rate = (self.seg_counts_[j] + m * share) / (self.seg_sizes_[j] + m)
-                logs.append(np.log1p(rate * self.n_users_))
-            if logs:
-                out[q] = np.where(self.counts_ > 0, np.mean(logs, axis=0), -np.inf)
+            segs = tuple(j for col, vals in levels.items() if (j := index.get((col, vals[q]))) is not None)
+            if segs:
+                groups.setdefault(segs, []).append(q)
+        for segs, queries in groups.items():
+            logs = [
+                np.log1p((self.seg_counts_[j] + m * share) / (self.seg_sizes_[j] + m) * self.n_users_)
+                for j in segs
+            ]
+            out[queries] = np.where(self.counts_ > 0, np.mean(logs, axis=0), -np.inf)
         return out
 
     def _get_arrays(self) -> dict[str, np.ndarray]:

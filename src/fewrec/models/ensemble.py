@@ -46,6 +46,7 @@ import functools
 import logging
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -148,35 +149,52 @@ def blend(weights: np.ndarray, components: list[np.ndarray | Callable[[], np.nda
     may be a callable that computes its z-scores: it is called only if needed (weighted, or for
     that fallback). Items no component scores get -inf.
     """
-    w = np.asarray(weights, dtype=np.float64)
     comps = list(components)
+    filled: dict[int, Filled] = {}
+
+    def get(j: int) -> Filled:
+        if j not in filled:
+            filled[j] = Filled.of(comps[j]() if callable(comps[j]) else comps[j])
+        return filled[j]
+
+    return _blend_filled(np.asarray(weights, dtype=np.float64), get, len(comps))
+
+
+@dataclass
+class Filled:
+    """A component's z-scores with abstentions as zeros, and where it does score (reused when
+    one episode is blended with many weight vectors)."""
+
+    z: np.ndarray
+    ok: np.ndarray
+
+    @classmethod
+    def of(cls, z: np.ndarray) -> Filled:
+        ok = np.isfinite(z)
+        return cls(np.where(ok, z, 0.0), ok)
+
+
+def _blend_filled(w: np.ndarray, get: Callable[[int], Filled], n_comp: int) -> np.ndarray:
+    """`blend` of components given by ``get`` (called only for those it needs)."""
     weighted = (w if w.ndim == 2 else w[None, :]).any(axis=0)
-
-    def get(j: int) -> np.ndarray:
-        if callable(comps[j]):
-            comps[j] = comps[j]()
-        return comps[j]
-
-    first = get(int(np.argmax(weighted)))
-    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(first), len(comps)))
+    first = get(int(np.argmax(weighted))).z
+    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(first), n_comp))
     num = np.zeros(first.shape)
     den = np.zeros(first.shape)
     for j in np.flatnonzero(weighted):
-        z = get(j)
-        ok = np.isfinite(z)
-        num += w[:, j : j + 1] * np.where(ok, z, 0.0)
-        den += np.where(ok, w[:, j : j + 1], 0.0)
+        c = get(j)
+        num += w[:, j : j + 1] * c.z
+        np.add(den, w[:, j : j + 1], out=den, where=c.ok)
     out = np.full(first.shape, -np.inf)
     np.divide(num, den, out=out, where=den > 0)
     if (den > 0).all():
         return out
     plain_num = np.zeros(first.shape)
     plain_den = np.zeros(first.shape)
-    for j in range(len(comps)):
-        z = get(j)
-        ok = np.isfinite(z)
-        plain_num += np.where(ok, z, 0.0)
-        plain_den += ok
+    for j in range(n_comp):
+        c = get(j)
+        plain_num += c.z
+        plain_den += c.ok
     fallback = (den == 0) & (plain_den > 0)
     out[fallback] = plain_num[fallback] / plain_den[fallback]
     return out
@@ -332,6 +350,7 @@ class EnsembleRecommender(Recommender):
     def _ascend(self, episodes: list) -> tuple[np.ndarray, float]:
         """Coordinate ascent over the grid from equal weights: the weights and their NDCG@10."""
         n_comp = len(episodes[0][0])
+        episodes = [Prepared.of(comp, ep) for comp, ep in episodes]
         w = np.ones(n_comp)
         best = _blend_ndcg(w, episodes)
         for _ in range(self.config.rounds):
@@ -503,20 +522,34 @@ def _reveals_nothing(batch: QueryBatch) -> np.ndarray:
     return (np.diff(batch.history.indptr) == 0) & _no_text(batch)
 
 
-def _blend_ndcg(w: np.ndarray, episodes: list) -> float:
-    """Mean NDCG@10 of the weighted blend over (component scores, episode) pairs."""
+def _blend_ndcg(w: np.ndarray, episodes: list[Prepared]) -> float:
+    """Mean NDCG@10 of the weighted blend over prepared episodes."""
     from fewrec.eval import metrics as M
 
     total, n = 0.0, 0
-    for comp, ep in episodes:
-        s = blend(w, comp)
-        ex = ep.exclude.tocoo()
-        s[ex.row, ex.col] = -np.inf
-        top = M.top_k_matrix(s, 10)
-        hits = M.hits_matrix(top, ep.targets)
-        total += M.ndcg_at_k(hits, np.diff(ep.targets.indptr), 10).sum()
-        n += len(ep)
+    for p in episodes:
+        s = _blend_filled(w, p.filled.__getitem__, len(p.filled))
+        s[p.exclude] = -np.inf
+        hits = M.hits_matrix(M.top_k_matrix(s, 10), p.targets)
+        total += M.ndcg_at_k(hits, p.n_targets, 10).sum()
+        n += len(p.n_targets)
     return total / max(n, 1)
+
+
+@dataclass
+class Prepared:
+    """A tuning episode ready to be blended with many weight vectors."""
+
+    filled: list[Filled]
+    exclude: tuple[np.ndarray, np.ndarray]
+    targets: sp.csr_matrix
+    n_targets: np.ndarray
+
+    @classmethod
+    def of(cls, comp: list[np.ndarray], ep: EvalSet) -> Prepared:
+        ex = ep.exclude.tocoo()
+        targets = ep.targets.tocsr()
+        return cls([Filled.of(z) for z in comp], (ex.row, ex.col), targets, np.diff(targets.indptr))
 
 
 def _episodes(

@@ -32,6 +32,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset
+from fewrec.errors import DataError
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items
 
@@ -197,19 +198,32 @@ class LikeClassifier(Recommender):
 
     def probabilities(self, batch: QueryBatch) -> np.ndarray:
         """P(like) of every item for every query."""
-        like = self.fitted.like_rating * self.config.like_threshold
-        h: sp.csr_matrix = batch.history
-        out = np.empty((len(batch), self.n_items), dtype=np.float64)
-        all_items = np.arange(self.n_items)
-        for q in range(len(batch)):
-            idx = h.indices[h.indptr[q] : h.indptr[q + 1]]
-            lab = (h.data[h.indptr[q] : h.indptr[q + 1]] > like).astype(np.float64)
-            f = (self._features(idx, lab, all_items) - self.mu_) / self.sd_
-            out[q] = 1.0 / (1.0 + np.exp(-(f @ self.coef_ + self.intercept_)))
-        return out
+        every = np.broadcast_to(np.arange(self.n_items), (len(batch), self.n_items))
+        return self._probabilities(batch, every)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         return self.probabilities(batch).astype(np.float32)
+
+    def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
+        """P(like) of given items per query ((n_queries x m) item indices), as `score_batch`
+        gives them but without scoring the whole catalogue (TALLRec samples ask for one item)."""
+        cand = np.asarray(candidates, dtype=np.int64)
+        if cand.ndim != 2 or cand.shape[0] != len(batch):
+            raise DataError(f"candidates must be (n_queries x m), got {cand.shape} for {len(batch)} queries")
+        if cand.size and (cand.min() < 0 or cand.max() >= self.n_items):
+            raise DataError(f"candidate item indices must be in 0..{self.n_items - 1}")
+        return self._probabilities(batch, cand).astype(np.float32)
+
+    def _probabilities(self, batch: QueryBatch, items: np.ndarray) -> np.ndarray:
+        like = self.fitted.like_rating * self.config.like_threshold
+        h: sp.csr_matrix = batch.history
+        out = np.empty(items.shape, dtype=np.float64)
+        for q in range(len(batch)):
+            idx = h.indices[h.indptr[q] : h.indptr[q + 1]]
+            lab = (h.data[h.indptr[q] : h.indptr[q + 1]] > like).astype(np.float64)
+            f = (self._features(idx, lab, items[q]) - self.mu_) / self.sd_
+            out[q] = 1.0 / (1.0 + np.exp(-(f @ self.coef_ + self.intercept_)))
+        return out
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {

@@ -45,16 +45,8 @@ benchmark: $(STAMP)
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--output benchmarks/cold-user-random-seeds.json
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
-		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,als,kshot-ridge,fewshot-nometa,fewshot,ensemble \
+		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,als,kshot-ridge,fewshot-nometa,fewshot,ensemble,ensemble-blend \
 		--output benchmarks/cold-user-earliest-seeds.json
-	for r in earliest random; do \
-		$(BIN)/fewrec benchmark --protocol cold-user --reveal $$r --models popularity,ensemble,ensemble-reranked \
-			--output benchmarks/cold-user$$( [ $$r = random ] && echo -random )-reranked.json || exit 1; \
-	done
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
-		--models popularity,ensemble-reranked --output benchmarks/cold-user-random-reranked-seeds.json
-	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
-		--models popularity,ensemble-reranked --output benchmarks/cold-user-earliest-reranked-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
 	$(BIN)/python benchmarks/cold_user_probes.py --ensemble
 	$(MAKE) benchmark-rivals

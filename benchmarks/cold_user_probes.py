@@ -153,6 +153,7 @@ def main(with_ensemble: bool) -> None:
                     "ensemble",
                     components=comps,
                     shots=(0, 1, 3, 5, 10, 20),
+                    rerank=False,  # the blend, as recorded (the re-ranker is on by default now)
                 )
 
     OUT.with_suffix(".json").write_text(json.dumps({"seeds": SEEDS, "k": 5, "rows": rows}, indent=2))

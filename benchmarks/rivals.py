@@ -55,7 +55,7 @@ EPOCHS = (10, 20, 40, 60, 100, 150)
 COLD_ITEM_COMPONENTS = (64, 128)
 THREADS = 2
 TEXT_DIMS = 32
-FEWREC_ROWS = ("popularity", "dlae", "kshot-ridge", "fewshot", "ensemble")
+FEWREC_ROWS = ("popularity", "dlae", "kshot-ridge", "fewshot", "ensemble", "ensemble-blend")
 
 
 def item_features(data: Dataset, with_identity: np.ndarray, text: np.ndarray | None) -> sp.csr_matrix:

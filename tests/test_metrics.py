@@ -23,6 +23,26 @@ def test_top_k_orders_best_first_and_breaks_ties_by_index():
     assert M.top_k_matrix(scores, 3).tolist() == [[1, 3, 2]]
 
 
+def test_top_k_takes_the_lowest_indices_among_ties_at_the_boundary():
+    """argpartition alone picks an arbitrary (CPU-dependent) subset of the items tied at the k-th
+    score; the top k must be exactly a stable sort's first k, whatever the ties, -inf or NaN."""
+    from fewrec.topk import top_k
+
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        n, m = int(rng.integers(1, 6)), int(rng.integers(1, 60))
+        scores = rng.integers(0, int(rng.integers(1, 5)), size=(n, m)).astype(np.float64)
+        scores[rng.random((n, m)) < 0.2] = -np.inf
+        scores[rng.random((n, m)) < 0.1] = np.nan
+        k = int(rng.integers(0, m + 3))
+        ranked = np.where(np.isnan(scores), -np.inf, scores)  # NaN ties with -inf
+        want = np.argsort(-ranked, axis=1, kind="stable")[:, : min(k, m)]
+        np.testing.assert_array_equal(M.top_k_matrix(scores, k), want)
+        np.testing.assert_array_equal(top_k(scores[0], k), want[0])
+    flat = np.zeros((3, 1000))  # all tied: the first items, in order
+    np.testing.assert_array_equal(M.top_k_matrix(flat, 20), np.tile(np.arange(20), (3, 1)))
+
+
 def test_ranking_metrics_by_hand():
     # ranking: items 4, 3, 2, 1, 0 ; targets {3, 0} -> hits at ranks 2 and 5
     scores = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])

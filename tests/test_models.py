@@ -2,8 +2,8 @@
 
 import conformance as C
 import numpy as np
-import scipy.sparse as sp
 import pytest
+import scipy.sparse as sp
 
 from fewrec.models import MODELS, Query, make_model
 
@@ -30,6 +30,7 @@ CASES = [
             "grid": [0.0, 1.0, 2.0],
             "rounds": 1,
             "shots": [0, 5, 20],
+            "rerank_trees": 30,  # the re-ranker is on by default; fewer trees keep the fixture quick
         },
         min_ndcg=0.25,
     ),

@@ -122,8 +122,18 @@ def test_one_item_queries_keep_the_blend():
     assert set(every.rerankers_) == {1, 2}
 
 
-def test_reranker_is_off_by_default():
-    assert make_model("ensemble").config.rerank is False
+def test_reranker_is_on_by_default_where_it_can_be_learned():
+    """On by default; off (not an error) where it cannot be learned unless asked for."""
+    from fewrec.errors import ConfigError
+
+    assert make_model("ensemble").config.rerank is True
+    assert make_model("ensemble", tune=False).config.rerank is False
+    assert make_model("ensemble", shots=[0, 1]).config.rerank is False
+    assert make_model("ensemble", shots=[0, 1], rerank_min_shots=1).config.rerank is True
+    with pytest.raises(ConfigError, match="leaves no shot count"):
+        make_model("ensemble", shots=[0, 1], rerank=True)
+    with pytest.raises(ConfigError, match="shots"):
+        make_model("ensemble", shots=["a"])
 
 
 @pytest.mark.parametrize(

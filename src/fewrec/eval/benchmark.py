@@ -47,7 +47,8 @@ ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "a
 OUR_MODELS = ["kshot-ridge", "content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
 DEFAULT_MODELS = {
     "warm": ID_BASELINES + OUR_MODELS,
-    "cold-user": ID_BASELINES + ["popularity-segment"] + OUR_MODELS,
+    # the blend alone beside the default (re-ranked) ensemble: what the re-ranker adds
+    "cold-user": ID_BASELINES + ["popularity-segment"] + OUR_MODELS + ["ensemble-blend"],
     "cold-item": ID_BASELINES + OUR_MODELS,
     "tallrec": [
         "random",
@@ -65,7 +66,7 @@ DEFAULT_MODELS = {
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
     "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
-    "ensemble-reranked": ("ensemble", {"rerank": True}),
+    "ensemble-blend": ("ensemble", {"rerank": False}),
 }
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],

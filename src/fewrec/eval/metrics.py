@@ -11,18 +11,12 @@ import scipy.sparse as sp
 from scipy.stats import rankdata
 
 from fewrec.errors import DataError
+from fewrec.topk import top_k_rows
 
 
 def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
     """Row-wise indices of the k best scores, best first; ties go to the lower index."""
-    n = scores.shape[1]
-    k = min(k, n)
-    part = (
-        np.argpartition(-scores, k - 1, axis=1)[:, :k] if k < n else np.tile(np.arange(n), (len(scores), 1))
-    )
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    return np.take_along_axis(part, order, axis=1)
+    return top_k_rows(scores, k)
 
 
 def hits_matrix(top: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:

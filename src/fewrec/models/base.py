@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
 from fewrec.errors import ConfigError, DataError, FewrecError, NotFittedError
+from fewrec.topk import top_k
 
 FORMAT_VERSION = 1
 
@@ -529,16 +530,6 @@ def make_model(name: str, **config: Any) -> Recommender:
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
     return MODELS[name](**config)
-
-
-def top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the ``k`` highest scores, best first (ties broken by lower index)."""
-    n = scores.shape[-1]
-    k = min(k, n)
-    if k == n:
-        return np.argsort(-scores, kind="stable")
-    part = np.argpartition(-scores, k - 1)[:k]
-    return part[np.lexsort((part, -scores[part]))]
 
 
 def nearest_shot(n_hist: np.ndarray, shots) -> np.ndarray:

@@ -13,11 +13,12 @@ Known users (whose history is in the training data) get one more weight vector, 
 way on a held-out share of the training interactions. The components are then refitted on all
 the data.
 
-With ``rerank=True`` (off by default), for new users who reveal K >= 2 items and write no free
-text, LambdaRank re-rankers learned on the same episodes then re-order the blend's top 200
-items, reading the components' scores together with item statistics and the user's side info
+Then (``rerank``, on by default), for new users who reveal K >= 2 items and write no free
+text, LambdaRank re-rankers learned on the same episodes re-order the blend's top 200 items,
+reading the components' scores together with item statistics and the user's side info
 (`fewrec.models.rerank`: cold-user K5 NDCG@10 over ten split seeds, earliest reveal 0.554 ->
-0.567, random 0.696 -> 0.705, every seed up; fitting takes about 1.6x as long).
+0.567, random 0.696 -> 0.705, every seed up; fitting takes about 1.6x as long). Known users,
+queries with free text and queries of one item keep the blend.
 
 A component abstains on items it cannot score: a non-finite score or, for an ID-only model, an
 item with no training interaction. Each item gets the weighted mean z-score of the components
@@ -100,11 +101,13 @@ class EnsembleConfig(ModelConfig):
     """With ``tune``, also learn one weight vector for known users (whose history is in the
     training data) on a random ``holdout`` share of the training interactions; new users keep
     the per-K weights."""
-    rerank: bool = False
+    rerank: bool = True
     """With ``tune``, also learn LambdaRank re-rankers (LightGBM) of the blend's top items for
-    new users, on the same episodes (see `fewrec.models.rerank`). Off by default: it lifts
-    cold-user K5 NDCG@10 by about 2% (ten split seeds of each reveal, every seed up), but
-    fitting takes about 1.6x as long, and the recorded ensemble tables are of the blend."""
+    new users, on the same episodes (see `fewrec.models.rerank`). It lifts cold-user K5
+    NDCG@10 by about 2% (ten split seeds of each reveal, every seed up) and makes fitting about
+    1.6x as long; False keeps the blend alone (benchmark name ``ensemble-blend``). It is off
+    where it cannot be learned (no ``tune``, or no shot count of ``rerank_min_shots`` items),
+    and asking for it there is an error."""
     rerank_depth: int = Field(200, ge=10)
     """How many of the blend's best items the re-ranker re-orders."""
     rerank_trees: int = Field(300, ge=10)
@@ -114,6 +117,22 @@ class EnsembleConfig(ModelConfig):
     count has none keep the blend. At K = 1 the re-ranker did not help on validation users
     (split seeds 0-2, earliest reveal: -0.001 NDCG@10 on average; random: -0.003) and lost
     on the test users of six earliest-reveal split seeds (-0.008)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_rerank(cls, data: object) -> object:
+        """The re-ranker is on unless it cannot be: without ``tune``, or with no shot count of
+        ``rerank_min_shots`` items. Only asking for it then is an error."""
+        if not isinstance(data, dict) or "rerank" in data:
+            return data
+        try:
+            shots = data.get("shots")
+            few = shots is not None and max(int(k) for k in shots) < int(data.get("rerank_min_shots", 2))
+        except (TypeError, ValueError):  # bad or empty shots: the field validation names them
+            few = False
+        if data.get("tune") is False or few:
+            return {**data, "rerank": False}
+        return data
 
     @model_validator(mode="after")
     def _rerank_needs_tuning(self) -> EnsembleConfig:

@@ -33,6 +33,7 @@ from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
+from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def text_neighbours(
     known_idx = np.flatnonzero(known)
     sims = emb[targets] @ emb[known_idx].T
     k = min(neighbours, len(known_idx))
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    top = top_k_rows(sims, k)
     w = np.maximum(np.take_along_axis(sims, top, axis=1), 0.0)
     return known_idx[top], w / (w.sum(axis=1, keepdims=True) + 1e-9)
 

@@ -12,6 +12,7 @@ from pydantic import Field
 
 from fewrec.data.dataset import Dataset
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.topk import top_k_rows
 
 
 class ItemKNNConfig(ModelConfig):
@@ -40,8 +41,9 @@ class ItemKNN(Recommender):
         np.fill_diagonal(sim, 0.0)
         k = min(self.config.neighbors, sim.shape[1] - 1)
         if k < sim.shape[1] - 1:
-            drop = np.argpartition(-sim, k, axis=1)[:, k:]
-            np.put_along_axis(sim, drop, 0.0, axis=1)
+            keep = np.zeros(sim.shape, dtype=bool)
+            np.put_along_axis(keep, top_k_rows(sim, k), True, axis=1)
+            sim[~keep] = 0.0
         self.sim_ = sp.csr_matrix(sim)
         self.trained_ = data.item_counts() > 0
 

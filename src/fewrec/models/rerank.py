@@ -29,8 +29,8 @@ categorical side info as LightGBM categories instead of one-hot columns (0.6958,
 fewer leaves (7, at least 300 rows each: 0.6951, 0.5622); the item's genres as one-hot
 columns; a time-local popularity (ratings near the revealed items' timestamps).
 
-On test users, over ten split seeds (`benchmarks/cold-user-{earliest,random}-reranked-seeds.md`
-against the blend's `cold-user-{earliest,random}-seeds.md`), K5 NDCG@10 rose with every seed:
+On test users, over ten split seeds (the `ensemble` and `ensemble-blend` rows of
+`benchmarks/cold-user-{earliest,random}-seeds.md`), K5 NDCG@10 rose with every seed:
 earliest reveal 0.5543 -> 0.5670 (+0.0126 [+0.0097, +0.0155]; gain over popularity +19.4% ->
 +22.1%), random 0.6961 -> 0.7050 (+0.0089 [+0.0049, +0.0129]); K20 rose by about 0.009 and
 0.007. A re-ranker for K = 1 lost on the earliest reveal (-0.008 over six split seeds, every
@@ -42,7 +42,8 @@ long as the blend alone (153 -> 237 s on split seed 1) and adapting a new user t
 The same command gives the same numbers in two fresh processes, but runs made at other times
 have differed in the blend's last digits (seed-0 earliest K10 0.5043 against 0.5045; the cause
 is not found), and the re-ranker's tree splits amplify that: its seed-0 earliest K5 was 0.5352 in
-one such run (`benchmarks/cold-user-reranked.md`) and 0.5435 in another. Compare it over seeds.
+one such run and 0.5435 in another. Compare it over seeds. On by default since 2026-12-02
+(``EnsembleConfig.rerank``).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import side_info_levels
+from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
 
@@ -176,10 +178,7 @@ class UserSchema:
 
 def top_candidates(blended: np.ndarray, depth: int) -> np.ndarray:
     """Per row, the ``depth`` best items by blend score, best first."""
-    depth = min(depth, blended.shape[1])
-    part = np.argpartition(-blended, depth - 1, axis=1)[:, :depth]
-    order = np.argsort(-np.take_along_axis(blended, part, axis=1), axis=1, kind="stable")
-    return np.take_along_axis(part, order, axis=1)
+    return top_k_rows(blended, depth)
 
 
 def candidate_features(

@@ -26,6 +26,7 @@ import numpy as np
 
 from fewrec.errors import ConfigError
 from fewrec.models.base import QueryBatch, Recommender
+from fewrec.topk import top_k_rows
 
 POLICIES = ("greedy", "random", "thompson", "ucb")
 
@@ -196,8 +197,5 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     """
     masked = np.where(allowed, scores, -np.inf)
     k = min(k, masked.shape[1])
-    part = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(masked, part, axis=1)
-    order = np.argsort(-vals, axis=1, kind="stable")
-    top = np.take_along_axis(part, order, axis=1)
+    top = top_k_rows(masked, k)
     return np.where(np.isfinite(np.take_along_axis(masked, top, axis=1)), top, -1)

@@ -14,6 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from fewrec.errors import ConfigError
+from fewrec.topk import top_k
 
 INDEX_KINDS = ("auto", "exact", "faiss-flat", "faiss-hnsw")
 
@@ -93,8 +94,7 @@ class ExactIndex:
                 all_s.append(np.zeros(0, np.float32))
                 all_i.append(np.zeros(0, np.int64))
                 continue
-            part = np.argpartition(-row, k_eff - 1)[:k_eff]
-            part = part[np.lexsort((part, -row[part]))]
+            part = top_k(row, k_eff)
             part = part[np.isfinite(row[part])]
             all_s.append(row[part])
             all_i.append(part)

@@ -17,7 +17,8 @@ Then (``rerank``, on by default), for new users who reveal K >= 2 items and writ
 text, LambdaRank re-rankers learned on the same episodes re-order the blend's top 200 items,
 reading the components' scores together with item statistics and the user's side info
 (`fewrec.models.rerank`: cold-user K5 NDCG@10 over ten split seeds, earliest reveal 0.554 ->
-0.567, random 0.696 -> 0.705, every seed up; fitting takes about 1.6x as long). Known users,
+0.564, random 0.696 -> 0.705, up on nine seeds and level on the tenth; fitting takes about 1.5-1.9x
+as long). Known users,
 queries with free text and queries of one item keep the blend.
 
 A component abstains on items it cannot score: a non-finite score or, for an ID-only model, an

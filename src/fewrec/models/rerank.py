@@ -30,20 +30,22 @@ fewer leaves (7, at least 300 rows each: 0.6951, 0.5622); the item's genres as o
 columns; a time-local popularity (ratings near the revealed items' timestamps).
 
 On test users, over ten split seeds (the `ensemble` and `ensemble-blend` rows of
-`benchmarks/cold-user-{earliest,random}-seeds.md`), K5 NDCG@10 rose with every seed:
-earliest reveal 0.5543 -> 0.5670 (+0.0126 [+0.0097, +0.0155]; gain over popularity +19.4% ->
-+22.1%), random 0.6961 -> 0.7050 (+0.0089 [+0.0049, +0.0129]); K20 rose by about 0.009 and
-0.007. A re-ranker for K = 1 lost on the earliest reveal (-0.008 over six split seeds, every
-seed down) and did not help validation users (split seeds 0-2: earliest -0.001, random -0.003),
-so queries of one item keep the blend (``rerank_min_shots`` = 2). Fitting takes about 1.6x as
-long as the blend alone (153 -> 237 s on split seed 1) and adapting a new user to K = 5 about
-7 ms instead of 2.6.
+`benchmarks/cold-user-{earliest,random}-seeds.md`), K5 NDCG@10 rose on nine seeds and was level
+on seed 0: earliest reveal 0.5543 -> 0.5643 (+0.0099 [+0.0062, +0.0136]; gain over popularity
++19.4% -> +21.5%), random 0.6961 -> 0.7048 (+0.0088 [+0.0045, +0.0131]; +35.2% -> +36.9%); K20
+rose by about 0.009 and 0.007. A re-ranker for K = 1 lost on the earliest reveal (-0.008 over six
+split seeds, every seed down) and did not help validation users (split seeds 0-2: earliest
+-0.001, random -0.003), so queries of one item keep the blend (``rerank_min_shots`` = 2). On
+split seed 0, the same day, fitting took 128 s instead of 86 (earliest) and 145 s instead of 75
+(random), and adapting a new user to K = 5 about 5 ms instead of 1.5-3.3.
 
-The same command gives the same numbers in two fresh processes, but runs made at other times
-have differed in the blend's last digits (seed-0 earliest K10 0.5043 against 0.5045; the cause
-is not found), and the re-ranker's tree splits amplify that: its seed-0 earliest K5 was 0.5352 in
-one such run and 0.5435 in another. Compare it over seeds. On by default since 2026-12-02
-(``EnsembleConfig.rerank``).
+Runs on different machines used to differ in the last digits (seed-0 earliest K10 0.5043
+against 0.5045), and the re-ranker's tree splits amplified that (seed-0 earliest K5 0.5352 in
+one run, 0.5435 in another): `numpy.argpartition` picks among items tied at the k-th score
+differently on different CPUs, and ties are common (items of equal popularity, say). Every
+top-k now breaks ties toward the lower index (`fewrec.topk`); with that rule seed-0 earliest K5
+is 0.5355. A single seed's gain is still a noisy estimate: compare over seeds. On by default
+since 2026-12-02 (``EnsembleConfig.rerank``).
 """
 
 from __future__ import annotations

@@ -16,8 +16,9 @@ therefore refitted per K on the training users plus the revealed interactions of
 and test users (more than fewrec's models get: they adapt without retraining). With K = 0 a
 test user is their side info alone. WARP loss, 2 threads; the number of components and epochs
 are chosen on validation users (cold-user K = 5 for each reveal; cold-item validation items),
-never on test users. LightFM trains with 2 Hogwild threads, so reruns differ a little (random
-K5: 0.6469 and 0.6453 in two runs). On cold-item the validation also chooses whether items get identity
+never on test users. LightFM trains with 2 Hogwild threads, so reruns differ a little, the
+validation's choice included (random K5: 0.6469, 0.6453 and 0.6406 in three runs; cold-item with
+text 0.072 and 0.070). On cold-item the validation also chooses whether items get identity
 features at all: with them, items with interactions always outrank the metadata-only new ones.
 
 Every split is the seed-0 split of the tables in ``benchmarks/`` (cold-user.json: earliest

@@ -12,10 +12,18 @@ measurements behind design choices, not models of the library:
 * ``kshot-windows``: kshot-ridge's ``windows`` (earliest: consecutive K-blocks; random: draws).
 * ``ensemble`` (``--ensemble``, ~15 min): the default ensemble with kshot-ridge at 1 window
   against its best ``windows`` above.
+* ``transitions``: kshot-ridge's K5 model z-blended with `transitions` (which items users rate
+  in the session after an item's), scored from every revealed item or, with the revealed
+  interactions' times, from the last revealed session only.
+* ``transitions-ensemble`` (~30 min): the default ensemble without and with `transitions` as a
+  component (re-ranked, as by default).
 
 Usage::
 
-    python benchmarks/cold_user_probes.py [--ensemble]   # writes benchmarks/cold_user_probes.{json,md}
+    python benchmarks/cold_user_probes.py [--ensemble] [--only=probe,probe]
+
+It writes benchmarks/cold_user_probes.{json,md}; ``--only`` runs just the named probes and
+replaces their rows there, keeping the others.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from fewrec.data import load_dataset
 from fewrec.data.splits import EvalSet, cold_user_split
@@ -60,7 +69,51 @@ def time_popularity(split, data, window_days: float) -> np.ndarray:
     return out
 
 
-def main(with_ensemble: bool) -> None:
+def z_scores(scores: np.ndarray) -> np.ndarray:
+    """Per-row z-scores (the ensemble's scale); items a model cannot score sink to the bottom."""
+    s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
+    z = (s - np.nanmean(s, axis=1, keepdims=True)) / (np.nanstd(s, axis=1, keepdims=True) + 1e-12)
+    return np.nan_to_num(z, nan=-1e6)
+
+
+def last_session(es: EvalSet, data) -> sp.csr_matrix:
+    """Per query, the revealed items rated at the latest revealed timestamp (0/1)."""
+    inter = data.interactions
+    out = np.zeros((len(es), data.n_items), dtype=np.float32)
+    for r, u in enumerate(es.users):
+        mine = inter[(inter["user"].to_numpy() == u) & inter["item"].isin(es.history[r].indices).to_numpy()]
+        out[r, mine["item"][mine["timestamp"] == mine["timestamp"].max()].to_numpy()] = 1.0
+    return sp.csr_matrix(out)
+
+
+def transitions_probe(data, splits, add) -> None:
+    """kshot-ridge's K5 model z-blended with `transitions` (scored from every revealed item, or
+    from the last revealed session only, which needs the revealed interactions' times)."""
+    weights = (0.1, 0.15, 0.2, 0.3)
+    for reveal, group in splits.items():
+        vals: dict[str, list[float]] = {}
+        for seed, s in zip(SEEDS, group, strict=True):
+            info = s.train.user_info
+            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal).fit(s.train)
+            trans = make_model("transitions", seed=seed).fit(s.train)
+            zr = z_scores(score_eval_set(ridge, s.valid, info))
+            zt = z_scores(score_eval_set(trans, s.valid, info))
+            vals.setdefault("transitions alone", []).append(ndcg10(zt, s.valid))
+            vals.setdefault("kshot-ridge K5", []).append(ndcg10(zr, s.valid))
+            for w in weights:
+                vals.setdefault(f"kshot-ridge K5 + {w} transitions", []).append(ndcg10(zr + w * zt, s.valid))
+            if reveal == "earliest":
+                zl = z_scores(np.asarray((last_session(s.valid, data) @ trans.trans_).todense()))
+                for w in weights:
+                    vals.setdefault(f"kshot-ridge K5 + {w} transitions, last session", []).append(
+                        ndcg10(zr + w * zl, s.valid)
+                    )
+        for setting, v in vals.items():
+            add("transitions", reveal, setting, v)
+
+
+def main(with_ensemble: bool, only: set[str] | None = None) -> None:
+    """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
     splits = {
         reveal: [cold_user_split(data, shots=5, seed=s, random_shots=reveal == "random") for s in SEEDS]
@@ -90,57 +143,85 @@ def main(with_ensemble: bool) -> None:
             vals.append(ndcg10(score_eval_set(m, s.valid, s.train.user_info), s.valid))
         add(probe, reveal, setting, vals)
 
+    def wanted(probe: str) -> bool:
+        return only is None or probe in only
+
+    if wanted("transitions"):
+        transitions_probe(data, splits, add)
+    if wanted("transitions-ensemble"):
+        from fewrec.models.ensemble import DEFAULT_COMPONENTS
+
+        base = {k: v for k, v in DEFAULT_COMPONENTS.items() if k != "transitions"}
+        for reveal in ("earliest", "random"):
+            model_row(
+                "transitions-ensemble", reveal, "ensemble without transitions", "ensemble", components=base
+            )
+            model_row(
+                "transitions-ensemble",
+                reveal,
+                "ensemble with transitions",
+                "ensemble",
+                components={**base, "transitions": {}},
+            )
+
     # when the user arrives
-    earliest = splits["earliest"]
-    add(
-        "time",
-        "earliest",
-        "popularity",
-        [ndcg10(np.tile(s.train.item_counts().astype(float), (len(s.valid), 1)), s.valid) for s in earliest],
-    )
-    for days in (7, 30, 60):
+    if wanted("time"):
+        earliest = splits["earliest"]
         add(
             "time",
             "earliest",
-            f"popularity, {days}-day window",
-            [ndcg10(time_popularity(s, data, days), s.valid) for s in earliest],
+            "popularity",
+            [
+                ndcg10(np.tile(s.train.item_counts().astype(float), (len(s.valid), 1)), s.valid)
+                for s in earliest
+            ],
         )
-
-    # the revealed ratings as DLAE input
-    weightings = {
-        "0/1 (default)": lambda r: np.ones_like(r),
-        "r / 5": lambda r: r / 5.0,
-        "1 + 0.2 (r - 3.5)": lambda r: 1.0 + 0.2 * (r - 3.5),
-    }
-    for reveal, group in splits.items():
-        fitted = [make_model("dlae").fit(s.train) for s in group]
-        for label, f in weightings.items():
-            vals = []
-            for m, s in zip(fitted, group, strict=True):
-                h = s.valid.history.copy()
-                h.data = f(h.data).astype(np.float32)
-                vals.append(ndcg10(h @ m.weights_[int(np.searchsorted(m.shots_, 5))], s.valid))
-            add("ratings", reveal, f"dlae input {label}", vals)
-
-    # DLAE's settings for K = 5
-    model_row("dlae-grid", "random", "per-history-size (default)", "dlae")
-    for l2 in (250.0, 500.0, 1000.0):
-        for p in (0.97, 0.98, 0.99):
-            model_row("dlae-grid", "random", f"l2 {l2:g}, dropout {p}", "dlae", l2=l2, dropout=p)
-
-    # kshot-ridge: more episodes per training user
-    for reveal, windows in (("earliest", (1, 3, 5)), ("random", (1, 8, 16))):
-        for w in windows:
-            model_row(
-                "kshot-windows",
-                reveal,
-                f"kshot-ridge windows {w}",
-                "kshot-ridge",
-                windows=w,
-                shots=(5,),
+        for days in (7, 30, 60):
+            add(
+                "time",
+                "earliest",
+                f"popularity, {days}-day window",
+                [ndcg10(time_popularity(s, data, days), s.valid) for s in earliest],
             )
 
-    if with_ensemble:
+    # the revealed ratings as DLAE input
+    if wanted("ratings"):
+        weightings = {
+            "0/1 (default)": lambda r: np.ones_like(r),
+            "r / 5": lambda r: r / 5.0,
+            "1 + 0.2 (r - 3.5)": lambda r: 1.0 + 0.2 * (r - 3.5),
+        }
+        for reveal, group in splits.items():
+            fitted = [make_model("dlae").fit(s.train) for s in group]
+            for label, f in weightings.items():
+                vals = []
+                for m, s in zip(fitted, group, strict=True):
+                    h = s.valid.history.copy()
+                    h.data = f(h.data).astype(np.float32)
+                    vals.append(ndcg10(h @ m.weights_[int(np.searchsorted(m.shots_, 5))], s.valid))
+                add("ratings", reveal, f"dlae input {label}", vals)
+
+    # DLAE's settings for K = 5
+    if wanted("dlae-grid"):
+        model_row("dlae-grid", "random", "per-history-size (default)", "dlae")
+        for l2 in (250.0, 500.0, 1000.0):
+            for p in (0.97, 0.98, 0.99):
+                model_row("dlae-grid", "random", f"l2 {l2:g}, dropout {p}", "dlae", l2=l2, dropout=p)
+
+    # kshot-ridge: more episodes per training user
+    if wanted("kshot-windows"):
+        for reveal, windows in (("earliest", (1, 3, 5)), ("random", (1, 8, 16))):
+            for w in windows:
+                model_row(
+                    "kshot-windows",
+                    reveal,
+                    f"kshot-ridge windows {w}",
+                    "kshot-ridge",
+                    windows=w,
+                    shots=(5,),
+                )
+
+    if with_ensemble and wanted("ensemble"):
         from fewrec.models.ensemble import DEFAULT_COMPONENTS
 
         for reveal, w in (("earliest", 3), ("random", 16)):
@@ -156,6 +237,9 @@ def main(with_ensemble: bool) -> None:
                     rerank=False,  # the blend, as recorded (the re-ranker is on by default now)
                 )
 
+    if only is not None and OUT.with_suffix(".json").exists():
+        kept = [r for r in json.loads(OUT.with_suffix(".json").read_text())["rows"] if r["probe"] not in only]
+        rows = kept + rows
     OUT.with_suffix(".json").write_text(json.dumps({"seeds": SEEDS, "k": 5, "rows": rows}, indent=2))
     lines = [
         "# Cold-user K = 5 probes (validation users, split seeds 0-2)",
@@ -175,4 +259,6 @@ def main(with_ensemble: bool) -> None:
 
 
 if __name__ == "__main__":
-    main("--ensemble" in sys.argv[1:])
+    args = sys.argv[1:]
+    picked = [a.split("=", 1)[1] for a in args if a.startswith("--only=")]
+    main("--ensemble" in args, set(",".join(picked).split(",")) if picked else None)

@@ -1,5 +1,7 @@
 """Every registered model passes the conformance checks; known answers for a few."""
 
+import functools
+
 import conformance as C
 import numpy as np
 import pytest
@@ -16,6 +18,7 @@ CASES = [
     C.Case("ease", min_ndcg=0.33),
     C.Case("dlae", min_ndcg=0.3),
     C.Case("kshot-ridge", min_ndcg=0.18),
+    C.Case("transitions", min_ndcg=0.22),
     C.Case("als", min_ndcg=0.29),
     C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),
     C.Case("content", min_ndcg=0.03),
@@ -103,6 +106,59 @@ def test_ease_known_answer_on_a_checkerboard(ml100k):
         unseen_same = [str(i) for i in range(parity, 10, 2) if str(i) not in seen]
         recs = model.recommend(Query(user=u), k=len(unseen_same))
         assert sorted(recs["item"]) == sorted(unseen_same), recs
+
+
+def _sessions_data():
+    """Two users' rating sessions (same timestamp = one session):
+    A: t=1 {a, b} -> t=2 {c};  B: t=1 {a} -> t=5 {c} -> t=6 {d}."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    rows = [("A", "a", 1), ("A", "b", 1), ("A", "c", 2), ("B", "a", 1), ("B", "c", 5), ("B", "d", 6)]
+    return load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]))
+
+
+def _transition(model, data, src: str, dst: str) -> float:
+    i, j = (int(data.items.lookup([x])[0]) for x in (src, dst))
+    return float(model.trans_[i, j])
+
+
+def test_transitions_known_answer():
+    """Counts of "dst is in the session after src's", over sqrt(n_src n_dst): directed, none
+    within a session; a wider gap merges B's sessions at t=5 and t=6; hops reach further."""
+    data = _sessions_data()
+    m = make_model("transitions").fit(data)
+    t = functools.partial(_transition, m, data)
+    assert t("a", "c") == pytest.approx(2 / np.sqrt(2 * 2))
+    assert t("b", "c") == pytest.approx(1 / np.sqrt(1 * 2))
+    assert t("c", "d") == pytest.approx(1 / np.sqrt(2 * 1))
+    assert t("a", "b") == t("c", "a") == t("a", "d") == 0.0
+    recs = m.recommend(Query(items=["a"]), k=1)
+    assert list(recs["item"]) == ["c"]
+
+    merged = make_model("transitions", gap=1.0).fit(data)
+    assert _transition(merged, data, "a", "d") == pytest.approx(1 / np.sqrt(2 * 1))
+    assert _transition(merged, data, "c", "d") == 0.0  # now one session
+
+    two = make_model("transitions", hops=2, decay=0.5).fit(data)
+    assert _transition(two, data, "a", "d") == pytest.approx(0.5 / np.sqrt(2 * 1))
+    assert _transition(two, data, "a", "c") == pytest.approx(2 / np.sqrt(2 * 2))
+
+
+def test_transitions_without_times_follow_the_row_order():
+    """Data without a timestamp column: each interaction is its own session, in row order."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    frame = pd.DataFrame({"user_id": ["A"] * 3 + ["B"] * 3, "item_id": list("xyz") + list("xyw")})
+    data = load_interactions(frame)
+    m = make_model("transitions").fit(data)
+    assert _transition(m, data, "x", "y") == pytest.approx(2 / 2)
+    assert _transition(m, data, "y", "x") == 0.0
+    assert _transition(m, data, "y", "z") > 0 and _transition(m, data, "y", "w") > 0
+    assert _transition(m, data, "x", "z") == 0.0
 
 
 def test_unfitted_model_says_so():

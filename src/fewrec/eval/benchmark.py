@@ -43,7 +43,7 @@ from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
 
-ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "als", "bpr"]
+ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "transitions", "als", "bpr"]
 OUR_MODELS = ["kshot-ridge", "content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
 DEFAULT_MODELS = {
     "warm": ID_BASELINES + OUR_MODELS,

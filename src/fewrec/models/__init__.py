@@ -20,6 +20,7 @@ from fewrec.models.likeclf import LikeClassifier
 from fewrec.models.lm import DistilledLM, LMInContext, LMLora, LMRerank
 from fewrec.models.lora_content import LoraContentRecommender
 from fewrec.models.mf import ALS, BPR
+from fewrec.models.transitions import Transitions
 
 __all__ = [
     "ALS",
@@ -38,6 +39,7 @@ __all__ = [
     "LMLora",
     "LMRerank",
     "LikeShare",
+    "Transitions",
     "DistilledLM",
     "LoraContentRecommender",
     "ModelConfig",

@@ -80,6 +80,7 @@ DEFAULT_COMPONENTS: dict[str, dict] = {
     "dlae": {},
     "kshot-ridge": {},
     "popularity": {"segment_by": "auto"},
+    "transitions": {},
 }
 
 

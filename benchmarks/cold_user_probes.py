@@ -12,6 +12,10 @@ measurements behind design choices, not models of the library:
 * ``kshot-windows``: kshot-ridge's ``windows`` (earliest: consecutive K-blocks; random: draws).
 * ``ensemble`` (``--ensemble``, ~15 min): the default ensemble with kshot-ridge at 1 window
   against its best ``windows`` above.
+* ``ridge-variants``: kshot-ridge's earliest K5 model given more (the revealed ratings as a
+  second block of inputs, the arrival month), more episodes (time ties broken at random) or
+  other target weights; user-kNN and episode-kNN (neighbours by their first K items) for
+  contrast.
 * ``transitions``: kshot-ridge's K5 model z-blended with `transitions` (which items users rate
   in the session after an item's), scored from every revealed item or, with the revealed
   interactions' times, from the last revealed session only.
@@ -36,6 +40,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fewrec.data import load_dataset
+from fewrec.data.dataset import side_onehot, side_vocab, user_info_rows
 from fewrec.data.splits import EvalSet, cold_user_split
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import score_eval_set
@@ -112,6 +117,128 @@ def transitions_probe(data, splits, add) -> None:
             add("transitions", reveal, setting, v)
 
 
+def ridge_k5(
+    split,
+    data,
+    rating_scale: float = 0.0,
+    rating_centre: str = "global",
+    month_scale: float = 0.0,
+    draws: int = 1,
+    target_power: float = 0.0,
+    l2: float = 100.0,
+    seed: int = 0,
+) -> np.ndarray:
+    """kshot-ridge's K = 5 earliest-reveal model (side info on, one window), written out densely
+    so that inputs and episodes can be varied; with the defaults it is kshot-ridge exactly.
+
+    ``rating_scale``: a second block of inputs, the revealed ratings minus 3.5 (``"global"``) or
+    minus the mean revealed rating (``"user"``); ``month_scale``: an indicator of the 30-day
+    period of the first revealed rating; ``draws``: episodes per user, the first drawn with
+    ties in time broken by the data's order and the others at random (L2 scaled alike, as the
+    episodes repeat); ``target_power``: targets weighted 1 / n_rest ** power."""
+    k, n = 5, split.train.n_items
+    inter = split.train.interactions.sort_values(["user", "timestamp"], kind="stable")
+    t0 = float(data.interactions["timestamp"].min())
+    vocab = side_vocab(split.train.user_info)
+    side = side_onehot(split.train.user_info, vocab, split.train.n_users)
+    rng = np.random.default_rng(seed)
+
+    def extra(items: np.ndarray, ratings: np.ndarray, first_time: float) -> np.ndarray:
+        blocks = []
+        if rating_scale:
+            v = np.zeros(n)
+            v[items] = ratings - (3.5 if rating_centre == "global" else ratings.mean())
+            blocks.append(rating_scale * v)
+        if month_scale:
+            v = np.zeros(8)
+            v[min(int((first_time - t0) // (30 * DAY)), 7)] = month_scale
+            blocks.append(v)
+        return np.concatenate(blocks) if blocks else np.zeros(0)
+
+    xs, ys = [], []
+    items_all, ratings_all, times_all = (inter[c].to_numpy() for c in ("item", "rating", "timestamp"))
+    for u, idx in inter.groupby("user", sort=True).indices.items():
+        if len(idx) <= k:
+            continue
+        it, r, t = items_all[idx], ratings_all[idx], times_all[idx]
+        for d in range(draws):
+            order = np.arange(len(idx)) if d == 0 else np.lexsort((rng.random(len(idx)), t))
+            x = np.zeros(n)
+            x[it[order[:k]]] = 1.0
+            xs.append(np.concatenate([x, side[u], extra(it[order[:k]], r[order[:k]], t[order[0]])]))
+            y = np.zeros(n, dtype=np.float32)
+            y[it[order[k:]]] = 1.0 / (len(idx) - k) ** target_power
+            ys.append(y)
+    x, y = np.array(xs), np.array(ys)
+    m, p = x.mean(axis=0), y.mean(axis=0)
+    gram = (x - m).T @ (x - m)
+    gram[np.diag_indices_from(gram)] += l2 * draws
+    w = np.linalg.solve(gram, (x - m).T @ (y - p))
+    es = split.valid
+    qside = side_onehot(user_info_rows(split.train.user_info, es.users), vocab, len(es))
+    full = data.interactions
+    qs = []
+    for r, u in enumerate(es.users):
+        h = es.history[r]
+        mine = full[(full["user"].to_numpy() == u) & full["item"].isin(h.indices).to_numpy()]
+        x = np.zeros(n)
+        x[h.indices] = 1.0
+        qs.append(np.concatenate([x, qside[r], extra(h.indices, h.data, float(mine["timestamp"].min()))]))
+    return (np.array(qs) - m) @ w + p
+
+
+def neighbour_probe(split, k: int = 5) -> dict[str, np.ndarray]:
+    """User-kNN on full training histories (overlap / n_u ** 0.5, all neighbours) and
+    episode-kNN: training users weighted by (overlap of their first K with the query) ** 3,
+    their items after the first K averaged, shrunk to the mean with weight 200."""
+    x = split.train.matrix(implicit=True).tocsr()
+    counts = np.asarray(x.sum(axis=1)).ravel()
+    h = (split.valid.history > 0).astype(np.float64)
+    sim = (h @ x.T).toarray() / np.maximum(counts, 1) ** 0.5
+    sim[:, counts <= k] = 0.0
+    inter = split.train.interactions.sort_values(["user", "timestamp"], kind="stable")
+    firsts, rests = [], []
+    for idx in inter.groupby("user", sort=True).indices.values():
+        if len(idx) <= k:
+            continue
+        it = inter["item"].to_numpy()[idx]
+        f, r = np.zeros(split.train.n_items), np.zeros(split.train.n_items)
+        f[it[:k]], r[it[k:]] = 1.0, 1.0
+        firsts.append(f)
+        rests.append(r)
+    first, rest = np.array(firsts), np.array(rests)
+    w = np.asarray(h @ first.T) ** 3
+    episode = (w @ rest + 200.0 * rest.mean(axis=0)) / (w.sum(axis=1, keepdims=True) + 200.0)
+    return {"user-knn": sim @ x.toarray(), "episode-knn": episode}
+
+
+def ridge_variants_probe(data, splits, add) -> None:
+    """Inputs, episodes and targets of kshot-ridge's earliest K5 model; kNN alternatives."""
+    group = splits["earliest"]
+    variants = {
+        "as kshot-ridge": {},
+        "+ ratings - 3.5, scale 0.5": {"rating_scale": 0.5},
+        "+ ratings - 3.5, scale 1": {"rating_scale": 1.0},
+        "+ ratings - user mean, scale 1": {"rating_scale": 1.0, "rating_centre": "user"},
+        "+ arrival month": {"month_scale": 1.0},
+        "+ ratings - 3.5 (0.5) + arrival month": {"rating_scale": 0.5, "month_scale": 1.0},
+        "4 draws of time ties": {"draws": 4},
+        "8 draws of time ties": {"draws": 8},
+        "targets / n_rest ** 0.5": {"target_power": 0.5},
+        "targets / n_rest": {"target_power": 1.0},
+    }
+    for label, cfg in variants.items():
+        add("ridge-variants", "earliest", label, [ndcg10(ridge_k5(s, data, **cfg), s.valid) for s in group])
+    knn = [neighbour_probe(s) for s in group]
+    for name in ("user-knn", "episode-knn"):
+        add(
+            "ridge-variants",
+            "earliest",
+            name,
+            [ndcg10(r[name], s.valid) for r, s in zip(knn, group, strict=True)],
+        )
+
+
 def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
@@ -148,6 +275,8 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
 
     if wanted("transitions"):
         transitions_probe(data, splits, add)
+    if wanted("ridge-variants"):
+        ridge_variants_probe(data, splits, add)
     if wanted("transitions-ensemble"):
         from fewrec.models.ensemble import DEFAULT_COMPONENTS
 

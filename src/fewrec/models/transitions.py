@@ -11,10 +11,13 @@ by summing the rows of the items it reveals: a first-order Markov chain between 
 Item-item models of co-occurrence (item-kNN, EASE) ask which items share a user; this one asks
 which come *next*, which is what a new user's first interactions are followed by. On ML-100K's
 cold-user earliest reveal (validation users of split seeds 0-2, K = 5, NDCG@10), kshot-ridge
-alone scores 0.5528; adding this model's z-scores with weight 0.15 gives 0.5651 (each seed up),
+alone scores 0.5528; adding this model's z-scores with weight 0.15 gives 0.5647 (each seed up),
 while it scores 0.30 on its own (`benchmarks/cold_user_probes.md`). Queries carry no times, so a
-query's revealed items all count alike; scoring from the last revealed session alone did better
-there (0.5702 with weight 0.2) but needs the revealed interactions' times.
+query's revealed items all count alike; scoring from the last revealed session alone did a
+little better there (0.5670 with weight 0.2) but needs the revealed interactions' times.
+As a component of the ensemble it lifted those validation users (re-ranked, earliest 0.5610 ->
+0.5664, random 0.7000 -> 0.7024) but not the test users of ten earliest-reveal split seeds
+(+0.0001 [-0.004, +0.004]; the blend alone +0.003), so it is not a default component.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ benchmark: $(STAMP)
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal random --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
 		--output benchmarks/cold-user-random-seeds.json
 	$(BIN)/fewrec benchmark --protocol cold-user --reveal earliest --shots 0,1,5,20 --seeds 0,1,2,3,4,5,6,7,8,9 \
-		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,als,kshot-ridge,fewshot-nometa,fewshot,ensemble,ensemble-blend \
+		--models popularity,popularity-segment,itemknn,rp3beta,ease,dlae,transitions,als,kshot-ridge,fewshot-nometa,fewshot,ensemble,ensemble-blend \
 		--output benchmarks/cold-user-earliest-seeds.json
 	$(BIN)/python benchmarks/tallrec_ceiling.py
 	$(BIN)/python benchmarks/cold_user_probes.py --ensemble

@@ -161,6 +161,19 @@ def test_transitions_without_times_follow_the_row_order():
     assert _transition(m, data, "x", "z") == 0.0
 
 
+def test_transitions_refuses_sessions_too_long_to_count(monkeypatch):
+    """Coarse timestamps make huge sessions: a clear error naming the fix, not an out-of-memory."""
+    from fewrec.errors import ConfigError
+    from fewrec.models import transitions
+
+    data = _sessions_data()
+    monkeypatch.setattr(transitions, "MAX_PAIRS", 3)
+    with pytest.raises(ConfigError, match="count 4 item pairs.*sessions are too long.*smaller gap"):
+        make_model("transitions").fit(data)
+    monkeypatch.setattr(transitions, "MAX_PAIRS", 4)  # A: 2 x 1 pairs; B: 1 x 1, then 1 x 1
+    make_model("transitions").fit(data)
+
+
 def test_unfitted_model_says_so():
     from fewrec.errors import NotFittedError
 

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
 
 
@@ -39,6 +40,11 @@ class TransitionsConfig(ModelConfig):
     gap: float = Field(0.0, ge=0)
     """Seconds between a user's consecutive interactions that still keep them in one session
     (0: only equal timestamps; data without times gives one session per interaction)."""
+
+
+MAX_PAIRS = 3e8
+"""Most (session item, next-session item) pairs counted per hop: each takes ~16 bytes while the
+counts are summed, so this bounds memory to a few GB."""
 
 
 def sessions(interactions: pd.DataFrame, gap: float) -> tuple[np.ndarray, np.ndarray]:
@@ -66,6 +72,7 @@ def transition_matrix(
         (np.ones(len(sid), dtype=np.float64), (sid, inter["item"].to_numpy())), shape=(n_sess, n_items)
     )
     g.data[:] = 1.0  # an item twice in one session counts once
+    sizes = np.diff(g.indptr)
     total = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for h in range(1, hops + 1):
         src = np.arange(n_sess - h)
@@ -73,6 +80,13 @@ def transition_matrix(
         if not same.any():
             break
         src = src[same]
+        pairs = float(np.sum(sizes[src] * sizes[src + h]))
+        if pairs > MAX_PAIRS:
+            raise ConfigError(
+                f"transitions would count {pairs:.2g} item pairs between sessions {h} apart (at most "
+                f"{MAX_PAIRS:.0g}): the sessions are too long. Fix: a smaller gap (now {gap:g} s) or "
+                "hops, or timestamps finer than whole days."
+            )
         step = sp.csr_matrix((np.ones(len(src)), (src, src + h)), shape=(n_sess, n_sess))
         total = total + decay ** (h - 1) * (g.T @ step @ g)
     n = np.asarray(g.sum(axis=0)).ravel()

@@ -108,7 +108,7 @@ def transitions_probe(data, splits, add) -> None:
             for w in weights:
                 vals.setdefault(f"kshot-ridge K5 + {w} transitions", []).append(ndcg10(zr + w * zt, s.valid))
             if reveal == "earliest":
-                zl = z_scores(np.asarray((last_session(s.valid, data) @ trans.trans_).todense()))
+                zl = z_scores(np.asarray((last_session(s.valid, data) @ trans.sim_).todense()))
                 for w in weights:
                     vals.setdefault(f"kshot-ridge K5 + {w} transitions, last session", []).append(
                         ndcg10(zr + w * zl, s.valid)

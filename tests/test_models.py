@@ -121,7 +121,7 @@ def _sessions_data():
 
 def _transition(model, data, src: str, dst: str) -> float:
     i, j = (int(data.items.lookup([x])[0]) for x in (src, dst))
-    return float(model.trans_[i, j])
+    return float(model.sim_[i, j])
 
 
 def test_transitions_known_answer():

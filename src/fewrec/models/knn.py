@@ -22,8 +22,32 @@ class ItemKNNConfig(ModelConfig):
     """Shrinks similarities of items with few co-occurrences toward zero."""
 
 
+class ItemItemModel(Recommender):
+    """A model that scores ``score(u, j) = sum over history items i of sim_(i, j)`` with a
+    sparse item-item matrix ``sim_`` set by `_fit` (and ``trained_``, the items it can score)."""
+
+    sim_: sp.csr_matrix
+    trained_: np.ndarray
+
+    def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        h = batch.implicit_history()
+        scores = np.asarray((h @ self.sim_).todense(), dtype=np.float32)
+        scores = self.fill_empty_with_popularity(scores, batch)
+        scores[:, ~self.trained_] = -np.inf
+        return scores
+
+    def _get_arrays(self) -> dict[str, np.ndarray]:
+        s = self.sim_
+        return {"data": s.data, "indices": s.indices, "indptr": s.indptr, "trained": self.trained_}
+
+    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(arrays["trained"])
+        self.sim_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), (n, n))
+        self.trained_ = arrays["trained"]
+
+
 @register
-class ItemKNN(Recommender):
+class ItemKNN(ItemItemModel):
     """score(u, j) = sum over history items i of sim(i, j), with sim the shrunk cosine."""
 
     name = "itemknn"
@@ -46,22 +70,6 @@ class ItemKNN(Recommender):
             sim[~keep] = 0.0
         self.sim_ = sp.csr_matrix(sim)
         self.trained_ = data.item_counts() > 0
-
-    def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        h = batch.implicit_history()
-        scores = np.asarray((h @ self.sim_).todense(), dtype=np.float32)
-        scores = self.fill_empty_with_popularity(scores, batch)
-        scores[:, ~self.trained_] = -np.inf
-        return scores
-
-    def _get_arrays(self) -> dict[str, np.ndarray]:
-        s = self.sim_
-        return {"data": s.data, "indices": s.indices, "indptr": s.indptr, "trained": self.trained_}
-
-    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(arrays["trained"])
-        self.sim_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), (n, n))
-        self.trained_ = arrays["trained"]
 
 
 class RP3BetaConfig(ItemKNNConfig):

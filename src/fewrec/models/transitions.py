@@ -29,7 +29,8 @@ from pydantic import Field
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import ModelConfig, register
+from fewrec.models.knn import ItemItemModel
 
 
 class TransitionsConfig(ModelConfig):
@@ -99,30 +100,14 @@ def transition_matrix(
 
 
 @register
-class Transitions(Recommender):
-    """score(u, j) = sum over revealed items i of T(i, j), T the normalised count of j in the
-    sessions that follow a session with i (see the module doc)."""
+class Transitions(ItemItemModel):
+    """score(u, j) = sum over revealed items i of T(i, j), T (``sim_``) the normalised count of j
+    in the sessions that follow a session with i (see the module doc)."""
 
     name = "transitions"
     Config = TransitionsConfig
 
     def _fit(self, data: Dataset) -> None:
         c = self.config
-        self.trans_ = transition_matrix(data.interactions, data.n_items, c.hops, c.decay, c.gap)
+        self.sim_ = transition_matrix(data.interactions, data.n_items, c.hops, c.decay, c.gap)
         self.trained_ = data.item_counts() > 0
-
-    def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        h = batch.implicit_history()
-        scores = np.asarray((h @ self.trans_).todense(), dtype=np.float32)
-        scores = self.fill_empty_with_popularity(scores, batch)
-        scores[:, ~self.trained_] = -np.inf
-        return scores
-
-    def _get_arrays(self) -> dict[str, np.ndarray]:
-        t = self.trans_
-        return {"data": t.data, "indices": t.indices, "indptr": t.indptr, "trained": self.trained_}
-
-    def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        n = len(arrays["trained"])
-        self.trans_ = sp.csr_matrix((arrays["data"], arrays["indices"], arrays["indptr"]), shape=(n, n))
-        self.trained_ = arrays["trained"]

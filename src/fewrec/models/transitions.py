@@ -73,7 +73,7 @@ def transition_matrix(
         (np.ones(len(sid), dtype=np.float64), (sid, inter["item"].to_numpy())), shape=(n_sess, n_items)
     )
     g.data[:] = 1.0  # an item twice in one session counts once
-    sizes = np.diff(g.indptr)
+    sizes = np.diff(g.indptr).astype(np.float64)  # products of int32 sizes could overflow
     total = sp.csr_matrix((n_items, n_items), dtype=np.float64)
     for h in range(1, hops + 1):
         src = np.arange(n_sess - h)

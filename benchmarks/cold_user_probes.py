@@ -37,6 +37,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data import load_dataset
@@ -45,6 +46,7 @@ from fewrec.data.splits import EvalSet, cold_user_split
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import score_eval_set
 from fewrec.models.base import MODELS, make_model
+from fewrec.models.ensemble import DEFAULT_COMPONENTS, standardise
 
 OUT = Path(__file__).with_name("cold_user_probes")
 SEEDS = (0, 1, 2)
@@ -59,6 +61,14 @@ def ndcg10(scores: np.ndarray, es: EvalSet) -> float:
     return float(M.ndcg_at_k(hits, np.diff(es.targets.indptr), 10).mean())
 
 
+def revealed(es: EvalSet, data, r: int) -> pd.DataFrame:
+    """The interactions (with their times) that query ``r`` of ``es`` reveals."""
+    inter = data.interactions
+    return inter[
+        (inter["user"].to_numpy() == es.users[r]) & inter["item"].isin(es.history[r].indices).to_numpy()
+    ]
+
+
 def time_popularity(split, data, window_days: float) -> np.ndarray:
     """Training ratings counted with weight exp(-|t - t_user| / window) per validation user."""
     es, train = split.valid, split.train.interactions
@@ -66,27 +76,25 @@ def time_popularity(split, data, window_days: float) -> np.ndarray:
     ts, items = train["timestamp"].to_numpy(float), train["item"].to_numpy()
     out = np.empty((len(es), data.n_items))
     for r, u in enumerate(es.users):
-        mine = inter[inter["user"].to_numpy() == u]
-        shown = mine[mine["item"].isin(es.history[r].indices).to_numpy()]
-        t_user = float(shown["timestamp"].max() if len(shown) else mine["timestamp"].min())
+        shown = revealed(es, data, r)
+        t_user = float(
+            shown["timestamp"].max() if len(shown) else inter[inter["user"] == u]["timestamp"].min()
+        )
         w = np.exp(-np.abs(ts - t_user) / (window_days * DAY))
         out[r] = np.bincount(items, weights=w, minlength=data.n_items)
     return out
 
 
 def z_scores(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores (the ensemble's scale); items a model cannot score sink to the bottom."""
-    s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
-    z = (s - np.nanmean(s, axis=1, keepdims=True)) / (np.nanstd(s, axis=1, keepdims=True) + 1e-12)
-    return np.nan_to_num(z, nan=-1e6)
+    """The ensemble's per-row z-scores; items a model cannot score sink to the bottom."""
+    return np.nan_to_num(standardise(scores), nan=-1e6)
 
 
 def last_session(es: EvalSet, data) -> sp.csr_matrix:
     """Per query, the revealed items rated at the latest revealed timestamp (0/1)."""
-    inter = data.interactions
     out = np.zeros((len(es), data.n_items), dtype=np.float32)
-    for r, u in enumerate(es.users):
-        mine = inter[(inter["user"].to_numpy() == u) & inter["item"].isin(es.history[r].indices).to_numpy()]
+    for r in range(len(es)):
+        mine = revealed(es, data, r)
         out[r, mine["item"][mine["timestamp"] == mine["timestamp"].max()].to_numpy()] = 1.0
     return sp.csr_matrix(out)
 
@@ -176,14 +184,13 @@ def ridge_k5(
     w = np.linalg.solve(gram, (x - m).T @ (y - p))
     es = split.valid
     qside = side_onehot(user_info_rows(split.train.user_info, es.users), vocab, len(es))
-    full = data.interactions
     qs = []
-    for r, u in enumerate(es.users):
+    for r in range(len(es)):
         h = es.history[r]
-        mine = full[(full["user"].to_numpy() == u) & full["item"].isin(h.indices).to_numpy()]
         x = np.zeros(n)
         x[h.indices] = 1.0
-        qs.append(np.concatenate([x, qside[r], extra(h.indices, h.data, float(mine["timestamp"].min()))]))
+        first_time = float(revealed(es, data, r)["timestamp"].min())
+        qs.append(np.concatenate([x, qside[r], extra(h.indices, h.data, first_time)]))
     return (np.array(qs) - m) @ w + p
 
 
@@ -278,8 +285,6 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     if wanted("ridge-variants"):
         ridge_variants_probe(data, splits, add)
     if wanted("transitions-ensemble"):
-        from fewrec.models.ensemble import DEFAULT_COMPONENTS
-
         base = {k: v for k, v in DEFAULT_COMPONENTS.items() if k != "transitions"}
         for reveal in ("earliest", "random"):
             model_row(
@@ -351,8 +356,6 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
                 )
 
     if with_ensemble and wanted("ensemble"):
-        from fewrec.models.ensemble import DEFAULT_COMPONENTS
-
         for reveal, w in (("earliest", 3), ("random", 16)):
             for windows in (1, w):
                 comps = {**DEFAULT_COMPONENTS, "kshot-ridge": {"windows": windows}}

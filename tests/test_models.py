@@ -161,6 +161,14 @@ def test_transitions_without_times_follow_the_row_order():
     assert _transition(m, data, "x", "z") == 0.0
 
 
+@pytest.mark.parametrize("bad", [{"hops": 0}, {"decay": 0.0}, {"decay": 1.5}, {"gap": -1.0}])
+def test_transitions_bad_settings_are_config_errors(bad):
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=next(iter(bad))):
+        make_model("transitions", **bad)
+
+
 def test_transitions_refuses_sessions_too_long_to_count(monkeypatch):
     """Coarse timestamps make huge sessions: a clear error naming the fix, not an out-of-memory."""
     from fewrec.errors import ConfigError

@@ -206,6 +206,18 @@ def fewrec(*args, check=False):
         (["benchmark", "--seeds", "0,1", "--models", "ease"], "baseline 'popularity' is not among"),
         (["merge-seeds", "/no/such.json", "--output", "/tmp/m.json"], "no such file"),
         (["merge-seeds", "pyproject.toml", "--output", "/tmp/m.json"], "not a fewrec benchmark JSON"),
+        (["benchmark", "--protocol", "warm", "--shots", "5"], "shots apply to the cold-user and tallrec"),
+        (["benchmark", "--protocol", "warm", "--reveal", "random"], "reveal applies to the cold-user"),
+        (["benchmark", "--models", "popularity", "--set", "ease.l2=5"], "overrides for ['ease']"),
+        (
+            ["benchmark", "--protocol", "cold-user", "--models", "popularity", "--shots", "100000"],
+            "no test user has an interaction left after revealing K = 100000",
+        ),
+        (["train", "popularity", "--output", "pyproject.toml"], "is a file"),
+        (["train", "popularity", "--output", "/no/such/dir/m", "--encoding", "bogus"], "not a text encoding"),
+        (["train", "nope", "--output", "/no/such/dir/m"], "unknown model"),
+        (["serve", "/no/such/dir", "--log-level", "loud"], "--log-level must be one of"),
+        (["serve", "/no/such/dir", "--port", "99999"], "--port must be between"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):
@@ -303,3 +315,47 @@ def test_cli_recommend_notes_what_the_model_cannot_use(tmp_path):
     assert "Traceback" not in proc.stderr
     quiet = fewrec("recommend", str(out), "--user", "1", "--k", "3")
     assert quiet.returncode == 0 and "note:" not in quiet.stderr
+
+
+def test_cli_recommend_titles_say_what_they_matched(tmp_path):
+    """A title as the table prints it ("Title (year)") is an exact match; a partial one names
+    the item it took and the others it matched; an empty one is an error; --explain adds
+    reasons and the table shows item ids (what --item takes)."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    proc = fewrec("recommend", str(out), "--title", "Star Wars (1977)", "--title", "the", "--explain")
+    assert proc.returncode == 0, proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "'the' taken as Theodore Rex (1995) (item 104); it also matches" in err
+    assert "Star Wars" not in err  # exact: no note
+    table = proc.stdout
+    assert "because" in table and "Popular" in table
+    assert "Star Wars (1977)" not in table  # in the history, so excluded
+    assert "│ 258 │ Contact (1997)" in table  # the id column
+    empty = fewrec("recommend", str(out), "--title", " ")
+    assert empty.returncode == 2 and "an empty title matches every item" in empty.stderr
+
+
+def test_cli_train_into_a_used_folder(tmp_path):
+    """Training into a saved model's folder replaces it (with a note) and leaves nothing of the
+    old one behind (its item titles would label the new model's items); a folder of other
+    files is refused."""
+    out = tmp_path / "m"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    assert (out / "items.parquet").exists()
+    inter = tmp_path / "i.csv"
+    inter.write_text("user_id,item_id\nu1,2\nu1,3\nu2,3\n")
+    proc = fewrec(
+        "train", "popularity", "--output", str(out), "--interactions", str(inter), "--rating-col", ""
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "replacing the model saved in" in " ".join(proc.stderr.split())
+    assert not (out / "items.parquet").exists()
+    rec = fewrec("recommend", str(out), "--item", "2")
+    assert rec.returncode == 0 and "GoldenEye" not in rec.stdout
+    other = tmp_path / "docs"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    refused = fewrec("train", "popularity", "--output", str(other))
+    assert refused.returncode == 2 and "other files in it" in refused.stderr
+    assert (other / "notes.txt").read_text() == "mine"

@@ -159,3 +159,82 @@ def test_dataset_save_load_round_trip(tmp_path, ml100k):
 def test_unknown_template_field(ml100k):
     with pytest.raises(DataError, match="names field 'plot'"):
         ml100k.item_texts("{title}: {plot}")
+
+
+def test_ids_keep_leading_zeros_and_match_across_formats(tmp_path):
+    inter = pd.DataFrame({"user_id": ["007", "010"], "item_id": ["0042", "1.50"]})
+    inter.to_parquet(tmp_path / "i.parquet")
+    _write(tmp_path / "items.csv", "item_id,title\n0042,A\n1.50,B\nNA,C\n")
+    _write(tmp_path / "users.tsv", "user_id\tage\n007\t30\n010\t40\n")
+    d = load_interactions(tmp_path / "i.parquet", tmp_path / "items.csv", tmp_path / "users.tsv")
+    assert d.items.ids == ["0042", "1.50", "NA"]  # verbatim text; 'NA' is an id, not missing
+    assert d.users.ids == ["007", "010"]
+    assert d.n_interactions == 2
+    inter.to_csv(tmp_path / "i.csv", index=False)
+    assert load_interactions(tmp_path / "i.csv").users.ids == ["007", "010"]
+
+
+def test_whole_number_float_ids_match_integer_text_ids(tmp_path):
+    inter = pd.DataFrame({"user_id": [1.0, 2.0], "item_id": [10.0, 2.5]})
+    items = _write(tmp_path / "items.csv", "item_id,title\n10,A\n2.5,B\n")
+    users = pd.DataFrame({"user_id": [1, 2]})
+    d = load_interactions(inter, items, users)
+    assert d.users.ids == ["1", "2"] and d.items.ids == ["10", "2.5"]
+    assert d.matrix().toarray().tolist() == [[1, 0], [0, 1]]
+
+
+@pytest.mark.parametrize(
+    ("columns", "pattern"),
+    [
+        (Columns(rating="stars"), r"rating column 'stars' is not in the table.*rating=None"),
+        (Columns(timestamp="time"), r"timestamp column 'time' is not in the table.*timestamp=None"),
+    ],
+)
+def test_explicitly_named_missing_column_is_an_error(tmp_path, columns, pattern):
+    p = _write(tmp_path / "i.csv", "user_id,item_id,rating,timestamp\n1,a,5,10\n")
+    with pytest.raises(DataError, match=pattern) as info:
+        load_interactions(p, columns=columns)
+    assert "columns present: ['user_id', 'item_id', 'rating', 'timestamp']" in str(info.value)
+    assert str(p) in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_default_or_unset_optional_columns_may_be_absent(tmp_path):
+    p = _write(tmp_path / "i.csv", "user_id,item_id,stars\n1,a,5\n")
+    items = _write(tmp_path / "items.csv", "item_id,title\na,A\n")
+    # The CLI passes the default names explicitly: still fine when absent.
+    cols = Columns(user="user_id", item="item_id", rating="rating", timestamp="timestamp")
+    assert load_interactions(p, items, columns=cols).interactions["rating"].tolist() == [1.0]
+    for cols in (Columns(rating=None, timestamp=None), Columns(rating="", timestamp="")):
+        assert load_interactions(p, columns=cols).interactions["rating"].tolist() == [1.0]
+    with pytest.raises(DataError, match=r"genres column 'tags' is not in the table"):
+        load_interactions(p, items, columns=Columns(genres="tags"))
+
+
+@pytest.mark.parametrize(("name", "sep"), [("i.csv", ";"), ("i.txt", "\t"), ("i.csv", "|"), ("i.tsv", ",")])
+def test_other_separators_are_detected_from_the_header(tmp_path, caplog, name, sep):
+    text = sep.join(["user_id", "item_id", "rating"]) + "\n" + sep.join(["007", "a", "4"]) + "\n"
+    p = _write(tmp_path / name, text)
+    with caplog.at_level("INFO", logger="fewrec.data.loaders"):
+        d = load_interactions(p)
+    assert d.users.ids == ["007"] and d.interactions["rating"].tolist() == [4.0]
+    assert f"reading with separator {sep!r}" in caplog.text
+
+
+def test_wrong_explicit_separator_says_which_one_the_file_uses(tmp_path):
+    p = _write(tmp_path / "i.csv", "user_id;item_id;rating\n1;a;5\n")
+    with pytest.raises(DataError, match=r"seems to use ';' as separator.*sep=';' \(CLI: --sep ';'\)"):
+        load_interactions(p, sep=",")
+    assert load_interactions(p, sep=";").n_interactions == 1
+
+
+@pytest.mark.parametrize("name", ["i.json", "i.xlsx", "i.json.gz"])
+def test_unsupported_suffix_names_the_supported_ones(tmp_path, name):
+    p = _write(tmp_path / name, '[{"user_id": 1, "item_id": "a"}]\n')
+    with pytest.raises(DataError, match=r"unsupported format.*\.csv.*\.tsv.*\.parquet") as info:
+        load_interactions(p)
+    assert str(p) in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_compressed_csv_is_read(tmp_path):
+    pd.DataFrame({"user_id": ["007"], "item_id": ["a"]}).to_csv(tmp_path / "i.csv.gz", index=False)
+    assert load_interactions(tmp_path / "i.csv.gz").users.ids == ["007"]

@@ -1,6 +1,10 @@
 """Every registered model passes the conformance checks; known answers for a few."""
 
 import functools
+import json
+import re
+import shutil
+import warnings
 
 import conformance as C
 import numpy as np
@@ -217,6 +221,86 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert seg.ignored_in(Query(user_info={"age": 31, "gender": "F"})) == []
     notes = seg.ignored_in(Query(user_info={"occupaton": "artist", "occupation": "astronaut"}))
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda m: Query(items="12"), "Query.items must be a list of ids, got '12'"),
+        (lambda m: Query(items=50), "Query.items must be a list of ids"),
+        (lambda m: Query(items=[50.5]), "must hold ids"),
+        (lambda m: Query(items=["1"], ratings=5), "Query.ratings must be a list"),
+        (lambda m: Query(items=["1"], ratings=["five"]), "Query.ratings must be numbers"),
+        (lambda m: Query(items=["1", "2"], ratings=[5]), "2 items but 1 ratings"),
+        (lambda m: Query(text=123), "Query.text must be a string"),
+        (lambda m: Query(user_info="student"), "Query.user_info must be a dict"),
+        (lambda m: Query(user=[1]), "Query.user must be a user id"),
+        (lambda m: m.recommend({"items": ["1"]}), "expected a Query, got dict"),
+        (lambda m: m.recommend("196"), "expected a Query, got str"),
+        (lambda m: m.recommend_many(Query(user="1")), "take a list of queries"),
+        (lambda m: m.recommend(Query(user="1"), k="3"), "k must be a whole number"),
+        (lambda m: m.recommend(Query(user="1"), k=2.5), "k must be a whole number"),
+        (lambda m: m.recommend(Query(), candidates="181"), "candidates must be a list of ids"),
+        (lambda m: m.score(Query(), items="50"), "items must be a list of ids"),
+        (lambda m: make_model("popularity").fit(m.fitted.item_info), "fit takes a fewrec Dataset"),
+    ],
+)
+def test_mistyped_arguments_are_named_not_misread(make, message, models):
+    """A string where a list of ids belongs would be read character by character ("12" as
+    items 1 and 2); it and every other mistyped argument is an ArgumentError saying what
+    was expected."""
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match=re.escape(message)):
+        make(models["popularity"])
+
+
+def test_an_unknown_user_alone_is_warned_about(models):
+    """A query of nothing but a user id the model does not know gets popular items, so
+    `recommend` warns (a typo looks the same); with items it is a new user, no warning."""
+    pop = models["popularity"]
+    with pytest.warns(UserWarning, match="'typo-1' has no history"):
+        pop.recommend(Query(user="typo-1"), k=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pop.recommend(Query(user="typo-1", items=["50"]), k=3)
+        pop.recommend(Query(user="1", items=np.array(["50"]), ratings=(4,)), k=3)
+
+
+def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
+    """Whatever part of a saved model is broken, loading says which and how to fix it."""
+    from fewrec.errors import FewrecError
+    from fewrec.models.base import load_model
+
+    good = models["popularity"].save(tmp_path / "good")
+    load_model(good)
+
+    def damaged(name, change):
+        path = tmp_path / name
+        shutil.copytree(good, path)
+        change(path)
+        return path
+
+    def fewer_items(path):
+        vocab = json.loads((path / "vocab.json").read_text())
+        vocab["items"] = vocab["items"][:10]
+        (path / "vocab.json").write_text(json.dumps(vocab))
+
+    def bad_setting(path):
+        meta = json.loads((path / "config.json").read_text())
+        meta["config"]["min_rating"] = "lots"
+        (path / "config.json").write_text(json.dumps(meta))
+
+    cases = {
+        "json": (lambda p: (p / "config.json").write_text("{"), "config.json: JSONDecodeError"),
+        "npz": (lambda p: (p / "state.npz").write_bytes(b"PK\x03"), "state.npz"),
+        "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
+        "items": (fewer_items, "does not match state.npz"),
+        "setting": (bad_setting, "config.json: ValidationError"),
+    }
+    for name, (change, message) in cases.items():
+        with pytest.raises(FewrecError, match=re.escape(message)):
+            load_model(damaged(name, change))
 
 
 @pytest.mark.filterwarnings("ignore:.*does not read:UserWarning")

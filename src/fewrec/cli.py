@@ -185,6 +185,9 @@ def train(
     rating_col: Annotated[str | None, typer.Option(help="rating column (none: implicit)")] = "rating",
     time_col: Annotated[str | None, typer.Option(help="timestamp column")] = "timestamp",
     encoding: Annotated[str, typer.Option(help="text encoding of CSV files")] = "utf-8",
+    sep: Annotated[
+        str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
 ):
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
@@ -192,16 +195,42 @@ def train(
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
 
+    rec = make_model(model, **_parse_set(set_))  # a bad name or setting fails before any loading
+    _check_encoding(encoding)
+    if output.exists() and not output.is_dir():
+        raise FewrecError(
+            f"--output {output} is a file; a model is saved as a directory. Fix: pick another path"
+        )
+    replacing = (output / "config.json").exists()
+    if output.is_dir() and not replacing and any(output.iterdir()):
+        raise FewrecError(
+            f"--output {output} is a folder with other files in it, not a saved model. "
+            "Fix: give a new or empty folder"
+        )
     if interactions is None:
         data = load_dataset()
     else:
         cols = Columns(user=user_col, item=item_col, rating=rating_col, timestamp=time_col)
-        data = load_interactions(interactions, items, users, columns=cols, encoding=encoding)
-    rec = make_model(model, **_parse_set(set_))
+        if sep is not None:
+            sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
+        data = load_interactions(interactions, items, users, columns=cols, encoding=encoding, sep=sep)
     with console.status(f"training {model} on {data!r}"):
         rec.fit(data)
+    if replacing:
+        err.print(f"[yellow]note:[/yellow] replacing the model saved in {output}", highlight=False)
     rec.save(output)
     console.print(f"[green]saved[/green] {model} to {output}")
+
+
+def _check_encoding(encoding: str) -> None:
+    import codecs
+
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise FewrecError(
+            f"--encoding {encoding!r} is not a text encoding Python knows (e.g. utf-8, latin-1)"
+        ) from None
 
 
 @app.command("recommend")
@@ -212,22 +241,35 @@ def recommend(
     title: Annotated[list[str] | None, typer.Option(help="a title the user liked")] = None,
     text: Annotated[str | None, typer.Option(help="free text about the user's taste")] = None,
     k: Annotated[int, typer.Option(help="how many")] = 10,
+    explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
 ):
     """Top-k recommendations for a known user, liked items/titles, and/or free text."""
     from fewrec.models.base import Query, load_model
-    from fewrec.present import find_titles, print_recommendations
+    from fewrec.present import match_titles, print_recommendations
 
     rec = load_model(model_dir)
     liked = list(item or [])
+    notes = []
     if title:
-        liked += find_titles(rec.fitted.item_info, rec.fitted.items, title)
+        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title):
+            liked.append(m.item)
+            notes.append(m.note)
     query = Query(user=user, items=liked, text=text)
-    for note in rec.query_notes(query):
+    for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
-        recs = rec.recommend(query, k=k)
-    print_recommendations(console, recs, rec.fitted.item_info, rec.fitted.items)
+        recs = rec.recommend(query, k=k, explain=explain)
+    if recs.empty:
+        err.print("[yellow]note:[/yellow] nothing left to recommend: every item is in the history")
+        return
+    print_recommendations(
+        console,
+        recs,
+        rec.fitted.item_info,
+        rec.fitted.items,
+        show_ids="title" in rec.fitted.item_info.columns,
+    )
 
 
 @app.command("demo")
@@ -255,7 +297,9 @@ def serve(
     index: Annotated[
         str, typer.Option(help="similar-items index: auto | exact | faiss-flat | faiss-hnsw")
     ] = "auto",
-    log_level: Annotated[str, typer.Option(help="server log level")] = "info",
+    log_level: Annotated[
+        str, typer.Option(help="server log level: critical | error | warning | info | debug")
+    ] = "info",
 ):
     """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
     from pydantic import ValidationError
@@ -267,6 +311,11 @@ def serve(
         explore = ExplorationConfig(policy=exploration)
     except ValidationError:
         raise FewrecError(f"--exploration must be thompson, ucb or off, got {exploration!r}") from None
+    levels = ("critical", "error", "warning", "info", "debug", "trace")
+    if log_level.lower() not in levels:
+        raise FewrecError(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")
+    if not 0 <= port <= 65535:
+        raise FewrecError(f"--port must be between 0 and 65535, got {port}")
     run_server(
         model,
         store,
@@ -275,7 +324,7 @@ def serve(
         api_keys=api_key or None,
         exploration=explore,
         index=index,
-        log_level=log_level,
+        log_level=log_level.lower(),
     )
 
 
@@ -295,6 +344,9 @@ def scale_embed(
 ):
     """Embed item text with Ray Data (read Parquet, encoder actor pool, write Parquet)."""
     from fewrec.scale.ray_jobs import RayConfig, embed_parquet
+
+    if not source.exists():
+        raise FewrecError(f"no such file or folder: {source}")
 
     report = embed_parquet(
         source,

@@ -28,3 +28,10 @@ class ConfigError(FewrecError, ValueError):
 
 class NotFittedError(FewrecError, RuntimeError):
     """A model was used before `fit`."""
+
+
+class ArgumentError(FewrecError, TypeError):
+    """An argument of the wrong type: a query, ``k``, a list of ids, a dataset."""
+
+    def __init__(self, message: str, *, fix: str | None = None):
+        super().__init__(message + (f" Fix: {fix}" if fix else ""))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pandas as pd
 from rich.console import Console
@@ -13,29 +14,60 @@ from fewrec.data.dataset import Vocabulary
 from fewrec.errors import DataError
 
 
-def find_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[str]) -> list[str]:
-    """External item ids for titles: an exact (case-insensitive) match first, then a prefix,
-    then a substring match; an unknown title raises with close suggestions."""
+@dataclass
+class TitleMatch:
+    """The item a title named, and a note when the match was not exact."""
+
+    item: str
+    note: str | None
+
+
+def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[str]) -> list[TitleMatch]:
+    """Items for titles: an exact (case-insensitive) match first, then a prefix, then a
+    substring match (the first in catalogue order among several). A title
+    that is not an exact match gets a note saying which item it picked and how many others
+    matched; an unknown or empty title raises with close suggestions."""
     if "title" not in item_info.columns:
         raise DataError("these items have no title field", fix="give item ids instead of titles")
     names = item_info["title"].astype(str).tolist()
     lower = [n.lower() for n in names]
+    if "year" in item_info.columns:  # "Title (year)", as the tables print it, matches too
+        labelled = [f"{n} ({y})".lower() for n, y in zip(names, item_info["year"].astype(str), strict=True)]
+    else:
+        labelled = lower
     out = []
     for title in titles:
         t = title.strip().lower()
-        idx = next((i for i, n in enumerate(lower) if n == t), None)
-        if idx is None:
-            idx = next((i for i, n in enumerate(lower) if n.startswith(t)), None)
-        if idx is None:
-            idx = next((i for i, n in enumerate(lower) if t in n), None)
-        if idx is None:
+        if not t:
+            raise DataError("an empty title matches every item", fix="give a title, e.g. --title 'Star Wars'")
+        exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if t in (n, lab)]
+        found = exact or [i for i, n in enumerate(lower) if n.startswith(t)]
+        found = found or [i for i, n in enumerate(lower) if t in n]
+        if not found:
             close = difflib.get_close_matches(title, names, n=3, cutoff=0.5)
             raise DataError(
                 f"no item titled {title!r}",
                 fix=f"did you mean {close}?" if close else "check the spelling",
             )
-        out.append(items.id(idx))
+        idx = found[0]
+        item = items.id(idx)
+        note = None
+        if not exact:
+            label = item_label(item_info, items, item)
+            note = f"{title!r} taken as {label} (item {item})"
+            if len(found) > 1:
+                others = ", ".join(repr(names[i]) for i in found[1:4])
+                more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+                note += f"; it also matches {others}{more}: give the full title to pick another"
+        elif len(exact) > 1:
+            note = f"{len(exact)} items are titled {title!r}; took item {item} (give its id to pick another)"
+        out.append(TitleMatch(item, note))
     return out
+
+
+def find_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[str]) -> list[str]:
+    """External item ids for titles (`match_titles` without the notes)."""
+    return [m.item for m in match_titles(item_info, items, titles)]
 
 
 def item_label(item_info: pd.DataFrame, items: Vocabulary, item_id: str) -> str:
@@ -54,17 +86,21 @@ def print_recommendations(
     item_info: pd.DataFrame,
     items: Vocabulary,
     title: str = "Recommendations",
+    show_ids: bool = False,
 ) -> None:
-    """A table of rank, item, score (and reason when the frame has one)."""
+    """A table of rank, (id,) item, score (and reason when the frame has one)."""
     table = Table(title=title)
     table.add_column("#", justify="right")
+    if show_ids:
+        table.add_column("id")
     table.add_column("item")
     table.add_column("score", justify="right")
     has_reason = "reason" in recs.columns
     if has_reason:
         table.add_column("because")
     for rank, row in enumerate(recs.itertuples(index=False), start=1):
-        cells = [str(rank), item_label(item_info, items, row.item), f"{row.score:.3f}"]
+        cells = [str(rank), *([str(row.item)] if show_ids else []), item_label(item_info, items, row.item)]
+        cells.append(f"{row.score:.3f}")
         if has_reason:
             cells.append(str(row.reason))
         table.add_row(*cells)

@@ -23,8 +23,14 @@ class Columns(BaseModel):
     """Which columns of the user's tables hold what.
 
     ``rating`` and ``timestamp`` are optional: without a rating column every interaction counts
-    1.0 (implicit feedback); without a timestamp the row order is the time order.
+    1.0 (implicit feedback); without a timestamp the row order is the time order. Set them to
+    ``None`` (or ``""``) to say so. Only the default names (``"rating"``, ``"timestamp"``,
+    ``"genres"``) may be absent from a table silently; a name you chose that is missing is an error.
     ``genres`` names a column of genre lists or of strings split by ``genre_sep``.
+
+    Ids are text. From CSV/TSV the id columns are read verbatim (``007`` stays ``"007"``, and
+    ``NA``/``null`` are ids, not missing values); from DataFrames/Parquet a whole-number float id
+    is written without the fraction (``1.0`` -> ``"1"``) so it matches the same id read from text.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -42,8 +48,33 @@ class Columns(BaseModel):
 Table = pd.DataFrame | str | Path
 
 
-def read_table(source: Table, *, what: str, encoding: str = "utf-8", sep: str | None = None):
+PARQUET_SUFFIXES = (".parquet", ".pq")
+TEXT_SUFFIXES = {".csv": ",", ".txt": ",", ".tsv": "\t", ".tab": "\t"}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".zip", ".xz", ".zst")
+SEPARATORS = (",", ";", "\t", "|")
+# pandas' default missing-value markers, applied to every column except the id columns.
+NA_MARKERS = [
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+]  # fmt: skip
+
+
+def read_table(
+    source: Table,
+    *,
+    what: str,
+    encoding: str = "utf-8",
+    sep: str | None = None,
+    ids: tuple[str, ...] | list[str] = (),
+):
     """Read a CSV/TSV/Parquet file (or pass a DataFrame through), with clear errors.
+
+    Supported files: ``.csv``/``.txt`` (comma), ``.tsv``/``.tab`` (tab), each optionally
+    compressed (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and ``.parquet``/``.pq``; a name
+    without a suffix is read as CSV. When ``sep`` is None and the header line of a text file
+    lacks the suffix's separator but has ``,``, ``;``, tab or ``|``, the most frequent of those is
+    used (and logged). The columns named
+    in ``ids`` are read from text files as strings, verbatim, with only empty cells missing.
 
     Returns the frame and a label for error messages.
     """
@@ -57,13 +88,30 @@ def read_table(source: Table, *, what: str, encoding: str = "utf-8", sep: str | 
             raise DataError("file not found", source=label, fix="check the path")
         if path.stat().st_size == 0:
             raise DataError("file is empty", source=label, fix=f"give a file with {what} rows")
-        suffix = path.suffix.lower()
+        suffixes = [x.lower() for x in path.suffixes]
+        compressed = bool(suffixes) and suffixes[-1] in COMPRESSION_SUFFIXES
+        suffix = (suffixes[-2] if len(suffixes) > 1 else "") if compressed else path.suffix.lower()
+        if suffix not in PARQUET_SUFFIXES and suffix not in TEXT_SUFFIXES and suffix != "":
+            supported = ", ".join([*TEXT_SUFFIXES, *PARQUET_SUFFIXES])
+            raise DataError(
+                f"unsupported format {''.join(path.suffixes)!r}; supported suffixes: {supported} "
+                f"(text files may end in {', '.join(COMPRESSION_SUFFIXES)})",
+                source=label,
+                fix="convert the table to CSV or Parquet (a delimited text file can be renamed "
+                "to .csv, with sep=... / CLI --sep for its separator)",
+            )
+        delim = ","
         try:
-            if suffix in (".parquet", ".pq"):
+            if suffix in PARQUET_SUFFIXES:
                 frame = pd.read_parquet(path)
             else:
-                delim = sep or ("\t" if suffix in (".tsv", ".tab") else ",")
-                frame = pd.read_csv(path, sep=delim, encoding=encoding)
+                default = TEXT_SUFFIXES.get(suffix, ",")
+                delim = sep or (None if compressed else _sniff_sep(path, encoding, default))
+                if delim is None:
+                    delim = default
+                elif not sep:
+                    log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
+                frame = _read_text(path, delim, encoding, ids)
         except UnicodeDecodeError:
             line, col = _first_undecodable(path, encoding)
             raise DataError(
@@ -71,15 +119,63 @@ def read_table(source: Table, *, what: str, encoding: str = "utf-8", sep: str | 
                 source=label,
                 fix="save the file as UTF-8, or pass encoding='latin-1' (CLI: --encoding)",
             ) from None
+        except LookupError:
+            raise DataError(
+                f"unknown text encoding {encoding!r}",
+                source=label,
+                fix="give a Python codec name such as 'utf-8' or 'latin-1' (CLI: --encoding)",
+            ) from None
         except pd.errors.EmptyDataError:
             raise DataError("file has no rows", source=label, fix=f"give {what} rows") from None
         except pd.errors.ParserError as exc:
-            raise DataError(f"cannot parse: {exc}", source=label, fix="check the delimiter") from None
+            raise DataError(
+                f"cannot parse with separator {delim!r}: {exc}",
+                source=label,
+                fix="check the separator; pass sep=... (CLI: --sep)",
+            ) from None
         except (OSError, ValueError) as exc:  # e.g. a corrupt Parquet file
             raise DataError(f"cannot read: {exc}", source=label) from None
+        if suffix not in PARQUET_SUFFIXES:
+            _check_one_column(frame, delim, label)
     if len(frame) == 0:
         raise DataError("table has no rows", source=label, fix=f"give {what} rows")
     return frame, label
+
+
+def _read_text(path: Path, delim: str, encoding: str, ids) -> pd.DataFrame:
+    """read_csv with the id columns as verbatim strings (only an empty cell is missing)."""
+    header = pd.read_csv(path, sep=delim, encoding=encoding, nrows=0).columns
+    na = {c: ([""] if c in ids else NA_MARKERS) for c in header}
+    dtype = {c: str for c in ids if c in header}
+    return pd.read_csv(path, sep=delim, encoding=encoding, dtype=dtype, keep_default_na=False, na_values=na)
+
+
+def _sniff_sep(path: Path, encoding: str, default: str) -> str | None:
+    """For a header line without the ``default`` separator, the most frequent other one."""
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        header = fh.readline().lstrip("\ufeff")
+    if default in header:
+        return None
+    counts = {s: header.count(s) for s in SEPARATORS if s != default}
+    best = max(counts, key=counts.__getitem__)
+    return best if counts[best] else None
+
+
+def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:
+    """A single column whose name holds another separator: the file uses that separator."""
+    if len(frame.columns) != 1:
+        return
+    name = str(frame.columns[0])
+    found = [s for s in SEPARATORS if s != delim and s in name]
+    if found:
+        other = max(found, key=name.count)
+        cli = "$'\\t'" if other == "\t" else repr(other)
+        raise DataError(
+            f"read with separator {delim!r} the file has one column {name!r}; it seems to use "
+            f"{other!r} as separator",
+            source=label,
+            fix=f"pass sep={other!r} (CLI: --sep {cli})",
+        )
 
 
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
@@ -145,9 +241,42 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     return (parsed.astype("int64") // 10**9).to_numpy()
 
 
+def _id_text(value: object) -> str:
+    if isinstance(value, float | np.floating) and np.isfinite(value) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _id_strings(series: pd.Series) -> pd.Series:
+    """Ids as text: strings verbatim, integers as written, whole-number floats without ``.0``."""
+    if pd.api.types.is_float_dtype(series) or series.dtype == object:
+        return series.map(_id_text).astype(str)
+    return series.astype(str)
+
+
+def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str, fix: str) -> bool:
+    """Whether the optional column ``cols.<field>`` is present.
+
+    Absent is fine when it is unset (None/"") or keeps its default name; a name the user chose
+    that is not in the table is an error (a misspelling must not train on the wrong data).
+    """
+    name = getattr(cols, field)
+    if not name:
+        return False
+    if name in frame.columns:
+        return True
+    if name == Columns.model_fields[field].default:
+        return False
+    raise DataError(
+        f"{field} column {name!r} is not in the table; columns present: {list(frame.columns)}",
+        source=label,
+        fix=f"check the spelling, or {fix}",
+    )
+
+
 def _unique_ids(frame: pd.DataFrame, col: str, label: str) -> list[str]:
     _no_nulls(frame, col, label)
-    ids = frame[col].astype(str)
+    ids = _id_strings(frame[col])
     dup = ids.duplicated(keep="first").to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
@@ -168,6 +297,7 @@ def load_interactions(
     name: str = "custom",
     encoding: str = "utf-8",
     item_template: str | None = None,
+    sep: str | None = None,
 ) -> Dataset:
     """Build a `Dataset` from the user's tables (CSV, TSV, Parquet paths or DataFrames).
 
@@ -179,16 +309,24 @@ def load_interactions(
         columns: the column mapping.
         name: a name for reports.
         encoding: text encoding of CSV files.
+        sep: separator of text files; None: by suffix (tab for .tsv/.tab, else comma), unless
+            the header line lacks that one but has ``,``/``;``/tab/``|`` (see `read_table`).
         item_template: optional `str.format` template over item columns for item text.
 
     Raises:
         DataError: naming the file, row or column and the fix, for any bad input.
     """
     cols = columns or Columns()
-    inter, ilabel = read_table(interactions, what="interaction", encoding=encoding)
+    inter, ilabel = read_table(
+        interactions, what="interaction", encoding=encoding, sep=sep, ids=(cols.user, cols.item)
+    )
     _require(inter, [cols.user, cols.item], ilabel, "id")
-    has_rating = cols.rating is not None and cols.rating in inter.columns
-    has_time = cols.timestamp is not None and cols.timestamp in inter.columns
+    has_rating = _optional_column(
+        inter, cols, "rating", ilabel, "pass rating=None (CLI: --rating-col '') for implicit data"
+    )
+    has_time = _optional_column(
+        inter, cols, "timestamp", ilabel, "pass timestamp=None (CLI: --time-col '') to use row order"
+    )
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
     ratings = (
@@ -197,17 +335,18 @@ def load_interactions(
         else np.ones(len(inter), np.float32)
     )
     times = _timestamps(inter, cols.timestamp, ilabel) if has_time else np.arange(len(inter))
-    user_ext = inter[cols.user].astype(str).to_numpy()
-    item_ext = inter[cols.item].astype(str).to_numpy()
+    user_ext = _id_strings(inter[cols.user]).to_numpy()
+    item_ext = _id_strings(inter[cols.item]).to_numpy()
 
     item_info = pd.DataFrame()
     if items is not None:
-        itab, tlabel = read_table(items, what="item", encoding=encoding)
         key = cols.item_id or cols.item
+        itab, tlabel = read_table(items, what="item", encoding=encoding, sep=sep, ids=(key,))
         _require(itab, [key], tlabel, "item id")
         item_vocab = Vocabulary(_unique_ids(itab, key, tlabel))
         item_info = itab.drop(columns=[key]).reset_index(drop=True)
-        if cols.genres and cols.genres in item_info.columns:
+        genres = _optional_column(itab, cols, "genres", tlabel, "pass genres=None for no genres")
+        if genres and cols.genres != key:
             item_info = item_info.rename(columns={cols.genres: "genres"})
             item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0
@@ -224,8 +363,8 @@ def load_interactions(
 
     user_info = pd.DataFrame()
     if users is not None:
-        utab, ulabel = read_table(users, what="user", encoding=encoding)
         key = cols.user_id or cols.user
+        utab, ulabel = read_table(users, what="user", encoding=encoding, sep=sep, ids=(key,))
         _require(utab, [key], ulabel, "user id")
         user_vocab = Vocabulary(_unique_ids(utab, key, ulabel))
         user_info = utab.drop(columns=[key]).reset_index(drop=True)

@@ -140,6 +140,13 @@ def run_benchmark(
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     check_baseline(baseline, models)
     configs = configs or {}
+    stray = sorted(set(configs) - set(models) - {m.partition("@")[0] for m in models})
+    if stray:
+        raise ConfigError(f"config overrides for {stray}, which are not among the models {models}")
+    if shots is not None and protocol not in ("cold-user", "tallrec"):
+        raise ConfigError(f"shots apply to the cold-user and tallrec protocols, not {protocol}")
+    if reveal != "earliest" and protocol != "cold-user":
+        raise ConfigError(f"reveal applies to the cold-user protocol, not {protocol}")
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     results: dict[str, dict[str, float]] = {m: {} for m in models}
     settings: dict[str, Any] = {}
@@ -188,6 +195,12 @@ def run_benchmark(
             splits = {k: cold_user_split(data, shots=k, seed=seed, random_shots=rnd) for k in ks}
             first = splits[ks[0]]
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
+            empty = [k for k, s in splits.items() if not len(s.test)]
+            if empty:
+                raise ConfigError(
+                    f"no test user has an interaction left after revealing K = {empty[0]}; "
+                    f"the most any user has is {int(data.user_counts().max())}"
+                )
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
                 # The training users are the same for every K: fit once, evaluate each K.

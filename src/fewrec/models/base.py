@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
-from fewrec.errors import ConfigError, DataError, FewrecError, NotFittedError
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, NotFittedError
 from fewrec.topk import top_k
 
 FORMAT_VERSION = 1
@@ -60,6 +60,76 @@ class Query:
     ratings: Sequence[float] | None = None
     text: str | None = None
     user_info: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        """Type checks: a mistyped query is an error that says so, never a silent misreading
+        (a string of items would otherwise be read character by character)."""
+        if self.user is not None and not isinstance(self.user, str | int | np.integer):
+            raise ArgumentError(f"Query.user must be a user id (str or int), got {type(self.user).__name__}")
+        self.items = _id_list(self.items, "Query.items", "Query(items=['50', '181'])")
+        if self.ratings is not None:
+            if isinstance(self.ratings, str | bytes) or not isinstance(self.ratings, Sequence | np.ndarray):
+                raise ArgumentError(
+                    f"Query.ratings must be a list of numbers, one per item, got {self.ratings!r}",
+                    fix="Query(items=['50'], ratings=[5])",
+                )
+            try:
+                self.ratings = [float(r) for r in self.ratings]
+            except (TypeError, ValueError):
+                raise ArgumentError(
+                    f"Query.ratings must be numbers, got {list(self.ratings)!r}", fix="ratings=[5, 3]"
+                ) from None
+            if not all(np.isfinite(self.ratings)):
+                raise ArgumentError(f"Query.ratings must be finite numbers, got {self.ratings!r}")
+            if len(self.ratings) != len(self.items):
+                raise ArgumentError(
+                    f"query has {len(self.items)} items but {len(self.ratings)} ratings",
+                    fix="give one rating per item, or none",
+                )
+        if self.text is not None and not isinstance(self.text, str):
+            raise ArgumentError(f"Query.text must be a string, got {type(self.text).__name__}")
+        if self.user_info is not None and not isinstance(self.user_info, dict):
+            raise ArgumentError(
+                f"Query.user_info must be a dict of side-info fields, got {self.user_info!r}",
+                fix="user_info={'age': 25, 'occupation': 'student'}",
+            )
+
+
+def _id_list(ids: Any, what: str, example: str) -> list[str | int]:
+    """``ids`` as a list of ids; a lone string or number is an error (it is not a list)."""
+    if isinstance(ids, str | bytes | int | float | np.number) or not isinstance(
+        ids, Sequence | np.ndarray | pd.Index | pd.Series | set | frozenset
+    ):
+        raise ArgumentError(f"{what} must be a list of ids, got {ids!r}", fix=example)
+    out = list(ids)
+    bad = [i for i in out if not isinstance(i, str | int | np.integer)]
+    if bad:
+        raise ArgumentError(f"{what} must hold ids (str or int), got {bad[0]!r}", fix=example)
+    return out
+
+
+def _check_k(k: Any) -> int:
+    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if k < 1:
+        raise ConfigError(f"k must be >= 1, got {k}")
+    return int(k)
+
+
+def _check_queries(queries: Any) -> list[Query]:
+    if isinstance(queries, Query):
+        raise ArgumentError(
+            "recommend_many/score_many take a list of queries", fix="[Query(...)] or recommend(query)"
+        )
+    if isinstance(queries, str | bytes | dict) or not isinstance(queries, Sequence):
+        raise ArgumentError(f"expected a list of Query objects, got {type(queries).__name__}")
+    for q in queries:
+        if not isinstance(q, Query):
+            raise ArgumentError(
+                f"expected a Query, got {type(q).__name__} {q!r}",
+                fix="Query(user='196') or Query(items=['50', '181'], text='...')",
+            )
+    return list(queries)
 
 
 @dataclass
@@ -175,6 +245,12 @@ class Recommender(ABC):
     # ------------------------------------------------------------------ fit
     def fit(self, data: Dataset) -> Self:
         """Train on a dataset; returns self."""
+        if not isinstance(data, Dataset):
+            raise ArgumentError(
+                f"fit takes a fewrec Dataset, got {type(data).__name__}",
+                fix="fewrec.data.load_interactions(frame_or_path, items, users) builds one from your "
+                "DataFrame or file; load_movielens_100k() gives the built-in data",
+            )
         if data.n_interactions == 0 and not self.scores_new_items:
             raise DataError(f"{self.name} needs interactions to train on; the dataset has none")
         train = data.matrix()
@@ -247,7 +323,13 @@ class Recommender(ABC):
         return notes
 
     def _warn_ignored(self, queries: Sequence[Query]) -> None:
-        for note in dict.fromkeys(n for q in queries for n in self.ignored_in(q)):
+        """Warn about what each query's model ignores, and about a user id the model does not
+        know when the query has nothing else (a typo would silently give popular items)."""
+        notes = []
+        for q in queries:
+            only_user = q.user is not None and not len(q.items) and not (q.text or "").strip()
+            notes += self.query_notes(q) if only_user else self.ignored_in(q)
+        for note in dict.fromkeys(notes):
             warnings.warn(note, UserWarning, stacklevel=3)
 
     def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
@@ -309,6 +391,9 @@ class Recommender(ABC):
     def score_many(
         self, queries: Sequence[Query], items: Sequence[str | int] | None = None
     ) -> list[pd.Series]:
+        queries = _check_queries(queries)
+        if items is not None:
+            items = _id_list(items, "items", "score(query, items=['50', '181'])")
         st = self.fitted
         self._warn_ignored(queries)
         scores = self.score_batch(self.batch_from_queries(queries))
@@ -348,8 +433,10 @@ class Recommender(ABC):
         explain: bool = False,
     ) -> list[pd.DataFrame]:
         """Top-``k`` for each query (same result as calling `recommend` one by one)."""
-        if k < 1:
-            raise ConfigError(f"k must be >= 1, got {k}")
+        k = _check_k(k)
+        queries = _check_queries(queries)
+        if candidates is not None:
+            candidates = _id_list(candidates, "candidates", "candidates=['50', '181']")
         st = self.fitted
         self._warn_ignored(queries)
         batch = self.batch_from_queries(queries)
@@ -478,8 +565,11 @@ class Recommender(ABC):
             }
         )
         np.savez(path / "state.npz", **arrays)
+        info_file = path / "items.parquet"
         if len(st.item_info.columns):
-            st.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
+            st.item_info.reset_index(drop=True).to_parquet(info_file, index=False)
+        else:  # a model saved here before must not lend this one its item titles
+            info_file.unlink(missing_ok=True)
         return path
 
     @classmethod
@@ -494,29 +584,73 @@ def load_model(path: str | Path) -> Recommender:
     cfg_file = path / "config.json"
     if not cfg_file.exists():
         raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
-    meta = json.loads(cfg_file.read_text())
-    name = meta.get("model")
+    try:
+        meta = json.loads(cfg_file.read_text())
+        name = meta.get("model")
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
+        raise _damaged(path, "config.json", exc) from None
     _import_builtin_models()
     if name not in MODELS:
         raise FewrecError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
-    cls = MODELS[name]
-    model = cls(cls.Config(**meta["config"]))
-    vocab = json.loads((path / "vocab.json").read_text())
-    with np.load(path / "state.npz", allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-    users, items = Vocabulary(vocab["users"]), Vocabulary(vocab["items"])
-    train = sp.csr_matrix(
-        (arrays["train.data"], arrays["train.indices"], arrays["train.indptr"]),
-        shape=(len(users), len(items)),
+    try:
+        return _load_parts(path, MODELS[name], meta)
+    except FewrecError:
+        raise
+    except Exception as exc:  # noqa: BLE001 (any failure to read a saved model is damage)
+        part = getattr(exc, "part", None) or "the saved files"
+        raise _damaged(path, part, exc) from None
+
+
+def _damaged(path: Path, part: str, exc: BaseException) -> FewrecError:
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return FewrecError(
+        f"{path}: the saved model is damaged or incomplete ({part}: {type(exc).__name__}: {detail}). "
+        "Fix: save or train it again (`fewrec train ... --output DIR`)"
     )
+
+
+def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
+    def part(name: str, read):
+        try:
+            return read()
+        except Exception as exc:
+            exc.part = name
+            raise
+
+    model = part("config.json", lambda: cls(cls.Config(**meta["config"])))
+    vocab = part("vocab.json", lambda: json.loads((path / "vocab.json").read_text()))
+
+    def arrays_of():
+        with np.load(path / "state.npz", allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+
+    arrays = part("state.npz", arrays_of)
+    users, items = part("vocab.json", lambda: (Vocabulary(vocab["users"]), Vocabulary(vocab["items"])))
+    indptr, indices = arrays["train.indptr"], arrays["train.indices"]
+    if len(indptr) != len(users) + 1 or (len(indices) and int(indices.max()) >= len(items)):
+        raise FewrecError(
+            f"{path}: vocab.json ({len(users)} users, {len(items)} items) does not match state.npz; "
+            "the saved model is damaged. Fix: save or train it again"
+        )
+    train = sp.csr_matrix((arrays["train.data"], indices, indptr), shape=(len(users), len(items)))
     info_file = path / "items.parquet"
-    item_info = pd.read_parquet(info_file) if info_file.exists() else pd.DataFrame()
+    item_info = part(
+        "items.parquet", lambda: pd.read_parquet(info_file) if info_file.exists() else pd.DataFrame()
+    )
+    if len(item_info.columns) and len(item_info) != len(items):
+        raise FewrecError(
+            f"{path}: items.parquet has {len(item_info)} rows for {len(items)} items; the saved model "
+            "is damaged. Fix: save or train it again"
+        )
     if "genres" in item_info.columns:
         item_info["genres"] = item_info["genres"].map(list)
     model.state_ = FitState(
         users, items, train, float(meta["like_rating"]), item_info, meta.get("item_template")
     )
-    model._set_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")})
+    part(
+        "state.npz",
+        lambda: model._set_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")}),
+    )
     return model
 
 

@@ -21,6 +21,15 @@ measurements behind design choices, not models of the library:
   interactions' times, from the last revealed session only.
 * ``transitions-ensemble`` (~30 min): the default ensemble without and with `transitions` as a
   component (re-ranked, as by default).
+* ``learning-curve`` (~8 min): kshot-ridge's K5 model and popularity fitted on a random 25%,
+  50%, 75% and all of the training users, and the re-ranked ensemble on 50% (on all of them it
+  is the ``transitions-ensemble`` row "ensemble without transitions"): is the earliest-reveal
+  gap short of data or of signal?
+* ``catalogue-time``: kshot-ridge's K5 scores with items that no training user had rated by
+  the last revealed rating (+ 0, 1, 7 or 30 days) pushed down (by 1 or 100 z-units).
+* ``zip``: the users' zip codes, which the loader leaves out, as side info of kshot-ridge and
+  segmented popularity: the first digit (a US region) or "in Minnesota" (55xxx, where
+  MovieLens ran).
 
 Usage::
 
@@ -34,6 +43,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -246,6 +256,85 @@ def ridge_variants_probe(data, splits, add) -> None:
         )
 
 
+def learning_curve_probe(splits, add, model_row_on) -> None:
+    """kshot-ridge (K5) and popularity on a random share of the training users; the ensemble
+    on half of them."""
+    fractions = (0.25, 0.5, 0.75, 1.0)
+    for reveal in ("earliest", "random"):
+        vals: dict[str, list[float]] = {}
+        for seed, s in zip(SEEDS, splits[reveal], strict=True):
+            for frac in fractions:
+                sub = subsample_users(s.train, frac, seed)
+                ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal).fit(sub)
+                pop = make_model("popularity").fit(sub)
+                for name, m in (("kshot-ridge", ridge), ("popularity", pop)):
+                    vals.setdefault(f"{name}, {frac:.0%} of training users", []).append(
+                        ndcg10(score_eval_set(m, s.valid, sub.user_info), s.valid)
+                    )
+        for name in ("popularity", "kshot-ridge"):
+            for frac in fractions:
+                setting = f"{name}, {frac:.0%} of training users"
+                add("learning-curve", reveal, setting, vals[setting])
+    model_row_on("learning-curve", "earliest", "ensemble, 50% of training users", "ensemble", 0.5)
+
+
+def subsample_users(train, frac: float, seed: int):
+    """The training data of a random ``frac`` of its users (drawn with seed 100 + seed)."""
+    inter = train.interactions
+    users = np.unique(inter["user"].to_numpy())
+    keep = np.random.default_rng(100 + seed).permutation(users)[: int(round(frac * len(users)))]
+    return train.with_interactions(inter[inter["user"].isin(keep).to_numpy()])
+
+
+def catalogue_time_probe(data, splits, add) -> None:
+    """kshot-ridge's earliest K5 scores, items new to the catalogue after the user's arrival
+    pushed down."""
+    vals: dict[str, list[float]] = {}
+    for seed, s in zip(SEEDS, splits["earliest"], strict=True):
+        tr = s.train.interactions
+        first = np.full(data.n_items, np.inf)
+        np.minimum.at(first, tr["item"].to_numpy(), tr["timestamp"].to_numpy(float))
+        es = s.valid
+        t_user = np.array([float(revealed(es, data, r)["timestamp"].max()) for r in range(len(es))])
+        ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest").fit(s.train)
+        z = z_scores(score_eval_set(ridge, es, s.train.user_info))
+        vals.setdefault("kshot-ridge K5", []).append(ndcg10(z, es))
+        for days in (0, 1, 7, 30):
+            late = first[None, :] > t_user[:, None] + days * DAY
+            for push in (1.0, 100.0):
+                vals.setdefault(f"items new after arrival + {days} d pushed down {push:g}", []).append(
+                    ndcg10(z - push * late, es)
+                )
+    for setting, v in vals.items():
+        add("catalogue-time", "earliest", setting, v)
+
+
+def zip_probe(data, add) -> None:
+    """kshot-ridge (earliest K5) and segmented popularity with a zip-code field added."""
+    from fewrec.data.movielens import data_dir
+
+    raw = pd.read_csv(data_dir() / "movielens-100k" / "ml-100k.user", sep="\t", dtype=str)
+    zips = dict(zip(raw.iloc[:, 0], raw.iloc[:, 4].fillna(""), strict=True))
+    z = pd.Series([zips.get(str(u), "") for u in data.users.ids])
+    region = z.str[:1].where(z.str[:1].str.isdigit(), "other")
+    fields = {
+        "age, gender, occupation (as loaded)": None,
+        "+ zip first digit": region,
+        "+ zip in Minnesota (55xxx)": np.where(z.str[:2] == "55", "yes", "no"),
+    }
+    for label, extra in fields.items():
+        d = data if extra is None else replace(data, user_info=data.user_info.assign(zip=np.asarray(extra)))
+        ridge_v, pop_v = [], []
+        for seed in SEEDS:
+            s = cold_user_split(d, shots=5, seed=seed)
+            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest").fit(s.train)
+            pop = make_model("popularity", segment_by=list(d.user_info.columns)).fit(s.train)
+            ridge_v.append(ndcg10(score_eval_set(ridge, s.valid, s.train.user_info), s.valid))
+            pop_v.append(ndcg10(score_eval_set(pop, s.valid, s.train.user_info), s.valid))
+        add("zip", "earliest", f"kshot-ridge K5, {label}", ridge_v)
+        add("zip", "earliest", f"popularity by side info, {label}", pop_v)
+
+
 def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
@@ -277,9 +366,26 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
             vals.append(ndcg10(score_eval_set(m, s.valid, s.train.user_info), s.valid))
         add(probe, reveal, setting, vals)
 
+    def model_row_on(probe: str, reveal: str, setting: str, name: str, frac: float, **cfg) -> None:
+        """As `model_row`, fitted on a random ``frac`` of the training users."""
+        if "reveal" in MODELS[name].Config.model_fields:
+            cfg["reveal"] = reveal
+        vals = []
+        for seed, s in zip(SEEDS, splits[reveal], strict=True):
+            sub = subsample_users(s.train, frac, seed)
+            m = make_model(name, seed=seed, **cfg).fit(sub)
+            vals.append(ndcg10(score_eval_set(m, s.valid, sub.user_info), s.valid))
+        add(probe, reveal, setting, vals)
+
     def wanted(probe: str) -> bool:
         return only is None or probe in only
 
+    if wanted("learning-curve"):
+        learning_curve_probe(splits, add, model_row_on)
+    if wanted("catalogue-time"):
+        catalogue_time_probe(data, splits, add)
+    if wanted("zip"):
+        zip_probe(data, add)
     if wanted("transitions"):
         transitions_probe(data, splits, add)
     if wanted("ridge-variants"):

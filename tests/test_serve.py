@@ -394,6 +394,11 @@ def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
         assert info["model"] == "ease" and info["version"] == 2
         # EASE cannot add text items: the API-added item is kept but not recommendable
         assert client.get("/items/added").json()["recommendable"] is False
+        # ... a request may still name it: it counts as seen, and a note says why it is unused
+        r = client.post("/recommend", json={"items": ["50", "added"], "k": 5, "explore": False})
+        assert r.status_code == 200, r.text
+        assert any("'added' is stored but this model cannot use it" in n for n in r.json()["notes"])
+        assert "added" not in [i["item"] for i in r.json()["items"]]
         back = client.post("/admin/model", json={"path": str(fewshot_dir)}, headers=AUTH).json()
         assert back["model"] == "fewshot" and back["version"] == 3
         assert client.get("/items/added").json()["recommendable"] is True

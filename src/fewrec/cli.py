@@ -195,7 +195,11 @@ def train(
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
 
-    rec = make_model(model, **_parse_set(set_))  # a bad name or setting fails before any loading
+    settings = _parse_set(set_)
+    rec = make_model(model, **settings)  # a bad name or setting fails before any loading
+    shows = [f for f in ("progress", "show_progress") if f in type(rec).Config.model_fields]
+    if shows and not set(shows) & set(settings):  # the model's own progress bars, on a terminal
+        rec = make_model(model, **settings, **dict.fromkeys(shows, sys.stderr.isatty()))
     _check_encoding(encoding)
     if output.exists() and not output.is_dir():
         raise FewrecError(
@@ -214,8 +218,13 @@ def train(
         if sep is not None:
             sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
         data = load_interactions(interactions, items, users, columns=cols, encoding=encoding, sep=sep)
-    with console.status(f"training {model} on {data!r}"):
+    logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
+    if shows and sys.stderr.isatty():
+        err.print(f"training {model} on {data!r}", highlight=False)
         rec.fit(data)
+    else:
+        with console.status(f"training {model} on {data!r}"):
+            rec.fit(data)
     if replacing:
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {output}", highlight=False)
     rec.save(output)

@@ -443,8 +443,9 @@ class Engine:
             return Greedy()
         return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
 
-    def _query(self, st: ModelState, req: S.RecommendRequest) -> tuple[Query, set[str]]:
-        """The model query of a request, and the items the user has already seen."""
+    def _query(self, st: ModelState, req: S.RecommendRequest) -> tuple[Query, set[str], list[str]]:
+        """The model query of a request, the items the user has already seen, and notes on
+        request items the model cannot use."""
         fit = st.model.fitted
         like = fit.like_rating
         items: dict[str, float] = {}
@@ -473,9 +474,15 @@ class Engine:
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
         vocab = fit.items
         idx = vocab.lookup(req.items)
+        notes = []
         for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
-            if i < 0:
+            if i < 0 and item not in st.pending:
                 raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")
+            if i < 0:  # stored, but this model cannot score it (an ID-only model, a new item)
+                notes.append(
+                    f"item {item!r} is stored but this model cannot use it yet (not recommendable), "
+                    "so it only counts as seen"
+                )
             items[item] = float(r)
             seen.add(item)
         if req.text:
@@ -494,12 +501,12 @@ class Engine:
             text=text,
             user_info=info or None,
         )
-        return query, seen
+        return query, seen, notes
 
     def recommend(self, req: S.RecommendRequest) -> S.RecommendResponse:
         """Top-k for a known user and/or a session, with exploration and reasons."""
         st = self._state
-        query, seen = self._query(st, req)
+        query, seen, notes = self._query(st, req)
         model = st.model
         batch = model.batch_from_queries([query])
         mean = model.score_batch(batch).astype(np.float64)
@@ -523,7 +530,7 @@ class Engine:
             model_version=st.version,
             history_size=history_size,
             items=items,
-            notes=model.ignored_in(query),
+            notes=notes + model.ignored_in(query),
         )
 
     def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> np.ndarray:

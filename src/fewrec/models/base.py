@@ -82,7 +82,7 @@ class Query:
             if not all(np.isfinite(self.ratings)):
                 raise ArgumentError(f"Query.ratings must be finite numbers, got {self.ratings!r}")
             if len(self.ratings) != len(self.items):
-                raise ArgumentError(
+                raise DataError(
                     f"query has {len(self.items)} items but {len(self.ratings)} ratings",
                     fix="give one rating per item, or none",
                 )

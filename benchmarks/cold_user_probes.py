@@ -13,9 +13,9 @@ measurements behind design choices, not models of the library:
 * ``ensemble`` (``--ensemble``, ~15 min): the default ensemble with kshot-ridge at 1 window
   against its best ``windows`` above.
 * ``ridge-variants``: kshot-ridge's earliest K5 model given more (the revealed ratings as a
-  second block of inputs, the arrival month), more episodes (time ties broken at random) or
-  other target weights; user-kNN and episode-kNN (neighbours by their first K items) for
-  contrast.
+  second block of inputs, the arrival month), more episodes (time ties broken at random),
+  other target weights or a reduced rank (fewer parameters for 660 episodes); user-kNN and
+  episode-kNN (neighbours by their first K items) for contrast.
 * ``transitions``: kshot-ridge's K5 model z-blended with `transitions` (which items users rate
   in the session after an item's), scored from every revealed item or, with the revealed
   interactions' times, from the last revealed session only.
@@ -145,6 +145,7 @@ def ridge_k5(
     target_power: float = 0.0,
     l2: float = 100.0,
     seed: int = 0,
+    rank: int = 0,
 ) -> np.ndarray:
     """kshot-ridge's K = 5 earliest-reveal model (side info on, one window), written out densely
     so that inputs and episodes can be varied; with the defaults it is kshot-ridge exactly.
@@ -153,7 +154,9 @@ def ridge_k5(
     minus the mean revealed rating (``"user"``); ``month_scale``: an indicator of the 30-day
     period of the first revealed rating; ``draws``: episodes per user, the first drawn with
     ties in time broken by the data's order and the others at random (L2 scaled alike, as the
-    episodes repeat); ``target_power``: targets weighted 1 / n_rest ** power."""
+    episodes repeat); ``target_power``: targets weighted 1 / n_rest ** power; ``rank``:
+    reduced-rank ridge (the weights projected on the top ``rank`` right singular vectors of the
+    training episodes' fitted values)."""
     k, n = 5, split.train.n_items
     inter = split.train.interactions.sort_values(["user", "timestamp"], kind="stable")
     t0 = float(data.interactions["timestamp"].min())
@@ -192,6 +195,9 @@ def ridge_k5(
     gram = (x - m).T @ (x - m)
     gram[np.diag_indices_from(gram)] += l2 * draws
     w = np.linalg.solve(gram, (x - m).T @ (y - p))
+    if rank:  # reduced-rank ridge: the fitted values' top ``rank`` directions only
+        _, _, vt = np.linalg.svd((x - m) @ w, full_matrices=False)
+        w = (w @ vt[:rank].T) @ vt[:rank]
     es = split.valid
     qside = side_onehot(user_info_rows(split.train.user_info, es.users), vocab, len(es))
     qs = []
@@ -243,6 +249,8 @@ def ridge_variants_probe(data, splits, add) -> None:
         "8 draws of time ties": {"draws": 8},
         "targets / n_rest ** 0.5": {"target_power": 0.5},
         "targets / n_rest": {"target_power": 1.0},
+        "reduced rank 32": {"rank": 32},
+        "reduced rank 128": {"rank": 128},
     }
     for label, cfg in variants.items():
         add("ridge-variants", "earliest", label, [ndcg10(ridge_k5(s, data, **cfg), s.valid) for s in group])

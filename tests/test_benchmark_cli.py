@@ -218,6 +218,8 @@ def fewrec(*args, check=False):
         (["train", "nope", "--output", "/no/such/dir/m"], "unknown model"),
         (["serve", "/no/such/dir", "--log-level", "loud"], "--log-level must be one of"),
         (["serve", "/no/such/dir", "--port", "99999"], "--port must be between"),
+        (["serve", "/no/such/dir", "--index", "bogus"], "--index must be one of"),
+        (["train", "ease", "--output", "/no/such/dir/m", "--set", "l2=1e400"], "finite number"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

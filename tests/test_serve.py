@@ -193,6 +193,10 @@ def test_filters_and_exclusions(client):
     assert ids(rec(client, items=["50"], filters={"title": "star wars"})) == []
     get = client.get("/users/1/recommend", params=[("filter", "genres:Horror"), ("k", 3)]).json()
     assert all("Horror" in i["fields"]["genres"] for i in get["items"])
+    # a filter value no item has is named (a typo must not look like "nothing to recommend")
+    typo = rec(client, items=["50"], k=3, filters={"genres": ["Comdy", "Drama"]})
+    assert typo["items"] and typo["notes"] == ["filter genres='Comdy' matches no item (close: ['comedy'])"]
+    assert rec(client, items=["50"], k=3, filters={"genres": "Drama"})["notes"] == []
 
 
 def test_known_user_and_exploration(client):

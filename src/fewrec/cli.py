@@ -320,6 +320,10 @@ def serve(
         explore = ExplorationConfig(policy=exploration)
     except ValidationError:
         raise FewrecError(f"--exploration must be thompson, ucb or off, got {exploration!r}") from None
+    from fewrec.serve.index import INDEX_KINDS
+
+    if index not in INDEX_KINDS:
+        raise FewrecError(f"--index must be one of {', '.join(INDEX_KINDS)}, got {index!r}")
     levels = ("critical", "error", "warning", "info", "debug", "trace")
     if log_level.lower() not in levels:
         raise FewrecError(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")

@@ -16,7 +16,7 @@ class DataError(FewrecError, ValueError):
             parts.append(f"{source}: ")
         parts.append(message)
         if fix:
-            parts.append(f" Fix: {fix}")
+            parts.append(f"{'' if message.rstrip().endswith(('.', '?', '!', ':')) else '.'} Fix: {fix}")
         super().__init__("".join(parts))
         self.source = source
         self.fix = fix

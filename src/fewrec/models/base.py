@@ -38,7 +38,7 @@ FORMAT_VERSION = 1
 class ModelConfig(BaseModel):
     """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     seed: int = 0
 
@@ -215,7 +215,14 @@ class Recommender(ABC):
             try:
                 config = self.Config(**overrides)
             except ValidationError as exc:
-                raise ConfigError(f"invalid config for {self.name}: {exc}") from None
+                problems = "; ".join(
+                    f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})"
+                    for e in exc.errors()
+                )
+                raise ConfigError(
+                    f"invalid config for {self.name}: {problems}. Fix: see `fewrec models` for its "
+                    "settings and defaults"
+                ) from None
         elif overrides:
             config = config.model_copy(update=overrides)
         if not isinstance(config, self.Config):

@@ -156,6 +156,21 @@ class Catalogue:
                 out[hits] = True
         return out
 
+    def unmatched(self, name: str, value: Any) -> list[str]:
+        """Notes on the filter values of field ``name`` that no item has (with close ones)."""
+        import difflib
+
+        values = value if isinstance(value, list) else [value]
+        titles = name == "title"
+        known = {value_key(t) for t in self.titles if t} if titles else set(self._inverted_for(name))
+        notes = []
+        for v in values:
+            if v is not None and value_key(v) not in known:
+                close = difflib.get_close_matches(value_key(v), sorted(known), n=3, cutoff=0.6)
+                hint = f" (close: {close})" if close else ""
+                notes.append(f"filter {name}={v!r} matches no item{hint}")
+        return notes
+
     def search(self, query: str) -> np.ndarray:
         """Indices of items whose title contains ``query`` (case-insensitive)."""
         if self._lower is None:

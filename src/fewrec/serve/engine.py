@@ -514,7 +514,7 @@ class Engine:
         policy = self._policy(st, req.explore, history_size)
         rng = np.random.default_rng(req.seed)
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
-        allowed = self._allowed(st, req)
+        allowed, filter_notes = self._allowed(st, req)
         if req.exclude_seen:
             allowed[batch.history.indices] = False
             seen_idx = model.fitted.items.lookup(seen)
@@ -530,12 +530,15 @@ class Engine:
             model_version=st.version,
             history_size=history_size,
             items=items,
-            notes=notes + model.ignored_in(query),
+            notes=notes + filter_notes + model.ignored_in(query),
         )
 
-    def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> np.ndarray:
+    def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> tuple[np.ndarray, list[str]]:
+        """The items the options allow, and notes on filter values no item has (a typo would
+        otherwise just give an empty list)."""
         cat = st.catalogue
         allowed = cat.active.copy()
+        notes: list[str] = []
         for name, value in opts.filters.items():
             if name != "title" and name not in cat.field_names:
                 raise InvalidError(
@@ -546,10 +549,11 @@ class Engine:
             if isinstance(value, list) and not value:
                 raise InvalidError("an empty list matches nothing", field=f"filters.{name}")
             allowed &= cat.mask(name, value)
+            notes += cat.unmatched(name, value)
         if opts.exclude:
             idx = st.model.fitted.items.lookup(opts.exclude)
             allowed[idx[idx >= 0]] = False
-        return allowed
+        return allowed, notes
 
     def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:
         """The batch reasons are computed on: the query's own, or, for a history longer than
@@ -620,7 +624,7 @@ class Engine:
         idx = int(st.model.fitted.items.lookup([item_id])[0])
         if idx < 0 or not st.catalogue.active[idx]:
             raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")
-        allowed = self._allowed(st, opts)
+        allowed, notes = self._allowed(st, opts)
         allowed[idx] = False
         if st.index is not None and st.vectors is not None:
             sims, hits = st.index.search(st.vectors[idx : idx + 1], opts.k, allowed)
@@ -652,7 +656,7 @@ class Engine:
                 )
             )
         return S.RecommendResponse(
-            user=None, policy="similar", model_version=st.version, history_size=0, items=items
+            user=None, policy="similar", model_version=st.version, history_size=0, items=items, notes=notes
         )
 
 

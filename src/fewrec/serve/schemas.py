@@ -219,7 +219,8 @@ class RecommendResponse(BaseModel):
     items: list[RecommendedItem]
     notes: list[str] = Field(
         default_factory=list,
-        description="What in the request the model could not use (free text or side info it does not read).",
+        description="What in the request could not be used: free text or side info the model does not "
+        "read, items it cannot score, filter values no item has.",
     )
 
 

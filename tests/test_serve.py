@@ -298,6 +298,8 @@ def test_invalid_input_is_a_4xx_naming_the_field(client, method, path, body, sta
 def test_malformed_bodies_and_limits(client):
     r = client.post("/recommend", content=b"{not json", headers={"Content-Type": "application/json"})
     assert r.status_code == 422 and r.json()["field"] == "body"
+    plain = client.post("/recommend", content=b'{"items": ["50"]}', headers={"Content-Type": "text/plain"})
+    assert plain.status_code == 422 and "Content-Type: application/json" in plain.json()["message"]
     r = client.post(
         "/recommend",
         content=b'{"ratings": [NaN], "items": ["50"]}',

@@ -88,7 +88,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             )
             continue
         where = loc[0] if loc else "body"
-        errors.append({"field": _field(loc), "location": where, "message": e.get("msg", "")})
+        message = e.get("msg", "")
+        json_body = "json" in request.headers.get("content-type", "").lower()
+        if loc == ("body",) and not json_body and e.get("type") in ("model_attributes_type", "dict_type"):
+            message += " (send the body as JSON, with the header Content-Type: application/json)"
+        errors.append({"field": _field(loc), "location": where, "message": message})
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
     return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
 

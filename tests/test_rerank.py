@@ -205,3 +205,15 @@ def test_item_table_counts_and_shrinks_ratings():
     np.testing.assert_allclose(t.values[:, 1], [(10 + 10 * mean) / 12, mean, (1 + 10 * mean) / 11], rtol=1e-6)
     assert t.values[0, 2] == 1990 and np.isnan(t.values[1, 2])
     np.testing.assert_array_equal(t.genres, [[1, 0], [1, 1], [0, 0]])
+
+
+def test_ensemble_progress_bar_names_its_stages(ml100k, capsys):
+    """Fitting an ensemble takes minutes: with ``progress`` a bar counts every component fit
+    (each tuning fold, the known-user weights, the final fit) and the re-rankers."""
+    from fewrec.models import make_model
+
+    make_model("ensemble", components={"popularity": {}}, shots=(0, 5), folds=2, progress=True).fit(ml100k)
+    err = capsys.readouterr().err
+    for stage in ("tuning fold 2: popularity", "known-user weights: popularity", "re-rankers", "final fit"):
+        assert stage in err
+    assert "5/5" in err

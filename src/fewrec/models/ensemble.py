@@ -117,6 +117,8 @@ class EnsembleConfig(ModelConfig):
     """How many of the blend's best items the re-ranker re-orders."""
     rerank_trees: int = Field(300, ge=10)
     """Boosting rounds of the re-ranker."""
+    progress: bool = False
+    """A progress bar over the fitting stages (each component fit, the re-rankers)."""
     rerank_min_shots: int = Field(2, ge=1)
     """Re-rankers only for shot counts of at least this many items; queries whose nearest shot
     count has none keep the blend. At K = 1 the re-ranker did not help on validation users
@@ -246,18 +248,39 @@ class EnsembleRecommender(Recommender):
         return out
 
     def _fit(self, data: Dataset) -> None:
-        n_comp = len(self.config.components)
-        weights = np.ones((len(self.config.shots), n_comp))
+        from tqdm.auto import tqdm
+
+        cfg = self.config
+        n_comp = len(cfg.components)
+        weights = np.ones((len(cfg.shots), n_comp))
         self.warm_weights_ = None
         self.rerankers_: dict[int, Reranker] = {}
         self.item_numeric_ = numeric_columns(data.item_info)
         self.user_schema_ = UserSchema.learn(data.user_info)
-        if self.config.tune:
-            weights = self._tune(data)
-            if self.config.warm:
-                self.warm_weights_ = self._tune_warm(data)
-        self.weights_ = weights
-        self.models_ = [m.fit(data) for m in self._components()]
+        fits = 1 + (cfg.tune * (cfg.folds if cfg.folds > 1 else 1)) + (cfg.tune and cfg.warm)
+        with tqdm(total=fits * n_comp + cfg.rerank, desc="ensemble", disable=not cfg.progress) as bar:
+            self._bar = bar
+            try:
+                if cfg.tune:
+                    weights = self._tune(data)
+                    if cfg.warm:
+                        self.warm_weights_ = self._tune_warm(data)
+                self.weights_ = weights
+                self.models_ = self._fitted_components(data, "final fit")
+            finally:
+                del self._bar
+
+    def _fitted_components(self, data: Dataset, stage: str) -> list[Recommender]:
+        """The components fitted on ``data``, one progress step each."""
+        out = []
+        bar = getattr(self, "_bar", None)
+        for name, model in zip(self.config.components, self._components(), strict=True):
+            if bar is not None:
+                bar.set_postfix_str(f"{stage}: {name}")
+            out.append(model.fit(data))
+            if bar is not None:
+                bar.update(1)
+        return out
 
     def _tune(self, data: Dataset) -> np.ndarray:
         rng = np.random.default_rng(self.config.seed)
@@ -274,11 +297,11 @@ class EnsembleRecommender(Recommender):
         per_shot: list[list] = [[] for _ in self.config.shots]
         tables: list[list[ItemTable | None]] = [[] for _ in self.config.shots]
         modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
-        for held in self._tuning_groups(users, rng):
+        for fold, held in enumerate(self._tuning_groups(users, rng), start=1):
             inter = data.interactions
             is_held = inter["user"].isin(held).to_numpy()
             fit_data = data.with_interactions(inter[~is_held])
-            models = [m.fit(fit_data) for m in self._components()]
+            models = self._fitted_components(fit_data, f"tuning fold {fold}")
             trained = fit_data.item_counts() > 0
             table = (
                 ItemTable.build(fit_data.matrix(), data.item_info, self.item_numeric_)
@@ -300,7 +323,12 @@ class EnsembleRecommender(Recommender):
             out[s_i], best = self._ascend(per_shot[s_i])
             log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
         if self.config.rerank:
+            bar = getattr(self, "_bar", None)
+            if bar is not None:
+                bar.set_postfix_str("re-rankers")
             self._fit_reranker(data, out, per_shot, tables)
+            if bar is not None:
+                bar.update(1)
         return out
 
     def _fit_reranker(self, data: Dataset, weights: np.ndarray, per_shot: list, tables: list) -> None:
@@ -356,7 +384,7 @@ class EnsembleRecommender(Recommender):
             log.warning("ensemble: too few users to tune the known-user weights on; equal weights")
             return np.ones(len(self.config.components))
         fit_data = data.with_interactions(inter[~hide])
-        models = [m.fit(fit_data) for m in self._components()]
+        models = self._fitted_components(fit_data, "known-user weights")
         hist = rows_matrix(inter[~hide], users, data.n_items)
         ep = EvalSet(
             users,

@@ -168,6 +168,54 @@ def test_id_models_cannot_add_items(warm, fit_cached):
     ease = fit_cached("warm", warm, "ease")
     with pytest.raises(ConfigError):
         ease.add_items(["x"])
+    content = fit_cached("warm", warm, "content")  # scores text-only items, cannot add them
+    assert content.scores_new_items and not content.adds_items
+    with pytest.raises(ConfigError):
+        content.add_items(["x"])
+
+
+def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(fewshot_pair, tmp_path):
+    """An add that fails part way (here: the text template names a field the items lack)
+    changes nothing; mistyped ids and info are ArgumentErrors; a year given as a number and
+    genres as one "|"-joined string take the catalogue's types, so the model still saves."""
+    from fewrec.errors import ArgumentError
+
+    meta, _ = fewshot_pair
+    model = meta.copy_for_update()
+    n, q = model.n_items, Query(items=["50", "181"])
+    before = model.score(q)
+    with pytest.raises(DataError, match="year"):
+        model.add_items(["bad-1"], pd.DataFrame({"title": ["X"], "genres": [["Drama"]]}))
+    assert model.n_items == n and len(model.fitted.item_info) == n and len(model.fitted.popularity) == n
+    np.testing.assert_array_equal(model.score(q), before)
+    with pytest.raises(ArgumentError, match="must be a list of ids"):
+        model.add_items("abc", pd.DataFrame({"title": list("abc")}))
+    with pytest.raises(ArgumentError, match="must be a DataFrame"):
+        model.add_items(["z"], {"title": "Z"})
+    with pytest.raises(DataError, match="empty"):
+        model.add_items([" "], pd.DataFrame({"title": ["Z"], "year": ["1999"], "genres": [["Drama"]]}))
+    model.add_items(
+        ["bad-1"], pd.DataFrame({"title": ["Dune"], "year": [2021], "genres": ["Sci-Fi|Adventure"]})
+    )
+    row = model.fitted.item_info.iloc[-1]
+    assert row["year"] == "2021" and list(row["genres"]) == ["Sci-Fi", "Adventure"]
+    loaded = load_model(model.save(tmp_path / "m"))
+    assert loaded.fitted.item_info["title"].iloc[-1] == "Dune"
+
+
+def test_a_save_that_fails_keeps_the_model_saved_there_before(warm, fit_cached, tmp_path):
+    """Item fields that cannot be written raise a DataError before any file is replaced."""
+    model = fit_cached("warm", warm, "popularity")
+    path = model.save(tmp_path / "m")
+    broken = load_model(path)
+    info = broken.fitted.item_info.copy()
+    info["title"] = [1 if i == 0 else t for i, t in enumerate(info["title"])]  # int among text
+    broken.fitted.item_info = info
+    files = {f.name: f.read_bytes() for f in path.iterdir()}
+    with pytest.raises(DataError, match="cannot be saved"):
+        broken.save(path)
+    assert {f.name: f.read_bytes() for f in path.iterdir()} == files
+    assert load_model(path).fitted.item_info["title"].iloc[0] == model.fitted.item_info["title"].iloc[0]
 
 
 def test_item_item_of_added_items_equals_the_dense_matrix_it_stands_for():

@@ -481,3 +481,18 @@ def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
         "ensemble read it)",
         "ease does not read user side info, so ['age'] was ignored",
     ]
+
+
+def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user):
+    """`content` scores text-only items but cannot add any without retraining: a PUT item is
+    stored (not recommendable), as for an ID-only model, instead of failing and vanishing."""
+    content_dir = saved_model("content", cold_user.train)
+    assert client.post("/admin/model", json={"path": str(content_dir)}, headers=AUTH).status_code == 200
+    r = client.put("/items/c1", json={"title": "Dune", "fields": {"genres": ["Sci-Fi"]}}, headers=AUTH)
+    assert r.status_code == 200, r.text
+    got = client.get("/items/c1")
+    assert got.status_code == 200 and got.json()["recommendable"] is False
+    assert (
+        client.post("/feedback", json={"user": "u1", "item": "c1", "kind": "like"}, headers=AUTH).status_code
+        == 201
+    )

@@ -95,6 +95,37 @@ class Query:
             )
 
 
+def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+    """New items' fields in the catalogue's types, so that the two still save as one table:
+    genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
+    "2021" where years are text)."""
+    info = info.copy()
+    for col in info.columns.intersection(catalogue.columns):
+        listy = catalogue[col].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+        if listy or col == "genres":
+            info[col] = info[col].map(_as_list)
+        elif not pd.api.types.is_numeric_dtype(catalogue[col]):
+            info[col] = info[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
+        else:
+            numbers = pd.to_numeric(info[col], errors="coerce")
+            bad = numbers.isna() & info[col].notna()
+            if bad.any():
+                raise DataError(
+                    f"field {col!r} of the new items must be a number, got {info[col][bad].iloc[0]!r}",
+                    fix=f"give {col} as a number, or leave it empty",
+                )
+            info[col] = numbers
+    return info
+
+
+def _as_list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v) for v in value]
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    return [g.strip() for g in str(value).split("|") if g.strip()]
+
+
 def _id_list(ids: Any, what: str, example: str) -> list[str | int]:
     """``ids`` as a list of ids; a lone string or number is an error (it is not a list)."""
     if isinstance(ids, str | bytes | int | float | np.number) or not isinstance(
@@ -483,29 +514,51 @@ class Recommender(ABC):
             new.state_ = copy.copy(self.state_)
         return new
 
+    @property
+    def adds_items(self) -> bool:
+        """Whether `add_items` can add catalogue items from their text without retraining."""
+        return self.scores_new_items and type(self)._add_items is not Recommender._add_items
+
     def add_items(self, ids: Sequence[str | int], info: pd.DataFrame | None = None) -> None:
         """Add new catalogue items (with their text fields in ``info``) without retraining.
 
-        Only models that score items from text support it (``scores_new_items``).
+        Only models that score items from text support it (`adds_items`). A call that fails
+        leaves the model as it was.
         """
-        if not self.scores_new_items or type(self)._add_items is Recommender._add_items:
+        if not self.adds_items:
             raise ConfigError(f"{self.name} cannot add items without retraining")
         st = self.fitted
-        ids = [str(i) for i in ids]
+        ids = [str(i) for i in _id_list(ids, "add_items ids", "add_items(['new-1'], info)")]
+        if any(not i.strip() for i in ids):
+            raise DataError("an item id is empty", fix="give every new item a non-empty id")
         dup = [i for i in ids if i in st.items]
         if dup or len(set(ids)) != len(ids):
             raise DataError(f"items already in the catalogue or repeated: {dup[:5] or ids[:5]}")
+        if info is not None and not isinstance(info, pd.DataFrame):
+            raise ArgumentError(
+                f"add_items info must be a DataFrame, one row per new item, got {type(info).__name__}",
+                fix="pd.DataFrame({'title': ['Dune'], 'genres': [['Sci-Fi']]})",
+            )
         info = pd.DataFrame(index=range(len(ids))) if info is None else info.reset_index(drop=True)
         if len(info) != len(ids):
             raise DataError(f"{len(ids)} new items but {len(info)} rows of item info")
+        info = _like_catalogue(info, st.item_info)
         n_old = len(st.items)
-        st.items = Vocabulary(st.items.ids + ids)
-        st.train = sp.csr_matrix(
-            (st.train.data, st.train.indices, st.train.indptr), shape=(len(st.users), len(st.items))
-        )
-        st.item_info = pd.concat([st.item_info, info], ignore_index=True)
-        st.popularity = np.r_[st.popularity, np.zeros(len(ids), np.float32)]
-        self._add_items(n_old, info)
+        saved = (st.items, st.train, st.item_info, st.popularity)
+        attributes = dict(self.__dict__)  # _add_items replaces arrays; it does not write into them
+        try:
+            st.items = Vocabulary(st.items.ids + ids)
+            st.train = sp.csr_matrix(
+                (st.train.data, st.train.indices, st.train.indptr), shape=(len(st.users), len(st.items))
+            )
+            st.item_info = pd.concat([st.item_info, info], ignore_index=True)
+            st.popularity = np.r_[st.popularity, np.zeros(len(ids), np.float32)]
+            self._add_items(n_old, info)
+        except BaseException:  # leave the model as it was
+            st.items, st.train, st.item_info, st.popularity = saved
+            self.__dict__.clear()
+            self.__dict__.update(attributes)
+            raise
 
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """Extend learned item arrays for items ``start..`` (text models override this)."""
@@ -546,10 +599,15 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Save as a directory: config.json, vocab.json, state.npz (no pickle)."""
+        """Save as a directory: config.json, vocab.json, state.npz (no pickle), items.parquet.
+
+        The small parts are serialised in memory and the arrays into a temporary file first, so a
+        model that cannot be saved (say, item fields of mixed types) raises before any file of a
+        model saved there before is written over."""
+        import io
+
         st = self.fitted
         path = Path(path)
-        path.mkdir(parents=True, exist_ok=True)
         meta = {
             "format": FORMAT_VERSION,
             "model": self.name,
@@ -558,25 +616,40 @@ class Recommender(ABC):
             "item_template": st.item_template,
             "versions": _versions(),
         }
-        (path / "config.json").write_text(json.dumps(meta, indent=2))
-        (path / "vocab.json").write_text(
-            json.dumps({"users": st.users.to_json(), "items": st.items.to_json()})
-        )
+        files: dict[str, bytes | None] = {
+            "config.json": json.dumps(meta, indent=2).encode(),
+            "vocab.json": json.dumps({"users": st.users.to_json(), "items": st.items.to_json()}).encode(),
+        }
+        files["items.parquet"] = None  # a model saved here before must not lend this one its titles
+        if len(st.item_info.columns):
+            buf = io.BytesIO()
+            try:
+                st.item_info.reset_index(drop=True).to_parquet(buf, index=False)
+            except (ValueError, TypeError, ImportError) as exc:  # pyarrow's errors derive from these
+                raise DataError(
+                    f"the item fields cannot be saved ({type(exc).__name__}: {exc})",
+                    fix="give each field one type for all items (text, numbers, or lists of text)",
+                ) from None
+            files["items.parquet"] = buf.getvalue()
+        path.mkdir(parents=True, exist_ok=True)
         arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
         train = st.train.tocsr()
         arrays.update(
-            {
-                "train.data": train.data,
-                "train.indices": train.indices,
-                "train.indptr": train.indptr,
-            }
+            {"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr}
         )
-        np.savez(path / "state.npz", **arrays)
-        info_file = path / "items.parquet"
-        if len(st.item_info.columns):
-            st.item_info.reset_index(drop=True).to_parquet(info_file, index=False)
-        else:  # a model saved here before must not lend this one its item titles
-            info_file.unlink(missing_ok=True)
+        state = path / "state.npz.tmp"
+        try:
+            with open(state, "wb") as fh:  # a file object: np.savez would append .npz to a name
+                np.savez(fh, **arrays)
+        except BaseException:
+            state.unlink(missing_ok=True)
+            raise
+        state.replace(path / "state.npz")
+        for name, data in files.items():
+            if data is None:
+                (path / name).unlink(missing_ok=True)
+            else:
+                (path / name).write_bytes(data)
         return path
 
     @classmethod

@@ -155,12 +155,38 @@ class KShotRidgeConfig(ModelConfig):
     the default ensemble neither gain survives (earliest 0.556 -> 0.558 with 3 windows, random
     0.691 -> 0.696 with 16, seed 0 down), so the default stays 1: `benchmarks/cold_user_probes.md`."""
 
+    neighbourhood: float = Field(0.0, ge=0)
+    """Scale of a second block of inputs: the revealed items' neighbourhood, the sum of their
+    cosine-similarity rows (item co-occurrence over all training interactions), scaled to unit
+    length; 0: off. The one-hot block only knows the items that training episodes revealed;
+    through the neighbourhood an episode also teaches the regression about items like its
+    items, which matters when there are few training users (see `benchmarks/cold_user_probes.md`,
+    ``neighbourhood`` rows)."""
+
     @field_validator("shots")
     @classmethod
     def _shots_non_negative(cls, v: tuple[int, ...]) -> tuple[int, ...]:
         if not v or min(v) < 0:
             raise ValueError("shots must be one or more history sizes >= 0")
         return tuple(sorted(set(v)))
+
+
+def cosine_similarity(data: Dataset) -> np.ndarray:
+    """Item-item cosine similarity of the implicit interaction matrix, zero diagonal (float32)."""
+    x = data.matrix(implicit=True).tocsc().astype(np.float64)
+    co = (x.T @ x).toarray()
+    norm = np.sqrt(np.diag(co))
+    norm[norm == 0] = 1.0
+    sim = co / norm[:, None] / norm[None, :]
+    np.fill_diagonal(sim, 0.0)
+    return sim.astype(np.float32)
+
+
+def neighbourhood_block(history: sp.csr_matrix, sim: np.ndarray, scale: float) -> np.ndarray:
+    """Per row, ``scale`` times the unit-length sum of the similarity rows of its items."""
+    out = np.asarray(history @ sim, dtype=np.float32)
+    norm = np.linalg.norm(out, axis=1, keepdims=True)
+    return scale * out / np.where(norm > 0, norm, 1.0)
 
 
 @register
@@ -185,7 +211,8 @@ class KShotRidge(Recommender):
     def _fit(self, data: Dataset) -> None:
         n = data.n_items
         shots = self.config.shots
-        need = (len(shots) * 4 + 24) * float(n) ** 2
+        blocks = 2 if self.config.neighbourhood > 0 else 1  # item-sized input blocks
+        need = (len(shots) * 4 * blocks + 24 * blocks**2) * float(n) ** 2
         if need > self.MAX_BYTES:
             raise ConfigError(
                 f"kshot-ridge would need {need / 1e9:.0f} GB for {n} items and {len(shots)} history "
@@ -199,6 +226,8 @@ class KShotRidge(Recommender):
         self.side_vocab_ = side_vocab(data.user_info) if self.config.side_weight > 0 else []
         side = self.config.side_weight * side_onehot(data.user_info, self.side_vocab_, data.n_users)
         user_of = inter["user"].to_numpy()
+        gamma = self.config.neighbourhood
+        self.sim_ = cosine_similarity(data) if gamma > 0 else None
         weights, intercepts, side_means = [], [], []
         for k in shots:
             rows_x, cols_x, rows_y, cols_y, ep_users = [], [], [], [], []
@@ -224,7 +253,11 @@ class KShotRidge(Recommender):
                 raise ConfigError(
                     f"kshot-ridge: no training user has more than {k} interactions; lower shots"
                 )
-            x = sp.hstack([_binary(rows_x, cols_x, n_ep, n), sp.csr_matrix(side[ep_users])]).tocsr()
+            revealed = _binary(rows_x, cols_x, n_ep, n)
+            parts = [revealed, sp.csr_matrix(side[ep_users])]
+            if self.sim_ is not None:
+                parts.insert(1, sp.csr_matrix(neighbourhood_block(revealed, self.sim_, gamma)))
+            x = sp.hstack(parts).tocsr()
             y = _binary(rows_y, cols_y, n_ep, n)
             m = np.asarray(x.mean(axis=0)).ravel()
             p = np.asarray(y.mean(axis=0)).ravel()
@@ -233,7 +266,7 @@ class KShotRidge(Recommender):
             gram[np.diag_indices_from(gram)] += self.config.l2
             weights.append(np.linalg.solve(gram, cross).astype(np.float32))
             intercepts.append((p - m @ weights[-1]).astype(np.float32))
-            side_means.append(m[n:])
+            side_means.append(m[blocks * n :])
         self.weights_ = np.stack(weights)
         self.intercepts_ = np.stack(intercepts)
         self.side_means_ = np.stack(side_means).astype(np.float32)
@@ -244,12 +277,18 @@ class KShotRidge(Recommender):
         h = batch.implicit_history()
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
         side = self._query_side(batch)
+        n = self.n_items
+        start = n if self.sim_ is None else 2 * n  # where the side-info weights begin
         for j, rows in _by_shot(h, self.shots_):
             w = self.weights_[j]
-            scores[rows] = np.asarray(h[rows] @ w[: self.n_items], dtype=np.float32) + self.intercepts_[j]
+            scores[rows] = np.asarray(h[rows] @ w[:n], dtype=np.float32) + self.intercepts_[j]
+            if self.sim_ is not None:
+                scores[rows] += (
+                    neighbourhood_block(h[rows], self.sim_, self.config.neighbourhood) @ w[n:start]
+                )
             if len(self.side_vocab_):
                 known = ~np.isnan(side[rows])
-                scores[rows] += np.where(known, side[rows], self.side_means_[j]) @ w[self.n_items :]
+                scores[rows] += np.where(known, side[rows], self.side_means_[j]) @ w[start:]
         scores[:, ~self.trained_] = -np.inf
         return scores
 
@@ -277,9 +316,11 @@ class KShotRidge(Recommender):
             "side_means": self.side_means_,
             "side_cols": np.array([c for c, _ in self.side_vocab_], dtype=str),
             "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
+            **({} if self.sim_ is None else {"sim": self.sim_}),
         }
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        self.sim_ = arrays.get("sim")
         self.weights_ = arrays["weights"]
         self.intercepts_ = arrays["intercepts"]
         self.shots_ = arrays["shots"]

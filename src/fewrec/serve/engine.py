@@ -225,7 +225,7 @@ class Engine:
             for r, i in zip(records, idx, strict=True)
             if i >= 0 and not r.deleted and st.catalogue.record(int(i)) != (r.title, r.text, r.fields)
         ]
-        grow = bool(new) and st.model.scores_new_items
+        grow = bool(new) and st.model.adds_items
         reread = bool(changed) and st.model.rereads_item_text
         if not private:
             try:

@@ -32,3 +32,25 @@ def test_reasons_for_users_without_history(warm, fit_cached):
     assert all("told us" in r for r in recs["reason"])
     recs = model.recommend(Query(), k=3, explain=True)
     assert all("Popular" in r for r in recs["reason"])
+
+
+@pytest.mark.filterwarnings("ignore:.*does not read free text:UserWarning")
+def test_reasons_say_only_what_is_true(warm, fit_cached):
+    """An ID-only model that ignored the text does not claim to match it; a list driven by one
+    history item cites it (its leave-one-out query is empty, which falls back to popularity,
+    another scale); popularity, which no history moves, cites nothing; a low-rated item that
+    drives a list is cited as rated, not liked."""
+    ease = fit_cached("warm", warm, "ease")
+    text = ease.recommend(Query(text="funny animated films for kids"), k=3, explain=True)
+    assert all(r == "Popular right now." for r in text["reason"])
+    one = ease.recommend(Query(items=["1"]), k=3, explain=True)
+    assert all(r.startswith("Because you liked Toy Story (1995)") for r in one["reason"])
+    assert all(b == ["1"] for b in one["because"])
+    pop = fit_cached("warm", warm, "popularity")
+    assert all(
+        r == "Popular right now." for r in pop.recommend(Query(items=["1"]), k=3, explain=True)["reason"]
+    )
+    low = ease.recommend(Query(items=["50", "181"], ratings=[5, 1]), k=5, explain=True)
+    cited_low = [r for r, b in zip(low["reason"], low["because"], strict=True) if "181" in b]
+    assert cited_low and all("rated Return of the Jedi (1983)" in r for r in cited_low)
+    assert not any("liked Return of the Jedi" in r for r in low["reason"])

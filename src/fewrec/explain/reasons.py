@@ -11,6 +11,10 @@ import scipy.sparse as sp
 
 from fewrec.models.base import QueryBatch, Recommender
 
+LIKE_SHARE = 0.6
+"""A rating counts as "liked" above this share of the model's top rating (3 of 5 stars): what
+the service counts as a positive, and what a reason cites as liked (a lower one as rated)."""
+
 
 @dataclass
 class Reason:
@@ -56,6 +60,16 @@ def history_contributions(
     if batch.user_info is not None:
         info = pd.concat([batch.user_info.iloc[[row]]] * (n + 1), ignore_index=True)
     scores = model.score_batch(QueryBatch(users, loo, texts, info))[:, items].astype(np.float64)
+    if (
+        n == 1
+        and texts is None
+        and info is None
+        and np.array_equal(scores[1], model.fitted.popularity[items])
+        and not np.array_equal(scores[0], scores[1])  # popularity itself: the item adds nothing
+    ):
+        # without its one item the query is empty and an ID-only model falls back to
+        # popularity, another scale: what the item adds is then its whole score
+        scores[1] = 0.0
     return hist, scores[0][None, :] - scores[1:]
 
 
@@ -88,6 +102,10 @@ def explain_recommendations(
     """Reasons for recommending ``items`` (internal indices) to query ``row`` of ``batch``."""
     hist, contrib = history_contributions(model, batch, row, items)
     st = model.fitted
+    lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
+    rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
+    liked_above = LIKE_SHARE * st.like_rating
+    has_text = has_text and model.reads_text  # a model that ignores the text cannot match it
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
@@ -104,8 +122,13 @@ def explain_recommendations(
         shared = Counter(g for hid, _ in cited for g in _genres(model, int(st.items.lookup([hid])[0])))
         attrs = [g for g in item_genres if shared.get(g)]
         if cited:
-            names = " and ".join(_label(model, int(st.items.lookup([hid])[0])) for hid, _ in cited)
-            text = f"Because you liked {names}"
+            idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
+            liked = [_label(model, i) for i in idx if rating.get(i, st.like_rating) > liked_above]
+            rated = [_label(model, i) for i in idx if rating.get(i, st.like_rating) <= liked_above]
+            parts = ([f"liked {' and '.join(liked)}"] if liked else []) + (
+                [f"rated {' and '.join(rated)}"] if rated else []
+            )
+            text = f"Because you {' and '.join(parts)}"
             text += f" ({', '.join(attrs)})." if attrs else "."
         elif has_text:
             text = "Matches what you told us you like" + (

@@ -26,6 +26,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from fewrec.errors import FewrecError
+from fewrec.explain.reasons import LIKE_SHARE
 from fewrec.models.base import Query, QueryBatch, Recommender, load_model, top_k
 from fewrec.online.bandits import UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
@@ -36,8 +37,6 @@ from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
 
 log = logging.getLogger(__name__)
 
-#: A rating counts as "liked" above this share of the model's top rating (3 of 5 stars).
-LIKE_SHARE = 0.6
 #: Explanations re-score the catalogue once per history item (leave-one-out); a longer history
 #: is explained through its most relevant items (see `Engine._explain_batch`).
 EXPLAIN_MAX_HISTORY = 10

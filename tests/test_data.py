@@ -20,6 +20,8 @@ def test_movielens_shape_and_fields(ml100k):
     assert ml100k.item_texts()[toy] == "Toy Story (1995). Genres: Animation, Children's, Comedy."
     r = ml100k.interactions["rating"]
     assert r.min() == 1 and r.max() == 5
+    titles = ml100k.item_info["title"]
+    assert "Misérables, Les" in set(titles) and not titles.str.contains("Ã").any()  # UTF-8, read as such
 
 
 def test_cached_data_is_never_fetched_again(ml100k, monkeypatch):

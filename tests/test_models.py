@@ -266,6 +266,13 @@ def test_an_unknown_user_alone_is_warned_about(models):
         pop.recommend(Query(user="1", items=np.array(["50"]), ratings=(4,)), k=3)
 
 
+def test_unknown_candidates_are_warned_about(models):
+    pop = models["popularity"]
+    with pytest.warns(UserWarning, match=re.escape("1 of 2 candidates are not in this model's catalogue")):
+        recs = pop.recommend(Query(items=["50"]), candidates=["nope", "1"])
+    assert list(recs["item"]) == ["1"]
+
+
 def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
     """Whatever part of a saved model is broken, loading says which and how to fix it."""
     from fewrec.errors import FewrecError

@@ -11,7 +11,7 @@ from fewrec.data.movielens import fetch_movielens_100k, load_dataset
 from fewrec.eval.benchmark import markdown_table, run_benchmark
 from fewrec.models import make_model
 from fewrec.models.base import Query
-from fewrec.present import find_titles, print_recommendations
+from fewrec.present import match_titles, print_recommendations
 
 DEMO_MODELS = ["popularity", "itemknn", "ease", "dlae", "fewshot-nometa", "fewshot", "ensemble"]
 DEMO_SHOTS = [0, 5]
@@ -26,6 +26,10 @@ def run_demo(
     path = fetch_movielens_100k()
     data = load_dataset()
     console.print(f"{data!r} (cached at {path})")
+    matches = match_titles(data.item_info, data.items, liked_titles)  # a typo fails now, not later
+    for m in matches:
+        if m.note:
+            console.print(f"[yellow]note:[/yellow] {m.note}", highlight=False)
 
     console.rule("2. compact cold-start benchmark (cold-user protocol, full ranking)")
     result = run_benchmark("cold-user", DEMO_MODELS, shots=DEMO_SHOTS, reveal="random")
@@ -40,7 +44,7 @@ def run_demo(
     console.print(f"trained in {time.perf_counter() - t0:.1f}s")
 
     console.rule("4. a new user who liked: " + ", ".join(liked_titles))
-    liked = find_titles(data.item_info, data.items, liked_titles)
+    liked = [m.item for m in matches]
     recs = rec.recommend(Query(items=liked), k=10, explain=True)
     print_recommendations(console, recs, data.item_info, data.items, title="Top-10 for a new user")
 

@@ -65,11 +65,6 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
     return out
 
 
-def find_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[str]) -> list[str]:
-    """External item ids for titles (`match_titles` without the notes)."""
-    return [m.item for m in match_titles(item_info, items, titles)]
-
-
 def item_label(item_info: pd.DataFrame, items: Vocabulary, item_id: str) -> str:
     """A short human label: title (year) when known, else the id."""
     idx = int(items.lookup([item_id])[0])

@@ -105,7 +105,7 @@ def load_movielens_100k(*, fetch: bool = True) -> Dataset:
         )
     inter = pd.read_csv(root / "ml-100k.inter", sep="\t")
     inter.columns = ["user_id", "item_id", "rating", "timestamp"]
-    items = pd.read_csv(root / "ml-100k.item", sep="\t", encoding="latin-1", dtype=str)
+    items = pd.read_csv(root / "ml-100k.item", sep="\t", encoding="utf-8", dtype=str)  # e.g. Misérables
     items.columns = ["item_id", "title", "year", "genres"]
     users = pd.read_csv(root / "ml-100k.user", sep="\t", dtype=str)
     users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]

@@ -484,6 +484,14 @@ class Recommender(ABC):
             allowed[:] = False
             cidx = st.items.lookup(candidates)
             allowed[cidx[cidx >= 0]] = True
+            unknown = [c for c, i in zip(candidates, cidx, strict=True) if i < 0]
+            if unknown:
+                warnings.warn(
+                    f"{len(unknown)} of {len(candidates)} candidates are not in this model's catalogue "
+                    f"and were skipped: {unknown[:5]}",
+                    UserWarning,
+                    stacklevel=2,
+                )
         scores[:, ~allowed] = -np.inf
         if exclude_seen:
             h = batch.history.tocoo()

@@ -65,6 +65,9 @@ def test_health_and_docs(client):
     paths = client.get("/openapi.json").json()["paths"]
     for p in ("/items/{item_id}", "/users/{user_id}", "/feedback", "/recommend", "/admin/model"):
         assert p in paths
+    # errors are documented with the body they have (ErrorBody), not FastAPI's default
+    invalid = paths["/recommend"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
+    assert invalid["$ref"].endswith("/ErrorBody")
     assert client.get("/docs").status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "fewrec" in page.text
@@ -100,6 +103,8 @@ def test_item_crud(client):
     assert client.delete("/items/zeta", headers=AUTH).status_code == 204
     assert client.get("/items/zeta").status_code == 404
     assert client.delete("/items/zeta", headers=AUTH).status_code == 404
+    gone = client.post("/feedback", json={"user": "u9", "item": "zeta", "kind": "like"}, headers=AUTH)
+    assert gone.status_code == 404 and "was deleted" in gone.json()["message"]
     out = rec(client, items=["50"], k=100, filters={"genres": "Drama"})
     assert "zeta" not in ids(out)
     # a catalogue item can be deleted too, and is then never recommended

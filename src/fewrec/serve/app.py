@@ -229,6 +229,16 @@ def create_app(
         summary="Recommendations from very little data: text, few-shot users, explanations.",
         version=_version(),
         lifespan=lifespan,
+        responses={  # every error has the same body (ErrorBody), not FastAPI's default one
+            401: {"model": S.ErrorBody, "description": "A write without the X-API-Key header."},
+            403: {"model": S.ErrorBody, "description": "A write with a key that is not accepted."},
+            404: {"model": S.ErrorBody, "description": "No such item, user or model folder."},
+            422: {"model": S.ErrorBody, "description": "Invalid request; `field` names what is wrong."},
+            503: {
+                "model": S.ErrorBody,
+                "description": "The model is not ready or cannot take the change now.",
+            },
+        },
     )
     app.state.engine = engine
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)

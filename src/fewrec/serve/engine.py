@@ -418,8 +418,11 @@ class Engine:
         top = max(like, 5.0) if like > 1 else 1.0
         for pos, ev in enumerate(events):
             where = f"events[{pos}]." if len(events) > 1 else ""
-            if int(vocab.lookup([ev.item])[0]) < 0 and ev.item not in st.pending:
+            i = int(vocab.lookup([ev.item])[0])
+            if i < 0 and ev.item not in st.pending:
                 raise NotFoundError(f"no item {ev.item!r}", field=f"{where}item", fix="create the item first")
+            if i >= 0 and not st.catalogue.active[i]:
+                raise NotFoundError(f"item {ev.item!r} was deleted", field=f"{where}item")
             if ev.kind == "rating" and not 0 <= float(ev.value or 0) <= top:
                 raise InvalidError(
                     f"a rating must be between 0 and {top:g}, got {ev.value}", field=f"{where}value"

@@ -25,6 +25,10 @@ measurements behind design choices, not models of the library:
   50%, 75% and all of the training users, and the re-ranked ensemble on 50% (on all of them it
   is the ``transitions-ensemble`` row "ensemble without transitions"): is the earliest-reveal
   gap short of data or of signal?
+* ``neighbourhood`` (~20 min): kshot-ridge (K5) with its ``neighbourhood`` input block (the
+  revealed items' cosine-similarity rows, unit length, times the setting) at 0, 3, 10 and 30,
+  and the default ensemble with kshot-ridge at 10 (without it: the ``transitions-ensemble``
+  row "ensemble without transitions").
 * ``catalogue-time``: kshot-ridge's K5 scores with items that no training user had rated by
   the last revealed rating (+ 0, 1, 7 or 30 days) pushed down (by 1 or 100 z-units).
 * ``zip``: the users' zip codes, which the loader leaves out, as side info of kshot-ridge and
@@ -388,6 +392,26 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     def wanted(probe: str) -> bool:
         return only is None or probe in only
 
+    if wanted("neighbourhood"):
+        for reveal in ("earliest", "random"):
+            for scale in (0.0, 3.0, 10.0, 30.0):
+                model_row(
+                    "neighbourhood",
+                    reveal,
+                    f"kshot-ridge K5, neighbourhood {scale:g}",
+                    "kshot-ridge",
+                    shots=(5,),
+                    neighbourhood=scale,
+                )
+        for reveal in ("earliest", "random"):
+            comps = {**DEFAULT_COMPONENTS, "kshot-ridge": {"neighbourhood": 10.0}}
+            model_row(
+                "neighbourhood",
+                reveal,
+                "ensemble, kshot-ridge neighbourhood 10",
+                "ensemble",
+                components=comps,
+            )
     if wanted("learning-curve"):
         learning_curve_probe(splits, add, model_row_on)
     if wanted("catalogue-time"):

@@ -63,6 +63,9 @@ from fewrec.models.base import MODELS, make_model
 from fewrec.models.ensemble import DEFAULT_COMPONENTS, standardise
 
 OUT = Path(__file__).with_name("cold_user_probes")
+PLAIN_RIDGE = {"neighbourhood": 0.0}
+"""kshot-ridge as it was before its neighbourhood block (the default since 2026-12-03), as
+every probe but ``neighbourhood`` ran it."""
 SEEDS = (0, 1, 2)
 DAY = 86_400.0
 
@@ -121,7 +124,9 @@ def transitions_probe(data, splits, add) -> None:
         vals: dict[str, list[float]] = {}
         for seed, s in zip(SEEDS, group, strict=True):
             info = s.train.user_info
-            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal).fit(s.train)
+            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal, **PLAIN_RIDGE).fit(
+                s.train
+            )
             trans = make_model("transitions", seed=seed).fit(s.train)
             zr = z_scores(score_eval_set(ridge, s.valid, info))
             zt = z_scores(score_eval_set(trans, s.valid, info))
@@ -277,7 +282,9 @@ def learning_curve_probe(splits, add, model_row_on) -> None:
         for seed, s in zip(SEEDS, splits[reveal], strict=True):
             for frac in fractions:
                 sub = subsample_users(s.train, frac, seed)
-                ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal).fit(sub)
+                ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal=reveal, **PLAIN_RIDGE).fit(
+                    sub
+                )
                 pop = make_model("popularity").fit(sub)
                 for name, m in (("kshot-ridge", ridge), ("popularity", pop)):
                     vals.setdefault(f"{name}, {frac:.0%} of training users", []).append(
@@ -308,7 +315,9 @@ def catalogue_time_probe(data, splits, add) -> None:
         np.minimum.at(first, tr["item"].to_numpy(), tr["timestamp"].to_numpy(float))
         es = s.valid
         t_user = np.array([float(revealed(es, data, r)["timestamp"].max()) for r in range(len(es))])
-        ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest").fit(s.train)
+        ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest", **PLAIN_RIDGE).fit(
+            s.train
+        )
         z = z_scores(score_eval_set(ridge, es, s.train.user_info))
         vals.setdefault("kshot-ridge K5", []).append(ndcg10(z, es))
         for days in (0, 1, 7, 30):
@@ -339,7 +348,9 @@ def zip_probe(data, add) -> None:
         ridge_v, pop_v = [], []
         for seed in SEEDS:
             s = cold_user_split(d, shots=5, seed=seed)
-            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest").fit(s.train)
+            ridge = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest", **PLAIN_RIDGE).fit(
+                s.train
+            )
             pop = make_model("popularity", segment_by=list(d.user_info.columns)).fit(s.train)
             ridge_v.append(ndcg10(score_eval_set(ridge, s.valid, s.train.user_info), s.valid))
             pop_v.append(ndcg10(score_eval_set(pop, s.valid, s.train.user_info), s.valid))
@@ -491,12 +502,13 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
                     "kshot-ridge",
                     windows=w,
                     shots=(5,),
+                    **PLAIN_RIDGE,
                 )
 
     if with_ensemble and wanted("ensemble"):
         for reveal, w in (("earliest", 3), ("random", 16)):
             for windows in (1, w):
-                comps = {**DEFAULT_COMPONENTS, "kshot-ridge": {"windows": windows}}
+                comps = {**DEFAULT_COMPONENTS, "kshot-ridge": {"windows": windows, **PLAIN_RIDGE}}
                 model_row(
                     "ensemble",
                     reveal,

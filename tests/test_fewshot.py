@@ -376,12 +376,18 @@ def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_bel
         for n in ("popularity", "dlae", "kshot-ridge")
     }
     assert got["kshot-ridge"] > got["popularity"] + 0.03 > got["dlae"] + 0.03, got
+    # its neighbourhood block (on by default) lets 660 training users teach it about items
+    # like the ones a user reveals
+    plain = make_model("kshot-ridge", neighbourhood=0.0).fit(cold_user.train)
+    without = evaluate_ranking(plain, cold_user.valid, cold_user.train).values["ndcg@10"]
+    assert got["kshot-ridge"] > without + 0.01, (got, without)
 
 
-@pytest.mark.parametrize("side_weight", [0.0, 2.0])
-def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight):
+@pytest.mark.parametrize(("side_weight", "neighbourhood"), [(0.0, 0.0), (2.0, 0.0), (2.0, 3.0)])
+def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight, neighbourhood):
     """The closed form equals scikit-learn's Ridge (unpenalised intercept) fitted on the
-    episodes built by hand: each user's first K items (and scaled side-info indicators) -> the
+    episodes built by hand: each user's first K items (their neighbourhood: the unit-length sum
+    of their cosine-similarity rows, times the setting; and scaled side-info indicators) -> the
     rest."""
     from sklearn.linear_model import Ridge
 
@@ -392,8 +398,19 @@ def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight):
     keep = inter["user"].isin(users) & (inter["item"] < 40)
     small = ml100k.with_interactions(inter[keep.to_numpy()])
     cfg = {"shots": [2, 3], "reveal": "earliest", "l2": 7.0, "side_weight": side_weight}
-    model = make_model("kshot-ridge", **cfg).fit(small)
+    model = make_model("kshot-ridge", **cfg, neighbourhood=neighbourhood).fit(small)
     side = side_weight * side_onehot(small.user_info, side_vocab(small.user_info), small.n_users)
+    x = small.matrix(implicit=True).toarray()
+    co = x.T @ x
+    norm = np.sqrt(np.diag(co))
+    norm[norm == 0] = 1.0
+    cos = co / np.outer(norm, norm)
+    np.fill_diagonal(cos, 0.0)
+
+    def around(row):
+        v = row.astype(float) @ cos
+        return neighbourhood * v / (np.linalg.norm(v) or 1.0)
+
     assert len(model.side_vocab_) == (side.shape[1] if side_weight else 0)
     srt = small.interactions.sort_values(["user", "timestamp"], kind="stable")
     for j, k in enumerate((2, 3)):
@@ -402,7 +419,8 @@ def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight):
             it = g["item"].to_numpy()
             if len(it) > k:
                 row = np.bincount(it[:k], minlength=small.n_items) > 0
-                xs.append(np.r_[row, side[u]] if side_weight else row)
+                block = [around(row)] if neighbourhood else []
+                xs.append(np.concatenate([row, *block, side[u]] if side_weight else [row, *block]))
                 ys.append(np.bincount(it[k:], minlength=small.n_items) > 0)
         ref = Ridge(alpha=7.0).fit(np.array(xs, float), np.array(ys, float))
         np.testing.assert_allclose(model.weights_[j], ref.coef_.T, atol=1e-5)
@@ -412,14 +430,17 @@ def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight):
     items = small.items.to_external(srt["item"].to_numpy()[:3])
     s = model.score(Query(items=items)).to_numpy()
     idx = small.items.index(items)
-    w = model.weights_[1]
-    want = model.intercepts_[1] + w[idx].sum(axis=0) + model.side_means_[1] @ w[small.n_items :]
+    w, n = model.weights_[1], small.n_items
+    start = 2 * n if neighbourhood else n
+    want = model.intercepts_[1] + w[idx].sum(axis=0) + model.side_means_[1] @ w[start:]
+    if neighbourhood:
+        want += around(np.bincount(idx, minlength=n) > 0) @ w[n:start]
     ok = np.isfinite(s)
     np.testing.assert_allclose(s[ok], want[ok], rtol=1e-4, atol=1e-5)
 
 
 def test_kshot_ridge_reads_the_side_info_a_new_user_gives(cold_user):
-    model = make_model("kshot-ridge", shots=[0, 5]).fit(cold_user.train)
+    model = make_model("kshot-ridge", shots=[0, 5], neighbourhood=0.0).fit(cold_user.train)
     assert {c for c, _ in model.side_vocab_} == {"age", "gender", "occupation"}
     young = model.score(Query(user_info={"age": 18, "gender": "M", "occupation": "student"})).to_numpy()
     old = model.score(Query(user_info={"age": 65, "gender": "F", "occupation": "retired"})).to_numpy()
@@ -463,7 +484,14 @@ def test_kshot_ridge_windows_add_the_next_blocks_of_k_as_earliest_episodes(ml100
     users = np.unique(inter["user"].to_numpy())[:60]
     keep = inter["user"].isin(users) & (inter["item"] < 40)
     small = ml100k.with_interactions(inter[keep.to_numpy()])
-    cfg = {"shots": [2], "reveal": "earliest", "l2": 3.0, "side_weight": 0.0, "windows": 2}
+    cfg = {
+        "shots": [2],
+        "reveal": "earliest",
+        "l2": 3.0,
+        "side_weight": 0.0,
+        "windows": 2,
+        "neighbourhood": 0.0,
+    }
     model = make_model("kshot-ridge", **cfg).fit(small)
     xs, ys = [], []
     for _, g in small.interactions.sort_values(["user", "timestamp"], kind="stable").groupby("user"):

@@ -1,0 +1,71 @@
+"""Replace some models' rows of a recorded benchmark table with a new run of them.
+
+When one model changes, rerunning a whole table (every model, every split seed) takes hours;
+this reruns nothing. Give it a new run of the changed models *and the baseline* on the same
+protocol, reveal and split seeds. It checks that the baseline's results are identical in both
+(so the splits are the same), swaps the models' per-seed results, recomputes the summary and the
+gains, and rewrites the JSON and the markdown table, keeping any notes written below the table.
+
+Usage::
+
+    python benchmarks/replace_rows.py NEW.json --into benchmarks/cold-user.json --models kshot-ridge
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from fewrec.errors import ConfigError
+from fewrec.eval.benchmark import add_gains, combine_seeds, markdown_table, split_runs
+
+
+def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popularity") -> dict:
+    """``old`` with the rows of ``models`` taken from ``new`` (see the module doc)."""
+    new_runs = {r["seed"]: r for r in split_runs(new)}
+    old_runs = split_runs(old)
+    if sorted(new_runs) != sorted(r["seed"] for r in old_runs):
+        raise ConfigError(f"split seeds differ: {sorted(new_runs)} vs {[r['seed'] for r in old_runs]}")
+    for key in ("protocol", "dataset"):
+        if new[key] != old[key]:
+            raise ConfigError(f"{key} differs: {new[key]!r} vs {old[key]!r}")
+    if new["settings"].get("reveal") != old["settings"].get("reveal"):
+        raise ConfigError("the reveal differs")
+    for run in old_runs:
+        fresh = new_runs[run["seed"]]["models"]
+        mine, theirs = run["models"][baseline], fresh[baseline]
+        headline = [k for k in mine if k.endswith("@10") and not k.endswith("_ci_low")]
+        if any(mine[k] != theirs.get(k) for k in headline):
+            raise ConfigError(f"{baseline} differs on split seed {run['seed']}: not the same splits")
+        for m in models:
+            if m not in fresh:
+                raise ConfigError(f"the new run has no {m!r}")
+            run["models"][m] = fresh[m]
+    if "runs" in old:
+        return {**combine_seeds(old_runs, baseline), "machine": old["machine"]}
+    out = {**old, "models": old_runs[0]["models"]}
+    return add_gains(out, baseline)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("new", type=Path)
+    parser.add_argument("--into", type=Path, required=True)
+    parser.add_argument("--models", required=True, help="comma-separated")
+    parser.add_argument("--baseline", default="popularity")
+    args = parser.parse_args()
+    old = json.loads(args.into.read_text())
+    result = replace_rows(json.loads(args.new.read_text()), old, args.models.split(","), args.baseline)
+    args.into.write_text(json.dumps(result, indent=2))
+    md = args.into.with_suffix(".md")
+    lines = md.read_text().splitlines()
+    table_end = max(i for i, line in enumerate(lines) if line.startswith("|"))
+    head = [line for line in lines[: table_end + 1] if not line.startswith("|")]
+    tail = "\n".join(lines[table_end + 1 :])
+    md.write_text("\n".join(head) + "\n" + markdown_table(result) + "\n" + (tail + "\n" if tail else ""))
+    print(f"replaced {args.models} in {args.into} and {md}")
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import ClassVar, Literal
 
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from pydantic import Field, field_validator
 
@@ -264,10 +265,19 @@ class KShotRidge(Recommender):
             y = _binary(rows_y, cols_y, n_ep, n)
             m = np.asarray(x.mean(axis=0)).ravel()
             p = np.asarray(y.mean(axis=0)).ravel()
-            gram = (x.T @ x).toarray() - n_ep * np.outer(m, m)
-            cross = (x.T @ y).toarray() - n_ep * np.outer(m, p)
-            gram[np.diag_indices_from(gram)] += self.config.l2
-            weights.append(np.linalg.solve(gram, cross).astype(np.float32))
+            if self.sim_ is not None and n_ep < x.shape[1]:
+                # a dense block and fewer episodes than inputs: the same ridge in its dual form,
+                # B = Xc' (Xc Xc' + l2 I)^-1 (Y - p), an n_ep-sized solve instead of 2n
+                xc = x.toarray() - m
+                kernel = xc @ xc.T
+                kernel[np.diag_indices_from(kernel)] += self.config.l2
+                alpha = scipy.linalg.solve(kernel, y.toarray() - p, assume_a="pos")
+                weights.append((xc.T @ alpha).astype(np.float32))
+            else:
+                gram = (x.T @ x).toarray() - n_ep * np.outer(m, m)
+                cross = (x.T @ y).toarray() - n_ep * np.outer(m, p)
+                gram[np.diag_indices_from(gram)] += self.config.l2
+                weights.append(np.linalg.solve(gram, cross).astype(np.float32))
             intercepts.append((p - m @ weights[-1]).astype(np.float32))
             side_means.append(m[blocks * n :])
         self.weights_ = np.stack(weights)

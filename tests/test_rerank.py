@@ -212,7 +212,10 @@ def test_ensemble_progress_bar_names_its_stages(ml100k, capsys):
     (each tuning fold, the known-user weights, the final fit) and the re-rankers."""
     from fewrec.models import make_model
 
-    make_model("ensemble", components={"popularity": {}}, shots=(0, 5), folds=2, progress=True).fit(ml100k)
+    inter = ml100k.interactions
+    small = ml100k.with_interactions(inter[inter["user"].to_numpy() < 300])
+    cfg = {"components": {"popularity": {}}, "shots": (0, 5), "folds": 2, "rerank_trees": 10}
+    make_model("ensemble", **cfg, progress=True).fit(small)
     err = capsys.readouterr().err
     for stage in ("tuning fold 2: popularity", "known-user weights: popularity", "re-rankers", "final fit"):
         assert stage in err

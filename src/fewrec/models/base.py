@@ -101,7 +101,8 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     "2021" where years are text)."""
     info = info.copy()
     for col in info.columns.intersection(catalogue.columns):
-        listy = catalogue[col].map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+        known = catalogue[col].dropna().head(100)  # a sample: this runs on every add
+        listy = known.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
         if listy or col == "genres":
             info[col] = info[col].map(_as_list)
         elif not pd.api.types.is_numeric_dtype(catalogue[col]):

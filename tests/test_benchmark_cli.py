@@ -361,3 +361,25 @@ def test_cli_train_into_a_used_folder(tmp_path):
     refused = fewrec("train", "popularity", "--output", str(other))
     assert refused.returncode == 2 and "other files in it" in refused.stderr
     assert (other / "notes.txt").read_text() == "mine"
+
+
+def test_replace_rows_swaps_a_model_only_on_the_same_splits():
+    """benchmarks/replace_rows.py: a table with a model's rows swapped for themselves is the
+    same table (summary, gains and all); a run whose baseline differs is refused."""
+    import copy
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
+    spec = importlib.util.spec_from_file_location("replace_rows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    for name in ("cold-user.json", "cold-user-earliest-seeds.json"):
+        old = json.loads((path.parent / name).read_text())
+        same = mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["kshot-ridge"])
+        assert json.dumps(same, sort_keys=True) == json.dumps(old, sort_keys=True)
+        other = copy.deepcopy(old)
+        for run in other["runs"].values() if "runs" in other else [other["models"]]:
+            run["popularity"]["K5/ndcg@10"] += 0.01
+        with pytest.raises(ConfigError, match="not the same splits"):
+            mod.replace_rows(other, copy.deepcopy(old), ["kshot-ridge"])

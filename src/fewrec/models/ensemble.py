@@ -84,7 +84,8 @@ DEFAULT_COMPONENTS: dict[str, dict] = {
     "dlae": {},
     # without its neighbourhood block: in the ensemble, whose item-kNN and DLAE already bring
     # the neighbourhood, it lifted validation users little (earliest K5 0.561 -> 0.562, random
-    # 0.700 -> 0.707) and is not yet measured on test users
+    # 0.700 -> 0.707) and left the test users of ten earliest split seeds level (+0.0013
+    # [-0.002, +0.005]; `benchmarks/cold-user-earliest-seeds-with-neighbourhood.md`)
     "kshot-ridge": {"neighbourhood": 0.0},
     "popularity": {"segment_by": "auto"},
 }

@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 
+def with_fix(message: str, fix: str | None) -> str:
+    """``message``, then (after a full stop where it has none) ``Fix: fix`` when there is one."""
+    if not fix:
+        return message
+    return f"{message}{'' if message.rstrip().endswith(('.', '?', '!', ':')) else '.'} Fix: {fix}"
+
+
 class FewrecError(Exception):
     """Base class for errors caused by user input or environment (shown without a traceback)."""
 
@@ -14,9 +21,7 @@ class DataError(FewrecError, ValueError):
         parts = []
         if source:
             parts.append(f"{source}: ")
-        parts.append(message)
-        if fix:
-            parts.append(f"{'' if message.rstrip().endswith(('.', '?', '!', ':')) else '.'} Fix: {fix}")
+        parts.append(with_fix(message, fix))
         super().__init__("".join(parts))
         self.source = source
         self.fix = fix
@@ -34,4 +39,4 @@ class ArgumentError(FewrecError, TypeError):
     """An argument of the wrong type: a query, ``k``, a list of ids, a dataset."""
 
     def __init__(self, message: str, *, fix: str | None = None):
-        super().__init__(message + (f" Fix: {fix}" if fix else ""))
+        super().__init__(with_fix(message, fix))

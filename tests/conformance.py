@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 
 from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking
-from fewrec.models.base import MODELS, Query, load_model
+from fewrec.models.base import MODELS, Query, QueryBatch, load_model
 
 
 @dataclass
@@ -93,6 +94,19 @@ def check_history_only_query(case: Case, model) -> None:
     assert not set(recs["item"]) & set(star_wars)  # seen items are excluded
     with_seen = model.recommend(Query(items=star_wars), k=1682, exclude_seen=False)
     assert len(with_seen) >= 1682 - (model.fitted.popularity == 0).sum()
+
+
+def check_empty_query_flag(case: Case, model) -> None:
+    """``empty_is_popularity`` (which explanations read) says what an empty query scores."""
+    n = len(model.fitted.popularity)
+    empty = QueryBatch(np.full(1, -1), sp.csr_matrix((1, n), dtype=np.float32))
+    scores = model.score_batch(empty)[0]
+    trained = model.fitted.popularity > 0
+    is_popularity = np.array_equal(scores[trained], model.fitted.popularity[trained])
+    if model.empty_is_popularity:
+        assert is_popularity
+    elif case.name != "popularity":  # popularity is what it scores, not a fallback
+        assert not is_popularity, f"{case.name} falls back to popularity: set empty_is_popularity"
 
 
 def check_min_ndcg(case: Case, model, warm) -> None:

@@ -90,6 +90,11 @@ def test_history_only_query(case, models):
 
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
+def test_empty_query_flag(case, models):
+    C.check_empty_query_flag(case, models[case.name])
+
+
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_min_ndcg_on_real_split(case, models, warm):
     C.check_min_ndcg(case, models[case.name], warm)
 

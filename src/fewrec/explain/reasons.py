@@ -64,7 +64,7 @@ def history_contributions(
         n == 1
         and texts is None
         and info is None
-        and np.array_equal(scores[1], model.fitted.popularity[items])
+        and model.empty_is_popularity
         and not np.array_equal(scores[0], scores[1])  # popularity itself: the item adds nothing
     ):
         # without its one item the query is empty and an ID-only model falls back to

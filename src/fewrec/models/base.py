@@ -241,6 +241,9 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: Whether the model can score items it never saw in training (e.g. from text).
     scores_new_items: ClassVar[bool] = False
+    #: Whether a query with no history and no known user gets plain popularity scores (set by
+    #: models that call `fill_empty_with_popularity`); explanations read it.
+    empty_is_popularity: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:
@@ -373,7 +376,8 @@ class Recommender(ABC):
 
     def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
         """Rows of queries with no history and no known user get popularity scores: an
-        ID-only model has nothing else to go on, and ties broken by item index are worse."""
+        ID-only model has nothing else to go on, and ties broken by item index are worse.
+        A model that calls this sets ``empty_is_popularity = True``."""
         empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0)
         if empty.any():
             scores[empty] = self.fitted.popularity[None, :]

@@ -25,6 +25,7 @@ class EASE(Recommender):
     """B = argmin ||X - XB||^2 + l2 ||B||^2 with diag(B) = 0, solved in closed form."""
 
     name = "ease"
+    empty_is_popularity = True
     Config = EASEConfig
 
     def _fit(self, data: Dataset) -> None:
@@ -78,6 +79,7 @@ class DLAE(Recommender):
     """
 
     name = "dlae"
+    empty_is_popularity = True
     Config = DLAEConfig
 
     def dropout_for(self, n_items: float, mean_items: float) -> float:

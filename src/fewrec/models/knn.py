@@ -26,6 +26,7 @@ class ItemItemModel(Recommender):
     """A model that scores ``score(u, j) = sum over history items i of sim_(i, j)`` with a
     sparse item-item matrix ``sim_`` set by `_fit` (and ``trained_``, the items it can score)."""
 
+    empty_is_popularity = True
     sim_: sp.csr_matrix
     trained_: np.ndarray
 

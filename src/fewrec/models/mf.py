@@ -39,6 +39,8 @@ class BPRConfig(MFConfig):
 class _MFBase(Recommender):
     """Shared scoring: user vector (learned, or folded in) dot item factors."""
 
+    empty_is_popularity = True
+
     def _train_implicit(self, model, data: Dataset) -> None:
         x = data.matrix(implicit=True)
         with threadpool_limits(1, "blas"):

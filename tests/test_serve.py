@@ -501,3 +501,23 @@ def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user):
         client.post("/feedback", json={"user": "u1", "item": "c1", "kind": "like"}, headers=AUTH).status_code
         == 201
     )
+
+
+def test_catalogue_title_filter_follows_changes():
+    """The title index is rebuilt after items are added or renamed; a copy keeps its own;
+    items without a title match no title filter (not even "None")."""
+    from fewrec.serve.catalogue import Catalogue
+    from fewrec.serve.store import ItemRecord
+
+    cat = Catalogue()
+    cat.append([ItemRecord("a", title="Fargo"), ItemRecord("b", title=None)])
+    assert cat.mask("title", "fargo").tolist() == [True, False]
+    assert not cat.mask("title", "None").any()
+    before = cat.copy()
+    cat.append([ItemRecord("c", title="FARGO ")])
+    cat.update(0, ItemRecord("a", title="Heat"))
+    assert cat.mask("title", "fargo").tolist() == [False, False, True]
+    assert cat.mask("title", ["heat", "fargo"]).tolist() == [True, False, True]
+    assert before.mask("title", "fargo").tolist() == [True, False]
+    assert cat.unmatched("title", "Faro") == ["filter title='Faro' matches no item (close: ['fargo'])"]
+    assert cat.unmatched("title", "Heat") == []

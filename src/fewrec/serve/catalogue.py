@@ -49,7 +49,8 @@ class Catalogue:
         self.active = np.zeros(0, dtype=bool)
         self.field_names: set[str] = set()
         self._inverted: dict[str, dict[str, np.ndarray]] = {}
-        self._lower: np.ndarray | None = None
+        self._lower: np.ndarray | None = None  # casefolded titles, for search
+        self._by_title: dict[str, np.ndarray] | None = None  # title key -> items, for filters
 
     @classmethod
     def from_model(cls, model: Recommender) -> Catalogue:
@@ -80,7 +81,7 @@ class Catalogue:
         new.active = self.active.copy()
         new.field_names = set(self.field_names)
         new._inverted = {name: dict(inv) for name, inv in self._inverted.items()}
-        new._lower = self._lower
+        new._lower, new._by_title = self._lower, self._by_title  # both rebuilt, never changed
         return new
 
     def append(self, records: Sequence[ItemRecord]) -> None:
@@ -96,7 +97,7 @@ class Catalogue:
             groups = self._groups([r.fields for r in records], name, start)
             for key, idx in groups.items():
                 inv[key] = np.r_[inv[key], idx] if key in inv else np.asarray(idx, dtype=np.int64)
-        self._lower = None
+        self._lower = self._by_title = None
 
     def update(self, idx: int, record: ItemRecord) -> None:
         old = self.fields[idx]
@@ -108,12 +109,12 @@ class Catalogue:
                 inv[key] = inv[key][inv[key] != idx]
             for key in self._keys(record.fields.get(name)):
                 inv[key] = np.r_[inv.get(key, np.zeros(0, np.int64)), idx]
-        self._lower = None
+        self._lower = self._by_title = None
 
     def index_fields(self) -> None:
         """Build the inverted index of every filter field now (else the first filter on a
         field builds it, which takes a noticeable moment on a large catalogue)."""
-        for name in sorted(self.field_names):
+        for name in sorted(self.field_names | {"title"}):
             self._inverted_for(name)
 
     def _groups(self, fields: Sequence[dict[str, Any]], name: str, start: int) -> dict[str, list[int]]:
@@ -125,6 +126,11 @@ class Catalogue:
         return groups
 
     def _inverted_for(self, name: str) -> dict[str, np.ndarray]:
+        if name == "title":
+            if self._by_title is None:
+                groups = self._groups([{"title": t} for t in self.titles], "title", 0)
+                self._by_title = {k: np.asarray(v, dtype=np.int64) for k, v in groups.items()}
+            return self._by_title
         inv = self._inverted.get(name)
         if inv is None:
             groups = self._groups(self.fields, name, 0)
@@ -145,9 +151,6 @@ class Catalogue:
 
     def mask(self, name: str, value: Any) -> np.ndarray:
         """Items whose field ``name`` equals ``value`` (or contains it; a list: any of)."""
-        if name == "title":
-            wanted = {value_key(v) for v in (value if isinstance(value, list) else [value])}
-            return np.fromiter((value_key(t) in wanted for t in self.titles), dtype=bool, count=len(self))
         inv = self._inverted_for(name)
         out = np.zeros(len(self), dtype=bool)
         for key in self._keys(value):
@@ -161,8 +164,7 @@ class Catalogue:
         import difflib
 
         values = value if isinstance(value, list) else [value]
-        titles = name == "title"
-        known = {value_key(t) for t in self.titles if t} if titles else set(self._inverted_for(name))
+        known = self._inverted_for(name)
         notes = []
         for v in values:
             if v is not None and value_key(v) not in known:

@@ -34,6 +34,13 @@ measurements behind design choices, not models of the library:
 * ``zip``: the users' zip codes, which the loader leaves out, as side info of kshot-ridge and
   segmented popularity: the first digit (a US region) or "in Minnesota" (55xxx, where
   MovieLens ran).
+* ``ridge-kernels``: kshot-ridge's earliest K5 model (with its neighbourhood block) in its
+  dual form with other kernels over the episodes (polynomial, Gaussian), and with more input
+  blocks (the revealed items' mean text embedding, the neighbourhood's neighbourhood, squared
+  similarities, a cosine over training users' first 20 items only).
+* ``blend-ceiling`` (~5 min): fixed z-score blends of kshot-ridge (with its neighbourhood) and
+  the other components, the weights chosen on these same validation users: an optimistic
+  ceiling on what blending the library's models can reach under the earliest reveal.
 
 Usage::
 
@@ -358,6 +365,124 @@ def zip_probe(data, add) -> None:
         add("zip", "earliest", f"popularity by side info, {label}", pop_v)
 
 
+def _unit(a: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(a, axis=1, keepdims=True)
+    return a / np.where(norm > 0, norm, 1.0)
+
+
+def _first_items_cosine(train, first: int = 20) -> np.ndarray:
+    """Item cosine over the training users' first ``first`` items only."""
+    inter = train.interactions.sort_values(["user", "timestamp"], kind="stable").groupby("user").head(first)
+    x = sp.csr_matrix(
+        (np.ones(len(inter)), (inter["user"], inter["item"])), shape=(train.n_users, train.n_items)
+    )
+    co = (x.T @ x).toarray()
+    norm = np.sqrt(np.diag(co))
+    norm[norm == 0] = 1.0
+    sim = co / norm[:, None] / norm[None, :]
+    np.fill_diagonal(sim, 0.0)
+    return sim
+
+
+def ridge_kernels_probe(data, splits, add) -> None:
+    """kshot-ridge's earliest K5 model (neighbourhood 10) as kernel ridge over the episodes:
+    other kernels, and more input blocks; "linear" is kshot-ridge itself."""
+    from fewrec.models.content import ContentConfig, embed_items
+    from fewrec.models.ease import cosine_similarity
+
+    k, emb = 5, embed_items(data, ContentConfig()).astype(np.float64)
+    vals: dict[str, list[float]] = {}
+    for s in splits["earliest"]:
+        tr, es = s.train, s.valid
+        n = tr.n_items
+        inter = tr.interactions.sort_values(["user", "timestamp"], kind="stable")
+        items, users = inter["item"].to_numpy(), inter["user"].to_numpy()
+        eps = [idx for idx in inter.groupby("user", sort=True).indices.values() if len(idx) > k]
+        r = np.zeros((len(eps), n))
+        y = np.zeros((len(eps), n))
+        for e, idx in enumerate(eps):
+            r[e, items[idx[:k]]], y[e, items[idx[k:]]] = 1.0, 1.0
+        qr = (es.history > 0).astype(np.float64).toarray()
+        vocab = side_vocab(tr.user_info)
+        side = side_onehot(tr.user_info, vocab, tr.n_users)[[users[idx[0]] for idx in eps]]
+        qside = side_onehot(user_info_rows(tr.user_info, es.users), vocab, len(es))
+        sim = cosine_similarity(tr).astype(np.float64)
+        extras = {  # label: (matrix, scale) of an extra block scale * unit(h @ matrix)
+            "": None,
+            "+ mean text embedding (3)": (emb, 3.0),
+            "+ neighbourhood's neighbourhood (3)": (sim @ sim, 3.0),
+            "+ squared similarities (10)": (sim**2, 10.0),
+            "+ cosine over first 20 items (3)": (_first_items_cosine(tr), 3.0),
+        }
+        for label, extra in extras.items():
+            blocks = [r, 10 * _unit(r @ sim), side]
+            qblocks = [qr, 10 * _unit(qr @ sim), qside]
+            if extra is not None:
+                blocks.append(extra[1] * _unit(r @ extra[0]))
+                qblocks.append(extra[1] * _unit(qr @ extra[0]))
+            x, q = np.hstack(blocks), np.hstack(qblocks)
+            m, p = x.mean(axis=0), y.mean(axis=0)
+            lin, qlin = (x - m) @ (x - m).T, (q - m) @ (x - m).T
+            kernels = {"linear": (lin, qlin, 100.0)}
+            if not label:
+                d, qd = np.diag(lin), ((q - m) ** 2).sum(axis=1)
+                dist, qdist = d[:, None] + d[None, :] - 2 * lin, qd[:, None] + d[None, :] - 2 * qlin
+                bw = 2.0 * np.median(dist)
+                kernels |= {
+                    "polynomial (lin + 100)^2 / 100": (
+                        (lin + 100) ** 2 / 100,
+                        (qlin + 100) ** 2 / 100,
+                        100.0,
+                    ),
+                    "polynomial, l2 300": ((lin + 100) ** 2 / 100, (qlin + 100) ** 2 / 100, 300.0),
+                    "Gaussian, 2 x median distance, l2 0.3": (np.exp(-dist / bw), np.exp(-qdist / bw), 0.3),
+                }
+            for kname, (kxx, kqx, l2) in kernels.items():
+                kxx = kxx + l2 * np.eye(len(kxx))
+                alpha = np.linalg.solve(kxx, y - p)
+                setting = f"{kname} {label}".strip() if label else kname
+                vals.setdefault(setting, []).append(ndcg10(kqx @ alpha + p, es))
+    for setting, v in vals.items():
+        add("ridge-kernels", "earliest", setting, v)
+
+
+def blend_ceiling_probe(splits, add) -> None:
+    """Fixed z-blends of kshot-ridge (neighbourhood 10) and other components, the weights
+    chosen on the same validation users (optimistic)."""
+    import itertools
+
+    comps = {
+        "itemknn": ("itemknn", {"neighbors": 1000}),
+        "popularity by side info": ("popularity", {"segment_by": "auto"}),
+        "fewshot": ("fewshot", {"reveal": "earliest"}),
+        "transitions": ("transitions", {}),
+        "plain kshot-ridge": ("kshot-ridge", {"reveal": "earliest", **PLAIN_RIDGE}),
+        "dlae": ("dlae", {}),
+    }
+    z: dict[str, list[np.ndarray]] = {}
+    for seed, s in zip(SEEDS, splits["earliest"], strict=True):
+        for label, (name, cfg) in {"kshot-ridge": ("kshot-ridge", {"reveal": "earliest"}), **comps}.items():
+            m = make_model(name, seed=seed, **cfg).fit(s.train)
+            z.setdefault(label, []).append(z_scores(score_eval_set(m, s.valid, s.train.user_info)))
+
+    def score(weights: dict[str, float]) -> list[float]:
+        return [
+            ndcg10(z["kshot-ridge"][i] + sum(w * z[c][i] for c, w in weights.items() if w), s.valid)
+            for i, s in enumerate(splits["earliest"])
+        ]
+
+    add("blend-ceiling", "earliest", "kshot-ridge alone", score({}))
+    best = max(
+        (
+            dict(zip(comps, ws, strict=True))
+            for ws in itertools.product((0.0, 0.25, 0.5, 1.0), repeat=len(comps))
+        ),
+        key=lambda w: float(np.mean(score(w))),
+    )
+    label = ", ".join(f"{w:g} {c}" for c, w in best.items() if w) or "nothing"
+    add("blend-ceiling", "earliest", f"best blend on these users: kshot-ridge + {label}", score(best))
+
+
 def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
@@ -423,6 +548,10 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
                 "ensemble",
                 components=comps,
             )
+    if wanted("ridge-kernels"):
+        ridge_kernels_probe(data, splits, add)
+    if wanted("blend-ceiling"):
+        blend_ceiling_probe(splits, add)
     if wanted("learning-curve"):
         learning_curve_probe(splits, add, model_row_on)
     if wanted("catalogue-time"):

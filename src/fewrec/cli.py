@@ -1,4 +1,4 @@
-"""The `fewrec` command line: data, train, recommend, benchmark, demo."""
+"""The `fewrec` command line: data, train, recommend, benchmark, demo, serve, scale, models."""
 
 from __future__ import annotations
 
@@ -351,7 +351,9 @@ def scale_embed(
     destination: Annotated[Path, typer.Argument(help="output Parquet folder")],
     text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
     backend: Annotated[str, typer.Option(help="torch | torch-bf16 | onnx")] = "torch",
-    actors: Annotated[int | None, typer.Option(help="encoder actors (default: CPUs - 1)")] = None,
+    actors: Annotated[
+        int | None, typer.Option(help="encoder actors (default: one per CPU of the cluster)")
+    ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
     overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,
 ):

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+from rich.console import Console
 from rich.progress import Progress
 
 from fewrec.data.dataset import Dataset
@@ -163,7 +164,8 @@ def run_benchmark(
     else:
         tasks = [(m, None, None) for m in models]
 
-    with Progress(disable=not progress, transient=True) as bar:
+    # on stderr: stdout carries the table alone (a transient bar leaves a blank line there)
+    with Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar:
         job = bar.add_task(f"benchmark {protocol}", total=len(tasks))
         if protocol == "warm":
             split = warm_split(data, seed)

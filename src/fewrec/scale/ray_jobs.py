@@ -115,8 +115,9 @@ def init_ray(config: RayConfig | None = None) -> bool:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         raise FewrecError(
-            f"could not connect to the Ray cluster at {address!r} ({exc}). Fix: check the address "
-            f"in the config or ${ADDRESS_ENV}, or unset it to run on a local Ray."
+            f"could not connect to the Ray cluster at {address!r} ({exc}). Fix: start one there "
+            f"(`ray start --head` for 'auto'), or give another address (--address, the config or "
+            f"${ADDRESS_ENV}), or none to run on a local Ray."
         ) from None
     return True
 
@@ -540,6 +541,7 @@ def run_benchmark_ray(
         ray_config: where to run (None: ``$FEWREC_RAY_ADDRESS`` or a local Ray).
         progress: a progress bar over models.
     """
+    from rich.console import Console
     from rich.progress import Progress
 
     from fewrec.data.movielens import load_dataset
@@ -562,7 +564,10 @@ def run_benchmark_ray(
     options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": None}
     docs: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
-    with ray_session(ray_config) as ray, Progress(disable=not progress, transient=True) as bar:
+    with (
+        ray_session(ray_config) as ray,
+        Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar,
+    ):
         job = bar.add_task(f"benchmark {protocol} on Ray", total=len(names))
         data_ref = ray.put(data)
         task = ray.remote(num_cpus=cpus_per_model)(_benchmark_task)

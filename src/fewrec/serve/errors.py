@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, with_fix
 
 
 class ServeError(FewrecError):
@@ -12,7 +12,7 @@ class ServeError(FewrecError):
     kind = "bad_request"
 
     def __init__(self, message: str, *, field: str | None = None, fix: str | None = None):
-        super().__init__(message + (f" Fix: {fix}" if fix else ""))
+        super().__init__(with_fix(message, fix))
         self.field = field
         self.fix = fix
 

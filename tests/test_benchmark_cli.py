@@ -197,6 +197,7 @@ def fewrec(*args, check=False):
         (["benchmark", "--shots", "a,b"], "--shots expects integers"),
         (["data", "fetch", "nope"], "unknown dataset"),
         (["recommend", "/no/such/dir"], "not a saved fewrec model"),
+        (["recommend", "/no/[bold]such[/bold]"], "/no/[bold]such[/bold]"),  # printed, not markup
         (["nosuch"], "No such command"),
         (["benchmark", "--seed", "x"], "Invalid value"),
         (["benchmark", "--seeds", "0,x"], "--seeds expects integers"),

@@ -187,6 +187,26 @@ def test_feedback_changes_the_next_recommendations_within_a_second(client):
     assert [e["kind"] for e in events] == ["like", "like", "like", "dislike", "rating"]
 
 
+def test_every_event_counts_and_the_newest_wins(client):
+    """A user's likes still count after more than a thousand later events; an event that
+    arrives late but happened earlier does not override a newer one; milliseconds are refused."""
+    user = "busy-user"
+    client.put("/users/" + user, json={}, headers=AUTH)
+    for item in ("50", "172", "181"):
+        client.post("/feedback", json={"user": user, "item": item, "kind": "like"}, headers=AUTH)
+    views = [{"user": user, "item": str(i), "kind": "view"} for i in range(200, 1200)]
+    assert client.post("/feedback/batch", json={"events": views}, headers=AUTH).status_code == 201
+    out = client.get(f"/users/{user}/recommend", params={"explore": False}).json()
+    assert out["history_size"] == 3
+    assert not {str(i) for i in range(200, 1200)} & set(ids(out))  # viewed items stay seen
+    late = {"user": user, "item": "50", "kind": "dislike", "timestamp": 1_000.0}
+    assert client.post("/feedback", json=late, headers=AUTH).status_code == 201
+    assert client.get(f"/users/{user}/recommend", params={"explore": False}).json()["history_size"] == 3
+    ms = {"user": user, "item": "1", "kind": "like", "timestamp": 1.7e12}
+    r = client.post("/feedback", json=ms, headers=AUTH)
+    assert r.status_code == 422 and "milliseconds" in r.json()["message"]
+
+
 def test_filters_and_exclusions(client):
     out = rec(client, items=["50"], k=10, filters={"genres": ["Comedy", "Romance"]})
     assert all({"Comedy", "Romance"} & set(i["fields"]["genres"]) for i in out["items"])

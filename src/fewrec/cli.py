@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fewrec.errors import FewrecError
 
@@ -48,7 +49,7 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movi
     if name not in DATASETS:
         raise FewrecError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
     path = fetch_movielens_100k()
-    console.print(f"[green]ok[/green] {name} cached at {path}")
+    console.print(f"[green]ok[/green] {escape(name)} cached at {escape(str(path))}")
 
 
 @data_app.command("info")
@@ -57,7 +58,7 @@ def data_info(name: Annotated[str, typer.Argument(help="dataset name")] = "movie
     from fewrec.data.movielens import load_dataset
 
     data = load_dataset(name)
-    console.print(repr(data))
+    console.print(repr(data), markup=False)
     console.print(data.item_texts()[:5])
 
 
@@ -67,7 +68,7 @@ def list_models():
     from fewrec.models import MODELS
 
     for name, cls in sorted(MODELS.items()):
-        console.print(f"[bold]{name}[/bold]: {cls.Config().model_dump()}")
+        console.print(f"[bold]{escape(name)}[/bold]: {escape(str(cls.Config().model_dump()))}")
 
 
 @app.command("benchmark")
@@ -130,10 +131,10 @@ def benchmark(
         )
     else:
         result = run_benchmark(protocol, names, baseline=base, **options)
-    console.print(markdown_table(result))
+    console.print(markdown_table(result), markup=False)
     if output:
         write_result(result, output)
-        console.print(f"wrote {output}")
+        console.print(f"wrote {output}", markup=False)
 
 
 @app.command("merge-seeds")
@@ -159,9 +160,9 @@ def merge_seeds(
             raise FewrecError(f"{path} is not a fewrec benchmark JSON result") from None
     base = None if baseline is None or baseline.lower() == "none" else baseline
     result = combine_seeds(runs, base)
-    console.print(markdown_table(result))
+    console.print(markdown_table(result), markup=False)
     write_result(result, output)
-    console.print(f"wrote {output}")
+    console.print(f"wrote {output}", markup=False)
 
 
 def _int(value: str, option: str) -> int:
@@ -220,15 +221,16 @@ def train(
         data = load_interactions(interactions, items, users, columns=cols, encoding=encoding, sep=sep)
     logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
     if shows and sys.stderr.isatty():
-        err.print(f"training {model} on {data!r}", highlight=False)
+        err.print(f"training {model} on {data!r}", highlight=False, markup=False)
         rec.fit(data)
     else:
         with console.status(f"training {model} on {data!r}"):
             rec.fit(data)
     if replacing:
-        err.print(f"[yellow]note:[/yellow] replacing the model saved in {output}", highlight=False)
+        where = escape(str(output))
+        err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)
     rec.save(output)
-    console.print(f"[green]saved[/green] {model} to {output}")
+    console.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
 
 
 def _check_encoding(encoding: str) -> None:
@@ -265,7 +267,7 @@ def recommend(
             notes.append(m.note)
     query = Query(user=user, items=liked, text=text)
     for note in [n for n in notes if n] + rec.query_notes(query):
-        err.print(f"[yellow]note:[/yellow] {note}", highlight=False)
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
         recs = rec.recommend(query, k=k, explain=explain)
@@ -389,7 +391,7 @@ def scale_recommend(
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     recs.to_parquet(output, index=False)
-    console.print(f"wrote {len(recs)} rows to {output}")
+    console.print(f"wrote {len(recs)} rows to {output}", markup=False)
 
 
 def main() -> None:
@@ -398,7 +400,7 @@ def main() -> None:
     try:
         app(standalone_mode=False)
     except FewrecError as exc:
-        err.print(f"[bold red]error:[/bold red] {exc}")
+        err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from fewrec.data.dataset import Vocabulary
 from fewrec.errors import DataError
@@ -98,5 +99,5 @@ def print_recommendations(
         cells.append(f"{row.score:.3f}")
         if has_reason:
             cells.append(str(row.reason))
-        table.add_row(*cells)
+        table.add_row(*(Text(c) for c in cells))  # plain text: a title like "[REC]" is not markup
     console.print(table)

@@ -456,8 +456,8 @@ class Engine:
         if req.user is not None:
             rec = self.store.get_user(req.user)
             known = self._known_to_model(st, req.user)
-            events = self.store.feedback(req.user)
-            if rec is None and not known and not events:
+            seen_items, events = self.store.user_state(req.user)
+            if rec is None and not known and not seen_items:
                 raise NotFoundError(
                     f"no user {req.user!r}", field="user", fix="create it with PUT /users/{id}"
                 )
@@ -465,8 +465,8 @@ class Engine:
             if rec is not None:
                 text_parts.append(rec.text or "")
                 info.update(rec.info)
+            seen.update(seen_items)
             for ev in events:
-                seen.add(ev.item)
                 if ev.kind in ("like", "click"):
                     items[ev.item] = like
                 elif ev.kind == "rating" and ev.value is not None:

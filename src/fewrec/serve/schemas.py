@@ -28,6 +28,8 @@ Scalar = Annotated[float, Field(allow_inf_nan=False)] | int | bool | ShortText
 FieldValue = Scalar | Annotated[list[Scalar], Field(max_length=MAX_LIST)]
 
 FeedbackKind = Literal["view", "click", "like", "dislike", "rating"]
+MAX_UNIX_SECONDS = 1e11
+"""Later than any real event in seconds (year ~5100); milliseconds since 1970 are larger."""
 
 
 class Strict(BaseModel):
@@ -130,6 +132,11 @@ class FeedbackIn(Strict):
     def _rating_has_value(self) -> FeedbackIn:
         if self.kind == "rating" and self.value is None:
             raise ValueError("a rating event needs a value")
+        if self.timestamp is not None and self.timestamp > MAX_UNIX_SECONDS:
+            raise ValueError(
+                f"timestamp {self.timestamp:g} is after the year 5000: send Unix seconds, not "
+                "milliseconds (divide by 1000)"
+            )
         return self
 
 

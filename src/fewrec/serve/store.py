@@ -337,6 +337,21 @@ class Store:
         )
         return [FeedbackRecord(*r) for r in reversed(rows)]
 
+    def user_state(self, user_id: str) -> tuple[list[str], list[FeedbackRecord]]:
+        """Every item the user has an event on, and per item the latest (by timestamp, then
+        arrival) event that says how they liked it (like, click, dislike or rating): all their
+        events count, however many, and a late-arriving event does not override a newer one."""
+        c = self._reader()
+        seen = [r[0] for r in c.execute("SELECT DISTINCT item FROM feedback WHERE user = ?", (user_id,))]
+        rows = c.execute(
+            "SELECT user, item, kind, value, ts, seq FROM ("
+            " SELECT *, ROW_NUMBER() OVER (PARTITION BY item ORDER BY ts DESC, seq DESC) AS rn"
+            " FROM feedback WHERE user = ? AND kind IN ('like', 'click', 'dislike', 'rating')"
+            ") WHERE rn = 1 ORDER BY ts, seq",
+            (user_id,),
+        ).fetchall()
+        return seen, [FeedbackRecord(*r) for r in rows]
+
     def count_feedback(self, user_id: str) -> int:
         """How many events a user has."""
         row = self._reader().execute("SELECT COUNT(*) FROM feedback WHERE user = ?", (user_id,)).fetchone()

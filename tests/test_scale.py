@@ -301,3 +301,33 @@ def test_embed_parquet_with_ray_data(tmp_path, ray_local):
     assert np.min(np.sum(vecs * want, axis=1)) > 0.9999
     with pytest.raises(Exception, match="not empty"):
         embed_parquet(src, tmp_path / "out", backend="onnx", actors=1)
+
+
+@needs_ray
+def test_ray_user_mistakes_are_one_clear_error(warm_models, ray_local, tmp_path):
+    """Wrong argument types, more CPUs per task than the cluster has (Ray would wait forever),
+    an address nothing answers at (Ray retries for minutes), and a Parquet input without the
+    text column (Ray wrapped fewrec's error in its own traceback) are each one fewrec error."""
+    from fewrec.errors import ArgumentError, FewrecError
+    from fewrec.scale.ray_jobs import _check_reachable, embed_parquet, recommend_all
+
+    model = warm_models["popularity"]
+    with pytest.raises(ArgumentError, match="list of user ids"):
+        recommend_all(model, users="196", executor="local")  # was read as users 1, 9 and 6
+    with pytest.raises(ArgumentError, match="whole number"):
+        recommend_all(model, k="10", executor="local")
+    with pytest.raises(ArgumentError, match="fitted model"):
+        recommend_all("models/ease", executor="local")
+    with pytest.raises(ConfigError, match="cpus_per_task=64 but the Ray cluster has"):
+        recommend_all(model, users=["196"], cpus_per_task=64)
+    # (init_ray's checks, called directly: this module's Ray is already running)
+    with pytest.raises(FewrecError, match="nothing answers"):
+        _check_reachable("127.0.0.1:1", "fix")
+    with pytest.raises(FewrecError, match="not 'auto'"):
+        _check_reachable("not an address", "fix")
+    src = tmp_path / "items.parquet"
+    pd.DataFrame({"item": ["a"], "body": ["space"]}).to_parquet(src, index=False)
+    with pytest.raises(DataError, match=r"no text column 'text'.*\['item', 'body'\]"):
+        embed_parquet(src, tmp_path / "out")
+    with pytest.raises(DataError, match="no such file"):
+        embed_parquet(tmp_path / "nope.parquet", tmp_path / "out")

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -111,15 +111,55 @@ def init_ray(config: RayConfig | None = None) -> bool:
             object_store_memory=cfg.object_store_memory,
             include_dashboard=cfg.include_dashboard,
         )
+    fix = (
+        f"start one there (`ray start --head` for 'auto'), or give another address (--address, the "
+        f"config or ${ADDRESS_ENV}), or none to run on a local Ray"
+    )
+    if address is not None:
+        _check_reachable(address, fix)
     try:
         ray.init(address=address, **kwargs)
-    except ConnectionError as exc:
-        raise FewrecError(
-            f"could not connect to the Ray cluster at {address!r} ({exc}). Fix: start one there "
-            f"(`ray start --head` for 'auto'), or give another address (--address, the config or "
-            f"${ADDRESS_ENV}), or none to run on a local Ray."
-        ) from None
+    except (ConnectionError, ValueError) as exc:
+        where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
+        raise FewrecError(f"could not connect to {where} ({exc}). Fix: {fix}.") from None
     return True
+
+
+def _check_reachable(address: str, fix: str, timeout: float = 5.0) -> None:
+    """Fail fast on a ``host:port`` (or ``ray://host:port``) nothing listens on: Ray itself
+    keeps retrying such an address for minutes."""
+    import socket
+
+    rest = address.removeprefix("ray://")
+    if address == "auto" or "://" in rest:
+        return
+    host, sep, port = rest.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise FewrecError(
+            f"Ray address {address!r} is not 'auto', 'host:port' or 'ray://host:port'. Fix: {fix}."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise FewrecError(f"nothing answers at the Ray address {address!r} ({exc}). Fix: {fix}.") from None
+
+
+def _check_cpus(cpus: float, what: str) -> None:
+    """A task or actor that reserves more CPUs than the cluster has would wait forever."""
+    total = cluster_cpus()
+    if cpus > total:
+        raise ConfigError(f"{what}={cpus:g} but the Ray cluster has {total} CPUs; it would wait forever")
+
+
+def _user_error(exc: BaseException) -> FewrecError | None:
+    """The fewrec error a Ray task raised, unwrapped from Ray's task-error wrappers."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, FewrecError):
+            return exc
+        seen.add(id(exc))
+        exc = getattr(exc, "cause", None) or exc.__cause__
+    return None
 
 
 @contextlib.contextmanager
@@ -273,8 +313,10 @@ def embed_parquet(
     name = TextEncoder(model, backend=backend, cache_dir=cache_dir or tempfile.gettempdir()).name
     paths = [str(p) for p in source] if isinstance(source, list | tuple) else str(source)
     destination = str(destination)
+    _check_text_column(paths, text_column)
     _prepare_destination(destination, overwrite)
     with ray_session(ray_config) as ray:
+        _check_cpus(cpus_per_actor, "cpus_per_actor")
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         ctx.enable_operator_progress_bars = progress
@@ -309,9 +351,37 @@ def embed_parquet(
                 "vector_column": vector_column,
             },
         )
-        ds.write_parquet(destination, ray_remote_args={"num_cpus": 0})
+        try:
+            ds.write_parquet(destination, ray_remote_args={"num_cpus": 0})
+        except Exception as exc:
+            mine = _user_error(exc)
+            if mine is None:
+                raise
+            raise mine from None
         seconds = time.perf_counter() - start
     return EmbedReport(rows, seconds, n_actors, destination, name)
+
+
+def _check_text_column(paths: str | list[str], text_column: str) -> None:
+    """Local Parquet input that is missing, not Parquet, or has no ``text_column``: one clear
+    error before Ray starts (remote URIs are left to Ray)."""
+    import pyarrow.dataset as pds
+
+    local = [p for p in ([paths] if isinstance(paths, str) else paths) if "://" not in p]
+    if not local:
+        return
+    for p in local:
+        if not Path(p).exists():
+            raise DataError(f"no such file or folder: {p}")
+    try:
+        schema = pds.dataset(local, format="parquet").schema
+    except Exception as exc:  # pyarrow's errors for non-Parquet input vary by version
+        raise DataError(f"cannot read {local} as Parquet ({exc})", fix="give Parquet files") from None
+    if text_column not in schema.names:
+        raise DataError(
+            f"the input has no text column {text_column!r}; its columns are {schema.names}",
+            fix="--text-column NAME (text_column= in Python)",
+        )
 
 
 def read_embeddings(
@@ -447,8 +517,20 @@ def recommend_all(
     """
     from tqdm.auto import tqdm
 
-    if k < 1 or chunk_size < 1:
-        raise ConfigError(f"k and chunk_size must be >= 1, got k={k}, chunk_size={chunk_size}")
+    from fewrec.models.base import Recommender
+
+    if not isinstance(model, Recommender):
+        raise ArgumentError(
+            f"recommend_all needs a fitted model, got {type(model).__name__}",
+            fix="recommend_all(load_model(path), ...)",
+        )
+    for name, value in (("k", k), ("chunk_size", chunk_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ArgumentError(f"{name} must be a whole number, got {value!r}")
+        if value < 1:
+            raise ConfigError(f"{name} must be >= 1, got {value}")
+    if users is not None and (isinstance(users, str | bytes) or not isinstance(users, Sequence | np.ndarray)):
+        raise ArgumentError(f"users must be a list of user ids, got {users!r}", fix="users=['196']")
     if executor not in ("ray", "local"):
         raise ConfigError(f"executor must be 'ray' or 'local', got {executor!r}")
     st = model.fitted
@@ -468,6 +550,7 @@ def recommend_all(
                 bar.update(len(chunk))
         else:
             with ray_session(ray_config) as ray:
+                _check_cpus(cpus_per_task, "cpus_per_task")
                 packed = pack_model(model)
                 ref = ray.put(packed)
                 task = ray.remote(num_cpus=cpus_per_task)(_recommend_task)
@@ -568,6 +651,7 @@ def run_benchmark_ray(
         ray_session(ray_config) as ray,
         Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar,
     ):
+        _check_cpus(cpus_per_model, "cpus_per_model")
         job = bar.add_task(f"benchmark {protocol} on Ray", total=len(names))
         data_ref = ray.put(data)
         task = ray.remote(num_cpus=cpus_per_model)(_benchmark_task)

@@ -221,6 +221,8 @@ def fewrec(*args, check=False):
         (["serve", "/no/such/dir", "--port", "99999"], "--port must be between"),
         (["serve", "/no/such/dir", "--index", "bogus"], "--index must be one of"),
         (["train", "ease", "--output", "/no/such/dir/m", "--set", "l2=1e400"], "finite number"),
+        (["scale", "recommend", "/no/such/dir", "--output", "src"], "is a folder"),
+        (["scale", "recommend", "/no/such/dir", "--output", "/tmp/r.parquet", "--k", "0"], "--k must be"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

@@ -267,6 +267,8 @@ BAD = [
     ("post", "/recommend", {"items": ["50", 7]}, 422, "items[1]"),
     ("post", "/recommend", {"items": ["nope"]}, 404, "items[0]"),
     ("post", "/recommend", {"items": ["50"], "ratings": [5, 4]}, 422, "body"),
+    ("post", "/recommend", {"items": ["50", "1"], "ratings": [5, -3]}, 422, "ratings[1]"),
+    ("post", "/recommend", {"items": ["50"], "ratings": [100]}, 422, "ratings[0]"),
     ("post", "/recommend", {"text": "x" * 5000}, 422, "text"),
     ("post", "/recommend", {"filters": {"colour": "red"}}, 422, "filters.colour"),
     ("post", "/recommend", {"filters": {"genres": []}}, 422, "filters.genres"),

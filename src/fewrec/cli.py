@@ -388,6 +388,11 @@ def scale_recommend(
     from fewrec.models.base import load_model
     from fewrec.scale.ray_jobs import RayConfig, recommend_all
 
+    if output.is_dir():
+        example = output / "recs.parquet"
+        raise FewrecError(f"--output {output} is a folder. Fix: give a file name, e.g. {example}")
+    if k < 1:
+        raise FewrecError(f"--k must be at least 1, got {k}")
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     recs.to_parquet(output, index=False)

@@ -349,6 +349,14 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
+        if query.ratings is not None and len(self.fitted.train.data):
+            lo, hi = float(self.fitted.train.data.min()), float(self.fitted.train.data.max())
+            outside = [r for r in query.ratings if not lo <= r <= hi]
+            if outside:
+                notes.append(
+                    f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}; "
+                    "the model takes them as they are (a dislike is better left out of the query)"
+                )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:
             return notes

@@ -410,12 +410,17 @@ class Engine:
         self.get_user(user_id)
         return [_feedback_out(e) for e in self.store.feedback(user_id, limit=limit)]
 
+    @staticmethod
+    def _top_rating(st: ModelState) -> float:
+        """The highest rating a request or event may give (ratings run from 0)."""
+        like = st.model.fitted.like_rating
+        return max(like, 5.0) if like > 1 else 1.0
+
     def add_feedback(self, events: Sequence[S.FeedbackIn]) -> S.FeedbackAck:
         """Validate and durably store events (unknown users are created on their first event)."""
         st = self._state
         vocab = st.model.fitted.items
-        like = st.model.fitted.like_rating
-        top = max(like, 5.0) if like > 1 else 1.0
+        top = self._top_rating(st)
         for pos, ev in enumerate(events):
             where = f"events[{pos}]." if len(events) > 1 else ""
             i = int(vocab.lookup([ev.item])[0])
@@ -474,6 +479,11 @@ class Engine:
                 elif ev.kind == "dislike":
                     items[ev.item] = 0.0
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
+        top = self._top_rating(st)
+        for pos, r in enumerate(ratings):
+            if not 0 <= r <= top:
+                message = f"a rating must be between 0 and {top:g}, got {r:g}"
+                raise InvalidError(message, field=f"ratings[{pos}]")
         vocab = fit.items
         idx = vocab.lookup(req.items)
         notes = []

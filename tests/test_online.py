@@ -124,3 +124,36 @@ def test_replay_without_side_info(model):
     relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
     out = replay(model, relevant, RandomPolicy(), steps=3, user_info=pd.DataFrame(index=range(3)))
     assert out.shape == (3, 3)
+
+
+def test_online_user_mistakes_are_one_clear_error(model, cold_user):
+    """Wrong types and misaligned inputs to the policies and the replay are named, not numpy or
+    attribute errors, and never silently misread (one side-info row for many users, -1 as a
+    reward)."""
+    from fewrec.errors import ArgumentError, NotFittedError
+
+    batch = empty_batch(model)
+    for bad in ("2", None, float("nan")):
+        with pytest.raises(ConfigError, match="thompson scale must be a finite number"):
+            Thompson(bad)
+    with pytest.raises(ArgumentError, match="numpy Generator"):
+        Thompson(1.0).scores(model, batch, 0)
+    with pytest.raises(NotFittedError):
+        Greedy().scores(make_model("fewshot"), batch, None)
+    with pytest.raises(ArgumentError, match="whole number"):
+        select(np.zeros((1, 4)), np.ones((1, 4), dtype=bool), 2.5)
+    relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
+    dense = replay(model, np.eye(3, model.n_items), Greedy(), steps=2)  # numpy is taken as is
+    np.testing.assert_array_equal(dense, replay(model, relevant, Greedy(), steps=2))
+    with pytest.raises(ArgumentError, match="steps must be a whole number"):
+        replay(model, relevant, Greedy(), steps=2.5)
+    with pytest.raises(ConfigError, match="no users"):
+        replay(model, relevant[:0], Greedy())
+    with pytest.raises(ConfigError, match="not NaN or < 0"):
+        replay(model, -relevant, Greedy(), steps=2)
+    with pytest.raises(ConfigError, match="1 rows for 3 users"):
+        replay(model, relevant, Greedy(), steps=2, user_info=pd.DataFrame({"age": [30]}))
+    with pytest.raises(ConfigError, match="one text"):
+        replay(model, relevant, Greedy(), steps=2, texts=["sci-fi"])
+    with pytest.raises(ConfigError, match="seeds must be"):
+        run_policies(model, relevant, [Greedy()], seeds=())

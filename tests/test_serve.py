@@ -508,6 +508,11 @@ def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
         "ensemble read it)",
         "ease does not read user side info, so ['age'] was ignored",
     ]
+    out = rec(client, items=["50"], k=3, explore=True)
+    assert out["policy"] == "greedy" and out["notes"] == [
+        "explore was asked for, but ease has no posterior to explore with (the few-shot models have "
+        "one): this is the model's best guess"
+    ]
 
 
 def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user):

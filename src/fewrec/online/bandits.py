@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewrec.errors import ConfigError
+from fewrec.errors import ArgumentError, ConfigError
 from fewrec.models.base import QueryBatch, Recommender
 from fewrec.topk import top_k_rows
 
@@ -55,8 +55,26 @@ class Posterior:
         return np.asarray(directions, dtype=np.float32) @ self.x.T
 
 
+def _setting(name: str, value: Any) -> float:
+    """A policy's width setting: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not np.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+    if value < 0:
+        raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+    return float(value)
+
+
+def _check_rng(rng: Any) -> None:
+    if not isinstance(rng, np.random.Generator):
+        raise ArgumentError(
+            f"a policy needs a numpy Generator for its randomness, got {rng!r}",
+            fix="np.random.default_rng(seed)",
+        )
+
+
 def posterior(model: Recommender, batch: QueryBatch) -> Posterior:
     """The head posterior of ``batch`` under ``model`` (see `has_posterior`)."""
+    model.fitted  # noqa: B018 (not fitted: the clear error)
     if not has_posterior(model):
         raise ConfigError(
             f"model {model.name!r} has no posterior to explore with. "
@@ -94,6 +112,8 @@ class Policy(ABC):
 
 
 def _mean(model: Recommender, batch: QueryBatch, mean: np.ndarray | None) -> np.ndarray:
+    if mean is None:
+        model.fitted  # noqa: B018 (not fitted: the clear error, not a missing attribute)
     out = model.score_batch(batch) if mean is None else mean
     return np.asarray(out, dtype=np.float64).reshape(len(batch), -1)
 
@@ -113,6 +133,7 @@ class RandomPolicy(Policy):
     name = "random"
 
     def scores(self, model, batch, rng, mean=None):
+        _check_rng(rng)
         return rng.random((len(batch), model.n_items))
 
 
@@ -127,11 +148,10 @@ class Thompson(Policy):
     needs_posterior = True
 
     def __init__(self, scale: float = 1.0):
-        if not np.isfinite(scale) or scale < 0:
-            raise ConfigError(f"thompson scale must be a finite number >= 0, got {scale}")
-        self.scale = float(scale)
+        self.scale = _setting("thompson scale", scale)
 
     def scores(self, model, batch, rng, mean=None):
+        _check_rng(rng)
         base = _mean(model, batch, mean)
         if self.scale == 0:
             return base
@@ -155,9 +175,7 @@ class UCB(Policy):
     needs_posterior = True
 
     def __init__(self, c: float = 1.0):
-        if not np.isfinite(c) or c < 0:
-            raise ConfigError(f"ucb c must be a finite number >= 0, got {c}")
-        self.c = float(c)
+        self.c = _setting("ucb c", c)
 
     def scores(self, model, batch, rng, mean=None):
         base = _mean(model, batch, mean)
@@ -195,6 +213,8 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         allowed: boolean mask of the same shape.
         k: items per query.
     """
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
     masked = np.where(allowed, scores, -np.inf)
     k = min(k, masked.shape[1])
     top = top_k_rows(masked, k)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.errors import ConfigError
+from fewrec.errors import ArgumentError, ConfigError
 from fewrec.models.base import QueryBatch, Recommender
 from fewrec.online.bandits import Policy, select
 
@@ -79,7 +79,25 @@ def replay(
     Returns:
         (n_users x steps) hits per round.
     """
+    if isinstance(relevant, np.ndarray):
+        relevant = sp.csr_matrix(relevant)
+    if not sp.issparse(relevant):
+        raise ArgumentError(
+            f"relevant must be a users x items matrix (scipy sparse or numpy), got {type(relevant).__name__}"
+        )
+    for name, value in (("steps", steps), ("per_step", per_step), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise ArgumentError(f"{name} must be a whole number, got {value!r}")
     n_users, n_items = relevant.shape
+    if n_users == 0:
+        raise ConfigError("relevant has no users (rows) to replay")
+    values = relevant.tocsr().data
+    if len(values) and not (np.isfinite(values).all() and (values >= 0).all()):
+        raise ConfigError("relevant must hold 0 (no reward) or positive numbers (reward 1), not NaN or < 0")
+    if user_info is not None and len(user_info) != n_users:
+        raise ConfigError(f"user_info has {len(user_info)} rows for {n_users} users; give one row per user")
+    if texts is not None and (isinstance(texts, str) or len(texts) != n_users):
+        raise ConfigError(f"texts must be a list of one text (or None) per user, {n_users} in all")
     if n_items != model.n_items:
         raise ConfigError(f"relevant has {n_items} item columns, the model scores {model.n_items}")
     if steps < 1 or per_step < 1 or steps * per_step > n_items:
@@ -121,6 +139,8 @@ def run_policies(
     user_info: pd.DataFrame | None = None,
 ) -> list[ReplayResult]:
     """`replay` each policy over several seeds (deterministic policies run once)."""
+    if isinstance(seeds, int | str) or not len(seeds):
+        raise ConfigError(f"seeds must be a list of one or more seeds, got {seeds!r}")
     out = []
     for policy in policies:
         deterministic = policy.name == "greedy"

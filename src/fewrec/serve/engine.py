@@ -138,6 +138,13 @@ class Engine:
             source = str(Path(model).expanduser().resolve())
             model = load_model(source)
         model.fitted  # noqa: B018  (raises NotFittedError for an unfitted model)
+        if self.exploration.policy != "off" and not has_posterior(model):
+            log.warning(
+                "%s has no posterior to explore with, so new users get its best guess (%s "
+                "exploration applies to the few-shot models)",
+                model.name,
+                self.exploration.policy,
+            )
         st = ModelState(model, source, version, time.time(), Catalogue.from_model(model))
         vectors = item_vectors(model)
         if vectors is not None:
@@ -524,6 +531,13 @@ class Engine:
         mean = model.score_batch(batch).astype(np.float64)
         history_size = int(batch.history.indptr[1])
         policy = self._policy(st, req.explore, history_size)
+        if req.explore and isinstance(policy, Greedy):
+            why = (
+                "exploration is off in this service"
+                if self.exploration.policy == "off"
+                else f"{model.name} has no posterior to explore with (the few-shot models have one)"
+            )
+            notes = [*notes, f"explore was asked for, but {why}: this is the model's best guess"]
         rng = np.random.default_rng(req.seed)
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)

@@ -207,6 +207,18 @@ def test_every_event_counts_and_the_newest_wins(client):
     assert r.status_code == 422 and "milliseconds" in r.json()["message"]
 
 
+def test_a_known_users_dislike_of_a_training_item_is_noted(client, cold_user):
+    """The model's training history of a known user cannot change without retraining: a
+    dislike of an item in it says so instead of silently doing nothing."""
+    user = str(cold_user.train.users.ids[0])
+    inter = cold_user.train.interactions
+    first = cold_user.train.items.id(int(inter[inter["user"] == 0]["item"].iloc[0]))
+    assert rec(client, user=user, k=3)["notes"] == []
+    client.post("/feedback", json={"user": user, "item": first, "kind": "dislike"}, headers=AUTH)
+    notes = rec(client, user=user, k=3)["notes"]
+    assert len(notes) == 1 and f"(e.g. {first!r})" in notes[0] and "until the model is retrained" in notes[0]
+
+
 def test_filters_and_exclusions(client):
     out = rec(client, items=["50"], k=10, filters={"genres": ["Comedy", "Romance"]})
     assert all({"Comedy", "Romance"} & set(i["fields"]["genres"]) for i in out["items"])

@@ -465,6 +465,7 @@ class Engine:
         items: dict[str, float] = {}
         seen: set[str] = set()
         text_parts, info, user = [], {}, None
+        unliked_history: list[str] = []  # training-history items the user now dislikes
         if req.user is not None:
             rec = self.store.get_user(req.user)
             known = self._known_to_model(st, req.user)
@@ -485,6 +486,11 @@ class Engine:
                     items[ev.item] = ev.value
                 elif ev.kind == "dislike":
                     items[ev.item] = 0.0
+            if known:
+                u = int(fit.users.lookup([req.user])[0])
+                lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
+                trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
+                unliked_history = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
         top = self._top_rating(st)
         for pos, r in enumerate(ratings):
@@ -494,6 +500,12 @@ class Engine:
         vocab = fit.items
         idx = vocab.lookup(req.items)
         notes = []
+        if unliked_history:
+            notes.append(
+                f"{len(unliked_history)} items the user now dislikes (e.g. {unliked_history[0]!r}) are in "
+                "their history in the model's training data, which still counts them until the model "
+                "is retrained"
+            )
         for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
             if i < 0 and item not in st.pending:
                 raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")

@@ -228,10 +228,16 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
     ratings = ease.ignored_in(Query(items=["50", "1"], ratings=[-3, 5]))
     assert ratings == [
-        "ratings [-3.0] are outside the training ratings' range 1 to 5; the model takes them as "
-        "they are (a dislike is better left out of the query)"
+        "ratings [-3.0] are outside the training ratings' range 1 to 5 (a dislike is better left "
+        "out of the query)"
     ]
     assert ease.ignored_in(Query(items=["50", "1"], ratings=[1, 5])) == []
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    implicit = load_interactions(pd.DataFrame({"user_id": [1, 1, 2], "item_id": [1, 2, 1]}))
+    assert make_model("popularity").fit(implicit).ignored_in(Query(items=["1"], ratings=[5])) == []
 
 
 @pytest.mark.parametrize(

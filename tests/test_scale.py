@@ -331,3 +331,13 @@ def test_ray_user_mistakes_are_one_clear_error(warm_models, ray_local, tmp_path)
         embed_parquet(src, tmp_path / "out")
     with pytest.raises(DataError, match="no such file"):
         embed_parquet(tmp_path / "nope.parquet", tmp_path / "out")
+    # what worked before stays working: a folder of Parquet files, users as a pandas Series
+    from fewrec.scale.ray_jobs import _check_text_column
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    pd.DataFrame({"item": ["a"], "text": ["space"]}).to_parquet(folder / "part-0.parquet", index=False)
+    _check_text_column(str(folder), "text")
+    _check_text_column([str(folder), str(folder / "part-0.parquet")], "text")
+    got = recommend_all(model, 3, users=pd.Series(["196", "186"]), executor="local")
+    assert list(got["user"].unique()) == ["196", "186"]

@@ -8,6 +8,7 @@ import threading
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("fastapi")
@@ -205,6 +206,9 @@ def test_every_event_counts_and_the_newest_wins(client):
     ms = {"user": user, "item": "1", "kind": "like", "timestamp": 1.7e12}
     r = client.post("/feedback", json=ms, headers=AUTH)
     assert r.status_code == 422 and "milliseconds" in r.json()["message"]
+    future = {"user": user, "item": "1", "kind": "like", "timestamp": time.time() + 10 * 86_400}
+    r = client.post("/feedback", json=future, headers=AUTH)
+    assert r.status_code == 422 and r.json()["field"] == "timestamp"
 
 
 def test_a_known_users_dislike_of_a_training_item_is_noted(client, cold_user):
@@ -217,6 +221,7 @@ def test_a_known_users_dislike_of_a_training_item_is_noted(client, cold_user):
     client.post("/feedback", json={"user": user, "item": first, "kind": "dislike"}, headers=AUTH)
     notes = rec(client, user=user, k=3)["notes"]
     assert len(notes) == 1 and f"(e.g. {first!r})" in notes[0] and "until the model is retrained" in notes[0]
+    assert rec(client, user=user, items=[first], k=3)["notes"] == []  # liked again in the request
 
 
 def test_filters_and_exclusions(client):
@@ -560,3 +565,19 @@ def test_catalogue_title_filter_follows_changes():
     assert before.mask("title", "fargo").tolist() == [True, False]
     assert cat.unmatched("title", "Faro") == ["filter title='Faro' matches no item (close: ['fargo'])"]
     assert cat.unmatched("title", "Heat") == []
+
+
+def test_implicit_data_models_take_any_non_negative_rating(client, cold_user):
+    """A model trained without ratings reads a request's items as likes whatever their rating:
+    5-star values are taken (not a 422), negative ones are still refused."""
+    from fewrec.data import load_interactions
+
+    train = cold_user.train
+    inter = train.interactions
+    users, items = np.asarray(train.users.ids), np.asarray(train.items.ids)
+    frame = pd.DataFrame({"user_id": users[inter["user"]], "item_id": items[inter["item"]]})
+    path = saved_model("itemknn", load_interactions(frame))
+    assert client.post("/admin/model", json={"path": str(path)}, headers=AUTH).status_code == 200
+    assert len(ids(rec(client, items=["50", "181"], ratings=[5, 4], k=3))) == 3
+    r = client.post("/recommend", json={"items": ["50"], "ratings": [-1], "explore": False})
+    assert r.status_code == 422 and r.json()["field"] == "ratings[0]"

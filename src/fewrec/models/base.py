@@ -228,10 +228,14 @@ class FitState:
     item_info: pd.DataFrame = field(default_factory=pd.DataFrame)
     item_template: str | None = None
     popularity: np.ndarray = field(init=False, repr=False)
+    rating_range: tuple[float, float] = field(init=False, repr=False)
+    """The lowest and highest training rating (equal for implicit data)."""
 
     def __post_init__(self) -> None:
         counts = np.bincount(self.train.indices, minlength=len(self.items)).astype(np.float32)
         self.popularity = np.log1p(counts)
+        data = self.train.data
+        self.rating_range = (float(data.min()), float(data.max())) if len(data) else (1.0, 1.0)
 
 
 class Recommender(ABC):
@@ -349,13 +353,13 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
-        if query.ratings is not None and len(self.fitted.train.data):
-            lo, hi = float(self.fitted.train.data.min()), float(self.fitted.train.data.max())
+        lo, hi = self.fitted.rating_range
+        if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             outside = [r for r in query.ratings if not lo <= r <= hi]
             if outside:
                 notes.append(
-                    f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}; "
-                    "the model takes them as they are (a dislike is better left out of the query)"
+                    f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g} "
+                    "(a dislike is better left out of the query)"
                 )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:

@@ -65,7 +65,7 @@ def _setting(name: str, value: Any) -> float:
 
 
 def _check_rng(rng: Any) -> None:
-    if not isinstance(rng, np.random.Generator):
+    if not isinstance(rng, np.random.Generator | np.random.RandomState):
         raise ArgumentError(
             f"a policy needs a numpy Generator for its randomness, got {rng!r}",
             fix="np.random.default_rng(seed)",

@@ -60,7 +60,7 @@ def replay(
     *,
     steps: int = 50,
     per_step: int = 1,
-    seed: int = 0,
+    seed: int | None = 0,
     user_info: pd.DataFrame | None = None,
     texts: Sequence[str | None] | None = None,
 ) -> np.ndarray:
@@ -85,7 +85,7 @@ def replay(
         raise ArgumentError(
             f"relevant must be a users x items matrix (scipy sparse or numpy), got {type(relevant).__name__}"
         )
-    for name, value in (("steps", steps), ("per_step", per_step), ("seed", seed)):
+    for name, value in (("steps", steps), ("per_step", per_step), ("seed", 0 if seed is None else seed)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise ArgumentError(f"{name} must be a whole number, got {value!r}")
     n_users, n_items = relevant.shape

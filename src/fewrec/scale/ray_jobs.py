@@ -28,7 +28,8 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -120,7 +121,9 @@ def init_ray(config: RayConfig | None = None) -> bool:
     try:
         ray.init(address=address, **kwargs)
     except (ConnectionError, ValueError) as exc:
-        where = "a local Ray" if address is None else f"the Ray cluster at {address!r}"
+        if address is None:
+            raise FewrecError(f"could not start a local Ray ({exc})") from None
+        where = f"the Ray cluster at {address!r}"
         raise FewrecError(f"could not connect to {where} ({exc}). Fix: {fix}.") from None
     return True
 
@@ -144,11 +147,16 @@ def _check_reachable(address: str, fix: str, timeout: float = 5.0) -> None:
         raise FewrecError(f"nothing answers at the Ray address {address!r} ({exc}). Fix: {fix}.") from None
 
 
-def _check_cpus(cpus: float, what: str) -> None:
-    """A task or actor that reserves more CPUs than the cluster has would wait forever."""
+def _check_cpus(cpus: float, what: str, config: RayConfig | None) -> None:
+    """A task or actor that reserves more CPUs than a local Ray has would wait forever; on a
+    cluster (which may add nodes on demand) it is a warning."""
     total = cluster_cpus()
-    if cpus > total:
-        raise ConfigError(f"{what}={cpus:g} but the Ray cluster has {total} CPUs; it would wait forever")
+    if cpus <= total:
+        return
+    message = f"{what}={cpus:g} but the Ray cluster has {total} CPUs now"
+    if (config or RayConfig()).resolved_address() is None:
+        raise ConfigError(f"{message}; on a local Ray it would wait forever")
+    warnings.warn(f"{message}; the job waits until nodes with more join", UserWarning, stacklevel=3)
 
 
 def _user_error(exc: BaseException) -> FewrecError | None:
@@ -316,7 +324,7 @@ def embed_parquet(
     _check_text_column(paths, text_column)
     _prepare_destination(destination, overwrite)
     with ray_session(ray_config) as ray:
-        _check_cpus(cpus_per_actor, "cpus_per_actor")
+        _check_cpus(cpus_per_actor, "cpus_per_actor", ray_config)
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         ctx.enable_operator_progress_bars = progress
@@ -373,8 +381,8 @@ def _check_text_column(paths: str | list[str], text_column: str) -> None:
     for p in local:
         if not Path(p).exists():
             raise DataError(f"no such file or folder: {p}")
-    try:
-        schema = pds.dataset(local, format="parquet").schema
+    try:  # a list of datasets: pyarrow takes folders only one at a time
+        schema = pds.dataset([pds.dataset(p, format="parquet") for p in local]).schema
     except Exception as exc:  # pyarrow's errors for non-Parquet input vary by version
         raise DataError(f"cannot read {local} as Parquet ({exc})", fix="give Parquet files") from None
     if text_column not in schema.names:
@@ -529,7 +537,7 @@ def recommend_all(
             raise ArgumentError(f"{name} must be a whole number, got {value!r}")
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
-    if users is not None and (isinstance(users, str | bytes) or not isinstance(users, Sequence | np.ndarray)):
+    if users is not None and (isinstance(users, str | bytes) or not isinstance(users, Iterable)):
         raise ArgumentError(f"users must be a list of user ids, got {users!r}", fix="users=['196']")
     if executor not in ("ray", "local"):
         raise ConfigError(f"executor must be 'ray' or 'local', got {executor!r}")
@@ -550,7 +558,7 @@ def recommend_all(
                 bar.update(len(chunk))
         else:
             with ray_session(ray_config) as ray:
-                _check_cpus(cpus_per_task, "cpus_per_task")
+                _check_cpus(cpus_per_task, "cpus_per_task", ray_config)
                 packed = pack_model(model)
                 ref = ray.put(packed)
                 task = ray.remote(num_cpus=cpus_per_task)(_recommend_task)
@@ -651,7 +659,7 @@ def run_benchmark_ray(
         ray_session(ray_config) as ray,
         Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar,
     ):
-        _check_cpus(cpus_per_model, "cpus_per_model")
+        _check_cpus(cpus_per_model, "cpus_per_model", ray_config)
         job = bar.add_task(f"benchmark {protocol} on Ray", total=len(names))
         data_ref = ray.put(data)
         task = ray.remote(num_cpus=cpus_per_model)(_benchmark_task)

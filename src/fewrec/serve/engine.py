@@ -36,6 +36,8 @@ from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
 
 log = logging.getLogger(__name__)
+FUTURE_SLACK = 86_400.0
+"""How far past the server's clock a feedback timestamp may be (seconds)."""
 
 #: Explanations re-score the catalogue once per history item (leave-one-out); a longer history
 #: is explained through its most relevant items (see `Engine._explain_batch`).
@@ -435,6 +437,13 @@ class Engine:
                 raise NotFoundError(f"no item {ev.item!r}", field=f"{where}item", fix="create the item first")
             if i >= 0 and not st.catalogue.active[i]:
                 raise NotFoundError(f"item {ev.item!r} was deleted", field=f"{where}item")
+            if ev.timestamp is not None and ev.timestamp > time.time() + FUTURE_SLACK:
+                raise InvalidError(
+                    f"timestamp {ev.timestamp:g} is more than a day in the future: the newest event per "
+                    "item decides, so it would outweigh every later one",
+                    field=f"{where}timestamp",
+                    fix="send Unix seconds from a correct clock, or no timestamp (the server's time)",
+                )
             if ev.kind == "rating" and not 0 <= float(ev.value or 0) <= top:
                 raise InvalidError(
                     f"a rating must be between 0 and {top:g}, got {ev.value}", field=f"{where}value"
@@ -479,6 +488,7 @@ class Engine:
                 text_parts.append(rec.text or "")
                 info.update(rec.info)
             seen.update(seen_items)
+            seen.update(ev.item for ev in events)  # (an event written between the two reads)
             for ev in events:
                 if ev.kind in ("like", "click"):
                     items[ev.item] = like
@@ -490,9 +500,8 @@ class Engine:
                 u = int(fit.users.lookup([req.user])[0])
                 lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
                 trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
-                unliked_history = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
-        top = self._top_rating(st)
+        top = self._top_rating(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
         for pos, r in enumerate(ratings):
             if not 0 <= r <= top:
                 message = f"a rating must be between 0 and {top:g}, got {r:g}"
@@ -500,12 +509,6 @@ class Engine:
         vocab = fit.items
         idx = vocab.lookup(req.items)
         notes = []
-        if unliked_history:
-            notes.append(
-                f"{len(unliked_history)} items the user now dislikes (e.g. {unliked_history[0]!r}) are in "
-                "their history in the model's training data, which still counts them until the model "
-                "is retrained"
-            )
         for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
             if i < 0 and item not in st.pending:
                 raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")
@@ -516,6 +519,14 @@ class Engine:
                 )
             items[item] = float(r)
             seen.add(item)
+        if req.user is not None and known:  # after the request's items, which may re-like one
+            unliked_history = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
+        if unliked_history:
+            notes.append(
+                f"{len(unliked_history)} items the user now dislikes (e.g. {unliked_history[0]!r}) are in "
+                "their history in the model's training data, which still counts them until the model "
+                "is retrained"
+            )
         if req.text:
             text_parts.append(req.text)
         if req.user_info:

@@ -136,6 +136,8 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
     for bad in ("2", None, float("nan")):
         with pytest.raises(ConfigError, match="thompson scale must be a finite number"):
             Thompson(bad)
+    with pytest.raises(ConfigError, match="between 0 and 1000"):
+        UCB(1e300)
     with pytest.raises(ArgumentError, match="numpy Generator"):
         Thompson(1.0).scores(model, batch, 0)
     with pytest.raises(NotFittedError):

@@ -55,12 +55,16 @@ class Posterior:
         return np.asarray(directions, dtype=np.float32) @ self.x.T
 
 
+MAX_WIDTH = 1000.0
+"""Largest exploration width: posterior standard deviations beyond it only overflow scores."""
+
+
 def _setting(name: str, value: Any) -> float:
-    """A policy's width setting: a finite number >= 0."""
+    """A policy's width setting: a finite number from 0 to `MAX_WIDTH`."""
     if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not np.isfinite(value):
         raise ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
-    if value < 0:
-        raise ConfigError(f"{name} must be a finite number >= 0, got {value}")
+    if not 0 <= value <= MAX_WIDTH:
+        raise ConfigError(f"{name} must be between 0 and {MAX_WIDTH:g}, got {value}")
     return float(value)
 
 

@@ -57,8 +57,8 @@ class ExplorationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: Literal["thompson", "ucb", "off"] = "thompson"
-    scale: float = Field(2.0, ge=0, allow_inf_nan=False)
-    c: float = Field(4.0, ge=0, allow_inf_nan=False)
+    scale: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
+    c: float = Field(4.0, ge=0, le=1000, allow_inf_nan=False)
     until: int = Field(20, ge=0)
 
 

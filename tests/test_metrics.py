@@ -144,3 +144,19 @@ def test_bootstrap_gain_ci_is_paired_over_users():
     assert M.bootstrap_gain_ci(2 * base, base) == pytest.approx((1.0, 1.0))
     with pytest.raises(ValueError, match="same users"):
         M.bootstrap_gain_ci(base, base[:10])
+
+
+def test_ranks_scored_minus_inf_are_never_hits(ml100k):
+    """An ID-only model scores no cold item: restricted to the cold items its top-k is only the
+    tie order of -inf scores (lowest indices first, mostly items the user has seen), which
+    must count for nothing; a model that scores them is unaffected."""
+    from fewrec.data.splits import cold_item_split
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import make_model
+
+    split = cold_item_split(ml100k, 0)
+    pop = make_model("popularity").fit(split.train)
+    rep = evaluate_ranking(pop, split.test, split.train, only_items=split.cold_items)
+    assert rep.values["hr@20"] == 0.0 and rep.values["recall@20"] == 0.0
+    rnd = make_model("random").fit(split.train)
+    assert evaluate_ranking(rnd, split.test, split.train, only_items=split.cold_items).values["hr@20"] > 0.2

@@ -92,7 +92,9 @@ def evaluate_ranking(
         scores[:, ~keep] = -np.inf
     kmax = max(ks)
     top = M.top_k_matrix(scores, kmax)
-    hits = M.hits_matrix(top, evalset.targets)
+    # a rank whose score is -inf (excluded, outside ``only_items``, or an item the model cannot
+    # score) holds no recommendation, only the tie order of the rest: it is never a hit
+    hits = M.hits_matrix(top, evalset.targets) & np.isfinite(np.take_along_axis(scores, top, axis=1))
     n_t = np.diff(evalset.targets.indptr)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:

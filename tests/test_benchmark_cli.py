@@ -210,6 +210,7 @@ def fewrec(*args, check=False):
         (["benchmark", "--protocol", "warm", "--shots", "5"], "shots apply to the cold-user and tallrec"),
         (["benchmark", "--protocol", "warm", "--reveal", "random"], "reveal applies to the cold-user"),
         (["benchmark", "--models", "popularity", "--set", "ease.l2=5"], "overrides for ['ease']"),
+        (["benchmark", "--models", "popularity", "--output", "/tmp/r.md"], "give the JSON path"),
         (
             ["benchmark", "--protocol", "cold-user", "--models", "popularity", "--shots", "100000"],
             "no test user has an interaction left after revealing K = 100000",

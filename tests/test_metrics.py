@@ -103,6 +103,10 @@ def test_auc_needs_both_classes():
 def test_mae_rmse():
     assert M.mae([1, 2, 3], [2, 2, 5]) == pytest.approx(1.0)
     assert M.rmse([1, 2, 3], [2, 2, 5]) == pytest.approx(math.sqrt(5 / 3))
+    with pytest.raises(DataError, match="differ in shape"):  # was broadcast to a 3 x 3 error
+        M.mae([1, 2, 3], [[1], [2], [3]])
+    with pytest.raises(DataError, match="differ in shape"):
+        M.rmse([1, 2], [1, 2, 3])
 
 
 def test_coverage_diversity_novelty():

@@ -85,3 +85,29 @@ def test_tallrec_protocol_matches_the_paper_recipe(ml100k):
     assert 0.4 < t.test.labels.mean() < 0.65
     with pytest.raises(ConfigError):
         t.shots(0, 0)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: cold_user_split(d, 5, 0, test_fraction=-0.2), "test_fraction must be"),  # took 80%
+        (lambda d: cold_user_split(d, 5, 0, test_fraction=1.0), "test_fraction must be"),
+        (lambda d: cold_user_split(d, 5, 0, test_fraction="0.2"), "test_fraction must be"),
+        (lambda d: cold_user_split(d, 5.0, 0), "shots must be a whole number"),
+        (lambda d: cold_user_split(d, 5, -1), "seed must be a whole number"),
+        (lambda d: cold_item_split(d, 0, test_fraction=-0.5), "test_fraction must be"),
+        (lambda d: cold_item_split(d, "1"), "seed must be a whole number"),
+        (lambda d: warm_split(d, 0, ratios=(0.9, 0.3, 0)), "ratios must be"),
+        (lambda d: warm_split(d, 0, ratios=(0.8, 0.2)), "ratios must be"),
+    ],
+)
+def test_bad_split_settings_are_config_errors(ml100k, make, message):
+    """Out-of-range shares and mistyped seeds or shots are refused, not sliced into odd splits."""
+    with pytest.raises(ConfigError, match=message):
+        make(ml100k)
+
+
+def test_splits_too_small_to_hold_anything_out(ml100k):
+    one_item = ml100k.with_interactions(ml100k.interactions[ml100k.interactions["item"] == 0])
+    with pytest.raises(ConfigError, match="holds out no items"):
+        cold_item_split(one_item, 0)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -88,8 +89,37 @@ def binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
     return out.tocsr()
 
 
+def _check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"a split seed must be a whole number >= 0, got {seed!r}")
+
+
+def _check_fraction(test_fraction: Any) -> None:
+    """The test share of users or items; validation takes half as many again, so < 2/3."""
+    ok = isinstance(test_fraction, int | float | np.number) and not isinstance(test_fraction, bool)
+    if not ok or not 0 < test_fraction < 2 / 3:
+        raise ConfigError(
+            f"test_fraction must be a number between 0 and 2/3 (validation takes half as many "
+            f"again), got {test_fraction!r}"
+        )
+
+
+def _check_sizes(n_train: int, n_test: int, what: str) -> None:
+    if n_test == 0:
+        raise ConfigError(f"the split holds out no {what}: the data are too small for test_fraction")
+    if n_train == 0:
+        raise ConfigError("the split leaves no training interactions; lower test_fraction or add data")
+
+
 def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
     """Per-user random split of each user's interactions into train/valid/test (RecBole RS)."""
+    _check_seed(seed)
+    r = np.asarray(ratios, dtype=np.float64) if isinstance(ratios, list | tuple) else np.zeros(0)
+    if r.shape != (3,) or (r < 0).any() or r[0] <= 0 or r[2] <= 0 or abs(r.sum() - 1) > 1e-6:
+        raise ConfigError(
+            "ratios must be (train, valid, test) shares >= 0 summing to 1, train and test > 0, "
+            f"got {ratios!r}"
+        )
     rng = np.random.default_rng(seed)
     inter = data.interactions
     part = np.zeros(len(inter), dtype=np.int8)
@@ -102,6 +132,11 @@ def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
         part[idx[n_train + n_valid :]] = 2
     train = inter[part == 0]
     valid, test = inter[part == 1], inter[part == 2]
+    if len(test) == 0 or len(train) == 0:
+        raise ConfigError(
+            f"the warm split has {len(train)} training and {len(test)} test interactions: users need "
+            "more interactions for these ratios"
+        )
     users = np.unique(inter["user"].to_numpy())
     n_items = data.n_items
     tr = rows_matrix(train, users, n_items)
@@ -135,8 +170,10 @@ def cold_user_split(
     The held-out users are the same for every K with the same seed. 10% of the remaining users
     form a validation set built the same way (they stay out of training too).
     """
-    if shots < 0:
-        raise ConfigError(f"shots must be >= 0, got {shots}")
+    if isinstance(shots, bool) or not isinstance(shots, int | np.integer) or shots < 0:
+        raise ConfigError(f"shots must be a whole number >= 0, got {shots!r}")
+    _check_seed(seed)
+    _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     inter = data.interactions
     users = np.unique(inter["user"].to_numpy())
@@ -147,6 +184,7 @@ def cold_user_split(
     valid_users = np.sort(perm[n_test : n_test + n_valid])
     held = np.concatenate([test_users, valid_users])
     train = inter[~inter["user"].isin(held).to_numpy()]
+    _check_sizes(len(train), n_test, "users")
 
     def build(group: np.ndarray, offset: int) -> EvalSet:
         sub = inter[inter["user"].isin(group).to_numpy()]
@@ -180,6 +218,8 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
     interactions, history is the user's training interactions, and ranking is over ALL items.
     A validation set is built the same way from a further 10% of items, also out of training.
     """
+    _check_seed(seed)
+    _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     inter = data.interactions
     items = np.unique(inter["item"].to_numpy())
@@ -190,6 +230,7 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
     held = np.concatenate([cold, cold_valid])
     is_held = inter["item"].isin(held).to_numpy()
     train = inter[~is_held]
+    _check_sizes(len(train), n_test, "items")
 
     def build(group: np.ndarray) -> EvalSet:
         tgt = inter[inter["item"].isin(group).to_numpy()]

@@ -520,8 +520,13 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
 
 
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the JSON result (and a markdown table beside it)."""
+    """Write the JSON result (and a markdown table beside it, with the suffix .md)."""
     path = Path(path)
+    if path.suffix.lower() == ".md":
+        raise ConfigError(
+            f"{path} would be overwritten by its own markdown table. Fix: give the JSON path "
+            f"({path.with_suffix('.json')}); the table is written beside it"
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=False))
     if "seeds" in result:

@@ -106,14 +106,24 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _paired(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both as float arrays of one shape (numpy would broadcast (n,) against (n, 1) silently)."""
+    t, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
+    if t.shape != p.shape:
+        raise DataError(f"true values {t.shape} and predictions {p.shape} differ in shape")
+    return t, p
+
+
 def mae(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Mean absolute error."""
-    return float(np.mean(np.abs(np.asarray(y_true) - np.asarray(y_pred))))
+    t, p = _paired(y_true, y_pred)
+    return float(np.mean(np.abs(t - p)))
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """Root mean squared error."""
-    return float(np.sqrt(np.mean((np.asarray(y_true) - np.asarray(y_pred)) ** 2)))
+    t, p = _paired(y_true, y_pred)
+    return float(np.sqrt(np.mean((t - p) ** 2)))
 
 
 def catalogue_coverage(top: np.ndarray, n_items: int) -> float:

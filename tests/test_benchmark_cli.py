@@ -174,6 +174,11 @@ def test_seeds_refuses_what_it_cannot_summarise():
         run_seeds("warm", ["ease"], seeds=[0, 1])
     with pytest.raises(ConfigError, match="distinct"):
         run_seeds("warm", ["popularity"], seeds=[1, 1])
+    for seeds in ("012", 3, [0.5, 1.7]):  # "012" ran seeds 0, 1 and 2; floats were truncated
+        with pytest.raises(ConfigError, match="list of whole numbers"):
+            run_seeds("warm", ["popularity"], seeds=seeds)
+    with pytest.raises(ConfigError, match="list of model names"):
+        run_benchmark("warm", "ease")  # was "unknown model(s) ['e', 'a', 's', 'e']"
 
 
 def test_unknown_protocol_and_model():

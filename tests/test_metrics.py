@@ -164,3 +164,9 @@ def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     assert rep.values["hr@20"] == 0.0 and rep.values["recall@20"] == 0.0
     rnd = make_model("random").fit(split.train)
     assert evaluate_ranking(rnd, split.test, split.train, only_items=split.cold_items).values["hr@20"] > 0.2
+
+
+def test_reciprocal_rank_reads_nan_as_last():
+    targets = sp.csr_matrix(np.array([[0, 0, 1, 0]], dtype=np.float32))
+    rr = M.reciprocal_rank(np.array([[1.0, 2.0, np.nan, 3.0]]), targets)
+    assert rr[0] == pytest.approx(1 / 4)  # was 1.0: NaN compared false with everything

@@ -132,6 +132,8 @@ def run_benchmark(
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
+    if isinstance(models, str):
+        raise ConfigError(f"models must be a list of model names, got {models!r}; e.g. [{models!r}]")
     models = list(models or DEFAULT_MODELS[protocol])
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
     bad_variant = [m for m in models if m.partition("@")[2] not in ("", "catalogue")]
@@ -340,9 +342,17 @@ def run_seeds(
             "tallrec has one fixed split and already averages over K-shot draws "
             f"{list(TALLREC_SEEDS)}; --seeds applies to warm, cold-user and cold-item"
         )
+    if (
+        isinstance(seeds, str | bytes)
+        or not hasattr(seeds, "__iter__")
+        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in seeds)
+    ):
+        raise ConfigError(f"seeds must be a list of whole numbers, got {seeds!r}")
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
+    if isinstance(models, str):
+        raise ConfigError(f"models must be a list of model names, got {models!r}; e.g. [{models!r}]")
     models = list(models or DEFAULT_MODELS.get(protocol, []))
     if baseline is not None and baseline not in models:
         raise ConfigError(f"baseline {baseline!r} is not among the models {models}; add it or pass none")

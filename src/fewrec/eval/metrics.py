@@ -67,8 +67,9 @@ def reciprocal_rank(
 ) -> np.ndarray:
     """1 / rank of the best-ranked target in the full ranking of non-excluded items.
 
-    Ties count at their expected position (random tie-breaking), so a model that gives every
-    item the same score gets the random-ranking expectation, not a lucky first place.
+    Ties count at their expected position (random tie-breaking): a model that gives every
+    item the same score gets 1 / its expected rank, not a lucky first place. NaN scores count
+    as -inf (last), as in the top-k lists.
     """
     t = targets.tocsr()
     ex = excluded.tocsr() if excluded is not None else None
@@ -77,7 +78,7 @@ def reciprocal_rank(
         tgt = t.indices[t.indptr[i] : t.indptr[i + 1]]
         if len(tgt) == 0:
             continue
-        row = scores[i]
+        row = np.nan_to_num(np.asarray(scores[i], dtype=np.float64), nan=-np.inf, posinf=np.inf)
         valid = np.ones(len(row), dtype=bool)
         if ex is not None:
             valid[ex.indices[ex.indptr[i] : ex.indptr[i + 1]]] = False

@@ -170,3 +170,20 @@ def test_reciprocal_rank_reads_nan_as_last():
     targets = sp.csr_matrix(np.array([[0, 0, 1, 0]], dtype=np.float32))
     rr = M.reciprocal_rank(np.array([[1.0, 2.0, np.nan, 3.0]]), targets)
     assert rr[0] == pytest.approx(1 / 4)  # was 1.0: NaN compared false with everything
+
+
+def test_evaluating_a_model_trained_on_the_targets_is_refused(ml100k):
+    """A model fitted on another split (or all the data) has seen this split's targets: its
+    figures would be inflated (EASE: 0.35 -> 0.46 NDCG@10), so evaluation refuses it."""
+    from fewrec.data.splits import cold_user_split, warm_split
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import make_model
+
+    s0, s1 = warm_split(ml100k, 0), warm_split(ml100k, 1)
+    pop = make_model("popularity").fit(s0.train)
+    assert evaluate_ranking(pop, s0.test, s0.train).values["n_queries"] > 0  # its own split: fine
+    with pytest.raises(DataError, match="trained on .* of the interactions this evaluation holds out"):
+        evaluate_ranking(pop, s1.test, s1.train)
+    cold = cold_user_split(ml100k, 5, 0)
+    with pytest.raises(DataError, match="holds out"):
+        evaluate_ranking(make_model("popularity").fit(ml100k), cold.test, cold.train)

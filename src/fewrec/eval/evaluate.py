@@ -11,6 +11,7 @@ import pandas as pd
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples
+from fewrec.errors import DataError
 from fewrec.eval import metrics as M
 from fewrec.models.base import QueryBatch, Recommender
 
@@ -68,6 +69,27 @@ def score_eval_set(
     return out
 
 
+def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
+    """Refuse to evaluate a model whose training data hold the queries' targets (a model fitted
+    on another split, or on the whole data; or duplicated interaction rows)."""
+    fit = model.fitted.train
+    targets = evalset.targets.tocsr()
+    users = np.asarray(evalset.users)
+    if fit.shape[1] != targets.shape[1] or (len(users) and users.max() >= fit.shape[0]):
+        raise DataError(
+            f"the model was fitted on other data ({fit.shape[0]} users x {fit.shape[1]} items) than "
+            f"this evaluation's ({targets.shape[1]} items)",
+            fix="fit the model on the split's train data",
+        )
+    leaked = int((fit[users] != 0).multiply(targets != 0).sum()) if len(users) else 0
+    if leaked:
+        raise DataError(
+            f"the model was trained on {leaked} of the interactions this evaluation holds out as "
+            "targets, so its scores would be inflated",
+            fix="fit the model on the split's train data (and remove duplicate user-item rows)",
+        )
+
+
 def evaluate_ranking(
     model: Recommender,
     evalset: EvalSet,
@@ -83,6 +105,7 @@ def evaluate_ranking(
 
     ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
     """
+    check_not_trained_on(model, evalset)
     t0 = time.perf_counter()
     scores = score_eval_set(model, evalset, train.user_info)
     score_seconds = time.perf_counter() - t0

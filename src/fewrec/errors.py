@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+from typing import Any
+
+
+def is_whole_number(value: Any) -> bool:
+    """An int (Python or numpy), not a bool: what counts, seeds and sizes must be."""
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
 
 def with_fix(message: str, fix: str | None) -> str:
     """``message``, then (after a full stop where it has none) ``Fix: fix`` when there is one."""

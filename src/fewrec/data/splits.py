@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, is_whole_number
 
 PROTOCOLS = ("warm", "cold-user", "cold-item", "tallrec")
 COLD_USER_SHOTS = (0, 1, 3, 5, 10, 20)
@@ -90,7 +90,7 @@ def binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _check_seed(seed: Any) -> None:
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+    if not is_whole_number(seed) or seed < 0:
         raise ConfigError(f"a split seed must be a whole number >= 0, got {seed!r}")
 
 
@@ -170,7 +170,7 @@ def cold_user_split(
     The held-out users are the same for every K with the same seed. 10% of the remaining users
     form a validation set built the same way (they stay out of training too).
     """
-    if isinstance(shots, bool) or not isinstance(shots, int | np.integer) or shots < 0:
+    if not is_whole_number(shots) or shots < 0:
         raise ConfigError(f"shots must be a whole number >= 0, got {shots!r}")
     _check_seed(seed)
     _check_fraction(test_fraction)

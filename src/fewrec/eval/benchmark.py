@@ -39,7 +39,7 @@ from fewrec.data.splits import (
     tallrec_split,
     warm_split,
 )
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, is_whole_number
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, make_model
@@ -345,7 +345,7 @@ def run_seeds(
     if (
         isinstance(seeds, str | bytes)
         or not hasattr(seeds, "__iter__")
-        or not all(isinstance(s, int | np.integer) and not isinstance(s, bool) for s in seeds)
+        or not all(is_whole_number(s) for s in seeds)
     ):
         raise ConfigError(f"seeds must be a list of whole numbers, got {seeds!r}")
     seeds = [int(s) for s in seeds]

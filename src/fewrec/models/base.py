@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
-from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, NotFittedError
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, NotFittedError, is_whole_number
 from fewrec.topk import top_k
 
 FORMAT_VERSION = 1
@@ -141,7 +141,7 @@ def _id_list(ids: Any, what: str, example: str) -> list[str | int]:
 
 
 def _check_k(k: Any) -> int:
-    if isinstance(k, bool) or not isinstance(k, int | np.integer):
+    if not is_whole_number(k):
         raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from fewrec.errors import ArgumentError, ConfigError
+from fewrec.errors import ArgumentError, ConfigError, is_whole_number
 from fewrec.models.base import QueryBatch, Recommender
 from fewrec.topk import top_k_rows
 
@@ -217,7 +217,7 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         allowed: boolean mask of the same shape.
         k: items per query.
     """
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+    if not is_whole_number(k) or k < 1:
         raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
     masked = np.where(allowed, scores, -np.inf)
     k = min(k, masked.shape[1])

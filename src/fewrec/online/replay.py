@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.errors import ArgumentError, ConfigError
+from fewrec.errors import ArgumentError, ConfigError, is_whole_number
 from fewrec.models.base import QueryBatch, Recommender
 from fewrec.online.bandits import Policy, select
 
@@ -86,7 +86,7 @@ def replay(
             f"relevant must be a users x items matrix (scipy sparse or numpy), got {type(relevant).__name__}"
         )
     for name, value in (("steps", steps), ("per_step", per_step), ("seed", 0 if seed is None else seed)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if not is_whole_number(value):
             raise ArgumentError(f"{name} must be a whole number, got {value!r}")
     n_users, n_items = relevant.shape
     if n_users == 0:

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, is_whole_number
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -533,7 +533,7 @@ def recommend_all(
             fix="recommend_all(load_model(path), ...)",
         )
     for name, value in (("k", k), ("chunk_size", chunk_size)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        if not is_whole_number(value):
             raise ArgumentError(f"{name} must be a whole number, got {value!r}")
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")

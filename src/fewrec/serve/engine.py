@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from fewrec.errors import FewrecError
 from fewrec.explain.reasons import LIKE_SHARE
 from fewrec.models.base import Query, QueryBatch, Recommender, load_model, top_k
-from fewrec.online.bandits import UCB, Greedy, Policy, Thompson, has_posterior
+from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
@@ -57,8 +57,8 @@ class ExplorationConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     policy: Literal["thompson", "ucb", "off"] = "thompson"
-    scale: float = Field(2.0, ge=0, le=1000, allow_inf_nan=False)
-    c: float = Field(4.0, ge=0, le=1000, allow_inf_nan=False)
+    scale: float = Field(2.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
+    c: float = Field(4.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
     until: int = Field(20, ge=0)
 
 

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fewrec.errors import FewrecError
 from fewrec.explain.reasons import LIKE_SHARE
-from fewrec.models.base import Query, QueryBatch, Recommender, load_model, top_k
+from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model, top_k
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
@@ -474,7 +474,6 @@ class Engine:
         items: dict[str, float] = {}
         seen: set[str] = set()
         text_parts, info, user = [], {}, None
-        unliked_history: list[str] = []  # training-history items the user now dislikes
         if req.user is not None:
             rec = self.store.get_user(req.user)
             known = self._known_to_model(st, req.user)
@@ -496,10 +495,6 @@ class Engine:
                     items[ev.item] = ev.value
                 elif ev.kind == "dislike":
                     items[ev.item] = 0.0
-            if known:
-                u = int(fit.users.lookup([req.user])[0])
-                lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
-                trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
         top = self._top_rating(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
         for pos, r in enumerate(ratings):
@@ -519,14 +514,8 @@ class Engine:
                 )
             items[item] = float(r)
             seen.add(item)
-        if req.user is not None and known:  # after the request's items, which may re-like one
-            unliked_history = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
-        if unliked_history:
-            notes.append(
-                f"{len(unliked_history)} items the user now dislikes (e.g. {unliked_history[0]!r}) are in "
-                "their history in the model's training data, which still counts them until the model "
-                "is retrained"
-            )
+        if user is not None:  # after the request's items, which may like one again
+            notes += self._unliked_history_note(fit, user, items, like)
         if req.text:
             text_parts.append(req.text)
         if req.user_info:
@@ -544,6 +533,21 @@ class Engine:
             user_info=info or None,
         )
         return query, seen, notes
+
+    @staticmethod
+    def _unliked_history_note(fit: FitState, user: str, items: dict[str, float], like: float) -> list[str]:
+        """A note when the user now dislikes items of their history in the model's training
+        data, which the model keeps counting until it is retrained."""
+        u = int(fit.users.lookup([user])[0])
+        lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
+        trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
+        unliked = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
+        if not unliked:
+            return []
+        return [
+            f"{len(unliked)} items the user now dislikes (e.g. {unliked[0]!r}) are in their history "
+            "in the model's training data, which still counts them until the model is retrained"
+        ]
 
     def recommend(self, req: S.RecommendRequest) -> S.RecommendResponse:
         """Top-k for a known user and/or a session, with exploration and reasons."""

@@ -42,6 +42,8 @@ def test_warm_benchmark_json_shape_and_values(tmp_path):
     path = write_result(result, tmp_path / "warm.json")
     assert json.loads(path.read_text())["models"]["ease"]["ndcg@10"] == row["ndcg@10"]
     assert "| ease |" in markdown_table(result)
+    with pytest.raises(ConfigError, match="give the JSON path"):  # its table would overwrite it
+        write_result(result, tmp_path / "warm.md")
 
 
 def test_cold_user_benchmark_reports_each_k():

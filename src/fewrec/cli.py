@@ -98,13 +98,16 @@ def benchmark(
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
 ):
     """Train and evaluate models on one protocol (same split for all); print a table."""
-    from fewrec.eval.benchmark import DEFAULT_MODELS, markdown_table, run_benchmark, write_result
+    from fewrec.eval.benchmark import (
+        DEFAULT_MODELS,
+        check_result_path,
+        markdown_table,
+        run_benchmark,
+        write_result,
+    )
 
-    if output is not None and output.suffix.lower() == ".md":
-        json_path = output.with_suffix(".json")
-        raise FewrecError(
-            f"--output {output}: give the JSON path ({json_path}); the .md table is written beside it"
-        )
+    if output is not None:
+        check_result_path(output)  # before the run, not after it
     configs: dict[str, dict[str, object]] = {}
     for key, value in _parse_set(set_).items():
         if "." not in key:

@@ -132,9 +132,7 @@ def run_benchmark(
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
-    if isinstance(models, str):
-        raise ConfigError(f"models must be a list of model names, got {models!r}; e.g. [{models!r}]")
-    models = list(models or DEFAULT_MODELS[protocol])
+    models = _model_list(models, protocol)
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
     bad_variant = [m for m in models if m.partition("@")[2] not in ("", "catalogue")]
     if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
@@ -319,6 +317,13 @@ def _mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
     return {"mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
 
 
+def _model_list(models: Sequence[str] | None, protocol: str) -> list[str]:
+    """The model names to run (the protocol's defaults when none are given)."""
+    if isinstance(models, str):
+        raise ConfigError(f"models must be a list of model names, got {models!r}; e.g. [{models!r}]")
+    return list(models or DEFAULT_MODELS.get(protocol, []))
+
+
 def run_seeds(
     protocol: str,
     models: Sequence[str] | None = None,
@@ -351,9 +356,7 @@ def run_seeds(
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
-    if isinstance(models, str):
-        raise ConfigError(f"models must be a list of model names, got {models!r}; e.g. [{models!r}]")
-    models = list(models or DEFAULT_MODELS.get(protocol, []))
+    models = _model_list(models, protocol)
     if baseline is not None and baseline not in models:
         raise ConfigError(f"baseline {baseline!r} is not among the models {models}; add it or pass none")
     runs = [run_benchmark(protocol, models, seed=s, baseline=baseline, **options) for s in seeds]
@@ -529,14 +532,21 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-def write_result(result: dict[str, Any], path: str | Path) -> Path:
-    """Write the JSON result (and a markdown table beside it, with the suffix .md)."""
+def check_result_path(path: str | Path) -> Path:
+    """``path`` as a `Path`, refused if it ends in .md (its own table would overwrite the JSON);
+    the CLI calls this before a run, so that a long run is not lost at the end."""
     path = Path(path)
     if path.suffix.lower() == ".md":
         raise ConfigError(
-            f"{path} would be overwritten by its own markdown table. Fix: give the JSON path "
-            f"({path.with_suffix('.json')}); the table is written beside it"
+            f"{path}: give the JSON path ({path.with_suffix('.json')}); the .md table is written "
+            "beside it, and would overwrite it"
         )
+    return path
+
+
+def write_result(result: dict[str, Any], path: str | Path) -> Path:
+    """Write the JSON result (and a markdown table beside it, with the suffix .md)."""
+    path = check_result_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2, sort_keys=False))
     if "seeds" in result:

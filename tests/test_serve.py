@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -69,7 +70,11 @@ def test_health_and_docs(client):
     # errors are documented with the body they have (ErrorBody), not FastAPI's default
     invalid = paths["/recommend"]["post"]["responses"]["422"]["content"]["application/json"]["schema"]
     assert invalid["$ref"].endswith("/ErrorBody")
-    assert client.get("/docs").status_code == 200
+    # the docs page loads its scripts from the service itself, not a CDN (no internet here)
+    docs = client.get("/docs")
+    assert docs.status_code == 200 and "cdn." not in docs.text
+    script = re.search(r'src="([^"]+swagger-ui-bundle\.js)"', docs.text)
+    assert script and client.get(script.group(1)).status_code == 200
     page = client.get("/")
     assert page.status_code == 200 and "fewrec" in page.text
     assert client.get("/static/app.js").status_code == 200

@@ -2,7 +2,8 @@
 
 Reads are open; writes need an API key in the ``X-API-Key`` header when keys are configured.
 Every error is JSON ``{"error", "message", "field"}`` with a 4xx status naming the field at
-fault; the body size is capped before it is read. OpenAPI docs: ``/docs`` and ``/openapi.json``.
+fault; the body size is capped before it is read. OpenAPI docs: ``/docs`` (served offline)
+and ``/openapi.json``.
 
 Run it with `run_server` (or ``python -m fewrec.serve``); `create_app` gives the ASGI app.
 """
@@ -24,6 +25,7 @@ from fastapi import Query as QueryParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -224,7 +226,9 @@ def create_app(
             threading.Thread(target=_warm, args=(engine,), name="fewrec-warm-up", daemon=True).start()
         yield
 
-    app = FastAPI(
+    # FastAPIOffline serves /docs and /redoc from files in its package: FastAPI's own pages load
+    # their scripts from a CDN, which a machine without internet cannot reach (a blank page)
+    app = FastAPIOffline(
         title="fewrec",
         summary="Recommendations from very little data: text, few-shot users, explanations.",
         version=_version(),

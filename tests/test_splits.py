@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from fewrec.data.splits import cold_item_split, cold_user_split, tallrec_split, warm_split
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, DataError
 
 
 def _pairs(m):
@@ -85,6 +85,14 @@ def test_tallrec_protocol_matches_the_paper_recipe(ml100k):
     assert 0.4 < t.test.labels.mean() < 0.65
     with pytest.raises(ConfigError):
         t.shots(0, 0)
+
+
+def test_tallrec_refuses_data_without_dislikes_before_training(ml100k):
+    # implicit data (every rating 1) has no "rating > 3" likes: the test AUC cannot be computed,
+    # which used to surface only after every model had been trained
+    implicit = ml100k.interactions.assign(rating=1.0)
+    with pytest.raises(DataError, match="liked and disliked targets.*0 liked"):
+        tallrec_split(ml100k.with_interactions(implicit))
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError, is_whole_number
+from fewrec.errors import ConfigError, DataError, is_whole_number
 
 PROTOCOLS = ("warm", "cold-user", "cold-item", "tallrec")
 COLD_USER_SHOTS = (0, 1, 3, 5, 10, 20)
@@ -378,6 +378,7 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
     )
     samples = samples.take(np.arange(max(0, len(samples) - n_samples), len(samples)))
     n = len(samples)
+    _check_tallrec_labels(samples, n)
     a, b = int(n * 0.8), int(n * 0.9)
     return TallrecSplit(
         data,
@@ -385,6 +386,20 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
         samples.take(np.arange(a, b)),
         samples.take(np.arange(b, n)),
     )
+
+
+def _check_tallrec_labels(samples: TallrecSamples, n: int) -> None:
+    """Refuse, before any model is trained, data on which the test AUC cannot be computed."""
+    test = samples.labels[int(n * 0.9) :]
+    if n == 0 or test.min(initial=1) == test.max(initial=0):
+        liked = int(samples.labels.sum())
+        raise DataError(
+            f"the tallrec protocol needs liked and disliked targets in its test samples; this data "
+            f"has {n} samples ({liked} liked), test targets all "
+            f"{'absent' if len(test) == 0 else ('liked' if test[0] else 'disliked')}",
+            fix="use explicit ratings where rating > 3 means a like (1-5 stars), and users with more "
+            "than 10 interactions; implicit data (every rating 1) has no dislikes",
+        )
 
 
 def make_split(data: Dataset, protocol: str, seed: int = 0, shots: int = 5) -> Split:

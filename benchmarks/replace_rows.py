@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 
 from fewrec.errors import ConfigError
-from fewrec.eval.benchmark import add_gains, combine_seeds, markdown_table, split_runs
+from fewrec.eval.benchmark import add_gains, check_same_data, combine_seeds, markdown_table, split_runs
 
 
 def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popularity") -> dict:
@@ -27,9 +27,9 @@ def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popul
     old_runs = split_runs(old)
     if sorted(new_runs) != sorted(r["seed"] for r in old_runs):
         raise ConfigError(f"split seeds differ: {sorted(new_runs)} vs {[r['seed'] for r in old_runs]}")
-    for key in ("protocol", "dataset"):
-        if new[key] != old[key]:
-            raise ConfigError(f"{key} differs: {new[key]!r} vs {old[key]!r}")
+    if new["protocol"] != old["protocol"]:
+        raise ConfigError(f"protocol differs: {new['protocol']!r} vs {old['protocol']!r}")
+    check_same_data(new, old)
     if new["settings"].get("reveal") != old["settings"].get("reveal"):
         raise ConfigError("the reveal differs")
     for run in old_runs:

@@ -160,6 +160,14 @@ def test_merging_refuses_runs_that_do_not_belong_together():
     )
     with pytest.raises(ConfigError, match="config overrides"):
         combine_seeds([a, d])
+    # another data set under the same name (every custom Dataset is "custom" unless named)
+    other = {**c, "models": a["models"], "data_fingerprint": "0" * 16}
+    with pytest.raises(ConfigError, match="different data under the name 'movielens-100k'"):
+        combine_seeds([a, other])
+    assert len(a["data_fingerprint"]) == 16 and a["data_fingerprint"] == c["data_fingerprint"]
+    merged = combine_seeds(split_runs(a) + split_runs(c | {"models": a["models"]}))
+    assert merged["data_fingerprint"] == a["data_fingerprint"]
+    assert split_runs(merged | {"runs": {"0": a["models"]}})[0]["data_fingerprint"] == a["data_fingerprint"]
 
 
 def test_seeds_without_the_headline_metric_gives_no_gain():
@@ -347,6 +355,21 @@ def test_cli_recommend_titles_say_what_they_matched(tmp_path):
     assert "│ 258 │ Contact (1997)" in table  # the id column
     empty = fewrec("recommend", str(out), "--title", " ")
     assert empty.returncode == 2 and "an empty title matches every item" in empty.stderr
+
+
+def test_cli_items_without_a_title_are_labelled_by_id(tmp_path):
+    """An untitled item crashed --title (a float NaN has no .lower()) and read "nan" in the
+    table and the explanations; it is labelled by its id and matches no title."""
+    (tmp_path / "it.csv").write_text("item_id,title\nx,Xylo\ny,\nz,Zed\n")
+    (tmp_path / "in.csv").write_text("user_id,item_id\na,x\na,y\nb,x\nb,z\nc,y\nc,z\n")
+    out = tmp_path / "m"
+    args = ["--interactions", str(tmp_path / "in.csv"), "--items", str(tmp_path / "it.csv")]
+    assert fewrec("train", "itemknn", "--output", str(out), *args).returncode == 0
+    by_title = fewrec("recommend", str(out), "--title", "Xylo", "--explain")
+    assert by_title.returncode == 0, by_title.stderr
+    assert "nan" not in by_title.stdout and "│ y " in by_title.stdout
+    by_item = fewrec("recommend", str(out), "--item", "y", "--explain")
+    assert by_item.returncode == 0 and "nan" not in by_item.stdout and "liked y" in by_item.stdout
 
 
 def test_cli_train_into_a_used_folder(tmp_path):

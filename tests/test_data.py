@@ -147,6 +147,49 @@ def test_repeated_events_keep_the_latest_and_warn(tmp_path, caplog):
     assert "repeated (user, item) rows" in caplog.text
 
 
+def test_dates_in_any_unit_and_iso_form_become_unix_seconds(tmp_path):
+    # mixed ISO forms were refused; pandas 3 parses text dates in microseconds, which the old
+    # ``// 10**9`` read as 1/1000 of their seconds
+    p = _write(
+        tmp_path / "t.csv",
+        "user_id,item_id,timestamp\na,x,2021-01-01\na,y,2021-01-02 10:00:00\nb,x,2021-01-02T10:00:00+02:00\n",
+    )
+    assert load_interactions(p).interactions["timestamp"].tolist() == [1609459200, 1609581600, 1609574400]
+    for unit in ("s", "ms", "us", "ns"):  # Parquet and Arrow keep dates in any of these
+        times = pd.to_datetime(["2023-06-01", "2021-01-01"]).astype(f"datetime64[{unit}]")
+        frame = pd.DataFrame(
+            {"user_id": ["a", "a"], "item_id": ["x", "x"], "rating": [5, 1], "timestamp": times}
+        )
+        d = load_interactions(frame)  # the repeat keeps the later event: the 2023 rating
+        assert d.interactions[["rating", "timestamp"]].values.tolist() == [[5.0, 1685577600]]
+
+
+def test_text_columns_of_any_text_dtype_make_the_item_text(tmp_path):
+    # pandas 3 reads text as its string dtype: a `description` column was dropped from the text
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\na,p1\nb,p2\n")
+    items = _write(tmp_path / "items.csv", "item_id,description\np1,non-stick frying pan\np2,garden hose\n")
+    assert load_interactions(inter, items).item_texts() == ["non-stick frying pan", "garden hose"]
+
+
+def test_dataset_built_directly_checks_indices_and_keeps_the_latest_repeat(caplog):
+    from fewrec.data import Dataset
+
+    def build(users, items, ratings, times):
+        frame = pd.DataFrame({"user": users, "item": items, "rating": ratings, "timestamp": times})
+        return Dataset(frame, Vocabulary(["u1", "u2"]), Vocabulary(["a", "b"]))
+
+    # a repeated (user, item) row was summed into one matrix cell: two 4-star ratings read as 8
+    d = build([0, 0, 1], [0, 0, 1], [4.0, 3.0, 5.0], [20, 10, 5])
+    assert d.matrix().toarray().tolist() == [[4, 0], [0, 5]]
+    assert "1 repeated (user, item) rows" in caplog.text
+    with pytest.raises(DataError, match="item column must hold indices 0..1"):
+        build([0], [2], [1.0], [0])  # past the catalogue: scipy's shape error at fit time
+    with pytest.raises(DataError, match="user column must hold indices"):
+        build(["u1"], [0], [1.0], [0])  # external ids where indices belong
+    with pytest.raises(DataError, match="ratings must be finite"):
+        build([0], [0], [np.nan], [0])
+
+
 def test_dataset_save_load_round_trip(tmp_path, ml100k):
     ml100k.save(tmp_path / "ds")
     from fewrec.data import Dataset

@@ -199,8 +199,12 @@ def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(few
     )
     row = model.fitted.item_info.iloc[-1]
     assert row["year"] == "2021" and list(row["genres"]) == ["Sci-Fi", "Adventure"]
+    # an item given without genres gets none (an empty list): NaN there saved, then failed to load
+    model.add_items(["no-genres"], pd.DataFrame({"title": ["Shovel"], "year": ["2001"]}))
+    assert list(model.fitted.item_info["genres"].iloc[-1]) == []
     loaded = load_model(model.save(tmp_path / "m"))
-    assert loaded.fitted.item_info["title"].iloc[-1] == "Dune"
+    assert loaded.fitted.item_info["title"].iloc[-2] == "Dune"
+    assert list(loaded.fitted.item_info["genres"].iloc[-1]) == []
 
 
 def test_a_save_that_fails_keeps_the_model_saved_there_before(warm, fit_cached, tmp_path):

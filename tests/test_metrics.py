@@ -121,6 +121,14 @@ def test_coverage_diversity_novelty():
     # p = (c + 1) / (n_users + 1) with n_users = 3
     expected = (-math.log2(4 / 4) - math.log2(2 / 4)) / 2
     assert M.novelty(np.array([[0, 1]]), counts, 3)[0] == pytest.approx(expected)
+    # ranks not shown (scored -inf) are left out; a list with nothing to measure is NaN
+    shown = np.array([[True, False], [True, True]])
+    assert M.catalogue_coverage(top, 4, shown) == pytest.approx(3 / 4)
+    assert M.catalogue_coverage(top, 3, np.array([[True, False], [False, True]])) == pytest.approx(2 / 3)
+    div = M.intra_list_diversity(top, vecs, shown)
+    assert np.isnan(div[0]) and div[1] == pytest.approx(1.0)
+    nov = M.novelty(np.array([[0, 1], [0, 1]]), counts, 3, np.array([[True, False], [False, False]]))
+    assert nov[0] == pytest.approx(0.0) and np.isnan(nov[1])
 
 
 def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_users():
@@ -162,8 +170,14 @@ def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     pop = make_model("popularity").fit(split.train)
     rep = evaluate_ranking(pop, split.test, split.train, only_items=split.cold_items)
     assert rep.values["hr@20"] == 0.0 and rep.values["recall@20"] == 0.0
+    # nor are they recommendations for coverage, diversity and novelty (were 0.006, 0.68, 3.3)
+    assert rep.values["coverage@10"] == 0.0
+    assert "diversity@10" not in rep.values and "novelty@10" not in rep.values
     rnd = make_model("random").fit(split.train)
-    assert evaluate_ranking(rnd, split.test, split.train, only_items=split.cold_items).values["hr@20"] > 0.2
+    rep = evaluate_ranking(rnd, split.test, split.train, only_items=split.cold_items)
+    assert rep.values["hr@20"] > 0.2
+    # coverage counts the eligible (cold) items, not the catalogue: random lists show them all
+    assert rep.values["coverage@10"] > 0.95
 
 
 def test_reciprocal_rank_reads_nan_as_last():

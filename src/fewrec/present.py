@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fewrec.data.dataset import Vocabulary
+from fewrec.data.dataset import Vocabulary, field_text
+from fewrec.data.dataset import item_label as label_at
 from fewrec.errors import DataError
 
 
@@ -30,20 +31,18 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
     matched; an unknown or empty title raises with close suggestions."""
     if "title" not in item_info.columns:
         raise DataError("these items have no title field", fix="give item ids instead of titles")
-    names = item_info["title"].astype(str).tolist()
+    names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing
     lower = [n.lower() for n in names]
-    if "year" in item_info.columns:  # "Title (year)", as the tables print it, matches too
-        labelled = [f"{n} ({y})".lower() for n, y in zip(names, item_info["year"].astype(str), strict=True)]
-    else:
-        labelled = lower
+    # "Title (year)", as the tables print it, matches too
+    labelled = [label_at(item_info, i, "").lower() if n else "" for i, n in enumerate(names)]
     out = []
     for title in titles:
         t = title.strip().lower()
         if not t:
             raise DataError("an empty title matches every item", fix="give a title, e.g. --title 'Star Wars'")
-        exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if t in (n, lab)]
-        found = exact or [i for i, n in enumerate(lower) if n.startswith(t)]
-        found = found or [i for i, n in enumerate(lower) if t in n]
+        exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if n and t in (n, lab)]
+        found = exact or [i for i, n in enumerate(lower) if n and n.startswith(t)]
+        found = found or [i for i, n in enumerate(lower) if n and t in n]
         if not found:
             close = difflib.get_close_matches(title, names, n=3, cutoff=0.5)
             raise DataError(
@@ -69,11 +68,7 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
 def item_label(item_info: pd.DataFrame, items: Vocabulary, item_id: str) -> str:
     """A short human label: title (year) when known, else the id."""
     idx = int(items.lookup([item_id])[0])
-    if idx < 0 or "title" not in item_info.columns:
-        return str(item_id)
-    row = item_info.iloc[idx]
-    year = f" ({row['year']})" if "year" in item_info.columns else ""
-    return f"{row['title']}{year}"
+    return str(item_id) if idx < 0 else label_at(item_info, idx, item_id)
 
 
 def print_recommendations(

@@ -7,7 +7,9 @@ as strings, so ``242`` and ``"242"`` name the same item.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +22,8 @@ import scipy.sparse as sp
 from fewrec.errors import DataError
 
 INTERACTION_COLUMNS = ("user", "item", "rating", "timestamp")
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ITEM_TEMPLATE = "{title} ({year}). Genres: {genres}."
 
@@ -125,6 +129,14 @@ class Dataset:
             raise DataError(f"item_info has {len(self.item_info)} rows for {len(self.items)} items")
         if len(self.user_info) != len(self.users):
             raise DataError(f"user_info has {len(self.user_info)} rows for {len(self.users)} users")
+        _check_indices(self.interactions["user"], len(self.users), "user")
+        _check_indices(self.interactions["item"], len(self.items), "item")
+        ratings = self.interactions["rating"]
+        if len(ratings) and (
+            not pd.api.types.is_numeric_dtype(ratings) or not np.isfinite(ratings.to_numpy(float)).all()
+        ):
+            raise DataError("interactions' ratings must be finite numbers", fix="drop or fill missing ones")
+        self.interactions = keep_latest(self.interactions, self.name)
 
     # ------------------------------------------------------------------ sizes and views
     @property
@@ -157,6 +169,14 @@ class Dataset:
         m.sum_duplicates()
         return m
 
+    def fingerprint(self) -> str:
+        """A short hash of the interactions and id vocabularies: results on different data differ."""
+        h = hashlib.sha256()
+        for col in INTERACTION_COLUMNS:
+            h.update(np.ascontiguousarray(self.interactions[col].to_numpy()).tobytes())
+        h.update(json.dumps([self.users.to_json(), self.items.to_json()]).encode())
+        return h.hexdigest()[:16]
+
     def item_counts(self) -> np.ndarray:
         """Number of interactions of each item."""
         return np.bincount(self.interactions["item"].to_numpy(), minlength=self.n_items)
@@ -183,16 +203,22 @@ class Dataset:
         info = self.item_info
         template = template or self.item_template
         if template is None:
-            cols = [c for c in info.columns if info[c].dtype == object or c in ("title", "year")]
+            # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
+            # every column of text read from a file (a `description` was dropped for it)
+            cols = [
+                c
+                for c in info.columns
+                if info[c].dtype == object or pd.api.types.is_string_dtype(info[c]) or c in ("title", "year")
+            ]
             if not cols:
                 return [self.items.id(i) for i in range(self.n_items)]
             return [
-                ". ".join(_field_text(row[c]) for c in cols if _field_text(row[c]))
+                ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
                 for row in info.to_dict("records")
             ]
         rows = info.to_dict("records")
         try:
-            return [template.format(**{k: _field_text(v) for k, v in r.items()}) for r in rows]
+            return [template.format(**{k: field_text(v) for k, v in r.items()}) for r in rows]
         except KeyError as exc:
             raise DataError(
                 f"item text template {template!r} names field {exc} which items lack",
@@ -241,6 +267,31 @@ class Dataset:
         )
 
 
+def _check_indices(column: pd.Series, n: int, what: str) -> None:
+    """Interactions hold internal indices ``0..n-1`` of the vocabulary, not external ids."""
+    values = column.to_numpy()
+    if len(values) and (not pd.api.types.is_integer_dtype(column) or values.min() < 0 or values.max() >= n):
+        raise DataError(
+            f"interactions' {what} column must hold indices 0..{n - 1} of the {what} vocabulary",
+            fix=f"map external ids with `{what}s.index(ids)`, or build the dataset with load_interactions",
+        )
+
+
+def keep_latest(frame: pd.DataFrame, label: str) -> pd.DataFrame:
+    """``frame`` with one row per (user, item): the latest by timestamp, with a warning.
+
+    Repeated rows would otherwise be summed into one cell of `Dataset.matrix` (two 4-star
+    ratings read as an 8) and could sit on both sides of a split.
+    """
+    dup = frame.duplicated(["user", "item"], keep="last")
+    if not dup.any():
+        return frame
+    latest = frame.sort_values("timestamp", kind="stable")
+    dup = latest.duplicated(["user", "item"], keep="last")
+    log.warning("%s: %d repeated (user, item) rows; keeping the latest of each", label, int(dup.sum()))
+    return latest[~dup.to_numpy()].sort_index().reset_index(drop=True)
+
+
 def side_info_levels(series: pd.Series) -> np.ndarray:
     """Side-info values as category labels: numbers by decade ("20"), others as strings."""
     if pd.api.types.is_numeric_dtype(series):
@@ -283,9 +334,22 @@ def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame |
     return user_info.iloc[users].reset_index(drop=True)
 
 
-def _field_text(value: Any) -> str:
+def field_text(value: Any) -> str:
     if isinstance(value, list | tuple | np.ndarray):
         return ", ".join(str(v) for v in value)
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return ""
     return str(value)
+
+
+def item_label(item_info: pd.DataFrame, idx: int, item_id: str) -> str:
+    """A short human label of item ``idx``: "title (year)" when it has a title, else its id
+    (an item without a title read "nan" in tables and explanations)."""
+    title = field_text(item_info["title"].iloc[idx]).strip() if "title" in item_info.columns else ""
+    if not title:
+        return str(item_id)
+    year = item_info["year"].iloc[idx] if "year" in item_info.columns else None
+    if isinstance(year, float) and year.is_integer():  # a numeric column with gaps: 1995.0
+        year = int(year)
+    year = field_text(year).strip()
+    return f"{title} ({year})" if year else title

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary
+from fewrec.data.dataset import Dataset, Vocabulary, keep_latest
 from fewrec.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,11 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     series = frame[col]
     if pd.api.types.is_numeric_dtype(series):
         return _numeric(frame, col, label).astype(np.int64)
-    parsed = pd.to_datetime(series, errors="coerce", utc=True)
+    # ISO 8601 in any of its forms (a date, then a date and time: pandas' default guesses one
+    # format from the first row and refuses the rest); then whatever pandas can read per value
+    parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
+    if parsed.isna().any():
+        parsed = parsed.fillna(pd.to_datetime(series, errors="coerce", utc=True, format="mixed"))
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -238,7 +242,9 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
             source=label,
             fix="use Unix seconds or ISO dates",
         )
-    return (parsed.astype("int64") // 10**9).to_numpy()
+    # whole seconds whatever the unit pandas keeps (ns, us from text in pandas 3, ms or s from
+    # Parquet): ``astype(int64) // 10**9`` read microsecond dates as 1/1000 of their seconds
+    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
 def _id_text(value: object) -> str:
@@ -388,15 +394,8 @@ def load_interactions(
             "timestamp": times.astype(np.int64),
         }
     )
-    dup = frame.duplicated(["user", "item"], keep="last")
-    if dup.any():
-        # Repeated (user, item) events: keep the latest one, and say so (never silently).
-        frame = frame.sort_values("timestamp", kind="stable")
-        dup = frame.duplicated(["user", "item"], keep="last")
-        log.warning("%s: %d repeated (user, item) rows; keeping the latest of each", ilabel, int(dup.sum()))
-        frame = frame[~dup.to_numpy()].sort_index()
     return Dataset(
-        interactions=frame.reset_index(drop=True),
+        interactions=keep_latest(frame, ilabel),
         users=user_vocab,
         items=item_vocab,
         item_info=item_info,

@@ -246,6 +246,7 @@ def run_benchmark(
     doc = {
         "protocol": protocol,
         "dataset": data.name,
+        "data_fingerprint": data.fingerprint(),
         "seed": seed,
         "settings": settings,
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
@@ -378,9 +379,9 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     for r in runs:
         if "models" not in r or "seed" not in r:
             raise ConfigError("combine_seeds takes one-split results (one seed each)")
-        for key in ("protocol", "dataset"):
-            if r[key] != first[key]:
-                raise ConfigError(f"runs differ in {key}: {first[key]!r} vs {r[key]!r}")
+        if r["protocol"] != first["protocol"]:
+            raise ConfigError(f"runs differ in protocol: {first['protocol']!r} vs {r['protocol']!r}")
+        check_same_data(first, r)
         reveals = first["settings"].get("reveal"), r["settings"].get("reveal")
         if reveals[0] != reveals[1]:
             raise ConfigError(f"runs differ in reveal: {reveals[0]!r} vs {reveals[1]!r}")
@@ -423,6 +424,7 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     doc = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],
+        **({"data_fingerprint": first["data_fingerprint"]} if "data_fingerprint" in first else {}),
         "seeds": seeds,
         "settings": settings,
         "machine": first["machine"],
@@ -437,6 +439,19 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     return doc
 
 
+def check_same_data(a: dict[str, Any], b: dict[str, Any]) -> None:
+    """Two results must come from the same data: same dataset name and, where both record one
+    (results written before it was recorded have none), the same data fingerprint."""
+    if a["dataset"] != b["dataset"]:
+        raise ConfigError(f"runs differ in dataset: {a['dataset']!r} vs {b['dataset']!r}")
+    fa, fb = a.get("data_fingerprint"), b.get("data_fingerprint")
+    if fa is not None and fb is not None and fa != fb:
+        raise ConfigError(
+            f"runs were made on different data under the name {a['dataset']!r} "
+            f"(data fingerprints {fa} vs {fb})"
+        )
+
+
 def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     """A benchmark document as its one-split runs: itself, or each seed of a `run_seeds` one."""
     need = ("protocol", "dataset", "settings", "machine")
@@ -448,7 +463,7 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
         raise ConfigError("not a fewrec benchmark result (protocol, dataset, settings and runs expected)")
     if "runs" not in result:
         return [result]
-    common = {k: result[k] for k in need}
+    common = {k: result[k] for k in (*need, "data_fingerprint") if k in result}
     if result.get("configs"):
         common["configs"] = result["configs"]
     return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]

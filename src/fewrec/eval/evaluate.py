@@ -117,7 +117,8 @@ def evaluate_ranking(
     top = M.top_k_matrix(scores, kmax)
     # a rank whose score is -inf (excluded, outside ``only_items``, or an item the model cannot
     # score) holds no recommendation, only the tie order of the rest: it is never a hit
-    hits = M.hits_matrix(top, evalset.targets) & np.isfinite(np.take_along_axis(scores, top, axis=1))
+    shown = np.isfinite(np.take_along_axis(scores, top, axis=1))
+    hits = M.hits_matrix(top, evalset.targets) & shown
     n_t = np.diff(evalset.targets.indptr)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
@@ -128,14 +129,21 @@ def evaluate_ranking(
     per_user["mrr"] = M.reciprocal_rank(scores, evalset.targets, evalset.exclude)
     k0 = min(ks)
     vecs = item_vectors if item_vectors is not None else genre_vectors(train)
-    per_user[f"diversity@{k0}"] = M.intra_list_diversity(top[:, :k0], vecs)
-    per_user[f"novelty@{k0}"] = M.novelty(top[:, :k0], train.item_counts(), train.n_users)
+    # beyond-accuracy metrics describe the lists shown: -inf ranks are not recommendations; a
+    # list with nothing shown (an ID-only model on cold items) has no diversity or novelty
+    top0, shown0 = top[:, :k0], shown[:, :k0]
+    per_user[f"diversity@{k0}"] = M.intra_list_diversity(top0, vecs, shown0)
+    per_user[f"novelty@{k0}"] = M.novelty(top0, train.item_counts(), train.n_users, shown0)
     report = Report(per_user=per_user)
     for key, vals in per_user.items():
+        if key.startswith(("diversity", "novelty")):
+            if not np.isnan(vals).all():  # left out when no list had anything to measure
+                report.values[key] = float(np.nanmean(vals))
+            continue
         report.values[key] = float(np.mean(vals))
-        if not key.startswith(("diversity", "novelty")):
-            report.ci[key] = M.bootstrap_ci(vals, seed=seed)
-    report.values[f"coverage@{k0}"] = M.catalogue_coverage(top[:, :k0], model.n_items)
+        report.ci[key] = M.bootstrap_ci(vals, seed=seed)
+    eligible = model.n_items if only_items is None else len(np.unique(only_items))
+    report.values[f"coverage@{k0}"] = M.catalogue_coverage(top0, eligible, shown0)
     report.values["n_queries"] = float(len(evalset))
     report.values["score_seconds"] = score_seconds
     return report

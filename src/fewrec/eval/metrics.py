@@ -127,35 +127,54 @@ def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(np.sqrt(np.mean((t - p) ** 2)))
 
 
-def catalogue_coverage(top: np.ndarray, n_items: int) -> float:
-    """Share of the catalogue that appears in at least one top-k list."""
-    return len(np.unique(top)) / float(n_items)
+def catalogue_coverage(top: np.ndarray, n_items: int, shown: np.ndarray | None = None) -> float:
+    """Share of the ``n_items`` eligible items that appears in at least one top-k list.
+
+    ``shown`` (same shape as ``top``) marks the ranks that hold a recommendation; the others
+    (e.g. -inf-scored ranks, only the tie order of items a model cannot score) are left out.
+    """
+    return len(np.unique(top if shown is None else top[shown])) / float(n_items)
 
 
-def intra_list_diversity(top: np.ndarray, item_vectors: np.ndarray) -> np.ndarray:
+def intra_list_diversity(
+    top: np.ndarray, item_vectors: np.ndarray, shown: np.ndarray | None = None
+) -> np.ndarray:
     """Per list: mean pairwise cosine distance (1 - cos) of its items' vectors.
 
     ``item_vectors`` can be text embeddings or multi-hot genres; zero vectors count as
-    orthogonal to everything.
+    orthogonal to everything. With ``shown`` (see `catalogue_coverage`) a list is its shown
+    items only, and a list with fewer than two of them is NaN.
     """
     v = np.asarray(item_vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     v = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
     k = top.shape[1]
-    if k < 2:
+    if shown is None and k < 2:
         return np.zeros(len(top))
-    out = np.empty(len(top))
-    iu = np.triu_indices(k, 1)
+    out = np.full(len(top), np.nan)
     for i, row in enumerate(top):
-        sims = v[row] @ v[row].T
-        out[i] = np.mean(1.0 - sims[iu])
+        if shown is not None:
+            row = row[shown[i]]
+        if len(row) >= 2:
+            sims = v[row] @ v[row].T
+            out[i] = np.mean(1.0 - sims[np.triu_indices(len(row), 1)])
     return out
 
 
-def novelty(top: np.ndarray, item_counts: np.ndarray, n_users: int) -> np.ndarray:
-    """Per list: mean self-information -log2 p(i), p(i) = (users of i + 1) / (n_users + 1)."""
+def novelty(
+    top: np.ndarray, item_counts: np.ndarray, n_users: int, shown: np.ndarray | None = None
+) -> np.ndarray:
+    """Per list: mean self-information -log2 p(i), p(i) = (users of i + 1) / (n_users + 1).
+
+    With ``shown`` (see `catalogue_coverage`) only shown items count; an empty list is NaN.
+    """
     p = (np.asarray(item_counts, dtype=np.float64) + 1.0) / (n_users + 1.0)
-    return (-np.log2(p))[top].mean(axis=1)
+    info = (-np.log2(p))[top]
+    if shown is None:
+        return info.mean(axis=1)
+    n = shown.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (info * shown).sum(axis=1) / n, np.nan)
 
 
 def bootstrap_ci(

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from fewrec.data.dataset import item_label
 from fewrec.models.base import QueryBatch, Recommender
 
 LIKE_SHARE = 0.6
@@ -74,11 +75,7 @@ def history_contributions(
 
 
 def _label(model: Recommender, idx: int) -> str:
-    info = model.fitted.item_info
-    if "title" in info.columns:
-        year = f" ({info['year'].iloc[idx]})" if "year" in info.columns else ""
-        return f"{info['title'].iloc[idx]}{year}"
-    return model.fitted.items.id(idx)
+    return item_label(model.fitted.item_info, idx, model.fitted.items.id(idx))
 
 
 def _genres(model: Recommender, idx: int) -> list[str]:

@@ -100,9 +100,13 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
     "2021" where years are text)."""
     info = info.copy()
-    for col in info.columns.intersection(catalogue.columns):
+    for col in catalogue.columns:
         known = catalogue[col].dropna().head(100)  # a sample: this runs on every add
         listy = known.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
+        if col not in info.columns:
+            if listy or col == "genres":  # an empty list, not NaN: a list column saves as lists
+                info[col] = [[] for _ in range(len(info))]
+            continue
         if listy or col == "genres":
             info[col] = info[col].map(_as_list)
         elif not pd.api.types.is_numeric_dtype(catalogue[col]):
@@ -747,8 +751,8 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             f"{path}: items.parquet has {len(item_info)} rows for {len(items)} items; the saved model "
             "is damaged. Fix: save or train it again"
         )
-    if "genres" in item_info.columns:
-        item_info["genres"] = item_info["genres"].map(list)
+    if "genres" in item_info.columns:  # models saved before empty genres were kept as lists: None
+        item_info["genres"] = item_info["genres"].map(lambda g: [] if g is None else list(g))
     model.state_ = FitState(
         users, items, train, float(meta["like_rating"]), item_info, meta.get("item_template")
     )

@@ -443,6 +443,18 @@ def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight, neigh
     np.testing.assert_allclose(s[ok], want[ok], rtol=1e-4, atol=1e-5)
 
 
+def test_kshot_ridge_leaves_out_history_sizes_the_data_cannot_teach(ml100k, caplog):
+    """A catalogue of short histories (no user past 14 items) was refused for its K = 20 model,
+    and the default ensemble with it; the sizes no episode can have are left out, with a word."""
+    inter = ml100k.interactions.sort_values(["user", "timestamp"]).groupby("user").head(14)
+    short = ml100k.with_interactions(inter[inter["user"] < 60])
+    model = make_model("kshot-ridge", shots=[0, 5, 20]).fit(short)
+    assert model.shots_.tolist() == [0, 5] and "history sizes [20] are left out" in caplog.text
+    assert np.isfinite(model.score(Query(items=["50", "181"])).to_numpy()).any()
+    with pytest.raises(ConfigError, match="no training user has more than 14 interactions"):
+        make_model("kshot-ridge", shots=[20]).fit(short)
+
+
 def test_kshot_ridge_reads_the_side_info_a_new_user_gives(cold_user):
     model = make_model("kshot-ridge", shots=[0, 5], neighbourhood=0.0).fit(cold_user.train)
     assert {c for c, _ in model.side_vocab_} == {"age", "gender", "occupation"}

@@ -201,3 +201,30 @@ def test_evaluating_a_model_trained_on_the_targets_is_refused(ml100k):
     cold = cold_user_split(ml100k, 5, 0)
     with pytest.raises(DataError, match="holds out"):
         evaluate_ranking(make_model("popularity").fit(ml100k), cold.test, cold.train)
+
+
+def test_cut_offs_and_shapes_are_checked(ml100k):
+    """k = 0 gave NaN precision and zeros; a target matrix with fewer rows read the missing
+    queries as target-less; queries without targets counted as misses and halved the means."""
+    from fewrec.data.splits import warm_split
+    from fewrec.errors import ArgumentError
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import make_model
+
+    hits = np.ones((2, 3), dtype=bool)
+    for bad in (0, -1, 2.5, "10", True):
+        with pytest.raises(ArgumentError, match="whole number >= 1"):
+            M.precision_at_k(hits, bad)
+    with pytest.raises(DataError, match="3 ranked lists but 2 rows of targets"):
+        M.hits_matrix(np.array([[0, 1], [1, 0], [2, 3]]), sp.csr_matrix(np.eye(4)[:2]))
+    split = warm_split(ml100k, 0)
+    pop = make_model("popularity").fit(split.train)
+    for ks in ((0,), (), 10, "10", (10, 2.5)):
+        with pytest.raises(ArgumentError, match="ks"):
+            evaluate_ranking(pop, split.test, split.train, ks=ks)
+    targets = split.test.targets.tolil()
+    targets.rows[0], targets.data[0] = [], []
+    holed = split.test.subset(np.arange(len(split.test)))
+    holed.targets = targets.tocsr()
+    with pytest.raises(DataError, match="1 of the 943 queries have no target items"):
+        evaluate_ranking(pop, holed, split.train)

@@ -11,7 +11,7 @@ import pandas as pd
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples
-from fewrec.errors import DataError
+from fewrec.errors import ArgumentError, DataError
 from fewrec.eval import metrics as M
 from fewrec.models.base import QueryBatch, Recommender
 
@@ -90,6 +90,12 @@ def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
         )
 
 
+def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(ks, str) or not isinstance(ks, Sequence) or not ks:
+        raise ArgumentError(f"ks must be a non-empty list of cut-offs, got {ks!r}", fix="ks=(10, 20)")
+    return tuple(M.check_k(k, "each of ks") for k in ks)
+
+
 def evaluate_ranking(
     model: Recommender,
     evalset: EvalSet,
@@ -105,6 +111,13 @@ def evaluate_ranking(
 
     ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
     """
+    ks = _check_ks(ks)
+    n_targets = np.diff(evalset.targets.indptr)
+    if (n_targets == 0).any():  # every metric would count them as misses
+        raise DataError(
+            f"{int((n_targets == 0).sum())} of the {len(evalset)} queries have no target items",
+            fix="leave them out: evalset.subset(np.flatnonzero(np.diff(evalset.targets.indptr)))",
+        )
     check_not_trained_on(model, evalset)
     t0 = time.perf_counter()
     scores = score_eval_set(model, evalset, train.user_info)
@@ -119,11 +132,10 @@ def evaluate_ranking(
     # score) holds no recommendation, only the tie order of the rest: it is never a hit
     shown = np.isfinite(np.take_along_axis(scores, top, axis=1))
     hits = M.hits_matrix(top, evalset.targets) & shown
-    n_t = np.diff(evalset.targets.indptr)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
-        per_user[f"ndcg@{k}"] = M.ndcg_at_k(hits, n_t, k)
-        per_user[f"recall@{k}"] = M.recall_at_k(hits, n_t, k)
+        per_user[f"ndcg@{k}"] = M.ndcg_at_k(hits, n_targets, k)
+        per_user[f"recall@{k}"] = M.recall_at_k(hits, n_targets, k)
         per_user[f"precision@{k}"] = M.precision_at_k(hits, k)
         per_user[f"hr@{k}"] = M.hit_rate_at_k(hits, k)
     per_user["mrr"] = M.reciprocal_rank(scores, evalset.targets, evalset.exclude)

@@ -10,7 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from fewrec.errors import DataError
+from fewrec.errors import ArgumentError, DataError, is_whole_number
 from fewrec.topk import top_k_rows
 
 
@@ -19,9 +19,18 @@ def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
     return top_k_rows(scores, k)
 
 
+def check_k(k: object, name: str = "k") -> int:
+    """A cut-off must be a whole number >= 1 (k = 0 gave NaN precision and zero everything)."""
+    if not is_whole_number(k) or k < 1:
+        raise ArgumentError(f"{name} must be a whole number >= 1, got {k!r}", fix=f"{name}=10")
+    return int(k)
+
+
 def hits_matrix(top: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:
     """Boolean (n_queries x k): whether the item at each rank is a target."""
     t = targets.tocsr()
+    if t.shape[0] != top.shape[0]:  # fewer target rows read as queries without targets
+        raise DataError(f"{top.shape[0]} ranked lists but {t.shape[0]} rows of targets")
     n_items = max(t.shape[1], int(top.max(initial=-1)) + 1)
     # one sorted key per (query, target item); look every (query, ranked item) up in it
     rows = np.repeat(np.arange(t.shape[0], dtype=np.int64), np.diff(t.indptr))
@@ -39,6 +48,7 @@ def _discounts(k: int) -> np.ndarray:
 
 def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """Binary-relevance NDCG@k per query; the ideal DCG uses min(n_targets, k) hits."""
+    k = check_k(k)
     disc = _discounts(k)
     dcg = (hits[:, :k] * disc[: hits[:, :k].shape[1]]).sum(axis=1)
     ideal_cum = np.concatenate([[0.0], np.cumsum(disc)])
@@ -48,17 +58,20 @@ def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
 
 def recall_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """Share of a query's targets found in its top k."""
+    k = check_k(k)
     h = hits[:, :k].sum(axis=1).astype(np.float64)
     return np.divide(h, n_targets, out=np.zeros_like(h), where=n_targets > 0)
 
 
 def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """Share of the top k that are targets."""
+    k = check_k(k)
     return hits[:, :k].sum(axis=1) / float(k)
 
 
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """1 if any target is in the top k, else 0."""
+    k = check_k(k)
     return hits[:, :k].any(axis=1).astype(np.float64)
 
 

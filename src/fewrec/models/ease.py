@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import ClassVar, Literal
 
@@ -13,6 +14,8 @@ from pydantic import Field, field_validator
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, nearest_shot, register
+
+log = logging.getLogger(__name__)
 
 
 class EASEConfig(ModelConfig):
@@ -242,6 +245,25 @@ class KShotRidge(Recommender):
         user_of = inter["user"].to_numpy()
         gamma = self.config.neighbourhood
         self.sim_ = cosine_similarity(data) if gamma > 0 else None
+        longest = int(np.max(data.user_counts(), initial=0))
+        if longest == 0:
+            raise ConfigError("kshot-ridge: no training user has an interaction")
+        if max(shots) >= longest:  # no episode of that size: a catalogue of short histories
+            kept = tuple(k for k in shots if k < longest)
+            if not kept:
+                raise ConfigError(
+                    f"kshot-ridge: no training user has more than {longest} interactions, so no "
+                    f"episode reveals {shots[0]} and has items left to predict. Fix: lower shots, "
+                    f"e.g. shots={(0, longest - 1) if longest > 1 else (0,)}"
+                )
+            log.warning(
+                "kshot-ridge: the longest training history has %d interactions, so history sizes "
+                "%s are left out; a query uses the nearest size kept, of %s",
+                longest,
+                [k for k in shots if k >= longest],
+                list(kept),
+            )
+            shots = kept
         weights, intercepts, side_means = [], [], []
         for k in shots:
             rows_x, cols_x, rows_y, cols_y, ep_users = [], [], [], [], []
@@ -263,10 +285,6 @@ class KShotRidge(Recommender):
                         cols_y.append(items[order[lo + k :]])
                         ep_users.append(user_of[idx[0]])
                         n_ep += 1
-            if n_ep == 0:
-                raise ConfigError(
-                    f"kshot-ridge: no training user has more than {k} interactions; lower shots"
-                )
             revealed = _binary(rows_x, cols_x, n_ep, n)
             parts = [revealed, sp.csr_matrix(side[ep_users])]
             if self.sim_ is not None:

@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fewrec.errors import ConfigError
@@ -211,7 +212,7 @@ def fewrec(*args, check=False):
         (["benchmark", "--models", "ease,nope"], "unknown model"),
         (["benchmark", "--shots", "a,b"], "--shots expects integers"),
         (["data", "fetch", "nope"], "unknown dataset"),
-        (["recommend", "/no/such/dir"], "not a saved fewrec model"),
+        (["recommend", "/no/such/dir"], "/no/such/dir does not exist"),
         (["recommend", "/no/[bold]such[/bold]"], "/no/[bold]such[/bold]"),  # printed, not markup
         (["nosuch"], "No such command"),
         (["benchmark", "--seed", "x"], "Invalid value"),
@@ -274,6 +275,28 @@ def test_cli_train_and_recommend_own_csv(tmp_path):
     assert "Recommendations" in proc.stdout
     bad = fewrec("train", "ease", "--output", str(out), "--interactions", str(inter))
     assert bad.returncode == 2 and "missing id column" in bad.stderr
+
+
+def test_cli_item_and_user_tables_keyed_by_their_own_column_names(tmp_path):
+    """The item table's key could only be --item-col, the interactions' name for it (and its
+    missing-column hint named --item-col); genres could only be a column called genres."""
+    (tmp_path / "in.csv").write_text("customer,sku\nc1,p1\nc1,p2\nc2,p2\nc2,p3\nc3,p1\nc3,p3\n")
+    (tmp_path / "it.csv").write_text("product,name,tags\np1,Pan,kitchen;home\np2,Hose,garden\np3,Pot,cook\n")
+    (tmp_path / "us.csv").write_text("cid,age\nc1,30\nc2,40\nc3,50\n")
+    out = tmp_path / "m"
+    args = ["train", "popularity", "--output", str(out), "--interactions", str(tmp_path / "in.csv")]
+    args += ["--user-col", "customer", "--item-col", "sku", "--rating-col", "", "--time-col", ""]
+    args += ["--items", str(tmp_path / "it.csv")]
+    bad = fewrec(*args)
+    assert bad.returncode == 2 and "--item-id-col" in " ".join(bad.stderr.split())
+    args += ["--item-id-col", "product", "--users", str(tmp_path / "us.csv"), "--user-id-col", "cid"]
+    proc = fewrec(*args, "--genres-col", "tags", "--genre-sep", ";")
+    assert proc.returncode == 0, proc.stderr
+    info = pd.read_parquet(out / "items.parquet")
+    assert info["name"].tolist() == ["Pan", "Hose", "Pot"]
+    assert [list(g) for g in info["genres"]] == [["kitchen", "home"], ["garden"], ["cook"]]
+    same = fewrec(*args[:6], "--user-col", "sku", "--item-col", "sku")
+    assert same.returncode == 2 and "named both as the user and the item column" in same.stderr
 
 
 def test_cli_recommend_by_title_on_movielens(tmp_path):

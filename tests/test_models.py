@@ -320,10 +320,21 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
         "items": (fewer_items, "does not match state.npz"),
         "setting": (bad_setting, "config.json: ValidationError"),
+        # loaded without a word before, and without the titles and text
+        "titles": (lambda p: (p / "items.parquet").unlink(), "items.parquet: FileNotFoundError"),
     }
     for name, (change, message) in cases.items():
         with pytest.raises(FewrecError, match=re.escape(message)):
             load_model(damaged(name, change))
+    with pytest.raises(FewrecError, match="does not exist"):
+        load_model(tmp_path / "nowhere")
+    # saving refuses a file, and a folder of other files (the model's would be mixed in)
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(FewrecError, match="is a file"):
+        models["popularity"].save(tmp_path / "notes.txt")
+    with pytest.raises(FewrecError, match="folder with other files"):
+        models["popularity"].save(tmp_path)
+    assert models["popularity"].save(good) == good  # over a saved model: replaced
 
 
 @pytest.mark.filterwarnings("ignore:.*does not read:UserWarning")

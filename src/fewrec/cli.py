@@ -193,6 +193,16 @@ def train(
     item_col: Annotated[str, typer.Option(help="item id column")] = "item_id",
     rating_col: Annotated[str | None, typer.Option(help="rating column (none: implicit)")] = "rating",
     time_col: Annotated[str | None, typer.Option(help="timestamp column")] = "timestamp",
+    item_id_col: Annotated[
+        str | None, typer.Option(help="id column of the --items table (default: --item-col)")
+    ] = None,
+    user_id_col: Annotated[
+        str | None, typer.Option(help="id column of the --users table (default: --user-col)")
+    ] = None,
+    genres_col: Annotated[
+        str | None, typer.Option(help="genre column of the --items table ('': none)")
+    ] = "genres",
+    genre_sep: Annotated[str, typer.Option(help="separator of genres given as one string")] = "|",
     encoding: Annotated[str, typer.Option(help="text encoding of CSV files")] = "utf-8",
     sep: Annotated[
         str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
@@ -223,7 +233,16 @@ def train(
     if interactions is None:
         data = load_dataset()
     else:
-        cols = Columns(user=user_col, item=item_col, rating=rating_col, timestamp=time_col)
+        cols = Columns(
+            user=user_col,
+            item=item_col,
+            rating=rating_col,
+            timestamp=time_col,
+            item_id=item_id_col or None,
+            user_id=user_id_col or None,
+            genres=genres_col,
+            genre_sep=genre_sep,
+        )
         if sep is not None:
             sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
         data = load_interactions(interactions, items, users, columns=cols, encoding=encoding, sep=sep)

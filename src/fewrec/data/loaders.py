@@ -189,15 +189,37 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
     return 0, 0
 
 
+_DECLARE = {  # how to name each kind of id column, in Python and on the command line
+    "id": "Columns(user='uid', item='iid') (CLI: --user-col/--item-col)",
+    "item id": "Columns(item_id='sku') (CLI: --item-id-col), when the item table names it differently",
+    "user id": "Columns(user_id='uid') (CLI: --user-id-col), when the user table names it differently",
+}
+
+
 def _require(frame: pd.DataFrame, cols: list[str], label: str, role: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         raise DataError(
             f"missing {role} column(s) {missing}; columns present: {list(frame.columns)}",
             source=label,
-            fix="rename the columns or declare them, e.g. Columns(user='uid', item='iid') "
-            "(CLI: --user-col/--item-col)",
+            fix=f"rename the columns or declare them, e.g. {_DECLARE[role]}",
         )
+
+
+def _check_columns(cols: Columns) -> None:
+    """One column cannot be two things (``user == item`` made every user an item of its own);
+    genres given as one string need a separator to split it."""
+    if not cols.genre_sep:
+        raise DataError("genre_sep is empty", fix="genre_sep='|' (CLI: --genre-sep '|')")
+    named = [(f, getattr(cols, f)) for f in ("user", "item", "rating", "timestamp") if getattr(cols, f)]
+    seen: dict[str, str] = {}
+    for field, name in named:
+        if name in seen:
+            raise DataError(
+                f"column {name!r} is named both as the {seen[name]} and the {field} column",
+                fix="give each a column of its own",
+            )
+        seen[name] = field
 
 
 def _no_nulls(frame: pd.DataFrame, col: str, label: str) -> None:
@@ -323,6 +345,7 @@ def load_interactions(
         DataError: naming the file, row or column and the fix, for any bad input.
     """
     cols = columns or Columns()
+    _check_columns(cols)
     inter, ilabel = read_table(
         interactions, what="interaction", encoding=encoding, sep=sep, ids=(cols.user, cols.item)
     )

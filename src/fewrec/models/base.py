@@ -29,7 +29,15 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
-from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, NotFittedError, is_whole_number
+from fewrec.errors import (
+    ArgumentError,
+    ConfigError,
+    DataError,
+    FewrecError,
+    NotFittedError,
+    is_whole_number,
+    with_fix,
+)
 from fewrec.topk import top_k
 
 FORMAT_VERSION = 1
@@ -637,12 +645,24 @@ class Recommender(ABC):
 
         st = self.fitted
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise FewrecError(
+                with_fix(f"{path} is a file; a model is saved as a directory", "pick another path")
+            )
+        if path.is_dir() and not (path / "config.json").exists() and any(path.iterdir()):
+            raise FewrecError(  # its files would be mixed with the model's (the CLI refused it)
+                with_fix(
+                    f"{path} is a folder with other files in it, not a saved model",
+                    "give a new or empty folder",
+                )
+            )
         meta = {
             "format": FORMAT_VERSION,
             "model": self.name,
             "config": self.config.model_dump(mode="json"),
             "like_rating": st.like_rating,
             "item_template": st.item_template,
+            "item_fields": [str(c) for c in st.item_info.columns],
             "versions": _versions(),
         }
         files: dict[str, bytes | None] = {
@@ -691,6 +711,8 @@ def load_model(path: str | Path) -> Recommender:
     """Load a model saved with `Recommender.save` (never unpickles anything)."""
     path = Path(path)
     cfg_file = path / "config.json"
+    if not path.exists():
+        raise FewrecError(with_fix(f"{path} does not exist", "give the folder a model was saved in"))
     if not cfg_file.exists():
         raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
     try:
@@ -743,9 +765,17 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         )
     train = sp.csr_matrix((arrays["train.data"], indices, indptr), shape=(len(users), len(items)))
     info_file = path / "items.parquet"
-    item_info = part(
-        "items.parquet", lambda: pd.read_parquet(info_file) if info_file.exists() else pd.DataFrame()
-    )
+
+    def read_info() -> pd.DataFrame:
+        if info_file.exists():
+            return pd.read_parquet(info_file)
+        if meta.get("item_fields"):  # saved with item fields: without them titles and text are gone
+            raise FileNotFoundError(
+                f"it is missing; the model was saved with item fields {meta['item_fields']}"
+            )
+        return pd.DataFrame()
+
+    item_info = part("items.parquet", read_info)
     if len(item_info.columns) and len(item_info) != len(items):
         raise FewrecError(
             f"{path}: items.parquet has {len(item_info)} rows for {len(items)} items; the saved model "

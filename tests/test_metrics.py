@@ -169,7 +169,7 @@ def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     split = cold_item_split(ml100k, 0)
     pop = make_model("popularity").fit(split.train)
     rep = evaluate_ranking(pop, split.test, split.train, only_items=split.cold_items)
-    assert rep.values["hr@20"] == 0.0 and rep.values["recall@20"] == 0.0
+    assert rep.values["hr@20"] == 0.0 and rep.values["recall@20"] == 0.0 and rep.values["mrr"] == 0.0
     # nor are they recommendations for coverage, diversity and novelty (were 0.006, 0.68, 3.3)
     assert rep.values["coverage@10"] == 0.0
     assert "diversity@10" not in rep.values and "novelty@10" not in rep.values
@@ -180,10 +180,14 @@ def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     assert rep.values["coverage@10"] > 0.95
 
 
-def test_reciprocal_rank_reads_nan_as_last():
-    targets = sp.csr_matrix(np.array([[0, 0, 1, 0]], dtype=np.float32))
-    rr = M.reciprocal_rank(np.array([[1.0, 2.0, np.nan, 3.0]]), targets)
-    assert rr[0] == pytest.approx(1 / 4)  # was 1.0: NaN compared false with everything
+def test_reciprocal_rank_reads_nan_and_minus_inf_targets_as_not_recommended():
+    targets = sp.csr_matrix(np.array([[0, 0, 1, 0], [0, 1, 1, 0]], dtype=np.float32))
+    scores = np.array([[1.0, 2.0, np.nan, 3.0], [1.0, -np.inf, -np.inf, -np.inf]])
+    # NaN scored 1.0 once (it compared false with everything); a target the model cannot score
+    # is not recommended, as in the top-k lists: 0, not the tie order of the unscored items
+    assert M.reciprocal_rank(scores, targets).tolist() == [0.0, 0.0]
+    scores[1, 2] = 0.0
+    assert M.reciprocal_rank(scores, targets)[1] == pytest.approx(1 / 2)
 
 
 def test_evaluating_a_model_trained_on_the_targets_is_refused(ml100k):

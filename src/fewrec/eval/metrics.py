@@ -81,8 +81,9 @@ def reciprocal_rank(
     """1 / rank of the best-ranked target in the full ranking of non-excluded items.
 
     Ties count at their expected position (random tie-breaking): a model that gives every
-    item the same score gets 1 / its expected rank, not a lucky first place. NaN scores count
-    as -inf (last), as in the top-k lists.
+    item the same score gets 1 / its expected rank, not a lucky first place. A query whose
+    targets are all scored -inf (or NaN) gets 0, as such ranks are never hits in the top-k
+    lists: the model does not recommend those items (an ID-only model and a cold item).
     """
     t = targets.tocsr()
     ex = excluded.tocsr() if excluded is not None else None
@@ -91,13 +92,17 @@ def reciprocal_rank(
         tgt = t.indices[t.indptr[i] : t.indptr[i + 1]]
         if len(tgt) == 0:
             continue
-        row = np.nan_to_num(np.asarray(scores[i], dtype=np.float64), nan=-np.inf, posinf=np.inf)
+        row = np.nan_to_num(
+            np.asarray(scores[i], dtype=np.float64), nan=-np.inf, posinf=np.inf, neginf=-np.inf
+        )
         valid = np.ones(len(row), dtype=bool)
         if ex is not None:
             valid[ex.indices[ex.indptr[i] : ex.indptr[i + 1]]] = False
         valid[tgt] = True
         cand = row[valid]
         best = row[tgt].max()
+        if best == -np.inf:
+            continue
         greater = np.sum(cand > best)
         # among items tied with the best target, the expected rank of the first target
         tied = np.sum(cand == best)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fewrec.models import Query
+from fewrec.models import Query, make_model
 
 
 @pytest.mark.parametrize(
@@ -43,6 +43,11 @@ def test_reasons_say_only_what_is_true(warm, fit_cached):
     ease = fit_cached("warm", warm, "ease")
     text = ease.recommend(Query(text="funny animated films for kids"), k=3, explain=True)
     assert all(r == "Popular right now." for r in text["reason"])
+    # side info a model does not read is not "people like you" (its note says it was ignored)
+    side = Query(user_info={"age": 25, "occupation": "student"})
+    assert all(r == "Popular right now." for r in ease.recommend(side, k=3, explain=True)["reason"])
+    seg = make_model("popularity", segment_by=["age"]).fit(warm.train)
+    assert all(r == "Popular with people like you." for r in seg.recommend(side, k=3, explain=True)["reason"])
     one = ease.recommend(Query(items=["1"]), k=3, explain=True)
     assert all(r.startswith("Because you liked Toy Story (1995)") for r in one["reason"])
     assert all(b == ["1"] for b in one["because"])
@@ -54,3 +59,15 @@ def test_reasons_say_only_what_is_true(warm, fit_cached):
     cited_low = [r for r, b in zip(low["reason"], low["because"], strict=True) if "181" in b]
     assert cited_low and all("rated Return of the Jedi (1983)" in r for r in cited_low)
     assert not any("liked Return of the Jedi" in r for r in low["reason"])
+
+
+def test_tied_scores_list_the_most_popular_items_first(warm, fit_cached, monkeypatch):
+    """A model that scores every item alike (few-shot with a zero prior mean, on a small data
+    set) listed the first items of the file as "Popular right now"; ties go to popularity."""
+    import numpy as np
+
+    model = fit_cached("warm", warm, "ease")
+    monkeypatch.setattr(type(model), "score_batch", lambda self, batch: np.zeros((len(batch), self.n_items)))
+    recs = model.recommend(Query(), k=3)
+    popular = np.argsort(-model.fitted.popularity, kind="stable")[:3]
+    assert recs["item"].tolist() == model.fitted.items.to_external(popular)

@@ -237,6 +237,9 @@ def test_item_prompt_texts_fall_back_to_item_text(ml100k):
     other.item_info = pd.DataFrame({"name": ["甲"] * ml100k.n_items})
     other.item_template = None
     assert item_prompt_texts(other)[0] == "甲"
+    # a missing text field (pandas 3 keeps it as NaN in a text column) is left out; it crashed
+    other.item_info = pd.DataFrame({"name": [None, "乙"] * (ml100k.n_items // 2), "brand": "Acme"})
+    assert item_prompt_texts(other)[:2] == ["Acme", "乙. Acme"]
 
 
 @pytest.mark.slow

@@ -43,6 +43,21 @@ def test_top_k_takes_the_lowest_indices_among_ties_at_the_boundary():
     np.testing.assert_array_equal(M.top_k_matrix(flat, 20), np.tile(np.arange(20), (3, 1)))
 
 
+def test_top_k_by_breaks_ties_by_the_prior_then_the_index():
+    """What a stable sort by (score desc, prior desc, index) gives, whatever the ties."""
+    from fewrec.topk import top_k_by
+
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        m = int(rng.integers(1, 60))
+        scores = rng.integers(0, int(rng.integers(1, 4)), size=m).astype(np.float64)
+        scores[rng.random(m) < 0.2] = -np.inf
+        prior = rng.integers(0, 4, size=m).astype(np.float64)
+        k = int(rng.integers(0, m + 3))
+        want = np.lexsort((np.arange(m), -prior, -scores))[: min(k, m)]
+        np.testing.assert_array_equal(top_k_by(scores, k, prior), want)
+
+
 def test_ranking_metrics_by_hand():
     # ranking: items 4, 3, 2, 1, 0 ; targets {3, 0} -> hits at ranks 2 and 5
     scores = np.array([[0.0, 1.0, 2.0, 3.0, 4.0]])

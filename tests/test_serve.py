@@ -572,6 +572,19 @@ def test_catalogue_title_filter_follows_changes():
     assert cat.unmatched("title", "Heat") == []
 
 
+def test_catalogue_of_a_model_with_untitled_items_has_no_nan_titles():
+    """A missing title or text (pandas 3 keeps it as NaN) became the title "nan"."""
+    from fewrec.data import load_interactions
+    from fewrec.models import make_model
+    from fewrec.serve.catalogue import Catalogue
+
+    inter = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "c"]})
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "title": ["Fargo", None, ""], "text": [None, "x", "y"]})
+    cat = Catalogue.from_model(make_model("popularity").fit(load_interactions(inter, items)))
+    assert cat.titles == ["Fargo", None, None] and cat.texts == [None, "x", "y"]
+    assert cat.mask("title", "nan").tolist() == [False, False, False]
+
+
 def test_implicit_data_models_take_any_non_negative_rating(client, cold_user):
     """A model trained without ratings reads a request's items as likes whatever their rating:
     5-star values are taken (not a 422), negative ones are still refused."""
@@ -586,3 +599,50 @@ def test_implicit_data_models_take_any_non_negative_rating(client, cold_user):
     assert len(ids(rec(client, items=["50", "181"], ratings=[5, 4], k=3))) == 3
     r = client.post("/recommend", json={"items": ["50"], "ratings": [-1], "explore": False})
     assert r.status_code == 422 and r.json()["field"] == "ratings[0]"
+
+
+@pytest.fixture(scope="module")
+def shop_dir():
+    """A few-shot model of a shop's own data: ids with "/", items with only a description."""
+    from fewrec.data import load_interactions
+
+    rng = np.random.default_rng(0)
+    kinds = ["kitchen pan pot stove", "garden hose rake lawn"]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"shop/{j}" for j in range(40)],
+            "description": [f"{kinds[j % 2]} {j}" for j in range(40)],
+        }
+    )
+    rows = [
+        (f"u{u}", f"shop/{j}")
+        for u in range(30)
+        for j in rng.choice(np.arange(u % 2, 40, 2), 6, replace=False)
+    ]
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]), items)
+    return saved_model("fewshot", data, **FAST_FEWSHOT)
+
+
+def test_own_data_ids_with_slashes_text_of_untitled_items_and_search(shop_dir, ease_dir, tmp_path):
+    """Ids holding "/" (sent as %2F) were a 404 on every id route; text given to a new item was
+    dropped when the model's items had no title column; search read titles only; a hot swap to
+    another catalogue forgot a user's stored likes without a note."""
+    app = create_app(shop_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert c.get("/items/shop%2F3").json()["id"] == "shop/3"
+        assert c.get("/items/shop%2F3/similar?k=3").status_code == 200
+        for name, text, kind in [("g", "garden hose rake lawn", 1), ("k", "kitchen pan pot stove", 0)]:
+            r = c.put(f"/items/new%2F{name}", json={"text": text}, headers=AUTH)
+            assert r.status_code == 200 and r.json()["id"] == f"new/{name}"
+            similar = [it["item"] for it in c.get(f"/items/new%2F{name}/similar?k=6").json()["items"]]
+            assert sum(i.startswith("shop/") and int(i[5:]) % 2 == kind for i in similar) >= 5, similar
+        found = [it["id"] for it in c.get("/items?q=KITCHEN&limit=50").json()["items"]]
+        assert sorted(found) == sorted(["new/k", *(f"shop/{j}" for j in range(0, 40, 2))])
+        assert c.get("/items?q=shop/7").json()["items"][0]["id"] == "shop/7"  # an exact id first
+        feedback = {"user": "a/b", "item": "shop/3", "kind": "like"}
+        assert c.post("/feedback", json=feedback, headers=AUTH).status_code == 201
+        assert c.get("/users/a%2Fb/feedback").json()[0]["item"] == "shop/3"
+        assert c.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
+        notes = c.get("/users/a%2Fb/recommend?explore=false").json()["notes"]
+        assert any("1 of the user's stored liked items are not in this model's catalogue" in n for n in notes)
+        assert c.delete("/users/a%2Fb", headers=AUTH).status_code == 200

@@ -41,3 +41,17 @@ def top_k_rows(scores: np.ndarray, k: int) -> np.ndarray:
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` highest entries of a 1-d array, best first (ties: lower index)."""
     return top_k_rows(np.asarray(scores)[None, :], k)[0]
+
+
+def top_k_by(scores: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
+    """`top_k` of a 1-d array where equal scores go to the higher ``prior`` (e.g. popularity),
+    then the lower index: a model that scores many items alike (an empty query on a model with
+    no prior) lists its most popular items, not the first ones in the file."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)  # NaN counts as -inf, as in `top_k_rows`
+    top = top_k(s, k)
+    if len(top) == 0:
+        return top
+    tied = np.flatnonzero(s >= s[top[-1]])  # the top k and whatever ties with its last
+    prior = np.asarray(prior)
+    return tied[np.lexsort((tied, -prior[tied], -s[tied]))][: len(top)]

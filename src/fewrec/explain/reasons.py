@@ -86,6 +86,17 @@ def _genres(model: Recommender, idx: int) -> list[str]:
     return [str(x) for x in g] if isinstance(g, list | tuple | np.ndarray) else []
 
 
+def _reads_side_info(model: Recommender, batch: QueryBatch, row: int) -> bool:
+    """Whether query ``row`` gives a side-info field the model reads (a model that reads none
+    said "popular with people like you" while its note said the side info was ignored)."""
+    info = batch.user_info
+    fields = {f for f, _ in model.side_levels}
+    if info is None or not fields:
+        return False
+    values = info.iloc[row]
+    return any(f in values.index and np.ndim(values[f]) == 0 and not pd.isna(values[f]) for f in fields)
+
+
 def explain_recommendations(
     model: Recommender,
     batch: QueryBatch,
@@ -132,6 +143,10 @@ def explain_recommendations(
                 f" ({', '.join(item_genres[:4])})." if item_genres else "."
             )
         else:
-            text = "Popular with people like you." if batch.user_info is not None else "Popular right now."
+            text = (
+                "Popular with people like you."
+                if _reads_side_info(model, batch, row)
+                else "Popular right now."
+            )
         reasons.append(Reason(st.items.id(int(item)), cited, attrs, text))
     return reasons

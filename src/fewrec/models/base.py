@@ -38,7 +38,7 @@ from fewrec.errors import (
     is_whole_number,
     with_fix,
 )
-from fewrec.topk import top_k
+from fewrec.topk import top_k_by
 
 FORMAT_VERSION = 1
 
@@ -527,7 +527,7 @@ class Recommender(ABC):
             scores[h.row, h.col] = -np.inf
         out = []
         for q, row in enumerate(scores):
-            top = top_k(row, k)
+            top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
             top = top[np.isfinite(row[top])]
             frame = pd.DataFrame({"item": st.items.to_external(top), "score": row[top]})
             if explain:

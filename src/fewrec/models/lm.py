@@ -38,8 +38,8 @@ from fewrec.models.base import (
     make_model,
     query_seed,
     register,
-    top_k,
 )
+from fewrec.topk import top_k
 
 #: (history items, their liked flags, target item, target label) of one episode.
 EpisodeRows = tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]
@@ -69,12 +69,9 @@ def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
     else the item text."""
     info = data.item_info
     if "title" not in info.columns:
-        if data.item_template is None:  # every text column, in order
-            cols = [c for c in info.columns if pd.api.types.is_string_dtype(info[c])]
-            rows = info[cols].astype(str).to_numpy() if cols else np.zeros((len(info), 0), str)
-            texts = [". ".join(v.strip() for v in r if v.strip() and v != "nan") for r in rows]
-        else:
-            texts = data.item_texts()
+        # the item text: its template, or every text field in order (a missing one left out;
+        # ``astype(str)`` kept pandas 3's missing text as a float NaN, and ``.strip()`` failed)
+        texts = data.item_texts()
         return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(texts)]
     years = info["year"] if with_year and "year" in info.columns else pd.Series([""] * len(info))
     out = []

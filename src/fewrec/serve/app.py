@@ -310,20 +310,38 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
         return FileResponse(STATIC / "index.html")
 
     # -------------------------------------------------------------- items
+    # Ids may hold "/" (sent as %2F, which the server decodes before routing): the id routes take
+    # the rest of the path, so each ".../{id}/similar"-style route is registered before the bare
+    # one, which would otherwise take "x/similar" as an id.
     @app.get("/items", response_model=S.ItemList, tags=["items"])
     def list_items(
         offset: Annotated[int, QueryParam(ge=0)] = 0,
         limit: Annotated[int, QueryParam(ge=1, le=S.MAX_BATCH)] = 50,
-        q: Annotated[str | None, QueryParam(max_length=200, description="title contains")] = None,
+        q: Annotated[
+            str | None,
+            QueryParam(max_length=200, description="an item id, or text in the title, text or text fields"),
+        ] = None,
     ) -> S.ItemList:
-        """Recommendable items, optionally those whose title contains ``q``."""
+        """Recommendable items; with ``q``, the item of that id, then those whose title contains
+        it, then those whose text or text fields do."""
         return engine.list_items(offset, limit, q)
 
-    @app.get("/items/{item_id}", response_model=S.ItemOut, tags=["items"])
+    @app.get("/items/{item_id:path}/similar", response_model=S.RecommendResponse, tags=["recommend"])
+    def similar(
+        item_id: IdPath,
+        k: Annotated[int, QueryParam(ge=1, le=S.MAX_K)] = 10,
+        filter: FilterParam = None,  # noqa: A002  (the public query parameter name)
+        explain: bool = True,
+    ) -> S.RecommendResponse:
+        """Items most similar to this one."""
+        opts = S.RecommendOptions(k=k, filters=_parse_filters(filter), explain=explain)
+        return engine.similar(item_id, opts)
+
+    @app.get("/items/{item_id:path}", response_model=S.ItemOut, tags=["items"])
     def get_item(item_id: IdPath) -> S.ItemOut:
         return engine.get_item(item_id)
 
-    @app.put("/items/{item_id}", response_model=S.ItemOut, tags=["items"], dependencies=write)
+    @app.put("/items/{item_id:path}", response_model=S.ItemOut, tags=["items"], dependencies=write)
     def put_item(item_id: IdPath, item: S.ItemIn) -> S.ItemOut:
         """Create or replace an item; a text item is recommendable when this returns."""
         return engine.put_items([(item_id, item)])[0]
@@ -335,45 +353,20 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
         """Create or replace many items at once."""
         return engine.put_items([(it.id, it) for it in items])
 
-    @app.delete("/items/{item_id}", status_code=204, tags=["items"], dependencies=write)
+    @app.delete("/items/{item_id:path}", status_code=204, tags=["items"], dependencies=write)
     def delete_item(item_id: IdPath) -> None:
         """Never recommend this item again (its feedback stays)."""
         engine.delete_item(item_id)
 
-    @app.get("/items/{item_id}/similar", response_model=S.RecommendResponse, tags=["recommend"])
-    def similar(
-        item_id: IdPath,
-        k: Annotated[int, QueryParam(ge=1, le=S.MAX_K)] = 10,
-        filter: FilterParam = None,  # noqa: A002  (the public query parameter name)
-        explain: bool = True,
-    ) -> S.RecommendResponse:
-        """Items most similar to this one."""
-        opts = S.RecommendOptions(k=k, filters=_parse_filters(filter), explain=explain)
-        return engine.similar(item_id, opts)
-
     # -------------------------------------------------------------- users
-    @app.get("/users/{user_id}", response_model=S.UserOut, tags=["users"])
-    def get_user(user_id: IdPath) -> S.UserOut:
-        return engine.get_user(user_id)
-
-    @app.put("/users/{user_id}", response_model=S.UserOut, tags=["users"], dependencies=write)
-    def put_user(user_id: IdPath, user: S.UserIn) -> S.UserOut:
-        """Create or replace a user's text and side info."""
-        return engine.put_user(user_id, user)
-
-    @app.delete("/users/{user_id}", response_model=S.UserDeleted, tags=["users"], dependencies=write)
-    def delete_user(user_id: IdPath) -> S.UserDeleted:
-        """Delete the user, all their feedback, and stop using the model's history of them."""
-        return engine.delete_user(user_id)
-
-    @app.get("/users/{user_id}/feedback", response_model=list[S.FeedbackOut], tags=["users"])
+    @app.get("/users/{user_id:path}/feedback", response_model=list[S.FeedbackOut], tags=["users"])
     def user_feedback(
         user_id: IdPath, limit: Annotated[int, QueryParam(ge=1, le=10_000)] = 100
     ) -> list[S.FeedbackOut]:
         """The user's latest feedback events, oldest first."""
         return engine.user_feedback(user_id, limit)
 
-    @app.get("/users/{user_id}/recommend", response_model=S.RecommendResponse, tags=["recommend"])
+    @app.get("/users/{user_id:path}/recommend", response_model=S.RecommendResponse, tags=["recommend"])
     def recommend_user(
         user_id: IdPath,
         k: Annotated[int, QueryParam(ge=1, le=S.MAX_K)] = 10,
@@ -394,6 +387,20 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
             seed=seed,
         )
         return engine.recommend(req)
+
+    @app.get("/users/{user_id:path}", response_model=S.UserOut, tags=["users"])
+    def get_user(user_id: IdPath) -> S.UserOut:
+        return engine.get_user(user_id)
+
+    @app.put("/users/{user_id:path}", response_model=S.UserOut, tags=["users"], dependencies=write)
+    def put_user(user_id: IdPath, user: S.UserIn) -> S.UserOut:
+        """Create or replace a user's text and side info."""
+        return engine.put_user(user_id, user)
+
+    @app.delete("/users/{user_id:path}", response_model=S.UserDeleted, tags=["users"], dependencies=write)
+    def delete_user(user_id: IdPath) -> S.UserDeleted:
+        """Delete the user, all their feedback, and stop using the model's history of them."""
+        return engine.delete_user(user_id)
 
     # -------------------------------------------------------------- feedback
     @app.post(

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from fewrec.data.dataset import field_text
 from fewrec.models.base import Recommender
 from fewrec.serve.store import ItemRecord
 
@@ -50,6 +51,7 @@ class Catalogue:
         self.field_names: set[str] = set()
         self._inverted: dict[str, dict[str, np.ndarray]] = {}
         self._lower: np.ndarray | None = None  # casefolded titles, for search
+        self._other: np.ndarray | None = None  # casefolded text and text fields, for search
         self._by_title: dict[str, np.ndarray] | None = None  # title key -> items, for filters
 
     @classmethod
@@ -58,12 +60,8 @@ class Catalogue:
         n = model.n_items
         cat = cls()
         cols = {c: info[c].tolist() for c in info.columns if c not in ("title", "text")}
-        cat.titles = (
-            [None if t is None else str(t) for t in info["title"].tolist()] if "title" in info else [None] * n
-        )
-        cat.texts = (
-            [None if t is None else str(t) for t in info["text"].tolist()] if "text" in info else [None] * n
-        )
+        cat.titles = [_text_or_none(t) for t in info["title"].tolist()] if "title" in info else [None] * n
+        cat.texts = [_text_or_none(t) for t in info["text"].tolist()] if "text" in info else [None] * n
         cat.fields = [{c: _plain(vals[i]) for c, vals in cols.items()} for i in range(n)]
         cat.source = ["model"] * n
         cat.active = np.ones(n, dtype=bool)
@@ -81,7 +79,11 @@ class Catalogue:
         new.active = self.active.copy()
         new.field_names = set(self.field_names)
         new._inverted = {name: dict(inv) for name, inv in self._inverted.items()}
-        new._lower, new._by_title = self._lower, self._by_title  # both rebuilt, never changed
+        new._lower, new._other, new._by_title = (
+            self._lower,
+            self._other,
+            self._by_title,
+        )  # rebuilt, not changed
         return new
 
     def append(self, records: Sequence[ItemRecord]) -> None:
@@ -97,7 +99,7 @@ class Catalogue:
             groups = self._groups([r.fields for r in records], name, start)
             for key, idx in groups.items():
                 inv[key] = np.r_[inv[key], idx] if key in inv else np.asarray(idx, dtype=np.int64)
-        self._lower = self._by_title = None
+        self._lower = self._other = self._by_title = None
 
     def update(self, idx: int, record: ItemRecord) -> None:
         old = self.fields[idx]
@@ -109,7 +111,7 @@ class Catalogue:
                 inv[key] = inv[key][inv[key] != idx]
             for key in self._keys(record.fields.get(name)):
                 inv[key] = np.r_[inv.get(key, np.zeros(0, np.int64)), idx]
-        self._lower = self._by_title = None
+        self._lower = self._other = self._by_title = None
 
     def index_fields(self) -> None:
         """Build the inverted index of every filter field now (else the first filter on a
@@ -174,10 +176,19 @@ class Catalogue:
         return notes
 
     def search(self, query: str) -> np.ndarray:
-        """Indices of items whose title contains ``query`` (case-insensitive)."""
+        """Indices of items whose title contains ``query`` (case-insensitive), then those whose
+        text or text fields do (a catalogue with only descriptions was not searchable)."""
+        q = query.strip().casefold()
         if self._lower is None:
             self._lower = np.array([(t or "").casefold() for t in self.titles], dtype=str)
-        return np.flatnonzero(np.char.find(self._lower, query.strip().casefold()) >= 0)
+        if self._other is None:
+            self._other = np.array(
+                [_search_text(t, f).casefold() for t, f in zip(self.texts, self.fields, strict=True)],
+                dtype=str,
+            )
+        in_title = np.char.find(self._lower, q) >= 0
+        elsewhere = (np.char.find(self._other, q) >= 0) & ~in_title
+        return np.r_[np.flatnonzero(in_title), np.flatnonzero(elsewhere)]
 
 
 def item_vectors(model: Recommender) -> np.ndarray | None:
@@ -201,3 +212,20 @@ def item_vectors(model: Recommender) -> np.ndarray | None:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
+
+
+def _text_or_none(value: Any) -> str | None:
+    """A title or text field as text; None when missing (pandas keeps a missing one as NaN,
+    which ``str`` made the title "nan")."""
+    return field_text(value) or None
+
+
+def _search_text(text: str | None, fields: dict[str, Any]) -> str:
+    """An item's free text and text-valued fields (lists of text too), for search."""
+    parts = [text or ""]
+    for v in fields.values():
+        if isinstance(v, str):
+            parts.append(v)
+        elif isinstance(v, list):
+            parts.extend(x for x in v if isinstance(x, str))
+    return "\n".join(parts)

@@ -27,13 +27,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from fewrec.errors import FewrecError
 from fewrec.explain.reasons import LIKE_SHARE
-from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model, top_k
+from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
+from fewrec.topk import top_k, top_k_by
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 86_400.0
@@ -368,15 +369,22 @@ class Engine:
 
     def list_items(self, offset: int, limit: int, query: str | None) -> S.ItemList:
         """A page of recommendable items (then items the model cannot score yet); ``query``
-        keeps titles that contain it."""
+        keeps those with that id, then those whose title contains it, then their text."""
         st = self._state
         cat = st.catalogue
         idx = cat.search(query) if query else np.arange(len(cat))
+        if query:  # an exact id first
+            exact = st.model.fitted.items.lookup([query.strip()])
+            idx = np.r_[exact[exact >= 0], idx[idx != exact[0]]]
         idx = idx[cat.active[idx]]
         ids = st.model.fitted.items.to_external(idx[offset : offset + limit])
         items = [self._item_out(st, i) for i in ids]
         q = (query or "").strip().casefold()
-        pending = [r.id for r in st.pending.values() if q in (r.title or "").casefold()]
+        pending = [
+            r.id
+            for r in st.pending.values()
+            if q in (r.title or "").casefold() or q in (r.text or "").casefold() or q == r.id.casefold()
+        ]
         start = max(0, offset - len(idx))
         items += [self._item_out(st, i) for i in pending[start : start + limit - len(items)]]
         return S.ItemList(items=items, total=len(idx) + len(pending))
@@ -516,6 +524,14 @@ class Engine:
             seen.add(item)
         if user is not None:  # after the request's items, which may like one again
             notes += self._unliked_history_note(fit, user, items, like)
+        if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
+            stored = [i for i, r in items.items() if r > LIKE_SHARE * like and i not in req.items]
+            unknown = [i for i, k in zip(stored, vocab.lookup(stored), strict=True) if k < 0]
+            if unknown:
+                notes.append(
+                    f"{len(unknown)} of the user's stored liked items are not in this model's "
+                    f"catalogue, so they only count as seen: {unknown[:5]}"
+                )
         if req.text:
             text_parts.append(req.text)
         if req.user_info:
@@ -573,7 +589,7 @@ class Engine:
             seen_idx = model.fitted.items.lookup(seen)
             allowed[seen_idx[seen_idx >= 0]] = False
         ranked = np.where(allowed, scores[0], -np.inf)
-        top = top_k(ranked, req.k)
+        top = top_k_by(ranked, req.k, model.fitted.popularity)  # ties: the more popular item first
         top = top[np.isfinite(ranked[top])]
         reasons = self._reasons(st, batch, query, top) if req.explain else None
         items = self._items(st, top, scores[0], mean[0], reasons)
@@ -738,13 +754,15 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
     """Item info rows in the model's own columns (what its text template reads).
 
     Fields the model has no column for are left out; a free ``text`` is appended to the title
-    when the model's template has no ``{text}``, so text models still read it.
+    when the model's template has no ``{text}``, so text models still read it. Without a
+    template a model reads every text column, so the title and text get columns of their own
+    when its items had none (trained on data with, say, only a ``description``, it dropped them).
     """
     fit = model.fitted
     cols = list(fit.item_info.columns)
-    if not cols:
-        cols = ["title", "text"]
     template = getattr(model.config, "template", None) or fit.item_template
+    if template is None or not cols:
+        cols += [c for c in ("title", "text") if c not in cols]
     list_cols = {c for c in cols if c in fit.item_info.columns and _is_list_column(fit.item_info[c])}
     rows = []
     for r in records:

@@ -199,11 +199,13 @@ def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(few
     )
     row = model.fitted.item_info.iloc[-1]
     assert row["year"] == "2021" and list(row["genres"]) == ["Sci-Fi", "Adventure"]
+    with pytest.warns(UserWarning, match="'titel' \\(did you mean 'title'\\?\\)"):
+        model.add_items(["typo"], pd.DataFrame({"titel": ["Dune"], "title": ["Dune"], "year": ["2021"]}))
     # an item given without genres gets none (an empty list): NaN there saved, then failed to load
     model.add_items(["no-genres"], pd.DataFrame({"title": ["Shovel"], "year": ["2001"]}))
     assert list(model.fitted.item_info["genres"].iloc[-1]) == []
     loaded = load_model(model.save(tmp_path / "m"))
-    assert loaded.fitted.item_info["title"].iloc[-2] == "Dune"
+    assert loaded.fitted.item_info["title"].iloc[-3] == "Dune"
     assert list(loaded.fitted.item_info["genres"].iloc[-1]) == []
 
 

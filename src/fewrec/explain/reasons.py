@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -10,11 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import item_label
-from fewrec.models.base import QueryBatch, Recommender
-
-LIKE_SHARE = 0.6
-"""A rating counts as "liked" above this share of the model's top rating (3 of 5 stars): what
-the service counts as a positive, and what a reason cites as liked (a lower one as rated)."""
+from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
 
 
 @dataclass
@@ -40,38 +37,55 @@ def history_contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For query ``row`` of ``batch``: its history item indices and a (n_history x len(items))
     matrix of score drops when each history item alone is removed."""
+    hist, drops, _ = _contributions(model, batch, row, items)
+    return hist, drops
+
+
+def _contributions(
+    model: Recommender, batch: QueryBatch, row: int, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """`history_contributions`, and the score each item gains from the query's free text (None
+    when the model does not read it or there is none): one `score_batch` call for all."""
     h = batch.history
     lo, hi = h.indptr[row], h.indptr[row + 1]
     hist, vals = h.indices[lo:hi], h.data[lo:hi]
-    if len(hist) == 0:
-        return hist, np.zeros((0, len(items)))
+    text = batch.texts[row] if batch.texts is not None else None
+    text = text if text and text.strip() and model.reads_text else None
+    info = None if batch.user_info is None else batch.user_info.iloc[[row]]
+    if not len(hist) and text is None:
+        return hist, np.zeros((0, len(items))), None
     n = len(hist)
-    # row 0: the full history; row j+1: without history item j
+    # row 0: the full query; row j+1: without history item j; then (with text) without the text
+    variants = [np.arange(n) != (r - 1) for r in range(n + 1)] if n else [np.ones(0, bool)]
+    if text is not None:
+        variants.append(np.ones(n, dtype=bool))
     rows, cols, data = [], [], []
-    for r in range(n + 1):
-        keep = np.arange(n) != (r - 1)
+    for r, keep in enumerate(variants):
         rows.extend([r] * int(keep.sum()))
         cols.extend(hist[keep])
         data.extend(vals[keep])
-    loo = sp.csr_matrix((np.asarray(data, np.float32), (rows, cols)), shape=(n + 1, h.shape[1]))
+    m = len(variants)
+    loo = sp.csr_matrix((np.asarray(data, np.float32), (rows, cols)), shape=(m, h.shape[1]))
     # the user id is dropped on purpose: a known user's learned vector would hide the history
-    users = np.full(n + 1, -1)
-    texts = None if batch.texts is None else [batch.texts[row]] * (n + 1)
-    info = None
-    if batch.user_info is not None:
-        info = pd.concat([batch.user_info.iloc[[row]]] * (n + 1), ignore_index=True)
-    scores = model.score_batch(QueryBatch(users, loo, texts, info))[:, items].astype(np.float64)
+    users = np.full(m, -1)
+    texts = None if text is None else [text] * (m - 1) + [None]
+    infos = None if info is None else pd.concat([info] * m, ignore_index=True)
+    scores = model.score_batch(QueryBatch(users, loo, texts, infos))[:, items].astype(np.float64)
+    gain = scores[0] - scores[-1] if text is not None else None
+    if text is not None:
+        scores = scores[:-1]
     if (
         n == 1
-        and texts is None
-        and info is None
+        and text is None
+        and not _reads_side_info(model, batch, row)
         and model.empty_is_popularity
         and not np.array_equal(scores[0], scores[1])  # popularity itself: the item adds nothing
     ):
-        # without its one item the query is empty and an ID-only model falls back to
-        # popularity, another scale: what the item adds is then its whole score
+        # without its one item the query is empty (whatever text or side info a model that does
+        # not read them was given) and an ID-only model falls back to popularity, another scale:
+        # what the item adds is then its whole score
         scores[1] = 0.0
-    return hist, scores[0][None, :] - scores[1:]
+    return hist, scores[0][None, :] - scores[1:], gain
 
 
 def _label(model: Recommender, idx: int) -> str:
@@ -105,18 +119,25 @@ def explain_recommendations(
     *,
     max_items: int = 2,
     min_share: float = 0.3,
-    has_text: bool = False,
 ) -> list[Reason]:
-    """Reasons for recommending ``items`` (internal indices) to query ``row`` of ``batch``."""
-    hist, contrib = history_contributions(model, batch, row, items)
+    """Reasons for recommending ``items`` (internal indices) to query ``row`` of ``batch``.
+
+    A reason cites the history items whose removal lowers the item's score most (those within
+    ``min_share`` of the strongest), and the free text when it raised the score as much; an item
+    nothing in the query raised is "popular" only when the query is empty for the model.
+    """
     st = model.fitted
+    if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
+        return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]
+    hist, contrib, text_gain = _contributions(model, batch, row, items)
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
-    has_text = has_text and model.reads_text  # a model that ignores the text cannot match it
+    text = batch.texts[row] if batch.texts is not None else None
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
+        top = 0.0
         if len(hist):
             order = np.argsort(-contrib[:, j], kind="stable")
             top = contrib[order[0], j]
@@ -126,6 +147,9 @@ def explain_recommendations(
                 for k in order[:max_items]
                 if contrib[k, j] > 0 and contrib[k, j] >= min_share * top
             ]
+        told = text_gain is not None and text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0)
+        if cited and told and text_gain[j] > top:  # the text did more than any item
+            cited = [c for c in cited if c[1] >= min_share * text_gain[j]]
         item_genres = _genres(model, int(item))
         shared = Counter(g for hid, _ in cited for g in _genres(model, int(st.items.lookup([hid])[0])))
         attrs = [g for g in item_genres if shared.get(g)]
@@ -136,17 +160,27 @@ def explain_recommendations(
             parts = ([f"liked {' and '.join(liked)}"] if liked else []) + (
                 [f"rated {' and '.join(rated)}"] if rated else []
             )
-            text = f"Because you {' and '.join(parts)}"
-            text += f" ({', '.join(attrs)})." if attrs else "."
-        elif has_text:
-            text = "Matches what you told us you like" + (
-                f" ({', '.join(item_genres[:4])})." if item_genres else "."
-            )
+            sentence = f"Because you {' and '.join(parts)}"
+            sentence += f" ({', '.join(attrs)})" if attrs else ""
+            sentence += ", and it matches what you told us you like." if told else "."
+        elif told:
+            named = _genres_named(item_genres, text or "")
+            sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
+        elif len(hist) and np.any(contrib[:, j] != 0):  # no one item raised it: all of them did
+            sentence = "Fits your history as a whole."
         else:
-            text = (
-                "Popular with people like you."
-                if _reads_side_info(model, batch, row)
-                else "Popular right now."
-            )
-        reasons.append(Reason(st.items.id(int(item)), cited, attrs, text))
+            like_you = _reads_side_info(model, batch, row)
+            sentence = "Popular with people like you." if like_you else "Popular right now."
+        reasons.append(Reason(st.items.id(int(item)), cited, attrs, sentence))
     return reasons
+
+
+def _genres_named(genres: list[str], text: str) -> list[str]:
+    """The genres ``text`` names as words ("sci-fi films" names Sci-Fi, "popular" names no
+    Pop): only those may be said to match what the user told us."""
+
+    def key(word: str) -> str:
+        return re.sub(r"[^0-9a-z]", "", word.casefold())
+
+    words = {key(w) for w in re.split(r"[\s,;.!?/()]+", text)} - {""}
+    return [g for g in genres if key(g) and (key(g) in words or key(g) + "s" in words)]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import difflib
 import json
 import warnings
 import zlib
@@ -41,6 +42,11 @@ from fewrec.errors import (
 from fewrec.topk import top_k_by
 
 FORMAT_VERSION = 1
+
+LIKE_SHARE = 0.6
+"""A rating counts as "liked" above this share of the model's top rating (3 of 5 stars): what
+the service counts as a positive, what a reason cites as liked (a lower one as rated), and
+what a model that does not read ratings takes from a query (a lower one only counts as seen)."""
 
 
 class ModelConfig(BaseModel):
@@ -186,12 +192,15 @@ class QueryBatch:
             of known users included).
         texts: optional free text per query.
         user_info: optional side info per query (one row per query).
+        seen: optional (n x n_items) CSR of items a query has seen that are not in its history
+            (disliked items, for models that do not read ratings): never recommended to it.
     """
 
     users: np.ndarray
     history: sp.csr_matrix
     texts: list[str | None] | None = None
     user_info: pd.DataFrame | None = None
+    seen: sp.csr_matrix | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -208,6 +217,7 @@ class QueryBatch:
             self.history[start:stop],
             None if self.texts is None else self.texts[start:stop],
             None if self.user_info is None else self.user_info.iloc[start:stop],
+            None if self.seen is None else self.seen[start:stop],
         )
 
 
@@ -260,6 +270,13 @@ class Recommender(ABC):
     #: Whether a query with no history and no known user gets plain popularity scores (set by
     #: models that call `fill_empty_with_popularity`); explanations read it.
     empty_is_popularity: ClassVar[bool] = False
+    #: The reason every recommendation of a baseline whose ranking does not follow the query
+    #: (random picks, one score for all) gets; None: reasons are worked out from the query.
+    fixed_reason: ClassVar[str | None] = None
+    #: Whether the model reads the ratings of a query's items (a low one as a dislike). Models
+    #: that do not would count a 1-star item as a like: `batch_from_queries` keeps such items
+    #: out of their history (they still count as seen, `QueryBatch.seen`).
+    reads_ratings: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:
@@ -439,13 +456,23 @@ class Recommender(ABC):
                 rows.extend([q_i] * len(idx))
         # A query item already in the training history overrides it (latest wins).
         hist = _dedupe_keep_last(rows, cols, vals, len(queries), len(st.items))
+        seen = None
+        if not self.reads_ratings:  # a disliked item would read as a like: only seen
+            low = hist.copy()
+            low.data = (low.data <= LIKE_SHARE * st.like_rating).astype(np.float32)
+            low.eliminate_zeros()
+            if low.nnz:
+                hist = hist - hist.multiply(low)
+                hist.eliminate_zeros()
+                seen = low.tocsr()
         texts = [q.text for q in queries]
         info = [q.user_info or {} for q in queries]
         return QueryBatch(
             users,
-            hist,
+            hist.tocsr(),
             texts if any(t for t in texts) else None,
             pd.DataFrame(info) if any(info) else None,
+            seen,
         )
 
     def score(self, query: Query, items: Sequence[str | int] | None = None) -> pd.Series:
@@ -523,8 +550,9 @@ class Recommender(ABC):
                 )
         scores[:, ~allowed] = -np.inf
         if exclude_seen:
-            h = batch.history.tocoo()
-            scores[h.row, h.col] = -np.inf
+            for seen in (batch.history, batch.seen):
+                h = (seen if seen is not None else sp.csr_matrix(batch.history.shape)).tocoo()
+                scores[h.row, h.col] = -np.inf
         out = []
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
@@ -533,7 +561,7 @@ class Recommender(ABC):
             if explain:
                 from fewrec.explain.reasons import explain_recommendations
 
-                reasons = explain_recommendations(self, batch, q, top, has_text=bool(queries[q].text))
+                reasons = explain_recommendations(self, batch, q, top)
                 frame["reason"] = [r.text for r in reasons]
                 frame["because"] = [[i for i, _ in r.because] for r in reasons]
             out.append(frame)
@@ -579,6 +607,17 @@ class Recommender(ABC):
         info = pd.DataFrame(index=range(len(ids))) if info is None else info.reset_index(drop=True)
         if len(info) != len(ids):
             raise DataError(f"{len(ids)} new items but {len(info)} rows of item info")
+        known = [str(c) for c in st.item_info.columns]
+        stray = [str(c) for c in info.columns if str(c) not in known and c not in ("title", "text")]
+        if known and stray:  # a misspelt field would leave the item without its title or text
+            close = {c: difflib.get_close_matches(c, known, n=1) for c in stray}
+            hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
+            warnings.warn(
+                f"new item fields {', '.join(hints)} are not among the catalogue's {known}: they are "
+                "kept, and read only by models that read every text field",
+                UserWarning,
+                stacklevel=2,
+            )
         info = _like_catalogue(info, st.item_info)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)

@@ -21,6 +21,7 @@ class RandomRecommender(Recommender):
     """
 
     name = "random"
+    fixed_reason = "Picked at random (a baseline)."
     scores_new_items = True
 
     def _fit(self, data: Dataset) -> None:
@@ -147,6 +148,8 @@ class LikeShare(Recommender):
     """
 
     name = "like-share"
+    fixed_reason = "A baseline that scores every item alike: the share of your history you liked."
+    reads_ratings = True
     scores_new_items = True
 
     def _fit(self, data: Dataset) -> None:

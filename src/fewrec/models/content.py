@@ -63,6 +63,7 @@ class ContentRecommender(Recommender):
     """score(u, i) = cos(profile_u, e_i) + popularity_weight * log-popularity."""
 
     name = "content"
+    reads_ratings = True  # a disliked item pushes its look-alikes down
     Config = ContentConfig
     scores_new_items = True
 

@@ -60,6 +60,7 @@ class LikeClassifier(Recommender):
     """Logistic regression over like-share, item like-rate, text and CF affinity (see module)."""
 
     name = "like-clf"
+    reads_ratings = True
     Config = LikeConfig
     scores_new_items = True
 

@@ -156,6 +156,7 @@ class _LMRecommender(Recommender):
 
     Config: ClassVar[type[ModelConfig]] = LMConfig
     scores_new_items = False
+    reads_ratings = True  # the prompt says which history items were liked
     adapter_: str | None = None
     split_: int | None = None
 
@@ -430,6 +431,7 @@ class LMRerank(Recommender):
     """A fast retriever's top-N unseen items re-scored by an LM (the rest keep their order below)."""
 
     name = "lm-rerank"
+    reads_ratings = True
     Config = RerankConfig
 
     def _fit(self, data: Dataset) -> None:
@@ -547,6 +549,7 @@ class DistilledLM(Recommender):
     """
 
     name = "distilled"
+    reads_ratings = True
     Config = DistilledConfig
     scores_new_items = False
 

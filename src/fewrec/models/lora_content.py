@@ -63,6 +63,7 @@ class LoraContentRecommender(ContentRecommender):
     """`content` with a LoRA-tuned encoder: score(u, i) = cos(profile_u, e'_i) + prior."""
 
     name = "content-lora"
+    reads_ratings = True
     Config = ContentLoraConfig
     scores_new_items = True
 

@@ -26,8 +26,7 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from fewrec.errors import FewrecError
-from fewrec.explain.reasons import LIKE_SHARE
-from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model
+from fewrec.models.base import LIKE_SHARE, FitState, Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
@@ -656,9 +655,7 @@ class Engine:
 
         if not len(top):
             return []
-        found = explain_recommendations(
-            st.model, self._explain_batch(st, batch, query, top), 0, top, has_text=bool(query.text)
-        )
+        found = explain_recommendations(st.model, self._explain_batch(st, batch, query, top), 0, top)
         return [(r.text, [i for i, _ in r.because]) for r in found]
 
     def _items(

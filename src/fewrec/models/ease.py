@@ -16,6 +16,7 @@ from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, nearest_shot, register
 
 log = logging.getLogger(__name__)
+_SAID: set[str] = set()
 
 
 class EASEConfig(ModelConfig):
@@ -256,13 +257,14 @@ class KShotRidge(Recommender):
                     f"episode reveals {shots[0]} and has items left to predict. Fix: lower shots, "
                     f"e.g. shots={(0, longest - 1) if longest > 1 else (0,)}"
                 )
-            log.warning(
-                "kshot-ridge: the longest training history has %d interactions, so history sizes "
-                "%s are left out; a query uses the nearest size kept, of %s",
-                longest,
-                [k for k in shots if k >= longest],
-                list(kept),
+            message = (
+                f"kshot-ridge: the longest training history has {longest} interactions, so history "
+                f"sizes {[k for k in shots if k >= longest]} are left out; a query uses the nearest "
+                f"size kept, of {list(kept)}"
             )
+            if message not in _SAID:  # once: the ensemble fits it on each of its folds
+                _SAID.add(message)
+                log.warning(message)
             shots = kept
         weights, intercepts, side_means = [], [], []
         for k in shots:

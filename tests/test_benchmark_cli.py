@@ -277,6 +277,34 @@ def test_cli_train_and_recommend_own_csv(tmp_path):
     assert bad.returncode == 2 and "missing id column" in bad.stderr
 
 
+def test_cli_benchmark_and_info_on_your_own_data(tmp_path, ml100k):
+    """`benchmark` and `data info` took only built-in dataset names: own data could be evaluated
+    from Python alone. They take --interactions and the column options of `train`."""
+    inter = ml100k.interactions[ml100k.interactions["user"] < 150]
+    frame = pd.DataFrame(
+        {
+            "who": [f"u {u}" for u in inter["user"]],
+            "what": [ml100k.items.id(i) for i in inter["item"]],
+            "stars": inter["rating"].to_numpy(),
+            "when": inter["timestamp"].to_numpy(),
+        }
+    )
+    path = tmp_path / "shop.csv"
+    frame.to_csv(path, index=False)
+    cols = ["--user-col", "who", "--item-col", "what", "--rating-col", "stars", "--time-col", "when"]
+    out = tmp_path / "r.json"
+    args = ["benchmark", "--protocol", "cold-user", "--models", "popularity,itemknn", "--shots", "5"]
+    proc = fewrec(*args, "--interactions", str(path), *cols, "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "shop" and result["settings"]["n_test_users"] == {"K5": 30}
+    assert 0 < result["models"]["popularity"]["K5/ndcg@10"] < 1
+    info = fewrec("data", "info", "--interactions", str(path), *cols)
+    assert info.returncode == 0 and "Dataset('shop': 150 users" in info.stdout
+    stray = fewrec("data", "info", "--items", str(path))
+    assert stray.returncode == 2 and "give --interactions too" in " ".join(stray.stderr.split())
+
+
 def test_cli_item_and_user_tables_keyed_by_their_own_column_names(tmp_path):
     """The item table's key could only be --item-col, the interactions' name for it (and its
     missing-column hint named --item-col); genres could only be a column called genres."""

@@ -41,6 +41,74 @@ def _parse_set(values: list[str] | None) -> dict[str, object]:
     return out
 
 
+# Options of every command that can read your own data (train, benchmark, data info).
+InteractionsOpt = Annotated[
+    Path | None, typer.Option(help="CSV/Parquet of interactions (default: MovieLens-100K)")
+]
+ItemsOpt = Annotated[Path | None, typer.Option(help="CSV/Parquet of item text")]
+UsersOpt = Annotated[Path | None, typer.Option(help="CSV/Parquet of user side info")]
+UserColOpt = Annotated[str, typer.Option(help="user id column")]
+ItemColOpt = Annotated[str, typer.Option(help="item id column")]
+RatingColOpt = Annotated[str | None, typer.Option(help="rating column (none: implicit)")]
+TimeColOpt = Annotated[str | None, typer.Option(help="timestamp column")]
+ItemIdColOpt = Annotated[
+    str | None, typer.Option(help="id column of the --items table (default: --item-col)")
+]
+UserIdColOpt = Annotated[
+    str | None, typer.Option(help="id column of the --users table (default: --user-col)")
+]
+GenresColOpt = Annotated[str | None, typer.Option(help="genre column of the --items table ('': none)")]
+GenreSepOpt = Annotated[str, typer.Option(help="separator of genres given as one string")]
+EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
+SepOpt = Annotated[
+    str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
+]
+
+
+def _own_data(
+    interactions: Path | None,
+    items: Path | None,
+    users: Path | None,
+    *,
+    user_col: str,
+    item_col: str,
+    rating_col: str | None,
+    time_col: str | None,
+    item_id_col: str | None,
+    user_id_col: str | None,
+    genres_col: str | None,
+    genre_sep: str,
+    encoding: str,
+    sep: str | None,
+):
+    """The user's own dataset from the data options, or None without ``--interactions``."""
+    from fewrec.data.loaders import Columns, load_interactions
+
+    if interactions is None:
+        if items is not None or users is not None:
+            raise FewrecError(
+                "--items and --users describe your own interactions: give --interactions too "
+                "(without it the command uses MovieLens-100K)"
+            )
+        return None
+    _check_encoding(encoding)
+    cols = Columns(
+        user=user_col,
+        item=item_col,
+        rating=rating_col,
+        timestamp=time_col,
+        item_id=item_id_col or None,
+        user_id=user_id_col or None,
+        genres=genres_col,
+        genre_sep=genre_sep,
+    )
+    if sep is not None:
+        sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
+    return load_interactions(
+        interactions, items, users, columns=cols, encoding=encoding, sep=sep, name=interactions.stem
+    )
+
+
 @data_app.command("fetch")
 def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
     """Download a built-in dataset once, verify its checksum, and cache it."""
@@ -53,13 +121,34 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movi
 
 
 @data_app.command("info")
-def data_info(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
-    """Print a dataset's size and a few rows."""
+def data_info(
+    name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k",
+    interactions: InteractionsOpt = None,
+    items: ItemsOpt = None,
+    users: UsersOpt = None,
+    user_col: UserColOpt = "user_id",
+    item_col: ItemColOpt = "item_id",
+    rating_col: RatingColOpt = "rating",
+    time_col: TimeColOpt = "timestamp",
+    item_id_col: ItemIdColOpt = None,
+    user_id_col: UserIdColOpt = None,
+    genres_col: GenresColOpt = "genres",
+    genre_sep: GenreSepOpt = "|",
+    encoding: EncodingOpt = "utf-8",
+    sep: SepOpt = None,
+):
+    """Print a dataset's size and the text of its first items (a built-in one, or your own)."""
     from fewrec.data.movielens import load_dataset
 
-    data = load_dataset(name)
+    data = _own_data(
+        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
+        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
+        genre_sep=genre_sep, encoding=encoding, sep=sep,
+    )  # fmt: skip
+    data = load_dataset(name) if data is None else data
     console.print(repr(data), markup=False)
-    console.print(data.item_texts()[:5])
+    for text in data.item_texts()[:5]:
+        console.print(text, markup=False, highlight=False)
 
 
 @app.command("models")
@@ -92,12 +181,28 @@ def benchmark(
     ] = None,
     shots: Annotated[str | None, typer.Option(help="comma-separated K values")] = None,
     reveal: Annotated[str, typer.Option(help="cold-user: earliest | random K revealed")] = "earliest",
-    dataset: Annotated[str, typer.Option(help="dataset name")] = "movielens-100k",
+    dataset: Annotated[str, typer.Option(help="built-in dataset name")] = "movielens-100k",
+    interactions: InteractionsOpt = None,
+    items: ItemsOpt = None,
+    users: UsersOpt = None,
+    user_col: UserColOpt = "user_id",
+    item_col: ItemColOpt = "item_id",
+    rating_col: RatingColOpt = "rating",
+    time_col: TimeColOpt = "timestamp",
+    item_id_col: ItemIdColOpt = None,
+    user_id_col: UserIdColOpt = None,
+    genres_col: GenresColOpt = "genres",
+    genre_sep: GenreSepOpt = "|",
+    encoding: EncodingOpt = "utf-8",
+    sep: SepOpt = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
 ):
-    """Train and evaluate models on one protocol (same split for all); print a table."""
+    """Train and evaluate models on one protocol (same split for all); print a table.
+
+    Runs on MovieLens-100K, or on your own data with --interactions (and --items, --users and
+    the column options of `fewrec train`)."""
     from fewrec.eval.benchmark import (
         DEFAULT_MODELS,
         check_result_path,
@@ -120,7 +225,15 @@ def benchmark(
     chosen = names or DEFAULT_MODELS.get(protocol, [])
     if baseline is not None and base is not None and chosen and base not in chosen:
         raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
-    options = dict(dataset=dataset, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
+    own = _own_data(
+        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
+        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
+        genre_sep=genre_sep, encoding=encoding, sep=sep,
+    )  # fmt: skip
+    if own is not None and dataset != "movielens-100k":
+        raise FewrecError("give --dataset or --interactions, not both")
+    data = dataset if own is None else own
+    options = dict(dataset=data, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
     if seeds is not None:
         from fewrec.eval.benchmark import run_seeds
 
@@ -184,33 +297,22 @@ def _int(value: str, option: str) -> int:
 def train(
     model: Annotated[str, typer.Argument(help="model name (see `fewrec models`)")],
     output: Annotated[Path, typer.Option(help="directory to save the model in")],
-    interactions: Annotated[
-        Path | None, typer.Option(help="CSV/Parquet of interactions (default: MovieLens-100K)")
-    ] = None,
-    items: Annotated[Path | None, typer.Option(help="CSV/Parquet of item text")] = None,
-    users: Annotated[Path | None, typer.Option(help="CSV/Parquet of user side info")] = None,
-    user_col: Annotated[str, typer.Option(help="user id column")] = "user_id",
-    item_col: Annotated[str, typer.Option(help="item id column")] = "item_id",
-    rating_col: Annotated[str | None, typer.Option(help="rating column (none: implicit)")] = "rating",
-    time_col: Annotated[str | None, typer.Option(help="timestamp column")] = "timestamp",
-    item_id_col: Annotated[
-        str | None, typer.Option(help="id column of the --items table (default: --item-col)")
-    ] = None,
-    user_id_col: Annotated[
-        str | None, typer.Option(help="id column of the --users table (default: --user-col)")
-    ] = None,
-    genres_col: Annotated[
-        str | None, typer.Option(help="genre column of the --items table ('': none)")
-    ] = "genres",
-    genre_sep: Annotated[str, typer.Option(help="separator of genres given as one string")] = "|",
-    encoding: Annotated[str, typer.Option(help="text encoding of CSV files")] = "utf-8",
-    sep: Annotated[
-        str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
-    ] = None,
+    interactions: InteractionsOpt = None,
+    items: ItemsOpt = None,
+    users: UsersOpt = None,
+    user_col: UserColOpt = "user_id",
+    item_col: ItemColOpt = "item_id",
+    rating_col: RatingColOpt = "rating",
+    time_col: TimeColOpt = "timestamp",
+    item_id_col: ItemIdColOpt = None,
+    user_id_col: UserIdColOpt = None,
+    genres_col: GenresColOpt = "genres",
+    genre_sep: GenreSepOpt = "|",
+    encoding: EncodingOpt = "utf-8",
+    sep: SepOpt = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
 ):
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
-    from fewrec.data.loaders import Columns, load_interactions
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
 
@@ -230,22 +332,12 @@ def train(
             f"--output {output} is a folder with other files in it, not a saved model. "
             "Fix: give a new or empty folder"
         )
-    if interactions is None:
-        data = load_dataset()
-    else:
-        cols = Columns(
-            user=user_col,
-            item=item_col,
-            rating=rating_col,
-            timestamp=time_col,
-            item_id=item_id_col or None,
-            user_id=user_id_col or None,
-            genres=genres_col,
-            genre_sep=genre_sep,
-        )
-        if sep is not None:
-            sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
-        data = load_interactions(interactions, items, users, columns=cols, encoding=encoding, sep=sep)
+    data = _own_data(
+        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
+        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
+        genre_sep=genre_sep, encoding=encoding, sep=sep,
+    )  # fmt: skip
+    data = load_dataset() if data is None else data
     logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
     if shows and sys.stderr.isatty():
         err.print(f"training {model} on {data!r}", highlight=False, markup=False)

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from fewrec.models import Query, make_model
 
@@ -107,3 +108,23 @@ def test_reasons_credit_the_text_and_the_items_that_drove_the_list(warm, fit_cac
     rnd = make_model("random").fit(warm.train)
     picks = rnd.recommend(Query(items=["1", "2"]), k=3, explain=True)
     assert set(picks["reason"]) == {"Picked at random (a baseline)."} and not any(picks["because"])
+
+
+def test_only_the_query_own_low_ratings_are_dislikes(warm, fit_cached):
+    """A known user's training history is scored whole, as the evaluation scores it (109 of
+    user 1's 272 items were dropped as "dislikes"); on counts or implicit data nothing but a 0
+    is a dislike (play counts of 1-39 under a top of 100 were all dropped)."""
+    from fewrec.data.dataset import Vocabulary
+    from fewrec.models.base import FitState, QueryBatch
+
+    ease = fit_cached("warm", warm, "ease")
+    st = ease.fitted
+    u = int(st.users.lookup(["1"])[0])
+    whole = ease.score_batch(QueryBatch(np.array([u]), st.train[u]))[0]
+    np.testing.assert_allclose(ease.score(Query(user="1")).to_numpy(), whole, rtol=1e-6)
+    assert st.dislike_at == pytest.approx(3.0)  # 1-5 stars: 3 or less
+    users, items = Vocabulary(["a"]), Vocabulary(["x", "y"])
+    counts = sp.csr_matrix(np.array([[3.0, 100.0]], dtype=np.float32))
+    assert FitState(users, items, counts, like_rating=100.0).dislike_at == 0.0
+    ones = sp.csr_matrix(np.array([[1.0, 1.0]], dtype=np.float32))
+    assert FitState(users, items, ones, like_rating=1.0).dislike_at == 0.0

@@ -646,3 +646,20 @@ def test_own_data_ids_with_slashes_text_of_untitled_items_and_search(shop_dir, e
         notes = c.get("/users/a%2Fb/recommend?explore=false").json()["notes"]
         assert any("1 of the user's stored liked items are not in this model's catalogue" in n for n in notes)
         assert c.delete("/users/a%2Fb", headers=AUTH).status_code == 200
+
+
+def test_dislikes_reach_models_that_read_ratings_and_reserved_ids(cold_user, tmp_path):
+    """The service dropped every low rating before the model, so content (which pushes a
+    disliked item's look-alikes down) never saw one; ids ending in "/" or in a route's name
+    (PUT /users/u1/recommend created user "u1/recommend") are refused."""
+    path = saved_model("content", cold_user.train)
+    app = create_app(path, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        liked = ids(rec(c, items=["50"], k=11))
+        mixed = ids(rec(c, items=["50", "181"], ratings=[5, 1], k=10))
+        assert mixed != [i for i in liked if i != "181"][:10]
+        assert c.get("/items/50/").status_code == 422
+        r = c.put("/users/u1/recommend", json={"text": "x"}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["field"] == "user_id"
+        assert c.put("/items/a/similar", json={"title": "x"}, headers=AUTH).status_code == 422
+        assert c.put("/items/a/b", json={"title": "x"}, headers=AUTH).status_code == 200

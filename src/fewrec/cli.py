@@ -145,6 +145,8 @@ def data_info(
         time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
         genre_sep=genre_sep, encoding=encoding, sep=sep,
     )  # fmt: skip
+    if data is not None and name != "movielens-100k":
+        raise FewrecError("give a dataset name or --interactions, not both")
     data = load_dataset(name) if data is None else data
     console.print(repr(data), markup=False)
     for text in data.item_texts()[:5]:

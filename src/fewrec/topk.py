@@ -46,12 +46,20 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def top_k_by(scores: np.ndarray, k: int, prior: np.ndarray) -> np.ndarray:
     """`top_k` of a 1-d array where equal scores go to the higher ``prior`` (e.g. popularity),
     then the lower index: a model that scores many items alike (an empty query on a model with
-    no prior) lists its most popular items, not the first ones in the file."""
+    no prior) lists its most popular items, not the first ones in the file. O(n), as `top_k`:
+    only the items tied at the k-th score are ranked by the prior, with `top_k` again. Ranks
+    scored -inf (fewer than k items scored) keep `top_k`'s order."""
     s = np.asarray(scores, dtype=np.float64)
     s = np.where(np.isnan(s), -np.inf, s)  # NaN counts as -inf, as in `top_k_rows`
     top = top_k(s, k)
     if len(top) == 0:
         return top
-    tied = np.flatnonzero(s >= s[top[-1]])  # the top k and whatever ties with its last
-    prior = np.asarray(prior)
-    return tied[np.lexsort((tied, -prior[tied], -s[tied]))][: len(top)]
+    prior = np.asarray(prior, dtype=np.float64)
+    edge = s[top[-1]]
+    if edge == -np.inf:  # fewer than k items scored: -inf ranks hold no recommendation
+        scored = top[s[top] > -np.inf]
+        return np.r_[scored[np.lexsort((scored, -prior[scored], -s[scored]))], top[len(scored) :]]
+    above = np.flatnonzero(s > edge)  # fewer than k: all of them are in
+    tied = np.flatnonzero(s == edge)  # ascending: `top_k` on their prior keeps the lower index
+    chosen = np.r_[above, tied[top_k(prior[tied], len(top) - len(above))]]
+    return chosen[np.lexsort((chosen, -prior[chosen], -s[chosen]))]

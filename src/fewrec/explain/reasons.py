@@ -50,7 +50,7 @@ def _contributions(
     lo, hi = h.indptr[row], h.indptr[row + 1]
     hist, vals = h.indices[lo:hi], h.data[lo:hi]
     text = batch.texts[row] if batch.texts is not None else None
-    text = text if text and text.strip() and model.reads_text else None
+    text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
     if not len(hist) and text is None:
         return hist, np.zeros((0, len(items))), None
@@ -119,12 +119,14 @@ def explain_recommendations(
     *,
     max_items: int = 2,
     min_share: float = 0.3,
+    has_text: bool | None = None,
 ) -> list[Reason]:
     """Reasons for recommending ``items`` (internal indices) to query ``row`` of ``batch``.
 
     A reason cites the history items whose removal lowers the item's score most (those within
     ``min_share`` of the strongest), and the free text when it raised the score as much; an item
     nothing in the query raised is "popular" only when the query is empty for the model.
+    ``has_text`` is read from the batch now; the argument is accepted and ignored.
     """
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
@@ -134,6 +136,7 @@ def explain_recommendations(
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
     text = batch.texts[row] if batch.texts is not None else None
+    has_words = bool(text and text.strip()) and model.reads_text
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
@@ -147,8 +150,11 @@ def explain_recommendations(
                 for k in order[:max_items]
                 if contrib[k, j] > 0 and contrib[k, j] >= min_share * top
             ]
-        told = text_gain is not None and text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0)
-        if cited and told and text_gain[j] > top:  # the text did more than any item
+        if text_gain is not None:
+            told = text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0)
+        else:  # what the text adds cannot be measured apart (the ensemble): only if nothing else
+            told = has_words and not cited
+        if cited and told and text_gain is not None and text_gain[j] > top:  # the text did more
             cited = [c for c in cited if c[1] >= min_share * text_gain[j]]
         item_genres = _genres(model, int(item))
         shared = Counter(g for hid, _ in cited for g in _genres(model, int(st.items.lookup([hid])[0])))

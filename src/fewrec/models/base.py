@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import difflib
 import json
 import warnings
@@ -192,15 +193,16 @@ class QueryBatch:
             of known users included).
         texts: optional free text per query.
         user_info: optional side info per query (one row per query).
-        seen: optional (n x n_items) CSR of items a query has seen that are not in its history
-            (disliked items, for models that do not read ratings): never recommended to it.
+        disliked: optional (n x n_items) 0/1 CSR of the query's own items rated as dislikes
+            (at or below `FitState.dislike_at`); they are in ``history`` with their ratings, and
+            `for_model` takes them out for a model that does not read ratings.
     """
 
     users: np.ndarray
     history: sp.csr_matrix
     texts: list[str | None] | None = None
     user_info: pd.DataFrame | None = None
-    seen: sp.csr_matrix | None = None
+    disliked: sp.csr_matrix | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -217,8 +219,18 @@ class QueryBatch:
             self.history[start:stop],
             None if self.texts is None else self.texts[start:stop],
             None if self.user_info is None else self.user_info.iloc[start:stop],
-            None if self.seen is None else self.seen[start:stop],
+            None if self.disliked is None else self.disliked[start:stop],
         )
+
+    def for_model(self, model: Recommender) -> QueryBatch:
+        """The batch as ``model`` reads it: a model that does not read ratings would take a
+        disliked item for a like, so its history leaves them out (they stay seen: `recommend`
+        excludes the full history). The training history of a known user is kept whole."""
+        if self.disliked is None or model.reads_ratings:
+            return self
+        history = self.history - self.history.multiply(self.disliked)
+        history.eliminate_zeros()
+        return dataclasses.replace(self, history=history.tocsr(), disliked=None)
 
 
 MODELS: dict[str, type[Recommender]] = {}
@@ -253,6 +265,14 @@ class FitState:
     rating_range: tuple[float, float] = field(init=False, repr=False)
     """The lowest and highest training rating (equal for implicit data)."""
 
+    @property
+    def dislike_at(self) -> float:
+        """The highest query rating that reads as a dislike: `LIKE_SHARE` of the top rating on
+        a star scale (3 of 5 stars); on implicit data, counts or other scores (top above 10)
+        only 0, the rating of an explicit "no"."""
+        lo, hi = self.rating_range
+        return LIKE_SHARE * self.like_rating if lo < hi <= 10 else 0.0
+
     def __post_init__(self) -> None:
         counts = np.bincount(self.train.indices, minlength=len(self.items)).astype(np.float32)
         self.popularity = np.log1p(counts)
@@ -274,8 +294,8 @@ class Recommender(ABC):
     #: (random picks, one score for all) gets; None: reasons are worked out from the query.
     fixed_reason: ClassVar[str | None] = None
     #: Whether the model reads the ratings of a query's items (a low one as a dislike). Models
-    #: that do not would count a 1-star item as a like: `batch_from_queries` keeps such items
-    #: out of their history (they still count as seen, `QueryBatch.seen`).
+    #: that do not would count a 1-star item as a like: they are scored on
+    #: `QueryBatch.for_model`, without the query's disliked items (still never recommended).
     reads_ratings: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
@@ -349,6 +369,13 @@ class Recommender(ABC):
     def reads_text(self) -> bool:
         """Whether the model reads a query's free text (`Query.text`)."""
         return False
+
+    @property
+    def scores_text_apart(self) -> bool:
+        """Whether a query scored without its text is scored the same way otherwise, so the
+        difference is what the text adds (explanations read it; the ensemble re-ranks queries
+        without text with another model, so for it the difference says nothing)."""
+        return True
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:
@@ -431,6 +458,7 @@ class Recommender(ABC):
         n_train = np.diff(st.train.indptr)
         users = np.full(len(queries), -1, dtype=np.int64)
         rows, cols, vals = [], [], []
+        low_rows, low_cols = [], []  # the query's own dislikes (not the training history's)
         for q_i, q in enumerate(queries):
             if q.user is not None:
                 u = int(st.users.lookup([q.user])[0])
@@ -454,17 +482,16 @@ class Recommender(ABC):
                 cols.extend(idx)
                 vals.extend(r)
                 rows.extend([q_i] * len(idx))
+                own = _dedupe_keep_last([0] * len(idx), list(idx), r, 1, len(st.items))  # last wins
+                low = own.indices[own.data <= st.dislike_at]
+                low_cols.extend(low)
+                low_rows.extend([q_i] * len(low))
         # A query item already in the training history overrides it (latest wins).
         hist = _dedupe_keep_last(rows, cols, vals, len(queries), len(st.items))
-        seen = None
-        if not self.reads_ratings:  # a disliked item would read as a like: only seen
-            low = hist.copy()
-            low.data = (low.data <= LIKE_SHARE * st.like_rating).astype(np.float32)
-            low.eliminate_zeros()
-            if low.nnz:
-                hist = hist - hist.multiply(low)
-                hist.eliminate_zeros()
-                seen = low.tocsr()
+        disliked = None
+        if low_rows:
+            ones = np.ones(len(low_rows), dtype=np.float32)
+            disliked = sp.csr_matrix((ones, (low_rows, low_cols)), shape=hist.shape)
         texts = [q.text for q in queries]
         info = [q.user_info or {} for q in queries]
         return QueryBatch(
@@ -472,7 +499,7 @@ class Recommender(ABC):
             hist.tocsr(),
             texts if any(t for t in texts) else None,
             pd.DataFrame(info) if any(info) else None,
-            seen,
+            disliked,
         )
 
     def score(self, query: Query, items: Sequence[str | int] | None = None) -> pd.Series:
@@ -490,7 +517,7 @@ class Recommender(ABC):
             items = _id_list(items, "items", "score(query, items=['50', '181'])")
         st = self.fitted
         self._warn_ignored(queries)
-        scores = self.score_batch(self.batch_from_queries(queries))
+        scores = self.score_batch(self.batch_from_queries(queries).for_model(self))
         if items is None:
             ids = st.items.ids
             return [pd.Series(row, index=ids, name="score") for row in scores]
@@ -533,7 +560,8 @@ class Recommender(ABC):
             candidates = _id_list(candidates, "candidates", "candidates=['50', '181']")
         st = self.fitted
         self._warn_ignored(queries)
-        batch = self.batch_from_queries(queries)
+        full = self.batch_from_queries(queries)
+        batch = full.for_model(self)
         scores = self.score_batch(batch).astype(np.float64, copy=True)
         allowed = np.ones(len(st.items), dtype=bool)
         if candidates is not None:
@@ -549,10 +577,9 @@ class Recommender(ABC):
                     stacklevel=2,
                 )
         scores[:, ~allowed] = -np.inf
-        if exclude_seen:
-            for seen in (batch.history, batch.seen):
-                h = (seen if seen is not None else sp.csr_matrix(batch.history.shape)).tocoo()
-                scores[h.row, h.col] = -np.inf
+        if exclude_seen:  # the full history: disliked items too
+            h = full.history.tocoo()
+            scores[h.row, h.col] = -np.inf
         out = []
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first

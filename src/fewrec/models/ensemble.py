@@ -235,6 +235,7 @@ class EnsembleRecommender(Recommender):
     """Per-K weighted blend of standardised component scores."""
 
     name = "ensemble"
+    reads_ratings = True  # it passes each component the batch that component reads (`for_model`)
     Config = EnsembleConfig
     scores_new_items = True
 
@@ -434,7 +435,7 @@ class EnsembleRecommender(Recommender):
     ) -> np.ndarray:
         """A component's z-scores, NaN where it abstains (see the module doc). ``trained``:
         items with training interactions (default: those of the fitted data)."""
-        z = standardise(model.score_batch(batch))
+        z = standardise(model.score_batch(batch.for_model(model)))  # a dislike is no like to it
         untrained = ~(self.fitted.popularity > 0 if trained is None else trained)
         if not model.scores_new_items:
             z[:, untrained] = np.nan
@@ -448,6 +449,10 @@ class EnsembleRecommender(Recommender):
     @property
     def reads_text(self) -> bool:
         return any(m.reads_text for m in self.models_)
+
+    @property
+    def scores_text_apart(self) -> bool:
+        return not self.rerankers_  # queries without text go to the re-ranker
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:

@@ -461,7 +461,7 @@ class LMRerank(Recommender):
 
     def shortlist(self, batch: QueryBatch) -> tuple[np.ndarray, np.ndarray]:
         """Retriever scores (n x items) and each query's top-N unseen items (n x <=N, -1 padded)."""
-        base = np.asarray(self.retriever_.score_batch(batch), dtype=np.float64)
+        base = np.asarray(self.retriever_.score_batch(batch.for_model(self.retriever_)), dtype=np.float64)
         masked = base.copy()
         h = batch.history.tocoo()
         masked[h.row, h.col] = -np.inf

@@ -42,7 +42,25 @@ STATIC = Path(__file__).parent / "static"
 DEFAULT_MAX_BODY = 1 << 20
 API_KEY_HEADER = "X-API-Key"
 
-IdPath = Annotated[str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+# an id may hold "/" but not end with one ("/items/50/" is no item "50/"; it was a redirect)
+IdPath = Annotated[
+    str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x1f\x7f/]$")
+]
+ITEM_ROUTES = ("/similar",)
+USER_ROUTES = ("/feedback", "/recommend")
+
+
+def _writable(key: str, field: str, routes: tuple[str, ...]) -> str:
+    """An id a write may create: not one a route after the id would shadow (PUT
+    /users/u1/recommend created the user "u1/recommend", whom GET could never reach)."""
+    for suffix in routes:
+        if key.endswith(suffix):
+            raise InvalidError(
+                f"ids ending in {suffix!r} are reserved for the {suffix[1:]} route", field=field
+            )
+    return key
+
+
 FilterParam = Annotated[
     list[str] | None,
     QueryParam(
@@ -344,19 +362,21 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     @app.put("/items/{item_id:path}", response_model=S.ItemOut, tags=["items"], dependencies=write)
     def put_item(item_id: IdPath, item: S.ItemIn) -> S.ItemOut:
         """Create or replace an item; a text item is recommendable when this returns."""
-        return engine.put_items([(item_id, item)])[0]
+        return engine.put_items([(_writable(item_id, "item_id", ITEM_ROUTES), item)])[0]
 
     @app.post("/items", response_model=list[S.ItemOut], tags=["items"], dependencies=write)
     def post_items(
         items: Annotated[list[S.ItemWithId], Body(min_length=1, max_length=S.MAX_BATCH)],
     ) -> list[S.ItemOut]:
         """Create or replace many items at once."""
-        return engine.put_items([(it.id, it) for it in items])
+        return engine.put_items(
+            [(_writable(it.id, f"items[{n}].id", ITEM_ROUTES), it) for n, it in enumerate(items)]
+        )
 
     @app.delete("/items/{item_id:path}", status_code=204, tags=["items"], dependencies=write)
     def delete_item(item_id: IdPath) -> None:
         """Never recommend this item again (its feedback stays)."""
-        engine.delete_item(item_id)
+        engine.delete_item(_writable(item_id, "item_id", ITEM_ROUTES))
 
     # -------------------------------------------------------------- users
     @app.get("/users/{user_id:path}/feedback", response_model=list[S.FeedbackOut], tags=["users"])
@@ -395,12 +415,12 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     @app.put("/users/{user_id:path}", response_model=S.UserOut, tags=["users"], dependencies=write)
     def put_user(user_id: IdPath, user: S.UserIn) -> S.UserOut:
         """Create or replace a user's text and side info."""
-        return engine.put_user(user_id, user)
+        return engine.put_user(_writable(user_id, "user_id", USER_ROUTES), user)
 
     @app.delete("/users/{user_id:path}", response_model=S.UserDeleted, tags=["users"], dependencies=write)
     def delete_user(user_id: IdPath) -> S.UserDeleted:
         """Delete the user, all their feedback, and stop using the model's history of them."""
-        return engine.delete_user(user_id)
+        return engine.delete_user(_writable(user_id, "user_id", USER_ROUTES))
 
     # -------------------------------------------------------------- feedback
     @app.post(

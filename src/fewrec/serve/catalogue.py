@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from fewrec.data.dataset import field_text
 from fewrec.models.base import Recommender
 from fewrec.serve.store import ItemRecord
+
+SEARCH_CHARS = 2000
+"""How much of an item's text and text fields search reads (bounds its memory)."""
 
 
 def _plain(value: Any) -> Any:
@@ -50,8 +54,8 @@ class Catalogue:
         self.active = np.zeros(0, dtype=bool)
         self.field_names: set[str] = set()
         self._inverted: dict[str, dict[str, np.ndarray]] = {}
-        self._lower: np.ndarray | None = None  # casefolded titles, for search
-        self._other: np.ndarray | None = None  # casefolded text and text fields, for search
+        self._lower: pd.Series | None = None  # casefolded titles, for search
+        self._other: pd.Series | None = None  # casefolded text and text fields, for search
         self._by_title: dict[str, np.ndarray] | None = None  # title key -> items, for filters
 
     @classmethod
@@ -180,14 +184,13 @@ class Catalogue:
         text or text fields do (a catalogue with only descriptions was not searchable)."""
         q = query.strip().casefold()
         if self._lower is None:
-            self._lower = np.array([(t or "").casefold() for t in self.titles], dtype=str)
-        if self._other is None:
-            self._other = np.array(
-                [_search_text(t, f).casefold() for t, f in zip(self.texts, self.fields, strict=True)],
-                dtype=str,
-            )
-        in_title = np.char.find(self._lower, q) >= 0
-        elsewhere = (np.char.find(self._other, q) >= 0) & ~in_title
+            self._lower = pd.Series([(t or "").casefold() for t in self.titles], dtype="str")
+        if self._other is None:  # one string per item (a fixed-width array took GBs)
+            texts = zip(self.texts, self.fields, strict=True)
+            other = [_search_text(t, f)[:SEARCH_CHARS].casefold() for t, f in texts]
+            self._other = pd.Series(other, dtype="str")
+        in_title = self._lower.str.contains(q, regex=False).to_numpy(dtype=bool)
+        elsewhere = self._other.str.contains(q, regex=False).to_numpy(dtype=bool) & ~in_title
         return np.r_[np.flatnonzero(in_title), np.flatnonzero(elsewhere)]
 
 

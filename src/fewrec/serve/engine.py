@@ -26,14 +26,14 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
 from fewrec.errors import FewrecError
-from fewrec.models.base import LIKE_SHARE, FitState, Query, QueryBatch, Recommender, load_model
+from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
-from fewrec.topk import top_k, top_k_by
+from fewrec.topk import top_k_by
 
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 86_400.0
@@ -522,9 +522,9 @@ class Engine:
             items[item] = float(r)
             seen.add(item)
         if user is not None:  # after the request's items, which may like one again
-            notes += self._unliked_history_note(fit, user, items, like)
+            notes += self._unliked_history_note(fit, user, items)
         if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
-            stored = [i for i, r in items.items() if r > LIKE_SHARE * like and i not in req.items]
+            stored = [i for i, r in items.items() if r > fit.dislike_at and i not in req.items]
             unknown = [i for i, k in zip(stored, vocab.lookup(stored), strict=True) if k < 0]
             if unknown:
                 notes.append(
@@ -535,10 +535,10 @@ class Engine:
             text_parts.append(req.text)
         if req.user_info:
             info.update(req.user_info)
-        # positives the model can score; dislikes and low ratings only count as seen
-        positive = {
-            i: r for i, r in items.items() if r > LIKE_SHARE * like and int(vocab.lookup([i])[0]) >= 0
-        }
+        # what the model can score: a model that reads ratings gets the dislikes too (content
+        # pushes their look-alikes down); for the others they only count as seen
+        keep = -np.inf if st.model.reads_ratings else fit.dislike_at
+        positive = {i: r for i, r in items.items() if r > keep and int(vocab.lookup([i])[0]) >= 0}
         text = ". ".join(t for t in text_parts if t) or None
         query = Query(
             user=user,
@@ -550,13 +550,13 @@ class Engine:
         return query, seen, notes
 
     @staticmethod
-    def _unliked_history_note(fit: FitState, user: str, items: dict[str, float], like: float) -> list[str]:
+    def _unliked_history_note(fit: FitState, user: str, items: dict[str, float]) -> list[str]:
         """A note when the user now dislikes items of their history in the model's training
         data, which the model keeps counting until it is retrained."""
         u = int(fit.users.lookup([user])[0])
         lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
         trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
-        unliked = [i for i, r in items.items() if i in trained and r <= LIKE_SHARE * like]
+        unliked = [i for i, r in items.items() if i in trained and r <= fit.dislike_at]
         if not unliked:
             return []
         return [
@@ -700,7 +700,7 @@ class Engine:
             batch = st.model.batch_from_queries([Query(items=[item_id])])
             scores = st.model.score_batch(batch)[0].astype(np.float64)
             ranked = np.where(allowed, scores, -np.inf)
-            hits = top_k(ranked, opts.k)
+            hits = top_k_by(ranked, opts.k, st.model.fitted.popularity)  # ties: the more popular first
             hits = hits[np.isfinite(ranked[hits])]
             sims = ranked[hits]
         title, _, fields = st.catalogue.record(idx)

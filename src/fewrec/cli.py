@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import sys
@@ -63,6 +64,11 @@ EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
 SepOpt = Annotated[
     str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
 ]
+
+
+def _data_options(values: dict) -> dict:
+    """The data options among a command's arguments (``locals()``), for `_own_data`."""
+    return {name: values[name] for name in inspect.signature(_own_data).parameters}
 
 
 def _own_data(
@@ -140,11 +146,7 @@ def data_info(
     """Print a dataset's size and the text of its first items (a built-in one, or your own)."""
     from fewrec.data.movielens import load_dataset
 
-    data = _own_data(
-        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
-        genre_sep=genre_sep, encoding=encoding, sep=sep,
-    )  # fmt: skip
+    data = _own_data(**_data_options(locals()))
     if data is not None and name != "movielens-100k":
         raise FewrecError("give a dataset name or --interactions, not both")
     data = load_dataset(name) if data is None else data
@@ -227,11 +229,7 @@ def benchmark(
     chosen = names or DEFAULT_MODELS.get(protocol, [])
     if baseline is not None and base is not None and chosen and base not in chosen:
         raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
-    own = _own_data(
-        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
-        genre_sep=genre_sep, encoding=encoding, sep=sep,
-    )  # fmt: skip
+    own = _own_data(**_data_options(locals()))
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
     data = dataset if own is None else own
@@ -334,11 +332,7 @@ def train(
             f"--output {output} is a folder with other files in it, not a saved model. "
             "Fix: give a new or empty folder"
         )
-    data = _own_data(
-        interactions, items, users, user_col=user_col, item_col=item_col, rating_col=rating_col,
-        time_col=time_col, item_id_col=item_id_col, user_id_col=user_id_col, genres_col=genres_col,
-        genre_sep=genre_sep, encoding=encoding, sep=sep,
-    )  # fmt: skip
+    data = _own_data(**_data_options(locals()))
     data = load_dataset() if data is None else data
     logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
     if shows and sys.stderr.isatty():

@@ -128,3 +128,15 @@ def test_only_the_query_own_low_ratings_are_dislikes(warm, fit_cached):
     assert FitState(users, items, counts, like_rating=100.0).dislike_at == 0.0
     ones = sp.csr_matrix(np.array([[1.0, 1.0]], dtype=np.float32))
     assert FitState(users, items, ones, like_rating=1.0).dislike_at == 0.0
+
+
+def test_an_ensemble_neither_counts_nor_cites_a_dislike(warm):
+    """The ensemble reads ratings by passing each component what it reads; its explanations
+    rebuilt batches without the dislikes, so its components read the 1-star item as a like
+    there and 5 of 10 reasons cited it."""
+    ens = make_model("ensemble", components={"itemknn": {}, "popularity": {}}, tune=False).fit(warm.train)
+    mixed = Query(items=["50", "181"], ratings=[5, 1])
+    np.testing.assert_allclose(ens.score(mixed).to_numpy(), ens.score(Query(items=["50"])).to_numpy())
+    recs = ens.recommend(mixed, k=10, explain=True)
+    assert "181" not in recs["item"].tolist()
+    assert not any("181" in b for b in recs["because"]) and not any("Jedi" in r for r in recs["reason"])

@@ -216,17 +216,23 @@ def test_every_event_counts_and_the_newest_wins(client):
     assert r.status_code == 422 and r.json()["field"] == "timestamp"
 
 
-def test_a_known_users_dislike_of_a_training_item_is_noted(client, cold_user):
-    """The model's training history of a known user cannot change without retraining: a
-    dislike of an item in it says so instead of silently doing nothing."""
+def test_a_known_users_dislike_of_a_training_item(client, cold_user, tmp_path):
+    """A known user's dislike of an item of their training history takes it out of the history
+    the model scores (the service kept the training rating, the Python API did not); a model
+    that learned a vector for the user (ALS) still counts it until retrained, and says so."""
     user = str(cold_user.train.users.ids[0])
     inter = cold_user.train.interactions
     first = cold_user.train.items.id(int(inter[inter["user"] == 0]["item"].iloc[0]))
-    assert rec(client, user=user, k=3)["notes"] == []
+    before = rec(client, user=user, k=3)
+    assert before["notes"] == []
     client.post("/feedback", json={"user": user, "item": first, "kind": "dislike"}, headers=AUTH)
+    after = rec(client, user=user, k=3)
+    assert after["notes"] == [] and after["history_size"] == before["history_size"] - 1
+    assert rec(client, user=user, items=[first], k=3)["history_size"] == before["history_size"]  # liked again
+    als = saved_model("als", cold_user.train)
+    assert client.post("/admin/model", json={"path": str(als)}, headers=AUTH).status_code == 200
     notes = rec(client, user=user, k=3)["notes"]
     assert len(notes) == 1 and f"(e.g. {first!r})" in notes[0] and "until the model is retrained" in notes[0]
-    assert rec(client, user=user, items=[first], k=3)["notes"] == []  # liked again in the request
 
 
 def test_filters_and_exclusions(client):
@@ -572,6 +578,17 @@ def test_catalogue_title_filter_follows_changes():
     assert cat.unmatched("title", "Heat") == []
 
 
+def test_search_reads_fields_of_items_with_long_texts():
+    """A text over the search budget cut off the fields after it: fields come first."""
+    from fewrec.serve.catalogue import SEARCH_CHARS, Catalogue
+    from fewrec.serve.store import ItemRecord
+
+    cat = Catalogue()
+    long = ItemRecord("a", title="A", text="x" * (SEARCH_CHARS + 10), fields={"director": "Kubrick"})
+    cat.append([long, ItemRecord("b", title="B", text="short", fields={"director": "Kubrick"})])
+    assert cat.search("KUBRICK").tolist() == [0, 1] and cat.search("(.*)").tolist() == []
+
+
 def test_catalogue_of_a_model_with_untitled_items_has_no_nan_titles():
     """A missing title or text (pandas 3 keeps it as NaN) became the title "nan"."""
     from fewrec.data import load_interactions
@@ -663,3 +680,7 @@ def test_dislikes_reach_models_that_read_ratings_and_reserved_ids(cold_user, tmp
         assert r.status_code == 422 and r.json()["field"] == "user_id"
         assert c.put("/items/a/similar", json={"title": "x"}, headers=AUTH).status_code == 422
         assert c.put("/items/a/b", json={"title": "x"}, headers=AUTH).status_code == 200
+        shadowed = {"user": "u1/recommend", "item": "50", "kind": "like"}
+        r = c.post("/feedback", json=shadowed, headers=AUTH)
+        assert r.status_code == 422 and r.json()["field"] == "user"
+        assert c.delete("/users/u1%2Frecommend", headers=AUTH).status_code != 422  # deletes take any id

@@ -66,11 +66,17 @@ def _contributions(
         data.extend(vals[keep])
     m = len(variants)
     loo = sp.csr_matrix((np.asarray(data, np.float32), (rows, cols)), shape=(m, h.shape[1]))
+    disliked = None  # carried along, so a model's components still read a dislike as one
+    if batch.disliked is not None:
+        present = loo.copy()
+        present.data[:] = 1.0  # (a rating of 0 is an entry too)
+        disliked = present.multiply(sp.vstack([batch.disliked[row]] * m)).tocsr()
     # the user id is dropped on purpose: a known user's learned vector would hide the history
     users = np.full(m, -1)
     texts = None if text is None else [text] * (m - 1) + [None]
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
-    scores = model.score_batch(QueryBatch(users, loo, texts, infos))[:, items].astype(np.float64)
+    variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
+    scores = model.score_batch(variants_batch)[:, items].astype(np.float64)
     gain = scores[0] - scores[-1] if text is not None else None
     if text is not None:
         scores = scores[:-1]

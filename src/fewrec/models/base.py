@@ -226,7 +226,11 @@ class QueryBatch:
         """The batch as ``model`` reads it: a model that does not read ratings would take a
         disliked item for a like, so its history leaves them out (they stay seen: `recommend`
         excludes the full history). The training history of a known user is kept whole."""
-        if self.disliked is None or model.reads_ratings:
+        return self if model.reads_ratings else self.likes_only()
+
+    def likes_only(self) -> QueryBatch:
+        """The batch without the query's disliked items in its history."""
+        if self.disliked is None:
             return self
         history = self.history - self.history.multiply(self.disliked)
         history.eliminate_zeros()
@@ -269,7 +273,8 @@ class FitState:
     def dislike_at(self) -> float:
         """The highest query rating that reads as a dislike: `LIKE_SHARE` of the top rating on
         a star scale (3 of 5 stars); on implicit data, counts or other scores (top above 10)
-        only 0, the rating of an explicit "no"."""
+        only 0, the rating of an explicit "no". Ratings whose top is 10 or less read as stars:
+        load small counts (plays 1-8) as implicit data, or as a rating on a scale of your own."""
         lo, hi = self.rating_range
         return LIKE_SHARE * self.like_rating if lo < hi <= 10 else 0.0
 
@@ -297,6 +302,10 @@ class Recommender(ABC):
     #: that do not would count a 1-star item as a like: they are scored on
     #: `QueryBatch.for_model`, without the query's disliked items (still never recommended).
     reads_ratings: ClassVar[bool] = False
+    #: Whether a known user is scored from a vector learned from their training history (ALS,
+    #: BPR), which a query cannot change until the model is retrained; other models score the
+    #: history itself, so a query's dislike of a training item takes it out.
+    learns_user_vectors: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:

@@ -460,14 +460,17 @@ class EnsembleRecommender(Recommender):
         return own.union(*(m.side_levels for m in self.models_))
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        w = self._weights_for(batch)
+        # the components read the batch they read (`for_model`); the weights, the re-ranker and
+        # its features read the likes (a disliked item would count as one more shot)
+        likes = batch.likes_only()
+        w = self._weights_for(likes)
         comps = [functools.partial(self._standardised, m, batch) for m in self.models_]
-        rows = self._reranked_rows(batch)
+        rows = self._reranked_rows(likes)
         if len(rows):  # the re-ranker reads every component's z-scores
             comps = [c() for c in comps]
         blended = blend(w, comps)
         if len(rows):
-            sub = _select(batch, rows)
+            sub = _select(likes, rows)
             blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
         return blended.astype(np.float32)
 

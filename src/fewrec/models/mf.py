@@ -40,6 +40,7 @@ class _MFBase(Recommender):
     """Shared scoring: user vector (learned, or folded in) dot item factors."""
 
     empty_is_popularity = True
+    learns_user_vectors = True
 
     def _train_implicit(self, model, data: Dataset) -> None:
         x = data.matrix(implicit=True)

@@ -52,7 +52,8 @@ USER_ROUTES = ("/feedback", "/recommend")
 
 def _writable(key: str, field: str, routes: tuple[str, ...]) -> str:
     """An id a write may create: not one a route after the id would shadow (PUT
-    /users/u1/recommend created the user "u1/recommend", whom GET could never reach)."""
+    /users/u1/recommend created the user "u1/recommend", whom GET could never reach). Deletes
+    take any id, so what training data or an older version stored can still be removed."""
     for suffix in routes:
         if key.endswith(suffix):
             raise InvalidError(
@@ -376,7 +377,7 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     @app.delete("/items/{item_id:path}", status_code=204, tags=["items"], dependencies=write)
     def delete_item(item_id: IdPath) -> None:
         """Never recommend this item again (its feedback stays)."""
-        engine.delete_item(_writable(item_id, "item_id", ITEM_ROUTES))
+        engine.delete_item(item_id)
 
     # -------------------------------------------------------------- users
     @app.get("/users/{user_id:path}/feedback", response_model=list[S.FeedbackOut], tags=["users"])
@@ -420,7 +421,7 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     @app.delete("/users/{user_id:path}", response_model=S.UserDeleted, tags=["users"], dependencies=write)
     def delete_user(user_id: IdPath) -> S.UserDeleted:
         """Delete the user, all their feedback, and stop using the model's history of them."""
-        return engine.delete_user(_writable(user_id, "user_id", USER_ROUTES))
+        return engine.delete_user(user_id)
 
     # -------------------------------------------------------------- feedback
     @app.post(
@@ -428,6 +429,7 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     )
     def feedback(event: S.FeedbackIn) -> S.FeedbackAck:
         """Record one event; it is on disk, and shapes the next recommendation, when this returns."""
+        _writable(event.user, "user", USER_ROUTES)  # it creates the user
         return engine.add_feedback([event])
 
     @app.post(
@@ -439,6 +441,8 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     )
     def feedback_batch(batch: S.FeedbackBatch) -> S.FeedbackAck:
         """Record many events in one transaction."""
+        for n, event in enumerate(batch.events):
+            _writable(event.user, f"events[{n}].user", USER_ROUTES)
         return engine.add_feedback(batch.events)
 
     # -------------------------------------------------------------- recommend

@@ -14,7 +14,7 @@ from fewrec.models.base import Recommender
 from fewrec.serve.store import ItemRecord
 
 SEARCH_CHARS = 2000
-"""How much of an item's text and text fields search reads (bounds its memory)."""
+"""How much of an item's text, and of each text field, search reads (bounds its memory)."""
 
 
 def _plain(value: Any) -> Any:
@@ -187,7 +187,7 @@ class Catalogue:
             self._lower = pd.Series([(t or "").casefold() for t in self.titles], dtype="str")
         if self._other is None:  # one string per item (a fixed-width array took GBs)
             texts = zip(self.texts, self.fields, strict=True)
-            other = [_search_text(t, f)[:SEARCH_CHARS].casefold() for t, f in texts]
+            other = [_search_text(t, f).casefold() for t, f in texts]
             self._other = pd.Series(other, dtype="str")
         in_title = self._lower.str.contains(q, regex=False).to_numpy(dtype=bool)
         elsewhere = self._other.str.contains(q, regex=False).to_numpy(dtype=bool) & ~in_title
@@ -224,11 +224,13 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _search_text(text: str | None, fields: dict[str, Any]) -> str:
-    """An item's free text and text-valued fields (lists of text too), for search."""
-    parts = [text or ""]
+    """An item's text-valued fields (lists of text too), then the first `SEARCH_CHARS` of its
+    free text, for search."""
+    parts = []
     for v in fields.values():
         if isinstance(v, str):
-            parts.append(v)
+            parts.append(v[:SEARCH_CHARS])
         elif isinstance(v, list):
-            parts.extend(x for x in v if isinstance(x, str))
+            parts.extend(x[:SEARCH_CHARS] for x in v if isinstance(x, str))
+    parts.append((text or "")[:SEARCH_CHARS])
     return "\n".join(parts)

@@ -500,8 +500,8 @@ class Engine:
                     items[ev.item] = like
                 elif ev.kind == "rating" and ev.value is not None:
                     items[ev.item] = ev.value
-                elif ev.kind == "dislike":
-                    items[ev.item] = 0.0
+                elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
+                    items[ev.item] = min(fit.dislike_at, fit.rating_range[0])
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
         top = self._top_rating(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
         for pos, r in enumerate(ratings):
@@ -521,7 +521,7 @@ class Engine:
                 )
             items[item] = float(r)
             seen.add(item)
-        if user is not None:  # after the request's items, which may like one again
+        if user is not None and st.model.learns_user_vectors:  # after the request's items
             notes += self._unliked_history_note(fit, user, items)
         if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
             stored = [i for i, r in items.items() if r > fit.dislike_at and i not in req.items]
@@ -535,10 +535,10 @@ class Engine:
             text_parts.append(req.text)
         if req.user_info:
             info.update(req.user_info)
-        # what the model can score: a model that reads ratings gets the dislikes too (content
-        # pushes their look-alikes down); for the others they only count as seen
-        keep = -np.inf if st.model.reads_ratings else fit.dislike_at
-        positive = {i: r for i, r in items.items() if r > keep and int(vocab.lookup([i])[0]) >= 0}
+        # every rated item the model can score, dislikes too: a model that reads ratings weighs
+        # them (content pushes their look-alikes down), the others are scored without them
+        # (`QueryBatch.for_model`: a disliked training item no longer counts either)
+        positive = {i: r for i, r in items.items() if int(vocab.lookup([i])[0]) >= 0}
         text = ". ".join(t for t in text_parts if t) or None
         query = Query(
             user=user,
@@ -552,7 +552,8 @@ class Engine:
     @staticmethod
     def _unliked_history_note(fit: FitState, user: str, items: dict[str, float]) -> list[str]:
         """A note when the user now dislikes items of their history in the model's training
-        data, which the model keeps counting until it is retrained."""
+        data, which a model that learned a vector for the user (ALS, BPR) keeps counting until
+        it is retrained (the others score the history, and leave a disliked item out)."""
         u = int(fit.users.lookup([user])[0])
         lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
         trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
@@ -569,9 +570,10 @@ class Engine:
         st = self._state
         query, seen, notes = self._query(st, req)
         model = st.model
-        batch = model.batch_from_queries([query])
+        full = model.batch_from_queries([query])
+        batch = full.for_model(model)  # without the dislikes, for a model that does not read ratings
         mean = model.score_batch(batch).astype(np.float64)
-        history_size = int(batch.history.indptr[1])
+        history_size = int(full.likes_only().history.indptr[1])
         policy = self._policy(st, req.explore, history_size)
         if req.explore and isinstance(policy, Greedy):
             why = (
@@ -584,7 +586,7 @@ class Engine:
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)
         if req.exclude_seen:
-            allowed[batch.history.indices] = False
+            allowed[full.history.indices] = False
             seen_idx = model.fitted.items.lookup(seen)
             allowed[seen_idx[seen_idx >= 0]] = False
         ranked = np.where(allowed, scores[0], -np.inf)
@@ -646,7 +648,13 @@ class Engine:
             (np.array([pos[int(i)] for i in keep], np.float32), (np.zeros(len(keep), int), keep)),
             shape=h.shape,
         )
-        return QueryBatch(np.full(1, -1), sub, batch.texts, batch.user_info)
+        disliked = None
+        if batch.disliked is not None:  # those kept stay dislikes
+            kept = sp.csr_matrix(
+                (np.ones(len(keep), np.float32), (np.zeros(len(keep), int), keep)), shape=h.shape
+            )
+            disliked = batch.disliked[:1].multiply(kept).tocsr()
+        return QueryBatch(np.full(1, -1), sub, batch.texts, batch.user_info, disliked)
 
     def _reasons(
         self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray

@@ -66,6 +66,10 @@ def test_reasons_say_only_what_is_true(warm, fit_cached):
     np.testing.assert_array_equal(
         ease.score(Query(items=["50", "181"], ratings=[5, 1])), ease.score(Query(items=["50"]))
     )
+    pop = fit_cached("warm", warm, "popularity")  # Star Wars (50) is its first item
+    assert pop.recommend(Query(items=["50"]), k=1, exclude_seen=False)["item"].tolist() == ["50"]
+    back = pop.recommend(Query(items=["50", "181"], ratings=[1, 5]), k=5, exclude_seen=False)
+    assert "50" not in back["item"].tolist()  # a dislike never comes back
 
 
 def test_tied_scores_list_the_most_popular_items_first(warm, fit_cached, monkeypatch):

@@ -164,6 +164,29 @@ def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
         fit_cached("warm", warm, "ease").update_items(["1"], info)
 
 
+def test_update_items_checks_its_arguments_and_keeps_the_fields_not_given(fewshot_pair):
+    """A string of ids was read one character per id ("12": items 1 and 2 renamed); a dict as
+    info was an AttributeError; the fields not given were left out of the re-read text (and
+    MovieLens' template refused an update without its year)."""
+    from fewrec.errors import ArgumentError
+
+    meta, _ = fewshot_pair
+    model = meta.copy_for_update()
+    q = Query(items=["172", "181"])
+    with pytest.raises(ArgumentError, match="must be a list of ids"):
+        model.update_items("12", pd.DataFrame({"title": ["A", "B"]}))
+    with pytest.raises(ArgumentError, match="must be a DataFrame"):
+        model.update_items(["3"], {"title": ["X"]})
+    row = int(model.fitted.items.lookup(["50"])[0])
+    whole = model.fitted.item_info.iloc[[row]].reset_index(drop=True).assign(title="Star Wars IV")
+    full = model.copy_for_update()
+    full.update_items(["50"], whole)
+    model.update_items(["50"], pd.DataFrame({"title": ["Star Wars IV"]}))
+    assert model.fitted.item_info["year"].iloc[row] == meta.fitted.item_info["year"].iloc[row]
+    np.testing.assert_allclose(model.score(q, items=["50"]), full.score(q, items=["50"]), rtol=1e-5)
+    assert model.score(q, items=["50"])["50"] != meta.score(q, items=["50"])["50"]
+
+
 def test_id_models_cannot_add_items(warm, fit_cached):
     ease = fit_cached("warm", warm, "ease")
     with pytest.raises(ConfigError):

@@ -138,6 +138,22 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     return info
 
 
+def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -> None:
+    """Warn about fields the catalogue does not have: a misspelt one would leave the item
+    without its title or text (title and text themselves are understood by every model)."""
+    known = [str(c) for c in catalogue.columns]
+    stray = [str(c) for c in info.columns if str(c) not in known and c not in ("title", "text")]
+    if known and stray:
+        close = {c: difflib.get_close_matches(c, known, n=1) for c in stray}
+        hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
+        warnings.warn(
+            f"{what} fields {', '.join(hints)} are not among the catalogue's {known}: they are kept, "
+            "and read only by models that read every text field",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _as_list(value: Any) -> list[str]:
     if isinstance(value, list | tuple | np.ndarray):
         return [str(v) for v in value]
@@ -589,6 +605,9 @@ class Recommender(ABC):
         if exclude_seen:  # the full history: disliked items too
             h = full.history.tocoo()
             scores[h.row, h.col] = -np.inf
+        if full.disliked is not None:  # never recommended back, seen items allowed or not
+            d = full.disliked.tocoo()
+            scores[d.row, d.col] = -np.inf
         out = []
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
@@ -643,17 +662,7 @@ class Recommender(ABC):
         info = pd.DataFrame(index=range(len(ids))) if info is None else info.reset_index(drop=True)
         if len(info) != len(ids):
             raise DataError(f"{len(ids)} new items but {len(info)} rows of item info")
-        known = [str(c) for c in st.item_info.columns]
-        stray = [str(c) for c in info.columns if str(c) not in known and c not in ("title", "text")]
-        if known and stray:  # a misspelt field would leave the item without its title or text
-            close = {c: difflib.get_close_matches(c, known, n=1) for c in stray}
-            hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
-            warnings.warn(
-                f"new item fields {', '.join(hints)} are not among the catalogue's {known}: they are "
-                "kept, and read only by models that read every text field",
-                UserWarning,
-                stacklevel=2,
-            )
+        _warn_stray_fields(info, st.item_info, "new item")
         info = _like_catalogue(info, st.item_info)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)
@@ -687,7 +696,12 @@ class Recommender(ABC):
         if not self.rereads_item_text:
             raise ConfigError(f"{self.name} cannot re-read item text without retraining")
         st = self.fitted
-        ids = [str(i) for i in ids]
+        ids = [str(i) for i in _id_list(ids, "update_items ids", "update_items(['50'], info)")]
+        if not isinstance(info, pd.DataFrame):
+            raise ArgumentError(
+                f"update_items info must be a DataFrame, one row per item, got {type(info).__name__}",
+                fix="pd.DataFrame({'title': ['Star Wars IV']})",
+            )
         idx = st.items.lookup(ids)
         if (idx < 0).any():
             missing = [i for i, j in zip(ids, idx, strict=True) if j < 0]
@@ -697,13 +711,19 @@ class Recommender(ABC):
         info = info.reset_index(drop=True)
         if len(info) != len(ids):
             raise DataError(f"{len(ids)} items but {len(info)} rows of item info")
+        _warn_stray_fields(info, st.item_info, "updated item")
         item_info = st.item_info.copy()
-        for col in info.columns.intersection(item_info.columns):
+        for col in info.columns:
+            if col not in item_info.columns:  # a field the catalogue had not: empty elsewhere
+                item_info[col] = pd.Series([None] * len(item_info), index=item_info.index, dtype=object)
             values = item_info[col].tolist()
             for row, i in enumerate(idx):
                 values[i] = info[col].iloc[row]
             item_info[col] = pd.Series(values, index=item_info.index, dtype=item_info[col].dtype)
-        self._update_items(np.asarray(idx, dtype=np.int64), info)
+        # the items' whole rows: the fields not given keep their values, and the text is re-read
+        # from all of them (it was built from the given fields alone)
+        rows = item_info.iloc[np.asarray(idx, dtype=np.int64)].reset_index(drop=True)
+        self._update_items(np.asarray(idx, dtype=np.int64), rows)
         st.item_info = item_info  # after: a failed re-read leaves the model as it was
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:

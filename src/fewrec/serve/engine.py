@@ -589,6 +589,8 @@ class Engine:
             allowed[full.history.indices] = False
             seen_idx = model.fitted.items.lookup(seen)
             allowed[seen_idx[seen_idx >= 0]] = False
+        if full.disliked is not None:  # never recommended back, seen items allowed or not
+            allowed[full.disliked.indices] = False
         ranked = np.where(allowed, scores[0], -np.inf)
         top = top_k_by(ranked, req.k, model.fitted.popularity)  # ties: the more popular item first
         top = top[np.isfinite(ranked[top])]

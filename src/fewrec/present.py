@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fewrec.data.dataset import Vocabulary, field_text
+from fewrec.data.dataset import Vocabulary, field_text, label_of
 from fewrec.data.dataset import item_label as label_at
 from fewrec.errors import DataError
 
@@ -34,7 +34,8 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
     names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing
     lower = [n.lower() for n in names]
     # "Title (year)", as the tables print it, matches too
-    labelled = [label_at(item_info, i, "").lower() if n else "" for i, n in enumerate(names)]
+    years = item_info["year"] if "year" in item_info.columns else [None] * len(names)
+    labelled = [label_of(n, y, "").lower() for n, y in zip(names, years, strict=True)]
     out = []
     for title in titles:
         t = title.strip().lower()

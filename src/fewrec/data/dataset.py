@@ -345,10 +345,16 @@ def field_text(value: Any) -> str:
 def item_label(item_info: pd.DataFrame, idx: int, item_id: str) -> str:
     """A short human label of item ``idx``: "title (year)" when it has a title, else its id
     (an item without a title read "nan" in tables and explanations)."""
-    title = field_text(item_info["title"].iloc[idx]).strip() if "title" in item_info.columns else ""
+    title = item_info["title"].iloc[idx] if "title" in item_info.columns else None
+    year = item_info["year"].iloc[idx] if "year" in item_info.columns else None
+    return label_of(title, year, item_id)
+
+
+def label_of(title: Any, year: Any, item_id: str) -> str:
+    """`item_label` from the field values themselves (for a loop over whole columns)."""
+    title = field_text(title).strip()
     if not title:
         return str(item_id)
-    year = item_info["year"].iloc[idx] if "year" in item_info.columns else None
     if isinstance(year, float) and year.is_integer():  # a numeric column with gaps: 1995.0
         year = int(year)
     year = field_text(year).strip()

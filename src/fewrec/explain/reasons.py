@@ -143,6 +143,7 @@ def explain_recommendations(
     liked_above = LIKE_SHARE * st.like_rating
     text = batch.texts[row] if batch.texts is not None else None
     has_words = bool(text and text.strip()) and model.reads_text
+    popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
@@ -181,8 +182,7 @@ def explain_recommendations(
         elif len(hist) and np.any(contrib[:, j] != 0):  # no one item raised it: all of them did
             sentence = "Fits your history as a whole."
         else:
-            like_you = _reads_side_info(model, batch, row)
-            sentence = "Popular with people like you." if like_you else "Popular right now."
+            sentence = popular
         reasons.append(Reason(st.items.id(int(item)), cited, attrs, sentence))
     return reasons
 

@@ -523,9 +523,11 @@ class Engine:
             seen.add(item)
         if user is not None and st.model.learns_user_vectors:  # after the request's items
             notes += self._unliked_history_note(fit, user, items)
+        scorable = dict(zip(items, vocab.lookup(list(items)) >= 0, strict=True))  # one lookup
         if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
-            stored = [i for i, r in items.items() if r > fit.dislike_at and i not in req.items]
-            unknown = [i for i, k in zip(stored, vocab.lookup(stored), strict=True) if k < 0]
+            asked = set(req.items)
+            stored = [i for i, r in items.items() if r > fit.dislike_at and i not in asked]
+            unknown = [i for i in stored if not scorable[i]]
             if unknown:
                 notes.append(
                     f"{len(unknown)} of the user's stored liked items are not in this model's "
@@ -538,7 +540,7 @@ class Engine:
         # every rated item the model can score, dislikes too: a model that reads ratings weighs
         # them (content pushes their look-alikes down), the others are scored without them
         # (`QueryBatch.for_model`: a disliked training item no longer counts either)
-        positive = {i: r for i, r in items.items() if int(vocab.lookup([i])[0]) >= 0}
+        positive = {i: r for i, r in items.items() if scorable[i]}
         text = ". ".join(t for t in text_parts if t) or None
         query = Query(
             user=user,

@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError
+from fewrec.errors import ConfigError, FewrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -428,14 +428,12 @@ def serve(
     ] = "info",
 ):
     """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
-    from pydantic import ValidationError
-
     from fewrec.serve.app import run_server
     from fewrec.serve.engine import ExplorationConfig
 
     try:
         explore = ExplorationConfig(policy=exploration)
-    except ValidationError:
+    except ConfigError:
         raise FewrecError(f"--exploration must be thompson, ucb or off, got {exploration!r}") from None
     from fewrec.serve.index import INDEX_KINDS
 
@@ -467,7 +465,12 @@ def scale_embed(
     source: Annotated[Path, typer.Argument(help="Parquet file or folder with a text column")],
     destination: Annotated[Path, typer.Argument(help="output Parquet folder")],
     text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
-    backend: Annotated[str, typer.Option(help="torch | torch-bf16 | onnx")] = "torch",
+    model: Annotated[
+        str, typer.Option(help="text encoder: all-MiniLM-L6-v2 (English) | multilingual")
+    ] = "all-MiniLM-L6-v2",
+    backend: Annotated[
+        str | None, typer.Option(help="MiniLM: torch | torch-bf16 | onnx (default: the model's own)")
+    ] = None,
     actors: Annotated[
         int | None, typer.Option(help="encoder actors (default: one per CPU of the cluster)")
     ] = None,
@@ -484,6 +487,7 @@ def scale_embed(
         source,
         destination,
         text_column=text_column,
+        model=model,
         backend=backend,
         actors=actors,
         overwrite=overwrite,

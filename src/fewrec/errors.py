@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
 
 
 def is_whole_number(value: Any) -> bool:
@@ -38,6 +40,9 @@ class DataError(FewrecError, ValueError):
 class ConfigError(FewrecError, ValueError):
     """Invalid model or run configuration."""
 
+    #: The invalid fields, one line (set when raised for `Settings`).
+    problems: str | None = None
+
 
 class NotFittedError(FewrecError, RuntimeError):
     """A model was used before `fit`."""
@@ -48,3 +53,38 @@ class ArgumentError(FewrecError, TypeError):
 
     def __init__(self, message: str, *, fix: str | None = None):
         super().__init__(with_fix(message, fix))
+
+
+def validation_problems(exc: ValidationError) -> str:
+    """A pydantic error as one line: ``field: what is wrong (got value)`` per problem."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})"
+        for e in exc.errors()
+    )
+
+
+class Settings(BaseModel):
+    """Base of fewrec's settings classes: an invalid value is a `ConfigError` naming the field,
+    what is wrong and the value given, in one line (pydantic's own error spans many lines and is
+    not a `FewrecError`, so the CLI would print it as a crash).
+
+    ``model_validate`` (used to load saved settings) still raises pydantic's `ValidationError`.
+    """
+
+    #: What the settings are, in the error message ("invalid <what>: ..."); None: the class name.
+    settings_name: ClassVar[str | None] = None
+    #: How to find the valid settings, appended as the error's fix.
+    settings_fix: ClassVar[str | None] = None
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            problems = validation_problems(exc)
+            error = ConfigError(
+                with_fix(
+                    f"invalid {self.settings_name or type(self).__name__}: {problems}", self.settings_fix
+                )
+            )
+            error.problems = problems
+            raise error from None

@@ -41,9 +41,9 @@ from typing import Any, Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
-from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.errors import ConfigError, DataError, FewrecError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,11 @@ LORA_TARGETS = ("query", "key", "value", "dense")
 VALID_K = 20
 
 
-class LoraOptions(BaseModel):
+class LoraOptions(Settings):
     """LoRA and training settings (validated; JSON round-trippable)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    settings_name = "LoRA options"
 
     seed: int = 0
     lora_rank: int = Field(8, ge=1, le=128)
@@ -107,13 +108,8 @@ class LoraOptions(BaseModel):
 
 
 def lora_options(**overrides: Any) -> LoraOptions:
-    """`LoraOptions` with overrides; `ConfigError` for invalid values."""
-    from pydantic import ValidationError
-
-    try:
-        return LoraOptions(**overrides)
-    except ValidationError as exc:
-        raise ConfigError(f"invalid LoRA options: {exc}") from None
+    """`LoraOptions` with overrides (the same as ``LoraOptions(**overrides)``)."""
+    return LoraOptions(**overrides)
 
 
 # ------------------------------------------------------------------------------------ base model

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from fewrec.data.dataset import Dataset, Vocabulary, keep_latest
-from fewrec.errors import DataError
+from fewrec.errors import DataError, Settings
 
 log = logging.getLogger(__name__)
 
 
-class Columns(BaseModel):
+class Columns(Settings):
     """Which columns of the user's tables hold what.
 
     ``rating`` and ``timestamp`` are optional: without a rating column every interaction counts
@@ -34,6 +34,7 @@ class Columns(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid")
+    settings_name = "column names"
 
     user: str = "user_id"
     item: str = "item_id"

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from fewrec.errors import ConfigError, DataError
+from fewrec.errors import ConfigError, DataError, Settings
 from fewrec.lm.model import DEFAULT_UPPER_LAYERS, LanguageModel, _bar
 
 if TYPE_CHECKING:
@@ -28,10 +28,11 @@ if TYPE_CHECKING:
 ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
 
 
-class LoraSettings(BaseModel):
+class LoraSettings(Settings):
     """LoRA and optimisation settings."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    settings_name = "LoRA settings"
 
     rank: int = Field(8, ge=1)
     alpha: float = Field(16.0, gt=0)

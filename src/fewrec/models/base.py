@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import ConfigDict
 
 from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
 from fewrec.errors import (
@@ -37,6 +37,7 @@ from fewrec.errors import (
     DataError,
     FewrecError,
     NotFittedError,
+    Settings,
     is_whole_number,
     with_fix,
 )
@@ -50,8 +51,10 @@ the service counts as a positive, what a reason cites as liked (a lower one as r
 what a model that does not read ratings takes from a query (a lower one only counts as seen)."""
 
 
-class ModelConfig(BaseModel):
+class ModelConfig(Settings):
     """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
+
+    settings_fix = "see `fewrec models` for each model's settings and defaults"
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -327,15 +330,10 @@ class Recommender(ABC):
         if config is None:
             try:
                 config = self.Config(**overrides)
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})"
-                    for e in exc.errors()
-                )
-                raise ConfigError(
-                    f"invalid config for {self.name}: {problems}. Fix: see `fewrec models` for its "
-                    "settings and defaults"
-                ) from None
+            except ConfigError as exc:
+                problems = exc.problems or str(exc)
+                fix = None if "Fix:" in problems else "see `fewrec models` for its settings and defaults"
+                raise ConfigError(with_fix(f"invalid config for {self.name}: {problems}", fix)) from None
         elif overrides:
             config = config.model_copy(update=overrides)
         if not isinstance(config, self.Config):
@@ -396,6 +394,12 @@ class Recommender(ABC):
         return False
 
     @property
+    def text_encoders(self) -> list[str]:
+        """The packaged text encoders (`fewrec.text.encoder`) that read a query's free text."""
+        encoder = getattr(self.config, "encoder", None)
+        return [encoder] if encoder and self.reads_text else []
+
+    @property
     def scores_text_apart(self) -> bool:
         """Whether a query scored without its text is scored the same way otherwise, so the
         difference is what the text adds (explanations read it; the ensemble re-ranks queries
@@ -434,6 +438,16 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
+        elif query.text and self.text_encoders:
+            from fewrec.text.encoder import MULTILINGUAL_FIX, non_latin, resolve_model
+
+            english = [e for e in self.text_encoders if resolve_model(e).english_only]
+            if english and non_latin(query.text):
+                notes.append(
+                    f"the text is mostly in a non-Latin script, but {self.name}'s text encoder "
+                    f"({resolve_model(english[0]).name}) reads English only, so it says little. "
+                    f"Fix: {MULTILINGUAL_FIX}"
+                )
         lo, hi = self.fitted.rating_range
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             outside = [r for r in query.ratings if not lo <= r <= hi]
@@ -843,7 +857,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             exc.part = name
             raise
 
-    model = part("config.json", lambda: cls(cls.Config(**meta["config"])))
+    model = part("config.json", lambda: cls(cls.Config.model_validate(meta["config"])))
     vocab = part("vocab.json", lambda: json.loads((path / "vocab.json").read_text()))
 
     def arrays_of():

@@ -9,20 +9,35 @@ personalised results, and items nobody interacted with rank like any other.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
+from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
 
 
 class TextModelConfig(ModelConfig):
     encoder: str = "all-MiniLM-L6-v2"
-    """Packaged sentence encoder (see `fewrec.text.encoder`)."""
-    backend: str = "torch"
+    """Packaged sentence encoder (see `fewrec.text.encoder`): ``"all-MiniLM-L6-v2"`` (English) or
+    ``"multilingual"`` (16 languages; texts in different languages match)."""
+    backend: str | None = None
+    """The encoder's backend; None: the model's own (see `fewrec.text.encoder.TextEncoder`)."""
     template: str | None = None
     """`str.format` template over item fields; None: the dataset's own template."""
+
+    @model_validator(mode="after")
+    def _known_encoder(self) -> TextModelConfig:
+        from fewrec.text.encoder import resolve
+
+        try:
+            resolve(self.encoder, self.backend)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return self
 
 
 class ContentConfig(TextModelConfig):
@@ -33,10 +48,15 @@ class ContentConfig(TextModelConfig):
 
 
 def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
-    """Unit-norm text embeddings of every catalogue item (cached on disk by the encoder)."""
-    from fewrec.text.encoder import get_encoder
+    """Unit-norm text embeddings of every catalogue item (cached on disk by the encoder); a
+    warning when the encoder cannot read the texts' script."""
+    from fewrec.text.encoder import get_encoder, script_problem
 
-    return get_encoder(config.encoder, config.backend).encode(data.item_texts(config.template))
+    texts = data.item_texts(config.template)
+    problem = script_problem(texts, config.encoder)
+    if problem:
+        warnings.warn(problem, UserWarning, stacklevel=3)
+    return get_encoder(config.encoder, config.backend).encode(texts)
 
 
 def embed_texts(texts: list[str | None], config: TextModelConfig, dim: int) -> np.ndarray:

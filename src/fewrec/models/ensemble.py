@@ -451,6 +451,10 @@ class EnsembleRecommender(Recommender):
         return any(m.reads_text for m in self.models_)
 
     @property
+    def text_encoders(self) -> list[str]:
+        return sorted({e for m in self.models_ for e in m.text_encoders})
+
+    @property
     def scores_text_apart(self) -> bool:
         return not self.rerankers_  # queries without text go to the re-ranker
 

@@ -45,8 +45,8 @@ class ContentLoraConfig(ContentConfig, LoraOptions):
 
     @field_validator("backend")
     @classmethod
-    def _torch_only(cls, value: str) -> str:
-        if value != "torch":
+    def _torch_only(cls, value: str | None) -> str | None:
+        if value not in (None, "torch"):
             raise ValueError("content-lora trains with torch: backend must be 'torch'")
         return value
 

@@ -31,12 +31,12 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Literal, Self, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
-from fewrec.errors import ConfigError, FewrecError
+from fewrec.errors import ConfigError, FewrecError, Settings
 from fewrec.serve.index import ExactIndex, FaissIndex, VectorIndex, faiss_available
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ TIE_TOL = 1e-5
 _F = TypeVar("_F", bound=FaissIndex)
 
 
-class AnnConfig(BaseModel):
+class AnnConfig(Settings):
     """Settings of the approximate index (validated, JSON round-trippable).
 
     Attributes:
@@ -74,6 +74,7 @@ class AnnConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    settings_name = "ANN index config"
 
     kind: Literal["ivf", "hnsw"] = "ivf"
     threshold: int = Field(ANN_THRESHOLD, ge=0)
@@ -89,12 +90,9 @@ class AnnConfig(BaseModel):
     seed: int = 0
 
     @classmethod
-    def make(cls, **overrides: object) -> AnnConfig:
-        """A config with overrides; invalid values raise `ConfigError`."""
-        try:
-            return cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid ANN index config: {exc}") from None
+    def make(cls, **overrides: Any) -> AnnConfig:
+        """A config with overrides (the same as ``AnnConfig(**overrides)``)."""
+        return cls(**overrides)
 
 
 def _faiss():

@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
-from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, is_whole_number
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, Settings, is_whole_number
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -52,7 +52,7 @@ ADDRESS_ENV = "FEWREC_RAY_ADDRESS"
 FORWARDED_ENV = ("FEWREC_DATA_DIR", "FEWREC_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
-class RayConfig(BaseModel):
+class RayConfig(Settings):
     """Where and how to run Ray (validated, JSON round-trippable).
 
     Attributes:
@@ -65,6 +65,7 @@ class RayConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    settings_name = "Ray config"
 
     address: str | None = None
     num_cpus: int | None = Field(None, ge=1)
@@ -74,11 +75,8 @@ class RayConfig(BaseModel):
 
     @classmethod
     def make(cls, **overrides: Any) -> RayConfig:
-        """A config with overrides; invalid values raise `ConfigError`."""
-        try:
-            return cls(**overrides)
-        except ValidationError as exc:
-            raise ConfigError(f"invalid Ray config: {exc}") from None
+        """A config with overrides (the same as ``RayConfig(**overrides)``)."""
+        return cls(**overrides)
 
     def resolved_address(self) -> str | None:
         """The cluster address to connect to, or None for a local Ray."""
@@ -192,7 +190,7 @@ class EncodeBatch:
 
     Args:
         model: packaged encoder model.
-        backend: ``"torch"``, ``"torch-bf16"`` (bulk jobs on CPUs with bf16 units) or ``"onnx"``.
+        backend: the model's backend (see `fewrec.text.encoder.TextEncoder`); None: its own.
         cache_dir: the encoder's cache folder on the worker (None: its default).
         encoder_batch_size: texts per forward pass.
         threads: intra-op threads of the actor's encoder (its CPUs).
@@ -203,7 +201,7 @@ class EncodeBatch:
     def __init__(
         self,
         model: str,
-        backend: str,
+        backend: str | None,
         cache_dir: str | None,
         encoder_batch_size: int,
         threads: int,
@@ -277,7 +275,7 @@ def embed_parquet(
     text_column: str = "text",
     vector_column: str = "embedding",
     model: str = "all-MiniLM-L6-v2",
-    backend: str = "torch",
+    backend: str | None = None,
     actors: int | None = None,
     cpus_per_actor: int = 1,
     batch_size: int = 512,
@@ -300,8 +298,9 @@ def embed_parquet(
         destination: output folder (must be empty unless ``overwrite``).
         text_column: input column of texts.
         vector_column: name of the added vector column.
-        model: packaged encoder model.
-        backend: encoder backend, ``"torch"`` or ``"onnx"``.
+        model: packaged encoder model: ``"all-MiniLM-L6-v2"`` or ``"multilingual"``.
+        backend: encoder backend (None: the model's own; MiniLM also runs on ``"torch-bf16"`` and
+            ``"onnx"``).
         actors: encoder actors; None: the cluster's CPUs divided by ``cpus_per_actor``.
         cpus_per_actor: CPUs (and encoder threads) of each actor.
         batch_size: rows per Ray Data batch sent to an actor.

@@ -23,9 +23,9 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, Settings
 from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
@@ -44,7 +44,7 @@ FUTURE_SLACK = 86_400.0
 EXPLAIN_MAX_HISTORY = 10
 
 
-class ExplorationConfig(BaseModel):
+class ExplorationConfig(Settings):
     """How new users are explored (defaults tuned by ``benchmarks/bandit_replay.py``).
 
     Attributes:
@@ -55,6 +55,7 @@ class ExplorationConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+    settings_name = "exploration settings"
 
     policy: Literal["thompson", "ucb", "off"] = "thompson"
     scale: float = Field(2.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)

@@ -42,10 +42,16 @@ def history_contributions(
 
 
 def _contributions(
-    model: Recommender, batch: QueryBatch, row: int, items: np.ndarray
+    model: Recommender, batch: QueryBatch, row: int, items: np.ndarray, *, centred: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """`history_contributions`, and the score each item gains from the query's free text (None
-    when the model does not read it or there is none): one `score_batch` call for all."""
+    when the model does not read it or there is none): one `score_batch` call for all.
+
+    ``centred``: each history item's (and the text's) drops less its median drop over the
+    catalogue, i.e. how much more it raised this item than it raised items in general. A liked
+    film whose vector shares what every item text shares (the "Title (year). Genres:" template)
+    raises every item a little: with ``centred`` it is not cited for a horror film that the text
+    asked for."""
     h = batch.history
     lo, hi = h.indptr[row], h.indptr[row + 1]
     hist, vals = h.indices[lo:hi], h.data[lo:hi]
@@ -76,7 +82,8 @@ def _contributions(
     texts = None if text is None else [text] * (m - 1) + [None]
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
     variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
-    scores = model.score_batch(variants_batch)[:, items].astype(np.float64)
+    full = model.score_batch(variants_batch).astype(np.float64)
+    scores = full[:, items]
     gain = scores[0] - scores[-1] if text is not None else None
     if text is not None:
         scores = scores[:-1]
@@ -91,7 +98,23 @@ def _contributions(
         # not read them was given) and an ID-only model falls back to popularity, another scale:
         # what the item adds is then its whole score
         scores[1] = 0.0
-    return hist, scores[0][None, :] - scores[1:], gain
+        centred = False
+    drops = scores[0][None, :] - scores[1:]
+    if centred:
+        with np.errstate(invalid="ignore"):  # -inf - -inf (an excluded item): left out as NaN
+            drops -= _median_drop(full[0][None, :] - full[1 : n + 1])[:, None]
+            if gain is not None:
+                gain = gain - _median_drop((full[0] - full[-1])[None, :])[0]
+    return hist, drops, gain
+
+
+def _median_drop(drops: np.ndarray) -> np.ndarray:
+    """Each row's median over its finite entries (0 where none is finite)."""
+    finite = np.where(np.isfinite(drops), drops, np.nan)
+    out = np.zeros(len(drops))
+    ok = np.isfinite(finite).any(axis=1)
+    out[ok] = np.nanmedian(finite[ok], axis=1)
+    return out
 
 
 def _label(model: Recommender, idx: int) -> str:
@@ -137,12 +160,12 @@ def explain_recommendations(
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
         return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]
-    hist, contrib, text_gain = _contributions(model, batch, row, items)
+    hist, contrib, text_gain = _contributions(model, batch, row, items, centred=True)
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
     text = batch.texts[row] if batch.texts is not None else None
-    has_words = bool(text and text.strip()) and model.reads_text
+    has_words = bool(text and re.search(r"\w", text)) and model.reads_text
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     reasons = []
     for j, item in enumerate(items):
@@ -187,12 +210,41 @@ def explain_recommendations(
     return reasons
 
 
+#: Other words people use for a genre (keyed as `_key` writes genre names), beyond its name and
+#: plural: "comedies" names Comedy, "cartoons" Animation, "science fiction" Sci-Fi.
+GENRE_WORDS = {
+    "scifi": ("science fiction", "sf"),
+    "animation": ("animated", "cartoon", "cartoons", "anime"),
+    "childrens": ("kids", "kid", "children", "child", "family"),
+    "romance": ("romantic", "love story", "love stories"),
+    "horror": ("scary",),
+    "filmnoir": ("noir",),
+    "comedy": ("funny",),
+    "western": ("cowboy", "cowboys"),
+}
+#: Genres whose plural is not how people name them: "Star Wars" does not name War.
+NO_PLURAL = frozenset({"war"})
+
+
+def _key(word: str) -> str:
+    return re.sub(r"[^0-9a-z]", "", word.casefold())
+
+
 def _genres_named(genres: list[str], text: str) -> list[str]:
-    """The genres ``text`` names as words ("sci-fi films" names Sci-Fi, "popular" names no
-    Pop): only those may be said to match what the user told us."""
+    """The genres ``text`` asks for in words ("sci-fi films" and "science fiction" name Sci-Fi,
+    "popular" names no Pop, "no horror" names no Horror, "Star Wars" no War): only those may be
+    said to match what the user told us."""
+    from fewrec.text.wishes import split_wishes
 
-    def key(word: str) -> str:
-        return re.sub(r"[^0-9a-z]", "", word.casefold())
+    words = [_key(w) for w in re.split(r"[\s,;.!?/()-]+", split_wishes(text).wants)]
+    words = [w for w in words if w]
+    said = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
 
-    words = {key(w) for w in re.split(r"[\s,;.!?/()]+", text)} - {""}
-    return [g for g in genres if key(g) and (key(g) in words or key(g) + "s" in words)]
+    def forms(genre: str) -> set[str]:
+        k = _key(genre)
+        out = {k, *(_key(w) for w in GENRE_WORDS.get(k, ()))}
+        if k not in NO_PLURAL:
+            out |= {k + "s", k + "es", k[:-1] + "ies" if k.endswith("y") else k + "s"}
+        return out
+
+    return [g for g in genres if _key(g) and forms(g) & said]

@@ -16,6 +16,7 @@ import copy
 import dataclasses
 import difflib
 import json
+import re
 import warnings
 import zlib
 from abc import ABC, abstractmethod
@@ -44,6 +45,9 @@ from fewrec.errors import (
 from fewrec.topk import top_k_by
 
 FORMAT_VERSION = 1
+
+LONG_TEXT_WORDS = 150
+"""A query text longer than this many words gets a note: it is read as one whole."""
 
 LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (3 of 5 stars): what
@@ -393,6 +397,12 @@ class Recommender(ABC):
         """Whether the model reads a query's free text (`Query.text`)."""
         return False
 
+    def text_match(self, batch: QueryBatch) -> np.ndarray | None:
+        """How well each item matches each query's free text, standardised per query (rows of
+        zeros for queries without text); None for a model that does not read text. The ensemble
+        adds it for queries with text (`fewrec.models.ensemble.EnsembleConfig.text_weight`)."""
+        return None
+
     @property
     def text_encoders(self) -> list[str]:
         """The packaged text encoders (`fewrec.text.encoder`) that read a query's free text."""
@@ -438,16 +448,10 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
+        elif query.text and query.text.strip() and not re.search(r"\w", query.text):
+            notes.append("the text has no words (only symbols or emoji), so it was ignored")
         elif query.text and self.text_encoders:
-            from fewrec.text.encoder import MULTILINGUAL_FIX, non_latin, resolve_model
-
-            english = [e for e in self.text_encoders if resolve_model(e).english_only]
-            if english and non_latin(query.text):
-                notes.append(
-                    f"the text is mostly in a non-Latin script, but {self.name}'s text encoder "
-                    f"({resolve_model(english[0]).name}) reads English only, so it says little. "
-                    f"Fix: {MULTILINGUAL_FIX}"
-                )
+            notes += self._text_notes(query.text)
         lo, hi = self.fitted.rating_range
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             outside = [r for r in query.ratings if not lo <= r <= hi]
@@ -469,6 +473,29 @@ class Recommender(ABC):
                 notes.append(f"{self.name} does not read the side-info field {key!r} (only {fields})")
             elif (key, str(side_info_levels(pd.Series([value]))[0])) not in known:
                 notes.append(f"{key}={value!r} was never seen in training, so it counts as unknown")
+        return notes
+
+    def _text_notes(self, text: str) -> list[str]:
+        """What this model's text encoders cannot read of ``text``: another script, or its end."""
+        from fewrec.text.encoder import MULTILINGUAL_FIX, non_latin, resolve_model
+
+        specs = [resolve_model(e) for e in self.text_encoders]
+        notes = []
+        english = [s.name for s in specs if s.english_only]
+        if english and non_latin(text):
+            notes.append(
+                f"the text is mostly in a non-Latin script, but {self.name}'s text encoder "
+                f"({english[0]}) reads English only, so it says little. Fix: {MULTILINGUAL_FIX}"
+            )
+        n_words = len(text.split())
+        if n_words > LONG_TEXT_WORDS:
+            cut = [s for s in specs if s.max_words and n_words > s.max_words]
+            read = f"; {cut[0].name} reads only about its first {cut[0].max_words} words" if cut else ""
+            notes.append(
+                f"the text is long ({n_words} words): it is read as one whole, so one wish in it "
+                f"counts for little{read}. Fix: a sentence or two on what you want, the most "
+                "important first"
+            )
         return notes
 
     def _warn_ignored(self, queries: Sequence[Query]) -> None:

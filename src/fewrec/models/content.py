@@ -9,7 +9,9 @@ personalised results, and items nobody interacted with rank like any other.
 
 from __future__ import annotations
 
+import re
 import warnings
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -60,15 +62,38 @@ def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
 
 
 def embed_texts(texts: list[str | None], config: TextModelConfig, dim: int) -> np.ndarray:
-    """Embeddings of user texts; zero vectors where a query has no text."""
+    """Vectors of user texts, what they ask for minus what they ask to avoid (`wish_vectors`);
+    zero vectors where a query has no text."""
     from fewrec.text.encoder import get_encoder
 
+    return wish_vectors(texts, lambda plain: get_encoder(config.encoder, config.backend).encode(plain), dim)
+
+
+def wish_vectors(
+    texts: Sequence[str | None], embed: Callable[[list[str]], np.ndarray], dim: int
+) -> np.ndarray:
+    """One vector per text: the embedding of what it asks for minus that of what it asks to
+    avoid (`fewrec.text.wishes`: "comedies but no romance" pushes romances down instead of
+    matching them); a text without a negation is embedded whole, as it is. Zero vectors where
+    there is no text, or no word in it (only symbols or emoji). ``embed`` embeds a list of plain texts."""
+    from fewrec.text.wishes import split_wishes
+
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    idx = [i for i, t in enumerate(texts) if t and t.strip()]
-    if idx:
-        enc = get_encoder(config.encoder, config.backend)
-        out[idx] = enc.encode([texts[i] for i in idx])
+    wishes = {i: split_wishes(t) for i, t in enumerate(texts) if t and re.search(r"\w", t)}
+    parts = [(i, w.wants, 1.0) for i, w in wishes.items() if w.wants.strip()]
+    parts += [(i, w.avoids, -1.0) for i, w in wishes.items() if w.avoids.strip()]
+    if parts:
+        vectors = embed([text for _, text, _ in parts])
+        for (i, _, sign), v in zip(parts, vectors, strict=True):
+            out[i] += sign * v
     return out
+
+
+def standardised_rows(scores: np.ndarray) -> np.ndarray:
+    """Each row minus its mean, over its standard deviation; constant rows (no text) become 0."""
+    scores = np.asarray(scores, dtype=np.float32)
+    sd = scores.std(axis=1, keepdims=True)
+    return np.divide(scores - scores.mean(axis=1, keepdims=True), sd, out=np.zeros_like(scores), where=sd > 0)
 
 
 def rating_weights(history: sp.csr_matrix, like_rating: float) -> sp.csr_matrix:
@@ -102,11 +127,18 @@ class ContentRecommender(Recommender):
         counts = np.maximum(np.diff(w.indptr), 1)[:, None]
         prof = np.asarray(w @ self.item_emb_) / counts
         if batch.texts is not None:
-            prof = prof + self.config.text_weight * embed_texts(
-                batch.texts, self.config, self.item_emb_.shape[1]
-            )
+            prof = prof + self.config.text_weight * self.embed_texts(batch.texts)
         norms = np.linalg.norm(prof, axis=1, keepdims=True)
         return np.divide(prof, norms, out=np.zeros_like(prof), where=norms > 0)
+
+    def embed_texts(self, texts: list[str | None]) -> np.ndarray:
+        """Vectors of free texts (`embed_texts`); zero vectors where there is no text."""
+        return embed_texts(texts, self.config, self.item_emb_.shape[1])
+
+    def text_match(self, batch: QueryBatch) -> np.ndarray | None:
+        if batch.texts is None or not self.reads_text:
+            return None if not self.reads_text else np.zeros((len(batch), self.n_items), np.float32)
+        return standardised_rows(self.embed_texts(batch.texts) @ self.item_emb_.T)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         scores = self.profiles(batch) @ self.item_emb_.T

@@ -375,6 +375,16 @@ class FewShotRecommender(Recommender):
             scores[q] = scores[q] + self.config.text_weight * spread * z
         return scores
 
+    def text_match(self, batch: QueryBatch) -> np.ndarray | None:
+        if not self.reads_text:
+            return None
+        out = np.zeros((len(batch), len(self.emb_)), dtype=np.float32)
+        if batch.texts is not None:
+            t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
+            for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
+                out[q] = self._text_match(batch.texts[q], t[q])
+        return out
+
     def _text_match(self, text: str, vector: np.ndarray) -> np.ndarray:
         """Standardised cosine of ``text`` to every item, memoised per text (a pass over every
         item's embedding is the costliest step of a text query on a large catalogue, and the

@@ -25,7 +25,7 @@ from fewrec.adapt.lora import LoraEncoder, LoraOptions, torch_threads, train_lor
 from fewrec.data.dataset import Dataset, Vocabulary
 from fewrec.errors import FewrecError
 from fewrec.models.base import QueryBatch, register
-from fewrec.models.content import ContentConfig, ContentRecommender, rating_weights
+from fewrec.models.content import ContentConfig, ContentRecommender, rating_weights, wish_vectors
 
 _ADAPTER_PREFIX = "lora."
 _TEXT_CACHE_SIZE = 1024
@@ -95,7 +95,12 @@ class LoraContentRecommender(ContentRecommender):
             return self._encoder
 
     def embed_texts(self, texts: list[str | None]) -> np.ndarray:
-        """Adapted embeddings of free texts; zero vectors where there is no text."""
+        """Adapted vectors of free texts, what they ask for minus what they ask to avoid (see
+        `fewrec.models.content.wish_vectors`); zero vectors where there is no text."""
+        return wish_vectors(texts, self._embed_plain, self.item_emb_.shape[1])
+
+    def _embed_plain(self, texts: list[str]) -> np.ndarray:
+        """Adapted embeddings of texts, memoised per text."""
         dim = self.item_emb_.shape[1]
         out = np.zeros((len(texts), dim), dtype=np.float32)
         cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_text_cache", OrderedDict())

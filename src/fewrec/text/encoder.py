@@ -63,6 +63,7 @@ class ModelSpec:
         backends: the backends that run it, the default first.
         aliases: other names accepted for the model.
         english_only: it reads English only (texts in other scripts get a warning).
+        max_words: about how many words of a text it reads (the rest is cut); None: all.
     """
 
     name: str
@@ -70,6 +71,7 @@ class ModelSpec:
     backends: tuple[str, ...]
     aliases: tuple[str, ...] = ()
     english_only: bool = False
+    max_words: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ MODELS: dict[str, ModelSpec] = {
         ("torch", "torch-bf16", "onnx"),
         aliases=("sentence-transformers/all-MiniLM-L6-v2", "all-minilm-l6-v2", "minilm"),
         english_only=True,
+        max_words=190,  # 256 word pieces
     ),
     "use-multilingual-v3": ModelSpec(
         "use-multilingual-v3",

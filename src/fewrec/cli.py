@@ -252,6 +252,14 @@ def benchmark(
         )
     else:
         result = run_benchmark(protocol, names, baseline=base, **options)
+    left_out = result["settings"].get("shots_left_out")
+    if left_out:  # the default K of cold-user, on data of short histories
+        most = f" (the most any user has is {int(own.user_counts().max())})" if own is not None else ""
+        err.print(
+            f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: no test user has an "
+            f"interaction left after revealing that many{most}; --shots chooses the K",
+            highlight=False,
+        )
     console.print(markdown_table(result), markup=False)
     if output:
         write_result(result, output)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 
 import pandas as pd
 import pytest
@@ -47,3 +48,25 @@ def test_cold_user_default_shots_leave_out_the_k_no_test_user_reaches(tmp_path, 
     assert asked.returncode == 2
     assert "no test user has an interaction left after revealing K = 20" in flat(asked.stderr)
 
+
+def test_fitting_als_prints_no_openblas_thread_warning(monkeypatch):
+    """implicit's constructor warns when OpenBLAS may use several threads; the model was built
+    outside the one-thread limit that wraps its fit, so `make_model("als").fit` printed
+    "RuntimeWarning: OpenBLAS is configured to use 2 threads"."""
+    import implicit.utils
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fewrec.data.loaders import Columns, load_interactions
+    from fewrec.models import make_model
+
+    if not any(api["internal_api"] == "openblas" for api in threadpool_info()):
+        pytest.skip("numpy/implicit do not use OpenBLAS here")
+    frame = pd.DataFrame(
+        [(f"u{u}", f"i{(u * 5 + j) % 30}") for u in range(40) for j in range(6)], columns=["user", "item"]
+    )
+    data = load_interactions(frame, columns=Columns(user="user", item="item", rating=None, timestamp=None))
+    monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)  # it warns once a process
+    with threadpool_limits(2, "blas"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_model("als", iterations=2).fit(data)
+    assert not [w for w in caught if "OpenBLAS" in str(w.message)]

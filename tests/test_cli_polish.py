@@ -70,3 +70,19 @@ def test_fitting_als_prints_no_openblas_thread_warning(monkeypatch):
         warnings.simplefilter("always")
         make_model("als", iterations=2).fit(data)
     assert not [w for w in caught if "OpenBLAS" in str(w.message)]
+
+
+def test_cli_output_is_not_wrapped_at_80_columns_in_a_log(tmp_path, short_histories):
+    """Off a terminal rich wrapped every line at 80 columns: an error spanned lines and the
+    markdown table of `benchmark` broke mid-row in logs. Each now stays on one line."""
+    missing = tmp_path / ("no-such-model-" + "x" * 80)
+    proc = fewrec("recommend", str(missing))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "does not exist" in lines[0]
+    args = ["benchmark", "--protocol", "cold-user", "--models", "popularity,itemknn", "--shots", "1,5"]
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    table = fewrec(*args, *own)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.strip()]
+    assert len(rows) == 4 and all(r.startswith("|") and r.endswith("|") for r in rows), rows

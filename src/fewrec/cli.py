@@ -19,8 +19,18 @@ from fewrec.errors import ConfigError, FewrecError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width on a terminal, and elsewhere (a log, a
+    pipe) leaves each message and markdown-table row on one line: rich would wrap them at 80
+    columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=not stream.isatty())
+
+
+console = _console()
+err = _console(stderr=True)
 
 
 def _quiet_libraries() -> None:

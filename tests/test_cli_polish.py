@@ -86,3 +86,18 @@ def test_cli_output_is_not_wrapped_at_80_columns_in_a_log(tmp_path, short_histor
     assert table.returncode == 0, table.stderr
     rows = [line for line in table.stdout.splitlines() if line.strip()]
     assert len(rows) == 4 and all(r.startswith("|") and r.endswith("|") for r in rows), rows
+
+
+def test_cli_recommend_with_an_empty_query_says_so(tmp_path):
+    """`recommend MODEL --k 3` with no --user/--item/--title/--text silently gave popular items;
+    it now says the query is empty and how to personalise the list."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    proc = fewrec("recommend", str(out), "--k", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Recommendations" in proc.stdout
+    err = flat(proc.stderr)
+    assert "note: the query is empty, so these are the most popular items" in err
+    assert "--user ID, --item ID, --title TITLE or --text" in err
+    given = fewrec("recommend", str(out), "--item", "50", "--k", "3")
+    assert given.returncode == 0 and "query is empty" not in given.stderr

@@ -399,6 +399,13 @@ def recommend(
             liked.append(m.item)
             notes.append(m.note)
     query = Query(user=user, items=liked, text=text)
+    if user is None and not liked and not (text or "").strip():
+        popular = rec.empty_is_popularity or rec.name == "popularity"
+        what = "the most popular items" if popular else "the same items for anyone, not personalised"
+        notes.append(
+            f"the query is empty, so these are {what}; personalise them with --user ID, --item ID, "
+            "--title TITLE or --text 'what you like'"
+        )
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     with warnings.catch_warnings():

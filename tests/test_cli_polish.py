@@ -101,3 +101,28 @@ def test_cli_recommend_with_an_empty_query_says_so(tmp_path):
     assert "--user ID, --item ID, --title TITLE or --text" in err
     given = fewrec("recommend", str(out), "--item", "50", "--k", "3")
     assert given.returncode == 0 and "query is empty" not in given.stderr
+
+
+def test_cli_recommend_unknown_title_suggests_only_close_titles(tmp_path):
+    """A title not in the catalogue got far-fetched suggestions ("Interstellar": did you mean
+    ['Cinderella', "Dante's Peak"]); only close titles are suggested now, and with none the
+    error says the title is not in the catalogue and to describe it with --text."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    far = fewrec("recommend", str(out), "--title", "Interstellar")
+    assert far.returncode == 2
+    err = flat(far.stderr)
+    assert "no item titled 'Interstellar': it is not in the catalogue" in err
+    assert "--text 'films like Interstellar'" in err
+    assert "Cinderella" not in err and "did you mean" not in err
+    typo = fewrec("recommend", str(out), "--title", "Toy Stroy", "--title", "Godfater")
+    assert typo.returncode == 2 and "did you mean 'Toy Story'?" in flat(typo.stderr)
+
+
+def test_close_titles_ignore_articles_and_trailing_words(ml100k):
+    from fewrec.present import close_titles
+
+    names = [str(t) for t in ml100k.item_info["title"]]
+    assert close_titles("Godfater", names) == ["Godfather, The"]
+    assert close_titles("Star Warz Episode", names)[0] == "Star Wars"
+    assert close_titles("Interstellar", names) == [] and close_titles("Barbie", names) == []

@@ -395,7 +395,7 @@ def recommend(
     liked = list(item or [])
     notes = []
     if title:
-        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title):
+        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title, text_option="--text"):
             liked.append(m.item)
             notes.append(m.note)
     query = Query(user=user, items=liked, text=text)

@@ -22,3 +22,17 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert len(recs) == 10 and recs["reason"].str.len().gt(0).all()
     assert (tmp_path / "models" / "ease" / "config.json").exists()
     assert "new-1" in namespace["model"].fitted.items.ids
+
+
+def test_readme_benchmark_examples_keep_the_recorded_results():
+    """`benchmark --output benchmarks/warm.json` overwrote a recorded result, and two seed
+    examples wrote the same seeds.json; every example's result has its own path outside
+    benchmarks/, and that path is git-ignored."""
+    text = README.read_text().replace("\\\n", " ")
+    lines = [ln for ln in text.splitlines() if re.search(r"fewrec (benchmark|merge-seeds)\b", ln)]
+    outputs = [m.group(1) for ln in lines for m in [re.search(r"--output (\S+)", ln)] if m]
+    assert len(outputs) >= 4
+    assert not [o for o in outputs if o.startswith("benchmarks/")]
+    assert len(set(outputs)) == len(outputs), outputs
+    ignored = (README.parent / ".gitignore").read_text().split()
+    assert all(o.split("/")[0] + "/" in {i.strip("/") + "/" for i in ignored} for o in outputs)

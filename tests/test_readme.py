@@ -22,3 +22,49 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert len(recs) == 10 and recs["reason"].str.len().gt(0).all()
     assert (tmp_path / "models" / "ease" / "config.json").exists()
     assert "new-1" in namespace["model"].fitted.items.ids
+
+
+def test_readme_benchmark_examples_keep_the_recorded_results():
+    """`benchmark --output benchmarks/warm.json` overwrote a recorded result, and two seed
+    examples wrote the same seeds.json; every example's result has its own path outside
+    benchmarks/, and that path is git-ignored."""
+    text = README.read_text().replace("\\\n", " ")
+    lines = [ln for ln in text.splitlines() if re.search(r"fewrec (benchmark|merge-seeds)\b", ln)]
+    outputs = [m.group(1) for ln in lines for m in [re.search(r"--output (\S+)", ln)] if m]
+    assert len(outputs) >= 4
+    assert not [o for o in outputs if o.startswith("benchmarks/")]
+    assert len(set(outputs)) == len(outputs), outputs
+    ignored = (README.parent / ".gitignore").read_text().split()
+    assert all(o.split("/")[0] + "/" in {i.strip("/") + "/" for i in ignored} for o in outputs)
+
+
+def test_readme_serve_routes_exist_and_an_unknown_user_is_a_404(tmp_path):
+    """The routes "Serve it" lists are the app's, and what it says of an unknown user holds:
+    a 404 over HTTP until PUT /users/{id} creates the user."""
+    import pandas as pd
+    from fastapi.testclient import TestClient
+
+    from fewrec.data.loaders import Columns, load_interactions
+    from fewrec.models import make_model
+    from fewrec.serve.app import create_app
+
+    text = README.read_text()
+    serve = text[text.index("## Serve it") : text.index("## Scale out")]
+    listed = re.findall(r"^# (GET|POST|PUT|DELETE) (/\S*?):?\s", serve, flags=re.M)
+    assert len(listed) >= 5
+    frame = pd.DataFrame({"user": ["a", "a", "b", "b", "c"], "item": ["1", "2", "2", "3", "1"]})
+    data = load_interactions(frame, columns=Columns(user="user", item="item", rating=None, timestamp=None))
+    app = create_app(make_model("popularity").fit(data), tmp_path / "s.db", api_keys=["k"], warm_up=False)
+    routes = {
+        (method, re.sub(r"\{[^}]*\}", "{}", route.path))
+        for route in app.routes
+        for method in getattr(route, "methods", ())
+    }
+    for method, path in listed:
+        assert (method, re.sub(r"\{[^}]*\}", "{}", path)) in routes, (method, path)
+    with TestClient(app) as client:
+        missing = client.post("/recommend", json={"user": "alice", "k": 2})
+        assert missing.status_code == 404 and "PUT /users/{id}" in missing.json()["message"]
+        made = client.put("/users/alice", json={"text": "anything"}, headers={"X-API-Key": "k"})
+        assert made.status_code == 200
+        assert client.post("/recommend", json={"user": "alice", "k": 2}).status_code == 200

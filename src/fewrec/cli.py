@@ -19,8 +19,18 @@ from fewrec.errors import ConfigError, FewrecError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
 app.add_typer(data_app, name="data")
-console = Console()
-err = Console(stderr=True)
+
+
+def _console(stderr: bool = False) -> Console:
+    """A console that wraps at the terminal's width on a terminal, and elsewhere (a log, a
+    pipe) leaves each message and markdown-table row on one line: rich would wrap them at 80
+    columns."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, soft_wrap=not stream.isatty())
+
+
+console = _console()
+err = _console(stderr=True)
 
 
 def _quiet_libraries() -> None:
@@ -252,6 +262,14 @@ def benchmark(
         )
     else:
         result = run_benchmark(protocol, names, baseline=base, **options)
+    left_out = result["settings"].get("shots_left_out")
+    if left_out:  # the default K of cold-user, on data of short histories
+        most = f" (the most any user has is {int(own.user_counts().max())})" if own is not None else ""
+        err.print(
+            f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: no test user has an "
+            f"interaction left after revealing that many{most}; --shots chooses the K",
+            highlight=False,
+        )
     console.print(markdown_table(result), markup=False)
     if output:
         write_result(result, output)
@@ -377,10 +395,17 @@ def recommend(
     liked = list(item or [])
     notes = []
     if title:
-        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title):
+        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title, text_option="--text"):
             liked.append(m.item)
             notes.append(m.note)
     query = Query(user=user, items=liked, text=text)
+    if user is None and not liked and not (text or "").strip():
+        popular = rec.empty_is_popularity or rec.name == "popularity"
+        what = "the most popular items" if popular else "the same items for anyone, not personalised"
+        notes.append(
+            f"the query is empty, so these are {what}; personalise them with --user ID, --item ID, "
+            "--title TITLE or --text 'what you like'"
+        )
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     with warnings.catch_warnings():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -24,11 +25,18 @@ class TitleMatch:
     note: str | None
 
 
-def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[str]) -> list[TitleMatch]:
+def match_titles(
+    item_info: pd.DataFrame,
+    items: Vocabulary,
+    titles: Sequence[str],
+    text_option: str | None = None,
+) -> list[TitleMatch]:
     """Items for titles: an exact (case-insensitive) match first, then a prefix, then a
     substring match (the first in catalogue order among several). A title
     that is not an exact match gets a note saying which item it picked and how many others
-    matched; an unknown or empty title raises with close suggestions."""
+    matched; an unknown or empty title raises, with the titles close to it (`close_titles`),
+    or, when none is, saying it is not in the catalogue (and, given ``text_option``, the option
+    that takes free text, suggesting to describe it there)."""
     if "title" not in item_info.columns:
         raise DataError("these items have no title field", fix="give item ids instead of titles")
     names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing
@@ -45,10 +53,18 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
         found = exact or [i for i, n in enumerate(lower) if n and n.startswith(t)]
         found = found or [i for i, n in enumerate(lower) if n and t in n]
         if not found:
-            close = difflib.get_close_matches(title, names, n=3, cutoff=0.5)
+            close = close_titles(title, names)
+            if close:
+                raise DataError(
+                    f"no item titled {title!r}", fix=f"did you mean {' or '.join(map(repr, close))}?"
+                )
+            fix = "check the spelling"
+            if text_option:
+                example = f"{text_option} {'films like ' + title.strip()!r}"
+                fix += f", or describe it in words with {text_option}, e.g. {example}"
             raise DataError(
-                f"no item titled {title!r}",
-                fix=f"did you mean {close}?" if close else "check the spelling",
+                f"no item titled {title!r}: it is not in the catalogue, and no title is close to it",
+                fix=fix,
             )
         idx = found[0]
         item = items.id(idx)
@@ -64,6 +80,47 @@ def match_titles(item_info: pd.DataFrame, items: Vocabulary, titles: Sequence[st
             note = f"{len(exact)} items are titled {title!r}; took item {item} (give its id to pick another)"
         out.append(TitleMatch(item, note))
     return out
+
+
+#: How alike (difflib's ratio, 0-1) a title must be to be suggested for one not found: typos
+#: ("Toy Stroy", "Titanik", "Godfater") score 0.85 or more; unrelated titles that share
+#: letters ("Interstellar" and "Cinderella" 0.73, "Barbie" and "Babe" 0.8) less.
+CLOSE_TITLE = 0.85
+
+
+def _bare(title: str) -> str:
+    """A title lower-cased without a leading or trailing article ("Godfather, The")."""
+    t = title.strip().lower()
+    t = re.sub(r",\s*(the|a|an)$", "", t)
+    return re.sub(r"^(the|a|an)\s+", "", t)
+
+
+def _ratio(a: str, b: str) -> float:
+    """difflib's ratio of two strings, 0 when its cheap upper bounds are below `CLOSE_TITLE`."""
+    m = difflib.SequenceMatcher(None, a, b)
+    if m.real_quick_ratio() < CLOSE_TITLE or m.quick_ratio() < CLOSE_TITLE:
+        return 0.0
+    return m.ratio()
+
+
+def close_titles(title: str, names: Sequence[str], n: int = 3) -> list[str]:
+    """Up to ``n`` distinct titles of ``names`` close to ``title`` (best first, ratio >=
+    `CLOSE_TITLE`), compared without articles, whole or against as many of the title's first
+    words ("Star Warz Episode" is close to "Star Wars")."""
+    query = _bare(title)
+    words = query.split()
+    scored: dict[str, float] = {}
+    for name in names:
+        bare = _bare(name)
+        if not bare:
+            continue
+        width = len(bare.split())
+        score = _ratio(query, bare)
+        if len(words) > width:
+            score = max(score, _ratio(" ".join(words[:width]), bare))
+        if score >= CLOSE_TITLE and score > scored.get(name, -1.0):
+            scored[name] = score
+    return sorted(scored, key=lambda m: -scored[m])[:n]
 
 
 def item_label(item_info: pd.DataFrame, items: Vocabulary, item_id: str) -> str:

@@ -122,7 +122,10 @@ def run_benchmark(
     """Train and evaluate models on one protocol; returns the JSON-ready result document.
 
     ``reveal`` (cold-user): which K interactions a test user reveals, "earliest" by time or
-    "random". Ranking protocols keep each model's per-query values of the headline metric
+    "random". Without ``shots``, cold-user runs the default K (0, 1, 3, 5, 10, 20) that leave
+    some test user an interaction to predict; those left out are listed in
+    ``settings["shots_left_out"]`` (a K asked for that no test user reaches is an error).
+    Ranking protocols keep each model's per-query values of the headline metric
     (``"<headline>/per_user"``) and, when ``baseline`` is among the models, add each model's
     gain over it with a paired bootstrap CI (`add_gains`).
     """
@@ -195,9 +198,16 @@ def run_benchmark(
         elif protocol == "cold-user":
             rnd = reveal == "random"
             splits = {k: cold_user_split(data, shots=k, seed=seed, random_shots=rnd) for k in ks}
+            empty = [k for k, s in splits.items() if not len(s.test)]
+            if empty and shots is None and len(empty) < len(ks):
+                # small data (e.g. users with 3-12 interactions): the default K no test user
+                # reaches are left out (and recorded); K values asked for are an error
+                splits = {k: s for k, s in splits.items() if k not in empty}
+                ks = settings["shots"] = list(splits)
+                settings["shots_left_out"] = empty
+                empty = []
             first = splits[ks[0]]
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
-            empty = [k for k, s in splits.items() if not len(s.test)]
             if empty:
                 raise ConfigError(
                     f"no test user has an interaction left after revealing K = {empty[0]}; "
@@ -421,6 +431,9 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     settings = dict(first["settings"])
     if "shots" in settings:
         settings["shots"] = [k for k in settings["shots"] if all(k in r["settings"]["shots"] for r in runs)]
+    left_out = sorted({k for r in runs for k in r["settings"].get("shots_left_out", [])})
+    if left_out:
+        settings["shots_left_out"] = left_out
     doc = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],

@@ -249,16 +249,16 @@ class FewShotRecommender(Recommender):
         cfg = self.config
         emb = embed_items(data, cfg)
         counts = data.item_counts().astype(np.float32)
-        # teacher
-        als = AlternatingLeastSquares(
-            factors=cfg.factors,
-            regularization=0.1,
-            alpha=1.0,
-            iterations=15,
-            random_state=cfg.seed,
-            num_threads=1,
-        )
+        # teacher (built inside the limit too: implicit's constructor warns about BLAS threads)
         with threadpool_limits(1, "blas"):
+            als = AlternatingLeastSquares(
+                factors=cfg.factors,
+                regularization=0.1,
+                alpha=1.0,
+                iterations=15,
+                random_state=cfg.seed,
+                num_threads=1,
+            )
             als.fit(data.matrix(implicit=True), show_progress=cfg.progress)
         teacher = np.c_[np.asarray(als.item_factors), np.log1p(counts)].astype(np.float32)
         # student: text -> [factors, log-popularity], trained on items with >= 3 interactions

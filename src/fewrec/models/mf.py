@@ -7,6 +7,7 @@ closed form (Hu et al. 2008) over the learned item factors, so no retraining is 
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import numpy as np
 from pydantic import Field
@@ -42,9 +43,13 @@ class _MFBase(Recommender):
     empty_is_popularity = True
     learns_user_vectors = True
 
-    def _train_implicit(self, model, data: Dataset) -> None:
+    def _train_implicit(self, make, data: Dataset) -> None:
+        """Build (``make()``) and fit an implicit model with BLAS on one thread: implicit's
+        constructor warns when OpenBLAS may use more ("RuntimeWarning: OpenBLAS is configured to
+        use N threads"), so it is built inside the limit, not before it."""
         x = data.matrix(implicit=True)
         with threadpool_limits(1, "blas"):
+            model = make()
             model.fit(x, show_progress=self.config.show_progress)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
@@ -96,7 +101,8 @@ class ALS(_MFBase):
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
 
-        model = AlternatingLeastSquares(
+        make = partial(
+            AlternatingLeastSquares,
             factors=self.config.factors,
             regularization=self.config.regularization,
             alpha=self.config.alpha,
@@ -104,7 +110,7 @@ class ALS(_MFBase):
             random_state=self.config.seed,
             num_threads=1,
         )
-        self._train_implicit(model, data)
+        self._train_implicit(make, data)
 
 
 @register
@@ -118,7 +124,8 @@ class BPR(_MFBase):
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        model = BayesianPersonalizedRanking(
+        make = partial(
+            BayesianPersonalizedRanking,
             factors=self.config.factors,
             learning_rate=self.config.learning_rate,
             regularization=self.config.regularization,
@@ -126,4 +133,4 @@ class BPR(_MFBase):
             random_state=self.config.seed,
             num_threads=1,
         )
-        self._train_implicit(model, data)
+        self._train_implicit(make, data)

@@ -1,0 +1,128 @@
+"""Findings of a README walk-through: the CLI on small own data, its notes and its error
+lines in logs, and warnings a plain fit printed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import pandas as pd
+import pytest
+
+
+def fewrec(*args):
+    return subprocess.run([sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True)
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture
+def short_histories(tmp_path):
+    """80 users with 3-12 interactions each: no test user reaches the default K = 20."""
+    rows = [(f"u{u}", f"i{(u * 7 + j * 3) % 40}") for u in range(80) for j in range(3 + u % 10)]
+    path = tmp_path / "small.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id"]).to_csv(path, index=False)
+    return path
+
+
+def test_cold_user_default_shots_leave_out_the_k_no_test_user_reaches(tmp_path, short_histories):
+    """The default shots include K = 20, which users of 3-12 interactions never reach: the run
+    failed. It now leaves such K out with one note; K asked for with --shots still fail."""
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    out = tmp_path / "r.json"
+    args = ["benchmark", "--protocol", "cold-user", "--models", "popularity", *own]
+    proc = fewrec(*args, "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "note: K = 20 left out: no test user has an interaction left after revealing" in proc.stderr
+    assert "the most any user has is 12" in proc.stderr
+    assert proc.stderr.count("note:") == 1
+    result = json.loads(out.read_text())
+    assert result["settings"]["shots"] == [0, 1, 3, 5, 10]
+    assert result["settings"]["shots_left_out"] == [20]
+    assert "K20/ndcg@10" not in result["models"]["popularity"]
+    asked = fewrec(*args, "--shots", "5,20")
+    assert asked.returncode == 2
+    assert "no test user has an interaction left after revealing K = 20" in flat(asked.stderr)
+
+
+def test_fitting_als_prints_no_openblas_thread_warning(monkeypatch):
+    """implicit's constructor warns when OpenBLAS may use several threads; the model was built
+    outside the one-thread limit that wraps its fit, so `make_model("als").fit` printed
+    "RuntimeWarning: OpenBLAS is configured to use 2 threads"."""
+    import implicit.utils
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from fewrec.data.loaders import Columns, load_interactions
+    from fewrec.models import make_model
+
+    if not any(api["internal_api"] == "openblas" for api in threadpool_info()):
+        pytest.skip("numpy/implicit do not use OpenBLAS here")
+    frame = pd.DataFrame(
+        [(f"u{u}", f"i{(u * 5 + j) % 30}") for u in range(40) for j in range(6)], columns=["user", "item"]
+    )
+    data = load_interactions(frame, columns=Columns(user="user", item="item", rating=None, timestamp=None))
+    monkeypatch.setattr(implicit.utils, "_checked_blas_config", False)  # it warns once a process
+    with threadpool_limits(2, "blas"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        make_model("als", iterations=2).fit(data)
+    assert not [w for w in caught if "OpenBLAS" in str(w.message)]
+
+
+def test_cli_output_is_not_wrapped_at_80_columns_in_a_log(tmp_path, short_histories):
+    """Off a terminal rich wrapped every line at 80 columns: an error spanned lines and the
+    markdown table of `benchmark` broke mid-row in logs. Each now stays on one line."""
+    missing = tmp_path / ("no-such-model-" + "x" * 80)
+    proc = fewrec("recommend", str(missing))
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "does not exist" in lines[0]
+    args = ["benchmark", "--protocol", "cold-user", "--models", "popularity,itemknn", "--shots", "1,5"]
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    table = fewrec(*args, *own)
+    assert table.returncode == 0, table.stderr
+    rows = [line for line in table.stdout.splitlines() if line.strip()]
+    assert len(rows) == 4 and all(r.startswith("|") and r.endswith("|") for r in rows), rows
+
+
+def test_cli_recommend_with_an_empty_query_says_so(tmp_path):
+    """`recommend MODEL --k 3` with no --user/--item/--title/--text silently gave popular items;
+    it now says the query is empty and how to personalise the list."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    proc = fewrec("recommend", str(out), "--k", "3")
+    assert proc.returncode == 0, proc.stderr
+    assert "Recommendations" in proc.stdout
+    err = flat(proc.stderr)
+    assert "note: the query is empty, so these are the most popular items" in err
+    assert "--user ID, --item ID, --title TITLE or --text" in err
+    given = fewrec("recommend", str(out), "--item", "50", "--k", "3")
+    assert given.returncode == 0 and "query is empty" not in given.stderr
+
+
+def test_cli_recommend_unknown_title_suggests_only_close_titles(tmp_path):
+    """A title not in the catalogue got far-fetched suggestions ("Interstellar": did you mean
+    ['Cinderella', "Dante's Peak"]); only close titles are suggested now, and with none the
+    error says the title is not in the catalogue and to describe it with --text."""
+    out = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(out)).returncode == 0
+    far = fewrec("recommend", str(out), "--title", "Interstellar")
+    assert far.returncode == 2
+    err = flat(far.stderr)
+    assert "no item titled 'Interstellar': it is not in the catalogue" in err
+    assert "--text 'films like Interstellar'" in err
+    assert "Cinderella" not in err and "did you mean" not in err
+    typo = fewrec("recommend", str(out), "--title", "Toy Stroy", "--title", "Godfater")
+    assert typo.returncode == 2 and "did you mean 'Toy Story'?" in flat(typo.stderr)
+
+
+def test_close_titles_ignore_articles_and_trailing_words(ml100k):
+    from fewrec.present import close_titles
+
+    names = [str(t) for t in ml100k.item_info["title"]]
+    assert close_titles("Godfater", names) == ["Godfather, The"]
+    assert close_titles("Star Warz Episode", names)[0] == "Star Wars"
+    assert close_titles("Interstellar", names) == [] and close_titles("Barbie", names) == []

@@ -4,6 +4,7 @@ lines in logs, and warnings a plain fit printed."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -126,3 +127,20 @@ def test_close_titles_ignore_articles_and_trailing_words(ml100k):
     assert close_titles("Godfater", names) == ["Godfather, The"]
     assert close_titles("Star Warz Episode", names)[0] == "Star Wars"
     assert close_titles("Interstellar", names) == [] and close_titles("Barbie", names) == []
+
+
+def test_cli_recommend_takes_disliked_items(tmp_path):
+    """The CLI could only give liked items: a disliked one (the audit's 'text plus a 1-star
+    item') could not be said. --disliked/--disliked-title add it at the bottom of the scale:
+    never recommended back, its look-alikes pushed down by a model that reads ratings, and
+    cited as 'disliked'."""
+    out = tmp_path / "content"
+    assert fewrec("train", "content", "--output", str(out)).returncode == 0
+    base = ["recommend", str(out), "--title", "Star Wars (1977)", "--k", "5", "--explain"]
+    liked = fewrec(*base)
+    assert liked.returncode == 0 and "Return of the Jedi" in liked.stdout
+    proc = fewrec(*base, "--disliked-title", "Return of the Jedi (1983)", "--disliked", "172")
+    assert proc.returncode == 0, proc.stderr
+    ids = re.findall(r"│\s*\d+\s*│\s*(\d+)\s*│", proc.stdout)
+    assert len(ids) == 5 and not {"181", "172"} & set(ids)
+    assert "disliked" in proc.stdout and "rated" not in proc.stdout

@@ -1,5 +1,6 @@
 """The ensemble's learned re-ranker of its top candidates (fewrec.models.rerank)."""
 
+import copy
 from contextlib import contextmanager
 
 import numpy as np
@@ -69,7 +70,7 @@ def test_reranker_learns_what_the_blend_cannot(two_tastes):
     assert got > base + 0.05, (got, base)
 
 
-def test_reranker_serves_only_new_users_without_text(two_tastes):
+def test_reranker_serves_new_users_and_their_text_is_added_after(two_tastes):
     split, model = two_tastes
     plain = make_model("ensemble", **{**model.config.model_dump(), "rerank": False})
     plain.state_, plain.models_ = model.state_, model.models_
@@ -86,12 +87,16 @@ def test_reranker_serves_only_new_users_without_text(two_tastes):
     assert not np.array_equal(a, b)
     # re-ranking only moves scores between items: the same values, in another order
     np.testing.assert_allclose(np.sort(a), np.sort(b))
-    batch = QueryBatch(
-        np.array([-1, -1]),
-        model.fitted.train[:2],
-        texts=["I like kind zero", None],
-    )
-    np.testing.assert_array_equal(model._reranked_rows(batch), [1])
+    history = model.fitted.train[[1, 1]]  # a history the re-ranker serves, with and without text
+    batch = QueryBatch(np.array([-1, -1]), history, texts=["I like kind zero", None])
+    np.testing.assert_array_equal(model._reranked_rows(batch), [0, 1])
+    # the text is a term of its own after the re-ranker: with text_weight 0 it changes nothing
+    # (it used to send the query to the blend, without the re-ranker)
+    mute = copy.copy(model)
+    mute.config = model.config.model_copy(update={"text_weight": 0.0})
+    said = Query(items=["i0", "i2", "i4"], user_info={"group": "a"}, text="I like kind zero")
+    with pytest.warns(UserWarning, match="does not read free text"):  # popularity alone
+        np.testing.assert_array_equal(mute.score(said).to_numpy(), a)
 
 
 def test_reranked_batch_scores_equal_single_scores(two_tastes):

@@ -383,23 +383,30 @@ def recommend(
     user: Annotated[str | None, typer.Option(help="a known user id")] = None,
     item: Annotated[list[str] | None, typer.Option(help="an item id the user liked")] = None,
     title: Annotated[list[str] | None, typer.Option(help="a title the user liked")] = None,
+    disliked: Annotated[
+        list[str] | None, typer.Option(help="an item id the user disliked (never recommended back)")
+    ] = None,
+    disliked_title: Annotated[list[str] | None, typer.Option(help="a title the user disliked")] = None,
     text: Annotated[str | None, typer.Option(help="free text about the user's taste")] = None,
     k: Annotated[int, typer.Option(help="how many")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
 ):
-    """Top-k recommendations for a known user, liked items/titles, and/or free text."""
+    """Top-k recommendations for a known user, liked or disliked items/titles, and/or free text."""
     from fewrec.models.base import Query, load_model
     from fewrec.present import match_titles, print_recommendations
 
     rec = load_model(model_dir)
-    liked = list(item or [])
+    liked, unliked = list(item or []), list(disliked or [])
     notes = []
-    if title:
-        for m in match_titles(rec.fitted.item_info, rec.fitted.items, title, text_option="--text"):
-            liked.append(m.item)
+    for titles, into in ((title, liked), (disliked_title, unliked)):
+        for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles or [], text_option="--text"):
+            into.append(m.item)
             notes.append(m.note)
-    query = Query(user=user, items=liked, text=text)
-    if user is None and not liked and not (text or "").strip():
+    fit = rec.fitted
+    # a dislike is the bottom of the model's scale, as in the service (0 on implicit data)
+    ratings = [fit.like_rating] * len(liked) + [min(fit.dislike_at, fit.rating_range[0])] * len(unliked)
+    query = Query(user=user, items=liked + unliked, ratings=ratings if unliked else None, text=text)
+    if user is None and not liked + unliked and not (text or "").strip():
         popular = rec.empty_is_popularity or rec.name == "popularity"
         what = "the most popular items" if popular else "the same items for anyone, not personalised"
         notes.append(
@@ -426,12 +433,15 @@ def recommend(
 @app.command("demo")
 def demo(
     liked: Annotated[list[str] | None, typer.Option("--liked", help="titles the new user liked")] = None,
+    text: Annotated[
+        str | None, typer.Option(help="what a second new user writes (default: a sci-fi sentence)")
+    ] = None,
 ):
     """The main job: fetch data, train, a compact cold-start benchmark, and top-10 for a new
-    user who liked three named movies."""
-    from fewrec.demo import run_demo
+    user who liked three named movies and for one who wrote a sentence."""
+    from fewrec.demo import DEMO_TEXT, run_demo
 
-    run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"])
+    run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"], text=text or DEMO_TEXT)
 
 
 @app.command("serve")

@@ -15,7 +15,9 @@ from fewrec.present import match_titles, print_recommendations
 
 DEMO_MODELS = ["popularity", "itemknn", "ease", "dlae", "fewshot-nometa", "fewshot", "ensemble"]
 DEMO_SHOTS = [0, 5]
-DEMO_TEXT = "I love sci-fi films like Interstellar, with space travel and big ideas"
+DEMO_TEXT = "I love sci-fi films like Interstellar, with space travel and big ideas, but no horror"
+#: "I love space adventure films", for the multilingual encoder (MovieLens' item text is English).
+DEMO_TEXT_ZH = "我喜欢太空冒险电影"
 
 
 def run_demo(
@@ -52,3 +54,9 @@ def run_demo(
     console.print(f'"{text}"')
     recs = rec.recommend(Query(text=text), k=10, explain=True)
     print_recommendations(console, recs, data.item_info, data.items, title="Top-10 from text alone")
+
+    console.rule("6. the same in Chinese, with the multilingual encoder (content model)")
+    console.print(f'"{DEMO_TEXT_ZH}" (I love space adventure films)')
+    multi = make_model("content", encoder="multilingual").fit(data)
+    recs = multi.recommend(Query(text=DEMO_TEXT_ZH), k=10, explain=True)
+    print_recommendations(console, recs, data.item_info, data.items, title="Top-10 from a Chinese sentence")

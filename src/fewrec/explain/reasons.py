@@ -37,15 +37,16 @@ def history_contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For query ``row`` of ``batch``: its history item indices and a (n_history x len(items))
     matrix of score drops when each history item alone is removed."""
-    hist, drops, _ = _contributions(model, batch, row, items)
+    hist, drops, _, _ = _contributions(model, batch, row, items)
     return hist, drops
 
 
 def _contributions(
     model: Recommender, batch: QueryBatch, row: int, items: np.ndarray, *, centred: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """`history_contributions`, and the score each item gains from the query's free text (None
-    when the model does not read it or there is none): one `score_batch` call for all.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """`history_contributions`, the score each item gains from the query's free text (None
+    when the model does not read it or there is none), and the largest gain the text gives any
+    item of the catalogue (0 without text): one `score_batch` call for all.
 
     ``centred``: each history item's (and the text's) drops less its median drop over the
     catalogue, i.e. how much more it raised this item than it raised items in general. A liked
@@ -59,7 +60,7 @@ def _contributions(
     text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
     if not len(hist) and text is None:
-        return hist, np.zeros((0, len(items))), None
+        return hist, np.zeros((0, len(items))), None, 0.0
     n = len(hist)
     # row 0: the full query; row j+1: without history item j; then (with text) without the text
     variants = [np.arange(n) != (r - 1) for r in range(n + 1)] if n else [np.ones(0, bool)]
@@ -100,12 +101,19 @@ def _contributions(
         scores[1] = 0.0
         centred = False
     drops = scores[0][None, :] - scores[1:]
-    if centred:
+    gain_top = 0.0
+    if gain is not None:
         with np.errstate(invalid="ignore"):  # -inf - -inf (an excluded item): left out as NaN
+            gains = full[0] - full[-1]
+            if centred:
+                shift = _median_drop(gains[None, :])[0]
+                gain, gains = gain - shift, gains - shift
+        finite = gains[np.isfinite(gains)]
+        gain_top = float(finite.max()) if len(finite) else 0.0
+    if centred:
+        with np.errstate(invalid="ignore"):
             drops -= _median_drop(full[0][None, :] - full[1 : n + 1])[:, None]
-            if gain is not None:
-                gain = gain - _median_drop((full[0] - full[-1])[None, :])[0]
-    return hist, drops, gain
+    return hist, drops, gain, gain_top
 
 
 def _median_drop(drops: np.ndarray) -> np.ndarray:
@@ -160,7 +168,7 @@ def explain_recommendations(
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
         return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]
-    hist, contrib, text_gain = _contributions(model, batch, row, items, centred=True)
+    hist, contrib, text_gain, text_top = _contributions(model, batch, row, items, centred=True)
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
@@ -180,8 +188,9 @@ def explain_recommendations(
                 for k in order[:max_items]
                 if contrib[k, j] > 0 and contrib[k, j] >= min_share * top
             ]
-        if text_gain is not None:
-            told = text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0)
+        if text_gain is not None:  # the text raised it as much as its history did, and it is
+            # among what the text raises most (an item the list holds for its popularity is not)
+            told = text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0, text_top)
         else:  # what the text adds cannot be measured apart (the ensemble): only if nothing else
             told = has_words and not cited
         if cited and told and text_gain is not None and text_gain[j] > top:  # the text did more
@@ -191,11 +200,12 @@ def explain_recommendations(
         attrs = [g for g in item_genres if shared.get(g)]
         if cited:
             idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
-            liked = [_label(model, i) for i in idx if rating.get(i, st.like_rating) > liked_above]
-            rated = [_label(model, i) for i in idx if rating.get(i, st.like_rating) <= liked_above]
-            parts = ([f"liked {' and '.join(liked)}"] if liked else []) + (
-                [f"rated {' and '.join(rated)}"] if rated else []
-            )
+            said = {"liked": [], "rated": [], "disliked": []}
+            for i in idx:
+                r = rating.get(i, st.like_rating)
+                kind = "liked" if r > liked_above else "disliked" if r <= st.dislike_at else "rated"
+                said[kind].append(_label(model, i))
+            parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items() if labels]
             sentence = f"Because you {' and '.join(parts)}"
             sentence += f" ({', '.join(attrs)})" if attrs else ""
             sentence += ", and it matches what you told us you like." if told else "."

@@ -19,8 +19,9 @@ the shot counts next to it (K = 5: 3, 5 and 10); a query goes to the re-ranker o
 feature of an episode, the item statistics included, comes from components and counts fitted
 without the episode's user. Items without training interactions (new items, ranked by the text
 models) keep their places in the blend; only the others are re-ordered, and they take over the
-blend scores of the places they move to, so scores keep the blend's scale. Known users and
-queries with free text keep the blend: no tuning episode looks like them.
+blend scores of the places they move to, so scores keep the blend's scale. Known users keep the
+blend: no tuning episode looks like them. A query's free text is read by neither: the ensemble
+adds it after them (`EnsembleConfig.text_weight`).
 
 Measured on the cold-user validation users of split seeds 0-2 (K = 5, NDCG@10, blend alone ->
 blend + re-ranker): random reveal 0.6914 -> 0.6995 (each seed up), earliest reveal 0.5563 ->

@@ -399,7 +399,9 @@ def recommend(
     liked, unliked = list(item or []), list(disliked or [])
     notes = []
     for titles, into in ((title, liked), (disliked_title, unliked)):
-        for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles or [], text_option="--text"):
+        if not titles:
+            continue
+        for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles, text_option="--text"):
             into.append(m.item)
             notes.append(m.note)
     fit = rec.fitted

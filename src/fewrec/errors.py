@@ -81,10 +81,8 @@ class Settings(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = validation_problems(exc)
-            error = ConfigError(
-                with_fix(
-                    f"invalid {self.settings_name or type(self).__name__}: {problems}", self.settings_fix
-                )
-            )
+            what = self.settings_name or type(self).__name__
+            fix = None if "Fix:" in problems else self.settings_fix  # a validator gave its own
+            error = ConfigError(with_fix(f"invalid {what}: {problems}", fix))
             error.problems = problems
             raise error from None

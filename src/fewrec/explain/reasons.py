@@ -174,6 +174,11 @@ def explain_recommendations(
     liked_above = LIKE_SHARE * st.like_rating
     text = batch.texts[row] if batch.texts is not None else None
     has_words = bool(text and re.search(r"\w", text)) and model.reads_text
+    # a text that only says what to avoid ("no horror") asked for nothing an item could match
+    from fewrec.text.wishes import split_wishes
+
+    asks = has_words and bool(re.search(r"\w", split_wishes(text or "").wants))
+    text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     reasons = []
     for j, item in enumerate(items):
@@ -183,10 +188,14 @@ def explain_recommendations(
             order = np.argsort(-contrib[:, j], kind="stable")
             top = contrib[order[0], j]
             # cite items that raised the score, and only those close to the strongest one
+            # a disliked item only when it did the most (a dislike lifts much of the catalogue a
+            # little: cited beside a liked item it crowded the reasons)
             cited = [
                 (st.items.id(hist[k]), float(contrib[k, j]))
-                for k in order[:max_items]
-                if contrib[k, j] > 0 and contrib[k, j] >= min_share * top
+                for n_k, k in enumerate(order[:max_items])
+                if contrib[k, j] > 0
+                and contrib[k, j] >= min_share * top
+                and (n_k == 0 or rating.get(hist[k], st.like_rating) > st.dislike_at)
             ]
         if text_gain is not None:  # the text raised it as much as its history did, and it is
             # among what the text raises most (an item the list holds for its popularity is not)
@@ -208,10 +217,12 @@ def explain_recommendations(
             parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items() if labels]
             sentence = f"Because you {' and '.join(parts)}"
             sentence += f" ({', '.join(attrs)})" if attrs else ""
-            sentence += ", and it matches what you told us you like." if told else "."
-        elif told:
+            sentence += f", and it {text_part}." if told else "."
+        elif told and asks:
             named = _genres_named(item_genres, text or "")
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
+        elif told:
+            sentence = "Avoids what you told us you dislike."
         elif len(hist) and np.any(contrib[:, j] != 0):  # no one item raised it: all of them did
             sentence = "Fits your history as a whole."
         else:
@@ -226,7 +237,7 @@ GENRE_WORDS = {
     "scifi": ("science fiction", "sf"),
     "animation": ("animated", "cartoon", "cartoons", "anime"),
     "childrens": ("kids", "kid", "children", "child", "family"),
-    "romance": ("romantic", "love story", "love stories"),
+    "romance": ("romantic",),
     "horror": ("scary",),
     "filmnoir": ("noir",),
     "comedy": ("funny",),

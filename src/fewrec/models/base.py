@@ -58,6 +58,7 @@ what a model that does not read ratings takes from a query (a lower one only cou
 class ModelConfig(Settings):
     """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
 
+    settings_name = None  # the class name (a model config mixing in LoraOptions is no "LoRA options")
     settings_fix = "see `fewrec models` for each model's settings and defaults"
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -484,7 +485,7 @@ class Recommender(ABC):
         english = [s.name for s in specs if s.english_only]
         if english and non_latin(text):
             notes.append(
-                f"the text is mostly in a non-Latin script, but {self.name}'s text encoder "
+                f"the text is largely in a non-Latin script, but {self.name}'s text encoder "
                 f"({english[0]}) reads English only, so it says little. Fix: {MULTILINGUAL_FIX}"
             )
         n_words = len(text.split())

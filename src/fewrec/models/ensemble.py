@@ -451,10 +451,16 @@ class EnsembleRecommender(Recommender):
         return w
 
     def _standardised(
-        self, model: Recommender, batch: QueryBatch, trained: np.ndarray | None = None
+        self,
+        model: Recommender,
+        batch: QueryBatch,
+        trained: np.ndarray | None = None,
+        empty: np.ndarray | None = None,
     ) -> np.ndarray:
         """A component's z-scores, NaN where it abstains (see the module doc). ``trained``:
-        items with training interactions (default: those of the fitted data)."""
+        items with training interactions (default: those of the fitted data); ``empty``: the
+        queries that reveal nothing (default: read from ``batch``; the caller passes it when it
+        scores the components without the queries' text)."""
         z = standardise(model.score_batch(batch.for_model(model)))  # a dislike is no like to it
         untrained = ~(self.fitted.popularity > 0 if trained is None else trained)
         if not model.scores_new_items:
@@ -463,7 +469,8 @@ class EnsembleRecommender(Recommender):
             # A query that reveals nothing (no history, no text) gives a text model nothing to
             # match an untrained item against: its score there is a guess of the item's
             # appeal from its text alone, and the items with interactions carry evidence.
-            z[np.ix_(_reveals_nothing(batch), untrained)] = np.nan
+            empty = _reveals_nothing(batch) if empty is None else empty
+            z[np.ix_(empty, untrained)] = np.nan
         return z
 
     @property
@@ -487,7 +494,9 @@ class EnsembleRecommender(Recommender):
         full, batch = batch, replace(batch, texts=None)
         likes = batch.likes_only()
         w = self._weights_for(likes)
-        comps = [functools.partial(self._standardised, m, batch) for m in self.models_]
+        # a query with text only reveals something: the text term ranks untrained items for it
+        empty = _reveals_nothing(full)
+        comps = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
         rows = self._reranked_rows(likes)
         if len(rows):  # the re-ranker reads every component's z-scores
             comps = [c() for c in comps]
@@ -509,8 +518,11 @@ class EnsembleRecommender(Recommender):
             return blended
         part = blended[rows]
         finite = np.isfinite(part)
-        spread = np.sqrt(np.nanvar(np.where(finite, part, np.nan), axis=1, keepdims=True))
-        spread = np.where(np.isfinite(spread) & (spread > 0), spread, 1.0)
+        n = np.maximum(finite.sum(axis=1, keepdims=True), 1)
+        values = np.where(finite, part, 0.0)
+        mean = values.sum(axis=1, keepdims=True) / n
+        spread = np.sqrt((np.where(finite, part - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n)
+        spread = np.where(spread > 0, spread, 1.0)  # no finite score, or all equal
         blended[rows] = part + self.config.text_weight * spread * np.mean(matches, axis=0)
         return blended
 

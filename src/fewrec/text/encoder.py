@@ -668,6 +668,8 @@ class TextEncoder:
         log.info("encoded %d texts with %s in %.2fs", len(order), self.name, time.perf_counter() - start)
 
 
+#: Code points from here on are CJK, kana, hangul and beyond (each character a word).
+_CJK_START = 0x2E80
 #: Item texts checked for a non-Latin script, and the share of them that draws a warning.
 SCRIPT_SAMPLE = 1000
 FOREIGN_SHARE = 0.1
@@ -675,11 +677,19 @@ MULTILINGUAL_FIX = "use the multilingual encoder: encoder='multilingual' in the 
 
 
 def non_latin(text: str) -> bool:
-    """Whether most of the text's letters are outside the Latin script (CJK, Cyrillic, Arabic...).
+    """Whether a third or more of the text is in a non-Latin script (CJK, Cyrillic, Arabic...),
+    counted in words, each CJK character a word (those scripts write no spaces): a Chinese title
+    in an English template ("霸王别姬 (1993). Genres: Drama, Romance.") counts.
 
     Other languages in the Latin script (Spanish, German...) are not detected."""
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and 2 * sum(ord(c) > 0x24F for c in letters) > len(letters)
+    latin = foreign = 0
+    for word in re.findall(r"[^\W\d_]+", text):
+        cjk = sum(ord(c) >= _CJK_START for c in word)
+        rest = len(word) - cjk
+        other = sum(0x24F < ord(c) < _CJK_START for c in word)
+        foreign += cjk + (rest > 0 and 2 * other > rest)
+        latin += rest > 0 and 2 * other <= rest
+    return foreign > 0 and 3 * foreign >= latin + foreign
 
 
 def script_problem(texts: Sequence[str], model: str) -> str | None:
@@ -692,7 +702,7 @@ def script_problem(texts: Sequence[str], model: str) -> str | None:
     if not foreign or len(foreign) < FOREIGN_SHARE * len(sample):
         return None
     return (
-        f"{len(foreign)} of {len(sample)} item texts are mostly in a non-Latin script (e.g. "
+        f"{len(foreign)} of {len(sample)} item texts are largely in a non-Latin script (e.g. "
         f"{foreign[0][:40]!r}), but the text encoder {resolve_model(model).name} reads English only, "
         f"so their vectors carry little meaning. Fix: {MULTILINGUAL_FIX}"
     )

@@ -18,23 +18,39 @@ from dataclasses import dataclass
 
 #: "anything but X" is an exception, not a contrast: read it as "anything except X".
 _EXCEPT = re.compile(r"\b(?:anything|everything|all|any)\s+but\b", re.IGNORECASE)
-_CLAUSES = re.compile(r"[.;:!?,\n]+|\bbut\b|\bhowever\b|\bthough\b|\balthough\b", re.IGNORECASE)
+#: Clauses end at punctuation, a contrast, or an "and" that starts a new wish ("I hate horror
+#: and love westerns").
+_CLAUSES = re.compile(
+    r"[.;:!?,\n]+|\bbut\b|\bhowever\b|\bthough\b|\balthough\b|\bwhereas\b|"
+    r"\band\s+(?=(?:i\s+)?(?:really\s+)?(?:love|like|enjoy|want|prefer|adore)\b)",
+    re.IGNORECASE,
+)
+_ADVERB = r"(?:really |much |particularly |especially |at all |ever )?"
 _NEGATION = re.compile(
     r"\b(?:"
     r"no|nothing|none|without|except|excluding|other than|rather than|instead of|"
     r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|"
     r"(?:sick|tired) of|bored (?:of|by|with)|"
     r"(?:can'?t|cannot|could ?n'?t) (?:stand|bear)|"
-    r"(?:do|does|did) ?n[o']?t (?:like|love|enjoy|want|care for|need)|"
-    r"dont (?:like|love|enjoy|want)|"
-    r"not (?:a fan of|into|interested in|keen on|fond of)|not"
+    rf"(?:do|does|did) ?n[o']?t {_ADVERB}(?:like|love|enjoy|want|care for|need|watch)|"
+    rf"dont {_ADVERB}(?:like|love|enjoy|want|watch)|"
+    rf"never {_ADVERB}(?:watch|watched|like|liked|enjoy|enjoyed|want)|"
+    rf"not {_ADVERB}(?:a fan of|into|interested in|keen on|fond of|for me)|not"
     r")\b",
     re.IGNORECASE,
 )
-#: Negations that are not about taste: "not sure", "no idea", "not too long" keep their clause.
+#: Negations that are not about taste: "not sure", "no idea", "not too long", "nothing beats",
+#: "second to none" keep their clause.
 _NOT_TASTE = re.compile(
-    r"\b(?:not|no)\s+(?:sure|idea|matter|problem|really|too|very|so|that|more than)\b", re.IGNORECASE
+    r"\b(?:(?:not|no)\s+(?:sure|idea|matter|problem|too|very|so|that|more than|bad|mind)|"
+    r"nothing\s+(?:beats|compares|like|better than)|second to none|none better|no better)\b",
+    re.IGNORECASE,
 )
+#: A title, not a negation: "No" before a capitalised word ("No Country for Old Men") or after
+#: "Dr." ("Dr. No").
+_TITLE_NO = re.compile(r"No(?=\s+[A-Z])|(?<=Dr )No\b")
+#: Abbreviations whose full stop does not end a clause.
+_ABBREVIATION = re.compile(r"\b(Dr|Mr|Mrs|Ms|St|Jr|vs)\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -50,19 +66,31 @@ def split_wishes(text: str) -> Wishes:
     """Split ``text`` into wishes and aversions (see the module doc). A text without a negation
     is all wishes, unchanged."""
     text = text or ""
-    exceptions = _EXCEPT.sub(" except ", text)
-    if not _NEGATION.search(exceptions):
+    plain = _ABBREVIATION.sub(r"\1", text.replace("\u2019", "'").replace("\u2018", "'"))
+    exceptions = _EXCEPT.sub(" except ", plain)
+    if not any(_negation(c.strip()) for c in _CLAUSES.split(exceptions)):
         return Wishes(text, "")
     wants, avoids = [], []
     for clause in _CLAUSES.split(exceptions):
         clause = clause.strip()
-        match = None if _NOT_TASTE.search(clause) else _NEGATION.search(clause)
+        match = _negation(clause)
         if match is None:
             wants.append(clause)
             continue
         wants.append(clause[: match.start()].strip())
         avoids.append(clause[match.end() :].strip())
     return Wishes(_join(wants), _join(avoids))
+
+
+def _negation(clause: str) -> re.Match[str] | None:
+    """The clause's first negation about taste, if any (not one of `_NOT_TASTE`, nor a title's
+    "No")."""
+    if _NOT_TASTE.search(clause):
+        return None
+    for match in _NEGATION.finditer(clause):
+        if not _TITLE_NO.match(clause, match.start()):
+            return match
+    return None
 
 
 #: Words that say nothing on their own: a clause left with only these ("I" of "I hate X") is dropped.

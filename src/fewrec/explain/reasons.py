@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import item_label
 from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
+from fewrec.text.wishes import split_wishes
 
 
 @dataclass
@@ -175,8 +176,6 @@ def explain_recommendations(
     text = batch.texts[row] if batch.texts is not None else None
     has_words = bool(text and re.search(r"\w", text)) and model.reads_text
     # a text that only says what to avoid ("no horror") asked for nothing an item could match
-    from fewrec.text.wishes import split_wishes
-
     asks = has_words and bool(re.search(r"\w", split_wishes(text or "").wants))
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
@@ -255,8 +254,6 @@ def _genres_named(genres: list[str], text: str) -> list[str]:
     """The genres ``text`` asks for in words ("sci-fi films" and "science fiction" name Sci-Fi,
     "popular" names no Pop, "no horror" names no Horror, "Star Wars" no War): only those may be
     said to match what the user told us."""
-    from fewrec.text.wishes import split_wishes
-
     words = [_key(w) for w in re.split(r"[\s,;.!?/()-]+", split_wishes(text).wants)]
     words = [w for w in words if w]
     said = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}

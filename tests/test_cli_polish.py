@@ -143,4 +143,6 @@ def test_cli_recommend_takes_disliked_items(tmp_path):
     assert proc.returncode == 0, proc.stderr
     ids = re.findall(r"│\s*\d+\s*│\s*(\d+)\s*│", proc.stdout)
     assert len(ids) == 5 and not {"181", "172"} & set(ids)
+    # in a pipe the table is drawn wide: one line per recommendation, reason and all
+    assert sum(line.startswith("│") for line in proc.stdout.splitlines()) == 5
     assert "disliked" in proc.stdout and "rated" not in proc.stdout

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -23,10 +24,16 @@ app.add_typer(data_app, name="data")
 
 def _console(stderr: bool = False) -> Console:
     """A console that wraps at the terminal's width on a terminal, and elsewhere (a log, a
-    pipe) leaves each message and markdown-table row on one line: rich would wrap them at 80
-    columns."""
+    pipe) leaves each message and markdown-table row on one line and draws tables up to
+    `PIPE_WIDTH` wide (``$COLUMNS`` if set): rich would wrap them all at 80 columns."""
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, soft_wrap=not stream.isatty())
+    tty = stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS") else PIPE_WIDTH
+    return Console(stderr=stderr, soft_wrap=not tty, width=width)
+
+
+#: Width of the tables printed to a log or a pipe (recommendations with their reasons).
+PIPE_WIDTH = 160
 
 
 console = _console()

@@ -4,6 +4,7 @@ lines in logs, and warnings a plain fit printed."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -14,7 +15,10 @@ import pytest
 
 
 def fewrec(*args):
-    return subprocess.run([sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # a pipe's own width (pytest sets 80)
+    return subprocess.run(
+        [sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True, env=env
+    )
 
 
 def flat(text: str) -> str:

@@ -235,6 +235,8 @@ def test_english_only_encoder_says_it_cannot_read_another_script(ml100k):
 
     assert non_latin("我喜欢科幻电影") and non_latin("фильмы ужасов (1995)")
     assert non_latin("霸王别姬 (1993). Genres: Drama, Romance.")  # a title in an English template
+    assert not non_latin("Spirited Away (千と千尋の神隠し) is an animated fantasy film about a girl")
+    assert not non_latin("Ｔｏｙ Ｓｔｏｒｙ")  # full-width Latin
     assert not non_latin("Amélie (2001) Comédie") and not non_latin("1995") and not non_latin("")
     zh = ["星球大战 (1977) 科幻", "泰坦尼克号 (1997) 爱情", "Toy Story (1995)"] * 10
     problem = script_problem(zh, "minilm")

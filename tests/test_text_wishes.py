@@ -48,6 +48,20 @@ GENRES = [
         ("I never watch horror", "", "horror"),
         ("I hate horror and love westerns", "love westerns", "horror"),
         ("I don't mind horror", "I don't mind horror", ""),
+        # from a second review: negations after their subject, "No" opening a clause, adverbs,
+        # "and I also love", filler words, hyphens
+        ("horror is not for me", "", "horror"),
+        ("romcoms aren't my thing", "", "romcoms"),
+        ("No Disney stuff", "", "Disney stuff"),
+        ("I'm not too keen on horror", "", "horror"),
+        ("I'm not a big fan of musicals", "", "musicals"),
+        ("I hate horror and I also love westerns", "I also love westerns", "horror"),
+        ("no vampires and love triangles", "", "vampires and love triangles"),
+        ("Please, no horror", "", "horror"),
+        ("I really hate horror", "", "horror"),
+        ("no-nonsense action", "no-nonsense action", ""),
+        ("Please don't recommend horror", "", "horror"),
+        ("stay away from horror", "", "horror"),
     ],
 )
 def test_split_wishes(text, wants, avoids):

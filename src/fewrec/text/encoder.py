@@ -668,7 +668,7 @@ class TextEncoder:
         log.info("encoded %d texts with %s in %.2fs", len(order), self.name, time.perf_counter() - start)
 
 
-#: Code points from here on are CJK, kana, hangul and beyond (each character a word).
+#: Where the CJK blocks start (radicals, kana, ideographs; hangul and more in `_cjk`).
 _CJK_START = 0x2E80
 #: Item texts checked for a non-Latin script, and the share of them that draws a warning.
 SCRIPT_SAMPLE = 1000
@@ -677,19 +677,27 @@ MULTILINGUAL_FIX = "use the multilingual encoder: encoder='multilingual' in the 
 
 
 def non_latin(text: str) -> bool:
-    """Whether a third or more of the text is in a non-Latin script (CJK, Cyrillic, Arabic...),
-    counted in words, each CJK character a word (those scripts write no spaces): a Chinese title
-    in an English template ("霸王别姬 (1993). Genres: Drama, Romance.") counts.
+    """Whether more than a third of the text is in a non-Latin script (CJK, Cyrillic, Arabic...),
+    counted in words, a run of CJK characters as one word per two characters (those scripts
+    write no spaces): a Chinese title in an English template ("霸王别姬 (1993). Genres: Drama,
+    Romance.") counts, an English sentence quoting one ("Spirited Away (千と千尋の神隠し) is an
+    animated fantasy film about a girl") does not.
 
     Other languages in the Latin script (Spanish, German...) are not detected."""
     latin = foreign = 0
     for word in re.findall(r"[^\W\d_]+", text):
-        cjk = sum(ord(c) >= _CJK_START for c in word)
+        cjk = sum(_cjk(c) for c in word)
         rest = len(word) - cjk
         other = sum(0x24F < ord(c) < _CJK_START for c in word)
-        foreign += cjk + (rest > 0 and 2 * other > rest)
+        foreign += (cjk + 1) // 2 + (rest > 0 and 2 * other > rest)
         latin += rest > 0 and 2 * other <= rest
-    return foreign > 0 and 3 * foreign >= latin + foreign
+    return foreign > 0 and 3 * foreign > latin + foreign
+
+
+def _cjk(c: str) -> bool:
+    """A CJK ideograph, kana or hangul (not full-width Latin or mathematical letters)."""
+    o = ord(c)
+    return _CJK_START <= o <= 0x9FFF or 0xAC00 <= o <= 0xD7AF or 0xF900 <= o <= 0xFAFF or o >= 0x20000
 
 
 def script_problem(texts: Sequence[str], model: str) -> str | None:

@@ -22,33 +22,43 @@ _EXCEPT = re.compile(r"\b(?:anything|everything|all|any)\s+but\b", re.IGNORECASE
 #: and love westerns").
 _CLAUSES = re.compile(
     r"[.;:!?,\n]+|\bbut\b|\bhowever\b|\bthough\b|\balthough\b|\bwhereas\b|"
-    r"\band\s+(?=(?:i\s+)?(?:really\s+)?(?:love|like|enjoy|want|prefer|adore)\b)",
+    # "and" before a new wish ("... and I also love westerns"), not before "love triangles"
+    r"\band\s+(?=(?:i(?:'d|'m)?\s+)?(?:also\s+|really\s+|\w+ly\s+)?(?:love|like|enjoy|want|prefer|adore)\b"
+    r"(?!\s+(?:triangles?|scenes?|stor(?:y|ies)|interests?|songs?|affairs?)\b))",
     re.IGNORECASE,
 )
-_ADVERB = r"(?:really |much |particularly |especially |at all |ever )?"
+_ADVERB = r"(?:(?:really|much|particularly|especially|at all|ever|too|very|so|that|a|big|huge|great) )*"
 _NEGATION = re.compile(
     r"\b(?:"
-    r"no|nothing|none|without|except|excluding|other than|rather than|instead of|"
-    r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|"
+    r"no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|"
+    r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|stay away from|"
     r"(?:sick|tired) of|bored (?:of|by|with)|"
-    r"(?:can'?t|cannot|could ?n'?t) (?:stand|bear)|"
-    rf"(?:do|does|did) ?n[o']?t {_ADVERB}(?:like|love|enjoy|want|care for|need|watch)|"
-    rf"dont {_ADVERB}(?:like|love|enjoy|want|watch)|"
+    r"(?:can'?t|cannot|could ?n'?t) (?:stand|bear|handle|take|do)|"
+    rf"(?:do|does|did|wo|would) ?n[o']?t {_ADVERB}"
+    r"(?:like|love|enjoy|want|care for|need|watch|do|recommend|show)|"
+    rf"dont {_ADVERB}(?:like|love|enjoy|want|watch|do)|"
     rf"never {_ADVERB}(?:watch|watched|like|liked|enjoy|enjoyed|want)|"
-    rf"not {_ADVERB}(?:a fan of|into|interested in|keen on|fond of|for me)|not"
+    rf"not {_ADVERB}(?:fan of|into|interested in|keen on|fond of)|not"
     r")\b",
     re.IGNORECASE,
 )
-#: Negations that are not about taste: "not sure", "no idea", "not too long", "nothing beats",
-#: "second to none" keep their clause.
-_NOT_TASTE = re.compile(
-    r"\b(?:(?:not|no)\s+(?:sure|idea|matter|problem|too|very|so|that|more than|bad|mind)|"
-    r"nothing\s+(?:beats|compares|like|better than)|second to none|none better|no better)\b",
+#: A negation after what it is about: "horror is not for me", "romcoms aren't my thing".
+_AFTER = re.compile(
+    r"\b(?:(?:is|are|'s|'re)\s*(?:n't|\s+not)|isnt|arent|not)\s+(?:really\s+|quite\s+)?"
+    r"(?:for me|my (?:thing|cup of tea|style|jam|genre|taste))\b",
     re.IGNORECASE,
 )
-#: A title, not a negation: "No" before a capitalised word ("No Country for Old Men") or after
-#: "Dr." ("Dr. No").
-_TITLE_NO = re.compile(r"No(?=\s+[A-Z])|(?<=Dr )No\b")
+#: Negations that are not about taste: "not sure", "no idea", "nothing beats", "second to none"
+#: (the negation they hold is skipped, others in the clause still count).
+_NOT_TASTE = re.compile(
+    r"\b(?:(?:not|no)\s+(?:sure|idea|matter|problem|more than|bad|mind|doubt|wonder)|"
+    r"nothing\s+(?:beats|compares|better than|like (?:a|an|the) good)|second to none|none better|"
+    r"no better)\b",
+    re.IGNORECASE,
+)
+#: A title, not a negation: "No" inside a clause before a capitalised word ("I loved No Country
+#: for Old Men"; at a clause's start "No Disney stuff" is a negation) or after "Dr" ("Dr. No").
+_TITLE_NO = re.compile(r"(?<=\w )No(?=\s+[A-Z])|(?i:(?<=dr )no)\b")
 #: Abbreviations whose full stop does not end a clause.
 _ABBREVIATION = re.compile(r"\b(Dr|Mr|Mrs|Ms|St|Jr|vs)\.", re.IGNORECASE)
 
@@ -68,11 +78,16 @@ def split_wishes(text: str) -> Wishes:
     text = text or ""
     plain = _ABBREVIATION.sub(r"\1", text.replace("\u2019", "'").replace("\u2018", "'"))
     exceptions = _EXCEPT.sub(" except ", plain)
-    if not any(_negation(c.strip()) for c in _CLAUSES.split(exceptions)):
+    if not any(_negation(c.strip()) or _AFTER.search(c) for c in _CLAUSES.split(exceptions)):
         return Wishes(text, "")
     wants, avoids = [], []
     for clause in _CLAUSES.split(exceptions):
         clause = clause.strip()
+        after = _AFTER.search(clause)
+        if after is not None:  # "horror is not for me": what comes before is avoided
+            avoids.append(clause[: after.start()].strip())
+            wants.append(clause[after.end() :].strip())
+            continue
         match = _negation(clause)
         if match is None:
             wants.append(clause)
@@ -85,16 +100,20 @@ def split_wishes(text: str) -> Wishes:
 def _negation(clause: str) -> re.Match[str] | None:
     """The clause's first negation about taste, if any (not one of `_NOT_TASTE`, nor a title's
     "No")."""
-    if _NOT_TASTE.search(clause):
-        return None
+    idioms = [m.span() for m in _NOT_TASTE.finditer(clause)]
     for match in _NEGATION.finditer(clause):
-        if not _TITLE_NO.match(clause, match.start()):
+        inside = any(lo <= match.start() < hi for lo, hi in idioms)
+        if not inside and not _TITLE_NO.match(clause, match.start()):
             return match
     return None
 
 
 #: Words that say nothing on their own: a clause left with only these ("I" of "I hate X") is dropped.
-_FILLER = frozenset(["i", "i'm", "im", "i've", "we", "you", "me", "and", "or", "so", "also", "just"])
+_FILLER = frozenset(
+    ["i", "i'm", "im", "i've", "i'd", "we", "you", "me", "and", "or", "so", "also", "just", "please"]
+    + ["really", "honestly", "could", "would", "do", "rather", "am", "is", "are", "it", "to", "a"]
+    + ["the", "well", "oh", "ok", "okay", "maybe", "very"]
+)
 
 
 def _join(parts: list[str]) -> str:

@@ -5,7 +5,10 @@ and a model that matches it fills the list with romances (9 of 10 in a user audi
 10 without the clause). So a text is split, by English rules, into the wishes and the
 aversions: clauses are cut at punctuation and "but", and a clause with a negation ("no", "not
 into", "don't like", "hate", "except", "without", ...) puts the words after it among the
-aversions and the words before it among the wishes. Text models embed both and match the
+aversions and the words before it among the wishes ("horror is not for me", "romcoms aren't
+my thing" the other way round). Idioms ("nothing beats", "not sure") and a "No" inside a
+clause before a capitalised word (a title: "I loved No Country for Old Men") are no negation.
+Text models embed both and match the
 wishes minus the aversions, so an aversion pushes its look-alikes down, as a disliked item does.
 
 Only English negations are recognised; in other languages the whole text counts as wishes.

@@ -62,6 +62,8 @@ GENRES = [
         ("no-nonsense action", "no-nonsense action", ""),
         ("Please don't recommend horror", "", "horror"),
         ("stay away from horror", "", "horror"),
+        ("a thriller that isn't too violent", "a thriller that", "too violent"),
+        ("more like Alien, less like Aliens", "more like Alien", "like Aliens"),
     ],
 )
 def test_split_wishes(text, wants, avoids):

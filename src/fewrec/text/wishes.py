@@ -33,7 +33,8 @@ _CLAUSES = re.compile(
 _ADVERB = r"(?:(?:really|much|particularly|especially|at all|ever|too|very|so|that|a|big|huge|great) )*"
 _NEGATION = re.compile(
     r"\b(?:"
-    r"no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|"
+    r"no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|less|fewer|"
+    r"(?:is|are|was|were) ?n[o']?t|isnt|arent|"
     r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|stay away from|"
     r"(?:sick|tired) of|bored (?:of|by|with)|"
     r"(?:can'?t|cannot|could ?n'?t) (?:stand|bear|handle|take|do)|"

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import item_label
 from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
-from fewrec.text.wishes import split_wishes
+from fewrec.text.wishes import has_words, split_wishes
 
 
 @dataclass
@@ -174,9 +174,9 @@ def explain_recommendations(
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
     text = batch.texts[row] if batch.texts is not None else None
-    has_words = bool(text and re.search(r"\w", text)) and model.reads_text
+    worded = has_words(text) and model.reads_text
     # a text that only says what to avoid ("no horror") asked for nothing an item could match
-    asks = has_words and bool(re.search(r"\w", split_wishes(text or "").wants))
+    asks = worded and has_words(split_wishes(text or "").wants)
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     reasons = []
@@ -200,7 +200,7 @@ def explain_recommendations(
             # among what the text raises most (an item the list holds for its popularity is not)
             told = text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0, text_top)
         else:  # what the text adds cannot be measured apart (the ensemble): only if nothing else
-            told = has_words and not cited
+            told = worded and not cited
         if cited and told and text_gain is not None and text_gain[j] > top:  # the text did more
             cited = [c for c in cited if c[1] >= min_share * text_gain[j]]
         item_genres = _genres(model, int(item))

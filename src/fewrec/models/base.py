@@ -16,7 +16,6 @@ import copy
 import dataclasses
 import difflib
 import json
-import re
 import warnings
 import zlib
 from abc import ABC, abstractmethod
@@ -42,6 +41,7 @@ from fewrec.errors import (
     is_whole_number,
     with_fix,
 )
+from fewrec.text.wishes import has_words
 from fewrec.topk import top_k_by
 
 FORMAT_VERSION = 1
@@ -53,6 +53,23 @@ LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (3 of 5 stars): what
 the service counts as a positive, what a reason cites as liked (a lower one as rated), and
 what a model that does not read ratings takes from a query (a lower one only counts as seen)."""
+
+
+def row_moments(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's mean and standard deviation over its finite entries, as (n, 1) float64
+    columns; NaN for a row with no finite entry."""
+    s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no finite entry: all NaN
+        return np.nanmean(s, axis=1, keepdims=True), np.nanstd(s, axis=1, keepdims=True)
+
+
+def standardise(scores: np.ndarray) -> np.ndarray:
+    """Per-row z-scores over finite entries; non-finite entries stay NaN (a component abstains)
+    and a constant row becomes 0."""
+    mu, sd = row_moments(scores)
+    s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
+    return (s - mu) / np.where(sd > 0, sd, 1.0)
 
 
 class ModelConfig(Settings):
@@ -449,7 +466,7 @@ class Recommender(ABC):
                 f"{self.name} does not read free text, so the text was ignored "
                 "(content, content-lora, fewshot and ensemble read it)"
             )
-        elif query.text and query.text.strip() and not re.search(r"\w", query.text):
+        elif query.text and query.text.strip() and not has_words(query.text):
             notes.append("the text has no words (only symbols or emoji), so it was ignored")
         elif query.text and self.text_encoders:
             notes += self._text_notes(query.text)

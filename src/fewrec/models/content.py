@@ -9,7 +9,6 @@ personalised results, and items nobody interacted with rank like any other.
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable, Sequence
 
@@ -19,7 +18,7 @@ from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register, standardise
 
 
 class TextModelConfig(ModelConfig):
@@ -76,10 +75,10 @@ def wish_vectors(
     avoid (`fewrec.text.wishes`: "comedies but no romance" pushes romances down instead of
     matching them); a text without a negation is embedded whole, as it is. Zero vectors where
     there is no text, or no word in it (only symbols or emoji). ``embed`` embeds a list of plain texts."""
-    from fewrec.text.wishes import split_wishes
+    from fewrec.text.wishes import has_words, split_wishes
 
     out = np.zeros((len(texts), dim), dtype=np.float32)
-    wishes = {i: split_wishes(t) for i, t in enumerate(texts) if t and re.search(r"\w", t)}
+    wishes = {i: split_wishes(t) for i, t in enumerate(texts) if has_words(t)}
     parts = [(i, w.wants, 1.0) for i, w in wishes.items() if w.wants.strip()]
     parts += [(i, w.avoids, -1.0) for i, w in wishes.items() if w.avoids.strip()]
     if parts:
@@ -87,13 +86,6 @@ def wish_vectors(
         for (i, _, sign), v in zip(parts, vectors, strict=True):
             out[i] += sign * v
     return out
-
-
-def standardised_rows(scores: np.ndarray) -> np.ndarray:
-    """Each row minus its mean, over its standard deviation; constant rows (no text) become 0."""
-    scores = np.asarray(scores, dtype=np.float32)
-    sd = scores.std(axis=1, keepdims=True)
-    return np.divide(scores - scores.mean(axis=1, keepdims=True), sd, out=np.zeros_like(scores), where=sd > 0)
 
 
 def rating_weights(history: sp.csr_matrix, like_rating: float) -> sp.csr_matrix:
@@ -136,9 +128,12 @@ class ContentRecommender(Recommender):
         return embed_texts(texts, self.config, self.item_emb_.shape[1])
 
     def text_match(self, batch: QueryBatch) -> np.ndarray | None:
-        if batch.texts is None or not self.reads_text:
-            return None if not self.reads_text else np.zeros((len(batch), self.n_items), np.float32)
-        return standardised_rows(self.embed_texts(batch.texts) @ self.item_emb_.T)
+        if not self.reads_text:
+            return None
+        if batch.texts is None:
+            return np.zeros((len(batch), self.n_items), np.float32)
+        # a query without text has a zero vector, a constant row: 0 everywhere
+        return standardise(self.embed_texts(batch.texts) @ self.item_emb_.T).astype(np.float32)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         scores = self.profiles(batch) @ self.item_emb_.T

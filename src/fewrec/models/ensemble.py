@@ -50,8 +50,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -64,7 +62,16 @@ from pydantic import Field, model_validator
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError
-from fewrec.models.base import MODELS, ModelConfig, QueryBatch, Recommender, nearest_shot, register
+from fewrec.models.base import (
+    MODELS,
+    ModelConfig,
+    QueryBatch,
+    Recommender,
+    nearest_shot,
+    register,
+    row_moments,
+    standardise,
+)
 from fewrec.models.rerank import (
     ItemTable,
     Reranker,
@@ -73,6 +80,7 @@ from fewrec.models.rerank import (
     numeric_columns,
     top_candidates,
 )
+from fewrec.text.wishes import has_words
 
 log = logging.getLogger(__name__)
 
@@ -175,16 +183,6 @@ class EnsembleConfig(ModelConfig):
                 f"{tuple(self.shots)} to re-rank"
             )
         return self
-
-
-def standardise(scores: np.ndarray) -> np.ndarray:
-    """Per-row z-scores over finite entries; non-finite entries stay NaN (the component abstains)."""
-    s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a row with no finite entry: all NaN
-        mu = np.nanmean(s, axis=1, keepdims=True)
-        sd = np.nanstd(s, axis=1, keepdims=True)
-    return (s - mu) / np.where(sd > 0, sd, 1.0)
 
 
 def blend(weights: np.ndarray, components: list[np.ndarray | Callable[[], np.ndarray]]) -> np.ndarray:
@@ -516,14 +514,9 @@ class EnsembleRecommender(Recommender):
         matches = [z for z in (m.text_match(sub) for m in self.models_ if m.reads_text) if z is not None]
         if not matches:
             return blended
-        part = blended[rows]
-        finite = np.isfinite(part)
-        n = np.maximum(finite.sum(axis=1, keepdims=True), 1)
-        values = np.where(finite, part, 0.0)
-        mean = values.sum(axis=1, keepdims=True) / n
-        spread = np.sqrt((np.where(finite, part - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / n)
-        spread = np.where(spread > 0, spread, 1.0)  # no finite score, or all equal
-        blended[rows] = part + self.config.text_weight * spread * np.mean(matches, axis=0)
+        _, spread = row_moments(blended[rows])
+        spread = np.where(spread > 0, spread, 1.0)  # no finite score (NaN), or all equal
+        blended[rows] += self.config.text_weight * spread * np.mean(matches, axis=0)
         return blended
 
     def _reranked_rows(self, batch: QueryBatch) -> np.ndarray:
@@ -630,7 +623,7 @@ def _no_text(batch: QueryBatch) -> np.ndarray:
     """Queries without free text (none, or no word in it: blank, symbols, emoji)."""
     if batch.texts is None:
         return np.ones(len(batch), dtype=bool)
-    return np.array([not (t and re.search(r"\w", t)) for t in batch.texts], dtype=bool)
+    return np.array([not has_words(t) for t in batch.texts], dtype=bool)
 
 
 def _reveals_nothing(batch: QueryBatch) -> np.ndarray:

@@ -76,6 +76,11 @@ class Wishes:
     avoids: str
 
 
+def has_words(text: str | None) -> bool:
+    """Whether a text holds a word: not only blanks, symbols or emoji (such a text is ignored)."""
+    return bool(text) and re.search(r"\w", text) is not None
+
+
 def split_wishes(text: str) -> Wishes:
     """Split ``text`` into wishes and aversions (see the module doc). A text without a negation
     is all wishes, unchanged."""

@@ -150,3 +150,7 @@ def test_cli_recommend_takes_disliked_items(tmp_path):
     # in a pipe the table is drawn wide: one line per recommendation, reason and all
     assert sum(line.startswith("│") for line in proc.stdout.splitlines()) == 5
     assert "disliked" in proc.stdout and "rated" not in proc.stdout
+    unknown = fewrec("recommend", str(out), "--disliked", "nope")
+    assert unknown.returncode == 2 and "unknown history item 'nope'" in flat(unknown.stderr)
+    far = fewrec("recommend", str(out), "--disliked-title", "Zzzqx")
+    assert far.returncode == 2 and "no item titled 'Zzzqx'" in flat(far.stderr)

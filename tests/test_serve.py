@@ -666,15 +666,18 @@ def test_own_data_ids_with_slashes_text_of_untitled_items_and_search(shop_dir, e
 
 
 def test_dislikes_reach_models_that_read_ratings_and_reserved_ids(cold_user, tmp_path):
-    """The service dropped every low rating before the model, so content (which pushes a
-    disliked item's look-alikes down) never saw one; ids ending in "/" or in a route's name
-    (PUT /users/u1/recommend created user "u1/recommend") are refused."""
+    """The service dropped every low rating before the model, so content (which weighs a
+    5-star item over a 4-star one) never saw a rating; a dislike is left out of its profile
+    and never recommended back. Ids ending in "/" or in a route's name (PUT
+    /users/u1/recommend created user "u1/recommend") are refused."""
     path = saved_model("content", cold_user.train)
     app = create_app(path, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
     with TestClient(app) as c:
+        five_four = ids(rec(c, items=["50", "181"], ratings=[5, 4], k=10))
+        assert five_four != ids(rec(c, items=["50", "181"], ratings=[4, 5], k=10))  # ratings reach it
         liked = ids(rec(c, items=["50"], k=11))
         mixed = ids(rec(c, items=["50", "181"], ratings=[5, 1], k=10))
-        assert mixed != [i for i in liked if i != "181"][:10]
+        assert mixed == [i for i in liked if i != "181"][:10] and "181" not in mixed
         assert c.get("/items/50/").status_code == 422
         r = c.put("/users/u1/recommend", json={"text": "x"}, headers=AUTH)
         assert r.status_code == 422 and r.json()["field"] == "user_id"

@@ -10,7 +10,7 @@ import pytest
 from fewrec.explain.reasons import _genres_named
 from fewrec.models import make_model
 from fewrec.models.base import Query
-from fewrec.text.wishes import Wishes, split_wishes
+from fewrec.text.wishes import Titles, Wishes, split_wishes, unknown_names, words_of
 
 GENRES = [
     "Action",
@@ -136,3 +136,74 @@ def test_settings_errors_name_the_class_and_give_one_fix():
     with pytest.raises(ConfigError) as err:
         ContentConfig(encoder="multilingual", backend="torch")
     assert str(err.value).count("Fix:") == 1 and "does not run on backend 'torch'" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("I love Hitchcock thrillers", ["Hitchcock"]),
+        ("Anything with Tom Hanks, or DiCaprio's films", ["Tom Hanks", "DiCaprio"]),
+        ("films like Interstellar!  Nolan is great", ["Interstellar"]),  # a sentence's first word: no name
+        ("I love Star Wars and Psycho", []),  # words of the catalogue's titles
+        ("I love Westerns and Comedies", []),  # a genre in the plural
+        ("Hitchcock please", []),
+        ("Quentin Tarantino films", ["Tarantino"]),
+        ("", []),
+    ],
+)
+def test_unknown_names_are_capitalised_words_no_item_text_holds(text, names):
+    vocabulary = words_of(
+        "Star Wars (1977). Action, Sci-Fi. Psycho (1960). Thriller. Western. Comedy. Tom and Huck"
+    )
+    assert unknown_names(text, vocabulary) == names
+
+
+def test_a_name_no_item_text_holds_gets_a_note(ml100k):
+    """MovieLens' item text is title, year and genres: a director or an actor asked for matches
+    only by what the encoder knows of the name, and the user is told so (once per query)."""
+    model = make_model("content").fit(ml100k)
+    notes = model.ignored_in(Query(text="I love Hitchcock thrillers with Cary Grant"))
+    assert len(notes) == 1
+    assert (
+        "no item's text here mentions 'Hitchcock' or 'Cary Grant'" in notes[0]
+        and "director, cast" in notes[0]
+    )
+    assert model.ignored_in(Query(text="I love Star Wars and Westerns")) == []
+    with_director = ml100k.item_info.copy()
+    with_director["director"] = "Alfred Hitchcock"  # now the item texts hold the name
+    model.fitted.item_info, model.fitted.item_template = with_director, "{title}, by {director}"
+    assert not any("Hitchcock" in n for n in model.ignored_in(Query(text="I love Hitchcock thrillers")))
+
+
+@pytest.mark.parametrize(
+    ("text", "wants", "avoids"),
+    [
+        ("I loved Rebel Without a Cause", "I loved Rebel Without a Cause", ""),
+        ("I loved the man without a face but I hate horror", "I loved the man without a face", "horror"),
+        ("Much Ado About Nothing, no musicals", "Much Ado About Nothing", "musicals"),
+        ("films like To Be or Not to Be, but no westerns", "films like To Be or Not to Be", "westerns"),
+        ("I want Nothing Personal", "I want Nothing Personal", ""),  # two words: with its capitals
+        ("I hate horror", "", "horror"),  # "Hate (Haine, La)": one word, no title
+        ("nothing personal but I hate westerns", "", "personal, westerns"),
+    ],
+)
+def test_catalogue_titles_with_a_negation_are_read_as_titles(ml100k, text, wants, avoids):
+    """MovieLens' own titles ("Rebel Without a Cause", "Man Without a Face, The") were split at
+    their negation: "I loved Rebel Without a Cause" avoided "a Cause"."""
+    titles = Titles(ml100k.item_info["title"])
+    assert split_wishes(text, titles) == Wishes(wants, avoids)
+    assert "The Man Without a Face" in titles.forms and "Hate" not in titles.forms
+
+
+def test_a_model_reads_its_catalogue_titles_in_the_text(ml100k):
+    model = make_model("content").fit(ml100k)
+    titles = model.negation_titles()
+    assert "Rebel Without a Cause" in titles.forms and model.negation_titles() is titles  # kept
+    from fewrec.models.content import wish_vectors
+    from fewrec.text.encoder import get_encoder
+
+    text = ["I loved Rebel Without a Cause"]
+    whole = get_encoder().encode(text)  # one wish: the text itself
+    np.testing.assert_allclose(model.embed_texts(text), whole, atol=1e-5)
+    split = wish_vectors(text, get_encoder().encode, whole.shape[1])  # without the titles
+    assert not np.allclose(split, whole, atol=1e-3)

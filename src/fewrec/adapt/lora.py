@@ -93,8 +93,9 @@ class LoraOptions(Settings):
     """A rating counts as liked (a positive) when >= like_threshold * the top training rating;
     0: every interaction is a positive."""
     user_weighting: Literal["rating", "liked"] = "rating"
-    """User tower: "rating" weighs history items like the content model (r / top - 0.6, so
-    disliked items push); "liked": plain mean of the liked items."""
+    """User tower in training: "rating" weighs history items r / top - 0.6, so disliked items
+    push (the content model's profiles, at scoring, now leave them out: `content.rating_weights`);
+    "liked": plain mean of the liked items."""
     threads: int | None = Field(None, ge=1)
     """Torch threads; None: `fewrec.text.encoder.num_threads()` (half the cores)."""
 
@@ -496,7 +497,7 @@ def _interactions(ratings: sp.csr_matrix, like_rating: float, options: LoraOptio
     positives.eliminate_zeros()
     if options.user_weighting == "liked":
         weights = positives.copy()
-    else:  # as the content model weighs a history: liked items pull, disliked ones push
+    else:  # liked items pull, disliked ones push
         weights = r.copy()
         weights.data = r.data / max(like_rating, 1e-9) - 0.6
         weights.eliminate_zeros()

@@ -200,30 +200,7 @@ class Dataset:
     # ------------------------------------------------------------------ text
     def item_texts(self, template: str | None = None) -> list[str]:
         """One text per item, made from its fields by ``template`` (or a sensible default)."""
-        info = self.item_info
-        template = template or self.item_template
-        if template is None:
-            # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
-            # every column of text read from a file (a `description` was dropped for it)
-            cols = [
-                c
-                for c in info.columns
-                if info[c].dtype == object or pd.api.types.is_string_dtype(info[c]) or c in ("title", "year")
-            ]
-            if not cols:
-                return [self.items.id(i) for i in range(self.n_items)]
-            return [
-                ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
-                for row in info.to_dict("records")
-            ]
-        rows = info.to_dict("records")
-        try:
-            return [template.format(**{k: field_text(v) for k, v in r.items()}) for r in rows]
-        except KeyError as exc:
-            raise DataError(
-                f"item text template {template!r} names field {exc} which items lack",
-                fix=f"use fields among {list(info.columns)}",
-            ) from None
+        return item_texts(self.item_info, template or self.item_template, self.items.ids)
 
     def item_genres(self) -> list[list[str]]:
         """Genre list per item ([] when the data has no ``genres`` column)."""
@@ -332,6 +309,36 @@ def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame |
     if not len(user_info.columns):
         return None
     return user_info.iloc[users].reset_index(drop=True)
+
+
+def item_texts(
+    info: pd.DataFrame, template: str | None = None, ids: Sequence[str] | None = None
+) -> list[str]:
+    """One text per row of ``info`` (item fields), made by ``template`` (`str.format` over the
+    fields) or, without one, by joining the text fields (title, year, genres, descriptions...);
+    an item with no text field at all gets its id (``ids``; default: its row number)."""
+    if template is None:
+        # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
+        # every column of text read from a file (a `description` was dropped for it)
+        cols = [
+            c
+            for c in info.columns
+            if info[c].dtype == object or pd.api.types.is_string_dtype(info[c]) or c in ("title", "year")
+        ]
+        if not cols:
+            return [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
+        return [
+            ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
+            for row in info.to_dict("records")
+        ]
+    rows = info.to_dict("records")
+    try:
+        return [template.format(**{k: field_text(v) for k, v in r.items()}) for r in rows]
+    except KeyError as exc:
+        raise DataError(
+            f"item text template {template!r} names field {exc} which items lack",
+            fix=f"use fields among {list(info.columns)}",
+        ) from None
 
 
 def field_text(value: Any) -> str:

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import item_label
 from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
-from fewrec.text.wishes import has_words, split_wishes
+from fewrec.text.wishes import Titles, has_words, split_wishes
 
 
 @dataclass
@@ -176,7 +176,8 @@ def explain_recommendations(
     text = batch.texts[row] if batch.texts is not None else None
     worded = has_words(text) and model.reads_text
     # a text that only says what to avoid ("no horror") asked for nothing an item could match
-    asks = worded and has_words(split_wishes(text or "").wants)
+    titles = model.negation_titles() if worded else None
+    asks = worded and has_words(split_wishes(text or "", titles).wants)
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     reasons = []
@@ -218,7 +219,7 @@ def explain_recommendations(
             sentence += f" ({', '.join(attrs)})" if attrs else ""
             sentence += f", and it {text_part}." if told else "."
         elif told and asks:
-            named = _genres_named(item_genres, text or "")
+            named = _genres_named(item_genres, text or "", titles)
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
         elif told:
             sentence = "Avoids what you told us you dislike."
@@ -250,11 +251,11 @@ def _key(word: str) -> str:
     return re.sub(r"[^0-9a-z]", "", word.casefold())
 
 
-def _genres_named(genres: list[str], text: str) -> list[str]:
+def _genres_named(genres: list[str], text: str, titles: Titles | None = None) -> list[str]:
     """The genres ``text`` asks for in words ("sci-fi films" and "science fiction" name Sci-Fi,
     "popular" names no Pop, "no horror" names no Horror, "Star Wars" no War): only those may be
     said to match what the user told us."""
-    words = [_key(w) for w in re.split(r"[\s,;.!?/()-]+", split_wishes(text).wants)]
+    words = [_key(w) for w in re.split(r"[\s,;.!?/()-]+", split_wishes(text, titles).wants)]
     words = [w for w in words if w]
     said = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
 

@@ -19,7 +19,7 @@ import json
 import warnings
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, side_info_levels
+from fewrec.data.dataset import Dataset, Vocabulary, item_texts, side_info_levels
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -41,7 +41,7 @@ from fewrec.errors import (
     is_whole_number,
     with_fix,
 )
-from fewrec.text.wishes import has_words
+from fewrec.text.wishes import Titles, has_words, unknown_names, words_of
 from fewrec.topk import top_k_by
 
 FORMAT_VERSION = 1
@@ -505,6 +505,15 @@ class Recommender(ABC):
                 f"the text is largely in a non-Latin script, but {self.name}'s text encoder "
                 f"({english[0]}) reads English only, so it says little. Fix: {MULTILINGUAL_FIX}"
             )
+        names = unknown_names(text, self.text_vocabulary())
+        if names:
+            quoted = [f"'{n}'" for n in names[:3]] + (["..."] if len(names) > 3 else [])
+            listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+            notes.append(
+                f"no item's text here mentions {listed}: the text encoder matches such a name or "
+                "title only by what it knows of the word. Fix: for names to match, give the items "
+                "fields that hold them (director, cast, description)"
+            )
         n_words = len(text.split())
         if n_words > LONG_TEXT_WORDS:
             cut = [s for s in specs if s.max_words and n_words > s.max_words]
@@ -515,6 +524,30 @@ class Recommender(ABC):
                 "important first"
             )
         return notes
+
+    def text_vocabulary(self) -> frozenset[str]:
+        """The words of the catalogue's item texts (`fewrec.text.wishes.words_of`)."""
+
+        def build() -> frozenset[str]:
+            st = self.fitted
+            template = getattr(self.config, "template", None) or st.item_template
+            return frozenset(words_of(" ".join(item_texts(st.item_info, template, st.items.ids))))
+
+        return self._per_catalogue("text_vocabulary_", build)
+
+    def negation_titles(self) -> Titles:
+        """The catalogue's titles that hold a negation, which `split_wishes` reads as titles."""
+        info = self.fitted.item_info
+        return self._per_catalogue("negation_titles_", lambda: Titles(info.get("title", ())))
+
+    def _per_catalogue(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()``, kept under ``name`` until the catalogue's items change (added, updated)."""
+        info = self.fitted.item_info
+        cached = self.__dict__.get(name)
+        if cached is None or cached[0] is not info:
+            cached = (info, build())
+            setattr(self, name, cached)
+        return cached[1]
 
     def _warn_ignored(self, queries: Sequence[Query]) -> None:
         """Warn about what each query's model ignores, and about a user id the model does not

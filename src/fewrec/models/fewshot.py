@@ -30,7 +30,7 @@ from pydantic import Field
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
-from fewrec.data.dataset import Dataset, side_onehot, side_vocab
+from fewrec.data.dataset import Dataset, item_texts, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 from fewrec.topk import top_k_rows
@@ -75,16 +75,6 @@ class FewShotConfig(TextModelConfig):
     """Use user side info (age, gender, occupation...) in the prior mean."""
     distill_epochs: int = Field(300, ge=1)
     progress: bool = False
-
-
-def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
-    from fewrec.data.dataset import Dataset, Vocabulary
-
-    ids = [str(i) for i in range(len(info))]
-    empty = pd.DataFrame({"user": [], "item": [], "rating": [], "timestamp": []})
-    return Dataset(
-        empty, Vocabulary([]), Vocabulary(ids), item_info=info, item_template=template
-    ).item_texts()
 
 
 def text_neighbours(
@@ -368,7 +358,7 @@ class FewShotRecommender(Recommender):
         and scaled to each row's score spread, times ``text_weight``."""
         if batch.texts is None or self.config.text_weight == 0:
             return scores
-        t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
+        t = embed_texts(batch.texts, self.config, self.emb_.shape[1], self.negation_titles())
         for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
             z = self._text_match(batch.texts[q], t[q])
             spread = scores[q].std() if scores[q].std() > 0 else 1.0
@@ -380,7 +370,7 @@ class FewShotRecommender(Recommender):
             return None
         out = np.zeros((len(batch), len(self.emb_)), dtype=np.float32)
         if batch.texts is not None:
-            t = embed_texts(batch.texts, self.config, self.emb_.shape[1])
+            t = embed_texts(batch.texts, self.config, self.emb_.shape[1], self.negation_titles())
             for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
                 out[q] = self._text_match(batch.texts[q], t[q])
         return out
@@ -419,7 +409,7 @@ class FewShotRecommender(Recommender):
         neighbours; the user heads and the prior stay as they are."""
         from fewrec.text.encoder import get_encoder
 
-        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        texts = item_texts(info, self.config.template or self.fitted.item_template)
         new_emb = get_encoder(self.config.encoder, self.config.backend).encode(texts)
         n_new = len(new_emb)
         self.text_cache_ = None  # a new instance: the served copy keeps its own
@@ -440,7 +430,7 @@ class FewShotRecommender(Recommender):
         factors, learned from interactions, stay) and the neighbours of added items."""
         from fewrec.text.encoder import get_encoder
 
-        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        texts = item_texts(info, self.config.template or self.fitted.item_template)
         emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
         emb[idx] = get_encoder(self.config.encoder, self.config.backend).encode(texts)
         self.emb_ = emb

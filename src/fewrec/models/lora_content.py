@@ -22,10 +22,10 @@ import pandas as pd
 from pydantic import field_validator
 
 from fewrec.adapt.lora import LoraEncoder, LoraOptions, torch_threads, train_lora
-from fewrec.data.dataset import Dataset, Vocabulary
+from fewrec.data.dataset import Dataset, item_texts
 from fewrec.errors import FewrecError
-from fewrec.models.base import QueryBatch, register
-from fewrec.models.content import ContentConfig, ContentRecommender, rating_weights, wish_vectors
+from fewrec.models.base import register
+from fewrec.models.content import ContentConfig, ContentRecommender, wish_vectors
 
 _ADAPTER_PREFIX = "lora."
 _TEXT_CACHE_SIZE = 1024
@@ -51,19 +51,12 @@ class ContentLoraConfig(ContentConfig, LoraOptions):
         return value
 
 
-def _item_texts(info: pd.DataFrame, template: str | None) -> list[str]:
-    """Texts of item rows (new items) with the dataset's text template."""
-    empty = pd.DataFrame({"user": [], "item": [], "rating": [], "timestamp": []})
-    ids = Vocabulary([str(i) for i in range(len(info))])
-    return Dataset(empty, Vocabulary([]), ids, item_info=info, item_template=template).item_texts()
-
-
 @register
 class LoraContentRecommender(ContentRecommender):
     """`content` with a LoRA-tuned encoder: score(u, i) = cos(profile_u, e'_i) + prior."""
 
     name = "content-lora"
-    reads_ratings = True
+    reads_ratings = True  # as `content`: a 5-star item weighs more than a 4-star one
     Config = ContentLoraConfig
     scores_new_items = True
 
@@ -97,7 +90,7 @@ class LoraContentRecommender(ContentRecommender):
     def embed_texts(self, texts: list[str | None]) -> np.ndarray:
         """Adapted vectors of free texts, what they ask for minus what they ask to avoid (see
         `fewrec.models.content.wish_vectors`); zero vectors where there is no text."""
-        return wish_vectors(texts, self._embed_plain, self.item_emb_.shape[1])
+        return wish_vectors(texts, self._embed_plain, self.item_emb_.shape[1], self.negation_titles())
 
     def _embed_plain(self, texts: list[str]) -> np.ndarray:
         """Adapted embeddings of texts, memoised per text."""
@@ -118,21 +111,10 @@ class LoraContentRecommender(ContentRecommender):
         return out
 
     # ------------------------------------------------------------------ scoring
-    def profiles(self, batch: QueryBatch) -> np.ndarray:
-        """Unit-norm profiles: rating-weighted mean of history embeddings plus the adapted
-        embedding of the user's text (as in `content`)."""
-        w = rating_weights(batch.history, self.fitted.like_rating)
-        counts = np.maximum(np.diff(w.indptr), 1)[:, None]
-        prof = np.asarray(w @ self.item_emb_) / counts
-        if batch.texts is not None:
-            prof = prof + self.config.text_weight * self.embed_texts(batch.texts)
-        norms = np.linalg.norm(prof, axis=1, keepdims=True)
-        return np.divide(prof, norms, out=np.zeros_like(prof), where=norms > 0)
-
     # ------------------------------------------------------------------ new items
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """Embed new items' text with the adapted encoder (the adapter stays as it is)."""
-        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        texts = item_texts(info, self.config.template or self.fitted.item_template)
         with torch_threads(self.config.threads):
             new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
         self.item_emb_ = np.r_[self.item_emb_, new].astype(np.float32)
@@ -142,7 +124,7 @@ class LoraContentRecommender(ContentRecommender):
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Changed text: re-embed those items with the adapted encoder."""
-        texts = _item_texts(info, self.config.template or self.fitted.item_template)
+        texts = item_texts(info, self.config.template or self.fitted.item_template)
         with torch_threads(self.config.threads):
             new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
         emb = self.item_emb_.copy()

@@ -539,7 +539,7 @@ class Engine:
         if req.user_info:
             info.update(req.user_info)
         # every rated item the model can score, dislikes too: a model that reads ratings weighs
-        # them (content pushes their look-alikes down), the others are scored without them
+        # them (content gives a dislike no weight), the others are scored without them
         # (`QueryBatch.for_model`: a disliked training item no longer counts either)
         positive = {i: r for i, r in items.items() if scorable[i]}
         text = ". ".join(t for t in text_parts if t) or None

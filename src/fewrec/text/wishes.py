@@ -7,9 +7,11 @@ aversions: clauses are cut at punctuation and "but", and a clause with a negatio
 into", "don't like", "hate", "except", "without", ...) puts the words after it among the
 aversions and the words before it among the wishes ("horror is not for me", "romcoms aren't
 my thing" the other way round). Idioms ("nothing beats", "not sure") and a "No" inside a
-clause before a capitalised word (a title: "I loved No Country for Old Men") are no negation.
-Text models embed both and match the
-wishes minus the aversions, so an aversion pushes its look-alikes down, as a disliked item does.
+clause before a capitalised word (a title: "I loved No Country for Old Men") are no negation,
+nor are the catalogue's own titles that hold one (`Titles`: "Rebel Without a Cause"). Text
+models embed both and match the wishes minus the aversions, so an aversion pushes its
+look-alikes down. (A disliked item does not: "no horror" names a kind to avoid, while one film
+rated low says little against its look-alikes; `benchmarks/dislikes.md`.)
 
 Only English negations are recognised; in other languages the whole text counts as wishes.
 """
@@ -17,6 +19,7 @@ Only English negations are recognised; in other languages the whole text counts 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 #: "anything but X" is an exception, not a contrast: read it as "anything except X".
@@ -81,11 +84,59 @@ def has_words(text: str | None) -> bool:
     return bool(text) and re.search(r"\w", text) is not None
 
 
-def split_wishes(text: str) -> Wishes:
+class Titles:
+    """The catalogue's titles that hold a negation ("Rebel Without a Cause", "Much Ado About
+    Nothing", "10 Things I Hate About You"), found in a user's text so that `split_wishes`
+    reads them as titles. MovieLens' "Man Without a Face, The" is also found as "The Man
+    Without a Face" and "Man Without a Face"; a parenthesis ("(1993)", an original title) is
+    left out. A title of two words must be written with its capitals ("Nothing Personal", not
+    "nothing personal"); longer ones in any case. Titles of one word ("Hate") are not kept: they
+    would hide the negation of "I hate horror"."""
+
+    def __init__(self, titles: Iterable[object]):
+        forms: set[str] = set()
+        for title in titles:
+            plain = re.sub(r"\s*\([^)]*\)", "", str(title).replace("\u2019", "'")).strip()
+            moved = re.fullmatch(r"(.+), (The|A|An)", plain)
+            for form in [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]:
+                if len(form.split()) >= 2 and _NEGATION.search(form):
+                    forms.add(form)
+        self.forms = sorted(forms, key=lambda f: (-len(f), f))  # the longest first
+        short = [re.escape(f) for f in self.forms if len(f.split()) == 2]
+        long = [re.escape(f) for f in self.forms if len(f.split()) > 2]
+        self._short = re.compile(rf"(?<!\w)(?:{'|'.join(short)})(?!\w)") if short else None
+        self._long = re.compile(rf"(?<!\w)(?:{'|'.join(long)})(?!\w)", re.IGNORECASE) if long else None
+
+    def __len__(self) -> int:
+        return len(self.forms)
+
+    def hide(self, text: str) -> tuple[str, list[str]]:
+        """``text`` with each title found replaced by a placeholder, and the titles replaced."""
+        found: list[str] = []
+
+        def placeholder(match: re.Match[str]) -> str:
+            found.append(match.group())
+            return f"\ue000{len(found) - 1}\ue001"
+
+        for pattern in (self._long, self._short):
+            if pattern is not None:
+                text = pattern.sub(placeholder, text)
+        return text, found
+
+
+def _unhide(text: str, found: list[str]) -> str:
+    return re.sub("\ue000(\\d+)\ue001", lambda m: found[int(m[1])], text)
+
+
+def split_wishes(text: str, titles: Titles | None = None) -> Wishes:
     """Split ``text`` into wishes and aversions (see the module doc). A text without a negation
-    is all wishes, unchanged."""
+    is all wishes, unchanged. ``titles``: the catalogue's titles that hold a negation, read as
+    titles where the text names them ("I loved Rebel Without a Cause")."""
     text = text or ""
     plain = _ABBREVIATION.sub(r"\1", text.replace("\u2019", "'").replace("\u2018", "'"))
+    found: list[str] = []
+    if titles:
+        plain, found = titles.hide(plain)
     exceptions = _EXCEPT.sub(" except ", plain)
     if not any(_negation(c.strip()) or _AFTER.search(c) for c in _CLAUSES.split(exceptions)):
         return Wishes(text, "")
@@ -103,7 +154,7 @@ def split_wishes(text: str) -> Wishes:
             continue
         wants.append(clause[: match.start()].strip())
         avoids.append(clause[match.end() :].strip())
-    return Wishes(_join(wants), _join(avoids))
+    return Wishes(_unhide(_join(wants), found), _unhide(_join(avoids), found))
 
 
 def _negation(clause: str) -> re.Match[str] | None:
@@ -127,3 +178,40 @@ _FILLER = frozenset(
 
 def _join(parts: list[str]) -> str:
     return ", ".join(p for p in parts if {w.casefold() for w in re.findall(r"[\w']+", p)} - _FILLER)
+
+
+def words_of(text: str) -> set[str]:
+    """The lower-case words of ``text`` (letters only: "Sci-Fi" gives "sci" and "fi")."""
+    return set(re.findall(r"[^\W\d_]+", text.casefold()))
+
+
+#: A run of capitalised words: a name ("Hitchcock", "Cary Grant") or a title ("films like
+#: Interstellar") unless it starts its sentence; a possessive "'s" is left out.
+_WORD = r"[A-Z][a-z]+(?:[A-Z][a-z]+)*"
+_NAME = re.compile(rf"\b{_WORD}(?:[ \t]+{_WORD})*(?=['\u2019]s\b|\b)")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def unknown_names(text: str | None, vocabulary: set[str] | frozenset[str]) -> list[str]:
+    """The runs of capitalised words in ``text`` ("Cary Grant"; the first word of a sentence
+    left out) with a word ``vocabulary`` (the words of the catalogue's item texts) lacks, in
+    order, once each: names the items' text does not hold, which a text encoder can match only
+    by what it knows of them."""
+    out: dict[str, None] = {}
+    for sentence in _SENTENCES.split(text or ""):
+        first = re.search(r"\w", sentence)
+        for match in _NAME.finditer(sentence):
+            words = match.group().split()
+            if match.start() == first.start():
+                words = words[1:]
+            if any(not _known(w.casefold(), vocabulary) for w in words):
+                out[" ".join(words)] = None
+    return list(out)
+
+
+def _known(word: str, vocabulary: set[str] | frozenset[str]) -> bool:
+    """``word`` or its singular ("Westerns", "Comedies") is in ``vocabulary``."""
+    singular = (
+        {word[:-3] + "y", word[:-2]} if word.endswith("ies") else {word[:-1]} if word.endswith("s") else set()
+    )
+    return word in vocabulary or bool(singular & vocabulary)

@@ -11,7 +11,7 @@ on the validation users; the test users give the reported curves.
 Usage::
 
     python benchmarks/bandit_replay.py                 # writes benchmarks/bandit_replay.{json,md,png}
-    python benchmarks/bandit_replay.py --quick         # a smoke run on a few users
+    python benchmarks/bandit_replay.py --quick         # a smoke run on a few users (results/)
 """
 
 from __future__ import annotations
@@ -73,11 +73,16 @@ def main(argv: list[str] | None = None) -> int:
         "--model-dir", type=Path, default=data_dir() / "bench-models" / "fewshot-cold-user-s0"
     )
     parser.add_argument("--refit", action="store_true")
-    parser.add_argument("--output", type=Path, default=HERE / "bandit_replay.json")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="default: benchmarks/ (--quick: results/, not the record)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     if args.quick:
         args.steps, args.seeds = 20, 2
+    if args.output is None:  # a smoke run overwrote the recorded benchmark
+        args.output = Path("results/bandit_replay_quick.json") if args.quick else HERE / "bandit_replay.json"
+        args.output.parent.mkdir(parents=True, exist_ok=True)
 
     data = load_movielens_100k()
     split = cold_user_split(data, shots=0, seed=0)

@@ -14,8 +14,9 @@ or less (a dislike: `FitState.dislike_at` is 3 of 5 stars, so 3 counts too in th
 only the clear ones) are the queries. Full ranking of the items they have not revealed; three
 relevance labels for the items they go on to rate: any rating ("rated", the cold-user
 protocol's), 4-5 stars ("liked": what a recommendation is for), 1-2 stars ("disliked": lower
-is better). `content` reads ratings itself (a disliked item pushes its look-alikes down); it is
-also shown with the dislikes left out. Variants are chosen on the validation users.
+is better). `content` reads ratings itself (a 5-star item weighs more than a 4-star one; since
+2026-12-03 a dislike weighs nothing); it is also shown with the rest weighed alike. Variants
+are chosen on the validation users.
 
 Run: ``python benchmarks/dislikes.py`` -> benchmarks/dislikes.json and .md (~6 min).
 """

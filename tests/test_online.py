@@ -159,3 +159,27 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
         replay(model, relevant, Greedy(), steps=2, texts=["sci-fi"])
     with pytest.raises(ConfigError, match="seeds must be"):
         run_policies(model, relevant, [Greedy()], seeds=())
+
+
+def test_policies_given_wrongly_are_named(model):
+    """An audit: a setting of another policy was ignored (make_policy('greedy', scale=2)) or a
+    raw TypeError, a policy name where a Policy goes an AttributeError, a misshapen mask a numpy
+    error; run_policies also takes the users' texts, as replay does."""
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="greedy policy takes no settings, not scale"):
+        make_policy("greedy", scale=2)
+    with pytest.raises(ArgumentError, match="ucb policy takes c, not scale"):
+        make_policy("ucb", scale=2)
+    assert make_policy("thompson", scale=2).scale == 2 and make_policy("ucb", c=3).c == 3
+    relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
+    with pytest.raises(ArgumentError, match="policy must be a Policy, got str 'thompson'"):
+        replay(model, relevant, "thompson", steps=2)
+    for bad in (Greedy(), ["greedy"], []):
+        with pytest.raises(ArgumentError, match="policies must be a list of one or more Policy"):
+            run_policies(model, relevant, bad, steps=2)
+    with pytest.raises(ArgumentError, match=r"allowed has shape \(1, 3\), scores \(1, 4\)"):
+        select(np.zeros((1, 4)), np.ones((1, 3), dtype=bool), 2)
+    texts = ["space adventure", None, "romantic comedy"]
+    by_text = run_policies(model, relevant, [Greedy()], steps=2, texts=texts)[0]
+    np.testing.assert_array_equal(by_text.rewards[0], replay(model, relevant, Greedy(), steps=2, texts=texts))

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 from serve_helpers import FAST_FEWSHOT, models_root, saved_model  # noqa: E402
 
 from fewrec.serve.app import create_app  # noqa: E402
-from fewrec.serve.engine import ExplorationConfig  # noqa: E402
+from fewrec.serve.engine import EXPLORED, ExplorationConfig, _draw_seed  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"X-API-Key": KEY}
@@ -265,6 +265,27 @@ def test_known_user_and_exploration(client):
     assert rec(client, text="space", k=10, explore=None, seed=7) == rec(
         client, text="space", k=10, explore=None, seed=7
     )
+    # an item the draw put in the list says so: the model's reasons explain its best guess
+    best = set(ids(rec(client, text="space", k=10, explore=False)))
+    for r in new:
+        for i in r["items"]:
+            assert (i["reason"] == EXPLORED) == (i["item"] not in best), i
+    assert any(i["reason"] == EXPLORED for r in new for i in r["items"])
+
+
+def test_one_seed_gives_each_user_their_own_draw():
+    """A client that pinned the seed gave every user nearly the same list (54% shared): the draw
+    of the shared prior. The seed is now taken with the user, or the session."""
+    from fewrec.serve import schemas as S
+
+    seeds = {str(_draw_seed(S.RecommendRequest(user=u, seed=1))) for u in ("1", "2", "3")} | {
+        str(_draw_seed(S.RecommendRequest(items=["50"], seed=1)))
+    }
+    assert len(seeds) == 4
+    assert _draw_seed(S.RecommendRequest(user="1", seed=1)) == _draw_seed(
+        S.RecommendRequest(user="1", seed=1)
+    )
+    assert _draw_seed(S.RecommendRequest(user="1")) is None  # unseeded: fresh each call
 
 
 def test_writes_need_an_api_key(client):
@@ -305,7 +326,9 @@ BAD = [
     ("post", "/recommend", {"usr": "1"}, 422, "usr"),
     ("post", "/recommend", {"user_info": {"age": [1, 2]}}, 422, "user_info.age"),
     ("post", "/feedback", {"user": "u", "item": "50", "kind": "love"}, 422, "kind"),
-    ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating"}, 422, "body"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating"}, 422, "value"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "like", "value": 1}, 422, "value"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "like", "timestamp": 1.7e12}, 422, "timestamp"),
     ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating", "value": 11}, 422, "value"),
     ("post", "/feedback", {"user": "u", "item": "nope", "kind": "like"}, 404, "item"),
     ("post", "/feedback", {"user": "u", "item": "50", "kind": "like", "timestamp": -1}, 422, "timestamp"),
@@ -335,6 +358,8 @@ BAD = [
     ("get", "/items/50/similar?k=0", None, 422, "k"),
     ("get", "/items/50/similar?filter=genres", None, 422, "filter[0]"),
     ("get", "/items?limit=0", None, 422, "limit"),
+    ("get", "/users/1/recommend?explroe=false", None, 422, "explroe"),  # a typo was ignored
+    ("get", "/items/50?k=3", None, 422, "k"),
     ("post", "/admin/model", {"path": "/"}, 403, "path"),
 ]
 

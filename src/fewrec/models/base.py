@@ -454,7 +454,23 @@ class Recommender(ABC):
                     f"user {str(query.user)!r} has no history in this model's training data, "
                     "so they count as a new user"
                 )
-        return notes + self.ignored_in(query)
+        return notes + self.ignored_in(query) + self.text_hints(query)
+
+    def text_hints(self, query: Query) -> list[str]:
+        """What the user may want to know of how their text is read, though all of it is read:
+        names that no item's text holds. Shown beside the list (CLI, HTTP), never warned."""
+        if not (query.text and self.text_encoders and has_words(query.text)):
+            return []
+        names = unknown_names(query.text, self.text_vocabulary())
+        if not names:
+            return []
+        quoted = [f"'{n}'" for n in names[:3]] + (["..."] if len(names) > 3 else [])
+        listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+        return [
+            f"no item's text here mentions {listed}, so the text encoder matches it only by what it "
+            "knows of the word. To match names such as directors or cast, give the items fields "
+            "that hold them"
+        ]
 
     def ignored_in(self, query: Query) -> list[str]:
         """The parts of ``query`` this model does not read (free text, side-info fields or
@@ -504,15 +520,6 @@ class Recommender(ABC):
             notes.append(
                 f"the text is largely in a non-Latin script, but {self.name}'s text encoder "
                 f"({english[0]}) reads English only, so it says little. Fix: {MULTILINGUAL_FIX}"
-            )
-        names = unknown_names(text, self.text_vocabulary())
-        if names:
-            quoted = [f"'{n}'" for n in names[:3]] + (["..."] if len(names) > 3 else [])
-            listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
-            notes.append(
-                f"no item's text here mentions {listed}: the text encoder matches such a name or "
-                "title only by what it knows of the word. Fix: for names to match, give the items "
-                "fields that hold them (director, cast, description)"
             )
         n_words = len(text.split())
         if n_words > LONG_TEXT_WORDS:
@@ -772,6 +779,22 @@ class Recommender(ABC):
             self.__dict__.clear()
             self.__dict__.update(attributes)
             raise
+        self._extend_text_caches(st.item_info.iloc[n_old:])
+
+    def _extend_text_caches(self, rows: pd.DataFrame) -> None:
+        """Carry the text vocabulary and the negation titles, when worked out, over to the
+        changed catalogue with the words and titles of its new or re-read ``rows`` (rebuilding
+        them over a large catalogue took seconds, inside the next request). A re-read item's
+        old words stay: a name no longer in it may go without a note."""
+        st = self.fitted
+        vocabulary = self.__dict__.get("text_vocabulary_")
+        if vocabulary is not None:
+            template = getattr(self.config, "template", None) or st.item_template
+            words = words_of(" ".join(item_texts(rows, template)))
+            self.text_vocabulary_ = (st.item_info, vocabulary[1] | words)
+        titles = self.__dict__.get("negation_titles_")
+        if titles is not None:
+            self.negation_titles_ = (st.item_info, titles[1].adding(rows.get("title", ())))
 
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """Extend learned item arrays for items ``start..`` (text models override this)."""
@@ -817,6 +840,7 @@ class Recommender(ABC):
         rows = item_info.iloc[np.asarray(idx, dtype=np.int64)].reset_index(drop=True)
         self._update_items(np.asarray(idx, dtype=np.int64), rows)
         st.item_info = item_info  # after: a failed re-read leaves the model as it was
+        self._extend_text_caches(rows)
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Recompute learned arrays of items ``idx`` from their new ``info`` (text models)."""

@@ -95,15 +95,20 @@ def wish_vectors(
     return out
 
 
-def rating_weights(history: sp.csr_matrix, like_rating: float) -> sp.csr_matrix:
-    """Weights of a profile's history items: r / like - 0.6, so a 5-star item weighs twice a
-    4-star one (0.4 against 0.2) and an implicit one 0.4. An item at or below 3 of 5 stars (a
-    dislike: `FitState.dislike_at`) weighs nothing and is left out. It used to weigh less than
-    nothing, pushing its look-alikes down: for new users with a 1-2 star film among ten, that
-    cost a quarter of the liked films found (NDCG@10 of 4-5 star films 0.235 without the push
-    against 0.191 with it; `benchmarks/dislikes.md`)."""
+def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float) -> sp.csr_matrix:
+    """Weights of a profile's history items. On a star scale r / like - 0.6, so a 5-star item
+    weighs twice a 4-star one (0.4 against 0.2); on implicit or count data (``dislike_at`` 0)
+    0.4 r / like, so an implicit item weighs 0.4. A dislike (a rating at or below
+    ``dislike_at``, `FitState.dislike_at`: 3 of 5 stars) weighs nothing and is left out. It used
+    to weigh less than nothing, pushing its look-alikes down: for new users with a 1-2 star film
+    among ten, that found a fifth fewer of the films they went on to like (NDCG@10 of 4-5 star
+    films 0.191 against 0.235; `benchmarks/dislikes.md`)."""
     h = history.copy().astype(np.float32)
-    h.data = np.maximum(h.data / max(like_rating, 1e-9) - LIKE_SHARE, 0.0)
+    like = max(like_rating, 1e-9)
+    if dislike_at > 0:
+        h.data = np.where(h.data > dislike_at, h.data / like - LIKE_SHARE, 0.0).astype(np.float32)
+    else:
+        h.data = np.where(h.data > 0, (1 - LIKE_SHARE) * h.data / like, 0.0).astype(np.float32)
     h.eliminate_zeros()
     return h
 
@@ -128,7 +133,7 @@ class ContentRecommender(Recommender):
 
     def profiles(self, batch: QueryBatch) -> np.ndarray:
         """Unit-norm user profiles from history (rating-weighted) and free text."""
-        w = rating_weights(batch.history, self.fitted.like_rating)
+        w = rating_weights(batch.history, self.fitted.like_rating, self.fitted.dislike_at)
         counts = np.maximum(np.diff(w.indptr), 1)[:, None]
         prof = np.asarray(w @ self.item_emb_) / counts
         if batch.texts is not None:

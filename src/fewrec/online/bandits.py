@@ -198,15 +198,16 @@ class UCB(Policy):
 
 def make_policy(name: str, **settings: float) -> Policy:
     """A policy by name: greedy, random, thompson (``scale``) or ucb (``c``)."""
-    if name == "greedy":
-        return Greedy()
-    if name == "random":
-        return RandomPolicy()
-    if name == "thompson":
-        return Thompson(**settings)
-    if name == "ucb":
-        return UCB(**settings)
-    raise ConfigError(f"unknown policy {name!r}; choose from {POLICIES}")
+    takes = {"greedy": (), "random": (), "thompson": ("scale",), "ucb": ("c",)}
+    if name not in takes:
+        raise ConfigError(f"unknown policy {name!r}; choose from {POLICIES}")
+    stray = sorted(set(settings) - set(takes[name]))
+    if stray:  # a setting of another policy was ignored, or a raw TypeError
+        raise ArgumentError(
+            f"the {name} policy takes {', '.join(takes[name]) or 'no settings'}, not {', '.join(stray)}",
+            fix="make_policy('thompson', scale=2) or make_policy('ucb', c=4)",
+        )
+    return {"greedy": Greedy, "random": RandomPolicy, "thompson": Thompson, "ucb": UCB}[name](**settings)
 
 
 def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
@@ -219,6 +220,10 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     """
     if not is_whole_number(k) or k < 1:
         raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if np.shape(allowed) != np.shape(scores):
+        raise ArgumentError(
+            f"allowed has shape {np.shape(allowed)}, scores {np.shape(scores)}: give one mask entry per score"
+        )
     masked = np.where(allowed, scores, -np.inf)
     k = min(k, masked.shape[1])
     top = top_k_rows(masked, k)

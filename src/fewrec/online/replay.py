@@ -79,6 +79,11 @@ def replay(
     Returns:
         (n_users x steps) hits per round.
     """
+    if not isinstance(policy, Policy):
+        raise ArgumentError(
+            f"policy must be a Policy, got {type(policy).__name__} {policy!r}",
+            fix="make_policy('thompson', scale=2) or Thompson(2)",
+        )
     if isinstance(relevant, np.ndarray):
         relevant = sp.csr_matrix(relevant)
     if not sp.issparse(relevant):
@@ -137,15 +142,34 @@ def run_policies(
     steps: int = 50,
     per_step: int = 1,
     user_info: pd.DataFrame | None = None,
+    texts: Sequence[str | None] | None = None,
 ) -> list[ReplayResult]:
     """`replay` each policy over several seeds (deterministic policies run once)."""
     if isinstance(seeds, int | str) or not len(seeds):
         raise ConfigError(f"seeds must be a list of one or more seeds, got {seeds!r}")
+    if (
+        isinstance(policies, Policy | str)
+        or not len(policies)
+        or not all(isinstance(p, Policy) for p in policies)
+    ):
+        raise ArgumentError(
+            f"policies must be a list of one or more Policy objects, got {policies!r}",
+            fix="run_policies(model, relevant, [Greedy(), Thompson(2)])",
+        )
     out = []
     for policy in policies:
         deterministic = policy.name == "greedy"
         runs = [
-            replay(model, relevant, policy, steps=steps, per_step=per_step, seed=s, user_info=user_info)
+            replay(
+                model,
+                relevant,
+                policy,
+                steps=steps,
+                per_step=per_step,
+                seed=s,
+                user_info=user_info,
+                texts=texts,
+            )
             for s in (seeds[:1] if deterministic else seeds)
         ]
         out.append(ReplayResult(policy.describe(), np.stack(runs), per_step))

@@ -252,6 +252,7 @@ def create_app(
         summary="Recommendations from very little data: text, few-shot users, explanations.",
         version=_version(),
         lifespan=lifespan,
+        dependencies=[Depends(_known_query_parameters)],
         responses={  # every error has the same body (ErrorBody), not FastAPI's default one
             401: {"model": S.ErrorBody, "description": "A write without the X-API-Key header."},
             403: {"model": S.ErrorBody, "description": "A write with a key that is not accepted."},
@@ -292,6 +293,28 @@ def _warm(engine: Engine) -> None:
         engine.warm_up()
     except Exception:  # readiness then stays false; the log says why
         log.exception("warm-up failed")
+
+
+def _known_query_parameters(request: Request) -> None:
+    """Refuse a query parameter the route does not take: a typo (``?explroe=false``) was
+    ignored, so the request did what it did not ask for (JSON bodies refuse unknown keys)."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    known: set[str] = set()
+    stack = [dependant]
+    while stack:  # the route's own query parameters and its dependencies'
+        d = stack.pop()
+        known.update(p.alias for p in d.query_params)
+        stack.extend(d.dependencies)
+    unknown = [k for k in request.query_params if k not in known]
+    if unknown:
+        raise InvalidError(
+            f"unknown query parameter {unknown[0]!r}",
+            field=unknown[0],
+            fix=f"use {', '.join(sorted(known))}" if known else "this route takes no query parameters",
+        )
 
 
 def _version() -> str:

@@ -12,9 +12,11 @@ user's feedback from it, so an acknowledged like changes the next recommendation
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +63,21 @@ class ExplorationConfig(Settings):
     scale: float = Field(2.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
     c: float = Field(4.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
     until: int = Field(20, ge=0)
+
+
+EXPLORED = "A wider pick, to learn your taste: your feedback on it tells us the most."
+"""The reason of an item the exploration draw put in a list that the model's best guess would not
+hold (its own reasons explain the best guess, not the draw)."""
+
+
+def _draw_seed(req: S.RecommendRequest) -> list[int] | None:
+    """The exploration draw's seed: the request's seed with the user (or the session's items and
+    text), so one seed gives each user their own draw, the same on every call. The seed alone
+    gave every user nearly the same list (the same draw of the shared prior)."""
+    if req.seed is None:
+        return None
+    who = req.user if req.user is not None else json.dumps([req.items, req.text], ensure_ascii=False)
+    return [req.seed, zlib.crc32(who.encode())]
 
 
 @dataclass
@@ -585,7 +602,7 @@ class Engine:
                 else f"{model.name} has no posterior to explore with (the few-shot models have one)"
             )
             notes = [*notes, f"explore was asked for, but {why}: this is the model's best guess"]
-        rng = np.random.default_rng(req.seed)
+        rng = np.random.default_rng(_draw_seed(req))
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)
         if req.exclude_seen:
@@ -598,6 +615,9 @@ class Engine:
         top = top_k_by(ranked, req.k, model.fitted.popularity)  # ties: the more popular item first
         top = top[np.isfinite(ranked[top])]
         reasons = self._reasons(st, batch, query, top) if req.explain else None
+        if reasons and not isinstance(policy, Greedy):  # the draw, not the model, chose these
+            best = set(top_k_by(np.where(allowed, mean[0], -np.inf), req.k, model.fitted.popularity).tolist())
+            reasons = [(EXPLORED, []) if int(i) not in best else r for i, r in zip(top, reasons, strict=True)]
         items = self._items(st, top, scores[0], mean[0], reasons)
         return S.RecommendResponse(
             user=req.user,
@@ -605,7 +625,7 @@ class Engine:
             model_version=st.version,
             history_size=history_size,
             items=items,
-            notes=notes + filter_notes + model.ignored_in(query),
+            notes=notes + filter_notes + model.ignored_in(query) + model.text_hints(query),
         )
 
     def _allowed(self, st: ModelState, opts: S.RecommendOptions) -> tuple[np.ndarray, list[str]]:

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 MAX_ID = 256
 MAX_TITLE = 1_000
@@ -118,26 +126,38 @@ class UserDeleted(BaseModel):
 
 # ---------------------------------------------------------------------------------- feedback
 class FeedbackIn(Strict):
-    """One feedback event. ``value`` is required for ``rating`` and ignored otherwise."""
+    """One feedback event. ``value`` is required for ``rating`` and refused otherwise."""
 
     user: Id
     item: Id
     kind: FeedbackKind
-    value: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    value: Annotated[float, Field(allow_inf_nan=False)] | None = Field(None, validate_default=True)
     timestamp: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         None, description="Unix seconds; default: when the server receives it."
     )
 
-    @model_validator(mode="after")
-    def _rating_has_value(self) -> FeedbackIn:
-        if self.kind == "rating" and self.value is None:
+    @field_validator("value")
+    @classmethod
+    def _value_fits_kind(cls, value: float | None, info: ValidationInfo) -> float | None:
+        kind = info.data.get("kind")
+        if kind == "rating" and value is None:
             raise ValueError("a rating event needs a value")
-        if self.timestamp is not None and self.timestamp > MAX_UNIX_SECONDS:
+        if kind is not None and kind != "rating" and value is not None:  # it was dropped silently
             raise ValueError(
-                f"timestamp {self.timestamp:g} is after the year 5000: send Unix seconds, not "
+                f"only a rating takes a value, not a {kind} event: send kind 'rating' with value "
+                f"{value:g}, or the {kind} without a value"
+            )
+        return value
+
+    @field_validator("timestamp")
+    @classmethod
+    def _unix_seconds(cls, timestamp: float | None) -> float | None:
+        if timestamp is not None and timestamp > MAX_UNIX_SECONDS:
+            raise ValueError(
+                f"timestamp {timestamp:g} is after the year 5000: send Unix seconds, not "
                 "milliseconds (divide by 1000)"
             )
-        return self
+        return timestamp
 
 
 class FeedbackBatch(Strict):
@@ -181,7 +201,13 @@ class RecommendOptions(Strict):
         None, description="Use the exploration policy (None: the service default for new users)."
     )
     explain: bool = Field(True, description="Add a reason to each item.")
-    seed: int | None = Field(None, ge=0, le=2**32 - 1, description="Seed of the exploration draw.")
+    seed: int | None = Field(
+        None,
+        ge=0,
+        le=2**32 - 1,
+        description="Seed of the exploration draw, taken with the user (or the session): each "
+        "user gets their own draw, the same on every call.",
+    )
 
     _filters = field_validator("filters")(_check_fields)
 

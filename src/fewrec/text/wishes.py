@@ -89,12 +89,12 @@ class Titles:
     Nothing", "10 Things I Hate About You"), found in a user's text so that `split_wishes`
     reads them as titles. MovieLens' "Man Without a Face, The" is also found as "The Man
     Without a Face" and "Man Without a Face"; a parenthesis ("(1993)", an original title) is
-    left out. A title of two words must be written with its capitals ("Nothing Personal", not
-    "nothing personal"); longer ones in any case. Titles of one word ("Hate") are not kept: they
-    would hide the negation of "I hate horror"."""
+    left out. A title must be written with its capitals: in lower case it reads as words ("maybe
+    not too silly" is no "Maybe, Maybe Not", "no strings attached" an aversion). Titles of one
+    word ("Hate") are not kept: they would hide the negation of "I hate horror"."""
 
-    def __init__(self, titles: Iterable[object]):
-        forms: set[str] = set()
+    def __init__(self, titles: Iterable[object], known: Iterable[str] = ()):
+        forms = set(known)  # forms already found (`adding`)
         for title in titles:
             plain = re.sub(r"\s*\([^)]*\)", "", str(title).replace("\u2019", "'")).strip()
             moved = re.fullmatch(r"(.+), (The|A|An)", plain)
@@ -102,10 +102,12 @@ class Titles:
                 if len(form.split()) >= 2 and _NEGATION.search(form):
                     forms.add(form)
         self.forms = sorted(forms, key=lambda f: (-len(f), f))  # the longest first
-        short = [re.escape(f) for f in self.forms if len(f.split()) == 2]
-        long = [re.escape(f) for f in self.forms if len(f.split()) > 2]
-        self._short = re.compile(rf"(?<!\w)(?:{'|'.join(short)})(?!\w)") if short else None
-        self._long = re.compile(rf"(?<!\w)(?:{'|'.join(long)})(?!\w)", re.IGNORECASE) if long else None
+        alternatives = "|".join(re.escape(f) for f in self.forms)
+        self._pattern = re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)") if self.forms else None
+
+    def adding(self, titles: Iterable[object]) -> Titles:
+        """These titles and ``titles``."""
+        return Titles(titles, self.forms)
 
     def __len__(self) -> int:
         return len(self.forms)
@@ -118,9 +120,8 @@ class Titles:
             found.append(match.group())
             return f"\ue000{len(found) - 1}\ue001"
 
-        for pattern in (self._long, self._short):
-            if pattern is not None:
-                text = pattern.sub(placeholder, text)
+        if self._pattern is not None:
+            text = self._pattern.sub(placeholder, text)
         return text, found
 
 
@@ -185,28 +186,60 @@ def words_of(text: str) -> set[str]:
     return set(re.findall(r"[^\W\d_]+", text.casefold()))
 
 
-#: A run of capitalised words: a name ("Hitchcock", "Cary Grant") or a title ("films like
-#: Interstellar") unless it starts its sentence; a possessive "'s" is left out.
-_WORD = r"[A-Z][a-z]+(?:[A-Z][a-z]+)*"
-_NAME = re.compile(rf"\b{_WORD}(?:[ \t]+{_WORD})*(?=['\u2019]s\b|\b)")
+#: Capitalised words that name no catalogue entry: days, months, holidays, nationalities and
+#: languages, awards ("Korean films", "Christmas movies", "Oscar winners").
+_COMMON_CAPITALISED = frozenset(
+    re.findall(
+        r"\w+",
+        "monday tuesday wednesday thursday friday saturday sunday january february march april "
+        "may june july august september october november december christmas xmas halloween easter "
+        "thanksgiving valentine valentines oscar oscars american british english french german "
+        "italian spanish japanese chinese korean indian russian mexican canadian australian irish "
+        "scottish welsh swedish danish norwegian finnish dutch polish greek turkish brazilian "
+        "argentinian european asian african hollywood bollywood god i",
+    )
+)
+#: Words a sentence typed in Title Case capitalises, and a name or a title hardly holds.
+_SMALL_WORDS = frozenset(["with", "and", "of", "for", "in", "on", "to", "or", "lots", "movies", "films"])
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def unknown_names(text: str | None, vocabulary: set[str] | frozenset[str]) -> list[str]:
-    """The runs of capitalised words in ``text`` ("Cary Grant"; the first word of a sentence
-    left out) with a word ``vocabulary`` (the words of the catalogue's item texts) lacks, in
-    order, once each: names the items' text does not hold, which a text encoder can match only
-    by what it knows of them."""
+    """The runs of capitalised words in ``text`` ("Cary Grant", "Almodóvar"; not the first word
+    of a sentence, nor days, months, nationalities...) with a word ``vocabulary`` (the words of
+    the catalogue's item texts) lacks, in order, once each: names the items' text does not hold,
+    which a text encoder can match only by what it knows of them. A sentence typed in Title Case
+    ("I Love Action Movies") holds no names this way and is skipped."""
     out: dict[str, None] = {}
     for sentence in _SENTENCES.split(text or ""):
-        first = re.search(r"\w", sentence)
-        for match in _NAME.finditer(sentence):
-            words = match.group().split()
-            if match.start() == first.start():
-                words = words[1:]
-            if any(not _known(w.casefold(), vocabulary) for w in words):
-                out[" ".join(words)] = None
+        tokens = list(_TOKEN.finditer(sentence))
+        capital = [_capitalised(t.group()) for t in tokens]
+        if any(
+            cap and t.group().casefold() in _SMALL_WORDS
+            for t, cap in zip(tokens[1:], capital[1:], strict=True)
+        ):
+            continue  # "I Love Action Movies With Lots Of Explosions": Title Case, no names
+        run: list[str] = []
+        for n, (token, cap) in enumerate(zip(tokens, capital, strict=True)):
+            joined = n > 0 and not sentence[tokens[n - 1].end() : token.start()].strip()
+            if run and not (cap and joined):
+                _add_unknown(run, vocabulary, out)
+                run = []
+            if cap and n > 0:  # a sentence's first word is capitalised anyway
+                run.append(re.sub(r"['\u2019]s$", "", token.group()))
+        _add_unknown(run, vocabulary, out)
     return list(out)
+
+
+def _capitalised(word: str) -> bool:
+    return len(word) > 1 and word[0].isupper() and not word.isupper()
+
+
+def _add_unknown(run: list[str], vocabulary: set[str] | frozenset[str], out: dict[str, None]) -> None:
+    words = [w.casefold() for w in run]
+    if words and any(w not in _COMMON_CAPITALISED and not _known(w, vocabulary) for w in words):
+        out[" ".join(run)] = None
 
 
 def _known(word: str, vocabulary: set[str] | frozenset[str]) -> bool:

@@ -237,6 +237,15 @@ def fewrec(*args, check=False):
         (["serve", "/no/such/dir", "--log-level", "loud"], "--log-level must be one of"),
         (["serve", "/no/such/dir", "--port", "99999"], "--port must be between"),
         (["serve", "/no/such/dir", "--index", "bogus"], "--index must be one of"),
+        (["serve", "/no/such/dir", "--exploration", "greedy"], "--exploration must be ucb, thompson or off"),
+        (
+            ["serve", "/no/such/dir", "--explore-width", "-1"],
+            "exploration settings: c: Input should be greater",
+        ),
+        (
+            ["serve", "/no/such/dir", "--exploration", "thompson", "--explore-width", "inf"],
+            "exploration settings: scale",
+        ),
         (["train", "ease", "--output", "/no/such/dir/m", "--set", "l2=1e400"], "finite number"),
         (["scale", "recommend", "/no/such/dir", "--output", "src"], "is a folder"),
         (["scale", "recommend", "/no/such/dir", "--output", "/tmp/r.parquet", "--k", "0"], "--k must be"),

@@ -712,3 +712,21 @@ def test_dislikes_reach_models_that_read_ratings_and_reserved_ids(cold_user, tmp
         r = c.post("/feedback", json=shadowed, headers=AUTH)
         assert r.status_code == 422 and r.json()["field"] == "user"
         assert c.delete("/users/u1%2Frecommend", headers=AUTH).status_code != 422  # deletes take any id
+
+
+def test_feedback_on_an_item_another_process_created_says_so(fewshot_dir, tmp_path):
+    """Two service processes on one store: an item PUT through one was "no item ... create the
+    item first" to the other, though it exists. Each reads new items when it starts; it now says so."""
+    apps = [
+        create_app(fewshot_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+        for _ in range(2)
+    ]
+    with TestClient(apps[0]) as a, TestClient(apps[1]) as b:
+        assert a.put("/items/fresh", json={"title": "A fresh film"}, headers=AUTH).status_code == 200
+        r = b.post("/feedback", json={"user": "u", "item": "fresh", "kind": "like"}, headers=AUTH)
+        assert r.status_code == 404 and r.json()["field"] == "item"
+        assert (
+            "created by another service process" in r.json()["message"] and "restart" in r.json()["message"]
+        )
+        r = b.post("/feedback", json={"user": "u", "item": "never", "kind": "like"}, headers=AUTH)
+        assert "create the item first" in r.json()["message"]

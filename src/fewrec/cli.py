@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import ConfigError, FewrecError
+from fewrec.errors import FewrecError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -463,7 +463,14 @@ def serve(
         list[str] | None,
         typer.Option("--api-key", help="key accepted for writes, repeatable (default: $FEWREC_API_KEYS)"),
     ] = None,
-    exploration: Annotated[str, typer.Option(help="new-user exploration: thompson | ucb | off")] = "thompson",
+    exploration: Annotated[str, typer.Option(help="new-user exploration: ucb | thompson | off")] = "ucb",
+    explore_width: Annotated[
+        float | None,
+        typer.Option(help="UCB's c or Thompson's scale (default: 1 and 0.5, tuned for lists of 10)"),
+    ] = None,
+    explore_until: Annotated[
+        int, typer.Option(help="explore while a user has fewer liked items than this")
+    ] = 20,
     index: Annotated[
         str, typer.Option(help="similar-items index: auto | exact | faiss-flat | faiss-hnsw")
     ] = "auto",
@@ -475,10 +482,10 @@ def serve(
     from fewrec.serve.app import run_server
     from fewrec.serve.engine import ExplorationConfig
 
-    try:
-        explore = ExplorationConfig(policy=exploration)
-    except ConfigError:
-        raise FewrecError(f"--exploration must be thompson, ucb or off, got {exploration!r}") from None
+    if exploration not in ("ucb", "thompson", "off"):
+        raise FewrecError(f"--exploration must be ucb, thompson or off, got {exploration!r}")
+    width = {} if explore_width is None else {"scale" if exploration == "thompson" else "c": explore_width}
+    explore = ExplorationConfig(policy=exploration, until=explore_until, **width)
     from fewrec.serve.index import INDEX_KINDS
 
     if index not in INDEX_KINDS:

@@ -18,20 +18,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--api-key", action="append", help="key accepted for writes (repeatable)")
-    parser.add_argument("--exploration", choices=["thompson", "ucb", "off"], default="thompson")
+    parser.add_argument("--exploration", choices=["ucb", "thompson", "off"], default="ucb")
+    parser.add_argument("--explore-width", type=float, help="UCB's c or Thompson's scale")
+    parser.add_argument("--explore-until", type=int, default=20, help="explore below this many likes")
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
     from fewrec.serve.app import run_server
 
     try:
+        width = args.explore_width
+        settings = {} if width is None else {"scale" if args.exploration == "thompson" else "c": width}
+        explore = ExplorationConfig(policy=args.exploration, until=args.explore_until, **settings)
         run_server(
             args.model,
             args.store,
             host=args.host,
             port=args.port,
             api_keys=args.api_key,
-            exploration=ExplorationConfig(policy=args.exploration),
+            exploration=explore,
             index=args.index,
             log_level=args.log_level,
         )

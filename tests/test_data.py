@@ -164,6 +164,31 @@ def test_dates_in_any_unit_and_iso_form_become_unix_seconds(tmp_path):
         assert d.interactions[["rating", "timestamp"]].values.tolist() == [[5.0, 1685577600]]
 
 
+def test_dates_read_one_way_per_column_and_seconds_as_text_or_milliseconds(tmp_path):
+    """An audit: each non-ISO date was read on its own, so 02/01/2024 became 1 February beside
+    13/01/2024 (13 January) and the wrong one of two ratings of an item was kept; seconds as
+    text were "not a number or a date"; milliseconds passed as seconds."""
+    day_first = _write(
+        tmp_path / "d.csv",
+        "user_id,item_id,rating,timestamp\nu1,i1,5,02/01/2024\nu1,i2,1,13/01/2024\nu1,i1,1,25/01/2024\n",
+    )
+    d = load_interactions(day_first)  # day-first for all: the 25 January rating of i1 wins
+    assert d.interactions.sort_values("timestamp")[["rating", "timestamp"]].values.tolist() == [
+        [1.0, 1705104000],
+        [1.0, 1706140800],
+    ]
+    ambiguous = _write(tmp_path / "a.csv", "user_id,item_id,timestamp\nu1,i1,02/01/2024\nu1,i2,03/04/2024\n")
+    with pytest.raises(DataError, match="read both day-first and month-first.*ISO 8601"):
+        load_interactions(ambiguous)
+    as_text = pd.DataFrame(
+        {"user_id": ["a", "b"], "item_id": ["x", "y"], "timestamp": ["1600000000", "1600000100"]}
+    )
+    assert load_interactions(as_text).interactions["timestamp"].tolist() == [1600000000, 1600000100]
+    millis = as_text.assign(timestamp=[1600000000000, 1600000100000])
+    with pytest.raises(DataError, match="milliseconds.*divide milliseconds by 1000"):
+        load_interactions(millis)
+
+
 def test_text_columns_of_any_text_dtype_make_the_item_text(tmp_path):
     # pandas 3 reads text as its string dtype: a `description` column was dropped from the text
     inter = _write(tmp_path / "i.csv", "user_id,item_id\na,p1\nb,p2\n")
@@ -283,3 +308,22 @@ def test_unsupported_suffix_names_the_supported_ones(tmp_path, name):
 def test_compressed_csv_is_read(tmp_path):
     pd.DataFrame({"user_id": ["007"], "item_id": ["a"]}).to_csv(tmp_path / "i.csv.gz", index=False)
     assert load_interactions(tmp_path / "i.csv.gz").users.ids == ["007"]
+
+
+def test_a_rating_column_under_another_name_is_read_or_named(caplog):
+    """An audit: a "Rating" header (or "stars") trained as implicit data without a word."""
+    frame = pd.DataFrame(
+        {"user_id": ["a", "b"], "item_id": ["x", "y"], "Rating": [5, 1], "TimeStamp": [2, 1]}
+    )
+    d = load_interactions(frame)
+    assert d.interactions[["rating", "timestamp"]].values.tolist() == [[5.0, 2], [1.0, 1]]
+    assert list(frame.columns) == [
+        "user_id",
+        "item_id",
+        "Rating",
+        "TimeStamp",
+    ]  # the caller's frame as it was
+    caplog.clear()
+    stars = load_interactions(frame.drop(columns=["Rating"]).assign(stars=[5, 1]))
+    assert stars.interactions["rating"].tolist() == [1.0, 1.0]
+    assert "no 'rating' column, so every row counts as a like" in caplog.text and "['stars']" in caplog.text

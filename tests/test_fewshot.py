@@ -191,10 +191,19 @@ def test_id_models_cannot_add_items(warm, fit_cached):
     ease = fit_cached("warm", warm, "ease")
     with pytest.raises(ConfigError):
         ease.add_items(["x"])
-    content = fit_cached("warm", warm, "content")  # scores text-only items, cannot add them
-    assert content.scores_new_items and not content.adds_items
-    with pytest.raises(ConfigError):
-        content.add_items(["x"])
+
+
+def test_content_adds_items_from_their_text(warm):
+    """`content` scored text-only items but said it could not add any without retraining."""
+    content = make_model("content").fit(warm.train)
+    assert content.adds_items and content.rereads_item_text
+    content.add_items(["dune"], pd.DataFrame({"title": ["Dune"], "year": [2021], "genres": [["Sci-Fi"]]}))
+    recs = content.recommend(Query(text="Dune, a science fiction epic"), k=3)["item"].tolist()
+    assert "dune" in recs
+    content.update_items(["dune"], pd.DataFrame({"title": ["Mamma Mia"], "genres": [["Musical"]]}))
+    assert "dune" not in content.recommend(Query(text="Dune, a science fiction epic"), k=3)["item"].tolist()
+    unseen = content.pop_z_[-1]
+    assert unseen <= content.pop_z_.min() + 1e-6  # no interactions: the lowest popularity
 
 
 def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(fewshot_pair, tmp_path):

@@ -315,7 +315,18 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         meta["config"]["min_rating"] = "lots"
         (path / "config.json").write_text(json.dumps(meta))
 
+    def edit_meta(change):
+        def edit(path):
+            meta = json.loads((path / "config.json").read_text())
+            change(meta)
+            (path / "config.json").write_text(json.dumps(meta))
+
+        return edit
+
     cases = {
+        # a newer format or a setting this version does not know was "damaged", or loaded unchecked
+        "format": (edit_meta(lambda m: m.update(format=2)), "saved in format 2 by fewrec"),
+        "newer": (edit_meta(lambda m: m["config"].update(novel=1)), "settings ['novel'] that popularity"),
         "json": (lambda p: (p / "config.json").write_text("{"), "config.json: JSONDecodeError"),
         "npz": (lambda p: (p / "state.npz").write_bytes(b"PK\x03"), "state.npz"),
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
@@ -329,6 +340,9 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
             load_model(damaged(name, change))
     with pytest.raises(FewrecError, match="does not exist"):
         load_model(tmp_path / "nowhere")
+    other = damaged("other", edit_meta(lambda m: m["versions"].update(fewrec="99.0")))
+    with pytest.warns(UserWarning, match="saved by fewrec 99.0, this is"):
+        load_model(other)
     # saving refuses a file, and a folder of other files (the model's would be mixed in)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FewrecError, match="is a file"):

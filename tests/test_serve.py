@@ -568,11 +568,14 @@ def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
     ]
 
 
-def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user):
-    """`content` scores text-only items but cannot add any without retraining: a PUT item is
-    stored (not recommendable), as for an ID-only model, instead of failing and vanishing."""
+def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user, ease_dir):
+    """A model that cannot add items without retraining (ID-only) keeps a PUT item stored, not
+    recommendable, instead of failing and vanishing; `content` now adds it from its text."""
     content_dir = saved_model("content", cold_user.train)
     assert client.post("/admin/model", json={"path": str(content_dir)}, headers=AUTH).status_code == 200
+    r = client.put("/items/c0", json={"title": "Dune", "fields": {"genres": ["Sci-Fi"]}}, headers=AUTH)
+    assert r.status_code == 200 and client.get("/items/c0").json()["recommendable"] is True
+    assert client.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
     r = client.put("/items/c1", json={"title": "Dune", "fields": {"genres": ["Sci-Fi"]}}, headers=AUTH)
     assert r.status_code == 200, r.text
     got = client.get("/items/c1")

@@ -7,6 +7,7 @@ column, and the fix; nothing is dropped silently.
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -248,15 +249,33 @@ def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     return values.to_numpy()
 
 
+#: Unix seconds beyond this (the year 5138) are milliseconds or smaller units.
+MAX_UNIX_SECONDS = 1e11
+
+
 def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     series = frame[col]
-    if pd.api.types.is_numeric_dtype(series):
-        return _numeric(frame, col, label).astype(np.int64)
+    dates = pd.api.types.is_datetime64_any_dtype(series)
+    as_number = series if dates else pd.to_numeric(series, errors="coerce")
+    if not dates and (pd.api.types.is_numeric_dtype(series) or (as_number.notna() | series.isna()).all()):
+        # numbers, or text of numbers (a CSV read as text, a Parquet string column)
+        seconds = _numeric(frame.assign(**{col: as_number}), col, label)
+        big = np.flatnonzero(np.abs(seconds) > MAX_UNIX_SECONDS)
+        if len(big):
+            raise DataError(
+                f"column {col!r} holds {seconds[big[0]]:.0f} (row {big[0] + 1}), after the year 5000 "
+                "as Unix seconds: milliseconds?",
+                source=label,
+                fix="give Unix seconds (divide milliseconds by 1000)",
+            )
+        return seconds.astype(np.int64)
     # ISO 8601 in any of its forms (a date, then a date and time: pandas' default guesses one
-    # format from the first row and refuses the rest); then whatever pandas can read per value
+    # format from the first row and refuses the rest); else one other format for the whole
+    # column. Each value read on its own took 02/01/2024 for 1 February and 13/01/2024 for 13
+    # January in one column, and so kept the wrong one of two ratings of an item.
     parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
     if parsed.isna().any():
-        parsed = parsed.fillna(pd.to_datetime(series, errors="coerce", utc=True, format="mixed"))
+        parsed = parsed.fillna(_one_date_format(series[parsed.isna()], col, label))
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -268,6 +287,34 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     # whole seconds whatever the unit pandas keeps (ns, us from text in pandas 3, ms or s from
     # Parquet): ``astype(int64) // 10**9`` read microsecond dates as 1/1000 of their seconds
     return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+
+
+def _one_date_format(series: pd.Series, col: str, label: str) -> pd.Series:
+    """Dates that are not ISO 8601, read with one format for all: the month-first or the
+    day-first reading of the first date, whichever reads every one. When both do (02/01/2024
+    and 03/04/2024: January or February?) the column is ambiguous: an error, not a guess."""
+    from pandas.tseries.api import guess_datetime_format
+
+    first = str(series.dropna().iloc[0]) if series.notna().any() else ""
+    with warnings.catch_warnings():  # pandas warns that a guess ignored its dayfirst
+        warnings.simplefilter("ignore", UserWarning)
+        guesses = [guess_datetime_format(first), guess_datetime_format(first, dayfirst=True)]
+    formats = dict.fromkeys(f for f in guesses if f)
+    readings = {}
+    for fmt in formats:
+        parsed = pd.to_datetime(series, errors="coerce", utc=True, format=fmt)
+        if parsed.notna().sum() == series.notna().sum():
+            readings[fmt] = parsed
+    if len(readings) > 1:
+        raise DataError(
+            f"column {col!r} has dates that read both day-first and month-first ({first!r}: "
+            f"{' or '.join(readings)})",
+            source=label,
+            fix="write dates as ISO 8601 (2024-01-02) or Unix seconds",
+        )
+    if readings:
+        return next(iter(readings.values()))
+    return pd.to_datetime(series, errors="coerce", utc=True, format=next(iter(formats), None))
 
 
 def _id_text(value: object) -> str:
@@ -295,6 +342,11 @@ def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str,
     if name in frame.columns:
         return True
     if name == Columns.model_fields[field].default:
+        # "Rating" or "TIMESTAMP" for the default name: it was left unread (implicit data)
+        same = [c for c in frame.columns if str(c).casefold() == name.casefold()]
+        if len(same) == 1:
+            frame.columns = [name if c == same[0] else c for c in frame.columns]
+            return True
         return False
     raise DataError(
         f"{field} column {name!r} is not in the table; columns present: {list(frame.columns)}",
@@ -357,6 +409,16 @@ def load_interactions(
     has_time = _optional_column(
         inter, cols, "timestamp", ilabel, "pass timestamp=None (CLI: --time-col '') to use row order"
     )
+    if not has_rating and cols.rating == Columns.model_fields["rating"].default:
+        unread = [c for c in inter.columns if c not in (cols.user, cols.item, cols.timestamp)]
+        if unread:  # a rating column under another name ("stars") trained as implicit data
+            log.warning(
+                "%s: no %r column, so every row counts as a like (implicit data); columns not read: "
+                "%s. If one holds ratings, name it (CLI: --rating-col NAME)",
+                ilabel,
+                cols.rating,
+                unread,
+            )
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
     ratings = (

@@ -934,6 +934,7 @@ def load_model(path: str | Path) -> Recommender:
     _import_builtin_models()
     if name not in MODELS:
         raise FewrecError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
+    _check_saved_by(path, meta, MODELS[name])
     try:
         return _load_parts(path, MODELS[name], meta)
     except FewrecError:
@@ -941,6 +942,41 @@ def load_model(path: str | Path) -> Recommender:
     except Exception as exc:  # noqa: BLE001 (any failure to read a saved model is damage)
         part = getattr(exc, "part", None) or "the saved files"
         raise _damaged(path, part, exc) from None
+
+
+def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
+    """A model saved in a newer format, or with settings this fewrec does not know, is one
+    error naming the versions (it was "damaged or incomplete", or loaded unchecked); one saved
+    by another fewrec version loads with a warning."""
+    saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
+    mine = _versions().get("fewrec", "this version")
+    fmt = meta.get("format", 1)
+    if not is_whole_number(fmt) or int(fmt) > FORMAT_VERSION:
+        raise FewrecError(
+            with_fix(
+                f"{path}: saved in format {fmt!r} by fewrec {saved}; fewrec {mine} reads format "
+                f"{FORMAT_VERSION}",
+                "load it with a fewrec as new as the one that saved it, or train it again",
+            )
+        )
+    settings = meta.get("config")
+    if isinstance(settings, dict):
+        unknown = sorted(set(settings) - set(cls.Config.model_fields))
+        if unknown:
+            raise FewrecError(
+                with_fix(
+                    f"{path}: config.json has settings {unknown} that {cls.name} in fewrec {mine} "
+                    f"does not know (saved by fewrec {saved})",
+                    "load it with the fewrec that saved it, or train it again",
+                )
+            )
+    if saved != mine and "versions" in meta:
+        warnings.warn(
+            f"{path} was saved by fewrec {saved}, this is {mine}: it loads, but train it again "
+            "if its recommendations look different",
+            UserWarning,
+            stacklevel=3,
+        )
 
 
 def _damaged(path: Path, part: str, exc: BaseException) -> FewrecError:

@@ -13,10 +13,11 @@ import warnings
 from collections.abc import Callable, Sequence
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, item_texts
 from fewrec.errors import ConfigError
 from fewrec.models.base import LIKE_SHARE, ModelConfig, QueryBatch, Recommender, register, standardise
 from fewrec.text.wishes import Titles, has_words, split_wishes
@@ -156,6 +157,29 @@ class ContentRecommender(Recommender):
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         scores = self.profiles(batch) @ self.item_emb_.T
         return (scores + self.config.popularity_weight * self.pop_z_[None, :]).astype(np.float32)
+
+    # ------------------------------------------------------------------ new items
+    def _embed_rows(self, info: pd.DataFrame) -> np.ndarray:
+        from fewrec.text.encoder import get_encoder
+
+        texts = item_texts(info, self.config.template or self.fitted.item_template)
+        return get_encoder(self.config.encoder, self.config.backend).encode(texts).astype(np.float32)
+
+    def _add_items(self, start: int, info: pd.DataFrame) -> None:
+        """New items from their text alone: embedded, with the popularity of an item no one
+        has interacted with (it said it could not add items without retraining)."""
+        new = self._embed_rows(info)
+        pop = self.fitted.popularity[:start]
+        unseen = self.pop_z_[:start][pop == 0]
+        zero = unseen[0] if len(unseen) else -pop.mean() / (pop.std() + 1e-9)
+        self.item_emb_ = np.r_[self.item_emb_, new]
+        self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
+
+    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
+        """Changed text: re-embed those items."""
+        emb = self.item_emb_.copy()
+        emb[idx] = self._embed_rows(info)
+        self.item_emb_ = emb
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
         return {"item_emb": self.item_emb_, "pop_z": self.pop_z_}

@@ -327,3 +327,21 @@ def test_a_rating_column_under_another_name_is_read_or_named(caplog):
     stars = load_interactions(frame.drop(columns=["Rating"]).assign(stars=[5, 1]))
     assert stars.interactions["rating"].tolist() == [1.0, 1.0]
     assert "no 'rating' column, so every row counts as a like" in caplog.text and "['stars']" in caplog.text
+
+
+def test_item_and_user_tables_keep_codes_text_and_list_genres(tmp_path):
+    """An audit: zip "02139" was read as 2139 (and, as side info, the decade "2130"); a title
+    "None" or "NA" became missing; genres written by pandas' to_csv ("['Comedy', 'Drama']") were
+    one genre."""
+    inter = _write(tmp_path / "i.csv", "user_id,item_id,rating\nu1,i1,5\nu2,i2,3\n")
+    users = _write(tmp_path / "u.csv", "user_id,zip,age,vip\nu1,02139,23,True\nu2,10001,41,False\n")
+    items = _write(
+        tmp_path / "it.csv",
+        "item_id,title,year,genres\ni1,None,1999,\"['Comedy', 'Drama']\"\ni2,Alien,NA,Horror|Sci-Fi\n",
+    )
+    d = load_interactions(inter, items, users)
+    assert d.user_info["zip"].tolist() == ["02139", "10001"] and d.user_info["age"].tolist() == [23, 41]
+    assert d.user_info["vip"].tolist() == ["True", "False"]  # two levels (a bool was one decade, "0")
+    assert d.item_info["title"].tolist() == ["None", "Alien"]
+    assert d.item_info["year"].isna().tolist() == [False, True]  # a number column's "NA" is missing
+    assert d.item_genres() == [["Comedy", "Drama"], ["Horror", "Sci-Fi"]]

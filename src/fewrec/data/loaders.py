@@ -6,6 +6,7 @@ column, and the fix; nothing is dropped silently.
 
 from __future__ import annotations
 
+import ast
 import logging
 import warnings
 from pathlib import Path
@@ -113,7 +114,7 @@ def read_table(
                     delim = default
                 elif not sep:
                     log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
-                frame = _read_text(path, delim, encoding, ids)
+                frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
         except UnicodeDecodeError:
             line, col = _first_undecodable(path, encoding)
             raise DataError(
@@ -144,12 +145,26 @@ def read_table(
     return frame, label
 
 
-def _read_text(path: Path, delim: str, encoding: str, ids) -> pd.DataFrame:
-    """read_csv with the id columns as verbatim strings (only an empty cell is missing)."""
+def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) -> pd.DataFrame:
+    """read_csv with the id columns as verbatim strings (only an empty cell is missing). With
+    ``codes`` (item and user tables), a column of text keeps "NA", "None" or "null" as text
+    (titles showed their item's id), and a column of numbers written with a leading zero (zip
+    "02139", code "007") stays text: read as a number it lost its zeros and, as side info, fell
+    into a decade ("2130")."""
     header = pd.read_csv(path, sep=delim, encoding=encoding, nrows=0).columns
-    na = {c: ([""] if c in ids else NA_MARKERS) for c in header}
-    dtype = {c: str for c in ids if c in header}
-    return pd.read_csv(path, sep=delim, encoding=encoding, dtype=dtype, keep_default_na=False, na_values=na)
+    na = {c: ([""] if c in ids or codes else NA_MARKERS) for c in header}
+    dtype = {c: str for c in (header if codes else ids) if c in header}
+    frame = pd.read_csv(path, sep=delim, encoding=encoding, dtype=dtype, keep_default_na=False, na_values=na)
+    if codes:  # text stays text ("NA", "None" and "null" are titles too); numbers become numbers
+        for c in frame.columns:
+            if c in ids or not frame[c].notna().any():
+                continue
+            values = frame[c].where(~frame[c].isin(NA_MARKERS))  # a missing number: "NA", "nan"...
+            number = pd.to_numeric(values, errors="coerce")
+            text = values.dropna().astype(str).str.strip()
+            if number.notna().sum() == values.notna().sum() > 0 and not text.str.match(r"[+-]?0\d").any():
+                frame[c] = number
+    return frame
 
 
 def _sniff_sep(path: Path, encoding: str, default: str) -> str | None:
@@ -496,4 +511,12 @@ def _genre_list(value: object, sep: str) -> list[str]:
         return [str(v) for v in value]
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return []
-    return [g.strip() for g in str(value).split(sep) if g.strip()]
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):  # a list as pandas' to_csv writes it
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parsed = None
+        if isinstance(parsed, list):
+            return [str(g).strip() for g in parsed if str(g).strip()]
+    return [g.strip() for g in text.split(sep) if g.strip()]

@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import warnings
+from pathlib import Path
 
 import conformance as C
 import numpy as np
@@ -437,3 +438,36 @@ def test_the_ensemble_reads_what_a_new_user_writes(models, ml100k):
 
     assert westerns(models["ensemble"].config.text_weight) >= 0.5
     assert westerns(0.0) <= 0.2
+
+
+def test_a_save_cut_short_leaves_the_model_saved_before(models, tmp_path, monkeypatch):
+    """An audit: save replaced state.npz, then wrote vocab.json; cut short between the two, the
+    folder loaded silently with the new arrays and the old ids. A save is now written into a
+    sibling folder and swapped in."""
+    from fewrec.errors import FewrecError
+    from fewrec.models.base import load_model
+
+    path = models["popularity"].save(tmp_path / "m")
+    before = load_model(path).recommend(Query(items=["50"]), k=5)["item"].tolist()
+    real = Path.write_bytes
+
+    def cut_short(self, data):
+        if self.name == "vocab.json":
+            raise KeyboardInterrupt
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        models["itemknn"].save(path)
+    monkeypatch.undo()
+    again = load_model(path)
+    assert again.name == "popularity" and again.recommend(Query(items=["50"]), k=5)["item"].tolist() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]  # nothing left beside it
+    models["itemknn"].save(path)
+    assert load_model(path).name == "itemknn" and sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+    # cut short while swapping: the folder is gone, the error says where the models are
+    swapped = tmp_path / "gone"
+    (tmp_path / ".gone.saving-1-ab").mkdir()
+    (tmp_path / ".gone.replaced-1-ab").mkdir()
+    with pytest.raises(FewrecError, match="cut short while swapping folders.*the new model"):
+        load_model(swapped)

@@ -16,6 +16,9 @@ import copy
 import dataclasses
 import difflib
 import json
+import os
+import secrets
+import shutil
 import warnings
 import zlib
 from abc import ABC, abstractmethod
@@ -849,9 +852,9 @@ class Recommender(ABC):
     def save(self, path: str | Path) -> Path:
         """Save as a directory: config.json, vocab.json, state.npz (no pickle), items.parquet.
 
-        The small parts are serialised in memory and the arrays into a temporary file first, so a
-        model that cannot be saved (say, item fields of mixed types) raises before any file of a
-        model saved there before is written over."""
+        The files are written into a sibling folder and then swapped in, so a model that cannot
+        be saved (say, item fields of mixed types), or a save cut short, leaves a model saved
+        there before as it was."""
         import io
 
         st = self.fitted
@@ -891,25 +894,37 @@ class Recommender(ABC):
                     fix="give each field one type for all items (text, numbers, or lists of text)",
                 ) from None
             files["items.parquet"] = buf.getvalue()
-        path.mkdir(parents=True, exist_ok=True)
         arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
         train = st.train.tocsr()
         arrays.update(
             {"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr}
         )
-        state = path / "state.npz.tmp"
+        # Written whole into a sibling folder, then swapped in: replacing the files one by one,
+        # a save cut short loaded silently with the new arrays and the old ids
+        target = path.absolute()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
+        tmp.mkdir()
         try:
-            with open(state, "wb") as fh:  # a file object: np.savez would append .npz to a name
+            with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
                 np.savez(fh, **arrays)
-        except BaseException:
-            state.unlink(missing_ok=True)
-            raise
-        state.replace(path / "state.npz")
-        for name, data in files.items():
-            if data is None:
-                (path / name).unlink(missing_ok=True)
+            for name, data in files.items():
+                if data is not None:
+                    (tmp / name).write_bytes(data)
+            if target.exists():  # a model saved there before, or an empty folder
+                old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
+                target.rename(old)
+                try:
+                    tmp.rename(target)
+                except BaseException:
+                    old.rename(target)
+                    raise
+                shutil.rmtree(old, ignore_errors=True)
             else:
-                (path / name).write_bytes(data)
+                tmp.rename(target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
         return path
 
     @classmethod
@@ -923,6 +938,20 @@ def load_model(path: str | Path) -> Recommender:
     path = Path(path)
     cfg_file = path / "config.json"
     if not path.exists():
+        here = path.absolute().parent
+        saving = sorted(here.glob(f".{path.name}.saving-*"))
+        replaced = sorted(here.glob(f".{path.name}.replaced-*"))
+        if saving and replaced:  # cut short between moving the old folder away and the new one in
+            raise FewrecError(
+                with_fix(
+                    f"{path} does not exist: a save there was cut short while swapping folders",
+                    f"rename {saving[-1]} (the new model) or {replaced[-1]} (the old one) to {path}",
+                )
+            )
+        if saving:
+            raise FewrecError(
+                with_fix(f"{path} does not exist: a save there did not finish", "save it again")
+            )
         raise FewrecError(with_fix(f"{path} does not exist", "give the folder a model was saved in"))
     if not cfg_file.exists():
         raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")

@@ -733,3 +733,18 @@ def test_feedback_on_an_item_another_process_created_says_so(fewshot_dir, tmp_pa
         )
         r = b.post("/feedback", json={"user": "u", "item": "never", "kind": "like"}, headers=AUTH)
         assert "create the item first" in r.json()["message"]
+
+
+def test_an_exploration_width_of_zero_is_the_best_guess_and_says_so(fewshot_dir, tmp_path):
+    """Thompson at scale 0 acted greedy but reported "thompson" (an audit)."""
+    app = create_app(
+        fewshot_dir,
+        tmp_path / "s.db",
+        api_keys=[KEY],
+        exploration=ExplorationConfig(policy="thompson", scale=0),
+        model_root=models_root(),
+        warm_up=False,
+    )
+    with TestClient(app) as c:
+        out = rec(c, text="space", explore=True)
+        assert out["policy"] == "greedy" and all(i["score"] == i["mean_score"] for i in out["items"])

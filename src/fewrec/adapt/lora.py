@@ -94,8 +94,10 @@ class LoraOptions(Settings):
     0: every interaction is a positive."""
     user_weighting: Literal["rating", "liked"] = "rating"
     """User tower in training: "rating" weighs history items r / top - 0.6, so disliked items
-    push (the content model's profiles, at scoring, now leave them out: `content.rating_weights`);
-    "liked": plain mean of the liked items."""
+    push; "liked": plain mean of the liked items. (The content model's profiles, at scoring,
+    leave dislikes out: `content.rating_weights`. Leaving them out in training too stopped
+    earlier with a lower validation recall on 2026-12-03: 0.077 against 0.085 on the cold-item
+    split, 0.072 against 0.080 on the cold-user split, seed 0.)"""
     threads: int | None = Field(None, ge=1)
     """Torch threads; None: `fewrec.text.encoder.num_threads()` (half the cores)."""
 

@@ -503,7 +503,8 @@ class Engine:
         cfg = self.exploration
         on = cfg.policy != "off" and has_posterior(st.model)
         use = (history_size < cfg.until) if explore is None else explore
-        if not (on and use):
+        width = cfg.scale if cfg.policy == "thompson" else cfg.c
+        if not (on and use) or width == 0:  # a width of 0 is the best guess: say "greedy"
             return Greedy()
         return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
 

@@ -535,14 +535,19 @@ class Recommender(ABC):
             )
         return notes
 
+    def item_text_template(self) -> str | None:
+        """The template that makes an item's text: the model's own (text models' ``template``),
+        else the catalogue's; None: every text field, joined."""
+        return getattr(self.config, "template", None) or self.fitted.item_template
+
+    def texts_of(self, rows: pd.DataFrame, ids: Sequence[str] | None = None) -> list[str]:
+        """The texts of item rows (item info) as this model makes them (`item_text_template`)."""
+        return item_texts(rows, self.item_text_template(), ids)
+
     def text_vocabulary(self) -> frozenset[str]:
         """The words of the catalogue's item texts (`fewrec.text.wishes.words_of`)."""
-
-        def build() -> frozenset[str]:
-            st = self.fitted
-            template = getattr(self.config, "template", None) or st.item_template
-            return frozenset(words_of(" ".join(item_texts(st.item_info, template, st.items.ids))))
-
+        st = self.fitted
+        build = lambda: frozenset(words_of(" ".join(self.texts_of(st.item_info, st.items.ids))))  # noqa: E731
         return self._per_catalogue("text_vocabulary_", build)
 
     def negation_titles(self) -> Titles:
@@ -792,8 +797,7 @@ class Recommender(ABC):
         st = self.fitted
         vocabulary = self.__dict__.get("text_vocabulary_")
         if vocabulary is not None:
-            template = getattr(self.config, "template", None) or st.item_template
-            words = words_of(" ".join(item_texts(rows, template)))
+            words = words_of(" ".join(self.texts_of(rows)))
             self.text_vocabulary_ = (st.item_info, vocabulary[1] | words)
         titles = self.__dict__.get("negation_titles_")
         if titles is not None:

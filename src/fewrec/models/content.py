@@ -17,7 +17,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from fewrec.data.dataset import Dataset, item_texts
+from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError
 from fewrec.models.base import LIKE_SHARE, ModelConfig, QueryBatch, Recommender, register, standardise
 from fewrec.text.wishes import Titles, has_words, split_wishes
@@ -160,18 +160,24 @@ class ContentRecommender(Recommender):
 
     # ------------------------------------------------------------------ new items
     def _embed_rows(self, info: pd.DataFrame) -> np.ndarray:
+        """Item vectors of item rows (new or re-read items)."""
         from fewrec.text.encoder import get_encoder
 
-        texts = item_texts(info, self.config.template or self.fitted.item_template)
+        texts = self.texts_of(info)
         return get_encoder(self.config.encoder, self.config.backend).encode(texts).astype(np.float32)
+
+    def _unseen_popularity(self, start: int) -> float:
+        """The popularity z-score of an item no one has interacted with (items ``:start`` are
+        the catalogue before an add): that of such an item, else of a count of 0."""
+        pop = self.fitted.popularity[:start]
+        unseen = self.pop_z_[:start][pop == 0]
+        return float(unseen[0]) if len(unseen) else float(-pop.mean() / (pop.std() + 1e-9))
 
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """New items from their text alone: embedded, with the popularity of an item no one
         has interacted with (it said it could not add items without retraining)."""
         new = self._embed_rows(info)
-        pop = self.fitted.popularity[:start]
-        unseen = self.pop_z_[:start][pop == 0]
-        zero = unseen[0] if len(unseen) else -pop.mean() / (pop.std() + 1e-9)
+        zero = self._unseen_popularity(start)
         self.item_emb_ = np.r_[self.item_emb_, new]
         self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
 

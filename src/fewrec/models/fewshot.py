@@ -30,7 +30,7 @@ from pydantic import Field
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
-from fewrec.data.dataset import Dataset, item_texts, side_onehot, side_vocab
+from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 from fewrec.topk import top_k_rows
@@ -409,7 +409,7 @@ class FewShotRecommender(Recommender):
         neighbours; the user heads and the prior stay as they are."""
         from fewrec.text.encoder import get_encoder
 
-        texts = item_texts(info, self.config.template or self.fitted.item_template)
+        texts = self.texts_of(info)
         new_emb = get_encoder(self.config.encoder, self.config.backend).encode(texts)
         n_new = len(new_emb)
         self.text_cache_ = None  # a new instance: the served copy keeps its own
@@ -430,7 +430,7 @@ class FewShotRecommender(Recommender):
         factors, learned from interactions, stay) and the neighbours of added items."""
         from fewrec.text.encoder import get_encoder
 
-        texts = item_texts(info, self.config.template or self.fitted.item_template)
+        texts = self.texts_of(info)
         emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
         emb[idx] = get_encoder(self.config.encoder, self.config.backend).encode(texts)
         self.emb_ = emb

@@ -22,7 +22,7 @@ import pandas as pd
 from pydantic import field_validator
 
 from fewrec.adapt.lora import LoraEncoder, LoraOptions, torch_threads, train_lora
-from fewrec.data.dataset import Dataset, item_texts
+from fewrec.data.dataset import Dataset
 from fewrec.errors import FewrecError
 from fewrec.models.base import register
 from fewrec.models.content import ContentConfig, ContentRecommender, wish_vectors
@@ -110,26 +110,16 @@ class LoraContentRecommender(ContentRecommender):
                 out[i] = cache[t] if t in cache else self.adapted_encoder().encode([t])[0]
         return out
 
-    # ------------------------------------------------------------------ scoring
     # ------------------------------------------------------------------ new items
-    def _add_items(self, start: int, info: pd.DataFrame) -> None:
-        """Embed new items' text with the adapted encoder (the adapter stays as it is)."""
-        texts = item_texts(info, self.config.template or self.fitted.item_template)
+    # (`content`'s add and re-read, with the adapted encoder; the adapter stays as it is)
+    def _embed_rows(self, info: pd.DataFrame) -> np.ndarray:
         with torch_threads(self.config.threads):
-            new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
-        self.item_emb_ = np.r_[self.item_emb_, new].astype(np.float32)
-        # new items have no interactions: the z-score of zero popularity under the training stats
-        zero = -self.pop_stats_[0] / self.pop_stats_[1]
-        self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
+            new = self.adapted_encoder().encode(self.texts_of(info), max_length=self.config.max_seq_length)
+        return np.asarray(new, dtype=np.float32)
 
-    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
-        """Changed text: re-embed those items with the adapted encoder."""
-        texts = item_texts(info, self.config.template or self.fitted.item_template)
-        with torch_threads(self.config.threads):
-            new = self.adapted_encoder().encode(texts, max_length=self.config.max_seq_length)
-        emb = self.item_emb_.copy()
-        emb[idx] = new
-        self.item_emb_ = emb
+    def _unseen_popularity(self, start: int) -> float:
+        """The z-score of zero popularity under the training statistics."""
+        return float(-self.pop_stats_[0] / self.pop_stats_[1])
 
     # ------------------------------------------------------------------ persistence
     def _get_arrays(self) -> dict[str, np.ndarray]:

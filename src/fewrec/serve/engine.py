@@ -807,7 +807,7 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
     """
     fit = model.fitted
     cols = list(fit.item_info.columns)
-    template = getattr(model.config, "template", None) or fit.item_template
+    template = model.item_text_template()
     if template is None or not cols:
         cols += [c for c in ("title", "text") if c not in cols]
     list_cols = {c for c in cols if c in fit.item_info.columns and _is_list_column(fit.item_info[c])}

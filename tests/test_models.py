@@ -471,3 +471,32 @@ def test_a_save_cut_short_leaves_the_model_saved_before(models, tmp_path, monkey
     (tmp_path / ".gone.replaced-1-ab").mkdir()
     with pytest.raises(FewrecError, match="cut short while swapping folders.*the new model"):
         load_model(swapped)
+
+
+def test_side_info_codes_are_levels_of_their_own():
+    """An audit: occupation codes 1..3 all fell into the decade "0", so popularity by segment
+    was one segment and a query's code said nothing. Whole numbers 0..30 are codes; larger
+    numbers (ages) still go by decade, also when the query gives a single value."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    rng = np.random.default_rng(0)
+    occupations = np.repeat([1, 2, 3], 20)
+    users = pd.DataFrame({"user_id": range(60), "occupation": occupations, "age": rng.integers(18, 70, 60)})
+    # each occupation rates its own block of ten items: five by all, one more by each user
+    rows = [(u, 10 * (occ - 1) + j) for u, occ in enumerate(occupations) for j in range(5)]
+    rows += [(u, 10 * (occ - 1) + 5 + u % 5) for u, occ in enumerate(occupations)]
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]), users=users)
+    seg = make_model("popularity", segment_by="auto").fit(data)
+    assert {("occupation", "1"), ("occupation", "2"), ("occupation", "3")} <= seg.side_levels
+    assert ("age", "20") in seg.side_levels and ("age", "25") not in seg.side_levels
+    for occ in (1, 2, 3):
+        top = seg.recommend(Query(user_info={"occupation": occ}), k=5)["item"].astype(int)
+        assert set(top) == set(range(10 * (occ - 1), 10 * (occ - 1) + 5))
+    assert seg.ignored_in(Query(user_info={"occupation": 3.0, "age": 27})) == []
+    notes = seg.ignored_in(Query(user_info={"occupation": 7}))
+    assert notes == ["occupation=7 was never seen in training, so it counts as unknown"]
+    ridge = make_model("kshot-ridge").fit(data)
+    assert ("occupation", "2") in ridge.side_levels
+    assert ridge.ignored_in(Query(user_info={"occupation": 2})) == []

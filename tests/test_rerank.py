@@ -192,7 +192,7 @@ def test_user_schema_encodes_fields_and_tolerates_unknowns():
     info = pd.DataFrame({"age": [20, 30, None], "job": ["x", "y", "x"], "flag": ["1", "0", "1"]})
     schema = UserSchema.learn(info)
     assert schema.numeric == ["age", "flag"] and schema.categorical == ["job"]
-    assert schema.levels == [["x", "y"]] and schema.decades == [["20", "30"], ["0"]]
+    assert schema.levels == [["x", "y"]] and schema.decades == [["20", "30"], ["0", "1"]]  # a 0/1 flag: codes
     assert ("age", "20") in schema.side_levels and ("job", "y") in schema.side_levels
     m = schema.matrix(pd.DataFrame({"age": [40], "job": ["z"]}), 1)
     assert m[0, 0] == 40 and np.isnan(m[0, 1]) and (m[0, 2:] == 0).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -269,16 +269,65 @@ def keep_latest(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     return latest[~dup.to_numpy()].sort_index().reset_index(drop=True)
 
 
-def side_info_levels(series: pd.Series) -> np.ndarray:
-    """Side-info values as category labels: numbers by decade ("20"), others as strings."""
-    if pd.api.types.is_numeric_dtype(series):
-        decade = (pd.to_numeric(series, errors="coerce") // 10) * 10
-        return decade.astype("Int64").astype(str).to_numpy()
-    return series.astype(str).to_numpy()
+MAX_CODE = 30
+"""Side-info fields of whole numbers from 0 to this are codes (occupation 1..21, a bracket 1..7,
+children 0..5): each value is its own level. Larger numbers (ages) go by decade."""
+
+
+def is_code_field(series: pd.Series) -> bool:
+    """Whether a numeric side-info column holds codes rather than amounts: whole numbers from 0
+    to `MAX_CODE` (occupation 1..21 are; ML-100K's ages 7..73, or years, go by decade)."""
+    values = pd.to_numeric(series, errors="coerce").dropna()
+    whole = bool((values == np.round(values)).all())
+    return bool(len(values)) and whole and 0 <= values.min() <= values.max() <= MAX_CODE
+
+
+def _whole_text(value: float) -> str:
+    return str(int(value)) if value == np.round(value) else str(value)
+
+
+def _codes_known(known: Collection[str]) -> bool:
+    """Whether numbers in a field with these known levels are read as themselves: a decade
+    field's levels are all multiples of 10 ("<NA>" aside); a field of codes or of text (zip
+    "02139" given as the number 2139 at query time) has others."""
+    for level in known:
+        if level == "<NA>":
+            continue
+        try:
+            if float(level) % 10:
+                return True
+        except ValueError:
+            return True
+    return False
+
+
+def side_info_levels(series: pd.Series, known: Collection[str] | None = None) -> np.ndarray:
+    """Side-info values as category labels: text as it is, numbers by decade ("20"), or each
+    whole number as itself ("3") in a field of codes (`is_code_field`).
+
+    ``known``: the levels a model learned for this field, given at query time, when one value
+    alone cannot tell codes from amounts (occupation 3 is code "3", age 3 is decade "0")."""
+    if not pd.api.types.is_numeric_dtype(series):
+        return series.astype(str).to_numpy()
+    numbers = pd.to_numeric(series, errors="coerce")
+    codes = is_code_field(series) if known is None else _codes_known(known)
+    if codes:
+        return np.array([_whole_text(v) if pd.notna(v) else "<NA>" for v in numbers], dtype=object)
+    decade = (numbers // 10) * 10
+    return decade.astype("Int64").astype(str).to_numpy()
+
+
+def field_levels(levels: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
+    """Known (field, level) pairs grouped by field, for `side_info_levels`' ``known``."""
+    out: dict[str, set[str]] = {}
+    for col, level in levels:
+        out.setdefault(col, set()).add(level)
+    return out
 
 
 def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]]:
-    """(column, level) pairs of a one-hot encoding of user side info (numbers by decade)."""
+    """(column, level) pairs of a one-hot encoding of user side info (numbers by decade, or as
+    codes: `side_info_levels`)."""
     levels: list[tuple[str, str]] = []
     for col in info.columns:
         values = pd.Series(side_info_levels(info[col]))
@@ -293,10 +342,10 @@ def side_onehot(info: pd.DataFrame | None, vocab: list[tuple[str, str]], n: int)
     if info is None or not len(vocab):
         return out
     pos = {key: j for j, key in enumerate(vocab)}
-    for col in {c for c, _ in vocab}:
+    for col, known in field_levels(vocab).items():
         if col not in info.columns:
             continue
-        vals = side_info_levels(info[col])
+        vals = side_info_levels(info[col], known)
         for row, v in enumerate(vals):
             j = pos.get((col, str(v)))
             if j is not None and row < n:

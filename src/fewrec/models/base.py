@@ -33,7 +33,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, item_texts, side_info_levels
+from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -439,8 +439,8 @@ class Recommender(ABC):
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:
-        """The (field, level) pairs of user side info the model reads (numbers by decade, as
-        `side_info_levels` gives them); empty when it reads none."""
+        """The (field, level) pairs of user side info the model reads (numbers by decade or as
+        codes, as `side_info_levels` gives them); empty when it reads none."""
         return frozenset()
 
     def query_notes(self, query: Query) -> list[str]:
@@ -501,14 +501,15 @@ class Recommender(ABC):
         if not info:
             return notes
         known = self.side_levels
-        fields = sorted({c for c, _ in known})
+        by_field = field_levels(known)
+        fields = sorted(by_field)
         if not known:
             notes.append(f"{self.name} does not read user side info, so {sorted(info)} was ignored")
             return notes
         for key, value in info.items():
             if key not in fields:
                 notes.append(f"{self.name} does not read the side-info field {key!r} (only {fields})")
-            elif (key, str(side_info_levels(pd.Series([value]))[0])) not in known:
+            elif (key, str(side_info_levels(pd.Series([value]), by_field[key])[0])) not in known:
                 notes.append(f"{key}={value!r} was never seen in training, so it counts as unknown")
         return notes
 

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fewrec.data.dataset import Dataset, side_info_levels
+from fewrec.data.dataset import Dataset, field_levels, side_info_levels
 from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
 
@@ -50,8 +50,8 @@ class PopularityRecommender(Recommender):
     """Items ranked by how many users interacted with them in training.
 
     With ``segment_by``, a query that carries side info gets the popularity among training
-    users who share each field (numbers by decade), smoothed toward the global popularity and
-    averaged over the fields in log space.
+    users who share each field (numbers by decade, codes as themselves), smoothed toward the
+    global popularity and averaged over the fields in log space.
     """
 
     name = "popularity"
@@ -99,8 +99,9 @@ class PopularityRecommender(Recommender):
         index = {key: j for j, key in enumerate(self.seg_keys_)}
         share = self.counts_ / max(self.n_users_, 1.0)
         m = self.config.segment_prior
+        known = field_levels(self.seg_keys_)
         levels = {
-            col: side_info_levels(batch.user_info[col])
+            col: side_info_levels(batch.user_info[col], known.get(col, ()))
             for col in self.seg_cols_
             if col in batch.user_info.columns
         }

@@ -133,7 +133,7 @@ class UserSchema:
     categorical: list[str]
     levels: list[list[str]]
     decades: list[list[str]]
-    """Per numeric field, the decades seen in training (what `side_levels` reports)."""
+    """Per numeric field, the decades (or codes) seen in training (what `side_levels` reports)."""
 
     @classmethod
     def learn(cls, user_info: pd.DataFrame) -> UserSchema:
@@ -142,9 +142,8 @@ class UserSchema:
         levels = [
             [str(v) for v in user_info[c].dropna().astype(str).value_counts().index[:MAX_LEVELS]] for c in cat
         ]
-        decades = [
-            sorted(set(side_info_levels(pd.to_numeric(user_info[c], errors="coerce").dropna()))) for c in num
-        ]
+        numbers = [pd.to_numeric(user_info[c], errors="coerce").dropna() for c in num]
+        decades = [sorted(set(side_info_levels(values).tolist())) for values in numbers]
         return cls(num, cat, levels, decades)
 
     @property

@@ -206,8 +206,15 @@ def test_every_event_counts_and_the_newest_wins(client):
     assert out["history_size"] == 3
     assert not {str(i) for i in range(200, 1200)} & set(ids(out))  # viewed items stay seen
     late = {"user": user, "item": "50", "kind": "dislike", "timestamp": 1_000.0}
-    assert client.post("/feedback", json=late, headers=AUTH).status_code == 201
+    r = client.post("/feedback", json=late, headers=AUTH)
+    assert r.status_code == 201 and r.json()["accepted"] == 1
+    (note,) = r.json()["notes"]  # stored, and the ack says it changes nothing
+    assert "newer like of item '50'" in note and "changes nothing" in note
     assert client.get(f"/users/{user}/recommend", params={"explore": False}).json()["history_size"] == 3
+    batch = [dict(late, item="172", kind="rating", value=1), {"user": user, "item": "181", "kind": "view"}]
+    batch.append({"user": user, "item": "7", "kind": "like"})
+    notes = client.post("/feedback/batch", json={"events": batch}, headers=AUTH).json()["notes"]
+    assert len(notes) == 1 and notes[0].startswith("events[0]: ") and "this rating" in notes[0]
     ms = {"user": user, "item": "1", "kind": "like", "timestamp": 1.7e12}
     r = client.post("/feedback", json=ms, headers=AUTH)
     assert r.status_code == 422 and "milliseconds" in r.json()["message"]

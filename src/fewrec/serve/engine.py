@@ -19,6 +19,7 @@ import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,7 +35,7 @@ from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
-from fewrec.serve.store import FeedbackRecord, ItemRecord, Store, UserRecord
+from fewrec.serve.store import TASTE_KINDS, FeedbackRecord, ItemRecord, Store, UserRecord
 from fewrec.topk import top_k_by
 
 log = logging.getLogger(__name__)
@@ -496,7 +497,27 @@ class Engine:
             for e in events
         ]
         stored = self.store.add_feedback(records)
-        return S.FeedbackAck(accepted=len(stored), events=[_feedback_out(e) for e in stored])
+        return S.FeedbackAck(
+            accepted=len(stored), events=[_feedback_out(e) for e in stored], notes=self._outdated(stored)
+        )
+
+    def _outdated(self, stored: Sequence[FeedbackRecord]) -> list[str]:
+        """Notes on stored taste events (like, click, dislike, rating) that an event of the same
+        user on the same item with a later timestamp outweighs: stored, but they change nothing."""
+        taste = [(pos, e) for pos, e in enumerate(stored) if e.kind in TASTE_KINDS]
+        notes = []
+        for user in dict.fromkeys(e.user for _, e in taste):
+            latest = {ev.item: ev for ev in self.store.user_state(user)[1]}
+            for pos, e in taste:
+                newest = latest.get(e.item)
+                if e.user == user and newest is not None and newest.seq != e.seq:
+                    where = f"events[{pos}]: " if len(stored) > 1 else ""
+                    when = datetime.fromtimestamp(newest.ts, tz=UTC).isoformat(timespec="seconds")
+                    notes.append(
+                        f"{where}user {user!r} has a newer {newest.kind} of item {e.item!r} (at {when}), "
+                        f"which decides how they liked it, so this {e.kind} was stored but changes nothing"
+                    )
+        return notes
 
     # ------------------------------------------------------------------ recommend
     def _policy(self, st: ModelState, explore: bool | None, history_size: int) -> Policy:

@@ -176,6 +176,11 @@ class FeedbackOut(BaseModel):
 class FeedbackAck(BaseModel):
     accepted: int
     events: list[FeedbackOut]
+    notes: list[str] = Field(
+        default_factory=list,
+        description="Stored events that change nothing, and why (an older event than the "
+        "user's newest on the item, which decides how they liked it).",
+    )
 
 
 # ---------------------------------------------------------------------------------- recommend

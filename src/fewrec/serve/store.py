@@ -91,6 +91,11 @@ class UserRecord:
     updated: float = 0.0
 
 
+TASTE_KINDS = ("like", "click", "dislike", "rating")
+"""Feedback kinds that say how a user liked an item (a view only marks it seen); per item, the
+newest by timestamp decides."""
+
+
 @dataclass
 class FeedbackRecord:
     """One feedback event (``kind``: view, click, like, dislike or rating)."""
@@ -346,7 +351,7 @@ class Store:
         rows = c.execute(
             "SELECT user, item, kind, value, ts, seq FROM ("
             " SELECT *, ROW_NUMBER() OVER (PARTITION BY item ORDER BY ts DESC, seq DESC) AS rn"
-            " FROM feedback WHERE user = ? AND kind IN ('like', 'click', 'dislike', 'rating')"
+            f" FROM feedback WHERE user = ? AND kind IN ({', '.join(repr(k) for k in TASTE_KINDS)})"
             ") WHERE rn = 1 ORDER BY ts, seq",
             (user_id,),
         ).fetchall()

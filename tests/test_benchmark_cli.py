@@ -336,6 +336,27 @@ def test_cli_item_and_user_tables_keyed_by_their_own_column_names(tmp_path):
     assert same.returncode == 2 and "named both as the user and the item column" in same.stderr
 
 
+def test_cli_item_template_makes_the_item_text(tmp_path):
+    """There was no CLI option for the item text template (Python's item_template=): every
+    text field was joined. A bad template is one error at load, not a traceback later."""
+    (tmp_path / "in.csv").write_text("user_id,item_id\nu1,p1\nu1,p2\nu2,p2\n")
+    (tmp_path / "it.csv").write_text("item_id,name,plot,sku\np1,Pan,Fries eggs,A1\np2,Pot,Boils soup,B2\n")
+    base = ["data", "info", "--interactions", str(tmp_path / "in.csv"), "--items", str(tmp_path / "it.csv")]
+    joined = fewrec(*base)
+    assert joined.returncode == 0 and "Pan. Fries eggs. A1" in joined.stdout
+    own = fewrec(*base, "--item-template", "{name}: {plot}")
+    assert own.returncode == 0, own.stderr
+    assert "Pan: Fries eggs" in own.stdout and "A1" not in own.stdout
+    for template, message in [("{name} {director}", "names field 'director'"), ("{name", "cannot be filled")]:
+        bad = fewrec(*base, "--item-template", template)
+        assert bad.returncode == 2 and message in " ".join(bad.stderr.split()), bad.stderr
+        assert "Traceback" not in bad.stderr
+    stray = fewrec("data", "info", "--item-template", "{title}")
+    assert stray.returncode == 2 and "give --interactions too" in " ".join(stray.stderr.split())
+    no_items = fewrec("data", "info", "--interactions", str(tmp_path / "in.csv"), "--item-template", "{x}")
+    assert no_items.returncode == 2 and "no item table" in " ".join(no_items.stderr.split())
+
+
 def test_cli_recommend_by_title_on_movielens(tmp_path):
     out = tmp_path / "ease"
     assert fewrec("train", "ease", "--output", str(out)).returncode == 0

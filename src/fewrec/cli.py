@@ -81,6 +81,13 @@ EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
 SepOpt = Annotated[
     str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
 ]
+ItemTemplateOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="item text from the --items fields, e.g. '{title}. {genres}. {plot}' "
+        "(default: every text field, joined)"
+    ),
+]
 
 
 def _data_options(values: dict) -> dict:
@@ -103,15 +110,16 @@ def _own_data(
     genre_sep: str,
     encoding: str,
     sep: str | None,
+    item_template: str | None,
 ):
     """The user's own dataset from the data options, or None without ``--interactions``."""
     from fewrec.data.loaders import Columns, load_interactions
 
     if interactions is None:
-        if items is not None or users is not None:
+        if items is not None or users is not None or item_template is not None:
             raise FewrecError(
-                "--items and --users describe your own interactions: give --interactions too "
-                "(without it the command uses MovieLens-100K)"
+                "--items, --users and --item-template describe your own interactions: give "
+                "--interactions too (without it the command uses MovieLens-100K)"
             )
         return None
     _check_encoding(encoding)
@@ -128,7 +136,14 @@ def _own_data(
     if sep is not None:
         sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
     return load_interactions(
-        interactions, items, users, columns=cols, encoding=encoding, sep=sep, name=interactions.stem
+        interactions,
+        items,
+        users,
+        columns=cols,
+        encoding=encoding,
+        sep=sep,
+        name=interactions.stem,
+        item_template=item_template,
     )
 
 
@@ -159,6 +174,7 @@ def data_info(
     genre_sep: GenreSepOpt = "|",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    item_template: ItemTemplateOpt = None,
 ):
     """Print a dataset's size and the text of its first items (a built-in one, or your own)."""
     from fewrec.data.movielens import load_dataset
@@ -216,6 +232,7 @@ def benchmark(
     genre_sep: GenreSepOpt = "|",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    item_template: ItemTemplateOpt = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
@@ -335,6 +352,7 @@ def train(
     genre_sep: GenreSepOpt = "|",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    item_template: ItemTemplateOpt = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
 ):
     """Train a model on MovieLens-100K or your own data and save it as a directory."""

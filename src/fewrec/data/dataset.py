@@ -388,6 +388,11 @@ def item_texts(
             f"item text template {template!r} names field {exc} which items lack",
             fix=f"use fields among {list(info.columns)}",
         ) from None
+    except (IndexError, ValueError, AttributeError) as exc:  # "{0}", "{title", "{title.x}"
+        raise DataError(
+            f"item text template {template!r} cannot be filled in: {exc}",
+            fix="name item fields in braces, e.g. '{title}. {genres}' (double a brace to write one)",
+        ) from None
 
 
 def field_text(value: Any) -> str:

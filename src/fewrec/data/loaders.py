@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, keep_latest
+from fewrec.data.dataset import Dataset, Vocabulary, item_texts, keep_latest
 from fewrec.errors import DataError, Settings
 
 log = logging.getLogger(__name__)
@@ -487,6 +487,13 @@ def load_interactions(
     else:
         user_vocab = Vocabulary(pd.unique(user_ext))
 
+    if item_template is not None and items is None:
+        raise DataError(
+            f"item text template {item_template!r} needs item fields, but no item table was given",
+            fix="give the item table (CLI: --items), or no template",
+        )
+    if item_template is not None:  # a bad template fails here, not at the first item text
+        item_texts(item_info.head(1), item_template)
     frame = pd.DataFrame(
         {
             "user": user_vocab.lookup(user_ext).astype(np.int32),

@@ -261,6 +261,31 @@ def test_english_only_encoder_says_it_cannot_read_another_script(ml100k):
     assert not any("English" in n for n in multi.query_notes(Query(text="我喜欢科幻电影")))
 
 
+def test_item_texts_longer_than_the_encoder_reads_draw_a_warning(tmp_path):
+    """Long descriptions were cut to the encoder's first ~190 words without a word: the fit now
+    warns when many item texts are cut, and names the template as the fix."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+    from fewrec.models import make_model
+    from fewrec.text.encoder import length_problem
+
+    long = "a slow story about the sea and its many lonely sailors " * 30  # 330 words
+    assert length_problem([long, "short"], "minilm")
+    assert length_problem([long, "short"], "multilingual") is None  # it reads all of a text
+    assert length_problem([long] + ["short"] * 19, "minilm") is None  # one in twenty: not many
+    items = pd.DataFrame({"item_id": range(6), "title": [f"Film {i}" for i in range(6)]})
+    items["plot"] = [long if i % 2 else "a short plot" for i in range(6)]
+    inter = pd.DataFrame({"user_id": [0, 0, 1, 1, 2, 2], "item_id": [0, 1, 2, 3, 4, 5]})
+    data = load_interactions(inter, items)
+    with pytest.warns(UserWarning, match=r"3 of 6 item texts are longer than .* --item-template"):
+        make_model("content").fit(data)
+    short = load_interactions(inter, items, item_template="{title}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_model("content").fit(short)
+
+
 def test_an_encoder_runs_on_its_own_backends(tmp_path):
     assert TextEncoder("multilingual", backend=None, cache_dir=tmp_path).backend == "numpy"
     assert TextEncoder(cache_dir=tmp_path).backend == "torch"

@@ -52,13 +52,13 @@ class ContentConfig(TextModelConfig):
 
 def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     """Unit-norm text embeddings of every catalogue item (cached on disk by the encoder); a
-    warning when the encoder cannot read the texts' script."""
-    from fewrec.text.encoder import get_encoder, script_problem
+    warning when the encoder cannot read the texts' script, or reads only the start of many."""
+    from fewrec.text.encoder import get_encoder, length_problem, script_problem
 
     texts = data.item_texts(config.template)
-    problem = script_problem(texts, config.encoder)
-    if problem:
-        warnings.warn(problem, UserWarning, stacklevel=3)
+    for problem in (script_problem(texts, config.encoder), length_problem(texts, config.encoder)):
+        if problem:
+            warnings.warn(problem, UserWarning, stacklevel=3)
     return get_encoder(config.encoder, config.backend).encode(texts)
 
 

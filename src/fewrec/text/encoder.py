@@ -716,6 +716,24 @@ def script_problem(texts: Sequence[str], model: str) -> str | None:
     )
 
 
+def length_problem(texts: Sequence[str], model: str, share: float = FOREIGN_SHARE) -> str | None:
+    """That ``model`` reads only the start of many of ``texts`` (at least ``share`` of a sample
+    of them are longer than it reads), and what to do; or None."""
+    spec = resolve_model(model)
+    if not spec.max_words or not texts:
+        return None
+    sample = list(texts[:: max(1, len(texts) // SCRIPT_SAMPLE)][:SCRIPT_SAMPLE])
+    long = [t for t in sample if len(t.split()) > spec.max_words]
+    if not long or len(long) < share * len(sample):
+        return None
+    return (
+        f"{len(long)} of {len(sample)} item texts are longer than the text encoder {spec.name} reads "
+        f"(about {spec.max_words} words), so only their start is encoded. Fix: put the fields that "
+        "say most first in the item text template (item_template=, CLI --item-template), or "
+        "shorten the longest fields"
+    )
+
+
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

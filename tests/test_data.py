@@ -91,6 +91,7 @@ def test_implicit_data_without_rating_or_time(tmp_path):
     [
         ("user_id,thing\n1,a\n", {}, r"missing id column\(s\) \['item_id'\].*columns present"),
         ("user_id,item_id,rating\n1,a,5\n2,b,lots\n", {}, r"'rating' must be numeric; row 2"),
+        ("user_id;item_id;rating\n1;a;4,5\n2;b;1,234\n", {}, r"'rating' must be numeric; row 2 has '1,234'"),
         ("user_id,item_id,timestamp\n1,a,yesterday-ish\n", {}, r"number or a date; row 1"),
         ("user_id,item_id\n1,\n", {}, r"'item_id' is empty at row 1"),
     ],
@@ -100,6 +101,14 @@ def test_bad_interaction_files_name_row_column_and_fix(tmp_path, text, kwargs, p
     with pytest.raises(DataError, match=pattern) as info:
         load_interactions(p, **kwargs)
     assert str(p) in str(info.value) and "Fix:" in str(info.value)
+
+
+def test_ratings_with_a_decimal_comma_are_read(tmp_path):
+    """A file saved with ';' by a European spreadsheet writes 4.5 as "4,5": it was "must be
+    numeric" (a comma followed by three digits is a thousands separator, still an error)."""
+    p = _write(tmp_path / "eu.csv", 'user_id;item_id;rating\n1;a;4,5\n1;b;3\n2;a;"0,5"\n')
+    d = load_interactions(p)
+    assert d.interactions["rating"].tolist() == [4.5, 3.0, 0.5]
 
 
 def test_empty_file(tmp_path):
@@ -117,12 +126,19 @@ def test_missing_file(tmp_path):
 
 
 def test_non_utf8_text_names_the_line_and_the_fix(tmp_path):
-    p = _write(tmp_path / "items.csv", "item_id,title\na,Caf\u00e9\n", encoding="latin-1")
+    """The fix named latin-1 for every file, which reads a Windows file's curly quotes as control
+    characters without a word; a file cp1252 reads gets cp1252."""
+    windows = "item_id,title\na,Caf\u00e9 \u2019s \u2013 \u20ac5\n"
+    p = _write(tmp_path / "items.csv", windows, encoding="cp1252")
     inter = _write(tmp_path / "i.csv", "user_id,item_id\n1,a\n")
-    with pytest.raises(DataError, match=r"not valid utf-8 .*line 2.*encoding='latin-1'"):
+    with pytest.raises(DataError, match=r"not valid utf-8 .*line 2.*encoding='cp1252' \(CLI: --encoding cp"):
         load_interactions(inter, p)
-    d = load_interactions(inter, p, encoding="latin-1")
-    assert d.item_info["title"].tolist() == ["Caf\u00e9"]
+    d = load_interactions(inter, p, encoding="cp1252")
+    assert d.item_info["title"].tolist() == ["Caf\u00e9 \u2019s \u2013 \u20ac5"]
+    other = tmp_path / "other.csv"  # 0x81 is no cp1252 character: latin-1 reads any byte
+    other.write_bytes(b"item_id,title\na,Caf\xe9 \x81\n")
+    with pytest.raises(DataError, match=r"encoding='latin-1'"):
+        load_interactions(inter, other)
 
 
 def test_duplicate_and_unknown_ids(tmp_path):

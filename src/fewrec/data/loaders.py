@@ -117,10 +117,11 @@ def read_table(
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
         except UnicodeDecodeError:
             line, col = _first_undecodable(path, encoding)
+            guess = _likely_encoding(path)
             raise DataError(
                 f"text is not valid {encoding} at line {line}, byte {col} of that line",
                 source=label,
-                fix="save the file as UTF-8, or pass encoding='latin-1' (CLI: --encoding)",
+                fix=f"save the file as UTF-8, or pass encoding={guess!r} (CLI: --encoding {guess})",
             ) from None
         except LookupError:
             raise DataError(
@@ -195,6 +196,19 @@ def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:
         )
 
 
+def _likely_encoding(path: Path, limit: int = 1 << 26) -> str:
+    """The encoding to suggest for a file that is not UTF-8: Windows' cp1252 when it reads the
+    file (curly quotes, dashes and the euro sign are bytes 0x80-0x9F there, control characters
+    in latin-1, so latin-1 would read them silently wrong), else latin-1 (which reads any bytes)."""
+    with open(path, "rb") as fh:
+        raw = fh.read(limit)
+    try:
+        raw.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
 def _first_undecodable(path: Path, encoding: str) -> tuple[int, int]:
     """(line, byte-in-line), both 1-based, of the first bytes that do not decode."""
     with open(path, "rb") as fh:
@@ -250,9 +264,25 @@ def _no_nulls(frame: pd.DataFrame, col: str, label: str) -> None:
         )
 
 
+#: A number written with a decimal comma ("4,5"; a thousands comma has three digits after it).
+DECIMAL_COMMA = r"\s*[+-]?\d*,\d{1,2}\s*"
+
+
 def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     values = pd.to_numeric(frame[col], errors="coerce")
     bad = values.isna().to_numpy() & frame[col].notna().to_numpy()
+    comma = frame[col].astype(str).str.fullmatch(DECIMAL_COMMA).to_numpy() & bad
+    if comma.any():  # "4,5" in a file saved with ';' by a European spreadsheet
+        text = frame[col][comma].astype(str)
+        log.info(
+            "%s: column %r writes decimals with a comma (%r): read as %s",
+            label,
+            col,
+            text.iloc[0],
+            text.iloc[0].strip().replace(",", "."),
+        )
+        values[comma] = pd.to_numeric(text.str.replace(",", ".", regex=False)).to_numpy()
+        bad &= ~comma
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(

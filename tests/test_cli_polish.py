@@ -156,3 +156,12 @@ def test_cli_recommend_takes_disliked_items(tmp_path):
     assert unknown.returncode == 2 and "unknown history item 'nope'" in flat(unknown.stderr)
     far = fewrec("recommend", str(out), "--disliked-title", "Zzzqx")
     assert far.returncode == 2 and "no item titled 'Zzzqx'" in flat(far.stderr)
+
+
+def test_cli_models_shows_each_presets_own_defaults():
+    """`fewrec models` printed the Config class defaults, so the ablation fewshot-nometa showed
+    meta_learn True (its real default is False)."""
+    proc = fewrec("models")
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split(":", 1)[0]: line for line in proc.stdout.splitlines() if ":" in line}
+    assert "'meta_learn': False" in lines["fewshot-nometa"] and "'meta_learn': True" in lines["fewshot"]

@@ -185,6 +185,22 @@ def test_auto_index_switches_past_threshold():
     assert isinstance(index_for_catalogue(x[:100], cfg), ExactIndex)
 
 
+@needs_faiss
+def test_the_services_auto_index_switches_to_ivf_past_its_threshold():
+    """The README said the service's similar-item search switches to a tuned IVF index past
+    50,000 items; its 'auto' index was FAISS flat (exact) at any size."""
+    from fewrec.scale.ann import ANN_THRESHOLD, AutoIndex, IVFIndex
+    from fewrec.serve.index import make_index
+
+    default = make_index(16)
+    assert isinstance(default, AutoIndex) and default.config.threshold == ANN_THRESHOLD == 50_000
+    index = make_index(16, "auto", threshold=2000)
+    x = clustered(3000, 16)
+    index.add(x)
+    assert isinstance(index.inner, IVFIndex) and index.tuned is not None and index.tuned.recall >= 0.95
+    assert isinstance(make_index(16, "exact"), ExactIndex)
+
+
 # ---------------------------------------------------------------------------------- synthetic
 def test_synthetic_catalogue_from_movielens(ml100k):
     from fewrec.scale.synthetic import ItemVocab, synthetic_catalogue

@@ -1,4 +1,5 @@
-"""The `fewrec` command line: data, train, recommend, benchmark, demo, serve, scale, models."""
+"""The `fewrec` command line: data, train, recommend, benchmark, merge-seeds, demo, serve, scale,
+models."""
 
 from __future__ import annotations
 
@@ -67,8 +68,8 @@ ItemsOpt = Annotated[Path | None, typer.Option(help="CSV/Parquet of item text")]
 UsersOpt = Annotated[Path | None, typer.Option(help="CSV/Parquet of user side info")]
 UserColOpt = Annotated[str, typer.Option(help="user id column")]
 ItemColOpt = Annotated[str, typer.Option(help="item id column")]
-RatingColOpt = Annotated[str | None, typer.Option(help="rating column (none: implicit)")]
-TimeColOpt = Annotated[str | None, typer.Option(help="timestamp column")]
+RatingColOpt = Annotated[str | None, typer.Option(help="rating column ('': implicit data, every row a like)")]
+TimeColOpt = Annotated[str | None, typer.Option(help="timestamp column ('': the rows' order)")]
 ItemIdColOpt = Annotated[
     str | None, typer.Option(help="id column of the --items table (default: --item-col)")
 ]
@@ -194,7 +195,8 @@ def list_models():
     from fewrec.models import MODELS
 
     for name, cls in sorted(MODELS.items()):
-        console.print(f"[bold]{escape(name)}[/bold]: {escape(str(cls.Config().model_dump()))}")
+        config = cls().config.model_dump()  # a preset's own defaults (fewshot-nometa: no meta-learning)
+        console.print(f"[bold]{escape(name)}[/bold]: {escape(str(config))}")
 
 
 @app.command("benchmark")
@@ -490,7 +492,11 @@ def serve(
         int, typer.Option(help="explore while a user has fewer liked items than this")
     ] = 20,
     index: Annotated[
-        str, typer.Option(help="similar-items index: auto | exact | faiss-flat | faiss-hnsw")
+        str,
+        typer.Option(
+            help="similar-items index: auto (exact, then a tuned FAISS IVF past 50,000 items) | exact | "
+            "faiss-flat | faiss-hnsw"
+        ),
     ] = "auto",
     log_level: Annotated[
         str, typer.Option(help="server log level: critical | error | warning | info | debug")

@@ -135,10 +135,10 @@ class EnsembleConfig(ModelConfig):
     rerank: bool = True
     """With ``tune``, also learn LambdaRank re-rankers (LightGBM) of the blend's top items for
     new users, on the same episodes (see `fewrec.models.rerank`). It lifts cold-user K5
-    NDCG@10 by about 2% (ten split seeds of each reveal, every seed up) and makes fitting about
-    1.6x as long; False keeps the blend alone (benchmark name ``ensemble-blend``). It is off
-    where it cannot be learned (no ``tune``, or no shot count of ``rerank_min_shots`` items),
-    and asking for it there is an error."""
+    NDCG@10 by about 0.01 (ten split seeds of each reveal: up on nine, level on seed 0) and
+    makes fitting about 1.5-1.9x as long; False keeps the blend alone (benchmark name
+    ``ensemble-blend``). It is off where it cannot be learned (no ``tune``, or no shot count of
+    ``rerank_min_shots`` items), and asking for it there is an error."""
     text_weight: float = Field(TEXT_WEIGHT, ge=0)
     """For a query with free text: its text match (the mean of the text-reading components'
     standardised `text_match`), times this and the spread of the query's blended scores, is

@@ -14,7 +14,7 @@ an unrated item may still have been liked).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,7 +38,6 @@ class ReplayResult:
     policy: dict
     rewards: np.ndarray
     per_step: int = 1
-    extra: dict = field(default_factory=dict)
 
     def cumulative(self) -> np.ndarray:
         """Mean (over seeds and users) cumulative reward after each step."""

@@ -167,14 +167,18 @@ def faiss_available() -> bool:
     return importlib.util.find_spec("faiss") is not None
 
 
-def make_index(dim: int, kind: str = "auto") -> VectorIndex:
-    """An index by kind: ``exact``, ``faiss-flat``, ``faiss-hnsw`` or ``auto`` (FAISS flat when
-    installed, else exact)."""
+def make_index(dim: int, kind: str = "auto", threshold: int | None = None) -> VectorIndex:
+    """An index by kind: ``exact``, ``faiss-flat``, ``faiss-hnsw`` or ``auto``: exact search
+    until the catalogue passes ``threshold`` items (default `fewrec.scale.ann.ANN_THRESHOLD`,
+    50,000), then a FAISS IVF index whose search breadth is tuned for recall@10 (`AutoIndex`);
+    exact at any size without faiss."""
     if kind not in INDEX_KINDS:
         raise ConfigError(f"unknown index kind {kind!r}; choose from {INDEX_KINDS}")
-    if kind == "auto":
-        kind = "faiss-flat" if faiss_available() else "exact"
-    if kind == "exact":
+    if kind == "auto" and faiss_available():
+        from fewrec.scale.ann import AnnConfig, AutoIndex
+
+        return AutoIndex(dim, AnnConfig() if threshold is None else AnnConfig(threshold=threshold))
+    if kind in ("auto", "exact"):
         return ExactIndex(dim)
     if not faiss_available():
         raise ConfigError(f"index {kind!r} needs faiss. Fix: pip install faiss-cpu, or use index 'exact'")

@@ -500,3 +500,24 @@ def test_side_info_codes_are_levels_of_their_own():
     ridge = make_model("kshot-ridge").fit(data)
     assert ("occupation", "2") in ridge.side_levels
     assert ridge.ignored_in(Query(user_info={"occupation": 2})) == []
+
+
+@pytest.mark.parametrize("name", ["als", "bpr"])
+def test_a_known_users_new_items_move_als_and_bpr(name, warm, fit_cached):
+    """An audit: ALS and BPR scored a known user by their learned vector whatever the query
+    added, so `Query(user=u, items=[...])` equalled `Query(user=u)` (and feedback over HTTP
+    changed nothing until retraining). A query that changes the history folds the user in."""
+    model = fit_cached("warm", warm, name)
+    st = model.fitted
+    u = next(u for u in range(st.train.shape[0]) if st.train.indptr[u + 1] - st.train.indptr[u] >= 5)
+    user = str(st.users.id(u))
+    own = [st.items.id(i) for i in st.train.indices[st.train.indptr[u] : st.train.indptr[u + 1]]]
+    alone = model.score(Query(user=user)).to_numpy()
+    np.testing.assert_array_equal(model.score(Query(user=user, items=own[:3])).to_numpy(), alone)
+    new = [i for i in ("50", "172", "181", "174", "1", "100") if i not in own][:3]
+    added = model.score(Query(user=user, items=new)).to_numpy()
+    finite = np.isfinite(alone) & np.isfinite(added)
+    assert np.abs(added - alone)[finite].max() > 1e-3
+    # a query that dislikes an item of the training history folds the user in without it
+    disliked = model.score(Query(user=user, items=own[:1], ratings=[1.0])).to_numpy()
+    assert np.abs(disliked - alone)[np.isfinite(disliked) & np.isfinite(alone)].max() > 1e-4

@@ -346,10 +346,6 @@ class Recommender(ABC):
     #: that do not would count a 1-star item as a like: they are scored on
     #: `QueryBatch.for_model`, without the query's disliked items (still never recommended).
     reads_ratings: ClassVar[bool] = False
-    #: Whether a known user is scored from a vector learned from their training history (ALS,
-    #: BPR), which a query cannot change until the model is retrained; other models score the
-    #: history itself, so a query's dislike of a training item takes it out.
-    learns_user_vectors: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:

@@ -41,7 +41,6 @@ class _MFBase(Recommender):
     """Shared scoring: user vector (learned, or folded in) dot item factors."""
 
     empty_is_popularity = True
-    learns_user_vectors = True
 
     def _train_implicit(self, make, data: Dataset) -> None:
         """Build (``make()``) and fit an implicit model with BLAS on one thread: implicit's
@@ -64,16 +63,21 @@ class _MFBase(Recommender):
         return np.linalg.solve(a, b).astype(np.float32)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
+        """A known user whose query leaves their training history as it was is scored by the
+        vector learned for them; one whose query adds items (or dislikes some of the history)
+        is folded in from the history as it now stands, as a new user is (the query's items
+        were silently ignored, and feedback changed nothing until retraining)."""
         f = self.item_factors_.shape[1]
         users = np.zeros((len(batch), f), dtype=np.float32)
-        h = batch.history
+        h, train = batch.history, self.fitted.train
         for i, u in enumerate(batch.users):
-            if u >= 0:
+            items = h.indices[h.indptr[i] : h.indptr[i + 1]]
+            if u >= 0 and np.array_equal(
+                np.sort(items), np.sort(train.indices[train.indptr[u] : train.indptr[u + 1]])
+            ):
                 users[i] = self.user_factors_[u]
-            else:
-                items = h.indices[h.indptr[i] : h.indptr[i + 1]]
-                if len(items):
-                    users[i] = self._fold_in(items)
+            elif len(items):
+                users[i] = self._fold_in(items)
         scores = self.fill_empty_with_popularity(users @ self.item_factors_.T, batch)
         scores[:, ~self.trained_] = -np.inf
         return scores

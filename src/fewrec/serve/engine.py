@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import FewrecError, Settings
-from fewrec.models.base import FitState, Query, QueryBatch, Recommender, load_model
+from fewrec.models.base import Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
@@ -577,8 +577,6 @@ class Engine:
                 )
             items[item] = float(r)
             seen.add(item)
-        if user is not None and st.model.learns_user_vectors:  # after the request's items
-            notes += self._unliked_history_note(fit, user, items)
         scorable = dict(zip(items, vocab.lookup(list(items)) >= 0, strict=True))  # one lookup
         if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
             asked = set(req.items)
@@ -606,22 +604,6 @@ class Engine:
             user_info=info or None,
         )
         return query, seen, notes
-
-    @staticmethod
-    def _unliked_history_note(fit: FitState, user: str, items: dict[str, float]) -> list[str]:
-        """A note when the user now dislikes items of their history in the model's training
-        data, which a model that learned a vector for the user (ALS, BPR) keeps counting until
-        it is retrained (the others score the history, and leave a disliked item out)."""
-        u = int(fit.users.lookup([user])[0])
-        lo, hi = fit.train.indptr[u], fit.train.indptr[u + 1]
-        trained = {fit.items.id(i) for i in fit.train.indices[lo:hi]}
-        unliked = [i for i, r in items.items() if i in trained and r <= fit.dislike_at]
-        if not unliked:
-            return []
-        return [
-            f"{len(unliked)} items the user now dislikes (e.g. {unliked[0]!r}) are in their history "
-            "in the model's training data, which still counts them until the model is retrained"
-        ]
 
     def recommend(self, req: S.RecommendRequest) -> S.RecommendResponse:
         """Top-k for a known user and/or a session, with exploration and reasons."""

@@ -165,3 +165,11 @@ def test_cli_models_shows_each_presets_own_defaults():
     assert proc.returncode == 0, proc.stderr
     lines = {line.split(":", 1)[0]: line for line in proc.stdout.splitlines() if ":" in line}
     assert "'meta_learn': False" in lines["fewshot-nometa"] and "'meta_learn': True" in lines["fewshot"]
+
+
+def test_cli_serve_with_a_wrong_model_path_creates_no_store(tmp_path):
+    """`fewrec serve /nonexistent` refused, but left an empty SQLite store behind."""
+    store = tmp_path / "store.db"
+    proc = fewrec("serve", str(tmp_path / "no-model"), "--store", str(store))
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert not store.exists()

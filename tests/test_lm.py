@@ -156,6 +156,19 @@ def test_lm_lora_save_load_gives_equal_scores(lm, tiny, tmp_path):
     )
     with pytest.raises(ConfigError):  # the whole catalogue is too many prompts
         model.score_batch(batch)
+    # dropping a copy leaves the original's adapter (a __del__ removed it with the copy)
+    copy = model.copy_for_update()
+    del copy
+    import gc
+
+    gc.collect()
+    assert lm.has_adapter(model.adapter_)
+    model.score_candidates(batch, cand)
+    # a refit lets go of the last fit's adapter once no copy holds it
+    old = model.adapter_
+    model.fit(tiny)
+    gc.collect()
+    assert model.adapter_ != old and not lm.has_adapter(old) and lm.has_adapter(model.adapter_)
 
 
 def test_rerank_moves_lm_scored_shortlist_on_top(lm, tiny):
@@ -192,6 +205,13 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
     batch = QueryBatch(np.array([-1]), tiny.matrix()[tiny.interactions["user"].iloc[0]])
     np.testing.assert_allclose(again.score_batch(batch), student.score_batch(batch), atol=1e-5)
     assert not hasattr(again, "_given_teacher")
+    # the given teacher is checked against the data (another catalogue: an IndexError, or a
+    # student taught on the wrong items)
+    other = tiny.with_interactions(
+        tiny.interactions[tiny.interactions["user"] != tiny.interactions["user"].iloc[0]]
+    )
+    with pytest.raises(ConfigError, match="trained on other data"):
+        DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(other)
 
 
 def test_generate_reason_is_short_text(lm):

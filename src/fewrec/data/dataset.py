@@ -380,9 +380,12 @@ def item_texts(
             ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
             for row in info.to_dict("records")
         ]
-    rows = info.to_dict("records")
-    try:
-        return [template.format(**{k: field_text(v) for k, v in r.items()}) for r in rows]
+    rows = [{k: field_text(v) for k, v in r.items()} for r in info.to_dict("records")]
+    names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
+    try:  # an item with every field blank (added without info) gets its id, not bare punctuation
+        return [
+            template.format(**r) if any(r.values()) else name for r, name in zip(rows, names, strict=True)
+        ]
     except KeyError as exc:
         raise DataError(
             f"item text template {template!r} names field {exc} which items lack",

@@ -523,7 +523,7 @@ def load_interactions(
             fix="give the item table (CLI: --items), or no template",
         )
     if item_template is not None:  # a bad template fails here, not at the first item text
-        item_texts(item_info.head(1), item_template)
+        item_texts(pd.DataFrame([dict.fromkeys(item_info.columns, "x")]), item_template)
     frame = pd.DataFrame(
         {
             "user": user_vocab.lookup(user_ext).astype(np.int32),

@@ -123,7 +123,10 @@ class Query:
                     f"Query.ratings must be numbers, got {list(self.ratings)!r}", fix="ratings=[5, 3]"
                 ) from None
             if not all(np.isfinite(self.ratings)):
-                raise ArgumentError(f"Query.ratings must be finite numbers, got {self.ratings!r}")
+                raise ArgumentError(
+                    f"Query.ratings must be finite numbers, got {self.ratings!r}",
+                    fix="give each item's rating, or leave out items without one",
+                )
             if len(self.ratings) != len(self.items):
                 raise DataError(
                     f"query has {len(self.items)} items but {len(self.ratings)} ratings",
@@ -146,9 +149,14 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
     for col in catalogue.columns:
         known = catalogue[col].dropna().head(100)  # a sample: this runs on every add
         listy = known.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
-        if col not in info.columns:
+        if col not in info.columns:  # a field the new items lack is blank (their text too)
             if listy or col == "genres":  # an empty list, not NaN: a list column saves as lists
                 info[col] = [[] for _ in range(len(info))]
+            else:
+                info[col] = pd.Series(
+                    [None] * len(info),
+                    dtype=object if not pd.api.types.is_numeric_dtype(catalogue[col]) else float,
+                )
             continue
         if listy or col == "genres":
             info[col] = info[col].map(_as_list)
@@ -395,14 +403,29 @@ class Recommender(ABC):
         train = data.matrix()
         ratings = data.interactions["rating"]
         like = float(ratings.max()) if len(ratings) else 1.0
-        self.state_ = FitState(data.users, data.items, train, like, data.item_info, data.item_template)
-        self._fit(data)
+        before = dict(self.__dict__)
+        # A refit starts from what construction set (the config, a given teacher): the last
+        # fit's state and every cache built on it (attributes ending in "_") go. A fit that
+        # fails leaves the model as it was.
+        for name in [n for n in self.__dict__ if n.endswith("_")]:
+            del self.__dict__[name]
+        try:
+            self.state_ = FitState(data.users, data.items, train, like, data.item_info, data.item_template)
+            self._fit(data)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
         return self
 
     @property
     def fitted(self) -> FitState:
         if self.state_ is None:
-            raise NotFittedError(f"{self.name} is not fitted: call fit(dataset) or load a model")
+            raise NotFittedError(
+                with_fix(
+                    f"{self.name} is not fitted", "call fit(dataset), or load_model(path) for a saved model"
+                )
+            )
         return self.state_
 
     @property
@@ -750,14 +773,23 @@ class Recommender(ABC):
         leaves the model as it was.
         """
         if not self.adds_items:
-            raise ConfigError(f"{self.name} cannot add items without retraining")
+            raise ConfigError(
+                with_fix(
+                    f"{self.name} cannot add items without retraining",
+                    "retrain on data with the new items, or use a model that reads item text "
+                    "(content, fewshot, content-lora; `model.adds_items` says)",
+                )
+            )
         st = self.fitted
         ids = [str(i) for i in _id_list(ids, "add_items ids", "add_items(['new-1'], info)")]
         if any(not i.strip() for i in ids):
             raise DataError("an item id is empty", fix="give every new item a non-empty id")
         dup = [i for i in ids if i in st.items]
         if dup or len(set(ids)) != len(ids):
-            raise DataError(f"items already in the catalogue or repeated: {dup[:5] or ids[:5]}")
+            raise DataError(
+                f"items already in the catalogue or repeated: {dup[:5] or ids[:5]}",
+                fix="give new items new ids; update_items re-reads the text of existing ones",
+            )
         if info is not None and not isinstance(info, pd.DataFrame):
             raise ArgumentError(
                 f"add_items info must be a DataFrame, one row per new item, got {type(info).__name__}",
@@ -934,10 +966,9 @@ class Recommender(ABC):
         return load_model(path)
 
 
-def load_model(path: str | Path) -> Recommender:
-    """Load a model saved with `Recommender.save` (never unpickles anything)."""
-    path = Path(path)
-    cfg_file = path / "config.json"
+def check_model_dir(path: Path) -> None:
+    """That ``path`` is a folder a model was saved in, or a FewrecError saying what it is (a
+    save cut short, no folder, another folder)."""
     if not path.exists():
         here = path.absolute().parent
         saving = sorted(here.glob(f".{path.name}.saving-*"))
@@ -954,8 +985,15 @@ def load_model(path: str | Path) -> Recommender:
                 with_fix(f"{path} does not exist: a save there did not finish", "save it again")
             )
         raise FewrecError(with_fix(f"{path} does not exist", "give the folder a model was saved in"))
-    if not cfg_file.exists():
+    if not (path / "config.json").exists():
         raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
+
+
+def load_model(path: str | Path) -> Recommender:
+    """Load a model saved with `Recommender.save` (never unpickles anything)."""
+    path = Path(path)
+    cfg_file = path / "config.json"
+    check_model_dir(path)
     try:
         meta = json.loads(cfg_file.read_text())
         name = meta.get("model")

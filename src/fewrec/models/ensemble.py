@@ -550,10 +550,10 @@ class EnsembleRecommender(Recommender):
         """Item features from the fitted data (rebuilt when items or their fields change)."""
         st = self.fitted
         key = (id(st.train), id(st.item_info))
-        cached = getattr(self, "_table_cache", None)
+        cached = getattr(self, "table_cache_", None)
         if cached is None or cached[0] != key:
             cached = (key, ItemTable.build(st.train, st.item_info, self.item_numeric_))
-            self._table_cache = cached
+            self.table_cache_ = cached
         return cached[1]
 
     def _get_arrays(self) -> dict[str, np.ndarray]:

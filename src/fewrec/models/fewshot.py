@@ -473,6 +473,8 @@ class FewShotRecommender(Recommender):
             out.update(self.item_item_.as_arrays())
         out.update({f"student.{k}": v for k, v in self.student_.items()})
         out.update({f"head.{k}": v for k, v in self.params_.as_arrays().items()})
+        if self.calibration_ is not None:  # fit-time: recomputed on load, it moved with update_items
+            out.update(zip(CALIBRATION, self.calibration_, strict=True))
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -485,9 +487,14 @@ class FewShotRecommender(Recommender):
         )
         self.student_ = {k[8:]: v for k, v in arrays.items() if k.startswith("student.")}
         self.params_ = HeadParams.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("head.")})
-        self.calibration_ = None
+        saved = [arrays.get(k) for k in CALIBRATION]
+        self.calibration_ = None if any(a is None for a in saved) else tuple(saved)
         self.text_cache_ = None
         self._set_representation(self._raw_representation())
+
+
+CALIBRATION = ("calibration.s_mu", "calibration.s_sd", "calibration.t_mu", "calibration.t_sd")
+"""Saved names of the student's calibration (`FewShotRecommender._calibrated_student`)."""
 
 
 @register

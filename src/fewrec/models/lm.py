@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -27,11 +28,12 @@ import pandas as pd
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError, DataError
+from fewrec.errors import ConfigError, DataError, with_fix
 from fewrec.lm.lora import LoraSettings
 from fewrec.lm.model import DEFAULT_LM
 from fewrec.models.base import (
     MODELS,
+    FitState,
     ModelConfig,
     QueryBatch,
     Recommender,
@@ -332,6 +334,33 @@ class LMLoraConfig(LMConfig):
     """Share of episodes held out for early stopping (at least 4, at most 48)."""
 
 
+def _same_training(a: FitState, b: FitState) -> bool:
+    """Whether two fits saw the same catalogue, users and interactions."""
+    if a.items != b.items or a.users != b.users or a.train.shape != b.train.shape:
+        return False
+    return a.train.nnz == b.train.nnz and (a.train != b.train).nnz == 0
+
+
+class AdapterLease:
+    """Removes a LoRA adapter from the shared LM once no model holds it: copies made by
+    `copy_for_update` share the lease, so dropping a copy leaves the original's adapter (a
+    `__del__` on the model removed it with the first copy dropped). Nothing runs at interpreter
+    exit, when the LM goes anyway."""
+
+    def __init__(self, lm: str, adapter: str):
+        self.finalizer = weakref.finalize(self, _remove_adapter, lm, adapter)
+        self.finalizer.atexit = False
+
+
+def _remove_adapter(lm_name: str, adapter: str) -> None:
+    with contextlib.suppress(Exception):
+        from fewrec.lm.model import _LOADED
+
+        lm = _LOADED.get(lm_name)
+        if lm is not None:
+            lm.remove_adapter(adapter)
+
+
 @register
 class LMLora(_LMRecommender):
     """The LM with a LoRA adapter tuned on TALLRec-style episodes of the training data."""
@@ -360,6 +389,7 @@ class LMLora(_LMRecommender):
         pool = np.random.default_rng(cfg.seed).permutation(episode_order(rows, cfg.seed)[: n_train + n_valid])
         valid, train = take_episodes(rows, pool[:n_valid]), take_episodes(rows, pool[n_valid:])
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
+        self.adapter_lease_ = AdapterLease(cfg.lm, self.adapter_)
         self.split_ = split_for(cfg.lora, self.lm)
         result = train_lora(
             self.lm,
@@ -389,17 +419,10 @@ class LMLora(_LMRecommender):
         self.lora_weights_ = {k[5:]: v for k, v in arrays.items() if k.startswith("lora.")}
         lm = self.lm
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
+        self.adapter_lease_ = AdapterLease(self.config.lm, self.adapter_)
         self.split_ = split_for(self.config.lora, lm)
         lm.add_adapter(self.adapter_, peft_config(self.config.lora, lm))
         lm.set_adapter_weights(self.adapter_, self.lora_weights_)
-
-    def __del__(self) -> None:
-        from fewrec.lm.model import _LOADED
-
-        lm = _LOADED.get(self.config.lm) if self.adapter_ else None
-        if lm is not None:
-            with contextlib.suppress(Exception):  # e.g. at interpreter shutdown
-                lm.remove_adapter(self.adapter_)
 
 
 def _part(name: str, config: dict[str, Any], state: Any) -> Recommender:
@@ -558,6 +581,14 @@ class DistilledLM(Recommender):
         if cfg.teacher not in ("lm-lora", "lm-icl"):
             raise ConfigError(f"teacher must be 'lm-lora' or 'lm-icl', got {cfg.teacher!r}")
         teacher = getattr(self, "_given_teacher", None)
+        if teacher is not None and not _same_training(teacher.fitted, self.fitted):
+            raise ConfigError(
+                with_fix(
+                    "the teacher given to with_teacher was trained on other data than this fit's",
+                    "fit the student on the teacher's training data, or make it with "
+                    "make_model('distilled', ...) to train its own teacher",
+                )
+            )
         if teacher is None:
             teacher = make_model(cfg.teacher, **cfg.teacher_config).fit(data)
         self.base_ = make_model(cfg.base, **cfg.base_config).fit(data)

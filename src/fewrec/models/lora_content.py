@@ -96,7 +96,7 @@ class LoraContentRecommender(ContentRecommender):
         """Adapted embeddings of texts, memoised per text."""
         dim = self.item_emb_.shape[1]
         out = np.zeros((len(texts), dim), dtype=np.float32)
-        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("_text_cache", OrderedDict())
+        cache: OrderedDict[str, np.ndarray] = self.__dict__.setdefault("text_cache_", OrderedDict())
         todo = sorted({t for t in texts if t and t.strip() and t not in cache})
         if todo:
             with torch_threads(self.config.threads):

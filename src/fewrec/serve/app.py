@@ -30,7 +30,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fewrec.errors import FewrecError
-from fewrec.models.base import Recommender
+from fewrec.models.base import Recommender, check_model_dir
 from fewrec.serve import schemas as S
 from fewrec.serve.engine import Engine, ExplorationConfig
 from fewrec.serve.errors import ForbiddenError, InvalidError, ServeError, UnauthorizedError
@@ -232,6 +232,8 @@ def create_app(
     if engine is None:
         if model is None:
             raise FewrecError("create_app needs a model (a fitted Recommender or a saved model directory)")
+        if not isinstance(model, Recommender):  # a wrong model path creates no store file
+            check_model_dir(Path(model).expanduser())
         engine = Engine(Store(store_path), model, exploration=exploration, index=index, model_root=model_root)
     keys = list(api_keys) if api_keys is not None else _keys_from_env()
     if not keys:

@@ -13,7 +13,10 @@ models embed both and match the wishes minus the aversions, so an aversion pushe
 look-alikes down. (A disliked item does not: "no horror" names a kind to avoid, while one film
 rated low says little against its look-alikes; `benchmarks/dislikes.md`.)
 
-Only English negations are recognised; in other languages the whole text counts as wishes.
+English negations are recognised in full; Spanish ("odio", "no me gustan"), French ("je
+déteste", "n'aime pas"), German ("hasse", "mag keine", "ohne") and Chinese ("讨厌", "不喜欢")
+ones by their commonest forms, with their contrasts ("pero", "mais", "aber", "但是"). In other
+languages the whole text counts as wishes.
 """
 
 from __future__ import annotations
@@ -27,16 +30,32 @@ _EXCEPT = re.compile(r"\b(?:anything|everything|all|any)\s+but\b", re.IGNORECASE
 #: Clauses end at punctuation, a contrast, or an "and" that starts a new wish ("I hate horror
 #: and love westerns").
 _CLAUSES = re.compile(
-    r"[.;:!?,\n]+|\bbut\b|\bhowever\b|\bthough\b|\balthough\b|\bwhereas\b|"
+    r"[.;:!?,\n\uff0c\u3002\uff1b\uff1a\uff01\uff1f\u3001]+|\bbut\b|\bhowever\b|\bthough\b|\balthough\b|\bwhereas\b|"
+    # the same contrasts in Spanish, French, German and Chinese
+    r"\bpero\b|\baunque\b|\bmais\b|\bcependant\b|\baber\b|\bjedoch\b|\bsondern\b|但是|可是|不过|但|"
     # "and" before a new wish ("... and I also love westerns"), not before "love triangles"
     r"\band\s+(?=(?:i(?:'d|'m)?\s+)?(?:also\s+|really\s+|\w+ly\s+)?(?:love|like|enjoy|want|prefer|adore)\b"
     r"(?!\s+(?:triangles?|scenes?|stor(?:y|ies)|interests?|songs?|affairs?)\b))",
     re.IGNORECASE,
 )
 _ADVERB = r"(?:(?:really|much|particularly|especially|at all|ever|too|very|so|that|a|big|huge|great) )*"
+#: Negations in Spanish, French and German, words that are no English words ("sin", "sans",
+#: "salvo" and "a part" are left out); tried before the English ones, so "no me gustan" is one
+#: negation.
+_FOREIGN = (
+    r"no (?:me |nos )?(?:gustan?|encantan?|interesan?|quiero|soporto|aguanto)|odio|detesto|nada de|"
+    r"excepto|"
+    r"(?:je )?n'(?:aime|adore|supporte|veux|regarde) (?:pas|plus|gu[eè]re)|"
+    r"(?:je )?ne (?:supporte|veux|regarde) pas|pas (?:de(?! deux)|d'|fan de|trop)|(?:je )?d[ée]teste|sauf|"
+    r"à part|"  # (not "a part": "music plays a part")
+    r"(?:ich )?mag (?:keine?[nmrs]?|nicht)|keine?[nmrs]?|(?:ich )?hasse|nicht|ohne|au(?:ß|ss)er"
+)
+#: Chinese negations: the language writes no spaces, so they are matched without word boundaries.
+_CHINESE = r"不喜欢|不爱看|不爱|讨厌|不要|不想看|不想|别给我|除了|没兴趣|受不了"
 _NEGATION = re.compile(
     r"\b(?:"
-    r"no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|less|fewer|"
+    + _FOREIGN
+    + r"|no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|less|fewer|"
     r"(?:is|are|was|were) ?n[o']?t|isnt|arent|"
     r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|stay away from|"
     r"(?:sick|tired) of|bored (?:of|by|with)|"
@@ -46,13 +65,15 @@ _NEGATION = re.compile(
     rf"dont {_ADVERB}(?:like|love|enjoy|want|watch|do)|"
     rf"never {_ADVERB}(?:watch|watched|like|liked|enjoy|enjoyed|want)|"
     rf"not {_ADVERB}(?:fan of|into|interested in|keen on|fond of)|not"
-    r")\b",
+    r")\b|" + _CHINESE,
     re.IGNORECASE,
 )
 #: A negation after what it is about: "horror is not for me", "romcoms aren't my thing".
 _AFTER = re.compile(
-    r"\b(?:(?:is|are|'s|'re)\s*(?:n't|\s+not)|isnt|arent|not)\s+(?:really\s+|quite\s+)?"
-    r"(?:for me|my (?:thing|cup of tea|style|jam|genre|taste))\b",
+    r"\b(?:(?:(?:is|are|'s|'re)\s*(?:n't|\s+not)|isnt|arent|not)\s+(?:really\s+|quite\s+)?"
+    r"(?:for me|my (?:thing|cup of tea|style|jam|genre|taste))|"
+    r"no (?:es|son) (?:lo m[ií]o|para m[ií])|(?:ce )?n'est pas (?:mon truc|pour moi)|"
+    r"(?:ist|sind) nicht (?:mein ding|meins|mein fall|f[üu]r mich))\b|不是我的菜|不适合我",
     re.IGNORECASE,
 )
 #: Negations that are not about taste: "not sure", "no idea", "nothing beats", "second to none"
@@ -174,6 +195,23 @@ _FILLER = frozenset(
     ["i", "i'm", "im", "i've", "i'd", "we", "you", "me", "and", "or", "so", "also", "just", "please"]
     + ["really", "honestly", "could", "would", "do", "rather", "am", "is", "are", "it", "to", "a"]
     + ["the", "well", "oh", "ok", "okay", "maybe", "very"]
+    + [
+        "yo",
+        "quiero",
+        "je",
+        "j'",
+        "moi",
+        "veux",
+        "ich",
+        "mir",
+        "wir",
+        "will",
+        "möchte",
+        "我",
+        "我们",
+        "也",
+        "很",
+    ]
 )
 
 

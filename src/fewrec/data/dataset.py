@@ -277,7 +277,8 @@ children 0..5): each value is its own level. Larger numbers (ages) go by decade.
 def is_code_field(series: pd.Series) -> bool:
     """Whether a numeric side-info column holds codes rather than amounts: whole numbers from 0
     to `MAX_CODE` (occupation 1..21 are; ML-100K's ages 7..73, or years, go by decade)."""
-    values = pd.to_numeric(series, errors="coerce").dropna()
+    values = pd.to_numeric(series, errors="coerce").astype(float)
+    values = values[np.isfinite(values)]
     whole = bool((values == np.round(values)).all())
     return bool(len(values)) and whole and 0 <= values.min() <= values.max() <= MAX_CODE
 
@@ -301,20 +302,32 @@ def _codes_known(known: Collection[str]) -> bool:
     return False
 
 
+MISSING_LEVEL = ""
+"""The level of a missing (or infinite) side-info value: no level, so it matches no segment or
+one-hot column (a learned "<NA>" segment caught queries that left the field out)."""
+
+
 def side_info_levels(series: pd.Series, known: Collection[str] | None = None) -> np.ndarray:
     """Side-info values as category labels: text as it is, numbers by decade ("20"), or each
-    whole number as itself ("3") in a field of codes (`is_code_field`).
+    whole number as itself ("3") in a field of codes (`is_code_field`); `MISSING_LEVEL` for a
+    missing value.
 
     ``known``: the levels a model learned for this field, given at query time, when one value
     alone cannot tell codes from amounts (occupation 3 is code "3", age 3 is decade "0")."""
-    if not pd.api.types.is_numeric_dtype(series):
-        return series.astype(str).to_numpy()
-    numbers = pd.to_numeric(series, errors="coerce")
+    out = np.full(len(series), MISSING_LEVEL, dtype=object)
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        for i, value in enumerate(series):
+            if not (value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))):
+                out[i] = str(value)
+        return out
+    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    finite = np.isfinite(numbers)
     codes = is_code_field(series) if known is None else _codes_known(known)
     if codes:
-        return np.array([_whole_text(v) if pd.notna(v) else "<NA>" for v in numbers], dtype=object)
-    decade = (numbers // 10) * 10
-    return decade.astype("Int64").astype(str).to_numpy()
+        out[finite] = [_whole_text(v) for v in numbers[finite]]
+    else:
+        out[finite] = [str(int(v // 10 * 10)) for v in numbers[finite]]
+    return out
 
 
 def field_levels(levels: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
@@ -331,7 +344,7 @@ def side_vocab(info: pd.DataFrame, max_levels: int = 30) -> list[tuple[str, str]
     levels: list[tuple[str, str]] = []
     for col in info.columns:
         values = pd.Series(side_info_levels(info[col]))
-        top = values.value_counts().index[:max_levels]
+        top = values[values != MISSING_LEVEL].value_counts().index[:max_levels]
         levels.extend((col, str(v)) for v in sorted(map(str, top)))
     return levels
 

@@ -82,8 +82,15 @@ def rows_matrix(frame: pd.DataFrame, rows: np.ndarray, n_items: int) -> sp.csr_m
 
 
 def binary_union(*mats: sp.csr_matrix) -> sp.csr_matrix:
-    out = mats[0].copy()
-    for m in mats[1:]:
+    """1 wherever any of ``mats`` holds an entry, a stored rating of 0 included (summing the
+    ratings dropped those, so items rated 0 in training were ranked again)."""
+    ones = []
+    for m in mats:
+        m = sp.csr_matrix(m, copy=True)
+        m.data = np.ones_like(m.data, dtype=np.float32)
+        ones.append(m)
+    out = ones[0]
+    for m in ones[1:]:
         out = out + m
     out.data[:] = 1.0
     return out.tocsr()

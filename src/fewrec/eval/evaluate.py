@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples
@@ -59,13 +60,27 @@ def score_eval_set(
     out = np.empty((len(evalset), model.n_items), dtype=np.float32)
     users = np.where(evalset.known, evalset.users, -1)
     info = None if user_info is None else user_info_rows(user_info, evalset.users)
+    cut = model.fitted.dislike_at
     for lo in range(0, len(evalset), chunk):
         hi = min(lo + chunk, len(evalset))
         rows = None if info is None else info.iloc[lo:hi].reset_index(drop=True)
-        batch = QueryBatch(users[lo:hi], evalset.history[lo:hi], user_info=rows)
-        out[lo:hi] = model.score_batch(batch)
+        history = evalset.history[lo:hi].tocsr()
+        # a new user's revealed items rated low are dislikes, as when the model serves them
+        # (`Recommender.batch_from_queries`); a known user's training history is kept whole
+        low = history.copy()
+        low.data = (low.data <= cut).astype(np.float32)
+        low = sp.diags((users[lo:hi] < 0).astype(np.float32)) @ low
+        low.eliminate_zeros()
+        batch = QueryBatch(users[lo:hi], history, user_info=rows, disliked=low.tocsr() if low.nnz else None)
+        out[lo:hi] = model.score_batch(batch.for_model(model))
     ex = evalset.exclude.tocoo()
     out[ex.row, ex.col] = -np.inf
+    return out
+
+
+def _pattern(m: sp.spmatrix) -> sp.csr_matrix:
+    out = sp.csr_matrix(m, copy=True)
+    out.data = np.ones_like(out.data)
     return out
 
 
@@ -81,7 +96,8 @@ def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
             f"this evaluation's ({targets.shape[1]} items)",
             fix="fit the model on the split's train data",
         )
-    leaked = int((fit[users] != 0).multiply(targets != 0).sum()) if len(users) else 0
+    # stored entries, not values: an interaction rated 0 is an interaction
+    leaked = int(_pattern(fit[users]).multiply(_pattern(targets)).sum()) if len(users) else 0
     if leaked:
         raise DataError(
             f"the model was trained on {leaked} of the interactions this evaluation holds out as "
@@ -130,14 +146,17 @@ def evaluate_ranking(
     top = M.top_k_matrix(scores, kmax)
     # a rank whose score is -inf (excluded, outside ``only_items``, or an item the model cannot
     # score) holds no recommendation, only the tie order of the rest: it is never a hit
-    shown = np.isfinite(np.take_along_axis(scores, top, axis=1))
-    hits = M.hits_matrix(top, evalset.targets) & shown
+    ranked = np.take_along_axis(scores, top, axis=1)
+    shown = ~(np.isnan(ranked) | (ranked == -np.inf))
+    # hits in expectation over the order of tied scores (`tied_hits`): ties break by item
+    # index, and low indices are often the popular items
+    tied = M.tied_hits(scores, top, evalset.targets)
     per_user: dict[str, np.ndarray] = {}
     for k in ks:
-        per_user[f"ndcg@{k}"] = M.ndcg_at_k(hits, n_targets, k)
-        per_user[f"recall@{k}"] = M.recall_at_k(hits, n_targets, k)
-        per_user[f"precision@{k}"] = M.precision_at_k(hits, k)
-        per_user[f"hr@{k}"] = M.hit_rate_at_k(hits, k)
+        per_user[f"ndcg@{k}"] = M.ndcg_at_k(tied.expected, n_targets, k)
+        per_user[f"recall@{k}"] = M.recall_at_k(tied.expected, n_targets, k)
+        per_user[f"precision@{k}"] = M.precision_at_k(tied.expected, k)
+        per_user[f"hr@{k}"] = M.tied_hit_rate(tied, k)
     per_user["mrr"] = M.reciprocal_rank(scores, evalset.targets, evalset.exclude)
     k0 = min(ks)
     vecs = item_vectors if item_vectors is not None else genre_vectors(train)
@@ -145,7 +164,8 @@ def evaluate_ranking(
     # list with nothing shown (an ID-only model on cold items) has no diversity or novelty
     top0, shown0 = top[:, :k0], shown[:, :k0]
     per_user[f"diversity@{k0}"] = M.intra_list_diversity(top0, vecs, shown0)
-    per_user[f"novelty@{k0}"] = M.novelty(top0, train.item_counts(), train.n_users, shown0)
+    trained_users = int((train.user_counts() > 0).sum())  # not the held-out users of cold-user
+    per_user[f"novelty@{k0}"] = M.novelty(top0, train.item_counts(), trained_users, shown0)
     report = Report(per_user=per_user)
     for key, vals in per_user.items():
         if key.startswith(("diversity", "novelty")):

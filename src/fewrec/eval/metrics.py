@@ -6,6 +6,8 @@ bootstrapping users (`bootstrap_ci`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.stats import rankdata
@@ -40,6 +42,86 @@ def hits_matrix(top: np.ndarray, targets: sp.csr_matrix) -> np.ndarray:
     wanted = np.arange(top.shape[0], dtype=np.int64)[:, None] * n_items + top
     pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
     return keys[pos] == wanted
+
+
+@dataclass
+class TiedHits:
+    """What each rank of a top-k list holds, in expectation over the order of tied scores.
+
+    Ties in a top list are broken by item index (`top_k_matrix`), and low indices are often the
+    popular items: counting those hits as they fall rewards a model for ties (every item scored
+    the same gave NDCG@10 0.23 on cold users against 0.06 in expectation). Here a rank inside a
+    group of tied scores holds ``targets / size`` of a hit, where the group counts every item of
+    that score in the full ranking, so a model is scored as if its ties were broken at random
+    (the rule `reciprocal_rank` follows). Without ties this is the plain hit matrix.
+
+    Attributes:
+        expected: (n x k) expected hit at each rank (0 where the score is -inf or NaN: no item
+            is recommended there).
+        start: (n x k) first rank of the tie group holding each rank.
+        size, targets: (n x k) items and targets of that score in the full ranking.
+    """
+
+    expected: np.ndarray
+    start: np.ndarray
+    size: np.ndarray
+    targets: np.ndarray
+
+
+def tied_hits(scores: np.ndarray, top: np.ndarray, targets: sp.csr_matrix) -> TiedHits:
+    """`TiedHits` of the top lists ``top`` (`top_k_matrix`) of ``scores`` (excluded items
+    -inf) against ``targets``."""
+    t = targets.tocsr()
+    if t.shape[0] != top.shape[0]:
+        raise DataError(f"{top.shape[0]} ranked lists but {t.shape[0]} rows of targets")
+    n, k = top.shape
+    clean = np.asarray(scores, dtype=np.float64)
+    clean = np.where(np.isnan(clean), -np.inf, clean)
+    ranked = np.take_along_axis(clean, top, axis=1)
+    new_group = np.ones((n, k), dtype=bool)
+    new_group[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
+    start = np.maximum.accumulate(np.where(new_group, np.arange(k), 0), axis=1)
+    # every tie group's size and targets in the full ranking: the items of its score
+    rows = np.repeat(np.arange(n), np.diff(t.indptr))
+    target_scores = clean[rows, t.indices]
+    size = np.zeros((n, k), dtype=np.float64)
+    n_targets = np.zeros((n, k), dtype=np.float64)
+    for r in np.unique(start):  # one pass per rank where some list starts a tie group
+        q = np.flatnonzero(start[:, r] == r)
+        if not len(q):
+            continue
+        value = np.full(n, np.nan)
+        value[q] = ranked[q, r]
+        size[q, r] = (clean[q] == value[q, None]).sum(axis=1)
+        hit = target_scores == value[rows]
+        n_targets[q, r] = np.bincount(rows[hit], minlength=n)[q]
+    size = np.take_along_axis(size, start, axis=1)
+    n_targets = np.take_along_axis(n_targets, start, axis=1)
+    expected = np.divide(n_targets, size, out=np.zeros_like(size), where=size > 0)
+    expected[ranked == -np.inf] = 0.0
+    return TiedHits(expected, start, size, n_targets)
+
+
+def tied_hit_rate(tied: TiedHits, k: int) -> np.ndarray:
+    """`hit_rate_at_k` in expectation over the order of tied scores: 1 when a target is in a
+    tie group wholly inside the top k, else the chance that the ranks the last group gets
+    there draw at least one of its targets (hypergeometric)."""
+    k = check_k(k)
+    k = min(k, tied.expected.shape[1])
+    last = k - 1
+    a = tied.start[:, last]
+    before = np.array([tied.expected[i, : a[i]].sum() for i in range(len(a))])
+    out = np.ones(len(a))
+    for i in np.flatnonzero(before <= 0):
+        g, tg, m = tied.size[i, last], tied.targets[i, last], k - a[i]
+        if tied.expected[i, last] <= 0 or tg <= 0:
+            out[i] = 0.0
+            continue
+        miss = 1.0
+        for j in range(int(m)):
+            miss *= max(g - tg - j, 0.0) / (g - j)
+        out[i] = 1.0 - miss
+    return out
 
 
 def _discounts(k: int) -> np.ndarray:

@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from fewrec.data.dataset import Dataset, field_levels, side_info_levels
+from fewrec.data.dataset import MISSING_LEVEL, Dataset, field_levels, side_info_levels
 from fewrec.errors import ConfigError
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
 
@@ -66,6 +66,8 @@ class PopularityRecommender(Recommender):
         self.seg_keys_: list[tuple[str, str]] = []
         rows, sizes = [], []
         users = inter["user"].to_numpy()
+        # only users with training interactions: held-out users' side info must not move it
+        trained = np.bincount(users, minlength=data.n_users)[: data.n_users] > 0
         seg_cols = self.config.segment_by
         self.seg_cols_ = list(data.user_info.columns) if seg_cols == "auto" else list(seg_cols)
         for col in self.seg_cols_:
@@ -75,14 +77,14 @@ class PopularityRecommender(Recommender):
                 )
             values = side_info_levels(data.user_info[col])
             per_inter = values[users]
-            for level in sorted(set(values)):
+            for level in sorted(set(values[trained]) - {MISSING_LEVEL}):
                 mask = per_inter == level
                 rows.append(np.bincount(inter["item"].to_numpy()[mask], minlength=n))
-                sizes.append(float((values == level).sum()))
+                sizes.append(float((values[trained] == level).sum()))
                 self.seg_keys_.append((col, level))
         self.seg_counts_ = np.asarray(rows, np.float32).reshape(len(rows), n)
         self.seg_sizes_ = np.asarray(sizes, np.float32)
-        self.n_users_ = float(data.n_users)
+        self.n_users_ = float(trained.sum())
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:

@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.data.dataset import side_info_levels
+from fewrec.data.dataset import MISSING_LEVEL, side_info_levels
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class UserSchema:
             [str(v) for v in user_info[c].dropna().astype(str).value_counts().index[:MAX_LEVELS]] for c in cat
         ]
         numbers = [pd.to_numeric(user_info[c], errors="coerce").dropna() for c in num]
-        decades = [sorted(set(side_info_levels(values).tolist())) for values in numbers]
+        decades = [sorted(set(side_info_levels(values).tolist()) - {MISSING_LEVEL}) for values in numbers]
         return cls(num, cat, levels, decades)
 
     @property

@@ -207,12 +207,13 @@ def test_content_adds_items_from_their_text(warm):
     # a field of the template the new items lack is blank (MovieLens' template names the year:
     # an item without one was refused, with a fix naming the model's own template)
     content.add_items(["dune-2"], pd.DataFrame({"title": ["Dune Part Two"], "genres": [["Sci-Fi"]]}))
-    content.add_items(["bare"])  # no info at all: its text is its id
+    content.add_items(["bare"])  # no info at all: its text is its id (it was its row number, "0")
     st = content.fitted
-    assert content.texts_of(st.item_info.iloc[-2:], st.items.ids[-2:]) == [
-        "Dune Part Two (). Genres: Sci-Fi.",
-        "bare",
-    ]
+    assert content.texts_of(st.item_info.iloc[-2:]) == ["Dune Part Two (). Genres: Sci-Fi.", "bare"]
+    from fewrec.text.encoder import get_encoder
+
+    bare = get_encoder(content.config.encoder).encode(["bare"])[0]
+    np.testing.assert_allclose(content.item_emb_[-1], bare, atol=1e-5)
 
 
 def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(
@@ -612,3 +613,25 @@ def test_kshot_ridge_windows_add_the_next_blocks_of_k_as_earliest_episodes(ml100
     ref = Ridge(alpha=3.0).fit(np.array(xs, float), np.array(ys, float))
     np.testing.assert_allclose(model.weights_[0], ref.coef_.T, atol=1e-5)
     np.testing.assert_allclose(model.intercepts_[0], ref.intercept_, atol=1e-5)
+
+
+def test_adding_items_keeps_the_catalogues_text_and_types():
+    """Filling a field the new items lacked with NaN turned a whole-number year column into
+    floats: every old item's text read 'Alpha (1995.0)' after the add."""
+    from fewrec.data import load_interactions
+
+    items = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "title": ["Alpha", "Beta", "Gamma"], "year": [1995, 1996, 1997]}
+    )
+    inter = pd.DataFrame({"user_id": [1, 1, 2, 2], "item_id": ["a", "b", "b", "c"]})
+    model = make_model("content").fit(load_interactions(inter, items, item_template="{title} ({year})"))
+    model.add_items(["d"], pd.DataFrame({"title": ["Delta"]}))
+    model.add_items(["e"], pd.DataFrame({"title": ["Epsilon"], "year": [2001.0]}))
+    st = model.fitted
+    assert model.texts_of(st.item_info) == [
+        "Alpha (1995)",
+        "Beta (1996)",
+        "Gamma (1997)",
+        "Delta ()",
+        "Epsilon (2001)",
+    ]

@@ -497,6 +497,13 @@ def test_side_info_codes_are_levels_of_their_own():
     assert seg.ignored_in(Query(user_info={"occupation": 3.0, "age": 27})) == []
     notes = seg.ignored_in(Query(user_info={"occupation": 7}))
     assert notes == ["occupation=7 was never seen in training, so it counts as unknown"]
+    inf = seg.ignored_in(Query(user_info={"occupation": float("inf")}))  # an OverflowError
+    assert inf == ["occupation=inf was never seen in training, so it counts as unknown"]
+    # a query that leaves a field out is scored alike alone and beside one that gives it (in a
+    # batch it got NaN, a learned "<NA>" level of codes)
+    alone = seg.recommend(Query(user_info={"age": 40}), k=5)
+    both = seg.recommend_many([Query(user_info={"occupation": 2}), Query(user_info={"age": 40})], k=5)
+    assert both[1]["item"].tolist() == alone["item"].tolist()
     ridge = make_model("kshot-ridge").fit(data)
     assert ("occupation", "2") in ridge.side_levels
     assert ridge.ignored_in(Query(user_info={"occupation": 2})) == []

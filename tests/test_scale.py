@@ -186,15 +186,15 @@ def test_auto_index_switches_past_threshold():
 
 
 @needs_faiss
-def test_the_services_auto_index_switches_to_ivf_past_its_threshold():
+def test_the_services_ivf_index_switches_past_its_threshold():
     """The README said the service's similar-item search switches to a tuned IVF index past
-    50,000 items; its 'auto' index was FAISS flat (exact) at any size."""
+    50,000 items; no index kind of the service did (`--index faiss-ivf` now does)."""
     from fewrec.scale.ann import ANN_THRESHOLD, AutoIndex, IVFIndex
     from fewrec.serve.index import make_index
 
-    default = make_index(16)
-    assert isinstance(default, AutoIndex) and default.config.threshold == ANN_THRESHOLD == 50_000
-    index = make_index(16, "auto", threshold=2000)
+    ivf = make_index(16, "faiss-ivf")
+    assert isinstance(ivf, AutoIndex) and ivf.config.threshold == ANN_THRESHOLD == 50_000
+    index = make_index(16, "faiss-ivf", threshold=2000)
     x = clustered(3000, 16)
     index.add(x)
     assert isinstance(index.inner, IVFIndex) and index.tuned is not None and index.tuned.recall >= 0.95

@@ -144,7 +144,7 @@ def _own_data(
         encoding=encoding,
         sep=sep,
         name=interactions.stem,
-        item_template=item_template,
+        item_template=item_template or None,  # '': the default text, as '' means none elsewhere
     )
 
 
@@ -494,8 +494,8 @@ def serve(
     index: Annotated[
         str,
         typer.Option(
-            help="similar-items index: auto (exact, then a tuned FAISS IVF past 50,000 items) | exact | "
-            "faiss-flat | faiss-hnsw"
+            help="similar-items index: auto (FAISS flat, exact) | exact | faiss-flat | faiss-hnsw | "
+            "faiss-ivf (exact, then a tuned FAISS IVF past 50,000 items)"
         ),
     ] = "auto",
     log_level: Annotated[

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -269,7 +270,8 @@ DECIMAL_COMMA = r"\s*[+-]?\d*,\d{1,2}\s*"
 
 
 def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
-    values = pd.to_numeric(frame[col], errors="coerce")
+    # as floats: a nullable string column gives Int64, which cannot take the 4.5 of a "4,5"
+    values = pd.to_numeric(frame[col], errors="coerce").astype(float)
     bad = values.isna().to_numpy() & frame[col].notna().to_numpy()
     comma = frame[col].astype(str).str.fullmatch(DECIMAL_COMMA).to_numpy() & bad
     if comma.any():  # "4,5" in a file saved with ';' by a European spreadsheet
@@ -517,6 +519,11 @@ def load_interactions(
     else:
         user_vocab = Vocabulary(pd.unique(user_ext))
 
+    if item_template is not None and not re.search(r"\{[^{}]*\}", item_template.replace("{{", "")):
+        raise DataError(
+            f"item text template {item_template!r} names no field, so every item would read the same",
+            fix="name item fields in braces, e.g. '{title}. {genres}' (CLI: --item-template), or give none",
+        )
     if item_template is not None and items is None:
         raise DataError(
             f"item text template {item_template!r} needs item fields, but no item table was given",

@@ -141,6 +141,19 @@ class Query:
             )
 
 
+def _blank_like(column: pd.Series, n: int) -> pd.Series:
+    """``n`` missing values of ``column``'s kind, so that appending them keeps its type (whole
+    numbers stay whole, dates stay dates): a year of 1995 read "1995.0" beside a float NaN."""
+    if pd.api.types.is_bool_dtype(column):
+        return pd.Series([pd.NA] * n, dtype="boolean")
+    if pd.api.types.is_integer_dtype(column):
+        return pd.Series([pd.NA] * n, dtype="Int64")
+    try:
+        return pd.Series([None] * n, dtype=column.dtype)
+    except (TypeError, ValueError):
+        return pd.Series([None] * n, dtype=object)
+
+
 def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
     """New items' fields in the catalogue's types, so that the two still save as one table:
     genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
@@ -153,10 +166,7 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
             if listy or col == "genres":  # an empty list, not NaN: a list column saves as lists
                 info[col] = [[] for _ in range(len(info))]
             else:
-                info[col] = pd.Series(
-                    [None] * len(info),
-                    dtype=object if not pd.api.types.is_numeric_dtype(catalogue[col]) else float,
-                )
+                info[col] = _blank_like(catalogue[col], len(info))
             continue
         if listy or col == "genres":
             info[col] = info[col].map(_as_list)
@@ -170,6 +180,9 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
                     f"field {col!r} of the new items must be a number, got {info[col][bad].iloc[0]!r}",
                     fix=f"give {col} as a number, or leave it empty",
                 )
+            whole = numbers.dropna()
+            if pd.api.types.is_integer_dtype(catalogue[col]) and (whole == np.round(whole)).all():
+                numbers = numbers.astype("Int64")  # whole numbers stay whole: "1995", not "1995.0"
             info[col] = numbers
     return info
 
@@ -561,7 +574,13 @@ class Recommender(ABC):
         return getattr(self.config, "template", None) or self.fitted.item_template
 
     def texts_of(self, rows: pd.DataFrame, ids: Sequence[str] | None = None) -> list[str]:
-        """The texts of item rows (item info) as this model makes them (`item_text_template`)."""
+        """The texts of item rows (item info) as this model makes them (`item_text_template`).
+        An item with no text gets its id: ``ids``, else the catalogue id of each row's index
+        (rows of `FitState.item_info`, as `add_items` and `update_items` hand them over)."""
+        if ids is None and len(rows) and pd.api.types.is_integer_dtype(rows.index):
+            catalogue = self.fitted.items.ids
+            if rows.index.min() >= 0 and rows.index.max() < len(catalogue):
+                ids = [catalogue[i] for i in rows.index]
         return item_texts(rows, self.item_text_template(), ids)
 
     def text_vocabulary(self) -> frozenset[str]:
@@ -810,6 +829,7 @@ class Recommender(ABC):
             )
             st.item_info = pd.concat([st.item_info, info], ignore_index=True)
             st.popularity = np.r_[st.popularity, np.zeros(len(ids), np.float32)]
+            info.index = pd.RangeIndex(n_old, n_old + len(ids))  # their rows: `texts_of` finds their ids
             self._add_items(n_old, info)
         except BaseException:  # leave the model as it was
             st.items, st.train, st.item_info, st.popularity = saved
@@ -873,7 +893,7 @@ class Recommender(ABC):
             item_info[col] = pd.Series(values, index=item_info.index, dtype=item_info[col].dtype)
         # the items' whole rows: the fields not given keep their values, and the text is re-read
         # from all of them (it was built from the given fields alone)
-        rows = item_info.iloc[np.asarray(idx, dtype=np.int64)].reset_index(drop=True)
+        rows = item_info.iloc[np.asarray(idx, dtype=np.int64)]  # indexed by row: `texts_of` finds ids
         self._update_items(np.asarray(idx, dtype=np.int64), rows)
         st.item_info = item_info  # after: a failed re-read leaves the model as it was
         self._extend_text_caches(rows)

@@ -14,6 +14,7 @@ new items are added, so loading scores identically without retraining.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections import OrderedDict
 from typing import Any
 
@@ -26,6 +27,7 @@ from fewrec.data.dataset import Dataset
 from fewrec.errors import FewrecError
 from fewrec.models.base import register
 from fewrec.models.content import ContentConfig, ContentRecommender, wish_vectors
+from fewrec.text.encoder import length_problem
 
 _ADAPTER_PREFIX = "lora."
 _TEXT_CACHE_SIZE = 1024
@@ -66,6 +68,10 @@ class LoraContentRecommender(ContentRecommender):
     def _fit(self, data: Dataset) -> None:
         st = self.fitted
         texts = data.item_texts(self.config.template)
+        # it reads max_seq_length word pieces of an item (about 3 words for 4 pieces)
+        cut = length_problem(texts, self.config.encoder, max_words=self.config.max_seq_length * 3 // 4)
+        if cut:
+            warnings.warn(f"{cut}, or raise max_seq_length", UserWarning, stacklevel=3)
         result = train_lora(texts, st.train, st.like_rating, self._options())
         self.item_emb_ = result.item_emb
         self.adapter_ = result.encoder.adapter_arrays()

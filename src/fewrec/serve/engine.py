@@ -47,6 +47,11 @@ FUTURE_SLACK = 86_400.0
 EXPLAIN_MAX_HISTORY = 10
 
 
+EXACT_BELOW = 0.5
+"""Similar items are scored exactly, not through the vector index, when filters leave fewer
+than this share of the catalogue (an approximate index misses items far from the query)."""
+
+
 class ExplorationConfig(Settings):
     """How new users are explored, with defaults tuned for lists of 10 on validation users
     (``benchmarks/bandit_replay_k10.md``: five lists of 10 for cold users).
@@ -745,7 +750,14 @@ class Engine:
             raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")
         allowed, notes = self._allowed(st, opts)
         allowed[idx] = False
-        if st.index is not None and st.vectors is not None:
+        if st.index is not None and st.vectors is not None and allowed.mean() < EXACT_BELOW:
+            # a filter leaves few items: an approximate index (IVF, HNSW) searches only near
+            # the item and misses them, so score the allowed items exactly
+            rows = np.flatnonzero(allowed)
+            scores = st.vectors[rows].astype(np.float64) @ st.vectors[idx].astype(np.float64)
+            best = top_k_by(scores, opts.k, st.model.fitted.popularity[rows])
+            hits, sims = rows[best], scores[best]
+        elif st.index is not None and st.vectors is not None:
             sims, hits = st.index.search(st.vectors[idx : idx + 1], opts.k, allowed)
             keep = hits[0] >= 0
             hits, sims = hits[0][keep], sims[0][keep].astype(np.float64)

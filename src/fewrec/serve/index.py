@@ -16,7 +16,7 @@ import numpy as np
 from fewrec.errors import ConfigError
 from fewrec.topk import top_k
 
-INDEX_KINDS = ("auto", "exact", "faiss-flat", "faiss-hnsw")
+INDEX_KINDS = ("auto", "exact", "faiss-flat", "faiss-hnsw", "faiss-ivf")
 
 
 @runtime_checkable
@@ -168,18 +168,20 @@ def faiss_available() -> bool:
 
 
 def make_index(dim: int, kind: str = "auto", threshold: int | None = None) -> VectorIndex:
-    """An index by kind: ``exact``, ``faiss-flat``, ``faiss-hnsw`` or ``auto``: exact search
-    until the catalogue passes ``threshold`` items (default `fewrec.scale.ann.ANN_THRESHOLD`,
-    50,000), then a FAISS IVF index whose search breadth is tuned for recall@10 (`AutoIndex`);
-    exact at any size without faiss."""
+    """An index by kind: ``exact`` (numpy), ``faiss-flat`` (exact, faster), ``faiss-hnsw``,
+    ``faiss-ivf`` (exact search until the catalogue passes ``threshold`` items, default
+    `fewrec.scale.ann.ANN_THRESHOLD` = 50,000, then a FAISS IVF index whose search breadth is
+    tuned for recall@10: `AutoIndex`), or ``auto`` (FAISS flat when installed, else exact)."""
     if kind not in INDEX_KINDS:
         raise ConfigError(f"unknown index kind {kind!r}; choose from {INDEX_KINDS}")
-    if kind == "auto" and faiss_available():
+    if kind == "auto":
+        kind = "faiss-flat" if faiss_available() else "exact"
+    if kind == "exact":
+        return ExactIndex(dim)
+    if kind == "faiss-ivf" and faiss_available():
         from fewrec.scale.ann import AnnConfig, AutoIndex
 
         return AutoIndex(dim, AnnConfig() if threshold is None else AnnConfig(threshold=threshold))
-    if kind in ("auto", "exact"):
-        return ExactIndex(dim)
     if not faiss_available():
         raise ConfigError(f"index {kind!r} needs faiss. Fix: pip install faiss-cpu, or use index 'exact'")
     return FaissIndex(dim, kind.removeprefix("faiss-"))

@@ -39,7 +39,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -716,10 +716,14 @@ def script_problem(texts: Sequence[str], model: str) -> str | None:
     )
 
 
-def length_problem(texts: Sequence[str], model: str, share: float = FOREIGN_SHARE) -> str | None:
+def length_problem(
+    texts: Sequence[str], model: str, share: float = FOREIGN_SHARE, max_words: int | None = None
+) -> str | None:
     """That ``model`` reads only the start of many of ``texts`` (at least ``share`` of a sample
-    of them are longer than it reads), and what to do; or None."""
+    of them are longer than it reads: its own limit, or ``max_words``), and what to do; or None."""
     spec = resolve_model(model)
+    if max_words is not None:
+        spec = replace(spec, max_words=max_words)
     if not spec.max_words or not texts:
         return None
     sample = list(texts[:: max(1, len(texts) // SCRIPT_SAMPLE)][:SCRIPT_SAMPLE])

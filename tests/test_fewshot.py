@@ -474,11 +474,22 @@ def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_bel
         for n in ("popularity", "dlae", "kshot-ridge")
     }
     assert got["kshot-ridge"] > got["popularity"] + 0.03 > got["dlae"] + 0.03, got
-    # its neighbourhood block (on by default) lets 660 training users teach it about items
-    # like the ones a user reveals
-    plain = make_model("kshot-ridge", neighbourhood=0.0).fit(cold_user.train)
-    without = evaluate_ranking(plain, cold_user.valid, cold_user.train).values["ndcg@10"]
-    assert got["kshot-ridge"] > without + 0.01, (got, without)
+
+
+def test_kshot_ridge_neighbourhood_block_lifts_random_reveals(ml100k):
+    """Its neighbourhood block (on by default) lets 660 training users teach it about items
+    like the ones a user reveals: on validation users revealing five random items (the
+    earliest five, scored as served, with dislikes left out, are level: 0.5218 against 0.5219)."""
+    from fewrec.data.splits import cold_user_split
+
+    split = cold_user_split(ml100k, shots=5, seed=0, random_shots=True)
+    got = {
+        block: evaluate_ranking(
+            make_model("kshot-ridge", neighbourhood=block).fit(split.train), split.valid, split.train
+        ).values["ndcg@10"]
+        for block in (0.0, 10.0)
+    }
+    assert got[10.0] > got[0.0] + 0.02, got
 
 
 @pytest.mark.parametrize(("side_weight", "neighbourhood"), [(0.0, 0.0), (2.0, 0.0), (2.0, 3.0)])

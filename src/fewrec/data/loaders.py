@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ast
 import logging
-import re
 import warnings
 from pathlib import Path
 
@@ -519,7 +518,7 @@ def load_interactions(
     else:
         user_vocab = Vocabulary(pd.unique(user_ext))
 
-    if item_template is not None and not re.search(r"\{[^{}]*\}", item_template.replace("{{", "")):
+    if item_template is not None and "{" not in item_template.replace("{{", ""):
         raise DataError(
             f"item text template {item_template!r} names no field, so every item would read the same",
             fix="name item fields in braces, e.g. '{title}. {genres}' (CLI: --item-template), or give none",

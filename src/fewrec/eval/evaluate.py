@@ -11,7 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset, user_info_rows
-from fewrec.data.splits import EvalSet, TallrecSamples
+from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
 from fewrec.errors import ArgumentError, DataError
 from fewrec.eval import metrics as M
 from fewrec.models.base import QueryBatch, Recommender
@@ -78,12 +78,6 @@ def score_eval_set(
     return out
 
 
-def _pattern(m: sp.spmatrix) -> sp.csr_matrix:
-    out = sp.csr_matrix(m, copy=True)
-    out.data = np.ones_like(out.data)
-    return out
-
-
 def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
     """Refuse to evaluate a model whose training data hold the queries' targets (a model fitted
     on another split, or on the whole data; or duplicated interaction rows)."""
@@ -97,7 +91,7 @@ def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
             fix="fit the model on the split's train data",
         )
     # stored entries, not values: an interaction rated 0 is an interaction
-    leaked = int(_pattern(fit[users]).multiply(_pattern(targets)).sum()) if len(users) else 0
+    leaked = int(binary_union(fit[users]).multiply(binary_union(targets)).sum()) if len(users) else 0
     if leaked:
         raise DataError(
             f"the model was trained on {leaked} of the interactions this evaluation holds out as "

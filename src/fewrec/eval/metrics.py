@@ -110,7 +110,9 @@ def tied_hit_rate(tied: TiedHits, k: int) -> np.ndarray:
     k = min(k, tied.expected.shape[1])
     last = k - 1
     a = tied.start[:, last]
-    before = np.array([tied.expected[i, : a[i]].sum() for i in range(len(a))])
+    # expected hits in the groups wholly before the last one (all of them inside the top k)
+    upto = np.c_[np.zeros(len(a)), np.cumsum(tied.expected, axis=1)]
+    before = upto[np.arange(len(a)), a]
     out = np.ones(len(a))
     for i in np.flatnonzero(before <= 0):
         g, tg, m = tied.size[i, last], tied.targets[i, last], k - a[i]

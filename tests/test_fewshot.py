@@ -463,6 +463,39 @@ def test_ensemble_tunes_on_every_eligible_user_once_across_folds():
         make_model("ensemble", folds=0)
 
 
+def test_ensemble_tunes_on_new_users_read_as_served(cold_user, monkeypatch):
+    """The tuning episodes read a revealed low rating as served (a dislike, left out for a
+    component that does not read ratings); they read it as a like, so the weights and the
+    re-ranker were tuned on histories no new user's query gives."""
+    from fewrec.models.knn import ItemKNN
+
+    seen = []
+    original = ItemKNN.score_batch
+
+    def spy(self, batch):
+        if (np.asarray(batch.users) < 0).all():
+            seen.append(batch.history.data.min(initial=np.inf))
+        return original(self, batch)
+
+    monkeypatch.setattr(ItemKNN, "score_batch", spy)
+    cfg = {"components": {"itemknn": {}, "popularity": {}}, "shots": [3, 5], "folds": 2, "warm": False}
+    model = make_model("ensemble", rerank=False, **cfg).fit(cold_user.train)
+    assert len(seen) == 2 * 2 * 2  # folds x shot counts x reveals
+    assert min(seen) > model.fitted.dislike_at, seen
+
+
+def test_ensemble_weighs_a_query_by_the_items_it_reveals(warm):
+    """The weights (and re-ranker) of a new user go by the number of items revealed, as in the
+    tuning episodes; a query revealing five items, two of them dislikes, took the weights of
+    three."""
+    ens = make_model("ensemble", components={"itemknn": {}, "popularity": {}}, tune=False, shots=[3, 5])
+    ens.fit(warm.train)
+    ens.weights_ = np.array([[1.0, 0.0], [0.0, 1.0]])  # K = 3: item-kNN alone; K = 5: popularity
+    query = Query(items=["50", "181", "100", "1", "258"], ratings=[5, 5, 5, 1, 2])
+    got = ens.recommend(query, k=10)["item"].tolist()
+    assert got == make_model("popularity").fit(warm.train).recommend(query, k=10)["item"].tolist()
+
+
 def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_below_it(cold_user):
     """Real run: cold-user K = 5 earliest reveal, validation users (never trained on). A new
     user's first ratings predict the rest poorly for models that reconstruct a user from any of

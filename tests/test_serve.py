@@ -700,7 +700,10 @@ def test_own_data_ids_with_slashes_text_of_untitled_items_and_search(shop_dir, e
         assert c.get("/users/a%2Fb/feedback").json()[0]["item"] == "shop/3"
         assert c.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
         notes = c.get("/users/a%2Fb/recommend?explore=false").json()["notes"]
-        assert any("1 of the user's stored liked items are not in this model's catalogue" in n for n in notes)
+        assert any(
+            "1 of the user's stored items (likes and ratings) are not in this model's catalogue" in n
+            for n in notes
+        )
         assert c.delete("/users/a%2Fb", headers=AUTH).status_code == 200
 
 

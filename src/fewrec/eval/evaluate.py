@@ -8,13 +8,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
 from fewrec.errors import ArgumentError, DataError
 from fewrec.eval import metrics as M
-from fewrec.models.base import QueryBatch, Recommender
+from fewrec.models.base import QueryBatch, Recommender, dislike_mask
 
 DEFAULT_KS = (10, 20)
 
@@ -67,11 +66,8 @@ def score_eval_set(
         history = evalset.history[lo:hi].tocsr()
         # a new user's revealed items rated low are dislikes, as when the model serves them
         # (`Recommender.batch_from_queries`); a known user's training history is kept whole
-        low = history.copy()
-        low.data = (low.data <= cut).astype(np.float32)
-        low = sp.diags((users[lo:hi] < 0).astype(np.float32)) @ low
-        low.eliminate_zeros()
-        batch = QueryBatch(users[lo:hi], history, user_info=rows, disliked=low.tocsr() if low.nnz else None)
+        low = dislike_mask(history, cut, np.flatnonzero(users[lo:hi] < 0))
+        batch = QueryBatch(users[lo:hi], history, user_info=rows, disliked=low)
         out[lo:hi] = model.score_batch(batch.for_model(model))
     ex = evalset.exclude.tocoo()
     out[ex.row, ex.col] = -np.inf

@@ -98,9 +98,9 @@ def wish_vectors(
 
 def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float) -> sp.csr_matrix:
     """Weights of a profile's history items. On a star scale r / like - 0.6, so a 5-star item
-    weighs twice a 4-star one (0.4 against 0.2); on implicit or count data (``dislike_at`` 0)
-    0.4 r / like, so an implicit item weighs 0.4. A dislike (a rating at or below
-    ``dislike_at``, `FitState.dislike_at`: 3 of 5 stars) weighs nothing and is left out. It used
+    weighs twice a 4-star one (0.4 against 0.2) and a 3-star one nothing; on implicit or count
+    data (``dislike_at`` 0) 0.4 r / like, so an implicit item weighs 0.4. A dislike (a rating at
+    or below ``dislike_at``, `FitState.dislike_at`: 2 of 5 stars) weighs nothing and is left out. It used
     to weigh less than nothing, pushing its look-alikes down: for new users with a 1-2 star film
     among ten, that found a fifth fewer of the films they went on to like (NDCG@10 of 4-5 star
     films 0.191 against 0.235; `benchmarks/dislikes.md`)."""

@@ -336,11 +336,14 @@ class EnsembleRecommender(Recommender):
             for s_i, k in enumerate(self.config.shots):
                 for random in modes:
                     ep = _episodes(held_inter, held, k, random, data.n_items, rng)
-                    batch = QueryBatch(
-                        np.full(len(ep), -1), ep.history, user_info=user_info_rows(info, ep.users)
+                    # read as served: a revealed item rated low is a dislike (`score_batch`)
+                    batch = QueryBatch.of_new_users(
+                        ep.history, self.fitted.dislike_at, user_info_rows(info, ep.users)
                     )
                     comp = [self._standardised(m, batch, trained).astype(np.float32) for m in models]
-                    per_shot[s_i].append((comp, ep))
+                    # the re-ranker's features read the likes; every revealed item stays excluded
+                    likes = replace(ep, history=batch.likes_only().history)
+                    per_shot[s_i].append((comp, likes))
                     tables[s_i].append(table)
         for s_i, k in enumerate(self.config.shots):
             out[s_i], best = self._ascend(per_shot[s_i])
@@ -490,17 +493,18 @@ class EnsembleRecommender(Recommender):
         # and the re-ranker are tuned on queries without text and read none: the text is added
         # after them, as its own term (`_with_text`)
         full, batch = batch, replace(batch, texts=None)
-        likes = batch.likes_only()
-        w = self._weights_for(likes)
+        # the weights and the re-ranker go by the number of items revealed, as in the tuning
+        # episodes (where the revealed dislikes were read as served)
+        w = self._weights_for(batch)
         # a query with text only reveals something: the text term ranks untrained items for it
         empty = _reveals_nothing(full)
         comps = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
-        rows = self._reranked_rows(likes)
+        rows = self._reranked_rows(batch)
         if len(rows):  # the re-ranker reads every component's z-scores
             comps = [c() for c in comps]
         blended = blend(w, comps)
         if len(rows):
-            sub = _select(likes, rows)
+            sub = _select(batch, rows)
             blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
         return self._with_text(full, blended).astype(np.float32)
 
@@ -529,11 +533,13 @@ class EnsembleRecommender(Recommender):
         return np.flatnonzero((np.asarray(batch.users) < 0) & (n_hist > 0) & has)
 
     def _rerank(self, batch: QueryBatch, blended: np.ndarray, z: list[np.ndarray]) -> np.ndarray:
-        """Each query re-ranked by the re-ranker of its nearest shot count."""
+        """Each query re-ranked by the re-ranker of its nearest shot count (of items revealed);
+        its features read the likes (a disliked item would count as one more shot)."""
         table = self._item_table()
         masked = _masked(blended, batch.history)
         users = self.user_schema_.matrix(batch.user_info, len(batch))
         shot = nearest_shot(np.diff(batch.history.indptr), self.config.shots)
+        batch = batch.likes_only()
         out = blended.copy()
         for s_i, reranker in self.rerankers_.items():
             rows = np.flatnonzero(shot == s_i)
@@ -608,6 +614,7 @@ def _select(batch: QueryBatch, rows: np.ndarray) -> QueryBatch:
         batch.history[rows],
         None if batch.texts is None else [batch.texts[r] for r in rows],
         None if batch.user_info is None else batch.user_info.iloc[rows].reset_index(drop=True),
+        None if batch.disliked is None else batch.disliked[rows],
     )
 
 

@@ -589,7 +589,7 @@ class Engine:
             unknown = [i for i in stored if not scorable[i]]
             if unknown:
                 notes.append(
-                    f"{len(unknown)} of the user's stored liked items are not in this model's "
+                    f"{len(unknown)} of the user's stored items (likes and ratings) are not in this model's "
                     f"catalogue, so they only count as seen: {unknown[:5]}"
                 )
         if req.text:

@@ -103,6 +103,21 @@ def test_bad_interaction_files_name_row_column_and_fix(tmp_path, text, kwargs, p
     assert str(p) in str(info.value) and "Fix:" in str(info.value)
 
 
+def test_a_row_is_named_with_its_file_line_when_they_differ(tmp_path):
+    """Blank lines are no rows (pandas skips them) and a quoted cell may hold line breaks, so
+    "row N" was not line N + 1 of the file: the error names the line too (not when it is N + 1,
+    nor in a DataFrame or a compressed file)."""
+    p = _write(tmp_path / "gaps.csv", "user_id,item_id,rating\n1,a,5\n\n  \n2,b,lots\n")
+    with pytest.raises(DataError, match=r"row 2 \(line 5 of the file\) has 'lots'"):
+        load_interactions(p)
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\n1,a\n")
+    items = _write(tmp_path / "items.csv", 'item_id,title\na,"Two\nlines"\n\nb,B\na,C\n')
+    with pytest.raises(DataError, match=r"duplicate id 'a' in column 'item_id' at row 3 \(line 6 of"):
+        load_interactions(inter, items)
+    with pytest.raises(DataError, match=r"must be numeric; row 2 has 'lots'"):
+        load_interactions(pd.DataFrame({"user_id": ["1", "2"], "item_id": ["a", "b"], "rating": [5, "lots"]}))
+
+
 def test_ratings_with_a_decimal_comma_are_read(tmp_path):
     """A file saved with ';' by a European spreadsheet writes 4.5 as "4,5": it was "must be
     numeric" (a comma followed by three digits is a thousands separator, still an error)."""

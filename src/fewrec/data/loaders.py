@@ -7,6 +7,7 @@ column, and the fix; nothing is dropped silently.
 from __future__ import annotations
 
 import ast
+import csv
 import logging
 import warnings
 from pathlib import Path
@@ -115,6 +116,8 @@ def read_table(
                 elif not sep:
                     log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
+                if not compressed:
+                    _TEXT_READ[label] = (delim, encoding)
         except UnicodeDecodeError:
             line, col = _first_undecodable(path, encoding)
             guess = _likely_encoding(path)
@@ -144,6 +147,44 @@ def read_table(
     if len(frame) == 0:
         raise DataError("table has no rows", source=label, fix=f"give {what} rows")
     return frame, label
+
+
+#: How each plain text file read was read (its label -> separator, encoding), so that an error
+#: can name the file line of a row (`_row`)
+_TEXT_READ: dict[str, tuple[str, str]] = {}
+
+
+def _row(label: str, row: int) -> str:
+    """ "row N" of a table (1-based, the header not counted), with its line in the file when that
+    is not line N + 1: pandas skips blank lines, and a quoted cell may hold line breaks."""
+    name = f"row {row + 1}"
+    how = _TEXT_READ.get(label)
+    if how is None:
+        return name
+    line = _line_of_row(Path(label), row, *how)
+    return name if line in (None, row + 2) else f"{name} (line {line} of the file)"
+
+
+def _line_of_row(path: Path, row: int, delim: str, encoding: str) -> int | None:
+    """The file line on which data row ``row`` (0-based) starts, as pandas reads the file (blank
+    and whitespace-only lines are no rows); None if the file cannot be read so."""
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            reader = csv.reader(fh, delimiter=delim)
+            n, header, before = 0, False, 0
+            for record in reader:
+                start, before = before + 1, reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    continue
+                if not header:
+                    header = True
+                elif n == row:
+                    return start
+                else:
+                    n += 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return None
 
 
 def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) -> pd.DataFrame:
@@ -258,7 +299,7 @@ def _no_nulls(frame: pd.DataFrame, col: str, label: str) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"column {col!r} is empty at row {row + 1} ({int(bad.sum())} empty in all)",
+            f"column {col!r} is empty at {_row(label, row)} ({int(bad.sum())} empty in all)",
             source=label,
             fix=f"fill or drop rows without {col}",
         )
@@ -287,7 +328,7 @@ def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"column {col!r} must be numeric; row {row + 1} has {frame[col].iloc[row]!r}",
+            f"column {col!r} must be numeric; {_row(label, row)} has {frame[col].iloc[row]!r}",
             source=label,
             fix=f"make every {col} a number",
         )
@@ -309,7 +350,7 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
         big = np.flatnonzero(np.abs(seconds) > MAX_UNIX_SECONDS)
         if len(big):
             raise DataError(
-                f"column {col!r} holds {seconds[big[0]]:.0f} (row {big[0] + 1}), after the year 5000 "
+                f"column {col!r} holds {seconds[big[0]]:.0f} ({_row(label, big[0])}), after the year 5000 "
                 "as Unix seconds: milliseconds?",
                 source=label,
                 fix="give Unix seconds (divide milliseconds by 1000)",
@@ -326,7 +367,7 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise DataError(
-            f"column {col!r} must be a number or a date; row {row + 1} has {series.iloc[row]!r}",
+            f"column {col!r} must be a number or a date; {_row(label, row)} has {series.iloc[row]!r}",
             source=label,
             fix="use Unix seconds or ISO dates",
         )
@@ -408,7 +449,7 @@ def _unique_ids(frame: pd.DataFrame, col: str, label: str) -> list[str]:
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
         raise DataError(
-            f"duplicate id {ids.iloc[row]!r} in column {col!r} at row {row + 1}",
+            f"duplicate id {ids.iloc[row]!r} in column {col!r} at {_row(label, row)}",
             source=label,
             fix="give each id one row",
         )
@@ -491,7 +532,7 @@ def load_interactions(
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
             raise DataError(
-                f"row {row + 1} names item {item_ext[row]!r}, which is not in the item table "
+                f"{_row(ilabel, row)} names item {item_ext[row]!r}, which is not in the item table "
                 f"({int(unknown.sum())} such rows)",
                 source=ilabel,
                 fix="add the items to the item table or drop those interactions",
@@ -510,7 +551,7 @@ def load_interactions(
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
             raise DataError(
-                f"row {row + 1} names user {user_ext[row]!r}, which is not in the user table "
+                f"{_row(ilabel, row)} names user {user_ext[row]!r}, which is not in the user table "
                 f"({int(unknown.sum())} such rows)",
                 source=ilabel,
                 fix="add the users to the user table or drop those interactions",

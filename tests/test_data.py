@@ -114,6 +114,11 @@ def test_a_row_is_named_with_its_file_line_when_they_differ(tmp_path):
     items = _write(tmp_path / "items.csv", 'item_id,title\na,"Two\nlines"\n\nb,B\na,C\n')
     with pytest.raises(DataError, match=r"duplicate id 'a' in column 'item_id' at row 3 \(line 6 of"):
         load_interactions(inter, items)
+    ml1m = _write(tmp_path / "ratings.csv", "user_id::item_id::rating\n1::a::5\n\n2::b::lots\n")
+    with pytest.raises(
+        DataError, match=r"must be numeric; row 2 has 'lots'"
+    ):  # no line: csv reads one-character separators
+        load_interactions(ml1m, sep="::")
     with pytest.raises(DataError, match=r"must be numeric; row 2 has 'lots'"):
         load_interactions(pd.DataFrame({"user_id": ["1", "2"], "item_id": ["a", "b"], "rating": [5, "lots"]}))
 

@@ -134,6 +134,21 @@ def test_only_the_query_own_low_ratings_are_dislikes(warm, fit_cached):
     assert FitState(users, items, ones, like_rating=1.0).dislike_at == 0.0
 
 
+def test_a_three_of_five_is_no_dislike(warm, fit_cached):
+    """A 3-star rating stays in the history of a model that does not read ratings (it was left
+    out as a dislike, with 1-3 stars); a 1-2 star one is left out. Content weighs a 3 (or a 2.5,
+    between a dislike and a like) nothing, never less: a negative weight pushes look-alikes down."""
+    from fewrec.models.content import rating_weights
+
+    knn = fit_cached("warm", warm, "itemknn")
+    alone = knn.score(Query(items=["50"])).to_numpy()
+    np.testing.assert_allclose(knn.score(Query(items=["50", "181"], ratings=[5, 2])).to_numpy(), alone)
+    three = knn.score(Query(items=["50", "181"], ratings=[5, 3])).to_numpy()
+    assert np.nanmax(np.abs(three - alone)) > 1e-3
+    w = rating_weights(sp.csr_matrix(np.array([[5.0, 4.0, 3.0, 2.5, 2.0]])), 5.0, 2.0).toarray()[0]
+    np.testing.assert_allclose(w, [0.4, 0.2, 0.0, 0.0, 0.0], atol=1e-6)
+
+
 def test_an_ensemble_neither_counts_nor_cites_a_dislike(warm):
     """The ensemble reads ratings by passing each component what it reads; its explanations
     rebuilt batches without the dislikes, so its components read the 1-star item as a like

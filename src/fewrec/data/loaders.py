@@ -116,7 +116,7 @@ def read_table(
                 elif not sep:
                     log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
-                if not compressed:
+                if not compressed and len(delim) == 1:  # what the csv module can re-read
                     _TEXT_READ[label] = (delim, encoding)
         except UnicodeDecodeError:
             line, col = _first_undecodable(path, encoding)
@@ -182,7 +182,7 @@ def _line_of_row(path: Path, row: int, delim: str, encoding: str) -> int | None:
                     return start
                 else:
                     n += 1
-    except (OSError, UnicodeDecodeError, csv.Error):
+    except (OSError, UnicodeDecodeError, csv.Error, TypeError):
         return None
     return None
 

@@ -54,7 +54,8 @@ LONG_TEXT_WORDS = 150
 
 LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (4 and 5 of 5 stars):
-what the service counts as a positive and what a reason cites as liked (a lower one as rated)."""
+what a reason cites as liked (a lower one that is no dislike as rated) and what `content`
+weighs above nothing."""
 
 DISLIKE_SHARE = 0.4
 """A query's rating at or below this share of the model's top rating (1 and 2 of 5 stars) is a

@@ -98,7 +98,7 @@ def wish_vectors(
 
 def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float) -> sp.csr_matrix:
     """Weights of a profile's history items. On a star scale r / like - 0.6, so a 5-star item
-    weighs twice a 4-star one (0.4 against 0.2) and a 3-star one nothing; on implicit or count
+    weighs twice a 4-star one (0.4 against 0.2) and a 3-star one (or a 2.5) nothing; on implicit or count
     data (``dislike_at`` 0) 0.4 r / like, so an implicit item weighs 0.4. A dislike (a rating at
     or below ``dislike_at``, `FitState.dislike_at`: 2 of 5 stars) weighs nothing and is left out. It used
     to weigh less than nothing, pushing its look-alikes down: for new users with a 1-2 star film
@@ -107,7 +107,9 @@ def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float
     h = history.copy().astype(np.float32)
     like = max(like_rating, 1e-9)
     if dislike_at > 0:
-        h.data = np.where(h.data > dislike_at, h.data / like - LIKE_SHARE, 0.0).astype(np.float32)
+        # a rating between a dislike and a like (2.5 of 5) weighs nothing either, never less
+        weight = np.maximum(h.data / like - LIKE_SHARE, 0.0)
+        h.data = np.where(h.data > dislike_at, weight, 0.0).astype(np.float32)
     else:
         h.data = np.where(h.data > 0, (1 - LIKE_SHARE) * h.data / like, 0.0).astype(np.float32)
     h.eliminate_zeros()

@@ -3,7 +3,10 @@
 Each component's scores are standardised per query, then mixed with weights that depend on how
 much the query reveals: one weight vector per shot count K. With ``tune`` the weights are
 learned on warm users held out of the components' training, by simulating K-shot users
-(earliest and random reveals) and maximising NDCG@10 by coordinate ascent. The held-out users
+(earliest and random reveals, read as a new user's query is: a revealed rating at or below
+`FitState.dislike_at` is a dislike, left out for the components that do not read ratings) and
+maximising NDCG@10 by coordinate ascent. A query takes the weights of the shot count nearest
+the number of items it reveals. The held-out users
 are cross-fitted: every eligible user is held out once, in ``folds`` groups, so the weights rest
 on all the training users rather than on a 10% sample (cold-user, ten split seeds, earliest K5:
 from -0.8% [-7.0%, +5.4%] over popularity, worst seed -18.6%, to +1.6% [-1.4%, +4.6%], worst
@@ -488,13 +491,12 @@ class EnsembleRecommender(Recommender):
         return own.union(*(m.side_levels for m in self.models_))
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        # the components read the batch they read (`for_model`); the weights, the re-ranker and
-        # its features read the likes (a disliked item would count as one more shot). The blend
-        # and the re-ranker are tuned on queries without text and read none: the text is added
+        # the components read the batch they read (`for_model`). The weights and the re-ranker
+        # are chosen by the number of items revealed, as in the tuning episodes (which read the
+        # revealed dislikes as served); the re-ranker's features read the likes. The blend and
+        # the re-ranker are tuned on queries without text and read none: the text is added
         # after them, as its own term (`_with_text`)
         full, batch = batch, replace(batch, texts=None)
-        # the weights and the re-ranker go by the number of items revealed, as in the tuning
-        # episodes (where the revealed dislikes were read as served)
         w = self._weights_for(batch)
         # a query with text only reveals something: the text term ranks untrained items for it
         empty = _reveals_nothing(full)
@@ -533,8 +535,8 @@ class EnsembleRecommender(Recommender):
         return np.flatnonzero((np.asarray(batch.users) < 0) & (n_hist > 0) & has)
 
     def _rerank(self, batch: QueryBatch, blended: np.ndarray, z: list[np.ndarray]) -> np.ndarray:
-        """Each query re-ranked by the re-ranker of its nearest shot count (of items revealed);
-        its features read the likes (a disliked item would count as one more shot)."""
+        """Each query re-ranked by the re-ranker of the shot count nearest the number of items it
+        reveals; its features read the likes (the history without the revealed dislikes)."""
         table = self._item_table()
         masked = _masked(blended, batch.history)
         users = self.user_schema_.matrix(batch.user_info, len(batch))

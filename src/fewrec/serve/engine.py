@@ -67,7 +67,8 @@ class ExplorationConfig(Settings):
         policy: ``ucb``, ``thompson`` or ``off`` (always greedy).
         scale: Thompson sampling's multiplier of the posterior standard deviation.
         c: UCB's width multiplier.
-        until: explore while a user has fewer positive interactions than this.
+        until: explore while a user has fewer history items than this (likes and ratings that
+            are no dislike: what the model adapts to).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -253,7 +253,9 @@ class RecommendResponse(BaseModel):
     user: str | None = None
     policy: str = Field(description="greedy, thompson or ucb.")
     model_version: int
-    history_size: int = Field(description="Positive interactions the model adapted to.")
+    history_size: int = Field(
+        description="History items the model adapted to (likes, and ratings that are no dislike)."
+    )
     items: list[RecommendedItem]
     notes: list[str] = Field(
         default_factory=list,

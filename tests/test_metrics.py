@@ -161,6 +161,24 @@ def test_bootstrap_ci_brackets_the_mean_and_shrinks_with_more_users():
     assert M.bootstrap_ci(small, seed=3) == M.bootstrap_ci(small, seed=3)
 
 
+def test_auc_ci_resamples_users_with_all_their_samples():
+    """TALLRec's 1,000 test samples come from 16 users: resampling samples treated them as 1,000
+    independent draws. Here 16 users, 60 samples each, scored by their own like-rate (the
+    like-share rule): the CI over users is about twice as wide as the one over samples."""
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(16), 60)
+    rate = rng.uniform(0.2, 0.8, 16)[users]
+    labels = (rng.random(len(users)) < rate).astype(int)
+    scores = rate + rng.normal(0, 0.01, len(users))
+    point = M.auc(labels, scores)
+    lo, hi = M.auc_ci(labels, scores, users)
+    slo, shi = M.auc_ci(labels, scores, np.arange(len(users)))  # each sample its own group
+    assert lo < point < hi and slo < point < shi
+    assert (hi - lo) > 1.5 * (shi - slo), (lo, hi, slo, shi)
+    assert M.auc_ci(labels, scores, users, seed=4) == M.auc_ci(labels, scores, users, seed=4)
+    assert np.isnan(M.auc_ci(np.ones(5), np.arange(5.0), np.arange(5))).all()
+
+
 def test_bootstrap_gain_ci_is_paired_over_users():
     rng = np.random.default_rng(0)
     base = rng.uniform(0.05, 1.0, 300)  # users differ a lot in how easy they are

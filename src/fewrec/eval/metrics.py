@@ -209,6 +209,35 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def auc_ci(
+    labels: np.ndarray,
+    scores: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = 500,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile bootstrap CI of the AUC that resamples ``groups`` (users) with all their
+    samples: the samples of one user share their taste and history, so resampling samples
+    alone gives too narrow a CI. Draws with one label only are skipped (NaN if all are)."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(group, kind="stable")
+    starts = np.searchsorted(group[order], np.arange(group.max() + 1 if len(group) else 0))
+    members = np.split(order, starts[1:])
+    rng = np.random.default_rng(seed)
+    boots = []
+    for _ in range(n_boot):
+        idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
+        lab = labels[idx]
+        if 0 < lab.sum() < len(lab):
+            boots.append(auc(lab, scores[idx]))
+    if not boots:
+        return (float("nan"), float("nan"))
+    alpha = (1 - level) / 2
+    return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+
+
 def _paired(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Both as float arrays of one shape (numpy would broadcast (n,) against (n, 1) silently)."""
     t, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)

@@ -98,12 +98,12 @@ def wish_vectors(
 
 def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float) -> sp.csr_matrix:
     """Weights of a profile's history items. On a star scale r / like - 0.6, so a 5-star item
-    weighs twice a 4-star one (0.4 against 0.2) and a 3-star one (or a 2.5) nothing; on implicit or count
-    data (``dislike_at`` 0) 0.4 r / like, so an implicit item weighs 0.4. A dislike (a rating at
-    or below ``dislike_at``, `FitState.dislike_at`: 2 of 5 stars) weighs nothing and is left out. It used
-    to weigh less than nothing, pushing its look-alikes down: for new users with a 1-2 star film
-    among ten, that found a fifth fewer of the films they went on to like (NDCG@10 of 4-5 star
-    films 0.191 against 0.235; `benchmarks/dislikes.md`)."""
+    weighs twice a 4-star one (0.4 against 0.2) and a 3-star one (or a 2.5) nothing; on
+    implicit or count data (``dislike_at`` 0) 0.4 r / like, so an implicit item weighs 0.4. A
+    dislike (a rating at or below ``dislike_at``, `FitState.dislike_at`: 2 of 5 stars) weighs
+    nothing and is left out. It used to weigh less than nothing, pushing its look-alikes down:
+    for new users with a 1-2 star film among ten, that found a fifth fewer of the films they went
+    on to like (NDCG@10 of 4-5 star films 0.191 against 0.235; `benchmarks/dislikes.md`)."""
     h = history.copy().astype(np.float32)
     like = max(like_rating, 1e-9)
     if dislike_at > 0:

@@ -223,19 +223,17 @@ def auc_ci(
     labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
     _, group = np.unique(np.asarray(groups), return_inverse=True)
     order = np.argsort(group, kind="stable")
-    starts = np.searchsorted(group[order], np.arange(group.max() + 1 if len(group) else 0))
-    members = np.split(order, starts[1:])
-    rng = np.random.default_rng(seed)
-    boots = []
-    for _ in range(n_boot):
-        idx = np.concatenate([members[g] for g in rng.integers(0, len(members), len(members))])
-        lab = labels[idx]
-        if 0 < lab.sum() < len(lab):
-            boots.append(auc(lab, scores[idx]))
-    if not boots:
-        return (float("nan"), float("nan"))
-    alpha = (1 - level) / 2
-    return float(np.quantile(boots, alpha)), float(np.quantile(boots, 1 - alpha))
+    members = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)  # each group's samples
+
+    def aucs(idx: np.ndarray) -> np.ndarray:
+        out = np.full(len(idx), np.nan)
+        for b, picked in enumerate(idx):
+            rows = np.concatenate([members[g] for g in picked])
+            if 0 < labels[rows].sum() < len(rows):
+                out[b] = auc(labels[rows], scores[rows])
+        return out
+
+    return _percentile_bootstrap(aucs, len(members), n_boot, level, seed, skip_nan=True)
 
 
 def _paired(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -334,11 +332,18 @@ def bootstrap_gain_ci(
     return _percentile_bootstrap(gains, len(v), n_boot, level, seed)
 
 
-def _percentile_bootstrap(statistic, n: int, n_boot: int, level: float, seed: int) -> tuple[float, float]:
-    """Percentile CI of ``statistic(idx)``, idx: (n_boot x n) users drawn with replacement."""
+def _percentile_bootstrap(
+    statistic, n: int, n_boot: int, level: float, seed: int, skip_nan: bool = False
+) -> tuple[float, float]:
+    """Percentile CI of ``statistic(idx)``, idx: (n_boot x n) users drawn with replacement;
+    with ``skip_nan`` the draws whose statistic is undefined (NaN) are left out."""
     if n == 0:
         return (float("nan"), float("nan"))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     stats = statistic(idx)
+    if skip_nan:
+        stats = stats[~np.isnan(stats)]
+        if not len(stats):
+            return (float("nan"), float("nan"))
     alpha = (1 - level) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))

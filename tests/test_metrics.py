@@ -177,6 +177,8 @@ def test_auc_ci_resamples_users_with_all_their_samples():
     assert (hi - lo) > 1.5 * (shi - slo), (lo, hi, slo, shi)
     assert M.auc_ci(labels, scores, users, seed=4) == M.auc_ci(labels, scores, users, seed=4)
     assert np.isnan(M.auc_ci(np.ones(5), np.arange(5.0), np.arange(5))).all()
+    with pytest.raises(DataError, match="differ in shape"):
+        M.auc_ci(labels, scores, users[:-1])
 
 
 def test_bootstrap_gain_ci_is_paired_over_users():

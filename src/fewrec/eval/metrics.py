@@ -220,8 +220,12 @@ def auc_ci(
     """Percentile bootstrap CI of the AUC that resamples ``groups`` (users) with all their
     samples: the samples of one user share their taste and history, so resampling samples
     alone gives too narrow a CI. Draws with one label only are skipped (NaN if all are)."""
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    _, group = np.unique(np.asarray(groups), return_inverse=True)
+    labels, scores, groups = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(groups)
+    if not labels.shape == scores.shape == groups.shape:
+        raise DataError(
+            f"labels {labels.shape}, scores {scores.shape} and groups {groups.shape} differ in shape"
+        )
+    _, group = np.unique(groups, return_inverse=True)
     order = np.argsort(group, kind="stable")
     members = np.split(order, np.flatnonzero(np.diff(group[order])) + 1)  # each group's samples
 

@@ -41,6 +41,12 @@ measurements behind design choices, not models of the library:
 * ``blend-ceiling`` (~5 min): fixed z-score blends of kshot-ridge (with its neighbourhood) and
   the other components, the weights chosen on these same validation users: an optimistic
   ceiling on what blending the library's models can reach under the earliest reveal.
+* ``movielens-1m`` (~10 min): more users from elsewhere. MovieLens-1M's 6,040 users (a separate
+  dataset, fetched once; they joined in 2000, two years after ML-100K ends) mapped onto the
+  catalogue by title (`fewrec.data.transfer`): pooled with the training users for popularity
+  and kshot-ridge (K5, as by default), and, for kshot-ridge without side info, as a prior its
+  weights are shrunk toward (B = B_1M + ridge on the residuals Y - p - Xc B_1M, B_1M fitted on
+  ML-1M's episodes alone, the inputs' neighbourhood block from the training users).
 
 Usage::
 
@@ -63,10 +69,13 @@ import scipy.sparse as sp
 
 from fewrec.data import load_dataset
 from fewrec.data.dataset import side_onehot, side_vocab, user_info_rows
+from fewrec.data.movielens import NAME_1M
 from fewrec.data.splits import EvalSet, cold_user_split
+from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import score_eval_set
 from fewrec.models.base import MODELS, make_model
+from fewrec.models.ease import cosine_similarity, neighbourhood_block
 from fewrec.models.ensemble import DEFAULT_COMPONENTS, standardise
 
 OUT = Path(__file__).with_name("cold_user_probes")
@@ -483,6 +492,87 @@ def blend_ceiling_probe(splits, add) -> None:
     add("blend-ceiling", "earliest", f"best blend on these users: kshot-ridge + {label}", score(best))
 
 
+def _earliest_episodes(data, k: int, sim: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
+    """kshot-ridge's earliest-reveal episodes (no side info): inputs [revealed, neighbourhood]."""
+    inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
+    items = inter["item"].to_numpy()
+    rows_x, cols_x, rows_y, cols_y = [], [], [], []
+    for e, idx in enumerate(i for i in inter.groupby("user", sort=True).indices.values() if len(i) > k):
+        rows_x.append(np.full(k, e))
+        cols_x.append(items[idx[:k]])
+        rows_y.append(np.full(len(idx) - k, e))
+        cols_y.append(items[idx[k:]])
+    n_ep = len(rows_x)
+
+    def binary(r, c):
+        x = sp.csr_matrix(
+            (np.ones(sum(map(len, r))), (np.concatenate(r), np.concatenate(c))), (n_ep, data.n_items)
+        )
+        x.data[:] = 1.0
+        return x
+
+    revealed = binary(rows_x, cols_x)
+    return np.hstack([revealed.toarray(), neighbourhood_block(revealed, sim, 10.0)]), binary(rows_y, cols_y)
+
+
+def _ridge(x: np.ndarray, y: sp.csr_matrix, l2: float, prior: np.ndarray | None = None):
+    """Weights, input means and target means of the ridge (dual form), shrunk toward ``prior``."""
+    m, p = x.mean(axis=0), np.asarray(y.mean(axis=0)).ravel()
+    xc = x - m
+    resid = y.toarray() - p - (0.0 if prior is None else xc @ prior)
+    kernel = xc @ xc.T
+    kernel[np.diag_indices_from(kernel)] += l2
+    w = xc.T @ np.linalg.solve(kernel, resid)
+    return (w if prior is None else w + prior), m, p
+
+
+def movielens_1m_probe(data, splits, add) -> None:
+    """MovieLens-1M's users, mapped onto the catalogue, pooled with the training users or as a
+    prior (see the module docstring)."""
+    ml1m = onto_catalogue(load_dataset(NAME_1M), data)
+    for reveal, group in splits.items():
+        vals: dict[str, list[float]] = {}
+        for seed, s in zip(SEEDS, group, strict=True):
+            pooled = pool_users(s.train, ml1m, prefix="ml-1m:")
+            for label, train in (("training users", s.train), ("training + ML-1M users", pooled)):
+                for name, cfg in (("popularity", {}), ("kshot-ridge K5", {"shots": (5,), "reveal": reveal})):
+                    m = make_model(name.split()[0], seed=seed, **cfg).fit(train)
+                    vals.setdefault(f"{name}, {label}", []).append(
+                        ndcg10(score_eval_set(m, s.valid, train.user_info), s.valid)
+                    )
+            if reveal != "earliest":
+                continue
+            # the prior: kshot-ridge K5 (earliest, no side info) with its weights replaced
+            sim = cosine_similarity(s.train)
+            x, y = _earliest_episodes(s.train, 5, sim)
+            x1, y1 = _earliest_episodes(ml1m, 5, sim)
+            gram = x1.T @ x1 - len(x1) * np.outer(x1.mean(axis=0), x1.mean(axis=0))
+            gram[np.diag_indices_from(gram)] += 1000.0
+            prior = np.linalg.solve(
+                gram, (x1 - x1.mean(axis=0)).T @ (y1.toarray() - np.asarray(y1.mean(axis=0)))
+            )
+            model = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest", side_weight=0).fit(
+                s.train
+            )
+            for label, fit in (
+                ("kshot-ridge K5 no side info, training users", _ridge(x, y, 100.0)),
+                *(
+                    (f"kshot-ridge K5 no side info, ML-1M prior, l2 {l2:g}", _ridge(x, y, l2, prior))
+                    for l2 in (100.0, 300.0)
+                ),
+            ):
+                w, m, p = fit
+                model.weights_, model.intercepts_ = (
+                    w[None].astype(np.float32),
+                    (p - m @ w)[None].astype(np.float32),
+                )
+                vals.setdefault(label, []).append(
+                    ndcg10(score_eval_set(model, s.valid, s.train.user_info), s.valid)
+                )
+        for setting, v in vals.items():
+            add("movielens-1m", reveal, setting, v)
+
+
 def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
@@ -556,6 +646,8 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
         learning_curve_probe(splits, add, model_row_on)
     if wanted("catalogue-time"):
         catalogue_time_probe(data, splits, add)
+    if wanted("movielens-1m"):
+        movielens_1m_probe(data, splits, add)
     if wanted("zip"):
         zip_probe(data, add)
     if wanted("transitions"):

@@ -225,6 +225,8 @@ def fewrec(*args, check=False):
         (["merge-seeds", "pyproject.toml", "--output", "/tmp/m.json"], "not a fewrec benchmark JSON"),
         (["benchmark", "--protocol", "warm", "--shots", "5"], "shots apply to the cold-user and tallrec"),
         (["benchmark", "--protocol", "warm", "--reveal", "random"], "reveal applies to the cold-user"),
+        (["benchmark", "--protocol", "warm", "--models", "ease@movielens-1m"], "on the tallrec protocol"),
+        (["benchmark", "--protocol", "tallrec", "--models", "like-clf@nope"], "only NAME@catalogue"),
         (["benchmark", "--models", "popularity", "--set", "ease.l2=5"], "overrides for ['ease']"),
         (["benchmark", "--models", "popularity", "--output", "/tmp/r.md"], "give the JSON path"),
         (

@@ -151,11 +151,11 @@ def _own_data(
 @data_app.command("fetch")
 def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
     """Download a built-in dataset once, verify its checksum, and cache it."""
-    from fewrec.data.movielens import DATASETS, fetch_movielens_100k
+    from fewrec.data.movielens import DATASETS, fetch
 
     if name not in DATASETS:
         raise FewrecError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
-    path = fetch_movielens_100k()
+    path = fetch(name)
     console.print(f"[green]ok[/green] {escape(name)} cached at {escape(str(path))}")
 
 

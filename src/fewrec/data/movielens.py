@@ -46,7 +46,7 @@ FILES_1M = {
 }
 DATASETS = {
     NAME: "MovieLens-100K: 943 users, 1,682 movies, 100,000 ratings, 1997-98 (research use only)",
-    NAME_1M: "MovieLens-1M: 6,040 users (who joined in 2000), 3,706 movies, 1,000,209 ratings, "
+    NAME_1M: "MovieLens-1M: 6,040 users (who joined in 2000), 3,883 movies (3,706 rated), 1,000,209 ratings, "
     "2000-03 (research use only)",
 }
 

@@ -6,12 +6,15 @@ puts a source dataset's users, with their ratings of the films the target catalo
 on the target's item vocabulary, so that a model can learn from them (as a prior, a pretraining
 set) and serve the target's users.
 
-Films are matched on a normalised title (case, accents, punctuation and a leading or trailing
-article such as "Usual Suspects, The" ignored) and the same year; a film left over is matched
-when exactly one left-over film of that year shares a name with it, a name being the title
+Films are matched in rounds, each on films the earlier rounds left, and a pair is taken only
+when neither film has another candidate in that round: (1) the same title and year; (2) the
+same normalised title (case, accents, punctuation, spaces and an article such as "Usual
+Suspects, The" ignored) and year; (3) the same year and a shared name, a name being the title
 without its parenthesised parts or one of them ("Boat, The (Das Boot)" and "Boot, Das"), or
-starting or ending with it ("Star Wars" and "Star Wars: Episode IV - A New Hope"). Each target
-film takes at most one source film; a film the target lists twice, its most rated entry.
+one name the other's first or last words ("Star Wars" and "Star Wars: Episode IV - A New
+Hope"); (4) the same normalised title a year apart. A film the target lists twice takes the
+match on its most rated entry; one the source lists twice maps both entries to it (round 1);
+a film without a title or year is never matched.
 """
 
 from __future__ import annotations
@@ -28,26 +31,32 @@ from fewrec.errors import DataError
 
 log = logging.getLogger(__name__)
 
-_ARTICLES = "the|a|an|les|la|le|l'|il|el|das|der|die|den|det"
-_TRAILING = re.compile(rf",\s*({_ARTICLES})$")
-_LEADING = re.compile(rf"^({_ARTICLES}) ")
+_TRAILING = re.compile(r",\s*(the|a|an|les|la|le|l'|il|el|los|las|das|der|die|den|det)$")
+_LEADING = re.compile(r"^(the|a|an) ")
+_FOREIGN = re.compile(r"^(les|la|le|l|il|el|los|las|das|der|die|den|det) ")
 MIN_PARTIAL = 5
-"""Shortest normalised title matched by its start or end (shorter ones are too ambiguous)."""
+"""Shortest normalised name matched by its first or last words (shorter ones are too ambiguous)."""
 
 
-def normalise_title(title: str) -> str:
-    """Lower case, accents and punctuation dropped, a leading or trailing article removed."""
+def normalise_title(title: object) -> str:
+    """Lower case, accents, apostrophes and other punctuation dropped, an English leading or a
+    trailing article ("Blechtrommel, Die") removed; "" for a missing title."""
+    if title is None or (isinstance(title, float) and np.isnan(title)):
+        return ""
     t = unicodedata.normalize("NFKD", str(title)).encode("ascii", "ignore").decode().lower().strip()
-    t = _LEADING.sub("", _TRAILING.sub("", t))
+    t = _LEADING.sub("", _TRAILING.sub("", t)).replace("'", "")
     return " ".join(re.sub(r"[^a-z0-9]+", " ", t).split())
 
 
-def _year(value: object) -> str:
-    text = str(value).strip()
-    return text[:-2] if text.endswith(".0") else text
+def _year(value: object) -> int | None:
+    try:
+        return int(float(str(value).strip()))
+    except ValueError:
+        return None
 
 
-def _keys(data: Dataset, role: str) -> list[tuple[str, str]]:
+def _films(data: Dataset, role: str) -> pd.DataFrame:
+    """Per item: its raw title, normalised title, year (None when unknown) and names."""
     info = data.item_info
     missing = [c for c in ("title", "year") if c not in info.columns]
     if missing:
@@ -55,58 +64,84 @@ def _keys(data: Dataset, role: str) -> list[tuple[str, str]]:
             f"the {role} dataset {data.name!r} has no item {' or '.join(missing)} to match films by",
             fix="give its items 'title' and 'year' columns",
         )
-    return [(normalise_title(t), _year(y)) for t, y in zip(info["title"], info["year"], strict=True)]
+    raw = [str(t).strip().lower() if normalise_title(t) else "" for t in info["title"]]
+    return pd.DataFrame(
+        {
+            "raw": raw,
+            "norm": [normalise_title(t).replace(" ", "") for t in info["title"]],
+            "year": [_year(y) for y in info["year"]],
+            "names": [_names(t) if r else set() for t, r in zip(info["title"], raw, strict=True)],
+        }
+    )
 
 
-def _names(title: str) -> set[str]:
+def _names(title: object) -> set[str]:
     """A title's normalised names: itself without its parenthesised parts, and each of those
     ("Boat, The (Das Boot)", "Queen Margot (Reine Margot, La)", "a.k.a. ..." aliases)."""
     text = str(title)
     parts = [re.sub(r"\([^)]*\)", " ", text), *re.findall(r"\(([^)]*)\)", text)]
     parts = [re.sub(r"^\s*a\.?k\.?a\.?\s+", "", p) for p in parts]
-    return {n for n in map(normalise_title, parts) if n}
+    names = {n for n in map(normalise_title, parts) if n}
+    return names | {_FOREIGN.sub("", n) for n in names}  # "Das Boot" is also "Boot, Das"
+
+
+def _shares_a_name(a: set[str], b: set[str]) -> bool:
+    """Some name of one is a name of the other, or its first or last words (long enough)."""
+    for x in a:
+        for y in b:
+            short, long = sorted((x, y), key=len)
+            if short == long or (
+                len(short) >= MIN_PARTIAL and (long.startswith(short + " ") or long.endswith(" " + short))
+            ):
+                return True
+    return False
 
 
 def match_items(source: Dataset, target: Dataset) -> np.ndarray:
-    """For each source item, the index of the same film in ``target``, or -1."""
-    src, tgt = _keys(source, "source"), _keys(target, "target")
+    """For each source item, the index of the same film in ``target``, or -1 (see the module)."""
+    src, tgt = _films(source, "source"), _films(target, "target")
+    # a film the target lists twice (the same title and year): only its most rated entry
+    order = np.argsort(-target.item_counts(), kind="stable")
+    entry = ~tgt.iloc[order].duplicated(["raw", "year"]).to_numpy()
+    open_t = {int(j) for j in order[entry] if tgt.at[j, "raw"] and tgt.at[j, "year"] is not None}
+    open_s = {i for i in range(len(src)) if src.at[i, "raw"] and src.at[i, "year"] is not None}
     out = np.full(len(src), -1, dtype=np.int64)
-    counts = target.item_counts()
-    first: dict[tuple[str, str], int] = {}
-    for j in np.argsort(-counts, kind="stable"):  # a film listed twice: its most rated entry
-        if tgt[j][0]:
-            first.setdefault(tgt[j], int(j))
-    taken: set[int] = set()
-    for i, key in enumerate(src):
-        j = first.get(key)
-        if j is not None and j not in taken:
-            out[i] = j
-            taken.add(j)
-    left: dict[str, list[int]] = {}
-    for i in np.flatnonzero(out < 0):
-        left.setdefault(src[i][1], []).append(int(i))
-    src_titles, tgt_titles = source.item_info["title"], target.item_info["title"]
-    for j, (title, year) in enumerate(tgt):
-        if j in taken or first.get((title, year)) != j:
-            continue
-        names = _names(tgt_titles.iloc[j])
-        near = [
-            i
-            for i in left.get(year, [])
-            if out[i] < 0 and any(_same(a, b) for a in _names(src_titles.iloc[i]) for b in names)
+
+    def by_key(key, source_keys=None, listed_twice: bool = False) -> None:  # equal keys
+        pairs: dict = {}
+        for side, films, pool, keys in ((0, src, open_s, source_keys or key), (1, tgt, open_t, key)):
+            for i in pool:
+                for k in keys(films.iloc[i]):
+                    pairs.setdefault(k, ([], []))[side].append(i)
+        ok = [(s, t[0]) for s, t in pairs.values() if len(t) == 1 and (len(s) == 1 or listed_twice)]
+        take([(i, j) for s, j in ok for i in s], listed_twice)
+
+    def take(pairs: list[tuple[int, int]], listed_twice: bool = False) -> None:
+        """Match the pairs whose films have no other pair (a target film may take several
+        source entries of itself when ``listed_twice``)."""
+        n_s = pd.Series([i for i, _ in pairs]).value_counts()
+        n_t = pd.Series([j for _, j in pairs]).value_counts()
+        for i, j in pairs:
+            if n_s[i] == 1 and (n_t[j] == 1 or listed_twice) and i in open_s and j in open_t:
+                out[i] = j
+                open_s.discard(i)
+        open_t.difference_update(out[out >= 0].tolist())
+
+    by_key(lambda f: [(f.raw, f.year)], listed_twice=True)  # a film the source lists twice: both
+    by_key(lambda f: [(f.norm, f.year)])
+    years: dict[int, list[int]] = {}
+    for i in open_s:
+        years.setdefault(src.at[i, "year"], []).append(i)
+    take(
+        [
+            (i, j)
+            for j in sorted(open_t)
+            for i in years.get(tgt.at[j, "year"], [])
+            if _shares_a_name(src.at[i, "names"], tgt.at[j, "names"])
         ]
-        if len(near) == 1:
-            out[near[0]] = j
-            taken.add(j)
+    )
+    by_key(lambda f: [(f.norm, f.year)], lambda f: [(f.norm, f.year - 1), (f.norm, f.year + 1)])
     return out
-
-
-def _same(a: str, b: str) -> bool:
-    """The same name, or one is the other's first or last whole words (long enough to tell)."""
-    if a == b:
-        return True
-    short, long = sorted((a, b), key=len)
-    return len(short) >= MIN_PARTIAL and (long.startswith(short + " ") or long.endswith(" " + short))
 
 
 def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
@@ -132,7 +167,7 @@ def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
         len(inter),
     )
     return Dataset(
-        interactions=inter[keep].assign(item=mapped[keep]).reset_index(drop=True),
+        interactions=inter[keep].assign(item=mapped[keep].astype(inter["item"].dtype)).reset_index(drop=True),
         users=source.users,
         items=target.items,
         item_info=target.item_info,
@@ -142,18 +177,27 @@ def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
     )
 
 
-def pool_users(first: Dataset, second: Dataset, prefix: str = "other:") -> Dataset:
+def pool_users(
+    first: Dataset, second: Dataset, prefix: str = "other:", *, side_info: bool = False
+) -> Dataset:
     """One dataset with both datasets' users (``second``'s ids prefixed) over their common
-    catalogue; user side info is concatenated (a field one of them lacks is missing there)."""
+    catalogue. ``second``'s users come without side info unless ``side_info``: two datasets
+    seldom code a field alike (MovieLens-1M's ages are bands, its occupations other names)."""
     if first.items != second.items:
         raise DataError("pool_users needs datasets over the same items", fix="use onto_catalogue first")
+    ids = [prefix + u for u in second.users.ids]
+    if not set(ids).isdisjoint(first.users.ids):
+        raise DataError(
+            f"user ids of the two datasets clash with prefix {prefix!r}", fix="use another prefix"
+        )
+    other = second.user_info if side_info else first.user_info.iloc[:0].reindex(range(second.n_users))
     moved = second.interactions.assign(user=second.interactions["user"].to_numpy() + first.n_users)
     return Dataset(
         interactions=pd.concat([first.interactions, moved], ignore_index=True),
-        users=Vocabulary([*first.users.ids, *(prefix + u for u in second.users.ids)]),
+        users=Vocabulary([*first.users.ids, *ids]),
         items=first.items,
         item_info=first.item_info,
-        user_info=pd.concat([first.user_info, second.user_info], ignore_index=True),
+        user_info=pd.concat([first.user_info, other], ignore_index=True),
         name=f"{first.name} + {second.name}",
         item_template=first.item_template,
     )

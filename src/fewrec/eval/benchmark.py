@@ -29,7 +29,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from fewrec.data.dataset import Dataset
-from fewrec.data.movielens import load_dataset
+from fewrec.data.movielens import NAME, NAME_1M, load_dataset
 from fewrec.data.splits import (
     COLD_USER_SHOTS,
     PROTOCOLS,
@@ -39,7 +39,7 @@ from fewrec.data.splits import (
     tallrec_split,
     warm_split,
 )
-from fewrec.data.transfer import pool_users
+from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.errors import ConfigError, is_whole_number
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
@@ -109,15 +109,13 @@ def _factory(name: str, configs: dict[str, dict[str, Any]], reveal: str | None =
 def _movielens_1m_likes(data: Dataset) -> Dataset:
     """MovieLens-1M's users on ``data``'s films (by title and year), each rating read as the
     TALLRec samples' labels are: 1 (liked) above 3 stars, else 0."""
-    from fewrec.data.movielens import NAME_1M
-    from fewrec.data.transfer import onto_catalogue
-
-    if data.name == NAME_1M:
+    ml1m = load_dataset(NAME_1M)
+    if data.name == NAME_1M or data.items == ml1m.items:
         raise ConfigError(
             "NAME@movielens-1m on MovieLens-1M itself would train on the test users' own ratings. "
             "Fix: use it on another dataset of films (MovieLens-100K), or NAME@catalogue"
         )
-    mapped = onto_catalogue(load_dataset(NAME_1M), data)
+    mapped = onto_catalogue(ml1m, data)
     liked = (mapped.interactions["rating"].to_numpy() > 3).astype(np.float32)
     return mapped.with_interactions(mapped.interactions.assign(rating=liked))
 
@@ -157,6 +155,7 @@ def run_benchmark(
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
+    defaults = models is None
     models = _model_list(models, protocol)
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
     bad_variant = [m for m in models if m.partition("@")[2] not in ("", *TALLREC_VARIANTS)]
@@ -184,6 +183,14 @@ def run_benchmark(
         ks = list(shots or TALLREC_SHOTS)
         split = tallrec_split(data)
         settings = {"shots": ks, "seeds": list(TALLREC_SEEDS), "n_test": len(split.test)}
+        if defaults and data.name != NAME:  # the default prior is for ML-100K: elsewhere, ask for it
+            models = [m for m in models if not m.endswith("@movielens-1m")]
+            results = {m: {} for m in models}
+        ml1m_likes = None
+        if any(m.endswith("@movielens-1m") for m in models):  # before any model trains: fail early
+            ml1m_likes = _movielens_1m_likes(data)
+            settings["movielens_1m_interactions"] = ml1m_likes.n_interactions
+            settings["movielens_1m_fingerprint"] = ml1m_likes.fingerprint()
         tasks = [(m, k, s) for m in models for k in ks for s in TALLREC_SEEDS]
     elif protocol == "cold-user":
         ks = list(shots if shots is not None else COLD_USER_SHOTS)
@@ -255,7 +262,6 @@ def run_benchmark(
             catalogue = split.catalogue_dataset()
             settings["catalogue_interactions"] = catalogue.n_interactions
             cached: dict[str, tuple[dict[str, float], float]] = {}
-            prior: Dataset | None = None
             for m, k, s in tasks:
                 bar.update(job, description=f"{protocol}: {m} K={k} seed={s}")
                 base, _, variant = m.partition("@")
@@ -268,10 +274,7 @@ def run_benchmark(
                 else:
                     train = split.train_dataset(split.shots(k, s))
                     if variant == "movielens-1m":
-                        if prior is None:
-                            prior = _movielens_1m_likes(data)
-                            settings["movielens_1m_interactions"] = prior.n_interactions
-                        train = pool_users(train, prior, prefix="movielens-1m:")
+                        train = pool_users(train, ml1m_likes, prefix="movielens-1m:")
                     model, secs = _timed_fit(_factory(base, configs), train)
                     values = evaluate_tallrec(model, split.test, seed=seed).values
                 acc.setdefault((m, k), []).append({**values, "train_seconds": secs})

@@ -252,3 +252,27 @@ def test_tallrec_k64_with_a_movielens_1m_prior_reaches_the_target():
     prior = result["models"]["like-clf@movielens-1m"]["K64/auc"]
     assert prior >= 0.78 and prior > strict + 0.03
     assert result["settings"]["movielens_1m_interactions"] > 490_000
+
+
+def test_tallrec_refuses_the_movielens_1m_prior_where_it_cannot_work_before_training(monkeypatch):
+    """Checked before any model trains: a catalogue without film titles, and MovieLens-1M itself
+    (its own users would be the prior). ML-1M is stood in for by a small dataset here."""
+    from fewrec.eval import benchmark
+
+    rng = np.random.default_rng(0)
+    ratings = [(u, i, int(rng.integers(1, 6))) for u in range(40) for i in range(15)]
+    titled = films([(f"Film {i}", "1995") for i in range(15)], ratings, users=40, name="own")
+    stand_in = films([(f"Film {i}", "1995") for i in range(15)], ratings, users=40, name=movielens.NAME_1M)
+    monkeypatch.setattr(benchmark, "load_dataset", lambda name: stand_in)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a model trained before the ML-1M prior was checked")
+
+    monkeypatch.setattr(benchmark, "_timed_fit", no_training)
+    models = ["like-share", "like-clf@movielens-1m"]
+    with pytest.raises(benchmark.ConfigError, match="on MovieLens-1M itself"):
+        benchmark.run_benchmark("tallrec", models, dataset=stand_in, shots=[16], progress=False)
+    untitled = titled.with_interactions(titled.interactions)
+    untitled.item_info = titled.item_info.drop(columns="year")
+    with pytest.raises(DataError, match="has no item year"):
+        benchmark.run_benchmark("tallrec", models, dataset=untitled, shots=[16], progress=False)

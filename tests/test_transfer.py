@@ -97,10 +97,12 @@ def test_exact_titles_come_first_then_spellings_then_a_year_apart():
             ("Conan the Barbarian", "1982"),
             ("Heat", "1993"),  # two years apart
             (float("nan"), "1995"),  # no title: never matched
+            ("Unknown Film", "unknown"),  # no year: never matched, even to the same title
         ],
         name="s",
     )
-    assert match_items(source, target).tolist() == [-1, 0, 1, 2, -1, -1]
+    target = films([*target.item_info.itertuples(index=False), ("Unknown Film", "unknown")], name="t")
+    assert match_items(source, target).tolist() == [-1, 0, 1, 2, -1, -1, -1]
 
 
 def test_a_film_the_target_lists_twice_takes_its_most_rated_entry():

@@ -51,7 +51,7 @@ def normalise_title(title: object) -> str:
 def _year(value: object) -> int | None:
     try:
         return int(float(str(value).strip()))
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -69,7 +69,7 @@ def _films(data: Dataset, role: str) -> pd.DataFrame:
         {
             "raw": raw,
             "norm": [normalise_title(t).replace(" ", "") for t in info["title"]],
-            "year": [_year(y) for y in info["year"]],
+            "year": pd.Series([_year(y) for y in info["year"]], dtype=object),  # None stays None
             "names": [_names(t) if r else set() for t, r in zip(info["title"], raw, strict=True)],
         }
     )

@@ -75,7 +75,7 @@ from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import score_eval_set
 from fewrec.models.base import MODELS, make_model
-from fewrec.models.ease import cosine_similarity, neighbourhood_block
+from fewrec.models.ease import _binary, cosine_similarity, neighbourhood_block
 from fewrec.models.ensemble import DEFAULT_COMPONENTS, standardise
 
 OUT = Path(__file__).with_name("cold_user_probes")
@@ -502,17 +502,9 @@ def _earliest_episodes(data, k: int, sim: np.ndarray) -> tuple[np.ndarray, sp.cs
         cols_x.append(items[idx[:k]])
         rows_y.append(np.full(len(idx) - k, e))
         cols_y.append(items[idx[k:]])
-    n_ep = len(rows_x)
-
-    def binary(r, c):
-        x = sp.csr_matrix(
-            (np.ones(sum(map(len, r))), (np.concatenate(r), np.concatenate(c))), (n_ep, data.n_items)
-        )
-        x.data[:] = 1.0
-        return x
-
-    revealed = binary(rows_x, cols_x)
-    return np.hstack([revealed.toarray(), neighbourhood_block(revealed, sim, 10.0)]), binary(rows_y, cols_y)
+    n_ep, n = len(rows_x), data.n_items
+    revealed, rest = _binary(rows_x, cols_x, n_ep, n), _binary(rows_y, cols_y, n_ep, n)
+    return np.hstack([revealed.toarray(), neighbourhood_block(revealed, sim, 10.0)]), rest
 
 
 def _ridge(x: np.ndarray, y: sp.csr_matrix, l2: float, prior: np.ndarray | None = None):
@@ -546,11 +538,7 @@ def movielens_1m_probe(data, splits, add) -> None:
             sim = cosine_similarity(s.train)
             x, y = _earliest_episodes(s.train, 5, sim)
             x1, y1 = _earliest_episodes(ml1m, 5, sim)
-            gram = x1.T @ x1 - len(x1) * np.outer(x1.mean(axis=0), x1.mean(axis=0))
-            gram[np.diag_indices_from(gram)] += 1000.0
-            prior = np.linalg.solve(
-                gram, (x1 - x1.mean(axis=0)).T @ (y1.toarray() - np.asarray(y1.mean(axis=0)))
-            )
+            prior = _ridge(x1, y1, 1000.0)[0]
             model = make_model("kshot-ridge", seed=seed, shots=(5,), reveal="earliest", side_weight=0).fit(
                 s.train
             )

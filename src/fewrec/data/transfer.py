@@ -64,11 +64,12 @@ def _films(data: Dataset, role: str) -> pd.DataFrame:
             f"the {role} dataset {data.name!r} has no item {' or '.join(missing)} to match films by",
             fix="give its items 'title' and 'year' columns",
         )
-    raw = [str(t).strip().lower() if normalise_title(t) else "" for t in info["title"]]
+    norm = [normalise_title(t) for t in info["title"]]
+    raw = [str(t).strip().lower() if n else "" for t, n in zip(info["title"], norm, strict=True)]
     return pd.DataFrame(
         {
             "raw": raw,
-            "norm": [normalise_title(t).replace(" ", "") for t in info["title"]],
+            "norm": [n.replace(" ", "") for n in norm],
             "year": pd.Series([_year(y) for y in info["year"]], dtype=object),  # None stays None
             "names": [_names(t) if r else set() for t, r in zip(info["title"], raw, strict=True)],
         }

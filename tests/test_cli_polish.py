@@ -156,6 +156,37 @@ def test_cli_recommend_takes_disliked_items(tmp_path):
     assert unknown.returncode == 2 and "unknown history item 'nope'" in flat(unknown.stderr)
     far = fewrec("recommend", str(out), "--disliked-title", "Zzzqx")
     assert far.returncode == 2 and "no item titled 'Zzzqx'" in flat(far.stderr)
+    both = fewrec("recommend", str(out), "--title", "Star Wars (1977)", "--disliked", "50")
+    assert both.returncode == 2 and "['50'] given both as liked" in flat(both.stderr)  # was: a dislike
+
+
+def test_titles_match_without_their_article_or_accents(ml100k):
+    """ "The Godfather" was refused for "Godfather, The" (with "did you mean" the very title), and
+    "Amelie" did not find "Amélie"."""
+    from fewrec.data import Vocabulary
+    from fewrec.present import match_titles
+
+    for title in ("The Godfather", "the godfather (1972)", "Godfather, The"):
+        (m,) = match_titles(ml100k.item_info, ml100k.items, [title])
+        assert m.item == "127", title
+    (m,) = match_titles(ml100k.item_info, ml100k.items, ["The Godfather"])
+    assert "taken as Godfather, The (1972)" in m.note  # not an exact match: said so
+    info = pd.DataFrame({"title": ["Amélie", "Léon: The Professional", "Leonardo"]})
+    found = match_titles(info, Vocabulary(["a", "b", "c"]), ["amelie", "Leon"])
+    assert [m.item for m in found] == ["a", "b"] and found[0].note is None
+
+
+def test_cli_warnings_print_as_one_line(tmp_path):
+    """A text model trained without item text read the items' ids without a word; the warning
+    now said so printed as Python's own, with a file path and a line of source."""
+    rows = "user_id,item_id\n" + "".join(f"u{u},sku-{(u + j) % 6}\n" for u in range(8) for j in range(3))
+    data = tmp_path / "inter.csv"
+    data.write_text(rows)
+    proc = fewrec("train", "content", "--output", str(tmp_path / "m"), "--interactions", str(data))
+    assert proc.returncode == 0, proc.stderr
+    err = flat(proc.stderr)
+    assert "warning: the items have no text" in err and "--items" in err
+    assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr
 
 
 def test_cli_models_shows_each_presets_own_defaults():
@@ -173,3 +204,23 @@ def test_cli_serve_with_a_wrong_model_path_creates_no_store(tmp_path):
     proc = fewrec("serve", str(tmp_path / "no-model"), "--store", str(store))
     assert proc.returncode == 2 and "does not exist" in proc.stderr
     assert not store.exists()
+
+
+def test_cli_recommend_takes_side_info(tmp_path):
+    """`recommend` had no way to give side info, so a new user of a segmented model (or of
+    kshot-ridge, or the ensemble) could not say who they are."""
+    out = tmp_path / "seg"
+    assert fewrec("train", "popularity", "--set", "segment_by=auto", "--output", str(out)).returncode == 0
+
+    def top(*args):
+        proc = fewrec("recommend", str(out), "--k", "5", *args)
+        assert proc.returncode == 0, proc.stderr
+        return re.findall(r"│\s*\d+\s*│\s*(\d+)\s*│", proc.stdout), flat(proc.stderr)
+
+    plain, _ = top()
+    female, _ = top("--info", "gender=F")
+    artist, note = top("--info", "age=31", "--info", "occupation=artist", "--info", "agee=3")
+    assert len({tuple(plain), tuple(female), tuple(artist)}) == 3
+    assert "does not read the side-info field 'agee'" in note
+    bad = fewrec("recommend", str(out), "--info", "age")
+    assert bad.returncode == 2 and "--info expects field=value" in flat(bad.stderr)

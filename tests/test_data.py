@@ -1,12 +1,14 @@
 """MovieLens-100K loading and caching; the user's own data, and clear errors on bad input."""
 
 import subprocess
+import warnings
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from fewrec.data import Columns, Vocabulary, load_interactions, movielens
+from fewrec.data.dataset import field_text
 from fewrec.errors import DataError
 
 
@@ -93,6 +95,15 @@ def test_implicit_data_without_rating_or_time(tmp_path):
         ("user_id,item_id,rating\n1,a,5\n2,b,lots\n", {}, r"'rating' must be numeric; row 2"),
         ("user_id;item_id;rating\n1;a;4,5\n2;b;1,234\n", {}, r"'rating' must be numeric; row 2 has '1,234'"),
         ("user_id,item_id,timestamp\n1,a,yesterday-ish\n", {}, r"number or a date; row 1"),
+        ("user_id,item_id,rating\n1,a,5\n2,b,-inf\n", {}, r"'rating' holds an infinite number at row 2"),
+        # one field more than the header: pandas took the first as a row label and shifted the rest
+        ("user_id,item_id,timestamp\nu1,x,100,5\n", {}, r"rows have 4 fields, one more than the header"),
+        ("user_id,item_id,rating\na,x,5,\nb,y,4,\n", {}, r"rows end in a separator ','"),
+        (
+            "user_id::item_id::rating\n1::a::5::9\n2::b::4\n",
+            {"sep": "::"},
+            r"Expected 3 fields in line 2, saw 4",
+        ),
         ("user_id,item_id\n1,\n", {}, r"'item_id' is empty at row 1"),
     ],
 )
@@ -381,3 +392,70 @@ def test_item_and_user_tables_keep_codes_text_and_list_genres(tmp_path):
     assert d.item_info["title"].tolist() == ["None", "Alien"]
     assert d.item_info["year"].isna().tolist() == [False, True]  # a number column's "NA" is missing
     assert d.item_genres() == [["Comedy", "Drama"], ["Horror", "Sci-Fi"]]
+
+
+def test_a_separator_of_several_characters_reads_without_a_pandas_warning(tmp_path):
+    """ "::" (MovieLens-1M's) made pandas warn that it fell back to its python engine."""
+    p = _write(tmp_path / "r.csv", "user_id::item_id::rating\n1::1193::5\n2::11::4\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        d = load_interactions(p, sep="::")
+    assert d.items.ids == ["1193", "11"] and d.interactions["rating"].tolist() == [5.0, 4.0]
+
+
+def test_a_time_column_under_another_name_is_named(tmp_path, caplog):
+    """An audit: a "date" column went unread without a word, and of a repeated (user, item) the
+    last row was kept as "the latest" though row order was all that stood for time."""
+    p = _write(tmp_path / "d.csv", "user_id,item_id,rating,date\na,x,5,2024-03-01\na,x,1,2024-01-01\n")
+    d = load_interactions(p)
+    assert d.interactions["rating"].tolist() == [1.0]
+    assert "no 'timestamp' column, so the rows' order stands for time" in caplog.text
+    assert "['date']" in caplog.text and "--time-col NAME" in caplog.text
+    assert "keeping the last row of each" in caplog.text
+    caplog.clear()
+    dated = load_interactions(p, columns=Columns(timestamp="date"))
+    assert dated.interactions["rating"].tolist() == [5.0] and "not read" not in caplog.text
+
+
+def test_whole_numbers_with_gaps_stay_whole_in_titles_and_item_text(tmp_path):
+    """A number column with an empty cell became floats: titles "1984.0", item text
+    "Alpha. 1999.0. Drama", genre "3.0"."""
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\nu1,x\nu2,y\nu1,z\n")
+    items = _write(tmp_path / "it.csv", "item_id,title,year,genres\nx,1984,1999,3\ny,,,\nz,Alpha,2001,7\n")
+    d = load_interactions(inter, items)
+    assert d.item_texts() == ["1984. 1999. 3", "y", "Alpha. 2001. 7"]
+    assert d.item_genres() == [["3"], [], ["7"]]
+    assert [field_text(t) for t in d.item_info["title"]] == ["1984", "", "Alpha"]
+
+
+def test_spaces_around_ids_and_names_and_repeated_columns(tmp_path, caplog):
+    """An audit: "a, x, 5" made an item " x" of its own beside "x" (and a header "user_id,
+    item_id" had no item_id column); a second "rating" column was renamed "rating.1" and left
+    unread; a DataFrame with two gave pandas' TypeError."""
+    p = _write(tmp_path / "s.csv", "user_id, item_id, rating\na, x, 5\nb,x,4\n")
+    d = load_interactions(p)
+    assert d.items.ids == ["x"] and d.users.ids == ["a", "b"] and d.interactions["rating"].tolist() == [5, 4]
+    assert "1 ids in column 'item_id' have spaces around them (' x' at row 1)" in caplog.text
+    with pytest.raises(DataError, match=r"id of only spaces at row 2"):
+        load_interactions(_write(tmp_path / "b.csv", "user_id,item_id\na,x\nb, \n"))
+    with pytest.raises(DataError, match=r"\['rating'\] appear more than once in the header"):
+        load_interactions(_write(tmp_path / "r.csv", "user_id,item_id,rating,rating\na,x,5,4\n"))
+    frame = pd.DataFrame([["a", "x", 5, 4]], columns=["user_id", "item_id", "rating", "rating"])
+    with pytest.raises(DataError, match=r"\['rating'\] appear more than once"):
+        load_interactions(frame)
+
+
+def test_columns_as_a_dict_and_a_template_naming_the_genre_column(tmp_path):
+    """``columns={"user": "u"}`` failed with AttributeError; a template naming the genre column
+    by its own name ("{tags}") was refused, since it is renamed "genres"."""
+    inter = pd.DataFrame({"u": ["a", "b"], "i": ["x", "y"]})
+    items = pd.DataFrame({"i": ["x", "y"], "title": ["Up", "Heat"], "tags": ["Kids|Fun", "Crime"]})
+    d = load_interactions(
+        inter, items, columns={"user": "u", "item": "i", "genres": "tags"}, item_template="{title}: {tags}"
+    )
+    assert d.item_texts() == ["Up: Kids, Fun", "Heat: Crime"] and d.item_genres() == [
+        ["Kids", "Fun"],
+        ["Crime"],
+    ]
+    with pytest.raises(DataError, match="columns must be a Columns"):
+        load_interactions(inter, columns=["u", "i"])

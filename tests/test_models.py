@@ -528,3 +528,47 @@ def test_a_known_users_new_items_move_als_and_bpr(name, warm, fit_cached):
     # a query that dislikes an item of the training history folds the user in without it
     disliked = model.score(Query(user=user, items=own[:1], ratings=[1.0])).to_numpy()
     assert np.abs(disliked - alone)[np.isfinite(disliked) & np.isfinite(alone)].max() > 1e-4
+
+
+def test_a_known_users_stored_side_info_is_read_as_in_the_benchmarks(warm, tmp_path):
+    """The benchmarks give known users their side info (`score_eval_set`), but `recommend`
+    gave it only when the query repeated it: a known user of a segmented model got plain
+    popularity. A model now keeps the training users' side info, saved with it; a query's own
+    fields override the stored ones."""
+    from fewrec.errors import FewrecError
+    from fewrec.models.base import load_model
+
+    seg = make_model("popularity", segment_by="auto").fit(warm.train)
+    u = warm.train.users.ids[0]
+    stored = {k: v for k, v in warm.train.user_info.iloc[0].items() if isinstance(v, str) or np.isfinite(v)}
+    known = seg.score(Query(user=u)).to_numpy()
+    np.testing.assert_array_equal(known, seg.score(Query(user_info=stored)).to_numpy())
+    assert not np.array_equal(known, seg.score(Query()).to_numpy())
+    other = {"occupation": "doctor" if stored["occupation"] != "doctor" else "artist"}
+    np.testing.assert_array_equal(
+        seg.score(Query(user=u, user_info=other)).to_numpy(),
+        seg.score(Query(user_info={**stored, **other})).to_numpy(),
+    )
+    seg.save(tmp_path / "seg")
+    np.testing.assert_array_equal(load_model(tmp_path / "seg").score(Query(user=u)).to_numpy(), known)
+    (tmp_path / "seg" / "users.parquet").unlink()
+    with pytest.raises(FewrecError, match="users.parquet"):
+        load_model(tmp_path / "seg")
+
+
+def test_an_untrained_catalogue_item_in_a_query_gets_a_note():
+    """A catalogue item no one had interacted with, given as the only liked item to an ID-only
+    model, gave its popularity list without a word."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    inter = pd.DataFrame({"user_id": ["a", "a", "b", "b", "c"], "item_id": ["x", "y", "y", "z", "x"]})
+    items = pd.DataFrame({"item_id": ["x", "y", "z", "w"], "title": ["X", "Y", "Z", "W"]})
+    data = load_interactions(inter, items)
+    ease = make_model("ease").fit(data)
+    (note,) = ease.ignored_in(Query(items=["w", "x"]))
+    assert "no training interactions with item(s) ['w']" in note
+    assert ease.ignored_in(Query(items=["x"])) == []
+    with pytest.warns(UserWarning, match="no training interactions"):
+        ease.recommend(Query(items=["w"]), k=2)

@@ -7,6 +7,7 @@ import inspect
 import json
 import logging
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -43,7 +44,13 @@ err = _console(stderr=True)
 
 def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
+    warnings.showwarning = _show_warning
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one line, like the notes (Python's own shows the file and source line)."""
+    err.print(f"[yellow]warning:[/yellow] {escape(str(message))}", highlight=False)
 
 
 def _parse_set(values: list[str] | None) -> dict[str, object]:
@@ -57,6 +64,19 @@ def _parse_set(values: list[str] | None) -> dict[str, object]:
             out[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
             out[key.strip()] = raw
+    return out
+
+
+def _parse_info(values: list[str]) -> dict[str, object]:
+    """``field=value`` pairs of side info: a plain number is a number ("31", "2.5"), anything
+    else text as written ("02139" keeps its zero, "true" stays the text of a CSV cell)."""
+    out: dict[str, object] = {}
+    for item in values:
+        key, _, raw = item.partition("=")
+        if not key.strip() or not _:
+            raise FewrecError(f"--info expects field=value, e.g. --info age=31; got {item!r}")
+        number = re.fullmatch(r"[+-]?(0|[1-9]\d*)(\.\d+)?", raw.strip())
+        out[key.strip()] = (float(raw) if "." in raw else int(raw)) if number else raw
     return out
 
 
@@ -415,10 +435,15 @@ def recommend(
     ] = None,
     disliked_title: Annotated[list[str] | None, typer.Option(help="a title the user disliked")] = None,
     text: Annotated[str | None, typer.Option(help="free text about the user's taste")] = None,
+    info: Annotated[
+        list[str] | None,
+        typer.Option(help="user side info as field=value, e.g. --info age=31 --info occupation=artist"),
+    ] = None,
     k: Annotated[int, typer.Option(help="how many")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
 ):
-    """Top-k recommendations for a known user, liked or disliked items/titles, and/or free text."""
+    """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
+    side info (a known user's own side info is read from the training data)."""
     from fewrec.models.base import Query, load_model
     from fewrec.present import match_titles, print_recommendations
 
@@ -431,11 +456,20 @@ def recommend(
         for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles, text_option="--text"):
             into.append(m.item)
             notes.append(m.note)
+    both = sorted(set(liked) & set(unliked))
+    if both:
+        raise FewrecError(
+            f"item(s) {both} given both as liked (--item/--title) and as disliked "
+            "(--disliked/--disliked-title); give each one once"
+        )
     fit = rec.fitted
     # a dislike is the bottom of the model's scale, as in the service (0 on implicit data)
     ratings = [fit.like_rating] * len(liked) + [min(fit.dislike_at, fit.rating_range[0])] * len(unliked)
-    query = Query(user=user, items=liked + unliked, ratings=ratings if unliked else None, text=text)
-    if user is None and not liked + unliked and not (text or "").strip():
+    side = _parse_info(info) if info else None
+    query = Query(
+        user=user, items=liked + unliked, ratings=ratings if unliked else None, text=text, user_info=side
+    )
+    if user is None and not side and not liked + unliked and not (text or "").strip():
         popular = rec.empty_is_popularity or rec.name == "popularity"
         what = "the most popular items" if popular else "the same items for anyone, not personalised"
         notes.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,17 +41,20 @@ def match_titles(
     if "title" not in item_info.columns:
         raise DataError("these items have no title field", fix="give item ids instead of titles")
     names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing
-    lower = [n.lower() for n in names]
+    lower = [_fold(n) for n in names]
     # "Title (year)", as the tables print it, matches too
     years = item_info["year"] if "year" in item_info.columns else [None] * len(names)
-    labelled = [label_of(n, y, "").lower() for n, y in zip(names, years, strict=True)]
+    labelled = [_fold(label_of(n, y, "")) for n, y in zip(names, years, strict=True)]
+    bare = [(_bare(n), _bare(lab)) for n, lab in zip(lower, labelled, strict=True)]
     out = []
     for title in titles:
-        t = title.strip().lower()
+        t = _fold(title.strip())
         if not t:
             raise DataError("an empty title matches every item", fix="give a title, e.g. --title 'Star Wars'")
         exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if n and t in (n, lab)]
-        found = exact or [i for i, n in enumerate(lower) if n and n.startswith(t)]
+        # "The Godfather" for "Godfather, The", as catalogues file titles
+        found = exact or [i for i, b in enumerate(bare) if b[0] and _bare(t) in b]
+        found = found or [i for i, n in enumerate(lower) if n and n.startswith(t)]
         found = found or [i for i, n in enumerate(lower) if n and t in n]
         if not found:
             close = close_titles(title, names)
@@ -88,10 +92,17 @@ def match_titles(
 CLOSE_TITLE = 0.85
 
 
+def _fold(title: str) -> str:
+    """A title lower-cased without accents ("Amelie" finds "Amélie")."""
+    decomposed = unicodedata.normalize("NFKD", title.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def _bare(title: str) -> str:
-    """A title lower-cased without a leading or trailing article ("Godfather, The")."""
-    t = title.strip().lower()
-    t = re.sub(r",\s*(the|a|an)$", "", t)
+    """A title lower-cased, without accents and without a leading or trailing article
+    ("Godfather, The", or "Godfather, The (1972)" as tables label it)."""
+    t = _fold(title.strip())
+    t = re.sub(r",\s*(the|a|an)(\s*\(\d{4}\))?$", r"\2", t)
     return re.sub(r"^(the|a|an)\s+", "", t)
 
 
@@ -149,7 +160,7 @@ def print_recommendations(
         table.add_column("because")
     for rank, row in enumerate(recs.itertuples(index=False), start=1):
         cells = [str(rank), *([str(row.item)] if show_ids else []), item_label(item_info, items, row.item)]
-        cells.append(f"{row.score:.3f}")
+        cells.append(f"{row.score:.3f}".replace("-0.000", "0.000"))  # -0.0002 is no negative score
         if has_reason:
             cells.append(str(row.reason))
         table.add_row(*(Text(c) for c in cells))  # plain text: a title like "[REC]" is not markup

@@ -135,7 +135,10 @@ class Dataset:
         if len(ratings) and (
             not pd.api.types.is_numeric_dtype(ratings) or not np.isfinite(ratings.to_numpy(float)).all()
         ):
-            raise DataError("interactions' ratings must be finite numbers", fix="drop or fill missing ones")
+            raise DataError(
+                f"{self.name}: the interactions' ratings must be finite numbers (none missing or infinite)",
+                fix="drop or fill the missing ones, and replace infinite ones",
+            )
         self.interactions = keep_latest(self.interactions, self.name)
 
     # ------------------------------------------------------------------ sizes and views
@@ -254,8 +257,9 @@ def _check_indices(column: pd.Series, n: int, what: str) -> None:
         )
 
 
-def keep_latest(frame: pd.DataFrame, label: str) -> pd.DataFrame:
-    """``frame`` with one row per (user, item): the latest by timestamp, with a warning.
+def keep_latest(frame: pd.DataFrame, label: str, timed: bool = True) -> pd.DataFrame:
+    """``frame`` with one row per (user, item): the latest by timestamp, with a warning
+    (``timed=False``: the timestamps are the rows' order, so it is the last row).
 
     Repeated rows would otherwise be summed into one cell of `Dataset.matrix` (two 4-star
     ratings read as an 8) and could sit on both sides of a split.
@@ -265,7 +269,8 @@ def keep_latest(frame: pd.DataFrame, label: str) -> pd.DataFrame:
         return frame
     latest = frame.sort_values("timestamp", kind="stable")
     dup = latest.duplicated(["user", "item"], keep="last")
-    log.warning("%s: %d repeated (user, item) rows; keeping the latest of each", label, int(dup.sum()))
+    which = "the latest" if timed else "the last row"
+    log.warning("%s: %d repeated (user, item) rows; keeping %s of each", label, int(dup.sum()), which)
     return latest[~dup.to_numpy()].sort_index().reset_index(drop=True)
 
 
@@ -379,6 +384,7 @@ def item_texts(
     """One text per row of ``info`` (item fields), made by ``template`` (`str.format` over the
     fields) or, without one, by joining the text fields (title, year, genres, descriptions...);
     an item with no text field at all gets its id (``ids``; default: its row number)."""
+    names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
     if template is None:
         # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
         # every column of text read from a file (a `description` was dropped for it)
@@ -388,13 +394,13 @@ def item_texts(
             if info[c].dtype == object or pd.api.types.is_string_dtype(info[c]) or c in ("title", "year")
         ]
         if not cols:
-            return [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
-        return [
+            return names
+        joined = (
             ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
             for row in info.to_dict("records")
-        ]
+        )
+        return [text or name for text, name in zip(joined, names, strict=True)]  # all blank: its id
     rows = [{k: field_text(v) for k, v in r.items()} for r in info.to_dict("records")]
-    names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
     try:  # an item with every field blank (added without info) gets its id, not bare punctuation
         return [
             template.format(**r) if any(r.values()) else name for r, name in zip(rows, names, strict=True)

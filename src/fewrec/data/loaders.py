@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import csv
 import logging
+import re
 import warnings
 from pathlib import Path
 
@@ -134,9 +135,12 @@ def read_table(
             ) from None
         except pd.errors.EmptyDataError:
             raise DataError("file has no rows", source=label, fix=f"give {what} rows") from None
-        except pd.errors.ParserError as exc:
+        except DataError:
+            raise
+        except (pd.errors.ParserError, AssertionError) as exc:  # AssertionError: pandas' python engine
+            why = str(exc) or "its rows do not all have as many fields as the header"
             raise DataError(
-                f"cannot parse with separator {delim!r}: {exc}",
+                f"cannot parse with separator {delim!r}: {why}",
                 source=label,
                 fix="check the separator; pass sep=... (CLI: --sep)",
             ) from None
@@ -146,6 +150,11 @@ def read_table(
             _check_one_column(frame, delim, label)
     if len(frame) == 0:
         raise DataError("table has no rows", source=label, fix=f"give {what} rows")
+    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if twice:
+        raise DataError(
+            f"column(s) {twice} appear more than once", source=label, fix="give each column one name"
+        )
     return frame, label
 
 
@@ -193,10 +202,42 @@ def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) 
     (titles showed their item's id), and a column of numbers written with a leading zero (zip
     "02139", code "007") stays text: read as a number it lost its zeros and, as side info, fell
     into a decade ("2130")."""
-    header = pd.read_csv(path, sep=delim, encoding=encoding, nrows=0).columns
+    engine = "python" if len(delim) > 1 else "c"  # pandas warns as it falls back to python itself
+    # the header's names as written, less spaces around them ("user_id, item_id"); pandas
+    # renamed a second "rating" to "rating.1", which then went unread
+    first = pd.read_csv(
+        path,
+        sep=delim,
+        encoding=encoding,
+        nrows=1,
+        header=None,
+        engine=engine,
+        dtype=str,
+        keep_default_na=False,
+    )
+    header = [str(c).strip() for c in first.iloc[0]] if len(first) else []
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        raise DataError(
+            f"column(s) {twice} appear more than once in the header",
+            source=str(path),
+            fix="give each column one name",
+        )
     na = {c: ([""] if c in ids or codes else NA_MARKERS) for c in header}
     dtype = {c: str for c in (header if codes else ids) if c in header}
-    frame = pd.read_csv(path, sep=delim, encoding=encoding, dtype=dtype, keep_default_na=False, na_values=na)
+    frame = pd.read_csv(
+        path,
+        sep=delim,
+        encoding=encoding,
+        dtype=dtype,
+        keep_default_na=False,
+        na_values=na,
+        engine=engine,
+        names=header,
+        header=0,
+    )
+    if not isinstance(frame.index, pd.RangeIndex):
+        _extra_field(frame, str(path), delim)
     if codes:  # text stays text ("NA", "None" and "null" are titles too); numbers become numbers
         for c in frame.columns:
             if c in ids or not frame[c].notna().any():
@@ -205,8 +246,24 @@ def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) 
             number = pd.to_numeric(values, errors="coerce")
             text = values.dropna().astype(str).str.strip()
             if number.notna().sum() == values.notna().sum() > 0 and not text.str.match(r"[+-]?0\d").any():
-                frame[c] = number
+                whole = number.dropna().map(float).map(float.is_integer).all()
+                # whole numbers with a gap stay whole (a year 1999, not 1999.0, in item text)
+                frame[c] = number.astype("Int64") if whole and number.isna().any() else number
     return frame
+
+
+def _extra_field(frame: pd.DataFrame, label: str, delim: str) -> None:
+    """Rows with one field more than the header: pandas reads the first field of each as a row
+    label and shifts every column by one (user ids lost, items read from the timestamps)."""
+    names = list(frame.columns)
+    trailing = frame[names[-1]].isna().all() if names else False
+    if trailing:  # "a,x,5," under "user_id,item_id,rating"
+        what = f"its rows end in a separator {delim!r} (an empty last field)"
+        fix = "remove the separator at the end of each row"
+    else:
+        what = f"its rows have {len(names) + 1} fields, one more than the header names ({names})"
+        fix = "name every column in the header line"
+    raise DataError(what, source=label, fix=fix)
 
 
 def _sniff_sep(path: Path, encoding: str, default: str) -> str | None:
@@ -333,6 +390,14 @@ def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
             fix=f"make every {col} a number",
         )
     _no_nulls(frame.assign(**{col: values}), col, label)
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise DataError(
+            f"column {col!r} holds an infinite number at {_row(label, row)} ({int(infinite.sum())} in all)",
+            source=label,
+            fix=f"make every {col} a finite number",
+        )
     return values.to_numpy()
 
 
@@ -410,11 +475,33 @@ def _id_text(value: object) -> str:
     return str(value)
 
 
-def _id_strings(series: pd.Series) -> pd.Series:
-    """Ids as text: strings verbatim, integers as written, whole-number floats without ``.0``."""
+def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
+    """Ids as text: strings as written, integers as written, whole-number floats without ``.0``;
+    spaces around an id are dropped, with a warning (" x" from "a, x, 5" was an item of its own)."""
     if pd.api.types.is_float_dtype(series) or series.dtype == object:
-        return series.map(_id_text).astype(str)
-    return series.astype(str)
+        ids = series.map(_id_text).astype(str)
+    else:
+        ids = series.astype(str)
+    stripped = ids.str.strip()
+    changed = (stripped != ids).to_numpy()
+    if changed.any():
+        row = int(np.flatnonzero(changed)[0])
+        log.warning(
+            "%s: %d ids in column %r have spaces around them (%r at %s); read without them",
+            label,
+            int(changed.sum()),
+            series.name,
+            ids.iloc[row],
+            _row(label, row),
+        )
+        blank = np.flatnonzero((stripped == "").to_numpy())
+        if len(blank):
+            raise DataError(
+                f"column {series.name!r} has an id of only spaces at {_row(label, int(blank[0]))}",
+                source=label,
+                fix=f"fill or drop rows without {series.name}",
+            )
+    return stripped
 
 
 def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str, fix: str) -> bool:
@@ -444,7 +531,7 @@ def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str,
 
 def _unique_ids(frame: pd.DataFrame, col: str, label: str) -> list[str]:
     _no_nulls(frame, col, label)
-    ids = _id_strings(frame[col])
+    ids = _id_strings(frame[col], label)
     dup = ids.duplicated(keep="first").to_numpy()
     if dup.any():
         row = int(np.flatnonzero(dup)[0])
@@ -484,6 +571,13 @@ def load_interactions(
     Raises:
         DataError: naming the file, row or column and the fix, for any bad input.
     """
+    if isinstance(columns, dict):  # Columns' own errors name a misspelt key
+        columns = Columns(**columns)
+    elif columns is not None and not isinstance(columns, Columns):
+        raise DataError(
+            f"columns must be a Columns (or a dict of its fields), not {type(columns).__name__}",
+            fix="columns=Columns(user='uid', item='iid')",
+        )
     cols = columns or Columns()
     _check_columns(cols)
     inter, ilabel = read_table(
@@ -496,16 +590,7 @@ def load_interactions(
     has_time = _optional_column(
         inter, cols, "timestamp", ilabel, "pass timestamp=None (CLI: --time-col '') to use row order"
     )
-    if not has_rating and cols.rating == Columns.model_fields["rating"].default:
-        unread = [c for c in inter.columns if c not in (cols.user, cols.item, cols.timestamp)]
-        if unread:  # a rating column under another name ("stars") trained as implicit data
-            log.warning(
-                "%s: no %r column, so every row counts as a like (implicit data); columns not read: "
-                "%s. If one holds ratings, name it (CLI: --rating-col NAME)",
-                ilabel,
-                cols.rating,
-                unread,
-            )
+    _warn_unread(inter, cols, ilabel, has_rating, has_time)
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
     ratings = (
@@ -514,8 +599,8 @@ def load_interactions(
         else np.ones(len(inter), np.float32)
     )
     times = _timestamps(inter, cols.timestamp, ilabel) if has_time else np.arange(len(inter))
-    user_ext = _id_strings(inter[cols.user]).to_numpy()
-    item_ext = _id_strings(inter[cols.item]).to_numpy()
+    user_ext = _id_strings(inter[cols.user], ilabel).to_numpy()
+    item_ext = _id_strings(inter[cols.item], ilabel).to_numpy()
 
     item_info = pd.DataFrame()
     if items is not None:
@@ -527,6 +612,10 @@ def load_interactions(
         genres = _optional_column(itab, cols, "genres", tlabel, "pass genres=None for no genres")
         if genres and cols.genres != key:
             item_info = item_info.rename(columns={cols.genres: "genres"})
+            if item_template is not None and cols.genres != "genres":  # "{tags}" names it too
+                item_template = re.sub(
+                    r"\{" + re.escape(cols.genres) + r"([}!:])", r"{genres\1", item_template
+                )
             item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0
         if unknown.any():
@@ -580,7 +669,7 @@ def load_interactions(
         }
     )
     return Dataset(
-        interactions=keep_latest(frame, ilabel),
+        interactions=keep_latest(frame, ilabel, timed=has_time),
         users=user_vocab,
         items=item_vocab,
         item_info=item_info,
@@ -590,10 +679,36 @@ def load_interactions(
     )
 
 
+def _warn_unread(inter: pd.DataFrame, cols: Columns, label: str, has_rating: bool, has_time: bool) -> None:
+    """A warning when a default rating or timestamp column is missing while other columns go
+    unread: a rating column under another name ("stars") trained as implicit data, and a time
+    column named "date" left the rows' order to stand for time."""
+    unread = [c for c in inter.columns if c not in (cols.user, cols.item, cols.rating, cols.timestamp)]
+    if not unread:
+        return
+    fields = Columns.model_fields
+    if not has_rating and cols.rating == fields["rating"].default:
+        log.warning(
+            "%s: no %r column, so every row counts as a like (implicit data); columns not read: "
+            "%s. If one holds ratings, name it (CLI: --rating-col NAME)",
+            label,
+            cols.rating,
+            unread,
+        )
+    if not has_time and cols.timestamp == fields["timestamp"].default:
+        log.warning(
+            "%s: no %r column, so the rows' order stands for time (a repeated (user, item) keeps "
+            "its last row); columns not read: %s. If one holds times, name it (CLI: --time-col NAME)",
+            label,
+            cols.timestamp,
+            unread,
+        )
+
+
 def _genre_list(value: object, sep: str) -> list[str]:
     if isinstance(value, list | tuple | np.ndarray):
         return [str(v) for v in value]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return []
     text = str(value).strip()
     if text.startswith("[") and text.endswith("]"):  # a list as pandas' to_csv writes it

@@ -370,6 +370,9 @@ class FitState:
     like_rating: float = 1.0
     item_info: pd.DataFrame = field(default_factory=pd.DataFrame)
     item_template: str | None = None
+    user_info: pd.DataFrame = field(default_factory=pd.DataFrame)
+    """The training users' side info (a row per user of ``users``; no columns without any):
+    a query naming a known user gets it, as the benchmarks give it to known users."""
     popularity: np.ndarray = field(init=False, repr=False)
     rating_range: tuple[float, float] = field(init=False, repr=False)
     """The lowest and highest training rating (equal for implicit data)."""
@@ -397,6 +400,9 @@ class Recommender(ABC):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: Whether the model can score items it never saw in training (e.g. from text).
     scores_new_items: ClassVar[bool] = False
+    #: Whether the model reads the text of a query's items (LM prompts, the distilled student),
+    #: so that items it has no interactions with still shape its list.
+    reads_history_text: ClassVar[bool] = False
     #: Whether a query with no history and no known user gets plain popularity scores (set by
     #: models that call `fill_empty_with_popularity`); explanations read it.
     empty_is_popularity: ClassVar[bool] = False
@@ -463,7 +469,9 @@ class Recommender(ABC):
         for name in [n for n in self.__dict__ if n.endswith("_")]:
             del self.__dict__[name]
         try:
-            self.state_ = FitState(data.users, data.items, train, like, data.item_info, data.item_template)
+            self.state_ = FitState(
+                data.users, data.items, train, like, data.item_info, data.item_template, data.user_info
+            )
             self._fit(data)
         except BaseException:
             self.__dict__.clear()
@@ -561,6 +569,18 @@ class Recommender(ABC):
             notes.append("the text has no words (only symbols or emoji), so it was ignored")
         elif query.text and self.text_encoders:
             notes += self._text_notes(query.text)
+        if len(query.items) and not (self.scores_new_items or self.reads_history_text):
+            st = self.fitted
+            idx = st.items.lookup([str(i) for i in query.items])
+            untrained = [
+                str(i) for i, j in zip(query.items, idx, strict=True) if j >= 0 and st.popularity[j] == 0
+            ]
+            if untrained:  # an ID-only model knows an item only from its interactions
+                shown = untrained[:3] + (["..."] if len(untrained) > 3 else [])
+                notes.append(
+                    f"{self.name} has no training interactions with item(s) {shown}, so they do not "
+                    "shape the list (models that read item text do: content, fewshot, ensemble)"
+                )
         lo, hi = self.fitted.rating_range
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             outside = [r for r in query.ratings if not lo <= r <= hi]
@@ -670,9 +690,11 @@ class Recommender(ABC):
         users = np.full(len(queries), -1, dtype=np.int64)
         rows, cols, vals = [], [], []
         low_rows, low_cols = [], []  # the query's own dislikes (not the training history's)
+        info: list[dict] = [{} for _ in queries]  # a known user's stored side info, then the query's
         for q_i, q in enumerate(queries):
             if q.user is not None:
                 u = int(st.users.lookup([q.user])[0])
+                info[q_i] = _stored_info(st.user_info, u)
                 if u >= 0 and n_train[u] > 0:
                     users[q_i] = u
                     lo, hi = st.train.indptr[u], st.train.indptr[u + 1]
@@ -704,7 +726,7 @@ class Recommender(ABC):
             ones = np.ones(len(low_rows), dtype=np.float32)
             disliked = sp.csr_matrix((ones, (low_rows, low_cols)), shape=hist.shape)
         texts = [q.text for q in queries]
-        info = [q.user_info or {} for q in queries]
+        info = [{**stored, **(q.user_info or {})} for stored, q in zip(info, queries, strict=True)]
         return QueryBatch(
             users,
             hist.tocsr(),
@@ -970,6 +992,7 @@ class Recommender(ABC):
             "like_rating": st.like_rating,
             "item_template": st.item_template,
             "item_fields": [str(c) for c in st.item_info.columns],
+            "user_fields": [str(c) for c in st.user_info.columns],
             "versions": _versions(),
         }
         files: dict[str, bytes | None] = {
@@ -987,6 +1010,17 @@ class Recommender(ABC):
                     fix="give each field one type for all items (text, numbers, or lists of text)",
                 ) from None
             files["items.parquet"] = buf.getvalue()
+        files["users.parquet"] = None
+        if len(st.user_info.columns):
+            buf = io.BytesIO()
+            try:
+                st.user_info.reset_index(drop=True).to_parquet(buf, index=False)
+            except (ValueError, TypeError, ImportError) as exc:
+                raise DataError(
+                    f"the user side info cannot be saved ({type(exc).__name__}: {exc})",
+                    fix="give each side-info field one type for all users (text or numbers)",
+                ) from None
+            files["users.parquet"] = buf.getvalue()
         arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
         train = st.train.tocsr()
         arrays.update(
@@ -1158,8 +1192,31 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         )
     if "genres" in item_info.columns:  # models saved before empty genres were kept as lists: None
         item_info["genres"] = item_info["genres"].map(lambda g: [] if g is None else list(g))
+    users_file = path / "users.parquet"  # absent: no side info, or saved before it was kept
+
+    def read_users() -> pd.DataFrame | None:
+        if users_file.exists():
+            return pd.read_parquet(users_file)
+        if meta.get("user_fields"):
+            raise FileNotFoundError(
+                f"it is missing; the model was saved with user side info {meta['user_fields']}"
+            )
+        return None
+
+    user_info = part("users.parquet", read_users)
+    if user_info is not None and len(user_info) != len(users):
+        raise FewrecError(
+            f"{path}: users.parquet has {len(user_info)} rows for {len(users)} users; the saved model "
+            "is damaged. Fix: save or train it again"
+        )
     model.state_ = FitState(
-        users, items, train, float(meta["like_rating"]), item_info, meta.get("item_template")
+        users,
+        items,
+        train,
+        float(meta["like_rating"]),
+        item_info,
+        meta.get("item_template"),
+        pd.DataFrame() if user_info is None else user_info,
     )
     part(
         "state.npz",
@@ -1195,8 +1252,16 @@ def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
 
 
 def _missing(value: Any) -> bool:
-    """None or a float NaN (a side-info field given without a value)."""
-    return value is None or (isinstance(value, float) and np.isnan(value))
+    """None, pandas' NA or a float NaN (a side-info field given without a value)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _stored_info(user_info: pd.DataFrame, u: int) -> dict:
+    """User ``u``'s stored side info without its missing fields ({} for an unknown user)."""
+    if u < 0 or not len(user_info.columns):
+        return {}
+    row = user_info.iloc[u]
+    return {str(k): v for k, v in row.items() if not _missing(v)}
 
 
 def _dedupe_keep_last(rows, cols, vals, n_rows: int, n_cols: int) -> sp.csr_matrix:

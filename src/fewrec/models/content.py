@@ -56,6 +56,13 @@ def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     from fewrec.text.encoder import get_encoder, length_problem, script_problem
 
     texts = data.item_texts(config.template)
+    if texts and texts == [str(i) for i in data.items.ids]:
+        warnings.warn(
+            "the items have no text (no item table, or no text field in it), so a text model reads "
+            "their ids; give item text (Python: load_interactions(items=...); CLI: --items)",
+            UserWarning,
+            stacklevel=3,
+        )
     for problem in (script_problem(texts, config.encoder), length_problem(texts, config.encoder)):
         if problem:
             warnings.warn(problem, UserWarning, stacklevel=3)

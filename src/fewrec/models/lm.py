@@ -158,6 +158,7 @@ class _LMRecommender(Recommender):
 
     Config: ClassVar[type[ModelConfig]] = LMConfig
     scores_new_items = False
+    reads_history_text = True  # the prompt names the history items
     reads_ratings = True  # the prompt says which history items were liked
     adapter_: str | None = None
     split_: int | None = None
@@ -575,6 +576,7 @@ class DistilledLM(Recommender):
     reads_ratings = True
     Config = DistilledConfig
     scores_new_items = False
+    reads_history_text = True  # the history's text embeddings are among its features
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config

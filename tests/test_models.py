@@ -572,3 +572,40 @@ def test_an_untrained_catalogue_item_in_a_query_gets_a_note():
     assert ease.ignored_in(Query(items=["x"])) == []
     with pytest.warns(UserWarning, match="no training interactions"):
         ease.recommend(Query(items=["w"]), k=2)
+
+
+def test_a_loaded_text_model_without_item_fields_adds_and_updates_items(tmp_path):
+    """A text model trained without an item table, saved and loaded, had an item table of no
+    rows: adding an item kept one row for four items (explanations raised IndexError, and the
+    save that followed could not be loaded), and updating one raised IndexError."""
+    import pandas as pd
+
+    from fewrec.data import Columns, load_interactions
+    from fewrec.models.base import load_model
+
+    tiny = pd.DataFrame({"user_id": list("aabbcc"), "item_id": ["i1", "i2", "i2", "i3", "i1", "i3"]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the items have no text
+        make_model("content").fit(load_interactions(tiny, columns=Columns(rating=None))).save(tmp_path / "m")
+    model = load_model(tmp_path / "m")
+    model.add_items(["i4"], pd.DataFrame({"title": ["Space opera"]}))
+    model.update_items(["i1"], pd.DataFrame({"title": ["Zombie film"]}))
+    recs = model.recommend(Query(items=["i4"]), k=3, explain=True)
+    assert len(recs) == 3 and "Space opera" in recs["reason"].iloc[0]
+    model.save(tmp_path / "again")
+    titles = load_model(tmp_path / "again").fitted.item_info["title"].tolist()
+    assert titles[0] == "Zombie film" and titles[3] == "Space opera" and len(titles) == 4
+
+
+def test_update_items_reads_fields_in_the_catalogues_types(ml100k, tmp_path):
+    """`add_items` split genres "A|B" into a list and `update_items` did not: a string among
+    lists, and the model could no longer be saved."""
+    import pandas as pd
+
+    from fewrec.models.base import load_model
+
+    model = make_model("content").fit(ml100k)
+    model.update_items(["181"], pd.DataFrame({"genres": ["Action|Sci-Fi"]}))
+    assert model.fitted.item_info["genres"].iloc[180] == ["Action", "Sci-Fi"]
+    model.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").fitted.item_info["genres"].iloc[180] == ["Action", "Sci-Fi"]

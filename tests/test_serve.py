@@ -762,3 +762,57 @@ def test_an_exploration_width_of_zero_is_the_best_guess_and_says_so(fewshot_dir,
     with TestClient(app) as c:
         out = rec(c, text="space", explore=True)
         assert out["policy"] == "greedy" and all(i["score"] == i["mean_score"] for i in out["items"])
+
+
+def test_ratings_keep_their_scale_across_a_hot_swap(ease_dir, cold_user, tmp_path):
+    """A `rating` was stored as a bare value: after a hot swap from a star-rated model to one of
+    implicit data (top 1), a 1 of 5 read as a top rating, the disliked films came back first,
+    "because you liked" them; the other way, a top 1 became a 1-star dislike for good."""
+    from fewrec.data.dataset import Dataset
+    from fewrec.serve.store import Store
+
+    train = cold_user.train
+    implicit = Dataset(
+        interactions=train.interactions.assign(rating=1.0),
+        users=train.users,
+        items=train.items,
+        item_info=train.item_info,
+        user_info=train.user_info,
+        name="implicit",
+    )
+    implicit_dir = saved_model("ease", implicit)
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    c = TestClient(app)
+    events = [
+        {"user": "d1", "item": "50", "kind": "rating", "value": 1},
+        {"user": "d1", "item": "181", "kind": "rating", "value": 2},
+        {"user": "d1", "item": "100", "kind": "rating", "value": 5},
+    ]
+    assert c.post("/feedback/batch", json={"events": events}, headers=AUTH).status_code == 201
+    stars = rec(c, user="d1", k=20, exclude_seen=False)
+    assert stars["history_size"] == 1 and not {"50", "181"} & set(ids(stars))
+    assert c.post("/admin/model", json={"path": str(implicit_dir)}, headers=AUTH).status_code == 200
+    swapped = rec(c, user="d1", k=20, exclude_seen=False)
+    assert swapped["history_size"] == 1 and not {"50", "181"} & set(ids(swapped))
+    top = {"user": "d2", "item": "100", "kind": "rating", "value": 1}  # the top of implicit data
+    assert c.post("/feedback", json=top, headers=AUTH).status_code == 201
+    assert c.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
+    assert rec(c, user="d2", k=5)["history_size"] == 1  # a like there is a 5 here, not a dislike
+    rows = sqlite3.connect(tmp_path / "s.db").execute("SELECT item, scale FROM feedback ORDER BY seq")
+    assert rows.fetchall() == [("50", 5.0), ("181", 5.0), ("100", 5.0), ("100", 1.0)]
+    # a store written before scales were kept opens, its ratings read on the model's scale
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old)
+    conn.executescript(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+        "INSERT INTO meta VALUES ('schema', '1');"
+        "CREATE TABLE feedback (seq INTEGER PRIMARY KEY AUTOINCREMENT, user TEXT NOT NULL, "
+        "item TEXT NOT NULL, kind TEXT NOT NULL, value REAL, ts REAL NOT NULL);"
+        "INSERT INTO feedback (user, item, kind, value, ts) VALUES ('u', '50', 'rating', 4, 1.0);"
+    )
+    conn.commit()
+    conn.close()
+    store = Store(old)
+    (event,) = store.user_state("u")[1]
+    assert (event.value, event.scale) == (4.0, None)
+    store.close()

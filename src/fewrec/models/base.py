@@ -945,6 +945,9 @@ class Recommender(ABC):
         if len(info) != len(ids):
             raise DataError(f"{len(ids)} items but {len(info)} rows of item info")
         _warn_stray_fields(info, st.item_info, "updated item")
+        # in the catalogue's types, as `add_items` gives them (genres "A|B" as a list: a string
+        # among lists left the model unsaveable); only the fields given, the others keep theirs
+        info = _like_catalogue(info, st.item_info[[c for c in st.item_info.columns if c in info.columns]])
         item_info = st.item_info.copy()
         for col in info.columns:
             if col not in item_info.columns:  # a field the catalogue had not: empty elsewhere
@@ -1182,7 +1185,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             raise FileNotFoundError(
                 f"it is missing; the model was saved with item fields {meta['item_fields']}"
             )
-        return pd.DataFrame()
+        return pd.DataFrame(index=pd.RangeIndex(len(items)))  # a row per item, as `Dataset` has
 
     item_info = part("items.parquet", read_info)
     if len(item_info.columns) and len(item_info) != len(items):
@@ -1216,7 +1219,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         float(meta["like_rating"]),
         item_info,
         meta.get("item_template"),
-        pd.DataFrame() if user_info is None else user_info,
+        pd.DataFrame(index=pd.RangeIndex(len(users))) if user_info is None else user_info,
     )
     part(
         "state.npz",

@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import FewrecError, Settings
-from fewrec.models.base import Query, QueryBatch, Recommender, load_model
+from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
@@ -465,6 +465,21 @@ class Engine:
         like = st.model.fitted.like_rating
         return max(like, 5.0) if like > 1 else 1.0
 
+    @classmethod
+    def _stored_rating(cls, st: ModelState, value: float, scale: float | None) -> float:
+        """A stored `rating` on this model's scale. One given under a model of another scale (a
+        hot swap between star ratings and implicit data) is read as a share of its own: at or
+        below `DISLIKE_SHARE` a dislike (the bottom of this scale, as a `dislike` event), so a
+        1 of 5 stays one where 1 is the top, and a top 1 there is a 5 here."""
+        fit = st.model.fitted
+        top = cls._top_rating(st)
+        if not scale or scale == top:  # given on this scale (or before scales were kept)
+            return value
+        share = value / scale
+        if share <= DISLIKE_SHARE:
+            return min(fit.dislike_at, fit.rating_range[0])
+        return share * top
+
     def add_feedback(self, events: Sequence[S.FeedbackIn]) -> S.FeedbackAck:
         """Validate and durably store events (unknown users are created on their first event)."""
         st = self._state
@@ -498,7 +513,12 @@ class Engine:
                 )
         records = [
             FeedbackRecord(
-                e.user, e.item, e.kind, e.value if e.kind == "rating" else None, e.timestamp or 0.0
+                e.user,
+                e.item,
+                e.kind,
+                e.value if e.kind == "rating" else None,
+                e.timestamp or 0.0,
+                scale=top if e.kind == "rating" else None,  # a later model may rate on another scale
             )
             for e in events
         ]
@@ -561,7 +581,7 @@ class Engine:
                 if ev.kind in ("like", "click"):
                     items[ev.item] = like
                 elif ev.kind == "rating" and ev.value is not None:
-                    items[ev.item] = ev.value
+                    items[ev.item] = self._stored_rating(st, ev.value, ev.scale)
                 elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
                     items[ev.item] = min(fit.dislike_at, fit.rating_range[0])
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)

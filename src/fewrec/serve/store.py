@@ -23,7 +23,9 @@ from typing import Any
 
 from fewrec.errors import FewrecError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: feedback keeps the top of the rating scale a `rating` was given on (``scale``); a
+version-1 store gains the column when opened (its ratings read on the model's scale)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,7 +52,8 @@ CREATE TABLE IF NOT EXISTS feedback (
     item TEXT NOT NULL,
     kind TEXT NOT NULL,
     value REAL,
-    ts REAL NOT NULL
+    ts REAL NOT NULL,
+    scale REAL
 );
 CREATE INDEX IF NOT EXISTS feedback_user ON feedback(user, seq);
 CREATE TABLE IF NOT EXISTS forgotten (id TEXT PRIMARY KEY);
@@ -106,6 +109,9 @@ class FeedbackRecord:
     value: float | None = None
     ts: float = 0.0
     seq: int = 0
+    scale: float | None = None
+    """The top of the rating scale a ``rating`` was given on (5 for stars, 1 on implicit data),
+    so that a model of another scale reads it as meant; None: unknown (the model's)."""
 
 
 class Store:
@@ -133,6 +139,10 @@ class Store:
             row = self._writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
                 self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) == 1:  # a rating's scale was not kept: the model's is assumed
+                with self._transaction() as conn:
+                    conn.execute("ALTER TABLE feedback ADD COLUMN scale REAL")
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
             elif int(row[0]) != SCHEMA_VERSION:
                 raise FewrecError(
                     f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
@@ -318,14 +328,14 @@ class Store:
                 )
             seqs = [
                 conn.execute(
-                    "INSERT INTO feedback (user, item, kind, value, ts) VALUES (?, ?, ?, ?, ?)",
-                    (e.user, e.item, e.kind, e.value, e.ts or now),
+                    "INSERT INTO feedback (user, item, kind, value, ts, scale) VALUES (?, ?, ?, ?, ?, ?)",
+                    (e.user, e.item, e.kind, e.value, e.ts or now, e.scale),
                 ).lastrowid
                 or 0
                 for e in events
             ]
         return [
-            FeedbackRecord(e.user, e.item, e.kind, e.value, e.ts or now, s)
+            FeedbackRecord(e.user, e.item, e.kind, e.value, e.ts or now, s, e.scale)
             for e, s in zip(events, seqs, strict=True)
         ]
 
@@ -334,7 +344,7 @@ class Store:
         rows = (
             self._reader()
             .execute(
-                "SELECT user, item, kind, value, ts, seq FROM feedback WHERE user = ? "
+                "SELECT user, item, kind, value, ts, seq, scale FROM feedback WHERE user = ? "
                 "ORDER BY seq DESC LIMIT ?",
                 (user_id, limit),
             )
@@ -349,7 +359,7 @@ class Store:
         c = self._reader()
         seen = [r[0] for r in c.execute("SELECT DISTINCT item FROM feedback WHERE user = ?", (user_id,))]
         rows = c.execute(
-            "SELECT user, item, kind, value, ts, seq FROM ("
+            "SELECT user, item, kind, value, ts, seq, scale FROM ("
             " SELECT *, ROW_NUMBER() OVER (PARTITION BY item ORDER BY ts DESC, seq DESC) AS rn"
             f" FROM feedback WHERE user = ? AND kind IN ({', '.join(repr(k) for k in TASTE_KINDS)})"
             ") WHERE rn = 1 ORDER BY ts, seq",

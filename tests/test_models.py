@@ -609,3 +609,21 @@ def test_update_items_reads_fields_in_the_catalogues_types(ml100k, tmp_path):
     assert model.fitted.item_info["genres"].iloc[180] == ["Action", "Sci-Fi"]
     model.save(tmp_path / "m")
     assert load_model(tmp_path / "m").fitted.item_info["genres"].iloc[180] == ["Action", "Sci-Fi"]
+
+
+def test_a_new_item_on_a_catalogue_of_equal_popularity_is_ranked_by_its_text():
+    """With every item equally popular (z-scores of 0), an added item's popularity z-score was
+    -mean / 1e-9, about -5e7: last behind everything, whatever its text."""
+    import pandas as pd
+
+    from fewrec.data import Columns, load_interactions
+
+    inter = pd.DataFrame({"user_id": ["a", "b", "c"], "item_id": ["x", "y", "z"]})
+    items = pd.DataFrame(
+        {"item_id": ["x", "y", "z"], "title": ["Cooking pasta", "Gardening tools", "Car repair"]}
+    )
+    model = make_model("content").fit(
+        load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+    )
+    model.add_items(["n"], pd.DataFrame({"title": ["Italian cooking and pasta"]}))
+    assert model.recommend(Query(text="pasta cooking"), k=2)["item"].tolist() == ["x", "n"]

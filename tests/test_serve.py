@@ -816,3 +816,17 @@ def test_ratings_keep_their_scale_across_a_hot_swap(ease_dir, cold_user, tmp_pat
     (event,) = store.user_state("u")[1]
     assert (event.value, event.scale) == (4.0, None)
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--port", "99999"], "invalid port value"), (["--log-level", "foo"], "invalid choice")],
+)
+def test_python_m_serve_refuses_bad_options_in_a_line(args, message, capsys):
+    """`python -m fewrec.serve` answered --port 99999 and --log-level foo with tracebacks
+    (OverflowError, KeyError) where `fewrec serve` gave an error line."""
+    from fewrec.serve.__main__ import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", *args])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err

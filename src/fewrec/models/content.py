@@ -180,7 +180,11 @@ class ContentRecommender(Recommender):
         the catalogue before an add): that of such an item, else of a count of 0."""
         pop = self.fitted.popularity[:start]
         unseen = self.pop_z_[:start][pop == 0]
-        return float(unseen[0]) if len(unseen) else float(-pop.mean() / (pop.std() + 1e-9))
+        if len(unseen):
+            return float(unseen[0])
+        # every item equally popular (the z-scores all 0): an unseen one a spread below them,
+        # not -mean / 1e-9 (-5e7, last behind everything whatever its text)
+        return float(-pop.mean() / pop.std()) if pop.std() > 1e-6 else -1.0
 
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """New items from their text alone: embedded, with the popularity of an item no one

@@ -7,6 +7,16 @@ import sys
 
 from fewrec.errors import FewrecError
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def port(text: str) -> int:
+    """A TCP port, 0-65535 (0: any free one); argparse turns the ValueError into a usage error."""
+    number = int(text)
+    if not 0 <= number <= 65535:
+        raise ValueError(text)
+    return number
+
 
 def main(argv: list[str] | None = None) -> int:
     from fewrec.serve.engine import ExplorationConfig
@@ -16,13 +26,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", help="saved model directory")
     parser.add_argument("--store", default="fewrec.db", help="SQLite store file (created if missing)")
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--port", type=port, default=8000)
     parser.add_argument("--api-key", action="append", help="key accepted for writes (repeatable)")
     parser.add_argument("--exploration", choices=["ucb", "thompson", "off"], default="ucb")
     parser.add_argument("--explore-width", type=float, help="UCB's c or Thompson's scale")
     parser.add_argument("--explore-until", type=int, default=20, help="explore below this many likes")
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
-    parser.add_argument("--log-level", default="info")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower)
     args = parser.parse_args(argv)
     from fewrec.serve.app import run_server
 

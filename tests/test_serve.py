@@ -101,7 +101,13 @@ def test_item_crud(client):
     found = client.get("/items", params={"q": "zeta neb"}).json()
     assert [i["id"] for i in found["items"]] == ["zeta"]
     upd = client.put("/items/zeta", json={**body, "fields": {"genres": ["Drama"]}}, headers=AUTH)
-    assert upd.json()["fields"] == {"genres": ["Drama"]}
+    assert upd.json()["fields"] == {"genres": ["Drama"]} and r.json()["notes"] == upd.json()["notes"] == []
+    # a field the model's item text leaves out is stored without a word: now the answer says so
+    directed = client.put(
+        "/items/psy", json={"title": "Psy", "fields": {"director": "Hitchcock", "year": "1960"}}, headers=AUTH
+    )
+    (note,) = directed.json()["notes"]
+    assert "fields ['director'] are stored" in note and "year" not in note.split("]")[0]
     bulk = client.post(
         "/items", json=[{"id": "b1", "title": "One"}, {"id": "b2", "title": "Two"}], headers=AUTH
     )

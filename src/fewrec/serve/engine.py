@@ -367,7 +367,19 @@ class Engine:
         with self._items_lock:
             stored = self.store.upsert_items(records)
             st = self._state = self._apply_items(self._state, stored)
-        return [self._item_out(st, r.id) for r in stored]
+        out = [self._item_out(st, r.id) for r in stored]
+        if st.model.reads_text:  # fields the item text leaves out are stored, for filters only
+            read = set(st.model.fitted.item_info.columns)
+            for item, rec in zip(out, stored, strict=True):
+                unread = sorted(set(rec.fields) - read)
+                if unread:
+                    fields = sorted(read - {"text"}) or ["title", "text"]
+                    item.notes.append(
+                        f"fields {unread} are stored (filters and search use them), but "
+                        f"{st.model.name} makes item text from {fields} only, so they do not shape "
+                        "its recommendations; put such words in text"
+                    )
+        return out
 
     def delete_item(self, item_id: str) -> None:
         st = self._state

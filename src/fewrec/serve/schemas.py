@@ -89,6 +89,10 @@ class ItemOut(BaseModel):
     fields: dict[str, Any] = Field(default_factory=dict)
     recommendable: bool = Field(description="Whether the served model can recommend it now.")
     source: Literal["model", "store"] = Field(description="From the model's catalogue or added via the API.")
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What of a written item the model does not read (fields outside its item text).",
+    )
 
 
 class ItemList(BaseModel):

@@ -224,3 +224,35 @@ def test_cli_recommend_takes_side_info(tmp_path):
     assert "does not read the side-info field 'agee'" in note
     bad = fewrec("recommend", str(out), "--info", "age")
     assert bad.returncode == 2 and "--info expects field=value" in flat(bad.stderr)
+
+
+def test_cli_train_min_rating_leaves_dislikes_out(tmp_path):
+    """On a like/dislike log (1/0) an item everyone disliked topped popularity and EASE: ID-only
+    models count every interaction. `--min-rating 1` trains on the likes; without it a note."""
+    rows = ["user_id,item_id,rating"] + [f"u{u},hated,0" for u in range(30)]
+    rows += [f"u{u},loved,1" for u in range(10)] + [f"u{u},i{u % 5},1" for u in range(30)]
+    data = tmp_path / "thumbs.csv"
+    data.write_text("\n".join(rows) + "\n")
+
+    def top(*args):
+        out = tmp_path / "m"
+        trained = fewrec("train", "popularity", "--output", str(out), "--interactions", str(data), *args)
+        assert trained.returncode == 0, trained.stderr
+        listed = fewrec("recommend", str(out), "--k", "1")
+        return re.findall(r"│\s*\d+\s*│\s*(\S+)\s*│", listed.stdout)[0], flat(trained.stderr)
+
+    everything, note = top()
+    assert everything == "hated" and "30 interactions are rated 0" in note and "--min-rating 1" in note
+    likes, quiet = top("--min-rating", "1")
+    assert likes == "loved" and "rated 0" not in quiet
+    none = fewrec(
+        "train",
+        "popularity",
+        "--output",
+        str(tmp_path / "n"),
+        "--interactions",
+        str(data),
+        "--min-rating",
+        "2",
+    )
+    assert none.returncode == 2 and "no interaction is rated 2 or more" in flat(none.stderr)

@@ -375,6 +375,13 @@ def train(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
+    min_rating: Annotated[
+        float | None,
+        typer.Option(
+            help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
+            "are dislikes (models that do not read ratings count every interaction as interest)"
+        ),
+    ] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
 ):
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
@@ -399,6 +406,14 @@ def train(
         )
     data = _own_data(**_data_options(locals()))
     data = load_dataset() if data is None else data
+    if min_rating is not None:
+        data = data.keep_ratings(min_rating)
+    elif not rec.reads_ratings and (zeros := int((data.interactions["rating"] == 0).sum())):
+        err.print(
+            f"[yellow]note:[/yellow] {zeros} interactions are rated 0, a dislike in a query, yet "
+            f"{escape(model)} trains on them as signs of interest; --min-rating 1 leaves them out",
+            highlight=False,
+        )
     logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
     if shows and sys.stderr.isatty():
         err.print(f"training {model} on {data!r}", highlight=False, markup=False)

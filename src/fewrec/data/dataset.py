@@ -200,6 +200,19 @@ class Dataset:
             item_template=self.item_template,
         )
 
+    def keep_ratings(self, at_least: float) -> Dataset:
+        """Only the interactions rated ``at_least`` or more: a like/dislike log (1/0) becomes
+        likes only, which ID-only models need (they count every interaction as a sign of
+        interest, a 0 too). The catalogue and users stay."""
+        kept = self.interactions[self.interactions["rating"].to_numpy() >= at_least]
+        if kept.empty:
+            lo, hi = self.interactions["rating"].min(), self.interactions["rating"].max()
+            raise DataError(
+                f"no interaction is rated {at_least:g} or more (ratings run {lo:g} to {hi:g})",
+                fix="give a lower minimum rating",
+            )
+        return self.with_interactions(kept)
+
     # ------------------------------------------------------------------ text
     def item_texts(self, template: str | None = None) -> list[str]:
         """One text per item, made from its fields by ``template`` (or a sensible default)."""

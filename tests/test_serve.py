@@ -378,6 +378,10 @@ BAD = [
     ("get", "/users/1/recommend?explroe=false", None, 422, "explroe"),  # a typo was ignored
     ("get", "/items/50?k=3", None, 422, "k"),
     ("post", "/admin/model", {"path": "/"}, 403, "path"),
+    # JSON true was read as 1: a k of 1, a rating of 1 star (a dislike)
+    ("post", "/recommend", {"items": ["50"], "k": True}, 422, "k"),
+    ("post", "/recommend", {"items": ["50"], "ratings": [True]}, 422, "ratings[0]"),
+    ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating", "value": True}, 422, "value"),
 ]
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -34,6 +35,17 @@ FieldKey = Annotated[
 ShortText = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
 Scalar = Annotated[float, Field(allow_inf_nan=False)] | int | bool | ShortText
 FieldValue = Scalar | Annotated[list[Scalar], Field(max_length=MAX_LIST)]
+
+
+def _no_bool(value: Any) -> Any:
+    """JSON ``true`` is no number (pydantic took it as 1: a rating of 1 star, a k of 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_no_bool)]
+"""A finite number; true and false are refused."""
 
 FeedbackKind = Literal["view", "click", "like", "dislike", "rating"]
 MAX_UNIX_SECONDS = 1e11
@@ -135,7 +147,7 @@ class FeedbackIn(Strict):
     user: Id
     item: Id
     kind: FeedbackKind
-    value: Annotated[float, Field(allow_inf_nan=False)] | None = Field(None, validate_default=True)
+    value: Number | None = Field(None, validate_default=True)
     timestamp: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         None, description="Unix seconds; default: when the server receives it."
     )
@@ -200,7 +212,7 @@ Filters = Annotated[
 class RecommendOptions(Strict):
     """Ranking options shared by every recommend endpoint."""
 
-    k: int = Field(10, ge=1, le=MAX_K, description="How many items.")
+    k: Annotated[int, BeforeValidator(_no_bool)] = Field(10, ge=1, le=MAX_K, description="How many items.")
     exclude_seen: bool = Field(True, description="Leave out items the user already interacted with.")
     exclude: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(
         default_factory=list, description="Item ids to leave out (e.g. already on screen)."
@@ -228,9 +240,9 @@ class RecommendRequest(RecommendOptions):
     items: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(
         default_factory=list, description="Items the session liked (or rated, with ratings)."
     )
-    ratings: (
-        Annotated[list[Annotated[float, Field(allow_inf_nan=False)]], Field(max_length=MAX_HISTORY)] | None
-    ) = Field(None, description="One rating per item; default: liked.")
+    ratings: Annotated[list[Number], Field(max_length=MAX_HISTORY)] | None = Field(
+        None, description="One rating per item; default: liked."
+    )
     text: Annotated[str, StringConstraints(max_length=MAX_TEXT)] | None = Field(
         None, description="What the session said it likes."
     )

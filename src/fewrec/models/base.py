@@ -126,6 +126,11 @@ class Query:
                     f"Query.ratings must be a list of numbers, one per item, got {self.ratings!r}",
                     fix="Query(items=['50'], ratings=[5])",
                 )
+            if any(isinstance(r, bool | np.bool_) for r in self.ratings):  # True read as a 1-star rating
+                raise ArgumentError(
+                    f"Query.ratings must be numbers, not True or False, got {list(self.ratings)!r}",
+                    fix="ratings=[5, 3]",
+                )
             try:
                 self.ratings = [float(r) for r in self.ratings]
             except (TypeError, ValueError):
@@ -788,6 +793,9 @@ class Recommender(ABC):
     ) -> list[pd.DataFrame]:
         """Top-``k`` for each query (same result as calling `recommend` one by one)."""
         k = _check_k(k)
+        for name, flag in (("exclude_seen", exclude_seen), ("explain", explain)):
+            if not isinstance(flag, bool | np.bool_):  # "no" read as True
+                raise ArgumentError(f"{name} must be True or False, got {flag!r}")
         queries = _check_queries(queries)
         if candidates is not None:
             candidates = _id_list(candidates, "candidates", "candidates=['50', '181']")

@@ -62,6 +62,7 @@ def ids(resp) -> list[str]:
 
 def test_health_and_docs(client):
     assert client.get("/health/live").json()["status"] == "ok"
+    assert client.get("/health/live", params={"_": "1733300000"}).status_code == 200  # a cache-buster
     ready = client.get("/health/ready")
     assert ready.status_code == 200 and ready.json()["detail"]["model"] == "fewshot"
     paths = client.get("/openapi.json").json()["paths"]

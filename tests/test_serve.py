@@ -841,3 +841,15 @@ def test_python_m_serve_refuses_bad_options_in_a_line(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["model", *args])
     assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_name_in_an_added_items_text_gets_no_note(client, fewshot_dir, tmp_path):
+    """An item written with a director in its `text`: the model reads the text, but the note
+    said no item's text mentioned the name (its word list was worked out later from titles
+    alone), after the write and after a restart."""
+    body = {"title": "Obscure Film Two", "text": "Directed by Alfred Hitchcock"}
+    assert client.put("/items/psy2", json=body, headers=AUTH).status_code == 200
+    assert rec(client, text="films by Alfred Hitchcock", k=3)["notes"] == []
+    assert "'Kurosawa'" in rec(client, text="films by Kurosawa", k=3)["notes"][0]
+    again = TestClient(create_app(fewshot_dir, tmp_path / "store.db", api_keys=[KEY], warm_up=False))
+    assert rec(again, text="films by Alfred Hitchcock", k=3)["notes"] == []

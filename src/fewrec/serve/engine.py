@@ -299,6 +299,7 @@ class Engine:
 
     def _reread_in_model(self, st: ModelState, records: Sequence[ItemRecord]) -> None:
         """Re-embed items whose text changed, in a private state's model (then its index)."""
+        _vocabulary_first(st.model)
         try:
             st.model.update_items([r.id for r in records], _info_frame(st.model, records))
         except Exception as exc:
@@ -324,6 +325,7 @@ class Engine:
         model = st.model
         n_old = model.n_items
         info = _info_frame(model, records)
+        _vocabulary_first(model)
         try:
             model.add_items([r.id for r in records], info)
         except Exception as exc:
@@ -843,6 +845,15 @@ def _shared_values(a: dict[str, Any], b: dict[str, Any], limit: int = 3) -> list
 def _is_list_column(series: pd.Series) -> bool:
     first = next((v for v in series if v is not None and not (isinstance(v, float) and np.isnan(v))), None)
     return isinstance(first, list | tuple | np.ndarray)
+
+
+def _vocabulary_first(model: Recommender) -> None:
+    """Work out the model's text vocabulary before it reads items written here, so that their
+    words (title and text, as the model reads them) join it: worked out afterwards, from the
+    catalogue's titles alone (`_label_titles`), a name in an item's text got a note saying no
+    item mentioned it."""
+    if model.text_encoders:
+        model.text_vocabulary()
 
 
 def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFrame:

@@ -381,6 +381,9 @@ BAD = [
     ("post", "/admin/model", {"path": "/"}, 403, "path"),
     # JSON true was read as 1: a k of 1, a rating of 1 star (a dislike)
     ("post", "/recommend", {"items": ["50"], "k": True}, 422, "k"),
+    # an id with a space at an end ("196 ") made a user of its own
+    ("post", "/feedback", {"user": "196 ", "item": "50", "kind": "like"}, 422, "user"),
+    ("put", "/users/%20bob", {}, 422, "user_id"),
     ("post", "/recommend", {"items": ["50"], "ratings": [True]}, 422, "ratings[0]"),
     ("post", "/feedback", {"user": "u", "item": "50", "kind": "rating", "value": True}, 422, "value"),
 ]

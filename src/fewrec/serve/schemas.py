@@ -28,7 +28,9 @@ MAX_HISTORY = 500
 MAX_K = 100
 MAX_BATCH = 1_000
 
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=r"^[^\x00-\x1f\x7f]+$")]
+ID_PATTERN = r"^[^\x00-\x20\x7f]([^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$"
+"""No control characters, and no space at either end ("196 " made a user of its own)."""
+Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
 FieldKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_FIELD_KEY, pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 ]

@@ -500,3 +500,28 @@ def test_replace_rows_swaps_a_model_only_on_the_same_splits():
             run["popularity"]["K5/ndcg@10"] += 0.01
         with pytest.raises(ConfigError, match="not the same splits"):
             mod.replace_rows(other, copy.deepcopy(old), ["kshot-ridge"])
+
+
+def test_tallrec_reads_a_samples_not_liked_items_as_dislikes():
+    """`tallrec_scores` gave every model a sample's not-liked history items as they were, so a
+    model that does not read ratings took them for likes; they are now dislikes, as when a
+    new user is served: such a model scores the sample from its liked items alone."""
+    import scipy.sparse as sp
+
+    from fewrec.data.movielens import load_dataset
+    from fewrec.data.splits import tallrec_split
+    from fewrec.eval.evaluate import tallrec_scores
+    from fewrec.models import make_model
+    from fewrec.models.base import QueryBatch
+
+    split = tallrec_split(load_dataset())
+    model = make_model("itemknn").fit(split.train_dataset(split.shots(64, 0)))
+    samples = split.valid
+    got = tallrec_scores(model, samples)
+    hist = samples.history_matrix(model.n_items).tocsr()
+    liked = hist.copy()
+    liked.data = np.where(hist.data > 1.5, model.fitted.like_rating, 0.0).astype(np.float32)
+    liked.eliminate_zeros()
+    alone = model.score_batch(QueryBatch(np.full(len(samples), -1), sp.csr_matrix(liked)))
+    np.testing.assert_allclose(got, alone[np.arange(len(samples)), samples.items], rtol=1e-6)
+    assert (hist.data <= 1.5).any()  # the samples do hold not-liked items

@@ -103,8 +103,27 @@ def test_reciprocal_rank_skips_excluded_items_and_averages_ties():
     scores = np.array([[5.0, 4.0, 3.0, 3.0, 3.0]])
     targets = csr([[3]], 5)
     excluded = csr([[0]], 5)
-    # item 0 excluded; item 1 first; items 2,3,4 tie: the target's expected rank is 2 + 1 = 3
-    assert M.reciprocal_rank(scores, targets, excluded)[0] == pytest.approx(1 / 3)
+    # item 0 excluded; item 1 first; items 2,3,4 tie: the target is 2nd, 3rd or 4th, each a
+    # third of the time, so E[1 / rank] = (1/2 + 1/3 + 1/4) / 3 (1 / E[rank] was 1/3)
+    assert M.reciprocal_rank(scores, targets, excluded)[0] == pytest.approx((1 / 2 + 1 / 3 + 1 / 4) / 3)
+
+
+def test_reciprocal_rank_is_the_mean_over_every_order_of_ties():
+    """MRR under ties was 1 / E[rank] while the other metrics count ties in expectation: it
+    is now E[1 / rank], as enumerating every order of the tied items gives."""
+    import itertools
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n = int(rng.integers(2, 7))
+        scores = rng.integers(0, 3, size=n).astype(float)
+        chosen = rng.choice(n, size=int(rng.integers(1, n + 1)), replace=False)
+        ranks = []
+        for perm in itertools.permutations(range(n)):
+            order = sorted(range(n), key=lambda i: (-scores[i], perm.index(i)))
+            ranks.append(1 / (min(order.index(x) for x in chosen) + 1))
+        got = M.reciprocal_rank(scores[None, :], csr([list(chosen)], n))[0]
+        assert got == pytest.approx(np.mean(ranks), abs=1e-12)
 
 
 def test_auc_by_hand_with_ties():

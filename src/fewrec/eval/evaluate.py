@@ -174,21 +174,31 @@ def evaluate_ranking(
 def tallrec_scores(model: Recommender, samples: TallrecSamples) -> np.ndarray:
     """Each sample's target score given its 10-item history (ratings: 2 liked, 1 not liked)."""
     hist = samples.history_matrix(model.n_items)
-    # Labels in the model's own rating scale: liked = its top rating, not liked = 20% of it.
+    # Labels in the model's own rating scale: liked = its top rating, not liked = 20% of it;
+    # a not-liked item is a dislike, as when the model serves a new user (`score_eval_set`):
+    # a model that does not read ratings leaves it out (it had taken it for a like)
     like = model.fitted.like_rating
-    hist.data = np.where(hist.data > 1.5, like, 0.2 * like).astype(np.float32)
+    liked = hist.data > 1.5
+    disliked = hist.copy()
+    disliked.data = (~liked).astype(np.float32)
+    disliked.eliminate_zeros()
+    hist.data = np.where(liked, like, 0.2 * like).astype(np.float32)
     users = np.full(len(samples), -1, dtype=np.int64)
     out = np.empty(len(samples), dtype=np.float64)
     chunk = 256
+
+    def batch(lo: int, hi: int) -> QueryBatch:
+        low = disliked[lo:hi]
+        return QueryBatch(users[lo:hi], hist[lo:hi], disliked=low if low.nnz else None).for_model(model)
+
     if hasattr(model, "score_candidates"):  # slow scorers (LMs) score only the targets
         for lo in range(0, len(samples), chunk):
             hi = min(lo + chunk, len(samples))
-            batch = QueryBatch(users[lo:hi], hist[lo:hi])
-            out[lo:hi] = model.score_candidates(batch, samples.items[lo:hi, None])[:, 0]
+            out[lo:hi] = model.score_candidates(batch(lo, hi), samples.items[lo:hi, None])[:, 0]
         return out
     for lo in range(0, len(samples), chunk):
         hi = min(lo + chunk, len(samples))
-        s = model.score_batch(QueryBatch(users[lo:hi], hist[lo:hi]))
+        s = model.score_batch(batch(lo, hi))
         out[lo:hi] = s[np.arange(hi - lo), samples.items[lo:hi]]
     return out
 

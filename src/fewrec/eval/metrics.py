@@ -164,8 +164,8 @@ def reciprocal_rank(
 ) -> np.ndarray:
     """1 / rank of the best-ranked target in the full ranking of non-excluded items.
 
-    Ties count at their expected position (random tie-breaking): a model that gives every
-    item the same score gets 1 / its expected rank, not a lucky first place. A query whose
+    Ties count in expectation (random tie-breaking, `expected_reciprocal_rank`): a model that
+    gives every item the same score gets E[1 / rank], not a lucky first place. A query whose
     targets are all scored -inf (or NaN) gets 0, as such ranks are never hits in the top-k
     lists: the model does not recommend those items (an ID-only model and a cold item).
     """
@@ -187,13 +187,28 @@ def reciprocal_rank(
         best = row[tgt].max()
         if best == -np.inf:
             continue
-        greater = np.sum(cand > best)
-        # among items tied with the best target, the expected rank of the first target
-        tied = np.sum(cand == best)
-        tied_targets = np.sum(row[tgt] == best)
-        expected_offset = (tied - tied_targets) / (tied_targets + 1)
-        out[i] = 1.0 / (greater + expected_offset + 1.0)
+        greater = int(np.sum(cand > best))
+        tied = int(np.sum(cand == best))
+        out[i] = expected_reciprocal_rank(greater, tied, int(np.sum(row[tgt] == best)))
     return out
+
+
+def expected_reciprocal_rank(above: int, tied: int, tied_targets: int) -> float:
+    """E[1 / rank] of the first of ``tied_targets`` targets in a group of ``tied`` items that
+    share a score, below ``above`` items, the group in random order: the first target is the
+    group's j-th item with probability C(tied - j, tied_targets - 1) / C(tied, tied_targets).
+    (1 / E[rank], used until 2026-12-04, is lower whenever the group is larger than one.)"""
+    from scipy.special import gammaln
+
+    if tied_targets >= tied:
+        return 1.0 / (above + 1.0)
+    j = np.arange(1, tied - tied_targets + 2, dtype=np.float64)
+
+    def log_choose(n, r):
+        return gammaln(n + 1) - gammaln(r + 1) - gammaln(n - r + 1)
+
+    p = np.exp(log_choose(tied - j, tied_targets - 1) - log_choose(tied, tied_targets))
+    return float(np.sum(p / (above + j)))
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:

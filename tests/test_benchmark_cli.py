@@ -105,12 +105,20 @@ def test_seeds_summary_is_the_mean_of_the_per_seed_runs(tmp_path):
     gain = result["gain"]["itemknn"]
     assert gain["per_seed"] == pytest.approx([r / b - 1 for r, b in zip(runs, base, strict=True)])
     assert result["gain"]["popularity"]["mean"] == 0.0
+    # the splits share most training users: the corrected interval (Nadeau and Bengio) is
+    # wider by sqrt(1 + n * test/train), here 189 test users over 660 training users
+    ratio = result["settings"]["test_train_ratio"]
+    assert ratio == pytest.approx(189 / 660, rel=0.02)
+    width = gain["ci"][1] - gain["ci"][0]
+    fixed = gain["ci_corrected"][1] - gain["ci_corrected"][0]
+    assert fixed == pytest.approx(width * (1 + 2 * ratio) ** 0.5)
     # the seed-0 run equals a plain single-seed run
     single = run_benchmark("cold-user", ["itemknn"], seed=0, shots=[5], reveal="random", progress=False)
     assert runs[0] == single["models"]["itemknn"]["K5/ndcg@10"]
     path = write_result(result, tmp_path / "seeds.json")
     text = path.with_suffix(".md").read_text()
     assert "split seeds 0, 3" in text and "| itemknn |" in text and "gain over popularity" in text
+    assert "; corrected [" in text
 
 
 def test_seed_runs_made_apart_merge_into_the_seeds_table(tmp_path):

@@ -204,6 +204,7 @@ def run_benchmark(
         job = bar.add_task(f"benchmark {protocol}", total=len(tasks))
         if protocol == "warm":
             split = warm_split(data, seed)
+            settings["test_train_ratio"] = split.test.targets.nnz / max(split.train.n_interactions, 1)
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -213,6 +214,8 @@ def run_benchmark(
         elif protocol == "cold-item":
             split = cold_item_split(data, seed)
             settings = {"n_cold_items": int(len(split.cold_items)), "n_test_users": len(split.test)}
+            trained_items = int((split.train.item_counts() > 0).sum())
+            settings["test_train_ratio"] = len(split.cold_items) / max(trained_items, 1)
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -240,6 +243,8 @@ def run_benchmark(
                 empty = []
             first = splits[ks[0]]
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
+            trained_users = int((first.train.user_counts() > 0).sum())
+            settings["test_train_ratio"] = len(first.test) / max(trained_users, 1)
             if empty:
                 raise ConfigError(
                     f"no test user has an interaction left after revealing K = {empty[0]}; "
@@ -352,8 +357,16 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
     return result
 
 
-def _mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
-    """Mean, sample sd and the t-interval of the mean (None with one value)."""
+def _mean_ci(
+    values: Sequence[float], level: float = 0.95, test_train_ratio: float | None = None
+) -> dict[str, Any]:
+    """Mean, sample sd and the t-interval of the mean (None with one value).
+
+    With ``test_train_ratio`` (test over training set size), the interval has Nadeau and
+    Bengio's correction for resampled splits (Machine Learning, 2003): the splits of different
+    seeds share most of their training data, so their results are not independent, and the
+    plain interval is too narrow; the variance of the mean is ``sd² (1/n + ratio)``, not
+    ``sd² / n``."""
     from scipy.stats import t
 
     v = np.asarray(values, dtype=np.float64)
@@ -361,7 +374,8 @@ def _mean_ci(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
     if len(v) < 2:
         return {"mean": mean, "sd": None, "ci": None}
     sd = float(v.std(ddof=1))
-    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * sd / np.sqrt(len(v))
+    spread = np.sqrt(1 / len(v) + (test_train_ratio or 0.0))
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * sd * spread
     return {"mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
 
 
@@ -385,8 +399,9 @@ def run_seeds(
     The summary holds, per model and metric, the mean over seeds with its sd and 95% t-interval
     (``"summary"``), and each model's relative gain over ``baseline`` on the protocol's headline
     metric: per seed, then its mean and t-interval (``"gain"``; paired by seed, so split-to-split
-    swings that move every model alike cancel). tallrec has one fixed split and already averages
-    over K-shot draws, so it is refused here.
+    swings that move every model alike cancel), and that interval corrected for splits that
+    share most of their training data (``"ci_corrected"``, `_mean_ci`). tallrec has one fixed
+    split and already averages over K-shot draws, so it is refused here.
     """
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
@@ -456,6 +471,8 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
             if all(k in r["models"][m] for r in runs)
         }
     gain: dict[str, Any] = {}
+    ratios = [r["settings"].get("test_train_ratio") for r in runs]
+    ratio = float(np.mean(ratios)) if all(x is not None for x in ratios) else None
     head = HEADLINE.get(first["protocol"])
     if head not in summary[models[0]]:  # e.g. cold-user without K = 5 among the shots
         head = None
@@ -465,7 +482,11 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
             with np.errstate(divide="ignore", invalid="ignore"):
                 per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
+            if ratio is not None:
+                gain[m]["ci_corrected"] = _mean_ci(per, test_train_ratio=ratio)["ci"]
     settings = dict(first["settings"])
+    if ratio is not None:
+        settings["test_train_ratio"] = ratio
     if "shots" in settings:
         settings["shots"] = [k for k in settings["shots"] if all(k in r["settings"]["shots"] for r in runs)]
     left_out = sorted({k for r in runs for k in r["settings"].get("shots_left_out", [])})
@@ -571,7 +592,9 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
     rows = result["summary"]
     available = [m for m in metrics if any(m in r for r in rows.values())]
     gain, head = result.get("gain") or {}, result.get("headline")
-    gain_col = [f"{head} gain over {result['baseline']} (per seed; mean [95% CI])"] if gain else []
+    corrected = any(g.get("ci_corrected") for g in gain.values())
+    what = "mean [95% CI]; corrected: for overlapping splits" if corrected else "mean [95% CI]"
+    gain_col = [f"{head} gain over {result['baseline']} (per seed; {what})"] if gain else []
     lines = [
         "| model | " + " | ".join(available + gain_col) + " |",
         "|---|" + "---|" * (len(available) + len(gain_col)),
@@ -592,6 +615,8 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
             g = gain[name]
             per = ", ".join(f"{x:+.1%}" for x in g["per_seed"])
             ci = "" if g["ci"] is None else f" [{g['ci'][0]:+.1%}, {g['ci'][1]:+.1%}]"
+            fixed = g.get("ci_corrected")
+            ci += "" if fixed is None else f"; corrected [{fixed[0]:+.1%}, {fixed[1]:+.1%}]"
             cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -374,8 +374,9 @@ def _mean_ci(
     if len(v) < 2:
         return {"mean": mean, "sd": None, "ci": None}
     sd = float(v.std(ddof=1))
-    spread = np.sqrt(1 / len(v) + (test_train_ratio or 0.0))
-    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * sd * spread
+    half = float(t.ppf(0.5 + level / 2, len(v) - 1)) * sd / np.sqrt(len(v))
+    if test_train_ratio:
+        half *= float(np.sqrt(1 + len(v) * test_train_ratio))
     return {"mean": mean, "sd": sd, "ci": [mean - half, mean + half]}
 
 

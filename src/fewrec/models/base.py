@@ -15,6 +15,7 @@ import contextlib
 import copy
 import dataclasses
 import difflib
+import io
 import json
 import os
 import secrets
@@ -981,8 +982,6 @@ class Recommender(ABC):
         The files are written into a sibling folder and then swapped in, so a model that cannot
         be saved (say, item fields of mixed types), or a save cut short, leaves a model saved
         there before as it was."""
-        import io
-
         st = self.fitted
         path = Path(path)
         if path.exists() and not path.is_dir():
@@ -1010,28 +1009,17 @@ class Recommender(ABC):
             "config.json": json.dumps(meta, indent=2).encode(),
             "vocab.json": json.dumps({"users": st.users.to_json(), "items": st.items.to_json()}).encode(),
         }
-        files["items.parquet"] = None  # a model saved here before must not lend this one its titles
-        if len(st.item_info.columns):
-            buf = io.BytesIO()
-            try:
-                st.item_info.reset_index(drop=True).to_parquet(buf, index=False)
-            except (ValueError, TypeError, ImportError) as exc:  # pyarrow's errors derive from these
-                raise DataError(
-                    f"the item fields cannot be saved ({type(exc).__name__}: {exc})",
-                    fix="give each field one type for all items (text, numbers, or lists of text)",
-                ) from None
-            files["items.parquet"] = buf.getvalue()
-        files["users.parquet"] = None
-        if len(st.user_info.columns):
-            buf = io.BytesIO()
-            try:
-                st.user_info.reset_index(drop=True).to_parquet(buf, index=False)
-            except (ValueError, TypeError, ImportError) as exc:
-                raise DataError(
-                    f"the user side info cannot be saved ({type(exc).__name__}: {exc})",
-                    fix="give each side-info field one type for all users (text or numbers)",
-                ) from None
-            files["users.parquet"] = buf.getvalue()
+        # None: no file, so a model saved here before must not lend this one its titles
+        files["items.parquet"] = _parquet_bytes(
+            st.item_info,
+            "item fields",
+            "give each field one type for all items (text, numbers, or lists of text)",
+        )
+        files["users.parquet"] = _parquet_bytes(
+            st.user_info,
+            "user side info",
+            "give each side-info field one type for all users (text or numbers)",
+        )
         arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
         train = st.train.tocsr()
         arrays.update(
@@ -1184,42 +1172,28 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             "the saved model is damaged. Fix: save or train it again"
         )
     train = sp.csr_matrix((arrays["train.data"], indices, indptr), shape=(len(users), len(items)))
-    info_file = path / "items.parquet"
 
-    def read_info() -> pd.DataFrame:
-        if info_file.exists():
-            return pd.read_parquet(info_file)
-        if meta.get("item_fields"):  # saved with item fields: without them titles and text are gone
-            raise FileNotFoundError(
-                f"it is missing; the model was saved with item fields {meta['item_fields']}"
+    def saved_frame(name: str, fields: str, what: str, n: int, unit: str) -> pd.DataFrame:
+        """A saved Parquet table of a row per item or user; without one (a model without such
+        fields, or users saved before side info was kept) a frame of ``n`` rows and no columns."""
+        file = path / name
+        if file.exists():
+            frame = part(name, lambda: pd.read_parquet(file))
+        elif meta.get(fields):  # saved with them: without them titles, text or side info are gone
+            frame = part(name, lambda: _missing_file(f"the model was saved with {what} {meta[fields]}"))
+        else:
+            return pd.DataFrame(index=pd.RangeIndex(n))  # a row each, as `Dataset` has
+        if len(frame) != n:
+            raise FewrecError(
+                f"{path}: {name} has {len(frame)} rows for {n} {unit}; the saved model is damaged. "
+                "Fix: save or train it again"
             )
-        return pd.DataFrame(index=pd.RangeIndex(len(items)))  # a row per item, as `Dataset` has
+        return frame
 
-    item_info = part("items.parquet", read_info)
-    if len(item_info.columns) and len(item_info) != len(items):
-        raise FewrecError(
-            f"{path}: items.parquet has {len(item_info)} rows for {len(items)} items; the saved model "
-            "is damaged. Fix: save or train it again"
-        )
+    item_info = saved_frame("items.parquet", "item_fields", "item fields", len(items), "items")
     if "genres" in item_info.columns:  # models saved before empty genres were kept as lists: None
         item_info["genres"] = item_info["genres"].map(lambda g: [] if g is None else list(g))
-    users_file = path / "users.parquet"  # absent: no side info, or saved before it was kept
-
-    def read_users() -> pd.DataFrame | None:
-        if users_file.exists():
-            return pd.read_parquet(users_file)
-        if meta.get("user_fields"):
-            raise FileNotFoundError(
-                f"it is missing; the model was saved with user side info {meta['user_fields']}"
-            )
-        return None
-
-    user_info = part("users.parquet", read_users)
-    if user_info is not None and len(user_info) != len(users):
-        raise FewrecError(
-            f"{path}: users.parquet has {len(user_info)} rows for {len(users)} users; the saved model "
-            "is damaged. Fix: save or train it again"
-        )
+    user_info = saved_frame("users.parquet", "user_fields", "user side info", len(users), "users")
     model.state_ = FitState(
         users,
         items,
@@ -1227,7 +1201,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         float(meta["like_rating"]),
         item_info,
         meta.get("item_template"),
-        pd.DataFrame(index=pd.RangeIndex(len(users))) if user_info is None else user_info,
+        user_info,
     )
     part(
         "state.npz",
@@ -1265,6 +1239,22 @@ def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
 def _missing(value: Any) -> bool:
     """None, pandas' NA or a float NaN (a side-info field given without a value)."""
     return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _parquet_bytes(frame: pd.DataFrame, what: str, fix: str) -> bytes | None:
+    """``frame`` (item fields, user side info) as Parquet bytes; None when it has no columns."""
+    if not len(frame.columns):
+        return None
+    buf = io.BytesIO()
+    try:
+        frame.reset_index(drop=True).to_parquet(buf, index=False)
+    except (ValueError, TypeError, ImportError) as exc:  # pyarrow's errors derive from these
+        raise DataError(f"the {what} cannot be saved ({type(exc).__name__}: {exc})", fix=fix) from None
+    return buf.getvalue()
+
+
+def _missing_file(why: str) -> pd.DataFrame:
+    raise FileNotFoundError(f"it is missing; {why}")
 
 
 def _stored_info(user_info: pd.DataFrame, u: int) -> dict:

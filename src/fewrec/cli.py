@@ -479,7 +479,7 @@ def recommend(
         )
     fit = rec.fitted
     # a dislike is the bottom of the model's scale, as in the service (0 on implicit data)
-    ratings = [fit.like_rating] * len(liked) + [min(fit.dislike_at, fit.rating_range[0])] * len(unliked)
+    ratings = [fit.like_rating] * len(liked) + [fit.dislike_rating] * len(unliked)
     side = _parse_info(info) if info else None
     query = Query(
         user=user, items=liked + unliked, ratings=ratings if unliked else None, text=text, user_info=side

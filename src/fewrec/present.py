@@ -53,7 +53,8 @@ def match_titles(
             raise DataError("an empty title matches every item", fix="give a title, e.g. --title 'Star Wars'")
         exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if n and t in (n, lab)]
         # "The Godfather" for "Godfather, The", as catalogues file titles
-        found = exact or [i for i, b in enumerate(bare) if b[0] and _bare(t) in b]
+        t_bare = _bare(t)
+        found = exact or [i for i, b in enumerate(bare) if b[0] and t_bare in b]
         found = found or [i for i, n in enumerate(lower) if n and n.startswith(t)]
         found = found or [i for i, n in enumerate(lower) if n and t in n]
         if not found:

@@ -150,12 +150,18 @@ def read_table(
             _check_one_column(frame, delim, label)
     if len(frame) == 0:
         raise DataError("table has no rows", source=label, fix=f"give {what} rows")
-    twice = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    _no_repeated_columns(list(frame.columns), label)
+    return frame, label
+
+
+def _no_repeated_columns(names: list, label: str, where: str = "") -> None:
+    """A column named twice is an error (in a header pandas renamed the second "rating.1", which
+    then went unread; in a DataFrame it failed inside pandas)."""
+    twice = sorted({str(c) for c in names if names.count(c) > 1})
     if twice:
         raise DataError(
-            f"column(s) {twice} appear more than once", source=label, fix="give each column one name"
+            f"column(s) {twice} appear more than once{where}", source=label, fix="give each column one name"
         )
-    return frame, label
 
 
 #: How each plain text file read was read (its label -> separator, encoding), so that an error
@@ -203,8 +209,7 @@ def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) 
     "02139", code "007") stays text: read as a number it lost its zeros and, as side info, fell
     into a decade ("2130")."""
     engine = "python" if len(delim) > 1 else "c"  # pandas warns as it falls back to python itself
-    # the header's names as written, less spaces around them ("user_id, item_id"); pandas
-    # renamed a second "rating" to "rating.1", which then went unread
+    # the header's names as written, less spaces around them ("user_id, item_id")
     first = pd.read_csv(
         path,
         sep=delim,
@@ -216,13 +221,7 @@ def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) 
         keep_default_na=False,
     )
     header = [str(c).strip() for c in first.iloc[0]] if len(first) else []
-    twice = sorted({c for c in header if header.count(c) > 1})
-    if twice:
-        raise DataError(
-            f"column(s) {twice} appear more than once in the header",
-            source=str(path),
-            fix="give each column one name",
-        )
+    _no_repeated_columns(header, str(path), " in the header")
     na = {c: ([""] if c in ids or codes else NA_MARKERS) for c in header}
     dtype = {c: str for c in (header if codes else ids) if c in header}
     frame = pd.read_csv(

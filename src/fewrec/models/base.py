@@ -392,6 +392,12 @@ class FitState:
         lo, hi = self.rating_range
         return DISLIKE_SHARE * self.like_rating if lo < hi <= 10 else 0.0
 
+    @property
+    def dislike_rating(self) -> float:
+        """The rating a said dislike is given at: the bottom of the training scale, no higher
+        than `dislike_at` (0 on implicit data)."""
+        return min(self.dislike_at, self.rating_range[0])
+
     def __post_init__(self) -> None:
         counts = np.bincount(self.train.indices, minlength=len(self.items)).astype(np.float32)
         self.popularity = np.log1p(counts)

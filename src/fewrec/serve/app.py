@@ -43,14 +43,8 @@ DEFAULT_MAX_BODY = 1 << 20
 API_KEY_HEADER = "X-API-Key"
 
 # an id may hold "/" but not end with one ("/items/50/" is no item "50/"; it was a redirect)
-IdPath = Annotated[
-    str,
-    PathParam(
-        min_length=1,
-        max_length=S.MAX_ID,
-        pattern=r"^([^\x00-\x20\x7f/]|[^\x00-\x20\x7f][^\x00-\x1f\x7f]*[^\x00-\x20\x7f/])$",
-    ),
-]
+ID_PATH_PATTERN = r"^([^\x00-\x20\x7f/]|[^\x00-\x20\x7f][^\x00-\x1f\x7f]*[^\x00-\x20\x7f/])$"
+IdPath = Annotated[str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=ID_PATH_PATTERN)]
 ITEM_ROUTES = ("/similar",)
 USER_ROUTES = ("/feedback", "/recommend")
 
@@ -115,7 +109,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             continue
         where = loc[0] if loc else "body"
         message = e.get("msg", "")
-        if e.get("type") == "string_pattern_mismatch" and "x00" in str((e.get("ctx") or {}).get("pattern")):
+        pattern = (e.get("ctx") or {}).get("pattern")
+        if e.get("type") == "string_pattern_mismatch" and pattern in (S.ID_PATTERN, ID_PATH_PATTERN):
             message = "an id holds no control characters, nor spaces at its start or end"
             message += " (nor ends in '/')" if where == "path" else ""
         json_body = "json" in request.headers.get("content-type", "").lower()

@@ -491,7 +491,7 @@ class Engine:
             return value
         share = value / scale
         if share <= DISLIKE_SHARE:
-            return min(fit.dislike_at, fit.rating_range[0])
+            return fit.dislike_rating
         return share * top
 
     def add_feedback(self, events: Sequence[S.FeedbackIn]) -> S.FeedbackAck:
@@ -597,7 +597,7 @@ class Engine:
                 elif ev.kind == "rating" and ev.value is not None:
                     items[ev.item] = self._stored_rating(st, ev.value, ev.scale)
                 elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
-                    items[ev.item] = min(fit.dislike_at, fit.rating_range[0])
+                    items[ev.item] = fit.dislike_rating
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
         top = self._top_rating(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
         for pos, r in enumerate(ratings):

@@ -72,8 +72,8 @@ def _parse_info(values: list[str]) -> dict[str, object]:
     else text as written ("02139" keeps its zero, "true" stays the text of a CSV cell)."""
     out: dict[str, object] = {}
     for item in values:
-        key, _, raw = item.partition("=")
-        if not key.strip() or not _:
+        key, equals, raw = item.partition("=")
+        if not key.strip() or not equals:
             raise FewrecError(f"--info expects field=value, e.g. --info age=31; got {item!r}")
         number = re.fullmatch(r"[+-]?(0|[1-9]\d*)(\.\d+)?", raw.strip())
         out[key.strip()] = (float(raw) if "." in raw else int(raw)) if number else raw

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import json
 import shutil
 import socket
 import tempfile
@@ -33,7 +34,7 @@ def models_root() -> Path:
 
 def saved_model(name: str, data: Dataset, **config: Any) -> Path:
     """Fit ``name`` on ``data`` once per process and return its saved directory."""
-    key = (name, id(data), tuple(sorted(config.items())))
+    key = (name, id(data), json.dumps(config, sort_keys=True, default=str))
     with _LOCK:
         if key not in _DIRS:
             path = models_root() / f"{name}-{len(_DIRS)}"

@@ -160,8 +160,16 @@ def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
     assert meta.fitted.item_info["title"].iloc[row] != "Star Battle"
     with pytest.raises(DataError, match="not in the catalogue"):
         model.update_items(["no-such-item"], info)
-    with pytest.raises(ConfigError):
-        fit_cached("warm", warm, "ease").update_items(["1"], info)
+    # an ID-only model keeps the new fields for labels and reasons; its scores stay
+    ease = fit_cached("warm", warm, "ease")
+    relabelled = ease.copy_for_update()
+    relabelled.update_items([item], info)
+    assert relabelled.fitted.item_info["title"].iloc[row] == "Star Battle"
+    assert ease.fitted.item_info["title"].iloc[row] != "Star Battle"
+    np.testing.assert_array_equal(relabelled.score(q), ease.score(q))
+    # a model that reads item text but cannot re-read it says so
+    with pytest.raises(ConfigError, match="cannot re-read"):
+        fit_cached("warm", warm, "like-clf", max_episodes=3000).copy_for_update().update_items([item], info)
 
 
 def test_update_items_checks_its_arguments_and_keeps_the_fields_not_given(fewshot_pair):

@@ -630,3 +630,45 @@ def test_a_new_item_on_a_catalogue_of_equal_popularity_is_ranked_by_its_text():
     )
     model.add_items(["n"], pd.DataFrame({"title": ["Italian cooking and pasta"]}))
     assert model.recommend(Query(text="pasta cooking"), k=2)["item"].tolist() == ["x", "n"]
+
+
+def test_ensemble_adds_and_rereads_items_through_its_text_components(models, warm, tmp_path):
+    """The ensemble had no `add_items`: a new item stayed unrecommendable in the service until
+    a retrain. Its text components now add it and its ID-only ones abstain on it."""
+    import pandas as pd
+
+    from fewrec.errors import ConfigError
+    from fewrec.models.base import load_model
+
+    served = models["ensemble"]
+    model = served.copy_for_update()
+    sith = pd.DataFrame(
+        {
+            "title": ["Star Wars: Return of the Sith Lords"],
+            "year": ["1998"],
+            "genres": [["Action", "Sci-Fi", "War"]],
+        }
+    )
+    model.add_items(["sith"], sith)
+    fan = Query(items=["50", "172", "181"])
+    scores = model.score(fan)
+    assert np.isfinite(scores["sith"]) and (scores > scores["sith"]).sum() < model.n_items / 10
+    # the ID-only components keep their items; the served model and its components are untouched
+    assert [m.n_items for m in model.models_] == [served.n_items + 1, served.n_items, served.n_items]
+    assert "sith" not in served.fitted.items and all("sith" not in m.fitted.items for m in served.models_)
+    # the new item as history, and a save and load
+    both = Query(items=["50", "sith"])
+    assert np.isfinite(model.score(both).drop(["50", "sith"])).all()
+    loaded = load_model(model.save(tmp_path / "m"))
+    np.testing.assert_allclose(loaded.score(both), model.score(both), rtol=1e-5, atol=1e-5)
+    # re-described as a romance, it falls for the Star Wars fan
+    loaded.update_items(["sith"], pd.DataFrame({"title": ["A quiet love story"], "genres": [["Romance"]]}))
+    after = loaded.score(fan)
+    assert (after > after["sith"]).sum() > (scores > scores["sith"]).sum() + 50
+    # an ensemble without a text component cannot add items, and says so
+    ids_only = make_model("ensemble", components={"itemknn": {}, "popularity": {}}, tune=False).fit(
+        warm.train
+    )
+    assert not ids_only.adds_items and not ids_only.rereads_item_text
+    with pytest.raises(ConfigError, match="cannot add items"):
+        ids_only.add_items(["x"], pd.DataFrame({"title": ["X"]}))

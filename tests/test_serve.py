@@ -609,6 +609,32 @@ def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user, ease
         client.post("/feedback", json={"user": "u1", "item": "c1", "kind": "like"}, headers=AUTH).status_code
         == 201
     )
+    # a catalogue item re-described: the ID-only model's reasons name it as it is now (they
+    # named the trained title and cited the trained genres)
+    jedi = {"title": "Jedi Remastered", "fields": {"year": "1983"}}
+    assert client.put("/items/181", json=jedi, headers=AUTH).status_code == 200
+    reasons = [i["reason"] for i in rec(client, items=["181", "172"], k=5)["items"]]
+    assert any("Jedi Remastered" in r for r in reasons) and not any(
+        "Return of the Jedi" in r for r in reasons
+    )
+    star_wars = rec(client, items=["50"], k=30)["items"]
+    (jedi_item,) = [i for i in star_wars if i["item"] == "181"]
+    assert "Sci-Fi" not in jedi_item["reason"], jedi_item["reason"]
+    # the ensemble adds items through its text components (it kept them stored, as ID-only ones)
+    ensemble_dir = saved_model(
+        "ensemble", cold_user.train, components={"content": {}, "itemknn": {}, "popularity": {}}, tune=False
+    )
+    assert client.post("/admin/model", json={"path": str(ensemble_dir)}, headers=AUTH).status_code == 200
+    assert client.get("/items/c1").json()["recommendable"] is True  # stored, now added
+    body = {
+        "title": "Orbit",
+        "text": "astronauts on a space adventure",
+        "fields": {"genres": ["Spacefaring"]},
+    }
+    r = client.put("/items/c2", json=body, headers=AUTH)
+    assert r.status_code == 200 and r.json()["recommendable"] is True
+    out = rec(client, items=["50", "172"], k=3, filters={"genres": "Spacefaring"})
+    assert ids(out) == ["c2"] and np.isfinite(out["items"][0]["score"])
 
 
 def test_catalogue_title_filter_follows_changes():

@@ -415,6 +415,9 @@ class Recommender(ABC):
     #: Whether the model reads the text of a query's items (LM prompts, the distilled student),
     #: so that items it has no interactions with still shape its list.
     reads_history_text: ClassVar[bool] = False
+    #: Whether the model reads item text (titles, fields) at all; those that do not (ID-only
+    #: models) keep changed item fields for labels and reasons only (`updates_items`).
+    reads_item_text: ClassVar[bool] = False
     #: Whether a query with no history and no known user gets plain popularity scores (set by
     #: models that call `fill_empty_with_popularity`); explanations read it.
     empty_is_popularity: ClassVar[bool] = False
@@ -937,11 +940,19 @@ class Recommender(ABC):
         """Whether `update_items` can re-read changed item text without retraining."""
         return type(self)._update_items is not Recommender._update_items
 
+    @property
+    def updates_items(self) -> bool:
+        """Whether `update_items` can take changed item fields without retraining: text models
+        that re-read them, and models that read no item text (they keep the fields for labels
+        and reasons)."""
+        return self.rereads_item_text or not self.reads_item_text
+
     def update_items(self, ids: Sequence[str | int], info: pd.DataFrame) -> None:
         """Re-read the text fields of catalogue items (rows of ``info``, in ``ids`` order)
-        without retraining: text models re-embed them. What was learned from interactions stays.
+        without retraining: text models re-embed them; models that read no item text keep the
+        fields for labels and reasons. What was learned from interactions stays.
         """
-        if not self.rereads_item_text:
+        if not self.updates_items:
             raise ConfigError(f"{self.name} cannot re-read item text without retraining")
         st = self.fitted
         ids = [str(i) for i in _id_list(ids, "update_items ids", "update_items(['50'], info)")]

@@ -47,12 +47,18 @@ lists (K = 0 NDCG@10 0.43 against popularity's 0.53; with it 0.555). Ranking unt
 below all others for every query was tried as well: it dropped cold-item Recall@20 to 0,
 because no tuning episode has a new item as its target, so tuning always weighs the text
 models out.
+
+Items added after fitting (`add_items`, as the service does on a PUT) are added by the text
+components, on copies of them; the ID-only ones keep the items they were fitted on and abstain
+on the new.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -62,11 +68,12 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, model_validator
 
-from fewrec.data.dataset import Dataset, user_info_rows
+from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError
 from fewrec.models.base import (
     MODELS,
+    FitState,
     ModelConfig,
     QueryBatch,
     Recommender,
@@ -464,8 +471,20 @@ class EnsembleRecommender(Recommender):
         """A component's z-scores, NaN where it abstains (see the module doc). ``trained``:
         items with training interactions (default: those of the fitted data); ``empty``: the
         queries that reveal nothing (default: read from ``batch``; the caller passes it when it
-        scores the components without the queries' text)."""
-        z = standardise(model.score_batch(batch.for_model(model)))  # a dislike is no like to it
+        scores the components without the queries' text). A component that knows fewer items
+        (an ID-only one after `add_items`) reads the batch's first items and abstains on the
+        rest."""
+        batch = batch.for_model(model)  # a dislike is no like to it
+        n, known = batch.history.shape[1], model.n_items
+        if known < n:
+            batch = replace(
+                batch,
+                history=batch.history[:, :known],
+                disliked=None if batch.disliked is None else batch.disliked[:, :known],
+            )
+        z = standardise(model.score_batch(batch))
+        if known < n:
+            z = np.hstack([z, np.full((len(z), n - known), np.nan, dtype=z.dtype)])
         untrained = ~(self.fitted.popularity > 0 if trained is None else trained)
         if not model.scores_new_items:
             z[:, untrained] = np.nan
@@ -480,6 +499,41 @@ class EnsembleRecommender(Recommender):
     @property
     def reads_text(self) -> bool:
         return any(m.reads_text for m in self.models_)
+
+    @property
+    def adds_items(self) -> bool:
+        """Whether a component scores new items from their text (the others abstain on them)."""
+        return any(m.adds_items for m in getattr(self, "models_", ()))
+
+    @property
+    def rereads_item_text(self) -> bool:
+        return any(m.rereads_item_text for m in getattr(self, "models_", ()))
+
+    @property
+    def reads_item_text(self) -> bool:  # type: ignore[override]
+        return any(m.reads_item_text for m in getattr(self, "models_", ()))
+
+    def _add_items(self, start: int, info: pd.DataFrame) -> None:
+        # the text components add them, on copies (a served model's components stay as they
+        # are); the ID-only ones keep their items and abstain on the new (`_standardised`)
+        ids = self.fitted.items.ids[start:]
+        self.models_ = [self._changed(m, "add_items", ids, info) if m.adds_items else m for m in self.models_]
+
+    def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
+        # ``info``: the items' whole rows, so each text component reads them as the catalogue has them
+        ids = [self.fitted.items.id(int(i)) for i in idx]
+        self.models_ = [
+            self._changed(m, "update_items", ids, info) if m.rereads_item_text else m for m in self.models_
+        ]
+
+    @staticmethod
+    def _changed(model: Recommender, change: str, ids: list[str], info: pd.DataFrame) -> Recommender:
+        """A copy of a component with ``change`` (``"add_items"`` or ``"update_items"``) applied."""
+        copy = model.copy_for_update()
+        with warnings.catch_warnings():  # the ensemble has warned of stray fields already
+            warnings.filterwarnings("ignore", message=r".* fields .* are not among the catalogue")
+            getattr(copy, change)(ids, info.reset_index(drop=True))
+        return copy
 
     @property
     def text_encoders(self) -> list[str]:
@@ -580,6 +634,7 @@ class EnsembleRecommender(Recommender):
             out[f"reranker.{s_i}"] = reranker.to_bytes()
         for j, model in enumerate(self.models_):
             out.update({f"c{j}.{k}": v for k, v in model._get_arrays().items()})
+        out["component_items"] = np.array([m.n_items for m in self.models_], dtype=np.int64)
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -603,10 +658,25 @@ class EnsembleRecommender(Recommender):
             if k.startswith("reranker.")
         }
         self.models_ = self._components()
+        # each its own state (`add_items` changes the ensemble's), of the items it knows: an
+        # ID-only component does not know the items added after fitting
+        known = arrays.get("component_items", np.full(len(self.models_), self.n_items))
         for j, model in enumerate(self.models_):
             prefix = f"c{j}."
-            model.state_ = self.state_
+            model.state_ = _first_items(self.state_, int(known[j]))
             model._set_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
+
+
+def _first_items(state: FitState, n: int) -> FitState:
+    """A copy of a fit state with its first ``n`` items (all of them: a shallow copy)."""
+    if n == len(state.items):
+        return copy.copy(state)
+    return replace(
+        state,
+        items=Vocabulary(state.items.ids[:n]),
+        train=state.train[:, :n],
+        item_info=state.item_info.iloc[:n],
+    )
 
 
 def _select(batch: QueryBatch, rows: np.ndarray) -> QueryBatch:

@@ -267,7 +267,7 @@ class Engine:
             if i >= 0 and not r.deleted and st.catalogue.record(int(i)) != (r.title, r.text, r.fields)
         ]
         grow = bool(new) and st.model.adds_items
-        reread = bool(changed) and st.model.rereads_item_text
+        reread = bool(changed) and st.model.updates_items
         if not private:
             try:
                 st = st.fork(model=grow or reread)

@@ -168,8 +168,14 @@ def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
     assert ease.fitted.item_info["title"].iloc[row] != "Star Battle"
     np.testing.assert_array_equal(relabelled.score(q), ease.score(q))
     # a model that reads item text but cannot re-read it says so
+    clf = fit_cached("warm", warm, "like-clf", max_episodes=3000)
     with pytest.raises(ConfigError, match="cannot re-read"):
-        fit_cached("warm", warm, "like-clf", max_episodes=3000).copy_for_update().update_items([item], info)
+        clf.copy_for_update().update_items([item], info)
+    # so does an ensemble with such a component: it would score the item from its old text
+    readers = {"content": {}, "like-clf": {"max_episodes": 3000}}
+    ens = make_model("ensemble", components=readers, tune=False).fit(warm.train)
+    with pytest.raises(ConfigError, match="cannot re-read"):
+        ens.copy_for_update().update_items([item], info)
 
 
 def test_update_items_checks_its_arguments_and_keeps_the_fields_not_given(fewshot_pair):

@@ -635,6 +635,12 @@ def test_a_model_that_cannot_add_items_keeps_them_stored(client, cold_user, ease
     assert r.status_code == 200 and r.json()["recommendable"] is True
     out = rec(client, items=["50", "172"], k=3, filters={"genres": "Spacefaring"})
     assert ids(out) == ["c2"] and np.isfinite(out["items"][0]["score"])
+    # a model that reads item text but cannot re-read it says it keeps the trained text
+    clf_dir = saved_model("like-clf", cold_user.train, max_episodes=3000)
+    assert client.post("/admin/model", json={"path": str(clf_dir)}, headers=AUTH).status_code == 200
+    (note,) = client.put("/items/172", json={"title": "Empire Remastered"}, headers=AUTH).json()["notes"]
+    assert "like-clf cannot re-read" in note
+    assert client.put("/items/c3", json={"title": "Brand new"}, headers=AUTH).json()["notes"] == []
 
 
 def test_catalogue_title_filter_follows_changes():

@@ -416,8 +416,9 @@ class Recommender(ABC):
     #: so that items it has no interactions with still shape its list.
     reads_history_text: ClassVar[bool] = False
     #: Whether the model reads item text (titles, fields) at all; those that do not (ID-only
-    #: models) keep changed item fields for labels and reasons only (`updates_items`).
-    reads_item_text: ClassVar[bool] = False
+    #: models, which set it False) keep changed item fields for labels and reasons only
+    #: (`updates_items`). True by default: a model that reads text and cannot re-read it refuses.
+    reads_item_text: ClassVar[bool] = True
     #: Whether a query with no history and no known user gets plain popularity scores (set by
     #: models that call `fill_empty_with_popularity`); explanations read it.
     empty_is_popularity: ClassVar[bool] = False

@@ -21,6 +21,7 @@ class RandomRecommender(Recommender):
     """
 
     name = "random"
+    reads_item_text = False  # ID-only
     fixed_reason = "Picked at random (a baseline)."
     scores_new_items = True
 
@@ -55,6 +56,7 @@ class PopularityRecommender(Recommender):
     """
 
     name = "popularity"
+    reads_item_text = False  # ID-only
     Config = PopularityConfig
 
     def _fit(self, data: Dataset) -> None:
@@ -151,6 +153,7 @@ class LikeShare(Recommender):
     """
 
     name = "like-share"
+    reads_item_text = False  # ID-only
     fixed_reason = "A baseline that scores every item alike: the share of your history you liked."
     reads_ratings = True
     scores_new_items = True

@@ -131,7 +131,6 @@ class ContentRecommender(Recommender):
     reads_ratings = True  # a 5-star item weighs more than a 4-star one (`rating_weights`)
     Config = ContentConfig
     scores_new_items = True
-    reads_item_text = True
 
     @property
     def reads_text(self) -> bool:

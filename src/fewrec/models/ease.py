@@ -29,6 +29,7 @@ class EASE(Recommender):
     """B = argmin ||X - XB||^2 + l2 ||B||^2 with diag(B) = 0, solved in closed form."""
 
     name = "ease"
+    reads_item_text = False  # ID-only
     empty_is_popularity = True
     Config = EASEConfig
 
@@ -83,6 +84,7 @@ class DLAE(Recommender):
     """
 
     name = "dlae"
+    reads_item_text = False  # ID-only
     empty_is_popularity = True
     Config = DLAEConfig
 
@@ -222,6 +224,7 @@ class KShotRidge(Recommender):
     """
 
     name = "kshot-ridge"
+    reads_item_text = False  # ID-only
     Config = KShotRidgeConfig
 
     MAX_BYTES: ClassVar[float] = 8e9

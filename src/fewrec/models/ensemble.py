@@ -507,7 +507,10 @@ class EnsembleRecommender(Recommender):
 
     @property
     def rereads_item_text(self) -> bool:
-        return any(m.rereads_item_text for m in getattr(self, "models_", ()))
+        """Whether every component that reads item text re-reads it (one that cannot would go on
+        scoring a changed item from its old text)."""
+        readers = [m for m in getattr(self, "models_", ()) if m.reads_item_text]
+        return bool(readers) and all(m.rereads_item_text for m in readers)
 
     @property
     def reads_item_text(self) -> bool:  # type: ignore[override]

@@ -219,7 +219,6 @@ class FewShotRecommender(Recommender):
     name = "fewshot"
     Config = FewShotConfig
     scores_new_items = True
-    reads_item_text = True
 
     @property
     def reads_text(self) -> bool:

@@ -27,6 +27,7 @@ class ItemItemModel(Recommender):
     sparse item-item matrix ``sim_`` set by `_fit` (and ``trained_``, the items it can score)."""
 
     empty_is_popularity = True
+    reads_item_text = False  # ID-only
     sim_: sp.csr_matrix
     trained_: np.ndarray
 

@@ -63,7 +63,6 @@ class LikeClassifier(Recommender):
     reads_ratings = True
     Config = LikeConfig
     scores_new_items = True
-    reads_item_text = True
 
     def _fit(self, data: Dataset) -> None:
         from sklearn.linear_model import LogisticRegression

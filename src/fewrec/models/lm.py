@@ -159,7 +159,6 @@ class _LMRecommender(Recommender):
     Config: ClassVar[type[ModelConfig]] = LMConfig
     scores_new_items = False
     reads_history_text = True  # the prompt names the history items
-    reads_item_text = True
     reads_ratings = True  # the prompt says which history items were liked
     adapter_: str | None = None
     split_: int | None = None
@@ -457,7 +456,6 @@ class LMRerank(Recommender):
 
     name = "lm-rerank"
     reads_ratings = True
-    reads_item_text = True  # its scorer's prompts name the items
     Config = RerankConfig
 
     def _fit(self, data: Dataset) -> None:
@@ -579,7 +577,6 @@ class DistilledLM(Recommender):
     Config = DistilledConfig
     scores_new_items = False
     reads_history_text = True  # the history's text embeddings are among its features
-    reads_item_text = True
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config

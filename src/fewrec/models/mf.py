@@ -41,6 +41,7 @@ class _MFBase(Recommender):
     """Shared scoring: user vector (learned, or folded in) dot item factors."""
 
     empty_is_popularity = True
+    reads_item_text = False  # ID-only
 
     def _train_implicit(self, make, data: Dataset) -> None:
         """Build (``make()``) and fit an implicit model with BLAS on one thread: implicit's

@@ -310,7 +310,8 @@ class Engine:
                 fix="they are re-read on the next restart or model swap",
             ) from exc
         self._label_titles(st.model, st.model.fitted.items.lookup([r.id for r in records]), records)
-        self._extend_index(st, st.model.n_items, moved=True)
+        # a model that reads no item text only relabels: its vectors stay where they were
+        self._extend_index(st, st.model.n_items, moved=st.model.rereads_item_text)
 
     @staticmethod
     def _label_titles(model: Recommender, idx: Sequence[int], records: Sequence[ItemRecord]) -> None:
@@ -370,6 +371,14 @@ class Engine:
             stored = self.store.upsert_items(records)
             st = self._state = self._apply_items(self._state, stored)
         out = [self._item_out(st, r.id) for r in stored]
+        if not st.model.updates_items:  # like-clf, the LM models: their item text is fixed at fit
+            trained = st.model.fitted.items.lookup([r.id for r in stored]) >= 0
+            for item in (o for o, t in zip(out, trained, strict=True) if t):
+                item.notes.append(
+                    f"{st.model.name} cannot re-read an item's text without retraining: its scores "
+                    "and reasons keep this item's trained text until it is retrained (or a model "
+                    "that can, such as fewshot, content or ensemble, is swapped in)"
+                )
         if st.model.reads_text:  # fields the item text leaves out are stored, for filters only
             read = set(st.model.fitted.item_info.columns)
             for item, rec in zip(out, stored, strict=True):

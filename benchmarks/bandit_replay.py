@@ -65,10 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--steps", type=int, default=None, help="rounds (default 50)")
     parser.add_argument("--per-step", type=int, default=1)
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of the randomised policies")
-    parser.add_argument("--quick", action="store_true", help="30 users, 20 steps, 2 seeds (smoke run)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds of the random policies (default 5)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="30 users, 20 steps, 2 seeds (a smoke run)",
+    )
     parser.add_argument(
         "--model-dir", type=Path, default=data_dir() / "bench-models" / "fewshot-cold-user-s0"
     )
@@ -78,8 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    if args.quick:
-        args.steps, args.seeds = 20, 2
+    if args.quick and (args.steps is not None or args.seeds is not None):
+        parser.error("--quick sets 20 steps and 2 seeds; drop --steps and --seeds, or --quick")
+    quick = args.quick
+    args.steps = (20 if quick else 50) if args.steps is None else args.steps
+    args.seeds = (2 if quick else 5) if args.seeds is None else args.seeds
     if args.output is None:  # a smoke run overwrote the recorded benchmark
         args.output = Path("results/bandit_replay_quick.json") if args.quick else HERE / "bandit_replay.json"
         args.output.parent.mkdir(parents=True, exist_ok=True)

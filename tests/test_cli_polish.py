@@ -256,3 +256,18 @@ def test_cli_train_min_rating_leaves_dislikes_out(tmp_path):
         "2",
     )
     assert none.returncode == 2 and "no interaction is rated 2 or more" in flat(none.stderr)
+
+
+def test_cli_options_that_would_be_ignored_are_errors(tmp_path):
+    """An audit: `benchmark --address` without `--ray` ran locally without a word, and
+    `serve --exploration off --explore-width 3` dropped the width."""
+    proc = fewrec("benchmark", "--protocol", "warm", "--models", "popularity", "--address", "10.9.9.9:6379")
+    assert proc.returncode != 0 and "add --ray" in flat(proc.stderr) and "Traceback" not in proc.stderr
+    proc = fewrec("serve", str(tmp_path), "--exploration", "off", "--explore-width", "3")
+    assert proc.returncode != 0 and "no effect with --exploration off" in flat(proc.stderr)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fewrec.serve", str(tmp_path), "--exploration", "off", "--explore-width", "3"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "no effect with --exploration off" in proc.stderr

@@ -106,7 +106,7 @@ def test_replay_on_a_small_subset(model, cold_user, ml100k):
         user_info=info,
     )
     by_name = {r.policy["policy"]: r for r in results}
-    assert by_name["greedy"].rewards.shape == (1, 25, 12)
+    assert by_name["greedy"].rewards.shape == by_name["ucb"].rewards.shape == (1, 25, 12)  # no draws
     assert by_name["thompson"].rewards.shape == (2, 25, 12)
     for r in results:
         cum = r.cumulative()
@@ -159,6 +159,16 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
         replay(model, relevant, Greedy(), steps=2, texts=["sci-fi"])
     with pytest.raises(ConfigError, match="seeds must be"):
         run_policies(model, relevant, [Greedy()], seeds=())
+    # an audit: a negative seed was numpy's ValueError, a repeated one replayed the same draws,
+    # NaN scores came back as no items at all, a misspelt side-info field was silently no side info
+    with pytest.raises(ArgumentError, match="seed must be 0 or more"):
+        replay(model, relevant, Thompson(1.0), steps=2, seed=-1)
+    with pytest.raises(ConfigError, match="seeds repeat"):
+        run_policies(model, relevant, [Thompson(1.0)], seeds=(0, 0), steps=2)
+    with pytest.raises(ArgumentError, match="scores hold NaN"):
+        select(np.array([[0.5, np.nan, 0.1]]), np.ones((1, 3), dtype=bool), 2)
+    with pytest.warns(UserWarning, match=r"fields \['Age'\] are not read by fewshot"):
+        replay(model, relevant, Greedy(), steps=2, user_info=pd.DataFrame({"Age": [30, 40, 50]}))
 
 
 def test_policies_given_wrongly_are_named(model):
@@ -167,6 +177,8 @@ def test_policies_given_wrongly_are_named(model):
     error; run_policies also takes the users' texts, as replay does."""
     from fewrec.errors import ArgumentError
 
+    with pytest.raises(ConfigError, match="unknown policy"):
+        make_policy(["ucb"])  # was a TypeError (unhashable list)
     with pytest.raises(ArgumentError, match="greedy policy takes no settings, not scale"):
         make_policy("greedy", scale=2)
     with pytest.raises(ArgumentError, match="ucb policy takes c, not scale"):

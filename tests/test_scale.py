@@ -288,6 +288,14 @@ def test_benchmark_on_ray_equals_single_process(ml100k, ray_local):
     on_ray = run_benchmark_ray("warm", models, dataset=ml100k, progress=False)
     assert list(on_ray["models"]) == models and on_ray["executor"]["tasks"] == 2
     assert strip_timings(on_ray) == strip_timings(single)
+    # each task gets its own model's settings (every task was given all of them, and refused
+    # the others'); a bad setting is one error before any task starts
+    tuned = {"itemknn": {"neighbors": 20}}
+    single = run_benchmark("warm", models, dataset=ml100k, configs=tuned, progress=False)
+    on_ray = run_benchmark_ray("warm", models, dataset=ml100k, configs=tuned, progress=False)
+    assert strip_timings(on_ray) == strip_timings(single)
+    with pytest.raises(ConfigError, match="itemknn"):
+        run_benchmark_ray("warm", models, dataset=ml100k, configs={"itemknn": {"k": 50}}, progress=False)
 
 
 @needs_ray
@@ -336,6 +344,9 @@ def test_ray_user_mistakes_are_one_clear_error(warm_models, ray_local, tmp_path)
         recommend_all("models/ease", executor="local")
     with pytest.raises(ConfigError, match="cpus_per_task=64 but the Ray cluster has"):
         recommend_all(model, users=["196"], cpus_per_task=64)
+    for bad in (-1, 0, float("nan")):  # Ray's own ValueError, or "nan but the cluster has 2 CPUs"
+        with pytest.raises(ConfigError, match="cpus_per_task must be a positive number"):
+            recommend_all(model, users=["196"], cpus_per_task=bad)
     # (init_ray's checks, called directly: this module's Ray is already running)
     with pytest.raises(FewrecError, match="nothing answers"):
         _check_reachable("127.0.0.1:1", "fix")

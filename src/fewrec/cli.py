@@ -81,6 +81,10 @@ def _parse_info(values: list[str]) -> dict[str, object]:
 
 
 # Options of every command that can read your own data (train, benchmark, data info).
+RayAddressOpt = Annotated[
+    str | None,
+    typer.Option(help="Ray cluster address (default: $FEWREC_RAY_ADDRESS, else a local Ray)"),
+]
 InteractionsOpt = Annotated[
     Path | None, typer.Option(help="CSV/Parquet of interactions (default: MovieLens-100K)")
 ]
@@ -257,7 +261,7 @@ def benchmark(
     item_template: ItemTemplateOpt = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
+    address: RayAddressOpt = None,
 ):
     """Train and evaluate models on one protocol (same split for all); print a table.
 
@@ -273,6 +277,8 @@ def benchmark(
 
     if output is not None:
         check_result_path(output)  # before the run, not after it
+    if address is not None and not ray:
+        raise FewrecError("--address names the Ray cluster to run on. Fix: add --ray, or drop --address")
     configs: dict[str, dict[str, object]] = {}
     for key, value in _parse_set(set_).items():
         if "." not in key:
@@ -538,7 +544,10 @@ def serve(
         typer.Option(help="UCB's c or Thompson's scale (default: 1 and 0.5, tuned for lists of 10)"),
     ] = None,
     explore_until: Annotated[
-        int, typer.Option(help="explore while a user has fewer liked items than this")
+        int,
+        typer.Option(
+            help="explore while a user has fewer history items than this (likes, and ratings above a dislike)"
+        ),
     ] = 20,
     index: Annotated[
         str,
@@ -557,6 +566,8 @@ def serve(
 
     if exploration not in ("ucb", "thompson", "off"):
         raise FewrecError(f"--exploration must be ucb, thompson or off, got {exploration!r}")
+    if exploration == "off" and explore_width is not None:
+        raise FewrecError("--explore-width has no effect with --exploration off; drop one of them")
     width = {} if explore_width is None else {"scale" if exploration == "thompson" else "c": explore_width}
     explore = ExplorationConfig(policy=exploration, until=explore_until, **width)
     from fewrec.serve.index import INDEX_KINDS
@@ -598,7 +609,7 @@ def scale_embed(
     actors: Annotated[
         int | None, typer.Option(help="encoder actors (default: one per CPU of the cluster)")
     ] = None,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
+    address: RayAddressOpt = None,
     overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,
 ):
     """Embed item text with Ray Data (read Parquet, encoder actor pool, write Parquet)."""
@@ -617,7 +628,11 @@ def scale_embed(
         overwrite=overwrite,
         ray_config=RayConfig(address=address),
     )
-    console.print(report)
+    console.print(
+        f"embedded {report.rows} texts with {report.encoder} in {report.seconds:.1f} s "
+        f"({report.items_per_second:.0f} texts/s, {report.actors} actors); wrote {report.destination}",
+        markup=False,
+    )
 
 
 @scale_app.command("recommend")
@@ -625,7 +640,7 @@ def scale_recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
     output: Annotated[Path, typer.Option(help="Parquet file for the recommendations")],
     k: Annotated[int, typer.Option(help="items per user")] = 10,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: local)")] = None,
+    address: RayAddressOpt = None,
 ):
     """Top-k for every known user, fanned out over Ray tasks."""
     from fewrec.models.base import load_model

@@ -127,6 +127,46 @@ def _timed_fit(factory: ModelFactory, data: Dataset) -> tuple[Recommender, float
     return model, time.perf_counter() - t0
 
 
+def check_request(
+    protocol: str,
+    models: Sequence[str] | None,
+    configs: dict[str, dict[str, Any]] | None,
+    shots: Sequence[int] | None,
+    reveal: str,
+    baseline: str | None,
+) -> list[str]:
+    """The model names a benchmark runs, once its arguments are checked (all of them, and
+    every model's settings, before anything trains: `run_benchmark` and its Ray fan-out)."""
+    if reveal not in ("earliest", "random"):
+        raise ConfigError(f"reveal must be 'earliest' or 'random', got {reveal!r}")
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
+    import fewrec.models  # noqa: F401  (registers the built-in models)
+
+    models = _model_list(models, protocol)
+    unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
+    bad_variant = [m for m in models if m.partition("@")[2] not in ("", *TALLREC_VARIANTS)]
+    if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
+        raise ConfigError(
+            f"model variants {bad_variant or [m for m in models if '@' in m]}: only "
+            f"{', '.join('NAME@' + v for v in TALLREC_VARIANTS)}, on the tallrec protocol"
+        )
+    if unknown:
+        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+    check_baseline(baseline, models)
+    configs = configs or {}
+    stray = sorted(set(configs) - set(models) - {m.partition("@")[0] for m in models})
+    if stray:
+        raise ConfigError(f"config overrides for {stray}, which are not among the models {models}")
+    if shots is not None and protocol not in ("cold-user", "tallrec"):
+        raise ConfigError(f"shots apply to the cold-user and tallrec protocols, not {protocol}")
+    if reveal != "earliest" and protocol != "cold-user":
+        raise ConfigError(f"reveal applies to the cold-user protocol, not {protocol}")
+    for m in models:  # every model's settings, before the first one trains
+        _factory(m.partition("@")[0], configs)()
+    return models
+
+
 def run_benchmark(
     protocol: str,
     models: Sequence[str] | None = None,
@@ -149,32 +189,9 @@ def run_benchmark(
     (``"<headline>/per_user"``) and, when ``baseline`` is among the models, add each model's
     gain over it with a paired bootstrap CI (`add_gains`).
     """
-    if reveal not in ("earliest", "random"):
-        raise ConfigError(f"reveal must be 'earliest' or 'random', got {reveal!r}")
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
-    import fewrec.models  # noqa: F401  (registers the built-in models)
-
     defaults = models is None
-    models = _model_list(models, protocol)
-    unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
-    bad_variant = [m for m in models if m.partition("@")[2] not in ("", *TALLREC_VARIANTS)]
-    if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
-        raise ConfigError(
-            f"model variants {bad_variant or [m for m in models if '@' in m]}: only "
-            f"{', '.join('NAME@' + v for v in TALLREC_VARIANTS)}, on the tallrec protocol"
-        )
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    check_baseline(baseline, models)
+    models = check_request(protocol, models, configs, shots, reveal, baseline)
     configs = configs or {}
-    stray = sorted(set(configs) - set(models) - {m.partition("@")[0] for m in models})
-    if stray:
-        raise ConfigError(f"config overrides for {stray}, which are not among the models {models}")
-    if shots is not None and protocol not in ("cold-user", "tallrec"):
-        raise ConfigError(f"shots apply to the cold-user and tallrec protocols, not {protocol}")
-    if reveal != "earliest" and protocol != "cold-user":
-        raise ConfigError(f"reveal applies to the cold-user protocol, not {protocol}")
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     results: dict[str, dict[str, float]] = {m: {} for m in models}
     settings: dict[str, Any] = {}

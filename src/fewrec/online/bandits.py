@@ -99,6 +99,8 @@ class Policy(ABC):
     name: ClassVar[str]
     #: Whether the policy needs `has_posterior(model)`.
     needs_posterior: ClassVar[bool] = False
+    #: Whether its scores ignore the random generator (a replay over several seeds runs it once).
+    deterministic: ClassVar[bool] = False
 
     @abstractmethod
     def scores(
@@ -126,6 +128,7 @@ class Greedy(Policy):
     """Exploit only: the model's mean scores."""
 
     name = "greedy"
+    deterministic = True
 
     def scores(self, model, batch, rng, mean=None):
         return _mean(model, batch, mean)
@@ -177,6 +180,7 @@ class UCB(Policy):
 
     name = "ucb"
     needs_posterior = True
+    deterministic = True
 
     def __init__(self, c: float = 1.0):
         self.c = _setting("ucb c", c)
@@ -199,7 +203,7 @@ class UCB(Policy):
 def make_policy(name: str, **settings: float) -> Policy:
     """A policy by name: greedy, random, thompson (``scale``) or ucb (``c``)."""
     takes = {"greedy": (), "random": (), "thompson": ("scale",), "ucb": ("c",)}
-    if name not in takes:
+    if not isinstance(name, str) or name not in takes:
         raise ConfigError(f"unknown policy {name!r}; choose from {POLICIES}")
     stray = sorted(set(settings) - set(takes[name]))
     if stray:  # a setting of another policy was ignored, or a raw TypeError
@@ -225,6 +229,10 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
             f"allowed has shape {np.shape(allowed)}, scores {np.shape(scores)}: give one mask entry per score"
         )
     masked = np.where(allowed, scores, -np.inf)
+    if np.isnan(masked).any():  # NaN ranks nowhere: the rows would silently come back empty
+        raise ArgumentError(
+            "scores hold NaN; a policy's scores must be numbers (or -inf to leave an item out)"
+        )
     k = min(k, masked.shape[1])
     top = top_k_rows(masked, k)
     return np.where(np.isfinite(np.take_along_axis(masked, top, axis=1)), top, -1)

@@ -13,6 +13,7 @@ an unrated item may still have been liked).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -92,6 +93,8 @@ def replay(
     for name, value in (("steps", steps), ("per_step", per_step), ("seed", 0 if seed is None else seed)):
         if not is_whole_number(value):
             raise ArgumentError(f"{name} must be a whole number, got {value!r}")
+    if seed is not None and seed < 0:
+        raise ArgumentError(f"seed must be 0 or more (or None for fresh randomness), got {seed}")
     n_users, n_items = relevant.shape
     if n_users == 0:
         raise ConfigError("relevant has no users (rows) to replay")
@@ -100,6 +103,16 @@ def replay(
         raise ConfigError("relevant must hold 0 (no reward) or positive numbers (reward 1), not NaN or < 0")
     if user_info is not None and len(user_info) != n_users:
         raise ConfigError(f"user_info has {len(user_info)} rows for {n_users} users; give one row per user")
+    if user_info is not None:  # a misspelt field ("Age") was silently no side info at all
+        read = {f for f, _ in model.side_levels}
+        unread = [str(c) for c in user_info.columns if c not in read]
+        if unread:
+            warnings.warn(
+                f"user_info fields {unread} are not read by {model.name}"
+                + (f" (it reads {sorted(read)})" if read else " (it reads no side info)"),
+                UserWarning,
+                stacklevel=2,
+            )
     if texts is not None and (isinstance(texts, str) or len(texts) != n_users):
         raise ConfigError(f"texts must be a list of one text (or None) per user, {n_users} in all")
     if n_items != model.n_items:
@@ -155,9 +168,11 @@ def run_policies(
             f"policies must be a list of one or more Policy objects, got {policies!r}",
             fix="run_policies(model, relevant, [Greedy(), Thompson(2)])",
         )
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds repeat: {list(seeds)}; a repeated seed replays the same draws")
     out = []
     for policy in policies:
-        deterministic = policy.name == "greedy"
+        deterministic = policy.deterministic
         runs = [
             replay(
                 model,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import shutil
 import tempfile
@@ -148,6 +149,8 @@ def _check_reachable(address: str, fix: str, timeout: float = 5.0) -> None:
 def _check_cpus(cpus: float, what: str, config: RayConfig | None) -> None:
     """A task or actor that reserves more CPUs than a local Ray has would wait forever; on a
     cluster (which may add nodes on demand) it is a warning."""
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not (cpus > 0 and math.isfinite(cpus)):
+        raise ConfigError(f"{what} must be a positive number of CPUs (1, or 0.5 to share one), got {cpus!r}")
     total = cluster_cpus()
     if cpus <= total:
         return
@@ -263,7 +266,7 @@ def _prepare_destination(destination: str, overwrite: bool) -> None:
         if not overwrite:
             raise FewrecError(
                 f"the output folder {path} is not empty. Fix: choose another folder, delete it, or "
-                "pass overwrite=True."
+                "pass overwrite=True (--overwrite in the CLI)."
             )
         shutil.rmtree(path)
 
@@ -568,7 +571,7 @@ def recommend_all(
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     i = pending.pop(done[0])
-                    results[i] = ray.get(done[0])
+                    results[i] = _get(ray, done[0])
                     bar.update(len(chunks[i]))
     frames = [r for r in results if r is not None]
     if not frames:
@@ -590,6 +593,22 @@ def strip_timings(result: dict[str, Any]) -> dict[str, Any]:
         m: {key: v for key, v in row.items() if not is_timing_key(key)} for m, row in result["models"].items()
     }
     return out
+
+
+def _own_configs(configs: dict[str, dict[str, Any]], model: str) -> dict[str, dict[str, Any]]:
+    """The config overrides of one model (by its name, or its base name for ``NAME@variant``)."""
+    return {k: v for k, v in configs.items() if k in (model, model.partition("@")[0])}
+
+
+def _get(ray: Any, ref: Any) -> Any:
+    """A task's result; a fewrec error it raised as itself, not in Ray's task-error wrapper."""
+    try:
+        return ray.get(ref)
+    except Exception as exc:
+        mine = _user_error(exc)
+        if mine is None:
+            raise
+        raise mine from None
 
 
 def _benchmark_task(protocol: str, model: str, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -635,23 +654,13 @@ def run_benchmark_ray(
     from rich.progress import Progress
 
     from fewrec.data.movielens import load_dataset
-    from fewrec.eval.benchmark import DEFAULT_MODELS, add_gains, check_baseline
-    from fewrec.models.base import MODELS
+    from fewrec.eval.benchmark import add_gains, check_request
 
-    if protocol not in DEFAULT_MODELS:
-        raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(DEFAULT_MODELS)}")
-    import fewrec.models  # noqa: F401  (registers the built-in models)
-
-    names = list(models or DEFAULT_MODELS[protocol])
-    from fewrec.eval.benchmark import PRESETS
-
-    unknown = [m for m in names if m.partition("@")[0] not in MODELS and m not in PRESETS]
-    if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
-    check_baseline(baseline, names)
+    names = check_request(protocol, models, configs, shots, reveal, baseline)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
-    # each task holds one model: the gains are added once, to the merged document
-    options = {"seed": seed, "shots": shots, "reveal": reveal, "configs": configs, "baseline": None}
+    # each task holds one model, and its settings: the gains are added once, to the merged document
+    options = {"seed": seed, "shots": shots, "reveal": reveal, "baseline": None}
+    configs = configs or {}
     docs: dict[str, dict[str, Any]] = {}
     start = time.perf_counter()
     with (
@@ -662,14 +671,19 @@ def run_benchmark_ray(
         job = bar.add_task(f"benchmark {protocol} on Ray", total=len(names))
         data_ref = ray.put(data)
         task = ray.remote(num_cpus=cpus_per_model)(_benchmark_task)
-        pending = {task.remote(protocol, m, data_ref, options): m for m in names}
+        pending = {
+            task.remote(protocol, m, data_ref, {**options, "configs": _own_configs(configs, m)}): m
+            for m in names
+        }
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             name = pending.pop(done[0])
-            docs[name] = ray.get(done[0])
+            docs[name] = _get(ray, done[0])
             bar.update(job, advance=1, description=f"{protocol}: {name} done")
         address = ray.get_runtime_context().gcs_address
-    first = docs[names[0]]
+    first = {k: v for k, v in docs[names[0]].items() if k != "configs"}  # that one model's
+    if configs:
+        first["configs"] = configs
     merged = {
         **first,
         "models": {m: docs[m]["models"][m] for m in names},

@@ -30,12 +30,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--api-key", action="append", help="key accepted for writes (repeatable)")
     parser.add_argument("--exploration", choices=["ucb", "thompson", "off"], default="ucb")
     parser.add_argument("--explore-width", type=float, help="UCB's c or Thompson's scale")
-    parser.add_argument("--explore-until", type=int, default=20, help="explore below this many likes")
+    parser.add_argument(
+        "--explore-until",
+        type=int,
+        default=20,
+        help="explore below this many history items (likes, ratings above a dislike)",
+    )
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower)
     args = parser.parse_args(argv)
     from fewrec.serve.app import run_server
 
+    if args.exploration == "off" and args.explore_width is not None:
+        parser.error("--explore-width has no effect with --exploration off; drop one of them")
     try:
         width = args.explore_width
         settings = {} if width is None else {"scale" if args.exploration == "thompson" else "c": width}

@@ -665,11 +665,13 @@ class Engine:
         history_size = int(full.likes_only().history.indptr[1])
         policy = self._policy(st, req.explore, history_size)
         if req.explore and isinstance(policy, Greedy):
-            why = (
-                "exploration is off in this service"
-                if self.exploration.policy == "off"
-                else f"{model.name} has no posterior to explore with (the few-shot models have one)"
-            )
+            cfg = self.exploration
+            if cfg.policy == "off":
+                why = "exploration is off in this service"
+            elif not has_posterior(model):
+                why = f"{model.name} has no posterior to explore with (the few-shot models have one)"
+            else:  # a width of 0
+                why = "this service explores with a width of 0 (--explore-width 0)"
             notes = [*notes, f"explore was asked for, but {why}: this is the model's best guess"]
         rng = np.random.default_rng(_draw_seed(req))
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)

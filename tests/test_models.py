@@ -8,11 +8,11 @@ import shutil
 import warnings
 from pathlib import Path
 
-import conformance as C
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import fewrec.testing as C
 from fewrec.models import MODELS, Query, make_model
 
 CASES = [
@@ -672,3 +672,60 @@ def test_ensemble_adds_and_rereads_items_through_its_text_components(models, war
     assert not ids_only.adds_items and not ids_only.rereads_item_text
     with pytest.raises(ConfigError, match="cannot add items"):
         ids_only.add_items(["x"], pd.DataFrame({"title": ["X"]}))
+
+
+def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path):
+    """An audit wrote a model of its own: a name clash silently replaced a built-in, a missing
+    `_get_arrays` failed at the first recommend after a load, object arrays were pickled and
+    then refused, a score_batch of another shape failed deep in numpy, overrides on a config
+    object went unchecked, and an unknown saved model gave no hint."""
+    import pandas as pd
+
+    from fewrec.errors import ConfigError, FewrecError
+    from fewrec.models import Recommender, register
+    from fewrec.models.base import load_model
+
+    class Mean(Recommender):
+        name = "test-mean"
+        reads_item_text = False
+
+        def _fit(self, data):
+            self.mean_ = np.asarray(self.fitted.train.mean(axis=0)).ravel().astype(np.float32)
+            self.shift_ = 0.5
+
+        def score_batch(self, batch):
+            return np.tile(self.mean_ + self.shift_, (len(batch), 1))
+
+    try:
+        register(Mean)
+        register(Mean)  # the same class again (a notebook cell run twice) is fine
+        with pytest.raises(ConfigError, match="'popularity' is taken by fewrec.models.baselines"):
+            register(type("Popularity", (Mean,), {"name": "popularity"}))
+        with pytest.raises(ConfigError, match="no name to register it by"):
+            register(type("Nameless", (Mean,), {"name": None}))
+        model = Mean().fit(warm.train)
+        q = Query(items=["50"])
+        back = load_model(model.save(tmp_path / "mean"))  # the default arrays: mean_ and shift_
+        pd.testing.assert_series_equal(back.score(q), model.score(q))
+        assert back.shift_ == 0.5 and isinstance(back.shift_, float)
+        model.lookup_ = {"a": 1}  # not an array: an error at save, not after a load
+        with pytest.raises(ConfigError, match="cannot save its attribute 'lookup_'"):
+            model.save(tmp_path / "other")
+        del model.lookup_
+        model.words_ = np.array([{"a": 1}], dtype=object)
+        with pytest.raises(ConfigError, match=r"arrays \['words_'\] hold Python objects"):
+            model.save(tmp_path / "other")
+        del model.words_
+        model.mean_ = model.mean_[:10]  # a score_batch of the wrong width
+        with pytest.raises(FewrecError, match=r"test-mean.score_batch gave ndarray of shape \(1, 10\)"):
+            model.recommend(q)
+    finally:
+        MODELS.pop("test-mean", None)
+    with pytest.raises(FewrecError, match=r"unknown model 'test-mean' \(saved from .*Mean\).*import it"):
+        load_model(tmp_path / "mean")
+    # overrides on a config object are checked as the config's own fields are
+    with pytest.raises(ConfigError, match="l2"):
+        make_model("ease").__class__(make_model("ease").config, l2="abc")
+    with pytest.raises(ConfigError, match="typo"):
+        make_model("ease").__class__(make_model("ease").config, typo=1)
+    assert make_model("ease").__class__(make_model("ease").config, l2=5.0).config.l2 == 5.0

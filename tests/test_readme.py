@@ -14,10 +14,18 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     assert len(blocks) >= 2
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # e.g. text given to a model that ignores it
-        for block in blocks:
-            exec(compile(block, str(README), "exec"), namespace)
+    from fewrec.models import MODELS
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", UserWarning)  # e.g. text given to a model that ignores it
+            for block in blocks:
+                exec(compile(block, str(README), "exec"), namespace)
+        # the model of one's own: registered, saved by the default `_get_arrays`, and checked
+        assert MODELS["shrunk-mean"] is namespace["ShrunkMean"]
+        assert namespace["mine"]._get_arrays()["mean_"].shape == (1682,)
+    finally:
+        MODELS.pop("shrunk-mean", None)  # the other tests' registry is the built-in models'
     recs = namespace["recs"]
     assert len(recs) == 10 and recs["reason"].str.len().gt(0).all()
     assert (tmp_path / "models" / "ease" / "config.json").exists()

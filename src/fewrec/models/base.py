@@ -350,10 +350,38 @@ def dislike_mask(
 
 MODELS: dict[str, type[Recommender]] = {}
 
+BASE_ATTRIBUTES = frozenset({"state_", "text_vocabulary_", "negation_titles_"})
+"""Attributes ending in ``_`` that the base class keeps (the fit state and caches of the
+catalogue's words and titles): not a model's learned arrays."""
 
-def register(cls: type[Recommender]) -> type[Recommender]:
-    """Class decorator: make a model available by its `name` (CLI, benchmark, load)."""
-    MODELS[cls.name] = cls
+
+def register(cls: type[Recommender] | None = None, *, replace: bool = False) -> Any:
+    """Class decorator: make a model available by its `name` (CLI, benchmark, load).
+
+    A name another model holds is an error (registering a class named ``popularity`` silently
+    replaced the built-in, benchmark baseline included) unless ``replace=True``
+    (``@register(replace=True)``); a class defined again under its own name (a notebook cell
+    run twice) replaces its former self."""
+    if cls is None:
+        return lambda c: register(c, replace=replace)
+    name = cls.__dict__.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(
+            with_fix(
+                f"{cls.__name__} has no name to register it by",
+                f"give the class a name attribute: name = {cls.__name__.lower()!r}",
+            )
+        )
+    held = MODELS.get(name)
+    same = held is not None and (held.__module__, held.__qualname__) == (cls.__module__, cls.__qualname__)
+    if held is not None and not same and not replace:
+        raise ConfigError(
+            with_fix(
+                f"the model name {name!r} is taken by {held.__module__}.{held.__qualname__}",
+                f"give {cls.__qualname__} another name, or register it with register(replace=True)",
+            )
+        )
+    MODELS[name] = cls
     return cls
 
 
@@ -438,10 +466,14 @@ class Recommender(ABC):
                 problems = exc.problems or str(exc)
                 fix = None if "Fix:" in problems else "see `fewrec models` for its settings and defaults"
                 raise ConfigError(with_fix(f"invalid config for {self.name}: {problems}", fix)) from None
-        elif overrides:
-            config = config.model_copy(update=overrides)
         if not isinstance(config, self.Config):
             raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
+        if overrides:  # checked as the config's own fields are (a copy took "abc" as a number, and typos)
+            try:
+                config = self.Config(**{**config.model_dump(), **overrides})
+            except ConfigError as exc:
+                problems = exc.problems or str(exc)
+                raise ConfigError(f"invalid config for {self.name}: {problems}") from None
         self.config = config
         self.state_: FitState | None = None
 
@@ -458,11 +490,33 @@ class Recommender(ABC):
         """Scores (n_queries x n_items), higher is better; -inf for items it cannot score."""
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        """Learned arrays to save (names -> arrays)."""
-        return {}
+        """Learned arrays to save (names -> numeric or text arrays; no Python objects).
+
+        By default: the attributes `_fit` set whose names end in ``_`` (numpy arrays and
+        numbers). Override it, and `_set_arrays`, for anything else (a sparse matrix, a
+        sub-model); an attribute the default cannot save is an error at `save`, not a missing
+        attribute at the first `recommend` after a load."""
+        out = {}
+        for name, value in vars(self).items():
+            if not name.endswith("_") or name in BASE_ATTRIBUTES:
+                continue
+            if isinstance(value, np.ndarray | np.number | int | float) and not isinstance(value, bool):
+                out[name] = np.asarray(value)
+            else:
+                raise ConfigError(
+                    with_fix(
+                        f"{self.name} cannot save its attribute {name!r} ({type(value).__name__}): by "
+                        "default a model saves the numpy arrays and numbers it learned",
+                        "override _get_arrays and _set_arrays to save it as arrays",
+                    )
+                )
+        return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
-        """Restore learned arrays saved by `_get_arrays`."""
+        """Restore learned arrays saved by `_get_arrays` (by default, each as the attribute of
+        its name; numbers as numbers)."""
+        for name, value in arrays.items():
+            setattr(self, name, value.item() if value.ndim == 0 and value.dtype.kind in "iufb" else value)
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: Dataset) -> Self:
@@ -758,6 +812,26 @@ class Recommender(ABC):
         """
         return self.score_many([query], items)[0]
 
+    def _scores(self, batch: QueryBatch) -> np.ndarray:
+        """`score_batch`, its output checked (a model of one's own that gives another shape, or
+        a list, failed deep inside `recommend` with numpy's error)."""
+        scores = self.score_batch(batch)
+        want = (len(batch), self.n_items)
+        if type(scores) is not np.ndarray or scores.shape != want or scores.dtype.kind not in "iuf":
+            got = f"{type(scores).__name__} of shape {getattr(scores, 'shape', None)}"
+            raise FewrecError(
+                f"{self.name}.score_batch gave {got} (dtype {getattr(scores, 'dtype', None)}); it must "
+                f"give a numpy array of numbers, one row per query and one column per item: {want}"
+            )
+        if len(scores) and np.isnan(scores).all(axis=1).any():
+            warnings.warn(
+                f"{self.name}.score_batch gave NaN for every item of a query, so it gets no "
+                "recommendations (-inf marks an item a model cannot score)",
+                UserWarning,
+                stacklevel=3,
+            )
+        return scores
+
     def score_many(
         self, queries: Sequence[Query], items: Sequence[str | int] | None = None
     ) -> list[pd.Series]:
@@ -766,7 +840,7 @@ class Recommender(ABC):
             items = _id_list(items, "items", "score(query, items=['50', '181'])")
         st = self.fitted
         self._warn_ignored(queries)
-        scores = self.score_batch(self.batch_from_queries(queries).for_model(self))
+        scores = self._scores(self.batch_from_queries(queries).for_model(self))
         if items is None:
             ids = st.items.ids
             return [pd.Series(row, index=ids, name="score") for row in scores]
@@ -814,7 +888,7 @@ class Recommender(ABC):
         self._warn_ignored(queries)
         full = self.batch_from_queries(queries)
         batch = full.for_model(self)
-        scores = self.score_batch(batch).astype(np.float64, copy=True)
+        scores = self._scores(batch).astype(np.float64, copy=True)
         allowed = np.ones(len(st.items), dtype=bool)
         if candidates is not None:
             allowed[:] = False
@@ -1016,6 +1090,7 @@ class Recommender(ABC):
         meta = {
             "format": FORMAT_VERSION,
             "model": self.name,
+            "class": f"{type(self).__module__}.{type(self).__qualname__}",
             "config": self.config.model_dump(mode="json"),
             "like_rating": st.like_rating,
             "item_template": st.item_template,
@@ -1039,6 +1114,15 @@ class Recommender(ABC):
             "give each side-info field one type for all users (text or numbers)",
         )
         arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
+        objects = [k.removeprefix("model.") for k, v in arrays.items() if v.dtype.hasobject]
+        if objects:  # np.savez would pickle them, and a load (which never unpickles) refuse them
+            raise ConfigError(
+                with_fix(
+                    f"{self.name} cannot be saved: its arrays {objects} hold Python objects, which a "
+                    "saved model does not keep (no pickle)",
+                    "return numeric or text arrays from _get_arrays (np.array(list_of_str) is text)",
+                )
+            )
         train = st.train.tocsr()
         arrays.update(
             {"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr}
@@ -1112,7 +1196,16 @@ def load_model(path: str | Path) -> Recommender:
         raise _damaged(path, "config.json", exc) from None
     _import_builtin_models()
     if name not in MODELS:
-        raise FewrecError(f"{path}: unknown model {name!r}; known: {sorted(MODELS)}")
+        where = meta.get("class")
+        raise FewrecError(
+            with_fix(
+                f"{path}: unknown model {name!r}"
+                + (f" (saved from {where})" if where else "")
+                + f"; known: {sorted(MODELS)}",
+                "a model of your own is known once the module that registers it is imported: "
+                "import it before loading",
+            )
+        )
     _check_saved_by(path, meta, MODELS[name])
     try:
         return _load_parts(path, MODELS[name], meta)

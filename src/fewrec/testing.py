@@ -1,11 +1,21 @@
-"""Conformance checks shipped once and run for every model (LensKit's ScorerTests in spirit).
+"""Conformance checks every model passes, shipped for models of your own (LensKit's ScorerTests
+in spirit): `check_model` fits one on MovieLens-100K and runs them all; each ``check_*``
+function is one of them. They need pytest (``pip install pytest``), which they use to expect
+errors and warnings.
 
-A model's test module lists it in `CASES`; `test_models.py` parametrizes every check over them.
+    from fewrec.testing import check_model
+    check_model("shrunk-mean", {"shrink": 20})      # raises AssertionError on a failed check
+
+The built-in models run the same checks (tests/test_models.py parametrizes them over `Case`s).
+They use MovieLens-100K's ids (items "50", "181", users "1", "7"), so they need a model fitted
+on it.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -114,3 +124,27 @@ def check_min_ndcg(case: Case, model, warm) -> None:
         return
     rep = evaluate_ranking(model, warm.test, warm.train)
     assert rep.values["ndcg@10"] >= case.min_ndcg, rep.values
+
+
+def check_model(name: str, config: dict[str, Any] | None = None, *, min_ndcg: float | None = None) -> None:
+    """Fit model ``name`` (registered, with ``config``) on MovieLens-100K's warm split and run
+    every conformance check on it; ``min_ndcg``: the warm NDCG@10 it must reach, if any.
+    Raises AssertionError (or the unexpected error) at the first check that fails."""
+    from fewrec.data.movielens import load_movielens_100k
+    from fewrec.data.splits import warm_split
+
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r}: register it first (fewrec.models.register)")
+    case = Case(name, dict(config or {}), min_ndcg=min_ndcg)
+    data = load_movielens_100k()
+    warm = warm_split(data, seed=0)
+    model = MODELS[name](**case.config).fit(warm.train)
+    check_config_round_trip(case)
+    with tempfile.TemporaryDirectory() as tmp:
+        check_save_load_equal_scores(case, model, Path(tmp), data)
+    check_unknown_user_and_item(case, model)
+    check_empty_candidates(case, model)
+    check_batch_equals_single(case, model)
+    check_history_only_query(case, model)
+    check_empty_query_flag(case, model)
+    check_min_ndcg(case, model, warm)

@@ -159,3 +159,31 @@ def test_an_ensemble_neither_counts_nor_cites_a_dislike(warm):
     recs = ens.recommend(mixed, k=10, explain=True)
     assert "181" not in recs["item"].tolist()
     assert not any("181" in b for b in recs["because"]) and not any("Jedi" in r for r in recs["reason"])
+
+
+def test_reasons_never_cite_a_known_users_low_ratings_and_as_a_whole_means_raised(warm, fit_cached):
+    """An audit: item-kNN scores a known user's whole training history, low ratings too, and
+    6 of user 196's 10 reasons said "Because you disliked Princess Bride"; "Fits your history
+    as a whole" was said of items the history lowered."""
+    knn = fit_cached("warm", warm, "itemknn")
+    st = knn.fitted
+    lows = {
+        str(uid)
+        for uid in st.users.ids
+        if (st.train[int(st.users.lookup([uid])[0])].data <= st.dislike_at).any()
+    }
+    for user in sorted(lows)[:15]:
+        recs = knn.recommend(Query(user=user), k=10, explain=True)
+        u = int(st.users.lookup([user])[0])
+        row = st.train[u]
+        low = {st.items.id(i) for i, r in zip(row.indices, row.data, strict=True) if r <= st.dislike_at}
+        assert not any("disliked" in r for r in recs["reason"]), (user, list(recs["reason"]))
+        assert not any(set(b) & low for b in recs["because"]), user
+    kshot = fit_cached("warm", warm, "kshot-ridge")
+    for items in (["1"], ["267"], ["50", "181"]):
+        recs = kshot.recommend(Query(items=items), k=20, explain=True)
+        with_history = kshot.score(Query(items=items))
+        empty = kshot.score(Query())
+        for row in recs.itertuples():
+            if row.reason == "Fits your history as a whole.":
+                assert with_history[row.item] > empty[row.item], (items, row.item)

@@ -888,3 +888,18 @@ def test_a_name_in_an_added_items_text_gets_no_note(client, fewshot_dir, tmp_pat
     assert "'Kurosawa'" in rec(client, text="films by Kurosawa", k=3)["notes"][0]
     again = TestClient(create_app(fewshot_dir, tmp_path / "store.db", api_keys=[KEY], warm_up=False))
     assert rec(again, text="films by Alfred Hitchcock", k=3)["notes"] == []
+
+
+def test_reasons_over_http_are_the_python_apis_for_a_long_history(client, fewshot_dir):
+    """The service explained a history of more than 10 items through 10 of them, so its reasons
+    differed from the Python API's and the CLI's (10 of 10 for user 196); on a catalogue this
+    size every history item is read."""
+    from fewrec.models import Query
+    from fewrec.models.base import load_model
+
+    history = ["50", "172", "181", "1", "100", "127", "98", "174", "56", "7", "117", "121", "222", "69", "79"]
+    out = rec(client, items=history, k=10)
+    model = load_model(fewshot_dir)
+    want = model.recommend(Query(items=history), k=10, explain=True)
+    assert ids(out) == want["item"].tolist()
+    assert [i["reason"] for i in out["items"]] == want["reason"].tolist()

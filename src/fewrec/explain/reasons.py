@@ -38,16 +38,36 @@ def history_contributions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """For query ``row`` of ``batch``: its history item indices and a (n_history x len(items))
     matrix of score drops when each history item alone is removed."""
-    hist, drops, _, _ = _contributions(model, batch, row, items)
-    return hist, drops
+    found = _contributions(model, batch, row, items)
+    return found.hist, found.drops
+
+
+@dataclass
+class _Found:
+    """What `_contributions` measured for a query's items."""
+
+    hist: np.ndarray
+    """The history item indices."""
+    drops: np.ndarray
+    """(n_history x items) score drops when each history item alone is removed (centred when
+    asked)."""
+    raw: np.ndarray
+    """The same drops, never centred."""
+    whole: np.ndarray | None
+    """Per item, what the whole history adds to its score (centred when asked); None without
+    a history."""
+    gain: np.ndarray | None
+    """Per item, what the free text adds (None when the model does not read it or there is none)."""
+    gain_top: float
+    """The largest gain the text gives any item of the catalogue (0 without text)."""
 
 
 def _contributions(
     model: Recommender, batch: QueryBatch, row: int, items: np.ndarray, *, centred: bool = False
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
-    """`history_contributions`, the score each item gains from the query's free text (None
-    when the model does not read it or there is none), and the largest gain the text gives any
-    item of the catalogue (0 without text): one `score_batch` call for all.
+) -> _Found:
+    """`history_contributions`, what the whole history adds, the score each item gains from
+    the query's free text, and the largest gain the text gives any item of the catalogue: one
+    `score_batch` call for all.
 
     ``centred``: each history item's (and the text's) drops less its median drop over the
     catalogue, i.e. how much more it raised this item than it raised items in general. A liked
@@ -61,12 +81,16 @@ def _contributions(
     text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
     if not len(hist) and text is None:
-        return hist, np.zeros((0, len(items))), None, 0.0
+        none = np.zeros((0, len(items)))
+        return _Found(hist, none, none, None, None, 0.0)
     n = len(hist)
-    # row 0: the full query; row j+1: without history item j; then (with text) without the text
+    # row 0: the full query; row j+1: without history item j; then (with text) without the
+    # text; then (with a history) without the history, text and side info kept
     variants = [np.arange(n) != (r - 1) for r in range(n + 1)] if n else [np.ones(0, bool)]
     if text is not None:
         variants.append(np.ones(n, dtype=bool))
+    if n:
+        variants.append(np.zeros(n, dtype=bool))
     rows, cols, data = [], [], []
     for r, keep in enumerate(variants):
         rows.extend([r] * int(keep.sum()))
@@ -81,27 +105,34 @@ def _contributions(
         disliked = present.multiply(sp.vstack([batch.disliked[row]] * m)).tocsr()
     # the user id is dropped on purpose: a known user's learned vector would hide the history
     users = np.full(m, -1)
-    texts = None if text is None else [text] * (m - 1) + [None]
+    texts = None
+    if text is not None:  # the row without the text is the one after the leave-one-out rows
+        texts = [None if r == n + 1 else text for r in range(m)]
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
     variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
     full = model.score_batch(variants_batch).astype(np.float64)
+    empty_row = full[-1] if n else None
+    if n:
+        full = full[:-1]
     scores = full[:, items]
     gain = scores[0] - scores[-1] if text is not None else None
     if text is not None:
         scores = scores[:-1]
-    if (
-        n == 1
-        and text is None
-        and not _reads_side_info(model, batch, row)
-        and model.empty_is_popularity
-        and not np.array_equal(scores[0], scores[1])  # popularity itself: the item adds nothing
-    ):
-        # without its one item the query is empty (whatever text or side info a model that does
-        # not read them was given) and an ID-only model falls back to popularity, another scale:
-        # what the item adds is then its whole score
-        scores[1] = 0.0
+    # without its history the query is empty (whatever text or side info a model that does
+    # not read them was given) and an ID-only model falls back to popularity, another scale:
+    # what the history adds is then its whole score
+    falls_back = text is None and not _reads_side_info(model, batch, row) and model.empty_is_popularity
+    whole_all = None
+    if n:
+        with np.errstate(invalid="ignore"):  # -inf - -inf: NaN, never "as a whole"
+            whole_all = full[0] - (0.0 if falls_back else empty_row)
+            if centred:
+                whole_all = whole_all - _median_drop(whole_all[None, :])[0]
+    if n == 1 and falls_back and not np.array_equal(scores[0], scores[1]):  # (popularity itself:
+        scores[1] = 0.0  # the item adds nothing)
         centred = False
     drops = scores[0][None, :] - scores[1:]
+    raw = drops.copy()
     gain_top = 0.0
     if gain is not None:
         with np.errstate(invalid="ignore"):  # -inf - -inf (an excluded item): left out as NaN
@@ -114,7 +145,8 @@ def _contributions(
     if centred:
         with np.errstate(invalid="ignore"):
             drops -= _median_drop(full[0][None, :] - full[1 : n + 1])[:, None]
-    return hist, drops, gain, gain_top
+    whole = None if whole_all is None else whole_all[items]
+    return _Found(hist, drops, raw, whole, gain, gain_top)
 
 
 def _median_drop(drops: np.ndarray) -> np.ndarray:
@@ -169,7 +201,8 @@ def explain_recommendations(
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
         return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]
-    hist, contrib, text_gain, text_top = _contributions(model, batch, row, items, centred=True)
+    found = _contributions(model, batch, row, items, centred=True)
+    hist, contrib, text_gain, text_top = found.hist, found.drops, found.gain, found.gain_top
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     liked_above = LIKE_SHARE * st.like_rating
@@ -187,15 +220,16 @@ def explain_recommendations(
         if len(hist):
             order = np.argsort(-contrib[:, j], kind="stable")
             top = contrib[order[0], j]
-            # cite items that raised the score, and only those close to the strongest one
-            # a disliked item only when it did the most (a dislike lifts much of the catalogue a
-            # little: cited beside a liked item it crowded the reasons)
+            # cite items that raised the score (more than they raised items in general, and at
+            # all), and only those close to the strongest one; never a disliked item: a known
+            # user's low training ratings stay in the history of models that do not read
+            # ratings, and "Because you disliked X" is no reason to recommend anything
+            order = np.array([k for k in order if rating.get(hist[k], st.like_rating) > st.dislike_at], int)
+            top = contrib[order[0], j] if len(order) else 0.0
             cited = [
                 (st.items.id(hist[k]), float(contrib[k, j]))
-                for n_k, k in enumerate(order[:max_items])
-                if contrib[k, j] > 0
-                and contrib[k, j] >= min_share * top
-                and (n_k == 0 or rating.get(hist[k], st.like_rating) > st.dislike_at)
+                for k in order[:max_items]
+                if contrib[k, j] > 0 and found.raw[k, j] > 0 and contrib[k, j] >= min_share * top
             ]
         if text_gain is not None:  # the text raised it as much as its history did, and it is
             # among what the text raises most (an item the list holds for its popularity is not)
@@ -223,7 +257,7 @@ def explain_recommendations(
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
         elif told:
             sentence = "Avoids what you told us you dislike."
-        elif len(hist) and np.any(contrib[:, j] != 0):  # no one item raised it: all of them did
+        elif found.whole is not None and found.whole[j] > 0:  # no one item raised it: all did
             sentence = "Fits your history as a whole."
         else:
             sentence = popular

@@ -271,3 +271,45 @@ def test_cli_options_that_would_be_ignored_are_errors(tmp_path):
         text=True,
     )
     assert proc.returncode == 2 and "no effect with --exploration off" in proc.stderr
+
+
+def test_models_of_ones_own_reach_the_cli_through_fewrec_import(tmp_path):
+    """The CLI and the service could not use a model of one's own: nothing imported the module
+    that registers it. $FEWREC_IMPORT names such modules; a wrong name is one line."""
+    (tmp_path / "myplug.py").write_text(
+        "import numpy as np\n"
+        "from fewrec.models import Recommender, register\n\n"
+        "@register\n"
+        "class Flat(Recommender):\n"
+        "    name = 'flat-test'\n"
+        "    reads_item_text = False\n\n"
+        "    def _fit(self, data):\n"
+        "        self.s_ = np.asarray(self.fitted.popularity, dtype=np.float32)\n\n"
+        "    def score_batch(self, batch):\n"
+        "        return np.tile(self.s_, (len(batch), 1))\n"
+    )
+    env = {
+        **os.environ,
+        "FEWREC_IMPORT": "myplug",
+        "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+    }
+    env.pop("COLUMNS", None)
+    run = [sys.executable, "-m", "fewrec.cli"]
+    listed = subprocess.run([*run, "models"], capture_output=True, text=True, env=env)
+    assert listed.returncode == 0 and "flat-test" in listed.stdout, listed.stderr
+    model_dir = tmp_path / "flat"
+    trained = subprocess.run(
+        [*run, "train", "flat-test", "--output", str(model_dir)], capture_output=True, text=True, env=env
+    )
+    assert trained.returncode == 0, trained.stderr
+    recs = subprocess.run(
+        [*run, "recommend", str(model_dir), "--title", "Star Wars", "--k", "3"],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert recs.returncode == 0 and len(recs.stdout.strip().splitlines()) >= 3, recs.stderr
+    wrong = subprocess.run(
+        [*run, "models"], capture_output=True, text=True, env={**env, "FEWREC_IMPORT": "nosuch"}
+    )
+    assert wrong.returncode == 2 and "names 'nosuch'" in wrong.stderr and "Traceback" not in wrong.stderr

@@ -217,6 +217,9 @@ def data_info(
 def list_models():
     """List the available recommenders and their default configs."""
     from fewrec.models import MODELS
+    from fewrec.models.base import _import_builtin_models
+
+    _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     for name, cls in sorted(MODELS.items()):
         config = cls().config.model_dump()  # a preset's own defaults (fewshot-nometa: no meta-learning)

@@ -43,7 +43,7 @@ from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.errors import ConfigError, is_whole_number
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
-from fewrec.models.base import MODELS, Recommender, make_model
+from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
 
 ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "transitions", "als", "bpr"]
 OUR_MODELS = ["kshot-ridge", "content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
@@ -141,7 +141,7 @@ def check_request(
         raise ConfigError(f"reveal must be 'earliest' or 'random', got {reveal!r}")
     if protocol not in PROTOCOLS:
         raise ConfigError(f"unknown protocol {protocol!r}; choose from {list(PROTOCOLS)}")
-    import fewrec.models  # noqa: F401  (registers the built-in models)
+    _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     models = _model_list(models, protocol)
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]

@@ -1,4 +1,8 @@
-"""Recommenders behind one contract (`fewrec.models.base.Recommender`)."""
+"""Recommenders behind one contract (`fewrec.models.base.Recommender`).
+
+Models of your own register with `register`; name the modules that do in ``$FEWREC_IMPORT``
+(comma-separated) and `make_model`, `load_model`, the CLI and the service import them.
+"""
 
 from fewrec.models.base import (
     MODELS,

@@ -6,7 +6,16 @@ methods `score` and `recommend` take a `Query` with external ids only: a known u
 history items, and/or free text (cold start is part of the query, as in LensKit's `RecQuery`).
 Top-k, filtering and re-ranking are separate steps on top of scores.
 
-A saved model is a directory (config.json, vocab.json, state.npz) with no pickle anywhere.
+A saved model is a directory (config.json, vocab.json, state.npz, items.parquet,
+users.parquet) with no pickle anywhere.
+
+A model of your own subclasses `Recommender`: a ``name``, a ``Config`` (a `ModelConfig`
+subclass with defaults), `_fit` (``self.fitted`` is set before it runs) and `score_batch`;
+decorate it with `register`. The attributes `_fit` sets whose names end in ``_`` are what a
+refit clears and (numpy arrays and numbers) what `save` keeps; override `_get_arrays` and
+`_set_arrays` for others. The class flags (`scores_new_items`, `reads_ratings`,
+`reads_item_text`, `empty_is_popularity`, `fixed_reason`) say what it reads and how to explain
+it. `fewrec.testing.check_model` runs the conformance checks on it.
 """
 
 from __future__ import annotations
@@ -551,6 +560,8 @@ class Recommender(ABC):
 
     @property
     def fitted(self) -> FitState:
+        """What `fit` recorded for every model (`FitState`: the id vocabularies, the training
+        matrix, item fields, user side info); NotFittedError before a fit or a load."""
         if self.state_ is None:
             raise NotFittedError(
                 with_fix(
@@ -1322,7 +1333,22 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
 
 
 def _import_builtin_models() -> None:
+    """Register the built-in models and those of the modules ``$FEWREC_IMPORT`` names
+    (comma-separated: models of your own, for the CLI and the service)."""
+    import importlib
+
     import fewrec.models  # noqa: F401  (registers the built-in models)
+
+    for module in filter(None, (m.strip() for m in os.environ.get("FEWREC_IMPORT", "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise FewrecError(
+                with_fix(
+                    f"$FEWREC_IMPORT names {module!r}, which cannot be imported ({exc})",
+                    "put the module on PYTHONPATH (or install it), or fix the name",
+                )
+            ) from None
 
 
 def make_model(name: str, **config: Any) -> Recommender:

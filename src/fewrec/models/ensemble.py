@@ -532,11 +532,11 @@ class EnsembleRecommender(Recommender):
     @staticmethod
     def _changed(model: Recommender, change: str, ids: list[str], info: pd.DataFrame) -> Recommender:
         """A copy of a component with ``change`` (``"add_items"`` or ``"update_items"``) applied."""
-        copy = model.copy_for_update()
+        changed = model.copy_for_update()
         with warnings.catch_warnings():  # the ensemble has warned of stray fields already
             warnings.filterwarnings("ignore", message=r".* fields .* are not among the catalogue")
-            getattr(copy, change)(ids, info.reset_index(drop=True))
-        return copy
+            getattr(changed, change)(ids, info.reset_index(drop=True))
+        return changed
 
     @property
     def text_encoders(self) -> list[str]:

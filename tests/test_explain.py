@@ -179,6 +179,11 @@ def test_reasons_never_cite_a_known_users_low_ratings_and_as_a_whole_means_raise
         low = {st.items.id(i) for i, r in zip(row.indices, row.data, strict=True) if r <= st.dislike_at}
         assert not any("disliked" in r for r in recs["reason"]), (user, list(recs["reason"]))
         assert not any(set(b) & low for b in recs["because"]), user
+    ease = fit_cached("warm", warm, "ease")  # items one film lowers a little (less than most)
+    scores = ease.score(Query(items=["50"]))
+    lowered = scores[scores < 0].sort_values().index[-5:].tolist()
+    recs = ease.recommend(Query(items=["50"]), k=5, candidates=lowered, explain=True)
+    assert len(recs) == 5 and "Fits your history as a whole." not in recs["reason"].tolist()
     kshot = fit_cached("warm", warm, "kshot-ridge")
     for items in (["1"], ["267"], ["50", "181"]):
         recs = kshot.recommend(Query(items=items), k=20, explain=True)

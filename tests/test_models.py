@@ -656,6 +656,10 @@ def test_ensemble_adds_and_rereads_items_through_its_text_components(models, war
     # the ID-only components keep their items; the served model and its components are untouched
     assert [m.n_items for m in model.models_] == [served.n_items + 1, served.n_items, served.n_items]
     assert "sith" not in served.fitted.items and all("sith" not in m.fitted.items for m in served.models_)
+    # a new user who reveals only added items is, to an ID-only component, nobody: it abstains
+    # (it answered with popularity, blended in as if the user had said so)
+    only_new = model.batch_from_queries([Query(items=["sith"])])
+    assert np.isnan(model._standardised(model.models_[1], only_new)).all()
     # the new item as history, and a save and load
     both = Query(items=["50", "sith"])
     assert np.isfinite(model.score(both).drop(["50", "sith"])).all()
@@ -681,7 +685,7 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
     object went unchecked, and an unknown saved model gave no hint."""
     import pandas as pd
 
-    from fewrec.errors import ConfigError, FewrecError
+    from fewrec.errors import ConfigError, DataError, FewrecError
     from fewrec.models import Recommender, register
     from fewrec.models.base import load_model
 
@@ -692,6 +696,7 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
         def _fit(self, data):
             self.mean_ = np.asarray(self.fitted.train.mean(axis=0)).ravel().astype(np.float32)
             self.shift_ = 0.5
+            self.flag_ = True
 
         def score_batch(self, batch):
             return np.tile(self.mean_ + self.shift_, (len(batch), 1))
@@ -707,7 +712,9 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
         q = Query(items=["50"])
         back = load_model(model.save(tmp_path / "mean"))  # the default arrays: mean_ and shift_
         pd.testing.assert_series_equal(back.score(q), model.score(q))
-        assert back.shift_ == 0.5 and isinstance(back.shift_, float)
+        assert back.shift_ == 0.5 and isinstance(back.shift_, float) and back.flag_ is True
+        with pytest.raises(DataError, match="'score_batch' is none of test-mean's learned attributes"):
+            back._set_arrays({"score_batch": np.zeros(1)})  # a saved file names only attributes_
         model.lookup_ = {"a": 1}  # not an array: an error at save, not after a load
         with pytest.raises(ConfigError, match="cannot save its attribute 'lookup_'"):
             model.save(tmp_path / "other")
@@ -729,3 +736,6 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
     with pytest.raises(ConfigError, match="typo"):
         make_model("ease").__class__(make_model("ease").config, typo=1)
     assert make_model("ease").__class__(make_model("ease").config, l2=5.0).config.l2 == 5.0
+    from fewrec.models.ensemble import EnsembleConfig, EnsembleRecommender
+
+    assert EnsembleRecommender(EnsembleConfig(), tune=False).config.rerank is False  # as make_model

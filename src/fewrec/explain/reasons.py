@@ -56,6 +56,8 @@ class _Found:
     whole: np.ndarray | None
     """Per item, what the whole history adds to its score (centred when asked); None without
     a history."""
+    whole_raw: np.ndarray | None
+    """The same, never centred."""
     gain: np.ndarray | None
     """Per item, what the free text adds (None when the model does not read it or there is none)."""
     gain_top: float
@@ -82,7 +84,7 @@ def _contributions(
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
     if not len(hist) and text is None:
         none = np.zeros((0, len(items)))
-        return _Found(hist, none, none, None, None, 0.0)
+        return _Found(hist, none, none, None, None, None, 0.0)
     n = len(hist)
     # row 0: the full query; row j+1: without history item j; then (with text) without the
     # text; then (with a history) without the history, text and side info kept
@@ -122,12 +124,11 @@ def _contributions(
     # not read them was given) and an ID-only model falls back to popularity, another scale:
     # what the history adds is then its whole score
     falls_back = text is None and not _reads_side_info(model, batch, row) and model.empty_is_popularity
-    whole_all = None
+    whole_all = whole_raw = None
     if n:
         with np.errstate(invalid="ignore"):  # -inf - -inf: NaN, never "as a whole"
-            whole_all = full[0] - (0.0 if falls_back else empty_row)
-            if centred:
-                whole_all = whole_all - _median_drop(whole_all[None, :])[0]
+            whole_raw = full[0] - (0.0 if falls_back else empty_row)
+            whole_all = whole_raw - _median_drop(whole_raw[None, :])[0] if centred else whole_raw
     if n == 1 and falls_back and not np.array_equal(scores[0], scores[1]):  # (popularity itself:
         scores[1] = 0.0  # the item adds nothing)
         centred = False
@@ -146,7 +147,7 @@ def _contributions(
         with np.errstate(invalid="ignore"):
             drops -= _median_drop(full[0][None, :] - full[1 : n + 1])[:, None]
     whole = None if whole_all is None else whole_all[items]
-    return _Found(hist, drops, raw, whole, gain, gain_top)
+    return _Found(hist, drops, raw, whole, None if whole_raw is None else whole_raw[items], gain, gain_top)
 
 
 def _median_drop(drops: np.ndarray) -> np.ndarray:
@@ -243,11 +244,11 @@ def explain_recommendations(
         attrs = [g for g in item_genres if shared.get(g)]
         if cited:
             idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
-            said = {"liked": [], "rated": [], "disliked": []}
+            said = {"liked": [], "rated": []}  # (a disliked item is never cited)
             for i in idx:
-                r = rating.get(i, st.like_rating)
-                kind = "liked" if r > liked_above else "disliked" if r <= st.dislike_at else "rated"
-                said[kind].append(_label(model, i))
+                said["liked" if rating.get(i, st.like_rating) > liked_above else "rated"].append(
+                    _label(model, i)
+                )
             parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items() if labels]
             sentence = f"Because you {' and '.join(parts)}"
             sentence += f" ({', '.join(attrs)})" if attrs else ""
@@ -257,7 +258,7 @@ def explain_recommendations(
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
         elif told:
             sentence = "Avoids what you told us you dislike."
-        elif found.whole is not None and found.whole[j] > 0:  # no one item raised it: all did
+        elif found.whole is not None and found.whole[j] > 0 and found.whole_raw[j] > 0:  # all did
             sentence = "Fits your history as a whole."
         else:
             sentence = popular

@@ -475,14 +475,16 @@ class Recommender(ABC):
                 problems = exc.problems or str(exc)
                 fix = None if "Fix:" in problems else "see `fewrec models` for its settings and defaults"
                 raise ConfigError(with_fix(f"invalid config for {self.name}: {problems}", fix)) from None
-        if not isinstance(config, self.Config):
-            raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
-        if overrides:  # checked as the config's own fields are (a copy took "abc" as a number, and typos)
+        elif overrides:  # checked as the config's own fields are (a copy took "abc" as a number, and typos)
+            if not isinstance(config, self.Config):
+                raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
             try:
-                config = self.Config(**{**config.model_dump(), **overrides})
+                config = self.Config(**{**config.model_dump(exclude_unset=True), **overrides})
             except ConfigError as exc:
                 problems = exc.problems or str(exc)
                 raise ConfigError(f"invalid config for {self.name}: {problems}") from None
+        if not isinstance(config, self.Config):
+            raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
         self.config = config
         self.state_: FitState | None = None
 
@@ -509,7 +511,7 @@ class Recommender(ABC):
         for name, value in vars(self).items():
             if not name.endswith("_") or name in BASE_ATTRIBUTES:
                 continue
-            if isinstance(value, np.ndarray | np.number | int | float) and not isinstance(value, bool):
+            if isinstance(value, np.ndarray | np.number | np.bool_ | int | float | bool):
                 out[name] = np.asarray(value)
             else:
                 raise ConfigError(
@@ -525,6 +527,8 @@ class Recommender(ABC):
         """Restore learned arrays saved by `_get_arrays` (by default, each as the attribute of
         its name; numbers as numbers)."""
         for name, value in arrays.items():
+            if not (name.isidentifier() and name.endswith("_")) or name in BASE_ATTRIBUTES:
+                raise DataError(f"a saved array named {name!r} is none of {self.name}'s learned attributes")
             setattr(self, name, value.item() if value.ndim == 0 and value.dtype.kind in "iufb" else value)
 
     # ------------------------------------------------------------------ fit

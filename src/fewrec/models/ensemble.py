@@ -476,15 +476,21 @@ class EnsembleRecommender(Recommender):
         rest."""
         batch = batch.for_model(model)  # a dislike is no like to it
         n, known = batch.history.shape[1], model.n_items
+        emptied = np.zeros(len(batch), dtype=bool)
         if known < n:
+            had = np.diff(batch.history.indptr) > 0
             batch = replace(
                 batch,
                 history=batch.history[:, :known],
                 disliked=None if batch.disliked is None else batch.disliked[:, :known],
             )
+            # a new user who revealed only added items: to the component an empty query, which
+            # it would answer with popularity as if that were what the user told it
+            emptied = had & (np.diff(batch.history.indptr) == 0) & (np.asarray(batch.users) < 0)
         z = standardise(model.score_batch(batch))
         if known < n:
             z = np.hstack([z, np.full((len(z), n - known), np.nan, dtype=z.dtype)])
+        z[emptied] = np.nan
         untrained = ~(self.fitted.popularity > 0 if trained is None else trained)
         if not model.scores_new_items:
             z[:, untrained] = np.nan

@@ -116,9 +116,12 @@ class ModelState:
     pending: dict[str, ItemRecord] = field(default_factory=dict)
     store_seq: int = 0
 
-    def fork(self, *, model: bool) -> ModelState:
-        """A private copy to change and then publish; ``model``: deep-copy the model too (adding
-        items changes it), else share it (updates and deletes only touch the catalogue)."""
+    def fork(self, *, model: bool, index: bool | None = None) -> ModelState:
+        """A private copy to change and then publish; ``model``: copy the model too (adding
+        items changes it), else share it (updates and deletes only touch the catalogue);
+        ``index``: copy the similar-items index (default: with the model; a relabel of an ID-only
+        model's items moves no vector)."""
+        index = model if index is None else index
         return ModelState(
             self.model.copy_for_update() if model else self.model,
             self.source,
@@ -126,7 +129,7 @@ class ModelState:
             self.loaded_at,
             self.catalogue.copy(),
             self.vectors,
-            None if self.index is None else self.index.clone() if model else self.index,
+            None if self.index is None else self.index.clone() if index else self.index,
             dict(self.pending),
             self.store_seq,
         )
@@ -277,7 +280,7 @@ class Engine:
         reread = bool(changed) and st.model.updates_items
         if not private:
             try:
-                st = st.fork(model=grow or reread)
+                st = st.fork(model=grow or reread, index=grow or (reread and st.model.rereads_item_text))
             except Exception as exc:  # a model that cannot be copied: its new items wait
                 log.exception("could not copy the model to add items")
                 grow = reread = False
@@ -361,7 +364,8 @@ class Engine:
             and len(old) == n_old
             and np.allclose(vectors[: n_old : max(1, n_old // 64)], old[:: max(1, n_old // 64)])
         ):
-            st.index.add(vectors[n_old:])
+            if len(vectors) > n_old:  # (a relabel adds none, and shares the published index)
+                st.index.add(vectors[n_old:])
         else:  # the model moved existing items: rebuild
             st.index = make_index(vectors.shape[1], self.index_kind)
             st.index.add(vectors)
@@ -668,7 +672,7 @@ class Engine:
         model = st.model
         full = model.batch_from_queries([query])
         batch = full.for_model(model)  # without the dislikes, for a model that does not read ratings
-        mean = model.score_batch(batch).astype(np.float64)
+        mean = model._scores(batch).astype(np.float64)
         history_size = int(full.likes_only().history.indptr[1])
         policy = self._policy(st, req.explore, history_size)
         if req.explore and isinstance(policy, Greedy):
@@ -817,7 +821,7 @@ class Engine:
             hits, sims = hits[0][keep], sims[0][keep].astype(np.float64)
         else:
             batch = st.model.batch_from_queries([Query(items=[item_id])])
-            scores = st.model.score_batch(batch)[0].astype(np.float64)
+            scores = st.model._scores(batch)[0].astype(np.float64)
             ranked = np.where(allowed, scores, -np.inf)
             hits = top_k_by(ranked, opts.k, st.model.fitted.popularity)  # ties: the more popular first
             hits = hits[np.isfinite(ranked[hits])]

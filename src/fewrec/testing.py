@@ -20,8 +20,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pytest
 import scipy.sparse as sp
+
+try:
+    import pytest
+except ImportError as exc:  # a runtime install has no pytest
+    raise ImportError("fewrec.testing needs pytest (it expects errors with it): pip install pytest") from exc
 
 from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking

@@ -228,6 +228,12 @@ def test_content_adds_items_from_their_text(warm):
 
     bare = get_encoder(content.config.encoder).encode(["bare"])[0]
     np.testing.assert_allclose(content.item_emb_[-1], bare, atol=1e-5)
+    # a free `text` is read though MovieLens' template does not name it (it was dropped)
+    opera = "a space opera: rebels fight an evil galactic empire"
+    content.add_items(["desc"], pd.DataFrame({"title": ["Untitled"], "text": [opera]}))
+    assert content.texts_of(content.fitted.item_info.iloc[[-1]])[0].endswith(opera)
+    wish = Query(text="space opera rebels against an empire")
+    assert "desc" in content.recommend(wish, k=5)["item"].tolist()
 
 
 def test_a_failed_add_leaves_the_model_as_it_was_and_fields_keep_their_types(

@@ -414,10 +414,14 @@ def item_texts(
         )
         return [text or name for text, name in zip(joined, names, strict=True)]  # all blank: its id
     rows = [{k: field_text(v) for k, v in r.items()} for r in info.to_dict("records")]
+    # a free `text` the template does not name is read after it: "title and text are understood
+    # by every model" (an item added with a description had it dropped by MovieLens' template)
+    extra = "text" in info.columns and "text" not in _template_fields(template)
     try:  # an item with every field blank (added without info) gets its id, not bare punctuation
-        return [
-            template.format(**r) if any(r.values()) else name for r, name in zip(rows, names, strict=True)
-        ]
+        made = [template.format(**r) if any(r.values()) else n for r, n in zip(rows, names, strict=True)]
+        if extra:
+            made = [f"{m} {r['text']}" if r["text"] else m for m, r in zip(made, rows, strict=True)]
+        return made
     except KeyError as exc:
         raise DataError(
             f"item text template {template!r} names field {exc} which items lack",
@@ -428,6 +432,16 @@ def item_texts(
             f"item text template {template!r} cannot be filled in: {exc}",
             fix="name item fields in braces, e.g. '{title}. {genres}' (double a brace to write one)",
         ) from None
+
+
+def _template_fields(template: str) -> set[str]:
+    """The field names a `str.format` template fills in (none where it cannot be parsed)."""
+    import string
+
+    try:
+        return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f}
+    except ValueError:
+        return set()
 
 
 def field_text(value: Any) -> str:

@@ -883,7 +883,8 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
     """Item info rows in the model's own columns (what its text template reads).
 
     Fields the model has no column for are left out; a free ``text`` is appended to the title
-    when the model's template has no ``{text}``, so text models still read it. Without a
+    when the model has no ``text`` column, so text models still read it (a ``text`` column is
+    read after the template when the template does not name it: `item_texts`). Without a
     template a model reads every text column, so the title and text get columns of their own
     when its items had none (trained on data with, say, only a ``description``, it dropped them).
     """
@@ -905,7 +906,7 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
             else:
                 v = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
             row[c] = v
-        wants_text = "text" not in cols or (template is not None and "{text}" not in template)
+        wants_text = "text" not in cols  # a `text` column is read whatever the template (`item_texts`)
         if r.text and wants_text and "title" in cols:
             row["title"] = f"{row['title']}. {r.text}" if row["title"] else r.text
         rows.append(row)

@@ -351,3 +351,26 @@ def test_a_sentence_in_chinese_finds_english_sci_fi(ml100k):
 
     assert sci_fi_share("multilingual") >= 0.8
     assert sci_fi_share("all-MiniLM-L6-v2") <= 0.3
+
+
+def test_a_cache_that_cannot_be_written_is_read_as_it_is(tmp_path, monkeypatch):
+    """An audit: a read-only cache folder (a container serving a pre-filled cache) broke every
+    text model with "the embedding cache is unusable ... delete that file"; a lone surrogate
+    was the tokenizer's raw TypeError and a dict's keys were encoded."""
+    import fewrec.text.encoder as E
+
+    filled = TextEncoder(cache_dir=tmp_path).encode(["space adventure with robots"])
+    monkeypatch.setattr(E.os, "access", lambda *a, **k: False)  # as on a read-only mount
+    for where, said in (
+        (tmp_path, "it is read as it is"),
+        (tmp_path / "none", "texts are encoded without one"),
+    ):
+        enc = TextEncoder(cache_dir=where)
+        with pytest.warns(UserWarning, match=f"cannot be written: {said}"):
+            got = enc.encode(["space adventure with robots", "a new text"])
+        np.testing.assert_allclose(got[0], filled[0], atol=1e-6)
+        assert enc.cache.read_only
+    with pytest.raises(DataError, match="not valid Unicode"):
+        enc.encode(["ab\ud800cd"])
+    with pytest.raises(DataError, match="got a dict"):
+        enc.encode({"a": 1})

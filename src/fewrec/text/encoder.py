@@ -38,6 +38,7 @@ import sqlite3
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -403,6 +404,8 @@ class EmbeddingCache:
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._lock = threading.RLock()
+        self.read_only = False
+        """Whether the cache could not be written (new vectors are then not kept)."""
 
     def key(self, text: str) -> bytes:
         """The cache key of one text."""
@@ -414,14 +417,52 @@ class EmbeddingCache:
             "on the next run), or point cache_dir / $FEWREC_DATA_DIR at a writable directory."
         )
 
+    def _writable(self) -> bool:
+        """Whether the cache can be written: its folder (made if missing) and its file."""
+        folder = self.path.parent
+        if folder.exists() and not folder.is_dir():
+            raise FewrecError(
+                f"the embedding cache folder {folder} is a file. Fix: point cache_dir / "
+                "$FEWREC_DATA_DIR at a folder"
+            )
+        with contextlib.suppress(OSError):
+            folder.mkdir(parents=True, exist_ok=True)
+        if not os.access(folder, os.W_OK | os.X_OK):
+            return False
+        return not self.path.exists() or os.access(self.path, os.W_OK)
+
+    def _read_only(self, want: dict[str, str]) -> tuple[sqlite3.Connection, dict[str, str]]:
+        """A cache that cannot be written (a read-only folder, as in a container): its file read
+        as it is, or none; texts it lacks are encoded each time, with a warning."""
+        warnings.warn(
+            f"the embedding cache {self.path} cannot be written: "
+            + ("it is read as it is" if self.path.exists() else "texts are encoded without one")
+            + "; point cache_dir / $FEWREC_DATA_DIR at a writable folder to keep new vectors",
+            UserWarning,
+            stacklevel=4,
+        )
+        self.read_only = True
+        if self.path.exists():  # read-only, then (no -shm file can be made) as an immutable file
+            base = self.path.absolute().as_uri()
+            for uri in (f"{base}?mode=ro", f"{base}?mode=ro&immutable=1"):
+                try:
+                    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+                    return conn, dict(conn.execute("SELECT key, value FROM meta").fetchall())
+                except sqlite3.Error:
+                    continue
+        conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        return conn, self._set_up(conn, want)
+
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         want = {"format": str(CACHE_FORMAT), "name": self.name, "dim": str(self.dim)}
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            have = self._set_up(conn, want)
+            if self._writable():
+                conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+                have = self._set_up(conn, want)
+            else:
+                conn, have = self._read_only(want)
         except (OSError, sqlite3.Error) as exc:
             raise self._broken(exc) from exc
         wrong = {k: have.get(k) for k in want if have.get(k) != want[k]}
@@ -495,6 +536,8 @@ class EmbeddingCache:
         rows = [(k, vecs[i].tobytes()) for i, k in enumerate(keys)]
         with self._lock:
             conn = self._connect()
+            if self.read_only and conn.execute("PRAGMA database_list").fetchone()[2]:  # a file
+                return  # (an in-memory stand-in keeps them)
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -749,6 +792,8 @@ def _check_texts(texts: Any) -> list[str]:
             "encode() takes a sequence of texts, got a single string",
             fix="wrap it in a list: encoder.encode([text])",
         )
+    if isinstance(texts, dict):  # its keys would be encoded
+        raise DataError("encode() takes a sequence of texts, got a dict", fix="pass list(d.values())")
     try:
         items = list(texts)
     except TypeError:
@@ -762,6 +807,13 @@ def _check_texts(texts: Any) -> list[str]:
                 f"text at position {pos} is {type(text).__name__} ({text!r:.60}), not a string",
                 fix="convert every text to str; replace missing texts by '' or drop them",
             )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate (from a bad decode): the tokenizer's raw error
+            raise DataError(
+                f"text at position {pos} is not valid Unicode ({text!r:.60}): it holds a lone surrogate",
+                fix="decode the source with errors='replace', or drop the character",
+            ) from None
     return items
 
 

@@ -172,6 +172,19 @@ def _user_error(exc: BaseException) -> FewrecError | None:
 
 
 @contextlib.contextmanager
+def _own_errors() -> Iterator[None]:
+    """A fewrec error that Ray work in the block raised comes out as itself, one clear line,
+    not inside Ray's task-error wrappers."""
+    try:
+        yield
+    except Exception as exc:
+        mine = _user_error(exc)
+        if mine is None:
+            raise
+        raise mine from None
+
+
+@contextlib.contextmanager
 def ray_session(config: RayConfig | None = None) -> Iterator[Any]:
     """A block with Ray connected; shuts Ray down afterwards only if the block started it."""
     started = init_ray(config)
@@ -361,13 +374,8 @@ def embed_parquet(
                 "vector_column": vector_column,
             },
         )
-        try:
+        with _own_errors():
             ds.write_parquet(destination, ray_remote_args={"num_cpus": 0})
-        except Exception as exc:
-            mine = _user_error(exc)
-            if mine is None:
-                raise
-            raise mine from None
         seconds = time.perf_counter() - start
     return EmbedReport(rows, seconds, n_actors, destination, name)
 
@@ -571,7 +579,8 @@ def recommend_all(
                 while pending:
                     done, _ = ray.wait(list(pending), num_returns=1)
                     i = pending.pop(done[0])
-                    results[i] = _get(ray, done[0])
+                    with _own_errors():
+                        results[i] = ray.get(done[0])
                     bar.update(len(chunks[i]))
     frames = [r for r in results if r is not None]
     if not frames:
@@ -598,17 +607,6 @@ def strip_timings(result: dict[str, Any]) -> dict[str, Any]:
 def _own_configs(configs: dict[str, dict[str, Any]], model: str) -> dict[str, dict[str, Any]]:
     """The config overrides of one model (by its name, or its base name for ``NAME@variant``)."""
     return {k: v for k, v in configs.items() if k in (model, model.partition("@")[0])}
-
-
-def _get(ray: Any, ref: Any) -> Any:
-    """A task's result; a fewrec error it raised as itself, not in Ray's task-error wrapper."""
-    try:
-        return ray.get(ref)
-    except Exception as exc:
-        mine = _user_error(exc)
-        if mine is None:
-            raise
-        raise mine from None
 
 
 def _benchmark_task(protocol: str, model: str, data: Dataset, options: dict[str, Any]) -> dict[str, Any]:
@@ -678,7 +676,8 @@ def run_benchmark_ray(
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             name = pending.pop(done[0])
-            docs[name] = _get(ray, done[0])
+            with _own_errors():
+                docs[name] = ray.get(done[0])
             bar.update(job, advance=1, description=f"{protocol}: {name} done")
         address = ray.get_runtime_context().gcs_address
     first = {k: v for k, v in docs[names[0]].items() if k != "configs"}  # that one model's

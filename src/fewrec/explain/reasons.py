@@ -214,18 +214,18 @@ def explain_recommendations(
     asks = worded and has_words(split_wishes(text or "", titles).wants)
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
+    # never a disliked item: a known user's low training ratings stay in the history of models
+    # that do not read ratings, and "Because you disliked X" is no reason to recommend anything
+    citable = np.array([rating.get(h, st.like_rating) > st.dislike_at for h in hist], dtype=bool)
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
         top = 0.0
         if len(hist):
+            # cite citable items that raised the score (more than they raised items in general,
+            # and at all), and only those close to the strongest one
             order = np.argsort(-contrib[:, j], kind="stable")
-            top = contrib[order[0], j]
-            # cite items that raised the score (more than they raised items in general, and at
-            # all), and only those close to the strongest one; never a disliked item: a known
-            # user's low training ratings stay in the history of models that do not read
-            # ratings, and "Because you disliked X" is no reason to recommend anything
-            order = np.array([k for k in order if rating.get(hist[k], st.like_rating) > st.dislike_at], int)
+            order = order[citable[order]]
             top = contrib[order[0], j] if len(order) else 0.0
             cited = [
                 (st.items.id(hist[k]), float(contrib[k, j]))

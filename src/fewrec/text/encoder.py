@@ -211,13 +211,6 @@ def _minilm_dir() -> Path:
     return model_dir
 
 
-def _offline() -> None:
-    """Forbid any model-hub access before transformers or huggingface_hub are imported."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-
 def _normalise(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -239,7 +232,8 @@ class _TorchBackend:
     autocast: Any = None
 
     def __init__(self) -> None:
-        _offline()
+        # local_files_only keeps model loading off the hub; the process's HF_* settings are the
+        # user's own (setting HF_HUB_OFFLINE would turn off their downloads for the whole process)
         import torch
         import transformers
         from sentence_transformers import SentenceTransformer

@@ -149,6 +149,27 @@ def test_new_item_is_recommendable_within_a_second(client):
     assert sim["items"][0]["reason"].startswith("Similar to Orbit of Jupiter")
 
 
+def test_an_item_written_here_is_read_as_the_python_api_reads_it(client, fewshot_dir):
+    """An item PUT with a title, a free text and fields is embedded from the same text as
+    ``model.add_items`` makes of it in Python: the service had folded the text into the title
+    ("Dune. A desert planet... (1965)") where Python reads it after the template."""
+    from fewrec import load_model
+
+    fields = {"year": "1965", "genres": ["Sci-Fi"]}
+    body = {"title": "Dune", "text": "A desert planet and its spice", "fields": fields}
+    assert client.put("/items/dune", json=body, headers=AUTH).status_code == 200
+    served = client.app.state.engine.state.model
+    row = served.fitted.item_info.iloc[served.fitted.items.lookup(["dune"])]
+    model = load_model(fewshot_dir)
+    info = pd.DataFrame({"title": ["Dune"], "text": [body["text"]], "year": ["1965"], "genres": [["Sci-Fi"]]})
+    model.add_items(["dune"], info)
+    mine = model.fitted.item_info.iloc[model.fitted.items.lookup(["dune"])]
+    assert served.texts_of(row, ["dune"]) == model.texts_of(mine, ["dune"])
+    assert "Dune (1965)" in served.texts_of(row, ["dune"])[0]
+    found = rec(client, text="a desert planet and its spice", k=5)
+    assert "dune" in ids(found)
+
+
 def test_changed_item_text_is_read_again(client):
     body = {"title": "Untitled", "text": "a quiet drama about a family farm", "fields": {"year": "2020"}}
     assert client.put("/items/retitled", json=body, headers=AUTH).status_code == 200

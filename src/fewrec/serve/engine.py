@@ -325,7 +325,7 @@ class Engine:
 
     @staticmethod
     def _label_titles(model: Recommender, idx: Sequence[int], records: Sequence[ItemRecord]) -> None:
-        """Reasons name items by title, not by the title + text the model read."""
+        """Reasons name an item without a title by its text, or else by its id."""
         info = model.fitted.item_info
         if "title" in info.columns:
             col = info.columns.get_loc("title")
@@ -882,17 +882,20 @@ def _vocabulary_first(model: Recommender) -> None:
 def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFrame:
     """Item info rows in the model's own columns (what its text template reads).
 
-    Fields the model has no column for are left out; a free ``text`` is appended to the title
-    when the model has no ``text`` column, so text models still read it (a ``text`` column is
-    read after the template when the template does not name it: `item_texts`). Without a
-    template a model reads every text column, so the title and text get columns of their own
-    when its items had none (trained on data with, say, only a ``description``, it dropped them).
+    Fields the model has no column for are left out. A free ``text`` gets its own column, as
+    ``model.add_items(ids, pd.DataFrame({"title": ..., "text": ...}))`` gives it in Python, so
+    an item written here is read as the same text: after the template when the template does not
+    name it (`item_texts`). Without a template a model reads every text column, so the title gets
+    a column of its own when its items had none (trained on data with, say, only a
+    ``description``, it dropped them).
     """
     fit = model.fitted
     cols = list(fit.item_info.columns)
     template = model.item_text_template()
     if template is None or not cols:
-        cols += [c for c in ("title", "text") if c not in cols]
+        cols += [c for c in ("title",) if c not in cols]
+    if "text" not in cols and any(r.text for r in records):
+        cols.append("text")
     list_cols = {c for c in cols if c in fit.item_info.columns and _is_list_column(fit.item_info[c])}
     rows = []
     for r in records:
@@ -906,8 +909,5 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
             else:
                 v = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
             row[c] = v
-        wants_text = "text" not in cols  # a `text` column is read whatever the template (`item_texts`)
-        if r.text and wants_text and "title" in cols:
-            row["title"] = f"{row['title']}. {r.text}" if row["title"] else r.text
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)

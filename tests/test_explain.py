@@ -192,3 +192,18 @@ def test_reasons_never_cite_a_known_users_low_ratings_and_as_a_whole_means_raise
         for row in recs.itertuples():
             if row.reason == "Fits your history as a whole.":
                 assert with_history[row.item] > empty[row.item], (items, row.item)
+
+
+def test_an_ensembles_added_item_gets_finite_contributions(warm):
+    """An item added to an ensemble is scored only by its text components, which read the
+    history: left out of a one-item history, it became unscorable and its contribution inf."""
+    import pandas as pd
+
+    from fewrec.explain.reasons import explain_recommendations
+
+    ens = make_model("ensemble", components={"content": {}, "itemknn": {}}, tune=False).fit(warm.train)
+    ens.add_items(["dune"], pd.DataFrame({"title": ["Dune"], "year": [2021], "genres": [["Sci-Fi"]]}))
+    batch = ens.batch_from_queries([Query(items=["50"])]).for_model(ens)  # Star Wars
+    (reason,) = explain_recommendations(ens, batch, 0, ens.fitted.items.lookup(["dune"]))
+    assert [i for i, _ in reason.because] == ["50"] and "Star Wars" in reason.text
+    assert all(np.isfinite(c) and c > 0 for _, c in reason.because), reason.because

@@ -113,6 +113,14 @@ def _contributions(
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
     variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
     full = model.score_batch(variants_batch).astype(np.float64)
+    # an item the full query scores but a variant cannot (an ensemble's added item, once the
+    # history that its text components read is gone) would rank last: its lowest finite score,
+    # so that what raised it is a finite amount, not inf
+    lost = np.isfinite(full[0])[None, :] & ~np.isfinite(full)
+    if lost.any():
+        finite = np.where(np.isfinite(full), full, np.inf)
+        floor = finite.min(axis=1, keepdims=True)
+        full = np.where(lost & np.isfinite(floor), floor, full)
     empty_row = full[-1] if n else None
     if n:
         full = full[:-1]

@@ -20,6 +20,7 @@ from serve_helpers import FAST_FEWSHOT, models_root, saved_model  # noqa: E402
 
 from fewrec.serve.app import create_app  # noqa: E402
 from fewrec.serve.engine import EXPLORED, ExplorationConfig, _draw_seed  # noqa: E402
+from fewrec.serve.store import ItemRecord  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"X-API-Key": KEY}
@@ -118,11 +119,17 @@ def test_item_crud(client):
     assert client.delete("/items/zeta", headers=AUTH).status_code == 404
     gone = client.post("/feedback", json={"user": "u9", "item": "zeta", "kind": "like"}, headers=AUTH)
     assert gone.status_code == 404 and "was deleted" in gone.json()["message"]
+    # nor is it read as history: it had been, and the reasons quoted the deleted item
+    asked = client.post("/recommend", json={"items": ["50", "zeta"], "explore": False})
+    assert asked.status_code == 404 and "was deleted" in asked.json()["message"], asked.text
+    assert asked.json()["field"] == "items[1]"
     out = rec(client, items=["50"], k=100, filters={"genres": "Drama"})
     assert "zeta" not in ids(out)
     # a catalogue item can be deleted too, and is then never recommended
     assert client.delete("/items/181", headers=AUTH).status_code == 204
     assert "181" not in ids(rec(client, items=["50"], k=20))
+    asked = client.post("/recommend", json={"items": ["181"], "explore": False})
+    assert asked.status_code == 404 and "was deleted" in asked.json()["message"], asked.text
 
 
 def test_new_item_is_recommendable_within_a_second(client):
@@ -496,6 +503,9 @@ def test_delete_user_removes_their_data(client, tmp_path):
     with sqlite3.connect(tmp_path / "store.db") as db:
         assert db.execute("SELECT COUNT(*) FROM users WHERE id = ?", (user,)).fetchone()[0] == 0
         assert db.execute("SELECT COUNT(*) FROM feedback WHERE user = ?", (user,)).fetchone()[0] == 0
+    # nor left in the files' bytes: the delete had stayed in the -wal file, the rows in the store's
+    for path in tmp_path.glob("store.db*"):
+        assert b"I like westerns" not in path.read_bytes(), path.name
     # a user the model trained on: their training history is no longer used either
     assert client.get("/users/1/recommend").json()["history_size"] > 0
     assert client.delete("/users/1", headers=AUTH).status_code == 200
@@ -552,17 +562,26 @@ def test_similar_items(client):
 
 
 def test_restart_keeps_everything(fewshot_dir, tmp_path):
+    """...and the store file alone holds it once the service has stopped: its writes had stayed
+    in the `-wal` file beside it, so a copy of the file named by --store was an empty store."""
+    import shutil
+
     db = tmp_path / "store.db"
     app = create_app(fewshot_dir, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
     with TestClient(app) as c:
         c.put("/items/kept", json={"title": "Kept Item", "fields": {"genres": ["Western"]}}, headers=AUTH)
+        c.put("/items/gone", json={"title": "Gone Item"}, headers=AUTH)
         c.post("/feedback", json={"user": "k1", "item": "kept", "kind": "like"}, headers=AUTH)
         c.delete("/items/1", headers=AUTH)
-        app.state.engine.store.close()
-    app = create_app(fewshot_dir, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+        c.delete("/items/gone", headers=AUTH)
+    copy = tmp_path / "copy.db"
+    shutil.copyfile(db, copy)  # the file alone, as a backup would take it
+    app = create_app(fewshot_dir, copy, api_keys=[KEY], model_root=models_root(), warm_up=False)
     with TestClient(app) as c:
         assert c.get("/items/kept").json()["recommendable"]
         assert c.get("/items/1").status_code == 404
+        asked = c.post("/recommend", json={"items": ["gone"], "explore": False})
+        assert asked.status_code == 404 and "was deleted" in asked.json()["message"], asked.text
         out = c.get("/users/k1/recommend", params={"explore": False}).json()
         assert out["history_size"] == 1 and any("kept" in i["because"] for i in out["items"])
 
@@ -924,3 +943,49 @@ def test_reasons_over_http_are_the_python_apis_for_a_long_history(client, fewsho
     want = model.recommend(Query(items=history), k=10, explain=True)
     assert ids(out) == want["item"].tolist()
     assert [i["reason"] for i in out["items"]] == want["reason"].tolist()
+
+
+def test_store_paths_it_must_not_use_are_refused_in_a_line_and_left_as_they_are(tmp_path):
+    """Another program's SQLite file had the store's tables added (and WAL mode set); a damaged
+    store ended in a traceback or a hint to check the path was writable; a path under a file
+    was a raw FileExistsError."""
+    from fewrec.errors import FewrecError
+    from fewrec.serve.store import Store
+
+    other = tmp_path / "shop.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE orders (id INTEGER)")
+    before = other.read_bytes()
+    with pytest.raises(FewrecError, match=r"SQLite database of something else \(tables \['orders'\]\)"):
+        Store(other)
+    assert other.read_bytes() == before and not other.with_name("shop.db-wal").exists()
+    store = Store(tmp_path / "good.db")
+    store.upsert_items([ItemRecord(f"i{n}", title="x" * 500) for n in range(200)])
+    store.close()
+    data = bytearray((tmp_path / "good.db").read_bytes())
+    data[4096 : 4096 * 3] = b"\x07" * (4096 * 2)  # pages in the middle overwritten
+    (tmp_path / "good.db").write_bytes(bytes(data))
+    with pytest.raises(FewrecError, match=r"is damaged .*Fix: restore a backup"):
+        Store(tmp_path / "good.db")
+    with pytest.raises(FewrecError, match="cannot make the store's folder"):
+        Store(tmp_path / "shop.db" / "store.db")
+
+
+def test_a_write_the_store_cannot_take_is_a_503_that_says_why(fewshot_dir, tmp_path):
+    """A store that could not be written (full disk, read-only file, locked) gave an opaque 500,
+    and on a full disk its log named a failed ROLLBACK instead of the cause."""
+    db = tmp_path / "store.db"
+    app = create_app(fewshot_dir, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        app.state.engine.store._writer.execute("PRAGMA busy_timeout=100")
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another writer holds the store
+        try:
+            r = c.post("/feedback", json={"user": "u1", "item": "50", "kind": "like"}, headers=AUTH)
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert r.status_code == 503, r.text
+        assert "could not be written (database is locked)" in r.json()["message"]
+        ok = c.post("/feedback", json={"user": "u1", "item": "50", "kind": "like"}, headers=AUTH)
+        assert ok.status_code == 201, ok.text

@@ -629,7 +629,13 @@ class Engine:
         notes = []
         for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
             if i < 0 and item not in st.pending:
-                raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")
+                record = self.store.get_item(item)
+                gone = "was deleted" if record is not None and record.deleted else None
+                raise NotFoundError(
+                    f"item {item!r} {gone}" if gone else f"no item {item!r}", field=f"items[{pos}]"
+                )
+            if i >= 0 and not st.catalogue.active[i]:  # (as feedback on it is refused)
+                raise NotFoundError(f"item {item!r} was deleted", field=f"items[{pos}]")
             if i < 0:  # stored, but this model cannot score it (an ID-only model, a new item)
                 notes.append(
                     f"item {item!r} is stored but this model cannot use it yet (not recommendable), "

@@ -2,9 +2,12 @@
 
 SQLite runs in WAL mode with ``synchronous=FULL``: every write is one transaction that is on
 disk (the WAL fsynced) before the call returns, so a write the API acknowledged survives a
-``kill -9`` of the server (and a power cut). Readers use their own per-thread connections and
-never block the writer. ``secure_delete`` is on, so deleted users' rows are overwritten in the
-file rather than left in free pages.
+``kill -9`` of the server (and a power cut). While the service runs, recent writes live in the
+``-wal`` file beside the store (part of it: copy all three files, or stop the service first);
+`Store.checkpoint` (run when the service stops and after a user is deleted) moves them into the
+store file itself. Readers use their own per-thread connections and never block the writer.
+``secure_delete`` is on, and a deleted user is checkpointed at once, so their rows are
+overwritten in the file rather than left in free pages or the WAL.
 
 Writes go through one connection under a lock (SQLite allows one writer at a time anyway).
 """
@@ -12,6 +15,7 @@ Writes go through one connection under a lock (SQLite allows one writer at a tim
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -22,6 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from fewrec.errors import FewrecError
+from fewrec.serve.errors import UnavailableError
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 """2: feedback keeps the top of the rating scale a `rating` was given on (``scale``); a
@@ -134,7 +141,17 @@ class Store:
         self._write_lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise FewrecError(
+                f"cannot make the store's folder {self.path.parent} ({exc.strerror or exc}). "
+                "Fix: give --store a path in a folder that exists or can be made"
+            ) from None
+        try:
+            self._check_not_foreign()
             self._writer = self._connect()
+            problem = self._writer.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
             self._writer.executescript(_SCHEMA)
             row = self._writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
             if row is None:
@@ -148,10 +165,31 @@ class Store:
                     f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
                     "Fix: use the fewrec version that wrote it, or start a new store file."
                 )
+            # a store that cannot be written (a read-only file) fails here, not at every write
+            self._writer.execute("BEGIN IMMEDIATE")
+            try:
+                self._writer.execute("UPDATE meta SET value = value WHERE key = 'schema'")
+            finally:
+                self._writer.execute("ROLLBACK")
         except sqlite3.Error as exc:
+            raise FewrecError(_open_error(self.path, exc)) from None
+
+    def _check_not_foreign(self) -> None:
+        """Refuse, before writing anything to it, a SQLite file of something else: the store's
+        tables were added to it (and WAL mode set) when their names did not clash."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.timeout)
+        try:
+            names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            schema = "meta" in names and conn.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
+        finally:
+            conn.close()
+        if names and not schema:
             raise FewrecError(
-                f"cannot open the store {self.path} ({exc}). Fix: check the path is a writable file."
-            ) from exc
+                f"{self.path} is a SQLite database of something else (tables {sorted(names)[:5]}), not a "
+                "fewrec store; it was left as it is. Fix: give --store a new file or a fewrec store"
+            )
 
     # ------------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
@@ -176,18 +214,34 @@ class Store:
         """One durable write transaction (committed, WAL fsynced, when the block exits)."""
         with self._write_lock:
             conn = self._writer
-            conn.execute("BEGIN IMMEDIATE")
             try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:  # (SQLite rolls back itself on a full disk)
+                        conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise StoreWriteError(self.path, exc) from None
 
     def _write(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run statements in one durable transaction; returns each statement's lastrowid."""
         with self._transaction() as conn:
             return [conn.execute(sql, args).lastrowid or 0 for sql, args in statements]
+
+    def checkpoint(self) -> None:
+        """Move the writes in the ``-wal`` file into the store file and empty the WAL, so that
+        the file alone holds everything (a backup of it, a deleted user overwritten in it)."""
+        with self._write_lock:
+            try:
+                busy = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            except sqlite3.Error as exc:
+                log.warning("could not checkpoint the store %s: %s", self.path, exc)
+                return
+        if busy:
+            log.warning("the store %s was busy: its -wal file keeps some writes for now", self.path)
 
     def close(self) -> None:
         """Close every connection (checkpointing the WAL)."""
@@ -307,6 +361,7 @@ class Store:
             n_events = conn.execute("DELETE FROM feedback WHERE user = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
             conn.execute("INSERT OR IGNORE INTO forgotten (id) VALUES (?)", (user_id,))
+        self.checkpoint()  # their rows are overwritten in the file (secure_delete), not kept in the WAL
         return existed, n_events
 
     def is_forgotten(self, user_id: str) -> bool:
@@ -381,6 +436,27 @@ class Store:
             "users": int(c.execute("SELECT COUNT(*) FROM users").fetchone()[0]),
             "feedback": int(c.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]),
         }
+
+
+class StoreWriteError(UnavailableError):
+    """The store could not be written (a full disk, a read-only file): the service answers 503."""
+
+    def __init__(self, path: Path, exc: sqlite3.Error):
+        super().__init__(
+            f"the store {path} could not be written ({exc}), so nothing of this request was stored",
+            fix="free disk space, or make the store file and its folder writable",
+        )
+
+
+def _open_error(path: Path, exc: sqlite3.Error) -> str:
+    """What went wrong opening the store, with the fix for that case."""
+    text = str(exc)
+    if "malformed" in text or "not a database" in text:
+        fix = f"restore a backup, or recover what is left with: sqlite3 {path} .recover | sqlite3 new.db"
+        return f"the store {path} is damaged ({text}). Fix: {fix}"
+    if "readonly" in text or "unable to open" in text or "locked" in text:
+        return f"cannot open the store {path} for writing ({text}). Fix: check the path is a writable file."
+    return f"cannot open the store {path} ({text}). Fix: check the path is a writable fewrec store file."
 
 
 def _item(row: tuple) -> ItemRecord:

@@ -171,6 +171,24 @@ def test_lm_lora_save_load_gives_equal_scores(lm, tiny, tmp_path):
     assert model.adapter_ != old and not lm.has_adapter(old) and lm.has_adapter(model.adapter_)
 
 
+def test_an_adapter_on_other_layers_leaves_other_models_scores_alone(lm, tiny):
+    """An lm-lora adapter over 4 upper layers stayed active below the 2 upper layers lm-icl runs
+    apart: once it was fitted, lm-icl's scores of the same prompts moved by 0.14."""
+    from fewrec.lm.lora import LoraSettings
+    from fewrec.models.base import QueryBatch, make_model
+    from fewrec.models.lm import LMLora
+
+    icl = make_model("lm-icl", max_history=4).fit(tiny)
+    batch = QueryBatch(np.array([-1]), tiny.matrix()[tiny.interactions["user"].iloc[0]])
+    cand = np.array([[5, 10, 20]])
+    before = icl.score_candidates(batch, cand)
+    settings = LoraSettings(upper_layers=4, max_epochs=2, lr=5e-3, patience=5)
+    lora = LMLora(max_episodes=6, max_history=4, max_prompts=64, lora=settings).fit(tiny)
+    assert any(np.abs(w).max() > 0 for k, w in lora.lora_weights_.items() if "lora_B" in k)
+    lm._lower.clear()  # recomputed, not read back from before the adapter existed
+    np.testing.assert_allclose(icl.score_candidates(batch, cand), before, atol=1e-6)
+
+
 def test_rerank_moves_lm_scored_shortlist_on_top(lm, tiny):
     from fewrec.models.base import QueryBatch, make_model
     from fewrec.models.lm import LMInContext, LMRerank

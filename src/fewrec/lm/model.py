@@ -356,15 +356,18 @@ class LanguageModel:
         # group by length: less padding, same results
         todo.sort(key=lambda i: len(texts[i]))
         bar = _bar(len(todo), "LM lower layers", progress)
-        for lo in range(0, len(todo), batch_size):
-            idx = todo[lo : lo + batch_size]
-            for i, s in zip(idx, self._lower_batch([texts[i] for i in idx], split), strict=True):
-                out[i] = s
-                if cache:
-                    self._lower[(split, texts[i])] = s
-                    if len(self._lower) > self.cache_size:
-                        self._lower.popitem(last=False)
-            bar.update(len(idx))
+        # the frozen layers without any adapter: one on other layers (lm-lora's upper_layers) was
+        # left active by its training and changed every other model's states, lm-icl's too
+        with self.adapter(None):
+            for lo in range(0, len(todo), batch_size):
+                idx = todo[lo : lo + batch_size]
+                for i, s in zip(idx, self._lower_batch([texts[i] for i in idx], split), strict=True):
+                    out[i] = s
+                    if cache:
+                        self._lower[(split, texts[i])] = s
+                        if len(self._lower) > self.cache_size:
+                            self._lower.popitem(last=False)
+                bar.update(len(idx))
         bar.close()
         return out  # type: ignore[return-value]
 

@@ -230,6 +230,26 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
     )
     with pytest.raises(ConfigError, match="trained on other data"):
         DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(other)
+    with pytest.raises(DataError, match="must be in 0"):  # -1 had scored the last item
+        student.score_candidates(batch, np.array([[-1]]))
+
+
+def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
+    """score(query, items) and recommend(candidates=...) scored the whole catalogue first, which
+    an LM model refuses (1,682 prompts over max_prompts): two items could not be scored."""
+    from fewrec.models.base import Query, make_model
+
+    icl = make_model("lm-icl", max_history=4).fit(tiny)
+    query = Query(items=["50", "181", "1"], ratings=[1, 0, 1])
+    got = icl.score(query, items=["172", "1", "no-such-item"])
+    batch = icl.batch_from_queries([query]).for_model(icl)
+    want = icl.score_candidates(batch, icl.fitted.items.lookup(["172", "1"])[None, :])[0]
+    np.testing.assert_allclose(got.to_numpy()[:2], want, rtol=1e-6)
+    assert np.isnan(got["no-such-item"])
+    recs = icl.recommend(query, k=5, candidates=["172", "100", "1", "127"])
+    assert set(recs["item"]) == {"172", "100", "127"}  # "1" was seen
+    assert recs["score"].is_monotonic_decreasing
+    np.testing.assert_allclose(recs.set_index("item")["score"]["172"], got["172"], rtol=1e-6)
 
 
 def test_generate_reason_is_short_text(lm):

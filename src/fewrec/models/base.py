@@ -855,7 +855,10 @@ class Recommender(ABC):
             items = _id_list(items, "items", "score(query, items=['50', '181'])")
         st = self.fitted
         self._warn_ignored(queries)
-        scores = self._scores(self.batch_from_queries(queries).for_model(self))
+        batch = self.batch_from_queries(queries).for_model(self)
+        if items is not None and hasattr(self, "score_candidates"):  # only these (LM prompts)
+            return self._score_chosen(batch, [str(i) for i in items])
+        scores = self._scores(batch)
         if items is None:
             ids = st.items.ids
             return [pd.Series(row, index=ids, name="score") for row in scores]
@@ -866,6 +869,18 @@ class Recommender(ABC):
             vals = np.where(idx >= 0, row[np.maximum(idx, 0)], np.nan)
             out.append(pd.Series(vals, index=ids, name="score", dtype=np.float64))
         return out
+
+    def _score_chosen(self, batch: QueryBatch, ids: list[str]) -> list[pd.Series]:
+        """Scores of the items ``ids`` only, from a model's ``score_candidates`` (an LM model
+        refused `score(query, items)` of two items: it scored the whole catalogue's prompts)."""
+        idx = self.fitted.items.lookup(ids)
+        known = np.flatnonzero(idx >= 0)
+        vals = np.full((len(batch), len(ids)), np.nan)
+        if len(known) and len(batch):
+            cand = np.broadcast_to(idx[known], (len(batch), len(known)))
+            # float32, as score_batch gives them: the same values as scoring everything and picking
+            vals[:, known] = np.asarray(self.score_candidates(batch, np.ascontiguousarray(cand)), np.float32)
+        return [pd.Series(row, index=ids, name="score", dtype=np.float64) for row in vals]
 
     def recommend(
         self,
@@ -903,11 +918,18 @@ class Recommender(ABC):
         self._warn_ignored(queries)
         full = self.batch_from_queries(queries)
         batch = full.for_model(self)
-        scores = self._scores(batch).astype(np.float64, copy=True)
         allowed = np.ones(len(st.items), dtype=bool)
-        if candidates is not None:
+        cidx = st.items.lookup(candidates) if candidates is not None else None
+        if cidx is not None and hasattr(self, "score_candidates"):  # only the candidates' prompts
+            chosen = np.unique(cidx[cidx >= 0])
+            scores = np.full((len(batch), len(st.items)), -np.inf)
+            if len(chosen) and len(batch):
+                cand = np.ascontiguousarray(np.broadcast_to(chosen, (len(batch), len(chosen))))
+                scores[:, chosen] = np.asarray(self.score_candidates(batch, cand), np.float32)
+        else:
+            scores = self._scores(batch).astype(np.float64, copy=True)
+        if cidx is not None:
             allowed[:] = False
-            cidx = st.items.lookup(candidates)
             allowed[cidx[cidx >= 0]] = True
             unknown = [c for c, i in zip(candidates, cidx, strict=True) if i < 0]
             if unknown:

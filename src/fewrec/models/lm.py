@@ -664,6 +664,10 @@ class DistilledLM(Recommender):
     def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
         """Student scores of the given items per query ((n_queries x m) item indices)."""
         cand = np.asarray(candidates, dtype=np.int64)
+        if cand.ndim != 2 or cand.shape[0] != len(batch):
+            raise DataError(f"candidates must be (n_queries x m), got {cand.shape} for {len(batch)} queries")
+        if cand.size and (cand.min() < 0 or cand.max() >= self.n_items):  # (-1 had scored the last item)
+            raise DataError(f"candidate item indices must be in 0..{self.n_items - 1}")
         out = np.empty(cand.shape, dtype=np.float64)
         for q in range(len(batch)):
             hist, liked = self._query(batch, q)

@@ -136,3 +136,9 @@ def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
     css("[data-testid=user-id]")[0].send_keys("1")
     wait_for(lambda: "greedy" in css("[data-testid=status]")[0].text, what="known user's recommendations")
     Path(tmp_path / "page.png").write_bytes(browser.get_screenshot_as_png())
+
+    # an unknown user is an error, and the previous user's list does not stay on screen as if current
+    assert len(rec_ids()) == 10
+    css("[data-testid=user-id]")[0].send_keys("-no-such-user")
+    wait_for(lambda: "no user" in css("[data-testid=error]")[0].text, what="the unknown user's error")
+    assert rec_ids() == [] and not css("[data-testid=status]")[0].text

@@ -94,6 +94,9 @@ async function refresh() {
     $("recs").dataset.version = String(seq);
   } catch (err) {
     if (seq !== state.seq) return;
+    // the list on screen answered an earlier request: leave none rather than one that looks current
+    $("recs").replaceChildren();
+    $("recs").dataset.version = String(seq);
     $("status").textContent = "";
     $("error").textContent = err.message;
   }

@@ -142,3 +142,46 @@ def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
     css("[data-testid=user-id]")[0].send_keys("-no-such-user")
     wait_for(lambda: "no user" in css("[data-testid=error]")[0].text, what="the unknown user's error")
     assert rec_ids() == [] and not css("[data-testid=status]")[0].text
+
+
+def page_width(browser) -> tuple[int, int]:
+    """The page's scroll width and the window's inner width."""
+    return browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
+
+
+def test_a_long_title_does_not_widen_the_page(server, browser):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    title = "Starships" * 101  # 909 characters without a space
+    item = {
+        "title": title,
+        "text": "space adventures with aliens and starships",
+        "fields": {"genres": ["Sci-Fi"]},
+    }
+    r = httpx.put(f"{server}/items/long-title", json=item, headers={"X-API-Key": "k"}, timeout=30)
+    assert r.status_code in (200, 201), r.text
+
+    browser.get(server + "/")
+    wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
+    css("[data-testid=search]")[0].send_keys("StarshipsStarships")
+    like = wait_for(
+        lambda: css("[data-testid=search-results] button[data-item='long-title']"), what="the long title"
+    )
+    like[0].click()
+    wait_for(lambda: css("[data-testid=liked] .chip[data-item='long-title']"), what="the chip")
+    # the reasons cite it, shortened
+    cites = wait_for(
+        lambda: [r.text for r in css("[data-testid=recs] [data-testid=reason]") if "Starships" in r.text],
+        what="a reason citing the long title",
+    )
+    assert all("…" in r and len(r) < 300 for r in cites), cites
+    chip = css("[data-testid=liked] .chip[data-item='long-title']")[0]
+    assert "…" in chip.text and len(chip.text) < 100 and chip.get_attribute("title").startswith(title)
+    width, inner = page_width(browser)
+    assert width <= inner, f"the page is {width} px wide in a {inner} px window"
+    box = css("[data-testid=liked]")[0].rect
+    assert chip.rect["x"] + chip.rect["width"] <= box["x"] + box["width"] + 1

@@ -26,6 +26,24 @@ async function api(path, body) {
   return data;
 }
 
+const SHORT_TITLE = 80;
+
+// A title cut to SHORT_TITLE characters with an ellipsis (chips and reasons hold many of them).
+function short(title) {
+  const chars = [...String(title)];
+  return chars.length > SHORT_TITLE ? `${chars.slice(0, SHORT_TITLE - 1).join("")}…` : String(title);
+}
+
+// The server's reason with the long titles of the items it cites (those the page knows) shortened.
+function shortReason(item) {
+  let text = item.reason;
+  for (const id of item.because || []) {
+    const title = state.liked.get(id);
+    if (title && short(title) !== title) text = text.split(title).join(short(title));
+  }
+  return text;
+}
+
 function describe(item) {
   const f = item.fields || {};
   const parts = [];
@@ -45,18 +63,20 @@ function renderLiked() {
   box.replaceChildren();
   for (const [id, title] of state.liked) {
     box.append(el("span", {
-      class: "chip", "data-item": id, title: "remove",
+      class: "chip", "data-item": id, title: `${title} (click to remove)`,
       onclick: () => { state.liked.delete(id); renderLiked(); refresh(); },
-    }, title));
+    }, short(title)));
   }
 }
 
 function itemRow(item, withReason) {
   const id = item.item || item.id;
   const info = el("div", {},
-    el("div", { class: "title", text: item.title || id }),
+    el("div", { class: "title", title: item.title || id, text: item.title || id }),
     el("div", { class: "meta", text: describe(item) }));
-  if (withReason && item.reason) info.append(el("div", { class: "reason", "data-testid": "reason", text: item.reason }));
+  if (withReason && item.reason) {
+    info.append(el("div", { class: "reason", "data-testid": "reason", title: item.reason, text: shortReason(item) }));
+  }
   const button = el("button", { "data-testid": "like", "data-item": id, onclick: () => like(item) }, "Like");
   return el("li", { class: "item", "data-item": id }, info, button);
 }

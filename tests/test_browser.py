@@ -185,3 +185,43 @@ def test_a_long_title_does_not_widen_the_page(server, browser):
     assert width <= inner, f"the page is {width} px wide in a {inner} px window"
     box = css("[data-testid=liked]")[0].rect
     assert chip.rect["x"] + chip.rect["width"] <= box["x"] + box["width"] + 1
+
+
+def test_errors_name_the_field_once_and_clear(server, browser):
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    def text(testid):
+        return css(f"[data-testid={testid}]")[0].text
+
+    def put(testid, value):  # a value set from script, which maxlength does not stop
+        browser.execute_script(
+            "const e = document.querySelector(`[data-testid=${arguments[0]}]`);"
+            "e.value = arguments[1]; e.dispatchEvent(new Event('input'));",
+            testid,
+            value,
+        )
+
+    browser.get(server + "/")
+    wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
+    # the inputs hold no more than the server takes (schemas.MAX_TEXT, MAX_ID, the search's 200)
+    limits = {
+        t: css(f"[data-testid={t}]")[0].get_attribute("maxlength") for t in ("search", "about", "user-id")
+    }
+    assert limits == {"search": "200", "about": "4000", "user-id": "256"}
+
+    put("search", "x" * 201)
+    message = wait_for(lambda: text("search-error"), what="the search error")
+    assert message.startswith("q: String should have at most 200 characters"), message
+    assert not message.startswith("q: q:")
+    # a later search that works clears it
+    put("search", "Star Wars")
+    wait_for(lambda: css("[data-testid=search-results] button[data-item='50']"), what="search results")
+    assert not text("search-error")
+
+    put("about", "a" * 4001)
+    message = wait_for(lambda: text("error"), what="the recommend error")
+    assert message.startswith("text: String should have at most 4000 characters"), message
+    assert not css("[data-testid=recs] li.item")

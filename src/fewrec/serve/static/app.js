@@ -21,8 +21,18 @@ async function api(path, body) {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   };
   const resp = await fetch(path, opts);
-  const data = await resp.json();
-  if (!resp.ok) throw new Error(data.field ? `${data.field}: ${data.message}` : data.message);
+  let data;
+  try {
+    data = await resp.json();
+  } catch {
+    throw new Error(`${resp.status} ${resp.statusText}`.trim()); // no JSON: a proxy's error page
+  }
+  if (!resp.ok) {
+    const message = data.message || `${resp.status} ${resp.statusText}`.trim();
+    // a validation error's message already names its field ("q: String should have ...")
+    const named = !data.field || message.startsWith(`${data.field}:`);
+    throw new Error(named ? message : `${data.field}: ${message}`);
+  }
   return data;
 }
 
@@ -127,12 +137,14 @@ function search() {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(async () => {
     const q = $("search").value.trim();
-    if (!q) { $("search-results").replaceChildren(); return; }
+    if (!q) { $("search-results").replaceChildren(); $("search-error").textContent = ""; return; }
     try {
       const data = await api(`/items?limit=8&q=${encodeURIComponent(q)}`);
       $("search-results").replaceChildren(...data.items.map((it) => itemRow(it, false)));
+      $("search-error").textContent = "";
     } catch (err) {
-      $("error").textContent = err.message;
+      $("search-results").replaceChildren();
+      $("search-error").textContent = err.message;
     }
   }, 150);
 }

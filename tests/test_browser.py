@@ -7,6 +7,7 @@ Chromium, chromedriver or selenium is missing (``apt-get install chromium chromi
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 import time
@@ -225,3 +226,23 @@ def test_errors_name_the_field_once_and_clear(server, browser):
     message = wait_for(lambda: text("error"), what="the recommend error")
     assert message.startswith("text: String should have at most 4000 characters"), message
     assert not css("[data-testid=recs] li.item")
+
+
+def test_the_header_follows_a_hot_swap(server, browser, cold_user):
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    def header():
+        return browser.find_element(By.ID, "model-info").text
+
+    browser.get(server + "/")
+    shown = wait_for(lambda: re.search(r"model v(\d+)", header()), what="the model version")
+    # swap in the same saved model (the server fixture's): a new version
+    path = saved_model("fewshot", cold_user.train, **FAST_FEWSHOT)
+    r = httpx.post(f"{server}/admin/model", json={"path": str(path)}, headers={"X-API-Key": "k"}, timeout=120)
+    assert r.status_code == 200, r.text
+    version = r.json()["version"]
+    assert version == int(shown.group(1)) + 1
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=refresh]").click()
+    wait_for(lambda: header().endswith(f"model v{version}"), what="the header after the swap")
+    assert header().startswith("fewshot · ")

@@ -2,7 +2,7 @@
 // Everything is an anonymous session (POST /recommend), so the page needs no API key.
 "use strict";
 
-const state = { liked: new Map(), seq: 0 };
+const state = { liked: new Map(), seq: 0, modelVersion: null, loadingModel: false };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -118,6 +118,7 @@ async function refresh() {
     const data = await api("/recommend", request());
     if (seq !== state.seq) return; // a newer request is on its way
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
+    if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
     const notes = (data.notes || []).length ? ` · note: ${data.notes.join("; ")}` : "";
     $("status").textContent = `${data.items.length} items · ${data.policy} · ${ms} ms${notes}`;
@@ -149,6 +150,21 @@ function search() {
   }, 150);
 }
 
+// The header: the served model, read again whenever a response names another model version.
+async function loadModelInfo() {
+  if (state.loadingModel) return;
+  state.loadingModel = true;
+  try {
+    const info = await api("/admin/model");
+    state.modelVersion = info.version;
+    $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
+  } catch {
+    $("model-info").textContent = "";
+  } finally {
+    state.loadingModel = false;
+  }
+}
+
 let typingTimer = null;
 function debouncedRefresh() {
   clearTimeout(typingTimer);
@@ -168,9 +184,7 @@ function init() {
   $("explore").addEventListener("change", refresh);
   $("refresh").addEventListener("click", refresh);
   $("search").addEventListener("input", search);
-  api("/admin/model").then((info) => {
-    $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
-  }).catch(() => { $("model-info").textContent = ""; });
+  loadModelInfo();
   refresh();
 }
 

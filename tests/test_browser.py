@@ -246,3 +246,24 @@ def test_the_header_follows_a_hot_swap(server, browser, cold_user):
     browser.find_element(By.CSS_SELECTOR, "[data-testid=refresh]").click()
     wait_for(lambda: header().endswith(f"model v{version}"), what="the header after the swap")
     assert header().startswith("fewshot · ")
+
+
+def test_exploration_is_the_services_default_unless_chosen(server, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    def status():
+        return browser.find_element(By.CSS_SELECTOR, "[data-testid=status]").text
+
+    browser.get(server + "/")
+    # nothing chosen: explore is left out, and a new user (no history) gets the default, UCB
+    wait_for(lambda: "exploring (ucb)" in status(), what="the service's default exploration")
+    choice = Select(browser.find_element(By.CSS_SELECTOR, "[data-testid=explore]"))
+    assert choice.first_selected_option.get_attribute("value") == ""
+    wait_for(
+        lambda: "fewer than 20 liked items" in choice.first_selected_option.text, what="the default's text"
+    )
+    choice.select_by_value("false")
+    wait_for(lambda: "best guess (greedy)" in status(), what="the best guess")
+    choice.select_by_value("true")
+    wait_for(lambda: "exploring (ucb)" in status(), what="exploration asked for")

@@ -92,7 +92,10 @@ function itemRow(item, withReason) {
 }
 
 function request() {
-  const body = { k: 10, items: [...state.liked.keys()], explore: $("explore").checked };
+  const body = { k: 10, items: [...state.liked.keys()] };
+  // "" leaves explore out: the service's default (explore while the user has few history items)
+  const explore = $("explore").value;
+  if (explore) body.explore = explore === "true";
   const mode = document.querySelector("input[name=mode]:checked").value;
   if (mode === "known") {
     const user = $("user-id").value.trim();
@@ -121,7 +124,8 @@ async function refresh() {
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
     const notes = (data.notes || []).length ? ` · note: ${data.notes.join("; ")}` : "";
-    $("status").textContent = `${data.items.length} items · ${data.policy} · ${ms} ms${notes}`;
+    const policy = data.policy === "greedy" ? "best guess (greedy)" : `exploring (${data.policy})`;
+    $("status").textContent = `${data.items.length} items · ${policy} · ${ms} ms${notes}`;
     $("recs").dataset.version = String(seq);
   } catch (err) {
     if (seq !== state.seq) return;
@@ -150,6 +154,15 @@ function search() {
   }, 150);
 }
 
+// What the service does when a request leaves explore out (engine.py, Engine._policy).
+function autoExploration(cfg) {
+  const width = cfg.policy === "thompson" ? cfg.scale : cfg.c;
+  if (cfg.policy === "off" || cfg.available === false || width === 0) {
+    return "the best guess (this service does not explore)";
+  }
+  return `explore while fewer than ${cfg.until} liked items are known`;
+}
+
 // The header: the served model, read again whenever a response names another model version.
 async function loadModelInfo() {
   if (state.loadingModel) return;
@@ -158,6 +171,7 @@ async function loadModelInfo() {
     const info = await api("/admin/model");
     state.modelVersion = info.version;
     $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
+    $("explore-auto").textContent = `Automatic: ${autoExploration(info.exploration || {})}`;
   } catch {
     $("model-info").textContent = "";
   } finally {

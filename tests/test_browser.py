@@ -267,3 +267,31 @@ def test_exploration_is_the_services_default_unless_chosen(server, browser):
     wait_for(lambda: "best guess (greedy)" in status(), what="the best guess")
     choice.select_by_value("true")
     wait_for(lambda: "exploring (ucb)" in status(), what="exploration asked for")
+
+
+def test_a_slow_older_search_does_not_replace_a_newer_one(server, browser):
+    from selenium.webdriver.common.by import By
+
+    def results():
+        return [
+            b.get_attribute("data-item") for b in browser.find_elements(By.CSS_SELECTOR, "#search-results li")
+        ]
+
+    browser.get(server + "/")
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "[data-testid=recs] li.item"), what="the page")
+    # the search for "Toy Story" answers 1.5 s late, after the newer search for "Star Wars"
+    browser.execute_script(
+        "const fetch0 = window.fetch;"
+        "window.fetch = async (url, opts) => {"
+        "  const resp = await fetch0(url, opts);"
+        "  if (String(url).includes('q=Toy')) await new Promise((r) => setTimeout(r, 1500));"
+        "  return resp; };"
+    )
+    box = browser.find_element(By.CSS_SELECTOR, "[data-testid=search]")
+    box.send_keys("Toy Story")
+    time.sleep(0.5)  # past the 150 ms debounce: the slow search is on its way
+    box.clear()
+    box.send_keys("Star Wars")
+    wait_for(lambda: "50" in results(), what="the Star Wars results")
+    time.sleep(2.0)  # the Toy Story answer has come back by now
+    assert "50" in results() and "1" not in results(), results()

@@ -2,7 +2,7 @@
 // Everything is an anonymous session (POST /recommend), so the page needs no API key.
 "use strict";
 
-const state = { liked: new Map(), seq: 0, modelVersion: null, loadingModel: false };
+const state = { liked: new Map(), seq: 0, searchSeq: 0, modelVersion: null, loadingModel: false };
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -142,12 +142,16 @@ function search() {
   clearTimeout(searchTimer);
   searchTimer = setTimeout(async () => {
     const q = $("search").value.trim();
+    // searches can answer out of order: only the newest may fill the list
+    const seq = ++state.searchSeq;
     if (!q) { $("search-results").replaceChildren(); $("search-error").textContent = ""; return; }
     try {
       const data = await api(`/items?limit=8&q=${encodeURIComponent(q)}`);
+      if (seq !== state.searchSeq) return;
       $("search-results").replaceChildren(...data.items.map((it) => itemRow(it, false)));
       $("search-error").textContent = "";
     } catch (err) {
+      if (seq !== state.searchSeq) return;
       $("search-results").replaceChildren();
       $("search-error").textContent = err.message;
     }

@@ -313,3 +313,34 @@ def test_models_of_ones_own_reach_the_cli_through_fewrec_import(tmp_path):
         [*run, "models"], capture_output=True, text=True, env={**env, "FEWREC_IMPORT": "nosuch"}
     )
     assert wrong.returncode == 2 and "names 'nosuch'" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_cli_train_checks_the_output_can_be_written_before_it_fits(tmp_path):
+    """An audit: `train --output` in a folder that cannot be written trained fully (minutes to
+    hours for slow models), then crashed with a PermissionError traceback. The output is now
+    checked first: one error line, before the data is even read; no folder is left behind."""
+    (tmp_path / "a-file").write_text("not a folder")
+    missing = str(tmp_path / "missing.csv")  # read after the check: its error would come first
+    out = tmp_path / "a-file" / "m"
+    proc = fewrec("train", "popularity", "--output", str(out), "--interactions", missing)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "missing.csv" not in proc.stderr
+    expected = r"error: cannot save the model to .*a-file is a file, not a folder.*Fix: "
+    assert re.match(expected, flat(proc.stderr))
+    made = tmp_path / "new" / "deeper" / "m"  # writable: the check makes and removes its folders
+    proc = fewrec("train", "popularity", "--output", str(made), "--interactions", missing)
+    assert proc.returncode == 2 and "missing.csv" in flat(proc.stderr)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="a read-only folder (root writes anyway)")
+def test_cli_train_into_a_read_only_folder_is_one_error_line(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        proc = fewrec("train", "popularity", "--output", str(locked / "m"), "--interactions", "x.csv")
+    finally:
+        locked.chmod(0o755)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot save the model to" in flat(proc.stderr) and "Permission denied" in flat(proc.stderr)

@@ -739,3 +739,49 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
     from fewrec.models.ensemble import EnsembleConfig, EnsembleRecommender
 
     assert EnsembleRecommender(EnsembleConfig(), tune=False).config.rerank is False  # as make_model
+
+
+def _tiny_popularity():
+    """A popularity model fit on a dozen interactions: quick to fit and to save."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    rows = [(f"u{u}", f"i{(u + j) % 6}") for u in range(6) for j in range(2)]
+    return make_model("popularity").fit(load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"])))
+
+
+def test_a_model_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
+    """An audit: saving where no folder can be made raised the raw OSError (a PermissionError
+    naming the hidden `.m.saving-...` folder). It is now a FewrecError naming the path and the
+    reason, and nothing is left behind."""
+    from fewrec.errors import FewrecError
+
+    model = _tiny_popularity()
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(FewrecError, match=r"cannot save the model to .*a-file/m \(.*a-file is a file, not"):
+        model.save(tmp_path / "a-file" / "m")
+    real = Path.mkdir
+
+    def denied(self, *args, **kwargs):
+        if ".saving-" in self.name:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", denied)
+    with pytest.raises(FewrecError, match=r"cannot save the model to .*ro/m \(Permission denied: .*Fix: "):
+        model.save(tmp_path / "ro" / "m")
+    monkeypatch.undo()
+    real_write = Path.write_bytes
+
+    def full(self, data):
+        if self.name == "vocab.json":
+            raise OSError(28, "No space left on device", str(self))
+        return real_write(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(FewrecError, match=r"cannot save the model to .*full \(No space left on device"):
+        model.save(tmp_path / "full")
+    monkeypatch.undo()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "ro"]  # no saving folder left
+    assert model.save(tmp_path / "full") == tmp_path / "full"

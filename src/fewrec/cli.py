@@ -396,6 +396,7 @@ def train(
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
+    from fewrec.models.base import check_save_path
 
     settings = _parse_set(set_)
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
@@ -413,6 +414,7 @@ def train(
             f"--output {output} is a folder with other files in it, not a saved model. "
             "Fix: give a new or empty folder"
         )
+    check_save_path(output)  # before the fit: a read-only folder failed only once it was done
     data = _own_data(**_data_options(locals()))
     data = load_dataset() if data is None else data
     if min_rating is not None:

@@ -1117,7 +1117,11 @@ class Recommender(ABC):
             raise FewrecError(
                 with_fix(f"{path} is a file; a model is saved as a directory", "pick another path")
             )
-        if path.is_dir() and not (path / "config.json").exists() and any(path.iterdir()):
+        try:
+            other_files = path.is_dir() and not (path / "config.json").exists() and any(path.iterdir())
+        except OSError as exc:  # a folder that cannot be read
+            raise _unsavable(path, exc) from None
+        if other_files:
             raise FewrecError(  # its files would be mixed with the model's (the CLI refused it)
                 with_fix(
                     f"{path} is a folder with other files in it, not a saved model",
@@ -1167,9 +1171,10 @@ class Recommender(ABC):
         # Written whole into a sibling folder, then swapped in: replacing the files one by one,
         # a save cut short loaded silently with the new arrays and the old ids
         target = path.absolute()
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
-        tmp.mkdir()
+        try:
+            tmp = _saving_folder(target)
+        except OSError as exc:
+            raise _unsavable(path, exc) from None
         try:
             with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
                 np.savez(fh, **arrays)
@@ -1187,8 +1192,10 @@ class Recommender(ABC):
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 tmp.rename(target)
-        except BaseException:
+        except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, OSError):  # no room left, a folder made read-only meanwhile
+                raise _unsavable(path, exc) from None
             raise
         return path
 
@@ -1196,6 +1203,48 @@ class Recommender(ABC):
     def load(cls, path: str | Path) -> Recommender:
         """Load a saved model directory (any registered model when called on the base)."""
         return load_model(path)
+
+
+def _saving_folder(target: Path) -> Path:
+    """A new hidden sibling of ``target`` (an absolute path) that a save writes its files into
+    before swapping it in."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    return tmp
+
+
+def _unsavable(path: Path, exc: OSError) -> FewrecError:
+    """An OS error of a save as one error naming the path and the reason."""
+    above = next((p for p in Path(path).absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():  # mkdir says only "File exists"
+        reason = f"{above} is a file, not a folder"
+    else:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        if exc.filename:
+            reason += f": {exc.filename}"
+    return FewrecError(
+        with_fix(
+            f"cannot save the model to {path} ({reason})",
+            "give a path in a folder you can write to, with room for the model",
+        )
+    )
+
+
+def check_save_path(path: str | Path) -> None:
+    """That a model can be saved at ``path``, or the FewrecError `Recommender.save` would raise
+    there: a fit of minutes or hours is not wasted on an output it cannot write. It makes (and
+    removes) the folder a save writes into, and the missing folders above it."""
+    target = Path(path).absolute()
+    made = [p for p in target.parents if not p.exists()]  # the deepest first
+    try:
+        _saving_folder(target).rmdir()
+    except OSError as exc:
+        raise _unsavable(Path(path), exc) from None
+    finally:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def check_model_dir(path: Path) -> None:

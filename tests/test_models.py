@@ -741,14 +741,18 @@ def test_a_model_of_ones_own_is_checked_where_it_went_wrong_late(warm, tmp_path)
     assert EnsembleRecommender(EnsembleConfig(), tune=False).config.rerank is False  # as make_model
 
 
-def _tiny_popularity():
-    """A popularity model fit on a dozen interactions: quick to fit and to save."""
+def _tiny_data():
+    """A dozen interactions: models fit on them quickly and save small."""
     import pandas as pd
 
     from fewrec.data import load_interactions
 
     rows = [(f"u{u}", f"i{(u + j) % 6}") for u in range(6) for j in range(2)]
-    return make_model("popularity").fit(load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"])))
+    return load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]))
+
+
+def _tiny_popularity():
+    return make_model("popularity").fit(_tiny_data())
 
 
 def test_a_model_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch):
@@ -785,3 +789,21 @@ def test_a_model_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch
     monkeypatch.undo()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "ro"]  # no saving folder left
     assert model.save(tmp_path / "full") == tmp_path / "full"
+
+
+def test_a_model_class_loads_only_its_own_models(tmp_path):
+    """An audit: `EASE.load(path)` of a folder holding a popularity model quietly returned the
+    PopularityRecommender. A model class's `load` now refuses another model, naming both;
+    `Recommender.load` and `load_model` still load any model."""
+    from fewrec.errors import FewrecError
+    from fewrec.models.base import Recommender, load_model
+
+    path = _tiny_popularity().save(tmp_path / "m")
+    with pytest.raises(FewrecError, match=r"m holds a popularity model \(PopularityRecommender\), not ease "):
+        MODELS["ease"].load(path)
+    with pytest.raises(FewrecError, match=r"Fix: load it with fewrec.load_model\(path\) or Recommender.load"):
+        MODELS["ease"].load(path)
+    assert type(MODELS["popularity"].load(path)) is MODELS["popularity"]
+    assert Recommender.load(path).name == load_model(path).name == "popularity"
+    rp3 = make_model("rp3beta").fit(_tiny_data())  # a kind of itemknn
+    assert MODELS["itemknn"].load(rp3.save(tmp_path / "rp3")).name == "rp3beta"

@@ -1200,9 +1200,11 @@ class Recommender(ABC):
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> Recommender:
-        """Load a saved model directory (any registered model when called on the base)."""
-        return load_model(path)
+    def load(cls, path: str | Path) -> Self:
+        """Load a saved model directory: any registered model when called on `Recommender`, a
+        model of this class (or a subclass) when called on one (`EASE.load` of a folder holding
+        another model is an error, not that other model)."""
+        return _load_model(path, None if cls is Recommender else cls)
 
 
 def _saving_folder(target: Path) -> Path:
@@ -1272,6 +1274,12 @@ def check_model_dir(path: Path) -> None:
 
 def load_model(path: str | Path) -> Recommender:
     """Load a model saved with `Recommender.save` (never unpickles anything)."""
+    return _load_model(path)
+
+
+def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> Recommender:
+    """`load_model`; with ``expected``, a model of another class is an error, raised before
+    its files are read."""
     path = Path(path)
     cfg_file = path / "config.json"
     check_model_dir(path)
@@ -1290,6 +1298,16 @@ def load_model(path: str | Path) -> Recommender:
                 + f"; known: {sorted(MODELS)}",
                 "a model of your own is known once the module that registers it is imported: "
                 "import it before loading",
+            )
+        )
+    if expected is not None and not issubclass(MODELS[name], expected):
+        wanted = getattr(expected, "name", None)
+        raise FewrecError(
+            with_fix(
+                f"{path} holds a {name} model ({MODELS[name].__name__}), not "
+                + (f"{wanted} ({expected.__name__})" if wanted else expected.__name__),
+                "load it with fewrec.load_model(path) or Recommender.load(path), which load a "
+                "model of any type",
             )
         )
     _check_saved_by(path, meta, MODELS[name])

@@ -807,3 +807,65 @@ def test_a_model_class_loads_only_its_own_models(tmp_path):
     assert Recommender.load(path).name == load_model(path).name == "popularity"
     rp3 = make_model("rp3beta").fit(_tiny_data())  # a kind of itemknn
     assert MODELS["itemknn"].load(rp3.save(tmp_path / "rp3")).name == "rp3beta"
+
+
+def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):
+    """An audit: a save killed midway (kill -9) left its hidden `.m.saving-PID-HEX` folder
+    beside the model (a whole model's files, ~12 MB), and no later save removed it. A save now
+    removes those of processes no longer running whose files are older than
+    STALE_SAVE_SECONDS; a running save's folder, a recent one, another model's and those of a
+    swap cut short stay."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from fewrec.models.base import STALE_SAVE_SECONDS
+
+    path = _tiny_popularity().save(tmp_path / "m")
+    killed = """if True:
+        import os, signal, sys
+        from pathlib import Path
+        from fewrec.models.base import load_model
+
+        def killed(self, data):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        model = load_model(sys.argv[1])
+        Path.write_bytes = killed
+        model.save(sys.argv[1])
+    """
+    proc = subprocess.run([sys.executable, "-c", killed, str(path)], capture_output=True, text=True)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    (left,) = tmp_path.glob(".m.saving-*")
+    assert (left / "state.npz").exists()
+    old = time.time() - STALE_SAVE_SECONDS - 60
+    gone = 2**22 + 7  # above Linux's largest pid: no process
+
+    def aged(folder: Path, when: float = old) -> Path:
+        for p in [*folder.iterdir(), folder]:
+            os.utime(p, (when, when))
+        return folder
+
+    def saving(name: str, pid: int, when: float = old) -> Path:
+        folder = tmp_path / f".{name}.saving-{pid}-0123abcd"
+        folder.mkdir()
+        (folder / "state.npz").write_bytes(b"x")
+        return aged(folder, when)
+
+    aged(left)
+    running = saving("m", os.getppid())  # a running process: its save may go on
+    fresh = saving("m", gone, when=time.time() - 5)  # no process, but just written
+    other = saving("other", gone)  # another model's save
+    odd = tmp_path / ".m.saving-by-hand"  # not a save's name
+    odd.mkdir()
+    aged(odd)
+    _tiny_popularity().save(path)
+    assert not left.exists()
+    assert running.exists() and fresh.exists() and other.exists() and odd.exists()
+    # a swap cut short (no model, a replaced folder): the saving folder is the new model
+    swapped = saving("gone", gone)
+    (tmp_path / ".gone.replaced-1-ab").mkdir()
+    _tiny_popularity().save(tmp_path / "gone")
+    assert swapped.exists()

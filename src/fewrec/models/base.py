@@ -24,11 +24,14 @@ import contextlib
 import copy
 import dataclasses
 import difflib
+import glob
 import io
 import json
 import os
+import re
 import secrets
 import shutil
+import time
 import warnings
 import zlib
 from abc import ABC, abstractmethod
@@ -1207,10 +1210,50 @@ class Recommender(ABC):
         return _load_model(path, None if cls is Recommender else cls)
 
 
+STALE_SAVE_SECONDS = 600.0
+"""A ``.NAME.saving-PID-HEX`` folder beside a model whose process is gone and whose files have
+not changed for this long is a save that was killed: the next save of NAME removes it. The age
+guards a save of another container or machine, whose pid this one cannot see (its files change
+as it writes), and a pid reused by a new process keeps a folder rather than losing one."""
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs here; True when that cannot be told."""
+    if os.name != "posix":  # os.kill(pid, 0) would end a Windows process, not probe it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):  # another user's process, an impossible pid
+        return True
+    return True
+
+
+def _remove_stale_saves(target: Path) -> None:
+    """Remove the folders of saves of ``target`` killed midway (a kill -9, a power cut): each
+    is a whole model's files, which no later save removed."""
+    name = glob.escape(target.name)
+    if not target.exists() and any(target.parent.glob(f".{name}.replaced-*")):
+        return  # a swap cut short: these folders hold the models (`check_model_dir` names them)
+    own = re.compile(rf"\.{re.escape(target.name)}\.saving-(\d+)-[0-9a-f]+")
+    for folder in target.parent.glob(f".{name}.saving-*"):
+        match = own.fullmatch(folder.name)
+        if not match or folder.is_symlink() or not folder.is_dir() or _running(int(match[1])):
+            continue
+        try:
+            changed = max([folder.stat().st_mtime] + [f.lstat().st_mtime for f in folder.iterdir()])
+        except OSError:  # removed meanwhile, or unreadable: left alone
+            continue
+        if time.time() - changed > STALE_SAVE_SECONDS:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _saving_folder(target: Path) -> Path:
     """A new hidden sibling of ``target`` (an absolute path) that a save writes its files into
-    before swapping it in."""
+    before swapping it in; the folders of earlier saves there that were killed are removed."""
     target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_saves(target)
     tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     return tmp

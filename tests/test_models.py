@@ -869,3 +869,22 @@ def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):
     (tmp_path / ".gone.replaced-1-ab").mkdir()
     _tiny_popularity().save(tmp_path / "gone")
     assert swapped.exists()
+
+
+def test_a_save_to_a_link_replaces_the_model_it_points_to(tmp_path):
+    """An audit: saving over `current -> v1` replaced the link with a folder of its own (v1
+    kept the old model), so a deployment that switches `current` between versions broke. A
+    save follows the link: v1 holds the new model and `current` still points to it."""
+    import os
+
+    from fewrec.models.base import load_model
+
+    v1 = _tiny_popularity().save(tmp_path / "v1")
+    os.symlink("v1", tmp_path / "current")
+    make_model("itemknn").fit(_tiny_data()).save(tmp_path / "current")
+    assert os.readlink(tmp_path / "current") == "v1"
+    assert load_model(v1).name == load_model(tmp_path / "current").name == "itemknn"
+    os.symlink("v2", tmp_path / "next")  # a link to a folder yet to be made
+    _tiny_popularity().save(tmp_path / "next")
+    assert os.readlink(tmp_path / "next") == "v2" and load_model(tmp_path / "v2").name == "popularity"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "next", "v1", "v2"]

@@ -1173,8 +1173,8 @@ class Recommender(ABC):
         )
         # Written whole into a sibling folder, then swapped in: replacing the files one by one,
         # a save cut short loaded silently with the new arrays and the old ids
-        target = path.absolute()
         try:
+            target = _save_target(path)
             tmp = _saving_folder(target)
         except OSError as exc:
             raise _unsavable(path, exc) from None
@@ -1259,6 +1259,15 @@ def _saving_folder(target: Path) -> Path:
     return tmp
 
 
+def _save_target(path: Path) -> Path:
+    """Where a save of ``path`` writes: its absolute path with links followed, so a save to a
+    link (``current -> v1``) replaces the model in ``v1`` and the link still points there."""
+    try:
+        return path.resolve()
+    except RuntimeError as exc:  # a loop of links (an OSError from Python 3.13)
+        raise OSError(str(exc)) from None
+
+
 def _unsavable(path: Path, exc: OSError) -> FewrecError:
     """An OS error of a save as one error naming the path and the reason."""
     above = next((p for p in Path(path).absolute().parents if p.exists()), None)
@@ -1280,9 +1289,10 @@ def check_save_path(path: str | Path) -> None:
     """That a model can be saved at ``path``, or the FewrecError `Recommender.save` would raise
     there: a fit of minutes or hours is not wasted on an output it cannot write. It makes (and
     removes) the folder a save writes into, and the missing folders above it."""
-    target = Path(path).absolute()
-    made = [p for p in target.parents if not p.exists()]  # the deepest first
+    made: list[Path] = []
     try:
+        target = _save_target(Path(path))
+        made = [p for p in target.parents if not p.exists()]  # the deepest first
         _saving_folder(target).rmdir()
     except OSError as exc:
         raise _unsavable(Path(path), exc) from None

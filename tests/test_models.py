@@ -888,3 +888,28 @@ def test_a_save_to_a_link_replaces_the_model_it_points_to(tmp_path):
     _tiny_popularity().save(tmp_path / "next")
     assert os.readlink(tmp_path / "next") == "v2" and load_model(tmp_path / "v2").name == "popularity"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "next", "v1", "v2"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an open file through /proc")
+def test_a_save_flushes_its_files_and_folders_to_disk(tmp_path, monkeypatch):
+    """An audit: a save renamed its folder into place without flushing its files, so a power
+    cut could leave a model of empty or partly written files. Every file and the new folder
+    are flushed before the rename, the parent folder after it."""
+    import os
+
+    real = os.fsync
+    flushed = []
+
+    def fsync(fd):
+        flushed.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    _tiny_popularity().save(tmp_path / "m")
+    saving = flushed[0].parent
+    assert saving.name.startswith(".m.saving-")
+    assert flushed == [saving / "state.npz", saving / "config.json", saving / "vocab.json", saving, tmp_path]
+    flushed.clear()
+    _tiny_popularity().save(tmp_path / "m")  # over a model saved before: the same
+    assert [p.name for p in flushed[:3]] == ["state.npz", "config.json", "vocab.json"]
+    assert flushed[3].name.startswith(".m.saving-") and flushed[4:] == [tmp_path]

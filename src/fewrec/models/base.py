@@ -1179,11 +1179,17 @@ class Recommender(ABC):
         except OSError as exc:
             raise _unsavable(path, exc) from None
         try:
+            # Each file, then the folders, is flushed to disk before the next step: after a power
+            # cut the renamed folder could otherwise hold empty or partly written files.
             with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
                 np.savez(fh, **arrays)
+                fh.flush()
+                os.fsync(fh.fileno())
             for name, data in files.items():
                 if data is not None:
                     (tmp / name).write_bytes(data)
+                    _fsync(tmp / name)
+            _fsync(tmp, folder=True)
             if target.exists():  # a model saved there before, or an empty folder
                 old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
                 target.rename(old)
@@ -1192,9 +1198,11 @@ class Recommender(ABC):
                 except BaseException:
                     old.rename(target)
                     raise
+                _fsync(target.parent, folder=True)
                 shutil.rmtree(old, ignore_errors=True)
             else:
                 tmp.rename(target)
+                _fsync(target.parent, folder=True)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OSError):  # no room left, a folder made read-only meanwhile
@@ -1257,6 +1265,20 @@ def _saving_folder(target: Path) -> Path:
     tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     return tmp
+
+
+def _fsync(path: Path, folder: bool = False) -> None:
+    """Flush ``path``'s data (a file) or entries (a folder) to disk. A folder that cannot be
+    opened or flushed (Windows, some network file systems) is left to the system."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        if not folder:
+            raise
 
 
 def _save_target(path: Path) -> Path:

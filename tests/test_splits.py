@@ -88,11 +88,22 @@ def test_tallrec_protocol_matches_the_paper_recipe(ml100k):
 
 
 def test_tallrec_refuses_data_without_dislikes_before_training(ml100k):
-    # implicit data (every rating 1) has no "rating > 3" likes: the test AUC cannot be computed,
-    # which used to surface only after every model had been trained
+    # implicit data (every rating 1) has no dislikes: the test AUC cannot be computed, which
+    # used to surface only after every model had been trained
     implicit = ml100k.interactions.assign(rating=1.0)
-    with pytest.raises(DataError, match="liked and disliked targets.*0 liked"):
+    with pytest.raises(DataError, match="liked and disliked targets.*test targets all liked"):
         tallrec_split(ml100k.with_interactions(implicit))
+
+
+def test_tallrec_likes_follow_the_rating_scale(ml100k):
+    """A like is above 60% of the top rating: on a 1-10 scale "> 3" made 4 of 10 a like (77% of
+    the samples liked, against 39% of the same ratings in stars)."""
+    stars = tallrec_split(ml100k)
+    tens = tallrec_split(
+        ml100k.with_interactions(ml100k.interactions.assign(rating=lambda f: 2 * f["rating"]))
+    )
+    np.testing.assert_array_equal(tens.train.labels, stars.train.labels)
+    np.testing.assert_array_equal(tens.test.history_labels, stars.test.history_labels)
 
 
 @pytest.mark.parametrize(

@@ -268,7 +268,8 @@ class TallrecSamples:
     Attributes:
         users: internal user index per sample.
         history: (n, 10) internal item indices of the previous 10 interactions, oldest first.
-        history_labels: (n, 10) 1 = liked (rating > 3), 0 = not.
+        history_labels: (n, 10) 1 = liked (rating above 60% of the top rating: > 3 of 5 stars),
+            0 = not.
         items: target item per sample.
         labels: target label per sample.
         timestamps: target time per sample.
@@ -354,9 +355,14 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
 
     Users are taken in order of first appearance in the rating file; each user's interactions
     are sorted by time (stable); a sample is the previous ``seq_len`` interactions plus the
-    target; the LAST ``n_samples`` samples are kept and split 8:1:1 by position.
+    target; the LAST ``n_samples`` samples are kept and split 8:1:1 by position. A rating is a
+    like above `LIKE_SHARE` (60%) of the data's top rating, as models read a like: TALLRec's
+    "more than 3 stars" on a 1-5 scale, more than 6 on 1-10 (where "> 3" took 4 of 10 for one).
     """
+    from fewrec.models.base import LIKE_SHARE
+
     inter = data.interactions
+    like_above = LIKE_SHARE * float(inter["rating"].max()) if len(inter) else 0.0
     order = pd.unique(inter["user"].to_numpy())
     rank = np.empty(data.n_users, dtype=np.int64)
     rank[order] = np.arange(len(order))
@@ -366,7 +372,7 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
     for u, idx in frame.groupby("_rank", sort=True).indices.items():
         sub = frame.iloc[idx]
         items = sub["item"].to_numpy()
-        likes = (sub["rating"].to_numpy() > 3).astype(np.int8)
+        likes = (sub["rating"].to_numpy() > like_above).astype(np.int8)
         ts = sub["timestamp"].to_numpy()
         for i in range(seq_len, len(items)):
             users_l.append(order[u])
@@ -404,8 +410,8 @@ def _check_tallrec_labels(samples: TallrecSamples, n: int) -> None:
             f"the tallrec protocol needs liked and disliked targets in its test samples; this data "
             f"has {n} samples ({liked} liked), test targets all "
             f"{'absent' if len(test) == 0 else ('liked' if test[0] else 'disliked')}",
-            fix="use explicit ratings where rating > 3 means a like (1-5 stars), and users with more "
-            "than 10 interactions; implicit data (every rating 1) has no dislikes",
+            fix="use explicit ratings, where a like is above 60% of the top rating (above 3 of 5 stars), "
+            "and users with more than 10 interactions; implicit data (every rating 1) has no dislikes",
         )
 
 

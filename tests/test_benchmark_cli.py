@@ -533,3 +533,45 @@ def test_tallrec_reads_a_samples_not_liked_items_as_dislikes():
     alone = model.score_batch(QueryBatch(np.full(len(samples), -1), sp.csr_matrix(liked)))
     np.testing.assert_allclose(got, alone[np.arange(len(samples)), samples.items], rtol=1e-6)
     assert (hist.data <= 1.5).any()  # the samples do hold not-liked items
+
+
+def _own_data(n_users=40, per_user=lambda u: 8, n_items=30, users=None, seed=0):
+    """Small data of one's own (not MovieLens): ``per_user(u)`` interactions of user u, rated
+    1-5, in time order; ``users``: an optional user table keyed by user_id."""
+    from fewrec.data.loaders import load_interactions
+
+    rng = np.random.default_rng(seed)
+    rows = [
+        (f"u{u}", f"i{i}", int(rng.integers(1, 6)), 1000 + u * 100 + j)
+        for u in range(n_users)
+        for j, i in enumerate(rng.choice(n_items, per_user(u), replace=False))
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    return load_interactions(frame, users=users, name="own")
+
+
+def test_default_cold_user_models_leave_out_popularity_segment_without_an_age_field(monkeypatch):
+    """popularity-segment (a default cold-user model) segments by age: on data without that user
+    field the default benchmark failed partway ("popularity segment_by names 'age', not a user
+    field ([])"). A default is left out, with the reason; one asked for fails up front, with a fix."""
+    from fewrec.eval import benchmark
+
+    monkeypatch.setitem(benchmark.DEFAULT_MODELS, "cold-user", ["popularity", "popularity-segment"])
+    users = pd.DataFrame({"user_id": [f"u{u}" for u in range(40)], "country": ["US", "FR"] * 20})
+    data = _own_data(users=users)
+    result = run_benchmark("cold-user", dataset=data, shots=[1], progress=False)
+    assert list(result["models"]) == ["popularity"]
+    assert "['age']" in result["settings"]["models_left_out"]["popularity-segment"]
+    with pytest.raises(ConfigError, match="not a user field") as caught:
+        run_benchmark("cold-user", ["popularity-segment"], dataset=data, shots=[1], progress=False)
+    assert (
+        """Fix: segment by the data's user fields, e.g. --set 'popularity-segment.segment_by=["country"]'"""
+        in str(caught.value)
+    )
+    with pytest.raises(ConfigError, match="Fix: give --users a table with the field 'age'"):
+        run_benchmark("cold-user", ["popularity-segment"], dataset=_own_data(), shots=[1], progress=False)
+    # the data's own field, asked for: it runs
+    configs = {"popularity-segment": {"segment_by": ["country"]}}
+    ok = run_benchmark("cold-user", dataset=data, shots=[1], configs=configs, progress=False)
+    assert list(ok["models"]) == ["popularity", "popularity-segment"]
+    assert "models_left_out" not in ok["settings"]

@@ -325,6 +325,12 @@ def benchmark(
             f"interaction left after revealing that many{most}; --shots chooses the K",
             highlight=False,
         )
+    for name, why in result["settings"].get("models_left_out", {}).items():
+        hint = (
+            f"{name} left out of the default models: {why}; to run it, name it in --models and "
+            f"--set '{name}.segment_by=[...]' to fields of the --users table"
+        )
+        err.print(f"[yellow]note:[/yellow] {escape(hint)}", highlight=False)
     console.print(markdown_table(result), markup=False)
     if output:
         write_result(result, output)

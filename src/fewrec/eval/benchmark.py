@@ -40,7 +40,7 @@ from fewrec.data.splits import (
     warm_split,
 )
 from fewrec.data.transfer import onto_catalogue, pool_users
-from fewrec.errors import ConfigError, is_whole_number
+from fewrec.errors import ConfigError, is_whole_number, with_fix
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
@@ -104,6 +104,48 @@ def _factory(name: str, configs: dict[str, dict[str, Any]], reveal: str | None =
     if reveal is not None and "reveal" in MODELS[base].Config.model_fields:
         cfg.setdefault("reveal", reveal)
     return lambda: make_model(base, **cfg)
+
+
+def _missing_user_fields(name: str, configs: dict[str, dict[str, Any]], data: Dataset) -> list[str]:
+    """The user fields that model ``name`` (with its preset and overrides) segments users by and
+    ``data`` lacks (popularity-segment: age)."""
+    name = name.partition("@")[0]  # a tallrec variant is its model's settings
+    base, preset = PRESETS.get(name, (name, {}))
+    if base not in MODELS or "segment_by" not in MODELS[base].Config.model_fields:
+        return []
+    fields = {**preset, **configs.get(name, {})}.get("segment_by", ())
+    if isinstance(fields, str):  # "auto": whatever fields the data has
+        return []
+    return [f for f in fields if f not in data.user_info.columns]
+
+
+def fit_to_data(
+    models: Sequence[str], data: Dataset, configs: dict[str, dict[str, Any]], defaults: bool
+) -> tuple[list[str], dict[str, str]]:
+    """The models that can run on ``data``, and why each of the others was left out.
+
+    A default model (not asked for, no ``--set`` of its own) that segments users by fields the
+    data lacks (popularity-segment: age) is left out; one asked for is an error, before anything
+    trains (it failed after the models before it had trained)."""
+    fields = list(data.user_info.columns)
+    left_out: dict[str, str] = {}
+    for m in models:
+        missing = _missing_user_fields(m, configs, data)
+        if not missing:
+            continue
+        why = f"{m} segments users by {missing}, not a user field of the data ({fields})"
+        if defaults and m.partition("@")[0] not in configs:
+            left_out[m] = why
+            continue
+        if fields:
+            fix = (
+                f"segment by the data's user fields, e.g. --set '{m}.segment_by=[\"{fields[0]}\"]' "
+                f"(or {m}.segment_by=auto for all of them), or leave {m} out"
+            )
+        else:
+            fix = f"give --users a table with the field {missing[0]!r}, or leave {m} out"
+        raise ConfigError(with_fix(why, fix))
+    return [m for m in models if m not in left_out], left_out
 
 
 def _movielens_1m_likes(data: Dataset) -> Dataset:
@@ -185,6 +227,8 @@ def run_benchmark(
     "random". Without ``shots``, cold-user runs the default K (0, 1, 3, 5, 10, 20) that leave
     some test user an interaction to predict; those left out are listed in
     ``settings["shots_left_out"]`` (a K asked for that no test user reaches is an error).
+    Without ``models``, a default model the data cannot run (popularity-segment without an
+    ``age`` user field) is left out, and why is in ``settings["models_left_out"]``.
     Ranking protocols keep each model's per-query values of the headline metric
     (``"<headline>/per_user"``) and, when ``baseline`` is among the models, add each model's
     gain over it with a paired bootstrap CI (`add_gains`).
@@ -193,6 +237,7 @@ def run_benchmark(
     models = check_request(protocol, models, configs, shots, reveal, baseline)
     configs = configs or {}
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    models, models_left_out = fit_to_data(models, data, configs, defaults)
     results: dict[str, dict[str, float]] = {m: {} for m in models}
     settings: dict[str, Any] = {}
 
@@ -312,6 +357,8 @@ def run_benchmark(
                 # a total over its fits (K and draws); a model fitted once counts once
                 results[m]["train_seconds"] += float(sum(r["train_seconds"] for r in runs))
 
+    if models_left_out:
+        settings["models_left_out"] = models_left_out
     doc = {
         "protocol": protocol,
         "dataset": data.name,
@@ -437,10 +484,11 @@ def run_seeds(
     seeds = [int(s) for s in seeds]
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
-    models = _model_list(models, protocol)
-    if baseline is not None and baseline not in models:
-        raise ConfigError(f"baseline {baseline!r} is not among the models {models}; add it or pass none")
-    runs = [run_benchmark(protocol, models, seed=s, baseline=baseline, **options) for s in seeds]
+    chosen = _model_list(models, protocol)
+    if baseline is not None and baseline not in chosen:
+        raise ConfigError(f"baseline {baseline!r} is not among the models {chosen}; add it or pass none")
+    # the defaults stay defaults: those the data cannot run are left out, as in one run
+    runs = [run_benchmark(protocol, models or None, seed=s, baseline=baseline, **options) for s in seeds]
     return combine_seeds(runs, baseline)
 
 

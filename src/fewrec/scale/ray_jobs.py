@@ -652,10 +652,11 @@ def run_benchmark_ray(
     from rich.progress import Progress
 
     from fewrec.data.movielens import load_dataset
-    from fewrec.eval.benchmark import add_gains, check_request
+    from fewrec.eval.benchmark import add_gains, check_request, fit_to_data
 
     names = check_request(protocol, models, configs, shots, reveal, baseline)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
+    names, left_out = fit_to_data(names, data, configs or {}, models is None)
     # each task holds one model, and its settings: the gains are added once, to the merged document
     options = {"seed": seed, "shots": shots, "reveal": reveal, "baseline": None}
     configs = configs or {}
@@ -683,6 +684,8 @@ def run_benchmark_ray(
     first = {k: v for k, v in docs[names[0]].items() if k != "configs"}  # that one model's
     if configs:
         first["configs"] = configs
+    if left_out:
+        first["settings"] = {**first["settings"], "models_left_out": left_out}
     merged = {
         **first,
         "models": {m: docs[m]["models"][m] for m in names},

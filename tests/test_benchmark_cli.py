@@ -575,3 +575,29 @@ def test_default_cold_user_models_leave_out_popularity_segment_without_an_age_fi
     ok = run_benchmark("cold-user", dataset=data, shots=[1], configs=configs, progress=False)
     assert list(ok["models"]) == ["popularity", "popularity-segment"]
     assert "models_left_out" not in ok["settings"]
+
+
+def test_seeds_give_no_gain_where_the_baseline_scores_0(recwarn):
+    """On cold-item popularity can score 0 (it cannot rank cold items): the seeds' gains were
+    +inf% / +nan% with numpy's "invalid value encountered" warning; one split gives no gain
+    there (`add_gains`), and neither do its seeds now."""
+
+    def run(seed, base):
+        models = {"popularity": {"recall@20": base}, "random": {"recall@20": 0.1}}
+        return {
+            "protocol": "cold-item",
+            "dataset": "own",
+            "seed": seed,
+            "settings": {"test_train_ratio": 0.2},
+            "machine": {},
+            "models": models,
+        }
+
+    doc = combine_seeds([run(0, 0.0), run(1, 0.0)], "popularity")
+    assert doc["gain"] == {} and "gain over" not in markdown_table(doc)
+    assert "inf" not in markdown_table(doc) and "nan" not in markdown_table(doc)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    doc = combine_seeds([run(0, 0.05), run(1, 0.0)], "popularity")  # 0 on one seed: no gain
+    assert doc["gain"] == {}
+    doc = combine_seeds([run(0, 0.05), run(1, 0.1)], "popularity")
+    assert doc["gain"]["random"]["per_seed"] == pytest.approx([1.0, 0.0])

@@ -499,7 +499,7 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
 
     The runs must share protocol, dataset, reveal and config overrides. Models and metrics that
     some run lacks (e.g. a K only one run evaluated) are left out; a ``baseline`` not in every
-    run gives no gains.
+    run, or scoring 0 on the headline metric in some run, gives no gains.
     """
     if not runs:
         raise ConfigError("no runs to combine")
@@ -542,11 +542,11 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     head = HEADLINE.get(first["protocol"])
     if head not in summary[models[0]]:  # e.g. cold-user without K = 5 among the shots
         head = None
-    if baseline is not None and head is not None:
-        base = np.array([r["models"][baseline][head] for r in runs])
+    base = np.array([r["models"][baseline][head] for r in runs]) if baseline and head else None
+    # no gain where the baseline scores 0 on some seed (popularity on cold-item), as in `add_gains`
+    if base is not None and bool(np.all(base > 0)):
         for m in models:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
+            per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
             if ratio is not None:
                 gain[m]["ci_corrected"] = _mean_ci(per, test_train_ratio=ratio)["ci"]

@@ -601,3 +601,38 @@ def test_seeds_give_no_gain_where_the_baseline_scores_0(recwarn):
     assert doc["gain"] == {}
     doc = combine_seeds([run(0, 0.05), run(1, 0.1)], "popularity")
     assert doc["gain"]["random"]["per_seed"] == pytest.approx([1.0, 0.0])
+
+
+def test_gain_without_an_interval_on_few_test_users_is_no_ci_and_json_null(tmp_path):
+    """Bootstrap draws where the baseline scores 0 made every gain interval [+nan%, +nan%] on a
+    few test users, and the JSON held bare NaN (not JSON to strict readers)."""
+    from fewrec.eval.benchmark import add_gains
+
+    few = [0.0] * 7 + [0.5]
+    doc = {
+        "protocol": "cold-user",
+        "dataset": "own",
+        "seed": 0,
+        "settings": {"shots": [5]},
+        "machine": {},
+        "models": {
+            "popularity": {"K5/ndcg@10": 0.0625, "K5/ndcg@10/per_user": few, "diversity@10": float("nan")},
+            "ease": {"K5/ndcg@10": 0.125, "K5/ndcg@10/per_user": [0.5] + few[1:]},
+        },
+    }
+    add_gains(doc, "popularity")
+    assert doc["models"]["ease"]["K5/ndcg@10_gain"] == pytest.approx(1.0)
+    assert doc["models"]["ease"]["K5/ndcg@10_gain_ci_low"] is None
+    table = markdown_table(doc)
+    assert "+100.0% [no CI]" in table and "nan" not in table
+    path = write_result(doc, tmp_path / "r.json")
+
+    def refuse(name):
+        raise ValueError(f"not JSON: {name}")
+
+    back = json.loads(path.read_text(), parse_constant=refuse)
+    assert back["models"]["popularity"]["diversity@10"] is None
+    # such a run still merges with another (a null is a value no run has)
+    other = {**json.loads(path.read_text()), "seed": 1}
+    merged = combine_seeds([back, other], "popularity")
+    assert "diversity@10" not in merged["summary"]["popularity"]

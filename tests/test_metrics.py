@@ -216,6 +216,19 @@ def test_bootstrap_gain_ci_is_paired_over_users():
         M.bootstrap_gain_ci(base, base[:10])
 
 
+def test_bootstrap_gain_ci_leaves_out_draws_where_the_baseline_scores_0():
+    """On few test users some resamples draw only users the baseline scores 0 on: their gain is
+    0/0, and the whole interval was NaN, even the baseline's gain over itself."""
+    base = np.r_[np.zeros(16), 0.5, 0.2, 1.0, 0.3, 0.4]  # 0 in a draw: about 0.8 ** 21 = 1%
+    other = np.r_[np.full(16, 0.1), 0.3, 0.1, 1.0, 0.3, 0.2]
+    assert M.bootstrap_gain_ci(base, base) == (0.0, 0.0)
+    lo, hi = M.bootstrap_gain_ci(other, base)
+    assert np.isfinite([lo, hi]).all() and lo < other.mean() / base.mean() - 1 < hi
+    # the baseline scores on 1 user of 8: 0.875 ** 8 = 34% of the draws have no gain: no interval
+    few = np.r_[np.zeros(7), 0.5]
+    assert np.isnan(M.bootstrap_gain_ci(few, few)).all()
+
+
 def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     """An ID-only model scores no cold item: restricted to the cold items its top-k is only the
     tie order of -inf scores (lowest indices first, mostly items the user has seen), which

@@ -416,6 +416,8 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
             values = np.asarray(row[key])
             lo, hi = M.bootstrap_gain_ci(values, base, seed=result["seed"])
             row[f"{head}_gain"] = float(values.mean() / base.mean() - 1.0)
+            # None: no interval (the baseline scores 0 in too many resamples of few users)
+            lo, hi = (lo, hi) if np.isfinite([lo, hi]).all() else (None, None)
             row[f"{head}_gain_ci_low"], row[f"{head}_gain_ci_high"] = lo, hi
     result["baseline"], result["headline"] = baseline, head
     return result
@@ -531,10 +533,10 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     summary: dict[str, dict[str, Any]] = {}
     for m in models:
         metrics = [k for k, v in first["models"][m].items() if isinstance(v, int | float)]
-        summary[m] = {
+        summary[m] = {  # a value written as null (no value: NaN) in some run is left out
             k: _mean_ci([r["models"][m][k] for r in runs])
             for k in metrics
-            if all(k in r["models"][m] for r in runs)
+            if all(isinstance(r["models"][m].get(k), int | float) for r in runs)
         }
     gain: dict[str, Any] = {}
     ratios = [r["settings"].get("test_train_ratio") for r in runs]
@@ -648,7 +650,9 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
             cells.append("" if v is None else (f"{v:.2f}" if m.endswith("seconds") else f"{v:.4f}"))
         if has_gain:
             lo, hi = r.get(gain + "_ci_low"), r.get(gain + "_ci_high")
-            cells.append(f"{r[gain]:+.1%} [{lo:+.1%}, {hi:+.1%}]" if gain in r else "")
+            ci = "[no CI]" if lo is None or hi is None or not np.isfinite([lo, hi]).all() else ""
+            ci = ci or f"[{lo:+.1%}, {hi:+.1%}]"
+            cells.append(f"{r[gain]:+.1%} {ci}" if gain in r else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -700,11 +704,23 @@ def check_result_path(path: str | Path) -> Path:
     return path
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with every NaN or infinite number (nested in dicts and lists) as None."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write the JSON result (and a markdown table beside it, with the suffix .md)."""
     path = check_result_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2, sort_keys=False))
+    # strict JSON: NaN and infinities (no value) as null; bare NaN is not JSON to most readers
+    path.write_text(json.dumps(_json_safe(result), indent=2, sort_keys=False, allow_nan=False))
     if "seeds" in result:
         seeds = ", ".join(str(s) for s in result["seeds"])
         what = f"split seeds {seeds}: mean ± 95% CI half-width"

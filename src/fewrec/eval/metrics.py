@@ -338,31 +338,46 @@ def bootstrap_gain_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the relative gain mean(values) / mean(baseline) - 1, where both
     are per-user values of the same users: each resample draws users, and both models are scored
-    on that draw (paired, so users who are easy or hard for every model do not widen the CI)."""
+    on that draw (paired, so users who are easy or hard for every model do not widen the CI).
+
+    A draw whose baseline mean is 0 has no gain, and is left out; when more than ``1 - level`` of
+    the draws are (few test users, the baseline scoring on a handful), there is no interval:
+    (NaN, NaN). Those draws gave 0/0, and the whole interval was NaN, even the baseline's own.
+    """
     v = np.asarray(values, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)
     if v.shape != b.shape:
         raise ValueError(f"paired values need the same users: {v.shape} vs {b.shape}")
 
     def gains(idx: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return v[idx].mean(axis=1) / b[idx].mean(axis=1) - 1.0
+        base = b[idx].mean(axis=1)
+        out = np.full(len(idx), np.nan)
+        defined = base > 0
+        out[defined] = v[idx[defined]].mean(axis=1) / base[defined] - 1.0
+        return out
 
-    return _percentile_bootstrap(gains, len(v), n_boot, level, seed)
+    return _percentile_bootstrap(gains, len(v), n_boot, level, seed, skip_nan=True, max_skipped=1 - level)
 
 
 def _percentile_bootstrap(
-    statistic, n: int, n_boot: int, level: float, seed: int, skip_nan: bool = False
+    statistic,
+    n: int,
+    n_boot: int,
+    level: float,
+    seed: int,
+    skip_nan: bool = False,
+    max_skipped: float = 1.0,
 ) -> tuple[float, float]:
     """Percentile CI of ``statistic(idx)``, idx: (n_boot x n) users drawn with replacement;
-    with ``skip_nan`` the draws whose statistic is undefined (NaN) are left out."""
+    with ``skip_nan`` the draws whose statistic is undefined (NaN) are left out, and when more
+    than the share ``max_skipped`` of them are, the CI is (NaN, NaN)."""
     if n == 0:
         return (float("nan"), float("nan"))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     stats = statistic(idx)
     if skip_nan:
         stats = stats[~np.isnan(stats)]
-        if not len(stats):
+        if not len(stats) or len(stats) < (1 - max_skipped) * n_boot:
             return (float("nan"), float("nan"))
     alpha = (1 - level) / 2
     return float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha))

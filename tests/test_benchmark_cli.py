@@ -636,3 +636,14 @@ def test_gain_without_an_interval_on_few_test_users_is_no_ci_and_json_null(tmp_p
     other = {**json.loads(path.read_text()), "seed": 1}
     merged = combine_seeds([back, other], "popularity")
     assert "diversity@10" not in merged["summary"]["popularity"]
+
+
+def test_the_table_shows_every_k_asked_for():
+    """The table's K columns were fixed (cold-user K0/K1/K5/K20, tallrec K16/K64/K256): other K
+    asked for were evaluated but not shown (cold-user --shots 3,10 gave no accuracy column)."""
+    data = _own_data(per_user=lambda u: 14)
+    cold = run_benchmark("cold-user", ["popularity"], dataset=data, shots=[3, 10], progress=False)
+    header = markdown_table(cold).splitlines()[0]
+    assert "| K3/ndcg@10 | K10/ndcg@10 | adapt_ms_k5 | train_seconds |" in header
+    tallrec = run_benchmark("tallrec", ["random", "like-share"], dataset=data, shots=[8, 32], progress=False)
+    assert "| model | K8/auc | K32/auc | train_seconds |" in markdown_table(tallrec)

@@ -75,6 +75,7 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
     "ensemble-blend": ("ensemble", {"rerank": False}),
 }
+#: The table's columns; cold-user and tallrec show one per K the run evaluated (`table_metrics`).
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],
     "cold-user": [
@@ -628,9 +629,26 @@ def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> 
     return float(np.median(times))
 
 
+def table_metrics(result: dict[str, Any]) -> list[str]:
+    """The table's columns: `TABLE_METRICS`, and on the protocols with several K one headline
+    column per K the run evaluated (``settings["shots"]``): fixed K columns hid the K asked for
+    (``--shots 3,10`` gave no accuracy column at all)."""
+    protocol, shots = result["protocol"], result.get("settings", {}).get("shots")
+    if not shots or protocol not in ("cold-user", "tallrec"):
+        return list(TABLE_METRICS.get(protocol, []))
+    if protocol == "tallrec":
+        return [f"K{k}/auc" for k in shots] + ["train_seconds"]
+    cols = []
+    for k in shots:
+        cols.append(f"K{k}/ndcg@10")
+        if f"K{k}/ndcg@10" == HEADLINE["cold-user"]:
+            cols.append(f"K{k}/recall@10")
+    return [*cols, "adapt_ms_k5", "train_seconds"]
+
+
 def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None) -> str:
     """A markdown table of the chosen metrics (default: the protocol's headline metrics)."""
-    metrics = list(metrics or TABLE_METRICS.get(result["protocol"], []))
+    metrics = list(metrics or table_metrics(result))
     if "summary" in result:
         return _seeds_table(result, metrics)
     rows = result["models"]

@@ -647,3 +647,27 @@ def test_the_table_shows_every_k_asked_for():
     assert "| K3/ndcg@10 | K10/ndcg@10 | adapt_ms_k5 | train_seconds |" in header
     tallrec = run_benchmark("tallrec", ["random", "like-share"], dataset=data, shots=[8, 32], progress=False)
     assert "| model | K8/auc | K32/auc | train_seconds |" in markdown_table(tallrec)
+
+
+def test_tallrec_k_the_data_cannot_give_is_left_out_or_refused_before_training(monkeypatch):
+    """Default tallrec K = 256 on data of 128 training samples failed after K = 16 and 64 had
+    trained ("K must be in 1..128, got 256", no word of --shots). A default K the data cannot give
+    is left out (recorded); a K asked for is an error naming --shots, before anything trains."""
+    from fewrec.eval import benchmark
+
+    data = _own_data(per_user=lambda u: 14)  # 4 samples a user: 128 to train on
+    result = run_benchmark("tallrec", ["random", "like-share"], dataset=data, progress=False)
+    assert result["settings"]["shots"] == [16, 64] and result["settings"]["shots_left_out"] == [256]
+    assert result["settings"]["n_train"] == 128 and "K64/auc" in result["models"]["like-share"]
+
+    def no_training(*args):
+        raise AssertionError("a model trained before the K were checked")
+
+    monkeypatch.setattr(benchmark, "_timed_fit", no_training)
+    with pytest.raises(ConfigError, match=r"K = 200: .* 128 training samples.*Fix: .*--shots"):
+        run_benchmark("tallrec", ["random"], dataset=data, shots=[8, 200], progress=False)
+    with pytest.raises(ConfigError, match="K = 0"):
+        run_benchmark("tallrec", ["random"], dataset=data, shots=[0], progress=False)
+    small = _own_data(n_users=4, per_user=lambda u: 14, seed=2)  # 16 samples, 12 to train on
+    with pytest.raises(ConfigError, match="K = 16: .* 12 training samples"):
+        run_benchmark("tallrec", ["random"], dataset=small, progress=False)

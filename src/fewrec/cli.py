@@ -318,7 +318,13 @@ def benchmark(
     else:
         result = run_benchmark(protocol, names, baseline=base, **options)
     left_out = result["settings"].get("shots_left_out")
-    if left_out:  # the default K of cold-user, on data of short histories
+    if left_out and protocol == "tallrec":  # the default K, on data of few samples
+        err.print(
+            f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: the data gives "
+            f"{result['settings']['n_train']} training samples; --shots chooses the K",
+            highlight=False,
+        )
+    elif left_out:  # the default K of cold-user, on data of short histories
         most = f" (the most any user has is {int(own.user_counts().max())})" if own is not None else ""
         err.print(
             f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: no test user has an "

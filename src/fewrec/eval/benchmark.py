@@ -245,7 +245,24 @@ def run_benchmark(
     if protocol == "tallrec":
         ks = list(shots or TALLREC_SHOTS)
         split = tallrec_split(data)
-        settings = {"shots": ks, "seeds": list(TALLREC_SEEDS), "n_test": len(split.test)}
+        n_train = len(split.train)
+        # every K checked before anything trains (K = 256 failed after K = 16 and 64 had trained)
+        too_many = [k for k in ks if not 0 < k <= n_train]
+        settings = {"seeds": list(TALLREC_SEEDS), "n_test": len(split.test), "n_train": n_train}
+        if too_many and not shots and len(too_many) < len(ks):
+            # small data: the default K it has too few samples for are left out (and recorded)
+            ks = [k for k in ks if k not in too_many]
+            settings["shots_left_out"] = too_many
+        elif too_many:
+            raise ConfigError(
+                with_fix(
+                    f"K = {too_many[0]}: tallrec draws K of the {n_train} training samples this "
+                    "data gives (80% of its last 10,000 samples; a sample is an interaction after "
+                    "a user's first 10)",
+                    f"choose K from 1 to {n_train} with --shots (shots= in Python)",
+                )
+            )
+        settings = {"shots": ks, **settings}
         if defaults and data.name != NAME:  # the default prior is for ML-100K: elsewhere, ask for it
             models = [m for m in models if not m.endswith("@movielens-1m")]
             results = {m: {} for m in models}

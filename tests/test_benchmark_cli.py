@@ -671,3 +671,33 @@ def test_tallrec_k_the_data_cannot_give_is_left_out_or_refused_before_training(m
     small = _own_data(n_users=4, per_user=lambda u: 14, seed=2)  # 16 samples, 12 to train on
     with pytest.raises(ConfigError, match="K = 16: .* 12 training samples"):
         run_benchmark("tallrec", ["random"], dataset=small, progress=False)
+
+
+def test_the_table_says_how_many_test_users_each_column_rests_on(tmp_path):
+    """The n behind each number was only in the JSON's settings, and the K columns can rest on
+    different users (K0 on every test user, K5 on those with more than 5 interactions)."""
+    data = _own_data(per_user=lambda u: 4 if u % 2 else 9)
+    result = run_benchmark("cold-user", ["popularity"], dataset=data, shots=[0, 5], progress=False)
+    n = result["settings"]["n_test_users"]
+    assert n["K0"] > n["K5"] > 0
+    table = markdown_table(result)
+    assert f"\n\ntest users: K0 {n['K0']}, K5 {n['K5']}\n" in table
+    assert f"Note: {n['K5']} test users behind some numbers (under 20)" in table
+    assert "the K columns rest on different test users" in table
+    path = write_result(result, tmp_path / "r.json")
+    assert f"test users: K0 {n['K0']}, K5 {n['K5']}" in path.with_suffix(".md").read_text()
+    # one K: the same users everywhere; enough of them: no notes
+    warm = run_benchmark("warm", ["popularity"], dataset=_own_data(n_users=60), progress=False)
+    assert markdown_table(warm).endswith(f"\n\ntest users: {warm['settings']['n_test_users']}")
+    # over seeds: each seed's count, and back again when merged apart
+    runs = [
+        run_benchmark("cold-user", ["popularity"], dataset=data, shots=[0, 5], seed=s, progress=False)
+        for s in (1, 2)
+    ]
+    doc = combine_seeds(runs, "popularity")
+    k5 = sorted(r["settings"]["n_test_users"]["K5"] for r in runs)
+    assert k5[0] < k5[1]  # these two splits draw other users
+    assert f"(per split seed): K0 {n['K0']}, K5 {k5[0]}-{k5[1]}" in markdown_table(doc)
+    assert [r["settings"]["n_test_users"] for r in split_runs(doc)] == [
+        r["settings"]["n_test_users"] for r in runs
+    ]

@@ -89,8 +89,11 @@ def test_cli_output_is_not_wrapped_at_80_columns_in_a_log(tmp_path, short_histor
     own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
     table = fewrec(*args, *own)
     assert table.returncode == 0, table.stderr
-    rows = [line for line in table.stdout.splitlines() if line.strip()]
-    assert len(rows) == 4 and all(r.startswith("|") and r.endswith("|") for r in rows), rows
+    lines = [line for line in table.stdout.splitlines() if line.strip()]
+    rows = [line for line in lines if line.startswith("|")]
+    assert len(rows) == 4 and all(r.endswith("|") for r in rows), rows
+    # under the table: its test users, and notes, each a line of its own
+    assert lines[4].startswith("test users: K1") and all(n.startswith("Note: ") for n in lines[5:]), lines
 
 
 def test_cli_recommend_with_an_empty_query_says_so(tmp_path):

@@ -284,6 +284,7 @@ def run_benchmark(
         job = bar.add_task(f"benchmark {protocol}", total=len(tasks))
         if protocol == "warm":
             split = warm_split(data, seed)
+            settings["n_test_users"] = len(split.test)
             settings["test_train_ratio"] = split.test.targets.nnz / max(split.train.n_interactions, 1)
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
@@ -578,6 +579,11 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     left_out = sorted({k for r in runs for k in r["settings"].get("shots_left_out", [])})
     if left_out:
         settings["shots_left_out"] = left_out
+    counts = {str(r["seed"]): r["settings"].get("n_test_users") for r in runs}
+    if any(n != settings.get("n_test_users") for n in counts.values()):  # other splits, other users
+        settings.pop("n_test_users", None)
+        if all(n is not None for n in counts.values()):
+            settings["n_test_users_per_seed"] = counts
     doc = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],
@@ -623,7 +629,14 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     common = {k: result[k] for k in (*need, "data_fingerprint") if k in result}
     if result.get("configs"):
         common["configs"] = result["configs"]
-    return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]
+    per_seed = result["settings"].get("n_test_users_per_seed")
+    if per_seed is None:
+        return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]
+    plain = {k: v for k, v in result["settings"].items() if k != "n_test_users_per_seed"}
+    return [
+        {**common, "settings": {**plain, "n_test_users": per_seed[s]}, "seed": int(s), "models": models}
+        for s, models in result["runs"].items()
+    ]
 
 
 def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:
@@ -689,7 +702,54 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
             ci = ci or f"[{lo:+.1%}, {hi:+.1%}]"
             cells.append(f"{r[gain]:+.1%} {ci}" if gain in r else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + _counts_footer(result, available)
+
+
+#: Fewer test users than this behind a number: the table says its estimates are rough.
+FEW_TEST_USERS = 20
+
+
+def _test_counts(result: dict[str, Any], metrics: Sequence[str]) -> dict[str, list[int]]:
+    """How many test users (tallrec: samples) each shown column rests on, per split seed:
+    ``{"": [n]}`` (one set of users), or ``{"K0": [n, ...], ...}`` (cold-user, per K)."""
+    settings = result.get("settings", {})
+    if result["protocol"] == "tallrec":
+        return {"": [settings["n_test"]]} if "n_test" in settings else {}
+    per_seed = settings.get("n_test_users_per_seed")
+    runs = list(per_seed.values()) if per_seed else [settings.get("n_test_users")]
+    if any(n is None for n in runs):  # results written before the counts were recorded
+        return {}
+    if not isinstance(runs[0], dict):
+        return {"": [int(n) for n in runs]}
+    shown = {m.partition("/")[0] for m in metrics}
+    return {k: [int(n[k]) for n in runs] for k in runs[0] if k in shown and all(k in n for n in runs)}
+
+
+def _counts_footer(result: dict[str, Any], metrics: Sequence[str]) -> str:
+    """A line of how many test users each column rests on, and a note where they are few or
+    differ between the K columns (the n was only in the JSON's settings)."""
+    counts = _test_counts(result, metrics)
+    if not counts:
+        return ""
+    what = "test samples" if result["protocol"] == "tallrec" else "test users"
+    seeds = " (per split seed)" if any(len(set(v)) > 1 for v in counts.values()) else ""
+
+    def n(values: list[int]) -> str:
+        return str(values[0]) if len(set(values)) == 1 else f"{min(values)}-{max(values)}"
+
+    lines = [f"{what}{seeds}: " + ", ".join(f"{k} {n(v)}".strip() for k, v in counts.items())]
+    fewest = min(min(v) for v in counts.values())
+    if fewest < FEW_TEST_USERS:
+        lines.append(
+            f"Note: {fewest} {what} behind some numbers (under {FEW_TEST_USERS}): they and their "
+            "intervals are rough; a few more or fewer can move them a lot."
+        )
+    if len({tuple(v) for v in counts.values()}) > 1:
+        lines.append(
+            "Note: the K columns rest on different test users (revealing K needs users with more "
+            "than K interactions): compare models within a column, not one model across columns."
+        )
+    return "\n\n" + "\n".join(lines)
 
 
 def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
@@ -724,7 +784,7 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
             ci += "" if fixed is None else f"; corrected [{fixed[0]:+.1%}, {fixed[1]:+.1%}]"
             cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return "\n".join(lines) + _counts_footer(result, available)
 
 
 def check_result_path(path: str | Path) -> Path:

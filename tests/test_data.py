@@ -234,6 +234,14 @@ def test_dates_read_one_way_per_column_and_seconds_as_text_or_milliseconds(tmp_p
     millis = as_text.assign(timestamp=[1600000000000, 1600000100000])
     with pytest.raises(DataError, match="milliseconds.*divide milliseconds by 1000"):
         load_interactions(millis)
+    # a date ISO cannot read in a column of ISO dates is an error, not read another way: 2024-25-06
+    # became 25 June (year-day-month) and a typo 2024-13-01 became 13 January
+    for typo in ("2024-25-06", "2024-13-01"):
+        mixed = pd.DataFrame(
+            {"user_id": [0, 1, 2], "item_id": [0, 1, 2], "timestamp": ["2024-05-01", "2024-06-01", typo]}
+        )
+        with pytest.raises(DataError, match=f"has ISO dates .*row 3 has '{typo}', which is not one"):
+            load_interactions(mixed)
 
 
 def test_text_columns_of_any_text_dtype_make_the_item_text(tmp_path):

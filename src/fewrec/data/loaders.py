@@ -425,7 +425,17 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     # column. Each value read on its own took 02/01/2024 for 1 February and 13/01/2024 for 13
     # January in one column, and so kept the wrong one of two ratings of an item.
     parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
-    if parsed.isna().any():
+    unread = (parsed.isna() & series.notna()).to_numpy()
+    if unread.any() and parsed.notna().any():  # not another format for the rest: 2024-25-06
+        # read as year-day-month put a typo (2024-13-01) and a whole column's early days wrong
+        row, iso = int(np.flatnonzero(unread)[0]), series[parsed.notna()].iloc[0]
+        raise DataError(
+            f"column {col!r} has ISO dates ({iso!r}), but {_row(label, row)} has {series.iloc[row]!r}, "
+            "which is not one (a month above 12, a day past the end of its month?)",
+            source=label,
+            fix="correct that date, or write every date in one format (ISO 8601: 2024-06-25)",
+        )
+    if unread.any():
         parsed = parsed.fillna(_one_date_format(series[parsed.isna()], col, label))
     bad = parsed.isna().to_numpy()
     if bad.any():

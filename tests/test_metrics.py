@@ -165,6 +165,11 @@ def test_coverage_diversity_novelty():
     assert M.catalogue_coverage(top, 3, np.array([[True, False], [False, True]])) == pytest.approx(2 / 3)
     div = M.intra_list_diversity(top, vecs, shown)
     assert np.isnan(div[0]) and div[1] == pytest.approx(1.0)
+    # an item without genres (a zero vector) is left out: it counted as orthogonal to everything,
+    # so data without genres gave every model a diversity of 1.0
+    bare = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]])
+    div = M.intra_list_diversity(np.array([[0, 1, 2], [1, 3, 0]]), bare)
+    assert div[0] == pytest.approx(0.0) and np.isnan(div[1])
     nov = M.novelty(np.array([[0, 1], [0, 1]]), counts, 3, np.array([[True, False], [False, False]]))
     assert nov[0] == pytest.approx(0.0) and np.isnan(nov[1])
 

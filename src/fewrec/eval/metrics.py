@@ -289,13 +289,16 @@ def intra_list_diversity(
 ) -> np.ndarray:
     """Per list: mean pairwise cosine distance (1 - cos) of its items' vectors.
 
-    ``item_vectors`` can be text embeddings or multi-hot genres; zero vectors count as
-    orthogonal to everything. With ``shown`` (see `catalogue_coverage`) a list is its shown
-    items only, and a list with fewer than two of them is NaN.
+    ``item_vectors`` can be text embeddings or multi-hot genres; an item whose vector is zero
+    (no genres) is left out of its list: counted as orthogonal to everything, it had made the
+    diversity of data without genres 1.0 for every model. With ``shown`` (see
+    `catalogue_coverage`) a list is its shown items only, and a list with fewer than two
+    measurable items is NaN.
     """
     v = np.asarray(item_vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     v = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
+    has = norms[:, 0] > 0
     k = top.shape[1]
     if shown is None and k < 2:
         return np.zeros(len(top))
@@ -303,6 +306,7 @@ def intra_list_diversity(
     for i, row in enumerate(top):
         if shown is not None:
             row = row[shown[i]]
+        row = row[has[row]]
         if len(row) >= 2:
             sims = v[row] @ v[row].T
             out[i] = np.mean(1.0 - sims[np.triu_indices(len(row), 1)])

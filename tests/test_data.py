@@ -467,3 +467,21 @@ def test_columns_as_a_dict_and_a_template_naming_the_genre_column(tmp_path):
     ]
     with pytest.raises(DataError, match="columns must be a Columns"):
         load_interactions(inter, columns=["u", "i"])
+
+
+def test_the_title_column_can_be_named(tmp_path):
+    """An item table with its titles in `name` had no way to say so: lists and reasons showed
+    raw ids, and `recommend --title` said the items had no title field."""
+    inter = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["b1", "b2", "b1"]})
+    items = pd.DataFrame({"item_id": ["b1", "b2"], "name": ["Dune", "Emma"], "category": ["SF", "Novel"]})
+    cols = Columns(rating=None, timestamp=None, title="name")
+    d = load_interactions(inter, items, columns=cols, item_template="{name}: {category}")
+    assert d.item_info["title"].tolist() == ["Dune", "Emma"] and "name" not in d.item_info.columns
+    assert d.item_texts() == ["Dune: SF", "Emma: Novel"]
+    with pytest.raises(DataError, match="title column 'label' is not in the table"):
+        load_interactions(inter, items, columns=Columns(rating=None, timestamp=None, title="label"))
+    both = items.assign(title=["x", "y"])
+    with pytest.raises(DataError, match="has a 'title' column beside 'name'"):
+        load_interactions(inter, both, columns=cols)
+    plain = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+    assert "title" not in plain.item_info.columns  # the default name may be absent

@@ -101,6 +101,9 @@ UserIdColOpt = Annotated[
     str | None, typer.Option(help="id column of the --users table (default: --user-col)")
 ]
 GenresColOpt = Annotated[str | None, typer.Option(help="genre column of the --items table ('': none)")]
+TitleColOpt = Annotated[
+    str | None, typer.Option(help="title column of the --items table, e.g. name ('': none)")
+]
 GenreSepOpt = Annotated[str, typer.Option(help="separator of genres given as one string")]
 EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
 SepOpt = Annotated[
@@ -133,6 +136,7 @@ def _own_data(
     user_id_col: str | None,
     genres_col: str | None,
     genre_sep: str,
+    title_col: str | None,
     encoding: str,
     sep: str | None,
     item_template: str | None,
@@ -157,6 +161,7 @@ def _own_data(
         user_id=user_id_col or None,
         genres=genres_col,
         genre_sep=genre_sep,
+        title=title_col,
     )
     if sep is not None:
         sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
@@ -197,6 +202,7 @@ def data_info(
     user_id_col: UserIdColOpt = None,
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
+    title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
@@ -259,6 +265,7 @@ def benchmark(
     user_id_col: UserIdColOpt = None,
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
+    title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
@@ -393,6 +400,7 @@ def train(
     user_id_col: UserIdColOpt = None,
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
+    title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,

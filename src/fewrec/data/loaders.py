@@ -30,7 +30,8 @@ class Columns(Settings):
     1.0 (implicit feedback); without a timestamp the row order is the time order. Set them to
     ``None`` (or ``""``) to say so. Only the default names (``"rating"``, ``"timestamp"``,
     ``"genres"``) may be absent from a table silently; a name you chose that is missing is an error.
-    ``genres`` names a column of genre lists or of strings split by ``genre_sep``.
+    ``genres`` names a column of genre lists or of strings split by ``genre_sep``; ``title``
+    the column of item titles (``"name"``, say), which is then read as ``title``.
 
     Ids are text. From CSV/TSV the id columns are read verbatim (``007`` stays ``"007"``, and
     ``NA``/``null`` are ids, not missing values); from DataFrames/Parquet a whole-number float id
@@ -48,6 +49,9 @@ class Columns(Settings):
     user_id: str | None = None
     genres: str | None = "genres"
     genre_sep: str = "|"
+    title: str | None = "title"
+    """The item table's column of titles (read as ``title``: how lists and reasons name an item,
+    and what ``--title`` matches), e.g. ``"name"``."""
 
 
 Table = pd.DataFrame | str | Path
@@ -618,14 +622,25 @@ def load_interactions(
         _require(itab, [key], tlabel, "item id")
         item_vocab = Vocabulary(_unique_ids(itab, key, tlabel))
         item_info = itab.drop(columns=[key]).reset_index(drop=True)
-        genres = _optional_column(itab, cols, "genres", tlabel, "pass genres=None for no genres")
-        if genres and cols.genres != key:
-            item_info = item_info.rename(columns={cols.genres: "genres"})
-            if item_template is not None and cols.genres != "genres":  # "{tags}" names it too
-                item_template = re.sub(
-                    r"\{" + re.escape(cols.genres) + r"([}!:])", r"{genres\1", item_template
-                )
-            item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
+        for field in ("genres", "title"):  # read under their own names, whatever the table's
+            flag = "--genres-col" if field == "genres" else "--title-col"
+            fix = f"pass {field}=None (CLI: {flag} '') for none"
+            name = getattr(cols, field)
+            if not _optional_column(itab, cols, field, tlabel, fix) or name == key:
+                continue
+            if name != field:
+                if field in item_info.columns:
+                    raise DataError(
+                        f"the item table has a {field!r} column beside {name!r}, given as its {field}s",
+                        source=tlabel,
+                        fix=f"drop or rename one of them (CLI: {flag} {field} reads the {field!r} column)",
+                    )
+                item_info = item_info.rename(columns={name: field})
+                if item_template is not None:  # "{tags}" names it too
+                    named = r"\{" + re.escape(name) + r"([}!:])"
+                    item_template = re.sub(named, "{" + field + r"\1", item_template)
+            if field == "genres":
+                item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])

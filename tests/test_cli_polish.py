@@ -190,6 +190,15 @@ def test_cli_warnings_print_as_one_line(tmp_path):
     err = flat(proc.stderr)
     assert "warning: the items have no text" in err and "--items" in err
     assert "UserWarning" not in proc.stderr and "warnings.warn" not in proc.stderr
+    # so do items of a table whose text fields are blank for some of them (half a catalogue)
+    items = tmp_path / "items.csv"
+    items.write_text(
+        "item_id,name\n" + "".join(f"sku-{i},{'Book ' + str(i) if i % 2 else ''}\n" for i in range(6))
+    )
+    args = ["--interactions", str(data), "--items", str(items), "--rating-col", "", "--time-col", ""]
+    proc = fewrec("train", "content", "--output", str(tmp_path / "m2"), *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: 3 of 6 items have no text" in flat(proc.stderr) and "sku-0" in proc.stderr
 
 
 def test_cli_models_shows_each_presets_own_defaults():

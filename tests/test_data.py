@@ -485,3 +485,15 @@ def test_the_title_column_can_be_named(tmp_path):
         load_interactions(inter, both, columns=cols)
     plain = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
     assert "title" not in plain.item_info.columns  # the default name may be absent
+
+
+def test_categorical_float_ids_and_fields_ending_a_sentence(tmp_path):
+    """A categorical column of float ids gave "1.0" (plain floats give "1"); a field ending in a
+    full stop made "quests.. Fantasy" in the joined item text."""
+    inter = pd.DataFrame({"user_id": pd.Categorical([1.0, 2.0]), "item_id": ["b1", "b2"]})
+    items = pd.DataFrame(
+        {"item_id": ["b1", "b2"], "description": ["Two quests.", "A ride"], "category": ["Fantasy", "Travel"]}
+    )
+    d = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+    assert list(d.users.ids) == ["1", "2"]
+    assert d.item_texts() == ["Two quests. Fantasy", "A ride. Travel"]

@@ -408,10 +408,7 @@ def item_texts(
         ]
         if not cols:
             return names
-        joined = (
-            ". ".join(field_text(row[c]) for c in cols if field_text(row[c]))
-            for row in info.to_dict("records")
-        )
+        joined = (_sentences(field_text(row[c]) for c in cols) for row in info.to_dict("records"))
         return [text or name for text, name in zip(joined, names, strict=True)]  # all blank: its id
     rows = [{k: field_text(v) for k, v in r.items()} for r in info.to_dict("records")]
     # a free `text` the template does not name is read after it: "title and text are understood
@@ -442,6 +439,16 @@ def _template_fields(template: str) -> set[str]:
         return {f.split(".")[0].split("[")[0] for _, f, _, _ in string.Formatter().parse(template) if f}
     except ValueError:
         return set()
+
+
+def _sentences(parts: Iterable[str]) -> str:
+    """Non-blank fields joined as sentences: ". " between them, or a space after one that ends
+    a sentence itself ("quests. Fantasy", not "quests.. Fantasy")."""
+    out = ""
+    for part in parts:
+        if part:
+            out += ("" if not out else " " if out.rstrip().endswith((".", "!", "?")) else ". ") + part
+    return out
 
 
 def field_text(value: Any) -> str:

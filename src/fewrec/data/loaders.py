@@ -491,6 +491,8 @@ def _id_text(value: object) -> str:
 def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
     """Ids as text: strings as written, integers as written, whole-number floats without ``.0``;
     spaces around an id are dropped, with a warning (" x" from "a, x, 5" was an item of its own)."""
+    if isinstance(series.dtype, pd.CategoricalDtype):  # its values' own rules (1.0 was "1.0")
+        series = series.astype(series.cat.categories.dtype)
     if pd.api.types.is_float_dtype(series) or series.dtype == object:
         ids = series.map(_id_text).astype(str)
     else:

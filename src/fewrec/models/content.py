@@ -56,10 +56,18 @@ def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     from fewrec.text.encoder import get_encoder, length_problem, script_problem
 
     texts = data.item_texts(config.template)
-    if texts and texts == [str(i) for i in data.items.ids]:
+    bare = [i for i, t in zip(data.items.ids, texts, strict=True) if t == str(i)]
+    if texts and len(bare) == len(texts):
         warnings.warn(
             "the items have no text (no item table, or no text field in it), so a text model reads "
             "their ids; give item text (Python: load_interactions(items=...); CLI: --items)",
+            UserWarning,
+            stacklevel=3,
+        )
+    elif bare:  # half a catalogue read as ids had passed without a word
+        warnings.warn(
+            f"{len(bare)} of {len(texts)} items have no text (every text field blank, or no row in "
+            f"the item table), so a text model reads their ids: {bare[:3]}; fill their text fields",
             UserWarning,
             stacklevel=3,
         )

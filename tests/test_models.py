@@ -180,6 +180,29 @@ def test_transitions_bad_settings_are_config_errors(bad):
         make_model("transitions", **bad)
 
 
+@pytest.mark.parametrize("name", ["like-clf", "lm-lora", "content-lora", "ease"])
+def test_a_negative_seed_is_a_config_error(name):
+    """A negative seed passed validation, then crashed in np.random.default_rng at fit."""
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"seed: Input should be greater than or equal to 0"):
+        make_model(name, seed=-1)
+    assert make_model(name, seed=3).config.seed == 3
+
+
+def test_negative_seeds_of_lora_and_index_settings_are_config_errors():
+    from fewrec.adapt.lora import LoraOptions
+    from fewrec.errors import ConfigError
+    from fewrec.lm.lora import LoraSettings
+    from fewrec.scale.ann import AnnConfig
+
+    for cls in (LoraOptions, LoraSettings, AnnConfig):
+        with pytest.raises(ConfigError, match="seed"):
+            cls(seed=-3)
+    with pytest.raises(ConfigError, match=r"lora: .*seed: Input should be greater than or equal to 0"):
+        make_model("lm-lora", lora={"seed": -1})
+
+
 def test_transitions_refuses_sessions_too_long_to_count(monkeypatch):
     """Coarse timestamps make huge sessions: a clear error naming the fix, not an out-of-memory."""
     from fewrec.errors import ConfigError

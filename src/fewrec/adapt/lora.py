@@ -57,7 +57,7 @@ class LoraOptions(Settings):
     model_config = ConfigDict(extra="forbid", frozen=True)
     settings_name = "LoRA options"
 
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     lora_rank: int = Field(8, ge=1, le=128)
     """Rank r of the adapters."""
     lora_alpha: float = Field(16.0, gt=0)

@@ -48,7 +48,7 @@ class LoraSettings(Settings):
     warmup_ratio: float = Field(0.1, ge=0, le=1)
     patience: int = Field(2, ge=1)
     """Epochs without a lower validation loss before stopping."""
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 @dataclass

@@ -44,7 +44,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
 from fewrec.errors import (
@@ -106,7 +106,7 @@ class ModelConfig(Settings):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
 
 @dataclass

@@ -87,7 +87,7 @@ class AnnConfig(Settings):
     ef_search: int | None = Field(None, ge=1)
     tune_queries: int = Field(200, ge=10)
     threads: int | None = Field(None, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
 
     @classmethod
     def make(cls, **overrides: Any) -> AnnConfig:

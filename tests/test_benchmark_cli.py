@@ -268,6 +268,40 @@ def test_cli_user_mistakes_give_one_clear_error(args, message):
     assert "Traceback" not in proc.stderr + proc.stdout
 
 
+def test_cli_set_takes_dotted_keys_for_nested_settings():
+    """``--set lora.max_epochs=1`` was "Extra inputs are not permitted": only the JSON form
+    ``--set 'lora={"max_epochs": 1}'`` worked. Dotted keys now nest, and merge."""
+    from fewrec.cli import _parse_set
+    from fewrec.errors import FewrecError
+    from fewrec.models import make_model
+
+    dotted = _parse_set(["lora.max_epochs=1", "lora.lr=0.01", "max_episodes=8"])
+    assert dotted == {"lora": {"max_epochs": 1, "lr": 0.01}, "max_episodes": 8}
+    assert _parse_set(['lora={"max_epochs": 1}', "lora.lr=0.01"]) == {"lora": {"max_epochs": 1, "lr": 0.01}}
+    assert _parse_set(["lora.lr=0.01", 'lora={"max_epochs": 1}']) == {"lora": {"max_epochs": 1, "lr": 0.01}}
+    config = make_model("lm-lora", **dotted).config
+    assert config == make_model("lm-lora", lora={"max_epochs": 1, "lr": 0.01}, max_episodes=8).config
+    assert config.lora.rank == 8 and config.lora.patience == 2  # the others keep their defaults
+    assert _parse_set(["lm-lora.lora.lr=0.01"]) == {"lm-lora": {"lora": {"lr": 0.01}}}
+    with pytest.raises(FewrecError, match="Fix: name the setting"):
+        _parse_set(["lora..lr=1"])
+    with pytest.raises(FewrecError, match="inside lora, which another --set gave the value 5"):
+        _parse_set(["lora=5", "lora.lr=1"])
+    # on the command line: both dotted settings reach the nested config (one error names both)
+    for args in (
+        ["train", "lm-lora", "--output", "/no/such/dir/m"],
+        ["benchmark", "--protocol", "tallrec", "--models", "lm-lora"],
+    ):
+        prefix = "lm-lora." if args[0] == "benchmark" else ""
+        proc = fewrec(*args, "--set", f"{prefix}lora.lr=0", "--set", f"{prefix}lora.max_epochs=-1")
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr and "Extra inputs" not in proc.stderr
+        assert "lr: Input should be greater than 0" in proc.stderr
+        assert "max_epochs: Input should be greater than or equal to 1" in proc.stderr
+    proc = fewrec("benchmark", "--models", "popularity", "--set", "seed=1")
+    assert proc.returncode == 2 and "--set expects model.key=value, got 'seed'" in proc.stderr
+
+
 def test_cli_train_and_recommend_own_csv(tmp_path):
     inter = tmp_path / "i.csv"
     inter.write_text("uid,iid\n" + "".join(f"{u},{i}\n" for u in range(30) for i in range(u % 7, 12, 2)))

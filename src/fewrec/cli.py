@@ -54,17 +54,48 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def _parse_set(values: list[str] | None) -> dict[str, object]:
-    """``key=value`` pairs; values are parsed as JSON when they can be (numbers, bools)."""
+    """``key=value`` pairs; values are parsed as JSON when they can be (numbers, bools). A dotted
+    key sets a nested setting: ``lora.max_epochs=1 lora.lr=0.01`` give
+    ``{"lora": {"max_epochs": 1, "lr": 0.01}}``, as ``lora={"max_epochs": 1, "lr": 0.01}`` does
+    (a JSON object and dotted keys under it merge; the nested settings not given keep their
+    defaults either way)."""
     out: dict[str, object] = {}
     for item in values or []:
         if "=" not in item:
             raise FewrecError(f"--set expects key=value, got {item!r}")
         key, raw = item.split("=", 1)
+        path = [part.strip() for part in key.split(".")]
+        if not all(path):
+            raise FewrecError(
+                f"--set expects key=value, got {item!r}. Fix: name the setting, e.g. --set lr=0.01, "
+                "or a nested one with dots, e.g. --set lora.lr=0.01"
+            )
         try:
-            out[key.strip()] = json.loads(raw)
+            value = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            value = raw
+        node = out
+        for depth, part in enumerate(path[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                given = ".".join(path[: depth + 1])
+                raise FewrecError(
+                    f"--set {item!r} sets a setting inside {given}, which another --set gave the "
+                    f"value {child!r}. Fix: give {given} either as one value or by its nested settings"
+                )
+            node = child
+        _merge_setting(node, path[-1], value)
     return out
+
+
+def _merge_setting(node: dict[str, object], key: str, value: object) -> None:
+    """``node[key] = value``, except that a JSON object merges into nested settings set before."""
+    old = node.get(key)
+    if isinstance(old, dict) and isinstance(value, dict):
+        for k, v in value.items():
+            _merge_setting(old, k, v)
+    else:
+        node[key] = value
 
 
 def _parse_info(values: list[str]) -> dict[str, object]:
@@ -269,7 +300,10 @@ def benchmark(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="model.key=value config override")] = None,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="model.key=value config override (nested: lm-lora.lora.lr=0.01)"),
+    ] = None,
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
     address: RayAddressOpt = None,
 ):
@@ -290,11 +324,13 @@ def benchmark(
     if address is not None and not ray:
         raise FewrecError("--address names the Ray cluster to run on. Fix: add --ray, or drop --address")
     configs: dict[str, dict[str, object]] = {}
-    for key, value in _parse_set(set_).items():
-        if "." not in key:
-            raise FewrecError(f"--set expects model.key=value, got {key!r}")
-        model, field = key.split(".", 1)
-        configs.setdefault(model, {})[field] = value
+    for model, value in _parse_set(set_).items():  # "model.key=value": the first dot ends the model
+        if not isinstance(value, dict):
+            raise FewrecError(
+                f"--set expects model.key=value, got {model!r}. Fix: name the model, e.g. "
+                "--set fewshot.seed=1 or --set lm-lora.lora.lr=0.01"
+            )
+        configs[model] = value
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
     base = "popularity" if baseline is None else (None if baseline.lower() == "none" else baseline)
@@ -411,7 +447,9 @@ def train(
             "are dislikes (models that do not read ratings count every interaction as interest)"
         ),
     ] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="key=value config")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)")
+    ] = None,
 ):
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
     from fewrec.data.movielens import load_dataset

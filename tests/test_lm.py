@@ -110,6 +110,30 @@ def test_bad_prompt_input_errors():
         load_lm("no-such-lm")
 
 
+def test_lm_lora_settings_are_checked_before_training(lm, tiny):
+    """Unknown LoRA targets gave a raw peft ValueError traceback; more upper_layers than the LM
+    has were quietly cut to all its layers (several times slower to train)."""
+    from types import SimpleNamespace
+
+    from fewrec.lm.lora import ALL_LINEAR, LoraSettings, split_for
+    from fewrec.models import make_model
+
+    with pytest.raises(ConfigError, match=r"targets must be a non-empty subset .*'nope' unknown"):
+        make_model("lm-lora", lora={"targets": ["q_proj", "nope"]})
+    with pytest.raises(ConfigError, match="targets must be a non-empty subset"):
+        LoraSettings(targets=())
+    assert LoraSettings(targets=["v_proj", "q_proj", "v_proj"]).targets == ("v_proj", "q_proj")
+    assert LoraSettings().targets == ALL_LINEAR
+    fake = SimpleNamespace(name="smollm2-135m", n_layers=30)
+    assert split_for(LoraSettings(upper_layers=30), fake) == 0
+    assert split_for(LoraSettings(upper_layers=2), fake) == 28
+    with pytest.raises(ConfigError, match=r"upper_layers=31 but the language model 'smollm2-135m' has 30"):
+        split_for(LoraSettings(upper_layers=31), fake)
+    model = make_model("lm-lora", lora={"upper_layers": lm.n_layers + 1}, max_episodes=4)
+    with pytest.raises(ConfigError, match=f"has {lm.n_layers} layers. Fix: adapt 1..{lm.n_layers}"):
+        model.fit(tiny)
+
+
 def test_lora_steps_lower_the_training_loss(lm):
     from fewrec.lm.lora import LoraSettings, evaluate_adapter, split_for, train_lora
     from fewrec.lm.model import new_adapter_name

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 
 from fewrec.errors import ConfigError, DataError, Settings
 from fewrec.lm.model import DEFAULT_UPPER_LAYERS, LanguageModel, _bar
@@ -50,6 +50,15 @@ class LoraSettings(Settings):
     """Epochs without a lower validation loss before stopping."""
     seed: int = Field(0, ge=0)
 
+    @field_validator("targets")
+    @classmethod
+    def _known_targets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [t for t in value if t not in ALL_LINEAR]
+        if bad or not value:
+            unknown = f" ({', '.join(map(repr, bad))} unknown)" if bad else ""
+            raise ValueError(f"targets must be a non-empty subset of {ALL_LINEAR}{unknown}")
+        return tuple(dict.fromkeys(value))
+
 
 @dataclass
 class LoraResult:
@@ -77,8 +86,15 @@ def peft_config(settings: LoraSettings, lm: LanguageModel) -> Any:
 
 
 def split_for(settings: LoraSettings, lm: LanguageModel) -> int:
-    """First adapted layer."""
-    return max(0, lm.n_layers - settings.upper_layers)
+    """First adapted layer; more ``upper_layers`` than the LM has is a `ConfigError` (it was
+    quietly cut to all layers, which makes training several times slower than asked for)."""
+    if settings.upper_layers > lm.n_layers:
+        raise ConfigError(
+            f"LoRA upper_layers={settings.upper_layers} but the language model {lm.name!r} has "
+            f"{lm.n_layers} layers. Fix: adapt 1..{lm.n_layers} upper layers "
+            f"(default {DEFAULT_UPPER_LAYERS}; fewer train faster)"
+        )
+    return lm.n_layers - settings.upper_layers
 
 
 def answer_targets(lm: LanguageModel, labels: Sequence[int] | np.ndarray) -> torch.Tensor:

@@ -374,6 +374,7 @@ class LMLora(_LMRecommender):
         from fewrec.lm.model import new_adapter_name
 
         cfg = self.config
+        split = split_for(cfg.lora, self.lm)  # upper_layers beyond the LM's layers: an error first
         rows = dataset_episodes(data, self._like_cut(), cfg.max_history, cfg.min_history)
         if len(rows[3]) < 2:
             rows = dataset_episodes(data, self._like_cut(), cfg.max_history, 0)
@@ -391,7 +392,7 @@ class LMLora(_LMRecommender):
         valid, train = take_episodes(rows, pool[:n_valid]), take_episodes(rows, pool[n_valid:])
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
         self.adapter_lease_ = AdapterLease(cfg.lm, self.adapter_)
-        self.split_ = split_for(cfg.lora, self.lm)
+        self.split_ = split
         result = train_lora(
             self.lm,
             self.adapter_,

@@ -203,6 +203,28 @@ def test_negative_seeds_of_lora_and_index_settings_are_config_errors():
         make_model("lm-lora", lora={"seed": -1})
 
 
+@pytest.mark.parametrize("name", ["lm-icl", "lm-lora"])
+def test_lm_models_check_their_lm_settings_at_train_time(name, monkeypatch):
+    """lm-icl accepted an unknown LM, a blank noun or an LM whose package is not installed,
+    saved "successfully", and failed only when scoring."""
+    from fewrec.errors import ConfigError, FewrecError
+    from fewrec.lm import model as lmmod
+
+    with pytest.raises(ConfigError, match=r"lm: .*unknown language model 'nope'; choose from"):
+        make_model(name, lm="nope")
+    for blank in ("", " "):
+        with pytest.raises(ConfigError, match="noun must say what the items are"):
+            make_model(name, noun=blank)
+    assert make_model(name, lm="gemma3-270m", noun="book").config.noun == "book"
+    real = lmmod.importlib.util.find_spec
+    monkeypatch.setattr(
+        lmmod.importlib.util, "find_spec", lambda mod: None if mod.startswith("gemma3") else real(mod)
+    )
+    monkeypatch.delitem(lmmod._LOADED, "gemma3-270m", raising=False)
+    with pytest.raises(FewrecError, match=r"'gemma3-270m' needs the package .*Fix: pip install"):
+        make_model(name, lm="gemma3-270m").fit(_tiny_data())
+
+
 def test_transitions_refuses_sessions_too_long_to_count(monkeypatch):
     """Coarse timestamps make huge sessions: a clear error naming the fix, not an out-of-memory."""
     from fewrec.errors import ConfigError

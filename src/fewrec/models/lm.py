@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError, DataError, with_fix
@@ -64,6 +64,21 @@ class LMConfig(ModelConfig):
     max_prompts: int = Field(512, ge=1)
     """Most prompts one `score_batch` call may need (a prompt costs ~0.2-2 s on 2 CPU cores)."""
     progress: bool = False
+
+    @field_validator("lm")
+    @classmethod
+    def _packaged_lm(cls, value: str) -> str:
+        from fewrec.lm.model import resolve_lm
+
+        resolve_lm(value)  # an unknown name was accepted here and failed only when scoring
+        return value
+
+    @field_validator("noun")
+    @classmethod
+    def _some_noun(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("noun must say what the items are, e.g. 'movie' or 'book'")
+        return value
 
 
 def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
@@ -165,6 +180,10 @@ class _LMRecommender(Recommender):
 
     # ------------------------------------------------------------------ fit
     def _fit(self, data: Dataset) -> None:
+        from fewrec.lm.model import _LOADED, gguf_path
+
+        if self.config.lm not in _LOADED:
+            gguf_path(self.config.lm)  # a package not installed: an error now, not when scoring
         self.texts_ = item_prompt_texts(data, self.config.with_year)
         cfg = self.config
         self.demo_rows_: EpisodeRows = ([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))

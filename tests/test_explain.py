@@ -207,3 +207,29 @@ def test_an_ensembles_added_item_gets_finite_contributions(warm):
     (reason,) = explain_recommendations(ens, batch, 0, ens.fitted.items.lookup(["dune"]))
     assert [i for i, _ in reason.because] == ["50"] and "Star Wars" in reason.text
     assert all(np.isfinite(c) and c > 0 for _, c in reason.because), reason.because
+
+
+def test_generated_reason_takes_a_list_of_titles_and_never_ends_mid_clause(monkeypatch):
+    """A lone title was read character by character ('The user enjoyed "S" ...'), and a single
+    sentence cut by the token budget came back as a fragment that did not read as cut."""
+    from fewrec.errors import ArgumentError
+    from fewrec.lm import explain
+
+    def no_lm(name):
+        raise AssertionError("the arguments are checked before the LM loads")
+
+    monkeypatch.setattr(explain, "load_lm", no_lm)
+    with pytest.raises(ArgumentError, match=r"liked_titles must be a list of titles, got 'Star Wars'.*Fix"):
+        explain.generate_reason("Star Wars", "Alien")
+    with pytest.raises(ArgumentError, match="liked_titles must be a list"):
+        explain.reason_messages(5, "Alien")
+    assert '"Star Wars"' in explain.reason_messages(("Star Wars",), "Alien")[1]["content"]
+
+    trim = explain.trim_reason
+    assert trim("A fine film.  It has a") == "A fine film."  # whole sentences, as before
+    assert trim('They will like "Alien" too."') == 'They will like "Alien" too."'
+    cut = 'The user might enjoy "Alien" because it is tense, dark and has a'
+    assert trim(cut) == 'The user might enjoy "Alien" because it is tense…'
+    assert trim('The user might enjoy "Alien" because it is a classic with a') == (
+        'The user might enjoy "Alien" because it is a classic with…'
+    )

@@ -6,9 +6,9 @@ history attribution of `fewrec.explain`. This text only phrases a suggestion for
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from fewrec.errors import ConfigError, DataError
+from fewrec.errors import ArgumentError, ConfigError, DataError
 from fewrec.lm.model import DEFAULT_LM, load_lm
 
 MAX_LIKED = 5
@@ -18,6 +18,12 @@ def reason_messages(
     liked_titles: Sequence[str], target_title: str, noun: str = "movie"
 ) -> list[dict[str, str]]:
     """The chat messages that ask for a one-sentence reason."""
+    if isinstance(liked_titles, str | bytes) or not isinstance(liked_titles, Iterable):
+        # a lone title was read character by character: 'The user enjoyed "S" ...'
+        raise ArgumentError(
+            f"liked_titles must be a list of titles, got {liked_titles!r}",
+            fix=f"pass a list, e.g. [{liked_titles!r}]" if isinstance(liked_titles, str) else None,
+        )
     if not isinstance(target_title, str) or not target_title.strip():
         raise DataError("the target title is empty", fix="pass the recommended item's title")
     liked = [" ".join(t.split()) for t in liked_titles if isinstance(t, str) and t.strip()]
@@ -48,10 +54,22 @@ def generate_reason(
     ``target_title`` given titles they liked."""
     if not 1 <= max_new_tokens <= 128:
         raise ConfigError(f"max_new_tokens must be in 1..128, got {max_new_tokens}")
-    text = load_lm(lm).generate(reason_messages(liked_titles, target_title, noun), max_new_tokens)
+    messages = reason_messages(liked_titles, target_title, noun)
+    return trim_reason(load_lm(lm).generate(messages, max_new_tokens))
+
+
+def trim_reason(text: str) -> str:
+    """Generated text with its spacing normalised, cut to whole sentences when the token budget
+    cut the last one; a single cut-off sentence ends at its last whole clause (a comma or
+    semicolon), else without its last, maybe partial word, and with "…" so it reads as cut."""
     text = " ".join(text.split())
-    # keep whole sentences when the budget cut the last one
-    end = max(text.rfind(". "), text.rfind("! "))
-    if not text.endswith((".", "!", "?")) and end > 0:
-        text = text[: end + 1]
-    return text
+    if not text or text.rstrip("\"')]”’»").endswith((".", "!", "?", "…")):
+        return text
+    end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
+    if end > 0:
+        return text[: end + 1]
+    clause = max(text.rfind(", "), text.rfind("; "))
+    if clause > 0:
+        return text[:clause] + "…"
+    head, _, _ = text.rpartition(" ")
+    return (head or text).rstrip(",;:-– ") + "…"

@@ -225,6 +225,46 @@ def test_lm_models_check_their_lm_settings_at_train_time(name, monkeypatch):
         make_model(name, lm="gemma3-270m").fit(_tiny_data())
 
 
+def test_distillation_student_refuses_no_epochs_and_non_finite_inputs():
+    """epochs=0 or NaN text embeddings left the best weights unset: "TypeError: Expected
+    state_dict to be dict-like"."""
+    from fewrec.adapt.distill import train_student
+    from fewrec.errors import ConfigError, DataError
+
+    rng = np.random.default_rng(0)
+    emb, targets, mask = rng.normal(size=(20, 6)), rng.normal(size=(20, 3)), np.ones(20, bool)
+    for epochs in (0, -1, 1.5):
+        with pytest.raises(ConfigError, match="epochs must be a whole number >= 1"):
+            train_student(emb, targets, mask, epochs=epochs)
+    broken = emb.copy()
+    broken[7, 2] = np.nan
+    with pytest.raises(
+        DataError, match=r"text embeddings hold NaN or infinite values in 1 rows \(the first is row 7"
+    ):
+        train_student(broken, targets, mask, epochs=2)
+    bad_targets = targets.copy()
+    bad_targets[3] = np.inf
+    with pytest.raises(DataError, match=r"the targets hold NaN .*row 3.*Fix"):
+        train_student(emb, bad_targets, mask, epochs=2)
+    mask_without_3 = mask.copy()
+    mask_without_3[3] = False  # a target outside the training rows is never read
+    weights, _ = train_student(emb, bad_targets, mask_without_3, epochs=2)
+    assert np.isfinite(weights["w1"]).all()
+    with pytest.raises(DataError, match="never became finite.*Fix: lower lr"):
+        train_student(emb, targets, mask, epochs=2, lr=float("inf"))
+
+
+def test_distilled_refuses_more_text_dims_than_the_embeddings_have():
+    """text_dims=5000 silently used the 384 dimensions of MiniLM; now an error before any
+    (LM) training."""
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="text_dims=5000 is more than the 384 dimensions of .*MiniLM.*Fix"):
+        make_model("distilled", text_dims=5000).fit(_tiny_data())
+    with pytest.raises(ConfigError, match="text_dims=513 is more than the 512 dimensions"):
+        make_model("distilled", text_dims=513, base_config={"encoder": "multilingual"}).fit(_tiny_data())
+
+
 def test_transitions_refuses_sessions_too_long_to_count(monkeypatch):
     """Coarse timestamps make huge sessions: a clear error naming the fix, not an out-of-memory."""
     from fewrec.errors import ConfigError

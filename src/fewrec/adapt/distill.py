@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fewrec.errors import DataError
+from fewrec.errors import ConfigError, DataError, is_whole_number
 from fewrec.train import seed_everything
 
 
@@ -29,8 +29,19 @@ def train_student(
     stopping). Returns its weights as numpy arrays and the held-out R^2."""
     import torch
 
-    seed_everything(seed)
+    if not is_whole_number(epochs) or epochs < 1:
+        raise ConfigError(f"epochs must be a whole number >= 1, got {epochs!r}")
+    text_emb, targets = np.asarray(text_emb), np.asarray(targets)
     rows = np.flatnonzero(train_mask)
+    for what, values in (("text embeddings", text_emb), ("targets", targets[rows])):
+        if not np.isfinite(values).all():
+            bad = np.flatnonzero(~np.isfinite(values).reshape(len(values), -1).all(axis=1))
+            rows_of = bad if what == "text embeddings" else rows[bad]
+            raise DataError(
+                f"the {what} hold NaN or infinite values in {len(bad)} rows (the first is row {rows_of[0]})",
+                fix="give finite values (re-encode the items' text, or drop the broken rows)",
+            )
+    seed_everything(seed)
     if len(rows) < 4:
         raise DataError(
             f"distillation needs at least 4 items with interactions, got {len(rows)}",
@@ -72,6 +83,11 @@ def train_student(
             bad += 1
             if bad >= patience:
                 break
+    if best_state is None:  # no finite validation loss in any epoch
+        raise DataError(
+            "the student's validation loss never became finite (the training diverged)",
+            fix="lower lr, or check the text embeddings and targets",
+        )
     net.load_state_dict(best_state)
     weights = {
         "w1": net[0].weight.detach().numpy().T.copy(),

@@ -611,11 +611,18 @@ class DistilledLM(Recommender):
                     "make_model('distilled', ...) to train its own teacher",
                 )
             )
+        base = make_model(cfg.base, **cfg.base_config)
+        encoder = getattr(base.config, "encoder", None)
+        if isinstance(encoder, str):  # the embedding width is known before any (LM) training
+            from fewrec.text.encoder import resolve_model
+
+            self._check_text_dims(resolve_model(encoder).dim, f"the base's text encoder {encoder}")
         if teacher is None:
             teacher = make_model(cfg.teacher, **cfg.teacher_config).fit(data)
-        self.base_ = make_model(cfg.base, **cfg.base_config).fit(data)
+        self.base_ = base.fit(data)
         if not hasattr(self.base_, "_features") or not hasattr(self.base_, "emb_"):
             raise ConfigError(f"the base must be a like-classifier (features + text), got {cfg.base!r}")
+        self._check_text_dims(np.shape(self.base_.emb_)[1], "the base's text embeddings")
         self._fit_pca()
         like_cut = self.fitted.like_rating * self.base_.config.like_threshold
         rows = dataset_episodes(data, like_cut, teacher.config.max_history, cfg.min_history)
@@ -655,6 +662,16 @@ class DistilledLM(Recommender):
         model = cls(teacher=teacher.name, teacher_config=teacher.config.model_dump(mode="json"), **config)
         model._given_teacher = teacher
         return model
+
+    def _check_text_dims(self, width: int, source: str) -> None:
+        """More PCA dimensions than the embeddings have were quietly cut to their width."""
+        if self.config.text_dims > width:
+            raise ConfigError(
+                with_fix(
+                    f"text_dims={self.config.text_dims} is more than the {width} dimensions of {source}",
+                    f"set text_dims to 0..{width} (default {DistilledConfig().text_dims})",
+                )
+            )
 
     def _fit_pca(self) -> None:
         emb = np.asarray(self.base_.emb_, dtype=np.float64)

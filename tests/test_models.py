@@ -190,6 +190,15 @@ def test_a_negative_seed_is_a_config_error(name):
     assert make_model(name, seed=3).config.seed == 3
 
 
+def test_fewshot_text_dims_beyond_the_encoders_width_is_a_config_error():
+    """text_dims=5000 silently used the encoder's 384 dimensions."""
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="text_dims=5000 is more than the 384 dimensions"):
+        make_model("fewshot", text_dims=5000)
+    assert make_model("fewshot", text_dims=384).config.text_dims == 384
+
+
 def test_negative_seeds_of_lora_and_index_settings_are_config_errors():
     from fewrec.adapt.lora import LoraOptions
     from fewrec.errors import ConfigError

@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
@@ -43,6 +43,19 @@ class FewShotConfig(TextModelConfig):
     """ALS teacher factors."""
     text_dims: int = Field(8, ge=1)
     """PCA dimensions of the text embedding in the item representation."""
+
+    @model_validator(mode="after")
+    def _text_dims_fit(self) -> FewShotConfig:
+        from fewrec.text.encoder import resolve_model
+
+        width = resolve_model(self.encoder).dim
+        if self.text_dims > width:  # it had silently used the encoder's width
+            raise ValueError(
+                f"text_dims={self.text_dims} is more than the {width} dimensions of the encoder "
+                f"{self.encoder}. Fix: set text_dims to 1..{width} (default 8)"
+            )
+        return self
+
     meta_learn: bool = True
     """Learn the prior and step sizes over K-shot episodes (False: a plain ridge head)."""
     meta_steps: int = Field(400, ge=1)

@@ -109,6 +109,14 @@ def test_cli_recommend_with_an_empty_query_says_so(tmp_path):
     assert "--user ID, --item ID, --title TITLE or --text" in err
     given = fewrec("recommend", str(out), "--item", "50", "--k", "3")
     assert given.returncode == 0 and "query is empty" not in given.stderr
+    # --candidate ranks only the items given (what an LM model needs to score a few)
+    few = fewrec(
+        "recommend", str(out), "--item", "50", "--candidate", "1", "--candidate", "7", "--candidate", "zz"
+    )
+    assert few.returncode == 0, few.stderr
+    rows = [line for line in few.stdout.splitlines() if line.startswith("│")]
+    assert len(rows) == 2 and "Toy Story" in few.stdout
+    assert "candidates not in the catalogue: ['zz']" in flat(few.stderr)
 
 
 def test_cli_recommend_unknown_title_suggests_only_close_titles(tmp_path):

@@ -525,6 +525,10 @@ def recommend(
     ] = None,
     k: Annotated[int, typer.Option(help="how many")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(help="rank only these item ids (repeat it); an LM model scores only them"),
+    ] = None,
 ):
     """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
     side info (a known user's own side info is read from the training data)."""
@@ -564,7 +568,11 @@ def recommend(
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
-        recs = rec.recommend(query, k=k, explain=explain)
+        recs = rec.recommend(query, k=k, explain=explain, candidates=candidate or None)
+    if candidate:
+        unknown = [c for c in candidate if rec.fitted.items.lookup([c])[0] < 0]
+        if unknown:
+            err.print(f"[yellow]note:[/yellow] {escape(f'candidates not in the catalogue: {unknown[:5]}')}")
     if recs.empty:
         err.print("[yellow]note:[/yellow] nothing left to recommend: every item is in the history")
         return

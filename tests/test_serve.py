@@ -969,6 +969,32 @@ def test_store_paths_it_must_not_use_are_refused_in_a_line_and_left_as_they_are(
         Store(tmp_path / "good.db")
     with pytest.raises(FewrecError, match="cannot make the store's folder"):
         Store(tmp_path / "shop.db" / "store.db")
+    notes = tmp_path / "notes.csv"
+    notes.write_text("a,b\n1,2\n")
+    with pytest.raises(FewrecError, match="is not a SQLite database, so not a fewrec store"):
+        Store(notes)
+    assert notes.read_text() == "a,b\n1,2\n"
+
+
+def test_a_reader_of_the_store_does_not_hold_a_user_delete_or_the_writes_after_it(tmp_path):
+    """The checkpoint after deleting a user waited on the write lock for a reader's snapshot (a
+    backup, a query) for up to the store's 30 s, and every write waited with it."""
+    from fewrec.serve.store import FeedbackRecord, Store, UserRecord
+
+    store = Store(tmp_path / "s.db")
+    store.upsert_user(UserRecord("carol", text="SECRET-PERSONAL-TEXT"))
+    reader = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM users").fetchall()  # holds its snapshot
+    t0 = time.perf_counter()
+    assert store.delete_user("carol") == (True, 0)
+    store.add_feedback([FeedbackRecord("dave", "50", "like")])
+    assert time.perf_counter() - t0 < 5.0
+    reader.execute("ROLLBACK")
+    reader.close()
+    assert store.checkpoint()  # the next one moves the rest
+    for path in tmp_path.glob("s.db*"):
+        assert b"SECRET-PERSONAL" not in path.read_bytes(), path.name
 
 
 def test_a_write_the_store_cannot_take_is_a_503_that_says_why(fewshot_dir, tmp_path):
@@ -987,5 +1013,6 @@ def test_a_write_the_store_cannot_take_is_a_503_that_says_why(fewshot_dir, tmp_p
             other.close()
         assert r.status_code == 503, r.text
         assert "could not be written (database is locked)" in r.json()["message"]
+        assert "another process was writing to the store" in r.json()["message"]
         ok = c.post("/feedback", json={"user": "u1", "item": "50", "kind": "like"}, headers=AUTH)
         assert ok.status_code == 201, ok.text

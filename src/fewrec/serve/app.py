@@ -249,7 +249,7 @@ def create_app(
         if not engine.warm:
             threading.Thread(target=_warm, args=(engine,), name="fewrec-warm-up", daemon=True).start()
         yield
-        engine.store.checkpoint()  # the store file alone then holds every write (not its -wal)
+        engine.store.checkpoint(wait=5.0)  # the store file alone then holds every write (not its -wal)
 
     # FastAPIOffline serves /docs and /redoc from files in its package: FastAPI's own pages load
     # their scripts from a CDN, which a machine without internet cannot reach (a blank page)

@@ -171,7 +171,7 @@ class Store:
                 self._writer.execute("UPDATE meta SET value = value WHERE key = 'schema'")
             finally:
                 self._writer.execute("ROLLBACK")
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreWriteError) as exc:  # (the latter from the migration's write)
             raise FewrecError(_open_error(self.path, exc)) from None
 
     def _check_not_foreign(self) -> None:
@@ -179,13 +179,20 @@ class Store:
         tables were added to it (and WAL mode set) when their names did not clash."""
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return
+        with self.path.open("rb") as fh:
+            if fh.read(16) != b"SQLite format 3\x00":
+                raise FewrecError(
+                    f"{self.path} is not a SQLite database, so not a fewrec store (or one damaged at its "
+                    "start); it was left as it is. Fix: give --store a new file or a fewrec store"
+                )
         conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=self.timeout)
         try:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             schema = "meta" in names and conn.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
         finally:
             conn.close()
-        if names and not schema:
+        # (a store stopped between making its tables and writing its schema row has only its own)
+        if names and not schema and not names <= _OWN_TABLES:
             raise FewrecError(
                 f"{self.path} is a SQLite database of something else (tables {sorted(names)[:5]}), not a "
                 "fewrec store; it was left as it is. Fix: give --store a new file or a fewrec store"
@@ -231,17 +238,30 @@ class Store:
         with self._transaction() as conn:
             return [conn.execute(sql, args).lastrowid or 0 for sql, args in statements]
 
-    def checkpoint(self) -> None:
+    def checkpoint(self, wait: float = 0.25) -> bool:
         """Move the writes in the ``-wal`` file into the store file and empty the WAL, so that
-        the file alone holds everything (a backup of it, a deleted user overwritten in it)."""
-        with self._write_lock:
+        the file alone holds everything (a backup of it, a deleted user overwritten in it).
+
+        On a connection of its own, waiting at most ``wait`` seconds: another program reading
+        the store (a backup, a query) holds the checkpoint off, and it had held every write of
+        the service with it, for up to the store's 30 s timeout. Returns whether it completed
+        (if not, the next one, or the one when the service stops, moves the rest)."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
             try:
-                busy = self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
-            except sqlite3.Error as exc:
-                log.warning("could not checkpoint the store %s: %s", self.path, exc)
-                return
+                conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
+                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            finally:
+                conn.close()
+        except sqlite3.Error as exc:
+            log.warning("could not checkpoint the store %s: %s", self.path, exc)
+            return False
         if busy:
-            log.warning("the store %s was busy: its -wal file keeps some writes for now", self.path)
+            log.warning(
+                "the store %s is being read by another program: its -wal file keeps some writes for now",
+                self.path,
+            )
+        return not busy
 
     def close(self) -> None:
         """Close every connection (checkpointing the WAL)."""
@@ -439,16 +459,23 @@ class Store:
 
 
 class StoreWriteError(UnavailableError):
-    """The store could not be written (a full disk, a read-only file): the service answers 503."""
+    """The store could not be written (a full disk, a read-only file, another process writing
+    for longer than the timeout): the service answers 503."""
 
     def __init__(self, path: Path, exc: sqlite3.Error):
+        held = "locked" in str(exc) or "busy" in str(exc)
         super().__init__(
             f"the store {path} could not be written ({exc}), so nothing of this request was stored",
-            fix="free disk space, or make the store file and its folder writable",
+            fix="retry; another process was writing to the store (run one service process per store file)"
+            if held
+            else "free disk space, or make the store file and its folder writable",
         )
 
 
-def _open_error(path: Path, exc: sqlite3.Error) -> str:
+_OWN_TABLES = frozenset({"meta", "items", "users", "feedback", "forgotten", "sqlite_sequence"})
+
+
+def _open_error(path: Path, exc: Exception) -> str:
     """What went wrong opening the store, with the fix for that case."""
     text = str(exc)
     if "malformed" in text or "not a database" in text:

@@ -274,6 +274,10 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
     assert set(recs["item"]) == {"172", "100", "127"}  # "1" was seen
     assert recs["score"].is_monotonic_decreasing
     np.testing.assert_allclose(recs.set_index("item")["score"]["172"], got["172"], rtol=1e-6)
+    # and explains them by scoring only the candidates once per history item left out
+    told = icl.recommend(query, k=2, candidates=["172", "100", "127"], explain=True)
+    assert told["item"].tolist() == recs["item"].tolist()[:2] and all(told["reason"])
+    assert all(set(b) <= {"50", "1"} for b in told["because"])  # never the disliked 181
 
 
 def test_generate_reason_is_short_text(lm):

@@ -65,7 +65,13 @@ class _Found:
 
 
 def _contributions(
-    model: Recommender, batch: QueryBatch, row: int, items: np.ndarray, *, centred: bool = False
+    model: Recommender,
+    batch: QueryBatch,
+    row: int,
+    items: np.ndarray,
+    *,
+    centred: bool = False,
+    columns: np.ndarray | None = None,
 ) -> _Found:
     """`history_contributions`, what the whole history adds, the score each item gains from
     the query's free text, and the largest gain the text gives any item of the catalogue: one
@@ -75,7 +81,11 @@ def _contributions(
     catalogue, i.e. how much more it raised this item than it raised items in general. A liked
     film whose vector shares what every item text shares (the "Title (year). Genres:" template)
     raises every item a little: with ``centred`` it is not cited for a horror film that the text
-    asked for."""
+    asked for.
+
+    ``columns``: score only these items (with ``items`` among them) by ``score_candidates``, as
+    `recommend` does with candidates on a model that has it (an LM model cannot score a whole
+    catalogue once per history item); medians are then over these items."""
     h = batch.history
     lo, hi = h.indptr[row], h.indptr[row + 1]
     hist, vals = h.indices[lo:hi], h.data[lo:hi]
@@ -112,7 +122,13 @@ def _contributions(
         texts = [None if r == n + 1 else text for r in range(m)]
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
     variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
-    full = model.score_batch(variants_batch).astype(np.float64)
+    if columns is None:
+        full = model.score_batch(variants_batch).astype(np.float64)
+    else:  # the others read as excluded (-inf in every row): left out of every median
+        full = np.full((m, model.n_items), -np.inf)
+        if len(columns):
+            cand = np.ascontiguousarray(np.broadcast_to(columns, (m, len(columns))))
+            full[:, columns] = np.asarray(model.score_candidates(variants_batch, cand), np.float32)
     # an item the full query scores but a variant cannot (an ensemble's added item, once the
     # history that its text components read is gone) would rank last: its lowest finite score,
     # so that what raised it is a finite amount, not inf
@@ -199,6 +215,7 @@ def explain_recommendations(
     max_items: int = 2,
     min_share: float = 0.3,
     has_text: bool | None = None,
+    columns: np.ndarray | None = None,
 ) -> list[Reason]:
     """Reasons for recommending ``items`` (internal indices) to query ``row`` of ``batch``.
 
@@ -206,11 +223,12 @@ def explain_recommendations(
     ``min_share`` of the strongest), and the free text when it raised the score as much; an item
     nothing in the query raised is "popular" only when the query is empty for the model.
     ``has_text`` is read from the batch now; the argument is accepted and ignored.
+    ``columns``: the items scored (the candidates of `recommend`), see `_contributions`.
     """
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
         return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]
-    found = _contributions(model, batch, row, items, centred=True)
+    found = _contributions(model, batch, row, items, centred=True, columns=columns)
     hist, contrib, text_gain, text_top = found.hist, found.drops, found.gain, found.gain_top
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))

@@ -923,6 +923,7 @@ class Recommender(ABC):
         batch = full.for_model(self)
         allowed = np.ones(len(st.items), dtype=bool)
         cidx = st.items.lookup(candidates) if candidates is not None else None
+        chosen = None
         if cidx is not None and hasattr(self, "score_candidates"):  # only the candidates' prompts
             chosen = np.unique(cidx[cidx >= 0])
             scores = np.full((len(batch), len(st.items)), -np.inf)
@@ -957,7 +958,7 @@ class Recommender(ABC):
             if explain:
                 from fewrec.explain.reasons import explain_recommendations
 
-                reasons = explain_recommendations(self, batch, q, top)
+                reasons = explain_recommendations(self, batch, q, top, columns=chosen)
                 frame["reason"] = [r.text for r in reasons]
                 frame["because"] = [[i for i, _ in r.because] for r in reasons]
             out.append(frame)

@@ -287,6 +287,8 @@ def test_cli_set_takes_dotted_keys_for_nested_settings():
         _parse_set(["lora..lr=1"])
     with pytest.raises(FewrecError, match="inside lora, which another --set gave the value 5"):
         _parse_set(["lora=5", "lora.lr=1"])
+    with pytest.raises(FewrecError, match="gives lora one value, but another --set gave it nested"):
+        _parse_set(["lora.lr=1", "lora=5"])  # the other order had dropped lr without a word
     # on the command line: both dotted settings reach the nested config (one error names both)
     for args in (
         ["train", "lm-lora", "--output", "/no/such/dir/m"],

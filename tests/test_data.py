@@ -242,6 +242,9 @@ def test_dates_read_one_way_per_column_and_seconds_as_text_or_milliseconds(tmp_p
         )
         with pytest.raises(DataError, match=f"has ISO dates .*row 3 has '{typo}', which is not one"):
             load_interactions(mixed)
+    mixed = mixed.assign(timestamp=["2024-05-01", "Jan 5 2024", ""])  # another format; a blank
+    with pytest.raises(DataError, match="row 2 has 'Jan 5 2024', another format: a column is read in one"):
+        load_interactions(mixed)
 
 
 def test_text_columns_of_any_text_dtype_make_the_item_text(tmp_path):
@@ -485,6 +488,17 @@ def test_the_title_column_can_be_named(tmp_path):
         load_interactions(inter, both, columns=cols)
     plain = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
     assert "title" not in plain.item_info.columns  # the default name may be absent
+    # "Title" and "Genres" for the default names are read as them: Title was not the title,
+    # and Genres was a raw KeyError
+    cased = items.rename(columns={"name": "Title", "category": "Genres"})
+    d = load_interactions(
+        inter, cased, columns=Columns(rating=None, timestamp=None), item_template="{Title} ({Genres})"
+    )
+    assert d.item_info["title"].tolist() == ["Dune", "Emma"] and d.item_info["genres"].tolist() == [
+        ["SF"],
+        ["Novel"],
+    ]
+    assert d.item_texts() == ["Dune (SF)", "Emma (Novel)"]
 
 
 def test_categorical_float_ids_and_fields_ending_a_sentence(tmp_path):

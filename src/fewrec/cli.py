@@ -84,16 +84,23 @@ def _parse_set(values: list[str] | None) -> dict[str, object]:
                     f"value {child!r}. Fix: give {given} either as one value or by its nested settings"
                 )
             node = child
-        _merge_setting(node, path[-1], value)
+        _merge_setting(node, path[-1], value, item)
     return out
 
 
-def _merge_setting(node: dict[str, object], key: str, value: object) -> None:
-    """``node[key] = value``, except that a JSON object merges into nested settings set before."""
+def _merge_setting(node: dict[str, object], key: str, value: object, item: str = "") -> None:
+    """``node[key] = value``, except that a JSON object merges into nested settings set before;
+    a plain value over nested settings set before is an error, as the other order is (the
+    nested ones had been dropped without a word)."""
     old = node.get(key)
     if isinstance(old, dict) and isinstance(value, dict):
         for k, v in value.items():
-            _merge_setting(old, k, v)
+            _merge_setting(old, k, v, item)
+    elif isinstance(old, dict) and old:
+        raise FewrecError(
+            f"--set {item!r} gives {key} one value, but another --set gave it nested settings "
+            f"{old!r}. Fix: give {key} either as one value or by its nested settings"
+        )
     else:
         node[key] = value
 
@@ -133,7 +140,7 @@ UserIdColOpt = Annotated[
 ]
 GenresColOpt = Annotated[str | None, typer.Option(help="genre column of the --items table ('': none)")]
 TitleColOpt = Annotated[
-    str | None, typer.Option(help="title column of the --items table, e.g. name ('': none)")
+    str | None, typer.Option(help="title column of the --items table, e.g. name (default: title)")
 ]
 GenreSepOpt = Annotated[str, typer.Option(help="separator of genres given as one string")]
 EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
@@ -574,7 +581,8 @@ def recommend(
         if unknown:
             err.print(f"[yellow]note:[/yellow] {escape(f'candidates not in the catalogue: {unknown[:5]}')}")
     if recs.empty:
-        err.print("[yellow]note:[/yellow] nothing left to recommend: every item is in the history")
+        where = "of the candidates" if candidate else "item"
+        err.print(f"[yellow]note:[/yellow] nothing left to recommend: every {where} is in the history")
         return
     print_recommendations(
         console,

@@ -429,13 +429,19 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     # column. Each value read on its own took 02/01/2024 for 1 February and 13/01/2024 for 13
     # January in one column, and so kept the wrong one of two ratings of an item.
     parsed = pd.to_datetime(series, errors="coerce", utc=True, format="ISO8601")
-    unread = (parsed.isna() & series.notna()).to_numpy()
+    text = series.astype("string")
+    unread = (parsed.isna() & text.str.strip().fillna("").ne("")).to_numpy()  # (blank: missing)
     if unread.any() and parsed.notna().any():  # not another format for the rest: 2024-25-06
         # read as year-day-month put a typo (2024-13-01) and a whole column's early days wrong
         row, iso = int(np.flatnonzero(unread)[0]), series[parsed.notna()].iloc[0]
+        value = str(series.iloc[row])
+        why = (
+            "which is not one (a month above 12, a day past the end of its month?)"
+            if re.match(r"\s*\d{4}-", value)
+            else "another format: a column is read in one"
+        )
         raise DataError(
-            f"column {col!r} has ISO dates ({iso!r}), but {_row(label, row)} has {series.iloc[row]!r}, "
-            "which is not one (a month above 12, a day past the end of its month?)",
+            f"column {col!r} has ISO dates ({iso!r}), but {_row(label, row)} has {value!r}, {why}",
             source=label,
             fix="correct that date, or write every date in one format (ISO 8601: 2024-06-25)",
         )
@@ -623,13 +629,24 @@ def load_interactions(
         itab, tlabel = read_table(items, what="item", encoding=encoding, sep=sep, ids=(key,))
         _require(itab, [key], tlabel, "item id")
         item_vocab = Vocabulary(_unique_ids(itab, key, tlabel))
-        item_info = itab.drop(columns=[key]).reset_index(drop=True)
-        for field in ("genres", "title"):  # read under their own names, whatever the table's
+        # genres and title are read under their own names, whatever the table's ("Title", "name");
+        # found first, as "Title" for the default name is renamed in the table itself
+        found: dict[str, str] = {}
+        for field in ("genres", "title"):
             flag = "--genres-col" if field == "genres" else "--title-col"
-            fix = f"pass {field}=None (CLI: {flag} '') for none"
+            before = list(itab.columns)
+            if _optional_column(itab, cols, field, tlabel, f"pass {field}=None (CLI: {flag} '') for none"):
+                found[field] = next((b for b, a in zip(before, itab.columns, strict=True) if b != a), field)
+        item_info = itab.drop(columns=[key]).reset_index(drop=True)
+        for field, written in found.items():
+            flag = "--genres-col" if field == "genres" else "--title-col"
             name = getattr(cols, field)
-            if not _optional_column(itab, cols, field, tlabel, fix) or name == key:
+            if name == key:
                 continue
+            if written != field and item_template is not None:  # a template naming "{Title}"
+                item_template = re.sub(
+                    r"\{" + re.escape(written) + r"([}!:])", "{" + field + r"\1", item_template
+                )
             if name != field:
                 if field in item_info.columns:
                     raise DataError(

@@ -399,6 +399,8 @@ def test_models_load_without_the_network_and_leave_hub_settings_alone(tmp_path):
         if sys.argv[2] == "lm":
             from fewrec.lm.model import load_lm
             load_lm()
+        import time
+        time.sleep(1.0)  # a background thread (telemetry) connecting late is caught too
         print("calls", calls)
         print("env", [os.environ.get(k) for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")])
         """

@@ -70,11 +70,12 @@ class LoraResult:
     seconds: float = 0.0
 
 
-def peft_config(settings: LoraSettings, lm: LanguageModel) -> Any:
-    """The `peft.LoraConfig` of these settings on this LM (adapters on the top layers only)."""
+def peft_config(settings: LoraSettings, lm: LanguageModel, *, strict: bool = True) -> Any:
+    """The `peft.LoraConfig` of these settings on this LM (adapters on the top layers only;
+    ``strict``: see `split_for`)."""
     from peft import LoraConfig
 
-    split = split_for(settings, lm)
+    split = split_for(settings, lm, strict=strict)
     return LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,
@@ -85,9 +86,13 @@ def peft_config(settings: LoraSettings, lm: LanguageModel) -> Any:
     )
 
 
-def split_for(settings: LoraSettings, lm: LanguageModel) -> int:
+def split_for(settings: LoraSettings, lm: LanguageModel, *, strict: bool = True) -> int:
     """First adapted layer; more ``upper_layers`` than the LM has is a `ConfigError` (it was
-    quietly cut to all layers, which makes training several times slower than asked for)."""
+    quietly cut to all layers, which makes training several times slower than asked for).
+    ``strict=False`` (loading a model saved before that check) cuts it to all layers, as its
+    adapter was trained."""
+    if settings.upper_layers > lm.n_layers and not strict:
+        return 0
     if settings.upper_layers > lm.n_layers:
         raise ConfigError(
             f"LoRA upper_layers={settings.upper_layers} but the language model {lm.name!r} has "

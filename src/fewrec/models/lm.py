@@ -441,8 +441,8 @@ class LMLora(_LMRecommender):
         lm = self.lm
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
         self.adapter_lease_ = AdapterLease(self.config.lm, self.adapter_)
-        self.split_ = split_for(self.config.lora, lm)
-        lm.add_adapter(self.adapter_, peft_config(self.config.lora, lm))
+        self.split_ = split_for(self.config.lora, lm, strict=False)  # (saved before the check)
+        lm.add_adapter(self.adapter_, peft_config(self.config.lora, lm, strict=False))
         lm.set_adapter_weights(self.adapter_, self.lora_weights_)
 
 

@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -333,6 +334,15 @@ def test_models_of_ones_own_reach_the_cli_through_fewrec_import(tmp_path):
         [*run, "models"], capture_output=True, text=True, env={**env, "FEWREC_IMPORT": "nosuch"}
     )
     assert wrong.returncode == 2 and "names 'nosuch'" in wrong.stderr and "Traceback" not in wrong.stderr
+    # the `fewrec` program finds a module in the current folder, as the README's example has it
+    # (a console script does not put that folder on the path, as `python -m` does)
+    script = Path(sys.executable).parent / "fewrec"
+    if script.exists():
+        plain = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+        here = subprocess.run(
+            [str(script), "models"], capture_output=True, text=True, env=plain, cwd=tmp_path
+        )
+        assert here.returncode == 0 and "flat-test" in here.stdout, here.stderr
 
 
 def test_cli_train_checks_the_output_can_be_written_before_it_fits(tmp_path):

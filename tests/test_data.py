@@ -478,8 +478,9 @@ def test_the_title_column_can_be_named(tmp_path):
     inter = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["b1", "b2", "b1"]})
     items = pd.DataFrame({"item_id": ["b1", "b2"], "name": ["Dune", "Emma"], "category": ["SF", "Novel"]})
     cols = Columns(rating=None, timestamp=None, title="name")
-    d = load_interactions(inter, items, columns=cols, item_template="{name}: {category}")
+    d = load_interactions(inter, items, columns=cols, item_template="{name}: {category}", name="shop")
     assert d.item_info["title"].tolist() == ["Dune", "Emma"] and "name" not in d.item_info.columns
+    assert d.name == "shop"  # (the title column's name had become the dataset's)
     assert d.item_texts() == ["Dune: SF", "Emma: Novel"]
     with pytest.raises(DataError, match="title column 'label' is not in the table"):
         load_interactions(inter, items, columns=Columns(rating=None, timestamp=None, title="label"))

@@ -139,13 +139,14 @@ UserIdColOpt = Annotated[
     str | None, typer.Option(help="id column of the --users table (default: --user-col)")
 ]
 GenresColOpt = Annotated[str | None, typer.Option(help="genre column of the --items table ('': none)")]
-TitleColOpt = Annotated[
-    str | None, typer.Option(help="title column of the --items table, e.g. name (default: title)")
-]
+TitleColOpt = Annotated[str | None, typer.Option(help="title column of the --items table, e.g. name")]
 GenreSepOpt = Annotated[str, typer.Option(help="separator of genres given as one string")]
 EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
 SepOpt = Annotated[
-    str | None, typer.Option(help="CSV field separator, e.g. ';' or '\\t' (default: from the header)")
+    str | None,
+    typer.Option(
+        help="CSV field separator of every file, e.g. ';' or '\\t' (default: each file's, from its header)"
+    ),
 ]
 ItemTemplateOpt = Annotated[
     str | None,
@@ -273,7 +274,9 @@ def list_models():
 @app.command("benchmark")
 def benchmark(
     protocol: Annotated[str, typer.Option(help="warm | cold-user | cold-item | tallrec")] = "warm",
-    models: Annotated[str | None, typer.Option(help="comma-separated model names")] = None,
+    models: Annotated[
+        str | None, typer.Option(help="comma-separated model names (default: every model of the protocol)")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
     seed: Annotated[
         int, typer.Option(help="split seed (models keep their own seed, 0 unless --set MODEL.seed=N)")
@@ -581,8 +584,8 @@ def recommend(
         if unknown:
             err.print(f"[yellow]note:[/yellow] {escape(f'candidates not in the catalogue: {unknown[:5]}')}")
     if recs.empty:
-        where = "of the candidates" if candidate else "item"
-        err.print(f"[yellow]note:[/yellow] nothing left to recommend: every {where} is in the history")
+        what = "every candidate is unknown or in the history" if candidate else "every item is in the history"
+        err.print(f"[yellow]note:[/yellow] nothing left to recommend: {what}")
         return
     print_recommendations(
         console,
@@ -600,8 +603,9 @@ def demo(
         str | None, typer.Option(help="what a second new user writes (default: a sci-fi sentence)")
     ] = None,
 ):
-    """The main job: fetch data, train, a compact cold-start benchmark, and top-10 for a new
-    user who liked three named movies and for one who wrote a sentence."""
+    """The main job: fetch data, a compact cold-start benchmark, train, and top-10 for a new
+    user who liked three named movies, for one who wrote a sentence, and for one who wrote it
+    in Chinese."""
     from fewrec.demo import DEMO_TEXT, run_demo
 
     run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"], text=text or DEMO_TEXT)

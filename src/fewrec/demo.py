@@ -23,7 +23,8 @@ DEMO_TEXT_ZH = "我喜欢太空冒险电影"
 def run_demo(
     console: Console, liked_titles: Sequence[str], model: str = "fewshot", text: str = DEMO_TEXT
 ) -> None:
-    """Fetch data, run a compact cold-start benchmark, train, and recommend for new users."""
+    """Fetch data, run a compact cold-start benchmark, train, and recommend for new users (one
+    of them writing in Chinese, read by the multilingual encoder)."""
     console.rule("1. data")
     path = fetch_movielens_100k()
     data = load_dataset()

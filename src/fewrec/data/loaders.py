@@ -640,23 +640,23 @@ def load_interactions(
         item_info = itab.drop(columns=[key]).reset_index(drop=True)
         for field, written in found.items():
             flag = "--genres-col" if field == "genres" else "--title-col"
-            name = getattr(cols, field)
-            if name == key:
+            chosen = getattr(cols, field)
+            if chosen == key:
                 continue
             if written != field and item_template is not None:  # a template naming "{Title}"
                 item_template = re.sub(
                     r"\{" + re.escape(written) + r"([}!:])", "{" + field + r"\1", item_template
                 )
-            if name != field:
+            if chosen != field:
                 if field in item_info.columns:
                     raise DataError(
-                        f"the item table has a {field!r} column beside {name!r}, given as its {field}s",
+                        f"the item table has a {field!r} column beside {chosen!r}, given as its {field}s",
                         source=tlabel,
                         fix=f"drop or rename one of them (CLI: {flag} {field} reads the {field!r} column)",
                     )
-                item_info = item_info.rename(columns={name: field})
+                item_info = item_info.rename(columns={chosen: field})
                 if item_template is not None:  # "{tags}" names it too
-                    named = r"\{" + re.escape(name) + r"([}!:])"
+                    named = r"\{" + re.escape(chosen) + r"([}!:])"
                     item_template = re.sub(named, "{" + field + r"\1", item_template)
             if field == "genres":
                 item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))

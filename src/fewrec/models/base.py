@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import shutil
+import sys
 import time
 import warnings
 import zlib
@@ -1373,7 +1374,7 @@ def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> 
                 + (f" (saved from {where})" if where else "")
                 + f"; known: {sorted(MODELS)}",
                 "a model of your own is known once the module that registers it is imported: "
-                "import it before loading",
+                "import it before loading (CLI and service: FEWREC_IMPORT=its_module)",
             )
         )
     if expected is not None and not issubclass(MODELS[name], expected):
@@ -1508,7 +1509,12 @@ def _import_builtin_models() -> None:
 
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
-    for module in filter(None, (m.strip() for m in os.environ.get("FEWREC_IMPORT", "").split(","))):
+    modules = [m.strip() for m in os.environ.get("FEWREC_IMPORT", "").split(",") if m.strip()]
+    if modules and "" not in sys.path and os.getcwd() not in sys.path:
+        # the current folder, as `python -c` has it: `fewrec` (a console script) had not found
+        # the README's mymodels.py beside the user
+        sys.path.append(os.getcwd())
+    for module in modules:
         try:
             importlib.import_module(module)
         except ImportError as exc:

@@ -281,8 +281,9 @@ class _LMRecommender(Recommender):
         if n > self.config.max_prompts:
             raise ConfigError(
                 f"{self.name} would score {n} prompts ({len(batch)} queries x {self.n_items} items), "
-                f"over max_prompts={self.config.max_prompts}. Fix: re-rank a short list with lm-rerank, "
-                "score chosen items with score_candidates, or raise max_prompts"
+                f"over max_prompts={self.config.max_prompts}. Fix: score chosen items (score(query, items), "
+                "recommend(query, candidates=...), CLI recommend --candidate ID), re-rank a short list "
+                "with lm-rerank, or raise max_prompts"
             )
         cand = np.tile(np.arange(self.n_items), (len(batch), 1))
         return self.score_candidates(batch, cand).astype(np.float32)

@@ -199,6 +199,32 @@ def test_fewshot_text_dims_beyond_the_encoders_width_is_a_config_error():
     assert make_model("fewshot", text_dims=384).config.text_dims == 384
 
 
+@pytest.mark.parametrize(
+    ("name", "config", "message"),
+    [
+        ("ensemble", {"components": {}}, "components must name at least one model"),
+        ("ensemble", {"components": {"nope": {}}}, r"unknown component\(s\) \['nope'\]"),
+        ("ensemble", {"components": {"ease": {"bogus": 1}}}, "bogus: Extra inputs are not permitted"),
+        ("ensemble", {"components": {"ease": {"l2": -1}}}, "l2: Input should be greater than 0"),
+        ("ensemble", {"components": {"ensemble": {}}}, "an ensemble cannot contain itself"),
+        ("ensemble", {"shots": (-1, 5)}, "shots must be one or more history sizes from 0"),
+        ("dlae", {"shots": (-3, 1, 5)}, "shots must be one or more history sizes from 0"),
+        ("dlae", {"shots": ()}, "shots must be one or more history sizes from 0"),
+        ("fewshot", {"shots": (10**6,)}, "shots must be one or more history sizes from 0 to 1000"),
+        ("fewshot", {"l2": 1e300}, "l2: Input should be less than or equal to"),
+    ],
+)
+def test_core_model_settings_are_checked_when_the_model_is_made(name, config, message):
+    """An audit: an ensemble of no components was saved and then crashed at every query (an
+    argmax of nothing); unknown or badly set components failed only once fit began; dlae's
+    shots=(-3, ...) silently took every query (log1p(-3) is NaN), fewshot's 10**6 exhausted
+    memory; fewshot's l2=1e300 overflowed float32 into NaN scores."""
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        make_model(name, **config)
+
+
 def test_negative_seeds_of_lora_and_index_settings_are_config_errors():
     from fewrec.adapt.lora import LoraOptions
     from fewrec.errors import ConfigError

@@ -66,6 +66,21 @@ FORMAT_VERSION = 1
 LONG_TEXT_WORDS = 150
 """A query text longer than this many words gets a note: it is read as one whole."""
 
+MAX_SHOTS = 1000
+"""The largest history size a model's ``shots`` may name (they are few-shot sizes: 10**6 had
+a meta-learner allocate gigabytes)."""
+
+
+def check_shots(value: tuple[int, ...], *, sort: bool = False) -> tuple[int, ...]:
+    """A config's ``shots``: one or more history sizes from 0 to `MAX_SHOTS` (an empty tuple
+    crashed inside fit; a negative one took every query, as log1p(-3) is NaN); with ``sort``,
+    sorted and each once. (Without it the order is kept: a saved model's per-shot weights follow
+    it.)"""
+    if not value or min(value) < 0 or max(value) > MAX_SHOTS:
+        raise ValueError(f"shots must be one or more history sizes from 0 to {MAX_SHOTS}")
+    return tuple(sorted(set(value))) if sort else tuple(value)
+
+
 LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (4 and 5 of 5 stars):
 what a reason cites as liked (a lower one that is no dislike as rated) and what `content`

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator
 
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.errors import ConfigError
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, nearest_shot, register
+from fewrec.models.base import ModelConfig, QueryBatch, Recommender, check_shots, nearest_shot, register
 
 log = logging.getLogger(__name__)
 _SAID: set[str] = set()
@@ -69,6 +69,11 @@ class DLAEConfig(ModelConfig):
     """A user with K items is scored by the model for dropout 1 - K / (scale * mean items per
     training user), clipped to [0.5, 0.995]. 2.5 came from ML-100K's cold-user validation
     users (optimum near 0.99 at K = 1-3, 0.98 at K = 5, 0.95 at K = 10-20)."""
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return check_shots(v)
 
 
 @register
@@ -180,10 +185,8 @@ class KShotRidgeConfig(ModelConfig):
 
     @field_validator("shots")
     @classmethod
-    def _shots_non_negative(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        if not v or min(v) < 0:
-            raise ValueError("shots must be one or more history sizes >= 0")
-        return tuple(sorted(set(v)))
+    def _shots(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return check_shots(v, sort=True)  # (kshot-ridge has always sorted them)
 
 
 def cosine_similarity(data: Dataset) -> np.ndarray:

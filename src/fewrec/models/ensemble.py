@@ -20,13 +20,13 @@ Known users (whose history is in the training data) get one more weight vector, 
 way on a held-out share of the training interactions. The components are then refitted on all
 the data.
 
-Then (``rerank``, on by default), for new users who reveal K >= 2 items and write no free
-text, LambdaRank re-rankers learned on the same episodes re-order the blend's top 200 items,
-reading the components' scores together with item statistics and the user's side info
+Then (``rerank``, on by default), for new users who reveal K >= 2 items, LambdaRank
+re-rankers learned on the same episodes re-order the blend's top 200 items, reading the
+components' scores together with item statistics and the user's side info
 (`fewrec.models.rerank`: cold-user K5 NDCG@10 over ten split seeds, earliest reveal 0.554 ->
-0.564, random 0.696 -> 0.705, up on nine seeds and level on the tenth; fitting takes about 1.5-1.9x
-as long). Known users,
-queries with free text and queries of one item keep the blend.
+0.562, random 0.689 -> 0.693; fitting takes about 1.6-2x as long). A query's free text is read
+apart from them, its text match added after the re-ranking. Known users and queries of one item
+keep the blend.
 
 A component abstains on items it cannot score: a non-finite score or, for an ID-only model, an
 item with no training interaction. Each item gets the weighted mean z-score of the components
@@ -66,7 +66,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
@@ -77,6 +77,7 @@ from fewrec.models.base import (
     ModelConfig,
     QueryBatch,
     Recommender,
+    check_shots,
     nearest_shot,
     register,
     row_moments,
@@ -182,6 +183,35 @@ class EnsembleConfig(ModelConfig):
         if data.get("tune") is False or few:
             return {**data, "rerank": False}
         return data
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return check_shots(v)
+
+    @field_validator("components")
+    @classmethod
+    def _components_known(cls, v: dict[str, dict]) -> dict[str, dict]:
+        """Component names and their settings, checked when the config is made (they failed
+        only once fit began, after the data had loaded; none at all crashed inside fit)."""
+        if not v:
+            raise ValueError("components must name at least one model, e.g. {'fewshot': {}, 'itemknn': {}}")
+        if EnsembleRecommender.name in v:
+            raise ValueError("an ensemble cannot contain itself")
+        unknown = [n for n in v if n not in MODELS]
+        if unknown:
+            raise ValueError(
+                f"unknown component(s) {unknown}; choose from {sorted(set(MODELS) - {'ensemble'})}"
+            )
+        for name, overrides in v.items():
+            if not isinstance(overrides, dict):
+                raise ValueError(f"component {name!r} takes a dict of settings, got {overrides!r}")
+            try:
+                MODELS[name].Config(**overrides)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+                raise ValueError(f"component {name!r}: {problems}") from None
+        return v
 
     @model_validator(mode="after")
     def _rerank_needs_tuning(self) -> EnsembleConfig:

@@ -26,12 +26,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
-from fewrec.models.base import QueryBatch, Recommender, register
+from fewrec.models.base import QueryBatch, Recommender, check_shots, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 from fewrec.topk import top_k_rows
 
@@ -43,6 +43,11 @@ class FewShotConfig(TextModelConfig):
     """ALS teacher factors."""
     text_dims: int = Field(8, ge=1)
     """PCA dimensions of the text embedding in the item representation."""
+
+    @field_validator("shots")
+    @classmethod
+    def _shots(cls, v: tuple[int, ...]) -> tuple[int, ...]:
+        return check_shots(v)
 
     @model_validator(mode="after")
     def _text_dims_fit(self) -> FewShotConfig:
@@ -64,9 +69,9 @@ class FewShotConfig(TextModelConfig):
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
     reveal: Literal["earliest", "random", "both"] = "both"
     """How meta-learning episodes pick the K revealed items (match how new users arrive)."""
-    l2: float = Field(10.0, gt=0)
+    l2: float = Field(10.0, gt=0, le=1e30)
     """Prior precision of the plain head (and the meta-learning start)."""
-    alpha: float = Field(20.0, gt=0)
+    alpha: float = Field(20.0, gt=0, le=1e30)
     """Confidence of an observed item in the plain head (and the meta-learning start)."""
     blend_count: float = Field(5.0, ge=0)
     """Hybrid: a warm item with n interactions uses n / (n + blend_count) teacher factors."""

@@ -485,6 +485,10 @@ class Recommender(ABC):
     #: that do not would count a 1-star item as a like: they are scored on
     #: `QueryBatch.for_model`, without the query's disliked items (still never recommended).
     reads_ratings: ClassVar[bool] = False
+    #: At most this many of a long history's items are read for the service's reasons (each one
+    #: left out costs a scoring row of the catalogue); None: as many as the catalogue's size allows
+    #: (`fewrec.serve.engine.EXPLAIN_MAX_CELLS`). Set by models whose scoring rows are slow.
+    explain_history: ClassVar[int | None] = None
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:

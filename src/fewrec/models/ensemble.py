@@ -296,6 +296,9 @@ class EnsembleRecommender(Recommender):
     reads_ratings = True  # it passes each component the batch that component reads (`for_model`)
     Config = EnsembleConfig
     scores_new_items = True
+    # its scoring rows cost ~1.7 ms on ML-100K (every component, then the re-ranker): the
+    # service's reasons for a 118-item history took 215 ms, for the 20 most relevant 53 ms
+    explain_history = 20
 
     def _components(self) -> list[Recommender]:
         unknown = [n for n in self.config.components if n not in MODELS or n == self.name]

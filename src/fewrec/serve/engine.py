@@ -740,7 +740,8 @@ class Engine:
 
     def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:
         """The batch reasons are computed on: the query's own, or, for a history longer than
-        ``explain_max_history`` and `EXPLAIN_MAX_CELLS` allow, one that keeps only the history
+        ``explain_max_history``, `EXPLAIN_MAX_CELLS` and the model's ``explain_history`` allow,
+        one that keeps only the history
         items closest (in the item
         vectors) to the recommended ones, or else the latest session and feedback items.
         Leave-one-out re-scores the catalogue once per history item: this bounds its cost, and
@@ -748,6 +749,8 @@ class Engine:
         h = batch.history
         hist, vals = h.indices[: h.indptr[1]], h.data[: h.indptr[1]]
         cap = max(self.explain_max_history, EXPLAIN_MAX_CELLS // max(h.shape[1], 1))
+        if st.model.explain_history is not None:  # a model of slow scoring rows (the ensemble)
+            cap = min(cap, max(self.explain_max_history, st.model.explain_history))
         if len(hist) <= cap:
             return batch
         if st.vectors is not None and len(top):

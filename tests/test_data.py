@@ -500,6 +500,11 @@ def test_the_title_column_can_be_named(tmp_path):
         ["Novel"],
     ]
     assert d.item_texts() == ["Dune (SF)", "Emma (Novel)"]
+    # an id column called "Title" stays the id (it was taken for the title, then a KeyError)
+    keyed = pd.DataFrame({"Title": ["b1", "b2"], "kind": ["SF", "Novel"]})
+    by_title = inter.rename(columns={"item_id": "Title"})
+    d = load_interactions(by_title, keyed, columns=Columns(item="Title", rating=None, timestamp=None))
+    assert list(d.item_info.columns) == ["kind"] and list(d.items.ids) == ["b1", "b2"]
 
 
 def test_categorical_float_ids_and_fields_ending_a_sentence(tmp_path):

@@ -258,6 +258,20 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
         student.score_candidates(batch, np.array([[-1]]))
 
 
+def test_a_saved_lm_lora_of_more_upper_layers_than_the_lm_has_still_loads():
+    """upper_layers beyond the LM's layers is refused at fit now; a model saved before that,
+    whose adapter was trained on every layer, loads with the adapter on every layer."""
+    from types import SimpleNamespace
+
+    from fewrec.lm.lora import LoraSettings, split_for
+
+    lm = SimpleNamespace(n_layers=30, name="smollm2-135m")
+    with pytest.raises(ConfigError, match="upper_layers=99 but the language model"):
+        split_for(LoraSettings(upper_layers=99), lm)
+    assert split_for(LoraSettings(upper_layers=99), lm, strict=False) == 0
+    assert split_for(LoraSettings(upper_layers=2), lm, strict=False) == 28
+
+
 def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
     """score(query, items) and recommend(candidates=...) scored the whole catalogue first, which
     an LM model refuses (1,682 prompts over max_prompts): two items could not be scored."""
@@ -278,6 +292,20 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
     told = icl.recommend(query, k=2, candidates=["172", "100", "127"], explain=True)
     assert told["item"].tolist() == recs["item"].tolist()[:2] and all(told["reason"])
     assert all(set(b) <= {"50", "1"} for b in told["because"])  # never the disliked 181
+    # one candidate is explained too: centred on the candidates' median, its drops were all 0
+    one = icl.recommend(Query(items=["50", "1"]), k=1, candidates=["172"], explain=True)
+    assert one["because"][0] == ["1"] and one["reason"][0].startswith("Because you liked Toy Story"), one
+    lowered = icl.recommend(query, k=1, candidates=["172"], explain=True)  # nothing raised it
+    assert lowered["reason"][0].startswith("The language model's pick"), lowered  # not "Popular"
+    # a long history is explained through the items the LM reads (a sample of max_history, which
+    # each leave-one-out variant had drawn anew), within max_prompts
+    long = Query(items=[str(i) for i in range(1, 31)])
+    got = icl.recommend(long, k=1, candidates=["172"], explain=True)
+    batch = icl.batch_from_queries([long]).for_model(icl)
+    read = {icl.fitted.items.id(int(i)) for i in icl.history_read(batch, 0)}
+    assert len(read) == 4 and set(got["because"][0]) <= read
+    with pytest.raises(ConfigError, match="over max_prompts=512"):
+        icl.recommend(long, k=1, candidates=[str(i) for i in range(100, 200)], explain=True)
 
 
 def test_generate_reason_is_short_text(lm):

@@ -969,6 +969,13 @@ def test_store_paths_it_must_not_use_are_refused_in_a_line_and_left_as_they_are(
     with pytest.raises(FewrecError, match=r"SQLite database of something else \(tables \['orders'\]\)"):
         Store(other)
     assert other.read_bytes() == before and not other.with_name("shop.db-wal").exists()
+    users_only = tmp_path / "crm.db"  # a table name of the store's own is not a store either
+    with sqlite3.connect(users_only) as db:
+        db.execute("CREATE TABLE users (name TEXT, email TEXT)")
+    before = users_only.read_bytes()
+    with pytest.raises(FewrecError, match=r"SQLite database of something else \(tables \['users'\]\)"):
+        Store(users_only)
+    assert users_only.read_bytes() == before
     store = Store(tmp_path / "good.db")
     store.upsert_items([ItemRecord(f"i{n}", title="x" * 500) for n in range(200)])
     store.close()

@@ -631,18 +631,20 @@ def load_interactions(
         item_vocab = Vocabulary(_unique_ids(itab, key, tlabel))
         # genres and title are read under their own names, whatever the table's ("Title", "name");
         # found first, as "Title" for the default name is renamed in the table itself
+        # (looked for among the other columns: an id column called "Title" stays the id)
+        body = itab.drop(columns=[key])
         found: dict[str, str] = {}
         for field in ("genres", "title"):
             flag = "--genres-col" if field == "genres" else "--title-col"
-            before = list(itab.columns)
-            if _optional_column(itab, cols, field, tlabel, f"pass {field}=None (CLI: {flag} '') for none"):
-                found[field] = next((b for b, a in zip(before, itab.columns, strict=True) if b != a), field)
-        item_info = itab.drop(columns=[key]).reset_index(drop=True)
+            if getattr(cols, field) == key:
+                continue
+            before = list(body.columns)
+            if _optional_column(body, cols, field, tlabel, f"pass {field}=None (CLI: {flag} '') for none"):
+                found[field] = next((b for b, a in zip(before, body.columns, strict=True) if b != a), field)
+        item_info = body.reset_index(drop=True)
         for field, written in found.items():
             flag = "--genres-col" if field == "genres" else "--title-col"
             chosen = getattr(cols, field)
-            if chosen == key:
-                continue
             if written != field and item_template is not None:  # a template naming "{Title}"
                 item_template = re.sub(
                     r"\{" + re.escape(written) + r"([}!:])", "{" + field + r"\1", item_template

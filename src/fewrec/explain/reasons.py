@@ -11,6 +11,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import item_label
+from fewrec.errors import ConfigError
 from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
 from fewrec.text.wishes import Titles, has_words, split_wishes
 
@@ -89,6 +90,12 @@ def _contributions(
     h = batch.history
     lo, hi = h.indptr[row], h.indptr[row + 1]
     hist, vals = h.indices[lo:hi], h.data[lo:hi]
+    read = model.history_read(batch, row)
+    if read is not None:  # the items it reads (an LM's sample): each variant leaves one of them out
+        keep = np.isin(hist, read)
+        hist, vals = hist[keep], vals[keep]
+    if columns is not None:  # a few candidates have no median to centre on
+        centred = False
     text = batch.texts[row] if batch.texts is not None else None
     text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
@@ -125,6 +132,13 @@ def _contributions(
     if columns is None:
         full = model.score_batch(variants_batch).astype(np.float64)
     else:  # the others read as excluded (-inf in every row): left out of every median
+        limit = getattr(model.config, "max_prompts", None)
+        if limit is not None and m * len(columns) > limit:
+            raise ConfigError(
+                f"explaining {len(columns)} candidates over a history of {n} items takes "
+                f"{m * len(columns)} prompts, over max_prompts={limit}. Fix: fewer candidates, "
+                "recommend without explain, or raise max_prompts"
+            )
         full = np.full((m, model.n_items), -np.inf)
         if len(columns):
             cand = np.ascontiguousarray(np.broadcast_to(columns, (m, len(columns))))
@@ -240,6 +254,8 @@ def explain_recommendations(
     asks = worded and has_words(split_wishes(text or "", titles).wants)
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
+    if model.explains_candidates_only and len(hist):  # an LM ranks by no popularity
+        popular = "The language model's pick for you; no one item of your history raised it."
     # never a disliked item: a known user's low training ratings stay in the history of models
     # that do not read ratings, and "Because you disliked X" is no reason to recommend anything
     citable = np.array([rating.get(h, st.like_rating) > st.dislike_at for h in hist], dtype=bool)

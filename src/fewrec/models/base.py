@@ -489,6 +489,16 @@ class Recommender(ABC):
     #: left out costs a scoring row of the catalogue); None: as many as the catalogue's size allows
     #: (`fewrec.serve.engine.EXPLAIN_MAX_CELLS`). Set by models whose scoring rows are slow.
     explain_history: ClassVar[int | None] = None
+    #: Whether reasons for `recommend` with candidates score only the candidates (a model that
+    #: cannot score the catalogue once per history item left out: the LM models); their drops
+    #: are then not centred, as a few candidates give no median to centre on.
+    explains_candidates_only: ClassVar[bool] = False
+
+    def history_read(self, batch: QueryBatch, row: int) -> np.ndarray | None:
+        """The history items (indices) the model reads of query ``row``, when it reads only some
+        (an LM reads a sample of ``max_history``); None: all. Reasons leave out only those: each
+        leave-one-out variant of a longer history would draw another sample."""
+        return None
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
         if config is None:
@@ -978,7 +988,8 @@ class Recommender(ABC):
             if explain:
                 from fewrec.explain.reasons import explain_recommendations
 
-                reasons = explain_recommendations(self, batch, q, top, columns=chosen)
+                only = chosen if self.explains_candidates_only else None
+                reasons = explain_recommendations(self, batch, q, top, columns=only)
                 frame["reason"] = [r.text for r in reasons]
                 frame["because"] = [[i for i, _ in r.because] for r in reasons]
             out.append(frame)
@@ -1529,20 +1540,32 @@ def _import_builtin_models() -> None:
     import fewrec.models  # noqa: F401  (registers the built-in models)
 
     modules = [m.strip() for m in os.environ.get("FEWREC_IMPORT", "").split(",") if m.strip()]
-    if modules and "" not in sys.path and os.getcwd() not in sys.path:
-        # the current folder, as `python -c` has it: `fewrec` (a console script) had not found
-        # the README's mymodels.py beside the user
-        sys.path.append(os.getcwd())
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise FewrecError(
-                with_fix(
-                    f"$FEWREC_IMPORT names {module!r}, which cannot be imported ({exc})",
-                    "put the module on PYTHONPATH (or install it), or fix the name",
-                )
-            ) from None
+    if not modules:
+        return
+    # the current folder is searched last, while these modules are imported (as `python -c` has
+    # it first): `fewrec`, a console script, had not found the README's mymodels.py beside the user
+    try:
+        here = os.getcwd()
+    except OSError:  # a folder deleted under the process
+        here = None
+    added = here is not None and "" not in sys.path and here not in sys.path
+    if added:
+        sys.path.append(here)
+    try:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise FewrecError(
+                    with_fix(
+                        f"$FEWREC_IMPORT names {module!r}, which cannot be imported ({exc})",
+                        "put the module in the current folder or on PYTHONPATH (or install it), or fix "
+                        "the name",
+                    )
+                ) from None
+    finally:
+        if added:
+            sys.path.remove(here)
 
 
 def make_model(name: str, **config: Any) -> Recommender:

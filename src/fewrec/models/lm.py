@@ -175,6 +175,7 @@ class _LMRecommender(Recommender):
     scores_new_items = False
     reads_history_text = True  # the prompt names the history items
     reads_ratings = True  # the prompt says which history items were liked
+    explains_candidates_only = True  # a prompt per item: never the whole catalogue per variant
     adapter_: str | None = None
     split_: int | None = None
 
@@ -245,6 +246,9 @@ class _LMRecommender(Recommender):
             batch_size=self.config.batch_size,
             progress=self.config.progress,
         )
+
+    def history_read(self, batch: QueryBatch, row: int) -> np.ndarray | None:
+        return self.query_history(batch, row)[0]
 
     def query_history(self, batch: QueryBatch, row: int) -> tuple[np.ndarray, np.ndarray]:
         """History items of one query and whether each was liked (capped at ``max_history``)."""

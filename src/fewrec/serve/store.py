@@ -189,10 +189,13 @@ class Store:
         try:
             names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             schema = "meta" in names and conn.execute("SELECT 1 FROM meta WHERE key = 'schema'").fetchone()
+            # a store stopped between making its tables and writing its schema row: its own tables
+            # only, and its meta table (made first) empty; another app's lone `users` table is not
+            half_made = "meta" in names and names <= _OWN_TABLES
+            half_made = half_made and conn.execute("SELECT COUNT(*) FROM meta").fetchone()[0] == 0
         finally:
             conn.close()
-        # (a store stopped between making its tables and writing its schema row has only its own)
-        if names and not schema and not names <= _OWN_TABLES:
+        if names and not schema and not half_made:
             raise FewrecError(
                 f"{self.path} is a SQLite database of something else (tables {sorted(names)[:5]}), not a "
                 "fewrec store; it was left as it is. Fix: give --store a new file or a fewrec store"
@@ -246,22 +249,30 @@ class Store:
         the store (a backup, a query) holds the checkpoint off, and it had held every write of
         the service with it, for up to the store's 30 s timeout. Returns whether it completed
         (if not, the next one, or the one when the service stops, moves the rest)."""
+        busy = self._checkpoint_once(wait)
+        if busy:  # a write of this store in progress: once more, holding the next ones back
+            with self._write_lock:
+                busy = self._checkpoint_once(wait)
+        if busy:
+            log.warning(
+                "the store %s is busy (another program reading it): its -wal file keeps some writes "
+                "until the next checkpoint",
+                self.path,
+            )
+        return not busy
+
+    def _checkpoint_once(self, wait: float) -> bool:
+        """One TRUNCATE checkpoint on a connection of its own; whether it was kept from finishing."""
         try:
             conn = sqlite3.connect(self.path, timeout=wait, isolation_level=None)
             try:
                 conn.execute(f"PRAGMA busy_timeout={int(wait * 1000)}")
-                busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+                return bool(conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0])
             finally:
                 conn.close()
         except sqlite3.Error as exc:
             log.warning("could not checkpoint the store %s: %s", self.path, exc)
-            return False
-        if busy:
-            log.warning(
-                "the store %s is being read by another program: its -wal file keeps some writes for now",
-                self.path,
-            )
-        return not busy
+            return True
 
     def close(self) -> None:
         """Close every connection (checkpointing the WAL)."""
@@ -481,7 +492,9 @@ def _open_error(path: Path, exc: Exception) -> str:
     if "malformed" in text or "not a database" in text:
         fix = f"restore a backup, or recover what is left with: sqlite3 {path} .recover | sqlite3 new.db"
         return f"the store {path} is damaged ({text}). Fix: {fix}"
-    if "readonly" in text or "unable to open" in text or "locked" in text:
+    if "locked" in text or "busy" in text:
+        return f"cannot open the store {path} ({text}): another process was writing to it. Fix: retry"
+    if "readonly" in text or "unable to open" in text:
         return f"cannot open the store {path} for writing ({text}). Fix: check the path is a writable file."
     return f"cannot open the store {path} ({text}). Fix: check the path is a writable fewrec store file."
 

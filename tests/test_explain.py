@@ -233,3 +233,29 @@ def test_generated_reason_takes_a_list_of_titles_and_never_ends_mid_clause(monke
     assert trim('The user might enjoy "Alien" because it is a classic with a') == (
         'The user might enjoy "Alien" because it is a classic with…'
     )
+
+
+def test_a_history_of_only_dislikes_is_not_a_history_as_a_whole(warm):
+    """A user whose feedback was only dislikes (history size 0) got "Fits your history as a
+    whole." for every item from the served ensemble, which reads ratings and weighs a query of
+    three items apart from an empty one. A model that reads ratings and lifts popular items
+    more the longer the history stands in for it here."""
+    from fewrec.models.base import Recommender
+
+    class LongerLiftsPopular(Recommender):
+        name = "longer-lifts-popular-test"
+        reads_ratings = True
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):
+            n = np.diff(batch.history.indptr)[:, None]
+            return (self.fitted.popularity[None, :] * (1 + n)).astype(np.float32)
+
+    model = LongerLiftsPopular().fit(warm.train)
+    recs = model.recommend(Query(items=["1", "174", "50"], ratings=[1, 1, 1]), k=10, explain=True)
+    assert not any("as a whole" in r for r in recs["reason"]), list(recs["reason"])
+    assert not any(recs["because"])
+    liked = model.recommend(Query(items=["1", "174", "50"]), k=10, explain=True)  # as likes: cited
+    assert all(r.startswith("Because you liked") for r in liked["reason"]), list(liked["reason"])

@@ -1033,3 +1033,50 @@ def test_a_write_the_store_cannot_take_is_a_503_that_says_why(fewshot_dir, tmp_p
         assert "another process was writing to the store" in r.json()["message"]
         ok = c.post("/feedback", json={"user": "u1", "item": "50", "kind": "like"}, headers=AUTH)
         assert ok.status_code == 201, ok.text
+
+
+def test_warm_up_loads_the_text_encoder_even_when_its_text_is_cached(fewshot_dir, tmp_path):
+    """The warm-up's own text was in the embedding cache, so no encoder loaded: the first new
+    text or item after the service said ready took 3.2-3.6 s."""
+    import subprocess
+    import sys
+    import textwrap
+
+    probe = textwrap.dedent(
+        f"""
+        from pathlib import Path
+        from fewrec.serve.app import create_app
+        import fewrec.text.encoder as E
+        app = create_app(Path({str(fewshot_dir)!r}), Path({str(tmp_path / "s.db")!r}), warm_up=False)
+        app.state.engine.warm_up()  # its text is cached by now (the fixture's fit, earlier runs)
+        print("loaded", sorted(name for name, _ in E._LOADED))
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded ['all-MiniLM-L6-v2']" in done.stdout, done.stdout
+
+
+def test_a_deleted_item_in_a_users_feedback_only_counts_as_seen(client):
+    """A user's like of an item deleted later kept shaping their list and was cited in its
+    reasons ("Because you liked Return of the Jedi"), which clients could no longer look up."""
+    for item in ("181", "50"):
+        client.post("/feedback", json={"user": "erin", "item": item, "kind": "like"}, headers=AUTH)
+    before = client.get("/users/erin/recommend", params={"k": 10, "explore": False}).json()
+    assert before["history_size"] == 2 and any("181" in i["because"] for i in before["items"])
+    assert client.delete("/items/181", headers=AUTH).status_code == 204
+    after = client.get("/users/erin/recommend", params={"k": 10, "explore": False}).json()
+    assert after["history_size"] == 1 and not any("181" in i["because"] for i in after["items"])
+    assert "181" not in ids(after) and any("were deleted" in n for n in after["notes"])
+
+
+def test_similar_items_of_a_model_that_reads_no_history_do_not_claim_similarity(cold_user, tmp_path):
+    """After a hot swap to popularity, /items/50/similar said "Similar to Star Wars" of a plain
+    popularity list."""
+    pop_dir = saved_model("popularity", cold_user.train)
+    app = create_app(pop_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        out = c.get("/items/50/similar", params={"k": 3}).json()
+    assert len(out["items"]) == 3
+    assert not any(i["reason"].startswith("Similar to") for i in out["items"]), out["items"]
+    assert any("not similar items" in n for n in out["notes"])

@@ -235,7 +235,8 @@ def explain_recommendations(
 
     A reason cites the history items whose removal lowers the item's score most (those within
     ``min_share`` of the strongest), and the free text when it raised the score as much; an item
-    nothing in the query raised is "popular" only when the query is empty for the model.
+    nothing in the query raised is "popular" (what the model ranks without the query; "the
+    language model's pick" for an LM), and "fits your history as a whole" needs a liked item.
     ``has_text`` is read from the batch now; the argument is accepted and ignored.
     ``columns``: the items scored (the candidates of `recommend`), see `_contributions`.
     """
@@ -259,6 +260,9 @@ def explain_recommendations(
     # never a disliked item: a known user's low training ratings stay in the history of models
     # that do not read ratings, and "Because you disliked X" is no reason to recommend anything
     citable = np.array([rating.get(h, st.like_rating) > st.dislike_at for h in hist], dtype=bool)
+    # "fits your history as a whole" needs a history of more than dislikes (one of only dislikes,
+    # which a model that reads ratings still scores, is no history the user would recognise)
+    liked_any = bool(citable.any())
     reasons = []
     for j, item in enumerate(items):
         cited: list[tuple[str, float]] = []
@@ -300,7 +304,7 @@ def explain_recommendations(
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
         elif told:
             sentence = "Avoids what you told us you dislike."
-        elif found.whole is not None and found.whole[j] > 0 and found.whole_raw[j] > 0:  # all did
+        elif liked_any and found.whole is not None and found.whole[j] > 0 and found.whole_raw[j] > 0:
             sentence = "Fits your history as a whole."
         else:
             sentence = popular

@@ -254,6 +254,15 @@ class Engine:
         queries = [Query(items=[model.fitted.items.id(0)])] if model.n_items else []
         if model.reads_text:
             queries.insert(0, Query(text="warm up"))
+        # the encoders themselves: a text found in the embedding cache (the warm-up's own) loads
+        # none, and the first new text or item took 3.2-3.6 s after the service said ready
+        from fewrec.text.encoder import get_encoder
+
+        for name in model.text_encoders:
+            try:
+                get_encoder(name, getattr(model.config, "backend", None)).load()
+            except FewrecError as exc:
+                log.debug("warm-up of encoder %s skipped: %s", name, exc)
         for q in queries:
             try:
                 model.recommend(q, 1, explain=True)
@@ -589,6 +598,17 @@ class Engine:
             return Greedy()
         return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
 
+    def _deleted(self, st: ModelState, item: str) -> bool:
+        """Whether an item was deleted: a catalogue item marked so, or (once a restart or swap has
+        left it out of the model) a stored item's tombstone."""
+        i = int(st.model.fitted.items.lookup([item])[0])
+        if i >= 0:
+            return not st.catalogue.active[i]
+        if item in st.pending:
+            return False
+        record = self.store.get_item(item)
+        return record is not None and record.deleted
+
     def _query(self, st: ModelState, req: S.RecommendRequest) -> tuple[Query, set[str], list[str]]:
         """The model query of a request, the items the user has already seen, and notes on
         request items the model cannot use."""
@@ -597,6 +617,7 @@ class Engine:
         items: dict[str, float] = {}
         seen: set[str] = set()
         text_parts, info, user = [], {}, None
+        gone: list[str] = []
         if req.user is not None:
             rec = self.store.get_user(req.user)
             known = self._known_to_model(st, req.user)
@@ -612,7 +633,9 @@ class Engine:
             seen.update(seen_items)
             seen.update(ev.item for ev in events)  # (an event written between the two reads)
             for ev in events:
-                if ev.kind in ("like", "click"):
+                if self._deleted(st, ev.item):  # seen only: never history, never cited
+                    gone.append(ev.item)
+                elif ev.kind in ("like", "click"):
                     items[ev.item] = like
                 elif ev.kind == "rating" and ev.value is not None:
                     items[ev.item] = self._stored_rating(st, ev.value, ev.scale)
@@ -644,6 +667,10 @@ class Engine:
             items[item] = float(r)
             seen.add(item)
         scorable = dict(zip(items, vocab.lookup(list(items)) >= 0, strict=True))  # one lookup
+        if gone:
+            notes.append(
+                f"{len(gone)} of the user's items were deleted, so they only count as seen: {gone[:5]}"
+            )
         if req.user is not None:  # e.g. after a hot swap to a model of another catalogue
             asked = set(req.items)
             stored = [i for i, r in items.items() if r > fit.dislike_at and i not in asked]
@@ -817,6 +844,7 @@ class Engine:
             raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")
         allowed, notes = self._allowed(st, opts)
         allowed[idx] = False
+        unlike: str | None = None  # the reason when the model's list does not follow the item
         if st.index is not None and st.vectors is not None and allowed.mean() < EXACT_BELOW:
             # a filter leaves few items: an approximate index (IVF, HNSW) searches only near
             # the item and misses them, so score the allowed items exactly
@@ -829,8 +857,15 @@ class Engine:
             keep = hits[0] >= 0
             hits, sims = hits[0][keep], sims[0][keep].astype(np.float64)
         else:
-            batch = st.model.batch_from_queries([Query(items=[item_id])])
-            scores = st.model._scores(batch)[0].astype(np.float64)
+            batch = st.model.batch_from_queries([Query(items=[item_id]), Query()])
+            both = st.model._scores(batch).astype(np.float64)
+            scores = both[0]
+            if np.array_equal(scores, both[1], equal_nan=True):  # a model that reads no history
+                unlike = st.model.fixed_reason or "Popular right now."
+                notes.append(
+                    f"{st.model.name} ranks items without reading one (as for anyone), so these are "
+                    "not similar items; a model that reads histories finds them"
+                )
             ranked = np.where(allowed, scores, -np.inf)
             hits = top_k_by(ranked, opts.k, st.model.fitted.popularity)  # ties: the more popular first
             hits = hits[np.isfinite(ranked[hits])]
@@ -842,6 +877,8 @@ class Engine:
             t, _, f = st.catalogue.record(int(j))
             shared = _shared_values(fields, f)
             reason = f"Similar to {label}" + (f" ({', '.join(shared)})." if shared else ".")
+            if unlike is not None:
+                reason = unlike
             items.append(
                 S.RecommendedItem(
                     item=st.model.fitted.items.id(int(j)),

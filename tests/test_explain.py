@@ -259,3 +259,13 @@ def test_a_history_of_only_dislikes_is_not_a_history_as_a_whole(warm):
     assert not any(recs["because"])
     liked = model.recommend(Query(items=["1", "174", "50"]), k=10, explain=True)  # as likes: cited
     assert all(r.startswith("Because you liked") for r in liked["reason"]), list(liked["reason"])
+
+
+def test_side_info_the_model_never_saw_is_no_people_like_you(warm):
+    """{"age": "old"} got a note that the value counts as unknown, and reasons that said
+    "Popular with people like you"."""
+    model = make_model("popularity", segment_by="auto").fit(warm.train)
+    unseen = model.recommend(Query(user_info={"age": "old"}), k=3, explain=True)
+    assert set(unseen["reason"]) == {"Popular right now."}
+    seen = model.recommend(Query(user_info={"age": 31}), k=3, explain=True)
+    assert set(seen["reason"]) == {"Popular with people like you."}

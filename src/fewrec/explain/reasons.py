@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.data.dataset import item_label
+from fewrec.data.dataset import field_levels, item_label, side_info_levels
 from fewrec.errors import ConfigError
 from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
 from fewrec.text.wishes import Titles, has_words, split_wishes
@@ -213,11 +213,17 @@ def _reads_side_info(model: Recommender, batch: QueryBatch, row: int) -> bool:
     """Whether query ``row`` gives a side-info field the model reads (a model that reads none
     said "popular with people like you" while its note said the side info was ignored)."""
     info = batch.user_info
-    fields = {f for f, _ in model.side_levels}
-    if info is None or not fields:
+    known = field_levels(model.side_levels)
+    if info is None or not known:
         return False
     values = info.iloc[row]
-    return any(f in values.index and np.ndim(values[f]) == 0 and not pd.isna(values[f]) for f in fields)
+    for f, levels in known.items():
+        if f not in values.index or np.ndim(values[f]) != 0 or pd.isna(values[f]):
+            continue
+        # a value the model never saw ("age": "old") is read as unknown: no people like you
+        if side_info_levels(pd.Series([values[f]]), known=levels)[0] in levels:
+            return True
+    return False
 
 
 def explain_recommendations(

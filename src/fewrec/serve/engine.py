@@ -598,16 +598,20 @@ class Engine:
             return Greedy()
         return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
 
-    def _deleted(self, st: ModelState, item: str) -> bool:
-        """Whether an item was deleted: a catalogue item marked so, or (once a restart or swap has
-        left it out of the model) a stored item's tombstone."""
-        i = int(st.model.fitted.items.lookup([item])[0])
-        if i >= 0:
-            return not st.catalogue.active[i]
-        if item in st.pending:
-            return False
-        record = self.store.get_item(item)
-        return record is not None and record.deleted
+    def _deleted(self, st: ModelState, items: Sequence[str]) -> set[str]:
+        """Those of ``items`` that were deleted: catalogue items marked so, or (once a restart or
+        swap has left them out of the model) stored items' tombstones. One lookup for all."""
+        idx = st.model.fitted.items.lookup(list(items)) if len(items) else np.zeros(0, np.int64)
+        out = set()
+        for item, i in zip(items, idx, strict=True):
+            if i >= 0:
+                if not st.catalogue.active[i]:
+                    out.add(item)
+            elif item not in st.pending:
+                record = self.store.get_item(item)
+                if record is not None and record.deleted:
+                    out.add(item)
+        return out
 
     def _query(self, st: ModelState, req: S.RecommendRequest) -> tuple[Query, set[str], list[str]]:
         """The model query of a request, the items the user has already seen, and notes on
@@ -632,8 +636,9 @@ class Engine:
                 info.update(rec.info)
             seen.update(seen_items)
             seen.update(ev.item for ev in events)  # (an event written between the two reads)
+            deleted = self._deleted(st, [ev.item for ev in events])
             for ev in events:
-                if self._deleted(st, ev.item):  # seen only: never history, never cited
+                if ev.item in deleted:  # seen only: never history, never cited
                     gone.append(ev.item)
                 elif ev.kind in ("like", "click"):
                     items[ev.item] = like

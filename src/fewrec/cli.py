@@ -574,15 +574,14 @@ def recommend(
             f"the query is empty, so these are {what}; personalise them with --user ID, --item ID, "
             "--title TITLE or --text 'what you like'"
         )
+    if candidate:  # (recommend's own warning about them is silenced below, as the others are)
+        unknown = [c for c, i in zip(candidate, fit.items.lookup(candidate), strict=True) if i < 0]
+        notes.append(f"candidates not in the catalogue: {unknown[:5]}" if unknown else None)
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
         recs = rec.recommend(query, k=k, explain=explain, candidates=candidate or None)
-    if candidate:
-        unknown = [c for c in candidate if rec.fitted.items.lookup([c])[0] < 0]
-        if unknown:
-            err.print(f"[yellow]note:[/yellow] {escape(f'candidates not in the catalogue: {unknown[:5]}')}")
     if recs.empty:
         what = "every candidate is unknown or in the history" if candidate else "every item is in the history"
         err.print(f"[yellow]note:[/yellow] nothing left to recommend: {what}")

@@ -630,36 +630,35 @@ def load_interactions(
         _require(itab, [key], tlabel, "item id")
         item_vocab = Vocabulary(_unique_ids(itab, key, tlabel))
         # genres and title are read under their own names, whatever the table's ("Title", "name");
-        # found first, as "Title" for the default name is renamed in the table itself
-        # (looked for among the other columns: an id column called "Title" stays the id)
+        # looked for among the other columns (an id column called "Title" stays the id)
         body = itab.drop(columns=[key])
-        found: dict[str, str] = {}
+        columns_of: dict[str, str] = {}  # field -> its column (not `name`: that is the dataset's)
         for field in ("genres", "title"):
-            flag = "--genres-col" if field == "genres" else "--title-col"
-            if getattr(cols, field) == key:
-                continue
-            before = list(body.columns)
-            if _optional_column(body, cols, field, tlabel, f"pass {field}=None (CLI: {flag} '') for none"):
-                found[field] = next((b for b, a in zip(before, body.columns, strict=True) if b != a), field)
-        item_info = body.reset_index(drop=True)
-        for field, written in found.items():
-            flag = "--genres-col" if field == "genres" else "--title-col"
             chosen = getattr(cols, field)
-            if written != field and item_template is not None:  # a template naming "{Title}"
-                item_template = re.sub(
-                    r"\{" + re.escape(written) + r"([}!:])", "{" + field + r"\1", item_template
+            flag = "--genres-col" if field == "genres" else "--title-col"
+            before = list(body.columns)
+            if chosen != key and _optional_column(
+                body, cols, field, tlabel, f"pass {field}=None (CLI: {flag} '') for none"
+            ):
+                # ("Title" for the default name is renamed in the table itself)
+                columns_of[field] = next(
+                    (b for b, a in zip(before, body.columns, strict=True) if b != a), chosen
                 )
-            if chosen != field:
-                if field in item_info.columns:
+        item_info = body.reset_index(drop=True)
+        for field, column in columns_of.items():
+            if column != field:
+                if column in item_info.columns and field in item_info.columns:
+                    flag = "--genres-col" if field == "genres" else "--title-col"
                     raise DataError(
-                        f"the item table has a {field!r} column beside {chosen!r}, given as its {field}s",
+                        f"the item table has a {field!r} column beside {column!r}, given as its {field}s",
                         source=tlabel,
                         fix=f"drop or rename one of them (CLI: {flag} {field} reads the {field!r} column)",
                     )
-                item_info = item_info.rename(columns={chosen: field})
-                if item_template is not None:  # "{tags}" names it too
-                    named = r"\{" + re.escape(chosen) + r"([}!:])"
-                    item_template = re.sub(named, "{" + field + r"\1", item_template)
+                item_info = item_info.rename(columns={column: field})
+                if item_template is not None:  # "{tags}" or "{Title}" names it too
+                    item_template = re.sub(
+                        r"\{" + re.escape(column) + r"([}!:])", "{" + field + r"\1", item_template
+                    )
             if field == "genres":
                 item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0

@@ -698,8 +698,8 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
             cells.append("" if v is None else (f"{v:.2f}" if m.endswith("seconds") else f"{v:.4f}"))
         if has_gain:
             lo, hi = r.get(gain + "_ci_low"), r.get(gain + "_ci_high")
-            ci = "[no CI]" if lo is None or hi is None or not np.isfinite([lo, hi]).all() else ""
-            ci = ci or f"[{lo:+.1%}, {hi:+.1%}]"
+            no_ci = lo is None or hi is None or not np.isfinite([lo, hi]).all()
+            ci = "[no CI]" if no_ci else f"[{lo:+.1%}, {hi:+.1%}]"
             cells.append(f"{r[gain]:+.1%} {ci}" if gain in r else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + _counts_footer(result, available)

@@ -139,10 +139,7 @@ def _contributions(
                 f"{m * len(columns)} prompts, over max_prompts={limit}. Fix: fewer candidates, "
                 "recommend without explain, or raise max_prompts"
             )
-        full = np.full((m, model.n_items), -np.inf)
-        if len(columns):
-            cand = np.ascontiguousarray(np.broadcast_to(columns, (m, len(columns))))
-            full[:, columns] = np.asarray(model.score_candidates(variants_batch, cand), np.float32)
+        full = model._scores_of(variants_batch, columns)
     # an item the full query scores but a variant cannot (an ensemble's added item, once the
     # history that its text components read is gone) would rank last: its lowest finite score,
     # so that what raised it is a finite amount, not inf

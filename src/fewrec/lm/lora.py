@@ -91,9 +91,9 @@ def split_for(settings: LoraSettings, lm: LanguageModel, *, strict: bool = True)
     quietly cut to all layers, which makes training several times slower than asked for).
     ``strict=False`` (loading a model saved before that check) cuts it to all layers, as its
     adapter was trained."""
-    if settings.upper_layers > lm.n_layers and not strict:
-        return 0
     if settings.upper_layers > lm.n_layers:
+        if not strict:
+            return 0
         raise ConfigError(
             f"LoRA upper_layers={settings.upper_layers} but the language model {lm.name!r} has "
             f"{lm.n_layers} layers. Fix: adapt 1..{lm.n_layers} upper layers "

@@ -508,16 +508,14 @@ class Recommender(ABC):
                 problems = exc.problems or str(exc)
                 fix = None if "Fix:" in problems else "see `fewrec models` for its settings and defaults"
                 raise ConfigError(with_fix(f"invalid config for {self.name}: {problems}", fix)) from None
+        elif not isinstance(config, self.Config):
+            raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
         elif overrides:  # checked as the config's own fields are (a copy took "abc" as a number, and typos)
-            if not isinstance(config, self.Config):
-                raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
             try:
                 config = self.Config(**{**config.model_dump(exclude_unset=True), **overrides})
             except ConfigError as exc:
                 problems = exc.problems or str(exc)
                 raise ConfigError(f"invalid config for {self.name}: {problems}") from None
-        if not isinstance(config, self.Config):
-            raise ConfigError(f"{self.name} needs a {self.Config.__name__}, got {type(config)}")
         self.config = config
         self.state_: FitState | None = None
 
@@ -909,11 +907,18 @@ class Recommender(ABC):
         idx = self.fitted.items.lookup(ids)
         known = np.flatnonzero(idx >= 0)
         vals = np.full((len(batch), len(ids)), np.nan)
-        if len(known) and len(batch):
-            cand = np.broadcast_to(idx[known], (len(batch), len(known)))
-            # float32, as score_batch gives them: the same values as scoring everything and picking
-            vals[:, known] = np.asarray(self.score_candidates(batch, np.ascontiguousarray(cand)), np.float32)
+        vals[:, known] = self._scores_of(batch, np.unique(idx[known]))[:, idx[known]]
         return [pd.Series(row, index=ids, name="score", dtype=np.float64) for row in vals]
+
+    def _scores_of(self, batch: QueryBatch, columns: np.ndarray) -> np.ndarray:
+        """(queries x catalogue) scores with only the items ``columns`` scored, by the model's
+        ``score_candidates`` (float32, as `score_batch` gives them: the same values as scoring
+        everything and picking), and -inf (not scored) elsewhere."""
+        out = np.full((len(batch), self.n_items), -np.inf)
+        if len(columns) and len(batch):
+            cand = np.ascontiguousarray(np.broadcast_to(columns, (len(batch), len(columns))))
+            out[:, columns] = np.asarray(self.score_candidates(batch, cand), np.float32)
+        return out
 
     def recommend(
         self,
@@ -956,10 +961,7 @@ class Recommender(ABC):
         chosen = None
         if cidx is not None and hasattr(self, "score_candidates"):  # only the candidates' prompts
             chosen = np.unique(cidx[cidx >= 0])
-            scores = np.full((len(batch), len(st.items)), -np.inf)
-            if len(chosen) and len(batch):
-                cand = np.ascontiguousarray(np.broadcast_to(chosen, (len(batch), len(chosen))))
-                scores[:, chosen] = np.asarray(self.score_candidates(batch, cand), np.float32)
+            scores = self._scores_of(batch, chosen)
         else:
             scores = self._scores(batch).astype(np.float64, copy=True)
         if cidx is not None:

@@ -66,7 +66,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
@@ -206,11 +206,7 @@ class EnsembleConfig(ModelConfig):
         for name, overrides in v.items():
             if not isinstance(overrides, dict):
                 raise ValueError(f"component {name!r} takes a dict of settings, got {overrides!r}")
-            try:
-                MODELS[name].Config(**overrides)
-            except ValidationError as exc:
-                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-                raise ValueError(f"component {name!r}: {problems}") from None
+            MODELS[name].Config(**overrides)  # its ConfigError (a ValueError) names the setting
         return v
 
     @model_validator(mode="after")

@@ -598,10 +598,12 @@ class Engine:
             return Greedy()
         return Thompson(cfg.scale) if cfg.policy == "thompson" else UCB(cfg.c)
 
-    def _deleted(self, st: ModelState, items: Sequence[str]) -> set[str]:
-        """Those of ``items`` that were deleted: catalogue items marked so, or (once a restart or
-        swap has left them out of the model) stored items' tombstones. One lookup for all."""
-        idx = st.model.fitted.items.lookup(list(items)) if len(items) else np.zeros(0, np.int64)
+    def _deleted(self, st: ModelState, items: Sequence[str], idx: np.ndarray | None = None) -> set[str]:
+        """Those of ``items`` (at catalogue indices ``idx``, looked up when not given) that were
+        deleted: catalogue items marked so, or (once a restart or swap has left them out of the
+        model) stored items' tombstones. One lookup for all."""
+        if idx is None:
+            idx = st.model.fitted.items.lookup(list(items)) if len(items) else np.zeros(0, np.int64)
         out = set()
         for item, i in zip(items, idx, strict=True):
             if i >= 0:
@@ -655,15 +657,12 @@ class Engine:
         vocab = fit.items
         idx = vocab.lookup(req.items)
         notes = []
+        deleted = self._deleted(st, req.items, idx)
         for pos, (item, r, i) in enumerate(zip(req.items, ratings, idx, strict=True)):
-            if i < 0 and item not in st.pending:
-                record = self.store.get_item(item)
-                gone = "was deleted" if record is not None and record.deleted else None
-                raise NotFoundError(
-                    f"item {item!r} {gone}" if gone else f"no item {item!r}", field=f"items[{pos}]"
-                )
-            if i >= 0 and not st.catalogue.active[i]:  # (as feedback on it is refused)
+            if item in deleted:  # (as feedback on it is refused)
                 raise NotFoundError(f"item {item!r} was deleted", field=f"items[{pos}]")
+            if i < 0 and item not in st.pending:
+                raise NotFoundError(f"no item {item!r}", field=f"items[{pos}]")
             if i < 0:  # stored, but this model cannot score it (an ID-only model, a new item)
                 notes.append(
                     f"item {item!r} is stored but this model cannot use it yet (not recommendable), "
@@ -773,9 +772,8 @@ class Engine:
     def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:
         """The batch reasons are computed on: the query's own, or, for a history longer than
         ``explain_max_history``, `EXPLAIN_MAX_CELLS` and the model's ``explain_history`` allow,
-        one that keeps only the history
-        items closest (in the item
-        vectors) to the recommended ones, or else the latest session and feedback items.
+        one that keeps only the history items closest (in the item vectors) to the recommended
+        ones, or else the latest session and feedback items.
         Leave-one-out re-scores the catalogue once per history item: this bounds its cost, and
         a reason cites at most two items anyway."""
         h = batch.history
@@ -881,9 +879,7 @@ class Engine:
         for j, s in zip(hits, sims, strict=True):
             t, _, f = st.catalogue.record(int(j))
             shared = _shared_values(fields, f)
-            reason = f"Similar to {label}" + (f" ({', '.join(shared)})." if shared else ".")
-            if unlike is not None:
-                reason = unlike
+            reason = unlike or f"Similar to {label}" + (f" ({', '.join(shared)})." if shared else ".")
             items.append(
                 S.RecommendedItem(
                     item=st.model.fitted.items.id(int(j)),

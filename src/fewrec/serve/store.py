@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 import threading
 import time
@@ -483,7 +484,8 @@ class StoreWriteError(UnavailableError):
         )
 
 
-_OWN_TABLES = frozenset({"meta", "items", "users", "feedback", "forgotten", "sqlite_sequence"})
+_OWN_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)) | {"sqlite_sequence"}
+"""The tables a store has: those of its schema, and SQLite's own for AUTOINCREMENT."""
 
 
 def _open_error(path: Path, exc: Exception) -> str:

@@ -415,3 +415,38 @@ def test_models_load_without_the_network_and_leave_hub_settings_alone(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert "calls []" in done.stdout, done.stdout
     assert "env [None, None]" in done.stdout, done.stdout
+
+
+def test_the_cache_takes_little_more_disk_than_its_vectors(tmp_path):
+    """A 384-dimension vector (1,536 bytes) took ~4,690 bytes on disk: each row of the
+    key-ordered table spilled to an overflow page of its own."""
+    from fewrec.text import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "c.sqlite3", "test", 384)
+    n = 2000
+    vectors = np.random.default_rng(0).standard_normal((n, 384)).astype(np.float32)
+    cache.put([cache.key(str(i)) for i in range(n)], vectors)
+    cache._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert (tmp_path / "c.sqlite3").stat().st_size / n < 1.25 * 4 * 384
+    got = cache.get([cache.key(str(i)) for i in (0, 1999)])
+    assert np.array_equal(got[cache.key("1999")], vectors[1999])
+
+
+def test_a_cache_made_in_the_old_layout_is_read_and_written(tmp_path):
+    import sqlite3
+
+    from fewrec.text import EmbeddingCache
+
+    path = tmp_path / "c.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("CREATE TABLE embeddings (key BLOB PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID")
+    conn.executemany("INSERT INTO meta VALUES (?, ?)", [("format", "1"), ("name", "test"), ("dim", "4")])
+    cache = EmbeddingCache(path, "test", 4)
+    conn.execute("INSERT INTO embeddings VALUES (?, ?)", (cache.key("old"), np.ones(4, "<f4").tobytes()))
+    conn.commit()
+    conn.close()
+    cache.put([cache.key("new"), cache.key("old")], np.full((2, 4), 2.0, dtype=np.float32))
+    got = cache.get([cache.key("old"), cache.key("new")])
+    assert got[cache.key("old")].tolist() == [1.0] * 4 and got[cache.key("new")].tolist() == [2.0] * 4
+    assert len(cache) == 2

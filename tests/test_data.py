@@ -55,6 +55,31 @@ def test_vocabulary_round_trip_and_unknowns():
         Vocabulary(["x", "x"])
 
 
+def test_an_id_in_another_unicode_form_finds_its_item():
+    """ "café" typed (one code point for é) did not find "café" read from a file written
+    decomposed (e + a combining accent): they print alike, and the id was "unknown"."""
+    composed, decomposed = "caf\u00e9", "cafe\u0301"
+    v = Vocabulary(["tea", decomposed, "na\u00efve"])
+    assert v.lookup([composed, decomposed, "nai\u0308ve", "cafe"]).tolist() == [1, 1, 2, -1]
+    assert composed in v and "cafe" not in v
+    assert v.index([composed]).tolist() == [1]
+    # two ids that differ only in form stay two ids, each found exactly; another form finds neither
+    both = Vocabulary([composed, decomposed])
+    assert both.lookup([composed, decomposed]).tolist() == [0, 1]
+    assert Vocabulary([decomposed, "x\u0301\u00e9"]).lookup(["cafe\u0301"]).tolist() == [0]
+
+
+def test_an_unknown_id_names_close_ones():
+    v = Vocabulary(["Star Wars", "star trek", "Alien"])
+    with pytest.raises(DataError, match=r"unknown item 'star wars' .*; did you mean 'Star Wars'"):
+        v.index(["star wars"], what="item")
+    with pytest.raises(DataError, match=r"did you mean 'Alien'\?"):
+        v.index(["Alein"], what="item")
+    with pytest.raises(DataError) as err:
+        v.index(["Zardoz"], what="item")
+    assert "did you mean" not in str(err.value)
+
+
 def _write(path, text, encoding="utf-8"):
     path.write_bytes(text.encode(encoding))
     return path

@@ -2,14 +2,17 @@
 
 External ids (whatever the user's data calls a user or an item) live only at the edges; inside,
 users and items are dense integer indices `0..n-1` given by a `Vocabulary`. External ids are kept
-as strings, so ``242`` and ``"242"`` name the same item.
+as strings, so ``242`` and ``"242"`` name the same item, and one written with other Unicode code
+points for the same letters (``"café"`` typed on one system, decomposed on another) finds it.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
+import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,12 +44,28 @@ class Vocabulary:
                     fix="make ids unique before building a vocabulary",
                 )
             self._index[key] = pos
+        self._nfc: dict[str, int] | None = None
+
+    def _equivalent(self, key: str) -> int:
+        """The index of the one id canonically equivalent to ``key`` (the same text in Unicode
+        normal form C: ``"cafe\u0301"`` is ``"caf\u00e9"``), or -1 (none, or several)."""
+        if key.isascii():  # the only form of an ASCII id
+            return -1
+        if self._nfc is None:
+            nfc: dict[str, int] = {}
+            for pos, known in enumerate(self._ids):
+                if not known.isascii():
+                    form = unicodedata.normalize("NFC", known)
+                    nfc[form] = -1 if form in nfc else pos
+            self._nfc = nfc
+        return self._nfc.get(unicodedata.normalize("NFC", key), -1)
 
     def __len__(self) -> int:
         return len(self._ids)
 
     def __contains__(self, key: object) -> bool:
-        return str(key) in self._index
+        key = str(key)
+        return key in self._index or self._equivalent(key) >= 0
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Vocabulary) and self._ids == other._ids
@@ -67,8 +86,13 @@ class Vocabulary:
         return self._ids[int(index)]
 
     def lookup(self, ids: Iterable[Any]) -> np.ndarray:
-        """Internal indices of external ids; ``-1`` for ids not in the vocabulary."""
-        return np.fromiter((self._index.get(str(i), -1) for i in ids), dtype=np.int64)
+        """Internal indices of external ids; ``-1`` for ids not in the vocabulary. An id the
+        vocabulary lacks finds the one it has in another Unicode form, if any."""
+        keys = [str(i) for i in ids]
+        out = np.fromiter((self._index.get(k, -1) for k in keys), dtype=np.int64, count=len(keys))
+        for j in np.flatnonzero(out < 0):
+            out[j] = self._equivalent(keys[j])
+        return out
 
     def index(self, ids: Iterable[Any], *, what: str = "id") -> np.ndarray:
         """Internal indices of external ids; raises `DataError` naming the first unknown id."""
@@ -77,10 +101,20 @@ class Vocabulary:
         if (idx < 0).any():
             bad = ids[int(np.flatnonzero(idx < 0)[0])]
             raise DataError(
-                f"unknown {what} {bad!r} ({int((idx < 0).sum())} unknown in all)",
+                f"unknown {what} {bad!r} ({int((idx < 0).sum())} unknown in all)" + self._near(str(bad)),
                 fix=f"use {what}s that exist in the data ({len(self)} known)",
             )
         return idx
+
+    def _near(self, key: str) -> str:
+        """ "; did you mean ...?" naming up to three known ids close to ``key`` (ids that differ
+        in case or spacing, or by a typo), or ""."""
+        if len(self) > 200_000:  # (a scan of every id; only when an error is raised)
+            return ""
+        folded = {k.casefold().strip(): k for k in reversed(self._ids)}
+        near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
+        near += [k for k in difflib.get_close_matches(key, self._ids, n=3, cutoff=0.8) if k not in near]
+        return f"; did you mean {', '.join(map(repr, near[:3]))}?" if near else ""
 
     def to_external(self, indices: Iterable[int]) -> list[str]:
         """External ids of internal indices."""

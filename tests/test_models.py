@@ -455,7 +455,9 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "npz": (lambda p: (p / "state.npz").write_bytes(b"PK\x03"), "state.npz"),
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
         "items": (fewer_items, "does not match state.npz"),
-        "setting": (bad_setting, "config.json: ValidationError"),
+        # a setting refused since (or mangled): named, not "damaged or incomplete"
+        "setting": (bad_setting, "its settings are not valid in fewrec"),
+        "refused": (edit_meta(lambda m: m["config"].update(seed=-1)), "seed: Input should be greater"),
         # loaded without a word before, and without the titles and text
         "titles": (lambda p: (p / "items.parquet").unlink(), "items.parquet: FileNotFoundError"),
     }

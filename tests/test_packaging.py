@@ -174,3 +174,30 @@ def test_sdist_and_wheel_carry_what_they_need(tmp_path):
     assert not [n for n in wheel if n.startswith(("tests/", "benchmarks/"))]
     assert f"\nVersion: {fewrec.__version__}\n" in metadata
     assert "\nLicense-Expression: Apache-2.0\n" in metadata
+
+
+def test_every_dependency_is_pinned_in_constraints_within_its_range():
+    """pyproject.toml asks for ranges (exact pins made fewrec uninstallable beside other
+    packages); constraints.txt pins what is tested. A range and its pin must not drift apart."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    pins = {}
+    for line in (root / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.strip().lower()] = version.strip()
+    wanted = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        wanted += extra
+    for text in wanted:
+        req = Requirement(text)
+        name = req.name.lower()
+        assert name in pins, f"{req.name} has no pin in constraints.txt"
+        assert req.specifier.contains(pins[name], prereleases=True), f"{text} excludes its pin {pins[name]}"
+        if name == "torch":  # any other torch pulls a CUDA build
+            assert str(req.specifier) == f"=={pins[name]}"

@@ -201,3 +201,16 @@ def test_every_dependency_is_pinned_in_constraints_within_its_range():
         assert req.specifier.contains(pins[name], prereleases=True), f"{text} excludes its pin {pins[name]}"
         if name == "torch":  # any other torch pulls a CUDA build
             assert str(req.specifier) == f"=={pins[name]}"
+
+
+def test_scale_recommend_without_ray_says_so_before_any_progress_bar(tmp_path):
+    """`fewrec scale recommend` drew its "recommending" bar, then said Ray is not installed."""
+    from fewrec.data import load_interactions
+    from fewrec.models import make_model
+
+    frame = pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"]})
+    model = str(tmp_path / "model")
+    make_model("popularity").fit(load_interactions(frame)).save(model)
+    proc = run_without(["ray"], "scale", "recommend", model, "--output", str(tmp_path / "r.parquet"))
+    assert proc.returncode == 2, proc.stderr
+    assert "ray" in proc.stderr.lower() and "recommending" not in proc.stderr, proc.stderr

@@ -561,27 +561,30 @@ def recommend_all(
         )
     chunks = _chunks(ids, chunk_size)
     results: list[pd.DataFrame | None] = [None] * len(chunks)
-    with tqdm(total=len(ids), desc="recommending", unit="user", disable=not progress, leave=False) as bar:
-        if executor == "local":
+    with contextlib.ExitStack() as stack:
+        # Ray first: without it (or its cluster) the error comes before a progress bar is drawn
+        ray = stack.enter_context(ray_session(ray_config)) if executor == "ray" else None
+        bar = stack.enter_context(
+            tqdm(total=len(ids), desc="recommending", unit="user", disable=not progress, leave=False)
+        )
+        if ray is None:
             for i, chunk in enumerate(chunks):
                 results[i] = recommend_chunk(model, chunk, k, exclude_seen)
                 bar.update(len(chunk))
         else:
-            with ray_session(ray_config) as ray:
-                _check_cpus(cpus_per_task, "cpus_per_task", ray_config)
-                packed = pack_model(model)
-                ref = ray.put(packed)
-                task = ray.remote(num_cpus=cpus_per_task)(_recommend_task)
-                pending = {
-                    task.remote(_digest(packed), ref, chunk, k, exclude_seen): i
-                    for i, chunk in enumerate(chunks)
-                }
-                while pending:
-                    done, _ = ray.wait(list(pending), num_returns=1)
-                    i = pending.pop(done[0])
-                    with _own_errors():
-                        results[i] = ray.get(done[0])
-                    bar.update(len(chunks[i]))
+            _check_cpus(cpus_per_task, "cpus_per_task", ray_config)
+            packed = pack_model(model)
+            ref = ray.put(packed)
+            task = ray.remote(num_cpus=cpus_per_task)(_recommend_task)
+            pending = {
+                task.remote(_digest(packed), ref, chunk, k, exclude_seen): i for i, chunk in enumerate(chunks)
+            }
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                i = pending.pop(done[0])
+                with _own_errors():
+                    results[i] = ray.get(done[0])
+                bar.update(len(chunks[i]))
     frames = [r for r in results if r is not None]
     if not frames:
         return recommend_chunk(model, [], k, exclude_seen)

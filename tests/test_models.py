@@ -1012,6 +1012,86 @@ def test_a_save_to_a_link_replaces_the_model_it_points_to(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["current", "next", "v1", "v2"]
 
 
+def test_a_load_during_a_save_reads_one_whole_model(tmp_path, monkeypatch):
+    """An audit: a load reads config.json, vocab.json, state.npz and the Parquet files one by
+    one, and a save to the same folder meanwhile (`fewrec train --output` over the model the
+    service hot-swaps to) gave it one save's config with another's weights: an EASE model
+    whose config said l2=1 with the weights of l2=1000, silently (10% of the loads of a
+    loop of saves), or a "damaged" error. A load now opens all its files first, so they are
+    of one save."""
+    import fewrec.models.base as base
+    from fewrec.models.base import load_model
+
+    data = _tiny_data()
+    first, second = make_model("ease", l2=1.0).fit(data), make_model("ease", l2=1000.0).fit(data)
+    path = first.save(tmp_path / "m")
+    real = base._import_builtin_models
+    calls = []
+
+    def save_meanwhile():  # runs after the load read config.json
+        if not calls:
+            calls.append(1)
+            second.save(path)
+        real()
+
+    monkeypatch.setattr(base, "_import_builtin_models", save_meanwhile)
+    loaded = load_model(path)
+    assert calls
+    assert loaded.config.l2 == 1.0
+    np.testing.assert_array_equal(loaded.weights_, first.weights_)
+    monkeypatch.undo()
+    assert load_model(path).config.l2 == 1000.0  # and the next load reads the new one
+
+
+def test_saves_and_loads_wait_for_a_save_swapping_folders(tmp_path, monkeypatch):
+    """An audit: between a save's two renames (the old folder out, the new one in) the model
+    folder is not there, and a load then failed with "a save there was cut short while
+    swapping folders"; two saves at once failed with "is a file", "a folder with other files"
+    or "No such file", and could leave a `.m.replaced-...` folder (a whole model) behind. The
+    swap now holds a lock that loads and saves of that folder wait for."""
+    import threading
+
+    from fewrec.models.base import load_model
+
+    data = _tiny_data()
+    old, new, other = (make_model("ease", l2=v).fit(data) for v in (1.0, 10.0, 100.0))
+    path = old.save(tmp_path / "m")
+    real = Path.rename
+    results: dict[str, object] = {}
+    swaps = []
+
+    def attempt(name, fn):
+        try:
+            results[name] = fn()
+        except Exception as exc:  # noqa: BLE001 (the test reports it)
+            results[name] = exc
+
+    def rename(self, target):
+        out = real(self, target)
+        if Path(target).name.startswith(".m.replaced-") and not swaps:  # the first swap only
+            swaps.append(1)
+            threads = [
+                threading.Thread(target=attempt, args=("load", lambda: load_model(path).config.l2)),
+                threading.Thread(target=attempt, args=("save", lambda: other.save(path))),
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(timeout=1.0)  # (with the lock they wait until this swap is done)
+            results["threads"] = threads
+        return out
+
+    monkeypatch.setattr(Path, "rename", rename)
+    new.save(path)
+    for t in results["threads"]:
+        t.join(timeout=30)
+    monkeypatch.undo()
+    assert results["load"] in (10.0, 100.0), results["load"]
+    assert results["save"] == path, results["save"]
+    assert load_model(path).config.l2 == 100.0  # the save that swapped last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names an open file through /proc")
 def test_a_save_flushes_its_files_and_folders_to_disk(tmp_path, monkeypatch):
     """An audit: a save renamed its folder into place without flushing its files, so a power

@@ -1151,14 +1151,16 @@ class Recommender(ABC):
         there before as it was."""
         st = self.fitted
         path = Path(path)
-        if path.exists() and not path.is_dir():
+        try:  # under the lock of a save's swap: another save's swap shows a folder half moved
+            with _folder_lock(_save_target(path).parent, exclusive=False):
+                is_file = path.exists() and not path.is_dir()
+                other_files = path.is_dir() and not (path / "config.json").exists() and any(path.iterdir())
+        except OSError as exc:  # a folder that cannot be read, a loop of links
+            raise _unsavable(path, exc) from None
+        if is_file:
             raise FewrecError(
                 with_fix(f"{path} is a file; a model is saved as a directory", "pick another path")
             )
-        try:
-            other_files = path.is_dir() and not (path / "config.json").exists() and any(path.iterdir())
-        except OSError as exc:  # a folder that cannot be read
-            raise _unsavable(path, exc) from None
         if other_files:
             raise FewrecError(  # its files would be mixed with the model's (the CLI refused it)
                 with_fix(
@@ -1225,19 +1227,24 @@ class Recommender(ABC):
                     (tmp / name).write_bytes(data)
                     _fsync(tmp / name)
             _fsync(tmp, folder=True)
-            if target.exists():  # a model saved there before, or an empty folder
-                old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
-                target.rename(old)
-                try:
+            old = None
+            # the two renames under a lock that loads of models in this folder take too: a load
+            # had read one save's config.json with another's state.npz, or found no folder, and
+            # two saves at once had failed with "is a file" or left a `.replaced-` folder behind
+            with _folder_lock(target.parent, exclusive=True):
+                if target.exists():  # a model saved there before, or an empty folder
+                    old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
+                    target.rename(old)
+                    try:
+                        tmp.rename(target)
+                    except BaseException:
+                        old.rename(target)
+                        raise
+                else:
                     tmp.rename(target)
-                except BaseException:
-                    old.rename(target)
-                    raise
                 _fsync(target.parent, folder=True)
+            if old is not None:  # (a load that opened its files still reads them)
                 shutil.rmtree(old, ignore_errors=True)
-            else:
-                tmp.rename(target)
-                _fsync(target.parent, folder=True)
         except BaseException as exc:
             shutil.rmtree(tmp, ignore_errors=True)
             if isinstance(exc, OSError):  # no room left, a folder made read-only meanwhile
@@ -1258,6 +1265,25 @@ STALE_SAVE_SECONDS = 600.0
 not changed for this long is a save that was killed: the next save of NAME removes it. The age
 guards a save of another container or machine, whose pid this one cannot see (its files change
 as it writes), and a pid reused by a new process keeps a folder rather than losing one."""
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path, *, exclusive: bool):
+    """An advisory lock (``flock``) on ``folder`` itself, so that no lock file is left beside
+    the models: a save holds it exclusively while it swaps a model folder in, a load shared
+    while it opens the model's files. Where the folder cannot be opened or locked (Windows, a
+    file system without locks, a folder not made yet) nothing is locked."""
+    fd = None
+    with contextlib.suppress(ImportError, OSError):
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # (closed below if it fails)
+    try:
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # (releases the lock)
 
 
 def _running(pid: int) -> bool:
@@ -1391,10 +1417,54 @@ def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> 
     """`load_model`; with ``expected``, a model of another class is an error, raised before
     its files are read."""
     path = Path(path)
-    cfg_file = path / "config.json"
-    check_model_dir(path)
+    files = _open_saved(path)
     try:
-        meta = json.loads(cfg_file.read_text())
+        return _load_opened(path, files, expected)
+    finally:
+        for fh in files.values():
+            if not isinstance(fh, OSError):
+                fh.close()
+
+
+SAVED_FILES = ("config.json", "vocab.json", "state.npz", "items.parquet", "users.parquet")
+"""The files of a saved model (`Recommender.save`)."""
+
+
+def _open_saved(path: Path) -> dict[str, Any]:
+    """The files of the model saved at ``path``, opened together under the lock a save's swap
+    takes, so that they are all of one save however many saves replace it meanwhile (an open
+    file is read whole after its folder was swapped out and removed). Each is an open binary
+    file, or the OSError opening it gave; files not there are left out."""
+    try:
+        real = path.resolve()  # (a save swaps the folder a link points to, locking its parent)
+    except (OSError, RuntimeError):  # a loop of links: `check_model_dir` says it is not there
+        real = path
+    out: dict[str, Any] = {}
+    with _folder_lock(real.parent, exclusive=False):
+        check_model_dir(path)
+        for name in SAVED_FILES:
+            try:
+                out[name] = open(real / name, "rb")  # noqa: SIM115 (closed by `_load_model`)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:  # (raised when the part is read)
+                out[name] = exc
+    return out
+
+
+def _saved_file(files: dict[str, Any], name: str) -> Any:
+    """One of `_open_saved`'s files, or the error of opening it."""
+    fh = files.get(name)
+    if fh is None:
+        raise FileNotFoundError(2, "No such file or directory", name)
+    if isinstance(fh, OSError):
+        raise fh
+    return fh
+
+
+def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] | None) -> Recommender:
+    try:
+        meta = json.loads(_saved_file(files, "config.json").read())
         name = meta.get("model")
     except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise _damaged(path, "config.json", exc) from None
@@ -1422,7 +1492,7 @@ def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> 
         )
     _check_saved_by(path, meta, MODELS[name])
     try:
-        return _load_parts(path, MODELS[name], meta)
+        return _load_parts(path, MODELS[name], meta, files)
     except FewrecError:
         raise
     except Exception as exc:  # noqa: BLE001 (any failure to read a saved model is damage)
@@ -1492,7 +1562,7 @@ def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         ) from None
 
 
-def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
+def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str, Any]) -> Recommender:
     def part(name: str, read):
         try:
             return read()
@@ -1501,10 +1571,10 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
             raise
 
     model = part("config.json", lambda: _configured(path, cls, meta))
-    vocab = part("vocab.json", lambda: json.loads((path / "vocab.json").read_text()))
+    vocab = part("vocab.json", lambda: json.loads(_saved_file(files, "vocab.json").read()))
 
     def arrays_of():
-        with np.load(path / "state.npz", allow_pickle=False) as z:
+        with np.load(_saved_file(files, "state.npz"), allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
     arrays = part("state.npz", arrays_of)
@@ -1520,9 +1590,8 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
     def saved_frame(name: str, fields: str, what: str, n: int, unit: str) -> pd.DataFrame:
         """A saved Parquet table of a row per item or user; without one (a model without such
         fields, or users saved before side info was kept) a frame of ``n`` rows and no columns."""
-        file = path / name
-        if file.exists():
-            frame = part(name, lambda: pd.read_parquet(file))
+        if name in files:
+            frame = part(name, lambda: pd.read_parquet(_saved_file(files, name)))
         elif meta.get(fields):  # saved with them: without them titles, text or side info are gone
             frame = part(name, lambda: _missing_file(f"the model was saved with {what} {meta[fields]}"))
         else:

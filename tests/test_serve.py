@@ -993,6 +993,58 @@ def test_store_paths_it_must_not_use_are_refused_in_a_line_and_left_as_they_are(
     assert notes.read_text() == "a,b\n1,2\n"
 
 
+def test_two_processes_opening_a_new_store_at_once_both_open_it(tmp_path, monkeypatch):
+    """An audit: two services (or a service and a script) starting at once on a new store file
+    both found no schema row, and the later insert failed: "cannot open the store ... (UNIQUE
+    constraint failed: meta.key)" (1 of 45 starts of three processes at once). The set-up is
+    now one write transaction, so the other process's waits for it. Here the other opens the
+    store just as this one is about to write its schema row."""
+    from fewrec.serve.store import SCHEMA_VERSION, Store
+
+    path = tmp_path / "s.db"
+    other: dict[str, object] = {}
+
+    def open_other():
+        try:
+            other["store"] = Store(path)
+        except Exception as exc:  # noqa: BLE001 (the test reports it)
+            other["store"] = exc
+
+    class Writer:  # this store's writer connection, opening the other store at that moment
+        def __init__(self, conn):
+            self._conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self._conn, name)
+
+        def execute(self, sql, *args):
+            if sql.startswith("INSERT INTO meta VALUES ('schema'") and not other:
+                thread = threading.Thread(target=open_other)
+                thread.start()
+                thread.join(timeout=1.0)  # (it waits for this set-up to commit)
+                other["thread"] = thread
+            return self._conn.execute(sql, *args)
+
+    real = Store._connect
+    calls = []
+
+    def connect(self):
+        conn = real(self)
+        calls.append(self)
+        return Writer(conn) if len(calls) == 1 else conn
+
+    monkeypatch.setattr(Store, "_connect", connect)
+    store = Store(path)
+    other["thread"].join(timeout=30)
+    monkeypatch.undo()
+    assert isinstance(other["store"], Store), other["store"]
+    for s in (store, other["store"]):
+        assert s._reader().execute("SELECT value FROM meta WHERE key = 'schema'").fetchall() == [
+            (str(SCHEMA_VERSION),)
+        ]
+        s.close()
+
+
 def test_a_reader_of_the_store_does_not_hold_a_user_delete_or_the_writes_after_it(tmp_path):
     """The checkpoint after deleting a user waited on the write lock for a reader's snapshot (a
     backup, a query) for up to the store's 30 s, and every write waited with it."""

@@ -153,27 +153,43 @@ class Store:
             problem = self._writer.execute("PRAGMA quick_check").fetchone()[0]
             if problem != "ok":
                 raise sqlite3.DatabaseError(f"database disk image is malformed: {problem}")
-            self._writer.executescript(_SCHEMA)
-            row = self._writer.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-            if row is None:
-                self._writer.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) == 1:  # a rating's scale was not kept: the model's is assumed
-                with self._transaction() as conn:
-                    conn.execute("ALTER TABLE feedback ADD COLUMN scale REAL")
-                    conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise FewrecError(
-                    f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
-                    "Fix: use the fewrec version that wrote it, or start a new store file."
-                )
+            self._set_up()
             # a store that cannot be written (a read-only file) fails here, not at every write
             self._writer.execute("BEGIN IMMEDIATE")
             try:
                 self._writer.execute("UPDATE meta SET value = value WHERE key = 'schema'")
             finally:
                 self._writer.execute("ROLLBACK")
-        except (sqlite3.Error, StoreWriteError) as exc:  # (the latter from the migration's write)
+        except sqlite3.Error as exc:
             raise FewrecError(_open_error(self.path, exc)) from None
+
+    def _set_up(self) -> None:
+        """Create the tables and the schema row, or migrate an older store, in one write
+        transaction: two processes opening a new store at once (two services, a service and a
+        script) had both found no schema row, and the later one's insert failed to open the
+        store ("UNIQUE constraint failed: meta.key"), as the later of two migrations would
+        have ("duplicate column name")."""
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")  # (waits for the other process's set-up)
+        try:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                conn.execute(statement)
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None:
+                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+            elif int(row[0]) == 1:  # a rating's scale was not kept: the model's is assumed
+                conn.execute("ALTER TABLE feedback ADD COLUMN scale REAL")
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema'", (str(SCHEMA_VERSION),))
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise FewrecError(
+                    f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
+                    "Fix: use the fewrec version that wrote it, or start a new store file."
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     def _check_not_foreign(self) -> None:
         """Refuse, before writing anything to it, a SQLite file of something else: the store's

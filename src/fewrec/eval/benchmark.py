@@ -17,6 +17,7 @@ each model's relative gain over a baseline model, paired by seed.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -815,12 +816,26 @@ def write_result(result: dict[str, Any], path: str | Path) -> Path:
     path = check_result_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # strict JSON: NaN and infinities (no value) as null; bare NaN is not JSON to most readers
-    path.write_text(json.dumps(_json_safe(result), indent=2, sort_keys=False, allow_nan=False))
+    text = json.dumps(_json_safe(result), indent=2, sort_keys=False, allow_nan=False)
     if "seeds" in result:
         seeds = ", ".join(str(s) for s in result["seeds"])
         what = f"split seeds {seeds}: mean ± 95% CI half-width"
         title = f"# {result['protocol']} on {result['dataset']} ({what})"
     else:
         title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})"
-    path.with_suffix(".md").write_text(title + "\n\n" + markdown_table(result) + "\n")
+    table = title + "\n\n" + markdown_table(result) + "\n"
+    _replace_text(path, text)
+    _replace_text(path.with_suffix(".md"), table)
     return path
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a run killed while writing had truncated the result
+    it was replacing (hours of benchmark)."""
+    path = path.resolve() if path.is_symlink() else path  # (a link to the result stays a link)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

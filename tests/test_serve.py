@@ -1132,3 +1132,40 @@ def test_similar_items_of_a_model_that_reads_no_history_do_not_claim_similarity(
     assert len(out["items"]) == 3
     assert not any(i["reason"].startswith("Similar to") for i in out["items"]), out["items"]
     assert any("not similar items" in n for n in out["notes"])
+
+
+def test_copying_the_catalogue_while_a_request_indexes_a_field():
+    """Adding items copies the live catalogue while requests filter on it: a request indexing a
+    field for the first time made the copy fail ("dictionary changed size during iteration")."""
+    import sys
+
+    from fewrec.serve.catalogue import Catalogue
+
+    n, fields = 50, 300
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for _ in range(3):
+            cat = Catalogue()
+            cat.titles, cat.texts, cat.source = [f"t{i}" for i in range(n)], [None] * n, ["model"] * n
+            cat.fields = [{f"f{j}": i % 3 for j in range(fields)} for i in range(n)]
+            cat.active, cat.field_names = np.ones(n, dtype=bool), {f"f{j}" for j in range(fields)}
+            errors, done = [], threading.Event()
+
+            def copy_until_done(cat=cat, errors=errors, done=done):
+                while not done.is_set():
+                    try:
+                        cat.copy()
+                    except RuntimeError as exc:
+                        errors.append(exc)
+                        return
+
+            copier = threading.Thread(target=copy_until_done)
+            copier.start()
+            for j in range(fields):
+                cat.mask(f"f{j}", 1)
+            done.set()
+            copier.join()
+            assert not errors, errors[0]
+    finally:
+        sys.setswitchinterval(old_interval)

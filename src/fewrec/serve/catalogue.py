@@ -82,7 +82,9 @@ class Catalogue:
         new.fields, new.source = list(self.fields), list(self.source)
         new.active = self.active.copy()
         new.field_names = set(self.field_names)
-        new._inverted = {name: dict(inv) for name, inv in self._inverted.items()}
+        # a snapshot first: a request may index a field of this (live) catalogue meanwhile, and
+        # iterating the dict itself then failed ("dictionary changed size during iteration")
+        new._inverted = {name: dict(inv) for name, inv in dict(self._inverted).items()}
         new._lower, new._other, new._by_title = (
             self._lower,
             self._other,

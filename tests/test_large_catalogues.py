@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from fewrec.data.loaders import Columns, load_interactions
+from fewrec.errors import ConfigError
 from fewrec.models import make_model
 
 
@@ -52,3 +53,75 @@ def test_neighbourhood_models_never_hold_a_dense_item_item_matrix(name, monkeypa
     for a, b in [(whole.data, blocks.data), (whole.indices, blocks.indices), (whole.indptr, blocks.indptr)]:
         assert np.array_equal(a, b)
     assert blocks.nnz <= 20 * n
+
+
+def small_memory(monkeypatch, budget: float) -> None:
+    """Pretend the machine has ``budget`` bytes of memory."""
+    import fewrec.models.base as base
+
+    monkeypatch.setattr(base, "memory_budget", lambda: budget, raising=False)
+
+
+def test_ease_refuses_a_catalogue_too_large_for_memory_before_allocating(monkeypatch):
+    """EASE inverted a dense items x items Gram matrix whatever its size: at 100,000 items
+    "MemoryError: Unable to allocate 37.3 GiB" (or the OOM killer) after the data had loaded.
+    It now says what it would need, how many items fit, and what to do, before allocating."""
+    data = long_tail(300, 2000, 10)
+    small_memory(monkeypatch, 32 * 1000**2)
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            ConfigError, match=r"ease would need 0 GB .* 2,000 items .* at most 1,000 items"
+        ) as err:
+            make_model("ease").fit(data)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "Fix: keep the most popular items" in str(err.value) and "itemknn" in str(err.value)
+    assert peak < 2000**2 * 4 / 2  # not even one float32 items x items matrix
+    small_memory(monkeypatch, 32 * 2000**2)  # enough
+    assert make_model("ease").fit(data).weights_.shape == (2000, 2000)
+
+
+def test_fewshot_and_the_ensemble_refuse_before_encoding_the_items(monkeypatch):
+    """fewshot's item-item term is EASE: on a catalogue too large for it, it failed with a
+    MemoryError only after encoding every item's text (6 minutes for 100,000 titles); the ensemble
+    failed once the components before the first too large one were fitted. Both now refuse at
+    once, and the ensemble names every component that would not fit."""
+    import fewrec.models.content as content
+
+    def encoded(*args, **kwargs):
+        raise AssertionError("the items were encoded before the size check")
+
+    monkeypatch.setattr(content, "embed_items", encoded)
+    monkeypatch.setattr("fewrec.models.fewshot.embed_items", encoded)
+    data = long_tail(300, 2000, 10)
+    small_memory(monkeypatch, 32 * 1000**2)
+    with pytest.raises(ConfigError, match="fewshot's item-item term .* Fix: set item_item=false"):
+        make_model("fewshot").fit(data)
+    with pytest.raises(
+        ConfigError, match=r"ensemble components fewshot, dlae, kshot-ridge would not fit"
+    ) as err:
+        make_model("ensemble").fit(data)
+    assert "Fix: leave them out of the components (keeping ['itemknn', 'popularity'])" in str(err.value)
+
+
+def test_dlae_and_kshot_ridge_suggest_smaller_settings_only_where_they_fit(warm, monkeypatch):
+    """Their size errors said "set dropout (one model)" and "fewer shots" even where one model
+    or one history size would not fit either."""
+    from fewrec.models.ease import DLAE, KShotRidge
+
+    monkeypatch.setattr(DLAE, "MAX_BYTES", 1e6)
+    with pytest.raises(ConfigError, match="dlae with 6 history sizes would need") as err:
+        make_model("dlae").fit(warm.train)
+    assert "set dropout" not in str(err.value) and "Fix: keep the most popular items" in str(err.value)
+    monkeypatch.setattr(DLAE, "MAX_BYTES", 25 * warm.train.n_items**2)  # one model fits
+    with pytest.raises(ConfigError, match=r"Fix: set dropout \(one model\) or fewer shots \(now 6\)"):
+        make_model("dlae").fit(warm.train)
+    monkeypatch.setattr(KShotRidge, "MAX_BYTES", 1e6)
+    with pytest.raises(ConfigError, match="kshot-ridge with 6 history sizes would need") as err:
+        make_model("kshot-ridge").fit(warm.train)
+    assert "fewer shots" not in str(err.value)
+    monkeypatch.setattr(KShotRidge, "MAX_BYTES", 30 * warm.train.n_items**2)
+    with pytest.raises(ConfigError, match=r"Fix: fewer shots \(now 6\) or neighbourhood=0"):
+        make_model("kshot-ridge").fit(warm.train)

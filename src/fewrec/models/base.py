@@ -107,6 +107,44 @@ def row_moments(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.nanmean(s, axis=1, keepdims=True), np.nanstd(s, axis=1, keepdims=True)
 
 
+def memory_budget() -> float:
+    """Bytes a fit may hold at once: the machine's physical memory, or less where a container's
+    cgroup or an address-space limit (``ulimit -v``) allows less."""
+    limits = [float(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))]
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        with contextlib.suppress(OSError, ValueError):
+            limits.append(float(Path(path).read_text().strip()))  # "max": no limit
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if soft != resource.RLIM_INFINITY:
+            limits.append(float(soft))
+    return min(limits)
+
+
+def check_item_pairs(
+    model: str, n_items: int, bytes_per_pair: float, fix: str, limit: float | None = None
+) -> None:
+    """Refuse, before anything is allocated, a fit that holds dense items x items matrices
+    (``bytes_per_pair`` bytes per pair of items at its peak) larger than ``limit`` bytes (default:
+    `memory_budget`): a `ConfigError` naming the memory needed, the most items that fit, and
+    ``fix``, instead of a MemoryError or the kernel's OOM killer once the allocation is made."""
+    budget = memory_budget() if limit is None else min(limit, memory_budget())
+    need = bytes_per_pair * float(n_items) ** 2
+    if need <= budget:
+        return
+    most = int((budget / bytes_per_pair) ** 0.5)
+    raise ConfigError(
+        with_fix(
+            f"{model} would need {need / 1e9:,.0f} GB of memory for {n_items:,} items (dense items x "
+            f"items matrices, {bytes_per_pair:g} bytes per pair of items); {budget / 1e9:,.0f} GB "
+            f"allows at most {most:,} items",
+            fix,
+        )
+    )
+
+
 def standardise(scores: np.ndarray) -> np.ndarray:
     """Per-row z-scores over finite entries; non-finite entries stay NaN (a component abstains)
     and a constant row becomes 0."""
@@ -574,6 +612,7 @@ class Recommender(ABC):
             )
         if data.n_interactions == 0 and not self.scores_new_items:
             raise DataError(f"{self.name} needs interactions to train on; the dataset has none")
+        self.check_memory(data)
         train = data.matrix()
         ratings = data.interactions["rating"]
         like = float(ratings.max()) if len(ratings) else 1.0
@@ -593,6 +632,11 @@ class Recommender(ABC):
             self.__dict__.update(before)
             raise
         return self
+
+    def check_memory(self, data: Dataset) -> None:
+        """Raise a `ConfigError` when fitting on ``data`` would need more memory than there is
+        (`check_item_pairs`), before anything is allocated or encoded; `fit` calls it first, and
+        the ensemble calls its components' before it fits any. The base class checks nothing."""
 
     @property
     def fitted(self) -> FitState:

@@ -70,7 +70,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, with_fix
 from fewrec.models.base import (
     MODELS,
     FitState,
@@ -308,6 +308,31 @@ class EnsembleRecommender(Recommender):
                 cfg.setdefault("reveal", self.config.reveal)
             out.append(MODELS[name](**cfg))
         return out
+
+    def check_memory(self, data: Dataset) -> None:
+        """Every component's, before any is fitted (a component too large for memory failed
+        only once the components before it had been fitted, minutes in); all of those too large
+        are named at once."""
+        too_large = {}
+        for name, model in zip(self.config.components, self._components(), strict=True):
+            try:
+                model.check_memory(data)
+            except ConfigError as exc:
+                too_large[name] = str(exc)
+        if len(too_large) == 1:
+            (name, problem), *_ = too_large.items()
+            raise ConfigError(f"ensemble component {name}: {problem}; or leave {name} out of the components")
+        if too_large:
+            kept = [n for n in self.config.components if n not in too_large]
+            raise ConfigError(
+                with_fix(
+                    f"ensemble components {', '.join(too_large)} would not fit in memory: "
+                    + "; ".join(p.split(" Fix: ")[0].rstrip(".") for p in too_large.values()),
+                    f"leave them out of the components (keeping {kept})"
+                    if kept
+                    else "keep the most popular items only, or use itemknn, rp3beta or als",
+                )
+            )
 
     def _fit(self, data: Dataset) -> None:
         from tqdm.auto import tqdm

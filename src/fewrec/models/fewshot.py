@@ -31,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
-from fewrec.models.base import QueryBatch, Recommender, check_shots, register
+from fewrec.models.base import QueryBatch, Recommender, check_item_pairs, check_shots, register
 from fewrec.models.content import TextModelConfig, embed_items, embed_texts
 from fewrec.topk import top_k_rows
 
@@ -250,6 +250,15 @@ class FewShotRecommender(Recommender):
         return frozenset(lev for lev, row in zip(self.side_vocab_, side, strict=True) if np.any(row != 0))
 
     # ------------------------------------------------------------------ fit
+    def check_memory(self, data: Dataset) -> None:
+        """The item-item term is EASE over the whole catalogue: checked before the item texts
+        are encoded (minutes on a large catalogue), not after."""
+        if self.config.item_item:
+            from fewrec.models.ease import EASE
+
+            fix = f"set item_item=false (no EASE term; fewshot then stays O(items)), or {EASE.LARGE_FIX}"
+            check_item_pairs("fewshot's item-item term (EASE)", data.n_items, EASE.PAIR_BYTES, fix)
+
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
         from threadpoolctl import threadpool_limits

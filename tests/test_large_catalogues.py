@@ -125,3 +125,34 @@ def test_dlae_and_kshot_ridge_suggest_smaller_settings_only_where_they_fit(warm,
     monkeypatch.setattr(KShotRidge, "MAX_BYTES", 30 * warm.train.n_items**2)
     with pytest.raises(ConfigError, match=r"Fix: fewer shots \(now 6\) or neighbourhood=0"):
         make_model("kshot-ridge").fit(warm.train)
+
+
+def test_evaluation_scores_a_block_of_queries_at_a_time(monkeypatch):
+    """evaluate_ranking held every query's scores over the whole catalogue at once, and the tie
+    counting two float64 copies more: `fewrec benchmark --protocol warm` on 50,000 users x
+    100,000 items died with "MemoryError: Unable to allocate 18.6 GiB for an array with shape
+    (50000, 100000)", cold-user K5 (9,957 test users) with 3.71 GiB. Blocks of queries give
+    the same report."""
+    import fewrec.eval.evaluate as ev
+    from fewrec.data.splits import warm_split
+
+    split = warm_split(long_tail(2500, 3000, 14), 0)
+    n = split.train.n_items
+    model = make_model("itemknn", neighbors=20).fit(split.train)
+    assert len(split.test) > 1024  # three blocks below
+
+    def evaluate(entries: int):
+        monkeypatch.setattr(ev, "EVAL_BLOCK_ENTRIES", entries, raising=False)
+        tracemalloc.start()
+        try:
+            return ev.evaluate_ranking(model, split.test, split.train), tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    whole, whole_peak = evaluate(len(split.test) * n)
+    blocks, peak = evaluate(512 * n)
+    assert peak < whole_peak / 2, f"peak {peak / 1e6:.0f} MB, {whole_peak / 1e6:.0f} MB in one block"
+    whole.values.pop("score_seconds"), blocks.values.pop("score_seconds")
+    assert whole.values == blocks.values and whole.ci == blocks.ci
+    for key, values in whole.per_user.items():
+        assert np.array_equal(values, blocks.per_user[key], equal_nan=True), key

@@ -74,6 +74,21 @@ def score_eval_set(
     return out
 
 
+EVAL_BLOCK_ENTRIES = 2**26
+"""Most scores (queries x items) `evaluate_ranking` holds at once: 256 MB of float32, ~1.3 GB
+with the tie counting's float64 copies."""
+
+
+def _query_blocks(n_queries: int, n_items: int) -> list[np.ndarray]:
+    """Query rows in blocks of at most `EVAL_BLOCK_ENTRIES` scores; a whole number of
+    `score_eval_set`'s 512-query chunks where that allows, so that every model sees the same
+    batches as when one block held every query (all of ML-100K's test users fit in one)."""
+    step = max(1, EVAL_BLOCK_ENTRIES // max(n_items, 1))
+    if step >= 512:
+        step -= step % 512
+    return [np.arange(lo, min(lo + step, n_queries)) for lo in range(0, max(n_queries, 1), step)]
+
+
 def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
     """Refuse to evaluate a model whose training data hold the queries' targets (a model fitted
     on another split, or on the whole data; or duplicated interaction rows)."""
@@ -125,29 +140,43 @@ def evaluate_ranking(
             fix="leave them out: evalset.subset(np.flatnonzero(np.diff(evalset.targets.indptr)))",
         )
     check_not_trained_on(model, evalset)
-    t0 = time.perf_counter()
-    scores = score_eval_set(model, evalset, train.user_info)
-    score_seconds = time.perf_counter() - t0
-    if only_items is not None:
-        keep = np.zeros(scores.shape[1], dtype=bool)
-        keep[only_items] = True
-        scores[:, ~keep] = -np.inf
     kmax = max(ks)
-    top = M.top_k_matrix(scores, kmax)
-    # a rank whose score is -inf (excluded, outside ``only_items``, or an item the model cannot
-    # score) holds no recommendation, only the tie order of the rest: it is never a hit
-    ranked = np.take_along_axis(scores, top, axis=1)
-    shown = ~(np.isnan(ranked) | (ranked == -np.inf))
-    # hits in expectation over the order of tied scores (`tied_hits`): ties break by item
-    # index, and low indices are often the popular items
-    tied = M.tied_hits(scores, top, evalset.targets)
-    per_user: dict[str, np.ndarray] = {}
-    for k in ks:
-        per_user[f"ndcg@{k}"] = M.ndcg_at_k(tied.expected, n_targets, k)
-        per_user[f"recall@{k}"] = M.recall_at_k(tied.expected, n_targets, k)
-        per_user[f"precision@{k}"] = M.precision_at_k(tied.expected, k)
-        per_user[f"hr@{k}"] = M.tied_hit_rate(tied, k)
-    per_user["mrr"] = M.reciprocal_rank(scores, evalset.targets, evalset.exclude)
+    keep = None
+    if only_items is not None:
+        keep = np.zeros(model.n_items, dtype=bool)
+        keep[only_items] = True
+    score_seconds = 0.0
+    blocks: list[dict[str, np.ndarray]] = []
+    tops, shows = [], []
+    # a block of queries at a time: the scores are queries x items, and the tie counting below
+    # holds two float64 copies of them (warm on 50,000 users x 100,000 items: 20 GB of scores)
+    for rows in _query_blocks(len(evalset), model.n_items):
+        part = evalset.subset(rows)
+        t0 = time.perf_counter()
+        scores = score_eval_set(model, part, train.user_info)
+        score_seconds += time.perf_counter() - t0
+        if keep is not None:
+            scores[:, ~keep] = -np.inf
+        top = M.top_k_matrix(scores, kmax)
+        # a rank whose score is -inf (excluded, outside ``only_items``, or an item the model
+        # cannot score) holds no recommendation, only the tie order of the rest: never a hit
+        ranked = np.take_along_axis(scores, top, axis=1)
+        shows.append(~(np.isnan(ranked) | (ranked == -np.inf)))
+        tops.append(top)
+        # hits in expectation over the order of tied scores (`tied_hits`): ties break by item
+        # index, and low indices are often the popular items
+        tied = M.tied_hits(scores, top, part.targets)
+        block: dict[str, np.ndarray] = {}
+        for k in ks:
+            block[f"ndcg@{k}"] = M.ndcg_at_k(tied.expected, n_targets[rows], k)
+            block[f"recall@{k}"] = M.recall_at_k(tied.expected, n_targets[rows], k)
+            block[f"precision@{k}"] = M.precision_at_k(tied.expected, k)
+            block[f"hr@{k}"] = M.tied_hit_rate(tied, k)
+        block["mrr"] = M.reciprocal_rank(scores, part.targets, part.exclude)
+        blocks.append(block)
+        del scores, tied
+    per_user = {key: np.concatenate([b[key] for b in blocks]) for key in blocks[0]}
+    top, shown = np.concatenate(tops), np.concatenate(shows)
     k0 = min(ks)
     vecs = item_vectors if item_vectors is not None else genre_vectors(train)
     # beyond-accuracy metrics describe the lists shown: -inf ranks are not recommendations; a

@@ -156,3 +156,33 @@ def test_evaluation_scores_a_block_of_queries_at_a_time(monkeypatch):
     assert whole.values == blocks.values and whole.ci == blocks.ci
     for key, values in whole.per_user.items():
         assert np.array_equal(values, blocks.per_user[key], equal_nan=True), key
+
+
+def test_tie_counting_reads_each_row_once_not_once_per_rank():
+    """tied_hits compared a whole row of scores with each tie group of the top k: 20 passes over
+    the catalogue per list for a model without ties, 31 s for 2,048 lists of 100,000 items
+    (the warm benchmark of popularity on 50,000 users: ~9 minutes). Only the last group can go
+    on past the top k, so only it is counted in the full row; top 20 now costs what top 1 does."""
+    import time
+
+    import scipy.sparse as sp
+
+    from fewrec.eval import metrics as M
+
+    n, m = 400, 20000
+    rng = np.random.default_rng(0)
+    scores = np.tile(rng.permutation(m).astype(np.float32), (n, 1))  # no ties
+    targets = sp.csr_matrix((np.ones(n), (np.arange(n), rng.integers(0, m, n))), shape=(n, m))
+    top = M.top_k_matrix(scores, 20)
+
+    def seconds(k: int) -> float:
+        runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            M.tied_hits(scores, top[:, :k], targets)
+            runs.append(time.perf_counter() - t0)
+        return min(runs)
+
+    assert seconds(20) < 3 * seconds(1)  # it was 7x
+    tied = M.tied_hits(scores, top, targets)
+    assert (tied.size == 1).all() and np.array_equal(tied.start, np.tile(np.arange(20), (n, 1)))

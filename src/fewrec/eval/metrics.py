@@ -81,6 +81,13 @@ def tied_hits(scores: np.ndarray, top: np.ndarray, targets: sp.csr_matrix) -> Ti
     new_group = np.ones((n, k), dtype=bool)
     new_group[:, 1:] = ranked[:, 1:] != ranked[:, :-1]
     start = np.maximum.accumulate(np.where(new_group, np.arange(k), 0), axis=1)
+    # the rank after each tie group: a group that ends before the last rank holds every item of
+    # its score (any item past the top k scores no more than the next group), so its size is
+    # its length; only the last group, which may go on past rank k, is counted in the full row
+    # (one pass over the catalogue per list, where it was one per group)
+    firsts = np.where(new_group, np.arange(k), k)
+    after = np.c_[np.minimum.accumulate(firsts[:, ::-1], axis=1)[:, ::-1][:, 1:], np.full(n, k)]
+    last = start[:, -1] if k else np.zeros(n, dtype=int)
     # every tie group's size and targets in the full ranking: the items of its score
     rows = np.repeat(np.arange(n), np.diff(t.indptr))
     target_scores = clean[rows, t.indices]
@@ -92,7 +99,10 @@ def tied_hits(scores: np.ndarray, top: np.ndarray, targets: sp.csr_matrix) -> Ti
             continue
         value = np.full(n, np.nan)
         value[q] = ranked[q, r]
-        size[q, r] = (clean[q] == value[q, None]).sum(axis=1)
+        whole = q[last[q] == r]
+        inside = q[last[q] != r]
+        size[whole, r] = (clean[whole] == value[whole, None]).sum(axis=1)
+        size[inside, r] = after[inside, r] - r
         hit = target_scores == value[rows]
         n_targets[q, r] = np.bincount(rows[hit], minlength=n)[q]
     size = np.take_along_axis(size, start, axis=1)

@@ -186,3 +186,27 @@ def test_tie_counting_reads_each_row_once_not_once_per_rank():
     assert seconds(20) < 3 * seconds(1)  # it was 7x
     tied = M.tied_hits(scores, top, targets)
     assert (tied.size == 1).all() and np.array_equal(tied.start, np.tile(np.arange(20), (n, 1)))
+
+
+def test_benchmark_names_a_model_too_large_for_memory_before_anything_trains(monkeypatch):
+    """`fewrec benchmark --models popularity,itemknn,...,ease` on 20,000 items trained the models
+    before EASE, then stopped at its size error and kept none of their results. A model asked
+    for is now refused before anything trains; a default one is left out, saying why."""
+    from fewrec.eval.benchmark import DEFAULT_MODELS, fit_to_data, run_benchmark
+    from fewrec.models.baselines import PopularityRecommender
+
+    data = long_tail(300, 2000, 10)
+    small_memory(monkeypatch, 32 * 1000**2)
+
+    def trained(self, data):
+        raise AssertionError("popularity trained before the size check")
+
+    monkeypatch.setattr(PopularityRecommender, "_fit", trained)
+    with pytest.raises(ConfigError, match="ease would need"):
+        run_benchmark("warm", ["popularity", "ease"], dataset=data, progress=False)
+    kept, left_out = fit_to_data(DEFAULT_MODELS["warm"], data, {}, defaults=True)
+    too_large = ["ease", "dlae", "kshot-ridge", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
+    assert sorted(left_out) == sorted(too_large) and "would need" in left_out["ease"]
+    assert {"popularity", "itemknn", "rp3beta", "als", "content"} <= set(kept)
+    with pytest.raises(ConfigError, match="dlae with 6 history sizes"):  # set: asked for
+        fit_to_data(DEFAULT_MODELS["warm"], data, {"dlae": {"l2": 100.0}}, defaults=True)

@@ -127,8 +127,9 @@ def fit_to_data(
     """The models that can run on ``data``, and why each of the others was left out.
 
     A default model (not asked for, no ``--set`` of its own) that segments users by fields the
-    data lacks (popularity-segment: age) is left out; one asked for is an error, before anything
-    trains (it failed after the models before it had trained)."""
+    data lacks (popularity-segment: age), or that would need more memory than there is
+    (`Recommender.check_memory`: EASE on 100,000 items), is left out; one asked for is an error,
+    before anything trains (it failed after the models before it had trained)."""
     fields = list(data.user_info.columns)
     left_out: dict[str, str] = {}
     for m in models:
@@ -147,6 +148,16 @@ def fit_to_data(
         else:
             fix = f"give --users a table with the field {missing[0]!r}, or leave {m} out"
         raise ConfigError(with_fix(why, fix))
+    for m in models:  # a model too large for memory: named before anything trains
+        name = m.partition("@")[0]
+        if m in left_out or name not in MODELS and name not in PRESETS:
+            continue
+        try:
+            _factory(name, configs)().check_memory(data)
+        except ConfigError as exc:
+            if not defaults or name in configs:
+                raise
+            left_out[m] = str(exc)
     return [m for m in models if m not in left_out], left_out
 
 

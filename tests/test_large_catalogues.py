@@ -210,3 +210,26 @@ def test_benchmark_names_a_model_too_large_for_memory_before_anything_trains(mon
     assert {"popularity", "itemknn", "rp3beta", "als", "content"} <= set(kept)
     with pytest.raises(ConfigError, match="dlae with 6 history sizes"):  # set: asked for
         fit_to_data(DEFAULT_MODELS["warm"], data, {"dlae": {"l2": 100.0}}, defaults=True)
+
+
+def test_content_scores_a_query_without_copying_the_item_vectors(monkeypatch):
+    """content's float64 profile made numpy copy every item vector to float64 for each query:
+    357 ms per query on 100,000 items (5 ms in float32), and 300 MB allocated each time."""
+    import fewrec.models.content as content
+    from fewrec.models import Query
+
+    n = 3000
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(n, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    monkeypatch.setattr(content, "embed_items", lambda data, config: vectors)
+    model = make_model("content").fit(long_tail(300, n, 10))
+    query = Query(items=["i1", "i2", "i3"])
+    model.score(query, ["i5"])
+    tracemalloc.start()
+    try:
+        model.recommend(query, k=10)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < n * 384 * 8 / 2, f"peak {peak / 1e6:.1f} MB"

@@ -172,7 +172,9 @@ class ContentRecommender(Recommender):
         return standardise(self.embed_texts(batch.texts) @ self.item_emb_.T).astype(np.float32)
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        scores = self.profiles(batch) @ self.item_emb_.T
+        # in float32, as the item vectors are: a float64 profile made numpy copy every item
+        # vector to float64 for each call (100,000 items: 357 ms a query instead of 5)
+        scores = self.profiles(batch).astype(np.float32) @ self.item_emb_.T
         return (scores + self.config.popularity_weight * self.pop_z_[None, :]).astype(np.float32)
 
     # ------------------------------------------------------------------ new items

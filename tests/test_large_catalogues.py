@@ -115,7 +115,11 @@ def test_dlae_and_kshot_ridge_suggest_smaller_settings_only_where_they_fit(warm,
     with pytest.raises(ConfigError, match="dlae with 6 history sizes would need") as err:
         make_model("dlae").fit(warm.train)
     assert "set dropout" not in str(err.value) and "Fix: keep the most popular items" in str(err.value)
-    monkeypatch.setattr(DLAE, "MAX_BYTES", 25 * warm.train.n_items**2)  # one model fits
+    # six models peaked at 60.5 bytes per item pair (measured): a budget of that is too little
+    monkeypatch.setattr(DLAE, "MAX_BYTES", 60.5 * warm.train.n_items**2)
+    with pytest.raises(ConfigError, match="dlae with 6 history sizes would need"):
+        make_model("dlae").fit(warm.train)
+    monkeypatch.setattr(DLAE, "MAX_BYTES", 50 * warm.train.n_items**2)  # one model fits (44)
     with pytest.raises(ConfigError, match=r"Fix: set dropout \(one model\) or fewer shots \(now 6\)"):
         make_model("dlae").fit(warm.train)
     monkeypatch.setattr(KShotRidge, "MAX_BYTES", 1e6)

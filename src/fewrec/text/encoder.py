@@ -485,7 +485,7 @@ class EmbeddingCache:
         deadline, pause = time.monotonic() + patience, 0.005
         while True:
             try:
-                if not conn.execute("PRAGMA page_count").fetchone()[0]:  # a new file (see below)
+                if not conn.execute("PRAGMA page_count").fetchone()[0]:  # a new file: `_PAGE_SIZE`
                     conn.execute(f"PRAGMA page_size={EmbeddingCache._PAGE_SIZE}")
                 if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")

@@ -1544,12 +1544,18 @@ def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] 
         raise _damaged(path, part, exc) from None
 
 
+def _saved_and_mine(meta: dict) -> tuple[str, str]:
+    """The fewrec version that saved the model of ``meta`` (its config.json) and this one, as
+    the load errors name them."""
+    saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
+    return saved, _versions().get("fewrec", "this version")
+
+
 def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
     """A model saved in a newer format, or with settings this fewrec does not know, is one
     error naming the versions (it was "damaged or incomplete", or loaded unchecked); one saved
     by another fewrec version loads with a warning."""
-    saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
-    mine = _versions().get("fewrec", "this version")
+    saved, mine = _saved_and_mine(meta)
     fmt = meta.get("format", 1)
     if not is_whole_number(fmt) or int(fmt) > FORMAT_VERSION:
         raise FewrecError(
@@ -1594,13 +1600,12 @@ def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         config = meta["config"]
         return cls(cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config))
     except (ValidationError, ConfigError) as exc:
-        problems = validation_problems(exc) if isinstance(exc, ValidationError) else str(exc)
-        problems = getattr(exc, "problems", problems)  # (without the fix for a settings typo)
-        saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
+        # (a settings error's own problems, without its fix for a typo, as `__init__` reads it)
+        problems = validation_problems(exc) if isinstance(exc, ValidationError) else exc.problems or str(exc)
+        saved, mine = _saved_and_mine(meta)
         raise FewrecError(
             with_fix(
-                f"{path}: its settings are not valid in fewrec {_versions().get('fewrec', 'this version')}"
-                f" (saved by fewrec {saved}): {problems}",
+                f"{path}: its settings are not valid in fewrec {mine} (saved by fewrec {saved}): {problems}",
                 "train it again with valid settings, or load it with the fewrec that saved it",
             )
         ) from None

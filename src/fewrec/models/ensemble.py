@@ -313,6 +313,8 @@ class EnsembleRecommender(Recommender):
         """Every component's, before any is fitted (a component too large for memory failed
         only once the components before it had been fitted, minutes in); all of those too large
         are named at once."""
+        from fewrec.models.ease import EASE
+
         too_large = {}
         for name, model in zip(self.config.components, self._components(), strict=True):
             try:
@@ -328,9 +330,7 @@ class EnsembleRecommender(Recommender):
                 with_fix(
                     f"ensemble components {', '.join(too_large)} would not fit in memory: "
                     + "; ".join(p.split(" Fix: ")[0].rstrip(".") for p in too_large.values()),
-                    f"leave them out of the components (keeping {kept})"
-                    if kept
-                    else "keep the most popular items only, or use itemknn, rp3beta or als",
+                    f"leave them out of the components (keeping {kept})" if kept else EASE.LARGE_FIX,
                 )
             )
 

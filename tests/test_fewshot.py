@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+from fewrec.data.loaders import Columns, load_interactions
 from fewrec.data.splits import cold_item_split
 from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking
@@ -547,20 +548,28 @@ def test_kshot_ridge_neighbourhood_block_lifts_random_reveals(ml100k):
     assert got[10.0] > got[0.0] + 0.02, got
 
 
-@pytest.mark.parametrize(("side_weight", "neighbourhood"), [(0.0, 0.0), (2.0, 0.0), (2.0, 3.0)])
-def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight, neighbourhood):
+@pytest.mark.parametrize(
+    ("side_weight", "neighbourhood", "n_items", "dual"),
+    [(0.0, 0.0, 40, False), (2.0, 0.0, 40, False), (2.0, 3.0, 40, True), (0.0, 3.0, 12, False)],
+)
+def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight, neighbourhood, n_items, dual):
     """The closed form equals scikit-learn's Ridge (unpenalised intercept) fitted on the
     episodes built by hand: each user's first K items (their neighbourhood: the unit-length sum
     of their cosine-similarity rows, times the setting; and scaled side-info indicators) -> the
-    rest."""
+    rest. With the neighbourhood block, fewer episodes than inputs take the dual form and more
+    take the normal equations, made a block at a time (``dual``: which one each case checks)."""
     from sklearn.linear_model import Ridge
 
     from fewrec.data.dataset import side_onehot, side_vocab
 
     inter = ml100k.interactions
-    users = np.unique(inter["user"].to_numpy())[:60]
-    keep = inter["user"].isin(users) & (inter["item"] < 40)
+    primal = neighbourhood and not dual
+    users = np.unique(inter["user"].to_numpy())[: 400 if primal else 60]
+    keep = inter["user"].isin(users) & (inter["item"] < n_items)
     small = ml100k.with_interactions(inter[keep.to_numpy()])
+    if primal:  # a catalogue of only these items, so that episodes outnumber inputs
+        cols = Columns(user="user", item="item", rating="rating", timestamp="timestamp", genres=None)
+        small = load_interactions(small.interactions.astype({"user": str, "item": str}), columns=cols)
     cfg = {"shots": [2, 3], "reveal": "earliest", "l2": 7.0, "side_weight": side_weight}
     model = make_model("kshot-ridge", **cfg, neighbourhood=neighbourhood).fit(small)
     side = side_weight * side_onehot(small.user_info, side_vocab(small.user_info), small.n_users)
@@ -586,6 +595,8 @@ def test_kshot_ridge_is_the_ridge_fit_of_its_episodes(ml100k, side_weight, neigh
                 block = [around(row)] if neighbourhood else []
                 xs.append(np.concatenate([row, *block, side[u]] if side_weight else [row, *block]))
                 ys.append(np.bincount(it[k:], minlength=small.n_items) > 0)
+        if neighbourhood:
+            assert (len(xs) < len(xs[0])) == dual, (len(xs), len(xs[0]))
         ref = Ridge(alpha=7.0).fit(np.array(xs, float), np.array(ys, float))
         np.testing.assert_allclose(model.weights_[j], ref.coef_.T, atol=1e-5)
         np.testing.assert_allclose(model.intercepts_[j], ref.intercept_, atol=1e-5)
@@ -703,3 +714,21 @@ def test_adding_items_keeps_the_catalogues_text_and_types():
         "Delta ()",
         "Epsilon (2001)",
     ]
+
+
+def test_text_scores_of_replaced_item_embeddings_are_not_reused(warm, fit_cached):
+    """fewshot memoises a text's scores over every item. `add_items` empties that memo and then
+    replaces the item embeddings: a text query on another thread in between stored scores of the
+    old catalogue in the new memo, and later queries with that text read them (too short by the
+    added items). The memo now belongs to the embeddings it was made from."""
+    import copy
+
+    model = copy.deepcopy(fit_cached("warm", warm, "fewshot", meta_steps=100))
+    vector = np.random.default_rng(0).standard_normal(model.emb_.shape[1]).astype(np.float32)
+    before = model._text_match("space adventure", vector)
+    model.emb_ = np.concatenate([model.emb_, -model.emb_[:3]])  # as add_items goes on to do
+    after = model._text_match("space adventure", vector)
+    assert len(before) == len(model.emb_) - 3
+    assert len(after) == len(model.emb_)
+    cos = model.emb_ @ vector
+    np.testing.assert_allclose(after, (cos - cos.mean()) / (cos.std() + 1e-9), rtol=1e-4, atol=1e-5)

@@ -69,6 +69,19 @@ def test_a_similarity_of_several_blocks_shows_a_progress_bar(monkeypatch, capsys
     assert "rp3beta similarity" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("name", ["dlae", "kshot-ridge"])
+def test_models_of_several_history_sizes_show_a_progress_bar(name, capsys):
+    """dlae and kshot-ridge fit one model per history size, a minute or more each on 10,000
+    items, behind the CLI's spinner alone."""
+    data = long_tail(200, 300, 8)
+    make_model(name).fit(data)  # not asked for
+    assert "history sizes" not in capsys.readouterr().err
+    make_model(name, progress=True).fit(data)
+    assert f"{name} history sizes" in capsys.readouterr().err
+    make_model(name, progress=True, shots=[5]).fit(data)  # one model: no bar
+    assert "history sizes" not in capsys.readouterr().err
+
+
 def small_memory(monkeypatch, budget: float) -> None:
     """Pretend the machine has ``budget`` bytes of memory."""
     import fewrec.models.base as base

@@ -105,6 +105,44 @@ def test_second_call_hits_cache_with_equal_output(enc):
     assert np.array_equal(mixed[0], first[1])
 
 
+def test_one_off_texts_stay_in_memory_and_off_disk(tmp_path, monkeypatch):
+    """Users' query texts were written to the disk cache: a service added a row (and a disk
+    write) for every sentence its users typed. With keep=False they are remembered in memory
+    only, the most recent MEMORY_TEXTS of them; texts on disk are still read from it."""
+    enc = TextEncoder(cache_dir=tmp_path)
+    items = enc.encode(TEXTS[:2])
+    monkeypatch.setattr(TextEncoder, "MEMORY_TEXTS", 2)
+    query = enc.encode([TEXTS[0], "a film about space"], keep=False)
+    assert (enc.cache_hits, enc.cache_misses) == (1, 1)
+    assert len(enc.cache) == 2  # the query text was not written
+    assert np.array_equal(query[0], items[0])
+    again = enc.encode(["a film about space"], keep=False)
+    assert (enc.cache_hits, enc.cache_misses) == (1, 0)
+    assert np.array_equal(again[0], query[1])
+    enc.encode(["one more", "and another"], keep=False)  # the space film drops out of memory
+    enc.encode(["a film about space"], keep=False)
+    assert (enc.cache_hits, enc.cache_misses) == (0, 1)
+    assert len(TextEncoder(cache_dir=tmp_path).cache) == 2
+
+
+def test_a_content_model_keeps_no_query_text_on_disk(tmp_path, monkeypatch):
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+    from fewrec.models import Query, make_model
+
+    monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path))
+    titles = ["Interstellar", "Toy Story", "Alien", "Heat", "Amélie", "Fargo"]
+    items = pd.DataFrame({"item_id": [f"i{i}" for i in range(6)], "title": titles})
+    inter = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": ["i0", "i2", "i1", "i4", "i3"]})
+    model = make_model("content").fit(load_interactions(inter, items))
+    rows = len(get_encoder().cache)
+    assert rows == 6
+    top = model.recommend(Query(text="I love space adventure films like Interstellar"), k=5)
+    assert len(top) == 5
+    assert len(get_encoder().cache) == rows
+
+
 def test_new_instance_reads_the_cache_from_disk(tmp_path):
     first = TextEncoder(cache_dir=tmp_path).encode(TEXTS)
     again = TextEncoder(cache_dir=tmp_path)

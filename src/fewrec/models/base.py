@@ -1063,7 +1063,9 @@ class Recommender(ABC):
         """Add new catalogue items (with their text fields in ``info``) without retraining.
 
         Only models that score items from text support it (`adds_items`). A call that fails
-        leaves the model as it was.
+        leaves the model as it was. It replaces the model's arrays one after another, so do not
+        call it while other threads recommend from the same model: add to a copy
+        (`copy.deepcopy`) and swap it in when done, as ``fewrec serve`` does.
         """
         if not self.adds_items:
             raise ConfigError(

@@ -81,12 +81,12 @@ def embed_texts(
     texts: list[str | None], config: TextModelConfig, dim: int, titles: Titles | None = None
 ) -> np.ndarray:
     """Vectors of user texts, what they ask for minus what they ask to avoid (`wish_vectors`);
-    zero vectors where a query has no text."""
+    zero vectors where a query has no text. New texts are remembered in memory, not written to
+    the disk cache (``keep=False``): a service's queries would fill it."""
     from fewrec.text.encoder import get_encoder
 
-    return wish_vectors(
-        texts, lambda plain: get_encoder(config.encoder, config.backend).encode(plain), dim, titles
-    )
+    encoder = get_encoder(config.encoder, config.backend)
+    return wish_vectors(texts, lambda plain: encoder.encode(plain, keep=False), dim, titles)
 
 
 def wish_vectors(

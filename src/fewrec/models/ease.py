@@ -88,6 +88,8 @@ class DLAEConfig(ModelConfig):
     """A user with K items is scored by the model for dropout 1 - K / (scale * mean items per
     training user), clipped to [0.5, 0.995]. 2.5 came from ML-100K's cold-user validation
     users (optimum near 0.99 at K = 1-3, 0.98 at K = 5, 0.95 at K = 10-20)."""
+    progress: bool = False
+    """A progress bar over the per-history-size models (a minute or more each at 10,000 items)."""
 
     @field_validator("shots")
     @classmethod
@@ -148,7 +150,7 @@ class DLAE(Recommender):
         mean_items = float(counts[counts > 0].mean())
         shots = (0,) if self.config.dropout is not None else self.config.shots
         weights = []
-        for k in shots:
+        for k in _bar(shots, "dlae", self.config.progress):
             p = self.dropout_for(k, mean_items)
             lam = p / (1.0 - p) * diag + self.config.l2
             weights.append(np.linalg.solve(gram + np.diag(lam), gram).astype(np.float32))
@@ -212,6 +214,9 @@ class KShotRidgeConfig(ModelConfig):
     For known users' long histories it does worse (warm NDCG@10 0.205 -> 0.183): set 0 there,
     or use EASE / the ensemble. It doubles the inputs; with fewer episodes than inputs the fit
     takes the dual form, so it stays a few seconds, and the model stores the n x n similarity."""
+
+    progress: bool = False
+    """A progress bar over the per-history-size models (minutes at 10,000 items)."""
 
     @field_validator("shots")
     @classmethod
@@ -306,7 +311,7 @@ class KShotRidge(Recommender):
                 log.warning(message)
             shots = kept
         weights, intercepts, side_means = [], [], []
-        for k in shots:
+        for k in _bar(shots, "kshot-ridge", self.config.progress):
             rows_x, cols_x, rows_y, cols_y, ep_users = [], [], [], [], []
             n_ep = 0
             for idx in groups:
@@ -329,22 +334,29 @@ class KShotRidge(Recommender):
             revealed = _binary(rows_x, cols_x, n_ep, n)
             parts = [revealed, sp.csr_matrix(side[ep_users])]
             if self.sim_ is not None:
-                parts.insert(1, sp.csr_matrix(neighbourhood_block(revealed, self.sim_, gamma)))
-            x = sp.hstack(parts).tocsr()
+                parts.insert(1, neighbourhood_block(revealed, self.sim_, gamma).astype(np.float64))
             y = _binary(rows_y, cols_y, n_ep, n)
-            m = np.asarray(x.mean(axis=0)).ravel()
             p = np.asarray(y.mean(axis=0)).ravel()
-            if self.sim_ is not None and n_ep < x.shape[1]:
+            if self.sim_ is not None and n_ep < sum(a.shape[1] for a in parts):
                 # a dense block and fewer episodes than inputs: the same ridge in its dual form,
                 # B = Xc' (Xc Xc' + l2 I)^-1 (Y - p), an n_ep-sized solve instead of 2n
+                x = sp.hstack([sp.csr_matrix(a) for a in parts]).tocsr()
+                m = np.asarray(x.mean(axis=0)).ravel()
                 xc = x.toarray() - m
                 kernel = xc @ xc.T
                 kernel[np.diag_indices_from(kernel)] += self.config.l2
                 alpha = scipy.linalg.solve(kernel, y.toarray() - p, assume_a="pos")
                 weights.append((xc.T @ alpha).astype(np.float32))
             else:
-                gram = (x.T @ x).toarray() - n_ep * np.outer(m, m)
-                cross = (x.T @ y).toarray() - n_ep * np.outer(m, p)
+                if self.sim_ is not None:  # the dense block multiplied as dense (see _products)
+                    m = np.concatenate([np.asarray(a.mean(axis=0)).ravel() for a in parts])
+                    gram, cross = _products(parts, y)
+                else:
+                    x = sp.hstack(parts).tocsr()
+                    m = np.asarray(x.mean(axis=0)).ravel()
+                    gram, cross = (x.T @ x).toarray(), (x.T @ y).toarray()
+                gram -= n_ep * np.outer(m, m)
+                cross -= n_ep * np.outer(m, p)
                 gram[np.diag_indices_from(gram)] += self.config.l2
                 weights.append(np.linalg.solve(gram, cross).astype(np.float32))
             intercepts.append((p - m @ weights[-1]).astype(np.float32))
@@ -418,6 +430,31 @@ def _by_shot(history: sp.csr_matrix, shots: np.ndarray) -> Iterator[tuple[int, n
     pick = nearest_shot(np.diff(history.indptr), shots)
     for j in np.unique(pick):
         yield int(j), np.flatnonzero(pick == j)
+
+
+def _bar(shots: tuple[int, ...], name: str, show: bool) -> Iterator[int]:
+    """``shots``, with a progress bar over them when ``show`` and there are several."""
+    from tqdm.auto import tqdm
+
+    yield from tqdm(shots, desc=f"{name} history sizes", unit="model", disable=not show or len(shots) < 2)
+
+
+def _products(parts: list[np.ndarray | sp.csr_matrix], y: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """X'X and X'Y for X made of the column blocks ``parts`` (sparse or dense), each pair of
+    blocks multiplied in its own kind. As one sparse matrix, a dense block's products went
+    through scipy's sparse x sparse routine: kshot-ridge's fit on 6,000 users x 2,000 items
+    (more episodes than inputs) took 480 s, now 27 s."""
+
+    def t_dot(a, b) -> np.ndarray:  # a' b as a dense array
+        if sp.issparse(a):
+            return (a.T @ b).toarray() if sp.issparse(b) else np.asarray(a.T @ b)
+        return np.asarray((b.T @ a).T) if sp.issparse(b) else a.T @ b
+
+    blocks = [[t_dot(a, b) if i <= j else None for j, b in enumerate(parts)] for i, a in enumerate(parts)]
+    for i in range(len(parts)):
+        for j in range(i):
+            blocks[i][j] = blocks[j][i].T
+    return np.block(blocks), np.vstack([t_dot(a, y) for a in parts])
 
 
 def _binary(rows: list[np.ndarray], cols: list[np.ndarray], n_rows: int, n_cols: int) -> sp.csr_matrix:

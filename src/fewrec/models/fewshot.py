@@ -124,9 +124,12 @@ def text_neighbour_columns(
 
 
 class _TextCache:
-    """A small thread-safe LRU of per-text item scores (most recent ``size`` texts)."""
+    """A small thread-safe LRU of per-text item scores (most recent ``size`` texts) over the item
+    embeddings ``emb``: scores made from other embeddings (a query that read them before
+    `add_items` replaced them) have no place in it."""
 
-    def __init__(self, size: int = 128):
+    def __init__(self, emb: np.ndarray, size: int = 128):
+        self.emb = emb
         self.size = size
         self._lock = threading.Lock()
         self._data: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -406,12 +409,13 @@ class FewShotRecommender(Recommender):
         """Standardised cosine of ``text`` to every item, memoised per text (a pass over every
         item's embedding is the costliest step of a text query on a large catalogue, and the
         explanation pass repeats it)."""
+        emb = self.emb_
         cache = self.__dict__.get("text_cache_")
-        if cache is None:
-            cache = self.text_cache_ = _TextCache()
+        if cache is None or cache.emb is not emb:
+            cache = self.text_cache_ = _TextCache(emb)
         z = cache.get(text)
         if z is None:
-            cos = self.emb_ @ vector
+            cos = emb @ vector
             z = cache.put(text, ((cos - cos.mean()) / (cos.std() + 1e-9)).astype(np.float32))
         return z
 

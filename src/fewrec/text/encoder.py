@@ -39,6 +39,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -628,6 +629,7 @@ class TextEncoder:
         self.cache = EmbeddingCache(self.cache_dir / f"{safe}.sqlite3", self.name, self.dim)
         self.cache_hits = 0
         self.cache_misses = 0
+        self._memory: OrderedDict[bytes, np.ndarray] = OrderedDict()  # texts encoded with keep=False
         self._spec = spec
         self._lock = threading.RLock()
 
@@ -639,7 +641,10 @@ class TextEncoder:
         _load_backend(self._spec, self.backend)
         return self
 
-    def encode(self, texts: Sequence[str], *, progress: bool | None = None) -> np.ndarray:
+    MEMORY_TEXTS = 1024
+    """Texts encoded with ``keep=False`` that the encoder remembers in memory (the most recent)."""
+
+    def encode(self, texts: Sequence[str], *, progress: bool | None = None, keep: bool = True) -> np.ndarray:
         """Embed texts: a float32 ``(len(texts), dim)`` array of L2-normalised rows.
 
         Cached texts are read from disk; the others are encoded once each (duplicates included)
@@ -648,6 +653,10 @@ class TextEncoder:
         Args:
             texts: the texts, any sequence of `str`.
             progress: overrides the encoder's `show_progress` for this call.
+            keep: write newly encoded texts to the disk cache. False for one-off texts such as
+                users' queries: they are remembered in memory only (the `MEMORY_TEXTS` most
+                recent), so a service does not write each query to disk, nor the file grow with
+                every sentence its users type. Texts already on disk are read from it either way.
 
         Raises:
             DataError: ``texts`` is a single string, or holds something that is not a string.
@@ -668,6 +677,10 @@ class TextEncoder:
             missing = []
             for i, key in enumerate(keys):
                 vec = found.get(key)
+                if vec is None and not keep:
+                    vec = self._memory.get(key)
+                    if vec is not None:
+                        self._memory.move_to_end(key)
                 if vec is None:
                     missing.append(i)
                 else:
@@ -675,13 +688,20 @@ class TextEncoder:
             self.cache_hits = len(unique) - len(missing)
             self.cache_misses = len(missing)
             if missing:
-                self._encode_missing(out, unique, keys, missing, progress)
+                self._encode_missing(out, unique, keys, missing, progress, keep)
             return out[rows]
 
     def _encode_missing(
-        self, out: np.ndarray, texts: list[str], keys: list[bytes], missing: list[int], progress: bool | None
+        self,
+        out: np.ndarray,
+        texts: list[str],
+        keys: list[bytes],
+        missing: list[int],
+        progress: bool | None,
+        keep: bool,
     ) -> None:
-        """Encode ``texts[missing]`` in length-sorted batches, cache them, and fill ``out``."""
+        """Encode ``texts[missing]`` in length-sorted batches, cache them (on disk, or with
+        ``keep=False`` in memory), and fill ``out``."""
         from tqdm.auto import tqdm
 
         backend = _load_backend(self._spec, self.backend)
@@ -700,9 +720,17 @@ class TextEncoder:
         ) as bar:
             for batch in _chunks(order, self.batch_size):
                 vecs = backend.embed([texts[i] for i in batch])
-                self.cache.put([keys[i] for i in batch], vecs)
+                if keep:
+                    self.cache.put([keys[i] for i in batch], vecs)
+                else:
+                    for i, vec in zip(batch, vecs, strict=True):
+                        self._memory[keys[i]] = vec.copy()  # not a view of the batch
+                    while len(self._memory) > self.MEMORY_TEXTS:
+                        self._memory.popitem(last=False)
                 out[batch] = vecs
                 bar.update(len(batch))
+        if not keep:
+            return
         # Another process may have cached some of these texts first: its vectors win everywhere.
         stored = self.cache.get([keys[i] for i in missing])
         for i in missing:

@@ -703,6 +703,29 @@ def test_catalogue_title_filter_follows_changes():
     assert cat.unmatched("title", "Heat") == []
 
 
+def test_close_value_hints_of_unmatched_filters_have_a_bounded_cost(monkeypatch):
+    """Each unmatched filter value was compared (difflib) with every value of its field: 64
+    title values on a 100,000-item catalogue took 45 s of one unauthenticated request."""
+    import difflib
+
+    from fewrec.serve.catalogue import CLOSE_PAIRS, Catalogue
+    from fewrec.serve.store import ItemRecord
+
+    compared = []
+    real = difflib.get_close_matches
+    monkeypatch.setattr(
+        difflib, "get_close_matches", lambda w, p, **kw: compared.append(len(p)) or real(w, p, **kw)
+    )
+    cat = Catalogue()
+    cat.append([ItemRecord(str(j), title=f"title {j}") for j in range(CLOSE_PAIRS // 4)])
+    notes = cat.unmatched("title", [f"titel {j}" for j in range(64)])
+    assert len(notes) == 64 and sum(compared) <= CLOSE_PAIRS
+    assert "(close: ['title 0'" in notes[0] and notes[-1] == "filter title='titel 63' matches no item"
+    compared.clear()
+    cat.append([ItemRecord(f"x{j}", title=f"x {j}") for j in range(CLOSE_PAIRS)])
+    assert cat.unmatched("title", "titel 1") == ["filter title='titel 1' matches no item"] and not compared
+
+
 def test_search_reads_fields_of_items_with_long_texts():
     """A text over the search budget cut off the fields after it: fields come first."""
     from fewrec.serve.catalogue import SEARCH_CHARS, Catalogue

@@ -514,6 +514,19 @@ def test_delete_user_removes_their_data(client, tmp_path):
     assert client.get("/users/1/recommend").json()["history_size"] == 0
 
 
+def test_deleting_an_unknown_user_is_a_404_that_writes_nothing(client, tmp_path):
+    """A DELETE of an id neither the model nor the store knew answered 404 but remembered the id
+    as deleted: a row per call, and a model swapped in later that trained on the id ignored
+    that user's history."""
+    for i in range(3):
+        assert client.delete(f"/users/nobody-{i}", headers=AUTH).status_code == 404
+    with sqlite3.connect(tmp_path / "store.db") as db:
+        assert db.execute("SELECT COUNT(*) FROM forgotten").fetchone()[0] == 0
+    client.put("/users/somebody", json={}, headers=AUTH)
+    assert client.delete("/users/somebody", headers=AUTH).status_code == 200
+    assert client.app.state.engine.store.is_forgotten("somebody")
+
+
 def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
     client.put(
         "/items/added", json={"title": "Added Before Swap", "fields": {"genres": ["Drama"]}}, headers=AUTH

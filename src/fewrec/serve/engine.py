@@ -495,7 +495,7 @@ class Engine:
 
     def delete_user(self, user_id: str) -> S.UserDeleted:
         known = self._known_to_model(self._state, user_id)
-        existed, n = self.store.delete_user(user_id)
+        existed, n = self.store.delete_user(user_id, known=known)
         if not (existed or known or n):
             raise NotFoundError(f"no user {user_id!r}", field="user_id")
         return S.UserDeleted(id=user_id, deleted=True, feedback_deleted=n)

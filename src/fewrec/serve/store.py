@@ -397,9 +397,13 @@ class Store:
         )
         return [UserRecord(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
 
-    def delete_user(self, user_id: str) -> tuple[bool, int]:
+    def delete_user(self, user_id: str, *, known: bool = True) -> tuple[bool, int]:
         """Remove a user's record and every feedback event of theirs, and remember that the
         model's training history for this id must no longer be used.
+
+        ``known``: whether a model trained on this id; if not, and the store has no record or
+        event of theirs, nothing is written (an unknown id was remembered, on a 404, so that a
+        model later swapped in that did train on it ignored that user's history).
 
         Returns:
             (whether a user record existed, how many feedback events were deleted).
@@ -407,6 +411,8 @@ class Store:
         with self._transaction() as conn:
             existed = conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
             n_events = conn.execute("DELETE FROM feedback WHERE user = ?", (user_id,)).rowcount
+            if not (existed or n_events or known):
+                return False, 0
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
             conn.execute("INSERT OR IGNORE INTO forgotten (id) VALUES (?)", (user_id,))
         self.checkpoint()  # their rows are overwritten in the file (secure_delete), not kept in the WAL

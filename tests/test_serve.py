@@ -454,6 +454,22 @@ def test_malformed_bodies_and_limits(client):
     assert client.patch("/items/50", json={}).status_code == 405
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"text": "\xff\xfe"}', "the body is not UTF-8 text"),
+        (b'{"user_info": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "the JSON body is nested too deeply"),
+        (b'{"k": 1' + b"0" * 5000 + b"}", "a number in the body has thousands of digits"),
+    ],
+    ids=["not-utf8", "deep", "digits"],
+)
+def test_a_body_json_cannot_read_is_a_400_that_says_why(client, body, message):
+    """FastAPI answered these "There was an error parsing the body", which names no problem."""
+    r = client.post("/recommend", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == 400 and r.json()["field"] == "body"
+    assert r.json()["message"].startswith(message + ". Fix: "), r.json()
+
+
 def test_random_garbage_never_gives_a_500(client):
     rng = np.random.default_rng(0)
     atoms = [None, True, -1, 0, 3.5, 1e308, "", "50", "x" * 300, [], {}, ["50"], {"a": 1}, [None], "like"]

@@ -29,7 +29,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, with_fix
 from fewrec.models.base import Recommender, check_model_dir
 from fewrec.serve import schemas as S
 from fewrec.serve.engine import Engine, ExplorationConfig
@@ -129,10 +129,26 @@ async def _fewrec_error(request: Request, exc: FewrecError) -> JSONResponse:
     return _error(422, "invalid", str(exc), None)
 
 
+def _unparsed_body(cause: BaseException | None) -> str | None:
+    """Why FastAPI could not parse a JSON body (it says only "There was an error parsing the
+    body", and keeps the error as the cause): bytes that are not UTF-8, JSON nested too deeply,
+    a number of more digits than Python converts."""
+    if isinstance(cause, UnicodeDecodeError):
+        return with_fix("the body is not UTF-8 text", "send the JSON encoded as UTF-8")
+    if isinstance(cause, RecursionError):
+        return with_fix("the JSON body is nested too deeply", "send the body /docs shows for this route")
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return with_fix("a number in the body has thousands of digits", "send numbers as /docs shows them")
+    return None
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     field = "body" if exc.status_code in (400, 413) else None
-    return _error(exc.status_code, kinds.get(exc.status_code, "http_error"), str(exc.detail), field)
+    message = _unparsed_body(exc.__cause__) if exc.status_code == 400 else None
+    return _error(
+        exc.status_code, kinds.get(exc.status_code, "http_error"), message or str(exc.detail), field
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

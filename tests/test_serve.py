@@ -407,6 +407,7 @@ BAD = [
     ("get", "/users/1/recommend?explroe=false", None, 422, "explroe"),  # a typo was ignored
     ("get", "/items/50?k=3", None, 422, "k"),
     ("post", "/admin/model", {"path": "/"}, 403, "path"),
+    ("post", "/admin/model", {"path": "models/a\u0000b"}, 422, "path"),  # a NUL was a 500
     # JSON true was read as 1: a k of 1, a rating of 1 star (a dislike)
     ("post", "/recommend", {"items": ["50"], "k": True}, 422, "k"),
     # an id with a space at an end ("196 ") made a user of its own

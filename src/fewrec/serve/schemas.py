@@ -288,6 +288,14 @@ class SwapRequest(Strict):
         description="A saved model directory (config.json, vocab.json, state.npz)."
     )
 
+    @field_validator("path")
+    @classmethod
+    def _no_control_characters(cls, path: str) -> str:
+        """A NUL in the path failed in resolving it, a 500."""
+        if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in path):
+            raise ValueError("a model path holds no control characters")
+        return path
+
 
 class ModelInfo(BaseModel):
     model: str

@@ -1222,3 +1222,50 @@ def test_copying_the_catalogue_while_a_request_indexes_a_field():
             assert not errors, errors[0]
     finally:
         sys.setswitchinterval(old_interval)
+
+
+def test_a_loopback_service_answers_only_to_local_host_names(ease_dir, tmp_path, monkeypatch):
+    """On 127.0.0.1 the service took any Host header, so a web page whose host name was made to
+    resolve to 127.0.0.1 (DNS rebinding) could read users' feedback, and write without a key
+    set. `run_server` now checks the name on a loopback address; --allow-host adds one, '*' any."""
+    import uvicorn
+
+    from fewrec.serve import app as app_module
+
+    served = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+
+    def status(host_header: str, **kw) -> int:
+        app_module.run_server(ease_dir, tmp_path / "store.db", **kw)
+        with TestClient(served["app"]) as c:
+            resp = c.get("/health/live", headers={"host": host_header})
+            if resp.status_code == 400:
+                assert resp.json()["error"] == "bad_host" and "--allow-host" in resp.json()["message"]
+            return resp.status_code
+
+    assert status("localhost:8000") == 200
+    assert status("127.0.0.1:8000") == 200
+    assert status("[::1]:8000") == 200
+    assert status("rebound.example:8000") == 400
+    assert status("rebound.example", host="::1") == 400
+    assert status("rec.example.com", allowed_hosts=["rec.example.com"]) == 200
+    assert status("localhost", allowed_hosts=["rec.example.com"]) == 200
+    assert status("rebound.example", allowed_hosts=["*"]) == 200
+    assert status("rec.example.com", host="0.0.0.0") == 200  # listening beyond this machine
+
+
+def test_both_serve_commands_pass_allow_host_on(ease_dir, monkeypatch):
+    from typer.testing import CliRunner
+
+    from fewrec.cli import app as cli
+    from fewrec.serve import __main__ as serve_main
+    from fewrec.serve import app as app_module
+
+    seen = []
+    monkeypatch.setattr(app_module, "run_server", lambda *a, **kw: seen.append(kw["allowed_hosts"]))
+    hosts = ["--allow-host", "a.example", "--allow-host", "*"]
+    result = CliRunner().invoke(cli, ["serve", str(ease_dir), *hosts])
+    assert result.exit_code == 0, result.output
+    assert serve_main.main([str(ease_dir), "--allow-host", "b.example"]) == 0
+    CliRunner().invoke(cli, ["serve", str(ease_dir)])
+    assert seen == [["a.example", "*"], ["b.example"], None]

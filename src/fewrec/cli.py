@@ -661,6 +661,15 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="server log level: critical | error | warning | info | debug")
     ] = "info",
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow-host",
+            help="a host name requests may name (their Host header), repeatable; '*': any. Default: "
+            "localhost and 127.0.0.1 when listening on a loopback address (against DNS rebinding), "
+            "any otherwise",
+        ),
+    ] = None,
 ):
     """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
     from fewrec.serve.app import run_server
@@ -690,6 +699,7 @@ def serve(
         exploration=explore,
         index=index,
         log_level=log_level.lower(),
+        allowed_hosts=allow_host or None,
     )
 
 

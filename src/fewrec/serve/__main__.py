@@ -38,6 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower)
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        help="a host name requests may name, repeatable; '*': any (default: localhost names on a "
+        "loopback address, any otherwise)",
+    )
     args = parser.parse_args(argv)
     if args.exploration == "off" and args.explore_width is not None:
         parser.error("--explore-width has no effect with --exploration off; drop one of them")
@@ -56,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             exploration=explore,
             index=args.index,
             log_level=args.log_level,
+            allowed_hosts=args.allow_host,
         )
     except FewrecError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -156,6 +156,55 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return _error(500, "internal", "internal error (logged on the server)", None)
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+"""The host names a service bound to a loopback address answers to by default."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) names this machine only."""
+    import ipaddress
+
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _host_name(header: str) -> str:
+    """``Host`` header -> the lower-case name without its port (``[::1]:8000`` -> ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class HostCheck:
+    """ASGI middleware: refuse requests whose ``Host`` header names none of ``hosts``.
+
+    A service on 127.0.0.1 is reachable by any web page the user opens, through DNS rebinding
+    (a page's own host name made to resolve to 127.0.0.1): its requests name that host, not
+    localhost, so checking the name stops them reading or writing the service's data."""
+
+    def __init__(self, app: ASGIApp, hosts: Sequence[str]):
+        self.app = app
+        self.hosts = {_host_name(h) for h in hosts}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if _host_name(header) not in self.hosts:
+                message = with_fix(
+                    f"this service answers to the host names {sorted(self.hosts)}, not {header!r}",
+                    "open it as http://localhost:PORT, or start it with --allow-host NAME for the "
+                    "name a proxy in front of it passes on",
+                )
+                await _error(400, "bad_host", message, "Host")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _BodyTooLarge(StarletteHTTPException):
     def __init__(self, limit: int):
         super().__init__(413, f"the request body is larger than {limit} bytes")
@@ -519,11 +568,16 @@ def run_server(
     max_body_bytes: int = DEFAULT_MAX_BODY,
     log_level: str = "info",
     blas_threads: int | None = 1,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> None:
     """Serve a saved model directory with uvicorn (one process; requests run in threads).
 
     ``blas_threads`` caps BLAS threads: per-request matrix products are small, and threads
     competing for the cores cost more than they gain.
+
+    ``allowed_hosts``: the host names requests may name in their ``Host`` header (`HostCheck`);
+    None: `LOOPBACK_NAMES` when ``host`` is a loopback address, any name otherwise; ``["*"]``:
+    any name. Bound to 127.0.0.1 behind a proxy that passes the public host name on, list it.
     """
     import uvicorn
 
@@ -539,4 +593,8 @@ def run_server(
         index=index,
         max_body_bytes=max_body_bytes,
     )
+    if allowed_hosts is None and is_loopback(host):
+        allowed_hosts = LOOPBACK_NAMES
+    if allowed_hosts and "*" not in allowed_hosts:
+        app.add_middleware(HostCheck, hosts=[*allowed_hosts, *LOOPBACK_NAMES])
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)

@@ -571,6 +571,22 @@ def test_tallrec_reads_a_samples_not_liked_items_as_dislikes():
     assert (hist.data <= 1.5).any()  # the samples do hold not-liked items
 
 
+def test_tallrec_pair_scores_read_the_samples_as_tallrec_scores_does():
+    """`fewrec.models.lm.tallrec_pair_scores` said it built the same queries as
+    `tallrec_scores`, but gave a model that does not read ratings a sample's not-liked items as
+    likes (the fix above had not reached it): the two now score every sample alike."""
+    from fewrec.data.movielens import load_dataset
+    from fewrec.data.splits import tallrec_split
+    from fewrec.eval.evaluate import tallrec_scores
+    from fewrec.models import make_model
+    from fewrec.models.lm import tallrec_pair_scores
+
+    split = tallrec_split(load_dataset())
+    model = make_model("itemknn").fit(split.train_dataset(split.shots(64, 0)))
+    samples = split.valid.take(np.arange(0, len(split.valid), 5))
+    np.testing.assert_allclose(tallrec_pair_scores(model, samples), tallrec_scores(model, samples), rtol=1e-6)
+
+
 def _own_data(n_users=40, per_user=lambda u: 8, n_items=30, users=None, seed=0):
     """Small data of one's own (not MovieLens): ``per_user(u)`` interactions of user u, rated
     1-5, in time order; ``users``: an optional user table keyed by user_id."""

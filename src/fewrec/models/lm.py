@@ -140,10 +140,16 @@ def take_episodes(rows: EpisodeRows, idx: np.ndarray) -> EpisodeRows:
 
 def tallrec_batch(samples: Any, n_items: int, like_rating: float) -> QueryBatch:
     """The queries of TALLRec samples exactly as `fewrec.eval.evaluate.tallrec_scores` builds them
-    (liked history items at the model's top rating, the others at 20% of it)."""
+    (liked history items at the model's top rating, the others at 20% of it and marked as
+    dislikes, which `QueryBatch.for_model` leaves out for a model that does not read ratings)."""
     hist = samples.history_matrix(n_items)
-    hist.data = np.where(hist.data > 1.5, like_rating, 0.2 * like_rating).astype(np.float32)
-    return QueryBatch(np.full(len(samples), -1, dtype=np.int64), hist)
+    liked = hist.data > 1.5
+    disliked = hist.copy()
+    disliked.data = (~liked).astype(np.float32)
+    disliked.eliminate_zeros()
+    hist.data = np.where(liked, like_rating, 0.2 * like_rating).astype(np.float32)
+    users = np.full(len(samples), -1, dtype=np.int64)
+    return QueryBatch(users, hist, disliked=disliked if disliked.nnz else None)
 
 
 def score_candidates(model: Recommender, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
@@ -164,7 +170,7 @@ def score_candidates(model: Recommender, batch: QueryBatch, candidates: np.ndarr
 
 def tallrec_pair_scores(model: Recommender, samples: Any) -> np.ndarray:
     """Each TALLRec sample's target score (same queries as `tallrec_scores`, one item each)."""
-    batch = tallrec_batch(samples, model.n_items, model.fitted.like_rating)
+    batch = tallrec_batch(samples, model.n_items, model.fitted.like_rating).for_model(model)
     return score_candidates(model, batch, np.asarray(samples.items)[:, None])[:, 0]
 
 

@@ -121,10 +121,12 @@ class Vocabulary:
         return [self._ids[int(i)] for i in indices]
 
     def to_json(self) -> list[str]:
+        """The external ids in index order, for JSON (`from_json` reads them back)."""
         return list(self._ids)
 
     @classmethod
     def from_json(cls, data: Sequence[str]) -> Vocabulary:
+        """The vocabulary of ids written by `to_json`."""
         return cls(data)
 
 
@@ -178,14 +180,17 @@ class Dataset:
     # ------------------------------------------------------------------ sizes and views
     @property
     def n_users(self) -> int:
+        """Number of users in the user vocabulary (with or without interactions)."""
         return len(self.users)
 
     @property
     def n_items(self) -> int:
+        """Number of items in the catalogue (with or without interactions)."""
         return len(self.items)
 
     @property
     def n_interactions(self) -> int:
+        """Number of interaction rows (one per (user, item))."""
         return len(self.interactions)
 
     def __repr__(self) -> str:
@@ -276,6 +281,8 @@ class Dataset:
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
+        """Load a dataset saved with `save`; a `DataError` when ``path`` holds no
+        ``dataset.json``."""
         path = Path(path)
         if not (path / "dataset.json").exists():
             raise DataError("not a saved fewrec dataset (no dataset.json)", source=str(path))

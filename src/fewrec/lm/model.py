@@ -278,6 +278,7 @@ class LanguageModel:
         return max(0, self.n_layers - DEFAULT_UPPER_LAYERS)
 
     def check_split(self, split: int | None) -> int:
+        """``split`` (None: `default_split`), or a `ConfigError` outside ``0..n_layers``."""
         split = self.default_split if split is None else split
         if not 0 <= split <= self.n_layers:
             raise ConfigError(f"split must be in 0..{self.n_layers}, got {split}")
@@ -292,6 +293,7 @@ class LanguageModel:
         return "\n\n".join(m["content"] for m in messages) + "\nAnswer (Yes or No):\n"
 
     def n_tokens(self, text: str) -> int:
+        """Number of tokens of ``text`` (no special tokens added)."""
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # ------------------------------------------------------------------ forward pieces
@@ -499,6 +501,7 @@ class LanguageModel:
             self.model.eval()
 
     def has_adapter(self, name: str) -> bool:
+        """Whether a LoRA adapter named ``name`` is on the model."""
         return self._peft is not None and name in self._peft.peft_config
 
     def adapter_weights(self, name: str) -> dict[str, np.ndarray]:
@@ -527,6 +530,8 @@ class LanguageModel:
         return [p for n, p in self._peft.named_parameters() if f".{name}." in n and "lora_" in n]
 
     def remove_adapter(self, name: str) -> None:
+        """Delete the adapter ``name``, if there is one; the model's last adapter stays (peft
+        cannot delete it; an idle one costs nothing)."""
         if self.has_adapter(name):
             with self.lock:
                 # peft cannot delete the last adapter; an idle one costs nothing

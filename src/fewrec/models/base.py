@@ -376,6 +376,7 @@ class QueryBatch:
         return h
 
     def rows(self, start: int, stop: int) -> QueryBatch:
+        """The queries ``start..stop-1`` as a batch of their own."""
         return QueryBatch(
             self.users[start:stop],
             self.history[start:stop],
@@ -652,6 +653,7 @@ class Recommender(ABC):
 
     @property
     def n_items(self) -> int:
+        """Number of catalogue items the model scores (items added since the fit included)."""
         return len(self.fitted.items)
 
     @property
@@ -926,6 +928,7 @@ class Recommender(ABC):
     def score_many(
         self, queries: Sequence[Query], items: Sequence[str | int] | None = None
     ) -> list[pd.Series]:
+        """`score` for each query of a list: one series per query, in order."""
         queries = _check_queries(queries)
         if items is not None:
             items = _id_list(items, "items", "score(query, items=['50', '181'])")

@@ -174,6 +174,7 @@ class Engine:
     # ------------------------------------------------------------------ state
     @property
     def state(self) -> ModelState:
+        """What requests read now (the model, its catalogue and index); replaced on hot swap."""
         return self._state
 
     def _build_state(self, model: Recommender | str | Path, version: int) -> ModelState:
@@ -230,6 +231,7 @@ class Engine:
         return self.info()
 
     def info(self) -> S.ModelInfo:
+        """The served model: its name, source, version, item and user counts, exploration."""
         st = self._state
         return S.ModelInfo(
             model=st.model.name,
@@ -415,6 +417,8 @@ class Engine:
         return out
 
     def delete_item(self, item_id: str) -> None:
+        """Tombstone an item: it stays known but is never recommended. `NotFoundError` for an
+        item that is unknown or already deleted."""
         st = self._state
         known = int(st.model.fitted.items.lookup([item_id])[0]) >= 0 or item_id in st.pending
         rec = self.store.get_item(item_id)
@@ -425,6 +429,8 @@ class Engine:
             self._state = self._apply_items(self._state, [stored])
 
     def get_item(self, item_id: str) -> S.ItemOut:
+        """One item, with whether the model can recommend it yet; `NotFoundError` for an item
+        that is unknown or deleted."""
         return self._item_out(self._state, item_id)
 
     def _item_out(self, st: ModelState, item_id: str) -> S.ItemOut:
@@ -468,6 +474,7 @@ class Engine:
 
     # ------------------------------------------------------------------ users and feedback
     def put_user(self, user_id: str, body: S.UserIn) -> S.UserOut:
+        """Create or replace a user's free text and side info."""
         self.store.upsert_user(UserRecord(user_id, body.text, dict(body.info)))
         return self.get_user(user_id)
 
@@ -479,6 +486,9 @@ class Engine:
         )
 
     def get_user(self, user_id: str) -> S.UserOut:
+        """A user's stored text and side info, whether the model trained on them, and how many
+        feedback events they have; `NotFoundError` for a user neither the store nor the model
+        knows."""
         st = self._state
         rec = self.store.get_user(user_id)
         known = self._known_to_model(st, user_id)
@@ -494,6 +504,8 @@ class Engine:
         )
 
     def delete_user(self, user_id: str) -> S.UserDeleted:
+        """Delete a user's record and feedback, and stop using their training history
+        (`Store.delete_user`); `NotFoundError` for a user there was nothing of."""
         known = self._known_to_model(self._state, user_id)
         existed, n = self.store.delete_user(user_id, known=known)
         if not (existed or known or n):
@@ -501,6 +513,7 @@ class Engine:
         return S.UserDeleted(id=user_id, deleted=True, feedback_deleted=n)
 
     def user_feedback(self, user_id: str, limit: int) -> list[S.FeedbackOut]:
+        """A user's latest ``limit`` feedback events, oldest first (`NotFoundError` as `get_user`)."""
         self.get_user(user_id)
         return [_feedback_out(e) for e in self.store.feedback(user_id, limit=limit)]
 

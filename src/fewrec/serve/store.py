@@ -379,6 +379,7 @@ class Store:
         return UserRecord(user.id, user.text, dict(user.info), created, now)
 
     def get_user(self, user_id: str) -> UserRecord | None:
+        """A user's record, or None when the store has none."""
         row = (
             self._reader()
             .execute("SELECT id, text, info, created, updated FROM users WHERE id = ?", (user_id,))
@@ -387,6 +388,7 @@ class Store:
         return UserRecord(row[0], row[1], json.loads(row[2]), row[3], row[4]) if row else None
 
     def list_users(self, offset: int = 0, limit: int = 100) -> list[UserRecord]:
+        """A page of user records, ordered by id."""
         rows = (
             self._reader()
             .execute(

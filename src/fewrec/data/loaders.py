@@ -29,7 +29,8 @@ class Columns(Settings):
     ``rating`` and ``timestamp`` are optional: without a rating column every interaction counts
     1.0 (implicit feedback); without a timestamp the row order is the time order. Set them to
     ``None`` (or ``""``) to say so. Only the default names (``"rating"``, ``"timestamp"``,
-    ``"genres"``) may be absent from a table silently; a name you chose that is missing is an error.
+    ``"genres"``, ``"title"``) may be absent from a table silently; a name you chose that is
+    missing is an error.
     ``genres`` names a column of genre lists or of strings split by ``genre_sep``; ``title``
     the column of item titles (``"name"``, say), which is then read as ``title``.
 
@@ -582,7 +583,7 @@ def load_interactions(
         items: optional item table (id column ``columns.item_id`` or ``columns.item``) whose
             other columns are item text; when given, every interaction must name a known item.
         users: optional user side info table, keyed like items.
-        columns: the column mapping.
+        columns: the column mapping: a `Columns`, or a dict of its fields.
         name: a name for reports.
         encoding: text encoding of CSV files.
         sep: separator of text files; None: by suffix (tab for .tsv/.tab, else comma), unless
@@ -591,6 +592,7 @@ def load_interactions(
 
     Raises:
         DataError: naming the file, row or column and the fix, for any bad input.
+        ConfigError: ``columns`` given as a dict with an unknown key or a value of the wrong type.
     """
     if isinstance(columns, dict):  # Columns' own errors name a misspelt key
         columns = Columns(**columns)

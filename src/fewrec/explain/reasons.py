@@ -23,7 +23,9 @@ class Reason:
     Attributes:
         item: external id of the recommended item.
         because: (history item id, contribution) pairs, largest first; contribution = score
-            with the full history minus score without that item.
+            with the full history minus score without that item, less that history item's
+            median drop over the catalogue (how much more it raised this item than items in
+            general; not centred when only a model's candidates were scored).
         attributes: genres the item shares with the cited items.
         text: one short sentence for people.
     """

@@ -1068,7 +1068,7 @@ class Recommender(ABC):
         Only models that score items from text support it (`adds_items`). A call that fails
         leaves the model as it was. It replaces the model's arrays one after another, so do not
         call it while other threads recommend from the same model: add to a copy
-        (`copy.deepcopy`) and swap it in when done, as ``fewrec serve`` does.
+        (`copy_for_update`) and swap it in when done, as ``fewrec serve`` does.
         """
         if not self.adds_items:
             raise ConfigError(
@@ -1193,7 +1193,9 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
-        """Save as a directory: config.json, vocab.json, state.npz (no pickle), items.parquet.
+        """Save as a directory and return ``path``: config.json, vocab.json, state.npz (no
+        pickle), and items.parquet and users.parquet when there are item fields and user side
+        info.
 
         The files are written into a sibling folder and then swapped in, so a model that cannot
         be saved (say, item fields of mixed types), or a save cut short, leaves a model saved

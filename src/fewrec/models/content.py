@@ -133,7 +133,7 @@ def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float
 
 @register
 class ContentRecommender(Recommender):
-    """score(u, i) = cos(profile_u, e_i) + popularity_weight * log-popularity."""
+    """score(u, i) = cos(profile_u, e_i) + popularity_weight * z-score of log-popularity."""
 
     name = "content"
     reads_ratings = True  # a 5-star item weighs more than a 4-star one (`rating_weights`)

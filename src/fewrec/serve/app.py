@@ -295,7 +295,8 @@ def create_app(
         model_root: hot swap loads only model directories inside it.
         warm_up: warm the model and text encoder in the background at start-up (readiness
             waits for it); False: ready at once.
-        engine: an existing engine (tests); overrides model, store_path, exploration and index.
+        engine: an existing engine (tests); overrides model, store_path, exploration, index and
+            model_root.
     """
     if engine is None:
         if model is None:

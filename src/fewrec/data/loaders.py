@@ -43,13 +43,18 @@ class Columns(Settings):
     settings_name = "column names"
 
     user: str = "user_id"
+    """The interaction table's column of user ids."""
     item: str = "item_id"
+    """The interaction table's column of item ids."""
     rating: str | None = "rating"
     timestamp: str | None = "timestamp"
     item_id: str | None = None
+    """The item table's column of item ids; None: the one named by ``item``."""
     user_id: str | None = None
+    """The user table's column of user ids; None: the one named by ``user``."""
     genres: str | None = "genres"
     genre_sep: str = "|"
+    """What separates the genres of a ``genres`` cell given as one string."""
     title: str | None = "title"
     """The item table's column of titles (read as ``title``: how lists and reasons name an item,
     and what ``--title`` matches), e.g. ``"name"``."""

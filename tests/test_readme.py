@@ -76,3 +76,23 @@ def test_readme_serve_routes_exist_and_an_unknown_user_is_a_404(tmp_path):
         made = client.put("/users/alice", json={"text": "anything"}, headers={"X-API-Key": "k"})
         assert made.status_code == 200
         assert client.post("/recommend", json={"user": "alice", "k": 2}).status_code == 200
+
+
+def test_readme_states_the_services_limits_as_the_code_sets_them():
+    from fewrec.serve import schemas as S
+    from fewrec.serve.app import DEFAULT_MAX_BODY
+
+    text = " ".join(README.read_text().split())
+    limits = text[text.index("**Limits:**") :][:600]
+    assert DEFAULT_MAX_BODY == 1 << 20 and "1 MiB" in limits
+    for value, words in [
+        (S.MAX_HISTORY, "list at most {} items"),
+        (S.MAX_BATCH, "a batch {} items or feedback events"),
+        (S.MAX_K, "`k` {}"),
+        (S.MAX_TEXT, "a text {} characters"),
+        (S.MAX_TITLE, "a title {}"),
+        (S.MAX_ID, "id {}"),
+        (S.MAX_FIELDS, "{} fields"),
+        (S.MAX_LIST, "at most {} values"),
+    ]:
+        assert words.format(f"{value:,}") in limits, (value, words)

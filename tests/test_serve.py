@@ -1254,7 +1254,7 @@ def test_a_loopback_service_answers_only_to_local_host_names(ease_dir, tmp_path,
     assert status("rec.example.com", host="0.0.0.0") == 200  # listening beyond this machine
 
 
-def test_both_serve_commands_pass_allow_host_on(ease_dir, monkeypatch):
+def test_both_serve_commands_pass_allow_host_and_max_body_bytes_on(ease_dir, monkeypatch):
     from typer.testing import CliRunner
 
     from fewrec.cli import app as cli
@@ -1262,10 +1262,16 @@ def test_both_serve_commands_pass_allow_host_on(ease_dir, monkeypatch):
     from fewrec.serve import app as app_module
 
     seen = []
-    monkeypatch.setattr(app_module, "run_server", lambda *a, **kw: seen.append(kw["allowed_hosts"]))
+    monkeypatch.setattr(
+        app_module, "run_server", lambda *a, **kw: seen.append((kw["allowed_hosts"], kw["max_body_bytes"]))
+    )
     hosts = ["--allow-host", "a.example", "--allow-host", "*"]
-    result = CliRunner().invoke(cli, ["serve", str(ease_dir), *hosts])
+    result = CliRunner().invoke(cli, ["serve", str(ease_dir), *hosts, "--max-body-bytes", "5000"])
     assert result.exit_code == 0, result.output
-    assert serve_main.main([str(ease_dir), "--allow-host", "b.example"]) == 0
+    assert serve_main.main([str(ease_dir), "--allow-host", "b.example", "--max-body-bytes", "7"]) == 0
     CliRunner().invoke(cli, ["serve", str(ease_dir)])
-    assert seen == [["a.example", "*"], ["b.example"], None]
+    assert seen == [(["a.example", "*"], 5000), (["b.example"], 7), (None, 1 << 20)]
+    refused = CliRunner().invoke(cli, ["serve", str(ease_dir), "--max-body-bytes", "0"])
+    assert "at least 1" in str(refused.exception)
+    with pytest.raises(SystemExit):
+        serve_main.main([str(ease_dir), "--max-body-bytes", "0"])

@@ -661,6 +661,9 @@ def serve(
     log_level: Annotated[
         str, typer.Option(help="server log level: critical | error | warning | info | debug")
     ] = "info",
+    max_body_bytes: Annotated[
+        int, typer.Option(help="the largest request body accepted, in bytes (larger: a 413)")
+    ] = 1 << 20,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -690,6 +693,8 @@ def serve(
         raise FewrecError(f"--log-level must be one of {', '.join(levels)}, got {log_level!r}")
     if not 0 <= port <= 65535:
         raise FewrecError(f"--port must be between 0 and 65535, got {port}")
+    if max_body_bytes < 1:
+        raise FewrecError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
     run_server(
         model,
         store,
@@ -700,6 +705,7 @@ def serve(
         index=index,
         log_level=log_level.lower(),
         allowed_hosts=allow_host or None,
+        max_body_bytes=max_body_bytes,
     )
 
 

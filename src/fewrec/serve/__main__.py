@@ -18,6 +18,14 @@ def port(text: str) -> int:
     return number
 
 
+def positive(text: str) -> int:
+    """A whole number of at least 1 (argparse turns the ValueError into a usage error)."""
+    number = int(text)
+    if number < 1:
+        raise ValueError(text)
+    return number
+
+
 def main(argv: list[str] | None = None) -> int:
     from fewrec.serve.engine import ExplorationConfig
     from fewrec.serve.index import INDEX_KINDS
@@ -38,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--index", choices=INDEX_KINDS, default="auto")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, type=str.lower)
+    parser.add_argument(
+        "--max-body-bytes",
+        type=positive,
+        default=1 << 20,
+        help="the largest request body accepted, in bytes",
+    )
     parser.add_argument(
         "--allow-host",
         action="append",
@@ -63,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             index=args.index,
             log_level=args.log_level,
             allowed_hosts=args.allow_host,
+            max_body_bytes=args.max_body_bytes,
         )
     except FewrecError as exc:
         print(f"error: {exc}", file=sys.stderr)

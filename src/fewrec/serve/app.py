@@ -192,7 +192,7 @@ class HostCheck:
         self.hosts = {_host_name(h) for h in hosts}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket"):
+        if scope["type"] == "http":  # (the service has no websockets)
             header = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
             if _host_name(header) not in self.hosts:
                 message = with_fix(

@@ -1231,9 +1231,11 @@ def test_a_loopback_service_answers_only_to_local_host_names(ease_dir, tmp_path,
     import uvicorn
 
     from fewrec.serve import app as app_module
+    from fewrec.text import encoder
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
+    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", [True])  # run_server turns it off
 
     def status(host_header: str, **kw) -> int:
         app_module.run_server(ease_dir, tmp_path / "store.db", **kw)
@@ -1252,6 +1254,19 @@ def test_a_loopback_service_answers_only_to_local_host_names(ease_dir, tmp_path,
     assert status("localhost", allowed_hosts=["rec.example.com"]) == 200
     assert status("rebound.example", allowed_hosts=["*"]) == 200
     assert status("rec.example.com", host="0.0.0.0") == 200  # listening beyond this machine
+
+
+def test_the_service_keeps_users_sentences_off_the_disk_cache(ease_dir, tmp_path, monkeypatch):
+    """Every free-text query of the service's users was written to the embedding cache."""
+    import uvicorn
+
+    from fewrec.serve import app as app_module
+    from fewrec.text import encoder
+
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
+    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", [True])  # the default, restored after
+    app_module.run_server(ease_dir, tmp_path / "store.db")
+    assert not encoder.keep_query_texts()
 
 
 def test_both_serve_commands_pass_allow_host_and_max_body_bytes_on(ease_dir, monkeypatch):

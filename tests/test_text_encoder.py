@@ -125,22 +125,30 @@ def test_one_off_texts_stay_in_memory_and_off_disk(tmp_path, monkeypatch):
     assert len(TextEncoder(cache_dir=tmp_path).cache) == 2
 
 
-def test_a_content_model_keeps_no_query_text_on_disk(tmp_path, monkeypatch):
+def test_query_texts_go_to_disk_unless_the_process_says_not(tmp_path, monkeypatch):
+    """A service wrote every sentence its users typed to the disk cache (a write in the request
+    and a row kept for good); `fewrec serve` now turns `keep_query_texts` off. Elsewhere they are
+    kept, so a rerun of the same query, or of a batch job over users' texts, encodes nothing."""
     import pandas as pd
 
     from fewrec.data import load_interactions
     from fewrec.models import Query, make_model
+    from fewrec.text.encoder import keep_query_texts
 
     monkeypatch.setenv("FEWREC_DATA_DIR", str(tmp_path))
     titles = ["Interstellar", "Toy Story", "Alien", "Heat", "Amélie", "Fargo"]
     items = pd.DataFrame({"item_id": [f"i{i}" for i in range(6)], "title": titles})
     inter = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "item_id": ["i0", "i2", "i1", "i4", "i3"]})
     model = make_model("content").fit(load_interactions(inter, items))
-    rows = len(get_encoder().cache)
-    assert rows == 6
-    top = model.recommend(Query(text="I love space adventure films like Interstellar"), k=5)
-    assert len(top) == 5
-    assert len(get_encoder().cache) == rows
+    assert len(get_encoder().cache) == 6 and keep_query_texts()
+    model.recommend(Query(text="space adventure films like Interstellar"), k=5)
+    assert len(get_encoder().cache) == 7
+    before = keep_query_texts(False)
+    try:
+        top = model.recommend(Query(text="a quiet film about a waitress in Paris"), k=5)
+        assert len(top) == 5 and len(get_encoder().cache) == 7
+    finally:
+        keep_query_texts(before)
 
 
 def test_new_instance_reads_the_cache_from_disk(tmp_path):

@@ -81,12 +81,12 @@ def embed_texts(
     texts: list[str | None], config: TextModelConfig, dim: int, titles: Titles | None = None
 ) -> np.ndarray:
     """Vectors of user texts, what they ask for minus what they ask to avoid (`wish_vectors`);
-    zero vectors where a query has no text. New texts are remembered in memory, not written to
-    the disk cache (``keep=False``): a service's queries would fill it."""
-    from fewrec.text.encoder import get_encoder
+    zero vectors where a query has no text. New texts go to the disk cache unless
+    `fewrec.text.encoder.keep_query_texts` is off (as in the service)."""
+    from fewrec.text.encoder import get_encoder, keep_query_texts
 
-    encoder = get_encoder(config.encoder, config.backend)
-    return wish_vectors(texts, lambda plain: encoder.encode(plain, keep=False), dim, titles)
+    encoder, keep = get_encoder(config.encoder, config.backend), keep_query_texts()
+    return wish_vectors(texts, lambda plain: encoder.encode(plain, keep=keep), dim, titles)
 
 
 def wish_vectors(

@@ -582,6 +582,9 @@ def run_server(
     """
     import uvicorn
 
+    from fewrec.text.encoder import keep_query_texts
+
+    keep_query_texts(False)  # users' sentences: in memory, not a disk write each and a row for good
     if blas_threads:
         from threadpoolctl import threadpool_limits
 

@@ -848,6 +848,21 @@ def _check_texts(texts: Any) -> list[str]:
 
 _SHARED: dict[tuple[str, str, Path], TextEncoder] = {}
 _SHARED_LOCK = threading.Lock()
+_KEEP_QUERY_TEXTS = [True]
+
+
+def keep_query_texts(keep: bool | None = None) -> bool:
+    """Whether the models write users' query texts (a query's free text) to the disk cache, as
+    they do item texts; with ``keep``, set it for this process. Returns the setting before.
+
+    On by default: a rerun of the same query, or of a batch job over users' profile texts, then
+    encodes nothing. `fewrec serve` turns it off: its users' sentences are one-off, and each
+    would be a disk write in the request and a row kept for good; it remembers the
+    `TextEncoder.MEMORY_TEXTS` most recent in memory instead."""
+    before = _KEEP_QUERY_TEXTS[0]
+    if keep is not None:
+        _KEEP_QUERY_TEXTS[0] = bool(keep)
+    return before
 
 
 def get_encoder(model: str = "all-MiniLM-L6-v2", backend: str | None = None) -> TextEncoder:

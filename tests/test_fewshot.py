@@ -732,3 +732,16 @@ def test_text_scores_of_replaced_item_embeddings_are_not_reused(warm, fit_cached
     assert len(after) == len(model.emb_)
     cos = model.emb_ @ vector
     np.testing.assert_allclose(after, (cos - cos.mean()) / (cos.std() + 1e-9), rtol=1e-4, atol=1e-5)
+
+
+def test_a_model_that_answered_a_text_query_can_be_copied_and_pickled(warm, fit_cached):
+    """The memo of text scores holds a lock: copy.deepcopy and pickle of such a model failed."""
+    import copy
+    import pickle
+
+    model = fit_cached("warm", warm, "fewshot", meta_steps=100)
+    want = model.recommend(Query(text="a funny animated film for children"), k=5)
+    for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
+        assert twin.text_cache_.emb is twin.emb_ and not twin.text_cache_._data
+        got = twin.recommend(Query(text="a funny animated film for children"), k=5)
+        assert got["item"].tolist() == want["item"].tolist()

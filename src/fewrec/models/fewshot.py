@@ -134,6 +134,11 @@ class _TextCache:
         self._lock = threading.Lock()
         self._data: OrderedDict[str, np.ndarray] = OrderedDict()
 
+    def __reduce__(self):
+        """Copied or pickled empty, over the (copied) embeddings: a lock cannot be copied, and a
+        model that had answered a text query failed `copy.deepcopy` and pickling."""
+        return type(self), (self.emb, self.size)
+
     def get(self, key: str) -> np.ndarray | None:
         with self._lock:
             value = self._data.get(key)

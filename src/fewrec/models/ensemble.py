@@ -147,7 +147,8 @@ class EnsembleConfig(ModelConfig):
     """With ``tune``, also learn LambdaRank re-rankers (LightGBM) of the blend's top items for
     new users, on the same episodes (see `fewrec.models.rerank`). It lifts cold-user K5
     NDCG@10 by about 0.01 (ten split seeds of each reveal: up on nine, level on seed 0) and
-    makes fitting about 1.5-1.9x as long; False keeps the blend alone (benchmark name
+    makes fitting about 1.6-2x as long (mean fit of the ten seeds, 69 -> 135 s earliest, 49 -> 80 s
+    random; 1.5-1.9x in `fewrec.models.rerank`'s seed-0 runs); False keeps the blend alone (benchmark name
     ``ensemble-blend``). It is off where it cannot be learned (no ``tune``, or no shot count of
     ``rerank_min_shots`` items), and asking for it there is an error."""
     text_weight: float = Field(TEXT_WEIGHT, ge=0)

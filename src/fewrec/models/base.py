@@ -376,13 +376,15 @@ class QueryBatch:
         return h
 
     def rows(self, start: int, stop: int) -> QueryBatch:
-        """The queries ``start..stop-1`` as a batch of their own."""
+        """The queries ``start..stop-1`` as a batch of their own (``disliked`` None where they
+        have no dislike, as `dislike_mask` gives it)."""
+        low = None if self.disliked is None else self.disliked[start:stop]
         return QueryBatch(
             self.users[start:stop],
             self.history[start:stop],
             None if self.texts is None else self.texts[start:stop],
             None if self.user_info is None else self.user_info.iloc[start:stop],
-            None if self.disliked is None else self.disliked[start:stop],
+            low if low is not None and low.nnz else None,
         )
 
     def for_model(self, model: Recommender) -> QueryBatch:

@@ -138,20 +138,6 @@ def take_episodes(rows: EpisodeRows, idx: np.ndarray) -> EpisodeRows:
     return [h[i] for i in idx], [hl[i] for i in idx], t[idx], y[idx]
 
 
-def tallrec_batch(samples: Any, n_items: int, like_rating: float) -> QueryBatch:
-    """The queries of TALLRec samples exactly as `fewrec.eval.evaluate.tallrec_scores` builds them
-    (liked history items at the model's top rating, the others at 20% of it and marked as
-    dislikes, which `QueryBatch.for_model` leaves out for a model that does not read ratings)."""
-    hist = samples.history_matrix(n_items)
-    liked = hist.data > 1.5
-    disliked = hist.copy()
-    disliked.data = (~liked).astype(np.float32)
-    disliked.eliminate_zeros()
-    hist.data = np.where(liked, like_rating, 0.2 * like_rating).astype(np.float32)
-    users = np.full(len(samples), -1, dtype=np.int64)
-    return QueryBatch(users, hist, disliked=disliked if disliked.nnz else None)
-
-
 def score_candidates(model: Recommender, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:
     """Scores of given items per query ((n_queries x m) -> same shape), for any model: models that
     score pairs cheaply (LM models) do so, the others score everything and pick."""
@@ -170,6 +156,8 @@ def score_candidates(model: Recommender, batch: QueryBatch, candidates: np.ndarr
 
 def tallrec_pair_scores(model: Recommender, samples: Any) -> np.ndarray:
     """Each TALLRec sample's target score (same queries as `tallrec_scores`, one item each)."""
+    from fewrec.eval.evaluate import tallrec_batch
+
     batch = tallrec_batch(samples, model.n_items, model.fitted.like_rating).for_model(model)
     return score_candidates(model, batch, np.asarray(samples.items)[:, None])[:, 0]
 

@@ -1235,7 +1235,7 @@ def test_a_loopback_service_answers_only_to_local_host_names(ease_dir, tmp_path,
 
     served = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: served.update(app=app, **kw))
-    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", [True])  # run_server turns it off
+    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", True)  # run_server turns it off
 
     def status(host_header: str, **kw) -> int:
         app_module.run_server(ease_dir, tmp_path / "store.db", **kw)
@@ -1264,7 +1264,7 @@ def test_the_service_keeps_users_sentences_off_the_disk_cache(ease_dir, tmp_path
     from fewrec.text import encoder
 
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: None)
-    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", [True])  # the default, restored after
+    monkeypatch.setattr(encoder, "_KEEP_QUERY_TEXTS", True)  # the default, restored after
     app_module.run_server(ease_dir, tmp_path / "store.db")
     assert not encoder.keep_query_texts()
 

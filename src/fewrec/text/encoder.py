@@ -848,7 +848,7 @@ def _check_texts(texts: Any) -> list[str]:
 
 _SHARED: dict[tuple[str, str, Path], TextEncoder] = {}
 _SHARED_LOCK = threading.Lock()
-_KEEP_QUERY_TEXTS = [True]
+_KEEP_QUERY_TEXTS = True
 
 
 def keep_query_texts(keep: bool | None = None) -> bool:
@@ -859,9 +859,10 @@ def keep_query_texts(keep: bool | None = None) -> bool:
     encodes nothing. `fewrec serve` turns it off: its users' sentences are one-off, and each
     would be a disk write in the request and a row kept for good; it remembers the
     `TextEncoder.MEMORY_TEXTS` most recent in memory instead."""
-    before = _KEEP_QUERY_TEXTS[0]
+    global _KEEP_QUERY_TEXTS
+    before = _KEEP_QUERY_TEXTS
     if keep is not None:
-        _KEEP_QUERY_TEXTS[0] = bool(keep)
+        _KEEP_QUERY_TEXTS = bool(keep)
     return before
 
 

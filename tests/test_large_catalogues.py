@@ -11,7 +11,7 @@ import pytest
 
 from fewrec.data.loaders import Columns, load_interactions
 from fewrec.errors import ConfigError
-from fewrec.models import make_model
+from fewrec.models import Query, make_model
 
 
 def long_tail(n_users: int, n_items: int, per_user: int, seed: int = 0):
@@ -126,11 +126,38 @@ def test_fewshot_and_the_ensemble_refuse_before_encoding_the_items(monkeypatch):
     small_memory(monkeypatch, 32 * 1000**2)
     with pytest.raises(ConfigError, match="fewshot's item-item term .* Fix: set item_item=false"):
         make_model("fewshot").fit(data)
+    components = {"fewshot": {}, "itemknn": {}, "dlae": {}, "kshot-ridge": {}, "popularity": {}}
     with pytest.raises(
         ConfigError, match=r"ensemble components fewshot, dlae, kshot-ridge would not fit"
     ) as err:
-        make_model("ensemble").fit(data)
+        make_model("ensemble", components=components).fit(data)
     assert "Fix: leave them out of the components (keeping ['itemknn', 'popularity'])" in str(err.value)
+
+
+def test_the_default_ensemble_adapts_to_a_catalogue_too_large_for_its_dense_components(monkeypatch, tmp_path):
+    """The default model refused every catalogue above about 11,000 items (its fewshot, dlae and
+    kshot-ridge hold dense items x items matrices), and the fix it named meant spelling out the
+    components. The default components now adapt, saying so: fewshot without its item-item term,
+    dlae and kshot-ridge left out. Components given in the config are still used as given."""
+    from fewrec.models import load_model
+
+    data = long_tail(200, 400, 10)
+    small_memory(monkeypatch, 1e6)  # 400 items: EASE-like terms need 5 MB or more
+    model = make_model("ensemble", folds=2, warm=False, rerank_trees=20)
+    with pytest.warns(UserWarning, match="fewshot with item_item=False; dlae and kshot-ridge left out"):
+        model.fit(data)
+    assert list(model.component_settings) == ["fewshot", "itemknn", "popularity"]
+    assert model.component_settings["fewshot"]["item_item"] is False
+    assert [m.name for m in model.models_] == ["fewshot", "itemknn", "popularity"]
+    assert model.config.components == make_model("ensemble").config.components  # as asked
+    model.save(tmp_path / "m")
+    loaded = load_model(tmp_path / "m")
+    assert loaded.component_settings == model.component_settings
+    query = Query(items=["i0", "i3", "i7"])
+    assert loaded.recommend(query, k=10).equals(model.recommend(query, k=10))
+    monkeypatch.undo()  # memory enough again: a refit uses the default components
+    model.fit(data)
+    assert list(model.component_settings) == list(make_model("ensemble").config.components)
 
 
 def test_dlae_and_kshot_ridge_suggest_smaller_settings_only_where_they_fit(warm, monkeypatch):
@@ -236,9 +263,10 @@ def test_benchmark_names_a_model_too_large_for_memory_before_anything_trains(mon
     with pytest.raises(ConfigError, match="ease would need"):
         run_benchmark("warm", ["popularity", "ease"], dataset=data, progress=False)
     kept, left_out = fit_to_data(DEFAULT_MODELS["warm"], data, {}, defaults=True)
-    too_large = ["ease", "dlae", "kshot-ridge", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
+    too_large = ["ease", "dlae", "kshot-ridge", "fewshot-nometa", "fewshot", "fewshot-ranked"]
     assert sorted(left_out) == sorted(too_large) and "would need" in left_out["ease"]
-    assert {"popularity", "itemknn", "rp3beta", "als", "content"} <= set(kept)
+    # the default ensemble adapts its components (see the tests below)
+    assert {"popularity", "itemknn", "rp3beta", "als", "content", "ensemble"} <= set(kept)
     with pytest.raises(ConfigError, match="dlae with 6 history sizes"):  # set: asked for
         fit_to_data(DEFAULT_MODELS["warm"], data, {"dlae": {"l2": 100.0}}, defaults=True)
 
@@ -264,3 +292,54 @@ def test_content_scores_a_query_without_copying_the_item_vectors(monkeypatch):
     finally:
         tracemalloc.stop()
     assert peak < n * 384 * 8 / 2, f"peak {peak / 1e6:.1f} MB"
+
+
+def test_the_ensemble_tunes_on_a_sample_of_users_when_their_scores_would_not_fit(monkeypatch):
+    """The tuning episodes' scores of every eligible user were held at once (users x items x
+    components x shot counts x reveals): a default fit of 30,000 users x 20,000 items grew past
+    the machine's 24 GB and was killed. Past ``tuning_memory`` a random sample is tuned on."""
+    from fewrec.models.ensemble import EnsembleRecommender
+
+    seen = []
+    ascend = EnsembleRecommender._ascend
+
+    def counting(self, episodes):
+        seen.append(sum(len(ep.users) for _, ep in episodes))
+        return ascend(self, episodes)
+
+    monkeypatch.setattr(EnsembleRecommender, "_ascend", counting)
+    data = long_tail(200, 400, 10)
+    settings = {"components": {"itemknn": {}, "popularity": {}}, "folds": 2, "rerank": False}
+    per_user = 400 * 2 * 2 * (4 * 6 + 5)  # items x components x reveals x (4 x shots + 5)
+    make_model("ensemble", **settings).fit(data)
+    assert seen[:6] == [400] * 6 and seen[6] > 100, seen  # every user, in both reveals, then known users
+    seen.clear()
+    model = make_model("ensemble", **settings, tuning_memory=50 * per_user).fit(data)
+    assert model.most_tuning_users(data) == 50
+    assert seen == [100] * 6 + [50]
+
+
+def test_components_leave_room_for_the_tuning_scores(monkeypatch):
+    """A component's memory check counted the whole machine, though the ensemble holds its tuning
+    scores beside it: fewshot's item-item term passed, and the fit then ran out of memory."""
+    data = long_tail(200, 400, 10)
+    small_memory(monkeypatch, 6e6)  # fewshot's EASE term needs 5.1 MB; 16 tuning users 1.9 MB
+    specs, changes = make_model("ensemble").fitting_components(data)
+    assert specs["fewshot"] == {"item_item": False}
+    assert changes == ["fewshot with item_item=False", "dlae and kshot-ridge left out"]
+    specs, changes = make_model("ensemble", tune=False).fitting_components(data)
+    assert specs["fewshot"] == {} and changes == ["dlae and kshot-ridge left out"]
+
+
+def test_the_default_ensemble_leaves_dense_terms_out_past_dense_items():
+    """Memory allowing, the default ensemble fitted fewshot's EASE term, dlae's six solves and
+    kshot-ridge at any size: on 20,000 items about 4 minutes a solve, seven fits of each, so a
+    default fit was still tuning after 25 minutes. Past ``dense_items`` they adapt as when
+    memory is short; asked-for components are kept."""
+    data = long_tail(200, 400, 10)
+    specs, changes = make_model("ensemble", dense_items=400).fitting_components(data)
+    assert list(specs) == list(make_model("ensemble").config.components) and not changes
+    specs, changes = make_model("ensemble", dense_items=399).fitting_components(data)
+    assert list(specs) == ["fewshot", "itemknn", "popularity"] and specs["fewshot"] == {"item_item": False}
+    asked = {"dlae": {}, "popularity": {}}
+    assert make_model("ensemble", components=asked, dense_items=10).fitting_components(data) == (asked, [])

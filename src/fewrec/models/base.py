@@ -21,6 +21,7 @@ it. `fewrec.testing.check_model` runs the conformance checks on it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import copy
 import dataclasses
 import difflib
@@ -36,7 +37,7 @@ import time
 import warnings
 import zlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -123,14 +124,33 @@ def memory_budget() -> float:
     return min(limits)
 
 
+_RESERVED = contextvars.ContextVar("fewrec_reserved_memory", default=0.0)
+
+
+@contextlib.contextmanager
+def reserving_memory(nbytes: float) -> Iterator[None]:
+    """Within it, `available_memory` is ``nbytes`` less: what a caller will hold while the fits
+    it checks run (the ensemble's tuning scores beside a component's items x items matrices)."""
+    token = _RESERVED.set(_RESERVED.get() + max(float(nbytes), 0.0))
+    try:
+        yield
+    finally:
+        _RESERVED.reset(token)
+
+
+def available_memory() -> float:
+    """`memory_budget` less what the callers of `reserving_memory` hold."""
+    return max(memory_budget() - _RESERVED.get(), 0.0)
+
+
 def check_item_pairs(
     model: str, n_items: int, bytes_per_pair: float, fix: str, limit: float | None = None
 ) -> None:
     """Refuse, before anything is allocated, a fit that holds dense items x items matrices
     (``bytes_per_pair`` bytes per pair of items at its peak) larger than ``limit`` bytes (default:
-    `memory_budget`): a `ConfigError` naming the memory needed, the most items that fit, and
+    `available_memory`): a `ConfigError` naming the memory needed, the most items that fit, and
     ``fix``, instead of a MemoryError or the kernel's OOM killer once the allocation is made."""
-    budget = memory_budget() if limit is None else min(limit, memory_budget())
+    budget = available_memory() if limit is None else min(limit, available_memory())
     need = bytes_per_pair * float(n_items) ** 2
     if need <= budget:
         return

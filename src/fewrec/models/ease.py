@@ -17,9 +17,9 @@ from fewrec.models.base import (
     ModelConfig,
     QueryBatch,
     Recommender,
+    available_memory,
     check_item_pairs,
     check_shots,
-    memory_budget,
     nearest_shot,
     register,
 )
@@ -127,7 +127,7 @@ class DLAE(Recommender):
         n_models = 1 if self.config.dropout is not None else len(self.config.shots)
         n = float(data.n_items)
         fix = EASE.LARGE_FIX
-        if n_models > 1 and (4 + self.WORK_BYTES) * n**2 <= min(self.MAX_BYTES, memory_budget()):
+        if n_models > 1 and (4 + self.WORK_BYTES) * n**2 <= min(self.MAX_BYTES, available_memory()):
             fix = f"set dropout (one model) or fewer shots (now {n_models}), or {fix}"  # one fits
         check_item_pairs(
             f"dlae with {n_models} history sizes",
@@ -272,7 +272,7 @@ class KShotRidge(Recommender):
         shots = len(self.config.shots)
         blocks = 2 if self.config.neighbourhood > 0 else 1  # item-sized input blocks
         fix = EASE.LARGE_FIX
-        if (4 + 24) * float(data.n_items) ** 2 <= min(self.MAX_BYTES, memory_budget()):  # one size fits
+        if (4 + 24) * float(data.n_items) ** 2 <= min(self.MAX_BYTES, available_memory()):  # one size fits
             fix = f"fewer shots (now {shots}) or neighbourhood=0, or {fix}"
         pair = shots * 4 * blocks + 24 * blocks**2
         check_item_pairs(f"kshot-ridge with {shots} history sizes", data.n_items, pair, fix, self.MAX_BYTES)

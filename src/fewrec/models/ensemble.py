@@ -57,6 +57,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import json
 import logging
 import warnings
 from collections.abc import Callable
@@ -78,8 +79,10 @@ from fewrec.models.base import (
     QueryBatch,
     Recommender,
     check_shots,
+    memory_budget,
     nearest_shot,
     register,
+    reserving_memory,
     row_moments,
     standardise,
 )
@@ -109,6 +112,10 @@ DEFAULT_COMPONENTS: dict[str, dict] = {
     "kshot-ridge": {"neighbourhood": 0.0},
     "popularity": {"segment_by": "auto"},
 }
+
+LARGE_SETTINGS: dict[str, dict] = {"fewshot": {"item_item": False}}
+"""What a default component becomes on a catalogue too large for it (`fitting_components`);
+one not named here is left out."""
 
 
 TEXT_WEIGHT = 0.25
@@ -157,6 +164,18 @@ class EnsembleConfig(ModelConfig):
     added to the blend. The weights are tuned on episodes without text, where the one text
     component is one voice of five: without this a sentence barely moved the list (see
     `TEXT_WEIGHT`)."""
+    dense_items: int = Field(10_000, ge=1)
+    """With the default components, on a catalogue of more items than this the components that
+    hold dense items x items matrices adapt or are left out (`fitting_components`): their fits
+    grow as items cubed (a solve of 6,000 items takes 7 s here, so 20,000 items take about 4
+    minutes, and the ensemble fits each component seven times). Components given in the config
+    are used as given."""
+    tuning_memory: float = Field(6e9, gt=0)
+    """Most bytes the tuning episodes' scores may take. A user costs items x components x
+    reveals x (4 x shot counts + 5) bytes (1.1 MB on MovieLens-1M, whose 4,832 training users of
+    a cold-user split take 5.2 GB; 30,000 users of 20,000 items would take 100 GB). Past it, or
+    past a quarter of the machine's memory, the weights and re-rankers are tuned on a random
+    sample of the eligible users. The components' memory checks leave this much free."""
     rerank_depth: int = Field(200, ge=10)
     """How many of the blend's best items the re-ranker re-orders."""
     rerank_trees: int = Field(300, ge=10)
@@ -297,12 +316,19 @@ class EnsembleRecommender(Recommender):
     # service's reasons for a 118-item history took 215 ms, for the 20 most relevant 53 ms
     explain_history = 20
 
-    def _components(self) -> list[Recommender]:
-        unknown = [n for n in self.config.components if n not in MODELS or n == self.name]
+    @property
+    def component_settings(self) -> dict[str, dict]:
+        """The components this model is made of and their settings: ``config.components``, or
+        after a fit with the default components, those that fit in memory (see `check_memory`)."""
+        return self.__dict__.get("components_") or self.config.components
+
+    def _components(self, specs: dict[str, dict] | None = None) -> list[Recommender]:
+        specs = self.component_settings if specs is None else specs
+        unknown = [n for n in specs if n not in MODELS or n == self.name]
         if unknown:
             raise ConfigError(f"unknown ensemble component(s) {unknown}; choose from {sorted(MODELS)}")
         out = []
-        for name, cfg in self.config.components.items():
+        for name, cfg in specs.items():
             cfg = {**cfg}
             cfg.setdefault("seed", self.config.seed)
             if "reveal" in MODELS[name].Config.model_fields:
@@ -310,23 +336,79 @@ class EnsembleRecommender(Recommender):
             out.append(MODELS[name](**cfg))
         return out
 
-    def check_memory(self, data: Dataset) -> None:
-        """Every component's, before any is fitted (a component too large for memory failed
-        only once the components before it had been fitted, minutes in); all of those too large
-        are named at once."""
-        from fewrec.models.ease import EASE
-
+    def _too_large(self, data: Dataset, specs: dict[str, dict]) -> dict[str, str]:
+        """The components of ``specs`` whose fit on ``data`` would not fit in memory, each with
+        its problem."""
         too_large = {}
-        for name, model in zip(self.config.components, self._components(), strict=True):
+        for name, model in zip(specs, self._components(specs), strict=True):
             try:
                 model.check_memory(data)
             except ConfigError as exc:
                 too_large[name] = str(exc)
+        return too_large
+
+    def fitting_components(self, data: Dataset) -> tuple[dict[str, dict], list[str]]:
+        """The components a fit on ``data`` uses, and what was changed to get them. Components
+        given in the config are used as given. The default ones adapt to a catalogue of more
+        than ``dense_items`` items, or too large for memory: those that hold dense items x items
+        matrices take their `LARGE_SETTINGS` (`fewshot` drops its item-item term) or are left
+        out (`dlae`, `kshot-ridge`), so the default model still fits, in minutes; what is
+        changed is said in a warning."""
+        specs = dict(self.config.components)
+        if "components" in self.config.model_fields_set:
+            return specs, []
+        many = data.n_items > self.config.dense_items
+        # a component is dense if its memory check fails with no memory at all
+        reserve = float("inf") if many else self._tuning_bytes(data, len(specs))
+        with reserving_memory(reserve):
+            too_large = self._too_large(data, specs)
+            changes, left_out = [], []
+            for name in too_large:
+                smaller = {**specs[name], **LARGE_SETTINGS.get(name, {})}
+                if smaller != specs[name] and not self._too_large(data, {name: smaller}):
+                    specs[name] = smaller
+                    settings = ", ".join(f"{k}={v}" for k, v in LARGE_SETTINGS[name].items())
+                    changes.append(f"{name} with {settings}")
+                else:
+                    del specs[name]
+                    left_out.append(name)
+        if left_out:
+            changes.append(f"{' and '.join(left_out)} left out")
+        return specs, changes
+
+    def _bytes_per_tuning_user(self, data: Dataset, n_comp: int) -> float:
+        """What one tuning user's episode scores take (see ``tuning_memory``)."""
+        cfg = self.config
+        return float(data.n_items) * n_comp * (2 if cfg.reveal == "both" else 1) * (4 * len(cfg.shots) + 5)
+
+    def most_tuning_users(self, data: Dataset, n_comp: int | None = None) -> int:
+        """The most eligible users the weights are tuned on (``tuning_memory``)."""
+        n_comp = len(self.component_settings) if n_comp is None else n_comp
+        budget = min(self.config.tuning_memory, memory_budget() / 4)
+        return max(2 * MIN_TUNING_USERS, int(budget / max(self._bytes_per_tuning_user(data, n_comp), 1.0)))
+
+    def _tuning_bytes(self, data: Dataset, n_comp: int) -> float:
+        """What the tuning scores will hold beside the components' fits."""
+        if not self.config.tune:
+            return 0.0
+        eligible = int((data.user_counts() >= 5).sum())
+        users = min(eligible, self.most_tuning_users(data, n_comp))
+        return users * self._bytes_per_tuning_user(data, n_comp)
+
+    def check_memory(self, data: Dataset) -> None:
+        """Every component's, before any is fitted (a component too large for memory failed
+        only once the components before it had been fitted, minutes in); all of those too large
+        are named at once. The default components adapt instead (`fitting_components`)."""
+        from fewrec.models.ease import EASE
+
+        specs, _ = self.fitting_components(data)
+        with reserving_memory(self._tuning_bytes(data, len(specs))):
+            too_large = self._too_large(data, specs)
         if len(too_large) == 1:
             (name, problem), *_ = too_large.items()
             raise ConfigError(f"ensemble component {name}: {problem}; or leave {name} out of the components")
         if too_large:
-            kept = [n for n in self.config.components if n not in too_large]
+            kept = [n for n in specs if n not in too_large]
             raise ConfigError(
                 with_fix(
                     f"ensemble components {', '.join(too_large)} would not fit in memory: "
@@ -339,14 +421,29 @@ class EnsembleRecommender(Recommender):
         from tqdm.auto import tqdm
 
         cfg = self.config
-        n_comp = len(cfg.components)
+        specs, changes = self.fitting_components(data)
+        if changes:
+            warnings.warn(
+                f"ensemble on {data.n_items:,} items: {'; '.join(changes)} (their dense items x items "
+                + (
+                    f"matrices take many minutes to fit past dense_items={cfg.dense_items:,} items"
+                    if data.n_items > cfg.dense_items
+                    else "matrices would not fit in memory"
+                )
+                + "); give components= to choose them yourself",
+                UserWarning,
+                stacklevel=3,
+            )
+        self.components_ = specs
+        n_comp = len(specs)
         weights = np.ones((len(cfg.shots), n_comp))
         self.warm_weights_ = None
         self.rerankers_: dict[int, Reranker] = {}
         self.item_numeric_ = numeric_columns(data.item_info)
         self.user_schema_ = UserSchema.learn(data.user_info)
         fits = 1 + (cfg.tune * (cfg.folds if cfg.folds > 1 else 1)) + (cfg.tune and cfg.warm)
-        with tqdm(total=fits * n_comp + cfg.rerank, desc="ensemble", disable=not cfg.progress) as bar:
+        steps = fits * n_comp + cfg.tune * len(cfg.shots) + cfg.rerank  # the fits, the weights per K
+        with tqdm(total=steps, desc="ensemble", disable=not cfg.progress) as bar:
             self._bar = bar
             try:
                 if cfg.tune:
@@ -362,7 +459,7 @@ class EnsembleRecommender(Recommender):
         """The components fitted on ``data``, one progress step each."""
         out = []
         bar = getattr(self, "_bar", None)
-        for name, model in zip(self.config.components, self._components(), strict=True):
+        for name, model in zip(self.component_settings, self._components(), strict=True):
             if bar is not None:
                 bar.set_postfix_str(f"{stage}: {name}")
             out.append(model.fit(data))
@@ -380,8 +477,12 @@ class EnsembleRecommender(Recommender):
                 len(users),
                 2 * MIN_TUNING_USERS,
             )
-            return np.ones((len(self.config.shots), len(self.config.components)))
-        out = np.ones((len(self.config.shots), len(self.config.components)))
+            return np.ones((len(self.config.shots), len(self.component_settings)))
+        most = self.most_tuning_users(data)
+        if len(users) > most:  # their scores would not fit in tuning_memory
+            log.info("ensemble: tuning on %d of the %d eligible users (tuning_memory)", most, len(users))
+            users = np.sort(rng.choice(users, most, replace=False))
+        out = np.ones((len(self.config.shots), len(self.component_settings)))
         per_shot: list[list] = [[] for _ in self.config.shots]
         tables: list[list[ItemTable | None]] = [[] for _ in self.config.shots]
         modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
@@ -410,11 +511,15 @@ class EnsembleRecommender(Recommender):
                     likes = replace(ep, history=batch.likes_only().history)
                     per_shot[s_i].append((comp, likes))
                     tables[s_i].append(table)
+        bar = getattr(self, "_bar", None)
         for s_i, k in enumerate(self.config.shots):
+            if bar is not None:  # minutes on a large catalogue: 2 per K at 20,000 items
+                bar.set_postfix_str(f"weights for K={k}")
             out[s_i], best = self._ascend(per_shot[s_i])
             log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
+            if bar is not None:
+                bar.update(1)
         if self.config.rerank:
-            bar = getattr(self, "_bar", None)
             if bar is not None:
                 bar.set_postfix_str("re-rankers")
             self._fit_reranker(data, out, per_shot, tables)
@@ -471,9 +576,13 @@ class EnsembleRecommender(Recommender):
         users_col = inter["user"].to_numpy()
         hide = (data.user_counts()[users_col] >= 5) & (rng.random(len(inter)) < self.config.holdout)
         users = np.unique(users_col[hide])
+        most = self.most_tuning_users(data)
+        if len(users) > most:  # as in `_tune`; a known user's scores cost less than its episodes'
+            users = np.sort(rng.choice(users, most, replace=False))
+            hide &= np.isin(users_col, users)
         if len(users) < MIN_TUNING_USERS:
             log.warning("ensemble: too few users to tune the known-user weights on; equal weights")
-            return np.ones(len(self.config.components))
+            return np.ones(len(self.component_settings))
         fit_data = data.with_interactions(inter[~hide])
         models = self._fitted_components(fit_data, "known-user weights")
         hist = rows_matrix(inter[~hide], users, data.n_items)
@@ -699,6 +808,7 @@ class EnsembleRecommender(Recommender):
         for j, model in enumerate(self.models_):
             out.update({f"c{j}.{k}": v for k, v in model._get_arrays().items()})
         out["component_items"] = np.array([m.n_items for m in self.models_], dtype=np.int64)
+        out["components"] = np.array(json.dumps(self.component_settings))
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -721,6 +831,8 @@ class EnsembleRecommender(Recommender):
             for k, v in arrays.items()
             if k.startswith("reranker.")
         }
+        if "components" in arrays:  # saved before 2026-12-05: the config's
+            self.components_ = json.loads(str(arrays["components"]))
         self.models_ = self._components()
         # each its own state (`add_items` changes the ensemble's), of the items it knows: an
         # ID-only component does not know the items added after fitting

@@ -138,7 +138,7 @@ def test_the_default_ensemble_adapts_to_a_catalogue_too_large_for_its_dense_comp
     """The default model refused every catalogue above about 11,000 items (its fewshot, dlae and
     kshot-ridge hold dense items x items matrices), and the fix it named meant spelling out the
     components. The default components now adapt, saying so: fewshot without its item-item term,
-    dlae and kshot-ridge left out. Components given in the config are still used as given."""
+    dlae and kshot-ridge left out. Other components are still used as given."""
     from fewrec.models import load_model
 
     data = long_tail(200, 400, 10)
@@ -155,6 +155,10 @@ def test_the_default_ensemble_adapts_to_a_catalogue_too_large_for_its_dense_comp
     assert loaded.component_settings == model.component_settings
     query = Query(items=["i0", "i3", "i7"])
     assert loaded.recommend(query, k=10).equals(model.recommend(query, k=10))
+    small_memory(monkeypatch, 1e6)  # a saved default model adapts too when refitted
+    with pytest.warns(UserWarning, match="dlae and kshot-ridge left out"):
+        loaded.fit(data)
+    assert list(loaded.component_settings) == ["fewshot", "itemknn", "popularity"]
     monkeypatch.undo()  # memory enough again: a refit uses the default components
     model.fit(data)
     assert list(model.component_settings) == list(make_model("ensemble").config.components)

@@ -168,8 +168,8 @@ class EnsembleConfig(ModelConfig):
     """With the default components, on a catalogue of more items than this the components that
     hold dense items x items matrices adapt or are left out (`fitting_components`): their fits
     grow as items cubed (a solve of 6,000 items takes 7 s here, so 20,000 items take about 4
-    minutes, and the ensemble fits each component seven times). Components given in the config
-    are used as given."""
+    minutes, and the ensemble fits each component seven times). Any other set of components is
+    used as given."""
     tuning_memory: float = Field(6e9, gt=0)
     """Most bytes the tuning episodes' scores may take. A user costs items x components x
     reveals x (4 x shot counts + 5) bytes (1.1 MB on MovieLens-1M, whose 4,832 training users of
@@ -348,14 +348,14 @@ class EnsembleRecommender(Recommender):
         return too_large
 
     def fitting_components(self, data: Dataset) -> tuple[dict[str, dict], list[str]]:
-        """The components a fit on ``data`` uses, and what was changed to get them. Components
-        given in the config are used as given. The default ones adapt to a catalogue of more
+        """The components a fit on ``data`` uses, and what was changed to get them. The
+        default ones (`DEFAULT_COMPONENTS`) adapt to a catalogue of more
         than ``dense_items`` items, or too large for memory: those that hold dense items x items
         matrices take their `LARGE_SETTINGS` (`fewshot` drops its item-item term) or are left
         out (`dlae`, `kshot-ridge`), so the default model still fits, in minutes; what is
-        changed is said in a warning."""
+        changed is said in a warning. Any other set of components is used as given."""
         specs = dict(self.config.components)
-        if "components" in self.config.model_fields_set:
+        if specs != DEFAULT_COMPONENTS:  # as given (a saved default model's config names them too)
             return specs, []
         many = data.n_items > self.config.dense_items
         # a component is dense if its memory check fails with no memory at all

@@ -613,7 +613,13 @@ def test_default_cold_user_models_leave_out_popularity_segment_without_an_age_fi
     data = _own_data(users=users)
     result = run_benchmark("cold-user", dataset=data, shots=[1], progress=False)
     assert list(result["models"]) == ["popularity"]
-    assert "['age']" in result["settings"]["models_left_out"]["popularity-segment"]
+    why = result["settings"]["models_left_out"]["popularity-segment"]
+    assert "['age']" in why
+    assert why.endswith(
+        """Fix: to run it, name it in --models and segment by the data's user fields, e.g. --set """
+        """'popularity-segment.segment_by=["country"]' (or popularity-segment.segment_by=auto """
+        """for all of them)"""
+    )
     with pytest.raises(ConfigError, match="not a user field") as caught:
         run_benchmark("cold-user", ["popularity-segment"], dataset=data, shots=[1], progress=False)
     assert (

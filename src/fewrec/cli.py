@@ -403,12 +403,7 @@ def benchmark(
             highlight=False,
         )
     for name, why in result["settings"].get("models_left_out", {}).items():
-        hint = f"{name} left out of the default models: {why}"
-        if " segments users by " in why:
-            hint += (
-                f"; to run it, name it in --models and --set '{name}.segment_by=[...]' to fields of "
-                "the --users table"
-            )
+        hint = f"{name} left out of the default models: {why}"  # (its reason ends with its fix)
         err.print(f"[yellow]note:[/yellow] {escape(hint)}", highlight=False)
     console.print(markdown_table(result), markup=False)
     if output:

@@ -137,17 +137,17 @@ def fit_to_data(
         if not missing:
             continue
         why = f"{m} segments users by {missing}, not a user field of the data ({fields})"
-        if defaults and m.partition("@")[0] not in configs:
-            left_out[m] = why
-            continue
         if fields:
-            fix = (
+            run = (
                 f"segment by the data's user fields, e.g. --set '{m}.segment_by=[\"{fields[0]}\"]' "
-                f"(or {m}.segment_by=auto for all of them), or leave {m} out"
+                f"(or {m}.segment_by=auto for all of them)"
             )
         else:
-            fix = f"give --users a table with the field {missing[0]!r}, or leave {m} out"
-        raise ConfigError(with_fix(why, fix))
+            run = f"give --users a table with the field {missing[0]!r}"
+        if defaults and m.partition("@")[0] not in configs:
+            left_out[m] = with_fix(why, f"to run it, name it in --models and {run}")
+            continue
+        raise ConfigError(with_fix(why, f"{run}, or leave {m} out"))
     for m in models:  # a model too large for memory: named before anything trains
         name = m.partition("@")[0]
         if m in left_out or name not in MODELS and name not in PRESETS:

@@ -1340,6 +1340,14 @@ guards a save of another container or machine, whose pid this one cannot see (it
 as it writes), and a pid reused by a new process keeps a folder rather than losing one."""
 
 
+def is_saved_model(path: str | Path) -> bool:
+    """Whether ``path`` holds a saved model (its ``config.json``), read while no `save` is midway
+    through swapping a model folder in there."""
+    target = Path(path)
+    with _folder_lock(target.parent, exclusive=False):
+        return (target / "config.json").is_file()
+
+
 @contextlib.contextmanager
 def _folder_lock(folder: Path, *, exclusive: bool):
     """An advisory lock (``flock``) on ``folder`` itself, so that no lock file is left beside

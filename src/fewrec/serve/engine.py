@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import FewrecError, Settings
-from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, _folder_lock, load_model
+from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, is_saved_model, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
@@ -214,9 +214,7 @@ class Engine:
                 field="path",
                 fix=f"save the model under {self.model_root}",
             )
-        with _folder_lock(target.parent, exclusive=False):  # (not midway through a save's swap)
-            saved = (target / "config.json").is_file()
-        if not saved:
+        if not is_saved_model(target):
             raise NotFoundError(f"{target} is not a saved fewrec model (no config.json)", field="path")
         with self._swap_lock:
             try:

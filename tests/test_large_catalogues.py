@@ -344,3 +344,30 @@ def test_the_default_ensemble_leaves_dense_terms_out_past_dense_items():
     assert list(specs) == ["fewshot", "itemknn", "popularity"] and specs["fewshot"] == {"item_item": False}
     asked = {"dlae": {}, "popularity": {}}
     assert make_model("ensemble", components=asked, dense_items=10).fitting_components(data) == (asked, [])
+
+
+def test_a_tuning_fold_lets_the_last_folds_components_go_before_fitting_its_own(monkeypatch):
+    """Each tuning fold's components lived until the next fold's were all fitted, so two folds'
+    dense models were held at once (dlae and kshot-ridge take 2.4 GB each at 10,000 items; the
+    peak traced memory of a default fit on MovieLens-100K falls from 918 to 751 MB)."""
+    import gc
+    import weakref
+
+    from fewrec.models.ensemble import EnsembleRecommender
+
+    fitted = EnsembleRecommender._fitted_components
+    earlier: list[weakref.ref] = []
+    alive_at_start = []
+
+    def watching(self, data, stage):
+        gc.collect()
+        alive_at_start.append(sum(r() is not None for r in earlier))
+        models = fitted(self, data, stage)
+        earlier.extend(weakref.ref(m) for m in models)
+        return models
+
+    monkeypatch.setattr(EnsembleRecommender, "_fitted_components", watching)
+    data = long_tail(200, 400, 10)
+    settings = {"components": {"itemknn": {}, "popularity": {}}, "folds": 3, "rerank": False, "warm": False}
+    make_model("ensemble", **settings).fit(data)
+    assert alive_at_start == [0, 0, 0, 0]  # three folds, then the final fit

@@ -114,8 +114,8 @@ DEFAULT_COMPONENTS: dict[str, dict] = {
 }
 
 LARGE_SETTINGS: dict[str, dict] = {"fewshot": {"item_item": False}}
-"""What a default component becomes on a catalogue too large for it (`fitting_components`);
-one not named here is left out."""
+"""What a default component becomes on a catalogue past ``dense_items`` or too large for its
+memory (`fitting_components`); one not named here is left out."""
 
 
 TEXT_WEIGHT = 0.25
@@ -319,7 +319,7 @@ class EnsembleRecommender(Recommender):
     @property
     def component_settings(self) -> dict[str, dict]:
         """The components this model is made of and their settings: ``config.components``, or
-        after a fit with the default components, those that fit in memory (see `check_memory`)."""
+        after a fit with the default components, those it adapted to (`fitting_components`)."""
         return self.__dict__.get("components_") or self.config.components
 
     def _components(self, specs: dict[str, dict] | None = None) -> list[Recommender]:
@@ -834,7 +834,7 @@ class EnsembleRecommender(Recommender):
             for k, v in arrays.items()
             if k.startswith("reranker.")
         }
-        if "components" in arrays:  # saved before 2026-12-05: the config's
+        if "components" in arrays:  # (a model saved before 2026-12-05 has its config's)
             self.components_ = json.loads(str(arrays["components"]))
         self.models_ = self._components()
         # each its own state (`add_items` changes the ensemble's), of the items it knows: an

@@ -126,6 +126,45 @@ def test_tuning_ndcg_is_that_of_the_blend(cold_user):
         assert _blend_ndcg(np.array(w), [Prepared.of(comps, ep)]) == pytest.approx(want, abs=1e-12)
 
 
+def test_the_weight_search_blends_each_weight_vector_once(cold_user, monkeypatch):
+    """The coordinate ascent blended a coordinate's current value again, and round 2 the vectors
+    of round 1 (36 blends, 25 of them distinct, here; ~90 s per K at 20,000 items). Each is
+    blended once now, and the weights found are those of trying every one."""
+    import fewrec.models.ensemble as ens
+
+    rng = np.random.default_rng(1)
+    ep = cold_user.test
+    n, m = ep.targets.shape
+    comps = [rng.standard_normal((n, m)).astype(np.float32) for _ in range(3)]
+    blended = []
+    ndcg = ens._blend_ndcg
+
+    def counting(w, episodes):
+        blended.append(tuple(w))
+        return ndcg(w, episodes)
+
+    monkeypatch.setattr(ens, "_blend_ndcg", counting)
+    model = ens.EnsembleRecommender(components={"popularity": {}, "itemknn": {}, "dlae": {}})
+    w, best = model._ascend([(comps, ep)])
+    assert len(blended) == len(set(blended))
+    # every trial, as before: the same weights and NDCG
+    tried = [np.ones(3)]
+    want_w, want = np.ones(3), ndcg(np.ones(3), [ens.Prepared.of(comps, ep)])
+    for _ in range(model.config.rounds):
+        for j in range(3):
+            for g in model.config.grid:
+                trial = want_w.copy()
+                trial[j] = g
+                if trial.any():
+                    val = ndcg(trial, [ens.Prepared.of(comps, ep)])
+                    tried.append(trial)
+                    if val > want + 1e-6:
+                        want, want_w = val, trial
+    assert len(blended) < len(tried)
+    np.testing.assert_array_equal(w, want_w)
+    assert best == want
+
+
 def test_new_item_is_recommendable_at_once(fewshot_pair):
     meta, _ = fewshot_pair
     n_before = meta.n_items

@@ -73,6 +73,11 @@ MAX_SHOTS = 1000
 a meta-learner allocate gigabytes)."""
 
 
+REVEAL_MODES: dict[str, tuple[bool, ...]] = {"earliest": (False,), "random": (True,), "both": (False, True)}
+"""The training episodes a ``reveal`` setting draws, each revealing a user's earliest K items
+(False) or K at random (True)."""
+
+
 def check_shots(value: tuple[int, ...], *, sort: bool = False) -> tuple[int, ...]:
     """A config's ``shots``: one or more history sizes from 0 to `MAX_SHOTS` (an empty tuple
     crashed inside fit; a negative one took every query, as log1p(-3) is NaN); with ``sort``,

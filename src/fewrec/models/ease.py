@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.errors import ConfigError
 from fewrec.models.base import (
+    REVEAL_MODES,
     ModelConfig,
     QueryBatch,
     Recommender,
@@ -285,7 +286,7 @@ class KShotRidge(Recommender):
         groups = list(inter.groupby("user", sort=True).indices.values())
         items = inter["item"].to_numpy()
         rng = np.random.default_rng(self.config.seed)
-        modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
+        modes = REVEAL_MODES[self.config.reveal]
         self.side_vocab_ = side_vocab(data.user_info) if self.config.side_weight > 0 else []
         side = self.config.side_weight * side_onehot(data.user_info, self.side_vocab_, data.n_users)
         user_of = inter["user"].to_numpy()

@@ -74,6 +74,7 @@ from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError, with_fix
 from fewrec.models.base import (
     MODELS,
+    REVEAL_MODES,
     FitState,
     ModelConfig,
     QueryBatch,
@@ -379,7 +380,7 @@ class EnsembleRecommender(Recommender):
     def _bytes_per_tuning_user(self, data: Dataset, n_comp: int) -> float:
         """What one tuning user's episode scores take (see ``tuning_memory``)."""
         cfg = self.config
-        return float(data.n_items) * n_comp * (2 if cfg.reveal == "both" else 1) * (4 * len(cfg.shots) + 5)
+        return float(data.n_items) * n_comp * len(REVEAL_MODES[cfg.reveal]) * (4 * len(cfg.shots) + 5)
 
     def most_tuning_users(self, data: Dataset, n_comp: int | None = None) -> int:
         """The most eligible users the weights are tuned on (``tuning_memory``)."""
@@ -485,7 +486,7 @@ class EnsembleRecommender(Recommender):
         out = np.ones((len(self.config.shots), len(self.component_settings)))
         per_shot: list[list] = [[] for _ in self.config.shots]
         tables: list[list[ItemTable | None]] = [[] for _ in self.config.shots]
-        modes = {"earliest": (False,), "random": (True,), "both": (False, True)}[self.config.reveal]
+        modes = REVEAL_MODES[self.config.reveal]
         for fold, held in enumerate(self._tuning_groups(users, rng), start=1):
             inter = data.interactions
             is_held = inter["user"].isin(held).to_numpy()

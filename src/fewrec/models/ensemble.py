@@ -424,14 +424,14 @@ class EnsembleRecommender(Recommender):
         cfg = self.config
         specs, changes = self.fitting_components(data)
         if changes:
+            why = (
+                f"take many minutes to fit past dense_items={cfg.dense_items:,} items"
+                if data.n_items > cfg.dense_items
+                else "would not fit in memory"
+            )
             warnings.warn(
                 f"ensemble on {data.n_items:,} items: {'; '.join(changes)} (their dense items x items "
-                + (
-                    f"matrices take many minutes to fit past dense_items={cfg.dense_items:,} items"
-                    if data.n_items > cfg.dense_items
-                    else "matrices would not fit in memory"
-                )
-                + "); give components= to choose them yourself",
+                f"matrices {why}); give components= to choose them yourself",
                 UserWarning,
                 stacklevel=3,
             )

@@ -371,3 +371,14 @@ def test_a_tuning_fold_lets_the_last_folds_components_go_before_fitting_its_own(
     settings = {"components": {"itemknn": {}, "popularity": {}}, "folds": 3, "rerank": False, "warm": False}
     make_model("ensemble", **settings).fit(data)
     assert alive_at_start == [0, 0, 0, 0]  # three folds, then the final fit
+
+
+@pytest.mark.parametrize(
+    ("field", "bad"),
+    [("tuning_memory", 0), ("tuning_memory", -1e9), ("dense_items", 0), ("dense_items", "many")],
+)
+def test_the_ensembles_memory_settings_refuse_bad_values_naming_the_field(field, bad):
+    """A tuning budget of no bytes would tune on no users, and a catalogue threshold of no items
+    would drop the dense components of every default fit: both are refused when the model is made."""
+    with pytest.raises(ConfigError, match=field):
+        make_model("ensemble", **{field: bad})

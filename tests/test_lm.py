@@ -287,7 +287,8 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
     recs = icl.recommend(query, k=5, candidates=["172", "100", "1", "127"])
     assert set(recs["item"]) == {"172", "100", "127"}  # "1" was seen
     assert recs["score"].is_monotonic_decreasing
-    np.testing.assert_allclose(recs.set_index("item")["score"]["172"], got["172"], rtol=1e-6)
+    # (prompts batched with others: padded to another length, a few 1e-6 apart on some CPUs)
+    np.testing.assert_allclose(recs.set_index("item")["score"]["172"], got["172"], rtol=1e-4)
     # and explains them by scoring only the candidates once per history item left out
     told = icl.recommend(query, k=2, candidates=["172", "100", "127"], explain=True)
     assert told["item"].tolist() == recs["item"].tolist()[:2] and all(told["reason"])

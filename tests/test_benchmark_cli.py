@@ -1,6 +1,7 @@
 """The benchmark runner's JSON, and the CLI's behaviour on good and bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -23,6 +24,9 @@ def test_warm_benchmark_json_shape_and_values(tmp_path):
     result = run_benchmark("warm", ["popularity", "ease"], progress=False)
     assert result["protocol"] == "warm" and result["dataset"] == "movielens-100k"
     assert result["seed"] == 0
+    # timings (and a score's last digits) depend on the CPU: the JSON named only the OS
+    machine = result["machine"]
+    assert machine["cpus"] == os.cpu_count() and machine["cpu"] not in ("", "unknown"), machine
     row = result["models"]["ease"]
     for key in (
         "ndcg@10",

@@ -396,7 +396,7 @@ def run_benchmark(
         "data_fingerprint": data.fingerprint(),
         "seed": seed,
         "settings": settings,
-        "machine": {"python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine_info(),
         "models": results,
     }
     if configs:
@@ -649,6 +649,26 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
         {**common, "settings": {**plain, "n_test_users": per_seed[s]}, "seed": int(s), "models": models}
         for s, models in result["runs"].items()
     ]
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a benchmark ran: its timings depend on the CPU and on what else ran (the load), and
+    the last digits of its scores on the CPU's BLAS kernels (a tie of tuned weights may fall the
+    other way: the seed-0 cold-user ensemble scored K5 NDCG@10 0.5328 on one x86 CPU, 0.5342 on
+    an AMD EPYC, with the same code)."""
+    cpu = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": cpu or platform.processor() or "unknown",
+        "cpus": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
 
 
 def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:

@@ -653,9 +653,9 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def machine_info() -> dict[str, Any]:
     """Where a benchmark ran: its timings depend on the CPU and on what else ran (the load), and
-    the last digits of its scores on the CPU's BLAS kernels (a tie of tuned weights may fall the
-    other way: the seed-0 cold-user ensemble scored K5 NDCG@10 0.5328 on one x86 CPU, 0.5342 on
-    an AMD EPYC, with the same code)."""
+    the last digits of its scores on the CPU's BLAS kernels, and a near-tie of tuned weights may
+    fall the other way (the seed-0 cold-user ensemble, same code: K5 NDCG@10 0.5328 recorded on
+    an earlier machine, 0.5342 on an AMD EPYC)."""
     cpu = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:

@@ -272,7 +272,7 @@ def test_a_saved_lm_lora_of_more_upper_layers_than_the_lm_has_still_loads():
     assert split_for(LoraSettings(upper_layers=2), lm, strict=False) == 28
 
 
-def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
+def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkeypatch):
     """score(query, items) and recommend(candidates=...) scored the whole catalogue first, which
     an LM model refuses (1,682 prompts over max_prompts): two items could not be scored."""
     from fewrec.models.base import Query, make_model
@@ -305,8 +305,12 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny):
     batch = icl.batch_from_queries([long]).for_model(icl)
     read = {icl.fitted.items.id(int(i)) for i in icl.history_read(batch, 0)}
     assert len(read) == 4 and set(got["because"][0]) <= read
-    with pytest.raises(ConfigError, match="over max_prompts=512"):
+    # refused before any prompt runs (it scored the 100 candidates first: ~1 minute on CPU)
+    scored = []
+    monkeypatch.setattr(icl, "score_candidates", lambda *a: scored.append(a))
+    with pytest.raises(ConfigError, match="600 prompts, over max_prompts=512"):
         icl.recommend(long, k=1, candidates=[str(i) for i in range(100, 200)], explain=True)
+    assert not scored
 
 
 def test_generate_reason_is_short_text(lm):

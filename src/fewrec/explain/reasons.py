@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,6 +69,47 @@ class _Found:
     """The largest gain the text gives any item of the catalogue (0 without text)."""
 
 
+def _explained_query(
+    model: Recommender, batch: QueryBatch, row: int
+) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The history items (and their values) whose removal `_contributions` tries, one at a
+    time, and the free text it tries without (None: none the model scores apart)."""
+    h = batch.history
+    lo, hi = h.indptr[row], h.indptr[row + 1]
+    hist, vals = h.indices[lo:hi], h.data[lo:hi]
+    read = model.history_read(batch, row)
+    if read is not None:  # the items it reads (an LM's sample): each variant leaves one of them out
+        keep = np.isin(hist, read)
+        hist, vals = hist[keep], vals[keep]
+    text = batch.texts[row] if batch.texts is not None else None
+    text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
+    return hist, vals, text
+
+
+def check_explain_prompts(
+    model: Recommender, batch: QueryBatch, n_columns: int, rows: Sequence[int] | None = None
+) -> None:
+    """`ConfigError` when explaining ``n_columns`` candidates for a query of ``batch`` (``rows``:
+    these; None: every one) would take more prompts than the model's ``max_prompts`` (an LM
+    model). `recommend` asks before it scores anything: it refused only after scoring the
+    candidates, ~1 minute for 100 of them on CPU."""
+    limit = getattr(model.config, "max_prompts", None)
+    if limit is None:
+        return
+    for row in range(len(batch)) if rows is None else rows:
+        hist, _, text = _explained_query(model, batch, row)
+        n = len(hist)
+        # the full query and one variant per history item left out, without the text, without
+        # the history (as `_contributions` builds them)
+        variants = (n + 1 if n else 1) + (text is not None) + (1 if n else 0) if n or text else 0
+        if variants * n_columns > limit:
+            raise ConfigError(
+                f"explaining {n_columns} candidates over a history of {n} items takes "
+                f"{variants * n_columns} prompts, over max_prompts={limit}. Fix: fewer candidates, "
+                "recommend without explain, or raise max_prompts"
+            )
+
+
 def _contributions(
     model: Recommender,
     batch: QueryBatch,
@@ -90,17 +132,9 @@ def _contributions(
     ``columns``: score only these items (with ``items`` among them) by ``score_candidates``, as
     `recommend` does with candidates on a model that has it (an LM model cannot score a whole
     catalogue once per history item); medians are then over these items."""
-    h = batch.history
-    lo, hi = h.indptr[row], h.indptr[row + 1]
-    hist, vals = h.indices[lo:hi], h.data[lo:hi]
-    read = model.history_read(batch, row)
-    if read is not None:  # the items it reads (an LM's sample): each variant leaves one of them out
-        keep = np.isin(hist, read)
-        hist, vals = hist[keep], vals[keep]
+    hist, vals, text = _explained_query(model, batch, row)
     if columns is not None:  # a few candidates have no median to centre on
         centred = False
-    text = batch.texts[row] if batch.texts is not None else None
-    text = text if text and text.strip() and model.reads_text and model.scores_text_apart else None
     info = None if batch.user_info is None else batch.user_info.iloc[[row]]
     if not len(hist) and text is None:
         none = np.zeros((0, len(items)))
@@ -119,7 +153,7 @@ def _contributions(
         cols.extend(hist[keep])
         data.extend(vals[keep])
     m = len(variants)
-    loo = sp.csr_matrix((np.asarray(data, np.float32), (rows, cols)), shape=(m, h.shape[1]))
+    loo = sp.csr_matrix((np.asarray(data, np.float32), (rows, cols)), shape=(m, batch.history.shape[1]))
     disliked = None  # carried along, so a model's components still read a dislike as one
     if batch.disliked is not None:
         present = loo.copy()
@@ -135,13 +169,7 @@ def _contributions(
     if columns is None:
         full = model.score_batch(variants_batch).astype(np.float64)
     else:  # the others read as excluded (-inf in every row): left out of every median
-        limit = getattr(model.config, "max_prompts", None)
-        if limit is not None and m * len(columns) > limit:
-            raise ConfigError(
-                f"explaining {len(columns)} candidates over a history of {n} items takes "
-                f"{m * len(columns)} prompts, over max_prompts={limit}. Fix: fewer candidates, "
-                "recommend without explain, or raise max_prompts"
-            )
+        check_explain_prompts(model, batch, len(columns), rows=[row])
         full = model._scores_of(variants_batch, columns)
     # an item the full query scores but a variant cannot (an ensemble's added item, once the
     # history that its text components read is gone) would rank last: its lowest finite score,

@@ -1036,6 +1036,10 @@ class Recommender(ABC):
         chosen = None
         if cidx is not None and hasattr(self, "score_candidates"):  # only the candidates' prompts
             chosen = np.unique(cidx[cidx >= 0])
+            if explain and self.explains_candidates_only:  # too many prompts: said before any runs
+                from fewrec.explain.reasons import check_explain_prompts
+
+                check_explain_prompts(self, batch, len(chosen))
             scores = self._scores_of(batch, chosen)
         else:
             scores = self._scores(batch).astype(np.float64, copy=True)

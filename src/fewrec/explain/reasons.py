@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -86,28 +85,39 @@ def _explained_query(
     return hist, vals, text
 
 
-def check_explain_prompts(
-    model: Recommender, batch: QueryBatch, n_columns: int, rows: Sequence[int] | None = None
-) -> None:
-    """`ConfigError` when explaining ``n_columns`` candidates for a query of ``batch`` (``rows``:
-    these; None: every one) would take more prompts than the model's ``max_prompts`` (an LM
-    model). `recommend` asks before it scores anything: it refused only after scoring the
-    candidates, ~1 minute for 100 of them on CPU."""
+def _variants(n: int, has_text: bool) -> list[np.ndarray]:
+    """The history items each scored variant of a query keeps: row 0 the full query, row j+1
+    without history item j, then (with text) without the text, then (with a history) without
+    the history, text and side info kept."""
+    variants = [np.arange(n) != (r - 1) for r in range(n + 1)] if n else [np.ones(0, bool)]
+    if has_text:
+        variants.append(np.ones(n, dtype=bool))
+    if n:
+        variants.append(np.zeros(n, dtype=bool))
+    return variants
+
+
+def _refuse_prompts(model: Recommender, n_columns: int, n: int, variants: int) -> None:
     limit = getattr(model.config, "max_prompts", None)
-    if limit is None:
+    if limit is not None and variants * n_columns > limit:
+        raise ConfigError(
+            f"explaining {n_columns} candidates over a history of {n} items takes "
+            f"{variants * n_columns} prompts, over max_prompts={limit}. Fix: fewer candidates, "
+            "recommend without explain, or raise max_prompts"
+        )
+
+
+def check_explain_prompts(model: Recommender, batch: QueryBatch, n_columns: int) -> None:
+    """`ConfigError` when explaining ``n_columns`` candidates for a query of ``batch`` would take
+    more prompts than the model's ``max_prompts`` (an LM model). `recommend` asks before it
+    scores anything: it refused only after scoring the candidates, ~1 minute for 100 of them
+    on CPU."""
+    if getattr(model.config, "max_prompts", None) is None:
         return
-    for row in range(len(batch)) if rows is None else rows:
+    for row in range(len(batch)):
         hist, _, text = _explained_query(model, batch, row)
-        n = len(hist)
-        # the full query and one variant per history item left out, without the text, without
-        # the history (as `_contributions` builds them)
-        variants = (n + 1 if n else 1) + (text is not None) + (1 if n else 0) if n or text else 0
-        if variants * n_columns > limit:
-            raise ConfigError(
-                f"explaining {n_columns} candidates over a history of {n} items takes "
-                f"{variants * n_columns} prompts, over max_prompts={limit}. Fix: fewer candidates, "
-                "recommend without explain, or raise max_prompts"
-            )
+        if len(hist) or text is not None:  # (else nothing is scored: no reason to find)
+            _refuse_prompts(model, n_columns, len(hist), len(_variants(len(hist), text is not None)))
 
 
 def _contributions(
@@ -140,13 +150,7 @@ def _contributions(
         none = np.zeros((0, len(items)))
         return _Found(hist, none, none, None, None, None, 0.0)
     n = len(hist)
-    # row 0: the full query; row j+1: without history item j; then (with text) without the
-    # text; then (with a history) without the history, text and side info kept
-    variants = [np.arange(n) != (r - 1) for r in range(n + 1)] if n else [np.ones(0, bool)]
-    if text is not None:
-        variants.append(np.ones(n, dtype=bool))
-    if n:
-        variants.append(np.zeros(n, dtype=bool))
+    variants = _variants(n, text is not None)
     rows, cols, data = [], [], []
     for r, keep in enumerate(variants):
         rows.extend([r] * int(keep.sum()))
@@ -169,7 +173,7 @@ def _contributions(
     if columns is None:
         full = model.score_batch(variants_batch).astype(np.float64)
     else:  # the others read as excluded (-inf in every row): left out of every median
-        check_explain_prompts(model, batch, len(columns), rows=[row])
+        _refuse_prompts(model, len(columns), n, m)
         full = model._scores_of(variants_batch, columns)
     # an item the full query scores but a variant cannot (an ensemble's added item, once the
     # history that its text components read is gone) would rank last: its lowest finite score,

@@ -20,7 +20,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 
 from fewrec.data.movielens import data_dir, load_movielens_100k
 from fewrec.data.splits import cold_user_split
+from fewrec.eval.benchmark import machine_info
 from fewrec.models import load_model, make_model
 from fewrec.online import UCB, Greedy, RandomPolicy, Thompson, run_policies
 
@@ -140,11 +140,7 @@ def main(argv: list[str] | None = None) -> int:
         "chosen": {"thompson_scale": ts_scale, "ucb_c": ucb_c},
         "results": {},
         "seconds": seconds,
-        "machine": {
-            "python": sys.version.split()[0],
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-        },
+        "machine": machine_info(),
     }
     for r in results:
         per_user = r.per_user_total()

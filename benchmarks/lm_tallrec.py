@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ import fewrec.models.lm as lmm
 from fewrec.data.movielens import load_dataset
 from fewrec.data.splits import tallrec_split
 from fewrec.eval import metrics as M
+from fewrec.eval.benchmark import machine_info
 from fewrec.lm.model import load_lm
 from fewrec.models.base import make_model
 
@@ -98,7 +98,7 @@ def main() -> None:
             "dataset": data.name,
             "seed": args.seed,
             "settings": {**settings, "lora_training": lora_logs},
-            "machine": {"python": platform.python_version(), "platform": platform.platform()},
+            "machine": machine_info(),
             "models": models,
             "speed": speed,
             "published": {"TALLRec (LLaMA-7B + LoRA)": PUBLISHED},

@@ -2,12 +2,11 @@
 
 import json
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_helpers import fewrec_here as fewrec
 
 from fewrec.errors import ConfigError
 from fewrec.eval.benchmark import (
@@ -209,12 +208,6 @@ def test_unknown_protocol_and_model():
         run_benchmark("nope")
     with pytest.raises(ConfigError, match="unknown model"):
         run_benchmark("warm", ["nope"])
-
-
-def fewrec(*args, check=False):
-    return subprocess.run(
-        [sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True, check=check
-    )
 
 
 @pytest.mark.parametrize(

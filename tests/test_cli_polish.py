@@ -13,13 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-
-def fewrec(*args):
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}  # a pipe's own width (pytest sets 80)
-    return subprocess.run(
-        [sys.executable, "-m", "fewrec.cli", *args], capture_output=True, text=True, env=env
-    )
+from cli_helpers import fewrec_here as fewrec
 
 
 def flat(text: str) -> str:

@@ -214,3 +214,21 @@ def test_scale_recommend_without_ray_says_so_before_any_progress_bar(tmp_path):
     proc = run_without(["ray"], "scale", "recommend", model, "--output", str(tmp_path / "r.parquet"))
     assert proc.returncode == 2, proc.stderr
     assert "ray" in proc.stderr.lower() and "recommending" not in proc.stderr, proc.stderr
+
+
+def test_import_fewrec_and_the_cli_help_load_no_data_libraries():
+    """`import fewrec` loaded pandas and scipy (about 1.5 s), so `fewrec --help`, `--version`
+    and a mistyped option waited for them; the package's names now load on first use."""
+    code = (
+        "import sys, fewrec, fewrec.cli\n"
+        "heavy = sorted(m for m in ('pandas', 'scipy', 'torch') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "names = [n for n in fewrec.__all__ if n != '__version__']\n"
+        "assert all(getattr(fewrec, n).__name__ == n for n in names), names\n"
+        "assert set(names) <= set(dir(fewrec))\n"
+        "assert 'pandas' in sys.modules\n"
+        "try:\n    fewrec.nosuch\nexcept AttributeError as e:\n    print(e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "module 'fewrec' has no attribute 'nosuch'"

@@ -1,13 +1,26 @@
 """fewrec: recommendations from very little data.
 
-The core import is light: heavy parts (torch, transformers) load only when a text model is used.
+The core import is light: the names below load on first use (pandas and scipy with `Dataset`,
+torch and transformers only when a text model is used), so ``import fewrec``, ``fewrec
+--help`` and a command's own checks answer at once.
 """
 
-from fewrec.data.dataset import Dataset, Vocabulary
-from fewrec.errors import DataError, FewrecError
-from fewrec.models.base import Query, Recommender, load_model
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "DataError": "fewrec.errors",
+    "FewrecError": "fewrec.errors",
+    "Dataset": "fewrec.data.dataset",
+    "Vocabulary": "fewrec.data.dataset",
+    "Query": "fewrec.models.base",
+    "Recommender": "fewrec.models.base",
+    "load_model": "fewrec.models.base",
+}
 
 __all__ = [
     "DataError",
@@ -19,3 +32,20 @@ __all__ = [
     "load_model",
     "__version__",
 ]
+
+if TYPE_CHECKING:
+    from fewrec.data.dataset import Dataset, Vocabulary
+    from fewrec.errors import DataError, FewrecError
+    from fewrec.models.base import Query, Recommender, load_model
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'fewrec' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.stats import rankdata
 
 from fewrec.errors import ArgumentError, DataError, is_whole_number
 from fewrec.topk import top_k_rows
@@ -230,6 +229,8 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     n_pos, n_neg = labels.sum(), (~labels).sum()
     if n_pos == 0 or n_neg == 0:
         raise DataError("AUC needs both positive and negative labels")
+    from scipy.stats import rankdata  # scipy.stats takes ~0.5 s to import: only the AUC needs it
+
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 

@@ -447,6 +447,8 @@ def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
         "components": {"itemknn": {}, "ease": {"l2": 500.0}, "popularity": {}},
         "shots": [0, 5, 20],
         "rounds": 1,
+        "folds": 2,
+        "grid": [0.0, 1.0, 2.0],
         "rerank": False,  # it serves new users only; the blends are what is compared here
     }
     models = {w: make_model("ensemble", warm=w, **cfg).fit(warm.train) for w in (True, False)}

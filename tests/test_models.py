@@ -31,15 +31,26 @@ CASES = [
     C.Case("fewshot", {"meta_steps": 100}, min_ndcg=0.2),
     C.Case("fewshot-nometa", min_ndcg=0.2),
     C.Case("like-clf", {"max_episodes": 3000}, min_ndcg=0.05),
-    C.Case("content-lora", {"max_steps": 10, "max_seconds": 60.0}, min_ndcg=0.03),
+    C.Case(  # small batches, no early stopping and both cores keep the fit quick
+        "content-lora",
+        {"max_steps": 10, "max_seconds": 60.0, "batch_size": 32, "valid_users": 0, "threads": 2},
+        min_ndcg=0.03,
+    ),
     C.Case(
         "ensemble",
         {
-            "components": {"fewshot": {"meta_steps": 50}, "itemknn": {}, "popularity": {}},
+            "components": {
+                "fewshot": {"meta_steps": 50, "distill_epochs": 50},
+                "itemknn": {},
+                "popularity": {},
+            },
             "grid": [0.0, 1.0, 2.0],
             "rounds": 1,
+            "folds": 2,
             "shots": [0, 5, 20],
-            "rerank_trees": 30,  # the re-ranker is on by default; fewer trees keep the fixture quick
+            # the re-ranker is on by default; fewer trees over a shorter list keep the fixture quick
+            "rerank_trees": 30,
+            "rerank_depth": 50,
         },
         min_ndcg=0.25,
     ),

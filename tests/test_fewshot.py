@@ -564,11 +564,14 @@ def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_bel
     """Real run: cold-user K = 5 earliest reveal, validation users (never trained on). A new
     user's first ratings predict the rest poorly for models that reconstruct a user from any of
     their items (DLAE falls below popularity); the ridge fitted on first-K episodes beats both."""
+    # the per-history-size models up to 5 only: a query of 5 items or fewer uses no other, so
+    # the scores are the default's (0.5542 and 0.4362 either way), in two thirds of the time
+    upto5 = {"popularity": {}, "dlae": {"shots": (1, 3, 5)}, "kshot-ridge": {"shots": (0, 1, 3, 5)}}
     got = {
-        n: evaluate_ranking(make_model(n).fit(cold_user.train), cold_user.valid, cold_user.train).values[
+        n: evaluate_ranking(make_model(n, **c).fit(cold_user.train), cold_user.valid, cold_user.train).values[
             "ndcg@10"
         ]
-        for n in ("popularity", "dlae", "kshot-ridge")
+        for n, c in upto5.items()
     }
     assert got["kshot-ridge"] > got["popularity"] + 0.03 > got["dlae"] + 0.03, got
 
@@ -582,7 +585,10 @@ def test_kshot_ridge_neighbourhood_block_lifts_random_reveals(ml100k):
     split = cold_user_split(ml100k, shots=5, seed=0, random_shots=True)
     got = {
         block: evaluate_ranking(
-            make_model("kshot-ridge", neighbourhood=block).fit(split.train), split.valid, split.train
+            # models up to 5 revealed items only, as the validation queries use (the default's scores)
+            make_model("kshot-ridge", neighbourhood=block, shots=(0, 1, 3, 5)).fit(split.train),
+            split.valid,
+            split.train,
         ).values["ndcg@10"]
         for block in (0.0, 10.0)
     }

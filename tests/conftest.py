@@ -38,15 +38,16 @@ _FITTED: dict = {}
 
 @pytest.fixture(scope="session")
 def fit_cached():
-    """Fit a model once per session per (split, name, config): tests share fitted models."""
-    import json
-
+    """Fit a model once per session per (training data, name, settings): tests share fitted
+    models. ``split_name`` names the training data; the settings are the model's validated
+    ones, so a default given by name and one left out are the same fit."""
     from fewrec.models import make_model
 
     def fit(split_name, split, name, **config):
-        key = (split_name, name, json.dumps(config, sort_keys=True))
+        model = make_model(name, **config)
+        key = (split_name, name, model.config.model_dump_json())
         if key not in _FITTED:
-            _FITTED[key] = make_model(name, **config).fit(split.train)
+            _FITTED[key] = model.fit(split.train)
         return _FITTED[key]
 
     return fit

@@ -560,7 +560,12 @@ def test_ensemble_weighs_a_query_by_the_items_it_reveals(warm):
     assert got == make_model("popularity").fit(warm.train).recommend(query, k=10)["item"].tolist()
 
 
-def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_below_it(cold_user):
+#: The training data of the cold-user split of seed 0, the same for both reveals (the reveals
+#: differ in what the held-out users show): their fits are shared.
+COLD_USER_TRAIN = "cold-user seed 0"
+
+
+def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_below_it(cold_user, fit_cached):
     """Real run: cold-user K = 5 earliest reveal, validation users (never trained on). A new
     user's first ratings predict the rest poorly for models that reconstruct a user from any of
     their items (DLAE falls below popularity); the ridge fitted on first-K episodes beats both."""
@@ -568,25 +573,26 @@ def test_kshot_ridge_beats_popularity_on_first_items_where_autoencoders_fall_bel
     # the scores are the default's (0.5542 and 0.4362 either way), in two thirds of the time
     upto5 = {"popularity": {}, "dlae": {"shots": (1, 3, 5)}, "kshot-ridge": {"shots": (0, 1, 3, 5)}}
     got = {
-        n: evaluate_ranking(make_model(n, **c).fit(cold_user.train), cold_user.valid, cold_user.train).values[
-            "ndcg@10"
-        ]
+        n: evaluate_ranking(
+            fit_cached(COLD_USER_TRAIN, cold_user, n, **c), cold_user.valid, cold_user.train
+        ).values["ndcg@10"]
         for n, c in upto5.items()
     }
     assert got["kshot-ridge"] > got["popularity"] + 0.03 > got["dlae"] + 0.03, got
 
 
-def test_kshot_ridge_neighbourhood_block_lifts_random_reveals(ml100k):
+def test_kshot_ridge_neighbourhood_block_lifts_random_reveals(ml100k, cold_user, fit_cached):
     """Its neighbourhood block (on by default) lets 660 training users teach it about items
     like the ones a user reveals: on validation users revealing five random items (the
     earliest five, scored as served, with dislikes left out, are level: 0.5218 against 0.5219)."""
     from fewrec.data.splits import cold_user_split
 
     split = cold_user_split(ml100k, shots=5, seed=0, random_shots=True)
+    assert split.train.interactions.equals(cold_user.train.interactions)  # what COLD_USER_TRAIN says
     got = {
         block: evaluate_ranking(
             # models up to 5 revealed items only, as the validation queries use (the default's scores)
-            make_model("kshot-ridge", neighbourhood=block, shots=(0, 1, 3, 5)).fit(split.train),
+            fit_cached(COLD_USER_TRAIN, split, "kshot-ridge", neighbourhood=block, shots=(0, 1, 3, 5)),
             split.valid,
             split.train,
         ).values["ndcg@10"]

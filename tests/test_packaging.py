@@ -169,7 +169,15 @@ def test_sdist_and_wheel_carry_what_they_need(tmp_path):
     for name in ("tests/conftest.py", "tests/serve_helpers.py", ".gitignore", "benchmarks/replace_rows.py"):
         assert name in sdist, name
     assert not [n for n in sdist if n.endswith(".pyc") or n.startswith("benchmarks/") and n.endswith(".json")]
-    for name in ("fewrec/serve/static/index.html", "fewrec/serve/static/app.js", "fewrec/__main__.py"):
+    # py.typed (PEP 561): without it a user's type checker skips fewrec ("missing library stubs or
+    # py.typed marker") and checks none of their calls into it
+    shipped = (
+        "fewrec/serve/static/index.html",
+        "fewrec/serve/static/app.js",
+        "fewrec/__main__.py",
+        "fewrec/py.typed",
+    )
+    for name in shipped:
         assert name in wheel and f"src/{name}" in sdist, name
     assert not [n for n in wheel if n.startswith(("tests/", "benchmarks/"))]
     assert f"\nVersion: {fewrec.__version__}\n" in metadata

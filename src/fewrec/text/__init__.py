@@ -1,6 +1,6 @@
 """Text: the packaged sentence encoder and its on-disk embedding cache.
 
-Importing this package is light; torch, sentence-transformers and onnxruntime load only when a
+Importing this package is light; torch, transformers and onnxruntime load only when a
 text that is not yet cached has to be encoded.
 """
 

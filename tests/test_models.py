@@ -40,7 +40,7 @@ CASES = [
         "ensemble",
         {
             "components": {
-                "fewshot": {"meta_steps": 50, "distill_epochs": 50},
+                "fewshot": {"meta_steps": 50, "distill_epochs": 10},
                 "itemknn": {},
                 "popularity": {},
             },
@@ -49,7 +49,7 @@ CASES = [
             "folds": 2,
             "shots": [0, 5, 20],
             # the re-ranker is on by default; fewer trees over a shorter list keep the fixture quick
-            "rerank_trees": 30,
+            "rerank_trees": 10,
             "rerank_depth": 50,
         },
         min_ndcg=0.25,

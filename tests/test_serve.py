@@ -1143,26 +1143,15 @@ def test_a_write_the_store_cannot_take_is_a_503_that_says_why(fewshot_dir, tmp_p
         assert ok.status_code == 201, ok.text
 
 
-def test_warm_up_loads_the_text_encoder_even_when_its_text_is_cached(fewshot_dir, tmp_path):
+def test_warm_up_loads_the_text_encoder_even_when_its_text_is_cached(fewshot_dir, tmp_path, monkeypatch):
     """The warm-up's own text was in the embedding cache, so no encoder loaded: the first new
     text or item after the service said ready took 3.2-3.6 s."""
-    import subprocess
-    import sys
-    import textwrap
+    import fewrec.text.encoder as E
 
-    probe = textwrap.dedent(
-        f"""
-        from pathlib import Path
-        from fewrec.serve.app import create_app
-        import fewrec.text.encoder as E
-        app = create_app(Path({str(fewshot_dir)!r}), Path({str(tmp_path / "s.db")!r}), warm_up=False)
-        app.state.engine.warm_up()  # its text is cached by now (the fixture's fit, earlier runs)
-        print("loaded", sorted(name for name, _ in E._LOADED))
-        """
-    )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "loaded ['all-MiniLM-L6-v2']" in done.stdout, done.stdout
+    monkeypatch.setattr(E, "_LOADED", {})  # as in a fresh process (this one has loaded it)
+    app = create_app(fewshot_dir, tmp_path / "s.db", warm_up=False)
+    app.state.engine.warm_up()  # its text is cached by now (the fixture's fit, earlier runs)
+    assert sorted(name for name, _ in E._LOADED) == ["all-MiniLM-L6-v2"]
 
 
 def test_a_deleted_item_in_a_users_feedback_only_counts_as_seen(client):

@@ -310,6 +310,12 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkey
     monkeypatch.setattr(icl, "score_candidates", lambda *a: scored.append(a))
     with pytest.raises(ConfigError, match="600 prompts, over max_prompts=512"):
         icl.recommend(long, k=1, candidates=[str(i) for i in range(100, 200)], explain=True)
+    # and scoring many chosen items (a prompt each) too: they ran, with no limit
+    many = [str(i) for i in range(1, 601)]
+    with pytest.raises(ConfigError, match=r"600 prompts \(1 queries x 600 chosen items\), over max_prompts"):
+        icl.score(query, items=many)
+    with pytest.raises(ConfigError, match="over max_prompts=512"):
+        icl.recommend(query, k=5, candidates=many)
     assert not scored
 
 

@@ -988,7 +988,15 @@ class Recommender(ABC):
     def _scores_of(self, batch: QueryBatch, columns: np.ndarray) -> np.ndarray:
         """(queries x catalogue) scores with only the items ``columns`` scored, by the model's
         ``score_candidates`` (float32, as `score_batch` gives them: the same values as scoring
-        everything and picking), and -inf (not scored) elsewhere."""
+        everything and picking), and -inf (not scored) elsewhere. An LM model refuses more pairs
+        than its ``max_prompts`` before any runs (100 took about a minute of CPU)."""
+        limit = getattr(self.config, "max_prompts", None)  # an LM model: a prompt per pair
+        if limit is not None and len(batch) * len(columns) > limit:
+            raise ConfigError(
+                f"{self.name} would score {len(batch) * len(columns)} prompts ({len(batch)} queries x "
+                f"{len(columns)} chosen items), over max_prompts={limit}. Fix: choose fewer items, "
+                "re-rank a short list with lm-rerank, or raise max_prompts"
+            )
         out = np.full((len(batch), self.n_items), -np.inf)
         if len(columns) and len(batch):
             cand = np.ascontiguousarray(np.broadcast_to(columns, (len(batch), len(columns))))

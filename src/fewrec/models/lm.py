@@ -11,8 +11,9 @@
   interactions, fitted to the LM teacher's scores on training episodes; serving needs no LM.
 
 An LM scores one prompt per (query, item), so scoring a whole catalogue is slow: `score_candidates`
-scores only given items (what the TALLRec protocol needs), and `score_batch` refuses more than
-``max_prompts`` prompts with a pointer to `lm-rerank`.
+scores only given items (what the TALLRec protocol needs), and `score_batch` (and scoring chosen
+items through the public API) refuses more than ``max_prompts`` prompts with a pointer to
+`lm-rerank`.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class LMConfig(ModelConfig):
     """Answered demonstration users (from the training data) shown before each question."""
     batch_size: int = Field(8, ge=1)
     max_prompts: int = Field(512, ge=1)
-    """Most prompts one `score_batch` call may need (a prompt costs ~0.2-2 s on 2 CPU cores)."""
+    """Most prompts one `score_batch` call, or one `score(query, items)` or `recommend(query,
+    candidates=...)`, may need (a prompt costs ~0.2-2 s on 2 CPU cores)."""
     progress: bool = False
 
     @field_validator("lm")

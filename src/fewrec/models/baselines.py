@@ -58,6 +58,7 @@ class PopularityRecommender(Recommender):
     name = "popularity"
     reads_item_text = False  # ID-only
     Config = PopularityConfig
+    config: PopularityConfig
 
     def _fit(self, data: Dataset) -> None:
         inter = data.interactions

@@ -138,6 +138,7 @@ class ContentRecommender(Recommender):
     name = "content"
     reads_ratings = True  # a 5-star item weighs more than a 4-star one (`rating_weights`)
     Config = ContentConfig
+    config: ContentConfig
     scores_new_items = True
 
     @property

@@ -42,6 +42,7 @@ class EASE(Recommender):
     reads_item_text = False  # ID-only
     empty_is_popularity = True
     Config = EASEConfig
+    config: EASEConfig
 
     PAIR_BYTES: ClassVar[float] = 32.0
     """Peak bytes per pair of items while fitting: the float64 Gram matrix, its inverse and the
@@ -114,6 +115,7 @@ class DLAE(Recommender):
     reads_item_text = False  # ID-only
     empty_is_popularity = True
     Config = DLAEConfig
+    config: DLAEConfig
 
     def dropout_for(self, n_items: float, mean_items: float) -> float:
         """The dropout of the model that scores a user with ``n_items`` items."""
@@ -266,6 +268,7 @@ class KShotRidge(Recommender):
     name = "kshot-ridge"
     reads_item_text = False  # ID-only
     Config = KShotRidgeConfig
+    config: KShotRidgeConfig
 
     MAX_BYTES: ClassVar[float] = 8e9
 

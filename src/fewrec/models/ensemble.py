@@ -312,6 +312,7 @@ class EnsembleRecommender(Recommender):
     name = "ensemble"
     reads_ratings = True  # it passes each component the batch that component reads (`for_model`)
     Config = EnsembleConfig
+    config: EnsembleConfig
     scores_new_items = True
     # its scoring rows cost ~1.7 ms on ML-100K (every component, then the re-ranker): the
     # service's reasons for a 118-item history took 215 ms, for the 20 most relevant 53 ms

@@ -244,6 +244,7 @@ class FewShotRecommender(Recommender):
 
     name = "fewshot"
     Config = FewShotConfig
+    config: FewShotConfig
     scores_new_items = True
 
     @property

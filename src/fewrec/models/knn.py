@@ -62,6 +62,7 @@ class ItemKNN(ItemItemModel):
 
     name = "itemknn"
     Config = ItemKNNConfig
+    config: ItemKNNConfig
 
     BLOCK_ENTRIES: ClassVar[int] = 2**25
     """Similarity rows are made, pruned and stored a block at a time, each block at most this
@@ -130,6 +131,7 @@ class RP3Beta(ItemKNN):
 
     name = "rp3beta"
     Config = RP3BetaConfig
+    config: RP3BetaConfig
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config

@@ -62,6 +62,7 @@ class LikeClassifier(Recommender):
     name = "like-clf"
     reads_ratings = True
     Config = LikeConfig
+    config: LikeConfig
     scores_new_items = True
 
     def _fit(self, data: Dataset) -> None:

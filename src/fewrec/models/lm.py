@@ -168,6 +168,7 @@ class _LMRecommender(Recommender):
     """Prompt building and pair scoring shared by ``lm-icl`` and ``lm-lora``."""
 
     Config: ClassVar[type[ModelConfig]] = LMConfig
+    config: LMConfig
     scores_new_items = False
     reads_history_text = True  # the prompt names the history items
     reads_ratings = True  # the prompt says which history items were liked
@@ -388,6 +389,7 @@ class LMLora(_LMRecommender):
 
     name = "lm-lora"
     Config = LMLoraConfig
+    config: LMLoraConfig
 
     def _fit_lm(self, data: Dataset) -> None:
         from fewrec.lm.lora import split_for, train_lora
@@ -478,6 +480,7 @@ class LMRerank(Recommender):
     name = "lm-rerank"
     reads_ratings = True
     Config = RerankConfig
+    config: RerankConfig
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config
@@ -596,6 +599,7 @@ class DistilledLM(Recommender):
     name = "distilled"
     reads_ratings = True
     Config = DistilledConfig
+    config: DistilledConfig
     scores_new_items = False
     reads_history_text = True  # the history's text embeddings are among its features
 

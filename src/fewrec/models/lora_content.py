@@ -60,6 +60,7 @@ class LoraContentRecommender(ContentRecommender):
     name = "content-lora"
     reads_ratings = True  # as `content`: a 5-star item weighs more than a 4-star one
     Config = ContentLoraConfig
+    config: ContentLoraConfig
     scores_new_items = True
 
     def _options(self) -> LoraOptions:

@@ -102,6 +102,7 @@ class ALS(_MFBase):
 
     name = "als"
     Config = MFConfig
+    config: MFConfig
 
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -125,6 +126,7 @@ class BPR(_MFBase):
 
     name = "bpr"
     Config = BPRConfig
+    config: BPRConfig
 
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking

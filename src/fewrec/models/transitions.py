@@ -106,6 +106,7 @@ class Transitions(ItemItemModel):
 
     name = "transitions"
     Config = TransitionsConfig
+    config: TransitionsConfig
 
     def _fit(self, data: Dataset) -> None:
         c = self.config

@@ -308,10 +308,10 @@ class _TorchBackend:
         self.dim = int(self.bert.config.hidden_size)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        enc = self.tokenizer(
-            texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        with self.lock:
+        with self.lock:  # the tokenizer too: each call sets its padding and truncation anew
+            enc = self.tokenizer(
+                texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             previous = self.torch.get_num_threads()  # restored: the process's setting is not ours
             self.torch.set_num_threads(self.threads)
             autocast = (

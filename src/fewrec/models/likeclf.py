@@ -182,14 +182,16 @@ class LikeClassifier(Recommender):
         rate = (pos + m * self.global_rate_) / (count + m)
         share = hist_liked.mean() if len(hist) else self.global_rate_
         lk, dk = hist[hist_liked > 0], hist[hist_liked <= 0]
-        e_t = self.emb_[targets]
-        text = _mean_sim(e_t, self.emb_[lk]) - _mean_sim(e_t, self.emb_[dk])
-        cf_rows = self.cf_[targets]
-        if loo is not None:
+        # the mean similarity to the liked items minus that to the disliked ones, as a similarity
+        # to their mean vectors (a catalogue x history product per query took half the scoring)
+        text = self.emb_[targets] @ (_mean_vector(self.emb_[lk]) - _mean_vector(self.emb_[dk]))
+        if loo is None:  # only the (target, history item) entries: a catalogue's rows were copied per query
+            cf = _mean_rows(self.cf_[np.ix_(targets, lk)]) - _mean_rows(self.cf_[np.ix_(targets, dk)])
+        else:
             # the episode's own user made every (target, history) pair co-occur once: remove it
-            cf_rows = cf_rows.copy()
+            cf_rows = self.cf_[targets]
             cf_rows[:, hist] -= 1.0 / (self.norms_[targets][:, None] * self.norms_[hist][None, :])
-        cf = _mean_rows(cf_rows[:, lk]) - _mean_rows(cf_rows[:, dk])
+            cf = _mean_rows(cf_rows[:, lk]) - _mean_rows(cf_rows[:, dk])
         pop = np.log1p(np.maximum(count, 0.0))
         h_count, h_pos = self.count_[hist], self.pos_[hist]
         if loo is not None:  # training episode: the user's own history labels are in the counts
@@ -254,10 +256,9 @@ class LikeClassifier(Recommender):
         self.c_ = scalars[2] if len(scalars) > 2 else 1.0  # saved before C was chosen per fit
 
 
-def _mean_sim(targets: np.ndarray, others: np.ndarray) -> np.ndarray:
-    if not len(others):
-        return np.zeros(len(targets))
-    return (targets @ others.T).mean(axis=1)
+def _mean_vector(rows: np.ndarray) -> np.ndarray:
+    """The mean row (zeros for none)."""
+    return rows.mean(axis=0) if len(rows) else np.zeros(rows.shape[1], dtype=rows.dtype)
 
 
 def _mean_rows(block: np.ndarray) -> np.ndarray:

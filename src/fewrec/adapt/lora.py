@@ -122,7 +122,7 @@ _PRISTINE_LOCK = threading.Lock()
 
 def _pristine_base() -> tuple[Any, Any]:
     """The packaged MiniLM's transformer (BertModel) and tokenizer (`load_minilm`: transformers
-    directly, as importing sentence-transformers alone costs ~6 s more), loaded once per process."""
+    directly; going through sentence-transformers cost ~3 s more), loaded once per process."""
     with _PRISTINE_LOCK:
         if not _PRISTINE:
             from fewrec.text.encoder import BACKENDS, _check_packages, load_minilm

@@ -444,7 +444,7 @@ def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
     """Real run on the warm split's validation interactions: weights tuned on held-out
     interactions of training users beat the cold-start weights for known users."""
     cfg = {
-        "components": {"itemknn": {}, "ease": {"l2": 500.0}, "popularity": {}},
+        "components": {"itemknn": {}, "ease": {"l2": 500.0}},  # warm 0.256 vs cold 0.225
         "shots": [0, 5, 20],
         "rounds": 1,
         "folds": 2,
@@ -452,7 +452,7 @@ def test_ensemble_weights_for_known_users_are_tuned_on_known_users(warm):
         "rerank": False,  # it serves new users only; the blends are what is compared here
     }
     models = {w: make_model("ensemble", warm=w, **cfg).fit(warm.train) for w in (True, False)}
-    assert models[False].warm_weights_ is None and models[True].warm_weights_.shape == (3,)
+    assert models[False].warm_weights_ is None and models[True].warm_weights_.shape == (2,)
     got = {w: evaluate_ranking(m, warm.valid, warm.train).values["ndcg@10"] for w, m in models.items()}
     assert got[True] > got[False] + 0.01, got
     # new users (no user id) still get the per-K weights

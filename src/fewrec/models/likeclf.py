@@ -189,7 +189,7 @@ class LikeClassifier(Recommender):
             cf = _mean_rows(self.cf_[np.ix_(targets, lk)]) - _mean_rows(self.cf_[np.ix_(targets, dk)])
         else:
             # the episode's own user made every (target, history) pair co-occur once: remove it
-            cf_rows = self.cf_[targets]
+            cf_rows = np.take(self.cf_, targets, axis=0)  # a copy, whatever ``targets`` is
             cf_rows[:, hist] -= 1.0 / (self.norms_[targets][:, None] * self.norms_[hist][None, :])
             cf = _mean_rows(cf_rows[:, lk]) - _mean_rows(cf_rows[:, dk])
         pop = np.log1p(np.maximum(count, 0.0))

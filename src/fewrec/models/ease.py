@@ -365,10 +365,10 @@ class KShotRidge(Recommender):
                 cross -= n_ep * np.outer(m, p)
                 gram[np.diag_indices_from(gram)] += self.config.l2
                 if self.sim_ is not None:  # Cholesky: a quarter less work than LU at ML-1M's size
-                    w = scipy.linalg.solve(gram, cross, assume_a="pos", overwrite_a=True, overwrite_b=True)
+                    coef = scipy.linalg.solve(gram, cross, assume_a="pos", overwrite_a=True, overwrite_b=True)
                 else:
-                    w = np.linalg.solve(gram, cross)
-                weights.append(w.astype(np.float32))
+                    coef = np.linalg.solve(gram, cross)
+                weights.append(coef.astype(np.float32))
             intercepts.append((p - m @ weights[-1]).astype(np.float32))
             side_means.append(m[blocks * n :])
         self.weights_ = np.stack(weights)

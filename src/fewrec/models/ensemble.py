@@ -60,7 +60,7 @@ import functools
 import json
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -242,7 +242,7 @@ class EnsembleConfig(ModelConfig):
         return self
 
 
-def blend(weights: np.ndarray, components: list[np.ndarray | Callable[[], np.ndarray]]) -> np.ndarray:
+def blend(weights: np.ndarray, components: Sequence[np.ndarray | Callable[[], np.ndarray]]) -> np.ndarray:
     """Per item, the weighted mean of the z-scores of the components that score it (NaN: the
     component abstains on that item).
 
@@ -259,7 +259,8 @@ def blend(weights: np.ndarray, components: list[np.ndarray | Callable[[], np.nda
 
     def get(j: int) -> Filled:
         if j not in filled:
-            filled[j] = Filled.of(comps[j]() if callable(comps[j]) else comps[j])
+            comp = comps[j]
+            filled[j] = Filled.of(comp() if callable(comp) else comp)
         return filled[j]
 
     return _blend_filled(np.asarray(weights, dtype=np.float64), get, len(comps))
@@ -286,7 +287,7 @@ def _blend_filled(w: np.ndarray, get: Callable[[int], Filled], n_comp: int) -> n
     w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(first), n_comp))
     num = np.zeros(first.shape)
     den = np.zeros(first.shape)
-    for j in np.flatnonzero(weighted):
+    for j in np.flatnonzero(weighted).tolist():
         c = get(j)
         num += w[:, j : j + 1] * c.z
         np.add(den, w[:, j : j + 1], out=den, where=c.ok)
@@ -736,14 +737,14 @@ class EnsembleRecommender(Recommender):
         w = self._weights_for(batch)
         # a query with text only reveals something: the text term ranks untrained items for it
         empty = _reveals_nothing(full)
-        comps = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
+        lazy = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
         rows = self._reranked_rows(batch)
-        if len(rows):  # the re-ranker reads every component's z-scores
-            comps = [c() for c in comps]
+        if not len(rows):
+            return self._with_text(full, blend(w, lazy)).astype(np.float32)
+        comps = [c() for c in lazy]  # the re-ranker reads every component's z-scores
         blended = blend(w, comps)
-        if len(rows):
-            sub = _select(batch, rows)
-            blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
+        sub = _select(batch, rows)
+        blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
         return self._with_text(full, blended).astype(np.float32)
 
     def _with_text(self, batch: QueryBatch, blended: np.ndarray) -> np.ndarray:
@@ -848,7 +849,7 @@ class EnsembleRecommender(Recommender):
         known = arrays.get("component_items", np.full(len(self.models_), self.n_items))
         for j, model in enumerate(self.models_):
             prefix = f"c{j}."
-            model.state_ = _first_items(self.state_, int(known[j]))
+            model.state_ = _first_items(self.fitted, int(known[j]))
             model._set_arrays({k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)})
 
 

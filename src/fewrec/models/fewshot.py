@@ -245,6 +245,7 @@ class FewShotRecommender(Recommender):
     name = "fewshot"
     Config = FewShotConfig
     config: FewShotConfig
+    text_cache_: _TextCache | None
     scores_new_items = True
 
     @property
@@ -300,7 +301,7 @@ class FewShotRecommender(Recommender):
         _, _, vt = np.linalg.svd(emb - mu, full_matrices=False)
         self.pca_mean_, self.pca_ = mu.astype(np.float32), vt[: cfg.text_dims].astype(np.float32)
         self.teacher_, self.counts_, self.emb_ = teacher, counts, emb
-        self.calibration_ = None
+        self.calibration_: tuple[np.ndarray, ...] | None = None
         raw = self._raw_representation()
         self.x_mu_, self.x_sd_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
         self._set_representation(raw)
@@ -345,7 +346,7 @@ class FewShotRecommender(Recommender):
         weights = EASE(l2=self.config.item_item_l2).fit(data).weights_
         return text_neighbour_columns(weights, self.emb_, self.counts_ >= 3)
 
-    def _calibrated_student(self, rows: slice = slice(None)) -> np.ndarray:
+    def _calibrated_student(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """Student outputs rescaled so that, over the items it was trained on, each dimension
         has the teacher's mean and spread. A regression shrinks toward the mean; without this,
         text-only items would sit in the middle of every ranking and never reach a top list.
@@ -362,7 +363,7 @@ class FewShotRecommender(Recommender):
         student = apply_student(self.student_, self.emb_[rows])
         return (student - s_mu) / s_sd * t_sd + t_mu
 
-    def _raw_representation(self, rows: slice = slice(None)) -> np.ndarray:
+    def _raw_representation(self, rows: slice | np.ndarray = slice(None)) -> np.ndarray:
         """[blended factors and log-pop, PCA text] of items ``rows``, before standardisation."""
         student = self._calibrated_student(rows)
         counts = self.counts_[rows]
@@ -395,8 +396,11 @@ class FewShotRecommender(Recommender):
         if batch.texts is None or self.config.text_weight == 0:
             return scores
         t = embed_texts(batch.texts, self.config, self.emb_.shape[1], self.negation_titles())
-        for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
-            z = self._text_match(batch.texts[q], t[q])
+        norms = np.linalg.norm(t, axis=1)
+        for q, text in enumerate(batch.texts):
+            if text is None or norms[q] == 0:
+                continue
+            z = self._text_match(text, t[q])
             spread = scores[q].std() if scores[q].std() > 0 else 1.0
             scores[q] = scores[q] + self.config.text_weight * spread * z
         return scores
@@ -407,8 +411,10 @@ class FewShotRecommender(Recommender):
         out = np.zeros((len(batch), len(self.emb_)), dtype=np.float32)
         if batch.texts is not None:
             t = embed_texts(batch.texts, self.config, self.emb_.shape[1], self.negation_titles())
-            for q in np.flatnonzero(np.linalg.norm(t, axis=1) > 0):
-                out[q] = self._text_match(batch.texts[q], t[q])
+            norms = np.linalg.norm(t, axis=1)
+            for q, text in enumerate(batch.texts):
+                if text is not None and norms[q] > 0:
+                    out[q] = self._text_match(text, t[q])
         return out
 
     def _text_match(self, text: str, vector: np.ndarray) -> np.ndarray:
@@ -455,7 +461,7 @@ class FewShotRecommender(Recommender):
         self.teacher_ = np.r_[self.teacher_, np.zeros((n_new, self.teacher_.shape[1]), np.float32)]
         if self.item_item_ is not None:
             self.item_item_ = self.item_item_.extend(
-                *self._added_item_neighbours(np.arange(start, start + n_new))
+                *self._added_item_neighbours(np.arange(start, start + n_new), self.item_item_.base.shape[0])
             )
         # only the new rows of x are computed; the Gram matrix is updated with them
         x_new = self._standardise(self._raw_representation(slice(start, None)))
@@ -482,12 +488,12 @@ class FewShotRecommender(Recommender):
             n0 = self.item_item_.base.shape[0]
             added = idx[idx >= n0]
             if len(added):
-                self.item_item_ = self.item_item_.replace(added - n0, *self._added_item_neighbours(added))
+                self.item_item_ = self.item_item_.replace(added - n0, *self._added_item_neighbours(added, n0))
 
-    def _added_item_neighbours(self, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Item-item mix of items added after fitting: their text neighbours among the fitted
-        items with >= 3 interactions (none at all: zero weights, no item-item term)."""
-        n0 = self.item_item_.base.shape[0]
+    def _added_item_neighbours(self, items: np.ndarray, n0: int) -> tuple[np.ndarray, np.ndarray]:
+        """Item-item mix of items added after fitting (the item-item term was fitted on the first
+        ``n0``): their text neighbours among the fitted items with >= 3 interactions (none at
+        all: zero weights, no item-item term)."""
         known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
         if not known.any():
             return np.zeros((len(items), 1), np.int64), np.zeros((len(items), 1))
@@ -524,8 +530,8 @@ class FewShotRecommender(Recommender):
         )
         self.student_ = {k[8:]: v for k, v in arrays.items() if k.startswith("student.")}
         self.params_ = HeadParams.from_arrays({k[5:]: v for k, v in arrays.items() if k.startswith("head.")})
-        saved = [arrays.get(k) for k in CALIBRATION]
-        self.calibration_ = None if any(a is None for a in saved) else tuple(saved)
+        saved = [arrays[k] for k in CALIBRATION if k in arrays]
+        self.calibration_ = tuple(saved) if len(saved) == len(CALIBRATION) else None
         self.text_cache_ = None
         self._set_representation(self._raw_representation())
 

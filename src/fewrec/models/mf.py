@@ -40,6 +40,7 @@ class BPRConfig(MFConfig):
 class _MFBase(Recommender):
     """Shared scoring: user vector (learned, or folded in) dot item factors."""
 
+    config: MFConfig
     empty_is_popularity = True
     reads_item_text = False  # ID-only
 

@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -242,7 +243,7 @@ class Reranker:
 
     def __init__(self, depth: int, trees: int, seed: int):
         self.depth, self.trees, self.seed = depth, trees, seed
-        self.booster = None
+        self.booster: Any = None  # a lightgbm.Booster once fitted (lightgbm is imported lazily)
 
     def fit(self, blocks: list[tuple[np.ndarray, np.ndarray]]) -> bool:
         """Fit on (features, labels) blocks of ``depth`` rows per query. False when there are

@@ -11,13 +11,16 @@ import re
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from fewrec.errors import FewrecError, missing_extra
+
+if TYPE_CHECKING:
+    from fewrec.data.dataset import Dataset
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -197,7 +200,7 @@ def _own_data(
     encoding: str,
     sep: str | None,
     item_template: str | None,
-):
+) -> Dataset | None:
     """The user's own dataset from the data options, or None without ``--interactions``."""
     from fewrec.data.loaders import Columns, load_interactions
 
@@ -289,6 +292,17 @@ def list_models():
         console.print(f"[bold]{escape(name)}[/bold]: {escape(str(config))}")
 
 
+class _BenchmarkOptions(TypedDict):
+    """What `benchmark` passes on to `run_benchmark`, `run_benchmark_ray` and `run_seeds`."""
+
+    dataset: str | Dataset
+    seed: NotRequired[int]  # (`run_seeds` takes seeds instead)
+    shots: list[int] | None
+    reveal: str
+    configs: dict[str, dict[str, object]]
+    progress: bool
+
+
 @app.command("benchmark")
 def benchmark(
     protocol: Annotated[str, typer.Option(help="warm | cold-user | cold-item | tallrec")] = "warm",
@@ -369,7 +383,9 @@ def benchmark(
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
     data = dataset if own is None else own
-    options = dict(dataset=data, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True)
+    options = _BenchmarkOptions(
+        dataset=data, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True
+    )
     if seeds is not None:
         from fewrec.eval.benchmark import run_seeds
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from numbers import Integral
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 from pydantic import BaseModel, ValidationError
 
 
-def is_whole_number(value: Any) -> bool:
+def is_whole_number(value: Any) -> TypeGuard[Integral]:
     """An int (Python or numpy), not a bool: what counts, seeds and sizes must be."""
     return isinstance(value, Integral) and not isinstance(value, bool)
 

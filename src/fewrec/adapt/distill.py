@@ -55,15 +55,11 @@ def train_student(
     mu = targets[tr].mean(axis=0)
     sd = targets[tr].std(axis=0) + 1e-6
     y = torch.tensor((targets - mu) / sd, dtype=torch.float32)
-    net = torch.nn.Sequential(
-        torch.nn.Linear(x.shape[1], hidden),
-        torch.nn.GELU(),
-        torch.nn.Dropout(0.1),
-        torch.nn.Linear(hidden, y.shape[1]),
-    )
+    first, last = torch.nn.Linear(x.shape[1], hidden), torch.nn.Linear(hidden, y.shape[1])
+    net = torch.nn.Sequential(first, torch.nn.GELU(), torch.nn.Dropout(0.1), last)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=weight_decay)
     tr_t, val_t = torch.tensor(tr), torch.tensor(val)
-    best, best_state, bad = np.inf, None, 0
+    best, best_state, stale = np.inf, None, 0  # stale: epochs without a better validation loss
     for _ in range(epochs):
         net.train()
         perm = tr_t[torch.randperm(len(tr_t))]
@@ -77,11 +73,11 @@ def train_student(
         with torch.no_grad():
             val_loss = torch.mean((net(x[val_t]) - y[val_t]) ** 2).item()
         if val_loss < best - 1e-5:
-            best, bad = val_loss, 0
+            best, stale = val_loss, 0
             best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
         else:
-            bad += 1
-            if bad >= patience:
+            stale += 1
+            if stale >= patience:
                 break
     if best_state is None:  # no finite validation loss in any epoch
         raise DataError(
@@ -90,10 +86,10 @@ def train_student(
         )
     net.load_state_dict(best_state)
     weights = {
-        "w1": net[0].weight.detach().numpy().T.copy(),
-        "b1": net[0].bias.detach().numpy().copy(),
-        "w2": net[3].weight.detach().numpy().T.copy(),
-        "b2": net[3].bias.detach().numpy().copy(),
+        "w1": first.weight.detach().numpy().T.copy(),
+        "b1": first.bias.detach().numpy().copy(),
+        "w2": last.weight.detach().numpy().T.copy(),
+        "b2": last.bias.detach().numpy().copy(),
         "mu": mu.astype(np.float32),
         "sd": sd.astype(np.float32),
     }

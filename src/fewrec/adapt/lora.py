@@ -36,7 +36,7 @@ import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -55,7 +55,7 @@ class LoraOptions(Settings):
     """LoRA and training settings (validated; JSON round-trippable)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    settings_name = "LoRA options"
+    settings_name: ClassVar[str | None] = "LoRA options"
 
     seed: int = Field(0, ge=0)
     lora_rank: int = Field(8, ge=1, le=128)
@@ -201,7 +201,7 @@ class LoraEncoder:
         self.bert = copy.deepcopy(pristine)
         config = LoraConfig(
             r=options.lora_rank,
-            lora_alpha=options.lora_alpha,
+            lora_alpha=options.lora_alpha,  # type: ignore[arg-type]  # peft annotates int; used as a float scale
             lora_dropout=options.lora_dropout,
             target_modules=list(options.lora_targets),
             layers_to_transform=list(range(self.first, n_layers)),
@@ -484,7 +484,10 @@ def _split(
     valid = np.sort(rng.choice(eligible, size=n_valid, replace=False)) if n_valid else np.array([], int)
     n_cold = int(round(len(active) * options.valid_item_fraction)) if n_valid else 0
     cold = np.sort(rng.choice(active, size=n_cold, replace=False)) if n_cold else np.array([], int)
-    history, weights, rows, cols = [], [], [], []
+    history: list[np.ndarray] = []
+    weights: list[np.ndarray] = []
+    rows: list[int] = []
+    cols: list[int] = []
     w, pos = data.weights, data.positives
     for u in valid:
         lo, hi = w.indptr[u], w.indptr[u + 1]

@@ -12,6 +12,7 @@ import logging
 import re
 import warnings
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -60,7 +61,7 @@ class Columns(Settings):
     and what ``--title`` matches), e.g. ``"name"``."""
 
 
-Table = pd.DataFrame | str | Path
+Table: TypeAlias = pd.DataFrame | str | Path
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -121,11 +122,13 @@ def read_table(
                 frame = pd.read_parquet(path)
             else:
                 default = TEXT_SUFFIXES.get(suffix, ",")
-                delim = sep or (None if compressed else _sniff_sep(path, encoding, default))
-                if delim is None:
+                found = sep or (None if compressed else _sniff_sep(path, encoding, default))
+                if found is None:
                     delim = default
-                elif not sep:
-                    log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
+                else:
+                    delim = found
+                    if not sep:
+                        log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
                 if not compressed and len(delim) == 1:  # what the csv module can re-read
                     _TEXT_READ[label] = (delim, encoding)
@@ -531,24 +534,24 @@ def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
     return stripped
 
 
-def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str, fix: str) -> bool:
-    """Whether the optional column ``cols.<field>`` is present.
+def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str, fix: str) -> str | None:
+    """The optional column ``cols.<field>``'s name when it is present, else None.
 
     Absent is fine when it is unset (None/"") or keeps its default name; a name the user chose
     that is not in the table is an error (a misspelling must not train on the wrong data).
     """
     name = getattr(cols, field)
     if not name:
-        return False
+        return None
     if name in frame.columns:
-        return True
+        return name
     if name == Columns.model_fields[field].default:
         # "Rating" or "TIMESTAMP" for the default name: it was left unread (implicit data)
         same = [c for c in frame.columns if str(c).casefold() == name.casefold()]
         if len(same) == 1:
             frame.columns = [name if c == same[0] else c for c in frame.columns]
-            return True
-        return False
+            return name
+        return None
     raise DataError(
         f"{field} column {name!r} is not in the table; columns present: {list(frame.columns)}",
         source=label,
@@ -612,21 +615,22 @@ def load_interactions(
         interactions, what="interaction", encoding=encoding, sep=sep, ids=(cols.user, cols.item)
     )
     _require(inter, [cols.user, cols.item], ilabel, "id")
-    has_rating = _optional_column(
+    rating_col = _optional_column(
         inter, cols, "rating", ilabel, "pass rating=None (CLI: --rating-col '') for implicit data"
     )
-    has_time = _optional_column(
+    time_col = _optional_column(
         inter, cols, "timestamp", ilabel, "pass timestamp=None (CLI: --time-col '') to use row order"
     )
+    has_rating, has_time = rating_col is not None, time_col is not None
     _warn_unread(inter, cols, ilabel, has_rating, has_time)
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
     ratings = (
-        _numeric(inter, cols.rating, ilabel).astype(np.float32)
-        if has_rating
+        _numeric(inter, rating_col, ilabel).astype(np.float32)
+        if rating_col is not None
         else np.ones(len(inter), np.float32)
     )
-    times = _timestamps(inter, cols.timestamp, ilabel) if has_time else np.arange(len(inter))
+    times = _timestamps(inter, time_col, ilabel) if time_col is not None else np.arange(len(inter))
     user_ext = _id_strings(inter[cols.user], ilabel).to_numpy()
     item_ext = _id_strings(inter[cols.item], ilabel).to_numpy()
 

@@ -214,7 +214,7 @@ def cold_user_split(
         build(test_users, 1),
         build(valid_users, 2),
         seed,
-        shots,
+        int(shots),
     )
 
 

@@ -22,7 +22,7 @@ import platform
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,6 +45,9 @@ from fewrec.errors import ConfigError, is_whole_number, with_fix
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
+
+#: One model's results: metric values, and the per-query values of the headline metric.
+ResultRow: TypeAlias = dict[str, float | list[float]]
 
 ID_BASELINES = ["random", "popularity", "itemknn", "rp3beta", "ease", "dlae", "transitions", "als", "bpr"]
 OUR_MODELS = ["kshot-ridge", "content", "fewshot-nometa", "fewshot", "fewshot-ranked", "ensemble"]
@@ -251,16 +254,17 @@ def run_benchmark(
     configs = configs or {}
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     models, models_left_out = fit_to_data(models, data, configs, defaults)
-    results: dict[str, dict[str, float]] = {m: {} for m in models}
+    results: dict[str, ResultRow] = {m: {} for m in models}
     settings: dict[str, Any] = {}
+    tasks: list[tuple[str, int, int]] = []  # tallrec: (model, K, seed) of each run
 
     if protocol == "tallrec":
         ks = list(shots or TALLREC_SHOTS)
-        split = tallrec_split(data)
-        n_train = len(split.train)
+        tallrec = tallrec_split(data)
+        n_train = len(tallrec.train)
         # every K checked before anything trains (K = 256 failed after K = 16 and 64 had trained)
         too_many = [k for k in ks if not 0 < k <= n_train]
-        settings = {"seeds": list(TALLREC_SEEDS), "n_test": len(split.test), "n_train": n_train}
+        settings = {"seeds": list(TALLREC_SEEDS), "n_test": len(tallrec.test), "n_train": n_train}
         if too_many and not shots and len(too_many) < len(ks):
             # small data: the default K it has too few samples for are left out (and recorded)
             ks = [k for k in ks if k not in too_many]
@@ -287,13 +291,12 @@ def run_benchmark(
     elif protocol == "cold-user":
         ks = list(shots if shots is not None else COLD_USER_SHOTS)
         settings = {"shots": ks, "reveal": reveal}
-        tasks = [(m, None, None) for m in models]
-    else:
-        tasks = [(m, None, None) for m in models]
 
     # on stderr: stdout carries the table alone (a transient bar leaves a blank line there)
     with Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar:
-        job = bar.add_task(f"benchmark {protocol}", total=len(tasks))
+        job = bar.add_task(
+            f"benchmark {protocol}", total=len(tasks) if protocol == "tallrec" else len(models)
+        )
         if protocol == "warm":
             split = warm_split(data, seed)
             settings["n_test_users"] = len(split.test)
@@ -306,16 +309,17 @@ def run_benchmark(
                 bar.advance(job)
         elif protocol == "cold-item":
             split = cold_item_split(data, seed)
-            settings = {"n_cold_items": int(len(split.cold_items)), "n_test_users": len(split.test)}
+            cold_items = split.cold_items
+            if cold_items is None:  # (`cold_item_split` always names them)
+                raise ValueError("a cold-item split without its cold items")
+            settings = {"n_cold_items": int(len(cold_items)), "n_test_users": len(split.test)}
             trained_items = int((split.train.item_counts() > 0).sum())
-            settings["test_train_ratio"] = len(split.cold_items) / max(trained_items, 1)
+            settings["test_train_ratio"] = len(cold_items) / max(trained_items, 1)
             for m in models:
                 bar.update(job, description=f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
                 rep = evaluate_ranking(model, split.test, split.train, seed=seed)
-                only = evaluate_ranking(
-                    model, split.test, split.train, seed=seed, only_items=split.cold_items
-                )
+                only = evaluate_ranking(model, split.test, split.train, seed=seed, only_items=cold_items)
                 results[m] = {
                     **rep.as_dict(),
                     **{f"cold_only/{k}": v for k, v in only.as_dict(with_ci=False).items()},
@@ -347,9 +351,9 @@ def run_benchmark(
                 bar.update(job, description=f"{protocol}: {m}")
                 # The training users are the same for every K: fit once, evaluate each K.
                 model, secs = _timed_fit(_factory(m, configs, reveal), first.train)
-                row: dict[str, float] = {"train_seconds": secs}
-                for k, s in splits.items():
-                    rep = evaluate_ranking(model, s.test, s.train, seed=seed)
+                row: ResultRow = {"train_seconds": secs}
+                for k, k_split in splits.items():
+                    rep = evaluate_ranking(model, k_split.test, k_split.train, seed=seed)
                     row.update({f"K{k}/{key}": v for key, v in rep.as_dict().items()})
                     row.update(_per_user(protocol, rep, k))
                 row["adapt_ms_k5"] = adapt_latency_ms(model, first.test, 5)
@@ -357,7 +361,8 @@ def run_benchmark(
                 bar.advance(job)
         else:
             acc: dict[tuple[str, int], list[dict[str, float]]] = {}
-            catalogue = split.catalogue_dataset()
+            train_seconds: dict[str, float] = {}  # per model, over its fits
+            catalogue = tallrec.catalogue_dataset()
             settings["catalogue_interactions"] = catalogue.n_interactions
             cached: dict[str, tuple[dict[str, float], float]] = {}
             for m, k, s in tasks:
@@ -367,16 +372,18 @@ def run_benchmark(
                     # trained on other users' interactions only: the K samples add nothing
                     if m not in cached:
                         model, secs = _timed_fit(_factory(base, configs), catalogue)
-                        cached[m] = (evaluate_tallrec(model, split.test, seed=seed).values, secs)
+                        cached[m] = (evaluate_tallrec(model, tallrec.test, seed=seed).values, secs)
                     else:  # fitted once: its seconds count once in the total
                         cached[m] = (cached[m][0], 0.0)
                     values, secs = cached[m]
                 else:
-                    train = split.train_dataset(split.shots(k, s))
+                    train = tallrec.train_dataset(tallrec.shots(k, s))
                     if variant == "movielens-1m":
+                        if ml1m_likes is None:  # (loaded above whenever a model asks for it)
+                            raise ValueError(f"{m}: the MovieLens-1M likes were not loaded")
                         train = pool_users(train, ml1m_likes, prefix="movielens-1m:")
                     model, secs = _timed_fit(_factory(base, configs), train)
-                    values = evaluate_tallrec(model, split.test, seed=seed).values
+                    values = evaluate_tallrec(model, tallrec.test, seed=seed).values
                 acc.setdefault((m, k), []).append({**values, "train_seconds": secs})
                 bar.advance(job)
             for (m, k), runs in acc.items():
@@ -384,9 +391,9 @@ def run_benchmark(
                 results[m][f"K{k}/auc"] = float(aucs.mean())
                 results[m][f"K{k}/auc_std"] = float(aucs.std())
                 results[m][f"K{k}/score_seconds"] = float(np.mean([r["score_seconds"] for r in runs]))
-                results[m].setdefault("train_seconds", 0.0)
                 # a total over its fits (K and draws); a model fitted once counts once
-                results[m]["train_seconds"] += float(sum(r["train_seconds"] for r in runs))
+                train_seconds[m] = train_seconds.get(m, 0.0) + float(sum(r["train_seconds"] for r in runs))
+                results[m]["train_seconds"] = train_seconds[m]
 
     if models_left_out:
         settings["models_left_out"] = models_left_out
@@ -448,8 +455,8 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
             lo, hi = M.bootstrap_gain_ci(values, base, seed=result["seed"])
             row[f"{head}_gain"] = float(values.mean() / base.mean() - 1.0)
             # None: no interval (the baseline scores 0 in too many resamples of few users)
-            lo, hi = (lo, hi) if np.isfinite([lo, hi]).all() else (None, None)
-            row[f"{head}_gain_ci_low"], row[f"{head}_gain_ci_high"] = lo, hi
+            ci = (lo, hi) if np.isfinite([lo, hi]).all() else (None, None)
+            row[f"{head}_gain_ci_low"], row[f"{head}_gain_ci_high"] = ci
     result["baseline"], result["headline"] = baseline, head
     return result
 

@@ -165,7 +165,7 @@ def precision_at_k(hits: np.ndarray, k: int) -> np.ndarray:
 def hit_rate_at_k(hits: np.ndarray, k: int) -> np.ndarray:
     """1 if any target is in the top k, else 0."""
     k = check_k(k)
-    return hits[:, :k].any(axis=1).astype(np.float64)
+    return np.asarray(hits[:, :k].any(axis=1), dtype=np.float64)
 
 
 def reciprocal_rank(

@@ -336,7 +336,7 @@ def explain_recommendations(
         attrs = [g for g in item_genres if shared.get(g)]
         if cited:
             idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
-            said = {"liked": [], "rated": []}  # (a disliked item is never cited)
+            said: dict[str, list[str]] = {"liked": [], "rated": []}  # (a disliked item is never cited)
             for i in idx:
                 said["liked" if rating.get(i, st.like_rating) > liked_above else "rated"].append(
                     _label(model, i)
@@ -350,7 +350,13 @@ def explain_recommendations(
             sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
         elif told:
             sentence = "Avoids what you told us you dislike."
-        elif liked_any and found.whole is not None and found.whole[j] > 0 and found.whole_raw[j] > 0:
+        elif (
+            liked_any
+            and found.whole is not None
+            and found.whole_raw is not None  # (None together with whole: without a history)
+            and found.whole[j] > 0
+            and found.whole_raw[j] > 0
+        ):
             sentence = "Fits your history as a whole."
         else:
             sentence = popular

@@ -78,7 +78,7 @@ def peft_config(settings: LoraSettings, lm: LanguageModel, *, strict: bool = Tru
     split = split_for(settings, lm, strict=strict)
     return LoraConfig(
         r=settings.rank,
-        lora_alpha=settings.alpha,
+        lora_alpha=settings.alpha,  # type: ignore[arg-type]  # peft annotates int; used as a float scale
         lora_dropout=settings.dropout,
         target_modules=list(settings.targets),
         layers_to_transform=list(range(split, lm.n_layers)),

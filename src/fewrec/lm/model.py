@@ -179,7 +179,9 @@ def _dequantised_dir(spec: LMSpec, path: Path) -> Path:
     model = AutoModelForCausalLM.from_pretrained(
         path.parent, gguf_file=path.name, dtype=torch.float32, local_files_only=True
     )
-    model.hf_quantizer = None
+    # (transformers sets hf_quantizer without declaring it on the model class, so mypy reads
+    # torch's Module.__getattr__ type: tensors and modules only)
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")

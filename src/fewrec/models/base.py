@@ -181,7 +181,8 @@ def standardise(scores: np.ndarray) -> np.ndarray:
 class ModelConfig(Settings):
     """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
 
-    settings_name = None  # the class name (a model config mixing in LoraOptions is no "LoRA options")
+    # None: the class name (a model config mixing in LoraOptions is no "LoRA options")
+    settings_name: ClassVar[str | None] = None
     settings_fix = "see `fewrec models` for each model's settings and defaults"
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
@@ -997,6 +998,8 @@ class Recommender(ABC):
                 f"{len(columns)} chosen items), over max_prompts={limit}. Fix: choose fewer items, "
                 "re-rank a short list with lm-rerank, or raise max_prompts"
             )
+        if not hasattr(self, "score_candidates"):  # (its callers ask first)
+            raise TypeError(f"{self.name} does not score chosen items (it has no score_candidates)")
         out = np.full((len(batch), self.n_items), -np.inf)
         if len(columns) and len(batch):
             cand = np.ascontiguousarray(np.broadcast_to(columns, (len(batch), len(columns))))
@@ -1051,7 +1054,7 @@ class Recommender(ABC):
             scores = self._scores_of(batch, chosen)
         else:
             scores = self._scores(batch).astype(np.float64, copy=True)
-        if cidx is not None:
+        if candidates is not None and cidx is not None:  # (both or neither)
             allowed[:] = False
             allowed[cidx[cidx >= 0]] = True
             unknown = [c for c, i in zip(candidates, cidx, strict=True) if i < 0]
@@ -1118,13 +1121,13 @@ class Recommender(ABC):
                 )
             )
         st = self.fitted
-        ids = [str(i) for i in _id_list(ids, "add_items ids", "add_items(['new-1'], info)")]
-        if any(not i.strip() for i in ids):
+        new_ids = [str(i) for i in _id_list(ids, "add_items ids", "add_items(['new-1'], info)")]
+        if any(not i.strip() for i in new_ids):
             raise DataError("an item id is empty", fix="give every new item a non-empty id")
-        dup = [i for i in ids if i in st.items]
-        if dup or len(set(ids)) != len(ids):
+        dup = [i for i in new_ids if i in st.items]
+        if dup or len(set(new_ids)) != len(new_ids):
             raise DataError(
-                f"items already in the catalogue or repeated: {dup[:5] or ids[:5]}",
+                f"items already in the catalogue or repeated: {dup[:5] or new_ids[:5]}",
                 fix="give new items new ids; update_items re-reads the text of existing ones",
             )
         if info is not None and not isinstance(info, pd.DataFrame):
@@ -1132,22 +1135,22 @@ class Recommender(ABC):
                 f"add_items info must be a DataFrame, one row per new item, got {type(info).__name__}",
                 fix="pd.DataFrame({'title': ['Dune'], 'genres': [['Sci-Fi']]})",
             )
-        info = pd.DataFrame(index=range(len(ids))) if info is None else info.reset_index(drop=True)
-        if len(info) != len(ids):
-            raise DataError(f"{len(ids)} new items but {len(info)} rows of item info")
+        info = pd.DataFrame(index=range(len(new_ids))) if info is None else info.reset_index(drop=True)
+        if len(info) != len(new_ids):
+            raise DataError(f"{len(new_ids)} new items but {len(info)} rows of item info")
         _warn_stray_fields(info, st.item_info, "new item")
         info = _like_catalogue(info, st.item_info)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)
         attributes = dict(self.__dict__)  # _add_items replaces arrays; it does not write into them
         try:
-            st.items = Vocabulary(st.items.ids + ids)
+            st.items = Vocabulary(st.items.ids + new_ids)
             st.train = sp.csr_matrix(
                 (st.train.data, st.train.indices, st.train.indptr), shape=(len(st.users), len(st.items))
             )
             st.item_info = pd.concat([st.item_info, info], ignore_index=True)
-            st.popularity = np.r_[st.popularity, np.zeros(len(ids), np.float32)]
-            info.index = pd.RangeIndex(n_old, n_old + len(ids))  # their rows: `texts_of` finds their ids
+            st.popularity = np.r_[st.popularity, np.zeros(len(new_ids), np.float32)]
+            info.index = pd.RangeIndex(n_old, n_old + len(new_ids))  # their rows: `texts_of` finds their ids
             self._add_items(n_old, info)
         except BaseException:  # leave the model as it was
             st.items, st.train, st.item_info, st.popularity = saved
@@ -1309,7 +1312,8 @@ class Recommender(ABC):
             # Each file, then the folders, is flushed to disk before the next step: after a power
             # cut the renamed folder could otherwise hold empty or partly written files.
             with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
-                np.savez(fh, **arrays)
+                # (numpy's stub: a key of **arrays could be its allow_pickle flag)
+                np.savez(fh, **arrays)  # type: ignore[arg-type]
                 fh.flush()
                 os.fsync(fh.fileno())
             for name, data in files.items():
@@ -1347,7 +1351,10 @@ class Recommender(ABC):
         """Load a saved model directory: any registered model when called on `Recommender`, a
         model of this class (or a subclass) when called on one (`EASE.load` of a folder holding
         another model is an error, not that other model)."""
-        return _load_model(path, None if cls is Recommender else cls)
+        model = _load_model(path, None if cls is Recommender else cls)
+        if not isinstance(model, cls):  # (a model of another class was refused before its files were read)
+            raise FewrecError(f"{path} holds a {model.name} model, not a {cls.__name__}")
+        return model
 
 
 STALE_SAVE_SECONDS = 600.0
@@ -1670,7 +1677,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
         try:
             return read()
         except Exception as exc:
-            exc.part = name
+            setattr(exc, "part", name)  # noqa: B010 (read by `_load_opened`; Exception declares no such field)
             raise
 
     model = part("config.json", lambda: _configured(path, cls, meta))
@@ -1742,9 +1749,9 @@ def _import_builtin_models() -> None:
         here = os.getcwd()
     except OSError:  # a folder deleted under the process
         here = None
-    added = here is not None and "" not in sys.path and here not in sys.path
-    if added:
-        sys.path.append(here)
+    added = here if here is not None and "" not in sys.path and here not in sys.path else None
+    if added is not None:
+        sys.path.append(added)
     try:
         for module in modules:
             try:
@@ -1758,8 +1765,8 @@ def _import_builtin_models() -> None:
                     )
                 ) from None
     finally:
-        if added:
-            sys.path.remove(here)
+        if added is not None:
+            sys.path.remove(added)
 
 
 def make_model(name: str, **config: Any) -> Recommender:

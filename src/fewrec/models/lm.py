@@ -42,6 +42,7 @@ from fewrec.models.base import (
     query_seed,
     register,
 )
+from fewrec.models.likeclf import LikeClassifier
 from fewrec.topk import top_k
 
 #: (history items, their liked flags, target item, target label) of one episode.
@@ -459,6 +460,21 @@ def _part(name: str, config: dict[str, Any], state: Any) -> Recommender:
     return model
 
 
+def _lm_model(model: Recommender, role: str) -> _LMRecommender:
+    """``model`` as the LM model (lm-icl, lm-lora) that a re-ranker's scorer or a student's
+    teacher must be."""
+    if not isinstance(model, _LMRecommender):
+        raise ConfigError(f"the {role} must be an LM model (lm-icl, lm-lora), got {model.name}")
+    return model
+
+
+def _like_classifier(model: Recommender, name: str) -> LikeClassifier:
+    """``model`` as the like-classifier whose features a distilled student reads."""
+    if not isinstance(model, LikeClassifier):
+        raise ConfigError(f"the base must be a like-classifier (features + text), got {name!r}")
+    return model
+
+
 def _split_arrays(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.ndarray]:
     return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
 
@@ -481,19 +497,19 @@ class LMRerank(Recommender):
     reads_ratings = True
     Config = RerankConfig
     config: RerankConfig
+    scorer_: _LMRecommender
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config
         if cfg.scorer not in ("lm-lora", "lm-icl"):
             raise ConfigError(f"scorer must be 'lm-lora' or 'lm-icl', got {cfg.scorer!r}")
         self.retriever_ = make_model(cfg.retriever, **cfg.retriever_config).fit(data)
-        self.scorer_ = make_model(cfg.scorer, **cfg.scorer_config).fit(data)
+        self.scorer_ = _lm_model(make_model(cfg.scorer, **cfg.scorer_config).fit(data), "scorer")
 
     @classmethod
     def from_parts(cls, retriever: Recommender, scorer: Recommender, top_n: int = 20) -> LMRerank:
         """A re-ranker from a fitted retriever and a fitted LM model of the same training data."""
-        if not isinstance(scorer, _LMRecommender):
-            raise ConfigError(f"the scorer must be an LM model (lm-icl, lm-lora), got {scorer.name}")
+        scorer = _lm_model(scorer, "scorer")
         if retriever.fitted.items != scorer.fitted.items:
             raise ConfigError("retriever and scorer were trained on different catalogues")
         model = cls(
@@ -552,7 +568,7 @@ class LMRerank(Recommender):
         below = self._below(base, top)
         out = np.take_along_axis(below, cand, axis=1)
         hit = np.array([[c in set(top[q].tolist()) for c in cand[q]] for q in range(len(cand))], dtype=bool)
-        for q in np.flatnonzero(hit.any(axis=1)):
+        for q in np.flatnonzero(hit.any(axis=1)).tolist():
             cols = np.flatnonzero(hit[q])
             out[q, cols] = self.scorer_.score_candidates(batch.rows(q, q + 1), cand[q : q + 1, cols])[0]
         self.last_hit_rate_ = float(hit.mean()) if hit.size else 0.0
@@ -567,7 +583,7 @@ class LMRerank(Recommender):
         cfg = self.config
         self.retriever_ = _part(cfg.retriever, cfg.retriever_config, self.state_)
         self.retriever_._set_arrays(_split_arrays(arrays, "retriever"))
-        self.scorer_ = _part(cfg.scorer, cfg.scorer_config, self.state_)
+        self.scorer_ = _lm_model(_part(cfg.scorer, cfg.scorer_config, self.state_), "scorer")
         self.scorer_._set_arrays(_split_arrays(arrays, "scorer"))
 
 
@@ -602,12 +618,14 @@ class DistilledLM(Recommender):
     config: DistilledConfig
     scores_new_items = False
     reads_history_text = True  # the history's text embeddings are among its features
+    base_: LikeClassifier
+    _given_teacher: _LMRecommender  # set by `with_teacher` only (not saved)
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config
         if cfg.teacher not in ("lm-lora", "lm-icl"):
             raise ConfigError(f"teacher must be 'lm-lora' or 'lm-icl', got {cfg.teacher!r}")
-        teacher = getattr(self, "_given_teacher", None)
+        teacher: _LMRecommender | None = getattr(self, "_given_teacher", None)
         if teacher is not None and not _same_training(teacher.fitted, self.fitted):
             raise ConfigError(
                 with_fix(
@@ -623,10 +641,8 @@ class DistilledLM(Recommender):
 
             self._check_text_dims(resolve_model(encoder).dim, f"the base's text encoder {encoder}")
         if teacher is None:
-            teacher = make_model(cfg.teacher, **cfg.teacher_config).fit(data)
-        self.base_ = base.fit(data)
-        if not hasattr(self.base_, "_features") or not hasattr(self.base_, "emb_"):
-            raise ConfigError(f"the base must be a like-classifier (features + text), got {cfg.base!r}")
+            teacher = _lm_model(make_model(cfg.teacher, **cfg.teacher_config).fit(data), "teacher")
+        self.base_ = _like_classifier(base.fit(data), cfg.base)
         self._check_text_dims(np.shape(self.base_.emb_)[1], "the base's text embeddings")
         self._fit_pca()
         like_cut = self.fitted.like_rating * self.base_.config.like_threshold
@@ -662,8 +678,7 @@ class DistilledLM(Recommender):
     @classmethod
     def with_teacher(cls, teacher: Recommender, **config: Any) -> DistilledLM:
         """A student that will learn from an already fitted LM teacher (no second LM training)."""
-        if not isinstance(teacher, _LMRecommender):
-            raise ConfigError(f"the teacher must be an LM model (lm-icl, lm-lora), got {teacher.name}")
+        teacher = _lm_model(teacher, "teacher")
         model = cls(teacher=teacher.name, teacher_config=teacher.config.model_dump(mode="json"), **config)
         model._given_teacher = teacher
         return model
@@ -736,7 +751,7 @@ class DistilledLM(Recommender):
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         cfg = self.config
-        self.base_ = _part(cfg.base, cfg.base_config, self.state_)
+        self.base_ = _like_classifier(_part(cfg.base, cfg.base_config, self.state_), cfg.base)
         self.base_._set_arrays(_split_arrays(arrays, "base"))
         self.pca_, self.x_mu_, self.x_sd_, self.coef_ = (
             arrays["pca"],

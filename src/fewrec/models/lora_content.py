@@ -77,7 +77,7 @@ class LoraContentRecommender(ContentRecommender):
         self.item_emb_ = result.item_emb
         self.adapter_ = result.encoder.adapter_arrays()
         self.fit_summary_ = result.summary()
-        self.losses_ = np.asarray(result.losses, dtype=np.float32)
+        self.losses_: np.ndarray | None = np.asarray(result.losses, dtype=np.float32)
         self._encoder: LoraEncoder | None = result.encoder
         pop = st.popularity
         self.pop_stats_ = np.array([pop.mean(), pop.std() + 1e-9], dtype=np.float32)
@@ -88,11 +88,12 @@ class LoraContentRecommender(ContentRecommender):
         """The LoRA-adapted encoder (rebuilt from the saved adapter on first use)."""
         lock = self.__dict__.setdefault("_lock", threading.Lock())
         with lock:
-            if getattr(self, "_encoder", None) is None:
+            encoder: LoraEncoder | None = getattr(self, "_encoder", None)
+            if encoder is None:
                 if getattr(self, "adapter_", None) is None:
                     raise FewrecError(f"{self.name} has no adapter: fit it or load a saved model")
-                self._encoder = LoraEncoder(self._options(), self.adapter_)
-            return self._encoder
+                encoder = self._encoder = LoraEncoder(self._options(), self.adapter_)
+            return encoder
 
     def embed_texts(self, texts: list[str | None]) -> np.ndarray:
         """Adapted vectors of free texts, what they ask for minus what they ask to avoid (see

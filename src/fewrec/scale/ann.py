@@ -31,13 +31,16 @@ import logging
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar
 
 import numpy as np
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import ConfigError, FewrecError, Settings
 from fewrec.serve.index import ExactIndex, FaissIndex, VectorIndex, faiss_available
+
+if TYPE_CHECKING:
+    import faiss
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +168,8 @@ class HNSWIndex(_ThreadedFaissIndex):
         threads: FAISS threads for add and search; None: FAISS's default.
     """
 
+    _index: faiss.IndexHNSWFlat  # (made by `FaissIndex` for kind "hnsw"; FAISS clones keep the class)
+
     def __init__(
         self,
         dim: int,
@@ -286,7 +291,12 @@ class IVFIndex(_ThreadedFaissIndex):
             raise ConfigError(f"nprobe must be >= 1, got {value}")
         self.nprobe = int(value)
         if self.trained:
-            self._index.nprobe = int(min(value, self.nlist))
+            import faiss
+
+            ivf = self._index
+            if not isinstance(ivf, faiss.IndexIVF):  # (`_train` put an IVF index in place)
+                raise TypeError(f"a trained IVFIndex holds an IVF index, not {type(ivf).__name__}")
+            ivf.nprobe = int(min(value, ivf.nlist))
 
     def breadths(self) -> list[int]:
         """Values of `breadth` that tuning tries, smallest first (up to every cell)."""

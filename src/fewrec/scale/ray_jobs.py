@@ -163,11 +163,12 @@ def _check_cpus(cpus: float, what: str, config: RayConfig | None) -> None:
 def _user_error(exc: BaseException) -> FewrecError | None:
     """The fewrec error a Ray task raised, unwrapped from Ray's task-error wrappers."""
     seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, FewrecError):
-            return exc
-        seen.add(id(exc))
-        exc = getattr(exc, "cause", None) or exc.__cause__
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, FewrecError):
+            return current
+        seen.add(id(current))
+        current = getattr(current, "cause", None) or current.__cause__
     return None
 
 

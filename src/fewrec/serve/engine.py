@@ -339,7 +339,9 @@ class Engine:
         self._extend_index(st, st.model.n_items, moved=st.model.rereads_item_text)
 
     @staticmethod
-    def _label_titles(model: Recommender, idx: Sequence[int], records: Sequence[ItemRecord]) -> None:
+    def _label_titles(
+        model: Recommender, idx: Sequence[int] | np.ndarray, records: Sequence[ItemRecord]
+    ) -> None:
         """Reasons name an item without a title by its text, or else by its id."""
         info = model.fitted.item_info
         if "title" in info.columns:

@@ -116,11 +116,13 @@ class FaissIndex:
 
         self.dim = dim
         self.kind = kind
+        self._index: faiss.Index
         if kind == "flat":
             self._index = faiss.IndexFlatIP(dim)
         elif kind == "hnsw":
-            self._index = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
-            self._index.hnsw.efSearch = ef_search
+            graph = faiss.IndexHNSWFlat(dim, hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            graph.hnsw.efSearch = ef_search
+            self._index = graph
         else:
             raise ConfigError(f"unknown FAISS index kind {kind!r}; use 'flat' or 'hnsw'")
 

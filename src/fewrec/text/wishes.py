@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 #: "anything but X" is an exception, not a contrast: read it as "anything except X".
 _EXCEPT = re.compile(r"\b(?:anything|everything|all|any)\s+but\b", re.IGNORECASE)
@@ -100,9 +101,9 @@ class Wishes:
     avoids: str
 
 
-def has_words(text: str | None) -> bool:
+def has_words(text: str | None) -> TypeGuard[str]:
     """Whether a text holds a word: not only blanks, symbols or emoji (such a text is ignored)."""
-    return bool(text) and re.search(r"\w", text) is not None
+    return text is not None and re.search(r"\w", text) is not None
 
 
 class Titles:

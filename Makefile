@@ -67,6 +67,7 @@ benchmark-lm: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests
+	$(BIN)/mypy src
 
 clean:
 	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache

@@ -186,8 +186,8 @@ def meta_learn_head(
         xr = xt[idx] * mask  # (B, Kmax, d): the revealed items' rows, zero-padded
         a = gamma * gram + torch.diag(lam) + alpha * xr.transpose(1, 2) @ xr
         prior = p_mean + side_t[chosen] @ p_side
-        # sums of the revealed rows (zero padding adds nothing): `shown @ ii` took a dense
-        # (episodes x items x items) product for K <= 20 rows each
+        # the revealed rows summed (the zero padding adds nothing): `shown @ ii` multiplied
+        # every item's row (an episodes x items x items product) to add K <= 20 of them
         b = alpha * xr.sum(1) + lam * prior
         w = torch.linalg.solve(a, b.unsqueeze(2)).squeeze(2)
         return w @ xt.T, (None if ii is None else (ii[idx] * mask).sum(1))

@@ -47,8 +47,11 @@ targets (and with them, more trees or leaves look better: 0.609 -> 0.622 with 60
 with a fifth of the *users* held out (132, K = 5) the blend's order scores 0.544 and every
 variant 0.539-0.547 (the defaults 0.539 in 18.5 s; 150 trees at twice the rate 0.541 in 9.7 s;
 the blend's top 100 only 0.547 in 9.4 s; 31 leaves 0.545; 600 trees 0.541), all within one
-split's noise. A cheaper re-ranker has to be judged on the ten split seeds' test users, as the
-defaults were.
+split's noise. On the test users of the ten earliest-reveal split seeds, paired on the same
+fits (`benchmarks/rerank_variants.py`), the defaults scored K5 NDCG@10 0.5613 with 86 s of
+re-rankers; 150 trees at twice the rate -0.0017 [-0.0040, +0.0011] (down on 7 seeds) in 45 s;
+the top 100 only -0.0005 [-0.0031, +0.0022] (down on 6) in 41 s. The top 100 would cut the fit
+by about a fifth at no measurable cost on this reveal; the random reveal is not yet compared.
 
 Runs on different machines used to differ in the last digits (seed-0 earliest K10 0.5043
 against 0.5045), and the re-ranker's tree splits amplified that (seed-0 earliest K5 0.5352 in

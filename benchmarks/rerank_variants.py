@@ -1,0 +1,72 @@
+"""Cheaper re-rankers against the default, paired on the same ensemble fits (cold-user, K = 5).
+
+Each split seed's default `ensemble` is fitted once; its re-rankers are then refitted from the
+same tuning episodes with each variant's settings, and the test users are scored with each set.
+Results in `rerank-variants-earliest-seeds.json` (2026-12-06, 2-core AMD EPYC; summary in
+`fewrec.models.rerank`'s module doc).
+
+    .venv/bin/python benchmarks/rerank_variants.py 0 10 benchmarks/rerank-variants-earliest-seeds.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from fewrec.data.movielens import load_dataset
+from fewrec.data.splits import cold_user_split
+from fewrec.eval.evaluate import evaluate_ranking
+from fewrec.models import ensemble, make_model, rerank
+
+FIT_RERANKERS = ensemble.EnsembleRecommender._fit_reranker
+INIT = rerank.Reranker.__init__
+BASE = dict(rerank.PARAMS)
+#: name: (LightGBM settings over the defaults, boosting rounds, candidates re-ordered)
+VARIANTS = {"trees150_lr0.1": ({"learning_rate": 0.1}, 150, None), "depth100": ({}, None, 100)}
+
+
+def fit_variants(self, data, weights, per_shot, tables) -> None:
+    t = time.perf_counter()
+    FIT_RERANKERS(self, data, weights, per_shot, tables)
+    self.sets_ = {"default": (self.rerankers_, time.perf_counter() - t)}
+    cfg = self.config
+    for name, (params, trees, depth) in VARIANTS.items():
+        rerank.PARAMS = {**BASE, **params}
+        if trees:
+            rerank.Reranker.__init__ = lambda s, d, _tr, sd, _t=trees: INIT(s, d, _t, sd)
+        if depth:  # (the config is frozen; put back below)
+            object.__setattr__(cfg, "rerank_depth", depth)
+        t = time.perf_counter()
+        self.rerankers_ = {}
+        try:
+            FIT_RERANKERS(self, data, weights, per_shot, tables)
+        finally:
+            rerank.PARAMS, rerank.Reranker.__init__ = dict(BASE), INIT
+            object.__setattr__(cfg, "rerank_depth", 200)
+        self.sets_[name] = (self.rerankers_, time.perf_counter() - t)
+    self.rerankers_ = self.sets_["default"][0]
+
+
+def main(first: int, last: int, path: str) -> None:
+    ensemble.EnsembleRecommender._fit_reranker = fit_variants
+    data = load_dataset()
+    out = {}
+    for seed in range(first, last):
+        split = cold_user_split(data, shots=5, seed=seed)
+        model = make_model("ensemble", reveal="earliest")
+        t = time.perf_counter()
+        model.fit(split.train)
+        row: dict = {"fit_seconds": time.perf_counter() - t}
+        for name, (rerankers, secs) in model.sets_.items():
+            model.rerankers_ = rerankers  # each re-ranker keeps its own depth
+            rep = evaluate_ranking(model, split.test, split.train, seed=seed)
+            row[name] = {"ndcg@10": rep.as_dict(with_ci=False)["ndcg@10"], "rerank_seconds": secs}
+        out[seed] = row
+        print(seed, json.dumps(row), flush=True)
+        with open(path, "w") as fh:
+            json.dump(out, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])

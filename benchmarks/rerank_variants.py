@@ -6,6 +6,7 @@ Results in `rerank-variants-earliest-seeds.json` (2026-12-06, 2-core AMD EPYC; s
 `fewrec.models.rerank`'s module doc).
 
     .venv/bin/python benchmarks/rerank_variants.py 0 10 benchmarks/rerank-variants-earliest-seeds.json
+    .venv/bin/python benchmarks/rerank_variants.py 0 10 OUT.json random   # the random reveal
 """
 
 from __future__ import annotations
@@ -48,13 +49,13 @@ def fit_variants(self, data, weights, per_shot, tables) -> None:
     self.rerankers_ = self.sets_["default"][0]
 
 
-def main(first: int, last: int, path: str) -> None:
+def main(first: int, last: int, path: str, reveal: str = "earliest") -> None:
     ensemble.EnsembleRecommender._fit_reranker = fit_variants
     data = load_dataset()
     out = {}
     for seed in range(first, last):
-        split = cold_user_split(data, shots=5, seed=seed)
-        model = make_model("ensemble", reveal="earliest")
+        split = cold_user_split(data, shots=5, seed=seed, random_shots=reveal == "random")
+        model = make_model("ensemble", reveal=reveal)
         t = time.perf_counter()
         model.fit(split.train)
         row: dict = {"fit_seconds": time.perf_counter() - t}
@@ -69,4 +70,4 @@ def main(first: int, last: int, path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], *sys.argv[4:5])

@@ -51,7 +51,9 @@ split's noise. On the test users of the ten earliest-reveal split seeds, paired 
 fits (`benchmarks/rerank_variants.py`), the defaults scored K5 NDCG@10 0.5613 with 86 s of
 re-rankers; 150 trees at twice the rate -0.0017 [-0.0040, +0.0011] (down on 7 seeds) in 45 s;
 the top 100 only -0.0005 [-0.0031, +0.0022] (down on 6) in 41 s. The top 100 would cut the fit
-by about a fifth at no measurable cost on this reveal; the random reveal is not yet compared.
+by about a fifth at no measurable cost on this reveal. Random reveal, split seeds 0-5 so far
+(`rerank-variants-random-seeds.json`): defaults 0.6875; 150 trees -0.0002 [-0.0025, +0.0018];
+the top 100 +0.0018 [-0.0009, +0.0048]. Adopting it means rerunning the recorded ensemble rows.
 
 Runs on different machines used to differ in the last digits (seed-0 earliest K10 0.5043
 against 0.5045), and the re-ranker's tree splits amplified that (seed-0 earliest K5 0.5352 in

@@ -1,7 +1,9 @@
-"""Cheaper re-rankers against the default, paired on the same ensemble fits (cold-user, K = 5).
+"""Cheaper re-rankers against the former default, paired on the same ensemble fits (cold-user, K = 5).
 
 Each split seed's default `ensemble` is fitted once; its re-rankers are then refitted from the
 same tuning episodes with each variant's settings, and the test users are scored with each set.
+"default" is the setting these runs compared against, the blend's top 200 (the default until
+2026-12-06, when the top 100, variant "depth100", became it).
 Results in `rerank-variants-earliest-seeds.json` (2026-12-06, 2-core AMD EPYC; summary in
 `fewrec.models.rerank`'s module doc).
 
@@ -23,6 +25,7 @@ from fewrec.models import ensemble, make_model, rerank
 FIT_RERANKERS = ensemble.EnsembleRecommender._fit_reranker
 INIT = rerank.Reranker.__init__
 BASE = dict(rerank.PARAMS)
+DEPTH = 200  # the "default" re-rankers' candidates
 #: name: (LightGBM settings over the defaults, boosting rounds, candidates re-ordered)
 VARIANTS = {"trees150_lr0.1": ({"learning_rate": 0.1}, 150, None), "depth100": ({}, None, 100)}
 
@@ -44,7 +47,7 @@ def fit_variants(self, data, weights, per_shot, tables) -> None:
             FIT_RERANKERS(self, data, weights, per_shot, tables)
         finally:
             rerank.PARAMS, rerank.Reranker.__init__ = dict(BASE), INIT
-            object.__setattr__(cfg, "rerank_depth", 200)
+            object.__setattr__(cfg, "rerank_depth", DEPTH)
         self.sets_[name] = (self.rerankers_, time.perf_counter() - t)
     self.rerankers_ = self.sets_["default"][0]
 
@@ -55,7 +58,7 @@ def main(first: int, last: int, path: str, reveal: str = "earliest") -> None:
     out = {}
     for seed in range(first, last):
         split = cold_user_split(data, shots=5, seed=seed, random_shots=reveal == "random")
-        model = make_model("ensemble", reveal=reveal)
+        model = make_model("ensemble", reveal=reveal, rerank_depth=DEPTH)
         t = time.perf_counter()
         model.fit(split.train)
         row: dict = {"fit_seconds": time.perf_counter() - t}

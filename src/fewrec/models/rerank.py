@@ -40,20 +40,28 @@ split seeds, every seed down) and did not help validation users (split seeds 0-2
 split seed 0, the same day, fitting took 128 s instead of 86 (earliest) and 145 s instead of 75
 (random), and adapting a new user to K = 5 about 5 ms instead of 1.5-3.3.
 
-The re-rankers are about 40% of the default ensemble's fit (86 of 225 s on cold-user seed 0,
-earliest, on a 2-core AMD EPYC, 2026-12-06). Whether a cheaper one does as well cannot be read
-off its own episodes: held-out *queries* leak, as a user's K = 3, 5 and 10 episodes share their
-targets (and with them, more trees or leaves look better: 0.609 -> 0.622 with 600 trees), and
-with a fifth of the *users* held out (132, K = 5) the blend's order scores 0.544 and every
-variant 0.539-0.547 (the defaults 0.539 in 18.5 s; 150 trees at twice the rate 0.541 in 9.7 s;
-the blend's top 100 only 0.547 in 9.4 s; 31 leaves 0.545; 600 trees 0.541), all within one
-split's noise. On the test users of the ten earliest-reveal split seeds, paired on the same
-fits (`benchmarks/rerank_variants.py`), the defaults scored K5 NDCG@10 0.5613 with 86 s of
-re-rankers; 150 trees at twice the rate -0.0017 [-0.0040, +0.0011] (down on 7 seeds) in 45 s;
-the top 100 only -0.0005 [-0.0031, +0.0022] (down on 6) in 41 s. The top 100 would cut the fit
-by about a fifth at no measurable cost on this reveal. Random reveal, split seeds 0-5 so far
-(`rerank-variants-random-seeds.json`): defaults 0.6875; 150 trees -0.0002 [-0.0025, +0.0018];
-the top 100 +0.0018 [-0.0009, +0.0048]. Adopting it means rerunning the recorded ensemble rows.
+The re-rankers of the blend's top 200 were about 40% of the default ensemble's fit (86 of 225 s
+on cold-user seed 0, earliest, on a 2-core AMD EPYC, 2026-12-06). Whether a cheaper one does as
+well cannot be read off its own episodes: held-out *queries* leak, as a user's K = 3, 5 and 10
+episodes share their targets (and with them, more trees or leaves look better: 0.609 -> 0.622
+with 600 trees), and with a fifth of the *users* held out (132, K = 5) the blend's order scores
+0.544 and every variant 0.539-0.547 (the top 200 at 300 trees 0.539 in 18.5 s; 150 trees at
+twice the rate 0.541 in 9.7 s; the blend's top 100 only 0.547 in 9.4 s; 31 leaves 0.545; 600
+trees 0.541), all within one split's noise. So they were compared on the test users of ten
+split seeds of each reveal, paired on the same ensemble fits (`benchmarks/rerank_variants.py`,
+`rerank-variants-*-seeds.json`; mean difference in K5 NDCG@10 with a t-interval over the
+seeds):
+
+=====================  ================================  ================================
+re-rankers             earliest reveal                   random reveal
+=====================  ================================  ================================
+top 200 (until then)   0.5613, 86 s                      0.6929, 90 s
+150 trees, rate 0.1    -0.0017 [-0.0048, +0.0015], 45 s  +0.0004 [-0.0016, +0.0024], 47 s
+top 100                -0.0005 [-0.0037, +0.0027], 41 s  +0.0021 [-0.0005, +0.0048], 42 s
+=====================  ================================  ================================
+
+The top 100 was level on both reveals (down on 6 and 4 of the ten seeds) at half the re-rankers'
+time, so it is the default since 2026-12-06 (``EnsembleConfig.rerank_depth``).
 
 Runs on different machines used to differ in the last digits (seed-0 earliest K10 0.5043
 against 0.5045), and the re-ranker's tree splits amplified that (seed-0 earliest K5 0.5352 in

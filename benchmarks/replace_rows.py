@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 from fewrec.errors import ConfigError
 from fewrec.eval.benchmark import add_gains, check_same_data, combine_seeds, markdown_table, split_runs
+
+#: The lines `markdown_table` writes below a table (how many test users; notes on them).
+TABLE_FOOTER = re.compile(r"test (users|samples)\b|Note: (the K columns|\d+ test (users|samples) behind)")
 
 
 def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popularity") -> dict:
@@ -45,9 +49,17 @@ def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popul
             if m not in fresh:
                 raise ConfigError(f"the new run has no {m!r}")
             run["models"][m] = fresh[m]
+        # the same split, so the new run's counts of it hold for the old run; a table recorded
+        # before they were kept gets them (its per-seed test users, the ratio of test to training
+        # users that the corrected intervals need); a run's settings may be shared, so copied
+        settings = new_runs[run["seed"]]["settings"]
+        run["settings"] = {
+            **run["settings"],
+            **{k: settings[k] for k in ("n_test_users", "test_train_ratio") if k in settings},
+        }
     if "runs" in old:
         return {**combine_seeds(old_runs, baseline), "machine": old["machine"]}
-    out = {**old, "models": old_runs[0]["models"]}
+    out = {**old, "settings": old_runs[0]["settings"], "models": old_runs[0]["models"]}
     return add_gains(out, baseline)
 
 
@@ -65,8 +77,11 @@ def main() -> None:
     lines = md.read_text().splitlines()
     table_end = max(i for i, line in enumerate(lines) if line.startswith("|"))
     head = [line for line in lines[: table_end + 1] if not line.startswith("|")]
-    tail = "\n".join(lines[table_end + 1 :])
-    md.write_text("\n".join(head) + "\n" + markdown_table(result) + "\n" + (tail + "\n" if tail else ""))
+    tail = lines[table_end + 1 :]
+    while tail and (not tail[0].strip() or TABLE_FOOTER.match(tail[0])):  # rewritten below
+        tail.pop(0)
+    notes = "\n\n" + "\n".join(tail) + "\n" if tail else "\n"
+    md.write_text("\n".join(head) + "\n" + markdown_table(result) + notes)
     print(f"replaced {args.models} in {args.into} and {md}")
 
 

@@ -543,6 +543,43 @@ def test_replace_rows_swaps_a_model_only_on_the_same_splits():
             mod.replace_rows(other, copy.deepcopy(old), ["kshot-ridge"])
 
 
+def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_path, monkeypatch):
+    """benchmarks/replace_rows.py rewrote a table's footer (its test-user counts) below the new
+    one, so each replacement added another; and a table recorded before the ratio of test to
+    training users was kept got no corrected intervals, though the new run of the same splits has
+    it."""
+    import copy
+    import importlib.util
+    import shutil
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
+    spec = importlib.util.spec_from_file_location("replace_rows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    old = json.loads((path.parent / "cold-user-earliest-seeds.json").read_text())
+    old["settings"].pop("test_train_ratio", None)
+    new = copy.deepcopy(old)
+    new["settings"]["test_train_ratio"] = 0.3
+    got = mod.replace_rows(new, copy.deepcopy(old), ["ensemble"])
+    assert all("ci_corrected" in g for g in got["gain"].values())
+    assert got["settings"]["test_train_ratio"] == pytest.approx(0.3)
+    assert "test_train_ratio" not in old["settings"]  # (the old table's settings are not changed)
+
+    table = tmp_path / "t.json"
+    table.write_text(json.dumps(old))
+    shutil.copy(path.parent / "cold-user-earliest-seeds.md", table.with_suffix(".md"))
+    (tmp_path / "new.json").write_text(json.dumps(new))
+    monkeypatch.setattr(sys, "argv", ["replace_rows", str(tmp_path / "new.json"), "--into", str(table)])
+    monkeypatch.setattr(sys, "argv", [*sys.argv, "--models", "ensemble"])
+    for _ in range(2):
+        mod.main()
+    md = table.with_suffix(".md").read_text()
+    assert md.count("\ntest users") == 1 and "corrected [" in md
+    assert "Rerun on 2026-12-04" in md  # the notes below the table are kept
+
+
 def test_tallrec_reads_a_samples_not_liked_items_as_dislikes():
     """`tallrec_scores` gave every model a sample's not-liked history items as they were, so a
     model that does not read ratings took them for likes; they are now dislikes, as when a

@@ -24,7 +24,7 @@ Then (``rerank``, on by default), for new users who reveal K >= 2 items, LambdaR
 re-rankers learned on the same episodes re-order the blend's top 100 items, reading the
 components' scores together with item statistics and the user's side info
 (`fewrec.models.rerank`: cold-user K5 NDCG@10 over ten split seeds, earliest reveal 0.554 ->
-0.562, random 0.689 -> 0.693; fitting takes about 1.6-2x as long). A query's free text is read
+0.561, random 0.689 -> 0.695; fitting takes about 1.3x as long). A query's free text is read
 apart from them, its text match added after the re-ranking. Known users and queries of one item
 keep the blend.
 
@@ -154,11 +154,12 @@ class EnsembleConfig(ModelConfig):
     rerank: bool = True
     """With ``tune``, also learn LambdaRank re-rankers (LightGBM) of the blend's top items for
     new users, on the same episodes (see `fewrec.models.rerank`). It lifts cold-user K5
-    NDCG@10 by about 0.01 (ten split seeds of each reveal: up on nine, level on seed 0) and
-    makes fitting about 1.6-2x as long (mean fit of the ten seeds, 69 -> 135 s earliest, 49 -> 80 s
-    random; 1.5-1.9x in `fewrec.models.rerank`'s seed-0 runs); False keeps the blend alone (benchmark name
-    ``ensemble-blend``). It is off where it cannot be learned (no ``tune``, or no shot count of
-    ``rerank_min_shots`` items), and asking for it there is an error."""
+    NDCG@10 by 0.006-0.007 (ten split seeds of each reveal: earliest up on nine, random on all
+    ten) and makes fitting about 1.3x as long (mean fit of the ten seeds on a 2-core AMD EPYC,
+    122 -> 164 s earliest, 127 -> 167 s random; with the top 200 items, until 2026-12-06, 1.6-2x);
+    False keeps the blend alone (benchmark name ``ensemble-blend``). It is off where it cannot
+    be learned (no ``tune``, or no shot count of ``rerank_min_shots`` items), and asking for it
+    there is an error."""
     text_weight: float = Field(TEXT_WEIGHT, ge=0)
     """For a query with free text: its text match (the mean of the text-reading components'
     standardised `text_match`), times this and the spread of the query's blended scores, is

@@ -579,3 +579,34 @@ def test_a_fetch_places_each_file_whole(tmp_path, monkeypatch):
     monkeypatch.setattr(movielens.os, "replace", real_replace)
     assert movielens.fetch("toy") == target
     assert (target / "u.data").read_bytes() == body and len(list(target.iterdir())) == 1
+
+
+def test_ids_and_tables_that_are_no_ids_or_tables_are_refused():
+    """An audit: a list of rows gave pathlib's TypeError; an empty id and a list as an id were
+    read as items "" and "[1, 2]", ids that `add_items` refuses."""
+    with pytest.raises(DataError, match="must be a pandas DataFrame or the path"):
+        load_interactions([{"user_id": 1, "item_id": 2}])
+    frame = pd.DataFrame({"user_id": [1, 2], "item_id": ["a", "b"]})
+    with pytest.raises(DataError, match="item table must be a pandas DataFrame"):
+        load_interactions(frame, items=["a", "b"])
+    with pytest.raises(DataError, match="column 'item_id' has an empty id at row 1"):
+        load_interactions(pd.DataFrame({"user_id": [1, 2], "item_id": ["", "x"]}))
+    with pytest.raises(DataError, match="holds a list at row 1, not one id"):
+        load_interactions(pd.DataFrame({"user_id": [1, 2], "item_id": [[1, 2], [3]]}))
+
+
+def test_datetimes_as_dataset_timestamps_and_whole_floats_in_item_text():
+    """A `Dataset` kept a datetime64 timestamp column (Unix seconds everywhere else); a year of
+    2000 in a float column (one item without a year) read "2000.0" in the item's text."""
+    from fewrec.data.dataset import Dataset
+
+    times = pd.to_datetime(["2020-01-01", "2020-01-02"]).tz_localize("Europe/Paris")
+    inter = pd.DataFrame({"user": [0, 1], "item": [0, 1], "rating": [5.0, 1.0], "timestamp": times})
+    data = Dataset(inter, Vocabulary(["u0", "u1"]), Vocabulary(["i0", "i1"]))
+    assert data.interactions["timestamp"].tolist() == [1577833200, 1577919600]
+    with pytest.raises(DataError, match="timestamps must be numbers"):
+        Dataset(inter.assign(timestamp=["a", "b"]), Vocabulary(["u0", "u1"]), Vocabulary(["i0", "i1"]))
+    items = pd.DataFrame({"item_id": [10, 20, 30], "title": ["A", "B", "C"], "year": [2000, 2001, None]})
+    rows = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 30]})
+    assert load_interactions(rows, items).item_texts() == ["A. 2000", "B. 2001", "C"]
+    assert (field_text(np.float32(3.0)), field_text(2.5)) == ("3", "2.5")

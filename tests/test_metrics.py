@@ -387,3 +387,51 @@ def test_popularity_by_segment_reads_no_held_out_user(ml100k, cold_user):
     a = make_model("popularity", segment_by="auto").fit(train).score(query).to_numpy()
     b = make_model("popularity", segment_by="auto").fit(other).score(query).to_numpy()
     np.testing.assert_array_equal(a, b)
+
+
+def test_metrics_refuse_inputs_that_gave_nan_wrong_values_or_numpy_errors():
+    """An audit: mismatched shapes were read silently (a third query ignored), string labels
+    were all True, NaN scores gave a NaN AUC, empty errors NaN with warnings, a level of 95 a
+    numpy error, and more hits than targets an NDCG above 1."""
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(DataError, match=r"scores \(2, 5\) and targets \(3, 5\)"):
+        M.reciprocal_rank(np.zeros((2, 5)), sp.csr_matrix((3, 5)))
+    with pytest.raises(DataError, match="differ in shape"):
+        M.reciprocal_rank(np.random.rand(1, 5), csr([[7]], 8))
+    with pytest.raises(DataError, match="booleans or 0/1"):
+        M.auc(["no", "yes"], [0.1, 0.2])
+    with pytest.raises(DataError, match="booleans or 0/1"):
+        M.auc([2, 0], [0.1, 0.2])
+    with pytest.raises(DataError, match="1 scores are NaN"):
+        M.auc([1, 0], [np.nan, 0.3])
+    assert M.auc(np.array([1.0, 0.0]), [0.9, 0.3]) == 1.0
+    for error in (M.mae, M.rmse):
+        with pytest.raises(DataError, match="no values"):
+            error([], [])
+    with pytest.raises(ArgumentError, match="n_items"):
+        M.catalogue_coverage(np.zeros((1, 1), int), 0)
+    with pytest.raises(ArgumentError, match="level must be a share"):
+        M.bootstrap_ci([1, 0, 0.5], level=95)
+    with pytest.raises(DataError, match="more hits than targets"):
+        M.ndcg_at_k(np.array([[1, 1, 1]]), np.array([1]), 3)
+    with pytest.raises(DataError, match="one count per query"):
+        M.recall_at_k(np.array([[1, 0]]), np.array([1, 1]), 2)
+    assert M.ndcg_at_k([[1, 0, 1]], [2], 3)[0] == pytest.approx((1 + 1 / 2) / (1 + 1 / math.log2(3)))
+
+
+def test_evaluating_an_empty_evalset_is_an_error_not_nan(ml100k):
+    """A cold-user split past every user's count has no test users; its evaluation gave NaN for
+    every metric, with 18 numpy warnings."""
+    from fewrec.data.splits import cold_user_split, make_split
+    from fewrec.errors import ConfigError
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import make_model
+
+    split = cold_user_split(ml100k, shots=1000)
+    assert len(split.test) == 0
+    model = make_model("popularity").fit(split.train)
+    with pytest.raises(DataError, match="no queries"):
+        evaluate_ranking(model, split.test, split.train)
+    with pytest.raises(ConfigError, match="use tallrec_split"):
+        make_split(ml100k, "tallrec")

@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -464,6 +465,8 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "newer": (edit_meta(lambda m: m["config"].update(novel=1)), "settings ['novel'] that popularity"),
         "json": (lambda p: (p / "config.json").write_text("{"), "config.json: JSONDecodeError"),
         "npz": (lambda p: (p / "state.npz").write_bytes(b"PK\x03"), "state.npz"),
+        # numpy took any other file for a pickle, and its message suggested loading it unsafely
+        "garbage": (lambda p: (p / "state.npz").write_text("garbage"), "state.npz: ValueError: not a NumPy"),
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
         "items": (fewer_items, "does not match state.npz"),
         # a setting refused since (or mangled): named, not "damaged or incomplete"
@@ -1126,3 +1129,50 @@ def test_a_save_flushes_its_files_and_folders_to_disk(tmp_path, monkeypatch):
     _tiny_popularity().save(tmp_path / "m")  # over a model saved before: the same
     assert [p.name for p in flushed[:3]] == ["state.npz", "config.json", "vocab.json"]
     assert flushed[3].name.startswith(".m.saving-") and flushed[4:] == [tmp_path]
+
+
+def test_added_items_keep_a_date_field_as_dates_and_the_model_saves(tmp_path):
+    """An audit: `add_items` and `update_items` wrote a date of the catalogue's datetime column
+    as text, and every later save failed (Arrow could not convert the column)."""
+    from fewrec.data import load_interactions
+    from fewrec.errors import DataError
+    from fewrec.models.base import load_model
+
+    items = pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "title": ["Alpha", "Beta", "Gamma", "Delta"],
+            "released": pd.to_datetime(["2000-01-01", None, "2002-01-01", "2003-01-01"]),
+        }
+    )
+    inter = pd.DataFrame({"user_id": ["1", "1", "2", "2", "3"], "item_id": ["a", "b", "a", "c", "d"]})
+    model = make_model("content").fit(load_interactions(inter, items))
+    model.add_items(
+        ["f", "g"],
+        pd.DataFrame({"title": ["F", "G"], "released": ["2010-01-01", pd.Timestamp("2011-01-01")]}),
+    )
+    model.update_items(["b"], pd.DataFrame({"released": ["1998-02-02"]}))
+    with pytest.raises(DataError, match="field 'released' of the new items must be a date, got 'soon'"):
+        model.add_items(["h"], pd.DataFrame({"title": ["H"], "released": ["soon"]}))
+    saved = load_model(model.save(tmp_path / "m")).fitted.item_info["released"]
+    assert saved.dt.strftime("%Y-%m-%d").tolist()[1:] == [
+        "1998-02-02",
+        "2002-01-01",
+        "2003-01-01",
+        "2010-01-01",
+        "2011-01-01",
+    ]
+
+
+def test_a_single_segment_field_and_contradicting_query_ratings():
+    """An audit: segment_by="age" was refused in pydantic's words ("Input should be a valid
+    tuple"); Query(user=True) was user "True"; an item given twice with two ratings was read
+    with the last one, without a word."""
+    from fewrec.errors import ArgumentError
+
+    assert make_model("popularity", segment_by="age").config.segment_by == ("age",)
+    assert make_model("popularity", segment_by="auto").config.segment_by == "auto"
+    with pytest.raises(ArgumentError, match="got bool"):
+        Query(user=True)
+    with pytest.warns(UserWarning, match="item '50' is in the query twice, rated 5 and 1"):
+        Query(items=["50", "50"], ratings=[5, 1])

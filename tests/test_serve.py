@@ -1282,3 +1282,89 @@ def test_both_serve_commands_pass_allow_host_and_max_body_bytes_on(ease_dir, mon
     assert "at least 1" in str(refused.exception)
     with pytest.raises(SystemExit):
         serve_main.main([str(ease_dir), "--max-body-bytes", "0"])
+
+
+def test_a_long_history_with_a_dislike_is_explained_without_it(ease_dir, tmp_path, monkeypatch):
+    """Past the explained history's cap, a model without item vectors (EASE, popularity) kept
+    the query's latest items, a dislike among them; the dislike is not in the history that
+    model reads, and the lookup of its rating gave HTTP 500, for every list of a heavy user
+    who had disliked one item."""
+    import fewrec.serve.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "EXPLAIN_MAX_CELLS", 1)
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    c = TestClient(app)
+    c.app.state.engine.explain_max_history = 3
+    liked = ["50", "172", "181", "1", "100", "127"]
+    out = rec(c, items=[*liked, "98"], ratings=[5] * len(liked) + [1], k=5)
+    cited = {i for row in out["items"] for i in row["because"]}
+    assert len(out["items"]) == 5 and cited and cited <= set(liked[-3:])
+    assert (
+        c.post("/feedback", json={"user": "h", "item": "98", "kind": "dislike"}, headers=AUTH).status_code
+        == 201
+    )
+    for item in liked:
+        assert (
+            c.post("/feedback", json={"user": "h", "item": item, "kind": "like"}, headers=AUTH).status_code
+            == 201
+        )
+    assert len(rec(c, user="h", k=5)["items"]) == 5
+
+
+def test_an_unexpected_error_is_answered_without_raising_past_the_app(ease_dir, tmp_path, monkeypatch):
+    """Starlette's handler of `Exception` answered 500 and then re-raised the error, and uvicorn
+    closed the connection: a keep-alive client's next request failed with a reset. (TestClient
+    raised it into the test.)"""
+    from fewrec.serve.engine import Engine
+
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    c = TestClient(app)
+
+    def broken(*args, **kwargs):
+        raise KeyError(1499)
+
+    monkeypatch.setattr(Engine, "_reasons", broken)
+    r = c.post("/recommend", json={"items": ["50"], "k": 3})
+    assert r.status_code == 500 and r.json()["error"] == "internal"
+    assert c.get("/health/live").status_code == 200
+
+
+def test_a_failed_start_leaves_no_store_and_a_busy_port_is_one_error(tmp_path, ease_dir):
+    """A damaged model left a new, empty store file behind; a port in use was reported by
+    uvicorn after the model had loaded ("[Errno 98] ... address already in use", exit 3), and
+    an unknown host as "[Errno -2] Name or service not known" without naming it."""
+    import shutil
+    import socket
+
+    from fewrec.errors import FewrecError
+    from fewrec.serve.app import run_server
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(ease_dir, damaged)
+    (damaged / "state.npz").write_text("garbage")
+    with pytest.raises(FewrecError, match="damaged"):
+        create_app(damaged, tmp_path / "new.db", warm_up=False)
+    assert not list(tmp_path.glob("new.db*"))
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(FewrecError, match=f"cannot listen on 127.0.0.1:{port}.*--port"):
+            run_server(tmp_path / "nowhere", tmp_path / "s.db", port=port)
+    with pytest.raises(FewrecError, match="cannot listen on host '999.1.1.1'"):
+        run_server(tmp_path / "nowhere", tmp_path / "s.db", host="999.1.1.1", port=port)
+    assert not list(tmp_path.glob("s.db*"))
+
+
+def test_a_sessions_side_info_has_the_field_cap_of_a_users(ease_dir, tmp_path):
+    """`PUT /users/x` refused more than 32 fields of info, `POST /recommend` took 95,000 (a 9 MB
+    answer of a note per field), without a key."""
+    from fewrec.serve.schemas import MAX_FIELDS
+
+    c = TestClient(
+        create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    )
+    many = {f"f{i}": 0 for i in range(MAX_FIELDS + 1)}
+    r = c.post("/recommend", json={"items": ["50"], "user_info": many, "k": 3})
+    assert r.status_code == 422 and f"at most {MAX_FIELDS} fields" in r.json()["message"]
+    assert rec(c, items=["50"], user_info={"age": 30}, k=3)["items"]

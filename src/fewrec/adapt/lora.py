@@ -42,7 +42,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field, field_validator
 
-from fewrec.errors import ConfigError, DataError, FewrecError, Settings
+from fewrec.errors import ConfigError, DataError, FewrecError, Settings, one_name_as_tuple
 from fewrec.text.encoder import mean_pool
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class LoraOptions(Settings):
     lora_dropout: float = Field(0.0, ge=0, lt=1)
     lora_targets: tuple[str, ...] = ("query", "value")
     """Linear layers that get adapters, among query, key, value, dense."""
+    _one_target = field_validator("lora_targets", mode="before")(one_name_as_tuple)
     lora_layers: int = Field(1, ge=1)
     """How many top transformer layers get adapters (the rest stay frozen and are cached)."""
     max_seq_length: int = Field(32, ge=4, le=512)

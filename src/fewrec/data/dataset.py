@@ -175,6 +175,15 @@ class Dataset:
                 f"{self.name}: the interactions' ratings must be finite numbers (none missing or infinite)",
                 fix="drop or fill the missing ones, and replace infinite ones",
             )
+        times = self.interactions["timestamp"]
+        if pd.api.types.is_datetime64_any_dtype(times):  # compared with Unix seconds elsewhere
+            self.interactions = self.interactions.assign(timestamp=_unix_seconds(times))
+        elif len(times) and (not pd.api.types.is_numeric_dtype(times) or pd.api.types.is_bool_dtype(times)):
+            raise DataError(
+                f"{self.name}: the interactions' timestamps must be numbers (Unix seconds) or datetimes, "
+                f"not {times.dtype}",
+                fix="load_interactions reads times written as text",
+            )
         self.interactions = keep_latest(self.interactions, self.name)
 
     # ------------------------------------------------------------------ sizes and views
@@ -492,11 +501,22 @@ def _sentences(parts: Iterable[str]) -> str:
     return out
 
 
+def _unix_seconds(times: pd.Series) -> np.ndarray:
+    """Datetimes as whole Unix seconds (a zone-aware time from its UTC instant)."""
+    if getattr(times.dt, "tz", None) is not None:
+        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
+    if times.isna().any():
+        raise DataError("an interaction's timestamp is missing (NaT)", fix="fill or drop those rows")
+    return times.astype("datetime64[s]").to_numpy().astype(np.int64)
+
+
 def field_text(value: Any) -> str:
     if isinstance(value, list | tuple | np.ndarray):
         return ", ".join(str(v) for v in value)
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float | np.floating) and np.isnan(value)):
         return ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():  # a year of 2000 in a
+        return str(int(value))  # float column (one item had none) read "2000.0" in the item's text
     return str(value)
 
 

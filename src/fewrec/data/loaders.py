@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import csv
 import logging
+import os
 import re
 import warnings
 from pathlib import Path
@@ -97,6 +98,12 @@ def read_table(
     if isinstance(source, pd.DataFrame):
         label = f"<{what} DataFrame>"
         frame = source.copy()
+    elif not isinstance(source, str | os.PathLike):  # a list of rows gave a TypeError of pathlib
+        raise DataError(
+            f"the {what} table must be a pandas DataFrame or the path of a CSV, TSV or Parquet file, "
+            f"not a {type(source).__name__}",
+            fix="pd.DataFrame(rows) makes a DataFrame of a list of dicts",
+        )
     else:
         path = Path(source)
         label = str(path)
@@ -508,6 +515,16 @@ def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
     spaces around an id are dropped, with a warning (" x" from "a, x, 5" was an item of its own)."""
     if isinstance(series.dtype, pd.CategoricalDtype):  # its values' own rules (1.0 was "1.0")
         series = series.astype(series.cat.categories.dtype)
+    if series.dtype == object:
+        nested = series.map(lambda v: isinstance(v, list | tuple | set | dict | np.ndarray)).to_numpy()
+        if nested.any():  # "[1, 2]" was read as an id
+            row = int(np.flatnonzero(nested)[0])
+            raise DataError(
+                f"column {series.name!r} holds a {type(series.iloc[row]).__name__} at {_row(label, row)}, "
+                "not one id",
+                source=label,
+                fix="one row per id (DataFrame.explode splits lists into rows)",
+            )
     if pd.api.types.is_float_dtype(series) or series.dtype == object:
         ids = series.map(_id_text).astype(str)
     else:
@@ -524,13 +541,13 @@ def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
             ids.iloc[row],
             _row(label, row),
         )
-        blank = np.flatnonzero((stripped == "").to_numpy())
-        if len(blank):
-            raise DataError(
-                f"column {series.name!r} has an id of only spaces at {_row(label, int(blank[0]))}",
-                source=label,
-                fix=f"fill or drop rows without {series.name}",
-            )
+    blank = np.flatnonzero((stripped == "").to_numpy())
+    if len(blank):  # an empty id ("" in a DataFrame) is no id: add_items refuses one too
+        raise DataError(
+            f"column {series.name!r} has an empty id at {_row(label, int(blank[0]))}",
+            source=label,
+            fix=f"fill or drop rows without {series.name}",
+        )
     return stripped
 
 

@@ -173,7 +173,8 @@ def cold_user_split(
     """Hold out users; each test user reveals ``shots`` interactions, the rest are targets.
 
     The revealed ones are the earliest by time (or, with ``random_shots``, a seeded random pick).
-    Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19).
+    Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19;
+    past every user's count the test set is empty, which `evaluate_ranking` refuses).
     The held-out users are the same for every K with the same seed. 10% of the remaining users
     form a validation set built the same way (they stay out of training too).
     """
@@ -423,4 +424,6 @@ def make_split(data: Dataset, protocol: str, seed: int = 0, shots: int = 5) -> S
         return cold_user_split(data, shots=shots, seed=seed)
     if protocol == "cold-item":
         return cold_item_split(data, seed)
+    if protocol == "tallrec":
+        raise ConfigError("the tallrec protocol has samples, not a ranking split: use tallrec_split")
     raise ConfigError(f"unknown ranking protocol {protocol!r}; use one of {PROTOCOLS}")

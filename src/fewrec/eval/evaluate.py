@@ -133,6 +133,10 @@ def evaluate_ranking(
     ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
     """
     ks = _check_ks(ks)
+    if not len(evalset):  # every metric would be the mean of nothing (NaN)
+        raise DataError(
+            "the evaluation set has no queries", fix="check the split: it held out no users or items"
+        )
     n_targets = np.diff(evalset.targets.indptr)
     if (n_targets == 0).any():  # every metric would count them as misses
         raise DataError(

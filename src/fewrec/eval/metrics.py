@@ -139,9 +139,24 @@ def _discounts(k: int) -> np.ndarray:
     return 1.0 / np.log2(np.arange(2, k + 2))
 
 
+def _check_hits(hits: np.ndarray, n_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hits (queries x ranks, each 0..1) and one target count per query, consistent: a query
+    with more hits than targets gave an NDCG above 1."""
+    hits, n_targets = np.asarray(hits), np.asarray(n_targets)
+    if hits.ndim != 2 or n_targets.shape != (hits.shape[0],):
+        raise DataError(
+            f"hits must be (queries x ranks) and n_targets one count per query, got {hits.shape} "
+            f"and {n_targets.shape}"
+        )
+    if (hits.sum(axis=1) > n_targets + 1e-6).any():
+        raise DataError("a query has more hits than targets", fix="give each query's number of target items")
+    return hits, n_targets
+
+
 def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """Binary-relevance NDCG@k per query; the ideal DCG uses min(n_targets, k) hits."""
     k = check_k(k)
+    hits, n_targets = _check_hits(hits, n_targets)
     disc = _discounts(k)
     dcg = (hits[:, :k] * disc[: hits[:, :k].shape[1]]).sum(axis=1)
     ideal_cum = np.concatenate([[0.0], np.cumsum(disc)])
@@ -152,6 +167,7 @@ def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
 def recall_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """Share of a query's targets found in its top k."""
     k = check_k(k)
+    hits, n_targets = _check_hits(hits, n_targets)
     h = hits[:, :k].sum(axis=1).astype(np.float64)
     return np.divide(h, n_targets, out=np.zeros_like(h), where=n_targets > 0)
 
@@ -178,8 +194,12 @@ def reciprocal_rank(
     targets are all scored -inf (or NaN) gets 0, as such ranks are never hits in the top-k
     lists: the model does not recommend those items (an ID-only model and a cold item).
     """
+    scores = np.asarray(scores)
     t = targets.tocsr()
     ex = excluded.tocsr() if excluded is not None else None
+    for what, m in (("targets", t), ("excluded", ex)):
+        if m is not None and (scores.ndim != 2 or m.shape != scores.shape):
+            raise DataError(f"scores {scores.shape} and {what} {m.shape} differ in shape (queries x items)")
     out = np.zeros(len(scores))
     for i in range(len(scores)):
         tgt = t.indices[t.indptr[i] : t.indptr[i + 1]]
@@ -221,11 +241,14 @@ def expected_reciprocal_rank(above: int, tied: int, tied_targets: int) -> float:
 
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney U, ties count one half)."""
-    labels = np.asarray(labels).astype(bool)
+    """Area under the ROC curve (Mann-Whitney U, ties count one half); ``labels`` are booleans
+    or 0/1."""
+    labels = _binary(labels)
     scores = np.asarray(scores, dtype=np.float64)
     if labels.shape != scores.shape:
         raise DataError(f"labels {labels.shape} and scores {scores.shape} differ in shape")
+    if np.isnan(scores).any():
+        raise DataError(f"{int(np.isnan(scores).sum())} scores are NaN", fix="score every sample")
     n_pos, n_neg = labels.sum(), (~labels).sum()
     if n_pos == 0 or n_neg == 0:
         raise DataError("AUC needs both positive and negative labels")
@@ -233,6 +256,17 @@ def auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
     ranks = rankdata(scores)
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def _binary(labels: np.ndarray) -> np.ndarray:
+    """Labels as booleans; only booleans and the numbers 0 and 1 are labels ("no" read as True)."""
+    values = np.asarray(labels)
+    if values.dtype != bool:
+        numeric = np.issubdtype(values.dtype, np.number)
+        if not numeric or not np.isin(values, (0, 1)).all():
+            shown = np.unique(values)[:5].tolist() if values.size else []
+            raise DataError(f"labels must be booleans or 0/1, got values such as {shown}")
+    return values.astype(bool)
 
 
 def auc_ci(
@@ -271,6 +305,8 @@ def _paired(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndar
     t, p = np.asarray(y_true, dtype=np.float64), np.asarray(y_pred, dtype=np.float64)
     if t.shape != p.shape:
         raise DataError(f"true values {t.shape} and predictions {p.shape} differ in shape")
+    if not t.size:
+        raise DataError("no values to compare (an error of nothing is undefined)")
     return t, p
 
 
@@ -292,6 +328,8 @@ def catalogue_coverage(top: np.ndarray, n_items: int, shown: np.ndarray | None =
     ``shown`` (same shape as ``top``) marks the ranks that hold a recommendation; the others
     (e.g. -inf-scored ranks, only the tie order of items a model cannot score) are left out.
     """
+    if not is_whole_number(n_items) or n_items < 1:
+        raise ArgumentError(f"n_items must be a whole number >= 1, got {n_items!r}")
     return len(np.unique(top if shown is None else top[shown])) / float(n_items)
 
 
@@ -386,6 +424,11 @@ def _percentile_bootstrap(
     """Percentile CI of ``statistic(idx)``, idx: (n_boot x n) users drawn with replacement;
     with ``skip_nan`` the draws whose statistic is undefined (NaN) are left out, and when more
     than the share ``max_skipped`` of them are, the CI is (NaN, NaN)."""
+    ok = isinstance(level, float | int | np.floating) and not isinstance(level, bool)
+    if not ok or not 0 < level < 1:
+        raise ArgumentError(f"level must be a share between 0 and 1, got {level!r}", fix="level=0.95")
+    if not is_whole_number(n_boot) or n_boot < 1:
+        raise ArgumentError(f"n_boot must be a whole number >= 1, got {n_boot!r}", fix="n_boot=1000")
     if n == 0:
         return (float("nan"), float("nan"))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))

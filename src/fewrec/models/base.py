@@ -211,7 +211,9 @@ class Query:
     def __post_init__(self) -> None:
         """Type checks: a mistyped query is an error that says so, never a silent misreading
         (a string of items would otherwise be read character by character)."""
-        if self.user is not None and not isinstance(self.user, str | int | np.integer):
+        if self.user is not None and (
+            not isinstance(self.user, str | int | np.integer) or isinstance(self.user, bool | np.bool_)
+        ):  # True was the user "True"
             raise ArgumentError(f"Query.user must be a user id (str or int), got {type(self.user).__name__}")
         self.items = _id_list(self.items, "Query.items", "Query(items=['50', '181'])")
         if self.ratings is not None:
@@ -241,6 +243,16 @@ class Query:
                     f"query has {len(self.items)} items but {len(self.ratings)} ratings",
                     fix="give one rating per item, or none",
                 )
+            given: dict[str, float] = {}
+            for item, rating in zip(self.items, self.ratings, strict=True):
+                if given.setdefault(str(item), rating) != rating:  # the last one is read
+                    warnings.warn(
+                        f"item {item!r} is in the query twice, rated {given[str(item)]:g} and "
+                        f"{rating:g}; the last rating is used",
+                        UserWarning,
+                        stacklevel=3,
+                    )
+                    given[str(item)] = rating
         if self.text is not None and not isinstance(self.text, str):
             raise ArgumentError(f"Query.text must be a string, got {type(self.text).__name__}")
         if self.user_info is not None and not isinstance(self.user_info, dict):
@@ -279,6 +291,8 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
             continue
         if listy or col == "genres":
             info[col] = info[col].map(_as_list)
+        elif pd.api.types.is_datetime64_any_dtype(catalogue[col]):  # as text, the table could not save
+            info[col] = _like_dates(info[col], catalogue[col], col)
         elif not pd.api.types.is_numeric_dtype(catalogue[col]):
             info[col] = info[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
         else:
@@ -294,6 +308,22 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
                 numbers = numbers.astype("Int64")  # whole numbers stay whole: "1995", not "1995.0"
             info[col] = numbers
     return info
+
+
+def _like_dates(values: pd.Series, catalogue: pd.Series, col: str) -> pd.Series:
+    """New items' values of a date field as the catalogue's dates (its time zone, if any)."""
+    tz = getattr(catalogue.dt, "tz", None)
+    try:
+        dates = pd.to_datetime(values, errors="coerce", utc=tz is not None, format="mixed")
+    except (TypeError, ValueError):  # a mix of zone-aware and naive times
+        dates = pd.Series(pd.NaT, index=values.index)
+    bad = dates.isna() & values.map(lambda v: not _missing(v))
+    if bad.any():
+        raise DataError(
+            f"field {col!r} of the new items must be a date, got {values[bad].iloc[0]!r}",
+            fix=f"give {col} as a date such as '2021-10-22', or leave it empty",
+        )
+    return dates.dt.tz_convert(tz) if tz is not None else dates.astype(catalogue.dtype)
 
 
 def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -> None:
@@ -1684,8 +1714,13 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
     vocab = part("vocab.json", lambda: json.loads(_saved_file(files, "vocab.json").read()))
 
     def arrays_of():
-        with np.load(_saved_file(files, "state.npz"), allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        try:
+            with np.load(_saved_file(files, "state.npz"), allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except ValueError as exc:  # numpy takes any file that is no .npy/.npz for a pickle
+            if "pickle" not in str(exc):
+                raise
+            raise ValueError("not a NumPy .npz archive (the file is damaged or was replaced)") from None
 
     arrays = part("state.npz", arrays_of)
     users, items = part("vocab.json", lambda: (Vocabulary(vocab["users"]), Vocabulary(vocab["items"])))

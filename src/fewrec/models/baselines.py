@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from fewrec.data.dataset import MISSING_LEVEL, Dataset, field_levels, side_info_levels
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, one_name_as_tuple
 from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
 
 
@@ -44,6 +44,8 @@ class PopularityConfig(ModelConfig):
     "auto": every side-info column the data has."""
     segment_prior: float = Field(50.0, ge=0)
     """Pseudo-users of global popularity mixed into each segment's counts."""
+
+    _one_field = field_validator("segment_by", mode="before")(one_name_as_tuple)
 
 
 @register

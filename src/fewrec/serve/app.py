@@ -151,9 +151,32 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return _error(500, "internal", "internal error (logged on the server)", None)
+class CatchUnexpected:
+    """ASGI middleware: an unexpected error is logged and answered with a 500 body. (Starlette's
+    own handler of `Exception` re-raises it after answering, and uvicorn then closed the
+    connection, so a keep-alive client's next request failed with a reset.)"""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started:  # part of an answer went out: nothing to add to it
+                raise
+            log.exception("unexpected error on %s %s", scope.get("method"), scope.get("path"))
+            await _error(500, "internal", "internal error (logged on the server)", None)(scope, receive, send)
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -303,7 +326,7 @@ def create_app(
             raise FewrecError("create_app needs a model (a fitted Recommender or a saved model directory)")
         if not isinstance(model, Recommender):  # a wrong model path creates no store file
             check_model_dir(Path(model).expanduser())
-        engine = Engine(Store(store_path), model, exploration=exploration, index=index, model_root=model_root)
+        engine = _engine_or_no_store(store_path, model, exploration, index, model_root)
     keys = list(api_keys) if api_keys is not None else _keys_from_env()
     if not keys:
         log.warning("no API keys configured: anyone who can reach the service can write to it")
@@ -344,7 +367,7 @@ def create_app(
     app.add_exception_handler(ServeError, _serve_error)  # type: ignore[arg-type]
     app.add_exception_handler(FewrecError, _fewrec_error)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_middleware(CatchUnexpected)  # around BodyLimit and the routes (`serve` adds HostCheck outside)
 
     def require_key(x_api_key: Annotated[str | None, Header(alias=API_KEY_HEADER)] = None) -> None:
         if not keys:
@@ -481,7 +504,7 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
     def user_feedback(
         user_id: IdPath, limit: Annotated[int, QueryParam(ge=1, le=10_000)] = 100
     ) -> list[S.FeedbackOut]:
-        """The user's latest feedback events, oldest first."""
+        """The user's latest feedback events in the order they arrived (not by their timestamps)."""
         return engine.user_feedback(user_id, limit)
 
     @app.get("/users/{user_id:path}/recommend", response_model=S.RecommendResponse, tags=["recommend"])
@@ -559,6 +582,57 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
         return engine.swap(req.path)
 
 
+def _engine_or_no_store(
+    store_path: str | Path,
+    model: Recommender | str | Path,
+    exploration: ExplorationConfig | None,
+    index: str,
+    model_root: str | Path | None,
+) -> Engine:
+    """The engine on a store at ``store_path``; when it cannot start (a damaged model), a store
+    file it created is removed again (a failed start left an empty 53 KB store behind)."""
+    path = Path(store_path).expanduser()
+    created = not path.exists()
+    store = Store(store_path)
+    try:
+        return Engine(store, model, exploration=exploration, index=index, model_root=model_root)
+    except BaseException:
+        store.close()
+        if created:
+            for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse, before the model loads, an address the server could not listen on: uvicorn
+    reported a port in use only after startup, in its own words, and an unknown host as
+    "[Errno -2] Name or service not known" without naming it."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise FewrecError(
+            with_fix(
+                f"cannot listen on host {host!r}: {exc.strerror}",
+                "--host 127.0.0.1, or 0.0.0.0 for every address",
+            )
+        ) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise FewrecError(
+                with_fix(
+                    f"cannot listen on {host}:{port}: {exc.strerror}",
+                    "stop what uses the port, or choose another with --port",
+                )
+            ) from None
+
+
 def run_server(
     model: str | Path,
     store_path: str | Path,
@@ -586,6 +660,7 @@ def run_server(
 
     from fewrec.text.encoder import keep_query_texts
 
+    _check_address(host, port)
     keep_query_texts(False)  # users' sentences: in memory, not a disk write each and a row for good
     if blas_threads:
         from threadpoolctl import threadpool_limits

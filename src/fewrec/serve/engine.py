@@ -517,7 +517,8 @@ class Engine:
         return S.UserDeleted(id=user_id, deleted=True, feedback_deleted=n)
 
     def user_feedback(self, user_id: str, limit: int) -> list[S.FeedbackOut]:
-        """A user's latest ``limit`` feedback events, oldest first (`NotFoundError` as `get_user`)."""
+        """A user's latest ``limit`` feedback events, in the order they arrived, not by timestamp
+        (`NotFoundError` as `get_user`)."""
         self.get_user(user_id)
         return [_feedback_out(e) for e in self.store.feedback(user_id, limit=limit)]
 
@@ -806,9 +807,13 @@ class Engine:
             relevance = (st.vectors[hist] @ st.vectors[top].T).max(axis=1)
             keep = hist[np.argsort(-relevance, kind="stable")[:cap]]
         else:
+            # the query's items, latest first, that are in the history: a disliked (or a model's
+            # batch may drop others) is not, and keeping one gave a KeyError (HTTP 500)
             recent = st.model.fitted.items.lookup(list(query.items)[::-1])
-            latest = list(dict.fromkeys(int(i) for i in recent if i >= 0))
-            keep = np.array((latest + [int(i) for i in hist if i not in set(latest)])[:cap])
+            in_hist = set(hist.tolist())
+            latest = list(dict.fromkeys(int(i) for i in recent if int(i) in in_hist))
+            chosen = set(latest)
+            keep = np.array((latest + [int(i) for i in hist if int(i) not in chosen])[:cap], dtype=np.int64)
         pos = {int(i): v for i, v in zip(hist, vals, strict=True)}
         sub = sp.csr_matrix(
             (np.array([pos[int(i)] for i in keep], np.float32), (np.zeros(len(keep), int), keep)),

@@ -60,8 +60,8 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _check_fields(value: dict[str, Any]) -> dict[str, Any]:
-    if len(value) > MAX_FIELDS:
+def _check_fields(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is not None and len(value) > MAX_FIELDS:
         raise ValueError(f"at most {MAX_FIELDS} fields, got {len(value)}")
     return value
 
@@ -249,6 +249,8 @@ class RecommendRequest(RecommendOptions):
         None, description="What the session said it likes."
     )
     user_info: dict[FieldKey, Scalar] | None = Field(None, description="Side info of the session.")
+
+    _user_info = field_validator("user_info")(_check_fields)  # (a user's stored info has the cap)
 
     @model_validator(mode="after")
     def _ratings_match(self) -> RecommendRequest:

@@ -451,7 +451,7 @@ class Store:
         ]
 
     def feedback(self, user_id: str, limit: int = 1000) -> list[FeedbackRecord]:
-        """A user's latest ``limit`` events, oldest first."""
+        """A user's latest ``limit`` events to arrive, in that order (their timestamps aside)."""
         rows = (
             self._reader()
             .execute(

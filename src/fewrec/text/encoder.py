@@ -788,9 +788,11 @@ class TextEncoder:
                     out[i] = vec
             self.cache_hits = len(unique) - len(missing)
             self.cache_misses = len(missing)
-            if missing:
-                self._encode_missing(out, unique, keys, missing, progress, keep)
-            return out[rows]
+        # encoded outside the lock (the backend takes its own, a batch at a time): a service's
+        # query text, cached or not, waited behind a whole bulk write of item texts (20 s)
+        if missing:
+            self._encode_missing(out, unique, keys, missing, progress, keep)
+        return out[rows]
 
     def _encode_missing(
         self,
@@ -824,10 +826,11 @@ class TextEncoder:
                 if keep:
                     self.cache.put([keys[i] for i in batch], vecs)
                 else:
-                    for i, vec in zip(batch, vecs, strict=True):
-                        self._memory[keys[i]] = vec.copy()  # not a view of the batch
-                    while len(self._memory) > self.MEMORY_TEXTS:
-                        self._memory.popitem(last=False)
+                    with self._lock:
+                        for i, vec in zip(batch, vecs, strict=True):
+                            self._memory[keys[i]] = vec.copy()  # not a view of the batch
+                        while len(self._memory) > self.MEMORY_TEXTS:
+                            self._memory.popitem(last=False)
                 out[batch] = vecs
                 bar.update(len(batch))
         if not keep:

@@ -368,3 +368,61 @@ def test_cli_train_into_a_read_only_folder_is_one_error_line(tmp_path):
         locked.chmod(0o755)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "cannot save the model to" in flat(proc.stderr) and "Permission denied" in flat(proc.stderr)
+
+
+def test_audit_of_the_cli_on_own_data(tmp_path, short_histories, caplog):
+    """An audit of the CLI on small data of one's own: `--models ''` ran every default model
+    (the ensemble's minutes among them); `--output` naming a folder failed as a traceback after
+    the run; a Parquet file named .csv was "not valid utf-8" (advice: another encoding); a line
+    with a field too many blamed the separator, over two lines; a title column of another name
+    was read as text without a word; a bad template was shown as rewritten ("{title}" for the
+    "{name}" given); --min-rating on implicit data said ratings "run 1 to 1"; a split too small
+    named a setting the CLI has not."""
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    proc = fewrec("benchmark", "--models", "", *own)
+    assert proc.returncode != 0 and "--models names no model" in proc.stderr
+    (tmp_path / "folder").mkdir()
+    proc = fewrec("benchmark", "--models", "popularity", *own, "--output", str(tmp_path / "folder"))
+    assert proc.returncode != 0 and "is a folder; give a file path" in flat(proc.stderr)
+    assert "Traceback" not in proc.stderr and "train" not in proc.stderr
+    pd.read_csv(short_histories).to_parquet(tmp_path / "p.csv")
+    proc = fewrec("data", "info", "--interactions", str(tmp_path / "p.csv"))
+    assert "this is a Parquet file, not text. Fix: rename it to p.parquet" in flat(proc.stderr)
+    (tmp_path / "ragged.csv").write_text("user_id,item_id\na,x\nb,y,extra\n")
+    proc = fewrec("data", "info", "--interactions", str(tmp_path / "ragged.csv"))
+    assert "line 3 has 3 fields, the lines before it 2" in flat(proc.stderr)
+    items = tmp_path / "items.csv"
+    pd.DataFrame(
+        {"item_id": [f"i{i}" for i in range(40)], "name": [f"Gadget {i}" for i in range(40)]}
+    ).to_csv(items, index=False)
+    proc = fewrec("data", "info", *own, "--items", str(items))
+    assert proc.returncode == 0 and "no 'title' column (columns ['name'])" in caplog.text
+    assert "--title-col NAME" in caplog.text
+    proc = fewrec(
+        "data",
+        "info",
+        *own,
+        "--items",
+        str(items),
+        "--title-col",
+        "name",
+        "--item-template",
+        "{name}: {plot}",
+    )
+    assert "template '{name}: {plot}' names field 'plot'" in flat(proc.stderr)
+    proc = fewrec("train", "popularity", *own, "--min-rating", "4", "--output", str(tmp_path / "m"))
+    assert "the data are implicit" in flat(proc.stderr)
+    (tmp_path / "one.csv").write_text("user_id,item_id\na,x\n")
+    proc = fewrec(
+        "benchmark",
+        "--protocol",
+        "cold-user",
+        "--models",
+        "popularity",
+        "--interactions",
+        str(tmp_path / "one.csv"),
+    )
+    assert (
+        "it needs at least 3 users with interactions" in flat(proc.stderr)
+        and "test_fraction" not in proc.stderr
+    )

@@ -1176,3 +1176,37 @@ def test_a_single_segment_field_and_contradicting_query_ratings():
         Query(user=True)
     with pytest.warns(UserWarning, match="item '50' is in the query twice, rated 5 and 1"):
         Query(items=["50", "50"], ratings=[5, 1])
+
+
+def test_items_left_out_below_a_minimum_rating_are_never_recommended_back(tmp_path):
+    """An audit: `train --min-rating 1` on like/dislike data dropped the dislikes from training,
+    and with them from what the user had seen: item-kNN and EASE recommended a user's own
+    dislikes back to them (the train CLI's help suggests exactly this use)."""
+    from fewrec.data import load_interactions
+    from fewrec.errors import DataError
+    from fewrec.models.base import load_model
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u}", f"i{i}", int(rng.random() < 0.7))
+        for u in range(40)
+        for i in rng.choice(15, 6, replace=False)
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "liked"])
+    data = load_interactions(frame, columns={"rating": "liked", "timestamp": None})
+    liked = data.keep_ratings(1)
+    assert liked.left_out is not None and liked.left_out.nnz == int((frame["liked"] == 0).sum())
+    disliked = set(frame[(frame["user_id"] == "u0") & (frame["liked"] == 0)]["item_id"])
+    for name in ("ease", "itemknn"):
+        model = make_model(name).fit(liked)
+        for m in (model, load_model(model.save(tmp_path / name))):
+            recs = set(m.recommend(Query(user="u0"), k=15)["item"])
+            assert len(recs) == 15 - 6 and not recs & disliked
+        again = sorted(disliked)[0]  # liked now, in the query: history, so not "left out" for it
+        batch = model.batch_from_queries([Query(user="u0", items=[again], ratings=[1])])
+        assert model.fitted.items.index([again])[0] in batch.history.indices
+        assert again not in set(model.fitted.items.to_external(batch.disliked.indices))
+    with pytest.raises(DataError, match="the data are implicit"):
+        load_interactions(
+            frame.drop(columns="liked"), columns={"rating": None, "timestamp": None}
+        ).keep_ratings(4)

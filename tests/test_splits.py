@@ -130,3 +130,24 @@ def test_splits_too_small_to_hold_anything_out(ml100k):
     one_item = ml100k.with_interactions(ml100k.interactions[ml100k.interactions["item"] == 0])
     with pytest.raises(ConfigError, match="holds out no items"):
         cold_item_split(one_item, 0)
+
+
+def test_warm_split_tests_only_users_with_a_training_history():
+    """An audit: a user with one interaction went whole into the warm split's test set, a cold
+    user with an empty history among the warm ones; data of such users only was refused with
+    "users need more interactions", saying not how many."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    rows = [(f"u{u}", f"i{(u + j) % 12}") for u in range(20) for j in range(6)]
+    rows += [(f"solo{u}", f"i{u}") for u in range(10)]
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]))
+    split = warm_split(data, seed=0)
+    solo = data.users.lookup([f"solo{u}" for u in range(10)])
+    assert not set(split.test.users.tolist()) & set(solo.tolist())
+    assert np.diff(split.test.history.indptr).min() > 0
+    assert set(split.train.interactions["user"]) >= set(solo.tolist())  # kept, in training
+    alone = load_interactions(pd.DataFrame(rows[-10:], columns=["user_id", "item_id"]))
+    with pytest.raises(ConfigError, match=r"a user needs at least 2 interactions to be tested"):
+        warm_split(alone, seed=0)

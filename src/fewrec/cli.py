@@ -309,7 +309,12 @@ def benchmark(
     models: Annotated[
         str | None, typer.Option(help="comma-separated model names (default: every model of the protocol)")
     ] = None,
-    output: Annotated[Path | None, typer.Option(help="write the JSON result here")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="write the JSON result here, and its table beside it (the same name, .md); both are replaced"
+        ),
+    ] = None,
     seed: Annotated[
         int, typer.Option(help="split seed (models keep their own seed, 0 unless --set MODEL.seed=N)")
     ] = 0,
@@ -373,7 +378,11 @@ def benchmark(
                 "--set fewshot.seed=1 or --set lm-lora.lora.lr=0.01"
             )
         configs[model] = value
-    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    names = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
+    if names == []:  # "--models ''" ran every default model (the ensemble's minutes among them)
+        raise FewrecError(
+            "--models names no model. Fix: --models popularity,ease (see `fewrec models`), or leave it out"
+        )
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
     base = "popularity" if baseline is None else (None if baseline.lower() == "none" else baseline)
     chosen = names or DEFAULT_MODELS.get(protocol, [])
@@ -485,7 +494,8 @@ def train(
         float | None,
         typer.Option(
             help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
-            "are dislikes (models that do not read ratings count every interaction as interest)"
+            "are dislikes (models that do not read ratings count every interaction as interest); "
+            "the others are never recommended back to their users"
         ),
     ] = None,
     set_: Annotated[

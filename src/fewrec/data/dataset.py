@@ -143,6 +143,9 @@ class Dataset:
         user_info: one row per user in index order (may have no columns).
         name: a short name for reports.
         item_template: the `str.format` template that turns an item row into text.
+        left_out: users x items, the interactions `keep_ratings` left out (rated below its
+            minimum): a model fitted on the data never recommends them back to those users.
+            Other views of the data (`with_interactions`, the splits) do not keep it.
     """
 
     interactions: pd.DataFrame
@@ -152,6 +155,7 @@ class Dataset:
     user_info: pd.DataFrame = field(default_factory=pd.DataFrame)
     name: str = "custom"
     item_template: str | None = None
+    left_out: sp.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
@@ -252,14 +256,27 @@ class Dataset:
         """Only the interactions rated ``at_least`` or more: a like/dislike log (1/0) becomes
         likes only, which ID-only models need (they count every interaction as a sign of
         interest, a 0 too). The catalogue and users stay."""
-        kept = self.interactions[self.interactions["rating"].to_numpy() >= at_least]
+        keep = self.interactions["rating"].to_numpy() >= at_least
+        kept = self.interactions[keep]
         if kept.empty:
             lo, hi = self.interactions["rating"].min(), self.interactions["rating"].max()
+            if lo == hi:
+                raise DataError(
+                    f"every interaction is rated {lo:g}: the data are implicit, with no ratings to keep "
+                    "some of",
+                    fix="leave out the minimum rating (CLI: --min-rating), or load the rating column",
+                )
             raise DataError(
                 f"no interaction is rated {at_least:g} or more (ratings run {lo:g} to {hi:g})",
                 fix="give a lower minimum rating",
             )
-        return self.with_interactions(kept)
+        out = self.with_interactions(kept)
+        dropped = self.interactions[~keep]
+        out.left_out = sp.csr_matrix(
+            (np.ones(len(dropped), np.float32), (dropped["user"].to_numpy(), dropped["item"].to_numpy())),
+            shape=(self.n_users, self.n_items),
+        )
+        return out
 
     # ------------------------------------------------------------------ text
     def item_texts(self, template: str | None = None) -> list[str]:

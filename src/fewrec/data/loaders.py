@@ -140,6 +140,13 @@ def read_table(
                 if not compressed and len(delim) == 1:  # what the csv module can re-read
                     _TEXT_READ[label] = (delim, encoding)
         except UnicodeDecodeError:
+            with path.open("rb") as fh:
+                if fh.read(4) == b"PAR1":  # not text: "pass encoding='cp1252'" would read garbage
+                    raise DataError(
+                        "this is a Parquet file, not text",
+                        source=label,
+                        fix=f"rename it to {path.with_suffix('.parquet').name}",
+                    ) from None
             line, col = _first_undecodable(path, encoding)
             guess = _likely_encoding(path)
             raise DataError(
@@ -158,7 +165,16 @@ def read_table(
         except DataError:
             raise
         except (pd.errors.ParserError, AssertionError) as exc:  # AssertionError: pandas' python engine
-            why = str(exc) or "its rows do not all have as many fields as the header"
+            why = " ".join(str(exc).split()) or "its rows do not all have as many fields as the header"
+            ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", why)
+            if ragged:  # the separator is right; one line has a field too many
+                want, line, saw = ragged.groups()
+                raise DataError(
+                    f"line {line} has {saw} fields, the lines before it {want} (separator {delim!r})",
+                    source=label,
+                    fix="quote cells that hold the separator, or fix that line (if the file has another "
+                    "separator: sep=..., CLI: --sep)",
+                ) from None
             raise DataError(
                 f"cannot parse with separator {delim!r}: {why}",
                 source=label,
@@ -543,8 +559,9 @@ def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
         )
     blank = np.flatnonzero((stripped == "").to_numpy())
     if len(blank):  # an empty id ("" in a DataFrame) is no id: add_items refuses one too
+        kind = "an id of only spaces" if ids.iloc[int(blank[0])] else "an empty id"
         raise DataError(
-            f"column {series.name!r} has an empty id at {_row(label, int(blank[0]))}",
+            f"column {series.name!r} has {kind} at {_row(label, int(blank[0]))}",
             source=label,
             fix=f"fill or drop rows without {series.name}",
         )
@@ -652,6 +669,7 @@ def load_interactions(
     item_ext = _id_strings(inter[cols.item], ilabel).to_numpy()
 
     item_info = pd.DataFrame()
+    given_template = item_template  # (a renamed title or genre column is renamed in it too)
     if items is not None:
         key = cols.item_id or cols.item
         itab, tlabel = read_table(items, what="item", encoding=encoding, sep=sep, ids=(key,))
@@ -673,6 +691,14 @@ def load_interactions(
                     (b for b, a in zip(before, body.columns, strict=True) if b != a), chosen
                 )
         item_info = body.reset_index(drop=True)
+        if "title" not in columns_of and cols.title == "title" and len(body.columns):
+            log.warning(  # ("name" was read as text, and --title then found no item, unexplained)
+                "%s: no 'title' column (columns %s): lists and reasons name items by id, and a "
+                "query by title finds none; name the title column with title=... (CLI: --title-col "
+                "NAME), or pass title=None (CLI: --title-col '') to silence this",
+                tlabel,
+                [str(c) for c in body.columns],
+            )
         for field, column in columns_of.items():
             if column != field:
                 if column in item_info.columns and field in item_info.columns:
@@ -731,7 +757,10 @@ def load_interactions(
             fix="give the item table (CLI: --items), or no template",
         )
     if item_template is not None:  # a bad template fails here, not at the first item text
-        item_texts(pd.DataFrame([dict.fromkeys(item_info.columns, "x")]), item_template)
+        try:
+            item_texts(pd.DataFrame([dict.fromkeys(item_info.columns, "x")]), item_template)
+        except DataError as exc:  # in the user's own words: "{name}", not the "{title}" it became
+            raise DataError(str(exc).replace(repr(item_template), repr(given_template))) from None
     frame = pd.DataFrame(
         {
             "user": user_vocab.lookup(user_ext).astype(np.int32),

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,8 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError, DataError, is_whole_number
+
+log = logging.getLogger(__name__)
 
 PROTOCOLS = ("warm", "cold-user", "cold-item", "tallrec")
 COLD_USER_SHOTS = (0, 1, 3, 5, 10, 20)
@@ -111,11 +114,18 @@ def _check_fraction(test_fraction: Any) -> None:
         )
 
 
-def _check_sizes(n_train: int, n_test: int, what: str) -> None:
+def _check_sizes(n_train: int, n_test: int, what: str, n_total: int, test_fraction: float) -> None:
     if n_test == 0:
-        raise ConfigError(f"the split holds out no {what}: the data are too small for test_fraction")
+        need = int(np.ceil(0.5 / test_fraction))  # the held-out share rounds to one
+        raise ConfigError(
+            f"the split holds out no {what}: {test_fraction:.0%} of the data's {n_total} {what} is none; "
+            f"it needs at least {need} {what} with interactions"
+        )
     if n_train == 0:
-        raise ConfigError("the split leaves no training interactions; lower test_fraction or add data")
+        raise ConfigError(
+            f"the split leaves no training interactions: all {n_total} {what} are held out; "
+            "add data (or lower test_fraction)"
+        )
 
 
 def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
@@ -130,19 +140,27 @@ def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
     rng = np.random.default_rng(seed)
     inter = data.interactions
     part = np.zeros(len(inter), dtype=np.int8)
+    too_few = 0
     for _, idx in inter.groupby("user", sort=True).indices.items():
         idx = rng.permutation(idx)
         n = len(idx)
         n_train = int(np.floor(n * ratios[0]))
+        if n_train == 0:  # no history to be warm with: a cold user among the warm ones (all train)
+            too_few += 1
+            continue
         n_valid = int(np.floor(n * ratios[1]))
         part[idx[n_train : n_train + n_valid]] = 1
         part[idx[n_train + n_valid :]] = 2
+    if too_few:
+        log.info("warm split: %d users with too few interactions for a training one are not tested", too_few)
     train = inter[part == 0]
     valid, test = inter[part == 1], inter[part == 2]
     if len(test) == 0 or len(train) == 0:
+        sizes = range(1, 100_000)
+        least = next((n for n in sizes if 1 <= np.floor(n * r[0]) < n - np.floor(n * r[1])), "many")
         raise ConfigError(
-            f"the warm split has {len(train)} training and {len(test)} test interactions: users need "
-            "more interactions for these ratios"
+            f"the warm split has {len(train)} training and {len(test)} test interactions: a user needs at "
+            f"least {least} interactions to be tested with these ratios ({r[0]:g}, {r[1]:g}, {r[2]:g})"
         )
     users = np.unique(inter["user"].to_numpy())
     n_items = data.n_items
@@ -192,7 +210,7 @@ def cold_user_split(
     valid_users = np.sort(perm[n_test : n_test + n_valid])
     held = np.concatenate([test_users, valid_users])
     train = inter[~inter["user"].isin(held).to_numpy()]
-    _check_sizes(len(train), n_test, "users")
+    _check_sizes(len(train), n_test, "users", len(users), test_fraction)
 
     def build(group: np.ndarray, offset: int) -> EvalSet:
         sub = inter[inter["user"].isin(group).to_numpy()]
@@ -238,7 +256,7 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
     held = np.concatenate([cold, cold_valid])
     is_held = inter["item"].isin(held).to_numpy()
     train = inter[~is_held]
-    _check_sizes(len(train), n_test, "items")
+    _check_sizes(len(train), n_test, "items", len(items), test_fraction)
 
     def build(group: np.ndarray) -> EvalSet:
         tgt = inter[inter["item"].isin(group).to_numpy()]

@@ -835,6 +835,11 @@ def check_result_path(path: str | Path) -> Path:
             f"{path}: give the JSON path ({path.with_suffix('.json')}); the .md table is written "
             "beside it, and would overwrite it"
         )
+    for target in (path, path.with_suffix(".md")):
+        if target.is_dir():  # found only when the run was done, as a traceback
+            raise ConfigError(
+                f"{target} is a folder; give a file path for the result, e.g. {target / 'result.json'}"
+            )
     return path
 
 

@@ -533,6 +533,9 @@ class FitState:
     user_info: pd.DataFrame = field(default_factory=pd.DataFrame)
     """The training users' side info (a row per user of ``users``; no columns without any):
     a query naming a known user gets it, as the benchmarks give it to known users."""
+    left_out: sp.csr_matrix | None = None
+    """Users x items the model was not trained on but the users had (`Dataset.left_out`: rated
+    below a minimum): never recommended back to them."""
     popularity: np.ndarray = field(init=False, repr=False)
     rating_range: tuple[float, float] = field(init=False, repr=False)
     """The lowest and highest training rating (equal for implicit data)."""
@@ -683,7 +686,14 @@ class Recommender(ABC):
             del self.__dict__[name]
         try:
             self.state_ = FitState(
-                data.users, data.items, train, like, data.item_info, data.item_template, data.user_info
+                data.users,
+                data.items,
+                train,
+                like,
+                data.item_info,
+                data.item_template,
+                data.user_info,
+                data.left_out.tocsr() if data.left_out is not None and data.left_out.nnz else None,
             )
             self._fit(data)
         except BaseException:
@@ -910,7 +920,9 @@ class Recommender(ABC):
         n_train = np.diff(st.train.indptr)
         users = np.full(len(queries), -1, dtype=np.int64)
         rows, cols, vals = [], [], []
-        low_rows, low_cols = [], []  # the query's own dislikes (not the training history's)
+        # the query's own dislikes (not the training history's), and a known user's items left
+        # out of training (`FitState.left_out`): never recommended back
+        low_rows, low_cols = [], []
         info: list[dict] = [{} for _ in queries]  # a known user's stored side info, then the query's
         for q_i, q in enumerate(queries):
             if q.user is not None:
@@ -922,6 +934,12 @@ class Recommender(ABC):
                     cols.extend(st.train.indices[lo:hi])
                     vals.extend(st.train.data[lo:hi])
                     rows.extend([q_i] * (hi - lo))
+                if u >= 0 and st.left_out is not None:  # (a query item rated anew is its history)
+                    asked = set(st.items.lookup(list(q.items)).tolist()) if len(q.items) else set()
+                    out = st.left_out.indices[st.left_out.indptr[u] : st.left_out.indptr[u + 1]]
+                    out = [int(i) for i in out if int(i) not in asked]
+                    low_cols.extend(out)
+                    low_rows.extend([q_i] * len(out))
             if len(q.items):
                 idx = st.items.index(q.items, what="history item")
                 if q.ratings is not None:
@@ -946,6 +964,8 @@ class Recommender(ABC):
         if low_rows:
             ones = np.ones(len(low_rows), dtype=np.float32)
             disliked = sp.csr_matrix((ones, (low_rows, low_cols)), shape=hist.shape)
+            disliked.sum_duplicates()
+            disliked.data[:] = 1.0  # a mark (a left-out item disliked again summed to 2)
         texts = [q.text for q in queries]
         info = [{**stored, **(q.user_info or {})} for stored, q in zip(info, queries, strict=True)]
         return QueryBatch(
@@ -1331,6 +1351,8 @@ class Recommender(ABC):
         arrays.update(
             {"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr}
         )
+        if st.left_out is not None:
+            arrays.update({"left_out.indices": st.left_out.indices, "left_out.indptr": st.left_out.indptr})
         # Written whole into a sibling folder, then swapped in: replacing the files one by one,
         # a save cut short loaded silently with the new arrays and the old ids
         try:
@@ -1752,6 +1774,11 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
     if "genres" in item_info.columns:  # models saved before empty genres were kept as lists: None
         item_info["genres"] = item_info["genres"].map(lambda g: [] if g is None else list(g))
     user_info = saved_frame("users.parquet", "user_fields", "user side info", len(users), "users")
+    left_out = None
+    if "left_out.indptr" in arrays:
+        lo_indices = arrays["left_out.indices"]
+        ones = np.ones(len(lo_indices), np.float32)
+        left_out = sp.csr_matrix((ones, lo_indices, arrays["left_out.indptr"]), shape=train.shape)
     model.state_ = FitState(
         users,
         items,
@@ -1760,6 +1787,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
         item_info,
         meta.get("item_template"),
         user_info,
+        left_out,
     )
     part(
         "state.npz",

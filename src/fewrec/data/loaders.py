@@ -168,9 +168,9 @@ def read_table(
             why = " ".join(str(exc).split()) or "its rows do not all have as many fields as the header"
             ragged = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", why)
             if ragged:  # the separator is right; one line has a field too many
-                want, line, saw = ragged.groups()
+                want, where, saw = ragged.groups()
                 raise DataError(
-                    f"line {line} has {saw} fields, the lines before it {want} (separator {delim!r})",
+                    f"line {where} has {saw} fields, the lines before it {want} (separator {delim!r})",
                     source=label,
                     fix="quote cells that hold the separator, or fix that line (if the file has another "
                     "separator: sep=..., CLI: --sep)",

@@ -429,6 +429,7 @@ def _percentile_bootstrap(
         raise ArgumentError(f"level must be a share between 0 and 1, got {level!r}", fix="level=0.95")
     if not is_whole_number(n_boot) or n_boot < 1:
         raise ArgumentError(f"n_boot must be a whole number >= 1, got {n_boot!r}", fix="n_boot=1000")
+    n_boot = int(n_boot)
     if n == 0:
         return (float("nan"), float("nan"))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))

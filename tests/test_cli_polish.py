@@ -426,3 +426,29 @@ def test_audit_of_the_cli_on_own_data(tmp_path, short_histories, caplog):
         "it needs at least 3 users with interactions" in flat(proc.stderr)
         and "test_fraction" not in proc.stderr
     )
+
+
+def test_a_short_list_says_why(tmp_path, short_histories):
+    """`recommend --k 1000` on a catalogue of 40 gave fewer rows without a word."""
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    assert fewrec("train", "popularity", *own, "--output", str(tmp_path / "m")).returncode == 0
+    proc = fewrec("recommend", str(tmp_path / "m"), "--user", "u3", "--k", "1000")
+    assert proc.returncode == 0
+    assert "34 items, not 1000: the rest of the catalogue's 40 items are in the history" in flat(proc.stderr)
+
+
+def test_benchmark_takes_a_minimum_rating_as_train_does(tmp_path):
+    """`train` had --min-rating for like/dislike logs and `benchmark` had not: a log's 0s were
+    scored as interest, and as targets to find."""
+    rows = [(f"u{u}", f"i{(u * 5 + j) % 30}", int((u + j) % 3 > 0)) for u in range(60) for j in range(10)]
+    path = tmp_path / "likes.csv"
+    pd.DataFrame(rows, columns=["user_id", "item_id", "liked"]).to_csv(path, index=False)
+    out = tmp_path / "r.json"
+    args = ["--interactions", str(path), "--rating-col", "liked", "--time-col", "", "--models", "popularity"]
+    assert fewrec("benchmark", *args, "--min-rating", "1", "--output", str(out)).returncode == 0
+    result = json.loads(out.read_text())
+    assert result["dataset"] == "likes rated >= 1"
+    from fewrec.data import load_interactions
+
+    liked = load_interactions(path, columns={"rating": "liked", "timestamp": None}).keep_ratings(1)
+    assert result["data_fingerprint"] == liked.fingerprint()  # the 0s left out of the data scored

@@ -1210,3 +1210,13 @@ def test_items_left_out_below_a_minimum_rating_are_never_recommended_back(tmp_pa
         load_interactions(
             frame.drop(columns="liked"), columns={"rating": None, "timestamp": None}
         ).keep_ratings(4)
+
+
+def test_an_unseen_side_info_number_is_named_with_the_decade_it_was_read_as(ml100k):
+    """`--info age=99` said "age=99 was never seen in training": it is the decade 90 that
+    training never saw (ages go by decade)."""
+    model = make_model("popularity", segment_by="auto").fit(ml100k)
+    notes = model.query_notes(Query(user_info={"age": 99, "occupation": "astronaut"}))
+    assert notes[0] == "age=99 (read as the decade 90s) was never seen in training, so it counts as unknown"
+    assert notes[1] == "occupation='astronaut' was never seen in training, so it counts as unknown"
+    assert model.query_notes(Query(user_info={"age": 35})) == []

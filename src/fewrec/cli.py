@@ -169,6 +169,14 @@ SepOpt = Annotated[
         help="CSV field separator of every file, e.g. ';' or '\\t' (default: each file's, from its header)"
     ),
 ]
+MinRatingOpt = Annotated[
+    float | None,
+    typer.Option(
+        help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
+        "are dislikes (models that do not read ratings count every interaction as interest); "
+        "the others are never recommended back to their users"
+    ),
+]
 ItemTemplateOpt = Annotated[
     str | None,
     typer.Option(
@@ -347,6 +355,7 @@ def benchmark(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
+    min_rating: MinRatingOpt = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="model.key=value config override (nested: lm-lora.lora.lr=0.01)"),
@@ -391,7 +400,13 @@ def benchmark(
     own = _own_data(**_data_options(locals()))
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
-    data = dataset if own is None else own
+    data: str | Dataset = dataset if own is None else own
+    if min_rating is not None:  # as `train` does: a like/dislike log's 0s are no interest
+        from fewrec.data.movielens import load_dataset
+
+        kept = (load_dataset(dataset) if own is None else own).keep_ratings(min_rating)
+        kept.name = f"{kept.name} rated >= {min_rating:g}"
+        data = kept
     options = _BenchmarkOptions(
         dataset=data, seed=seed, shots=ks, reveal=reveal, configs=configs, progress=True
     )
@@ -490,14 +505,7 @@ def train(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
-    min_rating: Annotated[
-        float | None,
-        typer.Option(
-            help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
-            "are dislikes (models that do not read ratings count every interaction as interest); "
-            "the others are never recommended back to their users"
-        ),
-    ] = None,
+    min_rating: MinRatingOpt = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)")
     ] = None,
@@ -627,6 +635,17 @@ def recommend(
         what = "every candidate is unknown or in the history" if candidate else "every item is in the history"
         err.print(f"[yellow]note:[/yellow] nothing left to recommend: {what}")
         return
+    if len(recs) < k:  # say why the list is short (k = 1000 on 30 items gave 22 rows, unexplained)
+        pool = (
+            f"of the {len(candidate)} candidates"
+            if candidate
+            else f"of the catalogue's {rec.n_items:,} items"
+        )
+        err.print(
+            f"[yellow]note:[/yellow] {len(recs)} items, not {k}: the rest {pool} are in the history, "
+            "disliked or unknown to the model",
+            highlight=False,
+        )
     print_recommendations(
         console,
         recs,

@@ -262,6 +262,14 @@ class Query:
             )
 
 
+def _binned(value: Any, level: str) -> bool:
+    """Whether a side-info number was read as another level (its decade: 99 as "90")."""
+    try:
+        return float(level) != float(value)
+    except (TypeError, ValueError):
+        return False
+
+
 def _blank_like(column: pd.Series, n: int) -> pd.Series:
     """``n`` missing values of ``column``'s kind, so that appending them keeps its type (whole
     numbers stay whole, dates stay dates): a year of 1995 read "1995.0" beside a float NaN."""
@@ -832,8 +840,10 @@ class Recommender(ABC):
         for key, value in info.items():
             if key not in fields:
                 notes.append(f"{self.name} does not read the side-info field {key!r} (only {fields})")
-            elif (key, str(side_info_levels(pd.Series([value]), by_field[key])[0])) not in known:
-                notes.append(f"{key}={value!r} was never seen in training, so it counts as unknown")
+            elif (key, level := str(side_info_levels(pd.Series([value]), by_field[key])[0])) not in known:
+                # an age of 99 is read by decade: it is "90", not 99, that training never saw
+                read = f" (read as the decade {level}s)" if _binned(value, level) else ""
+                notes.append(f"{key}={value!r}{read} was never seen in training, so it counts as unknown")
         return notes
 
     def _text_notes(self, text: str) -> list[str]:

@@ -1368,3 +1368,21 @@ def test_a_sessions_side_info_has_the_field_cap_of_a_users(ease_dir, tmp_path):
     r = c.post("/recommend", json={"items": ["50"], "user_info": many, "k": 3})
     assert r.status_code == 422 and f"at most {MAX_FIELDS} fields" in r.json()["message"]
     assert rec(c, items=["50"], user_info={"age": 30}, k=3)["items"]
+
+
+def test_numbers_as_text_blank_items_and_undecodable_ids_are_refused(ease_dir, tmp_path):
+    """An audit: {"k": "5"} and a rating "4" were read as numbers; an item of only a blank
+    title was stored and recommended; "%ff%fe" in a path became the id "\\ufffd\\ufffd"."""
+    c = TestClient(
+        create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    )
+    r = c.post("/recommend", json={"items": ["50"], "k": "5"})
+    assert r.status_code == 422 and "must be a number, not the text '5'" in r.json()["message"]
+    event = {"user": "a", "item": "50", "kind": "rating", "value": "4"}
+    assert c.post("/feedback", json=event, headers=AUTH).status_code == 422
+    r = c.put("/items/blank", json={"title": "   "}, headers=AUTH)
+    assert r.status_code == 422 and "needs a title, a text or some fields" in r.json()["message"]
+    r = c.put("/users/%ff%fe", json={}, headers=AUTH)
+    assert r.status_code == 422 and "U+FFFD" in r.json()["message"]
+    assert c.put("/users/caf%C3%A9", json={}, headers=AUTH).status_code in (200, 201)
+    assert rec(c, items=["50"], k=5)["items"]

@@ -43,7 +43,9 @@ DEFAULT_MAX_BODY = 1 << 20
 API_KEY_HEADER = "X-API-Key"
 
 # an id may hold "/" but not end with one ("/items/50/" is no item "50/"; it was a redirect)
-ID_PATH_PATTERN = r"^([^\x00-\x20\x7f/]|[^\x00-\x20\x7f][^\x00-\x1f\x7f]*[^\x00-\x20\x7f/])$"
+ID_PATH_PATTERN = (
+    r"^([^\x00-\x20\x7f/\ufffd]|[^\x00-\x20\x7f\ufffd][^\x00-\x1f\x7f\ufffd]*[^\x00-\x20\x7f/\ufffd])$"
+)
 IdPath = Annotated[str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=ID_PATH_PATTERN)]
 ITEM_ROUTES = ("/similar",)
 USER_ROUTES = ("/feedback", "/recommend")
@@ -111,7 +113,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         message = e.get("msg", "")
         pattern = (e.get("ctx") or {}).get("pattern")
         if e.get("type") == "string_pattern_mismatch" and pattern in (S.ID_PATTERN, ID_PATH_PATTERN):
-            message = "an id holds no control characters, nor spaces at its start or end"
+            message = (
+                "an id holds no control characters or undecodable bytes (U+FFFD), nor spaces at its "
+                "start or end"
+            )
             message += " (nor ends in '/')" if where == "path" else ""
         json_body = "json" in request.headers.get("content-type", "").lower()
         if loc == ("body",) and not json_body and e.get("type") in ("model_attributes_type", "dict_type"):

@@ -28,8 +28,9 @@ MAX_HISTORY = 500
 MAX_K = 100
 MAX_BATCH = 1_000
 
-ID_PATTERN = r"^[^\x00-\x20\x7f]([^\x00-\x1f\x7f]*[^\x00-\x20\x7f])?$"
-"""No control characters, and no space at either end ("196 " made a user of its own)."""
+ID_PATTERN = r"^[^\x00-\x20\x7f\ufffd]([^\x00-\x1f\x7f\ufffd]*[^\x00-\x20\x7f\ufffd])?$"
+"""No control characters, and no space at either end ("196 " made a user of its own); no U+FFFD,
+what a URL's undecodable bytes ("%ff") are read as."""
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
 FieldKey = Annotated[
     str, StringConstraints(min_length=1, max_length=MAX_FIELD_KEY, pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
@@ -40,9 +41,12 @@ FieldValue = Scalar | Annotated[list[Scalar], Field(max_length=MAX_LIST)]
 
 
 def _no_bool(value: Any) -> Any:
-    """JSON ``true`` is no number (pydantic took it as 1: a rating of 1 star, a k of 1)."""
+    """JSON ``true`` is no number (pydantic took it as 1: a rating of 1 star, a k of 1), nor is
+    a string ("5" was read as 5, where the API says it refuses wrong types)."""
     if isinstance(value, bool):
         raise ValueError("must be a number, not true or false")
+    if isinstance(value, str):
+        raise ValueError(f"must be a number, not the text {value[:20]!r}")
     return value
 
 
@@ -83,7 +87,7 @@ class ItemIn(Strict):
 
     @model_validator(mode="after")
     def _has_text(self) -> ItemIn:
-        if not (self.title or self.text or self.fields):
+        if not ((self.title or "").strip() or (self.text or "").strip() or self.fields):  # "   " is none
             raise ValueError("an item needs a title, a text or some fields")
         return self
 

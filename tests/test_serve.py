@@ -1386,3 +1386,22 @@ def test_numbers_as_text_blank_items_and_undecodable_ids_are_refused(ease_dir, t
     assert r.status_code == 422 and "U+FFFD" in r.json()["message"]
     assert c.put("/users/caf%C3%A9", json={}, headers=AUTH).status_code in (200, 201)
     assert rec(c, items=["50"], k=5)["items"]
+
+
+def test_a_union_fields_error_names_its_cause_not_the_first_member(ease_dir, tmp_path):
+    """An audit: a field of 65 values, or of a 1,001-character text, was "Input should be a valid
+    number" (the first member of the union it failed), and a null side-info value too."""
+    c = TestClient(
+        create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    )
+    r = c.put("/items/x3", json={"fields": {"a": list(range(65))}}, headers=AUTH)
+    assert r.status_code == 422 and "at most 64 items" in r.json()["message"], r.json()["message"]
+    r = c.put("/items/x3", json={"fields": {"a": ["x" * 1001]}}, headers=AUTH)
+    assert r.status_code == 422 and "at most 1000 characters" in r.json()["message"], r.json()["message"]
+    r = c.post("/recommend", json={"user_info": {"age": None}})
+    assert (
+        r.status_code == 422
+        and r.json()["message"] == "user_info.age: must not be null: give a value, or leave the key out"
+    )
+    r = c.post("/recommend", json={"k": 0})
+    assert r.status_code == 422 and r.json()["field"] == "k"

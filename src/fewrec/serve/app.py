@@ -123,7 +123,21 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             message += " (send the body as JSON, with the header Content-Type: application/json)"
         errors.append({"field": _field(loc), "location": where, "message": message})
     first = errors[0] if errors else {"field": "body", "message": "invalid request"}
+    # a value of a union (a field of an item: number, text or list) fails each member: pydantic's
+    # first complaint ("Input should be a valid number") hid the cause ("at most 64 items")
+    raw = [e for e in exc.errors() if e.get("type") != "json_invalid"]
+    if len(raw) == len(errors) and len(raw) > 1:
+        causes = [i for i, e in enumerate(raw) if not _is_type_mismatch(e.get("type", ""))]
+        if causes:
+            first = errors[causes[0]]
+        elif raw[0].get("input", ...) is None:  # null for a value that takes none
+            first = {**first, "message": "must not be null: give a value, or leave the key out"}
     return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
+
+
+def _is_type_mismatch(kind: str) -> bool:
+    """A pydantic error of a value of the wrong type (each member of a union gives one)."""
+    return kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "literal_error")
 
 
 async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:

@@ -452,3 +452,5 @@ def test_benchmark_takes_a_minimum_rating_as_train_does(tmp_path):
 
     liked = load_interactions(path, columns={"rating": "liked", "timestamp": None}).keep_ratings(1)
     assert result["data_fingerprint"] == liked.fingerprint()  # the 0s left out of the data scored
+    proc = fewrec("benchmark", "--protocol", "tallrec", *args, "--min-rating", "1")
+    assert proc.returncode != 0 and "--min-rating would leave the dislikes out" in flat(proc.stderr)

@@ -355,7 +355,13 @@ def benchmark(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
-    min_rating: MinRatingOpt = None,
+    min_rating: Annotated[
+        float | None,
+        typer.Option(
+            help="evaluate on the interactions rated at least this (the data `train --min-rating` "
+            "trains on): the others are left out of the data, as if never made"
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="model.key=value config override (nested: lm-lora.lora.lr=0.01)"),
@@ -401,6 +407,11 @@ def benchmark(
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
     data: str | Dataset = dataset if own is None else own
+    if min_rating is not None and protocol == "tallrec":
+        raise FewrecError(
+            "tallrec predicts likes against dislikes, and --min-rating would leave the dislikes out. "
+            "Fix: drop --min-rating"
+        )
     if min_rating is not None:  # as `train` does: a like/dislike log's 0s are no interest
         from fewrec.data.movielens import load_dataset
 

@@ -17,6 +17,7 @@ each model's relative gain over a baseline model, paired by seed.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import platform
 import time
@@ -43,8 +44,10 @@ from fewrec.data.splits import (
 from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.errors import ConfigError, is_whole_number, with_fix
 from fewrec.eval import metrics as M
-from fewrec.eval.evaluate import evaluate_ranking, evaluate_tallrec
+from fewrec.eval.evaluate import Report, evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
+
+log = logging.getLogger(__name__)
 
 #: One model's results: metric values, and the per-query values of the headline metric.
 ResultRow: TypeAlias = dict[str, float | list[float]]
@@ -95,6 +98,8 @@ TABLE_METRICS = {
     "tallrec": ["K16/auc", "K64/auc", "K256/auc", "train_seconds"],
 }
 TALLREC_SEEDS = (0, 1, 2)
+"""tallrec's draws of K training samples, offset by the run's seed (seed 1: draws 1, 2, 3); its
+split (the last 10,000 samples) is the same for every seed."""
 #: The metric a multi-seed summary compares models on (their gain over the baseline).
 HEADLINE = {"warm": "ndcg@10", "cold-user": "K5/ndcg@10", "cold-item": "recall@20"}
 
@@ -264,7 +269,13 @@ def run_benchmark(
         n_train = len(tallrec.train)
         # every K checked before anything trains (K = 256 failed after K = 16 and 64 had trained)
         too_many = [k for k in ks if not 0 < k <= n_train]
-        settings = {"seeds": list(TALLREC_SEEDS), "n_test": len(tallrec.test), "n_train": n_train}
+        draws = [seed + s for s in TALLREC_SEEDS]  # the K samples' draws (the split is fixed)
+        settings = {
+            "seeds": draws,
+            "n_test": len(tallrec.test),
+            "n_test_users": len(np.unique(tallrec.test.users)),
+            "n_train": n_train,
+        }
         if too_many and not shots and len(too_many) < len(ks):
             # small data: the default K it has too few samples for are left out (and recorded)
             ks = [k for k in ks if k not in too_many]
@@ -287,7 +298,7 @@ def run_benchmark(
             ml1m_likes = _movielens_1m_likes(data)
             settings["movielens_1m_interactions"] = ml1m_likes.n_interactions
             settings["movielens_1m_fingerprint"] = ml1m_likes.fingerprint()
-        tasks = [(m, k, s) for m in models for k in ks for s in TALLREC_SEEDS]
+        tasks = [(m, k, s) for m in models for k in ks for s in draws]
     elif protocol == "cold-user":
         ks = list(shots if shots is not None else COLD_USER_SHOTS)
         settings = {"shots": ks, "reveal": reveal}
@@ -364,7 +375,8 @@ def run_benchmark(
             train_seconds: dict[str, float] = {}  # per model, over its fits
             catalogue = tallrec.catalogue_dataset()
             settings["catalogue_interactions"] = catalogue.n_interactions
-            cached: dict[str, tuple[dict[str, float], float]] = {}
+            cached: dict[str, tuple[Report, float]] = {}
+            scores: dict[tuple[str, int], list[np.ndarray]] = {}
             for m, k, s in tasks:
                 bar.update(job, description=f"{protocol}: {m} K={k} seed={s}")
                 base, _, variant = m.partition("@")
@@ -372,10 +384,10 @@ def run_benchmark(
                     # trained on other users' interactions only: the K samples add nothing
                     if m not in cached:
                         model, secs = _timed_fit(_factory(base, configs), catalogue)
-                        cached[m] = (evaluate_tallrec(model, tallrec.test, seed=seed).values, secs)
+                        cached[m] = (evaluate_tallrec(model, tallrec.test, seed=seed), secs)
                     else:  # fitted once: its seconds count once in the total
                         cached[m] = (cached[m][0], 0.0)
-                    values, secs = cached[m]
+                    report, secs = cached[m]
                 else:
                     train = tallrec.train_dataset(tallrec.shots(k, s))
                     if variant == "movielens-1m":
@@ -383,13 +395,18 @@ def run_benchmark(
                             raise ValueError(f"{m}: the MovieLens-1M likes were not loaded")
                         train = pool_users(train, ml1m_likes, prefix="movielens-1m:")
                     model, secs = _timed_fit(_factory(base, configs), train)
-                    values = evaluate_tallrec(model, tallrec.test, seed=seed).values
-                acc.setdefault((m, k), []).append({**values, "train_seconds": secs})
+                    report = evaluate_tallrec(model, tallrec.test, seed=seed)
+                acc.setdefault((m, k), []).append({**report.values, "train_seconds": secs})
+                scores.setdefault((m, k), []).append(report.per_user["scores"])
                 bar.advance(job)
             for (m, k), runs in acc.items():
                 aucs = np.array([r["auc"] for r in runs])
                 results[m][f"K{k}/auc"] = float(aucs.mean())
                 results[m][f"K{k}/auc_std"] = float(aucs.std())
+                # over the test users (ML-100K's 1,000 samples come from 16), of the draws' mean
+                t = tallrec.test
+                lo, hi = M.auc_ci(t.labels, np.stack(scores[(m, k)]), t.users, seed=seed)
+                results[m][f"K{k}/auc_ci_low"], results[m][f"K{k}/auc_ci_high"] = lo, hi
                 results[m][f"K{k}/score_seconds"] = float(np.mean([r["score_seconds"] for r in runs]))
                 # a total over its fits (K and draws); a model fitted once counts once
                 train_seconds[m] = train_seconds.get(m, 0.0) + float(sum(r["train_seconds"] for r in runs))
@@ -447,7 +464,11 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
     if baseline is None or head is None or key not in rows.get(baseline, {}):
         return result
     base = np.asarray(rows[baseline][key])
-    if base.mean() <= 0:
+    if base.mean() <= 0:  # (the gain column vanished without a word)
+        result["no_gains"] = (
+            f"no gains over {baseline}: it scores 0 on {head} here (an ID-only model cannot rank "
+            "cold items); choose another baseline (--baseline)"
+        )
         return result
     for row in rows.values():
         if key in row:
@@ -565,6 +586,9 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     models = [m for m in first["models"] if all(m in r["models"] for r in runs)]
     if not models:
         raise ConfigError("the runs have no model in common")
+    missing = sorted({m for r in runs for m in r["models"]} - set(models))
+    if missing:  # (they were dropped without a word)
+        log.warning("left out of the combined table, not run on every seed: %s", ", ".join(missing))
     check_baseline(baseline, models)
     if baseline not in models:
         baseline = None
@@ -590,7 +614,12 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
             if ratio is not None:
                 gain[m]["ci_corrected"] = _mean_ci(per, test_train_ratio=ratio)["ci"]
+            for key in ("ci", "ci_corrected"):  # no gain is below -100% (a score below 0)
+                if gain[m].get(key) is not None:
+                    gain[m][key] = [max(gain[m][key][0], -1.0), gain[m][key][1]]
     settings = dict(first["settings"])
+    if missing:
+        settings["models_left_out_of_some_runs"] = missing
     if ratio is not None:
         settings["test_train_ratio"] = ratio
     if "shots" in settings:
@@ -734,14 +763,19 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
         cells = []
         for m in available:
             v = r.get(m)
-            cells.append("" if v is None else (f"{v:.2f}" if m.endswith("seconds") else f"{v:.4f}"))
+            cell = "" if v is None else (f"{v:.2f}" if m.endswith("seconds") else f"{v:.4f}")
+            lo, hi = r.get(f"{m}_ci_low"), r.get(f"{m}_ci_high")
+            if m.endswith("/auc") and v is not None and lo is not None and hi is not None:
+                cell += f" [{lo:.3f}, {hi:.3f}]"  # tallrec: over the test users
+            cells.append(cell)
         if has_gain:
             lo, hi = r.get(gain + "_ci_low"), r.get(gain + "_ci_high")
             no_ci = lo is None or hi is None or not np.isfinite([lo, hi]).all()
             ci = "[no CI]" if no_ci else f"[{lo:+.1%}, {hi:+.1%}]"
             cells.append(f"{r[gain]:+.1%} {ci}" if gain in r else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + _counts_footer(result, available)
+    note = f"\n\nNote: {result['no_gains']}" if "no_gains" in result else ""
+    return "\n".join(lines) + _counts_footer(result, available) + note
 
 
 #: Fewer test users than this behind a number: the table says its estimates are rough.
@@ -778,6 +812,10 @@ def _counts_footer(result: dict[str, Any], metrics: Sequence[str]) -> str:
 
     lines = [f"{what}{seeds}: " + ", ".join(f"{k} {n(v)}".strip() for k, v in counts.items())]
     fewest = min(min(v) for v in counts.values())
+    users = result.get("settings", {}).get("n_test_users")
+    if result["protocol"] == "tallrec" and isinstance(users, int):  # the samples are not independent
+        lines[0] += f", from {users} users (an AUC's [95% CI] resamples the users)"
+        fewest, what = users, "test users"
     if fewest < FEW_TEST_USERS:
         lines.append(
             f"Note: {fewest} {what} behind some numbers (under {FEW_TEST_USERS}): they and their "
@@ -823,7 +861,8 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
             ci += "" if fixed is None else f"; corrected [{fixed[0]:+.1%}, {fixed[1]:+.1%}]"
             cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + _counts_footer(result, available)
+    note = f"\n\nNote: {result['no_gains']}" if "no_gains" in result else ""
+    return "\n".join(lines) + _counts_footer(result, available) + note
 
 
 def check_result_path(path: str | Path) -> Path:

@@ -252,4 +252,5 @@ def evaluate_tallrec(model: Recommender, samples: TallrecSamples, seed: int = 0)
     report.values["auc"] = M.auc(samples.labels, scores)
     report.ci["auc"] = M.auc_ci(samples.labels, scores, samples.users, seed=seed)
     report.values["score_seconds"] = seconds
+    report.per_user["scores"] = scores  # per sample: an interval over several fits (`run_benchmark`)
     return report

@@ -279,9 +279,13 @@ def auc_ci(
 ) -> tuple[float, float]:
     """Percentile bootstrap CI of the AUC that resamples ``groups`` (users) with all their
     samples: the samples of one user share their taste and history, so resampling samples
-    alone gives too narrow a CI. Draws with one label only are skipped (NaN if all are)."""
+    alone gives too narrow a CI. Draws with one label only are skipped (NaN if all are).
+
+    ``scores`` may be (runs x samples), e.g. models fitted on different draws of training
+    samples: the interval is then of their mean AUC, each resample scoring every run."""
     labels, scores, groups = np.asarray(labels), np.asarray(scores, dtype=np.float64), np.asarray(groups)
-    if not labels.shape == scores.shape == groups.shape:
+    runs = scores.reshape(-1, scores.shape[-1]) if scores.ndim else scores
+    if not labels.shape == runs.shape[1:] == groups.shape or scores.ndim > 2:
         raise DataError(
             f"labels {labels.shape}, scores {scores.shape} and groups {groups.shape} differ in shape"
         )
@@ -294,7 +298,7 @@ def auc_ci(
         for b, picked in enumerate(idx):
             rows = np.concatenate([members[g] for g in picked])
             if 0 < labels[rows].sum() < len(rows):
-                out[b] = auc(labels[rows], scores[rows])
+                out[b] = np.mean([auc(labels[rows], run[rows]) for run in runs])
         return out
 
     return _percentile_bootstrap(aucs, len(members), n_boot, level, seed, skip_nan=True)

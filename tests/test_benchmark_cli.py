@@ -849,3 +849,26 @@ def test_merged_seeds_say_which_models_they_drop_and_gains_stop_at_minus_100(tmp
     assert merged["gain"]["random"]["ci_corrected"][0] >= -1.0 and merged["gain"]["random"]["ci"][0] >= -1.0
     cold = run_benchmark("cold-item", ["random", "popularity"], progress=False)
     assert "no gains over popularity" in markdown_table(cold)
+
+
+def test_runs_on_other_item_text_do_not_merge(ml100k):
+    """An audit: the data fingerprint covers the interactions and ids only, so runs made with
+    other item text or user side info (which text and segment models read) merged silently."""
+    from fewrec.data.dataset import Dataset
+
+    retitled = Dataset(
+        ml100k.interactions,
+        ml100k.users,
+        ml100k.items,
+        ml100k.item_info.assign(title="x"),
+        ml100k.user_info,
+        name=ml100k.name,
+    )
+    assert retitled.fingerprint() == ml100k.fingerprint()
+    assert retitled.fields_fingerprint() != ml100k.fields_fingerprint()
+    a = run_benchmark("warm", ["popularity"], seed=0, dataset=ml100k, progress=False)
+    b = run_benchmark("warm", ["popularity"], seed=1, dataset=retitled, progress=False)
+    with pytest.raises(ConfigError, match="different item or user fields"):
+        combine_seeds([a, b])
+    c = run_benchmark("warm", ["popularity"], seed=1, dataset=ml100k, progress=False)
+    assert combine_seeds([a, c])["fields_fingerprint"] == ml100k.fields_fingerprint()

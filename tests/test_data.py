@@ -128,7 +128,7 @@ def test_implicit_data_without_rating_or_time(tmp_path):
         (
             "user_id::item_id::rating\n1::a::5::9\n2::b::4\n",
             {"sep": "::"},
-            r"Expected 3 fields in line 2, saw 4",
+            r"line 2 has 4 fields, the lines before it 3 \(separator .::.\)",
         ),
         ("user_id,item_id\n1,\n", {}, r"'item_id' is empty at row 1"),
     ],

@@ -232,6 +232,15 @@ class Dataset:
         h.update(json.dumps([self.users.to_json(), self.items.to_json()]).encode())
         return h.hexdigest()[:16]
 
+    def fields_fingerprint(self) -> str:
+        """A short hash of the item and user fields and the item template (`fingerprint` covers
+        the interactions): text and side-info models read them, so results on other fields differ."""
+        h = hashlib.sha256()
+        for frame in (self.item_info, self.user_info):
+            h.update(frame.to_json(orient="split", default_handler=str, date_format="iso").encode())
+        h.update(str(self.item_template).encode())
+        return h.hexdigest()[:16]
+
     def item_counts(self) -> np.ndarray:
         """Number of interactions of each item."""
         return np.bincount(self.interactions["item"].to_numpy(), minlength=self.n_items)

@@ -418,6 +418,7 @@ def run_benchmark(
         "protocol": protocol,
         "dataset": data.name,
         "data_fingerprint": data.fingerprint(),
+        "fields_fingerprint": data.fields_fingerprint(),
         "seed": seed,
         "settings": settings,
         "machine": machine_info(),
@@ -632,10 +633,10 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
         settings.pop("n_test_users", None)
         if all(n is not None for n in counts.values()):
             settings["n_test_users_per_seed"] = counts
-    doc = {
+    doc: dict[str, Any] = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],
-        **({"data_fingerprint": first["data_fingerprint"]} if "data_fingerprint" in first else {}),
+        **{k: first[k] for k in ("data_fingerprint", "fields_fingerprint") if k in first},
         "seeds": seeds,
         "settings": settings,
         "machine": first["machine"],
@@ -661,6 +662,12 @@ def check_same_data(a: dict[str, Any], b: dict[str, Any]) -> None:
             f"runs were made on different data under the name {a['dataset']!r} "
             f"(data fingerprints {fa} vs {fb})"
         )
+    fa, fb = a.get("fields_fingerprint"), b.get("fields_fingerprint")
+    if fa is not None and fb is not None and fa != fb:  # other item text or user side info
+        raise ConfigError(
+            f"runs were made with different item or user fields under the name {a['dataset']!r} "
+            f"(fields fingerprints {fa} vs {fb})"
+        )
 
 
 def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -674,7 +681,7 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
         raise ConfigError("not a fewrec benchmark result (protocol, dataset, settings and runs expected)")
     if "runs" not in result:
         return [result]
-    common = {k: result[k] for k in (*need, "data_fingerprint") if k in result}
+    common = {k: result[k] for k in (*need, "data_fingerprint", "fields_fingerprint") if k in result}
     if result.get("configs"):
         common["configs"] = result["configs"]
     per_seed = result["settings"].get("n_test_users_per_seed")

@@ -205,29 +205,6 @@ class Catalogue:
         return np.r_[np.flatnonzero(in_title), np.flatnonzero(elsewhere)]
 
 
-def item_vectors(model: Recommender) -> np.ndarray | None:
-    """Unit-norm item vectors of a model for similar-item search, or None if it has none.
-
-    Few-shot models: their item representation (collaborative factors + text), without the
-    constant column; content models: text embeddings; matrix factorisation: item factors.
-    """
-    x = getattr(model, "x_", None)
-    if x is not None:
-        x = np.asarray(x, dtype=np.float32)
-        if x.shape[1] > 1 and np.allclose(x[:, -1], x[0, -1]):
-            x = x[:, :-1]
-    else:
-        for attr in ("item_emb_", "item_factors_"):
-            x = getattr(model, attr, None)
-            if x is not None:
-                break
-    if x is None or np.asarray(x).shape[0] != model.n_items:
-        return None
-    x = np.asarray(x, dtype=np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 def _text_or_none(value: Any) -> str | None:
     """A title or text field as text; None when missing (pandas keeps a missing one as NaN,
     which ``str`` made the title "nan")."""

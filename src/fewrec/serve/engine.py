@@ -25,14 +25,14 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import FewrecError, Settings
+from fewrec.explain.reasons import EXPLAIN_MAX_CELLS, EXPLAIN_MAX_HISTORY, explained_batch, item_vectors
 from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, is_saved_model, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
-from fewrec.serve.catalogue import Catalogue, item_vectors, value_key
+from fewrec.serve.catalogue import Catalogue, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import TASTE_KINDS, FeedbackRecord, ItemRecord, Store, UserRecord
@@ -41,18 +41,6 @@ from fewrec.topk import top_k_by
 log = logging.getLogger(__name__)
 FUTURE_SLACK = 86_400.0
 """How far past the server's clock a feedback timestamp may be (seconds)."""
-
-#: Explanations re-score the catalogue once per history item (leave-one-out); a history longer
-#: than this and than `EXPLAIN_MAX_CELLS` allows is explained through its most relevant items
-#: (see `Engine._explain_batch`).
-EXPLAIN_MAX_HISTORY = 10
-EXPLAIN_MAX_CELLS = 200_000
-"""History items times catalogue items that reasons may re-score: a history of up to
-``EXPLAIN_MAX_CELLS // n_items`` items (118 on MovieLens-100K, 20 at 10,000 items, 10 at
-100,000) is explained whole, as the Python API and the CLI explain it. At a million cells the
-load test's 10,000-item p99 with reasons went from 9 to 41 ms (one client) and 52 to 177 ms
-(four)."""
-
 
 EXACT_BELOW = 0.5
 """Similar items are scored exactly, not through the vector index, when filters leave fewer
@@ -790,42 +778,20 @@ class Engine:
         return allowed, notes
 
     def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:
-        """The batch reasons are computed on: the query's own, or, for a history longer than
-        ``explain_max_history``, `EXPLAIN_MAX_CELLS` and the model's ``explain_history`` allow,
-        one that keeps only the history items closest (in the item vectors) to the recommended
-        ones, or else the latest session and feedback items.
-        Leave-one-out re-scores the catalogue once per history item: this bounds its cost, and
-        a reason cites at most two items anyway."""
-        h = batch.history
-        hist, vals = h.indices[: h.indptr[1]], h.data[: h.indptr[1]]
-        cap = max(self.explain_max_history, EXPLAIN_MAX_CELLS // max(h.shape[1], 1))
-        if st.model.explain_history is not None:  # a model of slow scoring rows (the ensemble)
-            cap = min(cap, max(self.explain_max_history, st.model.explain_history))
-        if len(hist) <= cap:
-            return batch
-        if st.vectors is not None and len(top):
-            relevance = (st.vectors[hist] @ st.vectors[top].T).max(axis=1)
-            keep = hist[np.argsort(-relevance, kind="stable")[:cap]]
-        else:
-            # the query's items, latest first, that are in the history: a disliked (or a model's
-            # batch may drop others) is not, and keeping one gave a KeyError (HTTP 500)
-            recent = st.model.fitted.items.lookup(list(query.items)[::-1])
-            in_hist = set(hist.tolist())
-            latest = list(dict.fromkeys(int(i) for i in recent if int(i) in in_hist))
-            chosen = set(latest)
-            keep = np.array((latest + [int(i) for i in hist if int(i) not in chosen])[:cap], dtype=np.int64)
-        pos = {int(i): v for i, v in zip(hist, vals, strict=True)}
-        sub = sp.csr_matrix(
-            (np.array([pos[int(i)] for i in keep], np.float32), (np.zeros(len(keep), int), keep)),
-            shape=h.shape,
+        """The batch reasons are computed on (`explained_batch`): the query's own, or one of
+        the history items nearest the recommended ones (the query's latest items without item
+        vectors), past ``explain_max_history`` and `EXPLAIN_MAX_CELLS`."""
+        recent = st.model.fitted.items.lookup(list(query.items)[::-1])
+        return explained_batch(
+            st.model,
+            batch,
+            0,
+            top,
+            recent=[int(i) for i in recent if i >= 0],
+            vectors=st.vectors,
+            max_history=self.explain_max_history,
+            max_cells=EXPLAIN_MAX_CELLS,
         )
-        disliked = None
-        if batch.disliked is not None:  # those kept stay dislikes
-            kept = sp.csr_matrix(
-                (np.ones(len(keep), np.float32), (np.zeros(len(keep), int), keep)), shape=h.shape
-            )
-            disliked = batch.disliked[:1].multiply(kept).tocsr()
-        return QueryBatch(np.full(1, -1), sub, batch.texts, batch.user_info, disliked)
 
     def _reasons(
         self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray

@@ -310,3 +310,37 @@ def test_the_python_api_explains_a_long_history_through_its_nearest_items(ml100k
     monkeypatch.setattr(reasons_module, "EXPLAIN_MAX_CELLS", 10**9)  # whole: the same list
     whole = model.recommend(Query(user="405"), k=10, explain=True)
     assert whole["item"].tolist() == out["item"].tolist() and explained[-1] == n_history
+
+
+def test_a_reason_names_its_items_in_the_order_of_because(ml100k):
+    """An audit: "Because you liked X and rated Y" put the liked item first even where the
+    rated one had raised the score more (and came first in ``because``)."""
+    from fewrec.explain.reasons import _label
+    from fewrec.models import Query, make_model
+
+    model = make_model("ease").fit(ml100k)
+    out = model.recommend(Query(user="196"), k=30, explain=True)
+    mixed = 0
+    for reason, because in zip(out["reason"], out["because"], strict=True):
+        labels = [_label(model, int(model.fitted.items.lookup([b])[0])) for b in because]
+        positions = [reason.index(label) for label in labels]
+        assert positions == sorted(positions), (reason, because)
+        mixed += "liked" in reason and "rated" in reason
+    assert mixed >= 3  # the order was wrong only where a reason had both kinds
+
+
+def test_reasons_read_titles_in_reading_order_and_name_shared_genres_in_words(ml100k):
+    """An audit: reasons kept MovieLens' sorting order ("Empire Strikes Back, The (1980)") and
+    put the shared genres in a second bracket after the year ("(1972) (Action, Crime, Drama)")."""
+    from fewrec.explain.reasons import reading_order
+    from fewrec.models import Query, make_model
+
+    assert reading_order("Godfather, The (1972)") == "The Godfather (1972)"
+    assert reading_order("Boat, The (Das Boot) (1981)") == "The Boat (Das Boot) (1981)"
+    assert reading_order("Postino, Il (1994)") == "Il Postino (1994)"
+    assert reading_order("Hello, Dolly! (1969)") == "Hello, Dolly! (1969)"
+    model = make_model("ease").fit(ml100k)
+    reasons = model.recommend(Query(items=["172", "50"]), k=10, explain=True)["reason"].tolist()
+    assert any("The Empire Strikes Back (1980)" in r for r in reasons)
+    assert not any(", The (" in r or ") (" in r for r in reasons), reasons
+    assert any(r.endswith(" and Adventure too.") for r in reasons), reasons

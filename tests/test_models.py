@@ -362,10 +362,13 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
     ratings = ease.ignored_in(Query(items=["50", "1"], ratings=[-3, 5]))
     assert ratings == [
-        "ratings [-3.0] are outside the training ratings' range 1 to 5 (a dislike is better left "
-        "out of the query)"
+        "ratings [-3.0] are outside the training ratings' range 1 to 5, and read as they are (a "
+        "dislike is 2 or less)"
     ]
     assert ease.ignored_in(Query(items=["50", "1"], ratings=[1, 5])) == []
+    # a 0 of 5 is a dislike like a 1: no note on it (the service gave one on every later list of
+    # a user who had stored a rating of 0)
+    assert ease.ignored_in(Query(items=["50", "1"], ratings=[0, 5])) == []
     import pandas as pd
 
     from fewrec.data import load_interactions

@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
@@ -639,7 +640,9 @@ def recommend(
         notes.append(f"candidates not in the catalogue: {unknown[:5]}" if unknown else None)
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    with warnings.catch_warnings():
+    # a first sentence loads the text encoder (5-15 s on a small CPU): say what the wait is
+    waiting = err.status("reading your text (the encoder loads on first use) ...") if text else nullcontext()
+    with warnings.catch_warnings(), waiting:
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
         recs = rec.recommend(query, k=k, explain=explain, candidates=candidate or None)
     if recs.empty:

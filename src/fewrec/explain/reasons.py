@@ -338,7 +338,28 @@ def _median_drop(drops: np.ndarray) -> np.ndarray:
 
 
 def _label(model: Recommender, idx: int) -> str:
-    return item_label(model.fitted.item_info, idx, model.fitted.items.id(idx))
+    return reading_order(item_label(model.fitted.item_info, idx, model.fitted.items.id(idx)))
+
+
+#: Articles a catalogue's titles put last for sorting ("Godfather, The"; MovieLens' "Postino, Il").
+_ARTICLES = "The|A|An|Il|La|Le|Les|L'|El|Los|Las|Das|Der|Die|Het"
+_INVERTED = re.compile(rf"^(?P<title>.+?), (?P<article>{_ARTICLES})(?P<rest>(?: \([^()]*\))*)$")
+
+
+def _and(words: list[str]) -> str:
+    """ "A", "A and B", "A, B and C"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def reading_order(label: str) -> str:
+    """A label as it is read in a sentence: "Godfather, The (1972)" as "The Godfather (1972)",
+    "Boat, The (Das Boot) (1981)" as "The Boat (Das Boot) (1981)"."""
+    found = _INVERTED.match(label)
+    if found is None:
+        return label
+    article = found["article"]
+    joint = "" if article.endswith("'") else " "
+    return f"{article}{joint}{found['title']}{found['rest']}"
 
 
 def _genres(model: Recommender, idx: int) -> list[str]:
@@ -444,14 +465,16 @@ def explain_recommendations(
         attrs = [g for g in item_genres if shared.get(g)]
         if cited:
             idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
-            said: dict[str, list[str]] = {"liked": [], "rated": []}  # (a disliked item is never cited)
+            # (a disliked item is never cited); the strongest one's kind first, as `because` has it
+            # ("liked X and rated Y" where the rated Y had done more)
+            said: dict[str, list[str]] = {}
             for i in idx:
-                said["liked" if rating.get(i, st.like_rating) > liked_above else "rated"].append(
-                    _label(model, i)
-                )
-            parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items() if labels]
+                kind = "liked" if rating.get(i, st.like_rating) > liked_above else "rated"
+                said.setdefault(kind, []).append(_label(model, i))
+            parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items()]
             sentence = f"Because you {' and '.join(parts)}"
-            sentence += f" ({', '.join(attrs)})" if attrs else ""
+            # the genres the item shares with them (a bracket after the year's read as a second title)
+            sentence += f"; it is {_and(attrs)} too" if attrs else ""
             sentence += f", and it {text_part}." if told else "."
         elif told and asks:
             named = _genres_named(item_genres, text or "", titles)

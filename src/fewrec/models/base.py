@@ -822,11 +822,13 @@ class Recommender(ABC):
                 )
         lo, hi = self.fitted.rating_range
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
-            outside = [r for r in query.ratings if not lo <= r <= hi]
+            # one below the range is a dislike like any other (a 0 of 5 said "not this" too)
+            low = self.fitted.dislike_at
+            outside = [r for r in query.ratings if r > hi or r < 0 or low < r < lo]
             if outside:
                 notes.append(
-                    f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g} "
-                    "(a dislike is better left out of the query)"
+                    f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "
+                    f"and read as they are (a dislike is {low:g} or less)"
                 )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:

@@ -152,7 +152,11 @@ class FeedbackIn(Strict):
 
     user: Id
     item: Id
-    kind: FeedbackKind
+    kind: FeedbackKind = Field(
+        description="view (seen only), click or like (a like), dislike (never recommended again; "
+        "items like it are not pushed down, which lowered accuracy: benchmarks/dislikes.md), "
+        "rating (with value; 40% of the top rating or less is a dislike)."
+    )
     value: Number | None = Field(None, validate_default=True)
     timestamp: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = Field(
         None, description="Unix seconds; default: when the server receives it."

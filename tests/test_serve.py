@@ -1405,3 +1405,27 @@ def test_a_union_fields_error_names_its_cause_not_the_first_member(ease_dir, tmp
     )
     r = c.post("/recommend", json={"k": 0})
     assert r.status_code == 422 and r.json()["field"] == "k"
+
+
+def test_writes_stop_at_the_stores_size_cap_and_reads_go_on(ease_dir, tmp_path):
+    """A client with a key could fill the disk with users, items and feedback: with
+    --max-store-mb, writes past the cap get a 507 naming the sizes; reads and deletes go on."""
+    app = create_app(
+        ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False, max_store_mb=0.2
+    )
+    c = TestClient(app)
+    store = app.state.engine.store
+    refused = None
+    for n in range(400):
+        r = c.put(f"/users/u{n}", json={"text": "x" * 2000}, headers=AUTH)
+        if r.status_code != 200:
+            refused = r
+            break
+    assert refused is not None and refused.status_code == 507, refused
+    assert refused.json()["error"] == "store_full" and "MB of the 0.2 MB" in refused.json()["message"]
+    assert store.size_bytes() >= 200_000
+    event = {"user": "u1", "item": "50", "kind": "like"}
+    assert c.post("/feedback", json=event, headers=AUTH).status_code == 507
+    assert c.put("/items/new", json={"title": "New"}, headers=AUTH).status_code == 507
+    assert rec(c, user="u1", k=3)["items"] and c.get("/users/u1").status_code == 200
+    assert c.delete("/users/u1", headers=AUTH).status_code == 200

@@ -718,6 +718,10 @@ def serve(
     max_body_bytes: Annotated[
         int, typer.Option(help="the largest request body accepted, in bytes (larger: a 413)")
     ] = 1 << 20,
+    max_store_mb: Annotated[
+        float | None,
+        typer.Option(help="refuse writes (a 507) once the store holds this many MB; default: no limit"),
+    ] = None,
     allow_host: Annotated[
         list[str] | None,
         typer.Option(
@@ -749,6 +753,8 @@ def serve(
         raise FewrecError(f"--port must be between 0 and 65535, got {port}")
     if max_body_bytes < 1:
         raise FewrecError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
+    if max_store_mb is not None and not max_store_mb > 0:
+        raise FewrecError(f"--max-store-mb must be above 0, got {max_store_mb}")
     run_server(
         model,
         store,
@@ -760,6 +766,7 @@ def serve(
         log_level=log_level.lower(),
         allowed_hosts=allow_host or None,
         max_body_bytes=max_body_bytes,
+        max_store_mb=max_store_mb,
     )
 
 

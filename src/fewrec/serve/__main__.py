@@ -53,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         help="the largest request body accepted, in bytes",
     )
     parser.add_argument(
+        "--max-store-mb",
+        type=float,
+        help="refuse writes once the store holds this many MB (default: no limit)",
+    )
+    parser.add_argument(
         "--allow-host",
         action="append",
         help="a host name requests may name, repeatable; '*': any (default: localhost names on a "
@@ -61,6 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.exploration == "off" and args.explore_width is not None:
         parser.error("--explore-width has no effect with --exploration off; drop one of them")
+    if args.max_store_mb is not None and not args.max_store_mb > 0:
+        parser.error(f"--max-store-mb must be above 0, got {args.max_store_mb}")
     try:
         from fewrec.serve.app import run_server
 
@@ -78,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             log_level=args.log_level,
             allowed_hosts=args.allow_host,
             max_body_bytes=args.max_body_bytes,
+            max_store_mb=args.max_store_mb,
         )
     except FewrecError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -323,6 +323,7 @@ def create_app(
     model_root: str | Path | None = None,
     warm_up: bool = True,
     engine: Engine | None = None,
+    max_store_mb: float | None = None,
 ) -> FastAPI:
     """Build the service.
 
@@ -339,6 +340,8 @@ def create_app(
             waits for it); False: ready at once.
         engine: an existing engine (tests); overrides model, store_path, exploration, index and
             model_root.
+        max_store_mb: refuse writes (HTTP 507) once the store's file and log hold this many
+            megabytes; None: no limit. Reads and deletes go on.
     """
     if engine is None:
         if model is None:
@@ -346,6 +349,8 @@ def create_app(
         if not isinstance(model, Recommender):  # a wrong model path creates no store file
             check_model_dir(Path(model).expanduser())
         engine = _engine_or_no_store(store_path, model, exploration, index, model_root)
+    if max_store_mb is not None:
+        engine.max_store_bytes = int(max_store_mb * 1e6)
     keys = list(api_keys) if api_keys is not None else _keys_from_env()
     if not keys:
         log.warning("no API keys configured: anyone who can reach the service can write to it")
@@ -376,6 +381,7 @@ def create_app(
                 "model": S.ErrorBody,
                 "description": "The model is not ready or cannot take the change now.",
             },
+            507: {"model": S.ErrorBody, "description": "A write to a full store (`--max-store-mb`)."},
         },
     )
     app.state.engine = engine
@@ -665,6 +671,7 @@ def run_server(
     log_level: str = "info",
     blas_threads: int | None = 1,
     allowed_hosts: Sequence[str] | None = None,
+    max_store_mb: float | None = None,
 ) -> None:
     """Serve a saved model directory with uvicorn (one process; requests run in threads).
 
@@ -692,6 +699,7 @@ def run_server(
         exploration=exploration,
         index=index,
         max_body_bytes=max_body_bytes,
+        max_store_mb=max_store_mb,
     )
     if allowed_hosts is None and is_loopback(host):
         allowed_hosts = LOOPBACK_NAMES

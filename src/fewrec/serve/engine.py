@@ -33,7 +33,7 @@ from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, is
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, value_key
-from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, UnavailableError
+from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, StoreFullError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import TASTE_KINDS, FeedbackRecord, ItemRecord, Store, UserRecord
 from fewrec.topk import top_k_by
@@ -135,6 +135,8 @@ class Engine:
         model_root: hot swap only loads directories inside this folder (default: the parent of
             the first model directory; None with an in-memory model: any directory).
         explain_max_history: explain with at most this many history items (see `_explain_batch`).
+        max_store_bytes: refuse writes (HTTP 507) once the store holds this many bytes on disk;
+            None: no limit. Reads and deletes go on.
     """
 
     def __init__(
@@ -146,9 +148,11 @@ class Engine:
         index: str = "auto",
         model_root: str | Path | None = None,
         explain_max_history: int = EXPLAIN_MAX_HISTORY,
+        max_store_bytes: int | None = None,
     ):
         self.store = store
         self.explain_max_history = explain_max_history
+        self.max_store_bytes = max_store_bytes
         self.exploration = exploration or ExplorationConfig()
         self.index_kind = index
         if model_root is None and not isinstance(model, Recommender):
@@ -376,8 +380,19 @@ class Engine:
             st.index.add(vectors)
         st.vectors = vectors
 
+    def _check_room(self) -> None:
+        """Refuse a write once the store has reached ``max_store_bytes`` (a client with a key
+        could otherwise fill the disk with users, items and feedback)."""
+        limit = self.max_store_bytes
+        if limit is not None and (size := self.store.size_bytes()) >= limit:
+            raise StoreFullError(
+                f"the store is full: {size / 1e6:.1f} MB of the {limit / 1e6:.1f} MB it may hold",
+                fix="delete users or items, or restart the service with a larger --max-store-mb",
+            )
+
     def put_items(self, items: Sequence[tuple[str, S.ItemIn]]) -> list[S.ItemOut]:
         """Create or replace items; text items become recommendable before this returns."""
+        self._check_room()
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
@@ -467,6 +482,7 @@ class Engine:
     # ------------------------------------------------------------------ users and feedback
     def put_user(self, user_id: str, body: S.UserIn) -> S.UserOut:
         """Create or replace a user's free text and side info."""
+        self._check_room()
         self.store.upsert_user(UserRecord(user_id, body.text, dict(body.info)))
         return self.get_user(user_id)
 
@@ -533,6 +549,7 @@ class Engine:
 
     def add_feedback(self, events: Sequence[S.FeedbackIn]) -> S.FeedbackAck:
         """Validate and durably store events (unknown users are created on their first event)."""
+        self._check_room()
         st = self._state
         vocab = st.model.fitted.items
         top = self._top_rating(st)

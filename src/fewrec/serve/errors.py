@@ -45,3 +45,8 @@ class PayloadTooLargeError(ServeError):
 class UnavailableError(ServeError):
     status_code = 503
     kind = "unavailable"
+
+
+class StoreFullError(ServeError):
+    status_code = 507
+    kind = "store_full"

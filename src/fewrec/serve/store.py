@@ -291,6 +291,11 @@ class Store:
             log.warning("could not checkpoint the store %s: %s", self.path, exc)
             return True
 
+    def size_bytes(self) -> int:
+        """The store's bytes on disk: its file and its write-ahead log."""
+        wal = self.path.with_name(self.path.name + "-wal")
+        return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
+
     def close(self) -> None:
         """Close every connection (checkpointing the WAL)."""
         with self._readers_lock:

@@ -585,6 +585,9 @@ def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str,
         if len(same) == 1:
             frame.columns = [name if c == same[0] else c for c in frame.columns]
             return name
+        if field in ("rating", "timestamp"):  # said, not silent (an unread "stars" column warns)
+            what = "implicit data: every interaction 1" if field == "rating" else "the row order as time"
+            log.info("%s: no %r column, so %s", label, name, what)
         return None
     raise DataError(
         f"{field} column {name!r} is not in the table; columns present: {list(frame.columns)}",

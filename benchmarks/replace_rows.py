@@ -22,7 +22,9 @@ from fewrec.errors import ConfigError
 from fewrec.eval.benchmark import add_gains, check_same_data, combine_seeds, markdown_table, split_runs
 
 #: The lines `markdown_table` writes below a table (how many test users; notes on them).
-TABLE_FOOTER = re.compile(r"test (users|samples)\b|Note: (the K columns|\d+ test (users|samples) behind)")
+TABLE_FOOTER = re.compile(
+    r"test (users|samples)\b|Note: (the K columns|\d+ test (users|samples) behind)|Cells: mean ± "
+)
 
 
 def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popularity") -> dict:

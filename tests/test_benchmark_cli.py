@@ -847,6 +847,9 @@ def test_merged_seeds_say_which_models_they_drop_and_gains_stop_at_minus_100(tmp
     ]
     assert "not run on every seed: itemknn" in caplog.text
     assert merged["gain"]["random"]["ci_corrected"][0] >= -1.0 and merged["gain"]["random"]["ci"][0] >= -1.0
+    table = markdown_table(merged)  # the ± cells are plain t-intervals, the gain's is corrected: said
+    assert "Cells: mean ± the half-width of the 95% t-interval over the split seeds, not corrected" in table
+    assert table.count("Cells: ") == 1
     cold = run_benchmark("cold-item", ["random", "popularity"], progress=False)
     assert "no gains over popularity" in markdown_table(cold)
 

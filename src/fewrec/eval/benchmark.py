@@ -869,7 +869,11 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
             cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     note = f"\n\nNote: {result['no_gains']}" if "no_gains" in result else ""
-    return "\n".join(lines) + _counts_footer(result, available) + note
+    cells_are = (
+        "\n\nCells: mean ± the half-width of the 95% t-interval over the split seeds, not corrected "
+        "for overlapping splits" + ("; the gain column's corrected interval is" if corrected else "") + "."
+    )
+    return "\n".join(lines) + cells_are + _counts_footer(result, available) + note
 
 
 def check_result_path(path: str | Path) -> Path:

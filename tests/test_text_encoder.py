@@ -589,3 +589,31 @@ def test_a_cached_text_is_read_while_other_texts_are_being_encoded(tmp_path):
     writer.join(60)
     reader.join(60)
     assert read_while_writing and np.array_equal(got[0], cached)
+
+
+def test_encoding_without_a_progress_bar_logs_its_progress(tmp_path, monkeypatch, caplog):
+    """Output to a file or a pipe has no progress bar: 20,000 product texts took 11 minutes of
+    silence. A line is logged every `PROGRESS_EVERY` seconds instead."""
+    import logging
+
+    from fewrec.text import encoder as encoder_module
+
+    monkeypatch.setattr(encoder_module, "PROGRESS_EVERY", 0.0)
+    enc = TextEncoder(cache_dir=tmp_path, batch_size=2, show_progress=False)
+    with caplog.at_level(logging.INFO, logger="fewrec"):
+        enc.encode([f"a text about item {i}" for i in range(6)])
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("encoding texts:")]
+    assert lines[0].startswith("encoding texts: 2 of 6 (") and lines[-1].startswith(
+        "encoding texts: 6 of 6 ("
+    )
+
+
+def test_a_dense_solve_past_ten_thousand_items_is_said_before_it_starts(caplog):
+    """EASE on 20,000 items took 10 minutes and 13 GB without a word (its memory check passed)."""
+    from fewrec.models.base import check_item_pairs
+
+    check_item_pairs("ease", 20_000, 1, "use itemknn")  # (1 byte a pair: fits any test machine)
+    assert "ease on 20,000 items: dense items x items matrices of ~0.4 GB" in caplog.text
+    caplog.clear()
+    check_item_pairs("ease", 2_000, 1, "use itemknn")
+    assert caplog.text == ""

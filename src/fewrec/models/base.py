@@ -28,6 +28,7 @@ import difflib
 import glob
 import io
 import json
+import logging
 import os
 import re
 import secrets
@@ -148,6 +149,11 @@ def available_memory() -> float:
     return max(memory_budget() - _RESERVED.get(), 0.0)
 
 
+SLOW_DENSE_ITEMS = 10_000
+"""Past this many items a dense items x items solve takes many minutes (`check_item_pairs`
+warns), as the ensemble's ``dense_items`` says."""
+
+
 def check_item_pairs(
     model: str, n_items: int, bytes_per_pair: float, fix: str, limit: float | None = None
 ) -> None:
@@ -158,6 +164,16 @@ def check_item_pairs(
     budget = available_memory() if limit is None else min(limit, available_memory())
     need = bytes_per_pair * float(n_items) ** 2
     if need <= budget:
+        if n_items > SLOW_DENSE_ITEMS:  # it fits, but silently took 10 minutes and 13 GB at 20,000
+            logging.getLogger("fewrec").warning(
+                "%s on %s items: dense items x items matrices of ~%.1f GB and a cubic solve, many "
+                "minutes on a small CPU (EASE: ~10 minutes and 13 GB at 20,000 items on 2 cores). "
+                "Fix to save them: %s",
+                model,
+                f"{n_items:,}",
+                need / 1e9,
+                fix,
+            )
         return
     most = int((budget / bytes_per_pair) ** 0.5)
     raise ConfigError(

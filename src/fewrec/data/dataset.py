@@ -181,7 +181,7 @@ class Dataset:
             )
         times = self.interactions["timestamp"]
         if pd.api.types.is_datetime64_any_dtype(times):  # compared with Unix seconds elsewhere
-            self.interactions = self.interactions.assign(timestamp=_unix_seconds(times))
+            self.interactions = self.interactions.assign(timestamp=unix_seconds(times))
         elif len(times) and (not pd.api.types.is_numeric_dtype(times) or pd.api.types.is_bool_dtype(times)):
             raise DataError(
                 f"{self.name}: the interactions' timestamps must be numbers (Unix seconds) or datetimes, "
@@ -527,13 +527,14 @@ def _sentences(parts: Iterable[str]) -> str:
     return out
 
 
-def _unix_seconds(times: pd.Series) -> np.ndarray:
-    """Datetimes as whole Unix seconds (a zone-aware time from its UTC instant)."""
-    if getattr(times.dt, "tz", None) is not None:
-        times = times.dt.tz_convert("UTC").dt.tz_localize(None)
-    if times.isna().any():
+def unix_seconds(times: pd.Series) -> np.ndarray:
+    """Datetimes as whole Unix seconds (a zone-aware time from its UTC instant, a naive one read
+    as UTC), whatever the unit pandas keeps (ns, us from text in pandas 3, ms or s from Parquet):
+    ``astype(int64) // 10**9`` read microsecond dates as 1/1000 of their seconds."""
+    utc = times.dt.tz_localize("UTC") if getattr(times.dt, "tz", None) is None else times.dt.tz_convert("UTC")
+    if utc.isna().any():
         raise DataError("an interaction's timestamp is missing (NaT)", fix="fill or drop those rows")
-    return times.astype("datetime64[s]").to_numpy().astype(np.int64)
+    return ((utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
 
 
 def field_text(value: Any) -> str:
@@ -559,7 +560,5 @@ def label_of(title: Any, year: Any, item_id: str) -> str:
     title = field_text(title).strip()
     if not title:
         return str(item_id)
-    if isinstance(year, float) and year.is_integer():  # a numeric column with gaps: 1995.0
-        year = int(year)
-    year = field_text(year).strip()
+    year = field_text(year).strip()  # (a numeric column with gaps: 1995.0 reads "1995")
     return f"{title} ({year})" if year else title

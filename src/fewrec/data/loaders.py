@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, item_texts, keep_latest
+from fewrec.data.dataset import Dataset, Vocabulary, item_texts, keep_latest, unix_seconds
 from fewrec.errors import DataError, Settings
 
 log = logging.getLogger(__name__)
@@ -487,9 +487,7 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
             source=label,
             fix="use Unix seconds or ISO dates",
         )
-    # whole seconds whatever the unit pandas keeps (ns, us from text in pandas 3, ms or s from
-    # Parquet): ``astype(int64) // 10**9`` read microsecond dates as 1/1000 of their seconds
-    return ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(np.int64)
+    return unix_seconds(parsed)
 
 
 def _one_date_format(series: pd.Series, col: str, label: str) -> pd.Series:

@@ -1429,3 +1429,17 @@ def test_writes_stop_at_the_stores_size_cap_and_reads_go_on(ease_dir, tmp_path):
     assert c.put("/items/new", json={"title": "New"}, headers=AUTH).status_code == 507
     assert rec(c, user="u1", k=3)["items"] and c.get("/users/u1").status_code == 200
     assert c.delete("/users/u1", headers=AUTH).status_code == 200
+
+
+@pytest.mark.parametrize("bad", [0, -1.5, "10", True])
+def test_a_store_cap_that_is_no_size_is_refused_before_the_model_loads(tmp_path, bad, capsys):
+    """--max-store-mb 0 (or less) would refuse every write; it is an error line at start."""
+    from fewrec.errors import FewrecError
+    from fewrec.serve.__main__ import main
+
+    with pytest.raises(FewrecError, match=r"max_store_mb \(--max-store-mb\) must be a number above 0"):
+        create_app(tmp_path / "no-model", tmp_path / "s.db", warm_up=False, max_store_mb=bad)
+    assert not list(tmp_path.glob("s.db*"))
+    if not isinstance(bad, str | bool):
+        assert main([str(tmp_path / "no-model"), "--port", "0", "--max-store-mb", str(bad)]) == 2
+        assert "must be a number above 0" in capsys.readouterr().err

@@ -170,14 +170,6 @@ SepOpt = Annotated[
         help="CSV field separator of every file, e.g. ';' or '\\t' (default: each file's, from its header)"
     ),
 ]
-MinRatingOpt = Annotated[
-    float | None,
-    typer.Option(
-        help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
-        "are dislikes (models that do not read ratings count every interaction as interest); "
-        "the others are never recommended back to their users"
-    ),
-]
 ItemTemplateOpt = Annotated[
     str | None,
     typer.Option(
@@ -517,7 +509,14 @@ def train(
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     item_template: ItemTemplateOpt = None,
-    min_rating: MinRatingOpt = None,
+    min_rating: Annotated[
+        float | None,
+        typer.Option(
+            help="train on interactions rated at least this, e.g. 1 for like/dislike data whose 0s "
+            "are dislikes (models that do not read ratings count every interaction as interest); "
+            "the others are never recommended back to their users"
+        ),
+    ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)")
     ] = None,
@@ -753,8 +752,6 @@ def serve(
         raise FewrecError(f"--port must be between 0 and 65535, got {port}")
     if max_body_bytes < 1:
         raise FewrecError(f"--max-body-bytes must be at least 1, got {max_body_bytes}")
-    if max_store_mb is not None and not max_store_mb > 0:
-        raise FewrecError(f"--max-store-mb must be above 0, got {max_store_mb}")
     run_server(
         model,
         store,

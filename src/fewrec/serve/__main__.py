@@ -66,8 +66,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.exploration == "off" and args.explore_width is not None:
         parser.error("--explore-width has no effect with --exploration off; drop one of them")
-    if args.max_store_mb is not None and not args.max_store_mb > 0:
-        parser.error(f"--max-store-mb must be above 0, got {args.max_store_mb}")
     try:
         from fewrec.serve.app import run_server
 

@@ -343,6 +343,9 @@ def create_app(
         max_store_mb: refuse writes (HTTP 507) once the store's file and log hold this many
             megabytes; None: no limit. Reads and deletes go on.
     """
+    ok = isinstance(max_store_mb, int | float) and not isinstance(max_store_mb, bool) and max_store_mb > 0
+    if max_store_mb is not None and not ok:  # (checked before the model loads, for the CLIs too)
+        raise FewrecError(f"max_store_mb (--max-store-mb) must be a number above 0, got {max_store_mb!r}")
     if engine is None:
         if model is None:
             raise FewrecError("create_app needs a model (a fitted Recommender or a saved model directory)")

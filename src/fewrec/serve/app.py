@@ -690,11 +690,6 @@ def run_server(
     from fewrec.text.encoder import keep_query_texts
 
     _check_address(host, port)
-    keep_query_texts(False)  # users' sentences: in memory, not a disk write each and a row for good
-    if blas_threads:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(blas_threads)
     app = create_app(
         model,
         store_path,
@@ -704,6 +699,13 @@ def run_server(
         max_body_bytes=max_body_bytes,
         max_store_mb=max_store_mb,
     )
+    # the process's settings once it is sure to serve (a start refused above left them changed:
+    # the next query texts of a test process went unwritten); queries come after uvicorn starts
+    keep_query_texts(False)  # users' sentences: in memory, not a disk write each and a row for good
+    if blas_threads:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(blas_threads)
     if allowed_hosts is None and is_loopback(host):
         allowed_hosts = LOOPBACK_NAMES
     if allowed_hosts and "*" not in allowed_hosts:

@@ -47,7 +47,8 @@ class ContentConfig(TextModelConfig):
     text_weight: float = Field(1.0, ge=0)
     """Weight of the user's free text against the mean history vector."""
     popularity_weight: float = Field(0.05, ge=0)
-    """Small popularity prior that breaks near-ties among similar items."""
+    """Small popularity prior that breaks near-ties among similar items. An item no one has
+    interacted with gets the popularity its text predicts (`text_popularity`)."""
 
 
 def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
@@ -131,9 +132,42 @@ def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float
     return h
 
 
+#: Items with interactions that `text_popularity` needs to learn from (fewer: no prediction),
+#: and the most it reads (a random sample of a larger catalogue: 384 weights need no more).
+TEXT_POPULARITY_MIN_ITEMS, TEXT_POPULARITY_MAX_ITEMS = 20, 5_000
+
+
+def text_popularity(item_emb: np.ndarray, pop_z: np.ndarray, seen: np.ndarray) -> np.ndarray | None:
+    """Weights (the last one the intercept) of a ridge regression from an item's text vector to
+    its popularity z-score, fitted on the ``seen`` items (those with interactions), its penalty
+    chosen by leave-one-out on them; None when fewer than `TEXT_POPULARITY_MIN_ITEMS` were seen
+    or all were equally popular. An item nobody has interacted with is not known to be the least
+    popular: it is new, or its rows are not yet in. With the popularity of a count of 0, a new
+    item came last behind every item with the same text match (MovieLens-100K cold-item split,
+    full ranking: content's recall@20 of the held-out films 0.000 against random's 0.013; with
+    the popularity their text predicts 0.029, and 0.151 -> 0.194 among the held-out films)."""
+    from sklearn.linear_model import RidgeCV
+
+    rows = np.flatnonzero(seen)
+    if len(rows) < TEXT_POPULARITY_MIN_ITEMS or np.ptp(pop_z[rows]) < 1e-6:
+        return None
+    if len(rows) > TEXT_POPULARITY_MAX_ITEMS:
+        rows = np.sort(np.random.default_rng(0).choice(rows, TEXT_POPULARITY_MAX_ITEMS, replace=False))
+    fit = RidgeCV(alphas=np.logspace(-1, 3, 5)).fit(item_emb[rows], pop_z[rows])
+    return np.r_[fit.coef_, fit.intercept_].astype(np.float32)
+
+
+def predicted_popularity(weights: np.ndarray, vectors: np.ndarray, pop_z: np.ndarray) -> np.ndarray:
+    """The popularity z-scores `text_popularity`'s ``weights`` give ``vectors``, kept within
+    the range of the catalogue's ``pop_z``."""
+    z = np.asarray(vectors, dtype=np.float32) @ weights[:-1] + weights[-1]
+    return np.clip(z, pop_z.min(), pop_z.max()).astype(np.float32)
+
+
 @register
 class ContentRecommender(Recommender):
-    """score(u, i) = cos(profile_u, e_i) + popularity_weight * z-score of log-popularity."""
+    """score(u, i) = cos(profile_u, e_i) + popularity_weight * z-score of log-popularity; an
+    item no one has interacted with gets the z-score its text predicts (`text_popularity`)."""
 
     name = "content"
     reads_ratings = True  # a 5-star item weighs more than a 4-star one (`rating_weights`)
@@ -149,6 +183,14 @@ class ContentRecommender(Recommender):
         self.item_emb_ = embed_items(data, self.config)
         pop = self.fitted.popularity
         self.pop_z_ = ((pop - pop.mean()) / (pop.std() + 1e-9)).astype(np.float32)
+        self._predict_unseen_popularity()
+
+    def _predict_unseen_popularity(self) -> None:
+        """Learn `text_popularity` and give the items no one has interacted with its z-score."""
+        unseen = self.fitted.popularity == 0
+        weights = self.pop_from_text_ = text_popularity(self.item_emb_, self.pop_z_, ~unseen)
+        if weights is not None and unseen.any():
+            self.pop_z_[unseen] = predicted_popularity(weights, self.item_emb_[unseen], self.pop_z_)
 
     def profiles(self, batch: QueryBatch) -> np.ndarray:
         """Unit-norm user profiles from history (rating-weighted) and free text."""
@@ -197,23 +239,41 @@ class ContentRecommender(Recommender):
         # not -mean / 1e-9 (-5e7, last behind everything whatever its text)
         return float(-pop.mean() / pop.std()) if pop.std() > 1e-6 else -1.0
 
+    def _new_popularity(self, vectors: np.ndarray, start: int) -> np.ndarray:
+        """Popularity z-scores of items no one has interacted with, from their text vectors:
+        `text_popularity`'s, or (a model saved without it, or fitted on too few items) that
+        of a count of 0."""
+        weights = getattr(self, "pop_from_text_", None)
+        if weights is not None:
+            return predicted_popularity(weights, vectors, self.pop_z_[:start])
+        return np.full(len(vectors), self._unseen_popularity(start), np.float32)
+
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
-        """New items from their text alone: embedded, with the popularity of an item no one
-        has interacted with (it said it could not add items without retraining)."""
+        """New items from their text alone: embedded, with the popularity their text predicts
+        (it said it could not add items without retraining)."""
         new = self._embed_rows(info)
-        zero = self._unseen_popularity(start)
+        self.pop_z_ = np.r_[self.pop_z_, self._new_popularity(new, start)]
         self.item_emb_ = np.r_[self.item_emb_, new]
-        self.pop_z_ = np.r_[self.pop_z_, np.full(len(new), zero, np.float32)]
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
-        """Changed text: re-embed those items."""
+        """Changed text: re-embed those items, and re-predict the popularity of those no one
+        has interacted with."""
         emb = self.item_emb_.copy()
         emb[idx] = self._embed_rows(info)
+        unseen = idx[self.fitted.popularity[idx] == 0]
+        if len(unseen) and getattr(self, "pop_from_text_", None) is not None:
+            pop_z = self.pop_z_.copy()
+            pop_z[unseen] = self._new_popularity(emb[unseen], len(pop_z))
+            self.pop_z_ = pop_z
         self.item_emb_ = emb
 
     def _get_arrays(self) -> dict[str, np.ndarray]:
-        return {"item_emb": self.item_emb_, "pop_z": self.pop_z_}
+        out = {"item_emb": self.item_emb_, "pop_z": self.pop_z_}
+        if getattr(self, "pop_from_text_", None) is not None:
+            out["pop_from_text"] = self.pop_from_text_
+        return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         self.item_emb_ = arrays["item_emb"]
         self.pop_z_ = arrays["pop_z"]
+        self.pop_from_text_ = arrays.get("pop_from_text")

@@ -82,6 +82,7 @@ class LoraContentRecommender(ContentRecommender):
         pop = st.popularity
         self.pop_stats_ = np.array([pop.mean(), pop.std() + 1e-9], dtype=np.float32)
         self.pop_z_ = ((pop - self.pop_stats_[0]) / self.pop_stats_[1]).astype(np.float32)
+        self._predict_unseen_popularity()
 
     # ------------------------------------------------------------------ adapted encoder
     def adapted_encoder(self) -> LoraEncoder:
@@ -126,7 +127,8 @@ class LoraContentRecommender(ContentRecommender):
         return np.asarray(new, dtype=np.float32)
 
     def _unseen_popularity(self, start: int) -> float:
-        """The z-score of zero popularity under the training statistics."""
+        """The z-score of zero popularity under the training statistics (a model saved without
+        `text_popularity`'s weights)."""
         return float(-self.pop_stats_[0] / self.pop_stats_[1])
 
     # ------------------------------------------------------------------ persistence
@@ -135,6 +137,8 @@ class LoraContentRecommender(ContentRecommender):
         out.update({_ADAPTER_PREFIX + k: v for k, v in self.adapter_.items()})
         if getattr(self, "losses_", None) is not None:
             out["losses"] = self.losses_
+        if getattr(self, "pop_from_text_", None) is not None:
+            out["pop_from_text"] = self.pop_from_text_
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
@@ -145,4 +149,5 @@ class LoraContentRecommender(ContentRecommender):
             k[len(_ADAPTER_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_ADAPTER_PREFIX)
         }
         self.losses_ = arrays.get("losses")
+        self.pop_from_text_ = arrays.get("pop_from_text")
         self._encoder = None

@@ -280,6 +280,21 @@ def test_text_columns_of_any_text_dtype_make_the_item_text(tmp_path):
     assert load_interactions(inter, items).item_texts() == ["non-stick frying pan", "garden hose"]
 
 
+def test_flag_and_date_columns_stay_out_of_the_default_item_text(tmp_path):
+    """A shop's in-stock flag and date added read "Red shoe. true. 2024-01-05. Acme": words
+    that say nothing without their field's name. A template that names them still reads them."""
+    inter = _write(tmp_path / "i.csv", "user_id,item_id\na,p1\nb,p2\nb,p3\n")
+    items = _write(
+        tmp_path / "items.csv",
+        "item_id,title,in_stock,added,seen,brand\n"
+        "p1,Red shoe,true,2024-01-05,5/1/2024,Acme\np2,Blue hat,False,2024-02-01T10:00:00Z,,\n"
+        "p3,Green scarf,,2024-03-11,12.03.2024,Yes\n",
+    )
+    d = load_interactions(inter, items)
+    assert d.item_texts() == ["Red shoe. Acme", "Blue hat", "Green scarf. Yes"]
+    assert d.item_texts("{title}: {in_stock}")[:2] == ["Red shoe: true", "Blue hat: False"]
+
+
 def test_dataset_built_directly_checks_indices_and_keeps_the_latest_repeat(caplog):
     from fewrec.data import Dataset
 

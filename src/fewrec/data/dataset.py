@@ -471,17 +471,16 @@ def item_texts(
     info: pd.DataFrame, template: str | None = None, ids: Sequence[str] | None = None
 ) -> list[str]:
     """One text per row of ``info`` (item fields), made by ``template`` (`str.format` over the
-    fields) or, without one, by joining the text fields (title, year, genres, descriptions...);
-    an item with no text field at all gets its id (``ids``; default: its row number)."""
+    fields) or, without one, by joining the text fields (title, year, genres, descriptions...;
+    not columns of only yes/no flags or dates, which say nothing without their names); an item
+    with no text field at all gets its id (``ids``; default: its row number)."""
     names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
     if template is None:
         # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
         # every column of text read from a file (a `description` was dropped for it)
-        cols = [
-            c
-            for c in info.columns
-            if info[c].dtype == object or pd.api.types.is_string_dtype(info[c]) or c in ("title", "year")
-        ]
+        text = [c for c in info.columns if info[c].dtype == object or pd.api.types.is_string_dtype(info[c])]
+        text = [c for c in text if not _flags_or_dates(info[c])]
+        cols = [c for c in info.columns if c in ("title", "year") or c in text]
         if not cols:
             return names
         joined = (_sentences(field_text(row[c]) for c in cols) for row in info.to_dict("records"))
@@ -505,6 +504,22 @@ def item_texts(
             f"item text template {template!r} cannot be filled in: {exc}",
             fix="name item fields in braces, e.g. '{title}. {genres}' (double a brace to write one)",
         ) from None
+
+
+#: Text values that say nothing without their field's name: yes/no flags and dates.
+_FLAG_WORDS = frozenset({"true", "false", "yes", "no", "y", "n", "t", "f"})
+_DATE = r"\d{4}-\d{1,2}-\d{1,2}([ T][\d:.]+(Z|[+-][\d:]+)?)?|\d{1,2}[/.]\d{1,2}[/.]\d{2,4}"
+
+
+def _flags_or_dates(column: pd.Series) -> bool:
+    """Whether a text column holds only yes/no flags or dates (blanks aside): "Red shoe. true.
+    2024-01-05" read like words of the item's description in the default item text. Name them
+    in a template to read them ("{title}. In stock: {in_stock}")."""
+    values = column.dropna()
+    values = values[values.map(lambda v: isinstance(v, str) and bool(v.strip()))].str.strip()
+    if values.empty:
+        return False
+    return bool(values.str.lower().isin(_FLAG_WORDS).all() or values.str.fullmatch(_DATE).all())
 
 
 def _template_fields(template: str) -> set[str]:

@@ -625,3 +625,23 @@ def test_datetimes_as_dataset_timestamps_and_whole_floats_in_item_text():
     rows = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [10, 20, 30]})
     assert load_interactions(rows, items).item_texts() == ["A. 2000", "B. 2001", "C"]
     assert (field_text(np.float32(3.0)), field_text(2.5)) == ("3", "2.5")
+
+
+def test_an_added_item_reads_the_fields_its_catalogue_reads():
+    """Which fields make the default text is the catalogue's choice, not the added rows': a new
+    bag of the brand "No" (read alone, a column of flags) lost its brand from its text. A field
+    new with the added item is read as it reads."""
+    from fewrec.data import Dataset
+    from fewrec.data.dataset import item_texts
+    from fewrec.models import make_model
+
+    interactions = pd.DataFrame({"user": [0, 1], "item": [0, 1], "rating": [5.0, 4.0], "timestamp": [1, 2]})
+    info = pd.DataFrame({"title": ["Red shoe", "Blue hat"], "brand": ["Acme", "Zed"]})
+    data = Dataset(interactions, Vocabulary(["0", "1"]), Vocabulary(["s", "h"]), item_info=info)
+    bag = pd.DataFrame({"title": ["Bag"], "brand": ["No"], "colour": ["red"], "sale": ["yes"]})
+    assert item_texts(bag) == ["Bag. red"]  # alone, its brand reads as a flag
+    assert item_texts(bag, catalogue=info) == ["Bag. No. red"]
+    model = make_model("content").fit(data)
+    with pytest.warns(UserWarning, match="new item fields 'colour', 'sale'"):
+        model.add_items(["bag"], bag)
+    assert model.texts_of(model.fitted.item_info.iloc[[2]]) == ["Bag. No. red"]

@@ -468,19 +468,22 @@ def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame |
 
 
 def item_texts(
-    info: pd.DataFrame, template: str | None = None, ids: Sequence[str] | None = None
+    info: pd.DataFrame,
+    template: str | None = None,
+    ids: Sequence[str] | None = None,
+    catalogue: pd.DataFrame | None = None,
 ) -> list[str]:
     """One text per row of ``info`` (item fields), made by ``template`` (`str.format` over the
-    fields) or, without one, by joining the text fields (title, year, genres, descriptions...;
-    not columns of only yes/no flags or dates, which say nothing without their names); an item
-    with no text field at all gets its id (``ids``; default: its row number)."""
+    fields) or, without one, by joining the text fields (`text_columns` of the ``catalogue``
+    the rows belong to, so that an item's text does not hang on its neighbours in ``info``;
+    fields the catalogue lacks, of ``info``); an item with no text field at all gets its id
+    (``ids``; default: its row number)."""
     names = [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(info))]
     if template is None:
-        # text columns: object (lists, mixed) or pandas' string dtype, which pandas 3 gives
-        # every column of text read from a file (a `description` was dropped for it)
-        text = [c for c in info.columns if info[c].dtype == object or pd.api.types.is_string_dtype(info[c])]
-        text = [c for c in text if not _flags_or_dates(info[c])]
-        cols = [c for c in info.columns if c in ("title", "year") or c in text]
+        cols = text_columns(info)
+        if catalogue is not None:  # its fields as it reads them; a field new with these rows as they do
+            decided = set(text_columns(catalogue))
+            cols = [c for c in info.columns if c in decided or (c in cols and c not in catalogue.columns)]
         if not cols:
             return names
         joined = (_sentences(field_text(row[c]) for c in cols) for row in info.to_dict("records"))
@@ -504,6 +507,15 @@ def item_texts(
             f"item text template {template!r} cannot be filled in: {exc}",
             fix="name item fields in braces, e.g. '{title}. {genres}' (double a brace to write one)",
         ) from None
+
+
+def text_columns(info: pd.DataFrame) -> list[str]:
+    """The item fields the default item text joins: title, year and the text columns, but not
+    those of only yes/no flags or dates, which say nothing without their names. Text columns
+    are of object (lists, mixed) or pandas' string dtype, which pandas 3 gives every column of
+    text read from a file (a `description` was dropped for it)."""
+    text = [c for c in info.columns if info[c].dtype == object or pd.api.types.is_string_dtype(info[c])]
+    return [c for c in info.columns if c in ("title", "year") or (c in text and not _flags_or_dates(info[c]))]
 
 
 #: Text values that say nothing without their field's name: yes/no flags and dates.

@@ -900,7 +900,9 @@ class Recommender(ABC):
             catalogue = self.fitted.items.ids
             if rows.index.min() >= 0 and rows.index.max() < len(catalogue):
                 ids = [catalogue[i] for i in rows.index]
-        return item_texts(rows, self.item_text_template(), ids)
+        # without a template the catalogue decides which fields make the text, not these rows
+        # alone (a new item's "no" in a column of brands would have left it out for that item)
+        return item_texts(rows, self.item_text_template(), ids, catalogue=self.fitted.item_info)
 
     def text_vocabulary(self) -> frozenset[str]:
         """The words of the catalogue's item texts (`fewrec.text.wishes.words_of`)."""

@@ -312,6 +312,22 @@ def test_the_python_api_explains_a_long_history_through_its_nearest_items(ml100k
     assert whole["item"].tolist() == out["item"].tolist() and explained[-1] == n_history
 
 
+def test_explaining_many_long_histories_works_out_the_item_vectors_once(ml100k, monkeypatch):
+    """`recommend_many` normalised the catalogue's vectors again for each long history it
+    explained; short histories need none."""
+    from fewrec.explain import reasons as reasons_module
+    from fewrec.models import Query, make_model
+
+    model = make_model("content").fit(ml100k)
+    calls = []
+    item_vectors = reasons_module.item_vectors
+    monkeypatch.setattr(reasons_module, "item_vectors", lambda m: calls.append(1) or item_vectors(m))
+    lists = model.recommend_many([Query(user="405"), Query(user="655"), Query(user="13")], k=5, explain=True)
+    assert len(calls) == 1 and all(all(frame["reason"]) for frame in lists)
+    model.recommend_many([Query(items=["50", "181"])], k=5, explain=True)
+    assert len(calls) == 1
+
+
 def test_a_reason_names_its_items_in_the_order_of_because(ml100k):
     """An audit: "Because you liked X and rated Y" put the liked item first even where the
     rated one had raised the score more (and came first in ``because``)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -79,14 +79,15 @@ def explained_batch(
     top: np.ndarray,
     *,
     recent: Sequence[int] = (),
-    vectors: np.ndarray | None = None,
+    vectors: np.ndarray | Callable[[], np.ndarray | None] | None = None,
     max_history: int | None = None,
     max_cells: int | None = None,
 ) -> QueryBatch:
     """Query ``row`` of ``batch`` as the one-query batch its reasons are worked out on: itself,
     or, for a history longer than ``max_history``, ``max_cells`` and the model's
     ``explain_history`` allow, one that keeps only the history items closest (in the item
-    ``vectors``, by default `item_vectors`) to the recommended ``top``, or else the ``recent``
+    ``vectors``, by default `item_vectors`; or a function that gives them, called only for such
+    a history) to the recommended ``top``, or else the ``recent``
     items (indices, latest first) and then the rest. Leave-one-out re-scores the catalogue
     once per history item: this bounds its cost, and a reason cites at most two items anyway.
     ``max_history`` and ``max_cells`` default to `EXPLAIN_MAX_HISTORY` and `EXPLAIN_MAX_CELLS`."""
@@ -108,6 +109,8 @@ def explained_batch(
     order = np.array(latest + [int(i) for i in hist if int(i) not in chosen], dtype=np.int64)
     if vectors is None:
         vectors = item_vectors(model)
+    elif callable(vectors):
+        vectors = vectors()
     if not len(top):
         keep = order[:cap]
     elif vectors is not None:

@@ -25,6 +25,7 @@ import contextvars
 import copy
 import dataclasses
 import difflib
+import functools
 import glob
 import io
 import json
@@ -1153,20 +1154,23 @@ class Recommender(ABC):
             d = full.disliked.tocoo()
             scores[d.row, d.col] = -np.inf
         out = []
+        if explain:
+            from fewrec.explain import reasons as explaining
+
+            # the item vectors a long history is read through, worked out once for all queries
+            vectors = functools.cache(functools.partial(explaining.item_vectors, self))
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
             top = top[np.isfinite(row[top])]
             frame = pd.DataFrame({"item": st.items.to_external(top), "score": row[top]})
             if explain:
-                from fewrec.explain import reasons as explaining
-
                 only = chosen if self.explains_candidates_only else None
                 # a long history is read through its items nearest the list, as the service does
                 # (a user of 737 ratings took 8-18 s to explain, re-scoring once per rating)
                 asked = queries[q].items
                 recent = st.items.lookup(list(asked)[::-1]) if len(asked) else np.zeros(0, np.int64)
                 one = explaining.explained_batch(
-                    self, batch, q, top, recent=[int(i) for i in recent if i >= 0]
+                    self, batch, q, top, recent=[int(i) for i in recent if i >= 0], vectors=vectors
                 )
                 reasons = explaining.explain_recommendations(self, one, 0, top, columns=only)
                 frame["reason"] = [r.text for r in reasons]

@@ -95,11 +95,20 @@ def test_reasons_credit_the_text_and_the_items_that_drove_the_list(warm, fit_cac
     assert any("told us" in r for r in both["reason"])  # was: only "Because you liked Star Wars"
     blank = fewshot.recommend(Query(text="   "), k=3, explain=True)
     assert not any("told us" in r for r in blank["reason"])
-    scifi = fewshot.recommend(Query(text="I love sci-fi films like Interstellar"), k=5, explain=True)
+    # an item of none of the genres the text names is close to it, not a match ("animated movies
+    # for kids" -> Star Wars: "Matches what you told us you like")
+    scifi = fewshot.recommend(Query(text="I love sci-fi films like Interstellar"), k=30, explain=True)
+    near = 0
     for reason, item in zip(scifi["reason"], scifi["item"], strict=True):
         genres = fewshot.fitted.item_info["genres"].iloc[int(fewshot.fitted.items.lookup([item])[0])]
-        named = "(Sci-Fi)." if "Sci-Fi" in list(genres) else "like."
-        assert reason.startswith("Matches what you told us you like") and reason.endswith(named), reason
+        if "Sci-Fi" in list(genres):
+            assert reason == "Matches what you told us you like (Sci-Fi).", reason
+        elif "told us" in reason:
+            assert reason == "Close to what you told us you like, though not Sci-Fi.", reason
+            near += 1
+    assert near >= 1
+    tom = fewshot.recommend(Query(text="something with Tom Hanks"), k=3, explain=True)  # names no genre
+    assert set(tom["reason"]) == {"Matches what you told us you like."}
     ease = fit_cached("warm", warm, "ease")
     one = ease.recommend(Query(items=["1"], text="anything"), k=3, explain=True)
     assert all(r.startswith("Because you liked Toy Story (1995)") for r in one["reason"])

@@ -354,6 +354,11 @@ def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
+def _or(words: list[str]) -> str:
+    """ "A", "A or B", "A, B or C"."""
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
+
 def reading_order(label: str) -> str:
     """A label as it is read in a sentence: "Godfather, The (1972)" as "The Godfather (1972)",
     "Boat, The (Das Boot) (1981)" as "The Boat (Das Boot) (1981)"."""
@@ -432,6 +437,9 @@ def explain_recommendations(
     titles = model.negation_titles() if worded else None
     asks = worded and has_words(split_wishes(text or "", titles).wants)
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
+    # the catalogue's genres the text asks for: an item of none of them is near the text, it does
+    # not match it ("animated movies for kids" -> Star Wars had "Matches what you told us you like")
+    asked_genres = _genres_named(_catalogue_genres(model), text or "", titles) if asks else []
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     if model.explains_candidates_only and len(hist):  # an LM ranks by no popularity
         popular = "The language model's pick for you; no one item of your history raised it."
@@ -478,10 +486,17 @@ def explain_recommendations(
             sentence = f"Because you {' and '.join(parts)}"
             # the genres the item shares with them (a bracket after the year's read as a second title)
             sentence += f"; it is {_and(attrs)} too" if attrs else ""
-            sentence += f", and it {text_part}." if told else "."
+            near = asks and bool(asked_genres) and not set(item_genres) & set(asked_genres)
+            told_part = "is close to what you told us you like" if near else text_part
+            sentence += f", and it {told_part}." if told else "."
         elif told and asks:
-            named = _genres_named(item_genres, text or "", titles)
-            sentence = "Matches what you told us you like" + (f" ({', '.join(named)})." if named else ".")
+            named = [g for g in item_genres if g in asked_genres]
+            if named:
+                sentence = f"Matches what you told us you like ({', '.join(named)})."
+            elif asked_genres:
+                sentence = f"Close to what you told us you like, though not {_or(asked_genres)}."
+            else:
+                sentence = "Matches what you told us you like."
         elif told:
             sentence = "Avoids what you told us you dislike."
         elif (
@@ -516,6 +531,21 @@ NO_PLURAL = frozenset({"war"})
 
 def _key(word: str) -> str:
     return re.sub(r"[^0-9a-z]", "", word.casefold())
+
+
+def _catalogue_genres(model: Recommender) -> list[str]:
+    """Every genre of the catalogue's items, in order of first appearance (kept until the
+    catalogue changes)."""
+
+    def build() -> list[str]:
+        info = model.fitted.item_info
+        found: dict[str, None] = {}
+        for g in info["genres"] if "genres" in info.columns else ():
+            if isinstance(g, list | tuple | np.ndarray):
+                found.update(dict.fromkeys(str(x) for x in g))
+        return list(found)
+
+    return model._per_catalogue("catalogue_genres_", build)
 
 
 def _genres_named(genres: list[str], text: str, titles: Titles | None = None) -> list[str]:

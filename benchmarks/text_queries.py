@@ -12,8 +12,8 @@ validation users: the largest whose NDCG@10 (mean of K = 0 and 5) is within 2% o
 much of what users say as accuracy allows; it is reported on the test users.
 
 Two checks of the words themselves (the sentence alone, K = 0, ML-100K's genre labels): "I love
-{g} films" for each of the 18 genres (share of the top 10 in genre g), and "I love films, but
-no {g} films please" (share of the top 10 in g: lower is better).
+{g} films" for each of the 19 genres, 'unknown' included (share of the top 10 in genre g), and
+"I love films, but no {g} films please" (share of the top 10 in g: lower is better).
 
 Run: ``python benchmarks/text_queries.py`` -> benchmarks/text_queries.json and .md (~10 min).
 """
@@ -172,7 +172,7 @@ def to_markdown(result: dict) -> str:
         f"**{result['chosen_text_weight']:g}** "
         f"({', '.join(f'{w}: {v:.4f}' for w, v in result['ensemble_text_weight_valid_mean'].items())}).",
         "",
-        "The words themselves (the sentence alone, K = 0; share of the top 10 in the genre, 18 genres; "
+        "The words themselves (the sentence alone, K = 0; share of the top 10 in the genre, 19 genres; "
         "the ensemble at the chosen weight):",
         "",
         '| model | "I love {g} films" (higher is better) | "I love films, but no {g} films please" (lower) |',

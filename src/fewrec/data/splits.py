@@ -193,8 +193,9 @@ def cold_user_split(
     The revealed ones are the earliest by time (or, with ``random_shots``, a seeded random pick).
     Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19;
     past every user's count the test set is empty, which `evaluate_ranking` refuses).
-    The held-out users are the same for every K with the same seed. 10% of the remaining users
-    form a validation set built the same way (they stay out of training too).
+    The held-out users (``test_fraction`` of all users) are the same for every K with the same
+    seed. A further ``test_fraction / 2`` of all users (10% at the default 0.2) form a validation
+    set built the same way (they stay out of training too).
     """
     if not is_whole_number(shots) or shots < 0:
         raise ConfigError(f"shots must be a whole number >= 0, got {shots!r}")

@@ -213,7 +213,9 @@ class KShotRidgeConfig(ModelConfig):
     cold-user validation users of split seeds 0-2, K5 NDCG@10 with 0 / 3 / 10 / 30: earliest
     reveal 0.553 / 0.563 / 0.572 / 0.570, random 0.596 / 0.663 / 0.691 / 0.688
     (`benchmarks/cold_user_probes.md`, ``neighbourhood`` rows); on the test users of ten split
-    seeds, K5 gain over popularity +16.3% -> +20.4% (earliest) and +15.8% -> +32.4% (random).
+    seeds, K5 gain over popularity +16.3% -> +20.4% (earliest) and +15.8% -> +32.4% (random) in
+    the tables of 2026-12-03, before that day's evaluation mends; +20.0% and +31.5% with it in the
+    current ones (`benchmarks/cold-user-{earliest,random}-seeds.md`; without it not rerun).
     For known users' long histories it does worse (warm NDCG@10 0.205 -> 0.183): set 0 there,
     or use EASE / the ensemble. It doubles the inputs; with fewer episodes than inputs the fit
     takes the dual form, so it stays a few seconds on ML-100K (with more, as on MovieLens-1M,

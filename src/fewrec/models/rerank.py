@@ -31,14 +31,15 @@ fewer leaves (7, at least 300 rows each: 0.6951, 0.5622); the item's genres as o
 columns; a time-local popularity (ratings near the revealed items' timestamps).
 
 On test users, over ten split seeds (the `ensemble` and `ensemble-blend` rows of
-`benchmarks/cold-user-{earliest,random}-seeds.md`), K5 NDCG@10 rose on nine seeds and was level
-on seed 0: earliest reveal 0.5543 -> 0.5643 (+0.0099 [+0.0062, +0.0136]; gain over popularity
-+19.4% -> +21.5%), random 0.6961 -> 0.7048 (+0.0088 [+0.0045, +0.0131]; +35.2% -> +36.9%); K20
-rose by about 0.009 and 0.007. A re-ranker for K = 1 lost on the earliest reveal (-0.008 over six
-split seeds, every seed down) and did not help validation users (split seeds 0-2: earliest
--0.001, random -0.003), so queries of one item keep the blend (``rerank_min_shots`` = 2). On
-split seed 0, the same day, fitting took 128 s instead of 86 (earliest) and 145 s instead of 75
-(random), and adapting a new user to K = 5 about 5 ms instead of 1.5-3.3.
+`benchmarks/cold-user-{earliest,random}-seeds.md`, rerun on 2026-12-06 with the top 100), K5
+NDCG@10: earliest reveal 0.5543 -> 0.5608 (+0.0065 [+0.0021, +0.0109]; up on nine seeds, down
+0.0063 on seed 0; gain over popularity +19.4% -> +20.8%), random 0.6890 -> 0.6950 (+0.0060
+[+0.0018, +0.0103]; up on all ten; +33.8% -> +35.0%); K20 rose by 0.012 and 0.003. A re-ranker
+for K = 1 lost on the earliest reveal (-0.008 over six split seeds, every seed down) and did not
+help validation users (split seeds 0-2: earliest -0.001, random -0.003), so queries of one item
+keep the blend (``rerank_min_shots`` = 2). In that rerun (means of the ten seeds, a 2-core AMD
+EPYC) fitting took 164 s instead of 122 (earliest) and 167 s instead of 127 (random), and
+adapting a new user to K = 5 took 7.2-7.3 ms instead of 3.4.
 
 The re-rankers of the blend's top 200 were about 40% of the default ensemble's fit (86 of 225 s
 on cold-user seed 0, earliest, on a 2-core AMD EPYC, 2026-12-06). Whether a cheaper one does as

@@ -46,8 +46,8 @@ log = logging.getLogger(__name__)
 
 INSTALL_FIX = "pip install 'fewrec[ray]' (or pip install faiss-cpu)"
 #: Catalogue size from which `AutoIndex` and `index_for_catalogue` switch from exact search to
-#: ANN. Measured on 2 shared cores (benchmarks/scaling.md), one 384-d query: exact 0.6 ms at 10k
-#: (IVF no faster), ~10 ms at 100k (IVF ~4 ms), ~110 ms at 1M (IVF ~11 ms).
+#: ANN. Measured on 2 shared cores (benchmarks/scaling.md), one 384-d query, p50: exact (numpy)
+#: 0.6 ms at 10k (IVF 0.3 ms), ~10 ms at 100k (IVF ~3 ms), ~110 ms at 1M (IVF 7.6 ms; p99 11).
 ANN_THRESHOLD = 50_000
 #: Score tolerance within which an item ties with the exact k-th result (see `ann_recall`): above
 #: the float32 rounding of a 384-d dot product computed two ways, far below a meaningful gap.

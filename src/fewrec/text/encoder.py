@@ -390,8 +390,9 @@ class _UseBackend:
 
 
 class _TorchBf16Backend(_TorchBackend):
-    """The same model with bfloat16 autocast: ~2.5x faster where the CPU has bf16 matrix units
-    (AMX, AVX512-BF16), cosine > 0.9999 to fp32. For bulk encoding; cached under its own tag."""
+    """The same model with bfloat16 autocast: ~2.3x faster where the CPU has bf16 matrix units
+    (AMX, AVX512-BF16; `benchmarks/encoder_speed.md`), cosine > 0.9999 to fp32. For bulk
+    encoding; cached under its own tag."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -692,7 +693,7 @@ class TextEncoder:
         model: packaged model name; ``"all-MiniLM-L6-v2"`` (384-d, English) or ``"multilingual"``
             (Universal Sentence Encoder Multilingual v3, 512-d, 16 languages).
         backend: None: the model's own (``"torch"`` for MiniLM, ``"numpy"`` for the multilingual
-            model). MiniLM also runs on ``"torch-bf16"`` (bfloat16 autocast: ~2.5x faster on CPUs
+            model). MiniLM also runs on ``"torch-bf16"`` (bfloat16 autocast: ~2.3x faster on CPUs
             with bf16 units, for bulk jobs) and ``"onnx"`` (int8, onnxruntime).
         cache_dir: folder of the SQLite cache; default ``data_dir() / "embeddings"``.
         batch_size: texts per forward pass (and per cache commit).

@@ -255,6 +255,13 @@ def test_content_gives_items_without_interactions_the_popularity_their_text_pred
     assert spearmanr(content.pop_z_[unseen], counts[unseen]).statistic > 0.3
     report = evaluate_ranking(content, split.test, split.train, ks=(20,))
     assert report.values["recall@20"] > 2 * 20 / content.n_items  # twice a random order's, at least
+    # such an item can come up for a query of nothing, and is not said to be popular
+    from fewrec.explain.reasons import NEW_ITEM_TEXT
+
+    anyone = content.recommend(Query(), k=40, explain=True)
+    new = unseen[content.fitted.items.lookup(anyone["item"].tolist())]
+    assert new.any() and set(anyone["reason"][new]) == {NEW_ITEM_TEXT}
+    assert set(anyone["reason"][~new]) == {"Popular right now."}
     # kept by a save: an item added after a load gets the popularity it gets before
     content.save(tmp_path / "content")
     loaded = load_model(tmp_path / "content")

@@ -507,11 +507,19 @@ def explain_recommendations(
             and found.whole_raw[j] > 0
         ):
             sentence = "Fits your history as a whole."
+        elif st.popularity[int(item)] == 0 and not model.explains_candidates_only:
+            # no one has interacted with it: no "Popular" (a text model gives such an item the
+            # popularity its text predicts, which can bring it up for a query of nothing)
+            sentence = NEW_ITEM_TEXT if model.reads_item_text else NEW_ITEM
         else:
             sentence = popular
         reasons.append(Reason(st.items.id(int(item)), cited, attrs, sentence))
     return reasons
 
+
+#: The reason for an item no one has interacted with that nothing in the query raised.
+NEW_ITEM = "New here: no one has tried it yet."
+NEW_ITEM_TEXT = "New here: no one has tried it yet, and it reads like the items people choose most."
 
 #: Other words people use for a genre (keyed as `_key` writes genre names), beyond its name and
 #: plural: "comedies" names Comedy, "cartoons" Animation, "science fiction" Sci-Fi.

@@ -233,6 +233,30 @@ def test_rerank_moves_lm_scored_shortlist_on_top(lm, tiny):
         LMRerank.from_parts(retriever, retriever)
 
 
+def test_rerank_reads_the_text_and_side_info_its_retriever_reads(lm, tiny):
+    """An audit: lm-rerank over `content` followed a free text (its list was content's for it)
+    but warned that it ignored the text, and credited the list to popularity."""
+    import warnings
+
+    from fewrec.models import Query
+    from fewrec.models.base import make_model
+    from fewrec.models.lm import LMInContext, LMRerank
+
+    icl = LMInContext(max_history=4).fit(tiny)
+    rr = LMRerank.from_parts(make_model("content").fit(tiny), icl, top_n=2)
+    seen = tiny.items.ids[int(tiny.interactions["item"].iloc[0])]
+    assert rr.reads_text and rr.text_encoders == ["all-MiniLM-L6-v2"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "does not read free text"
+        out = rr.recommend(Query(items=[seen], text="horror films with zombies"), k=2, explain=True)
+    assert any("told us" in r for r in out["reason"]), out["reason"].tolist()
+    segments = make_model("popularity", segment_by="auto").fit(tiny)
+    by_age = LMRerank.from_parts(segments, icl, top_n=1)
+    assert by_age.side_levels == segments.side_levels and by_age.side_levels
+    notes = by_age.ignored_in(Query(items=[seen], user_info={"age": 15}))
+    assert not any("does not read" in n for n in notes)
+
+
 def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path):
     from fewrec.models.base import QueryBatch, load_model
     from fewrec.models.lm import DistilledLM, LMInContext

@@ -506,6 +506,23 @@ class LMRerank(Recommender):
         self.retriever_ = make_model(cfg.retriever, **cfg.retriever_config).fit(data)
         self.scorer_ = _lm_model(make_model(cfg.scorer, **cfg.scorer_config).fit(data), "scorer")
 
+    # what the query reads is what its retriever reads: free text and side info choose the
+    # shortlist and order the rest (it warned that it ignored them, and never credited them)
+    @property
+    def reads_text(self) -> bool:
+        return self.retriever_.reads_text if hasattr(self, "retriever_") else False
+
+    def text_match(self, batch: QueryBatch) -> np.ndarray | None:
+        return self.retriever_.text_match(batch.for_model(self.retriever_))
+
+    @property
+    def text_encoders(self) -> list[str]:
+        return self.retriever_.text_encoders if hasattr(self, "retriever_") else []
+
+    @property
+    def side_levels(self) -> frozenset[tuple[str, str]]:
+        return self.retriever_.side_levels if hasattr(self, "retriever_") else frozenset()
+
     @classmethod
     def from_parts(cls, retriever: Recommender, scorer: Recommender, top_n: int = 20) -> LMRerank:
         """A re-ranker from a fitted retriever and a fitted LM model of the same training data."""

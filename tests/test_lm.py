@@ -257,6 +257,23 @@ def test_rerank_reads_the_text_and_side_info_its_retriever_reads(lm, tiny):
     assert not any("does not read" in n for n in notes)
 
 
+def test_a_known_users_prompt_reads_the_items_new_to_the_query_first(ml100k):
+    """An audit: lm-icl read a random 10 of user 405's 743 items, and the query's own items,
+    the ones it was asked about, were rarely among them."""
+    from fewrec.models import Query
+    from fewrec.models.lm import LMInContext
+
+    icl = LMInContext(max_history=10).fit(ml100k)  # (no LM runs: the prompt's items only)
+    trained = set(ml100k.items.to_external(ml100k.matrix()[ml100k.users.index(["405"])[0]].indices))
+    fresh = [i for i in ml100k.items.ids if i not in trained][:3]
+    batch = icl.batch_from_queries([Query(user="405", items=fresh)]).for_model(icl)
+    read = set(ml100k.items.to_external(icl.query_history(batch, 0)[0]))
+    assert set(fresh) <= read and len(read) == 10
+    many = [i for i in ml100k.items.ids if i not in trained][:12]  # more than fit: 10 of them
+    batch = icl.batch_from_queries([Query(user="405", items=many)]).for_model(icl)
+    assert set(ml100k.items.to_external(icl.query_history(batch, 0)[0])) < set(many)
+
+
 def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path):
     from fewrec.models.base import QueryBatch, load_model
     from fewrec.models.lm import DistilledLM, LMInContext

@@ -249,14 +249,25 @@ class _LMRecommender(Recommender):
         return self.query_history(batch, row)[0]
 
     def query_history(self, batch: QueryBatch, row: int) -> tuple[np.ndarray, np.ndarray]:
-        """History items of one query and whether each was liked (capped at ``max_history``)."""
+        """History items of one query and whether each was liked (capped at ``max_history``:
+        a random sample, which takes a known user's items new to the query, those outside their
+        training history, first; for user 405 the query's own items were 1-5 of 743, and none
+        reached the prompt)."""
         h = batch.history
         lo, hi = h.indptr[row], h.indptr[row + 1]
         items, vals = h.indices[lo:hi], h.data[lo:hi]
         cap = self.config.max_history
         if len(items) > cap:
             rng = np.random.default_rng(query_seed(self.config.seed, h, row))
-            keep = np.sort(rng.choice(len(items), cap, replace=False))
+            u, train = int(batch.users[row]), self.fitted.train
+            new = np.ones(len(items), dtype=bool)
+            if u >= 0:
+                new = ~np.isin(items, train.indices[train.indptr[u] : train.indptr[u + 1]])
+            if new.all():  # (a new user's query: the sample it always was)
+                keep = np.sort(rng.choice(len(items), cap, replace=False))
+            else:  # the new ones in random order, then the rest in random order: the first ``cap``
+                order = np.r_[rng.permutation(np.flatnonzero(new)), rng.permutation(np.flatnonzero(~new))]
+                keep = np.sort(order[:cap])
             items, vals = items[keep], vals[keep]
         return items.astype(np.int64), (vals > self._like_cut()).astype(np.int8)
 

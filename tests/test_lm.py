@@ -274,6 +274,26 @@ def test_a_known_users_prompt_reads_the_items_new_to_the_query_first(ml100k):
     assert set(ml100k.items.to_external(icl.query_history(batch, 0)[0])) < set(many)
 
 
+@pytest.mark.parametrize(
+    ("name", "settings", "message"),
+    [
+        ("lm-rerank", {"scorer_config": {"foo": 1}}, "scorer_config for lm-lora: foo: Extra inputs"),
+        ("lm-rerank", {"scorer": "ease"}, r"the scorer must be one of \['lm-icl', 'lm-lora'\], got 'ease'"),
+        ("lm-rerank", {"retriever": "nope"}, "unknown retriever 'nope'"),
+        ("distilled", {"base": "ease"}, "the base must be one of"),
+        ("distilled", {"teacher_config": {"max_history": "x"}}, "teacher_config for lm-lora: max_history"),
+    ],
+)
+def test_a_sub_models_settings_are_checked_before_anything_trains(name, settings, message):
+    """An audit: a mistyped scorer setting failed after the retriever's 2 min 50 s of fitting,
+    a wrong distillation base after the LoRA teacher's training."""
+    from fewrec.models.base import make_model
+
+    with pytest.raises(ConfigError, match=message) as caught:
+        make_model(name, **settings)
+    assert "Value error" not in str(caught.value)
+
+
 def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path):
     from fewrec.models.base import QueryBatch, load_model
     from fewrec.models.lm import DistilledLM, LMInContext

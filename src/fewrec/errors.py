@@ -97,11 +97,15 @@ def missing_extra(exc: BaseException) -> FewrecError | None:
 
 
 def validation_problems(exc: ValidationError) -> str:
-    """A pydantic error as one line: ``field: what is wrong (got value)`` per problem."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']} (got {e.get('input')!r})"
-        for e in exc.errors()
-    )
+    """A pydantic error as one line: ``field: what is wrong (got value)`` per problem; a check
+    of several settings together by its message alone (it names them: "config: Value error,
+    rerank=True ... (got {...every setting given...})" said little more)."""
+    problems = []
+    for e in exc.errors():
+        msg = e["msg"].removeprefix("Value error, ") if e.get("type") == "value_error" else e["msg"]
+        loc = ".".join(map(str, e["loc"]))
+        problems.append(f"{loc}: {msg} (got {e.get('input')!r})" if loc else msg)
+    return "; ".join(problems)
 
 
 def one_name_as_tuple(value: Any) -> Any:

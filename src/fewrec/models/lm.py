@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError, DataError, with_fix
@@ -490,6 +490,25 @@ def _split_arrays(arrays: dict[str, np.ndarray], prefix: str) -> dict[str, np.nd
     return {k[len(prefix) + 1 :]: v for k, v in arrays.items() if k.startswith(prefix + ".")}
 
 
+def _check_part(role: str, name: str, config: dict[str, Any], kinds: tuple[type, ...] | None = None) -> None:
+    """A sub-model's name and settings, checked when the config is made (a mistyped scorer
+    setting failed after the retriever's minutes of fitting, a wrong base after the teacher's)."""
+    from fewrec.models.base import _import_builtin_models
+
+    _import_builtin_models()
+    if name not in MODELS:
+        raise ValueError(f"unknown {role} {name!r}; choose from {sorted(MODELS)}")
+    if kinds is not None and not issubclass(MODELS[name], kinds):
+        allowed = sorted(n for n, c in MODELS.items() if issubclass(c, kinds))
+        raise ValueError(f"the {role} must be one of {allowed}, got {name!r}")
+    if not isinstance(config, dict):
+        raise ValueError(f"{role}_config takes a dict of settings, got {config!r}")
+    try:
+        MODELS[name].Config(**config)
+    except ConfigError as exc:
+        raise ValueError(f"{role}_config for {name}: {exc.problems or exc}") from None
+
+
 class RerankConfig(ModelConfig):
     retriever: str = "fewshot"
     """Fast model that ranks the whole catalogue."""
@@ -498,6 +517,12 @@ class RerankConfig(ModelConfig):
     """LM model that re-scores the top ``top_n`` (``lm-lora`` or ``lm-icl``)."""
     scorer_config: dict[str, Any] = Field(default_factory=dict)
     top_n: int = Field(20, ge=1)
+
+    @model_validator(mode="after")
+    def _parts(self) -> RerankConfig:
+        _check_part("retriever", self.retriever, self.retriever_config)
+        _check_part("scorer", self.scorer, self.scorer_config, (_LMRecommender,))
+        return self
 
 
 @register
@@ -511,9 +536,7 @@ class LMRerank(Recommender):
     scorer_: _LMRecommender
 
     def _fit(self, data: Dataset) -> None:
-        cfg = self.config
-        if cfg.scorer not in ("lm-lora", "lm-icl"):
-            raise ConfigError(f"scorer must be 'lm-lora' or 'lm-icl', got {cfg.scorer!r}")
+        cfg = self.config  # (its parts were checked with it: `_check_part`)
         self.retriever_ = make_model(cfg.retriever, **cfg.retriever_config).fit(data)
         self.scorer_ = _lm_model(make_model(cfg.scorer, **cfg.scorer_config).fit(data), "scorer")
 
@@ -630,6 +653,12 @@ class DistilledConfig(ModelConfig):
     """Training episodes the teacher labels, longest histories first (one LM prompt each)."""
     min_history: int = Field(3, ge=0)
 
+    @model_validator(mode="after")
+    def _parts(self) -> DistilledConfig:
+        _check_part("teacher", self.teacher, self.teacher_config, (_LMRecommender,))
+        _check_part("base", self.base, self.base_config, (LikeClassifier,))
+        return self
+
 
 @register
 class DistilledLM(Recommender):
@@ -650,9 +679,7 @@ class DistilledLM(Recommender):
     _given_teacher: _LMRecommender  # set by `with_teacher` only (not saved)
 
     def _fit(self, data: Dataset) -> None:
-        cfg = self.config
-        if cfg.teacher not in ("lm-lora", "lm-icl"):
-            raise ConfigError(f"teacher must be 'lm-lora' or 'lm-icl', got {cfg.teacher!r}")
+        cfg = self.config  # (its parts were checked with it: `_check_part`)
         teacher: _LMRecommender | None = getattr(self, "_given_teacher", None)
         if teacher is not None and not _same_training(teacher.fitted, self.fitted):
             raise ConfigError(

@@ -370,7 +370,9 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkey
     scored = []
     monkeypatch.setattr(icl, "score_candidates", lambda *a: scored.append(a))
     with pytest.raises(ConfigError, match="600 prompts, over max_prompts=512"):
-        icl.recommend(long, k=1, candidates=[str(i) for i in range(100, 200)], explain=True)
+        icl.recommend(long, k=100, candidates=[str(i) for i in range(100, 200)], explain=True)
+    # candidates no query may get back (seen, disliked) are not scored (9.8 s for nothing)
+    assert icl.recommend(query, k=2, candidates=["50", "181", "1"], explain=True).empty
     # and scoring many chosen items (a prompt each) too: they ran, with no limit
     many = [str(i) for i in range(1, 601)]
     with pytest.raises(ConfigError, match=r"600 prompts \(1 queries x 600 chosen items\), over max_prompts"):
@@ -378,6 +380,11 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkey
     with pytest.raises(ConfigError, match="over max_prompts=512"):
         icl.recommend(query, k=5, candidates=many)
     assert not scored
+    # only the k shown are explained: k=1 of 100 candidates (refused: 600 prompts) scores the
+    # 100, then the one shown once per variant of the history (the prompts' scores stand in)
+    monkeypatch.setattr(icl, "score_candidates", lambda b, c: scored.append(c.shape) or np.zeros(c.shape))
+    icl.recommend(long, k=1, candidates=[str(i) for i in range(100, 200)], explain=True)
+    assert scored == [(1, 100), (6, 1)]
 
 
 def test_generate_reason_is_short_text(lm):

@@ -649,16 +649,12 @@ def recommend(
         err.print(f"[yellow]note:[/yellow] nothing left to recommend: {what}")
         return
     if len(recs) < k:  # say why the list is short (k = 1000 on 30 items gave 22 rows, unexplained)
-        pool = (
-            f"of the {len(candidate)} candidates"
-            if candidate
-            else f"of the catalogue's {rec.n_items:,} items"
-        )
-        err.print(
-            f"[yellow]note:[/yellow] {len(recs)} items, not {k}: the rest {pool} are in the history, "
-            "disliked or unknown to the model",
-            highlight=False,
-        )
+        total = len(set(candidate)) if candidate else rec.n_items
+        pool = f"of the {total} candidates" if candidate else f"of the catalogue's {total:,} items"
+        why = f"the rest {pool} are in the history, disliked or unknown to the model"
+        if len(recs) == total:  # all there are ("the rest of the 4 candidates" with none left out)
+            why = f"only {total} candidates were given" if candidate else f"the catalogue has only {total:,}"
+        err.print(f"[yellow]note:[/yellow] {len(recs)} items, not {k}: {why}", highlight=False)
     print_recommendations(
         console,
         recs,

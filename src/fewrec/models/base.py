@@ -1128,10 +1128,18 @@ class Recommender(ABC):
         chosen = None
         if cidx is not None and hasattr(self, "score_candidates"):  # only the candidates' prompts
             chosen = np.unique(cidx[cidx >= 0])
+            # not those no query may get back (seen, disliked): an LM spent seconds on each
+            parts = ([full.history] if exclude_seen else []) + [d for d in [full.disliked] if d is not None]
+            if parts and len(chosen):
+                gone = sp.csr_matrix(sum(parts))
+                gone.data[:] = 1.0  # (a rating of 0 is an entry too)
+                everyone = np.asarray(gone[:, chosen].sum(axis=0)).ravel() == len(queries)
+                chosen = chosen[~everyone]
             if explain and self.explains_candidates_only:  # too many prompts: said before any runs
                 from fewrec.explain.reasons import check_explain_prompts
 
-                check_explain_prompts(self, batch, len(chosen))
+                # only the k shown are explained
+                check_explain_prompts(self, batch, min(k, len(chosen)))
             scores = self._scores_of(batch, chosen)
         else:
             scores = self._scores(batch).astype(np.float64, copy=True)
@@ -1164,7 +1172,7 @@ class Recommender(ABC):
             top = top[np.isfinite(row[top])]
             frame = pd.DataFrame({"item": st.items.to_external(top), "score": row[top]})
             if explain:
-                only = chosen if self.explains_candidates_only else None
+                only = top if self.explains_candidates_only else None  # (the k shown)
                 # a long history is read through its items nearest the list, as the service does
                 # (a user of 737 ratings took 8-18 s to explain, re-scoring once per rating)
                 asked = queries[q].items

@@ -294,6 +294,17 @@ def test_a_sub_models_settings_are_checked_before_anything_trains(name, settings
     assert "Value error" not in str(caught.value)
 
 
+def test_an_lm_model_warns_when_its_prompts_would_read_item_ids(tiny):
+    """An audit: lm-icl trained without an item table prompted with bare ids ("346", "246")."""
+    import dataclasses
+
+    from fewrec.models.lm import LMInContext
+
+    bare = dataclasses.replace(tiny, item_info=pd.DataFrame(index=range(tiny.n_items)), item_template=None)
+    with pytest.warns(UserWarning, match="items have no text .* the language model's prompt reads their ids"):
+        LMInContext(max_history=4).fit(bare)
+
+
 def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path):
     from fewrec.models.base import QueryBatch, load_model
     from fewrec.models.lm import DistilledLM, LMInContext

@@ -51,27 +51,33 @@ class ContentConfig(TextModelConfig):
     interacted with gets the popularity its text predicts (`text_popularity`)."""
 
 
+def warn_bare_items(ids: Sequence[str], texts: Sequence[str], reader: str, stacklevel: int = 3) -> None:
+    """Warn when items have no text but their ids (``texts[i] == ids[i]``), which ``reader``
+    (a text model, an LM's prompts) then reads as if it were their text."""
+    bare = [i for i, t in zip(ids, texts, strict=True) if t == str(i)]
+    if texts and len(bare) == len(texts):
+        warnings.warn(
+            f"the items have no text (no item table, or no text field in it), so {reader} reads "
+            "their ids; give item text (Python: load_interactions(items=...); CLI: --items)",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+    elif bare:  # half a catalogue read as ids had passed without a word
+        warnings.warn(
+            f"{len(bare)} of {len(texts)} items have no text (every text field blank, or no row in "
+            f"the item table), so {reader} reads their ids: {bare[:3]}; fill their text fields",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
+
+
 def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     """Unit-norm text embeddings of every catalogue item (cached on disk by the encoder); a
     warning when the encoder cannot read the texts' script, or reads only the start of many."""
     from fewrec.text.encoder import get_encoder, length_problem, script_problem
 
     texts = data.item_texts(config.template)
-    bare = [i for i, t in zip(data.items.ids, texts, strict=True) if t == str(i)]
-    if texts and len(bare) == len(texts):
-        warnings.warn(
-            "the items have no text (no item table, or no text field in it), so a text model reads "
-            "their ids; give item text (Python: load_interactions(items=...); CLI: --items)",
-            UserWarning,
-            stacklevel=3,
-        )
-    elif bare:  # half a catalogue read as ids had passed without a word
-        warnings.warn(
-            f"{len(bare)} of {len(texts)} items have no text (every text field blank, or no row in "
-            f"the item table), so a text model reads their ids: {bare[:3]}; fill their text fields",
-            UserWarning,
-            stacklevel=3,
-        )
+    warn_bare_items(data.items.ids, texts, "a text model", stacklevel=4)
     for problem in (script_problem(texts, config.encoder), length_problem(texts, config.encoder)):
         if problem:
             warnings.warn(problem, UserWarning, stacklevel=3)

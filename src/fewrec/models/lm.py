@@ -42,6 +42,7 @@ from fewrec.models.base import (
     query_seed,
     register,
 )
+from fewrec.models.content import warn_bare_items
 from fewrec.models.likeclf import LikeClassifier
 from fewrec.topk import top_k
 
@@ -184,6 +185,7 @@ class _LMRecommender(Recommender):
         if self.config.lm not in _LOADED:
             gguf_path(self.config.lm)  # a package not installed: an error now, not when scoring
         self.texts_ = item_prompt_texts(data, self.config.with_year)
+        warn_bare_items(data.items.ids, self.texts_, "the language model's prompt", stacklevel=4)
         cfg = self.config
         self.demo_rows_: EpisodeRows = ([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
         if cfg.demos:

@@ -82,6 +82,19 @@ def test_probabilities_are_probabilities(lm, prompts):
     np.testing.assert_allclose(s, p[:, 0] / p.sum(axis=1))
 
 
+def test_long_lm_scoring_without_a_bar_logs_its_progress(lm, prompts, monkeypatch, caplog):
+    """`fewrec train lm-lora` (progress off by default) said nothing for minutes."""
+    import logging
+
+    import fewrec.text.encoder as encoder
+
+    monkeypatch.setattr(encoder, "PROGRESS_EVERY", -1.0)  # every batch, as if each took long
+    with caplog.at_level(logging.INFO, logger="fewrec"):
+        lm.yes_no(prompts, batch_size=2, cache=False)
+    said = [r.getMessage() for r in caplog.records if "prompts (" in r.getMessage()]
+    assert any(m.startswith("LM scoring: 3 of 3 prompts") for m in said), said
+
+
 def test_batch_equals_single(lm, prompts):
     batch = lm.yes_no(prompts, cache=False)
     single = np.vstack([lm.yes_no([p], cache=False) for p in prompts])

@@ -564,6 +564,22 @@ def test_like_clf_scores_chosen_items_as_it_scores_the_catalogue(models):
             model.score_candidates(batch, bad)
 
 
+def test_like_clf_does_not_call_its_picks_popular(models):
+    """An audit: like-clf's list for two liked films was "Popular right now." item by item, but
+    it ranks by the chance of a like, much of it the item's own like-rate."""
+    from fewrec.models import Query
+
+    model = models["like-clf"]
+    out = model.recommend(Query(items=["50", "181"]), k=10, explain=True)
+    assert not any(r.startswith("Popular") for r in out["reason"])
+    assert "Most people who tried it liked it." in set(out["reason"])
+    st = model.fitted  # and it is so: the share of likes among their ratings
+    for item, reason in zip(out["item"], out["reason"], strict=True):
+        if reason.startswith("Most people"):
+            i = int(st.items.lookup([item])[0])
+            assert model.pos_[i] / model.count_[i] > 0.5
+
+
 def test_the_ensemble_reads_what_a_new_user_writes(models, ml100k):
     """Its weights are tuned on episodes without text, where the one text component is one voice
     of several: "I love westerns" gave the popular list (a user audit: genre precision 0.19

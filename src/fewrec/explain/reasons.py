@@ -441,6 +441,7 @@ def explain_recommendations(
     # not match it ("animated movies for kids" -> Star Wars had "Matches what you told us you like")
     asked_genres = _genres_named(_catalogue_genres(model), text or "", titles) if asks else []
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
+    popular = model.unraised_reason or popular
     if model.explains_candidates_only and len(hist):  # an LM ranks by no popularity
         popular = "The language model's pick for you; no one item of your history raised it."
     # never a disliked item: a known user's low training ratings stay in the history of models

@@ -607,6 +607,9 @@ class Recommender(ABC):
     #: The reason every recommendation of a baseline whose ranking does not follow the query
     #: (random picks, one score for all) gets; None: reasons are worked out from the query.
     fixed_reason: ClassVar[str | None] = None
+    #: The reason of an item nothing in the query raised much, for a model whose ranking without
+    #: the query is not popularity; None: "Popular right now." (or "with people like you").
+    unraised_reason: ClassVar[str | None] = None
     #: Whether the model reads the ratings of a query's items (a low one as a dislike). Models
     #: that do not would count a 1-star item as a like: they are scored on
     #: `QueryBatch.for_model`, without the query's disliked items (still never recommended).

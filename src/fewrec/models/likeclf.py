@@ -61,6 +61,8 @@ class LikeClassifier(Recommender):
 
     name = "like-clf"
     reads_ratings = True
+    # it ranks by the chance of a like, much of it the item's own like-rate: not "Popular"
+    unraised_reason = "Most people who tried it liked it."
     Config = LikeConfig
     config: LikeConfig
     scores_new_items = True

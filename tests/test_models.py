@@ -564,12 +564,12 @@ def test_like_clf_scores_chosen_items_as_it_scores_the_catalogue(models):
             model.score_candidates(batch, bad)
 
 
-def test_like_clf_does_not_call_its_picks_popular(models):
+def test_like_clf_does_not_call_its_picks_popular(warm, fit_cached):
     """An audit: like-clf's list for two liked films was "Popular right now." item by item, but
     it ranks by the chance of a like, much of it the item's own like-rate."""
     from fewrec.models import Query
 
-    model = models["like-clf"]
+    model = fit_cached("warm", warm, "like-clf", max_episodes=3000)  # (the `models` case's fit)
     out = model.recommend(Query(items=["50", "181"]), k=10, explain=True)
     assert not any(r.startswith("Popular") for r in out["reason"])
     assert "Most people who tried it liked it." in set(out["reason"])

@@ -364,7 +364,8 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkey
 
     icl = make_model("lm-icl", max_history=4).fit(tiny)
     query = Query(items=["50", "181", "1"], ratings=[1, 0, 1])
-    got = icl.score(query, items=["172", "1", "no-such-item"])
+    with pytest.warns(UserWarning, match=r"1 of 3 items are not in this model's catalogue .*'no-such-item'"):
+        got = icl.score(query, items=["172", "1", "no-such-item"])  # (a typo said nothing)
     batch = icl.batch_from_queries([query]).for_model(icl)
     want = icl.score_candidates(batch, icl.fitted.items.lookup(["172", "1"])[None, :])[0]
     np.testing.assert_allclose(got.to_numpy()[:2], want, rtol=1e-6)

@@ -70,8 +70,9 @@ def check_unknown_user_and_item(case: Case, model) -> None:
     # an unknown history item is a user mistake: a clear error naming it
     with pytest.raises(DataError, match="no-such-item"):
         model.recommend(Query(items=["no-such-item"]))
-    # an unknown candidate item scores NaN, known ones stay finite
-    s = model.score(Query(items=["50"]), items=["no-such-item", "50", "100"])
+    # an unknown candidate item scores NaN, with a warning; known ones stay finite
+    with pytest.warns(UserWarning, match="1 of 3 items are not in this model's catalogue"):
+        s = model.score(Query(items=["50"]), items=["no-such-item", "50", "100"])
     assert np.isnan(s["no-such-item"])
     assert list(s.index) == ["no-such-item", "50", "100"]
     with pytest.raises(DataError):

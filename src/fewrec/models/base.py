@@ -1046,6 +1046,16 @@ class Recommender(ABC):
             items = _id_list(items, "items", "score(query, items=['50', '181'])")
         st = self.fitted
         self._warn_ignored(queries)
+        if items is not None:  # NaN, as documented, but a typo said nothing (recommend warns)
+            names = [str(i) for i in items]
+            unknown = [i for i, j in zip(names, st.items.lookup(names), strict=True) if j < 0]
+            if unknown:
+                warnings.warn(
+                    f"{len(unknown)} of {len(items)} items are not in this model's catalogue and "
+                    f"score NaN: {unknown[:5]}",
+                    UserWarning,
+                    stacklevel=2,
+                )
         batch = self.batch_from_queries(queries).for_model(self)
         if items is not None and hasattr(self, "score_candidates"):  # only these (LM prompts)
             return self._score_chosen(batch, [str(i) for i in items])

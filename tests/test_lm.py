@@ -95,6 +95,22 @@ def test_long_lm_scoring_without_a_bar_logs_its_progress(lm, prompts, monkeypatc
     assert any(m.startswith("LM scoring: 3 of 3 prompts") for m in said), said
 
 
+def test_adapters_come_and_go_without_the_libraries_warnings(lm):
+    """An audit: every lm-lora fit and load printed transformers' is_gradient_checkpointing
+    FutureWarning (from peft), and dropping a model printed peft's "Adapter X was active"."""
+    import warnings
+
+    from fewrec.lm.lora import LoraSettings, peft_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for name in ("quiet1", "quiet2"):
+            lm.add_adapter(name, peft_config(LoraSettings(), lm))
+        lm.remove_adapter("quiet2")
+        lm.remove_adapter("quiet1")
+    assert not [str(w.message) for w in caught], [str(w.message) for w in caught]
+
+
 def test_batch_equals_single(lm, prompts):
     batch = lm.yes_no(prompts, cache=False)
     single = np.vstack([lm.yes_no([p], cache=False) for p in prompts])

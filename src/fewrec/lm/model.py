@@ -27,6 +27,7 @@ import logging
 import os
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -494,7 +495,10 @@ class LanguageModel:
         """Inject a fresh peft LoRA adapter (a `peft.LoraConfig`) under ``name``."""
         from peft import get_peft_model
 
-        with self.lock:
+        with self.lock, warnings.catch_warnings():
+            # peft reads transformers' deprecated is_gradient_checkpointing: a FutureWarning on
+            # every lm-lora fit and load that no user of ours can act on
+            warnings.filterwarnings("ignore", ".*is_gradient_checkpointing", FutureWarning)
             if self._peft is None:
                 self._peft = get_peft_model(self.model, config, adapter_name=name)
             elif name not in self._peft.peft_config:
@@ -538,7 +542,9 @@ class LanguageModel:
             with self.lock:
                 # peft cannot delete the last adapter; an idle one costs nothing
                 if len(self._peft.peft_config) > 1:
-                    self._peft.delete_adapter(name)
+                    with warnings.catch_warnings():  # "Adapter X was active which is now deleted":
+                        warnings.filterwarnings("ignore", "Adapter .* was active", UserWarning)  # ours
+                        self._peft.delete_adapter(name)
 
     def _require(self, name: str) -> None:
         if not self.has_adapter(name):

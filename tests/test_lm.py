@@ -153,6 +153,7 @@ def test_lm_lora_settings_are_checked_before_training(lm, tiny):
         LoraSettings(targets=())
     assert LoraSettings(targets=["v_proj", "q_proj", "v_proj"]).targets == ("v_proj", "q_proj")
     assert LoraSettings().targets == ALL_LINEAR
+    assert LoraSettings(targets="q_proj").targets == ("q_proj",)  # (--set lora.targets=q_proj)
     fake = SimpleNamespace(name="smollm2-135m", n_layers=30)
     assert split_for(LoraSettings(upper_layers=30), fake) == 0
     assert split_for(LoraSettings(upper_layers=2), fake) == 28

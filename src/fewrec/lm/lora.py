@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import ConfigDict, Field, field_validator
 
-from fewrec.errors import ConfigError, DataError, Settings
+from fewrec.errors import ConfigError, DataError, Settings, one_name_as_tuple
 from fewrec.lm.model import DEFAULT_UPPER_LAYERS, LanguageModel, _bar
 
 if TYPE_CHECKING:
@@ -49,6 +49,9 @@ class LoraSettings(Settings):
     patience: int = Field(2, ge=1)
     """Epochs without a lower validation loss before stopping."""
     seed: int = Field(0, ge=0)
+
+    # one module named alone (`--set lora.targets=q_proj`) was "Input should be a valid tuple"
+    _one_target = field_validator("targets", mode="before")(one_name_as_tuple)
 
     @field_validator("targets")
     @classmethod

@@ -128,6 +128,7 @@ def main() -> None:
         fitted["distilled"] = lmm.DistilledLM.with_teacher(lora, max_episodes=args.distil_episodes).fit(train)
         models["distilled"][f"K{k}/train_seconds"] = time.perf_counter() - t0
         models["distilled"][f"K{k}/fit_r2"] = fitted["distilled"].fit_r2_
+        models["distilled"][f"K{k}/loo_r2"] = fitted["distilled"].loo_r2_  # (runs from 2026-12-06 on)
         for name in ROWS:
             scores, secs = timed_scores(fitted[name], sub)
             auc, lo, hi = auc_ci(sub.labels, scores, args.seed)

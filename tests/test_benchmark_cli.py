@@ -875,3 +875,29 @@ def test_runs_on_other_item_text_do_not_merge(ml100k):
         combine_seeds([a, b])
     c = run_benchmark("warm", ["popularity"], seed=1, dataset=ml100k, progress=False)
     assert combine_seeds([a, c])["fields_fingerprint"] == ml100k.fields_fingerprint()
+
+
+def test_progress_lines_inside_a_task_show_above_the_benchmark_bar():
+    """An audit: a tallrec task of an LM model takes minutes, and the bar stood at 0% through it;
+    the LM's progress lines (logged at INFO) never showed, the benchmark's logging at WARNING."""
+    import io
+    import logging
+
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from fewrec.eval.benchmark import _lines_above
+    from fewrec.text.encoder import PROGRESS
+
+    logger, out = logging.getLogger("fewrec.lm.model"), io.StringIO()
+    root = logging.getLogger("fewrec")
+    before = (root.level, root.propagate)
+    with Progress(console=Console(file=out, width=200)) as bar, _lines_above(bar):
+        logger.info("LM scoring: 3 of 9 prompts (0.5/s, ~12 s left)", extra={PROGRESS: True})
+        logger.info("a stage of no interest here")
+        logger.warning("something the user must see")
+    said = out.getvalue()
+    assert "INFO fewrec.lm.model: LM scoring: 3 of 9 prompts" in said
+    assert "WARNING fewrec.lm.model: something the user must see" in said
+    assert "a stage of no interest" not in said
+    assert (root.level, root.propagate) == before and not root.handlers

@@ -457,3 +457,17 @@ def test_benchmark_takes_a_minimum_rating_as_train_does(tmp_path):
     assert result["data_fingerprint"] == liked.fingerprint()  # the 0s left out of the data scored
     proc = fewrec("benchmark", "--protocol", "tallrec", *args, "--min-rating", "1")
     assert proc.returncode != 0 and "--min-rating would leave the dislikes out" in flat(proc.stderr)
+
+
+def test_the_wait_says_what_it_is_for():
+    """An audit: `recommend` with an LM model showed "reading your text" while it ignored the
+    text, and nothing for its minutes of prompts."""
+    from fewrec.cli import what_we_wait_for
+    from fewrec.models.base import make_model
+
+    lm, content = make_model("lm-icl"), make_model("content")
+    assert what_we_wait_for(lm, "space films") == "asking the language model about each candidate ..."
+    assert what_we_wait_for(lm, None) == "asking the language model about each candidate ..."
+    assert what_we_wait_for(content, "space films").startswith("reading your text")
+    assert what_we_wait_for(content, None) is None
+    assert what_we_wait_for(make_model("popularity"), "space films") is None

@@ -91,8 +91,9 @@ def test_long_lm_scoring_without_a_bar_logs_its_progress(lm, prompts, monkeypatc
     monkeypatch.setattr(encoder, "PROGRESS_EVERY", -1.0)  # every batch, as if each took long
     with caplog.at_level(logging.INFO, logger="fewrec"):
         lm.yes_no(prompts, batch_size=2, cache=False)
-    said = [r.getMessage() for r in caplog.records if "prompts (" in r.getMessage()]
-    assert any(m.startswith("LM scoring: 3 of 3 prompts") for m in said), said
+    said = [r for r in caplog.records if "prompts (" in r.getMessage()]
+    assert any(r.getMessage().startswith("LM scoring: 3 of 3 prompts") for r in said), said
+    assert all(getattr(r, encoder.PROGRESS) for r in said)  # what `fewrec benchmark` shows
 
 
 def test_adapters_come_and_go_without_the_libraries_warnings(lm):
@@ -342,6 +343,7 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
     teacher = LMInContext(max_history=4).fit(tiny)
     student = DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(tiny)
     assert student.n_episodes_ == 12 and np.isfinite(student.coef_).all()
+    assert student.loo_r2_ < student.fit_r2_  # (each episode predicted by a fit without it)
     import fewrec.models.lm  # noqa: F401
 
     student.save(tmp_path / "s")
@@ -358,6 +360,20 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
         DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(other)
     with pytest.raises(DataError, match="must be in 0"):  # -1 had scored the last item
         student.score_candidates(batch, np.array([[-1]]))
+
+
+def test_a_student_that_learns_nothing_of_its_teacher_says_so(lm, tiny, monkeypatch):
+    """An audit: the student's fit R² (0.33-0.82 in the tallrec runs) was all it reported, and
+    with more features than episodes it fits any teacher's scores; one that carries nothing of
+    the teacher to an episode it did not fit said nothing."""
+    from fewrec.models.lm import DistilledLM, LMInContext
+
+    teacher = LMInContext(max_history=4).fit(tiny)
+    noise = np.random.default_rng(0)  # scores unrelated to the episodes: nothing to learn
+    monkeypatch.setattr(teacher, "score_episodes", lambda h, liked, t: noise.uniform(0.01, 0.99, len(t)))
+    with pytest.warns(UserWarning, match=r"leave-one-out R² -\d.*Fix: train on more users"):
+        student = DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(tiny)
+    assert student.loo_r2_ < 0 < student.fit_r2_
 
 
 def test_a_saved_lm_lora_of_more_upper_layers_than_the_lm_has_still_loads():
@@ -487,3 +503,38 @@ def test_lm_lora_fits_tallrec_shots(ml100k):
     model = LMLora(max_episodes=16).fit(split.train_dataset(split.shots(16, 0)))
     s = tallrec_pair_scores(model, split.test.take(np.arange(0, 1000, 100)))
     assert s.shape == (10,) and ((s > 0) & (s < 1)).all()
+
+
+def test_the_lm_loads_without_transformers_loading_bar(monkeypatch, capsys):
+    """An audit: every LM load printed transformers' "Loading weights: 100%" bar between the
+    benchmark's own lines."""
+    import transformers
+
+    import fewrec.lm.model as lm_model
+    from fewrec.lm import load_lm
+
+    monkeypatch.setattr(lm_model, "_LOADED", {})  # a fresh load, not the cached one
+    assert load_lm() is not None
+    assert "Loading weights" not in capsys.readouterr().err
+    assert transformers.utils.logging.is_progress_bar_enabled()  # the caller's setting, put back
+
+
+def test_lora_validation_has_a_like_and_a_dislike_where_it_can(lm, tiny):
+    """An audit: a small fit's `valid_auc` read nan, its 4 validation episodes (drawn at random)
+    all likes, and early stopping read the loss of one answer; all-like data said nothing."""
+    from fewrec.lm.lora import LoraSettings
+    from fewrec.models.lm import LMLora, _both_answers
+
+    inter = tiny.interactions
+    dislikes = np.flatnonzero(inter["rating"].to_numpy() == 0)
+    mostly = tiny.with_interactions(
+        inter.assign(rating=np.where(inter.index.isin(dislikes[5:]), 1.0, inter["rating"]))
+    )
+    model = LMLora(max_episodes=6, max_history=4, lora=LoraSettings(max_epochs=1)).fit(mostly)
+    assert np.isfinite(model.lora_history_[0]["valid_auc"])
+    labels = np.array([1, 1, 1, 0, 0, 1])
+    valid, train = _both_answers(np.array([0, 1]), np.array([2, 3, 4, 5]), labels, "lm-lora")
+    assert sorted(labels[valid]) == [0, 1] and sorted(np.r_[valid, train]) == list(range(6))
+    assert set(labels[train]) == {0, 1}  # (training keeps both answers)
+    with pytest.warns(UserWarning, match=r"every training episode's answer is Yes \(liked\)"):
+        _both_answers(np.array([0, 1]), np.array([2]), np.ones(3, dtype=int), "lm-lora")

@@ -602,7 +602,9 @@ def test_encoding_without_a_progress_bar_logs_its_progress(tmp_path, monkeypatch
     enc = TextEncoder(cache_dir=tmp_path, batch_size=2, show_progress=False)
     with caplog.at_level(logging.INFO, logger="fewrec"):
         enc.encode([f"a text about item {i}" for i in range(6)])
-    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("encoding texts:")]
+    records = [r for r in caplog.records if r.getMessage().startswith("encoding texts:")]
+    assert all(getattr(r, encoder_module.PROGRESS) for r in records)  # what `fewrec benchmark` shows
+    lines = [r.getMessage() for r in records]
     assert lines[0].startswith("encoding texts: 2 of 6 (") and lines[-1].startswith(
         "encoding texts: 6 of 6 ("
     )

@@ -22,6 +22,7 @@ from fewrec.errors import FewrecError, missing_extra
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
+    from fewrec.models.base import Recommender
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
@@ -639,8 +640,8 @@ def recommend(
         notes.append(f"candidates not in the catalogue: {unknown[:5]}" if unknown else None)
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    # a first sentence loads the text encoder (5-15 s on a small CPU): say what the wait is
-    waiting = err.status("reading your text (the encoder loads on first use) ...") if text else nullcontext()
+    waits = what_we_wait_for(rec, text)
+    waiting = err.status(waits) if waits else nullcontext()
     with warnings.catch_warnings(), waiting:
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
         recs = rec.recommend(query, k=k, explain=explain, candidates=candidate or None)
@@ -662,6 +663,16 @@ def recommend(
         rec.fitted.items,
         show_ids="title" in rec.fitted.item_info.columns,
     )
+
+
+def what_we_wait_for(rec: Recommender, text: str | None) -> str | None:
+    """The status line shown while `recommend` works, or None where it is quick: a first
+    sentence loads the text encoder (5-15 s on a small CPU), and a language model reads a prompt
+    per candidate (seconds to minutes). A model that ignores the text is not "reading" it."""
+    waits = ["reading your text (the encoder loads on first use)"] if text and rec.reads_text else []
+    if getattr(rec.config, "max_prompts", None) is not None:  # an LM model
+        waits.append("asking the language model about each candidate")
+    return " and ".join(waits) + " ..." if waits else None
 
 
 @app.command("demo")

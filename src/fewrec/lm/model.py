@@ -233,9 +233,14 @@ def load_lm(name: str = DEFAULT_LM) -> LanguageModel:
                     f"language models need torch and transformers ({exc}). Fix: {INSTALL_FIX}"
                 ) from None
             # local_files_only, not HF_HUB_OFFLINE: the process's hub settings are the user's
+            from fewrec.text.encoder import no_loading_bars
+
             folder = _dequantised_dir(spec, gguf_path(name))
-            tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, local_files_only=True)
+            with no_loading_bars():
+                tok = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+                model = AutoModelForCausalLM.from_pretrained(
+                    folder, dtype=torch.float32, local_files_only=True
+                )
             _LOADED[name] = LanguageModel(name, tok, model)
         return _LOADED[name]
 
@@ -585,7 +590,7 @@ class _NoBar:
         self.start = self.said = time.perf_counter()
 
     def update(self, n: int) -> None:
-        from fewrec.text.encoder import PROGRESS_EVERY
+        from fewrec.text.encoder import PROGRESS, PROGRESS_EVERY
 
         self.done += n
         now = time.perf_counter()
@@ -594,7 +599,8 @@ class _NoBar:
             rate = self.done / (now - self.start)
             left = (self.total - self.done) / rate
             total, done = self.total, self.done
-            log.info("%s: %d of %d prompts (%.1f/s, ~%.0f s left)", self.desc, done, total, rate, left)
+            msg = "%s: %d of %d prompts (%.1f/s, ~%.0f s left)"
+            log.info(msg, self.desc, done, total, rate, left, extra={PROGRESS: True})
 
     def close(self) -> None:
         pass

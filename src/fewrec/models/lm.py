@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -425,7 +426,8 @@ class LMLora(_LMRecommender):
         n_valid = max(1, min(n_valid, n // 2))
         n_train = min(cfg.max_episodes, n - n_valid)
         pool = np.random.default_rng(cfg.seed).permutation(episode_order(rows, cfg.seed)[: n_train + n_valid])
-        valid, train = take_episodes(rows, pool[:n_valid]), take_episodes(rows, pool[n_valid:])
+        valid_idx, train_idx = _both_answers(pool[:n_valid], pool[n_valid:], np.asarray(rows[3]), self.name)
+        valid, train = take_episodes(rows, valid_idx), take_episodes(rows, train_idx)
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
         self.adapter_lease_ = AdapterLease(cfg.lm, self.adapter_)
         self.split_ = split
@@ -461,6 +463,35 @@ class LMLora(_LMRecommender):
         self.split_ = split_for(self.config.lora, lm, strict=False)  # (saved before the check)
         lm.add_adapter(self.adapter_, peft_config(self.config.lora, lm, strict=False))
         lm.set_adapter_weights(self.adapter_, self.lora_weights_)
+
+
+def _both_answers(
+    valid: np.ndarray, train: np.ndarray, labels: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The validation episodes given a Yes and a No where training has both to spare.
+
+    Validation of one answer (4 of a small data's episodes, drawn at random) has no AUC: the
+    fit's ``valid_auc`` read nan, and early stopping read the loss of one answer only. One
+    training episode of the other answer changes places with the last validation one. Where
+    all the episodes give one answer, the adapter can learn nothing but that answer: said."""
+    valid, train = valid.copy(), train.copy()
+    answers = np.unique(labels[np.concatenate([valid, train])])
+    if len(answers) == 1:
+        said = "Yes (liked)" if answers[0] else "No (not liked)"
+        warnings.warn(
+            with_fix(
+                f"{name}: every training episode's answer is {said}, so the adapter can only learn to "
+                "give that answer",
+                "train on data with both likes and dislikes (see like_threshold)",
+            ),
+            UserWarning,
+            stacklevel=3,
+        )
+    elif len(np.unique(labels[valid])) == 1:
+        other = np.flatnonzero(labels[train] != labels[valid[0]])
+        if len(other) > 1:  # (training keeps one of that answer at least)
+            valid[-1], train[other[0]] = train[other[0]], valid[-1]
+    return valid, train
 
 
 def _part(name: str, config: dict[str, Any], state: Any) -> Recommender:
@@ -727,10 +758,28 @@ class DistilledLM(Recommender):
         self.x_mu_, self.x_sd_ = x.mean(axis=0), x.std(axis=0) + 1e-6
         z = (x - self.x_mu_) / self.x_sd_
         self.y_mu_ = float(y.mean())
-        self.coef_ = np.linalg.solve(z.T @ z + cfg.l2 * np.eye(z.shape[1]), z.T @ (y - self.y_mu_))
+        gram = z.T @ z + cfg.l2 * np.eye(z.shape[1])
+        self.coef_ = np.linalg.solve(gram, z.T @ (y - self.y_mu_))
         pred = z @ self.coef_ + self.y_mu_
-        self.fit_r2_ = float(1 - np.mean((y - pred) ** 2) / max(np.var(y), 1e-12))
+        var = max(float(np.var(y)), 1e-12)
+        self.fit_r2_ = float(1 - np.mean((y - pred) ** 2) / var)
+        # each episode predicted by the ridge fitted without it (the hat matrix's closed form):
+        # 22 features fit 16 episodes' teacher scores closely whatever they are
+        leverage = np.einsum("ij,ji->i", z, np.linalg.solve(gram, z.T))
+        self.loo_r2_ = float(1 - np.mean(((y - pred) / np.maximum(1 - leverage, 1e-6)) ** 2) / var)
         self.n_episodes_ = len(y)
+        if self.loo_r2_ < 0:
+            warnings.warn(
+                with_fix(
+                    f"{self.name}: on an episode left out of its fit, the student predicts the "
+                    f"teacher no better than the teacher's mean score (leave-one-out R² "
+                    f"{self.loo_r2_:.2f}, fit R² {self.fit_r2_:.2f}; {len(y)} episodes, "
+                    f"{z.shape[1]} features): little of the teacher's judgement carries over to new episodes",
+                    "train on more users' interactions, raise max_episodes, or lower text_dims",
+                ),
+                UserWarning,
+                stacklevel=2,
+            )
 
     @classmethod
     def with_teacher(cls, teacher: Recommender, **config: Any) -> DistilledLM:

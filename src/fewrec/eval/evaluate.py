@@ -128,7 +128,9 @@ def evaluate_ranking(
     only_items: np.ndarray | None = None,
 ) -> Report:
     """Full-ranking accuracy (NDCG, Recall, Precision, HR @k; MRR) and beyond-accuracy metrics
-    (coverage, intra-list diversity, novelty @ the smallest k), with per-user bootstrap CIs.
+    (coverage, intra-list diversity, novelty @ the smallest k). The accuracy metrics are
+    expected values over the order of tied scores, with per-user bootstrap CIs; the
+    beyond-accuracy ones are means, of the lists with tied scores in item order.
 
     ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
     """

@@ -345,16 +345,13 @@ def intra_list_diversity(
     ``item_vectors`` can be text embeddings or multi-hot genres; an item whose vector is zero
     (no genres) is left out of its list: counted as orthogonal to everything, it had made the
     diversity of data without genres 1.0 for every model. With ``shown`` (see
-    `catalogue_coverage`) a list is its shown items only, and a list with fewer than two
-    measurable items is NaN.
+    `catalogue_coverage`) a list is its shown items only. A list with fewer than two
+    measurable items is NaN (a list of one item has no pairs: it read 0, most alike).
     """
     v = np.asarray(item_vectors, dtype=np.float64)
     norms = np.linalg.norm(v, axis=1, keepdims=True)
     v = np.divide(v, norms, out=np.zeros_like(v), where=norms > 0)
     has = norms[:, 0] > 0
-    k = top.shape[1]
-    if shown is None and k < 2:
-        return np.zeros(len(top))
     out = np.full(len(top), np.nan)
     for i, row in enumerate(top):
         if shown is not None:

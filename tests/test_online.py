@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 from serve_helpers import FAST_FEWSHOT, saved_model
 
-from fewrec.errors import ConfigError
+from fewrec.errors import ArgumentError, ConfigError
 from fewrec.models import load_model, make_model
 from fewrec.models.base import QueryBatch
 from fewrec.online import (
@@ -77,6 +77,26 @@ def test_select_respects_the_mask():
     scores = np.array([[3.0, 2.0, 1.0, 0.0], [0.0, 1.0, 2.0, 3.0]])
     allowed = np.array([[False, True, True, False], [True, False, False, False]])
     np.testing.assert_array_equal(select(scores, allowed, 2), [[1, 2], [0, -1]])
+    # +inf is the best score there is, not a missing one (it came back as -1)
+    np.testing.assert_array_equal(select(np.array([[np.inf, 2.0, 1.0]]), np.ones((1, 3), bool), 2), [[0, 1]])
+    with pytest.raises(ArgumentError, match="2-D array"):  # (an IndexError)
+        select(np.array([1.0, 2.0]), np.array([True, True]), 1)
+
+
+def test_policies_read_a_dislike_as_the_model_does(model):
+    """An audit: a policy scored a query's dislike as a like (Return of the Jedi first after
+    Star Wars was disliked), where `recommend` leaves it out of a history it cannot rate."""
+    from fewrec.models.base import Query
+
+    disliked = model.batch_from_queries([Query(items=["50"], ratings=[1])])
+    nothing = model.batch_from_queries([Query()])
+    liked = model.batch_from_queries([Query(items=["50"], ratings=[5])])
+    rng = np.random.default_rng(0)
+    for policy in (Greedy(), UCB(1.0)):
+        got = policy.scores(model, disliked, rng)
+        np.testing.assert_allclose(got, policy.scores(model, nothing, rng), rtol=1e-6)
+        assert not np.allclose(got, policy.scores(model, liked, rng))
+    np.testing.assert_allclose(posterior(model, disliked).heads, posterior(model, nothing).heads)
 
 
 def test_policies_need_a_posterior(cold_user):

@@ -84,6 +84,7 @@ def posterior(model: Recommender, batch: QueryBatch) -> Posterior:
             f"model {model.name!r} has no posterior to explore with. "
             "Fix: serve a few-shot model (fewshot), or use the greedy policy."
         )
+    batch = batch.for_model(model)  # a dislike in the history is no like (`QueryBatch.for_model`)
     heads, covs = model.heads(batch, return_cov=True)  # type: ignore[attr-defined]
     covs = np.asarray(covs, dtype=np.float64)
     covs = 0.5 * (covs + np.swapaxes(covs, 1, 2))
@@ -120,7 +121,8 @@ class Policy(ABC):
 def _mean(model: Recommender, batch: QueryBatch, mean: np.ndarray | None) -> np.ndarray:
     if mean is None:
         model.fitted  # noqa: B018 (not fitted: the clear error, not a missing attribute)
-    out = model.score_batch(batch) if mean is None else mean
+    # a model that does not read ratings took a dislike in the history for a like
+    out = model.score_batch(batch.for_model(model)) if mean is None else mean
     return np.asarray(out, dtype=np.float64).reshape(len(batch), -1)
 
 
@@ -224,6 +226,11 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     """
     if not is_whole_number(k) or k < 1:
         raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if np.ndim(scores) != 2:  # (one query's 1-D scores: an IndexError deep in top_k_rows)
+        raise ArgumentError(
+            f"scores must be a 2-D array (queries x items), got shape {np.shape(scores)}",
+            fix="one query's scores as a row: scores[None, :]",
+        )
     if np.shape(allowed) != np.shape(scores):
         raise ArgumentError(
             f"allowed has shape {np.shape(allowed)}, scores {np.shape(scores)}: give one mask entry per score"
@@ -235,4 +242,5 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         )
     k = min(k, masked.shape[1])
     top = top_k_rows(masked, k)
-    return np.where(np.isfinite(np.take_along_axis(masked, top, axis=1)), top, -1)
+    # -inf is left out; +inf is the best there is (it came back as -1)
+    return np.where(np.take_along_axis(masked, top, axis=1) > -np.inf, top, -1)

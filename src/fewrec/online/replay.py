@@ -2,9 +2,11 @@
 
 Each simulated user starts with no history (optionally side info or text). At every step the
 policy shows ``per_step`` items the user has not been shown yet; the reward is the number of
-them the user interacted with in the logged data. Rewarded items join the user's history and
-the model re-adapts (the few-shot head is closed form, so this is one small solve per user and
-step). The cumulative reward per step, averaged over users, compares policies.
+them the user interacted with in the logged data. Rewarded items join the user's history as
+logged: a log of ratings gives each its rating, so a film rated 1 of 5 is a dislike there, as
+the service takes it (it had joined as a like); a log of one value (0/1) gives likes. The model
+re-adapts (the few-shot head is closed form, so this is one small solve per user and step).
+The cumulative reward per step, averaged over users, compares policies.
 
 This is the standard "replay" estimate restricted to full-information logs: every item a user
 rated is known to be relevant, every other one counts as a miss (a pessimistic reward, since
@@ -22,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number
-from fewrec.models.base import QueryBatch, Recommender
+from fewrec.models.base import QueryBatch, Recommender, dislike_mask
 from fewrec.online.bandits import Policy, select
 
 
@@ -68,7 +70,9 @@ def replay(
 
     Args:
         model: a fitted model that scores the catalogue for history-only queries.
-        relevant: (n_users x n_items) logged interactions; nonzero = reward 1.
+        relevant: (n_users x n_items) logged interactions; nonzero = reward 1. Values of more
+            than one kind are ratings on the model's scale, which a rewarded item joins the
+            history with (one kind, such as 0/1: likes).
         policy: the policy to run.
         steps: recommendation rounds.
         per_step: items shown per round.
@@ -121,20 +125,22 @@ def replay(
         raise ConfigError(f"need 1 <= steps * per_step <= {n_items}, got {steps} x {per_step}")
     rng = np.random.default_rng(seed)
     rel = relevant.tocsr().astype(bool).toarray()
+    logged = relevant.toarray().astype(np.float32)
+    if len(np.unique(values[values != 0])) <= 1:  # one kind of value: every one a like
+        logged[rel] = model.fitted.like_rating
     shown = np.zeros((n_users, n_items), dtype=bool)
     liked: list[list[int]] = [[] for _ in range(n_users)]
     rewards = np.zeros((n_users, steps), dtype=np.float32)
-    like = model.fitted.like_rating
     users = np.full(n_users, -1, dtype=np.int64)
     info = None if user_info is None else user_info.reset_index(drop=True)
     text_list = None if texts is None else list(texts)
     for t in range(steps):
         rows = np.repeat(np.arange(n_users), [len(h) for h in liked])
         cols = np.fromiter((i for h in liked for i in h), dtype=np.int64, count=len(rows))
-        history = sp.csr_matrix(
-            (np.full(len(rows), like, np.float32), (rows, cols)), shape=(n_users, n_items)
-        )
-        batch = QueryBatch(users, history, text_list, info)
+        history = sp.csr_matrix((logged[rows, cols], (rows, cols)), shape=(n_users, n_items))
+        # (a dislike stays shown, so it is never picked again; the model reads it as it may)
+        low = dislike_mask(history, model.fitted.dislike_at)
+        batch = QueryBatch(users, history, text_list, info, low)
         picks = select(policy.scores(model, batch, rng), ~shown, per_step)
         for u in range(n_users):
             chosen = picks[u][picks[u] >= 0]

@@ -247,11 +247,11 @@ def test_unknown_protocol_and_model():
         (["serve", "/no/such/dir", "--exploration", "greedy"], "--exploration must be ucb, thompson or off"),
         (
             ["serve", "/no/such/dir", "--explore-width", "-1"],
-            "exploration settings: c: Input should be greater",
+            "--explore-width must be between 0 and 1000, got -1",  # (it was "c: Input should be")
         ),
         (
             ["serve", "/no/such/dir", "--exploration", "thompson", "--explore-width", "inf"],
-            "exploration settings: scale",
+            "--explore-width must be between 0 and 1000, got inf",
         ),
         (["train", "ease", "--output", "/no/such/dir/m", "--set", "l2=1e400"], "finite number"),
         (["scale", "recommend", "/no/such/dir", "--output", "src"], "is a folder"),

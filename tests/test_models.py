@@ -1239,3 +1239,22 @@ def test_an_unseen_side_info_number_is_named_with_the_decade_it_was_read_as(ml10
     assert notes[0] == "age=99 (read as the decade 90s) was never seen in training, so it counts as unknown"
     assert notes[1] == "occupation='astronaut' was never seen in training, so it counts as unknown"
     assert model.query_notes(Query(user_info={"age": 35})) == []
+
+
+def test_a_short_list_says_why_in_python(models):
+    """An audit: recommend(k=10) gave 2 rows where only 2 items were left, without a word (the
+    CLI and the service say why)."""
+    from fewrec.models.base import Query
+
+    pop = models["popularity"]
+    with pytest.warns(
+        UserWarning, match=r"the query's list is shorter than k=5: the rest of the 3 candidates"
+    ):
+        got = pop.recommend(Query(items=["50"]), k=5, candidates=["50", "181", "1"])
+    assert sorted(got["item"]) == ["1", "181"]
+    everything = [str(i) for i in pop.fitted.items.ids]
+    with pytest.warns(UserWarning, match=r"1 of the 2 lists are shorter than k=3: the rest of the catalogue"):
+        pop.recommend_many([Query(items=everything[:-2]), Query()], k=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a full list says nothing
+        pop.recommend(Query(items=["50"]), k=5)

@@ -197,8 +197,11 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
         replay(model, relevant, Greedy(), steps=2, user_info=pd.DataFrame({"age": [30]}))
     with pytest.raises(ConfigError, match="one text"):
         replay(model, relevant, Greedy(), steps=2, texts=["sci-fi"])
-    with pytest.raises(ConfigError, match="seeds must be"):
-        run_policies(model, relevant, [Greedy()], seeds=())
+    for seeds in ((), np.int64(3), None):  # (the last two: "has no len()")
+        with pytest.raises(ConfigError, match="seeds must be"):
+            run_policies(model, relevant, [Greedy()], seeds=seeds)
+    with pytest.raises(ConfigError, match="one text"):  # ("expected string")
+        replay(model, relevant, Greedy(), steps=2, texts=[1, 2, 3])
     # an audit: a negative seed was numpy's ValueError, a repeated one replayed the same draws,
     # NaN scores came back as no items at all, a misspelt side-info field was silently no side info
     with pytest.raises(ArgumentError, match="seed must be 0 or more"):

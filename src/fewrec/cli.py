@@ -739,6 +739,7 @@ def serve(
     ] = None,
 ):
     """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
+    from fewrec.online.bandits import MAX_WIDTH
     from fewrec.serve.app import run_server
     from fewrec.serve.engine import ExplorationConfig
 
@@ -746,6 +747,8 @@ def serve(
         raise FewrecError(f"--exploration must be ucb, thompson or off, got {exploration!r}")
     if exploration == "off" and explore_width is not None:
         raise FewrecError("--explore-width has no effect with --exploration off; drop one of them")
+    if explore_width is not None and not 0 <= explore_width <= MAX_WIDTH:  # (pydantic named "c")
+        raise FewrecError(f"--explore-width must be between 0 and {MAX_WIDTH:g}, got {explore_width:g}")
     width = {} if explore_width is None else {"scale" if exploration == "thompson" else "c": explore_width}
     explore = ExplorationConfig(policy=exploration, until=explore_until, **width)
     from fewrec.serve.index import INDEX_KINDS

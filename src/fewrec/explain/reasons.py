@@ -354,7 +354,7 @@ def _and(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-def _or(words: list[str]) -> str:
+def or_words(words: list[str]) -> str:
     """ "A", "A or B", "A, B or C"."""
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
 
@@ -495,7 +495,7 @@ def explain_recommendations(
             if named:
                 sentence = f"Matches what you told us you like ({', '.join(named)})."
             elif asked_genres:
-                sentence = f"Close to what you told us you like, though not {_or(asked_genres)}."
+                sentence = f"Close to what you told us you like, though not {or_words(asked_genres)}."
             else:
                 sentence = "Matches what you told us you like."
         elif told:

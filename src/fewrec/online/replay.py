@@ -117,7 +117,11 @@ def replay(
                 UserWarning,
                 stacklevel=2,
             )
-    if texts is not None and (isinstance(texts, str) or len(texts) != n_users):
+    if texts is not None and (
+        isinstance(texts, str)
+        or len(texts) != n_users
+        or not all(t is None or isinstance(t, str) for t in texts)  # (a number: "expected string")
+    ):
         raise ConfigError(f"texts must be a list of one text (or None) per user, {n_users} in all")
     if n_items != model.n_items:
         raise ConfigError(f"relevant has {n_items} item columns, the model scores {model.n_items}")
@@ -163,7 +167,7 @@ def run_policies(
     texts: Sequence[str | None] | None = None,
 ) -> list[ReplayResult]:
     """`replay` each policy over several seeds (deterministic policies run once)."""
-    if isinstance(seeds, int | str) or not len(seeds):
+    if seeds is None or isinstance(seeds, int | str | np.integer) or not len(seeds):  # (np.int64: no len())
         raise ConfigError(f"seeds must be a list of one or more seeds, got {seeds!r}")
     if (
         isinstance(policies, Policy | str)

@@ -1247,14 +1247,16 @@ def test_a_short_list_says_why_in_python(models):
     from fewrec.models.base import Query
 
     pop = models["popularity"]
-    with pytest.warns(
-        UserWarning, match=r"the query's list is shorter than k=5: the rest of the 3 candidates"
-    ):
-        got = pop.recommend(Query(items=["50"]), k=5, candidates=["50", "181", "1"])
-    assert sorted(got["item"]) == ["1", "181"]
+    short = r"the query's list is shorter than k=2: the rest of the 3 candidates are in the history"
+    with pytest.warns(UserWarning, match=short):
+        got = pop.recommend(Query(items=["50", "1"]), k=2, candidates=["50", "181", "1"])
+    assert got["item"].tolist() == ["181"]
     everything = [str(i) for i in pop.fitted.items.ids]
-    with pytest.warns(UserWarning, match=r"1 of the 2 lists are shorter than k=3: the rest of the catalogue"):
+    long = r"1 of the 2 lists are shorter than k=3: the rest of the catalogue's 1,682 items are in"
+    with pytest.warns(UserWarning, match=long):
         pop.recommend_many([Query(items=everything[:-2]), Query()], k=3)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a full list says nothing
+        warnings.simplefilter("error")  # a full list says nothing, nor k of all there are
         pop.recommend(Query(items=["50"]), k=5)
+        pop.recommend(Query(items=["50"]), k=5, candidates=["50", "181", "1"])
+        assert len(pop.recommend(Query(items=["50"]), k=pop.n_items)) < pop.n_items

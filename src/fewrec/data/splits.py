@@ -330,7 +330,12 @@ class TallrecSamples:
         return m
 
     def as_interactions(self) -> pd.DataFrame:
-        """Every (user, item, label) these samples reveal, history and target, deduplicated."""
+        """Every (user, item, label) these samples reveal, history and target, deduplicated.
+
+        Only the target's time is kept, so a sample's history items carry it too, and an item
+        in several samples of a user the latest one's: a model that reads a user's order sees
+        it only roughly (at K = 256, about half the users' rows out of order). Measured on
+        like-clf's strict K-shot AUC at K = 256, true times move it by under 0.001."""
         n, h = self.history.shape
         frame = pd.DataFrame(
             {

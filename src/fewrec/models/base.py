@@ -1197,14 +1197,15 @@ class Recommender(ABC):
                 frame["reason"] = [r.text for r in reasons]
                 frame["because"] = [[i for i, _ in r.because] for r in reasons]
             out.append(frame)
-        short = sum(len(f) < k for f in out)
+        pool = len(set(candidates)) if candidates is not None else len(st.items)
+        short = sum(len(f) < k for f in out) if k < pool else 0  # (k of all there are: no news)
         if short:  # (a list of 2 for k=10 came back without a word)
             which = "the query's list is" if len(out) == 1 else f"{short} of the {len(out)} lists are"
-            pool = f"{len(set(candidates))} candidates" if candidates is not None else "catalogue"
+            what = f"{pool} candidates are" if candidates is not None else f"catalogue's {pool:,} items are"
             warnings.warn(
-                f"{which} shorter than k={k}: the rest of the {pool} are in the history, "
-                "disliked" + (", unknown" if candidates is not None else "") + " or not scored by "
-                f"{self.name}",
+                f"{which} shorter than k={k}: the rest of the {what} in the history, disliked"
+                + (", unknown" if candidates is not None else "")
+                + f" or not scored by {self.name}",
                 UserWarning,
                 stacklevel=2,
             )

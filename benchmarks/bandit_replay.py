@@ -4,14 +4,16 @@ Protocol: the cold-user split (seed 0) holds 20% of users out of training (test)
 (validation). The few-shot model is fit on the remaining users. Each held-out user starts with
 no history, only their side info (age, gender, occupation). At each of ``--steps`` rounds a
 policy shows ``--per-step`` items the user has not been shown; the reward is the number of them
-the user rated in the logged data (any rating). Rewarded items join the history and the
-few-shot head re-adapts in closed form. Thompson sampling's ``scale`` and UCB's ``c`` are tuned
-on the validation users; the test users give the reported curves.
+the user rated in the logged data (any rating). Rewarded items join the history as rated (a
+1-2 star film as a dislike, since 2026-12-06) and the few-shot head re-adapts in closed form.
+Thompson sampling's ``scale`` and UCB's ``c`` are tuned on the validation users; the test users
+give the reported curves.
 
 Usage::
 
     python benchmarks/bandit_replay.py                 # writes benchmarks/bandit_replay.{json,md,png}
     python benchmarks/bandit_replay.py --quick         # a smoke run on a few users (results/)
+    python benchmarks/bandit_replay.py --steps 5 --per-step 10 --output benchmarks/bandit_replay_k10.json
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model-dir", type=Path, default=data_dir() / "bench-models" / "fewshot-cold-user-s0"
     )
-    parser.add_argument("--refit", action="store_true")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="load the model saved in --model-dir by an earlier run (default: fit it afresh, ~5 s; "
+        "a saved one is of the code that saved it, and a rerun read it in silence)",
+    )
     parser.add_argument(
         "--output", type=Path, default=None, help="default: benchmarks/ (--quick: results/, not the record)"
     )
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     data = load_movielens_100k()
     split = cold_user_split(data, shots=0, seed=0)
-    model, fit_seconds = fitted_model(args.model_dir, split.train, args.refit)
+    model, fit_seconds = fitted_model(args.model_dir, split.train, refit=not args.reuse)
 
     def users(es, limit=None):
         rows = np.arange(len(es)) if limit is None else np.arange(min(limit, len(es)))

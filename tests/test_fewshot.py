@@ -91,6 +91,16 @@ def test_ensemble_ranks_cold_items_by_its_text_models(ml100k):
     assert not cold & set(blind.index[:100]) and np.isneginf(blind[list(cold)]).all()
     told = model.score(Query(text="a documentary about jazz musicians in New Orleans"))
     assert np.isfinite(told[list(cold)]).all()
+    # an audit: the text lifts an untrained item from unscored (-inf), and counted from the
+    # lowest score that was a gain dwarfing every real match: on a shop's data with new books,
+    # the whole list read "Popular right now.", its text match first among them
+    from fewrec.explain.reasons import _contributions
+
+    space = Query(text="space adventure films with aliens")
+    found = _contributions(model, model.batch_from_queries([space]), 0, np.arange(3))
+    with_text, without = model.score(space).to_numpy(), model.score(Query()).to_numpy()
+    both = np.isfinite(without)
+    assert found.gain_top == pytest.approx((with_text - without)[both].max(), rel=1e-4)
 
 
 def test_blend_weighs_only_the_components_that_score_an_item():

@@ -294,6 +294,7 @@ def _contributions(
         finite = np.where(np.isfinite(full), full, np.inf)
         floor = finite.min(axis=1, keepdims=True)
         full = np.where(lost & np.isfinite(floor), floor, full)
+    unscored_without_text = lost[n + 1] if text is not None else None
     empty_row = full[-1] if n else None
     if n:
         full = full[:-1]
@@ -322,7 +323,10 @@ def _contributions(
             if centred:
                 shift = _median_drop(gains[None, :])[0]
                 gain, gains = gain - shift, gains - shift
-        finite = gains[np.isfinite(gains)]
+        ok = np.isfinite(gains)
+        if unscored_without_text is not None:
+            ok &= ~unscored_without_text
+        finite = gains[ok]
         gain_top = float(finite.max()) if len(finite) else 0.0
     if centred:
         with np.errstate(invalid="ignore"):

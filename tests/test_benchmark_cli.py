@@ -901,3 +901,12 @@ def test_progress_lines_inside_a_task_show_above_the_benchmark_bar():
     assert "WARNING fewrec.lm.model: something the user must see" in said
     assert "a stage of no interest" not in said
     assert (root.level, root.propagate) == before and not root.handlers
+
+
+def test_a_benchmark_into_a_log_says_which_model_it_is_on():
+    """An audit: `fewrec benchmark ... > log 2>&1` was 8 minutes of nothing, then the table (a
+    progress bar draws nothing off a terminal)."""
+    proc = fewrec("benchmark", "--protocol", "warm", "--models", "random,popularity")
+    assert proc.returncode == 0, proc.stderr
+    assert "warm: random ...\nwarm: popularity ..." in proc.stderr
+    assert "| popularity |" in proc.stdout and "..." not in proc.stdout  # (stdout: the table alone)

@@ -471,3 +471,22 @@ def test_the_wait_says_what_it_is_for():
     assert what_we_wait_for(content, "space films").startswith("reading your text")
     assert what_we_wait_for(content, None) is None
     assert what_we_wait_for(make_model("popularity"), "space films") is None
+
+
+def test_train_into_a_log_says_how_it_read_the_data_and_what_it_trains(tmp_path):
+    """An audit: `fewrec train ... > log 2>&1` on purchases without a rating column left the log
+    without "no rating column, so implicit data" (logged before the level was set) and without a word
+    of the fit (a status line, which a log does not show)."""
+    rows = [f"u{u},i{(u * 7 + j) % 30}" for u in range(40) for j in range(5)]
+    (tmp_path / "buys.csv").write_text("user_id,item_id\n" + "\n".join(rows) + "\n")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "fewrec.cli", "train", "popularity", "--output", str(tmp_path / "m")]
+        + ["--interactions", str(tmp_path / "buys.csv")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "no 'rating' column, so implicit data: every interaction 1" in proc.stderr
+    assert "training popularity on" in proc.stderr

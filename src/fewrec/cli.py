@@ -544,6 +544,9 @@ def train(
             "Fix: give a new or empty folder"
         )
     check_save_path(output)  # before the fit: a read-only folder failed only once it was done
+    # stages, the text encoder's bars, and how the data was read ("no 'rating' column, so every
+    # row counts as a like" was logged before this level was set, so never shown)
+    logging.getLogger("fewrec").setLevel(logging.INFO)
     data = _own_data(**_data_options(locals()))
     data = load_dataset() if data is None else data
     if min_rating is not None:
@@ -554,8 +557,7 @@ def train(
             f"{escape(model)} trains on them as signs of interest; --min-rating 1 leaves them out",
             highlight=False,
         )
-    logging.getLogger("fewrec").setLevel(logging.INFO)  # stages, and the text encoder's bars
-    if shows and sys.stderr.isatty():
+    if (shows and sys.stderr.isatty()) or not err.is_terminal:  # (a status shows nothing in a log)
         err.print(f"training {model} on {data!r}", highlight=False, markup=False)
         rec.fit(data)
     else:

@@ -313,12 +313,19 @@ def run_benchmark(
         job = bar.add_task(
             f"benchmark {protocol}", total=len(tasks) if protocol == "tallrec" else len(models)
         )
+        quiet_bar = progress and not bar.console.is_terminal  # a log shows no bar: a line a task
+
+        def stage(what: str) -> None:
+            bar.update(job, description=what)
+            if quiet_bar:  # (a cold-user benchmark into a log was 8 minutes of nothing)
+                bar.console.print(f"{what} ...", markup=False, highlight=False)
+
         if protocol == "warm":
             split = warm_split(data, seed)
             settings["n_test_users"] = len(split.test)
             settings["test_train_ratio"] = split.test.targets.nnz / max(split.train.n_interactions, 1)
             for m in models:
-                bar.update(job, description=f"{protocol}: {m}")
+                stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
                 rep = evaluate_ranking(model, split.test, split.train, seed=seed)
                 results[m] = {**rep.as_dict(), "train_seconds": secs, **_per_user(protocol, rep)}
@@ -332,7 +339,7 @@ def run_benchmark(
             trained_items = int((split.train.item_counts() > 0).sum())
             settings["test_train_ratio"] = len(cold_items) / max(trained_items, 1)
             for m in models:
-                bar.update(job, description=f"{protocol}: {m}")
+                stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
                 rep = evaluate_ranking(model, split.test, split.train, seed=seed)
                 only = evaluate_ranking(model, split.test, split.train, seed=seed, only_items=cold_items)
@@ -364,7 +371,7 @@ def run_benchmark(
                     f"the most any user has is {int(data.user_counts().max())}"
                 )
             for m in models:
-                bar.update(job, description=f"{protocol}: {m}")
+                stage(f"{protocol}: {m}")
                 # The training users are the same for every K: fit once, evaluate each K.
                 model, secs = _timed_fit(_factory(m, configs, reveal), first.train)
                 row: ResultRow = {"train_seconds": secs}
@@ -383,7 +390,7 @@ def run_benchmark(
             cached: dict[str, tuple[Report, float]] = {}
             scores: dict[tuple[str, int], list[np.ndarray]] = {}
             for m, k, s in tasks:
-                bar.update(job, description=f"{protocol}: {m} K={k} seed={s}")
+                stage(f"{protocol}: {m} K={k} seed={s}")
                 base, _, variant = m.partition("@")
                 if variant == "catalogue":
                     # trained on other users' interactions only: the K samples add nothing

@@ -124,7 +124,7 @@ def test_cli_recommend_unknown_title_suggests_only_close_titles(tmp_path):
     assert far.returncode == 2
     err = flat(far.stderr)
     assert "no item titled 'Interstellar': it is not in the catalogue" in err
-    assert "--text 'films like Interstellar'" in err
+    assert "--text 'something like Interstellar'" in err
     assert "Cinderella" not in err and "did you mean" not in err
     typo = fewrec("recommend", str(out), "--title", "Toy Stroy", "--title", "Godfater")
     assert typo.returncode == 2 and "did you mean 'Toy Story'?" in flat(typo.stderr)

@@ -645,3 +645,19 @@ def test_an_added_item_reads_the_fields_its_catalogue_reads():
     with pytest.warns(UserWarning, match="new item fields 'colour', 'sale'"):
         model.add_items(["bag"], bag)
     assert model.texts_of(model.fitted.item_info.iloc[[2]]) == ["Bag. No. red"]
+
+
+def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):
+    """An audit: a user table without a row for some users was an error whose fix was to drop
+    their interactions; they now train, without side info, and a warning says how many."""
+    from fewrec.models import Query, make_model
+
+    inter = pd.DataFrame({"user_id": list("aabbc"), "item_id": list("xyxzy"), "rating": [5, 4, 5, 3, 4]})
+    users = pd.DataFrame({"user_id": ["a", "b"], "age": [25, 41], "job": ["nurse", "chef"]})
+    with pytest.warns(UserWarning, match=r"1 users of the interactions are not in the user table .* 'c'"):
+        d = load_interactions(inter, users=users)
+    assert d.n_interactions == 5 and d.users.ids == ["a", "b", "c"]
+    c = d.user_info.iloc[d.users.index(["c"])[0]]
+    assert c.isna().all() and d.user_info.iloc[0]["job"] == "nurse"
+    pop = make_model("popularity", segment_by="auto").fit(d)
+    assert len(pop.recommend(Query(user="c"), k=2)) >= 1

@@ -68,7 +68,7 @@ def match_titles(
                 )
             fix = "check the spelling"
             if text_option:
-                example = f"{text_option} {'films like ' + title.strip()!r}"
+                example = f"{text_option} {'something like ' + title.strip()!r}"  # (any catalogue)
                 fix += f", or describe it in words with {text_option}, e.g. {example}"
             raise DataError(
                 f"no item titled {title!r}: it is not in the catalogue, and no title is close to it",

@@ -733,17 +733,30 @@ def load_interactions(
         key = cols.user_id or cols.user
         utab, ulabel = read_table(users, what="user", encoding=encoding, sep=sep, ids=(key,))
         _require(utab, [key], ulabel, "user id")
-        user_vocab = Vocabulary(_unique_ids(utab, key, ulabel))
+        known_ids = _unique_ids(utab, key, ulabel)
+        user_vocab = Vocabulary(known_ids)
         user_info = utab.drop(columns=[key]).reset_index(drop=True)
         unknown = user_vocab.lookup(user_ext) < 0
-        if unknown.any():
-            row = int(np.flatnonzero(unknown)[0])
+        if unknown.all():  # not one id in common: the wrong table, or the wrong id column
             raise DataError(
-                f"{_row(ilabel, row)} names user {user_ext[row]!r}, which is not in the user table "
-                f"({int(unknown.sum())} such rows)",
+                f"{_row(ilabel, 0)} names user {user_ext[0]!r}, which is not in the user table, "
+                "and no other user of the interactions is",
                 source=ilabel,
-                fix="add the users to the user table or drop those interactions",
+                fix="check that the user table's id column holds the interactions' user ids "
+                "(CLI: --user-id-col)",
             )
+        if unknown.any():  # users without a row have no side info, as a missing value has none
+            # (an error had asked to drop their interactions: data lost for a side table's gap)
+            extra = list(pd.unique(user_ext[unknown]))
+            row = int(np.flatnonzero(unknown)[0])
+            warnings.warn(
+                f"{len(extra)} users of the interactions are not in the user table ({ulabel}), "
+                f"first {user_ext[row]!r} at {_row(ilabel, row)}: they have no side info",
+                UserWarning,
+                stacklevel=2,
+            )
+            user_vocab = Vocabulary(known_ids + extra)
+            user_info = user_info.reindex(range(len(user_vocab)))  # (their rows: missing values)
     else:
         user_vocab = Vocabulary(pd.unique(user_ext))
 

@@ -810,8 +810,8 @@ class Recommender(ABC):
         listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
         return [
             f"no item's text here mentions {listed}, so the text encoder matches it only by what it "
-            "knows of the word. To match names such as directors or cast, give the items fields "
-            "that hold them"
+            "knows of the word. To match names (a film's director, a book's author, a brand), give "
+            "the items fields that hold them"
         ]
 
     def ignored_in(self, query: Query) -> list[str]:

@@ -645,6 +645,12 @@ def test_an_added_item_reads_the_fields_its_catalogue_reads():
     with pytest.warns(UserWarning, match="new item fields 'colour', 'sale'"):
         model.add_items(["bag"], bag)
     assert model.texts_of(model.fitted.item_info.iloc[[2]]) == ["Bag. No. red"]
+    # genres under the name the shop's own file gave them (trained with --genres-col category)
+    genred = data.with_interactions(data.interactions)
+    genred.item_info = info.assign(genres=[["Shoes"], ["Hats"]])
+    model = make_model("content").fit(genred)
+    with pytest.warns(UserWarning, match=r"'category' \(did you mean 'genres'\?\)"):
+        model.add_items(["boot"], pd.DataFrame({"title": ["Boot"], "category": ["shoes"]}))
 
 
 def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):

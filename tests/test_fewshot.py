@@ -304,7 +304,8 @@ def test_content_adds_items_from_their_text(warm):
     # a field of the template the new items lack is blank (MovieLens' template names the year:
     # an item without one was refused, with a fix naming the model's own template)
     content.add_items(["dune-2"], pd.DataFrame({"title": ["Dune Part Two"], "genres": [["Sci-Fi"]]}))
-    content.add_items(["bare"])  # no info at all: its text is its id (it was its row number, "0")
+    with pytest.warns(UserWarning, match=r"1 new items have no text \(every field blank\): \['bare'\]"):
+        content.add_items(["bare"])  # no info at all: its text is its id (it was its row number, "0")
     st = content.fitted
     assert content.texts_of(st.item_info.iloc[-2:]) == ["Dune Part Two (). Genres: Sci-Fi.", "bare"]
     from fewrec.text.encoder import get_encoder

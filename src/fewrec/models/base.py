@@ -50,7 +50,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field, ValidationError
 
-from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
+from fewrec.data.dataset import Dataset, Vocabulary, field_levels, field_text, item_texts, side_info_levels
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -358,6 +358,9 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
     stray = [str(c) for c in info.columns if str(c) not in known and c not in ("title", "text")]
     if known and stray:
         close = {c: difflib.get_close_matches(c, known, n=1) for c in stray}
+        if "genres" in known and "genres" not in info.columns:  # (trained with --genres-col tags)
+            genres = catalogue["genres"]
+            close = {c: m or ["genres"] * _reads_as_genres(info[c], genres) for c, m in close.items()}
         hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
         warnings.warn(
             f"{what} fields {', '.join(hints)} are not among the catalogue's {known}: they are kept, "
@@ -365,6 +368,18 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
             UserWarning,
             stacklevel=3,
         )
+
+
+def _reads_as_genres(column: pd.Series, genres: pd.Series) -> bool:
+    """Whether a field holds the catalogue's genres under the name the user's own data gave
+    them (the catalogue calls its genre column "genres", whatever its source called it)."""
+    known = {g.casefold() for v in genres for g in _as_list(v)}
+    return any(g.casefold() in known for v in column for g in _as_list(v))
+
+
+def _all_blank(row: pd.Series) -> bool:
+    """Whether every field of an item's row is missing, empty or whitespace."""
+    return all(not field_text(v).strip() for v in row.to_numpy())
 
 
 def _as_list(value: Any) -> list[str]:
@@ -1263,6 +1278,15 @@ class Recommender(ABC):
         if len(info) != len(new_ids):
             raise DataError(f"{len(new_ids)} new items but {len(info)} rows of item info")
         _warn_stray_fields(info, st.item_info, "new item")
+        if self.reads_item_text and self.scores_new_items:  # (the service refuses a blank title)
+            blank = [str(i) for i, (_, row) in zip(new_ids, info.iterrows(), strict=True) if _all_blank(row)]
+            if blank:
+                warnings.warn(
+                    f"{len(blank)} new items have no text (every field blank): {blank[:5]}; "
+                    f"{self.name} reads each as its id, which says nothing of what it is",
+                    UserWarning,
+                    stacklevel=2,
+                )
         info = _like_catalogue(info, st.item_info)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)

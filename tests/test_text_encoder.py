@@ -318,7 +318,13 @@ def test_english_only_encoder_says_it_cannot_read_another_script(ml100k):
         make_model("content").fit(chinese)
     model = make_model("content").fit(ml100k)
     assert any("reads English only" in n for n in model.query_notes(Query(text="我喜欢科幻电影")))
-    assert not any("English" in n for n in model.query_notes(Query(text="me encantan las películas")))
+    # Latin-script languages by their common words (an audit: French horror got History books,
+    # each "Matches what you told us you like", without a note)
+    french = model.query_notes(Query(text="j'adore les romans d'horreur avec des fantômes"))
+    assert any("the text looks French" in n and "encoder='multilingual'" in n for n in french), french
+    assert any("looks Spanish" in n for n in model.query_notes(Query(text="me encantan las películas")))
+    for english in ("I love La La Land and other musicals", "Le Samouraï and other French films"):
+        assert not any("English" in n for n in model.query_notes(Query(text=english)))
     multi = make_model("content", encoder="multilingual").fit(ml100k)
     assert not any("English" in n for n in multi.query_notes(Query(text="我喜欢科幻电影")))
 

@@ -885,7 +885,7 @@ class Recommender(ABC):
 
     def _text_notes(self, text: str) -> list[str]:
         """What this model's text encoders cannot read of ``text``: another script, or its end."""
-        from fewrec.text.encoder import MULTILINGUAL_FIX, non_latin, resolve_model
+        from fewrec.text.encoder import MULTILINGUAL_FIX, latin_language, non_latin, resolve_model
 
         specs = [resolve_model(e) for e in self.text_encoders]
         notes = []
@@ -894,6 +894,11 @@ class Recommender(ABC):
             notes.append(
                 f"the text is largely in a non-Latin script, but {self.name}'s text encoder "
                 f"({english[0]}) reads English only, so it says little. Fix: {MULTILINGUAL_FIX}"
+            )
+        elif english and (language := latin_language(text)):  # (it matched French horror to History)
+            notes.append(
+                f"the text looks {language}, but {self.name}'s text encoder ({english[0]}) reads "
+                f"English only, so it may match little of it. Fix: {MULTILINGUAL_FIX}"
             )
         n_words = len(text.split())
         if n_words > LONG_TEXT_WORDS:

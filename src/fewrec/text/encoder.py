@@ -891,7 +891,7 @@ def non_latin(text: str) -> bool:
     Romance.") counts, an English sentence quoting one ("Spirited Away (千と千尋の神隠し) is an
     animated fantasy film about a girl") does not.
 
-    Other languages in the Latin script (Spanish, German...) are not detected."""
+    Other languages in the Latin script are told by their common words (`latin_language`)."""
     latin = foreign = 0
     for word in re.findall(r"[^\W\d_]+", text):
         cjk = sum(_cjk(c) for c in word)
@@ -900,6 +900,32 @@ def non_latin(text: str) -> bool:
         foreign += (cjk + 1) // 2 + (rest > 0 and 2 * other > rest)
         latin += rest > 0 and 2 * other <= rest
     return foreign > 0 and 3 * foreign > latin + foreign
+
+
+#: Common words of languages in the Latin script, and English's (`latin_language`): a text
+#: counts as one of them when it holds at least 3 of its words and more than English ones.
+_FUNCTION_WORDS = {
+    lang: frozenset(words.split())
+    for lang, words in {
+        "French": "je j les des du le la et avec pour une un que qui pas sur dans est aime adore mais ou",
+        "Spanish": "me gusta gustan las los el y con para una que del por muy sobre pero películas",
+        "German": "ich die der das und mit für ein eine nicht mag gerne über aber oder sehr",
+        "Italian": "mi piace piacciono il lo gli le con per una che non sono molto ma",
+        "Portuguese": "eu gosto os as com para uma que não muito mas filmes livros",
+        "English": "i the and with for a an of to like love about that in on but or very is",
+    }.items()
+}
+
+
+def latin_language(text: str) -> str | None:
+    """The language of a text in the Latin script that is not English, by its common words
+    ("j'adore les romans d'horreur avec des fantômes": French), or None: English, too short to
+    tell, or another script (`non_latin`)."""
+    words = re.findall(r"[^\W\d_]+", text.casefold())
+    counts = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
+    english = counts.pop("English")
+    lang, most = max(counts.items(), key=lambda kv: kv[1])
+    return lang if most >= 3 and most > english else None
 
 
 def _cjk(c: str) -> bool:

@@ -471,7 +471,8 @@ def test_cli_recommend_titles_say_what_they_matched(tmp_path):
     proc = fewrec("recommend", str(out), "--title", "Star Wars (1977)", "--title", "the", "--explain")
     assert proc.returncode == 0, proc.stderr
     err = " ".join(proc.stderr.split())
-    assert "'the' taken as Theodore Rex (1995) (item 104); it also matches" in err
+    # the others with their ids: one title can name two items
+    assert "'the' taken as Theodore Rex (1995) (item 104); it also matches 'The Innocent' (item 643)" in err
     assert "Star Wars" not in err  # exact: no note
     table = proc.stdout
     assert "because" in table and "Popular" in table

@@ -81,9 +81,10 @@ def match_titles(
             label = item_label(item_info, items, item)
             note = f"{title!r} taken as {label} (item {item})"
             if len(found) > 1:
-                others = ", ".join(repr(names[i]) for i in found[1:4])
+                # with their ids: two items of one title read the same ('Dune', 'Dune')
+                others = ", ".join(f"{names[i]!r} (item {items.id(i)})" for i in found[1:4])
                 more = f" and {len(found) - 4} more" if len(found) > 4 else ""
-                note += f"; it also matches {others}{more}: give the full title to pick another"
+                note += f"; it also matches {others}{more}: give the full title or the id to pick another"
         elif len(exact) > 1:
             note = f"{len(exact)} items are titled {title!r}; took item {item} (give its id to pick another)"
         out.append(TitleMatch(item, note))

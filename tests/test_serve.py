@@ -345,6 +345,11 @@ def test_one_seed_gives_each_user_their_own_draw():
         S.RecommendRequest(user="1", seed=1)
     )
     assert _draw_seed(S.RecommendRequest(user="1")) is None  # unseeded: fresh each call
+    # a session's items as a set: the same likes in another order, the same draw
+    a, b = (S.RecommendRequest(items=i, seed=1) for i in (["50", "181"], ["181", "50"]))
+    assert _draw_seed(a) == _draw_seed(b) != _draw_seed(S.RecommendRequest(items=["50"], seed=1))
+    rated = S.RecommendRequest(items=["181", "50"], ratings=[1, 5], seed=1)
+    assert _draw_seed(rated) != _draw_seed(S.RecommendRequest(items=["181", "50"], ratings=[5, 1], seed=1))
 
 
 def test_writes_need_an_api_key(client):

@@ -94,7 +94,12 @@ def _draw_seed(req: S.RecommendRequest) -> list[int] | None:
     gave every user nearly the same list (the same draw of the shared prior)."""
     if req.seed is None:
         return None
-    who = req.user if req.user is not None else json.dumps([req.items, req.text], ensure_ascii=False)
+    if req.user is not None:
+        who = req.user
+    else:  # the session's items as a set (the same likes in another order drew another list)
+        values = [str(r) for r in req.ratings] if req.ratings else [""] * len(req.items)
+        rated = sorted(zip(map(str, req.items), values, strict=False))
+        who = json.dumps([rated, req.text], ensure_ascii=False)
     return [req.seed, zlib.crc32(who.encode())]
 
 

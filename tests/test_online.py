@@ -238,3 +238,22 @@ def test_policies_given_wrongly_are_named(model):
     texts = ["space adventure", None, "romantic comedy"]
     by_text = run_policies(model, relevant, [Greedy()], steps=2, texts=texts)[0]
     np.testing.assert_array_equal(by_text.rewards[0], replay(model, relevant, Greedy(), steps=2, texts=texts))
+
+
+def test_explore_gives_ids_and_says_which_picks_explored(model):
+    """An audit: Python had no documented way to an explored top-k of item ids (the batch, the
+    mask of seen and disliked items, `select` and the ids were the user's to put together)."""
+    from fewrec.models.base import Query
+    from fewrec.online import explore
+
+    query = Query(items=["50", "181"], ratings=[5, 1])
+    greedy = explore(model, query, k=10, policy="greedy")
+    best = model.recommend(query, k=10)
+    assert greedy["item"].tolist() == best["item"].tolist() and not greedy["explored"].any()
+    wide = explore(model, query, k=10, policy="ucb", c=4)
+    assert wide["explored"].any() and not {"50", "181"} & set(wide["item"])
+    assert wide["explored"].tolist() == [i not in set(best["item"]) for i in wide["item"]]
+    a, b = (explore(model, query, policy="thompson", scale=1, seed=3) for _ in range(2))
+    assert a["item"].tolist() == b["item"].tolist()  # a seed repeats the draw
+    with pytest.raises(ArgumentError, match="for a policy given by name"):
+        explore(model, query, policy=UCB(1.0), c=2)

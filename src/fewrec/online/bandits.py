@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number
-from fewrec.models.base import QueryBatch, Recommender
-from fewrec.topk import top_k_rows
+from fewrec.models.base import Query, QueryBatch, Recommender
+from fewrec.topk import top_k_by, top_k_rows
 
 POLICIES = ("greedy", "random", "thompson", "ucb")
 
@@ -244,3 +245,50 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
     top = top_k_rows(masked, k)
     # -inf is left out; +inf is the best there is (it came back as -1)
     return np.where(np.take_along_axis(masked, top, axis=1) > -np.inf, top, -1)
+
+
+def explore(
+    model: Recommender,
+    query: Query,
+    k: int = 10,
+    policy: Policy | str = "ucb",
+    *,
+    seed: int | None = None,
+    **settings: float,
+) -> pd.DataFrame:
+    """Top-``k`` for one query with exploration, as the service serves it: the policy's scores
+    over the items the query may get (not seen, not disliked), ties to the more popular item.
+
+    Returns the columns ``item``, ``score`` (the policy's) and ``explored``: True where the
+    exploration, not the model's best guess, put the item in the list. ``policy`` is a `Policy`
+    or a name with its settings (``explore(model, q, policy="thompson", scale=1, seed=0)``).
+    """
+    if isinstance(policy, str):
+        policy = make_policy(policy, **settings)
+    elif settings:
+        raise ArgumentError(
+            f"settings {sorted(settings)} are for a policy given by name",
+            fix="explore(model, query, policy='ucb', c=2)",
+        )
+    if not isinstance(policy, Policy):
+        raise ArgumentError(f"policy must be a Policy or a name of {POLICIES}, got {policy!r}")
+    if not is_whole_number(k) or k < 1:
+        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    full = model.batch_from_queries([query])
+    batch = full.for_model(model)
+    mean = np.asarray(model.score_batch(batch), dtype=np.float64)
+    scores = policy.scores(model, batch, np.random.default_rng(seed), mean)[0]
+    allowed = np.ones(model.n_items, dtype=bool)
+    allowed[full.history.indices] = False  # seen, disliked among them
+    popularity = model.fitted.popularity
+    ranked = np.where(allowed, scores, -np.inf)
+    top = top_k_by(ranked, int(k), popularity)
+    top = top[ranked[top] > -np.inf]
+    best = set(top_k_by(np.where(allowed, mean[0], -np.inf), int(k), popularity).tolist())
+    return pd.DataFrame(
+        {
+            "item": model.fitted.items.to_external(top),
+            "score": scores[top],
+            "explored": [int(i) not in best for i in top],
+        }
+    )

@@ -924,6 +924,16 @@ def test_an_exploration_width_of_zero_is_the_best_guess_and_says_so(fewshot_dir,
         assert out["policy"] == "greedy" and all(i["score"] == i["mean_score"] for i in out["items"])
 
 
+def test_a_seed_under_ucb_says_it_changes_nothing(fewshot_dir, tmp_path):
+    """An audit: a client's seed under the default UCB (which draws nothing) went unremarked."""
+    app = create_app(fewshot_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        seeded = rec(c, text="space", explore=True, seed=3)
+        assert seeded["policy"] == "ucb"
+        assert "seed changes nothing here: UCB exploration draws nothing at random" in seeded["notes"]
+        assert not any("seed" in n for n in rec(c, text="space", explore=True)["notes"])
+
+
 def test_ratings_keep_their_scale_across_a_hot_swap(ease_dir, cold_user, tmp_path):
     """A `rating` was stored as a bare value: after a hot swap from a star-rated model to one of
     implicit data (top 1), a 1 of 5 read as a top rating, the disliked films came back first,

@@ -762,6 +762,8 @@ class Engine:
             else:  # a width of 0
                 why = "this service explores with a width of 0 (--explore-width 0)"
             notes = [*notes, f"explore was asked for, but {why}: this is the model's best guess"]
+        if req.seed is not None and isinstance(policy, UCB):  # (a client's seed went unremarked)
+            notes = [*notes, "seed changes nothing here: UCB exploration draws nothing at random"]
         rng = np.random.default_rng(_draw_seed(req))
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)

@@ -453,7 +453,11 @@ class QueryBatch:
 
     @classmethod
     def of_new_users(
-        cls, history: sp.csr_matrix, dislike_at: float, user_info: pd.DataFrame | None = None
+        cls,
+        history: sp.csr_matrix,
+        dislike_at: float,
+        user_info: pd.DataFrame | None = None,
+        texts: list[str | None] | None = None,
     ) -> QueryBatch:
         """Queries of new users revealing ``history``, read as `Recommender.batch_from_queries`
         reads a query's ratings: items rated at or below ``dislike_at`` are its dislikes."""
@@ -461,8 +465,9 @@ class QueryBatch:
         return cls(
             np.full(history.shape[0], -1, dtype=np.int64),
             history,
-            user_info=user_info,
-            disliked=dislike_mask(history, dislike_at),
+            texts,
+            user_info,
+            dislike_mask(history, dislike_at),
         )
 
     def implicit_history(self) -> sp.csr_matrix:

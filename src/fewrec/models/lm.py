@@ -758,14 +758,15 @@ class DistilledLM(Recommender):
         self.x_mu_, self.x_sd_ = x.mean(axis=0), x.std(axis=0) + 1e-6
         z = (x - self.x_mu_) / self.x_sd_
         self.y_mu_ = float(y.mean())
-        gram = z.T @ z + cfg.l2 * np.eye(z.shape[1])
-        self.coef_ = np.linalg.solve(gram, z.T @ (y - self.y_mu_))
+        # (Z'Z + l2 I)^-1 Z': the ridge's weights, and its hat matrix's diagonal below
+        solved = np.linalg.solve(z.T @ z + cfg.l2 * np.eye(z.shape[1]), z.T)
+        self.coef_ = solved @ (y - self.y_mu_)
         pred = z @ self.coef_ + self.y_mu_
         var = max(float(np.var(y)), 1e-12)
         self.fit_r2_ = float(1 - np.mean((y - pred) ** 2) / var)
         # each episode predicted by the ridge fitted without it (the hat matrix's closed form):
         # 22 features fit 16 episodes' teacher scores closely whatever they are
-        leverage = np.einsum("ij,ji->i", z, np.linalg.solve(gram, z.T))
+        leverage = np.einsum("ij,ji->i", z, solved)
         self.loo_r2_ = float(1 - np.mean(((y - pred) / np.maximum(1 - leverage, 1e-6)) ** 2) / var)
         self.n_episodes_ = len(y)
         if self.loo_r2_ < 0:

@@ -280,15 +280,18 @@ def explore(
     scores = policy.scores(model, batch, np.random.default_rng(seed), mean)[0]
     allowed = np.ones(model.n_items, dtype=bool)
     allowed[full.history.indices] = False  # seen, disliked among them
-    popularity = model.fitted.popularity
+    top, explored = explored_top(scores, mean[0], allowed, int(k), model.fitted.popularity)
+    items = model.fitted.items.to_external(top)
+    return pd.DataFrame({"item": items, "score": scores[top], "explored": explored})
+
+
+def explored_top(
+    scores: np.ndarray, mean: np.ndarray, allowed: np.ndarray, k: int, prior: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best ``allowed`` items by a policy's ``scores`` (one query's; ties to the higher
+    ``prior``, e.g. popularity; unscored items left out), and for each whether exploration put
+    it there: it is not among the ``k`` best by the model's ``mean`` (`explore`, the service)."""
     ranked = np.where(allowed, scores, -np.inf)
-    top = top_k_by(ranked, int(k), popularity)
-    top = top[ranked[top] > -np.inf]
-    best = set(top_k_by(np.where(allowed, mean[0], -np.inf), int(k), popularity).tolist())
-    return pd.DataFrame(
-        {
-            "item": model.fitted.items.to_external(top),
-            "score": scores[top],
-            "explored": [int(i) not in best for i in top],
-        }
-    )
+    top = top_k_by(ranked, k, prior)
+    top = top[np.isfinite(ranked[top])]
+    return top, ~np.isin(top, top_k_by(np.where(allowed, mean, -np.inf), k, prior))

@@ -24,7 +24,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number
-from fewrec.models.base import QueryBatch, Recommender, dislike_mask
+from fewrec.models.base import QueryBatch, Recommender
 from fewrec.online.bandits import Policy, select
 
 
@@ -128,14 +128,13 @@ def replay(
     if steps < 1 or per_step < 1 or steps * per_step > n_items:
         raise ConfigError(f"need 1 <= steps * per_step <= {n_items}, got {steps} x {per_step}")
     rng = np.random.default_rng(seed)
-    rel = relevant.tocsr().astype(bool).toarray()
     logged = relevant.toarray().astype(np.float32)
+    rel = logged != 0
     if len(np.unique(values[values != 0])) <= 1:  # one kind of value: every one a like
         logged[rel] = model.fitted.like_rating
     shown = np.zeros((n_users, n_items), dtype=bool)
     liked: list[list[int]] = [[] for _ in range(n_users)]
     rewards = np.zeros((n_users, steps), dtype=np.float32)
-    users = np.full(n_users, -1, dtype=np.int64)
     info = None if user_info is None else user_info.reset_index(drop=True)
     text_list = None if texts is None else list(texts)
     for t in range(steps):
@@ -143,8 +142,7 @@ def replay(
         cols = np.fromiter((i for h in liked for i in h), dtype=np.int64, count=len(rows))
         history = sp.csr_matrix((logged[rows, cols], (rows, cols)), shape=(n_users, n_items))
         # (a dislike stays shown, so it is never picked again; the model reads it as it may)
-        low = dislike_mask(history, model.fitted.dislike_at)
-        batch = QueryBatch(users, history, text_list, info, low)
+        batch = QueryBatch.of_new_users(history, model.fitted.dislike_at, info, text_list)
         picks = select(policy.scores(model, batch, rng), ~shown, per_step)
         for u in range(n_users):
             chosen = picks[u][picks[u] >= 0]

@@ -36,7 +36,7 @@ from fewrec.explain.reasons import (
     or_words,
 )
 from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, is_saved_model, load_model
-from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, has_posterior
+from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, StoreFullError, UnavailableError
@@ -773,13 +773,11 @@ class Engine:
             allowed[seen_idx[seen_idx >= 0]] = False
         if full.disliked is not None:  # never recommended back, seen items allowed or not
             allowed[full.disliked.indices] = False
-        ranked = np.where(allowed, scores[0], -np.inf)
-        top = top_k_by(ranked, req.k, model.fitted.popularity)  # ties: the more popular item first
-        top = top[np.isfinite(ranked[top])]
+        # ties: the more popular item first; explored: there by the draw, not the best guess
+        top, explored = explored_top(scores[0], mean[0], allowed, req.k, model.fitted.popularity)
         reasons = self._reasons(st, batch, query, top) if req.explain else None
-        if reasons and not isinstance(policy, Greedy):  # exploring, not the best guess, chose these
-            best = set(top_k_by(np.where(allowed, mean[0], -np.inf), req.k, model.fitted.popularity).tolist())
-            reasons = [(EXPLORED, []) if int(i) not in best else r for i, r in zip(top, reasons, strict=True)]
+        if reasons:  # (the best guess explores nothing)
+            reasons = [(EXPLORED, []) if e else r for e, r in zip(explored, reasons, strict=True)]
         items = self._items(st, top, scores[0], mean[0], reasons)
         if len(top) < req.k:  # (2 items, or none, for k=10 came back without a word)
             causes = ["seen" if req.exclude_seen else None, "disliked"]

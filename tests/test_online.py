@@ -257,3 +257,9 @@ def test_explore_gives_ids_and_says_which_picks_explored(model):
     assert a["item"].tolist() == b["item"].tolist()  # a seed repeats the draw
     with pytest.raises(ArgumentError, match="for a policy given by name"):
         explore(model, query, policy=UCB(1.0), c=2)
+    with pytest.raises(ArgumentError, match="k must be a whole number >= 1"):
+        explore(model, query, k=0)
+    with pytest.raises(ConfigError, match="unknown policy 'softmax'"):
+        explore(model, query, policy="softmax")
+    with pytest.raises(ArgumentError, match="the ucb policy takes c, not scale"):
+        explore(model, query, policy="ucb", scale=2)

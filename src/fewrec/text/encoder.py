@@ -690,7 +690,7 @@ PROGRESS_EVERY = 30.0
 file or a pipe: 20,000 product texts took 11 minutes with no word)."""
 PROGRESS = "fewrec_progress"
 """The log record attribute (``extra={PROGRESS: True}``) that marks such a progress line, which
-`fewrec benchmark` prints above its own bar."""
+`fewrec.present.progress_lines` prints where a command logs at WARNING (benchmark, recommend)."""
 
 
 def _auto_progress() -> bool:

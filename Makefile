@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# the tests run a worker per core (pytest-xdist, at most 4: each holds its own data and fits),
+# each test file in one worker, so a file's shared fits are made once; XDIST= runs them in one process
+XDIST ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: install demo test test-slow test-browser chromium benchmark benchmark-rivals benchmark-scale benchmark-service benchmark-lm lint clean
 
@@ -23,7 +26,7 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check src tests
-	$(BIN)/python -m pytest -q -m "not slow and not benchmark" --durations=15
+	$(BIN)/python -m pytest -q -m "not slow and not benchmark" --durations=15 $(XDIST)
 
 # Debian's Chromium for the end-to-end browser test (best effort: the test skips, saying
 # why, where it cannot be installed).

@@ -6,6 +6,10 @@ import os
 import warnings
 
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs a worker per core (pytest-xdist): one torch thread each, set before torch
+    # is imported, so the workers do not fight over the cores (seed_everything keeps to it)
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 

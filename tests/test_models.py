@@ -3,6 +3,7 @@
 import copy
 import functools
 import json
+import os
 import re
 import shutil
 import warnings
@@ -1260,3 +1261,22 @@ def test_a_short_list_says_why_in_python(models):
         pop.recommend(Query(items=["50"]), k=5)
         pop.recommend(Query(items=["50"]), k=5, candidates=["50", "181", "1"])
         assert len(pop.recommend(Query(items=["50"]), k=pop.n_items)) < pop.n_items
+
+
+def test_seeding_keeps_to_fewer_torch_threads_where_torch_was_given_fewer():
+    """seed_everything set 2 torch threads whatever the caller had set: a test worker of
+    `make test` (OMP_NUM_THREADS=1, one per core) then ran its fits on both cores."""
+    import torch
+
+    from fewrec.train import seed_everything
+
+    previous = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        seed_everything(0)
+        assert torch.get_num_threads() == 1
+        torch.set_num_threads(8)
+        seed_everything(0)
+        assert torch.get_num_threads() == min(2, os.cpu_count() or 1)
+    finally:
+        torch.set_num_threads(previous)

@@ -545,6 +545,26 @@ def test_segment_popularity_scores_a_batch_as_each_query_alone(warm):
     assert not np.array_equal(only_age[0], batch[0])
 
 
+def test_an_age_reads_the_same_beside_a_query_that_gave_text_and_given_as_text(warm, models):
+    """An audit: beside a query whose age was "prefer not to say", an age of 25 in the same
+    `recommend_many` was read as the text "25" (the batch's column turned text), an unknown
+    level, so that user got plain popularity and no word; an age sent as "25" (a web form) was
+    "never seen in training"."""
+    seg = make_model("popularity", segment_by="auto").fit(warm.train)
+    for model in (seg, models["kshot-ridge"]):
+        alone = model.recommend(Query(user_info={"age": 25}), k=10)["item"].tolist()
+        assert alone != model.recommend(Query(), k=10)["item"].tolist()
+        with pytest.warns(UserWarning, match="prefer not to say"):
+            lists = model.recommend_many(
+                [Query(user_info={"age": 25}), Query(user_info={"age": "prefer not to say"})], k=10
+            )
+        assert lists[0]["item"].tolist() == alone
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            assert model.recommend(Query(user_info={"age": "25"}), k=10)["item"].tolist() == alone
+        assert model.query_notes(Query(user_info={"age": "25"})) == []
+
+
 def test_like_clf_scores_chosen_items_as_it_scores_the_catalogue(models):
     """`score_candidates` (the TALLRec path: one target per sample) gives the probabilities
     `score_batch` gives at those items; bad candidate arrays are refused by name."""

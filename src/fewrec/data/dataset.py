@@ -401,18 +401,45 @@ MISSING_LEVEL = ""
 one-hot column (a learned "<NA>" segment caught queries that left the field out)."""
 
 
+def _query_number(value: Any, known: Collection[str]) -> float | None:
+    """A side-info value of a query read as a number where it is one: a number (a bool is not)
+    in a column that other queries' text made text, or the text of a number that is no known
+    level itself ("25" from a web form, where ages were learned by decade); else None."""
+    if isinstance(value, bool | np.bool_):
+        return None
+    if isinstance(value, int | float | np.number):
+        return float(value)
+    if isinstance(value, str) and value not in known:
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def side_info_levels(series: pd.Series, known: Collection[str] | None = None) -> np.ndarray:
     """Side-info values as category labels: text as it is, numbers by decade ("20"), or each
     whole number as itself ("3") in a field of codes (`is_code_field`); `MISSING_LEVEL` for a
     missing value.
 
     ``known``: the levels a model learned for this field, given at query time, when one value
-    alone cannot tell codes from amounts (occupation 3 is code "3", age 3 is decade "0")."""
+    alone cannot tell codes from amounts (occupation 3 is code "3", age 3 is decade "0"). With
+    it, a number is read as one wherever it stands (`_query_number`): in a batch whose other
+    query's text made the column text, and given as text that is no known level."""
     out = np.full(len(series), MISSING_LEVEL, dtype=object)
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        numbers = np.full(len(series), np.nan)
         for i, value in enumerate(series):
-            if not (value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))):
+            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+                continue
+            number = None if known is None else _query_number(value, known)
+            if number is None:
                 out[i] = str(value)
+            else:
+                numbers[i] = number
+        given = np.flatnonzero(~np.isnan(numbers))
+        if len(given):  # (a batch whose other query gave text read every age as text)
+            out[given] = side_info_levels(pd.Series(numbers[given]), known)
         return out
     numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     finite = np.isfinite(numbers)

@@ -158,6 +158,19 @@ def test_a_three_of_five_is_no_dislike(warm, fit_cached):
     np.testing.assert_allclose(w, [0.4, 0.2, 0.0, 0.0, 0.0], atol=1e-6)
 
 
+def test_an_item_of_the_history_is_never_its_own_reason(warm, fit_cached):
+    """An audit: with exclude_seen=False, Star Wars came back "Because you liked Star Wars" (an
+    item left out of its own history lowers its score the most, so it was cited first)."""
+    for name, config in (("content", {}), ("fewshot", {"meta_steps": 100})):
+        model = fit_cached("warm", warm, name, **config)
+        got = model.recommend(Query(items=["50", "181"]), k=20, exclude_seen=False, explain=True)
+        seen = got[got["item"].isin(["50", "181"])]
+        assert len(seen), name
+        for item, because in zip(seen["item"], seen["because"], strict=True):
+            assert item not in because, (name, item, because)
+        assert (got["because"].map(len) > 0).any(), name  # the others still cite the history
+
+
 def test_an_ensemble_neither_counts_nor_cites_a_dislike(warm):
     """The ensemble reads ratings by passing each component what it reads; its explanations
     rebuilt batches without the dislikes, so its components read the 1-star item as a like

@@ -1268,7 +1268,7 @@ def test_a_short_list_says_why_in_python(models):
     from fewrec.models.base import Query
 
     pop = models["popularity"]
-    short = r"the query's list is shorter than k=2: the rest of the 3 candidates are in the history"
+    short = r"the query's list is shorter than k=2: the rest of the 3 known candidates are in the history"
     with pytest.warns(UserWarning, match=short):
         got = pop.recommend(Query(items=["50", "1"]), k=2, candidates=["50", "181", "1"])
     assert got["item"].tolist() == ["181"]
@@ -1281,6 +1281,11 @@ def test_a_short_list_says_why_in_python(models):
         pop.recommend(Query(items=["50"]), k=5)
         pop.recommend(Query(items=["50"]), k=5, candidates=["50", "181", "1"])
         assert len(pop.recommend(Query(items=["50"]), k=pop.n_items)) < pop.n_items
+    # none left of the candidates named: an empty frame had come back without a word, and 1 and
+    # "1" counted as two candidates
+    empty = r"the query's list is empty: all the 2 known candidates are in the history"
+    with pytest.warns(UserWarning, match=empty):
+        assert pop.recommend(Query(items=["50", "181"]), k=10, candidates=["50", "181", 181]).empty
 
 
 def test_seeding_keeps_to_fewer_torch_threads_where_torch_was_given_fewer():

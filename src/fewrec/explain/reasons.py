@@ -462,7 +462,7 @@ def explain_recommendations(
             # cite citable items that raised the score (more than they raised items in general,
             # and at all), and only those close to the strongest one
             order = np.argsort(-contrib[:, j], kind="stable")
-            order = order[citable[order]]
+            order = order[citable[order] & (hist[order] != item)]  # (exclude_seen=False: not itself)
             top = contrib[order[0], j] if len(order) else 0.0
             cited = [
                 (st.items.id(hist[k]), float(contrib[k, j]))

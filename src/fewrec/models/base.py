@@ -1222,15 +1222,16 @@ class Recommender(ABC):
                 frame["reason"] = [r.text for r in reasons]
                 frame["because"] = [[i for i, _ in r.because] for r in reasons]
             out.append(frame)
-        pool = len(set(candidates)) if candidates is not None else len(st.items)
-        short = sum(len(f) < k for f in out) if k < pool else 0  # (k of all there are: no news)
+        # k of all there are asks for all not seen, disliked or unscored: fewer is no news, unless
+        # none is left of the candidates named (an empty frame came back without a word)
+        pool = len(np.unique(cidx[cidx >= 0])) if cidx is not None else len(st.items)
+        short = sum(len(f) < k if k < pool else len(f) == 0 < pool for f in out)
         if short:  # (a list of 2 for k=10 came back without a word)
             which = "the query's list is" if len(out) == 1 else f"{short} of the {len(out)} lists are"
-            what = f"{pool} candidates are" if candidates is not None else f"catalogue's {pool:,} items are"
+            what = f"{pool} known candidates" if cidx is not None else f"catalogue's {pool:,} items"
+            why = f"shorter than k={k}: the rest of the {what}" if k < pool else f"empty: all the {what}"
             warnings.warn(
-                f"{which} shorter than k={k}: the rest of the {what} in the history, disliked"
-                + (", unknown" if candidates is not None else "")
-                + f" or not scored by {self.name}",
+                f"{which} {why} are in the history, disliked or not scored by {self.name}",
                 UserWarning,
                 stacklevel=2,
             )

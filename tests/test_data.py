@@ -107,6 +107,28 @@ def test_load_csv_parquet_and_dataframe_agree(tmp_path):
     assert from_df.matrix().toarray().tolist() == [[5, 3, 0], [4, 0, 0]]
 
 
+def test_parquet_text_stored_as_bytes_reads_as_text(tmp_path):
+    """An audit: Parquet BINARY columns (Hive, Impala, older Spark) read as bytes, and every id
+    and title became "b'sku-1'" without a word; bytes that are no text are one error line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ids = pa.array([b"alice", b"alice", b"bob"])
+    pq.write_table(
+        pa.table({"user_id": ids, "item_id": pa.array([b"sku-1", b"sku-2", b"sku-1"])}), tmp_path / "i.pq"
+    )
+    pq.write_table(
+        pa.table({"item_id": pa.array([b"sku-1", b"sku-2"]), "title": pa.array([b"Red mug", None])}),
+        tmp_path / "t.pq",
+    )
+    d = load_interactions(tmp_path / "i.pq", tmp_path / "t.pq")
+    assert list(d.users.ids) == ["alice", "bob"] and list(d.items.ids) == ["sku-1", "sku-2"]
+    assert d.item_info["title"].tolist()[0] == "Red mug" and pd.isna(d.item_info["title"].iloc[1])
+    pq.write_table(pa.table({"user_id": pa.array([b"\xff\xfe"]), "item_id": ["a"]}), tmp_path / "bad.pq")
+    with pytest.raises(DataError, match="column 'user_id' holds bytes that are not utf-8 text"):
+        load_interactions(tmp_path / "bad.pq")
+
+
 def test_implicit_data_without_rating_or_time(tmp_path):
     p = _write(tmp_path / "clicks.csv", "user_id,item_id\n1,a\n2,b\n")
     d = load_interactions(p)

@@ -187,7 +187,30 @@ def read_table(
     if len(frame) == 0:
         raise DataError("table has no rows", source=label, fix=f"give {what} rows")
     _no_repeated_columns(list(frame.columns), label)
+    _decode_bytes(frame, label, encoding)
     return frame, label
+
+
+def _decode_bytes(frame: pd.DataFrame, label: str, encoding: str) -> None:
+    """Text held as bytes decoded, in place: Parquet's BINARY columns without a UTF-8 mark (as
+    Hive, Impala and older Spark write them) read as bytes, and ids and titles had become
+    "b'sku-1'", so no known user or item could be looked up."""
+    for col in frame.columns:
+        series = frame[col]
+        if series.dtype != object or not any(isinstance(v, bytes) for v in series.head(1000)):
+            continue
+        values = series.to_numpy(dtype=object, copy=True)
+        for row in np.flatnonzero([isinstance(v, bytes | bytearray) for v in values]):
+            try:
+                values[row] = bytes(values[row]).decode(encoding)
+            except UnicodeDecodeError:
+                raise DataError(
+                    f"column {col!r} holds bytes that are not {encoding} text at {_row(label, row)}",
+                    source=label,
+                    fix="write the column as text (a Parquet string column), or pass encoding=... "
+                    "(CLI: --encoding) for the bytes' own",
+                ) from None
+        frame[col] = values
 
 
 def _no_repeated_columns(names: list, label: str, where: str = "") -> None:

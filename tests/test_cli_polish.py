@@ -273,6 +273,30 @@ def test_cli_train_min_rating_leaves_dislikes_out(tmp_path):
     assert none.returncode == 2 and "no interaction is rated 2 or more" in flat(none.stderr)
 
 
+def test_cli_train_says_how_it_reads_plays_and_a_plus_minus_one_log(tmp_path):
+    """An audit: plays of 1-8 read as stars (3 plays a dislike, never a reason) and a +1/-1 log
+    trained its -1s as interest, both without a word (the note counted only 0s)."""
+
+    def train(name, header, values, *args):
+        rows = [header] + [
+            f"u{u},i{(u * 7 + j) % 9},{values[(u + j) % len(values)]}" for u in range(20) for j in range(4)
+        ]
+        (tmp_path / name).write_text("\n".join(rows) + "\n")
+        out = tmp_path / name.replace(".csv", "")
+        proc = fewrec("train", "itemknn", "--output", str(out), "--interactions", str(tmp_path / name), *args)
+        assert proc.returncode == 0, proc.stderr
+        return flat(proc.stderr)
+
+    plays = train("plays.csv", "user_id,item_id,plays", [1, 2, 3, 8], "--rating-col", "plays")
+    assert (
+        "ratings 1-8 read as a star scale: 3.2 or less is a dislike" in plays and "--rating-col ''" in plays
+    )
+    signs = train("signs.csv", "user_id,item_id,rating", [1, -1])
+    assert "40 interactions are rated 0 or less" in signs and "--min-rating 1" in signs
+    stars = train("stars.csv", "user_id,item_id,rating", [1, 3, 4, 5])
+    assert "star scale" not in stars and "rated 0" not in stars
+
+
 def test_cli_options_that_would_be_ignored_are_errors(tmp_path):
     """An audit: `benchmark --address` without `--ray` ran locally without a word, and
     `serve --exploration off --explore-width 3` dropped the width."""

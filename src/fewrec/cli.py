@@ -551,9 +551,11 @@ def train(
     data = load_dataset() if data is None else data
     if min_rating is not None:
         data = data.keep_ratings(min_rating)
-    elif not rec.reads_ratings and (zeros := int((data.interactions["rating"] == 0).sum())):
+    elif not rec.reads_ratings and (nos := int((data.interactions["rating"] <= 0).sum())):
+        # (a like/dislike log of 1/0 or of +1/-1: its no's are dislikes in a query)
+        zero = "0" if data.interactions["rating"].min() == 0 else "0 or less"
         err.print(
-            f"[yellow]note:[/yellow] {zeros} interactions are rated 0, a dislike in a query, yet "
+            f"[yellow]note:[/yellow] {nos} interactions are rated {zero}, a dislike in a query, yet "
             f"{escape(model)} trains on them as signs of interest; --min-rating 1 leaves them out",
             highlight=False,
         )
@@ -563,6 +565,14 @@ def train(
     else:
         with console.status(f"training {model} on {data!r}"):
             rec.fit(data)
+    lo, hi = rec.fitted.rating_range
+    if lo < hi <= 10 and hi not in (1, 5, 10):  # (plays 1-8 had read as stars, silently)
+        err.print(
+            f"[yellow]note:[/yellow] ratings {lo:g}-{hi:g} read as a star scale: {rec.fitted.dislike_at:g} "
+            "or less is a dislike in a query and never a reason. If they are counts (plays, "
+            "purchases), train on them as implicit data: --rating-col ''",
+            highlight=False,
+        )
     if replacing:
         where = escape(str(output))
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)

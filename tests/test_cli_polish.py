@@ -210,7 +210,32 @@ def test_cli_models_shows_each_presets_own_defaults():
     proc = fewrec("models")
     assert proc.returncode == 0, proc.stderr
     lines = {line.split(":", 1)[0]: line for line in proc.stdout.splitlines() if ":" in line}
-    assert "'meta_learn': False" in lines["fewshot-nometa"] and "'meta_learn': True" in lines["fewshot"]
+    assert '"meta_learn": false' in lines["fewshot-nometa"] and '"meta_learn": true' in lines["fewshot"]
+    # as JSON, the syntax --set reads ((0, 1, 3) had been shown, which --set refused)
+    assert '"shots": [0, 1, 3, 5, 10, 20]' in lines["ensemble"]
+
+
+def test_cli_set_and_info_take_lists_by_commas_and_refuse_a_key_given_twice(tmp_path):
+    """An audit: --set shots=1,3 was "not a valid tuple" and segment_by=age,gender one field
+    named 'age,gender'; a second --set neighbors=7 or --info age=45 won without a word; and
+    recommend m/config.json said "no config.json"."""
+    out = tmp_path / "m"
+    proc = fewrec("train", "kshot-ridge", "--set", "shots=1,3", "--set", "l2=10", "--output", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((out / "config.json").read_text())["config"]["shots"] == [1, 3]
+    seg = tmp_path / "seg"
+    assert (
+        fewrec("train", "popularity", "--set", "segment_by=age, gender", "--output", str(seg)).returncode == 0
+    )
+    assert json.loads((seg / "config.json").read_text())["config"]["segment_by"] == ["age", "gender"]
+    twice = fewrec(
+        "train", "itemknn", "--set", "neighbors=5", "--set", "neighbors=7", "--output", str(tmp_path / "x")
+    )
+    assert twice.returncode != 0 and "gives neighbors a second value (the first: 5)" in flat(twice.stderr)
+    info = fewrec("recommend", str(seg), "--info", "age=27", "--info", "age=45")
+    assert info.returncode != 0 and "--info age given twice (27 and 45)" in flat(info.stderr)
+    inside = fewrec("recommend", str(seg / "config.json"))
+    assert inside.returncode != 0 and f"give the model's folder, {seg}" in flat(inside.stderr)
 
 
 def test_cli_serve_with_a_wrong_model_path_creates_no_store(tmp_path):

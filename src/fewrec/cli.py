@@ -93,10 +93,7 @@ def _parse_set(values: list[str] | None) -> dict[str, object]:
                 f"--set expects key=value, got {item!r}. Fix: name the setting, e.g. --set lr=0.01, "
                 "or a nested one with dots, e.g. --set lora.lr=0.01"
             )
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            value = raw
+        value = _json_or_text(raw)
         node = out
         for depth, part in enumerate(path[:-1]):
             child = node.setdefault(part, {})
@@ -124,8 +121,48 @@ def _merge_setting(node: dict[str, object], key: str, value: object, item: str =
             f"--set {item!r} gives {key} one value, but another --set gave it nested settings "
             f"{old!r}. Fix: give {key} either as one value or by its nested settings"
         )
+    elif key in node and not (isinstance(old, dict) and not old):
+        raise FewrecError(
+            f"--set {item!r} gives {key} a second value (the first: {old!r}). Fix: give it once"
+        )
     else:
         node[key] = value
+
+
+def _comma_lists(model: str, settings: dict[str, object]) -> dict[str, object]:
+    """A list setting given as comma-separated text as that list (``--set shots=1,3``,
+    ``segment_by=age,gender``): it was refused as "not a valid tuple", or read as one field
+    named 'age,gender'. Text settings keep their commas."""
+    from fewrec.models import MODELS
+    from fewrec.models.base import _import_builtin_models
+
+    _import_builtin_models()
+    fields = MODELS[model].Config.model_fields if model in MODELS else {}
+    out = dict(settings)
+    for key, value in settings.items():
+        if isinstance(value, str) and "," in value and key in fields and _takes_list(fields[key].annotation):
+            out[key] = [_json_or_text(part.strip()) for part in value.split(",")]
+    return out
+
+
+def _takes_list(annotation: object) -> bool:
+    """Whether a settings field's type is a tuple or list (or a union with one)."""
+    import types
+    import typing
+
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        return True
+    return origin in (typing.Union, types.UnionType) and any(
+        _takes_list(a) for a in typing.get_args(annotation)
+    )
+
+
+def _json_or_text(raw: str) -> object:
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError:
+        return raw
 
 
 def _parse_info(values: list[str]) -> dict[str, object]:
@@ -137,6 +174,10 @@ def _parse_info(values: list[str]) -> dict[str, object]:
         if not key.strip() or not equals:
             raise FewrecError(f"--info expects field=value, e.g. --info age=31; got {item!r}")
         number = re.fullmatch(r"[+-]?(0|[1-9]\d*)(\.\d+)?", raw.strip())
+        if key.strip() in out:  # (the last had won without a word)
+            raise FewrecError(
+                f"--info {key.strip()} given twice ({out[key.strip()]} and {raw}). Fix: give it once"
+            )
         out[key.strip()] = (float(raw) if "." in raw else int(raw)) if number else raw
     return out
 
@@ -290,8 +331,9 @@ def list_models():
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     for name, cls in sorted(MODELS.items()):
-        config = cls().config.model_dump()  # a preset's own defaults (fewshot-nometa: no meta-learning)
-        console.print(f"[bold]{escape(name)}[/bold]: {escape(str(config))}")
+        # a preset's own defaults (fewshot-nometa: no meta-learning), as JSON, as --set reads them
+        config = json.dumps(cls().config.model_dump(mode="json"))
+        console.print(f"[bold]{escape(name)}[/bold]: {escape(config)}")
 
 
 class _BenchmarkOptions(TypedDict):
@@ -386,7 +428,7 @@ def benchmark(
                 f"--set expects model.key=value, got {model!r}. Fix: name the model, e.g. "
                 "--set fewshot.seed=1 or --set lm-lora.lora.lr=0.01"
             )
-        configs[model] = value
+        configs[model] = _comma_lists(model, value)
     names = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
     if names == []:  # "--models ''" ran every default model (the ensemble's minutes among them)
         raise FewrecError(
@@ -527,7 +569,7 @@ def train(
     from fewrec.models import make_model
     from fewrec.models.base import check_save_path
 
-    settings = _parse_set(set_)
+    settings = _comma_lists(model, _parse_set(set_))
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
     shows = [f for f in ("progress", "show_progress") if f in type(rec).Config.model_fields]
     if shows and not set(shows) & set(settings):  # the model's own progress bars, on a terminal

@@ -1670,6 +1670,10 @@ def check_model_dir(path: Path) -> None:
                 with_fix(f"{path} does not exist: a save there did not finish", "save it again")
             )
         raise FewrecError(with_fix(f"{path} does not exist", "give the folder a model was saved in"))
+    if path.is_file() and (path.parent / "config.json").exists():  # ("m/config.json": "no config.json")
+        raise FewrecError(
+            with_fix(f"{path} is a file of a saved model", f"give the model's folder, {path.parent}")
+        )
     if not (path / "config.json").exists():
         raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
 

@@ -205,7 +205,7 @@ def _decode_bytes(frame: pd.DataFrame, label: str, encoding: str) -> None:
                 values[row] = bytes(values[row]).decode(encoding)
             except UnicodeDecodeError:
                 raise DataError(
-                    f"column {col!r} holds bytes that are not {encoding} text at {_row(label, row)}",
+                    f"column {col!r} holds bytes that are not {encoding} text at {_row(label, int(row))}",
                     source=label,
                     fix="write the column as text (a Parquet string column), or pass encoding=... "
                     "(CLI: --encoding) for the bytes' own",

@@ -171,6 +171,18 @@ def test_an_item_of_the_history_is_never_its_own_reason(warm, fit_cached):
         assert (got["because"].map(len) > 0).any(), name  # the others still cite the history
 
 
+def test_content_says_when_no_rated_item_shapes_its_list(warm, fit_cached):
+    """An audit: content gave a history of three 3-star films popularity's list, each "Popular
+    right now.", without a word (it weighs a 3 of 5 nothing); fewshot and ease read it."""
+    content = fit_cached("warm", warm, "content")
+    items = ["50", "181", "172"]
+    note = "content builds a taste only from items rated above 3 of 5, and none of the history is"
+    with pytest.warns(UserWarning, match=note):
+        content.recommend(Query(items=items, ratings=[3, 3, 3]), k=5)
+    assert content.query_notes(Query(items=items, ratings=[5, 3, 3])) == []
+    assert content.query_notes(Query(items=items, ratings=[3, 3, 3], text="space adventures")) == []
+
+
 def test_an_ensemble_neither_counts_nor_cites_a_dislike(warm):
     """The ensemble reads ratings by passing each component what it reads; its explanations
     rebuilt batches without the dislikes, so its components read the 1-star item as a like

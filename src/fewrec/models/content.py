@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError
-from fewrec.models.base import LIKE_SHARE, ModelConfig, QueryBatch, Recommender, register, standardise
+from fewrec.models.base import LIKE_SHARE, ModelConfig, Query, QueryBatch, Recommender, register, standardise
 from fewrec.text.wishes import Titles, has_words, split_wishes
 
 
@@ -198,6 +198,22 @@ class ContentRecommender(Recommender):
         weights = self.pop_from_text_ = text_popularity(self.item_emb_, self.pop_z_, ~unseen)
         if weights is not None and unseen.any():
             self.pop_z_[unseen] = predicted_popularity(weights, self.item_emb_[unseen], self.pop_z_)
+
+    def ignored_in(self, query: Query) -> list[str]:
+        """Also: a rated history of which no item weighs anything (all rated 3 of 5 or less,
+        `rating_weights`), where the list is popularity's without a word (fewshot and ease read
+        the same query)."""
+        notes = super().ignored_in(query)
+        if query.ratings is None or not len(query.items) or (query.text and query.text.strip()):
+            return notes
+        history = self.batch_from_queries([query]).for_model(self).history
+        if history.nnz and not rating_weights(history, self.fitted.like_rating, self.fitted.dislike_at).nnz:
+            top = self.fitted.like_rating
+            notes.append(
+                f"{self.name} builds a taste only from items rated above {LIKE_SHARE * top:g} of {top:g}, "
+                "and none of the history is, so the list is by popularity"
+            )
+        return notes
 
     def profiles(self, batch: QueryBatch) -> np.ndarray:
         """Unit-norm user profiles from history (rating-weighted) and free text."""

@@ -301,7 +301,7 @@ def test_filters_and_exclusions(client):
     none = rec(client, items=["50"], filters={"title": "star wars"})
     assert ids(none) == []  # and says why (an empty list came back without a word)
     assert none["notes"] == [
-        "0 items, not 10: the rest of the catalogue's 1,682 items are seen, disliked or filtered out"
+        "0 items, not 10: the rest of the catalogue's 1,682 items are seen or filtered out"
     ]
     get = client.get("/users/1/recommend", params=[("filter", "genres:Horror"), ("k", 3)]).json()
     assert all("Horror" in i["fields"]["genres"] for i in get["items"])
@@ -1193,6 +1193,45 @@ def test_a_deleted_item_in_a_users_feedback_only_counts_as_seen(client):
     after = client.get("/users/erin/recommend", params={"k": 10, "explore": False}).json()
     assert after["history_size"] == 1 and not any("181" in i["because"] for i in after["items"])
     assert "181" not in ids(after) and any("were deleted" in n for n in after["notes"])
+
+
+def test_a_known_users_deleted_and_disliked_training_items_neither_shape_nor_return(client, cold_user):
+    """An audit: after DELETE /items/X, a known user's training rating of X still shaped their
+    list and was cited ("Because you rated" an item the service answers 404 for); and their 1-2
+    star training ratings counted in history_size and came back with exclude_seen=false, where
+    the same rating sent as feedback never did."""
+    train = cold_user.train
+    m = train.interactions
+    row = int(m.loc[m["rating"] <= 2, "user"].value_counts().index[0])  # most low ratings
+    user, mine = str(train.users.ids[row]), m[m["user"] == row]
+    low = mine.loc[mine["rating"] <= 2, "item"].to_numpy()
+    disliked = {str(train.items.ids[i]) for i in low}
+
+    def rec(**params):
+        return client.get(f"/users/{user}/recommend", params={"k": 50, "explore": False, **params}).json()
+
+    before = rec()
+    assert before["history_size"] == len(mine) - len(disliked)
+    for i in low[:3]:  # the item alone, by its title
+        only = {
+            "user": user,
+            "k": 5,
+            "exclude_seen": False,
+            "filters": {"title": train.item_info["title"].iloc[i]},
+        }
+        assert str(train.items.ids[i]) not in ids(client.post("/recommend", json=only).json()), i
+    assert ids(client.post("/recommend", json={**only, "exclude_seen": True}).json()) == []
+    cited = [b for i in before["items"] for b in i["because"]]
+    assert cited
+    gone = max(set(cited), key=cited.count)
+    assert client.delete(f"/items/{gone}", headers=AUTH).status_code == 204
+    after = rec()
+    assert after["history_size"] == before["history_size"] - 1
+    assert not any(gone in i["because"] for i in after["items"]) and ids(after) != ids(before)
+    assert any(
+        f"training history were deleted, so they no longer shape the list: ['{gone}']" in n
+        for n in after["notes"]
+    )
 
 
 def test_similar_items_of_a_model_that_reads_no_history_do_not_claim_similarity(cold_user, tmp_path):

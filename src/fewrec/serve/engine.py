@@ -12,6 +12,7 @@ user's feedback from it, so an acknowledged like changes the next recommendation
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import threading
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.errors import FewrecError, Settings
@@ -748,10 +750,21 @@ class Engine:
         st = self._state
         query, seen, notes = self._query(st, req)
         model = st.model
-        full = model.batch_from_queries([query])
+        full, deleted = _without_items(model.batch_from_queries([query]), ~st.catalogue.active)
+        if len(deleted):  # a known user's training items deleted since (stored ones: in `_query`)
+            ids = list(model.fitted.items.to_external(deleted))
+            notes = [
+                *notes,
+                f"{len(ids)} items of the user's training history were deleted, so they no longer "
+                f"shape the list: {ids[:5]}",
+            ]
         batch = full.for_model(model)  # without the dislikes, for a model that does not read ratings
         mean = model._scores(batch).astype(np.float64)
-        history_size = int(full.likes_only().history.indptr[1])
+        # a known user's training ratings at or below the dislike line are dislikes too (they had
+        # counted here, and come back with exclude_seen=False, where the same rating sent as
+        # feedback never did)
+        low = full.history.indices[full.history.data <= model.fitted.dislike_at]
+        history_size = int(full.history.nnz - len(low))
         policy = self._policy(st, req.explore, history_size)
         if req.explore and isinstance(policy, Greedy):
             cfg = self.exploration
@@ -771,7 +784,8 @@ class Engine:
             allowed[full.history.indices] = False
             seen_idx = model.fitted.items.lookup(seen)
             allowed[seen_idx[seen_idx >= 0]] = False
-        if full.disliked is not None:  # never recommended back, seen items allowed or not
+        allowed[low] = False  # never recommended back, seen items allowed or not
+        if full.disliked is not None:
             allowed[full.disliked.indices] = False
         # ties: the more popular item first; explored: there by the draw, not the best guess
         top, explored = explored_top(scores[0], mean[0], allowed, req.k, model.fitted.popularity)
@@ -780,7 +794,8 @@ class Engine:
             reasons = [(EXPLORED, []) if e else r for e, r in zip(explored, reasons, strict=True)]
         items = self._items(st, top, scores[0], mean[0], reasons)
         if len(top) < req.k:  # (2 items, or none, for k=10 came back without a word)
-            causes = ["seen" if req.exclude_seen else None, "disliked"]
+            causes = ["seen" if req.exclude_seen and (seen or full.history.nnz) else None]
+            causes += ["disliked" if len(low) else None, "deleted" if len(deleted) else None]
             causes += ["excluded" if req.exclude else None, "filtered out" if req.filters else None]
             notes = [
                 *notes,
@@ -989,3 +1004,16 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
             row[c] = v
         rows.append(row)
     return pd.DataFrame(rows, columns=cols)
+
+
+def _without_items(batch: QueryBatch, gone: np.ndarray) -> tuple[QueryBatch, np.ndarray]:
+    """``batch`` without the history entries of the items ``gone`` marks, and those items (a
+    known user's training row holds items deleted from the catalogue since: they had shaped the
+    list and been cited, "Because you rated" an item the service answers 404 for)."""
+    h = batch.history.tocoo()
+    drop = gone[h.col]
+    if not drop.any():
+        return batch, np.zeros(0, dtype=np.int64)
+    keep = ~drop
+    history = sp.csr_matrix((h.data[keep], (h.row[keep], h.col[keep])), shape=h.shape)
+    return dataclasses.replace(batch, history=history), np.unique(h.col[drop])

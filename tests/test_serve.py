@@ -601,6 +601,12 @@ def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
     assert not errors
     bad = client.post("/admin/model", json={"path": str(models_root() / "missing")}, headers=AUTH)
     assert bad.status_code == 404 and bad.json()["field"] == "path"
+    # a path as `source` gives it, relative to the model folder (it was read from the server's
+    # own folder: "outside the model folder"), and a file inside a model names its folder
+    by_source = client.post("/admin/model", json={"path": ease_dir.name}, headers=AUTH)
+    assert by_source.status_code == 200 and by_source.json()["model"] == "ease", by_source.text
+    inside = client.post("/admin/model", json={"path": f"{ease_dir.name}/config.json"}, headers=AUTH)
+    assert inside.status_code == 404 and f"give its folder, {ease_dir.resolve()}" in inside.json()["message"]
 
 
 def test_similar_items(client):

@@ -214,12 +214,23 @@ class Engine:
 
     def swap(self, path: str | Path) -> S.ModelInfo:
         """Load a saved model directory and serve it from now on, without downtime."""
-        target = Path(path).expanduser().resolve()
+        given = Path(path).expanduser()
+        target = given.resolve()
+        if self.model_root is not None and not given.is_absolute():
+            # relative to the model folder, as /admin/model's `source` is given (the server's own
+            # folder was read, so "ease" beside the served model was "outside the model folder");
+            # a path from the server's folder still works
+            inside = (self.model_root / given).resolve()
+            target = inside if is_saved_model(inside) or not is_saved_model(target) else target
         if self.model_root is not None and not target.is_relative_to(self.model_root):
             raise ForbiddenError(
                 f"{target} is outside the model folder {self.model_root}",
                 field="path",
                 fix=f"save the model under {self.model_root}",
+            )
+        if target.is_file() and is_saved_model(target.parent):
+            raise NotFoundError(
+                f"{target} is a file of a saved model", field="path", fix=f"give its folder, {target.parent}"
             )
         if not is_saved_model(target):
             raise NotFoundError(f"{target} is not a saved fewrec model (no config.json)", field="path")

@@ -295,7 +295,8 @@ class RecommendResponse(BaseModel):
 # ---------------------------------------------------------------------------------- admin
 class SwapRequest(Strict):
     path: Annotated[str, StringConstraints(min_length=1, max_length=4096)] = Field(
-        description="A saved model directory (config.json, vocab.json, state.npz)."
+        description="A saved model directory (config.json, vocab.json, state.npz), inside the folder "
+        "hot swap loads from; a relative path is read from that folder, as `source` gives it."
     )
 
     @field_validator("path")

@@ -585,6 +585,46 @@ def test_like_clf_scores_chosen_items_as_it_scores_the_catalogue(models):
             model.score_candidates(batch, bad)
 
 
+def test_like_clf_trained_on_likes_only_ranks_by_the_share_of_likes():
+    """An audit: trained on likes only, like-clf's like-share fallback read the share through a
+    spread of ~1e-6: 0.5 for a user who liked everything, 0 for one who liked half (exp
+    overflowing), and no order between them."""
+    from fewrec.data.loaders import load_interactions
+
+    df = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2", "u3", "u3"],
+            "item_id": ["a", "b", "b", "c", "a", "d"],
+            "rating": [5, 4, 5, 4, 5, 5],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # (so few episodes: said, not tested here)
+        model = make_model("like-clf").fit(load_interactions(df))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = [
+            model.score(Query(items=["a", "b"], ratings=r), ["c"]).iloc[0] for r in ([5, 5], [5, 1], [1, 1])
+        ]
+    assert got[0] > got[1] > got[2] and got[1] == pytest.approx(0.5)
+
+
+def test_a_minus_one_on_a_plus_minus_one_scale_is_in_its_range():
+    """An audit: on a +1/-1 log, a query's -1 was "outside the training ratings' range -1 to 1"."""
+    from fewrec.data.loaders import load_interactions
+
+    df = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u2", "u3", "u3"],
+            "item_id": ["a", "b", "b", "c", "a", "c"],
+            "rating": [1, -1, 1, -1, -1, 1],
+        }
+    )
+    model = make_model("popularity").fit(load_interactions(df))
+    assert model.query_notes(Query(items=["a", "b"], ratings=[1, -1])) == []
+    assert "outside the training ratings' range" in model.query_notes(Query(items=["a"], ratings=[-2]))[0]
+
+
 def test_like_clf_does_not_call_its_picks_popular(warm, fit_cached):
     """An audit: like-clf's list for two liked films was "Popular right now." item by item, but
     it ranks by the chance of a like, much of it the item's own like-rate."""

@@ -864,7 +864,7 @@ class Recommender(ABC):
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             # one below the range is a dislike like any other (a 0 of 5 said "not this" too)
             low = self.fitted.dislike_at
-            outside = [r for r in query.ratings if r > hi or r < 0 or low < r < lo]
+            outside = [r for r in query.ratings if r > hi or r < min(lo, 0) or low < r < lo]
             if outside:
                 notes.append(
                     f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "

@@ -105,10 +105,13 @@ class LikeClassifier(Recommender):
         self.mu_ = feats.mean(axis=0) if len(feats) else np.zeros(len(FEATURES))
         self.sd_ = feats.std(axis=0) + 1e-6 if len(feats) else np.ones(len(FEATURES))
         if len(set(labels.tolist())) < 2:
-            # one class only: fall back to the like-share rule
+            # one class only: fall back to the like-share rule, on the share itself (standardised
+            # by a spread of ~1e-6 it was a step at the training mean: 0.5, 0 or 1 for every item,
+            # and exp overflowed), from 0.12 (no like) through 0.5 to 0.88 (all liked)
             self.c_ = cfg.c if cfg.c is not None else 1.0
-            self.coef_ = np.eye(len(FEATURES))[0]
-            self.intercept_ = 0.0
+            self.mu_, self.sd_ = np.zeros(len(FEATURES)), np.ones(len(FEATURES))
+            self.coef_ = 4.0 * np.eye(len(FEATURES))[0]
+            self.intercept_ = -2.0
             return
         z = (feats - self.mu_) / self.sd_
         self.c_ = cfg.c if cfg.c is not None else self._cross_validated_c(z, labels, np.array(groups))

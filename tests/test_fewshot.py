@@ -842,3 +842,48 @@ def test_a_model_that_answered_a_text_query_can_be_copied_and_pickled(warm, fit_
         assert twin.text_cache_.emb is twin.emb_ and not twin.text_cache_._data
         got = twin.recommend(Query(text="a funny animated film for children"), k=5)
         assert got["item"].tolist() == want["item"].tolist()
+
+
+def test_tiny_data_says_what_the_few_shot_models_could_not_learn():
+    """An audit on tiny data: fewshot meta-learned with every user held out (8 of 8), so its
+    prior came back unchanged, and with fewer steps than its check interval it never kept a
+    step; the student's error named "distillation" and asked for more interactions; transitions
+    scored everything 0 on equal times; all without a word."""
+    from fewrec.data.loaders import load_interactions
+    from fewrec.errors import DataError
+
+    rng = np.random.default_rng(1)
+    rows = [(f"u{u}", f"i{i}") for u in range(200) for i in rng.choice(10, 4, replace=False)]
+    data = load_interactions(
+        pd.DataFrame(rows, columns=["user_id", "item_id"]), columns={"rating": None, "timestamp": None}
+    )
+    model = make_model("fewshot", meta_steps=20).fit(data)  # fewer than the check interval of 25
+    assert model.meta_log_["val_loss_best"] < model.meta_log_["val_loss_start"]
+    users = pd.DataFrame({"user_id": [f"u{u}" for u in range(8)], "gender": ["F", "M"] * 4})
+    few = load_interactions(
+        pd.DataFrame(rows[:32], columns=["user_id", "item_id"]),
+        users=users,
+        columns={"rating": None, "timestamp": None},
+    )
+    plain = make_model("fewshot", meta_steps=25).fit(few)  # side info given no weight: not "does not read"
+    assert plain.query_notes(Query(user_info={"gender": "F"})) == [
+        "fewshot learned no weight for user side info, so ['gender'] was ignored"
+    ]
+    one = load_interactions(
+        pd.DataFrame([("u1", "a"), ("u1", "b"), ("u2", "c"), ("u3", "d")], columns=["user_id", "item_id"]),
+        columns={"rating": None, "timestamp": None},
+    )
+    with pytest.raises(DataError, match="needs at least 4 items with interactions.*use `content`"):
+        make_model("fewshot").fit(
+            load_interactions(
+                pd.DataFrame([("u1", "a"), ("u2", "b")], columns=["user_id", "item_id"]),
+                columns={"rating": None, "timestamp": None},
+            )
+        )
+    with pytest.warns(UserWarning, match="meta-learning needs users with 2 or more items.*has 1"):
+        make_model("fewshot").fit(one)
+    same = pd.DataFrame(
+        {"user_id": ["u1", "u1", "u2", "u2"], "item_id": ["a", "b", "b", "c"], "timestamp": [100] * 4}
+    )
+    with pytest.warns(UserWarning, match="transitions learned nothing.*times are all the same"):
+        make_model("transitions").fit(load_interactions(same, columns={"rating": None}))

@@ -44,8 +44,9 @@ def train_student(
     seed_everything(seed)
     if len(rows) < 4:
         raise DataError(
-            f"distillation needs at least 4 items with interactions, got {len(rows)}",
-            fix="train on more interactions",
+            f"the text -> factors student (of fewshot and the ensemble's fewshot) needs at least 4 "
+            f"items with interactions to learn from, and the data has {len(rows)}",
+            fix="add interactions on more items, or use `content`, which ranks items by their text alone",
         )
     rng = np.random.default_rng(seed)
     rng.shuffle(rows)

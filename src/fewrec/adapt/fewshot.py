@@ -16,6 +16,7 @@ items, adapt, and minimise the softmax cross-entropy of the hidden items over th
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -142,7 +143,17 @@ def meta_learn_head(
     rng = np.random.default_rng(seed)
     users = np.array([i for i, it in enumerate(user_items) if len(it) >= 2])
     rng.shuffle(users)
-    n_val = max(8, len(users) // 10)
+    # at most half the users held out (8 of 8 had been: no episode left to learn from, and the
+    # prior came back unchanged, without a word)
+    n_val = min(max(8, len(users) // 10), len(users) // 2)
+    if n_val < 1:
+        warnings.warn(
+            f"meta-learning needs users with 2 or more items to learn from and check on, and the data "
+            f"has {len(users)}: the few-shot prior stays as it starts (as fewshot-nometa's)",
+            UserWarning,
+            stacklevel=3,
+        )
+        return init, {"val_loss_start": float("nan"), "val_loss_best": float("nan"), "steps": 0}
     val_users, tr_users = users[:n_val], users[n_val:]
     xt = torch.tensor(x, dtype=torch.float64)
     n, d = xt.shape
@@ -213,7 +224,7 @@ def meta_learn_head(
         opt.zero_grad()
         loss.backward()
         opt.step()
-        if (step + 1) % eval_every == 0:
+        if (step + 1) % eval_every == 0 or step + 1 == steps:  # (fewer steps: none was kept)
             with torch.no_grad():
                 val = float(loss_of(*val_eps))
             bar.set_postfix(val=f"{val:.4f}")

@@ -877,7 +877,9 @@ class Recommender(ABC):
         by_field = field_levels(known)
         fields = sorted(by_field)
         if not known:
-            notes.append(f"{self.name} does not read user side info, so {sorted(info)} was ignored")
+            # (a fewshot whose meta-learning gave side info no weight reads none either)
+            why = "learned no weight for" if getattr(self, "side_vocab_", None) else "does not read"
+            notes.append(f"{self.name} {why} user side info, so {sorted(info)} was ignored")
             return notes
         for key, value in info.items():
             if key not in fields:

@@ -22,6 +22,8 @@ As a component of the ensemble it lifted those validation users (re-ranked, earl
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -112,3 +114,14 @@ class Transitions(ItemItemModel):
         c = self.config
         self.sim_ = transition_matrix(data.interactions, data.n_items, c.hops, c.decay, c.gap)
         self.trained_ = data.item_counts() > 0
+        if not self.sim_.nnz:  # (every score 0, without a word)
+            same = data.interactions["timestamp"].nunique() <= 1
+            warnings.warn(
+                "transitions learned nothing: no user has a session after another (a session is "
+                f"their interactions at most {c.gap:g} s apart"
+                + (", and the data's times are all the same" if same else "")
+                + "), so every score is 0. Fix: give the interactions their real times"
+                + (", or a smaller gap" if c.gap > 0 else ""),
+                UserWarning,
+                stacklevel=3,
+            )

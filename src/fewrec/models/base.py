@@ -878,7 +878,7 @@ class Recommender(ABC):
         fields = sorted(by_field)
         if not known:
             # (a fewshot whose meta-learning gave side info no weight reads none either)
-            why = "learned no weight for" if getattr(self, "side_vocab_", None) else "does not read"
+            why = "gives no weight to" if getattr(self, "side_vocab_", None) else "does not read"
             notes.append(f"{self.name} {why} user side info, so {sorted(info)} was ignored")
             return notes
         for key, value in info.items():

@@ -806,7 +806,7 @@ class Engine:
         items = self._items(st, top, scores[0], mean[0], reasons)
         if len(top) < req.k:  # (2 items, or none, for k=10 came back without a word)
             causes = ["seen" if req.exclude_seen and (seen or full.history.nnz) else None]
-            causes += ["disliked" if len(low) else None, "deleted" if len(deleted) else None]
+            causes += ["disliked" if len(low) else None]
             causes += ["excluded" if req.exclude else None, "filtered out" if req.filters else None]
             notes = [
                 *notes,

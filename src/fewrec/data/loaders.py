@@ -197,7 +197,7 @@ def _decode_bytes(frame: pd.DataFrame, label: str, encoding: str) -> None:
     "b'sku-1'", so no known user or item could be looked up."""
     for col in frame.columns:
         series = frame[col]
-        if series.dtype != object or not any(isinstance(v, bytes) for v in series.head(1000)):
+        if series.dtype != object or not any(isinstance(v, bytes | bytearray) for v in series.head(1000)):
             continue
         values = series.to_numpy(dtype=object, copy=True)
         for row in np.flatnonzero([isinstance(v, bytes | bytearray) for v in values]):

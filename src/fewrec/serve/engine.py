@@ -690,8 +690,7 @@ class Engine:
             if rec is not None:
                 text_parts.append(rec.text or "")
                 info.update(rec.info)
-            seen.update(seen_items)
-            seen.update(ev.item for ev in events)  # (an event written between the two reads)
+            seen.update(seen_items)  # (every event's item: one read gives both)
             deleted = self._deleted(st, [ev.item for ev in events])
             for ev in events:
                 if ev.item in deleted:  # seen only: never history, never cited

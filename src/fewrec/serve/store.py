@@ -479,21 +479,17 @@ class Store:
                     "VALUES (?, NULL, '{}', ?, ?)",
                     (user, now, now),
                 )
-            seqs = []
+            stored = []
             for e in events:
+                ts = e.ts or now
                 seq = conn.execute(
                     "INSERT INTO feedback (user, item, kind, value, ts, scale) VALUES (?, ?, ?, ?, ?, ?)",
-                    (e.user, e.item, e.kind, e.value, e.ts or now, e.scale),
+                    (e.user, e.item, e.kind, e.value, ts, e.scale),
                 ).lastrowid
                 taste = e.kind in TASTE_KINDS
-                conn.execute(
-                    _LATEST_UPSERT, (e.user, e.item, e.ts or now if taste else None, seq if taste else None)
-                )
-                seqs.append(seq or 0)
-        return [
-            FeedbackRecord(e.user, e.item, e.kind, e.value, e.ts or now, s, e.scale)
-            for e, s in zip(events, seqs, strict=True)
-        ]
+                conn.execute(_LATEST_UPSERT, (e.user, e.item, ts if taste else None, seq if taste else None))
+                stored.append(FeedbackRecord(e.user, e.item, e.kind, e.value, ts, seq or 0, e.scale))
+        return stored
 
     def feedback(self, user_id: str, limit: int = 1000) -> list[FeedbackRecord]:
         """A user's latest ``limit`` events to arrive, in that order (their timestamps aside)."""

@@ -223,6 +223,9 @@ def test_cli_set_and_info_take_lists_by_commas_and_refuse_a_key_given_twice(tmp_
     proc = fewrec("train", "kshot-ridge", "--set", "shots=1,3", "--set", "l2=10", "--output", str(out))
     assert proc.returncode == 0, proc.stderr
     assert json.loads((out / "config.json").read_text())["config"]["shots"] == [1, 3]
+    wrong = fewrec("train", "kshot-ridge", "--set", "shots=1,x", "--output", str(tmp_path / "w"))
+    assert wrong.returncode != 0 and "shots.1: Input should be a valid integer" in flat(wrong.stderr)
+    assert "Traceback" not in wrong.stderr
     seg = tmp_path / "seg"
     assert (
         fewrec("train", "popularity", "--set", "segment_by=age, gender", "--output", str(seg)).returncode == 0

@@ -887,3 +887,20 @@ def test_tiny_data_says_what_the_few_shot_models_could_not_learn():
     )
     with pytest.warns(UserWarning, match="transitions learned nothing.*times are all the same"):
         make_model("transitions").fit(load_interactions(same, columns={"rating": None}))
+
+
+def test_the_default_ensemble_leaves_fewshot_out_on_too_few_items():
+    """On data with fewer than 4 items with interactions the default ensemble failed on its
+    fewshot component's text -> factors student; it now leaves fewshot out, says why, and fits
+    the rest. Components asked for by name are kept, and fail as they would alone."""
+    rows = [(f"u{u}", f"i{i}") for u in range(30) for i in range(3) if (u + i) % 4]
+    data = load_interactions(
+        pd.DataFrame(rows, columns=["user_id", "item_id"]), columns={"rating": None, "timestamp": None}
+    )
+    with pytest.warns(UserWarning, match=r"fewshot left out \(its text -> factors student.*data has 3\)"):
+        model = make_model("ensemble", progress=False).fit(data)
+    assert "fewshot" not in model.components_ and "itemknn" in model.components_
+    got = model.recommend(Query(items=["i0"]), k=5)
+    assert sorted(got["item"]) == ["i1", "i2"] and np.isfinite(got["score"]).all()
+    with pytest.raises(DataError, match="needs at least 4 items"):
+        make_model("ensemble", components={"fewshot": {}, "popularity": {}}, progress=False).fit(data)

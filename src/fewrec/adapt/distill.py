@@ -12,6 +12,9 @@ import numpy as np
 from fewrec.errors import ConfigError, DataError, is_whole_number
 from fewrec.train import seed_everything
 
+MIN_STUDENT_ITEMS = 4
+"""The fewest items with interactions the student learns from (one of them validates)."""
+
 
 def train_student(
     text_emb: np.ndarray,
@@ -42,10 +45,10 @@ def train_student(
                 fix="give finite values (re-encode the items' text, or drop the broken rows)",
             )
     seed_everything(seed)
-    if len(rows) < 4:
+    if len(rows) < MIN_STUDENT_ITEMS:
         raise DataError(
-            f"the text -> factors student (of fewshot and the ensemble's fewshot) needs at least 4 "
-            f"items with interactions to learn from, and the data has {len(rows)}",
+            f"the text -> factors student (of fewshot and the ensemble's fewshot) needs at least "
+            f"{MIN_STUDENT_ITEMS} items with interactions to learn from, and the data has {len(rows)}",
             fix="add interactions on more items, or use `content`, which ranks items by their text alone",
         )
     rng = np.random.default_rng(seed)

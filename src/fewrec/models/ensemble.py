@@ -69,6 +69,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, field_validator, model_validator
 
+from fewrec.adapt.distill import MIN_STUDENT_ITEMS
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.errors import ConfigError, with_fix
@@ -360,10 +361,16 @@ class EnsembleRecommender(Recommender):
         than ``dense_items`` items, or too large for memory: those that hold dense items x items
         matrices take their `LARGE_SETTINGS` (`fewshot` drops its item-item term) or are left
         out (`dlae`, `kshot-ridge`), so the default model still fits, in minutes; what is
-        changed is said in a warning. Any other set of components is used as given."""
+        changed is said in a warning. On data with fewer than `MIN_STUDENT_ITEMS` items with
+        interactions, too few for its text -> factors student, `fewshot` is left out. Any other
+        set of components is used as given."""
         specs = dict(self.config.components)
         if specs != DEFAULT_COMPONENTS:  # as given (a saved default model's config names them too)
             return specs, []
+        interacted = int((data.item_counts() > 0).sum())
+        if interacted < MIN_STUDENT_ITEMS:  # the student has too few items to learn from
+            del specs["fewshot"]
+            return specs, ["fewshot left out"]
         many = data.n_items > self.config.dense_items
         # a component is dense if its memory check fails with no memory at all
         reserve = float("inf") if many else self._tuning_bytes(data, len(specs))
@@ -430,14 +437,21 @@ class EnsembleRecommender(Recommender):
         cfg = self.config
         specs, changes = self.fitting_components(data)
         if changes:
-            why = (
-                f"take many minutes to fit past dense_items={cfg.dense_items:,} items"
-                if data.n_items > cfg.dense_items
-                else "would not fit in memory"
-            )
+            interacted = int((data.item_counts() > 0).sum())
+            if interacted < MIN_STUDENT_ITEMS:
+                why = (
+                    f"its text -> factors student learns from at least {MIN_STUDENT_ITEMS} items with "
+                    f"interactions, and the data has {interacted}"
+                )
+            else:
+                why = "their dense items x items matrices " + (
+                    f"take many minutes to fit past dense_items={cfg.dense_items:,} items"
+                    if data.n_items > cfg.dense_items
+                    else "would not fit in memory"
+                )
             warnings.warn(
-                f"ensemble on {data.n_items:,} items: {'; '.join(changes)} (their dense items x items "
-                f"matrices {why}); give components= to choose them yourself",
+                f"ensemble on {data.n_items:,} items: {'; '.join(changes)} ({why}); "
+                "give components= to choose them yourself",
                 UserWarning,
                 stacklevel=3,
             )

@@ -520,6 +520,13 @@ def test_cli_train_into_a_used_folder(tmp_path):
     refused = fewrec("train", "popularity", "--output", str(other))
     assert refused.returncode == 2 and "other files in it" in refused.stderr
     assert (other / "notes.txt").read_text() == "mine"
+    # a saved model with the user's own files beside it: replacing the model deleted them
+    (out / "eval").mkdir()
+    (out / "eval" / "ndcg.txt").write_text("0.35")
+    refused = fewrec("train", "popularity", "--output", str(out))
+    said = " ".join(refused.stderr.split())
+    assert refused.returncode == 2 and "holds a saved model and other files (eval)" in said, said
+    assert "Training" not in said and (out / "eval" / "ndcg.txt").read_text() == "0.35"
 
 
 def test_replace_rows_swaps_a_model_only_on_the_same_splits():

@@ -478,6 +478,10 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "refused": (edit_meta(lambda m: m["config"].update(seed=-1)), "seed: Input should be greater"),
         # loaded without a word before, and without the titles and text
         "titles": (lambda p: (p / "items.parquet").unlink(), "items.parquet: FileNotFoundError"),
+        # fields of the wrong kind, edited by hand: raw TypeError / AttributeError, or loaded
+        "name": (edit_meta(lambda m: m.update(model=["popularity"])), "model is ['popularity'], not str"),
+        "versions": (edit_meta(lambda m: m.update(versions="x")), "versions is 'x', not dict"),
+        "like": (edit_meta(lambda m: m.update(like_rating=float("nan"))), "like_rating is nan, not a finite"),
     }
     for name, (change, message) in cases.items():
         with pytest.raises(FewrecError, match=re.escape(message)):
@@ -494,6 +498,23 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
     with pytest.raises(FewrecError, match="folder with other files"):
         models["popularity"].save(tmp_path)
     assert models["popularity"].save(good) == good  # over a saved model: replaced
+    # ... but not with the user's own files beside it, which went with the old model
+    (good / "NOTES.md").write_text("mine")
+    (good / "eval").mkdir()
+    with pytest.raises(FewrecError, match=r"holds a saved model and other files \(NOTES.md, eval\)"):
+        models["popularity"].save(good)
+    assert (good / "NOTES.md").read_text() == "mine" and load_model(good).name == "popularity"
+    for bad in (tmp_path / "a\x00b", "a\x00b"):  # a raw "embedded null byte"
+        with pytest.raises(FewrecError, match="holds a NUL byte"):
+            models["popularity"].save(bad)
+        with pytest.raises(FewrecError, match="holds a NUL byte"):
+            load_model(bad)
+    # the encoder's name edited: loaded, then failed on the first text query with a raw shape error
+    for name in ("content", "fewshot"):
+        saved = models[name].save(tmp_path / name)
+        edit_meta(lambda m: m["config"].update(encoder="use-multilingual-v3"))(saved)
+        with pytest.raises(FewrecError, match="have 384 dimensions.*use-multilingual-v3, gives 512"):
+            load_model(saved)
 
 
 @pytest.mark.filterwarnings("ignore:.*does not read:UserWarning")

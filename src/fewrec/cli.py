@@ -575,17 +575,10 @@ def train(
     if shows and not set(shows) & set(settings):  # the model's own progress bars, on a terminal
         rec = make_model(model, **settings, **dict.fromkeys(shows, sys.stderr.isatty()))
     _check_encoding(encoding)
-    if output.exists() and not output.is_dir():
-        raise FewrecError(
-            f"--output {output} is a file; a model is saved as a directory. Fix: pick another path"
-        )
+    # before the fit: a file, a folder with other files, or a read-only folder failed only
+    # once it was done
+    check_save_path(output)
     replacing = (output / "config.json").exists()
-    if output.is_dir() and not replacing and any(output.iterdir()):
-        raise FewrecError(
-            f"--output {output} is a folder with other files in it, not a saved model. "
-            "Fix: give a new or empty folder"
-        )
-    check_save_path(output)  # before the fit: a read-only folder failed only once it was done
     # stages, the text encoder's bars, and how the data was read ("no 'rating' column, so every
     # row counts as a like" was logged before this level was set, so never shown)
     logging.getLogger("fewrec").setLevel(logging.INFO)

@@ -1404,24 +1404,8 @@ class Recommender(ABC):
         be saved (say, item fields of mixed types), or a save cut short, leaves a model saved
         there before as it was."""
         st = self.fitted
-        path = Path(path)
-        try:  # under the lock of a save's swap: another save's swap shows a folder half moved
-            with _folder_lock(_save_target(path).parent, exclusive=False):
-                is_file = path.exists() and not path.is_dir()
-                other_files = path.is_dir() and not (path / "config.json").exists() and any(path.iterdir())
-        except OSError as exc:  # a folder that cannot be read, a loop of links
-            raise _unsavable(path, exc) from None
-        if is_file:
-            raise FewrecError(
-                with_fix(f"{path} is a file; a model is saved as a directory", "pick another path")
-            )
-        if other_files:
-            raise FewrecError(  # its files would be mixed with the model's (the CLI refused it)
-                with_fix(
-                    f"{path} is a folder with other files in it, not a saved model",
-                    "give a new or empty folder",
-                )
-            )
+        path = _model_path(path)
+        _check_save_folder(path)
         meta = {
             "format": FORMAT_VERSION,
             "model": self.name,
@@ -1636,10 +1620,52 @@ def _unsavable(path: Path, exc: OSError) -> FewrecError:
     )
 
 
+def _model_path(path: str | Path) -> Path:
+    """``path`` as a Path, or an ArgumentError for a path no file system takes (a NUL byte in it
+    was a raw "embedded null byte" from deep in a save or a load)."""
+    if not isinstance(path, str | os.PathLike):
+        raise ArgumentError(f"a model's path is a str or a Path, got {type(path).__name__}")
+    path = Path(path)
+    if "\x00" in str(path):
+        raise ArgumentError(f"the path {str(path)!r} holds a NUL byte, which no file name can")
+    return path
+
+
+def _check_save_folder(path: Path) -> None:
+    """That ``path`` is no file, and no folder holding files a save would lose: a folder with
+    other files in it, or a saved model with files beside its own (a save swaps the whole
+    folder, so they went with the old model)."""
+    try:  # under the lock of a save's swap: another save's swap shows a folder half moved
+        with _folder_lock(_save_target(path).parent, exclusive=False):
+            is_file = path.exists() and not path.is_dir()
+            found = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
+            is_model = (path / "config.json").exists()
+    except OSError as exc:  # a folder that cannot be read, a loop of links
+        raise _unsavable(path, exc) from None
+    if is_file:
+        raise FewrecError(with_fix(f"{path} is a file; a model is saved as a directory", "pick another path"))
+    if found and not is_model:
+        raise FewrecError(  # its files would be mixed with the model's
+            with_fix(
+                f"{path} is a folder with other files in it, not a saved model", "give a new or empty folder"
+            )
+        )
+    if extra := [name for name in found if name not in SAVED_FILES]:
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        raise FewrecError(
+            with_fix(
+                f"{path} holds a saved model and other files ({shown}), which replacing the model "
+                "would delete",
+                "move them out of the folder, or give another folder",
+            )
+        )
+
+
 def check_save_path(path: str | Path) -> None:
     """That a model can be saved at ``path``, or the FewrecError `Recommender.save` would raise
     there: a fit of minutes or hours is not wasted on an output it cannot write. It makes (and
     removes) the folder a save writes into, and the missing folders above it."""
+    _check_save_folder(Path(path))
     made: list[Path] = []
     try:
         target = _save_target(Path(path))
@@ -1688,7 +1714,7 @@ def load_model(path: str | Path) -> Recommender:
 def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> Recommender:
     """`load_model`; with ``expected``, a model of another class is an error, raised before
     its files are read."""
-    path = Path(path)
+    path = _model_path(path)
     files = _open_saved(path)
     try:
         return _load_opened(path, files, expected)
@@ -1738,6 +1764,7 @@ def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] 
     try:
         meta = json.loads(_saved_file(files, "config.json").read())
         name = meta.get("model")
+        _check_meta(meta)
     except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise _damaged(path, "config.json", exc) from None
     _import_builtin_models()
@@ -1770,6 +1797,25 @@ def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] 
     except Exception as exc:  # noqa: BLE001 (any failure to read a saved model is damage)
         part = getattr(exc, "part", None) or "the saved files"
         raise _damaged(path, part, exc) from None
+
+
+def _check_meta(meta: dict) -> None:
+    """A ValueError naming the first field of a saved config.json of the wrong kind (edited by
+    hand): a model name given as a list, or versions as text, were raw errors on loading, and a
+    like rating of NaN loaded."""
+    kinds: dict[str, tuple[type, ...]] = {
+        "model": (str,),
+        "versions": (dict,),
+        "item_template": (str, type(None)),
+        "item_fields": (list,),
+        "user_fields": (list,),
+    }
+    for key, kind in kinds.items():
+        if key in meta and not isinstance(meta[key], kind):
+            raise ValueError(f"{key} is {meta[key]!r}, not {' or '.join(k.__name__ for k in kind)}")
+    like = meta.get("like_rating")
+    if isinstance(like, bool) or not isinstance(like, int | float) or not np.isfinite(like):
+        raise ValueError(f"like_rating is {like!r}, not a finite number")
 
 
 def _saved_and_mine(meta: dict) -> tuple[str, str]:

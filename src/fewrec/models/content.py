@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, DataError
 from fewrec.models.base import LIKE_SHARE, ModelConfig, Query, QueryBatch, Recommender, register, standardise
 from fewrec.text.wishes import Titles, has_words, split_wishes
 
@@ -41,6 +41,21 @@ class TextModelConfig(ModelConfig):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
         return self
+
+
+def check_saved_width(emb: np.ndarray, config: TextModelConfig) -> None:
+    """That saved item vectors are as wide as ``config``'s encoder gives, or a DataError: with the
+    encoder's name edited in config.json, a model loaded and then failed on its first text query
+    with a raw shape error."""
+    from fewrec.text.encoder import resolve_model
+
+    dim = resolve_model(config.encoder).dim
+    if emb.ndim != 2 or emb.shape[1] != dim:
+        raise DataError(
+            f"the saved item vectors have {emb.shape[-1]} dimensions, and the encoder config.json names, "
+            f"{config.encoder}, gives {dim}: the encoder was changed after the model was saved",
+            fix="put back the encoder it was trained with, or train it again with this one",
+        )
 
 
 class ContentConfig(TextModelConfig):
@@ -297,6 +312,7 @@ class ContentRecommender(Recommender):
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        check_saved_width(arrays["item_emb"], self.config)
         self.item_emb_ = arrays["item_emb"]
         self.pop_z_ = arrays["pop_z"]
         self.pop_from_text_ = arrays.get("pop_from_text")

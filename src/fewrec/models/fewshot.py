@@ -32,7 +32,7 @@ from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, check_item_pairs, check_shots, register
-from fewrec.models.content import TextModelConfig, embed_items, embed_texts
+from fewrec.models.content import TextModelConfig, check_saved_width, embed_items, embed_texts
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
@@ -521,6 +521,7 @@ class FewShotRecommender(Recommender):
         return out
 
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        check_saved_width(arrays["emb"], self.config)
         self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
         self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
         self.item_item_ = ItemItem.from_arrays(arrays)

@@ -784,7 +784,11 @@ def test_the_table_says_how_many_test_users_each_column_rests_on(tmp_path):
     table = markdown_table(result)
     assert f"\n\ntest users: K0 {n['K0']}, K5 {n['K5']}\n" in table
     assert f"Note: {n['K5']} test users behind some numbers (under 20)" in table
-    assert "the K columns rest on different test users" in table
+    assert "the K columns differ in their test users (revealing K needs" in table
+    # the same users in each column: their targets still differ (K5 leaves out the 5 revealed)
+    same = run_benchmark("cold-user", ["popularity"], dataset=_own_data(), shots=[0, 5], progress=False)
+    assert len(set(same["settings"]["n_test_users"].values())) == 1
+    assert "the K columns differ in their targets (a user's items left after" in markdown_table(same)
     path = write_result(result, tmp_path / "r.json")
     assert f"test users: K0 {n['K0']}, K5 {n['K5']}" in path.with_suffix(".md").read_text()
     # one K: the same users everywhere; enough of them: no notes

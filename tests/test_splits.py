@@ -1,6 +1,7 @@
 """Protocols: seeded, deterministic, leak-free."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from fewrec.data.splits import cold_item_split, cold_user_split, tallrec_split, warm_split
@@ -65,6 +66,24 @@ def test_cold_items_are_absent_from_training_and_are_the_only_targets(ml100k):
     assert not set(s.train.interactions["item"]) & set(s.cold_items.tolist())
     assert set(s.test.targets.indices.tolist()) <= set(s.cold_items.tolist())
     assert s.train.n_items == ml100k.n_items  # cold items stay in the catalogue with their text
+    # a test user is known when they have a training history (all of ML-100K's have one); one
+    # whose every item is held out had been "known", with an untrained user row
+    assert s.test.known.all()
+
+
+def test_a_cold_item_user_with_no_training_history_is_a_new_user():
+    from fewrec.data.loaders import load_interactions
+
+    rows = [(f"u{u}", f"i{i}") for u in range(30) for i in range(20) if (u + i) % 3]
+    rows.append(("lonely", "i0"))
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]), columns={"rating": None})
+    for seed in range(20):  # a seed whose cold items hold i0
+        s = cold_item_split(data, seed=seed)
+        if int(data.items.index(["i0"])[0]) in s.cold_items:
+            break
+    lonely = int(data.users.index(["lonely"])[0])
+    row = np.flatnonzero(s.test.users == lonely)[0]
+    assert not s.test.known[row] and s.test.known.sum() == len(s.test.users) - 1
 
 
 def test_tallrec_protocol_matches_the_paper_recipe(ml100k):

@@ -269,7 +269,9 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
         # Exclude what the user saw in training and the other held-out group's items they saw.
         others = inter[is_held & ~inter["item"].isin(group).to_numpy()]
         seen = binary_union(hist, rows_matrix(others, users, data.n_items))
-        return EvalSet(users, np.ones(len(users), bool), hist, seen, rows_matrix(tgt, users, data.n_items))
+        # known: with a training history (a user whose every item is held out is a new user)
+        known = np.diff(hist.indptr) > 0
+        return EvalSet(users, known, hist, seen, rows_matrix(tgt, users, data.n_items))
 
     return Split(
         "cold-item",

@@ -818,8 +818,8 @@ def _test_counts(result: dict[str, Any], metrics: Sequence[str]) -> dict[str, li
 
 
 def _counts_footer(result: dict[str, Any], metrics: Sequence[str]) -> str:
-    """A line of how many test users each column rests on, and a note where they are few or
-    differ between the K columns (the n was only in the JSON's settings)."""
+    """A line of how many test users each column rests on, a note where they are few, and one
+    that the K columns differ (the n was only in the JSON's settings)."""
     counts = _test_counts(result, metrics)
     if not counts:
         return ""
@@ -840,10 +840,17 @@ def _counts_footer(result: dict[str, Any], metrics: Sequence[str]) -> str:
             f"Note: {fewest} {what} behind some numbers (under {FEW_TEST_USERS}): they and their "
             "intervals are rough; a few more or fewer can move them a lot."
         )
-    if len({tuple(v) for v in counts.values()}) > 1:
+    # each K scores a user's items left after the K revealed: the columns' targets differ even
+    # where their users do not (popularity, which reads no history, fell from K0 to K5)
+    if len(counts) > 1:
+        users = (
+            "test users (revealing K needs users with more than K interactions) and "
+            if len({tuple(v) for v in counts.values()}) > 1
+            else ""
+        )
         lines.append(
-            "Note: the K columns rest on different test users (revealing K needs users with more "
-            "than K interactions): compare models within a column, not one model across columns."
+            f"Note: the K columns differ in their {users}targets (a user's items left after the K "
+            "revealed): compare models within a column, not one model across columns."
         )
     return "\n\n" + "\n".join(lines)
 

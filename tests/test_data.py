@@ -129,6 +129,27 @@ def test_parquet_text_stored_as_bytes_reads_as_text(tmp_path):
         load_interactions(tmp_path / "bad.pq")
 
 
+def test_tables_of_other_libraries_are_read_through_their_to_pandas():
+    """A pyarrow Table (or a polars DataFrame) was refused ("must be a pandas DataFrame"): any
+    table with a ``to_pandas()`` is read as its DataFrame, and one whose conversion fails is one
+    error line naming it."""
+    import pyarrow as pa
+
+    frame = pd.DataFrame({"user_id": ["u1", "u1", "u2"], "item_id": ["a", "b", "a"], "rating": [5, 3, 4]})
+    items = pd.DataFrame({"item_id": ["a", "b"], "title": ["Red mug", "Blue cup"]})
+    want = load_interactions(frame, items, columns={"timestamp": None})
+    got = load_interactions(pa.table(frame), pa.table(items), columns={"timestamp": None})
+    assert list(got.items.ids) == list(want.items.ids) and list(got.users.ids) == list(want.users.ids)
+    assert got.interactions.equals(want.interactions) and got.item_info.equals(want.item_info)
+
+    class Broken:
+        def to_pandas(self):
+            raise RuntimeError("no memory")
+
+    with pytest.raises(DataError, match=r"<interaction Broken>: cannot convert it to pandas \(RuntimeError"):
+        load_interactions(Broken())
+
+
 def test_implicit_data_without_rating_or_time(tmp_path):
     p = _write(tmp_path / "clicks.csv", "user_id,item_id\n1,a\n2,b\n")
     d = load_interactions(p)
@@ -621,10 +642,10 @@ def test_a_fetch_places_each_file_whole(tmp_path, monkeypatch):
 def test_ids_and_tables_that_are_no_ids_or_tables_are_refused():
     """An audit: a list of rows gave pathlib's TypeError; an empty id and a list as an id were
     read as items "" and "[1, 2]", ids that `add_items` refuses."""
-    with pytest.raises(DataError, match="must be a pandas DataFrame or the path"):
+    with pytest.raises(DataError, match="must be a DataFrame .pandas, or one with to_pandas"):
         load_interactions([{"user_id": 1, "item_id": 2}])
     frame = pd.DataFrame({"user_id": [1, 2], "item_id": ["a", "b"]})
-    with pytest.raises(DataError, match="item table must be a pandas DataFrame"):
+    with pytest.raises(DataError, match="item table must be a DataFrame"):
         load_interactions(frame, items=["a", "b"])
     with pytest.raises(DataError, match="column 'item_id' has an empty id at row 1"):
         load_interactions(pd.DataFrame({"user_id": [1, 2], "item_id": ["", "x"]}))

@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,13 @@ class Columns(Settings):
     and what ``--title`` matches), e.g. ``"name"``."""
 
 
-Table: TypeAlias = pd.DataFrame | str | Path
+class ToPandas(Protocol):
+    """A table of another library that converts itself (a polars DataFrame, a pyarrow Table)."""
+
+    def to_pandas(self) -> pd.DataFrame: ...
+
+
+Table: TypeAlias = pd.DataFrame | ToPandas | str | Path
 
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -84,7 +90,8 @@ def read_table(
     sep: str | None = None,
     ids: tuple[str, ...] | list[str] = (),
 ):
-    """Read a CSV/TSV/Parquet file (or pass a DataFrame through), with clear errors.
+    """Read a CSV/TSV/Parquet file (or pass a DataFrame through: pandas, or any with a
+    ``to_pandas()``, such as polars' and pyarrow's Table), with clear errors.
 
     Supported files: ``.csv``/``.txt`` (comma), ``.tsv``/``.tab`` (tab), each optionally
     compressed (``.gz``, ``.bz2``, ``.zip``, ``.xz``, ``.zst``), and ``.parquet``/``.pq``; a name
@@ -98,10 +105,20 @@ def read_table(
     if isinstance(source, pd.DataFrame):
         label = f"<{what} DataFrame>"
         frame = source.copy()
+    elif callable(convert := getattr(source, "to_pandas", None)):  # a polars DataFrame, a pyarrow Table
+        label = f"<{what} {type(source).__name__}>"
+        try:
+            frame = convert()
+        except Exception as exc:  # noqa: BLE001 (the library's own error, whichever it is)
+            raise DataError(
+                f"cannot convert it to pandas ({type(exc).__name__}: {exc})", source=label
+            ) from None
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"its to_pandas() gave a {type(frame).__name__}, not a DataFrame", source=label)
     elif not isinstance(source, str | os.PathLike):  # a list of rows gave a TypeError of pathlib
         raise DataError(
-            f"the {what} table must be a pandas DataFrame or the path of a CSV, TSV or Parquet file, "
-            f"not a {type(source).__name__}",
+            f"the {what} table must be a DataFrame (pandas, or one with to_pandas(): polars, a "
+            f"pyarrow Table) or the path of a CSV, TSV or Parquet file, not a {type(source).__name__}",
             fix="pd.DataFrame(rows) makes a DataFrame of a list of dicts",
         )
     else:

@@ -64,10 +64,37 @@ GENRES = [
         ("stay away from horror", "", "horror"),
         ("a thriller that isn't too violent", "a thriller that", "too violent"),
         ("more like Alien, less like Aliens", "more like Alien", "like Aliens"),
+        # from a third review: an aversion ran on to the clause's end, over a fresh wish, and
+        # common turn-downs were wishes (each put 0 comedies in content's top 10, or the genre
+        # turned down on top, "Matches what you told us you like")
+        ("I hate horror I love comedies", "I love comedies", "horror"),
+        ("no horror just comedies please", "just comedies please", "horror"),
+        ("I hate horror so give me comedies", "so give me comedies", "horror"),
+        ("No horror I prefer comedies", "I prefer comedies", "horror"),
+        ("horror is not for me I love comedies", "I love comedies", "horror"),
+        ("I hate films that are just boring", "", "films that are just boring"),
+        ("I hate movies with only one location", "", "movies with only one location"),
+        ("Horror? No thanks.", "", "Horror"),
+        ("Comedies please. Horror? Nope.", "Comedies please", "Horror"),
+        ("Horror, not so much", "", "Horror"),
+        ("westerns are a no-go, I like comedies", "I like comedies", "westerns"),
+        ("romance doesn't appeal to me", "", "romance"),
+        ("I want neither horror nor romance", "", "horror nor romance"),
+        ("non-horror films", "", "horror films"),
+        ("I like non-fiction", "I like non-fiction", ""),
     ],
 )
 def test_split_wishes(text, wants, avoids):
     assert split_wishes(text) == Wishes(wants, avoids)
+
+
+def test_text_of_the_title_placeholders_is_read_as_text():
+    """A text holding the characters `Titles.hide` marks its placeholders with was an
+    IndexError, or took a title found elsewhere in it."""
+    titles = Titles(["Rebel Without a Cause"])
+    assert split_wishes("I like \ue0007\ue001 but no horror", titles) == Wishes("I like 7", "horror")
+    got = split_wishes("I like Rebel Without a Cause and \ue0000\ue001 but no horror", titles)
+    assert got == Wishes("I like Rebel Without a Cause and 0", "horror")
 
 
 @pytest.mark.parametrize(
@@ -267,3 +294,20 @@ def test_a_model_reads_its_catalogue_titles_in_the_text(ml100k):
     np.testing.assert_allclose(model.embed_texts(text), whole, atol=1e-5)
     split = wish_vectors(text, get_encoder().encode, whole.shape[1])  # without the titles
     assert not np.allclose(split, whole, atol=1e-3)
+
+
+def test_a_wish_after_an_aversion_in_one_clause_is_asked_for(ml100k):
+    """An audit: "I hate horror I love comedies" avoided "horror I love comedies", so content's
+    top 10 held no comedy (the text "comedies" alone: 10); "Horror? No thanks." put horror films
+    on top, each "Matches what you told us you like (Horror)"."""
+    model = make_model("content").fit(ml100k)
+    for text in [
+        "I hate horror I love comedies",
+        "no horror just comedies please",
+        "No horror I prefer comedies",
+    ]:
+        comedy, _ = _shares(model, ml100k, text, "Comedy")
+        horror, _ = _shares(model, ml100k, text, "Horror")
+        assert comedy >= 0.6 and horror == 0, (text, comedy, horror)
+    horror, reasons = _shares(model, ml100k, "Horror? No thanks.", "Horror")
+    assert horror == 0 and not any("Horror" in r for r in reasons), reasons

@@ -56,7 +56,8 @@ _CHINESE = r"不喜欢|不爱看|不爱|讨厌|不要|不想看|不想|别给我
 _NEGATION = re.compile(
     r"\b(?:"
     + _FOREIGN
-    + r"|no(?!-)|nothing|none|without|except|excluding|other than|rather than|instead of|less|fewer|"
+    + r"|no(?!-)|nothing|none|neither|non-(?!(?:fiction|stop|linear)\b)|without|except|excluding|"
+    r"other than|rather than|instead of|less|fewer|"
     r"(?:is|are|was|were) ?n[o']?t|isnt|arent|"
     r"hate[sd]?|dislike[sd]?|loathe[sd]?|avoid|skip|spare me|stay away from|"
     r"(?:sick|tired) of|bored (?:of|by|with)|"
@@ -73,9 +74,34 @@ _NEGATION = re.compile(
 _AFTER = re.compile(
     r"\b(?:(?:(?:is|are|'s|'re)\s*(?:n't|\s+not)|isnt|arent|not)\s+(?:really\s+|quite\s+)?"
     r"(?:for me|my (?:thing|cup of tea|style|jam|genre|taste))|"
+    r"(?:(?:is|are|'s|'re)\s+(?:a\s+)?no-?go)|not (?:so|that|too) much|no,? thanks?|"
+    r"(?:do|does)\s*(?:n't|\s+not)\s+(?:appeal to|work for|do it for|do anything for)\s+me|"
     r"no (?:es|son) (?:lo m[ií]o|para m[ií])|(?:ce )?n'est pas (?:mon truc|pour moi)|"
     r"(?:ist|sind) nicht (?:mein ding|meins|mein fall|f[üu]r mich))\b|不是我的菜|不适合我",
     re.IGNORECASE,
+)
+#: A clause that only turns down the one before it: "Horror? No thanks.", "Horror, not so much".
+_DISMISS = re.compile(
+    r"(?:no(?:pe)?|nah)(?:,?\s*thanks?(?:\s+you)?)?|no way|not (?:so|that|too) much|not really|"
+    r"(?:hard\s+)?pass|meh",
+    re.IGNORECASE,
+)
+#: A fresh wish after an aversion in one unpunctuated clause: "I hate horror I love comedies",
+#: "no horror just comedies", "I hate horror so give me comedies" (the aversion had run on to
+#: the clause's end, so what was asked for was avoided).
+_FRESH = re.compile(
+    r"\b(?:(?:so|and)\s+)?(?:"
+    r"(?:i(?:'d|'m)?|we)\s+(?:also\s+|really\s+|much\s+|\w+ly\s+)?"
+    r"(?:love|like|enjoy|want|prefer|adore|would like)\b|"
+    r"(?:give|show|recommend|find|suggest)\s+(?:me|us)\b|"
+    r"(?:just|only|instead)\s+(?=\w)"
+    r")",
+    re.IGNORECASE,
+)
+#: Words after which "just" and "only" qualify what comes next, not start a wish ("films that
+#: are just boring", "movies with only one location").
+_QUALIFIED = frozenset(
+    "is are was were be been being that with of for in on by has have had it's its".split()
 )
 #: Negations that are not about taste: "not sure", "no idea", "nothing beats", "second to none"
 #: (the negation they hold is skipped, others in the clause still count).
@@ -157,27 +183,53 @@ def split_wishes(text: str, titles: Titles | None = None) -> Wishes:
     titles where the text names them ("I loved Rebel Without a Cause")."""
     text = text or ""
     plain = _ABBREVIATION.sub(r"\1", text.replace("\u2019", "'").replace("\u2018", "'"))
+    plain = plain.replace("\ue000", "").replace("\ue001", "")  # (the placeholders of `Titles.hide`)
     found: list[str] = []
     if titles:
         plain, found = titles.hide(plain)
     exceptions = _EXCEPT.sub(" except ", plain)
-    if not any(_negation(c.strip()) or _AFTER.search(c) for c in _CLAUSES.split(exceptions)):
+    clauses = [c.strip() for c in _CLAUSES.split(exceptions)]
+    if not any(_negation(c) or _AFTER.search(c) or _DISMISS.fullmatch(c) for c in clauses):
         return Wishes(text, "")
     wants, avoids = [], []
-    for clause in _CLAUSES.split(exceptions):
-        clause = clause.strip()
+    while clauses:
+        clause = clauses.pop(0).strip()
+        if _DISMISS.fullmatch(clause):  # "Horror? No thanks.": the wish before is turned down
+            while wants and not _join(wants[-1:]):
+                wants.pop()
+            if wants:
+                avoids.append(wants.pop())
+            continue
         after = _AFTER.search(clause)
         if after is not None:  # "horror is not for me": what comes before is avoided
             avoids.append(clause[: after.start()].strip())
-            wants.append(clause[after.end() :].strip())
+            clauses.insert(0, clause[after.end() :])
             continue
         match = _negation(clause)
         if match is None:
             wants.append(clause)
             continue
         wants.append(clause[: match.start()].strip())
-        avoids.append(clause[match.end() :].strip())
+        rest = clause[match.end() :]
+        fresh = _fresh_wish(rest)
+        avoids.append(rest[:fresh].strip())
+        if fresh < len(rest):  # "I hate horror I love comedies": the rest is a clause of its own
+            clauses.insert(0, rest[fresh:])
     return Wishes(_unhide(_join(wants), found), _unhide(_join(avoids), found))
+
+
+def _fresh_wish(rest: str) -> int:
+    """Where a fresh wish starts in what follows a negation (`_FRESH`), or its length."""
+    for match in _FRESH.finditer(rest):
+        before = re.findall(r"[\w']+", rest[: match.start()])
+        if not before:  # nothing avoided yet ("I don't like just any comedy")
+            continue
+        if match.group().split()[0].casefold() in ("just", "only", "instead") and (
+            before[-1].casefold() in _QUALIFIED
+        ):
+            continue
+        return match.start()
+    return len(rest)
 
 
 def _negation(clause: str) -> re.Match[str] | None:
@@ -195,7 +247,7 @@ def _negation(clause: str) -> re.Match[str] | None:
 _FILLER = frozenset(
     ["i", "i'm", "im", "i've", "i'd", "we", "you", "me", "and", "or", "so", "also", "just", "please"]
     + ["really", "honestly", "could", "would", "do", "rather", "am", "is", "are", "it", "to", "a"]
-    + ["the", "well", "oh", "ok", "okay", "maybe", "very"]
+    + ["the", "well", "oh", "ok", "okay", "maybe", "very", "want"]
     + [
         "yo",
         "quiero",

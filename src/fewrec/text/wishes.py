@@ -101,7 +101,7 @@ _FRESH = re.compile(
 #: Words after which "just" and "only" qualify what comes next, not start a wish ("films that
 #: are just boring", "movies with only one location").
 _QUALIFIED = frozenset(
-    "is are was were be been being that with of for in on by has have had it's its".split()
+    ["is", "are", "was", "were", "be", "been", "being", "that", "with", "of", "for", "in", "on", "by", "has", "have", "had", "it's", "its"]
 )
 #: Negations that are not about taste: "not sure", "no idea", "nothing beats", "second to none"
 #: (the negation they hold is skipped, others in the clause still count).

@@ -101,7 +101,7 @@ _FRESH = re.compile(
 #: Words after which "just" and "only" qualify what comes next, not start a wish ("films that
 #: are just boring", "movies with only one location").
 _QUALIFIED = frozenset(
-    ["is", "are", "was", "were", "be", "been", "being", "that", "with", "of", "for", "in", "on", "by", "has", "have", "had", "it's", "its"]
+    re.findall(r"\S+", "is are was were be been being that with of for in on by has have had it's its")
 )
 #: Negations that are not about taste: "not sure", "no idea", "nothing beats", "second to none"
 #: (the negation they hold is skipped, others in the clause still count).
@@ -191,7 +191,8 @@ def split_wishes(text: str, titles: Titles | None = None) -> Wishes:
     clauses = [c.strip() for c in _CLAUSES.split(exceptions)]
     if not any(_negation(c) or _AFTER.search(c) or _DISMISS.fullmatch(c) for c in clauses):
         return Wishes(text, "")
-    wants, avoids = [], []
+    wants: list[str] = []
+    avoids: list[str] = []
     while clauses:
         clause = clauses.pop(0).strip()
         if _DISMISS.fullmatch(clause):  # "Horror? No thanks.": the wish before is turned down

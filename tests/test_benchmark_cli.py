@@ -192,8 +192,8 @@ def test_seeds_without_the_headline_metric_gives_no_gain():
 def test_seeds_refuses_what_it_cannot_summarise():
     with pytest.raises(ConfigError, match="fixed split"):
         run_seeds("tallrec", ["like-share"], seeds=[0, 1])
-    with pytest.raises(ConfigError, match="baseline 'popularity' is not among"):
-        run_seeds("warm", ["ease"], seeds=[0, 1])
+    with pytest.raises(ConfigError, match="baseline 'itemknn' is not among"):
+        run_seeds("warm", ["ease"], seeds=[0, 1], baseline="itemknn")
     with pytest.raises(ConfigError, match="distinct"):
         run_seeds("warm", ["popularity"], seeds=[1, 1])
     for seeds in ("012", 3, [0.5, 1.7]):  # "012" ran seeds 0, 1 and 2; floats were truncated
@@ -225,7 +225,10 @@ def test_unknown_protocol_and_model():
         (["benchmark", "--seeds", "0,1", "--seed", "2"], "not both"),
         (["benchmark", "--protocol", "tallrec", "--seeds", "0,1"], "fixed split"),
         (["benchmark", "--models", "ease", "--baseline", "popularty"], "--baseline 'popularty' is not among"),
-        (["benchmark", "--seeds", "0,1", "--models", "ease"], "baseline 'popularity' is not among"),
+        (
+            ["benchmark", "--seeds", "0,1", "--models", "ease", "--baseline", "itemknn"],
+            "'itemknn' is not among",
+        ),
         (["merge-seeds", "/no/such.json", "--output", "/tmp/m.json"], "no such file"),
         (["merge-seeds", "pyproject.toml", "--output", "/tmp/m.json"], "not a fewrec benchmark JSON"),
         (["benchmark", "--protocol", "warm", "--shots", "5"], "shots apply to the cold-user and tallrec"),
@@ -922,3 +925,57 @@ def test_a_benchmark_into_a_log_says_which_model_it_is_on():
     assert proc.returncode == 0, proc.stderr
     assert "warm: random ...\nwarm: popularity ..." in proc.stderr
     assert "| popularity |" in proc.stdout and "..." not in proc.stdout  # (stdout: the table alone)
+
+
+def test_benchmark_options_a_run_ignored_or_refused_say_so(tmp_path):
+    """An audit of `fewrec benchmark`: no gain column without a word (cold-user without K = 5,
+    over seeds on cold-item), "earliest" read from data with no times without a word, K given
+    twice run twice, a result path under a file failed only once the run was done, and the
+    MovieLens-1M prior kept among another dataset's default models on Ray."""
+    from fewrec.data.loaders import load_interactions
+    from fewrec.eval.benchmark import check_request, check_result_path, fit_to_data
+
+    data = _own_data()
+    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[3], progress=False)
+    assert "K5/ndcg@10_gain" not in result["models"]["itemknn"]
+    assert "no gains over popularity: its headline metric K5/ndcg@10 needs K = 5" in markdown_table(result)
+    runs = [
+        run_benchmark("cold-item", ["popularity", "random"], dataset=data, seed=s, progress=False)
+        for s in (0, 1)
+    ]
+    doc = combine_seeds(runs, "popularity")
+    assert not doc["gain"] and "it scores 0 on recall@20 on some split seed" in markdown_table(doc)
+    assert "cannot rank cold items" in doc["no_gains"]
+    # no time column: the rows' order stood for time
+    frame = data.interactions.assign(
+        user_id=[data.users.ids[u] for u in data.interactions["user"]],
+        item_id=[data.items.ids[i] for i in data.interactions["item"]],
+    )[["user_id", "item_id", "rating"]]
+    untimed = load_interactions(frame, columns={"timestamp": None})
+    assert not untimed.timed and data.timed
+    result = run_benchmark("cold-user", ["popularity"], dataset=untimed, shots=[1], progress=False)
+    assert "the data has no timestamps, so 'earliest' reveals" in markdown_table(result)
+    random = run_benchmark(
+        "cold-user", ["popularity"], dataset=untimed, shots=[1], reveal="random", progress=False
+    )
+    assert "no timestamps" not in markdown_table(random)
+    for shots, said in (([5, 5], "names a K twice"), ([-2], "whole numbers >= 0"), ([1.5], "whole numbers")):
+        with pytest.raises(ConfigError, match=said):
+            check_request("cold-user", ["popularity"], None, shots, "earliest", None)
+    (tmp_path / "cu.json").write_text("{}")
+    with pytest.raises(ConfigError, match="cu.json is a file, not a folder"):
+        check_result_path(tmp_path / "cu.json" / "res.json")
+    names = ["like-share", "like-clf@movielens-1m"]
+    kept, left_out = fit_to_data(names, data, {}, defaults=True)
+    assert kept == ["like-share"] and "learns its prior from MovieLens-1M" in left_out[names[1]]
+    assert fit_to_data(names, data, {}, defaults=False)[0] == names  # asked for: run
+
+
+def test_cli_benchmark_baseline_options(tmp_path):
+    """--seeds refused models without popularity ("baseline 'popularity' is not among the
+    models"), where one run took them; --baseline on tallrec was ignored without a word."""
+    proc = fewrec("benchmark", "--protocol", "warm", "--models", "random,itemknn", "--seeds", "0,1")
+    assert proc.returncode == 0, proc.stderr
+    assert "| itemknn |" in proc.stdout and "gain" not in proc.stdout
+    proc = fewrec("benchmark", "--protocol", "tallrec", "--models", "like-share", "--baseline", "like-share")
+    assert proc.returncode == 2 and "--baseline applies to the ranking protocols" in proc.stderr

@@ -296,6 +296,13 @@ def test_benchmark_on_ray_equals_single_process(ml100k, ray_local):
     assert strip_timings(on_ray) == strip_timings(single)
     with pytest.raises(ConfigError, match="itemknn"):
         run_benchmark_ray("warm", models, dataset=ml100k, configs={"itemknn": {"k": 50}}, progress=False)
+    # an error a task raises is the innermost fewrec error: Ray's wrapper of a ConfigError is a
+    # ConfigError too, whose text was the remote traceback
+    with pytest.raises(ConfigError) as caught:
+        run_benchmark_ray("cold-user", ["popularity"], dataset=ml100k, shots=[5000], progress=False)
+    said = str(caught.value)
+    assert said.startswith("no test user has an interaction left after revealing K = 5000"), said
+    assert "ray::" not in said and "Traceback" not in said
 
 
 @needs_ray

@@ -437,8 +437,15 @@ def benchmark(
     ks = [_int(k, "--shots") for k in shots.split(",")] if shots else None
     base = "popularity" if baseline is None else (None if baseline.lower() == "none" else baseline)
     chosen = names or DEFAULT_MODELS.get(protocol, [])
+    if baseline is not None and base is not None and protocol == "tallrec":  # (it was ignored)
+        raise FewrecError(
+            "--baseline applies to the ranking protocols; tallrec's table compares each model's AUC "
+            "directly. Fix: drop --baseline"
+        )
     if baseline is not None and base is not None and chosen and base not in chosen:
         raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
+    if baseline is None and chosen and base not in chosen:  # (--seeds refused a list without it)
+        base = None
     own = _own_data(**_data_options(locals()))
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
@@ -483,7 +490,11 @@ def benchmark(
             highlight=False,
         )
     elif left_out:  # the default K of cold-user, on data of short histories
-        most = f" (the most any user has is {int(own.user_counts().max())})" if own is not None else ""
+        # (of the data benchmarked: after --min-rating)
+        benched = None if isinstance(data, str) else data
+        most = (
+            f" (the most any user has is {int(benched.user_counts().max())})" if benched is not None else ""
+        )
         err.print(
             f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: no test user has an "
             f"interaction left after revealing that many{most}; --shots chooses the K",

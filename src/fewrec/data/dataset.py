@@ -146,6 +146,8 @@ class Dataset:
         left_out: users x items, the interactions `keep_ratings` left out (rated below its
             minimum): a model fitted on the data never recommends them back to those users.
             Other views of the data (`with_interactions`, the splits) do not keep it.
+        timed: whether the timestamps are times; False: the rows' order stands for time (data
+            loaded without a time column), so "earliest" means "first written".
     """
 
     interactions: pd.DataFrame
@@ -156,6 +158,7 @@ class Dataset:
     name: str = "custom"
     item_template: str | None = None
     left_out: sp.csr_matrix | None = None
+    timed: bool = True
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
@@ -259,6 +262,7 @@ class Dataset:
             user_info=self.user_info,
             name=name or self.name,
             item_template=self.item_template,
+            timed=self.timed,
         )
 
     def keep_ratings(self, at_least: float) -> Dataset:
@@ -309,6 +313,7 @@ class Dataset:
         meta = {
             "name": self.name,
             "item_template": self.item_template,
+            "timed": self.timed,
             "users": self.users.to_json(),
             "items": self.items.to_json(),
         }
@@ -333,6 +338,7 @@ class Dataset:
             user_info=pd.read_parquet(path / "users.parquet"),
             name=meta["name"],
             item_template=meta["item_template"],
+            timed=bool(meta.get("timed", True)),
         )
 
 

@@ -831,6 +831,7 @@ def load_interactions(
         user_info=user_info,
         name=name,
         item_template=item_template,
+        timed=has_time,
     )
 
 

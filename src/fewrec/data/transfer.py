@@ -175,6 +175,7 @@ def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
         user_info=source.user_info,
         name=f"{source.name} onto {target.name}",
         item_template=target.item_template,
+        timed=source.timed,
     )
 
 
@@ -201,4 +202,5 @@ def pool_users(
         user_info=pd.concat([first.user_info, other], ignore_index=True),
         name=f"{first.name} + {second.name}",
         item_template=first.item_template,
+        timed=first.timed and second.timed,
     )

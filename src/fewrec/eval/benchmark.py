@@ -137,12 +137,20 @@ def fit_to_data(
     """The models that can run on ``data``, and why each of the others was left out.
 
     A default model (not asked for, no ``--set`` of its own) that segments users by fields the
-    data lacks (popularity-segment: age), or that would need more memory than there is
-    (`Recommender.check_memory`: EASE on 100,000 items), is left out; one asked for is an error,
+    data lacks (popularity-segment: age), that would need more memory than there is
+    (`Recommender.check_memory`: EASE on 100,000 items), or that learns from MovieLens-1M on
+    data other than MovieLens-100K, is left out; one asked for is an error,
     before anything trains (it failed after the models before it had trained)."""
     fields = list(data.user_info.columns)
     left_out: dict[str, str] = {}
     for m in models:
+        if defaults and m.endswith("@movielens-1m") and data.name != NAME:
+            # (also in the Ray fan-out, whose tasks each name their model, so none is a default)
+            left_out[m] = with_fix(
+                f"{m} learns its prior from MovieLens-1M's ratings of films, for {NAME}",
+                "to run it on this data of films, name it in --models",
+            )
+            continue
         missing = _missing_user_fields(m, configs, data)
         if not missing:
             continue
@@ -225,6 +233,11 @@ def check_request(
         raise ConfigError(f"config overrides for {stray}, which are not among the models {models}")
     if shots is not None and protocol not in ("cold-user", "tallrec"):
         raise ConfigError(f"shots apply to the cold-user and tallrec protocols, not {protocol}")
+    for k in shots or ():  # here, not in each Ray task (whose error came wrapped in Ray's traceback)
+        if isinstance(k, bool) or not is_whole_number(k) or k < 0:
+            raise ConfigError(f"shots must be whole numbers >= 0, got {k!r}")
+    if shots is not None and len(set(shots)) < len(shots):  # (columns twice; tallrec's draws run twice)
+        raise ConfigError(f"shots names a K twice: {list(shots)}")
     if reveal != "earliest" and protocol != "cold-user":
         raise ConfigError(f"reveal applies to the cold-user protocol, not {protocol}")
     for m in models:  # every model's settings, before the first one trains
@@ -292,9 +305,6 @@ def run_benchmark(
                 )
             )
         settings = {"shots": ks, **settings}
-        if defaults and data.name != NAME:  # the default prior is for ML-100K: elsewhere, ask for it
-            models = [m for m in models if not m.endswith("@movielens-1m")]
-            results = {m: {} for m in models}
         ml1m_likes = None
         if any(m.endswith("@movielens-1m") for m in models):  # before any model trains: fail early
             ml1m_likes = _movielens_1m_likes(data)
@@ -304,6 +314,11 @@ def run_benchmark(
     elif protocol == "cold-user":
         ks = list(shots if shots is not None else COLD_USER_SHOTS)
         settings = {"shots": ks, "reveal": reveal}
+        if reveal == "earliest" and not data.timed:  # (the rows' order stood for time, without a word)
+            settings["reveal_note"] = (
+                "the data has no timestamps, so 'earliest' reveals each test user's first rows as "
+                "written; --reveal random draws them at random"
+            )
 
     # on stderr: stdout carries the table alone (a transient bar leaves a blank line there)
     with (
@@ -474,14 +489,17 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
     head = HEADLINE.get(result["protocol"])
     key = f"{head}/per_user"
     rows = result["models"]
-    if baseline is None or head is None or key not in rows.get(baseline, {}):
+    result.pop("no_gains", None)  # (of the rows before, where rows were replaced)
+    if baseline is None or head is None or baseline not in rows:
+        return result
+    if head not in rows[baseline]:  # cold-user without K = 5: the column vanished without a word
+        result["no_gains"] = _no_gains(result["protocol"], baseline, head, scores_zero=False)
+        return result
+    if key not in rows[baseline]:  # (a result written before the per-query values were kept)
         return result
     base = np.asarray(rows[baseline][key])
     if base.mean() <= 0:  # (the gain column vanished without a word)
-        result["no_gains"] = (
-            f"no gains over {baseline}: it scores 0 on {head} here (an ID-only model cannot rank "
-            "cold items); choose another baseline (--baseline)"
-        )
+        result["no_gains"] = _no_gains(result["protocol"], baseline, head, scores_zero=True)
         return result
     for row in rows.values():
         if key in row:
@@ -493,6 +511,17 @@ def add_gains(result: dict[str, Any], baseline: str | None = "popularity") -> di
             row[f"{head}_gain_ci_low"], row[f"{head}_gain_ci_high"] = ci
     result["baseline"], result["headline"] = baseline, head
     return result
+
+
+def _no_gains(protocol: str, baseline: str, head: str, *, scores_zero: bool, seeds: bool = False) -> str:
+    """Why a table has no gain column over ``baseline``, and what to do."""
+    if not scores_zero:
+        return f"no gains over {baseline}: its headline metric {head} needs K = 5 among the shots (--shots)"
+    why = " (an ID-only model cannot rank cold items)" if protocol == "cold-item" else ""
+    where = " on some split seed" if seeds else " here"
+    return (
+        f"no gains over {baseline}: it scores 0 on {head}{where}{why}; choose another baseline (--baseline)"
+    )
 
 
 def _mean_ci(
@@ -559,8 +588,9 @@ def run_seeds(
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds must be distinct and at least one, got {seeds}")
     chosen = _model_list(models, protocol)
-    if baseline is not None and baseline not in chosen:
-        raise ConfigError(f"baseline {baseline!r} is not among the models {chosen}; add it or pass none")
+    check_baseline(baseline, chosen)
+    if baseline not in chosen:  # the default, popularity, not run: no gains, as in one run
+        baseline = None
     # the defaults stay defaults: those the data cannot run are left out, as in one run
     runs = [run_benchmark(protocol, models or None, seed=s, baseline=baseline, **options) for s in seeds]
     return combine_seeds(runs, baseline)
@@ -617,11 +647,16 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     ratios = [r["settings"].get("test_train_ratio") for r in runs]
     ratio = float(np.mean(ratios)) if all(x is not None for x in ratios) else None
     head = HEADLINE.get(first["protocol"])
+    no_gains = None
     if head not in summary[models[0]]:  # e.g. cold-user without K = 5 among the shots
+        if baseline and head:
+            no_gains = _no_gains(first["protocol"], baseline, head, scores_zero=False)
         head = None
     base = np.array([r["models"][baseline][head] for r in runs]) if baseline and head else None
     # no gain where the baseline scores 0 on some seed (popularity on cold-item), as in `add_gains`
-    if base is not None and bool(np.all(base > 0)):
+    if base is not None and not bool(np.all(base > 0)):
+        no_gains = _no_gains(first["protocol"], str(baseline), str(head), scores_zero=True, seeds=True)
+    elif base is not None:
         for m in models:
             per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
@@ -660,6 +695,8 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     }
     if first.get("configs"):
         doc["configs"] = first["configs"]
+    if no_gains:
+        doc["no_gains"] = no_gains
     return doc
 
 
@@ -793,8 +830,7 @@ def markdown_table(result: dict[str, Any], metrics: Sequence[str] | None = None)
             ci = "[no CI]" if no_ci else f"[{lo:+.1%}, {hi:+.1%}]"
             cells.append(f"{r[gain]:+.1%} {ci}" if gain in r else "")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    note = f"\n\nNote: {result['no_gains']}" if "no_gains" in result else ""
-    return "\n".join(lines) + _counts_footer(result, available) + note
+    return "\n".join(lines) + _counts_footer(result, available) + _notes(result)
 
 
 #: Fewer test users than this behind a number: the table says its estimates are rough.
@@ -887,12 +923,17 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
             ci += "" if fixed is None else f"; corrected [{fixed[0]:+.1%}, {fixed[1]:+.1%}]"
             cells.append(f"{per}; **{g['mean']:+.1%}**{ci}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    note = f"\n\nNote: {result['no_gains']}" if "no_gains" in result else ""
     cells_are = (
         "\n\nCells: mean ± the half-width of the 95% t-interval over the split seeds, not corrected "
         "for overlapping splits" + ("; the gain column's corrected interval is" if corrected else "") + "."
     )
-    return "\n".join(lines) + cells_are + _counts_footer(result, available) + note
+    return "\n".join(lines) + cells_are + _counts_footer(result, available) + _notes(result)
+
+
+def _notes(result: dict[str, Any]) -> str:
+    """The table's closing notes: why there is no gain column, how the K were revealed."""
+    notes = [result.get("no_gains"), result.get("settings", {}).get("reveal_note")]
+    return "".join(f"\n\nNote: {n}" for n in notes if n)
 
 
 def check_result_path(path: str | Path) -> Path:
@@ -909,6 +950,11 @@ def check_result_path(path: str | Path) -> Path:
             raise ConfigError(
                 f"{target} is a folder; give a file path for the result, e.g. {target / 'result.json'}"
             )
+    above = next((p for p in path.absolute().parents if p.exists()), None)
+    if above is not None and not above.is_dir():  # (a raw FileExistsError once the run was done)
+        raise ConfigError(f"{path}: {above} is a file, not a folder; give a result path in a folder")
+    if above is not None and not os.access(above, os.W_OK):
+        raise ConfigError(f"{path}: cannot write in {above}; give a result path in a folder you can write to")
     return path
 
 
@@ -926,7 +972,10 @@ def _json_safe(value: Any) -> Any:
 def write_result(result: dict[str, Any], path: str | Path) -> Path:
     """Write the JSON result (and a markdown table beside it, with the suffix .md)."""
     path = check_result_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot make the folder of {path} ({exc.strerror or exc})") from None
     # strict JSON: NaN and infinities (no value) as null; bare NaN is not JSON to most readers
     text = json.dumps(_json_safe(result), indent=2, sort_keys=False, allow_nan=False)
     if "seeds" in result:
@@ -936,8 +985,11 @@ def write_result(result: dict[str, Any], path: str | Path) -> Path:
     else:
         title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})"
     table = title + "\n\n" + markdown_table(result) + "\n"
-    _replace_text(path, text)
-    _replace_text(path.with_suffix(".md"), table)
+    try:
+        _replace_text(path, text)
+        _replace_text(path.with_suffix(".md"), table)
+    except OSError as exc:  # no room left, a folder made read-only meanwhile
+        raise ConfigError(f"cannot write the result to {path} ({exc.strerror or exc})") from None
     return path
 
 

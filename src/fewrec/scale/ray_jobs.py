@@ -161,15 +161,18 @@ def _check_cpus(cpus: float, what: str, config: RayConfig | None) -> None:
 
 
 def _user_error(exc: BaseException) -> FewrecError | None:
-    """The fewrec error a Ray task raised, unwrapped from Ray's task-error wrappers."""
+    """The fewrec error a Ray task raised, unwrapped from Ray's task-error wrappers: the
+    innermost (Ray's wrapper of a ConfigError is itself a ConfigError, whose text is the remote
+    traceback)."""
     seen: set[int] = set()
+    found = None
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, FewrecError):
-            return current
+            found = current
         seen.add(id(current))
         current = getattr(current, "cause", None) or current.__cause__
-    return None
+    return found
 
 
 @contextlib.contextmanager

@@ -225,6 +225,30 @@ def test_concurrent_writers_share_one_cache(tmp_path):
     assert all(v[0] in (1.0, 2.0) and (v == v[0]).all() for v in got.values())
 
 
+def test_a_writer_holding_the_cache_does_not_hold_up_its_readers(tmp_path):
+    """An audit: while another process held the cache's write lock, a new reader of texts
+    already cached waited 60 s for it (every open took the write lock to set the file up), then
+    was told to delete the file in use; set up files are now opened without the lock."""
+    import sqlite3
+    import time
+
+    from fewrec.text import EmbeddingCache
+
+    path = tmp_path / "c.sqlite3"
+    EmbeddingCache(path, "test", 4).put([b"seen"], np.ones((1, 4), np.float32))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # as a process writing new vectors holds it
+    try:
+        t0 = time.perf_counter()
+        got = EmbeddingCache(path, "test", 4).get([b"seen"])
+        assert time.perf_counter() - t0 < 5 and got[b"seen"].tolist() == [1.0] * 4
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+    busy = EmbeddingCache(path, "test", 4)._broken(sqlite3.OperationalError("database is locked"))
+    assert "is busy: another process" in str(busy) and "delete" not in str(busy)
+
+
 def test_duplicates_are_encoded_once(enc):
     out = enc.encode(["x-wing", "tie fighter", "x-wing", "x-wing"])
     assert (enc.cache_hits, enc.cache_misses) == (0, 2)
@@ -325,8 +349,22 @@ def test_english_only_encoder_says_it_cannot_read_another_script(ml100k):
     assert any("looks Spanish" in n for n in model.query_notes(Query(text="me encantan las películas")))
     for english in ("I love La La Land and other musicals", "Le Samouraï and other French films"):
         assert not any("English" in n for n in model.query_notes(Query(text=english)))
+    # short requests hold few common words (an audit: these four got no note)
+    for text, language in [
+        ("Quiero películas de terror", "Spanish"),
+        ("Je veux des films d'horreur", "French"),
+        ("Quero filmes de terror", "Portuguese"),
+        ("Ich hasse Horrorfilme", "German"),
+    ]:
+        assert any(f"looks {language}" in n for n in model.query_notes(Query(text=text))), text
+    for title in ("Die Hard", "Les Misérables", "Das Boot", "Le Mans"):
+        assert not any("looks" in n for n in model.query_notes(Query(text=title))), title
     multi = make_model("content", encoder="multilingual").fit(ml100k)
     assert not any("English" in n for n in multi.query_notes(Query(text="我喜欢科幻电影")))
+    # German capitalises its nouns: they were "names no item's text mentions"
+    german = multi.query_notes(Query(text="Ich mag Komödien aber ich mag keine Romanzen"))
+    assert not any("mentions" in n for n in german), german
+    assert any("mentions 'Tarantino'" in n for n in multi.query_notes(Query(text="films by Tarantino")))
 
 
 def test_item_texts_longer_than_the_encoder_reads_draw_a_warning(tmp_path):

@@ -821,7 +821,11 @@ class Recommender(ABC):
     def text_hints(self, query: Query) -> list[str]:
         """What the user may want to know of how their text is read, though all of it is read:
         names that no item's text holds. Shown beside the list (CLI, HTTP), never warned."""
+        from fewrec.text.encoder import latin_language
+
         if not (query.text and self.text_encoders and has_words(query.text)):
+            return []
+        if latin_language(query.text) == "German":  # its nouns are capitalised: no names this way
             return []
         names = unknown_names(query.text, self.text_vocabulary())
         if not names:

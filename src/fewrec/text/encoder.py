@@ -482,6 +482,12 @@ class EmbeddingCache:
         return hashlib.sha256(f"{self.name}\0{text}".encode("utf-8", "surrogatepass")).digest()
 
     def _broken(self, exc: Exception) -> FewrecError:
+        if "locked" in str(exc) or "busy" in str(exc):  # (not a file to delete: one in use)
+            return FewrecError(
+                f"the embedding cache {self.path} is busy: another process has held its write lock "
+                f"for over a minute ({exc}). Fix: wait for that process, or point cache_dir / "
+                "$FEWREC_DATA_DIR at another folder for this run."
+            )
         return FewrecError(
             f"the embedding cache {self.path} is unusable ({exc}). Fix: delete that file (it is rebuilt "
             "on the next run), or point cache_dir / $FEWREC_DATA_DIR at a writable directory."
@@ -594,6 +600,10 @@ class EmbeddingCache:
         (the busy timeout cannot resolve that deadlock), so the set-up is retried with backoff.
         """
         deadline, pause = time.monotonic() + patience, 0.005
+        set_up = EmbeddingCache._already_set_up(conn, want)
+        if set_up is not None:  # nothing to write: no write lock (a writer held reads up for 60 s)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return set_up
         while True:
             try:
                 if not conn.execute("PRAGMA page_count").fetchone()[0]:  # a new file: `_PAGE_SIZE`
@@ -623,6 +633,19 @@ class EmbeddingCache:
                     raise
                 time.sleep(pause)
                 pause = min(pause * 2, 0.25)
+
+    @staticmethod
+    def _already_set_up(conn: sqlite3.Connection, want: dict[str, str]) -> dict[str, str] | None:
+        """The stored meta rows of a file in WAL mode whose tables and meta rows are all there
+        (read without the write lock, as WAL lets a reader beside a writer), else None."""
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                return None
+            have = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+            conn.execute("SELECT 1 FROM embeddings LIMIT 1").fetchall()
+        except sqlite3.OperationalError:  # no tables yet, or a file being set up
+            return None
+        return have if set(want) <= set(have) else None
 
     def get(self, keys: Sequence[bytes]) -> dict[bytes, np.ndarray]:
         """The cached vectors among ``keys`` (entries of the wrong size are left out)."""
@@ -907,11 +930,13 @@ def non_latin(text: str) -> bool:
 _FUNCTION_WORDS = {
     lang: frozenset(words.split())
     for lang, words in {
-        "French": "je j les des du le la et avec pour une un que qui pas sur dans est aime adore mais ou",
-        "Spanish": "me gusta gustan las los el y con para una que del por muy sobre pero películas",
-        "German": "ich die der das und mit für ein eine nicht mag gerne über aber oder sehr",
-        "Italian": "mi piace piacciono il lo gli le con per una che non sono molto ma",
-        "Portuguese": "eu gosto os as com para uma que não muito mas filmes livros",
+        "French": "je j les des du de le la et avec pour une un que qui pas sur dans est aime adore mais "
+        "ou veux voudrais",
+        "Spanish": "me gusta gustan las los el y con para una que del de por muy sobre pero películas quiero",
+        "German": "ich die der das und mit für ein eine nicht mag gerne über aber oder sehr will möchte "
+        "hasse liebe keine kein sehen",
+        "Italian": "mi piace piacciono il lo gli le con per una che non sono molto ma di voglio",
+        "Portuguese": "eu gosto os as com para uma que não muito mas filmes livros quero de",
         "English": "i the and with for a an of to like love about that in on but or very is",
     }.items()
 }
@@ -925,7 +950,9 @@ def latin_language(text: str) -> str | None:
     counts = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
     english = counts.pop("English")
     lang, most = max(counts.items(), key=lambda kv: kv[1])
-    return lang if most >= 3 and most > english else None
+    # a short text holds few common words: two, and no English one ("Ich hasse Horrorfilme")
+    short = len(words) <= 6 and most >= 2 and not english
+    return lang if (most >= 3 or short) and most > english else None
 
 
 def _cjk(c: str) -> bool:

@@ -311,3 +311,14 @@ def test_a_wish_after_an_aversion_in_one_clause_is_asked_for(ml100k):
         assert comedy >= 0.6 and horror == 0, (text, comedy, horror)
     horror, reasons = _shares(model, ml100k, "Horror? No thanks.", "Horror")
     assert horror == 0 and not any("Horror" in r for r in reasons), reasons
+
+
+def test_a_query_text_that_is_not_unicode_is_refused_where_it_is_given():
+    """A lone surrogate in one query of a batch was refused by the encoder as "text at
+    position 3" (counting the batch's wish and aversion parts), with a fix for Python code only."""
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(
+        ArgumentError, match=r"Query.text is not valid Unicode .*character 24 is a lone surrogate"
+    ):
+        Query(text="I like westerns but not \udc80 musicals")

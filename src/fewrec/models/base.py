@@ -272,6 +272,16 @@ class Query:
                     given[str(item)] = rating
         if self.text is not None and not isinstance(self.text, str):
             raise ArgumentError(f"Query.text must be a string, got {type(self.text).__name__}")
+        if self.text is not None:  # (in a batch, the error named a position among its parts)
+            try:
+                self.text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ArgumentError(
+                    f"Query.text is not valid Unicode ({self.text!r:.60}): character {exc.start} is a "
+                    "lone surrogate, as bytes that are not UTF-8 read with errors='surrogateescape' give",
+                    fix="give the text as UTF-8: drop the character, or decode its source with "
+                    "errors='replace'",
+                ) from None
         if self.user_info is not None and not isinstance(self.user_info, dict):
             raise ArgumentError(
                 f"Query.user_info must be a dict of side-info fields, got {self.user_info!r}",

@@ -812,6 +812,12 @@ class Recommender(ABC):
         codes, as `side_info_levels` gives them); empty when it reads none."""
         return frozenset()
 
+    @property
+    def learns_side_info(self) -> bool:
+        """Whether the fit learned from user side info, though it may have given it no weight
+        (`side_levels` empty): the notes then say "gives no weight to", not "does not read"."""
+        return bool(self.side_levels)
+
     def query_notes(self, query: Query) -> list[str]:
         """What in ``query`` this model cannot use, in words; empty when it uses all of it.
 
@@ -892,7 +898,7 @@ class Recommender(ABC):
         fields = sorted(by_field)
         if not known:
             # (a fewshot whose meta-learning gave side info no weight reads none either)
-            why = "gives no weight to" if getattr(self, "side_vocab_", None) else "does not read"
+            why = "gives no weight to" if self.learns_side_info else "does not read"
             notes.append(f"{self.name} {why} user side info, so {sorted(info)} was ignored")
             return notes
         for key, value in info.items():

@@ -259,6 +259,10 @@ class FewShotRecommender(Recommender):
         side = np.asarray(self.params_.side)
         return frozenset(lev for lev, row in zip(self.side_vocab_, side, strict=True) if np.any(row != 0))
 
+    @property
+    def learns_side_info(self) -> bool:
+        return bool(self.side_vocab_)
+
     # ------------------------------------------------------------------ fit
     def check_memory(self, data: Dataset) -> None:
         """The item-item term is EASE over the whole catalogue: checked before the item texts

@@ -31,7 +31,10 @@ async function api(path, body) {
     const message = data.message || `${resp.status} ${resp.statusText}`.trim();
     // a validation error's message already names its field ("q: String should have ...")
     const named = !data.field || message.startsWith(`${data.field}:`);
-    throw new Error(named ? message : `${data.field}: ${message}`);
+    const error = new Error(named ? message : `${data.field}: ${message}`);
+    error.status = resp.status;
+    error.field = data.field;
+    throw error;
   }
   return data;
 }
@@ -72,8 +75,9 @@ function renderLiked() {
   const box = $("liked");
   box.replaceChildren();
   for (const [id, title] of state.liked) {
-    box.append(el("span", {
-      class: "chip", "data-item": id, title: `${title} (click to remove)`,
+    box.append(el("button", {
+      type: "button", class: "chip", "data-item": id, title: `${title} (click to remove)`,
+      "aria-label": `Remove ${title} from your likes`,
       onclick: () => { state.liked.delete(id); renderLiked(); refresh(); },
     }, short(title)));
   }
@@ -87,10 +91,13 @@ function itemRow(item, withReason) {
   if (withReason && item.reason) {
     info.append(el("div", { class: "reason", "data-testid": "reason", title: item.reason, text: shortReason(item) }));
   }
-  const button = el("button", { "data-testid": "like", "data-item": id, onclick: () => like(item) }, "Like");
+  const button = el("button", {
+    "data-testid": "like", "data-item": id, "aria-label": `Like ${item.title || id}`, onclick: () => like(item),
+  }, "Like");
   return el("li", { class: "item", "data-item": id }, info, button);
 }
 
+// The request for the form as it stands; an Error saying what to mend where it cannot be sent.
 function request() {
   const body = { k: 10, items: [...state.liked.keys()] };
   // "" leaves explore out: the service's default (explore while the user has few history items)
@@ -99,13 +106,17 @@ function request() {
   const mode = document.querySelector("input[name=mode]:checked").value;
   if (mode === "known") {
     const user = $("user-id").value.trim();
-    if (user) body.user = user;
+    // (an empty id showed the anonymous list as if it were the known user's)
+    if (!user) throw new Error("Enter a user id, or choose \"A new user\".");
+    body.user = user;
   } else {
     const text = $("about").value.trim();
     if (text) body.text = text;
     const info = {};
-    const age = parseInt($("age").value, 10);
-    if (Number.isFinite(age)) info.age = age;
+    const ageText = $("age").value.trim();
+    // (parseInt dropped "thirty" without a word and read "0x1A" as 0)
+    if (ageText && !/^\d{1,3}$/.test(ageText)) throw new Error("Age: give a whole number of years, e.g. 30.");
+    if (ageText) info.age = Number(ageText);
     if ($("occupation").value.trim()) info.occupation = $("occupation").value.trim();
     if (Object.keys(info).length) body.user_info = info;
   }
@@ -119,16 +130,30 @@ async function refresh() {
   try {
     const started = performance.now();
     const data = await api("/recommend", request());
+    const dropped = state.dropped || [];
+    state.dropped = [];
     if (seq !== state.seq) return; // a newer request is on its way
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
-    const notes = (data.notes || []).length ? ` · note: ${data.notes.join("; ")}` : "";
+    const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your likes`), ...(data.notes || [])];
+    const notes = said.length ? ` · note: ${said.join("; ")}` : "";
     const policy = data.policy === "greedy" ? "best guess (greedy)" : `exploring (${data.policy})`;
     $("status").textContent = `${data.items.length} items · ${policy} · ${ms} ms${notes}`;
     $("recs").dataset.version = String(seq);
   } catch (err) {
     if (seq !== state.seq) return;
+    // a liked item deleted from the catalogue (or gone in a hot swap): "items[1]: item '100' was
+    // deleted" named no chip the user could find, and every later request failed the same way
+    const gone = err.status === 404 && /^items\[(\d+)\]$/.exec(err.field || "");
+    const id = gone ? [...state.liked.keys()][Number(gone[1])] : undefined;
+    if (id !== undefined) {
+      state.dropped = [...(state.dropped || []), state.liked.get(id)];
+      state.liked.delete(id);
+      renderLiked();
+      refresh();
+      return;
+    }
     // the list on screen answered an earlier request: leave none rather than one that looks current
     $("recs").replaceChildren();
     $("recs").dataset.version = String(seq);

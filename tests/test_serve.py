@@ -1567,3 +1567,20 @@ def test_user_state_reads_the_deciding_event_per_item_kept_on_write_and_built_fo
         assert state(store, user) == by_rule(user)
     assert store._reader().execute("SELECT COUNT(*) FROM latest WHERE user = 'u2'").fetchone() == (0,)
     store.close()
+
+
+def test_title_search_finds_titles_as_people_write_them(client):
+    """An audit of the page: "The Godfather" found nothing (MovieLens files it "Godfather,
+    The"), nor did "Star Wars 1977", "miserables" or "Misérables" typed with a combining accent,
+    which `fewrec recommend --title` finds."""
+
+    def first(q):
+        found = client.get("/items", params={"q": q, "limit": 3}).json()["items"]
+        return found[0]["title"] if found else None
+
+    assert first("The Godfather") == "Godfather, The"
+    assert first("the usual suspects") == "Usual Suspects, The"
+    assert first("Star Wars 1977") == "Star Wars"
+    assert first("miserables") == first("Mise\u0301rables") == "Misérables, Les"
+    assert first("Godfather, The") == "Godfather, The"  # as filed, still
+    assert first("zzqx nothing") is None

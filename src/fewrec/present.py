@@ -111,6 +111,12 @@ def _bare(title: str) -> str:
     return re.sub(r"^(the|a|an)\s+", "", t)
 
 
+def title_key(title: str) -> str:
+    """A title as a search matches it: lower case, no accents, no leading or trailing article,
+    its words alone ("Godfather, The (1972)": "godfather 1972"; "The Godfather": "godfather")."""
+    return " ".join(re.findall(r"\w+", _bare(title)))
+
+
 def _ratio(a: str, b: str) -> float:
     """difflib's ratio of two strings, 0 when its cheap upper bounds are below `CLOSE_TITLE`."""
     m = difflib.SequenceMatcher(None, a, b)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fewrec.data.dataset import field_text
+from fewrec.data.dataset import field_text, label_of
 from fewrec.models.base import Recommender
 from fewrec.serve.store import ItemRecord
 
@@ -58,7 +58,7 @@ class Catalogue:
         self.active = np.zeros(0, dtype=bool)
         self.field_names: set[str] = set()
         self._inverted: dict[str, dict[str, np.ndarray]] = {}
-        self._lower: pd.Series | None = None  # casefolded titles, for search
+        self._lower: pd.Series | None = None  # casefolded titles and their `title_key`, for search
         self._other: pd.Series | None = None  # casefolded text and text fields, for search
         self._by_title: dict[str, np.ndarray] | None = None  # title key -> items, for filters
 
@@ -191,16 +191,33 @@ class Catalogue:
         return notes
 
     def search(self, query: str) -> np.ndarray:
-        """Indices of items whose title contains ``query`` (case-insensitive), then those whose
-        text or text fields do (a catalogue with only descriptions was not searchable)."""
-        q = query.strip().casefold()
-        if self._lower is None:
-            self._lower = pd.Series([(t or "").casefold() for t in self.titles], dtype="str")
+        """Indices of items whose title contains ``query`` (case-insensitive; or, compared as
+        `title_key`s, without accents, articles and punctuation: "The Godfather" finds "Godfather,
+        The (1972)"), then those whose text or text fields do (a catalogue with only descriptions
+        was not searchable)."""
+        from fewrec.present import title_key
+
+        q = query.strip().casefold().replace("\n", " ")
+        key = title_key(query)
+        if self._lower is None:  # the title, a line break, its key: a match cannot span the two
+            labels = [  # with the year, as tables label it ("Star Wars 1977" finds "Star Wars")
+                label_of(t, f.get("year"), "") if t else ""
+                for t, f in zip(self.titles, self.fields, strict=True)
+            ]
+            self._lower = pd.Series(
+                [
+                    f"{(t or '').casefold()}\n{title_key(lab)}"
+                    for t, lab in zip(self.titles, labels, strict=True)
+                ],
+                dtype="str",
+            )
         if self._other is None:  # one string per item (a fixed-width array took GBs)
             texts = zip(self.texts, self.fields, strict=True)
             other = [_search_text(t, f).casefold() for t, f in texts]
             self._other = pd.Series(other, dtype="str")
         in_title = self._lower.str.contains(q, regex=False).to_numpy(dtype=bool)
+        if key:
+            in_title = in_title | self._lower.str.contains(key, regex=False).to_numpy(dtype=bool)
         elsewhere = self._other.str.contains(q, regex=False).to_numpy(dtype=bool) & ~in_title
         return np.r_[np.flatnonzero(in_title), np.flatnonzero(elsewhere)]
 

@@ -370,6 +370,10 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     # a 0 of 5 is a dislike like a 1: no note on it (the service gave one on every later list of
     # a user who had stored a rating of 0)
     assert ease.ignored_in(Query(items=["50", "1"], ratings=[0, 5])) == []
+    # ratings of a 0-1 scale on a 1-5 model: each a dislike, without a word (an audit)
+    assert (
+        "ratings [0.9, 0.8] are outside" in ease.ignored_in(Query(items=["50", "1"], ratings=[0.9, 0.8]))[0]
+    )
     import pandas as pd
 
     from fewrec.data import load_interactions
@@ -1366,3 +1370,31 @@ def test_seeding_keeps_to_fewer_torch_threads_where_torch_was_given_fewer():
         assert torch.get_num_threads() == min(2, os.cpu_count() or 1)
     finally:
         torch.set_num_threads(previous)
+
+
+def test_a_known_users_low_training_ratings_never_come_back(models, warm):
+    """An audit: with exclude_seen=False a known user's 1-2 star training films came back,
+    "Because you liked ...", while the same rating given in the query kept a film out (the
+    README: a disliked item is never recommended back). Liked training films still come back."""
+    from fewrec.errors import ArgumentError
+    from fewrec.models.base import Query
+
+    train = warm.train.interactions
+    counts = train.groupby("user")["rating"].agg(low=lambda r: int((r <= 2).sum()), n="size")
+    user = int(counts[(counts["low"] >= 20) & (counts["n"] <= 150)].index[0])
+    rows = train[train["user"] == user]
+    low = set(warm.train.items.to_external(rows.loc[rows["rating"] <= 2, "item"].to_numpy()))
+    liked = set(warm.train.items.to_external(rows.loc[rows["rating"] >= 4, "item"].to_numpy()))
+    uid = warm.train.users.id(user)
+    for name in ("itemknn", "popularity", "content"):
+        got = set(models[name].recommend(Query(user=uid), k=400, exclude_seen=False)["item"])
+        assert not got & low, (name, sorted(got & low)[:5])
+        assert got & liked, name
+        # a low training rating raised in the query is a like again
+        back = next(iter(low))
+        raised = models[name].recommend(
+            Query(user=uid, items=[back], ratings=[5]), k=2000, exclude_seen=False
+        )
+        assert back in set(raised["item"]), name
+    with pytest.raises(ArgumentError, match="Query.items is a set"):  # ratings paired by position
+        Query(items={"50", "181"}, ratings=[5, 1])

@@ -232,7 +232,14 @@ class Query:
             not isinstance(self.user, str | int | np.integer) or isinstance(self.user, bool | np.bool_)
         ):  # True was the user "True"
             raise ArgumentError(f"Query.user must be a user id (str or int), got {type(self.user).__name__}")
+        unordered = isinstance(self.items, set | frozenset)
         self.items = _id_list(self.items, "Query.items", "Query(items=['50', '181'])")
+        if self.ratings is not None and unordered:  # (paired by position with an order that varies)
+            raise ArgumentError(
+                "Query.items is a set, whose order differs from one run to the next, so its ratings "
+                "cannot be paired with its items",
+                fix="a list in the ratings' order: Query(items=['50', '181'], ratings=[5, 1])",
+            )
         if self.ratings is not None:
             if isinstance(self.ratings, str | bytes) or not isinstance(self.ratings, Sequence | np.ndarray):
                 raise ArgumentError(
@@ -884,7 +891,12 @@ class Recommender(ABC):
         if query.ratings is not None and lo < hi:  # explicit ratings (implicit data: all alike)
             # one below the range is a dislike like any other (a 0 of 5 said "not this" too)
             low = self.fitted.dislike_at
-            outside = [r for r in query.ratings if r > hi or r < min(lo, 0) or low < r < lo]
+            # (a 0.9 of a 0-1 scale, below a 1-5 range, was a dislike without a word)
+            outside = [
+                r
+                for r in query.ratings
+                if r > hi or r < min(lo, 0) or low < r < lo or (r < lo and not float(r).is_integer())
+            ]
             if outside:
                 notes.append(
                     f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "
@@ -1221,6 +1233,13 @@ class Recommender(ABC):
         if full.disliked is not None:  # never recommended back, seen items allowed or not
             d = full.disliked.tocoo()
             scores[d.row, d.col] = -np.inf
+        if not exclude_seen and (known := np.flatnonzero(full.users >= 0)).size:
+            # a known user's low training ratings too (their 1-star film came back, "Because you
+            # liked ..."); the history keeps them, as the models read it
+            low = dislike_mask(full.history, st.dislike_at, rows=known)
+            if low is not None:
+                d = low.tocoo()
+                scores[d.row, d.col] = -np.inf
         out = []
         if explain:
             from fewrec.explain import reasons as explaining

@@ -361,6 +361,12 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     assert seg.ignored_in(Query(user_info={"age": 31, "gender": "F"})) == []
     notes = seg.ignored_in(Query(user_info={"occupaton": "artist", "occupation": "astronaut"}))
     assert len(notes) == 2 and "'occupaton'" in notes[0] and "occupation='astronaut'" in notes[1]
+    # a level in another case, or with blanks, as a web form sends it, is the level learned
+    assert seg.ignored_in(Query(user_info={"occupation": "Engineer "})) == []
+    np.testing.assert_array_equal(
+        seg.score(Query(user_info={"occupation": "ENGINEER"})),
+        seg.score(Query(user_info={"occupation": "engineer"})),
+    )
     ratings = ease.ignored_in(Query(items=["50", "1"], ratings=[-3, 5]))
     assert ratings == [
         "ratings [-3.0] are outside the training ratings' range 1 to 5, and read as they are (a "

@@ -423,6 +423,16 @@ def _query_number(value: Any, known: Collection[str]) -> float | None:
     return None
 
 
+def _known_spelling(text: str, known: Collection[str]) -> str:
+    """A query's text level as the model learned it where only case or blanks differ
+    ("Engineer " for "engineer": a web form's value was "never seen in training")."""
+    if text in known:
+        return text
+    folded = " ".join(text.split()).casefold()
+    same = [level for level in known if " ".join(level.split()).casefold() == folded]
+    return same[0] if len(same) == 1 else text
+
+
 def side_info_levels(series: pd.Series, known: Collection[str] | None = None) -> np.ndarray:
     """Side-info values as category labels: text as it is, numbers by decade ("20"), or each
     whole number as itself ("3") in a field of codes (`is_code_field`); `MISSING_LEVEL` for a
@@ -431,7 +441,8 @@ def side_info_levels(series: pd.Series, known: Collection[str] | None = None) ->
     ``known``: the levels a model learned for this field, given at query time, when one value
     alone cannot tell codes from amounts (occupation 3 is code "3", age 3 is decade "0"). With
     it, a number is read as one wherever it stands (`_query_number`): in a batch whose other
-    query's text made the column text, and given as text that is no known level."""
+    query's text made the column text, and given as text that is no known level; and text that
+    differs from a known level only in case or blanks is that level (`_known_spelling`)."""
     out = np.full(len(series), MISSING_LEVEL, dtype=object)
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         numbers = np.full(len(series), np.nan)
@@ -440,7 +451,7 @@ def side_info_levels(series: pd.Series, known: Collection[str] | None = None) ->
                 continue
             number = None if known is None else _query_number(value, known)
             if number is None:
-                out[i] = str(value)
+                out[i] = str(value) if known is None else _known_spelling(str(value), known)
             else:
                 numbers[i] = number
         given = np.flatnonzero(~np.isnan(numbers))

@@ -20,7 +20,7 @@ from serve_helpers import FAST_FEWSHOT, models_root, saved_model  # noqa: E402
 
 from fewrec.serve.app import create_app  # noqa: E402
 from fewrec.serve.engine import EXPLORED, ExplorationConfig, _draw_seed  # noqa: E402
-from fewrec.serve.store import ItemRecord  # noqa: E402
+from fewrec.serve.store import FeedbackRecord, ItemRecord  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"X-API-Key": KEY}
@@ -1138,7 +1138,7 @@ def test_two_processes_opening_a_new_store_at_once_both_open_it(tmp_path, monkey
 def test_a_reader_of_the_store_does_not_hold_a_user_delete_or_the_writes_after_it(tmp_path):
     """The checkpoint after deleting a user waited on the write lock for a reader's snapshot (a
     backup, a query) for up to the store's 30 s, and every write waited with it."""
-    from fewrec.serve.store import FeedbackRecord, Store, UserRecord
+    from fewrec.serve.store import Store, UserRecord
 
     store = Store(tmp_path / "s.db")
     store.upsert_user(UserRecord("carol", text="SECRET-PERSONAL-TEXT"))
@@ -1584,3 +1584,24 @@ def test_title_search_finds_titles_as_people_write_them(client):
     assert first("miserables") == first("Mise\u0301rables") == "Misérables, Les"
     assert first("Godfather, The") == "Godfather, The"  # as filed, still
     assert first("zzqx nothing") is None
+
+
+def test_an_ack_says_outdated_only_what_was_outdated_when_written(client, monkeypatch):
+    """An audit: two clients sending feedback for one user at once could get "stored but
+    changes nothing" for an event that was the newest when written: the ack read the user's
+    state after the write, when another client's newer event had landed."""
+    store = client.app.state.engine.store
+    write = store.add_feedback_deciding
+
+    def and_another_client(events):
+        out = write(events)  # committed: another client's newer event lands now
+        write([FeedbackRecord(events[0].user, events[0].item, "dislike", None, time.time() + 60)])
+        return out
+
+    monkeypatch.setattr(store, "add_feedback_deciding", and_another_client)
+    r = client.post("/feedback", json={"user": "racer", "item": "50", "kind": "like"}, headers=AUTH)
+    assert r.status_code == 201 and r.json()["notes"] == [], r.json()
+    monkeypatch.undo()
+    # one that was outdated when written still says so
+    late = {"user": "racer", "item": "50", "kind": "like", "timestamp": 1_000.0}
+    assert "changes nothing" in client.post("/feedback", json=late, headers=AUTH).json()["notes"][0]

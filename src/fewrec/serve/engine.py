@@ -619,27 +619,30 @@ class Engine:
             )
             for e in events
         ]
-        stored = self.store.add_feedback(records)
+        stored, deciding = self.store.add_feedback_deciding(records)
         return S.FeedbackAck(
-            accepted=len(stored), events=[_feedback_out(e) for e in stored], notes=self._outdated(stored)
+            accepted=len(stored),
+            events=[_feedback_out(e) for e in stored],
+            notes=self._outdated(stored, deciding),
         )
 
-    def _outdated(self, stored: Sequence[FeedbackRecord]) -> list[str]:
+    @staticmethod
+    def _outdated(
+        stored: Sequence[FeedbackRecord], deciding: dict[tuple[str, str], FeedbackRecord]
+    ) -> list[str]:
         """Notes on stored taste events (like, click, dislike, rating) that an event of the same
-        user on the same item with a later timestamp outweighs: stored, but they change nothing."""
-        taste = [(pos, e) for pos, e in enumerate(stored) if e.kind in TASTE_KINDS]
+        user on the same item with a later timestamp outweighed when they were written (``deciding``,
+        `Store.add_feedback_deciding`): stored, but they change nothing."""
         notes = []
-        for user in dict.fromkeys(e.user for _, e in taste):
-            latest = {ev.item: ev for ev in self.store.user_state(user)[1]}
-            for pos, e in taste:
-                newest = latest.get(e.item)
-                if e.user == user and newest is not None and newest.seq != e.seq:
-                    where = f"events[{pos}]: " if len(stored) > 1 else ""
-                    when = datetime.fromtimestamp(newest.ts, tz=UTC).isoformat(timespec="seconds")
-                    notes.append(
-                        f"{where}user {user!r} has a newer {newest.kind} of item {e.item!r} (at {when}), "
-                        f"which decides how they liked it, so this {e.kind} was stored but changes nothing"
-                    )
+        for pos, e in enumerate(stored):
+            newest = deciding.get((e.user, e.item))
+            if e.kind in TASTE_KINDS and newest is not None and newest.seq != e.seq:
+                where = f"events[{pos}]: " if len(stored) > 1 else ""
+                when = datetime.fromtimestamp(newest.ts, tz=UTC).isoformat(timespec="seconds")
+                notes.append(
+                    f"{where}user {e.user!r} has a newer {newest.kind} of item {e.item!r} (at {when}), "
+                    f"which decides how they liked it, so this {e.kind} was stored but changes nothing"
+                )
         return notes
 
     # ------------------------------------------------------------------ recommend

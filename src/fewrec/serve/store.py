@@ -471,6 +471,14 @@ class Store:
     def add_feedback(self, events: Sequence[FeedbackRecord]) -> list[FeedbackRecord]:
         """Append events in one durable transaction (creating users seen for the first time);
         returns them with their ``seq``."""
+        return self.add_feedback_deciding(events)[0]
+
+    def add_feedback_deciding(
+        self, events: Sequence[FeedbackRecord]
+    ) -> tuple[list[FeedbackRecord], dict[tuple[str, str], FeedbackRecord]]:
+        """`add_feedback`, and per (user, item) of its taste events the event that decides how
+        the user liked the item once they are written, read in the same transaction (read after
+        it, another client's event written meanwhile made this one look outdated)."""
         now = time.time()
         with self._transaction() as conn:
             for user in dict.fromkeys(e.user for e in events):
@@ -489,7 +497,16 @@ class Store:
                 taste = e.kind in TASTE_KINDS
                 conn.execute(_LATEST_UPSERT, (e.user, e.item, ts if taste else None, seq if taste else None))
                 stored.append(FeedbackRecord(e.user, e.item, e.kind, e.value, ts, seq or 0, e.scale))
-        return stored
+            deciding = {}
+            for user, item in dict.fromkeys((e.user, e.item) for e in stored if e.kind in TASTE_KINDS):
+                row = conn.execute(
+                    "SELECT f.user, f.item, f.kind, f.value, f.ts, f.seq, f.scale FROM latest AS l "
+                    "JOIN feedback AS f ON f.seq = l.seq WHERE l.user = ? AND l.item = ?",
+                    (user, item),
+                ).fetchone()
+                if row is not None:
+                    deciding[(user, item)] = FeedbackRecord(*row)
+        return stored, deciding
 
     def feedback(self, user_id: str, limit: int = 1000) -> list[FeedbackRecord]:
         """A user's latest ``limit`` events to arrive, in that order (their timestamps aside)."""

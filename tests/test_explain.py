@@ -394,3 +394,38 @@ def test_reasons_read_titles_in_reading_order_and_name_shared_genres_in_words(ml
     assert any("The Empire Strikes Back (1980)" in r for r in reasons)
     assert not any(", The (" in r or ") (" in r for r in reasons), reasons
     assert any(r.endswith(" and Adventure too.") for r in reasons), reasons
+
+
+def test_leave_one_out_rows_keep_the_full_querys_part(warm, fit_cached):
+    """An audit: the ensemble explains an item by leaving each history item out and scoring
+    again; with 4 items it uses its K = 5 weights and re-ranker, without one its K = 3 ones, so
+    the switch, not the item, made the change ("Because you liked The Lion King" for The Empire
+    Strikes Back, of Star Wars, Return of the Jedi, The Lion King and Toy Story). The rows now
+    keep the full query's size (`QueryBatch.sizes`): with it, what an item adds to dlae (linear
+    in the history within a part) is the same in any history of that size."""
+    import scipy.sparse as sp
+
+    from fewrec.models.base import QueryBatch, nearest_shot
+
+    model = fit_cached("warm", warm, "dlae")
+    shots = model.shots_
+    items = warm.train.items.index([str(i) for i in (50, 181, 172, 1, 71, 95, 98, 174)])
+    assert nearest_shot(np.array([8]), shots)[0] != nearest_shot(np.array([7]), shots)[0]
+
+    def scores(idx, size=None):
+        h = sp.csr_matrix(
+            (np.full(len(idx), 5.0, np.float32), (np.zeros(len(idx)), idx)), shape=(1, model.n_items)
+        )
+        sizes = None if size is None else np.array([size])
+        return model.score_batch(QueryBatch(np.array([-1]), h, sizes=sizes))[0].astype(np.float64)
+
+    added = scores(items, 8) - scores(items[1:], 8)  # what Star Wars adds to all 8
+    few = scores(items[:3], 8) - scores(items[1:3], 8)  # ... and to 3 of them, scored as 8
+    np.testing.assert_allclose(added, few, atol=1e-4)
+    switched = scores(items) - scores(items[1:])  # 7 items: another part
+    assert not np.allclose(switched, added, atol=1e-3)
+    # a view without the dislikes counts them out of the sizes too
+    h = sp.csr_matrix(np.array([[5.0, 1.0, 4.0] + [0.0] * (model.n_items - 3)], np.float32))
+    low = sp.csr_matrix(np.array([[0.0, 1.0, 0.0] + [0.0] * (model.n_items - 3)], np.float32))
+    batch = QueryBatch(np.array([-1]), h, disliked=low, sizes=np.array([8]))
+    assert batch.likes_only().history_sizes().tolist() == [7] and batch.rows(0, 1).sizes.tolist() == [8]

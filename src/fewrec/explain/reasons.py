@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import warnings
 from collections import Counter
@@ -281,6 +282,12 @@ def _contributions(
         texts = [None if r == n + 1 else text for r in range(m)]
     infos = None if info is None else pd.concat([info] * m, ignore_index=True)
     variants_batch = QueryBatch(users, loo, texts, infos, disliked).for_model(model)
+    if n:  # the leave-one-out rows keep the full query's size: a model with a part per history
+        # size (the ensemble's K = 3 weights and re-ranker for 3 items of 4) had switched parts,
+        # and the switch, not the item, made the score's change
+        sizes = np.diff(variants_batch.history.indptr)
+        sizes[1 : n + 1] = sizes[0]
+        variants_batch = dataclasses.replace(variants_batch, sizes=sizes)
     if columns is None:
         full = model.score_batch(variants_batch).astype(np.float64)
     else:  # the others read as excluded (-inf in every row): left out of every median

@@ -457,6 +457,10 @@ class QueryBatch:
         disliked: optional (n x n_items) 0/1 CSR of the query's own items rated as dislikes
             (at or below `FitState.dislike_at`); they are in ``history`` with their ratings, and
             `for_model` takes them out for a model that does not read ratings.
+        sizes: optional history size per query by which models with a part per history size
+            (the ensemble's weights and re-rankers, kshot-ridge, dlae) choose it, in place of
+            the items the query reveals (`history_sizes`): an explanation's leave-one-out rows
+            keep the full query's, so that what an item adds is not the switch to another part.
     """
 
     users: np.ndarray
@@ -464,9 +468,15 @@ class QueryBatch:
     texts: list[str | None] | None = None
     user_info: pd.DataFrame | None = None
     disliked: sp.csr_matrix | None = None
+    sizes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
+
+    def history_sizes(self) -> np.ndarray:
+        """The history size each query's per-size parts are chosen by: ``sizes`` where given,
+        else the number of items it reveals."""
+        return np.diff(self.history.indptr) if self.sizes is None else np.asarray(self.sizes)
 
     @classmethod
     def of_new_users(
@@ -503,6 +513,7 @@ class QueryBatch:
             None if self.texts is None else self.texts[start:stop],
             None if self.user_info is None else self.user_info.iloc[start:stop],
             low if low is not None and low.nnz else None,
+            None if self.sizes is None else np.asarray(self.sizes)[start:stop],
         )
 
     def for_model(self, model: Recommender) -> QueryBatch:
@@ -517,7 +528,11 @@ class QueryBatch:
             return self
         history = self.history - self.history.multiply(self.disliked)
         history.eliminate_zeros()
-        return dataclasses.replace(self, history=history.tocsr(), disliked=None)
+        history = history.tocsr()
+        sizes = None
+        if self.sizes is not None:  # less the dislikes taken out of each row
+            sizes = np.asarray(self.sizes) - (np.diff(self.history.indptr) - np.diff(history.indptr))
+        return dataclasses.replace(self, history=history, disliked=None, sizes=sizes)
 
 
 def dislike_mask(

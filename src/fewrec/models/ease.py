@@ -164,7 +164,7 @@ class DLAE(Recommender):
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         h = batch.implicit_history()
         scores = np.zeros((len(batch), self.n_items), dtype=np.float32)
-        for j, rows in _by_shot(h, self.shots_):
+        for j, rows in _by_shot(batch.history_sizes(), self.shots_):
             scores[rows] = np.asarray(h[rows] @ self.weights_[j], dtype=np.float32)
         scores = self.fill_empty_with_popularity(scores, batch)
         scores[:, ~self.trained_] = -np.inf
@@ -385,7 +385,7 @@ class KShotRidge(Recommender):
         side = self._query_side(batch)
         n = self.n_items
         start = n if self.sim_ is None else 2 * n  # where the side-info weights begin
-        for j, rows in _by_shot(h, self.shots_):
+        for j, rows in _by_shot(batch.history_sizes(), self.shots_):
             w = self.weights_[j]
             scores[rows] = np.asarray(h[rows] @ w[:n], dtype=np.float32) + self.intercepts_[j]
             if self.sim_ is not None:
@@ -436,10 +436,10 @@ class KShotRidge(Recommender):
         self.side_vocab_ = list(zip(cols, levels, strict=True))
 
 
-def _by_shot(history: sp.csr_matrix, shots: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+def _by_shot(sizes: np.ndarray, shots: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
     """(model index, query rows) for each per-history-size model that scores some query: the one
-    nearest each query's history size."""
-    pick = nearest_shot(np.diff(history.indptr), shots)
+    nearest each query's history size (`QueryBatch.history_sizes`)."""
+    pick = nearest_shot(sizes, shots)
     for j in np.unique(pick):
         yield int(j), np.flatnonzero(pick == j)
 

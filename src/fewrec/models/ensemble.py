@@ -648,7 +648,7 @@ class EnsembleRecommender(Recommender):
     def _weights_for(self, batch: QueryBatch) -> np.ndarray:
         """One weight row per query: the known-user weights for users the model trained on,
         else the per-K weights of the nearest shot count."""
-        w = self.weights_[nearest_shot(np.diff(batch.history.indptr), self.config.shots)]
+        w = self.weights_[nearest_shot(batch.history_sizes(), self.config.shots)]
         if self.warm_weights_ is not None:
             w[np.asarray(batch.users) >= 0] = self.warm_weights_
         return w
@@ -786,7 +786,7 @@ class EnsembleRecommender(Recommender):
         if not self.rerankers_:
             return np.zeros(0, dtype=np.int64)
         n_hist = np.diff(batch.history.indptr)
-        has = np.isin(nearest_shot(n_hist, self.config.shots), list(self.rerankers_))
+        has = np.isin(nearest_shot(batch.history_sizes(), self.config.shots), list(self.rerankers_))
         return np.flatnonzero((np.asarray(batch.users) < 0) & (n_hist > 0) & has)
 
     def _rerank(self, batch: QueryBatch, blended: np.ndarray, z: list[np.ndarray]) -> np.ndarray:
@@ -795,7 +795,7 @@ class EnsembleRecommender(Recommender):
         table = self._item_table()
         masked = _masked(blended, batch.history)
         users = self.user_schema_.matrix(batch.user_info, len(batch))
-        shot = nearest_shot(np.diff(batch.history.indptr), self.config.shots)
+        shot = nearest_shot(batch.history_sizes(), self.config.shots)
         batch = batch.likes_only()
         out = blended.copy()
         for s_i, reranker in self.rerankers_.items():
@@ -891,6 +891,7 @@ def _select(batch: QueryBatch, rows: np.ndarray) -> QueryBatch:
         None if batch.texts is None else [batch.texts[r] for r in rows],
         None if batch.user_info is None else batch.user_info.iloc[rows].reset_index(drop=True),
         None if batch.disliked is None else batch.disliked[rows],
+        None if batch.sizes is None else np.asarray(batch.sizes)[rows],
     )
 
 

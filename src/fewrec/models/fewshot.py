@@ -305,6 +305,7 @@ class FewShotRecommender(Recommender):
         _, _, vt = np.linalg.svd(emb - mu, full_matrices=False)
         self.pca_mean_, self.pca_ = mu.astype(np.float32), vt[: cfg.text_dims].astype(np.float32)
         self.teacher_, self.counts_, self.emb_ = teacher, counts, emb
+        self.n_fitted_ = len(emb)
         self.calibration_: tuple[np.ndarray, ...] | None = None
         raw = self._raw_representation()
         self.x_mu_, self.x_sd_ = raw.mean(axis=0), raw.std(axis=0) + 1e-6
@@ -381,9 +382,12 @@ class FewShotRecommender(Recommender):
         return np.c_[x, np.ones(len(x))].astype(np.float32)
 
     def _set_representation(self, raw: np.ndarray) -> None:
-        """x = standardised raw representation + a constant column; its Gram matrix."""
+        """x = standardised raw representation + a constant column; the Gram matrix of the
+        fitted catalogue's rows (the heads' weak negatives, which the meta-learned prior and step
+        were learned with: items added later left it, and reordered every user's list)."""
         self.x_ = self._standardise(raw)
-        self.gram_ = self.x_.T.astype(np.float64) @ self.x_.astype(np.float64)
+        fitted = self.x_[: self.n_fitted_].astype(np.float64)
+        self.gram_ = fitted.T @ fitted
 
     # ------------------------------------------------------------------ score
     def prior_means(self, batch: QueryBatch) -> np.ndarray:
@@ -467,10 +471,9 @@ class FewShotRecommender(Recommender):
             self.item_item_ = self.item_item_.extend(
                 *self._added_item_neighbours(np.arange(start, start + n_new), self.item_item_.base.shape[0])
             )
-        # only the new rows of x are computed; the Gram matrix is updated with them
+        # only the new rows of x are computed; the Gram matrix stays the fitted catalogue's
         x_new = self._standardise(self._raw_representation(slice(start, None)))
         self.x_ = np.r_[self.x_, x_new]
-        self.gram_ = self.gram_ + x_new.T.astype(np.float64) @ x_new.astype(np.float64)
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Changed text: re-embed, recompute the items' representation rows (their teacher
@@ -484,10 +487,12 @@ class FewShotRecommender(Recommender):
         self.text_cache_ = None
         x_new = self._standardise(self._raw_representation(idx))
         x = self.x_.copy()
-        old = x[idx].astype(np.float64)
+        fitted = idx < self.n_fitted_  # (rows of the Gram matrix)
+        old = x[idx[fitted]].astype(np.float64)
         x[idx] = x_new
         self.x_ = x
-        self.gram_ = self.gram_ - old.T @ old + x_new.T.astype(np.float64) @ x_new.astype(np.float64)
+        new = x_new[fitted].astype(np.float64)
+        self.gram_ = self.gram_ - old.T @ old + new.T @ new
         if self.item_item_ is not None:
             n0 = self.item_item_.base.shape[0]
             added = idx[idx >= n0]
@@ -515,6 +520,7 @@ class FewShotRecommender(Recommender):
             "x_sd": self.x_sd_,
             "side_cols": np.array([c for c, _ in self.side_vocab_], dtype=str),
             "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
+            "n_fitted": np.array(self.n_fitted_),
         }
         if self.item_item_ is not None:
             out.update(self.item_item_.as_arrays())
@@ -527,6 +533,8 @@ class FewShotRecommender(Recommender):
     def _set_arrays(self, arrays: dict[str, np.ndarray]) -> None:
         check_saved_width(arrays["emb"], self.config)
         self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
+        # (a model saved before it was kept: its added items' rows stay in the Gram matrix)
+        self.n_fitted_ = int(arrays["n_fitted"]) if "n_fitted" in arrays else len(self.emb_)
         self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
         self.item_item_ = ItemItem.from_arrays(arrays)
         self.x_mu_, self.x_sd_ = arrays["x_mu"], arrays["x_sd"]

@@ -164,6 +164,29 @@ def test_cli_recommend_takes_disliked_items(tmp_path):
     assert far.returncode == 2 and "no item titled 'Zzzqx'" in flat(far.stderr)
     both = fewrec("recommend", str(out), "--title", "Star Wars (1977)", "--disliked", "50")
     assert both.returncode == 2 and "['50'] given both as liked" in flat(both.stderr)  # was: a dislike
+    # an audit: the other listing of a film given by title came back first; a second --text
+    # won without a word; candidates all unknown (typed with commas) printed nothing, exit 0
+    amy = fewrec("recommend", str(out), "--title", "Chasing Amy", "--k", "3")
+    assert amy.returncode == 0 and "Chasing Amy" not in amy.stdout, amy.stdout
+    twice = fewrec("recommend", str(out), "--text", "horror films", "--text", "romantic comedies")
+    assert twice.returncode == 2 and "--text given 2 times" in flat(twice.stderr)
+    commas = fewrec("recommend", str(out), "--candidate", "181,1")
+    assert commas.returncode == 2 and "repeat --candidate, one id each" in flat(commas.stderr)
+    ascii_out = subprocess.run(  # an accented title to an ASCII pipe was a traceback
+        [
+            str(Path(sys.executable).parent / "fewrec"),
+            "recommend",
+            str(out),
+            "--candidate",
+            "543",
+            "--item",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+    )
+    assert ascii_out.returncode == 0 and "Traceback" not in ascii_out.stderr and "Mis" in ascii_out.stdout
 
 
 def test_titles_match_without_their_article_or_accents(ml100k):
@@ -180,6 +203,13 @@ def test_titles_match_without_their_article_or_accents(ml100k):
     info = pd.DataFrame({"title": ["Amélie", "Léon: The Professional", "Leonardo"]})
     found = match_titles(info, Vocabulary(["a", "b", "c"]), ["amelie", "Leon"])
     assert [m.item for m in found] == ["a", "b"] and found[0].note is None
+    # an audit: other languages' articles and titles without their punctuation were "not in the
+    # catalogue", and a film listed twice came back as the top pick for itself
+    for title, item in (("Les Miserables", "543"), ("La Cérémonie", "1623"), ("Dr Strangelove", "474")):
+        (m,) = match_titles(ml100k.item_info, ml100k.items, [title])
+        assert m.item == item, (title, m)
+    (m,) = match_titles(ml100k.item_info, ml100k.items, ["Chasing Amy"])
+    assert (m.item, m.twins) == ("246", ("268",)) and "listed 2 times in the catalogue" in m.note
 
 
 def test_cli_warnings_print_as_one_line(tmp_path):

@@ -10,7 +10,7 @@ import os
 import re
 import sys
 import warnings
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
@@ -640,14 +640,14 @@ def _check_encoding(encoding: str) -> None:
 @app.command("recommend")
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
-    user: Annotated[str | None, typer.Option(help="a known user id")] = None,
+    user: Annotated[list[str] | None, typer.Option(help="a known user id")] = None,
     item: Annotated[list[str] | None, typer.Option(help="an item id the user liked")] = None,
     title: Annotated[list[str] | None, typer.Option(help="a title the user liked")] = None,
     disliked: Annotated[
         list[str] | None, typer.Option(help="an item id the user disliked (never recommended back)")
     ] = None,
     disliked_title: Annotated[list[str] | None, typer.Option(help="a title the user disliked")] = None,
-    text: Annotated[str | None, typer.Option(help="free text about the user's taste")] = None,
+    text: Annotated[list[str] | None, typer.Option(help="free text about the user's taste")] = None,
     info: Annotated[
         list[str] | None,
         typer.Option(help="user side info as field=value, e.g. --info age=31 --info occupation=artist"),
@@ -664,6 +664,11 @@ def recommend(
     from fewrec.models.base import Query, load_model
     from fewrec.present import match_titles, print_recommendations, progress_lines
 
+    for option, given in (("--user", user), ("--text", text)):  # (the last had won without a word)
+        if given and len(given) > 1:
+            raise FewrecError(f"{option} given {len(given)} times; give it once (one {option[2:]} a query)")
+    one_user: str | None = user[0] if user else None
+    one_text: str | None = text[0] if text else None
     rec = load_model(model_dir)
     liked, unliked = list(item or []), list(disliked or [])
     notes = []
@@ -671,7 +676,7 @@ def recommend(
         if not titles:
             continue
         for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles, text_option="--text"):
-            into.append(m.item)
+            into.extend([m.item, *m.twins])  # (a film listed twice came back as the first pick)
             notes.append(m.note)
     both = sorted(set(liked) & set(unliked))
     if both:
@@ -684,9 +689,13 @@ def recommend(
     ratings = [fit.like_rating] * len(liked) + [fit.dislike_rating] * len(unliked)
     side = _parse_info(info) if info else None
     query = Query(
-        user=user, items=liked + unliked, ratings=ratings if unliked else None, text=text, user_info=side
+        user=one_user,
+        items=liked + unliked,
+        ratings=ratings if unliked else None,
+        text=one_text,
+        user_info=side,
     )
-    if user is None and not side and not liked + unliked and not (text or "").strip():
+    if one_user is None and not side and not liked + unliked and not (one_text or "").strip():
         popular = rec.empty_is_popularity or rec.name == "popularity"
         what = "the most popular items" if popular else "the same items for anyone, not personalised"
         notes.append(
@@ -695,10 +704,13 @@ def recommend(
         )
     if candidate:  # (recommend's own warning about them is silenced below, as the others are)
         unknown = [c for c, i in zip(candidate, fit.items.lookup(candidate), strict=True) if i < 0]
+        if len(unknown) == len(candidate):  # (an empty list and exit 0)
+            commas = " (repeat --candidate, one id each)" if any("," in c for c in unknown) else ""
+            raise FewrecError(f"no candidate is in the catalogue: {unknown[:5]}{commas}")
         notes.append(f"candidates not in the catalogue: {unknown[:5]}" if unknown else None)
     for note in [n for n in notes if n] + rec.query_notes(query):
         err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    waits = what_we_wait_for(rec, text)
+    waits = what_we_wait_for(rec, one_text)
     waiting = err.status(waits) if waits else nullcontext()
     with warnings.catch_warnings(), waiting, progress_lines(err):  # (an LM's lines every 30 s)
         warnings.simplefilter("ignore", UserWarning)  # the notes above say the same
@@ -904,6 +916,9 @@ def scale_recommend(
 def main() -> None:
     """Entry point: user mistakes print one clear message (no traceback) and exit 2."""
     _quiet_libraries()
+    for stream in (sys.stdout, sys.stderr):  # a title with an accent to an ASCII pipe was a traceback
+        with suppress(AttributeError, ValueError):
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
     try:
         app(standalone_mode=False)
     except FewrecError as exc:

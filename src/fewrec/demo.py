@@ -6,6 +6,7 @@ import time
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 
 from fewrec.data.movielens import fetch_movielens_100k, load_dataset
 from fewrec.eval.benchmark import markdown_table, run_benchmark
@@ -32,7 +33,7 @@ def run_demo(
     matches = match_titles(data.item_info, data.items, liked_titles)  # a typo fails now, not later
     for m in matches:
         if m.note:
-            console.print(f"[yellow]note:[/yellow] {m.note}", highlight=False)
+            console.print(f"[yellow]note:[/yellow] {escape(m.note)}", highlight=False)
 
     console.rule("2. compact cold-start benchmark (cold-user protocol, full ranking)")
     result = run_benchmark("cold-user", DEMO_MODELS, shots=DEMO_SHOTS, reveal="random")
@@ -46,17 +47,17 @@ def run_demo(
     rec = make_model(model).fit(data)
     console.print(f"trained in {time.perf_counter() - t0:.1f}s")
 
-    console.rule("4. a new user who liked: " + ", ".join(liked_titles))
-    liked = [m.item for m in matches]
+    console.rule(escape("4. a new user who liked: " + ", ".join(liked_titles)))
+    liked = [i for m in matches for i in (m.item, *m.twins)]
     recs = rec.recommend(Query(items=liked), k=10, explain=True)
     print_recommendations(console, recs, data.item_info, data.items, title="Top-10 for a new user")
 
     console.rule("5. a new user with no history who wrote one sentence")
-    console.print(f'"{text}"')
+    console.print(f'"{text}"', markup=False, highlight=False)  # ("[/]" in it was a MarkupError)
     recs = rec.recommend(Query(text=text), k=10, explain=True)
     print_recommendations(console, recs, data.item_info, data.items, title="Top-10 from text alone")
 
-    console.rule("6. the same in Chinese, with the multilingual encoder (content model)")
+    console.rule("6. a sentence in Chinese, with the multilingual encoder (content model)")
     console.print(f'"{DEMO_TEXT_ZH}" (I love space adventure films)')
     multi = make_model("content", encoder="multilingual").fit(data)
     recs = multi.recommend(Query(text=DEMO_TEXT_ZH), k=10, explain=True)

@@ -23,10 +23,14 @@ from fewrec.text.encoder import PROGRESS
 
 @dataclass
 class TitleMatch:
-    """The item a title named, and a note when the match was not exact."""
+    """The item a title named, and a note when the match was not exact. ``twins``: other items
+    of the same title and year (a catalogue that lists one film twice, as MovieLens-100K does 18
+    films): a history that holds one of them must hold them all, or the other came back as the
+    top recommendation."""
 
     item: str
     note: str | None
+    twins: tuple[str, ...] = ()
 
 
 def match_titles(
@@ -55,9 +59,17 @@ def match_titles(
         if not t:
             raise DataError("an empty title matches every item", fix="give a title, e.g. --title 'Star Wars'")
         exact = [i for i, (n, lab) in enumerate(zip(lower, labelled, strict=True)) if n and t in (n, lab)]
-        # "The Godfather" for "Godfather, The", as catalogues file titles
+        # "The Godfather" for "Godfather, The", as catalogues file titles ("Les Miserables" too)
         t_bare = _bare(t)
         found = exact or [i for i, b in enumerate(bare) if b[0] and t_bare in b]
+        # without punctuation: "Dr Strangelove" for "Dr. Strangelove or: How I Learned ..."
+        t_key = title_key(title)
+        keys = [(title_key(n), title_key(lab)) for n, lab in zip(names, labelled, strict=True)]
+        found = found or [i for i, kk in enumerate(keys) if kk[0] and t_key in kk]
+        # a prefix, at a word's end first ("ET" is not "Etz Hadomim Tafus")
+        word = re.compile(rf"{re.escape(t)}(?!\w)")
+        found = found or [i for i, n in enumerate(lower) if n and n.startswith(t) and word.match(n)]
+        found = found or [i for i, kk in enumerate(keys) if t_key and kk[0].startswith(t_key + " ")]
         found = found or [i for i, n in enumerate(lower) if n and n.startswith(t)]
         found = found or [i for i, n in enumerate(lower) if n and t in n]
         if not found:
@@ -77,6 +89,11 @@ def match_titles(
         idx = found[0]
         item = items.id(idx)
         note = None
+        # the same film listed twice (same title and year): both are the user's
+        twins = tuple(items.id(i) for i in found[1:] if labelled[i] == labelled[idx])
+        if twins:
+            found = [i for i in found if labelled[i] != labelled[idx] or i == idx]
+            exact = [i for i in exact if labelled[i] != labelled[idx] or i == idx]
         if not exact:
             label = item_label(item_info, items, item)
             note = f"{title!r} taken as {label} (item {item})"
@@ -87,7 +104,12 @@ def match_titles(
                 note += f"; it also matches {others}{more}: give the full title or the id to pick another"
         elif len(exact) > 1:
             note = f"{len(exact)} items are titled {title!r}; took item {item} (give its id to pick another)"
-        out.append(TitleMatch(item, note))
+        if twins:
+            listed = f"{label_at(item_info, idx, item)} is listed {len(twins) + 1} times in the catalogue"
+            note = "; ".join(
+                [n for n in (note, f"{listed} (items {', '.join([item, *twins])}): each taken") if n]
+            )
+        out.append(TitleMatch(item, note, twins))
     return out
 
 
@@ -107,8 +129,12 @@ def _bare(title: str) -> str:
     """A title lower-cased, without accents and without a leading or trailing article
     ("Godfather, The", or "Godfather, The (1972)" as tables label it)."""
     t = _fold(title.strip())
-    t = re.sub(r",\s*(the|a|an)(\s*\(\d{4}\))?$", r"\2", t)
-    return re.sub(r"^(the|a|an)\s+", "", t)
+    t = re.sub(rf",\s*({_ARTICLES})(\s*\(\d{{4}}\))?$", r"\2", t)
+    return re.sub(rf"^(?:({_ARTICLES})\s+|l')", "", t)
+
+
+#: Leading articles a catalogue files after the title ("Misérables, Les", "Cérémonie, La").
+_ARTICLES = "the|a|an|les|la|le|los|las|el|il|lo|gli|die|der|das|den|det"
 
 
 def title_key(title: str) -> str:

@@ -773,7 +773,10 @@ def serve(
     exploration: Annotated[str, typer.Option(help="new-user exploration: ucb | thompson | off")] = "ucb",
     explore_width: Annotated[
         float | None,
-        typer.Option(help="UCB's c or Thompson's scale (default: 1 and 0.5, tuned for lists of 10)"),
+        typer.Option(
+            help="UCB's c (default 1, tuned for lists of 10) or Thompson's scale (default 0.5; 0.25 "
+            "did best in lists of 10, 1 for one item at a time)"
+        ),
     ] = None,
     explore_until: Annotated[
         int,

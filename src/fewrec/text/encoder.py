@@ -904,7 +904,10 @@ _CJK_START = 0x2E80
 #: Item texts checked for a non-Latin script, and the share of them that draws a warning.
 SCRIPT_SAMPLE = 1000
 FOREIGN_SHARE = 0.1
-MULTILINGUAL_FIX = "use the multilingual encoder: encoder='multilingual' in the text model's config"
+MULTILINGUAL_FIX = (
+    "use the multilingual encoder: encoder='multilingual' in the text model's config (CLI: "
+    "fewrec train content --set encoder=multilingual)"
+)
 
 
 def non_latin(text: str) -> bool:

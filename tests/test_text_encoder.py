@@ -390,6 +390,13 @@ def test_item_texts_longer_than_the_encoder_reads_draw_a_warning(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_model("content").fit(short)
+    # an item added or updated later with a long text is said too (it was taken without a word)
+    model = make_model("content").fit(load_interactions(inter, items.assign(plot="a short plot")))
+    with pytest.warns(UserWarning, match=r"1 of 1 item texts are longer than") as caught:
+        model.add_items(["new"], pd.DataFrame({"title": ["New"], "plot": [long]}))
+    assert caught[0].filename == __file__  # pointed at the caller's line
+    with pytest.warns(UserWarning, match=r"1 of 1 item texts are longer than"):
+        model.update_items(["1"], pd.DataFrame({"plot": [long]}))
 
 
 def test_an_encoder_runs_on_its_own_backends(tmp_path):

@@ -89,13 +89,21 @@ def warn_bare_items(ids: Sequence[str], texts: Sequence[str], reader: str, stack
 def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     """Unit-norm text embeddings of every catalogue item (cached on disk by the encoder); a
     warning when the encoder cannot read the texts' script, or reads only the start of many."""
-    from fewrec.text.encoder import get_encoder, length_problem, script_problem
 
     texts = data.item_texts(config.template)
     warn_bare_items(data.items.ids, texts, "a text model", stacklevel=4)
+    return encode_item_texts(texts, config, stacklevel=4)
+
+
+def encode_item_texts(texts: list[str], config: TextModelConfig, stacklevel: int = 3) -> np.ndarray:
+    """The encoder's vectors of item texts, with a warning when it cannot read their script or
+    reads only the start of many of them (items added later too: a 1.2M-character text was
+    taken without a word)."""
+    from fewrec.text.encoder import get_encoder, length_problem, script_problem
+
     for problem in (script_problem(texts, config.encoder), length_problem(texts, config.encoder)):
         if problem:
-            warnings.warn(problem, UserWarning, stacklevel=3)
+            warnings.warn(problem, UserWarning, stacklevel=stacklevel)
     return get_encoder(config.encoder, config.backend).encode(texts)
 
 
@@ -261,10 +269,7 @@ class ContentRecommender(Recommender):
     # ------------------------------------------------------------------ new items
     def _embed_rows(self, info: pd.DataFrame) -> np.ndarray:
         """Item vectors of item rows (new or re-read items)."""
-        from fewrec.text.encoder import get_encoder
-
-        texts = self.texts_of(info)
-        return get_encoder(self.config.encoder, self.config.backend).encode(texts).astype(np.float32)
+        return encode_item_texts(self.texts_of(info), self.config, stacklevel=5).astype(np.float32)
 
     def _unseen_popularity(self, start: int) -> float:
         """The popularity z-score of an item no one has interacted with (items ``:start`` are

@@ -32,7 +32,13 @@ from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
 from fewrec.models.base import QueryBatch, Recommender, check_item_pairs, check_shots, register
-from fewrec.models.content import TextModelConfig, check_saved_width, embed_items, embed_texts
+from fewrec.models.content import (
+    TextModelConfig,
+    check_saved_width,
+    embed_items,
+    embed_texts,
+    encode_item_texts,
+)
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
@@ -458,10 +464,8 @@ class FewShotRecommender(Recommender):
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
         """Text-only items: embed, distil factors, borrow item-item columns from text
         neighbours; the user heads and the prior stay as they are."""
-        from fewrec.text.encoder import get_encoder
 
-        texts = self.texts_of(info)
-        new_emb = get_encoder(self.config.encoder, self.config.backend).encode(texts)
+        new_emb = encode_item_texts(self.texts_of(info), self.config, stacklevel=4)
         n_new = len(new_emb)
         self.text_cache_ = None  # a new instance: the served copy keeps its own
         self.emb_ = np.concatenate([self.emb_, np.asarray(new_emb, dtype=self.emb_.dtype)])
@@ -478,11 +482,9 @@ class FewShotRecommender(Recommender):
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Changed text: re-embed, recompute the items' representation rows (their teacher
         factors, learned from interactions, stay) and the neighbours of added items."""
-        from fewrec.text.encoder import get_encoder
 
-        texts = self.texts_of(info)
         emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
-        emb[idx] = get_encoder(self.config.encoder, self.config.backend).encode(texts)
+        emb[idx] = encode_item_texts(self.texts_of(info), self.config, stacklevel=4)
         self.emb_ = emb
         self.text_cache_ = None
         x_new = self._standardise(self._raw_representation(idx))

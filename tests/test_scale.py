@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fewrec.errors import ConfigError, DataError
+from fewrec.errors import ConfigError, DataError, FewrecError
 from fewrec.serve.index import ExactIndex, VectorIndex
 
 HAS_FAISS = importlib.util.find_spec("faiss") is not None
@@ -332,6 +332,24 @@ def test_embed_parquet_with_ray_data(tmp_path, ray_local):
     assert np.min(np.sum(vecs * want, axis=1)) > 0.9999
     with pytest.raises(Exception, match="not empty"):
         embed_parquet(src, tmp_path / "out", backend="onnx", actors=1)
+    # an audit: --overwrite onto the input deleted it before reading it; a file as the output,
+    # an empty input ("wrote" a folder never made) and a folder with one file lacking the text
+    # column (its rows embedded as empty texts) each pass, or fail late with a traceback
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    frame.to_parquet(folder / "a.parquet", index=False)
+    for out in (folder, folder / "inside"):
+        with pytest.raises(FewrecError, match="holds or is held by the input"):
+            embed_parquet(folder, out, backend="onnx", actors=1, overwrite=True)
+    assert (folder / "a.parquet").exists()
+    with pytest.raises(FewrecError, match="is a file"):
+        embed_parquet(src, src, backend="onnx", actors=1)
+    frame.iloc[:0].to_parquet(tmp_path / "empty.parquet", index=False)
+    with pytest.raises(DataError, match="has no rows to embed"):
+        embed_parquet(tmp_path / "empty.parquet", tmp_path / "out-empty", backend="onnx", actors=1)
+    frame.drop(columns="text").assign(title="x").to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"b.parquet has no text column 'text'"):
+        embed_parquet(folder, tmp_path / "out-mixed", backend="onnx", actors=1)
 
 
 @needs_ray
@@ -375,3 +393,15 @@ def test_ray_user_mistakes_are_one_clear_error(warm_models, ray_local, tmp_path)
     _check_text_column([str(folder), str(folder / "part-0.parquet")], "text")
     got = recommend_all(model, 3, users=pd.Series(["196", "186"]), executor="local")
     assert list(got["user"].unique()) == ["196", "186"]
+
+
+def test_scale_recommend_refuses_an_output_it_cannot_write_before_the_job(tmp_path):
+    """An audit: an --output under a file failed with a traceback once every user was done."""
+    from cli_helpers import fewrec_here as fewrec
+
+    model = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(model)).returncode == 0
+    (tmp_path / "afile").write_text("x")
+    proc = fewrec("scale", "recommend", str(model), "--output", str(tmp_path / "afile" / "recs.parquet"))
+    assert proc.returncode == 2 and "cannot write --output" in " ".join(proc.stderr.split()), proc.stderr
+    assert "Traceback" not in proc.stderr

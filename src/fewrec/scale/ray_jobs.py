@@ -275,10 +275,25 @@ class EmbedReport:
         return self.rows / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _prepare_destination(destination: str, overwrite: bool) -> None:
+def _prepare_destination(destination: str, overwrite: bool, sources: str | Sequence[str] = ()) -> None:
+    """The output folder, made ready before Ray starts: refused where it is a file, holds or is
+    held by an input (``--overwrite`` deleted the input before reading it), is not empty
+    without ``overwrite``, or cannot be made."""
     if "://" in destination:
         return  # remote filesystems: Ray writes there; we do not list or delete
     path = Path(destination)
+    if path.exists() and not path.is_dir():  # (a raw NotADirectoryError from Ray)
+        raise FewrecError(f"the output {path} is a file; give a folder for the Parquet files")
+    out = path.resolve()
+    for src in [sources] if isinstance(sources, str) else sources:
+        if "://" in src:
+            continue
+        given = Path(src).resolve()
+        if given == out or out in given.parents or given in out.parents:
+            raise FewrecError(
+                f"the output folder {path} holds or is held by the input {src}, which writing it "
+                "would delete. Fix: give an output folder apart from the input"
+            )
     if path.exists() and any(path.iterdir()):
         if not overwrite:
             raise FewrecError(
@@ -286,6 +301,16 @@ def _prepare_destination(destination: str, overwrite: bool) -> None:
                 "pass overwrite=True (--overwrite in the CLI)."
             )
         shutil.rmtree(path)
+    try:  # (a file above it, or a folder not writable, failed once the encoding was done)
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".fewrec-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise FewrecError(
+            f"cannot write the output folder {path} ({exc.strerror or exc}). Fix: give a folder "
+            "you can write to"
+        ) from None
 
 
 def embed_parquet(
@@ -341,7 +366,7 @@ def embed_parquet(
     paths = [str(p) for p in source] if isinstance(source, list | tuple) else str(source)
     destination = str(destination)
     _check_text_column(paths, text_column)
-    _prepare_destination(destination, overwrite)
+    _prepare_destination(destination, overwrite, paths)
     with ray_session(ray_config) as ray:
         _check_cpus(cpus_per_actor, "cpus_per_actor", ray_config)
         ctx = ray.data.DataContext.get_current()
@@ -358,6 +383,8 @@ def embed_parquet(
         # actor pool that takes every CPU cannot starve them (a deadlock otherwise).
         ds = ray.data.read_parquet(paths, num_cpus=0)
         rows = ds.count()
+        if not rows:  # ("wrote" a folder that was never made)
+            raise DataError(f"the input {paths} has no rows to embed")
         # A Parquet file with one row group is one block, which one actor would encode alone:
         # split the stream into blocks of `batch_size` rows so every actor gets work.
         ds = ds.repartition(target_num_rows_per_block=batch_size)
@@ -396,14 +423,18 @@ def _check_text_column(paths: str | list[str], text_column: str) -> None:
         if not Path(p).exists():
             raise DataError(f"no such file or folder: {p}")
     try:  # a list of datasets: pyarrow takes folders only one at a time
-        schema = pds.dataset([pds.dataset(p, format="parquet") for p in local]).schema
+        datasets = [pds.dataset(p, format="parquet") for p in local]
+        # each file's own schema: a folder's is its first file's, and a file without the column
+        # was embedded as empty texts
+        schemas = [(f.path, f.physical_schema) for d in datasets for f in d.get_fragments()]
     except Exception as exc:  # pyarrow's errors for non-Parquet input vary by version
         raise DataError(f"cannot read {local} as Parquet ({exc})", fix="give Parquet files") from None
-    if text_column not in schema.names:
-        raise DataError(
-            f"the input has no text column {text_column!r}; its columns are {schema.names}",
-            fix="--text-column NAME (text_column= in Python)",
-        )
+    for where, schema in schemas:
+        if text_column not in schema.names:
+            raise DataError(
+                f"{where} has no text column {text_column!r}; its columns are {schema.names}",
+                fix="--text-column NAME (text_column= in Python)",
+            )
 
 
 def read_embeddings(

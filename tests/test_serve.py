@@ -1583,6 +1583,9 @@ def test_title_search_finds_titles_as_people_write_them(client):
     assert first("Star Wars 1977") == "Star Wars"
     assert first("miserables") == first("Mise\u0301rables") == "Misérables, Les"
     assert first("Godfather, The") == "Godfather, The"  # as filed, still
+    # an article is put back in front, not dropped: "Die Hard" finds no "Hard Target"
+    found = client.get("/items", params={"q": "Die Hard", "limit": 20}).json()["items"]
+    assert found and all("Die Hard" in it["title"] for it in found), [it["title"] for it in found]
     assert first("zzqx nothing") is None
 
 

@@ -138,9 +138,11 @@ _ARTICLES = "the|a|an|les|la|le|los|las|el|il|lo|gli|die|der|das|den|det"
 
 
 def title_key(title: str) -> str:
-    """A title as a search matches it: lower case, no accents, no leading or trailing article,
-    its words alone ("Godfather, The (1972)": "godfather 1972"; "The Godfather": "godfather")."""
-    return " ".join(re.findall(r"\w+", _bare(title)))
+    """A title as a search matches it: lower case, no accents, an article filed after the title
+    put back in front, its words alone ("Godfather, The (1972)": "the godfather 1972", which
+    "The Godfather" and "godfather" find; "Die Hard" stays "die hard", not "hard")."""
+    t = re.sub(rf"^(.*?),\s*({_ARTICLES})(\s*\(\d{{4}}\))?$", r"\2 \1\3", _fold(title.strip()))
+    return " ".join(re.findall(r"\w+", t))
 
 
 def _ratio(a: str, b: str) -> float:

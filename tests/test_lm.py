@@ -538,3 +538,40 @@ def test_lora_validation_has_a_like_and_a_dislike_where_it_can(lm, tiny):
     assert set(labels[train]) == {0, 1}  # (training keeps both answers)
     with pytest.warns(UserWarning, match=r"every training episode's answer is Yes \(liked\)"):
         _both_answers(np.array([0, 1]), np.array([2]), np.ones(3, dtype=int), "lm-lora")
+
+
+def test_lm_settings_an_audit_found_ignored_or_misread(lm, tiny):
+    """An audit: lm-rerank ran past its scorer's max_prompts (top_n=5000: 3,364 prompts) and
+    warned that the query's items "do not shape the list" (its scorer's prompt names them);
+    max_history=0 showed the LM no history, and its reasons said "Popular right now."; a raised
+    like_threshold had a rating the LM was told was a dislike cited as "liked"."""
+    import warnings
+
+    from fewrec.explain.reasons import explain_recommendations, explained_batch
+    from fewrec.models import Query
+    from fewrec.models.base import make_model
+    from fewrec.models.lm import LMInContext, LMRerank
+
+    retriever = make_model("popularity").fit(tiny)
+    icl = LMInContext(max_history=4, max_prompts=2).fit(tiny)
+    rr = LMRerank.from_parts(retriever, icl, top_n=3)
+    with pytest.raises(ConfigError, match=r"would score 3 prompts .* over the scorer's max_prompts=2"):
+        rr.recommend(Query(items=["50"]), k=3)
+    item = tiny.items.id(int(tiny.interactions["item"].iloc[0]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "do not shape the list"
+        assert rr.query_notes(Query(items=[item])) == []
+    with pytest.raises(ConfigError, match="max_history"):
+        LMInContext(max_history=0)
+    # a 4 of 5 under like_threshold=0.9 is "Unpreference" in the prompt: never "liked" in a reason
+    strict = LMInContext(max_history=4, like_threshold=0.9).fit(tiny)
+    star_wars = int(tiny.items.index(["50"])[0])
+    # a scorer whose answer Star Wars raises, so that the reason cites it
+    strict.score_episodes = lambda hists, liked, targets: np.array(
+        [0.5 + 0.2 * (star_wars in h) for h in hists]
+    )
+    target = int(tiny.items.index(["172"])[0])
+    batch = strict.batch_from_queries([Query(items=["50", "1"], ratings=[0.8, 1.0])])
+    one = explained_batch(strict, batch, 0, np.array([target]))
+    (reason,) = explain_recommendations(strict, one, 0, np.array([target]), columns=np.array([target]))
+    assert "rated Star Wars" in reason.text and "liked Star Wars" not in reason.text, reason.text

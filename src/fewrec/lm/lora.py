@@ -209,7 +209,7 @@ def train_lora(
         ]
         best_loss, best_epoch, bad = first["loss"], 0, 0
         best = lm.adapter_weights(adapter)
-        bar = _bar(settings.max_epochs, "LoRA epochs", progress)
+        bar = _bar(settings.max_epochs, "LoRA training", progress, unit="epochs")
         for epoch in range(1, settings.max_epochs + 1):
             lm.model.train()
             order = torch.randperm(len(prompts), generator=gen).tolist()

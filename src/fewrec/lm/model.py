@@ -573,9 +573,9 @@ class LanguageModel:
             yield
 
 
-def _bar(total: int, desc: str, enabled: bool) -> Any:
+def _bar(total: int, desc: str, enabled: bool, unit: str = "prompts") -> Any:
     if not enabled or total == 0:
-        return _NoBar(total, desc)
+        return _NoBar(total, desc, unit)
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, leave=False)
@@ -585,8 +585,8 @@ class _NoBar:
     """No bar (progress off, the default): a log line every `PROGRESS_EVERY` seconds of a long
     run instead (`fewrec train lm-lora` said nothing for minutes, its prompts ~0.2-2 s each)."""
 
-    def __init__(self, total: int = 0, desc: str = "") -> None:
-        self.total, self.desc, self.done = total, desc, 0
+    def __init__(self, total: int = 0, desc: str = "", unit: str = "prompts") -> None:
+        self.total, self.desc, self.done, self.unit = total, desc, 0, unit
         self.start = self.said = time.perf_counter()
 
     def update(self, n: int) -> None:
@@ -599,8 +599,8 @@ class _NoBar:
             rate = self.done / (now - self.start)
             left = (self.total - self.done) / rate
             total, done = self.total, self.done
-            msg = "%s: %d of %d prompts (%.1f/s, ~%.0f s left)"
-            log.info(msg, self.desc, done, total, rate, left, extra={PROGRESS: True})
+            msg = "%s: %d of %d %s (%.1f/s, ~%.0f s left)"  # ("LoRA epochs: 1 of 1 prompts" was said)
+            log.info(msg, self.desc, done, total, self.unit, rate, left, extra={PROGRESS: True})
 
     def close(self) -> None:
         pass

@@ -58,8 +58,9 @@ class LMConfig(ModelConfig):
     """What the items are, in the prompt."""
     with_year: bool = False
     """Add the release year to titles ("Heat (1995)"): more tokens, slower prompts."""
-    max_history: int = Field(10, ge=0)
-    """History items shown per query (a seeded subset when a query has more)."""
+    max_history: int = Field(10, ge=1)
+    """History items shown per query (a seeded subset when a query has more); at least 1 (with
+    0 the LM read no history, and its reasons said "Popular right now.")."""
     like_threshold: float = Field(0.6, gt=0, lt=1)
     """A rating counts as liked above this share of the top training rating."""
     demos: int = Field(0, ge=0, le=3)
@@ -564,6 +565,7 @@ class LMRerank(Recommender):
 
     name = "lm-rerank"
     reads_ratings = True
+    reads_history_text = True  # its scorer's prompt names the history items
     Config = RerankConfig
     config: RerankConfig
     scorer_: _LMRecommender
@@ -634,8 +636,19 @@ class LMRerank(Recommender):
                 out[q, finite] = base[q, finite] - base[q, finite].max() - 1.0
         return out
 
+    def _check_prompts(self, n: int, queries: int) -> None:
+        """Its scorer's ``max_prompts``, which it had ignored (top_n=5000: 3,364 prompts)."""
+        limit = self.scorer_.config.max_prompts
+        if n > limit:
+            raise ConfigError(
+                f"{self.name} would score {n} prompts ({queries} queries x up to top_n={self.config.top_n} "
+                f"items), over the scorer's max_prompts={limit}. Fix: a smaller top_n, fewer queries at "
+                "once, or raise scorer_config's max_prompts"
+            )
+
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         base, top = self.shortlist(batch)
+        self._check_prompts(int((top >= 0).sum()), len(batch))
         out = self._below(base, top)
         safe = np.where(top >= 0, top, 0)
         lm = self.scorer_.score_candidates(batch, safe)
@@ -652,6 +665,7 @@ class LMRerank(Recommender):
         below = self._below(base, top)
         out = np.take_along_axis(below, cand, axis=1)
         hit = np.array([[c in set(top[q].tolist()) for c in cand[q]] for q in range(len(cand))], dtype=bool)
+        self._check_prompts(int(hit.sum()), len(batch))
         for q in np.flatnonzero(hit.any(axis=1)).tolist():
             cols = np.flatnonzero(hit[q])
             out[q, cols] = self.scorer_.score_candidates(batch.rows(q, q + 1), cand[q : q + 1, cols])[0]

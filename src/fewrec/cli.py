@@ -444,8 +444,6 @@ def benchmark(
         )
     if baseline is not None and base is not None and chosen and base not in chosen:
         raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
-    if baseline is None and chosen and base not in chosen:  # (--seeds refused a list without it)
-        base = None
     own = _own_data(**_data_options(locals()))
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")

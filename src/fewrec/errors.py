@@ -13,6 +13,12 @@ def is_whole_number(value: Any) -> TypeGuard[Integral]:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
+def sqlite_busy(exc: BaseException) -> bool:
+    """Whether an SQLite error says another connection holds the lock ("database is locked",
+    "database is busy"): wait or retry, nothing to repair."""
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
 def with_fix(message: str, fix: str | None) -> str:
     """``message``, then (after a full stop where it has none) ``Fix: fix`` when there is one."""
     if not fix:

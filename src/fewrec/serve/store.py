@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, sqlite_busy
 from fewrec.serve.errors import UnavailableError
 
 log = logging.getLogger(__name__)
@@ -557,7 +557,7 @@ class StoreWriteError(UnavailableError):
     for longer than the timeout): the service answers 503."""
 
     def __init__(self, path: Path, exc: sqlite3.Error):
-        held = "locked" in str(exc) or "busy" in str(exc)
+        held = sqlite_busy(exc)
         super().__init__(
             f"the store {path} could not be written ({exc}), so nothing of this request was stored",
             fix="retry; another process was writing to the store (run one service process per store file)"

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.errors import ConfigError, DataError, FewrecError, sqlite_busy
 
 log = logging.getLogger(__name__)
 
@@ -482,7 +482,7 @@ class EmbeddingCache:
         return hashlib.sha256(f"{self.name}\0{text}".encode("utf-8", "surrogatepass")).digest()
 
     def _broken(self, exc: Exception) -> FewrecError:
-        if "locked" in str(exc) or "busy" in str(exc):  # (not a file to delete: one in use)
+        if sqlite_busy(exc):  # (not a file to delete: one in use)
             return FewrecError(
                 f"the embedding cache {self.path} is busy: another process has held its write lock "
                 f"for over a minute ({exc}). Fix: wait for that process, or point cache_dir / "
@@ -628,7 +628,7 @@ class EmbeddingCache:
                     raise
                 return have
             except sqlite3.OperationalError as exc:
-                busy = "locked" in str(exc) or "busy" in str(exc)
+                busy = sqlite_busy(exc)
                 if not busy or time.monotonic() > deadline:
                     raise
                 time.sleep(pause)

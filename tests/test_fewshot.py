@@ -1,5 +1,6 @@
 """The text models: content, few-shot heads with meta-learning, distillation, new items."""
 
+import dataclasses
 import time
 
 import numpy as np
@@ -226,6 +227,33 @@ def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
     ens = make_model("ensemble", components=readers, tune=False).fit(warm.train)
     with pytest.raises(ConfigError, match="cannot re-read"):
         ens.copy_for_update().update_items([item], info)
+
+
+def test_update_items_gives_a_rarely_rated_item_its_new_texts_neighbours(fewshot_pair, cold_user):
+    """An audit: a fitted item with fewer than 3 ratings has its text neighbours' item-item column,
+    and `update_items` kept the old text's neighbours: a film renamed into a Star Wars sequel was
+    scored for Star Wars fans by the item-item term as the film it had been. The column is now
+    the one a fit with the new text gives."""
+    meta, _ = fewshot_pair
+    train = cold_user.train
+    counts = np.bincount(train.interactions["item"], minlength=train.n_items)
+    j = int(np.flatnonzero((counts > 0) & (counts < 3))[0])
+    item = train.items.id(j)
+    info = pd.DataFrame({"title": ["Star Wars: Return of the Empire"], "year": ["1983"]})
+    info["genres"] = [["Action", "Adventure", "Romance", "Sci-Fi", "War"]]
+    model = meta.copy_for_update()
+    model.update_items([item], info)
+    renamed = train.item_info.copy()
+    renamed.loc[j, ["title", "year"]] = info.loc[0, ["title", "year"]]
+    renamed.at[j, "genres"] = info.at[0, "genres"]
+    data = dataclasses.replace(train, item_info=renamed)
+    fresh = make_model("fewshot", meta_steps=1).fit(data)
+    np.testing.assert_allclose(model.item_item_.base[:, j], fresh.item_item_.base[:, j], rtol=1e-4, atol=1e-6)
+    assert not np.allclose(meta.item_item_.base[:, j], fresh.item_item_.base[:, j])
+    others = np.delete(np.arange(train.n_items), j)
+    np.testing.assert_array_equal(model.item_item_.base[:, others], meta.item_item_.base[:, others])
+    fans = model.batch_from_queries([Query(items=["50", "172", "181"])]).implicit_history()
+    assert (fans @ model.item_item_.base)[0, j] > (fans @ meta.item_item_.base)[0, j]
 
 
 def test_update_items_checks_its_arguments_and_keeps_the_fields_not_given(fewshot_pair):

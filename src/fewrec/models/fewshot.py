@@ -198,6 +198,14 @@ class ItemItem:
         """A new instance with added items whose neighbours are ``idx`` weighted ``w``."""
         return ItemItem(self.base, sp.vstack([self.mix, self._mix_rows(idx, w)], format="csr"))
 
+    def with_columns(self, cols: np.ndarray, idx: np.ndarray, w: np.ndarray) -> ItemItem:
+        """A new instance where fitted items ``cols`` have the columns of their text neighbours
+        ``idx`` weighted ``w`` (as `text_neighbour_columns` gave them at the fit). Copies ``base``."""
+        base = self.base.copy()
+        for row, j in enumerate(cols):
+            base[:, j] = self.base[:, idx[row]] @ w[row].astype(base.dtype)
+        return ItemItem(base, self.mix)
+
     def replace(self, rows: np.ndarray, idx: np.ndarray, w: np.ndarray) -> ItemItem:
         """A new instance where added items ``rows`` (0 = the first added) have new neighbours."""
         n_extra, n0 = self.mix.shape
@@ -481,7 +489,8 @@ class FewShotRecommender(Recommender):
 
     def _update_items(self, idx: np.ndarray, info: pd.DataFrame) -> None:
         """Changed text: re-embed, recompute the items' representation rows (their teacher
-        factors, learned from interactions, stay) and the neighbours of added items."""
+        factors, learned from interactions, stay) and the item-item columns borrowed from text
+        neighbours (added items, and fitted ones with < 3 interactions)."""
 
         emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
         emb[idx] = encode_item_texts(self.texts_of(info), self.config, stacklevel=4)
@@ -497,15 +506,28 @@ class FewShotRecommender(Recommender):
         self.gram_ = self.gram_ - old.T @ old + new.T @ new
         if self.item_item_ is not None:
             n0 = self.item_item_.base.shape[0]
+            known = self._neighbour_pool(n0)
+            # fitted items with < 3 interactions have their text neighbours' columns (the fit's
+            # `text_neighbour_columns`): their new text has other neighbours
+            borrowed = idx[idx < n0][~known[idx[idx < n0]]]
+            if len(borrowed) and known.any():
+                self.item_item_ = self.item_item_.with_columns(
+                    borrowed, *text_neighbours(self.emb_, borrowed, known)
+                )
             added = idx[idx >= n0]
             if len(added):
                 self.item_item_ = self.item_item_.replace(added - n0, *self._added_item_neighbours(added, n0))
 
+    def _neighbour_pool(self, n0: int) -> np.ndarray:
+        """The items whose item-item columns others borrow: the fitted ones (the first ``n0``)
+        with >= 3 interactions."""
+        return np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
+
     def _added_item_neighbours(self, items: np.ndarray, n0: int) -> tuple[np.ndarray, np.ndarray]:
         """Item-item mix of items added after fitting (the item-item term was fitted on the first
-        ``n0``): their text neighbours among the fitted items with >= 3 interactions (none at
-        all: zero weights, no item-item term)."""
-        known = np.r_[self.counts_[:n0] >= 3, np.zeros(len(self.counts_) - n0, bool)]
+        ``n0``): their text neighbours among `_neighbour_pool` (none at all: zero weights, no
+        item-item term)."""
+        known = self._neighbour_pool(n0)
         if not known.any():
             return np.zeros((len(items), 1), np.int64), np.zeros((len(items), 1))
         return text_neighbours(self.emb_, items, known)

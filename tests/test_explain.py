@@ -429,3 +429,27 @@ def test_leave_one_out_rows_keep_the_full_querys_part(warm, fit_cached):
     low = sp.csr_matrix(np.array([[0.0, 1.0, 0.0] + [0.0] * (model.n_items - 3)], np.float32))
     batch = QueryBatch(np.array([-1]), h, disliked=low, sizes=np.array([8]))
     assert batch.likes_only().history_sizes().tolist() == [7] and batch.rows(0, 1).sizes.tolist() == [8]
+
+
+def test_leave_one_out_rows_of_a_dislike_keep_the_full_querys_likes(warm, fit_cached):
+    """The leave-one-out rows keep the full query's size; a component that reads likes only, in
+    an ensemble that reads ratings, took the row's dislikes off that size, so the row that left
+    a dislike out counted one like too many (and could use another part)."""
+    from fewrec.explain.reasons import history_contributions
+
+    ens = make_model("ensemble", components={"dlae": {}, "popularity": {}}, tune=False).fit(warm.train)
+    dlae = next(m for m in ens.models_ if m.name == "dlae")
+    seen = []
+    score_batch = dlae.score_batch
+
+    def spy(batch):
+        seen.append(batch.history_sizes().tolist())
+        return score_batch(batch)
+
+    dlae.score_batch = spy
+    q = Query(items=["50", "181", "172", "1", "200"], ratings=[5, 5, 5, 4, 1])  # one dislike
+    batch = ens.batch_from_queries([q])
+    assert batch.disliked is not None and batch.disliked.nnz == 1
+    hist, _ = history_contributions(ens, batch, 0, np.arange(10))
+    assert len(hist) == 5
+    assert seen and all(sizes == [4] * 6 + [0] for sizes in seen), seen  # (last: no history)

@@ -287,7 +287,11 @@ def _contributions(
         # and the switch, not the item, made the score's change
         sizes = np.diff(variants_batch.history.indptr)
         sizes[1 : n + 1] = sizes[0]
-        variants_batch = dataclasses.replace(variants_batch, sizes=sizes)
+        liked = None  # and for its components that read likes only, the full query's likes
+        if variants_batch.disliked is not None:
+            liked = np.diff(variants_batch.likes_only().history.indptr)
+            liked[1 : n + 1] = liked[0]
+        variants_batch = dataclasses.replace(variants_batch, sizes=sizes, liked_sizes=liked)
     if columns is None:
         full = model.score_batch(variants_batch).astype(np.float64)
     else:  # the others read as excluded (-inf in every row): left out of every median

@@ -461,6 +461,9 @@ class QueryBatch:
             (the ensemble's weights and re-rankers, kshot-ridge, dlae) choose it, in place of
             the items the query reveals (`history_sizes`): an explanation's leave-one-out rows
             keep the full query's, so that what an item adds is not the switch to another part.
+        liked_sizes: with ``sizes``, the size per query once its dislikes are out, for a model
+            that reads only likes (`likes_only`); without it, ``sizes`` less the dislikes the
+            row holds (a leave-one-out row that left a dislike out would count one too many).
     """
 
     users: np.ndarray
@@ -469,6 +472,7 @@ class QueryBatch:
     user_info: pd.DataFrame | None = None
     disliked: sp.csr_matrix | None = None
     sizes: np.ndarray | None = None
+    liked_sizes: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.users)
@@ -504,16 +508,25 @@ class QueryBatch:
         return h
 
     def rows(self, start: int, stop: int) -> QueryBatch:
-        """The queries ``start..stop-1`` as a batch of their own (``disliked`` None where they
-        have no dislike, as `dislike_mask` gives it)."""
-        low = None if self.disliked is None else self.disliked[start:stop]
+        """The queries ``start..stop-1`` as a batch of their own."""
+        return self.take(np.arange(start, min(stop, len(self))))
+
+    def take(self, rows: np.ndarray) -> QueryBatch:
+        """The queries ``rows`` as a batch of their own (``disliked`` None where they have no
+        dislike, as `dislike_mask` gives it)."""
+        low = None if self.disliked is None else self.disliked[rows]
+
+        def part(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else np.asarray(a)[rows]
+
         return QueryBatch(
-            self.users[start:stop],
-            self.history[start:stop],
-            None if self.texts is None else self.texts[start:stop],
-            None if self.user_info is None else self.user_info.iloc[start:stop],
+            np.asarray(self.users)[rows],
+            self.history[rows],
+            None if self.texts is None else [self.texts[r] for r in rows],
+            None if self.user_info is None else self.user_info.iloc[rows].reset_index(drop=True),
             low if low is not None and low.nnz else None,
-            None if self.sizes is None else np.asarray(self.sizes)[start:stop],
+            part(self.sizes),
+            part(self.liked_sizes),
         )
 
     def for_model(self, model: Recommender) -> QueryBatch:
@@ -529,10 +542,10 @@ class QueryBatch:
         history = self.history - self.history.multiply(self.disliked)
         history.eliminate_zeros()
         history = history.tocsr()
-        sizes = None
-        if self.sizes is not None:  # less the dislikes taken out of each row
+        sizes = self.liked_sizes
+        if self.sizes is not None and sizes is None:  # less the dislikes taken out of each row
             sizes = np.asarray(self.sizes) - (np.diff(self.history.indptr) - np.diff(history.indptr))
-        return dataclasses.replace(self, history=history, disliked=None, sizes=sizes)
+        return dataclasses.replace(self, history=history, disliked=None, sizes=sizes, liked_sizes=None)
 
 
 def dislike_mask(

@@ -761,7 +761,7 @@ class EnsembleRecommender(Recommender):
             return self._with_text(full, blend(w, lazy)).astype(np.float32)
         comps = [c() for c in lazy]  # the re-ranker reads every component's z-scores
         blended = blend(w, comps)
-        sub = _select(batch, rows)
+        sub = batch.take(rows)
         blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
         return self._with_text(full, blended).astype(np.float32)
 
@@ -771,7 +771,7 @@ class EnsembleRecommender(Recommender):
         rows = np.flatnonzero(~_no_text(batch))
         if not len(rows) or self.config.text_weight == 0:
             return blended
-        sub = _select(batch, rows)
+        sub = batch.take(rows)
         matches = [z for z in (m.text_match(sub) for m in self.models_ if m.reads_text) if z is not None]
         if not matches:
             return blended
@@ -880,18 +880,6 @@ def _first_items(state: FitState, n: int) -> FitState:
         items=Vocabulary(state.items.ids[:n]),
         train=state.train[:, :n],
         item_info=state.item_info.iloc[:n],
-    )
-
-
-def _select(batch: QueryBatch, rows: np.ndarray) -> QueryBatch:
-    """The queries ``rows`` of a batch."""
-    return QueryBatch(
-        np.asarray(batch.users)[rows],
-        batch.history[rows],
-        None if batch.texts is None else [batch.texts[r] for r in rows],
-        None if batch.user_info is None else batch.user_info.iloc[rows].reset_index(drop=True),
-        None if batch.disliked is None else batch.disliked[rows],
-        None if batch.sizes is None else np.asarray(batch.sizes)[rows],
     )
 
 

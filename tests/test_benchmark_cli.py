@@ -868,6 +868,9 @@ def test_merged_seeds_say_which_models_they_drop_and_gains_stop_at_minus_100(tmp
     table = markdown_table(merged)  # the ± cells are plain t-intervals, the gain's is corrected: said
     assert "Cells: mean ± the half-width of the 95% t-interval over the split seeds, not corrected" in table
     assert table.count("Cells: ") == 1
+    assert "gain interval of random reached below -100%" in table  # (it was clipped without a word)
+    both = combine_seeds([a, run_benchmark("warm", ["popularity"], seed=1)])
+    assert "below -100%" not in markdown_table(both)
     cold = run_benchmark("cold-item", ["random", "popularity"], progress=False)
     assert "no gains over popularity" in markdown_table(cold)
 

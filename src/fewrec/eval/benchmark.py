@@ -656,15 +656,17 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     # no gain where the baseline scores 0 on some seed (popularity on cold-item), as in `add_gains`
     if base is not None and not bool(np.all(base > 0)):
         no_gains = _no_gains(first["protocol"], str(baseline), str(head), scores_zero=True, seeds=True)
-    elif base is not None:
+    clipped: list[str] = []
+    if base is not None and bool(np.all(base > 0)):
         for m in models:
             per = np.array([r["models"][m][head] for r in runs]) / base - 1.0
             gain[m] = {"per_seed": per.tolist(), **_mean_ci(per)}
             if ratio is not None:
                 gain[m]["ci_corrected"] = _mean_ci(per, test_train_ratio=ratio)["ci"]
             for key in ("ci", "ci_corrected"):  # no gain is below -100% (a score below 0)
-                if gain[m].get(key) is not None:
-                    gain[m][key] = [max(gain[m][key][0], -1.0), gain[m][key][1]]
+                if gain[m].get(key) is not None and gain[m][key][0] < -1.0:
+                    gain[m][key] = [-1.0, gain[m][key][1]]
+                    clipped.append(m)
     settings = dict(first["settings"])
     if missing:
         settings["models_left_out_of_some_runs"] = missing
@@ -697,6 +699,12 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
         doc["configs"] = first["configs"]
     if no_gains:
         doc["no_gains"] = no_gains
+    if clipped:
+        doc["gain_clipped"] = (
+            f"a gain interval of {', '.join(dict.fromkeys(clipped))} reached below -100% (a score "
+            "below 0, which no model has: the seeds' gains are too few or too spread for a t-interval) "
+            "and is shown from -100%"
+        )
     return doc
 
 
@@ -931,8 +939,10 @@ def _seeds_table(result: dict[str, Any], metrics: Sequence[str]) -> str:
 
 
 def _notes(result: dict[str, Any]) -> str:
-    """The table's closing notes: why there is no gain column, how the K were revealed."""
-    notes = [result.get("no_gains"), result.get("settings", {}).get("reveal_note")]
+    """The table's closing notes: why there is no gain column (or where its interval is cut), how
+    the K were revealed."""
+    reveal = result.get("settings", {}).get("reveal_note")
+    notes = [result.get("no_gains"), result.get("gain_clipped"), reveal]
     return "".join(f"\n\nNote: {n}" for n in notes if n)
 
 

@@ -1608,3 +1608,50 @@ def test_an_ack_says_outdated_only_what_was_outdated_when_written(client, monkey
     # one that was outdated when written still says so
     late = {"user": "racer", "item": "50", "kind": "like", "timestamp": 1_000.0}
     assert "changes nothing" in client.post("/feedback", json=late, headers=AUTH).json()["notes"][0]
+
+
+def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it_is_stored(tmp_path):
+    """An audit: an item PUT without the catalogue's number field (price) had it filled with "",
+    which the model refused as no number: 503 "stored but could not add", advice to install the
+    text encoder, and at the next start that stored item kept every stored item out of the
+    model (one that had been recommendable became "no item"). A missing field is now missing, a
+    bad one is refused before it is stored, and a start adds the stored items one by one."""
+    from fewrec.data import load_interactions
+    from fewrec.serve.store import Store
+
+    rng = np.random.default_rng(0)
+    kinds = ["kitchen pan pot stove", "garden hose rake lawn"]
+    items = pd.DataFrame(
+        {
+            "item_id": [f"s{j}" for j in range(30)],
+            "title": [f"{kinds[j % 2]} {j}" for j in range(30)],
+            "price": rng.uniform(1, 50, 30).round(2),
+        }
+    )
+    rows = [
+        (f"u{u}", f"s{j}") for u in range(20) for j in rng.choice(np.arange(u % 2, 30, 2), 5, replace=False)
+    ]
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]), items)
+    path = saved_model("fewshot", data, **FAST_FEWSHOT)
+    db = tmp_path / "s.db"
+    app = create_app(path, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert (
+            c.put("/items/d", json={"title": "garden rake", "fields": {"price": 9}}, headers=AUTH).status_code
+            == 200
+        )
+        assert c.put("/items/e", json={"title": "kitchen stove"}, headers=AUTH).status_code == 200
+        assert c.get("/items/e").json()["recommendable"] is True
+        r = c.put("/items/f", json={"title": "a pot", "fields": {"price": "cheap"}}, headers=AUTH)
+        assert r.status_code == 422 and r.json()["field"] == "fields" and "'cheap'" in r.json()["message"]
+        assert c.get("/items/f").status_code == 404  # not stored
+    # an item stored with a field the model cannot take (written before this check, or for
+    # another model) waits; the others are added at the start
+    Store(db).upsert_items([ItemRecord("g", "a pan", None, {"price": "cheap"})])
+    app = create_app(path, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert c.get("/items/d").json()["recommendable"] is True
+        assert c.get("/items/e").json()["recommendable"] is True
+        assert c.get("/items/g").json()["recommendable"] is False
+        r = c.post("/feedback", json={"user": "u", "item": "g", "kind": "like"}, headers=AUTH)
+        assert "another service process" not in r.text

@@ -317,7 +317,7 @@ def _blank_like(column: pd.Series, n: int) -> pd.Series:
         return pd.Series([None] * n, dtype=object)
 
 
-def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
     """New items' fields in the catalogue's types, so that the two still save as one table:
     genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
     "2021" where years are text)."""
@@ -338,8 +338,10 @@ def _like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame
         elif not pd.api.types.is_numeric_dtype(catalogue[col]):
             info[col] = info[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
         else:
-            numbers = pd.to_numeric(info[col], errors="coerce")
-            bad = numbers.isna() & info[col].notna()
+            # a blank field is a missing one (the service fills a field a new item lacks with "")
+            given = info[col].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
+            numbers = pd.to_numeric(given, errors="coerce")
+            bad = numbers.isna() & given.notna()
             if bad.any():
                 raise DataError(
                     f"field {col!r} of the new items must be a number, got {info[col][bad].iloc[0]!r}",
@@ -1367,7 +1369,7 @@ class Recommender(ABC):
                     UserWarning,
                     stacklevel=2,
                 )
-        info = _like_catalogue(info, st.item_info)
+        info = like_catalogue(info, st.item_info)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)
         attributes = dict(self.__dict__)  # _add_items replaces arrays; it does not write into them
@@ -1442,7 +1444,7 @@ class Recommender(ABC):
         _warn_stray_fields(info, st.item_info, "updated item")
         # in the catalogue's types, as `add_items` gives them (genres "A|B" as a list: a string
         # among lists left the model unsaveable); only the fields given, the others keep theirs
-        info = _like_catalogue(info, st.item_info[[c for c in st.item_info.columns if c in info.columns]])
+        info = like_catalogue(info, st.item_info[[c for c in st.item_info.columns if c in info.columns]])
         item_info = st.item_info.copy()
         for col in info.columns:
             if col not in item_info.columns:  # a field the catalogue had not: empty elsewhere

@@ -19,6 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
-from fewrec.errors import FewrecError, Settings
+from fewrec.errors import DataError, FewrecError, Settings
 from fewrec.explain.reasons import (
     EXPLAIN_MAX_CELLS,
     EXPLAIN_MAX_HISTORY,
@@ -37,7 +38,15 @@ from fewrec.explain.reasons import (
     item_vectors,
     or_words,
 )
-from fewrec.models.base import DISLIKE_SHARE, Query, QueryBatch, Recommender, is_saved_model, load_model
+from fewrec.models.base import (
+    DISLIKE_SHARE,
+    Query,
+    QueryBatch,
+    Recommender,
+    is_saved_model,
+    like_catalogue,
+    load_model,
+)
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, value_key
@@ -370,12 +379,23 @@ class Engine:
         """Add text items to a private state's model (then its catalogue and index)."""
         model = st.model
         n_old = model.n_items
-        info = _info_frame(model, records)
         _vocabulary_first(model)
         try:
-            model.add_items([r.id for r in records], info)
+            model.add_items([r.id for r in records], _info_frame(model, records))
+        except DataError as exc:  # an item's fields: the others are added, it waits
+            if len(records) == 1:
+                st.pending[records[0].id] = records[0]
+                log.warning("item %r is stored but the model cannot add it: %s", records[0].id, exc)
+                raise UnavailableError(
+                    f"the item was stored but the model could not add it ({exc})", field="fields"
+                ) from exc
+            for r in records:  # (at a start or a swap, one bad item kept every stored one out)
+                with suppress(UnavailableError):
+                    self._add_to_model(st, [r])
+            return
         except Exception as exc:
             log.exception("could not add %d items to the model", len(records))
+            st.pending.update({r.id: r for r in records})
             raise UnavailableError(
                 f"the items were stored but the model could not add them ({exc})",
                 field="text",
@@ -424,6 +444,7 @@ class Engine:
             dup = next(i for i in ids if ids.count(i) > 1)
             raise InvalidError(f"item {dup!r} appears twice in one request", field="id")
         records = [ItemRecord(i, it.title, it.text, dict(it.fields)) for i, it in items]
+        self._check_fields(self._state.model, records)
         with self._items_lock:
             stored = self.store.upsert_items(records)
             st = self._state = self._apply_items(self._state, stored)
@@ -448,6 +469,19 @@ class Engine:
                         "its recommendations; put such words in text"
                     )
         return out
+
+    @staticmethod
+    def _check_fields(model: Recommender, records: Sequence[ItemRecord]) -> None:
+        """Refuse, before they are stored, items whose fields the model could not take (a
+        price of "cheap" for a number column): stored, they waited for a restart that failed too."""
+        if not (model.adds_items or model.updates_items):
+            return
+        for pos, r in enumerate(records):
+            try:
+                like_catalogue(_info_frame(model, [r]), model.fitted.item_info)
+            except DataError as exc:
+                where = f"items[{pos}]." if len(records) > 1 else ""
+                raise InvalidError(f"item {r.id!r}: {exc}", field=f"{where}fields") from None
 
     def delete_item(self, item_id: str) -> None:
         """Tombstone an item: it stays known but is never recommended. `NotFoundError` for an

@@ -503,14 +503,17 @@ def explain_recommendations(
             sentence = f"Because you {' and '.join(parts)}"
             # the genres the item shares with them (a bracket after the year's read as a second title)
             sentence += f"; it is {_and(attrs)} too" if attrs else ""
-            near = asks and bool(asked_genres) and not set(item_genres) & set(asked_genres)
+            # (an item without genres is not known to lack them: no "close to")
+            near = (
+                asks and bool(asked_genres) and bool(item_genres) and not set(item_genres) & set(asked_genres)
+            )
             told_part = "is close to what you told us you like" if near else text_part
             sentence += f", and it {told_part}." if told else "."
         elif told and asks:
             named = [g for g in item_genres if g in asked_genres]
             if named:
                 sentence = f"Matches what you told us you like ({', '.join(named)})."
-            elif asked_genres:
+            elif asked_genres and item_genres:  # (without genres it is not known to lack them)
                 sentence = f"Close to what you told us you like, though not {or_words(asked_genres)}."
             else:
                 sentence = "Matches what you told us you like."

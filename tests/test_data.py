@@ -174,6 +174,8 @@ def test_implicit_data_without_rating_or_time(tmp_path):
             r"line 2 has 4 fields, the lines before it 3 \(separator .::.\)",
         ),
         ("user_id,item_id\n1,\n", {}, r"'item_id' is empty at row 1"),
+        # (an ISO column with a blank cell was "must be a number or a date; row 2 has nan")
+        ("user_id,item_id,timestamp\n1,a,2024-01-02\n1,b,\n", {}, r"'timestamp' is empty at row 2 \(1 empty"),
     ],
 )
 def test_bad_interaction_files_name_row_column_and_fix(tmp_path, text, kwargs, pattern):

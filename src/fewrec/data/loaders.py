@@ -519,6 +519,9 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
         )
     if unread.any():
         parsed = parsed.fillna(_one_date_format(series[parsed.isna()], col, label))
+    blank = text.str.strip().fillna("").eq("").to_numpy()
+    if blank.any():  # ("must be a number or a date; row 6 has nan")
+        _no_nulls(pd.DataFrame({col: np.where(blank, None, "")}), col, label)
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])

@@ -79,6 +79,16 @@ def test_an_unknown_id_names_close_ones():
     with pytest.raises(DataError) as err:
         v.index(["Zardoz"], what="item")
     assert "did you mean" not in str(err.value)
+    # an id read as a number lost its zeros (an audit: 7 for "007" named nothing)
+    with pytest.raises(DataError, match=r"unknown item 7 .*; did you mean '007'\?"):
+        Vocabulary(["007", "010", "70"]).index([7], what="item")
+
+
+def test_interactions_naming_items_that_lost_their_zeros_say_so():
+    items = pd.DataFrame({"item_id": ["007", "008"], "title": ["A", "B"]})
+    inter = pd.DataFrame({"user_id": ["a", "b"], "item_id": [7, 8]})  # (a Parquet column of numbers)
+    with pytest.raises(DataError, match=r"item '7', .*the table has '007': ids written as numbers lose"):
+        load_interactions(inter, items)
 
 
 def _write(path, text, encoding="utf-8"):

@@ -108,11 +108,14 @@ class Vocabulary:
 
     def _near(self, key: str) -> str:
         """ "; did you mean ...?" naming up to three known ids close to ``key`` (ids that differ
-        in case or spacing, or by a typo), or ""."""
+        in case or spacing, by leading zeros, or by a typo), or ""."""
         if len(self) > 200_000:  # (a scan of every id; only when an error is raised)
             return ""
         folded = {k.casefold().strip(): k for k in reversed(self._ids)}
         near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
+        if key.strip().isdigit():  # 7 for "007": the same number (an id read as a number)
+            number = key.strip().lstrip("0")
+            near += [k for k in self._ids if k.isdigit() and k.lstrip("0") == number and k not in near][:3]
         near += [k for k in difflib.get_close_matches(key, self._ids, n=3, cutoff=0.8) if k not in near]
         return f"; did you mean {', '.join(map(repr, near[:3]))}?" if near else ""
 

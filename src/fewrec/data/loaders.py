@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
@@ -426,6 +427,21 @@ def _check_columns(cols: Columns) -> None:
         seen[name] = field
 
 
+def _zeros_lost(missing: str, ids: Sequence[str]) -> str:
+    """A hint when the table holds ``missing`` with leading zeros ("7" for "007"): a column
+    read as numbers loses them."""
+    if not missing.isdigit():
+        return ""
+    padded = next(
+        (i for i in ids if i.isdigit() and i != missing and i.lstrip("0") == missing.lstrip("0")), None
+    )
+    if padded is None:
+        return ""
+    return (
+        f"; the table has {padded!r}: ids written as numbers lose their leading zeros, so write them as text"
+    )
+
+
 def _no_nulls(frame: pd.DataFrame, col: str, label: str) -> None:
     bad = frame[col].isna().to_numpy()
     if bad.any():
@@ -521,7 +537,7 @@ def _timestamps(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
         parsed = parsed.fillna(_one_date_format(series[parsed.isna()], col, label))
     blank = text.str.strip().fillna("").eq("").to_numpy()
     if blank.any():  # ("must be a number or a date; row 6 has nan")
-        _no_nulls(pd.DataFrame({col: np.where(blank, None, "")}), col, label)
+        _no_nulls(pd.DataFrame({col: pd.Series(series.to_numpy()).where(~blank)}), col, label)
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
@@ -764,7 +780,7 @@ def load_interactions(
             row = int(np.flatnonzero(unknown)[0])
             raise DataError(
                 f"{_row(ilabel, row)} names item {item_ext[row]!r}, which is not in the item table "
-                f"({int(unknown.sum())} such rows)",
+                f"({int(unknown.sum())} such rows){_zeros_lost(str(item_ext[row]), item_vocab.ids)}",
                 source=ilabel,
                 fix="add the items to the item table or drop those interactions",
             )

@@ -256,6 +256,51 @@ def test_ranks_scored_minus_inf_are_never_hits(ml100k):
     assert rep.values["hr@20"] > 0.2
     # coverage counts the eligible (cold) items, not the catalogue: random lists show them all
     assert rep.values["coverage@10"] > 0.95
+    # a mask over the items is the same restriction (its coverage was 81.5: the mask's two
+    # values were counted as the eligible items)
+    mask = np.isin(np.arange(ml100k.n_items), split.cold_items)
+    assert evaluate_ranking(rnd, split.test, split.train, only_items=mask).values == rep.values | {
+        "score_seconds": pytest.approx(rep.values["score_seconds"], abs=10)
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "pattern"),
+    [
+        ({"only_items": np.array([-1, 3])}, r"only_items holds -1, not an item index"),
+        ({"only_items": np.array([], int)}, r"only_items must be item indices .* at least one"),
+        ({"only_items": ["50", "181"]}, r"model.fitted.items.index\(ids\)"),
+        ({"item_vectors": np.ones((10, 3))}, r"one row per item of the model \(1682\), got shape \(10, 3\)"),
+        ({"seed": "a"}, r"seed must be a whole number"),
+        ({"evalset": "split"}, r"evalset must be an EvalSet, got Split. Fix: give split.test"),
+        ({"train": "test"}, r"train must be a Dataset, got EvalSet"),
+    ],
+)
+def test_evaluate_ranking_names_what_it_was_given_wrong(ml100k, fit_cached, warm, kwargs, pattern):
+    """An audit: a Split for its test set was a raw TypeError, a negative index wrapped round to
+    the last items, a bad item_vectors an IndexError inside the diversity metric."""
+    from fewrec.errors import ArgumentError
+    from fewrec.eval.evaluate import evaluate_ranking
+
+    model = fit_cached("warm", warm, "popularity")
+    given = {"evalset": warm.test, "train": warm.train} | kwargs
+    given["evalset"] = warm if given["evalset"] == "split" else given["evalset"]
+    given["train"] = warm.test if given["train"] == "test" else given["train"]
+    with pytest.raises(ArgumentError, match=pattern):
+        evaluate_ranking(model, given.pop("evalset"), given.pop("train"), **given)
+
+
+def test_evaluation_takes_cut_offs_of_numpy_and_past_the_catalogue(fit_cached, warm):
+    """ks as a numpy array was "not a list"; a cut-off of 10**9 built 7 GB of NDCG discounts
+    (the process was killed): no rank past the catalogue counts."""
+    from fewrec.eval.evaluate import evaluate_ranking
+
+    model = fit_cached("warm", warm, "popularity")
+    few = evaluate_ranking(model, warm.test, warm.train, ks=np.array([10, 20]))
+    assert "ndcg@20" in few.values
+    whole = evaluate_ranking(model, warm.test, warm.train, ks=(10, 10**9))
+    catalogue = evaluate_ranking(model, warm.test, warm.train, ks=(10, model.n_items))
+    assert whole.values[f"ndcg@{10**9}"] == pytest.approx(catalogue.values[f"ndcg@{model.n_items}"])
 
 
 def test_reciprocal_rank_reads_nan_and_minus_inf_targets_as_not_recommended():

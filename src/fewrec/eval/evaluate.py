@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
-from fewrec.errors import ArgumentError, DataError
+from fewrec.errors import ArgumentError, DataError, is_whole_number
 from fewrec.eval import metrics as M
 from fewrec.models.base import QueryBatch, Recommender, dislike_mask
 
@@ -112,9 +113,52 @@ def check_not_trained_on(model: Recommender, evalset: EvalSet) -> None:
 
 
 def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
+    if isinstance(ks, np.ndarray | pd.Series | pd.Index) and ks.ndim == 1:  # (refused: "not a list")
+        ks = ks.tolist()
     if isinstance(ks, str) or not isinstance(ks, Sequence) or not ks:
         raise ArgumentError(f"ks must be a non-empty list of cut-offs, got {ks!r}", fix="ks=(10, 20)")
     return tuple(M.check_k(k, "each of ks") for k in ks)
+
+
+def _check_arguments(model: Any, evalset: Any, train: Any, item_vectors: Any, seed: Any) -> None:
+    """The objects `evaluate_ranking` is given, each of its kind (a Split for its test set was
+    a raw "object of type 'Split' has no len()")."""
+    if not isinstance(model, Recommender):
+        raise ArgumentError(f"model must be a fitted Recommender, got {type(model).__name__}")
+    for name, value, kind, fix in (
+        ("evalset", evalset, EvalSet, "give split.test (or split.valid)"),
+        ("train", train, Dataset, "give split.train, the data the model was fitted on"),
+    ):
+        if not isinstance(value, kind):
+            raise ArgumentError(
+                f"{name} must be {'an' if name == 'evalset' else 'a'} {kind.__name__}, "
+                f"got {type(value).__name__}",
+                fix=fix,
+            )
+    if item_vectors is not None and np.shape(item_vectors)[:1] != (model.n_items,):
+        raise ArgumentError(
+            f"item_vectors must have one row per item of the model ({model.n_items}), got shape "
+            f"{np.shape(item_vectors)}"
+        )
+    if not is_whole_number(seed) or seed < 0:
+        raise ArgumentError(f"seed must be a whole number >= 0, got {seed!r}")
+
+
+def _only_items(only_items: Any, n_items: int) -> np.ndarray:
+    """``only_items`` as sorted unique item indices: a boolean mask over the items or their
+    indices (a mask was read as the indices 0 and 1: coverage@10 of 81.5)."""
+    a = np.asarray(only_items)
+    if a.dtype == bool and a.shape == (n_items,):
+        a = np.flatnonzero(a)
+    if a.ndim != 1 or not len(a) or not np.issubdtype(a.dtype, np.integer):
+        raise ArgumentError(
+            "only_items must be item indices (whole numbers) or a mask over the items, at least one",
+            fix="give split.cold_items, or model.fitted.items.index(ids) for external ids",
+        )
+    if a.min() < 0 or a.max() >= n_items:
+        bad = a[(a < 0) | (a >= n_items)][0]
+        raise ArgumentError(f"only_items holds {bad}, not an item index (0 to {n_items - 1})")
+    return np.unique(a)
 
 
 def evaluate_ranking(
@@ -134,6 +178,7 @@ def evaluate_ranking(
 
     ``only_items`` restricts the ranking to those items (e.g. the cold items of cold-item).
     """
+    _check_arguments(model, evalset, train, item_vectors, seed)
     ks = _check_ks(ks)
     if not len(evalset):  # every metric would be the mean of nothing (NaN)
         raise DataError(
@@ -149,6 +194,7 @@ def evaluate_ranking(
     kmax = max(ks)
     keep = None
     if only_items is not None:
+        only_items = _only_items(only_items, model.n_items)
         keep = np.zeros(model.n_items, dtype=bool)
         keep[only_items] = True
     score_seconds = 0.0
@@ -199,7 +245,7 @@ def evaluate_ranking(
             continue
         report.values[key] = float(np.mean(vals))
         report.ci[key] = M.bootstrap_ci(vals, seed=seed)
-    eligible = model.n_items if only_items is None else len(np.unique(only_items))
+    eligible = model.n_items if only_items is None else len(only_items)
     report.values[f"coverage@{k0}"] = M.catalogue_coverage(top0, eligible, shown0)
     report.values["n_queries"] = float(len(evalset))
     report.values["score_seconds"] = score_seconds

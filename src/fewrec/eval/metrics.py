@@ -157,7 +157,8 @@ def ndcg_at_k(hits: np.ndarray, n_targets: np.ndarray, k: int) -> np.ndarray:
     """Binary-relevance NDCG@k per query; the ideal DCG uses min(n_targets, k) hits."""
     k = check_k(k)
     hits, n_targets = _check_hits(hits, n_targets)
-    disc = _discounts(k)
+    # no rank past the list or the most targets counts (k = 10**9 built 7 GB of discounts)
+    disc = _discounts(min(k, max(hits.shape[1], int(n_targets.max(initial=0)))))
     dcg = (hits[:, :k] * disc[: hits[:, :k].shape[1]]).sum(axis=1)
     ideal_cum = np.concatenate([[0.0], np.cumsum(disc)])
     idcg = ideal_cum[np.minimum(n_targets, k)]

@@ -722,3 +722,34 @@ def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):
     assert c.isna().all() and d.user_info.iloc[0]["job"] == "nurse"
     pop = make_model("popularity", segment_by="auto").fit(d)
     assert len(pop.recommend(Query(user="c"), k=2)) >= 1
+
+
+def test_missing_values_inside_genre_lists_are_no_genres():
+    """An audit: a genres list holding None, NaN or NA gave genres named "None", "nan" and "<NA>"
+    (an explanation said "it is None too"); so did new items' lists."""
+    from fewrec.models import Query, make_model
+
+    items = pd.DataFrame(
+        {
+            "item_id": list("abcdef"),
+            "title": ["Alpha", "Beta", "Gamma", "Delta", "Eps", "Zeta"],
+            "genres": [
+                ["Drama", None],
+                ["Comedy", None],
+                ["Drama"],
+                ["Comedy", np.nan],
+                ["Drama", pd.NA],
+                "[]",
+            ][:6],
+        }
+    )
+    inter = pd.DataFrame({"user_id": list("11223344"), "item_id": list("abadbdce")})
+    data = load_interactions(inter, items=items)
+    assert data.item_info["genres"].tolist() == [["Drama"], ["Comedy"], ["Drama"], ["Comedy"], ["Drama"], []]
+    model = make_model("itemknn").fit(data)
+    reasons = model.recommend(Query(items=["a"]), k=3, explain=True)["reason"]
+    assert not any("None" in r for r in reasons), reasons.tolist()
+    from fewrec.models.base import like_catalogue
+
+    new = like_catalogue(pd.DataFrame({"title": ["Eta"], "genres": [["Sci-Fi", None, " "]]}), data.item_info)
+    assert new["genres"].iloc[0] == ["Sci-Fi"]  # (the new items' rows, as add_items reads them)

@@ -8,6 +8,7 @@ points for the same letters (``"café"`` typed on one system, decomposed on anot
 
 from __future__ import annotations
 
+import ast
 import difflib
 import hashlib
 import json
@@ -512,6 +513,35 @@ def user_info_rows(user_info: pd.DataFrame, users: np.ndarray) -> pd.DataFrame |
     if not len(user_info.columns):
         return None
     return user_info.iloc[users].reset_index(drop=True)
+
+
+def _no_value(value: Any) -> bool:
+    """None, pandas' NA, a float NaN or blank text: no genre."""
+    return (
+        value is None
+        or value is pd.NA
+        or (isinstance(value, float) and np.isnan(value))
+        or (isinstance(value, str) and not value.strip())
+    )
+
+
+def genre_list(value: Any, sep: str = "|") -> list[str]:
+    """A genres cell as a list of names: a list (its missing or blank entries left out: they were
+    genres named "None" and "nan"), a list as pandas' ``to_csv`` writes it, or text split on
+    ``sep``."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return [str(v).strip() for v in value if not _no_value(v)]
+    if _no_value(value):
+        return []
+    text = str(value).strip()
+    if text.startswith("[") and text.endswith("]"):  # a list as pandas' to_csv writes it
+        try:
+            parsed = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            parsed = None
+        if isinstance(parsed, list):
+            return genre_list(parsed)
+    return [g.strip() for g in text.split(sep) if g.strip()]
 
 
 def item_texts(

@@ -6,7 +6,6 @@ column, and the fix; nothing is dropped silently.
 
 from __future__ import annotations
 
-import ast
 import csv
 import logging
 import os
@@ -20,7 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, item_texts, keep_latest, unix_seconds
+from fewrec.data.dataset import Dataset, Vocabulary, genre_list, item_texts, keep_latest, unix_seconds
 from fewrec.errors import DataError, Settings
 
 log = logging.getLogger(__name__)
@@ -774,7 +773,7 @@ def load_interactions(
                         r"\{" + re.escape(column) + r"([}!:])", "{" + field + r"\1", item_template
                     )
             if field == "genres":
-                item_info["genres"] = item_info["genres"].map(lambda g: _genre_list(g, cols.genre_sep))
+                item_info["genres"] = item_info["genres"].map(lambda g: genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
@@ -878,19 +877,3 @@ def _warn_unread(inter: pd.DataFrame, cols: Columns, label: str, has_rating: boo
             cols.timestamp,
             unread,
         )
-
-
-def _genre_list(value: object, sep: str) -> list[str]:
-    if isinstance(value, list | tuple | np.ndarray):
-        return [str(v) for v in value]
-    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-        return []
-    text = str(value).strip()
-    if text.startswith("[") and text.endswith("]"):  # a list as pandas' to_csv writes it
-        try:
-            parsed = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            parsed = None
-        if isinstance(parsed, list):
-            return [str(g).strip() for g in parsed if str(g).strip()]
-    return [g.strip() for g in text.split(sep) if g.strip()]

@@ -50,7 +50,15 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field, ValidationError
 
-from fewrec.data.dataset import Dataset, Vocabulary, field_levels, field_text, item_texts, side_info_levels
+from fewrec.data.dataset import (
+    Dataset,
+    Vocabulary,
+    field_levels,
+    field_text,
+    genre_list,
+    item_texts,
+    side_info_levels,
+)
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -332,7 +340,7 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
                 info[col] = _blank_like(catalogue[col], len(info))
             continue
         if listy or col == "genres":
-            info[col] = info[col].map(_as_list)
+            info[col] = info[col].map(genre_list)
         elif pd.api.types.is_datetime64_any_dtype(catalogue[col]):  # as text, the table could not save
             info[col] = _like_dates(info[col], catalogue[col], col)
         elif not pd.api.types.is_numeric_dtype(catalogue[col]):
@@ -392,21 +400,13 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
 def _reads_as_genres(column: pd.Series, genres: pd.Series) -> bool:
     """Whether a field holds the catalogue's genres under the name the user's own data gave
     them (the catalogue calls its genre column "genres", whatever its source called it)."""
-    known = {g.casefold() for v in genres for g in _as_list(v)}
-    return any(g.casefold() in known for v in column for g in _as_list(v))
+    known = {g.casefold() for v in genres for g in genre_list(v)}
+    return any(g.casefold() in known for v in column for g in genre_list(v))
 
 
 def _all_blank(row: pd.Series) -> bool:
     """Whether every field of an item's row is missing, empty or whitespace."""
     return all(not field_text(v).strip() for v in row.to_numpy())
-
-
-def _as_list(value: Any) -> list[str]:
-    if isinstance(value, list | tuple | np.ndarray):
-        return [str(v) for v in value]
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return []
-    return [g.strip() for g in str(value).split("|") if g.strip()]
 
 
 def _id_list(ids: Any, what: str, example: str) -> list[str | int]:

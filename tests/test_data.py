@@ -753,3 +753,21 @@ def test_missing_values_inside_genre_lists_are_no_genres():
 
     new = like_catalogue(pd.DataFrame({"title": ["Eta"], "genres": [["Sci-Fi", None, " "]]}), data.item_info)
     assert new["genres"].iloc[0] == ["Sci-Fi"]  # (the new items' rows, as add_items reads them)
+
+
+def test_paths_starting_with_a_tilde_are_the_home_folders(tmp_path, monkeypatch):
+    """An audit: pandas writes "~/inter.csv" to the home folder, which load_interactions then
+    could not find; a model saved to "~/models/pop" went to a folder named "~" here."""
+    from fewrec.models import load_model, make_model
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "home").mkdir()
+    pd.DataFrame({"user_id": ["a", "a", "b"], "item_id": ["x", "y", "x"]}).to_csv("~/inter.csv", index=False)
+    data = load_interactions("~/inter.csv")
+    model = make_model("popularity").fit(data)
+    model.save("~/models/pop")
+    assert (tmp_path / "home/models/pop").is_dir() and not (tmp_path / "~").exists()
+    assert load_model("~/models/pop").n_items == 2
+    data.save("~/data")
+    assert (tmp_path / "home/data").is_dir() and type(data).load("~/data").n_items == 2

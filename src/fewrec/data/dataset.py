@@ -309,7 +309,7 @@ class Dataset:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> None:
         """Save as a directory of Parquet + JSON files (no pickle)."""
-        path = Path(path)
+        path = Path(path).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         self.interactions.to_parquet(path / "interactions.parquet", index=False)
         self.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
@@ -327,7 +327,7 @@ class Dataset:
     def load(cls, path: str | Path) -> Dataset:
         """Load a dataset saved with `save`; a `DataError` when ``path`` holds no
         ``dataset.json``."""
-        path = Path(path)
+        path = Path(path).expanduser()
         if not (path / "dataset.json").exists():
             raise DataError("not a saved fewrec dataset (no dataset.json)", source=str(path))
         meta = json.loads((path / "dataset.json").read_text())

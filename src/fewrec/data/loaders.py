@@ -122,7 +122,7 @@ def read_table(
             fix="pd.DataFrame(rows) makes a DataFrame of a list of dicts",
         )
     else:
-        path = Path(source)
+        path = Path(source).expanduser()  # (pandas writes "~/x.csv" to the home folder)
         label = str(path)
         if not path.exists():
             raise DataError("file not found", source=label, fix="check the path")

@@ -949,7 +949,7 @@ def _notes(result: dict[str, Any]) -> str:
 def check_result_path(path: str | Path) -> Path:
     """``path`` as a `Path`, refused if it ends in .md (its own table would overwrite the JSON);
     the CLI calls this before a run, so that a long run is not lost at the end."""
-    path = Path(path)
+    path = Path(path).expanduser()
     if path.suffix.lower() == ".md":
         raise ConfigError(
             f"{path}: give the JSON path ({path.with_suffix('.json')}); the .md table is written "

@@ -1694,7 +1694,7 @@ def _model_path(path: str | Path) -> Path:
     was a raw "embedded null byte" from deep in a save or a load)."""
     if not isinstance(path, str | os.PathLike):
         raise ArgumentError(f"a model's path is a str or a Path, got {type(path).__name__}")
-    path = Path(path)
+    path = Path(path).expanduser()  # ("~/models" was a folder named "~" here)
     if "\x00" in str(path):
         raise ArgumentError(f"the path {str(path)!r} holds a NUL byte, which no file name can")
     return path

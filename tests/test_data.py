@@ -740,7 +740,7 @@ def test_missing_values_inside_genre_lists_are_no_genres():
                 ["Comedy", np.nan],
                 ["Drama", pd.NA],
                 "[]",
-            ][:6],
+            ],
         }
     )
     inter = pd.DataFrame({"user_id": list("11223344"), "item_id": list("abadbdce")})

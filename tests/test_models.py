@@ -1404,3 +1404,18 @@ def test_a_known_users_low_training_ratings_never_come_back(models, warm):
         assert back in set(raised["item"]), name
     with pytest.raises(ArgumentError, match="Query.items is a set"):  # ratings paired by position
         Query(items={"50", "181"}, ratings=[5, 1])
+
+
+def test_lists_and_scores_have_one_type_whether_empty_or_not(fit_cached, warm):
+    """An audit: an empty list's columns were all float64 (a concat of per-user lists changed
+    the item ids' type), and `score` gave float32 for the catalogue but float64 for items."""
+    import warnings
+
+    model = fit_cached("warm", warm, "popularity")
+    full = model.recommend(Query(items=["50", "181"]), k=3, explain=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (the list is empty: said)
+        empty = model.recommend(Query(items=["50", "181"]), k=3, candidates=["50"], explain=True)
+    assert len(full) == 3 and len(empty) == 0
+    assert full.dtypes.to_dict() == empty.dtypes.to_dict()
+    assert model.score(Query(items=["50"])).dtype == model.score(Query(items=["50"]), items=["1"]).dtype

@@ -1151,7 +1151,7 @@ class Recommender(ABC):
         scores = self._scores(batch)
         if items is None:
             ids = st.items.ids
-            return [pd.Series(row, index=ids, name="score") for row in scores]
+            return [pd.Series(row, index=ids, name="score", dtype=np.float64) for row in scores]
         ids = [str(i) for i in items]
         idx = st.items.lookup(ids)
         out = []
@@ -1279,7 +1279,13 @@ class Recommender(ABC):
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
             top = top[np.isfinite(row[top])]
-            frame = pd.DataFrame({"item": st.items.to_external(top), "score": row[top]})
+            # (typed: an empty list's columns were float64, so a concat of lists changed types)
+            frame = pd.DataFrame(
+                {
+                    "item": pd.Series(st.items.to_external(top), dtype="str"),
+                    "score": pd.Series(row[top], dtype=np.float64),
+                }
+            )
             if explain:
                 only = top if self.explains_candidates_only else None  # (the k shown)
                 # a long history is read through its items nearest the list, as the service does
@@ -1290,8 +1296,8 @@ class Recommender(ABC):
                     self, batch, q, top, recent=[int(i) for i in recent if i >= 0], vectors=vectors
                 )
                 reasons = explaining.explain_recommendations(self, one, 0, top, columns=only)
-                frame["reason"] = [r.text for r in reasons]
-                frame["because"] = [[i for i, _ in r.because] for r in reasons]
+                frame["reason"] = pd.Series([r.text for r in reasons], dtype="str")
+                frame["because"] = pd.Series([[i for i, _ in r.because] for r in reasons], dtype=object)
             out.append(frame)
         # k of all there are asks for all not seen, disliked or unscored: fewer is no news, unless
         # none is left of the candidates named (an empty frame came back without a word)

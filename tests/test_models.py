@@ -1419,3 +1419,16 @@ def test_lists_and_scores_have_one_type_whether_empty_or_not(fit_cached, warm):
     assert len(full) == 3 and len(empty) == 0
     assert full.dtypes.to_dict() == empty.dtypes.to_dict()
     assert model.score(Query(items=["50"])).dtype == model.score(Query(items=["50"]), items=["1"]).dtype
+
+
+def test_queries_take_pandas_columns(fit_cached, warm):
+    """An audit: Query(items=df.item, ratings=df.rating) took the items but refused the ratings
+    ("must be a list of numbers"), and recommend_many refused a Series of queries."""
+    model = fit_cached("warm", warm, "popularity")
+    df = pd.DataFrame({"item": ["50", "181"], "rating": [5, 1]})
+    from_columns = Query(items=df["item"], ratings=df["rating"])
+    assert from_columns.ratings == [5.0, 1.0]
+    plain = Query(items=["50", "181"], ratings=[5, 1])
+    lists = model.recommend_many(pd.Series([from_columns, Query(user="1")]), k=3)
+    pd.testing.assert_frame_equal(lists[0], model.recommend(plain, k=3))
+    assert len(lists) == 2

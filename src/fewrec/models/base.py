@@ -249,6 +249,8 @@ class Query:
                 fix="a list in the ratings' order: Query(items=['50', '181'], ratings=[5, 1])",
             )
         if self.ratings is not None:
+            if isinstance(self.ratings, pd.Series | pd.Index):  # Query(items=df.item, ratings=df.rating)
+                self.ratings = self.ratings.tolist()
             if isinstance(self.ratings, str | bytes) or not isinstance(self.ratings, Sequence | np.ndarray):
                 raise ArgumentError(
                     f"Query.ratings must be a list of numbers, one per item, got {self.ratings!r}",
@@ -435,6 +437,8 @@ def _check_queries(queries: Any) -> list[Query]:
         raise ArgumentError(
             "recommend_many/score_many take a list of queries", fix="[Query(...)] or recommend(query)"
         )
+    if isinstance(queries, pd.Series | np.ndarray) and queries.ndim == 1:  # df.apply(make_query, axis=1)
+        queries = queries.tolist()
     if isinstance(queries, str | bytes | dict) or not isinstance(queries, Sequence):
         raise ArgumentError(f"expected a list of Query objects, got {type(queries).__name__}")
     for q in queries:

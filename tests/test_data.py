@@ -211,8 +211,12 @@ def test_a_row_is_named_with_its_file_line_when_they_differ(tmp_path):
         DataError, match=r"must be numeric; row 2 has 'lots'"
     ):  # no line: csv reads one-character separators
         load_interactions(ml1m, sep="::")
-    with pytest.raises(DataError, match=r"must be numeric; row 2 has 'lots'"):
+    # a DataFrame's row by its position (df.iloc), and by its index label where that differs
+    with pytest.raises(DataError, match=r"must be numeric; position 1 \(df.iloc\[1\]\) has 'lots'"):
         load_interactions(pd.DataFrame({"user_id": ["1", "2"], "item_id": ["a", "b"], "rating": [5, "lots"]}))
+    labelled = pd.DataFrame({"user_id": ["1", "2"], "item_id": ["a", None]}, index=[100, 300])
+    with pytest.raises(DataError, match=r"'item_id' is empty at index 300 \(position 1\)"):
+        load_interactions(labelled)
 
 
 def test_ratings_with_a_decimal_comma_are_read(tmp_path):
@@ -321,10 +325,12 @@ def test_dates_read_one_way_per_column_and_seconds_as_text_or_milliseconds(tmp_p
         mixed = pd.DataFrame(
             {"user_id": [0, 1, 2], "item_id": [0, 1, 2], "timestamp": ["2024-05-01", "2024-06-01", typo]}
         )
-        with pytest.raises(DataError, match=f"has ISO dates .*row 3 has '{typo}', which is not one"):
+        at = r"position 2 \(df.iloc\[2\]\)"
+        with pytest.raises(DataError, match=rf"has ISO dates .*{at} has '{typo}', which is not one"):
             load_interactions(mixed)
     mixed = mixed.assign(timestamp=["2024-05-01", "Jan 5 2024", ""])  # another format; a blank
-    with pytest.raises(DataError, match="row 2 has 'Jan 5 2024', another format: a column is read in one"):
+    other = r"position 1 \(df.iloc\[1\]\) has 'Jan 5 2024', another format: a column is read in one"
+    with pytest.raises(DataError, match=other):
         load_interactions(mixed)
 
 
@@ -659,9 +665,9 @@ def test_ids_and_tables_that_are_no_ids_or_tables_are_refused():
     frame = pd.DataFrame({"user_id": [1, 2], "item_id": ["a", "b"]})
     with pytest.raises(DataError, match="item table must be a DataFrame"):
         load_interactions(frame, items=["a", "b"])
-    with pytest.raises(DataError, match="column 'item_id' has an empty id at row 1"):
+    with pytest.raises(DataError, match="column 'item_id' has an empty id at position 0 \\(df.iloc"):
         load_interactions(pd.DataFrame({"user_id": [1, 2], "item_id": ["", "x"]}))
-    with pytest.raises(DataError, match="holds a list at row 1, not one id"):
+    with pytest.raises(DataError, match=r"holds a list at position 0 \(df.iloc\[0\]\), not one id"):
         load_interactions(pd.DataFrame({"user_id": [1, 2], "item_id": [[1, 2], [3]]}))
 
 

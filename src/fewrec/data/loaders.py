@@ -11,6 +11,7 @@ import logging
 import os
 import re
 import warnings
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TypeAlias
@@ -105,6 +106,7 @@ def read_table(
     if isinstance(source, pd.DataFrame):
         label = f"<{what} DataFrame>"
         frame = source.copy()
+        _FRAME_INDEX[label] = source.index
     elif callable(convert := getattr(source, "to_pandas", None)):  # a polars DataFrame, a pyarrow Table
         label = f"<{what} {type(source).__name__}>"
         try:
@@ -243,12 +245,20 @@ def _no_repeated_columns(names: list, label: str, where: str = "") -> None:
 #: How each plain text file read was read (its label -> separator, encoding), so that an error
 #: can name the file line of a row (`_row`)
 _TEXT_READ: dict[str, tuple[str, str]] = {}
+_FRAME_INDEX: weakref.WeakValueDictionary[str, pd.Index] = weakref.WeakValueDictionary()
+"""The index of the DataFrame last read under each label, while the caller holds it: a row is
+named by it (by "row 3", the third, a user read df.loc[3] or df.iloc[3], neither the row)."""
 
 
 def _row(label: str, row: int) -> str:
     """ "row N" of a table (1-based, the header not counted), with its line in the file when that
     is not line N + 1: pandas skips blank lines, and a quoted cell may hold line breaks."""
     name = f"row {row + 1}"
+    index = _FRAME_INDEX.get(label)
+    if index is not None and row < len(index):  # a DataFrame's row: its position and index label
+        plain = isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1
+        at = index[row].item() if isinstance(index[row], np.generic) else index[row]
+        return f"position {row} (df.iloc[{row}])" if plain else f"index {at!r} (position {row})"
     how = _TEXT_READ.get(label)
     if how is None:
         return name

@@ -1046,7 +1046,7 @@ def test_a_model_class_loads_only_its_own_models(tmp_path):
     from fewrec.models.base import Recommender, load_model
 
     path = _tiny_popularity().save(tmp_path / "m")
-    with pytest.raises(FewrecError, match=r"m holds a popularity model \(PopularityRecommender\), not ease "):
+    with pytest.raises(FewrecError, match=r"the model 'popularity' \(PopularityRecommender\), not ease "):
         MODELS["ease"].load(path)
     with pytest.raises(FewrecError, match=r"Fix: load it with fewrec.load_model\(path\) or Recommender.load"):
         MODELS["ease"].load(path)

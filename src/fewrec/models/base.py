@@ -1579,7 +1579,7 @@ class Recommender(ABC):
         another model is an error, not that other model)."""
         model = _load_model(path, None if cls is Recommender else cls)
         if not isinstance(model, cls):  # (a model of another class was refused before its files were read)
-            raise FewrecError(f"{path} holds a {model.name} model, not a {cls.__name__}")
+            raise FewrecError(f"{path} holds the model {model.name!r}, not a {cls.__name__}")
         return model
 
 
@@ -1862,7 +1862,7 @@ def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] 
         wanted = getattr(expected, "name", None)
         raise FewrecError(
             with_fix(
-                f"{path} holds a {name} model ({MODELS[name].__name__}), not "
+                f"{path} holds the model {name!r} ({MODELS[name].__name__}), not "
                 + (f"{wanted} ({expected.__name__})" if wanted else expected.__name__),
                 "load it with fewrec.load_model(path) or Recommender.load(path), which load a "
                 "model of any type",

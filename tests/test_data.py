@@ -777,3 +777,26 @@ def test_paths_starting_with_a_tilde_are_the_home_folders(tmp_path, monkeypatch)
     assert load_model("~/models/pop").n_items == 2
     data.save("~/data")
     assert (tmp_path / "home/data").is_dir() and type(data).load("~/data").n_items == 2
+
+
+def test_a_few_ratings_far_outside_the_scale_are_warned_of(recwarn):
+    """An audit: one 50 among 1-5 stars made 50 the top rating, so every 1-2 star rating of a
+    query read as a like, without a word; a -3 was taken as well. Play counts, whose values
+    have no small scale, are not warned of."""
+    rng = np.random.default_rng(0)
+    n = 500
+    stars = pd.DataFrame({"user_id": rng.integers(0, 50, n), "item_id": rng.integers(0, 80, n)})
+    stars["rating"] = rng.integers(1, 6, n)
+    load_interactions(stars)
+    assert not [w for w in recwarn if "far outside" in str(w.message)]
+    typo = stars.copy()
+    typo.loc[7, "rating"] = 50
+    typo.loc[9, "rating"] = -3
+    with pytest.warns(
+        UserWarning, match=r"a scale of 1 to 5, but 2 rows lie far outside it \(position 7 .* has 50\)"
+    ):
+        load_interactions(typo)
+    plays = stars.assign(rating=rng.zipf(1.5, n))  # counts: a long tail, no scale
+    recwarn.clear()
+    load_interactions(plays)
+    assert not [w for w in recwarn if "far outside" in str(w.message)]

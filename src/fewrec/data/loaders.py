@@ -501,6 +501,31 @@ def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     return values.to_numpy()
 
 
+def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
+    """Warn of a few ratings far outside a small scale (a 50 or a -3 among 1-5 stars): the top
+    rating sets what a like is (and a dislike, at or below 60% of it), so one typo of 50 made
+    every 1-2 star rating a like, without a word."""
+    if len(values) < 100:  # too few to tell a scale from its strays
+        return
+    lo, hi = np.quantile(values, [0.001, 0.999])
+    levels = np.unique(values[(values >= lo) & (values <= hi)])
+    if len(levels) < 2 or len(levels) > 11:  # counts and scores have no small scale
+        return
+    span = float(levels[-1] - levels[0])
+    far = np.flatnonzero((values > levels[-1] + span / 2) | (values < levels[0] - span / 2))
+    if not len(far):
+        return
+    row = int(far[0])
+    warnings.warn(
+        f"{label}: column {col!r} reads as a scale of {levels[0]:g} to {levels[-1]:g}, but "
+        f"{len(far)} rows lie far outside it ({_row(label, row)} has {values[row]:g}): typos? The top "
+        "rating sets what counts as a like, and a rating at or below 60% of it as a dislike; "
+        "correct or drop those rows",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 #: Unix seconds beyond this (the year 5138) are milliseconds or smaller units.
 MAX_UNIX_SECONDS = 1e11
 
@@ -733,6 +758,8 @@ def load_interactions(
         if rating_col is not None
         else np.ones(len(inter), np.float32)
     )
+    if rating_col is not None:
+        _warn_stray_ratings(ratings, rating_col, ilabel)
     times = _timestamps(inter, time_col, ilabel) if time_col is not None else np.arange(len(inter))
     user_ext = _id_strings(inter[cols.user], ilabel).to_numpy()
     item_ext = _id_strings(inter[cols.item], ilabel).to_numpy()

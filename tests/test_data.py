@@ -800,3 +800,16 @@ def test_a_few_ratings_far_outside_the_scale_are_warned_of(recwarn):
     recwarn.clear()
     load_interactions(plays)
     assert not [w for w in recwarn if "far outside" in str(w.message)]
+
+
+def test_html_character_references_in_item_text_are_read_as_characters():
+    """An audit: a shop export's "Tom &amp; Jerry&#39;s" showed so in lists and reasons, the
+    encoder read the entity text, and --title "Tom & Jerry's" found nothing."""
+    items = pd.DataFrame(
+        {"item_id": ["a", "b", "c"], "title": ["Tom &amp; Jerry&#39;s Fantasy", "Plain", "R&D ; x"]}
+    )
+    inter = pd.DataFrame({"user_id": ["u", "v", "u"], "item_id": ["a", "b", "c"]})
+    with pytest.warns(UserWarning, match=r"references \(&amp;, &#39;\) in 1 cell of 'title' are read as"):
+        data = load_interactions(inter, items)
+    assert data.item_info["title"].tolist() == ["Tom & Jerry's Fantasy", "Plain", "R&D ; x"]
+    assert items["title"][0] == "Tom &amp; Jerry&#39;s Fantasy"  # the caller's table is left as it was

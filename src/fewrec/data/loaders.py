@@ -7,6 +7,7 @@ column, and the fix; nothing is dropped silently.
 from __future__ import annotations
 
 import csv
+import html
 import logging
 import os
 import re
@@ -501,6 +502,33 @@ def _numeric(frame: pd.DataFrame, col: str, label: str) -> np.ndarray:
     return values.to_numpy()
 
 
+#: An HTML character reference: &amp; &#39; &#x27; (a web shop's export of its titles).
+HTML_ENTITY = re.compile(r"&(?:#\d{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]{1,30});")
+
+
+def _unescape_html(table: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The item table with HTML character references in its text read as the characters they
+    stand for ("Tom &amp; Jerry" showed so in lists and reasons, and --title "Tom & Jerry"
+    found nothing), with a warning naming the columns."""
+    changed: dict[str, int] = {}
+    for col in table.columns:
+        if not (pd.api.types.is_object_dtype(table[col]) or pd.api.types.is_string_dtype(table[col])):
+            continue
+        has = np.array([isinstance(v, str) and HTML_ENTITY.search(v) is not None for v in table[col]], bool)
+        if has.any():
+            table.loc[has, col] = table.loc[has, col].map(html.unescape)
+            changed[str(col)] = int(has.sum())
+    if changed:
+        where = ", ".join(f"{n} {'cell' if n == 1 else 'cells'} of {c!r}" for c, n in changed.items())
+        warnings.warn(
+            f"{label}: the HTML character references (&amp;, &#39;) in {where} are read as the "
+            "characters they stand for",
+            UserWarning,
+            stacklevel=3,
+        )
+    return table
+
+
 def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
     """Warn of a few ratings far outside a small scale (a 50 or a -3 among 1-5 stars): the top
     rating sets what a like is (and a dislike, at or below 60% of it), so one typo of 50 made
@@ -786,7 +814,7 @@ def load_interactions(
                 columns_of[field] = next(
                     (b for b, a in zip(before, body.columns, strict=True) if b != a), chosen
                 )
-        item_info = body.reset_index(drop=True)
+        item_info = _unescape_html(body.reset_index(drop=True), tlabel)
         if "title" not in columns_of and cols.title == "title" and len(body.columns):
             log.warning(  # ("name" was read as text, and --title then found no item, unexplained)
                 "%s: no 'title' column (columns %s): lists and reasons name items by id, and a "

@@ -1617,6 +1617,7 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
     model (one that had been recommendable became "no item"). A missing field is now missing, a
     bad one is refused before it is stored, and a start adds the stored items one by one."""
     from fewrec.data import load_interactions
+    from fewrec.models import load_model
     from fewrec.serve.store import Store
 
     rng = np.random.default_rng(0)
@@ -1626,6 +1627,8 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
             "item_id": [f"s{j}" for j in range(30)],
             "title": [f"{kinds[j % 2]} {j}" for j in range(30)],
             "price": rng.uniform(1, 50, 30).round(2),
+            "in_stock": rng.random(30) < 0.5,
+            "released": pd.to_datetime("2024-01-01") + pd.to_timedelta(rng.integers(0, 300, 30), "D"),
         }
     )
     rows = [
@@ -1645,6 +1648,15 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
         r = c.put("/items/f", json={"title": "a pot", "fields": {"price": "cheap"}}, headers=AUTH)
         assert r.status_code == 422 and r.json()["field"] == "fields" and "'cheap'" in r.json()["message"]
         assert c.get("/items/f").status_code == 404  # not stored
+        # a yes/no field given as JSON true (it was "True", no number), a date as text
+        flagged = {"title": "garden hose", "fields": {"in_stock": True, "released": "2024-12-01"}}
+        assert c.put("/items/h", json=flagged, headers=AUTH).status_code == 200
+        assert c.put("/items/s0", json={"title": "kitchen pan 0 renamed"}, headers=AUTH).status_code == 200
+        served = app.state.engine._state.model
+        served.save(tmp_path / "saved")  # the fields' table still saves (a flag column of text did not)
+        info = load_model(tmp_path / "saved").fitted.item_info.set_axis(served.fitted.items.ids)
+        assert info.loc["h", "in_stock"] == True and pd.isna(info.loc["e", "in_stock"])  # noqa: E712
+        assert info.loc["h", "released"] == pd.Timestamp("2024-12-01") and pd.isna(info.loc["e", "released"])
     # an item stored with a field the model cannot take (written before this check, or for
     # another model) waits; the others are added at the start
     Store(db).upsert_items([ItemRecord("g", "a pan", None, {"price": "cheap"})])

@@ -343,13 +343,19 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
             continue
         if listy or col == "genres":
             info[col] = info[col].map(genre_list)
-        elif pd.api.types.is_datetime64_any_dtype(catalogue[col]):  # as text, the table could not save
-            info[col] = _like_dates(info[col], catalogue[col], col)
-        elif not pd.api.types.is_numeric_dtype(catalogue[col]):
+            continue
+        dates = pd.api.types.is_datetime64_any_dtype(catalogue[col])
+        if not pd.api.types.is_numeric_dtype(catalogue[col]) and not dates:
             info[col] = info[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
+            continue
+        # a blank field of a number, date or yes/no column is a missing one (the service fills a
+        # field a new item lacks with "")
+        given = info[col].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
+        if dates:  # as text, the table could not save
+            info[col] = _like_dates(given, catalogue[col], col)
+        elif pd.api.types.is_bool_dtype(catalogue[col]):  # ("True" was no number)
+            info[col] = _like_flags(given, col)
         else:
-            # a blank field is a missing one (the service fills a field a new item lacks with "")
-            given = info[col].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
             numbers = pd.to_numeric(given, errors="coerce")
             bad = numbers.isna() & given.notna()
             if bad.any():
@@ -362,6 +368,29 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
                 numbers = numbers.astype("Int64")  # whole numbers stay whole: "1995", not "1995.0"
             info[col] = numbers
     return info
+
+
+FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+"""Yes/no values as text (the service sends a JSON true as "True")."""
+
+
+def _like_flags(values: pd.Series, col: str) -> pd.Series:
+    """New items' values of a yes/no field as pandas' nullable booleans (NA where missing)."""
+
+    def flag(v: Any) -> Any:
+        if _missing(v):
+            return pd.NA
+        if isinstance(v, bool | np.bool_) or (is_whole_number(v) and v in (0, 1)):
+            return bool(v)
+        word = FLAG_WORDS.get(str(v).strip().lower())
+        if word is None:
+            raise DataError(
+                f"field {col!r} of the new items must be yes or no, got {v!r}",
+                fix=f"give {col} as true or false, or leave it empty",
+            )
+        return word
+
+    return pd.Series([flag(v) for v in values], index=values.index, dtype="boolean")
 
 
 def _like_dates(values: pd.Series, catalogue: pd.Series, col: str) -> pd.Series:
@@ -1462,7 +1491,10 @@ class Recommender(ABC):
             values = item_info[col].tolist()
             for row, i in enumerate(idx):
                 values[i] = info[col].iloc[row]
-            item_info[col] = pd.Series(values, index=item_info.index, dtype=item_info[col].dtype)
+            dtype = item_info[col].dtype
+            if any(_missing(v) for v in info[col]):  # (a yes/no column of numpy bools holds no NA)
+                dtype = _blank_like(item_info[col], 0).dtype
+            item_info[col] = pd.Series(values, index=item_info.index, dtype=dtype)
         # the items' whole rows: the fields not given keep their values, and the text is re-read
         # from all of them (it was built from the given fields alone)
         rows = item_info.iloc[np.asarray(idx, dtype=np.int64)]  # indexed by row: `texts_of` finds ids

@@ -389,9 +389,18 @@ class Engine:
                 raise UnavailableError(
                     f"the item was stored but the model could not add it ({exc})", field="fields"
                 ) from exc
-            for r in records:  # (at a start or a swap, one bad item kept every stored one out)
+            # (at a start or a swap, one bad item kept every stored one out): the items whose
+            # fields the model cannot take wait; the rest are added together (one at a time, 3,000
+            # took 50 s against 1 s)
+            bad = [r for r in records if self._field_problem(model, r) is not None]
+            if not bad:
+                bad = list(records)  # (the batch failed on something else: each is tried alone)
+            for r in bad:
                 with suppress(UnavailableError):
                     self._add_to_model(st, [r])
+            good = [r for r in records if r not in bad]
+            if good:
+                self._add_to_model(st, good)
             return
         except Exception as exc:
             log.exception("could not add %d items to the model", len(records))
@@ -477,11 +486,19 @@ class Engine:
         if not (model.adds_items or model.updates_items):
             return
         for pos, r in enumerate(records):
-            try:
-                like_catalogue(_info_frame(model, [r]), model.fitted.item_info)
-            except DataError as exc:
+            problem = Engine._field_problem(model, r)
+            if problem is not None:
                 where = f"items[{pos}]." if len(records) > 1 else ""
-                raise InvalidError(f"item {r.id!r}: {exc}", field=f"{where}fields") from None
+                raise InvalidError(f"item {r.id!r}: {problem}", field=f"{where}fields") from None
+
+    @staticmethod
+    def _field_problem(model: Recommender, record: ItemRecord) -> DataError | None:
+        """Why the model cannot take the item's fields (a price of "cheap"), or None."""
+        try:
+            like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
+        except DataError as exc:
+            return exc
+        return None
 
     def delete_item(self, item_id: str) -> None:
         """Tombstone an item: it stays known but is never recommended. `NotFoundError` for an

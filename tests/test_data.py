@@ -775,41 +775,60 @@ def test_paths_starting_with_a_tilde_are_the_home_folders(tmp_path, monkeypatch)
     model.save("~/models/pop")
     assert (tmp_path / "home/models/pop").is_dir() and not (tmp_path / "~").exists()
     assert load_model("~/models/pop").n_items == 2
+    from fewrec.models.base import check_save_path, is_saved_model
+
+    assert is_saved_model("~/models/pop")
+    (tmp_path / "home/afile").write_text("x")
+    with pytest.raises(Exception, match="is a file"):  # (it checked ./~/afile and passed)
+        check_save_path("~/afile")
     data.save("~/data")
     assert (tmp_path / "home/data").is_dir() and type(data).load("~/data").n_items == 2
 
 
 def test_a_few_ratings_far_outside_the_scale_are_warned_of(recwarn):
     """An audit: one 50 among 1-5 stars made 50 the top rating, so every 1-2 star rating of a
-    query read as a like, without a word; a -3 was taken as well. Play counts, whose values
+    query read as a like, without a word. A rare real rating and play counts, whose values
     have no small scale, are not warned of."""
     rng = np.random.default_rng(0)
     n = 500
     stars = pd.DataFrame({"user_id": rng.integers(0, 50, n), "item_id": rng.integers(0, 80, n)})
     stars["rating"] = rng.integers(1, 6, n)
     load_interactions(stars)
-    assert not [w for w in recwarn if "far outside" in str(w.message)]
+    assert not [w for w in recwarn if "far above" in str(w.message)]
     typo = stars.copy()
     typo.loc[7, "rating"] = 50
-    typo.loc[9, "rating"] = -3
-    with pytest.warns(
-        UserWarning, match=r"a scale of 1 to 5, but 2 rows lie far outside it \(position 7 .* has 50\)"
-    ):
+    typo.loc[9, "rating"] = 40
+    said = r"a scale of 1 to 5, but 2 rows lie far above it \(position 7 .* has 50\)"
+    with pytest.warns(UserWarning, match=said):
         load_interactions(typo)
+    one_low = stars.assign(rating=rng.integers(3, 6, n))
+    one_low.loc[3, "rating"] = 1  # a real 1 star among 3-5 stars (it was warned of)
+    weights = stars.assign(rating=rng.choice([1, 3], n))
+    weights.loc[5, "rating"] = 5  # a rare purchase (5) among views (1) and carts (3)
+    for real in (one_low, weights):
+        recwarn.clear()
+        load_interactions(real)
+        assert not [w for w in recwarn if "far above" in str(w.message)]
     plays = stars.assign(rating=rng.zipf(1.5, n))  # counts: a long tail, no scale
     recwarn.clear()
     load_interactions(plays)
-    assert not [w for w in recwarn if "far outside" in str(w.message)]
+    assert not [w for w in recwarn if "far above" in str(w.message)]
 
 
 def test_html_character_references_in_item_text_are_read_as_characters():
     """An audit: a shop export's "Tom &amp; Jerry&#39;s" showed so in lists and reasons, the
     encoder read the entity text, and --title "Tom & Jerry's" found nothing."""
     items = pd.DataFrame(
-        {"item_id": ["a", "b", "c"], "title": ["Tom &amp; Jerry&#39;s Fantasy", "Plain", "R&D ; x"]}
+        {
+            "item_id": ["a", "b", "c"],
+            "title": ["Tom &amp; Jerry&#39;s Fantasy", "Plain &foo;", "R&D ; x"],
+            "url": ["x", "y", "/b?id=1&amp;currency=EUR&region=eu"],
+        }
     )
     inter = pd.DataFrame({"user_id": ["u", "v", "u"], "item_id": ["a", "b", "c"]})
-    with pytest.warns(UserWarning, match=r"references \(&amp;, &#39;\) in 1 cell of 'title' are read as"):
+    said = r"references \(&amp;, &#39;\) in 1 cell of 'title', 1 cell of 'url' are read as"
+    with pytest.warns(UserWarning, match=said):
         data = load_interactions(inter, items)
-    assert data.item_info["title"].tolist() == ["Tom & Jerry's Fantasy", "Plain", "R&D ; x"]
+    assert data.item_info["title"].tolist() == ["Tom & Jerry's Fantasy", "Plain &foo;", "R&D ; x"]
+    assert data.item_info["url"][2] == "/b?id=1&currency=EUR&region=eu"  # (not "®ion")
     assert items["title"][0] == "Tom &amp; Jerry&#39;s Fantasy"  # the caller's table is left as it was

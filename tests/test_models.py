@@ -1419,6 +1419,11 @@ def test_lists_and_scores_have_one_type_whether_empty_or_not(fit_cached, warm):
     assert len(full) == 3 and len(empty) == 0
     assert full.dtypes.to_dict() == empty.dtypes.to_dict()
     assert model.score(Query(items=["50"])).dtype == model.score(Query(items=["50"]), items=["1"]).dtype
+    from fewrec.online.bandits import explore
+
+    shown = explore(model, Query(items=["50"]), 3, policy="greedy")
+    none_left = explore(model, Query(items=model.fitted.items.ids), 3, policy="greedy")
+    assert len(shown) == 3 and len(none_left) == 0 and shown.dtypes.to_dict() == none_left.dtypes.to_dict()
 
 
 def test_queries_take_pandas_columns(fit_cached, warm):

@@ -110,6 +110,7 @@ def read_table(
         _FRAME_INDEX[label] = source.index
     elif callable(convert := getattr(source, "to_pandas", None)):  # a polars DataFrame, a pyarrow Table
         label = f"<{what} {type(source).__name__}>"
+        _FRAME_INDEX.pop(label, None)  # (a polars DataFrame has no index: another frame's was named)
         try:
             frame = convert()
         except Exception as exc:  # noqa: BLE001 (the library's own error, whichever it is)
@@ -514,9 +515,14 @@ def _unescape_html(table: pd.DataFrame, label: str) -> pd.DataFrame:
     for col in table.columns:
         if not (pd.api.types.is_object_dtype(table[col]) or pd.api.types.is_string_dtype(table[col])):
             continue
-        has = np.array([isinstance(v, str) and HTML_ENTITY.search(v) is not None for v in table[col]], bool)
+        # each reference alone: html.unescape of a whole cell also read "&region" as "®ion"
+        new = [
+            HTML_ENTITY.sub(lambda m: html.unescape(m.group(0)), v) if isinstance(v, str) else v
+            for v in table[col]
+        ]
+        has = np.array([n is not v and n != v for n, v in zip(new, table[col], strict=True)], bool)
         if has.any():
-            table.loc[has, col] = table.loc[has, col].map(html.unescape)
+            table.loc[has, col] = [n for n, h in zip(new, has, strict=True) if h]
             changed[str(col)] = int(has.sum())
     if changed:
         where = ", ".join(f"{n} {'cell' if n == 1 else 'cells'} of {c!r}" for c, n in changed.items())
@@ -535,18 +541,22 @@ def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
     every 1-2 star rating a like, without a word."""
     if len(values) < 100:  # too few to tell a scale from its strays
         return
-    lo, hi = np.quantile(values, [0.001, 0.999])
-    levels = np.unique(values[(values >= lo) & (values <= hi)])
+    # the scale: the values at least 0.5% of the rows hold; only values far above it, and rare,
+    # are strays (a rare low rating is a real one: a single 1 star among 3-5 stars; so is a rare
+    # top weight: purchases as 5 among views as 1 and carts as 3)
+    counts = pd.Series(values).value_counts()
+    levels = np.sort(counts.index[counts >= 0.005 * len(values)].to_numpy(np.float64))
     if len(levels) < 2 or len(levels) > 11:  # counts and scores have no small scale
         return
-    span = float(levels[-1] - levels[0])
-    far = np.flatnonzero((values > levels[-1] + span / 2) | (values < levels[0] - span / 2))
-    if not len(far):
+    top = levels[-1]
+    far = np.flatnonzero(values > top + max(top - levels[0], abs(top)))
+    if not len(far) or len(far) > 0.01 * len(values):  # (a long tail: play counts)
         return
     row = int(far[0])
+    rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
     warnings.warn(
         f"{label}: column {col!r} reads as a scale of {levels[0]:g} to {levels[-1]:g}, but "
-        f"{len(far)} rows lie far outside it ({_row(label, row)} has {values[row]:g}): typos? The top "
+        f"{rows} far above it ({_row(label, row)} has {values[row]:g}): typos? The top "
         "rating sets what counts as a like, and a rating at or below 60% of it as a dislike; "
         "correct or drop those rows",
         UserWarning,

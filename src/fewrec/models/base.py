@@ -572,8 +572,12 @@ class QueryBatch:
 
     def likes_only(self) -> QueryBatch:
         """The batch without the query's disliked items in its history."""
-        if self.disliked is None:
-            return self
+        if self.disliked is None:  # (rows of a batch whose dislikes are in other rows: likes' sizes)
+            return (
+                self
+                if self.liked_sizes is None
+                else dataclasses.replace(self, sizes=self.liked_sizes, liked_sizes=None)
+            )
         history = self.history - self.history.multiply(self.disliked)
         history.eliminate_zeros()
         history = history.tocsr()
@@ -1625,7 +1629,7 @@ as it writes), and a pid reused by a new process keeps a folder rather than losi
 def is_saved_model(path: str | Path) -> bool:
     """Whether ``path`` holds a saved model (its ``config.json``), read while no `save` is midway
     through swapping a model folder in there."""
-    target = Path(path)
+    target = _model_path(path)
     with _folder_lock(target.parent, exclusive=False):
         return (target / "config.json").is_file()
 
@@ -1776,14 +1780,15 @@ def check_save_path(path: str | Path) -> None:
     """That a model can be saved at ``path``, or the FewrecError `Recommender.save` would raise
     there: a fit of minutes or hours is not wasted on an output it cannot write. It makes (and
     removes) the folder a save writes into, and the missing folders above it."""
-    _check_save_folder(Path(path))
+    path = _model_path(path)
+    _check_save_folder(path)
     made: list[Path] = []
     try:
-        target = _save_target(Path(path))
+        target = _save_target(path)
         made = [p for p in target.parents if not p.exists()]  # the deepest first
         _saving_folder(target).rmdir()
     except OSError as exc:
-        raise _unsavable(Path(path), exc) from None
+        raise _unsavable(path, exc) from None
     finally:
         for folder in made:
             with contextlib.suppress(OSError):

@@ -282,7 +282,13 @@ def explore(
     allowed[full.history.indices] = False  # seen, disliked among them
     top, explored = explored_top(scores, mean[0], allowed, int(k), model.fitted.popularity)
     items = model.fitted.items.to_external(top)
-    return pd.DataFrame({"item": items, "score": scores[top], "explored": explored})
+    return pd.DataFrame(  # (typed: an empty list's columns were float64)
+        {
+            "item": pd.Series(items, dtype="str"),
+            "score": pd.Series(scores[top], dtype=np.float64),
+            "explored": pd.Series(explored, dtype=bool),
+        }
+    )
 
 
 def explored_top(

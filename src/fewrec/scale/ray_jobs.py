@@ -525,8 +525,15 @@ def recommend_chunk(
         pd.DataFrame({"user": u, "rank": np.arange(1, len(f) + 1), "item": f["item"], "score": f["score"]})
         for u, f in zip(users, frames, strict=True)
     ]
-    if not parts:
-        return pd.DataFrame({"user": [], "rank": [], "item": [], "score": []})
+    if not parts:  # (typed as a list's columns: they were all float64)
+        return pd.DataFrame(
+            {
+                "user": pd.Series([], dtype="str"),
+                "rank": pd.Series([], dtype=np.int64),
+                "item": pd.Series([], dtype="str"),
+                "score": pd.Series([], dtype=np.float64),
+            }
+        )
     return pd.concat(parts, ignore_index=True)
 
 

@@ -229,7 +229,7 @@ def test_update_items_rereads_text_on_a_copy(fewshot_pair, warm, fit_cached):
         ens.copy_for_update().update_items([item], info)
 
 
-def test_update_items_gives_a_rarely_rated_item_its_new_texts_neighbours(fewshot_pair, cold_user):
+def test_update_items_gives_a_rarely_rated_item_its_new_texts_neighbours(fewshot_pair, cold_user, tmp_path):
     """An audit: a fitted item with fewer than 3 ratings has its text neighbours' item-item column,
     and `update_items` kept the old text's neighbours: a film renamed into a Star Wars sequel was
     scored for Star Wars fans by the item-item term as the film it had been. The column is now
@@ -248,12 +248,17 @@ def test_update_items_gives_a_rarely_rated_item_its_new_texts_neighbours(fewshot
     renamed.at[j, "genres"] = info.at[0, "genres"]
     data = dataclasses.replace(train, item_info=renamed)
     fresh = make_model("fewshot", meta_steps=1).fit(data)
-    np.testing.assert_allclose(model.item_item_.base[:, j], fresh.item_item_.base[:, j], rtol=1e-4, atol=1e-6)
-    assert not np.allclose(meta.item_item_.base[:, j], fresh.item_item_.base[:, j])
+    histories = model.batch_from_queries([Query(user=u) for u in train.users.ids[:40]]).implicit_history()
+    updated, refit = model.item_item_.apply(histories), fresh.item_item_.apply(histories)
+    np.testing.assert_allclose(updated[:, j], refit[:, j], rtol=1e-4, atol=1e-5)
+    assert not np.allclose(meta.item_item_.apply(histories)[:, j], refit[:, j])
     others = np.delete(np.arange(train.n_items), j)
-    np.testing.assert_array_equal(model.item_item_.base[:, others], meta.item_item_.base[:, others])
+    np.testing.assert_array_equal(updated[:, others], meta.item_item_.apply(histories)[:, others])
+    assert model.item_item_.base is meta.item_item_.base  # shared, not copied (n x n floats)
     fans = model.batch_from_queries([Query(items=["50", "172", "181"])]).implicit_history()
-    assert (fans @ model.item_item_.base)[0, j] > (fans @ meta.item_item_.base)[0, j]
+    assert model.item_item_.apply(fans)[0, j] > meta.item_item_.apply(fans)[0, j]
+    model.save(tmp_path / "m")
+    np.testing.assert_allclose(load_model(tmp_path / "m").item_item_.apply(histories), updated, rtol=1e-6)
 
 
 def test_update_items_checks_its_arguments_and_keeps_the_fields_not_given(fewshot_pair):

@@ -477,3 +477,19 @@ def test_an_item_without_genres_is_not_said_to_lack_the_genre_asked_for():
     recs = model.recommend(Query(text="poetry"), k=4, explain=True).set_index("item")["reason"]
     assert recs["p1"] == "Matches what you told us you like (Poetry)."
     assert "though not" not in recs["p2"] and "told us" in recs["p2"], recs["p2"]
+
+
+def test_popular_is_said_only_of_popular_items(warm, fit_cached):
+    """An audit: among a few candidates that nothing in the query raised, Santa with Muscles
+    (2 ratings) was "Popular right now."; so were films far down long lists."""
+    model = fit_cached("warm", warm, "itemknn")
+    counts = model.fitted.popularity
+    candidates = ["181", "172", "1", "100", "288", "200", "94", "71", "95", "1500", "1000", "56", "98"]
+    recs = model.recommend(Query(items=["1", "95", "71"]), k=10, explain=True, candidates=candidates)
+    rows = model.fitted.items.lookup(recs["item"])
+    popular = recs["reason"].str.startswith("Popular").to_numpy()
+    assert popular.any() and (~popular).any()
+    top_decile = np.quantile(counts[counts > 0], 0.9)
+    assert (counts[rows[popular]] >= top_decile).all()
+    said = set(recs["reason"].to_numpy()[counts[rows] < top_decile])
+    assert "Nothing you told us points to it in particular; it ranks here among the rest." in said

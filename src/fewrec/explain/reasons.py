@@ -458,6 +458,7 @@ def explain_recommendations(
     asked_genres = _genres_named(_catalogue_genres(model), text or "", titles) if asks else []
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     popular = model.unraised_reason or popular
+    popular_at = _popular_at(st.popularity)
     if model.explains_candidates_only and len(hist):  # an LM ranks by no popularity
         popular = "The language model's pick for you; no one item of your history raised it."
     # never a disliked item: a known user's low training ratings stay in the history of models
@@ -531,10 +532,26 @@ def explain_recommendations(
             # no one has interacted with it: no "Popular" (a text model gives such an item the
             # popularity its text predicts, which can bring it up for a query of nothing)
             sentence = NEW_ITEM_TEXT if model.reads_item_text else NEW_ITEM
+        elif popular.startswith("Popular") and st.popularity[int(item)] < popular_at:
+            # (a film of 2 ratings, among a few candidates or far down a long list, was
+            # "Popular right now")
+            sentence = UNRAISED
         else:
             sentence = popular
         reasons.append(Reason(st.items.id(int(item)), cited, attrs, sentence))
     return reasons
+
+
+#: The share of the catalogue's items with interactions that "Popular" may be said of.
+POPULAR_SHARE = 0.1
+#: The reason for an item nothing in the query raised that is not among the most popular.
+UNRAISED = "Nothing you told us points to it in particular; it ranks here among the rest."
+
+
+def _popular_at(popularity: np.ndarray) -> float:
+    """The least popularity of the `POPULAR_SHARE` most popular items with interactions."""
+    some = np.asarray(popularity)[np.asarray(popularity) > 0]
+    return float(np.quantile(some, 1 - POPULAR_SHARE)) if len(some) else np.inf
 
 
 #: The reason for an item no one has interacted with that nothing in the query raised.

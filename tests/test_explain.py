@@ -169,6 +169,13 @@ def test_an_item_of_the_history_is_never_its_own_reason(warm, fit_cached):
         for item, because in zip(seen["item"], seen["because"], strict=True):
             assert item not in because, (name, item, because)
         assert (got["because"].map(len) > 0).any(), name  # the others still cite the history
+        # its own rating is its reason (it was "Fits your history as a whole", or another item)
+        assert set(seen["reason"]) == {"You liked it before."}, (name, seen["reason"].tolist())
+        assert (seen["because"].map(len) == 0).all()
+    rated = model.recommend(
+        Query(items=["50", "181"], ratings=[3, 5]), k=20, exclude_seen=False, explain=True
+    )
+    assert rated.set_index("item").loc["50", "reason"] == "You rated it before."
 
 
 def test_content_says_when_no_rated_item_shapes_its_list(warm, fit_cached):

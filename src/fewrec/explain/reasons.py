@@ -469,6 +469,10 @@ def explain_recommendations(
     liked_any = bool(citable.any())
     reasons = []
     for j, item in enumerate(items):
+        if int(item) in rating:  # (exclude_seen=False) its own rating, not another item's
+            kind = "liked" if rating[int(item)] > liked_above else "rated"
+            reasons.append(Reason(st.items.id(int(item)), [], [], f"You {kind} it before."))
+            continue
         cited: list[tuple[str, float]] = []
         top = 0.0
         if len(hist):

@@ -372,14 +372,14 @@ def test_explaining_many_long_histories_works_out_the_item_vectors_once(ml100k, 
 def test_a_reason_names_its_items_in_the_order_of_because(ml100k):
     """An audit: "Because you liked X and rated Y" put the liked item first even where the
     rated one had raised the score more (and came first in ``because``)."""
-    from fewrec.explain.reasons import _label
+    from fewrec.explain.reasons import label_of
     from fewrec.models import Query, make_model
 
     model = make_model("ease").fit(ml100k)
     out = model.recommend(Query(user="196"), k=30, explain=True)
     mixed = 0
     for reason, because in zip(out["reason"], out["because"], strict=True):
-        labels = [_label(model, int(model.fitted.items.lookup([b])[0])) for b in because]
+        labels = [label_of(model, int(model.fitted.items.lookup([b])[0])) for b in because]
         positions = [reason.index(label) for label in labels]
         assert positions == sorted(positions), (reason, because)
         mixed += "liked" in reason and "rated" in reason

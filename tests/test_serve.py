@@ -616,6 +616,10 @@ def test_similar_items(client):
     comedy = client.get("/items/50/similar", params=[("k", 5), ("filter", "genres:Comedy")]).json()
     assert all("Comedy" in i["fields"]["genres"] for i in comedy["items"])
     assert json.dumps(out)  # JSON-able
+    # named as lists' reasons name it (an audit: "Similar to Godfather, The (Action).")
+    godfather = client.get("/items/127/similar", params={"k": 3}).json()["items"]
+    assert godfather[0]["reason"].startswith("Similar to The Godfather (1972)"), godfather[0]["reason"]
+    assert all("; both are " in i["reason"] or i["reason"].endswith("(1972).") for i in godfather)
 
 
 def test_restart_keeps_everything(fewshot_dir, tmp_path):

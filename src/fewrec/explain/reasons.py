@@ -355,7 +355,7 @@ def _median_drop(drops: np.ndarray) -> np.ndarray:
     return out
 
 
-def _label(model: Recommender, idx: int) -> str:
+def label_of(model: Recommender, idx: int) -> str:
     return reading_order(item_label(model.fitted.item_info, idx, model.fitted.items.id(idx)))
 
 
@@ -364,7 +364,7 @@ _ARTICLES = "The|A|An|Il|La|Le|Les|L'|El|Los|Las|Das|Der|Die|Het"
 _INVERTED = re.compile(rf"^(?P<title>.+?), (?P<article>{_ARTICLES})(?P<rest>(?: \([^()]*\))*)$")
 
 
-def _and(words: list[str]) -> str:
+def and_words(words: list[str]) -> str:
     """ "A", "A and B", "A, B and C"."""
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
@@ -503,11 +503,11 @@ def explain_recommendations(
             said: dict[str, list[str]] = {}
             for i in idx:
                 kind = "liked" if rating.get(i, st.like_rating) > liked_above else "rated"
-                said.setdefault(kind, []).append(_label(model, i))
+                said.setdefault(kind, []).append(label_of(model, i))
             parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items()]
             sentence = f"Because you {' and '.join(parts)}"
             # the genres the item shares with them (a bracket after the year's read as a second title)
-            sentence += f"; it is {_and(attrs)} too" if attrs else ""
+            sentence += f"; it is {and_words(attrs)} too" if attrs else ""
             # (an item without genres is not known to lack them: no "close to")
             near = (
                 asks and bool(asked_genres) and bool(item_genres) and not set(item_genres) & set(asked_genres)

@@ -34,8 +34,10 @@ from fewrec.errors import DataError, FewrecError, Settings
 from fewrec.explain.reasons import (
     EXPLAIN_MAX_CELLS,
     EXPLAIN_MAX_HISTORY,
+    and_words,
     explained_batch,
     item_vectors,
+    label_of,
     or_words,
 )
 from fewrec.models.base import (
@@ -984,12 +986,14 @@ class Engine:
             hits = hits[np.isfinite(ranked[hits])]
             sims = ranked[hits]
         title, _, fields = st.catalogue.record(idx)
-        label = title or item_id
+        # as lists' reasons name it ("Similar to Godfather, The (Action)" read the genre as part
+        # of the title, and the year was lost)
+        label = label_of(st.model, idx) if title else item_id
         items = []
         for j, s in zip(hits, sims, strict=True):
             t, _, f = st.catalogue.record(int(j))
             shared = _shared_values(fields, f)
-            reason = unlike or f"Similar to {label}" + (f" ({', '.join(shared)})." if shared else ".")
+            reason = unlike or f"Similar to {label}" + (f"; both are {and_words(shared)}." if shared else ".")
             items.append(
                 S.RecommendedItem(
                     item=st.model.fitted.items.id(int(j)),

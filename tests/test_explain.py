@@ -500,3 +500,20 @@ def test_popular_is_said_only_of_popular_items(warm, fit_cached):
     assert (counts[rows[popular]] >= top_decile).all()
     said = set(recs["reason"].to_numpy()[counts[rows] < top_decile])
     assert "Nothing you told us points to it in particular; it ranks here among the rest." in said
+
+
+def test_a_film_named_in_the_text_asks_for_no_genre(warm, fit_cached):
+    """An audit: "I loved Children of the Corn" made reasons say the user asked for Children's
+    films ("Matches what you told us you like (Children's)" for Willy Wonka; the horror sequel
+    "though not Children's"); so did True Romance (Romance) and Priscilla (Adventure)."""
+    model = fit_cached("warm", warm, "content")
+    for text, genre in [
+        ("I loved Children of the Corn", "Children's"),
+        ("I loved True Romance", "Romance"),
+        ("I loved The Adventures of Priscilla, Queen of the Desert", "Adventure"),
+    ]:
+        reasons = model.recommend(Query(text=text), k=10, explain=True)["reason"]
+        assert not any(genre in r for r in reasons), (text, reasons.tolist())
+    # a genre asked for in words beside a film's name still is
+    both = model.recommend(Query(text="I loved True Romance, give me horror films"), k=10, explain=True)
+    assert any("(Horror)" in r for r in both["reason"]), both["reason"].tolist()

@@ -455,7 +455,10 @@ def explain_recommendations(
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     # the catalogue's genres the text asks for: an item of none of them is near the text, it does
     # not match it ("animated movies for kids" -> Star Wars had "Matches what you told us you like")
-    asked_genres = _genres_named(_catalogue_genres(model), text or "", titles) if asks else []
+    genres = _catalogue_genres(model)
+    asked_genres = (
+        _genres_named(genres, _genre_titles(model, genres).hide(text or "")[0], titles) if asks else []
+    )
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     popular = model.unraised_reason or popular
     popular_at = _popular_at(st.popularity)
@@ -597,19 +600,35 @@ def _catalogue_genres(model: Recommender) -> list[str]:
     return model._per_catalogue("catalogue_genres_", build)
 
 
+def _genre_forms(genre: str) -> set[str]:
+    """The keys (`_key`) of the words that name ``genre``: its name, plurals, other words."""
+    k = _key(genre)
+    out = {k, *(_key(w) for w in GENRE_WORDS.get(k, ()))}
+    if k not in NO_PLURAL:
+        out |= {k + "s", k + "es", k[:-1] + "ies" if k.endswith("y") else k + "s"}
+    return out
+
+
+def _said(text: str) -> set[str]:
+    """The keys of ``text``'s words and of its pairs of words ("science fiction")."""
+    words = [w for w in (_key(w) for w in re.split(r"[\s,;.!?/()-]+", text)) if w]
+    return set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
+
+
 def _genres_named(genres: list[str], text: str, titles: Titles | None = None) -> list[str]:
     """The genres ``text`` asks for in words ("sci-fi films" and "science fiction" name Sci-Fi,
     "popular" names no Pop, "no horror" names no Horror, "Star Wars" no War): only those may be
     said to match what the user told us."""
-    words = [_key(w) for w in re.split(r"[\s,;.!?/()-]+", split_wishes(text, titles).wants)]
-    words = [w for w in words if w]
-    said = set(words) | {a + b for a, b in zip(words, words[1:], strict=False)}
+    said = _said(split_wishes(text, titles).wants)
+    return [g for g in genres if _key(g) and _genre_forms(g) & said]
 
-    def forms(genre: str) -> set[str]:
-        k = _key(genre)
-        out = {k, *(_key(w) for w in GENRE_WORDS.get(k, ()))}
-        if k not in NO_PLURAL:
-            out |= {k + "s", k + "es", k[:-1] + "ies" if k.endswith("y") else k + "s"}
-        return out
 
-    return [g for g in genres if _key(g) and forms(g) & said]
+def _genre_titles(model: Recommender, genres: list[str]) -> Titles:
+    """The catalogue's titles that hold a word naming a genre ("Children of the Corn", "True
+    Romance", "Little Shop of Horrors"): a text that names such a film asks for no genre (the
+    horror film's reason was "though not Children's")."""
+    keys = set().union(*(_genre_forms(g) for g in genres if _key(g))) if genres else set()
+    info = model.fitted.item_info
+    return model._per_catalogue(
+        "genre_titles_", lambda: Titles(info.get("title", ()), keep=lambda form: bool(_said(form) & keys))
+    )

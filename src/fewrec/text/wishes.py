@@ -22,7 +22,7 @@ languages the whole text counts as wishes.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeGuard
 
@@ -141,13 +141,21 @@ class Titles:
     not too silly" is no "Maybe, Maybe Not", "no strings attached" an aversion). Titles of one
     word ("Hate") are not kept: they would hide the negation of "I hate horror"."""
 
-    def __init__(self, titles: Iterable[object], known: Iterable[str] = ()):
+    def __init__(
+        self, titles: Iterable[object], known: Iterable[str] = (), keep: Callable[[str], bool] | None = None
+    ):
+        """``keep``: which titles to find (default: those holding a negation)."""
+        self._keep = keep
+        chosen = keep or (lambda form: _NEGATION.search(form) is not None)
         forms = set(known)  # forms already found (`adding`)
         for title in titles:
             plain = re.sub(r"\s*\([^)]*\)", "", str(title).replace("\u2019", "'")).strip()
             moved = re.fullmatch(r"(.+), (The|A|An)", plain)
-            for form in [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]:
-                if len(form.split()) >= 2 and _NEGATION.search(form):
+            named = [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]
+            # a sequel's title without its subtitle ("Children of the Corn: The Gathering")
+            named += [form.split(": ")[0] for form in named if ": " in form]
+            for form in named:
+                if len(form.split()) >= 2 and chosen(form):
                     forms.add(form)
         self.forms = sorted(forms, key=lambda f: (-len(f), f))  # the longest first
         alternatives = "|".join(re.escape(f) for f in self.forms)
@@ -155,7 +163,7 @@ class Titles:
 
     def adding(self, titles: Iterable[object]) -> Titles:
         """These titles and ``titles``."""
-        return Titles(titles, self.forms)
+        return Titles(titles, self.forms, self._keep)
 
     def __len__(self) -> int:
         return len(self.forms)

@@ -364,8 +364,15 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
                     fix=f"give {col} as a number, or leave it empty",
                 )
             whole = numbers.dropna()
-            if pd.api.types.is_integer_dtype(catalogue[col]) and (whole == np.round(whole)).all():
-                numbers = numbers.astype("Int64")  # whole numbers stay whole: "1995", not "1995.0"
+            if pd.api.types.is_integer_dtype(catalogue[col]):  # whole numbers stay whole: "1995"
+                if not (whole == np.round(whole)).all() or (whole.abs() >= 2**63).any():
+                    # (a year of 2003.5 made the column floats; an update of it failed at the cast)
+                    raise DataError(
+                        f"field {col!r} of the new items must be a whole number, got "
+                        f"{whole[(whole != np.round(whole)) | (whole.abs() >= 2**63)].iloc[0]!r}",
+                        fix=f"give {col} as a whole number, or leave it empty",
+                    )
+                numbers = numbers.astype("Int64")
             info[col] = numbers
     return info
 
@@ -406,7 +413,11 @@ def _like_dates(values: pd.Series, catalogue: pd.Series, col: str) -> pd.Series:
             f"field {col!r} of the new items must be a date, got {values[bad].iloc[0]!r}",
             fix=f"give {col} as a date such as '2021-10-22', or leave it empty",
         )
-    return dates.dt.tz_convert(tz) if tz is not None else dates.astype(catalogue.dtype)
+    if tz is not None:
+        return dates.dt.tz_convert(tz)
+    if getattr(dates.dt, "tz", None) is not None:  # a zone given to a column without (a 500)
+        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
+    return dates.astype(catalogue.dtype)
 
 
 def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -> None:

@@ -30,6 +30,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
+from fewrec.data.dataset import genre_list
 from fewrec.errors import DataError, FewrecError, Settings
 from fewrec.explain.reasons import (
     EXPLAIN_MAX_CELLS,
@@ -344,7 +345,12 @@ class Engine:
                 st.pending.pop(rec.id, None)
             st.store_seq = max(st.store_seq, rec.seq)
         if reread:
-            self._reread_in_model(st, changed)
+            try:
+                self._reread_in_model(st, changed)
+            except UnavailableError as exc:  # at a start or swap, the new items still go in
+                if not private:
+                    raise
+                log.warning("%s", exc)
         if new and not grow:
             st.pending.update({r.id: r for r in new})
         elif new:
@@ -863,10 +869,14 @@ class Engine:
             causes = ["seen" if req.exclude_seen and (seen or full.history.nnz) else None]
             causes += ["disliked" if len(low) else None]
             causes += ["excluded" if req.exclude else None, "filtered out" if req.filters else None]
-            notes = [
+            named = [c for c in causes if c]
+            active = int(st.catalogue.active.sum())
+            notes = [  # (k past the catalogue, nothing seen: or_words of nothing was a 500)
                 *notes,
-                f"{len(top)} items, not {req.k}: the rest of the catalogue's "
-                f"{int(st.catalogue.active.sum()):,} items are {or_words([c for c in causes if c])}",
+                f"{len(top)} items, not {req.k}: the rest of the catalogue's {active:,} items are "
+                f"{or_words(named)}"
+                if named
+                else f"{len(top)} items, not {req.k}: the catalogue has {active:,}",
             ]
         return S.RecommendResponse(
             user=req.user,
@@ -1065,8 +1075,8 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
             v = r.title if c == "title" else r.text if c == "text" else r.fields.get(c)
             if v is None:
                 v = [] if c in list_cols else ""
-            elif c in list_cols:
-                v = [str(x) for x in v] if isinstance(v, list) else [str(v)]
+            elif c in list_cols:  # ("A|B" was one genre named "A|B")
+                v = [str(x) for x in v] if isinstance(v, list) else genre_list(v)
             else:
                 v = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
             row[c] = v

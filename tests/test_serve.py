@@ -1668,6 +1668,22 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
             "fields": {"released": "2024-12-01T10:00:00Z", "genres": "Garden|Tools"},
         }
         assert c.put("/items/z", json=zoned, headers=AUTH).status_code == 200
+        # GET and filters read the fields as the model holds them (they read them as sent:
+        # "yes" matched a filter of "yes", not true; a trained item's date was "... 00:00:00")
+        typed = {
+            "title": "garden shears",
+            "fields": {"in_stock": "yes", "price": "9.99", "released": "2024-04-08"},
+        }
+        assert c.put("/items/t", json=typed, headers=AUTH).status_code == 200
+        assert c.get("/items/t").json()["fields"] == {
+            "in_stock": True,
+            "price": 9.99,
+            "released": "2024-04-08",
+        }
+        hits = rec(c, text="garden", k=40, filters={"in_stock": "true", "released": "2024-04-08"})
+        assert "t" in ids(hits)
+        day = items["released"][1].date().isoformat()  # a trained item's date, as its day
+        assert "s1" in ids(rec(c, text="kitchen", k=40, filters={"released": day}))
         many = c.post("/recommend", json={"text": "garden", "k": 50})  # (k past the catalogue: a 500)
         assert many.status_code == 200 and any("the catalogue has" in n for n in many.json()["notes"])
         served = app.state.engine._state.model

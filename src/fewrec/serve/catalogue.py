@@ -3,6 +3,7 @@ vectors behind similar-item search."""
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,10 +33,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def field_json(value: Any) -> Any:
+    """A field value as JSON holds it: numbers and flags as themselves, missing as None, a date
+    as its day ("2024-12-01") where it has no time, else ISO 8601, lists of text as lists."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return [field_json(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, pd.Timestamp | datetime.datetime):
+        value = pd.Timestamp(value)
+        return (
+            value.date().isoformat() if value == value.normalize() and value.tz is None else value.isoformat()
+        )
+    return _plain(value)
+
+
 def value_key(value: Any) -> str:
-    """How field values compare in filters: case-insensitive text, 1995.0 == 1995 == "1995"."""
-    if isinstance(value, bool):
-        return str(value).lower()
+    """How field values compare in filters: case-insensitive text, 1995.0 == 1995 == "1995",
+    a date at midnight as its day ("2024-04-08": it read "2024-04-08 00:00:00")."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value)).lower()
+    if isinstance(value, pd.Timestamp | datetime.datetime):
+        return str(field_json(value)).casefold()
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value).strip().casefold()
@@ -70,7 +89,7 @@ class Catalogue:
         cols = {c: info[c].tolist() for c in info.columns if c not in ("title", "text")}
         cat.titles = [_text_or_none(t) for t in info["title"].tolist()] if "title" in info else [None] * n
         cat.texts = [_text_or_none(t) for t in info["text"].tolist()] if "text" in info else [None] * n
-        cat.fields = [{c: _plain(vals[i]) for c, vals in cols.items()} for i in range(n)]
+        cat.fields = [{c: field_json(vals[i]) for c, vals in cols.items()} for i in range(n)]
         cat.source = ["model"] * n
         cat.active = np.ones(n, dtype=bool)
         cat.field_names = set(cols)

@@ -52,7 +52,7 @@ from fewrec.models.base import (
 )
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
 from fewrec.serve import schemas as S
-from fewrec.serve.catalogue import Catalogue, value_key
+from fewrec.serve.catalogue import Catalogue, field_json, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, StoreFullError, UnavailableError
 from fewrec.serve.index import VectorIndex, make_index
 from fewrec.serve.store import TASTE_KINDS, FeedbackRecord, ItemRecord, Store, UserRecord
@@ -462,6 +462,7 @@ class Engine:
             raise InvalidError(f"item {dup!r} appears twice in one request", field="id")
         records = [ItemRecord(i, it.title, it.text, dict(it.fields)) for i, it in items]
         self._check_fields(self._state.model, records)
+        records = [self._typed(self._state.model, r) for r in records]
         with self._items_lock:
             stored = self.store.upsert_items(records)
             st = self._state = self._apply_items(self._state, stored)
@@ -498,6 +499,23 @@ class Engine:
             if problem is not None:
                 where = f"items[{pos}]." if len(records) > 1 else ""
                 raise InvalidError(f"item {r.id!r}: {problem}", field=f"{where}fields") from None
+
+    @staticmethod
+    def _typed(model: Recommender, record: ItemRecord) -> ItemRecord:
+        """The record with the fields the model's catalogue has in its types, as the model will
+        hold them: GET showed "price": "9.99" and filters matched "yes" but not true, where the
+        model had 9.99 and True (a date as its day, "2024-12-01", where it has no time)."""
+        given = [c for c in record.fields if c in model.fitted.item_info.columns]
+        if not given:
+            return record
+        try:
+            typed = like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
+        except DataError:  # (a model that adds no items does not check them: they wait as sent)
+            return record
+        fields = dict(record.fields)
+        for c in given:
+            fields[c] = field_json(typed[c].iloc[0])
+        return dataclasses.replace(record, fields=fields)
 
     @staticmethod
     def _field_problem(model: Recommender, record: ItemRecord) -> DataError | None:

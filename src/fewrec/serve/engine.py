@@ -461,8 +461,7 @@ class Engine:
             dup = next(i for i in ids if ids.count(i) > 1)
             raise InvalidError(f"item {dup!r} appears twice in one request", field="id")
         records = [ItemRecord(i, it.title, it.text, dict(it.fields)) for i, it in items]
-        self._check_fields(self._state.model, records)
-        records = [self._typed(self._state.model, r) for r in records]
+        records = self._checked(self._state.model, records)
         with self._items_lock:
             stored = self.store.upsert_items(records)
             st = self._state = self._apply_items(self._state, stored)
@@ -489,33 +488,33 @@ class Engine:
         return out
 
     @staticmethod
-    def _check_fields(model: Recommender, records: Sequence[ItemRecord]) -> None:
-        """Refuse, before they are stored, items whose fields the model could not take (a
-        price of "cheap" for a number column): stored, they waited for a restart that failed too."""
-        if not (model.adds_items or model.updates_items):
-            return
+    def _checked(model: Recommender, records: Sequence[ItemRecord]) -> list[ItemRecord]:
+        """The records with the fields the model's catalogue has in its types, as the model will
+        hold them (GET showed "price": "9.99" and filters matched "yes" but not true, where the
+        model had 9.99 and True; a date is its day, "2024-12-01", where it has no time). Items
+        whose fields the model could not take (a price of "cheap") are refused before they are
+        stored: stored, they waited for a restart that failed too."""
+        out = []
         for pos, r in enumerate(records):
-            problem = Engine._field_problem(model, r)
-            if problem is not None:
-                where = f"items[{pos}]." if len(records) > 1 else ""
-                raise InvalidError(f"item {r.id!r}: {problem}", field=f"{where}fields") from None
+            try:
+                out.append(Engine._typed(model, r))
+            except DataError as exc:
+                if model.adds_items or model.updates_items:
+                    where = f"items[{pos}]." if len(records) > 1 else ""
+                    raise InvalidError(f"item {r.id!r}: {exc}", field=f"{where}fields") from None
+                out.append(r)  # (a model that takes no items' fields: they wait as sent)
+        return out
 
     @staticmethod
     def _typed(model: Recommender, record: ItemRecord) -> ItemRecord:
-        """The record with the fields the model's catalogue has in its types, as the model will
-        hold them: GET showed "price": "9.99" and filters matched "yes" but not true, where the
-        model had 9.99 and True (a date as its day, "2024-12-01", where it has no time)."""
-        given = [c for c in record.fields if c in model.fitted.item_info.columns]
-        if not given:
-            return record
-        try:
-            typed = like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
-        except DataError:  # (a model that adds no items does not check them: they wait as sent)
-            return record
+        """``record`` with its fields of the model's catalogue in its types; a `DataError` when
+        the model cannot take them."""
+        typed = like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
+        given = [c for c in record.fields if c in typed.columns and c in model.fitted.item_info.columns]
         fields = dict(record.fields)
         for c in given:
             fields[c] = field_json(typed[c].iloc[0])
-        return dataclasses.replace(record, fields=fields)
+        return dataclasses.replace(record, fields=fields) if given else record
 
     @staticmethod
     def _field_problem(model: Recommender, record: ItemRecord) -> DataError | None:

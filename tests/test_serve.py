@@ -1706,3 +1706,21 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
         assert c.get("/items/g").json()["recommendable"] is False
         r = c.post("/feedback", json={"user": "u", "item": "g", "kind": "like"}, headers=AUTH)
         assert "another service process" not in r.text
+
+
+def test_an_item_the_model_fails_to_add_is_stored_and_waits(client, monkeypatch):
+    """A PUT whose item the model could not add (its encoder failing, say) answered 503, but the
+    served state did not hold it as waiting: feedback on it said it "was created by another
+    service process on this store"."""
+    from fewrec.models.fewshot import FewShotRecommender
+
+    def failing(self, ids, info=None):
+        raise RuntimeError("the encoder is gone")
+
+    monkeypatch.setattr(FewShotRecommender, "add_items", failing)
+    r = client.put("/items/w1", json={"title": "A waiting film"}, headers=AUTH)
+    assert r.status_code == 503
+    got = client.get("/items/w1")
+    assert got.status_code == 200 and got.json()["recommendable"] is False
+    fb = client.post("/feedback", json={"user": "u1", "item": "w1", "kind": "like"}, headers=AUTH)
+    assert fb.status_code == 201, fb.text

@@ -354,7 +354,12 @@ class Engine:
         if new and not grow:
             st.pending.update({r.id: r for r in new})
         elif new:
-            self._add_to_model(st, new)
+            try:
+                self._add_to_model(st, new)
+            except UnavailableError:
+                if not private:  # stored and waiting: served so (feedback on it said "created by
+                    self._state = st  # another service process")
+                raise
         return st
 
     def _reread_in_model(self, st: ModelState, records: Sequence[ItemRecord]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +192,15 @@ def evaluate_ranking(
             fix="leave them out: evalset.subset(np.flatnonzero(np.diff(evalset.targets.indptr)))",
         )
     check_not_trained_on(model, evalset)
+    fitted = model.fitted.train.nnz
+    if train.n_interactions != fitted:  # (the whole data moved novelty, without a word)
+        warnings.warn(
+            f"train holds {train.n_interactions:,} interactions, the model was fitted on {fitted:,}: "
+            "novelty and the queries' side info are read from train, so give the data the model "
+            "was fitted on (split.train)",
+            UserWarning,
+            stacklevel=2,
+        )
     kmax = max(ks)
     keep = None
     if only_items is not None:

@@ -356,6 +356,7 @@ def test_cli_benchmark_and_info_on_your_own_data(tmp_path, ml100k):
     assert 0 < result["models"]["popularity"]["K5/ndcg@10"] < 1
     info = fewrec("data", "info", "--interactions", str(path), *cols)
     assert info.returncode == 0 and "Dataset('shop': 150 users" in info.stdout
+    assert "ratings 1 to 5" in info.stdout  # the scale a query's ratings are read on
     stray = fewrec("data", "info", "--items", str(path))
     assert stray.returncode == 2 and "give --interactions too" in " ".join(stray.stderr.split())
 

@@ -318,6 +318,9 @@ def data_info(
         raise FewrecError("give a dataset name or --interactions, not both")
     data = load_dataset(name) if data is None else data
     console.print(repr(data), markup=False)
+    ratings = data.interactions["rating"]
+    if len(ratings) and ratings.min() < ratings.max():  # (a typo of 50 among 1-5 stars shows here)
+        console.print(f"ratings {ratings.min():g} to {ratings.max():g}", markup=False, highlight=False)
     for text in data.item_texts()[:5]:
         console.print(text, markup=False, highlight=False)
 

@@ -536,9 +536,9 @@ def _unescape_html(table: pd.DataFrame, label: str) -> pd.DataFrame:
 
 
 def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
-    """Warn of a few ratings far outside a small scale (a 50 or a -3 among 1-5 stars): the top
-    rating sets what a like is (and a dislike, at or below 60% of it), so one typo of 50 made
-    every 1-2 star rating a like, without a word."""
+    """Warn of a few ratings far above a small scale (a 50 among 1-5 stars): the top rating sets
+    how a query's ratings read (`FitState.dislike_at`), so one typo of 50 made every 1-2 star
+    rating a like, without a word."""
     if len(values) < 100:  # too few to tell a scale from its strays
         return
     # the scale: the values at least 0.5% of the rows hold; only values far above it, and rare,
@@ -557,8 +557,8 @@ def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
     warnings.warn(
         f"{label}: column {col!r} reads as a scale of {levels[0]:g} to {levels[-1]:g}, but "
         f"{rows} far above it ({_row(label, row)} has {values[row]:g}): typos? The top "
-        "rating sets what counts as a like, and a rating at or below 60% of it as a dislike; "
-        "correct or drop those rows",
+        "rating sets how a query's ratings read (a like above 60% of it; a dislike at or below "
+        "40%, on a scale whose top is 10 or less): correct or drop those rows",
         UserWarning,
         stacklevel=3,
     )

@@ -1724,3 +1724,21 @@ def test_an_item_the_model_fails_to_add_is_stored_and_waits(client, monkeypatch)
     assert got.status_code == 200 and got.json()["recommendable"] is False
     fb = client.post("/feedback", json={"user": "u1", "item": "w1", "kind": "like"}, headers=AUTH)
     assert fb.status_code == 201, fb.text
+
+
+def test_a_later_event_in_a_batch_wins_over_an_earlier_one_without_a_timestamp(client):
+    """An audit: in one batch, a like without a timestamp took the store's clock, read after the
+    engine's; a later dislike whose client clock ran a second ahead was clamped to the engine's
+    and so looked older: "stored but changes nothing", and the disliked film came back."""
+    now = time.time()
+    events = [
+        {"user": "q", "item": "50", "kind": "like"},
+        {"user": "q", "item": "50", "kind": "dislike", "timestamp": now + 1},
+    ]
+    r = client.post("/feedback/batch", json={"events": events}, headers=AUTH)
+    assert r.status_code == 201, r.text
+    notes = r.json().get("notes", [])
+    assert not any("this dislike was stored but changes nothing" in n for n in notes), notes
+    assert any("this like was stored but changes nothing" in n for n in notes), notes  # (it is older)
+    back = client.get("/users/q/recommend", params={"explore": False, "exclude_seen": False, "k": 100})
+    assert "50" not in ids(back.json())

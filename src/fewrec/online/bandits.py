@@ -280,6 +280,8 @@ def explore(
     scores = policy.scores(model, batch, np.random.default_rng(seed), mean)[0]
     allowed = np.ones(model.n_items, dtype=bool)
     allowed[full.history.indices] = False  # seen, disliked among them
+    if full.disliked is not None:  # and a known user's low ratings a --min-rating fit left out
+        allowed[full.disliked.indices] = False
     top, explored = explored_top(scores, mean[0], allowed, int(k), model.fitted.popularity)
     items = model.fitted.items.to_external(top)
     return pd.DataFrame(  # (typed: an empty list's columns were float64)

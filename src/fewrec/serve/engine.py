@@ -694,8 +694,10 @@ class Engine:
                 e.kind,
                 e.value if e.kind == "rating" else None,
                 # a clock ahead by minutes is stored as now: its like outweighed a later dislike
-                # sent without a timestamp (the server's time) for as long as it was ahead
-                min(e.timestamp, now) if e.timestamp else 0.0,
+                # sent without a timestamp (the server's time) for as long as it was ahead; one
+                # without is this now too (the store's, read later, made an earlier event in the
+                # batch the newer one), so a tie goes to the later event
+                min(e.timestamp, now) if e.timestamp else now,
                 scale=top if e.kind == "rating" else None,  # a later model may rate on another scale
             )
             for e in events

@@ -499,10 +499,14 @@ class Engine:
         model had 9.99 and True; a date is its day, "2024-12-01", where it has no time). Items
         whose fields the model could not take (a price of "cheap") are refused before they are
         stored: stored, they waited for a restart that failed too."""
+        try:  # all at once (one at a time, 1,000 items took 3.2 s against 7 ms)
+            return Engine._typed(model, records)
+        except DataError:
+            pass
         out = []
-        for pos, r in enumerate(records):
+        for pos, r in enumerate(records):  # which one, for the message
             try:
-                out.append(Engine._typed(model, r))
+                out += Engine._typed(model, [r])
             except DataError as exc:
                 if model.adds_items or model.updates_items:
                     where = f"items[{pos}]." if len(records) > 1 else ""
@@ -511,21 +515,22 @@ class Engine:
         return out
 
     @staticmethod
-    def _typed(model: Recommender, record: ItemRecord) -> ItemRecord:
-        """``record`` with its fields of the model's catalogue in its types; a `DataError` when
-        the model cannot take them."""
-        typed = like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
-        given = [c for c in record.fields if c in typed.columns and c in model.fitted.item_info.columns]
-        fields = dict(record.fields)
-        for c in given:
-            fields[c] = field_json(typed[c].iloc[0])
-        return dataclasses.replace(record, fields=fields) if given else record
+    def _typed(model: Recommender, records: Sequence[ItemRecord]) -> list[ItemRecord]:
+        """``records`` with their fields of the model's catalogue in its types; a `DataError`
+        when the model cannot take them."""
+        typed = like_catalogue(_info_frame(model, records), model.fitted.item_info)
+        columns = model.fitted.item_info.columns
+        out = []
+        for row, r in enumerate(records):
+            given = {c: field_json(typed[c].iloc[row]) for c in r.fields if c in columns}
+            out.append(dataclasses.replace(r, fields={**r.fields, **given}) if given else r)
+        return out
 
     @staticmethod
     def _field_problem(model: Recommender, record: ItemRecord) -> DataError | None:
         """Why the model cannot take the item's fields (a price of "cheap"), or None."""
         try:
-            like_catalogue(_info_frame(model, [record]), model.fitted.item_info)
+            Engine._typed(model, [record])
         except DataError as exc:
             return exc
         return None

@@ -365,11 +365,11 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
                 )
             whole = numbers.dropna()
             if pd.api.types.is_integer_dtype(catalogue[col]):  # whole numbers stay whole: "1995"
-                if not (whole == np.round(whole)).all() or (whole.abs() >= 2**63).any():
-                    # (a year of 2003.5 made the column floats; an update of it failed at the cast)
+                # (a year of 2003.5 made the column floats; an update of it failed at the cast)
+                odd = (whole != np.round(whole)) | (whole.abs() >= 2**63)
+                if odd.any():
                     raise DataError(
-                        f"field {col!r} of the new items must be a whole number, got "
-                        f"{whole[(whole != np.round(whole)) | (whole.abs() >= 2**63)].iloc[0]!r}",
+                        f"field {col!r} of the new items must be a whole number, got {whole[odd].iloc[0]!r}",
                         fix=f"give {col} as a whole number, or leave it empty",
                     )
                 numbers = numbers.astype("Int64")

@@ -107,6 +107,14 @@ class Vocabulary:
             )
         return idx
 
+    def same_number(self, key: str) -> list[str]:
+        """Known ids other than ``key`` that write the same whole number with other leading
+        zeros ("007" for "7": an id column read as numbers lost them)."""
+        if not key.strip().isdigit():
+            return []
+        number = key.strip().lstrip("0")
+        return [k for k in self._ids if k != key and k.isdigit() and k.lstrip("0") == number]
+
     def _near(self, key: str) -> str:
         """ "; did you mean ...?" naming up to three known ids close to ``key`` (ids that differ
         in case or spacing, by leading zeros, or by a typo), or ""."""
@@ -114,9 +122,7 @@ class Vocabulary:
             return ""
         folded = {k.casefold().strip(): k for k in reversed(self._ids)}
         near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
-        if key.strip().isdigit():  # 7 for "007": the same number (an id read as a number)
-            number = key.strip().lstrip("0")
-            near += [k for k in self._ids if k.isdigit() and k.lstrip("0") == number and k not in near][:3]
+        near += [k for k in self.same_number(key) if k not in near][:3]
         near += [k for k in difflib.get_close_matches(key, self._ids, n=3, cutoff=0.8) if k not in near]
         return f"; did you mean {', '.join(map(repr, near[:3]))}?" if near else ""
 

@@ -13,7 +13,6 @@ import os
 import re
 import warnings
 import weakref
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol, TypeAlias
 
@@ -438,19 +437,14 @@ def _check_columns(cols: Columns) -> None:
         seen[name] = field
 
 
-def _zeros_lost(missing: str, ids: Sequence[str]) -> str:
+def _zeros_lost(missing: str, vocab: Vocabulary) -> str:
     """A hint when the table holds ``missing`` with leading zeros ("7" for "007"): a column
     read as numbers loses them."""
-    if not missing.isdigit():
+    padded = vocab.same_number(missing)
+    if not padded:
         return ""
-    padded = next(
-        (i for i in ids if i.isdigit() and i != missing and i.lstrip("0") == missing.lstrip("0")), None
-    )
-    if padded is None:
-        return ""
-    return (
-        f"; the table has {padded!r}: ids written as numbers lose their leading zeros, so write them as text"
-    )
+    lost = "ids written as numbers lose their leading zeros, so write them as text"
+    return f"; the table has {padded[0]!r}: {lost}"
 
 
 def _no_nulls(frame: pd.DataFrame, col: str, label: str) -> None:
@@ -854,7 +848,7 @@ def load_interactions(
             row = int(np.flatnonzero(unknown)[0])
             raise DataError(
                 f"{_row(ilabel, row)} names item {item_ext[row]!r}, which is not in the item table "
-                f"({int(unknown.sum())} such rows){_zeros_lost(str(item_ext[row]), item_vocab.ids)}",
+                f"({int(unknown.sum())} such rows){_zeros_lost(str(item_ext[row]), item_vocab)}",
                 source=ilabel,
                 fix="add the items to the item table or drop those interactions",
             )

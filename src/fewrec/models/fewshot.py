@@ -237,12 +237,13 @@ class ItemItem:
         """``h @ W`` for a (queries x n_items) sparse history matrix."""
         n0 = self.base.shape[0]
         h = sp.csr_matrix(h)
-        t = self._with_overrides(np.asarray(h[:, :n0] @ self.base))
+        t = np.asarray(h[:, :n0] @ self.base)
         if not self.mix.shape[0]:
-            return t
+            return self._with_overrides(t)
         extra = h[:, n0:]
-        # added items in a history pull on fitted items through their mixed rows
-        t_own = self._with_overrides(t + np.asarray((extra @ self.mix) @ self.base_t)) if extra.nnz else t
+        # added items in a history pull on fitted items through their mixed rows; the added
+        # items' own mix reads no overridden column (their neighbours have >= 3 interactions)
+        t_own = self._with_overrides(t + np.asarray((extra @ self.mix) @ self.base_t) if extra.nnz else t)
         return np.c_[t_own, np.asarray(self.mix @ np.ascontiguousarray(t.T)).T]
 
     def as_arrays(self) -> dict[str, np.ndarray]:
@@ -542,7 +543,7 @@ class FewShotRecommender(Recommender):
             known = self._neighbour_pool(n0)
             # fitted items with < 3 interactions have their text neighbours' columns (the fit's
             # `text_neighbour_columns`): their new text has other neighbours
-            borrowed = idx[idx < n0][~known[idx[idx < n0]]]
+            borrowed = idx[(idx < n0) & ~known[idx]]
             if len(borrowed) and known.any():
                 self.item_item_ = self.item_item_.with_columns(
                     borrowed, *text_neighbours(self.emb_, borrowed, known)

@@ -455,10 +455,10 @@ def explain_recommendations(
     text_part = "matches what you told us you like" if asks else "avoids what you told us you dislike"
     # the catalogue's genres the text asks for: an item of none of them is near the text, it does
     # not match it ("animated movies for kids" -> Star Wars had "Matches what you told us you like")
-    genres = _catalogue_genres(model)
-    asked_genres = (
-        _genres_named(genres, _genre_titles(model, genres).hide(text or "")[0], titles) if asks else []
-    )
+    asked_genres: list[str] = []
+    if asks:  # (a film the text names, "I loved True Romance", asks for no genre)
+        named_film = _genre_titles(model).hide(text or "")[0]
+        asked_genres = _genres_named(_catalogue_genres(model), named_film, titles)
     popular = "Popular with people like you." if _reads_side_info(model, batch, row) else "Popular right now."
     popular = model.unraised_reason or popular
     popular_at = _popular_at(st.popularity)
@@ -623,12 +623,13 @@ def _genres_named(genres: list[str], text: str, titles: Titles | None = None) ->
     return [g for g in genres if _key(g) and _genre_forms(g) & said]
 
 
-def _genre_titles(model: Recommender, genres: list[str]) -> Titles:
+def _genre_titles(model: Recommender) -> Titles:
     """The catalogue's titles that hold a word naming a genre ("Children of the Corn", "True
     Romance", "Little Shop of Horrors"): a text that names such a film asks for no genre (the
     horror film's reason was "though not Children's")."""
-    keys = set().union(*(_genre_forms(g) for g in genres if _key(g))) if genres else set()
-    info = model.fitted.item_info
-    return model._per_catalogue(
-        "genre_titles_", lambda: Titles(info.get("title", ()), keep=lambda form: bool(_said(form) & keys))
-    )
+
+    def build() -> Titles:
+        keys = set().union(set(), *(_genre_forms(g) for g in _catalogue_genres(model) if _key(g)))
+        return Titles(model.fitted.item_info.get("title", ()), keep=lambda form: bool(_said(form) & keys))
+
+    return model._per_catalogue("genre_titles_", build)

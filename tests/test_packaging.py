@@ -137,7 +137,16 @@ def _build(tmp_path) -> tuple[set[str], set[str], str]:
     copy = tmp_path / "project"
     skip = shutil.ignore_patterns("__pycache__", "*.egg-info", "*.py[cod]")
     copy.mkdir()
-    for name in ("pyproject.toml", "README.md", "MANIFEST.in", ".gitignore", "src", "tests", "benchmarks"):
+    for name in (
+        "pyproject.toml",
+        "README.md",
+        "MANIFEST.in",
+        ".gitignore",
+        "src",
+        "tests",
+        "benchmarks",
+        "docs",
+    ):
         if (root / name).is_dir():
             shutil.copytree(root / name, copy / name, ignore=skip)
         elif (root / name).exists():
@@ -166,7 +175,13 @@ def test_sdist_and_wheel_carry_what_they_need(tmp_path):
     import fewrec
 
     sdist, wheel, metadata = _build(tmp_path)
-    for name in ("tests/conftest.py", "tests/serve_helpers.py", ".gitignore", "benchmarks/replace_rows.py"):
+    for name in (
+        "tests/conftest.py",
+        "tests/serve_helpers.py",
+        ".gitignore",
+        "benchmarks/replace_rows.py",
+        "docs/serving.md",
+    ):
         assert name in sdist, name
     assert not [n for n in sdist if n.endswith(".pyc") or n.startswith("benchmarks/") and n.endswith(".json")]
     # py.typed (PEP 561): without it a user's type checker skips fewrec ("missing library stubs or

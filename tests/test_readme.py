@@ -1,4 +1,5 @@
-"""The README's Python examples run as written (in a scratch directory), and warn about nothing."""
+"""The README's and docs/' Python examples run as written (in a scratch directory), and warn about
+nothing; their links lead somewhere; what they say of the service holds."""
 
 from __future__ import annotations
 
@@ -6,12 +7,24 @@ import re
 import warnings
 from pathlib import Path
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+#: the README, then the docs pages in the order its list gives them
+PAGES = [README] + [ROOT / p for p in dict.fromkeys(re.findall(r"\]\((docs/[\w-]+\.md)", README.read_text()))]
+SERVING = ROOT / "docs" / "serving.md"
+
+
+def _all_text() -> str:
+    return "\n".join(page.read_text() for page in PAGES)
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    assert len(blocks) >= 2
+    blocks = [
+        (page, block)
+        for page in PAGES
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
+    ]
+    assert len(blocks) >= 4
     monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     from fewrec.models import MODELS
@@ -19,8 +32,8 @@ def test_readme_python_blocks_run(tmp_path, monkeypatch):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # e.g. text given to a model that ignores it
-            for block in blocks:
-                exec(compile(block, str(README), "exec"), namespace)
+            for page, block in blocks:
+                exec(compile(block, str(page), "exec"), namespace)
         # the model of one's own: registered, saved by the default `_get_arrays`, and checked
         assert MODELS["shrunk-mean"] is namespace["ShrunkMean"]
         assert namespace["mine"]._get_arrays()["mean_"].shape == (1682,)
@@ -36,13 +49,13 @@ def test_readme_benchmark_examples_keep_the_recorded_results():
     """`benchmark --output benchmarks/warm.json` overwrote a recorded result, and two seed
     examples wrote the same seeds.json; every example's result has its own path outside
     benchmarks/, and that path is git-ignored."""
-    text = README.read_text().replace("\\\n", " ")
+    text = _all_text().replace("\\\n", " ")
     lines = [ln for ln in text.splitlines() if re.search(r"fewrec (benchmark|merge-seeds)\b", ln)]
     outputs = [m.group(1) for ln in lines for m in [re.search(r"--output (\S+)", ln)] if m]
     assert len(outputs) >= 4
     assert not [o for o in outputs if o.startswith("benchmarks/")]
     assert len(set(outputs)) == len(outputs), outputs
-    ignored = (README.parent / ".gitignore").read_text().split()
+    ignored = (ROOT / ".gitignore").read_text().split()
     assert all(o.split("/")[0] + "/" in {i.strip("/") + "/" for i in ignored} for o in outputs)
 
 
@@ -56,8 +69,7 @@ def test_readme_serve_routes_exist_and_an_unknown_user_is_a_404(tmp_path):
     from fewrec.models import make_model
     from fewrec.serve.app import create_app
 
-    text = README.read_text()
-    serve = text[text.index("## Serve it") : text.index("## Scale out")]
+    serve = SERVING.read_text()
     listed = re.findall(r"^# (GET|POST|PUT|DELETE) (/\S*?):?\s", serve, flags=re.M)
     assert len(listed) >= 5
     frame = pd.DataFrame({"user": ["a", "a", "b", "b", "c"], "item": ["1", "2", "2", "3", "1"]})
@@ -82,7 +94,7 @@ def test_readme_states_the_services_limits_as_the_code_sets_them():
     from fewrec.serve import schemas as S
     from fewrec.serve.app import DEFAULT_MAX_BODY
 
-    text = " ".join(README.read_text().split())
+    text = " ".join(SERVING.read_text().split())
     limits = text[text.index("**Limits:**") :][:600]
     assert DEFAULT_MAX_BODY == 1 << 20 and "1 MiB" in limits
     for value, words in [
@@ -96,3 +108,27 @@ def test_readme_states_the_services_limits_as_the_code_sets_them():
         (S.MAX_LIST, "at most {} values"),
     ]:
         assert words.format(f"{value:,}") in limits, (value, words)
+
+
+def _anchor(heading: str) -> str:
+    """A heading's anchor as GitHub makes it: lower case, punctuation dropped, spaces as dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_docs_links_lead_somewhere_and_every_page_is_listed():
+    """The README's list names every page of docs/, and every relative link of the README and the
+    docs names a file that exists (and a heading of it, where it names one)."""
+    assert sorted(PAGES[1:]) == sorted((ROOT / "docs").glob("*.md"))
+    checked = 0
+    for page in PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            path, _, anchor = target.partition("#")
+            file = (page.parent / path).resolve() if path else page
+            assert file.exists(), (page.name, target)
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", file.read_text(), flags=re.M)
+                assert anchor in {_anchor(h) for h in headings}, (page.name, target)
+            checked += 1
+    assert checked >= 15

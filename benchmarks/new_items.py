@@ -33,7 +33,7 @@ import scipy.sparse as sp
 from fewrec.data.movielens import load_movielens_100k
 from fewrec.data.splits import EvalSet, rows_matrix
 from fewrec.eval.evaluate import score_eval_set
-from fewrec.models import make_model
+from fewrec.models import MODELS, make_model
 from fewrec.models.fewshot import text_neighbours
 
 HERE = Path(__file__).parent
@@ -113,9 +113,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--models", nargs="+", default=["fewshot", "ease", "content", "ensemble"])
-    ap.add_argument("--variant", nargs="*", default=["unseen", "none"], help="fewshot variants")
+    ap.add_argument("--variant", nargs="*", default=["unseen", "none"], choices=["unseen", "none"])
     ap.add_argument("--out", default=str(HERE / "new_items.json"))
     args = ap.parse_args()
+    unknown = [m for m in args.models if m not in MODELS]
+    if unknown:  # before the data loads and any model fits
+        ap.error(f"unknown model {', '.join(unknown)} (choose from {', '.join(sorted(MODELS))})")
     data = load_movielens_100k()
     runs: dict = {}
     for seed in args.seeds:

@@ -95,6 +95,20 @@ def test_training_leaves_the_base_weights_alone(trained):
             assert np.array_equal(p.detach().numpy(), pristine[base].detach().numpy()), name
 
 
+def test_the_encoder_and_lora_share_one_frozen_minilm(tiny, trained):
+    """The MiniLM had been read twice in a process using both the torch encoder and LoRA; now
+    once, and LoRA's training (on its own copy) leaves the shared weights' vectors as they were."""
+    from fewrec.adapt.lora import _pristine_base
+    from fewrec.text.encoder import _load_backend, get_encoder
+
+    encoder = get_encoder("all-MiniLM-L6-v2", "torch")
+    backend = _load_backend(encoder._spec, "torch")
+    assert backend.bert is _pristine_base()[0]
+    assert backend.tokenizer is not _pristine_base()[1]  # a call sets its padding and truncation
+    texts = tiny.item_texts()[:8]
+    np.testing.assert_allclose(backend.embed(texts), trained.frozen_emb[:8], atol=1e-5)
+
+
 def test_early_stopping_keeps_the_best_adapter(tiny):
     options = LoraOptions(**{**FAST, "max_steps": 20, "eval_every": 5, "lr": 5e-3, "valid_users": 20})
     texts = tiny.item_texts()

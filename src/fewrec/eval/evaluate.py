@@ -262,25 +262,29 @@ def evaluate_ranking(
     return report
 
 
-def tallrec_batch(samples: TallrecSamples, n_items: int, like_rating: float) -> QueryBatch:
+def tallrec_batch(
+    samples: TallrecSamples, n_items: int, like_rating: float, dislike_rating: float
+) -> QueryBatch:
     """The queries of TALLRec samples (history ratings: 2 liked, 1 not liked), as new users of
     unknown id. Labels in the model's own rating scale: liked = ``like_rating`` (its top rating),
-    not liked = 20% of it and a dislike, as when the model serves a new user (`score_eval_set`),
-    so `QueryBatch.for_model` leaves it out for a model that does not read ratings (it had taken
-    it for a like)."""
+    not liked = ``dislike_rating`` (`FitState.dislike_rating`: 1 of 5 stars, 0 on counts), a
+    dislike as when the model serves a new user (`score_eval_set`), so `QueryBatch.for_model`
+    leaves it out for a model that does not read ratings (it had taken it for a like). It was 20%
+    of the top rating: on play counts, 1,000 of 5,000 plays, a like."""
     hist = samples.history_matrix(n_items)
     liked = hist.data > 1.5
     disliked = hist.copy()
     disliked.data = (~liked).astype(np.float32)
     disliked.eliminate_zeros()
-    hist.data = np.where(liked, like_rating, 0.2 * like_rating).astype(np.float32)
+    hist.data = np.where(liked, like_rating, dislike_rating).astype(np.float32)
     users = np.full(len(samples), -1, dtype=np.int64)
     return QueryBatch(users, hist, disliked=disliked if disliked.nnz else None)
 
 
 def tallrec_scores(model: Recommender, samples: TallrecSamples) -> np.ndarray:
     """Each sample's target score given its 10-item history (`tallrec_batch`)."""
-    queries = tallrec_batch(samples, model.n_items, model.fitted.like_rating)
+    fit = model.fitted
+    queries = tallrec_batch(samples, model.n_items, fit.like_rating, fit.dislike_rating)
     out = np.empty(len(samples), dtype=np.float64)
     chunk = 256
 

@@ -446,7 +446,7 @@ def explain_recommendations(
     lo, hi = batch.history.indptr[row], batch.history.indptr[row + 1]
     rating = dict(zip(batch.history.indices[lo:hi], batch.history.data[lo:hi], strict=True))
     # the model's own line where it has one (an LM told a 4 of 5 was "Unpreference" at 0.9)
-    liked_above = getattr(model.config, "like_threshold", LIKE_SHARE) * st.like_rating
+    liked_above = st.like_cut(getattr(model.config, "like_threshold", LIKE_SHARE))
     text = batch.texts[row] if batch.texts is not None else None
     worded = has_words(text) and model.reads_text
     # a text that only says what to avoid ("no horror") asked for nothing an item could match

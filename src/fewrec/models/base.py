@@ -659,6 +659,13 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def star_scale(lo: float, hi: float) -> bool:
+    """Whether ratings from ``lo`` to ``hi`` read as a star scale: more than one value, the top
+    10 or less. Implicit data, counts (plays, purchases) and other scores (top above 10) do not:
+    there an interaction is a like, whatever its size, and only 0 a dislike."""
+    return lo < hi <= 10
+
+
 @dataclass
 class FitState:
     """What every fitted model keeps: vocabularies, the training history matrix, and the
@@ -681,13 +688,24 @@ class FitState:
     """The lowest and highest training rating (equal for implicit data)."""
 
     @property
+    def stars(self) -> bool:
+        """Whether the ratings read as a star scale (`star_scale`)."""
+        return star_scale(*self.rating_range)
+
+    @property
     def dislike_at(self) -> float:
         """The highest query rating that reads as a dislike: `DISLIKE_SHARE` of the top rating
         on a star scale (2 of 5 stars); on implicit data, counts or other scores (top above 10)
         only 0, the rating of an explicit "no". Ratings whose top is 10 or less read as stars:
         load small counts (plays 1-8) as implicit data, or as a rating on a scale of your own."""
-        lo, hi = self.rating_range
-        return DISLIKE_SHARE * self.like_rating if lo < hi <= 10 else 0.0
+        return DISLIKE_SHARE * self.like_rating if self.stars else 0.0
+
+    def like_cut(self, share: float = LIKE_SHARE) -> float:
+        """The rating above which an item counts as liked: ``share`` of the top rating on a star
+        scale (above 3 of 5 stars at 0.6); on implicit data, counts or other scores any rating
+        above 0. Read as a share of the top, a count of play counts up to 5,000 was a like only
+        past 3,000 plays: a like-share rule saw 59 likes among 39,281 plays."""
+        return share * self.like_rating if self.stars else self.dislike_at
 
     @property
     def dislike_rating(self) -> float:

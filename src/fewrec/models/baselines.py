@@ -166,9 +166,9 @@ class LikeShare(Recommender):
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         h = batch.history
-        like = self.fitted.like_rating
+        like = self.fitted.like_cut()
         share = np.zeros(len(batch), dtype=np.float32)
         for i in range(len(batch)):
             r = h.data[h.indptr[i] : h.indptr[i + 1]]
-            share[i] = np.mean(r > 0.6 * like) if len(r) else 0.5
+            share[i] = np.mean(r > like) if len(r) else 0.5
         return np.repeat(share[:, None], self.n_items, axis=1)

@@ -144,7 +144,11 @@ def wish_vectors(
 def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float) -> sp.csr_matrix:
     """Weights of a profile's history items. On a star scale r / like - 0.6, so a 5-star item
     weighs twice a 4-star one (0.4 against 0.2) and a 3-star one (or a 2.5) nothing; on
-    implicit or count data (``dislike_at`` 0) 0.4 r / like, so an implicit item weighs 0.4. A
+    implicit or count data (``dislike_at`` 0, `FitState.stars` false) every item above 0 weighs
+    0.4, whatever its count. Weighed by its count (0.4 r / top), one 200-play metal track
+    outweighed five 20-play jazz ones (9 metal films in the top 10, no jazz), an item given
+    without a count (a click, read as the top count) the whole history, and on a log of play
+    counts `content`'s warm NDCG@10 was 0.178 against 0.251 read as implicit data. A
     dislike (a rating at or below ``dislike_at``, `FitState.dislike_at`: 2 of 5 stars) weighs
     nothing and is left out. It used to weigh less than nothing, pushing its look-alikes down:
     for new users with a 1-2 star film among ten, that found a fifth fewer of the films they went
@@ -156,7 +160,7 @@ def rating_weights(history: sp.csr_matrix, like_rating: float, dislike_at: float
         weight = np.maximum(h.data / like - LIKE_SHARE, 0.0)
         h.data = np.where(h.data > dislike_at, weight, 0.0).astype(np.float32)
     else:
-        h.data = np.where(h.data > 0, (1 - LIKE_SHARE) * h.data / like, 0.0).astype(np.float32)
+        h.data = np.where(h.data > 0, 1 - LIKE_SHARE, 0.0).astype(np.float32)
     h.eliminate_zeros()
     return h
 
@@ -231,9 +235,10 @@ class ContentRecommender(Recommender):
             return notes
         history = self.batch_from_queries([query]).for_model(self).history
         if history.nnz and not rating_weights(history, self.fitted.like_rating, self.fitted.dislike_at).nnz:
-            top = self.fitted.like_rating
+            top, cut = self.fitted.like_rating, self.fitted.like_cut()
+            scale = f" of {top:g}" if self.fitted.stars else ""
             notes.append(
-                f"{self.name} builds a taste only from items rated above {LIKE_SHARE * top:g} of {top:g}, "
+                f"{self.name} builds a taste only from items rated above {cut:g}{scale}, "
                 "and none of the history is, so the list is by popularity"
             )
         return notes

@@ -73,7 +73,7 @@ class LikeClassifier(Recommender):
         cfg = self.config
         self.emb_ = embed_items(data, cfg)
         inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
-        like = self.fitted.like_rating * cfg.like_threshold
+        like = self.fitted.like_cut(cfg.like_threshold)
         liked = (inter["rating"].to_numpy() > like).astype(np.float64)
         items = inter["item"].to_numpy()
         n = data.n_items
@@ -224,7 +224,7 @@ class LikeClassifier(Recommender):
         return self._probabilities(batch, cand).astype(np.float32)
 
     def _probabilities(self, batch: QueryBatch, items: np.ndarray) -> np.ndarray:
-        like = self.fitted.like_rating * self.config.like_threshold
+        like = self.fitted.like_cut(self.config.like_threshold)
         h: sp.csr_matrix = batch.history
         out = np.empty(items.shape, dtype=np.float64)
         for q in range(len(batch)):

@@ -164,7 +164,8 @@ def tallrec_pair_scores(model: Recommender, samples: Any) -> np.ndarray:
     """Each TALLRec sample's target score (same queries as `tallrec_scores`, one item each)."""
     from fewrec.eval.evaluate import tallrec_batch
 
-    batch = tallrec_batch(samples, model.n_items, model.fitted.like_rating).for_model(model)
+    fit = model.fitted
+    batch = tallrec_batch(samples, model.n_items, fit.like_rating, fit.dislike_rating).for_model(model)
     return score_candidates(model, batch, np.asarray(samples.items)[:, None])[:, 0]
 
 
@@ -199,7 +200,7 @@ class _LMRecommender(Recommender):
         """Model-specific learning (none for in-context scoring)."""
 
     def _like_cut(self) -> float:
-        return self.fitted.like_rating * self.config.like_threshold
+        return self.fitted.like_cut(self.config.like_threshold)
 
     @property
     def lm(self) -> Any:
@@ -747,7 +748,7 @@ class DistilledLM(Recommender):
         self.base_ = _like_classifier(base.fit(data), cfg.base)
         self._check_text_dims(np.shape(self.base_.emb_)[1], "the base's text embeddings")
         self._fit_pca()
-        like_cut = self.fitted.like_rating * self.base_.config.like_threshold
+        like_cut = self.fitted.like_cut(self.base_.config.like_threshold)
         rows = dataset_episodes(data, like_cut, teacher.config.max_history, cfg.min_history)
         if len(rows[3]) < 4:
             rows = dataset_episodes(data, like_cut, teacher.config.max_history, 0)
@@ -836,7 +837,7 @@ class DistilledLM(Recommender):
     def _query(self, batch: QueryBatch, q: int) -> tuple[np.ndarray, np.ndarray]:
         h = batch.history
         lo, hi = h.indptr[q], h.indptr[q + 1]
-        cut = self.fitted.like_rating * self.base_.config.like_threshold
+        cut = self.fitted.like_cut(self.base_.config.like_threshold)
         return h.indices[lo:hi].astype(np.int64), (h.data[lo:hi] > cut).astype(np.float64)
 
     def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:

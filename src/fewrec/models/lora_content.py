@@ -73,7 +73,7 @@ class LoraContentRecommender(ContentRecommender):
         cut = length_problem(texts, self.config.encoder, max_words=self.config.max_seq_length * 3 // 4)
         if cut:
             warnings.warn(f"{cut}, or raise max_seq_length", UserWarning, stacklevel=3)
-        result = train_lora(texts, st.train, st.like_rating, self._options())
+        result = train_lora(texts, st.train, st.like_rating, self._options(), stars=st.stars)
         self.item_emb_ = result.item_emb
         self.adapter_ = result.encoder.adapter_arrays()
         self.fit_summary_ = result.summary()

@@ -640,20 +640,39 @@ class Engine:
 
     @staticmethod
     def _top_rating(st: ModelState) -> float:
-        """The highest rating a request or event may give (ratings run from 0)."""
+        """The top of the model's rating scale, as a rating's ``scale`` is stored (5 for
+        stars, 1 on implicit data, the top count on counts)."""
         like = st.model.fitted.like_rating
         return max(like, 5.0) if like > 1 else 1.0
 
     @classmethod
+    def _rating_limit(cls, st: ModelState) -> float:
+        """The highest rating a request or event may give (ratings run from 0): the top of a
+        star scale; none on counts, where a count above the training's is no mistake (a count
+        of 6,000 plays was a 422 where the Python API takes it)."""
+        fit = st.model.fitted
+        return np.inf if fit.like_rating > 1 and not fit.stars else cls._top_rating(st)
+
+    @classmethod
     def _stored_rating(cls, st: ModelState, value: float, scale: float | None) -> float:
         """A stored `rating` on this model's scale. One given under a model of another scale (a
-        hot swap between star ratings and implicit data) is read as a share of its own: at or
-        below `DISLIKE_SHARE` a dislike (the bottom of this scale, as a `dislike` event), so a
-        1 of 5 stays one where 1 is the top, and a top 1 there is a 5 here."""
+        hot swap) is read as it was meant:
+
+        - a count (given on a scale whose top is above 10) is a count: kept on counts, a like
+          on stars, and only 0 a dislike. Read as a share of its top count, 120 plays became a
+          dislike after a retrain moved the top from 5,000 to 4,000;
+        - a star rating (or an implicit 1) is read as a share of its own scale: at or below
+          `DISLIKE_SHARE` a dislike (the bottom of this scale, as a `dislike` event), so a 1 of
+          5 stays one where 1 is the top, and a top 1 there is a 5 here.
+        """
         fit = st.model.fitted
         top = cls._top_rating(st)
         if not scale or scale == top:  # given on this scale (or before scales were kept)
             return value
+        if scale > 10:  # a count
+            if value <= 0:
+                return fit.dislike_rating
+            return value if top > 10 else fit.like_rating
         share = value / scale
         if share <= DISLIKE_SHARE:
             return fit.dislike_rating
@@ -664,7 +683,7 @@ class Engine:
         self._check_room()
         st = self._state
         vocab = st.model.fitted.items
-        top = self._top_rating(st)
+        top = self._rating_limit(st)
         for pos, ev in enumerate(events):
             where = f"events[{pos}]." if len(events) > 1 else ""
             i = int(vocab.lookup([ev.item])[0])
@@ -703,7 +722,9 @@ class Engine:
                 # without is this now too (the store's, read later, made an earlier event in the
                 # batch the newer one), so a tie goes to the later event
                 min(e.timestamp, now) if e.timestamp else now,
-                scale=top if e.kind == "rating" else None,  # a later model may rate on another scale
+                scale=self._top_rating(st)
+                if e.kind == "rating"
+                else None,  # a later model may rate on another scale
             )
             for e in events
         ]
@@ -793,7 +814,7 @@ class Engine:
                 elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
                     items[ev.item] = fit.dislike_rating
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
-        top = self._top_rating(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
+        top = self._rating_limit(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
         for pos, r in enumerate(ratings):
             if not 0 <= r <= top:
                 message = f"a rating must be between 0 and {top:g}, got {r:g}"

@@ -1,0 +1,115 @@
+"""Counts (plays, purchases) as the rating column: an interaction is a like whatever its size and
+only 0 a dislike (`FitState.stars`, `FitState.like_cut`). Findings of an audit with a play-count
+log of 0-5,000 plays, where a like was read as more than 60% of the top count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from fewrec.data.dataset import genre_list
+from fewrec.data.loaders import Columns, load_interactions
+from fewrec.models import Query, make_model
+
+TAGS = ["jazz saxophone", "heavy metal guitar", "classical piano"]
+
+
+@pytest.fixture(scope="module")
+def plays():
+    """40 users x 30 tracks of three kinds; each user plays tracks of one kind, heavy-tailed."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(40):
+        kind = u % 3
+        for t in rng.choice(10, size=6, replace=False):
+            rows.append((f"u{u}", f"t{kind * 10 + t}", float(rng.choice([1, 2, 3, 40, 900, 5000]))))
+    rows.append(("u0", "t25", 0.0))  # a 0: a dislike
+    frame = pd.DataFrame(rows, columns=["user", "track", "plays"])
+    items = pd.DataFrame(
+        {
+            "track": [f"t{i}" for i in range(30)],
+            "title": [f"{TAGS[i // 10].split()[0].title()} track {i}" for i in range(30)],
+            "tags": [f"{TAGS[i // 10].split()[0]};{TAGS[i // 10].split()[0]}" for i in range(30)],
+            "text": [f"A {TAGS[i // 10]} recording, number {i}." for i in range(30)],
+        }
+    )
+    columns = Columns(user="user", item="track", rating="plays", timestamp=None, genres="tags", genre_sep=";")
+    return load_interactions(frame, items=items, columns=columns)
+
+
+def test_counts_are_no_star_scale_and_any_play_is_a_like(plays):
+    fit = make_model("popularity").fit(plays).fitted
+    assert fit.rating_range == (0.0, 5000.0) and not fit.stars
+    assert fit.dislike_at == 0.0 and fit.like_cut() == 0.0 and fit.like_cut(0.9) == 0.0
+    five = plays.interactions.assign(rating=np.arange(len(plays.interactions)) % 5 + 1.0)
+    stars = make_model("popularity").fit(plays.with_interactions(five)).fitted
+    assert stars.stars and stars.like_cut() == 3.0 and stars.dislike_at == 2.0  # as before
+    # like-share: the share of the history liked, every play a like (it was 3 of 6 at most)
+    share = make_model("like-share").fit(plays)
+    got = share.score(Query(items=["t0", "t1", "t2"], ratings=[1, 40, 5000]), ["t3"])
+    assert got.iloc[0] == pytest.approx(1.0)
+
+
+def test_content_weighs_every_play_alike(plays):
+    """Five jazz tracks at 2-3 plays and one metal track at 900: the list was metal (weights
+    linear in the count); a track given without a count (a click, read as the top count)
+    outweighed the whole history the same way."""
+    model = make_model("content").fit(plays)
+    jazz = ["t0", "t1", "t2", "t3", "t4"]
+    recs = model.recommend(Query(items=jazz + ["t10"], ratings=[2, 3, 2, 3, 2, 900]), k=4)
+    assert sum(i.startswith("t") and int(i[1:]) < 10 for i in recs["item"]) >= 3, recs
+    fit = model.fitted
+    from fewrec.models.content import rating_weights
+
+    w = rating_weights(sp.csr_matrix(np.array([[2.0, 900.0, 5000.0, 0.0]])), fit.like_rating, fit.dislike_at)
+    assert w.toarray()[0].tolist() == pytest.approx([0.4, 0.4, 0.4, 0.0])
+
+
+def test_reasons_say_liked_for_plays(plays):
+    model = make_model("itemknn").fit(plays)
+    recs = model.recommend(Query(items=["t0", "t1"], ratings=[2, 3]), k=3, explain=True)
+    cited = " ".join(recs["reason"])
+    assert "you liked" in cited and "rated" not in cited, cited
+
+
+def test_tallrec_labels_on_counts():
+    """60% of the top play count made 2 of 1,000 test samples likes; any play is one."""
+    from fewrec.data.dataset import Dataset, Vocabulary
+    from fewrec.data.splits import tallrec_split
+
+    rng = np.random.default_rng(1)
+    n = 600
+    inter = pd.DataFrame(
+        {
+            "user": rng.integers(0, 30, n),
+            "item": rng.integers(0, 50, n),
+            "rating": rng.choice([0.0, 1.0, 2.0, 5000.0], n),
+            "timestamp": np.arange(n, dtype=float),
+        }
+    ).drop_duplicates(["user", "item"])
+    data = Dataset(inter, Vocabulary([str(u) for u in range(30)]), Vocabulary([str(i) for i in range(50)]))
+    split = tallrec_split(data, n_samples=200)
+    labels = np.concatenate([s.labels for s in (split.train, split.valid, split.test)])
+    assert 0.6 < labels.mean() < 0.9  # the plays above 0 (three in four), not the 5,000s alone
+
+
+def test_lora_positives_on_counts():
+    from fewrec.adapt.lora import LoraOptions, _interactions
+
+    r = sp.csr_matrix(np.array([[2.0, 900.0, 5000.0, 0.0]]))
+    counts = _interactions(r, 5000.0, LoraOptions(), stars=False)
+    assert counts.positives.toarray()[0].tolist() == [1, 1, 1, 0]
+    assert counts.weights.toarray()[0].tolist() == [1, 1, 1, 0]  # none pushes
+    stars = _interactions(sp.csr_matrix(np.array([[2.0, 4.0, 5.0]])), 5.0, LoraOptions())
+    assert stars.positives.toarray()[0].tolist() == [0, 1, 1]
+
+
+def test_a_genre_named_twice_is_kept_once(plays):
+    assert genre_list("country;country;pop", ";") == ["country", "pop"]
+    assert genre_list(["a", " ", "a", "b"]) == ["a", "b"]
+    assert genre_list("['x', 'x']") == ["x"]
+    model = make_model("itemknn").fit(plays)
+    recs = model.recommend(Query(items=["t0", "t1"]), k=3, explain=True)
+    assert not recs["reason"].str.contains("jazz and jazz").any(), recs["reason"].tolist()

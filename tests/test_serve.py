@@ -1779,3 +1779,96 @@ def test_a_later_event_in_a_batch_wins_over_an_earlier_one_without_a_timestamp(c
     assert any("this like was stored but changes nothing" in n for n in notes), notes  # (it is older)
     back = client.get("/users/q/recommend", params={"explore": False, "exclude_seen": False, "k": 100})
     assert "50" not in ids(back.json())
+
+
+def test_feedback_on_an_item_a_put_is_adding_waits_for_it(ease_dir, tmp_path):
+    """An audit: while a PUT of many items was adding them (stored, not yet served), feedback on
+    one was a 404 blaming "another service process" and advising a restart (573 of the calls
+    in 6.9 s of a 600-item PUT). It now waits for the PUT, which holds the items' lock."""
+    from fewrec.serve import schemas as S
+
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], warm_up=False)
+    with TestClient(app):
+        engine = app.state.engine
+        out: list = []
+        event = S.FeedbackIn(user="f1", item="new-1", kind="like")
+        with engine._items_lock:  # a PUT between storing the item and serving it
+            stored = engine.store.upsert_items([ItemRecord("new-1", "A new film", "", {})])
+            worker = threading.Thread(target=lambda: out.append(engine.add_feedback([event])))
+            worker.start()
+            worker.join(0.5)
+            assert worker.is_alive() and not out  # waiting, not refused
+            engine._state = engine._apply_items(engine._state, stored)
+        worker.join(10)
+        assert out and out[0].accepted == 1
+
+
+def test_two_deletes_of_one_item_answer_204_once(ease_dir, tmp_path):
+    """An audit: the "already deleted" check ran outside the items' lock, so two concurrent
+    deletes of one item could both answer 204 (and write two tombstones)."""
+    from fewrec.serve.errors import NotFoundError
+
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], warm_up=False)
+    with TestClient(app):
+        engine = app.state.engine
+        results: list = []
+
+        def delete() -> None:
+            try:
+                engine.delete_item("50")
+                results.append("deleted")
+            except NotFoundError:
+                results.append("404")
+
+        with engine._items_lock:  # both pass any check made before the lock
+            workers = [threading.Thread(target=delete) for _ in range(2)]
+            for w in workers:
+                w.start()
+            time.sleep(0.3)
+        for w in workers:
+            w.join(10)
+        assert sorted(results) == ["404", "deleted"]
+
+
+def test_stores_opened_at_once_by_several_processes_all_open(tmp_path):
+    """An audit: the switch to WAL did not wait out another process's lock, so of three
+    processes opening a new store at once one could fail ("database is locked")."""
+    from fewrec.serve.store import Store
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as another process opening it at the same moment
+    opened: list = []
+    worker = threading.Thread(target=lambda: opened.append(Store(path, timeout=10)))
+    worker.start()
+    worker.join(0.5)
+    assert worker.is_alive() and not opened  # waiting, not failed
+    holder.execute("ROLLBACK")
+    holder.close()
+    worker.join(10)
+    assert opened
+    opened[0].close()
+
+
+def test_a_swap_answers_with_the_model_it_put_in(ease_dir, cold_user, tmp_path, monkeypatch):
+    """An audit: `swap` read the served model for its answer after releasing its lock, so with
+    a second swap landing in between, POST /admin/model answered with the other model."""
+    import fewrec.serve.engine as engine_module
+
+    popularity_dir = saved_model("popularity", cold_user.train)
+    app = create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app):
+        engine = app.state.engine
+        log_info = engine_module.log.info
+        landed: list = []
+
+        def info(message, *args):
+            if message.startswith("now serving") and not landed:  # between the lock and the answer
+                landed.append("swapping")
+                landed[0] = engine.swap(str(popularity_dir)).model
+            return log_info(message, *args)
+
+        monkeypatch.setattr(engine_module.log, "info", info)
+        answer = engine.swap(str(ease_dir))
+        assert landed == ["popularity"] and engine.info().model == "popularity"
+        assert answer.model == "ease"

@@ -256,12 +256,12 @@ class Engine:
                 st = self._apply_items(st, self.store.items(since_seq=st.store_seq), private=True)
                 self._state = st
         log.info("now serving %s (version %d)", st.source, st.version)
-        return self.info()
+        return self.info(st)  # (the state read after the lock could be a later swap's)
 
-    def info(self) -> S.ModelInfo:
-        """The served model: its name, source (its folder inside `model_root`), version, item and
-        user counts, exploration."""
-        st = self._state
+    def info(self, st: ModelState | None = None) -> S.ModelInfo:
+        """The served model (or the state ``st``): its name, source (its folder inside
+        `model_root`), version, item and user counts, exploration."""
+        st = self._state if st is None else st
         source = st.source  # not the server's absolute paths to anyone who may read
         if self.model_root is not None and Path(source).is_relative_to(self.model_root):
             source = Path(source).relative_to(self.model_root).as_posix()
@@ -538,12 +538,12 @@ class Engine:
     def delete_item(self, item_id: str) -> None:
         """Tombstone an item: it stays known but is never recommended. `NotFoundError` for an
         item that is unknown or already deleted."""
-        st = self._state
-        known = int(st.model.fitted.items.lookup([item_id])[0]) >= 0 or item_id in st.pending
-        rec = self.store.get_item(item_id)
-        if not known or (rec is not None and rec.deleted):
-            raise NotFoundError(f"no item {item_id!r}", field="item_id")
-        with self._items_lock:
+        with self._items_lock:  # (checked outside it, two deletes of one item both answered 204)
+            st = self._state
+            known = int(st.model.fitted.items.lookup([item_id])[0]) >= 0 or item_id in st.pending
+            rec = self.store.get_item(item_id)
+            if not known or (rec is not None and rec.deleted):
+                raise NotFoundError(f"no item {item_id!r}", field="item_id")
             stored = self.store.delete_item(item_id)
             self._state = self._apply_items(self._state, [stored])
 
@@ -687,8 +687,17 @@ class Engine:
         for pos, ev in enumerate(events):
             where = f"events[{pos}]." if len(events) > 1 else ""
             i = int(vocab.lookup([ev.item])[0])
+            record = None
             if i < 0 and ev.item not in st.pending:
                 record = self.store.get_item(ev.item)
+                if record is not None and not record.deleted:
+                    # stored, not served: a PUT of this process may be adding it now (it holds
+                    # the items' lock until the item is served; its feedback was told to restart)
+                    with self._items_lock:
+                        st = self._state
+                    vocab = st.model.fitted.items
+                    i = int(vocab.lookup([ev.item])[0])
+            if i < 0 and ev.item not in st.pending:
                 if record is not None and not record.deleted:  # written by another process
                     raise NotFoundError(
                         f"item {ev.item!r} was created by another service process on this store; "

@@ -257,7 +257,18 @@ class Store:
     # ------------------------------------------------------------------ connections
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
+        # the switch to WAL does not wait out another process's lock as a write does: two
+        # services opening a new store at once had one fail at start ("database is locked")
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                break
+            except sqlite3.OperationalError as exc:
+                if not sqlite_busy(exc) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+                time.sleep(0.02)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA secure_delete=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")

@@ -113,3 +113,64 @@ def test_a_genre_named_twice_is_kept_once(plays):
     model = make_model("itemknn").fit(plays)
     recs = model.recommend(Query(items=["t0", "t1"]), k=3, explain=True)
     assert not recs["reason"].str.contains("jazz and jazz").any(), recs["reason"].tolist()
+
+
+def test_repeated_rows_can_be_added_up_or_counted(tmp_path, caplog):
+    """An audit: repeated (user, item) rows kept the last, so a purchase log lost its repeat
+    buys (10 + 7 + 20 plays read as 20) and the pair moved to its last time, after an item the
+    user met later. `repeats="sum"` and `"count"` keep them, dated by the first row."""
+    from fewrec.errors import DataError
+
+    frame = pd.DataFrame(
+        {
+            "u": ["a", "a", "a", "a", "b"],
+            "i": ["x", "y", "x", "x", "x"],
+            "plays": [10.0, 3.0, 7.0, 20.0, 1.0],
+            "t": [1, 2, 3, 4, 5],
+        }
+    )
+    cols = Columns(user="u", item="i", rating="plays", timestamp="t")
+
+    def pairs(data):
+        inter = data.interactions
+        return {
+            (data.users.id(int(u)), data.items.id(int(i))): (float(r), int(t))
+            for u, i, r, t in inter[["user", "item", "rating", "timestamp"]].itertuples(index=False)
+        }
+
+    with caplog.at_level("WARNING", logger="fewrec"):
+        last = load_interactions(frame, columns=cols)
+    assert pairs(last)[("a", "x")] == (20.0, 4) and "repeats='sum' or 'count'" in caplog.text
+    summed = load_interactions(frame, columns=cols, repeats="sum")
+    assert pairs(summed) == {("a", "x"): (37.0, 1), ("a", "y"): (3.0, 2), ("b", "x"): (1.0, 5)}
+    counted = load_interactions(
+        frame.drop(columns="plays"), columns=cols.model_copy(update={"rating": None}), repeats="count"
+    )
+    assert pairs(counted)[("a", "x")] == (3.0, 1)
+    with pytest.raises(DataError, match="the rating column 'plays' would be ignored"):
+        load_interactions(frame, columns=cols, repeats="count")
+    with pytest.raises(DataError, match="repeats must be one of last, sum, count"):
+        load_interactions(frame, columns=cols, repeats="mean")
+    # the CLI's --repeats
+    from cli_helpers import fewrec_here
+
+    path = tmp_path / "plays.csv"
+    frame.to_csv(path, index=False)
+    args = [
+        "--interactions",
+        str(path),
+        "--user-col",
+        "u",
+        "--item-col",
+        "i",
+        "--rating-col",
+        "plays",
+        "--time-col",
+        "t",
+    ]
+    info = fewrec_here("data", "info", *args, "--repeats", "sum")
+    assert info.returncode == 0 and "ratings 1 to 37" in info.stdout, info.stdout + info.stderr
+    stray = fewrec_here("data", "info", "--repeats", "sum")
+    assert stray.returncode == 2 and "--repeats describe your own interactions" in " ".join(
+        stray.stderr.split()
+    )

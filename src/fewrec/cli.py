@@ -212,6 +212,13 @@ SepOpt = Annotated[
         help="CSV field separator of every file, e.g. ';' or '\\t' (default: each file's, from its header)"
     ),
 ]
+RepeatsOpt = Annotated[
+    str,
+    typer.Option(
+        help="what repeated rows of a (user, item) make: last (the latest), sum (their ratings "
+        "added up: plays, purchases) or count (their number: a log of one row per play)"
+    ),
+]
 ItemTemplateOpt = Annotated[
     str | None,
     typer.Option(
@@ -243,14 +250,15 @@ def _own_data(
     encoding: str,
     sep: str | None,
     item_template: str | None,
+    repeats: str,
 ) -> Dataset | None:
     """The user's own dataset from the data options, or None without ``--interactions``."""
     from fewrec.data.loaders import Columns, load_interactions
 
     if interactions is None:
-        if items is not None or users is not None or item_template is not None:
+        if items is not None or users is not None or item_template is not None or repeats != "last":
             raise FewrecError(
-                "--items, --users and --item-template describe your own interactions: give "
+                "--items, --users, --item-template and --repeats describe your own interactions: give "
                 "--interactions too (without it the command uses MovieLens-100K)"
             )
         return None
@@ -277,6 +285,7 @@ def _own_data(
         sep=sep,
         name=interactions.stem,
         item_template=item_template or None,  # '': the default text, as '' means none elsewhere
+        repeats=repeats,
     )
 
 
@@ -308,6 +317,7 @@ def data_info(
     title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    repeats: RepeatsOpt = "last",
     item_template: ItemTemplateOpt = None,
 ):
     """Print a dataset's size and the text of its first items (a built-in one, or your own)."""
@@ -393,6 +403,7 @@ def benchmark(
     title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    repeats: RepeatsOpt = "last",
     item_template: ItemTemplateOpt = None,
     min_rating: Annotated[
         float | None,
@@ -572,6 +583,7 @@ def train(
     title_col: TitleColOpt = "title",
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
+    repeats: RepeatsOpt = "last",
     item_template: ItemTemplateOpt = None,
     min_rating: Annotated[
         float | None,

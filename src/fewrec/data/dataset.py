@@ -375,8 +375,32 @@ def keep_latest(frame: pd.DataFrame, label: str, timed: bool = True) -> pd.DataF
     latest = frame.sort_values("timestamp", kind="stable")
     dup = latest.duplicated(["user", "item"], keep="last")
     which = "the latest" if timed else "the last row"
-    log.warning("%s: %d repeated (user, item) rows; keeping %s of each", label, int(dup.sum()), which)
+    log.warning(
+        "%s: %d repeated (user, item) rows; keeping %s of each (to add their ratings up, as plays "
+        "or purchases, or count the rows: load_interactions(repeats='sum' or 'count'), CLI --repeats)",
+        label,
+        int(dup.sum()),
+        which,
+    )
     return latest[~dup.to_numpy()].sort_index().reset_index(drop=True)
+
+
+def combine_repeats(frame: pd.DataFrame, label: str, how: str) -> pd.DataFrame:
+    """``frame`` with one row per (user, item), in the order of their first rows: the sum of the
+    pair's ratings (``how="sum"``) or its number of rows (``"count"``), at its first time (when
+    the user met the item: what the earliest reveal orders by)."""
+    groups = frame.groupby(["user", "item"], sort=False)
+    out = groups.agg(
+        rating=("rating", "sum" if how == "sum" else "size"), timestamp=("timestamp", "min")
+    ).reset_index()
+    if len(out) < len(frame):
+        log.info(
+            "%s: %d repeated (user, item) rows; %s",
+            label,
+            len(frame) - len(out),
+            "their ratings added up" if how == "sum" else "each pair's rows counted, as its rating",
+        )
+    return out.astype({"user": frame["user"].dtype, "item": frame["item"].dtype, "rating": np.float32})
 
 
 MAX_CODE = 30

@@ -20,7 +20,15 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict
 
-from fewrec.data.dataset import Dataset, Vocabulary, genre_list, item_texts, keep_latest, unix_seconds
+from fewrec.data.dataset import (
+    Dataset,
+    Vocabulary,
+    combine_repeats,
+    genre_list,
+    item_texts,
+    keep_latest,
+    unix_seconds,
+)
 from fewrec.errors import DataError, Settings
 
 log = logging.getLogger(__name__)
@@ -733,6 +741,10 @@ def _unique_ids(frame: pd.DataFrame, col: str, label: str) -> list[str]:
     return ids.tolist()
 
 
+REPEATS = ("last", "sum", "count")
+"""What several rows of one (user, item) make in `load_interactions` (its ``repeats``)."""
+
+
 def load_interactions(
     interactions: Table,
     items: Table | None = None,
@@ -743,6 +755,7 @@ def load_interactions(
     encoding: str = "utf-8",
     item_template: str | None = None,
     sep: str | None = None,
+    repeats: str = "last",
 ) -> Dataset:
     """Build a `Dataset` from the user's tables (CSV, TSV, Parquet paths or DataFrames).
 
@@ -757,6 +770,10 @@ def load_interactions(
         sep: separator of text files; None: by suffix (tab for .tsv/.tab, else comma), unless
             the header line lacks that one but has ``,``/``;``/tab/``|`` (see `read_table`).
         item_template: optional `str.format` template over item columns for item text.
+        repeats: what several rows of one (user, item) make: ``"last"``, the latest (a rating
+            given anew), with a warning; ``"sum"``, their ratings added up (plays or purchases
+            logged per day); ``"count"``, their number of rows (a log of one row per play,
+            without a rating column). ``"sum"`` and ``"count"`` date the pair by its first row.
 
     Raises:
         DataError: naming the file, row or column and the fix, for any bad input.
@@ -771,6 +788,8 @@ def load_interactions(
         )
     cols = columns or Columns()
     _check_columns(cols)
+    if repeats not in REPEATS:
+        raise DataError(f"repeats must be one of {', '.join(REPEATS)}, not {repeats!r}")
     inter, ilabel = read_table(
         interactions, what="interaction", encoding=encoding, sep=sep, ids=(cols.user, cols.item)
     )
@@ -782,6 +801,13 @@ def load_interactions(
         inter, cols, "timestamp", ilabel, "pass timestamp=None (CLI: --time-col '') to use row order"
     )
     has_rating, has_time = rating_col is not None, time_col is not None
+    if repeats == "count" and has_rating:  # (its values would be dropped without a word)
+        raise DataError(
+            f"repeats='count' makes a pair's number of rows its rating, so the rating column "
+            f"{rating_col!r} would be ignored",
+            fix="repeats='sum' adds that column's values up; or load without a rating column "
+            "(rating=None, CLI --rating-col '')",
+        )
     _warn_unread(inter, cols, ilabel, has_rating, has_time)
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
@@ -911,7 +937,9 @@ def load_interactions(
         }
     )
     return Dataset(
-        interactions=keep_latest(frame, ilabel, timed=has_time),
+        interactions=keep_latest(frame, ilabel, timed=has_time)
+        if repeats == "last"
+        else combine_repeats(frame, ilabel, repeats),
         users=user_vocab,
         items=item_vocab,
         item_info=item_info,

@@ -1743,6 +1743,14 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
         assert c.get("/items/g").json()["recommendable"] is False
         r = c.post("/feedback", json={"user": "u", "item": "g", "kind": "like"}, headers=AUTH)
         assert "another service process" not in r.text
+    # an item stored before fields were typed (an older fewrec's store): typed at the start, as a
+    # PUT types it now (GET showed "yes" and "7.5", and a filter of in_stock true missed it)
+    Store(db).upsert_items([ItemRecord("old", "garden trowel", None, {"in_stock": "yes", "price": "7.5"})])
+    app = create_app(path, db, api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert c.get("/items/old").json()["fields"] == {"in_stock": True, "price": 7.5}
+        assert "old" in ids(rec(c, text="garden trowel", k=40, filters={"in_stock": True}))
+        assert c.get("/items/g").json()["recommendable"] is False  # (the bad one still waits)
 
 
 def test_an_item_the_model_fails_to_add_is_stored_and_waits(client, monkeypatch):

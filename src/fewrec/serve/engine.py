@@ -218,7 +218,9 @@ class Engine:
             st.index.add(vectors)
         seq = self.store.item_seq()
         try:
-            st = self._apply_items(st, self.store.items(since_seq=0), private=True)
+            st = self._apply_items(
+                st, self._stored_typed(st.model, self.store.items(since_seq=0)), private=True
+            )
         except UnavailableError as exc:  # serve what the model has; the items stay pending
             log.warning("%s", exc)
         st.store_seq = max(st.store_seq, seq)
@@ -253,7 +255,8 @@ class Engine:
                 raise InvalidError(f"cannot load {target}: {exc}", field="path") from exc
             self._warm_up(st)
             with self._items_lock:  # items written meanwhile: replay them, then switch
-                st = self._apply_items(st, self.store.items(since_seq=st.store_seq), private=True)
+                stored = self._stored_typed(st.model, self.store.items(since_seq=st.store_seq))
+                st = self._apply_items(st, stored, private=True)
                 self._state = st
         log.info("now serving %s (version %d)", st.source, st.version)
         return self.info(st)  # (the state read after the lock could be a later swap's)
@@ -525,6 +528,25 @@ class Engine:
             given = {c: field_json(typed[c].iloc[row]) for c in r.fields if c in columns}
             out.append(dataclasses.replace(r, fields={**r.fields, **given}) if given else r)
         return out
+
+    @staticmethod
+    def _stored_typed(model: Recommender, records: Sequence[ItemRecord]) -> list[ItemRecord]:
+        """Stored records with their fields of the model's catalogue in its types, as a PUT
+        stores them now. Items stored before fields were typed (an upgrade), or under a model of
+        another catalogue, had kept them as sent: GET showed "in_stock": "yes" and a filter of
+        true missed them. A record the model cannot take keeps its fields as stored."""
+        live = [r for r in records if not r.deleted]
+        try:  # all at once, as `_checked`
+            typed = Engine._typed(model, live)
+        except DataError:
+            typed = []
+            for r in live:
+                try:
+                    typed += Engine._typed(model, [r])
+                except DataError:
+                    typed.append(r)
+        it = iter(typed)
+        return [r if r.deleted else next(it) for r in records]
 
     @staticmethod
     def _field_problem(model: Recommender, record: ItemRecord) -> DataError | None:

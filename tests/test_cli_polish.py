@@ -572,3 +572,36 @@ def test_train_into_a_log_says_how_it_read_the_data_and_what_it_trains(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "no 'rating' column, so implicit data: every interaction 1" in proc.stderr
     assert "training popularity on" in proc.stderr
+
+
+def test_recommend_prints_json_or_csv_for_programs(tmp_path):
+    """The list was a rich table only: a script had to scrape box-drawing characters. With
+    --format json or csv it is data on stdout (notes stay on stderr)."""
+    import io
+    import json
+
+    inter = tmp_path / "i.csv"
+    inter.write_text("user,item\n" + "".join(f"u{u},i{i}\n" for u in range(20) for i in range(u % 5, 15, 3)))
+    items = tmp_path / "items.csv"
+    items.write_text("item,title\n" + "".join(f"i{i},Item number {i}\n" for i in range(15)))
+    out = tmp_path / "m"
+    cols = ["--user-col", "user", "--item-col", "item", "--rating-col", "", "--time-col", ""]
+    made = fewrec(
+        "train", "itemknn", "--output", str(out), "--interactions", str(inter), "--items", str(items), *cols
+    )
+    assert made.returncode == 0, made.stderr
+    got = fewrec("recommend", str(out), "--item", "i0", "--k", "3", "--explain", "--format", "json")
+    assert got.returncode == 0, got.stderr
+    rows = json.loads(got.stdout)
+    assert [r["rank"] for r in rows] == [1, 2, 3] and all(r["label"].startswith("Item number") for r in rows)
+    assert all(isinstance(r["score"], float) and r["reason"] for r in rows) and "i0" not in {
+        r["item"] for r in rows
+    }
+    table = pd.read_csv(
+        io.StringIO(fewrec("recommend", str(out), "--item", "i0", "--k", "3", "--format", "csv").stdout)
+    )
+    assert list(table.columns) == ["rank", "item", "label", "score"] and table["item"].tolist() == [
+        r["item"] for r in rows
+    ]
+    bad = fewrec("recommend", str(out), "--item", "i0", "--format", "xml")
+    assert bad.returncode != 0 and "--format is table, json or csv, not 'xml'" in bad.stderr

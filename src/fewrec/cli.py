@@ -694,12 +694,22 @@ def recommend(
         list[str] | None,
         typer.Option(help="rank only these item ids (repeat it); an LM model scores only them"),
     ] = None,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (for people), or json or csv on stdout for programs (rank, item, label, "
+            "score, and reason with --explain; notes stay on stderr)",
+        ),
+    ] = "table",
 ):
     """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
     side info (a known user's own side info is read from the training data)."""
     from fewrec.models.base import Query, load_model
-    from fewrec.present import match_titles, print_recommendations, progress_lines
+    from fewrec.present import match_titles, print_frame, print_recommendations, progress_lines
 
+    if fmt not in ("table", "json", "csv"):  # before the model loads
+        raise FewrecError(f"--format is table, json or csv, not {fmt!r}")
     for option, given in (("--user", user), ("--text", text)):  # (the last had won without a word)
         if given and len(given) > 1:
             raise FewrecError(f"{option} given {len(given)} times; give it once (one {option[2:]} a query)")
@@ -754,6 +764,8 @@ def recommend(
     if recs.empty:
         what = "every candidate is unknown or in the history" if candidate else "every item is in the history"
         err.print(f"[yellow]note:[/yellow] nothing left to recommend: {what}")
+        if fmt != "table":  # (a program reading stdout gets an empty list, not nothing)
+            print_frame(recs, rec.fitted.item_info, rec.fitted.items, fmt)
         return
     if len(recs) < k:  # say why the list is short (k = 1000 on 30 items gave 22 rows, unexplained)
         total = len(set(candidate)) if candidate else rec.n_items
@@ -762,6 +774,9 @@ def recommend(
         if len(recs) == total:  # all there are ("the rest of the 4 candidates" with none left out)
             why = f"only {total} candidates were given" if candidate else f"the catalogue has only {total:,}"
         err.print(f"[yellow]note:[/yellow] {len(recs)} items, not {k}: {why}", highlight=False)
+    if fmt != "table":
+        print_frame(recs, rec.fitted.item_info, rec.fitted.items, fmt)
+        return
     print_recommendations(
         console,
         recs,

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import json
 import logging
 import re
+import sys
 import unicodedata
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.table import Table
@@ -204,6 +207,26 @@ def print_recommendations(
             cells.append(str(row.reason))
         table.add_row(*(Text(c) for c in cells))  # plain text: a title like "[REC]" is not markup
     console.print(table)
+
+
+def print_frame(recs: pd.DataFrame, item_info: pd.DataFrame, items: Vocabulary, fmt: str) -> None:
+    """The list on stdout for a program: JSON (a list of objects) or CSV, one row per item with
+    its rank, id, label (title and year, or the id) and score, and its reason when it has one."""
+    frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(recs) + 1),
+            "item": recs["item"].astype(str).to_numpy(),
+            "label": [item_label(item_info, items, i) for i in recs["item"]],
+            "score": recs["score"].astype(float).to_numpy(),
+        }
+    )
+    if "reason" in recs.columns:
+        frame["reason"] = recs["reason"].astype(str).to_numpy()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(frame.to_dict(orient="records"), ensure_ascii=False, indent=1) + "\n")
+    else:
+        frame.to_csv(sys.stdout, index=False)
+    sys.stdout.flush()
 
 
 @contextmanager

@@ -186,6 +186,21 @@ class EnsembleConfig(ModelConfig):
     (`fewrec.models.rerank`)."""
     rerank_trees: int = Field(300, ge=10)
     """Boosting rounds of the re-ranker."""
+    untrained_items: Literal["calibrated", "text"] = "calibrated"
+    """How a known user's list places items only some components score (items no one has
+    interacted with: the ID-only components abstain). ``"calibrated"``: where a least-squares
+    line from those components' blend to the full blend puts them, fitted on the user's fully
+    scored items (`calibrate_partial`); ``"text"``: at their text components' blend, which
+    averages fewer scores and so reaches further out than the full blend of known items.
+    On a catalogue of new and known films where every rating is a target with the same chance
+    (`benchmarks/new_items.py`, split seeds 0 and 1), "calibrated" found more in every band of
+    history length: Recall@20 0.3749 -> 0.3857 and 0.3840 -> 0.3960, users of 150+ ratings
+    0.4920 -> 0.5274 and 0.5248 -> 0.5698, under 50 ratings 0.3777 -> 0.3805 and 0.3726 ->
+    0.3772, with new films 8% and 5% of the top 20 (15% and 11% before) for 20% and 16% of the
+    targets. Where every target is a new item (the cold-item protocol) "text" finds more of them
+    among all items (Recall@20 0.0936 against 0.0706 on split seed 0; their order among
+    themselves is the same): use it to push new items into known users' lists. New users keep
+    the text components' blend, as the per-K weights were tuned with it."""
     progress: bool = False
     """A progress bar over the fitting stages (each component fit, the re-rankers)."""
     rerank_min_shots: int = Field(2, ge=1)
@@ -269,6 +284,55 @@ def blend(weights: np.ndarray, components: Sequence[np.ndarray | Callable[[], np
         return filled[j]
 
     return _blend_filled(np.asarray(weights, dtype=np.float64), get, len(comps))
+
+
+#: Fewest fully scored items a query needs before its partly scored ones are calibrated.
+MIN_CALIBRATION_ITEMS = 20
+
+
+def calibrate_partial(
+    blended: np.ndarray,
+    w: np.ndarray,
+    components: Sequence[np.ndarray | Callable[[], np.ndarray]],
+    rows: np.ndarray,
+) -> None:
+    """In ``blended``'s ``rows``, put the items only some weighted components score where a
+    least-squares line from those components' blend to the full blend puts them, fitted on the
+    row's fully scored items (in place).
+
+    The blend of an item every component scores is a weighted mean of several z-scores, which
+    cancel one another in part; an item only the text components score (no one has interacted
+    with it) gets the mean of fewer, which spreads wider, so its best reach past the best known
+    items on text evidence alone. The line maps the text blend to the full blend it goes with
+    (its slope is their correlation times the ratio of their spreads, at least 5% of that
+    ratio so that the items keep their order among themselves). The components that score every
+    partly scored item of a row make its text blend; an item with more of them is placed by
+    those alone. ``components`` as `blend`'s; only the weighted ones are read."""
+    w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(blended), len(components)))
+    read = (w[rows] > 0).any(axis=0)
+    comps = [
+        (c() if callable(c) else c) if read[j] else np.full(blended.shape, np.nan)
+        for j, c in enumerate(components)
+    ]
+    for r in rows.tolist():
+        weighted = w[r] > 0
+        ok = np.stack([np.isfinite(c[r]) for c in comps]) & weighted[:, None]
+        n = ok.sum(axis=0)
+        full = (n == weighted.sum()) & np.isfinite(blended[r])
+        partial = (n > 0) & (n < weighted.sum())
+        if not partial.any() or full.sum() < MIN_CALIBRATION_ITEMS:
+            continue
+        subset = np.flatnonzero(ok[:, partial].all(axis=1)).tolist()
+        if not len(subset):
+            continue
+        z = [np.nan_to_num(comps[j][r], nan=0.0, posinf=0.0, neginf=0.0) for j in subset]
+        part = sum(w[r, j] * zj for j, zj in zip(subset, z, strict=True)) / w[r, subset].sum()
+        x, y = part[full], blended[r, full]
+        sx, sy = x.std(), y.std()
+        if sx <= 0 or sy <= 0:
+            continue
+        slope = max(float(np.mean((x - x.mean()) * (y - y.mean()))) / sx**2, 0.05 * sy / sx)
+        blended[r, partial] = y.mean() + (part[partial] - x.mean()) * slope
 
 
 @dataclass
@@ -757,10 +821,19 @@ class EnsembleRecommender(Recommender):
         empty = _reveals_nothing(full)
         lazy = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
         rows = self._reranked_rows(batch)
-        if not len(rows):
-            return self._with_text(full, blend(w, lazy)).astype(np.float32)
+        known = np.flatnonzero(np.asarray(batch.users) >= 0)
+        if self.config.untrained_items == "text":
+            known = known[:0]
+        if not len(rows):  # (the calibration reads the weighted components, once each)
+            cached = [functools.cache(c) for c in lazy]
+            blended = blend(w, cached)
+            if len(known):
+                calibrate_partial(blended, w, cached, known)
+            return self._with_text(full, blended).astype(np.float32)
         comps = [c() for c in lazy]  # the re-ranker reads every component's z-scores
         blended = blend(w, comps)
+        if len(known):  # (no known user is re-ranked: `_reranked_rows`)
+            calibrate_partial(blended, w, comps, known)
         sub = batch.take(rows)
         blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
         return self._with_text(full, blended).astype(np.float32)

@@ -23,7 +23,8 @@ from fewrec.eval.benchmark import add_gains, check_same_data, combine_seeds, mar
 
 #: The lines `markdown_table` writes below a table (how many test users; notes on them).
 TABLE_FOOTER = re.compile(
-    r"test (users|samples)\b|Note: (the K columns|\d+ test (users|samples) behind)|Cells: mean ± "
+    r"test (users|samples)\b|Note: (the K columns|\d+ test (users|samples) behind|no gains over)"
+    r"|Cells: mean ± "
 )
 
 

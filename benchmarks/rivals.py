@@ -27,7 +27,8 @@ the paired gain CI uses their stored per-user values.
 
 Usage (needs the ``rivals`` extra: ``make benchmark-rivals`` installs it)::
 
-    python benchmarks/rivals.py          # writes benchmarks/rivals.{json,md}
+    python benchmarks/rivals.py                       # writes benchmarks/rivals.{json,md}
+    python benchmarks/rivals.py --only cold-item      # reruns one protocol, keeps the others'
 """
 
 from __future__ import annotations
@@ -195,13 +196,24 @@ def paired_gain(ours: np.ndarray, theirs: np.ndarray) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--only", choices=["cold-user", "cold-item"], help="rerun one protocol; keep the others' rows"
+    )
+    only = ap.parse_args().only
     data = load_dataset()
     from sklearn.decomposition import PCA
 
     text = PCA(TEXT_DIMS, random_state=SEED).fit_transform(embed_items(data, TextModelConfig()))
     doc: dict = {"seed": SEED, "components": COMPONENTS, "epochs": EPOCHS, "protocols": {}}
+    if only:  # (the rows of the protocols not rerun, as recorded)
+        doc["protocols"] = json.loads(OUT.with_suffix(".json").read_text())["protocols"]
 
     for reveal, table in (("random", "cold-user-random"), ("earliest", "cold-user")):
+        if only == "cold-item":
+            break
         ours = json.loads((HERE / f"{table}.json").read_text())["models"]
         splits = {
             k: cold_user_split(data, shots=k, seed=SEED, random_shots=reveal == "random") for k in SHOTS
@@ -223,6 +235,9 @@ def main() -> None:
         rows["lightfm"] = row
         doc["protocols"][f"cold-user {reveal}"] = rows
 
+    if only == "cold-user":
+        write(doc)
+        return
     ours = json.loads((HERE / "cold-item.json").read_text())["models"]
     split = cold_item_split(data, seed=SEED)
     rows = {
@@ -245,6 +260,10 @@ def main() -> None:
         }
         print(f"  recall@20 {rows[name]['recall@20']:.4f} cold-only {rows[name]['cold_only/recall@20']:.4f}")
     doc["protocols"]["cold-item"] = rows
+    write(doc)
+
+
+def write(doc: dict) -> None:
     OUT.with_suffix(".json").write_text(json.dumps(doc, indent=2, default=float))
     OUT.with_suffix(".md").write_text(markdown(doc))
     print(markdown(doc))

@@ -174,3 +174,13 @@ def test_repeated_rows_can_be_added_up_or_counted(tmp_path, caplog):
     assert stray.returncode == 2 and "--repeats describe your own interactions" in " ".join(
         stray.stderr.split()
     )
+
+
+def test_a_count_above_the_trainings_is_no_mistake(plays):
+    """The Python API noted a count above the training's top as outside the ratings' range,
+    where the service now takes it as a count; a star above the top is still noted."""
+    model = make_model("popularity").fit(plays)
+    assert not [n for n in model.query_notes(Query(items=["t0"], ratings=[6000])) if "outside" in n]
+    five = plays.interactions.assign(rating=np.arange(len(plays.interactions)) % 5 + 1.0)
+    stars = make_model("popularity").fit(plays.with_interactions(five))
+    assert [n for n in stars.query_notes(Query(items=["t0"], ratings=[7])) if "outside" in n]

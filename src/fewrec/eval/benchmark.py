@@ -83,6 +83,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
     "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
     "ensemble-blend": ("ensemble", {"rerank": False}),
+    # known users' new items at their text blend, as until 2026-12-07 (`untrained_items`)
+    "ensemble-text": ("ensemble", {"untrained_items": "text"}),
 }
 #: The table's columns; cold-user and tallrec show one per K the run evaluated (`table_metrics`).
 TABLE_METRICS = {

@@ -263,7 +263,7 @@ def evaluate_ranking(
 
 
 def tallrec_batch(
-    samples: TallrecSamples, n_items: int, like_rating: float, dislike_rating: float
+    samples: TallrecSamples, n_items: int, like_rating: float, dislike_rating: float | None = None
 ) -> QueryBatch:
     """The queries of TALLRec samples (history ratings: 2 liked, 1 not liked), as new users of
     unknown id. Labels in the model's own rating scale: liked = ``like_rating`` (its top rating),
@@ -276,7 +276,8 @@ def tallrec_batch(
     disliked = hist.copy()
     disliked.data = (~liked).astype(np.float32)
     disliked.eliminate_zeros()
-    hist.data = np.where(liked, like_rating, dislike_rating).astype(np.float32)
+    low = 0.2 * like_rating if dislike_rating is None else dislike_rating  # (its value until 2026-12-07)
+    hist.data = np.where(liked, like_rating, low).astype(np.float32)
     users = np.full(len(samples), -1, dtype=np.int64)
     return QueryBatch(users, hist, disliked=disliked if disliked.nnz else None)
 

@@ -659,11 +659,15 @@ def _versions() -> dict[str, str]:
     return out
 
 
+COUNT_SCALE_FROM = 10
+"""Ratings whose top is above this read as counts (plays, purchases) or other scores, not stars."""
+
+
 def star_scale(lo: float, hi: float) -> bool:
     """Whether ratings from ``lo`` to ``hi`` read as a star scale: more than one value, the top
-    10 or less. Implicit data, counts (plays, purchases) and other scores (top above 10) do not:
-    there an interaction is a like, whatever its size, and only 0 a dislike."""
-    return lo < hi <= 10
+    `COUNT_SCALE_FROM` or less. Implicit data, counts (plays, purchases) and other scores (top
+    above it) do not: there an interaction is a like, whatever its size, and only 0 a dislike."""
+    return lo < hi <= COUNT_SCALE_FROM
 
 
 @dataclass
@@ -988,10 +992,12 @@ class Recommender(ABC):
             # one below the range is a dislike like any other (a 0 of 5 said "not this" too)
             low = self.fitted.dislike_at
             # (a 0.9 of a 0-1 scale, below a 1-5 range, was a dislike without a word)
+            # (on counts a count above the training's top is no mistake: the service takes it too)
+            above = hi if self.fitted.stars else np.inf
             outside = [
                 r
                 for r in query.ratings
-                if r > hi or r < min(lo, 0) or low < r < lo or (r < lo and not float(r).is_integer())
+                if r > above or r < min(lo, 0) or low < r < lo or (r < lo and not float(r).is_integer())
             ]
             if outside:
                 notes.append(

@@ -42,6 +42,7 @@ from fewrec.explain.reasons import (
     or_words,
 )
 from fewrec.models.base import (
+    COUNT_SCALE_FROM,
     DISLIKE_SHARE,
     Query,
     QueryBatch,
@@ -535,17 +536,18 @@ class Engine:
         stores them now. Items stored before fields were typed (an upgrade), or under a model of
         another catalogue, had kept them as sent: GET showed "in_stock": "yes" and a filter of
         true missed them. A record the model cannot take keeps its fields as stored."""
-        live = [r for r in records if not r.deleted]
-        try:  # all at once, as `_checked`
-            typed = Engine._typed(model, live)
-        except DataError:
-            typed = []
-            for r in live:
-                try:
-                    typed += Engine._typed(model, [r])
-                except DataError:
-                    typed.append(r)
-        it = iter(typed)
+
+        def typed(part: list[ItemRecord]) -> list[ItemRecord]:
+            try:  # all at once, as `_checked`; a bad one found by halves (one at a time, a
+                # store of 100,000 items with one bad took minutes at every start)
+                return Engine._typed(model, part)
+            except DataError:
+                if len(part) == 1:
+                    return part
+                half = len(part) // 2
+                return typed(part[:half]) + typed(part[half:])
+
+        it = iter(typed([r for r in records if not r.deleted]) if records else [])
         return [r if r.deleted else next(it) for r in records]
 
     @staticmethod
@@ -691,10 +693,10 @@ class Engine:
         top = cls._top_rating(st)
         if not scale or scale == top:  # given on this scale (or before scales were kept)
             return value
-        if scale > 10:  # a count
+        if scale > COUNT_SCALE_FROM:  # a count
             if value <= 0:
                 return fit.dislike_rating
-            return value if top > 10 else fit.like_rating
+            return value if top > COUNT_SCALE_FROM else fit.like_rating
         share = value / scale
         if share <= DISLIKE_SHARE:
             return fit.dislike_rating
@@ -717,7 +719,7 @@ class Engine:
                     # the items' lock until the item is served; its feedback was told to restart)
                     with self._items_lock:
                         st = self._state
-                    vocab = st.model.fitted.items
+                    vocab, top = st.model.fitted.items, self._rating_limit(st)  # (a swap meanwhile)
                     i = int(vocab.lookup([ev.item])[0])
             if i < 0 and ev.item not in st.pending:
                 if record is not None and not record.deleted:  # written by another process

@@ -707,7 +707,7 @@ class FitState:
     def like_cut(self, share: float = LIKE_SHARE) -> float:
         """The rating above which an item counts as liked: ``share`` of the top rating on a star
         scale (above 3 of 5 stars at 0.6); on implicit data, counts or other scores any rating
-        above 0. Read as a share of the top, a count of play counts up to 5,000 was a like only
+        above 0. Read as a share of the top, on play counts of up to 5,000 an item was liked only
         past 3,000 plays: a like-share rule saw 59 likes among 39,281 plays."""
         return share * self.like_rating if self.stars else self.dislike_at
 

@@ -325,8 +325,7 @@ def calibrate_partial(
         subset = np.flatnonzero(ok[:, partial].all(axis=1)).tolist()
         if not len(subset):
             continue
-        z = [np.nan_to_num(comps[j][r], nan=0.0, posinf=0.0, neginf=0.0) for j in subset]
-        part = sum(w[r, j] * zj for j, zj in zip(subset, z, strict=True)) / w[r, subset].sum()
+        part = blend(w[r, subset], [comps[j][r : r + 1] for j in subset])[0]
         x, y = part[full], blended[r, full]
         sx, sy = x.std(), y.std()
         if sx <= 0 or sy <= 0:
@@ -819,23 +818,18 @@ class EnsembleRecommender(Recommender):
         w = self._weights_for(batch)
         # a query with text only reveals something: the text term ranks untrained items for it
         empty = _reveals_nothing(full)
-        lazy = [functools.partial(self._standardised, m, batch, None, empty) for m in self.models_]
+        # each component's z-scores computed once, where read
+        comps = [
+            functools.cache(functools.partial(self._standardised, m, batch, None, empty))
+            for m in self.models_
+        ]
         rows = self._reranked_rows(batch)
-        known = np.flatnonzero(np.asarray(batch.users) >= 0)
-        if self.config.untrained_items == "text":
-            known = known[:0]
-        if not len(rows):  # (the calibration reads the weighted components, once each)
-            cached = [functools.cache(c) for c in lazy]
-            blended = blend(w, cached)
-            if len(known):
-                calibrate_partial(blended, w, cached, known)
-            return self._with_text(full, blended).astype(np.float32)
-        comps = [c() for c in lazy]  # the re-ranker reads every component's z-scores
         blended = blend(w, comps)
-        if len(known):  # (no known user is re-ranked: `_reranked_rows`)
-            calibrate_partial(blended, w, comps, known)
-        sub = batch.take(rows)
-        blended[rows] = self._rerank(sub, blended[rows], [c[rows] for c in comps])
+        if self.config.untrained_items == "calibrated":  # known users (none is re-ranked)
+            calibrate_partial(blended, w, comps, np.flatnonzero(np.asarray(batch.users) >= 0))
+        if len(rows):  # the re-ranker reads every component's z-scores
+            z = [c() for c in comps]
+            blended[rows] = self._rerank(batch.take(rows), blended[rows], [c[rows] for c in z])
         return self._with_text(full, blended).astype(np.float32)
 
     def _with_text(self, batch: QueryBatch, blended: np.ndarray) -> np.ndarray:

@@ -1691,6 +1691,15 @@ def test_an_item_without_a_number_field_is_added_and_a_bad_one_refused_before_it
         r = c.put("/items/f", json={"title": "a pot", "fields": {"price": "cheap"}}, headers=AUTH)
         assert r.status_code == 422 and r.json()["field"] == "fields" and "'cheap'" in r.json()["message"]
         assert c.get("/items/f").status_code == 404  # not stored
+        # in a batch, the first bad item is named by its place, and none is stored
+        batch = [
+            {"id": f"b{i}", "title": "a pan", "fields": {"price": p}} for i, p in enumerate([3, 4, "x", "y"])
+        ]
+        r = c.post("/items", json=batch, headers=AUTH)
+        assert (
+            r.status_code == 422 and r.json()["field"] == "items[2].fields" and "'b2'" in r.json()["message"]
+        )
+        assert c.get("/items/b0").status_code == 404
         # a yes/no field given as JSON true (it was "True", no number), a date as text
         flagged = {"title": "garden hose", "fields": {"in_stock": True, "released": "2024-12-01"}}
         assert c.put("/items/h", json=flagged, headers=AUTH).status_code == 200

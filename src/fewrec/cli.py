@@ -328,9 +328,9 @@ def data_info(
         raise FewrecError("give a dataset name or --interactions, not both")
     data = load_dataset(name) if data is None else data
     console.print(repr(data), markup=False)
-    ratings = data.interactions["rating"]
-    if len(ratings) and ratings.min() < ratings.max():  # (a typo of 50 among 1-5 stars shows here)
-        console.print(f"ratings {ratings.min():g} to {ratings.max():g}", markup=False, highlight=False)
+    lo, hi = data.rating_range
+    if lo < hi:  # (a typo of 50 among 1-5 stars shows here)
+        console.print(f"ratings {lo:g} to {hi:g}", markup=False, highlight=False)
     for text in data.item_texts()[:5]:
         console.print(text, markup=False, highlight=False)
 
@@ -651,8 +651,7 @@ def _scale_note(data: Dataset) -> str:
     """A note where ratings of an unusual small scale read as stars (plays 1-8 had, silently)."""
     from fewrec.models.base import DISLIKE_SHARE, star_scale
 
-    ratings = data.interactions["rating"]
-    lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (0.0, 0.0)
+    lo, hi = data.rating_range
     if not star_scale(lo, hi) or hi in (1, 5, 10):
         return ""
     return (

@@ -219,6 +219,12 @@ class Dataset:
         """Number of interaction rows (one per (user, item))."""
         return len(self.interactions)
 
+    @property
+    def rating_range(self) -> tuple[float, float]:
+        """The lowest and highest rating ((0, 0) without interactions)."""
+        r = self.interactions["rating"]
+        return (float(r.min()), float(r.max())) if len(r) else (0.0, 0.0)
+
     def __repr__(self) -> str:
         return (
             f"Dataset({self.name!r}: {self.n_users} users, {self.n_items} items, "
@@ -282,7 +288,7 @@ class Dataset:
         keep = self.interactions["rating"].to_numpy() >= at_least
         kept = self.interactions[keep]
         if kept.empty:
-            lo, hi = self.interactions["rating"].min(), self.interactions["rating"].max()
+            lo, hi = self.rating_range
             if lo == hi:
                 raise DataError(
                     f"every interaction is rated {lo:g}: the data are implicit, with no ratings to keep "

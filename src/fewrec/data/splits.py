@@ -394,7 +394,7 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
     from fewrec.models.base import LIKE_SHARE, star_scale
 
     inter = data.interactions
-    lo, hi = (float(inter["rating"].min()), float(inter["rating"].max())) if len(inter) else (0.0, 0.0)
+    lo, hi = data.rating_range
     like_above = LIKE_SHARE * hi if star_scale(lo, hi) else 0.0
     order = pd.unique(inter["user"].to_numpy())
     rank = np.empty(data.n_users, dtype=np.int64)

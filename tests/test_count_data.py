@@ -170,6 +170,9 @@ def test_repeated_rows_can_be_added_up_or_counted(tmp_path, caplog):
     ]
     info = fewrec_here("data", "info", *args, "--repeats", "sum")
     assert info.returncode == 0 and "ratings 1 to 37" in info.stdout, info.stdout + info.stderr
+    wrong = fewrec_here("data", "info", *args, "--repeats", "mean")
+    assert wrong.returncode == 2 and "repeats must be one of last, sum, count, not 'mean'" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
     stray = fewrec_here("data", "info", "--repeats", "sum")
     assert stray.returncode == 2 and "--repeats describe your own interactions" in " ".join(
         stray.stderr.split()

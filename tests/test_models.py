@@ -1464,6 +1464,27 @@ def test_calibrate_partial_maps_the_text_blend_onto_the_full_blend():
     assert (np.argsort(anti[0, part]) == np.argsort(a[0, part])).all()
 
 
+def test_calibrate_partial_draws_a_line_per_set_of_scoring_components():
+    """Items scored by two of three components were placed by the blend of the components that
+    score every partly scored item, here one, leaving the second's evidence out."""
+    from fewrec.models.ensemble import blend, calibrate_partial
+
+    rng = np.random.default_rng(1)
+    a, b, c = rng.standard_normal((3, 1, 200))
+    b[0, 175:] = np.nan  # items 150-174: a and b score them; 175-199: a alone
+    c[0, 150:] = np.nan
+    w = np.array([1.0, 2.0, 1.0])
+    before = blend(w, [a, b, c])
+    after = before.copy()
+    calibrate_partial(after, w, [a, b, c], np.array([0]))
+    full = slice(0, 150)
+    for cols, subset in ((slice(150, 175), [0, 1]), (slice(175, 200), [0])):
+        part = blend(w[subset], [[a, b, c][j] for j in subset])[0]
+        x, y = part[full], before[0, full]
+        slope = np.mean((x - x.mean()) * (y - y.mean())) / x.var()
+        np.testing.assert_allclose(after[0, cols], y.mean() + (part[cols] - x.mean()) * slope)
+
+
 def test_the_ensemble_calibrates_new_items_for_known_users_only(models):
     """A known user's list placed a new item at its text components' blend, above where the full
     blend of known items puts such text: on a catalogue of new and known films the lists of

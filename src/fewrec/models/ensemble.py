@@ -306,9 +306,9 @@ def calibrate_partial(
     with it) gets the mean of fewer, which spreads wider, so its best reach past the best known
     items on text evidence alone. The line maps the text blend to the full blend it goes with
     (its slope is their correlation times the ratio of their spreads, at least 5% of that
-    ratio so that the items keep their order among themselves). The components that score every
-    partly scored item of a row make its text blend; an item with more of them is placed by
-    those alone. ``components`` as `blend`'s; only the weighted ones are read."""
+    ratio so that the items keep their order among themselves). Items scored by the same set of
+    components share one line, drawn from that set's blend. ``components`` as `blend`'s; only
+    the weighted ones are read."""
     w = np.broadcast_to(w if w.ndim == 2 else w[None, :], (len(blended), len(components)))
     read = np.flatnonzero((w[rows] > 0).any(axis=0)).tolist()
     comps = {j: (c() if callable(c) else c) for j, c in enumerate(components) if j in read}
@@ -319,19 +319,20 @@ def calibrate_partial(
             ok[j] = weighted[j] & np.isfinite(comps[j][r])
         n = ok.sum(axis=0)
         full = (n == weighted.sum()) & np.isfinite(blended[r])
-        partial = (n > 0) & (n < weighted.sum())
-        if not partial.any() or full.sum() < MIN_CALIBRATION_ITEMS:
+        partial = np.flatnonzero((n > 0) & (n < weighted.sum()))
+        if not len(partial) or full.sum() < MIN_CALIBRATION_ITEMS:
             continue
-        subset = np.flatnonzero(ok[:, partial].all(axis=1)).tolist()
-        if not len(subset):
-            continue
-        part = blend(w[r, subset], [comps[j][r : r + 1] for j in subset])[0]
-        x, y = part[full], blended[r, full]
-        sx, sy = x.std(), y.std()
-        if sx <= 0 or sy <= 0:
-            continue
-        slope = max(float(np.mean((x - x.mean()) * (y - y.mean()))) / sx**2, 0.05 * sy / sx)
-        blended[r, partial] = y.mean() + (part[partial] - x.mean()) * slope
+        sets, group = np.unique(ok[:, partial].T, axis=0, return_inverse=True)
+        for g, scoring in enumerate(sets):
+            subset = np.flatnonzero(scoring).tolist()
+            cols = partial[group.ravel() == g]
+            part = blend(w[r, subset], [comps[j][r : r + 1] for j in subset])[0]
+            x, y = part[full], blended[r, full]
+            sx, sy = x.std(), y.std()
+            if sx <= 0 or sy <= 0:
+                continue
+            slope = max(float(np.mean((x - x.mean()) * (y - y.mean()))) / sx**2, 0.05 * sy / sx)
+            blended[r, cols] = y.mean() + (part[cols] - x.mean()) * slope
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 When one model changes, rerunning a whole table (every model, every split seed) takes hours;
 this reruns nothing. Give it a new run of the changed models *and the baseline* on the same
-protocol, reveal and split seeds. It checks that the baseline's results are identical in both
-(so the splits are the same), swaps the models' per-seed results, recomputes the summary and the
-gains, and rewrites the JSON and the markdown table, keeping any notes written below the table.
+protocol, reveal and split seeds. It checks that the splits are the same (by their fingerprints;
+in a table recorded before runs had them, by the baseline's results, and random's where the
+baseline scores 0) and that the models' settings (``--set``) are, swaps the models' per-seed
+results, recomputes the summary and the gains, and rewrites the JSON and the markdown table,
+keeping any notes written below the table.
 
 Usage::
 
@@ -28,6 +30,45 @@ TABLE_FOOTER = re.compile(
 )
 
 
+#: What a new run of the same split says of it that an older table may lack: its per-seed test
+#: users, the ratio of test to training users that the corrected intervals need, its fingerprint.
+SPLIT_SETTINGS = ("n_test_users", "test_train_ratio", "split_fingerprint")
+
+
+def check_same_split(old: dict, new: dict, models: list[str], baseline: str) -> None:
+    """Refuse two one-split runs that were not on the same split: their split fingerprints differ
+    or, in a table recorded before runs had them, a model not rerun scores otherwise at 10. That
+    is the baseline, and ``random`` too where the baseline scores 0 everywhere, as popularity does
+    on cold-item, and says nothing of the split."""
+    seed = old["seed"]
+    mine, theirs = old["settings"].get("split_fingerprint"), new["settings"].get("split_fingerprint")
+    if mine and theirs:
+        if mine != theirs:
+            raise ConfigError(f"the split of seed {seed} differs (fingerprint {theirs} vs {mine})")
+        return
+    for key in ("n_test_users", "n_cold_items", "n_test"):
+        if key in old["settings"] and key in new["settings"] and old["settings"][key] != new["settings"][key]:
+            raise ConfigError(f"{key} differs on split seed {seed}: not the same splits")
+    # accuracy at 10 (AUC on tallrec); beyond-accuracy metrics may have changed with the evaluation itself
+    # (coverage over the cold items only, for one)
+    beyond = ("coverage", "diversity", "novelty")
+    for witness in (baseline, "random"):
+        if witness in models or witness not in old["models"] or witness not in new["models"]:
+            continue
+        a, b = old["models"][witness], new["models"][witness]
+        headline = [
+            k for k in a if k.endswith(("@10", "/auc")) and not k.rpartition("/")[2].startswith(beyond)
+        ]
+        if any(a[k] != b.get(k) for k in headline):
+            raise ConfigError(f"{witness} differs on split seed {seed}: not the same splits")
+        if any(a[k] for k in headline):
+            return
+    raise ConfigError(
+        f"cannot tell whether split seed {seed} is the same: no split fingerprint, and no model "
+        f"both runs have and this does not replace ({baseline}, random) scores above 0"
+    )
+
+
 def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popularity") -> dict:
     """``old`` with the rows of ``models`` taken from ``new`` (see the module doc)."""
     new_runs = {r["seed"]: r for r in split_runs(new)}
@@ -39,15 +80,11 @@ def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popul
     check_same_data(new, old)
     if new["settings"].get("reveal") != old["settings"].get("reveal"):
         raise ConfigError("the reveal differs")
+    if (new.get("configs") or {}) != (old.get("configs") or {}):
+        raise ConfigError(f"the models' settings differ: {new.get('configs')} vs {old.get('configs')}")
     for run in old_runs:
+        check_same_split(run, new_runs[run["seed"]], models, baseline)
         fresh = new_runs[run["seed"]]["models"]
-        mine, theirs = run["models"][baseline], fresh[baseline]
-        # accuracy at 10 says whether the splits are the same; beyond-accuracy metrics may have
-        # changed with the evaluation itself (coverage over the cold items only, for one)
-        beyond = ("coverage", "diversity", "novelty")
-        headline = [k for k in mine if k.endswith("@10") and not k.rpartition("/")[2].startswith(beyond)]
-        if any(mine[k] != theirs.get(k) for k in headline):
-            raise ConfigError(f"{baseline} differs on split seed {run['seed']}: not the same splits")
         for m in models:
             if m not in fresh:
                 raise ConfigError(f"the new run has no {m!r}")
@@ -58,7 +95,7 @@ def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popul
         settings = new_runs[run["seed"]]["settings"]
         run["settings"] = {
             **run["settings"],
-            **{k: settings[k] for k in ("n_test_users", "test_train_ratio") if k in settings},
+            **{k: settings[k] for k in SPLIT_SETTINGS if k in settings},
         }
     if "runs" in old:
         return {**combine_seeds(old_runs, baseline), "machine": old["machine"]}

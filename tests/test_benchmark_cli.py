@@ -558,6 +558,47 @@ def test_replace_rows_swaps_a_model_only_on_the_same_splits():
             mod.replace_rows(other, copy.deepcopy(old), ["kshot-ridge"])
 
 
+def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
+    """replace_rows told the splits apart by popularity's results alone, which are 0 on every
+    cold-item split: a run of seed 1 went into seed 0's table. Runs now carry a fingerprint of
+    their split (kept per seed in a seeds table); without one, random stands in for a baseline
+    that scores 0, and a run with other ``--set`` settings is refused."""
+    import copy
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
+    spec = importlib.util.spec_from_file_location("replace_rows", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = run_benchmark("cold-user", ["popularity"], seed=0, shots=[5], progress=False)
+    again = run_benchmark("cold-user", ["itemknn"], seed=0, shots=[5], progress=False)
+    b = run_benchmark("cold-user", ["popularity"], seed=1, shots=[5], progress=False)
+    fp = a["settings"]["split_fingerprint"]
+    assert fp == again["settings"]["split_fingerprint"] != b["settings"]["split_fingerprint"]
+    merged = combine_seeds(split_runs(a) + split_runs(b))
+    assert [r["settings"]["split_fingerprint"] for r in split_runs(merged)] == [
+        fp,
+        b["settings"]["split_fingerprint"],
+    ]
+    other = copy.deepcopy(a)
+    other["settings"]["split_fingerprint"] = b["settings"]["split_fingerprint"]
+    with pytest.raises(ConfigError, match="split of seed 0 differs"):
+        mod.replace_rows(other, copy.deepcopy(a), ["popularity"])
+
+    old = json.loads((path.parent / "cold-item.json").read_text())
+    assert "split_fingerprint" not in old["settings"]  # recorded before runs had one
+    moved = copy.deepcopy(old)  # popularity's 0s say nothing; random's figures do
+    moved["models"]["random"]["recall@10"] += 0.0001
+    with pytest.raises(ConfigError, match="random differs"):
+        mod.replace_rows(moved, copy.deepcopy(old), ["ensemble"])
+    with pytest.raises(ConfigError, match="cannot tell"):
+        mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["ensemble", "random"])
+    assert mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["ensemble"]) == old
+    with pytest.raises(ConfigError, match="settings differ"):
+        mod.replace_rows({**old, "configs": {"ensemble": {"tune": False}}}, copy.deepcopy(old), ["ensemble"])
+
+
 def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_path, monkeypatch):
     """benchmarks/replace_rows.py rewrote a table's footer (its test-user counts) below the new
     one, so each replacement added another; and a table recorded before the ratio of test to

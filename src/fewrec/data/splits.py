@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -55,6 +56,26 @@ class EvalSet:
             self.exclude[rows],
             self.targets[rows],
         )
+
+
+def split_fingerprint(*parts: EvalSet | np.ndarray | None) -> str:
+    """A short hash of eval sets (their users, history, exclusions and targets) and of arrays
+    such as the cold items: two runs of a benchmark were on the same split when it is equal."""
+    h = hashlib.sha256()
+    for part in parts:
+        if part is None:
+            h.update(b"none")
+            continue
+        arrays: list[np.ndarray] = [part] if isinstance(part, np.ndarray) else [part.users, part.known]
+        if isinstance(part, EvalSet):
+            for m in (part.history, part.exclude, part.targets):
+                m = sp.csr_matrix(m, copy=True)
+                m.sum_duplicates()  # (sorted indices: one matrix, one hash)
+                arrays += [m.indptr, m.indices, m.data]
+        for a in map(np.asarray, arrays):  # in one dtype per kind, whatever the index width
+            kind = bool if a.dtype == bool else np.int64 if a.dtype.kind in "iu" else np.float64
+            h.update(np.ascontiguousarray(a, dtype=kind).tobytes())
+    return h.hexdigest()[:16]
 
 
 @dataclass

@@ -39,6 +39,7 @@ from fewrec.data.splits import (
     TALLREC_SHOTS,
     cold_item_split,
     cold_user_split,
+    split_fingerprint,
     tallrec_split,
     warm_split,
 )
@@ -292,6 +293,9 @@ def run_benchmark(
             "n_test": len(tallrec.test),
             "n_test_users": len(np.unique(tallrec.test.users)),
             "n_train": n_train,
+            "split_fingerprint": split_fingerprint(
+                *(np.asarray(v) for part in (tallrec.train, tallrec.test) for v in vars(part).values())
+            ),
         }
         if too_many and not shots and len(too_many) < len(ks):
             # small data: the default K it has too few samples for are left out (and recorded)
@@ -341,6 +345,7 @@ def run_benchmark(
             split = warm_split(data, seed)
             settings["n_test_users"] = len(split.test)
             settings["test_train_ratio"] = split.test.targets.nnz / max(split.train.n_interactions, 1)
+            settings["split_fingerprint"] = split_fingerprint(split.test)
             for m in models:
                 stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -355,6 +360,7 @@ def run_benchmark(
             settings = {"n_cold_items": int(len(cold_items)), "n_test_users": len(split.test)}
             trained_items = int((split.train.item_counts() > 0).sum())
             settings["test_train_ratio"] = len(cold_items) / max(trained_items, 1)
+            settings["split_fingerprint"] = split_fingerprint(split.test, cold_items)
             for m in models:
                 stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -382,6 +388,7 @@ def run_benchmark(
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
             trained_users = int((first.train.user_counts() > 0).sum())
             settings["test_train_ratio"] = len(first.test) / max(trained_users, 1)
+            settings["split_fingerprint"] = split_fingerprint(*(s.test for s in splits.values()))
             if empty:
                 raise ConfigError(
                     f"no test user has an interaction left after revealing K = {empty[0]}; "
@@ -679,11 +686,12 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     left_out = sorted({k for r in runs for k in r["settings"].get("shots_left_out", [])})
     if left_out:
         settings["shots_left_out"] = left_out
-    counts = {str(r["seed"]): r["settings"].get("n_test_users") for r in runs}
-    if any(n != settings.get("n_test_users") for n in counts.values()):  # other splits, other users
-        settings.pop("n_test_users", None)
-        if all(n is not None for n in counts.values()):
-            settings["n_test_users_per_seed"] = counts
+    for key in PER_SEED_SETTINGS:  # other splits, other users
+        values = {str(r["seed"]): r["settings"].get(key) for r in runs}
+        if any(v != settings.get(key) for v in values.values()):
+            settings.pop(key, None)
+            if all(v is not None for v in values.values()):
+                settings[f"{key}_per_seed"] = values
     doc: dict[str, Any] = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],
@@ -729,6 +737,10 @@ def check_same_data(a: dict[str, Any], b: dict[str, Any]) -> None:
         )
 
 
+PER_SEED_SETTINGS = ("n_test_users", "split_fingerprint")
+"""Settings a split seed may change: a `run_seeds` document keeps them per seed where they differ."""
+
+
 def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     """A benchmark document as its one-split runs: itself, or each seed of a `run_seeds` one."""
     need = ("protocol", "dataset", "settings", "machine")
@@ -743,12 +755,16 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     common = {k: result[k] for k in (*need, "data_fingerprint", "fields_fingerprint") if k in result}
     if result.get("configs"):
         common["configs"] = result["configs"]
-    per_seed = result["settings"].get("n_test_users_per_seed")
-    if per_seed is None:
-        return [{**common, "seed": int(s), "models": models} for s, models in result["runs"].items()]
-    plain = {k: v for k, v in result["settings"].items() if k != "n_test_users_per_seed"}
+    settings = result["settings"]
+    per_seed = {k: settings[f"{k}_per_seed"] for k in PER_SEED_SETTINGS if f"{k}_per_seed" in settings}
+    plain = {k: v for k, v in settings.items() if k.removesuffix("_per_seed") not in per_seed}
     return [
-        {**common, "settings": {**plain, "n_test_users": per_seed[s]}, "seed": int(s), "models": models}
+        {
+            **common,
+            "settings": {**plain, **{k: v[s] for k, v in per_seed.items()}},
+            "seed": int(s),
+            "models": models,
+        }
         for s, models in result["runs"].items()
     ]
 

@@ -1144,13 +1144,13 @@ def test_a_load_during_a_save_reads_one_whole_model(tmp_path, monkeypatch):
     whose config said l2=1 with the weights of l2=1000, silently (10% of the loads of a
     loop of saves), or a "damaged" error. A load now opens all its files first, so they are
     of one save."""
-    import fewrec.models.base as base
+    import fewrec.models.saving as saving
     from fewrec.models.base import load_model
 
     data = _tiny_data()
     first, second = make_model("ease", l2=1.0).fit(data), make_model("ease", l2=1000.0).fit(data)
     path = first.save(tmp_path / "m")
-    real = base._import_builtin_models
+    real = saving._import_builtin_models
     calls = []
 
     def save_meanwhile():  # runs after the load read config.json
@@ -1159,7 +1159,7 @@ def test_a_load_during_a_save_reads_one_whole_model(tmp_path, monkeypatch):
             second.save(path)
         real()
 
-    monkeypatch.setattr(base, "_import_builtin_models", save_meanwhile)
+    monkeypatch.setattr(saving, "_import_builtin_models", save_meanwhile)
     loaded = load_model(path)
     assert calls
     assert loaded.config.l2 == 1.0

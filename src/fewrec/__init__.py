@@ -17,9 +17,9 @@ _LAZY = {
     "FewrecError": "fewrec.errors",
     "Dataset": "fewrec.data.dataset",
     "Vocabulary": "fewrec.data.dataset",
-    "Query": "fewrec.models.base",
+    "Query": "fewrec.models.query",
     "Recommender": "fewrec.models.base",
-    "load_model": "fewrec.models.base",
+    "load_model": "fewrec.models.saving",
 }
 
 __all__ = [
@@ -36,7 +36,9 @@ __all__ = [
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset, Vocabulary
     from fewrec.errors import DataError, FewrecError
-    from fewrec.models.base import Query, Recommender, load_model
+    from fewrec.models.base import Recommender
+    from fewrec.models.query import Query
+    from fewrec.models.saving import load_model
 
 
 def __getattr__(name: str) -> Any:

@@ -600,7 +600,7 @@ def train(
     """Train a model on MovieLens-100K or your own data and save it as a directory."""
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
-    from fewrec.models.base import check_save_path
+    from fewrec.models.saving import check_save_path
 
     settings = _comma_lists(model, _parse_set(set_))
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
@@ -704,7 +704,8 @@ def recommend(
 ):
     """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
     side info (a known user's own side info is read from the training data)."""
-    from fewrec.models.base import Query, load_model
+    from fewrec.models.query import Query
+    from fewrec.models.saving import load_model
     from fewrec.present import match_titles, print_frame, print_recommendations, progress_lines
 
     if fmt not in ("table", "json", "csv"):  # before the model loads
@@ -952,7 +953,7 @@ def scale_recommend(
     address: RayAddressOpt = None,
 ):
     """Top-k for every known user, fanned out over Ray tasks."""
-    from fewrec.models.base import load_model
+    from fewrec.models.saving import load_model
     from fewrec.scale.ray_jobs import RayConfig, recommend_all
 
     if output.is_dir():

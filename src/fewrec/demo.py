@@ -11,7 +11,7 @@ from rich.markup import escape
 from fewrec.data.movielens import fetch_movielens_100k, load_dataset
 from fewrec.eval.benchmark import markdown_table, run_benchmark
 from fewrec.models import make_model
-from fewrec.models.base import Query
+from fewrec.models.query import Query
 from fewrec.present import match_titles, print_recommendations
 
 DEMO_MODELS = ["popularity", "itemknn", "ease", "dlae", "fewshot-nometa", "fewshot", "ensemble"]

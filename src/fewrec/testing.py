@@ -29,7 +29,9 @@ except ImportError as exc:  # a runtime install has no pytest
 
 from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking
-from fewrec.models.base import MODELS, Query, QueryBatch, load_model
+from fewrec.models.base import MODELS
+from fewrec.models.query import Query, QueryBatch
+from fewrec.models.saving import load_model
 
 
 @dataclass

@@ -792,7 +792,7 @@ def machine_info() -> dict[str, Any]:
 def adapt_latency_ms(model: Recommender, evalset, k: int, repeats: int = 50) -> float:
     """Median milliseconds to turn one new user's K interactions into scores over the whole
     catalogue (one query at a time, no retraining)."""
-    from fewrec.models.base import QueryBatch
+    from fewrec.models.query import QueryBatch
 
     # K interactions of the first test user (from their targets if the split revealed fewer)
     items = np.r_[evalset.history[:1].indices, evalset.targets[:1].indices][:k]

@@ -15,7 +15,8 @@ from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
 from fewrec.errors import ArgumentError, DataError, is_whole_number
 from fewrec.eval import metrics as M
-from fewrec.models.base import QueryBatch, Recommender, dislike_mask
+from fewrec.models.base import Recommender
+from fewrec.models.query import QueryBatch, dislike_mask
 
 DEFAULT_KS = (10, 20)
 

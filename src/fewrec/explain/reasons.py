@@ -15,7 +15,8 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import field_levels, item_label, side_info_levels
 from fewrec.errors import ConfigError
-from fewrec.models.base import LIKE_SHARE, QueryBatch, Recommender
+from fewrec.models.base import LIKE_SHARE, Recommender
+from fewrec.models.query import QueryBatch
 from fewrec.text.wishes import Titles, has_words, split_wishes
 
 EXPLAIN_MAX_HISTORY = 10

@@ -4,16 +4,7 @@ Models of your own register with `register`; name the modules that do in ``$FEWR
 (comma-separated) and `make_model`, `load_model`, the CLI and the service import them.
 """
 
-from fewrec.models.base import (
-    MODELS,
-    ModelConfig,
-    Query,
-    QueryBatch,
-    Recommender,
-    load_model,
-    make_model,
-    register,
-)
+from fewrec.models.base import MODELS, ModelConfig, Recommender, make_model, register
 from fewrec.models.baselines import LikeShare, PopularityRecommender, RandomRecommender
 from fewrec.models.content import ContentRecommender
 from fewrec.models.ease import DLAE, EASE
@@ -24,6 +15,8 @@ from fewrec.models.likeclf import LikeClassifier
 from fewrec.models.lm import DistilledLM, LMInContext, LMLora, LMRerank
 from fewrec.models.lora_content import LoraContentRecommender
 from fewrec.models.mf import ALS, BPR
+from fewrec.models.query import Query, QueryBatch
+from fewrec.models.saving import load_model
 from fewrec.models.transitions import Transitions
 
 __all__ = [

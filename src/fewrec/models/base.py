@@ -6,8 +6,8 @@ methods `score` and `recommend` take a `Query` with external ids only: a known u
 history items, and/or free text (cold start is part of the query, as in LensKit's `RecQuery`).
 Top-k, filtering and re-ranking are separate steps on top of scores.
 
-A saved model is a directory (config.json, vocab.json, state.npz, items.parquet,
-users.parquet) with no pickle anywhere.
+`Query` and `QueryBatch` are in `fewrec.models.query`, saving and loading in
+`fewrec.models.saving`; both can be imported from here too.
 
 A model of your own subclasses `Recommender`: a ``name``, a ``Config`` (a `ModelConfig`
 subclass with defaults), `_fit` (``self.fitted`` is set before it runs) and `score_batch`;
@@ -23,42 +23,24 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
-import dataclasses
-import difflib
 import functools
-import glob
-import io
-import json
 import logging
 import os
-import re
-import secrets
-import shutil
 import sys
-import time
 import warnings
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import ConfigDict, Field, ValidationError
+from pydantic import ConfigDict, Field
 
-from fewrec.data.dataset import (
-    Dataset,
-    Vocabulary,
-    field_levels,
-    field_text,
-    genre_list,
-    item_texts,
-    side_info_levels,
-)
+from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -66,14 +48,24 @@ from fewrec.errors import (
     FewrecError,
     NotFittedError,
     Settings,
-    is_whole_number,
-    validation_problems,
     with_fix,
+)
+from fewrec.models.query import (
+    Query,
+    QueryBatch,
+    _all_blank,
+    _binned,
+    _blank_like,
+    _check_k,
+    _check_queries,
+    _id_list,
+    _missing,
+    _warn_stray_fields,
+    dislike_mask,
+    like_catalogue,
 )
 from fewrec.text.wishes import Titles, has_words, unknown_names, words_of
 from fewrec.topk import top_k_by
-
-FORMAT_VERSION = 1
 
 LONG_TEXT_WORDS = 150
 """A query text longer than this many words gets a note: it is read as one whole."""
@@ -215,405 +207,6 @@ class ModelConfig(Settings):
     seed: int = Field(0, ge=0)
 
 
-@dataclass
-class Query:
-    """What we know about the user we recommend for; any part may be missing.
-
-    Attributes:
-        user: external user id; a user unknown to the model is a new (cold) user.
-        items: external ids of items the user interacted with (beyond any training history).
-        ratings: one rating per item in `items`; default: "liked" (the highest training rating).
-        text: free text the user wrote, e.g. "I love sci-fi films like Interstellar".
-        user_info: side info such as {"age": 25, "occupation": "student"}.
-    """
-
-    user: str | int | None = None
-    items: Sequence[str | int] = ()
-    ratings: Sequence[float] | None = None
-    text: str | None = None
-    user_info: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        """Type checks: a mistyped query is an error that says so, never a silent misreading
-        (a string of items would otherwise be read character by character)."""
-        if self.user is not None and (
-            not isinstance(self.user, str | int | np.integer) or isinstance(self.user, bool | np.bool_)
-        ):  # True was the user "True"
-            raise ArgumentError(f"Query.user must be a user id (str or int), got {type(self.user).__name__}")
-        unordered = isinstance(self.items, set | frozenset)
-        self.items = _id_list(self.items, "Query.items", "Query(items=['50', '181'])")
-        if self.ratings is not None and unordered:  # (paired by position with an order that varies)
-            raise ArgumentError(
-                "Query.items is a set, whose order differs from one run to the next, so its ratings "
-                "cannot be paired with its items",
-                fix="a list in the ratings' order: Query(items=['50', '181'], ratings=[5, 1])",
-            )
-        if self.ratings is not None:
-            if isinstance(self.ratings, pd.Series | pd.Index):  # Query(items=df.item, ratings=df.rating)
-                self.ratings = self.ratings.tolist()
-            if isinstance(self.ratings, str | bytes) or not isinstance(self.ratings, Sequence | np.ndarray):
-                raise ArgumentError(
-                    f"Query.ratings must be a list of numbers, one per item, got {self.ratings!r}",
-                    fix="Query(items=['50'], ratings=[5])",
-                )
-            if any(isinstance(r, bool | np.bool_) for r in self.ratings):  # True read as a 1-star rating
-                raise ArgumentError(
-                    f"Query.ratings must be numbers, not True or False, got {list(self.ratings)!r}",
-                    fix="ratings=[5, 3]",
-                )
-            try:
-                self.ratings = [float(r) for r in self.ratings]
-            except (TypeError, ValueError):
-                raise ArgumentError(
-                    f"Query.ratings must be numbers, got {list(self.ratings)!r}", fix="ratings=[5, 3]"
-                ) from None
-            if not all(np.isfinite(self.ratings)):
-                raise ArgumentError(
-                    f"Query.ratings must be finite numbers, got {self.ratings!r}",
-                    fix="give each item's rating, or leave out items without one",
-                )
-            if len(self.ratings) != len(self.items):
-                raise DataError(
-                    f"query has {len(self.items)} items but {len(self.ratings)} ratings",
-                    fix="give one rating per item, or none",
-                )
-            given: dict[str, float] = {}
-            for item, rating in zip(self.items, self.ratings, strict=True):
-                if given.setdefault(str(item), rating) != rating:  # the last one is read
-                    warnings.warn(
-                        f"item {item!r} is in the query twice, rated {given[str(item)]:g} and "
-                        f"{rating:g}; the last rating is used",
-                        UserWarning,
-                        stacklevel=3,
-                    )
-                    given[str(item)] = rating
-        if self.text is not None and not isinstance(self.text, str):
-            raise ArgumentError(f"Query.text must be a string, got {type(self.text).__name__}")
-        if self.text is not None:  # (in a batch, the error named a position among its parts)
-            try:
-                self.text.encode("utf-8")
-            except UnicodeEncodeError as exc:
-                raise ArgumentError(
-                    f"Query.text is not valid Unicode ({self.text!r:.60}): character {exc.start} is a "
-                    "lone surrogate, as bytes that are not UTF-8 read with errors='surrogateescape' give",
-                    fix="give the text as UTF-8: drop the character, or decode its source with "
-                    "errors='replace'",
-                ) from None
-        if self.user_info is not None and not isinstance(self.user_info, dict):
-            raise ArgumentError(
-                f"Query.user_info must be a dict of side-info fields, got {self.user_info!r}",
-                fix="user_info={'age': 25, 'occupation': 'student'}",
-            )
-
-
-def _binned(value: Any, level: str) -> bool:
-    """Whether a side-info number was read as another level (its decade: 99 as "90")."""
-    try:
-        return float(level) != float(value)
-    except (TypeError, ValueError):
-        return False
-
-
-def _blank_like(column: pd.Series, n: int) -> pd.Series:
-    """``n`` missing values of ``column``'s kind, so that appending them keeps its type (whole
-    numbers stay whole, dates stay dates): a year of 1995 read "1995.0" beside a float NaN."""
-    if pd.api.types.is_bool_dtype(column):
-        return pd.Series([pd.NA] * n, dtype="boolean")
-    if pd.api.types.is_integer_dtype(column):
-        return pd.Series([pd.NA] * n, dtype="Int64")
-    try:
-        return pd.Series([None] * n, dtype=column.dtype)
-    except (TypeError, ValueError):
-        return pd.Series([None] * n, dtype=object)
-
-
-def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
-    """New items' fields in the catalogue's types, so that the two still save as one table:
-    genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
-    "2021" where years are text)."""
-    info = info.copy()
-    for col in catalogue.columns:
-        known = catalogue[col].dropna().head(100)  # a sample: this runs on every add
-        listy = known.map(lambda v: isinstance(v, list | tuple | np.ndarray)).any()
-        if col not in info.columns:  # a field the new items lack is blank (their text too)
-            if listy or col == "genres":  # an empty list, not NaN: a list column saves as lists
-                info[col] = [[] for _ in range(len(info))]
-            else:
-                info[col] = _blank_like(catalogue[col], len(info))
-            continue
-        if listy or col == "genres":
-            info[col] = info[col].map(genre_list)
-            continue
-        dates = pd.api.types.is_datetime64_any_dtype(catalogue[col])
-        if not pd.api.types.is_numeric_dtype(catalogue[col]) and not dates:
-            info[col] = info[col].map(lambda v: None if _missing(v) else str(v)).astype(object)
-            continue
-        # a blank field of a number, date or yes/no column is a missing one (the service fills a
-        # field a new item lacks with "")
-        given = info[col].map(lambda v: None if isinstance(v, str) and not v.strip() else v)
-        if dates:  # as text, the table could not save
-            info[col] = _like_dates(given, catalogue[col], col)
-        elif pd.api.types.is_bool_dtype(catalogue[col]):  # ("True" was no number)
-            info[col] = _like_flags(given, col)
-        else:
-            numbers = pd.to_numeric(given, errors="coerce")
-            bad = numbers.isna() & given.notna()
-            if bad.any():
-                raise DataError(
-                    f"field {col!r} of the new items must be a number, got {info[col][bad].iloc[0]!r}",
-                    fix=f"give {col} as a number, or leave it empty",
-                )
-            whole = numbers.dropna()
-            if pd.api.types.is_integer_dtype(catalogue[col]):  # whole numbers stay whole: "1995"
-                # (a year of 2003.5 made the column floats; an update of it failed at the cast)
-                odd = (whole != np.round(whole)) | (whole.abs() >= 2**63)
-                if odd.any():
-                    raise DataError(
-                        f"field {col!r} of the new items must be a whole number, got {whole[odd].iloc[0]!r}",
-                        fix=f"give {col} as a whole number, or leave it empty",
-                    )
-                numbers = numbers.astype("Int64")
-            info[col] = numbers
-    return info
-
-
-FLAG_WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
-"""Yes/no values as text (the service sends a JSON true as "True")."""
-
-
-def _like_flags(values: pd.Series, col: str) -> pd.Series:
-    """New items' values of a yes/no field as pandas' nullable booleans (NA where missing)."""
-
-    def flag(v: Any) -> Any:
-        if _missing(v):
-            return pd.NA
-        if isinstance(v, bool | np.bool_) or (is_whole_number(v) and v in (0, 1)):
-            return bool(v)
-        word = FLAG_WORDS.get(str(v).strip().lower())
-        if word is None:
-            raise DataError(
-                f"field {col!r} of the new items must be yes or no, got {v!r}",
-                fix=f"give {col} as true or false, or leave it empty",
-            )
-        return word
-
-    return pd.Series([flag(v) for v in values], index=values.index, dtype="boolean")
-
-
-def _like_dates(values: pd.Series, catalogue: pd.Series, col: str) -> pd.Series:
-    """New items' values of a date field as the catalogue's dates (its time zone, if any)."""
-    tz = getattr(catalogue.dt, "tz", None)
-    try:
-        dates = pd.to_datetime(values, errors="coerce", utc=tz is not None, format="mixed")
-    except (TypeError, ValueError):  # a mix of zone-aware and naive times
-        dates = pd.Series(pd.NaT, index=values.index)
-    bad = dates.isna() & values.map(lambda v: not _missing(v))
-    if bad.any():
-        raise DataError(
-            f"field {col!r} of the new items must be a date, got {values[bad].iloc[0]!r}",
-            fix=f"give {col} as a date such as '2021-10-22', or leave it empty",
-        )
-    if tz is not None:
-        return dates.dt.tz_convert(tz)
-    if getattr(dates.dt, "tz", None) is not None:  # a zone given to a column without (a 500)
-        dates = dates.dt.tz_convert("UTC").dt.tz_localize(None)
-    return dates.astype(catalogue.dtype)
-
-
-def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -> None:
-    """Warn about fields the catalogue does not have: a misspelt one would leave the item
-    without its title or text (title and text themselves are understood by every model)."""
-    known = [str(c) for c in catalogue.columns]
-    stray = [str(c) for c in info.columns if str(c) not in known and c not in ("title", "text")]
-    if known and stray:
-        close = {c: difflib.get_close_matches(c, known, n=1) for c in stray}
-        if "genres" in known and "genres" not in info.columns:  # (trained with --genres-col tags)
-            genres = catalogue["genres"]
-            close = {c: m or ["genres"] * _reads_as_genres(info[c], genres) for c, m in close.items()}
-        hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
-        warnings.warn(
-            f"{what} fields {', '.join(hints)} are not among the catalogue's {known}: they are kept, "
-            "and read only by models that read every text field",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _reads_as_genres(column: pd.Series, genres: pd.Series) -> bool:
-    """Whether a field holds the catalogue's genres under the name the user's own data gave
-    them (the catalogue calls its genre column "genres", whatever its source called it)."""
-    known = {g.casefold() for v in genres for g in genre_list(v)}
-    return any(g.casefold() in known for v in column for g in genre_list(v))
-
-
-def _all_blank(row: pd.Series) -> bool:
-    """Whether every field of an item's row is missing, empty or whitespace."""
-    return all(not field_text(v).strip() for v in row.to_numpy())
-
-
-def _id_list(ids: Any, what: str, example: str) -> list[str | int]:
-    """``ids`` as a list of ids; a lone string or number is an error (it is not a list)."""
-    if isinstance(ids, str | bytes | int | float | np.number) or not isinstance(
-        ids, Sequence | np.ndarray | pd.Index | pd.Series | set | frozenset
-    ):
-        raise ArgumentError(f"{what} must be a list of ids, got {ids!r}", fix=example)
-    out = list(ids)
-    bad = [i for i in out if not isinstance(i, str | int | np.integer)]
-    if bad:
-        raise ArgumentError(f"{what} must hold ids (str or int), got {bad[0]!r}", fix=example)
-    return out
-
-
-def _check_k(k: Any) -> int:
-    if not is_whole_number(k):
-        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
-    if k < 1:
-        raise ConfigError(f"k must be >= 1, got {k}")
-    return int(k)
-
-
-def _check_queries(queries: Any) -> list[Query]:
-    if isinstance(queries, Query):
-        raise ArgumentError(
-            "recommend_many/score_many take a list of queries", fix="[Query(...)] or recommend(query)"
-        )
-    if isinstance(queries, pd.Series | np.ndarray) and queries.ndim == 1:  # df.apply(make_query, axis=1)
-        queries = queries.tolist()
-    if isinstance(queries, str | bytes | dict) or not isinstance(queries, Sequence):
-        raise ArgumentError(f"expected a list of Query objects, got {type(queries).__name__}")
-    for q in queries:
-        if not isinstance(q, Query):
-            raise ArgumentError(
-                f"expected a Query, got {type(q).__name__} {q!r}",
-                fix="Query(user='196') or Query(items=['50', '181'], text='...')",
-            )
-    return list(queries)
-
-
-@dataclass
-class QueryBatch:
-    """Queries in internal form: what `score_batch` consumes.
-
-    Attributes:
-        users: internal user index per query, or -1 for users the model did not train on.
-        history: (n x n_items) CSR of ratings of the items each query reveals (training history
-            of known users included).
-        texts: optional free text per query.
-        user_info: optional side info per query (one row per query).
-        disliked: optional (n x n_items) 0/1 CSR of the query's own items rated as dislikes
-            (at or below `FitState.dislike_at`); they are in ``history`` with their ratings, and
-            `for_model` takes them out for a model that does not read ratings.
-        sizes: optional history size per query by which models with a part per history size
-            (the ensemble's weights and re-rankers, kshot-ridge, dlae) choose it, in place of
-            the items the query reveals (`history_sizes`): an explanation's leave-one-out rows
-            keep the full query's, so that what an item adds is not the switch to another part.
-        liked_sizes: with ``sizes``, the size per query once its dislikes are out, for a model
-            that reads only likes (`likes_only`); without it, ``sizes`` less the dislikes the
-            row holds (a leave-one-out row that left a dislike out would count one too many).
-    """
-
-    users: np.ndarray
-    history: sp.csr_matrix
-    texts: list[str | None] | None = None
-    user_info: pd.DataFrame | None = None
-    disliked: sp.csr_matrix | None = None
-    sizes: np.ndarray | None = None
-    liked_sizes: np.ndarray | None = None
-
-    def __len__(self) -> int:
-        return len(self.users)
-
-    def history_sizes(self) -> np.ndarray:
-        """The history size each query's per-size parts are chosen by: ``sizes`` where given,
-        else the number of items it reveals."""
-        return np.diff(self.history.indptr) if self.sizes is None else np.asarray(self.sizes)
-
-    @classmethod
-    def of_new_users(
-        cls,
-        history: sp.csr_matrix,
-        dislike_at: float,
-        user_info: pd.DataFrame | None = None,
-        texts: list[str | None] | None = None,
-    ) -> QueryBatch:
-        """Queries of new users revealing ``history``, read as `Recommender.batch_from_queries`
-        reads a query's ratings: items rated at or below ``dislike_at`` are its dislikes."""
-        history = sp.csr_matrix(history)
-        return cls(
-            np.full(history.shape[0], -1, dtype=np.int64),
-            history,
-            texts,
-            user_info,
-            dislike_mask(history, dislike_at),
-        )
-
-    def implicit_history(self) -> sp.csr_matrix:
-        """The history with every rating replaced by 1 (what interaction-only models read)."""
-        h = self.history.copy()
-        h.data[:] = 1.0
-        return h
-
-    def rows(self, start: int, stop: int) -> QueryBatch:
-        """The queries ``start..stop-1`` as a batch of their own."""
-        return self.take(np.arange(start, min(stop, len(self))))
-
-    def take(self, rows: np.ndarray) -> QueryBatch:
-        """The queries ``rows`` as a batch of their own (``disliked`` None where they have no
-        dislike, as `dislike_mask` gives it)."""
-        low = None if self.disliked is None else self.disliked[rows]
-
-        def part(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else np.asarray(a)[rows]
-
-        return QueryBatch(
-            np.asarray(self.users)[rows],
-            self.history[rows],
-            None if self.texts is None else [self.texts[r] for r in rows],
-            None if self.user_info is None else self.user_info.iloc[rows].reset_index(drop=True),
-            low if low is not None and low.nnz else None,
-            part(self.sizes),
-            part(self.liked_sizes),
-        )
-
-    def for_model(self, model: Recommender) -> QueryBatch:
-        """The batch as ``model`` reads it: a model that does not read ratings would take a
-        disliked item for a like, so its history leaves them out (they stay seen: `recommend`
-        excludes the full history). The training history of a known user is kept whole."""
-        return self if model.reads_ratings else self.likes_only()
-
-    def likes_only(self) -> QueryBatch:
-        """The batch without the query's disliked items in its history."""
-        if self.disliked is None:  # (rows of a batch whose dislikes are in other rows: likes' sizes)
-            return (
-                self
-                if self.liked_sizes is None
-                else dataclasses.replace(self, sizes=self.liked_sizes, liked_sizes=None)
-            )
-        history = self.history - self.history.multiply(self.disliked)
-        history.eliminate_zeros()
-        history = history.tocsr()
-        sizes = self.liked_sizes
-        if self.sizes is not None and sizes is None:  # less the dislikes taken out of each row
-            sizes = np.asarray(self.sizes) - (np.diff(self.history.indptr) - np.diff(history.indptr))
-        return dataclasses.replace(self, history=history, disliked=None, sizes=sizes, liked_sizes=None)
-
-
-def dislike_mask(
-    history: sp.csr_matrix, dislike_at: float, rows: np.ndarray | None = None
-) -> sp.csr_matrix | None:
-    """0/1 CSR of the entries of ``history`` rated at or below ``dislike_at`` (only in the
-    ``rows`` given, when given: a known user's training history is no query's dislike); None
-    when there are none."""
-    low = sp.csr_matrix(history, copy=True)
-    low.data = (low.data <= dislike_at).astype(np.float32)
-    if rows is not None:
-        keep = np.zeros(low.shape[0], dtype=np.float32)
-        keep[rows] = 1.0
-        low = sp.diags(keep) @ low
-    low.eliminate_zeros()
-    return low.tocsr() if low.nnz else None
-
-
 MODELS: dict[str, type[Recommender]] = {}
 
 BASE_ATTRIBUTES = frozenset({"state_", "text_vocabulary_", "negation_titles_"})
@@ -649,14 +242,6 @@ def register(cls: type[Recommender] | None = None, *, replace: bool = False) -> 
         )
     MODELS[name] = cls
     return cls
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for pkg in ("fewrec", "numpy", "scipy", "implicit", "torch"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[pkg] = metadata.version(pkg)
-    return out
 
 
 COUNT_SCALE_FROM = 10
@@ -1553,559 +1138,21 @@ class Recommender(ABC):
         The files are written into a sibling folder and then swapped in, so a model that cannot
         be saved (say, item fields of mixed types), or a save cut short, leaves a model saved
         there before as it was."""
-        st = self.fitted
-        path = _model_path(path)
-        _check_save_folder(path)
-        meta = {
-            "format": FORMAT_VERSION,
-            "model": self.name,
-            "class": f"{type(self).__module__}.{type(self).__qualname__}",
-            "config": self.config.model_dump(mode="json"),
-            "like_rating": st.like_rating,
-            "item_template": st.item_template,
-            "item_fields": [str(c) for c in st.item_info.columns],
-            "user_fields": [str(c) for c in st.user_info.columns],
-            "versions": _versions(),
-        }
-        files: dict[str, bytes | None] = {
-            "config.json": json.dumps(meta, indent=2).encode(),
-            "vocab.json": json.dumps({"users": st.users.to_json(), "items": st.items.to_json()}).encode(),
-        }
-        # None: no file, so a model saved here before must not lend this one its titles
-        files["items.parquet"] = _parquet_bytes(
-            st.item_info,
-            "item fields",
-            "give each field one type for all items (text, numbers, or lists of text)",
-        )
-        files["users.parquet"] = _parquet_bytes(
-            st.user_info,
-            "user side info",
-            "give each side-info field one type for all users (text or numbers)",
-        )
-        arrays = {f"model.{k}": np.asarray(v) for k, v in self._get_arrays().items()}
-        objects = [k.removeprefix("model.") for k, v in arrays.items() if v.dtype.hasobject]
-        if objects:  # np.savez would pickle them, and a load (which never unpickles) refuse them
-            raise ConfigError(
-                with_fix(
-                    f"{self.name} cannot be saved: its arrays {objects} hold Python objects, which a "
-                    "saved model does not keep (no pickle)",
-                    "return numeric or text arrays from _get_arrays (np.array(list_of_str) is text)",
-                )
-            )
-        train = st.train.tocsr()
-        arrays.update(
-            {"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr}
-        )
-        if st.left_out is not None:
-            arrays.update({"left_out.indices": st.left_out.indices, "left_out.indptr": st.left_out.indptr})
-        # Written whole into a sibling folder, then swapped in: replacing the files one by one,
-        # a save cut short loaded silently with the new arrays and the old ids
-        try:
-            target = _save_target(path)
-            tmp = _saving_folder(target)
-        except OSError as exc:
-            raise _unsavable(path, exc) from None
-        try:
-            # Each file, then the folders, is flushed to disk before the next step: after a power
-            # cut the renamed folder could otherwise hold empty or partly written files.
-            with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
-                # (numpy's stub: a key of **arrays could be its allow_pickle flag)
-                np.savez(fh, **arrays)  # type: ignore[arg-type]
-                fh.flush()
-                os.fsync(fh.fileno())
-            for name, data in files.items():
-                if data is not None:
-                    (tmp / name).write_bytes(data)
-                    _fsync(tmp / name)
-            _fsync(tmp, folder=True)
-            old = None
-            # the two renames under a lock that loads of models in this folder take too: a load
-            # had read one save's config.json with another's state.npz, or found no folder, and
-            # two saves at once had failed with "is a file" or left a `.replaced-` folder behind
-            with _folder_lock(target.parent, exclusive=True):
-                if target.exists():  # a model saved there before, or an empty folder
-                    old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
-                    target.rename(old)
-                    try:
-                        tmp.rename(target)
-                    except BaseException:
-                        old.rename(target)
-                        raise
-                else:
-                    tmp.rename(target)
-                _fsync(target.parent, folder=True)
-            if old is not None:  # (a load that opened its files still reads them)
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException as exc:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if isinstance(exc, OSError):  # no room left, a folder made read-only meanwhile
-                raise _unsavable(path, exc) from None
-            raise
-        return path
+        from fewrec.models.saving import save_model
+
+        return save_model(self, path)
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
         """Load a saved model directory: any registered model when called on `Recommender`, a
         model of this class (or a subclass) when called on one (`EASE.load` of a folder holding
         another model is an error, not that other model)."""
+        from fewrec.models.saving import _load_model
+
         model = _load_model(path, None if cls is Recommender else cls)
         if not isinstance(model, cls):  # (a model of another class was refused before its files were read)
             raise FewrecError(f"{path} holds the model {model.name!r}, not a {cls.__name__}")
         return model
-
-
-STALE_SAVE_SECONDS = 600.0
-"""A ``.NAME.saving-PID-HEX`` folder beside a model whose process is gone and whose files have
-not changed for this long is a save that was killed: the next save of NAME removes it. The age
-guards a save of another container or machine, whose pid this one cannot see (its files change
-as it writes), and a pid reused by a new process keeps a folder rather than losing one."""
-
-
-def is_saved_model(path: str | Path) -> bool:
-    """Whether ``path`` holds a saved model (its ``config.json``), read while no `save` is midway
-    through swapping a model folder in there."""
-    target = _model_path(path)
-    with _folder_lock(target.parent, exclusive=False):
-        return (target / "config.json").is_file()
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path, *, exclusive: bool):
-    """An advisory lock (``flock``) on ``folder`` itself, so that no lock file is left beside
-    the models: a save holds it exclusively while it swaps a model folder in, a load shared
-    while it opens the model's files. Where the folder cannot be opened or locked (Windows, a
-    file system without locks, a folder not made yet) nothing is locked."""
-    fd = None
-    with contextlib.suppress(ImportError, OSError):
-        import fcntl
-
-        fd = os.open(folder, os.O_RDONLY)
-        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)  # (closed below if it fails)
-    try:
-        yield
-    finally:
-        if fd is not None:
-            os.close(fd)  # (releases the lock)
-
-
-def _running(pid: int) -> bool:
-    """Whether process ``pid`` runs here; True when that cannot be told."""
-    if os.name != "posix":  # os.kill(pid, 0) would end a Windows process, not probe it
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (OSError, OverflowError, ValueError):  # another user's process, an impossible pid
-        return True
-    return True
-
-
-def _remove_stale_saves(target: Path) -> None:
-    """Remove the folders of saves of ``target`` killed midway (a kill -9, a power cut): each
-    is a whole model's files, which no later save removed."""
-    name = glob.escape(target.name)
-    if not target.exists() and any(target.parent.glob(f".{name}.replaced-*")):
-        return  # a swap cut short: these folders hold the models (`check_model_dir` names them)
-    own = re.compile(rf"\.{re.escape(target.name)}\.saving-(\d+)-[0-9a-f]+")
-    for folder in target.parent.glob(f".{name}.saving-*"):
-        match = own.fullmatch(folder.name)
-        if not match or folder.is_symlink() or not folder.is_dir() or _running(int(match[1])):
-            continue
-        try:
-            changed = max([folder.stat().st_mtime] + [f.lstat().st_mtime for f in folder.iterdir()])
-        except OSError:  # removed meanwhile, or unreadable: left alone
-            continue
-        if time.time() - changed > STALE_SAVE_SECONDS:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
-def _saving_folder(target: Path) -> Path:
-    """A new hidden sibling of ``target`` (an absolute path) that a save writes its files into
-    before swapping it in; the folders of earlier saves there that were killed are removed."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_saves(target)
-    tmp = target.parent / f".{target.name}.saving-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    return tmp
-
-
-def _fsync(path: Path, folder: bool = False) -> None:
-    """Flush ``path``'s data (a file) or entries (a folder) to disk. A folder that cannot be
-    opened or flushed (Windows, some network file systems) is left to the system."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        if not folder:
-            raise
-
-
-def _save_target(path: Path) -> Path:
-    """Where a save of ``path`` writes: its absolute path with links followed, so a save to a
-    link (``current -> v1``) replaces the model in ``v1`` and the link still points there."""
-    try:
-        return path.resolve()
-    except RuntimeError as exc:  # a loop of links (an OSError from Python 3.13)
-        raise OSError(str(exc)) from None
-
-
-def _unsavable(path: Path, exc: OSError) -> FewrecError:
-    """An OS error of a save as one error naming the path and the reason."""
-    above = next((p for p in Path(path).absolute().parents if p.exists()), None)
-    if above is not None and not above.is_dir():  # mkdir says only "File exists"
-        reason = f"{above} is a file, not a folder"
-    else:
-        reason = exc.strerror or str(exc) or type(exc).__name__
-        if exc.filename:
-            reason += f": {exc.filename}"
-    return FewrecError(
-        with_fix(
-            f"cannot save the model to {path} ({reason})",
-            "give a path in a folder you can write to, with room for the model",
-        )
-    )
-
-
-def _model_path(path: str | Path) -> Path:
-    """``path`` as a Path, or an ArgumentError for a path no file system takes (a NUL byte in it
-    was a raw "embedded null byte" from deep in a save or a load)."""
-    if not isinstance(path, str | os.PathLike):
-        raise ArgumentError(f"a model's path is a str or a Path, got {type(path).__name__}")
-    path = Path(path).expanduser()  # ("~/models" was a folder named "~" here)
-    if "\x00" in str(path):
-        raise ArgumentError(f"the path {str(path)!r} holds a NUL byte, which no file name can")
-    return path
-
-
-def _check_save_folder(path: Path) -> None:
-    """That ``path`` is no file, and no folder holding files a save would lose: a folder with
-    other files in it, or a saved model with files beside its own (a save swaps the whole
-    folder, so they went with the old model)."""
-    try:  # under the lock of a save's swap: another save's swap shows a folder half moved
-        with _folder_lock(_save_target(path).parent, exclusive=False):
-            is_file = path.exists() and not path.is_dir()
-            found = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
-            is_model = (path / "config.json").exists()
-    except OSError as exc:  # a folder that cannot be read, a loop of links
-        raise _unsavable(path, exc) from None
-    if is_file:
-        raise FewrecError(with_fix(f"{path} is a file; a model is saved as a directory", "pick another path"))
-    if found and not is_model:
-        raise FewrecError(  # its files would be mixed with the model's
-            with_fix(
-                f"{path} is a folder with other files in it, not a saved model", "give a new or empty folder"
-            )
-        )
-    if extra := [name for name in found if name not in SAVED_FILES]:
-        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
-        raise FewrecError(
-            with_fix(
-                f"{path} holds a saved model and other files ({shown}), which replacing the model "
-                "would delete",
-                "move them out of the folder, or give another folder",
-            )
-        )
-
-
-def check_save_path(path: str | Path) -> None:
-    """That a model can be saved at ``path``, or the FewrecError `Recommender.save` would raise
-    there: a fit of minutes or hours is not wasted on an output it cannot write. It makes (and
-    removes) the folder a save writes into, and the missing folders above it."""
-    path = _model_path(path)
-    _check_save_folder(path)
-    made: list[Path] = []
-    try:
-        target = _save_target(path)
-        made = [p for p in target.parents if not p.exists()]  # the deepest first
-        _saving_folder(target).rmdir()
-    except OSError as exc:
-        raise _unsavable(path, exc) from None
-    finally:
-        for folder in made:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-
-
-def check_model_dir(path: Path) -> None:
-    """That ``path`` is a folder a model was saved in, or a FewrecError saying what it is (a
-    save cut short, no folder, another folder)."""
-    if not path.exists():
-        here = path.absolute().parent
-        saving = sorted(here.glob(f".{path.name}.saving-*"))
-        replaced = sorted(here.glob(f".{path.name}.replaced-*"))
-        if saving and replaced:  # cut short between moving the old folder away and the new one in
-            raise FewrecError(
-                with_fix(
-                    f"{path} does not exist: a save there was cut short while swapping folders",
-                    f"rename {saving[-1]} (the new model) or {replaced[-1]} (the old one) to {path}",
-                )
-            )
-        if saving:
-            raise FewrecError(
-                with_fix(f"{path} does not exist: a save there did not finish", "save it again")
-            )
-        raise FewrecError(with_fix(f"{path} does not exist", "give the folder a model was saved in"))
-    if path.is_file() and (path.parent / "config.json").exists():  # ("m/config.json": "no config.json")
-        raise FewrecError(
-            with_fix(f"{path} is a file of a saved model", f"give the model's folder, {path.parent}")
-        )
-    if not (path / "config.json").exists():
-        raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
-
-
-def load_model(path: str | Path) -> Recommender:
-    """Load a model saved with `Recommender.save` (never unpickles anything)."""
-    return _load_model(path)
-
-
-def _load_model(path: str | Path, expected: type[Recommender] | None = None) -> Recommender:
-    """`load_model`; with ``expected``, a model of another class is an error, raised before
-    its files are read."""
-    path = _model_path(path)
-    files = _open_saved(path)
-    try:
-        return _load_opened(path, files, expected)
-    finally:
-        for fh in files.values():
-            if not isinstance(fh, OSError):
-                fh.close()
-
-
-SAVED_FILES = ("config.json", "vocab.json", "state.npz", "items.parquet", "users.parquet")
-"""The files of a saved model (`Recommender.save`)."""
-
-
-def _open_saved(path: Path) -> dict[str, Any]:
-    """The files of the model saved at ``path``, opened together under the lock a save's swap
-    takes, so that they are all of one save however many saves replace it meanwhile (an open
-    file is read whole after its folder was swapped out and removed). Each is an open binary
-    file, or the OSError opening it gave; files not there are left out."""
-    try:
-        real = path.resolve()  # (a save swaps the folder a link points to, locking its parent)
-    except (OSError, RuntimeError):  # a loop of links: `check_model_dir` says it is not there
-        real = path
-    out: dict[str, Any] = {}
-    with _folder_lock(real.parent, exclusive=False):
-        check_model_dir(path)
-        for name in SAVED_FILES:
-            try:
-                out[name] = open(real / name, "rb")  # noqa: SIM115 (closed by `_load_model`)
-            except FileNotFoundError:
-                continue
-            except OSError as exc:  # (raised when the part is read)
-                out[name] = exc
-    return out
-
-
-def _saved_file(files: dict[str, Any], name: str) -> Any:
-    """One of `_open_saved`'s files, or the error of opening it."""
-    fh = files.get(name)
-    if fh is None:
-        raise FileNotFoundError(2, "No such file or directory", name)
-    if isinstance(fh, OSError):
-        raise fh
-    return fh
-
-
-def _load_opened(path: Path, files: dict[str, Any], expected: type[Recommender] | None) -> Recommender:
-    try:
-        meta = json.loads(_saved_file(files, "config.json").read())
-        name = meta.get("model")
-        _check_meta(meta)
-    except (OSError, UnicodeDecodeError, ValueError, AttributeError) as exc:
-        raise _damaged(path, "config.json", exc) from None
-    _import_builtin_models()
-    if name not in MODELS:
-        where = meta.get("class")
-        raise FewrecError(
-            with_fix(
-                f"{path}: unknown model {name!r}"
-                + (f" (saved from {where})" if where else "")
-                + f"; known: {sorted(MODELS)}",
-                "a model of your own is known once the module that registers it is imported: "
-                "import it before loading (CLI and service: FEWREC_IMPORT=its_module)",
-            )
-        )
-    if expected is not None and not issubclass(MODELS[name], expected):
-        wanted = getattr(expected, "name", None)
-        raise FewrecError(
-            with_fix(
-                f"{path} holds the model {name!r} ({MODELS[name].__name__}), not "
-                + (f"{wanted} ({expected.__name__})" if wanted else expected.__name__),
-                "load it with fewrec.load_model(path) or Recommender.load(path), which load a "
-                "model of any type",
-            )
-        )
-    _check_saved_by(path, meta, MODELS[name])
-    try:
-        return _load_parts(path, MODELS[name], meta, files)
-    except FewrecError:
-        raise
-    except Exception as exc:  # noqa: BLE001 (any failure to read a saved model is damage)
-        part = getattr(exc, "part", None) or "the saved files"
-        raise _damaged(path, part, exc) from None
-
-
-def _check_meta(meta: dict) -> None:
-    """A ValueError naming the first field of a saved config.json of the wrong kind (edited by
-    hand): a model name given as a list, or versions as text, were raw errors on loading, and a
-    like rating of NaN loaded."""
-    kinds: dict[str, tuple[type, ...]] = {
-        "model": (str,),
-        "versions": (dict,),
-        "item_template": (str, type(None)),
-        "item_fields": (list,),
-        "user_fields": (list,),
-    }
-    for key, kind in kinds.items():
-        if key in meta and not isinstance(meta[key], kind):
-            raise ValueError(f"{key} is {meta[key]!r}, not {' or '.join(k.__name__ for k in kind)}")
-    like = meta.get("like_rating")
-    if isinstance(like, bool) or not isinstance(like, int | float) or not np.isfinite(like):
-        raise ValueError(f"like_rating is {like!r}, not a finite number")
-
-
-def _saved_and_mine(meta: dict) -> tuple[str, str]:
-    """The fewrec version that saved the model of ``meta`` (its config.json) and this one, as
-    the load errors name them."""
-    saved = str((meta.get("versions") or {}).get("fewrec", "an unknown version"))
-    return saved, _versions().get("fewrec", "this version")
-
-
-def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
-    """A model saved in a newer format, or with settings this fewrec does not know, is one
-    error naming the versions (it was "damaged or incomplete", or loaded unchecked); one saved
-    by another fewrec version loads with a warning."""
-    saved, mine = _saved_and_mine(meta)
-    fmt = meta.get("format", 1)
-    if not is_whole_number(fmt) or int(fmt) > FORMAT_VERSION:
-        raise FewrecError(
-            with_fix(
-                f"{path}: saved in format {fmt!r} by fewrec {saved}; fewrec {mine} reads format "
-                f"{FORMAT_VERSION}",
-                "load it with a fewrec as new as the one that saved it, or train it again",
-            )
-        )
-    settings = meta.get("config")
-    if isinstance(settings, dict):
-        unknown = sorted(set(settings) - set(cls.Config.model_fields))
-        if unknown:
-            raise FewrecError(
-                with_fix(
-                    f"{path}: config.json has settings {unknown} that {cls.name} in fewrec {mine} "
-                    f"does not know (saved by fewrec {saved})",
-                    "load it with the fewrec that saved it, or train it again",
-                )
-            )
-    if saved != mine and "versions" in meta:
-        warnings.warn(
-            f"{path} was saved by fewrec {saved}, this is {mine}: it loads, but train it again "
-            "if its recommendations look different",
-            UserWarning,
-            stacklevel=3,
-        )
-
-
-def _damaged(path: Path, part: str, exc: BaseException) -> FewrecError:
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return FewrecError(
-        f"{path}: the saved model is damaged or incomplete ({part}: {type(exc).__name__}: {detail}). "
-        "Fix: save or train it again (`fewrec train ... --output DIR`)"
-    )
-
-
-def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
-    """The model of a saved config; settings this fewrec refuses (a check added since the model
-    was saved) are one error naming them (it was "damaged or incomplete")."""
-    try:
-        config = meta["config"]
-        return cls(cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config))
-    except (ValidationError, ConfigError) as exc:
-        # (a settings error's own problems, without its fix for a typo, as `__init__` reads it)
-        problems = validation_problems(exc) if isinstance(exc, ValidationError) else exc.problems or str(exc)
-        saved, mine = _saved_and_mine(meta)
-        raise FewrecError(
-            with_fix(
-                f"{path}: its settings are not valid in fewrec {mine} (saved by fewrec {saved}): {problems}",
-                "train it again with valid settings, or load it with the fewrec that saved it",
-            )
-        ) from None
-
-
-def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str, Any]) -> Recommender:
-    def part(name: str, read):
-        try:
-            return read()
-        except Exception as exc:
-            setattr(exc, "part", name)  # noqa: B010 (read by `_load_opened`; Exception declares no such field)
-            raise
-
-    model = part("config.json", lambda: _configured(path, cls, meta))
-    vocab = part("vocab.json", lambda: json.loads(_saved_file(files, "vocab.json").read()))
-
-    def arrays_of():
-        try:
-            with np.load(_saved_file(files, "state.npz"), allow_pickle=False) as z:
-                return {k: z[k] for k in z.files}
-        except ValueError as exc:  # numpy takes any file that is no .npy/.npz for a pickle
-            if "pickle" not in str(exc):
-                raise
-            raise ValueError("not a NumPy .npz archive (the file is damaged or was replaced)") from None
-
-    arrays = part("state.npz", arrays_of)
-    users, items = part("vocab.json", lambda: (Vocabulary(vocab["users"]), Vocabulary(vocab["items"])))
-    indptr, indices = arrays["train.indptr"], arrays["train.indices"]
-    if len(indptr) != len(users) + 1 or (len(indices) and int(indices.max()) >= len(items)):
-        raise FewrecError(
-            f"{path}: vocab.json ({len(users)} users, {len(items)} items) does not match state.npz; "
-            "the saved model is damaged. Fix: save or train it again"
-        )
-    train = sp.csr_matrix((arrays["train.data"], indices, indptr), shape=(len(users), len(items)))
-
-    def saved_frame(name: str, fields: str, what: str, n: int, unit: str) -> pd.DataFrame:
-        """A saved Parquet table of a row per item or user; without one (a model without such
-        fields, or users saved before side info was kept) a frame of ``n`` rows and no columns."""
-        if name in files:
-            frame = part(name, lambda: pd.read_parquet(_saved_file(files, name)))
-        elif meta.get(fields):  # saved with them: without them titles, text or side info are gone
-            frame = part(name, lambda: _missing_file(f"the model was saved with {what} {meta[fields]}"))
-        else:
-            return pd.DataFrame(index=pd.RangeIndex(n))  # a row each, as `Dataset` has
-        if len(frame) != n:
-            raise FewrecError(
-                f"{path}: {name} has {len(frame)} rows for {n} {unit}; the saved model is damaged. "
-                "Fix: save or train it again"
-            )
-        return frame
-
-    item_info = saved_frame("items.parquet", "item_fields", "item fields", len(items), "items")
-    if "genres" in item_info.columns:  # models saved before empty genres were kept as lists: None
-        item_info["genres"] = item_info["genres"].map(lambda g: [] if g is None else list(g))
-    user_info = saved_frame("users.parquet", "user_fields", "user side info", len(users), "users")
-    left_out = None
-    if "left_out.indptr" in arrays:
-        lo_indices = arrays["left_out.indices"]
-        ones = np.ones(len(lo_indices), np.float32)
-        left_out = sp.csr_matrix((ones, lo_indices, arrays["left_out.indptr"]), shape=train.shape)
-    model.state_ = FitState(
-        users,
-        items,
-        train,
-        float(meta["like_rating"]),
-        item_info,
-        meta.get("item_template"),
-        user_info,
-        left_out,
-    )
-    part(
-        "state.npz",
-        lambda: model._set_arrays({k[6:]: v for k, v in arrays.items() if k.startswith("model.")}),
-    )
-    return model
 
 
 def _import_builtin_models() -> None:
@@ -2166,27 +1213,6 @@ def query_seed(seed: int, history: sp.csr_matrix, row: int) -> int:
     return zlib.crc32(key, seed & 0xFFFFFFFF)
 
 
-def _missing(value: Any) -> bool:
-    """None, pandas' NA or a float NaN (a side-info field given without a value)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
-
-
-def _parquet_bytes(frame: pd.DataFrame, what: str, fix: str) -> bytes | None:
-    """``frame`` (item fields, user side info) as Parquet bytes; None when it has no columns."""
-    if not len(frame.columns):
-        return None
-    buf = io.BytesIO()
-    try:
-        frame.reset_index(drop=True).to_parquet(buf, index=False)
-    except (ValueError, TypeError, ImportError) as exc:  # pyarrow's errors derive from these
-        raise DataError(f"the {what} cannot be saved ({type(exc).__name__}: {exc})", fix=fix) from None
-    return buf.getvalue()
-
-
-def _missing_file(why: str) -> pd.DataFrame:
-    raise FileNotFoundError(f"it is missing; {why}")
-
-
 def _stored_info(user_info: pd.DataFrame, u: int) -> dict:
     """User ``u``'s stored side info without its missing fields ({} for an unknown user)."""
     if u < 0 or not len(user_info.columns):
@@ -2201,3 +1227,14 @@ def _dedupe_keep_last(rows, cols, vals, n_rows: int, n_cols: int) -> sp.csr_matr
         (frame["v"].to_numpy(np.float32), (frame["r"].to_numpy(), frame["c"].to_numpy())),
         shape=(n_rows, n_cols),
     )
+
+
+# Saving and loading live in `fewrec.models.saving`, which imports this module, so they come
+# last: importable from here as before.
+from fewrec.models.saving import (  # noqa: E402, F401
+    STALE_SAVE_SECONDS,
+    check_model_dir,
+    check_save_path,
+    is_saved_model,
+    load_model,
+)

@@ -9,7 +9,8 @@ from pydantic import Field, field_validator
 
 from fewrec.data.dataset import MISSING_LEVEL, Dataset, field_levels, side_info_levels
 from fewrec.errors import ConfigError, one_name_as_tuple
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, query_seed, register
+from fewrec.models.base import ModelConfig, Recommender, query_seed, register
+from fewrec.models.query import QueryBatch
 
 
 @register

@@ -19,7 +19,8 @@ from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError, DataError
-from fewrec.models.base import LIKE_SHARE, ModelConfig, Query, QueryBatch, Recommender, register, standardise
+from fewrec.models.base import LIKE_SHARE, ModelConfig, Recommender, register, standardise
+from fewrec.models.query import Query, QueryBatch
 from fewrec.text.wishes import Titles, has_words, split_wishes
 
 

@@ -16,7 +16,6 @@ from fewrec.errors import ConfigError
 from fewrec.models.base import (
     REVEAL_MODES,
     ModelConfig,
-    QueryBatch,
     Recommender,
     available_memory,
     check_item_pairs,
@@ -24,6 +23,7 @@ from fewrec.models.base import (
     nearest_shot,
     register,
 )
+from fewrec.models.query import QueryBatch
 
 log = logging.getLogger(__name__)
 _SAID: set[str] = set()

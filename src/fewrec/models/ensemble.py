@@ -78,7 +78,6 @@ from fewrec.models.base import (
     REVEAL_MODES,
     FitState,
     ModelConfig,
-    QueryBatch,
     Recommender,
     check_shots,
     memory_budget,
@@ -88,6 +87,7 @@ from fewrec.models.base import (
     row_moments,
     standardise,
 )
+from fewrec.models.query import QueryBatch
 from fewrec.models.rerank import (
     ItemTable,
     Reranker,

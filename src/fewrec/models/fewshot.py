@@ -32,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
-from fewrec.models.base import QueryBatch, Recommender, check_item_pairs, check_shots, register
+from fewrec.models.base import Recommender, check_item_pairs, check_shots, register
 from fewrec.models.content import (
     TextModelConfig,
     check_saved_width,
@@ -40,6 +40,7 @@ from fewrec.models.content import (
     embed_texts,
     encode_item_texts,
 )
+from fewrec.models.query import QueryBatch
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)

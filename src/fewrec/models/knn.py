@@ -15,7 +15,8 @@ from pydantic import Field
 from tqdm.auto import tqdm
 
 from fewrec.data.dataset import Dataset
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import ModelConfig, Recommender, register
+from fewrec.models.query import QueryBatch
 from fewrec.topk import top_k_rows
 
 

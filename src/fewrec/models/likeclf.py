@@ -33,8 +33,9 @@ from pydantic import Field
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import DataError
-from fewrec.models.base import QueryBatch, Recommender, register
+from fewrec.models.base import Recommender, register
 from fewrec.models.content import TextModelConfig, embed_items
+from fewrec.models.query import QueryBatch
 
 FEATURES = ("share", "rate", "text", "cf", "pop", "bias")
 RULE_TIE_BREAK = 1e-4

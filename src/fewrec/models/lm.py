@@ -33,18 +33,10 @@ from fewrec.data.dataset import Dataset
 from fewrec.errors import ConfigError, DataError, with_fix
 from fewrec.lm.lora import LoraSettings
 from fewrec.lm.model import DEFAULT_LM
-from fewrec.models.base import (
-    MODELS,
-    FitState,
-    ModelConfig,
-    QueryBatch,
-    Recommender,
-    make_model,
-    query_seed,
-    register,
-)
+from fewrec.models.base import MODELS, FitState, ModelConfig, Recommender, make_model, query_seed, register
 from fewrec.models.content import warn_bare_items
 from fewrec.models.likeclf import LikeClassifier
+from fewrec.models.query import QueryBatch
 from fewrec.topk import top_k
 
 #: (history items, their liked flags, target item, target label) of one episode.

@@ -14,7 +14,8 @@ from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from fewrec.data.dataset import Dataset
-from fewrec.models.base import ModelConfig, QueryBatch, Recommender, register
+from fewrec.models.base import ModelConfig, Recommender, register
+from fewrec.models.query import QueryBatch
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number
-from fewrec.models.base import Query, QueryBatch, Recommender
+from fewrec.models.base import Recommender
+from fewrec.models.query import Query, QueryBatch
 from fewrec.topk import top_k_by, top_k_rows
 
 POLICIES = ("greedy", "random", "thompson", "ucb")

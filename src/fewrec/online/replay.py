@@ -24,7 +24,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number
-from fewrec.models.base import QueryBatch, Recommender
+from fewrec.models.base import Recommender
+from fewrec.models.query import QueryBatch
 from fewrec.online.bandits import Policy, select
 
 

@@ -488,7 +488,7 @@ def _digest(packed: dict[str, bytes]) -> str:
 
 def unpack_model(packed: dict[str, bytes]) -> Recommender:
     """The model from `pack_model`'s files (loaded with `load_model`: nothing is unpickled)."""
-    from fewrec.models.base import load_model
+    from fewrec.models.saving import load_model
 
     with tempfile.TemporaryDirectory(prefix="fewrec-unpack-") as tmp:
         root = Path(tmp)
@@ -518,7 +518,7 @@ def recommend_chunk(
     model: Recommender, users: Sequence[str], k: int, exclude_seen: bool = True
 ) -> pd.DataFrame:
     """Top-``k`` for each user id: a frame with columns user, rank (1..k), item, score."""
-    from fewrec.models.base import Query
+    from fewrec.models.query import Query
 
     frames = model.recommend_many([Query(user=u) for u in users], k, exclude_seen=exclude_seen)
     parts = [

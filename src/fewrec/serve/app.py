@@ -30,7 +30,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fewrec.errors import FewrecError, with_fix
-from fewrec.models.base import Recommender, check_model_dir
+from fewrec.models.base import Recommender
+from fewrec.models.saving import check_model_dir
 from fewrec.serve import schemas as S
 from fewrec.serve.engine import Engine, ExplorationConfig
 from fewrec.serve.errors import ForbiddenError, InvalidError, ServeError, UnauthorizedError

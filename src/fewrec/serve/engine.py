@@ -41,16 +41,9 @@ from fewrec.explain.reasons import (
     label_of,
     or_words,
 )
-from fewrec.models.base import (
-    COUNT_SCALE_FROM,
-    DISLIKE_SHARE,
-    Query,
-    QueryBatch,
-    Recommender,
-    is_saved_model,
-    like_catalogue,
-    load_model,
-)
+from fewrec.models.base import COUNT_SCALE_FROM, DISLIKE_SHARE, Recommender
+from fewrec.models.query import Query, QueryBatch, like_catalogue
+from fewrec.models.saving import is_saved_model, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, field_json, value_key

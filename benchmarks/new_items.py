@@ -4,11 +4,14 @@ The cold-item protocol's targets are all held-out items, so it rewards a model f
 items high, however many. Here the catalogue mixes them, as a shop's does: 20% of the items are
 new (no training interaction), and every interaction, of a new item or a known one, is a test
 target with the same chance (20%), so an item's share of the targets does not depend on
-whether it is new. A model that judged new items as well as known ones would give them about
-their share of the targets in its lists and lose no recall for it; an ID-only model (EASE)
-shows none of them.
+whether it is new. What a user rated and is not a target is out of the ranking, of the new
+items as of the known (until 2026-12-07 a new film the user had rated but not as a target stayed
+in and counted as a miss, which held new items down). A model that judged new items as well as
+known ones would give them about their share of the targets in its lists and lose no recall for
+it; an ID-only model (EASE) shows none of them.
 
-Per model: Recall@20 over all items (denominator min(targets, 20)), the new items' share of the
+Per model: Recall@20 over all items (denominator: all the user's targets, as in every fewrec
+table; it was min(targets, 20) until 2026-12-07), the new items' share of the
 top 20 against their share of the targets, and the new items it finds per user; each by the
 length of the user's training history (under 50, 50-150, over 150 items).
 
@@ -32,7 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from fewrec.data.movielens import load_movielens_100k
-from fewrec.data.splits import EvalSet, rows_matrix
+from fewrec.data.splits import EvalSet, binary_union, rows_matrix
 from fewrec.eval.benchmark import PRESETS
 from fewrec.eval.evaluate import score_eval_set
 from fewrec.models import MODELS, make_model
@@ -56,9 +59,10 @@ def mixed_split(data, seed: int):
     hist = rows_matrix(train, users, data.n_items)
     known = np.diff(hist.indptr) > 0
     users, hist = users[known], hist[known]
-    test = EvalSet(
-        users, np.ones(len(users), bool), hist, hist.copy(), rows_matrix(targets, users, data.n_items)
-    )
+    # what a user rated of the new items and is not a target is out of the ranking, as the known
+    # items of their history are: showing a film the user did rate is no miss
+    exclude = binary_union(hist, rows_matrix(inter[is_new & ~is_test], users, data.n_items))
+    test = EvalSet(users, np.ones(len(users), bool), hist, exclude, rows_matrix(targets, users, data.n_items))
     mask = np.zeros(data.n_items, bool)
     mask[new] = True
     return data.with_interactions(train), test, mask
@@ -97,7 +101,7 @@ def measure(scores: np.ndarray, test: EvalSet, new: np.ndarray) -> dict:
     for i in range(len(test)):
         t = tg.indices[tg.indptr[i] : tg.indptr[i + 1]]
         hit = np.isin(top[i], t)
-        recall.append(hit.sum() / min(len(t), 20))
+        recall.append(hit.sum() / len(t))
         share.append(new[top[i]].mean())
         share_targets.append(new[t].mean())
         new_hits.append((hit & new[top[i]]).sum())

@@ -10,8 +10,8 @@ standard deviations: the closest look-alikes).
 
 Which is right is an empirical question, answered here on MovieLens-100K: cold-user split seed
 0, each cold user reveals 10 random ratings; the users with at least one revealed rating of 2
-or less (a dislike: `FitState.dislike_at`, 2 of 5 stars since 2026-12-04; it was 3 of 5 when
-this table was run) are the queries. Full ranking of the items they have not revealed; three
+or less (a dislike: `FitState.dislike_at`, 2 of 5 stars since 2026-12-04, the cut this
+table's queries are picked by) are the queries. Full ranking of the items they have not revealed; three
 relevance labels for the items they go on to rate: any rating ("rated", the cold-user
 protocol's), 4-5 stars ("liked": what a recommendation is for), 1-2 stars ("disliked": lower
 is better). `content` reads ratings itself (a 5-star item weighs more than a 4-star one; since

@@ -8,9 +8,11 @@ the service takes it (it had joined as a like); a log of one value (0/1) gives l
 re-adapts (the few-shot head is closed form, so this is one small solve per user and step).
 The cumulative reward per step, averaged over users, compares policies.
 
-This is the standard "replay" estimate restricted to full-information logs: every item a user
-rated is known to be relevant, every other one counts as a miss (a pessimistic reward, since
-an unrated item may still have been liked).
+This is a hit rate against held-out ratings, not Li et al.'s unbiased replay estimator (which
+counts only the events where the policy's choice matches a uniformly random log): every item a
+user rated counts as a hit, a 1-2 star one too, and every other one as a miss. A rating log is
+not random, so the estimate leans toward what the site's users were shown and rated (popular
+films), and an unrated item may still have been liked.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from fewrec.data.splits import EvalSet, cold_user_split
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import user_info_rows
 from fewrec.models import make_model
-from fewrec.models.base import Query, QueryBatch
+from fewrec.models.query import Query, QueryBatch
 
 HERE = Path(__file__).parent
 MODELS = ("popularity", "content", "fewshot", "ensemble")
@@ -59,13 +59,16 @@ def statements(es: EvalSet, genres: list[list[str]], share: dict[str, float]) ->
 
 
 def ndcg10(model, es: EvalSet, info, texts: list[str] | None) -> float:
-    batch = QueryBatch(np.full(len(es), -1), es.history, texts, user_info=info)
+    # read as the protocol and the service read a new user: revealed 1-2 star films are dislikes
+    # (until 2026-12-07 they were given to the models as likes here)
+    batch = QueryBatch.of_new_users(es.history, model.fitted.dislike_at, info, texts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = np.asarray(model.score_batch(batch), dtype=np.float64)
+        s = np.asarray(model.score_batch(batch.for_model(model)), dtype=np.float64)
     ex = es.exclude.tocoo()
     s[ex.row, ex.col] = -np.inf
-    hits = M.hits_matrix(M.top_k_matrix(s, 10), es.targets)
+    top = M.top_k_matrix(s, 10)  # hits in expectation over tied scores, as fewrec's tables count
+    hits = M.tied_hits(s, top, es.targets).expected
     return float(M.ndcg_at_k(hits, np.diff(es.targets.indptr), 10).mean())
 
 

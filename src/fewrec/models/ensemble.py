@@ -124,13 +124,13 @@ TEXT_WEIGHT = 0.25
 """Default `EnsembleConfig.text_weight`: the largest of 0, 0.1, 0.25, 0.5, 0.75 and 1 whose
 validation NDCG@10 (cold-user seed 0, random reveal, mean of K = 0 and 5) is within 2% of the
 best, each cold user telling the truth in one sentence ("I love {g1} and {g2} films", their
-most over-represented genres; `benchmarks/text_queries.md`). Best 0.1 (0.618); 0.25 0.612
-(-0.9%), 0.5 0.597 (-3.4%), 1 0.551. A stated genre does not help predict which films a
+most over-represented genres; `benchmarks/text_queries.md`). Best 0.1 (0.616); 0.25 0.613
+(-0.6%), 0.5 0.597 (-3.2%), 1 0.546. A stated genre does not help predict which films a
 MovieLens user rates (popular ones, across genres), but users expect to be heard: at 0.25 a
 sentence alone ("I love {g} films") puts 26% genre-{g} films in the top 10 (17% when only the
 `fewshot` component read the text; in a probe on another fit of the same split, 45% at 0.5 and
 63% at 1; `fewshot` alone 71%), and "... but no {g} films" 7% (12% before). On the test users
-0.25 gives K0 0.575 and K5 0.662 against 0.561 and 0.654 without the text."""
+0.25 gives K0 0.575 and K5 0.654 against 0.561 and 0.650 without the text."""
 
 
 class EnsembleConfig(ModelConfig):

@@ -43,7 +43,9 @@ def check_same_split(old: dict, new: dict, models: list[str], baseline: str) -> 
     seed = old["seed"]
     mine, theirs = old["settings"].get("split_fingerprint"), new["settings"].get("split_fingerprint")
     if mine and theirs:
-        if mine != theirs:
+        if isinstance(mine, dict) and isinstance(theirs, dict):  # cold-user: one per K
+            mine, theirs = ({k: fp[k] for k in sorted(mine.keys() & theirs.keys())} for fp in (mine, theirs))
+        if mine != theirs or not mine:
             raise ConfigError(f"the split of seed {seed} differs (fingerprint {theirs} vs {mine})")
         return
     for key in ("n_test_users", "n_cold_items", "n_test"):
@@ -80,8 +82,11 @@ def replace_rows(new: dict, old: dict, models: list[str], baseline: str = "popul
     check_same_data(new, old)
     if new["settings"].get("reveal") != old["settings"].get("reveal"):
         raise ConfigError("the reveal differs")
-    if (new.get("configs") or {}) != (old.get("configs") or {}):
-        raise ConfigError(f"the models' settings differ: {new.get('configs')} vs {old.get('configs')}")
+    # the --set overrides of the rows replaced and of the models that vouch for the split
+    named = {*models, baseline, "random"}
+    mine, theirs = ({m: c for m, c in (d.get("configs") or {}).items() if m in named} for d in (old, new))
+    if mine != theirs:
+        raise ConfigError(f"the models' settings (--set) differ: {theirs} vs {mine}")
     for run in old_runs:
         check_same_split(run, new_runs[run["seed"]], models, baseline)
         fresh = new_runs[run["seed"]]["models"]

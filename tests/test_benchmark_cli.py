@@ -83,10 +83,13 @@ def test_single_split_gains_over_the_baseline_are_paired_over_test_users():
         run_benchmark("cold-user", ["popularity", "itemknn"], baseline="popularty", progress=False)
 
 
-def test_tallrec_benchmark_like_share_beats_random():
+def test_tallrec_benchmark_like_share_beats_random(tmp_path):
     result = run_benchmark("tallrec", ["random", "like-share"], shots=[16], progress=False)
     assert result["models"]["like-share"]["K16/auc"] > 0.68
     assert abs(result["models"]["random"]["K16/auc"] - 0.5) < 0.06
+    # its table says its cells are means over the K-shot draws (a rewrite had lost it)
+    title = write_result(result, tmp_path / "t.json").with_suffix(".md").read_text().splitlines()[0]
+    assert title == "# tallrec on movielens-100k (seed 0: mean over K-shot draws 0, 1, 2)"
 
 
 def test_cold_item_id_models_cannot_rank_cold_items():
@@ -576,11 +579,19 @@ def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
     b = run_benchmark("cold-user", ["popularity"], seed=1, shots=[5], progress=False)
     fp = a["settings"]["split_fingerprint"]
     assert fp == again["settings"]["split_fingerprint"] != b["settings"]["split_fingerprint"]
+    # one per K: a run of other shots vouches for the K both have
+    wider = run_benchmark("cold-user", ["popularity"], seed=0, shots=[5, 0], progress=False)
+    assert wider["settings"]["split_fingerprint"]["K5"] == fp["K5"]
+    assert mod.replace_rows(copy.deepcopy(wider), copy.deepcopy(a), ["popularity"])["models"]
     merged = combine_seeds(split_runs(a) + split_runs(b))
     assert [r["settings"]["split_fingerprint"] for r in split_runs(merged)] == [
         fp,
         b["settings"]["split_fingerprint"],
     ]
+    unstamped = copy.deepcopy(b)  # a run from before runs had one: the others keep theirs
+    unstamped["settings"].pop("split_fingerprint")
+    kept = split_runs(combine_seeds(split_runs(a) + split_runs(unstamped)))
+    assert kept[0]["settings"]["split_fingerprint"] == fp and "split_fingerprint" not in kept[1]["settings"]
     other = copy.deepcopy(a)
     other["settings"]["split_fingerprint"] = b["settings"]["split_fingerprint"]
     with pytest.raises(ConfigError, match="split of seed 0 differs"):
@@ -595,8 +606,10 @@ def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
     with pytest.raises(ConfigError, match="cannot tell"):
         mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["ensemble", "random"])
     assert mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["ensemble"]) == old
-    with pytest.raises(ConfigError, match="settings differ"):
+    with pytest.raises(ConfigError, match="settings .--set. differ"):
         mod.replace_rows({**old, "configs": {"ensemble": {"tune": False}}}, copy.deepcopy(old), ["ensemble"])
+    # another model's overrides are no matter for the rows replaced
+    assert mod.replace_rows({**old, "configs": {"ease": {"l2": 100.0}}}, copy.deepcopy(old), ["ensemble"])
 
 
 def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_path, monkeypatch):

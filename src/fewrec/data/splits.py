@@ -73,8 +73,8 @@ def split_fingerprint(*parts: EvalSet | np.ndarray | None) -> str:
                 m.sum_duplicates()  # (sorted indices: one matrix, one hash)
                 arrays += [m.indptr, m.indices, m.data]
         for a in map(np.asarray, arrays):  # in one dtype per kind, whatever the index width
-            kind = bool if a.dtype == bool else np.int64 if a.dtype.kind in "iu" else np.float64
-            h.update(np.ascontiguousarray(a, dtype=kind).tobytes())
+            kind = "|b1" if a.dtype == bool else "<i8" if a.dtype.kind in "iu" else "<f8"
+            h.update(f"{kind}{a.shape}".encode() + np.ascontiguousarray(a, dtype=kind).tobytes())
     return h.hexdigest()[:16]
 
 

@@ -388,7 +388,8 @@ def run_benchmark(
             settings["n_test_users"] = {f"K{k}": len(s.test) for k, s in splits.items()}
             trained_users = int((first.train.user_counts() > 0).sum())
             settings["test_train_ratio"] = len(first.test) / max(trained_users, 1)
-            settings["split_fingerprint"] = split_fingerprint(*(s.test for s in splits.values()))
+            # one per K: runs of other --shots share the K they both have
+            settings["split_fingerprint"] = {f"K{k}": split_fingerprint(s.test) for k, s in splits.items()}
             if empty:
                 raise ConfigError(
                     f"no test user has an interaction left after revealing K = {empty[0]}; "
@@ -692,6 +693,9 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
             settings.pop(key, None)
             if all(v is not None for v in values.values()):
                 settings[f"{key}_per_seed"] = values
+            elif key == "split_fingerprint" and any(v is not None for v in values.values()):
+                # (runs recorded before runs had one: the others keep theirs)
+                settings[f"{key}_per_seed"] = {s: v for s, v in values.items() if v is not None}
     doc: dict[str, Any] = {
         "protocol": first["protocol"],
         "dataset": first["dataset"],
@@ -761,7 +765,7 @@ def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
             **common,
-            "settings": {**plain, **{k: v[s] for k, v in per_seed.items()}},
+            "settings": {**plain, **{k: v[s] for k, v in per_seed.items() if s in v}},
             "seed": int(s),
             "models": models,
         }
@@ -1011,7 +1015,9 @@ def write_result(result: dict[str, Any], path: str | Path) -> Path:
         what = f"split seeds {seeds}: mean ± 95% CI half-width"
         title = f"# {result['protocol']} on {result['dataset']} ({what})"
     else:
-        title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']})"
+        draws = result["settings"].get("seeds") if result["protocol"] == "tallrec" else None
+        of_draws = f": mean over K-shot draws {', '.join(map(str, draws))}" if draws else ""
+        title = f"# {result['protocol']} on {result['dataset']} (seed {result['seed']}{of_draws})"
     table = title + "\n\n" + markdown_table(result) + "\n"
     try:
         _replace_text(path, text)

@@ -7,7 +7,8 @@ history items, and/or free text (cold start is part of the query, as in LensKit'
 Top-k, filtering and re-ranking are separate steps on top of scores.
 
 `Query` and `QueryBatch` are in `fewrec.models.query`, saving and loading in
-`fewrec.models.saving`; both can be imported from here too.
+`fewrec.models.saving`; the names other modules imported from here before they moved
+(`Query`, `QueryBatch`, `load_model`, `is_saved_model`, ...) still can be.
 
 A model of your own subclasses `Recommender`: a ``name``, a ``Config`` (a `ModelConfig`
 subclass with defaults), `_fit` (``self.fitted`` is set before it runs) and `score_batch`;

@@ -499,8 +499,12 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
     with pytest.raises(FewrecError, match="does not exist"):
         load_model(tmp_path / "nowhere")
     other = damaged("other", edit_meta(lambda m: m["versions"].update(fewrec="99.0")))
-    with pytest.warns(UserWarning, match="saved by fewrec 99.0, this is"):
+    with pytest.warns(UserWarning, match="saved by fewrec 99.0, this is") as told:
         load_model(other)
+    with pytest.warns(UserWarning, match="saved by fewrec 99.0, this is") as told_too:
+        type(models["popularity"]).load(other)
+    # the warning names the caller's line, not fewrec's (it named fewrec's _load_model)
+    assert {w.filename for w in [*told, *told_too]} == {__file__}
     # saving refuses a file, and a folder of other files (the model's would be mixed in)
     (tmp_path / "notes.txt").write_text("mine")
     with pytest.raises(FewrecError, match="is a file"):

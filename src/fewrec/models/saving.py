@@ -485,7 +485,7 @@ def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
             f"{path} was saved by fewrec {saved}, this is {mine}: it loads, but train it again "
             "if its recommendations look different",
             UserWarning,
-            stacklevel=3,
+            stacklevel=5,  # the caller of load_model or Recommender.load
         )
 
 

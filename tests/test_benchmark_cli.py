@@ -1087,3 +1087,25 @@ def test_new_items_benchmark_leaves_out_what_the_user_rated_of_the_new_items():
     assert abs(got["new_share@20"] - got["new_share_of_targets"]) < 0.01
     n = targets.sum(axis=1)
     assert got["recall@20"] == pytest.approx(np.mean(np.minimum(n, 20) / n))
+
+
+def test_text_queries_scores_new_users_as_the_protocol_does():
+    """benchmarks/text_queries.py gave a new user's revealed 1-2 star films to the models as
+    likes and broke tied scores by item index; the protocol reads them as dislikes and counts
+    ties in expectation (item-kNN, random K5: 0.6224 against the protocol's 0.6186)."""
+    import importlib.util
+    from pathlib import Path
+
+    from fewrec.data.movielens import load_dataset
+    from fewrec.data.splits import cold_user_split
+    from fewrec.eval.evaluate import evaluate_ranking, user_info_rows
+    from fewrec.models import make_model
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "text_queries.py"
+    spec = importlib.util.spec_from_file_location("text_queries", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    split = cold_user_split(load_dataset(), shots=5, seed=0, random_shots=True)
+    model = make_model("itemknn").fit(split.train)
+    got = mod.ndcg10(model, split.test, user_info_rows(split.train.user_info, split.test.users), None)
+    assert got == pytest.approx(evaluate_ranking(model, split.test, split.train).values["ndcg@10"], abs=1e-9)

@@ -140,7 +140,10 @@ class EnsembleConfig(ModelConfig):
     """Learn per-K weights on held-out training users (False: equal weights)."""
     shots: tuple[int, ...] = Field((0, 1, 3, 5, 10, 20), min_length=1)
     reveal: Literal["earliest", "random", "both"] = "both"
-    """Which K items the tuning episodes reveal (match how new users arrive)."""
+    """Which K items the tuning episodes reveal (match how new users arrive: a site's sign-ups
+    reveal their first items). "both" serves either kind at a cost: on cold-user split seeds
+    0-4 its K5 gain over popularity is 4 points below the matching reveal's (+14.4% against
+    +18.2% earliest, +30.6% against +34.7% random; the benchmark tables use the matching one)."""
     holdout: float = Field(0.1, gt=0, lt=0.5)
     """Share of the users (and, for known-user weights, of the interactions) held out to tune on."""
     folds: int = Field(5, ge=1, le=20)

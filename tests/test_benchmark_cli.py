@@ -1,7 +1,9 @@
 """The benchmark runner's JSON, and the CLI's behaviour on good and bad input."""
 
+import importlib.util
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -539,19 +541,25 @@ def test_cli_train_into_a_used_folder(tmp_path):
     assert "Training" not in said and (out / "eval" / "ndcg.txt").read_text() == "0.35"
 
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def benchmark_script(name: str):
+    """A script of ``benchmarks/`` imported as a module (they are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, BENCHMARKS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def test_replace_rows_swaps_a_model_only_on_the_same_splits():
     """benchmarks/replace_rows.py: a table with a model's rows swapped for themselves is the
     same table (summary, gains and all); a run whose baseline differs is refused."""
     import copy
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
-    spec = importlib.util.spec_from_file_location("replace_rows", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("replace_rows")
     for name in ("cold-user.json", "cold-user-earliest-seeds.json"):
-        old = json.loads((path.parent / name).read_text())
+        old = json.loads((BENCHMARKS / name).read_text())
         same = mod.replace_rows(copy.deepcopy(old), copy.deepcopy(old), ["kshot-ridge"])
         assert json.dumps(same, sort_keys=True) == json.dumps(old, sort_keys=True)
         other = copy.deepcopy(old)
@@ -567,13 +575,8 @@ def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
     their split (kept per seed in a seeds table); without one, random stands in for a baseline
     that scores 0, and a run with other ``--set`` settings is refused."""
     import copy
-    import importlib.util
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
-    spec = importlib.util.spec_from_file_location("replace_rows", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("replace_rows")
     a = run_benchmark("cold-user", ["popularity"], seed=0, shots=[5], progress=False)
     again = run_benchmark("cold-user", ["itemknn"], seed=0, shots=[5], progress=False)
     b = run_benchmark("cold-user", ["popularity"], seed=1, shots=[5], progress=False)
@@ -597,7 +600,7 @@ def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
     with pytest.raises(ConfigError, match="split of seed 0 differs"):
         mod.replace_rows(other, copy.deepcopy(a), ["popularity"])
 
-    old = json.loads((path.parent / "cold-item.json").read_text())
+    old = json.loads((BENCHMARKS / "cold-item.json").read_text())
     assert "split_fingerprint" not in old["settings"]  # recorded before runs had one
     moved = copy.deepcopy(old)  # popularity's 0s say nothing; random's figures do
     moved["models"]["random"]["recall@10"] += 0.0001
@@ -618,16 +621,11 @@ def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_p
     training users was kept got no corrected intervals, though the new run of the same splits has
     it."""
     import copy
-    import importlib.util
     import shutil
     import sys
-    from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "replace_rows.py"
-    spec = importlib.util.spec_from_file_location("replace_rows", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    old = json.loads((path.parent / "cold-user-earliest-seeds.json").read_text())
+    mod = benchmark_script("replace_rows")
+    old = json.loads((BENCHMARKS / "cold-user-earliest-seeds.json").read_text())
     old["settings"].pop("test_train_ratio", None)
     new = copy.deepcopy(old)
     new["settings"]["test_train_ratio"] = 0.3
@@ -639,7 +637,7 @@ def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_p
 
     table = tmp_path / "t.json"
     table.write_text(json.dumps(old))
-    shutil.copy(path.parent / "cold-user-earliest-seeds.md", table.with_suffix(".md"))
+    shutil.copy(BENCHMARKS / "cold-user-earliest-seeds.md", table.with_suffix(".md"))
     (tmp_path / "new.json").write_text(json.dumps(new))
     argv = ["replace_rows", str(tmp_path / "new.json"), "--into", str(table), "--models", "ensemble"]
     monkeypatch.setattr(sys, "argv", argv)
@@ -871,8 +869,6 @@ def test_the_table_says_how_many_test_users_each_column_rests_on(tmp_path):
 
 def test_a_result_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
     """A run killed while writing its JSON truncated the result it was replacing."""
-    from pathlib import Path
-
     result = run_benchmark("warm", ["popularity"], seed=0, progress=False)
     path = write_result(result, tmp_path / "warm.json")
     before = path.read_text(), path.with_suffix(".md").read_text()
@@ -1066,16 +1062,11 @@ def test_new_items_benchmark_leaves_out_what_the_user_rated_of_the_new_items():
     ranking, as misses (the known films' were out, as history): a list of everything the user
     rated gave new films 48% of its top 20 for 20% of the targets. Its recall divided by
     min(targets, 20), where every other fewrec Recall@20 divides by the targets."""
-    import importlib.util
-    from pathlib import Path
 
     from fewrec.data.movielens import load_movielens_100k
     from fewrec.data.splits import rows_matrix
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "new_items.py"
-    spec = importlib.util.spec_from_file_location("new_items", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("new_items")
     data = load_movielens_100k()
     train, test, new = mod.mixed_split(data, 0)
     rated = rows_matrix(data.interactions, test.users, data.n_items).toarray() > 0
@@ -1093,18 +1084,13 @@ def test_text_queries_scores_new_users_as_the_protocol_does():
     """benchmarks/text_queries.py gave a new user's revealed 1-2 star films to the models as
     likes and broke tied scores by item index; the protocol reads them as dislikes and counts
     ties in expectation (item-kNN, random K5: 0.6224 against the protocol's 0.6186)."""
-    import importlib.util
-    from pathlib import Path
 
     from fewrec.data.movielens import load_dataset
     from fewrec.data.splits import cold_user_split
     from fewrec.eval.evaluate import evaluate_ranking, user_info_rows
     from fewrec.models import make_model
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "text_queries.py"
-    spec = importlib.util.spec_from_file_location("text_queries", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = benchmark_script("text_queries")
     split = cold_user_split(load_dataset(), shots=5, seed=0, random_shots=True)
     model = make_model("itemknn").fit(split.train)
     got = mod.ndcg10(model, split.test, user_info_rows(split.train.user_info, split.test.users), None)

@@ -36,6 +36,7 @@ import scipy.sparse as sp
 
 from fewrec.data.movielens import load_movielens_100k
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
+from fewrec.eval import metrics as M
 from fewrec.eval.benchmark import PRESETS
 from fewrec.eval.evaluate import score_eval_set
 from fewrec.models import MODELS, make_model
@@ -94,17 +95,23 @@ def rescored(model, variant: str):
 
 
 def measure(scores: np.ndarray, test: EvalSet, new: np.ndarray) -> dict:
-    top = np.argpartition(-scores, 20, axis=1)[:, :20]
+    """Recall@20 and the new items' share of the top 20, each in expectation over the order of
+    tied scores, as fewrec's metrics count hits (`fewrec.eval.metrics.tied_hits`)."""
+    top = M.top_k_matrix(scores, 20)
     tg = test.targets.tocsr()
     n_hist = np.diff(test.history.indptr)
-    recall, share, share_targets, new_hits = [], [], [], []
-    for i in range(len(test)):
-        t = tg.indices[tg.indptr[i] : tg.indptr[i + 1]]
-        hit = np.isin(top[i], t)
-        recall.append(hit.sum() / len(t))
-        share.append(new[top[i]].mean())
-        share_targets.append(new[t].mean())
-        new_hits.append((hit & new[top[i]]).sum())
+    every_new = sp.csr_matrix(np.broadcast_to(new, scores.shape).astype(np.float32))
+    new_targets = sp.csr_matrix(  # the targets that are new items (copies: dropping the others
+        (new[tg.indices].astype(np.float32), tg.indices.copy(), tg.indptr.copy()), shape=tg.shape
+    )  # works in place)
+    new_targets.eliminate_zeros()
+    hits = M.tied_hits(scores, top, tg).expected.sum(axis=1)
+    shown_new = M.tied_hits(scores, top, every_new).expected.sum(axis=1)
+    new_hits = M.tied_hits(scores, top, new_targets).expected.sum(axis=1)
+    n_targets = np.diff(tg.indptr)
+    recall = hits / n_targets
+    share = shown_new / 20
+    share_targets = np.diff(new_targets.indptr) / n_targets
     cols = {"recall@20": recall, "new_share@20": share, "new_share_of_targets": share_targets}
     cols["new_hits_per_user"] = new_hits
     out = {k: float(np.mean(v)) for k, v in cols.items()}

@@ -1080,6 +1080,24 @@ def test_new_items_benchmark_leaves_out_what_the_user_rated_of_the_new_items():
     assert got["recall@20"] == pytest.approx(np.mean(np.minimum(n, 20) / n))
 
 
+def test_new_items_benchmark_counts_tied_scores_in_expectation():
+    """benchmarks/new_items.py took its top 20 by argpartition, so tied scores were cut by
+    position: a model scoring every item alike read as a list of whichever items came first."""
+
+    from fewrec.data.movielens import load_movielens_100k
+
+    mod = benchmark_script("new_items")
+    train, test, new = mod.mixed_split(load_movielens_100k(), 0)
+    out = test.exclude.toarray() > 0
+    flat = np.where(out, -np.inf, 1.0).astype(np.float32)
+    got = mod.measure(flat, test, new)
+    open_items = (~out).sum(axis=1)
+    targets = test.targets.toarray() > 0
+    assert got["recall@20"] == pytest.approx(np.mean(20 / open_items))
+    assert got["new_share@20"] == pytest.approx(np.mean((~out & new).sum(axis=1) / open_items))
+    assert got["new_hits_per_user"] == pytest.approx(np.mean(20 * (targets & new).sum(axis=1) / open_items))
+
+
 def test_text_queries_scores_new_users_as_the_protocol_does():
     """benchmarks/text_queries.py gave a new user's revealed 1-2 star films to the models as
     likes and broke tied scores by item index; the protocol reads them as dislikes and counts

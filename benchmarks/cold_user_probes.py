@@ -47,6 +47,12 @@ measurements behind design choices, not models of the library:
   and kshot-ridge (K5, as by default), and, for kshot-ridge without side info, as a prior its
   weights are shrunk toward (B = B_1M + ridge on the residuals Y - p - Xc B_1M, B_1M fitted on
   ML-1M's episodes alone, the inputs' neighbourhood block from the training users).
+* ``router``: can the library default (``reveal="both"``) route each query to the model for
+  its kind? A logistic regression over the bag of revealed items tells a training user's first
+  K items from K random ones (fitted on the training users, one episode of each kind per user);
+  kshot-ridge fitted for the earliest and for the random reveal, mixed by its probability
+  (soft: p z_earliest + (1 - p) z_random; hard: the likelier one), against the one fitted on
+  both kinds of episodes and the matched one.
 
 Usage::
 
@@ -561,6 +567,58 @@ def movielens_1m_probe(data, splits, add) -> None:
             add("movielens-1m", reveal, setting, v)
 
 
+def router_probe(data, splits, add) -> None:
+    """kshot-ridge K5 for the query's reveal chosen by a router over the revealed items (see the
+    module docstring), against the model for both reveals and the matched one."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+
+    k = 5
+    vals: dict[tuple[str, str], list[float]] = {}
+    aucs: list[float] = []
+    for seed, early, rand in zip(SEEDS, splits["earliest"], splits["random"], strict=True):
+        train = early.train  # (the same held-out users, so the same training users, for both)
+        rng = np.random.default_rng(seed)
+        firsts, randoms = [], []
+        for _, g in train.interactions.groupby("user", sort=False):
+            items = g.sort_values("timestamp", kind="stable")["item"].to_numpy()
+            if len(items) > k:
+                firsts.append(items[:k])
+                randoms.append(rng.choice(items, k, replace=False))
+        picks = np.asarray(firsts + randoms)
+        x = sp.csr_matrix(
+            (np.ones(picks.size), (np.repeat(np.arange(len(picks)), k), picks.ravel())),
+            shape=(len(picks), data.n_items),
+        )
+        label = np.r_[np.ones(len(firsts)), np.zeros(len(randoms))]
+        router = LogisticRegression(max_iter=3000).fit(x, label)
+        ridges = {
+            rv: make_model("kshot-ridge", seed=seed, shots=(k,), reveal=rv).fit(train)
+            for rv in ("earliest", "random", "both")
+        }
+        probs = {}
+        for reveal, s in (("earliest", early), ("random", rand)):
+            shown = s.valid.history.copy()
+            shown.data[:] = 1.0
+            p = router.predict_proba(shown)[:, 1][:, None]
+            probs[reveal] = p.ravel()
+            z = {rv: z_scores(score_eval_set(m, s.valid, train.user_info)) for rv, m in ridges.items()}
+            rows = {
+                f"fitted for {reveal} (matched)": z[reveal],
+                "fitted for both (the default)": z["both"],
+                "routed, soft": p * z["earliest"] + (1 - p) * z["random"],
+                "routed, hard": np.where(p > 0.5, z["earliest"], z["random"]),
+            }
+            for setting, sc in rows.items():
+                vals.setdefault((reveal, setting), []).append(ndcg10(sc, s.valid))
+        truth = np.r_[np.ones(len(probs["earliest"])), np.zeros(len(probs["random"]))]
+        aucs.append(float(roc_auc_score(truth, np.r_[probs["earliest"], probs["random"]])))
+    for (reveal, setting), v in vals.items():
+        add("router", reveal, f"kshot-ridge K5, {setting}", v)
+    # the router's AUC on the validation queries of both reveals (not an NDCG)
+    add("router", "both", "router AUC, first K vs random K (not NDCG)", aucs)
+
+
 def main(with_ensemble: bool, only: set[str] | None = None) -> None:
     """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
     data = load_dataset()
@@ -638,6 +696,8 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
         movielens_1m_probe(data, splits, add)
     if wanted("zip"):
         zip_probe(data, add)
+    if wanted("router"):
+        router_probe(data, splits, add)
     if wanted("transitions"):
         transitions_probe(data, splits, add)
     if wanted("ridge-variants"):

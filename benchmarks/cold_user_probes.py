@@ -605,6 +605,7 @@ def router_probe(data, splits, add) -> None:
             z = {rv: z_scores(score_eval_set(m, s.valid, train.user_info)) for rv, m in ridges.items()}
             rows = {
                 f"fitted for {reveal} (matched)": z[reveal],
+                "fitted for the other reveal": z["random" if reveal == "earliest" else "earliest"],
                 "fitted for both (the default)": z["both"],
                 "routed, soft": p * z["earliest"] + (1 - p) * z["random"],
                 "routed, hard": np.where(p > 0.5, z["earliest"], z["random"]),

@@ -94,7 +94,7 @@ class FewShotConfig(TextModelConfig):
     rank_item_item: bool = False
     """After meta-learning, rescale the item-item weight for NDCG@10 on held-out episodes. The
     likelihood settles on a small weight; ranking known items wants ~30x more (cold-user random
-    K5 NDCG@10 0.570 -> 0.629, warm 0.296 -> 0.312), but then text-only items, whose item-item
+    K5 NDCG@10 0.561 -> 0.612, warm 0.295 -> 0.312; seed 0), but then text-only items, whose item-item
     columns are borrowed from text neighbours, rarely reach a top list (cold-item Recall@20
     0.081 -> 0.014). Off by default for that reason."""
     side_info: bool = True

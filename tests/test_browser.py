@@ -141,8 +141,11 @@ def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
     # an unknown user is an error, and the previous user's list does not stay on screen as if current
     assert len(rec_ids()) == 10
     css("[data-testid=user-id]")[0].send_keys("-no-such-user")
-    wait_for(lambda: "no user" in css("[data-testid=error]")[0].text, what="the unknown user's error")
+    wait_for(lambda: "No user" in css("[data-testid=error]")[0].text, what="the unknown user's error")
     assert rec_ids() == [] and not css("[data-testid=status]")[0].text
+    # in words the page's user can act on: the service's fix (PUT /users/{id}) needs an API key
+    said = css("[data-testid=error]")[0].text
+    assert said == 'No user "1-no-such-user" here: check the id, or choose "A new user".', said
 
 
 def page_width(browser) -> tuple[int, int]:
@@ -339,7 +342,103 @@ def test_a_deleted_liked_item_and_form_mistakes_are_said_on_the_page(server, bro
     wait_for(lambda: "never seen in training" in text("status") or not text("error"), what="the note")
     width, inner = page_width(browser)
     assert width <= inner, f"the page is {width} px wide in a {inner} px window"
-    # a known user without an id: asked for, not the anonymous list shown as theirs
+    # a known user without an id: asked for, not the anonymous list shown as theirs, and as a
+    # prompt, not an error (a red alert met every click on "A known user")
     css("[data-testid=mode-known]")[0].click()
-    wait_for(lambda: text("error").startswith("Enter a user id"), what="the empty id's error")
-    assert not css("[data-testid=recs] li.item")
+    wait_for(lambda: text("status").startswith("Enter a user id"), what="the empty id's prompt")
+    assert not css("[data-testid=recs] li.item") and not text("error")
+
+
+def test_search_says_what_it_found_and_liked_items_say_so(server, browser):
+    """An audit of the page: a search without matches left the list blank without a word, more
+    matches than shown were not said, items already liked still offered "Like", and a stopped
+    service showed the browser's "Failed to fetch"."""
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    def text(testid):
+        return css(f"[data-testid={testid}]")[0].text
+
+    browser.get(server + "/")
+    wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
+    # a note's fix is for the operator ("use the multilingual encoder: ... CLI: fewrec train ...")
+    css("[data-testid=about]")[0].send_keys("我喜欢太空冒险电影")
+    said = wait_for(lambda: "English only" in text("status") and text("status"), what="the script note")
+    assert "Fix:" not in said and "fewrec train" not in said, said
+    css("[data-testid=about]")[0].clear()
+    box = css("[data-testid=search]")[0]
+    box.send_keys("zzzzqqqq")
+    wait_for(lambda: text("search-status") == 'No items match "zzzzqqqq".', what="the no-match line")
+    assert not css("[data-testid=search-results] li") and not text("search-error")
+    box.clear()
+    box.send_keys("star")
+    said = wait_for(
+        lambda: re.fullmatch(r"8 of (\d+) matches: type more to narrow them", text("search-status")),
+        what="the count",
+    )
+    assert int(said.group(1)) > 8 and len(css("[data-testid=search-results] li")) == 8
+    # one search, set at once (typed, each letter's search may re-render the list after a click)
+    browser.execute_script(
+        "const e = document.querySelector('[data-testid=search]');"
+        "e.value = 'Star Wars'; e.dispatchEvent(new Event('input'));"
+    )
+    star_wars = "[data-testid=search-results] button[data-item='50']"
+
+    def button(label: str, disabled: str):  # (re-found: a later search re-renders it)
+        b = css(star_wars)[0]
+        ok = b.text == label and b.get_attribute("aria-disabled") == disabled
+        return b if ok and b.get_attribute("aria-label").startswith(f"{label} Star Wars") else None
+
+    def click(b):  # (a click on a button that a later search replaced is tried again)
+        b.click()
+        return True
+
+    wait_for(lambda: click(button("Like", "false")), what="Star Wars to like")
+    wait_for(lambda: css("[data-testid=liked] .chip[data-item='50']"), what="the chip")
+    wait_for(lambda: button("Liked", "true"), what="Star Wars liked")
+    # aria-disabled, not disabled: disabling the button just pressed drops the keyboard's focus
+    assert css(star_wars)[0].is_enabled()
+    css("[data-testid=liked] .chip[data-item='50']")[0].click()  # removed: it can be liked again
+    wait_for(lambda: button("Like", "false"), what="Star Wars to like again")
+    # the service out of reach: said in words, not the browser's
+    browser.execute_script("window.fetch = () => Promise.reject(new TypeError('Failed to fetch'));")
+    css("[data-testid=refresh]")[0].click()
+    wait_for(lambda: text("error").startswith("Cannot reach the fewrec service"), what="the lost service")
+
+
+def test_the_form_shows_what_the_served_model_reads(server, browser, cold_user):
+    """A model that reads no free text or side info had the page's text box, age and occupation
+    on show all the same, their words only coming back as a grey note."""
+    import httpx
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    def on_show(testid):
+        return css(f"[data-testid={testid}]")[0].is_displayed()
+
+    def swap(path):
+        r = httpx.post(
+            f"{server}/admin/model", json={"path": str(path)}, headers={"X-API-Key": "k"}, timeout=120
+        )
+        assert r.status_code == 200, r.text
+
+    assert httpx.head(server + "/", timeout=30).status_code == 200  # (a 405)
+    page = httpx.get(server + "/", timeout=30)
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    swap(saved_model("itemknn", cold_user.train))
+    try:
+        browser.get(server + "/")
+        wait_for(lambda: on_show("reads-nothing"), what="the note for a model that reads only likes")
+        assert not on_show("about") and not on_show("age") and not on_show("occupation")
+        wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="recommendations")
+        assert not css("[data-testid=error]")[0].text
+    finally:
+        swap(saved_model("fewshot", cold_user.train, **FAST_FEWSHOT))
+    css("[data-testid=refresh]")[0].click()  # the response names the new version: the form follows
+    wait_for(lambda: on_show("about") and on_show("age"), what="the inputs back")
+    assert not on_show("reads-nothing")

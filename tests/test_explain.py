@@ -517,3 +517,10 @@ def test_a_film_named_in_the_text_asks_for_no_genre(warm, fit_cached):
     # a genre asked for in words beside a film's name still is
     both = model.recommend(Query(text="I loved True Romance, give me horror films"), k=10, explain=True)
     assert any("(Horror)" in r for r in both["reason"]), both["reason"].tolist()
+
+
+def test_side_info_a_model_does_not_read_is_named_in_words(warm, fit_cached):
+    """The note read "so ['age', 'occupation'] was ignored", a Python list, on the web page too."""
+    model = fit_cached("warm", warm, "itemknn")
+    notes = model.query_notes(Query(items=["50"], user_info={"occupation": "writer", "age": 30}))
+    assert notes == ["itemknn does not read user side info, so age and occupation were ignored"]

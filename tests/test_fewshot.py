@@ -900,7 +900,7 @@ def test_tiny_data_says_what_the_few_shot_models_could_not_learn():
     )
     plain = make_model("fewshot", meta_steps=25).fit(few)  # side info given no weight: not "does not read"
     assert plain.query_notes(Query(user_info={"gender": "F"})) == [
-        "fewshot gives no weight to user side info, so ['gender'] was ignored"
+        "fewshot gives no weight to user side info, so gender was ignored"
     ]
     one = load_interactions(
         pd.DataFrame([("u1", "a"), ("u1", "b"), ("u2", "c"), ("u3", "d")], columns=["user_id", "item_id"]),

@@ -685,7 +685,7 @@ def test_model_info_and_notes_say_what_the_model_reads(client, ease_dir):
     assert notes == [
         "ease does not read free text, so the text was ignored (content, content-lora, fewshot and "
         "ensemble read it)",
-        "ease does not read user side info, so ['age'] was ignored",
+        "ease does not read user side info, so age was ignored",
     ]
     out = rec(client, items=["50"], k=3, explore=True)
     assert out["policy"] == "greedy" and out["notes"] == [

@@ -599,7 +599,10 @@ class Recommender(ABC):
         if not known:
             # (a fewshot whose meta-learning gave side info no weight reads none either)
             why = "gives no weight to" if self.learns_side_info else "does not read"
-            notes.append(f"{self.name} {why} user side info, so {sorted(info)} was ignored")
+            names = sorted(map(str, info))  # (it read "['age'] was ignored" on the web page too)
+            listed = ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+            were = "were" if len(names) > 1 else "was"
+            notes.append(f"{self.name} {why} user side info, so {listed} {were} ignored")
             return notes
         for key, value in info.items():
             if key not in fields:
@@ -633,8 +636,8 @@ class Recommender(ABC):
             read = f"; {cut[0].name} reads only about its first {cut[0].max_words} words" if cut else ""
             notes.append(
                 f"the text is long ({n_words} words): it is read as one whole, so one wish in it "
-                f"counts for little{read}. Fix: a sentence or two on what you want, the most "
-                "important first"
+                f"counts for little{read}; a sentence or two on what you want, the most important "
+                "first, works best"  # (no "Fix:": it is for the one writing, the web page shows it)
             )
         return notes
 

@@ -40,6 +40,12 @@ from fewrec.serve.store import Store
 log = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
+PAGE_HEADERS = {
+    # the page escapes what it shows (text nodes only); this is a second line should that slip
+    "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 DEFAULT_MAX_BODY = 1 << 20
 API_KEY_HEADER = "X-API-Key"
 
@@ -473,9 +479,9 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
             status="ready", detail={"model": info.model, "version": info.version, "items": info.items}
         )
 
-    @app.get("/", include_in_schema=False)
+    @app.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)  # (HEAD was a 405)
     def page() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     # -------------------------------------------------------------- items
     # Ids may hold "/" (sent as %2F, which the server decodes before routing): the id routes take

@@ -20,7 +20,13 @@ async function api(path, body) {
   const opts = body === undefined ? {} : {
     method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
   };
-  const resp = await fetch(path, opts);
+  let resp;
+  try {
+    resp = await fetch(path, opts);
+  } catch {
+    // (the browser's own words: "Failed to fetch", "NetworkError when attempting to fetch resource.")
+    throw new Error("Cannot reach the fewrec service: is it running? Refresh to try again.");
+  }
   let data;
   try {
     data = await resp.json();
@@ -71,6 +77,20 @@ function like(item) {
   refresh();
 }
 
+// A Like button says whether its item is liked (a search listed liked items with "Like" as
+// before). aria-disabled, not disabled: disabling the button just pressed drops keyboard focus.
+function setLiked(button, liked) {
+  button.textContent = liked ? "Liked" : "Like";
+  button.setAttribute("aria-disabled", String(liked));
+  button.setAttribute("aria-label", `${liked ? "Liked" : "Like"} ${button.dataset.title}`);
+}
+
+function markLiked() {
+  for (const button of document.querySelectorAll("button[data-testid=like]")) {
+    setLiked(button, state.liked.has(button.dataset.item));
+  }
+}
+
 function renderLiked() {
   const box = $("liked");
   box.replaceChildren();
@@ -81,21 +101,30 @@ function renderLiked() {
       onclick: () => { state.liked.delete(id); renderLiked(); refresh(); },
     }, short(title)));
   }
+  markLiked();
 }
 
 function itemRow(item, withReason) {
   const id = item.item || item.id;
+  // an item the served model cannot recommend yet (added since its training): liking it only
+  // counts as seen, which the Like button alone did not tell
+  const meta = [describe(item), item.recommendable === false ? "new: not yet recommended by this model" : ""];
   const info = el("div", {},
     el("div", { class: "title", title: item.title || id, text: item.title || id }),
-    el("div", { class: "meta", text: describe(item) }));
+    el("div", { class: "meta", text: meta.filter(Boolean).join(" · ") }));
   if (withReason && item.reason) {
     info.append(el("div", { class: "reason", "data-testid": "reason", title: item.reason, text: shortReason(item) }));
   }
   const button = el("button", {
-    "data-testid": "like", "data-item": id, "aria-label": `Like ${item.title || id}`, onclick: () => like(item),
-  }, "Like");
+    "data-testid": "like", "data-item": id, "data-title": item.title || id,
+    onclick: () => { if (!state.liked.has(id)) like(item); },
+  });
+  setLiked(button, state.liked.has(id));
   return el("li", { class: "item", "data-item": id }, info, button);
 }
+
+// What the form asks for before a request can go: said as a prompt, not an error.
+class Prompt extends Error {}
 
 // The request for the form as it stands; an Error saying what to mend where it cannot be sent.
 function request() {
@@ -106,18 +135,22 @@ function request() {
   const mode = document.querySelector("input[name=mode]:checked").value;
   if (mode === "known") {
     const user = $("user-id").value.trim();
-    // (an empty id showed the anonymous list as if it were the known user's)
-    if (!user) throw new Error("Enter a user id, or choose \"A new user\".");
+    // (an empty id showed the anonymous list as if it were the known user's; it was a red error
+    // the moment "A known user" was chosen, before anything could be typed)
+    if (!user) throw new Prompt("Enter a user id, or choose \"A new user\".");
     body.user = user;
   } else {
+    // (inputs the served model does not read are hidden, and what they still hold is not sent)
     const text = $("about").value.trim();
-    if (text) body.text = text;
+    if (text && shown("about")) body.text = text;
     const info = {};
     const ageText = $("age").value.trim();
     // (parseInt dropped "thirty" without a word and read "0x1A" as 0)
-    if (ageText && !/^\d{1,3}$/.test(ageText)) throw new Error("Age: give a whole number of years, e.g. 30.");
-    if (ageText) info.age = Number(ageText);
-    if ($("occupation").value.trim()) info.occupation = $("occupation").value.trim();
+    if (ageText && shown("age")) {
+      if (!/^\d{1,3}$/.test(ageText)) throw new Error("Age: give a whole number of years, e.g. 30.");
+      info.age = Number(ageText);
+    }
+    if ($("occupation").value.trim() && shown("occupation")) info.occupation = $("occupation").value.trim();
     if (Object.keys(info).length) body.user_info = info;
   }
   return body;
@@ -127,19 +160,26 @@ async function refresh() {
   const seq = ++state.seq;
   $("status").textContent = "updating…";
   $("error").textContent = "";
+  let body;
   try {
     const started = performance.now();
-    const data = await api("/recommend", request());
+    body = request();
+    const data = await api("/recommend", body);
+    if (seq !== state.seq) return; // a newer request is on its way (and will say what was dropped)
     const dropped = state.dropped || [];
     state.dropped = [];
-    if (seq !== state.seq) return; // a newer request is on its way
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
-    const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your likes`), ...(data.notes || [])];
+    // a note's "Fix: ..." is for the service's operator (a setting, a CLI command), not this page's user
+    const told = (data.notes || []).map((n) => n.split(" Fix: ")[0]);
+    const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your likes`), ...told];
     const notes = said.length ? ` · note: ${said.join("; ")}` : "";
     const policy = data.policy === "greedy" ? "best guess (greedy)" : `exploring (${data.policy})`;
-    $("status").textContent = `${data.items.length} items · ${policy} · ${ms} ms${notes}`;
+    const count = data.items.length ? `${data.items.length} items`
+      : body.user !== undefined ? "Nothing left to recommend for this user"
+      : "Nothing left to recommend: remove some likes, or change what you told us";
+    $("status").textContent = `${count} · ${policy} · ${ms} ms${notes}`;
     $("recs").dataset.version = String(seq);
   } catch (err) {
     if (seq !== state.seq) return;
@@ -157,11 +197,21 @@ async function refresh() {
     // the list on screen answered an earlier request: leave none rather than one that looks current
     $("recs").replaceChildren();
     $("recs").dataset.version = String(seq);
+    if (err instanceof Prompt) {
+      $("status").textContent = err.message;
+      return;
+    }
     $("status").textContent = "";
-    $("error").textContent = err.message;
+    // an unknown user id (also while it is being typed): the service's fix ("create it with PUT
+    // /users/{id}") is for its operator, who holds the API key this page does not
+    const unknownUser = err.status === 404 && err.field === "user";
+    $("error").textContent = unknownUser  // (the id asked for: the box may hold more by now)
+      ? `No user "${body.user}" here: check the id, or choose "A new user".`
+      : err.message;
   }
 }
 
+const SEARCH_LIMIT = 8;
 let searchTimer = null;
 function search() {
   clearTimeout(searchTimer);
@@ -169,27 +219,63 @@ function search() {
     const q = $("search").value.trim();
     // searches can answer out of order: only the newest may fill the list
     const seq = ++state.searchSeq;
-    if (!q) { $("search-results").replaceChildren(); $("search-error").textContent = ""; return; }
+    if (!q) {
+      $("search-results").replaceChildren();
+      $("search-error").textContent = "";
+      $("search-status").textContent = "";
+      return;
+    }
     try {
-      const data = await api(`/items?limit=8&q=${encodeURIComponent(q)}`);
+      const data = await api(`/items?limit=${SEARCH_LIMIT}&q=${encodeURIComponent(q)}`);
       if (seq !== state.searchSeq) return;
       $("search-results").replaceChildren(...data.items.map((it) => itemRow(it, false)));
       $("search-error").textContent = "";
+      // (no match left the list blank without a word, and more matches than shown were not said)
+      const n = data.items.length;
+      $("search-status").textContent = !n
+        ? `No items match "${q}".`
+        : data.total > n ? `${n} of ${data.total} matches: type more to narrow them` : `${n} ${n === 1 ? "match" : "matches"}`;
     } catch (err) {
       if (seq !== state.searchSeq) return;
       $("search-results").replaceChildren();
+      $("search-status").textContent = "";
       $("search-error").textContent = err.message;
     }
   }, 150);
 }
 
-// What the service does when a request leaves explore out (engine.py, Engine._policy).
-function autoExploration(cfg) {
+// Whether the service can explore at all (engine.py, Engine._policy).
+function explores(cfg) {
   const width = cfg.policy === "thompson" ? cfg.scale : cfg.c;
-  if (cfg.policy === "off" || cfg.available === false || width === 0) {
-    return "the best guess (this service does not explore)";
-  }
+  return !(cfg.policy === "off" || cfg.available === false || width === 0);
+}
+
+// What the service does when a request leaves explore out.
+function autoExploration(cfg) {
+  if (!explores(cfg)) return "the best guess (this service does not explore)";
   return `explore while fewer than ${cfg.until} liked items are known`;
+}
+
+// Whether the input ``id`` is on show (the served model reads it).
+function shown(id) {
+  return !$(id).closest("[hidden]");
+}
+
+// Show the inputs the served model reads (text, side-info fields) and the exploration choices it
+// has: a model that reads no text had a text box whose words only came back as a grey note.
+function fitForm(info) {
+  const side = new Set(info.side_fields || []);
+  $("about-box").hidden = info.reads_text === false;
+  $("age-box").hidden = !side.has("age");
+  $("occupation-box").hidden = !side.has("occupation");
+  const nothing = info.reads_text === false && !side.has("age") && !side.has("occupation");
+  $("reads-nothing").hidden = !nothing;
+  const can = explores(info.exploration || {});
+  for (const option of $("explore").querySelectorAll("option[value=true]")) {
+    option.hidden = !can;
+    option.disabled = !can;
+  }
+  if (!can && $("explore").value === "true") $("explore").value = "";
 }
 
 // The header: the served model, read again whenever a response names another model version.
@@ -201,6 +287,11 @@ async function loadModelInfo() {
     state.modelVersion = info.version;
     $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
     $("explore-auto").textContent = `Automatic: ${autoExploration(info.exploration || {})}`;
+    const form = () => JSON.stringify([shown("about"), shown("age"), shown("occupation"), $("explore").value]);
+    const before = form();
+    fitForm(info);
+    // a swap to a model that reads other inputs: the list on screen was asked with the old ones
+    if (form() !== before) refresh();
   } catch {
     $("model-info").textContent = "";
   } finally {

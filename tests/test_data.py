@@ -384,6 +384,26 @@ def test_dataset_save_load_round_trip(tmp_path, ml100k):
     pd.testing.assert_frame_equal(back.interactions, ml100k.interactions)
     assert back.item_texts()[:5] == ml100k.item_texts()[:5]
     assert np.array_equal(back.item_counts(), ml100k.item_counts())
+    assert back.left_out is None
+
+
+def test_a_saved_dataset_keeps_what_keep_ratings_left_out(tmp_path, ml100k):
+    """`Dataset.save` dropped ``left_out``: a model fitted on the loaded data recommended a
+    user's 1-2 star films back to them (an API audit)."""
+    from fewrec.data import Dataset
+    from fewrec.models import make_model
+    from fewrec.models.query import Query
+
+    kept = ml100k.keep_ratings(3)
+    assert kept.save(tmp_path / "ds") == tmp_path / "ds"
+    back = Dataset.load(tmp_path / "ds")
+    assert back.left_out is not None and (back.left_out != kept.left_out).nnz == 0
+    user = ml100k.users.ids[0]
+    low = set(ml100k.items.to_external(kept.left_out[0].indices))
+    recs = make_model("popularity").fit(back).recommend(Query(user=user), k=1500)
+    assert low and not low & set(recs["item"])
+    ml100k.save(tmp_path / "ds")  # the full data saved over it: nothing left out any more
+    assert Dataset.load(tmp_path / "ds").left_out is None
 
 
 def test_unknown_template_field(ml100k):

@@ -155,7 +155,8 @@ class Dataset:
         item_template: the `str.format` template that turns an item row into text.
         left_out: users x items, the interactions `keep_ratings` left out (rated below its
             minimum): a model fitted on the data never recommends them back to those users.
-            Other views of the data (`with_interactions`, the splits) do not keep it.
+            `save` and `load` keep it; other views of the data (`with_interactions`, the
+            splits) do not.
         timed: whether the timestamps are times; False: the rows' order stands for time (data
             loaded without a time column), so "earliest" means "first written".
     """
@@ -319,11 +320,17 @@ class Dataset:
         return [list(g) if isinstance(g, list | tuple) else [] for g in self.item_info["genres"]]
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | Path) -> None:
-        """Save as a directory of Parquet + JSON files (no pickle)."""
+    def save(self, path: str | Path) -> Path:
+        """Save as a directory of Parquet + JSON files (no pickle), ``left_out`` as a sparse
+        ``.npz``; returns the directory."""
         path = Path(path).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         self.interactions.to_parquet(path / "interactions.parquet", index=False)
+        out = path / "left_out.npz"
+        if self.left_out is not None:  # (it was dropped: a loaded dataset recommended them back)
+            sp.save_npz(out, self.left_out.tocsr())
+        elif out.exists():  # (a dataset saved over another's folder)
+            out.unlink()
         self.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
         self.user_info.reset_index(drop=True).to_parquet(path / "users.parquet", index=False)
         meta = {
@@ -334,6 +341,7 @@ class Dataset:
             "items": self.items.to_json(),
         }
         (path / "dataset.json").write_text(json.dumps(meta))
+        return path
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
@@ -346,6 +354,7 @@ class Dataset:
         item_info = pd.read_parquet(path / "items.parquet")
         if "genres" in item_info.columns:
             item_info["genres"] = item_info["genres"].map(list)
+        left_out = sp.load_npz(path / "left_out.npz").tocsr() if (path / "left_out.npz").exists() else None
         return cls(
             interactions=pd.read_parquet(path / "interactions.parquet"),
             users=Vocabulary(meta["users"]),
@@ -355,6 +364,7 @@ class Dataset:
             name=meta["name"],
             item_template=meta["item_template"],
             timed=bool(meta.get("timed", True)),
+            left_out=left_out,
         )
 
 

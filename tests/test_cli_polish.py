@@ -245,6 +245,18 @@ def test_cli_models_shows_each_presets_own_defaults():
     assert '"shots": [0, 1, 3, 5, 10, 20]' in lines["ensemble"]
 
 
+def test_cli_models_name_explains_each_setting():
+    """The settings' attribute docstrings were read by the source alone: `fewrec models` gave
+    defaults and no word of what a setting does (an API audit)."""
+    proc = fewrec("models", "fewshot-nometa")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "meta_learn = false Learn the prior and step sizes over K-shot episodes" in out
+    unknown = fewrec("models", "fewshot-meta")
+    assert unknown.returncode != 0 and "unknown model 'fewshot-meta'" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
 def test_cli_set_and_info_take_lists_by_commas_and_refuse_a_key_given_twice(tmp_path):
     """An audit: --set shots=1,3 was "not a valid tuple" and segment_by=age,gender one field
     named 'age,gender'; a second --set neighbors=7 or --info age=45 won without a word; and

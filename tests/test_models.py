@@ -422,6 +422,13 @@ def test_mistyped_arguments_are_named_not_misread(make, message, models):
         make(models["popularity"])
 
 
+def test_a_query_takes_its_parts_by_name():
+    """Query("50") was user 50's list (ML-100K has a user 50), for one who meant item 50."""
+    with pytest.raises(TypeError, match="positional"):
+        Query("50")
+    assert Query(items=["50"]).user is None
+
+
 def test_an_unknown_user_alone_is_warned_about(models):
     """A query of nothing but a user id the model does not know gets popular items, so
     `recommend` warns (a typo looks the same); with items it is a new user, no warning."""
@@ -1511,3 +1518,20 @@ def test_the_ensemble_calibrates_new_items_for_known_users_only(models):
     assert ranks[1] > ranks[0], ranks  # lower in the known user's list
     fan = Query(items=["50", "172", "181"])  # a new user: as before
     np.testing.assert_allclose(model.score(fan), text.score(fan), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("name", "setting", "message"),
+    [
+        ("like-clf", {"c_grid": ()}, "c_grid: Tuple should have at least 1 item"),
+        ("like-clf", {"c_grid": (0.0,)}, "c_grid.0: Input should be greater than 0"),
+        ("ensemble", {"grid": (-1.0, 1.0)}, "grid.0: Input should be greater than or equal to 0"),
+    ],
+)
+def test_grids_of_settings_are_checked_when_made(name, setting, message):
+    """An empty like-clf c_grid failed only in fit (min() of nothing), and the ensemble took
+    negative weights in its grid (a review of the settings' docs)."""
+    from fewrec.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_model(name, **setting)

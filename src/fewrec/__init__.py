@@ -13,29 +13,46 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _LAZY = {
+    "ArgumentError": "fewrec.errors",
+    "ConfigError": "fewrec.errors",
     "DataError": "fewrec.errors",
     "FewrecError": "fewrec.errors",
+    "NotFittedError": "fewrec.errors",
+    "Columns": "fewrec.data.loaders",
     "Dataset": "fewrec.data.dataset",
     "Vocabulary": "fewrec.data.dataset",
+    "load_dataset": "fewrec.data.movielens",
+    "load_interactions": "fewrec.data.loaders",
     "Query": "fewrec.models.query",
     "Recommender": "fewrec.models.base",
     "load_model": "fewrec.models.saving",
+    "make_model": "fewrec.models",  # (the package: it registers every built-in model)
 }
 
 __all__ = [
+    "ArgumentError",
+    "Columns",
+    "ConfigError",
     "DataError",
     "Dataset",
     "FewrecError",
+    "NotFittedError",
     "Query",
     "Recommender",
     "Vocabulary",
+    "load_dataset",
+    "load_interactions",
     "load_model",
+    "make_model",
     "__version__",
 ]
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset, Vocabulary
-    from fewrec.errors import DataError, FewrecError
+    from fewrec.data.loaders import Columns, load_interactions
+    from fewrec.data.movielens import load_dataset
+    from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, NotFittedError
+    from fewrec.models import make_model
     from fewrec.models.base import Recommender
     from fewrec.models.query import Query
     from fewrec.models.saving import load_model

@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError, missing_extra
+from fewrec.errors import FewrecError, missing_extra, with_fix
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
@@ -336,17 +336,34 @@ def data_info(
 
 
 @app.command("models")
-def list_models():
+def list_models(
+    name: Annotated[
+        str | None, typer.Argument(help="one model: each of its settings, its default and what it does")
+    ] = None,
+):
     """List the available recommenders and their default configs."""
     from fewrec.models import MODELS
     from fewrec.models.base import _import_builtin_models
 
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
-    for name, cls in sorted(MODELS.items()):
+    if name is not None:
+        if name not in MODELS:
+            raise FewrecError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
+        cls = MODELS[name]
+        console.print(f"[bold]{escape(name)}[/bold]: {escape((cls.__doc__ or '').strip().splitlines()[0])}")
+        defaults = cls().config.model_dump(mode="json")  # (a preset's own defaults)
+        for field, info in cls.Config.model_fields.items():
+            about = " ".join((info.description or "").split())
+            console.print(f"  [bold]{escape(field)}[/bold] = {escape(json.dumps(defaults[field]))}")
+            if about:
+                console.print(f"      {escape(about)}", highlight=False)
+        return
+    for model, cls in sorted(MODELS.items()):
         # a preset's own defaults (fewshot-nometa: no meta-learning), as JSON, as --set reads them
         config = json.dumps(cls().config.model_dump(mode="json"))
-        console.print(f"[bold]{escape(name)}[/bold]: {escape(config)}")
+        console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
+    console.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
 
 
 class _BenchmarkOptions(TypedDict):

@@ -54,7 +54,7 @@ VALID_K = 20
 class LoraOptions(Settings):
     """LoRA and training settings (validated; JSON round-trippable)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
     settings_name: ClassVar[str | None] = "LoRA options"
 
     seed: int = Field(0, ge=0)
@@ -63,6 +63,7 @@ class LoraOptions(Settings):
     lora_alpha: float = Field(16.0, gt=0)
     """LoRA scaling numerator (the update is scaled by alpha / r)."""
     lora_dropout: float = Field(0.0, ge=0, lt=1)
+    """Dropout probability on the adapters' input in training; 0: none."""
     lora_targets: tuple[str, ...] = ("query", "value")
     """Linear layers that get adapters, among query, key, value, dense."""
     _one_target = field_validator("lora_targets", mode="before")(one_name_as_tuple)
@@ -75,11 +76,18 @@ class LoraOptions(Settings):
     history_size: int = Field(20, ge=1)
     """At most this many of the user's other history items form the user tower."""
     temperature: float = Field(0.05, gt=0)
+    """InfoNCE temperature: the cosine similarities are divided by it. Smaller: a sharper
+    softmax that weighs the hardest negatives more."""
     lr: float = Field(2e-3, gt=0)
+    """Peak AdamW learning rate, reached after the warm-up, then decayed on a cosine to 0 at
+    the last planned step."""
     weight_decay: float = Field(0.0, ge=0)
+    """AdamW's decoupled weight decay of the adapter weights; 0: none."""
     warmup_fraction: float = Field(0.1, ge=0, lt=1)
     """Share of the planned steps with a linear warm-up."""
     max_steps: int = Field(400, ge=1)
+    """Most optimisation steps (``max_seconds`` may stop training sooner); the learning-rate
+    schedule plans for this many, or fewer when the time budget allows fewer."""
     max_seconds: float = Field(120.0, gt=0)
     """Wall-clock budget of the whole fit, model loading included."""
     eval_every: int = Field(25, ge=1)

@@ -7,7 +7,7 @@ Models of your own register with `register`; name the modules that do in ``$FEWR
 from fewrec.models.base import MODELS, ModelConfig, Recommender, make_model, register
 from fewrec.models.baselines import LikeShare, PopularityRecommender, RandomRecommender
 from fewrec.models.content import ContentRecommender
-from fewrec.models.ease import DLAE, EASE
+from fewrec.models.ease import DLAE, EASE, KShotRidge
 from fewrec.models.ensemble import EnsembleRecommender
 from fewrec.models.fewshot import FewShotNoMeta, FewShotRecommender
 from fewrec.models.knn import ItemKNN, RP3Beta
@@ -30,6 +30,7 @@ __all__ = [
     "FewShotRecommender",
     "MODELS",
     "ItemKNN",
+    "KShotRidge",
     "RP3Beta",
     "LikeClassifier",
     "LMInContext",

@@ -203,9 +203,12 @@ class ModelConfig(Settings):
     settings_name: ClassVar[str | None] = None
     settings_fix = "see `fewrec models` for each model's settings and defaults"
 
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # attribute docstrings are the fields' descriptions (`fewrec models NAME`, help(), the JSON
+    # schema): they had been read by the source alone
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
     seed: int = Field(0, ge=0)
+    """Seed of the model's random draws, where it makes any (initial weights, sampled episodes)."""
 
 
 MODELS: dict[str, type[Recommender]] = {}
@@ -859,8 +862,28 @@ class Recommender(ABC):
         candidates: Sequence[str | int] | None = None,
         explain: bool = False,
     ) -> pd.DataFrame:
-        """Top-``k`` items for one query as a frame with columns ``item`` and ``score`` (and,
-        with ``explain``, ``reason`` and ``because``: the cited history items)."""
+        """Top-``k`` items for one query, best first.
+
+        Args:
+            query: who to recommend for (`Query`: a user id, liked or rated items, free text,
+                side info; any of them, or none for the popular items).
+            k: how many items, a whole number >= 1; fewer, with a warning, when fewer are left.
+            exclude_seen: leave out the query's items and a known user's training items.
+                Disliked items (rated at or below the dislike line) never come back either way.
+            candidates: rank only these item ids (ids the model does not know are skipped,
+                with a warning); the LM models score only these.
+            explain: add ``reason`` (a sentence) and ``because`` (the cited history item ids).
+
+        Returns:
+            A frame with columns ``item`` (external id) and ``score`` (the model's own scale:
+            not comparable between models), and with ``explain`` ``reason`` and ``because``.
+
+        Raises:
+            ArgumentError: an argument of the wrong type (``Query(items="12")``, ``k=2.5``).
+            ConfigError: ``k`` below 1.
+            DataError: a history item the model does not know.
+            NotFittedError: the model was neither fitted nor loaded.
+        """
         return self.recommend_many(
             [query], k, exclude_seen=exclude_seen, candidates=candidates, explain=explain
         )[0]
@@ -874,7 +897,8 @@ class Recommender(ABC):
         candidates: Sequence[str | int] | None = None,
         explain: bool = False,
     ) -> list[pd.DataFrame]:
-        """Top-``k`` for each query (same result as calling `recommend` one by one)."""
+        """Top-``k`` for each query: the same as calling `recommend` on each (see it for the
+        arguments and errors), in one batch."""
         k = _check_k(k)
         for name, flag in (("exclude_seen", exclude_seen), ("explain", explain)):
             if not isinstance(flag, bool | np.bool_):  # "no" read as True
@@ -1196,7 +1220,13 @@ def _import_builtin_models() -> None:
 
 
 def make_model(name: str, **config: Any) -> Recommender:
-    """A model by registered name with config overrides."""
+    """An unfitted model by its registered name (`fewrec models` lists them), its settings
+    given by name: ``make_model("itemknn", neighbors=50)``; each is a field of the model's
+    ``Config`` (``type(model).Config``), checked here.
+
+    Raises:
+        ConfigError: an unknown model name, an unknown setting or a value out of its range.
+    """
     _import_builtin_models()
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")

@@ -86,6 +86,9 @@ class DLAEConfig(ModelConfig):
     """The share of a user's items the model learns to do without; None: one model per history
     size in ``shots``, each trained for the share that history size leaves out (see ``scale``)."""
     shots: tuple[int, ...] = (1, 3, 5, 10, 20, 50)
+    """History sizes (0 to 1,000) that get a model of their own when ``dropout`` is None (ignored
+    otherwise); a query uses the one nearest its history size on a log(1 + K) scale. Each costs
+    an items x items matrix of memory and a solve."""
     scale: float = Field(2.5, gt=0)
     """A user with K items is scored by the model for dropout 1 - K / (scale * mean items per
     training user), clipped to [0.5, 0.995]. 2.5 came from ML-100K's cold-user validation

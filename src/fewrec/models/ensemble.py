@@ -67,7 +67,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, NonNegativeFloat, field_validator, model_validator
 
 from fewrec.adapt.distill import MIN_STUDENT_ITEMS
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
@@ -139,6 +139,11 @@ class EnsembleConfig(ModelConfig):
     tune: bool = True
     """Learn per-K weights on held-out training users (False: equal weights)."""
     shots: tuple[int, ...] = Field((0, 1, 3, 5, 10, 20), min_length=1)
+    """Shot counts K (0 to 1,000) that get their own tuned weights (and, from
+    ``rerank_min_shots`` up, re-rankers): episodes reveal K of a held-out user's items, at most
+    all but one. A query takes the weights of the K nearest its history size on a log(1 + K)
+    scale (a known user's, with ``warm``, the known-user weights). Each K adds tuning time and
+    memory (see ``tuning_memory``)."""
     reveal: Literal["earliest", "random", "both"] = "both"
     """Which K items the tuning episodes reveal (match how new users arrive: a site's sign-ups
     reveal their first items). "both" serves either kind at a cost: on cold-user split seeds
@@ -149,8 +154,13 @@ class EnsembleConfig(ModelConfig):
     folds: int = Field(5, ge=1, le=20)
     """Tune the per-K weights on every eligible user, in this many folds (each fold's users are
     scored by components fitted without them); 1: on one ``holdout`` share of the users."""
-    grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    grid: tuple[NonNegativeFloat, ...] = Field((0.0, 0.25, 0.5, 1.0, 2.0, 4.0), min_length=1)  # (-1 passed)
+    """Values each component's weight may take in the coordinate ascent that tunes the weights
+    (per K and for known users), from equal weights of 1; 0 gives a component no say, save on
+    items that no weighted component scores (see `blend`)."""
     rounds: int = Field(2, ge=1)
+    """Passes of that coordinate ascent over the components. More: more weight vectors tried,
+    a slower tuning."""
     warm: bool = True
     """With ``tune``, also learn one weight vector for known users (whose history is in the
     training data) on a random ``holdout`` share of the training interactions; new users keep

@@ -72,9 +72,17 @@ class FewShotConfig(TextModelConfig):
     meta_learn: bool = True
     """Learn the prior and step sizes over K-shot episodes (False: a plain ridge head)."""
     meta_steps: int = Field(400, ge=1)
+    """Most Adam steps of meta-learning; every 25 steps the held-out users' episode loss is
+    checked, and 4 checks without improvement stop it early. Unused with ``meta_learn=False``."""
     meta_batch: int = Field(64, ge=1)
+    """Simulated K-shot users (episodes) per meta-learning step. Larger: a steadier but slower
+    step."""
     meta_lr: float = Field(0.05, gt=0)
+    """Adam learning rate of meta-learning."""
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
+    """History sizes K (0 to 1,000) that meta-learning episodes reveal: each episode draws one
+    from this list (a value listed twice, twice as often), capped at the user's items minus one;
+    0: nothing revealed, the prior and side info alone. Unused with ``meta_learn=False``."""
     reveal: Literal["earliest", "random", "both"] = "both"
     """How meta-learning episodes pick the K revealed items (match how new users arrive)."""
     l2: float = Field(10.0, gt=0, le=1e30)
@@ -100,7 +108,10 @@ class FewShotConfig(TextModelConfig):
     side_info: bool = True
     """Use user side info (age, gender, occupation...) in the prior mean."""
     distill_epochs: int = Field(300, ge=1)
+    """Most training epochs of the text -> factors student (mini-batches of 256 items); it
+    stops early after 30 epochs without a lower loss on its 10% of held-out items."""
     progress: bool = False
+    """Progress bars of the ALS teacher's fit and of meta-learning."""
 
 
 def text_neighbours(

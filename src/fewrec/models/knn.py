@@ -118,6 +118,8 @@ class ItemKNN(ItemItemModel):
 
 class RP3BetaConfig(ItemKNNConfig):
     neighbors: int = Field(200, ge=1)
+    """Neighbours kept per item: the largest entries of its row of walk probabilities (after the
+    popularity penalty), which are then rescaled to sum to one. More: a denser, slower model."""
     alpha: float = Field(1.0, gt=0)
     """Exponent on the transition probabilities."""
     beta: float = Field(0.5, ge=0)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 
 from fewrec.data.dataset import Dataset
 from fewrec.errors import DataError
@@ -48,10 +48,16 @@ class LikeConfig(TextModelConfig):
     prior_strength: float = Field(5.0, ge=0)
     """Pseudo-ratings at the global like rate added to each item's like rate."""
     max_episodes: int = Field(50_000, ge=10)
+    """Most training episodes (one per training interaction after a user's first); with more,
+    a seeded random sample of this many is fitted on. Larger: more data to fit, a slower fit."""
     c: float | None = Field(None, gt=0)
     """Inverse L2 strength of the logistic regression; None: chosen from ``c_grid`` by
     cross-validated AUC, folds split by user."""
-    c_grid: tuple[float, ...] = (1e-4, 1e-3, 1e-2, 0.1, 1.0)
+    c_grid: tuple[PositiveFloat, ...] = Field((1e-4, 1e-3, 1e-2, 0.1, 1.0), min_length=1)  # (() failed)
+    """Values of ``c`` that cross-validation tries when ``c`` is None (unused otherwise): the
+    simplest candidate whose AUC is within one standard error of the best's wins, the like-share
+    rule alone first, then these from the smallest. The smallest is also the choice when there
+    are too few users to cross-validate, and the fit that breaks the rule's ties."""
     like_threshold: float = Field(0.6, gt=0, lt=1)
     """A rating counts as liked above this share of the top rating (3 on a 1-5 scale)."""
 

@@ -58,10 +58,13 @@ class LMConfig(ModelConfig):
     demos: int = Field(0, ge=0, le=3)
     """Answered demonstration users (from the training data) shown before each question."""
     batch_size: int = Field(8, ge=1)
+    """Prompts per LM forward pass when scoring (``lm-lora``'s training uses ``lora.batch_size``).
+    Larger: fewer passes, more memory."""
     max_prompts: int = Field(512, ge=1)
     """Most prompts one `score_batch` call, or one `score(query, items)` or `recommend(query,
     candidates=...)`, may need (a prompt costs ~0.2-2 s on 2 CPU cores)."""
     progress: bool = False
+    """Progress bars of the LM's scoring (and of ``lm-lora``'s adapter training)."""
 
     @field_validator("lm")
     @classmethod
@@ -357,6 +360,10 @@ class LMInContext(_LMRecommender):
 
 class LMLoraConfig(LMConfig):
     lora: LoraSettings = LoraSettings()
+    """The adapter and its training (`fewrec.lm.lora.LoraSettings`): rank, alpha, dropout,
+    upper_layers, targets, lr, weight_decay, batch_size, max_epochs, warmup_ratio, patience and
+    its own seed, which seeds the adapter's start and the batch order (``seed`` picks the
+    episodes)."""
     max_episodes: int = Field(64, ge=2)
     """Training episodes, longest histories first (each costs LM forward/backward passes)."""
     min_history: int = Field(3, ge=0)
@@ -540,10 +547,16 @@ class RerankConfig(ModelConfig):
     retriever: str = "fewshot"
     """Fast model that ranks the whole catalogue."""
     retriever_config: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the retriever (overrides of its defaults), checked when the config is made."""
     scorer: str = "lm-lora"
     """LM model that re-scores the top ``top_n`` (``lm-lora`` or ``lm-icl``)."""
     scorer_config: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the scorer (overrides of its defaults), checked when the config is made; its
+    ``max_prompts`` caps the prompts of one scoring call."""
     top_n: int = Field(20, ge=1)
+    """How many of the retriever's best items (outside the query's history) the LM re-scores
+    per query, at most the catalogue; they move above the rest. Larger: one more prompt per
+    item and query, refused past the scorer's ``max_prompts``."""
 
     @model_validator(mode="after")
     def _parts(self) -> RerankConfig:
@@ -682,9 +695,13 @@ class DistilledConfig(ModelConfig):
     teacher: str = "lm-lora"
     """LM model whose scores the student learns (``lm-lora`` or ``lm-icl``)."""
     teacher_config: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the teacher (overrides of its defaults), checked when the config is made;
+    its ``max_history`` also caps the history of the student's training episodes."""
     base: str = "like-clf"
     """Fast model whose features the student uses."""
     base_config: dict[str, Any] = Field(default_factory=dict)
+    """Settings of the base (overrides of its defaults), checked when the config is made; its
+    ``like_threshold`` says which history items count as liked."""
     text_dims: int = Field(8, ge=0)
     """PCA dimensions of the text-embedding features."""
     l2: float = Field(1.0, gt=0)
@@ -692,6 +709,8 @@ class DistilledConfig(ModelConfig):
     max_episodes: int = Field(128, ge=4)
     """Training episodes the teacher labels, longest histories first (one LM prompt each)."""
     min_history: int = Field(3, ge=0)
+    """Shortest history of a training episode (interactions before the target); when that
+    leaves fewer than 4 episodes, every interaction is one, the first with no history."""
 
     @model_validator(mode="after")
     def _parts(self) -> DistilledConfig:

@@ -24,18 +24,29 @@ class MFConfig(ModelConfig):
     """Defaults tuned on the warm validation split of MovieLens-100K."""
 
     factors: int = Field(32, ge=1)
+    """Length of the user and item factor vectors. More: a finer fit, slower and larger."""
     regularization: float = Field(0.1, ge=0)
+    """L2 penalty on the factors, in training and in the fold-in of users scored from their
+    query. Larger: factors held closer to zero."""
     iterations: int = Field(15, ge=1)
+    """ALS sweeps over the interactions (each solves all user factors, then all item factors)."""
     alpha: float = Field(1.0, gt=0)
     """Confidence weight of an observed interaction (ALS; also used by the fold-in)."""
     show_progress: bool = False
+    """The `implicit` library's progress bar over the training iterations."""
 
 
 class BPRConfig(MFConfig):
     factors: int = Field(64, ge=1)
+    """Length of the user and item factor vectors, plus one entry `implicit`'s BPR adds: an item
+    bias, whose user entry is 1. More: a finer fit, slower and larger."""
     learning_rate: float = Field(0.01, gt=0)
+    """Step size of BPR's stochastic gradient descent."""
     regularization: float = Field(0.01, ge=0)
+    """L2 penalty on the factors in BPR's updates; the fold-in of users scored from their query
+    uses it too."""
     iterations: int = Field(100, ge=1)
+    """Epochs of BPR's stochastic gradient descent over the interactions."""
 
 
 class _MFBase(Recommender):

@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from fewrec.models.base import Recommender
 
 
-@dataclass
+@dataclass(kw_only=True)  # (Query("50") was user 50's list, for one who meant item 50)
 class Query:
-    """What we know about the user we recommend for; any part may be missing.
+    """What we know about the user we recommend for; any part may be missing. Every part is
+    given by name: ``Query(items=["50"])``, ``Query(user="196")``.
 
     Attributes:
         user: external user id; a user unknown to the model is a new (cold) user.

@@ -337,7 +337,13 @@ def check_model_dir(path: Path) -> None:
 
 
 def load_model(path: str | Path) -> Recommender:
-    """Load a model saved with `Recommender.save` (never unpickles anything)."""
+    """Load a model saved with `Recommender.save` (never unpickles anything).
+
+    Raises:
+        FewrecError: ``path`` does not exist, is a file or holds no saved model, or the model's
+            class is not registered (a model of your own: import its module first, or name it
+            in ``$FEWREC_IMPORT``).
+    """
     return _load_model(path)
 
 

@@ -791,6 +791,23 @@ def test_a_known_users_new_items_move_als_and_bpr(name, warm, fit_cached):
     assert np.abs(disliked - alone)[np.isfinite(disliked) & np.isfinite(alone)].max() > 1e-4
 
 
+def test_als_and_bpr_call_their_progress_bar_progress_as_every_model_does(warm, fit_cached, tmp_path):
+    """`--set progress=true` failed for ALS and BPR alone, whose setting was `show_progress`
+    (an API audit); the old name is read too, as saved models have it."""
+    import json
+
+    from fewrec.models.base import load_model
+
+    assert make_model("bpr", progress=True).config.progress
+    assert make_model("als", show_progress=True).config == make_model("als", progress=True).config
+    path = fit_cached("warm", warm, "als").save(tmp_path / "als")
+    saved = json.loads((path / "config.json").read_text())
+    config = saved["config"]
+    config["show_progress"] = config.pop("progress")  # as fewrec saved it before
+    (path / "config.json").write_text(json.dumps(saved))
+    assert load_model(path).config == make_model("als").config
+
+
 def test_a_known_users_stored_side_info_is_read_as_in_the_benchmarks(warm, tmp_path):
     """The benchmarks give known users their side info (`score_eval_set`), but `recommend`
     gave it only when the query repeated it: a known user of a segmented model got plain

@@ -621,9 +621,10 @@ def train(
 
     settings = _comma_lists(model, _parse_set(set_))
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
-    shows = [f for f in ("progress", "show_progress") if f in type(rec).Config.model_fields]
-    if shows and not set(shows) & set(settings):  # the model's own progress bars, on a terminal
-        rec = make_model(model, **settings, **dict.fromkeys(shows, sys.stderr.isatty()))
+    # the model's own progress bars, on a terminal (ALS and BPR read their old name too)
+    shows = "progress" in type(rec).Config.model_fields
+    if shows and not {"progress", "show_progress"} & set(settings):
+        rec = make_model(model, **settings, progress=sys.stderr.isatty())
     _check_encoding(encoding)
     # before the fit: a file, a folder with other files, or a read-only folder failed only
     # once it was done

@@ -10,7 +10,7 @@ import logging
 from functools import partial
 
 import numpy as np
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from threadpoolctl import threadpool_limits
 
 from fewrec.data.dataset import Dataset
@@ -32,8 +32,9 @@ class MFConfig(ModelConfig):
     """ALS sweeps over the interactions (each solves all user factors, then all item factors)."""
     alpha: float = Field(1.0, gt=0)
     """Confidence weight of an observed interaction (ALS; also used by the fold-in)."""
-    show_progress: bool = False
-    """The `implicit` library's progress bar over the training iterations."""
+    progress: bool = Field(False, validation_alias=AliasChoices("progress", "show_progress"))
+    """The `implicit` library's progress bar over the training iterations (``show_progress``,
+    its name until 2026-12-07 and the only one of its kind, is read too: saved models have it)."""
 
 
 class BPRConfig(MFConfig):
@@ -63,7 +64,7 @@ class _MFBase(Recommender):
         x = data.matrix(implicit=True)
         with threadpool_limits(1, "blas"):
             model = make()
-            model.fit(x, show_progress=self.config.show_progress)
+            model.fit(x, show_progress=self.config.progress)
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self.trained_ = data.item_counts() > 0

@@ -590,7 +590,9 @@ def test_columns_as_a_dict_and_a_template_naming_the_genre_column(tmp_path):
         ["Kids", "Fun"],
         ["Crime"],
     ]
-    with pytest.raises(DataError, match="columns must be a Columns"):
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="columns must be a Columns"):  # a type: no DataError
         load_interactions(inter, columns=["u", "i"])
 
 

@@ -13,8 +13,9 @@ import os
 import re
 import warnings
 import weakref
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol, TypeAlias
+from typing import Any, Protocol, TypeAlias
 
 import numpy as np
 import pandas as pd
@@ -29,7 +30,7 @@ from fewrec.data.dataset import (
     keep_latest,
     unix_seconds,
 )
-from fewrec.errors import DataError, Settings
+from fewrec.errors import ArgumentError, DataError, Settings
 
 log = logging.getLogger(__name__)
 
@@ -750,12 +751,12 @@ def load_interactions(
     items: Table | None = None,
     users: Table | None = None,
     *,
-    columns: Columns | None = None,
+    columns: Columns | Mapping[str, Any] | None = None,
     name: str = "custom",
     encoding: str = "utf-8",
     item_template: str | None = None,
     sep: str | None = None,
-    repeats: str = "last",
+    repeats: str = "last",  # one of REPEATS (checked here; the CLI passes its option through)
 ) -> Dataset:
     """Build a `Dataset` from the user's tables (CSV, TSV, Parquet paths or DataFrames).
 
@@ -778,11 +779,12 @@ def load_interactions(
     Raises:
         DataError: naming the file, row or column and the fix, for any bad input.
         ConfigError: ``columns`` given as a dict with an unknown key or a value of the wrong type.
+        ArgumentError: ``columns`` neither a `Columns` nor a dict.
     """
-    if isinstance(columns, dict):  # Columns' own errors name a misspelt key
+    if isinstance(columns, Mapping):  # Columns' own errors name a misspelt key
         columns = Columns(**columns)
     elif columns is not None and not isinstance(columns, Columns):
-        raise DataError(
+        raise ArgumentError(
             f"columns must be a Columns (or a dict of its fields), not {type(columns).__name__}",
             fix="columns=Columns(user='uid', item='iid')",
         )

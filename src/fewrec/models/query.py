@@ -35,6 +35,8 @@ class Query:
         user: external user id; a user unknown to the model is a new (cold) user.
         items: external ids of items the user interacted with (beyond any training history).
         ratings: one rating per item in `items`; default: "liked" (the highest training rating).
+            A rating at or below 40% of the top rating (1-2 of 5 stars; 0 on implicit data) is a
+            dislike: never recommended back, and read as such by models that read ratings.
         text: free text the user wrote, e.g. "I love sci-fi films like Interstellar".
         user_info: side info such as {"age": 25, "occupation": "student"}.
     """

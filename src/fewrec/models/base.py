@@ -314,7 +314,14 @@ class FitState:
 
 
 class Recommender(ABC):
-    """Base class of all recommenders (see the module docstring for the contract)."""
+    """Base class of all recommenders (see the module docstring for the contract).
+
+    What a user calls: `fit`, `recommend` and `recommend_many`, `score` and `score_many`,
+    `query_notes`, `add_items` and `update_items` (models that read item text), `save` and
+    `load` (or `fewrec.load_model`), `copy_for_update`. A model of your own implements `_fit`
+    and `score_batch` (and `_get_arrays`/`_set_arrays` for what `save` cannot find itself). The
+    other public methods are hooks the models, explanations and the service share.
+    """
 
     name: ClassVar[str]
     Config: ClassVar[type[ModelConfig]] = ModelConfig

@@ -406,6 +406,9 @@ def test_models_of_ones_own_reach_the_cli_through_fewrec_import(tmp_path):
     run = [sys.executable, "-m", "fewrec.cli"]
     listed = subprocess.run([*run, "models"], capture_output=True, text=True, env=env)
     assert listed.returncode == 0 and "flat-test" in listed.stdout, listed.stderr
+    # one model's settings, for a model without a docstring (an IndexError)
+    one = subprocess.run([*run, "models", "flat-test"], capture_output=True, text=True, env=env)
+    assert one.returncode == 0 and "seed = 0" in one.stdout, one.stderr
     model_dir = tmp_path / "flat"
     trained = subprocess.run(
         [*run, "train", "flat-test", "--output", str(model_dir)], capture_output=True, text=True, env=env

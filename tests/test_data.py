@@ -404,6 +404,11 @@ def test_a_saved_dataset_keeps_what_keep_ratings_left_out(tmp_path, ml100k):
     assert low and not low & set(recs["item"])
     ml100k.save(tmp_path / "ds")  # the full data saved over it: nothing left out any more
     assert Dataset.load(tmp_path / "ds").left_out is None
+    import scipy.sparse as sp
+
+    sp.save_npz(tmp_path / "ds" / "left_out.npz", sp.csr_matrix((3, 3)))  # another dataset's
+    with pytest.raises(DataError, match="left_out.npz is 3 x 3"):
+        Dataset.load(tmp_path / "ds")
 
 
 def test_unknown_template_field(ml100k):

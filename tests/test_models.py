@@ -800,6 +800,8 @@ def test_als_and_bpr_call_their_progress_bar_progress_as_every_model_does(warm, 
 
     assert make_model("bpr", progress=True).config.progress
     assert make_model("als", show_progress=True).config == make_model("als", progress=True).config
+    # the old name overriding a config of the new one (pydantic refused the pair)
+    assert not make_model("als", progress=True, show_progress=False).config.progress
     path = fit_cached("warm", warm, "als").save(tmp_path / "als")
     saved = json.loads((path / "config.json").read_text())
     config = saved["config"]

@@ -80,6 +80,12 @@ def test_health_and_docs(client):
     page = client.get("/")
     assert page.status_code == 200 and "fewrec" in page.text
     assert client.get("/static/app.js").status_code == 200
+    # the page and its files with a CSP and nosniff, by either path; HEAD answers (it was a 405)
+    for path in ("/", "/static/index.html", "/static/app.js"):
+        got = client.head(path)
+        assert got.status_code == 200, path
+        assert "script-src 'self'" in got.headers["content-security-policy"], path
+        assert got.headers["x-content-type-options"] == "nosniff", path
 
 
 def test_session_recommendations_have_scores_and_reasons(client):

@@ -351,7 +351,9 @@ def list_models(
         if name not in MODELS:
             raise FewrecError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
         cls = MODELS[name]
-        console.print(f"[bold]{escape(name)}[/bold]: {escape((cls.__doc__ or '').strip().splitlines()[0])}")
+        about = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
+        head = f"[bold]{escape(name)}[/bold]" + (f": {escape(about)}" if about else "")
+        console.print(head, highlight=False)
         defaults = cls().config.model_dump(mode="json")  # (a preset's own defaults)
         for field, info in cls.Config.model_fields.items():
             about = " ".join((info.description or "").split())

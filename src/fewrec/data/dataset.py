@@ -355,6 +355,13 @@ class Dataset:
         if "genres" in item_info.columns:
             item_info["genres"] = item_info["genres"].map(list)
         left_out = sp.load_npz(path / "left_out.npz").tocsr() if (path / "left_out.npz").exists() else None
+        shape = (len(meta["users"]), len(meta["items"]))
+        if left_out is not None and left_out.shape != shape:  # (another dataset's file)
+            raise DataError(
+                f"left_out.npz is {left_out.shape[0]} x {left_out.shape[1]}, not users x items {shape}",
+                source=str(path),
+                fix="save the dataset again",
+            )
         return cls(
             interactions=pd.read_parquet(path / "interactions.parquet"),
             users=Vocabulary(meta["users"]),

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 from functools import partial
+from typing import Any
 
 import numpy as np
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from threadpoolctl import threadpool_limits
 
 from fewrec.data.dataset import Dataset
@@ -35,6 +36,16 @@ class MFConfig(ModelConfig):
     progress: bool = Field(False, validation_alias=AliasChoices("progress", "show_progress"))
     """The `implicit` library's progress bar over the training iterations (``show_progress``,
     its name until 2026-12-07 and the only one of its kind, is read too: saved models have it)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _old_name(cls, data: Any) -> Any:
+        """``show_progress`` given beside ``progress`` (an override of a config that has one)
+        wins, as an override does: pydantic refused the pair as an extra input."""
+        if isinstance(data, dict) and "show_progress" in data:
+            data = {**data, "progress": data["show_progress"]}
+            del data["show_progress"]
+        return data
 
 
 class BPRConfig(MFConfig):

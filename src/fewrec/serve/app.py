@@ -42,10 +42,22 @@ log = logging.getLogger(__name__)
 STATIC = Path(__file__).parent / "static"
 PAGE_HEADERS = {
     # the page escapes what it shows (text nodes only); this is a second line should that slip
+    # (it may still be framed, e.g. in a notebook's preview: it holds no key to act with)
     "Content-Security-Policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
 }
+
+
+class _PageFiles(StaticFiles):
+    """The page's files with `PAGE_HEADERS` (``/static/index.html`` is the page too)."""
+
+    async def get_response(self, path: str, scope: Any) -> Any:
+        response = await super().get_response(path, scope)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
 DEFAULT_MAX_BODY = 1 << 20
 API_KEY_HEADER = "X-API-Key"
 
@@ -416,7 +428,7 @@ def create_app(
 
     write = [Depends(require_key)]
     _routes(app, engine, write)
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/static", _PageFiles(directory=STATIC), name="static")
     return app
 
 

@@ -210,6 +210,9 @@ def test_changed_item_text_is_read_again(client):
 def test_feedback_changes_the_next_recommendations_within_a_second(client):
     user = "fresh-user"
     assert client.put("/users/" + user, json={"info": {"age": 30}}, headers=AUTH).status_code == 200
+    # its name in /recommend and Query is read here too (it was a 422)
+    again = client.put("/users/" + user, json={"user_info": {"age": 31}}, headers=AUTH)
+    assert again.status_code == 200 and again.json()["info"] == {"age": 31}, again.text
     before = client.get(f"/users/{user}/recommend", params={"k": 10, "explore": False}).json()
     assert before["history_size"] == 0
     start = time.perf_counter()

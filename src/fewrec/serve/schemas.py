@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -126,7 +127,11 @@ class UserIn(Strict):
         None, description='What the user said they like, e.g. "space adventures with humour".'
     )
     info: dict[FieldKey, Scalar] = Field(
-        default_factory=dict, description='Side info, e.g. {"age": 25, "occupation": "student"}.'
+        default_factory=dict,
+        # (`user_info`, as /recommend and the Python Query call it, was a 422 here)
+        validation_alias=AliasChoices("info", "user_info"),
+        description='Side info, e.g. {"age": 25, "occupation": "student"}; also read as '
+        "`user_info`, its name in /recommend.",
     )
 
     _info = field_validator("info")(_check_fields)

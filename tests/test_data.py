@@ -44,6 +44,8 @@ def test_corrupt_cache_is_detected(tmp_path, monkeypatch, ml100k):
     assert not movielens._cached(target)
     with pytest.raises(DataError, match="not cached"):
         movielens.load_movielens_100k(fetch=False)
+    with pytest.raises(DataError, match="not cached"):  # (load_dataset had no fetch=)
+        movielens.load_dataset(fetch=False)
 
 
 def test_vocabulary_round_trip_and_unknowns():

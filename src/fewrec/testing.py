@@ -133,16 +133,19 @@ def check_min_ndcg(case: Case, model, warm) -> None:
     assert rep.values["ndcg@10"] >= case.min_ndcg, rep.values
 
 
-def check_model(name: str, config: dict[str, Any] | None = None, *, min_ndcg: float | None = None) -> None:
-    """Fit model ``name`` (registered, with ``config``) on MovieLens-100K's warm split and run
-    every conformance check on it; ``min_ndcg``: the warm NDCG@10 it must reach, if any.
+def check_model(
+    name: str, config: dict[str, Any] | None = None, *, min_ndcg: float | None = None, **settings: Any
+) -> None:
+    """Fit model ``name`` (registered, with ``config`` and/or ``settings`` by name, as
+    `make_model` takes them) on MovieLens-100K's warm split and run every conformance check on
+    it; ``min_ndcg``: the warm NDCG@10 it must reach, if any.
     Raises AssertionError (or the unexpected error) at the first check that fails."""
     from fewrec.data.movielens import load_movielens_100k
     from fewrec.data.splits import warm_split
 
     if name not in MODELS:
         raise ConfigError(f"unknown model {name!r}: register it first (fewrec.models.register)")
-    case = Case(name, dict(config or {}), min_ndcg=min_ndcg)
+    case = Case(name, {**(config or {}), **settings}, min_ndcg=min_ndcg)
     data = load_movielens_100k()
     warm = warm_split(data, seed=0)
     model = MODELS[name](**case.config).fit(warm.train)

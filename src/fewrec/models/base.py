@@ -426,7 +426,14 @@ class Recommender(ABC):
 
     # ------------------------------------------------------------------ fit
     def fit(self, data: Dataset) -> Self:
-        """Train on a dataset; returns self."""
+        """Train on a dataset; returns self. A refit is a fresh fit, and a fit that fails leaves
+        the model as it was.
+
+        Raises:
+            ArgumentError: ``data`` is no `Dataset` (`fewrec.load_interactions` builds one).
+            DataError: a dataset without interactions, for a model that needs them.
+            ConfigError: the model's matrices would not fit in memory (said before fitting).
+        """
         if not isinstance(data, Dataset):
             raise ArgumentError(
                 f"fit takes a fewrec Dataset, got {type(data).__name__}",
@@ -774,6 +781,11 @@ class Recommender(ABC):
         """Scores of ``items`` (default: all) for one query, indexed by external item id.
 
         Items unknown to the model get NaN.
+
+        Raises:
+            ArgumentError: a mistyped query or ``items`` (a string where a list belongs).
+            DataError: a history item the model does not know.
+            NotFittedError: the model was neither fitted nor loaded.
         """
         return self.score_many([query], items)[0]
 

@@ -39,7 +39,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, model_validator
 
 from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, side_info_levels
 from fewrec.errors import (
@@ -207,8 +207,23 @@ class ModelConfig(Settings):
     # schema): they had been read by the source alone
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
+    #: Settings' former names -> their names now: read as them, also from saved models (where
+    #: the old and the new name are both given, the old one wins: it is an override of a config
+    #: that has the new one).
+    renamed: ClassVar[dict[str, str]] = {}
+
     seed: int = Field(0, ge=0)
     """Seed of the model's random draws, where it makes any (initial weights, sampled episodes)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _former_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls.renamed.keys() & data.keys():
+            data = dict(data)
+            for old, new in cls.renamed.items():
+                if old in data:
+                    data[new] = data.pop(old)
+        return data
 
 
 MODELS: dict[str, type[Recommender]] = {}

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import logging
 from functools import partial
-from typing import Any
 
 import numpy as np
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field
 from threadpoolctl import threadpool_limits
 
 from fewrec.data.dataset import Dataset
@@ -33,19 +32,11 @@ class MFConfig(ModelConfig):
     """ALS sweeps over the interactions (each solves all user factors, then all item factors)."""
     alpha: float = Field(1.0, gt=0)
     """Confidence weight of an observed interaction (ALS; also used by the fold-in)."""
-    progress: bool = Field(False, validation_alias=AliasChoices("progress", "show_progress"))
+    progress: bool = False
     """The `implicit` library's progress bar over the training iterations (``show_progress``,
     its name until 2026-12-07 and the only one of its kind, is read too: saved models have it)."""
 
-    @model_validator(mode="before")
-    @classmethod
-    def _old_name(cls, data: Any) -> Any:
-        """``show_progress`` given beside ``progress`` (an override of a config that has one)
-        wins, as an override does: pydantic refused the pair as an extra input."""
-        if isinstance(data, dict) and "show_progress" in data:
-            data = {**data, "progress": data["show_progress"]}
-            del data["show_progress"]
-        return data
+    renamed = {"show_progress": "progress"}
 
 
 class BPRConfig(MFConfig):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from pydantic import AliasChoices, ValidationError
+from pydantic import ValidationError
 
 from fewrec.data.dataset import Vocabulary
 from fewrec.errors import (
@@ -477,14 +477,8 @@ def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
         )
     settings = meta.get("config")
     if isinstance(settings, dict):
-        known = set(cls.Config.model_fields) | {  # a field's other names (ALS's show_progress)
-            name
-            for info in cls.Config.model_fields.values()
-            if isinstance(info.validation_alias, AliasChoices)
-            for name in info.validation_alias.choices
-            if isinstance(name, str)
-        }
-        unknown = sorted(set(settings) - known)
+        # (settings' former names are read as their new ones: ALS's show_progress)
+        unknown = sorted(set(settings) - set(cls.Config.model_fields) - set(cls.Config.renamed))
         if unknown:
             raise FewrecError(
                 with_fix(

@@ -148,6 +148,17 @@ def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
     assert said == 'No user "1-no-such-user" here: check the id, or choose "A new user".', said
 
 
+def set_value(browser, testid: str, value: str) -> None:
+    """Set an input's value at once from script, as one input event (typing fires one per key;
+    maxlength does not stop a value set so)."""
+    browser.execute_script(
+        "const e = document.querySelector(`[data-testid=${arguments[0]}]`);"
+        "e.value = arguments[1]; e.dispatchEvent(new Event('input'));",
+        testid,
+        value,
+    )
+
+
 def page_width(browser) -> tuple[int, int]:
     """The page's scroll width and the window's inner width."""
     return browser.execute_script("return [document.documentElement.scrollWidth, window.innerWidth]")
@@ -200,14 +211,6 @@ def test_errors_name_the_field_once_and_clear(server, browser):
     def text(testid):
         return css(f"[data-testid={testid}]")[0].text
 
-    def put(testid, value):  # a value set from script, which maxlength does not stop
-        browser.execute_script(
-            "const e = document.querySelector(`[data-testid=${arguments[0]}]`);"
-            "e.value = arguments[1]; e.dispatchEvent(new Event('input'));",
-            testid,
-            value,
-        )
-
     browser.get(server + "/")
     wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
     # the inputs hold no more than the server takes (schemas.MAX_TEXT, MAX_ID, the search's 200)
@@ -216,16 +219,16 @@ def test_errors_name_the_field_once_and_clear(server, browser):
     }
     assert limits == {"search": "200", "about": "4000", "user-id": "256"}
 
-    put("search", "x" * 201)
+    set_value(browser, "search", "x" * 201)
     message = wait_for(lambda: text("search-error"), what="the search error")
     assert message.startswith("q: String should have at most 200 characters"), message
     assert not message.startswith("q: q:")
     # a later search that works clears it
-    put("search", "Star Wars")
+    set_value(browser, "search", "Star Wars")
     wait_for(lambda: css("[data-testid=search-results] button[data-item='50']"), what="search results")
     assert not text("search-error")
 
-    put("about", "a" * 4001)
+    set_value(browser, "about", "a" * 4001)
     message = wait_for(lambda: text("error"), what="the recommend error")
     assert message.startswith("text: String should have at most 4000 characters"), message
     assert not css("[data-testid=recs] li.item")
@@ -380,10 +383,7 @@ def test_search_says_what_it_found_and_liked_items_say_so(server, browser):
     )
     assert int(said.group(1)) > 8 and len(css("[data-testid=search-results] li")) == 8
     # one search, set at once (typed, each letter's search may re-render the list after a click)
-    browser.execute_script(
-        "const e = document.querySelector('[data-testid=search]');"
-        "e.value = 'Star Wars'; e.dispatchEvent(new Event('input'));"
-    )
+    set_value(browser, "search", "Star Wars")
     star_wars = "[data-testid=search-results] button[data-item='50']"
 
     def button(label: str, disabled: str):  # (re-found: a later search re-renders it)

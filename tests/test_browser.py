@@ -88,10 +88,7 @@ def wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
 
 
 def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
-    from selenium.webdriver.common.by import By
-
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
+    css, _ = finders(browser)
 
     def rec_ids():
         return [li.get_attribute("data-item") for li in css("[data-testid=recs] li.item")]
@@ -148,6 +145,19 @@ def test_like_items_and_see_recommendations_update(server, browser, tmp_path):
     assert said == 'No user "1-no-such-user" here: check the id, or choose "A new user".', said
 
 
+def finders(browser):
+    """The page's elements by CSS selector, and an element's text by its data-testid."""
+    from selenium.webdriver.common.by import By
+
+    def css(selector):
+        return browser.find_elements(By.CSS_SELECTOR, selector)
+
+    def text(testid):
+        return css(f"[data-testid={testid}]")[0].text
+
+    return css, text
+
+
 def set_value(browser, testid: str, value: str) -> None:
     """Set an input's value at once from script, as one input event (typing fires one per key;
     maxlength does not stop a value set so)."""
@@ -166,10 +176,8 @@ def page_width(browser) -> tuple[int, int]:
 
 def test_a_long_title_does_not_widen_the_page(server, browser):
     import httpx
-    from selenium.webdriver.common.by import By
 
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
+    css, _ = finders(browser)
 
     title = "Starships" * 101  # 909 characters without a space
     item = {
@@ -203,13 +211,7 @@ def test_a_long_title_does_not_widen_the_page(server, browser):
 
 
 def test_errors_name_the_field_once_and_clear(server, browser):
-    from selenium.webdriver.common.by import By
-
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
-
-    def text(testid):
-        return css(f"[data-testid={testid}]")[0].text
+    css, text = finders(browser)
 
     browser.get(server + "/")
     wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
@@ -309,13 +311,8 @@ def test_a_deleted_liked_item_and_form_mistakes_are_said_on_the_page(server, bro
     user id showed the anonymous list as theirs; an age of "thirty" was dropped without a word;
     the chips could not be reached by keyboard, and a long word in a note widened the page."""
     import httpx
-    from selenium.webdriver.common.by import By
 
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
-
-    def text(testid):
-        return css(f"[data-testid={testid}]")[0].text
+    css, text = finders(browser)
 
     item = {"title": "Zyxwv the Vanishing Film", "text": "a mystery that disappears", "fields": {}}
     r = httpx.put(f"{server}/items/gone-1", json=item, headers={"X-API-Key": "k"}, timeout=30)
@@ -356,13 +353,7 @@ def test_search_says_what_it_found_and_liked_items_say_so(server, browser):
     """An audit of the page: a search without matches left the list blank without a word, more
     matches than shown were not said, items already liked still offered "Like", and a stopped
     service showed the browser's "Failed to fetch"."""
-    from selenium.webdriver.common.by import By
-
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
-
-    def text(testid):
-        return css(f"[data-testid={testid}]")[0].text
+    css, text = finders(browser)
 
     browser.get(server + "/")
     wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
@@ -412,10 +403,8 @@ def test_the_form_shows_what_the_served_model_reads(server, browser, cold_user):
     """A model that reads no free text or side info had the page's text box, age and occupation
     on show all the same, their words only coming back as a grey note."""
     import httpx
-    from selenium.webdriver.common.by import By
 
-    def css(selector):
-        return browser.find_elements(By.CSS_SELECTOR, selector)
+    css, _ = finders(browser)
 
     def on_show(testid):
         return css(f"[data-testid={testid}]")[0].is_displayed()

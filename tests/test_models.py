@@ -17,26 +17,30 @@ import scipy.sparse as sp
 import fewrec.testing as C
 from fewrec.models import MODELS, Query, make_model
 
+#: min_ndcg: about 90% of what each fixture fit scored on 2026-12-07 (random 0.0074, popularity
+#: 0.156, itemknn 0.265, rp3beta 0.300, EASE 0.350, DLAE 0.344, kshot-ridge 0.183, transitions
+#: 0.264, ALS 0.319, BPR 0.246, content 0.110, fewshot 0.295, fewshot-nometa 0.318, like-clf
+#: 0.067, content-lora 0.118, ensemble 0.296), so that a model that stops reading its input fails.
 CASES = [
-    C.Case("random", min_ndcg=None),
+    C.Case("random", max_ndcg=0.02),
     C.Case("popularity", min_ndcg=0.14),
     C.Case("like-share", ranks=False),
     C.Case("itemknn", min_ndcg=0.24),
     C.Case("rp3beta", min_ndcg=0.28),
     C.Case("ease", min_ndcg=0.33),
-    C.Case("dlae", min_ndcg=0.3),
+    C.Case("dlae", min_ndcg=0.31),
     C.Case("kshot-ridge", min_ndcg=0.18),
-    C.Case("transitions", min_ndcg=0.22),
+    C.Case("transitions", min_ndcg=0.24),
     C.Case("als", min_ndcg=0.29),
-    C.Case("bpr", {"iterations": 60}, min_ndcg=0.15),
-    C.Case("content", min_ndcg=0.03),
-    C.Case("fewshot", {"meta_steps": 100}, min_ndcg=0.2),
-    C.Case("fewshot-nometa", min_ndcg=0.2),
-    C.Case("like-clf", {"max_episodes": 3000}, min_ndcg=0.05),
+    C.Case("bpr", {"iterations": 60}, min_ndcg=0.22),
+    C.Case("content", min_ndcg=0.1),
+    C.Case("fewshot", {"meta_steps": 100}, min_ndcg=0.27),
+    C.Case("fewshot-nometa", min_ndcg=0.29),
+    C.Case("like-clf", {"max_episodes": 3000}, min_ndcg=0.06),
     C.Case(  # small batches, no early stopping and both cores keep the fit quick
         "content-lora",
         {"max_steps": 10, "max_seconds": 60.0, "batch_size": 32, "valid_users": 0, "threads": 2},
-        min_ndcg=0.03,
+        min_ndcg=0.1,
     ),
     C.Case(
         "ensemble",
@@ -54,7 +58,7 @@ CASES = [
             "rerank_trees": 10,
             "rerank_depth": 50,
         },
-        min_ndcg=0.25,
+        min_ndcg=0.27,
     ),
 ]
 IDS = [c.name for c in CASES]

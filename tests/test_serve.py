@@ -618,6 +618,47 @@ def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
     assert inside.status_code == 404 and f"give its folder, {ease_dir.resolve()}" in inside.json()["message"]
 
 
+def test_requests_do_not_wait_for_a_hot_swap(client, ease_dir, monkeypatch):
+    """`/admin/model` promises that requests never wait: while a swap loads (made to take 2 s
+    here), requests keep being answered at their usual speed by the model being replaced."""
+    engine = client.app.state.engine
+    build = engine._build_state
+
+    def slow_build(*args, **kwargs):
+        time.sleep(2.0)
+        return build(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "_build_state", slow_build)
+    timings: list[tuple[float, float, str]] = []  # (start, seconds, model)
+    errors: list[str] = []
+    done = threading.Event()
+
+    def hammer():
+        while not done.is_set():
+            start = time.perf_counter()
+            r = client.post("/recommend", json={"items": ["50"], "k": 5, "explore": False})
+            if r.status_code != 200:
+                errors.append(r.text)
+            timings.append((start, time.perf_counter() - start, engine.state.model.name))
+
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        time.sleep(0.3)  # requests flow before the swap starts
+        began = time.perf_counter()
+        assert client.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
+        ended = time.perf_counter()
+        time.sleep(0.3)
+    finally:
+        done.set()
+        worker.join()
+    assert not errors
+    during = [seconds for start, seconds, _ in timings if began <= start and start + seconds <= ended - 0.1]
+    assert len(during) >= 5, f"{len(during)} requests answered during a {ended - began:.1f} s swap"
+    assert max(during) < 1.0, f"a request waited {max(during):.2f} s during the swap"
+    assert timings[-1][2] == "ease"
+
+
 def test_similar_items(client):
     out = client.get("/items/50/similar", params={"k": 5}).json()
     assert len(out["items"]) == 5 and "50" not in ids(out)

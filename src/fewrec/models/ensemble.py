@@ -886,7 +886,8 @@ class EnsembleRecommender(Recommender):
             feats = candidate_features(
                 [c[rows] for c in z], masked[rows], top, batch.history[rows], table, users[rows]
             )
-            out[rows] = reranker.reorder(blended[rows], top, feats, table.trained)
+            movable = table.trained & np.isfinite(masked[rows])  # (not the query's own items)
+            out[rows] = reranker.reorder(blended[rows], top, feats, movable)
         return out
 
     def _item_table(self) -> ItemTable:

@@ -289,15 +289,19 @@ class Reranker:
         return True
 
     def reorder(
-        self, blended: np.ndarray, top: np.ndarray, feats: np.ndarray, trained: np.ndarray
+        self, blended: np.ndarray, top: np.ndarray, feats: np.ndarray, movable_items: np.ndarray
     ) -> np.ndarray:
-        """The blend with each row's trained candidates re-ordered by the model: they swap
-        places (and blend scores) among themselves; untrained candidates keep theirs."""
+        """The blend with each row's movable candidates re-ordered by the model: they swap
+        places (and blend scores) among themselves; the others keep theirs.
+
+        ``movable_items``: per row, the items that may move (trained, and not the query's own:
+        a short list of candidates reaches into the history, whose blend scores a weak item
+        took to the top)."""
         out = blended.copy()
         pred = self.booster.predict(feats).reshape(top.shape)
         for r in range(len(top)):
             cand = top[r]
-            movable = np.flatnonzero(trained[cand])
+            movable = np.flatnonzero(movable_items[r, cand])
             if len(movable) < 2:
                 continue
             slots = cand[movable]  # places (by blend order) the trained candidates hold

@@ -10,7 +10,7 @@ import pytest
 
 from fewrec.data import Columns, Vocabulary, load_interactions, movielens
 from fewrec.data.dataset import field_text
-from fewrec.errors import DataError
+from fewrec.errors import DataError, FewrecError
 
 
 def test_movielens_shape_and_fields(ml100k):
@@ -808,7 +808,7 @@ def test_paths_starting_with_a_tilde_are_the_home_folders(tmp_path, monkeypatch)
 
     assert is_saved_model("~/models/pop")
     (tmp_path / "home/afile").write_text("x")
-    with pytest.raises(Exception, match="is a file"):  # (it checked ./~/afile and passed)
+    with pytest.raises(FewrecError, match="is a file"):  # (it checked ./~/afile and passed)
         check_save_path("~/afile")
     data.save("~/data")
     assert (tmp_path / "home/data").is_dir() and type(data).load("~/data").n_items == 2

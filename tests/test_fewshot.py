@@ -1,7 +1,6 @@
 """The text models: content, few-shot heads with meta-learning, distillation, new items."""
 
 import dataclasses
-import time
 
 import numpy as np
 import pandas as pd
@@ -46,15 +45,14 @@ def test_zero_shot_free_text_is_personalised(fewshot_pair, ml100k):
     assert share(romance, "Romance") > share(scifi, "Romance")
 
 
-def test_adapting_a_new_user_is_fast(fewshot_pair):
+def test_adapting_a_new_user_is_fast(fewshot_pair, cold_user):
+    """The issue's target, as the benchmark measures it (`adapt_ms_k5`: the median over 50 new
+    users' K = 5 scorings of the catalogue), under 20 ms; 0.08 ms recorded. (This checked a mean
+    of `score` under 200 ms: a thousandfold slowdown passed.)"""
+    from fewrec.eval.benchmark import adapt_latency_ms
+
     meta, _ = fewshot_pair
-    q = Query(items=["50", "172", "181", "1", "100"])
-    meta.recommend(q)
-    t0 = time.perf_counter()
-    for _ in range(20):
-        meta.score(q)
-    per_user = (time.perf_counter() - t0) / 20
-    assert per_user < 0.2  # the benchmark reports the real figure (target < 20 ms)
+    assert adapt_latency_ms(meta, cold_user.test, 5) < 20.0
 
 
 def test_posterior_covariance_is_symmetric_and_shrinks_with_data(fewshot_pair):
@@ -192,7 +190,7 @@ def test_new_item_is_recommendable_at_once(fewshot_pair):
     assert np.isfinite(s["new-1"])
     rank = (meta.score(Query(items=["50", "172", "181"])) > s["new-1"]).sum()
     assert rank < meta.n_items / 4  # a Star Wars-like item ranks high for a Star Wars fan
-    with pytest.raises(Exception, match="already"):
+    with pytest.raises(DataError, match="already"):
         meta.add_items(["new-1"], info)
 
 

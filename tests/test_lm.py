@@ -448,9 +448,14 @@ def test_an_lm_model_scores_chosen_items_through_the_public_api(lm, tiny, monkey
 def test_generate_reason_is_short_text(lm):
     from fewrec.lm.explain import generate_reason
 
-    text = generate_reason(["Toy Story (1995)", "Aladdin (1992)"], "The Lion King (1994)", max_new_tokens=20)
-    assert isinstance(text, str) and text
+    liked = ["Toy Story (1995)", "Aladdin (1992)"]
+    text = generate_reason(liked, "The Lion King (1994)", max_new_tokens=20)
     assert len(lm.tokenizer(text, add_special_tokens=False)["input_ids"]) <= 21
+    other = generate_reason(liked, "Alien (1979)", max_new_tokens=20)
+    # the LM writes of the film it was asked about (a constant "ok." passed this test), and a
+    # sentence cut by the token budget is trimmed to read as cut
+    assert "Lion King" in text and "Alien" in other and "Lion King" not in other, (text, other)
+    assert all(t.rstrip("\"')]”’»").endswith((".", "!", "?", "…")) for t in (text, other)), (text, other)
     with pytest.raises(DataError):
         generate_reason([], "Heat")
     with pytest.raises(DataError):

@@ -4,6 +4,7 @@ whose results equal the single-process ones (a local Ray, started once per sessi
 from __future__ import annotations
 
 import importlib.util
+import re
 
 import numpy as np
 import pandas as pd
@@ -405,3 +406,35 @@ def test_scale_recommend_refuses_an_output_it_cannot_write_before_the_job(tmp_pa
     proc = fewrec("scale", "recommend", str(model), "--output", str(tmp_path / "afile" / "recs.parquet"))
     assert proc.returncode == 2 and "cannot write --output" in " ".join(proc.stderr.split()), proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+@needs_ray
+@pytest.mark.skipif(not HAS_ONNX, reason="needs the onnx text extras")
+def test_scale_embed_command_writes_each_texts_vector(tmp_path, ray_local):
+    """`fewrec scale embed` (docs/scale.md) itself: its options reach `embed_parquet`, the output
+    holds every input row with its text's vector, and a non-empty output needs --overwrite."""
+    from cli_helpers import fewrec_here as fewrec
+
+    from fewrec.scale.ray_jobs import read_embeddings
+    from fewrec.text.encoder import TextEncoder
+
+    texts = [f"a quiet film about {w}, part {i}" for i, w in enumerate(["the sea", "chess", "bees"] * 4)]
+    frame = pd.DataFrame({"item": [f"m{i}" for i in range(len(texts))], "body": texts})
+    src, out = tmp_path / "items.parquet", tmp_path / "embedded"
+    frame.to_parquet(src, index=False)
+    out.mkdir()
+    (out / "stale.parquet").write_bytes(b"from an earlier run")
+    args = ["scale", "embed", str(src), str(out), "--text-column", "body", "--backend", "onnx"]
+    refused = fewrec(*args, "--actors", "1")  # (before Ray starts: no job)
+    assert refused.returncode == 2 and "is not empty" in " ".join(refused.stderr.split()), refused.stderr
+    proc = fewrec(*args, "--actors", "1", "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    said = " ".join(proc.stdout.split())
+    assert re.fullmatch(
+        rf"embedded 12 texts with \S+ in [\d.]+ s \(\d+ texts/s, 1 actors\); wrote {out}", said
+    ), said
+    assert not (out / "stale.parquet").exists()
+    ids, vecs = read_embeddings(out, order=frame["item"])
+    assert ids == list(frame["item"]) and vecs.shape == (12, 384)
+    want = TextEncoder(backend="onnx", cache_dir=tmp_path / "cache").encode(texts)
+    assert np.min(np.sum(vecs * want, axis=1)) > 0.9999  # each row's own text, not another's

@@ -438,3 +438,40 @@ def test_scale_embed_command_writes_each_texts_vector(tmp_path, ray_local):
     assert ids == list(frame["item"]) and vecs.shape == (12, 384)
     want = TextEncoder(backend="onnx", cache_dir=tmp_path / "cache").encode(texts)
     assert np.min(np.sum(vecs * want, axis=1)) > 0.9999  # each row's own text, not another's
+
+
+@needs_ray
+def test_scale_recommend_writes_k_per_user_equal_to_the_models_own(tmp_path, ray_local):
+    """`fewrec scale recommend`'s success path (only its refusals were tested): a Parquet file of
+    k rows for every user the saved model knows, the same as `recommend_all` in one process and
+    as the model's own `recommend`, seen items left out."""
+    from cli_helpers import fewrec_here as fewrec
+
+    from fewrec.models import Query
+    from fewrec.models.saving import load_model
+    from fewrec.scale.ray_jobs import recommend_all
+
+    saved = tmp_path / "ease"
+    assert fewrec("train", "ease", "--output", str(saved)).returncode == 0
+    out = tmp_path / "not-yet" / "recs.parquet"  # its folder is made
+    proc = fewrec("scale", "recommend", str(saved), "--output", str(out), "--k", "7")
+    assert proc.returncode == 0, proc.stderr
+    model = load_model(saved)
+    users = list(model.fitted.users.ids)
+    assert " ".join(proc.stdout.split()) == f"wrote {7 * len(users)} rows to {out}"
+    recs = pd.read_parquet(out)
+    assert list(recs.columns) == ["user", "rank", "item", "score"]
+    assert list(recs["user"].drop_duplicates()) == users and (recs.groupby("user").size() == 7).all()
+    assert (recs.groupby("user")["rank"].apply(list) == [list(range(1, 8))] * len(users)).all()
+    local = recommend_all(model, 7, executor="local")
+    pd.testing.assert_frame_equal(recs, local, check_dtype=False)
+    data = model.fitted
+    for user in users[::200]:
+        mine = recs[recs["user"] == user]
+        one = model.recommend(Query(user=user), 7)
+        assert list(mine["item"]) == list(one["item"])
+        np.testing.assert_allclose(mine["score"].to_numpy(), one["score"].to_numpy(), rtol=1e-6)
+        row = data.train[data.users.index([user])[0]]
+        seen = {data.items.ids[i] for i in row.indices}
+        assert seen, user
+        assert not seen & set(mine["item"]), f"user {user} was recommended items they rated"

@@ -620,3 +620,28 @@ def test_recommend_prints_json_or_csv_for_programs(tmp_path):
     ]
     bad = fewrec("recommend", str(out), "--item", "i0", "--format", "xml")
     assert bad.returncode != 0 and "--format is table, json or csv, not 'xml'" in bad.stderr
+
+
+def test_ctrl_c_or_an_exit_code_in_a_command_is_the_exit_code(tmp_path, monkeypatch):
+    """Ctrl-C during `train` or `benchmark` exited 0 without a word: typer turns it into a
+    return code of 130 under standalone_mode=False, which main() dropped, as it dropped a
+    typer.Exit(n) raised in a command."""
+    import typer
+
+    from fewrec.data import movielens
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(movielens, "load_dataset", interrupted)
+    proc = fewrec("train", "popularity", "--output", str(tmp_path / "m"))
+    assert proc.returncode == 130 and proc.stderr.strip() == "aborted", proc.stderr
+    assert not (tmp_path / "m").exists()
+
+    def exits(*args, **kwargs):
+        raise typer.Exit(3)
+
+    monkeypatch.setattr(movielens, "load_dataset", exits)
+    proc = fewrec("train", "popularity", "--output", str(tmp_path / "m"))
+    assert proc.returncode == 3 and proc.stderr == "", proc.stderr
+

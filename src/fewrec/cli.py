@@ -999,13 +999,16 @@ def scale_recommend(
 
 
 def main() -> None:
-    """Entry point: user mistakes print one clear message (no traceback) and exit 2."""
+    """Entry point: user mistakes print one clear message (no traceback) and exit 2; Ctrl-C
+    prints "aborted" and exits 130."""
     _quiet_libraries()
     for stream in (sys.stdout, sys.stderr):  # a title with an accent to an ASCII pipe was a traceback
         with suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
     try:
-        app(standalone_mode=False)
+        # standalone_mode=False: typer returns the code of a typer.Exit, and 130 for Ctrl-C in a
+        # command, rather than exiting (both had ended in exit 0)
+        code = app(standalone_mode=False)
     except FewrecError as exc:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
@@ -1025,6 +1028,10 @@ def main() -> None:
         if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
         raise
+    if isinstance(code, int) and code != 0:
+        if code == 130:
+            err.print("aborted")
+        sys.exit(code)
 
 
 if __name__ == "__main__":

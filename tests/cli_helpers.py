@@ -7,8 +7,9 @@ subprocess helpers run it), and puts back what the entry point changes in the pr
 traceback raises here, so a test that expects none fails on it. What commands set for the whole
 process is set back after each call (`fewrec serve` keeps no query texts on disk and caps BLAS
 threads; `fewrec train` makes fewrec's log say its stages; the entry point shows warnings its own
-way). Checks of the process itself (``python -m fewrec``, the CLI without an optional package,
-models of one's own imported at start-up) keep a subprocess.
+way, and lets SIGPIPE end the process, as it ends Unix tools). Checks of the process itself
+(``python -m fewrec``, the CLI without an optional package, models of one's own imported at
+start-up, a closed pipe, a full disk) keep a subprocess.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -33,6 +35,7 @@ def fewrec_here(*args: str) -> subprocess.CompletedProcess:
     out, err = io.StringIO(), io.StringIO()
     code = 0
     keep, level = keep_query_texts(), logging.getLogger("fewrec").level
+    pipe = signal.getsignal(signal.SIGPIPE) if hasattr(signal, "SIGPIPE") else None
     with (
         threadpool_limits(limits=None),  # puts back the limits of now on exit
         mock.patch.dict(os.environ),  # and the environment
@@ -53,4 +56,6 @@ def fewrec_here(*args: str) -> subprocess.CompletedProcess:
             finally:
                 keep_query_texts(keep)
                 logging.getLogger("fewrec").setLevel(level)
+                if pipe is not None:  # (SIG_DFL here: a test's closed pipe would end pytest)
+                    signal.signal(signal.SIGPIPE, pipe)
     return subprocess.CompletedProcess(["fewrec", *args], code, out.getvalue(), err.getvalue())

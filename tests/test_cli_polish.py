@@ -645,3 +645,40 @@ def test_ctrl_c_or_an_exit_code_in_a_command_is_the_exit_code(tmp_path, monkeypa
     proc = fewrec("train", "popularity", "--output", str(tmp_path / "m"))
     assert proc.returncode == 3 and proc.stderr == "", proc.stderr
 
+
+def _fewrec_process(*args: str, **kwargs) -> subprocess.Popen:
+    """``python -m fewrec ARGS``, this checkout's fewrec first on the path."""
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
+    return subprocess.Popen([sys.executable, "-m", "fewrec", *args], env=env, **kwargs)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGPIPE"), reason="no SIGPIPE")
+def test_a_pipe_closed_early_ends_a_command_quietly_as_unix_tools_end():
+    """`fewrec models | head -n 2` (and --help) exited 1, failing a `set -o pipefail` script:
+    Python ignores SIGPIPE, and rich and typer made the write error exit 1. The command now
+    ends as `seq 1 100000 | head -1` ends: by SIGPIPE (141 in a shell), saying nothing."""
+    import signal
+
+    for args in (["models"], ["--help"]):
+        proc = _fewrec_process(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdout.close()  # before its first line: the reader is gone
+        err = proc.stderr.read()
+        proc.wait(timeout=60)
+        proc.stderr.close()
+        assert proc.returncode == -signal.SIGPIPE and err == b"", (args, proc.returncode, err)
+
+
+@pytest.mark.skipif(not hasattr(__import__("signal"), "SIGPIPE"), reason="no SIGPIPE")
+def test_serve_keeps_python_ignoring_sigpipe(monkeypatch):
+    """A client that drops its socket must not end the server, so `serve` keeps SIGPIPE ignored
+    where the other commands let it end them."""
+    import signal
+
+    from fewrec.serve import app
+
+    seen = []
+    monkeypatch.setattr(app, "run_server", lambda *a, **k: seen.append(signal.getsignal(signal.SIGPIPE)))
+    assert fewrec("serve", "some-model").returncode == 0
+    assert seen == [signal.SIG_IGN]
+

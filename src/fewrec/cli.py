@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import signal
 import sys
 import warnings
 from contextlib import nullcontext, suppress
@@ -887,6 +888,9 @@ def serve(
     from fewrec.serve.app import run_server
     from fewrec.serve.engine import ExplorationConfig
 
+    if hasattr(signal, "SIGPIPE"):  # as Python has it: main() lets it end the other commands
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+
     if exploration not in ("ucb", "thompson", "off"):
         raise FewrecError(f"--exploration must be ucb, thompson or off, got {exploration!r}")
     if exploration == "off" and explore_width is not None:
@@ -1000,11 +1004,17 @@ def scale_recommend(
 
 def main() -> None:
     """Entry point: user mistakes print one clear message (no traceback) and exit 2; Ctrl-C
-    prints "aborted" and exits 130."""
+    prints "aborted" and exits 130; a pipe closed early (``| head``) ends the command quietly,
+    as it ends Unix tools (exit 141, by SIGPIPE)."""
     _quiet_libraries()
     for stream in (sys.stdout, sys.stderr):  # a title with an accent to an ASCII pipe was a traceback
         with suppress(AttributeError, ValueError):
             stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+    # Python ignores SIGPIPE, so a write to a closed pipe raised, and rich and typer made that
+    # exit 1 (`fewrec models | head` failed a `set -o pipefail` script); `serve` sets it back
+    # (a client that drops its socket must not end the server)
+    if hasattr(signal, "SIGPIPE"):
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         # standalone_mode=False: typer returns the code of a typer.Exit, and 130 for Ctrl-C in a
         # command, rather than exiting (both had ended in exit 0)

@@ -682,3 +682,22 @@ def test_serve_keeps_python_ignoring_sigpipe(monkeypatch):
     assert fewrec("serve", "some-model").returncode == 0
     assert seen == [signal.SIG_IGN]
 
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_a_write_error_on_stdout_is_one_line_and_a_bugs_os_error_keeps_its_traceback(monkeypatch):
+    """`fewrec models > /dev/full` printed a 60-line traceback ending in "OSError: [Errno 28] No
+    space left on device"; it is one error line and exit 1. An OSError of a bug still raises."""
+    with open("/dev/full", "w") as full:
+        proc = _fewrec_process("models", stdout=full, stderr=subprocess.PIPE, text=True)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert err == "error: cannot write the output: No space left on device\n"
+
+    from fewrec.models import base
+
+    def broken(*args, **kwargs):
+        raise OSError("a bug's error")
+
+    monkeypatch.setattr(base, "_import_builtin_models", broken)
+    with pytest.raises(OSError, match="a bug's error"):
+        fewrec("models")

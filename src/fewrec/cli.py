@@ -34,7 +34,7 @@ def _print_version(value: bool) -> None:
     if value:
         from fewrec import __version__
 
-        print(f"fewrec {__version__}")
+        console.print(f"fewrec {__version__}", markup=False, highlight=False)
         raise typer.Exit()
 
 
@@ -1019,6 +1019,8 @@ def main() -> None:
         # standalone_mode=False: typer returns the code of a typer.Exit, and 130 for Ctrl-C in a
         # command, rather than exiting (both had ended in exit 0)
         code = app(standalone_mode=False)
+        stdout = sys.stdout  # (a local: `_stdout_failed` finds the stream it failed on)
+        stdout.flush()  # (a write error at exit was Python's own message, and exit 120)
     except FewrecError as exc:
         err.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
         sys.exit(2)
@@ -1037,11 +1039,36 @@ def main() -> None:
             sys.exit(exc.exit_code)
         if isinstance(exc, typer.Exit):
             sys.exit(exc.exit_code)
+        if isinstance(exc, OSError) and _stdout_failed(exc):  # (a full disk: a 60-line traceback)
+            why = escape(exc.strerror or str(exc))
+            err.print(f"[bold red]error:[/bold red] cannot write the output: {why}")
+            sys.exit(1)
         raise
     if isinstance(code, int) and code != 0:
         if code == 130:
             err.print("aborted")
         sys.exit(code)
+
+
+def _stdout_failed(exc: OSError) -> bool:
+    """Whether ``exc`` is stdout's write error (a full disk, ``> /dev/full``), not a bug's: it
+    names no file, and the code that raised it was writing to stdout (a console, click's echo,
+    main's flush). Stdout then goes to /dev/null, so that Python's flush at exit does not fail
+    again (its own message, and exit 120)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if exc.filename is not None or tb is None:
+        return False
+    stdout = sys.stdout
+    writers = tb.tb_frame.f_locals.values()
+    if not any(v is stdout or (isinstance(v, Console) and v.file is stdout) for v in writers):
+        return False
+    with suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, stdout.fileno())
+        os.close(null)
+    return True
 
 
 if __name__ == "__main__":

@@ -1129,3 +1129,22 @@ def test_text_queries_scores_new_users_as_the_protocol_does():
     model = make_model("itemknn").fit(split.train)
     got = mod.ndcg10(model, split.test, user_info_rows(split.train.user_info, split.test.users), None)
     assert got == pytest.approx(evaluate_ranking(model, split.test, split.train).values["ndcg@10"], abs=1e-9)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+def test_benchmark_refuses_an_output_it_cannot_write_before_the_run(tmp_path):
+    """check_result_path asked os.access, which says yes to root in any folder and in /proc:
+    `--output /proc/x/r.json` ran the whole benchmark and then failed; `--output /dev/stdout`
+    failed on a pipe, and on a file took the JSON over the table, the table going to
+    /dev/stdout.md. It now makes the folder and opens the files, as `scale recommend` did."""
+    from fewrec.eval.benchmark import check_result_path, check_writable
+
+    cases = [("/proc/x/r.json", "cannot write the result to /proc/x/r.json ("), ("/dev/stdout", "is not a file")]
+    for out, said in cases:
+        proc = fewrec("benchmark", "--models", "popularity", "--output", out)
+        assert proc.returncode == 2 and said in " ".join(proc.stderr.split()), proc.stderr
+        assert proc.stdout == ""  # (no table: no run)
+    with pytest.raises(ConfigError, match=r"cannot write --output /proc/x/y.parquet \("):
+        check_writable(Path("/proc/x/y.parquet"))  # (`scale recommend`'s check)
+    assert check_result_path(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
+    assert [p.name for p in tmp_path.iterdir()] == ["new"] and not any((tmp_path / "new").iterdir())

@@ -977,6 +977,7 @@ def scale_recommend(
     address: RayAddressOpt = None,
 ):
     """Top-k for every known user, fanned out over Ray tasks."""
+    from fewrec.eval.benchmark import check_writable
     from fewrec.models.saving import load_model
     from fewrec.scale.ray_jobs import RayConfig, recommend_all
 
@@ -985,18 +986,7 @@ def scale_recommend(
         raise FewrecError(f"--output {output} is a folder. Fix: give a file name, e.g. {example}")
     if k < 1:
         raise FewrecError(f"--k must be at least 1, got {k}")
-    try:  # before the job (a file above it failed with a traceback once every user was done)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        existed = output.exists()
-        with open(output, "ab"):
-            pass
-        if not existed:
-            output.unlink()
-    except OSError as exc:
-        raise FewrecError(
-            f"cannot write --output {output} ({exc.strerror or exc}). Fix: give a file in a folder you "
-            "can write to"
-        ) from None
+    check_writable(output)  # before the job (a file above it failed once every user was done)
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     recs.to_parquet(output, index=False)
     console.print(f"wrote {len(recs)} rows to {output}", markup=False)

@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import platform
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
@@ -969,8 +970,9 @@ def _notes(result: dict[str, Any]) -> str:
 
 
 def check_result_path(path: str | Path) -> Path:
-    """``path`` as a `Path`, refused if it ends in .md (its own table would overwrite the JSON);
-    the CLI calls this before a run, so that a long run is not lost at the end."""
+    """``path`` as a `Path`, refused if it ends in .md (its own table would overwrite the JSON)
+    or cannot be written (`check_writable`, for the JSON and its table); the CLI calls this
+    before a run, so that a long run is not lost at the end."""
     path = Path(path).expanduser()
     if path.suffix.lower() == ".md":
         raise ConfigError(
@@ -985,9 +987,36 @@ def check_result_path(path: str | Path) -> Path:
     above = next((p for p in path.absolute().parents if p.exists()), None)
     if above is not None and not above.is_dir():  # (a raw FileExistsError once the run was done)
         raise ConfigError(f"{path}: {above} is a file, not a folder; give a result path in a folder")
-    if above is not None and not os.access(above, os.W_OK):
-        raise ConfigError(f"{path}: cannot write in {above}; give a result path in a folder you can write to")
+    # --output /dev/stdout: a pipe or a terminal failed once the run was done, and a file took the
+    # JSON in place of the table, with the table written to /dev/stdout.md
+    stream = re.fullmatch(r"/dev/(stdout|stderr|fd/\d+)|/proc/[^/]+/fd/\d+", path.absolute().as_posix())
+    if stream or (path.exists() and not path.is_file()):
+        raise ConfigError(
+            f"{path} is not a file: the result is a JSON file with its .md table beside it (the "
+            "table is printed on stdout too). Fix: give a path in a folder you can write to"
+        )
+    for target in (path, path.with_suffix(".md")):
+        check_writable(target, "the result to")
     return path
+
+
+def check_writable(path: Path, what: str = "--output") -> None:
+    """That a file can be written at ``path``, or a ConfigError "cannot write WHAT PATH (why)":
+    it makes the folder and opens the file for appending (removed again where it was not
+    there), before a job of minutes or hours writes it at its end. (os.access said yes to root
+    in any folder, and in /proc.)"""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        existed = path.exists()
+        with open(path, "ab"):
+            pass
+        if not existed:
+            path.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {what} {path} ({exc.strerror or exc}). Fix: give a file in a folder you can "
+            "write to"
+        ) from None
 
 
 def _json_safe(value: Any) -> Any:

@@ -153,6 +153,9 @@ def test_seed_runs_made_apart_merge_into_the_seeds_table(tmp_path):
         )
     assert merged["gain"]["itemknn"]["per_seed"] == pytest.approx(together["gain"]["itemknn"]["per_seed"])
     assert "split seeds 0, 3" in (tmp_path / "m.md").read_text()
+    # an output it cannot write: refused before the table (it failed after it, with a traceback)
+    refused = fewrec("merge-seeds", str(tmp_path / "a.json"), "--output", str(tmp_path))
+    assert refused.returncode == 2 and "is a folder" in refused.stderr and refused.stdout == ""
 
 
 def test_merging_refuses_runs_that_do_not_belong_together():
@@ -236,6 +239,7 @@ def test_unknown_protocol_and_model():
         ),
         (["merge-seeds", "/no/such.json", "--output", "/tmp/m.json"], "no such file"),
         (["merge-seeds", "pyproject.toml", "--output", "/tmp/m.json"], "not a fewrec benchmark JSON"),
+        (["merge-seeds", "src", "--output", "/tmp/m.json"], "src is a folder"),  # (a traceback)
         (["benchmark", "--protocol", "warm", "--shots", "5"], "shots apply to the cold-user and tallrec"),
         (["benchmark", "--protocol", "warm", "--reveal", "random"], "reveal applies to the cold-user"),
         (["benchmark", "--protocol", "warm", "--models", "ease@movielens-1m"], "on the tallrec protocol"),

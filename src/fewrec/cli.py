@@ -561,14 +561,25 @@ def merge_seeds(
 ):
     """Combine benchmark runs of different split seeds (run apart, e.g. in parallel) into one
     table over seeds, as `benchmark --seeds` would give."""
-    from fewrec.eval.benchmark import combine_seeds, markdown_table, split_runs, write_result
+    from fewrec.eval.benchmark import (
+        check_result_path,
+        combine_seeds,
+        markdown_table,
+        split_runs,
+        write_result,
+    )
 
+    check_result_path(output)  # before the table (a folder failed after it, with a traceback)
     runs = []
     for path in files:
         try:
             runs.extend(split_runs(json.loads(path.read_text())))
         except FileNotFoundError:
             raise FewrecError(f"no such file: {path}") from None
+        except IsADirectoryError:  # (a traceback)
+            raise FewrecError(f"{path} is a folder. Fix: give the benchmark's JSON files in it") from None
+        except OSError as exc:
+            raise FewrecError(f"cannot read {path} ({exc.strerror or exc})") from None
         except (json.JSONDecodeError, UnicodeDecodeError, TypeError, KeyError, AttributeError):
             raise FewrecError(f"{path} is not a fewrec benchmark JSON result") from None
     base = None if baseline is None or baseline.lower() == "none" else baseline

@@ -1152,3 +1152,24 @@ def test_benchmark_refuses_an_output_it_cannot_write_before_the_run(tmp_path):
         check_writable(Path("/proc/x/y.parquet"))  # (`scale recommend`'s check)
     assert check_result_path(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
     assert [p.name for p in tmp_path.iterdir()] == ["new"] and not any((tmp_path / "new").iterdir())
+
+
+def test_status_lines_go_to_stderr_and_the_data_to_stdout(tmp_path):
+    """`benchmark --output r.json > table.md` ended the table with "wrote r.json", and
+    merge-seeds did the same; `train` said "saved ... to" and `data fetch` "ok ... cached at" on
+    stdout too. Those lines are on stderr now: stdout holds the table alone, or nothing."""
+    out, merged = tmp_path / "r.json", tmp_path / "m.json"
+    runs = [
+        fewrec("benchmark", "--models", "popularity", "--output", str(out)),
+        fewrec("merge-seeds", str(out), "--output", str(merged)),
+    ]
+    for proc, wrote in zip(runs, (out, merged), strict=True):
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("| model |") and "wrote" not in proc.stdout, proc.stdout
+        assert f"wrote {wrote}" in " ".join(proc.stderr.split())
+    trained = fewrec("train", "popularity", "--output", str(tmp_path / "m"))
+    assert trained.returncode == 0 and trained.stdout == "", trained.stdout
+    assert "saved popularity to" in trained.stderr
+    fetched = fewrec("data", "fetch")
+    assert fetched.returncode == 0 and fetched.stdout == "", fetched.stdout
+    assert "movielens-100k cached at" in fetched.stderr

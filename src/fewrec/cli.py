@@ -298,7 +298,7 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movi
     if name not in DATASETS:
         raise FewrecError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
     path = fetch(name)
-    console.print(f"[green]ok[/green] {escape(name)} cached at {escape(str(path))}")
+    err.print(f"[green]ok[/green] {escape(name)} cached at {escape(str(path))}")
 
 
 @data_app.command("info")
@@ -547,7 +547,7 @@ def benchmark(
     console.print(markdown_table(result), markup=False)
     if output:
         write_result(result, output)
-        console.print(f"wrote {output}", markup=False)
+        err.print(f"wrote {output}", markup=False)  # (stdout: the table alone, for `> table.md`)
 
 
 @app.command("merge-seeds")
@@ -586,7 +586,7 @@ def merge_seeds(
     result = combine_seeds(runs, base)
     console.print(markdown_table(result), markup=False)
     write_result(result, output)
-    console.print(f"wrote {output}", markup=False)
+    err.print(f"wrote {output}", markup=False)  # (stdout: the table alone)
 
 
 def _int(value: str, option: str) -> int:
@@ -661,7 +661,7 @@ def train(
         err.print(f"training {model} on {data!r}", highlight=False, markup=False)
         rec.fit(data)
     else:
-        with console.status(f"training {model} on {data!r}"):
+        with err.status(f"training {model} on {data!r}"):
             rec.fit(data)
     if scale := _scale_note(data):
         err.print(f"[yellow]note:[/yellow] {scale}", highlight=False)
@@ -669,7 +669,7 @@ def train(
         where = escape(str(output))
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)
     rec.save(output)
-    console.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
+    err.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
 
 
 def _zero_note(data: Dataset) -> str:
@@ -973,7 +973,7 @@ def scale_embed(
         overwrite=overwrite,
         ray_config=RayConfig(address=address),
     )
-    console.print(
+    err.print(
         f"embedded {report.rows} texts with {report.encoder} in {report.seconds:.1f} s "
         f"({report.items_per_second:.0f} texts/s, {report.actors} actors); wrote {report.destination}",
         markup=False,
@@ -1000,7 +1000,7 @@ def scale_recommend(
     check_writable(output)  # before the job (a file above it failed once every user was done)
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     recs.to_parquet(output, index=False)
-    console.print(f"wrote {len(recs)} rows to {output}", markup=False)
+    err.print(f"wrote {len(recs)} rows to {output}", markup=False)
 
 
 def main() -> None:

@@ -1173,3 +1173,13 @@ def test_status_lines_go_to_stderr_and_the_data_to_stdout(tmp_path):
     fetched = fewrec("data", "fetch")
     assert fetched.returncode == 0 and fetched.stdout == "", fetched.stdout
     assert "movielens-100k cached at" in fetched.stderr
+
+
+def test_an_unknown_model_lists_the_choices_alike_in_each_command():
+    """`train nope` and `benchmark --models nope` printed the choices as a Python list
+    (['als', ...]) where `models nope` printed them comma-separated; all three do now."""
+    for args in (["train", "nope", "--output", "/no/such/dir/m"], ["benchmark", "--models", "nope"], ["models", "nope"]):
+        proc = fewrec(*args)
+        said = " ".join(proc.stderr.split())
+        assert proc.returncode == 2 and "unknown model 'nope'. Fix: choose from als, bpr, " in said, said
+        assert "[" not in said

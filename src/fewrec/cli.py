@@ -349,8 +349,7 @@ def list_models(
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     if name is not None:
-        if name not in MODELS:
-            raise FewrecError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
+        _check_model_name(name)
         cls = MODELS[name]
         about = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
         head = f"[bold]{escape(name)}[/bold]" + (f": {escape(about)}" if about else "")
@@ -367,6 +366,17 @@ def list_models(
         config = json.dumps(cls().config.model_dump(mode="json"))
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
     console.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
+
+
+def _check_model_name(name: str) -> None:
+    """A FewrecError for a name no model is registered under, its choices a readable list
+    (`train nope` printed a Python list of them)."""
+    from fewrec.models import MODELS
+    from fewrec.models.base import _import_builtin_models
+
+    _import_builtin_models()  # and those $FEWREC_IMPORT names
+    if name not in MODELS:
+        raise FewrecError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
 
 
 class _BenchmarkOptions(TypedDict):
@@ -633,6 +643,7 @@ def train(
     from fewrec.models import make_model
     from fewrec.models.saving import check_save_path
 
+    _check_model_name(model)
     settings = _comma_lists(model, _parse_set(set_))
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
     # the model's own progress bars, on a terminal (ALS and BPR read their old name too)

@@ -229,7 +229,15 @@ def check_request(
             f"{', '.join('NAME@' + v for v in TALLREC_VARIANTS)}, on the tallrec protocol"
         )
     if unknown:
-        raise ConfigError(f"unknown model(s) {unknown}; choose from {sorted(MODELS)}")
+        # (as `fewrec models NAME` says it: this printed the Python lists)
+        names = (
+            f"unknown model {unknown[0]!r}"
+            if len(unknown) == 1
+            else f"unknown models {', '.join(map(repr, unknown))}"
+        )
+        raise ConfigError(
+            with_fix(names, f"choose from {', '.join(sorted(MODELS))} (or a preset: {', '.join(PRESETS)})")
+        )
     check_baseline(baseline, models)
     configs = configs or {}
     stray = sorted(set(configs) - set(models) - {m.partition("@")[0] for m in models})

@@ -1143,7 +1143,10 @@ def test_benchmark_refuses_an_output_it_cannot_write_before_the_run(tmp_path):
     /dev/stdout.md. It now makes the folder and opens the files, as `scale recommend` did."""
     from fewrec.eval.benchmark import check_result_path, check_writable
 
-    cases = [("/proc/x/r.json", "cannot write the result to /proc/x/r.json ("), ("/dev/stdout", "is not a file")]
+    cases = [
+        ("/proc/x/r.json", "cannot write the result to /proc/x/r.json ("),
+        ("/dev/stdout", "is not a file"),
+    ]
     for out, said in cases:
         proc = fewrec("benchmark", "--models", "popularity", "--output", out)
         assert proc.returncode == 2 and said in " ".join(proc.stderr.split()), proc.stderr
@@ -1178,7 +1181,11 @@ def test_status_lines_go_to_stderr_and_the_data_to_stdout(tmp_path):
 def test_an_unknown_model_lists_the_choices_alike_in_each_command():
     """`train nope` and `benchmark --models nope` printed the choices as a Python list
     (['als', ...]) where `models nope` printed them comma-separated; all three do now."""
-    for args in (["train", "nope", "--output", "/no/such/dir/m"], ["benchmark", "--models", "nope"], ["models", "nope"]):
+    for args in (
+        ["train", "nope", "--output", "/no/such/dir/m"],
+        ["benchmark", "--models", "nope"],
+        ["models", "nope"],
+    ):
         proc = fewrec(*args)
         said = " ".join(proc.stderr.split())
         assert proc.returncode == 2 and "unknown model 'nope'. Fix: choose from als, bpr, " in said, said

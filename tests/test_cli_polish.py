@@ -701,3 +701,13 @@ def test_a_write_error_on_stdout_is_one_line_and_a_bugs_os_error_keeps_its_trace
     monkeypatch.setattr(base, "_import_builtin_models", broken)
     with pytest.raises(OSError, match="a bug's error"):
         fewrec("models")
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc")
+def test_a_train_output_it_cannot_save_to_is_named_as_given():
+    """`train ease --output /proc/x` named the save's own temporary folder in its error ("No such
+    file or directory: /proc/.x.saving-8637-ef409e05"), not the path given."""
+    proc = fewrec("train", "popularity", "--output", "/proc/x")
+    said = flat(proc.stderr)
+    assert proc.returncode == 2 and said.startswith("error: cannot save the model to /proc/x ("), said
+    assert ".saving-" not in said and ".x." not in said

@@ -3,6 +3,7 @@ lines in logs, and warnings a plain fit printed."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import re
@@ -711,3 +712,23 @@ def test_a_train_output_it_cannot_save_to_is_named_as_given():
     said = flat(proc.stderr)
     assert proc.returncode == 2 and said.startswith("error: cannot save the model to /proc/x ("), said
     assert ".saving-" not in said and ".x." not in said
+
+
+def test_help_lists_each_command_in_one_line_and_shows_examples():
+    """`fewrec --help` kept the docstrings' line breaks in its command list: merge-seeds,
+    recommend and demo broke mid-sentence ("... into one" / "table over seeds"). Each
+    command's summary (its docstring's first paragraph) is one line; recommend, train and
+    benchmark end their --help with an example from the README."""
+    from fewrec.cli import app
+
+    for group in [app, *(g.typer_instance for g in app.registered_groups)]:
+        docs = [group.info.help] + [c.help or c.callback.__doc__ for c in group.registered_commands]
+        for doc in docs:
+            assert "\n" not in inspect.cleandoc(str(doc)).split("\n\n")[0], doc
+    for command, example in (
+        ("recommend", "fewrec recommend models/ease --title"),
+        ("train", "fewrec train ease --output models/ease"),
+        ("benchmark", "fewrec benchmark --protocol warm --models"),
+    ):
+        helped = fewrec(command, "--help")
+        assert helped.returncode == 0 and example in flat(helped.stdout), helped.stdout

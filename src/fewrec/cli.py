@@ -1,5 +1,4 @@
-"""The `fewrec` command line: data, train, recommend, benchmark, merge-seeds, demo, serve, scale,
-models."""
+"""The `fewrec` command line: data, train, recommend, benchmark, merge-seeds, demo, serve, scale, models."""
 
 from __future__ import annotations
 
@@ -391,7 +390,11 @@ class _BenchmarkOptions(TypedDict):
     progress: bool
 
 
-@app.command("benchmark")
+@app.command(
+    "benchmark",
+    epilog="Example: fewrec benchmark --protocol warm --models popularity,itemknn,ease "
+    "--output results/warm.json",
+)
 def benchmark(
     protocol: Annotated[str, typer.Option(help="warm | cold-user | cold-item | tallrec")] = "warm",
     models: Annotated[
@@ -570,8 +573,9 @@ def merge_seeds(
         typer.Option(help="the model the headline gains are measured against ('none': no gains)"),
     ] = "popularity",
 ):
-    """Combine benchmark runs of different split seeds (run apart, e.g. in parallel) into one
-    table over seeds, as `benchmark --seeds` would give."""
+    """Combine benchmark runs of different split seeds into one table over seeds.
+
+    Runs made apart (e.g. in parallel) give the table `benchmark --seeds` would give."""
     from fewrec.eval.benchmark import (
         check_result_path,
         combine_seeds,
@@ -607,7 +611,7 @@ def _int(value: str, option: str) -> int:
         raise FewrecError(f"{option} expects integers, got {value!r}") from None
 
 
-@app.command("train")
+@app.command("train", epilog="Example: fewrec train ease --output models/ease")
 def train(
     model: Annotated[str, typer.Argument(help="model name (see `fewrec models`)")],
     output: Annotated[Path, typer.Option(help="directory to save the model in")],
@@ -734,7 +738,10 @@ def _check_encoding(encoding: str) -> None:
         ) from None
 
 
-@app.command("recommend")
+@app.command(
+    "recommend",
+    epilog='Example: fewrec recommend models/ease --title "Star Wars" --title "Fargo" --k 10 --explain',
+)
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
     user: Annotated[list[str] | None, typer.Option(help="a known user id")] = None,
@@ -764,8 +771,10 @@ def recommend(
         ),
     ] = "table",
 ):
-    """Top-k recommendations for a known user, liked or disliked items/titles, free text and/or
-    side info (a known user's own side info is read from the training data)."""
+    """Top-k recommendations for a user, liked or disliked items, free text or side info.
+
+    For a known user, liked or disliked items/titles, free text and/or side info (a known user's
+    own side info is read from the training data)."""
     from fewrec.models.query import Query
     from fewrec.models.saving import load_model
     from fewrec.present import match_titles, print_frame, print_recommendations, progress_lines
@@ -865,9 +874,10 @@ def demo(
         str | None, typer.Option(help="what a second new user writes (default: a sci-fi sentence)")
     ] = None,
 ):
-    """The main job: fetch data, a compact cold-start benchmark, train, and top-10 for a new
-    user who liked three named movies, for one who wrote a sentence, and for one who wrote it
-    in Chinese."""
+    """The main job, end to end: fetch data, benchmark, train, recommend to new users.
+
+    Fetch data, a compact cold-start benchmark, train, and top-10 for a new user who liked three
+    named movies, for one who wrote a sentence, and for one who wrote it in Chinese."""
     from fewrec.demo import DEMO_TEXT, run_demo
 
     run_demo(console, liked or ["Star Wars", "Toy Story", "Fargo"], text=text or DEMO_TEXT)

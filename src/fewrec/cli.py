@@ -10,8 +10,7 @@ import re
 import signal
 import sys
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext, suppress
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
@@ -658,8 +657,7 @@ def train(
     _check_encoding(encoding)
     # before the fit: a file, a folder with other files, or a read-only folder failed only
     # once it was done
-    with _named_as_given(output):
-        check_save_path(output)
+    check_save_path(output)
     replacing = (output / "config.json").exists()
     # stages, the text encoder's bars, and how the data was read ("no 'rating' column, so every
     # row counts as a like" was logged before this level was set, so never shown)
@@ -685,25 +683,8 @@ def train(
     if replacing:
         where = escape(str(output))
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)
-    with _named_as_given(output):
-        rec.save(output)
+    rec.save(output)
     err.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
-
-
-@contextmanager
-def _named_as_given(output: Path) -> Iterator[None]:
-    """A save's error naming the path given, not the save's own temporary folder beside it
-    (``cannot save the model to /proc/x (No such file or directory: /proc/.x.saving-8637-ef409e05)``)."""
-    try:
-        yield
-    except FewrecError as exc:
-        said = str(exc)
-        # the folder itself: the reason alone (the path given opens the message); a file in it
-        named = re.sub(r": [^()]*?/\.[^/()]+\.(saving|replaced)-\d+-[0-9a-f]+\)", ")", said)
-        named = re.sub(r"/\.([^/()]+)\.(saving|replaced)-\d+-[0-9a-f]+/", r"/\1/", named)
-        if named == said:
-            raise
-        raise FewrecError(named) from None
 
 
 def _zero_note(data: Dataset) -> str:

@@ -232,15 +232,26 @@ def _save_target(path: Path) -> Path:
         raise OSError(str(exc)) from None
 
 
+#: The name of a save's temporary folder beside the model (`_saving_folder`, and the old model's
+#: while it is swapped out).
+_OWN_FOLDER = re.compile(r"\..+\.(saving|replaced)-\d+-[0-9a-f]+")
+
+
 def _unsavable(path: Path, exc: OSError) -> FewrecError:
-    """An OS error of a save as one error naming the path and the reason."""
+    """An OS error of a save as one error naming the path and the reason; a file the error
+    names inside the save's own folders (``.NAME.saving-...``, ``.NAME.replaced-...``) is named
+    as in ``path`` (the message named ``/proc/.x.saving-8637-ef409e05`` for ``/proc/x``)."""
     above = next((p for p in Path(path).absolute().parents if p.exists()), None)
     if above is not None and not above.is_dir():  # mkdir says only "File exists"
         reason = f"{above} is a file, not a folder"
     else:
         reason = exc.strerror or str(exc) or type(exc).__name__
-        if exc.filename:
-            reason += f": {exc.filename}"
+        named = Path(os.fsdecode(exc.filename)) if exc.filename else None
+        own = next((p for p in (named.parents if named else []) if _OWN_FOLDER.fullmatch(p.name)), None)
+        if named is not None and (own is not None or _OWN_FOLDER.fullmatch(named.name)):
+            named = None if own is None else Path(path) / named.relative_to(own)
+        if named is not None:
+            reason += f": {named}"
     return FewrecError(
         with_fix(
             f"cannot save the model to {path} ({reason})",

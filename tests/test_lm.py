@@ -264,6 +264,34 @@ def test_rerank_moves_lm_scored_shortlist_on_top(lm, tiny):
         LMRerank.from_parts(retriever, retriever)
 
 
+def test_rerank_prompts_only_the_items_of_a_short_shortlist(lm, tiny, monkeypatch):
+    """An audit: a shortlist shorter than top_n (few items with a retriever score) is padded
+    with -1, and each padding slot was prompted as item 0, past the scorer's max_prompts."""
+    from fewrec.models import Query
+    from fewrec.models.base import make_model
+    from fewrec.models.lm import LMInContext, LMRerank, _LMRecommender
+
+    few = tiny.with_interactions(tiny.interactions.head(4))  # a few items with a popularity
+    icl = LMInContext(max_history=4, max_prompts=6).fit(few)
+    rr = LMRerank.from_parts(make_model("popularity").fit(few), icl, top_n=8)
+    prompted: list[int] = []
+    real = _LMRecommender.score_episodes
+
+    def counted(self, histories, labels, targets):
+        prompted.extend(np.asarray(targets).ravel().tolist())
+        return real(self, histories, labels, targets)
+
+    monkeypatch.setattr(_LMRecommender, "score_episodes", counted)
+    seen = few.items.id(int(few.interactions["item"].iloc[0]))
+    batch = rr.batch_from_queries([Query(items=[seen])])
+    _, top = rr.shortlist(batch.for_model(rr))
+    shortlist = top[0][top[0] >= 0]
+    assert 0 < len(shortlist) < 8  # padded
+    recs = rr.recommend(Query(items=[seen]), k=3)
+    assert sorted(prompted) == sorted(shortlist.tolist()), (prompted, shortlist)
+    assert set(recs["item"]) <= set(few.items.to_external(shortlist))
+
+
 def test_rerank_reads_the_text_and_side_info_its_retriever_reads(lm, tiny):
     """An audit: lm-rerank over `content` followed a free text (its list was content's for it)
     but warned that it ignored the text, and credited the list to popularity."""

@@ -656,11 +656,18 @@ class LMRerank(Recommender):
         base, top = self.shortlist(batch)
         self._check_prompts(int((top >= 0).sum()), len(batch))
         out = self._below(base, top)
-        safe = np.where(top >= 0, top, 0)
-        lm = self.scorer_.score_candidates(batch, safe)
-        for q in range(len(batch)):
-            ok = top[q] >= 0
-            out[q, top[q][ok]] = lm[q][ok]
+        # a shortlist short of top_n (fewer unseen items with a score) is padded with -1: only
+        # its items are prompted (the padding had been prompted as item 0, past max_prompts)
+        full = (top >= 0).all(axis=1)
+        if full.any():
+            rows = np.flatnonzero(full)
+            lm = self.scorer_.score_candidates(batch.take(rows), top[rows])
+            for i, q in enumerate(rows.tolist()):
+                out[q, top[q]] = lm[i]
+        for q in np.flatnonzero(~full).tolist():
+            items = top[q][top[q] >= 0]
+            if len(items):
+                out[q, items] = self.scorer_.score_candidates(batch.rows(q, q + 1), items[None, :])[0]
         return out.astype(np.float32)
 
     def score_candidates(self, batch: QueryBatch, candidates: np.ndarray) -> np.ndarray:

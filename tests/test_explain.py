@@ -274,6 +274,14 @@ def test_generated_reason_takes_a_list_of_titles_and_never_ends_mid_clause(monke
     assert trim('The user might enjoy "Alien" because it is a classic with a') == (
         'The user might enjoy "Alien" because it is a classic with…'
     )
+    # a ". " in a title or after an abbreviation or initial ends no sentence (an audit: reasons
+    # were cut to 'The user might enjoy "Mr.' and 'the movie "L.A.')
+    mr = 'The user might enjoy "Mr. Smith Goes to Washington" because it is a classic film about a man in the'
+    assert trim(mr, ["Mr. Smith Goes to Washington (1939)"]) == mr.removesuffix(" the") + "…"
+    la = 'The user might enjoy the movie "L.A. Confidential" because it is a high-'
+    assert trim(la) == 'The user might enjoy the movie "L.A. Confidential" because it is a…'
+    assert trim("You liked Heat. So you may like Sgt. Bilko and") == "You liked Heat."
+    assert trim("It is a film about the U.S.") == "It is a film about the U.S."  # (a sentence's end)
 
 
 def test_a_history_of_only_dislikes_is_not_a_history_as_a_whole(warm):

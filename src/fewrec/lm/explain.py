@@ -6,6 +6,7 @@ history attribution of `fewrec.explain`. This text only phrases a suggestion for
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from fewrec.errors import ArgumentError, ConfigError, DataError
@@ -55,21 +56,62 @@ def generate_reason(
     if not 1 <= max_new_tokens <= 128:
         raise ConfigError(f"max_new_tokens must be in 1..128, got {max_new_tokens}")
     messages = reason_messages(liked_titles, target_title, noun)
-    return trim_reason(load_lm(lm).generate(messages, max_new_tokens))
+    return trim_reason(load_lm(lm).generate(messages, max_new_tokens), [target_title, *liked_titles])
 
 
-def trim_reason(text: str) -> str:
+#: Words a "." ends without ending the sentence ("Mr. Holland's Opus", "Sgt. Bilko", "Dr.").
+ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "st", "sgt", "jr", "sr", "lt", "col", "gen", "capt", "prof", "rev", "vs"}
+    | {"vol", "no", "mt", "ft", "co", "inc", "ltd", "dept", "fig"}
+)
+
+
+def trim_reason(text: str, titles: Sequence[str] = ()) -> str:
     """Generated text with its spacing normalised, cut to whole sentences when the token budget
     cut the last one; a single cut-off sentence ends at its last whole clause (a comma or
-    semicolon), else without its last, maybe partial word, and with "…" so it reads as cut."""
+    semicolon), else without its last, maybe partial word, and with "…" so it reads as cut.
+
+    A ". " inside one of ``titles`` (with or without its year) or after an abbreviation or an
+    initial ("Mr. Smith Goes to Washington", "L.A. Confidential") ends no sentence: the reason
+    had been cut to 'The user might enjoy "Mr.'."""
     text = " ".join(text.split())
-    if not text or text.rstrip("\"')]”’»").endswith((".", "!", "?", "…")):
+    inside = _title_spans(text, titles)
+    closed = text.rstrip("\"')]”’»")
+    if not text or (
+        closed.endswith((".", "!", "?", "…"))
+        and not _mid_sentence(text, len(closed) - 1, inside, initials=False)
+    ):
         return text
-    end = max(text.rfind(". "), text.rfind("! "), text.rfind("? "))
-    if end > 0:
-        return text[: end + 1]
-    clause = max(text.rfind(", "), text.rfind("; "))
-    if clause > 0:
-        return text[:clause] + "…"
+    ends = [m.start() for m in re.finditer(r"[.!?] ", text) if not _mid_sentence(text, m.start(), inside)]
+    if ends and ends[-1] > 0:
+        return text[: ends[-1] + 1]
+    clauses = [
+        m.start() for m in re.finditer(r"[,;] ", text) if not any(a <= m.start() < b for a, b in inside)
+    ]
+    if clauses and clauses[-1] > 0:
+        return text[: clauses[-1]] + "…"
     head, _, _ = text.rpartition(" ")
     return (head or text).rstrip(",;:-– ") + "…"
+
+
+def _title_spans(text: str, titles: Sequence[str]) -> list[tuple[int, int]]:
+    """Where ``titles`` (and each without a trailing "(1997)") occur in ``text``."""
+    spans = []
+    for title in titles:
+        title = " ".join(str(title).split())
+        for name in {title, re.sub(r"\s*\(\d{4}\)$", "", title)}:
+            if name:
+                spans += [(m.start(), m.end()) for m in re.finditer(re.escape(name), text)]
+    return spans
+
+
+def _mid_sentence(text: str, at: int, inside: list[tuple[int, int]], initials: bool = True) -> bool:
+    """Whether the mark at ``at`` is not a sentence's end: inside a title, or a "." after an
+    abbreviation, or after a single letter (``initials``: not at the text's end, where "the
+    U.S." ends a sentence)."""
+    if any(a <= at < b for a, b in inside):
+        return True
+    word = re.search(r"(\w+)$", text[:at])
+    if text[at] != "." or word is None:
+        return False
+    return (initials and len(word.group(1)) == 1) or word.group(1).lower() in ABBREVIATIONS

@@ -524,6 +524,15 @@ def test_item_prompt_texts_fall_back_to_item_text(ml100k):
     # a missing text field (pandas 3 keeps it as NaN in a text column) is left out; it crashed
     other.item_info = pd.DataFrame({"name": [None, "乙"] * (ml100k.n_items // 2), "brand": "Acme"})
     assert item_prompt_texts(other)[:2] == ["Acme", "乙. Acme"]
+    # own data: a missing title in a pandas text column (pd.NA) read "<NA>", and a numeric year
+    # column with a gap "(1995.0)"
+    other.item_info = pd.DataFrame(
+        {
+            "title": pd.array(["Toy Story", pd.NA] * (ml100k.n_items // 2), dtype="string"),
+            "year": [1995.0, np.nan] * (ml100k.n_items // 2),
+        }
+    )
+    assert item_prompt_texts(other, with_year=True)[:2] == ["Toy Story (1995)", other.items.id(1)]
 
 
 @pytest.mark.slow

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, label_of
 from fewrec.errors import ConfigError, DataError, with_fix
 from fewrec.lm.lora import LoraSettings
 from fewrec.lm.model import DEFAULT_LM
@@ -92,17 +92,12 @@ def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
         texts = data.item_texts()
         return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(texts)]
     years = info["year"] if with_year and "year" in info.columns else pd.Series([""] * len(info))
-    out = []
-    for i, (title, year) in enumerate(zip(info["title"], years, strict=True)):
-        t = (
-            ""
-            if title is None or (isinstance(title, float) and np.isnan(title))
-            else " ".join(str(title).split())
-        )
-        y = "" if year is None or (isinstance(year, float) and np.isnan(year)) else str(year).strip()
-        t = t or data.items.id(i)
-        out.append(f"{t} ({y})" if y else t)
-    return out
+    # as items are labelled everywhere (`label_of`): pandas' missing text had read "<NA>", and
+    # a numeric year column with gaps "(1995.0)"
+    return [
+        " ".join(label_of(title, year, data.items.id(i)).split())
+        for i, (title, year) in enumerate(zip(info["title"], years, strict=True))
+    ]
 
 
 def dataset_episodes(

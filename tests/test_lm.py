@@ -535,6 +535,43 @@ def test_item_prompt_texts_fall_back_to_item_text(ml100k):
     assert item_prompt_texts(other, with_year=True)[:2] == ["Toy Story (1995)", other.items.id(1)]
 
 
+def test_lm_loras_validation_answers_are_never_shown_in_training(ml100k):
+    """An audit: episodes were split one at a time, and a user's validation target (with its
+    like/dislike) was in the histories of the user's next training episodes, so early stopping
+    read labels the adapter had been shown. Validation takes users' latest episodes."""
+    from fewrec.models.lm import (
+        dataset_episodes,
+        drop_seen_targets,
+        episode_order,
+        episode_users,
+        split_episodes_by_user,
+    )
+
+    first = ml100k.interactions["user"].drop_duplicates().to_numpy()[:40]
+    data = ml100k.with_interactions(ml100k.interactions[ml100k.interactions["user"].isin(first)])
+    rows = dataset_episodes(data, 3.0, max_history=10, min_history=1)
+    users = episode_users(data, 1)
+    assert len(users) == len(rows[3])
+    inter = data.interactions.sort_values(["user", "timestamp"], kind="stable")
+    for i in (0, 7, len(users) - 1):  # the episode's target is its user's
+        assert rows[2][i] in set(inter.loc[inter["user"] == users[i], "item"])
+    order = episode_order(rows, 0)
+    for n_valid in (30, 48, 100):  # fewer validation episodes than users, and more
+        valid, train = split_episodes_by_user(users, order, n_valid, n_train=500, seed=0)
+        assert len(valid) == n_valid and len(train) == 500 and not set(valid) & set(train)
+        assert len(set(users[valid])) == min(n_valid, 40)  # spread over the users
+        answers = {(users[i], rows[2][i]) for i in valid}
+        shown = {(users[i], t) for i in train for t in rows[0][i]}
+        assert not answers & shown
+        assert len(drop_seen_targets(rows, users, valid, train)) == 500
+    # an episode moved into validation from the middle of a user's history (as `_both_answers`
+    # may move one): the training histories that show its answer are left out
+    mid = np.flatnonzero(users == users[0])[3]
+    kept = drop_seen_targets(rows, users, np.array([mid]), order)
+    shown = {(users[i], t) for i in kept for t in rows[0][i]}
+    assert (users[mid], rows[2][mid]) not in shown and len(kept) < len(order)
+
+
 @pytest.mark.slow
 def test_lm_lora_fits_tallrec_shots(ml100k):
     """K=16 TALLRec shots end to end (a few minutes on 2 cores)."""

@@ -122,6 +122,41 @@ def dataset_episodes(
     return hist, hlab, np.asarray(targets, dtype=np.int64), np.asarray(labels, dtype=np.int64)
 
 
+def episode_users(data: Dataset, min_history: int = 1) -> np.ndarray:
+    """The user of each of `dataset_episodes`' episodes, in its order."""
+    users = np.sort(data.interactions["user"].to_numpy(), kind="stable")
+    ids, counts = np.unique(users, return_counts=True)
+    return np.repeat(ids, np.maximum(counts - min_history, 0))
+
+
+def split_episodes_by_user(
+    users: np.ndarray, order: np.ndarray, n_valid: int, n_train: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(validation, training) episodes: validation takes users' latest episodes (each user's
+    last, users in a seeded order; then the ones before, where there are fewer users), whose
+    targets no training history of theirs holds; training the first ``n_train`` of ``order``
+    left. (Split one episode at a time, a validation target was in its user's next training
+    histories, its answer shown: early stopping read labels the adapter had been shown.)
+    ``users``: each episode's user, episodes grouped by user in time order (`episode_users`)."""
+    n = len(users)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+    group = np.cumsum(np.r_[True, users[1:] != users[:-1]]) - 1
+    from_end = np.r_[starts[1:], n][group] - 1 - np.arange(n)  # 0: the user's last episode
+    priority = np.random.default_rng(seed).permutation(len(starts))[group]
+    valid = np.lexsort((priority, from_end))[:n_valid]
+    train = order[~np.isin(order, valid)][:n_train]
+    return valid, train
+
+
+def drop_seen_targets(
+    rows: EpisodeRows, users: np.ndarray, valid: np.ndarray, train: np.ndarray
+) -> np.ndarray:
+    """``train`` without the episodes whose history holds a validation target of their user."""
+    targets = {(int(users[i]), int(rows[2][i])) for i in valid.tolist()}
+    keep = [i for i in train.tolist() if not any((int(users[i]), int(t)) in targets for t in rows[0][i])]
+    return np.asarray(keep, dtype=np.int64)
+
+
 def episode_order(rows: EpisodeRows, seed: int) -> np.ndarray:
     """Episodes longest history first (TALLRec samples have full histories), seeded among ties."""
     perm = np.random.default_rng(seed).permutation(len(rows[3]))
@@ -408,21 +443,33 @@ class LMLora(_LMRecommender):
 
         cfg = self.config
         split = split_for(cfg.lora, self.lm)  # upper_layers beyond the LM's layers: an error first
-        rows = dataset_episodes(data, self._like_cut(), cfg.max_history, cfg.min_history)
+        min_history = cfg.min_history
+        rows = dataset_episodes(data, self._like_cut(), cfg.max_history, min_history)
         if len(rows[3]) < 2:
-            rows = dataset_episodes(data, self._like_cut(), cfg.max_history, 0)
+            min_history = 0
+            rows = dataset_episodes(data, self._like_cut(), cfg.max_history, min_history)
         n = len(rows[3])
         if n < 2:
             raise DataError(
                 f"{self.name} needs at least 2 training episodes, the data gives {n}",
                 fix="train on users with interactions (a few per user)",
             )
-        # the longest-history episodes, split at random into training and validation
+        # validation: users' latest episodes; training: the longest-history episodes left
         n_valid = int(np.clip(round(cfg.valid_fraction * min(n, cfg.max_episodes)), 4, 48))
         n_valid = max(1, min(n_valid, n // 2))
         n_train = min(cfg.max_episodes, n - n_valid)
-        pool = np.random.default_rng(cfg.seed).permutation(episode_order(rows, cfg.seed)[: n_train + n_valid])
-        valid_idx, train_idx = _both_answers(pool[:n_valid], pool[n_valid:], np.asarray(rows[3]), self.name)
+        users = episode_users(data, min_history)
+        valid_idx, train_idx = split_episodes_by_user(
+            users, episode_order(rows, cfg.seed), n_valid, n_train, cfg.seed
+        )
+        valid_idx, train_idx = _both_answers(valid_idx, train_idx, np.asarray(rows[3]), self.name)
+        train_idx = drop_seen_targets(rows, users, valid_idx, train_idx)
+        if not len(train_idx):
+            raise DataError(
+                f"{self.name}: every training episode shows a validation answer (too few users)",
+                fix="train on more users",
+            )
+        n_train, n_valid = len(train_idx), len(valid_idx)
         valid, train = take_episodes(rows, valid_idx), take_episodes(rows, train_idx)
         self.adapter_ = new_adapter_name(self.name.replace("-", ""))
         self.adapter_lease_ = AdapterLease(cfg.lm, self.adapter_)

@@ -116,6 +116,7 @@ def test_early_stopping_keeps_the_best_adapter(tiny):
     scores = [e["score"] for e in result.evals]
     assert result.evals[0]["step"] == 0 and len(result.evals) >= 2
     assert result.best_step == result.evals[int(np.argmax(scores))]["step"]
+    assert result.horizon <= options.max_steps  # (the plan after the last step read 21 of 20)
     # the returned embeddings are those of the kept adapter
     again = result.encoder.encode(texts[:20], max_length=options.max_seq_length)
     np.testing.assert_allclose(again, result.item_emb[:20], atol=1e-5)

@@ -115,6 +115,8 @@ def test_empty_query_flag(case, models):
 
 @pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_min_ndcg_on_real_split(case, models, warm):
+    if case.min_ndcg is None and case.max_ndcg is None:
+        pytest.skip(f"{case.name} has no NDCG bound (it does not rank items)")
     C.check_min_ndcg(case, models[case.name], warm)
 
 
@@ -1085,7 +1087,8 @@ def test_a_model_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "mkdir", denied)
-    with pytest.raises(FewrecError, match=r"cannot save the model to .*ro/m \(Permission denied: .*Fix: "):
+    # (the error names the path given: it had named the save's own `.m.saving-...` folder)
+    with pytest.raises(FewrecError, match=r"cannot save the model to \S*ro/m \(Permission denied\)\. Fix: "):
         model.save(tmp_path / "ro" / "m")
     monkeypatch.undo()
     real_write = Path.write_bytes

@@ -129,7 +129,7 @@ def check_empty_query_flag(case: Case, model) -> None:
 
 def check_min_ndcg(case: Case, model, warm) -> None:
     if case.min_ndcg is None and case.max_ndcg is None:
-        pytest.skip(f"{case.name} has no NDCG bound (it does not rank items)")
+        return
     ndcg = evaluate_ranking(model, warm.test, warm.train).values["ndcg@10"]
     if case.min_ndcg is not None:
         assert ndcg >= case.min_ndcg, f"{case.name}: NDCG@10 {ndcg:.4f} < {case.min_ndcg}"

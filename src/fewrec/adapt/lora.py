@@ -538,7 +538,7 @@ def _plan(
     seconds per step and per evaluation."""
     per_step = float(np.median(step_seconds[-50:])) + eval_seconds / options.eval_every
     fits = int(max(0.0, options.max_seconds - elapsed - eval_seconds) / max(per_step, 1e-9))
-    return max(step + 1, min(options.max_steps, step + fits))
+    return min(options.max_steps, max(step + 1, step + fits))  # (max_steps + 1 after the last)
 
 
 def _infonce(

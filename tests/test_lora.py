@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 pytest.importorskip("peft")
 
-from fewrec.adapt.lora import LoraEncoder, LoraOptions, lora_options, train_lora  # noqa: E402
+from fewrec.adapt.lora import LoraEncoder, LoraOptions, train_lora  # noqa: E402
 from fewrec.data.dataset import Dataset, Vocabulary  # noqa: E402
 from fewrec.errors import ConfigError, DataError  # noqa: E402
 from fewrec.models.base import Query, load_model, make_model  # noqa: E402
@@ -163,7 +163,7 @@ def test_bad_configs_and_data_are_clear_errors(tiny):
         with pytest.raises(ConfigError):
             make_model("content-lora", **bad)
     with pytest.raises(ConfigError):
-        lora_options(lr=-1.0)
+        LoraOptions(lr=-1.0)
     with pytest.raises(ConfigError, match="lora_layers"):
         LoraEncoder(LoraOptions(lora_layers=7))
     texts = tiny.item_texts()

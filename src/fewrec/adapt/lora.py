@@ -119,11 +119,6 @@ class LoraOptions(Settings):
         return tuple(dict.fromkeys(value))
 
 
-def lora_options(**overrides: Any) -> LoraOptions:
-    """`LoraOptions` with overrides (the same as ``LoraOptions(**overrides)``)."""
-    return LoraOptions(**overrides)
-
-
 # ------------------------------------------------------------------------------------ base model
 _PRISTINE: dict[str, Any] = {}
 _PRISTINE_LOCK = threading.Lock()

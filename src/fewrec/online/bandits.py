@@ -100,8 +100,6 @@ class Policy(ABC):
     """Turns a model and a batch of queries into ranking scores (n_queries x n_items)."""
 
     name: ClassVar[str]
-    #: Whether the policy needs `has_posterior(model)`.
-    needs_posterior: ClassVar[bool] = False
     #: Whether its scores ignore the random generator (a replay over several seeds runs it once).
     deterministic: ClassVar[bool] = False
 
@@ -156,7 +154,6 @@ class Thompson(Policy):
     """
 
     name = "thompson"
-    needs_posterior = True
 
     def __init__(self, scale: float = 1.0):
         self.scale = _setting("thompson scale", scale)
@@ -183,7 +180,6 @@ class UCB(Policy):
     """
 
     name = "ucb"
-    needs_posterior = True
     deterministic = True
 
     def __init__(self, c: float = 1.0):

@@ -37,11 +37,6 @@ class ForbiddenError(ServeError):
     kind = "forbidden"
 
 
-class PayloadTooLargeError(ServeError):
-    status_code = 413
-    kind = "payload_too_large"
-
-
 class UnavailableError(ServeError):
     status_code = 503
     kind = "unavailable"

@@ -439,18 +439,6 @@ class Store:
         )
         return UserRecord(row[0], row[1], json.loads(row[2]), row[3], row[4]) if row else None
 
-    def list_users(self, offset: int = 0, limit: int = 100) -> list[UserRecord]:
-        """A page of user records, ordered by id."""
-        rows = (
-            self._reader()
-            .execute(
-                "SELECT id, text, info, created, updated FROM users ORDER BY id LIMIT ? OFFSET ?",
-                (limit, offset),
-            )
-            .fetchall()
-        )
-        return [UserRecord(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows]
-
     def delete_user(self, user_id: str, *, known: bool = True) -> tuple[bool, int]:
         """Remove a user's record and every feedback event of theirs, and remember that the
         model's training history for this id must no longer be used.

@@ -1193,3 +1193,8 @@ def test_an_unknown_model_lists_the_choices_alike_in_each_command():
         said = " ".join(proc.stderr.split())
         assert proc.returncode == 2 and "unknown model 'nope'. Fix: choose from als, bpr, " in said, said
         assert "[" not in said
+    from fewrec.models import make_model
+
+    with pytest.raises(ConfigError) as raised:  # and in Python
+        make_model("nope")
+    assert "unknown model 'nope'. Fix: choose from als, bpr, " in str(raised.value)

@@ -1268,7 +1268,7 @@ def make_model(name: str, **config: Any) -> Recommender:
     """
     _import_builtin_models()
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
+        raise ConfigError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
     return MODELS[name](**config)
 
 

@@ -244,6 +244,11 @@ def test_cli_models_shows_each_presets_own_defaults():
     assert '"meta_learn": false' in lines["fewshot-nometa"] and '"meta_learn": true' in lines["fewshot"]
     # as JSON, the syntax --set reads ((0, 1, 3) had been shown, which --set refused)
     assert '"shots": [0, 1, 3, 5, 10, 20]' in lines["ensemble"]
+    # every stdout line is a model and its defaults as JSON (the hint line goes to stderr)
+    for line in proc.stdout.splitlines():
+        name, _, config = line.partition(": ")
+        assert isinstance(json.loads(config), dict), line
+    assert "fewrec models NAME" in proc.stderr
 
 
 def test_cli_models_name_explains_each_setting():

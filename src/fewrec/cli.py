@@ -364,7 +364,8 @@ def list_models(
         # a preset's own defaults (fewshot-nometa: no meta-learning), as JSON, as --set reads them
         config = json.dumps(cls().config.model_dump(mode="json"))
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
-    console.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
+    # (on stderr: stdout is one `name: {json}` line per model, for a script to read)
+    err.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
 
 
 def _check_model_name(name: str) -> None:

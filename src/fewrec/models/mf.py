@@ -83,13 +83,16 @@ class _MFBase(Recommender):
         a = y.T @ y + (alpha - 1.0) * (yi.T @ yi) + self.config.regularization * np.eye(f)
         return np.linalg.solve(a, alpha * yi.sum(axis=0)).astype(np.float32)
 
+    def _moved(self, user: int, items: np.ndarray, trained: np.ndarray) -> np.ndarray:
+        """A known user's vector once their query changed their history from ``trained`` to
+        ``items`` (items added, or some disliked): the learned vector, moved by what the change
+        does to the fold-in. (Folded in from scratch, one added like replaced up to 9 of a BPR
+        user's top 10; before that, the query's items were ignored until retraining.)"""
+        return self.user_factors_[user] + self._fold_in(items) - self._fold_in(trained)
+
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
-        """A new user is folded in from their query's items. A known user is scored by the
-        vector learned for them, moved by what their query changes (items added, or some of the
-        history disliked): the fold-in of the history as it now stands less that of the training
-        history. (Folded in from scratch, one added like replaced up to 9 of a BPR user's top 10,
-        whose learned vectors the least-squares fold-in does not reproduce; before that, the
-        query's items were ignored until retraining.)"""
+        """A new user is folded in from their query's items (`_fold_in`); a known user is scored
+        by the vector learned for them, or where the query changes their history by `_moved`."""
         f = self.item_factors_.shape[1]
         users = np.zeros((len(batch), f), dtype=np.float32)
         h, train = batch.history, self.fitted.train
@@ -101,9 +104,8 @@ class _MFBase(Recommender):
                 users[i] = self._fold_in(items)
                 continue
             trained = train.indices[train.indptr[u] : train.indptr[u + 1]]
-            users[i] = self.user_factors_[u]
-            if not np.array_equal(np.sort(items), np.sort(trained)):
-                users[i] += self._fold_in(items) - self._fold_in(trained)
+            same = np.array_equal(np.sort(items), np.sort(trained))
+            users[i] = self.user_factors_[u] if same else self._moved(u, items, trained)
         scores = self.fill_empty_with_popularity(users @ self.item_factors_.T, batch)
         scores[:, ~self.trained_] = -np.inf
         return scores
@@ -166,3 +168,28 @@ class BPR(_MFBase):
             num_threads=1,
         )
         self._train_implicit(make, data)
+
+    def _fold_in(self, items: np.ndarray, start: np.ndarray | None = None) -> np.ndarray:
+        """A user's vector for ``items`` by the user's part of BPR's own training: ``iterations``
+        epochs of its gradient steps (``learning_rate``, ``regularization``; a step per item, summed
+        over the items), each item against an item drawn from the trained ones the user has not,
+        with the item factors fixed; from
+        ``start``, or the mean learned user. Seeded by the items, so a query gives one list.
+        (The least-squares fold-in of ALS, over factors that BPR did not fit that way, scored new
+        users far below popularity: K = 5 NDCG@10 0.397 against 0.647 now on seed 0's random
+        reveal, 0.320 against 0.421 on the earliest, where popularity scores 0.523 and 0.473.)"""
+        cfg = self.config
+        y = self.item_factors_.astype(np.float64)
+        u = (self.user_factors_.mean(axis=0) if start is None else start).astype(np.float64)
+        others = np.flatnonzero(self.trained_ & ~np.isin(np.arange(len(y)), items))
+        if not len(others):
+            return u.astype(np.float32)
+        items = np.sort(items)  # (the query's order draws nothing else)
+        rng = np.random.default_rng([cfg.seed, *items.tolist()])
+        liked = y[items]
+        for _ in range(cfg.iterations):
+            diff = liked - y[others[rng.integers(len(others), size=len(items))]]
+            grad = diff.T @ (1.0 / (1.0 + np.exp(diff @ u))) - len(items) * cfg.regularization * u
+            grad[-1] = 0.0  # the item bias's user entry stays 1, as in training
+            u += cfg.learning_rate * grad
+        return u.astype(np.float32)

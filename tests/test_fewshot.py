@@ -27,7 +27,7 @@ def test_meta_learning_beats_the_same_model_without_it(fewshot_pair, cold_user):
     assert meta.meta_log_["val_loss_best"] < meta.meta_log_["val_loss_start"]
     m = evaluate_ranking(meta, cold_user.test, cold_user.train).values["ndcg@10"]
     p = evaluate_ranking(plain, cold_user.test, cold_user.train).values["ndcg@10"]
-    assert m > p, (m, p)
+    assert m > p + 0.015, (m, p)  # 0.391 against 0.357 on 2026-12-07 (any gain had passed)
 
 
 def test_zero_shot_free_text_is_personalised(fewshot_pair, ml100k):
@@ -53,6 +53,9 @@ def test_adapting_a_new_user_is_fast(fewshot_pair, cold_user):
 
     meta, _ = fewshot_pair
     assert adapt_latency_ms(meta, cold_user.test, 5) < 20.0
+    # and a bound that catches a slowdown well short of the target: 0.08-0.2 ms measured, so
+    # under 5 ms (a 15 ms sleep in score_batch passed the target's bound)
+    assert adapt_latency_ms(meta, cold_user.test, 5) < 5.0
 
 
 def test_posterior_covariance_is_symmetric_and_shrinks_with_data(fewshot_pair):

@@ -21,6 +21,8 @@ def test_warm_split_is_80_10_10_disjoint_and_deterministic(ml100k):
     n_train, n_valid, n_test = a.train.n_interactions, a.valid.targets.nnz, a.test.targets.nnz
     assert n_train + n_valid + n_test == ml100k.n_interactions
     assert 0.78 < n_train / ml100k.n_interactions < 0.81
+    # ... and the rest in halves (a split of 79.6 / 19.4 / 1.0% passed the lines above)
+    assert 0.09 < n_valid / ml100k.n_interactions < 0.115 and 0.09 < n_test / ml100k.n_interactions < 0.115
     # the test targets never appear in the history given to the model, nor in training
     assert not (_pairs(a.test.targets) & _pairs(a.test.history))
     assert not (_pairs(a.test.targets) & _pairs(a.test.exclude))
@@ -65,6 +67,11 @@ def test_cold_items_are_absent_from_training_and_are_the_only_targets(ml100k):
     assert len(s.cold_items) == round(0.2 * 1682)
     assert not set(s.train.interactions["item"]) & set(s.cold_items.tolist())
     assert set(s.test.targets.indices.tolist()) <= set(s.cold_items.tolist())
+    # every interaction with a test cold item is a target (a quarter of them passed the above),
+    # and the validation cold items are out of training too
+    assert s.test.targets.nnz == ml100k.interactions["item"].isin(s.cold_items).sum()
+    valid_cold = np.unique(s.valid.targets.indices)
+    assert len(valid_cold) and not set(s.train.interactions["item"]) & set(valid_cold.tolist())
     assert s.train.n_items == ml100k.n_items  # cold items stay in the catalogue with their text
     # a test user is known when they have a training history (all of ML-100K's have one); one
     # whose every item is held out had been "known", with an untrained user row

@@ -198,7 +198,9 @@ def test_another_process_reads_the_cache_without_loading_torch(tmp_path):
 
 
 def test_concurrent_writers_share_one_cache(tmp_path):
-    """Two processes writing overlapping keys at once: no lock errors, first writer wins."""
+    """Two processes writing overlapping keys at once: no lock errors, no key lost, and each
+    vector whole from one writer (that the first writer's stays is checked by the old-layout
+    test below)."""
     code = textwrap.dedent(
         f"""
         import pathlib, sys, time

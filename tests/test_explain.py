@@ -279,9 +279,14 @@ def test_generated_reason_takes_a_list_of_titles_and_never_ends_mid_clause(monke
     mr = 'The user might enjoy "Mr. Smith Goes to Washington" because it is a classic film about a man in the'
     assert trim(mr, ["Mr. Smith Goes to Washington (1939)"]) == mr.removesuffix(" the") + "…"
     la = 'The user might enjoy the movie "L.A. Confidential" because it is a high-'
-    assert trim(la) == 'The user might enjoy the movie "L.A. Confidential" because it is a…'
+    assert trim(la, ["L.A. Confidential (1997)"]) == la.removesuffix(" high-") + "…"
     assert trim("You liked Heat. So you may like Sgt. Bilko and") == "You liked Heat."
-    assert trim("It is a film about the U.S.") == "It is a film about the U.S."  # (a sentence's end)
+    # ... and a text that ends with such a title, or with a word, is whole (a review of the mend)
+    titles = ["Mars Attacks! (1996)", "Shall We Dance? (1996)", "Sunset Blvd. (1950)"]
+    for whole in ("You may enjoy Mars Attacks!", "You may enjoy Shall We Dance?", "Try Sunset Blvd.", "No."):
+        assert trim(whole, titles) == whole
+    assert trim("Would they like it? I'd say no. It has a") == "Would they like it? I'd say no."
+    assert trim("It is set in the U.S. It has a dark") == "It is set in the U.S."
 
 
 def test_a_history_of_only_dislikes_is_not_a_history_as_a_whole(warm):

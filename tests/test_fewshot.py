@@ -46,8 +46,8 @@ def test_zero_shot_free_text_is_personalised(fewshot_pair, ml100k):
 
 
 def test_adapting_a_new_user_is_fast(fewshot_pair, cold_user):
-    """The issue's target, as the benchmark measures it (`adapt_ms_k5`: the median over 50 new
-    users' K = 5 scorings of the catalogue), under 20 ms; 0.08 ms recorded. (This checked a mean
+    """The issue's target, as the benchmark measures it (`adapt_ms_k5`: the median of 50 K = 5
+    scorings of the catalogue for a new user), under 20 ms; 0.08 ms recorded. (This checked a mean
     of `score` under 200 ms: a thousandfold slowdown passed.)"""
     from fewrec.eval.benchmark import adapt_latency_ms
 

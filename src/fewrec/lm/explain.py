@@ -59,10 +59,10 @@ def generate_reason(
     return trim_reason(load_lm(lm).generate(messages, max_new_tokens), [target_title, *liked_titles])
 
 
-#: Words a "." ends without ending the sentence ("Mr. Holland's Opus", "Sgt. Bilko", "Dr.").
+#: Words a "." follows without ending the sentence ("Mr. Holland's Opus", "Sgt. Bilko"): titles
+#: and ranks, none of them a word that ends a sentence ("no" is one: "They would say no.").
 ABBREVIATIONS = frozenset(
-    {"mr", "mrs", "ms", "dr", "st", "sgt", "jr", "sr", "lt", "col", "gen", "capt", "prof", "rev", "vs"}
-    | {"vol", "no", "mt", "ft", "co", "inc", "ltd", "dept", "fig"}
+    {"mr", "mrs", "ms", "dr", "st", "sgt", "jr", "sr", "lt", "col", "capt", "prof", "rev"}
 )
 
 
@@ -71,16 +71,14 @@ def trim_reason(text: str, titles: Sequence[str] = ()) -> str:
     cut the last one; a single cut-off sentence ends at its last whole clause (a comma or
     semicolon), else without its last, maybe partial word, and with "…" so it reads as cut.
 
-    A ". " inside one of ``titles`` (with or without its year) or after an abbreviation or an
-    initial ("Mr. Smith Goes to Washington", "L.A. Confidential") ends no sentence: the reason
-    had been cut to 'The user might enjoy "Mr.'."""
+    A mark inside one of ``titles`` (with or without its year; "L.A. Confidential", "Shall We
+    Dance?") or a "." after a title such as "Mr." ends no sentence (the reason had been cut to
+    'The user might enjoy "Mr.'), and a text that ends with a title ending in one is whole."""
     text = " ".join(text.split())
     inside = _title_spans(text, titles)
     closed = text.rstrip("\"')]”’»")
-    if not text or (
-        closed.endswith((".", "!", "?", "…"))
-        and not _mid_sentence(text, len(closed) - 1, inside, initials=False)
-    ):
+    end = len(closed) - 1  # (a title's own last mark closes the text: "... enjoy Shall We Dance?")
+    if not text or (closed.endswith((".", "!", "?", "…")) and not any(a <= end < b - 1 for a, b in inside)):
         return text
     ends = [m.start() for m in re.finditer(r"[.!?] ", text) if not _mid_sentence(text, m.start(), inside)]
     if ends and ends[-1] > 0:
@@ -105,13 +103,10 @@ def _title_spans(text: str, titles: Sequence[str]) -> list[tuple[int, int]]:
     return spans
 
 
-def _mid_sentence(text: str, at: int, inside: list[tuple[int, int]], initials: bool = True) -> bool:
-    """Whether the mark at ``at`` is not a sentence's end: inside a title, or a "." after an
-    abbreviation, or after a single letter (``initials``: not at the text's end, where "the
-    U.S." ends a sentence)."""
+def _mid_sentence(text: str, at: int, inside: list[tuple[int, int]]) -> bool:
+    """Whether the mark at ``at`` is not a sentence's end: inside a title, or a "." after a
+    title such as "Mr." (an initial is not told from a sentence's end: "the U.S. It is")."""
     if any(a <= at < b for a, b in inside):
         return True
     word = re.search(r"(\w+)$", text[:at])
-    if text[at] != "." or word is None:
-        return False
-    return (initials and len(word.group(1)) == 1) or word.group(1).lower() in ABBREVIATIONS
+    return text[at] == "." and word is not None and word.group(1).lower() in ABBREVIATIONS

@@ -1,8 +1,9 @@
 """Matrix factorisation with the `implicit` library: ALS and BPR.
 
-Users unseen in training (cold users) are folded in from their query history with the ALS
-closed form (Hu et al. 2008) over the learned item factors, so no retraining is needed; a known
-user's learned vector moves by what their query changes in that fold-in.
+Users unseen in training (cold users) are folded in from their query history over the learned
+item factors, so no retraining is needed: by ALS's closed form (Hu et al. 2008) for ALS, by the
+user's part of its own gradient steps for BPR. A known user's learned vector moves by what their
+query changes in that fold-in.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ class _MFBase(Recommender):
         self.user_factors_ = np.asarray(model.user_factors, dtype=np.float32)
         self.item_factors_ = np.asarray(model.item_factors, dtype=np.float32)
         self.trained_ = data.item_counts() > 0
+        self._trained_fold_: dict[int, np.ndarray] = {}
 
     def _fold_in(self, items: np.ndarray) -> np.ndarray:
         """The user vector of ``items`` by the least-squares step ALS trains users with, at
@@ -88,7 +90,10 @@ class _MFBase(Recommender):
         ``items`` (items added, or some disliked): the learned vector, moved by what the change
         does to the fold-in. (Folded in from scratch, one added like replaced up to 9 of a BPR
         user's top 10; before that, the query's items were ignored until retraining.)"""
-        return self.user_factors_[user] + self._fold_in(items) - self._fold_in(trained)
+        cache = self.__dict__.setdefault("_trained_fold_", {})  # (BPR's runs 100 epochs)
+        if user not in cache:
+            cache[user] = self._fold_in(trained)  # (the training history's: fixed for the user)
+        return self.user_factors_[user] + self._fold_in(items) - cache[user]
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:
         """A new user is folded in from their query's items (`_fold_in`); a known user is scored
@@ -121,6 +126,7 @@ class _MFBase(Recommender):
         self.user_factors_ = arrays["user_factors"]
         self.item_factors_ = arrays["item_factors"]
         self.trained_ = arrays["trained"]
+        self._trained_fold_ = {}
 
 
 @register

@@ -44,6 +44,17 @@ def gain(stem: str, model: str, *key) -> tuple:
     return (stem, "gain", model, *key)
 
 
+def paired(stem: str, model: str) -> tuple:
+    """A one-seed table's K5 gain over popularity and its paired interval."""
+    return tuple(m(stem, model, f"K5/ndcg@10_gain{end}") for end in ("", "_ci_low", "_ci_high"))
+
+
+def over_seeds(stem: str, model: str) -> tuple:
+    """A seeds table's mean gain, its interval corrected for the splits' overlap, and uncorrected."""
+    keys = [("mean",), ("ci_corrected", 0), ("ci_corrected", 1), ("ci", 0), ("ci", 1)]
+    return tuple(gain(stem, model, *k) for k in keys)
+
+
 CLAIMS = [
     # warm: NDCG@10 of known users
     claim(WARM, "EASE NDCG@10 **{}**", m("warm", "ease", "ndcg@10")),
@@ -66,16 +77,12 @@ CLAIMS = [
     claim(
         RANDOM,
         "(the ensemble {}, paired 95% CI over its 189 test users {} to {};",
-        m("cold-user-random", "ensemble", "K5/ndcg@10_gain"),
-        m("cold-user-random", "ensemble", "K5/ndcg@10_gain_ci_low"),
-        m("cold-user-random", "ensemble", "K5/ndcg@10_gain_ci_high"),
+        *paired("cold-user-random", "ensemble"),
     ),
     claim(
         RANDOM,
         "kshot-ridge {} [{}, {}])",
-        m("cold-user-random", "kshot-ridge", "K5/ndcg@10_gain"),
-        m("cold-user-random", "kshot-ridge", "K5/ndcg@10_gain_ci_low"),
-        m("cold-user-random", "kshot-ridge", "K5/ndcg@10_gain_ci_high"),
+        *paired("cold-user-random", "kshot-ridge"),
     ),
     claim(
         RANDOM,
@@ -86,11 +93,7 @@ CLAIMS = [
     claim(
         RANDOM,
         "the ensemble gains **{}** [95% CI corrected for the splits' overlap {}, {}; uncorrected {}, {}]",
-        gain("cold-user-random-seeds", "ensemble", "mean"),
-        gain("cold-user-random-seeds", "ensemble", "ci_corrected", 0),
-        gain("cold-user-random-seeds", "ensemble", "ci_corrected", 1),
-        gain("cold-user-random-seeds", "ensemble", "ci", 0),
-        gain("cold-user-random-seeds", "ensemble", "ci", 1),
+        *over_seeds("cold-user-random-seeds", "ensemble"),
     ),
     claim(
         RANDOM,
@@ -119,9 +122,7 @@ CLAIMS = [
     claim(
         EARLIEST,
         "(the ensemble {}, paired 95% CI {} to {})",
-        m("cold-user", "ensemble", "K5/ndcg@10_gain"),
-        m("cold-user", "ensemble", "K5/ndcg@10_gain_ci_low"),
-        m("cold-user", "ensemble", "K5/ndcg@10_gain_ci_high"),
+        *paired("cold-user", "ensemble"),
     ),
     claim(
         EARLIEST,
@@ -132,11 +133,7 @@ CLAIMS = [
     claim(
         EARLIEST,
         "the ensemble gains **{}** [95% CI corrected for the splits' overlap {}, {}; uncorrected {}, {}]",
-        gain("cold-user-earliest-seeds", "ensemble", "mean"),
-        gain("cold-user-earliest-seeds", "ensemble", "ci_corrected", 0),
-        gain("cold-user-earliest-seeds", "ensemble", "ci_corrected", 1),
-        gain("cold-user-earliest-seeds", "ensemble", "ci", 0),
-        gain("cold-user-earliest-seeds", "ensemble", "ci", 1),
+        *over_seeds("cold-user-earliest-seeds", "ensemble"),
     ),
     claim(
         EARLIEST,

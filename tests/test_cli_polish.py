@@ -593,6 +593,8 @@ def test_train_into_a_log_says_how_it_read_the_data_and_what_it_trains(tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "no 'rating' column, so implicit data: every interaction 1" in proc.stderr
     assert "training popularity on" in proc.stderr
+    # as the CLI's own notes read (they read "INFO fewrec.data.loaders: ...")
+    assert re.search(r"^note: \S*buys\.csv: no 'rating' column", proc.stderr, re.M), proc.stderr
 
 
 def test_recommend_prints_json_or_csv_for_programs(tmp_path):

@@ -255,3 +255,11 @@ def test_import_fewrec_and_the_cli_help_load_no_data_libraries():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "module 'fewrec' has no attribute 'nosuch'"
+    # nor does the command's start (its logging is set up before the command runs)
+    code = (
+        "import sys\nfrom fewrec.cli import main\nsys.argv = ['fewrec', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('pandas', 'scipy', 'torch') if m in sys.modules), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stderr.strip().splitlines()[-1] == "[]", proc.stderr

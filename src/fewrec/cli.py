@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError, missing_extra, with_fix
+from fewrec.errors import FewrecError, NoteFormatter, missing_extra, with_fix
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
@@ -68,7 +68,9 @@ err = _console(stderr=True)
 def _quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message=".*OpenBLAS.*")
     warnings.showwarning = _show_warning
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.WARNING)
+    for handler in logging.getLogger().handlers:  # (fewrec's lines as notes, as the CLI's own)
+        handler.setFormatter(NoteFormatter())
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

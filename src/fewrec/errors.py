@@ -1,7 +1,8 @@
-"""User-facing errors: each names what is wrong, where, and how to fix it."""
+"""User-facing errors and notes: each names what is wrong, where, and how to fix it."""
 
 from __future__ import annotations
 
+import logging
 from numbers import Integral
 from typing import Any, ClassVar, TypeGuard
 
@@ -143,3 +144,18 @@ class Settings(BaseModel):
             error = ConfigError(with_fix(f"invalid {what}: {problems}", fix))
             error.problems = problems
             raise error from None
+
+
+class NoteFormatter(logging.Formatter):
+    """fewrec's log lines as the CLI's own notes read: ``note: ...`` (info), ``warning: ...``,
+    ``error: ...`` (they read ``INFO fewrec.data.loaders: ...``); other libraries' lines keep
+    their level and logger's name."""
+
+    def __init__(self) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name != "fewrec" and not record.name.startswith("fewrec."):
+            return super().format(record)
+        kind = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+        return f"{kind}: {record.getMessage()}"

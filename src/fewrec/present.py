@@ -20,7 +20,7 @@ from rich.text import Text
 
 from fewrec.data.dataset import Vocabulary, field_text, label_of
 from fewrec.data.dataset import item_label as label_at
-from fewrec.errors import DataError
+from fewrec.errors import DataError, NoteFormatter
 from fewrec.text.encoder import PROGRESS
 
 
@@ -261,7 +261,7 @@ class _ConsoleLines(logging.Handler):
     def __init__(self, console: Console) -> None:
         super().__init__()
         self.console = console
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        self.setFormatter(NoteFormatter())
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.WARNING or getattr(record, PROGRESS, False):

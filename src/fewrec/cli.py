@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError, NoteFormatter, missing_extra, with_fix
+from fewrec.errors import FewrecError, NoteFormatter, missing_extra
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
@@ -345,13 +345,12 @@ def list_models(
 ):
     """List the available recommenders and their default configs."""
     from fewrec.models import MODELS
-    from fewrec.models.base import _import_builtin_models
+    from fewrec.models.base import _import_builtin_models, model_class
 
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     if name is not None:
-        _check_model_name(name)
-        cls = MODELS[name]
+        cls = model_class(name)
         about = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
         head = f"[bold]{escape(name)}[/bold]" + (f": {escape(about)}" if about else "")
         console.print(head, highlight=False)
@@ -368,17 +367,6 @@ def list_models(
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
     # (on stderr: stdout is one `name: {json}` line per model, for a script to read)
     err.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
-
-
-def _check_model_name(name: str) -> None:
-    """A FewrecError for a name no model is registered under, its choices a readable list
-    (`train nope` printed a Python list of them)."""
-    from fewrec.models import MODELS
-    from fewrec.models.base import _import_builtin_models
-
-    _import_builtin_models()  # and those $FEWREC_IMPORT names
-    if name not in MODELS:
-        raise FewrecError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
 
 
 class _BenchmarkOptions(TypedDict):
@@ -650,7 +638,6 @@ def train(
     from fewrec.models import make_model
     from fewrec.models.saving import check_save_path
 
-    _check_model_name(model)
     settings = _comma_lists(model, _parse_set(set_))
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
     # the model's own progress bars, on a terminal (ALS and BPR read their old name too)

@@ -1266,10 +1266,16 @@ def make_model(name: str, **config: Any) -> Recommender:
     Raises:
         ConfigError: an unknown model name, an unknown setting or a value out of its range.
     """
+    return model_class(name)(**config)
+
+
+def model_class(name: str) -> type[Recommender]:
+    """The model class registered as ``name`` (the built-in models and ``$FEWREC_IMPORT``'s
+    imported first), or a ConfigError that lists the names there are."""
     _import_builtin_models()
     if name not in MODELS:
         raise ConfigError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
-    return MODELS[name](**config)
+    return MODELS[name]
 
 
 def nearest_shot(n_hist: np.ndarray, shots) -> np.ndarray:

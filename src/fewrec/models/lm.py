@@ -33,7 +33,16 @@ from fewrec.data.dataset import Dataset, label_of
 from fewrec.errors import ConfigError, DataError, with_fix
 from fewrec.lm.lora import LoraSettings
 from fewrec.lm.model import DEFAULT_LM
-from fewrec.models.base import MODELS, FitState, ModelConfig, Recommender, make_model, query_seed, register
+from fewrec.models.base import (
+    MODELS,
+    FitState,
+    ModelConfig,
+    Recommender,
+    make_model,
+    model_class,
+    query_seed,
+    register,
+)
 from fewrec.models.content import warn_bare_items
 from fewrec.models.likeclf import LikeClassifier
 from fewrec.models.query import QueryBatch
@@ -539,9 +548,7 @@ def _both_answers(
 
 def _part(name: str, config: dict[str, Any], state: Any) -> Recommender:
     """A fitted sub-model rebuilt from its name, config and the parent's fit state."""
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}; choose from {sorted(MODELS)}")
-    cls = MODELS[name]
+    cls = model_class(name)
     model = cls(cls.Config(**config))
     model.state_ = state
     return model

@@ -180,16 +180,22 @@ def _running(pid: int) -> bool:
     return True
 
 
+#: The name of a save's own folder beside the model ``name``: the one it writes into
+#: (`_saving_folder`) and the old model's while it is swapped out, with the saving process's id.
+_OWN_FOLDER = re.compile(r"\.(?P<name>.+)\.(?P<kind>saving|replaced)-(?P<pid>\d+)-[0-9a-f]+")
+
+
 def _remove_stale_saves(target: Path) -> None:
     """Remove the folders of saves of ``target`` killed midway (a kill -9, a power cut): each
     is a whole model's files, which no later save removed."""
     name = glob.escape(target.name)
     if not target.exists() and any(target.parent.glob(f".{name}.replaced-*")):
         return  # a swap cut short: these folders hold the models (`check_model_dir` names them)
-    own = re.compile(rf"\.{re.escape(target.name)}\.saving-(\d+)-[0-9a-f]+")
     for folder in target.parent.glob(f".{name}.saving-*"):
-        match = own.fullmatch(folder.name)
-        if not match or folder.is_symlink() or not folder.is_dir() or _running(int(match[1])):
+        match = _OWN_FOLDER.fullmatch(folder.name)
+        if not match or match["name"] != target.name or match["kind"] != "saving":
+            continue
+        if folder.is_symlink() or not folder.is_dir() or _running(int(match["pid"])):
             continue
         try:
             changed = max([folder.stat().st_mtime] + [f.lstat().st_mtime for f in folder.iterdir()])
@@ -232,11 +238,6 @@ def _save_target(path: Path) -> Path:
         raise OSError(str(exc)) from None
 
 
-#: The name of a save's temporary folder beside the model (`_saving_folder`, and the old model's
-#: while it is swapped out).
-_OWN_FOLDER = re.compile(r"\..+\.(saving|replaced)-\d+-[0-9a-f]+")
-
-
 def _unsavable(path: Path, exc: OSError) -> FewrecError:
     """An OS error of a save as one error naming the path and the reason; a file the error
     names inside the save's own folders (``.NAME.saving-...``, ``.NAME.replaced-...``) is named
@@ -247,9 +248,10 @@ def _unsavable(path: Path, exc: OSError) -> FewrecError:
     else:
         reason = exc.strerror or str(exc) or type(exc).__name__
         named = Path(os.fsdecode(exc.filename)) if exc.filename else None
-        own = next((p for p in (named.parents if named else []) if _OWN_FOLDER.fullmatch(p.name)), None)
-        if named is not None and (own is not None or _OWN_FOLDER.fullmatch(named.name)):
-            named = None if own is None else Path(path) / named.relative_to(own)
+        if named is not None:  # the save's own folder, or a file in it: named as in ``path``
+            own = next((p for p in (named, *named.parents) if _OWN_FOLDER.fullmatch(p.name)), None)
+            if own is not None:
+                named = None if own == named else Path(path) / named.relative_to(own)
         if named is not None:
             reason += f": {named}"
     return FewrecError(

@@ -739,3 +739,40 @@ def test_help_lists_each_command_in_one_line_and_shows_examples():
     ):
         helped = fewrec(command, "--help")
         assert helped.returncode == 0 and example in flat(helped.stdout), helped.stdout
+
+
+def _help_pages() -> list[tuple[str, ...]]:
+    """Every command's and group's `--help` arguments, the top level's first."""
+    from fewrec.cli import app
+
+    pages: list[tuple[str, ...]] = [()]
+    for c in app.registered_commands:
+        pages.append((c.name or c.callback.__name__.replace("_", "-"),))
+    for g in app.registered_groups:
+        pages.append((g.name,))
+        pages += [(g.name, c.name or c.callback.__name__) for c in g.typer_instance.registered_commands]
+    return pages
+
+
+def test_help_pages_wrap_their_prose_and_show_flags_as_flags():
+    """Under rich's help a paragraph after the first kept the docstring's line breaks at any
+    width ("... free text and/or side info" / "(a known user's" / "own side info ..."), and
+    every flag and --help itself read `--explain <bool>`, as if it took a value. The help is
+    click's plain text now: prose rewrapped, flags bare, and each command's summary whole in
+    an 80-column listing (click cuts a long one with "...")."""
+    pages = _help_pages()
+    assert len(pages) >= 12, pages
+    for args in pages:
+        helped = fewrec(*args, "--help")
+        assert helped.returncode == 0, (args, helped.stderr)
+        text = helped.stdout
+        assert "<bool>" not in text and "--help" in text, (args, text)
+        prose = text.split("\n\n", 1)[1]  # after the usage line
+        for section in ("\nArguments:", "\nOptions:", "\nCommands:"):
+            prose = prose.split(section)[0]
+        for paragraph in prose.strip().split("\n\n"):
+            lines = paragraph.splitlines()
+            assert all(len(line) > 50 for line in lines[:-1]), (args, paragraph)  # wrapped
+        if "\nCommands:" in text:
+            listing = text.split("\nCommands:")[1].strip().splitlines()
+            assert listing and not any(line.endswith("...") for line in listing), (args, listing)

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
     from fewrec.models.base import Recommender
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
-data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__, rich_markup_mode=None)
+data_app = typer.Typer(no_args_is_help=True, help="Fetch and inspect datasets.", rich_markup_mode=None)
 app.add_typer(data_app, name="data")
 
 
@@ -293,7 +293,7 @@ def _own_data(
 
 @data_app.command("fetch")
 def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
-    """Download a built-in dataset once, verify its checksum, and cache it."""
+    """Download a built-in dataset once, verify it and cache it."""
     from fewrec.data.movielens import DATASETS, fetch
 
     if name not in DATASETS:
@@ -322,7 +322,9 @@ def data_info(
     repeats: RepeatsOpt = "last",
     item_template: ItemTemplateOpt = None,
 ):
-    """Print a dataset's size and the text of its first items (a built-in one, or your own)."""
+    """A dataset's size and its first items' text.
+
+    A built-in dataset, or your own with --interactions (and --items)."""
     from fewrec.data.movielens import load_dataset
 
     data = _own_data(**_data_options(locals()))
@@ -443,7 +445,7 @@ def benchmark(
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
     address: RayAddressOpt = None,
 ):
-    """Train and evaluate models on one protocol (same split for all); print a table.
+    """Train and evaluate models on one protocol; print a table.
 
     Runs on MovieLens-100K, or on your own data with --interactions (and --items, --users and
     the column options of `fewrec train`)."""
@@ -563,7 +565,7 @@ def merge_seeds(
         typer.Option(help="the model the headline gains are measured against ('none': no gains)"),
     ] = "popularity",
 ):
-    """Combine benchmark runs of different split seeds into one table over seeds.
+    """Merge benchmark runs of several split seeds into one table.
 
     Runs made apart (e.g. in parallel) give the table `benchmark --seeds` would give."""
     from fewrec.eval.benchmark import (
@@ -633,7 +635,7 @@ def train(
         list[str] | None, typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)")
     ] = None,
 ):
-    """Train a model on MovieLens-100K or your own data and save it as a directory."""
+    """Train a model (MovieLens-100K or your own data) and save it."""
     from fewrec.data.movielens import load_dataset
     from fewrec.models import make_model
     from fewrec.models.saving import check_save_path
@@ -742,7 +744,7 @@ def recommend(
         ),
     ] = "table",
 ):
-    """Top-k recommendations for a user, liked or disliked items, free text or side info.
+    """Top-k for a user: liked items, free text or side info.
 
     For a known user, liked or disliked items/titles, free text and/or side info (a known user's
     own side info is read from the training data)."""
@@ -845,7 +847,7 @@ def demo(
         str | None, typer.Option(help="what a second new user writes (default: a sci-fi sentence)")
     ] = None,
 ):
-    """The main job, end to end: fetch data, benchmark, train, recommend to new users.
+    """The main job: fetch, benchmark, train, recommend.
 
     Fetch data, a compact cold-start benchmark, train, and top-10 for a new user who liked three
     named movies, for one who wrote a sentence, and for one who wrote it in Chinese."""
@@ -905,7 +907,9 @@ def serve(
         ),
     ] = None,
 ):
-    """Serve a saved model over HTTP: the API (docs at /docs) and the web page (/)."""
+    """Serve a saved model over HTTP: an API and a web page.
+
+    The web page is at /, the API's docs at /docs."""
     from fewrec.online.bandits import MAX_WIDTH
     from fewrec.serve.app import run_server
     from fewrec.serve.engine import ExplorationConfig
@@ -947,7 +951,9 @@ def serve(
     )
 
 
-scale_app = typer.Typer(no_args_is_help=True, help="Batch jobs on Ray (local or a cluster).")
+scale_app = typer.Typer(
+    no_args_is_help=True, help="Batch jobs on Ray (local or a cluster).", rich_markup_mode=None
+)
 app.add_typer(scale_app, name="scale")
 
 
@@ -968,7 +974,7 @@ def scale_embed(
     address: RayAddressOpt = None,
     overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,
 ):
-    """Embed item text with Ray Data (read Parquet, encoder actor pool, write Parquet)."""
+    """Embed item text with Ray Data (Parquet in, Parquet out)."""
     from fewrec.scale.ray_jobs import RayConfig, embed_parquet
 
     if not source.exists():

@@ -1157,7 +1157,20 @@ def test_benchmark_refuses_an_output_it_cannot_write_before_the_run(tmp_path):
     with pytest.raises(ConfigError, match=r"cannot write --output /proc/x/y.parquet \("):
         check_writable(Path("/proc/x/y.parquet"))  # (`scale recommend`'s check)
     assert check_result_path(tmp_path / "new" / "r.json") == tmp_path / "new" / "r.json"
-    assert [p.name for p in tmp_path.iterdir()] == ["new"] and not any((tmp_path / "new").iterdir())
+    assert not any(tmp_path.iterdir())  # the probe's folder is not left behind
+
+
+def test_a_refused_benchmark_leaves_no_output_folder_and_a_run_makes_it(tmp_path):
+    """The output path was checked first by making its folder: a run then refused for another
+    argument (an unknown model) left an empty folder behind. The check removes what it made;
+    the run makes the folders when it writes."""
+    out = tmp_path / "a" / "b" / "r.json"
+    refused = fewrec("benchmark", "--models", "nope", "--output", str(out))
+    assert refused.returncode == 2 and "nope" in refused.stderr, refused.stderr
+    assert not (tmp_path / "a").exists()
+    ran = fewrec("benchmark", "--models", "popularity", "--output", str(out))
+    assert ran.returncode == 0 and json.loads(out.read_text())["protocol"] == "warm", ran.stderr
+    assert out.with_suffix(".md").read_text().startswith("# warm on movielens-100k")
 
 
 def test_status_lines_go_to_stderr_and_the_data_to_stdout(tmp_path):

@@ -1016,6 +1016,7 @@ def scale_recommend(
         raise FewrecError(f"--k must be at least 1, got {k}")
     check_writable(output)  # before the job (a file above it failed once every user was done)
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
     recs.to_parquet(output, index=False)
     err.print(f"wrote {len(recs)} rows to {output}", markup=False)
 

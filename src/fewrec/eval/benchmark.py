@@ -23,7 +23,7 @@ import platform
 import re
 import time
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
+from contextlib import nullcontext, suppress
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -1001,7 +1001,8 @@ def check_result_path(path: str | Path) -> Path:
     if stream or (path.exists() and not path.is_file()):
         raise ConfigError(
             f"{path} is not a file: the result is a JSON file with its .md table beside it (the "
-            "table is printed on stdout too). Fix: give a path in a folder you can write to"
+            "table is printed on stdout too). Fix: give a path in a folder you can write to, or "
+            "leave the output path out to have the table alone"
         )
     for target in (path, path.with_suffix(".md")):
         check_writable(target, "the result to")
@@ -1010,9 +1011,11 @@ def check_result_path(path: str | Path) -> Path:
 
 def check_writable(path: Path, what: str = "--output") -> None:
     """That a file can be written at ``path``, or a ConfigError "cannot write WHAT PATH (why)":
-    it makes the folder and opens the file for appending (removed again where it was not
-    there), before a job of minutes or hours writes it at its end. (os.access said yes to root
-    in any folder, and in /proc.)"""
+    it makes the folder and opens the file for appending, then removes what was not there (the
+    file, and the folders made for it: a run refused for another argument left them behind),
+    before a job of minutes or hours writes it at its end. (os.access said yes to root in any
+    folder, and in /proc.)"""
+    made = [p for p in [path.parent, *path.parent.parents] if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         existed = path.exists()
@@ -1025,6 +1028,10 @@ def check_writable(path: Path, what: str = "--output") -> None:
             f"cannot write {what} {path} ({exc.strerror or exc}). Fix: give a file in a folder you can "
             "write to"
         ) from None
+    finally:
+        for folder in made:  # innermost first; the writer makes them again
+            with suppress(OSError):
+                folder.rmdir()
 
 
 def _json_safe(value: Any) -> Any:

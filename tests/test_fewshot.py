@@ -58,6 +58,34 @@ def test_adapting_a_new_user_is_fast(fewshot_pair, cold_user):
     assert adapt_latency_ms(meta, cold_user.test, 5) < 5.0
 
 
+def test_the_adaptation_timing_scores_a_query_of_likes(fewshot_pair, cold_user, monkeypatch):
+    """`adapt_ms_k5` timed a query whose five ratings were all 1, a 1-star dislike on
+    MovieLens' scale: the models that read ratings (content, like-clf, the ensemble) were timed
+    on an empty profile. The query's ratings are the data's like rating now."""
+    from fewrec.eval.benchmark import adapt_latency_ms
+    from fewrec.models.content import rating_weights
+
+    meta, _ = fewshot_pair
+    seen = []
+    monkeypatch.setattr(meta, "score_batch", lambda batch: seen.append(batch) or np.zeros((1, meta.n_items)))
+    adapt_latency_ms(meta, cold_user.test, 5, repeats=1)
+    history = seen[-1].history
+    weights = rating_weights(history, meta.fitted.like_rating, meta.fitted.dislike_at)
+    assert history.nnz == 5 and weights.nnz == 5, history.data
+
+
+def test_meta_learning_checks_each_held_out_user_once(fewshot_pair, cold_user):
+    """Meta-learning's early stopping and its item-item rescaling are judged on the held-out
+    users' episodes. 256 were asked of a pool of 66 users, and the pool was drawn with
+    replacement, as many as it has: 41 of the 66 were checked, some twice."""
+    meta, _ = fewshot_pair
+    n_users = int((np.diff(cold_user.train.matrix().indptr) >= 2).sum())
+    held_out = min(max(8, n_users // 10), n_users // 2)
+    assert held_out < 256
+    log = meta.meta_log_
+    assert log["val_episodes"] == log["val_users"] == held_out, log
+
+
 def test_posterior_covariance_is_symmetric_and_shrinks_with_data(fewshot_pair):
     meta, _ = fewshot_pair
     b = meta.batch_from_queries([Query(items=["50"]), Query(items=["50", "172", "181", "1", "100"])])
@@ -960,3 +988,20 @@ def test_added_items_leave_the_fitted_items_order_alone(warm, fit_cached, tmp_pa
     loaded = load_model(model.save(tmp_path / "m"))  # the same after a save
     for q, want in zip(queries, before, strict=True):
         assert loaded.recommend(q, k=10, candidates=list(old))["item"].tolist() == want
+
+
+def test_the_student_is_calibrated_over_the_items_it_trained_on(ml100k):
+    """On a K-shot set few items reach 3 interactions: the student trained on every item with
+    one (~150 at K = 16) but was calibrated over the 2-3 with three, so a dimension constant
+    over those (their log-popularity) gave every text-only item the same value there. Over the
+    items it trained on, the calibrated student has the teacher's mean and spread."""
+    from fewrec.data.splits import tallrec_split
+    from fewrec.models import make_model
+
+    split = tallrec_split(ml100k)
+    model = make_model("fewshot", meta_learn=False).fit(split.train_dataset(split.shots(16, 0)))
+    trained = model.counts_ > 0
+    assert (model.counts_ >= 3).sum() < 50 < trained.sum()  # the tiny-data case
+    cal = model._calibrated_student()[trained]
+    np.testing.assert_allclose(cal.std(axis=0), model.teacher_[trained].std(axis=0), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(cal.mean(axis=0), model.teacher_[trained].mean(axis=0), atol=1e-4)

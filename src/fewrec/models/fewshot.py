@@ -142,6 +142,14 @@ def text_neighbour_columns(
     return out
 
 
+def _student_items(counts: np.ndarray) -> np.ndarray:
+    """The items the text -> factors student learns from (and is calibrated over): those with 3
+    or more interactions, or on tiny data (a K-shot set, fewer than 50 such items) every item
+    with an interaction."""
+    reliable = counts >= 3
+    return reliable if reliable.sum() >= 50 else counts > 0
+
+
 class _TextCache:
     """A small thread-safe LRU of per-text item scores (most recent ``size`` texts) over the item
     embeddings ``emb``: scores made from other embeddings (a query that read them before
@@ -355,7 +363,7 @@ class FewShotRecommender(Recommender):
         # student: text -> [factors, log-popularity], trained on items with >= 3 interactions
         # (on tiny data, such as a K-shot set, on every item with an interaction)
         t0 = time.perf_counter()
-        reliable = counts >= 3 if (counts >= 3).sum() >= 50 else counts > 0
+        reliable = _student_items(counts)
         self.student_, self.student_r2_ = train_student(
             emb, teacher, reliable, epochs=cfg.distill_epochs, seed=cfg.seed
         )
@@ -418,9 +426,10 @@ class FewShotRecommender(Recommender):
         The rescaling is computed once, on the fitted catalogue, and reused for new items."""
         if self.calibration_ is None:
             student = apply_student(self.student_, self.emb_)
-            fit = self.counts_ >= 3
-            if fit.sum() < 2:
-                fit = self.counts_ > 0
+            # the items the student trained on (on a K-shot set, where few items reach 3, it
+            # trained on ~150 and was calibrated on the 2-3 with 3 ratings: a zero spread in a
+            # dimension gave every text-only item one value there)
+            fit = _student_items(self.counts_)
             s_mu, s_sd = student[fit].mean(axis=0), student[fit].std(axis=0) + 1e-6
             t_mu, t_sd = self.teacher_[fit].mean(axis=0), self.teacher_[fit].std(axis=0)
             self.calibration_ = (s_mu, s_sd, t_mu, t_sd)

@@ -9,19 +9,25 @@ Results in `rerank-variants-earliest-seeds.json` (2026-12-06, 2-core AMD EPYC; s
 
     .venv/bin/python benchmarks/rerank_variants.py 0 10 benchmarks/rerank-variants-earliest-seeds.json
     .venv/bin/python benchmarks/rerank_variants.py 0 10 OUT.json random   # the random reveal
+
+Split seeds FIRST to LAST - 1 (LAST excluded); without arguments: seeds 0-9, the earliest
+reveal, written to benchmarks/rerank-variants-{reveal}-seeds.json (the file is rewritten after
+every seed).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 import time
+from pathlib import Path
 
 from fewrec.data.movielens import load_dataset
 from fewrec.data.splits import cold_user_split
 from fewrec.eval.evaluate import evaluate_ranking
 from fewrec.models import ensemble, make_model, rerank
 
+HERE = Path(__file__).parent
 FIT_RERANKERS = ensemble.EnsembleRecommender._fit_reranker
 INIT = rerank.Reranker.__init__
 BASE = dict(rerank.PARAMS)
@@ -52,7 +58,7 @@ def fit_variants(self, data, weights, per_shot, tables) -> None:
     self.rerankers_ = self.sets_["default"][0]
 
 
-def main(first: int, last: int, path: str, reveal: str = "earliest") -> None:
+def main(first: int, last: int, path: str | Path, reveal: str = "earliest") -> None:
     ensemble.EnsembleRecommender._fit_reranker = fit_variants
     data = load_dataset()
     out = {}
@@ -72,5 +78,39 @@ def main(first: int, last: int, path: str, reveal: str = "earliest") -> None:
             json.dump(out, fh, indent=1)
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Positional, as before: FIRST LAST OUTPUT REVEAL (each optional, in that order).",
+    )
+    parser.add_argument("first", type=int, nargs="?", default=0, help="first split seed (default 0)")
+    parser.add_argument(
+        "last", type=int, nargs="?", default=10, help="seed to stop before, excluded (default 10: seeds 0-9)"
+    )
+    parser.add_argument(
+        "output",
+        type=Path,
+        nargs="?",
+        default=None,
+        help="JSON written after every seed (default: benchmarks/rerank-variants-{reveal}-seeds.json)",
+    )
+    parser.add_argument(
+        "reveal",
+        nargs="?",
+        default="earliest",
+        choices=("earliest", "random"),
+        metavar="reveal",
+        help="earliest or random (default: earliest)",
+    )
+    args = parser.parse_args(argv)
+    if args.last <= args.first:
+        parser.error(f"LAST ({args.last}) must be above FIRST ({args.first}): seeds FIRST to LAST - 1 run")
+    if args.output is None:
+        args.output = HERE / f"rerank-variants-{args.reveal}-seeds.json"
+    return args
+
+
 if __name__ == "__main__":
-    main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], *sys.argv[4:5])
+    args = parse_args()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    main(args.first, args.last, args.output, args.reveal)

@@ -56,16 +56,18 @@ measurements behind design choices, not models of the library:
 
 Usage::
 
-    python benchmarks/cold_user_probes.py [--ensemble] [--only=probe,probe]
+    python benchmarks/cold_user_probes.py [--ensemble] [--only probe,probe] [--output PATH.json]
 
-It writes benchmarks/cold_user_probes.{json,md}; ``--only`` runs just the named probes and
-replaces their rows there, keeping the others.
+It writes benchmarks/cold_user_probes.{json,md} (``--output``: that JSON and the .md beside it);
+``--only`` runs just the named probes and replaces their rows there, keeping the others. A
+run without ``--ensemble`` leaves out the ``ensemble`` probe (a full run without it drops that
+probe's rows from the table; the Makefile passes it).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -85,6 +87,25 @@ from fewrec.models.ease import _binary, cosine_similarity, neighbourhood_block
 from fewrec.models.ensemble import DEFAULT_COMPONENTS, standardise
 
 OUT = Path(__file__).with_name("cold_user_probes")
+PROBES = (
+    "neighbourhood",
+    "ridge-kernels",
+    "blend-ceiling",
+    "learning-curve",
+    "catalogue-time",
+    "movielens-1m",
+    "zip",
+    "router",
+    "transitions",
+    "ridge-variants",
+    "transitions-ensemble",
+    "time",
+    "ratings",
+    "dlae-grid",
+    "kshot-windows",
+    "ensemble",
+)
+"""Every probe's name, in the order they run (``ensemble`` only with ``--ensemble``)."""
 PLAIN_RIDGE = {"neighbourhood": 0.0}
 """kshot-ridge as it was before its neighbourhood block (the default since 2026-12-03), as
 every probe but ``neighbourhood`` ran it."""
@@ -620,8 +641,9 @@ def router_probe(data, splits, add) -> None:
     add("router", "both", "router AUC, first K vs random K (not NDCG)", aucs)
 
 
-def main(with_ensemble: bool, only: set[str] | None = None) -> None:
-    """All probes (``only``: just these, their rows replacing the same probes' rows on file)."""
+def main(with_ensemble: bool, only: set[str] | None = None, out: Path = OUT) -> None:
+    """All probes (``only``: just these, their rows replacing the same probes' rows on file);
+    ``out`` is the tables' path without suffix (.json and .md are written)."""
     data = load_dataset()
     splits = {
         reveal: [cold_user_split(data, shots=5, seed=s, random_shots=reveal == "random") for s in SEEDS]
@@ -663,6 +685,7 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
         add(probe, reveal, setting, vals)
 
     def wanted(probe: str) -> bool:
+        assert probe in PROBES, probe
         return only is None or probe in only
 
     if wanted("neighbourhood"):
@@ -789,10 +812,10 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
                     rerank=False,  # the blend, as recorded (the re-ranker is on by default now)
                 )
 
-    if only is not None and OUT.with_suffix(".json").exists():
-        kept = [r for r in json.loads(OUT.with_suffix(".json").read_text())["rows"] if r["probe"] not in only]
+    if only is not None and out.with_suffix(".json").exists():
+        kept = [r for r in json.loads(out.with_suffix(".json").read_text())["rows"] if r["probe"] not in only]
         rows = kept + rows
-    OUT.with_suffix(".json").write_text(json.dumps({"seeds": SEEDS, "k": 5, "rows": rows}, indent=2))
+    out.with_suffix(".json").write_text(json.dumps({"seeds": SEEDS, "k": 5, "rows": rows}, indent=2))
     lines = [
         "# Cold-user K = 5 probes (validation users, split seeds 0-2)",
         "",
@@ -807,10 +830,48 @@ def main(with_ensemble: bool, only: set[str] | None = None) -> None:
         + " |"
         for r in rows
     ]
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+def probe_names(text: str) -> set[str]:
+    """``--only``'s comma-separated probe names, each one of `PROBES`."""
+    names = {n.strip() for n in text.split(",") if n.strip()}
+    unknown = sorted(names - set(PROBES))
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown probe(s) {', '.join(unknown) or repr(text)}; choose from {', '.join(PROBES)}"
+        )
+    return names
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--ensemble",
+        action="store_true",
+        help="also run the ensemble probe (~15 min; the Makefile passes it)",
+    )
+    parser.add_argument(
+        "--only",
+        type=probe_names,
+        default=None,
+        metavar="PROBE[,PROBE...]",
+        help="run just these probes, replacing their rows in the output and keeping the others; "
+        f"choices: {', '.join(PROBES)}",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=OUT.with_suffix(".json"),
+        help="JSON written, its .md beside it (default: benchmarks/cold_user_probes.json)",
+    )
+    args = parser.parse_args(argv)
+    if args.only is not None and "ensemble" in args.only and not args.ensemble:
+        parser.error("--only ensemble needs --ensemble (without it that probe does not run)")
+    return args
 
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    picked = [a.split("=", 1)[1] for a in args if a.startswith("--only=")]
-    main("--ensemble" in args, set(",".join(picked).split(",")) if picked else None)
+    args = parse_args()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    main(args.ensemble, args.only, args.output.with_suffix(""))

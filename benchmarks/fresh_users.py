@@ -11,11 +11,13 @@ K = 5 gain over popularity on each: the ratio of mean NDCG@10s per seed, then th
 the ten seeds with a t-interval. A few choices were made on the ten seeds' test users
 themselves (the table's notes name them); for those no test user is fresh.
 
-Run: ``python benchmarks/fresh_users.py`` -> benchmarks/fresh_users.json and .md (~10 s).
+Run: ``python benchmarks/fresh_users.py`` -> benchmarks/fresh_users.json and .md (~10 s);
+``--help`` for the inputs, seeds, models and output.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -38,16 +40,22 @@ def mean_ci(values: list[float]) -> tuple[float, float, float]:
     return float(v.mean()), float(v.mean() - half), float(v.mean() + half)
 
 
-def main() -> None:
+def main(
+    tables: dict[str, Path] | None = None,
+    tuned_on: tuple[int, ...] = TUNED_ON,
+    models: tuple[str, ...] = MODELS,
+    output: Path = HERE / "fresh_users.json",
+) -> None:
+    tables = tables or {reveal: HERE / name for reveal, name in TABLES.items()}
     data = load_movielens_100k()
     tuned = set()
-    for seed in TUNED_ON:
+    for seed in tuned_on:
         tuned |= set(cold_user_split(data, 5, seed=seed).valid.users.tolist())
     out: dict = {"tuned_on_users": len(tuned), "reveals": {}}
     lines = [
         "# Cold-user K5 gain over popularity on the test users no validation choice was made on",
         "",
-        f"Most defaults were chosen on the validation users of split seeds {TUNED_ON}: "
+        f"Most defaults were chosen on the validation users of split seeds {tuned_on}: "
         f"{len(tuned)} of ML-100K's {data.n_users} users. Here each seed's test users are split "
         "into those (*tuned-on*) and the rest (*fresh*); per-user NDCG@10 from the "
         "ten-seed runs, no refit. Gain: ratio of mean NDCG@10s per seed, mean [95% t-interval] "
@@ -63,9 +71,10 @@ def main() -> None:
         "| reveal | model | all test users | fresh | tuned-on |",
         "|---|---|---|---|---|",
     ]
-    for reveal, name in TABLES.items():
-        table = json.loads((HERE / name).read_text())
-        groups: dict[str, dict[str, list[float]]] = {m: {"all": [], "fresh": [], "tuned": []} for m in MODELS}
+    for reveal, path in tables.items():
+        name = path.name
+        table = json.loads(path.read_text())
+        groups: dict[str, dict[str, list[float]]] = {m: {"all": [], "fresh": [], "tuned": []} for m in models}
         sizes = []
         for seed in table["seeds"]:
             run = table["runs"][str(seed)]
@@ -75,12 +84,14 @@ def main() -> None:
                 raise SystemExit(f"{name}, seed {seed}: {len(pop)} per-user values, {len(users)} test users")
             fresh = np.array([u not in tuned for u in users.tolist()])
             sizes.append([int(fresh.sum()), int((~fresh).sum())])
-            for m in MODELS:
+            for m in models:
+                if m not in run:
+                    raise SystemExit(f"{name}, seed {seed}: no model {m!r} (it has {', '.join(run)})")
                 v = np.asarray(run[m][KEY])
                 for group, rows in (("all", slice(None)), ("fresh", fresh), ("tuned", ~fresh)):
                     groups[m][group].append(float(v[rows].mean() / pop[rows].mean() - 1))
         out["reveals"][reveal] = {"users_per_seed": sizes, "gain": {}}
-        for m in MODELS:
+        for m in models:
             cells = []
             for group in ("all", "fresh", "tuned"):
                 mean, lo, hi = mean_ci(groups[m][group])
@@ -97,10 +108,58 @@ def main() -> None:
             f"{n.sum(axis=1).min()}-{n.sum(axis=1).max()} | {n[:, 0].min()}-{n[:, 0].max()} | "
             f"{n[:, 1].min()}-{n[:, 1].max()} |"
         )
-    (HERE / "fresh_users.json").write_text(json.dumps(out, indent=1) + "\n")
-    (HERE / "fresh_users.md").write_text("\n".join(lines) + "\n")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(out, indent=1) + "\n")
+    output.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
+def seed_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated integers: {text!r}") from None
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--earliest",
+        type=Path,
+        default=HERE / TABLES["earliest"],
+        help=f"ten-seed earliest-reveal run with per-user values (default: benchmarks/{TABLES['earliest']})",
+    )
+    parser.add_argument(
+        "--random",
+        type=Path,
+        default=HERE / TABLES["random"],
+        help=f"ten-seed random-reveal run with per-user values (default: benchmarks/{TABLES['random']})",
+    )
+    parser.add_argument(
+        "--tuned-on",
+        type=seed_list,
+        default=TUNED_ON,
+        help="split seeds whose validation users the defaults were chosen on (default: 0,1,2)",
+    )
+    parser.add_argument(
+        "--models",
+        type=lambda s: tuple(s.split(",")),
+        default=MODELS,
+        help=f"models compared with popularity (default: {','.join(MODELS)})",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "fresh_users.json",
+        help="JSON written, its .md beside it (default: benchmarks/fresh_users.json)",
+    )
+    args = parser.parse_args(argv)
+    for path in (args.earliest, args.random):
+        if not path.is_file():
+            parser.error(f"no such file: {path}")
+    return args
+
+
 if __name__ == "__main__":
-    main()
+    args = parse_args()
+    main({"earliest": args.earliest, "random": args.random}, args.tuned_on, args.models, args.output)

@@ -4,11 +4,13 @@ Reads the results of ``lm_tallrec.py`` run with ``--seed 0`` (benchmarks/lm_tall
 ``--seed 1`` and ``--seed 2`` (lm_tallrec_seed1.json, lm_tallrec_seed2.json); each seed draws
 other K training samples. Writes benchmarks/lm_tallrec_seeds.md.
 
-Run: ``python benchmarks/lm_tallrec_seeds.py``
+Run: ``python benchmarks/lm_tallrec_seeds.py`` (``--inputs`` and ``--output`` to read and
+write other files).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -18,10 +20,11 @@ HERE = Path(__file__).parent
 FILES = ["lm_tallrec.json", "lm_tallrec_seed1.json", "lm_tallrec_seed2.json"]
 
 
-def main() -> None:
-    runs = [json.loads((HERE / f).read_text()) for f in FILES if (HERE / f).exists()]
+def main(inputs: list[Path] | None = None, output: Path = HERE / "lm_tallrec_seeds.md") -> None:
+    inputs = inputs or [HERE / f for f in FILES]
+    runs = [json.loads(f.read_text()) for f in inputs if f.exists()]
     if not runs:
-        raise SystemExit(f"none of {FILES} in {HERE}: run lm_tallrec.py first")
+        raise SystemExit(f"none of {', '.join(map(str, inputs))} exists: run lm_tallrec.py first")
     shots = runs[0]["settings"]["shots"]
     seeds = [r["seed"] for r in runs]
     lines = [
@@ -46,9 +49,31 @@ def main() -> None:
         + " | ".join(f"{published[f'K{k}/auc']:.4f}" for k in shots)
         + " |"
     )
-    (HERE / "lm_tallrec_seeds.md").write_text("\n".join(lines) + "\n")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--inputs",
+        type=Path,
+        nargs="+",
+        default=[HERE / f for f in FILES],
+        metavar="JSON",
+        help="lm_tallrec.py results, one per seed; missing ones are skipped "
+        f"(default: {', '.join(FILES)} in benchmarks/)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "lm_tallrec_seeds.md",
+        help="markdown table written (default: benchmarks/lm_tallrec_seeds.md)",
+    )
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    main()
+    args = parse_args()
+    main(args.inputs, args.output)

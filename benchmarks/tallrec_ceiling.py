@@ -21,10 +21,12 @@ like-rate mix's 0.771 (until 2026-12-07 these rows were called upper bounds and 
 Usage::
 
     python benchmarks/tallrec_ceiling.py      # writes benchmarks/tallrec_ceiling.{json,md}
+    python benchmarks/tallrec_ceiling.py --output OUT.json --weights 0,0.5,1   # elsewhere, other grid
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -48,7 +50,8 @@ def mix_auc(samples: TallrecSamples, item_score: np.ndarray, w: float) -> float:
     return float(roc_auc_score(samples.labels, z))
 
 
-def main() -> None:
+def main(weights: tuple[float, ...] = WEIGHTS, out: Path = OUT) -> None:
+    """The table; ``weights``: the grid w is chosen from; ``out``: the path without suffix."""
     data = load_dataset()
     split = tallrec_split(data)
     cat = split.catalogue_dataset()
@@ -85,8 +88,8 @@ def main() -> None:
     }
     rows = []
     for name, score in candidates.items():
-        valid = [mix_auc(split.valid, score, w) for w in WEIGHTS]
-        w = WEIGHTS[int(np.argmax(valid))]
+        valid = [mix_auc(split.valid, score, w) for w in weights]
+        w = weights[int(np.argmax(valid))]
         ok = count > 20
         rho = pd.Series(score[ok]).corr(pd.Series(rate[ok]), method="spearman") if score.any() else 0.0
         rows.append(
@@ -98,7 +101,8 @@ def main() -> None:
                 "spearman_with_like_rate": float(rho),
             }
         )
-    OUT.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     lines = [
         "# TALLRec: what item knowledge is worth on top of the like-share rule (ML-100K)",
         "",
@@ -112,9 +116,39 @@ def main() -> None:
             f"| {r['mix']} | {r['weight']} | {r['valid_auc']:.4f} | {r['test_auc']:.4f} | "
             f"{r['spearman_with_like_rate']:.3f} |"
         )
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
+def weight_grid(text: str) -> tuple[float, ...]:
+    try:
+        grid = tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not comma-separated numbers: {text!r}") from None
+    if any(w < 0 for w in grid):
+        raise argparse.ArgumentTypeError(f"weights must be >= 0: {text!r}")
+    return grid
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--weights",
+        type=weight_grid,
+        default=WEIGHTS,
+        help="grid of item-score weights w, chosen on validation (default: "
+        + ",".join(f"{w:g}" for w in WEIGHTS)
+        + ")",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=OUT.with_suffix(".json"),
+        help="JSON written, its .md beside it (default: benchmarks/tallrec_ceiling.json)",
+    )
+    return parser.parse_args(argv)
+
+
 if __name__ == "__main__":
-    main()
+    args = parse_args()
+    main(args.weights, args.output.with_suffix(""))

@@ -11,10 +11,13 @@ ML-100K user.
 Usage::
 
     python benchmarks/tallrec_movielens_1m.py   # writes benchmarks/tallrec_movielens_1m.{json,md}
+
+``--shots`` and ``--draw`` pick another K and K-shot draw, ``--output`` another file.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -28,19 +31,20 @@ from fewrec.models.base import make_model
 OUT = Path(__file__).with_name("tallrec_movielens_1m")
 
 
-def main() -> None:
+def main(shots: int = 64, draw: int = 0, out: Path = OUT) -> None:
+    """The table for K = ``shots`` samples of K-shot draw ``draw``; ``out``: the path without suffix."""
     data = load_dataset()
     split = tallrec_split(data)
     likes = _movielens_1m_likes(data)
-    k64 = split.train_dataset(split.shots(64, 0))
+    kshot = split.train_dataset(split.shots(shots, draw))
     fits = {
-        "like-share (K = 64)": ("like-share", k64),
-        "like-clf, strict K = 64": ("like-clf", k64),
+        f"like-share (K = {shots})": ("like-share", kshot),
+        f"like-clf, strict K = {shots}": ("like-clf", kshot),
         "like-clf, ML-100K's other users (@catalogue)": ("like-clf", split.catalogue_dataset()),
         "like-clf, ML-1M users only (K = 0)": ("like-clf", likes),
-        "like-clf, ML-1M users + K = 64 (@movielens-1m)": (
+        f"like-clf, ML-1M users + K = {shots} (@movielens-1m)": (
             "like-clf",
-            pool_users(k64, likes, prefix="movielens-1m:"),
+            pool_users(kshot, likes, prefix="movielens-1m:"),
         ),
     }
     rows = []
@@ -53,11 +57,12 @@ def main() -> None:
             row[f"{part}_ci"] = list(rep.ci["auc"])
         rows.append(row)
         print(row, flush=True)
-    OUT.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=2) + "\n")
     lines = [
         "# TALLRec (ML-100K) with a prior from MovieLens-1M's users",
         "",
-        "K-shot draw 0; AUC with its bootstrap 95% CI over users (validation: 14 users, test: 16).",
+        f"K-shot draw {draw}; AUC with its bootstrap 95% CI over users (validation: 14 users, test: 16).",
         "",
         "| model | valid AUC [95% CI] | test AUC [95% CI] |",
         "|---|---|---|",
@@ -68,9 +73,28 @@ def main() -> None:
             f"| {r['model']} | {r['valid_auc']:.4f} [{v[0]:.3f}, {v[1]:.3f}] | "
             f"{r['test_auc']:.4f} [{t[0]:.3f}, {t[1]:.3f}] |"
         )
-    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--shots", type=int, default=64, help="K: labelled samples of the K-shot fits (default 64)"
+    )
+    parser.add_argument("--draw", type=int, default=0, help="which K-shot draw (its seed; default 0)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=OUT.with_suffix(".json"),
+        help="JSON written, its .md beside it (default: benchmarks/tallrec_movielens_1m.json)",
+    )
+    args = parser.parse_args(argv)
+    if args.shots < 1 or args.draw < 0:
+        parser.error("--shots must be >= 1 and --draw >= 0")
+    return args
+
+
 if __name__ == "__main__":
-    main()
+    args = parse_args()
+    main(args.shots, args.draw, args.output.with_suffix(""))

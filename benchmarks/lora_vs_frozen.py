@@ -121,6 +121,29 @@ def _cell(row: dict[str, float], key: str) -> str:
     return f"{value:.4f}" + (f" [{lo:.3f}, {hi:.3f}]" if lo is not None else "")
 
 
+def _num(value: float | None, spec: str) -> str:
+    """``value`` formatted, or "n/a" where the fit recorded none."""
+    return "n/a" if value is None else format(value, spec)
+
+
+def _fit_line(protocol: str, fit: dict[str, Any]) -> str:
+    """One LoRA fit's summary (`fewrec.adapt.lora.LoraResult.summary`) as a list item."""
+    head = f"- {protocol}: "
+    if not fit.get("steps"):  # the budget ran out first: no loss, no adapter, the frozen encoder kept
+        return (
+            f"{head}no training step ran ({fit.get('stop_reason')}, {fit['seconds']:.0f}s; raise "
+            "--max-seconds): content-lora scored with the frozen encoder"
+        )
+    frozen, best = fit.get("valid_frozen") or {}, fit.get("valid_best") or {}
+    return (
+        f"{head}{fit['steps']} steps ({fit['stop_reason']}), best step {fit['best_step']}, "
+        f"{fit['seconds']:.0f}s, {fit['trainable_params']:,} trainable parameters; loss "
+        f"{_num(fit['first_loss'], '.3f')} -> {_num(fit['last_loss'], '.3f')}; valid recall "
+        f"{_num(frozen.get('recall'), '.4f')} -> {_num(best.get('recall'), '.4f')}, held-out items "
+        f"{_num(frozen.get('cold_recall'), '.4f')} -> {_num(best.get('cold_recall'), '.4f')}"
+    )
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The result as a markdown table with 95% bootstrap CIs over test users."""
     lines = [
@@ -138,13 +161,7 @@ def markdown(result: dict[str, Any]) -> str:
     fits = result["settings"]["lora_fit"]
     lines += ["", "LoRA fits (held-out validation inside the training data: recall@20):", ""]
     for protocol, fit in fits.items():
-        lines.append(
-            f"- {protocol}: {fit['steps']} steps ({fit['stop_reason']}), best step {fit['best_step']}, "
-            f"{fit['seconds']:.0f}s, {fit['trainable_params']:,} trainable parameters; loss "
-            f"{fit['first_loss']:.3f} -> {fit['last_loss']:.3f}; valid recall "
-            f"{fit['valid_frozen']['recall']:.4f} -> {fit['valid_best']['recall']:.4f}, held-out items "
-            f"{fit['valid_frozen']['cold_recall']:.4f} -> {fit['valid_best']['cold_recall']:.4f}"
-        )
+        lines.append(_fit_line(protocol, fit))
     m = result["machine"]
     lines += [
         "",

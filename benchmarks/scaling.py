@@ -485,16 +485,29 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2, help="encoder and FAISS build threads")
     ap.add_argument("--skip-ray", action="store_true", help="keep the Ray Data figure of the last run")
     ap.add_argument("--render", action="store_true", help="only rebuild the table and plot")
-    ap.add_argument("--out", type=Path, default=HERE / "scaling")
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=HERE / "scaling",
+        help="results path, no suffix: .json, .md, .png (default: benchmarks/scaling)",
+    )
     args = ap.parse_args(argv)
 
     out = args.out
     doc: dict[str, Any] = {}
-    if out.with_suffix(".json").exists():
-        doc = json.loads(out.with_suffix(".json").read_text())
+    found = out.with_suffix(".json")
+    if found.exists():
+        doc = json.loads(found.read_text())
         if "full_encode" not in doc:  # a result of the earlier (composed-vector) benchmark
             doc = {}
     if args.render:
+        if not doc.get("sizes"):
+            why = "has no measured sizes"
+            if not found.exists():
+                why = "does not exist"
+            elif not doc:
+                why = "is a result of the earlier (composed-vector) benchmark"
+            ap.error(f"--render: {found} {why}; nothing to render (run without --render to measure)")
         render(doc, out)
         return
 

@@ -33,6 +33,7 @@ from fewrec.eval.benchmark import machine_info
 from fewrec.lm.model import load_lm
 from fewrec.models.base import make_model
 
+HERE = Path(__file__).parent
 PUBLISHED = {"K16/auc": 0.6724, "K64/auc": 0.6748, "K256/auc": 0.7198}
 ROWS = ["like-share", "like-clf", "lm-icl", "lm-lora", "lm-rerank", "distilled"]
 
@@ -65,7 +66,12 @@ def main() -> None:
     ap.add_argument("--distil-episodes", type=int, default=128)
     ap.add_argument("--top-n", type=int, default=50)
     ap.add_argument("--lm", default="smollm2-135m", help="packaged LM (fewrec.lm.model.LM_SPECS)")
-    ap.add_argument("--output", default="benchmarks/lm_tallrec.json")
+    ap.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "lm_tallrec.json",
+        help="JSON written, its .md beside it (default: benchmarks/lm_tallrec.json, next to this script)",
+    )
     args = ap.parse_args()
 
     data = load_dataset("movielens-100k")
@@ -86,11 +92,12 @@ def main() -> None:
         else f"{len(sub)} of {len(split.test)} test samples, seeded rng({args.seed}).choice, "
         "the same for every row; fast rows also on all 1,000 (K*/auc_full)",
         "lm": lm.name,
-        "lora": lmm.LMLoraConfig(max_episodes=args.lora_episodes).model_dump(mode="json"),
+        "lora": lmm.LMLoraConfig(lm=args.lm, max_episodes=args.lora_episodes).model_dump(mode="json"),
         "distil_episodes": args.distil_episodes,
         "rerank": {"retriever": "like-clf", "top_n": args.top_n, "scorer": "lm-lora"},
     }
-    out_path = Path(args.output)
+    out_path = args.output
+    out_path.parent.mkdir(parents=True, exist_ok=True)
 
     def write() -> None:
         result = {

@@ -65,8 +65,15 @@ benchmark-scale: $(STAMP)
 benchmark-service: $(STAMP)
 	$(BIN)/python benchmarks/load_test.py --duration 60
 
+# the small-LM tallrec rows for K-shot draws 0, 1 and 2 (~50 min each on 2 cores), then their
+# mean and spread (lm_tallrec_seeds.py reads lm_tallrec.json, lm_tallrec_seed1.json, lm_tallrec_seed2.json)
 benchmark-lm: $(STAMP)
-	nice -n 10 $(BIN)/python benchmarks/lm_tallrec.py
+	nice -n 10 $(BIN)/python benchmarks/lm_tallrec.py --seed 0 --output benchmarks/lm_tallrec.json
+	nice -n 10 $(BIN)/python benchmarks/lm_tallrec.py --seed 1 --output benchmarks/lm_tallrec_seed1.json
+	nice -n 10 $(BIN)/python benchmarks/lm_tallrec.py --seed 2 --output benchmarks/lm_tallrec_seed2.json
+	$(BIN)/python benchmarks/lm_tallrec_seeds.py \
+		--inputs benchmarks/lm_tallrec.json benchmarks/lm_tallrec_seed1.json benchmarks/lm_tallrec_seed2.json \
+		--output benchmarks/lm_tallrec_seeds.md
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests

@@ -1211,3 +1211,23 @@ def test_an_unknown_model_lists_the_choices_alike_in_each_command():
     with pytest.raises(ConfigError) as raised:  # and in Python
         make_model("nope")
     assert "unknown model 'nope'. Fix: choose from als, bpr, " in str(raised.value)
+
+
+def test_benchmark_scripts_refuse_bad_arguments_before_running(capsys):
+    """`--help`, a typo or `--only zip` (with a space) ran `cold_user_probes.py` in full and
+    overwrote its table; `rerank_variants.py` crashed on `--help`; `tallrec_ceiling.py` ran on
+    any argument. Each parses its arguments now, and a bad one is an argparse error (exit 2)
+    before any work."""
+    probes = benchmark_script("cold_user_probes")
+    assert probes.parse_args(["--only", "zip,time"]).only == {"zip", "time"}  # with a space too
+    bad = [
+        (probes.parse_args, ["--only", "zipp"], "unknown probe(s) zipp"),
+        (probes.parse_args, ["--only", "ensemble"], "--only ensemble needs --ensemble"),
+        (probes.parse_args, ["--onyl=zip"], "unrecognized arguments"),
+        (benchmark_script("rerank_variants").parse_args, ["5", "2"], "LAST (2) must be above FIRST (5)"),
+        (benchmark_script("tallrec_ceiling").parse_args, ["--weights", "0,a"], "not comma-separated numbers"),
+    ]
+    for parse, argv, said in bad:
+        with pytest.raises(SystemExit) as exit_:
+            parse(argv)
+        assert exit_.value.code == 2 and said in capsys.readouterr().err, argv

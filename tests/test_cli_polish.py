@@ -741,16 +741,21 @@ def test_help_lists_each_command_in_one_line_and_shows_examples():
         assert helped.returncode == 0 and example in flat(helped.stdout), helped.stdout
 
 
+def _command_name(command) -> str:
+    """A registered command's name on the command line (typer's: the function's, dashed)."""
+    return command.name or command.callback.__name__.replace("_", "-")
+
+
 def _help_pages() -> list[tuple[str, ...]]:
     """Every command's and group's `--help` arguments, the top level's first."""
     from fewrec.cli import app
 
     pages: list[tuple[str, ...]] = [()]
     for c in app.registered_commands:
-        pages.append((c.name or c.callback.__name__.replace("_", "-"),))
+        pages.append((_command_name(c),))
     for g in app.registered_groups:
         pages.append((g.name,))
-        pages += [(g.name, c.name or c.callback.__name__) for c in g.typer_instance.registered_commands]
+        pages += [(g.name, _command_name(c)) for c in g.typer_instance.registered_commands]
     return pages
 
 

@@ -29,6 +29,12 @@ Usage (needs the ``rivals`` extra: ``make benchmark-rivals`` installs it)::
 
     python benchmarks/rivals.py                       # writes benchmarks/rivals.{json,md}
     python benchmarks/rivals.py --only cold-item      # reruns one protocol, keeps the others'
+    python benchmarks/rivals.py --refresh             # fewrec's rows only: refits no LightFM
+
+``--refresh`` is for after a rerun of the protocol tables: it re-reads fewrec's rows and pairs
+their new per-user values with LightFM's recorded ones (same seed-0 splits, same test
+users), so LightFM's Hogwild noise does not enter the comparison. The table's ``note`` (kept in
+the JSON, written under the header) is kept.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ COLD_ITEM_COMPONENTS = (64, 128)
 THREADS = 2
 TEXT_DIMS = 32
 FEWREC_ROWS = ("popularity", "dlae", "kshot-ridge", "fewshot", "ensemble", "ensemble-blend")
+# fewrec's rows paired with each LightFM row (cold-item has no ensemble-blend, cold-user no ensemble-text)
+GAIN_ROWS = ("fewshot", "ensemble", "ensemble-blend", "ensemble-text")
 
 
 def item_features(data: Dataset, with_identity: np.ndarray, text: np.ndarray | None) -> sp.csr_matrix:
@@ -187,14 +195,30 @@ def fit_chosen(data, fit_pairs, text, cfg: dict) -> LightFMRun:
     return run
 
 
-def paired_gain(ours: np.ndarray, theirs: np.ndarray) -> dict:
-    """fewrec's ensemble over LightFM on the same test users; none where LightFM scores 0."""
+def paired_gains(ours: dict, key: str, theirs: np.ndarray) -> dict:
+    """Each fewrec row of ``GAIN_ROWS`` over LightFM's per-user values ``theirs`` on the same test
+    users (``key``: the per-user column of the protocol table): ``ensemble_gain`` and its CI for
+    the table's column, every row's under ``gains``; none where LightFM scores 0."""
     if theirs.mean() <= 0:
         return {}
-    return {
-        "ensemble_gain": float(ours.mean() / theirs.mean() - 1),
-        "ensemble_gain_ci": M.bootstrap_gain_ci(ours, theirs, seed=SEED),
-    }
+    gains = {}
+    for m in GAIN_ROWS:
+        if m not in ours:
+            continue
+        mine = np.asarray(ours[m][key])
+        if mine.shape != theirs.shape:
+            raise SystemExit(
+                f"the protocol table's {m} row has {mine.size} test users, LightFM's {theirs.size}:"
+                " not the same split; rerun LightFM (without --refresh)"
+            )
+        gains[m] = {
+            "gain": float(mine.mean() / theirs.mean() - 1),
+            "ci": M.bootstrap_gain_ci(mine, theirs, seed=SEED),
+        }
+    out: dict = {"gains": gains}
+    if "ensemble" in gains:
+        out |= {"ensemble_gain": gains["ensemble"]["gain"], "ensemble_gain_ci": gains["ensemble"]["ci"]}
+    return out
 
 
 def main() -> None:
@@ -204,7 +228,18 @@ def main() -> None:
     ap.add_argument(
         "--only", choices=["cold-user", "cold-item"], help="rerun one protocol; keep the others' rows"
     )
-    only = ap.parse_args().only
+    ap.add_argument(
+        "--refresh",
+        action="store_true",
+        help="re-read fewrec's rows from the protocol tables and re-pair LightFM's recorded ones; no refit",
+    )
+    args = ap.parse_args()
+    if args.refresh and args.only:
+        ap.error("--refresh re-reads every protocol's rows; it takes no --only")
+    if args.refresh:
+        write(refresh(json.loads(OUT.with_suffix(".json").read_text())))
+        return
+    only = args.only
     data = load_dataset()
     from sklearn.decomposition import PCA
 
@@ -232,7 +267,7 @@ def main() -> None:
             row[f"K{k}/ndcg@10"] = float(vals["ndcg@10"].mean())
             row[f"K{k}/train_seconds"] = run.seconds
             if k == 5:
-                row.update(paired_gain(np.asarray(ours["ensemble"]["K5/ndcg@10/per_user"]), vals["ndcg@10"]))
+                row.update(paired_gains(ours, "K5/ndcg@10/per_user", vals["ndcg@10"]))
                 row["K5/ndcg@10/per_user"] = vals["ndcg@10"].tolist()  # (to pair with a rerun ensemble row)
             print(f"  K{k}: test NDCG@10 {row[f'K{k}/ndcg@10']:.4f} ({run.seconds:.1f} s)", flush=True)
         rows["lightfm"] = row
@@ -260,12 +295,35 @@ def main() -> None:
             "recall@20": float(vals["recall@20"].mean()),
             "cold_only/recall@20": float(only["recall@20"].mean()),
             "train_seconds": run.seconds,
-            **paired_gain(np.asarray(ours["ensemble"]["recall@20/per_user"]), vals["recall@20"]),
+            **paired_gains(ours, "recall@20/per_user", vals["recall@20"]),
             "recall@20/per_user": vals["recall@20"].tolist(),  # (to pair with a rerun ensemble row)
         }
         print(f"  recall@20 {rows[name]['recall@20']:.4f} cold-only {rows[name]['cold_only/recall@20']:.4f}")
     doc["protocols"]["cold-item"] = rows
     write(doc)
+
+
+def refresh(doc: dict) -> dict:
+    """``doc`` with fewrec's rows re-read from the protocol tables and each LightFM row's gain
+    re-paired with fewrec's per-user values there; LightFM's own figures are kept."""
+    for reveal, table in (("random", "cold-user-random"), ("earliest", "cold-user"), (None, "cold-item")):
+        proto = "cold-item" if reveal is None else f"cold-user {reveal}"
+        if proto not in doc["protocols"]:
+            continue
+        ours = json.loads((HERE / f"{table}.json").read_text())["models"]
+        rows = doc["protocols"][proto]
+        if reveal is None:
+            cols, key = ("recall@20", "cold_only/recall@20"), "recall@20/per_user"
+        else:
+            cols, key = tuple(f"K{k}/ndcg@10" for k in SHOTS), "K5/ndcg@10/per_user"
+        for m in [m for m in rows if not m.startswith("lightfm")]:
+            if m in ours:
+                rows[m] = {c: ours[m][c] for c in cols}
+        for m in [m for m in rows if m.startswith("lightfm")]:
+            for k in ("ensemble_gain", "ensemble_gain_ci", "gains"):
+                rows[m].pop(k, None)
+            rows[m].update(paired_gains(ours, key, np.asarray(rows[m][key])))
+    return doc
 
 
 def write(doc: dict) -> None:
@@ -282,14 +340,14 @@ def markdown(doc: dict) -> str:
         "chosen on validation users; fewrec's rows are those of the protocol tables on the same split.",
         "Gain: fewrec's ensemble over that LightFM row, paired bootstrap 95% CI over the test users.",
     ]
+    if doc.get("note"):
+        lines += ["", doc["note"]]
     for proto, rows in doc["protocols"].items():
         lines += ["", f"## {proto}", ""]
         if proto == "cold-item":
-            cols = ["recall@20", "cold_only/recall@20"]
-            gain_key = "ensemble_gain"
+            cols, metric = ["recall@20", "cold_only/recall@20"], "Recall@20"
         else:
-            cols = [f"K{k}/ndcg@10" for k in SHOTS]
-            gain_key = "ensemble_gain"
+            cols, metric = [f"K{k}/ndcg@10" for k in SHOTS], "K5 NDCG@10"
         head = "ensemble's gain (headline metric)"
         lines += ["| model | " + " | ".join(cols) + f" | chosen | {head} |", "|---" * (len(cols) + 3) + "|"]
         for name, r in rows.items():
@@ -300,10 +358,17 @@ def markdown(doc: dict) -> str:
                 ids = "" if c["item_identity"] else ", no item ids"
                 chosen = f"{c['components']} comp., {c['epochs']} ep.{ids}"
             gain = ""
-            if gain_key in r:
-                lo, hi = r[gain_key + "_ci"]
-                gain = f"{r[gain_key]:+.1%} [{lo:+.1%}, {hi:+.1%}]"
+            if "ensemble_gain" in r:
+                lo, hi = r["ensemble_gain_ci"]
+                gain = f"{r['ensemble_gain']:+.1%} [{lo:+.1%}, {hi:+.1%}]"
             lines.append(f"| {name} | " + " | ".join(cells) + f" | {chosen} | {gain} |")
+        for name, r in rows.items():
+            if r.get("gains"):
+                each = "; ".join(
+                    f"{m} {g['gain']:+.1%} [{g['ci'][0]:+.1%}, {g['ci'][1]:+.1%}]"
+                    for m, g in r["gains"].items()
+                )
+                lines += ["", f"Over `{name}` ({metric}, paired): {each}."]
     return "\n".join(lines) + "\n"
 
 

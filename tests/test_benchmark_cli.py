@@ -1121,6 +1121,52 @@ def test_rivals_counts_lightfms_tied_scores_in_expectation():
     assert got["recall@10"] == pytest.approx(10 / open_items)
 
 
+def test_rivals_refresh_repairs_lightfms_recorded_rows_with_the_tables_new_ones(tmp_path, monkeypatch):
+    """`rivals.py --refresh` (after a rerun of the protocol tables) re-reads fewrec's rows and
+    pairs each of them with LightFM's recorded per-user values, refitting nothing; LightFM's
+    figures stay, and a table on another split (other test users) is refused."""
+    mod = benchmark_script("rivals")
+    rng = np.random.default_rng(0)
+    theirs = rng.random(40)
+    new = {m: rng.random(40) for m in ("fewshot", "ensemble", "ensemble-text")}
+    monkeypatch.setattr(mod, "HERE", tmp_path)
+    models = {
+        m: {"recall@20": float(v.mean()), "cold_only/recall@20": 0.5, "recall@20/per_user": v.tolist()}
+        for m, v in new.items()
+    }
+    (tmp_path / "cold-item.json").write_text(json.dumps({"models": models}))
+    lfm = {
+        "recall@20": float(theirs.mean()),
+        "cold_only/recall@20": 0.2,
+        "chosen": {"item_identity": False, "components": 64, "epochs": 20},
+        "recall@20/per_user": theirs.tolist(),
+        "ensemble_gain": 9.0,
+        "ensemble_gain_ci": [8.0, 10.0],
+    }
+    doc = {
+        "note": "kept",
+        "protocols": {
+            "cold-item": {"fewshot": {"recall@20": 0.9, "cold_only/recall@20": 0.9}, "lightfm": dict(lfm)}
+        },
+    }
+    got = mod.refresh(json.loads(json.dumps(doc)))
+    rows = got["protocols"]["cold-item"]
+    assert rows["fewshot"]["recall@20"] == pytest.approx(new["fewshot"].mean())
+    assert rows["lightfm"]["recall@20"] == lfm["recall@20"]
+    for m, v in new.items():
+        assert rows["lightfm"]["gains"][m]["gain"] == pytest.approx(v.mean() / theirs.mean() - 1)
+    assert rows["lightfm"]["ensemble_gain"] == pytest.approx(new["ensemble"].mean() / theirs.mean() - 1)
+    lo, hi = rows["lightfm"]["ensemble_gain_ci"]
+    assert lo < rows["lightfm"]["ensemble_gain"] < hi
+    assert "Over `lightfm` (Recall@20, paired): fewshot" in mod.markdown(got) and "\nkept\n" in mod.markdown(
+        got
+    )
+    lfm["recall@20/per_user"] = theirs[:-1].tolist()
+    doc["protocols"]["cold-item"]["lightfm"] = lfm
+    with pytest.raises(SystemExit, match="not the same split"):
+        mod.refresh(doc)
+
+
 def test_text_queries_scores_new_users_as_the_protocol_does():
     """benchmarks/text_queries.py gave a new user's revealed 1-2 star films to the models as
     likes and broke tied scores by item index; the protocol reads them as dislikes and counts

@@ -541,6 +541,9 @@ def test_a_short_list_says_why(tmp_path, short_histories):
     # all the candidates there are (it said "the rest of the 2 candidates are in the history")
     proc = fewrec("recommend", str(tmp_path / "m"), "--k", "5", "--candidate", "i1", "--candidate", "i2")
     assert proc.returncode == 0 and "2 items, not 5: only 2 candidates were given" in flat(proc.stderr)
+    # (it said "1 items"; and -k, as in "top-k", is --k)
+    proc = fewrec("recommend", str(tmp_path / "m"), "-k", "5", "--candidate", "i1")
+    assert proc.returncode == 0 and "1 item, not 5: only one candidate was given" in flat(proc.stderr)
 
 
 def test_benchmark_takes_a_minimum_rating_as_train_does(tmp_path):

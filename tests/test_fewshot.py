@@ -967,6 +967,10 @@ def test_the_default_ensemble_leaves_fewshot_out_on_too_few_items():
     assert "fewshot" not in model.components_ and "itemknn" in model.components_
     got = model.recommend(Query(items=["i0"]), k=5)
     assert sorted(got["item"]) == ["i1", "i2"] and np.isfinite(got["score"]).all()
+    # its free text is ignored, and the note says why (it said "ensemble reads it")
+    (note,) = model.ignored_in(Query(items=["i0"], text="space films"))
+    assert note.startswith("this ensemble does not read free text") and "fewshot" in note
+    assert "ensemble read" not in note and "left out when it was trained" in note
     with pytest.raises(DataError, match="needs at least 4 items"):
         make_model("ensemble", components={"fewshot": {}, "popularity": {}}, progress=False).fit(data)
 

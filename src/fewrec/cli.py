@@ -729,7 +729,7 @@ def recommend(
         list[str] | None,
         typer.Option(help="user side info as field=value, e.g. --info age=31 --info occupation=artist"),
     ] = None,
-    k: Annotated[int, typer.Option(help="how many")] = 10,
+    k: Annotated[int, typer.Option("--k", "-k", help="how many")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
     candidate: Annotated[
         list[str] | None,
@@ -816,8 +816,10 @@ def recommend(
         pool = f"of the {total} candidates" if candidate else f"of the catalogue's {total:,} items"
         why = f"the rest {pool} are in the history, disliked or unknown to the model"
         if len(recs) == total:  # all there are ("the rest of the 4 candidates" with none left out)
-            why = f"only {total} candidates were given" if candidate else f"the catalogue has only {total:,}"
-        err.print(f"[yellow]note:[/yellow] {len(recs)} items, not {k}: {why}", highlight=False)
+            given = "only one candidate was given" if total == 1 else f"only {total} candidates were given"
+            why = given if candidate else f"the catalogue has only {total:,}"
+        got = f"{len(recs)} item" + ("s" if len(recs) > 1 else "")  # ("1 items, not 3")
+        err.print(f"[yellow]note:[/yellow] {got}, not {k}: {why}", highlight=False)
     if fmt != "table":
         print_frame(recs, rec.fitted.item_info, rec.fitted.items, fmt)
         return
@@ -1001,7 +1003,7 @@ def scale_embed(
 def scale_recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
     output: Annotated[Path, typer.Option(help="Parquet file for the recommendations")],
-    k: Annotated[int, typer.Option(help="items per user")] = 10,
+    k: Annotated[int, typer.Option("--k", "-k", help="items per user")] = 10,
     address: RayAddressOpt = None,
 ):
     """Top-k for every known user, fanned out over Ray tasks."""

@@ -579,16 +579,20 @@ class Recommender(ABC):
             "the items fields that hold them"
         ]
 
+    def text_unread_note(self) -> str:
+        """Why a query's free text is ignored, in words (only asked where `reads_text` is false)."""
+        return (
+            f"{self.name} does not read free text, so the text was ignored "
+            "(content, content-lora, fewshot and ensemble read it)"
+        )
+
     def ignored_in(self, query: Query) -> list[str]:
         """The parts of ``query`` this model does not read (free text, side-info fields or
         levels), in words. `recommend` and `score` warn about each."""
         self.fitted  # noqa: B018 (not fitted: the clear error, before any model attribute)
         notes = []
         if query.text and query.text.strip() and not self.reads_text:
-            notes.append(
-                f"{self.name} does not read free text, so the text was ignored "
-                "(content, content-lora, fewshot and ensemble read it)"
-            )
+            notes.append(self.text_unread_note())
         elif query.text and query.text.strip() and not has_words(query.text):
             notes.append("the text has no words (only symbols or emoji), so it was ignored")
         elif query.text and self.text_encoders:

@@ -774,6 +774,20 @@ class EnsembleRecommender(Recommender):
     def reads_text(self) -> bool:
         return any(m.reads_text for m in self.models_)
 
+    def text_unread_note(self) -> str:
+        # ("ensemble reads it" would contradict itself here: this one was fitted without a reader)
+        names = ", ".join(self.component_settings)
+        why = (
+            "; fewshot, its text reader by default, was left out when it was trained (the warning "
+            "then said why)"
+            if self.config.components == DEFAULT_COMPONENTS and "fewshot" not in self.component_settings
+            else ""
+        )
+        return (
+            f"this ensemble does not read free text, so the text was ignored: none of its components "
+            f"({names}) reads it{why}. content reads text on any data"
+        )
+
     @property
     def adds_items(self) -> bool:
         """Whether a component scores new items from their text (the others abstain on them)."""

@@ -948,12 +948,12 @@ class Engine:
             causes += ["excluded" if req.exclude else None, "filtered out" if req.filters else None]
             named = [c for c in causes if c]
             active = int(st.catalogue.active.sum())
+            got = f"{len(top)} item" + ("s" if len(top) != 1 else "")  # ("1 items, not 3")
             notes = [  # (k past the catalogue, nothing seen: or_words of nothing was a 500)
                 *notes,
-                f"{len(top)} items, not {req.k}: the rest of the catalogue's {active:,} items are "
-                f"{or_words(named)}"
+                f"{got}, not {req.k}: the rest of the catalogue's {active:,} items are {or_words(named)}"
                 if named
-                else f"{len(top)} items, not {req.k}: the catalogue has {active:,}",
+                else f"{got}, not {req.k}: the catalogue has {active:,}",
             ]
         return S.RecommendResponse(
             user=req.user,

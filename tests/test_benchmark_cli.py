@@ -1257,6 +1257,14 @@ def test_an_unknown_model_lists_the_choices_alike_in_each_command():
     with pytest.raises(ConfigError) as raised:  # and in Python
         make_model("nope")
     assert "unknown model 'nope'. Fix: choose from als, bpr, " in str(raised.value)
+    # a typo is named: of a model, and of a preset where presets are taken
+    with pytest.raises(
+        ConfigError, match=r"unknown model 'eas'\. Fix: did you mean 'ease'\? Or choose from als"
+    ):
+        make_model("eas")
+    proc = fewrec("benchmark", "--models", "popularty,ensemble-blnd,zzz")
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "did you mean 'popularity' and 'ensemble-blend'? Or choose" in said, said
 
 
 def test_benchmark_scripts_refuse_bad_arguments_before_running(capsys):

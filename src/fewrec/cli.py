@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError, NoteFormatter, missing_extra
+from fewrec.errors import FewrecError, NoteFormatter, missing_extra, with_fix
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
@@ -296,8 +296,8 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movi
     """Download a built-in dataset once, verify it and cache it."""
     from fewrec.data.movielens import DATASETS, fetch
 
-    if name not in DATASETS:
-        raise FewrecError(f"unknown dataset {name!r}; available: {sorted(DATASETS)}")
+    if name not in DATASETS:  # (as `data info` and --dataset say it)
+        raise FewrecError(with_fix(f"unknown dataset {name!r}", f"use one of {sorted(DATASETS)}"))
     path = fetch(name)
     err.print(f"[green]ok[/green] {escape(name)} cached at {escape(str(path))}")
 

@@ -48,7 +48,7 @@ from fewrec.data.transfer import onto_catalogue, pool_users
 from fewrec.errors import ConfigError, is_whole_number, with_fix
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import Report, evaluate_ranking, evaluate_tallrec
-from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model
+from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model, models_fix
 from fewrec.present import progress_lines
 
 log = logging.getLogger(__name__)
@@ -235,9 +235,7 @@ def check_request(
             if len(unknown) == 1
             else f"unknown models {', '.join(map(repr, unknown))}"
         )
-        raise ConfigError(
-            with_fix(names, f"choose from {', '.join(sorted(MODELS))} (or a preset: {', '.join(PRESETS)})")
-        )
+        raise ConfigError(with_fix(names, models_fix(unknown, list(PRESETS))))
     check_baseline(baseline, models)
     configs = configs or {}
     stray = sorted(set(configs) - set(models) - {m.partition("@")[0] for m in models})

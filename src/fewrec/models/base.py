@@ -1278,8 +1278,20 @@ def model_class(name: str) -> type[Recommender]:
     imported first), or a ConfigError that lists the names there are."""
     _import_builtin_models()
     if name not in MODELS:
-        raise ConfigError(with_fix(f"unknown model {name!r}", f"choose from {', '.join(sorted(MODELS))}"))
+        raise ConfigError(with_fix(f"unknown model {name!r}", models_fix([name])))
     return MODELS[name]
+
+
+def models_fix(unknown: list[str], presets: list[str] | None = None) -> str:
+    """The fix for unknown model names: the nearest known name of each (a typo's), then every
+    name there is (and the ``presets``, where they are taken too)."""
+    import difflib
+
+    names = [*MODELS, *(presets or [])]
+    near = [m for u in unknown for m in difflib.get_close_matches(u, names, n=1, cutoff=0.6)]
+    guess = f"did you mean {' and '.join(map(repr, dict.fromkeys(near)))}? Or choose" if near else "choose"
+    also = f" (or a preset: {', '.join(presets)})" if presets else ""
+    return f"{guess} from {', '.join(sorted(MODELS))}{also}"
 
 
 def nearest_shot(n_hist: np.ndarray, shots) -> np.ndarray:

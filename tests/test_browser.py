@@ -428,3 +428,16 @@ def test_the_form_shows_what_the_served_model_reads(server, browser, cold_user):
     css("[data-testid=refresh]")[0].click()  # the response names the new version: the form follows
     wait_for(lambda: on_show("about") and on_show("age"), what="the inputs back")
     assert not on_show("reads-nothing")
+    # a field of its own for the side info the page has no box for (it knew age and occupation
+    # only): its value is sent, and the list follows it
+    assert on_show("side-gender") and not css("[data-testid=side-age]")
+    browser.execute_script(
+        "const f = window.fetch; window.sent = [];"
+        "window.fetch = (url, opts) => { window.sent.push((opts && opts.body) || ''); return f(url, opts); };"
+    )
+    css("[data-testid=side-gender]")[0].send_keys("F")
+    wait_for(
+        lambda: any('"user_info":{"gender":"F"}' in b for b in browser.execute_script("return window.sent")),
+        what="gender sent with the request",
+    )
+    wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="the list for gender F")

@@ -482,6 +482,29 @@ def test_malformed_bodies_and_limits(client):
     assert client.patch("/items/50", json={}).status_code == 405
 
 
+def test_error_bodies_say_what_to_send(client):
+    """An audit of the service's errors: a 405 dropped its Allow header and named no method;
+    the engine's errors (a rating out of range, an unknown item) left `errors` empty, where the
+    docs promise one entry per invalid field; pydantic's "Value error, " led validators'
+    messages; a number for an id (MovieLens' ids look like numbers) and an empty body named no
+    fix."""
+    r = client.get("/recommend")
+    assert r.status_code == 405 and r.headers["allow"] == "POST", r.headers
+    assert r.json()["message"] == "Method Not Allowed. Fix: use POST"
+    r = client.post(
+        "/feedback", json={"user": "u", "item": "50", "kind": "rating", "value": 50}, headers=AUTH
+    )
+    assert r.status_code == 422 and r.json()["errors"] == [
+        {"field": "value", "location": "body", "message": r.json()["message"]}
+    ]
+    r = client.post("/feedback", json={"user": "u", "item": "50", "kind": "rating"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["message"].startswith("value: a rating event needs a value")
+    r = client.post("/feedback", json={"user": 196, "item": "50", "kind": "like"}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["message"].endswith('(send it as text: "196")'), r.json()
+    r = client.post("/feedback", headers={**AUTH, "Content-Type": "application/json"})
+    assert r.status_code == 422 and "the request has no body (send a JSON object" in r.json()["message"]
+
+
 @pytest.mark.parametrize(
     ("body", "message"),
     [

@@ -112,10 +112,19 @@ def _field(loc: Sequence[Any]) -> str:
 
 
 def _error(
-    status: int, kind: str, message: str, field: str | None, errors: list | None = None
+    status: int,
+    kind: str,
+    message: str,
+    field: str | None,
+    errors: list | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    # the engine's errors name one field: `errors` holds it too, as the docs promise ("one entry
+    # per invalid field"; it was empty, so a client marking fields from it marked none)
+    if errors is None and field:
+        errors = [{"field": field, "location": "body", "message": message}]
     body = S.ErrorBody(error=kind, message=message, field=field, errors=errors or [])
-    return JSONResponse(body.model_dump(), status_code=status)
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -129,7 +138,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             )
             continue
         where = loc[0] if loc else "body"
-        message = e.get("msg", "")
+        # (pydantic prefixes a validator's own message: "Value error, a rating event needs a value")
+        message = e.get("msg", "").removeprefix("Value error, ")
         pattern = (e.get("ctx") or {}).get("pattern")
         if e.get("type") == "string_pattern_mismatch" and pattern in (S.ID_PATTERN, ID_PATH_PATTERN):
             message = (
@@ -137,6 +147,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
                 "start or end"
             )
             message += " (nor ends in '/')" if where == "path" else ""
+        given = e.get("input")
+        if e.get("type") == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
+            message += f' (send it as text: "{given}")'  # ({"user": 196}: ids are text, MovieLens' too)
+        if loc == ("body",) and e.get("type") == "missing":
+            message = "the request has no body (send a JSON object; {} asks with nothing given)"
         json_body = "json" in request.headers.get("content-type", "").lower()
         if loc == ("body",) and not json_body and e.get("type") in ("model_attributes_type", "dict_type"):
             message += " (send the body as JSON, with the header Content-Type: application/json)"
@@ -184,8 +199,15 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
     kinds = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
     field = "body" if exc.status_code in (400, 413) else None
     message = _unparsed_body(exc.__cause__) if exc.status_code == 400 else None
+    headers = getattr(exc, "headers", None)  # (a 405's Allow: the methods the route takes)
+    if exc.status_code == 405 and headers and headers.get("Allow"):
+        message = with_fix(str(exc.detail), f"use {headers['Allow']}")
     return _error(
-        exc.status_code, kinds.get(exc.status_code, "http_error"), message or str(exc.detail), field
+        exc.status_code,
+        kinds.get(exc.status_code, "http_error"),
+        message or str(exc.detail),
+        field,
+        headers=headers,
     )
 
 

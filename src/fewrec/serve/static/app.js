@@ -151,6 +151,9 @@ function request() {
       info.age = Number(ageText);
     }
     if ($("occupation").value.trim() && shown("occupation")) info.occupation = $("occupation").value.trim();
+    for (const input of $("side-extra").querySelectorAll("input")) {
+      if (input.value.trim()) info[input.dataset.field] = input.value.trim();
+    }
     if (Object.keys(info).length) body.user_info = info;
   }
   return body;
@@ -268,14 +271,41 @@ function fitForm(info) {
   $("about-box").hidden = info.reads_text === false;
   $("age-box").hidden = !side.has("age");
   $("occupation-box").hidden = !side.has("occupation");
-  const nothing = info.reads_text === false && !side.has("age") && !side.has("occupation");
-  $("reads-nothing").hidden = !nothing;
+  fitSideFields([...side].filter((f) => f !== "age" && f !== "occupation"));
+  // (it knew only age and occupation: a model of a "country" field was said to read nothing)
+  $("reads-nothing").hidden = !(info.reads_text === false && side.size === 0);
   const can = explores(info.exploration || {});
   for (const option of $("explore").querySelectorAll("option[value=true]")) {
     option.hidden = !can;
     option.disabled = !can;
   }
   if (!can && $("explore").value === "true") $("explore").value = "";
+}
+
+// A text box for each side-info field but age and occupation (which have their own), kept with
+// what it holds while the served model reads its field; the service reads "31" as a number where
+// its field is one.
+function fitSideFields(fields) {
+  const box = $("side-extra");
+  const had = new Map([...box.querySelectorAll("input")].map((i) => [i.dataset.field, i.value]));
+  box.replaceChildren(
+    ...fields.map((field, n) => {
+      const div = document.createElement("div");
+      const label = document.createElement("label");
+      const input = document.createElement("input");
+      input.type = "text";
+      input.id = `side-field-${n}`;
+      input.maxLength = 1000;
+      input.dataset.field = field;
+      input.dataset.testid = `side-${field}`;
+      input.value = had.get(field) || "";
+      input.addEventListener("input", debouncedRefresh);
+      label.htmlFor = input.id;
+      label.textContent = field.charAt(0).toUpperCase() + field.slice(1).replaceAll("_", " ");
+      div.append(label, input);
+      return div;
+    }),
+  );
 }
 
 // The header: the served model, read again whenever a response names another model version.
@@ -287,7 +317,9 @@ async function loadModelInfo() {
     state.modelVersion = info.version;
     $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
     $("explore-auto").textContent = `Automatic: ${autoExploration(info.exploration || {})}`;
-    const form = () => JSON.stringify([shown("about"), shown("age"), shown("occupation"), $("explore").value]);
+    const extra = () => [...$("side-extra").querySelectorAll("input")].map((i) => i.dataset.field);
+    const form = () =>
+      JSON.stringify([shown("about"), shown("age"), shown("occupation"), extra(), $("explore").value]);
     const before = form();
     fitForm(info);
     // a swap to a model that reads other inputs: the list on screen was asked with the old ones

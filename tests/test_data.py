@@ -846,6 +846,14 @@ def test_a_few_ratings_far_outside_the_scale_are_warned_of(recwarn):
     recwarn.clear()
     load_interactions(plays)
     assert not [w for w in recwarn if "far above" in str(w.message)]
+    # small data, this library's case: 60 rows were under the 100 it checked at all
+    small = stars[:60].copy()
+    recwarn.clear()
+    load_interactions(small)
+    assert not [w for w in recwarn if "far above" in str(w.message)]
+    small.loc[4, "rating"] = 50
+    with pytest.warns(UserWarning, match=r"a scale of 1 to 5, but 1 row lies far above it"):
+        load_interactions(small)
 
 
 def test_html_character_references_in_item_text_are_read_as_characters():
@@ -865,3 +873,33 @@ def test_html_character_references_in_item_text_are_read_as_characters():
     assert data.item_info["title"].tolist() == ["Tom & Jerry's Fantasy", "Plain &foo;", "R&D ; x"]
     assert data.item_info["url"][2] == "/b?id=1&currency=EUR&region=eu"  # (not "®ion")
     assert items["title"][0] == "Tom &amp; Jerry&#39;s Fantasy"  # the caller's table is left as it was
+
+
+def test_api_mistakes_found_in_an_audit_name_their_fix():
+    """A user audit of the Python API: `match_titles(..., "Fargo")` read the title letter by
+    letter ("'F' taken as Four Rooms"); `keep_ratings("5")` was a numpy UFuncTypeError; a table
+    indexed by its user ids was "missing id column(s)" with no word of its index; and
+    `load_dataset("inter.csv")` named only the built-in datasets."""
+    from fewrec.data.movielens import load_dataset
+    from fewrec.present import match_titles
+
+    inter = pd.DataFrame({"u": ["a", "a", "b", "c"], "i": ["x", "y", "x", "z"], "rating": [5, 1, 4, 2]})
+    items = pd.DataFrame({"i": ["x", "y", "z"], "title": ["Fargo", "Heat", "Up"]})
+    data = load_interactions(inter, items, columns=Columns(user="u", item="i", timestamp=None))
+    with pytest.raises(
+        DataError, match=r"titles is one string, 'Fargo'.*Fix: give a list of titles: \['Fargo'\]"
+    ):
+        match_titles(data.item_info, data.items, "Fargo")
+    assert [m.item for m in match_titles(data.item_info, data.items, ["Fargo"])] == ["x"]
+    with pytest.raises(DataError, match=r"keep_ratings takes a number, not '5'"):
+        data.keep_ratings("5")
+    assert data.keep_ratings(4).n_interactions == 2
+    with pytest.raises(DataError, match=r"\['u'\] is the table's index\).*Fix: make the index a column"):
+        load_interactions(inter.set_index("u"), columns=Columns(user="u", item="i", timestamp=None))
+    with pytest.raises(
+        DataError, match=r"Fix: use one of .* or read your own file with fewrec.load_interactions"
+    ):
+        load_dataset("inter.csv")
+    with pytest.raises(DataError) as plain:
+        load_dataset("movielens-20m")
+    assert "load_interactions" not in str(plain.value)

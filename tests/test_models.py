@@ -454,6 +454,26 @@ def test_unknown_candidates_are_warned_about(models):
     assert list(recs["item"]) == ["1"]
 
 
+def test_warnings_name_the_users_line(models):
+    """An audit: every `recommend` note named fewrec's own line (`models/base.py:925 ...
+    return self.recommend_many(`), one frame short; `score` and fit-time notes likewise. A
+    warning now names the first line outside fewrec: the caller's."""
+    pop, ease = models["popularity"], models["ease"]
+    calls = [
+        lambda: pop.recommend(Query(items=["50"]), candidates=["nope", "1"]),
+        lambda: pop.recommend_many([Query(user="typo-1")]),
+        lambda: ease.recommend(Query(items=["50"], text="space"), k=3),
+        lambda: ease.score(Query(items=["50"], text="space"), items=["1", "nope"]),
+    ]
+    for call in calls:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            call()
+        assert said and {Path(w.filename).name for w in said} == {"test_models.py"}, [
+            (w.filename, w.lineno) for w in said
+        ]
+
+
 def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
     """Whatever part of a saved model is broken, loading says which and how to fix it."""
     from fewrec.errors import FewrecError

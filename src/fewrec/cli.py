@@ -816,8 +816,8 @@ def recommend(
         pool = f"of the {total} candidates" if candidate else f"of the catalogue's {total:,} items"
         why = f"the rest {pool} are in the history, disliked or unknown to the model"
         if len(recs) == total:  # all there are ("the rest of the 4 candidates" with none left out)
-            given = "only one candidate was given" if total == 1 else f"only {total} candidates were given"
-            why = given if candidate else f"the catalogue has only {total:,}"
+            only = "only one candidate was given" if total == 1 else f"only {total} candidates were given"
+            why = only if candidate else f"the catalogue has only {total:,}"
         got = f"{len(recs)} item" + ("s" if len(recs) > 1 else "")  # ("1 items, not 3")
         err.print(f"[yellow]note:[/yellow] {got}, not {k}: {why}", highlight=False)
     if fmt != "table":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from numbers import Integral
 from typing import Any, ClassVar, TypeGuard
 
@@ -12,6 +13,18 @@ from pydantic import BaseModel, ValidationError
 def is_whole_number(value: Any) -> TypeGuard[Integral]:
     """An int (Python or numpy), not a bool: what counts, seeds and sizes must be."""
     return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for `warnings.warn` that names the first frame outside fewrec: the
+    line of the user's code that led to the warning (``recommend``'s notes named
+    ``fewrec/models/base.py:925 ... return self.recommend_many(``). Call it inside the warn."""
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "fewrec":
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def sqlite_busy(exc: BaseException) -> bool:

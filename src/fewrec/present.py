@@ -48,6 +48,8 @@ def match_titles(
     matched; an unknown or empty title raises, with the titles close to it (`close_titles`),
     or, when none is, saying it is not in the catalogue (and, given ``text_option``, the option
     that takes free text, suggesting to describe it there)."""
+    if isinstance(titles, str):  # (one title was read letter by letter: 'F' taken as Four Rooms)
+        raise DataError(f"titles is one string, {titles!r}", fix=f"give a list of titles: [{titles!r}]")
     if "title" not in item_info.columns:
         raise DataError("these items have no title field", fix="give item ids instead of titles")
     names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing

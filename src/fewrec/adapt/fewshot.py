@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from fewrec.errors import user_stacklevel
 from fewrec.train import seed_everything
 
 
@@ -151,7 +152,7 @@ def meta_learn_head(
             f"meta-learning needs users with 2 or more items to learn from and check on, and the data "
             f"has {len(users)}: the few-shot prior stays as it starts (as fewshot-nometa's)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
         return init, {"val_loss_start": float("nan"), "val_loss_best": float("nan"), "steps": 0}
     val_users, tr_users = users[:n_val], users[n_val:]

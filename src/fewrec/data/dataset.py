@@ -286,6 +286,8 @@ class Dataset:
         """Only the interactions rated ``at_least`` or more: a like/dislike log (1/0) becomes
         likes only, which ID-only models need (they count every interaction as a sign of
         interest, a 0 too). The catalogue and users stay."""
+        if isinstance(at_least, bool) or not isinstance(at_least, int | float | np.number):
+            raise DataError(f"keep_ratings takes a number, not {at_least!r}", fix="e.g. keep_ratings(4)")
         keep = self.interactions["rating"].to_numpy() >= at_least
         kept = self.interactions[keep]
         if kept.empty:

@@ -30,7 +30,7 @@ from fewrec.data.dataset import (
     keep_latest,
     unix_seconds,
 )
-from fewrec.errors import ArgumentError, DataError, Settings
+from fewrec.errors import ArgumentError, DataError, Settings, user_stacklevel
 
 log = logging.getLogger(__name__)
 
@@ -423,10 +423,14 @@ _DECLARE = {  # how to name each kind of id column, in Python and on the command
 def _require(frame: pd.DataFrame, cols: list[str], label: str, role: str) -> None:
     missing = [c for c in cols if c not in frame.columns]
     if missing:
+        # (a DataFrame indexed by its ids, e.g. after a groupby, holds them in no column)
+        indexed = [c for c in missing if c in [n for n in frame.index.names if n is not None]]
+        fix = f"rename the columns or declare them, e.g. {_DECLARE[role]}"
         raise DataError(
-            f"missing {role} column(s) {missing}; columns present: {list(frame.columns)}",
+            f"missing {role} column(s) {missing}; columns present: {list(frame.columns)}"
+            + (f" ({indexed} {'is' if len(indexed) == 1 else 'are'} the table's index)" if indexed else ""),
             source=label,
-            fix=f"rename the columns or declare them, e.g. {_DECLARE[role]}",
+            fix="make the index a column: table.reset_index()" if indexed else fix,
         )
 
 
@@ -533,7 +537,7 @@ def _unescape_html(table: pd.DataFrame, label: str) -> pd.DataFrame:
             f"{label}: the HTML character references (&amp;, &#39;) in {where} are read as the "
             "characters they stand for",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     return table
 
@@ -542,18 +546,17 @@ def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
     """Warn of a few ratings far above a small scale (a 50 among 1-5 stars): the top rating sets
     how a query's ratings read (`FitState.dislike_at`), so one typo of 50 made every 1-2 star
     rating a like, without a word."""
-    if len(values) < 100:  # too few to tell a scale from its strays
-        return
-    # the scale: the values at least 0.5% of the rows hold; only values far above it, and rare,
-    # are strays (a rare low rating is a real one: a single 1 star among 3-5 stars; so is a rare
-    # top weight: purchases as 5 among views as 1 and carts as 3)
+    # the scale: the values at least 0.5% of the rows hold, and two rows at least (on 60 rows a
+    # typo held 1.7% of them: small data, this library's case, were never checked); only values
+    # far above it, and rare, are strays (a rare low rating is a real one: a single 1 star among
+    # 3-5 stars; so is a rare top weight: purchases as 5 among views as 1 and carts as 3)
     counts = pd.Series(values).value_counts()
-    levels = np.sort(counts.index[counts >= 0.005 * len(values)].to_numpy(np.float64))
+    levels = np.sort(counts.index[counts >= max(2, 0.005 * len(values))].to_numpy(np.float64))
     if len(levels) < 2 or len(levels) > 11:  # counts and scores have no small scale
         return
     top = levels[-1]
     far = np.flatnonzero(values > top + max(top - levels[0], abs(top)))
-    if not len(far) or len(far) > 0.01 * len(values):  # (a long tail: play counts)
+    if not len(far) or len(far) > max(1, 0.01 * len(values)):  # (a long tail: play counts)
         return
     row = int(far[0])
     rows = "1 row lies" if len(far) == 1 else f"{len(far)} rows lie"
@@ -563,7 +566,7 @@ def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
         "rating sets how a query's ratings read (a like above 60% of it; a dislike at or below "
         "40%, on a scale whose top is 10 or less): correct or drop those rows",
         UserWarning,
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
 
 
@@ -908,7 +911,7 @@ def load_interactions(
                 f"{len(extra)} users of the interactions are not in the user table ({ulabel}), "
                 f"first {user_ext[row]!r} at {_row(ilabel, row)}: they have no side info",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
             user_vocab = Vocabulary(known_ids + extra)
             user_info = user_info.reindex(range(len(user_vocab)))  # (their rows: missing values)

@@ -238,6 +238,11 @@ def load_dataset(name: str = NAME, *, fetch: bool = True) -> Dataset:
     cache; with ``fetch=False`` a dataset not yet cached is a `DataError` instead (as is another
     name)."""
     loaders = {NAME: load_movielens_100k, NAME_1M: load_movielens_1m}
-    if name not in loaders:
-        raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)}")
+    if name not in loaders:  # (a path here is the user's own data: load_interactions reads it)
+        own = (
+            "or read your own file with fewrec.load_interactions(path)"
+            if any(c in name for c in "/.\\")
+            else ""
+        )
+        raise DataError(f"unknown dataset {name!r}", fix=f"use one of {sorted(DATASETS)} {own}".strip())
     return loaders[name](fetch=fetch)

@@ -13,7 +13,7 @@ import pandas as pd
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
-from fewrec.errors import ArgumentError, DataError, is_whole_number
+from fewrec.errors import ArgumentError, DataError, is_whole_number, user_stacklevel
 from fewrec.eval import metrics as M
 from fewrec.models.base import Recommender
 from fewrec.models.query import QueryBatch, dislike_mask
@@ -200,7 +200,7 @@ def evaluate_ranking(
             "novelty and the queries' side info are read from train, so give the data the model "
             "was fitted on (split.train)",
             UserWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     kmax = max(ks)
     keep = None

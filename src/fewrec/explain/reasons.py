@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import field_levels, item_label, side_info_levels
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, user_stacklevel
 from fewrec.models.base import LIKE_SHARE, Recommender
 from fewrec.models.query import QueryBatch
 from fewrec.text.wishes import Titles, has_words, split_wishes
@@ -437,7 +437,7 @@ def explain_recommendations(
             "explain_recommendations(has_text=...) is ignored (the batch says whether the query has "
             "text) and will be removed. Fix: leave it out.",
             DeprecationWarning,
-            stacklevel=2,
+            stacklevel=user_stacklevel(),
         )
     st = model.fitted
     if model.fixed_reason is not None:  # a baseline whose ranking does not follow the query

@@ -49,6 +49,7 @@ from fewrec.errors import (
     FewrecError,
     NotFittedError,
     Settings,
+    user_stacklevel,
     with_fix,
 )
 from fewrec.models.query import (
@@ -722,7 +723,7 @@ class Recommender(ABC):
             only_user = q.user is not None and not len(q.items) and not (q.text or "").strip()
             notes += self.query_notes(q) if only_user else self.ignored_in(q)
         for note in dict.fromkeys(notes):
-            warnings.warn(note, UserWarning, stacklevel=3)
+            warnings.warn(note, UserWarning, stacklevel=user_stacklevel())
 
     def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
         """Rows of queries with no history and no known user get popularity scores: an
@@ -824,7 +825,7 @@ class Recommender(ABC):
                 f"{self.name}.score_batch gave NaN for every item of a query, so it gets no "
                 "recommendations (-inf marks an item a model cannot score)",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         return scores
 
@@ -845,7 +846,7 @@ class Recommender(ABC):
                     f"{len(unknown)} of {len(items)} items are not in this model's catalogue and "
                     f"score NaN: {unknown[:5]}",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         batch = self.batch_from_queries(queries).for_model(self)
         if items is not None and hasattr(self, "score_candidates"):  # only these (LM prompts)
@@ -977,7 +978,7 @@ class Recommender(ABC):
                     f"{len(unknown)} of {len(candidates)} candidates are not in this model's catalogue "
                     f"and were skipped: {unknown[:5]}",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         scores[:, ~allowed] = -np.inf
         if exclude_seen:  # the full history: disliked items too
@@ -1033,7 +1034,7 @@ class Recommender(ABC):
             warnings.warn(
                 f"{which} {why} are in the history, disliked or not scored by {self.name}",
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
         return out
 
@@ -1101,7 +1102,7 @@ class Recommender(ABC):
                     f"{len(blank)} new items have no text (every field blank): {blank[:5]}; "
                     f"{self.name} reads each as its id, which says nothing of what it is",
                     UserWarning,
-                    stacklevel=2,
+                    stacklevel=user_stacklevel(),
                 )
         info = like_catalogue(info, st.item_info)
         n_old = len(st.items)

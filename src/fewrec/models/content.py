@@ -18,7 +18,7 @@ import scipy.sparse as sp
 from pydantic import Field, model_validator
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError, DataError
+from fewrec.errors import ConfigError, DataError, user_stacklevel
 from fewrec.models.base import LIKE_SHARE, ModelConfig, Recommender, register, standardise
 from fewrec.models.query import Query, QueryBatch
 from fewrec.text.wishes import Titles, has_words, split_wishes
@@ -67,7 +67,7 @@ class ContentConfig(TextModelConfig):
     interacted with gets the popularity its text predicts (`text_popularity`)."""
 
 
-def warn_bare_items(ids: Sequence[str], texts: Sequence[str], reader: str, stacklevel: int = 3) -> None:
+def warn_bare_items(ids: Sequence[str], texts: Sequence[str], reader: str) -> None:
     """Warn when items have no text but their ids (``texts[i] == ids[i]``), which ``reader``
     (a text model, an LM's prompts) then reads as if it were their text."""
     bare = [i for i, t in zip(ids, texts, strict=True) if t == str(i)]
@@ -76,14 +76,14 @@ def warn_bare_items(ids: Sequence[str], texts: Sequence[str], reader: str, stack
             f"the items have no text (no item table, or no text field in it), so {reader} reads "
             "their ids; give item text (Python: load_interactions(items=...); CLI: --items)",
             UserWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
     elif bare:  # half a catalogue read as ids had passed without a word
         warnings.warn(
             f"{len(bare)} of {len(texts)} items have no text (every text field blank, or no row in "
             f"the item table), so {reader} reads their ids: {bare[:3]}; fill their text fields",
             UserWarning,
-            stacklevel=stacklevel,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -92,11 +92,11 @@ def embed_items(data: Dataset, config: TextModelConfig) -> np.ndarray:
     warning when the encoder cannot read the texts' script, or reads only the start of many."""
 
     texts = data.item_texts(config.template)
-    warn_bare_items(data.items.ids, texts, "a text model", stacklevel=4)
-    return encode_item_texts(texts, config, stacklevel=4)
+    warn_bare_items(data.items.ids, texts, "a text model")
+    return encode_item_texts(texts, config)
 
 
-def encode_item_texts(texts: list[str], config: TextModelConfig, stacklevel: int = 3) -> np.ndarray:
+def encode_item_texts(texts: list[str], config: TextModelConfig) -> np.ndarray:
     """The encoder's vectors of item texts, with a warning when it cannot read their script or
     reads only the start of many of them (items added later too: a 1.2M-character text was
     taken without a word)."""
@@ -104,7 +104,7 @@ def encode_item_texts(texts: list[str], config: TextModelConfig, stacklevel: int
 
     for problem in (script_problem(texts, config.encoder), length_problem(texts, config.encoder)):
         if problem:
-            warnings.warn(problem, UserWarning, stacklevel=stacklevel)
+            warnings.warn(problem, UserWarning, stacklevel=user_stacklevel())
     return get_encoder(config.encoder, config.backend).encode(texts)
 
 
@@ -275,7 +275,7 @@ class ContentRecommender(Recommender):
     # ------------------------------------------------------------------ new items
     def _embed_rows(self, info: pd.DataFrame) -> np.ndarray:
         """Item vectors of item rows (new or re-read items)."""
-        return encode_item_texts(self.texts_of(info), self.config, stacklevel=5).astype(np.float32)
+        return encode_item_texts(self.texts_of(info), self.config).astype(np.float32)
 
     def _unseen_popularity(self, start: int) -> float:
         """The popularity z-score of an item no one has interacted with (items ``:start`` are

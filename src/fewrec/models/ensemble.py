@@ -72,7 +72,7 @@ from pydantic import Field, NonNegativeFloat, field_validator, model_validator
 from fewrec.adapt.distill import MIN_STUDENT_ITEMS
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
-from fewrec.errors import ConfigError, with_fix
+from fewrec.errors import ConfigError, user_stacklevel, with_fix
 from fewrec.models.base import (
     MODELS,
     REVEAL_MODES,
@@ -529,7 +529,7 @@ class EnsembleRecommender(Recommender):
                 f"ensemble on {data.n_items:,} items: {'; '.join(changes)} ({why}); "
                 "give components= to choose them yourself",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )
         self.components_ = specs
         n_comp = len(specs)

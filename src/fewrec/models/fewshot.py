@@ -528,7 +528,7 @@ class FewShotRecommender(Recommender):
         """Text-only items: embed, distil factors, borrow item-item columns from text
         neighbours; the user heads and the prior stay as they are."""
 
-        new_emb = encode_item_texts(self.texts_of(info), self.config, stacklevel=4)
+        new_emb = encode_item_texts(self.texts_of(info), self.config)
         n_new = len(new_emb)
         self.text_cache_ = None  # a new instance: the served copy keeps its own
         self.emb_ = np.concatenate([self.emb_, np.asarray(new_emb, dtype=self.emb_.dtype)])
@@ -548,7 +548,7 @@ class FewShotRecommender(Recommender):
         neighbours (added items, and fitted ones with < 3 interactions)."""
 
         emb = self.emb_.copy()  # copy-on-write: the served model keeps its arrays
-        emb[idx] = encode_item_texts(self.texts_of(info), self.config, stacklevel=4)
+        emb[idx] = encode_item_texts(self.texts_of(info), self.config)
         self.emb_ = emb
         self.text_cache_ = None
         x_new = self._standardise(self._raw_representation(idx))

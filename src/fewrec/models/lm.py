@@ -30,7 +30,7 @@ import pandas as pd
 from pydantic import Field, field_validator, model_validator
 
 from fewrec.data.dataset import Dataset, label_of
-from fewrec.errors import ConfigError, DataError, with_fix
+from fewrec.errors import ConfigError, DataError, user_stacklevel, with_fix
 from fewrec.lm.lora import LoraSettings
 from fewrec.lm.model import DEFAULT_LM
 from fewrec.models.base import (
@@ -222,7 +222,7 @@ class _LMRecommender(Recommender):
         if self.config.lm not in _LOADED:
             gguf_path(self.config.lm)  # a package not installed: an error now, not when scoring
         self.texts_ = item_prompt_texts(data, self.config.with_year)
-        warn_bare_items(data.items.ids, self.texts_, "the language model's prompt", stacklevel=4)
+        warn_bare_items(data.items.ids, self.texts_, "the language model's prompt")
         cfg = self.config
         self.demo_rows_: EpisodeRows = ([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
         if cfg.demos:
@@ -537,7 +537,7 @@ def _both_answers(
                 "train on data with both likes and dislikes (see like_threshold)",
             ),
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
     elif len(np.unique(labels[valid])) == 1:
         other = np.flatnonzero(labels[train] != labels[valid[0]])
@@ -861,7 +861,7 @@ class DistilledLM(Recommender):
                     "train on more users' interactions, raise max_episodes, or lower text_dims",
                 ),
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
 
     @classmethod

@@ -24,7 +24,7 @@ from pydantic import field_validator
 
 from fewrec.adapt.lora import LoraEncoder, LoraOptions, torch_threads, train_lora
 from fewrec.data.dataset import Dataset
-from fewrec.errors import FewrecError
+from fewrec.errors import FewrecError, user_stacklevel
 from fewrec.models.base import register
 from fewrec.models.content import ContentConfig, ContentRecommender, wish_vectors
 from fewrec.text.encoder import length_problem
@@ -72,7 +72,7 @@ class LoraContentRecommender(ContentRecommender):
         # it reads max_seq_length word pieces of an item (about 3 words for 4 pieces)
         cut = length_problem(texts, self.config.encoder, max_words=self.config.max_seq_length * 3 // 4)
         if cut:
-            warnings.warn(f"{cut}, or raise max_seq_length", UserWarning, stacklevel=3)
+            warnings.warn(f"{cut}, or raise max_seq_length", UserWarning, stacklevel=user_stacklevel())
         result = train_lora(texts, st.train, st.like_rating, self._options(), stars=st.stars)
         self.item_emb_ = result.item_emb
         self.adapter_ = result.encoder.adapter_arrays()

@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import field_text, genre_list
-from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number
+from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, user_stacklevel
 
 if TYPE_CHECKING:
     from fewrec.models.base import Recommender
@@ -98,7 +98,7 @@ class Query:
                         f"item {item!r} is in the query twice, rated {given[str(item)]:g} and "
                         f"{rating:g}; the last rating is used",
                         UserWarning,
-                        stacklevel=3,
+                        stacklevel=user_stacklevel(),
                     )
                     given[str(item)] = rating
         if self.text is not None and not isinstance(self.text, str):
@@ -249,7 +249,7 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
             f"{what} fields {', '.join(hints)} are not among the catalogue's {known}: they are kept, "
             "and read only by models that read every text field",
             UserWarning,
-            stacklevel=3,
+            stacklevel=user_stacklevel(),
         )
 
 

@@ -34,6 +34,7 @@ from fewrec.errors import (
     DataError,
     FewrecError,
     is_whole_number,
+    user_stacklevel,
     validation_problems,
     with_fix,
 )
@@ -505,7 +506,7 @@ def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
             f"{path} was saved by fewrec {saved}, this is {mine}: it loads, but train it again "
             "if its recommendations look different",
             UserWarning,
-            stacklevel=5,  # the caller of load_model or Recommender.load
+            stacklevel=user_stacklevel(),  # the caller of load_model or Recommender.load
         )
 
 

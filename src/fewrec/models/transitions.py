@@ -30,7 +30,7 @@ import scipy.sparse as sp
 from pydantic import Field
 
 from fewrec.data.dataset import Dataset
-from fewrec.errors import ConfigError
+from fewrec.errors import ConfigError, user_stacklevel
 from fewrec.models.base import ModelConfig, register
 from fewrec.models.knn import ItemItemModel
 
@@ -123,5 +123,5 @@ class Transitions(ItemItemModel):
                 + "), so every score is 0. Fix: give the interactions their real times"
                 + (", or a smaller gap" if c.gap > 0 else ""),
                 UserWarning,
-                stacklevel=3,
+                stacklevel=user_stacklevel(),
             )

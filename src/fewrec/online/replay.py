@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.errors import ArgumentError, ConfigError, is_whole_number
+from fewrec.errors import ArgumentError, ConfigError, is_whole_number, user_stacklevel
 from fewrec.models.base import Recommender
 from fewrec.models.query import QueryBatch
 from fewrec.online.bandits import Policy, select
@@ -118,7 +118,7 @@ def replay(
                 f"user_info fields {unread} are not read by {model.name}"
                 + (f" (it reads {sorted(read)})" if read else " (it reads no side info)"),
                 UserWarning,
-                stacklevel=2,
+                stacklevel=user_stacklevel(),
             )
     if texts is not None and (
         isinstance(texts, str)

@@ -39,7 +39,15 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field
 
-from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError, Settings, is_whole_number
+from fewrec.errors import (
+    ArgumentError,
+    ConfigError,
+    DataError,
+    FewrecError,
+    Settings,
+    is_whole_number,
+    user_stacklevel,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -157,7 +165,9 @@ def _check_cpus(cpus: float, what: str, config: RayConfig | None) -> None:
     message = f"{what}={cpus:g} but the Ray cluster has {total} CPUs now"
     if (config or RayConfig()).resolved_address() is None:
         raise ConfigError(f"{message}; on a local Ray it would wait forever")
-    warnings.warn(f"{message}; the job waits until nodes with more join", UserWarning, stacklevel=3)
+    warnings.warn(
+        f"{message}; the job waits until nodes with more join", UserWarning, stacklevel=user_stacklevel()
+    )
 
 
 def _user_error(exc: BaseException) -> FewrecError | None:

@@ -50,7 +50,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fewrec.errors import ConfigError, DataError, FewrecError, sqlite_busy
+from fewrec.errors import ConfigError, DataError, FewrecError, sqlite_busy, user_stacklevel
 
 log = logging.getLogger(__name__)
 
@@ -525,7 +525,7 @@ class EmbeddingCache:
             + ("it is read as it is" if self.path.exists() else "texts are encoded without one")
             + "; point cache_dir / $FEWREC_DATA_DIR at a writable folder to keep new vectors",
             UserWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
         self.read_only = True
         if self.path.exists():  # read-only, then (no -shm file can be made) as an immutable file
@@ -579,7 +579,7 @@ class EmbeddingCache:
                 else "not read (the file cannot be written)"
             ),
             UserWarning,
-            stacklevel=5,
+            stacklevel=user_stacklevel(),
         )
         try:
             if self.read_only:

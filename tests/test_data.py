@@ -903,3 +903,27 @@ def test_api_mistakes_found_in_an_audit_name_their_fix():
     with pytest.raises(DataError) as plain:
         load_dataset("movielens-20m")
     assert "load_interactions" not in str(plain.value)
+
+
+def test_fitting_in_python_says_how_the_ratings_read(recwarn):
+    """`fewrec train` said that a like/dislike log's 0s train an ID-only model as interest and
+    that an unusual small scale reads as stars; a model fitted in Python said nothing of
+    either. It says both now, once, and a model that reads ratings says nothing of the 0s."""
+    from fewrec.models import make_model
+
+    rng = np.random.default_rng(0)
+    log = pd.DataFrame({"user_id": rng.integers(0, 20, 200), "item_id": rng.integers(0, 30, 200)})
+    log = log.drop_duplicates(["user_id", "item_id"]).assign(rating=lambda f: rng.integers(0, 2, len(f)))
+    data = load_interactions(log, columns=Columns(timestamp=None))
+    with pytest.warns(UserWarning, match=r"interactions are rated 0, a dislike in a query, yet itemknn"):
+        make_model("itemknn").fit(data)
+    assert not [w for w in recwarn if "read as a star scale" in str(w.message)]
+    recwarn.clear()
+    make_model("itemknn").fit(data.keep_ratings(1))
+    make_model("like-share").fit(data)  # (it reads ratings)
+    assert not [w for w in recwarn if "rated 0" in str(w.message)]
+    plays = load_interactions(
+        log.assign(rating=rng.integers(1, 9, len(log))), columns=Columns(timestamp=None)
+    )
+    with pytest.warns(UserWarning, match=r"ratings 1-8 read as a star scale: 3.2 or less is a dislike"):
+        make_model("popularity").fit(plays)

@@ -693,6 +693,19 @@ def test_a_minus_one_on_a_plus_minus_one_scale_is_in_its_range():
     assert "outside the training ratings' range" in model.query_notes(Query(items=["a"], ratings=[-2]))[0]
 
 
+def test_ratings_of_a_query_to_a_model_of_implicit_data_are_said_to_be_likes():
+    """A user audit: a model trained without ratings read a query's 1 star as a like, as its
+    5 stars, without a word (the range check skips implicit data)."""
+    from fewrec.data import Columns, load_interactions
+
+    df = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u3"], "item_id": ["a", "b", "b", "c"]})
+    model = make_model("popularity").fit(load_interactions(df, columns=Columns(rating=None, timestamp=None)))
+    (note,) = model.query_notes(Query(items=["a", "b"], ratings=[5, 1]))
+    assert note.startswith("this model was trained on interactions without ratings (each one 1)")
+    assert model.query_notes(Query(items=["a", "b"], ratings=[1, 1])) == []
+    assert model.query_notes(Query(items=["a", "b"], ratings=[1, 0])) == []  # (0: a dislike)
+
+
 def test_like_clf_does_not_call_its_picks_popular(warm, fit_cached):
     """An audit: like-clf's list for two liked films was "Popular right now." item by item, but
     it ranks by the chance of a like, much of it the item's own like-rate."""

@@ -484,7 +484,31 @@ class Recommender(ABC):
             self.__dict__.clear()
             self.__dict__.update(before)
             raise
+        if user_stacklevel() == 2:  # fitted by the user's own code (not by the CLI or an ensemble)
+            for note in self._rating_notes(ratings):
+                warnings.warn(note, UserWarning, stacklevel=2)
         return self
+
+    def _rating_notes(self, ratings: pd.Series) -> list[str]:
+        """What a user should know of how this model reads the data's ratings (`fewrec train`
+        says the same): a like/dislike log's 0s taken as interest by a model that reads no
+        ratings, and an unusual small scale read as stars."""
+        notes = []
+        nos = int((ratings <= 0).sum()) if len(ratings) else 0
+        if nos and not self.reads_ratings:
+            zero = "0" if ratings.min() == 0 else "0 or less"
+            notes.append(
+                f"{nos} interactions are rated {zero}, a dislike in a query, yet {self.name} trains on "
+                "them as signs of interest; data.keep_ratings(1) leaves them out (CLI: --min-rating 1)"
+            )
+        lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (1.0, 1.0)
+        if star_scale(lo, hi) and hi not in (1, 5, 10):
+            notes.append(
+                f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike "
+                "in a query and never a reason. If they are counts (plays, purchases), load them as "
+                "implicit data: load_interactions(..., columns=Columns(rating=None))"
+            )
+        return notes
 
     def check_memory(self, data: Dataset) -> None:
         """Raise a `ConfigError` when fitting on ``data`` would need more memory than there is
@@ -627,6 +651,12 @@ class Recommender(ABC):
                     f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "
                     f"and read as they are (a dislike is {low:g} or less)"
                 )
+        elif query.ratings is not None and len({float(r) for r in query.ratings if r > 0}) > 1:
+            # implicit training data: a 1 and a 5 star were both likes, without a word
+            notes.append(
+                f"this model was trained on interactions without ratings (each one {hi:g}), so a "
+                "query's ratings above 0 are all likes, whatever their size; 0 is a dislike"
+            )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:
             return notes

@@ -927,3 +927,32 @@ def test_fitting_in_python_says_how_the_ratings_read(recwarn):
     )
     with pytest.warns(UserWarning, match=r"ratings 1-8 read as a star scale: 3.2 or less is a dislike"):
         make_model("popularity").fit(plays)
+
+
+def test_genres_split_by_another_separator_are_warned_of(recwarn):
+    """A user audit: `genre_sep=","` on "Sci-Fi|Drama" cells read each as one genre named
+    "Sci-Fi|Drama", in the item text and the reasons, without a word."""
+    inter = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"]})
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "genres": ["Sci-Fi|Drama", "Comedy", "Drama|War"]})
+    cols = Columns(rating=None, timestamp=None, genre_sep=",")
+    with pytest.warns(UserWarning, match=r"no genres cell holds the separator ',', but 2 of 3 hold '\|'"):
+        data = load_interactions(inter, items, columns=cols)
+    assert data.item_info["genres"][0] == ["Sci-Fi|Drama"]  # (read as asked: the warning says so)
+    recwarn.clear()
+    load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+    load_interactions(inter, items.assign(genres=["Sci-Fi/Drama", "Comedy", "War"]), columns=cols)
+    assert not [w for w in recwarn if "genres cell" in str(w.message)]
+
+
+def test_segmented_popularity_without_a_user_table_says_so():
+    """A user audit: `segment_by="auto"` on data without a user table fitted plain popularity
+    without a word; `segment_by="age"` there named no fix."""
+    from fewrec.errors import ConfigError
+    from fewrec.models import make_model
+
+    inter = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["a", "b", "c"]})
+    data = load_interactions(inter, columns=Columns(rating=None, timestamp=None))
+    with pytest.warns(UserWarning, match=r"segment_by='auto' found no user fields .* users=table"):
+        make_model("popularity", segment_by="auto").fit(data)
+    with pytest.raises(ConfigError, match=r"not a user field \(\[\]\)\. Fix: give the data a user table"):
+        make_model("popularity", segment_by="age").fit(data)

@@ -542,6 +542,25 @@ def _unescape_html(table: pd.DataFrame, label: str) -> pd.DataFrame:
     return table
 
 
+def _warn_other_genre_sep(cells: pd.Series, sep: str, label: str) -> None:
+    """Warn when genres given as text never hold ``genre_sep`` but often another separator:
+    with ``genre_sep=","`` on "Sci-Fi|Drama" cells each was one genre, "Sci-Fi|Drama", in
+    the text and the reasons, without a word."""
+    text = [c for c in cells if isinstance(c, str) and c.strip() and not c.strip().startswith("[")]
+    if not text or any(sep in c for c in text):
+        return
+    held = {s: sum(s in c for c in text) for s in ("|", ",", ";") if s != sep}  # ("/" is in names)
+    other, n = max(held.items(), key=lambda kv: kv[1])
+    if n >= max(2, 0.1 * len(text)):
+        warnings.warn(
+            f"{label}: no genres cell holds the separator {sep!r}, but {n} of {len(text)} hold "
+            f"{other!r} (e.g. {next(c for c in text if other in c)!r}), so each is read as one genre: "
+            f"is the separator {other!r}? (Python: Columns(genre_sep={other!r}); CLI: --genre-sep '{other}')",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
+
+
 def _warn_stray_ratings(values: np.ndarray, col: str, label: str) -> None:
     """Warn of a few ratings far above a small scale (a 50 among 1-5 stars): the top rating sets
     how a query's ratings read (`FitState.dislike_at`), so one typo of 50 made every 1-2 star
@@ -873,6 +892,7 @@ def load_interactions(
                         r"\{" + re.escape(column) + r"([}!:])", "{" + field + r"\1", item_template
                     )
             if field == "genres":
+                _warn_other_genre_sep(item_info["genres"], cols.genre_sep, tlabel)
                 item_info["genres"] = item_info["genres"].map(lambda g: genre_list(g, cols.genre_sep))
         unknown = item_vocab.lookup(item_ext) < 0
         if unknown.any():

@@ -485,14 +485,15 @@ class Recommender(ABC):
             self.__dict__.update(before)
             raise
         if user_stacklevel() == 2:  # fitted by the user's own code (not by the CLI or an ensemble)
-            for note in self._rating_notes(ratings):
+            for note in self._fit_notes(data):
                 warnings.warn(note, UserWarning, stacklevel=2)
         return self
 
-    def _rating_notes(self, ratings: pd.Series) -> list[str]:
-        """What a user should know of how this model reads the data's ratings (`fewrec train`
-        says the same): a like/dislike log's 0s taken as interest by a model that reads no
-        ratings, and an unusual small scale read as stars."""
+    def _fit_notes(self, data: Dataset) -> list[str]:
+        """What a user who fitted this model in Python should know of how it read ``data``
+        (`fewrec train` says the same): here, a like/dislike log's 0s taken as interest by a
+        model that reads no ratings, and an unusual small scale read as stars. Models add theirs."""
+        ratings = data.interactions["rating"]
         notes = []
         nos = int((ratings <= 0).sum()) if len(ratings) else 0
         if nos and not self.reads_ratings:

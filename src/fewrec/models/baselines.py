@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from fewrec.data.dataset import MISSING_LEVEL, Dataset, field_levels, side_info_levels
-from fewrec.errors import ConfigError, one_name_as_tuple
+from fewrec.errors import ConfigError, one_name_as_tuple, with_fix
 from fewrec.models.base import ModelConfig, Recommender, query_seed, register
 from fewrec.models.query import QueryBatch
 
@@ -78,8 +78,14 @@ class PopularityRecommender(Recommender):
         self.seg_cols_ = list(data.user_info.columns) if seg_cols == "auto" else list(seg_cols)
         for col in self.seg_cols_:
             if col not in data.user_info.columns:
+                fields = list(data.user_info.columns)
                 raise ConfigError(
-                    f"popularity segment_by names {col!r}, not a user field ({list(data.user_info.columns)})"
+                    with_fix(
+                        f"popularity segment_by names {col!r}, not a user field ({fields})",
+                        f"segment by one of {fields}"
+                        if fields
+                        else "give the data a user table: load_interactions(..., users=table) (CLI: --users)",
+                    )
                 )
             values = side_info_levels(data.user_info[col])
             per_inter = values[users]
@@ -91,6 +97,15 @@ class PopularityRecommender(Recommender):
         self.seg_counts_ = np.asarray(rows, np.float32).reshape(len(rows), n)
         self.seg_sizes_ = np.asarray(sizes, np.float32)
         self.n_users_ = float(trained.sum())
+
+    def _fit_notes(self, data: Dataset) -> list[str]:
+        notes = super()._fit_notes(data)
+        if self.config.segment_by == "auto" and not self.seg_cols_:  # (it said nothing)
+            notes.append(
+                "popularity segment_by='auto' found no user fields (the data has no user table), so "
+                "it is plain popularity; give load_interactions(..., users=table) to segment it"
+            )
+        return notes
 
     @property
     def side_levels(self) -> frozenset[tuple[str, str]]:

@@ -503,6 +503,17 @@ def test_error_bodies_say_what_to_send(client):
     assert r.status_code == 422 and r.json()["message"].endswith('(send it as text: "196")'), r.json()
     r = client.post("/feedback", headers={**AUTH, "Content-Type": "application/json"})
     assert r.status_code == 422 and "the request has no body (send a JSON object" in r.json()["message"]
+    # an unknown key names the keys there are (unknown query parameters did), a title where
+    # ids go how to find one; a typo in exclude, which left nothing out, is a note
+    r = client.post("/recommend", json={"titles": ["Star Wars"]})
+    said = r.json()["message"]
+    assert r.status_code == 422 and said.startswith("titles: Extra inputs are not permitted. Fix: use k, ")
+    assert " items, " in said and " user_info " in said
+    assert said.endswith("(titles are no key: GET /items?q=<title> finds an item's id)"), said
+    r = client.post("/recommend", json={"items": ["50"], "exclude": ["181", "CC7"]})
+    assert r.status_code == 200 and "exclude names no item of the catalogue: 'CC7'" in " ".join(
+        r.json()["notes"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -150,6 +150,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         given = e.get("input")
         if e.get("type") == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
             message += f' (send it as text: "{given}")'  # ({"user": 196}: ids are text, MovieLens' too)
+        if e.get("type") == "extra_forbidden" and len(loc) == 2 and loc[0] == "body":
+            message += _body_keys_fix(request, str(loc[1]))  # (query parameters named theirs)
         if loc == ("body",) and e.get("type") == "missing":
             message = "the request has no body (send a JSON object; {} asks with nothing given)"
         json_body = "json" in request.headers.get("content-type", "").lower()
@@ -167,6 +169,20 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
         elif raw[0].get("input", ...) is None:  # null for a value that takes none
             first = {**first, "message": "must not be null: give a value, or leave the key out"}
     return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
+
+
+def _body_keys_fix(request: Request, key: str) -> str:
+    """The keys the route's JSON body takes, for a key it does not (unknown query parameters
+    named theirs; an unknown key said only "Extra inputs are not permitted")."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    fields = getattr(
+        getattr(getattr(body_field, "field_info", None), "annotation", None), "model_fields", None
+    )
+    if not fields:
+        return ""
+    names = [f.alias or name for name, f in fields.items()]
+    title = " (titles are no key: GET /items?q=<title> finds an item's id)" if "title" in key else ""
+    return f". Fix: use {', '.join(names)}{title}"
 
 
 def _is_type_mismatch(kind: str) -> bool:

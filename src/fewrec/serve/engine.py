@@ -453,7 +453,7 @@ class Engine:
         limit = self.max_store_bytes
         if limit is not None and (size := self.store.size_bytes()) >= limit:
             raise StoreFullError(
-                f"the store is full: {size / 1e6:.1f} MB of the {limit / 1e6:.1f} MB it may hold",
+                f"the store is full: {size / 1e6:.3g} MB of the {limit / 1e6:.3g} MB it may hold",
                 fix="delete users or items, or restart the service with a larger --max-store-mb",
             )
 
@@ -984,6 +984,10 @@ class Engine:
         if opts.exclude:
             idx = st.model.fitted.items.lookup(opts.exclude)
             allowed[idx[idx >= 0]] = False
+            unknown = [str(i) for i, j in zip(opts.exclude, idx, strict=True) if j < 0]
+            if unknown:  # (a typo excluded nothing, without a word: the same one in items is a 404)
+                shown = ", ".join(map(repr, unknown[:3])) + (" ..." if len(unknown) > 3 else "")
+                notes.append(f"exclude names no item of the catalogue: {shown}; nothing was left out for it")
         return allowed, notes
 
     def _explain_batch(self, st: ModelState, batch: QueryBatch, query: Query, top: np.ndarray) -> QueryBatch:

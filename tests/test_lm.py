@@ -654,3 +654,33 @@ def test_lm_settings_an_audit_found_ignored_or_misread(lm, tiny):
     one = explained_batch(strict, batch, 0, np.array([target]))
     (reason,) = explain_recommendations(strict, one, 0, np.array([target]), columns=np.array([target]))
     assert "rated Star Wars" in reason.text and "liked Star Wars" not in reason.text, reason.text
+
+
+def test_an_untitled_item_is_prompted_by_its_text():
+    """A user audit: an item with a blurb and genres but no title was prompted by its id, and
+    the warning said it had no text at all."""
+    import warnings
+
+    from fewrec.data import Columns, load_interactions
+    from fewrec.models.content import warn_bare_items
+    from fewrec.models.lm import item_prompt_texts
+
+    inter = pd.DataFrame({"user_id": ["u", "u", "v"], "item_id": ["B1", "B2", "B3"]})
+    items = pd.DataFrame(
+        {
+            "item_id": ["B1", "B2", "B3"],
+            "title": ["Dune", None, None],
+            "blurb": ["sand", "A quiet drama about two sisters on a farm", None],
+        }
+    )
+    data = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+    texts = item_prompt_texts(data)
+    assert texts[0] == "Dune" and texts[1].startswith("A quiet drama about two sisters") and texts[2] == "B3"
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        warn_bare_items(data.items.ids, texts, "the language model's prompt")
+    assert (
+        len(said) == 1
+        and "1 of 3 items have no text" in str(said[0].message)
+        and "'B3'" in str(said[0].message)
+    )

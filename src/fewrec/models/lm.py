@@ -91,9 +91,13 @@ class LMConfig(ModelConfig):
         return value
 
 
+#: How many words of its text stand for an item without a title in a prompt.
+PROMPT_TEXT_WORDS = 12
+
+
 def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
-    """Short item text for prompts: the title (with the year if asked) when the data has titles,
-    else the item text."""
+    """Short item text for prompts: the title (with the year if asked) when the data has titles
+    (an untitled item's first words of text), else the item text."""
     info = data.item_info
     if "title" not in info.columns:
         # the item text: its template, or every text field in order (a missing one left out;
@@ -101,10 +105,14 @@ def item_prompt_texts(data: Dataset, with_year: bool = False) -> list[str]:
         texts = data.item_texts()
         return [" ".join(t.split()) or data.items.id(i) for i, t in enumerate(texts)]
     years = info["year"] if with_year and "year" in info.columns else pd.Series([""] * len(info))
+    texts = data.item_texts()
     # as items are labelled everywhere (`label_of`): pandas' missing text had read "<NA>", and
-    # a numeric year column with gaps "(1995.0)"
+    # a numeric year column with gaps "(1995.0)"; an untitled item reads its text's first words
+    # (it read its id, and the warning said it had no text, blurb and genres and all)
     return [
-        " ".join(label_of(title, year, data.items.id(i)).split())
+        " ".join(
+            label_of(title, year, " ".join(texts[i].split()[:PROMPT_TEXT_WORDS]) or data.items.id(i)).split()
+        )
         for i, (title, year) in enumerate(zip(info["title"], years, strict=True))
     ]
 

@@ -510,6 +510,10 @@ def test_error_bodies_say_what_to_send(client):
     assert r.status_code == 422 and said.startswith("titles: Extra inputs are not permitted. Fix: use k, ")
     assert " items, " in said and " user_info " in said
     assert said.endswith("(titles are no key: GET /items?q=<title> finds an item's id)"), said
+    # a known user's side info in the training data, which the model reads, is shown
+    u = client.get("/users/1", headers=AUTH).json()
+    assert u["known_to_model"] and set(u["training_info"]) == {"age", "gender", "occupation"}, u
+    assert isinstance(u["training_info"]["age"], int) and u["info"] == {}
     r = client.post("/recommend", json={"items": ["50"], "exclude": ["181", "CC7"]})
     assert r.status_code == 200 and "exclude names no item of the catalogue: 'CC7'" in " ".join(
         r.json()["notes"]

@@ -637,9 +637,22 @@ class Engine:
             id=user_id,
             text=rec.text if rec else None,
             info=rec.info if rec else {},
+            training_info=self._training_info(st, user_id) if known else {},
             known_to_model=known,
             feedback=n_feedback,
         )
+
+    @staticmethod
+    def _training_info(st: ModelState, user_id: str) -> dict[str, Any]:
+        """A known user's side info in the training data, which the model reads beside what
+        the store holds (`GET /users/{id}` showed only the store's: `{}` for MovieLens' user 1,
+        whose list was "popular with people like you")."""
+        fit = st.model.fitted
+        u = int(fit.users.lookup([user_id])[0])
+        if fit.user_info is None or not len(fit.user_info.columns) or u >= len(fit.user_info):
+            return {}
+        row = fit.user_info.iloc[u]
+        return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items() if not pd.isna(v)}
 
     def delete_user(self, user_id: str) -> S.UserDeleted:
         """Delete a user's record and feedback, and stop using their training history

@@ -140,7 +140,12 @@ class UserIn(Strict):
 class UserOut(BaseModel):
     id: str
     text: str | None = None
-    info: dict[str, Any] = Field(default_factory=dict)
+    info: dict[str, Any] = Field(default_factory=dict, description="The side info stored for this user.")
+    training_info: dict[str, Any] = Field(
+        default_factory=dict,
+        description="A user the model trained on: their side info in the training data, which the "
+        "model reads too (the stored `info` wins where both give a field).",
+    )
     known_to_model: bool = Field(description="Whether the served model trained on this user.")
     feedback: int = Field(description="Number of stored feedback events.")
 

@@ -510,6 +510,9 @@ def test_error_bodies_say_what_to_send(client):
     assert r.status_code == 422 and said.startswith("titles: Extra inputs are not permitted. Fix: use k, ")
     assert " items, " in said and " user_info " in said
     assert said.endswith("(titles are no key: GET /items?q=<title> finds an item's id)"), said
+    # /users has no list: the redirect to /users/ said "user_id: String should have at least 1 character"
+    r = client.get("/users")
+    assert r.status_code == 422 and "the path names no user id: add it, e.g. /users/42" in r.json()["message"]
     # a known user's side info in the training data, which the model reads, is shown
     u = client.get("/users/1", headers=AUTH).json()
     assert u["known_to_model"] and set(u["training_info"]) == {"age", "gender", "occupation"}, u

@@ -152,6 +152,10 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             message += f' (send it as text: "{given}")'  # ({"user": 196}: ids are text, MovieLens' too)
         if e.get("type") == "extra_forbidden" and len(loc) == 2 and loc[0] == "body":
             message += _body_keys_fix(request, str(loc[1]))  # (query parameters named theirs)
+        if where == "path" and e.get("type") == "string_too_short":  # ("/users" redirected to "/users/")
+            kind = "user" if "user" in str(loc[-1]) else "item"
+            lists = "GET /items lists the items" if kind == "item" else "no route lists the users"
+            message = f"the path names no {kind} id: add it, e.g. /{kind}s/42 ({lists})"
         if loc == ("body",) and e.get("type") == "missing":
             message = "the request has no body (send a JSON object; {} asks with nothing given)"
         json_body = "json" in request.headers.get("content-type", "").lower()

@@ -510,6 +510,11 @@ def test_error_bodies_say_what_to_send(client):
     assert r.status_code == 422 and said.startswith("titles: Extra inputs are not permitted. Fix: use k, ")
     assert " items, " in said and " user_info " in said
     assert said.endswith("(titles are no key: GET /items?q=<title> finds an item's id)"), said
+    # a value no member of a union takes: what the members take, not the first one's complaint
+    r = client.post("/recommend", json={"user_info": {"age": [1, 2]}})
+    said = r.json()["message"]
+    assert r.status_code == 422 and said.startswith("user_info.age: a value of the wrong type: give "), said
+    assert "a number" in said and "text" in said and "valid number" not in said
     # /users has no list: the redirect to /users/ said "user_id: String should have at least 1 character"
     r = client.get("/users")
     assert r.status_code == 422 and "the path names no user id: add it, e.g. /users/42" in r.json()["message"]

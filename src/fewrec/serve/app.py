@@ -172,6 +172,9 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             first = errors[causes[0]]
         elif raw[0].get("input", ...) is None:  # null for a value that takes none
             first = {**first, "message": "must not be null: give a value, or leave the key out"}
+        elif len({errors[i]["field"] for i in range(len(raw))}) == 1 and (kinds := _union_kinds(raw)):
+            # (each member's complaint: "Input should be a valid number" for a list of lists)
+            first = {**first, "message": f"a value of the wrong type: give {kinds}"}
     return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
 
 
@@ -187,6 +190,20 @@ def _body_keys_fix(request: Request, key: str) -> str:
     names = [f.alias or name for name, f in fields.items()]
     title = " (titles are no key: GET /items?q=<title> finds an item's id)" if "title" in key else ""
     return f". Fix: use {', '.join(names)}{title}"
+
+
+def _union_kinds(raw: list[dict]) -> str:
+    """What a union's members take, in words, from the member tags pydantic puts in each
+    error's location ("float", "str", "list[...]"); "" when the errors name none."""
+    words = {"float": "a number", "int": "a number", "bool": "true or false", "str": "text"}
+    words["constrained-str"] = "text"
+    tags = [str(p) for e in raw for p in e.get("loc", ()) if isinstance(p, str)]
+    kinds = list(dict.fromkeys(words[t] for t in tags if t in words))
+    if any(t.startswith("list[") for t in tags):
+        kinds.append("a list of them" if kinds else "a list")
+    if len(kinds) < 2:
+        return ""
+    return ", ".join(kinds[:-1]) + " or " + kinds[-1]
 
 
 def _is_type_mismatch(kind: str) -> bool:

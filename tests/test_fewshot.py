@@ -894,11 +894,15 @@ def test_text_scores_of_replaced_item_embeddings_are_not_reused(warm, fit_cached
 
 
 def test_a_model_that_answered_a_text_query_can_be_copied_and_pickled(warm, fit_cached):
-    """The memo of text scores holds a lock: copy.deepcopy and pickle of such a model failed."""
+    """The memo of text scores holds a lock: copy.deepcopy and pickle of such a model failed.
+    So did pickle once a text query was explained: the titles that name a genre were kept with
+    a lambda (found when another test had explained one on this cached model first)."""
     import copy
     import pickle
 
     model = fit_cached("warm", warm, "fewshot", meta_steps=100)
+    model.recommend(Query(text="I love horror films"), k=3, explain=True)
+    assert "genre_titles_" in vars(model)  # (what the explanation kept)
     want = model.recommend(Query(text="a funny animated film for children"), k=5)
     for twin in (copy.deepcopy(model), pickle.loads(pickle.dumps(model))):
         assert twin.text_cache_.emb is twin.emb_ and not twin.text_cache_._data

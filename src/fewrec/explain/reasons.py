@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import warnings
 from collections import Counter
@@ -624,13 +625,21 @@ def _genres_named(genres: list[str], text: str, titles: Titles | None = None) ->
     return [g for g in genres if _key(g) and _genre_forms(g) & said]
 
 
+def _names_a_genre(form: str, keys: frozenset[str]) -> bool:
+    """Whether the title ``form`` holds a word naming one of the genres (``keys``)."""
+    return bool(_said(form) & keys)
+
+
 def _genre_titles(model: Recommender) -> Titles:
     """The catalogue's titles that hold a word naming a genre ("Children of the Corn", "True
     Romance", "Little Shop of Horrors"): a text that names such a film asks for no genre (the
     horror film's reason was "though not Children's")."""
 
     def build() -> Titles:
-        keys = set().union(set(), *(_genre_forms(g) for g in _catalogue_genres(model) if _key(g)))
-        return Titles(model.fitted.item_info.get("title", ()), keep=lambda form: bool(_said(form) & keys))
+        keys = frozenset().union(*(_genre_forms(g) for g in _catalogue_genres(model) if _key(g)))
+        # (a partial, not a lambda: the model keeps it, and a model must pickle, for Ray too)
+        return Titles(
+            model.fitted.item_info.get("title", ()), keep=functools.partial(_names_a_genre, keys=keys)
+        )
 
     return model._per_catalogue("genre_titles_", build)

@@ -927,6 +927,16 @@ def test_fitting_in_python_says_how_the_ratings_read(recwarn):
     )
     with pytest.warns(UserWarning, match=r"ratings 1-8 read as a star scale: 3.2 or less is a dislike"):
         make_model("popularity").fit(plays)
+    # scores out of 100 read as counts: a 10 of 100 was a like without a word; play counts,
+    # mostly low, are counts indeed
+    scores = log.assign(rating=rng.integers(0, 101, len(log)))
+    scores.loc[scores.index[0], "rating"] = 100
+    with pytest.warns(UserWarning, match=r"ratings 0-100 read as counts .* divide them to 0-10"):
+        make_model("like-share").fit(load_interactions(scores, columns=Columns(timestamp=None)))
+    recwarn.clear()
+    counts = load_interactions(log.assign(rating=rng.zipf(1.5, len(log))), columns=Columns(timestamp=None))
+    make_model("like-share").fit(counts)
+    assert not [w for w in recwarn if "read as counts" in str(w.message)]
 
 
 def test_genres_split_by_another_separator_are_warned_of(recwarn):

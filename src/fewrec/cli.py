@@ -688,9 +688,11 @@ def _zero_note(data: Dataset) -> str:
 
 def _scale_note(data: Dataset) -> str:
     """A note where ratings of an unusual small scale read as stars (plays 1-8 had, silently)."""
-    from fewrec.models.base import DISLIKE_SHARE, star_scale
+    from fewrec.models.base import DISLIKE_SHARE, score_scale_note, star_scale
 
     lo, hi = data.rating_range
+    if score := score_scale_note(data.interactions["rating"]):  # (0-100 scores read as counts)
+        return score
     if not star_scale(lo, hi) or hi in (1, 5, 10):
         return ""
     return (

@@ -567,8 +567,9 @@ def _routes(app: FastAPI, engine: Engine, write: list[Any]) -> None:
             QueryParam(max_length=200, description="an item id, or text in the title, text or text fields"),
         ] = None,
     ) -> S.ItemList:
-        """Recommendable items; with ``q``, the item of that id, then those whose title contains
-        it, then those whose text or text fields do."""
+        """The catalogue's items, the recommendable ones first, then those the model cannot
+        score yet (``recommendable: false``); with ``q``, the item of that id, then those whose
+        title contains it, then those whose text or text fields do."""
         return engine.list_items(offset, limit, q)
 
     @app.get("/items/{item_id:path}/similar", response_model=S.RecommendResponse, tags=["recommend"])

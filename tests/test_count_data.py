@@ -187,3 +187,28 @@ def test_a_count_above_the_trainings_is_no_mistake(plays):
     five = plays.interactions.assign(rating=np.arange(len(plays.interactions)) % 5 + 1.0)
     stars = make_model("popularity").fit(plays.with_interactions(five))
     assert [n for n in stars.query_notes(Query(items=["t0"], ratings=[7])) if "outside" in n]
+
+
+def test_small_counts_from_repeats_read_as_counts_not_stars(tmp_path):
+    """A CLI audit: a play log of one row per play, loaded with `--repeats count` as the docs
+    say, had counts of 1-8, which read as a star scale: tracks played 1-3 times were dislikes
+    ("rated Product Omega 14" in a reason), and a note said to load the log as implicit data,
+    as it had been. Counts made by `repeats` are amounts: never stars, saved and loaded so."""
+    from fewrec.data.dataset import Dataset
+    from fewrec.models.base import load_model
+
+    rng = np.random.default_rng(0)
+    rows = [(f"u{u}", f"t{t}") for u in range(30) for t in rng.choice(12, 4, replace=False)]
+    rows += [rows[i] for i in rng.integers(0, len(rows), 200)]  # repeated plays: counts 1-8 or so
+    log = pd.DataFrame(rows, columns=["user_id", "item_id"])
+    data = load_interactions(log, columns=Columns(rating=None, timestamp=None), repeats="count")
+    assert data.counts and 1 < data.interactions["rating"].max() <= 10
+    model = make_model("itemknn").fit(data)
+    assert not model.fitted.stars and model.fitted.dislike_at == 0
+    assert model.query_notes(Query(items=["t1", "t2"], ratings=[1, 8])) == []  # (1 play: no dislike)
+    assert not load_model(model.save(tmp_path / "m")).fitted.stars
+    assert Dataset.load(data.save(tmp_path / "d")).counts
+    assert data.with_interactions(data.interactions).counts
+    # the same ratings given as a column of stars are stars
+    stars = log.drop_duplicates().assign(rating=rng.integers(1, 9, len(log.drop_duplicates())))
+    assert make_model("itemknn").fit(load_interactions(stars, columns=Columns(timestamp=None))).fitted.stars

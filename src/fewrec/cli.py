@@ -693,7 +693,7 @@ def _scale_note(data: Dataset) -> str:
     lo, hi = data.rating_range
     if score := score_scale_note(data.interactions["rating"]):  # (0-100 scores read as counts)
         return score
-    if not star_scale(lo, hi) or hi in (1, 5, 10):
+    if not star_scale(lo, hi) or hi in (1, 5, 10) or data.counts:  # (--repeats count: plays)
         return ""
     return (
         f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike in "

@@ -159,6 +159,9 @@ class Dataset:
             splits) do not.
         timed: whether the timestamps are times; False: the rows' order stands for time (data
             loaded without a time column), so "earliest" means "first written".
+        counts: whether the ratings are amounts (plays, purchases: rows combined by
+            ``repeats="sum"`` or ``"count"``), which never read as a star scale, however small
+            their top: a pair played twice is no 2-star dislike.
     """
 
     interactions: pd.DataFrame
@@ -170,6 +173,7 @@ class Dataset:
     item_template: str | None = None
     left_out: sp.csr_matrix | None = None
     timed: bool = True
+    counts: bool = False
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
@@ -280,6 +284,7 @@ class Dataset:
             name=name or self.name,
             item_template=self.item_template,
             timed=self.timed,
+            counts=self.counts,
         )
 
     def keep_ratings(self, at_least: float) -> Dataset:
@@ -339,6 +344,7 @@ class Dataset:
             "name": self.name,
             "item_template": self.item_template,
             "timed": self.timed,
+            "counts": self.counts,
             "users": self.users.to_json(),
             "items": self.items.to_json(),
         }
@@ -373,6 +379,7 @@ class Dataset:
             name=meta["name"],
             item_template=meta["item_template"],
             timed=bool(meta.get("timed", True)),
+            counts=bool(meta.get("counts", False)),
             left_out=left_out,
         )
 

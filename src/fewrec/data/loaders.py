@@ -972,6 +972,7 @@ def load_interactions(
         name=name,
         item_template=item_template,
         timed=has_time,
+        counts=repeats in ("sum", "count"),
     )
 
 

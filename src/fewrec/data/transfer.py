@@ -176,6 +176,7 @@ def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
         name=f"{source.name} onto {target.name}",
         item_template=target.item_template,
         timed=source.timed,
+        counts=source.counts,
     )
 
 
@@ -203,4 +204,5 @@ def pool_users(
         name=f"{first.name} + {second.name}",
         item_template=first.item_template,
         timed=first.timed and second.timed,
+        counts=first.counts or second.counts,
     )

@@ -309,20 +309,22 @@ class FitState:
     """Users x items the model was not trained on but the users had (`Dataset.left_out`: rated
     below a minimum): never recommended back to them."""
     popularity: np.ndarray = field(init=False, repr=False)
+    counts: bool = False
+    """The ratings are amounts (`Dataset.counts`): never a star scale."""
     rating_range: tuple[float, float] = field(init=False, repr=False)
     """The lowest and highest training rating (equal for implicit data)."""
 
     @property
     def stars(self) -> bool:
-        """Whether the ratings read as a star scale (`star_scale`)."""
-        return star_scale(*self.rating_range)
+        """Whether the ratings read as a star scale (`star_scale`; amounts never do)."""
+        return star_scale(*self.rating_range) and not self.counts
 
     @property
     def dislike_at(self) -> float:
         """The highest query rating that reads as a dislike: `DISLIKE_SHARE` of the top rating
         on a star scale (2 of 5 stars); on implicit data, counts or other scores (top above 10)
         only 0, the rating of an explicit "no". Ratings whose top is 10 or less read as stars:
-        load small counts (plays 1-8) as implicit data, or as a rating on a scale of your own."""
+        small counts made by ``repeats`` (`Dataset.counts`) do not."""
         return DISLIKE_SHARE * self.like_rating if self.stars else 0.0
 
     def like_cut(self, share: float = LIKE_SHARE) -> float:
@@ -494,6 +496,7 @@ class Recommender(ABC):
                 data.item_template,
                 data.user_info,
                 data.left_out.tocsr() if data.left_out is not None and data.left_out.nnz else None,
+                data.counts,
             )
             self._fit(data)
         except BaseException:
@@ -521,7 +524,7 @@ class Recommender(ABC):
         lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (1.0, 1.0)
         if note := score_scale_note(ratings):
             notes.append(note)
-        if star_scale(lo, hi) and hi not in (1, 5, 10):
+        if star_scale(lo, hi) and hi not in (1, 5, 10) and not data.counts:
             notes.append(
                 f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike "
                 "in a query and never a reason. If they are counts (plays, purchases), load them as "

@@ -54,6 +54,7 @@ def save_model(model: Recommender, path: str | Path) -> Path:
         "class": f"{type(model).__module__}.{type(model).__qualname__}",
         "config": model.config.model_dump(mode="json"),
         "like_rating": st.like_rating,
+        "counts": st.counts,
         "item_template": st.item_template,
         "item_fields": [str(c) for c in st.item_info.columns],
         "user_fields": [str(c) for c in st.user_info.columns],
@@ -457,6 +458,7 @@ def _check_meta(meta: dict) -> None:
         "model": (str,),
         "versions": (dict,),
         "item_template": (str, type(None)),
+        "counts": (bool,),
         "item_fields": (list,),
         "user_fields": (list,),
     }
@@ -600,6 +602,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
         meta.get("item_template"),
         user_info,
         left_out,
+        bool(meta.get("counts", False)),  # (saved before 2026-12-07: no amounts flag)
     )
     part(
         "state.npz",

@@ -491,9 +491,11 @@ def test_cli_recommend_titles_say_what_they_matched(tmp_path):
     )
     assert "Star Wars" not in err  # exact: no note
     table = proc.stdout
-    assert "because" in table and "Popular" in table
+    assert "reason" in table and "Popular" in table
+    # the columns as in --format json/csv and in Python: item (the id), label, score, reason
+    assert "┃  # ┃ item ┃ label" in table, table
     assert "Star Wars (1977)" not in table  # in the history, so excluded
-    assert "│ 258 │ Contact (1997)" in table  # the id column
+    assert "│ 258  │ Contact (1997)" in table  # the id column
     empty = fewrec("recommend", str(out), "--title", " ")
     assert empty.returncode == 2 and "an empty title matches every item" in empty.stderr
 

@@ -192,16 +192,19 @@ def print_recommendations(
     title: str = "Recommendations",
     show_ids: bool = False,
 ) -> None:
-    """A table of rank, (id,) item, score (and reason when the frame has one)."""
+    """A table of rank, (item id,) label, score (and reason when the frame has one): the
+    columns of `print_frame` and of `Recommender.recommend`'s frame (the table said "id" for
+    the item, "item" for its title and "because" for the reason, so an "item" copied from it
+    was no item)."""
     table = Table(title=title)
     table.add_column("#", justify="right")
     if show_ids:
-        table.add_column("id")
-    table.add_column("item")
+        table.add_column("item")
+    table.add_column("label" if show_ids else "item")
     table.add_column("score", justify="right")
     has_reason = "reason" in recs.columns
     if has_reason:
-        table.add_column("because")
+        table.add_column("reason")
     for rank, row in enumerate(recs.itertuples(index=False), start=1):
         cells = [str(rank), *([str(row.item)] if show_ids else []), item_label(item_info, items, row.item)]
         cells.append(f"{row.score:.3f}".replace("-0.000", "0.000"))  # -0.0002 is no negative score

@@ -406,6 +406,10 @@ def test_scale_recommend_refuses_an_output_it_cannot_write_before_the_job(tmp_pa
     proc = fewrec("scale", "recommend", str(model), "--output", str(tmp_path / "afile" / "recs.parquet"))
     assert proc.returncode == 2 and "cannot write --output" in " ".join(proc.stderr.split()), proc.stderr
     assert "Traceback" not in proc.stderr
+    # a suffix it does not write (a .csv was written as Parquet under that name; now CSV)
+    proc = fewrec("scale", "recommend", str(model), "--output", str(tmp_path / "recs.json"))
+    said = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "recs.json is neither .parquet nor .csv" in said, proc.stderr
 
 
 @needs_ray
@@ -462,6 +466,11 @@ def test_scale_recommend_writes_k_per_user_equal_to_the_models_own(tmp_path, ray
     assert proc.stdout == "" and said.endswith(f"wrote {7 * len(users)} rows to {out}"), said
     recs = pd.read_parquet(out)
     assert list(recs.columns) == ["user", "rank", "item", "score"]
+    as_csv = tmp_path / "recs.csv"  # (it was Parquet under that name)
+    assert fewrec("scale", "recommend", str(saved), "--output", str(as_csv), "--k", "7").returncode == 0
+    pd.testing.assert_frame_equal(
+        pd.read_csv(as_csv, dtype={"user": str, "item": str}), recs, check_dtype=False
+    )
     assert list(recs["user"].drop_duplicates()) == users and (recs.groupby("user").size() == 7).all()
     assert (recs.groupby("user")["rank"].apply(list) == [list(range(1, 8))] * len(users)).all()
     local = recommend_all(model, 7, executor="local")

@@ -1004,7 +1004,7 @@ def scale_embed(
 @scale_app.command("recommend")
 def scale_recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
-    output: Annotated[Path, typer.Option(help="Parquet file for the recommendations")],
+    output: Annotated[Path, typer.Option(help="file for the recommendations: .parquet or .csv")],
     k: Annotated[int, typer.Option("--k", "-k", help="items per user")] = 10,
     address: RayAddressOpt = None,
 ):
@@ -1017,11 +1017,22 @@ def scale_recommend(
         example = output / "recs.parquet"
         raise FewrecError(f"--output {output} is a folder. Fix: give a file name, e.g. {example}")
     if k < 1:
-        raise FewrecError(f"--k must be at least 1, got {k}")
+        raise FewrecError(f"k must be >= 1, got {k}")  # (as `recommend` says it)
+    # by its name's suffix (a .csv was written as Parquet under that name)
+    as_csv = output.suffix.lower() == ".csv"
+    if not as_csv and output.suffix.lower() not in (".parquet", ".pq"):
+        raise FewrecError(
+            with_fix(f"--output {output} is neither .parquet nor .csv", f"e.g. {output}.parquet")
+        )
     check_writable(output)  # before the job (a file above it failed once every user was done)
+    if output.exists():  # (scale embed asks for --overwrite of a folder; one file is replaced, said)
+        err.print(f"[yellow]note:[/yellow] replacing {escape(str(output))}", highlight=False)
     recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     output.parent.mkdir(parents=True, exist_ok=True)
-    recs.to_parquet(output, index=False)
+    if as_csv:
+        recs.to_csv(output, index=False)
+    else:
+        recs.to_parquet(output, index=False)
     err.print(f"wrote {len(recs)} rows to {output}", markup=False)
 
 

@@ -267,7 +267,7 @@ def test_unknown_protocol_and_model():
         ),
         (["train", "ease", "--output", "/no/such/dir/m", "--set", "l2=1e400"], "finite number"),
         (["scale", "recommend", "/no/such/dir", "--output", "src"], "is a folder"),
-        (["scale", "recommend", "/no/such/dir", "--output", "/tmp/r.parquet", "--k", "0"], "--k must be"),
+        (["scale", "recommend", "/no/such/dir", "--output", "/tmp/r.parquet", "--k", "0"], "k must be >= 1"),
     ],
 )
 def test_cli_user_mistakes_give_one_clear_error(args, message):

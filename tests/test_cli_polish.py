@@ -775,6 +775,9 @@ def test_help_pages_wrap_their_prose_and_show_flags_as_flags():
         assert helped.returncode == 0, (args, helped.stderr)
         text = helped.stdout
         assert "<bool>" not in text and "--help" in text, (args, text)
+        # an option given once per value reads as one value (--user <list[str]> said a list, and
+        # a second --user is an error)
+        assert "<list[str]>" not in text, (args, text)
         prose = text.split("\n\n", 1)[1]  # after the usage line
         for section in ("\nArguments:", "\nOptions:", "\nCommands:"):
             prose = prose.split(section)[0]

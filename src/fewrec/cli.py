@@ -440,7 +440,9 @@ def benchmark(
     ] = None,
     set_: Annotated[
         list[str] | None,
-        typer.Option("--set", help="model.key=value config override (nested: lm-lora.lora.lr=0.01)"),
+        typer.Option(
+            "--set", help="model.key=value config override (nested: lm-lora.lora.lr=0.01)", metavar="<str>"
+        ),
     ] = None,
     ray: Annotated[bool, typer.Option("--ray", help="one Ray task per model")] = False,
     address: RayAddressOpt = None,
@@ -558,7 +560,10 @@ def benchmark(
 
 @app.command("merge-seeds")
 def merge_seeds(
-    files: Annotated[list[Path], typer.Argument(help="benchmark JSON files (one seed or several each)")],
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="benchmark JSON files (one seed or several each)"),
+    ],
     output: Annotated[Path, typer.Option(help="write the combined JSON result here")],
     baseline: Annotated[
         str | None,
@@ -632,7 +637,8 @@ def train(
         ),
     ] = None,
     set_: Annotated[
-        list[str] | None, typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)")
+        list[str] | None,
+        typer.Option("--set", help="key=value config (nested settings: lora.lr=0.01)", metavar="<str>"),
     ] = None,
 ):
     """Train a model (MovieLens-100K or your own data) and save it."""
@@ -719,23 +725,38 @@ def _check_encoding(encoding: str) -> None:
 )
 def recommend(
     model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
-    user: Annotated[list[str] | None, typer.Option(help="a known user id")] = None,
-    item: Annotated[list[str] | None, typer.Option(help="an item id the user liked")] = None,
-    title: Annotated[list[str] | None, typer.Option(help="a title the user liked")] = None,
-    disliked: Annotated[
-        list[str] | None, typer.Option(help="an item id the user disliked (never recommended back)")
+    user: Annotated[list[str] | None, typer.Option(help="a known user id", metavar="<str>")] = None,
+    item: Annotated[
+        list[str] | None, typer.Option(help="an item id the user liked (repeat it)", metavar="<str>")
     ] = None,
-    disliked_title: Annotated[list[str] | None, typer.Option(help="a title the user disliked")] = None,
-    text: Annotated[list[str] | None, typer.Option(help="free text about the user's taste")] = None,
+    title: Annotated[
+        list[str] | None, typer.Option(help="a title the user liked (repeat it)", metavar="<str>")
+    ] = None,
+    disliked: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="an item id the user disliked (never recommended back; repeat it)", metavar="<str>"
+        ),
+    ] = None,
+    disliked_title: Annotated[
+        list[str] | None, typer.Option(help="a title the user disliked (repeat it)", metavar="<str>")
+    ] = None,
+    text: Annotated[
+        list[str] | None, typer.Option(help="free text about the user's taste", metavar="<str>")
+    ] = None,
     info: Annotated[
         list[str] | None,
-        typer.Option(help="user side info as field=value, e.g. --info age=31 --info occupation=artist"),
+        typer.Option(
+            help="user side info as field=value, e.g. --info age=31 --info occupation=artist", metavar="<str>"
+        ),
     ] = None,
     k: Annotated[int, typer.Option("--k", "-k", help="how many")] = 10,
     explain: Annotated[bool, typer.Option("--explain", help="say why each item is recommended")] = False,
     candidate: Annotated[
         list[str] | None,
-        typer.Option(help="rank only these item ids (repeat it); an LM model scores only them"),
+        typer.Option(
+            help="rank only these item ids (repeat it); an LM model scores only them", metavar="<str>"
+        ),
     ] = None,
     fmt: Annotated[
         str,
@@ -846,7 +867,10 @@ def what_we_wait_for(rec: Recommender, text: str | None) -> str | None:
 
 @app.command("demo")
 def demo(
-    liked: Annotated[list[str] | None, typer.Option("--liked", help="titles the new user liked")] = None,
+    liked: Annotated[
+        list[str] | None,
+        typer.Option("--liked", help="a title the new user liked (repeat it)", metavar="<str>"),
+    ] = None,
     text: Annotated[
         str | None, typer.Option(help="what a second new user writes (default: a sci-fi sentence)")
     ] = None,
@@ -868,7 +892,11 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     api_key: Annotated[
         list[str] | None,
-        typer.Option("--api-key", help="key accepted for writes, repeatable (default: $FEWREC_API_KEYS)"),
+        typer.Option(
+            "--api-key",
+            help="key accepted for writes, repeatable (default: $FEWREC_API_KEYS)",
+            metavar="<str>",
+        ),
     ] = None,
     exploration: Annotated[str, typer.Option(help="new-user exploration: ucb | thompson | off")] = "ucb",
     explore_width: Annotated[
@@ -908,6 +936,7 @@ def serve(
             help="a host name requests may name (their Host header), repeatable; '*': any. Default: "
             "localhost and 127.0.0.1 when listening on a loopback address (against DNS rebinding), "
             "any otherwise",
+            metavar="<str>",
         ),
     ] = None,
 ):

@@ -754,8 +754,13 @@ def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):
 
     inter = pd.DataFrame({"user_id": list("aabbc"), "item_id": list("xyxzy"), "rating": [5, 4, 5, 3, 4]})
     users = pd.DataFrame({"user_id": ["a", "b"], "age": [25, 41], "job": ["nurse", "chef"]})
-    with pytest.warns(UserWarning, match=r"1 users of the interactions are not in the user table .* 'c'"):
+    with pytest.warns(UserWarning, match=r"1 user of the interactions is not in the user table .* 'c'"):
         d = load_interactions(inter, users=users)
+    # ids with leading zeros in one table, as numbers in the other: said (the items' were)
+    zeros = inter.assign(user_id=["001", "001", "002", "002", "003"])
+    padded = users.assign(user_id=["001", "2"])
+    with pytest.warns(UserWarning, match=r"the table has '2': ids written as numbers lose their leading zeros"):
+        load_interactions(zeros, users=padded)
     assert d.n_interactions == 5 and d.users.ids == ["a", "b", "c"]
     c = d.user_info.iloc[d.users.index(["c"])[0]]
     assert c.isna().all() and d.user_info.iloc[0]["job"] == "nurse"

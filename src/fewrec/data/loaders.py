@@ -740,7 +740,11 @@ def _optional_column(frame: pd.DataFrame, cols: Columns, field: str, label: str,
             frame.columns = [name if c == same[0] else c for c in frame.columns]
             return name
         if field in ("rating", "timestamp"):  # said, not silent (an unread "stars" column warns)
-            what = "implicit data: every interaction 1" if field == "rating" else "the row order as time"
+            what = (
+                "the data are implicit: every interaction 1"
+                if field == "rating"
+                else "the row order is the time"
+            )
             log.info("%s: no %r column, so %s", label, name, what)
         return None
     raise DataError(
@@ -918,7 +922,7 @@ def load_interactions(
         if unknown.all():  # not one id in common: the wrong table, or the wrong id column
             raise DataError(
                 f"{_row(ilabel, 0)} names user {user_ext[0]!r}, which is not in the user table, "
-                "and no other user of the interactions is",
+                f"and no other user of the interactions is{_zeros_lost(str(user_ext[0]), user_vocab)}",
                 source=ilabel,
                 fix="check that the user table's id column holds the interactions' user ids "
                 "(CLI: --user-id-col)",
@@ -927,9 +931,14 @@ def load_interactions(
             # (an error had asked to drop their interactions: data lost for a side table's gap)
             extra = list(pd.unique(user_ext[unknown]))
             row = int(np.flatnonzero(unknown)[0])
+            users_are = (
+                "1 user of the interactions is"
+                if len(extra) == 1
+                else f"{len(extra)} users of the interactions are"
+            )
             warnings.warn(
-                f"{len(extra)} users of the interactions are not in the user table ({ulabel}), "
-                f"first {user_ext[row]!r} at {_row(ilabel, row)}: they have no side info",
+                f"{users_are} not in the user table ({ulabel}), first {user_ext[row]!r} at "
+                f"{_row(ilabel, row)}: they have no side info{_zeros_lost(str(user_ext[row]), user_vocab)}",
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )

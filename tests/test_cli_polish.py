@@ -787,3 +787,25 @@ def test_help_pages_wrap_their_prose_and_show_flags_as_flags():
         if "\nCommands:" in text:
             listing = text.split("\nCommands:")[1].strip().splitlines()
             assert listing and not any(line.endswith("...") for line in listing), (args, listing)
+
+
+def test_an_item_option_given_a_title_or_ids_with_commas_names_the_form_that_takes_it(
+    tmp_path, short_histories
+):
+    """A CLI audit: `--item "Star Wars"` and `--item P000,P001` were "unknown history item"
+    errors that named neither `--title` nor a repeated `--item`."""
+    own = ["--interactions", str(short_histories), "--rating-col", "", "--time-col", ""]
+    assert fewrec("train", "popularity", *own, "--output", str(tmp_path / "m")).returncode == 0
+    proc = fewrec("recommend", str(tmp_path / "m"), "--item", "i1,i2")
+    said = flat(proc.stderr)
+    assert proc.returncode == 2 and "--item 'i1,i2' is 2 ids. Fix: repeat --item: --item i1 --item i2" in said
+    ml = tmp_path / "ml"
+    assert fewrec("train", "popularity", "--output", str(ml)).returncode == 0
+    proc = fewrec("recommend", str(ml), "--disliked", "Fargo (1996)")
+    said = flat(proc.stderr)
+    assert (
+        proc.returncode == 2
+        and "--disliked 'Fargo (1996)' is a title, not an id. Fix: --disliked-title" in said
+    )
+    proc = fewrec("recommend", str(ml), "--item", "no such thing")  # (neither: the unknown id's error)
+    assert proc.returncode == 2 and "unknown history item 'no such thing'" in flat(proc.stderr)

@@ -759,7 +759,9 @@ def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):
     # ids with leading zeros in one table, as numbers in the other: said (the items' were)
     zeros = inter.assign(user_id=["001", "001", "002", "002", "003"])
     padded = users.assign(user_id=["001", "2"])
-    with pytest.warns(UserWarning, match=r"the table has '2': ids written as numbers lose their leading zeros"):
+    with pytest.warns(
+        UserWarning, match=r"the table has '2': ids written as numbers lose their leading zeros"
+    ):
         load_interactions(zeros, users=padded)
     assert d.n_interactions == 5 and d.users.ids == ["a", "b", "c"]
     c = d.user_info.iloc[d.users.index(["c"])[0]]

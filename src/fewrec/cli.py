@@ -685,6 +685,30 @@ def train(
     err.print(f"[green]saved[/green] {escape(model)} to {escape(str(output))}")
 
 
+def _check_item_ids(rec, option: str, ids: list[str]) -> None:
+    """An unknown id given to ``option`` that is several ids with commas, or a title: said
+    with the form that takes it ("unknown history item 'P000,P001'" named neither)."""
+    from fewrec.present import match_titles
+
+    fit = rec.fitted
+    for given in ids:
+        if fit.items.lookup([given])[0] >= 0:
+            continue
+        parts = [p.strip() for p in given.split(",") if p.strip()]
+        if len(parts) > 1 and (fit.items.lookup(parts) >= 0).all():
+            again = " ".join(f"{option} {p}" for p in parts)
+            raise FewrecError(
+                with_fix(f"{option} {given!r} is {len(parts)} ids", f"repeat {option}: {again}")
+            )
+        titled = "--title" if option == "--item" else "--disliked-title"
+        exact = False
+        if "title" in fit.item_info.columns:
+            with suppress(FewrecError):  # (no title of that name either: the unknown id's own error)
+                exact = match_titles(fit.item_info, fit.items, [given])[0].note is None
+        if exact:
+            raise FewrecError(with_fix(f"{option} {given!r} is a title, not an id", f"{titled} {given!r}"))
+
+
 def _zero_note(data: Dataset) -> str:
     """ "N interactions are rated 0" where a like/dislike log (1/0, or +1/-1) has no's, else ""."""
     ratings = data.interactions["rating"]
@@ -783,6 +807,8 @@ def recommend(
     one_user: str | None = user[0] if user else None
     one_text: str | None = text[0] if text else None
     rec = load_model(model_dir)
+    for option, ids in (("--item", item), ("--disliked", disliked)):
+        _check_item_ids(rec, option, ids or [])
     liked, unliked = list(item or []), list(disliked or [])
     notes = []
     for titles, into in ((title, liked), (disliked_title, unliked)):

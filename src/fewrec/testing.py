@@ -84,7 +84,7 @@ def check_unknown_user_and_item(case: Case, model) -> None:
 
 def check_empty_candidates(case: Case, model) -> None:
     recs = model.recommend(Query(items=["50"]), k=10, candidates=[])
-    assert len(recs) == 0 and list(recs.columns) == ["item", "score"]
+    assert len(recs) == 0 and list(recs.columns) == ["item", "label", "score"]
     assert len(model.score(Query(items=["50"]), items=[])) == 0
     recs = model.recommend(Query(items=["50"]), k=10, candidates=["1", "2", "3"])
     assert set(recs["item"]) <= {"1", "2", "3"}

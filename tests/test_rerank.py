@@ -1,6 +1,7 @@
 """The ensemble's learned re-ranker of its top candidates (fewrec.models.rerank)."""
 
 import copy
+import re
 from contextlib import contextmanager
 
 import numpy as np
@@ -244,3 +245,16 @@ def test_ensemble_progress_bar_names_its_stages(ml100k, capsys):
     for stage in (*stages, "final fit"):
         assert stage in err
     assert "7/7" in err
+
+
+def test_the_tuned_weights_are_logged_with_their_components_names(caplog):
+    """A CLI audit: training printed "ensemble K=0 weights [4. 0.25 0. 4. 0.]", leaving the
+    reader to guess which weight was whose."""
+    data = _two_tastes()
+    cfg = {"components": {"popularity": {}, "itemknn": {}}, "shots": [3], "reveal": "random", "rerank": False}
+    with caplog.at_level("INFO", logger="fewrec"):
+        make_model("ensemble", **cfg).fit(data)
+    said = [r.getMessage() for r in caplog.records if "weights" in r.getMessage()]
+    assert said and re.match(
+        r"ensemble K=3 weights: popularity [\d.]+, itemknn [\d.]+ \(held-out", said[0]
+    ), said

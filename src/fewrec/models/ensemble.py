@@ -616,7 +616,9 @@ class EnsembleRecommender(Recommender):
             if bar is not None:  # minutes on a large catalogue: 2 per K at 20,000 items
                 bar.set_postfix_str(f"weights for K={k}")
             out[s_i], best = self._ascend(per_shot[s_i])
-            log.info("ensemble K=%d weights %s (held-out NDCG@10 %.4f)", k, out[s_i], best)
+            # (named: "weights [4. 0.25 0. 4. 0.]" left the reader to guess whose)
+            named = ", ".join(f"{n} {w:g}" for n, w in zip(self.component_settings, out[s_i], strict=True))
+            log.info("ensemble K=%d weights: %s (held-out NDCG@10 %.4f)", k, named, best)
             if bar is not None:
                 bar.update(1)
         if self.config.rerank:

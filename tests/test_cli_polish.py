@@ -809,3 +809,13 @@ def test_an_item_option_given_a_title_or_ids_with_commas_names_the_form_that_tak
     )
     proc = fewrec("recommend", str(ml), "--item", "no such thing")  # (neither: the unknown id's error)
     assert proc.returncode == 2 and "unknown history item 'no such thing'" in flat(proc.stderr)
+
+
+def test_models_names_the_benchmark_presets():
+    """A CLI audit: `benchmark --models` takes presets (ensemble-blend...) that `fewrec models`
+    never listed and `fewrec models ensemble-blend` called an unknown model."""
+    listed = fewrec("models")
+    assert listed.returncode == 0 and 'ensemble-blend = ensemble {"rerank": false}' in flat(listed.stderr)
+    one = fewrec("models", "ensemble-blend")
+    assert one.returncode == 0 and "a benchmark preset, ensemble with" in flat(one.stderr)
+    assert "fewrec train ensemble --set 'rerank=false'" in flat(one.stderr) and "rerank = true" in one.stdout

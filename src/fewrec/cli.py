@@ -352,6 +352,17 @@ def list_models(
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     if name is not None:
+        from fewrec.eval.benchmark import PRESETS
+
+        if name in PRESETS:  # (it was "unknown model", though benchmark --models takes it)
+            base, cfg = PRESETS[name]
+            err.print(
+                f"{name}: a benchmark preset, {base} with {json.dumps(cfg)} (train it as: fewrec train "
+                f"{base} " + " ".join(f"--set '{k}={json.dumps(v)}'" for k, v in cfg.items()) + ")",
+                highlight=False,
+                markup=False,
+            )
+            name = base
         cls = model_class(name)
         about = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
         head = f"[bold]{escape(name)}[/bold]" + (f": {escape(about)}" if about else "")
@@ -369,6 +380,11 @@ def list_models(
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
     # (on stderr: stdout is one `name: {json}` line per model, for a script to read)
     err.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
+    from fewrec.eval.benchmark import PRESETS
+
+    # (they were named only by the error for an unknown model)
+    presets = "; ".join(f"{p} = {base} {json.dumps(cfg)}" for p, (base, cfg) in PRESETS.items())
+    err.print(f"(benchmark --models also takes presets: {presets})", highlight=False, markup=False)
 
 
 class _BenchmarkOptions(TypedDict):

@@ -898,6 +898,11 @@ def test_api_mistakes_found_in_an_audit_name_their_fix():
     ):
         match_titles(data.item_info, data.items, "Fargo")
     assert [m.item for m in match_titles(data.item_info, data.items, ["Fargo"])] == ["x"]
+    # titles under another name when it was loaded: the fix names --title-col (it said to give ids)
+    named = items.rename(columns={"title": "name"})
+    untitled = load_interactions(inter, named, columns=Columns(user="u", item="i", timestamp=None))
+    with pytest.raises(DataError, match=r"no title field \(its item fields: name\).*--title-col name"):
+        match_titles(untitled.item_info, untitled.items, ["Fargo"])
     with pytest.raises(DataError, match=r"keep_ratings takes a number, not '5'"):
         data.keep_ratings("5")
     assert data.keep_ratings(4).n_interactions == 2

@@ -50,8 +50,14 @@ def match_titles(
     that takes free text, suggesting to describe it there)."""
     if isinstance(titles, str):  # (one title was read letter by letter: 'F' taken as Four Rooms)
         raise DataError(f"titles is one string, {titles!r}", fix=f"give a list of titles: [{titles!r}]")
-    if "title" not in item_info.columns:
-        raise DataError("these items have no title field", fix="give item ids instead of titles")
+    if "title" not in item_info.columns:  # (a title column named otherwise when it was trained)
+        fields = [str(c) for c in item_info.columns if pd.api.types.is_string_dtype(item_info[c])][:5]
+        named = f" (its item fields: {', '.join(fields)})" if fields else ""
+        raise DataError(
+            f"these items have no title field{named}",
+            fix="give item ids instead of titles, or train again naming the title column "
+            "(CLI: --title-col name; Python: Columns(title='name'))",
+        )
     names = [field_text(t) for t in item_info["title"]]  # an untitled item matches nothing
     lower = [_fold(n) for n in names]
     # "Title (year)", as the tables print it, matches too

@@ -336,7 +336,7 @@ def test_a_known_users_prompt_reads_the_items_new_to_the_query_first(ml100k):
 @pytest.mark.parametrize(
     ("name", "settings", "message"),
     [
-        ("lm-rerank", {"scorer_config": {"foo": 1}}, "scorer_config for lm-lora: foo: Extra inputs"),
+        ("lm-rerank", {"scorer_config": {"foo": 1}}, "scorer_config for lm-lora: foo: no such setting"),
         ("lm-rerank", {"scorer": "ease"}, r"the scorer must be one of \['lm-icl', 'lm-lora'\], got 'ease'"),
         ("lm-rerank", {"retriever": "nope"}, "unknown retriever 'nope'"),
         ("distilled", {"base": "ease"}, "the base must be one of"),

@@ -223,7 +223,9 @@ def test_fewshot_text_dims_beyond_the_encoders_width_is_a_config_error():
     [
         ("ensemble", {"components": {}}, "components must name at least one model"),
         ("ensemble", {"components": {"nope": {}}}, r"unknown component\(s\) \['nope'\]"),
-        ("ensemble", {"components": {"ease": {"bogus": 1}}}, "bogus: Extra inputs are not permitted"),
+        ("ensemble", {"components": {"ease": {"bogus": 1}}}, "bogus: no such setting"),
+        # a typo names the setting it meant (it said "Extra inputs are not permitted")
+        ("ease", {"l3": 10}, r"l3: no such setting; did you mean 'l2'\? \(got 10\)"),
         ("ensemble", {"components": {"ease": {"l2": -1}}}, "l2: Input should be greater than 0"),
         ("ensemble", {"components": {"ensemble": {}}}, "an ensemble cannot contain itself"),
         ("ensemble", {"shots": (-1, 5)}, "shots must be one or more history sizes from 0"),

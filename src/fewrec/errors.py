@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterable
 from numbers import Integral
 from typing import Any, ClassVar, TypeGuard
 
@@ -116,14 +117,20 @@ def missing_extra(exc: BaseException) -> FewrecError | None:
     return FewrecError(f"{dist} is not installed: it comes with the {extra!r} extra. Fix: {fix}")
 
 
-def validation_problems(exc: ValidationError) -> str:
+def validation_problems(exc: ValidationError, known: Iterable[str] = ()) -> str:
     """A pydantic error as one line: ``field: what is wrong (got value)`` per problem; a check
     of several settings together by its message alone (it names them: "config: Value error,
-    rerank=True ... (got {...every setting given...})" said little more)."""
+    rerank=True ... (got {...every setting given...})" said little more). A setting not among
+    ``known`` (the fields there are) names the nearest of them ("l3": did you mean "l2"?)."""
+    import difflib
+
     problems = []
     for e in exc.errors():
         msg = e["msg"].removeprefix("Value error, ") if e.get("type") == "value_error" else e["msg"]
         loc = ".".join(map(str, e["loc"]))
+        if e.get("type") == "extra_forbidden" and len(e["loc"]) == 1:
+            near = difflib.get_close_matches(str(e["loc"][0]), list(known), n=1, cutoff=0.5)
+            msg = "no such setting" + (f"; did you mean {near[0]!r}?" if near else "")
         problems.append(f"{loc}: {msg} (got {e.get('input')!r})" if loc else msg)
     return "; ".join(problems)
 
@@ -151,7 +158,7 @@ class Settings(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as exc:
-            problems = validation_problems(exc)
+            problems = validation_problems(exc, type(self).model_fields)
             what = self.settings_name or type(self).__name__
             fix = None if "Fix:" in problems else self.settings_fix  # a validator gave its own
             error = ConfigError(with_fix(f"invalid {what}: {problems}", fix))

@@ -443,6 +443,10 @@ def test_an_unknown_user_alone_is_warned_about(models):
     pop = models["popularity"]
     with pytest.warns(UserWarning, match="'typo-1' has no history"):
         pop.recommend(Query(user="typo-1"), k=3)
+    # an id written otherwise names the known one; a merely close id is a new user, said plainly
+    (said,) = pop.query_notes(Query(user="0196"))
+    assert said.endswith("count as a new user; did you mean '196'?"), said
+    assert pop.query_notes(Query(user="1966"))[0].endswith("count as a new user")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         pop.recommend(Query(user="typo-1", items=["50"]), k=3)

@@ -115,14 +115,19 @@ class Vocabulary:
         number = key.strip().lstrip("0")
         return [k for k in self._ids if k != key and k.isdigit() and k.lstrip("0") == number]
 
+    def written_otherwise(self, key: str) -> list[str]:
+        """Known ids that are ``key`` written otherwise: in another case or spacing, or with
+        other leading zeros."""
+        folded = {k.casefold().strip(): k for k in reversed(self._ids)}
+        near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
+        return near + [k for k in self.same_number(key) if k not in near][:3]
+
     def _near(self, key: str) -> str:
         """ "; did you mean ...?" naming up to three known ids close to ``key`` (ids that differ
         in case or spacing, by leading zeros, or by a typo), or ""."""
         if len(self) > 200_000:  # (a scan of every id; only when an error is raised)
             return ""
-        folded = {k.casefold().strip(): k for k in reversed(self._ids)}
-        near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
-        near += [k for k in self.same_number(key) if k not in near][:3]
+        near = self.written_otherwise(key)
         near += [k for k in difflib.get_close_matches(key, self._ids, n=3, cutoff=0.8) if k not in near]
         return f"; did you mean {', '.join(map(repr, near[:3]))}?" if near else ""
 

@@ -600,9 +600,12 @@ class Recommender(ABC):
             st = self.fitted
             u = int(st.users.lookup([query.user])[0])
             if u < 0 or st.train.indptr[u + 1] == st.train.indptr[u]:
+                # an id written otherwise ("C0" for "c0", "007" for "7") names the known one; not
+                # every close id (a new user "1966" is no typo of "196")
+                meant = st.users.written_otherwise(str(query.user)) if u < 0 else []
                 notes.append(
                     f"user {str(query.user)!r} has no history in this model's training data, "
-                    "so they count as a new user"
+                    "so they count as a new user" + (f"; did you mean {meant[0]!r}?" if meant else "")
                 )
         return notes + self.ignored_in(query) + self.text_hints(query)
 

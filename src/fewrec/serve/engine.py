@@ -462,8 +462,8 @@ class Engine:
         self._check_room()
         ids = [i for i, _ in items]
         if len(set(ids)) != len(ids):
-            dup = next(i for i in ids if ids.count(i) > 1)
-            raise InvalidError(f"item {dup!r} appears twice in one request", field="id")
+            second = next(n for n, i in enumerate(ids) if i in ids[:n])  # (field "id" named no entry)
+            raise InvalidError(f"item {ids[second]!r} appears twice in one request", field=f"[{second}].id")
         records = [ItemRecord(i, it.title, it.text, dict(it.fields)) for i, it in items]
         records = self._checked(self._state.model, records)
         with self._items_lock:

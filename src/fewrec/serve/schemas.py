@@ -270,11 +270,14 @@ class RecommendRequest(RecommendOptions):
 
     _user_info = field_validator("user_info")(_check_fields)  # (a user's stored info has the cap)
 
-    @model_validator(mode="after")
-    def _ratings_match(self) -> RecommendRequest:
-        if self.ratings is not None and len(self.ratings) != len(self.items):
-            raise ValueError(f"ratings has {len(self.ratings)} values for {len(self.items)} items")
-        return self
+    @field_validator("ratings")
+    @classmethod
+    def _ratings_match(cls, ratings: list | None, info: ValidationInfo) -> list | None:
+        # (a field's check, so the error names `ratings`; as the request's it named `body`)
+        items = info.data.get("items")
+        if ratings is not None and items is not None and len(ratings) != len(items):
+            raise ValueError(f"ratings has {len(ratings)} values for {len(items)} items")
+        return ratings
 
 
 class RecommendedItem(BaseModel):

@@ -1985,3 +1985,19 @@ def test_a_swap_answers_with_the_model_it_put_in(ease_dir, cold_user, tmp_path, 
         answer = engine.swap(str(ease_dir))
         assert landed == ["popularity"] and engine.info().model == "popularity"
         assert answer.model == "ease"
+
+
+def test_similar_items_of_an_item_an_id_only_model_cannot_score_yet(ease_dir, tmp_path):
+    """A service audit: under EASE a new item put by PUT /items/{id} was shown by GET but its
+    /similar was 404 "no recommendable item", as for an id no one knows."""
+    app = create_app(ease_dir, tmp_path / "store.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    with TestClient(app) as c:
+        assert c.put("/items/dune-2021", json={"title": "Dune"}, headers=AUTH).status_code == 200
+        assert c.get("/items/dune-2021").status_code == 200
+        r = c.get("/items/dune-2021/similar")
+        said = r.json()["message"]
+        assert r.status_code == 404 and said.startswith(
+            "item 'dune-2021' is stored, but ease cannot score it yet"
+        )
+        assert "Fix: serve a model that reads item text" in said
+        assert c.get("/items/nope/similar").json()["message"] == "no recommendable item 'nope'"

@@ -1059,6 +1059,13 @@ class Engine:
         """Items most similar to one item (vector index, or the model's one-item session)."""
         st = self._state
         idx = int(st.model.fitted.items.lookup([item_id])[0])
+        if idx < 0 and item_id in st.pending:  # (stored, GET /items/{id} shows it: "no item" misled)
+            raise NotFoundError(
+                f"item {item_id!r} is stored, but {st.model.name} cannot score it yet (it learns an item "
+                "from interactions, so the item joins when the model is trained again)",
+                field="item_id",
+                fix="serve a model that reads item text (content, fewshot, ensemble) to find similar ones now",
+            )
         if idx < 0 or not st.catalogue.active[idx]:
             raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")
         allowed, notes = self._allowed(st, opts)

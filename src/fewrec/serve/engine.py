@@ -1064,7 +1064,7 @@ class Engine:
                 f"item {item_id!r} is stored, but {st.model.name} cannot score it yet (it learns an item "
                 "from interactions, so the item joins when the model is trained again)",
                 field="item_id",
-                fix="serve a model that reads item text (content, fewshot, ensemble) to find similar ones now",
+                fix="serve a model that reads item text (content, fewshot, ensemble) for similar ones now",
             )
         if idx < 0 or not st.catalogue.active[idx]:
             raise NotFoundError(f"no recommendable item {item_id!r}", field="item_id")

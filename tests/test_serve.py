@@ -515,6 +515,11 @@ def test_error_bodies_say_what_to_send(client):
     said = r.json()["message"]
     assert r.status_code == 422 and said.startswith("user_info.age: a value of the wrong type: give "), said
     assert "a number" in said and "text" in said and "valid number" not in said
+    # a field name out of its pattern says what it may hold, not the pattern
+    r = client.post("/recommend", json={"user_info": {"favourite colour": "red"}})
+    said = r.json()["message"]
+    assert r.status_code == 422 and "a field name is letters, digits, '_' and '-'" in said, said
+    assert "'favourite colour'" in said and "String should match" not in said
     # /users has no list: the redirect to /users/ said "user_id: String should have at least 1 character"
     r = client.get("/users")
     assert r.status_code == 422 and "the path names no user id: add it, e.g. /users/42" in r.json()["message"]

@@ -147,6 +147,12 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
                 "start or end"
             )
             message += " (nor ends in '/')" if where == "path" else ""
+        if e.get("type") == "string_pattern_mismatch" and pattern == S.FIELD_KEY_PATTERN:
+            # (it read "String should match pattern '^[A-Za-z_][A-Za-z0-9_\-]*$'")
+            message = (
+                f"a field name is letters, digits, '_' and '-', starting with a letter or '_', not "
+                f"{e.get('input')!r} (e.g. favourite_colour)"
+            )
         given = e.get("input")
         if e.get("type") == "string_type" and isinstance(given, int | float) and not isinstance(given, bool):
             message += f' (send it as text: "{given}")'  # ({"user": 196}: ids are text, MovieLens' too)

@@ -33,8 +33,10 @@ ID_PATTERN = r"^[^\x00-\x20\x7f\ufffd]([^\x00-\x1f\x7f\ufffd]*[^\x00-\x20\x7f\uf
 """No control characters, and no space at either end ("196 " made a user of its own); no U+FFFD,
 what a URL's undecodable bytes ("%ff") are read as."""
 Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+#: What a field name may hold (user side info, item fields, filters).
+FIELD_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 FieldKey = Annotated[
-    str, StringConstraints(min_length=1, max_length=MAX_FIELD_KEY, pattern=r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+    str, StringConstraints(min_length=1, max_length=MAX_FIELD_KEY, pattern=FIELD_KEY_PATTERN)
 ]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_TITLE)]
 Scalar = Annotated[float, Field(allow_inf_nan=False)] | int | bool | ShortText

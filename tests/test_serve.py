@@ -520,6 +520,15 @@ def test_error_bodies_say_what_to_send(client):
     said = r.json()["message"]
     assert r.status_code == 422 and "a field name is letters, digits, '_' and '-'" in said, said
     assert "'favourite colour'" in said and "String should match" not in said
+    # the two batch routes take different shapes, and each says so for the other's
+    r = client.post("/items", json={"items": [{"id": "z1", "title": "Z"}]}, headers=AUTH)
+    assert r.status_code == 422 and r.json()["message"].endswith(
+        '(send the list itself, not {"items": [...]})'
+    )
+    r = client.post("/feedback/batch", json=[{"user": "u", "item": "50", "kind": "like"}], headers=AUTH)
+    assert r.status_code == 422 and r.json()["message"].endswith('(send an object: {"events": [...]})'), (
+        r.json()
+    )
     # /users has no list: the redirect to /users/ said "user_id: String should have at least 1 character"
     r = client.get("/users")
     assert r.status_code == 422 and "the path names no user id: add it, e.g. /users/42" in r.json()["message"]

@@ -164,6 +164,8 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
             message = f"the path names no {kind} id: add it, e.g. /{kind}s/42 ({lists})"
         if loc == ("body",) and e.get("type") == "missing":
             message = "the request has no body (send a JSON object; {} asks with nothing given)"
+        if loc == ("body",) and e.get("type") in ("list_type", "model_attributes_type", "dict_type"):
+            message += _body_shape_hint(request, e.get("input"))  # (POST /items and /feedback/batch differ)
         json_body = "json" in request.headers.get("content-type", "").lower()
         if loc == ("body",) and not json_body and e.get("type") in ("model_attributes_type", "dict_type"):
             message += " (send the body as JSON, with the header Content-Type: application/json)"
@@ -210,6 +212,23 @@ def _union_kinds(raw: list[dict]) -> str:
     if len(kinds) < 2:
         return ""
     return ", ".join(kinds[:-1]) + " or " + kinds[-1]
+
+
+def _body_shape_hint(request: Request, given: Any) -> str:
+    """How to shape a body sent as a list where an object goes, or as an object where a list
+    goes: ``POST /items`` takes a list, ``POST /feedback/batch`` ``{"events": [...]}``."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    kind = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    fields = getattr(kind, "model_fields", None)
+    if isinstance(given, list) and fields:
+        lists = [n for n, f in fields.items() if "list" in str(f.annotation).lower()]
+        if len(lists) == 1:
+            return f' (send an object: {{"{lists[0]}": [...]}})'
+    if isinstance(given, dict) and fields is None and len(given) == 1:
+        (key,) = given
+        if isinstance(given[key], list):
+            return f' (send the list itself, not {{"{key}": [...]}})'
+    return ""
 
 
 def _is_type_mismatch(kind: str) -> bool:

@@ -594,10 +594,25 @@ def test_train_into_a_log_says_how_it_read_the_data_and_what_it_trains(tmp_path)
         env=env,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "no 'rating' column, so implicit data: every interaction 1" in proc.stderr
+    assert "no 'rating' column, so the data are implicit: every interaction 1" in proc.stderr
     assert "training popularity on" in proc.stderr
     # as the CLI's own notes read (they read "INFO fewrec.data.loaders: ...")
     assert re.search(r"^note: \S*buys\.csv: no 'rating' column", proc.stderr, re.M), proc.stderr
+    # the model's notes of how it read the data, as a fit in Python warns them (train printed
+    # its own copies, without segmented popularity's)
+    seg = fewrec(
+        "train",
+        "popularity",
+        "--set",
+        "segment_by=auto",
+        "--output",
+        str(tmp_path / "s"),
+        "--interactions",
+        str(tmp_path / "buys.csv"),
+    )
+    assert seg.returncode == 0 and "note: popularity segment_by='auto' found no user fields" in flat(
+        seg.stderr
+    )
 
 
 def test_recommend_prints_json_or_csv_for_programs(tmp_path):

@@ -209,6 +209,20 @@ def test_small_counts_from_repeats_read_as_counts_not_stars(tmp_path):
     assert not load_model(model.save(tmp_path / "m")).fitted.stars
     assert Dataset.load(data.save(tmp_path / "d")).counts
     assert data.with_interactions(data.interactions).counts
+    # summed amounts are no scale: a rare large one is no typo, and scores-out-of-100 talk is for
+    # scores (both were said of `repeats="sum"` quantities)
+    qty = log.drop_duplicates().assign(qty=1)
+    qty.loc[qty.index[:15], "qty"] = 2
+    qty.loc[qty.index[15], "qty"] = 8
+    import warnings
+
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        summed = load_interactions(qty, columns=Columns(rating="qty", timestamp=None), repeats="sum")
+        make_model("popularity").fit(summed)
+    assert summed.counts and not [
+        w for w in said if "far above" in str(w.message) or "scale" in str(w.message)
+    ]
     # the same ratings given as a column of stars are stars
     stars = log.drop_duplicates().assign(rating=rng.integers(1, 9, len(log.drop_duplicates())))
     assert make_model("itemknn").fit(load_interactions(stars, columns=Columns(timestamp=None))).fitted.stars

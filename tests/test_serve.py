@@ -532,6 +532,16 @@ def test_error_bodies_say_what_to_send(client):
     # /users has no list: the redirect to /users/ said "user_id: String should have at least 1 character"
     r = client.get("/users")
     assert r.status_code == 422 and "the path names no user id: add it, e.g. /users/42" in r.json()["message"]
+    # a field's location is where it is: a path's id is no body field
+    r = client.get("/users/nope", headers=AUTH)
+    assert r.status_code == 404 and r.json()["errors"][0] == {
+        "field": "user_id",
+        "location": "path",
+        "message": r.json()["message"],
+    }
+    from fewrec.serve.engine import _megabytes
+
+    assert [_megabytes(b) for b in (1e4, 5.5e7, 1e9, 2.5e10)] == ["0.01", "55", "1,000", "25,000"]
     # a known user's side info in the training data, which the model reads, is shown
     u = client.get("/users/1", headers=AUTH).json()
     assert u["known_to_model"] and set(u["training_info"]) == {"age", "gender", "occupation"}, u

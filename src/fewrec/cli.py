@@ -680,20 +680,14 @@ def train(
     data = load_dataset() if data is None else data
     if min_rating is not None:
         data = data.keep_ratings(min_rating)
-    elif not rec.reads_ratings and (nos := _zero_note(data)):
-        err.print(
-            f"[yellow]note:[/yellow] {nos}, a dislike in a query, yet {escape(model)} trains on them "
-            "as signs of interest; --min-rating 1 leaves them out",
-            highlight=False,
-        )
     if (shows and sys.stderr.isatty()) or not err.is_terminal:  # (a status shows nothing in a log)
         err.print(f"training {model} on {data!r}", highlight=False, markup=False)
         rec.fit(data)
     else:
         with err.status(f"training {model} on {data!r}"):
             rec.fit(data)
-    if scale := _scale_note(data):
-        err.print(f"[yellow]note:[/yellow] {scale}", highlight=False)
+    for note in rec._fit_notes(data):  # (as a fit in Python warns them)
+        err.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     if replacing:
         where = escape(str(output))
         err.print(f"[yellow]note:[/yellow] replacing the model saved in {where}", highlight=False)
@@ -737,7 +731,7 @@ def _scale_note(data: Dataset) -> str:
     from fewrec.models.base import DISLIKE_SHARE, score_scale_note, star_scale
 
     lo, hi = data.rating_range
-    if score := score_scale_note(data.interactions["rating"]):  # (0-100 scores read as counts)
+    if not data.counts and (score := score_scale_note(data.interactions["rating"])):  # (0-100 scores)
         return score
     if not star_scale(lo, hi) or hi in (1, 5, 10) or data.counts:  # (--repeats count: plays)
         return ""

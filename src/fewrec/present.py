@@ -206,7 +206,7 @@ def print_recommendations(
     table.add_column("#", justify="right")
     if show_ids:
         table.add_column("item")
-    table.add_column("label" if show_ids else "item")
+    table.add_column("label")
     table.add_column("score", justify="right")
     has_reason = "reason" in recs.columns
     if has_reason:

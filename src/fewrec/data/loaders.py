@@ -844,7 +844,7 @@ def load_interactions(
         if rating_col is not None
         else np.ones(len(inter), np.float32)
     )
-    if rating_col is not None:
+    if rating_col is not None and repeats == "last":  # (summed amounts are no scale: `counts`)
         _warn_stray_ratings(ratings, rating_col, ilabel)
     times = _timestamps(inter, time_col, ilabel) if time_col is not None else np.arange(len(inter))
     user_ext = _id_strings(inter[cols.user], ilabel).to_numpy()

@@ -416,7 +416,7 @@ def tallrec_split(data: Dataset, seq_len: int = 10, n_samples: int = 10_000) -> 
 
     inter = data.interactions
     lo, hi = data.rating_range
-    like_above = LIKE_SHARE * hi if star_scale(lo, hi) else 0.0
+    like_above = LIKE_SHARE * hi if star_scale(lo, hi) and not data.counts else 0.0
     order = pd.unique(inter["user"].to_numpy())
     rank = np.empty(data.n_users, dtype=np.int64)
     rank[order] = np.arange(len(order))

@@ -509,9 +509,10 @@ class Recommender(ABC):
         return self
 
     def _fit_notes(self, data: Dataset) -> list[str]:
-        """What a user who fitted this model in Python should know of how it read ``data``
-        (`fewrec train` says the same): here, a like/dislike log's 0s taken as interest by a
-        model that reads no ratings, and an unusual small scale read as stars. Models add theirs."""
+        """What a user who fitted this model should know of how it read ``data`` (warned where
+        the user's code fits it; `fewrec train` prints them): here, a like/dislike log's 0s
+        taken as interest by a model that reads no ratings, scores out of 100 read as counts,
+        and an unusual small scale read as stars. Models add theirs."""
         ratings = data.interactions["rating"]
         notes = []
         nos = int((ratings <= 0).sum()) if len(ratings) else 0
@@ -522,13 +523,13 @@ class Recommender(ABC):
                 "them as signs of interest; data.keep_ratings(1) leaves them out (CLI: --min-rating 1)"
             )
         lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (1.0, 1.0)
-        if note := score_scale_note(ratings):
+        if not data.counts and (note := score_scale_note(ratings)):
             notes.append(note)
         if star_scale(lo, hi) and hi not in (1, 5, 10) and not data.counts:
             notes.append(
                 f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike "
                 "in a query and never a reason. If they are counts (plays, purchases), load them as "
-                "implicit data: load_interactions(..., columns=Columns(rating=None))"
+                "implicit data: load_interactions(..., columns=Columns(rating=None)) (CLI: --rating-col '')"
             )
         return notes
 
@@ -769,6 +770,16 @@ class Recommender(ABC):
             cached = (info, build())
             setattr(self, name, cached)
         return cached[1]
+
+    def _item_labels(self) -> np.ndarray:
+        """Every item's label ("Title (year)", or its id), as lists and reasons name it."""
+        st = self.fitted
+        info, n = st.item_info, len(st.items)
+        titles = info["title"].to_numpy() if "title" in info.columns else np.full(n, None)
+        years = info["year"].to_numpy() if "year" in info.columns else np.full(n, None)
+        return np.array(
+            [label_of(t, y, i) for t, y, i in zip(titles, years, st.items.ids, strict=True)], dtype=object
+        )
 
     def _warn_ignored(self, queries: Sequence[Query]) -> None:
         """Warn about what each query's model ignores, and about a user id the model does not
@@ -1056,9 +1067,7 @@ class Recommender(ABC):
 
             # the item vectors a long history is read through, worked out once for all queries
             vectors = functools.cache(functools.partial(explaining.item_vectors, self))
-        info = st.item_info  # (the columns once: a cell by iloc took 90 ms for k = 1000)
-        titles = info["title"].to_numpy() if "title" in info.columns else np.full(len(st.items), None)
-        years = info["year"].to_numpy() if "year" in info.columns else np.full(len(st.items), None)
+        labels = self._per_catalogue("labels_", self._item_labels)  # (per call: +20-50% at k 10-100)
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
             top = top[np.isfinite(row[top])]
@@ -1069,10 +1078,7 @@ class Recommender(ABC):
                     "item": pd.Series(ids, dtype="str"),
                     # as lists and reasons name an item: "Title (year)", or its id (the frame had
                     # ids only, and a user looked titles up by hand)
-                    "label": pd.Series(
-                        [label_of(titles[i], years[i], str(x)) for i, x in zip(top, ids, strict=True)],
-                        dtype="str",
-                    ),
+                    "label": pd.Series(labels[top], dtype="str"),
                     "score": pd.Series(row[top], dtype=np.float64),
                 }
             )

@@ -118,11 +118,12 @@ def _error(
     field: str | None,
     errors: list | None = None,
     headers: dict[str, str] | None = None,
+    location: str = "body",
 ) -> JSONResponse:
     # the engine's errors name one field: `errors` holds it too, as the docs promise ("one entry
     # per invalid field"; it was empty, so a client marking fields from it marked none)
     if errors is None and field:
-        errors = [{"field": field, "location": "body", "message": message}]
+        errors = [{"field": field, "location": location, "message": message}]
     body = S.ErrorBody(error=kind, message=message, field=field, errors=errors or [])
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
@@ -237,7 +238,15 @@ def _is_type_mismatch(kind: str) -> bool:
 
 
 async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
-    return _error(exc.status_code, exc.kind, str(exc), exc.field)
+    # where the field is: a path's id (user_id), a query parameter (filter), else the body
+    where = (
+        "path"
+        if exc.field in request.path_params
+        else "query"
+        if exc.field in request.query_params
+        else "body"
+    )
+    return _error(exc.status_code, exc.kind, str(exc), exc.field, location=where)
 
 
 async def _fewrec_error(request: Request, exc: FewrecError) -> JSONResponse:
@@ -345,7 +354,7 @@ class HostCheck:
                     "open it as http://localhost:PORT, or start it with --allow-host NAME for the "
                     "name a proxy in front of it passes on",
                 )
-                await _error(400, "bad_host", message, "Host")(scope, receive, send)
+                await _error(400, "bad_host", message, "Host", location="header")(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
@@ -372,9 +381,9 @@ class BodyLimit:
             try:
                 too_big = int(length) > self.max_bytes
             except ValueError:
-                await _error(400, "bad_request", "invalid Content-Length header", "Content-Length")(
-                    scope, receive, send
-                )
+                await _error(
+                    400, "bad_request", "invalid Content-Length header", "Content-Length", location="header"
+                )(scope, receive, send)
                 return
             if too_big:
                 resp = _error(413, "payload_too_large", str(_BodyTooLarge(self.max_bytes).detail), "body")

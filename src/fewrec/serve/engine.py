@@ -113,6 +113,13 @@ def _draw_seed(req: S.RecommendRequest) -> list[int] | None:
     return [req.seed, zlib.crc32(who.encode())]
 
 
+def _megabytes(n_bytes: float) -> str:
+    """Bytes as megabytes: three digits below 100 MB (a 0.01 MB limit read "0.0 MB"), whole
+    ones above (".3g" wrote 1000 MB as "1e+03")."""
+    mb = n_bytes / 1e6
+    return f"{mb:.3g}" if mb < 100 else f"{mb:,.0f}"
+
+
 @dataclass
 class ModelState:
     """Everything a request reads; replaced whole on hot swap."""
@@ -453,7 +460,7 @@ class Engine:
         limit = self.max_store_bytes
         if limit is not None and (size := self.store.size_bytes()) >= limit:
             raise StoreFullError(
-                f"the store is full: {size / 1e6:.3g} MB of the {limit / 1e6:.3g} MB it may hold",
+                f"the store is full: {_megabytes(size)} MB of the {_megabytes(limit)} MB it may hold",
                 fix="delete users or items, or restart the service with a larger --max-store-mb",
             )
 

@@ -278,7 +278,11 @@ class RecommendRequest(RecommendOptions):
         # (a field's check, so the error names `ratings`; as the request's it named `body`)
         items = info.data.get("items")
         if ratings is not None and items is not None and len(ratings) != len(items):
-            raise ValueError(f"ratings has {len(ratings)} values for {len(items)} items")
+            values, of = (
+                ("value" if len(ratings) == 1 else "values"),
+                ("item" if len(items) == 1 else "items"),
+            )
+            raise ValueError(f"ratings has {len(ratings)} {values} for {len(items)} {of}")
         return ratings
 
 

@@ -271,7 +271,9 @@ function fitForm(info) {
   $("about-box").hidden = info.reads_text === false;
   $("age-box").hidden = !side.has("age");
   $("occupation-box").hidden = !side.has("occupation");
-  fitSideFields([...side].filter((f) => f !== "age" && f !== "occupation"));
+  // (a field the API cannot name, "home country", would get a box whose every value is a 422)
+  const named = (f) => /^[A-Za-z_][A-Za-z0-9_-]*$/.test(f);
+  fitSideFields([...side].filter((f) => f !== "age" && f !== "occupation" && named(f)));
   // (it knew only age and occupation: a model of a "country" field was said to read nothing)
   $("reads-nothing").hidden = !(info.reads_text === false && side.size === 0);
   const can = explores(info.exploration || {});

@@ -1649,3 +1649,39 @@ def test_grids_of_settings_are_checked_when_made(name, setting, message):
 
     with pytest.raises(ConfigError, match=re.escape(message)):
         make_model(name, **setting)
+
+
+def test_a_model_that_listed_and_explained_saves_as_it_was_fitted(tmp_path):
+    """A model's caches per catalogue (labels for `recommend`'s frame, the explanations'
+    genres and titles) end in "_" like its learned arrays: the default `_get_arrays` (a model
+    of one's own, as docs/models.md writes one) refused to save one ("cannot save its
+    attribute 'labels_' (tuple)") once it had listed items."""
+    from fewrec.data import Columns, load_interactions
+    from fewrec.models import ModelConfig, Recommender, register
+    from fewrec.models.base import load_model
+
+    class MeanConfig(ModelConfig):
+        pass
+
+    class Counted(Recommender):
+        name = "counted-for-a-test"
+        Config = MeanConfig
+
+        def _fit(self, data):
+            self.count_ = np.diff(self.fitted.train.tocsc().indptr).astype(np.float32)
+
+        def score_batch(self, batch):
+            return np.tile(self.count_, (len(batch), 1))
+
+    register(Counted)
+    try:
+        inter = pd.DataFrame({"user_id": list("aabbcc"), "item_id": list("xyxzyz")})
+        items = pd.DataFrame({"item_id": list("xyz"), "title": ["X", "Y", "Z"]})
+        data = load_interactions(inter, items, columns=Columns(rating=None, timestamp=None))
+        model = make_model("counted-for-a-test").fit(data)
+        before = model.recommend(Query(items=["x"]), k=2, explain=True)
+        assert set(before["label"]) == {"Y", "Z"}
+        again = load_model(model.save(tmp_path / "m")).recommend(Query(items=["x"]), k=2)
+        assert again["item"].tolist() == before["item"].tolist()
+    finally:
+        MODELS.pop("counted-for-a-test", None)

@@ -229,9 +229,11 @@ class ModelConfig(Settings):
 
 MODELS: dict[str, type[Recommender]] = {}
 
-BASE_ATTRIBUTES = frozenset({"state_", "text_vocabulary_", "negation_titles_"})
-"""Attributes ending in ``_`` that the base class keeps (the fit state and caches of the
-catalogue's words and titles): not a model's learned arrays."""
+BASE_ATTRIBUTES = frozenset(
+    {"state_", "text_vocabulary_", "negation_titles_", "labels_", "catalogue_genres_", "genre_titles_"}
+)
+"""Attributes ending in ``_`` that the base class keeps (the fit state and its caches per
+catalogue: words, titles, labels, the explanations' genres): not a model's learned arrays."""
 
 
 def register(cls: type[Recommender] | None = None, *, replace: bool = False) -> Any:

@@ -1685,3 +1685,16 @@ def test_a_model_that_listed_and_explained_saves_as_it_was_fitted(tmp_path):
         assert again["item"].tolist() == before["item"].tolist()
     finally:
         MODELS.pop("counted-for-a-test", None)
+
+
+def test_a_side_info_value_with_a_typo_names_the_level_it_may_mean(ml100k):
+    """A CLI audit: `--info occupation=artsit` was "never seen in training" and no more; a
+    typo of a level now names it, a value unlike every level (or read by decade) does not."""
+    seg = make_model("popularity", segment_by="auto").fit(ml100k)
+    (note,) = seg.ignored_in(Query(user_info={"occupation": "artsit"}))
+    assert (
+        note
+        == "occupation='artsit' was never seen in training, so it counts as unknown; did you mean 'artist'?"
+    )
+    (plain,) = seg.ignored_in(Query(user_info={"occupation": "astronaut"}))
+    assert plain.endswith("counts as unknown")

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import difflib
 import functools
 import logging
 import os
@@ -705,7 +706,14 @@ class Recommender(ABC):
             elif (key, level := str(side_info_levels(pd.Series([value]), by_field[key])[0])) not in known:
                 # an age of 99 is read by decade: it is "90", not 99, that training never saw
                 read = f" (read as the decade {level}s)" if _binned(value, level) else ""
-                notes.append(f"{key}={value!r}{read} was never seen in training, so it counts as unknown")
+                # a typo of a level ("artsit") names the level it may have meant
+                near = (
+                    [] if read else difflib.get_close_matches(level, sorted(by_field[key]), n=1, cutoff=0.75)
+                )
+                meant = f"; did you mean {near[0]!r}?" if near else ""
+                notes.append(
+                    f"{key}={value!r}{read} was never seen in training, so it counts as unknown{meant}"
+                )
         return notes
 
     def _text_notes(self, text: str) -> list[str]:
@@ -1360,8 +1368,6 @@ def model_class(name: str) -> type[Recommender]:
 def models_fix(unknown: list[str], presets: list[str] | None = None) -> str:
     """The fix for unknown model names: the nearest known name of each (a typo's), then every
     name there is (and the ``presets``, where they are taken too)."""
-    import difflib
-
     names = [*MODELS, *(presets or [])]
     near = [m for u in unknown for m in difflib.get_close_matches(u, names, n=1, cutoff=0.6)]
     guess = f"did you mean {' and '.join(map(repr, dict.fromkeys(near)))}? Or choose" if near else "choose"

@@ -346,14 +346,13 @@ def list_models(
     ] = None,
 ):
     """List the available recommenders and their default configs."""
+    from fewrec.eval.benchmark import PRESETS
     from fewrec.models import MODELS
     from fewrec.models.base import _import_builtin_models, model_class
 
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     if name is not None:
-        from fewrec.eval.benchmark import PRESETS
-
         if name in PRESETS:  # (it was "unknown model", though benchmark --models takes it)
             base, cfg = PRESETS[name]
             err.print(
@@ -380,8 +379,6 @@ def list_models(
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
     # (on stderr: stdout is one `name: {json}` line per model, for a script to read)
     err.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)
-    from fewrec.eval.benchmark import PRESETS
-
     # (they were named only by the error for an unknown model)
     presets = "; ".join(f"{p} = {base} {json.dumps(cfg)}" for p, (base, cfg) in PRESETS.items())
     err.print(f"(benchmark --models also takes presets: {presets})", highlight=False, markup=False)
@@ -511,9 +508,12 @@ def benchmark(
             "tallrec predicts likes against dislikes, and --min-rating would leave the dislikes out. "
             "Fix: drop --min-rating"
         )
-    if own is not None and (scale := _scale_note(own)):
-        err.print(f"[yellow]note:[/yellow] {scale}", highlight=False)
-    if own is not None and min_rating is None and protocol != "tallrec" and (nos := _zero_note(own)):
+    from fewrec.models.base import rating_scale_notes, zero_rated
+
+    for scale in rating_scale_notes(own) if own is not None else []:  # (as a fit says them)
+        err.print(f"[yellow]note:[/yellow] {escape(scale)}", highlight=False)
+    nos = zero_rated(own.interactions["rating"]) if own is not None else ""
+    if nos and min_rating is None and protocol != "tallrec":
         err.print(
             f"[yellow]note:[/yellow] {nos}, a dislike in a query, yet held-out ones count as hits "
             "and models that do not read ratings train on them as signs of interest; --min-rating 1 "
@@ -576,10 +576,7 @@ def benchmark(
 
 @app.command("merge-seeds")
 def merge_seeds(
-    files: Annotated[
-        list[Path],
-        typer.Argument(help="benchmark JSON files (one seed or several each)"),
-    ],
+    files: Annotated[list[Path], typer.Argument(help="benchmark JSON files (one seed or several each)")],
     output: Annotated[Path, typer.Option(help="write the combined JSON result here")],
     baseline: Annotated[
         str | None,
@@ -717,29 +714,6 @@ def _check_item_ids(rec, option: str, ids: list[str]) -> None:
                 exact = match_titles(fit.item_info, fit.items, [given])[0].note is None
         if exact:
             raise FewrecError(with_fix(f"{option} {given!r} is a title, not an id", f"{titled} {given!r}"))
-
-
-def _zero_note(data: Dataset) -> str:
-    """ "N interactions are rated 0" where a like/dislike log (1/0, or +1/-1) has no's, else ""."""
-    ratings = data.interactions["rating"]
-    nos = int((ratings <= 0).sum())
-    return f"{nos} interactions are rated {'0' if ratings.min() == 0 else '0 or less'}" if nos else ""
-
-
-def _scale_note(data: Dataset) -> str:
-    """A note where ratings of an unusual small scale read as stars (plays 1-8 had, silently)."""
-    from fewrec.models.base import DISLIKE_SHARE, score_scale_note, star_scale
-
-    lo, hi = data.rating_range
-    if not data.counts and (score := score_scale_note(data.interactions["rating"])):  # (0-100 scores)
-        return score
-    if not star_scale(lo, hi) or hi in (1, 5, 10) or data.counts:  # (--repeats count: plays)
-        return ""
-    return (
-        f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike in "
-        "a query and never a reason. If they are counts (plays, purchases), load them as implicit "
-        "data: --rating-col ''"
-    )
 
 
 def _check_encoding(encoding: str) -> None:

@@ -278,20 +278,35 @@ def star_scale(lo: float, hi: float) -> bool:
     return lo < hi <= COUNT_SCALE_FROM
 
 
-def score_scale_note(ratings: pd.Series) -> str:
-    """A note where ratings above the star range look like scores on a scale (0-100: most of
-    them high, as scores are) rather than counts (most of them low, as plays are): they read as
-    counts, every interaction a like, a 10 of 100 too. "" otherwise."""
-    if not len(ratings):
-        return ""
+def zero_rated(ratings: pd.Series) -> str:
+    """ "N interactions are rated 0" where a like/dislike log (1/0, or +1/-1) has no's, else ""."""
+    nos = int((ratings <= 0).sum()) if len(ratings) else 0
+    return f"{nos} interactions are rated {'0' if ratings.min() == 0 else '0 or less'}" if nos else ""
+
+
+def rating_scale_notes(data: Dataset) -> list[str]:
+    """How ``data``'s ratings read where a user may not expect it (`Recommender._fit_notes`,
+    `fewrec benchmark`): scores on a scale above the star range (0-100: most of them high, as
+    scores are, where plays are mostly low) read as counts, every interaction a like, a 10 of 100
+    too; an unusual small scale reads as stars. Amounts made by ``repeats`` (`Dataset.counts`)
+    are counts, said of neither."""
+    ratings = data.interactions["rating"]
+    if data.counts or not len(ratings):
+        return []
     lo, hi = float(ratings.min()), float(ratings.max())
-    if star_scale(lo, hi) or hi <= COUNT_SCALE_FROM or lo < 0 or float(ratings.median()) < 0.25 * hi:
-        return ""
-    return (
-        f"ratings {lo:g}-{hi:g} read as counts (a top above {COUNT_SCALE_FROM}): every interaction is a "
-        "like, a low one too, and only 0 a dislike. If they are scores on a scale, divide them to 0-10 "
-        "(e.g. rating / 10) so that low ones read as dislikes"
-    )
+    if hi > COUNT_SCALE_FROM and lo >= 0 and float(ratings.median()) >= 0.25 * hi:
+        return [
+            f"ratings {lo:g}-{hi:g} read as counts (a top above {COUNT_SCALE_FROM}): every interaction is "
+            "a like, a low one too, and only 0 a dislike. If they are scores on a scale, divide them to "
+            "0-10 (e.g. rating / 10) so that low ones read as dislikes"
+        ]
+    if star_scale(lo, hi) and hi not in (1, 5, 10):
+        return [
+            f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike "
+            "in a query and never a reason. If they are counts (plays, purchases), load them as "
+            "implicit data: load_interactions(..., columns=Columns(rating=None)) (CLI: --rating-col '')"
+        ]
+    return []
 
 
 @dataclass
@@ -516,25 +531,13 @@ class Recommender(ABC):
         the user's code fits it; `fewrec train` prints them): here, a like/dislike log's 0s
         taken as interest by a model that reads no ratings, scores out of 100 read as counts,
         and an unusual small scale read as stars. Models add theirs."""
-        ratings = data.interactions["rating"]
         notes = []
-        nos = int((ratings <= 0).sum()) if len(ratings) else 0
-        if nos and not self.reads_ratings:
-            zero = "0" if ratings.min() == 0 else "0 or less"
+        if not self.reads_ratings and (nos := zero_rated(data.interactions["rating"])):
             notes.append(
-                f"{nos} interactions are rated {zero}, a dislike in a query, yet {self.name} trains on "
-                "them as signs of interest; data.keep_ratings(1) leaves them out (CLI: --min-rating 1)"
+                f"{nos}, a dislike in a query, yet {self.name} trains on them as signs of interest; "
+                "data.keep_ratings(1) leaves them out (CLI: --min-rating 1)"
             )
-        lo, hi = (float(ratings.min()), float(ratings.max())) if len(ratings) else (1.0, 1.0)
-        if not data.counts and (note := score_scale_note(ratings)):
-            notes.append(note)
-        if star_scale(lo, hi) and hi not in (1, 5, 10) and not data.counts:
-            notes.append(
-                f"ratings {lo:g}-{hi:g} read as a star scale: {DISLIKE_SHARE * hi:g} or less is a dislike "
-                "in a query and never a reason. If they are counts (plays, purchases), load them as "
-                "implicit data: load_interactions(..., columns=Columns(rating=None)) (CLI: --rating-col '')"
-            )
-        return notes
+        return notes + rating_scale_notes(data)
 
     def check_memory(self, data: Dataset) -> None:
         """Raise a `ConfigError` when fitting on ``data`` would need more memory than there is

@@ -187,13 +187,17 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return _error(422, "invalid", f"{first['field']}: {first['message']}", first["field"], errors)
 
 
+def _body_fields(request: Request) -> dict[str, Any] | None:
+    """The fields of the route's JSON body model; None where the body is no model (a list)."""
+    body_field = getattr(request.scope.get("route"), "body_field", None)
+    kind = getattr(getattr(body_field, "field_info", None), "annotation", None)
+    return getattr(kind, "model_fields", None)
+
+
 def _body_keys_fix(request: Request, key: str) -> str:
     """The keys the route's JSON body takes, for a key it does not (unknown query parameters
     named theirs; an unknown key said only "Extra inputs are not permitted")."""
-    body_field = getattr(request.scope.get("route"), "body_field", None)
-    fields = getattr(
-        getattr(getattr(body_field, "field_info", None), "annotation", None), "model_fields", None
-    )
+    fields = _body_fields(request)
     if not fields:
         return ""
     names = [f.alias or name for name, f in fields.items()]
@@ -218,9 +222,7 @@ def _union_kinds(raw: list[dict]) -> str:
 def _body_shape_hint(request: Request, given: Any) -> str:
     """How to shape a body sent as a list where an object goes, or as an object where a list
     goes: ``POST /items`` takes a list, ``POST /feedback/batch`` ``{"events": [...]}``."""
-    body_field = getattr(request.scope.get("route"), "body_field", None)
-    kind = getattr(getattr(body_field, "field_info", None), "annotation", None)
-    fields = getattr(kind, "model_fields", None)
+    fields = _body_fields(request)
     if isinstance(given, list) and fields:
         lists = [n for n, f in fields.items() if "list" in str(f.annotation).lower()]
         if len(lists) == 1:

@@ -41,7 +41,7 @@ from fewrec.explain.reasons import (
     label_of,
     or_words,
 )
-from fewrec.models.base import COUNT_SCALE_FROM, DISLIKE_SHARE, Recommender
+from fewrec.models.base import COUNT_SCALE_FROM, DISLIKE_SHARE, Recommender, _stored_info
 from fewrec.models.query import Query, QueryBatch, like_catalogue
 from fewrec.models.saving import is_saved_model, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
@@ -655,11 +655,8 @@ class Engine:
         the store holds (`GET /users/{id}` showed only the store's: `{}` for MovieLens' user 1,
         whose list was "popular with people like you")."""
         fit = st.model.fitted
-        u = int(fit.users.lookup([user_id])[0])
-        if fit.user_info is None or not len(fit.user_info.columns) or u >= len(fit.user_info):
-            return {}
-        row = fit.user_info.iloc[u]
-        return {str(k): (v.item() if hasattr(v, "item") else v) for k, v in row.items() if not pd.isna(v)}
+        stored = _stored_info(fit.user_info, int(fit.users.lookup([user_id])[0]))  # (as queries read it)
+        return {k: (v.item() if hasattr(v, "item") else v) for k, v in stored.items()}  # (JSON numbers)
 
     def delete_user(self, user_id: str) -> S.UserDeleted:
         """Delete a user's record and feedback, and stop using their training history

@@ -1622,6 +1622,35 @@ def test_numbers_as_text_blank_items_and_undecodable_ids_are_refused(ease_dir, t
     assert rec(c, items=["50"], k=5)["items"]
 
 
+def test_booleans_and_seeds_as_text_are_refused_in_bodies_and_read_in_queries(ease_dir, tmp_path):
+    """An audit: {"explain": "no"} was read as false and {"seed": "7"} as 7, where {"k": "5"} is
+    refused; a query string's ?explain=false is still read. An unknown field of ?filter= named
+    the body's `filters.colour`, and a second DELETE of an item said "no item", where GET says
+    it was deleted."""
+    c = TestClient(
+        create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    )
+    for key, value in [("explain", "no"), ("exclude_seen", 0), ("explore", "yes")]:
+        r = c.post("/recommend", json={"items": ["50"], key: value})
+        assert r.status_code == 422, (key, r.text)
+        assert r.json()["message"] == f"{key}: must be true or false, not {value!r}"
+    r = c.post("/recommend", json={"items": ["50"], "seed": "7"})
+    assert r.status_code == 422 and "must be a number, not the text '7'" in r.json()["message"]
+    assert rec(c, items=["50"], explain=False, seed=7, k=3)["items"][0]["reason"] is None
+    assert c.put("/users/u1", json={"info": {"age": 30}}, headers=AUTH).status_code == 200
+    r = c.get("/users/u1/recommend?explain=false&k=3&seed=7")
+    assert r.status_code == 200 and r.json()["items"][0]["reason"] is None
+    r = c.get("/users/u1/recommend?filter=colour:red")
+    assert r.status_code == 422
+    assert r.json()["field"] == "filter" and r.json()["errors"][0]["location"] == "query"
+    r = c.post("/recommend", json={"items": ["50"], "filters": {"colour": "red"}})
+    assert r.status_code == 422 and r.json()["field"] == "filters.colour"
+    assert c.delete("/items/50", headers=AUTH).status_code == 204
+    r = c.delete("/items/50", headers=AUTH)
+    assert r.status_code == 404 and r.json()["message"] == "item '50' was already deleted"
+    assert c.delete("/items/no-such", headers=AUTH).json()["message"] == "no item 'no-such'"
+
+
 def test_a_union_fields_error_names_its_cause_not_the_first_member(ease_dir, tmp_path):
     """An audit: a field of 65 values, or of a 1,001-character text, was "Input should be a valid
     number" (the first member of the union it failed), and a null side-info value too."""

@@ -241,14 +241,11 @@ def _is_type_mismatch(kind: str) -> bool:
 
 async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
     # where the field is: a path's id (user_id), a query parameter (filter), else the body
-    where = (
-        "path"
-        if exc.field in request.path_params
-        else "query"
-        if exc.field in request.query_params
-        else "body"
-    )
-    return _error(exc.status_code, exc.kind, str(exc), exc.field, location=where)
+    field = exc.field
+    if field and field.startswith("filters.") and "filter" in request.query_params:
+        field = "filter"  # (?filter=colour:red named `filters.colour`, the body's key)
+    where = "path" if field in request.path_params else "query" if field in request.query_params else "body"
+    return _error(exc.status_code, exc.kind, str(exc), field, location=where)
 
 
 async def _fewrec_error(request: Request, exc: FewrecError) -> JSONResponse:

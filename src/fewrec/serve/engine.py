@@ -567,7 +567,9 @@ class Engine:
             st = self._state
             known = int(st.model.fitted.items.lookup([item_id])[0]) >= 0 or item_id in st.pending
             rec = self.store.get_item(item_id)
-            if not known or (rec is not None and rec.deleted):
+            if rec is not None and rec.deleted:  # (it said "no item", where GET says "was deleted")
+                raise NotFoundError(f"item {item_id!r} was already deleted", field="item_id")
+            if not known:
                 raise NotFoundError(f"no item {item_id!r}", field="item_id")
             stored = self.store.delete_item(item_id)
             self._state = self._apply_items(self._state, [stored])

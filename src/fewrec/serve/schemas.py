@@ -53,6 +53,16 @@ def _no_bool(value: Any) -> Any:
     return value
 
 
+def _only_bool(value: Any) -> Any:
+    """JSON ``true``/``false`` only: pydantic read "no", "off", "0" and 0 as false (and "yes"
+    as true), where every other field of the API refuses a value of the wrong type."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(f"must be true or false, not {value!r}")
+    return value
+
+
+Bool = Annotated[bool, BeforeValidator(_only_bool)]
+
 Number = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_no_bool)]
 """A finite number; true and false are refused."""
 
@@ -235,16 +245,16 @@ class RecommendOptions(Strict):
     """Ranking options shared by every recommend endpoint."""
 
     k: Annotated[int, BeforeValidator(_no_bool)] = Field(10, ge=1, le=MAX_K, description="How many items.")
-    exclude_seen: bool = Field(True, description="Leave out items the user already interacted with.")
+    exclude_seen: Bool = Field(True, description="Leave out items the user already interacted with.")
     exclude: Annotated[list[Id], Field(max_length=MAX_HISTORY)] = Field(
         default_factory=list, description="Item ids to leave out (e.g. already on screen)."
     )
     filters: Filters = Field(default_factory=dict)
-    explore: bool | None = Field(
+    explore: Annotated[bool | None, BeforeValidator(_only_bool)] = Field(
         None, description="Use the exploration policy (None: the service default for new users)."
     )
-    explain: bool = Field(True, description="Add a reason to each item.")
-    seed: int | None = Field(
+    explain: Bool = Field(True, description="Add a reason to each item.")
+    seed: Annotated[int | None, BeforeValidator(_no_bool)] = Field(
         None,
         ge=0,
         le=2**32 - 1,

@@ -1155,6 +1155,35 @@ def test_play_counts_stay_counts_across_a_hot_swap(ease_dir, cold_user, tmp_path
     assert c.post("/feedback", json=no, headers=AUTH).status_code == 422
 
 
+def test_small_counts_made_by_repeats_stay_counts_across_a_hot_swap(ease_dir, cold_user, tmp_path):
+    """A count of plays made by `repeats` (top 8, a scale of 10 or less) was stored with its
+    model's top as the scale, so after a hot swap to a star model 2 plays of 8 read as a 1-star
+    share: a dislike, out of the history."""
+    from fewrec.data.dataset import Dataset
+
+    train = cold_user.train
+    data = Dataset(
+        interactions=train.interactions.assign(rating=train.interactions["rating"].to_numpy() + 3.0),
+        users=train.users,
+        items=train.items,
+        item_info=train.item_info,
+        name="plays 4-8",
+        counts=True,
+    )
+    app = create_app(
+        saved_model("ease", data), tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False
+    )
+    c = TestClient(app)
+    events = [
+        {"user": "p1", "item": "50", "kind": "rating", "value": 2},
+        {"user": "p1", "item": "181", "kind": "rating", "value": 8},
+    ]
+    assert c.post("/feedback/batch", json={"events": events}, headers=AUTH).status_code == 201
+    assert rec(c, user="p1", k=5)["history_size"] == 2
+    assert c.post("/admin/model", json={"path": str(ease_dir)}, headers=AUTH).status_code == 200
+    assert rec(c, user="p1", k=5)["history_size"] == 2  # plays are likes on a star scale
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--port", "99999"], "invalid port value"), (["--log-level", "foo"], "invalid choice")],

@@ -678,9 +678,15 @@ class Engine:
     @staticmethod
     def _top_rating(st: ModelState) -> float:
         """The top of the model's rating scale, as a rating's ``scale`` is stored (5 for
-        stars, 1 on implicit data, the top count on counts)."""
-        like = st.model.fitted.like_rating
-        return max(like, 5.0) if like > 1 else 1.0
+        stars, 1 on implicit data, the top count on counts). Amounts made by ``repeats``
+        (`Dataset.counts`) whose top is 10 or less are given a top past `COUNT_SCALE_FROM`, so
+        a stored one reads as a count after a hot swap: as a share of a top of 8, 2 plays were a
+        1-star dislike to a star model."""
+        fit = st.model.fitted
+        like = fit.like_rating
+        if like <= 1:
+            return 1.0
+        return max(like, COUNT_SCALE_FROM + 1.0) if fit.counts else max(like, 5.0)
 
     @classmethod
     def _rating_limit(cls, st: ModelState) -> float:

@@ -211,6 +211,10 @@ def test_titles_match_without_their_article_or_accents(ml100k):
         assert m.item == item, (title, m)
     (m,) = match_titles(ml100k.item_info, ml100k.items, ["Chasing Amy"])
     assert (m.item, m.twins) == ("246", ("268",)) and "listed 2 times in the catalogue" in m.note
+    # a user audit: "Godfather" took part I without naming part II, which it begins too
+    for title in ("Godfather", "The Godfather"):
+        (m,) = match_titles(ml100k.item_info, ml100k.items, [title])
+        assert m.item == "127" and "also matches 'Godfather: Part II, The' (item 187)" in m.note, m.note
 
 
 def test_cli_warnings_print_as_one_line(tmp_path):

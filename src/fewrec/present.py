@@ -101,17 +101,26 @@ def match_titles(
         item = items.id(idx)
         note = None
         # the same film listed twice (same title and year): both are the user's
-        twins = tuple(items.id(i) for i in found[1:] if labelled[i] == labelled[idx])
+        twins_idx = [i for i in found[1:] if labelled[i] == labelled[idx]]
+        twins = tuple(items.id(i) for i in twins_idx)
         if twins:
             found = [i for i in found if labelled[i] != labelled[idx] or i == idx]
             exact = [i for i in exact if labelled[i] != labelled[idx] or i == idx]
         if not exact:
             label = item_label(item_info, items, item)
             note = f"{title!r} taken as {label} (item {item})"
-            if len(found) > 1:
+            # titles it begins, which a closer match left unsaid: "Godfather" took "Godfather,
+            # The" without a word of "Godfather: Part II, The"
+            begins = re.compile(rf"{re.escape(t_bare)}(?!\w)")
+            also = found[1:] + [
+                i
+                for i, (n, b) in enumerate(zip(lower, bare, strict=True))
+                if n and (word.match(n) or begins.match(b[0])) and i not in found and i not in twins_idx
+            ]
+            if also:
                 # with their ids: two items of one title read the same ('Dune', 'Dune')
-                others = ", ".join(f"{names[i]!r} (item {items.id(i)})" for i in found[1:4])
-                more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+                others = ", ".join(f"{names[i]!r} (item {items.id(i)})" for i in also[:3])
+                more = f" and {len(also) - 3} more" if len(also) > 3 else ""
                 note += f"; it also matches {others}{more}: give the full title or the id to pick another"
         elif len(exact) > 1:
             note = f"{len(exact)} items are titled {title!r}; took item {item} (give its id to pick another)"

@@ -1,6 +1,7 @@
 """MovieLens-100K loading and caching; the user's own data, and clear errors on bad input."""
 
 import os
+import re
 import subprocess
 import warnings
 
@@ -415,6 +416,49 @@ def test_a_saved_dataset_keeps_what_keep_ratings_left_out(tmp_path, ml100k):
     sp.save_npz(tmp_path / "ds" / "left_out.npz", sp.csr_matrix((3, 3)))  # another dataset's
     with pytest.raises(DataError, match="left_out.npz is 3 x 3"):
         Dataset.load(tmp_path / "ds")
+
+
+def test_a_dataset_save_that_fails_leaves_the_older_save_and_a_damaged_one_is_named(tmp_path):
+    """A data audit: `Dataset.save` wrote its files one by one, so a save over an older one that
+    failed at its item fields (a raw pyarrow error) left a folder that loaded, without a word,
+    as the old users and items with the new ratings; a damaged or missing file was a raw
+    JSONDecodeError, ArrowInvalid or FileNotFoundError, and a save onto a file FileExistsError."""
+    from fewrec.data import Dataset
+
+    def data(users, items, ratings, fields):
+        inter = pd.DataFrame({"user_id": users, "item_id": items, "rating": ratings})
+        return load_interactions(inter, items=pd.DataFrame(fields), columns={"timestamp": None})
+
+    a = data(
+        ["u1", "u2", "u3"], ["a", "b", "c"], [5, 4, 3], {"item_id": ["a", "b", "c"], "title": list("ABC")}
+    )
+    b = data(["x", "x", "y"], ["p", "q", "p"], [1, 2, 1], {"item_id": ["p", "q"], "size": [3, "L"]})
+    a.save(tmp_path / "ds")
+    with pytest.raises(DataError, match="the item fields cannot be saved"):
+        b.save(tmp_path / "ds")
+    back = Dataset.load(tmp_path / "ds")
+    assert back.users.ids == ["u1", "u2", "u3"] and list(back.interactions["rating"]) == [5.0, 4.0, 3.0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds"]  # no half-written folder beside it
+    for name, damage in [
+        ("dataset.json", lambda f: f.write_text('{"name": ')),
+        ("interactions.parquet", lambda f: f.write_bytes(f.read_bytes()[:40])),
+        ("items.parquet", lambda f: f.unlink()),
+    ]:
+        a.save(tmp_path / "ds")
+        damage(tmp_path / "ds" / name)
+        with pytest.raises(
+            DataError, match=rf"damaged or incomplete \({re.escape(name)}: .*Fix: save the dataset"
+        ):
+            Dataset.load(tmp_path / "ds")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FewrecError, match="is a file; a dataset is saved as a directory"):
+        a.save(tmp_path / "afile")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    with pytest.raises(FewrecError, match="other files in it, not a saved dataset"):
+        a.save(tmp_path / "other")
+    untitled = data(["u"], ["i"], [4], {"item_id": ["i"]})  # no item fields: no items.parquet
+    assert Dataset.load(untitled.save(tmp_path / "u")).n_items == 1
 
 
 def test_unknown_template_field(ml100k):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import difflib
 import hashlib
+import io
 import json
 import logging
 import unicodedata
@@ -336,17 +337,25 @@ class Dataset:
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
         """Save as a directory of Parquet + JSON files (no pickle), ``left_out`` as a sparse
-        ``.npz``; returns the directory."""
-        path = Path(path).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
-        self.interactions.to_parquet(path / "interactions.parquet", index=False)
-        out = path / "left_out.npz"
+        ``.npz``; returns the directory. As a model's save (`Recommender.save`), the files are
+        written whole into a sibling folder and swapped in: written one by one, a save that
+        failed midway over an older one left a folder that loaded as a mix of the two."""
+        from fewrec.models.saving import _check_save_folder, _model_path, _parquet_bytes, write_folder
+
+        path = _model_path(path)
+        _check_save_folder(path, what="dataset", marker="dataset.json", saved=DATASET_FILES)
+        fix = "give each field one type for all {} (text, numbers, or lists of text)"
+        files: dict[str, bytes | None] = {
+            "interactions.parquet": _parquet_bytes(self.interactions, "interactions", "check the ratings"),
+            # None: no file (a frame without columns keeps no rows either); `item_fields` says so
+            "items.parquet": _parquet_bytes(self.item_info, "item fields", fix.format("items")),
+            "users.parquet": _parquet_bytes(self.user_info, "user side info", fix.format("users")),
+            "left_out.npz": None,
+        }
         if self.left_out is not None:  # (it was dropped: a loaded dataset recommended them back)
-            sp.save_npz(out, self.left_out.tocsr())
-        elif out.exists():  # (a dataset saved over another's folder)
-            out.unlink()
-        self.item_info.reset_index(drop=True).to_parquet(path / "items.parquet", index=False)
-        self.user_info.reset_index(drop=True).to_parquet(path / "users.parquet", index=False)
+            buf = io.BytesIO()
+            sp.save_npz(buf, self.left_out.tocsr())
+            files["left_out.npz"] = buf.getvalue()
         meta = {
             "name": self.name,
             "item_template": self.item_template,
@@ -354,23 +363,51 @@ class Dataset:
             "counts": self.counts,
             "users": self.users.to_json(),
             "items": self.items.to_json(),
+            "item_fields": [str(c) for c in self.item_info.columns],
+            "user_fields": [str(c) for c in self.user_info.columns],
         }
-        (path / "dataset.json").write_text(json.dumps(meta))
+        files["dataset.json"] = json.dumps(meta).encode()
+        write_folder(path, files, what="dataset")
         return path
 
     @classmethod
     def load(cls, path: str | Path) -> Dataset:
         """Load a dataset saved with `save`; a `DataError` when ``path`` holds no
-        ``dataset.json``."""
-        path = Path(path).expanduser()
+        ``dataset.json``, or a file of it is damaged or missing."""
+        from fewrec.models.saving import _folder_lock, _model_path
+
+        path = _model_path(path)
         if not (path / "dataset.json").exists():
             raise DataError("not a saved fewrec dataset (no dataset.json)", source=str(path))
-        meta = json.loads((path / "dataset.json").read_text())
-        item_info = pd.read_parquet(path / "items.parquet")
+        part = "dataset.json"
+        try:  # under the lock a save's swap takes: all files of one save
+            with _folder_lock(path.resolve().parent, exclusive=False):
+                meta = json.loads((path / part).read_text())
+                frames = {}
+                for part, fields in (("items.parquet", "item_fields"), ("users.parquet", "user_fields")):
+                    # a save before 2026-12-08 wrote both files always, and no field lists
+                    if meta.get(fields, True) or (path / part).exists():
+                        frames[part] = pd.read_parquet(path / part)
+                    else:
+                        frames[part] = pd.DataFrame()
+                part = "interactions.parquet"
+                interactions = pd.read_parquet(path / part)
+                part = "left_out.npz"
+                left_out = sp.load_npz(path / part).tocsr() if (path / part).exists() else None
+            part = "dataset.json"
+            users, items = Vocabulary(meta["users"]), Vocabulary(meta["items"])
+            name, template = meta["name"], meta["item_template"]
+        except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataError(
+                f"the saved dataset is damaged or incomplete ({part}: {type(exc).__name__}: {detail})",
+                source=str(path),
+                fix="save the dataset again",
+            ) from None
+        item_info = frames["items.parquet"]
         if "genres" in item_info.columns:
             item_info["genres"] = item_info["genres"].map(list)
-        left_out = sp.load_npz(path / "left_out.npz").tocsr() if (path / "left_out.npz").exists() else None
-        shape = (len(meta["users"]), len(meta["items"]))
+        shape = (len(users), len(items))
         if left_out is not None and left_out.shape != shape:  # (another dataset's file)
             raise DataError(
                 f"left_out.npz is {left_out.shape[0]} x {left_out.shape[1]}, not users x items {shape}",
@@ -378,17 +415,21 @@ class Dataset:
                 fix="save the dataset again",
             )
         return cls(
-            interactions=pd.read_parquet(path / "interactions.parquet"),
-            users=Vocabulary(meta["users"]),
-            items=Vocabulary(meta["items"]),
+            interactions=interactions,
+            users=users,
+            items=items,
             item_info=item_info,
-            user_info=pd.read_parquet(path / "users.parquet"),
-            name=meta["name"],
-            item_template=meta["item_template"],
+            user_info=frames["users.parquet"],
+            name=name,
+            item_template=template,
             timed=bool(meta.get("timed", True)),
             counts=bool(meta.get("counts", False)),
             left_out=left_out,
         )
+
+
+#: The files of a saved dataset (`Dataset.save`).
+DATASET_FILES = ("dataset.json", "interactions.parquet", "items.parquet", "users.parquet", "left_out.npz")
 
 
 def _check_indices(column: pd.Series, n: int, what: str) -> None:

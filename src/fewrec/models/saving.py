@@ -18,9 +18,10 @@ import secrets
 import shutil
 import time
 import warnings
+from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -89,32 +90,47 @@ def save_model(model: Recommender, path: str | Path) -> Path:
     arrays.update({"train.data": train.data, "train.indices": train.indices, "train.indptr": train.indptr})
     if st.left_out is not None:
         arrays.update({"left_out.indices": st.left_out.indices, "left_out.indptr": st.left_out.indptr})
-    # Written whole into a sibling folder, then swapped in: replacing the files one by one,
-    # a save cut short loaded silently with the new arrays and the old ids
+
+    def state(fh: BinaryIO) -> None:  # (a file object: np.savez would append .npz to a name)
+        # (numpy's stub: a key of **arrays could be its allow_pickle flag)
+        np.savez(fh, **arrays)  # type: ignore[arg-type]
+
+    write_folder(path, {"state.npz": state, **files})
+    return path
+
+
+def write_folder(
+    path: Path, files: Mapping[str, bytes | Callable[[BinaryIO], None] | None], what: str = "model"
+) -> None:
+    """Write ``files`` (name: bytes, a function writing into an open file, or None for no file)
+    as the folder ``path``: whole into a sibling folder, then swapped in under the lock that
+    loads in the folder take (`_folder_lock`). Replacing the files one by one, a save cut short
+    loaded silently with the new arrays and the old ids (a model's), or the new ratings and the
+    old users (a dataset's: `Dataset.save`)."""
     try:
         target = _save_target(path)
         tmp = _saving_folder(target)
     except OSError as exc:
-        raise _unsavable(path, exc) from None
+        raise _unsavable(path, exc, what) from None
     try:
         # Each file, then the folders, is flushed to disk before the next step: after a power
         # cut the renamed folder could otherwise hold empty or partly written files.
-        with open(tmp / "state.npz", "wb") as fh:  # a file object: np.savez would append .npz
-            # (numpy's stub: a key of **arrays could be its allow_pickle flag)
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
         for name, data in files.items():
-            if data is not None:
+            if isinstance(data, bytes):
                 (tmp / name).write_bytes(data)
                 _fsync(tmp / name)
+            elif data is not None:
+                with open(tmp / name, "wb") as fh:
+                    data(fh)
+                    fh.flush()
+                    os.fsync(fh.fileno())
         _fsync(tmp, folder=True)
         old = None
-        # the two renames under a lock that loads of models in this folder take too: a load
-        # had read one save's config.json with another's state.npz, or found no folder, and
-        # two saves at once had failed with "is a file" or left a `.replaced-` folder behind
+        # the two renames under a lock that loads in this folder take too: a load had read one
+        # save's config.json with another's state.npz, or found no folder, and two saves at
+        # once had failed with "is a file" or left a `.replaced-` folder behind
         with _folder_lock(target.parent, exclusive=True):
-            if target.exists():  # a model saved there before, or an empty folder
+            if target.exists():  # saved there before, or an empty folder
                 old = target.parent / f".{target.name}.replaced-{os.getpid()}-{secrets.token_hex(4)}"
                 target.rename(old)
                 try:
@@ -130,9 +146,8 @@ def save_model(model: Recommender, path: str | Path) -> Path:
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if isinstance(exc, OSError):  # no room left, a folder made read-only meanwhile
-            raise _unsavable(path, exc) from None
+            raise _unsavable(path, exc, what) from None
         raise
-    return path
 
 
 STALE_SAVE_SECONDS = 600.0
@@ -240,7 +255,7 @@ def _save_target(path: Path) -> Path:
         raise OSError(str(exc)) from None
 
 
-def _unsavable(path: Path, exc: OSError) -> FewrecError:
+def _unsavable(path: Path, exc: OSError, what: str = "model") -> FewrecError:
     """An OS error of a save as one error naming the path and the reason; a file the error
     names inside the save's own folders (``.NAME.saving-...``, ``.NAME.replaced-...``) is named
     as in ``path`` (the message named ``/proc/.x.saving-8637-ef409e05`` for ``/proc/x``)."""
@@ -258,8 +273,8 @@ def _unsavable(path: Path, exc: OSError) -> FewrecError:
             reason += f": {named}"
     return FewrecError(
         with_fix(
-            f"cannot save the model to {path} ({reason})",
-            "give a path in a folder you can write to, with room for the model",
+            f"cannot save the {what} to {path} ({reason})",
+            f"give a path in a folder you can write to, with room for the {what}",
         )
     )
 
@@ -275,30 +290,36 @@ def _model_path(path: str | Path) -> Path:
     return path
 
 
-def _check_save_folder(path: Path) -> None:
+def _check_save_folder(
+    path: Path, what: str = "model", marker: str = "config.json", saved: tuple[str, ...] | None = None
+) -> None:
     """That ``path`` is no file, and no folder holding files a save would lose: a folder with
-    other files in it, or a saved model with files beside its own (a save swaps the whole
-    folder, so they went with the old model)."""
+    other files in it, or a saved model (or ``what``, whose folder holds ``marker`` and the
+    files ``saved``) with files beside its own (a save swaps the whole folder, so they went
+    with the old model)."""
+    saved = SAVED_FILES if saved is None else saved
     try:  # under the lock of a save's swap: another save's swap shows a folder half moved
         with _folder_lock(_save_target(path).parent, exclusive=False):
             is_file = path.exists() and not path.is_dir()
             found = sorted(p.name for p in path.iterdir()) if path.is_dir() else []
-            is_model = (path / "config.json").exists()
+            is_model = (path / marker).exists()
     except OSError as exc:  # a folder that cannot be read, a loop of links
-        raise _unsavable(path, exc) from None
+        raise _unsavable(path, exc, what) from None
     if is_file:
-        raise FewrecError(with_fix(f"{path} is a file; a model is saved as a directory", "pick another path"))
+        raise FewrecError(
+            with_fix(f"{path} is a file; a {what} is saved as a directory", "pick another path")
+        )
     if found and not is_model:
         raise FewrecError(  # its files would be mixed with the model's
             with_fix(
-                f"{path} is a folder with other files in it, not a saved model", "give a new or empty folder"
+                f"{path} is a folder with other files in it, not a saved {what}", "give a new or empty folder"
             )
         )
-    if extra := [name for name in found if name not in SAVED_FILES]:
+    if extra := [name for name in found if name not in saved]:
         shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
         raise FewrecError(
             with_fix(
-                f"{path} holds a saved model and other files ({shown}), which replacing the model "
+                f"{path} holds a saved {what} and other files ({shown}), which replacing the {what} "
                 "would delete",
                 "move them out of the folder, or give another folder",
             )

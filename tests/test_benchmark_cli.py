@@ -392,6 +392,18 @@ def test_cli_item_and_user_tables_keyed_by_their_own_column_names(tmp_path):
     assert same.returncode == 2 and "named both as the user and the item column" in same.stderr
 
 
+def test_data_info_cuts_long_item_texts(tmp_path):
+    """A data audit: `fewrec data info` printed a 1 MB description whole."""
+    (tmp_path / "in.csv").write_text("user_id,item_id\nu1,p1\n")
+    (tmp_path / "it.csv").write_text("item_id,title,plot\np1,Pan," + "word " * 20_000 + "\n")
+    out = fewrec(
+        "data", "info", "--interactions", str(tmp_path / "in.csv"), "--items", str(tmp_path / "it.csv")
+    )
+    assert out.returncode == 0 and len(out.stdout) < 2_000 and "... (100,005 characters)" in out.stdout, (
+        out.stdout
+    )
+
+
 def test_cli_item_template_makes_the_item_text(tmp_path):
     """There was no CLI option for the item text template (Python's item_template=): every
     text field was joined. A bad template is one error at load, not a traceback later."""

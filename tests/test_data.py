@@ -433,6 +433,7 @@ def test_a_dataset_save_that_fails_leaves_the_older_save_and_a_damaged_one_is_na
         ["u1", "u2", "u3"], ["a", "b", "c"], [5, 4, 3], {"item_id": ["a", "b", "c"], "title": list("ABC")}
     )
     b = data(["x", "x", "y"], ["p", "q", "p"], [1, 2, 1], {"item_id": ["p", "q"], "size": [3, "L"]})
+    b.item_info["size"] = pd.Series([3, "L"], dtype=object)  # (a load reads such a field as text)
     a.save(tmp_path / "ds")
     with pytest.raises(DataError, match="the item fields cannot be saved"):
         b.save(tmp_path / "ds")
@@ -523,6 +524,47 @@ def test_other_separators_are_detected_from_the_header(tmp_path, caplog, name, s
         d = load_interactions(p)
     assert d.users.ids == ["007"] and d.interactions["rating"].tolist() == [4.0]
     assert f"reading with separator {sep!r}" in caplog.text
+
+
+def test_own_files_of_other_encodings_quoted_headers_float_ids_and_mixed_fields(tmp_path, recwarn):
+    """A data audit: a UTF-8 file with a byte-order mark beside a cp1252 one could not be read
+    with any one encoding (the mark was read into the header); a UTF-16 file was told to try
+    cp1252; a quoted header cell "price, EUR" of a ';' file made ',' the separator; ids written
+    as "7.0" missed "7" without a hint; a DataFrame field mixing kinds ([3, "L"]) loaded and
+    fitted, and the save failed."""
+    import codecs
+
+    (tmp_path / "bom.csv").write_bytes(codecs.BOM_UTF8 + b"user_id;item_id;rating\nu1;a;5\nu2;b;4\n")
+    (tmp_path / "items.csv").write_bytes("item_id,title\na,Café\nb,Naïve\n".encode("cp1252"))
+    data = load_interactions(tmp_path / "bom.csv", items=tmp_path / "items.csv", encoding="cp1252")
+    assert data.users.ids == ["u1", "u2"] and list(data.item_info["title"]) == ["Café", "Naïve"]
+    text = "user_id,item_id,rating\nu1,a,5\nu2,b,4\n"
+    (tmp_path / "u16.txt").write_bytes(text.encode("utf-16"))  # with its mark: read as it says
+    assert load_interactions(tmp_path / "u16.txt").users.ids == ["u1", "u2"]
+    (tmp_path / "u16le.csv").write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(DataError, match="seems to be UTF-16 text. Fix: pass encoding='utf-16-le'"):
+        load_interactions(tmp_path / "u16le.csv")
+    assert load_interactions(tmp_path / "u16le.csv", encoding="utf-16-le").n_users == 2
+    (tmp_path / "price.csv").write_text('user_id;item_id;rating;"price, EUR"\nu1;a;5;3\nu2;b;4;2\n')
+    assert load_interactions(tmp_path / "price.csv").users.ids == ["u1", "u2"]
+    (tmp_path / "plain.csv").write_text('user_id,item_id,"a; b"\nu1,a,1\n')  # ',' still wins here
+    assert load_interactions(tmp_path / "plain.csv", columns={"rating": None}).n_items == 1
+    (tmp_path / "floats.csv").write_text("user_id,item_id\n1.0,7.0\n2.0,42.0\n")
+    (tmp_path / "ints.csv").write_text("item_id,title\n7,A\n42,B\n")
+    with pytest.raises(DataError, match="the table has '7': ids written as decimal"):
+        load_interactions(tmp_path / "floats.csv", items=tmp_path / "ints.csv", columns={"rating": None})
+    inter = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "item_id": ["a", "b", "c"], "rating": [5, 4, 3]})
+    users = pd.DataFrame({"user_id": ["u1", "u2", "u3"], "vip": [True, "yes", None]})
+    items = pd.DataFrame({"item_id": ["a", "b", "c"], "size": [3, "L", None], "title": list("ABC")})
+    recwarn.clear()
+    mixed = load_interactions(inter, users=users, items=items, columns={"timestamp": None})
+    said = [str(w.message) for w in recwarn]
+    assert any("field 'size' mixes numbers and text (3, 'L'); it is read as text" in m for m in said), said
+    assert any("field 'vip' mixes text and true/false" in m for m in said), said
+    assert list(mixed.item_info["size"][:2]) == ["3", "L"] and pd.isna(mixed.item_info["size"][2])
+    from fewrec.data import Dataset
+
+    assert Dataset.load(mixed.save(tmp_path / "ds")).user_info["vip"].tolist()[:2] == ["True", "yes"]
 
 
 def test_wrong_explicit_separator_says_which_one_the_file_uses(tmp_path):

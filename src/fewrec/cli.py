@@ -335,7 +335,9 @@ def data_info(
     lo, hi = data.rating_range
     if lo < hi:  # (a typo of 50 among 1-5 stars shows here)
         console.print(f"ratings {lo:g} to {hi:g}", markup=False, highlight=False)
-    for text in data.item_texts()[:5]:
+    for text in data.item_texts()[:5]:  # (a 1 MB description was printed whole)
+        if len(text) > 200:
+            text = f"{text[:200]}... ({len(text):,} characters)"
         console.print(text, markup=False, highlight=False)
 
 

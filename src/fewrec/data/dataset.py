@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -110,11 +111,12 @@ class Vocabulary:
 
     def same_number(self, key: str) -> list[str]:
         """Known ids other than ``key`` that write the same whole number with other leading
-        zeros ("007" for "7": an id column read as numbers lost them)."""
-        if not key.strip().isdigit():
+        zeros ("007" for "7": an id column read as numbers lost them) or as a decimal ("7.0":
+        a column with a gap, written by pandas)."""
+        number = _whole_number(key)
+        if number is None:
             return []
-        number = key.strip().lstrip("0")
-        return [k for k in self._ids if k != key and k.isdigit() and k.lstrip("0") == number]
+        return [k for k in self._ids if k != key and k[:1].isdigit() and _whole_number(k) == number]
 
     def written_otherwise(self, key: str) -> list[str]:
         """Known ids that are ``key`` written otherwise: in another case or spacing, or with
@@ -430,6 +432,13 @@ class Dataset:
 
 #: The files of a saved dataset (`Dataset.save`).
 DATASET_FILES = ("dataset.json", "interactions.parquet", "items.parquet", "users.parquet", "left_out.npz")
+
+
+def _whole_number(key: str) -> str | None:
+    """The digits of a whole number written with leading zeros or a zero decimal part ("007",
+    "7.0" -> "7"), or None for an id that is not one."""
+    match = re.fullmatch(r"\s*0*(\d+?)(?:\.0+)?\s*", key)
+    return match[1] if match else None
 
 
 def _check_indices(column: pd.Series, n: int, what: str) -> None:

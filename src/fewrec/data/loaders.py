@@ -153,6 +153,12 @@ def read_table(
                 "to .csv, with sep=... / CLI --sep for its separator)",
             )
         delim = ","
+        if not compressed and suffix not in PARQUET_SUFFIXES and (bom := _bom_encoding(path)):
+            # a byte-order mark says the encoding: under latin-1 Excel's "CSV UTF-8" header read
+            # 'ï»¿user_id', and one encoding given for a cp1252 table beside it read neither
+            if bom.removesuffix("-sig") != encoding.lower().replace("_", "-").replace("utf8", "utf-8"):
+                log.info("%s: it starts with a %s byte-order mark; reading it as %s", label, bom, bom)
+            encoding = bom
         try:
             if suffix in PARQUET_SUFFIXES:
                 frame = pd.read_parquet(path)
@@ -166,6 +172,13 @@ def read_table(
                     if not sep:
                         log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
+                if any("\x00" in str(c) for c in frame.columns):  # (valid UTF-8, a 0 between letters)
+                    utf16 = _likely_encoding(path)
+                    raise DataError(
+                        "its header has a 0 byte between letters: it seems to be UTF-16 text",
+                        source=label,
+                        fix=f"pass encoding={utf16!r} (CLI: --encoding {utf16}), or save it as UTF-8",
+                    )
                 if not compressed and len(delim) == 1:  # what the csv module can re-read
                     _TEXT_READ[label] = (delim, encoding)
         except UnicodeDecodeError:
@@ -362,14 +375,22 @@ def _extra_field(frame: pd.DataFrame, label: str, delim: str) -> None:
 
 
 def _sniff_sep(path: Path, encoding: str, default: str) -> str | None:
-    """For a header line without the ``default`` separator, the most frequent other one."""
+    """The separator that splits the header line into the most fields, when that is not the
+    ``default``; quotes are read as the csv module reads them (a header cell "price, EUR" of
+    a ';' file had the ',' taken for the separator)."""
     with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        header = fh.readline().lstrip("\ufeff")
-    if default in header:
-        return None
-    counts = {s: header.count(s) for s in SEPARATORS if s != default}
+        header = fh.readline().lstrip("\ufeff").rstrip("\r\n")
+
+    def fields(sep: str) -> int:
+        try:
+            return len(next(csv.reader([header], delimiter=sep), []))
+        except csv.Error:
+            return header.count(sep) + 1
+
+    counts = {s: fields(s) for s in SEPARATORS}
+    counts[default] = fields(default)
     best = max(counts, key=counts.__getitem__)
-    return best if counts[best] else None
+    return None if counts[best] <= max(counts[default], 1) else best
 
 
 def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:
@@ -389,12 +410,27 @@ def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:
         )
 
 
+def _bom_encoding(path: Path) -> str | None:
+    """The encoding a file's byte-order mark names (UTF-8 or UTF-16), or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(3)
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    return None
+
+
 def _likely_encoding(path: Path, limit: int = 1 << 26) -> str:
     """The encoding to suggest for a file that is not UTF-8: Windows' cp1252 when it reads the
     file (curly quotes, dashes and the euro sign are bytes 0x80-0x9F there, control characters
     in latin-1, so latin-1 would read them silently wrong), else latin-1 (which reads any bytes)."""
     with open(path, "rb") as fh:
         raw = fh.read(limit)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if raw.count(0) > len(raw) // 4:  # UTF-16 without its mark: every other byte of ASCII is 0
+        return "utf-16-le" if raw[1:2] == b"\x00" else "utf-16-be"
     try:
         raw.decode("cp1252")
     except UnicodeDecodeError:
@@ -456,6 +492,11 @@ def _zeros_lost(missing: str, vocab: Vocabulary) -> str:
     padded = vocab.same_number(missing)
     if not padded:
         return ""
+    if "." in padded[0] or "." in missing:  # ("7.0": pandas writes a column with a gap as floats)
+        lost = (
+            "ids written as decimal numbers do not match whole ones, so write them as whole numbers or text"
+        )
+        return f"; the table has {padded[0]!r}: {lost}"
     lost = "ids written as numbers lose their leading zeros, so write them as text"
     return f"; the table has {padded[0]!r}: {lost}"
 
@@ -898,6 +939,7 @@ def load_interactions(
             if field == "genres":
                 _warn_other_genre_sep(item_info["genres"], cols.genre_sep, tlabel)
                 item_info["genres"] = item_info["genres"].map(lambda g: genre_list(g, cols.genre_sep))
+        _one_type_per_field(item_info, tlabel)
         unknown = item_vocab.lookup(item_ext) < 0
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
@@ -918,6 +960,7 @@ def load_interactions(
         known_ids = _unique_ids(utab, key, ulabel)
         user_vocab = Vocabulary(known_ids)
         user_info = utab.drop(columns=[key]).reset_index(drop=True)
+        _one_type_per_field(user_info, ulabel)
         unknown = user_vocab.lookup(user_ext) < 0
         if unknown.all():  # not one id in common: the wrong table, or the wrong id column
             raise DataError(
@@ -983,6 +1026,39 @@ def load_interactions(
         timed=has_time,
         counts=repeats in ("sum", "count"),
     )
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool | np.bool_):
+        return "true/false"
+    if isinstance(value, int | float | np.number):
+        return "numbers"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list | tuple | np.ndarray):
+        return "lists"
+    return type(value).__name__
+
+
+def _one_type_per_field(table: pd.DataFrame, label: str) -> None:
+    """A field of a table given as a DataFrame that mixes kinds of values (``[True, "yes"]``,
+    ``[3, "L"]``) is read as text, with a warning: it fitted, and the model (or the dataset)
+    then could not be saved, a fit of hours lost."""
+    for col in table.columns:
+        if table[col].dtype != object:
+            continue
+        values = table[col].dropna()
+        kinds = set(values.map(_kind)) if len(values) else set()
+        if len(kinds) < 2 or "lists" in kinds:
+            continue
+        last = {k: v for v, k in zip(values, values.map(_kind), strict=True)}  # a value of each kind
+        shown = ", ".join(repr(last[k]) for k in sorted(kinds)[:3])
+        table[col] = table[col].map(lambda v: v if v is None or v is pd.NA or v != v else str(v))
+        warnings.warn(
+            f"{label}: field {col!r} mixes {' and '.join(sorted(kinds))} ({shown}); it is read as text",
+            UserWarning,
+            stacklevel=user_stacklevel(),
+        )
 
 
 def _warn_unread(inter: pd.DataFrame, cols: Columns, label: str, has_rating: bool, has_time: bool) -> None:

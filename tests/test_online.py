@@ -125,7 +125,10 @@ def test_policies_need_a_posterior(cold_user):
     ease = make_model("ease").fit(cold_user.train)
     assert not has_posterior(ease)
     batch = QueryBatch(np.array([-1]), sp.csr_matrix((1, ease.n_items), dtype=np.float32))
-    with pytest.raises(ConfigError, match="posterior"):
+    # (the fix said "serve a few-shot model" to Python users)
+    with pytest.raises(
+        ConfigError, match=r"posterior.*Fix: use a few-shot model \(fewshot, fewshot-nometa\)"
+    ):
         Thompson().scores(ease, batch, np.random.default_rng(0))
     assert Greedy().scores(ease, batch, None).shape == (1, ease.n_items)
     with pytest.raises(ConfigError):
@@ -201,8 +204,12 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
     relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
     dense = replay(model, np.eye(3, model.n_items), Greedy(), steps=2)  # numpy is taken as is
     np.testing.assert_array_equal(dense, replay(model, relevant, Greedy(), steps=2))
-    with pytest.raises(ArgumentError, match="steps must be a whole number"):
+    with pytest.raises(ArgumentError, match="steps must be an int, got the float 2.5"):
         replay(model, relevant, Greedy(), steps=2.5)
+    with pytest.raises(
+        ArgumentError, match="steps must be an int, got the float 2.0"
+    ):  # (was "not a whole number")
+        replay(model, relevant, Greedy(), steps=2.0)
     with pytest.raises(ConfigError, match="no users"):
         replay(model, relevant[:0], Greedy())
     with pytest.raises(ConfigError, match="not NaN or < 0"):

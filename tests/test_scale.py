@@ -364,7 +364,7 @@ def test_ray_user_mistakes_are_one_clear_error(warm_models, ray_local, tmp_path)
     model = warm_models["popularity"]
     with pytest.raises(ArgumentError, match="list of user ids"):
         recommend_all(model, users="196", executor="local")  # was read as users 1, 9 and 6
-    with pytest.raises(ArgumentError, match="whole number"):
+    with pytest.raises(ArgumentError, match="k must be an int, got the str '10'"):
         recommend_all(model, k="10", executor="local")
     with pytest.raises(ArgumentError, match="fitted model"):
         recommend_all("models/ease", executor="local")

@@ -16,6 +16,13 @@ def is_whole_number(value: Any) -> TypeGuard[Integral]:
     return isinstance(value, Integral) and not isinstance(value, bool)
 
 
+def not_whole(name: str, value: Any) -> str:
+    """The message for a count, seed or size that is not an int (`is_whole_number`): "steps
+    must be an int, got the float 2.0" (it said "must be a whole number, got 2.0")."""
+    kind = f"the {type(value).__name__} " if isinstance(value, float | bool | str) else ""
+    return f"{name} must be an int, got {kind}{value!r}"
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` for `warnings.warn` that names the first frame outside fewrec: the
     line of the user's code that led to the warning (``recommend``'s notes named

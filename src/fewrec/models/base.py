@@ -683,8 +683,9 @@ class Recommender(ABC):
                     f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "
                     f"and read as they are (a dislike is {low:g} or less)"
                 )
-        elif query.ratings is not None and len({float(r) for r in query.ratings if r > 0}) > 1:
-            # implicit training data: a 1 and a 5 star were both likes, without a word
+        elif query.ratings is not None and any(float(r) not in (0.0, float(hi)) for r in query.ratings):
+            # implicit training data: a 1 and a 5 star were both likes, without a word (and a
+            # lone 4, over HTTP too, where a feedback event's 4 is refused)
             notes.append(
                 f"this model was trained on interactions without ratings (each one {hi:g}), so a "
                 "query's ratings above 0 are all likes, whatever their size; 0 is a dislike"

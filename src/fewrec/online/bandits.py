@@ -84,7 +84,7 @@ def posterior(model: Recommender, batch: QueryBatch) -> Posterior:
     if not has_posterior(model):
         raise ConfigError(
             f"model {model.name!r} has no posterior to explore with. "
-            "Fix: serve a few-shot model (fewshot), or use the greedy policy."
+            "Fix: use a few-shot model (fewshot, fewshot-nometa), or the greedy or random policy."
         )
     batch = batch.for_model(model)  # a dislike in the history is no like (`QueryBatch.for_model`)
     heads, covs = model.heads(batch, return_cov=True)  # type: ignore[attr-defined]

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.errors import ArgumentError, ConfigError, is_whole_number, user_stacklevel
+from fewrec.errors import ArgumentError, ConfigError, is_whole_number, not_whole, user_stacklevel
 from fewrec.models.base import Recommender
 from fewrec.models.query import QueryBatch
 from fewrec.online.bandits import Policy, select
@@ -99,7 +99,7 @@ def replay(
         )
     for name, value in (("steps", steps), ("per_step", per_step), ("seed", 0 if seed is None else seed)):
         if not is_whole_number(value):
-            raise ArgumentError(f"{name} must be a whole number, got {value!r}")
+            raise ArgumentError(not_whole(name, value))
     if seed is not None and seed < 0:
         raise ArgumentError(f"seed must be 0 or more (or None for fresh randomness), got {seed}")
     n_users, n_items = relevant.shape

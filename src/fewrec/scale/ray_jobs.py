@@ -46,6 +46,7 @@ from fewrec.errors import (
     FewrecError,
     Settings,
     is_whole_number,
+    not_whole,
     user_stacklevel,
 )
 
@@ -596,7 +597,7 @@ def recommend_all(
         )
     for name, value in (("k", k), ("chunk_size", chunk_size)):
         if not is_whole_number(value):
-            raise ArgumentError(f"{name} must be a whole number, got {value!r}")
+            raise ArgumentError(not_whole(name, value))
         if value < 1:
             raise ConfigError(f"{name} must be >= 1, got {value}")
     if users is not None and (isinstance(users, str | bytes) or not isinstance(users, Iterable)):

@@ -244,7 +244,11 @@ async def _serve_error(request: Request, exc: ServeError) -> JSONResponse:
     field = exc.field
     if field and field.startswith("filters.") and "filter" in request.query_params:
         field = "filter"  # (?filter=colour:red named `filters.colour`, the body's key)
+    if field == "user" and "user_id" in request.path_params:
+        field = "user_id"  # (GET /users/nobody/recommend named the body's `user`)
     where = "path" if field in request.path_params else "query" if field in request.query_params else "body"
+    if field == API_KEY_HEADER:
+        where = "header"
     return _error(exc.status_code, exc.kind, str(exc), field, location=where)
 
 

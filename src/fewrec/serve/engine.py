@@ -866,7 +866,8 @@ class Engine:
                 elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
                     items[ev.item] = fit.dislike_rating
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
-        top = self._rating_limit(st) if like > 1 else np.inf  # implicit data: any rating >= 0 reads as a like
+        # implicit data: any rating above 0 reads as a like (with a note: `ignored_in`), 0 as a dislike
+        top = self._rating_limit(st) if like > 1 else np.inf
         for pos, r in enumerate(ratings):
             if not 0 <= r <= top:
                 message = f"a rating must be between 0 and {top:g}, got {r:g}"
@@ -1125,7 +1126,8 @@ class Engine:
                     score=float(s),
                     mean_score=float(s),
                     reason=reason if opts.explain else None,
-                    because=[item_id],
+                    # (it cited the item under "Popular right now." and with explain=false)
+                    because=[item_id] if opts.explain and not unlike else [],
                 )
             )
         return S.RecommendResponse(

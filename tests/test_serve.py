@@ -427,13 +427,7 @@ BAD = [
     ("put", "/users/u", {"info": {"f" + str(i): i for i in range(40)}}, 422, "info"),
     ("get", "/items/nope", None, 404, "item_id"),
     ("get", "/users/nope", None, 404, "user_id"),
-    (
-        "get",
-        "/users/nope/recommend",
-        None,
-        404,
-        "user_id",
-    ),  # (the path names it: it said "user", the body's key,
+    ("get", "/users/nope/recommend", None, 404, "user_id"),  # (it named the body's "user")
     ("get", "/items/50/similar?k=0", None, 422, "k"),
     ("get", "/items/50/similar?filter=genres", None, 422, "filter[0]"),
     ("get", "/items?limit=0", None, 422, "limit"),

@@ -55,7 +55,19 @@ def over_seeds(stem: str, model: str) -> tuple:
     return tuple(gain(stem, model, *k) for k in keys)
 
 
+TEMPORAL = "new items arriving over time"
+
+
+def t(cut: str, model: str) -> tuple:
+    return ("new_items_temporal", cut, model, "recall@20")
+
+
 CLAIMS = [
+    claim(TEMPORAL, "fewshot **{}**/{}", t("0.7", "fewshot"), t("0.8", "fewshot")),
+    claim(TEMPORAL, "ensemble {}/{} (", t("0.7", "ensemble"), t("0.8", "ensemble")),
+    claim(TEMPORAL, '`untrained_items="text"` {}/{}', t("0.7", "ensemble-text"), t("0.8", "ensemble-text")),
+    claim(TEMPORAL, "EASE {}/{}", t("0.7", "ease"), t("0.8", "ease")),
+    claim(TEMPORAL, "popularity {}/{}", t("0.7", "popularity"), t("0.8", "popularity")),
     # warm: NDCG@10 of known users
     claim(WARM, "EASE NDCG@10 **{}**", m("warm", "ease", "ndcg@10")),
     claim(WARM, "ensemble {},", m("warm", "ensemble", "ndcg@10")),

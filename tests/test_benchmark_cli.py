@@ -404,6 +404,23 @@ def test_data_info_cuts_long_item_texts(tmp_path):
     )
 
 
+def test_cli_code_col_reads_numbers_as_codes(tmp_path):
+    """A data audit: from the CLI there was no way to read zip codes as codes, not by decade."""
+    (tmp_path / "in.csv").write_text("user_id,item_id\nu1,a\nu2,a\n")
+    (tmp_path / "users.csv").write_text("user_id,zip\nu1,10001\nu2,10003\n")
+    base = [
+        "data",
+        "info",
+        "--interactions",
+        str(tmp_path / "in.csv"),
+        "--users",
+        str(tmp_path / "users.csv"),
+    ]
+    bad = fewrec(*base, "--code-col", "zipcode")
+    assert bad.returncode == 2 and "not columns of the user table" in " ".join(bad.stderr.split())
+    assert fewrec(*base, "--code-col", "zip").returncode == 0
+
+
 def test_cli_item_template_makes_the_item_text(tmp_path):
     """There was no CLI option for the item text template (Python's item_template=): every
     text field was joined. A bad template is one error at load, not a traceback later."""

@@ -567,6 +567,40 @@ def test_own_files_of_other_encodings_quoted_headers_float_ids_and_mixed_fields(
     assert Dataset.load(mixed.save(tmp_path / "ds")).user_info["vip"].tolist()[:2] == ["True", "yes"]
 
 
+def test_id_columns_in_another_case_comments_empty_columns_and_codes(tmp_path, recwarn):
+    """A data audit: "User_ID" was no user_id (where "Rating" is a rating); a column of empty
+    timestamps said to fill or drop rows; a comment line above the header was "one field more
+    than the header"; zip codes 10001 and 10003 went by decade into one level, without a word
+    and with no way from the CLI to read them as codes."""
+    from fewrec.data.dataset import side_info_levels
+
+    (tmp_path / "case.csv").write_text("User_ID,ITEM_ID,Rating\n007,01,5\n008,02,4\n")
+    data = load_interactions(tmp_path / "case.csv", columns={"timestamp": None})
+    assert data.users.ids == ["007", "008"] and data.items.ids == ["01", "02"]  # verbatim, as ids
+    (tmp_path / "empty.csv").write_text("user_id,item_id,rating,timestamp\nu1,a,5,\nu2,b,4,\n")
+    with pytest.raises(DataError, match=r"'timestamp' is empty in every row\. Fix: .*timestamp=None"):
+        load_interactions(tmp_path / "empty.csv")
+    (tmp_path / "comment.csv").write_text("# exported 2024\nuser_id,item_id\nu1,a\n")
+    with pytest.raises(DataError, match="is a comment, read as the header"):
+        load_interactions(tmp_path / "comment.csv")
+    (tmp_path / "inter.csv").write_text("user_id,item_id\n" + "".join(f"u{i},a\n" for i in range(7)))
+    zips = [10001, 10003, 94105, 94107, 10005, 94109, 10009]
+    rows = "".join(f"u{i},{z},{20 + 5 * i}\n" for i, z in enumerate(zips))
+    (tmp_path / "users.csv").write_text("user_id,zip,age\n" + rows)
+    recwarn.clear()
+    load_interactions(tmp_path / "inter.csv", users=tmp_path / "users.csv")
+    said = [str(w.message) for w in recwarn]
+    assert any("field 'zip' is read by decade (7 values make 2 levels" in m for m in said), said
+    assert not any("'age'" in m for m in said), said  # ages go by decade, as meant
+    recwarn.clear()
+    data = load_interactions(tmp_path / "inter.csv", users=tmp_path / "users.csv", columns={"codes": ["zip"]})
+    assert list(side_info_levels(data.user_info["zip"])) == [str(z) for z in zips] and not recwarn
+    with pytest.raises(DataError, match="codes names \\['zipcode'\\], not columns of the user table"):
+        load_interactions(
+            tmp_path / "inter.csv", users=tmp_path / "users.csv", columns={"codes": ["zipcode"]}
+        )
+
+
 def test_wrong_explicit_separator_says_which_one_the_file_uses(tmp_path):
     p = _write(tmp_path / "i.csv", "user_id;item_id;rating\n1;a;5\n")
     with pytest.raises(DataError, match=r"seems to use ';' as separator.*sep=';' \(CLI: --sep ';'\)"):

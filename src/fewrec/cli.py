@@ -207,6 +207,14 @@ UserIdColOpt = Annotated[
 GenresColOpt = Annotated[str | None, typer.Option(help="genre column of the --items table ('': none)")]
 TitleColOpt = Annotated[str | None, typer.Option(help="title column of the --items table, e.g. name")]
 GenreSepOpt = Annotated[str, typer.Option(help="separator of genres given as one string")]
+CodeColOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        metavar="<str>",
+        help="a --users column of numbers that are codes (zip, group): each value its own level, "
+        "not by decade (once per column)",
+    ),
+]
 EncodingOpt = Annotated[str, typer.Option(help="text encoding of CSV files")]
 SepOpt = Annotated[
     str | None,
@@ -249,6 +257,7 @@ def _own_data(
     genres_col: str | None,
     genre_sep: str,
     title_col: str | None,
+    code_col: list[str] | None,
     encoding: str,
     sep: str | None,
     item_template: str | None,
@@ -258,10 +267,11 @@ def _own_data(
     from fewrec.data.loaders import Columns, load_interactions
 
     if interactions is None:
-        if items is not None or users is not None or item_template is not None or repeats != "last":
+        own = (items, users, item_template, code_col or None)
+        if any(x is not None for x in own) or repeats != "last":
             raise FewrecError(
-                "--items, --users, --item-template and --repeats describe your own interactions: give "
-                "--interactions too (without it the command uses MovieLens-100K)"
+                "--items, --users, --item-template, --code-col and --repeats describe your own "
+                "interactions: give --interactions too (without it the command uses MovieLens-100K)"
             )
         return None
     _check_encoding(encoding)
@@ -275,6 +285,7 @@ def _own_data(
         genres=genres_col,
         genre_sep=genre_sep,
         title=title_col,
+        codes=tuple(code_col or ()),
     )
     if sep is not None:
         sep = {"\\t": "\t", "tab": "\t"}.get(sep, sep)
@@ -317,6 +328,7 @@ def data_info(
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
     title_col: TitleColOpt = "title",
+    code_col: CodeColOpt = None,
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     repeats: RepeatsOpt = "last",
@@ -442,6 +454,7 @@ def benchmark(
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
     title_col: TitleColOpt = "title",
+    code_col: CodeColOpt = None,
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     repeats: RepeatsOpt = "last",
@@ -639,6 +652,7 @@ def train(
     genres_col: GenresColOpt = "genres",
     genre_sep: GenreSepOpt = "|",
     title_col: TitleColOpt = "title",
+    code_col: CodeColOpt = None,
     encoding: EncodingOpt = "utf-8",
     sep: SepOpt = None,
     repeats: RepeatsOpt = "last",

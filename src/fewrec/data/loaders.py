@@ -13,7 +13,7 @@ import os
 import re
 import warnings
 import weakref
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeAlias
 
@@ -22,12 +22,15 @@ import pandas as pd
 from pydantic import ConfigDict
 
 from fewrec.data.dataset import (
+    MISSING_LEVEL,
     Dataset,
     Vocabulary,
     combine_repeats,
     genre_list,
+    is_code_field,
     item_texts,
     keep_latest,
+    side_info_levels,
     unix_seconds,
 )
 from fewrec.errors import ArgumentError, DataError, Settings, user_stacklevel
@@ -70,6 +73,10 @@ class Columns(Settings):
     title: str | None = "title"
     """The item table's column of titles (read as ``title``: how lists and reasons name an item,
     and what ``--title`` matches), e.g. ``"name"``."""
+    codes: tuple[str, ...] = ()
+    """User side-info columns of numbers that are codes (zip codes, group numbers): each value
+    is a level of its own. Other numbers from 0 to 30 are codes and larger ones go by decade
+    (age 27 is "20", and zip codes 10001 and 10003 one level, "10000")."""
 
 
 class ToPandas(Protocol):
@@ -331,6 +338,8 @@ def _read_text(path: Path, delim: str, encoding: str, ids, codes: bool = False) 
     )
     header = [str(c).strip() for c in first.iloc[0]] if len(first) else []
     _no_repeated_columns(header, str(path), " in the header")
+    folded = {str(i).casefold() for i in ids}  # ("User_ID" for user_id is read as one, verbatim)
+    ids = [c for c in header if c in ids or c.casefold() in folded]
     na = {c: ([""] if c in ids or codes else NA_MARKERS) for c in header}
     dtype = {c: str for c in (header if codes else ids) if c in header}
     frame = pd.read_csv(
@@ -365,7 +374,10 @@ def _extra_field(frame: pd.DataFrame, label: str, delim: str) -> None:
     label and shifts every column by one (user ids lost, items read from the timestamps)."""
     names = list(frame.columns)
     trailing = frame[names[-1]].isna().all() if names else False
-    if trailing:  # "a,x,5," under "user_id,item_id,rating"
+    if names and str(names[0]).lstrip().startswith(("#", "//")):  # ("# exported 2024" above the header)
+        what = f"its first line, {str(names[0])!r}, is a comment, read as the header"
+        fix = "remove the lines above the header"
+    elif trailing:  # "a,x,5," under "user_id,item_id,rating"
         what = f"its rows end in a separator {delim!r} (an empty last field)"
         fix = "remove the separator at the end of each row"
     else:
@@ -457,11 +469,21 @@ _DECLARE = {  # how to name each kind of id column, in Python and on the command
 
 
 def _require(frame: pd.DataFrame, cols: list[str], label: str, role: str) -> None:
+    """The id columns ``cols``, each present or the one column of its name in another case
+    ("User_ID" for user_id, renamed in place, as "Rating" is read for rating); else an error."""
+    for col in [c for c in cols if c not in frame.columns]:
+        same = [c for c in frame.columns if str(c).casefold() == col.casefold()]
+        if len(same) == 1:
+            log.info("%s: reading column %r as %r", label, same[0], col)
+            frame.columns = [col if c == same[0] else c for c in frame.columns]
     missing = [c for c in cols if c not in frame.columns]
     if missing:
         # (a DataFrame indexed by its ids, e.g. after a groupby, holds them in no column)
         indexed = [c for c in missing if c in [n for n in frame.index.names if n is not None]]
         fix = f"rename the columns or declare them, e.g. {_DECLARE[role]}"
+        if len(frame.columns) and str(frame.columns[0]).lstrip().startswith(("#", "//")):
+            first = str(frame.columns[0])
+            fix = f"the first line ({first!r}, ...) is a comment: remove the lines above the header"
         raise DataError(
             f"missing {role} column(s) {missing}; columns present: {list(frame.columns)}"
             + (f" ({indexed} {'is' if len(indexed) == 1 else 'are'} the table's index)" if indexed else ""),
@@ -880,6 +902,13 @@ def load_interactions(
     _warn_unread(inter, cols, ilabel, has_rating, has_time)
     _no_nulls(inter, cols.user, ilabel)
     _no_nulls(inter, cols.item, ilabel)
+    for col, field, flag in ((rating_col, "rating", "--rating-col"), (time_col, "timestamp", "--time-col")):
+        if col is not None and len(inter) and inter[col].isna().all():  # ("fill or drop rows" said no more)
+            raise DataError(
+                f"column {col!r} is empty in every row",
+                source=ilabel,
+                fix=f"fill it, or read no {field} column: {field}=None (CLI: {flag} '')",
+            )
     ratings = (
         _numeric(inter, rating_col, ilabel).astype(np.float32)
         if rating_col is not None
@@ -961,6 +990,7 @@ def load_interactions(
         user_vocab = Vocabulary(known_ids)
         user_info = utab.drop(columns=[key]).reset_index(drop=True)
         _one_type_per_field(user_info, ulabel)
+        _read_codes(user_info, cols.codes, ulabel)
         unknown = user_vocab.lookup(user_ext) < 0
         if unknown.all():  # not one id in common: the wrong table, or the wrong id column
             raise DataError(
@@ -1026,6 +1056,42 @@ def load_interactions(
         timed=has_time,
         counts=repeats in ("sum", "count"),
     )
+
+
+def _read_codes(table: pd.DataFrame, codes: Sequence[str], label: str) -> None:
+    """The columns ``codes`` as text, a whole number without its ".0" ("10001"); of the other
+    number columns, one that decades would merge many values of (zip codes, not ages) is noted."""
+    missing = [c for c in codes if c not in table.columns]
+    if missing:
+        raise DataError(
+            f"codes names {missing}, not columns of the user table ({[str(c) for c in table.columns]})",
+            source=label,
+            fix="name user side-info columns (CLI: --code-col)",
+        )
+    for col in table.columns:
+        values = table[col]
+        if col in codes:
+            table[col] = values.map(lambda v: v if _missing(v) else _id_text(v))
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            if is_code_field(values):
+                continue
+            levels = set(side_info_levels(values)) - {MISSING_LEVEL}
+            distinct = values.dropna().nunique()
+            lo, hi = float(values.min()), float(values.max())
+            years = lo >= 1800 and hi <= 2100
+            if distinct > 3 * len(levels) and hi > 200 and not years:  # (not ages, nor years)
+                first = values.dropna().iloc[:1]
+                warnings.warn(
+                    f"{label}: field {col!r} is read by decade ({distinct} values make {len(levels)} "
+                    f"levels, e.g. {_id_text(first.iloc[0])} -> {side_info_levels(first)[0]!r}): if its "
+                    f"numbers are codes, such as zip codes, name it in codes= (CLI: --code-col {col})",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
+                )
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _kind(value: object) -> str:

@@ -19,6 +19,7 @@ items through the public API) refuses more than ``max_prompts`` prompts with a p
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import warnings
 import weakref
@@ -50,6 +51,8 @@ from fewrec.topk import top_k
 
 #: (history items, their liked flags, target item, target label) of one episode.
 EpisodeRows = tuple[list[np.ndarray], list[np.ndarray], np.ndarray, np.ndarray]
+
+log = logging.getLogger(__name__)
 
 
 class LMConfig(ModelConfig):
@@ -837,6 +840,7 @@ class DistilledLM(Recommender):
         t0 = time.perf_counter()
         p = np.clip(teacher.score_episodes(hists, liked, targets), 1e-6, 1 - 1e-6)
         self.teacher_seconds_ = time.perf_counter() - t0
+        log.info("the teacher scored %d episodes in %.1f s", len(targets), self.teacher_seconds_)
         y = np.log(p / (1 - p))
         # leave each episode's own label out of the item statistics (as the base does in training)
         x = np.vstack(

@@ -57,12 +57,12 @@ def test_neighbourhood_models_never_hold_a_dense_item_item_matrix(name, monkeypa
 
 def test_a_similarity_of_several_blocks_shows_a_progress_bar(monkeypatch, capsys):
     """itemknn and rp3beta fit for minutes on 100,000 items behind the CLI's spinner alone."""
-    from fewrec.models.knn import ItemKNN
+    from fewrec.models.knn import NeighbourModel
 
     data = long_tail(200, 600, 8)
     make_model("itemknn", progress=True).fit(data)  # one block: no bar
     assert "similarity" not in capsys.readouterr().err
-    monkeypatch.setattr(ItemKNN, "BLOCK_ENTRIES", 100 * data.n_items)
+    monkeypatch.setattr(NeighbourModel, "BLOCK_ENTRIES", 100 * data.n_items)
     make_model("itemknn").fit(data)  # not asked for
     assert "similarity" not in capsys.readouterr().err
     make_model("rp3beta", progress=True).fit(data)

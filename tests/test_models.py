@@ -347,6 +347,49 @@ def test_ids_are_external(models):
     assert np.isfinite(recs["score"]).all()
 
 
+def test_settings_that_did_nothing_or_read_true_as_one_are_refused(models, warm, tmp_path):
+    """A settings audit: rp3beta took `shrinkage` and bpr `alpha` and ignored them; `true` was
+    read as 1 in every number setting; one history size, shots=5, was "not a valid tuple" and
+    dlae built a model per copy of a size given twice; fewshot-nometa took meta_learn=True; a
+    min_rating above every rating fitted an empty popularity; text_weight=0 was "does not read
+    free text (content ... read it)"; LoRA settings took infinity."""
+    import json
+
+    from fewrec.errors import ConfigError
+    from fewrec.models.base import load_model
+
+    for name, setting, why in [
+        ("rp3beta", {"shrinkage": 5.0}, "walk probabilities are not shrunk"),
+        ("bpr", {"alpha": 2.0}, "ALS's confidence weight"),
+        ("ease", {"l2": True}, "l2 must be a number, not True"),
+        ("itemknn", {"neighbors": True}, "neighbors must be a number, not True"),
+        ("dlae", {"shots": [True, 5]}, "shots must be a number"),
+        ("dlae", {"shots": [5, 5, 1]}, "names 5 more than once"),
+        ("fewshot-nometa", {"meta_learn": True}, "meta_learn=True makes it fewshot"),
+        ("lm-lora", {"lora": {"alpha": float("inf")}}, "finite number"),
+    ]:
+        with pytest.raises(ConfigError, match=why):
+            make_model(name, **setting)
+    assert make_model("dlae", shots=5).config.shots == (5,) == make_model("kshot-ridge", shots=5).config.shots
+    assert make_model("als", alpha=2.0).config.alpha == 2.0
+    # a model saved with the setting it ignored still loads, as it was
+    path = models["rp3beta"].save(tmp_path / "rp3")
+    config = json.loads((path / "config.json").read_text())
+    config["config"]["shrinkage"] = 10.0
+    (path / "config.json").write_text(json.dumps(config))
+    again = load_model(path)
+    np.testing.assert_array_equal(
+        again.score(Query(items=["50"])), models["rp3beta"].score(Query(items=["50"]))
+    )
+    with pytest.raises(ConfigError, match="min_rating=6 keeps no interaction: the ratings run from 1 to 5"):
+        make_model("popularity", min_rating=6).fit(warm.train)
+    blind = make_model("content", text_weight=0).fit(warm.train)
+    assert blind.ignored_in(Query(text="space films")) == [
+        "this content was trained with text_weight=0, so the text was ignored (train it with text_weight "
+        "above 0 to read text)"
+    ]
+
+
 def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, warm):
     """Free text given to an ID-only model, side info to a model that reads none, an unknown
     side-info field or level, and a user without training history each get one note in words;

@@ -943,10 +943,10 @@ def test_implicit_data_models_take_any_non_negative_rating(client, cold_user):
     path = saved_model("itemknn", load_interactions(frame))
     assert client.post("/admin/model", json={"path": str(path)}, headers=AUTH).status_code == 200
     assert len(ids(rec(client, items=["50", "181"], ratings=[5, 4], k=3))) == 3
-    # an audit: a lone 4 read as a like without a word over HTTP (a feedback event's 4 is a 422)
-    said = rec(client, items=["50"], ratings=[4], k=3)["notes"]
+    # ratings that differ read alike (all likes), as the Python API notes
+    said = rec(client, items=["50", "181"], ratings=[5, 2], k=3)["notes"]
     assert any("trained on interactions without ratings" in n for n in said), said
-    assert not any("without ratings" in n for n in rec(client, items=["50"], ratings=[1], k=3)["notes"])
+    assert not any("without ratings" in n for n in rec(client, items=["50"], ratings=[4], k=3)["notes"])
     r = client.post("/recommend", json={"items": ["50"], "ratings": [-1], "explore": False})
     assert r.status_code == 422 and r.json()["field"] == "ratings[0]"
 
@@ -1708,6 +1708,11 @@ def test_errors_name_the_path_and_header_and_similar_cites_only_what_it_read(eas
     assert c.post("/admin/model", json={"path": str(pop)}, headers=AUTH).status_code == 200
     out = c.get("/items/50/similar", params={"k": 3}).json()["items"]
     assert out and all(i["because"] == [] and i["reason"] == "Popular right now." for i in out)
+    # random draws by the history, so its rows differ: its picks were "Similar to Star Wars"
+    assert c.post("/admin/model", json={"path": str(saved_model("random", cold_user.train))}, headers=AUTH)
+    r = c.get("/items/50/similar", params={"k": 3}).json()
+    assert all(i["reason"] == "Picked at random (a baseline)." for i in r["items"]), r
+    assert any("not similar items" in n for n in r["notes"])
 
 
 def test_a_union_fields_error_names_its_cause_not_the_first_member(ease_dir, tmp_path):

@@ -143,7 +143,8 @@ def _comma_lists(model: str, settings: dict[str, object]) -> dict[str, object]:
     out = dict(settings)
     for key, value in settings.items():
         if isinstance(value, str) and "," in value and key in fields and _takes_list(fields[key].annotation):
-            out[key] = [_json_or_text(part.strip()) for part in value.split(",")]
+            # ("5," had a last part of '' that was no integer)
+            out[key] = [_json_or_text(part.strip()) for part in value.split(",") if part.strip()]
     return out
 
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import types
+import typing
 from collections.abc import Iterable
 from numbers import Integral
 from typing import Any, ClassVar, TypeGuard
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, model_validator
 
 
 def is_whole_number(value: Any) -> TypeGuard[Integral]:
@@ -148,6 +150,21 @@ def one_name_as_tuple(value: Any) -> Any:
     return (value,) if isinstance(value, str) and value != "auto" else value
 
 
+def _numbers_only(annotation: Any) -> bool:
+    """Whether a field's type takes numbers (int, float, or a tuple or list of them, optional or
+    not) and no bool."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return bool(members) and all(_numbers_only(a) for a in members)
+    if origin in (tuple, list):
+        members = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        return bool(members) and all(_numbers_only(a) for a in members)
+    if origin is typing.Annotated:
+        return _numbers_only(typing.get_args(annotation)[0])
+    return annotation in (int, float)
+
+
 class Settings(BaseModel):
     """Base of fewrec's settings classes: an invalid value is a `ConfigError` naming the field,
     what is wrong and the value given, in one line (pydantic's own error spans many lines and is
@@ -160,6 +177,26 @@ class Settings(BaseModel):
     settings_name: ClassVar[str | None] = None
     #: How to find the valid settings, appended as the error's fix.
     settings_fix: ClassVar[str | None] = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, data: Any) -> Any:
+        """``true``/``false`` for a number is refused (pydantic read ``neighbors=true`` as 1 and
+        ``l2=True`` as 1.0, where ``k=True`` is refused elsewhere), also inside a list."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        for key, value in list(data.items()):
+            field = cls.model_fields.get(key)
+            if field is None:
+                continue
+            values = list(value) if isinstance(value, list | tuple) else [value]
+            if any(isinstance(v, bool) for v in values) and _numbers_only(field.annotation):
+                raise ValueError(f"{key} must be a number, not {value!r}")
+            origin = typing.get_origin(field.annotation)
+            if isinstance(value, int | float) and origin in (tuple, list) and _numbers_only(field.annotation):
+                data[key] = (value,)  # one history size, shots=5, is the list of it (a "valid tuple" error)
+        return data
 
     def __init__(self, /, **data: Any) -> None:
         try:

@@ -31,24 +31,34 @@ ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 class LoraSettings(Settings):
     """LoRA and optimisation settings."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # (infinity was taken for alpha and weight_decay, and the fields' docstrings went unread)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
     settings_name = "LoRA settings"
 
     rank: int = Field(8, ge=1)
+    """Rank of each adapter's two low-rank matrices. More: a closer fit, more weights to learn."""
     alpha: float = Field(16.0, gt=0)
+    """LoRA's scale: an adapter's update is multiplied by alpha / rank."""
     dropout: float = Field(0.05, ge=0, lt=1)
+    """Dropout on the adapters' inputs while training."""
     upper_layers: int = Field(DEFAULT_UPPER_LAYERS, ge=1)
     """Adapted (top) layers; the others are frozen and their outputs cached."""
     targets: tuple[str, ...] = ALL_LINEAR
     """Linear modules that get adapters."""
     lr: float = Field(2e-3, gt=0)
+    """AdamW's peak learning rate (reached after the warm-up, then decaying linearly to 5% of it)."""
     weight_decay: float = Field(0.0, ge=0)
+    """AdamW's weight decay on the adapters."""
     batch_size: int = Field(8, ge=1)
+    """Training prompts per step."""
     max_epochs: int = Field(4, ge=1)
+    """Most passes over the training prompts (early stopping may end it sooner)."""
     warmup_ratio: float = Field(0.1, ge=0, le=1)
+    """Share of the training steps over which the learning rate rises from 0 to ``lr``."""
     patience: int = Field(2, ge=1)
     """Epochs without a lower validation loss before stopping."""
     seed: int = Field(0, ge=0)
+    """Seed of the adapters' initial weights and the prompts' order."""
 
     # one module named alone (`--set lora.targets=q_proj`) was "Input should be a valid tuple"
     _one_target = field_validator("targets", mode="before")(one_name_as_tuple)

@@ -83,13 +83,18 @@ REVEAL_MODES: dict[str, tuple[bool, ...]] = {"earliest": (False,), "random": (Tr
 (False) or K at random (True)."""
 
 
-def check_shots(value: tuple[int, ...], *, sort: bool = False) -> tuple[int, ...]:
+def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = False) -> tuple[int, ...]:
     """A config's ``shots``: one or more history sizes from 0 to `MAX_SHOTS` (an empty tuple
     crashed inside fit; a negative one took every query, as log1p(-3) is NaN); with ``sort``,
-    sorted and each once. (Without it the order is kept: a saved model's per-shot weights follow
-    it.)"""
+    sorted and each once; with ``once``, a size given twice is refused (DLAE built a model for
+    each copy). (Without ``sort`` the order is kept: a saved model's per-shot weights follow it.)"""
     if not value or min(value) < 0 or max(value) > MAX_SHOTS:
         raise ValueError(f"shots must be one or more history sizes from 0 to {MAX_SHOTS}")
+    if once and len(set(value)) < len(value):
+        twice = sorted({k for k in value if list(value).count(k) > 1})
+        raise ValueError(
+            f"shots names {', '.join(map(str, twice))} more than once: give each history size once"
+        )
     return tuple(sorted(set(value))) if sort else tuple(value)
 
 
@@ -213,6 +218,9 @@ class ModelConfig(Settings):
     #: the old and the new name are both given, the old one wins: it is an override of a config
     #: that has the new one).
     renamed: ClassVar[dict[str, str]] = {}
+    #: Settings taken out because they had no effect -> why: a saved model's are dropped as it
+    #: loads (`fewrec.models.saving`), and one given now is refused with the reason.
+    retired: ClassVar[dict[str, str]] = {}
 
     seed: int = Field(0, ge=0)
     """Seed of the model's random draws, where it makes any (initial weights, sampled episodes)."""
@@ -220,6 +228,8 @@ class ModelConfig(Settings):
     @model_validator(mode="before")
     @classmethod
     def _former_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and (gone := sorted(cls.retired.keys() & data.keys())):
+            raise ValueError(f"{gone[0]} is no setting of this model: {cls.retired[gone[0]]}")
         if isinstance(data, dict) and cls.renamed.keys() & data.keys():
             data = dict(data)
             for old, new in cls.renamed.items():
@@ -638,6 +648,12 @@ class Recommender(ABC):
 
     def text_unread_note(self) -> str:
         """Why a query's free text is ignored, in words (only asked where `reads_text` is false)."""
+        if getattr(self.config, "text_weight", None) == 0:  # (it said the model reads no text, and
+            # then that it does)
+            return (
+                f"this {self.name} was trained with text_weight=0, so the text was ignored (train it "
+                "with text_weight above 0 to read text)"
+            )
         return (
             f"{self.name} does not read free text, so the text was ignored "
             "(content, content-lora, fewshot and ensemble read it)"
@@ -683,9 +699,9 @@ class Recommender(ABC):
                     f"ratings {outside} are outside the training ratings' range {lo:g} to {hi:g}, "
                     f"and read as they are (a dislike is {low:g} or less)"
                 )
-        elif query.ratings is not None and any(float(r) not in (0.0, float(hi)) for r in query.ratings):
-            # implicit training data: a 1 and a 5 star were both likes, without a word (and a
-            # lone 4, over HTTP too, where a feedback event's 4 is refused)
+        elif query.ratings is not None and len({float(r) for r in query.ratings if r > 0}) > 1:
+            # implicit training data: a 1 and a 5 star were both likes, without a word (a lone 5
+            # is a like either way: no note)
             notes.append(
                 f"this model was trained on interactions without ratings (each one {hi:g}), so a "
                 "query's ratings above 0 are all likes, whatever their size; 0 is a dislike"

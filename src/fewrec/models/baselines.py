@@ -67,6 +67,15 @@ class PopularityRecommender(Recommender):
         inter = data.interactions
         if self.config.min_rating is not None:
             inter = inter[inter["rating"] >= self.config.min_rating]
+            if not len(inter) and len(data.interactions):  # (an empty model, without a word)
+                lo, hi = data.rating_range
+                raise ConfigError(
+                    with_fix(
+                        f"popularity min_rating={self.config.min_rating:g} keeps no interaction: the "
+                        f"ratings run from {lo:g} to {hi:g}",
+                        f"give a min_rating of {hi:g} or less, or none",
+                    )
+                )
         n = data.n_items
         self.counts_ = np.bincount(inter["item"].to_numpy(), minlength=n).astype(np.float32)
         self.seg_keys_: list[tuple[str, str]] = []

@@ -32,6 +32,7 @@ from pydantic import Field, field_validator, model_validator
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
 from fewrec.data.dataset import Dataset, side_onehot, side_vocab
+from fewrec.errors import ConfigError, with_fix
 from fewrec.models.base import Recommender, check_item_pairs, check_shots, register
 from fewrec.models.content import (
     TextModelConfig,
@@ -76,15 +77,16 @@ class FewShotConfig(TextModelConfig):
     checked, and 4 checks without improvement stop it early. Unused with ``meta_learn=False``."""
     meta_batch: int = Field(64, ge=1)
     """Simulated K-shot users (episodes) per meta-learning step. Larger: a steadier but slower
-    step."""
+    step. Unused with ``meta_learn=False``."""
     meta_lr: float = Field(0.05, gt=0)
-    """Adam learning rate of meta-learning."""
+    """Adam learning rate of meta-learning. Unused with ``meta_learn=False``."""
     shots: tuple[int, ...] = (0, 1, 3, 5, 10, 20)
     """History sizes K (0 to 1,000) that meta-learning episodes reveal: each episode draws one
     from this list (a value listed twice, twice as often), capped at the user's items minus one;
     0: nothing revealed, the prior and side info alone. Unused with ``meta_learn=False``."""
     reveal: Literal["earliest", "random", "both"] = "both"
-    """How meta-learning episodes pick the K revealed items (match how new users arrive)."""
+    """How meta-learning episodes pick the K revealed items (match how new users arrive).
+    Unused with ``meta_learn=False``."""
     l2: float = Field(10.0, gt=0, le=1e30)
     """Prior precision of the plain head (and the meta-learning start)."""
     alpha: float = Field(20.0, gt=0, le=1e30)
@@ -106,7 +108,8 @@ class FewShotConfig(TextModelConfig):
     columns are borrowed from text neighbours, rarely reach a top list (cold-item Recall@20
     0.081 -> 0.014). Off by default for that reason."""
     side_info: bool = True
-    """Use user side info (age, gender, occupation...) in the prior mean."""
+    """Use user side info (age, gender, occupation...) in the prior mean: its offsets are
+    meta-learned, so with ``meta_learn=False`` side info is not read."""
     distill_epochs: int = Field(300, ge=1)
     """Most training epochs of the text -> factors student (mini-batches of 256 items); it
     stops early after 30 epochs without a lower loss on its 10% of held-out items."""
@@ -644,5 +647,15 @@ class FewShotNoMeta(FewShotRecommender):
     name = "fewshot-nometa"
 
     def __init__(self, config: FewShotConfig | None = None, **overrides):
-        overrides.setdefault("meta_learn", False)
+        if overrides.get("meta_learn") or (
+            config is not None and config.meta_learn and "meta_learn" not in overrides
+        ):
+            # (it made a meta-learned model under the ablation's name)
+            raise ConfigError(
+                with_fix(
+                    "fewshot-nometa is few-shot without meta-learning: meta_learn=True makes it fewshot",
+                    "use fewshot for the meta-learned model",
+                )
+            )
+        overrides["meta_learn"] = False
         super().__init__(config, **overrides)

@@ -20,15 +20,18 @@ from fewrec.models.query import QueryBatch
 from fewrec.topk import top_k_rows
 
 
-class ItemKNNConfig(ModelConfig):
+class NeighbourConfig(ModelConfig):
     neighbors: int = Field(100, ge=1)
     """Neighbours kept per item."""
-    shrinkage: float = Field(10.0, ge=0)
-    """Shrinks similarities of items with few co-occurrences toward zero."""
     progress: bool = False
     """A progress bar over the similarity's blocks of rows, where there are several (a catalogue
-    of more than 5,792 items, as a block holds at most `ItemKNN.BLOCK_ENTRIES` entries: minutes
+    of more than 5,792 items, as a block holds at most `NeighbourModel.BLOCK_ENTRIES` entries: minutes
     of fitting at 100,000)."""
+
+
+class ItemKNNConfig(NeighbourConfig):
+    shrinkage: float = Field(10.0, ge=0)
+    """Shrinks similarities of items with few co-occurrences toward zero."""
 
 
 class ItemItemModel(Recommender):
@@ -57,30 +60,17 @@ class ItemItemModel(Recommender):
         self.trained_ = arrays["trained"]
 
 
-@register
-class ItemKNN(ItemItemModel):
-    """score(u, j) = sum over history items i of sim(i, j), with sim the shrunk cosine."""
+class NeighbourModel(ItemItemModel):
+    """A model of each item's ``neighbors`` most similar items (`ItemKNN`, `RP3Beta`), made a
+    block of rows at a time."""
 
-    name = "itemknn"
-    Config = ItemKNNConfig
-    config: ItemKNNConfig
+    Config = NeighbourConfig
+    config: NeighbourConfig
 
     BLOCK_ENTRIES: ClassVar[int] = 2**25
     """Similarity rows are made, pruned and stored a block at a time, each block at most this
     many dense entries (128 MB in float32): memory stays O(items x neighbors), where one dense
     items x items matrix took 40 GB at 100,000 items. Row by row the values are the same."""
-
-    def _fit(self, data: Dataset) -> None:
-        x = data.matrix(implicit=True).tocsc()
-        xt = x.T.tocsr()
-        # the Gram diagonal: counts of 0/1 entries, exact in any order
-        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float32).ravel())
-
-        def rows(lo: int, hi: int) -> np.ndarray:
-            co = (xt[lo:hi] @ x).toarray().astype(np.float32)
-            return co / (np.multiply(norms[lo:hi, None], norms[None, :]) + self.config.shrinkage + 1e-9)
-
-        self._keep_blocks(rows, data)
 
     def _keep_blocks(self, rows: Callable[[int, int], np.ndarray], data: Dataset) -> None:
         """``sim_`` from dense similarity rows ``rows(lo, hi)`` (float32, items lo..hi-1 against
@@ -116,7 +106,32 @@ class ItemKNN(ItemItemModel):
         self.trained_ = data.item_counts() > 0
 
 
-class RP3BetaConfig(ItemKNNConfig):
+@register
+class ItemKNN(NeighbourModel):
+    """score(u, j) = sum over history items i of sim(i, j), with sim the shrunk cosine."""
+
+    name = "itemknn"
+    Config = ItemKNNConfig
+    config: ItemKNNConfig
+
+    def _fit(self, data: Dataset) -> None:
+        x = data.matrix(implicit=True).tocsc()
+        xt = x.T.tocsr()
+        # the Gram diagonal: counts of 0/1 entries, exact in any order
+        norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0), dtype=np.float32).ravel())
+
+        def rows(lo: int, hi: int) -> np.ndarray:
+            co = (xt[lo:hi] @ x).toarray().astype(np.float32)
+            return co / (np.multiply(norms[lo:hi, None], norms[None, :]) + self.config.shrinkage + 1e-9)
+
+        self._keep_blocks(rows, data)
+
+
+class RP3BetaConfig(NeighbourConfig):
+    retired = {
+        "shrinkage": "RP3beta's walk probabilities are not shrunk (taken and ignored until 2026-12-07)"
+    }
+
     neighbors: int = Field(200, ge=1)
     """Neighbours kept per item: the largest entries of its row of walk probabilities (after the
     popularity penalty), which are then rescaled to sum to one. More: a denser, slower model."""
@@ -127,7 +142,7 @@ class RP3BetaConfig(ItemKNNConfig):
 
 
 @register
-class RP3Beta(ItemKNN):
+class RP3Beta(NeighbourModel):
     """RP3beta (Paudel et al. 2017): sim(i, j) = P(i -> user -> j), a three-step random walk on
     the user-item graph, divided by popularity(j) ** beta. A strong neighbourhood baseline
     (Dacrema et al. 2019), and popularity-aware where the cosine is not."""

@@ -32,8 +32,6 @@ class MFConfig(ModelConfig):
     query. Larger: factors held closer to zero."""
     iterations: int = Field(15, ge=1)
     """ALS sweeps over the interactions (each solves all user factors, then all item factors)."""
-    alpha: float = Field(1.0, gt=0)
-    """Confidence weight of an observed interaction (ALS; also used by the fold-in)."""
     progress: bool = False
     """The `implicit` library's progress bar over the training iterations (``show_progress``,
     its name until 2026-12-07 and the only one of its kind, is read too: saved models have it)."""
@@ -41,7 +39,17 @@ class MFConfig(ModelConfig):
     renamed = {"show_progress": "progress"}
 
 
+class ALSConfig(MFConfig):
+    alpha: float = Field(1.0, gt=0)
+    """Confidence weight of an observed interaction, in training and in the fold-in of users
+    scored from their query."""
+
+
 class BPRConfig(MFConfig):
+    retired = {
+        "alpha": "it is ALS's confidence weight, which BPR has none of (taken and ignored until 2026-12-07)"
+    }
+
     factors: int = Field(64, ge=1)
     """Length of the user and item factor vectors, plus one entry `implicit`'s BPR adds: an item
     bias, whose user entry is 1. More: a finer fit, slower and larger."""
@@ -82,15 +90,8 @@ class _MFBase(Recommender):
         self._trained_fold_: dict[int, np.ndarray] = {}
 
     def _fold_in(self, items: np.ndarray) -> np.ndarray:
-        """The user vector of ``items`` by the least-squares step ALS trains users with, at
-        `implicit`'s confidence ``alpha`` per interaction (1 + alpha before 2026-12-07: folded-in
-        users were half again as long as the learned ones, and scored on another scale)."""
-        y = self.item_factors_.astype(np.float64)
-        f = y.shape[1]
-        yi = y[items]
-        alpha = self.config.alpha
-        a = y.T @ y + (alpha - 1.0) * (yi.T @ yi) + self.config.regularization * np.eye(f)
-        return np.linalg.solve(a, alpha * yi.sum(axis=0)).astype(np.float32)
+        """The user vector of a new user's ``items`` (each model's own way)."""
+        raise NotImplementedError
 
     def _moved(self, user: int, items: np.ndarray, trained: np.ndarray) -> np.ndarray:
         """A known user's vector once their query changed their history from ``trained`` to
@@ -140,8 +141,8 @@ class ALS(_MFBase):
     """Implicit-feedback ALS (Hu, Koren, Volinsky 2008) via `implicit`."""
 
     name = "als"
-    Config = MFConfig
-    config: MFConfig
+    Config = ALSConfig
+    config: ALSConfig
 
     def _fit(self, data: Dataset) -> None:
         from implicit.cpu.als import AlternatingLeastSquares
@@ -156,6 +157,17 @@ class ALS(_MFBase):
             num_threads=1,
         )
         self._train_implicit(make, data)
+
+    def _fold_in(self, items: np.ndarray) -> np.ndarray:
+        """The user vector of ``items`` by the least-squares step ALS trains users with, at
+        `implicit`'s confidence ``alpha`` per interaction (1 + alpha before 2026-12-07: folded-in
+        users were half again as long as the learned ones, and scored on another scale)."""
+        y = self.item_factors_.astype(np.float64)
+        f = y.shape[1]
+        yi = y[items]
+        alpha = self.config.alpha
+        a = y.T @ y + (alpha - 1.0) * (yi.T @ yi) + self.config.regularization * np.eye(f)
+        return np.linalg.solve(a, alpha * yi.sum(axis=0)).astype(np.float32)
 
 
 @register

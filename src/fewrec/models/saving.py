@@ -515,7 +515,8 @@ def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
     settings = meta.get("config")
     if isinstance(settings, dict):
         # (settings' former names are read as their new ones: ALS's show_progress)
-        unknown = sorted(set(settings) - set(cls.Config.model_fields) - set(cls.Config.renamed))
+        known = set(cls.Config.model_fields) | set(cls.Config.renamed) | set(cls.Config.retired)
+        unknown = sorted(set(settings) - known)
         if unknown:
             raise FewrecError(
                 with_fix(
@@ -546,6 +547,8 @@ def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
     was saved) are one error naming them (it was "damaged or incomplete")."""
     try:
         config = meta["config"]
+        if isinstance(config, dict):  # (a setting since taken out, which had no effect)
+            config = {k: v for k, v in config.items() if k not in cls.Config.retired}
         return cls(cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config))
     except (ValidationError, ConfigError) as exc:
         # (a settings error's own problems, without its fix for a typo, as `__init__` reads it)

@@ -1099,7 +1099,9 @@ class Engine:
             batch = st.model.batch_from_queries([Query(items=[item_id]), Query()])
             both = st.model._scores(batch).astype(np.float64)
             scores = both[0]
-            if np.array_equal(scores, both[1], equal_nan=True):  # a model that reads no history
+            # a model that reads no history (random draws by the history, and like-share scores
+            # every item alike, so their rows differ: they were "Similar to" lists)
+            if st.model.fixed_reason is not None or np.array_equal(scores, both[1], equal_nan=True):
                 unlike = st.model.fixed_reason or "Popular right now."
                 notes.append(
                     f"{st.model.name} ranks items without reading one (as for anyone), so these are "

@@ -1031,7 +1031,7 @@ def test_benchmark_options_a_run_ignored_or_refused_say_so(tmp_path):
     from fewrec.eval.benchmark import check_request, check_result_path, fit_to_data
 
     data = _own_data()
-    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[3], progress=False)
+    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[5], progress=False)
     assert "K5/ndcg@10_gain" not in result["models"]["itemknn"]
     assert "no gains over popularity: its headline metric K5/ndcg@10 needs K = 5" in markdown_table(result)
     runs = [
@@ -1316,3 +1316,28 @@ def test_benchmark_scripts_refuse_bad_arguments_before_running(capsys):
         with pytest.raises(SystemExit) as exit_:
             parse(argv)
         assert exit_.value.code == 2 and said in capsys.readouterr().err, argv
+
+
+def test_one_test_user_has_no_interval_and_requests_are_checked(tmp_path):
+    """An evaluation audit: with one test user the "95% CI" was a point ([-40.9%, -40.9%]) and
+    the note said "1 test users"; shots=5 was a TypeError and "10" the K 1 and 0; a model
+    named twice was trained twice and shown once."""
+    from fewrec.data.loaders import load_interactions
+    from fewrec.eval import metrics as M
+
+    assert all(np.isnan(M.bootstrap_ci(np.array([0.3]))))
+    rows = [(f"u{u}", f"i{(j * 2 + u) % 15}") for u in range(5) for j in range(9 + u)]
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]))
+    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[5], progress=False)
+    assert result["settings"]["n_test_users"] == {"K5": 1}
+    table = markdown_table(result)
+    assert (
+        "[no CI]" in table
+        and "Note: 1 test user behind some numbers" in table
+        and "there is no interval" in table
+    )
+    for bad in (5, "10"):
+        with pytest.raises(ConfigError, match="shots must be a list of K, e.g. \\[5\\]"):
+            run_benchmark("cold-user", ["popularity"], dataset=data, shots=bad, progress=False)
+    with pytest.raises(ConfigError, match="models names 'popularity' twice"):
+        run_benchmark("warm", ["popularity", "itemknn", "popularity"], dataset=data, progress=False)

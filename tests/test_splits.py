@@ -177,3 +177,42 @@ def test_warm_split_tests_only_users_with_a_training_history():
     alone = load_interactions(pd.DataFrame(rows[-10:], columns=["user_id", "item_id"]))
     with pytest.raises(ConfigError, match=r"a user needs at least 2 interactions to be tested"):
         warm_split(alone, seed=0)
+
+
+def test_held_out_users_and_items_do_not_follow_the_rows_order_or_the_item_table():
+    """An evaluation audit: the held-out users and items were drawn over internal indices,
+    which follow the rows' order and the item table's, so the same interactions shuffled, or
+    loaded with --items and without, were different splits (two models of one table compared
+    on two). On MovieLens, whose ids are 1, 2, 3 ..., the draws are as before."""
+    from fewrec.data import load_interactions
+
+    rng = np.random.default_rng(0)
+    rows = [
+        (f"u{u}", f"i{j}", int(rng.integers(1, 6)), u * 100 + j)
+        for u in range(40)
+        for j in rng.choice(30, 8, replace=False)
+    ]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp"])
+    items = pd.DataFrame(
+        {"item_id": [f"i{j}" for j in range(29, -1, -1)], "title": [f"T{j}" for j in range(30)]}
+    )
+    a = load_interactions(frame)
+    b = load_interactions(frame.sample(frac=1.0, random_state=1), items=items)
+    for seed in (0, 1):
+        for random_shots in (False, True):
+            sa, sb = (cold_user_split(d, 3, seed, random_shots=random_shots) for d in (a, b))
+            assert sorted(a.users.to_external(sa.test.users)) == sorted(b.users.to_external(sb.test.users))
+        ca, cb = cold_item_split(a, seed), cold_item_split(b, seed)
+        held_a = set(a.items.to_external(np.flatnonzero(a.item_counts() > ca.train.item_counts())))
+        held_b = set(b.items.to_external(np.flatnonzero(b.item_counts() > cb.train.item_counts())))
+        assert held_a == held_b
+
+
+def test_a_too_small_split_names_the_users_it_needs():
+    """An evaluation audit: 2 users at test_fraction 0.25 were refused as needing "at least 2"
+    (Python rounds 0.5 to 0)."""
+    from fewrec.data import load_interactions
+
+    data = load_interactions(pd.DataFrame({"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "x", "y"]}))
+    with pytest.raises(ConfigError, match="at least 3 users"):
+        cold_user_split(data, 1, 0, test_fraction=0.25)

@@ -572,10 +572,8 @@ def benchmark(
         )
     elif left_out:  # the default K of cold-user, on data of short histories
         # (of the data benchmarked: after --min-rating)
-        benched = None if isinstance(data, str) else data
-        most = (
-            f" (the most any user has is {int(benched.user_counts().max())})" if benched is not None else ""
-        )
+        top = result["settings"].get("most_test_user_interactions")
+        most = f" (the most any test user has is {top})" if isinstance(top, int) else ""
         err.print(
             f"[yellow]note:[/yellow] K = {', '.join(map(str, left_out))} left out: no test user has an "
             f"interaction left after revealing that many{most}; --shots chooses the K",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fewrec.data.dataset import Dataset
+from fewrec.data.dataset import Dataset, Vocabulary
 from fewrec.errors import ConfigError, DataError, is_whole_number
 
 log = logging.getLogger(__name__)
@@ -137,7 +137,9 @@ def _check_fraction(test_fraction: Any) -> None:
 
 def _check_sizes(n_train: int, n_test: int, what: str, n_total: int, test_fraction: float) -> None:
     if n_test == 0:
-        need = int(np.ceil(0.5 / test_fraction))  # the held-out share rounds to one
+        # the fewest whose held-out share rounds to one (Python rounds 0.5 to 0: 2 users at 0.25
+        # were "not enough" where the message had said 2 were)
+        need = next(n for n in range(1, 10**6) if round(n * test_fraction) >= 1)
         raise ConfigError(
             f"the split holds out no {what}: {test_fraction:.0%} of the data's {n_total} {what} is none; "
             f"it needs at least {need} {what} with interactions"
@@ -147,6 +149,20 @@ def _check_sizes(n_train: int, n_test: int, what: str, n_total: int, test_fracti
             f"the split leaves no training interactions: all {n_total} {what} are held out; "
             "add data (or lower test_fraction)"
         )
+
+
+def _canonical(indices: np.ndarray, vocab: Vocabulary) -> np.ndarray:
+    """``indices`` in the order of their external ids: whole numbers by value, then text (for
+    MovieLens, whose ids are 1, 2, 3 ..., the internal order). A split drawn over this order
+    holds out the same users or items however the data's rows, or its item table, were ordered
+    (with --items and without it, two tables' models had been tested on different splits)."""
+    ids = vocab.to_external(indices)
+
+    def key(j: int) -> tuple[int, int, str]:
+        s = str(ids[j])
+        return (0, int(s), s) if s.isdigit() else (1, 0, s)
+
+    return np.asarray(indices)[sorted(range(len(indices)), key=key)]
 
 
 def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
@@ -227,7 +243,7 @@ def cold_user_split(
     _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     inter = data.interactions
-    users = np.unique(inter["user"].to_numpy())
+    users = _canonical(np.unique(inter["user"].to_numpy()), data.users)
     perm = rng.permutation(users)
     n_test = int(round(len(users) * test_fraction))
     n_valid = int(round(len(users) * test_fraction / 2))
@@ -242,7 +258,9 @@ def cold_user_split(
         srt = sub.sort_values(["user", "timestamp"], kind="stable")
         reveal = np.zeros(len(srt), dtype=bool)
         pick_rng = np.random.default_rng(seed + offset)
-        for _, idx in srt.groupby("user", sort=True).indices.items():
+        groups = srt.groupby("user", sort=True).indices
+        for user in _canonical(np.fromiter(groups, dtype=np.int64, count=len(groups)), data.users):
+            idx = groups[user]  # (users in their ids' order: the draws do not follow the rows')
             if random_shots:
                 reveal[pick_rng.permutation(idx)[:shots]] = True
             else:
@@ -273,7 +291,7 @@ def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) ->
     _check_fraction(test_fraction)
     rng = np.random.default_rng(seed)
     inter = data.interactions
-    items = np.unique(inter["item"].to_numpy())
+    items = _canonical(np.unique(inter["item"].to_numpy()), data.items)
     perm = rng.permutation(items)
     n_test = int(round(len(items) * test_fraction))
     n_valid = int(round(len(items) * test_fraction / 2))

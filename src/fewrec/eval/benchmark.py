@@ -221,6 +221,9 @@ def check_request(
     _import_builtin_models()  # and those $FEWREC_IMPORT names
 
     models = _model_list(models, protocol)
+    twice = sorted({m for m in models if models.count(m) > 1})
+    if twice:  # (trained twice, shown once)
+        raise ConfigError(f"models names {', '.join(map(repr, twice))} twice: give each model once")
     unknown = [m for m in models if m.partition("@")[0] not in MODELS and m not in PRESETS]
     bad_variant = [m for m in models if m.partition("@")[2] not in ("", *TALLREC_VARIANTS)]
     if bad_variant or (protocol != "tallrec" and any("@" in m for m in models)):
@@ -243,6 +246,9 @@ def check_request(
         raise ConfigError(f"config overrides for {stray}, which are not among the models {models}")
     if shots is not None and protocol not in ("cold-user", "tallrec"):
         raise ConfigError(f"shots apply to the cold-user and tallrec protocols, not {protocol}")
+    if shots is not None and (isinstance(shots, str) or not isinstance(shots, Sequence | np.ndarray)):
+        # (an int was a TypeError, "10" was read as the K 1 and 0)
+        raise ConfigError(f"shots must be a list of K, e.g. [5], got {shots!r}")
     for k in shots or ():  # here, not in each Ray task (whose error came wrapped in Ray's traceback)
         if isinstance(k, bool) or not is_whole_number(k) or k < 0:
             raise ConfigError(f"shots must be whole numbers >= 0, got {k!r}")
@@ -384,6 +390,17 @@ def run_benchmark(
             rnd = reveal == "random"
             splits = {k: cold_user_split(data, shots=k, seed=seed, random_shots=rnd) for k in ks}
             empty = [k for k, s in splits.items() if not len(s.test)]
+            # the most interactions of a test user (held-out ones; it quoted every user's, so
+            # a K it allowed could find no test user)
+            most = max(
+                [
+                    int((np.diff(s.test.history.indptr) + np.diff(s.test.targets.indptr)).max())
+                    for s in splits.values()
+                    if len(s.test)
+                ]
+                or [min(ks)]
+            )
+            settings["most_test_user_interactions"] = most
             if empty and shots is None and len(empty) < len(ks):
                 # small data (e.g. users with 3-12 interactions): the default K no test user
                 # reaches are left out (and recorded); K values asked for are an error
@@ -400,7 +417,7 @@ def run_benchmark(
             if empty:
                 raise ConfigError(
                     f"no test user has an interaction left after revealing K = {empty[0]}; "
-                    f"the most any user has is {int(data.user_counts().max())}"
+                    f"the most any test user has is {most} (K must be below it)"
                 )
             for m in models:
                 stage(f"{protocol}: {m}")
@@ -694,6 +711,9 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
     left_out = sorted({k for r in runs for k in r["settings"].get("shots_left_out", [])})
     if left_out:
         settings["shots_left_out"] = left_out
+    tops = [r["settings"].get("most_test_user_interactions") for r in runs]
+    if all(isinstance(t, int) for t in tops):  # (of the seed whose test users had the fewest)
+        settings["most_test_user_interactions"] = min(tops)
     for key in PER_SEED_SETTINGS:  # other splits, other users
         values = {str(r["seed"]): r["settings"].get(key) for r in runs}
         if any(v != settings.get(key) for v in values.values()):
@@ -910,9 +930,11 @@ def _counts_footer(result: dict[str, Any], metrics: Sequence[str]) -> str:
         lines[0] += f", from {users} users (an AUC's [95% CI] resamples the users)"
         fewest, what = users, "test users"
     if fewest < FEW_TEST_USERS:
+        what = what.removesuffix("s") if fewest == 1 else what  # ("1 test users")
+        intervals = "there is no interval" if fewest == 1 else "they and their intervals are rough"
         lines.append(
-            f"Note: {fewest} {what} behind some numbers (under {FEW_TEST_USERS}): they and their "
-            "intervals are rough; a few more or fewer can move them a lot."
+            f"Note: {fewest} {what} behind some numbers (under {FEW_TEST_USERS}): {intervals}; a "
+            "few more or fewer can move them a lot."
         )
     # each K scores a user's items left after the K revealed: the columns' targets differ even
     # where their users do not (popularity, which reads no history, fell from K0 to K5)

@@ -432,7 +432,7 @@ def _percentile_bootstrap(
     if not is_whole_number(n_boot) or n_boot < 1:
         raise ArgumentError(f"n_boot must be a whole number >= 1, got {n_boot!r}", fix="n_boot=1000")
     n_boot = int(n_boot)
-    if n == 0:
+    if n < 2:  # (one user: every resample is that user, and the "interval" a point)
         return (float("nan"), float("nan"))
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     stats = statistic(idx)

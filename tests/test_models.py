@@ -1220,8 +1220,12 @@ def test_a_model_class_loads_only_its_own_models(tmp_path):
         MODELS["ease"].load(path)
     assert type(MODELS["popularity"].load(path)) is MODELS["popularity"]
     assert Recommender.load(path).name == load_model(path).name == "popularity"
-    rp3 = make_model("rp3beta").fit(_tiny_data())  # a kind of itemknn
-    assert MODELS["itemknn"].load(rp3.save(tmp_path / "rp3")).name == "rp3beta"
+    from fewrec.models.knn import NeighbourModel
+
+    rp3 = make_model("rp3beta").fit(_tiny_data())  # a neighbour model, as itemknn is
+    assert NeighbourModel.load(rp3.save(tmp_path / "rp3")).name == "rp3beta"
+    with pytest.raises(FewrecError, match=r"holds the model 'rp3beta' \(RP3Beta\), not itemknn"):
+        MODELS["itemknn"].load(tmp_path / "rp3")
 
 
 def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):

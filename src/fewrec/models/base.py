@@ -821,11 +821,15 @@ class Recommender(ABC):
         for note in dict.fromkeys(notes):
             warnings.warn(note, UserWarning, stacklevel=user_stacklevel())
 
-    def fill_empty_with_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
-        """Rows of queries with no history and no known user get popularity scores: an
-        ID-only model has nothing else to go on, and ties broken by item index are worse.
-        A model that calls this sets ``empty_is_popularity = True``."""
+    def fill_empty_with_popularity(
+        self, scores: np.ndarray, batch: QueryBatch, rows: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Rows of queries with no history and no known user (and among ``rows``, where given)
+        get popularity scores: an ID-only model has nothing else to go on, and ties broken by
+        item index are worse. A model that calls this sets ``empty_is_popularity = True``."""
         empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0)
+        if rows is not None:
+            empty &= rows
         if empty.any():
             scores[empty] = self.fitted.popularity[None, :]
         return scores

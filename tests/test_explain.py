@@ -537,3 +537,32 @@ def test_side_info_a_model_does_not_read_is_named_in_words(warm, fit_cached):
     model = fit_cached("warm", warm, "itemknn")
     notes = model.query_notes(Query(items=["50"], user_info={"occupation": "writer", "age": 30}))
     assert notes == ["itemknn does not read user side info, so age and occupation were ignored"]
+
+
+def test_a_reason_citing_several_films_names_only_the_genres_they_have(warm, fit_cached):
+    """A first-run audit: "Because you liked Star Wars (1977) and Toy Story (1995); it is Action,
+    Adventure, Romance, Sci-Fi and War too" pooled the cited films' genres, giving Toy Story
+    Star Wars' ones. A genre named is now every cited film's, or one named film's ("like ...")."""
+    import re
+
+    knn = fit_cached("warm", warm, "itemknn")
+    info = warm.train.item_info
+    genres_of = {warm.train.items.id(i): set(g) for i, g in enumerate(warm.train.item_genres())}
+    recs = knn.recommend(Query(items=["50", "1", "100"]), k=20, explain=True)
+    several = 0
+    for reason, because in zip(recs["reason"], recs["because"], strict=True):
+        said = re.search(r"; it is (.+?)(?:, like (.+?))?(?: too)?\.$", reason)
+        if len(because) < 2 or not said:
+            continue
+        several += 1
+        named = set(re.split(r", | and ", said[1]))
+        if said[2]:  # one film, named
+            film = next(
+                b
+                for b in because
+                if said[2].startswith(str(info["title"].iloc[warm.train.items.lookup([b])[0]]))
+            )
+            assert named <= genres_of[film], reason
+        else:
+            assert all(named <= genres_of[b] for b in because), reason
+    assert several >= 3

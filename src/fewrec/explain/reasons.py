@@ -6,7 +6,6 @@ import dataclasses
 import functools
 import re
 import warnings
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -499,10 +498,19 @@ def explain_recommendations(
         if cited and told and text_gain is not None and text_gain[j] > top:  # the text did more
             cited = [c for c in cited if c[1] >= min_share * text_gain[j]]
         item_genres = _genres(model, int(item))
-        shared = Counter(g for hid, _ in cited for g in _genres(model, int(st.items.lookup([hid])[0])))
-        attrs = [g for g in item_genres if shared.get(g)]
+        idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
+        # the genres the item shares with every film cited, else with the strongest one, named:
+        # pooled, "Because you liked Star Wars and Toy Story; it is Sci-Fi and War too" gave Toy
+        # Story Star Wars' genres
+        of_each = [set(_genres(model, i)) for i in idx]
+        attrs = [g for g in item_genres if of_each and all(g in gs for gs in of_each)]
+        like_first = ""
+        for i, gs in zip(idx, of_each, strict=True) if not attrs and len(idx) > 1 else ():
+            attrs = [g for g in item_genres if g in gs]
+            if attrs:  # (the strongest film that shares one)
+                like_first = f", like {label_of(model, i)}"
+                break
         if cited:
-            idx = [int(st.items.lookup([hid])[0]) for hid, _ in cited]
             # (a disliked item is never cited); the strongest one's kind first, as `because` has it
             # ("liked X and rated Y" where the rated Y had done more)
             said: dict[str, list[str]] = {}
@@ -512,7 +520,8 @@ def explain_recommendations(
             parts = [f"{kind} {' and '.join(labels)}" for kind, labels in said.items()]
             sentence = f"Because you {' and '.join(parts)}"
             # the genres the item shares with them (a bracket after the year's read as a second title)
-            sentence += f"; it is {and_words(attrs)} too" if attrs else ""
+            if attrs:
+                sentence += f"; it is {and_words(attrs)}{like_first or ' too'}"
             # (an item without genres is not known to lack them: no "close to")
             near = (
                 asks and bool(asked_genres) and bool(item_genres) and not set(item_genres) & set(asked_genres)

@@ -742,6 +742,32 @@ def test_similar_items(client):
     assert all("; both are " in i["reason"] or i["reason"].endswith("(1972).") for i in godfather)
 
 
+def test_similar_items_of_a_filter_are_scored_exactly_not_through_the_index(client):
+    """A scale audit: a filter keeping over half the catalogue went through the vector index,
+    whose IVF search reaches only the cells near the item: from an item of a kind the filter
+    excluded, recall@10 was 0.34 on 60,000 items, and some lists came back short."""
+    engine = client.app.state.engine
+    index = engine._state.index
+    calls: list[int] = []
+    real = index.search
+
+    def search(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    index.search = search
+    try:
+        drama = client.get("/items/50/similar", params=[("k", 5), ("filter", "genres:Drama")]).json()
+        assert len(drama["items"]) == 5 and not calls  # (Drama: under half of ML-100K's films)
+        kinds = ["Action", "Adventure", "Comedy", "Drama", "Romance", "Thriller", "Sci-Fi", "Crime", "Horror"]
+        everything = [("filter", f"genres:{g}") for g in kinds] + [("k", 5)]
+        wide = client.get("/items/50/similar", params=everything).json()
+        assert len(wide["items"]) == 5 and not calls  # a filter keeping (nearly) all: exact too
+        assert len(client.get("/items/50/similar", params={"k": 5}).json()["items"]) == 5 and calls
+    finally:
+        index.search = real
+
+
 def test_restart_keeps_everything(fewshot_dir, tmp_path):
     """...and the store file alone holds it once the service has stopped: its writes had stayed
     in the `-wal` file beside it, so a copy of the file named by --store was an empty store."""

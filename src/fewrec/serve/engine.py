@@ -57,8 +57,9 @@ FUTURE_SLACK = 86_400.0
 """How far past the server's clock a feedback timestamp may be (seconds)."""
 
 EXACT_BELOW = 0.5
-"""Similar items are scored exactly, not through the vector index, when filters leave fewer
-than this share of the catalogue (an approximate index misses items far from the query)."""
+"""Similar items are scored exactly, not through the vector index, when exclusions (deleted
+items, `exclude`) leave fewer than this share of the catalogue, or any filter is given (an
+approximate index misses allowed items far from the query)."""
 
 
 class ExplorationConfig(Settings):
@@ -1084,9 +1085,11 @@ class Engine:
         allowed, notes = self._allowed(st, opts)
         allowed[idx] = False
         unlike: str | None = None  # the reason when the model's list does not follow the item
-        if st.index is not None and st.vectors is not None and allowed.mean() < EXACT_BELOW:
-            # a filter leaves few items: an approximate index (IVF, HNSW) searches only near
-            # the item and misses them, so score the allowed items exactly
+        if st.index is not None and st.vectors is not None and (opts.filters or allowed.mean() < EXACT_BELOW):
+            # a filter, or exclusions of half the items: an approximate index (IVF, HNSW)
+            # searches only the cells near the item, and misses the allowed items beyond them (a
+            # filter keeping 55% gave recall@10 0.34 from an item of an excluded kind), so score
+            # the allowed items exactly
             rows = np.flatnonzero(allowed)
             scores = st.vectors[rows].astype(np.float64) @ st.vectors[idx].astype(np.float64)
             best = top_k_by(scores, opts.k, st.model.fitted.popularity[rows])

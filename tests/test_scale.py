@@ -485,3 +485,44 @@ def test_scale_recommend_writes_k_per_user_equal_to_the_models_own(tmp_path, ray
         seen = {data.items.ids[i] for i in row.indices}
         assert seen, user
         assert not seen & set(mine["item"]), f"user {user} was recommended items they rated"
+
+
+def test_scale_outputs_and_inputs_an_audit_found_wanting(warm_models, ml100k, tmp_path):
+    """A scale audit: --overwrite deleted the whole output folder (a .git, notes); an input
+    already embedded was Ray's 193-line "exists 2 times in schema", and an empty one started
+    Ray and left an empty output folder; FEWREC_IMPORT did not reach Ray's workers; a user
+    given twice got two lists; a file above --output was "File exists"; a synthetic catalogue
+    of 1e4 items was a TypeError and one of none wrote no file."""
+    from fewrec.eval.benchmark import check_writable
+    from fewrec.scale.ray_jobs import FORWARDED_ENV, _prepare_destination, embed_parquet, recommend_all
+    from fewrec.scale.synthetic import ItemVocab, synthetic_catalogue
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "part-0.parquet").write_bytes(b"old")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FewrecError, match=r"holds more than Parquet files \(notes.txt\)"):
+        _prepare_destination(str(out), True, [str(tmp_path / "in.parquet")])
+    (out / "notes.txt").unlink()
+    _prepare_destination(str(out), True, [str(tmp_path / "in.parquet")])
+    assert out.is_dir() and not any(out.iterdir())
+    done = tmp_path / "done.parquet"
+    pd.DataFrame({"item": ["a"], "text": ["space"], "embedding": [[0.1, 0.2]]}).to_parquet(done, index=False)
+    with pytest.raises(DataError, match="has a column 'embedding' already"):
+        embed_parquet(done, tmp_path / "again")
+    empty = tmp_path / "empty.parquet"
+    pd.DataFrame({"item": pd.Series([], dtype=str), "text": pd.Series([], dtype=str)}).to_parquet(empty)
+    with pytest.raises(DataError, match="has no rows to embed"):
+        embed_parquet(empty, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+    assert "FEWREC_IMPORT" in FORWARDED_ENV
+    got = recommend_all(warm_models["popularity"], 3, users=["196", "186", "196"], executor="local")
+    assert list(got["user"]) == ["196"] * 3 + ["186"] * 3
+    (tmp_path / "cmp.py").write_text("x")
+    with pytest.raises(ConfigError, match=r"cmp.py is a file, not a folder"):
+        check_writable(tmp_path / "cmp.py" / "r.csv")
+    vocab = ItemVocab.from_dataset(ml100k)
+    with pytest.raises(DataError, match="whole number"):
+        synthetic_catalogue(vocab, 1e4)
+    synthetic_catalogue(vocab, 0).to_parquet(str(tmp_path / "zero.parquet"))
+    assert list(pd.read_parquet(tmp_path / "zero.parquet").columns) == ["item", "text"]

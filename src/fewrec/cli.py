@@ -1030,7 +1030,13 @@ def scale_embed(
         int | None, typer.Option(help="encoder actors (default: one per CPU of the cluster)")
     ] = None,
     address: RayAddressOpt = None,
-    overwrite: Annotated[bool, typer.Option(help="replace a non-empty destination")] = False,
+    overwrite: Annotated[
+        bool, typer.Option(help="replace the Parquet files of an earlier output in destination")
+    ] = False,
+    progress: Annotated[
+        bool | None, typer.Option(help="Ray Data's progress bars (default: on a terminal)")
+    ] = None,
+    vector_column: Annotated[str, typer.Option(help="name of the added vector column")] = "embedding",
 ):
     """Embed item text with Ray Data (Parquet in, Parquet out)."""
     from fewrec.scale.ray_jobs import RayConfig, embed_parquet
@@ -1047,6 +1053,8 @@ def scale_embed(
         actors=actors,
         overwrite=overwrite,
         ray_config=RayConfig(address=address),
+        progress=sys.stderr.isatty() if progress is None else progress,
+        vector_column=vector_column,
     )
     err.print(
         f"embedded {report.rows} texts with {report.encoder} in {report.seconds:.1f} s "

@@ -1045,9 +1045,14 @@ def check_writable(path: Path, what: str = "--output") -> None:
         if not existed:
             path.unlink()
     except OSError as exc:
+        above = next((p for p in path.parents if p.exists()), None)
+        why = (  # ("File exists" for cmp.py/r.csv)
+            f"{above} is a file, not a folder"
+            if above is not None and not above.is_dir()
+            else exc.strerror or str(exc)
+        )
         raise ConfigError(
-            f"cannot write {what} {path} ({exc.strerror or exc}). Fix: give a file in a folder you can "
-            "write to"
+            f"cannot write {what} {path} ({why}). Fix: give a file in a folder you can write to"
         ) from None
     finally:
         for folder in made:  # innermost first; the writer makes them again

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import math
 import os
-import shutil
 import tempfile
 import time
 import warnings
@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 INSTALL_FIX = "pip install 'fewrec[ray]'"
 ADDRESS_ENV = "FEWREC_RAY_ADDRESS"
 #: Environment variables passed on to Ray workers when set in the driver.
-FORWARDED_ENV = ("FEWREC_DATA_DIR", "FEWREC_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+FORWARDED_ENV = ("FEWREC_DATA_DIR", "FEWREC_NUM_THREADS", "OPENBLAS_NUM_THREADS", "FEWREC_IMPORT")
+# (FEWREC_IMPORT: the modules that register a user's own models; the workers said "unknown
+# model" and told the user to set it, which they had)
 
 
 class RayConfig(Settings):
@@ -112,7 +114,11 @@ def init_ray(config: RayConfig | None = None) -> bool:
         return False
     cfg = config or RayConfig()
     env = {k: os.environ[k] for k in FORWARDED_ENV if os.environ.get(k)}
-    kwargs: dict[str, Any] = {"namespace": cfg.namespace, "runtime_env": {"env_vars": env} if env else None}
+    kwargs: dict[str, Any] = {
+        "namespace": cfg.namespace,
+        "runtime_env": {"env_vars": env} if env else None,
+        "logging_level": logging.WARNING,  # ("Started a local Ray instance" on every command)
+    }
     address = cfg.resolved_address()
     if address is None:
         kwargs.update(
@@ -201,13 +207,42 @@ def _own_errors() -> Iterator[None]:
 
 @contextlib.contextmanager
 def ray_session(config: RayConfig | None = None) -> Iterator[Any]:
-    """A block with Ray connected; shuts Ray down afterwards only if the block started it."""
+    """A block with Ray connected; shuts Ray down afterwards only if the block started it.
+    Ray's and Ray Data's own INFO lines ("Started a local Ray instance", each dataset's plan,
+    advice on settings a fewrec user cannot reach) are kept off the user's screen meanwhile;
+    their warnings and errors stay."""
+    require_ray()  # (importing Ray Data configures its logger: the levels are set after it)
+    quiet = {name: logging.getLogger(name) for name in ("ray", "ray.data")}
+    levels = {name: log.level for name, log in quiet.items()}
+    handlers = [h for log in quiet.values() for h in log.handlers]  # (a filter of a logger
+    # misses its children's records; its handlers' see them all)
+    for log in quiet.values():
+        log.setLevel(max(log.getEffectiveLevel(), logging.WARNING))
+    for handler in handlers:
+        handler.addFilter(_RAY_ADVICE)
     started = init_ray(config)
     try:
         yield require_ray()
     finally:
         if started:
             require_ray().shutdown()
+        for name, log in quiet.items():
+            log.setLevel(levels[name])
+        for handler in handlers:
+            handler.removeFilter(_RAY_ADVICE)
+
+
+class _RayAdvice(logging.Filter):
+    """Drops Ray's warnings that advise on what a fewrec user neither chose nor can set (a
+    local Ray's token authentication, Ray Data's progress bars: `embed_parquet`'s ``progress``)."""
+
+    ADVICE = ("Token authentication is enabled", "Progress bars disabled")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).lstrip().startswith(self.ADVICE)
+
+
+_RAY_ADVICE = _RayAdvice()
 
 
 def cluster_cpus() -> int:
@@ -311,7 +346,16 @@ def _prepare_destination(destination: str, overwrite: bool, sources: str | Seque
                 f"the output folder {path} is not empty. Fix: choose another folder, delete it, or "
                 "pass overwrite=True (--overwrite in the CLI)."
             )
-        shutil.rmtree(path)
+        # only an earlier output's Parquet files go (the whole folder went: a .git, notes)
+        others = sorted(p.name for p in path.iterdir() if not (p.is_file() and p.suffix == ".parquet"))
+        if others:
+            shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+            raise FewrecError(
+                f"the output folder {path} holds more than Parquet files ({shown}), which overwrite "
+                "would not delete. Fix: choose another folder, or move them out"
+            )
+        for old in path.glob("*.parquet"):
+            old.unlink()
     try:  # (a file above it, or a folder not writable, failed once the encoding was done)
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".fewrec-probe-{os.getpid()}"
@@ -362,7 +406,8 @@ def embed_parquet(
         batch_size: rows per Ray Data batch sent to an actor.
         encoder_batch_size: texts per forward pass inside an actor.
         cache_dir: encoder cache folder on the workers (None: each node's default).
-        overwrite: delete a non-empty local ``destination`` first.
+        overwrite: replace the Parquet files of an earlier output in ``destination`` (a folder
+            holding other files is refused).
         ray_config: where to run (None: ``$FEWREC_RAY_ADDRESS`` or a local Ray).
         progress: Ray Data progress bars.
 
@@ -376,55 +421,64 @@ def embed_parquet(
     name = TextEncoder(model, backend=backend, cache_dir=cache_dir or tempfile.gettempdir()).name
     paths = [str(p) for p in source] if isinstance(source, list | tuple) else str(source)
     destination = str(destination)
-    _check_text_column(paths, text_column)
+    _check_text_column(paths, text_column, vector_column)
+    made = "://" not in destination and not Path(destination).exists()
     _prepare_destination(destination, overwrite, paths)
-    with ray_session(ray_config) as ray:
-        _check_cpus(cpus_per_actor, "cpus_per_actor", ray_config)
-        ctx = ray.data.DataContext.get_current()
-        ctx.enable_progress_bars = progress
-        ctx.enable_operator_progress_bars = progress
-        total = cluster_cpus()
-        n_actors = actors or max(1, total // cpus_per_actor)
-        # Ray Data lists the input files in a task that reserves a whole CPU; an actor pool that
-        # reserved every CPU would leave it waiting forever. So the pool reserves at most all CPUs
-        # but one (the actors still run `cpus_per_actor` encoder threads each).
-        reserve = min(float(cpus_per_actor), max(0.01, (total - 1) / n_actors))
-        start = time.perf_counter()
-        # Reading and writing Parquet is light next to encoding: those tasks reserve no CPU, so an
-        # actor pool that takes every CPU cannot starve them (a deadlock otherwise).
-        ds = ray.data.read_parquet(paths, num_cpus=0)
-        rows = ds.count()
-        if not rows:  # ("wrote" a folder that was never made)
-            raise DataError(f"the input {paths} has no rows to embed")
-        # A Parquet file with one row group is one block, which one actor would encode alone:
-        # split the stream into blocks of `batch_size` rows so every actor gets work.
-        ds = ds.repartition(target_num_rows_per_block=batch_size)
-        ds = ds.map_batches(
-            EncodeBatch,
-            batch_format="pyarrow",
-            batch_size=batch_size,
-            compute=ray.data.ActorPoolStrategy(size=n_actors),
-            num_cpus=reserve,
-            udf_modifying_row_count=False,
-            fn_constructor_kwargs={
-                "model": model,
-                "backend": backend,
-                "cache_dir": None if cache_dir is None else str(cache_dir),
-                "encoder_batch_size": encoder_batch_size,
-                "threads": cpus_per_actor,
-                "text_column": text_column,
-                "vector_column": vector_column,
-            },
-        )
-        with _own_errors():
-            ds.write_parquet(destination, ray_remote_args={"num_cpus": 0})
-        seconds = time.perf_counter() - start
-    return EmbedReport(rows, seconds, n_actors, destination, name)
+    try:
+        with ray_session(ray_config) as ray:
+            _check_cpus(cpus_per_actor, "cpus_per_actor", ray_config)
+            ctx = ray.data.DataContext.get_current()
+            ctx.enable_progress_bars = progress
+            ctx.enable_operator_progress_bars = progress
+            total = cluster_cpus()
+            n_actors = actors or max(1, total // cpus_per_actor)
+            # Ray Data lists the input files in a task that reserves a whole CPU; an actor pool that
+            # reserved every CPU would leave it waiting forever. So the pool reserves at most all CPUs
+            # but one (the actors still run `cpus_per_actor` encoder threads each).
+            reserve = min(float(cpus_per_actor), max(0.01, (total - 1) / n_actors))
+            start = time.perf_counter()
+            # Reading and writing Parquet is light next to encoding: those tasks reserve no CPU, so an
+            # actor pool that takes every CPU cannot starve them (a deadlock otherwise).
+            ds = ray.data.read_parquet(paths, num_cpus=0)
+            rows = ds.count()
+            if not rows:  # ("wrote" a folder that was never made)
+                raise DataError(f"the input {paths} has no rows to embed")
+            # A Parquet file with one row group is one block, which one actor would encode alone:
+            # split the stream into blocks of `batch_size` rows, or fewer, so every actor gets work
+            # (300 rows in blocks of 512 went to one actor while the others loaded the model)
+            ds = ds.repartition(target_num_rows_per_block=max(1, min(batch_size, math.ceil(rows / n_actors))))
+            ds = ds.map_batches(
+                EncodeBatch,
+                batch_format="pyarrow",
+                batch_size=batch_size,
+                compute=ray.data.ActorPoolStrategy(size=n_actors),
+                num_cpus=reserve,
+                udf_modifying_row_count=False,
+                fn_constructor_kwargs={
+                    "model": model,
+                    "backend": backend,
+                    "cache_dir": None if cache_dir is None else str(cache_dir),
+                    "encoder_batch_size": encoder_batch_size,
+                    "threads": cpus_per_actor,
+                    "text_column": text_column,
+                    "vector_column": vector_column,
+                },
+            )
+            with _own_errors():
+                ds.write_parquet(destination, ray_remote_args={"num_cpus": 0})
+            seconds = time.perf_counter() - start
+        return EmbedReport(rows, seconds, n_actors, destination, name)
+    except BaseException:
+        out = Path(destination)
+        if made and out.is_dir() and not any(out.iterdir()):  # (a failed run left it, empty)
+            out.rmdir()
+        raise
 
 
-def _check_text_column(paths: str | list[str], text_column: str) -> None:
-    """Local Parquet input that is missing, not Parquet, or has no ``text_column``: one clear
-    error before Ray starts (remote URIs are left to Ray)."""
+def _check_text_column(paths: str | list[str], text_column: str, vector_column: str = "embedding") -> None:
+    """Local Parquet input that is missing, not Parquet, without ``text_column``, already with
+    a ``vector_column`` (an earlier output: Ray's 193-line "exists 2 times in schema"), or
+    without rows: one clear error before Ray starts (remote URIs are left to Ray)."""
     import pyarrow.dataset as pds
 
     local = [p for p in ([paths] if isinstance(paths, str) else paths) if "://" not in p]
@@ -446,6 +500,14 @@ def _check_text_column(paths: str | list[str], text_column: str) -> None:
                 f"{where} has no text column {text_column!r}; its columns are {schema.names}",
                 fix="--text-column NAME (text_column= in Python)",
             )
+        if vector_column in schema.names:
+            raise DataError(
+                f"{where} has a column {vector_column!r} already (an earlier embed's output?)",
+                fix="embed the items' own file, or drop that column first",
+            )
+    every = [paths] if isinstance(paths, str) else paths
+    if len(local) == len(every) and not sum(d.count_rows() for d in datasets):  # (files' metadata)
+        raise DataError(f"the input {local} has no rows to embed")
 
 
 def read_embeddings(
@@ -604,8 +666,14 @@ def recommend_all(
         raise ArgumentError(f"users must be a list of user ids, got {users!r}", fix="users=['196']")
     if executor not in ("ray", "local"):
         raise ConfigError(f"executor must be 'ray' or 'local', got {executor!r}")
+    if executor == "ray" and type(model).__module__ == "__main__":  # (the workers said "unknown model")
+        raise ConfigError(
+            f"{model.name} is defined in __main__ (a script or a notebook), which Ray's workers cannot "
+            "import. Fix: define it in a module, and name it in $FEWREC_IMPORT"
+        )
     st = model.fitted
-    ids = st.users.ids if users is None else [str(u) for u in users]
+    # (a user given twice got two lists)
+    ids = st.users.ids if users is None else list(dict.fromkeys(str(u) for u in users))
     unknown = [u for u in ids if u not in st.users]
     if unknown:
         raise DataError(

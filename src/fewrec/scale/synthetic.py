@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import DEFAULT_ITEM_TEMPLATE, Dataset
-from fewrec.errors import DataError
+from fewrec.errors import DataError, is_whole_number
 
 _WORD = re.compile(r"\S+")
 #: Items drawn per seeded block (see `synthetic_catalogue`).
@@ -130,6 +130,9 @@ class SyntheticCatalogue:
                 if writer is None:
                     writer = pq.ParquetWriter(path, table.schema)
                 writer.write_table(table)
+            if writer is None:  # no items: an empty file of the same columns (none was written)
+                empty = pa.table({"item": pa.array([], pa.string()), "text": pa.array([], pa.string())})
+                pq.write_table(empty, path)
         finally:
             if writer is not None:
                 writer.close()
@@ -164,8 +167,8 @@ def synthetic_catalogue(
     frequencies. The same ``(vocab, seed)`` always gives the same items, and a smaller catalogue
     is a prefix of a larger one (items are drawn in fixed blocks of `BLOCK`, each with its own
     seeded generator), so the first 10k items of the 1M catalogue are the 10k catalogue."""
-    if n < 0:
-        raise DataError(f"a catalogue needs n >= 0 items, got {n}")
+    if not is_whole_number(n) or n < 0:  # (1e4 was a raw TypeError)
+        raise DataError(f"a catalogue needs a whole number n >= 0 of items, got {n!r}")
     words, years, genres = [], [], []
     for b, lo in enumerate(range(0, n, BLOCK)):
         rng = np.random.default_rng([seed, b])

@@ -894,7 +894,7 @@ def test_the_table_says_how_many_test_users_each_column_rests_on(tmp_path):
     # over seeds: each seed's count, and back again when merged apart
     runs = [
         run_benchmark("cold-user", ["popularity"], dataset=data, shots=[0, 5], seed=s, progress=False)
-        for s in (1, 2)
+        for s in (1, 4)
     ]
     doc = combine_seeds(runs, "popularity")
     k5 = sorted(r["settings"]["n_test_users"]["K5"] for r in runs)
@@ -1031,7 +1031,7 @@ def test_benchmark_options_a_run_ignored_or_refused_say_so(tmp_path):
     from fewrec.eval.benchmark import check_request, check_result_path, fit_to_data
 
     data = _own_data()
-    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[5], progress=False)
+    result = run_benchmark("cold-user", ["popularity", "itemknn"], dataset=data, shots=[3], progress=False)
     assert "K5/ndcg@10_gain" not in result["models"]["itemknn"]
     assert "no gains over popularity: its headline metric K5/ndcg@10 needs K = 5" in markdown_table(result)
     runs = [

@@ -582,10 +582,13 @@ def benchmark(
     for name, why in result["settings"].get("models_left_out", {}).items():
         hint = f"{name} left out of the default models: {why}"  # (its reason ends with its fix)
         err.print(f"[yellow]note:[/yellow] {escape(hint)}", highlight=False)
+    if protocol == "cold-user":  # (which K items the test users revealed: the table does not say)
+        err.print(f"cold-user, {result['settings'].get('reveal', reveal)} reveal:", markup=False)
     console.print(markdown_table(result), markup=False)
     if output:
-        write_result(result, output)
-        err.print(f"wrote {output}", markup=False)  # (stdout: the table alone, for `> table.md`)
+        written = write_result(result, output)
+        # (stdout: the table alone, for `> table.md`)
+        err.print(f"wrote {written} and {written.with_suffix('.md')}", markup=False)
 
 
 @app.command("merge-seeds")

@@ -371,7 +371,7 @@ class FewShotRecommender(Recommender):
             emb, teacher, reliable, epochs=cfg.distill_epochs, seed=cfg.seed
         )
         self.distill_seconds_ = time.perf_counter() - t0
-        log.info(
+        log.debug(  # (a diagnostic: as a CLI note it read as a warning)
             "distilled item factors from text in %.1f s (held-out R^2 %.2f)",
             self.distill_seconds_,
             self.student_r2_,

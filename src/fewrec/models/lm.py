@@ -840,7 +840,7 @@ class DistilledLM(Recommender):
         t0 = time.perf_counter()
         p = np.clip(teacher.score_episodes(hists, liked, targets), 1e-6, 1 - 1e-6)
         self.teacher_seconds_ = time.perf_counter() - t0
-        log.info("the teacher scored %d episodes in %.1f s", len(targets), self.teacher_seconds_)
+        log.debug("the teacher scored %d episodes in %.1f s", len(targets), self.teacher_seconds_)
         y = np.log(p / (1 - p))
         # leave each episode's own label out of the item statistics (as the base does in training)
         x = np.vstack(

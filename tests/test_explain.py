@@ -566,3 +566,14 @@ def test_a_reason_citing_several_films_names_only_the_genres_they_have(warm, fit
         else:
             assert all(named <= genres_of[b] for b in because), reason
     assert several >= 3
+
+
+def test_a_text_the_encoder_cannot_read_is_not_credited(warm, fit_cached):
+    """A first-run audit: the note said the English-only encoder says little of a Chinese
+    sentence, and every reason said "Matches what you told us you like"."""
+    content = fit_cached("warm", warm, "content")
+    with pytest.warns(UserWarning, match="reads English only"):
+        recs = content.recommend(Query(text="我喜欢太空冒险电影"), k=5, explain=True)
+    assert not any("what you told us" in r for r in recs["reason"]), list(recs["reason"])
+    english = content.recommend(Query(text="space adventure films"), k=5, explain=True)
+    assert any("Matches what you told us" in r for r in english["reason"])

@@ -449,7 +449,7 @@ def explain_recommendations(
     # the model's own line where it has one (an LM told a 4 of 5 was "Unpreference" at 0.9)
     liked_above = st.like_cut(getattr(model.config, "like_threshold", LIKE_SHARE))
     text = batch.texts[row] if batch.texts is not None else None
-    worded = has_words(text) and model.reads_text
+    worded = has_words(text) and model.reads_text and not _unreadable(model, text)
     # a text that only says what to avoid ("no horror") asked for nothing an item could match
     titles = model.negation_titles() if worded else None
     asks = worded and has_words(split_wishes(text or "", titles).wants)
@@ -492,7 +492,7 @@ def explain_recommendations(
             ]
         if text_gain is not None:  # the text raised it as much as its history did, and it is
             # among what the text raises most (an item the list holds for its popularity is not)
-            told = text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0, text_top)
+            told = worded and text_gain[j] > 0 and text_gain[j] >= min_share * max(top, 0.0, text_top)
         else:  # what the text adds cannot be measured apart (the ensemble): only if nothing else
             told = worded and not cited
         if cited and told and text_gain is not None and text_gain[j] > top:  # the text did more
@@ -558,6 +558,16 @@ def explain_recommendations(
             sentence = popular
         reasons.append(Reason(st.items.id(int(item)), cited, attrs, sentence))
     return reasons
+
+
+def _unreadable(model: Recommender, text: str | None) -> bool:
+    """Whether every text encoder of ``model`` reads English only and ``text`` is largely in
+    another script: the query's note says the encoder says little of it, and reasons then do
+    not credit it ("Matches what you told us you like" for a Chinese sentence)."""
+    from fewrec.text.encoder import non_latin, resolve_model
+
+    encoders = [resolve_model(e) for e in model.text_encoders]
+    return bool(text) and bool(encoders) and all(s.english_only for s in encoders) and non_latin(text or "")
 
 
 #: The share of the catalogue's items with interactions that "Popular" may be said of.

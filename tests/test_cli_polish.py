@@ -213,6 +213,11 @@ def test_titles_match_without_their_article_or_accents(ml100k):
         assert m.item == item, (title, m)
     (m,) = match_titles(ml100k.item_info, ml100k.items, ["Chasing Amy"])
     assert (m.item, m.twins) == ("246", ("268",)) and "listed 2 times in the catalogue" in m.note
+    # a first-run audit: two films of one title named neither the year taken nor the other
+    (m,) = match_titles(ml100k.item_info, ml100k.items, ["Sabrina"])
+    assert m.item == "274" and "Sabrina (1995) (item 274), Sabrina (1954) (item 486)" in m.note, m.note
+    assert "e.g. 'Sabrina (1954)'" in m.note
+    assert match_titles(ml100k.item_info, ml100k.items, ["Sabrina (1954)"])[0].item == "486"
     # a user audit: "Godfather" took part I without naming part II, which it begins too
     for title in ("Godfather", "The Godfather"):
         (m,) = match_titles(ml100k.item_info, ml100k.items, [title])

@@ -845,9 +845,9 @@ def test_side_info_codes_are_levels_of_their_own():
         assert set(top) == set(range(10 * (occ - 1), 10 * (occ - 1) + 5))
     assert seg.ignored_in(Query(user_info={"occupation": 3.0, "age": 27})) == []
     notes = seg.ignored_in(Query(user_info={"occupation": 7}))
-    assert notes == ["occupation=7 was never seen in training, so it counts as unknown"]
+    assert notes == ["occupation=7 was never seen in training, so it counts as unknown; it saw '1', '2', '3'"]
     inf = seg.ignored_in(Query(user_info={"occupation": float("inf")}))  # an OverflowError
-    assert inf == ["occupation=inf was never seen in training, so it counts as unknown"]
+    assert inf == ["occupation=inf was never seen in training, so it counts as unknown; it saw '1', '2', '3'"]
     # a query that leaves a field out is scored alike alone and beside one that gives it (in a
     # batch it got NaN, a learned "<NA>" level of codes)
     alone = seg.recommend(Query(user_info={"age": 40}), k=5)
@@ -1500,8 +1500,18 @@ def test_an_unseen_side_info_number_is_named_with_the_decade_it_was_read_as(ml10
     training never saw (ages go by decade)."""
     model = make_model("popularity", segment_by="auto").fit(ml100k)
     notes = model.query_notes(Query(user_info={"age": 99, "occupation": "astronaut"}))
-    assert notes[0] == "age=99 (read as the decade 90s) was never seen in training, so it counts as unknown"
+    assert notes[0] == (
+        "age=99 (read as the decade 90s) was never seen in training, so it counts as unknown; it saw "
+        "the 0s to the 70s"  # (a first-run audit: what it saw could not be found out)
+    )
     assert notes[1] == "occupation='astronaut' was never seen in training, so it counts as unknown"
+    said = model.query_notes(Query(user_info={"gender": "female", "age": "abc"}))
+    assert said == [
+        "gender='female' was never seen in training, so it counts as unknown; it saw 'F', 'M'",
+        "age='abc' is no number, and age is read as numbers (by decade), so it counts as unknown",
+    ]
+    # a number's nearest spelling is no help (an age of 200 was "did you mean '20'?")
+    assert "did you mean" not in model.query_notes(Query(user_info={"age": 200}))[0]
     assert model.query_notes(Query(user_info={"age": 35})) == []
 
 

@@ -123,11 +123,13 @@ def match_titles(
                 more = f" and {len(also) - 3} more" if len(also) > 3 else ""
                 note += f"; it also matches {others}{more}: give the full title or the id to pick another"
         elif len(exact) > 1:  # (it named neither the year taken nor the others)
-            named = [f"{label_at(item_info, i, items.id(i))} (item {items.id(i)})" for i in exact[:4]]
+            listed = ", ".join(
+                f"{label_at(item_info, i, items.id(i))} (item {items.id(i)})" for i in exact[:4]
+            )
             more = f" and {len(exact) - 4} more" if len(exact) > 4 else ""
             other = label_at(item_info, exact[1], items.id(exact[1]))
             note = (
-                f"{len(exact)} items are titled {title!r}: {', '.join(named)}{more}; took the first "
+                f"{len(exact)} items are titled {title!r}: {listed}{more}; took the first "
                 f"(give the title with its year, e.g. {other!r}, or the id to pick another)"
             )
         if twins:

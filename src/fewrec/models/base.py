@@ -203,6 +203,19 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     return (s - mu) / np.where(sd > 0, sd, 1.0)
 
 
+def _is_number(value: object) -> bool:
+    """Whether a side-info value is a number, or text that writes one ("31")."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int | float | np.number):
+        return True
+    try:
+        float(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 class ModelConfig(Settings):
     """Base of every model's config: validated, JSON round-trippable, unknown keys rejected."""
 
@@ -726,11 +739,30 @@ class Recommender(ABC):
             elif (key, level := str(side_info_levels(pd.Series([value]), by_field[key])[0])) not in known:
                 # an age of 99 is read by decade: it is "90", not 99, that training never saw
                 read = f" (read as the decade {level}s)" if _binned(value, level) else ""
-                # a typo of a level ("artsit") names the level it may have meant
+                levels = sorted(by_field[key] - {"<NA>"})
+                numbers = [int(v) for v in levels if v.lstrip("-").isdigit()]
+                decades = len(numbers) == len(levels) > 0 and all(v % 10 == 0 for v in numbers)
+                if decades and not _is_number(value):  # ("abc" for an age was "never seen")
+                    notes.append(
+                        f"{key}={value!r} is no number, and {key} is read as numbers (by decade), so "
+                        "it counts as unknown"
+                    )
+                    continue
+                # a typo of a level ("artsit") names the level it may have meant; a number's
+                # nearest spelling is no help (an age of 200: "did you mean '20'?")
                 near = (
-                    [] if read else difflib.get_close_matches(level, sorted(by_field[key]), n=1, cutoff=0.75)
+                    []
+                    if read or decades or _is_number(value)
+                    else difflib.get_close_matches(level, levels, n=1, cutoff=0.75)
                 )
-                meant = f"; did you mean {near[0]!r}?" if near else ""
+                if near:
+                    meant = f"; did you mean {near[0]!r}?"
+                elif decades:  # (what it saw: the user could not find out)
+                    meant = f"; it saw the {min(numbers)}s to the {max(numbers)}s"
+                elif len(levels) <= 12:
+                    meant = f"; it saw {', '.join(map(repr, levels))}"
+                else:
+                    meant = ""
                 notes.append(
                     f"{key}={value!r}{read} was never seen in training, so it counts as unknown{meant}"
                 )

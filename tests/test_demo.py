@@ -74,3 +74,12 @@ def test_demo_recommends_with_reasons_for_the_liked_titles(shown, ml100k):
     assert TEXT in flat
     for title in ("Top-10 from text alone", "Top-10 from a Chinese sentence"):
         assert len(shown[title]) == 10 and shown[title]["reason"].str.len().min() > 0
+    # the table says what its columns are (a first-run audit: K0, K5 and adapt_ms_k5 unexplained)
+    assert "K0: a test user reveals nothing" in flat and "adapt_ms_k5: milliseconds" in flat
+
+
+def test_a_demo_title_not_in_the_catalogue_points_to_words(ml100k):
+    """A first-run audit: `fewrec demo --liked Interstellar` said only "check the spelling"."""
+    proc = fewrec("demo", "--liked", "Interstellar")
+    flat = " ".join(proc.stderr.split())
+    assert proc.returncode == 2 and "describe it in words with --text" in flat, flat

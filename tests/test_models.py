@@ -1226,6 +1226,11 @@ def test_a_model_class_loads_only_its_own_models(tmp_path):
     assert NeighbourModel.load(rp3.save(tmp_path / "rp3")).name == "rp3beta"
     with pytest.raises(FewrecError, match=r"holds the model 'rp3beta' \(RP3Beta\), not itemknn"):
         MODELS["itemknn"].load(tmp_path / "rp3")
+    (tmp_path / "results").mkdir()  # (a first-run audit: "not a saved fewrec model" named no fix)
+    with pytest.raises(
+        FewrecError, match=r"not a saved fewrec model \(no config.json\)\. Fix: give a folder"
+    ):
+        load_model(tmp_path / "results")
 
 
 def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):

@@ -311,7 +311,10 @@ class ItemItem:
 
 @register
 class FewShotRecommender(Recommender):
-    """Closed-form few-shot user heads over text + CF item representations (see module doc)."""
+    """A new user's model in closed form: a Bayesian head over item representations made of
+    collaborative factors distilled from text, the text itself and popularity, fitted to the
+    user's few items and shrunk toward a meta-learned prior (side info moves its mean), plus an
+    item-item term; its posterior serves exploration."""
 
     name = "fewshot"
     Config = FewShotConfig
@@ -642,7 +645,8 @@ CALIBRATION = ("calibration.s_mu", "calibration.s_sd", "calibration.t_mu", "cali
 
 @register
 class FewShotNoMeta(FewShotRecommender):
-    """The same model with a plain ridge prior (no meta-learning): the ablation."""
+    """`fewshot` without meta-learning: a plain ridge prior of zero (the ablation), so side
+    info goes unread and an empty query is ranked by popularity."""
 
     name = "fewshot-nometa"
     # an empty query (no items, text or known user) meets a prior of zeros, which scores every

@@ -64,7 +64,9 @@ class LikeConfig(TextModelConfig):
 
 @register
 class LikeClassifier(Recommender):
-    """Logistic regression over like-share, item like-rate, text and CF affinity (see module)."""
+    """Will the user like this item? A logistic regression over the share of the history the
+    user liked, the item's like-rate among other users, its text's match to the liked items and
+    a collaborative affinity (the TALLRec task)."""
 
     name = "like-clf"
     reads_ratings = True

@@ -368,8 +368,13 @@ def check_model_dir(path: Path) -> None:
         raise FewrecError(
             with_fix(f"{path} is a file of a saved model", f"give the model's folder, {path.parent}")
         )
-    if not (path / "config.json").exists():
-        raise FewrecError(f"{path}: not a saved fewrec model (no config.json)")
+    if not (path / "config.json").exists():  # (a results folder, say: it named no fix)
+        raise FewrecError(
+            with_fix(
+                f"{path}: not a saved fewrec model (no config.json)",
+                "give a folder written by `fewrec train ... --output DIR` or `model.save(DIR)`",
+            )
+        )
 
 
 def load_model(path: str | Path) -> Recommender:

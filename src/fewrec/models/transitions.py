@@ -104,7 +104,7 @@ def transition_matrix(
 @register
 class Transitions(ItemItemModel):
     """score(u, j) = sum over revealed items i of T(i, j), T (``sim_``) the normalised count of j
-    in the sessions that follow a session with i (see the module doc)."""
+    in the rating sessions that follow a session with i: what users go on to rate next."""
 
     name = "transitions"
     Config = TransitionsConfig

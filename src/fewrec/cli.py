@@ -304,7 +304,7 @@ def _own_data(
 
 
 @data_app.command("fetch")
-def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k"):
+def data_fetch(name: Annotated[str, typer.Argument(help="dataset name", metavar="NAME")] = "movielens-100k"):
     """Download a built-in dataset once, verify it and cache it."""
     from fewrec.data.movielens import DATASETS, fetch
 
@@ -316,7 +316,7 @@ def data_fetch(name: Annotated[str, typer.Argument(help="dataset name")] = "movi
 
 @data_app.command("info")
 def data_info(
-    name: Annotated[str, typer.Argument(help="dataset name")] = "movielens-100k",
+    name: Annotated[str, typer.Argument(help="dataset name", metavar="NAME")] = "movielens-100k",
     interactions: InteractionsOpt = None,
     items: ItemsOpt = None,
     users: UsersOpt = None,
@@ -357,7 +357,8 @@ def data_info(
 @app.command("models")
 def list_models(
     name: Annotated[
-        str | None, typer.Argument(help="one model: each of its settings, its default and what it does")
+        str | None,
+        typer.Argument(help="one model: each of its settings, its default and what it does", metavar="NAME"),
     ] = None,
 ):
     """List the available recommenders and their default configs."""
@@ -593,7 +594,9 @@ def benchmark(
 
 @app.command("merge-seeds")
 def merge_seeds(
-    files: Annotated[list[Path], typer.Argument(help="benchmark JSON files (one seed or several each)")],
+    files: Annotated[
+        list[Path], typer.Argument(help="benchmark JSON files (one seed or several each)", metavar="FILES")
+    ],
     output: Annotated[Path, typer.Option(help="write the combined JSON result here")],
     baseline: Annotated[
         str | None,
@@ -640,7 +643,7 @@ def _int(value: str, option: str) -> int:
 
 @app.command("train", epilog="Example: fewrec train ease --output models/ease")
 def train(
-    model: Annotated[str, typer.Argument(help="model name (see `fewrec models`)")],
+    model: Annotated[str, typer.Argument(help="model name (see `fewrec models`)", metavar="MODEL")],
     output: Annotated[Path, typer.Option(help="directory to save the model in")],
     interactions: InteractionsOpt = None,
     items: ItemsOpt = None,
@@ -750,7 +753,7 @@ def _check_encoding(encoding: str) -> None:
     epilog='Example: fewrec recommend models/ease --title "Star Wars" --title "Fargo" --k 10 --explain',
 )
 def recommend(
-    model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
+    model_dir: Annotated[Path, typer.Argument(help="a saved model directory", metavar="MODEL_DIR")],
     user: Annotated[list[str] | None, typer.Option(help="a known user id", metavar="<str>")] = None,
     item: Annotated[
         list[str] | None, typer.Option(help="an item id the user liked (repeat it)", metavar="<str>")
@@ -914,7 +917,9 @@ def demo(
 
 @app.command("serve")
 def serve(
-    model: Annotated[Path, typer.Argument(help="saved model directory (see `fewrec train`)")],
+    model: Annotated[
+        Path, typer.Argument(help="saved model directory (see `fewrec train`)", metavar="MODEL")
+    ],
     store: Annotated[Path, typer.Option(help="SQLite store file (created if missing)")] = Path("fewrec.db"),
     host: Annotated[str, typer.Option(help="interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
@@ -1020,8 +1025,10 @@ app.add_typer(scale_app, name="scale")
 
 @scale_app.command("embed")
 def scale_embed(
-    source: Annotated[Path, typer.Argument(help="Parquet file or folder with a text column")],
-    destination: Annotated[Path, typer.Argument(help="output Parquet folder")],
+    source: Annotated[
+        Path, typer.Argument(help="Parquet file or folder with a text column", metavar="SOURCE")
+    ],
+    destination: Annotated[Path, typer.Argument(help="output Parquet folder", metavar="DESTINATION")],
     text_column: Annotated[str, typer.Option(help="column holding the text")] = "text",
     model: Annotated[
         str, typer.Option(help="text encoder: all-MiniLM-L6-v2 (English) | multilingual")
@@ -1068,7 +1075,7 @@ def scale_embed(
 
 @scale_app.command("recommend")
 def scale_recommend(
-    model_dir: Annotated[Path, typer.Argument(help="a saved model directory")],
+    model_dir: Annotated[Path, typer.Argument(help="a saved model directory", metavar="MODEL_DIR")],
     output: Annotated[Path, typer.Option(help="file for the recommendations: .parquet or .csv")],
     k: Annotated[int, typer.Option("--k", "-k", help="items per user")] = 10,
     address: RayAddressOpt = None,

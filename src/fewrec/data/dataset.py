@@ -387,7 +387,7 @@ class Dataset:
                 meta = json.loads((path / part).read_text())
                 frames = {}
                 for part, fields in (("items.parquet", "item_fields"), ("users.parquet", "user_fields")):
-                    # a save before 2026-12-08 wrote both files always, and no field lists
+                    # a save before 2026-12-07 (evening) wrote both files always, and no field lists
                     if meta.get(fields, True) or (path / part).exists():
                         frames[part] = pd.read_parquet(path / part)
                     else:

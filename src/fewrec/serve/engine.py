@@ -867,7 +867,8 @@ class Engine:
                 elif ev.kind == "dislike":  # the bottom of the model's scale (0 on implicit data)
                     items[ev.item] = fit.dislike_rating
         ratings = req.ratings if req.ratings is not None else [like] * len(req.items)
-        # implicit data: any rating above 0 reads as a like (with a note: `ignored_in`), 0 as a dislike
+        # implicit data: any rating above 0 reads as a like (noted where they differ: `ignored_in`), 0
+        # as a dislike
         top = self._rating_limit(st) if like > 1 else np.inf
         for pos, r in enumerate(ratings):
             if not 0 <= r <= top:

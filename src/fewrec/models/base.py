@@ -92,9 +92,7 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
         raise ValueError(f"shots must be one or more history sizes from 0 to {MAX_SHOTS}")
     if once and len(set(value)) < len(value):
         twice = sorted({k for k in value if list(value).count(k) > 1})
-        raise ValueError(
-            f"names {', '.join(map(str, twice))} more than once: give each history size once"
-        )
+        raise ValueError(f"names {', '.join(map(str, twice))} more than once: give each history size once")
     return tuple(sorted(set(value))) if sort else tuple(value)
 
 

@@ -419,6 +419,8 @@ def test_cli_code_col_reads_numbers_as_codes(tmp_path):
     bad = fewrec(*base, "--code-col", "zipcode")
     assert bad.returncode == 2 and "not columns of the user table" in " ".join(bad.stderr.split())
     assert fewrec(*base, "--code-col", "zip").returncode == 0
+    alone = fewrec(*base[:4], "--code-col", "zip")  # (without --users it was ignored)
+    assert alone.returncode == 2 and "give --users too" in " ".join(alone.stderr.split())
 
 
 def test_cli_item_template_makes_the_item_text(tmp_path):

@@ -1760,3 +1760,48 @@ def test_a_side_info_value_with_a_typo_names_the_level_it_may_mean(ml100k):
     )
     (plain,) = seg.ignored_in(Query(user_info={"occupation": "astronaut"}))
     assert plain.endswith("counts as unknown")
+
+
+def test_a_review_of_the_days_change(tmp_path):
+    """A line-by-line review of 2026-12-07's change found: FewShotNoMeta refused a config that
+    never asked for meta-learning (FewShotConfig's default is True); a DLAE saved with a size
+    given twice no longer loaded; counts stored under a model of `repeats` counts read as a share
+    of the new top (2 of 8 plays a dislike) after the upgrade; a tiny test_fraction leaked
+    StopIteration; a ',' header whose last name held '|'s was read with '|'; an id "²" broke
+    the splits' order."""
+    from types import SimpleNamespace as NS  # noqa: N814
+
+    import pandas as pd
+
+    from fewrec.adapt.fewshot import HeadParams  # noqa: F401  (fewshot's module imports)
+    from fewrec.data import load_interactions
+    from fewrec.data.splits import cold_user_split
+    from fewrec.errors import ConfigError
+    from fewrec.models.fewshot import FewShotConfig, FewShotNoMeta
+    from fewrec.serve.engine import Engine
+
+    assert FewShotNoMeta(FewShotConfig(l2=5.0)).config.meta_learn is False
+    with pytest.raises(ConfigError, match="meta_learn=True makes it fewshot"):
+        FewShotNoMeta(FewShotConfig(meta_learn=True))
+    from fewrec.models.base import LOADING_SAVED
+
+    dlae = MODELS["dlae"].Config
+    with pytest.raises(ConfigError, match="names 1 more than once"):
+        dlae(shots=[1, 1, 5])
+    token = LOADING_SAVED.set(True)  # (as a saved model's config is read)
+    try:
+        assert dlae(shots=[1, 1, 5]).shots == (1, 1, 5)
+    finally:
+        LOADING_SAVED.reset(token)
+    fit = NS(like_rating=8.0, counts=True, dislike_rating=0.0, stars=False)
+    st = NS(model=NS(fitted=fit))
+    assert Engine._stored_rating(st, 2.0, 8.0) == 2.0 and Engine._stored_rating(st, 8.0, 8.0) == 8.0
+    users = [f"u{i}" for i in range(20)] + ["²"]
+    data = load_interactions(
+        pd.DataFrame({"user_id": users * 3, "item_id": ["a"] * 21 + ["b"] * 21 + ["c"] * 21})
+    )
+    assert len(cold_user_split(data, 1, 0).test) > 0
+    with pytest.raises(ConfigError, match="it needs at least 5000001 users"):
+        cold_user_split(data, 1, 0, test_fraction=1e-7)
+    (tmp_path / "pipe.csv").write_text("user_id,item_id,tags|a|b|c\nu1,i1,x|y\nu2,i2,z\n")
+    assert load_interactions(tmp_path / "pipe.csv", columns={"rating": None}).users.ids == ["u1", "u2"]

@@ -276,6 +276,8 @@ def _own_data(
             )
         return None
     _check_encoding(encoding)
+    if code_col and users is None:  # (it was ignored without a word)
+        raise FewrecError("--code-col names columns of the --users table. Fix: give --users too")
     cols = Columns(
         user=user_col,
         item=item_col,

@@ -112,10 +112,11 @@ def match_titles(
             # titles it begins, which a closer match left unsaid: "Godfather" took "Godfather,
             # The" without a word of "Godfather: Part II, The"
             begins = re.compile(rf"{re.escape(t_bare)}(?!\w)")
+            taken = set(found) | set(twins_idx)  # (lists: quadratic for a title most items begin)
             also = found[1:] + [
                 i
                 for i, (n, b) in enumerate(zip(lower, bare, strict=True))
-                if n and (word.match(n) or begins.match(b[0])) and i not in found and i not in twins_idx
+                if n and i not in taken and (word.match(n) or begins.match(b[0]))
             ]
             if also:
                 # with their ids: two items of one title read the same ('Dune', 'Dune')

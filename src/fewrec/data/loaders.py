@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import html
+import itertools
 import logging
 import os
 import re
@@ -177,7 +178,7 @@ def read_table(
                 else:
                     delim = found
                     if not sep:
-                        log.info("%s: the header has no %r; reading with separator %r", label, default, delim)
+                        log.info("%s: reading with separator %r, which splits its lines alike", label, delim)
                 frame = _read_text(path, delim, encoding, ids, codes=what != "interaction")
                 if any("\x00" in str(c) for c in frame.columns):  # (valid UTF-8, a 0 between letters)
                     utf16 = _likely_encoding(path)
@@ -387,22 +388,34 @@ def _extra_field(frame: pd.DataFrame, label: str, delim: str) -> None:
 
 
 def _sniff_sep(path: Path, encoding: str, default: str) -> str | None:
-    """The separator that splits the header line into the most fields, when that is not the
-    ``default``; quotes are read as the csv module reads them (a header cell "price, EUR" of
-    a ';' file had the ',' taken for the separator)."""
+    """The separator of a text file when it is not ``default``, or None: of the separators
+    that split the header and the next lines into one same number of fields (2 or more, quotes
+    read as the csv module reads them), the default if it is one, else the one of the most
+    fields; when none is consistent, the one splitting the header into the most. (A header cell
+    "price, EUR" of a ';' file had made ',' the separator, and a ',' header whose last name
+    held '|'s must keep ','.)"""
     with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        header = fh.readline().lstrip("\ufeff").rstrip("\r\n")
+        lines = [line.lstrip("\ufeff").rstrip("\r\n") for line in itertools.islice(fh, 6)]
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return None
 
-    def fields(sep: str) -> int:
+    def widths(sep: str) -> list[int]:
         try:
-            return len(next(csv.reader([header], delimiter=sep), []))
+            return [len(row) for row in csv.reader(lines, delimiter=sep)]
         except csv.Error:
-            return header.count(sep) + 1
+            return [line.count(sep) + 1 for line in lines]
 
-    counts = {s: fields(s) for s in SEPARATORS}
-    counts[default] = fields(default)
-    best = max(counts, key=counts.__getitem__)
-    return None if counts[best] <= max(counts[default], 1) else best
+    seps = list(dict.fromkeys([default, *SEPARATORS]))
+    counts = {s: widths(s) for s in seps}
+    consistent = [s for s in seps if counts[s][0] > 1 and len(set(counts[s])) == 1]
+    if consistent:
+        best = default if default in consistent else max(consistent, key=lambda s: counts[s][0])
+    else:
+        best = max(seps, key=lambda s: counts[s][0])
+        if counts[best][0] <= max(counts[default][0], 1):
+            best = default
+    return None if best == default else best
 
 
 def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:

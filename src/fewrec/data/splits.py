@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -139,7 +140,11 @@ def _check_sizes(n_train: int, n_test: int, what: str, n_total: int, test_fracti
     if n_test == 0:
         # the fewest whose held-out share rounds to one (Python rounds 0.5 to 0: 2 users at 0.25
         # were "not enough" where the message had said 2 were)
-        need = next(n for n in range(1, 10**6) if round(n * test_fraction) >= 1)
+        need = math.floor(0.5 / test_fraction) + 1
+        while need > 1 and round((need - 1) * test_fraction) >= 1:
+            need -= 1
+        while round(need * test_fraction) < 1:
+            need += 1
         raise ConfigError(
             f"the split holds out no {what}: {test_fraction:.0%} of the data's {n_total} {what} is none; "
             f"it needs at least {need} {what} with interactions"
@@ -160,7 +165,7 @@ def _canonical(indices: np.ndarray, vocab: Vocabulary) -> np.ndarray:
 
     def key(j: int) -> tuple[int, int, str]:
         s = str(ids[j])
-        return (0, int(s), s) if s.isdigit() else (1, 0, s)
+        return (0, int(s), s) if s.isascii() and s.isdigit() else (1, 0, s)  # ("²" is a digit)
 
     return np.asarray(indices)[sorted(range(len(indices)), key=key)]
 

@@ -83,6 +83,12 @@ REVEAL_MODES: dict[str, tuple[bool, ...]] = {"earliest": (False,), "random": (Tr
 (False) or K at random (True)."""
 
 
+#: True while a saved model's config is read back (`fewrec.models.saving`): a check added since
+#: it was saved may let a saved value pass (DLAE's shots given twice, whose arrays follow them).
+#: (pydantic's validation context does not reach validators of a class with its own __init__.)
+LOADING_SAVED: contextvars.ContextVar[bool] = contextvars.ContextVar("fewrec_loading_saved", default=False)
+
+
 def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = False) -> tuple[int, ...]:
     """A config's ``shots``: one or more history sizes from 0 to `MAX_SHOTS` (an empty tuple
     crashed inside fit; a negative one took every query, as log1p(-3) is NaN); with ``sort``,
@@ -90,7 +96,7 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
     each copy). (Without ``sort`` the order is kept: a saved model's per-shot weights follow it.)"""
     if not value or min(value) < 0 or max(value) > MAX_SHOTS:
         raise ValueError(f"shots must be one or more history sizes from 0 to {MAX_SHOTS}")
-    if once and len(set(value)) < len(value):
+    if once and len(set(value)) < len(value) and not LOADING_SAVED.get():
         twice = sorted({k for k in value if list(value).count(k) > 1})
         raise ValueError(f"names {', '.join(map(str, twice))} more than once: give each history size once")
     return tuple(sorted(set(value))) if sort else tuple(value)
@@ -738,7 +744,7 @@ class Recommender(ABC):
                 # an age of 99 is read by decade: it is "90", not 99, that training never saw
                 read = f" (read as the decade {level}s)" if _binned(value, level) else ""
                 levels = sorted(by_field[key] - {"<NA>"})
-                numbers = [int(v) for v in levels if v.lstrip("-").isdigit()]
+                numbers = [int(v) for v in levels if v.lstrip("-").isascii() and v.lstrip("-").isdigit()]
                 decades = len(numbers) == len(levels) > 0 and all(v % 10 == 0 for v in numbers)
                 if decades and not _is_number(value):  # ("abc" for an age was "never seen")
                     notes.append(

@@ -99,7 +99,7 @@ class DLAEConfig(ModelConfig):
     @field_validator("shots")
     @classmethod
     def _shots(cls, v: tuple[int, ...]) -> tuple[int, ...]:
-        return check_shots(v, once=True)
+        return check_shots(v, once=True)  # (a model saved with a size twice still loads)
 
 
 @register

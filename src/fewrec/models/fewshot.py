@@ -660,9 +660,9 @@ class FewShotNoMeta(FewShotRecommender):
         return self.fill_empty_with_popularity(scores, batch, rows=alike)
 
     def __init__(self, config: FewShotConfig | None = None, **overrides):
-        if overrides.get("meta_learn") or (
-            config is not None and config.meta_learn and "meta_learn" not in overrides
-        ):
+        # (only a meta_learn asked for: a FewShotConfig's default is True)
+        asked = config is not None and "meta_learn" in config.model_fields_set and config.meta_learn
+        if overrides.get("meta_learn") or (asked and "meta_learn" not in overrides):
             # (it made a meta-learned model under the ablation's name)
             raise ConfigError(
                 with_fix(

@@ -39,7 +39,7 @@ from fewrec.errors import (
     validation_problems,
     with_fix,
 )
-from fewrec.models.base import MODELS, FitState, Recommender, _import_builtin_models
+from fewrec.models.base import LOADING_SAVED, MODELS, FitState, Recommender, _import_builtin_models
 
 FORMAT_VERSION = 1
 
@@ -554,7 +554,13 @@ def _configured(path: Path, cls: type[Recommender], meta: dict) -> Recommender:
         config = meta["config"]
         if isinstance(config, dict):  # (a setting since taken out, which had no effect)
             config = {k: v for k, v in config.items() if k not in cls.Config.retired}
-        return cls(cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config))
+        token = LOADING_SAVED.set(True)  # (a check added since it was saved may let it pass)
+        try:
+            return cls(
+                cls.Config(**config) if isinstance(config, dict) else cls.Config.model_validate(config)
+            )
+        finally:
+            LOADING_SAVED.reset(token)
     except (ValidationError, ConfigError) as exc:
         # (a settings error's own problems, without its fix for a typo, as `__init__` reads it)
         problems = validation_problems(exc) if isinstance(exc, ValidationError) else exc.problems or str(exc)

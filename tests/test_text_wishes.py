@@ -82,6 +82,19 @@ GENRES = [
         ("I want neither horror nor romance", "", "horror nor romance"),
         ("non-horror films", "", "horror films"),
         ("I like non-fiction", "I like non-fiction", ""),
+        # a queries audit: a negated aversion was an aversion ("I don't hate comedies" gave none)
+        ("I don't hate comedies", "I don't hate comedies", ""),
+        ("I do not hate horror", "I do not hate horror", ""),
+        ("I wouldn't say no to a comedy", "I wouldn't say no to a comedy", ""),
+        ("I never get tired of westerns", "I never get tired of westerns", ""),
+        ("I'm not against a romance", "I'm not against a romance", ""),
+        ("Not only comedies but also dramas", "Not only comedies but also dramas", ""),
+        # and aversions it missed (each list was of the genre, "Matches what you told us")
+        ("Never show me horror", "", "horror"),
+        ("zero horror", "", "horror"),
+        ("ain't into horror", "", "horror"),
+        ("Horror - no!", "", "Horror"),
+        ("comedies, romance is a no", "comedies", "romance"),
     ],
 )
 def test_split_wishes(text, wants, avoids):

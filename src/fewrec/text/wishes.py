@@ -66,6 +66,8 @@ _NEGATION = re.compile(
     r"(?:like|love|enjoy|want|care for|need|watch|do|recommend|show)|"
     rf"dont {_ADVERB}(?:like|love|enjoy|want|watch|do)|"
     rf"never {_ADVERB}(?:watch|watched|like|liked|enjoy|enjoyed|want)|"
+    r"never (?:show|give|recommend|suggest|send)(?: me| us)?|zero|"
+    r"ai ?n'?t (?:into|a fan of|keen on)|no thanks? to|"
     rf"not {_ADVERB}(?:fan of|into|interested in|keen on|fond of)|not"
     r")\b|" + _CHINESE,
     re.IGNORECASE,
@@ -74,7 +76,8 @@ _NEGATION = re.compile(
 _AFTER = re.compile(
     r"\b(?:(?:(?:is|are|'s|'re)\s*(?:n't|\s+not)|isnt|arent|not)\s+(?:really\s+|quite\s+)?"
     r"(?:for me|my (?:thing|cup of tea|style|jam|genre|taste))|"
-    r"(?:(?:is|are|'s|'re)\s+(?:a\s+)?no-?go)|not (?:so|that|too) much|no,? thanks?|"
+    r"(?:(?:is|are|'s|'re)\s+(?:a\s+)?no-?go)|(?:is|are|'s|'re)\s+a\s+(?:no|pass)|"
+    r"not (?:so|that|too) much|no,? thanks?(?!\s+to\b)|\s*[-\u2013:]\s*no(?:pe)?(?=\W*$)|"
     r"(?:do|does)\s*(?:n't|\s+not)\s+(?:appeal to|work for|do it for|do anything for)\s+me|"
     r"no (?:es|son) (?:lo m[ií]o|para m[ií])|(?:ce )?n'est pas (?:mon truc|pour moi)|"
     r"(?:ist|sind) nicht (?:mein ding|meins|mein fall|f[üu]r mich))\b|不是我的菜|不适合我",
@@ -107,6 +110,12 @@ _QUALIFIED = frozenset(
 #: (the negation they hold is skipped, others in the clause still count).
 _NOT_TASTE = re.compile(
     r"\b(?:(?:not|no)\s+(?:sure|idea|matter|problem|more than|bad|mind|doubt|wonder)|"
+    # a negated aversion is no aversion: "I don't hate comedies", "I'm not against a romance",
+    # "not only comedies but also dramas" (each gave none of the genre asked for)
+    r"(?:do|does|did|would|wo)\s*n['o]?t\s+(?:really\s+)?(?:hate|dislike|mind)|"
+    r"not\s+(?:against|only)|would\s*n'?t\s+say\s+no(?:\s+to)?|"
+    r"never\s+get\s+(?:tired|sick|bored)\s+of|can'?t\s+get\s+enough(?:\s+of)?|"
+    r"(?:do|does|would)\s*n['o]?t\s+want\s+anything\s+(?:other|else|but)(?:\s+than)?|"
     r"nothing\s+(?:beats|compares|better than|like (?:a|an|the) good)|second to none|none better|"
     r"no better)\b",
     re.IGNORECASE,

@@ -1805,3 +1805,17 @@ def test_a_review_of_the_days_change(tmp_path):
         cold_user_split(data, 1, 0, test_fraction=1e-7)
     (tmp_path / "pipe.csv").write_text("user_id,item_id,tags|a|b|c\nu1,i1,x|y\nu2,i2,z\n")
     assert load_interactions(tmp_path / "pipe.csv", columns={"rating": None}).users.ids == ["u1", "u2"]
+
+
+def test_a_film_listed_twice_is_not_recommended_back_through_its_copy(models):
+    """A queries audit: ML-100K lists 18 films twice (Chasing Amy is items 246 and 268); a user
+    who liked 246 got 268 first, "Because you liked Chasing Amy (1997)", and a disliked film's
+    copy could come back. `--title` took both; `Query(items=...)` and `--item` did not."""
+    for name in ("itemknn", "ease", "popularity"):
+        model = models[name]
+        liked = model.recommend(Query(items=["246"]), k=20)
+        assert "268" not in set(liked["item"]), name
+        disliked = model.recommend(Query(items=["50", "246"], ratings=[5, 1]), k=1682, exclude_seen=False)
+        assert not {"246", "268"} & set(disliked["item"]), name
+    # what is not a copy stays: another film of the same title and another year
+    assert "486" in set(models["popularity"].recommend(Query(items=["274"]), k=1682)["item"])

@@ -102,6 +102,9 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
     return tuple(sorted(set(value))) if sort else tuple(value)
 
 
+MAX_TWINS = 3
+"""Most items of one label (title and year) read as copies of one film (`Recommender._twins`)."""
+
 LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (4 and 5 of 5 stars):
 what a reason cites as liked (a lower one that is no dislike as rated) and what `content`
@@ -258,7 +261,15 @@ class ModelConfig(Settings):
 MODELS: dict[str, type[Recommender]] = {}
 
 BASE_ATTRIBUTES = frozenset(
-    {"state_", "text_vocabulary_", "negation_titles_", "labels_", "catalogue_genres_", "genre_titles_"}
+    {
+        "state_",
+        "text_vocabulary_",
+        "negation_titles_",
+        "labels_",
+        "catalogue_genres_",
+        "genre_titles_",
+        "twins_",
+    }
 )
 """Attributes ending in ``_`` that the base class keeps (the fit state and its caches per
 catalogue: words, titles, labels, the explanations' genres): not a model's learned arrays."""
@@ -847,6 +858,28 @@ class Recommender(ABC):
             [label_of(t, y, i) for t, y, i in zip(titles, years, st.items.ids, strict=True)], dtype=object
         )
 
+    def _twins(self) -> sp.csr_matrix | None:
+        """Items x items, 1 between two items of one label (title and year): a film the
+        catalogue lists twice or thrice (ML-100K lists 18 so), whose copy came back to a user
+        who liked it, "Because you liked Chasing Amy (1997)"; None when there is none. Groups of
+        more than `MAX_TWINS` are no copies of one film (many items titled alike)."""
+        st = self.fitted
+        if "title" not in st.item_info.columns:
+            return None
+        codes, _ = pd.factorize(self._per_catalogue("labels_", self._item_labels))
+        sizes = np.bincount(codes)
+        rows: list[int] = []
+        cols: list[int] = []
+        for group in np.flatnonzero((sizes > 1) & (sizes <= MAX_TWINS)):
+            members = np.flatnonzero(codes == group)
+            for a in members:
+                rows += [int(a)] * (len(members) - 1)
+                cols += [int(b) for b in members if b != a]
+        if not rows:
+            return None
+        n = len(st.items)
+        return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, n))
+
     def _warn_ignored(self, queries: Sequence[Query]) -> None:
         """Warn about what each query's model ignores, and about a user id the model does not
         know when the query has nothing else (a typo would silently give popular items)."""
@@ -1118,19 +1151,24 @@ class Recommender(ABC):
                     stacklevel=user_stacklevel(),
                 )
         scores[:, ~allowed] = -np.inf
+        twins = self._per_catalogue("twins_", self._twins)
+
+        def leave_out(mask: sp.spmatrix) -> None:  # the items, and their copies in the catalogue
+            m = sp.csr_matrix(mask)
+            for part in (m, m @ twins) if twins is not None else (m,):
+                d = part.tocoo()
+                scores[d.row, d.col] = -np.inf
+
         if exclude_seen:  # the full history: disliked items too
-            h = full.history.tocoo()
-            scores[h.row, h.col] = -np.inf
+            leave_out(full.history)
         if full.disliked is not None:  # never recommended back, seen items allowed or not
-            d = full.disliked.tocoo()
-            scores[d.row, d.col] = -np.inf
+            leave_out(full.disliked)
         if not exclude_seen and (known := np.flatnonzero(full.users >= 0)).size:
             # a known user's low training ratings too (their 1-star film came back, "Because you
             # liked ..."); the history keeps them, as the models read it
             low = dislike_mask(full.history, st.dislike_at, rows=known)
             if low is not None:
-                d = low.tocoo()
-                scores[d.row, d.col] = -np.inf
+                leave_out(low)
         out = []
         if explain:
             from fewrec.explain import reasons as explaining

@@ -361,6 +361,15 @@ def test_english_only_encoder_says_it_cannot_read_another_script(ml100k):
         assert any(f"looks {language}" in n for n in model.query_notes(Query(text=text))), text
     for title in ("Die Hard", "Les Misérables", "Das Boot", "Le Mans"):
         assert not any("looks" in n for n in model.query_notes(Query(text=title))), title
+    # a queries audit: Italian's article "i" was counted as English, so no note
+    for text, language in [
+        ("Adoro le commedie ma odio i film romantici", "Italian"),
+        ("Quiero comedias sin romance", "Spanish"),
+    ]:
+        assert any(f"looks {language}" in n for n in model.query_notes(Query(text=text))), text
+    assert not any("looks" in n for n in model.query_notes(Query(text="i love comedies but i hate romance")))
+    # a long text without spaces gets its note (it counted as one word)
+    assert any("the text is long" in n for n in model.query_notes(Query(text="a" * 20_000)))
     multi = make_model("content", encoder="multilingual").fit(ml100k)
     assert not any("English" in n for n in multi.query_notes(Query(text="我喜欢科幻电影")))
     # German capitalises its nouns: they were "names no item's text mentions"

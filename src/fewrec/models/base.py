@@ -800,7 +800,9 @@ class Recommender(ABC):
                 f"the text looks {language}, but {self.name}'s text encoder ({english[0]}) reads "
                 f"English only, so it may match little of it. Fix: {MULTILINGUAL_FIX}"
             )
-        n_words = len(text.split())
+        # words, or ~6 characters a word where few spaces part them (a 100,000-letter string, a
+        # list joined by commas: one "word" each, and no note, though the encoder reads the start)
+        n_words = max(len(text.split()), len(text) // 6)
         if n_words > LONG_TEXT_WORDS:
             cut = [s for s in specs if s.max_words and n_words > s.max_words]
             read = f"; {cut[0].name} reads only about its first {cut[0].max_words} words" if cut else ""

@@ -945,10 +945,11 @@ _FUNCTION_WORDS = {
     for lang, words in {
         "French": "je j les des du de le la et avec pour une un que qui pas sur dans est aime adore mais "
         "ou veux voudrais",
-        "Spanish": "me gusta gustan las los el y con para una que del de por muy sobre pero películas quiero",
+        "Spanish": "me gusta gustan las los el y con para una que del de por muy sobre pero películas quiero "
+        "sin odio comedias",
         "German": "ich die der das und mit für ein eine nicht mag gerne über aber oder sehr will möchte "
         "hasse liebe keine kein sehen",
-        "Italian": "mi piace piacciono il lo gli le con per una che non sono molto ma di voglio",
+        "Italian": "mi piace piacciono il lo gli le con per una che non sono molto ma di voglio i adoro odio",
         "Portuguese": "eu gosto os as com para uma que não muito mas filmes livros quero de",
         "English": "i the and with for a an of to like love about that in on but or very is",
     }.items()
@@ -961,7 +962,9 @@ def latin_language(text: str) -> str | None:
     tell, or another script (`non_latin`)."""
     words = re.findall(r"[^\W\d_]+", text.casefold())
     counts = {lang: sum(w in vocab for w in words) for lang, vocab in _FUNCTION_WORDS.items()}
-    english = counts.pop("English")
+    # a lower-case "i" is the Italian article, not the English "I" ("odio i film romantici"
+    # counted as English, and no note was given)
+    english = counts.pop("English") - (words.count("i") - len(re.findall(r"\bI\b", text)))
     lang, most = max(counts.items(), key=lambda kv: kv[1])
     # a short text holds few common words: two, and no English one ("Ich hasse Horrorfilme")
     short = len(words) <= 6 and most >= 2 and not english

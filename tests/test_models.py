@@ -1819,3 +1819,12 @@ def test_a_film_listed_twice_is_not_recommended_back_through_its_copy(models):
         assert not {"246", "268"} & set(disliked["item"]), name
     # what is not a copy stays: another film of the same title and another year
     assert "486" in set(models["popularity"].recommend(Query(items=["274"]), k=1682)["item"])
+
+
+def test_a_query_of_dislikes_alone_says_its_list_is_popularity(models):
+    """A queries audit: `--disliked-title Alien` alone gave ease's and item-kNN's popularity list
+    without a word (content said so)."""
+    for name in ("ease", "itemknn"):
+        notes = models[name].query_notes(Query(items=["183"], ratings=[1]))
+        assert any("every item of the query is a dislike" in n for n in notes), (name, notes)
+        assert not models[name].query_notes(Query(items=["183", "50"], ratings=[1, 5]))

@@ -734,6 +734,19 @@ class Recommender(ABC):
                 f"this model was trained on interactions without ratings (each one {hi:g}), so a "
                 "query's ratings above 0 are all likes, whatever their size; 0 is a dislike"
             )
+        only_dislikes = (
+            query.user is None
+            and len(query.items) > 0
+            and query.ratings is not None
+            and not (query.text or "").strip()
+            and all(float(r) <= self.fitted.dislike_at for r in query.ratings)
+        )
+        if only_dislikes and self.empty_is_popularity:
+            # (an ID-only model's list was popularity's without a word; content said so)
+            notes.append(
+                "every item of the query is a dislike, which keeps it out of the list but says "
+                "nothing of what you like, so the list is by popularity"
+            )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:
             return notes

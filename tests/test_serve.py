@@ -1741,6 +1741,16 @@ def test_errors_name_the_path_and_header_and_similar_cites_only_what_it_read(eas
     assert any("not similar items" in n for n in r["notes"])
 
 
+def test_a_film_listed_twice_does_not_come_back_through_its_copy_over_http(ease_dir, tmp_path):
+    """As in Python (`Recommender._twins`): a session that liked Chasing Amy (246) got its copy
+    (268) back over HTTP, and a disliked film's copy too."""
+    c = TestClient(
+        create_app(ease_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    )
+    assert "268" not in ids(rec(c, items=["246"], k=50))
+    assert "268" not in ids(rec(c, items=["50", "246"], ratings=[5, 1], k=100, exclude_seen=False))
+
+
 def test_a_union_fields_error_names_its_cause_not_the_first_member(ease_dir, tmp_path):
     """An audit: a field of 65 values, or of a 1,001-character text, was "Input should be a valid
     number" (the first member of the union it failed), and a null side-info value too."""

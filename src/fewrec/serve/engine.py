@@ -959,13 +959,17 @@ class Engine:
         rng = np.random.default_rng(_draw_seed(req))
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)
+        left_out = [low]  # never recommended back, seen items allowed or not
         if req.exclude_seen:
-            allowed[full.history.indices] = False
             seen_idx = model.fitted.items.lookup(seen)
-            allowed[seen_idx[seen_idx >= 0]] = False
-        allowed[low] = False  # never recommended back, seen items allowed or not
+            left_out += [full.history.indices, seen_idx[seen_idx >= 0]]
         if full.disliked is not None:
-            allowed[full.disliked.indices] = False
+            left_out.append(full.disliked.indices)
+        gone = np.unique(np.concatenate(left_out)).astype(np.int64)
+        allowed[gone] = False
+        twins = model._per_catalogue("twins_", model._twins)
+        if twins is not None and len(gone):  # a film's copy in the catalogue too, as `recommend`
+            allowed[twins[gone].indices] = False
         # ties: the more popular item first; explored: there by the draw, not the best guess
         top, explored = explored_top(scores[0], mean[0], allowed, req.k, model.fitted.popularity)
         reasons = self._reasons(st, batch, query, top) if req.explain else None

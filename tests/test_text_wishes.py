@@ -263,7 +263,11 @@ def test_a_name_no_item_text_holds_gets_a_note(ml100k):
     assert len(notes) == 1 and notes == [n for n in model.query_notes(query) if "mentions" in n]
     assert "no item's text here mentions 'Hitchcock' or 'Cary Grant'" in notes[0]
     assert "a film's director" in notes[0]
-    assert model.text_hints(Query(text="I love Star Wars and Westerns")) == []
+    # (a film the text names as a known one is said to be left out; no "mentions" note for it)
+    assert model.text_hints(Query(text="I love Star Wars and Westerns")) == [
+        "the text names Star Wars (1977) as a film you know, so the list leaves it out "
+        "(exclude_seen=False keeps it)"
+    ]
     assert model.ignored_in(query) == []  # nothing of it is ignored
     assert make_model("popularity").fit(ml100k).text_hints(query) == []  # reads no text
     with_director = ml100k.item_info.copy()
@@ -335,3 +339,22 @@ def test_a_query_text_that_is_not_unicode_is_refused_where_it_is_given():
         ArgumentError, match=r"Query.text is not valid Unicode .*character 24 is a lone surrogate"
     ):
         Query(text="I like westerns but not \udc80 musicals")
+
+
+def test_a_film_the_text_names_as_known_is_left_out(ml100k):
+    """A queries audit: "films like Star Wars", "I loved Alien" put the named film first in
+    their own list; a title the text only wants ("I want to watch Star Wars") stays."""
+    model = make_model("content").fit(ml100k)
+    for text, title in [
+        ("films like Star Wars", "Star Wars (1977)"),
+        ("I loved Alien", "Alien (1979)"),
+        ("something like The Godfather", "Godfather, The (1972)"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = list(model.recommend(Query(text=text), k=20)["label"])
+            kept = list(model.recommend(Query(text=text), k=20, exclude_seen=False)["label"])
+        assert title not in labels and title in kept, (text, labels[:3])
+    wanted = model.recommend(Query(text="I want to watch Star Wars"), k=3)
+    assert "Star Wars (1977)" in list(wanted["label"])
+    assert model.referenced_items("films like star wars") == []  # (in lower case: words)

@@ -28,6 +28,7 @@ import difflib
 import functools
 import logging
 import os
+import re
 import sys
 import warnings
 import zlib
@@ -101,6 +102,11 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
         raise ValueError(f"names {', '.join(map(str, twice))} more than once: give each history size once")
     return tuple(sorted(set(value))) if sort else tuple(value)
 
+
+#: Words before a title that make it a film the user knows (`Recommender.referenced_items`).
+REFERENCE_CUE = r"(?:like|liked|love|loved|enjoyed|seen|watched|similar to|such as|as good as|fan of)"
+#: Most catalogue items whose titles a text is searched for (one pattern of them all).
+MAX_TITLE_SEARCH = 20_000
 
 MAX_TWINS = 3
 """Most items of one label (title and year) read as copies of one film (`Recommender._twins`)."""
@@ -269,6 +275,7 @@ BASE_ATTRIBUTES = frozenset(
         "catalogue_genres_",
         "genre_titles_",
         "twins_",
+        "title_pattern_",
     }
 )
 """Attributes ending in ``_`` that the base class keeps (the fit state and its caches per
@@ -656,23 +663,67 @@ class Recommender(ABC):
 
     def text_hints(self, query: Query) -> list[str]:
         """What the user may want to know of how their text is read, though all of it is read:
-        names that no item's text holds. Shown beside the list (CLI, HTTP), never warned."""
+        films it names as known ones (left out of the list), names that no item's text holds.
+        Shown beside the list (CLI, HTTP), never warned."""
         from fewrec.text.encoder import latin_language
 
+        hints = []
+        if known := self.referenced_items(query.text):
+            labels = self._per_catalogue("labels_", self._item_labels)
+            named = ", ".join(dict.fromkeys(str(labels[i]) for i in known[:3]))
+            hints.append(
+                f"the text names {named} as a film you know, so the list leaves it out "
+                "(exclude_seen=False keeps it)"
+            )
         if not (query.text and self.text_encoders and has_words(query.text)):
-            return []
+            return hints
         if latin_language(query.text) == "German":  # its nouns are capitalised: no names this way
-            return []
+            return hints
         names = unknown_names(query.text, self.text_vocabulary())
         if not names:
-            return []
+            return hints
         quoted = [f"'{n}'" for n in names[:3]] + (["..."] if len(names) > 3 else [])
         listed = quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
         return [
+            *hints,
             f"no item's text here mentions {listed}, so the text encoder matches it only by what it "
             "knows of the word. To match names (a film's director, a book's author, a brand), give "
-            "the items fields that hold them"
+            "the items fields that hold them",
         ]
+
+    def referenced_items(self, text: str | None) -> list[int]:
+        """The items a text names, by their title as written, after words that make them ones
+        the user knows: "films like Star Wars", "I loved Alien", "something similar to The
+        Shining" (the named film came first in its own list). None past `MAX_TITLE_SEARCH`
+        items (one pattern of every title)."""
+        if not text or not has_words(text):
+            return []
+        pattern, items_of = self._per_catalogue("title_pattern_", self._title_pattern)
+        if pattern is None:
+            return []
+        found = [i for m in pattern.finditer(text.replace("\u2019", "'")) for i in items_of[m["title"]]]
+        return list(dict.fromkeys(found))
+
+    def _title_pattern(self) -> tuple[re.Pattern[str] | None, dict[str, list[int]]]:
+        """A pattern of a reference cue and a title (`REFERENCE_CUE`), and each title form's items:
+        "Godfather, The (1972)" is written "The Godfather" or "Godfather"; the cue in any case,
+        the title with its capitals."""
+        info = self.fitted.item_info
+        if "title" not in info.columns or len(info) > MAX_TITLE_SEARCH:
+            return None, {}
+        items_of: dict[str, list[int]] = {}
+        for i, title in enumerate(info["title"]):
+            if not isinstance(title, str):
+                continue
+            plain = re.sub(r"\s*\([^)]*\)", "", title.replace("\u2019", "'")).strip()
+            moved = re.fullmatch(r"(.+), (The|A|An)", plain)
+            for form in [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]:
+                if len(form) >= 3 and form[:1].isupper():
+                    items_of.setdefault(form, []).append(i)
+        if not items_of:
+            return None, {}
+        titles = "|".join(re.escape(f) for f in sorted(items_of, key=lambda f: (-len(f), f)))
+        return re.compile(rf"(?i:\b{REFERENCE_CUE})\s+(?P<title>{titles})(?!\w)"), items_of
 
     def text_unread_note(self) -> str:
         """Why a query's free text is ignored, in words (only asked where `reads_text` is false)."""
@@ -1176,6 +1227,12 @@ class Recommender(ABC):
 
         if exclude_seen:  # the full history: disliked items too
             leave_out(full.history)
+            # and the films a text names as known ones ("films like Star Wars" came first)
+            named = [(r, i) for r, q in enumerate(queries) for i in self.referenced_items(q.text)]
+            if named:
+                rows, cols = zip(*named, strict=True)
+                shape = (len(queries), len(st.items))
+                leave_out(sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=shape))
         if full.disliked is not None:  # never recommended back, seen items allowed or not
             leave_out(full.disliked)
         if not exclude_seen and (known := np.flatnonzero(full.users >= 0)).size:

@@ -960,9 +960,10 @@ class Engine:
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)
         left_out = [low]  # never recommended back, seen items allowed or not
-        if req.exclude_seen:
+        if req.exclude_seen:  # (and the films the text names as known ones, as `recommend`)
             seen_idx = model.fitted.items.lookup(seen)
-            left_out += [full.history.indices, seen_idx[seen_idx >= 0]]
+            known = np.asarray(model.referenced_items(query.text), dtype=np.int64)
+            left_out += [full.history.indices, seen_idx[seen_idx >= 0], known]
         if full.disliked is not None:
             left_out.append(full.disliked.indices)
         gone = np.unique(np.concatenate(left_out)).astype(np.int64)

@@ -358,3 +358,5 @@ def test_a_film_the_text_names_as_known_is_left_out(ml100k):
     wanted = model.recommend(Query(text="I want to watch Star Wars"), k=3)
     assert "Star Wars (1977)" in list(wanted["label"])
     assert model.referenced_items("films like star wars") == []  # (in lower case: words)
+    # a genre's name is no title ("War, The (1994)"), nor is what "films" follows
+    assert model.referenced_items("I love War films") == model.referenced_items("like War") == []

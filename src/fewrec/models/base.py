@@ -722,8 +722,16 @@ class Recommender(ABC):
                     items_of.setdefault(form, []).append(i)
         if not items_of:
             return None, {}
+        # a title that is also a genre's name ("War, The": "I love War films") names the genre
+        cells = info["genres"] if "genres" in info.columns else ()
+        genres = {str(g).casefold() for gs in cells if isinstance(gs, list | tuple) for g in gs}
+        items_of = {f: i for f, i in items_of.items() if f.casefold() not in genres}
+        if not items_of:
+            return None, {}
         titles = "|".join(re.escape(f) for f in sorted(items_of, key=lambda f: (-len(f), f)))
-        return re.compile(rf"(?i:\b{REFERENCE_CUE})\s+(?P<title>{titles})(?!\w)"), items_of
+        # (and a kind, not a title, is what "films" follows: "I love War films")
+        kind = r"(?!\s+(?:films?|movies?|shows?|books?|series|stuff|ones)\b)"
+        return re.compile(rf"(?i:\b{REFERENCE_CUE})\s+(?P<title>{titles})(?!\w){kind}"), items_of
 
     def text_unread_note(self) -> str:
         """Why a query's free text is ignored, in words (only asked where `reads_text` is false)."""

@@ -530,6 +530,11 @@ MISSING_LEVEL = ""
 one-hot column (a learned "<NA>" segment caught queries that left the field out)."""
 
 
+def missing_value(value: Any) -> bool:
+    """None, pandas' NA or a float NaN (a field given without a value)."""
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
 def _query_number(value: Any, known: Collection[str]) -> float | None:
     """A side-info value of a query read as a number where it is one: a number (a bool is not)
     in a column that other queries' text made text, or the text of a number that is no known
@@ -570,7 +575,7 @@ def side_info_levels(series: pd.Series, known: Collection[str] | None = None) ->
     if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
         numbers = np.full(len(series), np.nan)
         for i, value in enumerate(series):
-            if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            if missing_value(value):
                 continue
             number = None if known is None else _query_number(value, known)
             if number is None:

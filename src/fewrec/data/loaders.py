@@ -31,6 +31,7 @@ from fewrec.data.dataset import (
     is_code_field,
     item_texts,
     keep_latest,
+    missing_value,
     side_info_levels,
     unix_seconds,
 )
@@ -1084,7 +1085,7 @@ def _read_codes(table: pd.DataFrame, codes: Sequence[str], label: str) -> None:
     for col in table.columns:
         values = table[col]
         if col in codes:
-            table[col] = values.map(lambda v: v if _missing(v) else _id_text(v))
+            table[col] = values.map(lambda v: v if missing_value(v) else _id_text(v))
         elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
             if is_code_field(values):
                 continue
@@ -1101,10 +1102,6 @@ def _read_codes(table: pd.DataFrame, codes: Sequence[str], label: str) -> None:
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
-
-
-def _missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
 
 
 def _kind(value: object) -> str:

@@ -43,7 +43,15 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import ConfigDict, Field, model_validator
 
-from fewrec.data.dataset import Dataset, Vocabulary, field_levels, item_texts, label_of, side_info_levels
+from fewrec.data.dataset import (
+    Dataset,
+    Vocabulary,
+    _query_number,
+    field_levels,
+    item_texts,
+    label_of,
+    side_info_levels,
+)
 from fewrec.errors import (
     ArgumentError,
     ConfigError,
@@ -68,7 +76,7 @@ from fewrec.models.query import (
     dislike_mask,
     like_catalogue,
 )
-from fewrec.text.wishes import Titles, has_words, unknown_names, words_of
+from fewrec.text.wishes import Titles, has_words, title_forms, unknown_names, words_of
 from fewrec.topk import top_k_by
 
 LONG_TEXT_WORDS = 150
@@ -214,19 +222,6 @@ def standardise(scores: np.ndarray) -> np.ndarray:
     mu, sd = row_moments(scores)
     s = np.where(np.isfinite(scores), scores, np.nan).astype(np.float64)
     return (s - mu) / np.where(sd > 0, sd, 1.0)
-
-
-def _is_number(value: object) -> bool:
-    """Whether a side-info value is a number, or text that writes one ("31")."""
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, int | float | np.number):
-        return True
-    try:
-        float(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 class ModelConfig(Settings):
@@ -713,11 +708,7 @@ class Recommender(ABC):
             return None, {}
         items_of: dict[str, list[int]] = {}
         for i, title in enumerate(info["title"]):
-            if not isinstance(title, str):
-                continue
-            plain = re.sub(r"\s*\([^)]*\)", "", title.replace("\u2019", "'")).strip()
-            moved = re.fullmatch(r"(.+), (The|A|An)", plain)
-            for form in [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]:
+            for form in title_forms(title) if isinstance(title, str) else ():
                 if len(form) >= 3 and form[:1].isupper():
                     items_of.setdefault(form, []).append(i)
         if not items_of:
@@ -829,7 +820,7 @@ class Recommender(ABC):
                 levels = sorted(by_field[key] - {"<NA>"})
                 numbers = [int(v) for v in levels if v.lstrip("-").isascii() and v.lstrip("-").isdigit()]
                 decades = len(numbers) == len(levels) > 0 and all(v % 10 == 0 for v in numbers)
-                if decades and not _is_number(value):  # ("abc" for an age was "never seen")
+                if decades and _query_number(value, ()) is None:  # ("abc" for an age was "never seen")
                     notes.append(
                         f"{key}={value!r} is no number, and {key} is read as numbers (by decade), so "
                         "it counts as unknown"
@@ -839,7 +830,7 @@ class Recommender(ABC):
                 # nearest spelling is no help (an age of 200: "did you mean '20'?")
                 near = (
                     []
-                    if read or decades or _is_number(value)
+                    if read or decades or _query_number(value, ()) is not None
                     else difflib.get_close_matches(level, levels, n=1, cutoff=0.75)
                 )
                 if near:

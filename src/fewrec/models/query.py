@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import field_text, genre_list
+from fewrec.data.dataset import missing_value as _missing
 from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, user_stacklevel
 
 if TYPE_CHECKING:
@@ -426,8 +427,3 @@ def dislike_mask(
         low = sp.diags(keep) @ low
     low.eliminate_zeros()
     return low.tocsr() if low.nnz else None
-
-
-def _missing(value: Any) -> bool:
-    """None, pandas' NA or a float NaN (a side-info field given without a value)."""
-    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))

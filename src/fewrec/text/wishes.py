@@ -141,6 +141,15 @@ def has_words(text: str | None) -> TypeGuard[str]:
     return text is not None and re.search(r"\w", text) is not None
 
 
+def title_forms(title: object) -> list[str]:
+    """How a user writes a catalogue title: without a parenthesis ("(1993)", an original title),
+    and a title filed with its article at the end ("Man Without a Face, The") both with it in
+    front and without it."""
+    plain = re.sub(r"\s*\([^)]*\)", "", str(title).replace("\u2019", "'")).strip()
+    moved = re.fullmatch(r"(.+), (The|A|An)", plain)
+    return [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]
+
+
 class Titles:
     """The catalogue's titles that hold a negation ("Rebel Without a Cause", "Much Ado About
     Nothing", "10 Things I Hate About You"), found in a user's text so that `split_wishes`
@@ -158,9 +167,7 @@ class Titles:
         chosen = keep or (lambda form: _NEGATION.search(form) is not None)
         forms = set(known)  # forms already found (`adding`)
         for title in titles:
-            plain = re.sub(r"\s*\([^)]*\)", "", str(title).replace("\u2019", "'")).strip()
-            moved = re.fullmatch(r"(.+), (The|A|An)", plain)
-            named = [f"{moved[2]} {moved[1]}", moved[1]] if moved else [plain]
+            named = title_forms(title)
             # a sequel's title without its subtitle ("Children of the Corn: The Gathering")
             named += [form.split(": ")[0] for form in named if ": " in form]
             for form in named:

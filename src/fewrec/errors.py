@@ -8,6 +8,7 @@ import types
 import typing
 from collections.abc import Iterable
 from numbers import Integral
+from pathlib import Path
 from typing import Any, ClassVar, TypeGuard
 
 from pydantic import BaseModel, ValidationError, model_validator
@@ -23,6 +24,13 @@ def not_whole(name: str, value: Any) -> str:
     must be an int, got the float 2.0" (it said "must be a whole number, got 2.0")."""
     kind = f"the {type(value).__name__} " if isinstance(value, float | bool | str) else ""
     return f"{name} must be an int, got {kind}{value!r}"
+
+
+def file_in_the_way(path: str | Path) -> Path | None:
+    """The nearest existing path above ``path`` when it is a file, not a folder (nothing can be
+    made under it: mkdir says only "File exists"), else None."""
+    above = next((p for p in Path(path).absolute().parents if p.exists()), None)
+    return above if above is not None and not above.is_dir() else None
 
 
 def user_stacklevel() -> int:

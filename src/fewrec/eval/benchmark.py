@@ -45,7 +45,7 @@ from fewrec.data.splits import (
     warm_split,
 )
 from fewrec.data.transfer import onto_catalogue, pool_users
-from fewrec.errors import ConfigError, is_whole_number, with_fix
+from fewrec.errors import ConfigError, file_in_the_way, is_whole_number, with_fix
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import Report, evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model, models_fix
@@ -1013,8 +1013,7 @@ def check_result_path(path: str | Path) -> Path:
             raise ConfigError(
                 f"{target} is a folder; give a file path for the result, e.g. {target / 'result.json'}"
             )
-    above = next((p for p in path.absolute().parents if p.exists()), None)
-    if above is not None and not above.is_dir():  # (a raw FileExistsError once the run was done)
+    if (above := file_in_the_way(path)) is not None:  # (a raw FileExistsError once the run was done)
         raise ConfigError(f"{path}: {above} is a file, not a folder; give a result path in a folder")
     # --output /dev/stdout: a pipe or a terminal failed once the run was done, and a file took the
     # JSON in place of the table, with the table written to /dev/stdout.md
@@ -1045,12 +1044,8 @@ def check_writable(path: Path, what: str = "--output") -> None:
         if not existed:
             path.unlink()
     except OSError as exc:
-        above = next((p for p in path.parents if p.exists()), None)
-        why = (  # ("File exists" for cmp.py/r.csv)
-            f"{above} is a file, not a folder"
-            if above is not None and not above.is_dir()
-            else exc.strerror or str(exc)
-        )
+        above = file_in_the_way(path)  # ("File exists" for cmp.py/r.csv)
+        why = f"{above} is a file, not a folder" if above is not None else exc.strerror or str(exc)
         raise ConfigError(
             f"cannot write {what} {path} ({why}). Fix: give a file in a folder you can write to"
         ) from None

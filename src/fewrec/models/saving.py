@@ -34,6 +34,7 @@ from fewrec.errors import (
     ConfigError,
     DataError,
     FewrecError,
+    file_in_the_way,
     is_whole_number,
     user_stacklevel,
     validation_problems,
@@ -259,8 +260,7 @@ def _unsavable(path: Path, exc: OSError, what: str = "model") -> FewrecError:
     """An OS error of a save as one error naming the path and the reason; a file the error
     names inside the save's own folders (``.NAME.saving-...``, ``.NAME.replaced-...``) is named
     as in ``path`` (the message named ``/proc/.x.saving-8637-ef409e05`` for ``/proc/x``)."""
-    above = next((p for p in Path(path).absolute().parents if p.exists()), None)
-    if above is not None and not above.is_dir():  # mkdir says only "File exists"
+    if (above := file_in_the_way(path)) is not None:  # mkdir says only "File exists"
         reason = f"{above} is a file, not a folder"
     else:
         reason = exc.strerror or str(exc) or type(exc).__name__

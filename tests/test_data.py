@@ -458,6 +458,10 @@ def test_a_dataset_save_that_fails_leaves_the_older_save_and_a_damaged_one_is_na
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(FewrecError, match="other files in it, not a saved dataset"):
         a.save(tmp_path / "other")
+    from fewrec.errors import ArgumentError
+
+    with pytest.raises(ArgumentError, match="a dataset's path is a str or a Path, got int"):
+        Dataset.load(3)  # (it said "a model's path")
     untitled = data(["u"], ["i"], [4], {"item_id": ["i"]})  # no item fields: no items.parquet
     assert Dataset.load(untitled.save(tmp_path / "u")).n_items == 1
 

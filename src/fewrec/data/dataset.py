@@ -344,7 +344,7 @@ class Dataset:
         failed midway over an older one left a folder that loaded as a mix of the two."""
         from fewrec.models.saving import _check_save_folder, _model_path, _parquet_bytes, write_folder
 
-        path = _model_path(path)
+        path = _model_path(path, what="dataset")
         _check_save_folder(path, what="dataset", marker="dataset.json", saved=DATASET_FILES)
         fix = "give each field one type for all {} (text, numbers, or lists of text)"
         files: dict[str, bytes | None] = {
@@ -378,7 +378,7 @@ class Dataset:
         ``dataset.json``, or a file of it is damaged or missing."""
         from fewrec.models.saving import _folder_lock, _model_path
 
-        path = _model_path(path)
+        path = _model_path(path, what="dataset")
         if not (path / "dataset.json").exists():
             raise DataError("not a saved fewrec dataset (no dataset.json)", source=str(path))
         part = "dataset.json"

@@ -279,11 +279,11 @@ def _unsavable(path: Path, exc: OSError, what: str = "model") -> FewrecError:
     )
 
 
-def _model_path(path: str | Path) -> Path:
+def _model_path(path: str | Path, what: str = "model") -> Path:
     """``path`` as a Path, or an ArgumentError for a path no file system takes (a NUL byte in it
     was a raw "embedded null byte" from deep in a save or a load)."""
     if not isinstance(path, str | os.PathLike):
-        raise ArgumentError(f"a model's path is a str or a Path, got {type(path).__name__}")
+        raise ArgumentError(f"a {what}'s path is a str or a Path, got {type(path).__name__}")
     path = Path(path).expanduser()  # ("~/models" was a folder named "~" here)
     if "\x00" in str(path):
         raise ArgumentError(f"the path {str(path)!r} holds a NUL byte, which no file name can")

@@ -1,5 +1,6 @@
 """The text models: content, few-shot heads with meta-learning, distillation, new items."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -13,6 +14,7 @@ from fewrec.errors import ConfigError, DataError
 from fewrec.eval.evaluate import evaluate_ranking
 from fewrec.models import Query, load_model, make_model
 from fewrec.models.fewshot import ItemItem
+from fewrec.models.query import QueryBatch
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +30,58 @@ def test_meta_learning_beats_the_same_model_without_it(fewshot_pair, cold_user):
     m = evaluate_ranking(meta, cold_user.test, cold_user.train).values["ndcg@10"]
     p = evaluate_ranking(plain, cold_user.test, cold_user.train).values["ndcg@10"]
     assert m > p + 0.015, (m, p)  # 0.391 against 0.357 on 2026-12-07 (any gain had passed)
+
+
+def test_an_empty_query_is_ranked_by_what_ranked_held_out_users_better(fewshot_pair, ml100k, tmp_path):
+    """fewshot's prior, learned for every K at once, ranked a query with nothing in it below
+    popularity (cold-user seed 0's test users: K0 NDCG@10 0.406 against 0.545); the fit now sets
+    the two against each other on meta-learning's held-out users and keeps the better ("auto")."""
+    from fewrec.data.splits import cold_user_split
+
+    meta, _ = fewshot_pair
+    log = meta.meta_log_
+    assert log["empty_ndcg_baseline"] > log["empty_ndcg_prior"]  # 0.51 against 0.42 (2026-12-08)
+    assert meta.empty_is_popularity
+    k0 = cold_user_split(ml100k, shots=0, seed=0)  # (the same training users as fewshot_pair's)
+
+    def ndcg(model):
+        return evaluate_ranking(model, k0.test, k0.train).values["ndcg@10"]
+
+    popularity = ndcg(make_model("popularity").fit(k0.train))
+    assert ndcg(meta) == pytest.approx(popularity)
+    prior = copy.copy(meta)
+    prior.empty_popularity_ = False
+    assert ndcg(prior) < popularity - 0.05  # (the prior's own ranking, as before)
+    # side info alone: popularity's list, said so, and no "people like you"
+    with pytest.warns(UserWarning, match="no liked items and no text by popularity.*age, gender went unused"):
+        recs = meta.recommend(Query(user_info={"age": 25, "gender": "F"}), k=5, explain=True)
+    assert set(recs["reason"]) == {"Popular right now."}
+    assert list(recs["item"]) == list(make_model("popularity").fit(k0.train).recommend(Query(), k=5)["item"])
+    # items or a text: the head, as before
+    assert meta.recommend(Query(items=["50"]), k=5)["score"].tolist() == prior.recommend(
+        Query(items=["50"]), k=5
+    )["score"].tolist()
+    meta.save(tmp_path / "m")
+    assert load_model(tmp_path / "m").empty_is_popularity
+
+
+def test_empty_queries_can_be_set(ml100k):
+    """``empty_queries="prior"`` keeps the prior (as the ensemble's component does), and
+    "popularity" takes popularity without the check."""
+    from fewrec.models.ensemble import DEFAULT_COMPONENTS
+
+    small = ml100k.with_interactions(ml100k.interactions[ml100k.interactions["user"] < 200])
+    empty = sp.csr_matrix((1, ml100k.n_items), dtype=np.float32)
+    for setting, falls_back in (("prior", False), ("popularity", True)):
+        model = make_model("fewshot", empty_queries=setting, meta_steps=25).fit(small)
+        assert "empty_ndcg_prior" not in model.meta_log_  # (no check asked for)
+        assert model.empty_is_popularity is falls_back
+        scores = model.score_batch(QueryBatch(np.full(1, -1), empty))[0]
+        rho = np.corrcoef(scores, model.fitted.popularity)[0, 1]
+        assert bool(rho > 0.999999) == falls_back, rho
+    assert DEFAULT_COMPONENTS["fewshot"] == {"empty_queries": "prior"}
+    with pytest.raises(ConfigError, match="empty_queries"):
+        make_model("fewshot", empty_queries="popular")
 
 
 def test_zero_shot_free_text_is_personalised(fewshot_pair, ml100k):

@@ -115,6 +115,7 @@ def meta_learn_head(
     seed: int = 0,
     progress: bool = False,
     rank_item_item: bool = False,
+    empty_baseline: np.ndarray | None = None,
 ) -> tuple[HeadParams, dict[str, float]]:
     """Learn the head's prior and step sizes over simulated K-shot users.
 
@@ -133,6 +134,9 @@ def meta_learn_head(
         seed: episodes and initialisation seed.
         rank_item_item: then rescale ``beta`` (by a power of 2 in 1/4..256) for NDCG@10 on the
             held-out users' episodes.
+        empty_baseline: optional item scores (popularity) to set the learned prior against
+            where nothing is revealed: the log gets both one's NDCG@10 of the held-out users'
+            items at K = 0 (``empty_ndcg_prior``, ``empty_ndcg_baseline``).
 
     Returns:
         The best parameters on held-out users, and a small training log.
@@ -269,25 +273,50 @@ def meta_learn_head(
             scale, best_ndcg = 1.0, -1.0
             for m in BETA_SCALES:
                 logits = (head + best_params.beta * m * item_item_part).masked_fill(shown > 0, float("-inf"))
-                val = _ndcg_at_10(logits, target)
+                val = _ndcg_at_10(logits.numpy(), target.numpy())
                 if val > best_ndcg + 1e-6:
                     scale, best_ndcg = m, val
         best_params = replace(best_params, beta=best_params.beta * scale)
         log.update({"beta_scale": scale, "val_ndcg@10": best_ndcg})
+    if empty_baseline is not None:
+        log.update(_empty_ndcg(x, user_items, user_side, val_users, best_params, empty_baseline))
     return best_params, log
+
+
+def _empty_ndcg(
+    x: np.ndarray,
+    user_items: list[np.ndarray],
+    user_side: np.ndarray,
+    users: np.ndarray,
+    params: HeadParams,
+    baseline: np.ndarray,
+) -> dict[str, float]:
+    """NDCG@10 of ``users``' items with nothing revealed (K = 0): ranked by the head that
+    ``params``' prior gives (side info moves its mean) and by ``baseline``."""
+    x64 = x.astype(np.float64)
+    prior = params.mean[None, :].astype(np.float64) + user_side[users] @ params.side
+    none = [np.zeros(0, np.int64)] * len(users)
+    heads = adapt_heads(x, x64.T @ x64, none, prior, params)
+    target = np.zeros((len(users), len(x)))
+    for row, u in enumerate(users):
+        target[row, user_items[u]] = 1.0
+    base = np.repeat(np.asarray(baseline, np.float64)[None, :], len(users), axis=0)
+    return {
+        "empty_ndcg_prior": _ndcg_at_10(heads @ x.T, target),
+        "empty_ndcg_baseline": _ndcg_at_10(base, target),
+    }
 
 
 BETA_SCALES = tuple(2.0**k for k in range(-2, 9))
 """Multipliers of the likelihood's item-item weight tried for NDCG@10 (0.25 to 256)."""
 
 
-def _ndcg_at_10(logits, target) -> float:
-    """Mean NDCG@10 of episodes (torch tensors: scores and 0/1 hidden items), by the
-    evaluation's own metric."""
+def _ndcg_at_10(logits: np.ndarray, target: np.ndarray) -> float:
+    """Mean NDCG@10 of episodes (scores and 0/1 hidden items), by the evaluation's own metric."""
     import scipy.sparse as sp
 
     from fewrec.eval import metrics as M
 
-    hidden = sp.csr_matrix(target.numpy())
-    hits = M.hits_matrix(M.top_k_matrix(logits.numpy(), 10), hidden)
+    hidden = sp.csr_matrix(target)
+    hits = M.hits_matrix(M.top_k_matrix(logits, 10), hidden)
     return float(M.ndcg_at_k(hits, np.diff(hidden.indptr), 10).mean())

@@ -317,7 +317,9 @@ def _contributions(
     # without its history the query is empty (whatever text or side info a model that does
     # not read them was given) and an ID-only model falls back to popularity, another scale:
     # what the history adds is then its whole score
-    falls_back = text is None and not _reads_side_info(model, batch, row) and model.empty_is_popularity
+    # (a model that falls back reads no side info there: fewshot's prior, which does, is not
+    # what it falls back to, and a history's gain over popularity mixed the two scales)
+    falls_back = text is None and model.empty_is_popularity
     whole_all = whole_raw = None
     if n:
         with np.errstate(invalid="ignore"):  # -inf - -inf: NaN, never "as a whole"
@@ -401,6 +403,9 @@ def _reads_side_info(model: Recommender, batch: QueryBatch, row: int) -> bool:
     known = field_levels(model.side_levels)
     if info is None or not known:
         return False
+    empty = batch.history.indptr[row + 1] == batch.history.indptr[row] and batch.users[row] < 0
+    if empty and model.empty_is_popularity and not has_words((batch.texts or [None] * (row + 1))[row]):
+        return False  # (fewshot ranks such a query by popularity, whatever its side info)
     values = info.iloc[row]
     for f, levels in known.items():
         if f not in values.index or np.ndim(values[f]) != 0 or pd.isna(values[f]):

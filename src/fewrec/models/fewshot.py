@@ -31,7 +31,7 @@ from pydantic import Field, field_validator, model_validator
 
 from fewrec.adapt.distill import apply_student, train_student
 from fewrec.adapt.fewshot import HeadParams, adapt_heads, meta_learn_head
-from fewrec.data.dataset import Dataset, side_onehot, side_vocab
+from fewrec.data.dataset import Dataset, missing_value, side_onehot, side_vocab
 from fewrec.errors import ConfigError, with_fix
 from fewrec.models.base import Recommender, check_item_pairs, check_shots, register
 from fewrec.models.content import (
@@ -41,7 +41,8 @@ from fewrec.models.content import (
     embed_texts,
     encode_item_texts,
 )
-from fewrec.models.query import QueryBatch
+from fewrec.models.query import Query, QueryBatch
+from fewrec.text.wishes import has_words
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,14 @@ class FewShotConfig(TextModelConfig):
     side_info: bool = True
     """Use user side info (age, gender, occupation...) in the prior mean: its offsets are
     meta-learned, so with ``meta_learn=False`` side info is not read."""
+    empty_queries: Literal["auto", "prior", "popularity"] = "auto"
+    """How a query with nothing to adapt to (no items, no text, no known user) is ranked: by
+    the head its prior gives (side info moves the prior's mean), by popularity (side info
+    unread), or "auto": whichever ranked the items of meta-learning's held-out users better
+    (NDCG@10 with nothing revealed), decided at the fit. On MovieLens-100K the prior, learned
+    for every K at once, ranked them below popularity (cold-user split seed 0's test users: K0
+    0.406 against 0.545), and "auto" chooses popularity there. ``fewshot-nometa``, whose prior
+    is zero, always ranks them by popularity."""
     distill_epochs: int = Field(300, ge=1)
     """Most training epochs of the text -> factors student (mini-batches of 256 items); it
     stops early after 30 epochs without a lower loss on its 10% of held-out items."""
@@ -337,6 +346,31 @@ class FewShotRecommender(Recommender):
     def learns_side_info(self) -> bool:
         return bool(self.side_vocab_)
 
+    @property
+    def empty_is_popularity(self) -> bool:  # type: ignore[override]  # (decided at the fit)
+        """Whether an empty query is ranked by popularity (`FewShotConfig.empty_queries`,
+        decided at the fit)."""
+        return bool(self.__dict__.get("empty_popularity_", False))
+
+    def ignored_in(self, query: Query) -> list[str]:
+        notes = super().ignored_in(query)
+        info = [k for k, v in (query.user_info or {}).items() if not missing_value(v)]
+        liked = (
+            len(query.items)
+            if query.ratings is None
+            else sum(float(r) > self.fitted.dislike_at for r in query.ratings)
+        )
+        empty = query.user is None and not liked and not has_words(query.text)
+        # (side info given no weight at all has its own note)
+        if info and empty and self.empty_is_popularity and self.side_levels:
+            # (its list was popularity's, "Popular with people like you", without a word)
+            notes.append(
+                f"{self.name} ranks a query with no liked items and no text by popularity, which "
+                "ranked its held-out users' items better than side info did, so "
+                f"{', '.join(map(str, sorted(info)))} went unused; add items or a text to personalise"
+            )
+        return notes
+
     # ------------------------------------------------------------------ fit
     def check_memory(self, data: Dataset) -> None:
         """The item-item term is EASE over the whole catalogue: checked before the item texts
@@ -418,9 +452,15 @@ class FewShotRecommender(Recommender):
                 rank_item_item=cfg.rank_item_item,
                 seed=cfg.seed,
                 progress=cfg.progress,
+                empty_baseline=np.log1p(counts) if cfg.empty_queries == "auto" else None,
             )
             self.meta_log_["seconds"] = time.perf_counter() - t0
         self.params_ = params
+        # (no meta-learning, no learned prior: fewshot-nometa ranks them by popularity itself)
+        self.empty_popularity_ = cfg.meta_learn and (
+            cfg.empty_queries == "popularity"
+            or self.meta_log_.get("empty_ndcg_baseline", -1.0) > self.meta_log_.get("empty_ndcg_prior", -1.0)
+        )
 
     def _fit_item_item(self, data: Dataset) -> np.ndarray:
         """EASE weights; columns of items with < 3 interactions are borrowed from their
@@ -532,7 +572,22 @@ class FewShotRecommender(Recommender):
         if self.item_item_ is not None and self.params_.beta != 0.0:
             h = batch.implicit_history()
             scores = scores + self.params_.beta * self.item_item_.apply(h)
+        if self.empty_popularity_:  # (fewshot-nometa fills them itself)
+            scores = self._empty_by_popularity(scores, batch)
         return self.text_scores(batch, scores).astype(np.float32)
+
+    def _empty_by_popularity(self, scores: np.ndarray, batch: QueryBatch) -> np.ndarray:
+        """Queries with no history, no text and no known user ranked by popularity, on the
+        scale of the prior's scores (their mean and spread): an exploration policy adds the
+        head's uncertainty to them, in the head's units."""
+        no_text = np.array([not has_words(t) for t in batch.texts or [None] * len(batch)])
+        empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0) & no_text
+        if empty.any():
+            pop = self.fitted.popularity.astype(np.float64)
+            z = (pop - pop.mean()) / (pop.std() + 1e-12)
+            rows = scores[empty]
+            scores[empty] = rows.mean(axis=1, keepdims=True) + rows.std(axis=1, keepdims=True) * z
+        return scores
 
     # ------------------------------------------------------------------ new items
     def _add_items(self, start: int, info: pd.DataFrame) -> None:
@@ -611,6 +666,7 @@ class FewShotRecommender(Recommender):
             "side_cols": np.array([c for c, _ in self.side_vocab_], dtype=str),
             "side_levels": np.array([v for _, v in self.side_vocab_], dtype=str),
             "n_fitted": np.array(self.n_fitted_),
+            "empty_popularity": np.array(self.empty_popularity_),
         }
         if self.item_item_ is not None:
             out.update(self.item_item_.as_arrays())
@@ -625,6 +681,8 @@ class FewShotRecommender(Recommender):
         self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
         # (a model saved before it was kept: its added items' rows stay in the Gram matrix)
         self.n_fitted_ = int(arrays["n_fitted"]) if "n_fitted" in arrays else len(self.emb_)
+        # (a model saved before 2026-12-08 ranked every empty query by its prior)
+        self.empty_popularity_ = bool(arrays["empty_popularity"]) if "empty_popularity" in arrays else False
         self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
         self.item_item_ = ItemItem.from_arrays(arrays)
         self.x_mu_, self.x_sd_ = arrays["x_mu"], arrays["x_sd"]

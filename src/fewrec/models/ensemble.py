@@ -106,7 +106,7 @@ MIN_TUNING_USERS = 8
 DEFAULT_COMPONENTS: dict[str, dict] = {
     # its prior for an empty query (fewshot alone takes popularity there, which ranks better
     # on MovieLens): the ensemble weighs popularity itself, per history size, and every figure
-    # of it was measured with this prior (fitted before 2026-12-08, when fewshot had no choice)
+    # of it was measured with this prior (fitted before 2026-12-07 (night), when fewshot had no choice)
     "fewshot": {"empty_queries": "prior"},
     "itemknn": {"neighbors": 1000},
     "dlae": {},
@@ -127,13 +127,12 @@ TEXT_WEIGHT = 0.25
 """Default `EnsembleConfig.text_weight`: the largest of 0, 0.1, 0.25, 0.5, 0.75 and 1 whose
 validation NDCG@10 (cold-user seed 0, random reveal, mean of K = 0 and 5) is within 2% of the
 best, each cold user telling the truth in one sentence ("I love {g1} and {g2} films", their
-most over-represented genres; `benchmarks/text_queries.md`). Best 0.1 (0.616); 0.25 0.613
-(-0.6%), 0.5 0.597 (-3.2%), 1 0.546. A stated genre does not help predict which films a
-MovieLens user rates (popular ones, across genres), but users expect to be heard: at 0.25 a
-sentence alone ("I love {g} films") puts 26% genre-{g} films in the top 10 (17% when only the
-`fewshot` component read the text; in a probe on another fit of the same split, 45% at 0.5 and
-63% at 1; `fewshot` alone 71%), and "... but no {g} films" 7% (12% before). On the test users
-0.25 gives K0 0.575 and K5 0.654 against 0.561 and 0.650 without the text."""
+most over-represented genres; `benchmarks/text_queries.md`, 2026-12-07). Best 0.1 (0.622); 0.25
+0.613 (-1.4%; 0.615 without the text), 0.5 0.589 (-5.4%), 1 0.531. A stated genre does not help
+predict which films a MovieLens user rates (popular ones, across genres), but users expect to be
+heard: at 0.25 a sentence alone ("I love {g} films") puts 32% genre-{g} films in the top 10
+(`fewshot` alone 72%, `content` 77%), and "... but no {g} films" 6%. On the test users 0.25 gives
+K0 0.575 and K5 0.658 against 0.562 and 0.648 without the text."""
 
 
 class EnsembleConfig(ModelConfig):

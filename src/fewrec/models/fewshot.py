@@ -681,7 +681,7 @@ class FewShotRecommender(Recommender):
         self.emb_, self.teacher_, self.counts_ = arrays["emb"], arrays["teacher"], arrays["counts"]
         # (a model saved before it was kept: its added items' rows stay in the Gram matrix)
         self.n_fitted_ = int(arrays["n_fitted"]) if "n_fitted" in arrays else len(self.emb_)
-        # (a model saved before 2026-12-08 ranked every empty query by its prior)
+        # (a model saved before 2026-12-07 (night) ranked every empty query by its prior)
         self.empty_popularity_ = bool(arrays["empty_popularity"]) if "empty_popularity" in arrays else False
         self.pca_mean_, self.pca_ = arrays["pca_mean"], arrays["pca"]
         self.item_item_ = ItemItem.from_arrays(arrays)

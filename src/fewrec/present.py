@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from fewrec.data.dataset import Vocabulary, field_text, label_of
+from fewrec.data.dataset import Vocabulary, field_text, label_of, record_codes
 from fewrec.data.dataset import item_label as label_at
 from fewrec.errors import DataError, NoteFormatter
 from fewrec.text.encoder import PROGRESS
@@ -64,6 +64,7 @@ def match_titles(
     years = item_info["year"] if "year" in item_info.columns else [None] * len(names)
     labelled = [_fold(label_of(n, y, "")) for n, y in zip(names, years, strict=True)]
     bare = [(_bare(n), _bare(lab)) for n, lab in zip(lower, labelled, strict=True)]
+    codes = record_codes(item_info)  # the same record: copies of one item
     out = []
     for title in titles:
         t = _fold(title.strip())
@@ -100,12 +101,13 @@ def match_titles(
         idx = found[0]
         item = items.id(idx)
         note = None
-        # the same film listed twice (same title and year): both are the user's
-        twins_idx = [i for i in found[1:] if labelled[i] == labelled[idx]]
+        # the same film listed twice (one whole record, not the title and year alone: a shop's
+        # two "Blue mug"s, a large and a small one, were both taken): both are the user's
+        twins_idx = [i for i in found[1:] if codes[i] == codes[idx]]
         twins = tuple(items.id(i) for i in twins_idx)
         if twins:
-            found = [i for i in found if labelled[i] != labelled[idx] or i == idx]
-            exact = [i for i in exact if labelled[i] != labelled[idx] or i == idx]
+            found = [i for i in found if codes[i] != codes[idx] or i == idx]
+            exact = [i for i in exact if codes[i] != codes[idx] or i == idx]
         if not exact:
             label = item_label(item_info, items, item)
             note = f"{title!r} taken as {label} (item {item})"

@@ -792,3 +792,24 @@ def label_of(title: Any, year: Any, item_id: str) -> str:
         return str(item_id)
     year = field_text(year).strip()  # (a numeric column with gaps: 1995.0 reads "1995")
     return f"{title} ({year})" if year else title
+
+
+def record_codes(item_info: pd.DataFrame) -> np.ndarray:
+    """A code per item: two items share one when their whole records are the same apart from
+    the id (every field: title, year, genres, description, ...), as a catalogue that lists one
+    film twice does; an item without a title has a code of its own. (Items were copies by
+    title and year alone: a shop's two "Blue mug"s, a large and a small one, were one.)"""
+    n = len(item_info)
+    if "title" not in item_info.columns or not n:
+        return np.arange(n)
+
+    def key(value: Any) -> str:  # a list's values apart ("a, b" is no two genres)
+        if isinstance(value, list | tuple | np.ndarray):
+            return "\x1f".join(field_text(v) for v in value)
+        return field_text(value)
+
+    fields = pd.DataFrame({str(j): item_info[c].map(key) for j, c in enumerate(item_info.columns)})
+    codes = fields.groupby(list(fields.columns), sort=False).ngroup().to_numpy().copy()
+    untitled = (fields[str(list(item_info.columns).index("title"))].str.strip() == "").to_numpy()
+    codes[untitled] = codes.max() + 1 + np.flatnonzero(untitled)
+    return codes

@@ -50,6 +50,7 @@ from fewrec.data.dataset import (
     field_levels,
     item_texts,
     label_of,
+    record_codes,
     side_info_levels,
 )
 from fewrec.errors import (
@@ -117,7 +118,8 @@ REFERENCE_CUE = r"(?:like|liked|love|loved|enjoyed|seen|watched|similar to|such 
 MAX_TITLE_SEARCH = 20_000
 
 MAX_TWINS = 3
-"""Most items of one label (title and year) read as copies of one film (`Recommender._twins`)."""
+"""Most items of one whole record read as copies of one film (`Recommender._twins`): more are
+a catalogue too thin to tell its items apart (a name and nothing else), not one film listed."""
 
 LIKE_SHARE = 0.6
 """A rating counts as "liked" above this share of the model's top rating (4 and 5 of 5 stars):
@@ -924,14 +926,16 @@ class Recommender(ABC):
         )
 
     def _twins(self) -> sp.csr_matrix | None:
-        """Items x items, 1 between two items of one label (title and year): a film the
-        catalogue lists twice or thrice (ML-100K lists 18 so), whose copy came back to a user
-        who liked it, "Because you liked Chasing Amy (1997)"; None when there is none. Groups of
-        more than `MAX_TWINS` are no copies of one film (many items titled alike)."""
+        """Items x items, 1 between two items of one whole record apart from the id
+        (`record_codes`: every field, not the title and year alone, which made a shop's two
+        "Blue mug"s, a large and a small one, copies of one item): a film the catalogue lists
+        twice or thrice (ML-100K lists 18 so), whose copy came back to a user who liked it,
+        "Because you liked Chasing Amy (1997)"; None when there is none. Groups of more than
+        `MAX_TWINS` are no copies of one film (a thin catalogue's many items of one name)."""
         st = self.fitted
         if "title" not in st.item_info.columns:
             return None
-        codes, _ = pd.factorize(self._per_catalogue("labels_", self._item_labels))
+        codes = record_codes(st.item_info)
         sizes = np.bincount(codes)
         rows: list[int] = []
         cols: list[int] = []
@@ -1217,11 +1221,14 @@ class Recommender(ABC):
                 )
         scores[:, ~allowed] = -np.inf
         twins = self._per_catalogue("twins_", self._twins)
+        copied = np.zeros(len(queries), dtype=bool)  # a list that lost an item as a copy of one left out
 
         def leave_out(mask: sp.spmatrix) -> None:  # the items, and their copies in the catalogue
             m = sp.csr_matrix(mask)
             for part in (m, m @ twins) if twins is not None else (m,):
                 d = part.tocoo()
+                if part is not m:
+                    copied[d.row[np.isfinite(scores[d.row, d.col])]] = True
                 scores[d.row, d.col] = -np.inf
 
         if exclude_seen:  # the full history: disliked items too
@@ -1277,13 +1284,16 @@ class Recommender(ABC):
         # k of all there are asks for all not seen, disliked or unscored: fewer is no news, unless
         # none is left of the candidates named (an empty frame came back without a word)
         pool = len(np.unique(cidx[cidx >= 0])) if cidx is not None else len(st.items)
-        short = sum(len(f) < k if k < pool else len(f) == 0 < pool for f in out)
-        if short:  # (a list of 2 for k=10 came back without a word)
+        shorts = [len(f) < k if k < pool else len(f) == 0 < pool for f in out]
+        if short := sum(shorts):  # (a list of 2 for k=10 came back without a word)
             which = "the query's list is" if len(out) == 1 else f"{short} of the {len(out)} lists are"
             what = f"{pool} known candidates" if cidx is not None else f"catalogue's {pool:,} items"
             why = f"shorter than k={k}: the rest of the {what}" if k < pool else f"empty: all the {what}"
+            # (an item the catalogue lists twice, left out with its copy, went unsaid)
+            by_copy = copied[np.array(shorts)].any()
+            copies = ", copies of those (one record under another id)" if by_copy else ""
             warnings.warn(
-                f"{which} {why} are in the history, disliked or not scored by {self.name}",
+                f"{which} {why} are in the history, disliked{copies} or not scored by {self.name}",
                 UserWarning,
                 stacklevel=user_stacklevel(),
             )

@@ -871,6 +871,47 @@ def test_an_added_item_reads_the_fields_its_catalogue_reads():
         model.add_items(["boot"], pd.DataFrame({"title": ["Boot"], "category": ["shoes"]}))
 
 
+def test_new_items_genres_are_split_on_the_datas_own_separator(tmp_path):
+    """An audit: on data loaded with ``genre_sep=";"`` an added item's genres "garden;kitchen"
+    were one genre (split on "|" whatever the data's). The separator goes with the dataset and
+    the fitted model, saved and loaded (an older save without it reads "|"); a field under the
+    user's own title column ('name') is pointed to 'title'."""
+    import json
+
+    from fewrec.data import Dataset
+    from fewrec.models import load_model, make_model
+
+    items = pd.DataFrame(
+        {
+            "sku": ["a", "b", "c"],
+            "name": ["Rake", "Pot", "Hose"],
+            "category": ["garden", "kitchen", "garden;tools"],
+        }
+    )
+    inter = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2"], "item_id": ["a", "b", "b", "c"]})
+    cols = Columns(item_id="sku", title="name", genres="category", genre_sep=";", rating=None, timestamp=None)
+    data = load_interactions(inter, items, columns=cols)
+    assert data.genre_sep == ";" and data.item_info["genres"].iloc[2] == ["garden", "tools"]
+    assert Dataset.load(data.save(tmp_path / "d")).genre_sep == ";"
+    model = make_model("content").fit(data)
+    model.add_items(
+        ["N1", "N2"], pd.DataFrame({"title": ["Gnome", "Mug"], "genres": ["garden;kitchen", ["mugs"]]})
+    )
+    assert model.fitted.item_info["genres"].iloc[3:].tolist() == [["garden", "kitchen"], ["mugs"]]
+    loaded = load_model(model.save(tmp_path / "m"))
+    loaded.update_items(["N2"], pd.DataFrame({"genres": ["kitchen;mugs"]}))
+    assert loaded.fitted.genre_sep == ";" and loaded.fitted.item_info["genres"].iloc[4] == ["kitchen", "mugs"]
+    with pytest.warns(UserWarning) as caught:  # the user's own column names
+        model.add_items(["N3"], pd.DataFrame({"name": ["Spade"], "category": ["garden"]}))
+    said = " ".join(str(w.message) for w in caught)
+    assert "'name' (did you mean 'title'?)" in said and "'category' (did you mean 'genres'?)" in said, said
+    config = tmp_path / "m" / "config.json"  # saved before the separator was kept
+    meta = json.loads(config.read_text())
+    del meta["genre_sep"]
+    config.write_text(json.dumps(meta))
+    assert load_model(tmp_path / "m").fitted.genre_sep == "|"
+
+
 def test_users_missing_from_the_user_table_keep_their_interactions(tmp_path):
     """An audit: a user table without a row for some users was an error whose fix was to drop
     their interactions; they now train, without side info, and a warning says how many."""

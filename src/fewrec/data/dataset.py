@@ -172,6 +172,9 @@ class Dataset:
         counts: whether the ratings are amounts (plays, purchases: rows combined by
             ``repeats="sum"`` or ``"count"``), which never read as a star scale, however small
             their top: a pair played twice is no 2-star dislike.
+        genre_sep: the separator the genres were split on when loaded (`Columns.genre_sep`):
+            new or updated items' genres given as text are split on it too (they were split on
+            "|" whatever the data's, "garden;kitchen" one genre).
     """
 
     interactions: pd.DataFrame
@@ -184,6 +187,7 @@ class Dataset:
     left_out: sp.csr_matrix | None = None
     timed: bool = True
     counts: bool = False
+    genre_sep: str = "|"
 
     def __post_init__(self) -> None:
         missing = [c for c in INTERACTION_COLUMNS if c not in self.interactions.columns]
@@ -295,6 +299,7 @@ class Dataset:
             item_template=self.item_template,
             timed=self.timed,
             counts=self.counts,
+            genre_sep=self.genre_sep,
         )
 
     def keep_ratings(self, at_least: float) -> Dataset:
@@ -363,6 +368,7 @@ class Dataset:
             "item_template": self.item_template,
             "timed": self.timed,
             "counts": self.counts,
+            "genre_sep": self.genre_sep,
             "users": self.users.to_json(),
             "items": self.items.to_json(),
             "item_fields": [str(c) for c in self.item_info.columns],
@@ -426,6 +432,7 @@ class Dataset:
             item_template=template,
             timed=bool(meta.get("timed", True)),
             counts=bool(meta.get("counts", False)),
+            genre_sep=str(meta.get("genre_sep") or "|"),  # (saved before 2026-12-07: none kept)
             left_out=left_out,
         )
 

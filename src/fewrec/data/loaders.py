@@ -1069,6 +1069,7 @@ def load_interactions(
         item_template=item_template,
         timed=has_time,
         counts=repeats in ("sum", "count"),
+        genre_sep=cols.genre_sep,  # (new items' genres given as text are split on it too)
     )
 
 

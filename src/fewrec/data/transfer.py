@@ -177,6 +177,7 @@ def onto_catalogue(source: Dataset, target: Dataset) -> Dataset:
         item_template=target.item_template,
         timed=source.timed,
         counts=source.counts,
+        genre_sep=target.genre_sep,
     )
 
 
@@ -205,4 +206,5 @@ def pool_users(
         item_template=first.item_template,
         timed=first.timed and second.timed,
         counts=first.counts or second.counts,
+        genre_sep=first.genre_sep,
     )

@@ -371,6 +371,9 @@ class FitState:
     popularity: np.ndarray = field(init=False, repr=False)
     counts: bool = False
     """The ratings are amounts (`Dataset.counts`): never a star scale."""
+    genre_sep: str = "|"
+    """The data's genre separator (`Dataset.genre_sep`): new items' genres given as text are
+    split on it (`add_items`, `update_items`)."""
     rating_range: tuple[float, float] = field(init=False, repr=False)
     """The lowest and highest training rating (equal for implicit data)."""
 
@@ -557,6 +560,7 @@ class Recommender(ABC):
                 data.user_info,
                 data.left_out.tocsr() if data.left_out is not None and data.left_out.nnz else None,
                 data.counts,
+                data.genre_sep,
             )
             self._fit(data)
         except BaseException:
@@ -1365,7 +1369,7 @@ class Recommender(ABC):
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
-        info = like_catalogue(info, st.item_info)
+        info = like_catalogue(info, st.item_info, st.genre_sep)
         n_old = len(st.items)
         saved = (st.items, st.train, st.item_info, st.popularity)
         attributes = dict(self.__dict__)  # _add_items replaces arrays; it does not write into them
@@ -1440,7 +1444,8 @@ class Recommender(ABC):
         _warn_stray_fields(info, st.item_info, "updated item")
         # in the catalogue's types, as `add_items` gives them (genres "A|B" as a list: a string
         # among lists left the model unsaveable); only the fields given, the others keep theirs
-        info = like_catalogue(info, st.item_info[[c for c in st.item_info.columns if c in info.columns]])
+        known = st.item_info[[c for c in st.item_info.columns if c in info.columns]]
+        info = like_catalogue(info, known, st.genre_sep)
         item_info = st.item_info.copy()
         for col in info.columns:
             if col not in item_info.columns:  # a field the catalogue had not: empty elsewhere

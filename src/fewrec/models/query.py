@@ -142,10 +142,11 @@ def _blank_like(column: pd.Series, n: int) -> pd.Series:
         return pd.Series([None] * n, dtype=object)
 
 
-def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
+def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame, genre_sep: str = "|") -> pd.DataFrame:
     """New items' fields in the catalogue's types, so that the two still save as one table:
-    genres as lists (a string is split on "|"), other text fields as text (a year of 2021 as
-    "2021" where years are text)."""
+    genres as lists (a string is split on ``genre_sep``, the data's `Dataset.genre_sep`: it was
+    split on "|" whatever the data's), other text fields as text (a year of 2021 as "2021"
+    where years are text)."""
     info = info.copy()
     for col in catalogue.columns:
         known = catalogue[col].dropna().head(100)  # a sample: this runs on every add
@@ -157,7 +158,7 @@ def like_catalogue(info: pd.DataFrame, catalogue: pd.DataFrame) -> pd.DataFrame:
                 info[col] = _blank_like(catalogue[col], len(info))
             continue
         if listy or col == "genres":
-            info[col] = info[col].map(genre_list)
+            info[col] = info[col].map(lambda v: genre_list(v, genre_sep))
             continue
         dates = pd.api.types.is_datetime64_any_dtype(catalogue[col])
         if not pd.api.types.is_numeric_dtype(catalogue[col]) and not dates:
@@ -245,6 +246,10 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
         if "genres" in known and "genres" not in info.columns:  # (trained with --genres-col tags)
             genres = catalogue["genres"]
             close = {c: m or ["genres"] * _reads_as_genres(info[c], genres) for c, m in close.items()}
+        if "title" in known and "title" not in info.columns:  # (trained with --title-col name: the
+            # new items' 'name' went without a hint, and without a title)
+            texts = [c for c, m in close.items() if not m and _reads_as_text(info[c])]
+            close.update({c: ["title"] for c in texts[:1]})
         hints = [f"{c!r} (did you mean {m[0]!r}?)" if m else repr(c) for c, m in close.items()]
         warnings.warn(
             f"{what} fields {', '.join(hints)} are not among the catalogue's {known}: they are kept, "
@@ -252,6 +257,13 @@ def _warn_stray_fields(info: pd.DataFrame, catalogue: pd.DataFrame, what: str) -
             UserWarning,
             stacklevel=user_stacklevel(),
         )
+
+
+def _reads_as_text(column: pd.Series) -> bool:
+    """Whether a field holds words (not numbers, dates or lists), as a title does."""
+    values = [v for v in column if not _missing(v)]
+    words = bool(values) and all(isinstance(v, str) for v in values)  # (a year "1995" is text too)
+    return words and bool(pd.to_numeric(pd.Series(values), errors="coerce").isna().any())
 
 
 def _reads_as_genres(column: pd.Series, genres: pd.Series) -> bool:

@@ -57,6 +57,7 @@ def save_model(model: Recommender, path: str | Path) -> Path:
         "config": model.config.model_dump(mode="json"),
         "like_rating": st.like_rating,
         "counts": st.counts,
+        "genre_sep": st.genre_sep,
         "item_template": st.item_template,
         "item_fields": [str(c) for c in st.item_info.columns],
         "user_fields": [str(c) for c in st.user_info.columns],
@@ -485,6 +486,7 @@ def _check_meta(meta: dict) -> None:
         "versions": (dict,),
         "item_template": (str, type(None)),
         "counts": (bool,),
+        "genre_sep": (str,),
         "item_fields": (list,),
         "user_fields": (list,),
     }
@@ -638,6 +640,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
         user_info,
         left_out,
         bool(meta.get("counts", False)),  # (saved before 2026-12-07: no amounts flag)
+        meta.get("genre_sep") or "|",  # (saved before 2026-12-07: none kept; "|" was used)
     )
     part(
         "state.npz",

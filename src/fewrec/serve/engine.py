@@ -544,7 +544,7 @@ class Engine:
     def _typed(model: Recommender, records: Sequence[ItemRecord]) -> list[ItemRecord]:
         """``records`` with their fields of the model's catalogue in its types; a `DataError`
         when the model cannot take them."""
-        typed = like_catalogue(_info_frame(model, records), model.fitted.item_info)
+        typed = like_catalogue(_info_frame(model, records), model.fitted.item_info, model.fitted.genre_sep)
         columns = model.fitted.item_info.columns
         out = []
         for row, r in enumerate(records):
@@ -1207,7 +1207,7 @@ def _info_frame(model: Recommender, records: Sequence[ItemRecord]) -> pd.DataFra
             if v is None:
                 v = [] if c in list_cols else ""
             elif c in list_cols:  # ("A|B" was one genre named "A|B")
-                v = [str(x) for x in v] if isinstance(v, list) else genre_list(v)
+                v = [str(x) for x in v] if isinstance(v, list) else genre_list(v, fit.genre_sep)
             else:
                 v = ", ".join(map(str, v)) if isinstance(v, list) else str(v)
             row[c] = v

@@ -265,7 +265,7 @@ def test_a_name_no_item_text_holds_gets_a_note(ml100k):
     assert "a film's director" in notes[0]
     # (a film the text names as a known one is said to be left out; no "mentions" note for it)
     assert model.text_hints(Query(text="I love Star Wars and Westerns")) == [
-        "the text names Star Wars (1977) as a film you know, so the list leaves it out "
+        "the text names Star Wars (1977) as one you know, so the list leaves it out "
         "(exclude_seen=False keeps it)"
     ]
     assert model.ignored_in(query) == []  # nothing of it is ignored
@@ -360,3 +360,46 @@ def test_a_film_the_text_names_as_known_is_left_out(ml100k):
     assert model.referenced_items("films like star wars") == []  # (in lower case: words)
     # a genre's name is no title ("War, The (1994)"), nor is what "films" follows
     assert model.referenced_items("I love War films") == model.referenced_items("like War") == []
+
+
+def test_a_wish_is_no_item_the_user_knows_and_the_note_says_no_film(ml100k):
+    """An audit: "I'd like Blue hose for my garden" left the hose out of its own list, "the
+    text names Blue hose as a film you know" ("like" after "would" or "'d" is a wish). "like the
+    Shining" names "Shining, The" as "like The Shining" does."""
+    import pandas as pd
+
+    from fewrec.data import load_interactions
+
+    items = pd.DataFrame(
+        {
+            "item_id": ["h", "r", "s"],
+            "title": ["Blue hose", "Green rake", "Red spade"],
+            "genres": ["garden"] * 3,
+        }
+    )
+    inter = pd.DataFrame({"user_id": ["u1", "u1", "u2", "u2"], "item_id": ["h", "r", "r", "s"]})
+    shop = make_model("content").fit(
+        load_interactions(inter, items, columns={"rating": None, "timestamp": None})
+    )
+    for text in (
+        "I'd like Blue hose for my garden",
+        "I would like Blue hose",
+        "I\u2019d love Blue hose",
+        "wd like Blue hose",
+    ):
+        assert shop.referenced_items(text) == [] and "h" in set(
+            shop.recommend(Query(text=text), k=3)["item"]
+        ), text
+    assert shop.text_hints(Query(text="a hose like Blue hose")) == [
+        "the text names Blue hose as one you know, so the list leaves it out (exclude_seen=False keeps it)"
+    ]
+    model = make_model("content").fit(ml100k)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert "50" in set(model.recommend(Query(text="I would like to see Star Wars"), k=10)["item"])
+        assert "50" not in set(model.recommend(Query(text="films like Star Wars"), k=10)["item"])
+    shining = model.referenced_items("films like The Shining")
+    assert shining and model.referenced_items("films like the Shining") == shining
+    assert model.referenced_items("I'd like a film like Star Wars") == model.referenced_items(
+        "films like Star Wars"
+    )

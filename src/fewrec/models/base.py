@@ -112,8 +112,15 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
     return tuple(sorted(set(value))) if sort else tuple(value)
 
 
-#: Words before a title that make it a film the user knows (`Recommender.referenced_items`).
-REFERENCE_CUE = r"(?:like|liked|love|loved|enjoyed|seen|watched|similar to|such as|as good as|fan of)"
+#: Words before a title that make it a film the user knows (`Recommender.referenced_items`); a
+#: "like" or "love" after "would", "'d" or "wd" is a wish, not a known item ("I'd like Blue hose
+#: for my garden" left the hose out as one the user knows).
+WISH = r"(?<!\bwould\s)(?<!'d\s)(?<!\bwd\s)"
+REFERENCE_CUE = (
+    rf"(?:{WISH}like|liked|{WISH}love|loved|enjoyed|seen|watched|similar to|such as|as good as|fan of)"
+)
+#: An article between a cue and a title: "films like the Godfather" names "Godfather, The" too.
+ARTICLE = r"(?:(?:the|a|an)\s+)?"
 #: Most catalogue items whose titles a text is searched for (one pattern of them all).
 MAX_TITLE_SEARCH = 20_000
 
@@ -672,8 +679,13 @@ class Recommender(ABC):
         if known := self.referenced_items(query.text):
             labels = self._per_catalogue("labels_", self._item_labels)
             named = ", ".join(dict.fromkeys(str(labels[i]) for i in known[:3]))
+            # what the items are where the model is told (an LM's noun); else a word for any
+            # catalogue ("as a film you know" on a shop's garden hose)
+            noun = getattr(self.config, "noun", None)
+            noun = noun.strip() if isinstance(noun, str) else ""
+            what = f"{'an' if noun[:1].lower() in 'aeiou' else 'a'} {noun}" if noun else "one"
             hints.append(
-                f"the text names {named} as a film you know, so the list leaves it out "
+                f"the text names {named} as {what} you know, so the list leaves it out "
                 "(exclude_seen=False keeps it)"
             )
         if not (query.text and self.text_encoders and has_words(query.text)):
@@ -728,7 +740,10 @@ class Recommender(ABC):
         titles = "|".join(re.escape(f) for f in sorted(items_of, key=lambda f: (-len(f), f)))
         # (and a kind, not a title, is what "films" follows: "I love War films")
         kind = r"(?!\s+(?:films?|movies?|shows?|books?|series|stuff|ones)\b)"
-        return re.compile(rf"(?i:\b{REFERENCE_CUE})\s+(?P<title>{titles})(?!\w){kind}"), items_of
+        # (an article the title does not hold may come between: the pattern takes the title
+        # with its own article first, "like The Usual Suspects", and each form names its item)
+        cue = rf"(?i:\b{REFERENCE_CUE}\s+{ARTICLE})"
+        return re.compile(rf"{cue}(?P<title>{titles})(?!\w){kind}"), items_of
 
     def text_unread_note(self) -> str:
         """Why a query's free text is ignored, in words (only asked where `reads_text` is false)."""

@@ -55,6 +55,22 @@ def test_cold_user_users_never_in_training_and_reveal_earliest(ml100k):
         cold_user_split(ml100k, shots=-1)
 
 
+def test_a_cold_user_k_no_test_user_reaches_is_an_error_up_front():
+    """An audit: ``cold_user_split(ds, shots=50)`` on data where no user has 50 interactions
+    came back empty without a word; the error came later, from evaluate_ranking."""
+    from fewrec.data import load_interactions
+
+    rows = [(f"u{u}", f"i{i}") for u in range(30) for i in range(3 + u % 10)]  # 3 to 12 each
+    data = load_interactions(pd.DataFrame(rows, columns=["user_id", "item_id"]))
+    split = cold_user_split(data, shots=2, seed=0)
+    most = int(max((np.diff(split.test.history.indptr) + np.diff(split.test.targets.indptr)).max(), 0))
+    with pytest.raises(ConfigError) as caught:
+        cold_user_split(data, shots=50, seed=0)
+    said = str(caught.value)
+    assert said.startswith("no test user has an interaction left after revealing K = 50"), said
+    assert f"the most any test user has is {most} (K must be below it)" in said and "Fix: " in said, said
+
+
 def test_cold_user_zero_shots_targets_everything(ml100k):
     s = cold_user_split(ml100k, shots=0, seed=0)
     assert s.test.history.nnz == 0

@@ -19,7 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fewrec.data.dataset import Dataset, Vocabulary
-from fewrec.errors import ConfigError, DataError, is_whole_number
+from fewrec.errors import ConfigError, DataError, is_whole_number, with_fix
 
 log = logging.getLogger(__name__)
 
@@ -223,6 +223,18 @@ def warm_split(data: Dataset, seed: int = 0, ratios=(0.8, 0.1, 0.1)) -> Split:
     )
 
 
+def too_few_to_reveal(shots: int, most: int) -> ConfigError:
+    """The error of a cold-user K that leaves no test user an interaction to find: ``most`` is
+    the most interactions any test user has (`cold_user_split`, the benchmark)."""
+    return ConfigError(
+        with_fix(
+            f"no test user has an interaction left after revealing K = {shots}; "
+            f"the most any test user has is {most} (K must be below it)",
+            f"reveal fewer: shots={max(most - 1, 0)} or less (CLI: --shots {max(most - 1, 0)})",
+        )
+    )
+
+
 def cold_user_split(
     data: Dataset,
     shots: int = 5,
@@ -236,12 +248,24 @@ def cold_user_split(
     Interactions of the same time keep their order in the data (for ML-100K, ``u.data``'s row
     order): at K = 5 the fifth and sixth earliest share a second for 419 of its 943 users, so
     the same interactions in another row order reveal other items to some users.
-    Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19;
-    past every user's count the test set is empty, which `evaluate_ranking` refuses).
+    Test users with no interaction left after revealing are dropped (none on ML-100K for K<=19);
+    a K that leaves no test user is a `ConfigError` naming the most interactions a test user
+    has (the split came back empty without a word, and `evaluate_ranking` refused it later).
     The held-out users (``test_fraction`` of all users) are the same for every K with the same
     seed. A further ``test_fraction / 2`` of all users (10% at the default 0.2) form a validation
     set built the same way (they stay out of training too).
     """
+    split, most = _cold_user_split(data, shots, seed, test_fraction, random_shots)
+    if not len(split.test):
+        raise too_few_to_reveal(int(shots), most)
+    return split
+
+
+def _cold_user_split(
+    data: Dataset, shots: int = 5, seed: int = 0, test_fraction: float = 0.2, random_shots: bool = False
+) -> tuple[Split, int]:
+    """`cold_user_split`, whose test set may be empty (the benchmark leaves such a K out), and
+    the most interactions of a test user."""
     if not is_whole_number(shots) or shots < 0:
         raise ConfigError(f"shots must be a whole number >= 0, got {shots!r}")
     _check_seed(seed)
@@ -275,7 +299,8 @@ def cold_user_split(
         es = EvalSet(group, np.zeros(len(group), bool), hist, binary_union(hist), targ)
         return es.subset(np.flatnonzero(np.diff(targ.indptr) > 0))
 
-    return Split(
+    counts = inter["user"][inter["user"].isin(test_users).to_numpy()].value_counts()
+    split = Split(
         "cold-user",
         data.with_interactions(train),
         build(test_users, 1),
@@ -283,6 +308,7 @@ def cold_user_split(
         seed,
         int(shots),
     )
+    return split, int(counts.max()) if len(counts) else 0
 
 
 def cold_item_split(data: Dataset, seed: int = 0, test_fraction: float = 0.2) -> Split:

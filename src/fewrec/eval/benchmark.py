@@ -38,10 +38,11 @@ from fewrec.data.splits import (
     COLD_USER_SHOTS,
     PROTOCOLS,
     TALLREC_SHOTS,
+    _cold_user_split,
     cold_item_split,
-    cold_user_split,
     split_fingerprint,
     tallrec_split,
+    too_few_to_reveal,
     warm_split,
 )
 from fewrec.data.transfer import onto_catalogue, pool_users
@@ -388,7 +389,8 @@ def run_benchmark(
                 bar.advance(job)
         elif protocol == "cold-user":
             rnd = reveal == "random"
-            splits = {k: cold_user_split(data, shots=k, seed=seed, random_shots=rnd) for k in ks}
+            # (empty ones too: a default K no test user reaches is left out below)
+            splits = {k: _cold_user_split(data, shots=k, seed=seed, random_shots=rnd)[0] for k in ks}
             empty = [k for k, s in splits.items() if not len(s.test)]
             # the most interactions of a test user (held-out ones; it quoted every user's, so
             # a K it allowed could find no test user)
@@ -415,10 +417,7 @@ def run_benchmark(
             # one per K: runs of other --shots share the K they both have
             settings["split_fingerprint"] = {f"K{k}": split_fingerprint(s.test) for k, s in splits.items()}
             if empty:
-                raise ConfigError(
-                    f"no test user has an interaction left after revealing K = {empty[0]}; "
-                    f"the most any test user has is {most} (K must be below it)"
-                )
+                raise too_few_to_reveal(empty[0], most)
             for m in models:
                 stage(f"{protocol}: {m}")
                 # The training users are the same for every K: fit once, evaluate each K.

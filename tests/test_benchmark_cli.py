@@ -370,6 +370,28 @@ def test_cli_benchmark_and_info_on_your_own_data(tmp_path, ml100k):
     assert stray.returncode == 2 and "give --interactions too" in " ".join(stray.stderr.split())
 
 
+def test_timestamp_col_is_the_time_col_of_every_command(tmp_path):
+    """An audit: the time column is ``Columns(timestamp=...)`` in Python, but ``--timestamp-col``
+    was no option of the CLI (only ``--time-col``)."""
+    path = tmp_path / "shop.csv"
+    rows = [(f"u{u}", f"i{(u + i) % 7}", 1 + (u + i) % 5, 1000 * u + i) for u in range(12) for i in range(4)]
+    pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "when"]).to_csv(path, index=False)
+    own = ["--interactions", str(path)]
+    named = fewrec("data", "info", *own, "--timestamp-col", "when")
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == fewrec("data", "info", *own, "--time-col", "when").stdout
+    wrong = fewrec("data", "info", *own, "--timestamp-col", "time")
+    assert wrong.returncode != 0 and "timestamp column 'time' is not in the table" in " ".join(
+        wrong.stderr.split()
+    )
+    out = tmp_path / "m"
+    trained = fewrec("train", "popularity", "--output", str(out), *own, "--timestamp-col", "when")
+    assert trained.returncode == 0, trained.stderr
+    for command in ("train", "benchmark", "data info"):
+        helped = fewrec(*command.split(), "--help")
+        assert "--timestamp-col" in helped.stdout and "--time-col" in helped.stdout, command
+
+
 def test_cli_item_and_user_tables_keyed_by_their_own_column_names(tmp_path):
     """The item table's key could only be --item-col, the interactions' name for it (and its
     missing-column hint named --item-col); genres could only be a column called genres."""

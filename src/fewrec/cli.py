@@ -198,7 +198,9 @@ UsersOpt = Annotated[Path | None, typer.Option(help="CSV/Parquet of user side in
 UserColOpt = Annotated[str, typer.Option(help="user id column")]
 ItemColOpt = Annotated[str, typer.Option(help="item id column")]
 RatingColOpt = Annotated[str | None, typer.Option(help="rating column ('': implicit data, every row a like)")]
-TimeColOpt = Annotated[str | None, typer.Option(help="timestamp column ('': the rows' order)")]
+TimeColOpt = Annotated[  # (--timestamp-col too, as Python's Columns(timestamp=...): it was no option)
+    str | None, typer.Option("--time-col", "--timestamp-col", help="timestamp column ('': the rows' order)")
+]
 ItemIdColOpt = Annotated[
     str | None, typer.Option(help="id column of the --items table (default: --item-col)")
 ]

@@ -493,3 +493,48 @@ def test_evaluating_an_empty_evalset_is_an_error_not_nan(ml100k):
         evaluate_ranking(model, empty, split.train)
     with pytest.raises(ConfigError, match="use tallrec_split"):
         make_split(ml100k, "tallrec")
+
+
+def test_evaluation_checks_a_models_scores_as_recommend_does(warm):
+    """An audit: evaluation read `score_batch` unchecked. One row for a batch was broadcast to
+    every query (a silently wrong NDCG), 1-D or boolean scores were evaluated, and float64
+    scores were written into float32, so ``1e8 + popularity`` collapsed into ties (NDCG 0.157
+    where recommend ranks as popularity, 0.518). It refuses what recommend refuses, with the
+    same message, and keeps a model's float64."""
+    from fewrec.errors import FewrecError
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import Query, Recommender
+
+    class Shaped(Recommender):
+        name = "test-shaped"
+        reads_item_text = False
+        shape = "full"
+
+        def _fit(self, data):
+            self.pop_ = np.asarray(self.fitted.train.getnnz(axis=0), dtype=np.float32)
+
+        def score_batch(self, batch):
+            full = np.tile(self.pop_, (len(batch), 1))
+            return {
+                "full": full,
+                "one row": full[:1],
+                "1-D": self.pop_,
+                "bool": full > 10,
+                "offset": 1e8 + full.astype(np.float64),
+            }[self.shape]
+
+    model = Shaped().fit(warm.train)
+    test = warm.test.subset(np.arange(40))
+    plain = evaluate_ranking(model, test, warm.train, ks=(10,)).values["ndcg@10"]
+    for shape in ("one row", "1-D", "bool"):
+        model.shape = shape
+        with pytest.raises(FewrecError, match=r"test-shaped.score_batch gave ndarray of shape") as caught:
+            evaluate_ranking(model, test, warm.train, ks=(10,))
+        if shape == "one row":  # (a query's one row is right for recommend)
+            continue
+        with pytest.raises(FewrecError) as served:
+            model.recommend(Query(items=["50"]))
+        assert str(served.value) == str(caught.value).replace("(40,", "(1,")  # the same message
+    model.shape = "offset"
+    got = evaluate_ranking(model, test, warm.train, ks=(10,)).values["ndcg@10"]
+    assert got == pytest.approx(plain, abs=1e-12)

@@ -57,7 +57,9 @@ def score_eval_set(
     """Scores for every query of an eval set (excluded items set to -inf).
 
     ``user_info`` (rows of the dataset's user side info) is passed to the model with each query:
-    side info is part of what a new user may tell us.
+    side info is part of what a new user may tell us. The scores are float32, as the built-in
+    models give them, or float64 where the model gives float64 (as `recommend` ranks them: scores
+    of ``1e8 + popularity`` were ties in float32, NDCG 0.157 where recommend ranked as popularity).
     """
     out = np.empty((len(evalset), model.n_items), dtype=np.float32)
     users = np.where(evalset.known, evalset.users, -1)
@@ -71,7 +73,11 @@ def score_eval_set(
         # (`Recommender.batch_from_queries`); a known user's training history is kept whole
         low = dislike_mask(history, cut, np.flatnonzero(users[lo:hi] < 0))
         batch = QueryBatch(users[lo:hi], history, user_info=rows, disliked=low)
-        out[lo:hi] = model.score_batch(batch.for_model(model))
+        # checked as recommend checks it (one row was broadcast to every query, silently)
+        scores = model._check_scores(model.score_batch(batch.for_model(model)), hi - lo)
+        if not np.can_cast(scores.dtype, out.dtype):  # float64 (or int64) kept as precise
+            out = out.astype(np.float64)
+        out[lo:hi] = scores
     ex = evalset.exclude.tocoo()
     out[ex.row, ex.col] = -np.inf
     return out
@@ -300,7 +306,7 @@ def tallrec_scores(model: Recommender, samples: TallrecSamples) -> np.ndarray:
         return out
     for lo in range(0, len(samples), chunk):
         hi = min(lo + chunk, len(samples))
-        s = model.score_batch(batch(lo, hi))
+        s = model._check_scores(model.score_batch(batch(lo, hi)), hi - lo)
         out[lo:hi] = s[np.arange(hi - lo), samples.items[lo:hi]]
     return out
 

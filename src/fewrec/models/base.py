@@ -1066,17 +1066,23 @@ class Recommender(ABC):
         """
         return self.score_many([query], items)[0]
 
-    def _scores(self, batch: QueryBatch) -> np.ndarray:
-        """`score_batch`, its output checked (a model of one's own that gives another shape, or
-        a list, failed deep inside `recommend` with numpy's error)."""
-        scores = self.score_batch(batch)
-        want = (len(batch), self.n_items)
+    def _check_scores(self, scores: Any, n_queries: int) -> np.ndarray:
+        """``scores``, a `score_batch` output for ``n_queries`` queries, if it is a numpy array of
+        numbers of one row per query and one column per item (recommend, score and evaluation
+        refuse the same; evaluation broadcast one row to every query, silently)."""
+        want = (n_queries, self.n_items)
         if type(scores) is not np.ndarray or scores.shape != want or scores.dtype.kind not in "iuf":
             got = f"{type(scores).__name__} of shape {getattr(scores, 'shape', None)}"
             raise FewrecError(
                 f"{self.name}.score_batch gave {got} (dtype {getattr(scores, 'dtype', None)}); it must "
                 f"give a numpy array of numbers, one row per query and one column per item: {want}"
             )
+        return scores
+
+    def _scores(self, batch: QueryBatch) -> np.ndarray:
+        """`score_batch`, its output checked (a model of one's own that gives another shape, or
+        a list, failed deep inside `recommend` with numpy's error)."""
+        scores = self._check_scores(self.score_batch(batch), len(batch))
         if len(scores) and np.isnan(scores).all(axis=1).any():
             warnings.warn(
                 f"{self.name}.score_batch gave NaN for every item of a query, so it gets no "

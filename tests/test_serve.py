@@ -2158,3 +2158,50 @@ def test_similar_items_of_an_item_an_id_only_model_cannot_score_yet(ease_dir, tm
         )
         assert "Fix: serve a model that reads item text" in said
         assert c.get("/items/nope/similar").json()["message"] == "no recommendable item 'nope'"
+
+
+def test_an_item_scored_plus_inf_is_recommended_first_not_dropped(cold_user, tmp_path):
+    """An audit: an item a model scored +inf was left out of `recommend`, the service's lists and
+    its similar items (they kept finite scores only), with a false "the rest are in the history"
+    warning, while evaluation ranked it first. +inf is the best score there is; NaN and -inf
+    still hold no recommendation."""
+    import warnings
+
+    from fewrec.models import Query, Recommender, register
+    from fewrec.models.base import MODELS
+
+    class Boosted(Recommender):
+        name = "test-boosted"
+        reads_item_text = False
+
+        def _fit(self, data):
+            self.pop_ = np.asarray(self.fitted.train.getnnz(axis=0), dtype=np.float32)
+
+        def score_batch(self, batch):
+            out = np.tile(self.pop_, (len(batch), 1))
+            out[:, 7] = np.inf  # the best there is
+            out[:, 8] = np.nan  # none
+            return out
+
+    register(Boosted)
+    try:
+        model = Boosted().fit(cold_user.train)
+        boosted, unscored = model.fitted.items.id(7), model.fitted.items.id(8)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # (a false "shorter than k" warning)
+            got = model.recommend(Query(items=["50"]), k=5)
+            assert model.recommend(Query(items=["50"]), k=3, explain=True)["item"][0] == boosted
+        assert len(got) == 5 and got["item"][0] == boosted and got["score"][0] == np.inf
+        everything = model.recommend(Query(), k=model.n_items, exclude_seen=False)
+        assert boosted in set(everything["item"]) and unscored not in set(everything["item"])
+        path = model.save(tmp_path / "boosted")
+        app = create_app(path, tmp_path / "s.db", api_keys=[KEY], model_root=tmp_path, warm_up=False)
+        with TestClient(app) as c:
+            listed = c.post("/recommend", json={"items": ["50"], "k": 5, "explore": False})
+            similar = c.get("/items/50/similar", params={"k": 5})
+        for r in (listed, similar):
+            assert r.status_code == 200, r.text
+            items = [i["item"] for i in r.json()["items"]]
+            assert items[0] == boosted and len(items) == 5 and unscored not in items, r.json()
+    finally:
+        MODELS.pop("test-boosted", None)

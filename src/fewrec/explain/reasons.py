@@ -328,7 +328,8 @@ def _contributions(
     if n == 1 and falls_back and not np.array_equal(scores[0], scores[1]):  # (popularity itself:
         scores[1] = 0.0  # the item adds nothing)
         centred = False
-    drops = scores[0][None, :] - scores[1:]
+    with np.errstate(invalid="ignore"):  # inf - inf (an item scored +inf): NaN, no reason from it
+        drops = scores[0][None, :] - scores[1:]
     raw = drops.copy()
     gain_top = 0.0
     if gain is not None:

@@ -1281,7 +1281,7 @@ class Recommender(ABC):
         labels = self._per_catalogue("labels_", self._item_labels)  # (per call: +20-50% at k 10-100)
         for q, row in enumerate(scores):
             top = top_k_by(row, k, st.popularity)  # ties: the more popular item first
-            top = top[np.isfinite(row[top])]
+            top = top[row[top] > -np.inf]  # (NaN counts as -inf; +inf, the best, was left out)
             # (typed: an empty list's columns were float64, so a concat of lists changed types)
             ids = st.items.to_external(top)
             frame = pd.DataFrame(

@@ -298,5 +298,5 @@ def explored_top(
     it there: it is not among the ``k`` best by the model's ``mean`` (`explore`, the service)."""
     ranked = np.where(allowed, scores, -np.inf)
     top = top_k_by(ranked, k, prior)
-    top = top[np.isfinite(ranked[top])]
+    top = top[ranked[top] > -np.inf]  # (NaN counts as -inf; +inf, the best, was left out)
     return top, ~np.isin(top, top_k_by(np.where(allowed, mean, -np.inf), k, prior))

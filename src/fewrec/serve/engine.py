@@ -1103,7 +1103,7 @@ class Engine:
             scores = (st.vectors @ st.vectors[idx]).astype(np.float64)
             scores[~allowed[: len(scores)]] = -np.inf
             best = top_k_by(scores, opts.k, st.model.fitted.popularity)
-            best = best[np.isfinite(scores[best])]
+            best = best[scores[best] > -np.inf]  # (+inf, the best, was left out)
             hits, sims = best, scores[best]
         elif st.index is not None and st.vectors is not None:
             sims, hits = st.index.search(st.vectors[idx : idx + 1], opts.k, allowed)
@@ -1123,7 +1123,7 @@ class Engine:
                 )
             ranked = np.where(allowed, scores, -np.inf)
             hits = top_k_by(ranked, opts.k, st.model.fitted.popularity)  # ties: the more popular first
-            hits = hits[np.isfinite(ranked[hits])]
+            hits = hits[ranked[hits] > -np.inf]  # (NaN counts as -inf; +inf, the best, was left out)
             sims = ranked[hits]
         title, _, fields = st.catalogue.record(idx)
         # as lists' reasons name it ("Similar to Godfather, The (Action)" read the genre as part

@@ -1860,3 +1860,39 @@ def test_a_query_of_dislikes_alone_says_its_list_is_popularity(models):
         notes = models[name].query_notes(Query(items=["183"], ratings=[1]))
         assert any("every item of the query is a dislike" in n for n in notes), (name, notes)
         assert not models[name].query_notes(Query(items=["183", "50"], ratings=[1, 5]))
+
+
+def test_a_config_default_of_the_wrong_type_is_an_error_when_the_model_is_made():
+    """An audit: a model of one's own whose setting had a default of the wrong type (``shrink:
+    float = "ten"``) was made and fitted with it, and its saved file then refused to load, as if
+    saved by another version. The default is checked when the model is made, and the error says
+    it is the class's default; every built-in model's defaults pass the check."""
+    from fewrec.errors import ConfigError
+    from fewrec.models import ModelConfig, Recommender
+
+    class BadDefault(ModelConfig):
+        shrink: float = "ten"  # type: ignore[assignment]
+
+    class Shrunk(Recommender):
+        name = "test-shrunk"
+        Config = BadDefault
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):
+            return np.zeros((len(batch), self.n_items), np.float32)
+
+    with pytest.raises(ConfigError, match=r"test-shrunk: shrink: .*the default of BadDefault.shrink"):
+        Shrunk()
+    assert Shrunk(shrink=2.0).config.shrink == 2.0  # a value given is checked as before
+
+    class NoDefault(ModelConfig):
+        shrink: float
+
+    with pytest.raises(ConfigError, match=r"shrink: Field required") as missing:
+        type("Needs", (Shrunk,), {"name": "test-needs", "Config": NoDefault})()
+    assert "default of" not in str(missing.value)  # a setting of no default: nothing to blame
+    for name, cls in sorted(MODELS.items()):
+        if cls.__module__.startswith("fewrec."):
+            make_model(name)  # every built-in model's defaults are valid

@@ -211,6 +211,15 @@ class Settings(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             problems = validation_problems(exc, type(self).model_fields)
+            given = {getattr(self, "renamed", {}).get(key, key) for key in data}
+            # (a setting of no default that is not given is "missing": no default to blame)
+            errors = [e for e in exc.errors() if e["loc"] and e["type"] != "missing"]
+            defaults = [e["loc"][0] for e in errors if e["loc"][0] not in given]
+            if defaults and defaults[0] in type(self).model_fields:  # (a class's own default)
+                problems = with_fix(
+                    problems,
+                    f"the default of {type(self).__name__}.{defaults[0]} is invalid: give it a valid one",
+                )
             what = self.settings_name or type(self).__name__
             fix = None if "Fix:" in problems else self.settings_fix  # a validator gave its own
             error = ConfigError(with_fix(f"invalid {what}: {problems}", fix))

@@ -242,7 +242,16 @@ class ModelConfig(Settings):
 
     # attribute docstrings are the fields' descriptions (`fewrec models NAME`, help(), the JSON
     # schema): they had been read by the source alone
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, use_attribute_docstrings=True)
+    # validate_default: a default of the wrong type (`shrink: float = "ten"`) is an error when the
+    # model is made (it was taken as given, and the saved model refused to load "as saved by
+    # another version")
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        use_attribute_docstrings=True,
+        validate_default=True,
+    )
 
     #: Settings' former names -> their names now: read as them, also from saved models (where
     #: the old and the new name are both given, the old one wins: it is an override of a config

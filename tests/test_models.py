@@ -1896,3 +1896,51 @@ def test_a_config_default_of_the_wrong_type_is_an_error_when_the_model_is_made()
     for name, cls in sorted(MODELS.items()):
         if cls.__module__.startswith("fewrec."):
             make_model(name)  # every built-in model's defaults are valid
+
+
+def test_register_refuses_what_could_not_be_run_or_loaded_by_its_name(tmp_path):
+    """An audit: register took a class that is no Recommender, a Config that is no ModelConfig
+    (its saved model then failed to load with a bare "AttributeError: renamed"), a benchmark
+    preset's name (the preset silently won in `--models`), and names with a comma, an @ or a
+    space (`--models` cannot name them). Each is a ConfigError saying what to do."""
+    from pydantic import BaseModel
+
+    from fewrec.errors import ConfigError
+    from fewrec.models import Recommender, register
+
+    class Ok(Recommender):
+        name = "test-ok"
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):
+            return np.zeros((len(batch), self.n_items), np.float32)
+
+    class NotAModel:
+        name = "test-not-a-model"
+
+    class PlainConfig(BaseModel):
+        shrink: float = 1.0
+
+    cases = {
+        "takes a Recommender subclass, got 'NotAModel'": NotAModel,
+        r"test-plain's Config is 'PlainConfig', not a ModelConfig": type(
+            "Plain", (Ok,), {"name": "test-plain", "Config": PlainConfig}
+        ),
+        r"'fewshot-ranked' is a benchmark preset \(fewshot with": type(
+            "Ranked", (Ok,), {"name": "fewshot-ranked"}
+        ),
+    }
+    for bad in ("my,model", "my@model", "my model", "my\tmodel"):
+        cases[f"{re.escape(repr(bad))} holds a comma, an @ or a space"] = type("Odd", (Ok,), {"name": bad})
+    try:
+        for message, cls in cases.items():
+            with pytest.raises(ConfigError, match=message):
+                register(cls)
+            with pytest.raises(ConfigError, match=message):
+                register(replace=True)(cls)  # replace=True is no way around them
+        assert not set(MODELS) & {"test-not-a-model", "test-plain", "my,model", "my model"}
+        assert register(Ok) is Ok and MODELS["test-ok"] is Ok  # a good one still registers
+    finally:
+        MODELS.pop("test-ok", None)

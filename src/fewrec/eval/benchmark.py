@@ -50,6 +50,7 @@ from fewrec.errors import ConfigError, file_in_the_way, is_whole_number, with_fi
 from fewrec.eval import metrics as M
 from fewrec.eval.evaluate import Report, evaluate_ranking, evaluate_tallrec
 from fewrec.models.base import MODELS, Recommender, _import_builtin_models, make_model, models_fix
+from fewrec.models.presets import PRESETS
 from fewrec.present import progress_lines
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,6 @@ DEFAULT_MODELS = {
 #: protocol's data instead of the K samples, or on the K samples pooled with MovieLens-1M's users
 #: (a separate dataset, fetched once) mapped onto the catalogue by title.
 TALLREC_VARIANTS = ("catalogue", "movielens-1m")
-#: Named configurations that the benchmark can run beside the plain models.
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "popularity-segment": ("popularity", {"segment_by": ["age"], "segment_prior": 50.0}),
-    "fewshot-ranked": ("fewshot", {"rank_item_item": True}),
-    "ensemble-blend": ("ensemble", {"rerank": False}),
-    # known users' new items at their text blend, as until 2026-12-07 (`untrained_items`)
-    "ensemble-text": ("ensemble", {"untrained_items": "text"}),
-}
 #: The table's columns; cold-user and tallrec show one per K the run evaluated (`table_metrics`).
 TABLE_METRICS = {
     "warm": ["ndcg@10", "recall@10", "mrr", "hr@10", "coverage@10", "train_seconds"],

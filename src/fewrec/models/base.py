@@ -63,6 +63,7 @@ from fewrec.errors import (
     user_stacklevel,
     with_fix,
 )
+from fewrec.models.presets import PRESETS
 from fewrec.models.query import (
     Query,
     QueryBatch,
@@ -304,12 +305,42 @@ def register(cls: type[Recommender] | None = None, *, replace: bool = False) -> 
     run twice) replaces its former self."""
     if cls is None:
         return lambda c: register(c, replace=replace)
+    if not isinstance(cls, type) or not issubclass(cls, Recommender):
+        raise ConfigError(
+            with_fix(
+                f"register takes a Recommender subclass, got {getattr(cls, '__name__', cls)!r}",
+                "subclass fewrec.models.Recommender",
+            )
+        )
     name = cls.__dict__.get("name")
     if not isinstance(name, str) or not name.strip():
         raise ConfigError(
             with_fix(
                 f"{cls.__name__} has no name to register it by",
                 f"give the class a name attribute: name = {cls.__name__.lower()!r}",
+            )
+        )
+    if not isinstance(cls.Config, type) or not issubclass(cls.Config, ModelConfig):  # (a saved
+        # model then failed to load with a bare "AttributeError: renamed")
+        raise ConfigError(
+            with_fix(
+                f"{name}'s Config is {getattr(cls.Config, '__name__', cls.Config)!r}, not a ModelConfig",
+                f"subclass fewrec.models.ModelConfig: class {cls.__name__}Config(ModelConfig): ...",
+            )
+        )
+    if name in PRESETS:  # (the preset silently won in `fewrec benchmark --models`)
+        raise ConfigError(
+            with_fix(
+                f"the model name {name!r} is a benchmark preset ({PRESETS[name][0]} with {PRESETS[name][1]})",
+                f"give {cls.__qualname__} another name",
+            )
+        )
+    if re.search(r"[,@\s]", name):  # (`--models` splits at commas, a variant at @)
+        like = re.sub(r"[,@\s]+", "-", name.strip())
+        raise ConfigError(
+            with_fix(
+                f"the model name {name!r} holds a comma, an @ or a space, so `--models` cannot name it",
+                f"give {cls.__qualname__} a name without them, e.g. {like!r}",
             )
         )
     held = MODELS.get(name)

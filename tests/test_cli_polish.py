@@ -845,3 +845,42 @@ def test_models_names_the_benchmark_presets():
     one = fewrec("models", "ensemble-blend")
     assert one.returncode == 0 and "a benchmark preset, ensemble with" in flat(one.stderr)
     assert "fewrec train ensemble --set 'rerank=false'" in flat(one.stderr) and "rerank = true" in one.stdout
+
+
+def test_fewrec_models_lists_a_model_whose_settings_have_no_defaults():
+    """An audit: one registered model of one's own whose config has a setting without a default
+    stopped `fewrec models` with exit 2, listing none of the others. It is listed (on stderr,
+    so stdout stays one `name: {json}` line per model) as needing that setting, the others as
+    before; `fewrec models NAME` shows its settings."""
+    import numpy as np
+
+    from fewrec.models import MODELS, ModelConfig, Recommender, register
+
+    class NeedsConfig(ModelConfig):
+        shrink: float
+        """How far scores shrink."""
+
+    class Needs(Recommender):
+        name = "test-needs"
+        Config = NeedsConfig
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):
+            return np.zeros((len(batch), self.n_items), np.float32)
+
+    register(Needs)
+    try:
+        listed = fewrec("models")
+        one = fewrec("models", "test-needs")
+    finally:
+        MODELS.pop("test-needs", None)
+    assert listed.returncode == 0, listed.stderr
+    assert "test-needs: needs settings of no default: shrink" in listed.stderr
+    lines = listed.stdout.strip().splitlines()
+    assert {line.split(":")[0] for line in lines} >= {"popularity", "transitions", "ease"}
+    assert all(json.loads(line.split(": ", 1)[1]) is not None for line in lines)  # still JSON
+    assert one.returncode == 0 and "shrink = (no default" in one.stdout and "seed = 0" in one.stdout, (
+        one.stderr
+    )

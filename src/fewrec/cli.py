@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fewrec.errors import FewrecError, NoteFormatter, missing_extra, with_fix
+from fewrec.errors import ConfigError, FewrecError, NoteFormatter, missing_extra, with_fix
 
 if TYPE_CHECKING:
     from fewrec.data.dataset import Dataset
@@ -366,6 +366,8 @@ def list_models(
     ] = None,
 ):
     """List the available recommenders and their default configs."""
+    from pydantic_core import to_jsonable_python
+
     from fewrec.eval.benchmark import PRESETS
     from fewrec.models import MODELS
     from fewrec.models.base import _import_builtin_models, model_class
@@ -386,16 +388,31 @@ def list_models(
         about = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())  # its first paragraph
         head = f"[bold]{escape(name)}[/bold]" + (f": {escape(about)}" if about else "")
         console.print(head, highlight=False)
-        defaults = cls().config.model_dump(mode="json")  # (a preset's own defaults)
+        try:
+            defaults = cls().config.model_dump(mode="json")  # (a preset's own defaults)
+        except ConfigError:  # a setting of no default (a model of one's own): said per setting
+            fields = cls.Config.model_fields.items()
+            given = {
+                f: info.get_default(call_default_factory=True) for f, info in fields if not info.is_required()
+            }
+            defaults = to_jsonable_python(given)
         for field, info in cls.Config.model_fields.items():
             about = " ".join((info.description or "").split())
-            console.print(f"  [bold]{escape(field)}[/bold] = {escape(json.dumps(defaults[field]))}")
+            value = json.dumps(defaults[field]) if field in defaults else "(no default: give it with --set)"
+            console.print(f"  [bold]{escape(field)}[/bold] = {escape(value)}")
             if about:
                 console.print(f"      {escape(about)}", highlight=False)
         return
     for model, cls in sorted(MODELS.items()):
         # a preset's own defaults (fewshot-nometa: no meta-learning), as JSON, as --set reads them
-        config = json.dumps(cls().config.model_dump(mode="json"))
+        try:
+            config = json.dumps(cls().config.model_dump(mode="json"))
+        except ConfigError as exc:  # (one config of one's own without defaults stopped the list)
+            needed = [f for f, info in cls.Config.model_fields.items() if info.is_required()]
+            # on stderr: stdout's lines stay `name: {json}`
+            why = f"needs settings of no default: {', '.join(needed)} (give them with --set)"
+            err.print(f"{model}: {why if needed else exc}", highlight=False, markup=False)
+            continue
         console.print(f"[bold]{escape(model)}[/bold]: {escape(config)}")
     # (on stderr: stdout is one `name: {json}` line per model, for a script to read)
     err.print("(fewrec models NAME: each setting of one model and what it does)", highlight=False)

@@ -1944,3 +1944,41 @@ def test_register_refuses_what_could_not_be_run_or_loaded_by_its_name(tmp_path):
         assert register(Ok) is Ok and MODELS["test-ok"] is Ok  # a good one still registers
     finally:
         MODELS.pop("test-ok", None)
+
+
+def test_the_conformance_checks_say_which_model_failed_and_how(warm):
+    """An audit: `fewrec.testing`'s checks asserted without messages (a bare AssertionError, or
+    pytest's "DID NOT RAISE"), so a model of one's own that failed one learned nothing of what
+    failed. Each failure is an AssertionError naming the model and what it was expected to do."""
+    from fewrec.models import ModelConfig, Recommender, register
+
+    class LaxConfig(ModelConfig):
+        model_config = {**ModelConfig.model_config, "extra": "ignore"}  # takes unknown settings
+
+    class Few(Recommender):
+        name = "test-few"
+        reads_item_text = False
+        Config = LaxConfig
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):  # scores 5 items only
+            out = np.full((len(batch), self.n_items), -np.inf, dtype=np.float32)
+            out[:, :5] = 1.0
+            return out
+
+    register(Few)
+    try:
+        case = C.Case("test-few")
+        with pytest.raises(AssertionError, match="test-few: an unknown setting must be a ConfigError"):
+            C.check_config_round_trip(case)
+        model = Few().fit(warm.train)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with pytest.raises(
+                AssertionError, match="test-few: a query of 3 liked items got 5 recommendations"
+            ):
+                C.check_history_only_query(case, model)
+    finally:
+        MODELS.pop("test-few", None)

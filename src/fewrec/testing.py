@@ -14,6 +14,8 @@ on it.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +45,25 @@ class Case:
     ranks: bool = True  # False for scorers that ignore the target item (like-share)
 
 
+@contextmanager
+def _expecting(case: Case, what: str, check: AbstractContextManager[Any]) -> Iterator[Any]:
+    """``pytest.raises`` or ``pytest.warns`` whose failure is an AssertionError naming the model
+    and what it was expected to do (it was pytest's bare "DID NOT RAISE")."""
+    try:
+        with check as caught:
+            yield caught
+    except pytest.fail.Exception as exc:
+        raise AssertionError(f"{case.name}: {what}: {exc}") from None
+
+
 def check_config_round_trip(case: Case) -> None:
     cls = MODELS[case.name]
     model = cls(**case.config)
     dumped = model.config.model_dump(mode="json")
-    assert cls.Config(**dumped) == model.config
-    with pytest.raises(ConfigError):
+    assert cls.Config(**dumped) == model.config, (
+        f"{case.name}: its config dumped to JSON ({dumped}) and read back is another config"
+    )
+    with _expecting(case, "an unknown setting must be a ConfigError", pytest.raises(ConfigError)):
         cls(no_such_option=1)
 
 
@@ -57,38 +72,59 @@ def check_save_load_equal_scores(case: Case, model, tmp_path, ml100k) -> None:
     before = model.score_many(q)
     model.save(tmp_path / "m")
     back = load_model(tmp_path / "m")
-    assert type(back) is type(model) and back.config == model.config
-    for a, b in zip(before, model.score_many(q), strict=True):
-        pd.testing.assert_series_equal(a, b)
-    for a, b in zip(before, back.score_many(q), strict=True):
-        pd.testing.assert_series_equal(a, b, rtol=1e-5)
+    assert type(back) is type(model), f"{case.name}: saved and loaded, it is a {type(back).__name__}"
+    assert back.config == model.config, (
+        f"{case.name}: its config loaded is {back.config!r}, not {model.config!r}"
+    )
+    for query, a, b in zip(q, before, model.score_many(q), strict=True):
+        try:
+            pd.testing.assert_series_equal(a, b)
+        except AssertionError as exc:
+            raise AssertionError(f"{case.name}: saving changed its scores of {query}: {exc}") from None
+    for query, a, b in zip(q, before, back.score_many(q), strict=True):
+        try:
+            pd.testing.assert_series_equal(a, b, rtol=1e-5)
+        except AssertionError as exc:
+            raise AssertionError(f"{case.name}: loaded, it scores {query} otherwise: {exc}") from None
 
 
 def check_unknown_user_and_item(case: Case, model) -> None:
     # an unknown user is a new user: it still gets k recommendations (with a warning, as a
     # query of nothing but an unknown id may be a typo)
-    with pytest.warns(UserWarning, match="'no-such-user' has no history"):
+    what = "an unknown user must warn that it has no history"
+    with _expecting(case, what, pytest.warns(UserWarning, match="'no-such-user' has no history")):
         recs = model.recommend(Query(user="no-such-user"), k=5)
-    assert len(recs) == 5
+    assert len(recs) == 5, f"{case.name}: an unknown user got {len(recs)} recommendations, not k=5"
     # an unknown history item is a user mistake: a clear error naming it
-    with pytest.raises(DataError, match="no-such-item"):
+    what = "an unknown history item must be a DataError naming it"
+    with _expecting(case, what, pytest.raises(DataError, match="no-such-item")):
         model.recommend(Query(items=["no-such-item"]))
     # an unknown candidate item scores NaN, with a warning; known ones stay finite
-    with pytest.warns(UserWarning, match="1 of 3 items are not in this model's catalogue"):
+    what = "scoring an unknown item must warn"
+    with _expecting(
+        case, what, pytest.warns(UserWarning, match="1 of 3 items are not in this model's catalogue")
+    ):
         s = model.score(Query(items=["50"]), items=["no-such-item", "50", "100"])
-    assert np.isnan(s["no-such-item"])
-    assert list(s.index) == ["no-such-item", "50", "100"]
-    with pytest.raises(DataError):
+    assert np.isnan(s["no-such-item"]), f"{case.name}: an unknown item scored {s['no-such-item']}, not NaN"
+    assert list(s.index) == ["no-such-item", "50", "100"], (
+        f"{case.name}: scores of items in another order: {list(s.index)}"
+    )
+    what = "a query of 2 items and 1 rating must be a DataError"
+    with _expecting(case, what, pytest.raises(DataError)):
         model.score(Query(items=["50", "1"], ratings=[5.0]))
 
 
 def check_empty_candidates(case: Case, model) -> None:
     recs = model.recommend(Query(items=["50"]), k=10, candidates=[])
-    assert len(recs) == 0 and list(recs.columns) == ["item", "label", "score"]
-    assert len(model.score(Query(items=["50"]), items=[])) == 0
+    assert len(recs) == 0, f"{case.name}: no candidates gave {len(recs)} recommendations"
+    columns = list(recs.columns)
+    assert columns == ["item", "label", "score"], f"{case.name}: no candidates gave the columns {columns}"
+    scored = len(model.score(Query(items=["50"]), items=[]))
+    assert scored == 0, f"{case.name}: scoring no items gave {scored} scores"
     recs = model.recommend(Query(items=["50"]), k=10, candidates=["1", "2", "3"])
-    assert set(recs["item"]) <= {"1", "2", "3"}
-    with pytest.raises(ConfigError):
+    others = set(recs["item"]) - {"1", "2", "3"}
+    assert not others, f"{case.name}: candidates 1, 2, 3 gave other items: {sorted(others)}"
+    with _expecting(case, "k=0 must be a ConfigError", pytest.raises(ConfigError)):
         model.recommend(Query(), k=0)
 
 
@@ -97,21 +133,33 @@ def check_batch_equals_single(case: Case, model) -> None:
     batch = model.recommend_many(queries, k=10)
     for q, b in zip(queries, batch, strict=True):
         single = model.recommend(q, k=10)
-        assert single["item"].tolist() == b["item"].tolist()
+        alone, together = single["item"].tolist(), b["item"].tolist()
+        assert alone == together, f"{case.name}: {q} alone got {alone}, in a batch {together}"
         # float32 sums in another order (BLAS blocks by batch size): a score near 0 that sums
         # larger terms differs by ~1e-7 absolute, so the tolerance scales with the list's scores
         scores = b["score"].to_numpy()
         scale = float(np.abs(scores[np.isfinite(scores)]).max(initial=1.0))
-        np.testing.assert_allclose(single["score"], b["score"], rtol=1e-5, atol=1e-5 * scale)
+        np.testing.assert_allclose(
+            single["score"],
+            b["score"],
+            rtol=1e-5,
+            atol=1e-5 * scale,
+            err_msg=f"{case.name}: {q} scores otherwise alone and in a batch",
+        )
 
 
 def check_history_only_query(case: Case, model) -> None:
     star_wars = ["50", "172", "181"]  # Star Wars, Empire Strikes Back, Return of the Jedi
     recs = model.recommend(Query(items=star_wars), k=20)
-    assert len(recs) == 20
-    assert not set(recs["item"]) & set(star_wars)  # seen items are excluded
+    assert len(recs) == 20, f"{case.name}: a query of 3 liked items got {len(recs)} recommendations, not k=20"
+    seen = sorted(set(recs["item"]) & set(star_wars))
+    assert not seen, f"{case.name}: recommended the query's own items back: {seen}"
     with_seen = model.recommend(Query(items=star_wars), k=1682, exclude_seen=False)
-    assert len(with_seen) >= 1682 - (model.fitted.popularity == 0).sum()
+    least = 1682 - (model.fitted.popularity == 0).sum()
+    assert len(with_seen) >= least, (
+        f"{case.name}: with exclude_seen=False it ranked {len(with_seen)} items, fewer than the {least} "
+        "trained ones: the rest scored -inf or NaN"
+    )
 
 
 def check_empty_query_flag(case: Case, model) -> None:

@@ -1982,3 +1982,30 @@ def test_the_conformance_checks_say_which_model_failed_and_how(warm):
                 C.check_history_only_query(case, model)
     finally:
         MODELS.pop("test-few", None)
+
+
+def test_fewrec_import_names_the_missing_dependency_not_the_module(tmp_path, monkeypatch):
+    """An audit: a module $FEWREC_IMPORT names, found, whose own import of a package not
+    installed failed, was said to be missing ("put the module in the current folder or on
+    PYTHONPATH"). The error names the dependency that is missing."""
+    import sys
+
+    from fewrec.errors import FewrecError
+    from fewrec.models.base import _import_builtin_models
+
+    (tmp_path / "plug_needing_a_dep.py").write_text("import no_such_dependency_zz\n")
+    (tmp_path / "plug_of_a_bad_name.py").write_text("from json import no_such_name_zz\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = {
+        "plug_needing_a_dep": r"imports 'no_such_dependency_zz', which is not installed.*Fix: install the "
+        r"package that provides 'no_such_dependency_zz'",
+        "plug_of_a_bad_name": r"imports 'json', and that fails \(cannot import name 'no_such_name_zz'.*"
+        r"Fix: fix the import of 'json' in 'plug_of_a_bad_name'",
+        "plug_not_there": r"names 'plug_not_there', which cannot be imported.*on PYTHONPATH",
+    }
+    for module, message in found.items():
+        monkeypatch.setenv("FEWREC_IMPORT", module)
+        with pytest.raises(FewrecError, match=message) as caught:
+            _import_builtin_models()
+        assert module == "plug_not_there" or "PYTHONPATH" not in str(caught.value)
+        sys.modules.pop(module, None)

@@ -1578,6 +1578,20 @@ def _import_builtin_models() -> None:
             try:
                 importlib.import_module(module)
             except ImportError as exc:
+                # the module's own import of another one failed (it said to put the module on
+                # PYTHONPATH, where it was)
+                other = exc.name
+                if other and other != module and not module.startswith(other + "."):
+                    missing = isinstance(exc, ModuleNotFoundError)
+                    raise FewrecError(
+                        with_fix(
+                            f"$FEWREC_IMPORT names {module!r}, which imports {other!r}, "
+                            + (f"which is not installed ({exc})" if missing else f"and that fails ({exc})"),
+                            f"install the package that provides {other!r} where fewrec runs"
+                            if missing
+                            else f"fix the import of {other!r} in {module!r}",
+                        )
+                    ) from None
                 raise FewrecError(
                     with_fix(
                         f"$FEWREC_IMPORT names {module!r}, which cannot be imported ({exc})",

@@ -2009,3 +2009,26 @@ def test_fewrec_import_names_the_missing_dependency_not_the_module(tmp_path, mon
             _import_builtin_models()
         assert module == "plug_not_there" or "PYTHONPATH" not in str(caught.value)
         sys.modules.pop(module, None)
+
+
+def test_fill_empty_with_popularity_takes_a_mask_over_the_queries(warm):
+    """An audit: the docstring did not say what ``rows`` is; it is a boolean mask over the batch's
+    queries, and indices (or a mask of another length) were numpy's casting or broadcasting
+    error from inside a model's score_batch. They are an ArgumentError naming the model."""
+    import scipy.sparse as sp
+
+    from fewrec.errors import ArgumentError
+    from fewrec.models.query import QueryBatch
+
+    model = make_model("popularity").fit(warm.train)
+    n = model.n_items
+    batch = QueryBatch(np.full(3, -1), sp.csr_matrix((3, n), dtype=np.float32))
+    filled = model.fill_empty_with_popularity(
+        np.zeros((3, n), np.float32), batch, rows=np.array([True, False, True])
+    )
+    assert (filled[[0, 2]] == model.fitted.popularity).all() and (filled[1] == 0).all()
+    for bad in (np.array([0, 2]), np.array([True, False])):
+        with pytest.raises(
+            ArgumentError, match="popularity: fill_empty_with_popularity's rows must be a boolean mask"
+        ):
+            model.fill_empty_with_popularity(np.zeros((3, n), np.float32), batch, rows=bad)

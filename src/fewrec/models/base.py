@@ -1021,11 +1021,22 @@ class Recommender(ABC):
     def fill_empty_with_popularity(
         self, scores: np.ndarray, batch: QueryBatch, rows: np.ndarray | None = None
     ) -> np.ndarray:
-        """Rows of queries with no history and no known user (and among ``rows``, where given)
-        get popularity scores: an ID-only model has nothing else to go on, and ties broken by
-        item index are worse. A model that calls this sets ``empty_is_popularity = True``."""
+        """Rows of queries with no history and no known user get popularity scores: an ID-only
+        model has nothing else to go on, and ties broken by item index are worse. A model that
+        calls this sets ``empty_is_popularity = True``.
+
+        ``rows``: a boolean mask over the batch's queries (one entry per query, True where the
+        query may be filled; fewshot-nometa passes the rows that score every item alike), or
+        None for every query (indices, or a mask of another length, were numpy's error)."""
         empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0)
         if rows is not None:
+            rows = np.asarray(rows)
+            if rows.dtype != bool or rows.shape != empty.shape:
+                raise ArgumentError(
+                    f"{self.name}: fill_empty_with_popularity's rows must be a boolean mask over the "
+                    f"batch's {len(empty)} queries, got {rows.dtype} of shape {rows.shape}",
+                    fix="rows=np.isin(np.arange(len(batch)), indices) for query indices",
+                )
             empty &= rows
         if empty.any():
             scores[empty] = self.fitted.popularity[None, :]

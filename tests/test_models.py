@@ -2032,3 +2032,38 @@ def test_fill_empty_with_popularity_takes_a_mask_over_the_queries(warm):
             ArgumentError, match="popularity: fill_empty_with_popularity's rows must be a boolean mask"
         ):
             model.fill_empty_with_popularity(np.zeros((3, n), np.float32), batch, rows=bad)
+
+
+def test_a_model_set_up_or_fitted_the_wrong_way_is_told_how(warm):
+    """An audit: a model of one's own whose __init__ forgot super().__init__ got "AttributeError:
+    ... no attribute 'state_'" from `fitted`, and one that overrode fit instead of _fit was told,
+    after calling fit, to call fit. Both are the not-fitted error, saying what went wrong."""
+    from fewrec.errors import NotFittedError
+    from fewrec.models import Query, Recommender
+
+    class Plain(Recommender):
+        name = "test-plain"
+
+        def _fit(self, data):
+            pass
+
+        def score_batch(self, batch):
+            return np.zeros((len(batch), self.n_items), np.float32)
+
+    class NoSuper(Plain):
+        def __init__(self, shrink=1.0):
+            self.shrink = shrink
+
+    class OwnFit(Plain):
+        def fit(self, data):
+            self.mean_ = 1.0
+            return self
+
+    with pytest.raises(NotFittedError, match=r"did not call super\(\).__init__.*in .*NoSuper.__init__"):
+        NoSuper().recommend(Query(items=["50"]))
+    with pytest.raises(
+        NotFittedError, match=r"\(a model implements _fit, not fit\).*rename .*OwnFit.fit to _fit"
+    ):
+        OwnFit().fit(warm.train).recommend(Query(items=["50"]))
+    with pytest.raises(NotFittedError, match=r"test-plain is not fitted. Fix: call fit\(dataset\)"):
+        Plain().recommend(Query(items=["50"]))  # (the plain case, as before)

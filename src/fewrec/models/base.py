@@ -641,13 +641,20 @@ class Recommender(ABC):
     def fitted(self) -> FitState:
         """What `fit` recorded for every model (`FitState`: the id vocabularies, the training
         matrix, item fields, user side info); NotFittedError before a fit or a load."""
-        if self.state_ is None:
-            raise NotFittedError(
-                with_fix(
-                    f"{self.name} is not fitted", "call fit(dataset), or load_model(path) for a saved model"
-                )
-            )
-        return self.state_
+        state = getattr(self, "state_", None)  # (a model of one's own without it: AttributeError)
+        if state is None:
+            cls = type(self).__qualname__
+            if "state_" not in self.__dict__:  # never set up: its __init__ skipped the base's
+                message = f"{self.name} is not fitted (its __init__ did not call super().__init__)"
+                fix = f"call super().__init__(config, **overrides) in {cls}.__init__"
+            elif type(self).fit is not Recommender.fit:  # fit replaced: nothing records a fit
+                message = f"{self.name} is not fitted (a model implements _fit, not fit)"
+                fix = f"rename {cls}.fit to _fit: Recommender.fit records what the fit needs and calls it"
+            else:
+                message = f"{self.name} is not fitted"
+                fix = "call fit(dataset), or load_model(path) for a saved model"
+            raise NotFittedError(with_fix(message, fix))
+        return state
 
     @property
     def n_items(self) -> int:

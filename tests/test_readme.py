@@ -7,6 +7,8 @@ import re
 import warnings
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 #: the README, then the docs pages in the order its list gives them
@@ -133,3 +135,26 @@ def test_docs_links_lead_somewhere_and_every_page_is_listed():
                 assert anchor in {_anchor(h) for h in headings}, (page.name, target)
             checked += 1
     assert checked >= 15
+
+
+def test_the_model_of_ones_own_describes_its_setting(tmp_path, monkeypatch):
+    """An audit: docs/models.md's model of one's own described its setting in a ``#`` comment,
+    which `fewrec models shrunk-mean` does not read (it reads the docstring under a setting), and
+    took a negative shrink. Its config, as a module of one's own holds it, describes the setting
+    and refuses a negative one."""
+    import importlib
+
+    from fewrec.errors import ConfigError
+
+    text = (ROOT / "docs" / "models.md").read_text()
+    block = re.search(r"```python\n(.*?)```", text.split("## A model of your own")[1], flags=re.S)
+    assert block is not None
+    config = re.search(r"^class ShrunkMeanConfig.*?(?=^\S)", block.group(1), flags=re.S | re.M)
+    assert config is not None
+    imports = "from pydantic import Field\nfrom fewrec.models import ModelConfig\n\n"
+    (tmp_path / "shrunk_config_doc.py").write_text(imports + config.group(0))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = importlib.import_module("shrunk_config_doc").ShrunkMeanConfig
+    assert "counts fully" in (cls.model_fields["shrink"].description or "")
+    with pytest.raises(ConfigError, match="shrink"):
+        cls(shrink=-1)

@@ -1085,8 +1085,15 @@ def test_an_exploration_width_of_zero_is_the_best_guess_and_says_so(fewshot_dir,
 
 
 def test_a_seed_under_ucb_says_it_changes_nothing(fewshot_dir, tmp_path):
-    """An audit: a client's seed under the default UCB (which draws nothing) went unremarked."""
-    app = create_app(fewshot_dir, tmp_path / "s.db", api_keys=[KEY], model_root=models_root(), warm_up=False)
+    """An audit: a client's seed under UCB (which draws nothing) went unremarked."""
+    app = create_app(
+        fewshot_dir,
+        tmp_path / "s.db",
+        api_keys=[KEY],
+        model_root=models_root(),
+        warm_up=False,
+        exploration=ExplorationConfig(policy="ucb"),
+    )
     with TestClient(app) as c:
         seeded = rec(c, text="space", explore=True, seed=3)
         assert seeded["policy"] == "ucb"

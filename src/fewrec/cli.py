@@ -952,12 +952,12 @@ def serve(
             metavar="<str>",
         ),
     ] = None,
-    exploration: Annotated[str, typer.Option(help="new-user exploration: ucb | thompson | off")] = "ucb",
+    exploration: Annotated[str, typer.Option(help="new-user exploration: thompson | ucb | off")] = "thompson",
     explore_width: Annotated[
         float | None,
         typer.Option(
-            help="UCB's c (default 1, tuned for lists of 10) or Thompson's scale (default 0.5; 0.25 "
-            "did best in lists of 10, 1 for one item at a time)"
+            help="Thompson's scale (default 0.25, tuned for lists of 10; 1 did best for one item at "
+            "a time) or UCB's c (default 1)"
         ),
     ] = None,
     explore_until: Annotated[

@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=port, default=8000)
     parser.add_argument("--api-key", action="append", help="key accepted for writes (repeatable)")
-    parser.add_argument("--exploration", choices=["ucb", "thompson", "off"], default="ucb")
+    parser.add_argument("--exploration", choices=["thompson", "ucb", "off"], default="thompson")
     parser.add_argument("--explore-width", type=float, help="UCB's c or Thompson's scale")
     parser.add_argument(
         "--explore-until",

@@ -66,20 +66,22 @@ class ExplorationConfig(Settings):
     """How new users are explored, with defaults tuned for lists of 10 on validation users
     (``benchmarks/bandit_replay_k10.md``: five lists of 10 for cold users).
 
-    UCB with c = 1 found the most (validation 22.5 items rated of 50 shown, Thompson 22.4 at
-    scale 0.25); on the test users it matched greedy (20.6 against 20.6, paired 95% CI -0.3 to
-    +0.3) and put more hits in the first list (4.7 against 4.5). With one item per round
-    (``bandit_replay.md``) Thompson at scale 1 was tuned best, and beats greedy by 4% over 50
-    rounds (21.2 against 20.3, CI +0.3 to +1.4); in lists of 10 it found fewer (20.2). Use it
-    for one item at a time. (Replays of 2026-12-06, where a logged 1-2 star hit joins the
-    history as a dislike.) The width is widest for the most-rated films (Spearman 0.78 with
-    their popularity for a new user), so UCB's wider picks are mostly popular titles.
+    Thompson sampling at scale 0.25 found the most (validation 22.6 items rated of 50 shown; UCB's
+    best 21.8, at c = 0.25); on the test users it found more than the best guess (20.7 against
+    19.7, paired 95% CI +0.6 to +1.5), though fewer in the first list (5.0 against 5.25), where
+    UCB only matched the best guess (19.7). With one item per round (``bandit_replay.md``)
+    Thompson at scale 1 was tuned best (20.7 against 19.96, CI +0.3 to +1.2): use
+    ``scale=1`` for one item at a time. (Replays of 2026-12-07, night: a new user with no liked
+    item is ranked by popularity, as `fewshot` does since then; until then UCB at c = 1 was the
+    default, tuned best for lists of 10 by the replays of 2026-12-06.) Thompson's draw is fresh
+    on every request unless the request gives a ``seed``. The width is widest for the most-rated
+    films (Spearman 0.78 with their popularity for a new user), so the wider picks are mostly
+    popular titles.
 
     Attributes:
         policy: ``ucb``, ``thompson`` or ``off`` (always greedy).
-        scale: Thompson sampling's multiplier of the posterior standard deviation; the default
-            0.5 lies between the scales tuned best for lists of 10 (0.25) and for one item at a
-            time (1), as the policy is chosen apart from it.
+        scale: Thompson sampling's multiplier of the posterior standard deviation (tuned best:
+            0.25 for lists of 10, 1 for one item at a time).
         c: UCB's width multiplier.
         until: explore while a user has fewer history items than this (likes and ratings that
             are no dislike: what the model adapts to).
@@ -88,8 +90,8 @@ class ExplorationConfig(Settings):
     model_config = ConfigDict(extra="forbid", frozen=True)
     settings_name = "exploration settings"
 
-    policy: Literal["thompson", "ucb", "off"] = "ucb"
-    scale: float = Field(0.5, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
+    policy: Literal["thompson", "ucb", "off"] = "thompson"
+    scale: float = Field(0.25, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
     c: float = Field(1.0, ge=0, le=MAX_WIDTH, allow_inf_nan=False)
     until: int = Field(20, ge=0)
 

@@ -264,8 +264,8 @@ def test_exploration_is_the_services_default_unless_chosen(server, browser):
         return browser.find_element(By.CSS_SELECTOR, "[data-testid=status]").text
 
     browser.get(server + "/")
-    # nothing chosen: explore is left out, and a new user (no history) gets the default, UCB
-    wait_for(lambda: "exploring (ucb)" in status(), what="the service's default exploration")
+    # nothing chosen: explore is left out, and a new user (no history) gets the default, Thompson
+    wait_for(lambda: "exploring (thompson)" in status(), what="the service's default exploration")
     choice = Select(browser.find_element(By.CSS_SELECTOR, "[data-testid=explore]"))
     assert choice.first_selected_option.get_attribute("value") == ""
     wait_for(
@@ -274,7 +274,7 @@ def test_exploration_is_the_services_default_unless_chosen(server, browser):
     choice.select_by_value("false")
     wait_for(lambda: "best guess (greedy)" in status(), what="the best guess")
     choice.select_by_value("true")
-    wait_for(lambda: "exploring (ucb)" in status(), what="exploration asked for")
+    wait_for(lambda: "exploring (thompson)" in status(), what="exploration asked for")
 
 
 def test_a_slow_older_search_does_not_replace_a_newer_one(server, browser):

@@ -326,10 +326,10 @@ def test_components_leave_room_for_the_tuning_scores(monkeypatch):
     data = long_tail(200, 400, 10)
     small_memory(monkeypatch, 6e6)  # fewshot's EASE term needs 5.1 MB; 16 tuning users 1.9 MB
     specs, changes = make_model("ensemble").fitting_components(data)
-    assert specs["fewshot"] == {"item_item": False}
+    assert specs["fewshot"] == {"empty_queries": "prior", "item_item": False}
     assert changes == ["fewshot with item_item=False", "dlae and kshot-ridge left out"]
     specs, changes = make_model("ensemble", tune=False).fitting_components(data)
-    assert specs["fewshot"] == {} and changes == ["dlae and kshot-ridge left out"]
+    assert specs["fewshot"] == {"empty_queries": "prior"} and changes == ["dlae and kshot-ridge left out"]
 
 
 def test_the_default_ensemble_leaves_dense_terms_out_past_dense_items():
@@ -341,7 +341,10 @@ def test_the_default_ensemble_leaves_dense_terms_out_past_dense_items():
     specs, changes = make_model("ensemble", dense_items=400).fitting_components(data)
     assert list(specs) == list(make_model("ensemble").config.components) and not changes
     specs, changes = make_model("ensemble", dense_items=399).fitting_components(data)
-    assert list(specs) == ["fewshot", "itemknn", "popularity"] and specs["fewshot"] == {"item_item": False}
+    assert list(specs) == ["fewshot", "itemknn", "popularity"] and specs["fewshot"] == {
+        "empty_queries": "prior",
+        "item_item": False,
+    }
     asked = {"dlae": {}, "popularity": {}}
     assert make_model("ensemble", components=asked, dense_items=10).fitting_components(data) == (asked, [])
 

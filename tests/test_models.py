@@ -2067,3 +2067,43 @@ def test_a_model_set_up_or_fitted_the_wrong_way_is_told_how(warm):
         OwnFit().fit(warm.train).recommend(Query(items=["50"]))
     with pytest.raises(NotFittedError, match=r"test-plain is not fitted. Fix: call fit\(dataset\)"):
         Plain().recommend(Query(items=["50"]))  # (the plain case, as before)
+
+
+def test_a_fit_that_sets_what_save_would_lose_or_the_base_overwrites_is_refused(warm, tmp_path):
+    """An audit: a model of one's own that kept ``self.pop`` (no trailing ``_``) saved without it,
+    and its loaded copy failed at the first `recommend` with an AttributeError; one that kept
+    ``self.labels_`` had it replaced by the base class's labels at the second `recommend`. Both
+    are refused at the fit, naming the attribute, and the model is left as it was."""
+    from fewrec.errors import ConfigError
+    from fewrec.models import Recommender
+
+    class Kept(Recommender):
+        name = "test-kept"
+
+        def _fit(self, data):
+            self.pop = self.fitted.popularity
+
+        def score_batch(self, batch):
+            return np.repeat(self.pop[None, :], len(batch), axis=0)
+
+    class Labels(Kept):
+        def _fit(self, data):
+            self.labels_ = np.zeros(3)
+
+    class Private(Kept):
+        def _fit(self, data):
+            self._cache = {}  # (private: a loaded model rebuilds it)
+            self.pop_ = self.fitted.popularity
+
+        def score_batch(self, batch):
+            return np.repeat(self.pop_[None, :], len(batch), axis=0)
+
+    with pytest.raises(
+        ConfigError, match=r"test-kept's fit set pop: only attributes ending in '_'.*name it pop_"
+    ):
+        Kept().fit(warm.train)
+    model = Labels()
+    with pytest.raises(ConfigError, match=r"fit set labels_, the name\(s\) of the base class's own caches"):
+        model.fit(warm.train)
+    assert "labels_" not in vars(model) and model.state_ is None  # (left as it was: not fitted)
+    Private().fit(warm.train).save(tmp_path / "m")

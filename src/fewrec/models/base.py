@@ -596,6 +596,7 @@ class Recommender(ABC):
         # fails leaves the model as it was.
         for name in [n for n in self.__dict__ if n.endswith("_")]:
             del self.__dict__[name]
+        start = set(self.__dict__)
         try:
             self.state_ = FitState(
                 data.users,
@@ -610,6 +611,7 @@ class Recommender(ABC):
                 data.genre_sep,
             )
             self._fit(data)
+            self._check_fitted_attributes(set(self.__dict__) - start - {"state_"})
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(before)
@@ -618,6 +620,31 @@ class Recommender(ABC):
             for note in self._fit_notes(data):
                 warnings.warn(note, UserWarning, stacklevel=2)
         return self
+
+    def _check_fitted_attributes(self, names: set[str]) -> None:
+        """Refuse what `_fit` set that a save would lose or the base class overwrites: a public
+        name not ending in ``_`` (saved without it, a loaded model had no such attribute) and a
+        name of the base class's own caches (`BASE_ATTRIBUTES`: ``labels_`` became the base's
+        labels at the second `recommend`)."""
+        clash = sorted(names & BASE_ATTRIBUTES)
+        if clash:
+            raise ConfigError(
+                with_fix(
+                    f"{self.name}'s fit set {', '.join(clash)}, the name(s) of the base class's own "
+                    "caches, which it overwrites",
+                    "give the attribute another name ending in '_'",
+                )
+            )
+        lost = sorted(n for n in names if not n.startswith("_") and not n.endswith("_"))
+        if lost:
+            raise ConfigError(
+                with_fix(
+                    f"{self.name}'s fit set {', '.join(lost)}: only attributes ending in '_' are the "
+                    "learned state that save keeps (a loaded model would have no "
+                    f"{lost[0]!r})",
+                    f"name it {lost[0]}_ (or _{lost[0]}, private, if a loaded model rebuilds it)",
+                )
+            )
 
     def _fit_notes(self, data: Dataset) -> list[str]:
         """What a user who fitted this model should know of how it read ``data`` (warned where

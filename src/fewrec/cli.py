@@ -957,7 +957,7 @@ def serve(
         float | None,
         typer.Option(
             help="Thompson's scale (default 0.25, tuned for lists of 10; 1 did best for one item at "
-            "a time) or UCB's c (default 1)"
+            "a time) or UCB's c (default 1; in the replays UCB only matched the best guess)"
         ),
     ] = None,
     explore_until: Annotated[

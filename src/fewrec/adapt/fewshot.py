@@ -278,8 +278,9 @@ def meta_learn_head(
                     scale, best_ndcg = m, val
         best_params = replace(best_params, beta=best_params.beta * scale)
         log.update({"beta_scale": scale, "val_ndcg@10": best_ndcg})
-    if empty_baseline is not None:
-        log.update(_empty_ndcg(x, user_items, user_side, val_users, best_params, empty_baseline))
+    if empty_baseline is not None:  # (the held-out episodes' users: at most 256 of them)
+        checked = np.unique(val_eps[0])
+        log.update(_empty_ndcg(x, user_items, user_side, checked, best_params, empty_baseline))
     return best_params, log
 
 
@@ -290,29 +291,39 @@ def _empty_ndcg(
     users: np.ndarray,
     params: HeadParams,
     baseline: np.ndarray,
+    chunk: int = 64,
 ) -> dict[str, float]:
-    """NDCG@10 of ``users``' items with nothing revealed (K = 0): ranked by the head that
-    ``params``' prior gives (side info moves its mean) and by ``baseline``."""
+    """Mean NDCG@10 of ``users``' items with nothing revealed (K = 0): ranked by the head that
+    ``params``' prior gives (side info moves its mean) and by ``baseline``; ``chunk`` users'
+    scores over the catalogue at a time (every held-out user at once took GBs on a large one)."""
+    import scipy.sparse as sp
+
     x64 = x.astype(np.float64)
-    prior = params.mean[None, :].astype(np.float64) + user_side[users] @ params.side
-    none = [np.zeros(0, np.int64)] * len(users)
-    heads = adapt_heads(x, x64.T @ x64, none, prior, params)
-    target = np.zeros((len(users), len(x)))
-    for row, u in enumerate(users):
-        target[row, user_items[u]] = 1.0
-    base = np.repeat(np.asarray(baseline, np.float64)[None, :], len(users), axis=0)
-    return {
-        "empty_ndcg_prior": _ndcg_at_10(heads @ x.T, target),
-        "empty_ndcg_baseline": _ndcg_at_10(base, target),
-    }
+    gram = x64.T @ x64
+    rows = np.repeat(np.arange(len(users)), [len(user_items[u]) for u in users])
+    cols = np.concatenate([user_items[u] for u in users]) if len(users) else np.zeros(0, np.int64)
+    target = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(users), len(x)))
+    target.data[:] = 1.0  # (an item twice in a history: still one hidden item)
+    base = np.asarray(baseline, np.float64)[None, :]
+    prior_sum = base_sum = 0.0
+    for lo in range(0, len(users), chunk):
+        part = users[lo : lo + chunk]
+        prior = params.mean[None, :].astype(np.float64) + user_side[part] @ params.side
+        heads = adapt_heads(x, gram, [np.zeros(0, np.int64)] * len(part), prior, params)
+        block = target[lo : lo + chunk]
+        prior_sum += _ndcg_at_10(heads @ x.T, block) * len(part)
+        base_sum += _ndcg_at_10(np.repeat(base, len(part), axis=0), block) * len(part)
+    n = max(len(users), 1)
+    return {"empty_ndcg_prior": prior_sum / n, "empty_ndcg_baseline": base_sum / n}
 
 
 BETA_SCALES = tuple(2.0**k for k in range(-2, 9))
 """Multipliers of the likelihood's item-item weight tried for NDCG@10 (0.25 to 256)."""
 
 
-def _ndcg_at_10(logits: np.ndarray, target: np.ndarray) -> float:
-    """Mean NDCG@10 of episodes (scores and 0/1 hidden items), by the evaluation's own metric."""
+def _ndcg_at_10(logits: np.ndarray, target) -> float:
+    """Mean NDCG@10 of episodes (scores and 0/1 hidden items, dense or sparse), by the
+    evaluation's own metric."""
     import scipy.sparse as sp
 
     from fewrec.eval import metrics as M

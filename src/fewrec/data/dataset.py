@@ -815,8 +815,20 @@ def record_codes(item_info: pd.DataFrame) -> np.ndarray:
             return "\x1f".join(field_text(v) for v in value)
         return field_text(value)
 
-    fields = pd.DataFrame({str(j): item_info[c].map(key) for j, c in enumerate(item_info.columns)})
-    codes = fields.groupby(list(fields.columns), sort=False).ngroup().to_numpy().copy()
-    untitled = (fields[str(list(item_info.columns).index("title"))].str.strip() == "").to_numpy()
-    codes[untitled] = codes.max() + 1 + np.flatnonzero(untitled)
+    # only items whose title another item has can be copies: their whole records are compared,
+    # every other item is its own (mapping every field of every item took 4.7 s on 1M items,
+    # after each add_items)
+    try:
+        shared = item_info["title"].duplicated(keep=False).to_numpy()
+    except TypeError:  # (a title that is a list: compare every record)
+        shared = np.ones(n, dtype=bool)
+    codes = np.arange(n)
+    if not shared.any():
+        return codes
+    rows = np.flatnonzero(shared)
+    sub = item_info.iloc[rows]
+    fields = pd.DataFrame({str(j): sub[c].map(key) for j, c in enumerate(sub.columns)})
+    groups = fields.groupby(list(fields.columns), sort=False).ngroup().to_numpy()
+    untitled = (fields[str(list(sub.columns).index("title"))].str.strip() == "").to_numpy()
+    codes[rows] = np.where(untitled, rows, n + groups)  # (an item without a title: its own)
     return codes

@@ -405,7 +405,8 @@ def _reads_side_info(model: Recommender, batch: QueryBatch, row: int) -> bool:
     if info is None or not known:
         return False
     empty = batch.history.indptr[row + 1] == batch.history.indptr[row] and batch.users[row] < 0
-    if empty and model.empty_is_popularity and not has_words((batch.texts or [None] * (row + 1))[row]):
+    text = (batch.texts or [None] * (row + 1))[row]
+    if empty and model.empty_is_popularity and not (model.reads_text and has_words(text)):
         return False  # (fewshot ranks such a query by popularity, whatever its side info)
     values = info.iloc[row]
     for f, levels in known.items():

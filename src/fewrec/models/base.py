@@ -676,7 +676,10 @@ class Recommender(ABC):
                 fix = f"call super().__init__(config, **overrides) in {cls}.__init__"
             elif type(self).fit is not Recommender.fit:  # fit replaced: nothing records a fit
                 message = f"{self.name} is not fitted (a model implements _fit, not fit)"
-                fix = f"rename {cls}.fit to _fit: Recommender.fit records what the fit needs and calls it"
+                fix = (
+                    f"rename {cls}.fit to _fit, or have it call super().fit(data): Recommender.fit "
+                    "records what the fit needs and calls _fit"
+                )
             else:
                 message = f"{self.name} is not fitted"
                 fix = "call fit(dataset), or load_model(path) for a saved model"
@@ -1029,11 +1032,14 @@ class Recommender(ABC):
         if "title" not in st.item_info.columns:
             return None
         codes = record_codes(st.item_info)
-        sizes = np.bincount(codes)
+        _, inverse, sizes = np.unique(codes, return_inverse=True, return_counts=True)
+        copies = np.flatnonzero((sizes[inverse] > 1) & (sizes[inverse] <= MAX_TWINS))
         rows: list[int] = []
         cols: list[int] = []
-        for group in np.flatnonzero((sizes > 1) & (sizes <= MAX_TWINS)):
-            members = np.flatnonzero(codes == group)
+        # (one pass over the copies, grouped by code: a scan of the catalogue per group took
+        # groups x items)
+        order = copies[np.argsort(codes[copies], kind="stable")]
+        for members in np.split(order, np.flatnonzero(np.diff(codes[order])) + 1) if len(order) else []:
             for a in members:
                 rows += [int(a)] * (len(members) - 1)
                 cols += [int(b) for b in members if b != a]
@@ -1338,7 +1344,7 @@ class Recommender(ABC):
             for part in (m, m @ twins) if twins is not None else (m,):
                 d = part.tocoo()
                 if part is not m:
-                    copied[d.row[np.isfinite(scores[d.row, d.col])]] = True
+                    copied[d.row[scores[d.row, d.col] > -np.inf]] = True
                 scores[d.row, d.col] = -np.inf
 
         if exclude_seen:  # the full history: disliked items too

@@ -263,6 +263,11 @@ class EnsembleConfig(ModelConfig):
             if not isinstance(overrides, dict):
                 raise ValueError(f"component {name!r} takes a dict of settings, got {overrides!r}")
             MODELS[name].Config(**overrides)  # its ConfigError (a ValueError) names the setting
+        if v == {**DEFAULT_COMPONENTS, "fewshot": {}}:
+            # the default until 2026-12-07 (night), when fewshot had no empty_queries: a model
+            # saved with it, refitted, had its components "as given", and fewshot ranked empty
+            # queries by popularity, which the default ensemble's component does not
+            return dict(DEFAULT_COMPONENTS)
         return v
 
     @model_validator(mode="after")

@@ -20,6 +20,7 @@ import functools
 import logging
 import threading
 import time
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Literal
@@ -112,13 +113,15 @@ class FewShotConfig(TextModelConfig):
     """Use user side info (age, gender, occupation...) in the prior mean: its offsets are
     meta-learned, so with ``meta_learn=False`` side info is not read."""
     empty_queries: Literal["auto", "prior", "popularity"] = "auto"
-    """How a query with nothing to adapt to (no items, no text, no known user) is ranked: by
-    the head its prior gives (side info moves the prior's mean), by popularity (side info
-    unread), or "auto": whichever ranked the items of meta-learning's held-out users better
-    (NDCG@10 with nothing revealed), decided at the fit. On MovieLens-100K the prior, learned
-    for every K at once, ranked them below popularity (cold-user split seed 0's test users: K0
-    0.406 against 0.545), and "auto" chooses popularity there. ``fewshot-nometa``, whose prior
-    is zero, always ranks them by popularity."""
+    """How a query with nothing to adapt to (no liked item, no text it reads, no trained user)
+    is ranked: by the head its prior gives (side info moves the prior's mean), by popularity
+    (side info unread), or "auto": whichever ranked the items of meta-learning's held-out users
+    better (NDCG@10 with nothing revealed, over at most 256 of them), decided at the fit;
+    without meta-learning, whose prior is zero, popularity. Both sides of that check have seen
+    the held-out users' interactions (popularity counts them, and the prior's item
+    representations were fitted on them). On MovieLens-100K the prior, learned for every K at
+    once, ranked them below popularity (cold-user split seed 0's test users: K0 0.406 against
+    0.545), and "auto" chooses popularity there."""
     distill_epochs: int = Field(300, ge=1)
     """Most training epochs of the text -> factors student (mini-batches of 256 items); it
     stops early after 30 epochs without a lower loss on its 10% of held-out items."""
@@ -355,18 +358,23 @@ class FewShotRecommender(Recommender):
     def ignored_in(self, query: Query) -> list[str]:
         notes = super().ignored_in(query)
         info = [k for k, v in (query.user_info or {}).items() if not missing_value(v)]
-        liked = (
-            len(query.items)
-            if query.ratings is None
-            else sum(float(r) > self.fitted.dislike_at for r in query.ratings)
-        )
-        empty = query.user is None and not liked and not has_words(query.text)
         # (side info given no weight at all has its own note)
-        if info and empty and self.empty_is_popularity and self.side_levels:
+        if not (info and self.empty_is_popularity and self.side_levels):
+            return notes
+        # empty as scoring reads it: an unknown user id and dislikes alone are empty too (they
+        # had no note)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (recommend says what of the query it cannot use)
+            batch = self.batch_from_queries([query]).for_model(self)
+        if self.empty_rows(batch)[0]:
             # (its list was popularity's, "Popular with people like you", without a word)
+            why = (
+                ", which ranked its held-out users' items better than its prior from side info did"
+                if self.config.empty_queries == "auto" and self.config.meta_learn
+                else f" (empty_queries={self.config.empty_queries!r})"
+            )
             notes.append(
-                f"{self.name} ranks a query with no liked items and no text by popularity, which "
-                "ranked its held-out users' items better than side info did, so "
+                f"{self.name} ranks a query with no liked items and no text by popularity{why}, so "
                 f"{', '.join(map(str, sorted(info)))} went unused; add items or a text to personalise"
             )
         return notes
@@ -456,10 +464,11 @@ class FewShotRecommender(Recommender):
             )
             self.meta_log_["seconds"] = time.perf_counter() - t0
         self.params_ = params
-        # (no meta-learning, no learned prior: fewshot-nometa ranks them by popularity itself)
-        self.empty_popularity_ = cfg.meta_learn and (
-            cfg.empty_queries == "popularity"
-            or self.meta_log_.get("empty_ndcg_baseline", -1.0) > self.meta_log_.get("empty_ndcg_prior", -1.0)
+        # (no meta-learning, no learned prior to weigh: popularity, as fewshot-nometa's)
+        # ("popularity" without meta-learning had been ignored: ties of a zero prior)
+        won = self.meta_log_.get("empty_ndcg_baseline", -1.0) > self.meta_log_.get("empty_ndcg_prior", -1.0)
+        self.empty_popularity_ = cfg.empty_queries == "popularity" or (
+            cfg.empty_queries == "auto" and (won or not cfg.meta_learn)
         )
 
     def _fit_item_item(self, data: Dataset) -> np.ndarray:
@@ -580,14 +589,21 @@ class FewShotRecommender(Recommender):
         """Queries with no history, no text and no known user ranked by popularity, on the
         scale of the prior's scores (their mean and spread): an exploration policy adds the
         head's uncertainty to them, in the head's units."""
-        no_text = np.array([not has_words(t) for t in batch.texts or [None] * len(batch)])
-        empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0) & no_text
+        empty = self.empty_rows(batch)
         if empty.any():
             pop = self.fitted.popularity.astype(np.float64)
             z = (pop - pop.mean()) / (pop.std() + 1e-12)
             rows = scores[empty]
-            scores[empty] = rows.mean(axis=1, keepdims=True) + rows.std(axis=1, keepdims=True) * z
+            spread = rows.std(axis=1, keepdims=True)  # (a prior of zeros: popularity's own spread)
+            scores[empty] = rows.mean(axis=1, keepdims=True) + np.where(spread > 0, spread, 1.0) * z
         return scores
+
+    def empty_rows(self, batch: QueryBatch) -> np.ndarray:
+        """Queries with nothing to adapt to: no history, no trained user and no text it reads
+        (with ``text_weight=0`` a text counted, and side info moved the list as if read)."""
+        texts = batch.texts or [None] * len(batch)
+        no_text = np.array([not (self.reads_text and has_words(t)) for t in texts], dtype=bool)
+        return (np.diff(batch.history.indptr) == 0) & (batch.users < 0) & no_text
 
     # ------------------------------------------------------------------ new items
     def _add_items(self, start: int, info: pd.DataFrame) -> None:

@@ -253,12 +253,14 @@ def explore(
     seed: int | None = None,
     **settings: float,
 ) -> pd.DataFrame:
-    """Top-``k`` for one query with exploration, as the service serves it: the policy's scores
-    over the items the query may get (not seen, not disliked), ties to the more popular item.
+    """Top-``k`` for one query with exploration, as the service serves it under the same policy:
+    the policy's scores over the items the query may get (not seen, not disliked), ties to the
+    more popular item.
 
     Returns the columns ``item``, ``score`` (the policy's) and ``explored``: True where the
     exploration, not the model's best guess, put the item in the list. ``policy`` is a `Policy`
-    or a name with its settings (``explore(model, q, policy="thompson", scale=1, seed=0)``).
+    or a name with its settings (``explore(model, q, policy="thompson", scale=0.25, seed=0)``, the
+    service's default since 2026-12-07; this function's default stays UCB at c = 1).
     """
     if isinstance(policy, str):
         policy = make_policy(policy, **settings)

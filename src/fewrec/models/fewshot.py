@@ -581,7 +581,7 @@ class FewShotRecommender(Recommender):
         if self.item_item_ is not None and self.params_.beta != 0.0:
             h = batch.implicit_history()
             scores = scores + self.params_.beta * self.item_item_.apply(h)
-        if self.empty_popularity_:  # (fewshot-nometa fills them itself)
+        if self.empty_popularity_:  # (fewshot-nometa, whose prior is zero, too)
             scores = self._empty_by_popularity(scores, batch)
         return self.text_scores(batch, scores).astype(np.float32)
 

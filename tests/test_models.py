@@ -1932,8 +1932,10 @@ def test_register_refuses_what_could_not_be_run_or_loaded_by_its_name(tmp_path):
             "Ranked", (Ok,), {"name": "fewshot-ranked"}
         ),
     }
-    for bad in ("my,model", "my@model", "my model", "my\tmodel"):
-        cases[f"{re.escape(repr(bad))} holds a comma, an @ or a space"] = type("Odd", (Ok,), {"name": bad})
+    for bad in ("my,model", "my@model", "my model", "my\tmodel", "my.model"):
+        cases[f"{re.escape(repr(bad))} holds a comma, an @, a dot or a space"] = type(
+            "Odd", (Ok,), {"name": bad}
+        )
     try:
         for message, cls in cases.items():
             with pytest.raises(ConfigError, match=message):

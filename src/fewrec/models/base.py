@@ -116,7 +116,13 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
 #: Words before a title that make it a film the user knows (`Recommender.referenced_items`); a
 #: "like" or "love" after "would", "'d" or "wd" is a wish, not a known item ("I'd like Blue hose
 #: for my garden" left the hose out as one the user knows).
-WISH = r"(?<!\bwould\s)(?<!'d\s)(?<!\bwd\s)"
+WISH = "".join(
+    rf"(?<!{would}\s{adverb})"
+    for would in (r"\bwould", "'d", r"\bwd")
+    # ("I would really like Blue hose" still named the hose as known; Python's lookbehinds are
+    # of one width each, so each adverb is its own)
+    for adverb in ("", r"really\s", r"also\s", r"just\s", r"so\s", r"still\s", r"very\smuch\s", r"truly\s")
+)
 REFERENCE_CUE = (
     rf"(?:{WISH}like|liked|{WISH}love|loved|enjoyed|seen|watched|similar to|such as|as good as|fan of)"
 )
@@ -335,11 +341,13 @@ def register(cls: type[Recommender] | None = None, *, replace: bool = False) -> 
                 f"give {cls.__qualname__} another name",
             )
         )
-    if re.search(r"[,@\s]", name):  # (`--models` splits at commas, a variant at @)
-        like = re.sub(r"[,@\s]+", "-", name.strip())
+    # (`--models` splits at commas, a variant at @, `--set MODEL.key=value` at the first dot)
+    if re.search(r"[,@.\s]", name):
+        like = re.sub(r"[,@.\s]+", "-", name.strip())
         raise ConfigError(
             with_fix(
-                f"the model name {name!r} holds a comma, an @ or a space, so `--models` cannot name it",
+                f"the model name {name!r} holds a comma, an @, a dot or a space, so `--models` or "
+                "`--set` cannot name it",
                 f"give {cls.__qualname__} a name without them, e.g. {like!r}",
             )
         )

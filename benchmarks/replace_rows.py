@@ -32,7 +32,7 @@ TABLE_FOOTER = re.compile(
 
 #: What a new run of the same split says of it that an older table may lack: its per-seed test
 #: users, the ratio of test to training users that the corrected intervals need, its fingerprint.
-SPLIT_SETTINGS = ("n_test_users", "test_train_ratio", "split_fingerprint")
+SPLIT_SETTINGS = ("n_test_users", "test_train_ratio", "split_fingerprint", "train_fingerprint")
 
 
 def check_same_split(old: dict, new: dict, models: list[str], baseline: str) -> None:
@@ -41,6 +41,12 @@ def check_same_split(old: dict, new: dict, models: list[str], baseline: str) -> 
     is the baseline, and ``random`` too where the baseline scores 0 everywhere, as popularity does
     on cold-item, and says nothing of the split."""
     seed = old["seed"]
+    # the training side, where both runs have it (runs before 2026-12-07 (night) do not)
+    trained = old["settings"].get("train_fingerprint"), new["settings"].get("train_fingerprint")
+    if all(trained) and trained[0] != trained[1]:
+        raise ConfigError(
+            f"the training set of seed {seed} differs (fingerprint {trained[1]} vs {trained[0]})"
+        )
     mine, theirs = old["settings"].get("split_fingerprint"), new["settings"].get("split_fingerprint")
     if mine and theirs:
         if isinstance(mine, dict) and isinstance(theirs, dict):  # cold-user: one per K

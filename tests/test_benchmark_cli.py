@@ -677,6 +677,32 @@ def test_split_fingerprints_tell_splits_apart_and_replace_rows_checks_them():
     assert mod.replace_rows({**old, "configs": {"ease": {"l2": 100.0}}}, copy.deepcopy(old), ["ensemble"])
 
 
+def test_the_training_side_of_a_split_is_fingerprinted_and_checked():
+    """An audit: a split's fingerprint hashed its test side only, so a change of the validation
+    draw (which shapes the training set) with the same test users passed replace_rows. Runs now
+    carry a fingerprint of their training interactions too, kept per seed, and checked."""
+    import copy
+
+    mod = benchmark_script("replace_rows")
+    a = run_benchmark("cold-user", ["popularity"], seed=0, shots=[5], progress=False)
+    b = run_benchmark("cold-user", ["popularity"], seed=1, shots=[5], progress=False)
+    warm = run_benchmark("warm", ["popularity"], seed=0, progress=False)
+    fp = a["settings"]["train_fingerprint"]
+    assert len(fp) == 16 and fp != b["settings"]["train_fingerprint"] != warm["settings"]["train_fingerprint"]
+    merged = combine_seeds(split_runs(a) + split_runs(b))
+    assert [r["settings"]["train_fingerprint"] for r in split_runs(merged)] == [
+        fp,
+        b["settings"]["train_fingerprint"],
+    ]
+    other = copy.deepcopy(a)  # the same test users, another training set
+    other["settings"]["train_fingerprint"] = b["settings"]["train_fingerprint"]
+    with pytest.raises(ConfigError, match="training set of seed 0 differs"):
+        mod.replace_rows(other, copy.deepcopy(a), ["popularity"])
+    unstamped = copy.deepcopy(a)  # a table from before runs had one: the test side vouches
+    unstamped["settings"].pop("train_fingerprint")
+    assert mod.replace_rows(copy.deepcopy(a), unstamped, ["popularity"])["models"]
+
+
 def test_replace_rows_keeps_one_footer_and_takes_the_new_runs_split_counts(tmp_path, monkeypatch):
     """benchmarks/replace_rows.py rewrote a table's footer (its test-user counts) below the new
     one, so each replacement added another; and a table recorded before the ratio of test to

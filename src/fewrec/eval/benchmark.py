@@ -353,6 +353,7 @@ def run_benchmark(
             settings["n_test_users"] = len(split.test)
             settings["test_train_ratio"] = split.test.targets.nnz / max(split.train.n_interactions, 1)
             settings["split_fingerprint"] = split_fingerprint(split.test)
+            settings["train_fingerprint"] = train_fingerprint(split.train)
             for m in models:
                 stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -368,6 +369,7 @@ def run_benchmark(
             trained_items = int((split.train.item_counts() > 0).sum())
             settings["test_train_ratio"] = len(cold_items) / max(trained_items, 1)
             settings["split_fingerprint"] = split_fingerprint(split.test, cold_items)
+            settings["train_fingerprint"] = train_fingerprint(split.train)
             for m in models:
                 stage(f"{protocol}: {m}")
                 model, secs = _timed_fit(_factory(m, configs), split.train)
@@ -409,6 +411,8 @@ def run_benchmark(
             settings["test_train_ratio"] = len(first.test) / max(trained_users, 1)
             # one per K: runs of other --shots share the K they both have
             settings["split_fingerprint"] = {f"K{k}": split_fingerprint(s.test) for k, s in splits.items()}
+            # (one training set for every K of a seed: the held-out users are the same)
+            settings["train_fingerprint"] = train_fingerprint(first.train)
             if empty:
                 raise too_few_to_reveal(empty[0], most)
             for m in models:
@@ -712,7 +716,7 @@ def combine_seeds(runs: Sequence[dict[str, Any]], baseline: str | None = "popula
             settings.pop(key, None)
             if all(v is not None for v in values.values()):
                 settings[f"{key}_per_seed"] = values
-            elif key == "split_fingerprint" and any(v is not None for v in values.values()):
+            elif key in FINGERPRINTS and any(v is not None for v in values.values()):
                 # (runs recorded before runs had one: the others keep theirs)
                 settings[f"{key}_per_seed"] = {s: v for s, v in values.items() if v is not None}
     doc: dict[str, Any] = {
@@ -760,8 +764,18 @@ def check_same_data(a: dict[str, Any], b: dict[str, Any]) -> None:
         )
 
 
-PER_SEED_SETTINGS = ("n_test_users", "split_fingerprint")
+PER_SEED_SETTINGS = ("n_test_users", "split_fingerprint", "train_fingerprint")
+FINGERPRINTS = ("split_fingerprint", "train_fingerprint")
+"""A run's hashes of its split: the test side (what is asked and answered) and the training
+interactions (which the validation draw shapes too: the test side alone vouched for a split
+whose training set had changed)."""
 """Settings a split seed may change: a `run_seeds` document keeps them per seed where they differ."""
+
+
+def train_fingerprint(train: Dataset) -> str:
+    """A short hash of a split's training interactions (users, items, ratings, in order)."""
+    inter = train.interactions
+    return split_fingerprint(*(inter[c].to_numpy() for c in ("user", "item", "rating")))
 
 
 def split_runs(result: dict[str, Any]) -> list[dict[str, Any]]:

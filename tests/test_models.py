@@ -2109,3 +2109,11 @@ def test_a_fit_that_sets_what_save_would_lose_or_the_base_overwrites_is_refused(
         model.fit(warm.train)
     assert "labels_" not in vars(model) and model.state_ is None  # (left as it was: not fitted)
     Private().fit(warm.train).save(tmp_path / "m")
+
+    class Unsaveable(Private):
+        def _fit(self, data):
+            self.pop_ = self.fitted.popularity
+            self.lookup_ = {"a": 1}  # (found at save, after the fit, before)
+
+    with pytest.warns(UserWarning, match=r"cannot save its attribute 'lookup_' \(dict\).*said at the fit"):
+        Unsaveable().fit(warm.train)

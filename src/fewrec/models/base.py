@@ -653,6 +653,11 @@ class Recommender(ABC):
                     f"name it {lost[0]}_ (or _{lost[0]}, private, if a loaded model rebuilds it)",
                 )
             )
+        if type(self)._get_arrays is Recommender._get_arrays:
+            try:  # (a dict or a sparse matrix was found at save, after the whole fit)
+                self._get_arrays()
+            except ConfigError as exc:
+                warnings.warn(f"{exc} (said at the fit: a save would fail)", UserWarning, stacklevel=3)
 
     def _fit_notes(self, data: Dataset) -> list[str]:
         """What a user who fitted this model should know of how it read ``data`` (warned where

@@ -1851,6 +1851,8 @@ def test_only_items_of_one_whole_record_are_copies_not_items_of_one_name(models)
     (mug,) = match_titles(data.item_info, data.items, ["Blue mug"])
     (cup,) = match_titles(data.item_info, data.items, ["Red cup"])
     assert (mug.item, mug.twins, cup.item, cup.twins) == ("big", (), "red1", ("red2",))
+    # without years, the way to pick the other mug is its id ("e.g. 'Blue mug'" named the same title)
+    assert mug.note.endswith("took the first (give the id to pick another)"), mug.note
 
 
 def test_a_query_of_dislikes_alone_says_its_list_is_popularity(models):

@@ -389,6 +389,7 @@ def test_a_wish_is_no_item_the_user_knows_and_the_note_says_no_film(ml100k):
         "I would really like Blue hose",
         "I'd very much like Blue hose",
         "I\u2019d also love Blue hose",
+        "Id like Blue hose",
     ):
         assert shop.referenced_items(text) == [] and "h" in set(
             shop.recommend(Query(text=text), k=3)["item"]

@@ -27,7 +27,7 @@ from fewrec.text.encoder import PROGRESS
 @dataclass
 class TitleMatch:
     """The item a title named, and a note when the match was not exact. ``twins``: other items
-    of the same title and year (a catalogue that lists one film twice, as MovieLens-100K does 18
+    of the same whole record (a catalogue that lists one film twice, as MovieLens-100K does 18
     films): a history that holds one of them must hold them all, or the other came back as the
     top recommendation."""
 
@@ -131,10 +131,13 @@ def match_titles(
             )
             more = f" and {len(exact) - 4} more" if len(exact) > 4 else ""
             other = label_at(item_info, exact[1], items.id(exact[1]))
-            note = (
-                f"{len(exact)} items are titled {title!r}: {listed}{more}; took the first "
-                f"(give the title with its year, e.g. {other!r}, or the id to pick another)"
+            # (without years the label is the bare title: "e.g. 'Blue mug'" named the same one)
+            pick = (
+                f"give the title with its year, e.g. {other!r}, or the id to pick another"
+                if _fold(other) != _fold(names[exact[1]])
+                else "give the id to pick another"
             )
+            note = f"{len(exact)} items are titled {title!r}: {listed}{more}; took the first ({pick})"
         if twins:
             listed = f"{label_at(item_info, idx, item)} is listed {len(twins) + 1} times in the catalogue"
             note = "; ".join(

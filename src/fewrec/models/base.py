@@ -118,7 +118,7 @@ def check_shots(value: tuple[int, ...], *, sort: bool = False, once: bool = Fals
 #: for my garden" left the hose out as one the user knows).
 WISH = "".join(
     rf"(?<!{would}\s{adverb})"
-    for would in (r"\bwould", "'d", r"\bwd")
+    for would in (r"\bwould", "'d", r"\bwd", r"\bid")  # ("Id like", the apostrophe left out)
     # ("I would really like Blue hose" still named the hose as known; Python's lookbehinds are
     # of one width each, so each adverb is its own)
     for adverb in ("", r"really\s", r"also\s", r"just\s", r"so\s", r"still\s", r"very\smuch\s", r"truly\s")

@@ -75,8 +75,8 @@ class ExplorationConfig(Settings):
     item is ranked by popularity, as `fewshot` does since then; until then UCB at c = 1 was the
     default, tuned best for lists of 10 by the replays of 2026-12-06.) Thompson's draw is fresh
     on every request unless the request gives a ``seed``. The width is widest for the most-rated
-    films (Spearman 0.78 with their popularity for a new user), so the wider picks are mostly
-    popular titles.
+    films (Spearman 0.81 with their popularity for a new user, on the 2026-12-07 model), so the
+    wider picks are mostly popular titles.
 
     Attributes:
         policy: ``ucb``, ``thompson`` or ``off`` (always greedy).

@@ -292,6 +292,26 @@ def test_rerank_prompts_only_the_items_of_a_short_shortlist(lm, tiny, monkeypatc
     assert set(recs["item"]) <= set(few.items.to_external(shortlist))
 
 
+def test_rerank_reasons_cite_only_the_items_its_lm_read(lm, tiny):
+    """An audit: lm-rerank's reasons left out each history item in turn, and each variant of a
+    history longer than the prompt's had its scorer draw another sample: it cited films no prompt
+    had shown. It now varies only the items the scorer's prompt names, as lm-icl does."""
+    from fewrec.models import Query
+    from fewrec.models.base import make_model
+    from fewrec.models.lm import LMInContext, LMRerank
+
+    icl = LMInContext(max_history=3).fit(tiny)
+    rr = LMRerank.from_parts(make_model("popularity").fit(tiny), icl, top_n=2)
+    long = Query(items=[tiny.items.id(i) for i in range(8)])
+    batch = rr.batch_from_queries([long]).for_model(rr)
+    read = {rr.fitted.items.id(int(i)) for i in rr.history_read(batch, 0)}
+    assert len(read) == 3 and read == {
+        icl.fitted.items.id(int(i)) for i in icl.history_read(batch.for_model(icl), 0)
+    }
+    got = rr.recommend(long, k=2, explain=True)
+    assert all(set(b) <= read for b in got["because"]), (got["because"].tolist(), read)
+
+
 def test_rerank_reads_the_text_and_side_info_its_retriever_reads(lm, tiny):
     """An audit: lm-rerank over `content` followed a free text (its list was content's for it)
     but warned that it ignored the text, and credited the list to popularity."""
@@ -388,6 +408,26 @@ def test_distilled_student_follows_the_teacher_without_an_lm(lm, tiny, tmp_path)
         DistilledLM.with_teacher(teacher, max_episodes=12, text_dims=2).fit(other)
     with pytest.raises(DataError, match="must be in 0"):  # -1 had scored the last item
         student.score_candidates(batch, np.array([[-1]]))
+
+
+def test_the_students_leave_one_out_r2_is_that_of_a_refit_per_episode():
+    """An audit: the closed form left out the intercept's share of each episode's leverage, so a
+    student of 6 episodes reported a leave-one-out R² of 0.99 where refitting without each one
+    gives -0.71, and its warning never came. It now equals the refits."""
+    from fewrec.models.lm import ridge_loo_r2
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 4))
+    z = (x - x.mean(axis=0)) / x.std(axis=0)  # (as the student standardises, over all episodes)
+    y = rng.normal(size=6)
+    preds = []
+    for i in range(6):
+        rest = np.arange(6) != i
+        zr, yr = z[rest] - z[rest].mean(axis=0), y[rest] - y[rest].mean()
+        coef = np.linalg.solve(zr.T @ zr + 2.0 * np.eye(4), zr.T @ yr)
+        preds.append(y[rest].mean() + (z[i] - z[rest].mean(axis=0)) @ coef)
+    refit = 1 - np.mean((y - np.array(preds)) ** 2) / np.var(y)
+    assert ridge_loo_r2(z, y, 2.0) == pytest.approx(refit)
 
 
 def test_a_student_that_learns_nothing_of_its_teacher_says_so(lm, tiny, monkeypatch):

@@ -66,7 +66,8 @@ class LMConfig(ModelConfig):
     """History items shown per query (a seeded subset when a query has more); at least 1 (with
     0 the LM read no history, and its reasons said "Popular right now.")."""
     like_threshold: float = Field(0.6, gt=0, lt=1)
-    """A rating counts as liked above this share of the top training rating."""
+    """A rating counts as liked above this share of the top training rating (star ratings only:
+    on implicit data or counts every interaction is a like, whatever this is)."""
     demos: int = Field(0, ge=0, le=3)
     """Answered demonstration users (from the training data) shown before each question."""
     batch_size: int = Field(8, ge=1)
@@ -545,7 +546,8 @@ def _both_answers(
             with_fix(
                 f"{name}: every training episode's answer is {said}, so the adapter can only learn to "
                 "give that answer",
-                "train on data with both likes and dislikes (see like_threshold)",
+                "train on data with both likes and dislikes: star ratings, where like_threshold sets "
+                "the line (on implicit data or counts every interaction is a like)",
             ),
             UserWarning,
             stacklevel=user_stacklevel(),

@@ -5,13 +5,14 @@ The first test of a fresh machine de-quantises the GGUF once (~15-40 s); later l
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from fewrec.errors import ConfigError, DataError, FewrecError
+from fewrec.errors import ArgumentError, ConfigError, DataError, FewrecError
 from fewrec.lm.prompts import Episode, build_messages
 
 pytestmark = pytest.mark.skipif(
@@ -375,7 +376,6 @@ def test_a_sub_models_settings_are_checked_before_anything_trains(name, settings
 
 def test_an_lm_model_warns_when_its_prompts_would_read_item_ids(tiny):
     """An audit: lm-icl trained without an item table prompted with bare ids ("346", "246")."""
-    import dataclasses
 
     from fewrec.models.lm import LMInContext
 
@@ -724,3 +724,24 @@ def test_an_untitled_item_is_prompted_by_its_text():
         and "1 of 3 items have no text" in str(said[0].message)
         and "'B3'" in str(said[0].message)
     )
+
+
+def test_lm_settings_that_cannot_apply_say_so(lm, tiny):
+    """An audit of the LM models: with_year=True on items without a year, and lm-lora's
+    min_history past every user's history (it fell back to 0), did so without a word; an empty
+    noun asked for a reason about "these s"."""
+    from fewrec.lm.explain import reason_messages
+    from fewrec.lm.lora import LoraSettings
+    from fewrec.models.lm import LMInContext, LMLora
+
+    no_year = dataclasses.replace(
+        tiny, item_info=tiny.item_info.drop(columns=["year"]), item_template="{title}. Genres: {genres}."
+    )
+    with pytest.warns(UserWarning, match="with_year=True, but the items have no year field"):
+        LMInContext(max_history=4, with_year=True).fit(no_year)
+    with pytest.warns(
+        UserWarning, match=r"min_history=10 earlier items, so it trains on .*\(min_history=0\)"
+    ):
+        LMLora(max_episodes=4, max_history=4, min_history=10, lora=LoraSettings(max_epochs=1)).fit(tiny)
+    with pytest.raises(ArgumentError, match="noun must name the kind of item"):
+        reason_messages(["Heat"], "Casino", noun=" ")

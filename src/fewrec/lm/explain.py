@@ -25,6 +25,8 @@ def reason_messages(
             f"liked_titles must be a list of titles, got {liked_titles!r}",
             fix=f"pass a list, e.g. [{liked_titles!r}]" if isinstance(liked_titles, str) else None,
         )
+    if not isinstance(noun, str) or not noun.strip():  # ("A user liked these s: ...")
+        raise ArgumentError(f"noun must name the kind of item, got {noun!r}", fix="e.g. noun='movie'")
     if not isinstance(target_title, str) or not target_title.strip():
         raise DataError("the target title is empty", fix="pass the recommended item's title")
     liked = [" ".join(t.split()) for t in liked_titles if isinstance(t, str) and t.strip()]

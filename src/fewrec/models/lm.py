@@ -235,6 +235,13 @@ class _LMRecommender(Recommender):
             gguf_path(self.config.lm)  # a package not installed: an error now, not when scoring
         self.texts_ = item_prompt_texts(data, self.config.with_year)
         warn_bare_items(data.items.ids, self.texts_, "the language model's prompt")
+        if self.config.with_year and "year" not in data.item_info.columns:  # (ignored without a word)
+            warnings.warn(
+                f"{self.name}: with_year=True, but the items have no year field, so the prompt's "
+                "titles have none",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         cfg = self.config
         self.demo_rows_: EpisodeRows = ([], [], np.zeros(0, np.int64), np.zeros(0, np.int64))
         if cfg.demos:
@@ -418,7 +425,8 @@ class LMLoraConfig(LMConfig):
     max_episodes: int = Field(64, ge=2)
     """Training episodes, longest histories first (each costs LM forward/backward passes)."""
     min_history: int = Field(3, ge=0)
-    """Shortest history of a training episode."""
+    """Shortest history of a training episode (0, with a warning, where fewer than 2 episodes
+    have it)."""
     valid_fraction: float = Field(0.15, gt=0, lt=1)
     """Share of episodes held out for early stopping (at least 4, at most 48)."""
 
@@ -469,6 +477,13 @@ class LMLora(_LMRecommender):
         if len(rows[3]) < 2:
             min_history = 0
             rows = dataset_episodes(data, self._like_cut(), cfg.max_history, min_history)
+            if len(rows[3]) >= 2:  # (it fell back without a word)
+                warnings.warn(
+                    f"{self.name}: fewer than 2 training episodes have min_history={cfg.min_history} "
+                    "earlier items, so it trains on episodes of shorter histories too (min_history=0)",
+                    UserWarning,
+                    stacklevel=user_stacklevel(),
+                )
         n = len(rows[3])
         if n < 2:
             raise DataError(

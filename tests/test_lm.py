@@ -745,3 +745,17 @@ def test_lm_settings_that_cannot_apply_say_so(lm, tiny):
         LMLora(max_episodes=4, max_history=4, min_history=10, lora=LoraSettings(max_epochs=1)).fit(tiny)
     with pytest.raises(ArgumentError, match="noun must name the kind of item"):
         reason_messages(["Heat"], "Casino", noun=" ")
+
+
+def test_reranks_seed_seeds_its_parts_unless_they_have_their_own(lm, tiny):
+    """An audit: lm-rerank's `seed` ("Seed of the model's random draws") seeded nothing: its
+    retriever and scorer were made from their own settings alone."""
+    from fewrec.models.base import make_model
+
+    rr = make_model(
+        "lm-rerank", retriever="popularity", scorer="lm-icl", seed=3, scorer_config={"max_history": 4}
+    )
+    rr.fit(tiny)
+    assert rr.retriever_.config.seed == 3 and rr.scorer_.config.seed == 3
+    own = make_model("lm-rerank", retriever="popularity", scorer="lm-icl", seed=3, scorer_config={"seed": 1})
+    assert own.fit(tiny).scorer_.config.seed == 1

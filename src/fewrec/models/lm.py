@@ -667,8 +667,10 @@ class LMRerank(Recommender):
 
     def _fit(self, data: Dataset) -> None:
         cfg = self.config  # (its parts were checked with it: `_check_part`)
-        self.retriever_ = make_model(cfg.retriever, **cfg.retriever_config).fit(data)
-        self.scorer_ = _lm_model(make_model(cfg.scorer, **cfg.scorer_config).fit(data), "scorer")
+        # its seed is its parts' unless their settings give one (it seeded nothing)
+        self.retriever_ = make_model(cfg.retriever, **{"seed": cfg.seed, **cfg.retriever_config}).fit(data)
+        scorer = make_model(cfg.scorer, **{"seed": cfg.seed, **cfg.scorer_config})
+        self.scorer_ = _lm_model(scorer.fit(data), "scorer")
 
     # what the query reads is what its retriever reads: free text and side info choose the
     # shortlist and order the rest (it warned that it ignored them, and never credited them)

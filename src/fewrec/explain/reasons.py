@@ -404,9 +404,7 @@ def _reads_side_info(model: Recommender, batch: QueryBatch, row: int) -> bool:
     known = field_levels(model.side_levels)
     if info is None or not known:
         return False
-    empty = batch.history.indptr[row + 1] == batch.history.indptr[row] and batch.users[row] < 0
-    text = (batch.texts or [None] * (row + 1))[row]
-    if empty and model.empty_is_popularity and not (model.reads_text and has_words(text)):
+    if model.empty_is_popularity and model.empty_rows(batch.rows(row, row + 1))[0]:
         return False  # (fewshot ranks such a query by popularity, whatever its side info)
     values = info.iloc[row]
     for f, levels in known.items():

@@ -1071,6 +1071,13 @@ class Recommender(ABC):
         for note in dict.fromkeys(notes):
             warnings.warn(note, UserWarning, stacklevel=user_stacklevel())
 
+    def empty_rows(self, batch: QueryBatch) -> np.ndarray:
+        """Queries with nothing to adapt to: no history, no trained user and no text the model
+        reads (fewshot's popularity for an empty query, and the reasons, read it as scoring does:
+        with ``text_weight=0`` a text had counted)."""
+        no_text = batch.without_text() | (not self.reads_text)
+        return (np.diff(batch.history.indptr) == 0) & (batch.users < 0) & no_text
+
     def fill_empty_with_popularity(
         self, scores: np.ndarray, batch: QueryBatch, rows: np.ndarray | None = None
     ) -> np.ndarray:
@@ -1081,7 +1088,7 @@ class Recommender(ABC):
         ``rows``: a boolean mask over the batch's queries (one entry per query, True where the
         query may be filled; fewshot-nometa passes the rows that score every item alike), or
         None for every query (indices, or a mask of another length, were numpy's error)."""
-        empty = (np.diff(batch.history.indptr) == 0) & (batch.users < 0)
+        empty = self.empty_rows(batch)
         if rows is not None:
             rows = np.asarray(rows)
             if rows.dtype != bool or rows.shape != empty.shape:

@@ -96,7 +96,6 @@ from fewrec.models.rerank import (
     numeric_columns,
     top_candidates,
 )
-from fewrec.text.wishes import has_words
 
 log = logging.getLogger(__name__)
 
@@ -871,7 +870,7 @@ class EnsembleRecommender(Recommender):
     def _with_text(self, batch: QueryBatch, blended: np.ndarray) -> np.ndarray:
         """The blend plus, for queries with free text, ``text_weight`` times their text match
         scaled to the spread of their blended scores (see `EnsembleConfig.text_weight`)."""
-        rows = np.flatnonzero(~_no_text(batch))
+        rows = np.flatnonzero(~batch.without_text())
         if not len(rows) or self.config.text_weight == 0:
             return blended
         sub = batch.take(rows)
@@ -995,16 +994,9 @@ def _masked(scores: np.ndarray, exclude: sp.csr_matrix) -> np.ndarray:
     return out
 
 
-def _no_text(batch: QueryBatch) -> np.ndarray:
-    """Queries without free text (none, or no word in it: blank, symbols, emoji)."""
-    if batch.texts is None:
-        return np.ones(len(batch), dtype=bool)
-    return np.array([not has_words(t) for t in batch.texts], dtype=bool)
-
-
 def _reveals_nothing(batch: QueryBatch) -> np.ndarray:
     """Queries with no history and no free text."""
-    return (np.diff(batch.history.indptr) == 0) & _no_text(batch)
+    return (np.diff(batch.history.indptr) == 0) & batch.without_text()
 
 
 def _blend_ndcg(w: np.ndarray, episodes: list[Prepared]) -> float:

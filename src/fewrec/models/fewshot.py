@@ -43,7 +43,6 @@ from fewrec.models.content import (
     encode_item_texts,
 )
 from fewrec.models.query import Query, QueryBatch
-from fewrec.text.wishes import has_words
 from fewrec.topk import top_k_rows
 
 log = logging.getLogger(__name__)
@@ -597,13 +596,6 @@ class FewShotRecommender(Recommender):
             spread = rows.std(axis=1, keepdims=True)  # (a prior of zeros: popularity's own spread)
             scores[empty] = rows.mean(axis=1, keepdims=True) + np.where(spread > 0, spread, 1.0) * z
         return scores
-
-    def empty_rows(self, batch: QueryBatch) -> np.ndarray:
-        """Queries with nothing to adapt to: no history, no trained user and no text it reads
-        (with ``text_weight=0`` a text counted, and side info moved the list as if read)."""
-        texts = batch.texts or [None] * len(batch)
-        no_text = np.array([not (self.reads_text and has_words(t)) for t in texts], dtype=bool)
-        return (np.diff(batch.history.indptr) == 0) & (batch.users < 0) & no_text
 
     # ------------------------------------------------------------------ new items
     def _add_items(self, start: int, info: pd.DataFrame) -> None:

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from fewrec.data.dataset import field_text, genre_list
 from fewrec.data.dataset import missing_value as _missing
 from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, user_stacklevel
+from fewrec.text.wishes import has_words
 
 if TYPE_CHECKING:
     from fewrec.models.base import Recommender
@@ -379,6 +380,12 @@ class QueryBatch:
         h = self.history.copy()
         h.data[:] = 1.0
         return h
+
+    def without_text(self) -> np.ndarray:
+        """Queries without free text (none, or no word in it: blank, symbols, emoji)."""
+        if self.texts is None:
+            return np.ones(len(self), dtype=bool)
+        return np.array([not has_words(t) for t in self.texts], dtype=bool)
 
     def rows(self, start: int, stop: int) -> QueryBatch:
         """The queries ``start..stop-1`` as a batch of their own."""

@@ -414,7 +414,7 @@ def test_the_students_leave_one_out_r2_is_that_of_a_refit_per_episode():
     """An audit: the closed form left out the intercept's share of each episode's leverage, so a
     student of 6 episodes reported a leave-one-out R² of 0.99 where refitting without each one
     gives -0.71, and its warning never came. It now equals the refits."""
-    from fewrec.models.lm import ridge_loo_r2
+    from fewrec.models.lm import ridge_with_loo
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(6, 4))
@@ -427,7 +427,7 @@ def test_the_students_leave_one_out_r2_is_that_of_a_refit_per_episode():
         coef = np.linalg.solve(zr.T @ zr + 2.0 * np.eye(4), zr.T @ yr)
         preds.append(y[rest].mean() + (z[i] - z[rest].mean(axis=0)) @ coef)
     refit = 1 - np.mean((y - np.array(preds)) ** 2) / np.var(y)
-    assert ridge_loo_r2(z, y, 2.0) == pytest.approx(refit)
+    assert ridge_with_loo(z, y, 2.0)[1] == pytest.approx(refit)
 
 
 def test_a_student_that_learns_nothing_of_its_teacher_says_so(lm, tiny, monkeypatch):

@@ -642,16 +642,17 @@ class RerankConfig(ModelConfig):
         return self
 
 
-def ridge_loo_r2(z: np.ndarray, y: np.ndarray, l2: float) -> float:
-    """R² of each row predicted by the ridge (``l2`` on the weights, a free intercept) fitted
-    without it, in closed form: residual / (1 - leverage), the leverage of the centred columns
-    ``z`` plus the intercept's 1 / n (left out, it read 0.99 where a refit per row gave -0.71)."""
-    n = len(y)
-    solved = np.linalg.solve(z.T @ z + l2 * np.eye(z.shape[1]), z.T)
-    pred = z @ (solved @ (y - y.mean())) + y.mean()
-    leverage = np.einsum("ij,ji->i", z, solved) + 1.0 / n
+def ridge_with_loo(z: np.ndarray, y: np.ndarray, l2: float) -> tuple[np.ndarray, float]:
+    """The ridge's weights over the centred columns ``z`` (``l2`` on them, a free intercept, the
+    mean of ``y``), and the R² of each row predicted by the ridge fitted without it, in closed
+    form: residual / (1 - leverage), the leverage of ``z`` plus the intercept's 1 / n (left out,
+    it read 0.99 where a refit per row gave -0.71)."""
+    solved = np.linalg.solve(z.T @ z + l2 * np.eye(z.shape[1]), z.T)  # (Z'Z + l2 I)^-1 Z'
+    coef = solved @ (y - y.mean())
+    pred = z @ coef + y.mean()
+    leverage = np.einsum("ij,ji->i", z, solved) + 1.0 / len(y)
     var = max(float(np.var(y)), 1e-12)
-    return float(1 - np.mean(((y - pred) / np.maximum(1 - leverage, 1e-6)) ** 2) / var)
+    return coef, float(1 - np.mean(((y - pred) / np.maximum(1 - leverage, 1e-6)) ** 2) / var)
 
 
 @register
@@ -889,15 +890,12 @@ class DistilledLM(Recommender):
         self.x_mu_, self.x_sd_ = x.mean(axis=0), x.std(axis=0) + 1e-6
         z = (x - self.x_mu_) / self.x_sd_
         self.y_mu_ = float(y.mean())
-        # (Z'Z + l2 I)^-1 Z': the ridge's weights, and its hat matrix's diagonal below
-        solved = np.linalg.solve(z.T @ z + cfg.l2 * np.eye(z.shape[1]), z.T)
-        self.coef_ = solved @ (y - self.y_mu_)
+        # and each episode predicted by the ridge fitted without it: 22 features fit 16
+        # episodes' teacher scores closely whatever they are
+        self.coef_, self.loo_r2_ = ridge_with_loo(z, y, cfg.l2)
         pred = z @ self.coef_ + self.y_mu_
         var = max(float(np.var(y)), 1e-12)
         self.fit_r2_ = float(1 - np.mean((y - pred) ** 2) / var)
-        # each episode predicted by the ridge fitted without it: 22 features fit 16 episodes'
-        # teacher scores closely whatever they are
-        self.loo_r2_ = ridge_loo_r2(z, y, cfg.l2)
         self.n_episodes_ = len(y)
         if self.loo_r2_ < 0:
             warnings.warn(

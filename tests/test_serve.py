@@ -2210,5 +2210,9 @@ def test_an_item_scored_plus_inf_is_recommended_first_not_dropped(cold_user, tmp
             assert r.status_code == 200, r.text
             items = [i["item"] for i in r.json()["items"]]
             assert items[0] == boosted and len(items) == 5 and unscored not in items, r.json()
+        # (JSON has no +inf: it was written as null, "no score")
+        assert listed.json()["items"][0]["score"] == "Infinity", listed.json()
+        assert float(listed.json()["items"][0]["mean_score"]) == np.inf
+        assert all(isinstance(i["score"], float) for i in listed.json()["items"][1:])
     finally:
         MODELS.pop("test-boosted", None)

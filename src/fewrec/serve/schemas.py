@@ -297,11 +297,18 @@ class RecommendRequest(RecommendOptions):
 
 
 class RecommendedItem(BaseModel):
+    # a model may score an item +inf (the best score there is): JSON has no number for it, and
+    # pydantic's default wrote null, which reads as "no score"; "Infinity" parses in Python and JS
+    model_config = ConfigDict(ser_json_inf_nan="strings")
+
     item: str
     title: str | None = None
     fields: dict[str, Any] = Field(default_factory=dict)
-    score: float = Field(description="The ranking score (a posterior draw when exploring).")
-    mean_score: float = Field(description="The model's expected score.")
+    score: float = Field(
+        description='The ranking score (a posterior draw when exploring); "Infinity" for a model\'s '
+        "+inf, the best score there is."
+    )
+    mean_score: float = Field(description='The model\'s expected score ("Infinity" as in `score`).')
     reason: str | None = None
     because: list[str] = Field(default_factory=list, description="History items the reason cites.")
 

@@ -390,6 +390,8 @@ def test_a_wish_is_no_item_the_user_knows_and_the_note_says_no_film(ml100k):
         "I'd very much like Blue hose",
         "I\u2019d also love Blue hose",
         "Id like Blue hose",
+        "I would  like Blue hose",  # (two spaces: the lookbehinds are of one width)
+        "I'd\tlike Blue hose",
     ):
         assert shop.referenced_items(text) == [] and "h" in set(
             shop.recommend(Query(text=text), k=3)["item"]
@@ -402,6 +404,8 @@ def test_a_wish_is_no_item_the_user_knows_and_the_note_says_no_film(ml100k):
         warnings.simplefilter("ignore")
         assert "50" in set(model.recommend(Query(text="I would like to see Star Wars"), k=10)["item"])
         assert "50" not in set(model.recommend(Query(text="films like Star Wars"), k=10)["item"])
+    # (a title written with two spaces is the title)
+    assert model.referenced_items("films like Star  Wars") == model.referenced_items("films like Star Wars")
     shining = model.referenced_items("films like The Shining")
     assert shining and model.referenced_items("films like the Shining") == shining
     assert model.referenced_items("I'd like a film like Star Wars") == model.referenced_items(

@@ -804,7 +804,10 @@ class Recommender(ABC):
         pattern, items_of = self._per_catalogue("title_pattern_", self._title_pattern)
         if pattern is None:
             return []
-        found = [i for m in pattern.finditer(text.replace("\u2019", "'")) for i in items_of[m["title"]]]
+        # (runs of spaces as one: the cue's lookbehinds are of one width, and "I would  like X"
+        # named X as known)
+        text = " ".join(text.replace("\u2019", "'").split())
+        found = [i for m in pattern.finditer(text) for i in items_of[m["title"]]]
         return list(dict.fromkeys(found))
 
     def _title_pattern(self) -> tuple[re.Pattern[str] | None, dict[str, list[int]]]:
@@ -816,7 +819,7 @@ class Recommender(ABC):
             return None, {}
         items_of: dict[str, list[int]] = {}
         for i, title in enumerate(info["title"]):
-            for form in title_forms(title) if isinstance(title, str) else ():
+            for form in title_forms(" ".join(title.split())) if isinstance(title, str) else ():
                 if len(form) >= 3 and form[:1].isupper():
                     items_of.setdefault(form, []).append(i)
         if not items_of:

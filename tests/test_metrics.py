@@ -521,6 +521,7 @@ def test_evaluation_checks_a_models_scores_as_recommend_does(warm):
                 "1-D": self.pop_,
                 "bool": full > 10,
                 "offset": 1e8 + full.astype(np.float64),
+                "some NaN": np.where(np.arange(full.shape[1]) % 7 == 0, np.nan, full),
             }[self.shape]
 
     model = Shaped().fit(warm.train)
@@ -538,3 +539,12 @@ def test_evaluation_checks_a_models_scores_as_recommend_does(warm):
     model.shape = "offset"
     got = evaluate_ranking(model, test, warm.train, ks=(10,)).values["ndcg@10"]
     assert got == pytest.approx(plain, abs=1e-12)
+    # NaN for some items left them out of every list without a word (recommend warned only for a
+    # query of NaN alone)
+    model.shape = "some NaN"
+    for run in (
+        lambda: evaluate_ranking(model, test, warm.train, ks=(10,)),
+        lambda: model.recommend(Query(items=["50"])),
+    ):
+        with pytest.warns(UserWarning, match=r"test-shaped.score_batch gave NaN for some items"):
+            run()

@@ -2194,10 +2194,15 @@ def test_an_item_scored_plus_inf_is_recommended_first_not_dropped(cold_user, tmp
     try:
         model = Boosted().fit(cold_user.train)
         boosted, unscored = model.fitted.items.id(7), model.fitted.items.id(8)
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # (a false "shorter than k" warning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")  # (a false "shorter than k" warning)
             got = model.recommend(Query(items=["50"]), k=5)
             assert model.recommend(Query(items=["50"]), k=3, explain=True)["item"][0] == boosted
+        # NaN is no score, and said (it had been left out without a word)
+        assert caught and {str(w.message) for w in caught} == {
+            "test-boosted.score_batch gave NaN for some items, so they get no recommendations (-inf "
+            "marks an item a model cannot score)"
+        }
         assert len(got) == 5 and got["item"][0] == boosted and got["score"][0] == np.inf
         everything = model.recommend(Query(), k=model.n_items, exclude_seen=False)
         assert boosted in set(everything["item"]) and unscored not in set(everything["item"])

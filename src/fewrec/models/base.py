@@ -1191,20 +1191,23 @@ class Recommender(ABC):
                 f"{self.name}.score_batch gave {got} (dtype {getattr(scores, 'dtype', None)}); it must "
                 f"give a numpy array of numbers, one row per query and one column per item: {want}"
             )
+        nan = np.isnan(scores) if scores.dtype.kind == "f" else None
+        if nan is not None and nan.any():
+            # (one message whatever the counts, so a run of batches warns once; a NaN in some
+            # items' scores, a division by zero say, left them out of every list without a word)
+            which = "every item of a query, so it gets" if nan.all(axis=1).any() else "some items, so they get"
+            warnings.warn(
+                f"{self.name}.score_batch gave NaN for {which} no recommendations "
+                "(-inf marks an item a model cannot score)",
+                UserWarning,
+                stacklevel=user_stacklevel(),
+            )
         return scores
 
     def _scores(self, batch: QueryBatch) -> np.ndarray:
         """`score_batch`, its output checked (a model of one's own that gives another shape, or
         a list, failed deep inside `recommend` with numpy's error)."""
-        scores = self._check_scores(self.score_batch(batch), len(batch))
-        if len(scores) and np.isnan(scores).all(axis=1).any():
-            warnings.warn(
-                f"{self.name}.score_batch gave NaN for every item of a query, so it gets no "
-                "recommendations (-inf marks an item a model cannot score)",
-                UserWarning,
-                stacklevel=user_stacklevel(),
-            )
-        return scores
+        return self._check_scores(self.score_batch(batch), len(batch))
 
     def score_many(
         self, queries: Sequence[Query], items: Sequence[str | int] | None = None

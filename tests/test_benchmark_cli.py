@@ -1287,6 +1287,30 @@ def test_benchmark_refuses_an_output_it_cannot_write_before_the_run(tmp_path):
     assert not any(tmp_path.iterdir())  # the probe's folder is not left behind
 
 
+def test_the_result_path_overwrites_only_a_result_of_ours(tmp_path):
+    """An audit: `--output good.csv` replaced the interactions being benchmarked with the JSON,
+    and `--output notes.json` would overwrite a notes.md. A file there is overwritten only where
+    it is a result (its JSON, or the table beside it)."""
+    from fewrec.eval.benchmark import check_result_path
+
+    data = tmp_path / "good.csv"
+    data.write_text("user_id,item_id\n1,2\n")
+    notes = tmp_path / "notes.md"
+    notes.write_text("# my notes\n")
+    for path, named in ((data, "good.csv"), (tmp_path / "notes.json", "notes.md")):
+        with pytest.raises(ConfigError, match=rf"{named} is there and is no benchmark result of fewrec's"):
+            check_result_path(path)
+    assert data.read_text() == "user_id,item_id\n1,2\n" and notes.read_text() == "# my notes\n"
+    # a result of ours, or its table alone, is rewritten (a rerun to the same path)
+    ours = tmp_path / "r.json"
+    ours.write_text(json.dumps({"protocol": "warm", "settings": {}}))
+    ours.with_suffix(".md").write_text("# notes, not ours\n")
+    assert check_result_path(ours) == ours
+    table = tmp_path / "t.md"
+    table.write_text("# warm on movielens-100k (seed 0)\n\n| model |\n")
+    assert check_result_path(tmp_path / "t.json") == tmp_path / "t.json"
+
+
 def test_a_refused_benchmark_leaves_no_output_folder_and_a_run_makes_it(tmp_path):
     """The output path was checked first by making its folder: a run then refused for another
     argument (an unknown model) left an empty folder behind. The check removes what it made;

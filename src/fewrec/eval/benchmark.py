@@ -1030,9 +1030,41 @@ def check_result_path(path: str | Path) -> Path:
             "table is printed on stdout too). Fix: give a path in a folder you can write to, or "
             "leave the output path out to have the table alone"
         )
-    for target in (path, path.with_suffix(".md")):
+    # a file already there is overwritten only where it is a result of ours (--output data.csv
+    # replaced the interactions being benchmarked with the JSON, and notes.json a notes.md)
+    table = path.with_suffix(".md")
+    for target, ours in ((path, _is_result(path)), (table, _is_result(path) or _is_table(table))):
+        if target.is_file() and not ours:
+            raise ConfigError(
+                f"{target} is there and is no benchmark result of fewrec's: writing the result "
+                f"(a JSON file, and its table {table.name} beside it) would overwrite it. Fix: give "
+                "a new path, e.g. results/run.json, or remove the file"
+            )
+    for target in (path, table):
         check_writable(target, "the result to")
     return path
+
+
+def _is_result(path: Path) -> bool:
+    """Whether ``path`` holds a benchmark result's JSON (`write_result`'s)."""
+    try:
+        with path.open("rb") as f:
+            if f.read(1) != b"{":
+                return False
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "protocol" in data
+
+
+def _is_table(path: Path) -> bool:
+    """Whether ``path`` holds a result's markdown table (its first line is `write_result`'s title)."""
+    try:
+        with path.open(encoding="utf-8", errors="replace") as f:
+            first = f.readline(500)
+    except OSError:
+        return False
+    return re.match(r"# \S+ on \S+ \(", first) is not None
 
 
 def check_writable(path: Path, what: str = "--output") -> None:

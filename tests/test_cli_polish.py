@@ -50,6 +50,11 @@ def test_cold_user_default_shots_leave_out_the_k_no_test_user_reaches(tmp_path, 
     asked = fewrec(*args, "--shots", "5,20")
     assert asked.returncode == 2
     assert "no test user has an interaction left after revealing K = 20" in flat(asked.stderr)
+    # every K past them: it quoted the K asked as the most (--shots 99: "the most is 99", then
+    # its fix, --shots 98, failed alike)
+    past = fewrec(*args, "--shots", "99")
+    assert past.returncode == 2 and f"the most any test user has is {most} " in flat(past.stderr), past.stderr
+    assert f"--shots {most - 1}" in flat(past.stderr)
 
 
 def test_fitting_als_prints_no_openblas_thread_warning(monkeypatch):

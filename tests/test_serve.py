@@ -2221,3 +2221,21 @@ def test_an_item_scored_plus_inf_is_recommended_first_not_dropped(cold_user, tmp
         assert all(isinstance(i["score"], float) for i in listed.json()["items"][1:])
     finally:
         MODELS.pop("test-boosted", None)
+
+
+def test_a_user_id_in_either_unicode_form_is_one_user(client):
+    """An audit: the store keyed a user by the form sent, so "café" sent composed (NFC) and
+    decomposed (NFD, as macOS file names and some keyboards give it) made two users that print
+    alike: feedback split between them, and /recommend under the other form was a 404 "no user
+    'café'". Ids are read in normal form C (the model's own ids matched in either form already)."""
+    composed, decomposed = "caf\u00e9-user", "cafe\u0301-user"
+    assert client.put("/users/" + composed, json={"info": {"age": 30}}, headers=AUTH).status_code == 200
+    for user, item in ((composed, "50"), (decomposed, "172")):
+        r = client.post("/feedback", json={"user": user, "item": item, "kind": "like"}, headers=AUTH)
+        assert r.status_code == 201, r.text
+    got = client.get(f"/users/{decomposed}/recommend", params={"explore": False})
+    assert got.status_code == 200 and got.json()["history_size"] == 2, got.text
+    assert rec(client, user=decomposed)["history_size"] == 2
+    events = client.get(f"/users/{composed}/feedback").json()
+    assert [e["item"] for e in events] == ["50", "172"] and {e["user"] for e in events} == {composed}
+    assert client.get(f"/users/{decomposed}").json()["info"] == {"age": 30}

@@ -26,6 +26,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from pydantic import AfterValidator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -65,7 +66,9 @@ API_KEY_HEADER = "X-API-Key"
 ID_PATH_PATTERN = (
     r"^([^\x00-\x20\x7f/\ufffd]|[^\x00-\x20\x7f\ufffd][^\x00-\x1f\x7f\ufffd]*[^\x00-\x20\x7f/\ufffd])$"
 )
-IdPath = Annotated[str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=ID_PATH_PATTERN)]
+IdPath = Annotated[
+    str, PathParam(min_length=1, max_length=S.MAX_ID, pattern=ID_PATH_PATTERN), AfterValidator(S.nfc)
+]
 ITEM_ROUTES = ("/similar",)
 USER_ROUTES = ("/feedback", "/recommend")
 

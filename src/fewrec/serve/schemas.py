@@ -5,9 +5,11 @@ Every size is bounded here, so an oversized or malformed request is a 422 that n
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AliasChoices,
     BaseModel,
     BeforeValidator,
@@ -32,7 +34,18 @@ MAX_BATCH = 1_000
 ID_PATTERN = r"^[^\x00-\x20\x7f\ufffd]([^\x00-\x1f\x7f\ufffd]*[^\x00-\x20\x7f\ufffd])?$"
 """No control characters, and no space at either end ("196 " made a user of its own); no U+FFFD,
 what a URL's undecodable bytes ("%ff") are read as."""
-Id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN)]
+
+
+def nfc(value: str) -> str:
+    """An id in Unicode normal form C: "cafe\u0301" is "caf\u00e9" (the store keyed a user by the
+    form sent, so one user's feedback in two forms made two users; the model's own ids are
+    matched in either form, `Vocabulary`)."""
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+Id = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_ID, pattern=ID_PATTERN), AfterValidator(nfc)
+]
 #: What a field name may hold (user side info, item fields, filters).
 FIELD_KEY_PATTERN = r"^[A-Za-z_][A-Za-z0-9_\-]*$"
 FieldKey = Annotated[

@@ -506,7 +506,8 @@ def test_audit_of_the_cli_on_own_data(tmp_path, short_histories, caplog):
     assert "Traceback" not in proc.stderr and "train" not in proc.stderr
     pd.read_csv(short_histories).to_parquet(tmp_path / "p.csv")
     proc = fewrec("data", "info", "--interactions", str(tmp_path / "p.csv"))
-    assert "this is a Parquet file, not text. Fix: rename it to p.parquet" in flat(proc.stderr)
+    assert "this is a Parquet file, not a text table. Fix: rename it to p.parquet" in flat(proc.stderr)
+    assert "separator" not in proc.stderr  # (a note of a separator found in it came first)
     (tmp_path / "ragged.csv").write_text("user_id,item_id\na,x\nb,y,extra\n")
     proc = fewrec("data", "info", "--interactions", str(tmp_path / "ragged.csv"))
     assert "line 3 has 3 fields, the lines before it 2" in flat(proc.stderr)

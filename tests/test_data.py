@@ -1143,3 +1143,32 @@ def test_segmented_popularity_without_a_user_table_says_so():
         make_model("popularity", segment_by="auto").fit(data)
     with pytest.raises(ConfigError, match=r"not a user field \(\[\]\)\. Fix: give the data a user table"):
         make_model("popularity", segment_by="age").fit(data)
+
+
+def test_a_folder_or_a_file_of_another_kind_under_a_text_suffix_is_named(tmp_path):
+    """An audit: a folder given as the interactions was a raw IsADirectoryError, and a workbook
+    or an archive renamed .csv was read as text: "not valid utf-8 ... pass encoding='utf-16-be'",
+    then, with that encoding, the same advice again (latin-1: "seems to be UTF-16 text. Fix: pass
+    encoding='latin-1'"). Each is now named, with what to do."""
+    import gzip
+    import zipfile
+
+    table = "user_id,item_id\n1,2\n3,4\n"
+    with zipfile.ZipFile(tmp_path / "book.csv", "w") as z:  # (an .xlsx is a zip archive)
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    (tmp_path / "packed.csv").write_bytes(gzip.compress(table.encode()))
+    (tmp_path / "old.csv").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(range(256)) * 4)
+    cases = {
+        tmp_path: "this is a folder. Fix: give the CSV, TSV or Parquet file",
+        tmp_path / "book.csv": "this is a zip archive (an Excel .xlsx workbook is one), not a text table. "
+        "Fix: export the sheet as CSV",
+        tmp_path / "packed.csv": "this is gzip-compressed, not a text table. Fix: name it packed.csv.gz",
+        tmp_path / "old.csv": "this is an Excel .xls workbook, not a text table",
+    }
+    for path, said in cases.items():
+        for encoding in ("utf-8", "latin-1", "utf-16-be"):
+            with pytest.raises(DataError) as caught:
+                load_interactions(path, encoding=encoding)
+            assert said in " ".join(str(caught.value).split()), (path, encoding, str(caught.value))
+    (tmp_path / "packed.csv.gz").write_bytes((tmp_path / "packed.csv").read_bytes())
+    assert load_interactions(tmp_path / "packed.csv.gz", columns={"rating": None}).n_interactions == 2

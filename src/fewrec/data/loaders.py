@@ -147,6 +147,10 @@ def read_table(
         label = str(path)
         if not path.exists():
             raise DataError("file not found", source=label, fix="check the path")
+        if path.is_dir():  # (a raw IsADirectoryError)
+            raise DataError(
+                "this is a folder", source=label, fix=f"give the CSV, TSV or Parquet file of {what} rows"
+            )
         if path.stat().st_size == 0:
             raise DataError("file is empty", source=label, fix=f"give a file with {what} rows")
         suffixes = [x.lower() for x in path.suffixes]
@@ -162,6 +166,8 @@ def read_table(
                 "to .csv, with sep=... / CLI --sep for its separator)",
             )
         delim = ","
+        if not compressed and suffix not in PARQUET_SUFFIXES:
+            _refuse_binary(path, label)
         if not compressed and suffix not in PARQUET_SUFFIXES and (bom := _bom_encoding(path)):
             # a byte-order mark says the encoding: under latin-1 Excel's "CSV UTF-8" header read
             # 'ï»¿user_id', and one encoding given for a cp1252 table beside it read neither
@@ -191,13 +197,6 @@ def read_table(
                 if not compressed and len(delim) == 1:  # what the csv module can re-read
                     _TEXT_READ[label] = (delim, encoding)
         except UnicodeDecodeError:
-            with path.open("rb") as fh:
-                if fh.read(4) == b"PAR1":  # not text: "pass encoding='cp1252'" would read garbage
-                    raise DataError(
-                        "this is a Parquet file, not text",
-                        source=label,
-                        fix=f"rename it to {path.with_suffix('.parquet').name}",
-                    ) from None
             line, col = _first_undecodable(path, encoding)
             guess = _likely_encoding(path)
             raise DataError(
@@ -434,6 +433,31 @@ def _check_one_column(frame: pd.DataFrame, delim: str, label: str) -> None:
             source=label,
             fix=f"pass sep={other!r} (CLI: --sep {cli})",
         )
+
+
+#: The first bytes of files that are no text table, what each is, and how to give it.
+BINARY_SIGNATURES = (
+    (b"PAR1", "a Parquet file", "rename it to {stem}.parquet"),
+    (
+        b"PK\x03\x04",
+        "a zip archive (an Excel .xlsx workbook is one)",
+        "export the sheet as CSV (Excel: Save As, CSV UTF-8), or name a zipped CSV {stem}.csv.zip",
+    ),
+    (b"\x1f\x8b", "gzip-compressed", "name it {stem}.csv.gz, which is read as it is"),
+    (b"\xd0\xcf\x11\xe0", "an Excel .xls workbook", "export the sheet as CSV (Excel: Save As, CSV UTF-8)"),
+)
+
+
+def _refuse_binary(path: Path, label: str) -> None:
+    """A `DataError` for a file under a text suffix that is no text (a workbook or an archive
+    renamed .csv was read as text: "not valid utf-8 ... pass encoding='utf-16-be'", then, with
+    that, the same advice again; a Parquet file only once that failed)."""
+    with path.open("rb") as fh:
+        head = fh.read(8)
+    for magic, what, fix in BINARY_SIGNATURES:
+        if head.startswith(magic):
+            stem = path.name.split(".")[0] or path.name
+            raise DataError(f"this is {what}, not a text table", source=label, fix=fix.format(stem=stem))
 
 
 def _bom_encoding(path: Path) -> str | None:

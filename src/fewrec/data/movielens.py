@@ -26,7 +26,7 @@ import pandas as pd
 from platformdirs import user_data_dir
 
 from fewrec.data.dataset import DEFAULT_ITEM_TEMPLATE, Dataset, Vocabulary
-from fewrec.errors import DataError, FewrecError
+from fewrec.errors import DataError, FewrecError, file_in_the_way
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +75,17 @@ OCCUPATIONS_1M = (
 
 def data_dir() -> Path:
     """Where datasets are cached: ``$FEWREC_DATA_DIR`` or the platform's user data dir."""
-    root = os.environ.get("FEWREC_DATA_DIR") or user_data_dir("fewrec", appauthor=False)
-    return Path(root).expanduser()
+    given = os.environ.get("FEWREC_DATA_DIR")
+    path = Path(given or user_data_dir("fewrec", appauthor=False)).expanduser()
+    # (a file there failed as a raw NotADirectoryError, after a pip download)
+    blocker = path if path.exists() and not path.is_dir() else file_in_the_way(path)
+    if blocker is not None:
+        which = "$FEWREC_DATA_DIR" if given else "the data folder"
+        raise FewrecError(
+            f"{which} {path}: {blocker} is a file, not a folder. Fix: point FEWREC_DATA_DIR at a "
+            "folder (made if missing), or unset it for the default"
+        )
+    return path
 
 
 def _sha256(path: Path) -> str:

@@ -134,6 +134,9 @@ def test_cli_recommend_unknown_title_suggests_only_close_titles(tmp_path):
     assert "no item titled 'Interstellar': it is not in the catalogue" in err
     assert "--text 'something like Interstellar'" in err
     assert "Cinderella" not in err and "did you mean" not in err
+    # (a disliked one was to be asked for: "--text 'something like Zzzqqq'", an audit)
+    unliked = fewrec("recommend", str(out), "--disliked-title", "Interstellar")
+    assert unliked.returncode == 2 and "--text 'nothing like Interstellar'" in flat(unliked.stderr)
     typo = fewrec("recommend", str(out), "--title", "Toy Stroy", "--title", "Godfater")
     assert typo.returncode == 2 and "did you mean 'Toy Story'?" in flat(typo.stderr)
 

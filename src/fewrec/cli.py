@@ -840,7 +840,8 @@ def recommend(
     for titles, into in ((title, liked), (disliked_title, unliked)):
         if not titles:
             continue
-        for m in match_titles(rec.fitted.item_info, rec.fitted.items, titles, text_option="--text"):
+        fit = rec.fitted
+        for m in match_titles(fit.item_info, fit.items, titles, "--text", disliked=into is unliked):
             into.extend([m.item, *m.twins])  # (a film listed twice came back as the first pick)
             notes.append(m.note)
     both = sorted(set(liked) & set(unliked))

@@ -41,13 +41,15 @@ def match_titles(
     items: Vocabulary,
     titles: Sequence[str],
     text_option: str | None = None,
+    disliked: bool = False,
 ) -> list[TitleMatch]:
     """Items for titles: an exact (case-insensitive) match first, then a prefix, then a
     substring match (the first in catalogue order among several). A title
     that is not an exact match gets a note saying which item it picked and how many others
     matched; an unknown or empty title raises, with the titles close to it (`close_titles`),
     or, when none is, saying it is not in the catalogue (and, given ``text_option``, the option
-    that takes free text, suggesting to describe it there)."""
+    that takes free text, suggesting to describe it there: "nothing like ..." for ``disliked``
+    titles, where "something like" asked for the film the user dislikes)."""
     if isinstance(titles, str):  # (one title was read letter by letter: 'F' taken as Four Rooms)
         raise DataError(f"titles is one string, {titles!r}", fix=f"give a list of titles: [{titles!r}]")
     if "title" not in item_info.columns:  # (a title column named otherwise when it was trained)
@@ -92,7 +94,8 @@ def match_titles(
                 )
             fix = "check the spelling"
             if text_option:
-                example = f"{text_option} {'something like ' + title.strip()!r}"  # (any catalogue)
+                like = "nothing like " if disliked else "something like "  # (any catalogue)
+                example = f"{text_option} {like + title.strip()!r}"
                 fix += f", or describe it in words with {text_option}, e.g. {example}"
             raise DataError(
                 f"no item titled {title!r}: it is not in the catalogue, and no title is close to it",

@@ -1819,6 +1819,21 @@ def test_a_store_cap_that_is_no_size_is_refused_before_the_model_loads(tmp_path,
         assert "must be a number above 0" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("keys", [[""], ["ok", "  "]])
+def test_an_empty_api_key_is_refused_at_start(tmp_path, keys, capsys):
+    """An audit: `serve --api-key "$KEY"` with KEY unset kept an empty key, which no request can
+    send (an empty header counts as none): every write was a 401, without a word at start."""
+    from fewrec.errors import FewrecError
+    from fewrec.serve.__main__ import main
+
+    with pytest.raises(FewrecError, match=r"an API key is empty"):
+        create_app(tmp_path / "no-model", tmp_path / "s.db", warm_up=False, api_keys=keys)
+    assert not list(tmp_path.glob("s.db*"))
+    given = [a for k in keys for a in ("--api-key", k)]
+    assert main([str(tmp_path / "no-model"), "--port", "0", *given]) == 2
+    assert "an API key is empty" in capsys.readouterr().err
+
+
 def test_user_state_reads_the_deciding_event_per_item_kept_on_write_and_built_for_old_stores(tmp_path):
     """user_state read every event of a user (216 ms a request for one of 50,000); it now reads
     a row per item of `latest`, kept on each write. Random events (views, late arrivals with

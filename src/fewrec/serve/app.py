@@ -464,6 +464,14 @@ def create_app(
     ok = isinstance(max_store_mb, int | float) and not isinstance(max_store_mb, bool) and max_store_mb > 0
     if max_store_mb is not None and not ok:  # (checked before the model loads, for the CLIs too)
         raise FewrecError(f"max_store_mb (--max-store-mb) must be a number above 0, got {max_store_mb!r}")
+    if api_keys is not None and any(not isinstance(k, str) or not k.strip() for k in api_keys):
+        # (--api-key "$KEY" with KEY unset: a key no request can send, so every write was a 401)
+        raise FewrecError(
+            with_fix(
+                "an API key is empty (--api-key \"$KEY\" with KEY unset?)",
+                "give each key a value, or leave --api-key out (FEWREC_API_KEYS is read then)",
+            )
+        )
     if engine is None:
         if model is None:
             raise FewrecError("create_app needs a model (a fitted Recommender or a saved model directory)")

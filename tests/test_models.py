@@ -1206,6 +1206,29 @@ def test_a_model_that_cannot_be_written_is_one_clear_error(tmp_path, monkeypatch
     assert model.save(tmp_path / "full") == tmp_path / "full"
 
 
+def test_load_on_a_model_is_refused_as_it_would_change_nothing(tmp_path):
+    """An audit: `model.load(path)` on a model returned a new model and left `model` as it was,
+    without a word: its next recommend answered from the old model (or, unfitted, said "call
+    fit(dataset), or load_model(path)" to one who had)."""
+    import copy
+    import pickle
+
+    from fewrec.errors import ArgumentError
+    from fewrec.models.base import Recommender
+
+    old, other = _tiny_popularity(), make_model("popularity").fit(_tiny_data())
+    path = other.save(tmp_path / "m")
+    for model in (old, make_model("itemknn")):
+        with pytest.raises(ArgumentError, match=r"load makes a new model from a saved one and leaves this"):
+            model.load(path)
+    with pytest.raises(ArgumentError, match=r"Fix: model = PopularityRecommender.load\(path\)"):
+        old.load(path)
+    # on a class, as before; and copies of a model are still made
+    assert type(MODELS["popularity"].load(path)) is MODELS["popularity"]
+    assert Recommender.load(path).name == "popularity" and hasattr(old, "load")
+    assert copy.deepcopy(old).n_items == pickle.loads(pickle.dumps(old)).n_items == old.n_items
+
+
 def test_a_model_class_loads_only_its_own_models(tmp_path):
     """An audit: `EASE.load(path)` of a folder holding a popularity model quietly returned the
     PopularityRecommender. A model class's `load` now refuses another model, naming both;

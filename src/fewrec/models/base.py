@@ -36,7 +36,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, NoReturn, Self
 
 import numpy as np
 import pandas as pd
@@ -463,6 +463,28 @@ class FitState:
         self.popularity = np.log1p(counts)
         data = self.train.data
         self.rating_range = (float(data.min()), float(data.max())) if len(data) else (1.0, 1.0)
+
+
+class _class_only(classmethod):  # noqa: N801  (a decorator, named as classmethod is)
+    """A classmethod that refuses a call on an instance: ``model.load(path)`` returned a new
+    model and left ``model`` as it was, without a word (its next recommend answered from the
+    old one, or, unfitted, said "call fit(dataset), or load_model(path)")."""
+
+    def __get__(self, instance: object, owner: type | None = None):  # type: ignore[override]
+        bound = super().__get__(instance, owner)
+        if instance is None:
+            return bound
+        name, cls = self.__func__.__name__, type(instance).__name__
+
+        def refuse(*args: object, **kwargs: object) -> NoReturn:
+            raise ArgumentError(
+                with_fix(
+                    f"{name} makes a new model from a saved one and leaves this {cls} as it is",
+                    f"model = {cls}.{name}(path), or fewrec.load_model(path)",
+                )
+            )
+
+        return refuse
 
 
 class Recommender(ABC):
@@ -1195,7 +1217,8 @@ class Recommender(ABC):
         if nan is not None and nan.any():
             # (one message whatever the counts, so a run of batches warns once; a NaN in some
             # items' scores, a division by zero say, left them out of every list without a word)
-            which = "every item of a query, so it gets" if nan.all(axis=1).any() else "some items, so they get"
+            every = nan.all(axis=1).any()
+            which = "every item of a query, so it gets" if every else "some items, so they get"
             warnings.warn(
                 f"{self.name}.score_batch gave NaN for {which} no recommendations "
                 "(-inf marks an item a model cannot score)",
@@ -1618,7 +1641,7 @@ class Recommender(ABC):
 
         return save_model(self, path)
 
-    @classmethod
+    @classmethod  # (refused on an instance: `_class_only`, set below the class)
     def load(cls, path: str | Path) -> Self:
         """Load a saved model directory: any registered model when called on `Recommender`, a
         model of this class (or a subclass) when called on one (`EASE.load` of a folder holding
@@ -1629,6 +1652,10 @@ class Recommender(ABC):
         if not isinstance(model, cls):  # (a model of another class was refused before its files were read)
             raise FewrecError(f"{path} holds the model {model.name!r}, not a {cls.__name__}")
         return model
+
+
+# (set here, where type checkers still read `load` as the classmethod it is)
+setattr(Recommender, "load", _class_only(Recommender.__dict__["load"].__func__))  # noqa: B010
 
 
 def _import_builtin_models() -> None:

@@ -468,7 +468,7 @@ def create_app(
         # (--api-key "$KEY" with KEY unset: a key no request can send, so every write was a 401)
         raise FewrecError(
             with_fix(
-                "an API key is empty (--api-key \"$KEY\" with KEY unset?)",
+                'an API key is empty (--api-key "$KEY" with KEY unset?)',
                 "give each key a value, or leave --api-key out (FEWREC_API_KEYS is read then)",
             )
         )

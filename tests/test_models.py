@@ -402,6 +402,12 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     with pytest.warns(UserWarning, match="ease does not read free text"):
         ease.recommend(text, k=3)
     assert fewshot.query_notes(text) == []
+    # a text that names a film it knows: that much is read (it said "ignored" and left it out)
+    named = Query(text="films like Star Wars")
+    (note,) = ease.ignored_in(named)
+    assert note.endswith("; only the items it names as ones you know are read: left out of the list")
+    assert "50" not in set(ease.recommend(named, k=20)["item"])
+    assert ease.ignored_in(Query(text="space adventures"))[0].endswith("fewshot and ensemble read it)")
     assert ease.query_notes(Query(user="no-such-user")) == [
         "user 'no-such-user' has no history in this model's training data, so they count as a new user"
     ]

@@ -879,7 +879,10 @@ class Recommender(ABC):
         self.fitted  # noqa: B018 (not fitted: the clear error, before any model attribute)
         notes = []
         if query.text and query.text.strip() and not self.reads_text:
-            notes.append(self.text_unread_note())
+            note = self.text_unread_note()
+            if self.referenced_items(query.text):  # (it said ignored, and left them out)
+                note += "; only the items it names as ones you know are read: left out of the list"
+            notes.append(note)
         elif query.text and query.text.strip() and not has_words(query.text):
             notes.append("the text has no words (only symbols or emoji), so it was ignored")
         elif query.text and self.text_encoders:

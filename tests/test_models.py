@@ -2148,3 +2148,21 @@ def test_a_fit_that_sets_what_save_would_lose_or_the_base_overwrites_is_refused(
 
     with pytest.warns(UserWarning, match=r"cannot save its attribute 'lookup_' \(dict\).*said at the fit"):
         Unsaveable().fit(warm.train)
+
+
+def test_a_model_or_dataset_named_by_something_else_than_its_name_is_said(monkeypatch):
+    """An audit: `make_model(ItemKNN)` or `make_model(None)` failed inside difflib ("'ABCMeta'
+    object is not iterable"), `load_dataset(100)` with "argument of type 'int' is not iterable",
+    and `make_model("ItemKNN")` got no hint (too far from 'itemknn' for the nearest spelling)."""
+    from fewrec.data import load_dataset
+    from fewrec.errors import ArgumentError, ConfigError
+
+    knn = type(make_model("itemknn"))
+    with pytest.raises(ArgumentError, match=r"the class ItemKNN\. Fix: ItemKNN\(\) makes one; make_model"):
+        make_model(knn)
+    with pytest.raises(ArgumentError, match=r"got NoneType None\. Fix: make_model\('itemknn'\)"):
+        make_model(None)
+    with pytest.raises(ConfigError, match=r"unknown model 'ItemKNN'\. Fix: names are lower case: 'itemknn'"):
+        make_model("ItemKNN")
+    with pytest.raises(ArgumentError, match=r"load_dataset takes a dataset's name, got int 100"):
+        load_dataset(100)

@@ -26,7 +26,7 @@ import pandas as pd
 from platformdirs import user_data_dir
 
 from fewrec.data.dataset import DEFAULT_ITEM_TEMPLATE, Dataset, Vocabulary
-from fewrec.errors import DataError, FewrecError, file_in_the_way
+from fewrec.errors import ArgumentError, DataError, FewrecError, file_in_the_way
 
 log = logging.getLogger(__name__)
 
@@ -247,6 +247,11 @@ def load_dataset(name: str = NAME, *, fetch: bool = True) -> Dataset:
     cache; with ``fetch=False`` a dataset not yet cached is a `DataError` instead (as is another
     name)."""
     loaders = {NAME: load_movielens_100k, NAME_1M: load_movielens_1m}
+    if not isinstance(name, str):  # (load_dataset(100): "argument of type 'int' is not iterable")
+        raise ArgumentError(
+            f"load_dataset takes a dataset's name, got {type(name).__name__} {name!r}",
+            fix=f"use one of {sorted(DATASETS)}, e.g. load_dataset('movielens-100k')",
+        )
     if name not in loaders:  # (a path here is the user's own data: load_interactions reads it)
         own = (
             "or read your own file with fewrec.load_interactions(path)"

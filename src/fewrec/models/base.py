@@ -1726,7 +1726,20 @@ def model_class(name: str) -> type[Recommender]:
     """The model class registered as ``name`` (the built-in models and ``$FEWREC_IMPORT``'s
     imported first), or a ConfigError that lists the names there are."""
     _import_builtin_models()
+    if not isinstance(name, str):  # (make_model(ItemKNN): a TypeError of difflib's)
+        if isinstance(name, type) and issubclass(name, Recommender):
+            fix = f"{name.__name__}() makes one; make_model takes its name, {name.name!r}"
+            raise ArgumentError(
+                f"a model is made by its registered name, got the class {name.__name__}", fix=fix
+            )
+        raise ArgumentError(
+            f"a model is made by its registered name, got {type(name).__name__} {name!r}",
+            fix="make_model('itemknn'); `fewrec models` lists the names",
+        )
     if name not in MODELS:
+        if name.casefold() in {m.casefold() for m in MODELS}:  # ("ItemKNN": no hint, too far)
+            meant = next(m for m in MODELS if m.casefold() == name.casefold())
+            raise ConfigError(with_fix(f"unknown model {name!r}", f"names are lower case: {meant!r}"))
         raise ConfigError(with_fix(f"unknown model {name!r}", models_fix([name])))
     return MODELS[name]
 

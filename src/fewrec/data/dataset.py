@@ -288,7 +288,9 @@ class Dataset:
         return np.bincount(self.interactions["user"].to_numpy(), minlength=self.n_users)
 
     def with_interactions(self, interactions: pd.DataFrame, name: str | None = None) -> Dataset:
-        """The same catalogue and users with other interactions (used by splits)."""
+        """The same catalogue and users with other interactions (used by splits): a frame of
+        `interactions`' columns, whose ``user`` and ``item`` are positions, not ids
+        (``self.users.index(ids)``, ``self.items.index(ids)`` give them)."""
         return Dataset(
             interactions=interactions.reset_index(drop=True),
             users=self.users,

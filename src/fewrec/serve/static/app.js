@@ -9,11 +9,24 @@ function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "onclick") node.addEventListener("click", v);
-    else if (k === "text") node.textContent = v;
-    else node.setAttribute(k, v);
+    else if (k === "text") node.textContent = plain(v);
+    else node.setAttribute(k, typeof v === "string" ? plain(v) : v);
   }
   for (const c of children) node.append(c);
   return node;
+}
+
+// Text without bidi overrides and isolates (U+202A-202E, U+2066-2069): one in a title turned
+// the rest of a reason around it backwards ("... ateZ dna eltit OLR").
+function plain(text) {
+  return String(text).replace(/[\u202A-\u202E\u2066-\u2069]/g, "");
+}
+
+// What an item is called: its title, or its id where the title is missing or blank (a title of
+// spaces showed a blank row, and a chip and a button of nothing).
+function label(item) {
+  const title = typeof item.title === "string" ? item.title.trim() : "";
+  return title || item.item || item.id;
 }
 
 async function api(path, body) {
@@ -25,7 +38,9 @@ async function api(path, body) {
     resp = await fetch(path, opts);
   } catch {
     // (the browser's own words: "Failed to fetch", "NetworkError when attempting to fetch resource.")
-    throw new Error("Cannot reach the fewrec service: is it running? Refresh to try again.");
+    // (and the header is read again once it answers: it may be another model after a restart)
+    state.modelVersion = null;
+    throw new Error("Cannot reach the fewrec service: is it running? Press Refresh above to try again.");
   }
   let data;
   try {
@@ -72,7 +87,7 @@ function describe(item) {
 }
 
 function like(item) {
-  state.liked.set(item.item || item.id, item.title || item.item || item.id);
+  state.liked.set(item.item || item.id, label(item));
   renderLiked();
   refresh();
 }
@@ -98,7 +113,15 @@ function renderLiked() {
     box.append(el("button", {
       type: "button", class: "chip", "data-item": id, title: `${title} (click to remove)`,
       "aria-label": `Remove ${title} from your likes`,
-      onclick: () => { state.liked.delete(id); renderLiked(); refresh(); },
+      onclick: () => {
+        // (the chip pressed is gone: keep the keyboard's place on the next one, or the search)
+        const at = [...state.liked.keys()].indexOf(id);
+        state.liked.delete(id);
+        renderLiked();
+        const chips = box.querySelectorAll("button.chip");
+        (chips[Math.min(at, chips.length - 1)] || $("search")).focus();
+        refresh();
+      },
     }, short(title)));
   }
   markLiked();
@@ -110,13 +133,13 @@ function itemRow(item, withReason) {
   // counts as seen, which the Like button alone did not tell
   const meta = [describe(item), item.recommendable === false ? "new: not yet recommended by this model" : ""];
   const info = el("div", {},
-    el("div", { class: "title", title: item.title || id, text: item.title || id }),
+    el("div", { class: "title", title: label(item), text: label(item) }),
     el("div", { class: "meta", text: meta.filter(Boolean).join(" · ") }));
   if (withReason && item.reason) {
     info.append(el("div", { class: "reason", "data-testid": "reason", title: item.reason, text: shortReason(item) }));
   }
   const button = el("button", {
-    "data-testid": "like", "data-item": id, "data-title": item.title || id,
+    "data-testid": "like", "data-item": id, "data-title": label(item),
     onclick: () => { if (!state.liked.has(id)) like(item); },
   });
   setLiked(button, state.liked.has(id));
@@ -171,7 +194,13 @@ async function refresh() {
     if (seq !== state.seq) return; // a newer request is on its way (and will say what was dropped)
     const dropped = state.dropped || [];
     state.dropped = [];
+    // a Like pressed in the list: the list is rebuilt, and the keyboard's place kept on the row
+    // of the same place in the new one (it fell to the page's start)
+    const rows = [...$("recs").children];
+    const focused = rows.findIndex((row) => row.contains(document.activeElement));
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
+    const buttons = $("recs").querySelectorAll("button[data-testid=like]");
+    if (focused >= 0 && buttons.length) buttons[Math.min(focused, buttons.length - 1)].focus();
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
     // a note's "Fix: ..." is for the service's operator (a setting, a CLI command), not this page's user
@@ -350,7 +379,8 @@ function init() {
   }
   for (const id of ["about", "age", "occupation", "user-id"]) $(id).addEventListener("input", debouncedRefresh);
   $("explore").addEventListener("change", refresh);
-  $("refresh").addEventListener("click", refresh);
+  // (the header too: a restarted service may serve another model under the same version number)
+  $("refresh").addEventListener("click", () => { loadModelInfo(); refresh(); });
   $("search").addEventListener("input", search);
   loadModelInfo();
   refresh();

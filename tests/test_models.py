@@ -246,6 +246,27 @@ def test_core_model_settings_are_checked_when_the_model_is_made(name, config, me
         make_model(name, **config)
 
 
+def test_an_assigned_config_is_checked_as_the_models_own(tmp_path):
+    """An audit: ``model.config = ...`` was unchecked: pydantic's ``model_copy(update=...)``
+    let ``neighbors=-3`` through to scipy's ValueError at fit, and another model's config or a
+    dict failed at fit with a raw AttributeError. The assignment is checked now; a valid one
+    keeps which settings were given, and copies, pickles and saves keep working."""
+    import pickle
+
+    from fewrec.errors import ArgumentError, ConfigError
+
+    model = make_model("itemknn")
+    with pytest.raises(ConfigError, match=r"itemknn: neighbors: Input should be greater than or equal to 1"):
+        model.config = model.config.model_copy(update={"neighbors": -3})
+    for other in (make_model("ease").config, {"neighbors": 3}):
+        with pytest.raises(ArgumentError, match=r"must be an ItemKNNConfig, got (EASEConfig|dict)\. Fix:"):
+            model.config = other  # type: ignore[assignment]
+    assert model.config.neighbors == 100  # (a refused value leaves the config as it was)
+    model.config = model.config.model_copy(update={"neighbors": 7})
+    assert model.config.neighbors == 7 and model.config.model_fields_set == {"neighbors"}
+    assert pickle.loads(pickle.dumps(model)).config == copy.deepcopy(model).config == model.config
+
+
 def test_negative_seeds_of_lora_and_index_settings_are_config_errors():
     from fewrec.adapt.lora import LoraOptions
     from fewrec.errors import ConfigError

@@ -555,6 +555,32 @@ class Recommender(ABC):
         self.config = config
         self.state_: FitState | None = None
 
+    @property
+    def config(self) -> ModelConfig:
+        """The model's settings (its `Config`). Assigning one checks it as the model's own: a
+        config of another model, a dict, or a value pydantic's ``model_copy(update=...)`` let
+        through is refused here (they failed at `fit` with a raw AttributeError or scipy's
+        ValueError)."""
+        return self.__dict__["config"]
+
+    @config.setter
+    def config(self, value: ModelConfig) -> None:
+        cls = type(self).Config
+        if not isinstance(value, cls):
+            an = "an" if cls.__name__[0] in "AEIOU" else "a"
+            raise ArgumentError(
+                f"{self.name}'s config must be {an} {cls.__name__}, got {type(value).__name__}",
+                fix="assign the model's own config class: type(model.config)(**{**model.config.model_dump(), "
+                '"setting": value}) changes one setting, checked',
+            )
+        try:
+            checked = cls(**value.model_dump())
+        except ConfigError as exc:
+            problems = exc.problems or str(exc)
+            raise ConfigError(f"invalid config for {self.name}: {problems}") from None
+        object.__setattr__(checked, "__pydantic_fields_set__", set(value.model_fields_set))
+        self.__dict__["config"] = checked
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
 

@@ -351,7 +351,7 @@ def test_cut_offs_and_shapes_are_checked(ml100k):
 
     hits = np.ones((2, 3), dtype=bool)
     for bad in (0, -1, 2.5, "10", True):
-        with pytest.raises(ArgumentError, match="whole number >= 1"):
+        with pytest.raises(ArgumentError, match="k must be (an int|>= 1), got"):
             M.precision_at_k(hits, bad)
     with pytest.raises(DataError, match="3 ranked lists but 2 rows of targets"):
         M.hits_matrix(np.array([[0, 1], [1, 0], [2, 3]]), sp.csr_matrix(np.eye(4)[:2]))
@@ -366,6 +366,26 @@ def test_cut_offs_and_shapes_are_checked(ml100k):
     holed.targets = targets.tocsr()
     with pytest.raises(DataError, match="1 of the 943 queries have no target items"):
         evaluate_ranking(pop, holed, split.train)
+
+
+def test_a_float_cut_off_reads_as_the_other_not_an_int_errors(ml100k):
+    """An audit: ``k=2.0`` said "k must be a whole number >= 1, got 2.0" where fewrec's other
+    counts say "must be an int, got the float 2.0", and ``ks=[5.0]`` ended in "Fix: each of
+    ks=10"."""
+    from fewrec.data.splits import warm_split
+    from fewrec.errors import ArgumentError
+    from fewrec.eval.evaluate import evaluate_ranking
+    from fewrec.models import Query, make_model
+
+    pop = make_model("popularity").fit(ml100k)
+    with pytest.raises(ArgumentError, match=r"^k must be an int, got the float 2\.0\. Fix: k=10$"):
+        pop.recommend(Query(items=["50"]), k=2.0)
+    with pytest.raises(ArgumentError, match=r"^k must be an int, got the float 2\.0\. Fix: k=10$"):
+        M.precision_at_k(np.ones((2, 3), dtype=bool), 2.0)
+    split = warm_split(ml100k, 0)
+    with pytest.raises(ArgumentError) as caught:
+        evaluate_ranking(pop, split.test, split.train, ks=[5.0])
+    assert str(caught.value) == "each cut-off in ks must be an int, got the float 5.0. Fix: ks=(10, 20)"
 
 
 def test_tied_scores_count_in_expectation_not_by_item_index():

@@ -278,7 +278,7 @@ def test_explore_gives_ids_and_says_which_picks_explored(model):
     assert a["item"].tolist() == b["item"].tolist()  # a seed repeats the draw
     with pytest.raises(ArgumentError, match="for a policy given by name"):
         explore(model, query, policy=UCB(1.0), c=2)
-    with pytest.raises(ArgumentError, match="k must be a whole number >= 1"):
+    with pytest.raises(ArgumentError, match="k must be >= 1, got 0"):
         explore(model, query, k=0)
     with pytest.raises(ConfigError, match="unknown policy 'softmax'"):
         explore(model, query, policy="softmax")

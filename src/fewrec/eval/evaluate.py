@@ -13,7 +13,7 @@ import pandas as pd
 
 from fewrec.data.dataset import Dataset, user_info_rows
 from fewrec.data.splits import EvalSet, TallrecSamples, binary_union
-from fewrec.errors import ArgumentError, DataError, is_whole_number, user_stacklevel
+from fewrec.errors import ArgumentError, DataError, is_whole_number, not_whole, user_stacklevel
 from fewrec.eval import metrics as M
 from fewrec.models.base import Recommender
 from fewrec.models.query import QueryBatch, dislike_mask
@@ -125,7 +125,12 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
         ks = ks.tolist()
     if isinstance(ks, str) or not isinstance(ks, Sequence) or not ks:
         raise ArgumentError(f"ks must be a non-empty list of cut-offs, got {ks!r}", fix="ks=(10, 20)")
-    return tuple(M.check_k(k, "each of ks") for k in ks)
+    for k in ks:  # ("each of ks must be ..., Fix: each of ks=10" read badly)
+        if not is_whole_number(k):
+            raise ArgumentError(not_whole("each cut-off in ks", k), fix="ks=(10, 20)")
+        if k < 1:
+            raise ArgumentError(f"each cut-off in ks must be >= 1, got {k!r}", fix="ks=(10, 20)")
+    return tuple(int(k) for k in ks)
 
 
 def _check_arguments(model: Any, evalset: Any, train: Any, item_vectors: Any, seed: Any) -> None:

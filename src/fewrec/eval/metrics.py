@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from fewrec.errors import ArgumentError, DataError, is_whole_number
+from fewrec.errors import ArgumentError, DataError, is_whole_number, not_whole
 from fewrec.topk import top_k_rows
 
 
@@ -21,9 +21,12 @@ def top_k_matrix(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def check_k(k: object, name: str = "k") -> int:
-    """A cut-off must be a whole number >= 1 (k = 0 gave NaN precision and zero everything)."""
-    if not is_whole_number(k) or k < 1:
-        raise ArgumentError(f"{name} must be a whole number >= 1, got {k!r}", fix=f"{name}=10")
+    """A cut-off must be an int >= 1 (k = 0 gave NaN precision and zero everything); the
+    message reads as `not_whole`'s elsewhere ("k must be an int, got the float 2.0")."""
+    if not is_whole_number(k):
+        raise ArgumentError(not_whole(name, k), fix=f"{name}=10")
+    if k < 1:
+        raise ArgumentError(f"{name} must be >= 1, got {k!r}", fix=f"{name}=10")
     return int(k)
 
 

@@ -21,7 +21,7 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import field_text, genre_list
 from fewrec.data.dataset import missing_value as _missing
-from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, user_stacklevel
+from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, not_whole, user_stacklevel
 from fewrec.text.wishes import has_words
 
 if TYPE_CHECKING:
@@ -294,7 +294,7 @@ def _id_list(ids: Any, what: str, example: str) -> list[str | int]:
 
 def _check_k(k: Any) -> int:
     if not is_whole_number(k):
-        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+        raise ArgumentError(not_whole("k", k), fix="k=10")
     if k < 1:
         raise ConfigError(f"k must be >= 1, got {k}")
     return int(k)

@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from fewrec.errors import ArgumentError, ConfigError, is_whole_number
+from fewrec.errors import ArgumentError, ConfigError, is_whole_number, not_whole
 from fewrec.models.base import Recommender
 from fewrec.models.query import Query, QueryBatch
 from fewrec.topk import top_k_by, top_k_rows
@@ -222,8 +222,10 @@ def select(scores: np.ndarray, allowed: np.ndarray, k: int) -> np.ndarray:
         allowed: boolean mask of the same shape.
         k: items per query.
     """
-    if not is_whole_number(k) or k < 1:
-        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if not is_whole_number(k):
+        raise ArgumentError(not_whole("k", k), fix="k=10")
+    if k < 1:
+        raise ArgumentError(f"k must be >= 1, got {k!r}", fix="k=10")
     if np.ndim(scores) != 2:  # (one query's 1-D scores: an IndexError deep in top_k_rows)
         raise ArgumentError(
             f"scores must be a 2-D array (queries x items), got shape {np.shape(scores)}",
@@ -271,8 +273,10 @@ def explore(
         )
     if not isinstance(policy, Policy):
         raise ArgumentError(f"policy must be a Policy or a name of {POLICIES}, got {policy!r}")
-    if not is_whole_number(k) or k < 1:
-        raise ArgumentError(f"k must be a whole number >= 1, got {k!r}")
+    if not is_whole_number(k):
+        raise ArgumentError(not_whole("k", k), fix="k=10")
+    if k < 1:
+        raise ArgumentError(f"k must be >= 1, got {k!r}", fix="k=10")
     full = model.batch_from_queries([query])
     batch = full.for_model(model)
     mean = np.asarray(model.score_batch(batch), dtype=np.float64)

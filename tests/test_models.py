@@ -530,6 +530,17 @@ def test_unknown_candidates_are_warned_about(models):
     assert list(recs["item"]) == ["1"]
 
 
+def test_unknown_candidates_and_scored_items_name_the_id_written_otherwise(ml100k):
+    """An audit: an id of other leading zeros (``"050"`` for ``"50"``, an id column read as
+    numbers) among `score`'s items or `recommend`'s candidates was only "not in this model's
+    catalogue", where the same id in the history got "did you mean '50'?"."""
+    pop = make_model("popularity").fit(ml100k)
+    with pytest.warns(UserWarning, match=r"score NaN: \['050'\]; did you mean '50'"):
+        pop.score(Query(items=["1"]), items=["050"])
+    with pytest.warns(UserWarning, match=r"were skipped: \['050'\]; did you mean '50'"):
+        pop.recommend(Query(items=["1"]), candidates=["050", "181"])
+
+
 def test_warnings_name_the_users_line(models):
     """An audit: every `recommend` note named fewrec's own line (`models/base.py:925 ...
     return self.recommend_many(`), one frame short; `score` and fit-time notes likewise. A

@@ -1276,7 +1276,7 @@ class Recommender(ABC):
             if unknown:
                 warnings.warn(
                     f"{len(unknown)} of {len(items)} items are not in this model's catalogue and "
-                    f"score NaN: {unknown[:5]}",
+                    f"score NaN: {unknown[:5]}" + st.items._near(unknown[0]),
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
@@ -1409,7 +1409,7 @@ class Recommender(ABC):
             if unknown:
                 warnings.warn(
                     f"{len(unknown)} of {len(candidates)} candidates are not in this model's catalogue "
-                    f"and were skipped: {unknown[:5]}",
+                    f"and were skipped: {unknown[:5]}" + st.items._near(str(unknown[0])),
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )

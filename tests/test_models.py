@@ -362,6 +362,20 @@ def test_unfitted_model_says_so():
         make_model("ease").recommend(Query(items=["1"]))
 
 
+def test_a_fitted_models_repr_says_what_it_was_fitted_on_and_dir_lists_no_helpers(ml100k):
+    """An audit: a fitted model's repr was the unfitted one's (nothing told them apart), and
+    ``dir(fewrec)`` listed the module's own helpers: typing's Any and TYPE_CHECKING,
+    ``annotations`` and importlib."""
+    import fewrec
+
+    model = make_model("itemknn", neighbors=20)
+    assert repr(model) == "ItemKNN(seed=0, neighbors=20, progress=False, shrinkage=10.0)"
+    model.fit(ml100k)
+    assert repr(model).endswith("shrinkage=10.0; fitted on 943 users x 1,682 items)"), repr(model)
+    assert not {"Any", "TYPE_CHECKING", "annotations", "importlib"} & set(dir(fewrec))
+    assert {"Query", "make_model", "__version__"} <= set(dir(fewrec))
+
+
 def test_ids_are_external(models):
     recs = models["ease"].recommend(Query(user="1"), k=5)
     assert recs["item"].map(type).eq(str).all()

@@ -66,5 +66,9 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+#: The module's own helpers, left out of ``dir(fewrec)`` (it listed typing's Any and importlib).
+_HIDDEN = {"Any", "TYPE_CHECKING", "annotations", "importlib", "_HIDDEN"}
+
+
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_LAZY})
+    return sorted({*globals(), *_LAZY} - _HIDDEN)

@@ -582,7 +582,14 @@ class Recommender(ABC):
         self.__dict__["config"] = checked
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.config!r})"
+        """The class, its settings and what it was fitted on ("ItemKNN(seed=0, neighbors=100, ...;
+        fitted on 943 users x 1,682 items)"): a fitted model's read as the unfitted one's."""
+        config = self.__dict__.get("config")
+        settings = ", ".join(f"{k}={v!r}" for k, v in config) if config is not None else ""
+        state = self.__dict__.get("state_")
+        if state is not None:
+            settings += f"; fitted on {len(state.users):,} users x {len(state.items):,} items"
+        return f"{type(self).__name__}({settings})"
 
     # ------------------------------------------------------------------ to implement
     @abstractmethod

@@ -199,7 +199,7 @@ def test_online_user_mistakes_are_one_clear_error(model, cold_user):
         Thompson(1.0).scores(model, batch, 0)
     with pytest.raises(NotFittedError):
         Greedy().scores(make_model("fewshot"), batch, None)
-    with pytest.raises(ArgumentError, match="whole number"):
+    with pytest.raises(ArgumentError, match="k must be an int, got the float 2.5"):
         select(np.zeros((1, 4)), np.ones((1, 4), dtype=bool), 2.5)
     relevant = sp.csr_matrix(np.eye(3, model.n_items, dtype=np.float32))
     dense = replay(model, np.eye(3, model.n_items), Greedy(), steps=2)  # numpy is taken as is

@@ -537,6 +537,23 @@ def test_an_unknown_user_alone_is_warned_about(models):
         pop.recommend(Query(user="1", items=np.array(["50"]), ratings=(4,)), k=3)
 
 
+def test_a_row_of_the_users_table_is_a_querys_user_info(ml100k):
+    """An audit: ``Query(user_info=users.iloc[0])`` (a pandas Series, the row of a user) was
+    refused as no dict; it is read as its dict, a blank cell (NaN) as a missing field."""
+    row = ml100k.user_info.iloc[0].copy()
+    row["age"] = np.nan
+    query = Query(user_info=row)
+    assert query.user_info == {"gender": "M", "occupation": "technician"}
+    assert Query(user_info=ml100k.user_info.iloc[1]).user_info == {
+        "age": 53,
+        "gender": "F",
+        "occupation": "other",
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (popularity reads no side info, and says so)
+        assert len(make_model("popularity").fit(ml100k).recommend(query, k=3)) == 3
+
+
 def test_unknown_candidates_are_warned_about(models):
     pop = models["popularity"]
     with pytest.warns(UserWarning, match=re.escape("1 of 2 candidates are not in this model's catalogue")):

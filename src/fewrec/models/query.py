@@ -40,7 +40,8 @@ class Query:
             A rating at or below 40% of the top rating (1-2 of 5 stars; 0 on implicit data) is a
             dislike: never recommended back, and read as such by models that read ratings.
         text: free text the user wrote, e.g. "I love sci-fi films like Interstellar".
-        user_info: side info such as {"age": 25, "occupation": "student"}.
+        user_info: side info such as {"age": 25, "occupation": "student"}, or a row of the
+            users table (a pandas Series, read as its dict; its missing values left out).
     """
 
     user: str | int | None = None
@@ -115,6 +116,12 @@ class Query:
                     fix="give the text as UTF-8: drop the character, or decode its source with "
                     "errors='replace'",
                 ) from None
+        if isinstance(self.user_info, pd.Series):  # a row of the users table: users.iloc[0]
+            self.user_info = {
+                str(k): v
+                for k, v in self.user_info.items()
+                if not (pd.api.types.is_scalar(v) and pd.isna(v))  # (a blank cell is missing)
+            }
         if self.user_info is not None and not isinstance(self.user_info, dict):
             raise ArgumentError(
                 f"Query.user_info must be a dict of side-info fields, got {self.user_info!r}",

@@ -1956,6 +1956,19 @@ def test_a_query_of_dislikes_alone_says_its_list_is_popularity(models):
         assert not models[name].query_notes(Query(items=["183", "50"], ratings=[1, 5]))
 
 
+def test_thumbs_ratings_on_a_star_model_are_told_the_models_scale(ml100k):
+    """An audit: thumbs, ``Query(items=["50", "181"], ratings=[1, 0])``, on a model trained on
+    1-5 stars read every item as a dislike, and the note said the list was by popularity but
+    not why: it names the model's scale now (5 is a like), or to leave the ratings out."""
+    notes = (
+        make_model("itemknn", neighbors=20)
+        .fit(ml100k)
+        .query_notes(Query(items=["50", "181"], ratings=[1, 0]))
+    )
+    (note,) = [n for n in notes if "every item of the query is a dislike" in n]
+    assert note.endswith("(ratings here run 1 to 5, the model's scale, so 5 is a like; or leave ratings out)")
+
+
 def test_a_config_default_of_the_wrong_type_is_an_error_when_the_model_is_made():
     """An audit: a model of one's own whose setting had a default of the wrong type (``shrink:
     float = "ten"``) was made and fitted with it, and its saved file then refused to load, as if

@@ -964,10 +964,17 @@ class Recommender(ABC):
             and all(float(r) <= self.fitted.dislike_at for r in query.ratings)
         )
         if only_dislikes and self.empty_is_popularity:
-            # (an ID-only model's list was popularity's without a word; content said so)
+            # (an ID-only model's list was popularity's without a word; content said so; thumbs,
+            # ratings=[1, 0], on a 1-5 model read as two dislikes without saying why)
+            scale = (
+                f" (ratings here run {lo:g} to {hi:g}, the model's scale, so {hi:g} is a like; or leave "
+                "ratings out)"
+                if lo < hi
+                else ""
+            )
             notes.append(
                 "every item of the query is a dislike, which keeps it out of the list but says "
-                "nothing of what you like, so the list is by popularity"
+                f"nothing of what you like, so the list is by popularity{scale}"
             )
         info = {k: v for k, v in (query.user_info or {}).items() if not _missing(v)}
         if not info:

@@ -627,6 +627,9 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
     cases = {
         # a newer format or a setting this version does not know was "damaged", or loaded unchecked
         "format": (edit_meta(lambda m: m.update(format=2)), "saved in format 2 by fewrec"),
+        # an audit: a format of 0, or none, loaded without a word (no fewrec writes either)
+        "format0": (edit_meta(lambda m: m.update(format=0)), "config.json names format 0, where every"),
+        "noformat": (edit_meta(lambda m: m.pop("format")), "config.json names no format, where every"),
         "newer": (edit_meta(lambda m: m["config"].update(novel=1)), "settings ['novel'] that popularity"),
         "json": (lambda p: (p / "config.json").write_text("{"), "config.json: JSONDecodeError"),
         "npz": (lambda p: (p / "state.npz").write_bytes(b"PK\x03"), "state.npz"),

@@ -510,7 +510,17 @@ def _check_saved_by(path: Path, meta: dict, cls: type[Recommender]) -> None:
     error naming the versions (it was "damaged or incomplete", or loaded unchecked); one saved
     by another fewrec version loads with a warning."""
     saved, mine = _saved_and_mine(meta)
-    fmt = meta.get("format", 1)
+    fmt = meta.get("format")
+    # (every model fewrec saves names its format, from 1: a format of 0, or none, loaded unchecked)
+    if fmt is None or (is_whole_number(fmt) and int(fmt) < 1):
+        given = "names no format" if fmt is None else f"names format {fmt!r}"
+        raise FewrecError(
+            with_fix(
+                f"{path}: config.json {given}, where every model fewrec saves names its format "
+                f"(1 to {FORMAT_VERSION}): it was not saved by fewrec, or was edited",
+                "restore the config.json fewrec saved, or train the model again",
+            )
+        )
     if not is_whole_number(fmt) or int(fmt) > FORMAT_VERSION:
         raise FewrecError(
             with_fix(

@@ -368,6 +368,25 @@ def test_cli_train_min_rating_leaves_dislikes_out(tmp_path):
     assert none.returncode == 2 and "no interaction is rated 2 or more" in flat(none.stderr)
 
 
+def test_cli_refuses_a_nan_minimum_rating_and_an_empty_user(tmp_path):
+    """An audit: ``--min-rating nan`` read the data and then said "no interaction is rated nan
+    or more", and ``recommend --user ''`` (``--user "$ID"`` with ID unset) took "" as a new
+    user's id; both are refused up front, and `keep_ratings` refuses a NaN."""
+    import math
+
+    from fewrec.data.movielens import load_movielens_100k
+    from fewrec.errors import DataError
+
+    for command in (["train", "popularity", "--output", str(tmp_path / "m")], ["benchmark"]):
+        proc = fewrec(*command, "--min-rating", "nan")
+        assert proc.returncode == 2 and "--min-rating is nan, which no rating reaches" in flat(proc.stderr)
+    for blank in ("", "  "):
+        proc = fewrec("recommend", str(tmp_path / "m"), "--user", blank)
+        assert proc.returncode == 2 and "--user is empty. Fix: give a user id" in flat(proc.stderr)
+    with pytest.raises(DataError, match="the minimum rating is NaN"):
+        load_movielens_100k().keep_ratings(math.nan)
+
+
 def test_cli_train_says_how_it_reads_plays_and_a_plus_minus_one_log(tmp_path):
     """An audit: plays of 1-8 read as stars (3 plays a dislike, never a reason) and a +1/-1 log
     trained its -1s as interest, both without a word (the note counted only 0s)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -537,6 +538,7 @@ def benchmark(
         )
     if baseline is not None and base is not None and chosen and base not in chosen:
         raise FewrecError(f"--baseline {base!r} is not among the models; add it to --models or pass none")
+    _check_min_rating(min_rating)
     own = _own_data(**_data_options(locals()))
     if own is not None and dataset != "movielens-100k":
         raise FewrecError("give --dataset or --interactions, not both")
@@ -655,6 +657,15 @@ def merge_seeds(
     err.print(f"wrote {output}", markup=False)  # (stdout: the table alone)
 
 
+def _check_min_rating(min_rating: float | None) -> None:
+    """--min-rating nan is refused before any loading (it said "no interaction is rated nan or
+    more" once the data was read)."""
+    if min_rating is not None and math.isnan(min_rating):
+        raise FewrecError(
+            "--min-rating is nan, which no rating reaches. Fix: give a number, e.g. --min-rating 4"
+        )
+
+
 def _int(value: str, option: str) -> int:
     try:
         return int(value)
@@ -702,6 +713,7 @@ def train(
     from fewrec.models.saving import check_save_path
 
     settings = _comma_lists(model, _parse_set(set_))
+    _check_min_rating(min_rating)
     rec = make_model(model, **settings)  # a bad name or setting fails before any loading
     # the model's own progress bars, on a terminal (ALS and BPR read their old name too)
     shows = "progress" in type(rec).Config.model_fields
@@ -831,6 +843,8 @@ def recommend(
         if given and len(given) > 1:
             raise FewrecError(f"{option} given {len(given)} times; give it once (one {option[2:]} a query)")
     one_user: str | None = user[0] if user else None
+    if one_user is not None and not one_user.strip():  # (--user "$ID" with ID unset: a new user "")
+        raise FewrecError("--user is empty. Fix: give a user id, or leave --user out for a new user")
     one_text: str | None = text[0] if text else None
     rec = load_model(model_dir)
     for option, ids in (("--item", item), ("--disliked", disliked)):

@@ -310,6 +310,11 @@ class Dataset:
         interest, a 0 too). The catalogue and users stay."""
         if isinstance(at_least, bool) or not isinstance(at_least, int | float | np.number):
             raise DataError(f"keep_ratings takes a number, not {at_least!r}", fix="e.g. keep_ratings(4)")
+        if np.isnan(at_least):  # ("no interaction is rated nan or more")
+            raise DataError(
+                "the minimum rating is NaN, which no rating reaches",
+                fix="give a number, e.g. keep_ratings(4) (CLI: --min-rating 4)",
+            )
         keep = self.interactions["rating"].to_numpy() >= at_least
         kept = self.interactions[keep]
         if kept.empty:

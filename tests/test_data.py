@@ -1116,6 +1116,29 @@ def test_fitting_in_python_says_how_the_ratings_read(recwarn):
     assert not [w for w in recwarn if "read as counts" in str(w.message)]
 
 
+def test_ratings_that_are_unix_times_ask_whether_the_columns_were_swapped(recwarn):
+    """An audit: the rating and time columns swapped (``--rating-col timestamp --time-col
+    rating``) trained on ratings of about 1.7e9 read as counts, with the advice to divide them
+    by 10; ratings that all look like Unix times ask whether the columns were swapped."""
+    from fewrec.models import make_model
+
+    log = pd.DataFrame(
+        {
+            "user_id": np.repeat(np.arange(10), 3),
+            "item_id": np.arange(30) % 7,
+            "rating": np.arange(30) % 5 + 1,
+            "timestamp": 1_700_000_000 + np.arange(30) * 60,
+        }
+    ).drop_duplicates(["user_id", "item_id"])
+    swapped = load_interactions(log, columns=Columns(rating="timestamp", timestamp="rating"))
+    with pytest.warns(UserWarning, match=r"look like Unix times; did you swap the rating and time columns"):
+        make_model("popularity").fit(swapped)
+    assert not [w for w in recwarn if "divide them" in str(w.message)]
+    recwarn.clear()
+    make_model("popularity").fit(load_interactions(log))
+    assert not [w for w in recwarn if "Unix times" in str(w.message)]
+
+
 def test_genres_split_by_another_separator_are_warned_of(recwarn):
     """A user audit: `genre_sep=","` on "Sci-Fi|Drama" cells read each as one genre named
     "Sci-Fi|Drama", in the item text and the reasons, without a word."""

@@ -368,6 +368,11 @@ COUNT_SCALE_FROM = 10
 """Ratings whose top is above this read as counts (plays, purchases) or other scores, not stars."""
 
 
+UNIX_TIMES_FROM = 1e8
+"""Ratings all above this (Unix seconds of March 1973) read as times: the rating and time
+columns swapped."""
+
+
 def star_scale(lo: float, hi: float) -> bool:
     """Whether ratings from ``lo`` to ``hi`` read as a star scale: more than one value, the top
     `COUNT_SCALE_FROM` or less. Implicit data, counts (plays, purchases) and other scores (top
@@ -391,6 +396,12 @@ def rating_scale_notes(data: Dataset) -> list[str]:
     if data.counts or not len(ratings):
         return []
     lo, hi = float(ratings.min()), float(ratings.max())
+    if lo > UNIX_TIMES_FROM:  # (read as counts, with advice to divide them by 10)
+        return [
+            f"ratings {lo:.10g}-{hi:.10g} look like Unix times; did you swap the rating and time columns "
+            "(--rating-col / --time-col; in Python Columns(rating=..., timestamp=...))? As they are, "
+            "they read as counts: every interaction a like"
+        ]
     if hi > COUNT_SCALE_FROM and lo >= 0 and float(ratings.median()) >= 0.25 * hi:
         return [
             f"ratings {lo:g}-{hi:g} read as counts (a top above {COUNT_SCALE_FROM}): every interaction is "

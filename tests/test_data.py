@@ -282,6 +282,21 @@ def test_repeated_events_keep_the_latest_and_warn(tmp_path, caplog):
     assert "repeated (user, item) rows" in caplog.text
 
 
+def test_float_ids_above_2_53_are_refused_not_merged():
+    """An audit: a float64 id column keeps no more than 2**53 exactly, so items
+    12345678901234567.0 and 12345678901234568.0 became one item, said only as "1 repeated
+    (user, item) rows"; such ids are refused, with "store ids as text or int64"."""
+    big = pd.DataFrame({"user_id": [1, 1, 2], "item_id": [12345678901234567.0, 12345678901234568.0, 5.0]})
+    with pytest.raises(DataError, match=r"float id 12345678901234568 .*Fix: store ids as text or int64"):
+        load_interactions(big)
+    with pytest.raises(DataError, match=r"float id .*\(2 such ids in all\)"):  # (in a column of mixed types)
+        load_interactions(big.astype({"item_id": object}).assign(user_id=["a", "a", 2.0]))
+    exact = load_interactions(big.assign(item_id=[2.0**53, 7.0, 5.0], user_id=[1, 2, 2]))
+    assert sorted(exact.items.ids) == ["5", "7", str(2**53)]
+    as_text = load_interactions(big.assign(item_id=["12345678901234567", "12345678901234568", "5"]))
+    assert as_text.n_items == 3
+
+
 def test_dates_in_any_unit_and_iso_form_become_unix_seconds(tmp_path):
     # mixed ISO forms were refused; pandas 3 parses text dates in microseconds, which the old
     # ``// 10**9`` read as 1/1000 of their seconds

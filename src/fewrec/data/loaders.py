@@ -781,6 +781,30 @@ def _id_text(value: object) -> str:
     return str(value)
 
 
+def _check_exact_floats(series: pd.Series, label: str) -> None:
+    """Float ids above 2**53 are refused: a float64 keeps no more digits, so ids that differ in
+    the last ones (12345678901234567 and ...568) had become one id, said only as "repeated
+    (user, item) rows"."""
+    values = series.to_numpy()
+    if values.dtype == object:
+        floats = np.array([isinstance(v, float | np.floating) for v in values], dtype=bool)
+        big = np.zeros(len(values), dtype=bool)
+        if floats.any():
+            big[floats] = np.abs(values[floats].astype(np.float64)) > 2.0**53
+    else:
+        with np.errstate(invalid="ignore"):
+            big = np.abs(values.astype(np.float64)) > 2.0**53
+    if big.any():
+        row = int(np.flatnonzero(big)[0])
+        raise DataError(
+            f"column {series.name!r} holds the float id {float(values[row]):.0f} at {_row(label, row)}: "
+            "a float above 2**53 loses an id's last digits, so ids that differ in them read as one "
+            f"({int(big.sum())} such ids in all)",
+            source=label,
+            fix=f"store ids as text or int64 (e.g. read the table with dtype={{{str(series.name)!r}: str}})",
+        )
+
+
 def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
     """Ids as text: strings as written, integers as written, whole-number floats without ``.0``;
     spaces around an id are dropped, with a warning (" x" from "a, x, 5" was an item of its own)."""
@@ -797,6 +821,7 @@ def _id_strings(series: pd.Series, label: str = "") -> pd.Series:
                 fix="one row per id (DataFrame.explode splits lists into rows)",
             )
     if pd.api.types.is_float_dtype(series) or series.dtype == object:
+        _check_exact_floats(series, label)
         ids = series.map(_id_text).astype(str)
     else:
         ids = series.astype(str)

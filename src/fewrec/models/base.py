@@ -581,8 +581,8 @@ class Recommender(ABC):
             an = "an" if cls.__name__[0] in "AEIOU" else "a"
             raise ArgumentError(
                 f"{self.name}'s config must be {an} {cls.__name__}, got {type(value).__name__}",
-                fix="assign the model's own config class: type(model.config)(**{**model.config.model_dump(), "
-                '"setting": value}) changes one setting, checked',
+                fix="assign one of the model's own config class: model.config.model_copy(update={'setting': "
+                "value}) changes one setting (checked as it is assigned)",
             )
         try:
             checked = cls(**value.model_dump())

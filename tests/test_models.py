@@ -2245,3 +2245,34 @@ def test_a_model_or_dataset_named_by_something_else_than_its_name_is_said(monkey
         make_model("ItemKNN")
     with pytest.raises(ArgumentError, match=r"load_dataset takes a dataset's name, got int 100"):
         load_dataset(100)
+
+
+def test_a_query_part_set_after_the_query_was_made_is_checked(models):
+    """An audit: a Query's checks ran only when it was made, so `q.items = "12"` was read as
+    the items "1" and "2", `q.text = 5` failed deep inside recommend with an AttributeError, and
+    `q.ratings = ["a"]` with a TypeError of a comparison. A part set later is checked as one
+    given at the start, and one refused leaves the query as it was."""
+    import copy
+    import pickle
+
+    from fewrec.errors import ArgumentError, DataError
+
+    q = Query(items=["50"])
+    for part, value, error in (
+        ("items", "12", ArgumentError),
+        ("text", 5, ArgumentError),
+        ("ratings", ["a"], ArgumentError),
+        ("ratings", [5, 4], DataError),  # (one item)
+        ("user_info", [1], ArgumentError),
+    ):
+        with pytest.raises(error):
+            setattr(q, part, value)
+        assert q == Query(items=["50"]), (part, q)
+    q.items = ("50", 181)  # read as any query's: a list
+    assert q.items == ["50", 181]
+    again = pickle.loads(pickle.dumps(copy.deepcopy(q)))
+    with pytest.raises(ArgumentError):
+        again.items = "12"
+    assert list(models["itemknn"].recommend(q, k=3)["item"]) == list(
+        models["itemknn"].recommend(Query(items=["50", "181"]), k=3)["item"]
+    )

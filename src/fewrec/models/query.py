@@ -127,6 +127,27 @@ class Query:
                 f"Query.user_info must be a dict of side-info fields, got {self.user_info!r}",
                 fix="user_info={'age': 25, 'occupation': 'student'}",
             )
+        object.__setattr__(self, "_checked", True)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """A part set after the query was made is checked as one given to it (``q.items = "12"``
+        was read as the items "1" and "2", and ``q.text = 5`` failed deep inside recommend); a
+        part refused leaves the query as it was."""
+        if not self.__dict__.get("_checked") or name not in _PARTS:
+            object.__setattr__(self, name, value)
+            return
+        before = dict(self.__dict__)
+        object.__setattr__(self, "_checked", False)
+        object.__setattr__(self, name, value)
+        try:
+            self.__post_init__()
+        except Exception:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+
+_PARTS = frozenset({"user", "items", "ratings", "text", "user_info"})
 
 
 def _binned(value: Any, level: str) -> bool:

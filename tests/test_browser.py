@@ -504,3 +504,34 @@ def test_the_keyboards_place_odd_titles_and_a_phones_width(server, browser):
         assert width <= inner, f"the page is {width} px wide in a {inner} px window"
     finally:
         browser.set_window_size(1280, 1000)
+
+
+def test_not_for_me_is_a_dislike_that_never_comes_back(server, browser):
+    """An audit of the page: an explored item's label asked for feedback ("your feedback on it
+    tells us the most"), and the page could give only a like. "Not for me" sends the item as a
+    dislike, at the served model's dislike rating: it leaves the list and shows as a chip, whose
+    removal takes it back."""
+    import httpx
+
+    css, _ = finders(browser)
+    info = httpx.get(f"{server}/admin/model", timeout=30).json()
+    assert (info["like_rating"], info["dislike_rating"]) == (5.0, 1.0)  # MovieLens' 1-5 stars
+
+    def listed() -> list[str]:
+        return browser.execute_script(
+            "return [...document.querySelectorAll('[data-testid=recs] li.item')].map((e) => e.dataset.item)"
+        )
+
+    browser.get(server + "/")
+    wait_for(lambda: len(listed()) == 10, what="first recommendations")
+    first = listed()[0]
+    css(f"[data-testid=recs] button[data-testid=dislike][data-item='{first}']")[0].click()
+    wait_for(lambda: css(f"[data-testid=disliked] .chip[data-item='{first}']"), what="the dislike's chip")
+    wait_for(lambda: len(listed()) == 10 and first not in listed(), what="a list without it")
+    assert not css("[data-testid=liked] .chip")
+    sent = browser.execute_script("return request()")  # (the form's request as it stands)
+    assert sent["items"] == [first] and sent["ratings"] == [1.0], sent
+    # a like takes it from the dislikes; a removed chip takes it back
+    css(f"[data-testid=disliked] .chip[data-item='{first}']")[0].click()
+    wait_for(lambda: not css("[data-testid=disliked] .chip"), what="the chip removed")
+    wait_for(lambda: first in listed(), what="the item back in the list")

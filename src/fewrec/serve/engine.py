@@ -286,6 +286,8 @@ class Engine:
             index=None if st.index is None else type(st.index).__name__,
             reads_text=st.model.reads_text,
             side_fields=sorted({c for c, _ in st.model.side_levels}),
+            like_rating=st.model.fitted.like_rating,
+            dislike_rating=st.model.fitted.dislike_rating,
         )
 
     def warm_up(self) -> None:

@@ -2,7 +2,12 @@
 // Everything is an anonymous session (POST /recommend), so the page needs no API key.
 "use strict";
 
-const state = { liked: new Map(), seq: 0, searchSeq: 0, modelVersion: null, loadingModel: false };
+// liked and disliked: item id -> title; the ratings a like and a dislike are sent at come from
+// the served model (its scale: 5 and 1 of 5 stars, 1 and 0 on implicit data)
+const state = {
+  liked: new Map(), disliked: new Map(), seq: 0, searchSeq: 0, modelVersion: null, loadingModel: false,
+  likeRating: null, dislikeRating: null,
+};
 const $ = (id) => document.getElementById(id);
 
 function el(tag, attrs = {}, ...children) {
@@ -87,7 +92,19 @@ function describe(item) {
 }
 
 function like(item) {
-  state.liked.set(item.item || item.id, label(item));
+  const id = item.item || item.id;
+  state.disliked.delete(id);
+  state.liked.set(id, label(item));
+  renderLiked();
+  refresh();
+}
+
+// "Not for me": sent as a dislike (the model's dislike rating), never recommended back; the
+// exploration's label asked for feedback the page had no way to give but a like.
+function dislike(item) {
+  const id = item.item || item.id;
+  state.liked.delete(id);
+  state.disliked.set(id, label(item));
   renderLiked();
   refresh();
 }
@@ -100,29 +117,40 @@ function setLiked(button, liked) {
   button.setAttribute("aria-label", `${liked ? "Liked" : "Like"} ${button.dataset.title}`);
 }
 
+function setDisliked(button, disliked) {
+  button.textContent = disliked ? "Not for me ✓" : "Not for me";
+  button.setAttribute("aria-disabled", String(disliked));
+  button.setAttribute("aria-label", `${disliked ? "Marked not for me:" : "Not for me:"} ${button.dataset.title}`);
+}
+
 function markLiked() {
   for (const button of document.querySelectorAll("button[data-testid=like]")) {
     setLiked(button, state.liked.has(button.dataset.item));
   }
+  for (const button of document.querySelectorAll("button[data-testid=dislike]")) {
+    setDisliked(button, state.disliked.has(button.dataset.item));
+  }
 }
 
 function renderLiked() {
-  const box = $("liked");
-  box.replaceChildren();
-  for (const [id, title] of state.liked) {
-    box.append(el("button", {
-      type: "button", class: "chip", "data-item": id, title: `${title} (click to remove)`,
-      "aria-label": `Remove ${title} from your likes`,
-      onclick: () => {
-        // (the chip pressed is gone: keep the keyboard's place on the next one, or the search)
-        const at = [...state.liked.keys()].indexOf(id);
-        state.liked.delete(id);
-        renderLiked();
-        const chips = box.querySelectorAll("button.chip");
-        (chips[Math.min(at, chips.length - 1)] || $("search")).focus();
-        refresh();
-      },
-    }, short(title)));
+  for (const [boxId, items, what] of [["liked", state.liked, "likes"], ["disliked", state.disliked, "not for me"]]) {
+    const box = $(boxId);
+    box.replaceChildren();
+    for (const [id, title] of items) {
+      box.append(el("button", {
+        type: "button", class: "chip", "data-item": id, title: `${title} (click to remove)`,
+        "aria-label": `Remove ${title} from ${what}`,
+        onclick: () => {
+          // (the chip pressed is gone: keep the keyboard's place on the next one, or the search)
+          const at = [...items.keys()].indexOf(id);
+          items.delete(id);
+          renderLiked();
+          const chips = box.querySelectorAll("button.chip");
+          (chips[Math.min(at, chips.length - 1)] || $("search")).focus();
+          refresh();
+        },
+      }, short(title)));
+    }
   }
   markLiked();
 }
@@ -143,7 +171,12 @@ function itemRow(item, withReason) {
     onclick: () => { if (!state.liked.has(id)) like(item); },
   });
   setLiked(button, state.liked.has(id));
-  return el("li", { class: "item", "data-item": id }, info, button);
+  const not = el("button", {
+    class: "ghost", "data-testid": "dislike", "data-item": id, "data-title": label(item),
+    onclick: () => { if (!state.disliked.has(id)) dislike(item); },
+  });
+  setDisliked(not, state.disliked.has(id));
+  return el("li", { class: "item", "data-item": id }, info, el("div", { class: "buttons" }, button, not));
 }
 
 // What the form asks for before a request can go: said as a prompt, not an error.
@@ -152,6 +185,17 @@ class Prompt extends Error {}
 // The request for the form as it stands; an Error saying what to mend where it cannot be sent.
 function request() {
   const body = { k: 10, items: [...state.liked.keys()] };
+  if (state.disliked.size) {
+    if (state.dislikeRating === null) {
+      body.exclude = [...state.disliked.keys()]; // (the model's scale not read yet: left out, at least)
+    } else {
+      body.items.push(...state.disliked.keys());
+      body.ratings = [
+        ...[...state.liked.keys()].map(() => state.likeRating),
+        ...[...state.disliked.keys()].map(() => state.dislikeRating),
+      ];
+    }
+  }
   // "" leaves explore out: the service's default (explore while the user has few history items)
   const explore = $("explore").value;
   if (explore) body.explore = explore === "true";
@@ -217,11 +261,13 @@ async function refresh() {
     if (seq !== state.seq) return;
     // a liked item deleted from the catalogue (or gone in a hot swap): "items[1]: item '100' was
     // deleted" named no chip the user could find, and every later request failed the same way
-    const gone = err.status === 404 && /^items\[(\d+)\]$/.exec(err.field || "");
-    const id = gone ? [...state.liked.keys()][Number(gone[1])] : undefined;
+    const gone = err.status === 404 && /^(items|exclude)\[(\d+)\]$/.exec(err.field || "");
+    const sent = gone ? (gone[1] === "items" ? body.items : body.exclude) : [];
+    const id = gone ? sent[Number(gone[2])] : undefined;
     if (id !== undefined) {
-      state.dropped = [...(state.dropped || []), state.liked.get(id)];
+      state.dropped = [...(state.dropped || []), state.liked.get(id) || state.disliked.get(id) || id];
       state.liked.delete(id);
+      state.disliked.delete(id);
       renderLiked();
       refresh();
       return;
@@ -346,6 +392,8 @@ async function loadModelInfo() {
   try {
     const info = await api("/admin/model");
     state.modelVersion = info.version;
+    state.likeRating = info.like_rating;
+    state.dislikeRating = info.dislike_rating;
     $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
     $("explore-auto").textContent = `Automatic: ${autoExploration(info.exploration || {})}`;
     const extra = () => [...$("side-extra").querySelectorAll("input")].map((i) => i.dataset.field);

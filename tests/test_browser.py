@@ -535,3 +535,28 @@ def test_not_for_me_is_a_dislike_that_never_comes_back(server, browser):
     css(f"[data-testid=disliked] .chip[data-item='{first}']")[0].click()
     wait_for(lambda: not css("[data-testid=disliked] .chip"), what="the chip removed")
     wait_for(lambda: first in listed(), what="the item back in the list")
+
+
+def test_side_info_boxes_offer_the_values_the_model_learned(server, browser):
+    """An audit of the page: the side-info boxes gave no hint of the values the model knows, so
+    "female" met "never seen in training ... it saw 'F', 'M'" only after the request. Each box of
+    a field of words offers the learned values (GET /admin/model's `side_values`)."""
+    import httpx
+
+    css, _ = finders(browser)
+    info = httpx.get(f"{server}/admin/model", timeout=30).json()
+    assert info["side_values"]["gender"] == ["F", "M"] and "student" in info["side_values"]["occupation"]
+    assert "age" not in info["side_values"]  # (numbers: any is read)
+    browser.get(server + "/")
+    wait_for(lambda: len(css("[data-testid=recs] li.item")) == 10, what="first recommendations")
+
+    def offered(testid: str) -> list[str]:
+        return browser.execute_script(
+            "const i = document.querySelector(`[data-testid=${arguments[0]}]`);"
+            "return i.list ? [...i.list.options].map((o) => o.value) : []",
+            testid,
+        )
+
+    assert wait_for(lambda: offered("side-gender"), what="gender's values") == ["F", "M"]
+    assert offered("occupation") == info["side_values"]["occupation"]
+    assert offered("age") == []

@@ -286,6 +286,7 @@ class Engine:
             index=None if st.index is None else type(st.index).__name__,
             reads_text=st.model.reads_text,
             side_fields=sorted({c for c, _ in st.model.side_levels}),
+            side_values=_side_values(st.model.side_levels),
             like_rating=st.model.fitted.like_rating,
             dislike_rating=st.model.fitted.dislike_rating,
         )
@@ -1230,3 +1231,25 @@ def _without_items(batch: QueryBatch, gone: np.ndarray) -> tuple[QueryBatch, np.
     keep = ~drop
     history = sp.csr_matrix((h.data[keep], (h.row[keep], h.col[keep])), shape=h.shape)
     return dataclasses.replace(batch, history=history), np.unique(h.col[drop])
+
+
+def _side_values(levels: frozenset[tuple[str, str]], most: int = 200) -> dict[str, list[str]]:
+    """The learned levels of each side-info field of words (a field of numbers, such as age in
+    decades, is left out: any number is read), for a form to suggest; none past ``most`` levels.
+    (The page's "female" met "never seen in training ... it saw 'F', 'M'" after the request.)"""
+    fields: dict[str, list[str]] = {}
+    for name, level in sorted(levels):
+        fields.setdefault(name, []).append(level)
+    return {
+        f: values
+        for f, values in fields.items()
+        if len(values) <= most and not all(_is_number(v) for v in values)
+    }
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

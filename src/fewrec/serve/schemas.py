@@ -372,6 +372,11 @@ class ModelInfo(BaseModel):
     index: str | None
     reads_text: bool = Field(description="Whether the model reads free text (request or user text).")
     side_fields: list[str] = Field(description="The user side-info fields the model reads.")
+    side_values: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="The values the model learned for each side-info field of words (not of "
+        "numbers): 'F' and 'M', not 'female', where its data wrote them so.",
+    )
     like_rating: float = Field(description="The rating of a like on the model's scale (its top).")
     dislike_rating: float = Field(
         description="The rating that says a dislike on the model's scale (a request's `ratings`)."

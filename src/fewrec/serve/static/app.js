@@ -349,6 +349,10 @@ function fitForm(info) {
   // (a field the API cannot name, "home country", would get a box whose every value is a 422)
   const named = (f) => /^[A-Za-z_][A-Za-z0-9_-]*$/.test(f);
   fitSideFields([...side].filter((f) => f !== "age" && f !== "occupation" && named(f)));
+  suggest($("occupation"), (info.side_values || {}).occupation);
+  for (const input of $("side-extra").querySelectorAll("input")) {
+    suggest(input, (info.side_values || {})[input.dataset.field]);
+  }
   // (it knew only age and occupation: a model of a "country" field was said to read nothing)
   $("reads-nothing").hidden = !(info.reads_text === false && side.size === 0);
   const can = explores(info.exploration || {});
@@ -357,6 +361,18 @@ function fitForm(info) {
     option.disabled = !can;
   }
   if (!can && $("explore").value === "true") $("explore").value = "";
+}
+
+// The values the model learned for a field, offered as the box is typed in (a datalist): one
+// who typed "female" met "never seen in training ... it saw 'F', 'M'" only after the request.
+function suggest(input, values) {
+  const id = `${input.id}-values`;
+  $(id)?.remove();
+  input.removeAttribute("list");
+  if (!values || !values.length) return;
+  const list = el("datalist", { id }, ...values.map((v) => el("option", { value: v })));
+  input.after(list);
+  input.setAttribute("list", id);
 }
 
 // A text box for each side-info field but age and occupation (which have their own), kept with

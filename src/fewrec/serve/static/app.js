@@ -248,7 +248,8 @@ async function refresh() {
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
     // a note's "Fix: ..." is for the service's operator (a setting, a CLI command), not this page's user
-    const told = (data.notes || []).map((n) => n.split(" Fix: ")[0]);
+    // and so is an aside naming an API setting, "(exclude_seen=False keeps it)": no box here sets it
+    const told = (data.notes || []).map((n) => n.split(" Fix: ")[0].replace(/ \([^()]*\w=[^()]*\)/g, ""));
     const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your likes`), ...told];
     const notes = said.length ? ` · note: ${said.join("; ")}` : "";
     const policy = data.policy === "greedy" ? "best guess (greedy)" : `exploring (${data.policy})`;

@@ -1210,3 +1210,15 @@ def test_a_folder_or_a_file_of_another_kind_under_a_text_suffix_is_named(tmp_pat
             assert said in " ".join(str(caught.value).split()), (path, encoding, str(caught.value))
     (tmp_path / "packed.csv.gz").write_bytes((tmp_path / "packed.csv").read_bytes())
     assert load_interactions(tmp_path / "packed.csv.gz", columns={"rating": None}).n_interactions == 2
+
+
+def test_a_codecs_own_refusal_says_which_encoding_reads_the_file(tmp_path):
+    """An audit: encoding='utf-16' on a UTF-8 file gave the codec's "UTF-16 stream does not start
+    with BOM" and no fix."""
+    path = tmp_path / "u8.csv"
+    path.write_text("user_id,item_id\n1,2\n3,4\n", encoding="utf-8")
+    with pytest.raises(DataError) as caught:
+        load_interactions(path, encoding="utf-16", columns={"rating": None, "timestamp": None})
+    said = str(caught.value)
+    assert "cannot read it as utf-16: UTF-16 stream does not start with BOM" in said, said
+    assert said.endswith("Fix: pass encoding='utf-8' (CLI: --encoding utf-8), or leave the encoding out")

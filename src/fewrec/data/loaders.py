@@ -230,6 +230,13 @@ def read_table(
                 source=label,
                 fix="check the separator; pass sep=... (CLI: --sep)",
             ) from None
+        except UnicodeError as exc:  # a codec's own check: "UTF-16 stream does not start with BOM"
+            guess = "utf-8" if _first_undecodable(path, "utf-8") == (0, 0) else _likely_encoding(path)
+            raise DataError(
+                f"cannot read it as {encoding}: {exc}",
+                source=label,
+                fix=f"pass encoding={guess!r} (CLI: --encoding {guess}), or leave the encoding out",
+            ) from None
         except (OSError, ValueError) as exc:  # e.g. a corrupt Parquet file
             raise DataError(f"cannot read: {exc}", source=label) from None
         if suffix not in PARQUET_SUFFIXES:

@@ -286,6 +286,38 @@ def test_explore_gives_ids_and_says_which_picks_explored(model):
         explore(model, query, policy="ucb", scale=2)
 
 
+def test_explore_leaves_out_what_recommend_does_and_checks_as_it_does(model, cold_user):
+    """An audit: `explore` left out only the history and dislikes, so its greedy list held the
+    catalogue's other copy of a seen film ("268" for "246") and the film a text names as known
+    (Star Wars for "films like Star Wars"), where `recommend` and the service leave them out; a
+    dict for a query was an AttributeError, a seed of -1 numpy's ValueError, and text a model
+    does not read went without a word."""
+    import warnings
+
+    from fewrec.models.base import Query
+    from fewrec.online import explore
+
+    twins = model._per_catalogue("twins_", model._twins)
+    seen = int(model.fitted.items.index(["246"])[0])
+    assert model.fitted.items.id(int(twins[seen].indices[0])) == "268"  # ML-100K lists it twice
+    for query, out in ((Query(items=["246"]), {"246", "268"}), (Query(text="films like Star Wars"), {"50"})):
+        greedy = explore(model, query, k=30, policy="greedy")
+        assert greedy["item"].tolist() == model.recommend(query, k=30)["item"].tolist()
+        wide = explore(model, query, k=300, policy="ucb", c=1000)
+        assert wide["explored"].any() and not out & {*greedy["item"], *wide["item"]}
+    with pytest.raises(ArgumentError, match="expected a Query, got dict"):
+        explore(model, {"items": ["50"]})
+    for seed in (-1, 1.5, "a"):
+        with pytest.raises(ArgumentError, match="seed must be a whole number >= 0, or None"):
+            explore(model, Query(items=["50"]), policy="thompson", seed=seed)
+    popularity = make_model("popularity").fit(cold_user.train)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ConfigError):  # (no posterior: said after the query's notes)
+            explore(popularity, Query(items=["50"], text="space"))
+    assert any("does not read free text" in str(w.message) for w in caught), [str(w.message) for w in caught]
+
+
 def test_explore_leaves_out_a_known_users_low_ratings_a_filtered_fit_left_out(ml100k):
     """An audit: a model fitted on data filtered by keep_ratings keeps a known user's dropped
     ratings apart (not in the history), and explore() brought back 55 of user 1's 109 such

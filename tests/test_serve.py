@@ -2254,3 +2254,19 @@ def test_a_user_id_in_either_unicode_form_is_one_user(client):
     events = client.get(f"/users/{composed}/feedback").json()
     assert [e["item"] for e in events] == ["50", "172"] and {e["user"] for e in events} == {composed}
     assert client.get(f"/users/{decomposed}").json()["info"] == {"age": 30}
+
+
+def test_each_item_says_whether_exploration_put_it_there(client):
+    """An audit: an explored pick was marked only by its reason, so with explain=false nothing
+    said which picks were the draw's (under Thompson every score differs from its mean)."""
+    from fewrec.serve.engine import EXPLORED
+
+    body = {"items": ["50", "181"], "k": 10, "explore": True, "seed": 3}
+    told = rec(client, **body)["items"]
+    quiet = rec(client, **body, explain=False)["items"]
+    assert [i["item"] for i in told] == [i["item"] for i in quiet]
+    flags = [i["explored"] for i in told]
+    assert any(flags) and not all(flags)
+    assert flags == [i["reason"] == EXPLORED for i in told] == [i["explored"] for i in quiet]
+    assert all(i["reason"] is None for i in quiet)
+    assert not any(i["explored"] for i in rec(client, **{**body, "explore": False})["items"])

@@ -27,7 +27,7 @@ import pandas as pd
 
 from fewrec.errors import ArgumentError, ConfigError, is_whole_number, not_whole
 from fewrec.models.base import Recommender
-from fewrec.models.query import Query, QueryBatch
+from fewrec.models.query import Query, QueryBatch, _check_queries
 from fewrec.topk import top_k_by, top_k_rows
 
 POLICIES = ("greedy", "random", "thompson", "ucb")
@@ -256,8 +256,10 @@ def explore(
     **settings: float,
 ) -> pd.DataFrame:
     """Top-``k`` for one query with exploration, as the service serves it under the same policy:
-    the policy's scores over the items the query may get (not seen, not disliked), ties to the
-    more popular item.
+    the policy's scores over the items the query may get (not seen, not disliked, not a copy of
+    one, not a film its text names as known: greedy gives `recommend`'s list), ties to the more
+    popular item. A ``seed`` makes the draw repeat; the service also mixes the user or session
+    into it, so that each gets their own draw, where here one seed gives every query the same.
 
     Returns the columns ``item``, ``score`` (the policy's) and ``explored``: True where the
     exploration, not the model's best guess, put the item in the list. ``policy`` is a `Policy`
@@ -277,14 +279,26 @@ def explore(
         raise ArgumentError(not_whole("k", k), fix="k=10")
     if k < 1:
         raise ArgumentError(f"k must be >= 1, got {k!r}", fix="k=10")
+    if seed is not None and (not is_whole_number(seed) or seed < 0):  # (numpy's own errors)
+        raise ArgumentError(f"seed must be a whole number >= 0, or None, got {seed!r}", fix="seed=0")
+    # checked and warned of as `recommend` does (a dict was an AttributeError; text or side info
+    # the model does not read went without a word)
+    (query,) = _check_queries([query])
+    model._warn_ignored([query])
     full = model.batch_from_queries([query])
     batch = full.for_model(model)
-    mean = np.asarray(model.score_batch(batch), dtype=np.float64)
-    scores = policy.scores(model, batch, np.random.default_rng(seed), mean)[0]
+    mean = np.asarray(model._scores(batch), dtype=np.float64)
+    scores = policy.scores(model, batch, np.random.default_rng(None if seed is None else int(seed)), mean)[0]
     allowed = np.ones(model.n_items, dtype=bool)
-    allowed[full.history.indices] = False  # seen, disliked among them
+    gone = [full.history.indices]  # seen, disliked among them
     if full.disliked is not None:  # and a known user's low ratings a --min-rating fit left out
-        allowed[full.disliked.indices] = False
+        gone.append(full.disliked.indices)
+    gone.append(np.asarray(model.referenced_items(query.text), dtype=np.int64))  # "films like X"
+    out = np.unique(np.concatenate(gone)).astype(np.int64)
+    allowed[out] = False
+    twins = model._per_catalogue("twins_", model._twins)
+    if twins is not None and len(out):  # a film's copy in the catalogue too, as `recommend`
+        allowed[twins[out].indices] = False
     top, explored = explored_top(scores, mean[0], allowed, int(k), model.fitted.popularity)
     items = model.fitted.items.to_external(top)
     return pd.DataFrame(  # (typed: an empty list's columns were float64)

@@ -981,7 +981,7 @@ class Engine:
         reasons = self._reasons(st, batch, query, top) if req.explain else None
         if reasons:  # (the best guess explores nothing)
             reasons = [(EXPLORED, []) if e else r for e, r in zip(explored, reasons, strict=True)]
-        items = self._items(st, top, scores[0], mean[0], reasons)
+        items = self._items(st, top, scores[0], mean[0], reasons, explored)
         if len(top) < req.k:  # (2 items, or none, for k=10 came back without a word)
             causes = ["seen" if req.exclude_seen and (seen or full.history.nnz) else None]
             causes += ["disliked" if len(low) else None]
@@ -1063,6 +1063,7 @@ class Engine:
         scores: np.ndarray,
         mean: np.ndarray,
         reasons: list[tuple[str, list[str]]] | None,
+        explored: np.ndarray,
     ) -> list[S.RecommendedItem]:
         out = []
         ids = st.model.fitted.items.to_external(top)
@@ -1078,6 +1079,7 @@ class Engine:
                     mean_score=float(mean[i]),
                     reason=reason,
                     because=because,
+                    explored=bool(explored[pos]),
                 )
             )
         return out

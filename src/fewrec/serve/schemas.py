@@ -324,6 +324,11 @@ class RecommendedItem(BaseModel):
     mean_score: float = Field(description='The model\'s expected score ("Infinity" as in `score`).')
     reason: str | None = None
     because: list[str] = Field(default_factory=list, description="History items the reason cites.")
+    explored: bool = Field(
+        False,
+        description="Whether exploration, not the model's best guess, put the item in the list (said "
+        "with explain=false too, where no reason says it).",
+    )
 
 
 class RecommendResponse(BaseModel):

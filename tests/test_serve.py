@@ -2270,3 +2270,32 @@ def test_each_item_says_whether_exploration_put_it_there(client):
     assert flags == [i["reason"] == EXPLORED for i in told] == [i["explored"] for i in quiet]
     assert all(i["reason"] is None for i in quiet)
     assert not any(i["explored"] for i in rec(client, **{**body, "explore": False})["items"])
+
+
+def test_a_user_an_older_store_keeps_decomposed_is_reached_in_either_form(ease_dir, tmp_path):
+    """The review of the ids' normal form: a user an older store kept under the decomposed
+    ("cafe\\u0301") form could no longer be reached, nor erased, once the service read every id
+    composed. Opening the store moves them to the composed form, once; of two records of one
+    user, the one updated last is kept, and their feedback joins."""
+    from fewrec.serve.store import FeedbackRecord, Store, UserRecord
+
+    path = tmp_path / "old.db"
+    composed, decomposed = "caf\u00e9-user", "cafe\u0301-user"
+    store = Store(path)
+    store.upsert_user(UserRecord(id=composed, info={"age": 20}))
+    store.upsert_user(UserRecord(id=decomposed, info={"age": 31}))  # (the later)
+    store.add_feedback([FeedbackRecord(user=decomposed, item="50", kind="like", ts=time.time())])
+    store.add_feedback([FeedbackRecord(user=composed, item="172", kind="like", ts=time.time())])
+    store.close()
+    with sqlite3.connect(path) as conn:  # as an older fewrec left it
+        conn.execute("DELETE FROM meta WHERE key = 'user_ids_nfc'")
+    app = create_app(ease_dir, path, api_keys=[KEY], warm_up=False)
+    with TestClient(app) as c:
+        for form in (composed, decomposed):
+            got = c.get(f"/users/{form}")
+            assert got.status_code == 200 and got.json()["info"] == {"age": 31}, got.text
+            assert rec(c, user=form, k=3)["history_size"] == 2
+        assert c.delete(f"/users/{decomposed}", headers=AUTH).status_code == 200
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0

@@ -28,6 +28,7 @@ from typing import Any
 
 from fewrec.errors import FewrecError, sqlite_busy
 from fewrec.serve.errors import UnavailableError
+from fewrec.serve.schemas import nfc
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,7 @@ class Store:
                     f"{self.path}: store schema {row[0]}, this fewrec reads {SCHEMA_VERSION}. "
                     "Fix: use the fewrec version that wrote it, or start a new store file."
                 )
+            _user_ids_to_nfc(conn, self.path)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -567,6 +569,36 @@ class StoreWriteError(UnavailableError):
 
 _OWN_TABLES = frozenset(re.findall(r"CREATE TABLE IF NOT EXISTS (\w+)", _SCHEMA)) | {"sqlite_sequence"}
 """The tables a store has: those of its schema, and SQLite's own for AUTOINCREMENT."""
+
+
+def _user_ids_to_nfc(conn: sqlite3.Connection, path: Path) -> None:
+    """User ids in Unicode normal form C, once per store (its meta row ``user_ids_nfc``): the
+    service reads every id so since 2026-12-08, and a user an older store keeps under another
+    form ("cafe\u0301", decomposed) could no longer be reached, nor erased. Their feedback moves
+    to the composed id; of two user records, the one updated last is kept."""
+    if conn.execute("SELECT 1 FROM meta WHERE key = 'user_ids_nfc'").fetchone():
+        return
+    found = {r[0] for r in conn.execute("SELECT id FROM users UNION SELECT id FROM forgotten")}
+    found |= {r[0] for r in conn.execute("SELECT DISTINCT user FROM feedback")}
+    moved = {raw: form for raw in found if (form := nfc(raw)) != raw}
+    for raw, form in moved.items():
+        conn.execute("UPDATE feedback SET user = ? WHERE user = ?", (form, raw))
+        conn.execute(
+            "DELETE FROM users WHERE id = ? AND EXISTS (SELECT 1 FROM users WHERE id = ? AND updated >= "
+            "(SELECT updated FROM users WHERE id = ?))",
+            (raw, form, raw),
+        )
+        conn.execute(
+            "DELETE FROM users WHERE id = ? AND EXISTS (SELECT 1 FROM users WHERE id = ?)", (form, raw)
+        )
+        conn.execute("UPDATE users SET id = ? WHERE id = ?", (form, raw))
+        conn.execute("INSERT OR IGNORE INTO forgotten (id) SELECT ? FROM forgotten WHERE id = ?", (form, raw))
+        conn.execute("DELETE FROM forgotten WHERE id = ?", (raw,))
+    if moved:
+        log.info("%s: %d user ids written in Unicode normal form C", path, len(moved))
+        conn.execute("DELETE FROM latest")
+        conn.execute(_LATEST_FROM_FEEDBACK)
+    conn.execute("INSERT INTO meta VALUES ('user_ids_nfc', '1')")
 
 
 def _open_error(path: Path, exc: Exception) -> str:

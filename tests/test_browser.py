@@ -531,6 +531,14 @@ def test_not_for_me_is_a_dislike_that_never_comes_back(server, browser):
     assert not css("[data-testid=liked] .chip")
     sent = browser.execute_script("return request()")  # (the form's request as it stands)
     assert sent["items"] == [first] and sent["ratings"] == [1.0], sent
+    # a model of another scale (after a swap): the list is asked again at the new one's ratings
+    # (the page kept the list it had asked at the old one's)
+    asked = browser.execute_script(
+        "state.likeRating = 1; state.dislikeRating = 0; const v = $('recs').dataset.version;"
+        "await loadModelInfo(); return v"
+    )
+    wait_for(lambda: css("[data-testid=recs]")[0].get_attribute("data-version") != asked, what="a new list")
+    assert browser.execute_script("return request()")["ratings"] == [1.0]
     # a like takes it from the dislikes; a removed chip takes it back
     css(f"[data-testid=disliked] .chip[data-item='{first}']")[0].click()
     wait_for(lambda: not css("[data-testid=disliked] .chip"), what="the chip removed")

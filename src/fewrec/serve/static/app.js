@@ -15,7 +15,8 @@ function el(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "onclick") node.addEventListener("click", v);
     else if (k === "text") node.textContent = plain(v);
-    else node.setAttribute(k, typeof v === "string" ? plain(v) : v);
+    // (shown text only: an id in data-item must stay the id the likes are kept under)
+    else node.setAttribute(k, k.startsWith("data-") ? v : plain(v));
   }
   for (const c of children) node.append(c);
   return node;
@@ -242,15 +243,16 @@ async function refresh() {
     // of the same place in the new one (it fell to the page's start)
     const rows = [...$("recs").children];
     const focused = rows.findIndex((row) => row.contains(document.activeElement));
+    const kind = document.activeElement?.dataset?.testid === "dislike" ? "dislike" : "like";
     $("recs").replaceChildren(...data.items.map((it) => itemRow(it, true)));
-    const buttons = $("recs").querySelectorAll("button[data-testid=like]");
+    const buttons = $("recs").querySelectorAll(`button[data-testid=${kind}]`);
     if (focused >= 0 && buttons.length) buttons[Math.min(focused, buttons.length - 1)].focus();
     if (data.model_version !== state.modelVersion) loadModelInfo(); // a hot swap since the header was read
     const ms = Math.round(performance.now() - started);
     // a note's "Fix: ..." is for the service's operator (a setting, a CLI command), not this page's user
     // and so is an aside naming an API setting, "(exclude_seen=False keeps it)": no box here sets it
     const told = (data.notes || []).map((n) => n.split(" Fix: ")[0].replace(/ \([^()]*\w=[^()]*\)/g, ""));
-    const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your likes`), ...told];
+    const said = [...dropped.map((t) => `${t} is no longer in the catalogue: removed from your list`), ...told];
     const notes = said.length ? ` · note: ${said.join("; ")}` : "";
     const policy = data.policy === "greedy" ? "best guess (greedy)" : `exploring (${data.policy})`;
     const count = data.items.length ? `${data.items.length} items`
@@ -408,15 +410,18 @@ async function loadModelInfo() {
   state.loadingModel = true;
   try {
     const info = await api("/admin/model");
+    const extra = () => [...$("side-extra").querySelectorAll("input")].map((i) => i.dataset.field);
+    // (the ratings too: after a swap to a model of another scale, likes and dislikes were sent at
+    // the old one's, a 1 of an implicit model's like read as a dislike of a star model's)
+    const form = () =>
+      JSON.stringify([shown("about"), shown("age"), shown("occupation"), extra(), $("explore").value,
+        ...(state.disliked.size ? [state.likeRating, state.dislikeRating] : [])]);
+    const before = form();
     state.modelVersion = info.version;
     state.likeRating = info.like_rating;
     state.dislikeRating = info.dislike_rating;
     $("model-info").textContent = `${info.model} · ${info.recommendable} items · model v${info.version}`;
     $("explore-auto").textContent = `Automatic: ${autoExploration(info.exploration || {})}`;
-    const extra = () => [...$("side-extra").querySelectorAll("input")].map((i) => i.dataset.field);
-    const form = () =>
-      JSON.stringify([shown("about"), shown("age"), shown("occupation"), extra(), $("explore").value]);
-    const before = form();
     fitForm(info);
     // a swap to a model that reads other inputs: the list on screen was asked with the old ones
     if (form() !== before) refresh();

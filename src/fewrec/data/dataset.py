@@ -127,10 +127,12 @@ class Vocabulary:
         near = [folded[key.casefold().strip()]] if key.casefold().strip() in folded else []
         return near + [k for k in self.same_number(key) if k not in near][:3]
 
-    def _near(self, key: str) -> str:
+    def _near(self, key: str, most: int = 200_000) -> str:
         """ "; did you mean ...?" naming up to three known ids close to ``key`` (ids that differ
-        in case or spacing, by leading zeros, or by a typo), or ""."""
-        if len(self) > 200_000:  # (a scan of every id; only when an error is raised)
+        in case or spacing, by leading zeros, or by a typo), or "" past ``most`` ids: it scans
+        every id (~0.25 s on 200,000), so a warning a loop may meet on every call asks for it on
+        small catalogues only, and an error up to the default."""
+        if len(self) > most:
             return ""
         near = self.written_otherwise(key)
         near += [k for k in difflib.get_close_matches(key, self._ids, n=3, cutoff=0.8) if k not in near]

@@ -461,6 +461,10 @@ def _refuse_binary(path: Path, label: str) -> None:
     that, the same advice again; a Parquet file only once that failed)."""
     with path.open("rb") as fh:
         head = fh.read(8)
+        if head.startswith(b"PAR1"):  # (and ends so: a text header may start "PAR1,item_id")
+            fh.seek(max(path.stat().st_size - 4, 0))
+            if fh.read(4) != b"PAR1":
+                return
     for magic, what, fix in BINARY_SIGNATURES:
         if head.startswith(magic):
             stem = path.name.split(".")[0] or path.name

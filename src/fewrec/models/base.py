@@ -131,6 +131,11 @@ ARTICLE = r"(?:(?:the|a|an)\s+)?"
 #: Most catalogue items whose titles a text is searched for (one pattern of them all).
 MAX_TITLE_SEARCH = 20_000
 
+WARN_NEAR_IDS = 20_000
+"""Most catalogue ids a warning looks through for the id meant ("did you mean '050'?", ~25 ms
+at this size): `score`'s and `recommend`'s candidates are warned of, not refused, and a loop
+may meet the warning on every call."""
+
 MAX_TWINS = 3
 """Most items of one whole record read as copies of one film (`Recommender._twins`): more are
 a catalogue too thin to tell its items apart (a name and nothing else), not one film listed."""
@@ -1301,7 +1306,7 @@ class Recommender(ABC):
             if unknown:
                 warnings.warn(
                     f"{len(unknown)} of {len(items)} items are not in this model's catalogue and "
-                    f"score NaN: {unknown[:5]}" + st.items._near(unknown[0]),
+                    f"score NaN: {unknown[:5]}" + st.items._near(unknown[0], most=WARN_NEAR_IDS),
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )
@@ -1434,7 +1439,7 @@ class Recommender(ABC):
             if unknown:
                 warnings.warn(
                     f"{len(unknown)} of {len(candidates)} candidates are not in this model's catalogue "
-                    f"and were skipped: {unknown[:5]}" + st.items._near(str(unknown[0])),
+                    f"and were skipped: {unknown[:5]}" + st.items._near(str(unknown[0]), most=WARN_NEAR_IDS),
                     UserWarning,
                     stacklevel=user_stacklevel(),
                 )

@@ -440,7 +440,7 @@ def test_query_parts_a_model_cannot_read_are_named_not_silently_dropped(models, 
     # a text that names a film it knows: that much is read (it said "ignored" and left it out)
     named = Query(text="films like Star Wars")
     (note,) = ease.ignored_in(named)
-    assert note.endswith("; only the items it names as ones you know are read: left out of the list")
+    assert note.endswith("; only the items it names as ones you know are read (left out of lists, as seen)")
     assert "50" not in set(ease.recommend(named, k=20)["item"])
     assert ease.ignored_in(Query(text="space adventures"))[0].endswith("fewshot and ensemble read it)")
     assert ease.query_notes(Query(user="no-such-user")) == [
@@ -1970,6 +1970,17 @@ def test_thumbs_ratings_on_a_star_model_are_told_the_models_scale(ml100k):
     )
     (note,) = [n for n in notes if "every item of the query is a dislike" in n]
     assert note.endswith("(ratings here run 1 to 5, the model's scale, so 5 is a like; or leave ratings out)")
+    # on play counts any rating above 0 is a like (the review: "1 to 5000 ... so 5000 is a like")
+    from fewrec.data import load_interactions
+
+    plays = pd.DataFrame(
+        {"user_id": ["a", "a", "b", "b"], "item_id": ["x", "y", "x", "z"], "plays": [3, 5000, 7, 1]}
+    )
+    counts = make_model("itemknn").fit(
+        load_interactions(plays, columns={"rating": "plays", "timestamp": None})
+    )
+    (note,) = [n for n in counts.query_notes(Query(items=["x"], ratings=[0])) if "is a dislike" in n]
+    assert note.endswith("(any rating above 0 is a like here)"), note
 
 
 def test_a_config_default_of_the_wrong_type_is_an_error_when_the_model_is_made():

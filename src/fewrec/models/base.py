@@ -930,7 +930,7 @@ class Recommender(ABC):
         if query.text and query.text.strip() and not self.reads_text:
             note = self.text_unread_note()
             if self.referenced_items(query.text):  # (it said ignored, and left them out)
-                note += "; only the items it names as ones you know are read: left out of the list"
+                note += "; only the items it names as ones you know are read (left out of lists, as seen)"
             notes.append(note)
         elif query.text and query.text.strip() and not has_words(query.text):
             notes.append("the text has no words (only symbols or emoji), so it was ignored")
@@ -982,10 +982,12 @@ class Recommender(ABC):
         if only_dislikes and self.empty_is_popularity:
             # (an ID-only model's list was popularity's without a word; content said so; thumbs,
             # ratings=[1, 0], on a 1-5 model read as two dislikes without saying why)
-            scale = (
+            scale = (  # (a star scale; on counts or implicit data any rating above 0 is a like)
                 f" (ratings here run {lo:g} to {hi:g}, the model's scale, so {hi:g} is a like; or leave "
                 "ratings out)"
-                if lo < hi
+                if lo < hi and self.fitted.stars
+                else " (any rating above 0 is a like here)"
+                if not self.fitted.stars
                 else ""
             )
             notes.append(

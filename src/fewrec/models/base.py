@@ -1274,8 +1274,9 @@ class Recommender(ABC):
                 f"{self.name}.score_batch gave {got} (dtype {getattr(scores, 'dtype', None)}); it must "
                 f"give a numpy array of numbers, one row per query and one column per item: {want}"
             )
-        nan = np.isnan(scores) if scores.dtype.kind == "f" else None
-        if nan is not None and nan.any():
+        # (min is NaN where any score is: no array of flags on the common path)
+        if scores.dtype.kind == "f" and scores.size and np.isnan(scores.min()):
+            nan = np.isnan(scores)
             # (one message whatever the counts, so a run of batches warns once; a NaN in some
             # items' scores, a division by zero say, left them out of every list without a word)
             every = nan.all(axis=1).any()

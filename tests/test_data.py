@@ -295,6 +295,11 @@ def test_float_ids_above_2_53_are_refused_not_merged():
     assert sorted(exact.items.ids) == ["5", "7", str(2**53)]
     as_text = load_interactions(big.assign(item_id=["12345678901234567", "12345678901234568", "5"]))
     assert as_text.n_items == 3
+    # a float32 keeps 24 bits: 16777219 read as 16777220 (the review)
+    small = pd.DataFrame({"user_id": [1, 1], "item_id": np.array([16777219, 3], dtype=np.float32)})
+    with pytest.raises(DataError, match=r"a float32 above 2\*\*24 loses an id's last digits"):
+        load_interactions(small)
+    assert load_interactions(small.assign(item_id=np.array([2**24, 3], dtype=np.float32))).n_items == 2
 
 
 def test_dates_in_any_unit_and_iso_form_become_unix_seconds(tmp_path):

@@ -793,23 +793,27 @@ def _id_text(value: object) -> str:
 
 
 def _check_exact_floats(series: pd.Series, label: str) -> None:
-    """Float ids above 2**53 are refused: a float64 keeps no more digits, so ids that differ in
-    the last ones (12345678901234567 and ...568) had become one id, said only as "repeated
-    (user, item) rows"."""
+    """Float ids above 2**53 (2**24 in float32) are refused: a float keeps no more digits, so
+    ids that differ in the last ones (12345678901234567 and ...568) had become one id, said only
+    as "repeated (user, item) rows"."""
     values = series.to_numpy()
+    # (a float32 keeps 24 bits: 16777217 and 16777216 are one float32)
+    bits = 24 if values.dtype == np.float32 else 53
     if values.dtype == object:
         floats = np.array([isinstance(v, float | np.floating) for v in values], dtype=bool)
         big = np.zeros(len(values), dtype=bool)
         if floats.any():
-            big[floats] = np.abs(values[floats].astype(np.float64)) > 2.0**53
+            bits = 24 if all(isinstance(v, np.float32) for v in values[floats]) else 53
+            big[floats] = np.abs(values[floats].astype(np.float64)) > 2.0**bits
     else:
         with np.errstate(invalid="ignore"):
-            big = np.abs(values.astype(np.float64)) > 2.0**53
+            big = np.abs(values.astype(np.float64)) > 2.0**bits
     if big.any():
         row = int(np.flatnonzero(big)[0])
         raise DataError(
             f"column {series.name!r} holds the float id {float(values[row]):.0f} at {_row(label, row)}: "
-            "a float above 2**53 loses an id's last digits, so ids that differ in them read as one "
+            f"a float{'32' if bits == 24 else ''} above 2**{bits} loses an id's last digits, so ids that "
+            "differ in them read as one "
             f"({int(big.sum())} such ids in all)",
             source=label,
             fix=f"store ids as text or int64 (e.g. read the table with dtype={{{str(series.name)!r}: str}})",

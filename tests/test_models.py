@@ -2279,6 +2279,9 @@ def test_a_query_part_set_after_the_query_was_made_is_checked(models):
         with pytest.raises(error):
             setattr(q, part, value)
         assert q == Query(items=["50"]), (part, q)
+    rated = Query(items=["50"], ratings=[5])
+    with pytest.raises(DataError, match=r"1 ratings\. Fix: set both at once: query = dataclasses.replace"):
+        rated.items = ["50", "181"]
     q.items = ("50", 181)  # read as any query's: a list
     assert q.items == ["50", 181]
     again = pickle.loads(pickle.dumps(copy.deepcopy(q)))

@@ -141,9 +141,15 @@ class Query:
         object.__setattr__(self, name, value)
         try:
             self.__post_init__()
-        except Exception:
+        except Exception as exc:
             self.__dict__.clear()
             self.__dict__.update(before)
+            if name in ("items", "ratings") and isinstance(exc, DataError) and " ratings" in str(exc):
+                # (one part at a time cannot change how many there are)
+                raise DataError(
+                    str(exc).split(". Fix:")[0],
+                    fix="set both at once: query = dataclasses.replace(query, items=[...], ratings=[...])",
+                ) from None
             raise
 
 

@@ -745,9 +745,12 @@ class LMRerank(Recommender):
         limit = self.scorer_.config.max_prompts
         if n > limit:
             raise ConfigError(
-                f"{self.name} would score {n} prompts ({queries} queries x up to top_n={self.config.top_n} "
-                f"items), over the scorer's max_prompts={limit}. Fix: a smaller top_n, fewer queries at "
-                "once, or raise scorer_config's max_prompts"
+                # (an explanation scores each query again without each history item: "queries"
+                # read as the user's own)
+                f"{self.name} would score {n} prompts ({queries} queries, or variants of a query an "
+                f"explanation scores, x up to top_n={self.config.top_n} items), over the scorer's "
+                f"max_prompts={limit}. Fix: a smaller top_n, fewer queries at once, recommend without "
+                "explain, or raise scorer_config's max_prompts"
             )
 
     def score_batch(self, batch: QueryBatch) -> np.ndarray:

@@ -464,7 +464,7 @@ class Engine:
         """Refuse a write once the store has reached ``max_store_bytes`` (a client with a key
         could otherwise fill the disk with users, items and feedback)."""
         limit = self.max_store_bytes
-        if limit is not None and (size := self.store.size_bytes()) >= limit:
+        if limit is not None and (size := self.store.used_bytes()) >= limit:
             raise StoreFullError(
                 f"the store is full: {_megabytes(size)} MB of the {_megabytes(limit)} MB it may hold",
                 fix="delete users or items, or restart the service with a larger --max-store-mb",

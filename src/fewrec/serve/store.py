@@ -345,6 +345,16 @@ class Store:
         wal = self.path.with_name(self.path.name + "-wal")
         return sum(p.stat().st_size for p in (self.path, wal) if p.exists())
 
+    def used_bytes(self) -> int:
+        """The bytes its data takes: its pages, less those deletes emptied (SQLite keeps them in
+        the file for later writes, so a store full by its file size stayed full after the
+        deletes its 507 asked for). A page that deletes left part full still counts whole."""
+        conn = self._reader()
+        pages, free, size = (
+            conn.execute(f"PRAGMA {p}").fetchone()[0] for p in ("page_count", "freelist_count", "page_size")
+        )
+        return int((pages - free) * size)
+
     def close(self) -> None:
         """Close every connection (checkpointing the WAL)."""
         with self._readers_lock:

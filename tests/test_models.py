@@ -611,6 +611,11 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         vocab["items"] = vocab["items"][:10]
         (path / "vocab.json").write_text(json.dumps(vocab))
 
+    def twice(path):  # (an audit: "Fix: make ids unique before building a vocabulary")
+        vocab = json.loads((path / "vocab.json").read_text())
+        vocab["items"][1] = vocab["items"][0]
+        (path / "vocab.json").write_text(json.dumps(vocab))
+
     def bad_setting(path):
         meta = json.loads((path / "config.json").read_text())
         meta["config"]["min_rating"] = "lots"
@@ -637,6 +642,7 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "garbage": (lambda p: (p / "state.npz").write_text("garbage"), "state.npz: ValueError: not a NumPy"),
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
         "items": (fewer_items, "does not match state.npz"),
+        "twice": (twice, "the saved model is damaged or incomplete (vocab.json: DataError: duplicate id"),
         # a setting refused since (or mangled): named, not "damaged or incomplete"
         "setting": (bad_setting, "its settings are not valid in fewrec"),
         "refused": (edit_meta(lambda m: m["config"].update(seed=-1)), "seed: Input should be greater"),

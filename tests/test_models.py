@@ -2296,3 +2296,18 @@ def test_a_query_part_set_after_the_query_was_made_is_checked(models):
     assert list(models["itemknn"].recommend(q, k=3)["item"]) == list(
         models["itemknn"].recommend(Query(items=["50", "181"]), k=3)["item"]
     )
+
+
+def test_one_id_in_two_unicode_forms_is_added_once(ml100k):
+    """An audit: `add_items` took "café-film" composed and decomposed in one call as two items,
+    though the catalogue matches either form (a later call was refused as a repeat); each form
+    then found only itself. It is a repeat in one call too."""
+    from fewrec.errors import DataError
+
+    model = make_model("content").fit(ml100k)
+    info = pd.DataFrame({"title": ["Cafe One", "Cafe Two"]})
+    with pytest.raises(DataError, match=r"items already in the catalogue or repeated"):
+        model.add_items(["caf\u00e9-film", "cafe\u0301-film"], info)
+    n = model.n_items
+    model.add_items(["caf\u00e9-film"], info.iloc[:1])
+    assert model.n_items == n + 1

@@ -30,6 +30,7 @@ import logging
 import os
 import re
 import sys
+import unicodedata
 import warnings
 import zlib
 from abc import ABC, abstractmethod
@@ -1569,7 +1570,8 @@ class Recommender(ABC):
         if any(not i.strip() for i in new_ids):
             raise DataError("an item id is empty", fix="give every new item a non-empty id")
         dup = [i for i in new_ids if i in st.items]
-        if dup or len(set(new_ids)) != len(new_ids):
+        # (one id in two Unicode forms is one id, as the catalogue matches either: both were added)
+        if dup or len({unicodedata.normalize("NFC", i) for i in new_ids}) != len(new_ids):
             raise DataError(
                 f"items already in the catalogue or repeated: {dup[:5] or new_ids[:5]}",
                 fix="give new items new ids; update_items re-reads the text of existing ones",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sqlite3
 import threading
 import time
@@ -686,6 +687,13 @@ def test_hot_swap_without_downtime(client, fewshot_dir, ease_dir):
     assert by_source.status_code == 200 and by_source.json()["model"] == "ease", by_source.text
     inside = client.post("/admin/model", json={"path": f"{ease_dir.name}/config.json"}, headers=AUTH)
     assert inside.status_code == 404 and f"give its folder, {ease_dir.resolve()}" in inside.json()["message"]
+    # a save cut short while swapping folders names them (it said only "no config.json", an audit)
+    half = models_root() / "half"
+    for kind in ("saving", "replaced"):
+        shutil.copytree(ease_dir, models_root() / f".half.{kind}-1-ab")
+    cut = client.post("/admin/model", json={"path": str(half)}, headers=AUTH)
+    assert cut.status_code == 404 and "cut short while swapping folders" in cut.json()["message"], cut.text
+    assert "Fix: rename" in cut.json()["message"]
 
 
 def test_requests_do_not_wait_for_a_hot_swap(client, ease_dir, monkeypatch):

@@ -43,7 +43,7 @@ from fewrec.explain.reasons import (
 )
 from fewrec.models.base import COUNT_SCALE_FROM, DISLIKE_SHARE, Recommender, _stored_info
 from fewrec.models.query import Query, QueryBatch, like_catalogue
-from fewrec.models.saving import is_saved_model, load_model
+from fewrec.models.saving import check_model_dir, is_saved_model, load_model
 from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, field_json, value_key
@@ -253,6 +253,11 @@ class Engine:
                 f"{target} is a file of a saved model", field="path", fix=f"give its folder, {target.parent}"
             )
         if not is_saved_model(target):
+            try:  # what it is: a save cut short names the folders to rename (it said only "no config.json")
+                check_model_dir(target)
+            except FewrecError as exc:
+                what, _, fix = str(exc).partition(". Fix: ")
+                raise NotFoundError(what, field="path", fix=fix or None) from None
             raise NotFoundError(f"{target} is not a saved fewrec model (no config.json)", field="path")
         with self._swap_lock:
             try:

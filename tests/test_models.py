@@ -1394,6 +1394,17 @@ def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):
     (tmp_path / ".gone.replaced-1-ab").mkdir()
     _tiny_popularity().save(tmp_path / "gone")
     assert swapped.exists()
+    # the model there again, the old one a killed swap had moved aside goes too (it stayed for
+    # good, an audit); a running process's stays
+    def replaced(pid: int) -> Path:
+        folder = tmp_path / f".m.replaced-{pid}-4567ef"
+        folder.mkdir()
+        (folder / "state.npz").write_bytes(b"x")
+        return aged(folder)
+
+    moved, live = replaced(gone), replaced(os.getppid())
+    _tiny_popularity().save(path)
+    assert not moved.exists() and live.exists()
 
 
 def test_a_save_to_a_link_replaces_the_model_it_points_to(tmp_path):

@@ -210,9 +210,12 @@ def _remove_stale_saves(target: Path) -> None:
     name = glob.escape(target.name)
     if not target.exists() and any(target.parent.glob(f".{name}.replaced-*")):
         return  # a swap cut short: these folders hold the models (`check_model_dir` names them)
-    for folder in target.parent.glob(f".{name}.saving-*"):
+    # and, the target being there again, the old model a swap killed midway had moved aside
+    # (a `.replaced-` folder, a whole model, stayed for good)
+    kinds = ("saving", "replaced") if target.exists() else ("saving",)
+    for folder in (f for kind in kinds for f in target.parent.glob(f".{name}.{kind}-*")):
         match = _OWN_FOLDER.fullmatch(folder.name)
-        if not match or match["name"] != target.name or match["kind"] != "saving":
+        if not match or match["name"] != target.name or match["kind"] not in kinds:
             continue
         if folder.is_symlink() or not folder.is_dir() or _running(int(match["pid"])):
             continue

@@ -1394,6 +1394,7 @@ def test_a_save_killed_midway_leaves_no_folder_behind_the_next_save(tmp_path):
     (tmp_path / ".gone.replaced-1-ab").mkdir()
     _tiny_popularity().save(tmp_path / "gone")
     assert swapped.exists()
+
     # the model there again, the old one a killed swap had moved aside goes too (it stayed for
     # good, an audit); a running process's stays
     def replaced(pid: int) -> Path:

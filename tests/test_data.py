@@ -291,15 +291,18 @@ def test_float_ids_above_2_53_are_refused_not_merged():
         load_interactions(big)
     with pytest.raises(DataError, match=r"float id .*\(2 such ids in all\)"):  # (in a column of mixed types)
         load_interactions(big.astype({"item_id": object}).assign(user_id=["a", "a", 2.0]))
-    exact = load_interactions(big.assign(item_id=[2.0**53, 7.0, 5.0], user_id=[1, 2, 2]))
-    assert sorted(exact.items.ids) == ["5", "7", str(2**53)]
+    exact = load_interactions(big.assign(item_id=[2.0**53 - 1, 7.0, 5.0], user_id=[1, 2, 2]))
+    assert sorted(exact.items.ids) == ["5", "7", str(2**53 - 1)]
+    # 2**53 itself is where 2**53 + 1 lands too (a second review)
+    with pytest.raises(DataError, match=r"a float of 2\*\*53 or more"):
+        load_interactions(big.assign(item_id=[2.0**53, 7.0, 5.0], user_id=[1, 2, 2]))
     as_text = load_interactions(big.assign(item_id=["12345678901234567", "12345678901234568", "5"]))
     assert as_text.n_items == 3
     # a float32 keeps 24 bits: 16777219 read as 16777220 (the review)
     small = pd.DataFrame({"user_id": [1, 1], "item_id": np.array([16777219, 3], dtype=np.float32)})
-    with pytest.raises(DataError, match=r"a float32 above 2\*\*24 loses an id's last digits"):
+    with pytest.raises(DataError, match=r"a float32 of 2\*\*24 or more loses an id's last digits"):
         load_interactions(small)
-    assert load_interactions(small.assign(item_id=np.array([2**24, 3], dtype=np.float32))).n_items == 2
+    assert load_interactions(small.assign(item_id=np.array([2**24 - 1, 3], dtype=np.float32))).n_items == 2
 
 
 def test_dates_in_any_unit_and_iso_form_become_unix_seconds(tmp_path):

@@ -642,7 +642,7 @@ def test_a_damaged_saved_model_is_one_clear_error(models, tmp_path):
         "garbage": (lambda p: (p / "state.npz").write_text("garbage"), "state.npz: ValueError: not a NumPy"),
         "vocab": (lambda p: (p / "vocab.json").unlink(), "vocab.json: FileNotFoundError"),
         "items": (fewer_items, "does not match state.npz"),
-        "twice": (twice, "the saved model is damaged or incomplete (vocab.json: DataError: duplicate id"),
+        "twice": (twice, "(vocab.json: DataError: duplicate id '1' at positions 0 and 1). Fix: save"),
         # a setting refused since (or mangled): named, not "damaged or incomplete"
         "setting": (bad_setting, "its settings are not valid in fewrec"),
         "refused": (edit_meta(lambda m: m["config"].update(seed=-1)), "seed: Input should be greater"),

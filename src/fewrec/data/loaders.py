@@ -793,7 +793,7 @@ def _id_text(value: object) -> str:
 
 
 def _check_exact_floats(series: pd.Series, label: str) -> None:
-    """Float ids above 2**53 (2**24 in float32) are refused: a float keeps no more digits, so
+    """Float ids of 2**53 or more (2**24 in float32) are refused: a float keeps no more digits, so
     ids that differ in the last ones (12345678901234567 and ...568) had become one id, said only
     as "repeated (user, item) rows"."""
     values = series.to_numpy()
@@ -804,16 +804,16 @@ def _check_exact_floats(series: pd.Series, label: str) -> None:
         big = np.zeros(len(values), dtype=bool)
         if floats.any():
             bits = 24 if all(isinstance(v, np.float32) for v in values[floats]) else 53
-            big[floats] = np.abs(values[floats].astype(np.float64)) > 2.0**bits
+            big[floats] = np.abs(values[floats].astype(np.float64)) >= 2.0**bits
     else:
         with np.errstate(invalid="ignore"):
-            big = np.abs(values.astype(np.float64)) > 2.0**bits
+            big = np.abs(values.astype(np.float64)) >= 2.0**bits
     if big.any():
         row = int(np.flatnonzero(big)[0])
         raise DataError(
             f"column {series.name!r} holds the float id {float(values[row]):.0f} at {_row(label, row)}: "
-            f"a float{'32' if bits == 24 else ''} above 2**{bits} loses an id's last digits, so ids that "
-            "differ in them read as one "
+            f"a float{'32' if bits == 24 else ''} of 2**{bits} or more loses an id's last digits, so "
+            "ids that differ in them read as one "
             f"({int(big.sum())} such ids in all)",
             source=label,
             fix=f"store ids as text or int64 (e.g. read the table with dtype={{{str(series.name)!r}: str}})",

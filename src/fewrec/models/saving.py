@@ -612,7 +612,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
     try:
         users, items = part("vocab.json", lambda: (Vocabulary(vocab["users"]), Vocabulary(vocab["items"])))
     except FewrecError as exc:  # (an id twice: "Fix: make ids unique before building a vocabulary")
-        raise _damaged(path, "vocab.json", exc) from None
+        raise _damaged(path, "vocab.json", DataError(str(exc).split(". Fix:")[0])) from None
     indptr, indices = arrays["train.indptr"], arrays["train.indices"]
     if len(indptr) != len(users) + 1 or (len(indices) and int(indices.max()) >= len(items)):
         raise FewrecError(

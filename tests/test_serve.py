@@ -2297,18 +2297,28 @@ def test_a_user_an_older_store_keeps_decomposed_is_reached_in_either_form(ease_d
     composed, decomposed = "caf\u00e9-user", "cafe\u0301-user"
     store = Store(path)
     store.upsert_user(UserRecord(id=composed, info={"age": 20}))
+    first = store.get_user(composed).created
     store.upsert_user(UserRecord(id=decomposed, info={"age": 31}))  # (the later)
     store.add_feedback([FeedbackRecord(user=decomposed, item="50", kind="like", ts=time.time())])
     store.add_feedback([FeedbackRecord(user=composed, item="172", kind="like", ts=time.time())])
     store.close()
+    item = "cre\u0300me-item"  # an item a request stored decomposed (the second review)
     with sqlite3.connect(path) as conn:  # as an older fewrec left it
-        conn.execute("DELETE FROM meta WHERE key = 'user_ids_nfc'")
+        conn.execute("DELETE FROM meta WHERE key = 'ids_nfc'")
+        conn.execute(
+            "INSERT INTO items (id, title, text, fields, deleted, seq, updated) "
+            "VALUES (?, 'Creme', NULL, '{}', 0, 1, 0)",
+            (item,),
+        )
     app = create_app(ease_dir, path, api_keys=[KEY], warm_up=False)
     with TestClient(app) as c:
         for form in (composed, decomposed):
             got = c.get(f"/users/{form}")
             assert got.status_code == 200 and got.json()["info"] == {"age": 31}, got.text
             assert rec(c, user=form, k=3)["history_size"] == 2
+        assert app.state.engine.store.get_user(composed).created == pytest.approx(first)
+        assert c.delete(f"/items/{item}", headers=AUTH).status_code == 204
+        assert c.get("/items/cr\u00e8me-item").status_code == 404
         assert c.delete(f"/users/{decomposed}", headers=AUTH).status_code == 200
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM feedback").fetchone()[0] == 0

@@ -220,7 +220,10 @@ def _remove_stale_saves(target: Path) -> None:
         if folder.is_symlink() or not folder.is_dir() or _running(int(match["pid"])):
             continue
         try:
-            changed = max([folder.stat().st_mtime] + [f.lstat().st_mtime for f in folder.iterdir()])
+            info = folder.stat()
+            changed = max([info.st_mtime] + [f.lstat().st_mtime for f in folder.iterdir()])
+            if match["kind"] == "replaced":  # a rename keeps its mtimes (the day it was saved): when
+                changed = max(changed, info.st_ctime)  # it was moved aside is its ctime
         except OSError:  # removed meanwhile, or unreadable: left alone
             continue
         if time.time() - changed > STALE_SAVE_SECONDS:

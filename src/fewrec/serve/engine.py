@@ -472,7 +472,8 @@ class Engine:
         if limit is not None and (size := self.store.used_bytes()) >= limit:
             raise StoreFullError(
                 f"the store is full: {_megabytes(size)} MB of the {_megabytes(limit)} MB it may hold",
-                fix="delete users or items, or restart the service with a larger --max-store-mb",
+                # (deleting an item only marks it; a user's events free pages once whole ones empty)
+                fix="delete users no longer needed, or restart the service with a larger --max-store-mb",
             )
 
     def put_items(self, items: Sequence[tuple[str, S.ItemIn]]) -> list[S.ItemOut]:

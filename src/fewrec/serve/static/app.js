@@ -115,13 +115,13 @@ function dislike(item) {
 function setLiked(button, liked) {
   button.textContent = liked ? "Liked" : "Like";
   button.setAttribute("aria-disabled", String(liked));
-  button.setAttribute("aria-label", `${liked ? "Liked" : "Like"} ${button.dataset.title}`);
+  button.setAttribute("aria-label", plain(`${liked ? "Liked" : "Like"} ${button.dataset.title}`));
 }
 
 function setDisliked(button, disliked) {
   button.textContent = disliked ? "Not for me ✓" : "Not for me";
   button.setAttribute("aria-disabled", String(disliked));
-  button.setAttribute("aria-label", `${disliked ? "Marked not for me:" : "Not for me:"} ${button.dataset.title}`);
+  button.setAttribute("aria-label", plain(`${disliked ? "Marked not for me:" : "Not for me:"} ${button.dataset.title}`));
 }
 
 function markLiked() {

@@ -526,3 +526,24 @@ def test_scale_outputs_and_inputs_an_audit_found_wanting(warm_models, ml100k, tm
         synthetic_catalogue(vocab, 1e4)
     synthetic_catalogue(vocab, 0).to_parquet(str(tmp_path / "zero.parquet"))
     assert list(pd.read_parquet(tmp_path / "zero.parquet").columns) == ["item", "text"]
+
+
+def test_ray_s_own_lines_in_scale_recommend_go_to_stderr(tmp_path, monkeypatch):
+    """A fresh clone's run: Ray printed "(raylet) A worker died or was killed ..." on stdout (a
+    task it then ran again), where a pipe reads data, and `scale recommend`'s stdout was not
+    empty. Whatever Ray prints during the job goes to stderr."""
+    import pandas as pd
+    from cli_helpers import fewrec_here as fewrec
+
+    from fewrec.scale import ray_jobs
+
+    def noisy(model, k, **kwargs):
+        print("(raylet) A worker died or was killed while executing a task")  # as Ray does
+        return pd.DataFrame({"user": ["1"], "rank": [1], "item": ["50"], "score": [1.0]})
+
+    monkeypatch.setattr(ray_jobs, "recommend_all", noisy)
+    saved = tmp_path / "pop"
+    assert fewrec("train", "popularity", "--output", str(saved)).returncode == 0
+    proc = fewrec("scale", "recommend", str(saved), "--output", str(tmp_path / "r.parquet"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and "(raylet) A worker died" in proc.stderr

@@ -11,7 +11,7 @@ import re
 import signal
 import sys
 import warnings
-from contextlib import nullcontext, suppress
+from contextlib import nullcontext, redirect_stdout, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NotRequired, TypedDict
 
@@ -1090,18 +1090,19 @@ def scale_embed(
     if not source.exists():
         raise FewrecError(f"no such file or folder: {source}")
 
-    report = embed_parquet(
-        source,
-        destination,
-        text_column=text_column,
-        model=model,
-        backend=backend,
-        actors=actors,
-        overwrite=overwrite,
-        ray_config=RayConfig(address=address),
-        progress=sys.stderr.isatty() if progress is None else progress,
-        vector_column=vector_column,
-    )
+    with redirect_stdout(sys.stderr):  # (Ray's own lines, as in scale recommend)
+        report = embed_parquet(
+            source,
+            destination,
+            text_column=text_column,
+            model=model,
+            backend=backend,
+            actors=actors,
+            overwrite=overwrite,
+            ray_config=RayConfig(address=address),
+            progress=sys.stderr.isatty() if progress is None else progress,
+            vector_column=vector_column,
+        )
     err.print(
         f"embedded {report.rows} texts with {report.encoder} in {report.seconds:.1f} s "
         f"({report.items_per_second:.0f} texts/s, {report.actors} actors); wrote {report.destination}",
@@ -1135,7 +1136,10 @@ def scale_recommend(
     check_writable(output)  # before the job (a file above it failed once every user was done)
     if output.exists():  # (scale embed asks for --overwrite of a folder; one file is replaced, said)
         err.print(f"[yellow]note:[/yellow] replacing {escape(str(output))}", highlight=False)
-    recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
+    # Ray prints its workers' troubles on stdout ("(raylet) A worker died or was killed ...", a
+    # task it then ran again), where a pipe reads data: they go to stderr, with the other notes
+    with redirect_stdout(sys.stderr):
+        recs = recommend_all(load_model(model_dir), k, ray_config=RayConfig(address=address), progress=True)
     output.parent.mkdir(parents=True, exist_ok=True)
     if as_csv:
         recs.to_csv(output, index=False)

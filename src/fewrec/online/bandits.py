@@ -19,6 +19,7 @@ with implicit zeros on every item, so it is tight, and the replay simulation
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -290,15 +291,7 @@ def explore(
     mean = np.asarray(model._scores(batch), dtype=np.float64)
     scores = policy.scores(model, batch, np.random.default_rng(None if seed is None else int(seed)), mean)[0]
     allowed = np.ones(model.n_items, dtype=bool)
-    gone = [full.history.indices]  # seen, disliked among them
-    if full.disliked is not None:  # and a known user's low ratings a --min-rating fit left out
-        gone.append(full.disliked.indices)
-    gone.append(np.asarray(model.referenced_items(query.text), dtype=np.int64))  # "films like X"
-    out = np.unique(np.concatenate(gone)).astype(np.int64)
-    allowed[out] = False
-    twins = model._per_catalogue("twins_", model._twins)
-    if twins is not None and len(out):  # a film's copy in the catalogue too, as `recommend`
-        allowed[twins[out].indices] = False
+    allowed[left_out(model, full, query.text)] = False
     top, explored = explored_top(scores, mean[0], allowed, int(k), model.fitted.popularity)
     items = model.fitted.items.to_external(top)
     return pd.DataFrame(  # (typed: an empty list's columns were float64)
@@ -308,6 +301,30 @@ def explore(
             "explored": pd.Series(explored, dtype=bool),
         }
     )
+
+
+def left_out(
+    model: Recommender,
+    full: QueryBatch,
+    text: str | None,
+    *,
+    seen: bool = True,
+    more: Sequence[np.ndarray] = (),
+) -> np.ndarray:
+    """The item indices one query (``full``, a batch of it with its dislikes) may not get, as
+    `recommend` leaves them out: with ``seen``, its history and the films its ``text`` names as
+    known ones; its dislikes (a known user's low ratings a --min-rating fit left out); ``more``;
+    and the catalogue's copies of each. `explore` and the service's lists share it."""
+    parts = [*more, np.zeros(0, np.int64)]
+    if seen:  # (the history holds the dislikes too)
+        parts += [full.history.indices, np.asarray(model.referenced_items(text), dtype=np.int64)]
+    if full.disliked is not None:
+        parts.append(full.disliked.indices)
+    out = np.unique(np.concatenate(parts)).astype(np.int64)
+    twins = model._per_catalogue("twins_", model._twins)
+    if twins is not None and len(out):  # a film's copy in the catalogue too
+        out = np.union1d(out, twins[out].indices)
+    return out
 
 
 def explored_top(

@@ -44,7 +44,16 @@ from fewrec.explain.reasons import (
 from fewrec.models.base import COUNT_SCALE_FROM, DISLIKE_SHARE, Recommender, _stored_info
 from fewrec.models.query import Query, QueryBatch, like_catalogue
 from fewrec.models.saving import check_model_dir, is_saved_model, load_model
-from fewrec.online.bandits import MAX_WIDTH, UCB, Greedy, Policy, Thompson, explored_top, has_posterior
+from fewrec.online.bandits import (
+    MAX_WIDTH,
+    UCB,
+    Greedy,
+    Policy,
+    Thompson,
+    explored_top,
+    has_posterior,
+    left_out,
+)
 from fewrec.serve import schemas as S
 from fewrec.serve.catalogue import Catalogue, field_json, value_key
 from fewrec.serve.errors import ForbiddenError, InvalidError, NotFoundError, StoreFullError, UnavailableError
@@ -970,18 +979,13 @@ class Engine:
         rng = np.random.default_rng(_draw_seed(req))
         scores = mean if isinstance(policy, Greedy) else policy.scores(model, batch, rng, mean)
         allowed, filter_notes = self._allowed(st, req)
-        left_out = [low]  # never recommended back, seen items allowed or not
-        if req.exclude_seen:  # (and the films the text names as known ones, as `recommend`)
+        # as `recommend` and `explore` leave them out; a known user's low training ratings never
+        # come back, seen items allowed or not, and the items they have feedback on are seen
+        more = [low]
+        if req.exclude_seen:
             seen_idx = model.fitted.items.lookup(seen)
-            known = np.asarray(model.referenced_items(query.text), dtype=np.int64)
-            left_out += [full.history.indices, seen_idx[seen_idx >= 0], known]
-        if full.disliked is not None:
-            left_out.append(full.disliked.indices)
-        gone = np.unique(np.concatenate(left_out)).astype(np.int64)
-        allowed[gone] = False
-        twins = model._per_catalogue("twins_", model._twins)
-        if twins is not None and len(gone):  # a film's copy in the catalogue too, as `recommend`
-            allowed[twins[gone].indices] = False
+            more.append(seen_idx[seen_idx >= 0])
+        allowed[left_out(model, full, query.text, seen=req.exclude_seen, more=more)] = False
         # ties: the more popular item first; explored: there by the draw, not the best guess
         top, explored = explored_top(scores[0], mean[0], allowed, req.k, model.fitted.popularity)
         reasons = self._reasons(st, batch, query, top) if req.explain else None

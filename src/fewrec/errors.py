@@ -58,6 +58,13 @@ def with_fix(message: str, fix: str | None) -> str:
     return f"{message}{'' if message.rstrip().endswith(('.', '?', '!', ':')) else '.'} Fix: {fix}"
 
 
+def split_fix(message: str) -> tuple[str, str | None]:
+    """`with_fix`'s two parts again: what is wrong (without its full stop) and the fix, or None
+    (an error passed on in another's words: a 404 of the service, a part of a longer message)."""
+    what, sep, fix = message.partition(" Fix: ")
+    return what.rstrip().removesuffix("."), fix if sep else None
+
+
 class FewrecError(Exception):
     """Base class for errors caused by user input or environment (shown without a traceback)."""
 

@@ -72,7 +72,7 @@ from pydantic import Field, NonNegativeFloat, field_validator, model_validator
 from fewrec.adapt.distill import MIN_STUDENT_ITEMS
 from fewrec.data.dataset import Dataset, Vocabulary, user_info_rows
 from fewrec.data.splits import EvalSet, binary_union, rows_matrix
-from fewrec.errors import ConfigError, user_stacklevel, with_fix
+from fewrec.errors import ConfigError, split_fix, user_stacklevel, with_fix
 from fewrec.models.base import (
     MODELS,
     REVEAL_MODES,
@@ -508,7 +508,7 @@ class EnsembleRecommender(Recommender):
             raise ConfigError(
                 with_fix(
                     f"ensemble components {', '.join(too_large)} would not fit in memory: "
-                    + "; ".join(p.split(" Fix: ")[0].rstrip(".") for p in too_large.values()),
+                    + "; ".join(split_fix(p)[0] for p in too_large.values()),
                     f"leave them out of the components (keeping {kept})" if kept else EASE.LARGE_FIX,
                 )
             )

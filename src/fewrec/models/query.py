@@ -21,7 +21,15 @@ import scipy.sparse as sp
 
 from fewrec.data.dataset import field_text, genre_list
 from fewrec.data.dataset import missing_value as _missing
-from fewrec.errors import ArgumentError, ConfigError, DataError, is_whole_number, not_whole, user_stacklevel
+from fewrec.errors import (
+    ArgumentError,
+    ConfigError,
+    DataError,
+    is_whole_number,
+    not_whole,
+    split_fix,
+    user_stacklevel,
+)
 from fewrec.text.wishes import has_words
 
 if TYPE_CHECKING:
@@ -147,7 +155,7 @@ class Query:
             if name in ("items", "ratings") and isinstance(exc, DataError) and " ratings" in str(exc):
                 # (one part at a time cannot change how many there are)
                 raise DataError(
-                    str(exc).split(". Fix:")[0],
+                    split_fix(str(exc))[0],
                     fix="set both at once: query = dataclasses.replace(query, items=[...], ratings=[...])",
                 ) from None
             raise

@@ -36,6 +36,7 @@ from fewrec.errors import (
     FewrecError,
     file_in_the_way,
     is_whole_number,
+    split_fix,
     user_stacklevel,
     validation_problems,
     with_fix,
@@ -615,7 +616,7 @@ def _load_parts(path: Path, cls: type[Recommender], meta: dict, files: dict[str,
     try:
         users, items = part("vocab.json", lambda: (Vocabulary(vocab["users"]), Vocabulary(vocab["items"])))
     except FewrecError as exc:  # (an id twice: "Fix: make ids unique before building a vocabulary")
-        raise _damaged(path, "vocab.json", DataError(str(exc).split(". Fix:")[0])) from None
+        raise _damaged(path, "vocab.json", DataError(split_fix(str(exc))[0])) from None
     indptr, indices = arrays["train.indptr"], arrays["train.indices"]
     if len(indptr) != len(users) + 1 or (len(indices) and int(indices.max()) >= len(items)):
         raise FewrecError(

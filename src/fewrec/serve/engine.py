@@ -31,7 +31,7 @@ import scipy.sparse as sp
 from pydantic import ConfigDict, Field
 
 from fewrec.data.dataset import genre_list
-from fewrec.errors import DataError, FewrecError, Settings
+from fewrec.errors import DataError, FewrecError, Settings, split_fix
 from fewrec.explain.reasons import (
     EXPLAIN_MAX_CELLS,
     EXPLAIN_MAX_HISTORY,
@@ -265,8 +265,8 @@ class Engine:
             try:  # what it is: a save cut short names the folders to rename (it said only "no config.json")
                 check_model_dir(target)
             except FewrecError as exc:
-                what, _, fix = str(exc).partition(". Fix: ")
-                raise NotFoundError(what, field="path", fix=fix or None) from None
+                what, fix = split_fix(str(exc))
+                raise NotFoundError(what, field="path", fix=fix) from None
             raise NotFoundError(f"{target} is not a saved fewrec model (no config.json)", field="path")
         with self._swap_lock:
             try:

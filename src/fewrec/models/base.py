@@ -554,6 +554,7 @@ class Recommender(ABC):
         return None
 
     def __init__(self, config: ModelConfig | None = None, **overrides: Any):
+        given = config is not None and not overrides
         if config is None:
             try:
                 config = self.Config(**overrides)
@@ -569,7 +570,10 @@ class Recommender(ABC):
             except ConfigError as exc:
                 problems = exc.problems or str(exc)
                 raise ConfigError(f"invalid config for {self.name}: {problems}") from None
-        self.config = config
+        if given:  # (checked again as an assigned one is: model_copy(update=...) checks nothing)
+            self.config = config
+        else:  # made and checked just now (the setter made and checked it a second time)
+            self.__dict__["config"] = config
         self.state_: FitState | None = None
 
     @property
@@ -1798,8 +1802,8 @@ def model_class(name: str) -> type[Recommender]:
             fix="make_model('itemknn'); `fewrec models` lists the names",
         )
     if name not in MODELS:
-        if name.casefold() in {m.casefold() for m in MODELS}:  # ("ItemKNN": no hint, too far)
-            meant = next(m for m in MODELS if m.casefold() == name.casefold())
+        meant = next((m for m in MODELS if m.casefold() == name.casefold()), None)
+        if meant is not None:  # ("ItemKNN": no hint, too far for the nearest spelling)
             raise ConfigError(with_fix(f"unknown model {name!r}", f"names are lower case: {meant!r}"))
         raise ConfigError(with_fix(f"unknown model {name!r}", models_fix([name])))
     return MODELS[name]
